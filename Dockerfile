@@ -1,0 +1,23 @@
+# CPU-only image of rnn-forecast: the API, the command line and the workers.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1
+
+WORKDIR /app
+
+# the CPU build of torch first, so the project's pin does not pull CUDA wheels
+RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0
+
+COPY pyproject.toml README.md ./
+COPY models ./models
+COPY service ./service
+RUN pip install .
+
+ENV RNN_FORECAST_REGISTRY=/data/registry \
+    RNN_FORECAST_DATA_DIR=/data/var \
+    RNN_FORECAST_CACHE_DIR=/data/cache
+
+EXPOSE 8000
+CMD ["rnn-forecast", "serve", "--host", "0.0.0.0", "--port", "8000"]

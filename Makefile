@@ -1,0 +1,25 @@
+# Two entry points from a fresh clone: `make run` and `make test`.
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+
+.PHONY: install run test lint openapi
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+# train the default LSTM on the bundled NFLX data, then serve on 127.0.0.1:8000
+run: install
+	$(BIN)/rnn-forecast train --serve
+
+test: install
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check models service tests
+	$(BIN)/ruff format --check models service tests

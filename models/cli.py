@@ -1,0 +1,328 @@
+"""The ``rnn-forecast`` command line: train, serve and inspect models.
+
+This module imports no FastAPI; ``serve`` starts uvicorn on the service's
+app factory by its import string.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from models.errors import RnnForecastError
+from models.paths import default_cache_dir, default_registry
+from models.registry import Registry
+from models.spec import (
+    BundledData,
+    CsvData,
+    SyntheticData,
+    TrainingSpec,
+    YFinanceData,
+)
+
+logger = logging.getLogger(__name__)
+
+DATA_HELP = (
+    "data source: 'bundled' (NFLX daily, offline default), 'csv:PATH' (Yahoo "
+    "or date,value CSV), 'yfinance:TICKER' (with --start/--end) or "
+    "'synthetic:GENERATOR' (sine, noisy_sine, trend_seasonal, ar1, "
+    "random_walk, mackey_glass)"
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rnn-forecast",
+        description="Train RNN, LSTM and GRU forecasters and serve them over HTTP.",
+    )
+    parser.add_argument(
+        "--registry",
+        type=Path,
+        default=None,
+        help="checkpoint folder (default: $RNN_FORECAST_REGISTRY or ./registry)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    _add_train(commands)
+    _add_serve(commands)
+
+    models_cmd = commands.add_parser("models", help="list and inspect stored models")
+    models_sub = models_cmd.add_subparsers(dest="models_command", required=True)
+    models_sub.add_parser("list", help="list model names, versions and aliases")
+    show = models_sub.add_parser("show", help="show one version's metadata")
+    show.add_argument("ref", help="NAME or NAME:VERSION (a number or an alias)")
+    show.add_argument("--json", action="store_true", help="print the raw metadata")
+    return parser
+
+
+def _add_train(commands: Any) -> None:
+    defaults = TrainingSpec()
+    train = commands.add_parser(
+        "train", help="train a forecaster and write a new version"
+    )
+    train.add_argument("--name", default=defaults.name, help="model name")
+    train.add_argument("--cell", choices=["rnn", "lstm", "gru"], default=defaults.cell)
+    train.add_argument("--epochs", type=int, default=defaults.epochs)
+    train.add_argument("--hidden-size", type=int, default=defaults.hidden_size)
+    train.add_argument("--num-layers", type=int, default=defaults.num_layers)
+    train.add_argument(
+        "--dropout",
+        type=float,
+        default=defaults.dropout,
+        help="dropout between stacked layers (needs --num-layers >= 2)",
+    )
+    train.add_argument(
+        "--lookback", type=int, default=defaults.lookback, help="input steps T"
+    )
+    train.add_argument(
+        "--horizon", type=int, default=defaults.horizon, help="forecast steps K"
+    )
+    train.add_argument(
+        "--target", choices=["log_return", "price"], default=defaults.target
+    )
+    train.add_argument(
+        "--scaler", choices=["standard", "minmax"], default=defaults.scaler
+    )
+    train.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
+    train.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    train.add_argument(
+        "--clip-norm",
+        type=float,
+        default=defaults.clip_norm,
+        help="max global gradient L2 norm; 0 turns clipping off",
+    )
+    train.add_argument(
+        "--patience",
+        type=int,
+        default=defaults.patience,
+        help="epochs without validation improvement before stopping; 0 is off",
+    )
+    train.add_argument("--seed", type=int, default=defaults.seed)
+    train.add_argument("--data", default="bundled", help=DATA_HELP)
+    train.add_argument("--column", default="close", help="price column to model")
+    train.add_argument("--start", default=None, help="yfinance start date YYYY-MM-DD")
+    train.add_argument("--end", default=None, help="yfinance end date YYYY-MM-DD")
+    train.add_argument(
+        "--length", type=int, default=2000, help="synthetic series length in steps"
+    )
+    train.add_argument(
+        "--spec", type=Path, default=None, help="JSON training spec; flags override"
+    )
+    train.add_argument(
+        "--alias", action="append", default=[], help="alias to point at the version"
+    )
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument(
+        "--serve", action="store_true", help="start the API after training"
+    )
+    _add_server_options(train)
+
+
+def _add_serve(commands: Any) -> None:
+    serve = commands.add_parser("serve", help="serve the HTTP API")
+    _add_server_options(serve)
+
+
+def _add_server_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--host",
+        default=os.environ.get("RNN_FORECAST_HOST", "127.0.0.1"),
+        help="bind address (default: $RNN_FORECAST_HOST or 127.0.0.1)",
+    )
+    command.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("RNN_FORECAST_PORT", "8000")),
+        help="TCP port (default: $RNN_FORECAST_PORT or 8000)",
+    )
+
+
+def data_spec(args: argparse.Namespace) -> Any:
+    """Turn ``--data`` and its companions into a data spec."""
+    kind, _, rest = args.data.partition(":")
+    if kind == "bundled":
+        return BundledData(column=args.column)
+    if kind == "csv" and rest:
+        return CsvData(path=rest, column=args.column)
+    if kind == "yfinance" and rest:
+        return YFinanceData(
+            ticker=rest, start=args.start, end=args.end, column=args.column
+        )
+    if kind == "synthetic" and rest:
+        return SyntheticData(generator=rest, length=args.length, seed=args.seed)
+    raise ValueError(f"--data {args.data!r} is invalid; expected {DATA_HELP}")
+
+
+def training_spec(args: argparse.Namespace) -> TrainingSpec:
+    """Merge a ``--spec`` file (if any) with the flags given explicitly."""
+    base: dict[str, Any] = {}
+    if args.spec is not None:
+        base = json.loads(args.spec.read_text())
+
+    flags = {
+        "name": args.name,
+        "cell": args.cell,
+        "epochs": args.epochs,
+        "hidden_size": args.hidden_size,
+        "num_layers": args.num_layers,
+        "dropout": args.dropout,
+        "lookback": args.lookback,
+        "horizon": args.horizon,
+        "target": args.target,
+        "scaler": args.scaler,
+        "learning_rate": args.learning_rate,
+        "batch_size": args.batch_size,
+        "clip_norm": args.clip_norm or None,
+        "patience": args.patience or None,
+        "seed": args.seed,
+    }
+    given = _explicit_flags(args)
+    for key, value in flags.items():
+        if args.spec is None or key in given:
+            base[key] = value
+    if args.spec is None or "data" in given:
+        base["data"] = data_spec(args).model_dump()
+    return TrainingSpec.model_validate(base)
+
+
+def _explicit_flags(args: argparse.Namespace) -> set[str]:
+    argv = sys.argv[1:] if args.argv is None else args.argv
+    return {
+        arg[2:].split("=")[0].replace("-", "_") for arg in argv if arg.startswith("--")
+    }
+
+
+def cmd_train(args: argparse.Namespace, registry: Registry) -> int:
+    from models.pipeline import train_and_register
+    from models.progress import ProgressBar
+
+    spec = training_spec(args)
+    bar = ProgressBar(enabled=not args.quiet)
+    try:
+        version, result, series = train_and_register(
+            spec, registry, cache_dir=default_cache_dir(), on_epoch=bar.update
+        )
+    finally:
+        bar.close()
+
+    for alias in args.alias:
+        registry.set_alias(spec.name, alias, version)
+    print_training_report(spec, version, result, series, registry)
+    if args.serve:
+        return cmd_serve(args, registry)
+    return 0
+
+
+def print_training_report(
+    spec: Any, version: int, result: Any, series: Any, registry: Registry
+) -> None:
+    """User-facing summary: data, cleaning, stopping and test metrics."""
+    print(
+        f"data: {series.source.get('source')} {series.start}..{series.end}, "
+        f"{len(series.frame)} rows, sha256 {series.sha256[:12]}"
+    )
+    for step in series.cleaning:
+        print(f"cleaning: {step}")
+    print(
+        f"epochs run: {len(result.history)} (best {result.best_epoch}"
+        f"{', stopped early' if result.stopped_early else ''}), "
+        f"{result.seconds:.1f} s"
+    )
+    metrics = result.metrics
+    print(
+        f"test part: {result.split['test']['start']}..{result.split['test']['end']}, "
+        f"{metrics['windows']} windows x {metrics['horizon']} steps"
+    )
+    print(f"{'':8}{'RMSE':>10}{'MAE':>10}{'MAPE %':>10}{'MASE':>10}")
+    for label in ("model", "naive"):
+        row = metrics[label]
+        print(
+            f"{label:8}{row['rmse']:>10.4f}{row['mae']:>10.4f}"
+            f"{row['mape']:>10.3f}{row['mase']:>10.4f}"
+        )
+    print(f"skill vs naive (RMSE): {metrics['skill_rmse']:+.4f}")
+    print(f"wrote {spec.name} version {version} to {registry.root}")
+
+
+def cmd_serve(args: argparse.Namespace, registry: Registry) -> int:
+    import uvicorn
+
+    os.environ["RNN_FORECAST_REGISTRY"] = str(registry.root)
+    uvicorn.run("service.app:create_app", factory=True, host=args.host, port=args.port)
+    return 0
+
+
+def cmd_models(args: argparse.Namespace, registry: Registry) -> int:
+    if args.models_command == "list":
+        names = registry.names()
+        if not names:
+            print(f"no models in {registry.root}")
+        for name in names:
+            aliases = registry.aliases(name)
+            alias_text = ", ".join(f"{a}->{v}" for a, v in sorted(aliases.items()))
+            print(f"{name}: versions {registry.versions(name)}; aliases {alias_text}")
+        return 0
+
+    name, _, ref = args.ref.partition(":")
+    version = registry.resolve(name, ref or "latest")
+    meta = registry.metadata(name, version)
+    if args.json:
+        print(json.dumps(meta, indent=2))
+        return 0
+    spec, test = meta["spec"], meta["metrics"]["test"]
+    print(f"{name}:{version} created {meta['created_at']}")
+    print(
+        f"cell {spec['cell']}, hidden {spec['hidden_size']}, layers "
+        f"{spec['num_layers']}, lookback {spec['lookback']}, horizon "
+        f"{spec['horizon']}, target {spec['target']}"
+    )
+    print(
+        f"data {meta['data']['source']} {meta['data']['start']}.."
+        f"{meta['data']['end']} sha256 {meta['data']['sha256'][:12]}"
+    )
+    print(
+        f"test RMSE {test['model']['rmse']:.4f} (naive {test['naive']['rmse']:.4f}), "
+        f"MASE {test['model']['mase']:.4f} (naive {test['naive']['mase']:.4f})"
+    )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(
+        level=logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+    )
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    args.argv = list(argv) if argv is not None else None
+    registry = Registry(args.registry or default_registry())
+
+    try:
+        if args.command == "train":
+            return cmd_train(args, registry)
+        if args.command == "serve":
+            return cmd_serve(args, registry)
+        return cmd_models(args, registry)
+    except (RnnForecastError, ValueError, ValidationError, OSError) as exc:
+        print(f"error: {_message(exc)}", file=sys.stderr)
+        return 2
+
+
+def _message(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+            for err in exc.errors()
+        )
+    return str(exc)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""One entry point that loads the series a ``DataSpec`` describes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from models.data.bundled import load_bundled
+from models.data.csv_source import load_csv, parse_csv_bytes
+from models.data.series import Series
+from models.data.synthetic import generate
+from models.data.yahoo import load_yfinance
+from models.errors import DataError, NotFoundError
+from models.spec import (
+    BundledData,
+    CsvData,
+    DataSpec,
+    SyntheticData,
+    UploadedData,
+    YFinanceData,
+)
+
+
+def load_series(
+    spec: DataSpec, *, cache_dir: Path | None = None, upload_dir: Path | None = None
+) -> Series:
+    """Load and validate the series of ``spec``.
+
+    ``cache_dir`` holds downloaded Yahoo Finance data (no caching when None)
+    and ``upload_dir`` holds the series uploaded through the service, one
+    ``<series_id>.csv`` file each.
+    """
+    if isinstance(spec, BundledData):
+        return load_bundled(spec.column)
+    if isinstance(spec, CsvData):
+        return load_csv(spec.path, spec.column)
+    if isinstance(spec, YFinanceData):
+        return load_yfinance(
+            spec.ticker, spec.start, spec.end, spec.column, cache_dir=cache_dir
+        )
+    if isinstance(spec, SyntheticData):
+        return generate(spec)
+    if isinstance(spec, UploadedData):
+        return load_upload(spec, upload_dir)
+    raise TypeError(f"unknown data spec {type(spec).__name__}")
+
+
+def load_upload(spec: UploadedData, upload_dir: Path | None) -> Series:
+    """Load an uploaded series from ``upload_dir/<series_id>.csv``.
+
+    Error messages name the series id and never the server's directory.
+    Raises ``NotFoundError`` for an unknown id and ``DataError`` when no
+    upload directory is configured.
+    """
+    if upload_dir is None:
+        raise DataError(
+            f"series {spec.series_id} is an upload, but no upload directory is "
+            "configured; load uploads through the service, or use --data csv:PATH",
+            field="data.series_id",
+        )
+
+    path = Path(upload_dir) / f"{spec.series_id}.csv"
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise NotFoundError(
+            f"series {spec.series_id} not found; upload it with POST /v1/series "
+            "and use the id that the upload returns",
+            field="data.series_id",
+        ) from exc
+
+    source = {"source": "upload", "series_id": spec.series_id, "column": spec.column}
+    label = f"uploaded series {spec.series_id}"
+    return parse_csv_bytes(raw, column=spec.column, label=label, source=source)

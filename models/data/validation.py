@@ -1,0 +1,328 @@
+"""Validation and cleaning of raw daily rows into the frame that ``Series`` holds.
+
+``clean_frame`` never changes data silently: every change to the raw rows is
+returned as one plain sentence that names the count and the first dates
+affected. Input that cannot be repaired without guessing raises ``DataError``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from models.data.series import PRICE_COLUMNS
+from models.errors import DataError
+
+KINDS = ("price", "value")
+VALUE_COLUMNS = ("open", "high", "low", "close", "adj_close", "volume")
+
+# Cells that mean "no value". Older Yahoo exports write ``null`` for days
+# without a quote.
+MISSING_TOKENS = frozenset({"", "null", "nan", "na", "n/a"})
+
+# Timezone-aware dates are converted to this zone before the timezone is
+# dropped, so a US session keeps its local calendar date.
+EXCHANGE_TIMEZONE = "America/New_York"
+UTC_OFFSET = r"[T ]\d\d:\d\d.*(?:Z|[+-]\d\d(?::?\d\d)?)$"
+
+LISTED_DATES = 3
+
+
+def clean_frame(
+    raw: pd.DataFrame, *, kind: str, label: str
+) -> tuple[pd.DataFrame, list[str]]:
+    """Validate raw rows and return the cleaned frame and the cleaning steps.
+
+    ``raw`` has a ``date`` column (strings or datetimes) and value columns
+    named ``open``, ``high``, ``low``, ``close``, ``adj_close`` and ``volume``
+    (only ``close`` is required) whose cells are numbers, numeric strings or
+    missing markers (NaN, empty, ``null``). ``kind`` is ``"price"`` (every
+    price column must be positive) or ``"value"`` (any finite number).
+    ``label`` names the input in messages, e.g. a file path.
+
+    The steps run in this order, and each change is reported:
+
+    1. Dates are parsed as ISO 8601. Timezone-aware dates are converted to
+       America/New_York and the timezone is dropped, so a date stamped at
+       midnight UTC becomes the previous day. A time of day is dropped.
+    2. Rows with a missing close are dropped.
+    3. Unsorted rows are sorted by date (a stable sort).
+    4. Of rows sharing a date, the last one in input order is kept.
+    5. A column in which every value is missing is dropped. Other missing
+       values are forward-filled from the previous row, and leading rows with
+       no previous value to copy are dropped.
+
+    Returns a frame with a ``DatetimeIndex`` named ``date`` (datetime64[ns],
+    midnight, sorted, unique) and float64 columns in the order of
+    ``VALUE_COLUMNS``, plus the list of sentences, empty when nothing
+    changed.
+
+    Raises ``DataError`` for no data rows, an invalid date or number, an
+    infinite value, a price that is zero or negative (kind ``"price"``), a
+    negative volume, or no rows left after cleaning.
+    """
+    _check_arguments(raw, kind)
+    if raw.empty:
+        raise DataError(f"{label} contains no data rows", field="data")
+
+    notes: list[str] = []
+    dates = _parse_dates(raw["date"], label, notes)
+    frame = _parse_values(raw, dates, label)
+
+    frame = _drop_missing_close(frame, label, notes)
+    frame = _sort_by_date(frame, notes)
+    frame = _drop_duplicate_dates(frame, notes)
+    frame = _fill_missing(frame, notes)
+
+    _check_signs(frame, kind, label)
+    return frame, notes
+
+
+def format_dates(dates: pd.DatetimeIndex | pd.Series) -> str:
+    """Format up to three dates as ``YYYY-MM-DD`` and count the rest."""
+    shown = ", ".join(
+        pd.Timestamp(d).strftime("%Y-%m-%d") for d in dates[:LISTED_DATES]
+    )
+    rest = len(dates) - LISTED_DATES
+    return f"{shown} and {rest} more" if rest > 0 else shown
+
+
+def plural(count: int, noun: str) -> str:
+    """Return ``"1 row"`` or ``"2 rows"`` for ``noun="row"``."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def _check_arguments(raw: pd.DataFrame, kind: str) -> None:
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+
+    missing = [name for name in ("date", "close") if name not in raw.columns]
+    if missing:
+        raise ValueError(f"raw frame has no {' or '.join(missing)} column")
+
+    unknown = [c for c in raw.columns if c != "date" and c not in VALUE_COLUMNS]
+    if unknown:
+        raise ValueError(f"raw frame has unknown columns {unknown}")
+
+
+def _parse_dates(column: pd.Series, label: str, notes: list[str]) -> pd.DatetimeIndex:
+    """Parse the date column into a tz-naive midnight ``DatetimeIndex``."""
+    parsed = _to_datetime(column, label)
+
+    invalid = np.flatnonzero(parsed.isna().to_numpy())
+    if len(invalid):
+        position = int(invalid[0])
+        raise DataError(
+            f"{label}: invalid date {column.iloc[position]!r} in data row "
+            f"{position + 1} (row 1 is the first row after the header); "
+            "write dates as YYYY-MM-DD",
+            field="data",
+        )
+
+    if parsed.dt.tz is not None:
+        parsed = parsed.dt.tz_convert(EXCHANGE_TIMEZONE).dt.tz_localize(None)
+        notes.append(
+            f"Converted {plural(len(parsed), 'timezone-aware date')} to "
+            f"{EXCHANGE_TIMEZONE} and dropped the timezone."
+        )
+
+    with_time = parsed[parsed != parsed.dt.normalize()]
+    if len(with_time):
+        parsed = parsed.dt.normalize()
+        notes.append(
+            f"Dropped the time of day from {plural(len(with_time), 'date')}: "
+            f"{format_dates(with_time)}."
+        )
+
+    try:
+        return pd.DatetimeIndex(parsed.astype("datetime64[ns]"), name="date")
+    except pd.errors.OutOfBoundsDatetime as exc:
+        raise DataError(
+            f"{label}: a date lies outside 1677-09-22..2262-04-11, the range "
+            "that pandas datetime64[ns] can store; fix the date",
+            field="data",
+        ) from exc
+
+
+def _to_datetime(column: pd.Series, label: str) -> pd.Series:
+    """Parse ISO 8601 dates, returning NaT for cells that are not dates."""
+    if pd.api.types.is_datetime64_any_dtype(column.dtype):
+        return column.reset_index(drop=True)
+
+    text = column.astype("string").str.strip().reset_index(drop=True)
+    try:
+        return pd.to_datetime(text, errors="coerce", format="ISO8601")
+    except ValueError:
+        pass
+
+    # Offsets that change with daylight saving time (-05:00 in winter, -04:00
+    # in summer) can only be parsed into one UTC column. Dates without an
+    # offset would be read as UTC there, so a mix of both is rejected.
+    has_offset = text.str.contains(UTC_OFFSET, regex=True).fillna(True)
+    if not has_offset.all():
+        position = int(np.flatnonzero(~has_offset.to_numpy())[0])
+        raise DataError(
+            f"{label}: the date {column.iloc[position]!r} in data row "
+            f"{position + 1} has no UTC offset but other dates have one; "
+            "write every date with an offset or none",
+            field="data",
+        )
+    return pd.to_datetime(text, errors="coerce", format="ISO8601", utc=True)
+
+
+def _parse_values(
+    raw: pd.DataFrame, dates: pd.DatetimeIndex, label: str
+) -> pd.DataFrame:
+    """Convert every value column to float64, with NaN for missing cells."""
+    frame = pd.DataFrame(index=dates)
+    for name in VALUE_COLUMNS:
+        if name in raw.columns:
+            frame[name] = _parse_column(raw[name], name, dates, label)
+    return frame
+
+
+def _parse_column(
+    column: pd.Series, name: str, dates: pd.DatetimeIndex, label: str
+) -> np.ndarray:
+    if pd.api.types.is_numeric_dtype(column.dtype):
+        values = column.to_numpy(dtype="float64", na_value=np.nan)
+    else:
+        text = column.astype("string").str.strip()
+        missing = (text.isna() | text.str.lower().isin(MISSING_TOKENS)).to_numpy()
+        numbers = pd.to_numeric(text.mask(missing), errors="coerce")
+        values = numbers.to_numpy(dtype="float64", na_value=np.nan)
+
+        invalid = np.flatnonzero(np.isnan(values) & ~missing)
+        if len(invalid):
+            position = int(invalid[0])
+            raise DataError(
+                f"{label}: invalid number {column.iloc[position]!r} in column "
+                f"{name} on {format_dates(dates[position : position + 1])}; "
+                "write a number or leave the cell empty",
+                field="data",
+            )
+
+    infinite = np.flatnonzero(np.isinf(values))
+    if len(infinite):
+        position = int(infinite[0])
+        raise DataError(
+            f"{label}: {name} is {values[position]} on "
+            f"{format_dates(dates[position : position + 1])}; "
+            "replace it with a finite number or remove the row",
+            field="data",
+        )
+    return values
+
+
+def _drop_missing_close(
+    frame: pd.DataFrame, label: str, notes: list[str]
+) -> pd.DataFrame:
+    missing = frame["close"].isna().to_numpy()
+    if not missing.any():
+        return frame
+
+    if missing.all():
+        raise DataError(
+            f"{label}: no rows left because all {len(frame)} rows have a "
+            "missing close value; check that the file contains data",
+            field="data",
+        )
+
+    notes.append(
+        f"Dropped {plural(int(missing.sum()), 'row')} with a missing close value: "
+        f"{format_dates(frame.index[missing])}."
+    )
+    return frame[~missing]
+
+
+def _sort_by_date(frame: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
+    if frame.index.is_monotonic_increasing:
+        return frame
+
+    # A row is out of order when its date is earlier than a date above it.
+    dates = frame.index.to_numpy()
+    latest_above = np.maximum.accumulate(dates)[:-1]
+    out_of_order = frame.index[1:][dates[1:] < latest_above]
+    notes.append(
+        f"Sorted the rows by date, moving {plural(len(out_of_order), 'row')} "
+        f"that came after a later date: {format_dates(out_of_order.unique())}."
+    )
+    return frame.sort_index(kind="stable")
+
+
+def _drop_duplicate_dates(frame: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
+    dropped = frame.index.duplicated(keep="last")
+    if not dropped.any():
+        return frame
+
+    dates = frame.index[dropped].unique()
+    notes.append(
+        f"Dropped {plural(int(dropped.sum()), 'row')} with a duplicate date, "
+        "keeping the last row in input order for each date: "
+        f"{format_dates(dates)}."
+    )
+    return frame[~dropped]
+
+
+def _fill_missing(frame: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
+    for name in list(frame.columns):
+        missing = frame[name].isna().to_numpy()
+        if missing.all():
+            notes.append(
+                f"Dropped the {name} column because every value in it was missing."
+            )
+            frame = frame.drop(columns=name)
+            continue
+
+        # Cells before the first value have no previous row to copy from.
+        fillable = missing & (np.cumsum(~missing) > 0)
+        if fillable.any():
+            notes.append(
+                f"Forward-filled {plural(int(fillable.sum()), f'missing {name} value')}"
+                f" from the previous row: {format_dates(frame.index[fillable])}."
+            )
+    filled = frame.ffill()
+
+    leading = filled.isna().any(axis=1).to_numpy()
+    if leading.any():
+        columns = [c for c in filled.columns if filled[c].isna().any()]
+        notes.append(
+            f"Dropped {plural(int(leading.sum()), 'leading row')} because "
+            f"{', '.join(columns)} had no earlier value to forward-fill: "
+            f"{format_dates(filled.index[leading])}."
+        )
+    return filled[~leading]
+
+
+def _check_signs(frame: pd.DataFrame, kind: str, label: str) -> None:
+    if kind == "price":
+        for name in PRICE_COLUMNS:
+            if name in frame.columns:
+                _raise_first(
+                    frame[name],
+                    frame[name] <= 0,
+                    label,
+                    "but prices must be positive; clean the file or load the "
+                    "series as a date,value CSV, which accepts any finite value",
+                )
+
+    if "volume" in frame.columns:
+        _raise_first(
+            frame["volume"],
+            frame["volume"] < 0,
+            label,
+            "but volume cannot be negative; clean the file",
+        )
+
+
+def _raise_first(column: pd.Series, bad: pd.Series, label: str, fix: str) -> None:
+    positions = np.flatnonzero(bad.to_numpy())
+    if len(positions) == 0:
+        return
+
+    position = int(positions[0])
+    date = format_dates(column.index[position : position + 1])
+    raise DataError(
+        f"{label}: {column.name} is {column.iloc[position]:g} on {date} {fix}",
+        field="data",
+    )

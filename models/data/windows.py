@@ -1,0 +1,187 @@
+"""Targets, sliding windows and the chronological train/validation/test split.
+
+A series of N prices p_0 .. p_{N-1} becomes N modelled values: the prices
+themselves (target ``price``) or the N - 1 log returns
+r_t = log(p_t / p_{t-1}) (target ``log_return``). A window starting at i takes
+the T values v[i : i+T] as input and the K values v[i+T : i+T+K] as target.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from models.data.scaling import Scaler, ScalerKind, fit_scaler
+from models.errors import DataError
+
+MIN_WINDOWS_PER_PART = 1
+
+
+def to_values(prices: np.ndarray, target: str) -> np.ndarray:
+    """Map prices (N,) to modelled values: (N,) prices or (N-1,) log returns."""
+    if target == "price":
+        return prices.astype(np.float64)
+    if np.any(prices <= 0):
+        raise DataError(
+            "target log_return needs positive values, but the series has "
+            f"{int(np.sum(prices <= 0))} values <= 0; use target price",
+            field="target",
+        )
+    return np.diff(np.log(prices.astype(np.float64)))
+
+
+def to_prices(last_price: float, values: np.ndarray, target: str) -> np.ndarray:
+    """Turn forecast values (..., K) back into prices after ``last_price``."""
+    if target == "price":
+        return values
+    return last_price * np.exp(np.cumsum(values, axis=-1))
+
+
+def history_rows(lookback: int, target: str) -> int:
+    """Return how many prices one forecast needs: T, plus one for returns."""
+    return lookback + 1 if target == "log_return" else lookback
+
+
+def window_starts(first_target: int, end: int, lookback: int, horizon: int) -> range:
+    """Starts i of the windows whose targets all lie in [first_target, end)."""
+    return range(max(first_target - lookback, 0), end - lookback - horizon + 1)
+
+
+def make_windows(
+    scaled: np.ndarray, starts: range, lookback: int, horizon: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cut windows from scaled values (N,): inputs (B, T, 1), targets (B, K).
+
+    The windows are views into one array built with numpy striding, so no
+    Python work per window.
+    """
+    if len(starts) == 0:
+        return torch.zeros(0, lookback, 1), torch.zeros(0, horizon)
+    view = np.lib.stride_tricks.sliding_window_view(scaled, lookback + horizon)
+    block = view[starts.start : starts.stop].astype(np.float32)
+    x = torch.from_numpy(np.ascontiguousarray(block[:, :lookback, None]))
+    y = torch.from_numpy(np.ascontiguousarray(block[:, lookback:]))
+    return x, y
+
+
+@dataclass(frozen=True)
+class SplitBounds:
+    """Value indices where the validation part and the test part begin."""
+
+    val_start: int
+    test_start: int
+    n_values: int
+
+
+def split_bounds(
+    n_values: int, val_fraction: float, test_fraction: float
+) -> SplitBounds:
+    """Split N values chronologically: train [0, a), val [a, b), test [b, N)."""
+    test_start = n_values - math.ceil(n_values * test_fraction)
+    val_start = test_start - math.ceil(n_values * val_fraction)
+    return SplitBounds(val_start, test_start, n_values)
+
+
+@dataclass(frozen=True)
+class WindowedData:
+    """Scaled windows of the three parts plus what is needed to undo them.
+
+    ``*_origin`` holds, per window, the index into ``prices`` of the last price
+    observed before the window's first target, so forecasts can be turned
+    back into prices and set against the naive last-value forecast.
+    """
+
+    prices: np.ndarray
+    values: np.ndarray
+    scaler: Scaler
+    bounds: SplitBounds
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    test_origin: np.ndarray
+    offset: int
+
+
+def prepare_windows(
+    prices: np.ndarray,
+    *,
+    target: str,
+    scaler_kind: ScalerKind,
+    lookback: int,
+    horizon: int,
+    val_fraction: float,
+    test_fraction: float,
+) -> WindowedData:
+    """Build scaled train, validation and test windows from prices (N,).
+
+    No target of one part falls in another: a window belongs to a part only
+    when all K of its targets do, and its inputs may reach back into the
+    earlier part. The scaler is fitted on the training values alone.
+    """
+    values = to_values(prices, target)
+    offset = len(prices) - len(values)
+    bounds = split_bounds(len(values), val_fraction, test_fraction)
+    _check_length(len(prices), bounds, lookback, horizon, val_fraction, test_fraction)
+
+    scaler = fit_scaler(scaler_kind, values[: bounds.val_start])
+    scaled = scaler.transform(values)
+
+    train = window_starts(0, bounds.val_start, lookback, horizon)
+    val = window_starts(bounds.val_start, bounds.test_start, lookback, horizon)
+    test = window_starts(bounds.test_start, bounds.n_values, lookback, horizon)
+
+    x_train, y_train = make_windows(scaled, train, lookback, horizon)
+    x_val, y_val = make_windows(scaled, val, lookback, horizon)
+    x_test, y_test = make_windows(scaled, test, lookback, horizon)
+
+    # the last observed price of window i is p at value index i + T - 1
+    test_origin = np.arange(test.start, test.stop) + lookback - 1 + offset
+    return WindowedData(
+        prices=prices.astype(np.float64),
+        values=values,
+        scaler=scaler,
+        bounds=bounds,
+        x_train=x_train,
+        y_train=y_train,
+        x_val=x_val,
+        y_val=y_val,
+        x_test=x_test,
+        y_test=y_test,
+        test_origin=test_origin,
+        offset=offset,
+    )
+
+
+def _check_length(
+    n_prices: int,
+    bounds: SplitBounds,
+    lookback: int,
+    horizon: int,
+    val_fraction: float,
+    test_fraction: float,
+) -> None:
+    parts = {
+        "train": len(window_starts(0, bounds.val_start, lookback, horizon)),
+        "validation": len(
+            window_starts(bounds.val_start, bounds.test_start, lookback, horizon)
+        ),
+        "test": len(
+            window_starts(bounds.test_start, bounds.n_values, lookback, horizon)
+        ),
+    }
+    short = [name for name, count in parts.items() if count < MIN_WINDOWS_PER_PART]
+    if short:
+        raise DataError(
+            f"series of {n_prices} rows is too short for lookback={lookback}, "
+            f"horizon={horizon}, val_fraction={val_fraction} and "
+            f"test_fraction={test_fraction}: the {', '.join(short)} part gets "
+            "no complete window; use a longer series or a smaller lookback or "
+            "horizon",
+            field="data",
+        )

@@ -1,0 +1,263 @@
+"""Daily history downloaded with ``yfinance.download`` and cached on disk.
+
+The downloaded frame is written as a Yahoo-format CSV under
+``cache_dir/yfinance/`` and parsed by the same code as a local CSV file, so a
+cache hit and a fresh download return the same ``Series``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pandas as pd
+
+from models.data.csv_source import parse_csv_bytes
+from models.data.series import Series
+from models.errors import DataError, SourceUnavailableError
+from models.spec import TICKER_PATTERN
+
+logger = logging.getLogger(__name__)
+
+# yfinance 1.7 fetches only one month when ``start`` is None, so an
+# open start is sent as this date. Midnight of 1970-01-02 is after the Unix
+# epoch in every timezone, which keeps Yahoo's period1 parameter positive.
+EARLIEST_START = dt.date(1970, 1, 2)
+
+YAHOO_COLUMNS = ("Open", "High", "Low", "Close", "Adj Close", "Volume")
+ALTERNATIVES = (
+    "use the bundled NFLX data (--data bundled) or a local CSV file (--data csv:PATH)"
+)
+
+Download = Callable[..., pd.DataFrame | None]
+
+
+def load_yfinance(
+    ticker: str,
+    start: dt.date | str | None = None,
+    end: dt.date | str | None = None,
+    column: str = "close",
+    cache_dir: Path | None = None,
+    download: Download | None = None,
+) -> Series:
+    """Download daily bars for ``ticker`` from Yahoo Finance, or read the cache.
+
+    ``start`` is inclusive and ``end`` exclusive, as in ``yfinance.download``;
+    both are ISO dates or ``date`` objects. ``column`` picks the price that
+    becomes ``close``. With ``cache_dir`` set, the bars are stored in
+    ``cache_dir/yfinance/<TICKER>_<start>_<end>.csv`` and read from there on
+    the next call without a download. An open ``end`` is cached for the
+    current local day only, because the key then contains today's date.
+    ``download`` replaces ``yfinance.download`` (tests pass a fake with the
+    same signature).
+
+    Raises ``SourceUnavailableError`` when the download raises, and
+    ``DataError`` when it returns no rows. yfinance 1.7 catches most network
+    and HTTP errors itself, logs them and returns an empty frame, so an empty
+    result cannot be told apart from an unknown ticker. It raises
+    ``DataError`` because the request cannot succeed until the ticker, the
+    date range or the network changes; the message includes the error that
+    yfinance logged, if any.
+    """
+    symbol = _check_ticker(ticker)
+    start_text = _iso_date(start, "data.start") or EARLIEST_START.isoformat()
+    end_text = _iso_date(end, "data.end")
+    source = {
+        "source": "yfinance",
+        "ticker": symbol,
+        "start": _iso_date(start, "data.start"),
+        "end": end_text,
+        "column": column,
+    }
+
+    cache_path = None
+    if cache_dir is not None:
+        cache_path = Path(cache_dir) / "yfinance" / cache_file_name(symbol, start, end)
+
+    if cache_path is not None and cache_path.is_file():
+        logger.info("reading %s from the cache file %s", symbol, cache_path)
+        raw = cache_path.read_bytes()
+    else:
+        frame = _download(symbol, start_text, end_text, download)
+        raw = _to_yahoo_csv(frame)
+        if cache_path is not None:
+            _write_cache(cache_path, raw)
+
+    label = f"Yahoo Finance data for {symbol}"
+    return parse_csv_bytes(raw, column=column, label=label, source=source)
+
+
+def cache_file_name(
+    ticker: str, start: dt.date | str | None, end: dt.date | str | None
+) -> str:
+    """Return the cache file name ``<TICKER>_<start>_<end>.csv`` of a request.
+
+    An open start is written as ``EARLIEST_START`` and an open end as
+    ``open-<today>``, so an open-ended download is reused on the same day only.
+    """
+    start_text = _iso_date(start, "data.start") or EARLIEST_START.isoformat()
+    end_text = _iso_date(end, "data.end") or f"open-{dt.date.today().isoformat()}"
+    return f"{_check_ticker(ticker)}_{start_text}_{end_text}.csv"
+
+
+def _check_ticker(ticker: str) -> str:
+    """Return the upper-case ticker, which yfinance also uses."""
+    if not re.fullmatch(TICKER_PATTERN, ticker):
+        raise DataError(
+            f"invalid ticker {ticker!r}; use 1 to 15 letters, digits or . ^ = -",
+            field="data.ticker",
+        )
+    return ticker.upper()
+
+
+def _iso_date(value: dt.date | str | None, field: str) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.date):
+        return value.isoformat()
+
+    try:
+        return dt.date.fromisoformat(value).isoformat()
+    except ValueError as exc:
+        raise DataError(
+            f"invalid date {value!r} for {field}; write it as YYYY-MM-DD",
+            field=field,
+        ) from exc
+
+
+def _download(
+    symbol: str, start: str, end: str | None, download: Download | None
+) -> pd.DataFrame:
+    """Call ``yfinance.download`` and return the frame with flat columns."""
+    if download is None:
+        import yfinance
+
+        download = yfinance.download
+
+    try:
+        with _logged_errors(symbol) as errors:
+            frame = download(
+                symbol,
+                start=start,
+                end=end,
+                interval="1d",
+                auto_adjust=False,
+                progress=False,
+                actions=False,
+                threads=False,
+            )
+    # yfinance and its HTTP client raise many unrelated exception types, and
+    # every one of them means the same to the caller: no data from Yahoo.
+    except Exception as exc:
+        logger.warning("download of %s failed: %r", symbol, exc)
+        raise SourceUnavailableError(
+            f"cannot download {symbol} from Yahoo Finance ({exc}); {ALTERNATIVES}",
+            field="data.ticker",
+        ) from exc
+
+    if frame is None or frame.empty:
+        reason = f"; yfinance logged: {errors[0]}" if errors else ""
+        raise DataError(
+            f"Yahoo Finance returned no data for ticker {symbol} from {start} to "
+            f"{end or 'today'} (unknown ticker, rate limit or no network"
+            f"{reason}); check the ticker and the dates, or {ALTERNATIVES}",
+            field="data.ticker",
+        )
+    return _flatten_columns(frame, symbol)
+
+
+@contextmanager
+def _logged_errors(symbol: str) -> Iterator[list[str]]:
+    """Collect the error messages that the ``yfinance`` logger emits for
+    ``symbol`` while the block runs."""
+    messages: list[str] = []
+
+    class Collector(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            message = record.getMessage()
+            if symbol in message:
+                messages.append(message.strip())
+
+    handler = Collector(level=logging.ERROR)
+    yf_logger = logging.getLogger("yfinance")
+    yf_logger.addHandler(handler)
+    try:
+        yield messages
+    finally:
+        yf_logger.removeHandler(handler)
+
+
+def _flatten_columns(frame: pd.DataFrame, symbol: str) -> pd.DataFrame:
+    """Reduce the ``(Price, Ticker)`` column MultiIndex to the price names.
+
+    yfinance 1.x returns these two levels even for a single ticker unless
+    ``multi_level_index=False`` is passed.
+    """
+    if isinstance(frame.columns, pd.MultiIndex):
+        level = "Ticker" if "Ticker" in frame.columns.names else -1
+        tickers = frame.columns.get_level_values(level).unique()
+        if symbol in tickers:
+            frame = frame.xs(symbol, axis=1, level=level)
+        elif len(tickers) == 1:
+            frame = frame.droplevel(level, axis=1)
+        else:
+            raise DataError(
+                f"Yahoo Finance returned tickers {list(tickers)} instead of "
+                f"{symbol}; request one ticker at a time",
+                field="data.ticker",
+            )
+
+    missing = [c for c in YAHOO_COLUMNS if c != "Adj Close" and c not in frame]
+    if missing:
+        raise DataError(
+            f"Yahoo Finance data for {symbol} has no {', '.join(missing)} "
+            f"column (columns: {', '.join(map(str, frame.columns))}); "
+            f"{ALTERNATIVES}",
+            field="data.ticker",
+        )
+    return frame
+
+
+def _to_yahoo_csv(frame: pd.DataFrame) -> bytes:
+    """Write the bars as ``Date,Open,High,Low,Close,Adj Close,Volume`` CSV.
+
+    A timezone-aware index is made naive in its own timezone, so each daily
+    bar keeps the exchange-local date that Yahoo stamps at local midnight
+    (``yfinance.download`` does the same for daily bars by default).
+    """
+    index = pd.DatetimeIndex(frame.index)
+    if index.tz is not None:
+        index = index.tz_localize(None)
+
+    table = frame[[c for c in YAHOO_COLUMNS if c in frame]].set_axis(
+        index.rename("Date"), axis=0
+    )
+
+    # A time of day is written out so that clean_frame reports dropping it.
+    date_format = "%Y-%m-%d" if (index == index.normalize()).all() else None
+    return table.to_csv(date_format=date_format, lineterminator="\n").encode()
+
+
+def _write_cache(path: Path, raw: bytes) -> None:
+    """Write ``raw`` to a temporary file and rename it, so that readers never
+    see a partial file. A failed write is logged and otherwise ignored."""
+    temporary: str | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor, temporary = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp"
+        )
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(raw)
+        os.replace(temporary, path)
+        logger.info("cached Yahoo Finance data in %s", path)
+    except OSError as exc:
+        logger.warning("cannot write the cache file %s: %s", path, exc)
+        if temporary is not None and os.path.exists(temporary):
+            os.remove(temporary)

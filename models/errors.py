@@ -1,0 +1,46 @@
+"""Domain errors raised by the model package.
+
+The service maps each class to one HTTP status in ``service/errors.py``; the
+command line prints the message. Every message names the offending value and
+the fix.
+"""
+
+from __future__ import annotations
+
+
+class RnnForecastError(Exception):
+    """Base class of every domain error; ``field`` names the input at fault."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class InvalidInputError(RnnForecastError, ValueError):
+    """A request, spec or series that cannot be used as given (HTTP 422)."""
+
+
+class DataError(InvalidInputError):
+    """A data source whose content is invalid or too short (HTTP 422)."""
+
+
+class LimitExceededError(InvalidInputError):
+    """A value above a configured limit; the message names the limit."""
+
+
+class NotFoundError(RnnForecastError, LookupError):
+    """An unknown model, version, alias, job or series (HTTP 404)."""
+
+
+class ConflictError(RnnForecastError):
+    """A request that conflicts with current state, e.g. cancelling a
+    finished job (HTTP 409)."""
+
+
+class CheckpointError(RnnForecastError, RuntimeError):
+    """A stored version that is corrupt or does not fit its metadata."""
+
+
+class SourceUnavailableError(RnnForecastError, RuntimeError):
+    """A remote data source that cannot be reached (HTTP 503)."""

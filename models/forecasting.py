@@ -1,0 +1,154 @@
+"""Forecasts from a loaded version: history checks, one batched forward, dates.
+
+Nothing here touches pandas or the disk, so it is cheap per request once the
+version is loaded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from models.calendar import next_sessions
+from models.data.windows import history_rows, to_prices
+from models.errors import InvalidInputError
+from models.registry import LoadedModel
+
+
+@dataclass(frozen=True)
+class ForecastInput:
+    """One forecast request after validation: the last R closes (R,) and the
+    date of the last one."""
+
+    closes: np.ndarray
+    last_date: dt.date
+    horizon: int
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """Forecast prices (K,) on the next K NYSE sessions after the history."""
+
+    dates: list[str]
+    values: list[float]
+
+
+def required_rows(loaded: LoadedModel) -> int:
+    """How many history rows a forecast of ``loaded`` needs."""
+    return history_rows(loaded.lookback, loaded.target)
+
+
+def check_horizon(loaded: LoadedModel, horizon: int) -> None:
+    if not 1 <= horizon <= loaded.horizon:
+        raise InvalidInputError(
+            f"horizon={horizon} is out of range for {loaded.name}:"
+            f"{loaded.version}, which forecasts 1 to {loaded.horizon} steps; "
+            f"request a horizon between 1 and {loaded.horizon}",
+            field="horizon",
+        )
+
+
+def build_input(
+    loaded: LoadedModel,
+    horizon: int,
+    dates: Sequence[str] | None = None,
+    closes: Sequence[float] | None = None,
+) -> ForecastInput:
+    """Validate a request and keep the rows the model needs.
+
+    Without ``dates`` and ``closes`` the tail of the version's own training
+    series is used. ``dates`` are ISO strings, sorted and unique.
+    """
+    check_horizon(loaded, horizon)
+    if dates is None or closes is None:
+        dates, values = list(loaded.tail_dates), loaded.tail_close
+    else:
+        values = np.asarray(closes, dtype=np.float64)
+        _check_history(loaded, dates, values)
+
+    needed = required_rows(loaded)
+    return ForecastInput(
+        closes=values[-needed:],
+        last_date=dt.date.fromisoformat(dates[-1]),
+        horizon=horizon,
+    )
+
+
+def _check_history(
+    loaded: LoadedModel, dates: Sequence[str], values: np.ndarray
+) -> None:
+    needed = required_rows(loaded)
+    if len(values) < needed:
+        raise InvalidInputError(
+            f"history has {len(values)} rows but {loaded.name}:{loaded.version} "
+            f"needs at least {needed} (lookback {loaded.lookback}"
+            f"{' plus one for log returns' if loaded.target == 'log_return' else ''}"
+            f"); send at least {needed} rows",
+            field="history",
+        )
+    if not np.all(np.isfinite(values)):
+        bad = int(np.argmax(~np.isfinite(values)))
+        raise InvalidInputError(
+            f"history[{bad}].close is {values[bad]}; every close must be a "
+            "finite number",
+            field=f"history[{bad}].close",
+        )
+    if loaded.target == "log_return" and np.any(values[-needed:] <= 0):
+        bad = len(values) - needed + int(np.argmax(values[-needed:] <= 0))
+        raise InvalidInputError(
+            f"history[{bad}].close is {values[bad]}; closes must be positive "
+            "for a model trained on log returns",
+            field=f"history[{bad}].close",
+        )
+    for i in range(1, len(dates)):
+        if dates[i] <= dates[i - 1]:
+            problem = "duplicated" if dates[i] == dates[i - 1] else "out of order"
+            raise InvalidInputError(
+                f"history[{i}].date {dates[i]} is {problem}; send dates sorted "
+                "ascending with no duplicates",
+                field=f"history[{i}].date",
+            )
+
+
+@torch.inference_mode()
+def run_batch(loaded: LoadedModel, inputs: Sequence[ForecastInput]) -> list[Forecast]:
+    """Forecast several inputs of one version with a single forward pass."""
+    target = loaded.target
+    if target == "log_return":
+        # (B, T): the T log returns between the R = T + 1 closes
+        values = np.stack([np.diff(np.log(item.closes)) for item in inputs])
+    else:
+        values = np.stack([item.closes for item in inputs])
+
+    scaled = loaded.scaler.transform(values).astype(np.float32)
+    x = torch.from_numpy(scaled).unsqueeze(-1)  # (B, T, 1)
+    out = loaded.model(x).double().numpy()  # (B, K)
+
+    last = np.array([item.closes[-1] for item in inputs])
+    prices = to_prices(last[:, None], loaded.scaler.inverse(out), target)
+
+    results = []
+    for row, item in zip(prices, inputs, strict=True):
+        chosen = row[: item.horizon]
+        results.append(
+            Forecast(
+                dates=next_sessions(item.last_date, item.horizon),
+                values=[_finite(v) for v in chosen],
+            )
+        )
+    return results
+
+
+def _finite(value: float) -> float:
+    if not math.isfinite(value):
+        raise InvalidInputError(
+            "the forecast overflowed to a non-finite price; the history is far "
+            "outside the range the model was trained on",
+            field="history",
+        )
+    return float(value)

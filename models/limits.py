@@ -1,0 +1,46 @@
+"""Size limits shared by the command line, the training spec and the service.
+
+The service reads its own copy from settings (``RNN_FORECAST_MAX_*``); these
+are the defaults and the hard bounds that a spec can never exceed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from models.errors import LimitExceededError
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Upper bounds on every size a client can request."""
+
+    max_epochs: int = 500
+    max_hidden_size: int = 512
+    max_num_layers: int = 4
+    max_lookback: int = 512
+    max_horizon: int = 60
+    max_series_rows: int = 200_000
+    max_history_rows: int = 5_000
+    max_seq_len: int = 1_000
+    max_diagnostic_hidden_size: int = 256
+    max_upload_bytes: int = 10_000_000
+    max_request_bytes: int = 2_000_000
+    max_queued_jobs: int = 100
+
+
+DEFAULT_LIMITS = Limits()
+
+
+def check_limit(field: str, value: int, limit: int, setting: str) -> None:
+    """Raise ``LimitExceededError`` when ``value`` is above ``limit``.
+
+    ``setting`` is the environment variable that raises the limit, so the
+    message tells the operator what to change.
+    """
+    if value > limit:
+        raise LimitExceededError(
+            f"{field}={value} is above the limit of {limit}; "
+            f"request at most {limit} or raise {setting}",
+            field=field,
+        )

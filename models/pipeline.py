@@ -1,0 +1,98 @@
+"""One training run end to end: load data, fit, build metadata, register.
+
+The command line and every job runner call ``train_and_register``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import platform
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from models import __version__
+from models.data.series import Series
+from models.data.sources import load_series
+from models.data.windows import history_rows
+from models.registry import Registry
+from models.spec import TrainingSpec
+from models.training import EpochCallback, FitResult, StopCheck, fit
+
+PACKAGES = ("torch", "numpy", "pandas", "safetensors", "pydantic")
+
+
+def train_and_register(
+    spec: TrainingSpec,
+    registry: Registry,
+    *,
+    cache_dir: Path | None = None,
+    upload_dir: Path | None = None,
+    on_epoch: EpochCallback | None = None,
+    should_stop: StopCheck | None = None,
+    series: Series | None = None,
+) -> tuple[int, FitResult, Series]:
+    """Train ``spec`` and write a new version; return (version, result, series).
+
+    Nothing is written when loading or training fails or is cancelled.
+    """
+    if series is None:
+        series = load_series(spec.data, cache_dir=cache_dir, upload_dir=upload_dir)
+    result = fit(spec, series, on_epoch=on_epoch, should_stop=should_stop)
+    meta = build_metadata(spec, series, result)
+    version = registry.write(spec.name, result.model.state_dict(), meta)
+    return version, result, series
+
+
+def build_metadata(
+    spec: TrainingSpec, series: Series, result: FitResult
+) -> dict[str, Any]:
+    """Everything stored beside the weights, JSON-safe (non-finite -> null)."""
+    rows = history_rows(spec.lookback, spec.target)
+    tail = series.frame.iloc[-rows:]
+    meta = {
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "spec": spec.model_dump(mode="json"),
+        "model": result.model.config,
+        "scaler": result.scaler.to_dict(),
+        "data": series.describe(),
+        "split": result.split,
+        "metrics": {"test": result.metrics},
+        "history": [record.to_dict() for record in result.history],
+        "best_epoch": result.best_epoch,
+        "stopped_early": result.stopped_early,
+        "training_seconds": round(result.seconds, 3),
+        "tail": {
+            "dates": [d.date().isoformat() for d in tail.index],
+            "close": [float(v) for v in tail["close"].to_numpy()],
+        },
+        "packages": package_versions(),
+    }
+    return json_safe(meta)
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of Python, this package and its numeric dependencies."""
+    versions = {"python": platform.python_version(), "rnn-forecast": __version__}
+    for name in PACKAGES:
+        try:
+            versions[name] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            versions[name] = "unknown"
+    return versions
+
+
+def json_safe(value: Any) -> Any:
+    """Replace NaN and infinities by None and numpy scalars by Python ones."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

@@ -1,0 +1,347 @@
+"""Versioned, immutable checkpoints on disk; the only writer under its root.
+
+Layout under the root folder::
+
+    <name>/versions/<N>/weights.safetensors   tensors, safetensors format
+    <name>/versions/<N>/metadata.json         spec, scaler, data, metrics, ...
+    <name>/aliases.json                       {"production": 3, ...}
+    <name>/.lock                              flock for version numbers
+
+A version is written into a temporary folder and renamed into place while the
+name's lock is held, so readers see either no version N or a complete one, and
+two writers finishing at once get distinct numbers. ``latest`` is an implicit
+alias of the highest version. Nothing is ever loaded with pickle.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from models.data.scaling import Scaler
+from models.errors import CheckpointError, InvalidInputError, NotFoundError
+from models.nn.forecaster import Forecaster
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+WEIGHTS_FILE = "weights.safetensors"
+METADATA_FILE = "metadata.json"
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+ALIAS_RE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+LATEST = "latest"
+STALE_TMP_SECONDS = 3600
+
+
+def check_name(name: str) -> str:
+    """Return ``name`` if it is a valid model name, else raise (so no name can
+    leave the registry root: no slashes, dots or absolute paths)."""
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
+        raise InvalidInputError(
+            f"model name {name!r} is invalid; use 1-64 characters of a-z, 0-9, "
+            "'_' and '-', starting with a letter or digit",
+            field="name",
+        )
+    return name
+
+
+def check_alias(alias: str) -> str:
+    """Return ``alias`` if valid: a lowercase word that is not a number."""
+    if not isinstance(alias, str) or not ALIAS_RE.fullmatch(alias):
+        raise InvalidInputError(
+            f"alias {alias!r} is invalid; use 1-64 characters of a-z, 0-9, '_' "
+            "and '-', starting with a letter",
+            field="alias",
+        )
+    return alias
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A version ready to forecast: the network in eval mode and its context.
+
+    ``tail_dates`` (R,) and ``tail_close`` (R,) are the last R rows of the
+    training series, enough for one forecast without client history.
+    """
+
+    name: str
+    version: int
+    model: Forecaster
+    scaler: Scaler
+    target: str
+    lookback: int
+    horizon: int
+    tail_dates: tuple[str, ...]
+    tail_close: np.ndarray
+    metadata: dict[str, Any]
+
+
+class Registry:
+    """Checkpoint store rooted at one folder."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root).expanduser().resolve()
+
+    # ---- reading -----------------------------------------------------------
+
+    def names(self) -> list[str]:
+        """Model names with at least one complete version, sorted."""
+        if not self.root.is_dir():
+            return []
+        return sorted(
+            p.name
+            for p in self.root.iterdir()
+            if NAME_RE.fullmatch(p.name) and self.versions(p.name)
+        )
+
+    def versions(self, name: str) -> list[int]:
+        """Complete version numbers of ``name``, ascending."""
+        folder = self.root / check_name(name) / "versions"
+        if not folder.is_dir():
+            return []
+        found = [
+            int(p.name)
+            for p in folder.iterdir()
+            if p.name.isdigit() and (p / METADATA_FILE).is_file()
+        ]
+        return sorted(found)
+
+    def aliases(self, name: str) -> dict[str, int]:
+        """Explicit aliases of ``name`` plus ``latest``."""
+        versions = self.versions(name)
+        if not versions:
+            raise NotFoundError(f"model {name!r} not found", field="name")
+        path = self.root / name / "aliases.json"
+        stored = json.loads(path.read_text()) if path.is_file() else {}
+        return {**stored, LATEST: versions[-1]}
+
+    def resolve(self, name: str, ref: str | int) -> int:
+        """Return the version number that ``ref`` (a number or alias) means."""
+        versions = self.versions(name)
+        if not versions:
+            raise NotFoundError(f"model {name!r} not found", field="name")
+
+        text = str(ref)
+        if text.isdigit():
+            version = int(text)
+            if version not in versions:
+                raise NotFoundError(
+                    f"model {name!r} has no version {version}; versions are {versions}",
+                    field="version",
+                )
+            return version
+
+        check_alias(text)
+        aliases = self.aliases(name)
+        if text not in aliases:
+            raise NotFoundError(
+                f"model {name!r} has no alias {text!r}; aliases are {sorted(aliases)}",
+                field="version",
+            )
+        return aliases[text]
+
+    def metadata(self, name: str, version: int) -> dict[str, Any]:
+        """The parsed ``metadata.json`` of one version."""
+        path = self._version_dir(name, version) / METADATA_FILE
+        try:
+            return json.loads(path.read_text())
+        except FileNotFoundError as exc:
+            raise NotFoundError(
+                f"model {name!r} has no version {version}", field="version"
+            ) from exc
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise CheckpointError(
+                f"metadata of {name}:{version} is corrupt ({exc}); delete the "
+                "version folder or retrain"
+            ) from exc
+
+    def load(self, name: str, ref: str | int = LATEST) -> LoadedModel:
+        """Load one version; raise ``CheckpointError`` if it is corrupt or its
+        weights do not fit its metadata."""
+        version = self.resolve(name, ref)
+        meta = self.metadata(name, version)
+        folder = self._version_dir(name, version)
+        label = f"{name}:{version}"
+
+        try:
+            model = Forecaster.from_config(meta["model"])
+            expected_sha = meta["weights"]["sha256"]
+            scaler = Scaler.from_dict(meta["scaler"])
+            spec = meta["spec"]
+            tail = meta["tail"]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(
+                f"metadata of {label} is incomplete or invalid ({exc!r}); "
+                "retrain this version"
+            ) from exc
+
+        weights_path = folder / WEIGHTS_FILE
+        raw = _read_bytes(weights_path, label)
+        if hashlib.sha256(raw).hexdigest() != expected_sha:
+            raise CheckpointError(
+                f"weights of {label} do not match the sha256 in its metadata; "
+                "the file is corrupt, retrain this version"
+            )
+        _load_state(model, weights_path, label)
+        model.eval()
+
+        return LoadedModel(
+            name=name,
+            version=version,
+            model=model,
+            scaler=scaler,
+            target=spec["target"],
+            lookback=spec["lookback"],
+            horizon=spec["horizon"],
+            tail_dates=tuple(tail["dates"]),
+            tail_close=np.asarray(tail["close"], dtype=np.float64),
+            metadata=meta,
+        )
+
+    # ---- writing -----------------------------------------------------------
+
+    def write(
+        self, name: str, state: dict[str, torch.Tensor], metadata: dict[str, Any]
+    ) -> int:
+        """Store a new immutable version of ``name`` and return its number."""
+        base = self.root / check_name(name)
+        (base / "versions").mkdir(parents=True, exist_ok=True)
+        self._remove_stale_tmp(base)
+
+        tmp = base / f".tmp-{uuid.uuid4().hex}"
+        tmp.mkdir()
+        try:
+            weights = tmp / WEIGHTS_FILE
+            save_file({k: v.contiguous() for k, v in state.items()}, str(weights))
+            _fsync_file(weights)
+            sha = hashlib.sha256(weights.read_bytes()).hexdigest()
+
+            with self._lock(base):
+                version = max(self.versions(name), default=0) + 1
+                meta = {
+                    **metadata,
+                    "format": FORMAT_VERSION,
+                    "name": name,
+                    "version": version,
+                    "weights": {"file": WEIGHTS_FILE, "sha256": sha},
+                }
+                _write_json(tmp / METADATA_FILE, meta)
+                os.rename(tmp, base / "versions" / str(version))
+                _fsync_dir(base / "versions")
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+        logger.info("wrote %s version %d under %s", name, version, self.root)
+        return version
+
+    def set_alias(self, name: str, alias: str, version: int) -> None:
+        """Point ``alias`` of ``name`` at an existing ``version``."""
+        check_alias(alias)
+        if alias == LATEST:
+            raise InvalidInputError(
+                "alias 'latest' always means the highest version and cannot be "
+                "set; choose another alias name",
+                field="alias",
+            )
+        if version not in self.versions(name):
+            raise NotFoundError(
+                f"model {name!r} has no version {version}", field="version"
+            )
+
+        base = self.root / name
+        with self._lock(base):
+            path = base / "aliases.json"
+            stored = json.loads(path.read_text()) if path.is_file() else {}
+            stored[alias] = int(version)
+            _write_json(path, stored, atomic=True)
+
+    # ---- helpers -----------------------------------------------------------
+
+    def _version_dir(self, name: str, version: int) -> Path:
+        return self.root / check_name(name) / "versions" / str(int(version))
+
+    @contextlib.contextmanager
+    def _lock(self, base: Path) -> Iterator[None]:
+        with open(base / ".lock", "a+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    @staticmethod
+    def _remove_stale_tmp(base: Path) -> None:
+        # a writer killed mid-write leaves a .tmp-* folder that no reader sees
+        cutoff = time.time() - STALE_TMP_SECONDS
+        for path in base.glob(".tmp-*"):
+            with contextlib.suppress(OSError):
+                if path.stat().st_mtime < cutoff:
+                    shutil.rmtree(path, ignore_errors=True)
+
+
+def _read_bytes(path: Path, label: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError as exc:
+        raise CheckpointError(
+            f"weights file of {label} is missing; retrain this version"
+        ) from exc
+
+
+def _load_state(model: Forecaster, path: Path, label: str) -> None:
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError) as exc:
+        raise CheckpointError(
+            f"weights of {label} cannot be read ({exc}); retrain this version"
+        ) from exc
+
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    actual = {k: tuple(v.shape) for k, v in state.items()}
+    if expected != actual:
+        raise CheckpointError(
+            f"weights of {label} do not fit its metadata: expected tensors "
+            f"{expected}, found {actual}; retrain this version"
+        )
+    model.load_state_dict(state)
+
+
+def _write_json(path: Path, data: dict[str, Any], *, atomic: bool = False) -> None:
+    target = path.with_name(path.name + ".tmp") if atomic else path
+    with open(target, "w") as handle:
+        json.dump(data, handle, indent=2, sort_keys=True, allow_nan=False)
+        handle.flush()
+        os.fsync(handle.fileno())
+    if atomic:
+        os.replace(target, path)
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,126 @@
+"""The training spec: one pydantic model shared by the command line, the HTTP
+API and the job runners."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from models.data.scaling import ScalerKind
+from models.limits import DEFAULT_LIMITS as LIM
+
+CellType = Literal["rnn", "lstm", "gru"]
+Target = Literal["log_return", "price"]
+PriceColumn = Literal["close", "adj_close", "open", "high", "low"]
+GeneratorName = Literal[
+    "sine", "noisy_sine", "trend_seasonal", "ar1", "random_walk", "mackey_glass"
+]
+
+NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+TICKER_PATTERN = r"^[A-Za-z0-9.^=-]{1,15}$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class BundledData(_Strict):
+    """The NFLX daily history shipped inside the package (offline default)."""
+
+    source: Literal["bundled"] = "bundled"
+    column: PriceColumn = "close"
+
+
+class CsvData(_Strict):
+    """A Yahoo-format CSV (Date,Open,High,Low,Close,Adj Close,Volume) or a
+    two-column ``date,value`` CSV on the local disk."""
+
+    source: Literal["csv"] = "csv"
+    path: str = Field(min_length=1, max_length=4096)
+    column: PriceColumn = "close"
+
+
+class YFinanceData(_Strict):
+    """Daily history downloaded with ``yfinance.download`` and cached on disk."""
+
+    source: Literal["yfinance"] = "yfinance"
+    ticker: str = Field(pattern=TICKER_PATTERN, examples=["NFLX"])
+    start: dt.date | None = None
+    end: dt.date | None = None
+    column: PriceColumn = "close"
+
+    @model_validator(mode="after")
+    def _check_range(self) -> YFinanceData:
+        if self.start and self.end and self.start >= self.end:
+            raise ValueError(
+                f"data.start {self.start} must be before data.end {self.end}"
+            )
+        return self
+
+
+class SyntheticData(_Strict):
+    """A seeded synthetic series on the NYSE trading calendar."""
+
+    source: Literal["synthetic"] = "synthetic"
+    generator: GeneratorName = "sine"
+    length: int = Field(default=2000, ge=50, le=LIM.max_series_rows)
+    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    noise: float = Field(default=0.1, ge=0.0, le=10.0)
+    period: float = Field(default=50.0, gt=1.0, le=10_000.0)
+    phi: float = Field(default=0.8, gt=-1.0, lt=1.0)
+    level: float = Field(default=0.0, ge=-1e6, le=1e6)
+
+
+class UploadedData(_Strict):
+    """A series uploaded through ``POST /v1/series``, referred to by id."""
+
+    source: Literal["upload"] = "upload"
+    series_id: str = Field(pattern=r"^[a-f0-9]{32}$")
+    column: PriceColumn = "close"
+
+
+DataSpec = Annotated[
+    BundledData | CsvData | YFinanceData | SyntheticData | UploadedData,
+    Field(discriminator="source"),
+]
+
+
+class TrainingSpec(_Strict):
+    """Everything that defines one training run; stored whole in the metadata.
+
+    Training twice from the same spec and the same data gives the same weights
+    on the same machine.
+    """
+
+    name: str = Field(default="nflx", pattern=NAME_PATTERN)
+    cell: CellType = "lstm"
+    hidden_size: int = Field(default=64, ge=1, le=LIM.max_hidden_size)
+    num_layers: int = Field(default=2, ge=1, le=LIM.max_num_layers)
+    dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+    lookback: int = Field(default=60, ge=2, le=LIM.max_lookback)
+    horizon: int = Field(default=10, ge=1, le=LIM.max_horizon)
+    target: Target = "log_return"
+    scaler: ScalerKind = "standard"
+    epochs: int = Field(default=30, ge=1, le=LIM.max_epochs)
+    learning_rate: float = Field(default=1e-3, gt=0.0, le=1.0)
+    batch_size: int = Field(default=64, ge=1, le=4096)
+    clip_norm: float | None = Field(default=1.0, gt=0.0, le=1e6)
+    patience: int | None = Field(default=5, ge=1, le=1000)
+    val_fraction: float = Field(default=0.15, gt=0.0, lt=0.5)
+    test_fraction: float = Field(default=0.15, gt=0.0, lt=0.5)
+    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    data: DataSpec = Field(default_factory=BundledData)
+
+    @model_validator(mode="after")
+    def _check_dropout(self) -> TrainingSpec:
+        # torch applies dropout only between stacked layers, so with one layer
+        # it would be silently ignored.
+        if self.dropout > 0 and self.num_layers == 1:
+            raise ValueError(
+                f"dropout={self.dropout} has no effect with num_layers=1 "
+                "because dropout is applied between recurrent layers; "
+                "set num_layers >= 2 or dropout = 0"
+            )
+        return self

@@ -1,0 +1,59 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+
+from models import __version__
+from models.registry import Registry
+from service.errors import install_error_handlers
+from service.inference import ModelCache, make_executor
+from service.routes import forecast, health, models
+from service.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+API_PREFIX = "/v1"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; the registry, model cache and thread pool live in its
+    lifespan."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        registry = Registry(settings.registry)
+        app.state.settings = settings
+        app.state.registry = registry
+        app.state.cache = ModelCache(registry, settings.model_cache_size)
+        app.state.executor = make_executor(
+            settings.inference_workers, settings.torch_threads
+        )
+        logger.info(
+            "serving registry %s with models %s", registry.root, registry.names()
+        )
+        try:
+            yield
+        finally:
+            app.state.executor.shutdown(wait=False, cancel_futures=True)
+
+    app = FastAPI(
+        title="rnn-forecast",
+        version=__version__,
+        description="RNN, LSTM and GRU forecasters: forecasts, training jobs "
+        "and gradient diagnostics.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+
+    api = APIRouter(prefix=API_PREFIX)
+    api.include_router(health.router)
+    api.include_router(models.router)
+    api.include_router(forecast.router)
+    app.include_router(api)
+    return app

@@ -1,0 +1,34 @@
+"""FastAPI dependencies; tests replace them through ``dependency_overrides``."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from models.registry import Registry
+from service.inference import ModelCache
+from service.settings import Settings
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_registry(request: Request) -> Registry:
+    return request.app.state.registry
+
+
+def get_cache(request: Request) -> ModelCache:
+    return request.app.state.cache
+
+
+def get_executor(request: Request) -> ThreadPoolExecutor:
+    return request.app.state.executor
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+RegistryDep = Annotated[Registry, Depends(get_registry)]
+CacheDep = Annotated[ModelCache, Depends(get_cache)]
+ExecutorDep = Annotated[ThreadPoolExecutor, Depends(get_executor)]

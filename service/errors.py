@@ -1,0 +1,139 @@
+"""Domain errors and validation errors as RFC 9457 problem details, in one place.
+
+Every 4xx and 5xx answer has ``Content-Type: application/problem+json`` and
+the members ``type``, ``title``, ``status`` and ``detail``; 422 answers add
+``errors``, a list of ``{"field", "message"}``.
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from models.errors import (
+    CheckpointError,
+    ConflictError,
+    InvalidInputError,
+    LimitExceededError,
+    NotFoundError,
+    RnnForecastError,
+    SourceUnavailableError,
+)
+
+logger = logging.getLogger(__name__)
+
+PROBLEM_TYPE_BASE = "https://rnn-forecast.dev/problems/"
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+STATUS_BY_ERROR: list[tuple[type[RnnForecastError], int]] = [
+    (LimitExceededError, 422),
+    (InvalidInputError, 422),
+    (NotFoundError, 404),
+    (ConflictError, 409),
+    (SourceUnavailableError, 503),
+    (CheckpointError, 500),
+]
+
+
+class PayloadTooLargeError(RnnForecastError):
+    """A request body or upload above its byte limit (HTTP 413)."""
+
+
+class AuthError(RnnForecastError):
+    """A missing (401) or wrong (403) API key."""
+
+    def __init__(self, message: str, *, status: int) -> None:
+        super().__init__(message, field="X-API-Key")
+        self.status = status
+
+
+def problem(
+    status: int,
+    detail: str,
+    *,
+    slug: str | None = None,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    """Build one problem+json response."""
+    title = HTTPStatus(status).phrase
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE_BASE + (slug or title.lower().replace(" ", "-")),
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if errors is not None:
+        body["errors"] = errors
+    return JSONResponse(
+        body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers
+    )
+
+
+def status_for(exc: RnnForecastError) -> int:
+    if isinstance(exc, AuthError):
+        return exc.status
+    if isinstance(exc, PayloadTooLargeError):
+        return 413
+    for cls, status in STATUS_BY_ERROR:
+        if isinstance(exc, cls):
+            return status
+    return 500
+
+
+async def domain_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RnnForecastError)
+    status = status_for(exc)
+    if status >= 500:
+        logger.error("%s %s failed: %s", request.method, request.url.path, exc)
+    errors = None
+    if status == 422:
+        errors = [{"field": exc.field or "body", "message": exc.message}]
+    return problem(status, exc.message, errors=errors)
+
+
+async def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [_field_error(err) for err in exc.errors()]
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
+    return problem(422, detail or "the request is invalid", errors=errors)
+
+
+async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = (
+        exc.detail
+        if isinstance(exc.detail, str)
+        else HTTPStatus(exc.status_code).phrase
+    )
+    return problem(exc.status_code, detail, headers=getattr(exc, "headers", None))
+
+
+async def unhandled_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    logger.exception("%s %s raised", request.method, request.url.path)
+    return problem(500, "internal server error; the server log has the details")
+
+
+def _field_error(err: dict[str, Any]) -> dict[str, Any]:
+    loc = [str(part) for part in err.get("loc", ()) if part != "body"]
+    field = ""
+    for part in loc:
+        field += f"[{part}]" if part.isdigit() else (f".{part}" if field else part)
+    message = str(err.get("msg", "invalid value"))
+    if err.get("type") == "finite_number":
+        message += "; NaN and Infinity are not accepted, send a finite number"
+    return {"field": field or "body", "message": message, "type": err.get("type")}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register every handler on ``app``."""
+    app.add_exception_handler(RnnForecastError, domain_error_handler)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
+    app.add_exception_handler(StarletteHTTPException, http_error_handler)
+    app.add_exception_handler(Exception, unhandled_error_handler)

@@ -1,0 +1,77 @@
+"""``POST /v1/models/{name}/forecast``."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter
+
+from models.errors import LimitExceededError
+from models.forecasting import build_input, run_batch
+from models.registry import check_name
+from service.deps import CacheDep, ExecutorDep, RegistryDep, SettingsDep
+from service.schemas import ForecastPoint, ForecastRequest, ForecastResponse
+
+router = APIRouter(tags=["forecast"])
+
+RESPONSES = {
+    404: {"description": "Unknown model or version"},
+    422: {"description": "Invalid horizon or history"},
+}
+
+
+@router.post(
+    "/models/{name}/forecast",
+    response_model=ForecastResponse,
+    responses=RESPONSES,
+    summary="Forecast the next trading days' prices",
+)
+async def forecast(
+    name: str,
+    body: ForecastRequest,
+    settings: SettingsDep,
+    registry: RegistryDep,
+    cache: CacheDep,
+    executor: ExecutorDep,
+) -> ForecastResponse:
+    check_name(name)
+    if body.history is not None and len(body.history) > settings.max_history_rows:
+        raise LimitExceededError(
+            f"history has {len(body.history)} rows, above the limit of "
+            f"{settings.max_history_rows}; send only the most recent rows or "
+            "raise RNN_FORECAST_MAX_HISTORY_ROWS",
+            field="history",
+        )
+
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(
+        executor, _forecast_sync, name, body, registry, cache
+    )
+
+
+def _forecast_sync(
+    name: str, body: ForecastRequest, registry: RegistryDep, cache: CacheDep
+) -> ForecastResponse:
+    # the alias is resolved once, so the whole answer comes from one version
+    version = registry.resolve(name, body.version)
+    loaded = cache.get(name, version)
+    horizon = body.horizon if body.horizon is not None else loaded.horizon
+
+    dates = closes = None
+    if body.history is not None:
+        dates = [row.date.isoformat() for row in body.history]
+        closes = [row.close for row in body.history]
+    item = build_input(loaded, horizon, dates, closes)
+    result = run_batch(loaded, [item])[0]
+
+    return ForecastResponse(
+        model=name,
+        version=version,
+        horizon=horizon,
+        last_history_date=item.last_date,
+        history_source="model" if body.history is None else "request",
+        forecast=[
+            ForecastPoint(date=d, value=v)
+            for d, v in zip(result.dates, result.values, strict=True)
+        ],
+    )

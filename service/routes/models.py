@@ -1,0 +1,52 @@
+"""``/v1/models``: names, versions, aliases and stored metadata."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from models.registry import Registry, check_name
+from service.deps import RegistryDep
+from service.schemas import ModelList, ModelSummary, VersionDetail, VersionSummary
+
+router = APIRouter(tags=["models"])
+
+NOT_FOUND = {404: {"description": "Unknown model or version"}}
+
+
+@router.get("/models", response_model=ModelList, summary="List models")
+def list_models(registry: RegistryDep) -> ModelList:
+    return ModelList(models=[summarize(registry, name) for name in registry.names()])
+
+
+@router.get(
+    "/models/{name}/versions/{version}",
+    response_model=VersionDetail,
+    responses=NOT_FOUND,
+    summary="One version's metadata; version is a number or an alias",
+)
+def get_version(name: str, version: str, registry: RegistryDep) -> dict[str, Any]:
+    check_name(name)
+    number = registry.resolve(name, version)
+    meta = registry.metadata(name, number)
+    aliases = registry.aliases(name)
+    meta["aliases"] = sorted(a for a, v in aliases.items() if v == number)
+    return meta
+
+
+def summarize(registry: Registry, name: str) -> ModelSummary:
+    """One listing entry: versions, aliases and the latest version's scores."""
+    versions = registry.versions(name)
+    meta = registry.metadata(name, versions[-1])
+    return ModelSummary(
+        name=name,
+        versions=versions,
+        aliases=registry.aliases(name),
+        latest=VersionSummary(
+            version=versions[-1],
+            created_at=meta.get("created_at"),
+            cell=meta.get("spec", {}).get("cell"),
+            metrics=meta.get("metrics"),
+        ),
+    )

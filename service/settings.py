@@ -1,0 +1,46 @@
+"""Service settings, read once from ``RNN_FORECAST_*`` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from models.limits import DEFAULT_LIMITS, Limits
+from models.paths import default_cache_dir, default_registry
+
+
+class Settings(BaseSettings):
+    """Every setting of the API; the README lists them with their defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="RNN_FORECAST_", extra="ignore")
+
+    registry: Path = Field(default_factory=default_registry)
+    cache_dir: Path = Field(default_factory=default_cache_dir)
+    data_dir: Path = Path("var")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+
+    model_cache_size: int = Field(default=8, ge=1, le=1000)
+    torch_threads: int = Field(default=1, ge=1, le=256)
+    inference_workers: int = Field(default=4, ge=1, le=256)
+
+    max_epochs: int = DEFAULT_LIMITS.max_epochs
+    max_hidden_size: int = DEFAULT_LIMITS.max_hidden_size
+    max_num_layers: int = DEFAULT_LIMITS.max_num_layers
+    max_lookback: int = DEFAULT_LIMITS.max_lookback
+    max_horizon: int = DEFAULT_LIMITS.max_horizon
+    max_series_rows: int = DEFAULT_LIMITS.max_series_rows
+    max_history_rows: int = DEFAULT_LIMITS.max_history_rows
+    max_seq_len: int = DEFAULT_LIMITS.max_seq_len
+    max_diagnostic_hidden_size: int = DEFAULT_LIMITS.max_diagnostic_hidden_size
+    max_upload_bytes: int = DEFAULT_LIMITS.max_upload_bytes
+    max_request_bytes: int = DEFAULT_LIMITS.max_request_bytes
+    max_queued_jobs: int = DEFAULT_LIMITS.max_queued_jobs
+
+    def limits(self) -> Limits:
+        """The limits as the model package's ``Limits``."""
+        return Limits(
+            **{name: getattr(self, name) for name in Limits.__dataclass_fields__}
+        )

@@ -1,0 +1,87 @@
+"""The command line end to end: train, list, show, serve and forecast."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT, LiveServer
+
+SMALL = [
+    "--epochs", "2", "--hidden-size", "8", "--num-layers", "1",
+    "--lookback", "20", "--batch-size", "256", "--quiet",
+]  # fmt: skip
+
+
+def run_cli(registry: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "RNN_FORECAST_REGISTRY": str(registry)}
+    return subprocess.run(
+        [sys.executable, "-m", "models.cli", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_train_list_show_serve(tmp_path: Path) -> None:
+    registry = tmp_path / "registry"
+    trained = run_cli(registry, "train", *SMALL)
+    assert trained.returncode == 0, trained.stderr
+    assert "data: bundled 2002-05-23..2020-12-11, 4673 rows" in trained.stdout
+    assert "naive" in trained.stdout
+    assert f"wrote nflx version 1 to {registry.resolve()}" in trained.stdout
+    assert (registry / "nflx" / "versions" / "1" / "weights.safetensors").is_file()
+
+    listed = run_cli(registry, "models", "list")
+    assert listed.stdout.strip() == "nflx: versions [1]; aliases latest->1"
+
+    shown = run_cli(registry, "models", "show", "nflx:1")
+    assert "cell lstm, hidden 8, layers 1, lookback 20, horizon 10" in shown.stdout
+
+    server = LiveServer(registry)
+    try:
+        response = server.client.post("/v1/models/nflx/forecast", json={"horizon": 10})
+    finally:
+        server.stop()
+    assert response.status_code == 200
+    forecast = response.json()["forecast"]
+    assert len(forecast) == 10
+    assert forecast[0]["date"] == "2020-12-14"
+    assert forecast[-1]["date"] == "2020-12-28"
+
+
+def test_train_from_csv_reports_cleaning(tmp_path: Path) -> None:
+    source = (ROOT / "models" / "data" / "bundled" / "NFLX.csv").read_text()
+    lines = source.splitlines()
+    lines.insert(300, lines[300])  # one duplicated date
+    csv = tmp_path / "prices.csv"
+    csv.write_text("\n".join(lines[:1500]) + "\n")
+
+    result = run_cli(
+        tmp_path / "reg", "train", *SMALL, "--name", "mine", "--data", f"csv:{csv}"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "cleaning:" in result.stdout
+    assert "duplicate" in result.stdout
+
+
+def test_bad_option_exits_2_with_message(tmp_path: Path) -> None:
+    result = run_cli(tmp_path, "train", *SMALL, "--num-layers", "1", "--dropout", "0.3")
+    assert result.returncode == 2
+    assert "dropout=0.3 has no effect with num_layers=1" in result.stderr
+    assert not (tmp_path / "nflx").exists()
+
+    missing = run_cli(tmp_path, "train", *SMALL, "--data", "csv:/no/such.csv")
+    assert missing.returncode == 2
+    assert "/no/such.csv" in missing.stderr
+
+
+def test_offline_yfinance_points_to_bundled_data(tmp_path: Path) -> None:
+    result = run_cli(tmp_path, "train", *SMALL, "--data", "yfinance:NFLX")
+    assert result.returncode == 2
+    assert "NFLX" in result.stderr
+    assert "bundled" in result.stderr

@@ -1,0 +1,238 @@
+"""Tests of the CSV loaders and the bundled NFLX file."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+import models.data
+from models.data.bundled import load_bundled
+from models.data.csv_source import load_csv, parse_csv_bytes
+from models.data.series import Series
+from models.errors import DataError
+
+YAHOO_HEADER = "Date,Open,High,Low,Close,Adj Close,Volume\n"
+BUNDLED_PATH = Path(models.data.__file__).parent / "bundled" / "NFLX.csv"
+
+
+def write(tmp_path: Path, text: str, name: str = "prices.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def parse(raw: bytes, column: str = "close") -> Series:
+    return parse_csv_bytes(raw, column=column, label="t.csv", source={"source": "t"})
+
+
+def test_bundled_nflx_rows_and_range() -> None:
+    series = load_bundled()
+
+    assert len(series.frame) == 4673
+    assert series.start.isoformat() == "2002-05-23"
+    assert series.end.isoformat() == "2020-12-11"
+    assert series.cleaning == ()
+    assert series.kind == "price"
+    assert list(series.frame.columns) == [
+        "open",
+        "high",
+        "low",
+        "close",
+        "adj_close",
+        "volume",
+    ]
+    assert series.frame["close"].iloc[0] == 1.196429
+
+
+def test_bundled_source_and_sha256() -> None:
+    raw = BUNDLED_PATH.read_bytes()
+
+    series = load_bundled("adj_close")
+
+    assert series.source == {
+        "source": "bundled",
+        "file": "NFLX.csv",
+        "column": "adj_close",
+        "format": "yahoo",
+    }
+    assert series.sha256 == hashlib.sha256(raw).hexdigest()
+    assert series.frame["close"].equals(series.frame["adj_close"])
+
+
+def test_load_csv_yahoo_clean_file(tmp_path: Path) -> None:
+    text = (
+        YAHOO_HEADER + "2020-01-02,1,2,0.5,1.5,1.4,100\n2020-01-03,2,3,1,2.5,2.4,200\n"
+    )
+    path = write(tmp_path, text)
+
+    series = load_csv(path)
+
+    assert series.kind == "price"
+    assert series.cleaning == ()
+    assert series.source == {
+        "source": "csv",
+        "path": str(path),
+        "column": "close",
+        "format": "yahoo",
+    }
+    assert series.sha256 == hashlib.sha256(text.encode()).hexdigest()
+    assert series.frame["close"].tolist() == [1.5, 2.5]
+    assert series.frame["volume"].tolist() == [100.0, 200.0]
+
+
+def test_load_csv_yahoo_cleaning_sentences(tmp_path: Path) -> None:
+    text = YAHOO_HEADER + (
+        "2020-01-06,3,3,3,3,3,300\n"
+        "2020-01-02,1,1,1,1,1,100\n"
+        "2020-01-03,null,null,null,null,null,null\n"
+        "2020-01-07,4,4,4,4,4,400\n"
+        "2020-01-07,4.5,4.5,4.5,4.5,4.5,450\n"
+        "2020-01-08,5,5,5,5,5,\n"
+    )
+
+    series = load_csv(write(tmp_path, text))
+
+    assert series.cleaning == (
+        "Dropped 1 row with a missing close value: 2020-01-03.",
+        "Sorted the rows by date, moving 1 row that came after a later date: "
+        "2020-01-02.",
+        "Dropped 1 row with a duplicate date, keeping the last row in input "
+        "order for each date: 2020-01-07.",
+        "Forward-filled 1 missing volume value from the previous row: 2020-01-08.",
+    )
+    assert series.frame["close"].tolist() == [1.0, 3.0, 4.5, 5.0]
+    assert series.frame["volume"].tolist() == [100.0, 300.0, 450.0, 450.0]
+    assert series.frame.index.is_unique
+    assert series.frame.index.is_monotonic_increasing
+
+
+def test_parse_csv_header_case_and_order() -> None:
+    raw = b"close,DATE,volume,Low,HIGH,open\n1.5,2020-01-02,10,1,2,1.2\n"
+
+    series = parse(raw)
+
+    assert series.source["format"] == "yahoo"
+    assert list(series.frame.columns) == ["open", "high", "low", "close", "volume"]
+
+
+def test_parse_csv_strips_bom_and_spaces() -> None:
+    raw = "\ufeffdate, value\n2020-01-02, 1.5\n".encode()
+
+    series = parse(raw)
+
+    assert series.frame["close"].tolist() == [1.5]
+
+
+def test_parse_csv_date_value_format() -> None:
+    raw = b"date,value\n2020-01-02,-1.5\n2020-01-03,0\n2020-01-06,2\n"
+
+    series = parse(raw)
+
+    assert series.kind == "value"
+    assert series.source == {"source": "t", "format": "value"}
+    assert list(series.frame.columns) == ["close"]
+    assert series.frame["close"].tolist() == [-1.5, 0.0, 2.0]
+
+
+def test_parse_csv_selects_column() -> None:
+    raw = (YAHOO_HEADER + "2020-01-02,1,2,0.5,1.5,1.4,100\n").encode()
+
+    series = parse(raw, column="open")
+
+    assert series.frame["close"].tolist() == [1.0]
+    assert series.frame["open"].tolist() == [1.0]
+    assert series.frame["adj_close"].tolist() == [1.4]
+
+
+@pytest.mark.parametrize(
+    ("raw", "column", "message"),
+    [
+        (
+            b"Date,Price\n2020-01-02,1\n",
+            "close",
+            "t.csv has the header 'Date,Price', which is not one of the accepted "
+            "headers 'Date,Open,High,Low,Close,Adj Close,Volume' (Yahoo Finance, "
+            "Adj Close optional) or 'date,value'; rename the columns",
+        ),
+        (
+            b"date,value,value\n2020-01-02,1,2\n",
+            "close",
+            "t.csv has the header 'date,value,value.1', which is not one of the "
+            "accepted headers 'Date,Open,High,Low,Close,Adj Close,Volume' (Yahoo "
+            "Finance, Adj Close optional) or 'date,value'; rename the columns",
+        ),
+        (
+            b"Date,Open,High,Low,Close,Volume\n2020-01-02,1,1,1,1,1\n",
+            "adj_close",
+            "t.csv has no adj_close column (it has open, high, low, close, "
+            "volume); choose one of those columns",
+        ),
+        (
+            b"date,value\n2020-01-02,1\n",
+            "adj_close",
+            "t.csv is a date,value file with a single value column, so "
+            "column='adj_close' does not exist; use column='close'",
+        ),
+        (
+            b"date,value\n2020-01-02,1\n",
+            "volume",
+            "column must be one of open, high, low, close, adj_close, got 'volume'",
+        ),
+        (
+            b"\xff\xfed\x00a\x00t\x00e\x00",
+            "close",
+            "t.csv is not UTF-8 text (invalid byte at offset 0); save it as a "
+            "UTF-8 CSV file",
+        ),
+        (
+            b"date,value\n2020-01-02,\x001\n",
+            "close",
+            "t.csv contains NUL bytes, so it is a binary file and not a CSV "
+            "file; export the data as CSV",
+        ),
+        (b"  \n", "close", "t.csv is empty; expected a CSV header"),
+        (b"date,value\n", "close", "t.csv contains no data rows"),
+    ],
+)
+def test_parse_csv_rejects(raw: bytes, column: str, message: str) -> None:
+    with pytest.raises(DataError) as caught:
+        parse(raw, column=column)
+
+    assert str(caught.value) == message
+
+
+def test_parse_csv_rejects_ragged_row() -> None:
+    raw = b"date,value\n2020-01-02,1\n2020-01-03,2,3\n"
+
+    with pytest.raises(DataError, match=r"^t\.csv is not a valid CSV file: "):
+        parse(raw)
+
+
+def test_parse_csv_rejects_non_positive_price() -> None:
+    raw = (YAHOO_HEADER + "2020-01-02,1,1,1,1,1,1\n2020-01-03,1,1,1,-2,1,1\n").encode()
+
+    with pytest.raises(DataError) as caught:
+        parse(raw)
+
+    assert str(caught.value) == (
+        "t.csv: close is -2 on 2020-01-03 but prices must be positive; clean "
+        "the file or load the series as a date,value CSV, which accepts any "
+        "finite value"
+    )
+
+
+def test_load_csv_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "absent.csv"
+
+    with pytest.raises(DataError) as caught:
+        load_csv(path)
+
+    assert str(caught.value) == f"CSV file not found: {path}; check the path"
+    assert caught.value.field == "data.path"
+
+
+def test_load_csv_directory(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="cannot read CSV file"):
+        load_csv(tmp_path)

@@ -1,0 +1,102 @@
+"""Tests of load_series, the dispatch from a data spec to its loader."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from pydantic import TypeAdapter
+
+from models.data.sources import load_series
+from models.errors import DataError, NotFoundError
+from models.spec import DataSpec, UploadedData
+
+SERIES_ID = "0123456789abcdef0123456789abcdef"
+ADAPTER: TypeAdapter[DataSpec] = TypeAdapter(DataSpec)
+
+
+def test_load_series_bundled() -> None:
+    series = load_series(ADAPTER.validate_python({"source": "bundled"}))
+
+    assert len(series.frame) == 4673
+    assert series.source["source"] == "bundled"
+
+
+def test_load_series_csv(tmp_path: Path) -> None:
+    path = tmp_path / "values.csv"
+    path.write_text("date,value\n2020-01-02,1\n2020-01-03,2\n")
+
+    series = load_series(ADAPTER.validate_python({"source": "csv", "path": str(path)}))
+
+    assert series.kind == "value"
+    assert series.source["path"] == str(path)
+
+
+def test_load_series_synthetic() -> None:
+    spec = ADAPTER.validate_python({"source": "synthetic", "length": 60})
+
+    series = load_series(spec)
+
+    assert len(series.frame) == 60
+    assert series.source["generator"] == "sine"
+
+
+def test_load_series_upload(tmp_path: Path) -> None:
+    (tmp_path / f"{SERIES_ID}.csv").write_text("date,value\n2020-01-02,-1\n")
+
+    series = load_series(UploadedData(series_id=SERIES_ID), upload_dir=tmp_path)
+
+    assert series.source == {
+        "source": "upload",
+        "series_id": SERIES_ID,
+        "column": "close",
+        "format": "value",
+    }
+    assert series.frame["close"].tolist() == [-1.0]
+
+
+def test_load_series_upload_not_found(tmp_path: Path) -> None:
+    with pytest.raises(NotFoundError) as caught:
+        load_series(UploadedData(series_id=SERIES_ID), upload_dir=tmp_path)
+
+    assert str(caught.value) == (
+        f"series {SERIES_ID} not found; upload it with POST /v1/series and use "
+        "the id that the upload returns"
+    )
+    assert caught.value.field == "data.series_id"
+
+
+def test_load_series_upload_errors_hide_directory(tmp_path: Path) -> None:
+    (tmp_path / f"{SERIES_ID}.csv").write_text("date,price\n2020-01-02,1\n")
+
+    with pytest.raises(DataError) as caught:
+        load_series(UploadedData(series_id=SERIES_ID), upload_dir=tmp_path)
+
+    assert str(caught.value).startswith(f"uploaded series {SERIES_ID} has the header")
+    assert str(tmp_path) not in str(caught.value)
+
+
+def test_load_series_upload_without_directory() -> None:
+    with pytest.raises(DataError, match="no upload directory is configured"):
+        load_series(UploadedData(series_id=SERIES_ID))
+
+
+def test_load_series_yfinance_arguments(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    calls: list[tuple[object, ...]] = []
+
+    def fake_load(*args: object, **kwargs: object) -> str:
+        calls.append((*args, kwargs))
+        return "series"
+
+    monkeypatch.setattr("models.data.sources.load_yfinance", fake_load)
+    spec = ADAPTER.validate_python(
+        {"source": "yfinance", "ticker": "NFLX", "start": "2020-01-01"}
+    )
+
+    assert load_series(spec, cache_dir=tmp_path) == "series"
+    assert calls == [
+        ("NFLX", dt.date(2020, 1, 1), None, "close", {"cache_dir": tmp_path})
+    ]

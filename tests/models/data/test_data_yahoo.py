@@ -1,0 +1,226 @@
+"""Tests of the yfinance loader with a fake ``yfinance.download``.
+
+The fake returns what yfinance 1.7 returns for one ticker with
+``group_by="column"``: columns ``(Price, Ticker)`` sorted by price name, and
+an index named ``Date`` (tz-aware from ``Ticker.history``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from models.data.yahoo import load_yfinance
+from models.errors import DataError, SourceUnavailableError
+
+PRICES = ["Adj Close", "Close", "High", "Low", "Open", "Volume"]
+ALTERNATIVES = (
+    "use the bundled NFLX data (--data bundled) or a local CSV file (--data csv:PATH)"
+)
+
+
+def yfinance_frame(
+    ticker: str = "NFLX", tz: str | None = "America/New_York"
+) -> pd.DataFrame:
+    dates = pd.DatetimeIndex(
+        ["2020-01-02", "2020-01-03", "2020-01-06"], name="Date"
+    ).tz_localize(tz)
+    columns = pd.MultiIndex.from_product([PRICES, [ticker]], names=["Price", "Ticker"])
+    rows = [
+        [329.8, 329.8, 329.9, 316.6, 326.1, 4485800],
+        [325.9, 325.9, 329.9, 325.5, 326.8, 3806900],
+        [335.8, 335.8, 336.4, 321.2, 323.1, 5663100],
+    ]
+    return pd.DataFrame(rows, index=dates, columns=columns, dtype="float64")
+
+
+class FakeDownload:
+    """Records each call and returns ``result`` or raises it."""
+
+    def __init__(self, result: pd.DataFrame | Exception) -> None:
+        self.result = result
+        self.calls: list[tuple[Any, dict[str, Any]]] = []
+
+    def __call__(self, tickers: Any, **kwargs: Any) -> pd.DataFrame:
+        self.calls.append((tickers, kwargs))
+        if isinstance(self.result, Exception):
+            raise self.result
+        return self.result.copy()
+
+
+def test_yfinance_multiindex_tz_aware() -> None:
+    fake = FakeDownload(yfinance_frame())
+
+    series = load_yfinance("nflx", "2020-01-01", "2020-01-07", download=fake)
+
+    assert fake.calls == [
+        (
+            "NFLX",
+            {
+                "start": "2020-01-01",
+                "end": "2020-01-07",
+                "interval": "1d",
+                "auto_adjust": False,
+                "progress": False,
+                "actions": False,
+                "threads": False,
+            },
+        )
+    ]
+    assert series.kind == "price"
+    assert series.cleaning == ()
+    assert series.frame.index.tz is None
+    assert list(series.frame.index.strftime("%Y-%m-%d")) == [
+        "2020-01-02",
+        "2020-01-03",
+        "2020-01-06",
+    ]
+    assert series.frame["close"].tolist() == [329.8, 325.9, 335.8]
+    assert series.frame["volume"].tolist() == [4485800.0, 3806900.0, 5663100.0]
+    assert series.source == {
+        "source": "yfinance",
+        "ticker": "NFLX",
+        "start": "2020-01-01",
+        "end": "2020-01-07",
+        "column": "close",
+        "format": "yahoo",
+    }
+
+
+def test_yfinance_naive_index_and_column() -> None:
+    fake = FakeDownload(yfinance_frame(tz=None))
+
+    series = load_yfinance(
+        "NFLX", dt.date(2020, 1, 1), dt.date(2020, 1, 7), "high", download=fake
+    )
+
+    assert series.frame["close"].tolist() == [329.9, 329.9, 336.4]
+    assert series.start == dt.date(2020, 1, 2)
+
+
+def test_yfinance_open_start_sends_earliest() -> None:
+    fake = FakeDownload(yfinance_frame())
+
+    series = load_yfinance("NFLX", download=fake)
+
+    assert fake.calls[0][1]["start"] == "1970-01-02"
+    assert fake.calls[0][1]["end"] is None
+    assert series.source["start"] is None
+
+
+def test_yfinance_empty_result() -> None:
+    empty = yfinance_frame().iloc[:0]
+
+    with pytest.raises(DataError) as caught:
+        load_yfinance("XXXX", "2020-01-01", "2020-02-01", download=FakeDownload(empty))
+
+    assert str(caught.value) == (
+        "Yahoo Finance returned no data for ticker XXXX from 2020-01-01 to "
+        "2020-02-01 (unknown ticker, rate limit or no network); check the ticker "
+        f"and the dates, or {ALTERNATIVES}"
+    )
+    assert caught.value.field == "data.ticker"
+
+
+def test_yfinance_empty_result_logged_reason() -> None:
+    def download(tickers: str, **kwargs: Any) -> pd.DataFrame:
+        logging.getLogger("yfinance").error(
+            "['%s']: YFTzMissingError('possibly delisted; no timezone found')",
+            tickers,
+        )
+        return yfinance_frame(tickers).iloc[:0]
+
+    with pytest.raises(DataError) as caught:
+        load_yfinance("XXXX", "2020-01-01", download=download)
+
+    assert "from 2020-01-01 to today (unknown ticker" in str(caught.value)
+    assert (
+        "; yfinance logged: ['XXXX']: YFTzMissingError('possibly delisted; "
+        "no timezone found'))"
+    ) in str(caught.value)
+
+
+def test_yfinance_download_raises() -> None:
+    fake = FakeDownload(ConnectionError("Could not resolve host"))
+
+    with pytest.raises(SourceUnavailableError) as caught:
+        load_yfinance("NFLX", "2020-01-01", "2020-02-01", download=fake)
+
+    assert str(caught.value) == (
+        "cannot download NFLX from Yahoo Finance (Could not resolve host); "
+        f"{ALTERNATIVES}"
+    )
+    assert isinstance(caught.value.__cause__, ConnectionError)
+
+
+def test_yfinance_other_ticker_rejected() -> None:
+    frame = pd.concat([yfinance_frame("NFLX"), yfinance_frame("AAPL")], axis=1)
+
+    with pytest.raises(DataError, match=r"returned tickers \['NFLX', 'AAPL'\]"):
+        load_yfinance("MSFT", "2020-01-01", download=FakeDownload(frame))
+
+
+def test_yfinance_invalid_ticker() -> None:
+    with pytest.raises(DataError) as caught:
+        load_yfinance("../etc", download=FakeDownload(yfinance_frame()))
+
+    assert caught.value.field == "data.ticker"
+
+
+def test_yfinance_cache_hit_skips_download(tmp_path: Path) -> None:
+    fake = FakeDownload(yfinance_frame())
+
+    first = load_yfinance(
+        "NFLX", "2020-01-01", "2020-01-07", cache_dir=tmp_path, download=fake
+    )
+    second = load_yfinance(
+        "NFLX", "2020-01-01", "2020-01-07", cache_dir=tmp_path, download=fake
+    )
+
+    path = tmp_path / "yfinance" / "NFLX_2020-01-01_2020-01-07.csv"
+    assert len(fake.calls) == 1
+    assert [p.name for p in path.parent.iterdir()] == [path.name]
+    assert path.read_text().splitlines()[:2] == [
+        "Date,Open,High,Low,Close,Adj Close,Volume",
+        "2020-01-02,326.1,329.9,316.6,329.8,329.8,4485800.0",
+    ]
+    assert first.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert second.sha256 == first.sha256
+    assert second.source == first.source
+    assert second.frame.equals(first.frame)
+
+
+def test_yfinance_cache_key_has_range(tmp_path: Path) -> None:
+    fake = FakeDownload(yfinance_frame())
+
+    load_yfinance("NFLX", "2020-01-01", "2020-01-07", cache_dir=tmp_path, download=fake)
+    load_yfinance("NFLX", "2020-01-01", "2020-01-08", cache_dir=tmp_path, download=fake)
+    load_yfinance("NFLX", "2019-12-31", "2020-01-07", cache_dir=tmp_path, download=fake)
+
+    assert len(fake.calls) == 3
+
+
+def test_yfinance_open_end_cached_for_today(tmp_path: Path) -> None:
+    fake = FakeDownload(yfinance_frame())
+
+    load_yfinance("NFLX", "2020-01-01", cache_dir=tmp_path, download=fake)
+    load_yfinance("NFLX", "2020-01-01", cache_dir=tmp_path, download=fake)
+
+    today = dt.date.today().isoformat()
+    assert len(fake.calls) == 1
+    assert (tmp_path / "yfinance" / f"NFLX_2020-01-01_open-{today}.csv").is_file()
+
+
+def test_yfinance_failure_writes_no_cache(tmp_path: Path) -> None:
+    fake = FakeDownload(TimeoutError("timed out"))
+
+    with pytest.raises(SourceUnavailableError):
+        load_yfinance("NFLX", "2020-01-01", cache_dir=tmp_path, download=fake)
+
+    assert not (tmp_path / "yfinance").exists()

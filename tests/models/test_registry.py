@@ -1,0 +1,171 @@
+"""Checkpoint registry: versions, aliases, atomic writes, corrupt versions."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+from pathlib import Path
+
+import pytest
+import torch
+
+from models.errors import CheckpointError, InvalidInputError, NotFoundError
+from models.nn.forecaster import Forecaster
+from models.registry import Registry
+
+CONFIG = {
+    "cell": "gru",
+    "input_size": 1,
+    "hidden_size": 4,
+    "num_layers": 1,
+    "horizon": 2,
+    "dropout": 0.0,
+}
+
+
+def metadata() -> dict[str, object]:
+    return {
+        "model": CONFIG,
+        "spec": {"target": "price", "lookback": 3, "horizon": 2},
+        "scaler": {"kind": "standard", "shift": 0.0, "scale": 1.0, "min": 0, "max": 1},
+        "tail": {"dates": ["2020-01-02", "2020-01-03", "2020-01-06"], "close": [1, 2, 3]},
+    }
+
+
+def write_one(registry: Registry, name: str = "m", seed: int = 0) -> int:
+    torch.manual_seed(seed)
+    model = Forecaster.from_config(CONFIG)
+    return registry.write(name, model.state_dict(), metadata())
+
+
+def test_versions_count_up(tmp_path: Path) -> None:
+    registry = Registry(tmp_path)
+    assert [write_one(registry) for _ in range(3)] == [1, 2, 3]
+    assert registry.versions("m") == [1, 2, 3]
+    assert registry.names() == ["m"]
+
+
+def test_round_trip_keeps_weights(tmp_path: Path) -> None:
+    registry = Registry(tmp_path)
+    torch.manual_seed(3)
+    model = Forecaster.from_config(CONFIG)
+    registry.write("m", model.state_dict(), metadata())
+    loaded = registry.load("m", 1)
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, loaded.model.state_dict()[key])
+    assert loaded.version == 1
+    assert loaded.lookback == 3
+
+
+def test_latest_and_aliases(tmp_path: Path) -> None:
+    registry = Registry(tmp_path)
+    write_one(registry)
+    write_one(registry)
+    assert registry.resolve("m", "latest") == 2
+    registry.set_alias("m", "production", 1)
+    assert registry.resolve("m", "production") == 1
+    assert registry.aliases("m") == {"production": 1, "latest": 2}
+    with pytest.raises(InvalidInputError, match="alias 'latest' always means"):
+        registry.set_alias("m", "latest", 1)
+    with pytest.raises(NotFoundError, match="has no version 9"):
+        registry.set_alias("m", "staging", 9)
+
+
+def test_unknown_names_and_versions(tmp_path: Path) -> None:
+    registry = Registry(tmp_path)
+    write_one(registry)
+    with pytest.raises(NotFoundError, match="model 'x' not found"):
+        registry.resolve("x", "latest")
+    with pytest.raises(NotFoundError, match="has no version 5"):
+        registry.resolve("m", 5)
+    with pytest.raises(NotFoundError, match="has no alias 'gold'"):
+        registry.resolve("m", "gold")
+
+
+@pytest.mark.parametrize("name", ["../x", "/etc", "a/b", "..", "A", "", "x" * 65])
+def test_names_cannot_leave_the_root(tmp_path: Path, name: str) -> None:
+    registry = Registry(tmp_path)
+    with pytest.raises(InvalidInputError, match="is invalid"):
+        registry.versions(name)
+
+
+@pytest.mark.parametrize("alias", ["../1", "/tmp", "a.b", "1x"])
+def test_aliases_are_validated(tmp_path: Path, alias: str) -> None:
+    registry = Registry(tmp_path)
+    write_one(registry)
+    with pytest.raises(InvalidInputError, match="alias .* is invalid"):
+        registry.resolve("m", alias)
+
+
+def test_corrupt_weights_fail_clearly(tmp_path: Path) -> None:
+    registry = Registry(tmp_path)
+    write_one(registry)
+    weights = tmp_path / "m" / "versions" / "1" / "weights.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-10])
+    with pytest.raises(CheckpointError, match="do not match the sha256"):
+        registry.load("m", 1)
+
+
+def test_weights_that_do_not_fit_fail_clearly(tmp_path: Path) -> None:
+    registry = Registry(tmp_path)
+    write_one(registry)
+    meta_path = tmp_path / "m" / "versions" / "1" / "metadata.json"
+    meta = json.loads(meta_path.read_text())
+    meta["model"]["hidden_size"] = 5
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="do not fit its metadata"):
+        registry.load("m", 1)
+
+
+def test_corrupt_metadata_fails_clearly(tmp_path: Path) -> None:
+    registry = Registry(tmp_path)
+    write_one(registry)
+    (tmp_path / "m" / "versions" / "1" / "metadata.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match="metadata of m:1 is corrupt"):
+        registry.load("m", 1)
+
+
+def test_half_written_version_is_invisible(tmp_path: Path) -> None:
+    registry = Registry(tmp_path)
+    write_one(registry)
+    # what a writer killed before its rename leaves behind
+    partial = tmp_path / "m" / ".tmp-deadbeef"
+    partial.mkdir()
+    (partial / "weights.safetensors").write_bytes(b"partial")
+    # a folder without metadata is not a version either
+    (tmp_path / "m" / "versions" / "7").mkdir()
+    assert registry.versions("m") == [1]
+    assert write_one(registry) == 2
+
+
+def test_failed_write_leaves_nothing(tmp_path: Path) -> None:
+    registry = Registry(tmp_path)
+    bad = metadata()
+    bad["metrics"] = {"rmse": float("nan")}  # JSON without NaN rejects it
+    model = Forecaster.from_config(CONFIG)
+    with pytest.raises(ValueError):
+        registry.write("m", model.state_dict(), bad)
+    assert registry.versions("m") == []
+    assert list((tmp_path / "m").glob(".tmp-*")) == []
+
+
+def _write_in_process(root: str, seed: int, queue: multiprocessing.Queue) -> None:
+    queue.put(write_one(Registry(root), seed=seed))
+
+
+def test_concurrent_writers_get_distinct_versions(tmp_path: Path) -> None:
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    workers = [
+        context.Process(target=_write_in_process, args=(str(tmp_path), i, queue))
+        for i in range(4)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    versions = sorted(queue.get(timeout=5) for _ in workers)
+    assert versions == [1, 2, 3, 4]
+    registry = Registry(tmp_path)
+    for version in versions:
+        assert registry.load("m", version).version == version
