@@ -7,6 +7,7 @@ app factory by its import string.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import os
@@ -29,6 +30,10 @@ from models.spec import (
 )
 
 logger = logging.getLogger(__name__)
+
+# Modules that add subcommands: each has ``register(commands)``, which adds
+# parsers whose ``handler(args, registry) -> int`` runs the command.
+COMMAND_MODULES: list[str] = []
 
 DATA_HELP = (
     "data source: 'bundled' (NFLX daily, offline default), 'csv:PATH' (Yahoo "
@@ -53,14 +58,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_train(commands)
     _add_serve(commands)
+    _add_models(commands)
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).register(commands)
+    return parser
 
+
+def _add_models(commands: Any) -> None:
     models_cmd = commands.add_parser("models", help="list and inspect stored models")
+    models_cmd.set_defaults(handler=cmd_models)
     models_sub = models_cmd.add_subparsers(dest="models_command", required=True)
     models_sub.add_parser("list", help="list model names, versions and aliases")
     show = models_sub.add_parser("show", help="show one version's metadata")
     show.add_argument("ref", help="NAME or NAME:VERSION (a number or an alias)")
     show.add_argument("--json", action="store_true", help="print the raw metadata")
-    return parser
 
 
 def _add_train(commands: Any) -> None:
@@ -68,6 +79,7 @@ def _add_train(commands: Any) -> None:
     train = commands.add_parser(
         "train", help="train a forecaster and write a new version"
     )
+    train.set_defaults(handler=cmd_train)
     train.add_argument("--name", default=defaults.name, help="model name")
     train.add_argument("--cell", choices=["rnn", "lstm", "gru"], default=defaults.cell)
     train.add_argument("--epochs", type=int, default=defaults.epochs)
@@ -128,6 +140,7 @@ def _add_train(commands: Any) -> None:
 
 def _add_serve(commands: Any) -> None:
     serve = commands.add_parser("serve", help="serve the HTTP API")
+    serve.set_defaults(handler=cmd_serve)
     _add_server_options(serve)
 
 
@@ -305,11 +318,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     registry = Registry(args.registry or default_registry())
 
     try:
-        if args.command == "train":
-            return cmd_train(args, registry)
-        if args.command == "serve":
-            return cmd_serve(args, registry)
-        return cmd_models(args, registry)
+        return int(args.handler(args, registry))
     except (RnnForecastError, ValueError, ValidationError, OSError) as exc:
         print(f"error: {_message(exc)}", file=sys.stderr)
         return 2

@@ -65,7 +65,8 @@ class SyntheticData(_Strict):
 
     source: Literal["synthetic"] = "synthetic"
     generator: GeneratorName = "sine"
-    length: int = Field(default=2000, ge=50, le=LIM.max_series_rows)
+    # the calendar of synthetic dates holds 66,382 NYSE sessions (to 2261)
+    length: int = Field(default=2000, ge=50, le=60_000)
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
     noise: float = Field(default=0.1, ge=0.0, le=10.0)
     period: float = Field(default=50.0, gt=1.0, le=10_000.0)

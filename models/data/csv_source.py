@@ -50,7 +50,7 @@ def load_csv(path: str | Path, column: str = "close") -> Series:
         ) from exc
     except OSError as exc:
         raise DataError(
-            f"cannot read CSV file {path}: {exc.strerror}; check the path and "
+            f"failed to read CSV file {path}: {exc.strerror}; check the path and "
             "its permissions",
             field="data.path",
         ) from exc

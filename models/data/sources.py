@@ -25,8 +25,8 @@ def load_series(
 ) -> Series:
     """Load and validate the series of ``spec``.
 
-    ``cache_dir`` holds downloaded Yahoo Finance data (no caching when None)
-    and ``upload_dir`` holds the series uploaded through the service, one
+    ``cache_dir`` stores downloaded Yahoo Finance data (no caching when None)
+    and ``upload_dir`` contains the series uploaded through the service, one
     ``<series_id>.csv`` file each.
     """
     if isinstance(spec, BundledData):

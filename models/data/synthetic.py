@@ -46,7 +46,7 @@ Generator = Callable[[SyntheticData, np.random.Generator], np.ndarray]
 def generate(spec: SyntheticData) -> Series:
     """Generate the series that ``spec`` describes, as kind ``"value"``.
 
-    ``source`` holds every spec field and ``sha256`` is of the little-endian
+    ``source`` contains every spec field and ``sha256`` is of the little-endian
     float64 bytes of the values. Raises ``DataError`` when ``length`` is
     above the number of sessions in the calendar.
     """
@@ -109,7 +109,9 @@ def _session_dates(length: int) -> pd.DatetimeIndex:
 
 
 def _season(spec: SyntheticData) -> np.ndarray:
-    return np.sin(2.0 * np.pi * np.arange(spec.length) / spec.period)
+    phase = 2.0 * np.pi * np.arange(spec.length) / spec.period
+    season: np.ndarray = np.sin(phase)
+    return season
 
 
 def _sine(spec: SyntheticData, rng: np.random.Generator) -> np.ndarray:
@@ -171,7 +173,7 @@ def _mackey_glass(spec: SyntheticData, rng: np.random.Generator) -> np.ndarray:
 def _integrate_mackey_glass(initial: float, lag: int, samples: int) -> np.ndarray:
     """Return ``samples`` values of m, one per ``MG_STEPS_PER_SAMPLE`` steps.
 
-    ``ring`` holds the last ``lag`` values, so ``ring[position]`` is
+    ``ring`` stores the last ``lag`` values, so ``ring[position]`` is
     m(t - tau) before it is overwritten with m(t).
     """
     ring = [initial] * lag

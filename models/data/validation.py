@@ -80,11 +80,11 @@ def clean_frame(
 
 def format_dates(dates: pd.DatetimeIndex | pd.Series) -> str:
     """Format up to three dates as ``YYYY-MM-DD`` and count the rest."""
-    shown = ", ".join(
+    listed = ", ".join(
         pd.Timestamp(d).strftime("%Y-%m-%d") for d in dates[:LISTED_DATES]
     )
     rest = len(dates) - LISTED_DATES
-    return f"{shown} and {rest} more" if rest > 0 else shown
+    return f"{listed} and {rest} more" if rest > 0 else listed
 
 
 def plural(count: int, noun: str) -> str:
@@ -184,6 +184,7 @@ def _parse_values(
 def _parse_column(
     column: pd.Series, name: str, dates: pd.DatetimeIndex, label: str
 ) -> np.ndarray:
+    values: np.ndarray
     if pd.api.types.is_numeric_dtype(column.dtype):
         values = column.to_numpy(dtype="float64", na_value=np.nan)
     else:

@@ -60,21 +60,22 @@ def load_yfinance(
     Raises ``SourceUnavailableError`` when the download raises, and
     ``DataError`` when it returns no rows. yfinance 1.7 catches most network
     and HTTP errors itself, logs them and returns an empty frame, so an empty
-    result cannot be told apart from an unknown ticker. It raises
-    ``DataError`` because the request cannot succeed until the ticker, the
-    date range or the network changes; the message includes the error that
-    yfinance logged, if any.
+    result cannot be distinguished from an unknown ticker. An empty result
+    raises ``DataError`` because the request cannot succeed until the ticker,
+    the date range or the network changes. Its message includes the error
+    that yfinance logged, if any.
     """
     symbol = _check_ticker(ticker)
-    start_text = _iso_date(start, "data.start") or EARLIEST_START.isoformat()
+    start_text = _iso_date(start, "data.start")
     end_text = _iso_date(end, "data.end")
     source = {
         "source": "yfinance",
         "ticker": symbol,
-        "start": _iso_date(start, "data.start"),
+        "start": start_text,
         "end": end_text,
         "column": column,
     }
+    label = f"Yahoo Finance data for {symbol}"
 
     cache_path = None
     if cache_dir is not None:
@@ -83,13 +84,14 @@ def load_yfinance(
     if cache_path is not None and cache_path.is_file():
         logger.info("reading %s from the cache file %s", symbol, cache_path)
         raw = cache_path.read_bytes()
+        label = f"cached {label} ({cache_path.name}, delete it to download again)"
     else:
-        frame = _download(symbol, start_text, end_text, download)
+        first = start_text or EARLIEST_START.isoformat()
+        frame = _download(symbol, first, end_text, download)
         raw = _to_yahoo_csv(frame)
         if cache_path is not None:
             _write_cache(cache_path, raw)
 
-    label = f"Yahoo Finance data for {symbol}"
     return parse_csv_bytes(raw, column=column, label=label, source=source)
 
 
@@ -157,16 +159,17 @@ def _download(
     except Exception as exc:
         logger.warning("download of %s failed: %r", symbol, exc)
         raise SourceUnavailableError(
-            f"cannot download {symbol} from Yahoo Finance ({exc}); {ALTERNATIVES}",
+            f"failed to download {symbol} from Yahoo Finance ({exc}); {ALTERNATIVES}",
             field="data.ticker",
         ) from exc
 
     if frame is None or frame.empty:
-        reason = f"; yfinance logged: {errors[0]}" if errors else ""
+        logged = f" (yfinance logged: {errors[0]})" if errors else ""
         raise DataError(
             f"Yahoo Finance returned no data for ticker {symbol} from {start} to "
-            f"{end or 'today'} (unknown ticker, rate limit or no network"
-            f"{reason}); check the ticker and the dates, or {ALTERNATIVES}",
+            f"{end or 'today'}, which happens for an unknown ticker, a rate limit "
+            f"or no network{logged}; check the ticker and the dates, or "
+            f"{ALTERNATIVES}",
             field="data.ticker",
         )
     return _flatten_columns(frame, symbol)
@@ -229,7 +232,7 @@ def _to_yahoo_csv(frame: pd.DataFrame) -> bytes:
 
     A timezone-aware index is made naive in its own timezone, so each daily
     bar keeps the exchange-local date that Yahoo stamps at local midnight
-    (``yfinance.download`` does the same for daily bars by default).
+    (``yfinance.download`` 1.7 does the same for daily bars by default).
     """
     index = pd.DatetimeIndex(frame.index)
     if index.tz is not None:
@@ -241,7 +244,8 @@ def _to_yahoo_csv(frame: pd.DataFrame) -> bytes:
 
     # A time of day is written out so that clean_frame reports dropping it.
     date_format = "%Y-%m-%d" if (index == index.normalize()).all() else None
-    return table.to_csv(date_format=date_format, lineterminator="\n").encode()
+    text: str = table.to_csv(date_format=date_format, lineterminator="\n")
+    return text.encode()
 
 
 def _write_cache(path: Path, raw: bytes) -> None:
@@ -258,6 +262,6 @@ def _write_cache(path: Path, raw: bytes) -> None:
         os.replace(temporary, path)
         logger.info("cached Yahoo Finance data in %s", path)
     except OSError as exc:
-        logger.warning("cannot write the cache file %s: %s", path, exc)
+        logger.warning("failed to write the cache file %s: %s", path, exc)
         if temporary is not None and os.path.exists(temporary):
             os.remove(temporary)

@@ -234,5 +234,5 @@ def test_load_csv_missing_file(tmp_path: Path) -> None:
 
 
 def test_load_csv_directory(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match="cannot read CSV file"):
+    with pytest.raises(DataError, match="failed to read CSV file"):
         load_csv(tmp_path)

@@ -102,8 +102,7 @@ def test_clean_frame_moves_utc_midnight_back() -> None:
     cleaned, notes = clean_frame(raw, kind="value", label="a.csv")
 
     assert notes == [
-        "Converted 1 timezone-aware date to America/New_York and dropped the "
-        "timezone.",
+        "Converted 1 timezone-aware date to America/New_York and dropped the timezone.",
         "Dropped the time of day from 1 date: 2020-01-02.",
     ]
     assert cleaned.index[0] == pd.Timestamp("2020-01-02")

@@ -1,8 +1,10 @@
 """Tests of the yfinance loader with a fake ``yfinance.download``.
 
-The fake returns what yfinance 1.7 returns for one ticker with
-``group_by="column"``: columns ``(Price, Ticker)`` sorted by price name, and
-an index named ``Date`` (tz-aware from ``Ticker.history``).
+The fake returns the shape that yfinance 1.7 ``download`` builds for one
+ticker with ``group_by="column"``: columns ``(Price, Ticker)`` sorted by price
+name and an index named ``Date``. ``download`` makes daily indexes tz-naive by
+default, while ``Ticker.history`` and older versions return them tz-aware, so
+both are tested.
 """
 
 from __future__ import annotations
@@ -122,8 +124,8 @@ def test_yfinance_empty_result() -> None:
 
     assert str(caught.value) == (
         "Yahoo Finance returned no data for ticker XXXX from 2020-01-01 to "
-        "2020-02-01 (unknown ticker, rate limit or no network); check the ticker "
-        f"and the dates, or {ALTERNATIVES}"
+        "2020-02-01, which happens for an unknown ticker, a rate limit or no "
+        f"network; check the ticker and the dates, or {ALTERNATIVES}"
     )
     assert caught.value.field == "data.ticker"
 
@@ -139,10 +141,10 @@ def test_yfinance_empty_result_logged_reason() -> None:
     with pytest.raises(DataError) as caught:
         load_yfinance("XXXX", "2020-01-01", download=download)
 
-    assert "from 2020-01-01 to today (unknown ticker" in str(caught.value)
+    assert "from 2020-01-01 to today, which happens" in str(caught.value)
     assert (
-        "; yfinance logged: ['XXXX']: YFTzMissingError('possibly delisted; "
-        "no timezone found'))"
+        "no network (yfinance logged: ['XXXX']: YFTzMissingError('possibly "
+        "delisted; no timezone found')); check the ticker"
     ) in str(caught.value)
 
 
@@ -153,7 +155,7 @@ def test_yfinance_download_raises() -> None:
         load_yfinance("NFLX", "2020-01-01", "2020-02-01", download=fake)
 
     assert str(caught.value) == (
-        "cannot download NFLX from Yahoo Finance (Could not resolve host); "
+        "failed to download NFLX from Yahoo Finance (Could not resolve host); "
         f"{ALTERNATIVES}"
     )
     assert isinstance(caught.value.__cause__, ConnectionError)
@@ -224,3 +226,21 @@ def test_yfinance_failure_writes_no_cache(tmp_path: Path) -> None:
         load_yfinance("NFLX", "2020-01-01", cache_dir=tmp_path, download=fake)
 
     assert not (tmp_path / "yfinance").exists()
+
+
+def test_yfinance_corrupt_cache_names_file(tmp_path: Path) -> None:
+    path = tmp_path / "yfinance" / "NFLX_2020-01-01_2020-01-07.csv"
+    path.parent.mkdir()
+    path.write_text("Date,Open\n")
+    fake = FakeDownload(yfinance_frame())
+
+    with pytest.raises(DataError) as caught:
+        load_yfinance(
+            "NFLX", "2020-01-01", "2020-01-07", cache_dir=tmp_path, download=fake
+        )
+
+    assert str(caught.value).startswith(
+        "cached Yahoo Finance data for NFLX (NFLX_2020-01-01_2020-01-07.csv, "
+        "delete it to download again) has the header 'Date,Open'"
+    )
+    assert fake.calls == []
