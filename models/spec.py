@@ -65,7 +65,7 @@ class SyntheticData(_Strict):
 
     source: Literal["synthetic"] = "synthetic"
     generator: GeneratorName = "sine"
-    # the calendar of synthetic dates holds 66,382 NYSE sessions (to 2261)
+    # the calendar of synthetic dates has 66,382 NYSE sessions (to 2261)
     length: int = Field(default=2000, ge=50, le=60_000)
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
     noise: float = Field(default=0.1, ge=0.0, le=10.0)

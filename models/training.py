@@ -84,7 +84,7 @@ def fit(
     on_epoch: EpochCallback | None = None,
     should_stop: StopCheck | None = None,
 ) -> FitResult:
-    """Train a forecaster on ``series`` as ``spec`` says.
+    """Train a forecaster on ``series`` with the settings in ``spec``.
 
     ``on_epoch(record, total_epochs)`` runs after each epoch; ``should_stop``
     runs before each batch and cancels the run with ``TrainingCancelled``.

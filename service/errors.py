@@ -1,7 +1,7 @@
 """Domain errors and validation errors as RFC 9457 problem details, in one place.
 
-Every 4xx and 5xx answer has ``Content-Type: application/problem+json`` and
-the members ``type``, ``title``, ``status`` and ``detail``; 422 answers add
+Every 4xx and 5xx response has ``Content-Type: application/problem+json`` and
+the members ``type``, ``title``, ``status`` and ``detail``. 422 responses add
 ``errors``, a list of ``{"field", "message"}``.
 """
 
