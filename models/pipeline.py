@@ -61,6 +61,9 @@ def build_metadata(
         "data": series.describe(),
         "split": result.split,
         "metrics": {"test": result.metrics},
+        "intervals": (
+            result.intervals.to_dict() if result.intervals is not None else None
+        ),
         "history": [record.to_dict() for record in result.history],
         "best_epoch": result.best_epoch,
         "stopped_early": result.stopped_early,

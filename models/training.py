@@ -19,10 +19,17 @@ import numpy as np
 import torch
 from torch import nn
 
+from models.baselines import forecast_baselines, season_period
 from models.data.scaling import Scaler
 from models.data.series import Series
-from models.data.windows import WindowedData, prepare_windows, to_prices
-from models.evaluation import compare_to_naive
+from models.data.windows import (
+    WindowedData,
+    prepare_windows,
+    to_prices,
+    window_starts,
+)
+from models.evaluation import actual_prices, compare
+from models.intervals import ConformalIntervals, calibrate, score_intervals
 from models.nn.forecaster import Forecaster
 from models.spec import TrainingSpec
 
@@ -63,6 +70,7 @@ class FitResult:
     metrics: dict[str, Any]
     split: dict[str, Any]
     seconds: float
+    intervals: ConformalIntervals | None = None
 
 
 EpochCallback = Callable[[EpochRecord, int], None]
@@ -134,7 +142,8 @@ def fit(
         model.load_state_dict(best_state)
     model.eval()
 
-    metrics = evaluate_test(model, data, spec)
+    intervals = calibrate_intervals(model, data, spec, positive=series.kind == "price")
+    metrics = evaluate_test(model, data, spec, intervals)
     return FitResult(
         model=model,
         scaler=data.scaler,
@@ -144,6 +153,7 @@ def fit(
         metrics=metrics,
         split=describe_split(series, data),
         seconds=time.perf_counter() - started,
+        intervals=intervals,
     )
 
 
@@ -229,15 +239,51 @@ def predict_prices(
 
 
 def evaluate_test(
-    model: Forecaster, data: WindowedData, spec: TrainingSpec
+    model: Forecaster,
+    data: WindowedData,
+    spec: TrainingSpec,
+    intervals: ConformalIntervals | None = None,
 ) -> dict[str, Any]:
-    """Score the model and the naive forecast on the test windows, in prices."""
+    """Score the model beside the baselines on the test windows, in prices.
+
+    With ``intervals`` the result also holds their coverage on the test part.
+    """
     origins = data.test_origin
     forecast = predict_prices(
         model, data.x_test, data.prices[origins], data.scaler, spec.target
     )
     train_end = data.bounds.val_start + data.offset
-    return compare_to_naive(data.prices, origins, forecast, train_end)
+    season = season_period(spec.data)
+    baselines = forecast_baselines(data.prices, origins, spec.horizon, season=season)
+
+    metrics = compare(data.prices, origins, forecast, train_end, baselines)
+    metrics["season_period"] = season
+    if intervals is not None:
+        actual = actual_prices(data.prices, origins, spec.horizon)
+        metrics["intervals"] = score_intervals(actual, forecast, intervals)
+    return metrics
+
+
+def validation_origins(data: WindowedData, spec: TrainingSpec) -> np.ndarray:
+    """Index into ``data.prices`` of the last observed price of each
+    validation window (W_val,)."""
+    starts = window_starts(
+        data.bounds.val_start, data.bounds.test_start, spec.lookback, spec.horizon
+    )
+    return np.arange(starts.start, starts.stop) + spec.lookback - 1 + data.offset
+
+
+def calibrate_intervals(
+    model: Forecaster, data: WindowedData, spec: TrainingSpec, *, positive: bool
+) -> ConformalIntervals | None:
+    """Calibrate split conformal intervals on the validation windows' price
+    forecasts; ``positive`` allows the log scale (market prices)."""
+    origins = validation_origins(data, spec)
+    forecast = predict_prices(
+        model, data.x_val, data.prices[origins], data.scaler, spec.target
+    )
+    actual = actual_prices(data.prices, origins, spec.horizon)
+    return calibrate(actual, forecast, positive=positive)
 
 
 def describe_split(series: Series, data: WindowedData) -> dict[str, Any]:

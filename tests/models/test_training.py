@@ -98,7 +98,13 @@ def test_metrics_include_naive_baseline() -> None:
     result = fit(spec(), sine_series())
     metrics = result.metrics
     for part in ("model", "naive"):
-        assert set(metrics[part]) == {"rmse", "mae", "mape", "mase"}
+        assert {"rmse", "mae", "mape", "smape", "mase", "direction"} <= set(
+            metrics[part]
+        )
+    assert set(metrics["baselines"]) == {"naive", "drift", "mean"}
+    assert (
+        metrics["skill_rmse"] == 1 - metrics["model"]["rmse"] / metrics["naive"]["rmse"]
+    )
     assert metrics["horizon"] == 3
     assert metrics["windows"] == result.split["test"]["windows"]
 
