@@ -268,3 +268,24 @@ def compare_to_naive(
     """
     naive = naive_forecast(prices, origins, forecast.shape[1])
     return compare(prices, origins, forecast, train_end, {"naive": naive})
+
+
+def skill_summary(test_metrics: dict[str, Any]) -> dict[str, float | None]:
+    """Skill against naive by metric, read from stored test metrics; a value
+    is None where the version stored none."""
+    return {
+        "rmse": test_metrics.get("skill_rmse"),
+        "mae": test_metrics.get("skill_mae"),
+    }
+
+
+def error_table(test_metrics: dict[str, Any]) -> dict[str, dict[str, float | None]]:
+    """RMSE and MAE of the model and of every stored baseline, read from
+    stored test metrics (versions from before the baselines have naive only)."""
+    rows = {"model": test_metrics.get("model", {})}
+    baselines = test_metrics.get("baselines") or {"naive": test_metrics.get("naive")}
+    rows.update({name: row or {} for name, row in baselines.items()})
+    return {
+        name: {"rmse": row.get("rmse"), "mae": row.get("mae")}
+        for name, row in rows.items()
+    }

@@ -17,6 +17,7 @@ import torch
 from models.calendar import next_sessions
 from models.data.windows import history_rows, to_prices
 from models.errors import InvalidInputError
+from models.intervals import ConformalIntervals
 from models.registry import LoadedModel
 
 
@@ -28,14 +29,22 @@ class ForecastInput:
     closes: np.ndarray
     last_date: dt.date
     horizon: int
+    # prediction interval level in (0, 1); None means no interval
+    level: float | None = None
 
 
 @dataclass(frozen=True)
 class Forecast:
-    """Forecast prices (K,) on the next K NYSE sessions after the history."""
+    """Forecast prices (K,) on the next K NYSE sessions after the history.
+
+    ``lower`` and ``upper`` (K,) are the prediction interval bounds when the
+    input asked for a level.
+    """
 
     dates: list[str]
     values: list[float]
+    lower: list[float] | None = None
+    upper: list[float] | None = None
 
 
 def required_rows(loaded: LoadedModel) -> int:
@@ -58,13 +67,17 @@ def build_input(
     horizon: int,
     dates: Sequence[str] | None = None,
     closes: Sequence[float] | None = None,
+    level: float | None = None,
 ) -> ForecastInput:
     """Validate a request and keep the rows the model needs.
 
     Without ``dates`` and ``closes`` the tail of the version's own training
-    series is used. ``dates`` are ISO strings, sorted and unique.
+    series is used. ``dates`` are ISO strings, sorted and unique. ``level``
+    must be a level that the version's intervals were calibrated at.
     """
     check_horizon(loaded, horizon)
+    if level is not None:
+        version_intervals(loaded).half_width(level, f"{loaded.name}:{loaded.version}")
     if dates is None or closes is None:
         dates, values = list(loaded.tail_dates), loaded.tail_close
     else:
@@ -76,7 +89,21 @@ def build_input(
         closes=values[-needed:],
         last_date=dt.date.fromisoformat(dates[-1]),
         horizon=horizon,
+        level=level,
     )
+
+
+def version_intervals(loaded: LoadedModel) -> ConformalIntervals:
+    """Return the calibrated intervals stored with ``loaded``; raise
+    InvalidInputError for a version trained without them."""
+    stored = loaded.metadata.get("intervals")
+    if not stored:
+        raise InvalidInputError(
+            f"{loaded.name}:{loaded.version} has no calibrated prediction "
+            "intervals; request no level, or retrain the model to calibrate them",
+            field="level",
+        )
+    return ConformalIntervals.from_dict(stored)
 
 
 def _check_history(
@@ -135,13 +162,27 @@ def run_batch(loaded: LoadedModel, inputs: Sequence[ForecastInput]) -> list[Fore
     results = []
     for row, item in zip(prices, inputs, strict=True):
         chosen = row[: item.horizon]
+        lower = upper = None
+        if item.level is not None:
+            lower, upper = _interval(loaded, chosen, item.level)
         results.append(
             Forecast(
                 dates=next_sessions(item.last_date, item.horizon),
                 values=[_finite(v) for v in chosen],
+                lower=lower,
+                upper=upper,
             )
         )
     return results
+
+
+def _interval(
+    loaded: LoadedModel, values: np.ndarray, level: float
+) -> tuple[list[float], list[float]]:
+    """Bounds (K,) of one item's forecast ``values`` (K,) at ``level``."""
+    label = f"{loaded.name}:{loaded.version}"
+    lower, upper = version_intervals(loaded).bounds(values, level, label)
+    return [_finite(v) for v in lower], [_finite(v) for v in upper]
 
 
 def _finite(value: float) -> float:

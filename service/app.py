@@ -10,8 +10,10 @@ from fastapi import APIRouter, FastAPI
 
 from models import __version__
 from models.registry import Registry
+from service.batching import MicroBatcher
 from service.errors import install_error_handlers
 from service.inference import ModelCache, make_executor
+from service.resolution import VersionResolver
 from service.routes import forecast, health, models
 from service.settings import Settings
 
@@ -34,12 +36,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.executor = make_executor(
             settings.inference_workers, settings.torch_threads
         )
+        app.state.resolver = VersionResolver(registry, settings.resolve_ttl_ms / 1000)
+        app.state.batcher = MicroBatcher(
+            app.state.executor,
+            window_seconds=settings.batch_window_ms / 1000,
+            max_batch_size=settings.max_batch_size,
+        )
         logger.info(
             "serving registry %s with models %s", registry.root, registry.names()
         )
         try:
             yield
         finally:
+            app.state.batcher.close()
             app.state.executor.shutdown(wait=False, cancel_futures=True)
 
     app = FastAPI(

@@ -53,11 +53,26 @@ class ForecastRequest(BaseModel):
         description="Daily rows, sorted by date; default: the tail of the "
         "model's own training data",
     )
+    level: float | None = Field(
+        default=None,
+        gt=0,
+        lt=1,
+        description="Prediction interval level such as 0.8 or 0.95: each point "
+        "then carries lower and upper bounds. The version serves the levels "
+        "0.01 to 0.99 in steps of 0.01 that its calibration windows support",
+        examples=[0.9],
+    )
 
 
 class ForecastPoint(BaseModel):
     date: dt.date
     value: float
+    lower: float | None = Field(
+        default=None, description="Lower interval bound (only with a level)"
+    )
+    upper: float | None = Field(
+        default=None, description="Upper interval bound (only with a level)"
+    )
 
 
 class ForecastResponse(BaseModel):
@@ -69,6 +84,9 @@ class ForecastResponse(BaseModel):
     last_history_date: dt.date
     history_source: str = Field(description="'request' or 'model'")
     forecast: list[ForecastPoint]
+    level: float | None = Field(
+        default=None, description="Level of the lower and upper bounds, if any"
+    )
 
 
 class Health(BaseModel):
@@ -85,6 +103,18 @@ class VersionSummary(BaseModel):
     created_at: str | None = None
     cell: str | None = None
     metrics: dict[str, Any] | None = None
+    skill: dict[str, float | None] | None = Field(
+        default=None,
+        description="Skill against the naive last-value forecast on the test "
+        "part, 1 - error_model / error_naive, for rmse and mae: 0 ties the "
+        "naive forecast and a negative value is worse than it",
+    )
+    baselines: dict[str, dict[str, float | None]] | None = Field(
+        default=None,
+        description="RMSE and MAE of the model and of each baseline (naive, "
+        "drift, mean and, for seasonal series, seasonal_naive) on the same "
+        "test windows",
+    )
 
 
 class ModelSummary(BaseModel):

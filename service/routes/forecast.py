@@ -7,7 +7,7 @@ import asyncio
 from fastapi import APIRouter
 
 from models.errors import LimitExceededError
-from models.forecasting import build_input, run_batch
+from models.forecasting import Forecast, build_input, run_batch
 from models.registry import check_name
 from service.deps import CacheDep, ExecutorDep, RegistryDep, SettingsDep
 from service.schemas import ForecastPoint, ForecastRequest, ForecastResponse
@@ -16,7 +16,7 @@ router = APIRouter(tags=["forecast"])
 
 RESPONSES = {
     404: {"description": "Unknown model or version"},
-    422: {"description": "Invalid horizon or history"},
+    422: {"description": "Invalid horizon, history or interval level"},
 }
 
 
@@ -61,7 +61,7 @@ def _forecast_sync(
     if body.history is not None:
         dates = [row.date.isoformat() for row in body.history]
         closes = [row.close for row in body.history]
-    item = build_input(loaded, horizon, dates, closes)
+    item = build_input(loaded, horizon, dates, closes, level=body.level)
     result = run_batch(loaded, [item])[0]
 
     return ForecastResponse(
@@ -70,8 +70,17 @@ def _forecast_sync(
         horizon=horizon,
         last_history_date=item.last_date,
         history_source="model" if body.history is None else "request",
-        forecast=[
-            ForecastPoint(date=d, value=v)
-            for d, v in zip(result.dates, result.values, strict=True)
-        ],
+        forecast=forecast_points(result),
+        level=body.level,
     )
+
+
+def forecast_points(result: Forecast) -> list[ForecastPoint]:
+    """One point per step, with interval bounds where the result has them."""
+    steps = len(result.values)
+    lower = result.lower if result.lower is not None else [None] * steps
+    upper = result.upper if result.upper is not None else [None] * steps
+    return [
+        ForecastPoint(date=d, value=v, lower=lo, upper=up)
+        for d, v, lo, up in zip(result.dates, result.values, lower, upper, strict=True)
+    ]

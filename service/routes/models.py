@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from models.evaluation import error_table, skill_summary
 from models.registry import Registry, check_name
 from service.deps import RegistryDep
 from service.schemas import ModelList, ModelSummary, VersionDetail, VersionSummary
@@ -48,5 +49,15 @@ def summarize(registry: Registry, name: str) -> ModelSummary:
             created_at=meta.get("created_at"),
             cell=meta.get("spec", {}).get("cell"),
             metrics=meta.get("metrics"),
+            **headline_scores(meta),
         ),
     )
+
+
+def headline_scores(meta: dict[str, Any]) -> dict[str, Any]:
+    """The ``skill`` and ``baselines`` fields of a version summary, or none
+    when the version stored no test metrics."""
+    test = (meta.get("metrics") or {}).get("test")
+    if not test:
+        return {}
+    return {"skill": skill_summary(test), "baselines": error_table(test)}
