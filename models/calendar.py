@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import warnings
 
 import exchange_calendars as xcals
 import numpy as np
@@ -16,7 +17,14 @@ CALENDAR_START = "1990-01-02"
 @functools.lru_cache(maxsize=1)
 def nyse() -> xcals.ExchangeCalendar:
     """The NYSE calendar, built once per process (it takes about a second)."""
-    return xcals.get_calendar(EXCHANGE, start=CALENDAR_START)
+    with warnings.catch_warnings():
+        # NOTE: exchange_calendars 4.13 reads Series.values on a tz-aware
+        # column, which pandas 3.1 deprecates with a Pandas4Warning. Remove
+        # this filter once exchange_calendars stops doing that.
+        warnings.filterwarnings(
+            "ignore", message="Series.values returning an ndarray that drops"
+        )
+        return xcals.get_calendar(EXCHANGE, start=CALENDAR_START)
 
 
 @functools.lru_cache(maxsize=1)

@@ -8,7 +8,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from models.registry import Registry
+from service.batching import MicroBatcher
 from service.inference import ModelCache
+from service.resolution import VersionResolver
 from service.settings import Settings
 
 
@@ -28,7 +30,17 @@ def get_executor(request: Request) -> ThreadPoolExecutor:
     return request.app.state.executor
 
 
+def get_resolver(request: Request) -> VersionResolver:
+    return request.app.state.resolver
+
+
+def get_batcher(request: Request) -> MicroBatcher:
+    return request.app.state.batcher
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RegistryDep = Annotated[Registry, Depends(get_registry)]
 CacheDep = Annotated[ModelCache, Depends(get_cache)]
 ExecutorDep = Annotated[ThreadPoolExecutor, Depends(get_executor)]
+ResolverDep = Annotated[VersionResolver, Depends(get_resolver)]
+BatcherDep = Annotated[MicroBatcher, Depends(get_batcher)]

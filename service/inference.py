@@ -29,17 +29,24 @@ class ModelCache:
         self.hits = 0
         self.misses = 0
 
-    def get(self, name: str, version: int) -> LoadedModel:
-        """Return the loaded version, loading it from disk on a miss."""
+    def peek(self, name: str, version: int) -> LoadedModel | None:
+        """Return the loaded version if cached, else None; never reads disk."""
         key = (name, version)
         with self._lock:
             item = self._items.get(key)
             if item is not None:
                 self._items.move_to_end(key)
                 self.hits += 1
-                return item
+            return item
+
+    def get(self, name: str, version: int) -> LoadedModel:
+        """Return the loaded version, loading it from disk on a miss."""
+        item = self.peek(name, version)
+        if item is not None:
+            return item
 
         loaded = self.registry.load(name, version)
+        key = (name, version)
         with self._lock:
             self.misses += 1
             self._items[key] = loaded

@@ -7,9 +7,15 @@ import asyncio
 from fastapi import APIRouter
 
 from models.errors import LimitExceededError
-from models.forecasting import Forecast, build_input, run_batch
+from models.forecasting import Forecast, build_input
 from models.registry import check_name
-from service.deps import CacheDep, ExecutorDep, RegistryDep, SettingsDep
+from service.deps import (
+    BatcherDep,
+    CacheDep,
+    ExecutorDep,
+    ResolverDep,
+    SettingsDep,
+)
 from service.schemas import ForecastPoint, ForecastRequest, ForecastResponse
 
 router = APIRouter(tags=["forecast"])
@@ -30,9 +36,10 @@ async def forecast(
     name: str,
     body: ForecastRequest,
     settings: SettingsDep,
-    registry: RegistryDep,
     cache: CacheDep,
     executor: ExecutorDep,
+    resolver: ResolverDep,
+    batcher: BatcherDep,
 ) -> ForecastResponse:
     check_name(name)
     if body.history is not None and len(body.history) > settings.max_history_rows:
@@ -43,18 +50,13 @@ async def forecast(
             field="history",
         )
 
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(
-        executor, _forecast_sync, name, body, registry, cache
-    )
-
-
-def _forecast_sync(
-    name: str, body: ForecastRequest, registry: RegistryDep, cache: CacheDep
-) -> ForecastResponse:
-    # the alias is resolved once, so the whole answer comes from one version
-    version = registry.resolve(name, body.version)
-    loaded = cache.get(name, version)
+    # the alias is resolved once, so the whole answer comes from one version;
+    # a cached version costs no file reads, a new one is loaded on the pool
+    version = resolver.resolve(name, body.version)
+    loaded = cache.peek(name, version)
+    if loaded is None:
+        loop = asyncio.get_running_loop()
+        loaded = await loop.run_in_executor(executor, cache.get, name, version)
     horizon = body.horizon if body.horizon is not None else loaded.horizon
 
     dates = closes = None
@@ -62,7 +64,7 @@ def _forecast_sync(
         dates = [row.date.isoformat() for row in body.history]
         closes = [row.close for row in body.history]
     item = build_input(loaded, horizon, dates, closes, level=body.level)
-    result = run_batch(loaded, [item])[0]
+    result = await batcher.forecast(loaded, item)
 
     return ForecastResponse(
         model=name,

@@ -1,0 +1,200 @@
+"""Micro-batching: concurrent forecasts of one version share one forward pass.
+
+Requests for the same (name, version) are queued on the event loop. A queue
+is sent to the thread pool as one ``run_batch`` call when the first of these
+happens:
+
+- no batch of that version is running, so waiting would only add latency
+  (a lone request never waits);
+- a batch of that version finishes, so the pool has a free thread;
+- the queue reaches ``max_batch_size``;
+- the oldest queued request has waited ``window_seconds``.
+
+``run_batch`` computes each item from its own row of the batch, so every
+caller gets the forecast of its own input. When a batched call raises (one history that
+overflows to a non-finite price, say), each item is run alone, so each caller
+gets its own result or its own error. A window of 0 turns batching off: each
+request then runs alone on the pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+
+from models.forecasting import Forecast, ForecastInput, run_batch
+from models.registry import LoadedModel
+
+logger = logging.getLogger(__name__)
+
+BatchKey = tuple[str, int]
+Outcome = Forecast | Exception
+
+
+@dataclass
+class _Queue:
+    """Requests of one version waiting for the next batch."""
+
+    loaded: LoadedModel
+    items: list[ForecastInput] = field(default_factory=list)
+    futures: list[asyncio.Future[Forecast]] = field(default_factory=list)
+    timer: asyncio.TimerHandle | None = None
+
+
+@dataclass
+class BatchStats:
+    """Counters since start: batches run, items in them, largest batch."""
+
+    batches: int = 0
+    items: int = 0
+    largest: int = 0
+
+
+class MicroBatcher:
+    """Gathers concurrent forecasts per version into ``run_batch`` calls.
+
+    All state lives on the event loop that calls ``forecast``; only
+    ``run_batch`` runs on ``executor``.
+    """
+
+    def __init__(
+        self, executor: Executor, *, window_seconds: float, max_batch_size: int
+    ) -> None:
+        if window_seconds < 0:
+            raise ValueError(
+                f"window_seconds={window_seconds} is negative; use 0 to turn "
+                "batching off or a small positive wait such as 0.002"
+            )
+        if max_batch_size < 1:
+            raise ValueError(
+                f"max_batch_size={max_batch_size} must be at least 1; use 1 to "
+                "turn batching off"
+            )
+        self.executor = executor
+        self.window_seconds = window_seconds
+        self.max_batch_size = max_batch_size
+        self.stats = BatchStats()
+        self._queues: dict[BatchKey, _Queue] = {}
+        self._in_flight: dict[BatchKey, int] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def enabled(self) -> bool:
+        return self.window_seconds > 0 and self.max_batch_size > 1
+
+    async def forecast(self, loaded: LoadedModel, item: ForecastInput) -> Forecast:
+        """Forecast one validated input, batched with concurrent ones."""
+        loop = asyncio.get_running_loop()
+        if not self.enabled:
+            outcomes = await loop.run_in_executor(
+                self.executor, run_isolated, loaded, [item]
+            )
+            self._count(1)
+            return _unwrap(outcomes[0])
+
+        key = (loaded.name, loaded.version)
+        queue = self._queues.get(key)
+        if queue is None:
+            queue = self._queues[key] = _Queue(loaded)
+        future: asyncio.Future[Forecast] = loop.create_future()
+        queue.items.append(item)
+        queue.futures.append(future)
+
+        idle = self._in_flight.get(key, 0) == 0
+        if idle or len(queue.items) >= self.max_batch_size:
+            self._flush(key)
+        elif queue.timer is None:
+            queue.timer = loop.call_later(self.window_seconds, self._flush, key)
+        return await future
+
+    def close(self) -> None:
+        """Cancel the timers and fail the requests still queued."""
+        for queue in self._queues.values():
+            if queue.timer is not None:
+                queue.timer.cancel()
+            for future in queue.futures:
+                if not future.done():
+                    future.set_exception(RuntimeError("the server is shutting down"))
+        self._queues.clear()
+
+    def _flush(self, key: BatchKey) -> None:
+        queue = self._queues.pop(key, None)
+        if queue is None:
+            return
+        if queue.timer is not None:
+            queue.timer.cancel()
+        self._in_flight[key] = self._in_flight.get(key, 0) + 1
+        task = asyncio.get_running_loop().create_task(self._run(key, queue))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, key: BatchKey, queue: _Queue) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            outcomes: list[Outcome] = await loop.run_in_executor(
+                self.executor, run_isolated, queue.loaded, queue.items
+            )
+        except Exception as exc:  # the pool is shut down or rejected the job
+            logger.error(
+                "batch of %d for %s:%d failed: %s", len(queue.items), *key, exc
+            )
+            outcomes = [exc] * len(queue.items)
+        finally:
+            self._in_flight[key] -= 1
+            if self._in_flight[key] == 0:
+                del self._in_flight[key]
+
+        self._count(len(queue.items))
+        for future, outcome in zip(queue.futures, outcomes, strict=True):
+            if future.done():  # the caller went away
+                continue
+            if isinstance(outcome, Exception):
+                future.set_exception(outcome)
+            else:
+                future.set_result(outcome)
+
+        # a thread is free again, so requests queued meanwhile go now
+        if key in self._queues:
+            self._flush(key)
+
+    def _count(self, size: int) -> None:
+        self.stats.batches += 1
+        self.stats.items += size
+        self.stats.largest = max(self.stats.largest, size)
+
+
+def run_isolated(loaded: LoadedModel, items: Sequence[ForecastInput]) -> list[Outcome]:
+    """Run ``items`` as one batch, or each alone if the batch raises.
+
+    Returns one forecast or exception per item, in order, so one bad item
+    cannot fail the others.
+    """
+    try:
+        return list(run_batch(loaded, items))
+    except Exception as exc:
+        if len(items) == 1:
+            return [exc]
+        logger.debug(
+            "batch of %d for %s:%d raised %r; running its items one by one",
+            len(items),
+            loaded.name,
+            loaded.version,
+            exc,
+        )
+
+    outcomes: list[Outcome] = []
+    for item in items:
+        try:
+            outcomes.append(run_batch(loaded, [item])[0])
+        except Exception as exc:
+            outcomes.append(exc)
+    return outcomes
+
+
+def _unwrap(outcome: Outcome) -> Forecast:
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome

@@ -1,0 +1,242 @@
+"""Micro-batching: batched forecasts equal unbatched ones, and concurrent
+requests with different versions, horizons and histories never mix."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import httpx
+import numpy as np
+import pytest
+
+from models.forecasting import Forecast, ForecastInput, build_input, run_batch
+from models.pipeline import train_and_register
+from models.registry import LoadedModel, Registry
+from models.spec import BundledData, SyntheticData
+from service.batching import MicroBatcher, run_isolated
+from tests.conftest import LiveServer, tiny_spec
+
+RTOL = 1e-6
+
+
+@dataclass(frozen=True)
+class Case:
+    """One forecast request: model, version, horizon and history rows."""
+
+    name: str
+    version: int
+    horizon: int
+    dates: list[str]
+    closes: list[float]
+
+    def body(self) -> dict[str, object]:
+        rows = [
+            {"date": d, "close": c}
+            for d, c in zip(self.dates, self.closes, strict=True)
+        ]
+        return {"version": self.version, "horizon": self.horizon, "history": rows}
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
+    """``nflx`` versions 1 (K = 5) and 2 (K = 7, other seed), and ``sine``
+    version 1 (GRU on prices)."""
+    registry = Registry(tmp_path_factory.mktemp("batching"))
+    nflx = tiny_spec(name="nflx", data=BundledData(), epochs=1)
+    train_and_register(nflx, registry)
+    train_and_register(nflx.model_copy(update={"seed": 1, "horizon": 7}), registry)
+    sine = tiny_spec(
+        name="sine",
+        cell="gru",
+        target="price",
+        epochs=1,
+        data=SyntheticData(generator="noisy_sine", length=400, level=20.0),
+    )
+    train_and_register(sine, registry)
+    return registry
+
+
+def varied_cases(registry: Registry, count: int, seed: int) -> list[Case]:
+    """Requests spread over every version, with random horizons, history
+    lengths, last dates and closes."""
+    rng = np.random.default_rng(seed)
+    versions = [("nflx", 1), ("nflx", 2), ("sine", 1)]
+    cases = []
+    for i in range(count):
+        name, version = versions[i % len(versions)]
+        loaded = registry.load(name, version)
+        rows = len(loaded.tail_close) + int(rng.integers(0, 40))
+        last = dt.date(2015, 1, 5) + dt.timedelta(days=int(rng.integers(0, 1500)))
+        dates = [
+            (last - dt.timedelta(days=rows - 1 - j)).isoformat() for j in range(rows)
+        ]
+        steps = rng.normal(0.0, 0.03, rows)
+        closes = float(loaded.tail_close[-1]) * np.exp(np.cumsum(steps))
+        horizon = int(rng.integers(1, loaded.horizon + 1))
+        cases.append(Case(name, version, horizon, dates, [float(c) for c in closes]))
+    return cases
+
+
+def prepared(
+    registry: Registry, cases: list[Case]
+) -> list[tuple[LoadedModel, ForecastInput]]:
+    loaded = {key: registry.load(*key) for key in {(c.name, c.version) for c in cases}}
+    return [
+        (
+            loaded[(c.name, c.version)],
+            build_input(loaded[(c.name, c.version)], c.horizon, c.dates, c.closes),
+        )
+        for c in cases
+    ]
+
+
+def assert_same(actual: Forecast, expected: Forecast) -> None:
+    assert actual.dates == expected.dates
+    np.testing.assert_allclose(actual.values, expected.values, rtol=RTOL, atol=0)
+
+
+def test_batched_run_equals_single_runs(registry: Registry) -> None:
+    pairs = prepared(registry, varied_cases(registry, 40, seed=0))
+    loaded = pairs[0][0]
+    same_version = [item for model, item in pairs if model is loaded]
+
+    batched = run_batch(loaded, same_version)
+
+    assert len(batched) == len(same_version)
+    for item, result in zip(same_version, batched, strict=True):
+        assert len(result.values) == item.horizon
+        assert_same(result, run_batch(loaded, [item])[0])
+
+
+def test_batcher_returns_each_caller_its_own_answer(registry: Registry) -> None:
+    pairs = prepared(registry, varied_cases(registry, 60, seed=1))
+    expected = [run_batch(model, [item])[0] for model, item in pairs]
+
+    async def submit_all(batcher: MicroBatcher) -> list[Forecast]:
+        return await asyncio.gather(
+            *(batcher.forecast(model, item) for model, item in pairs)
+        )
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        batcher = MicroBatcher(pool, window_seconds=0.05, max_batch_size=16)
+        results = asyncio.run(submit_all(batcher))
+
+    for result, want in zip(results, expected, strict=True):
+        assert_same(result, want)
+    assert batcher.stats.items == len(pairs)
+    assert batcher.stats.largest > 1
+    assert batcher.stats.largest <= 16
+    assert batcher.stats.batches < len(pairs)
+
+
+def test_batcher_off_runs_each_request_alone(registry: Registry) -> None:
+    pairs = prepared(registry, varied_cases(registry, 9, seed=2))
+
+    async def submit_all(batcher: MicroBatcher) -> list[Forecast]:
+        return await asyncio.gather(
+            *(batcher.forecast(model, item) for model, item in pairs)
+        )
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        batcher = MicroBatcher(pool, window_seconds=0.0, max_batch_size=64)
+        results = asyncio.run(submit_all(batcher))
+
+    assert not batcher.enabled
+    assert batcher.stats.largest == 1
+    assert batcher.stats.batches == len(pairs)
+    for (model, item), result in zip(pairs, results, strict=True):
+        assert_same(result, run_batch(model, [item])[0])
+
+
+def test_failing_item_does_not_fail_its_batch(registry: Registry) -> None:
+    pairs = prepared(registry, varied_cases(registry, 6, seed=3))
+    loaded = registry.load("nflx", 1)
+    good = [
+        item for model, item in pairs if model.version == 1 and model.name == "nflx"
+    ]
+    # the NYSE calendar has no sessions after this date, so run_batch raises
+    bad = ForecastInput(
+        closes=good[0].closes, last_date=dt.date(2400, 1, 3), horizon=good[0].horizon
+    )
+    items = [good[0], bad, good[1]]
+
+    with pytest.raises(ValueError, match="calendar ends on"):
+        run_batch(loaded, items)
+    outcomes = run_isolated(loaded, items)
+
+    assert isinstance(outcomes[1], ValueError)
+    assert isinstance(outcomes[0], Forecast)
+    assert isinstance(outcomes[2], Forecast)
+    assert_same(outcomes[0], run_batch(loaded, [good[0]])[0])
+    assert_same(outcomes[2], run_batch(loaded, [good[1]])[0])
+
+
+def test_batcher_gives_the_error_to_its_caller_only(registry: Registry) -> None:
+    loaded = registry.load("nflx", 1)
+    item = build_input(loaded, 3)
+    bad = ForecastInput(closes=item.closes, last_date=dt.date(2400, 1, 3), horizon=3)
+
+    async def submit_all(batcher: MicroBatcher) -> list[object]:
+        calls = [batcher.forecast(loaded, x) for x in (item, bad, item, bad, item)]
+        return await asyncio.gather(*calls, return_exceptions=True)
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        batcher = MicroBatcher(pool, window_seconds=0.05, max_batch_size=8)
+        outcomes = asyncio.run(submit_all(batcher))
+
+    expected = run_batch(loaded, [item])[0]
+    for index in (0, 2, 4):
+        assert isinstance(outcomes[index], Forecast)
+        assert_same(outcomes[index], expected)
+    for index in (1, 3):
+        assert isinstance(outcomes[index], ValueError)
+    assert batcher.stats.largest > 1
+
+
+def test_batcher_rejects_bad_settings() -> None:
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        with pytest.raises(ValueError, match="window_seconds=-1 is negative"):
+            MicroBatcher(pool, window_seconds=-1, max_batch_size=4)
+        with pytest.raises(ValueError, match="max_batch_size=0 must be at least 1"):
+            MicroBatcher(pool, window_seconds=0.002, max_batch_size=0)
+
+
+def test_concurrent_http_requests_are_not_mixed(registry: Registry) -> None:
+    cases = varied_cases(registry, 48, seed=4)
+    expected = [
+        run_batch(model, [item])[0] for model, item in prepared(registry, cases)
+    ]
+
+    async def post_all(url: str) -> list[httpx.Response]:
+        limits = httpx.Limits(max_connections=24)
+        async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
+            calls = [
+                client.post(f"/v1/models/{case.name}/forecast", json=case.body())
+                for case in cases
+            ]
+            return await asyncio.gather(*calls)
+
+    server = LiveServer(
+        registry.root,
+        env={"RNN_FORECAST_BATCH_WINDOW_MS": "20", "RNN_FORECAST_MAX_BATCH_SIZE": "8"},
+    )
+    try:
+        responses = asyncio.run(post_all(server.url))
+    finally:
+        server.stop()
+
+    for case, response, want in zip(cases, responses, expected, strict=True):
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["model"] == case.name
+        assert body["version"] == case.version
+        assert body["horizon"] == case.horizon
+        assert body["last_history_date"] == case.dates[-1]
+        got = Forecast(
+            dates=[p["date"] for p in body["forecast"]],
+            values=[p["value"] for p in body["forecast"]],
+        )
+        assert_same(got, want)
