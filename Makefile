@@ -23,3 +23,7 @@ test: install
 lint: install
 	$(BIN)/ruff check models service tests
 	$(BIN)/ruff format --check models service tests
+
+# rewrite openapi.json from the app; commit it with every change to the API
+openapi: install
+	$(BIN)/python scripts/export_openapi.py

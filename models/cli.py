@@ -268,8 +268,19 @@ def print_training_report(
 def cmd_serve(args: argparse.Namespace, registry: Registry) -> int:
     import uvicorn
 
+    from service.logging_config import log_config
+    from service.settings import Settings
+
     os.environ["RNN_FORECAST_REGISTRY"] = str(registry.root)
-    uvicorn.run("service.app:create_app", factory=True, host=args.host, port=args.port)
+    settings = Settings()
+    uvicorn.run(
+        "service.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        log_config=log_config(settings.log_format, settings.log_level),
+        access_log=False,
+    )
     return 0
 
 

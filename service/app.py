@@ -13,8 +13,12 @@ from models.registry import Registry
 from service.batching import MicroBatcher
 from service.errors import install_error_handlers
 from service.inference import ModelCache, make_executor
+from service.middleware import install_middleware
+from service.observability import install_metrics
+from service.openapi import install_openapi
 from service.resolution import VersionResolver
 from service.routes import forecast, health, models
+from service.routes import metrics as metrics_route
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -43,7 +47,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_batch_size=settings.max_batch_size,
         )
         logger.info(
-            "serving registry %s with models %s", registry.root, registry.names()
+            "serving registry %s with models %s",
+            registry.root,
+            registry.names(),
+            extra={"registry": str(registry.root), "models": registry.names()},
         )
         try:
             yield
@@ -59,10 +66,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    install_openapi(app)
+    install_middleware(app, settings, install_metrics(app))
 
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(health.router)
     api.include_router(models.router)
     api.include_router(forecast.router)
     app.include_router(api)
+    app.include_router(metrics_route.router)
     return app

@@ -30,6 +30,8 @@ logger = logging.getLogger(__name__)
 
 PROBLEM_TYPE_BASE = "https://rnn-forecast.dev/problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+# RFC 9110 names; Python before 3.13 still has the older phrases for these two
+TITLES = {413: "Content Too Large", 422: "Unprocessable Content"}
 
 STATUS_BY_ERROR: list[tuple[type[RnnForecastError], int]] = [
     (LimitExceededError, 422),
@@ -62,7 +64,7 @@ def problem(
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     """Build one problem+json response."""
-    title = HTTPStatus(status).phrase
+    title = TITLES.get(status) or HTTPStatus(status).phrase
     body: dict[str, Any] = {
         "type": PROBLEM_TYPE_BASE + (slug or title.lower().replace(" ", "-")),
         "title": title,
@@ -94,12 +96,21 @@ async def domain_error_handler(request: Request, exc: Exception) -> JSONResponse
         logger.error("%s %s failed: %s", request.method, request.url.path, exc)
     errors = None
     if status == 422:
-        errors = [{"field": exc.field or "body", "message": exc.message}]
+        kind = "limit_exceeded" if isinstance(exc, LimitExceededError) else "invalid"
+        errors = [{"field": exc.field or "body", "message": exc.message, "type": kind}]
     return problem(status, exc.message, errors=errors)
 
 
 async def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    if _body_not_json(exc):
+        content_type = request.headers.get("content-type")
+        given = (
+            "the body has no Content-Type"
+            if content_type is None
+            else f"Content-Type {content_type!r} is not supported for this body"
+        )
+        return problem(415, f"{given}; send JSON with Content-Type: application/json")
     errors = [_field_error(err) for err in exc.errors()]
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
     return problem(422, detail or "the request is invalid", errors=errors)
@@ -112,6 +123,8 @@ async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
         if isinstance(exc.detail, str)
         else HTTPStatus(exc.status_code).phrase
     )
+    if detail == HTTPStatus(exc.status_code).phrase:
+        detail = _routing_detail(request, exc) or detail
     return problem(exc.status_code, detail, headers=getattr(exc, "headers", None))
 
 
@@ -126,9 +139,37 @@ def _field_error(err: dict[str, Any]) -> dict[str, Any]:
     for part in loc:
         field += f"[{part}]" if part.isdigit() else (f".{part}" if field else part)
     message = str(err.get("msg", "invalid value"))
+    if err.get("type") == "json_invalid":
+        reason = err.get("ctx", {}).get("error", "invalid JSON")
+        position = err.get("loc", ("body", "?"))[-1]
+        field = ""
+        message = (
+            f"the body is not valid JSON ({reason} at character {position}); "
+            "send a JSON document"
+        )
     if err.get("type") == "finite_number":
         message += "; NaN and Infinity are not accepted, send a finite number"
     return {"field": field or "body", "message": message, "type": err.get("type")}
+
+
+def _body_not_json(exc: RequestValidationError) -> bool:
+    """True when FastAPI passed the raw body bytes to a JSON body model, which
+    it does when the Content-Type is missing or not JSON."""
+    return any(
+        tuple(err.get("loc", ())) == ("body",) and isinstance(err.get("input"), bytes)
+        for err in exc.errors()
+    )
+
+
+def _routing_detail(request: Request, exc: StarletteHTTPException) -> str | None:
+    """A message for the router's own 404 and 405, which carry no detail."""
+    method, path = request.method, request.url.path
+    if exc.status_code == 404 and request.scope.get("route") is None:
+        return f"no route matches {method} {path}; the API reference is at /docs"
+    if exc.status_code == 405:
+        allowed = (exc.headers or {}).get("Allow", "")
+        return f"method {method} is not allowed on {path}; allowed: {allowed}"
+    return None
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -78,6 +78,24 @@ class ForecastPoint(BaseModel):
 class ForecastResponse(BaseModel):
     """A forecast and the version that made it."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "model": "nflx",
+                    "version": 1,
+                    "horizon": 2,
+                    "last_history_date": "2020-12-11",
+                    "history_source": "model",
+                    "forecast": [
+                        {"date": "2020-12-14", "value": 503.95},
+                        {"date": "2020-12-15", "value": 504.82},
+                    ],
+                }
+            ]
+        }
+    )
+
     model: str
     version: int
     horizon: int
@@ -90,6 +108,19 @@ class ForecastResponse(BaseModel):
 
 
 class Health(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "status": "ok",
+                    "version": "0.1.0",
+                    "registry": "/srv/rnn-forecast/registry",
+                    "models": 2,
+                }
+            ]
+        }
+    )
+
     status: str
     version: str
     registry: str
@@ -125,13 +156,53 @@ class ModelSummary(BaseModel):
 
 
 class ModelList(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "models": [
+                        {
+                            "name": "nflx",
+                            "versions": [1, 2],
+                            "aliases": {"latest": 2, "production": 1},
+                            "latest": {
+                                "version": 2,
+                                "created_at": "2026-12-04T16:11:37+00:00",
+                                "cell": "lstm",
+                                "metrics": {"test": {"model": {"rmse": 21.72}}},
+                            },
+                        }
+                    ]
+                }
+            ]
+        }
+    )
+
     models: list[ModelSummary]
 
 
 class VersionDetail(BaseModel):
     """The stored metadata of one version."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "nflx",
+                    "version": 1,
+                    "created_at": "2026-12-04T16:11:37+00:00",
+                    "spec": {"cell": "lstm", "hidden_size": 64, "lookback": 60},
+                    "model": {"cell": "lstm", "hidden_size": 64, "horizon": 10},
+                    "data": {"source": "bundled", "start": "2002-05-23"},
+                    "split": {"test": {"start": "2018-03-05", "end": "2020-12-11"}},
+                    "metrics": {"test": {"model": {"rmse": 21.72}}},
+                    "history": [{"epoch": 1, "train_loss": 0.91, "val_loss": 0.88}],
+                    "aliases": ["production"],
+                }
+            ]
+        },
+    )
 
     name: str
     version: int

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from models.limits import DEFAULT_LIMITS, Limits
 from models.paths import default_cache_dir, default_registry
@@ -43,6 +44,24 @@ class Settings(BaseSettings):
     max_upload_bytes: int = DEFAULT_LIMITS.max_upload_bytes
     max_request_bytes: int = DEFAULT_LIMITS.max_request_bytes
     max_queued_jobs: int = DEFAULT_LIMITS.max_queued_jobs
+
+    log_format: Literal["json", "text"] = "json"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # comma-separated origins, e.g. "https://a.example,https://b.example";
+    # empty (the default) sends no CORS headers, so browsers block other origins
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     def limits(self) -> Limits:
         """The limits as the model package's ``Limits``."""

@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -70,14 +71,19 @@ class LiveServer:
             "RNN_FORECAST_REGISTRY": str(registry),
             **(env or {}),
         }
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "models.cli", "serve", "--port", str(self.port)],
-            cwd=ROOT,
-            env=full_env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        # the server's logs go to a file: a pipe that nobody reads would block
+        # the server once its buffer is full of access log lines
+        handle, log_name = tempfile.mkstemp(prefix="rnn-forecast-server-")
+        os.close(handle)
+        self.log_path = Path(log_name)
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "models.cli", "serve", "--port", str(self.port)],
+                cwd=ROOT,
+                env=full_env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         self.client = httpx.Client(base_url=self.url, timeout=30)
         self._wait_ready()
 
@@ -85,8 +91,7 @@ class LiveServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                output = self.process.stdout.read() if self.process.stdout else ""
-                raise RuntimeError(f"server exited early:\n{output}")
+                raise RuntimeError(f"server exited early:\n{self.output()}")
             try:
                 if self.client.get("/v1/health").status_code == 200:
                     return
@@ -94,15 +99,22 @@ class LiveServer:
                 time.sleep(0.1)
         raise RuntimeError(f"server on {self.url} did not start in {timeout} s")
 
+    def output(self) -> str:
+        """Everything the server has written to stdout and stderr so far."""
+        return self.log_path.read_text(errors="replace")
+
     def stop(self) -> str:
+        """Stop the server and return its whole output."""
         self.client.close()
         self.process.terminate()
         try:
-            output, _ = self.process.communicate(timeout=15)
+            self.process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            output, _ = self.process.communicate()
-        return output or ""
+            self.process.wait()
+        output = self.output()
+        self.log_path.unlink(missing_ok=True)
+        return output
 
 
 @pytest.fixture(scope="session")

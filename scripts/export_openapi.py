@@ -1,0 +1,48 @@
+"""Write the service's OpenAPI document to ``openapi.json``, or check it.
+
+Usage: ``python scripts/export_openapi.py [--output PATH] [--check]``;
+``make openapi`` runs it without options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_OUTPUT = ROOT / "openapi.json"
+
+# run from a checkout, the script imports the service from it, installed or not
+sys.path.insert(0, str(ROOT))
+from service.openapi import current_openapi_text  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--output", type=Path, default=DEFAULT_OUTPUT, help="file to write"
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 when the file differs from the app's document",
+    )
+    args = parser.parse_args(argv)
+
+    text = current_openapi_text()
+    if args.check:
+        stored = args.output.read_text() if args.output.is_file() else ""
+        if stored != text:
+            print(f"{args.output} is out of date; run `make openapi`", file=sys.stderr)
+            return 1
+        print(f"{args.output} is up to date")
+        return 0
+
+    args.output.write_text(text)
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""Log formatting for the server: one JSON object per line, or plain text.
+
+Every record carries the id of the request being served (``request_id``), set
+by the request middleware through a context variable, so lines logged deep in
+a route can be joined to the access log line of their request.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from contextvars import ContextVar
+from typing import Any
+
+REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+# attributes of every LogRecord; anything else on a record came from `extra=`,
+# except uvicorn's `color_message`, a copy of the message with terminal colours
+_STANDARD_ATTRIBUTES = frozenset(
+    logging.LogRecord("", 0, "", 0, "", None, None).__dict__
+) | {"message", "asctime", "request_id", "taskName", "color_message"}
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
+
+
+class RequestIdFilter(logging.Filter):
+    """Set ``record.request_id`` from the request being served, or None."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "request_id", None) is None:
+            record.request_id = REQUEST_ID.get()
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record: time, level, logger, message, request_id,
+    the record's ``extra`` fields and, when present, the exception text."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(
+                timespec="milliseconds"
+            ),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "request_id": getattr(record, "request_id", None),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD_ATTRIBUTES and not key.startswith("_"):
+                entry[key] = value
+
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def log_config(log_format: str, level: str) -> dict[str, Any]:
+    """A ``logging.config.dictConfig`` dict for the server process.
+
+    Uvicorn takes it as ``log_config``, and its loggers propagate to the root
+    handler. Its access log is off because the request middleware writes one
+    access line per request, with the request id.
+    """
+    formatter: dict[str, Any] = (
+        {"()": JsonFormatter} if log_format == "json" else {"format": TEXT_FORMAT}
+    )
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"request_id": {"()": RequestIdFilter}},
+        "formatters": {"default": formatter},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "formatter": "default",
+                "filters": ["request_id"],
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "root": {"level": level, "handlers": ["stderr"]},
+        "loggers": {
+            "uvicorn": {"level": level, "handlers": [], "propagate": True},
+            "uvicorn.error": {"level": level, "handlers": [], "propagate": True},
+            "uvicorn.access": {"level": "WARNING", "handlers": [], "propagate": False},
+        },
+    }

@@ -1,0 +1,241 @@
+"""Pure ASGI middleware: request ids, access logs and metrics, and body limits.
+
+``install_middleware`` fixes the order, outermost first: request context (id,
+access log, metrics, last-resort 500), CORS (only when origins are set), body
+size limit. FastAPI's exception handlers sit inside all three, so every
+problem+json answer passes through the request context on its way out.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException
+from starlette.middleware.cors import CORSMiddleware
+from starlette.routing import Route, compile_path
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.errors import problem
+from service.logging_config import REQUEST_ID
+from service.observability import Metrics
+from service.settings import Settings
+
+logger = logging.getLogger(__name__)
+access_logger = logging.getLogger("service.access")
+
+REQUEST_ID_HEADER = "X-Request-ID"
+# ids from clients are kept only when they are short and plain, so a header
+# can never inject line breaks or markup into the logs
+REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+UNMATCHED_ROUTE = "unmatched"
+
+
+def request_id_for(scope: Scope) -> str:
+    """The client's ``X-Request-ID`` when it is valid, else a new uuid4 hex."""
+    given = Headers(scope=scope).get(REQUEST_ID_HEADER)
+    if given is not None and REQUEST_ID_PATTERN.fullmatch(given):
+        return given
+    return uuid.uuid4().hex
+
+
+class RouteTemplates:
+    """The path templates of an app, e.g. ``/v1/models/{name}/forecast``,
+    matched against request paths in the order the app lists them.
+
+    The templates come from the app's OpenAPI paths plus its plain routes
+    (``/docs``, ``/openapi.json``), read on the first request. Matching here
+    instead of reading the router's scope keys also labels requests that
+    never reach a route, such as a body rejected for its size. Unmatched
+    paths share one label, so scanning random URLs cannot grow the number of
+    metric series.
+    """
+
+    def __init__(self) -> None:
+        self._patterns: list[tuple[re.Pattern[str], str]] | None = None
+
+    def match(self, scope: Scope) -> tuple[str, dict[str, str]]:
+        """The template that ``scope["path"]`` matches and its path parameters."""
+        if self._patterns is None:
+            self._patterns = _compile_templates(scope["app"])
+        for pattern, template in self._patterns:
+            found = pattern.match(scope["path"])
+            if found is not None:
+                return template, found.groupdict()
+        return UNMATCHED_ROUTE, {}
+
+
+def _compile_templates(app: FastAPI) -> list[tuple[re.Pattern[str], str]]:
+    templates = list(app.openapi().get("paths", {}))
+    templates += [r.path for r in app.routes if isinstance(r, Route)]
+    return [(compile_path(t)[0], t) for t in dict.fromkeys(templates)]
+
+
+class RequestContextMiddleware:
+    """Tag each request with an id, log it, count it, and turn an unhandled
+    exception into a 500 problem answer that carries the id."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.templates = RouteTemplates()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        request_id = request_id_for(scope)
+        token = REQUEST_ID.set(request_id)
+        started = time.perf_counter()
+        status = 500
+        response_started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                status = int(message["status"])
+                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            logger.exception("%s %s raised", scope["method"], scope["path"])
+            if response_started:
+                raise
+            detail = (
+                "internal server error; the server log has the details under "
+                f"request id {request_id}"
+            )
+            await problem(500, detail)(scope, receive, send_with_id)
+        finally:
+            seconds = time.perf_counter() - started
+            self._record(scope, status, seconds)
+            REQUEST_ID.reset(token)
+
+    def _record(self, scope: Scope, status: int, seconds: float) -> None:
+        route, path_params = self.templates.match(scope)
+        self.metrics.observe_request(
+            scope["method"], route, status, seconds, path_params
+        )
+        access_logger.info(
+            "%s %s %d %.1f ms",
+            scope["method"],
+            scope["path"],
+            status,
+            seconds * 1000,
+            extra={
+                "method": scope["method"],
+                "path": scope["path"],
+                "route": route,
+                "status": status,
+                "duration_ms": round(seconds * 1000, 3),
+            },
+        )
+
+
+@dataclass(frozen=True)
+class BodyLimit:
+    """A maximum body size in bytes and the setting that raises it."""
+
+    max_bytes: int
+    setting: str
+
+    def message(self, size: int, *, complete: bool) -> str:
+        amount = f"{size} bytes" if complete else f"more than {size - 1} bytes"
+        return (
+            f"request body is {amount}, above the limit of {self.max_bytes} "
+            f"bytes; send a smaller body or raise {self.setting}"
+        )
+
+
+class BodySizeLimitMiddleware:
+    """Reject a request body above its limit with 413 before the app reads it.
+
+    A declared ``Content-Length`` above the limit is rejected at once; a body
+    without one (chunked) is counted as it streams in, and the read that
+    crosses the limit raises a 413 ``HTTPException`` that the app's handler
+    turns into problem+json. ``by_path`` maps path prefixes (e.g. an upload
+    endpoint) to their own limit.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        default: BodyLimit,
+        by_path: Mapping[str, BodyLimit] | None = None,
+    ) -> None:
+        self.app = app
+        self.default = default
+        self.by_path = dict(by_path or {})
+
+    def limit_for(self, path: str) -> BodyLimit:
+        for prefix, limit in self.by_path.items():
+            if path == prefix or path.startswith(prefix.rstrip("/") + "/"):
+                return limit
+        return self.default
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        limit = self.limit_for(scope["path"])
+        declared = _content_length(scope)
+        if declared is not None and declared > limit.max_bytes:
+            response = problem(413, limit.message(declared, complete=True))
+            await response(scope, receive, send)
+            return
+
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit.max_bytes:
+                    detail = limit.message(limit.max_bytes + 1, complete=False)
+                    raise HTTPException(413, detail=detail)
+            return message
+
+        await self.app(scope, counting_receive, send)
+
+
+def _content_length(scope: Scope) -> int | None:
+    value = Headers(scope=scope).get("content-length")
+    if value is None or not value.isdigit():
+        return None
+    return int(value)
+
+
+def install_middleware(
+    app: FastAPI,
+    settings: Settings,
+    metrics: Metrics,
+    upload_paths: tuple[str, ...] = (),
+) -> None:
+    """Add the middleware in order; the last one added runs first."""
+    upload = BodyLimit(settings.max_upload_bytes, "RNN_FORECAST_MAX_UPLOAD_BYTES")
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        default=BodyLimit(settings.max_request_bytes, "RNN_FORECAST_MAX_REQUEST_BYTES"),
+        by_path={path: upload for path in upload_paths},
+    )
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["Content-Type", "X-API-Key", REQUEST_ID_HEADER],
+            expose_headers=[REQUEST_ID_HEADER, "ETag"],
+        )
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)

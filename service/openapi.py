@@ -1,0 +1,244 @@
+"""The OpenAPI document: FastAPI's, plus the problem+json error responses.
+
+``install_openapi`` replaces ``app.openapi`` with a function that takes
+FastAPI's document and, for every operation:
+
+- declares the errors the service can send for it (500 always; 422 when it
+  has parameters or a body; 404 when it has path parameters; 413 and 415
+  when it takes a JSON body; 401 and 403 when it needs the API key),
+- gives every 4xx and 5xx response the ``Problem`` schema (``ValidationProblem``
+  for 422) under ``application/problem+json`` with an example,
+- declares the ``X-Request-ID`` header on every response.
+
+The committed ``openapi.json`` is this document; ``make openapi`` rewrites it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel, ConfigDict, Field
+
+from service.errors import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_BASE, TITLES
+
+API_KEY_HEADER = "x-api-key"
+REQUEST_ID_COMPONENT = "RequestId"
+FASTAPI_VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
+HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
+
+
+class FieldError(BaseModel):
+    """One invalid input of a 422 response."""
+
+    field: str = Field(
+        description="Path of the input at fault, e.g. 'history[0].close' or "
+        "'query.horizon'; 'body' for the body as a whole",
+        examples=["history[0].close"],
+    )
+    message: str = Field(description="What is wrong and how to fix it")
+    type: str | None = Field(
+        default=None,
+        description="Machine-readable kind, e.g. 'missing', 'finite_number', "
+        "'limit_exceeded'",
+    )
+
+
+class Problem(BaseModel):
+    """An error in RFC 9457 problem details format."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(description="URI naming the kind of problem")
+    title: str = Field(description="Short summary of the status code")
+    status: int = Field(ge=400, le=599, description="The HTTP status code")
+    detail: str = Field(description="What went wrong on this request and the fix")
+
+
+class ValidationProblem(Problem):
+    """A 422 problem that lists every invalid input."""
+
+    errors: list[FieldError]
+
+
+# example detail per status; the 422 example also lists its field errors
+EXAMPLE_DETAILS: dict[int, tuple[str, str]] = {
+    400: ("Bad Request", "the request is malformed"),
+    401: (
+        "Unauthorized",
+        "this endpoint needs an API key; send it in the X-API-Key header",
+    ),
+    403: ("Forbidden", "the API key in X-API-Key is not valid"),
+    404: ("Not Found", "model 'nflx' has no version 7; versions are [1, 2]"),
+    409: ("Conflict", "job 3f2a... has already finished and cannot be cancelled"),
+    413: (
+        "Content Too Large",
+        "request body is 3000000 bytes, above the limit of 2000000 bytes; send "
+        "a smaller body or raise RNN_FORECAST_MAX_REQUEST_BYTES",
+    ),
+    415: (
+        "Unsupported Media Type",
+        "Content-Type 'text/plain' is not supported for this body; send JSON "
+        "with Content-Type: application/json",
+    ),
+    422: (
+        "Unprocessable Content",
+        "horizon: Input should be less than or equal to 60",
+    ),
+    429: ("Too Many Requests", "the job queue is full; retry later"),
+    500: (
+        "Internal Server Error",
+        "internal server error; the server log has the details under request "
+        "id 0f1e2d3c4b5a69788796a5b4c3d2e1f0",
+    ),
+    503: (
+        "Service Unavailable",
+        "the data source yfinance cannot be reached; use 'bundled' or 'csv:'",
+    ),
+}
+
+DEFAULT_DESCRIPTIONS = {
+    401: "Missing API key",
+    403: "Invalid API key",
+    404: "Unknown model, version or other resource",
+    413: "Request body above its byte limit",
+    415: "Body not sent as application/json",
+    422: "Invalid parameters or body, or a value above a limit",
+    500: "Internal server error",
+}
+
+
+def problem_example(status: int) -> dict[str, Any]:
+    """A problem+json body for ``status``, as the service would send it."""
+    title, detail = EXAMPLE_DETAILS.get(status, (TITLES.get(status, "Error"), ""))
+    title = TITLES.get(status, title)
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE_BASE + title.lower().replace(" ", "-"),
+        "title": title,
+        "status": status,
+        "detail": detail or title,
+    }
+    if status == 422:
+        body["errors"] = [
+            {
+                "field": "horizon",
+                "message": "Input should be less than or equal to 60",
+                "type": "less_than_equal",
+            }
+        ]
+    return body
+
+
+def build_openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document for ``app`` with the error responses added."""
+    schema = get_openapi(
+        title=app.title,
+        version=app.version,
+        description=app.description,
+        routes=app.routes,
+        tags=app.openapi_tags,
+    )
+    components = schema.setdefault("components", {})
+    _add_components(components)
+    for path_item in schema.get("paths", {}).values():
+        for method in HTTP_METHODS:
+            if method in path_item:
+                _complete_operation(path_item[method])
+    _drop_unused_schemas(schema)
+    return schema
+
+
+def install_openapi(app: FastAPI) -> None:
+    """Make ``app.openapi()`` (and ``/openapi.json``) return ``build_openapi``."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = build_openapi(app)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def render(schema: dict[str, Any]) -> str:
+    """The document as the text stored in ``openapi.json``."""
+    return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
+
+
+def _add_components(components: dict[str, Any]) -> None:
+    schemas = components.setdefault("schemas", {})
+    for model in (FieldError, Problem, ValidationProblem):
+        found = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        for name, definition in found.pop("$defs", {}).items():
+            schemas.setdefault(name, definition)
+        schemas[model.__name__] = found
+    components.setdefault("headers", {})[REQUEST_ID_COMPONENT] = {
+        "description": "The request id: the client's X-Request-ID when it is "
+        "1-128 characters of A-Z, a-z, 0-9, '.', '_', ':' and '-', else a new "
+        "one; every log line of the request carries it",
+        "schema": {"type": "string"},
+    }
+
+
+def _complete_operation(operation: dict[str, Any]) -> None:
+    responses: dict[str, Any] = operation.setdefault("responses", {})
+    for status in _implied_statuses(operation):
+        responses.setdefault(str(status), {"description": DEFAULT_DESCRIPTIONS[status]})
+
+    for code, response in responses.items():
+        if code.isdigit() and int(code) >= 400:
+            _make_problem_response(int(code), response)
+        response.setdefault("headers", {})["X-Request-ID"] = {
+            "$ref": f"#/components/headers/{REQUEST_ID_COMPONENT}"
+        }
+    operation["responses"] = dict(sorted(responses.items()))
+
+
+def _implied_statuses(operation: dict[str, Any]) -> list[int]:
+    parameters = operation.get("parameters", [])
+    body = operation.get("requestBody")
+    statuses = [500]
+    if parameters or body:
+        statuses.append(422)
+    if any(p.get("in") == "path" for p in parameters):
+        statuses.append(404)
+    if body is not None:
+        statuses.append(413)
+        if "application/json" in body.get("content", {}):
+            statuses.append(415)
+    if operation.get("security") or any(
+        p.get("in") == "header" and p.get("name", "").lower() == API_KEY_HEADER
+        for p in parameters
+    ):
+        statuses += [401, 403]
+    return statuses
+
+
+def _make_problem_response(status: int, response: dict[str, Any]) -> None:
+    model = ValidationProblem if status == 422 else Problem
+    response["content"] = {
+        PROBLEM_MEDIA_TYPE: {
+            "schema": {"$ref": f"#/components/schemas/{model.__name__}"},
+            "example": problem_example(status),
+        }
+    }
+    if response.get("description") in (None, "", "Validation Error"):
+        response["description"] = DEFAULT_DESCRIPTIONS.get(status, "Error")
+
+
+def _drop_unused_schemas(schema: dict[str, Any]) -> None:
+    """Remove FastAPI's 422 schemas once no reference to them is left."""
+    schemas = schema["components"]["schemas"]
+    for name in FASTAPI_VALIDATION_SCHEMAS:
+        definition = schemas.pop(name, None)
+        if definition is not None and f'/schemas/{name}"' in json.dumps(schema):
+            schemas[name] = definition
+
+
+def current_openapi_text() -> str:
+    """The document of an app built with default settings, as stored text."""
+    from service.app import create_app
+    from service.settings import Settings
+
+    return render(create_app(Settings()).openapi())

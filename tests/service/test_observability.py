@@ -1,0 +1,190 @@
+"""Request ids, JSON logs and Prometheus metrics of a live server."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from models.registry import Registry
+from service.app import create_app
+from service.logging_config import REQUEST_ID, JsonFormatter, RequestIdFilter
+from service.settings import Settings
+from tests.conftest import LiveServer
+
+FORECAST_ROUTE = "/v1/models/{name}/forecast"
+
+
+def samples(server: LiveServer) -> dict[tuple[str, frozenset[Any]], float]:
+    """Every sample of ``/metrics`` keyed by name and label set."""
+    response = server.client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    found = {}
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            found[(sample.name, frozenset(sample.labels.items()))] = sample.value
+    return found
+
+
+def log_lines(server: LiveServer, timeout: float = 5.0) -> list[dict[str, Any]]:
+    """The server's log so far, one parsed JSON object per line; waits for
+    the access line of the last request to be flushed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        text = server.output()
+        if text.endswith("\n") or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def wait_for_access_line(server: LiveServer, request_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline:
+        for entry in log_lines(server):
+            if entry.get("request_id") == request_id and "duration_ms" in entry:
+                return entry
+        time.sleep(0.05)
+    raise AssertionError(f"no access log line for request id {request_id}")
+
+
+def test_request_id_is_echoed(strict_server: LiveServer) -> None:
+    response = strict_server.client.get(
+        "/v1/health", headers={"X-Request-ID": "trace-42.a:b_c"}
+    )
+    assert response.headers["x-request-id"] == "trace-42.a:b_c"
+
+
+def test_invalid_request_id_is_replaced(strict_server: LiveServer) -> None:
+    response = strict_server.client.get(
+        "/v1/health", headers={"X-Request-ID": "has spaces <script>"}
+    )
+    assert re.fullmatch(r"[0-9a-f]{32}", response.headers["x-request-id"])
+
+
+def test_generated_request_ids_differ(strict_server: LiveServer) -> None:
+    first = strict_server.client.get("/v1/health").headers["x-request-id"]
+    second = strict_server.client.get("/v1/health").headers["x-request-id"]
+    assert first != second
+
+
+def test_every_log_line_is_json(strict_server: LiveServer) -> None:
+    strict_server.client.get("/v1/health")
+    entries = log_lines(strict_server)
+    assert entries
+    for entry in entries:
+        assert {"time", "level", "logger", "message", "request_id"} <= set(entry)
+
+
+def test_access_log_has_request_fields(strict_server: LiveServer) -> None:
+    strict_server.client.post(
+        "/v1/models/nflx/forecast",
+        json={"horizon": 2},
+        headers={"X-Request-ID": "access-log-check"},
+    )
+    entry = wait_for_access_line(strict_server, "access-log-check")
+    assert entry["logger"] == "service.access"
+    assert entry["level"] == "INFO"
+    assert entry["method"] == "POST"
+    assert entry["path"] == "/v1/models/nflx/forecast"
+    assert entry["route"] == FORECAST_ROUTE
+    assert entry["status"] == 200
+    assert entry["duration_ms"] > 0
+
+
+def test_startup_logs_registry_and_models(
+    strict_server: LiveServer, trained_registry: Registry
+) -> None:
+    startup = [e for e in log_lines(strict_server) if "registry" in e]
+    assert startup, "no start-up line with the registry"
+    assert startup[0]["registry"] == str(trained_registry.root)
+    assert startup[0]["models"] == ["nflx", "sine"]
+    assert startup[0]["request_id"] is None
+
+
+def test_request_metrics_by_route_template(strict_server: LiveServer) -> None:
+    before = samples(strict_server)
+    key = (
+        "rnn_forecast_http_requests_total",
+        frozenset({"method": "POST", "route": FORECAST_ROUTE, "status": "200"}.items()),
+    )
+    strict_server.client.post("/v1/models/sine/forecast", json={"horizon": 1})
+    strict_server.client.get("/v1/random/path/9f8e")
+    after = samples(strict_server)
+
+    assert after[key] == before.get(key, 0) + 1
+    unmatched = (
+        "rnn_forecast_http_requests_total",
+        frozenset({"method": "GET", "route": "unmatched", "status": "404"}.items()),
+    )
+    assert after[unmatched] >= 1
+    assert not any("9f8e" in str(labels) for _, labels in after)
+
+
+def test_latency_histograms(strict_server: LiveServer) -> None:
+    strict_server.client.post("/v1/models/sine/forecast", json={"horizon": 1})
+    after = samples(strict_server)
+    forecast_count = after[
+        (
+            "rnn_forecast_forecast_duration_seconds_count",
+            frozenset({"model": "sine"}.items()),
+        )
+    ]
+    assert forecast_count >= 1
+    request_count = after[
+        (
+            "rnn_forecast_http_request_duration_seconds_count",
+            frozenset(
+                {"method": "POST", "route": FORECAST_ROUTE, "status": "200"}.items()
+            ),
+        )
+    ]
+    assert request_count >= forecast_count
+
+
+def test_model_cache_metrics(strict_server: LiveServer) -> None:
+    strict_server.client.post("/v1/models/nflx/forecast", json={"horizon": 1})
+    before = samples(strict_server)
+    strict_server.client.post("/v1/models/nflx/forecast", json={"horizon": 1})
+    after = samples(strict_server)
+
+    hits = ("rnn_forecast_model_cache_hits_total", frozenset())
+    assert after[hits] == before[hits] + 1
+    assert after[("rnn_forecast_model_cache_size", frozenset())] >= 1
+    assert after[("rnn_forecast_model_cache_capacity", frozenset())] == 8
+
+
+def test_apps_have_separate_registries(tmp_path: object) -> None:
+    first = create_app(Settings(registry=str(tmp_path)))
+    second = create_app(Settings(registry=str(tmp_path)))
+    first.state.metrics.observe_request("GET", "/v1/health", 200, 0.01, {})
+    assert first.state.metrics.registry is not second.state.metrics.registry
+    value = second.state.metrics.registry.get_sample_value(
+        "rnn_forecast_http_requests_total",
+        {"method": "GET", "route": "/v1/health", "status": "200"},
+    )
+    assert value is None
+
+
+def test_json_formatter_fields_and_extra() -> None:
+    record = logging.LogRecord(
+        "service.test", logging.WARNING, __file__, 1, "job %s failed", ("j1",), None
+    )
+    record.job_id = "j1"
+    token = REQUEST_ID.set("rid-7")
+    try:
+        RequestIdFilter().filter(record)
+    finally:
+        REQUEST_ID.reset(token)
+    entry = json.loads(JsonFormatter().format(record))
+    assert entry["level"] == "WARNING"
+    assert entry["logger"] == "service.test"
+    assert entry["message"] == "job j1 failed"
+    assert entry["request_id"] == "rid-7"
+    assert entry["job_id"] == "j1"
+    assert entry["time"].endswith("+00:00")

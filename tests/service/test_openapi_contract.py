@@ -1,0 +1,141 @@
+"""The committed openapi.json is the app's document, and the document declares
+responses, examples and problem+json errors for every operation."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema_rs
+import pytest
+
+from service.openapi import HTTP_METHODS, current_openapi_text
+
+ROOT = Path(__file__).resolve().parents[2]
+COMMITTED = ROOT / "openapi.json"
+REGENERATE = "make openapi  (or: .venv/bin/python scripts/export_openapi.py)"
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture(scope="module")
+def document() -> dict[str, Any]:
+    return json.loads(current_openapi_text())
+
+
+def operations(document: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (f"{method.upper()} {path}", item[method])
+        for path, item in document["paths"].items()
+        for method in HTTP_METHODS
+        if method in item
+    ]
+
+
+def resolve(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    ref = schema.get("$ref")
+    if ref is None:
+        return schema
+    return document["components"]["schemas"][ref.rsplit("/", 1)[-1]]
+
+
+def test_committed_document_is_current() -> None:
+    current = current_openapi_text()
+    committed = COMMITTED.read_text() if COMMITTED.is_file() else ""
+    if committed != current:
+        diff = difflib.unified_diff(
+            committed.splitlines(),
+            current.splitlines(),
+            "openapi.json (committed)",
+            "openapi.json (app)",
+            lineterm="",
+        )
+        shown = "\n".join(list(diff)[:60])
+        pytest.fail(
+            f"openapi.json differs from the app's OpenAPI document.\n"
+            f"If the API change is intended, regenerate and commit it:\n"
+            f"    {REGENERATE}\n\n{shown}"
+        )
+
+
+def test_every_error_response_is_problem(document: dict[str, Any]) -> None:
+    for label, operation in operations(document):
+        for code, response in operation["responses"].items():
+            if not code.isdigit() or int(code) < 400:
+                continue
+            media = response.get("content", {})
+            assert list(media) == [PROBLEM], f"{label} {code}: {list(media)}"
+            expected = "ValidationProblem" if code == "422" else "Problem"
+            ref = media[PROBLEM]["schema"]["$ref"]
+            assert ref == f"#/components/schemas/{expected}", f"{label} {code}"
+            assert media[PROBLEM]["example"]["status"] == int(code), f"{label}"
+
+
+def test_every_operation_declares_errors(document: dict[str, Any]) -> None:
+    for label, operation in operations(document):
+        codes = set(operation["responses"])
+        assert "500" in codes, label
+        if operation.get("parameters") or operation.get("requestBody"):
+            assert "422" in codes, label
+        if operation.get("requestBody"):
+            assert "413" in codes, label
+        if "{" in label:
+            assert "404" in codes, label
+
+
+def test_every_success_response_has_example(document: dict[str, Any]) -> None:
+    for label, operation in operations(document):
+        successes = {
+            code: response
+            for code, response in operation["responses"].items()
+            if code.startswith("2")
+        }
+        assert successes, f"{label} declares no 2xx response"
+        for code, response in successes.items():
+            for media_type, media in response.get("content", {}).items():
+                schema = resolve(document, media.get("schema", {}))
+                has_example = (
+                    "example" in media
+                    or "examples" in media
+                    or "examples" in schema
+                    or "example" in schema
+                )
+                assert has_example, f"{label} {code} {media_type} has no example"
+
+
+def test_every_response_declares_request_id(document: dict[str, Any]) -> None:
+    for label, operation in operations(document):
+        for code, response in operation["responses"].items():
+            assert "X-Request-ID" in response.get("headers", {}), f"{label} {code}"
+
+
+def test_fastapi_validation_schema_replaced(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    assert "HTTPValidationError" not in schemas
+    assert schemas["ValidationProblem"]["required"] == [
+        "type",
+        "title",
+        "status",
+        "detail",
+        "errors",
+    ]
+
+
+def test_examples_match_their_schemas(document: dict[str, Any]) -> None:
+    for label, operation in operations(document):
+        for code, response in operation["responses"].items():
+            for media in response.get("content", {}).values():
+                schema = media.get("schema", {})
+                target = resolve(document, schema)
+                examples = list(target.get("examples", []))
+                if "example" in media:
+                    examples.append(media["example"])
+                if not examples or media.get("schema", {}).get("type") == "string":
+                    continue
+                validator = jsonschema_rs.validator_for(
+                    {**schema, "components": document["components"]}
+                )
+                for example in examples:
+                    errors = [e.message for e in validator.iter_errors(example)]
+                    assert not errors, f"{label} {code} example: {errors}"
