@@ -5,63 +5,76 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import shutil
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import httpx
 import numpy as np
 import pytest
+import torch
 
 from models.forecasting import Forecast, ForecastInput, build_input, run_batch
-from models.pipeline import train_and_register
 from models.registry import LoadedModel, Registry
-from models.spec import BundledData, SyntheticData
 from service.batching import MicroBatcher, run_isolated
-from tests.conftest import LiveServer, tiny_spec
+from tests.conftest import LiveServer
 
+# float32 forward passes of different batch sizes round differently, so
+# forecasts agree to 1e-6, relative or (for prices near zero) absolute
 RTOL = 1e-6
+ATOL = 1e-6
+LEVELS = (None, 0.5, 0.8, 0.95)
 
 
 @dataclass(frozen=True)
 class Case:
-    """One forecast request: model, version, horizon and history rows."""
+    """One forecast request: model, version, horizon, history rows and the
+    prediction interval level (None for no interval)."""
 
     name: str
     version: int
     horizon: int
     dates: list[str]
     closes: list[float]
+    level: float | None
 
     def body(self) -> dict[str, object]:
         rows = [
             {"date": d, "close": c}
             for d, c in zip(self.dates, self.closes, strict=True)
         ]
-        return {"version": self.version, "horizon": self.horizon, "history": rows}
+        body: dict[str, object] = {
+            "version": self.version,
+            "horizon": self.horizon,
+            "history": rows,
+        }
+        if self.level is not None:
+            body["level"] = self.level
+        return body
 
 
 @pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
-    """``nflx`` versions 1 (K = 5) and 2 (K = 7, other seed), and ``sine``
-    version 1 (GRU on prices)."""
-    registry = Registry(tmp_path_factory.mktemp("batching"))
-    nflx = tiny_spec(name="nflx", data=BundledData(), epochs=1)
-    train_and_register(nflx, registry)
-    train_and_register(nflx.model_copy(update={"seed": 1, "horizon": 7}), registry)
-    sine = tiny_spec(
-        name="sine",
-        cell="gru",
-        target="price",
-        epochs=1,
-        data=SyntheticData(generator="noisy_sine", length=400, level=20.0),
-    )
-    train_and_register(sine, registry)
+def registry(
+    trained_registry: Registry, tmp_path_factory: pytest.TempPathFactory
+) -> Registry:
+    """A copy of ``trained_registry`` (``nflx`` 1 and ``sine`` 1) plus ``nflx``
+    version 2: version 1's weights with noise added, so the two differ."""
+    root = tmp_path_factory.mktemp("batching") / "registry"
+    shutil.copytree(trained_registry.root, root)
+    registry = Registry(root)
+
+    generator = torch.Generator().manual_seed(0)
+    state = {
+        key: value + 0.05 * torch.randn(value.shape, generator=generator)
+        for key, value in registry.load("nflx", 1).model.state_dict().items()
+    }
+    registry.write("nflx", state, registry.metadata("nflx", 1))
     return registry
 
 
 def varied_cases(registry: Registry, count: int, seed: int) -> list[Case]:
     """Requests spread over every version, with random horizons, history
-    lengths, last dates and closes."""
+    lengths, last dates, closes and interval levels."""
     rng = np.random.default_rng(seed)
     versions = [("nflx", 1), ("nflx", 2), ("sine", 1)]
     cases = []
@@ -76,7 +89,9 @@ def varied_cases(registry: Registry, count: int, seed: int) -> list[Case]:
         steps = rng.normal(0.0, 0.03, rows)
         closes = float(loaded.tail_close[-1]) * np.exp(np.cumsum(steps))
         horizon = int(rng.integers(1, loaded.horizon + 1))
-        cases.append(Case(name, version, horizon, dates, [float(c) for c in closes]))
+        level = LEVELS[int(rng.integers(0, len(LEVELS)))]
+        values = [float(c) for c in closes]
+        cases.append(Case(name, version, horizon, dates, values, level))
     return cases
 
 
@@ -87,7 +102,9 @@ def prepared(
     return [
         (
             loaded[(c.name, c.version)],
-            build_input(loaded[(c.name, c.version)], c.horizon, c.dates, c.closes),
+            build_input(
+                loaded[(c.name, c.version)], c.horizon, c.dates, c.closes, c.level
+            ),
         )
         for c in cases
     ]
@@ -95,7 +112,12 @@ def prepared(
 
 def assert_same(actual: Forecast, expected: Forecast) -> None:
     assert actual.dates == expected.dates
-    np.testing.assert_allclose(actual.values, expected.values, rtol=RTOL, atol=0)
+    np.testing.assert_allclose(actual.values, expected.values, rtol=RTOL, atol=ATOL)
+    assert (actual.lower is None) == (expected.lower is None)
+    assert (actual.upper is None) == (expected.upper is None)
+    if expected.lower is not None and expected.upper is not None:
+        np.testing.assert_allclose(actual.lower, expected.lower, rtol=RTOL, atol=ATOL)
+        np.testing.assert_allclose(actual.upper, expected.upper, rtol=RTOL, atol=ATOL)
 
 
 def test_batched_run_equals_single_runs(registry: Registry) -> None:
@@ -235,8 +257,12 @@ def test_concurrent_http_requests_are_not_mixed(registry: Registry) -> None:
         assert body["version"] == case.version
         assert body["horizon"] == case.horizon
         assert body["last_history_date"] == case.dates[-1]
+        points = body["forecast"]
+        with_interval = case.level is not None
         got = Forecast(
-            dates=[p["date"] for p in body["forecast"]],
-            values=[p["value"] for p in body["forecast"]],
+            dates=[p["date"] for p in points],
+            values=[p["value"] for p in points],
+            lower=[p["lower"] for p in points] if with_interval else None,
+            upper=[p["upper"] for p in points] if with_interval else None,
         )
         assert_same(got, want)
