@@ -1,0 +1,393 @@
+"""Walk-forward backtest: rolling forecast origins, refits and scores.
+
+Every origin o (the index of the last observed price) gets a K-step forecast
+from a model fitted on prices up to the first origin of its fold, so no
+fitted parameter, scaler or calibration reads a price after o. Origins are
+grouped into folds of ``refit_every`` origins and the model is refitted at
+the start of each fold; without ``refit_every`` one fit serves every origin.
+The training rows of a fold are every price up to its first origin
+(``expanding``) or the last ``window_size`` of them (``sliding``).
+
+Inside a fold's training rows, ``fit`` holds out the spec's validation part
+for early stopping and interval calibration, plus a test part of only K + 1
+values, so the weights use nearly all earlier data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from models.baselines import forecast_baselines, season_period
+from models.data.series import Series
+from models.data.sources import load_series
+from models.data.windows import history_rows, to_prices, to_values
+from models.errors import DataError, InvalidInputError
+from models.evaluation import actual_prices, compare
+from models.intervals import REPORT_LEVELS, ConformalIntervals, score_intervals
+from models.spec import TrainingSpec
+from models.training import FitResult, StopCheck, TrainingCancelled, fit
+
+logger = logging.getLogger(__name__)
+
+# Upper bound on refits in one backtest; each is a full training run.
+MAX_FITS = 100
+
+ProgressReport = Callable[[dict[str, Any]], None]
+
+
+class BacktestSpec(BaseModel):
+    """A walk-forward backtest of one training spec over a date range."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    training: TrainingSpec = Field(default_factory=TrainingSpec)
+    start: dt.date | None = Field(
+        default=None,
+        description="First origin date (default: the start of the spec's test "
+        "part, the last test_fraction of the series)",
+    )
+    end: dt.date | None = Field(
+        default=None,
+        description="Last origin date (default: the last date that leaves K "
+        "actual prices after it)",
+    )
+    step: int = Field(default=1, ge=1, le=10_000, description="rows between origins")
+    window: Literal["expanding", "sliding"] = "expanding"
+    window_size: int | None = Field(
+        default=None, ge=50, le=200_000, description="training rows when sliding"
+    )
+    refit_every: int | None = Field(
+        default=None,
+        ge=1,
+        le=100_000,
+        description="origins per refit; None fits once at the first origin",
+    )
+    levels: list[float] = Field(
+        default_factory=lambda: list(REPORT_LEVELS),
+        max_length=10,
+        description="prediction interval levels whose coverage is reported",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> BacktestSpec:
+        if self.start and self.end and self.start > self.end:
+            raise ValueError(f"start {self.start} must not be after end {self.end}")
+        if self.window == "sliding" and self.window_size is None:
+            raise ValueError("window 'sliding' needs window_size (training rows)")
+        if self.window == "expanding" and self.window_size is not None:
+            raise ValueError(
+                "window_size applies to window 'sliding' only; remove it or "
+                "set window to 'sliding'"
+            )
+        for level in self.levels:
+            if not 0 < level < 1:
+                raise ValueError(f"level {level} must lie strictly between 0 and 1")
+        return self
+
+
+@dataclasses.dataclass(frozen=True)
+class Fold:
+    """Origins (W_f,) that share one fit on prices[train_start : origins[0] + 1]."""
+
+    number: int
+    train_start: int
+    origins: np.ndarray
+
+
+def run_backtest(
+    params: BacktestSpec,
+    report: ProgressReport | None = None,
+    should_stop: StopCheck | None = None,
+    *,
+    series: Series | None = None,
+    cache_dir: Path | None = None,
+    upload_dir: Path | None = None,
+) -> dict[str, Any]:
+    """Run the backtest and return per-fold and aggregated scores (JSON-safe
+    apart from non-finite floats).
+
+    ``report`` receives a progress dict after each fold, and ``should_stop``
+    cancels with ``TrainingCancelled`` before each batch and each fold.
+    """
+    started = time.perf_counter()
+    spec = params.training
+    if series is None:
+        series = load_series(spec.data, cache_dir=cache_dir, upload_dir=upload_dir)
+    prices = series.frame["close"].to_numpy(dtype=np.float64)
+    folds = plan_folds(params, series)
+    season = season_period(spec.data)
+
+    fold_rows: list[dict[str, Any]] = []
+    forecasts: list[np.ndarray] = []
+    bounds: dict[float, list[tuple[np.ndarray, np.ndarray]]] = {}
+    for fold in folds:
+        if should_stop is not None and should_stop():
+            raise TrainingCancelled("backtest was cancelled")
+        result = fit_fold(params, series, fold, should_stop)
+        forecast = forecast_origins(result, prices, fold.origins, spec)
+        forecasts.append(forecast)
+        for level, pair in fold_bounds(result.intervals, forecast, params).items():
+            bounds.setdefault(level, []).append(pair)
+
+        row = describe_fold(series, fold, result, params)
+        row["scores"] = score_block(prices, fold.origins, forecast, params, season)
+        row["scores"].pop("by_step")
+        row["intervals"] = interval_block(
+            result.intervals, prices, fold, forecast, params
+        )
+        fold_rows.append(row)
+        if report is not None:
+            report(
+                {
+                    "stage": "backtest",
+                    "fold": fold.number,
+                    "folds": len(folds),
+                    "origins_done": sum(len(f.origins) for f in folds[: fold.number]),
+                    "origins": sum(len(f.origins) for f in folds),
+                }
+            )
+
+    origins = np.concatenate([fold.origins for fold in folds])
+    forecast = np.concatenate(forecasts)
+    aggregate = score_block(prices, origins, forecast, params, season)
+    aggregate["intervals"] = pooled_coverage(prices, origins, bounds, spec.horizon)
+    dates = series.frame.index
+    return {
+        "backtest": params.model_dump(mode="json"),
+        "data": series.describe(),
+        "origins": {
+            "count": int(len(origins)),
+            "first": dates[origins[0]].date().isoformat(),
+            "last": dates[origins[-1]].date().isoformat(),
+        },
+        "season_period": season,
+        "folds": fold_rows,
+        "aggregate": aggregate,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+
+
+def plan_folds(params: BacktestSpec, series: Series) -> list[Fold]:
+    """Pick the origins in the date range and group them into folds.
+
+    Raises DataError when the range contains no origin with K actual prices
+    after it, and InvalidInputError when the folds need more than
+    ``MAX_FITS`` fits.
+    """
+    spec = params.training
+    dates = series.frame.index
+    n = len(dates)
+    last_possible = n - 1 - spec.horizon
+    default_first = n - math.ceil(n * spec.test_fraction) - 1
+
+    first = (
+        default_first
+        if params.start is None
+        else _index_on_or_after(dates, params.start)
+    )
+    last = (
+        last_possible if params.end is None else _index_on_or_before(dates, params.end)
+    )
+    last = min(last, last_possible)
+    minimum = history_rows(spec.lookback, spec.target) - 1
+    first = max(first, minimum)
+    if first > last:
+        raise DataError(
+            f"no forecast origin between {params.start or dates[default_first].date()} "
+            f"and {params.end or dates[last_possible].date()}: the series covers "
+            f"{dates[0].date()}..{dates[-1].date()} and each origin needs "
+            f"{spec.horizon} later prices; choose dates inside the series",
+            field="start",
+        )
+
+    origins = np.arange(first, last + 1, params.step)
+    size = params.refit_every or len(origins)
+    chunks = [origins[i : i + size] for i in range(0, len(origins), size)]
+    if len(chunks) > MAX_FITS:
+        raise InvalidInputError(
+            f"the backtest needs {len(chunks)} fits for {len(origins)} origins, "
+            f"above the limit of {MAX_FITS}; raise refit_every or step, or "
+            "shorten the date range",
+            field="refit_every",
+        )
+
+    folds = []
+    for number, chunk in enumerate(chunks, start=1):
+        train_start = 0
+        if params.window == "sliding" and params.window_size is not None:
+            train_start = max(0, int(chunk[0]) + 1 - params.window_size)
+        folds.append(Fold(number, train_start, chunk))
+    return folds
+
+
+def _index_on_or_after(dates: Any, day: dt.date) -> int:
+    return int(dates.searchsorted(np.datetime64(day), side="left"))
+
+
+def _index_on_or_before(dates: Any, day: dt.date) -> int:
+    return int(dates.searchsorted(np.datetime64(day), side="right")) - 1
+
+
+def fold_spec(spec: TrainingSpec, rows: int) -> TrainingSpec:
+    """Return the spec with its test part cut to K + 1 of ``rows`` prices."""
+    values = rows - (1 if spec.target == "log_return" else 0)
+    fraction = (spec.horizon + 0.5) / max(values, 1)
+    if fraction >= 0.5:
+        raise DataError(
+            f"a fold with {rows} training rows is too short for horizon "
+            f"{spec.horizon}; move start later or use a larger window_size",
+            field="start",
+        )
+    return spec.model_copy(update={"test_fraction": fraction})
+
+
+def fit_fold(
+    params: BacktestSpec, series: Series, fold: Fold, should_stop: StopCheck | None
+) -> FitResult:
+    """Fit the spec on the fold's training rows; errors name the fold."""
+    end = int(fold.origins[0]) + 1
+    rows = end - fold.train_start
+    frame = series.frame.iloc[fold.train_start : end]
+    part = dataclasses.replace(series, frame=frame)
+    try:
+        spec = fold_spec(params.training, rows)
+        result = fit(spec, part, should_stop=should_stop)
+    except DataError as exc:
+        raise DataError(
+            f"fold {fold.number} (training rows {fold.train_start}..{end - 1}): "
+            f"{exc.message}",
+            field=exc.field,
+        ) from exc
+    logger.info(
+        "backtest fold %d: fitted on %d rows in %.1f s",
+        fold.number,
+        rows,
+        result.seconds,
+    )
+    return result
+
+
+@torch.inference_mode()
+def forecast_origins(
+    result: FitResult, prices: np.ndarray, origins: np.ndarray, spec: TrainingSpec
+) -> np.ndarray:
+    """Price forecasts (W, K) of a fitted model at ``origins`` (W,).
+
+    The input of origin o is the T modelled values that end at p_o.
+    """
+    rows = history_rows(spec.lookback, spec.target)
+    # (W, R): the R prices up to and including each origin
+    history = prices[origins[:, None] + np.arange(1 - rows, 1)[None, :]]
+    values = np.stack([to_values(row, spec.target) for row in history])
+    scaled = result.scaler.transform(values).astype(np.float32)
+    x = torch.from_numpy(scaled).unsqueeze(-1)  # (W, T, 1)
+
+    result.model.eval()
+    out = result.model(x).double().numpy()  # (W, K)
+    return to_prices(prices[origins][:, None], result.scaler.inverse(out), spec.target)
+
+
+def score_block(
+    prices: np.ndarray,
+    origins: np.ndarray,
+    forecast: np.ndarray,
+    params: BacktestSpec,
+    season: int | None,
+) -> dict[str, Any]:
+    """Model and baseline scores on ``origins``; MASE is scaled by the naive
+    error on the prices up to the first origin."""
+    spec = params.training
+    starts: np.ndarray | int = 0
+    if params.window == "sliding" and params.window_size is not None:
+        starts = np.maximum(0, origins + 1 - params.window_size)
+    baselines = forecast_baselines(
+        prices, origins, spec.horizon, season=season, history_start=starts
+    )
+    return compare(prices, origins, forecast, int(origins[0]) + 1, baselines)
+
+
+def fold_bounds(
+    intervals: ConformalIntervals | None, forecast: np.ndarray, params: BacktestSpec
+) -> dict[float, tuple[np.ndarray, np.ndarray]]:
+    """Interval bounds (W, K) at each requested level the fold can serve."""
+    if intervals is None:
+        return {}
+    served = {}
+    for level in params.levels:
+        if any(abs(level - stored) < 1e-9 for stored in intervals.levels):
+            served[level] = intervals.bounds(forecast, level)
+    return served
+
+
+def interval_block(
+    intervals: ConformalIntervals | None,
+    prices: np.ndarray,
+    fold: Fold,
+    forecast: np.ndarray,
+    params: BacktestSpec,
+) -> dict[str, Any]:
+    """Coverage and width of the fold's intervals at the requested levels."""
+    if intervals is None:
+        return {}
+    actual = actual_prices(prices, fold.origins, forecast.shape[1])
+    return score_intervals(actual, forecast, intervals, tuple(params.levels))
+
+
+def pooled_coverage(
+    prices: np.ndarray,
+    origins: np.ndarray,
+    bounds: dict[float, list[tuple[np.ndarray, np.ndarray]]],
+    horizon: int,
+) -> dict[str, dict[str, Any]]:
+    """Coverage and mean width over every origin, per requested level.
+
+    A level counts only when every fold served it, so the pooled figure
+    covers all origins.
+    """
+    actual = actual_prices(prices, origins, horizon)
+    result = {}
+    for level, pairs in sorted(bounds.items()):
+        lower = np.concatenate([pair[0] for pair in pairs])
+        upper = np.concatenate([pair[1] for pair in pairs])
+        if len(lower) != len(actual):
+            result[str(level)] = {"coverage": None, "mean_width": None, "served": False}
+            continue
+        inside = (actual >= lower) & (actual <= upper)
+        result[str(level)] = {
+            "coverage": float(np.mean(inside)),
+            "coverage_by_step": [float(v) for v in np.mean(inside, axis=0)],
+            "mean_width": float(np.mean(upper - lower)),
+            "served": True,
+        }
+    return result
+
+
+def describe_fold(
+    series: Series, fold: Fold, result: FitResult, params: BacktestSpec
+) -> dict[str, Any]:
+    """Dates, sizes and training summary of one fold."""
+    dates = series.frame.index
+    first, last = int(fold.origins[0]), int(fold.origins[-1])
+    return {
+        "fold": fold.number,
+        "train_start": dates[fold.train_start].date().isoformat(),
+        "train_end": dates[first].date().isoformat(),
+        "train_rows": first + 1 - fold.train_start,
+        "first_origin": dates[first].date().isoformat(),
+        "last_origin": dates[last].date().isoformat(),
+        "origins": int(len(fold.origins)),
+        "epochs_run": len(result.history),
+        "best_epoch": result.best_epoch,
+        "fit_seconds": round(result.seconds, 3),
+    }

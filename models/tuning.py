@@ -1,0 +1,409 @@
+"""Hyperparameter search with Optuna: TPE sampling, median pruning on the
+validation loss, and the best trial registered as a new version.
+
+Each trial trains the base spec with sampled cell, hidden size, layers,
+dropout (sampled only for two or more layers), lookback, learning rate,
+batch size and clipping threshold. The objective is the lowest validation
+MSE of the run in scaled units. The split's target positions do not depend
+on the lookback, so every trial is scored on the same validation prices.
+The test part is never read while searching.
+
+A study lives in an SQL database (SQLite by default; any SQLAlchemy URL,
+e.g. PostgreSQL, so several workers can share one study). With one worker
+and a fresh study the trials, and hence the registered version, are the same
+on every run on one machine, because the sampler and every fit are seeded.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import optuna
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from models.data.series import Series
+from models.data.sources import load_series
+from models.errors import DataError, InvalidInputError, RnnForecastError
+from models.limits import DEFAULT_LIMITS as LIM
+from models.pipeline import build_metadata, json_safe
+from models.registry import Registry
+from models.spec import NAME_PATTERN, CellType, TrainingSpec
+from models.training import EpochRecord, FitResult, StopCheck, fit
+
+logger = logging.getLogger(__name__)
+
+ProgressReport = Callable[[dict[str, Any]], None]
+
+# Trials listed one by one in the registered version's metadata.
+MAX_LISTED_TRIALS = 200
+
+STORAGE_FILE = "optuna.db"
+
+
+class SearchSpace(BaseModel):
+    """Ranges searched; integer and float ranges are inclusive [low, high]."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cells: list[CellType] = Field(default=["rnn", "lstm", "gru"], min_length=1)
+    hidden_size: tuple[int, int] = (8, 128)
+    num_layers: tuple[int, int] = (1, 3)
+    dropout: tuple[float, float] = (0.0, 0.5)
+    lookback: tuple[int, int] = (10, 120)
+    learning_rate: tuple[float, float] = (1e-4, 1e-2)
+    batch_size: list[int] = Field(default=[32, 64, 128, 256], min_length=1)
+    clip_norm: tuple[float, float] = (0.1, 10.0)
+
+    @model_validator(mode="after")
+    def _check_ranges(self) -> SearchSpace:
+        for name in (
+            "hidden_size",
+            "num_layers",
+            "dropout",
+            "lookback",
+            "learning_rate",
+            "clip_norm",
+        ):
+            low, high = getattr(self, name)
+            if low > high:
+                raise ValueError(f"{name} range ({low}, {high}) has low above high")
+        if self.learning_rate[0] <= 0 or self.clip_norm[0] <= 0:
+            raise ValueError(
+                "learning_rate and clip_norm ranges are searched on a log "
+                "scale and must start above 0"
+            )
+        if not (0 <= self.dropout[0] and self.dropout[1] < 1):
+            raise ValueError(f"dropout range {self.dropout} must lie in [0, 1)")
+        limits = {
+            "hidden_size": (1, LIM.max_hidden_size),
+            "num_layers": (1, LIM.max_num_layers),
+            "lookback": (2, LIM.max_lookback),
+        }
+        for name, (floor, ceiling) in limits.items():
+            low, high = getattr(self, name)
+            if low < floor or high > ceiling:
+                raise ValueError(
+                    f"{name} range ({low}, {high}) must lie within [{floor}, {ceiling}]"
+                )
+        if any(size < 1 for size in self.batch_size):
+            raise ValueError(f"batch_size choices {self.batch_size} must be >= 1")
+        return self
+
+
+class TuningSpec(BaseModel):
+    """One study: the base spec, the space, the budget and the storage."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base: TrainingSpec = Field(
+        default_factory=TrainingSpec,
+        description="fixed fields (data, target, horizon, epochs, patience, "
+        "seed); the searched fields are overwritten per trial",
+    )
+    space: SearchSpace = Field(default_factory=SearchSpace)
+    trials: int = Field(default=20, ge=1, le=1000)
+    timeout_seconds: float | None = Field(default=None, gt=0, le=7 * 86400)
+    study_name: str | None = Field(default=None, pattern=NAME_PATTERN)
+    storage: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="SQLAlchemy URL of the study database (default: SQLite "
+        "file optuna.db in the data folder)",
+    )
+    sampler_seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    startup_trials: int = Field(
+        default=5, ge=1, le=1000, description="random trials before TPE"
+    )
+    pruning_warmup_epochs: int = Field(
+        default=2, ge=0, le=1000, description="epochs before a trial can be pruned"
+    )
+    register_version: bool = True
+    name: str | None = Field(
+        default=None,
+        pattern=NAME_PATTERN,
+        description="model name of the registered version (default: base.name)",
+    )
+
+    def resolved_study_name(self) -> str:
+        return self.study_name or f"{self.base.name}-tuning"
+
+
+def default_storage(data_dir: Path | None = None) -> str:
+    """SQLite file ``optuna.db`` in ``data_dir`` or ``$RNN_FORECAST_DATA_DIR``
+    (default ``./var``), created on demand."""
+    folder = data_dir or Path(os.environ.get("RNN_FORECAST_DATA_DIR", "var"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{(folder / STORAGE_FILE).resolve()}"
+
+
+def redact_storage(url: str) -> str:
+    """Return ``url`` with any password replaced by ``***``."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparsable storage URL>"
+
+
+def check_storage(url: str) -> None:
+    """Raise InvalidInputError unless ``url`` parses as a SQLAlchemy URL."""
+    try:
+        make_url(url)
+    except ArgumentError as exc:
+        raise InvalidInputError(
+            f"storage {redact_storage(url)} is not a database URL ({exc}); use "
+            "e.g. sqlite:///var/optuna.db or "
+            "postgresql+psycopg://user@127.0.0.1:5432/db",
+            field="storage",
+        ) from exc
+
+
+def suggest_spec(trial: optuna.Trial, tuning: TuningSpec) -> TrainingSpec:
+    """Sample one trial's training spec from the search space."""
+    space = tuning.space
+    layers = trial.suggest_int("num_layers", *space.num_layers)
+    dropout = 0.0
+    if layers >= 2:
+        dropout = trial.suggest_float("dropout", *space.dropout)
+    sampled = {
+        "cell": trial.suggest_categorical("cell", list(space.cells)),
+        "hidden_size": trial.suggest_int("hidden_size", *space.hidden_size, log=True),
+        "num_layers": layers,
+        "dropout": dropout,
+        "lookback": trial.suggest_int("lookback", *space.lookback),
+        "learning_rate": trial.suggest_float(
+            "learning_rate", *space.learning_rate, log=True
+        ),
+        "batch_size": trial.suggest_categorical("batch_size", list(space.batch_size)),
+        "clip_norm": trial.suggest_float("clip_norm", *space.clip_norm, log=True),
+    }
+    return spec_with(tuning, sampled)
+
+
+def spec_with(tuning: TuningSpec, sampled: dict[str, Any]) -> TrainingSpec:
+    """Build the base spec with ``sampled`` fields and the registered name.
+
+    A one-layer spec gets dropout 0 because dropout acts between layers.
+    """
+    fields = tuning.base.model_dump()
+    fields.update(sampled)
+    fields["name"] = tuning.name or tuning.base.name
+    if fields["num_layers"] < 2:
+        fields["dropout"] = 0.0
+    return TrainingSpec.model_validate(fields)
+
+
+class Objective:
+    """The study's objective; keeps the best fit of this process for reuse."""
+
+    def __init__(
+        self,
+        tuning: TuningSpec,
+        series: Series,
+        report: ProgressReport | None,
+        should_stop: StopCheck | None,
+    ) -> None:
+        self.tuning = tuning
+        self.series = series
+        self.report = report
+        self.should_stop = should_stop
+        self.best: tuple[float, int, FitResult] | None = None
+        self.done = 0
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        spec = suggest_spec(trial, self.tuning)
+
+        def on_epoch(record: EpochRecord, total: int) -> None:
+            # steps count finished epochs from 0, so the pruner's warm-up is
+            # the number of epochs that every trial completes
+            trial.report(record.val_loss, record.epoch - 1)
+            if trial.should_prune():
+                raise optuna.TrialPruned(
+                    f"validation loss {record.val_loss:.5g} at epoch {record.epoch}"
+                )
+
+        try:
+            result = fit(
+                spec, self.series, on_epoch=on_epoch, should_stop=self.should_stop
+            )
+        finally:
+            self.done += 1
+            self._report(trial.number)
+
+        value = min(record.val_loss for record in result.history)
+        trial.set_user_attr("epochs_run", len(result.history))
+        trial.set_user_attr("best_epoch", result.best_epoch)
+        if not math.isfinite(value):
+            return math.inf
+        if self.best is None or value < self.best[0]:
+            self.best = (value, trial.number, result)
+        return value
+
+    def _report(self, number: int) -> None:
+        if self.report is not None:
+            self.report(
+                {
+                    "stage": "tuning",
+                    "trial": number,
+                    "trials_done": self.done,
+                    "trials": self.tuning.trials,
+                }
+            )
+
+
+def run_tuning(
+    params: TuningSpec,
+    report: ProgressReport | None = None,
+    should_stop: StopCheck | None = None,
+    *,
+    registry: Registry | None = None,
+    series: Series | None = None,
+    data_dir: Path | None = None,
+    cache_dir: Path | None = None,
+    upload_dir: Path | None = None,
+) -> dict[str, Any]:
+    """Run the study, register its best trial and return the study summary.
+
+    The summary gains ``"version"`` when a version was written. Raises
+    ``RnnForecastError`` when no trial completed.
+    """
+    started = time.perf_counter()
+    storage = params.storage or default_storage(data_dir)
+    check_storage(storage)
+    if series is None:
+        series = load_series(
+            params.base.data, cache_dir=cache_dir, upload_dir=upload_dir
+        )
+
+    study = create_study(params, storage)
+    objective = Objective(params, series, report, should_stop)
+    study.optimize(
+        objective,
+        n_trials=params.trials,
+        timeout=params.timeout_seconds,
+        catch=(DataError,),
+    )
+    summary = summarize_study(study, params, storage)
+    summary["seconds"] = round(time.perf_counter() - started, 3)
+
+    if params.register_version:
+        if registry is None:
+            raise ValueError("run_tuning needs a registry when register_version is set")
+        summary["version"] = register_best(study, params, objective, registry, summary)
+    return json_safe(summary)
+
+
+def create_study(params: TuningSpec, storage: str) -> optuna.Study:
+    """Create the study, or load it when the name exists in ``storage``."""
+    sampler = optuna.samplers.TPESampler(
+        seed=params.sampler_seed, n_startup_trials=params.startup_trials
+    )
+    pruner = optuna.pruners.MedianPruner(
+        n_startup_trials=params.startup_trials,
+        n_warmup_steps=params.pruning_warmup_epochs,
+    )
+    return optuna.create_study(
+        storage=storage,
+        sampler=sampler,
+        pruner=pruner,
+        study_name=params.resolved_study_name(),
+        direction="minimize",
+        load_if_exists=True,
+    )
+
+
+def summarize_study(
+    study: optuna.Study, params: TuningSpec, storage: str
+) -> dict[str, Any]:
+    """Summarize the study for the registered version's metadata."""
+    trials = study.get_trials(deepcopy=False)
+    states = optuna.trial.TrialState
+    complete = [t for t in trials if t.state == states.COMPLETE]
+    summary: dict[str, Any] = {
+        "study_name": study.study_name,
+        "storage": redact_storage(storage),
+        "direction": "minimize",
+        "objective": "lowest validation MSE of the run, scaled units",
+        "sampler": {"name": "TPESampler", "seed": params.sampler_seed},
+        "pruner": {
+            "name": "MedianPruner",
+            "startup_trials": params.startup_trials,
+            "warmup_epochs": params.pruning_warmup_epochs,
+        },
+        "space": params.space.model_dump(mode="json"),
+        "counts": {
+            "total": len(trials),
+            "complete": len(complete),
+            "pruned": sum(t.state == states.PRUNED for t in trials),
+            "failed": sum(t.state == states.FAIL for t in trials),
+        },
+        "trials": [
+            {
+                "number": t.number,
+                "state": t.state.name.lower(),
+                "value": t.value,
+                "params": t.params,
+            }
+            for t in trials[:MAX_LISTED_TRIALS]
+        ],
+    }
+    if complete:
+        best = study.best_trial
+        summary["best"] = {
+            "number": best.number,
+            "value": best.value,
+            "params": best.params,
+        }
+    return summary
+
+
+def register_best(
+    study: optuna.Study,
+    params: TuningSpec,
+    objective: Objective,
+    registry: Registry,
+    summary: dict[str, Any],
+) -> int:
+    """Write the best trial as a new version with the summary in its metadata.
+
+    The fit of this process is reused when it made the best trial. A best
+    trial from another worker is trained again from its parameters, which
+    gives the same weights on the same machine.
+    """
+    if "best" not in summary:
+        raise RnnForecastError(
+            f"study {study.study_name} has no completed trial, so nothing can "
+            "be registered; raise trials or timeout_seconds, or widen the "
+            "pruning warm-up",
+            field="trials",
+        )
+    best = study.best_trial
+    spec = spec_with(params, best.params)
+    if objective.best is not None and objective.best[1] == best.number:
+        result = objective.best[2]
+    else:
+        result = fit(spec, objective.series, should_stop=objective.should_stop)
+
+    meta = build_metadata(spec, objective.series, result)
+    meta["tuning"] = json_safe(summary)
+    version = registry.write(spec.name, result.model.state_dict(), meta)
+    logger.info(
+        "registered trial %d of study %s as %s version %d",
+        best.number,
+        study.study_name,
+        spec.name,
+        version,
+    )
+    return version
+
+
+def delete_study(study_name: str, storage: str) -> None:
+    """Delete ``study_name`` from ``storage``; used to clean up."""
+    optuna.delete_study(study_name=study_name, storage=storage)

@@ -1,0 +1,159 @@
+"""Walk-forward backtests on a short synthetic series with tiny models."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from pydantic import ValidationError
+
+from models.backtest import (
+    BacktestSpec,
+    fit_fold,
+    forecast_origins,
+    plan_folds,
+    run_backtest,
+)
+from models.data.sources import load_series
+from models.errors import DataError, InvalidInputError
+from models.spec import SyntheticData, TrainingSpec
+
+
+def tiny_training(**overrides: object) -> TrainingSpec:
+    fields: dict[str, object] = {
+        "name": "bt",
+        "hidden_size": 4,
+        "num_layers": 1,
+        "lookback": 10,
+        "horizon": 3,
+        "epochs": 1,
+        "batch_size": 128,
+        "target": "price",
+        "data": SyntheticData(generator="noisy_sine", length=400, period=20),
+    }
+    fields.update(overrides)
+    return TrainingSpec.model_validate(fields)
+
+
+def test_backtest_scores_folds_and_aggregate() -> None:
+    params = BacktestSpec(training=tiny_training(), refit_every=20, step=2)
+    reports: list[dict[str, object]] = []
+    result = run_backtest(params, reports.append)
+
+    origins = result["origins"]["count"]
+    folds = result["folds"]
+    assert len(folds) == -(-origins // 20)
+    assert sum(fold["origins"] for fold in folds) == origins
+    assert [r["fold"] for r in reports] == list(range(1, len(folds) + 1))
+    assert reports[-1]["origins_done"] == origins
+
+    aggregate = result["aggregate"]
+    assert aggregate["windows"] == origins
+    assert set(aggregate["baselines"]) == {"naive", "drift", "mean", "seasonal_naive"}
+    assert aggregate["skill_rmse"] == pytest.approx(
+        1 - aggregate["model"]["rmse"] / aggregate["naive"]["rmse"]
+    )
+    # the seasonal naive forecast repeats a noisy sine of period 20
+    assert aggregate["best_baseline"] == "seasonal_naive"
+    for level in ("0.8", "0.9", "0.95"):
+        coverage = aggregate["intervals"][level]
+        assert coverage["served"]
+        assert 0.0 <= coverage["coverage"] <= 1.0
+        assert len(coverage["coverage_by_step"]) == 3
+    assert folds[0]["intervals"]["0.9"]["mean_width"] > 0
+
+
+def test_backtest_origins_follow_the_date_range() -> None:
+    series = load_series(tiny_training().data)
+    dates = series.frame.index
+    params = BacktestSpec(
+        training=tiny_training(),
+        start=dates[300].date(),
+        end=dates[309].date(),
+        step=3,
+    )
+    folds = plan_folds(params, series)
+    assert len(folds) == 1
+    np.testing.assert_array_equal(folds[0].origins, [300, 303, 306, 309])
+    assert folds[0].train_start == 0
+
+
+def test_sliding_window_moves_the_training_start() -> None:
+    series = load_series(tiny_training().data)
+    params = BacktestSpec(
+        training=tiny_training(), window="sliding", window_size=200, refit_every=10
+    )
+    folds = plan_folds(params, series)
+    for fold in folds:
+        assert fold.train_start == int(fold.origins[0]) + 1 - 200
+
+
+def test_fold_fit_sees_no_price_after_its_origin() -> None:
+    training = tiny_training()
+    series = load_series(training.data)
+    params = BacktestSpec(training=training, refit_every=10)
+    fold = plan_folds(params, series)[0]
+    origin = int(fold.origins[0])
+
+    changed_frame = series.frame.copy()
+    changed_frame.iloc[origin + 1 :, 0] = 1000.0
+    changed = dataclasses.replace(series, frame=changed_frame)
+
+    first = fit_fold(params, series, fold, None)
+    second = fit_fold(params, changed, fold, None)
+    for key, value in first.model.state_dict().items():
+        assert torch.equal(value, second.model.state_dict()[key]), key
+    assert first.scaler == second.scaler
+
+    prices = series.frame["close"].to_numpy()
+    changed_prices = changed_frame["close"].to_numpy()
+    np.testing.assert_array_equal(
+        forecast_origins(first, prices, fold.origins[:1], training),
+        forecast_origins(second, changed_prices, fold.origins[:1], training),
+    )
+
+
+def test_backtest_is_deterministic() -> None:
+    params = BacktestSpec(training=tiny_training(), refit_every=40, step=4)
+    first = run_backtest(params)
+    second = run_backtest(params)
+    assert first["aggregate"] == second["aggregate"]
+    assert first["folds"][0]["scores"] == second["folds"][0]["scores"]
+
+
+def test_range_without_origins_is_rejected() -> None:
+    series = load_series(tiny_training().data)
+    late = series.frame.index[-1].date()
+    params = BacktestSpec(training=tiny_training(), start=late)
+    with pytest.raises(DataError, match="no forecast origin between"):
+        plan_folds(params, series)
+
+
+def test_too_many_fits_are_rejected() -> None:
+    series = load_series(tiny_training().data)
+    params = BacktestSpec(
+        training=tiny_training(), start=series.frame.index[50].date(), refit_every=1
+    )
+    with pytest.raises(InvalidInputError, match="above the limit of 100"):
+        plan_folds(params, series)
+
+
+def test_short_first_fold_names_the_fold() -> None:
+    series = load_series(tiny_training().data)
+    params = BacktestSpec(training=tiny_training(), start=series.frame.index[15].date())
+    with pytest.raises(
+        DataError,
+        match=r"^fold 1 \(training rows 0\.\.15\): series of 16 rows is too short",
+    ):
+        run_backtest(params, series=series)
+
+
+def test_window_options_are_checked() -> None:
+    with pytest.raises(ValidationError, match="needs window_size"):
+        BacktestSpec(window="sliding")
+    with pytest.raises(ValidationError, match="applies to window 'sliding' only"):
+        BacktestSpec(window_size=100)
+    with pytest.raises(ValidationError, match="must lie strictly between 0 and 1"):
+        BacktestSpec(levels=[0.9, 1.0])

@@ -1,0 +1,171 @@
+"""Optuna studies end to end on SQLite and PostgreSQL with tiny models."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import optuna
+import pytest
+from pydantic import ValidationError
+
+from models.data.sources import load_series
+from models.errors import InvalidInputError
+from models.registry import Registry
+from models.spec import SyntheticData, TrainingSpec
+from models.tuning import (
+    Objective,
+    SearchSpace,
+    TuningSpec,
+    delete_study,
+    redact_storage,
+    run_tuning,
+)
+
+POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def tiny_tuning(**overrides: object) -> TuningSpec:
+    base = TrainingSpec(
+        name="tuned",
+        epochs=3,
+        horizon=3,
+        target="price",
+        patience=None,
+        data=SyntheticData(generator="noisy_sine", length=300),
+    )
+    space = SearchSpace(
+        hidden_size=(4, 8),
+        num_layers=(1, 2),
+        lookback=(8, 16),
+        batch_size=[64, 128],
+    )
+    fields: dict[str, object] = {
+        "base": base,
+        "space": space,
+        "trials": 3,
+        "startup_trials": 2,
+        "pruning_warmup_epochs": 1,
+    }
+    fields.update(overrides)
+    return TuningSpec.model_validate(fields)
+
+
+def test_sqlite_study_registers_best_trial(tmp_path: Path) -> None:
+    registry = Registry(tmp_path / "registry")
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    reports: list[dict[str, object]] = []
+    summary = run_tuning(
+        tiny_tuning(storage=storage), reports.append, registry=registry
+    )
+
+    assert summary["counts"]["total"] == 3
+    assert summary["version"] == 1
+    assert [r["trials_done"] for r in reports] == [1, 2, 3]
+    complete = [t for t in summary["trials"] if t["state"] == "complete"]
+    assert summary["best"]["value"] == min(t["value"] for t in complete)
+
+    meta = registry.metadata("tuned", 1)
+    assert meta["tuning"]["best"] == summary["best"]
+    assert meta["tuning"]["sampler"] == {"name": "TPESampler", "seed": 0}
+    best = summary["best"]["params"]
+    for field in ("cell", "hidden_size", "num_layers", "lookback", "batch_size"):
+        assert meta["spec"][field] == best[field], field
+    assert meta["spec"]["learning_rate"] == pytest.approx(best["learning_rate"])
+    assert meta["spec"]["dropout"] == best.get("dropout", 0.0)
+    assert meta["metrics"]["test"]["skill_rmse"] is not None
+
+
+def test_same_seed_gives_same_trials(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    first = run_tuning(
+        tiny_tuning(storage=storage, study_name="first", register_version=False)
+    )
+    second = run_tuning(
+        tiny_tuning(storage=storage, study_name="second", register_version=False)
+    )
+    assert [t["params"] for t in first["trials"]] == [
+        t["params"] for t in second["trials"]
+    ]
+    assert [t["value"] for t in first["trials"]] == [
+        t["value"] for t in second["trials"]
+    ]
+    assert "version" not in first
+
+
+def test_dropout_is_sampled_only_with_layers(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    summary = run_tuning(tiny_tuning(storage=storage, trials=4, register_version=False))
+    layers = {t["params"]["num_layers"] for t in summary["trials"]}
+    assert layers <= {1, 2}
+    for trial in summary["trials"]:
+        has_dropout = "dropout" in trial["params"]
+        assert has_dropout == (trial["params"]["num_layers"] >= 2), trial
+
+
+def test_pruned_trial_stops_training(tmp_path: Path) -> None:
+    tuning = tiny_tuning()
+    series = load_series(tuning.base.data)
+    objective = Objective(tuning, series, None, None)
+    study = optuna.create_study(
+        storage=f"sqlite:///{tmp_path / 'study.db'}",
+        sampler=optuna.samplers.RandomSampler(seed=0),
+        pruner=optuna.pruners.ThresholdPruner(upper=1e-12),
+    )
+    study.optimize(objective, n_trials=1)
+    trial = study.trials[0]
+    assert trial.state == optuna.trial.TrialState.PRUNED
+    assert list(trial.intermediate_values) == [0]
+    assert objective.best is None
+
+
+def postgres_available() -> bool:
+    try:
+        import psycopg
+
+        with psycopg.connect(
+            "host=127.0.0.1 port=5432 user=postgres dbname=test", connect_timeout=2
+        ):
+            return True
+    except Exception:  # noqa: BLE001 - any failure means no server to test
+        return False
+
+
+@pytest.mark.skipif(not postgres_available(), reason="no PostgreSQL on 127.0.0.1")
+def test_postgresql_study_end_to_end(tmp_path: Path) -> None:
+    name = f"test-{uuid.uuid4().hex[:12]}"
+    registry = Registry(tmp_path / "registry")
+    try:
+        summary = run_tuning(
+            tiny_tuning(storage=POSTGRES_URL, study_name=name, trials=2),
+            registry=registry,
+        )
+        loaded = optuna.load_study(study_name=name, storage=POSTGRES_URL)
+        assert len(loaded.trials) == 2
+    finally:
+        delete_study(name, POSTGRES_URL)
+
+    assert summary["study_name"] == name
+    assert summary["storage"] == POSTGRES_URL
+    assert registry.metadata("tuned", 1)["tuning"]["study_name"] == name
+    with pytest.raises(KeyError):
+        optuna.load_study(study_name=name, storage=POSTGRES_URL)
+
+
+def test_storage_password_is_redacted() -> None:
+    url = "postgresql+psycopg://user:secret@127.0.0.1:5432/db"
+    assert redact_storage(url) == "postgresql+psycopg://user:***@127.0.0.1:5432/db"
+
+
+def test_bad_storage_url_is_rejected() -> None:
+    with pytest.raises(InvalidInputError, match="is not a database URL"):
+        run_tuning(tiny_tuning(storage="not a url", register_version=False))
+
+
+def test_search_space_rejects_bad_ranges() -> None:
+    with pytest.raises(ValidationError, match="hidden_size range"):
+        SearchSpace(hidden_size=(64, 8))
+    with pytest.raises(ValidationError, match="must start above 0"):
+        SearchSpace(learning_rate=(0.0, 0.1))
+    with pytest.raises(ValidationError, match=r"lookback range \(1, 10\)"):
+        SearchSpace(lookback=(1, 10))
