@@ -98,16 +98,7 @@ def fit(
     runs before each batch and cancels the run with ``TrainingCancelled``.
     """
     started = time.perf_counter()
-    prices = series.frame["close"].to_numpy()
-    data = prepare_windows(
-        prices,
-        target=spec.target,
-        scaler_kind=spec.scaler,
-        lookback=spec.lookback,
-        horizon=spec.horizon,
-        val_fraction=spec.val_fraction,
-        test_fraction=spec.test_fraction,
-    )
+    data = spec_windows(spec, series)
 
     generator = seed_everything(spec.seed)
     model = Forecaster(
@@ -157,6 +148,19 @@ def fit(
     )
 
 
+def spec_windows(spec: TrainingSpec, series: Series) -> WindowedData:
+    """Cut the windows and fit the scaler of ``series`` as ``spec`` says."""
+    return prepare_windows(
+        series.frame["close"].to_numpy(),
+        target=spec.target,
+        scaler_kind=spec.scaler,
+        lookback=spec.lookback,
+        horizon=spec.horizon,
+        val_fraction=spec.val_fraction,
+        test_fraction=spec.test_fraction,
+    )
+
+
 def _train_epoch(
     model: Forecaster,
     optimizer: torch.optim.Optimizer,
@@ -188,9 +192,11 @@ def _train_epoch(
 
         # per-tensor norms before clipping: (P,)
         per_param = torch.stack(torch._foreach_norm([p.grad for p in params]))
-        total = float(torch.linalg.vector_norm(per_param))
+        total_norm = torch.linalg.vector_norm(per_param)
+        total = float(total_norm)
         if spec.clip_norm is not None:
-            torch.nn.utils.clip_grad_norm_(params, spec.clip_norm)
+            # same scaling as clip_grad_norm_, reusing the norm computed above
+            torch.nn.utils.clip_grads_with_norm_(params, spec.clip_norm, total_norm)
             clipped += int(total > spec.clip_norm)
         optimizer.step()
 

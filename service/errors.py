@@ -125,6 +125,12 @@ async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
     )
     if detail == HTTPStatus(exc.status_code).phrase:
         detail = _routing_detail(request, exc) or detail
+    if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
+        # FastAPI raises 400 when a JSON body is not UTF-8
+        detail = (
+            f"the body is not valid UTF-8 ({exc.__cause__.reason} at byte "
+            f"{exc.__cause__.start}); send JSON encoded as UTF-8"
+        )
     return problem(exc.status_code, detail, headers=getattr(exc, "headers", None))
 
 

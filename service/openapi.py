@@ -3,9 +3,10 @@
 ``install_openapi`` replaces ``app.openapi`` with a function that takes
 FastAPI's document and, for every operation:
 
-- declares the errors the service can send for it (500 always; 422 when it
-  has parameters or a body; 404 when it has path parameters; 413 and 415
-  when it takes a JSON body; 401 and 403 when it needs the API key),
+- declares the errors the service can send for it: 500 always, 422 when it
+  has parameters or a body, 404 when it has path parameters, 413 when it
+  takes a body, 400 and 415 when that body is JSON, 401 and 403 when it needs
+  the API key,
 - gives every 4xx and 5xx response the ``Problem`` schema (``ValidationProblem``
   for 422) under ``application/problem+json`` with an example,
 - declares the ``X-Request-ID`` header on every response.
@@ -65,7 +66,11 @@ class ValidationProblem(Problem):
 
 # example detail per status; the 422 example also lists its field errors
 EXAMPLE_DETAILS: dict[int, tuple[str, str]] = {
-    400: ("Bad Request", "the request is malformed"),
+    400: (
+        "Bad Request",
+        "the body is not valid UTF-8 (invalid start byte at byte 0); send JSON "
+        "encoded as UTF-8",
+    ),
     401: (
         "Unauthorized",
         "this endpoint needs an API key; send it in the X-API-Key header",
@@ -100,6 +105,7 @@ EXAMPLE_DETAILS: dict[int, tuple[str, str]] = {
 }
 
 DEFAULT_DESCRIPTIONS = {
+    400: "Body that is not UTF-8",
     401: "Missing API key",
     403: "Invalid API key",
     404: "Unknown model, version or other resource",
@@ -206,7 +212,7 @@ def _implied_statuses(operation: dict[str, Any]) -> list[int]:
     if body is not None:
         statuses.append(413)
         if "application/json" in body.get("content", {}):
-            statuses.append(415)
+            statuses += [400, 415]
     if operation.get("security") or any(
         p.get("in") == "header" and p.get("name", "").lower() == API_KEY_HEADER
         for p in parameters

@@ -58,6 +58,17 @@ def test_invalid_json_names_position(strict_server: LiveServer) -> None:
     ]
 
 
+def test_non_utf8_body_is_400(strict_server: LiveServer) -> None:
+    response = strict_server.client.post(
+        FORECAST,
+        content=b'{"horizon": \xff}',
+        headers={"content-type": "application/json"},
+    )
+    body = assert_problem(response, 400)
+    assert str(body["detail"]).startswith("the body is not valid UTF-8")
+    assert "invalid start byte at byte 12" in str(body["detail"])
+
+
 def test_text_body_is_unsupported_media_type(strict_server: LiveServer) -> None:
     response = strict_server.client.post(
         FORECAST, content=b'{"horizon": 3}', headers={"content-type": "text/plain"}

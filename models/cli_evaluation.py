@@ -1,0 +1,340 @@
+"""Subcommands ``backtest``, ``tune`` and ``experiments`` of rnn-forecast.
+
+``backtest`` and ``tune`` start from a training spec: ``--spec FILE``, the
+spec of a stored version (``--model NAME[:VERSION]``) or the defaults, with
+any spec flag given on the command line on top.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from models.cli import DATA_HELP, data_spec
+from models.paths import default_cache_dir
+from models.registry import Registry
+from models.spec import TrainingSpec
+
+DEFAULT_EXPERIMENTS_DIR = Path("docs/experiments")
+
+# Spec flags that backtest and tune accept: (flag, spec field, type, help).
+SPEC_FLAGS: tuple[tuple[str, str, type, str], ...] = (
+    ("--name", "name", str, "model name"),
+    ("--cell", "cell", str, "rnn, lstm or gru"),
+    ("--epochs", "epochs", int, "maximum training epochs"),
+    ("--hidden-size", "hidden_size", int, "hidden units per layer"),
+    ("--num-layers", "num_layers", int, "stacked recurrent layers"),
+    ("--lookback", "lookback", int, "input steps T"),
+    ("--horizon", "horizon", int, "forecast steps K"),
+    ("--target", "target", str, "log_return or price"),
+    ("--learning-rate", "learning_rate", float, "Adam learning rate"),
+    ("--batch-size", "batch_size", int, "windows per batch"),
+    ("--patience", "patience", int, "early-stopping patience in epochs"),
+    ("--seed", "seed", int, "random seed of the fits"),
+)
+
+
+def register(commands: Any) -> None:
+    """Add the three subcommands to the ``rnn-forecast`` parser."""
+    _add_backtest(commands)
+    _add_tune(commands)
+    _add_experiments(commands)
+
+
+def _add_spec_options(command: argparse.ArgumentParser) -> None:
+    source = command.add_mutually_exclusive_group()
+    source.add_argument("--spec", type=Path, help="JSON training spec file")
+    source.add_argument(
+        "--model", help="use the spec of a stored version, NAME or NAME:VERSION"
+    )
+    for flag, field, kind, text in SPEC_FLAGS:
+        command.add_argument(
+            flag,
+            dest=f"spec_{field}",
+            metavar=field.upper(),
+            type=kind,
+            default=None,
+            help=f"{text} (overrides the spec)",
+        )
+    command.add_argument("--data", default=None, help=DATA_HELP)
+    command.add_argument("--column", default="close", help="price column to model")
+    command.add_argument(
+        "--length", type=int, default=2000, help="synthetic series length in steps"
+    )
+
+
+def base_spec(args: argparse.Namespace, registry: Registry) -> TrainingSpec:
+    """Build the training spec from ``--spec`` or ``--model`` with flags on top."""
+    fields: dict[str, Any] = {}
+    if args.spec is not None:
+        fields = json.loads(args.spec.read_text())
+    elif args.model is not None:
+        name, _, ref = args.model.partition(":")
+        version = registry.resolve(name, ref or "latest")
+        fields = registry.metadata(name, version)["spec"]
+
+    for _, field, _, _ in SPEC_FLAGS:
+        value = getattr(args, f"spec_{field}")
+        if value is not None:
+            fields[field] = value
+    if args.data is not None:
+        data_args = argparse.Namespace(
+            data=args.data,
+            column=args.column,
+            start=None,
+            end=None,
+            length=args.length,
+            seed=fields.get("seed", 0),
+        )
+        fields["data"] = data_spec(data_args).model_dump()
+    return TrainingSpec.model_validate(fields)
+
+
+def _add_backtest(commands: Any) -> None:
+    backtest = commands.add_parser(
+        "backtest",
+        help="walk-forward backtest of a training spec against the baselines",
+    )
+    backtest.set_defaults(handler=cmd_backtest)
+    _add_spec_options(backtest)
+    backtest.add_argument(
+        "--start",
+        default=None,
+        help="first origin date YYYY-MM-DD (default: test part)",
+    )
+    backtest.add_argument("--end", default=None, help="last origin date YYYY-MM-DD")
+    backtest.add_argument("--step", type=int, default=1, help="rows between origins")
+    backtest.add_argument(
+        "--window", choices=["expanding", "sliding"], default="expanding"
+    )
+    backtest.add_argument(
+        "--window-size", type=int, default=None, help="training rows when sliding"
+    )
+    backtest.add_argument(
+        "--refit-every",
+        type=int,
+        default=0,
+        help="origins between refits; 0 fits once at the first origin",
+    )
+    backtest.add_argument(
+        "--level",
+        type=float,
+        action="append",
+        default=None,
+        help="interval level whose coverage is reported (repeatable; "
+        "default 0.8, 0.9, 0.95)",
+    )
+    backtest.add_argument("--output", type=Path, help="write the full result as JSON")
+
+
+def cmd_backtest(args: argparse.Namespace, registry: Registry) -> int:
+    from models.backtest import BacktestSpec, run_backtest
+    from models.pipeline import json_safe
+
+    fields: dict[str, Any] = {
+        "training": base_spec(args, registry),
+        "start": args.start,
+        "end": args.end,
+        "step": args.step,
+        "window": args.window,
+        "window_size": args.window_size,
+        "refit_every": args.refit_every or None,
+    }
+    if args.level:
+        fields["levels"] = args.level
+    params = BacktestSpec.model_validate(fields)
+
+    def report(progress: dict[str, Any]) -> None:
+        print(
+            f"fold {progress['fold']}/{progress['folds']} done, "
+            f"{progress['origins_done']}/{progress['origins']} origins",
+            flush=True,
+        )
+
+    result = json_safe(run_backtest(params, report, cache_dir=default_cache_dir()))
+    print_backtest(result)
+    if args.output is not None:
+        args.output.write_text(json.dumps(result, indent=2))
+        print(f"wrote {args.output}")
+    return 0
+
+
+def print_scores(block: dict[str, Any]) -> None:
+    """Print the model's and every baseline's scores as a table."""
+    print(
+        f"{'':16}{'RMSE':>11}{'MAE':>11}{'MAPE %':>9}{'sMAPE %':>9}"
+        f"{'MASE':>10}  direction k=1 [95% CI]"
+    )
+    rows = {"model": block["model"], **block["baselines"]}
+    for label, scores in rows.items():
+        direction = scores.get("direction")
+        direction_text = "-"
+        if direction:
+            direction_text = (
+                f"{direction['accuracy']:.3f} "
+                f"[{direction['low']:.3f}, {direction['high']:.3f}]"
+            )
+        print(
+            f"{label:16}{_fixed(scores['rmse'], 11, 4)}{_fixed(scores['mae'], 11, 4)}"
+            f"{_fixed(scores['mape'], 9, 3)}{_fixed(scores['smape'], 9, 3)}"
+            f"{_fixed(scores['mase'], 10, 4)}  {direction_text}"
+        )
+    print(
+        f"skill vs naive: RMSE {_signed(block['skill_rmse'])}, "
+        f"MAE {_signed(block['skill_mae'])}; best baseline {block['best_baseline']}"
+    )
+
+
+def _fixed(value: float | None, width: int, digits: int) -> str:
+    return f"{'-':>{width}}" if value is None else f"{value:>{width}.{digits}f}"
+
+
+def _signed(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.4f}"
+
+
+def print_backtest(result: dict[str, Any]) -> None:
+    """User-facing summary of a backtest: folds, then the pooled scores."""
+    origins = result["origins"]
+    print(
+        f"{origins['count']} origins {origins['first']}..{origins['last']} in "
+        f"{len(result['folds'])} folds, {result['seconds']:.1f} s"
+    )
+    for fold in result["folds"]:
+        scores = fold["scores"]
+        print(
+            f"fold {fold['fold']}: trained on {fold['train_rows']} rows to "
+            f"{fold['train_end']}, {fold['origins']} origins, RMSE "
+            f"{scores['model']['rmse']:.4f} (naive {scores['naive']['rmse']:.4f}), "
+            f"skill {_signed(scores['skill_rmse'])}"
+        )
+    print("aggregate over all origins:")
+    print_scores(result["aggregate"])
+    for level, row in result["aggregate"]["intervals"].items():
+        if row["served"]:
+            print(
+                f"interval {level}: coverage {row['coverage']:.3f}, "
+                f"mean width {row['mean_width']:.4f}"
+            )
+        else:
+            print(f"interval {level}: not served by every fold")
+
+
+def _add_tune(commands: Any) -> None:
+    tune = commands.add_parser(
+        "tune", help="search hyperparameters with Optuna and register the best"
+    )
+    tune.set_defaults(handler=cmd_tune)
+    _add_spec_options(tune)
+
+    tune.add_argument("--trials", type=int, default=20, help="trials to run")
+    tune.add_argument(
+        "--timeout", type=float, default=None, help="stop starting trials after S s"
+    )
+    tune.add_argument("--study-name", default=None, help="default: NAME-tuning")
+    tune.add_argument(
+        "--storage",
+        default=None,
+        help="SQLAlchemy URL of the study (default: sqlite file optuna.db in "
+        "$RNN_FORECAST_DATA_DIR or ./var)",
+    )
+
+    tune.add_argument("--sampler-seed", type=int, default=0)
+    tune.add_argument(
+        "--startup-trials", type=int, default=5, help="random trials before TPE"
+    )
+    tune.add_argument(
+        "--pruning-warmup",
+        type=int,
+        default=2,
+        help="epochs every trial completes before it can be pruned",
+    )
+    tune.add_argument("--space", type=Path, default=None, help="JSON search space file")
+
+    tune.add_argument(
+        "--no-register", action="store_true", help="do not register the best trial"
+    )
+    tune.add_argument("--output", type=Path, help="write the study summary as JSON")
+
+
+def cmd_tune(args: argparse.Namespace, registry: Registry) -> int:
+    from models.tuning import TuningSpec, run_tuning
+
+    fields: dict[str, Any] = {
+        "base": base_spec(args, registry),
+        "trials": args.trials,
+        "timeout_seconds": args.timeout,
+        "study_name": args.study_name,
+        "storage": args.storage,
+        "sampler_seed": args.sampler_seed,
+        "startup_trials": args.startup_trials,
+        "pruning_warmup_epochs": args.pruning_warmup,
+        "register_version": not args.no_register,
+    }
+    if args.space is not None:
+        fields["space"] = json.loads(args.space.read_text())
+    params = TuningSpec.model_validate(fields)
+    summary = run_tuning(params, registry=registry, cache_dir=default_cache_dir())
+
+    counts = summary["counts"]
+    print(
+        f"study {summary['study_name']} in {summary['storage']}: "
+        f"{counts['total']} trials, {counts['complete']} complete, "
+        f"{counts['pruned']} pruned, {counts['failed']} failed"
+    )
+    if "best" in summary:
+        best = summary["best"]
+        print(f"best trial {best['number']}: validation MSE {best['value']:.6g}")
+        for key, value in sorted(best["params"].items()):
+            print(f"  {key} = {value}")
+    if "version" in summary:
+        name = params.name or params.base.name
+        meta = registry.metadata(name, summary["version"])
+        print_scores(meta["metrics"]["test"])
+        print(f"wrote {name} version {summary['version']} to {registry.root}")
+    if args.output is not None:
+        args.output.write_text(json.dumps(summary, indent=2))
+        print(f"wrote {args.output}")
+    return 0
+
+
+def _add_experiments(commands: Any) -> None:
+    experiments = commands.add_parser(
+        "experiments",
+        help="run the synthetic and NFLX experiments and write their reports",
+    )
+    experiments.set_defaults(handler=cmd_experiments)
+    experiments.add_argument(
+        "suite", choices=["synthetic", "nflx", "all"], help="which experiments to run"
+    )
+    experiments.add_argument(
+        "--out",
+        type=Path,
+        default=DEFAULT_EXPERIMENTS_DIR,
+        help="folder for the Markdown reports and PNGs (default docs/experiments)",
+    )
+    experiments.add_argument(
+        "--quick",
+        action="store_true",
+        help="tiny models and short series, to check the command, not the models",
+    )
+
+
+def cmd_experiments(args: argparse.Namespace, registry: Registry) -> int:
+    from models.experiments import FULL, QUICK, SUITES
+
+    sizes = QUICK if args.quick else FULL
+    suites = list(SUITES) if args.suite == "all" else [args.suite]
+    for suite in suites:
+        command = f"rnn-forecast experiments {suite}"
+        if args.quick:
+            command += " --quick"
+        if args.out != DEFAULT_EXPERIMENTS_DIR:
+            command += f" --out {args.out}"
+        started = time.perf_counter()
+        path = SUITES[suite](args.out, sizes, command)
+        print(f"wrote {path} in {time.perf_counter() - started:.0f} s")
+    return 0
