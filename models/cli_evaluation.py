@@ -238,8 +238,8 @@ def _add_tune(commands: Any) -> None:
     tune.add_argument(
         "--storage",
         default=None,
-        help="SQLAlchemy URL of the study (default: sqlite file optuna.db in "
-        "$RNN_FORECAST_DATA_DIR or ./var)",
+        help="SQLAlchemy URL of the study (default: $RNN_FORECAST_TUNING_STORAGE, "
+        "else the sqlite file optuna.db in $RNN_FORECAST_DATA_DIR or ./var)",
     )
 
     tune.add_argument("--sampler-seed", type=int, default=0)

@@ -137,8 +137,12 @@ class TuningSpec(BaseModel):
 
 
 def default_storage(data_dir: Path | None = None) -> str:
-    """SQLite file ``optuna.db`` in ``data_dir`` or ``$RNN_FORECAST_DATA_DIR``
-    (default ``./var``), created on demand."""
+    """Return ``$RNN_FORECAST_TUNING_STORAGE`` when set, else the SQLite file
+    ``optuna.db`` in ``data_dir`` or ``$RNN_FORECAST_DATA_DIR`` (default
+    ``./var``), whose folder is created on demand."""
+    configured = os.environ.get("RNN_FORECAST_TUNING_STORAGE")
+    if configured:
+        return configured
     folder = data_dir or Path(os.environ.get("RNN_FORECAST_DATA_DIR", "var"))
     folder.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{(folder / STORAGE_FILE).resolve()}"
