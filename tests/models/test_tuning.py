@@ -17,6 +17,7 @@ from models.tuning import (
     Objective,
     SearchSpace,
     TuningSpec,
+    default_storage,
     delete_study,
     redact_storage,
     run_tuning,
@@ -169,3 +170,13 @@ def test_search_space_rejects_bad_ranges() -> None:
         SearchSpace(learning_rate=(0.0, 0.1))
     with pytest.raises(ValidationError, match=r"lookback range \(1, 10\)"):
         SearchSpace(lookback=(1, 10))
+
+
+def test_default_storage_reads_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("RNN_FORECAST_TUNING_STORAGE", raising=False)
+    expected = f"sqlite:///{(tmp_path / 'optuna.db').resolve()}"
+    assert default_storage(tmp_path) == expected
+    monkeypatch.setenv("RNN_FORECAST_TUNING_STORAGE", POSTGRES_URL)
+    assert default_storage(tmp_path) == POSTGRES_URL
