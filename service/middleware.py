@@ -19,6 +19,7 @@ from fastapi import FastAPI
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
 from starlette.routing import Route, compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -210,6 +211,29 @@ class BodySizeLimitMiddleware:
         await self.app(scope, counting_receive, send)
 
 
+class ProblemCORSMiddleware(CORSMiddleware):
+    """Starlette's CORS middleware, with rejected preflights sent as
+    problem+json like every other 4xx instead of plain text."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code < 400:
+            return response
+
+        rejected = bytes(response.body).decode(errors="replace")
+        detail = (
+            f"CORS preflight rejected ({rejected}) for origin "
+            f"{request_headers.get('origin')!r}; the allowed origins, methods and "
+            "headers are set by RNN_FORECAST_CORS_ORIGINS and the API"
+        )
+        headers = {
+            key: value
+            for key, value in response.headers.items()
+            if key.lower() not in ("content-length", "content-type")
+        }
+        return problem(response.status_code, detail, headers=headers)
+
+
 def _content_length(scope: Scope) -> int | None:
     value = Headers(scope=scope).get("content-length")
     if value is None or not value.isdigit():
@@ -232,7 +256,7 @@ def install_middleware(
     )
     if settings.cors_origins:
         app.add_middleware(
-            CORSMiddleware,
+            ProblemCORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "PUT", "DELETE"],
             allow_headers=["Content-Type", "X-API-Key", REQUEST_ID_HEADER],

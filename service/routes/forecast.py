@@ -8,6 +8,7 @@ from fastapi import APIRouter
 
 from models.errors import LimitExceededError
 from models.forecasting import Forecast, build_input
+from models.limits import check_limit
 from models.registry import check_name
 from service.deps import (
     BatcherDep,
@@ -48,6 +49,10 @@ async def forecast(
             f"{settings.max_history_rows}; send only the most recent rows or "
             "raise RNN_FORECAST_MAX_HISTORY_ROWS",
             field="history",
+        )
+    if body.horizon is not None:
+        check_limit(
+            "horizon", body.horizon, settings.max_horizon, "RNN_FORECAST_MAX_HORIZON"
         )
 
     # the alias is resolved once, so the whole answer comes from one version;

@@ -14,6 +14,7 @@ API_KEY = "k3y-for-tests-8c1d0f6e2b"
 DASHBOARD_ORIGIN = "https://dashboard.example"
 MAX_REQUEST_BYTES = 4096
 MAX_HISTORY_ROWS = 100
+MAX_HORIZON = 4
 
 
 @pytest.fixture(scope="session")
@@ -25,6 +26,7 @@ def strict_server(
         "RNN_FORECAST_API_KEY": API_KEY,
         "RNN_FORECAST_MAX_REQUEST_BYTES": str(MAX_REQUEST_BYTES),
         "RNN_FORECAST_MAX_HISTORY_ROWS": str(MAX_HISTORY_ROWS),
+        "RNN_FORECAST_MAX_HORIZON": str(MAX_HORIZON),
         "RNN_FORECAST_CORS_ORIGINS": f"{DASHBOARD_ORIGIN}, https://other.example",
         "RNN_FORECAST_DATA_DIR": str(tmp_path_factory.mktemp("strict-data")),
         "RNN_FORECAST_LOG_FORMAT": "json",
