@@ -13,12 +13,17 @@ from models.registry import Registry
 from service.batching import MicroBatcher
 from service.errors import install_error_handlers
 from service.inference import ModelCache, make_executor
+from service.jobs.manager import JobManager
 from service.middleware import install_middleware
 from service.observability import install_metrics
 from service.openapi import install_openapi
 from service.resolution import VersionResolver
 from service.routes import forecast, health, models
 from service.routes import metrics as metrics_route
+from service.routes.aliases import router as aliases_router
+from service.routes.jobs import router as jobs_router
+from service.routes.series import router as series_router
+from service.routes.training_jobs import router as training_jobs_router
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -52,9 +57,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             registry.names(),
             extra={"registry": str(registry.root), "models": registry.names()},
         )
+        app.state.jobs = JobManager.from_settings(settings)
+        app.state.jobs.start()
         try:
             yield
         finally:
+            app.state.jobs.stop()
             app.state.batcher.close()
             app.state.executor.shutdown(wait=False, cancel_futures=True)
 
@@ -67,12 +75,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     install_openapi(app)
-    install_middleware(app, settings, install_metrics(app))
+    install_middleware(
+        app, settings, install_metrics(app), upload_paths=(f"{API_PREFIX}/series",)
+    )
 
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(health.router)
     api.include_router(models.router)
     api.include_router(forecast.router)
+    api.include_router(training_jobs_router)
+    api.include_router(jobs_router)
+    api.include_router(series_router)
+    api.include_router(aliases_router)
     app.include_router(api)
     app.include_router(metrics_route.router)
     return app

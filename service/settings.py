@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from models.limits import DEFAULT_LIMITS, Limits
@@ -44,6 +44,19 @@ class Settings(BaseSettings):
     max_upload_bytes: int = DEFAULT_LIMITS.max_upload_bytes
     max_request_bytes: int = DEFAULT_LIMITS.max_request_bytes
     max_queued_jobs: int = DEFAULT_LIMITS.max_queued_jobs
+
+    # training and other jobs: service/jobs/ and the README's "Jobs" section
+    job_store: str | None = Field(
+        default=None, description="SQL URL; default sqlite:///<data_dir>/jobs.db"
+    )
+    runner: str = Field(default="inhost", pattern="^(inhost|celery)$")
+    broker_url: str = "redis://127.0.0.1:6379/0"
+    max_concurrent_jobs: int = Field(default=1, ge=1, le=256)
+    job_torch_threads: int = Field(default=1, ge=1, le=256)
+    job_heartbeat_seconds: float = Field(default=5.0, gt=0.0, le=3600.0)
+    job_heartbeat_timeout: float = Field(default=60.0, gt=0.0, le=86_400.0)
+    job_cancel_grace_seconds: float = Field(default=5.0, ge=0.0, le=3600.0)
+    api_key: SecretStr | None = None
 
     log_format: Literal["json", "text"] = "json"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

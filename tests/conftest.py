@@ -69,6 +69,8 @@ class LiveServer:
         full_env = {
             **os.environ,
             "RNN_FORECAST_REGISTRY": str(registry),
+            # job store and uploads of this server alone, not the repo's ./var
+            "RNN_FORECAST_DATA_DIR": tempfile.mkdtemp(prefix="rnn-forecast-data-"),
             **(env or {}),
         }
         # the server's logs go to a file: a pipe that nobody reads would block

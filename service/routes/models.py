@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
 
 from models.evaluation import error_table, skill_summary
 from models.registry import Registry, check_name
 from service.deps import RegistryDep
+from service.etag import json_with_etag
 from service.schemas import ModelList, ModelSummary, VersionDetail, VersionSummary
 
 router = APIRouter(tags=["models"])
@@ -17,8 +18,9 @@ NOT_FOUND = {404: {"description": "Unknown model or version"}}
 
 
 @router.get("/models", response_model=ModelList, summary="List models")
-def list_models(registry: RegistryDep) -> ModelList:
-    return ModelList(models=[summarize(registry, name) for name in registry.names()])
+def list_models(request: Request, registry: RegistryDep) -> Response:
+    listing = ModelList(models=[summarize(registry, name) for name in registry.names()])
+    return json_with_etag(request, listing.model_dump(mode="json"))
 
 
 @router.get(
@@ -27,13 +29,16 @@ def list_models(registry: RegistryDep) -> ModelList:
     responses=NOT_FOUND,
     summary="One version's metadata; version is a number or an alias",
 )
-def get_version(name: str, version: str, registry: RegistryDep) -> dict[str, Any]:
+def get_version(
+    name: str, version: str, request: Request, registry: RegistryDep
+) -> Response:
     check_name(name)
     number = registry.resolve(name, version)
     meta = registry.metadata(name, number)
     aliases = registry.aliases(name)
     meta["aliases"] = sorted(a for a, v in aliases.items() if v == number)
-    return meta
+    detail = VersionDetail.model_validate(meta)
+    return json_with_etag(request, detail.model_dump(mode="json"))
 
 
 def summarize(registry: Registry, name: str) -> ModelSummary:

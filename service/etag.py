@@ -1,0 +1,60 @@
+"""Entity tags for cheap polling: ``ETag`` on responses and ``304 Not
+Modified`` for a matching ``If-None-Match``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.encoders import jsonable_encoder
+
+
+def content_etag(body: bytes) -> str:
+    """Compute a strong ETag from the response bytes."""
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
+def matches(request: Request, etag: str) -> bool:
+    """Return True when ``If-None-Match`` lists ``etag`` or is ``*``.
+
+    Weak tags (``W/"..."``) compare by their opaque part, because HTTP
+    defines weak comparison for this header.
+    """
+    header = request.headers.get("if-none-match")
+    if header is None:
+        return False
+    if header.strip() == "*":
+        return True
+    wanted = etag.removeprefix("W/")
+    return any(part.strip().removeprefix("W/") == wanted for part in header.split(","))
+
+
+def json_with_etag(
+    request: Request,
+    content: Any,
+    *,
+    etag: str | None = None,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """Build a JSON response with an ``ETag``, or an empty 304 when the
+    client's copy is current; ``etag`` defaults to a hash of the body."""
+    body = json.dumps(
+        jsonable_encoder(content), separators=(",", ":"), allow_nan=False
+    ).encode()
+    tag = etag or content_etag(body)
+    all_headers = {**(headers or {}), "ETag": tag}
+    if (
+        status_code == 200
+        and request.method in ("GET", "HEAD")
+        and matches(request, tag)
+    ):
+        return Response(status_code=304, headers=all_headers)
+    return Response(
+        body,
+        status_code=status_code,
+        media_type="application/json",
+        headers=all_headers,
+    )

@@ -1,0 +1,233 @@
+"""The in-host runner: jobs run in child processes of the API process.
+
+One dispatcher thread in the API process does all the work, in a loop that
+wakes on a submission, a cancel request, a child's exit or every
+``POLL_SECONDS``:
+
+1. reap children that exited; a job still ``running`` after its process
+   ended was interrupted (e.g. ``kill -9``) and is failed at once, or
+   cancelled when a cancel was requested;
+2. terminate a child whose job asked to cancel more than
+   ``RNN_FORECAST_JOB_CANCEL_GRACE_SECONDS`` ago and is still running, or
+   whose job was already failed by the heartbeat sweep;
+3. fail jobs of any worker whose heartbeat is stale;
+4. claim the oldest queued jobs, up to ``RNN_FORECAST_MAX_CONCURRENT_JOBS``
+   children, and start one process per job.
+
+Children come from multiprocessing's ``forkserver``: a clean single-threaded
+server process, started with the first job, that imported torch and the
+training code once and forks a child per job. The API process itself is
+never forked (it runs threads), and a job starts in milliseconds instead of
+the seconds that a ``spawn`` child needs to import torch.
+
+A child ignores SIGINT (the API's shutdown stops it), heartbeats from a
+thread and exits when the API process is gone, so killing the API never
+leaves a job training unseen. The concurrency limit applies per API process,
+so several API processes on one store each run up to the limit.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from multiprocessing.connection import wait
+from multiprocessing.process import BaseProcess
+
+from service.jobs.execution import configure_worker_process, execute_job, worker_label
+from service.jobs.recovery import fail_dead_local_jobs, fail_stale_jobs
+from service.jobs.store import CANCELLED, FAILED, RUNNING, Job, JobStore, open_store
+from service.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.5
+TERMINATE_WAIT_SECONDS = 3.0
+START_METHOD = "forkserver"
+# imported once by the fork server, so every child starts with them loaded
+PRELOAD_MODULES = ["torch", "models.pipeline", "service.jobs.execution"]
+
+
+class InHostRunner:
+    """Runs queued jobs in ``spawn`` child processes of this process."""
+
+    def __init__(self, settings: Settings, store: JobStore) -> None:
+        self.settings = settings
+        self.store = store
+        self._mp = multiprocessing.get_context(START_METHOD)
+        self._mp.set_forkserver_preload(PRELOAD_MODULES)
+        self._children: dict[str, BaseProcess] = {}
+        self._wake_recv, self._wake_send = self._mp.Pipe(duplex=False)
+        self._send_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(
+            target=self._loop, name="job-dispatcher", daemon=True
+        )
+        self._swept_at = 0.0
+
+    def start(self) -> None:
+        fail_dead_local_jobs(self.store, when="at API start-up")
+        self._thread.start()
+        logger.info(
+            "in-host job runner started: up to %d concurrent jobs",
+            self.settings.max_concurrent_jobs,
+        )
+
+    def stop(self) -> None:
+        """Stop dispatching, terminate running children and fail their jobs
+        as interrupted; queued jobs stay queued for the next start."""
+        self._stopping.set()
+        self._wake()
+        self._thread.join(timeout=30)
+        for job_id, process in list(self._children.items()):
+            _terminate(process)
+            error = (
+                "interrupted: the API shut down while the job was running; "
+                "submit the job again"
+            )
+            self.store.finish(job_id, FAILED, error=error)
+        self._children.clear()
+        logger.info("in-host job runner stopped")
+
+    def submitted(self, job: Job) -> None:
+        self._wake()
+
+    def cancel_requested(self, job: Job) -> None:
+        self._wake()
+
+    def running_pids(self) -> dict[str, int | None]:
+        """Return the pid of each child by job id (a snapshot)."""
+        return {job_id: p.pid for job_id, p in list(self._children.items())}
+
+    # ---- the dispatcher thread ---------------------------------------------
+
+    def _wake(self) -> None:
+        with self._send_lock:
+            try:
+                self._wake_send.send_bytes(b"\0")
+            except OSError:
+                logger.debug("dispatcher wake-up pipe is closed")
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self._tick()
+            except Exception:
+                logger.exception("job dispatcher step failed; retrying")
+            sentinels = [p.sentinel for p in self._children.values()]
+            ready = wait([self._wake_recv, *sentinels], timeout=POLL_SECONDS)
+            if self._wake_recv in ready:
+                while self._wake_recv.poll():
+                    self._wake_recv.recv_bytes()
+
+    def _tick(self) -> None:
+        self._reap()
+        self._terminate_overdue()
+        self._sweep()
+        self._start_queued()
+
+    def _reap(self) -> None:
+        for job_id, process in list(self._children.items()):
+            if process.is_alive():
+                continue
+            process.join()
+            del self._children[job_id]
+
+            job = self.store.get(job_id)
+            if job.status != RUNNING:
+                continue
+            if job.cancel_requested:
+                self.store.finish(job_id, CANCELLED)
+                continue
+            error = f"interrupted: {describe_exit(process)}; submit the job again"
+            self.store.finish(job_id, FAILED, error=error)
+
+    def _terminate_overdue(self) -> None:
+        now = time.time()
+        grace = self.settings.job_cancel_grace_seconds
+        for job_id, process in list(self._children.items()):
+            job = self.store.get(job_id)
+            if job.status == RUNNING and job.cancel_requested:
+                since = job.cancel_requested_at or now
+            elif job.status != RUNNING:
+                since = job.finished_at or now
+            else:
+                continue
+            if now - since < grace or not process.is_alive():
+                continue
+            logger.warning(
+                "job %s (%s) still has worker pid %s %.1f s later; terminating it",
+                job_id,
+                "cancel requested" if job.status == RUNNING else job.status,
+                process.pid,
+                now - since,
+            )
+            _terminate(process)
+
+    def _sweep(self) -> None:
+        if time.monotonic() - self._swept_at < self.settings.job_heartbeat_seconds:
+            return
+        self._swept_at = time.monotonic()
+        fail_stale_jobs(self.store, self.settings.job_heartbeat_timeout)
+
+    def _start_queued(self) -> None:
+        limit = self.settings.max_concurrent_jobs
+        while len(self._children) < limit and not self._stopping.is_set():
+            job = self.store.claim_next(worker_label())
+            if job is None:
+                return
+            try:
+                process = self._mp.Process(
+                    target=run_child,
+                    args=(job.id, self.settings, os.getpid()),
+                    name=f"rnn-forecast-job-{job.id[:8]}",
+                    daemon=True,
+                )
+                process.start()
+            except (OSError, RuntimeError) as exc:
+                logger.exception("failed to start a worker for job %s", job.id)
+                error = f"failed to start a worker process: {exc}"
+                self.store.finish(job.id, FAILED, error=error)
+                continue
+            self.store.set_worker(job.id, worker_label(process.pid))
+            self._children[job.id] = process
+            logger.info("started %s job %s in pid %s", job.kind, job.id, process.pid)
+
+
+def describe_exit(process: BaseProcess) -> str:
+    """Describe how a child process ended."""
+    code = process.exitcode
+    if code is not None and code < 0:
+        return (
+            f"worker process {process.pid} was killed by {signal.Signals(-code).name}"
+        )
+    return f"worker process {process.pid} exited with code {code}"
+
+
+def _terminate(process: BaseProcess) -> None:
+    process.terminate()
+    process.join(TERMINATE_WAIT_SECONDS)
+    if process.is_alive():
+        process.kill()
+        process.join(TERMINATE_WAIT_SECONDS)
+
+
+def run_child(job_id: str, settings: Settings, parent_pid: int) -> None:
+    """Entry point of a worker process: run one claimed job, then exit."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+        )
+    configure_worker_process(settings)
+
+    store = open_store(settings)
+    try:
+        job = store.get(job_id)
+        if job.status == RUNNING:
+            execute_job(store, job, settings, parent_pid=parent_pid)
+    finally:
+        store.close()

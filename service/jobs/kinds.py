@@ -1,0 +1,125 @@
+"""The registry of job kinds: what a job's ``kind`` runs and which params it
+takes.
+
+Adding a kind takes a module and one line here::
+
+    # service/jobs/backtest_kind.py
+    class BacktestParams(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        name: str
+        folds: int = Field(default=5, ge=1, le=50)
+
+    def run_backtest(params: BacktestParams, ctx: JobContext) -> dict[str, Any]:
+        for fold in range(params.folds):
+            if ctx.should_stop():
+                raise JobCancelled()
+            ...
+            ctx.report({"fold": fold + 1, "folds": params.folds})
+        return {"rmse": ...}
+
+    register_job_kind("backtest", BacktestParams, run_backtest)
+
+and the module's name appended to ``JOB_KIND_MODULES``. The API, the in-host
+worker processes and the Celery workers all import these modules, so a kind
+is known wherever a job can run. ``POST /v1/jobs`` with
+``{"kind": "backtest", "params": {...}}`` then queues it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from pydantic import BaseModel
+
+from models.errors import InvalidInputError
+from models.registry import Registry
+from service.settings import Settings
+
+# Modules that call ``register_job_kind`` when imported.
+JOB_KIND_MODULES: list[str] = ["service.jobs.train_kind"]
+
+
+class JobCancelled(Exception):
+    """Raised by a job's ``run`` when ``ctx.should_stop()`` returned True;
+    the job ends ``cancelled``."""
+
+
+class JobContext(Protocol):
+    """The services a running job uses: the registry, the settings,
+    progress reports and the cancel flag."""
+
+    job_id: str
+    registry: Registry
+    settings: Settings
+
+    def report(
+        self, progress: dict[str, Any], history: list[Any] | None = None
+    ) -> None:
+        """Store JSON-safe progress (and the history so far) for pollers;
+        also a heartbeat."""
+
+    def should_stop(self) -> bool:
+        """True once a cancel was requested or the job stopped running; cheap
+        enough to call before every batch."""
+
+
+RunJob = Callable[[Any, JobContext], dict[str, Any]]
+CheckParams = Callable[[Any, Settings], None]
+
+
+@dataclass(frozen=True)
+class JobKind:
+    """One kind: its params model, the function that runs it, and an
+    optional check of the params against the service's limits, which runs
+    when the job is submitted."""
+
+    name: str
+    params_model: type[BaseModel]
+    run: RunJob
+    check: CheckParams | None = None
+
+
+_KINDS: dict[str, JobKind] = {}
+
+
+def register_job_kind(
+    name: str,
+    params_model: type[BaseModel],
+    run: RunJob,
+    *,
+    check: CheckParams | None = None,
+) -> None:
+    """Make ``name`` runnable; ``run(params, ctx)`` returns the job's JSON
+    result and raises ``JobCancelled`` when ``ctx.should_stop()``."""
+    existing = _KINDS.get(name)
+    if existing is not None and existing.run is not run:
+        raise ValueError(f"job kind {name!r} is already registered by {existing.run}")
+    _KINDS[name] = JobKind(name, params_model, run, check)
+
+
+def load_kind_modules() -> None:
+    """Import every module of ``JOB_KIND_MODULES`` (idempotent)."""
+    for module_name in JOB_KIND_MODULES:
+        importlib.import_module(module_name)
+
+
+def get_kind(name: str) -> JobKind:
+    """Return the kind called ``name``; raise ``InvalidInputError`` listing
+    the known kinds when there is none."""
+    load_kind_modules()
+    kind = _KINDS.get(name)
+    if kind is None:
+        raise InvalidInputError(
+            f"job kind {name!r} is unknown; known kinds are {kind_names()}",
+            field="kind",
+        )
+    return kind
+
+
+def kind_names() -> list[str]:
+    """Names of the registered kinds, sorted."""
+    load_kind_modules()
+    return sorted(_KINDS)

@@ -1,0 +1,132 @@
+"""The job API's entry point: validate, queue, cancel and read jobs, and own
+the runner chosen by ``RNN_FORECAST_RUNNER``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from pydantic import BaseModel
+
+from models.errors import NotFoundError, RnnForecastError
+from service.jobs.kinds import get_kind
+from service.jobs.store import QUEUED, Job, JobStore, open_store
+from service.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+class Runner(Protocol):
+    """The interface that the manager needs from a runner."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def submitted(self, job: Job) -> None: ...
+
+    def cancel_requested(self, job: Job) -> None: ...
+
+
+class QueueFullError(RnnForecastError):
+    """The queue already contains ``RNN_FORECAST_MAX_QUEUED_JOBS`` jobs
+    (HTTP 429)."""
+
+
+def make_runner(settings: Settings, store: JobStore) -> Runner:
+    """Create the runner that ``settings.runner`` names."""
+    if settings.job_heartbeat_timeout <= settings.job_heartbeat_seconds:
+        raise ValueError(
+            f"RNN_FORECAST_JOB_HEARTBEAT_TIMEOUT ({settings.job_heartbeat_timeout} s) "
+            "must be longer than RNN_FORECAST_JOB_HEARTBEAT_SECONDS "
+            f"({settings.job_heartbeat_seconds} s); a few intervals is usual"
+        )
+    if settings.runner == "celery":
+        from service.jobs.celery_runner import CeleryRunner
+
+        return CeleryRunner(settings, store)
+
+    from service.jobs.inhost import InHostRunner
+
+    return InHostRunner(settings, store)
+
+
+class JobManager:
+    """The job operations behind the HTTP API."""
+
+    def __init__(self, settings: Settings, store: JobStore, runner: Runner) -> None:
+        self.settings = settings
+        self.store = store
+        self.runner = runner
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> JobManager:
+        store = open_store(settings)
+        return cls(settings, store, make_runner(settings, store))
+
+    def start(self) -> None:
+        self.runner.start()
+
+    def stop(self) -> None:
+        self.runner.stop()
+        self.store.close()
+
+    def submit(self, kind_name: str, params: BaseModel | dict[str, Any]) -> Job:
+        """Validate ``params`` for the kind, check the limits and the queue,
+        store the job as queued and hand it to the runner.
+
+        Raises ``pydantic.ValidationError`` for invalid params,
+        ``InvalidInputError`` for a value the service rejects and
+        ``QueueFullError`` when the queue is full.
+        """
+        kind = get_kind(kind_name)
+        model = (
+            params
+            if isinstance(params, kind.params_model)
+            else kind.params_model.model_validate(params)
+        )
+        if kind.check is not None:
+            kind.check(model, self.settings)
+
+        # NOTE: count and insert are two statements, so concurrent
+        # submissions can overshoot the limit by a few jobs.
+        queued = self.store.count(QUEUED)
+        limit = self.settings.max_queued_jobs
+        if queued >= limit:
+            raise QueueFullError(
+                f"the job queue is full: {queued} jobs are queued and the limit "
+                f"is {limit}; retry later or raise RNN_FORECAST_MAX_QUEUED_JOBS",
+                field="queue",
+            )
+
+        job = self.store.create(kind.name, model.model_dump(mode="json"))
+        self.runner.submitted(job)
+        return job
+
+    def cancel(self, job_id: str) -> Job:
+        """Cancel a queued job or ask a running one to stop;
+        ``ConflictError`` for a finished job."""
+        job = self.store.request_cancel(job_id)
+        self.runner.cancel_requested(job)
+        return job
+
+    def get(self, job_id: str, kind: str | None = None) -> Job:
+        """Return the job with ``job_id`` (of ``kind`` when given); raise
+        ``NotFoundError`` otherwise."""
+        job = self.store.get(job_id)
+        if kind is not None and job.kind != kind:
+            raise NotFoundError(f"{kind} job {job_id!r} not found", field="job_id")
+        return job
+
+    def list(
+        self,
+        *,
+        kinds: Sequence[str] | None,
+        statuses: Sequence[str] | None,
+        limit: int,
+        before: tuple[float, str] | None,
+    ) -> list[Job]:
+        return self.store.list(
+            kinds=kinds, statuses=statuses, limit=limit, before=before
+        )

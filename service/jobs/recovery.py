@@ -1,0 +1,78 @@
+"""Failing jobs whose worker is gone, so no job stays ``running`` forever.
+
+Two checks, both safe to run from any number of processes because every
+change is a conditional update of a running job:
+
+- at start-up, a running job recorded on this host whose worker process no
+  longer exists (or is this very process, which has not started any job yet)
+  was interrupted by a crash or a ``kill -9``;
+- at any time, a running job without a heartbeat for longer than the
+  timeout lost its worker, on whatever host it ran.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+
+from service.jobs.store import FAILED, JobStore
+
+logger = logging.getLogger(__name__)
+
+
+def pid_alive(pid: int) -> bool:
+    """True when a process with ``pid`` exists (it may belong to another
+    user, or be a zombie)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def fail_dead_local_jobs(store: JobStore, *, when: str) -> list[str]:
+    """Fail running jobs of this host whose worker process is gone.
+
+    ``when`` completes the error message, e.g. ``"at API start-up"``. The
+    worker label is ``<host>:<pid>``, so this relies on host names being
+    unique among the processes that share one store.
+    """
+    host = socket.gethostname()
+    failed = []
+    for job in store.running():
+        worker_host, _, pid_text = (job.worker or "").rpartition(":")
+        if worker_host != host or not pid_text.isdigit():
+            continue
+        pid = int(pid_text)
+        if pid != os.getpid() and pid_alive(pid):
+            continue
+        error = (
+            f"interrupted: worker process {pid} on {host} was gone {when}; "
+            "submit the job again"
+        )
+        if store.finish(job.id, FAILED, error=error):
+            failed.append(job.id)
+    if failed:
+        logger.warning(
+            "marked %d interrupted jobs failed %s: %s", len(failed), when, failed
+        )
+    return failed
+
+
+def fail_stale_jobs(store: JobStore, timeout: float) -> list[str]:
+    """Fail running jobs without a heartbeat for more than ``timeout``
+    seconds."""
+    error = (
+        f"interrupted: no heartbeat from the worker for more than {timeout:g} s; "
+        "submit the job again"
+    )
+    failed = store.fail_stale(time.time() - timeout, error)
+    if failed:
+        logger.warning(
+            "marked %d jobs without heartbeat failed: %s", len(failed), failed
+        )
+    return failed

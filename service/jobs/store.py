@@ -1,0 +1,447 @@
+"""The durable job store: one SQL table on SQLAlchemy Core.
+
+SQLite (``<data_dir>/jobs.db``) serves one host; any other SQL URL, such as
+``postgresql+psycopg://user@db/forecast``, lets API processes and workers on
+several hosts share one store. Every status change is one conditional
+``UPDATE ... WHERE status IN (...)``, so two processes can never both claim a
+job and a finished job never runs again. Times are Unix seconds (UTC).
+
+Statuses: ``queued`` -> ``running`` -> ``succeeded`` | ``failed`` |
+``cancelled``; a queued job can also go straight to ``cancelled`` or
+``failed``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Double,
+    Engine,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    and_,
+    create_engine,
+    event,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.engine import Row
+from sqlalchemy.exc import SQLAlchemyError
+
+from models.errors import ConflictError, NotFoundError
+from service.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+QUEUED = "queued"
+RUNNING = "running"
+SUCCEEDED = "succeeded"
+FAILED = "failed"
+CANCELLED = "cancelled"
+STATUSES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED)
+FINISHED = (SUCCEEDED, FAILED, CANCELLED)
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+metadata = MetaData()
+
+# NOTE: there is no migration tool; a new column needs a new table name or
+# a hand-written ALTER TABLE on existing stores.
+jobs_table = Table(
+    "rnn_forecast_jobs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("kind", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("params", JSON, nullable=False),
+    Column("progress", JSON),
+    Column("history", JSON, nullable=False),
+    Column("result", JSON),
+    Column("error", Text),
+    Column("cancel_requested", Boolean, nullable=False),
+    Column("cancel_requested_at", Double),
+    Column("created_at", Double, nullable=False),
+    Column("started_at", Double),
+    Column("finished_at", Double),
+    Column("heartbeat_at", Double),
+    Column("worker", String(255)),
+    Column("revision", Integer, nullable=False),
+    Index("ix_rnn_forecast_jobs_status", "status", "created_at"),
+    Index("ix_rnn_forecast_jobs_created", "created_at", "id"),
+)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One stored job.
+
+    ``worker`` is ``"<host>:<pid>"`` of the process that runs it, ``revision``
+    grows by one on every change that readers can see (the ETag), and
+    ``heartbeat_at`` is the last sign of life of a running job.
+    """
+
+    id: str
+    kind: str
+    status: str
+    params: dict[str, Any]
+    progress: dict[str, Any] | None
+    history: list[Any]
+    result: dict[str, Any] | None
+    error: str | None
+    cancel_requested: bool
+    cancel_requested_at: float | None
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    heartbeat_at: float | None
+    worker: str | None
+    revision: int
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED
+
+
+def sqlite_url(path: Path) -> str:
+    """Build the SQLAlchemy URL of a SQLite file."""
+    return f"sqlite:///{Path(path).expanduser().resolve()}"
+
+
+def open_store(settings: Settings) -> JobStore:
+    """Open the store at ``settings.job_store``, or SQLite in the data
+    folder."""
+    url = settings.job_store or sqlite_url(settings.data_dir / "jobs.db")
+    return JobStore(url)
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine; SQLite gets WAL mode and a busy timeout so that the
+    API and its worker processes can write to one file."""
+    if not url.startswith("sqlite"):
+        return create_engine(url, pool_pre_ping=True)
+
+    engine = create_engine(
+        url,
+        connect_args={
+            "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
+            "check_same_thread": False,
+        },
+    )
+
+    @event.listens_for(engine, "connect")
+    def _set_pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.close()
+
+    return engine
+
+
+class JobStore:
+    """Jobs in one SQL table; safe to share between processes and hosts."""
+
+    def __init__(self, url: str) -> None:
+        if url.startswith("sqlite:///"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(
+                parents=True, exist_ok=True
+            )
+        self.url = url
+        self.engine = make_engine(url)
+        self._create_table()
+
+    def _create_table(self) -> None:
+        # two processes starting at once may race on CREATE TABLE; the
+        # loser's second attempt finds the table and does nothing
+        try:
+            metadata.create_all(self.engine)
+        except SQLAlchemyError:
+            metadata.create_all(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ---- reading -----------------------------------------------------------
+
+    def get(self, job_id: str) -> Job:
+        """Return the job with ``job_id``; raise ``NotFoundError`` when there
+        is none."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(jobs_table).where(jobs_table.c.id == job_id)
+            ).first()
+        if row is None:
+            raise NotFoundError(f"job {job_id!r} not found", field="job_id")
+        return _to_job(row)
+
+    def list(
+        self,
+        *,
+        kinds: Sequence[str] | None = None,
+        statuses: Sequence[str] | None = None,
+        limit: int = 50,
+        before: tuple[float, str] | None = None,
+    ) -> list[Job]:
+        """Jobs newest first; ``before`` is the (created_at, id) of the last
+        job of the previous page (keyset pagination)."""
+        query = select(jobs_table)
+        if kinds:
+            query = query.where(jobs_table.c.kind.in_(kinds))
+        if statuses:
+            query = query.where(jobs_table.c.status.in_(statuses))
+        if before is not None:
+            created_at, job_id = before
+            query = query.where(
+                or_(
+                    jobs_table.c.created_at < created_at,
+                    and_(
+                        jobs_table.c.created_at == created_at,
+                        jobs_table.c.id < job_id,
+                    ),
+                )
+            )
+        query = query.order_by(
+            jobs_table.c.created_at.desc(), jobs_table.c.id.desc()
+        ).limit(limit)
+        with self.engine.connect() as conn:
+            return [_to_job(row) for row in conn.execute(query)]
+
+    def count(self, status: str) -> int:
+        """Number of jobs in ``status``."""
+        query = select(func.count()).where(jobs_table.c.status == status)
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def ids_with_status(self, status: str) -> list[str]:
+        """Ids of the jobs in ``status``, oldest first."""
+        query = (
+            select(jobs_table.c.id)
+            .where(jobs_table.c.status == status)
+            .order_by(jobs_table.c.created_at, jobs_table.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [row.id for row in conn.execute(query)]
+
+    def running(self) -> list[Job]:
+        """Return every running job."""
+        query = select(jobs_table).where(jobs_table.c.status == RUNNING)
+        with self.engine.connect() as conn:
+            return [_to_job(row) for row in conn.execute(query)]
+
+    # ---- writing -----------------------------------------------------------
+
+    def create(self, kind: str, params: dict[str, Any]) -> Job:
+        """Insert a queued job and return it."""
+        job_id = uuid.uuid4().hex
+        with self.engine.begin() as conn:
+            conn.execute(
+                jobs_table.insert().values(
+                    id=job_id,
+                    kind=kind,
+                    status=QUEUED,
+                    params=params,
+                    history=[],
+                    cancel_requested=False,
+                    created_at=time.time(),
+                    revision=1,
+                )
+            )
+        logger.info("queued %s job %s", kind, job_id)
+        return self.get(job_id)
+
+    def claim(self, job_id: str, worker: str) -> Job | None:
+        """Move a queued job to running for ``worker``; None when another
+        process claimed or cancelled it first."""
+        now = time.time()
+        claimed = self._transition(
+            job_id,
+            (QUEUED,),
+            status=RUNNING,
+            worker=worker,
+            started_at=now,
+            heartbeat_at=now,
+        )
+        return self.get(job_id) if claimed else None
+
+    def claim_next(self, worker: str) -> Job | None:
+        """Claim the oldest queued job; None when the queue is empty."""
+        for job_id in self.ids_with_status(QUEUED):
+            job = self.claim(job_id, worker)
+            if job is not None:
+                return job
+        return None
+
+    def set_worker(self, job_id: str, worker: str) -> bool:
+        """Record the process that runs a running job."""
+        return self._transition(job_id, (RUNNING,), worker=worker)
+
+    def report(
+        self,
+        job_id: str,
+        progress: dict[str, Any],
+        history: list[Any] | None = None,
+    ) -> bool:
+        """Store the progress (and history) of a running job; this is also a
+        heartbeat. False when the job is no longer running."""
+        values: dict[str, Any] = {"progress": progress, "heartbeat_at": time.time()}
+        if history is not None:
+            values["history"] = history
+        return self._transition(job_id, (RUNNING,), **values)
+
+    def heartbeat(self, job_id: str) -> bool:
+        """Record that a running job's worker is alive; the revision stays,
+        because readers see no change."""
+        statement = (
+            update(jobs_table)
+            .where(jobs_table.c.id == job_id, jobs_table.c.status == RUNNING)
+            .values(heartbeat_at=time.time())
+        )
+        with self.engine.begin() as conn:
+            return conn.execute(statement).rowcount == 1
+
+    def finish(
+        self,
+        job_id: str,
+        status: str,
+        *,
+        result: dict[str, Any] | None = None,
+        error: str | None = None,
+        from_statuses: Iterable[str] = (RUNNING,),
+    ) -> bool:
+        """Move a job to a final status; False when it was not in one of
+        ``from_statuses`` (for example already finished)."""
+        if status not in FINISHED:
+            raise ValueError(f"status must be one of {FINISHED}, got {status!r}")
+        done = self._transition(
+            job_id,
+            tuple(from_statuses),
+            status=status,
+            result=result,
+            error=error,
+            finished_at=time.time(),
+        )
+        if done:
+            logger.info("job %s %s%s", job_id, status, f": {error}" if error else "")
+        return done
+
+    def request_cancel(self, job_id: str) -> Job:
+        """Cancel a queued job at once, or flag a running one so that its
+        worker stops; ``ConflictError`` when the job has finished."""
+        now = time.time()
+        for _ in range(3):
+            job = self.get(job_id)
+            if job.finished:
+                raise ConflictError(
+                    f"job {job_id} is already {job.status}; only queued or "
+                    "running jobs can be cancelled",
+                    field="job_id",
+                )
+            if job.status == QUEUED and self._transition(
+                job_id,
+                (QUEUED,),
+                status=CANCELLED,
+                cancel_requested=True,
+                cancel_requested_at=now,
+                finished_at=now,
+            ):
+                logger.info("job %s cancelled while queued", job_id)
+                return self.get(job_id)
+            if job.status == RUNNING and job.cancel_requested:
+                return job
+            if job.status == RUNNING and self._transition(
+                job_id, (RUNNING,), cancel_requested=True, cancel_requested_at=now
+            ):
+                logger.info("cancel requested for running job %s", job_id)
+                return self.get(job_id)
+        # the status changed between each read and write three times
+        return self.get(job_id)
+
+    def cancel_state(self, job_id: str) -> tuple[str, bool]:
+        """(status, cancel_requested) of a job, one cheap query."""
+        query = select(jobs_table.c.status, jobs_table.c.cancel_requested).where(
+            jobs_table.c.id == job_id
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            raise NotFoundError(f"job {job_id!r} not found", field="job_id")
+        return str(row.status), bool(row.cancel_requested)
+
+    def fail_stale(self, older_than: float, error: str) -> list[str]:
+        """Fail running jobs whose last heartbeat is before ``older_than``."""
+        query = select(jobs_table.c.id).where(
+            jobs_table.c.status == RUNNING, jobs_table.c.heartbeat_at < older_than
+        )
+        with self.engine.connect() as conn:
+            candidates = [row.id for row in conn.execute(query)]
+
+        failed = []
+        for job_id in candidates:
+            statement = (
+                update(jobs_table)
+                .where(
+                    jobs_table.c.id == job_id,
+                    jobs_table.c.status == RUNNING,
+                    jobs_table.c.heartbeat_at < older_than,
+                )
+                .values(
+                    status=FAILED,
+                    error=error,
+                    finished_at=time.time(),
+                    revision=jobs_table.c.revision + 1,
+                )
+            )
+            with self.engine.begin() as conn:
+                if conn.execute(statement).rowcount == 1:
+                    failed.append(job_id)
+        return failed
+
+    def _transition(
+        self, job_id: str, from_statuses: tuple[str, ...], **values: Any
+    ) -> bool:
+        """Run one conditional UPDATE that also bumps the revision."""
+        statement = (
+            update(jobs_table)
+            .where(jobs_table.c.id == job_id, jobs_table.c.status.in_(from_statuses))
+            .values(revision=jobs_table.c.revision + 1, **values)
+        )
+        with self.engine.begin() as conn:
+            return conn.execute(statement).rowcount == 1
+
+
+def _to_job(row: Row[Any]) -> Job:
+    data = row._mapping
+    return Job(
+        id=data["id"],
+        kind=data["kind"],
+        status=data["status"],
+        params=data["params"],
+        progress=data["progress"],
+        history=data["history"] or [],
+        result=data["result"],
+        error=data["error"],
+        cancel_requested=bool(data["cancel_requested"]),
+        cancel_requested_at=data["cancel_requested_at"],
+        created_at=data["created_at"],
+        started_at=data["started_at"],
+        finished_at=data["finished_at"],
+        heartbeat_at=data["heartbeat_at"],
+        worker=data["worker"],
+        revision=data["revision"],
+    )

@@ -1,0 +1,90 @@
+"""The built-in ``train`` job kind: a ``TrainingSpec`` trained and written to
+the registry as a new version, exactly as ``rnn-forecast train`` does."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from models.errors import InvalidInputError
+from models.limits import check_limit
+from models.pipeline import train_and_register
+from models.spec import CsvData, SyntheticData, TrainingSpec, UploadedData
+from service.jobs.kinds import JobContext, register_job_kind
+from service.jobs.progress import EpochProgress
+from service.series_store import series_dir, series_exists
+from service.settings import Settings
+
+TRAIN = "train"
+
+
+def check_training_spec(spec: TrainingSpec, settings: Settings) -> None:
+    """Reject a spec that a client may not run on this service: a server-side
+    CSV path, a size above the configured limits, or an unknown upload."""
+    if isinstance(spec.data, CsvData):
+        raise InvalidInputError(
+            "data.source 'csv' reads a file on the server and is not accepted "
+            "over HTTP; upload the series with POST /v1/series and send "
+            '{"source": "upload", "series_id": "<id>"}',
+            field="data.source",
+        )
+
+    check_limit("epochs", spec.epochs, settings.max_epochs, "RNN_FORECAST_MAX_EPOCHS")
+    check_limit(
+        "hidden_size",
+        spec.hidden_size,
+        settings.max_hidden_size,
+        "RNN_FORECAST_MAX_HIDDEN_SIZE",
+    )
+    check_limit(
+        "num_layers",
+        spec.num_layers,
+        settings.max_num_layers,
+        "RNN_FORECAST_MAX_NUM_LAYERS",
+    )
+    check_limit(
+        "lookback", spec.lookback, settings.max_lookback, "RNN_FORECAST_MAX_LOOKBACK"
+    )
+    check_limit(
+        "horizon", spec.horizon, settings.max_horizon, "RNN_FORECAST_MAX_HORIZON"
+    )
+
+    if isinstance(spec.data, SyntheticData):
+        check_limit(
+            "data.length",
+            spec.data.length,
+            settings.max_series_rows,
+            "RNN_FORECAST_MAX_SERIES_ROWS",
+        )
+    if isinstance(spec.data, UploadedData) and not series_exists(
+        settings, spec.data.series_id
+    ):
+        raise InvalidInputError(
+            f"series {spec.data.series_id} not found; upload it with "
+            "POST /v1/series and use the id that the upload returns",
+            field="data.series_id",
+        )
+
+
+def run_training(spec: TrainingSpec, ctx: JobContext) -> dict[str, Any]:
+    """Train ``spec``, reporting every epoch; the registry is written only
+    after the last epoch, so a cancelled run leaves no version behind."""
+    progress = EpochProgress(ctx, spec.epochs)
+    progress.stage("loading data")
+    version, result, _ = train_and_register(
+        spec,
+        ctx.registry,
+        cache_dir=ctx.settings.cache_dir,
+        upload_dir=series_dir(ctx.settings),
+        on_epoch=progress,
+        should_stop=ctx.should_stop,
+    )
+    return {
+        "name": spec.name,
+        "version": version,
+        "epochs_run": len(result.history),
+        "best_epoch": result.best_epoch,
+        "stopped_early": result.stopped_early,
+    }
+
+
+register_job_kind(TRAIN, TrainingSpec, run_training, check=check_training_spec)

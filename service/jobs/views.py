@@ -1,0 +1,246 @@
+"""Jobs as HTTP resources: the response models, ETags, cursors and the
+manager dependency shared by ``/v1/jobs`` and ``/v1/training-jobs``."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, HTTPException, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from models.errors import InvalidInputError
+from service.etag import json_with_etag
+from service.jobs.manager import JobManager, QueueFullError
+from service.jobs.store import Job
+
+JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+RETRY_AFTER_SECONDS = "10"
+MAX_PAGE = 200
+
+StatusFilter = Annotated[list[JobStatus] | None, Query(description="Any of")]
+PageLimit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Jobs per page")]
+
+
+JOB_EXAMPLE: dict[str, Any] = {
+    "id": "3f2a9c1e5b7d4e0f8a6b2c4d1e3f5a7b",
+    "kind": "train",
+    "status": "running",
+    "params": {"name": "nflx", "cell": "lstm", "epochs": 30, "hidden_size": 64},
+    "progress": {
+        "stage": "training",
+        "epoch": 3,
+        "epochs": 30,
+        "train_loss": 0.9812,
+        "val_loss": 0.4421,
+        "elapsed_seconds": 7.412,
+        "eta_seconds": 58.3,
+    },
+    "history": [
+        {"epoch": 1, "train_loss": 1.02, "val_loss": 0.47, "grad_norm": 0.8},
+        {"epoch": 2, "train_loss": 0.99, "val_loss": 0.45, "grad_norm": 0.7},
+        {"epoch": 3, "train_loss": 0.98, "val_loss": 0.44, "grad_norm": 0.7},
+    ],
+    "result": None,
+    "error": None,
+    "cancel_requested": False,
+    "created_at": "2026-12-04T16:20:46.137+00:00",
+    "started_at": "2026-12-04T16:20:46.149+00:00",
+    "finished_at": None,
+    "href": "/v1/training-jobs/3f2a9c1e5b7d4e0f8a6b2c4d1e3f5a7b",
+}
+
+
+class JobOut(BaseModel):
+    """A job: its params, status, progress, loss history and outcome.
+
+    ``progress`` of a training job has ``stage``, ``epoch``, ``epochs``,
+    ``train_loss``, ``val_loss`` (MSE in scaled units), ``elapsed_seconds``
+    and ``eta_seconds``. ``result`` of a training job has the ``name`` and
+    ``version`` of the new version. Times are ISO 8601 in UTC.
+    """
+
+    model_config = ConfigDict(json_schema_extra={"examples": [JOB_EXAMPLE]})
+
+    id: str
+    kind: str
+    status: JobStatus
+    params: dict[str, Any]
+    progress: dict[str, Any] | None = None
+    history: list[Any] | None = Field(
+        default=None, description="Per-epoch losses so far; omitted in lists"
+    )
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    cancel_requested: bool
+    created_at: str
+    started_at: str | None = None
+    finished_at: str | None = None
+    href: str
+
+
+class JobPage(BaseModel):
+    """One page of jobs, newest first; pass ``next_cursor`` as ``cursor`` to
+    get the next page (null on the last one)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "jobs": [{**JOB_EXAMPLE, "history": None}],
+                    "next_cursor": "MTc5NjQwNjA0Ni4xMzc6M2YyYTljMWU1YjdkNGUwZg",
+                }
+            ]
+        }
+    )
+
+    jobs: list[JobOut]
+    next_cursor: str | None = None
+
+
+class JobRequest(BaseModel):
+    """Body of ``POST /v1/jobs``."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"kind": "train", "params": {"epochs": 5}}]},
+    )
+
+    kind: str = Field(examples=["train"], description="A kind from GET /v1/job-kinds")
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class JobKindOut(BaseModel):
+    name: str
+    params_schema: dict[str, Any] = Field(description="JSON schema of params")
+
+
+class JobKindList(BaseModel):
+    """The registered job kinds."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"kinds": [{"name": "train", "params_schema": {"type": "object"}}]}
+            ]
+        }
+    )
+
+    kinds: list[JobKindOut]
+
+
+def get_manager(request: Request) -> JobManager:
+    return request.app.state.jobs
+
+
+ManagerDep = Annotated[JobManager, Depends(get_manager)]
+
+
+def iso(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    moment = dt.datetime.fromtimestamp(timestamp, dt.UTC)
+    return moment.isoformat(timespec="milliseconds")
+
+
+def job_out(job: Job, base_path: str, *, with_history: bool = True) -> JobOut:
+    return JobOut(
+        id=job.id,
+        kind=job.kind,
+        status=job.status,  # type: ignore[arg-type]
+        params=job.params,
+        progress=job.progress,
+        history=job.history if with_history else None,
+        result=job.result,
+        error=job.error,
+        cancel_requested=job.cancel_requested,
+        created_at=iso(job.created_at) or "",
+        started_at=iso(job.started_at),
+        finished_at=iso(job.finished_at),
+        href=f"{base_path}/{job.id}",
+    )
+
+
+def job_etag(job: Job) -> str:
+    """Changes with every visible change of the job (its revision)."""
+    return f'"{job.id}.{job.revision}"'
+
+
+def job_response(
+    request: Request, job: Job, base_path: str, *, status_code: int = 200
+) -> Response:
+    """Build the job's JSON response with its ETag; a 202 response also
+    carries ``Location``."""
+    headers = {"Location": f"{base_path}/{job.id}"} if status_code == 202 else None
+    return json_with_etag(
+        request,
+        job_out(job, base_path).model_dump(mode="json"),
+        etag=job_etag(job),
+        status_code=status_code,
+        headers=headers,
+    )
+
+
+def list_page(
+    request: Request,
+    manager: JobManager,
+    base_path: str,
+    *,
+    kinds: list[str] | None,
+    statuses: list[str] | None,
+    limit: int,
+    cursor: str | None,
+) -> Response:
+    """Build one page of the job list, newest first, with its ETag."""
+    jobs = manager.list(
+        kinds=kinds, statuses=statuses, limit=limit, before=decode_cursor(cursor)
+    )
+    return page_response(request, jobs, limit, base_path)
+
+
+def page_response(
+    request: Request, jobs: list[Job], limit: int, base_path: str
+) -> Response:
+    next_cursor = encode_cursor(jobs[-1]) if len(jobs) == limit else None
+    page = JobPage(
+        jobs=[job_out(job, base_path, with_history=False) for job in jobs],
+        next_cursor=next_cursor,
+    )
+    return json_with_etag(request, page.model_dump(mode="json"))
+
+
+def encode_cursor(job: Job) -> str:
+    raw = f"{job.created_at!r}:{job.id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> tuple[float, str] | None:
+    """Decode ``cursor`` into (created_at, id); raise ``InvalidInputError``
+    when it is not a cursor that this API returned."""
+    if cursor is None:
+        return None
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        created, _, job_id = base64.urlsafe_b64decode(padded).decode().partition(":")
+        return float(created), job_id
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise InvalidInputError(
+            "cursor is invalid; pass the next_cursor of the previous page "
+            "unchanged, or omit it for the first page",
+            field="cursor",
+        ) from exc
+
+
+def submit(manager: JobManager, kind: str, params: Any) -> Job:
+    """Submit through ``manager.submit``; a full queue becomes a 429 response
+    with ``Retry-After``."""
+    try:
+        return manager.submit(kind, params)
+    except QueueFullError as exc:
+        raise HTTPException(
+            status_code=429,
+            detail=exc.message,
+            headers={"Retry-After": RETRY_AFTER_SECONDS},
+        ) from exc

@@ -1,0 +1,111 @@
+"""``/v1/jobs``: background jobs of every kind (``train`` and the kinds
+registered in ``service/jobs/kinds.py``)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+
+from service.auth import ApiKeyDep
+from service.jobs.kinds import get_kind, kind_names
+from service.jobs.views import (
+    JobKindList,
+    JobKindOut,
+    JobOut,
+    JobPage,
+    JobRequest,
+    ManagerDep,
+    PageLimit,
+    StatusFilter,
+    job_response,
+    list_page,
+    submit,
+)
+from service.routes.training_jobs import JOB_RESPONSES, SUBMIT_RESPONSES
+
+router = APIRouter(tags=["jobs"])
+
+BASE = "/v1/jobs"
+
+
+@router.get(
+    "/job-kinds",
+    response_model=JobKindList,
+    summary="Job kinds and the JSON schema of their params",
+)
+def list_job_kinds() -> JobKindList:
+    kinds = [get_kind(name) for name in kind_names()]
+    return JobKindList(
+        kinds=[
+            JobKindOut(
+                name=kind.name, params_schema=kind.params_model.model_json_schema()
+            )
+            for kind in kinds
+        ]
+    )
+
+
+@router.post(
+    "/jobs",
+    status_code=202,
+    response_model=JobOut,
+    responses=SUBMIT_RESPONSES,
+    dependencies=[ApiKeyDep],
+    summary="Queue a job of any kind",
+)
+def create_job(body: JobRequest, request: Request, manager: ManagerDep) -> Response:
+    try:
+        job = submit(manager, body.kind, body.params)
+    except ValidationError as exc:
+        # report the fields as body.params.<field>, like FastAPI's own errors
+        errors = [
+            {**err, "loc": ("body", "params", *err["loc"])} for err in exc.errors()
+        ]
+        raise RequestValidationError(errors) from exc
+    return job_response(request, job, BASE, status_code=202)
+
+
+@router.get("/jobs", response_model=JobPage, summary="List jobs, newest first")
+def list_jobs(
+    request: Request,
+    manager: ManagerDep,
+    kind: Annotated[list[str] | None, Query(description="Any of")] = None,
+    status: StatusFilter = None,
+    limit: PageLimit = 50,
+    cursor: str | None = None,
+) -> Response:
+    return list_page(
+        request,
+        manager,
+        BASE,
+        kinds=kind,
+        statuses=status,
+        limit=limit,
+        cursor=cursor,
+    )
+
+
+@router.get(
+    "/jobs/{job_id}",
+    response_model=JobOut,
+    responses=JOB_RESPONSES,
+    summary="Status, progress, history and result of a job",
+)
+def get_job(job_id: str, request: Request, manager: ManagerDep) -> Response:
+    return job_response(request, manager.get(job_id), BASE)
+
+
+@router.delete(
+    "/jobs/{job_id}",
+    status_code=202,
+    response_model=JobOut,
+    responses={409: {"description": "The job has already finished"}, **JOB_RESPONSES},
+    dependencies=[ApiKeyDep],
+    summary="Cancel a queued or running job",
+)
+def cancel_job(job_id: str, request: Request, manager: ManagerDep) -> Response:
+    job = manager.cancel(job_id)
+    return job_response(request, job, BASE, status_code=200 if job.finished else 202)

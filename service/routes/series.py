@@ -1,0 +1,178 @@
+"""``/v1/series``: upload a daily series that training specs refer to by id.
+
+The body is either the CSV itself (``Content-Type: text/csv``) or a
+``multipart/form-data`` form with the CSV in the field ``file``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.datastructures import UploadFile
+
+from models.errors import InvalidInputError
+from service.auth import ApiKeyDep
+from service.deps import SettingsDep
+from service.errors import PayloadTooLargeError
+from service.series_store import read_series_info, save_series
+from service.settings import Settings
+
+router = APIRouter(tags=["series"])
+
+
+class SeriesOut(BaseModel):
+    """An uploaded series: its id for ``{"source": "upload", "series_id"}``,
+    its size, date range and the cleaning steps applied to the rows."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "9b1f0c7e2d3a4b5c6d7e8f9a0b1c2d3e",
+                    "rows": 1258,
+                    "start": "2016-01-04",
+                    "end": "2020-12-31",
+                    "format": "yahoo",
+                    "kind": "price",
+                    "columns": ["open", "high", "low", "close", "adj_close", "volume"],
+                    "cleaning": ["dropped 2 rows with a missing close"],
+                    "sha256": "5f0c...",
+                    "bytes": 81234,
+                    "filename": "NFLX.csv",
+                    "created_at": "2026-12-04T16:20:46+00:00",
+                }
+            ]
+        }
+    )
+
+    id: str
+    rows: int
+    start: str
+    end: str
+    format: str = Field(description="'yahoo' or 'value'")
+    kind: str = Field(description="'price' (positive prices) or 'value'")
+    columns: list[str]
+    cleaning: list[str]
+    sha256: str
+    bytes: int
+    filename: str | None = None
+    created_at: str
+
+
+# room for the multipart boundaries and part headers around the file
+MULTIPART_OVERHEAD_BYTES = 16_384
+FILE_FIELD = "file"
+MAX_FILENAME_CHARS = 255
+
+UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "text/csv": {"schema": {"type": "string"}},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {FILE_FIELD: {"type": "string", "format": "binary"}},
+                    "required": [FILE_FIELD],
+                }
+            },
+        },
+    }
+}
+
+
+@router.post(
+    "/series",
+    status_code=201,
+    response_model=SeriesOut,
+    dependencies=[ApiKeyDep],
+    openapi_extra=UPLOAD_BODY,
+    responses={
+        413: {"description": "Larger than RNN_FORECAST_MAX_UPLOAD_BYTES"},
+        415: {"description": "Neither text/csv nor multipart/form-data"},
+        422: {"description": "Invalid CSV content or too many rows"},
+    },
+    summary="Upload a Yahoo Finance or date,value CSV",
+)
+async def upload_series(request: Request, settings: SettingsDep) -> JSONResponse:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip()
+    if content_type == "multipart/form-data":
+        raw, filename = await _read_multipart(request, settings)
+    elif content_type in ("text/csv", "text/plain", "application/csv"):
+        raw = await _read_capped(request, settings.max_upload_bytes, settings)
+        filename = None
+    else:
+        raise HTTPException(
+            status_code=415,
+            detail=f"Content-Type {content_type or '(none)'!r} is not accepted; "
+            "send the CSV as text/csv or as the field 'file' of a "
+            "multipart/form-data form",
+        )
+
+    info = save_series(raw, settings, filename=filename)
+    return JSONResponse(
+        info, status_code=201, headers={"Location": f"/v1/series/{info['id']}"}
+    )
+
+
+@router.get(
+    "/series/{series_id}",
+    response_model=SeriesOut,
+    responses={404: {"description": "Unknown series"}},
+    summary="Rows, date range and cleaning steps of an uploaded series",
+)
+def get_series(series_id: str, settings: SettingsDep) -> dict[str, Any]:
+    return read_series_info(settings, series_id)
+
+
+async def _read_capped(request: Request, limit: int, settings: Settings) -> bytes:
+    """Read the body, but no more than ``limit`` bytes; a longer body raises
+    ``PayloadTooLargeError`` (413)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _too_large(settings)
+
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(settings)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _read_multipart(
+    request: Request, settings: Settings
+) -> tuple[bytes, str | None]:
+    limit = settings.max_upload_bytes
+    body = await _read_capped(request, limit + MULTIPART_OVERHEAD_BYTES, settings)
+
+    async def replay() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    form = await Request(request.scope, replay).form(max_files=1, max_fields=10)
+    try:
+        upload = form.get(FILE_FIELD)
+        if not isinstance(upload, UploadFile):
+            raise InvalidInputError(
+                f"the form has no file field {FILE_FIELD!r}; send the CSV as "
+                f"{FILE_FIELD}=@series.csv",
+                field=FILE_FIELD,
+            )
+        raw = await upload.read()
+        if len(raw) > limit:
+            raise _too_large(settings)
+        return raw, (upload.filename or "")[:MAX_FILENAME_CHARS] or None
+    finally:
+        await form.close()
+
+
+def _too_large(settings: Settings) -> PayloadTooLargeError:
+    return PayloadTooLargeError(
+        f"the upload is larger than the limit of {settings.max_upload_bytes} "
+        "bytes; send a shorter series or raise RNN_FORECAST_MAX_UPLOAD_BYTES",
+        field="body",
+    )

@@ -1,0 +1,108 @@
+"""``/v1/training-jobs``: train a model in the background and watch it.
+
+These are the jobs of kind ``train``; ``/v1/jobs`` serves every kind.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Request, Response
+
+from models.spec import TrainingSpec
+from service.auth import ApiKeyDep
+from service.jobs.train_kind import TRAIN
+from service.jobs.views import (
+    JobOut,
+    JobPage,
+    ManagerDep,
+    PageLimit,
+    StatusFilter,
+    job_response,
+    list_page,
+    submit,
+)
+
+router = APIRouter(tags=["training jobs"])
+
+BASE = "/v1/training-jobs"
+
+SUBMIT_RESPONSES = {
+    401: {"description": "Missing X-API-Key"},
+    403: {"description": "Wrong X-API-Key"},
+    422: {"description": "Invalid spec or a value above a limit"},
+    429: {"description": "The job queue is full"},
+    503: {"description": "The Celery broker is unreachable"},
+}
+JOB_RESPONSES = {
+    304: {"description": "Not modified since the ETag in If-None-Match"},
+    404: {"description": "Unknown job"},
+}
+
+
+@router.post(
+    "/training-jobs",
+    status_code=202,
+    response_model=JobOut,
+    responses=SUBMIT_RESPONSES,
+    dependencies=[ApiKeyDep],
+    summary="Queue a training run; every spec field is optional",
+)
+def create_training_job(
+    request: Request,
+    manager: ManagerDep,
+    spec: Annotated[TrainingSpec | None, Body()] = None,
+) -> Response:
+    job = submit(manager, TRAIN, spec or TrainingSpec())
+    return job_response(request, job, BASE, status_code=202)
+
+
+@router.get(
+    "/training-jobs",
+    response_model=JobPage,
+    summary="List training jobs, newest first",
+)
+def list_training_jobs(
+    request: Request,
+    manager: ManagerDep,
+    status: StatusFilter = None,
+    limit: PageLimit = 50,
+    cursor: str | None = None,
+) -> Response:
+    return list_page(
+        request,
+        manager,
+        BASE,
+        kinds=[TRAIN],
+        statuses=status,
+        limit=limit,
+        cursor=cursor,
+    )
+
+
+@router.get(
+    "/training-jobs/{job_id}",
+    response_model=JobOut,
+    responses=JOB_RESPONSES,
+    summary="Status, progress, loss history and result of a training job",
+)
+def get_training_job(job_id: str, request: Request, manager: ManagerDep) -> Response:
+    return job_response(request, manager.get(job_id, kind=TRAIN), BASE)
+
+
+@router.delete(
+    "/training-jobs/{job_id}",
+    status_code=202,
+    response_model=JobOut,
+    responses={
+        200: {"description": "The job was queued and is now cancelled"},
+        409: {"description": "The job has already finished"},
+        **JOB_RESPONSES,
+    },
+    dependencies=[ApiKeyDep],
+    summary="Cancel a queued or running training job",
+)
+def cancel_training_job(job_id: str, request: Request, manager: ManagerDep) -> Response:
+    manager.get(job_id, kind=TRAIN)
+    job = manager.cancel(job_id)
+    return job_response(request, job, BASE, status_code=200 if job.finished else 202)

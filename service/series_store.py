@@ -1,0 +1,114 @@
+"""Uploaded series on disk: ``<data_dir>/series/<id>.csv`` and its
+description in ``<id>.json``.
+
+The CSV is stored byte for byte as uploaded and validated, so a training job
+that refers to it by id parses exactly what the upload checked
+(``models.data.sources.load_upload`` reads it). Both files are written under
+temporary names and renamed, so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import uuid
+from pathlib import Path
+from typing import Any
+
+from models.data.csv_source import parse_csv_bytes
+from models.errors import NotFoundError
+from models.limits import check_limit
+from service.settings import Settings
+
+SERIES_ID_RE = re.compile(r"^[a-f0-9]{32}$")
+UPLOAD_LABEL = "the uploaded CSV"
+
+
+def series_dir(settings: Settings) -> Path:
+    """Return the folder of uploaded series."""
+    return Path(settings.data_dir) / "series"
+
+
+def series_path(settings: Settings, series_id: str) -> Path:
+    """Return the CSV file of ``series_id``; a malformed id raises
+    ``NotFoundError``, so that no id can name a file outside the folder."""
+    if not SERIES_ID_RE.fullmatch(series_id):
+        raise NotFoundError(
+            f"series {series_id!r} not found; series ids are 32 lowercase hex "
+            "characters as returned by POST /v1/series",
+            field="series_id",
+        )
+    return series_dir(settings) / f"{series_id}.csv"
+
+
+def save_series(
+    raw: bytes, settings: Settings, *, filename: str | None = None
+) -> dict[str, Any]:
+    """Validate ``raw`` as a Yahoo or ``date,value`` CSV, store it and return
+    its description (id, rows, date range, format, cleaning steps).
+
+    Raises ``DataError`` for invalid content and ``LimitExceededError`` above
+    ``settings.max_series_rows`` rows; nothing is stored then.
+    """
+    series_id = uuid.uuid4().hex
+    source = {"source": "upload", "series_id": series_id}
+    series = parse_csv_bytes(raw, column="close", label=UPLOAD_LABEL, source=source)
+    check_limit(
+        "rows",
+        len(series.frame),
+        settings.max_series_rows,
+        "RNN_FORECAST_MAX_SERIES_ROWS",
+    )
+
+    info = {
+        "id": series_id,
+        "rows": len(series.frame),
+        "start": series.start.isoformat(),
+        "end": series.end.isoformat(),
+        "format": series.source["format"],
+        "kind": series.kind,
+        "columns": [str(name) for name in series.frame.columns],
+        "cleaning": list(series.cleaning),
+        "sha256": series.sha256,
+        "bytes": len(raw),
+        "filename": filename,
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    folder = series_dir(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    _write_atomic(folder / f"{series_id}.csv", raw)
+    _write_atomic(folder / f"{series_id}.json", json.dumps(info, indent=2).encode())
+    return info
+
+
+def read_series_info(settings: Settings, series_id: str) -> dict[str, Any]:
+    """Return the stored description of ``series_id``; raise
+    ``NotFoundError`` when there is no such upload."""
+    path = series_path(settings, series_id).with_suffix(".json")
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise NotFoundError(
+            f"series {series_id} not found; upload it with POST /v1/series",
+            field="series_id",
+        ) from exc
+
+
+def series_exists(settings: Settings, series_id: str) -> bool:
+    """True when ``series_id`` names a stored upload."""
+    return series_path(settings, series_id).is_file()
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -1,0 +1,101 @@
+"""Helpers for the job tests: tiny specs, polling and job servers."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from service.jobs.store import Job, JobStore, sqlite_url
+from tests.conftest import TINY, LiveServer
+
+FINISHED = ("succeeded", "failed", "cancelled")
+
+# a run long enough to watch and cancel: about 0.5 s per epoch on 2 cores
+LONG = {**TINY, "epochs": 300, "patience": None}
+
+
+def tiny_job(**overrides: Any) -> dict[str, Any]:
+    """A training-job body that trains in about a second."""
+    return {**TINY, **overrides}
+
+
+def wait_for_job(
+    client: httpx.Client,
+    href: str,
+    until: Callable[[dict[str, Any]], bool],
+    timeout: float = 90.0,
+) -> dict[str, Any]:
+    """Poll ``href`` every 50 ms until ``until(job)``; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    job: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        response = client.get(href)
+        assert response.status_code == 200, response.text
+        job = response.json()
+        if until(job):
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job at {href} did not reach the state in {timeout} s: {job}")
+
+
+def finished(job: dict[str, Any]) -> bool:
+    return job["status"] in FINISHED
+
+
+def training(job: dict[str, Any]) -> bool:
+    """Running with at least one epoch done."""
+    progress = job.get("progress") or {}
+    return job["status"] == "running" and progress.get("epoch", 0) >= 1
+
+
+def stored_job(data_dir: Path, job_id: str) -> Job:
+    """The job as the store has it, including its worker label."""
+    store = JobStore(sqlite_url(data_dir / "jobs.db"))
+    try:
+        return store.get(job_id)
+    finally:
+        store.close()
+
+
+def worker_pid(data_dir: Path, job_id: str, timeout: float = 30.0) -> int:
+    """The pid of the child process that runs ``job_id``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = stored_job(data_dir, job_id)
+        if job.worker is not None:
+            pid = int(job.worker.rpartition(":")[2])
+            if pid != job_server_pid(data_dir):
+                return pid
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} got no worker process in {timeout} s")
+
+
+def job_server_pid(data_dir: Path) -> int:
+    return int((data_dir / "server.pid").read_text())
+
+
+def start_job_server(
+    registry_source: Path, tmp_path: Path, env: dict[str, str] | None = None
+) -> tuple[LiveServer, Path, Path]:
+    """A server on a copy of ``registry_source`` with its own data folder;
+    returns (server, registry, data_dir)."""
+    registry = tmp_path / "registry"
+    if not registry.exists():
+        shutil.copytree(registry_source, registry)
+    data_dir = tmp_path / "data"
+    data_dir.mkdir(exist_ok=True)
+    server = LiveServer(
+        registry, env={"RNN_FORECAST_DATA_DIR": str(data_dir), **(env or {})}
+    )
+    (data_dir / "server.pid").write_text(str(server.process.pid))
+    return server, registry, data_dir
+
+
+def versions_of(registry: Path, name: str) -> list[str]:
+    folder = registry / name / "versions"
+    return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []

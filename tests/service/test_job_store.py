@@ -1,0 +1,231 @@
+"""The job store on SQLite and on PostgreSQL: transitions, claims, cancel,
+pagination and recovery of interrupted jobs."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
+
+from models.errors import ConflictError, NotFoundError
+from service.jobs.recovery import fail_dead_local_jobs, fail_stale_jobs
+from service.jobs.store import (
+    CANCELLED,
+    FAILED,
+    QUEUED,
+    RUNNING,
+    SUCCEEDED,
+    JobStore,
+    sqlite_url,
+)
+
+POSTGRES_URL = os.environ.get(
+    "RNN_FORECAST_TEST_POSTGRES", "postgresql+psycopg://root@127.0.0.1:5432/test"
+)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[JobStore]:
+    if request.param == "sqlite":
+        job_store = JobStore(sqlite_url(tmp_path / "jobs.db"))
+        yield job_store
+        job_store.close()
+        return
+
+    schema = f"jobs_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_URL)
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f"CREATE SCHEMA {schema}"))
+    except OperationalError as exc:
+        admin.dispose()
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip(f"no PostgreSQL at {POSTGRES_URL} ({exc.orig}); CI runs these")
+
+    job_store = JobStore(f"{POSTGRES_URL}?options=-csearch_path%3D{schema}")
+    yield job_store
+    job_store.close()
+    with admin.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    admin.dispose()
+
+
+def test_job_goes_queued_running_succeeded(store: JobStore) -> None:
+    job = store.create("train", {"epochs": 2})
+    assert job.status == QUEUED
+    assert job.revision == 1
+
+    claimed = store.claim(job.id, "host:1")
+    assert claimed is not None
+    assert claimed.status == RUNNING
+    assert claimed.started_at is not None
+    assert claimed.revision == 2
+
+    assert store.report(job.id, {"epoch": 1}, [{"epoch": 1, "val_loss": 0.5}])
+    assert store.finish(job.id, SUCCEEDED, result={"name": "m", "version": 3})
+
+    done = store.get(job.id)
+    assert done.status == SUCCEEDED
+    assert done.progress == {"epoch": 1}
+    assert done.history == [{"epoch": 1, "val_loss": 0.5}]
+    assert done.result == {"name": "m", "version": 3}
+    assert done.finished_at is not None
+    assert done.revision == 4
+
+
+def test_finished_job_never_runs_again(store: JobStore) -> None:
+    job = store.create("train", {})
+    store.claim(job.id, "host:1")
+    store.finish(job.id, FAILED, error="boom")
+
+    assert store.claim(job.id, "host:2") is None
+    assert not store.report(job.id, {"epoch": 2})
+    assert not store.finish(job.id, SUCCEEDED, result={})
+    assert store.get(job.id).status == FAILED
+    assert store.get(job.id).error == "boom"
+
+
+def test_heartbeat_keeps_revision(store: JobStore) -> None:
+    job = store.create("train", {})
+    claimed = store.claim(job.id, "host:1")
+    assert claimed is not None
+
+    assert store.heartbeat(job.id)
+    assert store.get(job.id).revision == claimed.revision
+
+
+def test_only_one_claim_wins(store: JobStore) -> None:
+    job = store.create("train", {})
+    winners: list[str] = []
+    barrier = threading.Barrier(8)
+
+    def claim(worker: str) -> None:
+        barrier.wait()
+        if store.claim(job.id, worker) is not None:
+            winners.append(worker)
+
+    threads = [threading.Thread(target=claim, args=(f"h:{i}",)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(winners) == 1
+    assert store.get(job.id).worker == winners[0]
+
+
+def test_claim_next_takes_oldest(store: JobStore) -> None:
+    first = store.create("train", {"n": 1})
+    store.create("train", {"n": 2})
+
+    claimed = store.claim_next("host:1")
+    assert claimed is not None
+    assert claimed.id == first.id
+
+
+def test_cancel_queued_job_is_immediate(store: JobStore) -> None:
+    job = store.create("train", {})
+    cancelled = store.request_cancel(job.id)
+    assert cancelled.status == CANCELLED
+    assert cancelled.cancel_requested
+    assert store.claim(job.id, "host:1") is None
+
+
+def test_cancel_running_job_sets_flag(store: JobStore) -> None:
+    job = store.create("train", {})
+    store.claim(job.id, "host:1")
+
+    flagged = store.request_cancel(job.id)
+    assert flagged.status == RUNNING
+    assert flagged.cancel_requested
+    assert store.cancel_state(job.id) == (RUNNING, True)
+
+
+def test_cancel_finished_job_conflicts(store: JobStore) -> None:
+    job = store.create("train", {})
+    store.claim(job.id, "host:1")
+    store.finish(job.id, SUCCEEDED, result={})
+
+    with pytest.raises(ConflictError, match="already succeeded"):
+        store.request_cancel(job.id)
+
+
+def test_unknown_job_not_found(store: JobStore) -> None:
+    with pytest.raises(NotFoundError, match="not found"):
+        store.get("0" * 32)
+
+
+def test_list_newest_first_with_cursor(store: JobStore) -> None:
+    ids = [store.create("train", {"n": i}).id for i in range(5)]
+    store.create("other", {})
+
+    first = store.list(kinds=["train"], limit=2)
+    assert [job.id for job in first] == ids[::-1][:2]
+
+    last = first[-1]
+    second = store.list(kinds=["train"], limit=2, before=(last.created_at, last.id))
+    assert [job.id for job in second] == ids[::-1][2:4]
+
+    queued = store.list(statuses=[QUEUED], limit=50)
+    assert len(queued) == 6
+    assert store.count(QUEUED) == 6
+
+
+def test_stale_heartbeat_fails_job(store: JobStore) -> None:
+    job = store.create("train", {})
+    store.claim(job.id, "elsewhere:1")
+    fresh = store.create("train", {})
+    store.claim(fresh.id, "elsewhere:2")
+    time.sleep(0.05)
+    store.heartbeat(fresh.id)
+
+    failed = fail_stale_jobs(store, timeout=0.03)
+
+    assert failed == [job.id]
+    stale = store.get(job.id)
+    assert stale.status == FAILED
+    assert stale.error is not None
+    assert stale.error.startswith("interrupted: no heartbeat")
+    assert store.get(fresh.id).status == RUNNING
+
+
+def test_dead_local_worker_fails_job(store: JobStore) -> None:
+    # a real process that has exited gives a pid that is certainly not alive
+    process = multiprocessing.get_context("spawn").Process(target=time.sleep, args=(0,))
+    process.start()
+    process.join()
+    host = socket.gethostname()
+
+    dead = store.create("train", {})
+    store.claim(dead.id, f"{host}:{process.pid}")
+    alive = store.create("train", {})
+    store.claim(alive.id, f"{host}:{os.getppid()}")
+    remote = store.create("train", {})
+    store.claim(remote.id, f"not-{host}:{process.pid}")
+
+    failed = fail_dead_local_jobs(store, when="at start-up")
+
+    assert failed == [dead.id]
+    error = store.get(dead.id).error
+    assert error is not None
+    assert error.startswith(f"interrupted: worker process {process.pid} on {host}")
+    assert store.get(alive.id).status == RUNNING
+    assert store.get(remote.id).status == RUNNING
+
+
+def test_sqlite_store_uses_wal(tmp_path: Path) -> None:
+    job_store = JobStore(sqlite_url(tmp_path / "jobs.db"))
+    with job_store.engine.connect() as conn:
+        mode = conn.execute(text("PRAGMA journal_mode")).scalar_one()
+    job_store.close()
+    assert mode == "wal"

@@ -1,0 +1,166 @@
+"""Series uploads over real HTTP: both CSV formats, raw and multipart bodies,
+limits, bad content, and training from an uploaded series."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from models.registry import Registry
+from tests.conftest import ROOT, LiveServer
+from tests.service.jobs_support import (
+    finished,
+    start_job_server,
+    tiny_job,
+    wait_for_job,
+)
+
+PROBLEM = "application/problem+json"
+MAX_UPLOAD_BYTES = 100_000
+MAX_SERIES_ROWS = 1_000
+CSV = {"content-type": "text/csv"}
+
+
+@pytest.fixture(scope="module")
+def series_server(
+    trained_registry: Registry, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[LiveServer, Path]]:
+    env = {
+        "RNN_FORECAST_MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES),
+        "RNN_FORECAST_MAX_SERIES_ROWS": str(MAX_SERIES_ROWS),
+    }
+    server, _, data_dir = start_job_server(
+        trained_registry.root, tmp_path_factory.mktemp("series"), env
+    )
+    yield server, data_dir
+    server.stop()
+
+
+@pytest.fixture
+def client(series_server: tuple[LiveServer, Path]) -> httpx.Client:
+    return series_server[0].client
+
+
+def yahoo_tail(rows: int) -> bytes:
+    """The bundled NFLX file's header and its last ``rows`` rows."""
+    lines = (
+        (ROOT / "models" / "data" / "bundled" / "NFLX.csv").read_bytes().splitlines()
+    )
+    return b"\n".join([lines[0], *lines[-rows:]]) + b"\n"
+
+
+def test_upload_yahoo_csv_raw(
+    client: httpx.Client, series_server: tuple[LiveServer, Path]
+) -> None:
+    response = client.post("/v1/series", content=yahoo_tail(600), headers=CSV)
+
+    assert response.status_code == 201, response.text
+    info = response.json()
+    assert re.fullmatch(r"[a-f0-9]{32}", info["id"])
+    assert response.headers["location"] == f"/v1/series/{info['id']}"
+    assert info["rows"] == 600
+    assert info["end"] == "2020-12-11"
+    assert info["format"] == "yahoo"
+    assert info["kind"] == "price"
+    assert info["cleaning"] == []
+    stored = series_server[1] / "series" / f"{info['id']}.csv"
+    assert stored.read_bytes() == yahoo_tail(600)
+    assert client.get(f"/v1/series/{info['id']}").json() == info
+
+
+def test_upload_value_csv_multipart_reports_cleaning(client: httpx.Client) -> None:
+    body = (
+        "date,value\n2024-01-03,2.0\n2024-01-02,1.5\n2024-01-02,1.5\n"
+        "2024-01-04,null\n2024-01-05,-3.25\n"
+    )
+    response = client.post(
+        "/v1/series", files={"file": ("level.csv", body.encode(), "text/csv")}
+    )
+
+    assert response.status_code == 201, response.text
+    info = response.json()
+    assert info["format"] == "value"
+    assert info["filename"] == "level.csv"
+    assert info["rows"] == 3
+    assert info["start"] == "2024-01-02"
+    assert info["end"] == "2024-01-05"
+    assert len(info["cleaning"]) == 3
+    assert any(step.startswith("Sorted the rows") for step in info["cleaning"])
+
+
+@pytest.mark.parametrize(
+    ("body", "text"),
+    [
+        (b"when,price\n2024-01-02,1\n", "not one of the accepted headers"),
+        (b"date,value\n2024-01-02,\xff\n", "not UTF-8"),
+        (b"", "empty"),
+        (b"date,value\n2024-01-02,inf\n", "the uploaded CSV"),
+        (b"date,value\n2024-13-45,1.0\n", "the uploaded CSV"),
+    ],
+)
+def test_invalid_csv_rejected(client: httpx.Client, body: bytes, text: str) -> None:
+    response = client.post("/v1/series", content=body, headers=CSV)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == PROBLEM
+    assert text in response.json()["detail"]
+
+
+def test_too_many_rows_rejected(client: httpx.Client) -> None:
+    response = client.post(
+        "/v1/series", content=yahoo_tail(MAX_SERIES_ROWS + 1), headers=CSV
+    )
+    assert response.status_code == 422
+    assert f"above the limit of {MAX_SERIES_ROWS}" in response.json()["detail"]
+    assert "RNN_FORECAST_MAX_SERIES_ROWS" in response.json()["detail"]
+
+
+def test_oversized_upload_rejected(client: httpx.Client) -> None:
+    body = b"date,value\n" + b"2024-01-02,1.0\n" * (MAX_UPLOAD_BYTES // 10)
+
+    declared = client.post("/v1/series", content=body, headers=CSV)
+    chunked = client.post(
+        "/v1/series", content=iter([body[:50_000], body[50_000:]]), headers=CSV
+    )
+    multipart = client.post("/v1/series", files={"file": ("big.csv", body)})
+
+    for response in (declared, chunked, multipart):
+        assert response.status_code == 413, response.text
+        assert response.headers["content-type"] == PROBLEM
+        assert str(MAX_UPLOAD_BYTES) in response.json()["detail"]
+        assert "RNN_FORECAST_MAX_UPLOAD_BYTES" in response.json()["detail"]
+
+
+def test_upload_needs_csv_content_type(client: httpx.Client) -> None:
+    response = client.post("/v1/series", json={"date": "2024-01-02"})
+    assert response.status_code == 415
+    assert "text/csv" in response.json()["detail"]
+
+    no_file = client.post("/v1/series", data={"other": "x"}, files={"x": ("a", b"")})
+    assert no_file.status_code == 422
+    assert "no file field 'file'" in no_file.json()["detail"]
+
+
+def test_unknown_series_not_found(client: httpx.Client) -> None:
+    assert client.get(f"/v1/series/{'a' * 32}").status_code == 404
+    malformed = client.get("/v1/series/..%2F..%2Fjobs")
+    assert malformed.status_code == 404
+    assert malformed.headers["content-type"] == PROBLEM
+
+
+def test_training_job_from_upload(client: httpx.Client) -> None:
+    upload = client.post("/v1/series", content=yahoo_tail(400), headers=CSV).json()
+    data = {"source": "upload", "series_id": upload["id"]}
+    response = client.post("/v1/training-jobs", json=tiny_job(name="up", data=data))
+    assert response.status_code == 202, response.text
+
+    done = wait_for_job(client, response.json()["href"], finished)
+    assert done["status"] == "succeeded", done
+    meta = client.get("/v1/models/up/versions/1").json()
+    assert meta["data"]["source"] == "upload"
+    assert meta["data"]["series_id"] == upload["id"]
+    assert meta["data"]["rows"] == 400
+    assert meta["data"]["sha256"] == upload["sha256"]
