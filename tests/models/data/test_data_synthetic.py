@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from pydantic import ValidationError
 
 from models.data.synthetic import generate, noise_floor
 from models.errors import DataError
@@ -144,9 +145,19 @@ def test_mackey_glass_noise_added() -> None:
     assert (noisy - clean).std() == pytest.approx(0.05, rel=0.2)
 
 
+def test_spec_caps_length_below_calendar() -> None:
+    with pytest.raises(ValidationError, match="less than or equal to 60000"):
+        SyntheticData(length=60_001)
+
+
 def test_generate_rejects_length_beyond_calendar() -> None:
+    # model_construct skips the spec's own cap to reach the calendar check
     with pytest.raises(DataError) as caught:
-        generate(SyntheticData(length=100_000))
+        generate(
+            SyntheticData.model_construct(
+                **{**SyntheticData().model_dump(), "length": 100_000}
+            )
+        )
 
     assert str(caught.value) == (
         "length=100000 is above the 66382 NYSE sessions from 2000-01-03 to "
