@@ -1,0 +1,200 @@
+"""Input sequences and loss targets for gradient diagnostics.
+
+A diagnostic runs a network over one sequence x (T, F) and puts the loss on
+the output at the last step. The sequence comes from one of three sources:
+
+- ``noise``: seeded independent standard normal values (a synthetic input),
+- ``bundled``: a window of T consecutive values of the bundled NFLX daily
+  closes, transformed as the network expects them,
+- ``values``: a sequence sent by the client, used as given.
+
+The loss is the mean squared error between the K outputs y (K,) and a
+target (K,): the client's target when one is given, else the K values that
+follow a bundled window when the data has them, else zeros.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch import Tensor
+
+from models.data.bundled import load_bundled
+from models.data.scaling import Scaler, fit_scaler
+from models.data.windows import to_values
+from models.errors import InvalidInputError
+
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class NoiseInput(_Strict):
+    """Independent standard normal values from ``torch.Generator(seed)``."""
+
+    source: Literal["noise"] = "noise"
+    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+
+
+class BundledInput(_Strict):
+    """T consecutive values of the bundled NFLX closes (2002-05-23..2020-12-11).
+
+    The window ends at the last value dated on or before ``end`` (default: the
+    last row). A fresh network reads daily log returns standardised by their
+    mean and standard deviation over the whole series. A stored version reads
+    its own target (log returns or prices) scaled by its own scaler.
+    """
+
+    source: Literal["bundled"] = "bundled"
+    end: dt.date | None = None
+
+
+class ValuesInput(_Strict):
+    """A client sequence: T numbers (F = 1) or T rows of F numbers each."""
+
+    source: Literal["values"] = "values"
+    values: list[FiniteFloat] | list[list[FiniteFloat]] = Field(min_length=2)
+
+
+InputSpec = Annotated[
+    NoiseInput | BundledInput | ValuesInput, Field(discriminator="source")
+]
+
+
+@dataclass(frozen=True)
+class ValueTransform:
+    """The target kind and scaler that turn prices into a stored version's inputs."""
+
+    target: str
+    scaler: Scaler
+
+
+@dataclass(frozen=True)
+class PreparedInput:
+    """The sequence x (T, F) and target (K,) in float64, with a description."""
+
+    x: Tensor
+    target: Tensor
+    description: dict[str, Any]
+
+
+def input_length(spec: NoiseInput | BundledInput | ValuesInput) -> int | None:
+    """Return T when the source fixes it (client values), else None."""
+    return len(spec.values) if isinstance(spec, ValuesInput) else None
+
+
+def prepare_input(
+    spec: NoiseInput | BundledInput | ValuesInput,
+    *,
+    seq_len: int,
+    horizon: int,
+    target: list[float] | None = None,
+    transform: ValueTransform | None = None,
+) -> PreparedInput:
+    """Build the sequence x (T, F) with T = ``seq_len`` and the target (K,).
+
+    ``transform`` applies to bundled windows for a stored version; None means
+    standardised log returns. Raises ``InvalidInputError`` for a target whose
+    length is not K, ragged client rows or a window that does not fit.
+    """
+    if target is not None and len(target) != horizon:
+        raise InvalidInputError(
+            f"target has {len(target)} values but the network outputs {horizon}; "
+            f"send {horizon} values or leave target out",
+            field="target",
+        )
+
+    following: np.ndarray | None = None
+    if isinstance(spec, NoiseInput):
+        generator = torch.Generator().manual_seed(spec.seed)
+        x = torch.randn(seq_len, 1, dtype=torch.float64, generator=generator)
+        description: dict[str, Any] = {"source": "noise", "seed": spec.seed}
+    elif isinstance(spec, BundledInput):
+        x, following, description = _bundled_window(spec, seq_len, horizon, transform)
+    else:
+        x = _client_values(spec)
+        description = {"source": "values", "features": x.shape[1]}
+
+    if target is not None:
+        y = torch.tensor(target, dtype=torch.float64)
+        description["target"] = "request"
+    elif following is not None:
+        y = torch.from_numpy(following.astype(np.float64))
+        description["target"] = "next values"
+    else:
+        y = torch.zeros(horizon, dtype=torch.float64)
+        description["target"] = "zeros"
+    return PreparedInput(x=x, target=y, description=description)
+
+
+def _client_values(spec: ValuesInput) -> Tensor:
+    rows = [row if isinstance(row, list) else [row] for row in spec.values]
+    widths = {len(row) for row in rows}
+    if len(widths) != 1 or 0 in widths:
+        raise InvalidInputError(
+            f"input.values rows have {sorted(widths)} features; send rows of one "
+            "equal, non-zero length",
+            field="input.values",
+        )
+    return torch.tensor(rows, dtype=torch.float64)
+
+
+def _bundled_window(
+    spec: BundledInput, seq_len: int, horizon: int, transform: ValueTransform | None
+) -> tuple[Tensor, np.ndarray | None, dict[str, Any]]:
+    """Cut T values ending at ``spec.end`` and the up to K values after them."""
+    dates, values = _bundled_values(transform)
+    end_index = len(values) - 1
+    if spec.end is not None:
+        end_index = int(np.searchsorted(dates, np.datetime64(spec.end), "right")) - 1
+
+    start = end_index - seq_len + 1
+    if start < 0:
+        first = str(dates[seq_len - 1])[:10] if seq_len <= len(values) else None
+        fix = f"use an end on or after {first}" if first else "use a shorter seq_len"
+        raise InvalidInputError(
+            f"the bundled data has {end_index + 1} values up to input.end "
+            f"{spec.end}, fewer than seq_len={seq_len}; {fix}",
+            field="input.end",
+        )
+
+    window = values[start : end_index + 1]
+    after = values[end_index + 1 : end_index + 1 + horizon]
+    description = {
+        "source": "bundled",
+        "start": str(dates[start])[:10],
+        "end": str(dates[end_index])[:10],
+        "values": "scaled by the version" if transform else "standardised log returns",
+    }
+    x = torch.from_numpy(window.astype(np.float64)).unsqueeze(1)
+    return x, (after if len(after) == horizon else None), description
+
+
+def _bundled_values(transform: ValueTransform | None) -> tuple[np.ndarray, np.ndarray]:
+    """Dates (N,) and values (N,) of the bundled series, transformed."""
+    dates, prices = _bundled_prices()
+    if transform is None:
+        values = to_values(prices, "log_return")
+        values = fit_scaler("standard", values).transform(values)
+    else:
+        values = transform.scaler.transform(to_values(prices, transform.target))
+    # a log return is dated by the later of its two prices
+    return dates[len(dates) - len(values) :], values
+
+
+@functools.lru_cache(maxsize=1)
+def _bundled_prices() -> tuple[np.ndarray, np.ndarray]:
+    series = load_bundled()
+    dates = series.frame.index.to_numpy().astype("datetime64[D]")
+    prices = series.frame["close"].to_numpy(dtype=np.float64)
+    dates.setflags(write=False)
+    prices.setflags(write=False)
+    return dates, prices

@@ -1,0 +1,547 @@
+"""Gradient flow through time: how dL/dh_t shrinks or grows with distance.
+
+A diagnostic runs one sequence x (T, F) with batch size 1 through a stack of
+hand-written cells (``models.nn.cell_stack``) in float64, puts the mean
+squared error on the output at the last step, and backpropagates through
+time with autograd. It returns, for the analysed layer:
+
+- ``grad_norms``: ||dL/dh_t|| for t = 0 .. T-1, oldest step first, read
+  from ``h_t.grad`` after ``retain_grad()``,
+- ``jacobian_norms``: ||ds_t/ds_{t-1}||_2 for t = 1 .. T-1 (``models.jacobians``;
+  s is (h, c) for the LSTM), and ``jacobian_products``, their running
+  product from the last step back, aligned with ``grad_norms`` (1 at the
+  last step),
+- a summary (``models.gradient_summary``): the decay or growth rate per
+  step, and the distances at which the gradient falls below 1e-3 or rises
+  above 1e3 of its last-step value,
+- the spectral radius of each gate block of the recurrent matrix W_h,
+- the global L2 norm of the parameter gradients before and after clipping.
+
+The network is fresh (one layer built from the request's controls, head
+with K = 1) or a stored version (every layer copied; the analysed layer is
+the top one unless the request names another). For the top layer the
+gradient obeys dL/ds_{t-1} = J_t^T dL/ds_t, so the ratio of ``grad_norms``
+between two steps is at most the product of the Jacobian norms between
+them. A lower layer also receives gradient through the layers above it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch import Tensor
+
+from models.errors import InvalidInputError
+from models.gradient_inputs import (
+    FiniteFloat,
+    InputSpec,
+    NoiseInput,
+    PreparedInput,
+    ValueTransform,
+    input_length,
+    prepare_input,
+)
+from models.gradient_summary import GradientSummary, summarize_gradient_norms
+from models.jacobians import step_jacobian_norms
+from models.limits import DEFAULT_LIMITS, Limits, check_limit
+from models.nn.cell_stack import (
+    CANDIDATE_GATE,
+    CellStack,
+    Init,
+    build_fresh_stack,
+    gate_spectral_radii,
+    stack_from_forecaster,
+)
+from models.nn.cells import Activation, CellState
+from models.registry import LoadedModel
+from models.spec import NAME_PATTERN, CellType
+
+DEFAULT_CELL: CellType = "rnn"
+DEFAULT_HIDDEN_SIZE = 32
+DEFAULT_SEQ_LEN = 100
+MAX_SPECTRAL_RADIUS = 100.0
+
+# Controls that only make sense for a network built from the request.
+FRESH_ONLY = ("hidden_size", "activation", "init", "spectral_radius", "forget_bias")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StoredModelRef(_Strict):
+    """A stored version to analyse instead of a fresh network."""
+
+    name: str = Field(pattern=NAME_PATTERN, examples=["nflx"])
+    version: int | str = Field(
+        default="latest", description="A version number or an alias"
+    )
+    layer: int | None = Field(
+        default=None, ge=0, description="Layer to analyse; default: the top layer"
+    )
+
+
+class GradientFlowSpec(_Strict):
+    """The network to analyse (fresh or a stored version) and its input.
+
+    Fresh-network controls default to cell 'rnn', hidden_size 32, activation
+    'tanh' and init 'default' (torch's uniform(-1/sqrt(H), 1/sqrt(H))); they
+    are rejected together with ``model``. ``seq_len`` defaults to 100, or to
+    the length of client values.
+    """
+
+    cell: CellType | None = None
+    model: StoredModelRef | None = None
+    hidden_size: int | None = Field(default=None, ge=1)
+    activation: Activation | None = Field(
+        default=None, description="RNN only: 'tanh' or 'identity'"
+    )
+    init: Init | None = Field(
+        default=None,
+        description="W_h gate blocks: torch 'default', 'orthogonal' or "
+        "'identity' (scaled by spectral_radius when given)",
+    )
+    spectral_radius: float | None = Field(
+        default=None,
+        gt=0.0,
+        le=MAX_SPECTRAL_RADIUS,
+        description="Rescale each gate block of W_h to this spectral radius",
+    )
+    forget_bias: float | None = Field(
+        default=None,
+        ge=-20.0,
+        le=20.0,
+        description="LSTM only: forget-gate bias b_xf (b_hf is set to 0)",
+    )
+    seq_len: int | None = Field(default=None, ge=2)
+    input: InputSpec = Field(default_factory=NoiseInput)
+    target: list[FiniteFloat] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=DEFAULT_LIMITS.max_horizon,
+        description="Target of the last output (K values); default: the next "
+        "values of a bundled window, else zeros",
+    )
+    clip_norm: float | None = Field(
+        default=None,
+        gt=0.0,
+        allow_inf_nan=False,
+        description="Global gradient-norm threshold",
+    )
+    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    jacobians: bool = Field(
+        default=True, description="Compute the per-step Jacobian norms"
+    )
+
+
+@dataclass(frozen=True)
+class Clipping:
+    """Global L2 norm of all parameter gradients before and after clipping."""
+
+    threshold: float | None
+    norm_before: float
+    norm_after: float
+    clipped: bool
+
+
+@dataclass(frozen=True)
+class GradientTrace:
+    """Measurements of one backpropagation through time (see the module doc)."""
+
+    loss: float
+    grad_norms: list[float]
+    cell_grad_norms: list[float] | None
+    jacobian_norms: list[float] | None
+    jacobian_products: list[float] | None
+    jacobian_converged: bool | None
+    summary: GradientSummary
+    spectral_radius: float
+    gate_spectral_radii: dict[str, float]
+    clipping: Clipping
+    param_grad_norms: dict[str, float]
+
+
+@dataclass(frozen=True)
+class GradientFlow:
+    """A trace with the network and input it was measured on."""
+
+    network: dict[str, Any]
+    input: dict[str, Any]
+    trace: GradientTrace
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """Flat JSON-ready dict; non-finite products become None."""
+        trace = asdict(self.trace)
+        if self.trace.jacobian_products is not None:
+            trace["jacobian_products"] = [
+                value if np.isfinite(value) else None
+                for value in self.trace.jacobian_products
+            ]
+        return {
+            **self.network,
+            "input": self.input,
+            **trace,
+            "seconds": self.seconds,
+        }
+
+
+def compute_gradient_flow(
+    spec: GradientFlowSpec,
+    *,
+    stored: LoadedModel | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+) -> GradientFlow:
+    """Build the network and input that ``spec`` describes and trace them.
+
+    ``stored`` is the loaded version that ``spec.model`` names; the caller
+    resolves and loads it. Raises ``InvalidInputError`` (or its subclass
+    ``LimitExceededError``) for a spec that cannot be run.
+    """
+    started = time.perf_counter()
+    seq_len = _resolve_seq_len(spec, limits)
+    if spec.model is not None:
+        if stored is None:
+            raise ValueError("compute_gradient_flow: spec.model needs stored=")
+        stack, layer, network = _stored_network(spec, spec.model, stored, limits)
+        transform = ValueTransform(target=stored.target, scaler=stored.scaler)
+    else:
+        stack, network = _fresh_network(spec, limits)
+        layer, transform = 0, None
+
+    prepared = prepare_input(
+        spec.input,
+        seq_len=seq_len,
+        horizon=int(stack.head.out_features),
+        target=spec.target,
+        transform=transform,
+    )
+    _check_features(prepared, stack)
+    trace = trace_gradients(
+        stack,
+        prepared,
+        layer=layer,
+        clip_norm=spec.clip_norm,
+        jacobians=spec.jacobians,
+        seed=spec.seed,
+    )
+    network = {**network, "layer": layer, "seq_len": seq_len}
+    return GradientFlow(
+        network=network,
+        input=prepared.description,
+        trace=trace,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def trace_gradients(
+    stack: CellStack,
+    prepared: PreparedInput,
+    *,
+    layer: int,
+    clip_norm: float | None = None,
+    jacobians: bool = True,
+    seed: int = 0,
+) -> GradientTrace:
+    """Backpropagate the last-step loss of ``stack`` on x (T, F) through time.
+
+    Leaves the parameter gradients of ``stack`` set (and clipped when
+    ``clip_norm`` is given). Raises ``InvalidInputError`` when a state or
+    gradient overflows float64, or when the loss gradient at the last step is
+    zero so that the ratios are undefined.
+    """
+    stack.zero_grad(set_to_none=True)
+    with torch.enable_grad():
+        output, states, layer_input = _forward(stack, prepared.x, layer)
+        loss = torch.nn.functional.mse_loss(output[0], prepared.target)
+        _check_finite_states(states, loss)
+        loss.backward()
+
+    hidden = [_hidden(state) for state in states]
+    grad_norms = _grad_norms(hidden)
+    cell_grad_norms = None
+    if stack.cell_type == "lstm":
+        cell_grad_norms = _grad_norms([state[1] for state in states])  # type: ignore[index]
+    _check_gradients(grad_norms)
+
+    norms = products = converged = None
+    if jacobians:
+        norms, products, converged = _jacobian_curves(
+            stack, layer, layer_input, states, seed
+        )
+
+    radii = gate_spectral_radii(stack.layer(layer), stack.cell_type)
+    return GradientTrace(
+        loss=float(loss.detach()),
+        grad_norms=grad_norms.tolist(),
+        cell_grad_norms=None if cell_grad_norms is None else cell_grad_norms.tolist(),
+        jacobian_norms=norms,
+        jacobian_products=products,
+        jacobian_converged=converged,
+        summary=summarize_gradient_norms(grad_norms),
+        spectral_radius=radii[CANDIDATE_GATE[stack.cell_type]],
+        gate_spectral_radii=radii,
+        clipping=_clip(stack, clip_norm),
+        param_grad_norms={
+            name: float(parameter.grad.norm())
+            for name, parameter in stack.named_parameters()
+            if parameter.grad is not None
+        },
+    )
+
+
+def _forward(
+    stack: CellStack, x: Tensor, layer: int
+) -> tuple[Tensor, list[CellState], Tensor]:
+    """Run x (T, F) through every layer; keep the analysed layer's states.
+
+    Returns the output (1, K), the T states of layer ``layer`` with their
+    hidden (and LSTM cell) tensors retaining gradients, and that layer's
+    input (T, F_l) detached.
+    """
+    sequence = x.unsqueeze(0)
+    layer_states: list[CellState] = []
+    layer_input = sequence[0]
+    for index, cell in enumerate(stack.cells):
+        state: CellState | None = None
+        states: list[CellState] = []
+        for t in range(sequence.shape[1]):
+            state = cell(sequence[:, t], state)
+            states.append(state)
+        if index == layer:
+            layer_states, layer_input = states, sequence[0].detach()
+            for item in states:
+                for part in item if isinstance(item, tuple) else (item,):
+                    part.retain_grad()
+        # (1, T, H): the input of the next layer
+        sequence = torch.stack([_hidden(item) for item in states], dim=1)
+    return stack.head(sequence[:, -1]), layer_states, layer_input
+
+
+def _hidden(state: CellState) -> Tensor:
+    return state[0] if isinstance(state, tuple) else state
+
+
+def _grad_norms(tensors: list[Tensor]) -> np.ndarray:
+    """||grad|| of each tensor (T,); 0 for a tensor the loss does not reach."""
+    return np.array(
+        [0.0 if item.grad is None else float(item.grad.norm()) for item in tensors]
+    )
+
+
+def _flat_state(state: CellState) -> Tensor:
+    return torch.cat(state, dim=1) if isinstance(state, tuple) else state
+
+
+def _jacobian_curves(
+    stack: CellStack,
+    layer: int,
+    layer_input: Tensor,
+    states: list[CellState],
+    seed: int,
+) -> tuple[list[float], list[float], bool]:
+    """Norms of ds_t/ds_{t-1} for t = 1 .. T-1 and their running products (T,)."""
+    # (T-1, S): s_0 .. s_{T-2}, the states that steps 1 .. T-1 start from
+    previous = torch.cat([_flat_state(state) for state in states[:-1]]).detach()
+    result = step_jacobian_norms(
+        stack.layer(layer), layer_input[1:], previous, seed=seed
+    )
+    norms = result.norms.numpy()
+    # products[t] = prod of norms of steps t+1 .. T-1; 1 at t = T-1
+    with np.errstate(over="ignore"):
+        products = np.append(np.cumprod(norms[::-1])[::-1], 1.0)
+    return norms.tolist(), products.tolist(), result.converged
+
+
+def _clip(stack: CellStack, clip_norm: float | None) -> Clipping:
+    parameters = [p for p in stack.parameters() if p.grad is not None]
+    before = _global_norm(parameters)
+    if clip_norm is not None:
+        torch.nn.utils.clip_grad_norm_(parameters, clip_norm)
+    after = _global_norm(parameters)
+    return Clipping(
+        threshold=clip_norm,
+        norm_before=before,
+        norm_after=after,
+        clipped=clip_norm is not None and before > clip_norm,
+    )
+
+
+def _global_norm(parameters: list[torch.nn.Parameter]) -> float:
+    squares = [p.grad.detach().pow(2).sum() for p in parameters if p.grad is not None]
+    return float(torch.stack(squares).sum().sqrt()) if squares else 0.0
+
+
+def _check_finite_states(states: list[CellState], loss: Tensor) -> None:
+    for t, state in enumerate(states):
+        if not bool(torch.isfinite(_flat_state(state)).all()):
+            raise InvalidInputError(
+                f"the hidden state overflowed float64 at step {t}; lower "
+                "spectral_radius or seq_len, use activation 'tanh', or send "
+                "smaller input values",
+            )
+    if not bool(torch.isfinite(loss)):
+        raise InvalidInputError(
+            "the loss overflowed float64; lower spectral_radius or seq_len, use "
+            "activation 'tanh', or send a target closer to the output",
+        )
+
+
+def _check_gradients(grad_norms: np.ndarray) -> None:
+    if not np.isfinite(grad_norms).all():
+        step = int(np.flatnonzero(~np.isfinite(grad_norms))[-1])
+        raise InvalidInputError(
+            f"the gradient dL/dh_t overflowed float64 at step {step}; lower "
+            "spectral_radius or seq_len",
+        )
+    if grad_norms[-1] == 0.0:
+        raise InvalidInputError(
+            "the loss gradient at the last step is zero because the output "
+            "equals the target, so the ratios are undefined; send another "
+            "target or input",
+            field="target",
+        )
+
+
+def _resolve_seq_len(spec: GradientFlowSpec, limits: Limits) -> int:
+    values_length = input_length(spec.input)
+    if (
+        values_length is not None
+        and spec.seq_len is not None
+        and spec.seq_len != values_length
+    ):
+        raise InvalidInputError(
+            f"seq_len={spec.seq_len} differs from the {values_length} rows of "
+            "input.values; leave seq_len out or make them equal",
+            field="seq_len",
+        )
+    seq_len = values_length or spec.seq_len or DEFAULT_SEQ_LEN
+    field = "input.values" if values_length is not None else "seq_len"
+    check_limit(field, seq_len, limits.max_seq_len, "RNN_FORECAST_MAX_SEQ_LEN")
+    return seq_len
+
+
+def _fresh_network(
+    spec: GradientFlowSpec, limits: Limits
+) -> tuple[CellStack, dict[str, Any]]:
+    cell = spec.cell or DEFAULT_CELL
+    hidden_size = spec.hidden_size or DEFAULT_HIDDEN_SIZE
+    check_limit(
+        "hidden_size",
+        hidden_size,
+        limits.max_diagnostic_hidden_size,
+        "RNN_FORECAST_MAX_DIAGNOSTIC_HIDDEN_SIZE",
+    )
+    activation: Activation = spec.activation or "tanh"
+    if cell != "rnn" and activation != "tanh":
+        raise InvalidInputError(
+            f"activation {activation!r} applies only to cell 'rnn'; the {cell} "
+            "has fixed activations, so remove activation",
+            field="activation",
+        )
+    if spec.forget_bias is not None and cell != "lstm":
+        raise InvalidInputError(
+            f"forget_bias applies only to cell 'lstm', got cell {cell!r}; "
+            "remove forget_bias",
+            field="forget_bias",
+        )
+
+    init: Init = spec.init or "default"
+    input_size = _input_features(spec)
+    stack = build_fresh_stack(
+        cell,
+        input_size=input_size,
+        hidden_size=hidden_size,
+        activation=activation,
+        init=init,
+        spectral_radius=spec.spectral_radius,
+        forget_bias=spec.forget_bias,
+        seed=spec.seed,
+    )
+    network = {
+        "cell": cell,
+        "model": None,
+        "hidden_size": hidden_size,
+        "num_layers": 1,
+        "state_size": stack.state_size,
+        "activation": activation,
+        "init": init,
+        "requested_spectral_radius": spec.spectral_radius,
+        "forget_bias": spec.forget_bias,
+        "seed": spec.seed,
+    }
+    return stack, network
+
+
+def _input_features(spec: GradientFlowSpec) -> int:
+    values = getattr(spec.input, "values", None)
+    if values and isinstance(values[0], list):
+        return len(values[0])
+    return 1
+
+
+def _stored_network(
+    spec: GradientFlowSpec,
+    reference: StoredModelRef,
+    stored: LoadedModel,
+    limits: Limits,
+) -> tuple[CellStack, int, dict[str, Any]]:
+    for name in FRESH_ONLY:
+        if getattr(spec, name) is not None:
+            raise InvalidInputError(
+                f"{name} applies to a fresh network and cannot change the stored "
+                f"version {stored.name}:{stored.version}; remove {name} or model",
+                field=name,
+            )
+    stack = stack_from_forecaster(stored.model)
+    if spec.cell is not None and spec.cell != stack.cell_type:
+        raise InvalidInputError(
+            f"cell {spec.cell!r} differs from the {stack.cell_type!r} of "
+            f"{stored.name}:{stored.version}; leave cell out",
+            field="cell",
+        )
+    if stack.hidden_size > limits.max_diagnostic_hidden_size:
+        raise InvalidInputError(
+            f"{stored.name}:{stored.version} has hidden_size {stack.hidden_size}, "
+            f"above the diagnostic limit of {limits.max_diagnostic_hidden_size}; "
+            "raise RNN_FORECAST_MAX_DIAGNOSTIC_HIDDEN_SIZE",
+            field="model",
+        )
+
+    layer = reference.layer
+    if layer is None:
+        layer = stack.num_layers - 1
+    if layer >= stack.num_layers:
+        raise InvalidInputError(
+            f"model.layer={layer} is out of range: {stored.name}:{stored.version} "
+            f"has layers 0..{stack.num_layers - 1}",
+            field="model.layer",
+        )
+    network = {
+        "cell": stack.cell_type,
+        "model": {"name": stored.name, "version": stored.version},
+        "hidden_size": stack.hidden_size,
+        "num_layers": stack.num_layers,
+        "state_size": stack.state_size,
+        "activation": "tanh",
+        "init": "trained",
+        "requested_spectral_radius": None,
+        "forget_bias": None,
+        "seed": spec.seed,
+    }
+    return stack, layer, network
+
+
+def _check_features(prepared: PreparedInput, stack: CellStack) -> None:
+    expected = stack.layer(0).input_size
+    if prepared.x.shape[1] != expected:
+        raise InvalidInputError(
+            f"input has {prepared.x.shape[1]} features per step but the network "
+            f"reads {expected}; send rows of {expected} values",
+            field="input.values",
+        )
