@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     job_heartbeat_seconds: float = Field(default=5.0, gt=0.0, le=3600.0)
     job_heartbeat_timeout: float = Field(default=60.0, gt=0.0, le=86_400.0)
     job_cancel_grace_seconds: float = Field(default=5.0, ge=0.0, le=3600.0)
+    # SQLAlchemy URL of the Optuna studies of tuning jobs; None means the
+    # SQLite file optuna.db in data_dir. Use PostgreSQL for several hosts.
+    tuning_storage: str | None = None
     api_key: SecretStr | None = None
 
     log_format: Literal["json", "text"] = "json"

@@ -39,7 +39,11 @@ from models.registry import Registry
 from service.settings import Settings
 
 # Modules that call ``register_job_kind`` when imported.
-JOB_KIND_MODULES: list[str] = ["service.jobs.train_kind"]
+JOB_KIND_MODULES: list[str] = [
+    "service.jobs.train_kind",
+    "service.jobs.backtest_kind",
+    "service.jobs.tuning_kind",
+]
 
 
 class JobCancelled(Exception):

@@ -1,0 +1,35 @@
+"""The ``backtest`` job kind: a walk-forward backtest of a training spec,
+exactly as ``rnn-forecast backtest`` runs it; the result is the backtest's
+per-fold and aggregated scores."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from models.backtest import BacktestSpec, run_backtest
+from service.jobs.kinds import JobContext, register_job_kind
+from service.jobs.train_kind import check_training_spec
+from service.series_store import series_dir
+from service.settings import Settings
+
+BACKTEST = "backtest"
+
+
+def check_backtest(params: BacktestSpec, settings: Settings) -> None:
+    """Apply the training job's checks to the spec that every fold fits."""
+    check_training_spec(params.training, settings)
+
+
+def run_backtest_job(params: BacktestSpec, ctx: JobContext) -> dict[str, Any]:
+    """Run the backtest, reporting progress after each fold."""
+    ctx.report({"stage": "loading data"})
+    return run_backtest(
+        params,
+        ctx.report,
+        ctx.should_stop,
+        cache_dir=ctx.settings.cache_dir,
+        upload_dir=series_dir(ctx.settings),
+    )
+
+
+register_job_kind(BACKTEST, BacktestSpec, run_backtest_job, check=check_backtest)

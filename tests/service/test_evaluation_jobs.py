@@ -1,0 +1,102 @@
+"""Backtest and tuning jobs over real HTTP with the in-host runner."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from models.registry import Registry
+from tests.conftest import LiveServer
+from tests.service.jobs_support import finished, start_job_server, wait_for_job
+
+TRAINING = {
+    "name": "jobbed",
+    "hidden_size": 4,
+    "num_layers": 1,
+    "lookback": 10,
+    "horizon": 3,
+    "epochs": 1,
+    "batch_size": 128,
+    "target": "price",
+    "data": {"source": "synthetic", "generator": "noisy_sine", "length": 300},
+}
+
+
+@pytest.fixture(scope="module")
+def jobs_server(
+    trained_registry: Registry, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[LiveServer, Path, Path]]:
+    server, registry, data_dir = start_job_server(
+        trained_registry.root, tmp_path_factory.mktemp("evaluation-jobs")
+    )
+    yield server, registry, data_dir
+    server.stop()
+
+
+def submit(client: httpx.Client, kind: str, params: dict[str, Any]) -> httpx.Response:
+    return client.post("/v1/jobs", json={"kind": kind, "params": params})
+
+
+def test_job_kinds_list_backtest_and_tuning(
+    jobs_server: tuple[LiveServer, Path, Path],
+) -> None:
+    kinds = jobs_server[0].client.get("/v1/job-kinds").json()["kinds"]
+    names = {kind["name"] for kind in kinds}
+    assert {"backtest", "tuning"} <= names
+
+
+def test_backtest_job_returns_scores(
+    jobs_server: tuple[LiveServer, Path, Path],
+) -> None:
+    client = jobs_server[0].client
+    response = submit(client, "backtest", {"training": TRAINING, "refit_every": 20})
+    assert response.status_code == 202, response.text
+    job = wait_for_job(client, response.json()["href"], finished)
+    assert job["status"] == "succeeded", job
+    result = job["result"]
+    assert result["origins"]["count"] == sum(f["origins"] for f in result["folds"])
+    assert "seasonal_naive" in result["aggregate"]["baselines"]
+    assert job["progress"]["fold"] == len(result["folds"])
+
+
+def test_tuning_job_registers_a_version(
+    jobs_server: tuple[LiveServer, Path, Path],
+) -> None:
+    server, registry, data_dir = jobs_server
+    params = {
+        "base": TRAINING,
+        "space": {"hidden_size": [4, 6], "lookback": [8, 12], "num_layers": [1, 1]},
+        "trials": 2,
+        "startup_trials": 1,
+    }
+    response = submit(server.client, "tuning", params)
+    assert response.status_code == 202, response.text
+    job = wait_for_job(server.client, response.json()["href"], finished)
+    assert job["status"] == "succeeded", job
+    assert job["result"]["version"] == 1
+    assert job["result"]["storage"] == f"sqlite:///{(data_dir / 'optuna.db').resolve()}"
+    meta = Registry(registry).metadata("jobbed", 1)
+    assert meta["tuning"]["counts"]["total"] == 2
+
+
+def test_tuning_job_rejects_client_storage(
+    jobs_server: tuple[LiveServer, Path, Path],
+) -> None:
+    params = {"base": TRAINING, "storage": "postgresql://elsewhere.example/db"}
+    response = submit(jobs_server[0].client, "tuning", params)
+    assert response.status_code == 422
+    assert "storage is chosen by the server" in response.json()["detail"]
+
+
+def test_backtest_job_rejects_bad_params(
+    jobs_server: tuple[LiveServer, Path, Path],
+) -> None:
+    response = submit(
+        jobs_server[0].client, "backtest", {"training": TRAINING, "window": "sliding"}
+    )
+    assert response.status_code == 422
+    assert "needs window_size" in response.json()["detail"]
