@@ -1,4 +1,8 @@
-"""FastAPI dependencies; tests replace them through ``dependency_overrides``."""
+"""FastAPI dependencies; tests replace them through ``dependency_overrides``.
+
+They are ``async`` because FastAPI runs a plain ``def`` dependency on its
+thread pool, a thread hop per dependency and request for an attribute read.
+"""
 
 from __future__ import annotations
 
@@ -14,27 +18,27 @@ from service.resolution import VersionResolver
 from service.settings import Settings
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_registry(request: Request) -> Registry:
+async def get_registry(request: Request) -> Registry:
     return request.app.state.registry
 
 
-def get_cache(request: Request) -> ModelCache:
+async def get_cache(request: Request) -> ModelCache:
     return request.app.state.cache
 
 
-def get_executor(request: Request) -> ThreadPoolExecutor:
+async def get_executor(request: Request) -> ThreadPoolExecutor:
     return request.app.state.executor
 
 
-def get_resolver(request: Request) -> VersionResolver:
+async def get_resolver(request: Request) -> VersionResolver:
     return request.app.state.resolver
 
 
-def get_batcher(request: Request) -> MicroBatcher:
+async def get_batcher(request: Request) -> MicroBatcher:
     return request.app.state.batcher
 
 
