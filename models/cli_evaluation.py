@@ -324,8 +324,13 @@ def _add_experiments(commands: Any) -> None:
 
 
 def cmd_experiments(args: argparse.Namespace, registry: Registry) -> int:
+    import torch
+
     from models.experiments import FULL, QUICK, SUITES
 
+    # one intra-op thread: small recurrent models gain nothing from more, and
+    # on a shared machine extra threads spin and slow every fit several-fold
+    torch.set_num_threads(1)
     sizes = QUICK if args.quick else FULL
     suites = list(SUITES) if args.suite == "all" else [args.suite]
     for suite in suites:
