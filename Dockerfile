@@ -13,7 +13,8 @@ RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0
 COPY pyproject.toml README.md ./
 COPY models ./models
 COPY service ./service
-RUN pip install .
+# psycopg lets RNN_FORECAST_JOB_STORE point at PostgreSQL
+RUN pip install '.[postgres]'
 
 ENV RNN_FORECAST_REGISTRY=/data/registry \
     RNN_FORECAST_DATA_DIR=/data/var \

@@ -29,6 +29,7 @@ so several API processes on one store each run up to the limit.
 from __future__ import annotations
 
 import logging
+import logging.config
 import multiprocessing
 import os
 import signal
@@ -40,6 +41,7 @@ from multiprocessing.process import BaseProcess
 from service.jobs.execution import configure_worker_process, execute_job, worker_label
 from service.jobs.recovery import fail_dead_local_jobs, fail_stale_jobs
 from service.jobs.store import CANCELLED, FAILED, RUNNING, Job, JobStore, open_store
+from service.logging_config import log_config
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -218,10 +220,7 @@ def _terminate(process: BaseProcess) -> None:
 def run_child(job_id: str, settings: Settings, parent_pid: int) -> None:
     """Entry point of a worker process: run one claimed job, then exit."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if not logging.getLogger().handlers:
-        logging.basicConfig(
-            level=logging.INFO, format="%(levelname)s %(name)s: %(message)s"
-        )
+    logging.config.dictConfig(log_config(settings.log_format, settings.log_level))
     configure_worker_process(settings)
 
     store = open_store(settings)

@@ -1,0 +1,157 @@
+"""Alias updates and ETags of the model resources over real HTTP."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from models.pipeline import train_and_register
+from models.registry import Registry
+from tests.conftest import LiveServer, tiny_spec
+from tests.service.jobs_support import start_job_server
+
+API_KEY = "alias-test-key-71c3"
+AUTH = {"X-API-Key": API_KEY}
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture(scope="module")
+def alias_server(
+    trained_registry: Registry, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[LiveServer, Registry]]:
+    """A server on a copy of the registry where ``nflx`` has versions 1 and 2."""
+    server, registry, _ = start_job_server(
+        trained_registry.root,
+        tmp_path_factory.mktemp("aliases"),
+        {"RNN_FORECAST_API_KEY": API_KEY},
+    )
+    copy = Registry(registry)
+    train_and_register(tiny_spec(name="nflx", seed=7), copy)
+    yield server, copy
+    server.stop()
+
+
+@pytest.fixture
+def client(alias_server: tuple[LiveServer, Registry]) -> httpx.Client:
+    return alias_server[0].client
+
+
+def put_alias(client: httpx.Client, alias: str, body: object) -> httpx.Response:
+    return client.put(f"/v1/models/nflx/aliases/{alias}", json=body, headers=AUTH)
+
+
+def forecast_version(client: httpx.Client, ref: str) -> int:
+    response = client.post("/v1/models/nflx/forecast", json={"version": ref})
+    assert response.status_code == 200, response.text
+    return int(response.json()["version"])
+
+
+def test_alias_switches_forecasts(client: httpx.Client) -> None:
+    response = put_alias(client, "production", {"version": 1})
+    assert response.status_code == 200, response.text
+    assert response.json()["aliases"] == {"production": 1, "latest": 2}
+    assert forecast_version(client, "production") == 1
+
+    assert put_alias(client, "production", {"version": 2}).status_code == 200
+    assert forecast_version(client, "production") == 2
+    meta = client.get("/v1/models/nflx/versions/production").json()
+    assert meta["version"] == 2
+    assert meta["aliases"] == ["latest", "production"]
+
+
+def test_alias_flip_during_forecasts(client: httpx.Client) -> None:
+    put_alias(client, "canary", {"version": 1})
+    stop = threading.Event()
+    flips: list[int] = []
+
+    def flip() -> None:
+        with httpx.Client(base_url=str(client.base_url), timeout=30) as own:
+            while not stop.is_set():
+                version = 2 if len(flips) % 2 == 0 else 1
+                own.put(
+                    "/v1/models/nflx/aliases/canary",
+                    json={"version": version},
+                    headers=AUTH,
+                )
+                flips.append(version)
+
+    thread = threading.Thread(target=flip)
+    thread.start()
+    try:
+        seen = {forecast_version(client, "canary") for _ in range(40)}
+    finally:
+        stop.set()
+        thread.join()
+
+    assert len(flips) >= 2
+    assert seen <= {1, 2}
+
+
+@pytest.mark.parametrize(
+    ("alias", "body", "status", "text"),
+    [
+        ("latest", {"version": 1}, 422, "cannot be set"),
+        ("Prod!", {"version": 1}, 422, "alias 'Prod!' is invalid"),
+        ("production", {"version": 9}, 404, "has no version 9"),
+        ("production", {"version": 0}, 422, "greater than or equal to 1"),
+        ("production", {"version": 1, "note": "x"}, 422, "note"),
+        ("production", {}, 422, "version"),
+    ],
+)
+def test_invalid_alias_update_rejected(
+    client: httpx.Client, alias: str, body: object, status: int, text: str
+) -> None:
+    response = put_alias(client, alias, body)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM
+    assert text in response.text
+
+
+def test_alias_of_unknown_model_not_found(client: httpx.Client) -> None:
+    response = client.put(
+        "/v1/models/ghost/aliases/production", json={"version": 1}, headers=AUTH
+    )
+    assert response.status_code == 404
+    assert "model 'ghost' not found" in response.json()["detail"]
+
+
+def test_alias_update_needs_key(client: httpx.Client) -> None:
+    missing = client.put("/v1/models/nflx/aliases/production", json={"version": 1})
+    wrong = client.put(
+        "/v1/models/nflx/aliases/production",
+        json={"version": 1},
+        headers={"X-API-Key": API_KEY + "x"},
+    )
+    assert missing.status_code == 401
+    assert wrong.status_code == 403
+
+
+def test_model_list_etag_changes_with_alias(client: httpx.Client) -> None:
+    first = client.get("/v1/models")
+    etag = first.headers["etag"]
+
+    unchanged = client.get("/v1/models", headers={"If-None-Match": etag})
+    assert unchanged.status_code == 304
+    assert unchanged.content == b""
+
+    put_alias(client, "etag-check", {"version": 1})
+    changed = client.get("/v1/models", headers={"If-None-Match": etag})
+    assert changed.status_code == 200
+    assert changed.headers["etag"] != etag
+    assert changed.json()["models"][0]["aliases"]["etag-check"] == 1
+
+
+def test_version_etag_answers_304(client: httpx.Client) -> None:
+    first = client.get("/v1/models/nflx/versions/1")
+    etag = first.headers["etag"]
+
+    again = client.get("/v1/models/nflx/versions/1", headers={"If-None-Match": etag})
+    other = client.get("/v1/models/nflx/versions/2", headers={"If-None-Match": etag})
+
+    assert again.status_code == 304
+    assert again.headers["etag"] == etag
+    assert other.status_code == 200
+    assert other.headers["etag"] != etag

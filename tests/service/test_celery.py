@@ -1,0 +1,193 @@
+"""The Celery runner end to end: a real ``celery worker`` process, a real
+Redis on 127.0.0.1 and the API with ``RNN_FORECAST_RUNNER=celery``.
+
+Without a Redis server these tests skip on a laptop and fail under CI
+(``CI=true``), where Redis must run.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+
+from models.registry import Registry
+from tests.conftest import ROOT, LiveServer, free_port
+from tests.service.jobs_support import (
+    LONG,
+    finished,
+    start_job_server,
+    stored_job,
+    tiny_job,
+    training,
+    versions_of,
+    wait_for_job,
+)
+
+REDIS_PORT = 6379
+# a database of its own, so flushing it never touches other users of Redis
+REDIS_DB = 13
+BROKER_URL = f"redis://127.0.0.1:{REDIS_PORT}/{REDIS_DB}"
+
+pytestmark = pytest.mark.redis
+
+
+def redis_or_skip() -> redis.Redis:
+    """A client of the test database; skip (or fail under CI) without Redis."""
+    client = redis.Redis(
+        host="127.0.0.1", port=REDIS_PORT, db=REDIS_DB, socket_connect_timeout=2
+    )
+    try:
+        client.ping()
+    except redis.exceptions.ConnectionError as exc:
+        client.close()
+        reason = f"no Redis on 127.0.0.1:{REDIS_PORT} ({exc})"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason}; CI must start redis-server before the tests")
+        pytest.skip(f"{reason}; start redis-server to run the Celery tests")
+    return client
+
+
+class CeleryWorker:
+    """A ``celery worker`` subprocess (solo pool) with its log in a file."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.log_path = log_path
+        command = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "service.jobs.celery_app",
+            "worker",
+            "--pool=solo",
+            "--loglevel=INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "--hostname",
+            f"test-{uuid.uuid4().hex[:8]}@%h",
+        ]
+        with open(log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                command,
+                cwd=ROOT,
+                env={**os.environ, **env},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+@pytest.fixture(scope="module")
+def celery_stack(
+    trained_registry: Registry, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[LiveServer, CeleryWorker, Path, Path]]:
+    """The API and one worker sharing a registry, a job store and Redis."""
+    client = redis_or_skip()
+    client.flushdb()
+    tmp = tmp_path_factory.mktemp("celery")
+    env = {"RNN_FORECAST_RUNNER": "celery", "RNN_FORECAST_BROKER_URL": BROKER_URL}
+
+    server, registry, data_dir = start_job_server(trained_registry.root, tmp, env)
+    worker_env = {
+        **env,
+        "RNN_FORECAST_REGISTRY": str(registry),
+        "RNN_FORECAST_DATA_DIR": str(data_dir),
+    }
+    worker = CeleryWorker(worker_env, tmp / "worker.log")
+    yield server, worker, registry, data_dir
+
+    server.stop()
+    worker.stop()
+    client.flushdb()
+    client.close()
+
+
+def wait_with_worker(
+    worker: CeleryWorker,
+    client: httpx.Client,
+    href: str,
+    until: Callable[[dict[str, Any]], bool],
+) -> dict[str, Any]:
+    """``wait_for_job`` that shows the worker's log when it fails."""
+    try:
+        return wait_for_job(client, href, until, timeout=120)
+    except AssertionError as exc:
+        log = worker.log_path.read_text(errors="replace")[-4000:]
+        raise AssertionError(f"{exc}\nworker log:\n{log}") from exc
+
+
+def test_celery_worker_trains_job(
+    celery_stack: tuple[LiveServer, CeleryWorker, Path, Path],
+) -> None:
+    server, worker, _, data_dir = celery_stack
+    response = server.client.post("/v1/training-jobs", json=tiny_job(name="remote"))
+    assert response.status_code == 202, response.text
+    job = response.json()
+
+    done = wait_with_worker(worker, server.client, job["href"], finished)
+
+    assert done["status"] == "succeeded", done
+    assert done["result"]["name"] == "remote"
+    assert done["result"]["version"] == 1
+    ran_in = stored_job(data_dir, job["id"]).worker
+    assert ran_in is not None
+    assert ran_in.endswith(f":{worker.process.pid}")
+    forecast = server.client.post("/v1/models/remote/forecast", json={"horizon": 2})
+    assert forecast.status_code == 200, forecast.text
+    assert forecast.json()["version"] == 1
+
+
+def test_celery_job_cancels(
+    celery_stack: tuple[LiveServer, CeleryWorker, Path, Path],
+) -> None:
+    server, worker, registry, _ = celery_stack
+    job = server.client.post(
+        "/v1/training-jobs", json={**LONG, "name": "remote-cancel"}
+    ).json()
+    wait_with_worker(worker, server.client, job["href"], training)
+
+    assert server.client.delete(job["href"]).status_code == 202
+    done = wait_with_worker(worker, server.client, job["href"], finished)
+
+    assert done["status"] == "cancelled"
+    assert versions_of(registry, "remote-cancel") == []
+
+
+def test_unreachable_broker_answers_503(
+    trained_registry: Registry, tmp_path: Path
+) -> None:
+    closed = f"redis://127.0.0.1:{free_port()}/0"
+    env = {"RNN_FORECAST_RUNNER": "celery", "RNN_FORECAST_BROKER_URL": closed}
+    server, _, data_dir = start_job_server(trained_registry.root, tmp_path, env)
+    try:
+        started = time.monotonic()
+        response = server.client.post("/v1/training-jobs", json=tiny_job())
+        seconds = time.monotonic() - started
+        jobs = server.client.get("/v1/training-jobs").json()["jobs"]
+    finally:
+        server.stop()
+
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "unreachable" in response.json()["detail"]
+    assert seconds < 20
+    assert [job["status"] for job in jobs] == ["failed"]
+    assert stored_job(data_dir, jobs[0]["id"]).error is not None
