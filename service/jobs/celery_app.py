@@ -40,7 +40,10 @@ def make_celery(broker_url: str) -> Celery:
         task_default_queue=JOB_QUEUE,
         # a message is acknowledged after the job ends, and one job at a time
         # is reserved per worker process, so a worker that dies before
-        # claiming its job leaves the message for another worker
+        # claiming its job leaves the message for another worker. Redis
+        # delivers a message again when a job outlasts the broker's
+        # visibility timeout (3600 s in kombu 5.7); the second delivery finds
+        # the job claimed and does nothing.
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
@@ -75,4 +78,10 @@ def run_job(job_id: str) -> str | None:
 @worker_ready.connect
 def _recover_on_start(**_kwargs: Any) -> None:
     load_kind_modules()
-    fail_dead_local_jobs(worker_store(), when="when the Celery worker started")
+    # a store of its own: the cached one must not be created in the parent
+    # of prefork children, which would inherit its open connections
+    store = open_store(worker_settings())
+    try:
+        fail_dead_local_jobs(store, when="when the Celery worker started")
+    finally:
+        store.close()

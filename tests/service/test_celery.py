@@ -8,6 +8,7 @@ Without a Redis server these tests skip on a laptop and fail under CI
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -37,6 +38,7 @@ REDIS_PORT = 6379
 # a database of its own, so flushing it never touches other users of Redis
 REDIS_DB = 13
 BROKER_URL = f"redis://127.0.0.1:{REDIS_PORT}/{REDIS_DB}"
+HEARTBEAT_TIMEOUT = 6.0
 
 pytestmark = pytest.mark.redis
 
@@ -58,7 +60,8 @@ def redis_or_skip() -> redis.Redis:
 
 
 class CeleryWorker:
-    """A ``celery worker`` subprocess (solo pool) with its log in a file."""
+    """A ``celery worker`` subprocess with one prefork child, as in
+    docker-compose.yml, and its log in a file."""
 
     def __init__(self, env: dict[str, str], log_path: Path) -> None:
         self.log_path = log_path
@@ -69,7 +72,8 @@ class CeleryWorker:
             "-A",
             "service.jobs.celery_app",
             "worker",
-            "--pool=solo",
+            "--pool=prefork",
+            "--concurrency=1",
             "--loglevel=INFO",
             "--without-gossip",
             "--without-mingle",
@@ -103,7 +107,12 @@ def celery_stack(
     client = redis_or_skip()
     client.flushdb()
     tmp = tmp_path_factory.mktemp("celery")
-    env = {"RNN_FORECAST_RUNNER": "celery", "RNN_FORECAST_BROKER_URL": BROKER_URL}
+    env = {
+        "RNN_FORECAST_RUNNER": "celery",
+        "RNN_FORECAST_BROKER_URL": BROKER_URL,
+        "RNN_FORECAST_JOB_HEARTBEAT_SECONDS": "0.5",
+        "RNN_FORECAST_JOB_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT),
+    }
 
     server, registry, data_dir = start_job_server(trained_registry.root, tmp, env)
     worker_env = {
@@ -118,6 +127,14 @@ def celery_stack(
     worker.stop()
     client.flushdb()
     client.close()
+
+
+def parent_pid(pid: int) -> int:
+    """The parent of a live process, from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("PPid:"):
+            return int(line.split()[1])
+    raise AssertionError(f"/proc/{pid}/status has no PPid line")
 
 
 def wait_with_worker(
@@ -149,7 +166,7 @@ def test_celery_worker_trains_job(
     assert done["result"]["version"] == 1
     ran_in = stored_job(data_dir, job["id"]).worker
     assert ran_in is not None
-    assert ran_in.endswith(f":{worker.process.pid}")
+    assert parent_pid(int(ran_in.rpartition(":")[2])) == worker.process.pid
     forecast = server.client.post("/v1/models/remote/forecast", json={"horizon": 2})
     assert forecast.status_code == 200, forecast.text
     assert forecast.json()["version"] == 1
@@ -169,6 +186,26 @@ def test_celery_job_cancels(
 
     assert done["status"] == "cancelled"
     assert versions_of(registry, "remote-cancel") == []
+
+
+def test_killed_celery_child_fails_job(
+    celery_stack: tuple[LiveServer, CeleryWorker, Path, Path],
+) -> None:
+    server, worker, _, data_dir = celery_stack
+    job = server.client.post(
+        "/v1/training-jobs", json={**LONG, "name": "remote-killed"}
+    ).json()
+    wait_with_worker(worker, server.client, job["href"], training)
+    label = stored_job(data_dir, job["id"]).worker
+    assert label is not None
+
+    os.kill(int(label.rpartition(":")[2]), signal.SIGKILL)
+    killed_at = time.monotonic()
+    done = wait_with_worker(worker, server.client, job["href"], finished)
+
+    assert done["status"] == "failed"
+    assert done["error"].startswith("interrupted: no heartbeat")
+    assert time.monotonic() - killed_at < HEARTBEAT_TIMEOUT + 10
 
 
 def test_unreachable_broker_answers_503(
