@@ -36,7 +36,9 @@ import signal
 import threading
 import time
 from multiprocessing.connection import wait
+from multiprocessing.context import ForkServerContext
 from multiprocessing.process import BaseProcess
+from typing import cast
 
 from service.jobs.execution import configure_worker_process, execute_job, worker_label
 from service.jobs.recovery import fail_dead_local_jobs, fail_stale_jobs
@@ -59,7 +61,7 @@ class InHostRunner:
     def __init__(self, settings: Settings, store: JobStore) -> None:
         self.settings = settings
         self.store = store
-        self._mp = multiprocessing.get_context(START_METHOD)
+        self._mp = cast(ForkServerContext, multiprocessing.get_context(START_METHOD))
         self._mp.set_forkserver_preload(PRELOAD_MODULES)
         self._children: dict[str, BaseProcess] = {}
         self._wake_recv, self._wake_send = self._mp.Pipe(duplex=False)

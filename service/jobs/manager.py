@@ -119,7 +119,7 @@ class JobManager:
             raise NotFoundError(f"{kind} job {job_id!r} not found", field="job_id")
         return job
 
-    def list(
+    def list_jobs(
         self,
         *,
         kinds: Sequence[str] | None,
@@ -127,6 +127,6 @@ class JobManager:
         limit: int,
         before: tuple[float, str] | None,
     ) -> list[Job]:
-        return self.store.list(
+        return self.store.list_jobs(
             kinds=kinds, statuses=statuses, limit=limit, before=before
         )

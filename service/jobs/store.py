@@ -190,7 +190,7 @@ class JobStore:
             raise NotFoundError(f"job {job_id!r} not found", field="job_id")
         return _to_job(row)
 
-    def list(
+    def list_jobs(
         self,
         *,
         kinds: Sequence[str] | None = None,

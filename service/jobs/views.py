@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, HTTPException, Query, Request, Response
@@ -188,13 +189,13 @@ def list_page(
     manager: JobManager,
     base_path: str,
     *,
-    kinds: list[str] | None,
-    statuses: list[str] | None,
+    kinds: Sequence[str] | None,
+    statuses: Sequence[str] | None,
     limit: int,
     cursor: str | None,
 ) -> Response:
     """Build one page of the job list, newest first, with its ETag."""
-    jobs = manager.list(
+    jobs = manager.list_jobs(
         kinds=kinds, statuses=statuses, limit=limit, before=decode_cursor(cursor)
     )
     return page_response(request, jobs, limit, base_path)

@@ -5,7 +5,7 @@ These are the jobs of kind ``train``; ``/v1/jobs`` serves every kind.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request, Response
 
@@ -27,14 +27,14 @@ router = APIRouter(tags=["training jobs"])
 
 BASE = "/v1/training-jobs"
 
-SUBMIT_RESPONSES = {
+SUBMIT_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing X-API-Key"},
     403: {"description": "Wrong X-API-Key"},
     422: {"description": "Invalid spec or a value above a limit"},
     429: {"description": "The job queue is full"},
     503: {"description": "The Celery broker is unreachable"},
 }
-JOB_RESPONSES = {
+JOB_RESPONSES: dict[int | str, dict[str, Any]] = {
     304: {"description": "Not modified since the ETag in If-None-Match"},
     404: {"description": "Unknown job"},
 }

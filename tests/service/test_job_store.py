@@ -169,14 +169,16 @@ def test_list_newest_first_with_cursor(store: JobStore) -> None:
     ids = [store.create("train", {"n": i}).id for i in range(5)]
     store.create("other", {})
 
-    first = store.list(kinds=["train"], limit=2)
+    first = store.list_jobs(kinds=["train"], limit=2)
     assert [job.id for job in first] == ids[::-1][:2]
 
     last = first[-1]
-    second = store.list(kinds=["train"], limit=2, before=(last.created_at, last.id))
+    second = store.list_jobs(
+        kinds=["train"], limit=2, before=(last.created_at, last.id)
+    )
     assert [job.id for job in second] == ids[::-1][2:4]
 
-    queued = store.list(statuses=[QUEUED], limit=50)
+    queued = store.list_jobs(statuses=[QUEUED], limit=50)
     assert len(queued) == 6
     assert store.count(QUEUED) == 6
 
