@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 
 # Modules that add subcommands: each has ``register(commands)``, which adds
 # parsers whose ``handler(args, registry) -> int`` runs the command.
-COMMAND_MODULES: list[str] = ["models.cli_evaluation"]
+COMMAND_MODULES: list[str] = ["models.cli_evaluation", "models.cli_gradients"]
 
 DATA_HELP = (
     "data source: 'bundled' (NFLX daily, offline default), 'csv:PATH' (Yahoo "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -28,6 +29,16 @@ from models.nn.cells import unroll
 from models.nn.forecaster import Forecaster
 from models.registry import Registry
 from models.spec import CellType
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread() -> Iterator[None]:
+    """Use one torch thread: these tiny networks only slow down with more."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
 
 CELLS: list[CellType] = ["rnn", "lstm", "gru"]
 SCALAR = {"cell": "rnn", "hidden_size": 1, "activation": "identity", "seq_len": 21}
@@ -117,20 +128,22 @@ def decay_orders(cell: CellType, seed: int, forget_bias: float | None = None) ->
 
 def test_rnn_decays_more_than_lstm_at_default_init() -> None:
     # torch's default init leaves the LSTM forget gate near sigmoid(0) = 0.5,
-    # so both cells vanish over 100 steps; the RNN by more on average
-    # (measured: 23.8 against 20.2 orders of magnitude over seeds 0..7).
-    seeds = range(8)
+    # so both cells vanish over 100 steps. Measured over seeds 0..15: the RNN
+    # by 23.1 orders of magnitude on average, the LSTM by 20.1, and the RNN
+    # decays less than the LSTM for 4 of the 16 seeds.
+    seeds = range(16)
     rnn = [decay_orders("rnn", seed) for seed in seeds]
     lstm = [decay_orders("lstm", seed) for seed in seeds]
 
-    assert max(rnn) < -15
+    assert max(rnn) < -10
     assert max(lstm) < -15
     assert np.mean(rnn) < np.mean(lstm) - 2.0
 
 
 def test_lstm_with_forget_bias_keeps_gradient() -> None:
-    # measured per seed: the LSTM decays 10 to 19 orders of magnitude less
-    for seed in range(4):
+    # measured over seeds 0..15: the LSTM decays 6 to 19 orders of magnitude
+    # less than the RNN
+    for seed in range(16):
         rnn = decay_orders("rnn", seed)
         lstm = decay_orders("lstm", seed, forget_bias=1.0)
         assert lstm > rnn + 5.0, seed

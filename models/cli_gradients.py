@@ -1,0 +1,386 @@
+"""Subcommand ``gradients`` of rnn-forecast: gradient diagnostics.
+
+- ``gradients flow``: gradient norms through time for one or several cells
+  (``--cell`` repeated) or a stored version, printed as a table and plotted
+  with ``--png``,
+- ``gradients training NAME[:VERSION]``: the gradient norms that training
+  recorded per epoch,
+- ``gradients lag-experiment``: train RNN, LSTM and GRU on the lag task and
+  report which cell learns which lag.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from models.gradient_inputs import BundledInput, NoiseInput, ValuesInput
+from models.gradients import GradientFlow, GradientFlowSpec, compute_gradient_flow
+from models.lag_task import LagExperimentParams, lag_table_markdown, run_lag_experiment
+from models.registry import Registry
+from models.training_gradients import training_gradients
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+# Distances (steps back from the last step) shown in the flow table.
+TABLE_DISTANCES = (1, 5, 10, 20, 50, 100, 200, 500)
+
+
+def register(commands: Any) -> None:
+    """Add ``gradients`` and its three subcommands to the parser."""
+    gradients = commands.add_parser(
+        "gradients", help="gradient diagnostics: flow through time, training, lags"
+    )
+    sub = gradients.add_subparsers(dest="gradients_command", required=True)
+    _add_flow(sub)
+    _add_training(sub)
+    _add_lag_experiment(sub)
+
+
+def _add_flow(sub: Any) -> None:
+    flow = sub.add_parser(
+        "flow", help="gradient norms through time of fresh cells or a stored version"
+    )
+    flow.set_defaults(handler=cmd_flow)
+    flow.add_argument(
+        "--cell",
+        action="append",
+        choices=["rnn", "lstm", "gru"],
+        help="cell to analyse; repeat to compare cells (default: rnn)",
+    )
+
+    flow.add_argument("--model", help="stored version NAME or NAME:VERSION")
+    flow.add_argument("--layer", type=int, help="layer of --model (default: top)")
+
+    flow.add_argument("--hidden-size", type=int, help="hidden units H (default 32)")
+    flow.add_argument("--activation", choices=["tanh", "identity"], help="RNN only")
+    flow.add_argument(
+        "--init",
+        choices=["default", "orthogonal", "identity"],
+        help="initialisation of each gate block of W_h",
+    )
+    flow.add_argument(
+        "--spectral-radius", type=float, help="rescale each W_h gate block to this"
+    )
+    flow.add_argument("--forget-bias", type=float, help="LSTM forget-gate bias")
+
+    flow.add_argument("--seq-len", type=int, help="time steps T (default 100)")
+    flow.add_argument(
+        "--input",
+        choices=["noise", "bundled"],
+        default="noise",
+        help="N(0, 1) noise or a window of the bundled NFLX data",
+    )
+    flow.add_argument("--end", help="last date of the bundled window, YYYY-MM-DD")
+    flow.add_argument(
+        "--values", type=Path, help="JSON file with the input sequence (T or T x F)"
+    )
+
+    flow.add_argument("--clip-norm", type=float, help="gradient clipping threshold")
+    flow.add_argument("--seed", type=int, default=0, help="seed of weights and noise")
+    flow.add_argument(
+        "--no-jacobians", action="store_true", help="skip the Jacobian norms"
+    )
+
+    flow.add_argument("--png", type=Path, help="write the plot to this PNG file")
+    flow.add_argument("--json", action="store_true", help="print the results as JSON")
+    _add_threads_option(flow)
+
+
+def _add_training(sub: Any) -> None:
+    training = sub.add_parser(
+        "training", help="gradient norms recorded per epoch of a stored version"
+    )
+    training.set_defaults(handler=cmd_training)
+    training.add_argument("ref", help="NAME or NAME:VERSION (a number or an alias)")
+    training.add_argument("--png", type=Path, help="write the plot to this PNG file")
+    training.add_argument("--json", action="store_true", help="print as JSON")
+
+
+def _add_lag_experiment(sub: Any) -> None:
+    defaults = LagExperimentParams()
+    lag = sub.add_parser(
+        "lag-experiment",
+        help="train RNN, LSTM and GRU to recall an input k steps back",
+    )
+    lag.set_defaults(handler=cmd_lag_experiment)
+    lag.add_argument(
+        "--cells", default=",".join(defaults.cells), help="comma-separated cells"
+    )
+    lag.add_argument(
+        "--lags",
+        default=",".join(str(k) for k in defaults.lags),
+        help="comma-separated lags k",
+    )
+
+    lag.add_argument("--steps", type=int, default=defaults.steps, help="Adam steps")
+    lag.add_argument("--hidden-size", type=int, default=defaults.hidden_size)
+    lag.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    lag.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
+    lag.add_argument(
+        "--gate-bias",
+        type=float,
+        default=defaults.gate_bias,
+        help="initial LSTM forget-gate and GRU update-gate bias",
+    )
+    lag.add_argument(
+        "--default-init",
+        action="store_true",
+        help="keep torch's default gate biases (ignores --gate-bias)",
+    )
+    lag.add_argument("--test-size", type=int, default=defaults.test_size)
+    lag.add_argument("--seed", type=int, default=defaults.seed)
+
+    lag.add_argument("--png", type=Path, help="write the plot to this PNG file")
+    lag.add_argument("--markdown", type=Path, help="write the table to this file")
+    lag.add_argument("--json", type=Path, help="write the full result to this file")
+    _add_threads_option(lag)
+
+
+def _add_threads_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--torch-threads",
+        type=int,
+        default=1,
+        help="torch intra-op threads (default 1: these networks are too small "
+        "to gain from more, and extra threads slow down on a busy machine)",
+    )
+
+
+def cmd_flow(args: argparse.Namespace, registry: Registry) -> int:
+    torch.set_num_threads(args.torch_threads)
+    cells = args.cell or [None]
+    if args.model is not None and len(cells) > 1:
+        raise ValueError("--model analyses one stored version; give at most one --cell")
+
+    flows: list[tuple[str, GradientFlow]] = []
+    for cell in cells:
+        spec = _flow_spec(args, cell)
+        stored = None
+        if spec.model is not None:
+            stored = registry.load(spec.model.name, spec.model.version)
+        flow = compute_gradient_flow(spec, stored=stored)
+        flows.append((_label(flow), flow))
+
+    if args.json:
+        print(json.dumps([flow.to_dict() for _, flow in flows], indent=2))
+    else:
+        _print_flows(flows)
+    if args.png is not None:
+        # matplotlib loads only when a plot is requested
+        from models.experiment_plots import save
+        from models.plots import GradientCurve, gradient_flow_figure
+
+        curves = [GradientCurve.from_flow(label, flow) for label, flow in flows]
+        first = flows[0][1].network
+        title = (
+            f"gradient through time, H = {first['hidden_size']}, T = {first['seq_len']}"
+        )
+        save(gradient_flow_figure(curves, title), args.png)
+        print(f"wrote {args.png}")
+    return 0
+
+
+def _flow_spec(args: argparse.Namespace, cell: str | None) -> GradientFlowSpec:
+    fields: dict[str, Any] = {
+        "cell": cell,
+        "hidden_size": args.hidden_size,
+        "activation": args.activation,
+        "init": args.init,
+        "spectral_radius": args.spectral_radius,
+        "forget_bias": args.forget_bias,
+        "seq_len": args.seq_len,
+        "clip_norm": args.clip_norm,
+        "seed": args.seed,
+        "jacobians": not args.no_jacobians,
+    }
+    if args.model is not None:
+        name, _, ref = args.model.partition(":")
+        fields["model"] = {
+            "name": name,
+            "version": ref or "latest",
+            "layer": args.layer,
+        }
+
+    if args.values is not None:
+        fields["input"] = ValuesInput(values=json.loads(args.values.read_text()))
+    elif args.input == "bundled":
+        fields["input"] = BundledInput(end=args.end)
+    else:
+        fields["input"] = NoiseInput(seed=args.seed)
+    return GradientFlowSpec.model_validate(fields)
+
+
+def _label(flow: GradientFlow) -> str:
+    network = flow.network
+    if network["model"] is not None:
+        model = network["model"]
+        return f"{model['name']}:{model['version']} {network['cell']}"
+    return str(network["cell"])
+
+
+def _print_flows(flows: list[tuple[str, GradientFlow]]) -> None:
+    for label, flow in flows:
+        summary = flow.trace.summary
+        network = flow.network
+        rate = (
+            "n/a" if summary.rate_per_step is None else f"{summary.rate_per_step:.4g}"
+        )
+        print(
+            f"{label}: H = {network['hidden_size']}, T = {network['seq_len']}, "
+            f"spectral radius of W_h {flow.trace.spectral_radius:.4g} "
+            f"{_radii_text(flow.trace.gate_spectral_radii)}"
+        )
+        print(
+            f"  rate per step {rate}, ||dL/dh_0|| / ||dL/dh_T-1|| = "
+            f"{summary.first_to_last_ratio:.3e}, below 1e-3 from distance "
+            f"{_distance_text(summary.vanish_distance)}, above 1e3 from distance "
+            f"{_distance_text(summary.explode_distance)}"
+        )
+        clipping = flow.trace.clipping
+        clip = (
+            f", after clipping at {clipping.threshold:g}: {clipping.norm_after:.4g}"
+            if clipping.threshold is not None
+            else ""
+        )
+        print(f"  global gradient norm {clipping.norm_before:.4g}{clip}")
+
+    seq_len = min(int(flow.network["seq_len"]) for _, flow in flows)
+    distances = [d for d in TABLE_DISTANCES if d < seq_len]
+    print()
+    print("ratio ||dL/dh_t|| / ||dL/dh_T-1|| at distance T-1-t")
+    print(f"{'':16}" + "".join(f"{d:>11}" for d in distances))
+    for label, flow in flows:
+        norms = flow.trace.grad_norms
+        row = "".join(f"{norms[-1 - d] / norms[-1]:>11.2e}" for d in distances)
+        print(f"{label[:16]:16}{row}")
+
+
+def _radii_text(radii: dict[str, float]) -> str:
+    if len(radii) == 1:
+        return ""
+    return "(gates " + ", ".join(f"{k} {v:.3g}" for k, v in radii.items()) + ")"
+
+
+def _distance_text(distance: int | None) -> str:
+    return "never" if distance is None else str(distance)
+
+
+def cmd_training(args: argparse.Namespace, registry: Registry) -> int:
+    name, _, ref = args.ref.partition(":")
+    version = registry.resolve(name, ref or "latest")
+    record = training_gradients(registry.metadata(name, version))
+
+    if args.json:
+        print(json.dumps(record, indent=2))
+    else:
+        print(
+            f"{name}:{version} ({record['cell']}), clip threshold {record['clip_norm']}"
+        )
+        print(f"{'epoch':>6}{'mean norm':>12}{'max norm':>12}{'clipped':>10}")
+        for epoch in record["epochs"]:
+            print(
+                f"{epoch['epoch']:>6}{epoch['grad_norm']:>12.4g}"
+                f"{epoch['grad_norm_max']:>12.4g}{epoch['clip_fraction']:>10.1%}"
+            )
+    if args.png is not None:
+        from models.experiment_plots import save
+        from models.plots import training_gradients_figure
+
+        title = f"{name}:{version} ({record['cell']}): gradient norm per epoch"
+        figure = training_gradients_figure(record["epochs"], record["clip_norm"], title)
+        save(figure, args.png)
+        print(f"wrote {args.png}")
+    return 0
+
+
+def cmd_lag_experiment(args: argparse.Namespace, registry: Registry) -> int:
+    torch.set_num_threads(args.torch_threads)
+    params = LagExperimentParams(
+        cells=[c.strip() for c in args.cells.split(",") if c.strip()],
+        lags=[int(k) for k in args.lags.split(",") if k.strip()],
+        steps=args.steps,
+        hidden_size=args.hidden_size,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        gate_bias=None if args.default_init else args.gate_bias,
+        test_size=args.test_size,
+        seed=args.seed,
+    )
+    result = run_lag_experiment(params, _print_progress)
+
+    table = lag_table_markdown(result)
+    print(table)
+    for cell, lags in result["learned_lags"].items():
+        print(f"{cell} learned lags: {lags or 'none'}")
+    print(f"took {result['seconds']:.1f} s")
+
+    if args.markdown is not None:
+        args.markdown.parent.mkdir(parents=True, exist_ok=True)
+        args.markdown.write_text(_markdown_report(result, table))
+        print(f"wrote {args.markdown}")
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2))
+        print(f"wrote {args.json}")
+    if args.png is not None:
+        from models.experiment_plots import save
+
+        save(_lag_figure(result), args.png)
+        print(f"wrote {args.png}")
+    return 0
+
+
+def _print_progress(progress: dict[str, Any]) -> None:
+    if progress.get("stage") == "run finished":
+        print(
+            f"[{progress['done']}/{progress['total']}] {progress['cell']} lag "
+            f"{progress['lag']}: R² {progress['r2']:.3f} "
+            f"in {progress['seconds']:.1f} s",
+            flush=True,
+        )
+
+
+def _lag_figure(result: dict[str, Any]) -> Figure:
+    from models.plots import GradientCurve, lag_experiment_figure
+
+    accuracy = {
+        cell: {r["lag"]: r["r2"] for r in result["runs"] if r["cell"] == cell}
+        for cell in result["params"]["cells"]
+    }
+    longest = str(max(result["params"]["lags"]))
+    curves = [
+        GradientCurve(f"{cell}, k = {longest}", result["curves"][cell][longest])
+        for cell in result["params"]["cells"]
+    ]
+    title = (
+        f"recall the input k steps back (T = {result['seq_len']}, "
+        f"{result['params']['steps']} steps per run)"
+    )
+    return lag_experiment_figure(accuracy, curves, title)
+
+
+def _markdown_report(result: dict[str, Any], table: str) -> str:
+    params = result["params"]
+    lines = [
+        "# Lag experiment",
+        "",
+        f"T = {result['seq_len']}, hidden size {params['hidden_size']}, "
+        f"{params['steps']} Adam steps of batch {params['batch_size']} at learning "
+        f"rate {params['learning_rate']}, gate bias {params['gate_bias']}, "
+        f"seed {params['seed']}. A lag counts as learned at R² >= "
+        f"{params['learned_r2']} on {params['test_size']} held-out sequences. "
+        "grad is ||dL/dh_(T-1-k)|| / ||dL/dh_(T-1)|| after training.",
+        "",
+        table,
+        "",
+    ]
+    for cell, lags in result["learned_lags"].items():
+        lines.append(f"- {cell} learned lags: {lags or 'none'}")
+    lines.append("")
+    return "\n".join(lines)

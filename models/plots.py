@@ -1,0 +1,152 @@
+"""Figures of gradient diagnostics: gradient norms through time, gradient
+norms per training epoch and the lag experiment.
+
+Figures use matplotlib's object API on the Agg canvas (``new_figure`` of
+``models.experiment_plots``), so no pyplot state is shared between threads
+or calls and the service can render them on its worker threads.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from models.experiment_plots import DPI, new_figure
+from models.gradient_summary import EXPLODE_RATIO, VANISH_RATIO
+from models.gradients import GradientFlow
+
+
+@dataclass(frozen=True)
+class GradientCurve:
+    """One curve: ||dL/dh_t|| (T,) oldest first and, optionally, the running
+    Jacobian-norm products (T,) aligned with it."""
+
+    label: str
+    grad_norms: Sequence[float]
+    jacobian_products: Sequence[float | None] | None = None
+
+    @classmethod
+    def from_flow(cls, label: str, flow: GradientFlow) -> GradientCurve:
+        return cls(label, flow.trace.grad_norms, flow.trace.jacobian_products)
+
+
+def png_bytes(figure: Figure) -> bytes:
+    """Render ``figure`` as PNG bytes."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def gradient_flow_figure(curves: Sequence[GradientCurve], title: str) -> Figure:
+    """Plot ||dL/dh_t|| / ||dL/dh_{T-1}|| against t on a log axis, one colour
+    per curve, with the Jacobian-norm product as a dotted line of the same
+    colour where given. Dashed grey lines mark the 1e-3 and 1e3 ratios."""
+    figure, axes = new_figure()
+    draw_gradient_curves(axes, curves)
+    axes.set_title(title)
+    return figure
+
+
+def draw_gradient_curves(axes: Axes, curves: Sequence[GradientCurve]) -> None:
+    """Draw the curves of ``gradient_flow_figure`` on ``axes``."""
+    for index, curve in enumerate(curves):
+        colour = f"C{index}"
+        norms = np.asarray(curve.grad_norms, dtype=np.float64)
+        steps = np.arange(len(norms))
+        axes.plot(steps, _masked(norms / norms[-1]), color=colour, label=curve.label)
+        if curve.jacobian_products is not None:
+            products = np.array(
+                [np.nan if v is None else v for v in curve.jacobian_products],
+                dtype=np.float64,
+            )
+            axes.plot(
+                steps,
+                _masked(products),
+                color=colour,
+                linestyle=":",
+                label=f"{curve.label}: product of ||ds_t/ds_t-1||",
+            )
+
+    for ratio in (VANISH_RATIO, EXPLODE_RATIO):
+        axes.axhline(ratio, color="grey", linestyle="--", linewidth=0.8)
+    axes.set_yscale("log")
+    axes.set_xlabel("time step t (loss on the output at the last step)")
+    axes.set_ylabel("||dL/dh_t|| / ||dL/dh_T-1||")
+    axes.legend(fontsize="small")
+
+
+def training_gradients_figure(
+    epochs: Sequence[Mapping[str, Any]], clip_norm: float | None, title: str
+) -> Figure:
+    """Plot the mean and max global gradient norm per epoch (log axis) with
+    the clipping threshold, and the fraction of clipped batches on a second
+    axis. ``epochs`` are the stored history records."""
+    figure, axes = new_figure()
+    numbers = [int(record["epoch"]) for record in epochs]
+    axes.plot(numbers, [r["grad_norm"] for r in epochs], marker="o", label="mean")
+    axes.plot(numbers, [r["grad_norm_max"] for r in epochs], marker="^", label="max")
+    if clip_norm is not None:
+        axes.axhline(clip_norm, color="grey", linestyle="--", label="clip threshold")
+    axes.set_yscale("log")
+    axes.set_xlabel("epoch")
+    axes.set_ylabel("global gradient L2 norm before clipping")
+    axes.legend(fontsize="small", loc="upper left")
+
+    fraction = axes.twinx()
+    fraction.bar(
+        numbers, [r["clip_fraction"] for r in epochs], alpha=0.2, color="C3", width=0.6
+    )
+    fraction.set_ylim(0.0, 1.0)
+    fraction.set_ylabel("fraction of batches clipped")
+    axes.set_title(title)
+    return figure
+
+
+def lag_experiment_figure(
+    accuracy: Mapping[str, Mapping[int, float]],
+    curves: Sequence[GradientCurve],
+    title: str,
+) -> Figure:
+    """Plot R^2 per lag for each cell (left) beside gradient curves (right).
+
+    ``accuracy`` maps a cell name to {lag: R^2 on held-out sequences}.
+    """
+    figure = Figure(figsize=(11.0, 4.0), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    left, right = figure.subplots(1, 2)
+
+    for index, (cell, by_lag) in enumerate(accuracy.items()):
+        lags = sorted(by_lag)
+        left.plot(
+            lags,
+            [by_lag[lag] for lag in lags],
+            marker="o",
+            color=f"C{index}",
+            label=cell,
+        )
+    left.axhline(0.0, color="grey", linewidth=0.8)
+    left.set_xlabel("lag k (steps between the input and the output)")
+    left.set_ylabel("R^2 on held-out sequences")
+    left.set_ylim(-0.1, 1.05)
+    left.legend(fontsize="small")
+    left.set_title("accuracy")
+
+    draw_gradient_curves(right, curves)
+    right.set_title("gradient through time after training")
+    figure.suptitle(title)
+    return figure
+
+
+def _masked(values: np.ndarray) -> np.ndarray:
+    """Replace non-positive and non-finite values by NaN, which a log axis
+    leaves out."""
+    result = values.astype(np.float64).copy()
+    result[~np.isfinite(result) | (result <= 0.0)] = np.nan
+    return result

@@ -1,0 +1,72 @@
+"""``rnn-forecast gradients`` end to end: flow, training and lag-experiment."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from models.registry import Registry
+from tests.e2e.test_cli import run_cli
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def test_flow_prints_table_and_writes_png(tmp_path: Path) -> None:
+    png = tmp_path / "flow.png"
+    result = run_cli(
+        tmp_path / "registry",
+        "gradients", "flow", "--cell", "rnn", "--cell", "lstm",
+        "--hidden-size", "8", "--seq-len", "30", "--png", str(png),
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("rnn: H = 8, T = 30, spectral radius of W_h ")
+    assert any(line.startswith("lstm: H = 8, T = 30") for line in lines)
+    assert "ratio ||dL/dh_t|| / ||dL/dh_T-1|| at distance T-1-t" in lines
+    assert png.read_bytes().startswith(PNG_MAGIC)
+
+
+def test_flow_rejects_bad_spec(tmp_path: Path) -> None:
+    result = run_cli(
+        tmp_path / "registry",
+        "gradients", "flow", "--cell", "gru", "--activation", "identity",
+    )  # fmt: skip
+
+    assert result.returncode == 2
+    assert "activation 'identity' applies only to cell 'rnn'" in result.stderr
+
+
+def test_training_gradients_of_stored_version(
+    trained_registry: Registry, tmp_path: Path
+) -> None:
+    png = tmp_path / "training.png"
+    result = run_cli(
+        trained_registry.root, "gradients", "training", "nflx:1", "--png", str(png)
+    )
+
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "nflx:1 (lstm), clip threshold 1.0"
+    assert lines[1].split() == ["epoch", "mean", "norm", "max", "norm", "clipped"]
+    assert [line.split()[0] for line in lines[2:4]] == ["1", "2"]
+    assert png.read_bytes().startswith(PNG_MAGIC)
+
+
+def test_lag_experiment_writes_reports(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = run_cli(
+        tmp_path / "registry",
+        "gradients", "lag-experiment", "--cells", "rnn,gru", "--lags", "1,2",
+        "--steps", "10", "--hidden-size", "4", "--test-size", "16",
+        "--png", str(out / "lag.png"), "--markdown", str(out / "lag.md"),
+        "--json", str(out / "lag.json"),
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stderr
+    assert "| cell | k = 1 | k = 2 |" in result.stdout
+    assert "rnn learned lags:" in result.stdout
+    assert (out / "lag.png").read_bytes().startswith(PNG_MAGIC)
+    assert (out / "lag.md").read_text().startswith("# Lag experiment")
+    stored = json.loads((out / "lag.json").read_text())
+    assert [run["cell"] for run in stored["runs"]] == ["rnn", "rnn", "gru", "gru"]

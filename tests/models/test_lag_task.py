@@ -1,0 +1,131 @@
+"""The lag experiment, run tiny: real training, a few dozen Adam steps."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import torch
+
+from models.lag_task import (
+    LagExperimentParams,
+    lag_table_markdown,
+    make_batch,
+    run_lag_experiment,
+)
+from models.training import TrainingCancelled
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread() -> Iterator[None]:
+    """Use one torch thread: these tiny networks only slow down with more."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+TINY = {
+    "cells": ["rnn", "gru"],
+    "lags": [3, 1],
+    "padding": 2,
+    "hidden_size": 8,
+    "steps": 40,
+    "batch_size": 32,
+    "test_size": 64,
+}
+
+
+def test_batch_marks_the_recalled_value() -> None:
+    x, y = make_batch(4, 6, 2, torch.Generator().manual_seed(0))
+
+    assert x.shape == (4, 6, 2)
+    assert y.shape == (4, 1)
+    assert torch.equal(x[:, :, 1].sum(dim=1), torch.ones(4))
+    assert torch.equal(x[:, 3, 1], torch.ones(4))
+    assert torch.equal(y[:, 0], x[:, 3, 0])
+
+
+def test_tiny_experiment_reports_every_run() -> None:
+    progress: list[dict[str, Any]] = []
+    result = run_lag_experiment(TINY, progress.append)
+
+    assert result["seq_len"] == 5
+    assert result["params"]["lags"] == [1, 3]
+    assert [(r["cell"], r["lag"]) for r in result["runs"]] == [
+        ("rnn", 1),
+        ("rnn", 3),
+        ("gru", 1),
+        ("gru", 3),
+    ]
+    for run in result["runs"]:
+        assert run["r2"] <= 1.0
+        assert math.isfinite(run["train_loss"])
+        assert run["learned"] == (run["r2"] >= 0.9)
+        assert run["initial_grad_ratio"] > 0
+        assert run["trained_grad_ratio"] > 0
+    for cell in ("rnn", "gru"):
+        assert set(result["curves"][cell]) == {"1", "3"}
+        assert len(result["curves"][cell]["3"]) == 5
+        learned = [
+            r["lag"] for r in result["runs"] if r["cell"] == cell and r["learned"]
+        ]
+        assert result["learned_lags"][cell] == learned
+
+    finished = [p for p in progress if p["stage"] == "run finished"]
+    assert [p["done"] for p in finished] == [1, 2, 3, 4]
+    assert all(p["total"] == 4 for p in finished)
+
+
+def test_same_params_give_same_scores() -> None:
+    params = {**TINY, "cells": ["lstm"], "lags": [2]}
+    first = run_lag_experiment(params)["runs"][0]
+    second = run_lag_experiment(params)["runs"][0]
+    assert first["r2"] == second["r2"]
+    assert first["trained_grad_ratio"] == second["trained_grad_ratio"]
+
+
+def test_rnn_learns_short_lag() -> None:
+    params = {**TINY, "cells": ["rnn"], "lags": [1], "steps": 300, "hidden_size": 16}
+    run = run_lag_experiment(params)["runs"][0]
+    assert run["r2"] > 0.9
+    assert run["learned"] is True
+
+
+def test_stop_check_cancels() -> None:
+    calls = 0
+
+    def stop() -> bool:
+        nonlocal calls
+        calls += 1
+        return calls > 5
+
+    with pytest.raises(TrainingCancelled, match="lag experiment was cancelled"):
+        run_lag_experiment(TINY, None, stop)
+    assert calls == 6
+
+
+def test_table_lists_cells_and_lags() -> None:
+    result = run_lag_experiment({**TINY, "cells": ["rnn"], "lags": [1], "steps": 5})
+    table = lag_table_markdown(result)
+    lines = table.splitlines()
+
+    assert lines[0] == "| cell | k = 1 |"
+    assert lines[2].startswith("| rnn | R² ")
+    assert "grad " in lines[2]
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"lags": [5, 5]}, "distinct"),
+        ({"lags": [0]}, "1..500"),
+        ({"cells": ["rnn", "rnn"]}, "distinct"),
+        ({"cells": ["cnn"]}, "Input should be"),
+    ],
+)
+def test_invalid_params_rejected(fields: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        LagExperimentParams.model_validate(fields)
