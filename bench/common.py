@@ -39,6 +39,16 @@ class Summary:
             raise ValueError("no samples to summarize; run at least one repeat")
         return cls(statistics.median(samples), min(samples), max(samples), len(samples))
 
+    @classmethod
+    def from_dict(cls, stored: Mapping[str, float | int]) -> Summary:
+        """The inverse of ``to_dict``."""
+        return cls(
+            float(stored["median"]),
+            float(stored["min"]),
+            float(stored["max"]),
+            int(stored["repeats"]),
+        )
+
     def to_dict(self) -> dict[str, float | int]:
         return {
             "median": self.median,

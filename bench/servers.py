@@ -73,11 +73,12 @@ class Server:
         self.log.close()
 
     def rss_mb(self) -> float:
-        """Resident memory of the server process in MiB, from /proc."""
+        """Resident memory of the server process in MB (10^6 bytes), from the
+        VmRSS line (in KiB) of /proc/PID/status."""
         status = Path(f"/proc/{self.process.pid}/status").read_text()
         for line in status.splitlines():
             if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
+                return int(line.split()[1]) * 1024 / 1e6
         raise RuntimeError(f"no VmRSS line for pid {self.process.pid}")
 
 

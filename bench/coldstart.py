@@ -1,0 +1,147 @@
+"""Cold start and resident memory of ``rnn-forecast serve``.
+
+- Time from starting the process to the first answered forecast (a POST
+  polled until it returns 200), over fresh processes.
+- Resident memory (VmRSS) after forecasts from 1 and from 20 versions with
+  a model cache of 20, and from 20 versions with the default cache of 8.
+
+    .venv/bin/python -m bench.coldstart [--repeats 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from bench.common import (
+    Summary,
+    check_repeats,
+    environment,
+    format_range,
+    print_environment,
+    print_table,
+    verdict,
+    write_json,
+)
+from bench.servers import BENCH_SPEC, Server, make_registry, start_serve, wait_ready
+from bench.serving import FORECAST_PATH
+
+TARGET_SECONDS = 2.0
+TARGET_MB = 500.0
+VERSIONS = 20
+POLL_SECONDS = 0.01
+
+
+def first_forecast_seconds(registry: Path, folder: Path) -> float:
+    """Seconds from Popen to the first 200 answer of a forecast request."""
+    server = start_serve("cold start", registry, folder)
+    try:
+        deadline = time.monotonic() + 120
+        with httpx.Client(timeout=30) as client:
+            while time.monotonic() < deadline:
+                try:
+                    response = client.post(
+                        server.url + FORECAST_PATH, json={"horizon": BENCH_SPEC.horizon}
+                    )
+                    if response.status_code == 200:
+                        return time.perf_counter() - server.started_at
+                except httpx.TransportError:
+                    pass
+                time.sleep(POLL_SECONDS)
+        raise RuntimeError(f"no forecast within 120 s; see {server.log.name}")
+    finally:
+        server.stop()
+
+
+def rss_after_forecasts(
+    registry: Path, folder: Path, versions: int, cache_size: int
+) -> float:
+    """VmRSS in MB after one forecast from each of versions 1..``versions``."""
+    env = {"RNN_FORECAST_MODEL_CACHE_SIZE": str(cache_size)}
+    server: Server = start_serve(
+        f"rss {versions} of cache {cache_size}", registry, folder, env
+    )
+    try:
+        wait_ready(server)
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            for version in range(1, versions + 1):
+                client.post(FORECAST_PATH, json={"version": version}).raise_for_status()
+        return server.rss_mb()
+    finally:
+        server.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=5, help="fresh processes")
+    args = parser.parse_args()
+    check_repeats(args.repeats)
+    env = environment()
+    print_environment(env)
+
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        registry = make_registry(root / "registry", versions=VERSIONS)
+        # rounds alternate the measurements, so load from elsewhere hits all
+        starts, rss = (
+            [],
+            {
+                "1 version, cache 20": [],
+                f"{VERSIONS} versions, cache 20": [],
+                f"{VERSIONS} versions, cache 8 (default)": [],
+            },
+        )
+        for _ in range(args.repeats):
+            starts.append(first_forecast_seconds(registry.root, root))
+            rss["1 version, cache 20"].append(
+                rss_after_forecasts(registry.root, root, 1, 20)
+            )
+            rss[f"{VERSIONS} versions, cache 20"].append(
+                rss_after_forecasts(registry.root, root, VERSIONS, 20)
+            )
+            rss[f"{VERSIONS} versions, cache 8 (default)"].append(
+                rss_after_forecasts(registry.root, root, VERSIONS, 8)
+            )
+
+    start_summary = Summary.of(starts)
+    rss_summaries = {name: Summary.of(values) for name, values in rss.items()}
+    rows = [["process start to first forecast", f"{format_range(start_summary)} s"]]
+    rows += [
+        [f"resident memory, {name}", f"{format_range(summary, 1.0, 0)} MB"]
+        for name, summary in rss_summaries.items()
+    ]
+    print_table("Cold start and memory", ["figure", "median (min..max)"], rows)
+
+    most = rss_summaries[f"{VERSIONS} versions, cache 20"].median
+    targets = [
+        [
+            "first forecast after process start",
+            f"{start_summary.median:.2f} s",
+            f"<= {TARGET_SECONDS:g} s",
+            verdict(start_summary.median, TARGET_SECONDS, at_most=True),
+        ],
+        [
+            f"resident memory with {VERSIONS} versions loaded",
+            f"{most:.0f} MB",
+            f"<= {TARGET_MB:g} MB",
+            verdict(most, TARGET_MB, at_most=True),
+        ],
+    ]
+    print_table("Targets", ["figure", "value", "target", "verdict"], targets)
+    write_json(
+        "coldstart",
+        {
+            "environment": env,
+            "first_forecast_seconds": start_summary.to_dict(),
+            "rss_mb": {name: s.to_dict() for name, s in rss_summaries.items()},
+            "targets": targets,
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()

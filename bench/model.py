@@ -1,0 +1,143 @@
+"""The served forecaster's forward pass beside a bare ``nn.LSTM`` + ``nn.Linear``.
+
+Both have the bench spec's sizes (LSTM, hidden 64, 2 layers, lookback 60,
+horizon 10), run under ``torch.inference_mode`` with the server's one torch
+thread, and take turns round by round. Also times ``run_batch``, the whole
+in-process forecast of the served path (scaling, forward, prices, dates).
+
+    .venv/bin/python -m bench.model [--repeats 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from bench.common import (
+    Summary,
+    environment,
+    format_range,
+    interleave,
+    print_environment,
+    print_table,
+    ratio,
+    verdict,
+    write_json,
+)
+from bench.servers import BENCH_SPEC, make_registry
+from models.forecasting import build_input, run_batch
+from models.registry import LoadedModel
+
+TARGET = 1.2
+CALLS = {1: 300, 256: 10}
+
+
+class Bare(nn.Module):
+    """``nn.LSTM`` and ``nn.Linear`` of the same sizes, nothing else."""
+
+    def __init__(self, hidden: int, layers: int, horizon: int) -> None:
+        super().__init__()
+        self.core = nn.LSTM(1, hidden, layers, batch_first=True)
+        self.head = nn.Linear(hidden, horizon)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, _ = self.core(x)
+        return self.head(out[:, -1])
+
+
+def per_call(function: Callable[[], object], calls: int) -> Callable[[], float]:
+    """A measure returning the mean seconds per call over ``calls`` calls."""
+
+    def measure() -> float:
+        with torch.inference_mode():
+            started = time.perf_counter()
+            for _ in range(calls):
+                function()
+            return (time.perf_counter() - started) / calls
+
+    return measure
+
+
+def contenders(loaded: LoadedModel, batch: int) -> dict[str, Callable[[], float]]:
+    spec = BENCH_SPEC
+    bare = Bare(spec.hidden_size, spec.num_layers, spec.horizon).eval()
+    bare.load_state_dict(loaded.model.state_dict())
+    x = torch.randn(batch, spec.lookback, 1)
+    item = build_input(loaded, spec.horizon)
+    calls = CALLS[batch]
+    return {
+        "served forecaster": per_call(lambda: loaded.model(x), calls),
+        "bare LSTM + Linear": per_call(lambda: bare(x), calls),
+        "run_batch (whole forecast)": per_call(
+            lambda: run_batch(loaded, [item] * batch), calls
+        ),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=5, help="measured rounds")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    env = environment()
+    print_environment(env)
+
+    with tempfile.TemporaryDirectory() as folder:
+        registry = make_registry(Path(folder) / "registry")
+        loaded = registry.load(BENCH_SPEC.name, 1)
+
+    results: dict[str, Any] = {}
+    rows, targets = [], []
+    for batch in CALLS:
+        samples = interleave(contenders(loaded, batch), args.repeats)
+        base = samples["bare LSTM + Linear"]
+        for name, values in samples.items():
+            summary = Summary.of(values)
+            throughput = batch / summary.median
+            relative = ratio(values, base)
+            results[f"{name} @ {batch}"] = {
+                "batch": batch,
+                "seconds_per_call": summary.to_dict(),
+                "windows_per_second": throughput,
+                "ratio_to_bare": relative,
+            }
+            rows.append(
+                [
+                    name,
+                    batch,
+                    format_range(summary, 1e3, 3),
+                    f"{throughput:,.0f}",
+                    f"{relative:.3f}",
+                ]
+            )
+        if batch != 1:
+            continue
+        value = ratio(samples["served forecaster"], base)
+        targets.append(
+            [
+                f"served forecaster / bare @ batch {batch}",
+                f"{value:.3f}",
+                f"<= {TARGET}",
+                verdict(value, TARGET, at_most=True),
+            ]
+        )
+
+    print_table(
+        "Forward pass (LSTM, hidden 64, 2 layers, T = 60, K = 10)",
+        ["contender", "batch", "ms per call", "windows/s", "x bare"],
+        rows,
+    )
+    print_table("Targets", ["ratio", "value", "target", "verdict"], targets)
+    write_json("model", {"environment": env, "results": results, "targets": targets})
+
+
+if __name__ == "__main__":
+    main()
