@@ -21,6 +21,7 @@ from service.resolution import VersionResolver
 from service.routes import forecast, health, models
 from service.routes import metrics as metrics_route
 from service.routes.aliases import router as aliases_router
+from service.routes.diagnostics import router as diagnostics_router
 from service.routes.jobs import router as jobs_router
 from service.routes.series import router as series_router
 from service.routes.training_jobs import router as training_jobs_router
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(jobs_router)
     api.include_router(series_router)
     api.include_router(aliases_router)
+    api.include_router(diagnostics_router)
     app.include_router(api)
     app.include_router(metrics_route.router)
     return app

@@ -43,6 +43,7 @@ JOB_KIND_MODULES: list[str] = [
     "service.jobs.train_kind",
     "service.jobs.backtest_kind",
     "service.jobs.tuning_kind",
+    "service.jobs.lag_experiment_kind",
 ]
 
 

@@ -1,0 +1,209 @@
+"""Gradient diagnostics: gradient flow through time and training-time norms.
+
+- ``POST /v1/diagnostics/gradient-flow``: JSON, or a PNG plot when the
+  Accept header prefers ``image/png``,
+- ``POST /v1/diagnostics/gradient-flow.png``: the PNG plot,
+- ``GET /v1/models/{name}/versions/{version}/gradients`` (and ``.png``): the
+  gradient norms that training recorded per epoch.
+
+Backpropagation and plotting run on the app's thread pool, never on the
+event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from models.gradients import GradientFlow, GradientFlowSpec, compute_gradient_flow
+from models.plots import (
+    GradientCurve,
+    gradient_flow_figure,
+    png_bytes,
+    training_gradients_figure,
+)
+from models.registry import check_name
+from models.training_gradients import training_gradients
+from service.deps import CacheDep, ExecutorDep, RegistryDep, ResolverDep, SettingsDep
+from service.inference import ModelCache
+from service.schemas_diagnostics import GradientFlowResponse, TrainingGradientsResponse
+from service.settings import Settings
+
+router = APIRouter(tags=["diagnostics"])
+
+PNG = "image/png"
+PNG_CONTENT = {
+    PNG: {
+        "schema": {"type": "string", "format": "binary"},
+        "example": "(PNG image bytes)",
+    }
+}
+FLOW_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Gradient norms per step as JSON, or their plot as PNG",
+        "content": PNG_CONTENT,
+    },
+    404: {"description": "Unknown model or version"},
+    422: {"description": "Invalid spec, or seq_len or hidden_size above its limit"},
+}
+PNG_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "PNG plot", "content": PNG_CONTENT},
+    404: {"description": "Unknown model or version"},
+    422: {"description": "Invalid spec, or seq_len or hidden_size above its limit"},
+}
+
+
+class PNGResponse(Response):
+    media_type = PNG
+
+
+def prefers_png(accept: str | None) -> bool:
+    """Return True when the Accept header ranks image/png above JSON.
+
+    ``image/png`` and ``image/*`` count for PNG; ``application/json``,
+    ``application/*`` and ``*/*`` count for JSON. JSON wins ties, so a
+    missing header or ``*/*`` gets JSON.
+    """
+    png_quality, json_quality = 0.0, 0.0
+    for part in (accept or "").split(","):
+        media_type, _, parameters = part.partition(";")
+        media_type = media_type.strip().lower()
+        quality = _quality(parameters)
+        if media_type in (PNG, "image/*"):
+            png_quality = max(png_quality, quality)
+        elif media_type in ("application/json", "application/*", "*/*"):
+            json_quality = max(json_quality, quality)
+    return png_quality > json_quality
+
+
+def _quality(parameters: str) -> float:
+    for parameter in parameters.split(";"):
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "q":
+            try:
+                return min(max(float(value), 0.0), 1.0)
+            except ValueError:
+                return 0.0
+    return 1.0
+
+
+@router.post(
+    "/diagnostics/gradient-flow",
+    response_model=GradientFlowResponse,
+    responses=FLOW_RESPONSES,
+    summary="Gradient norms through time of a fresh network or a stored version",
+)
+async def gradient_flow(
+    body: GradientFlowSpec,
+    request: Request,
+    settings: SettingsDep,
+    cache: CacheDep,
+    executor: ExecutorDep,
+    resolver: ResolverDep,
+) -> Any:
+    as_png = prefers_png(request.headers.get("accept"))
+    version = None
+    if body.model is not None:
+        version = resolver.resolve(body.model.name, body.model.version)
+
+    loop = asyncio.get_running_loop()
+    if as_png:
+        image = await loop.run_in_executor(
+            executor, _flow_png, body, version, settings, cache
+        )
+        return PNGResponse(content=image)
+    flow = await loop.run_in_executor(executor, _flow, body, version, settings, cache)
+    return flow.to_dict()
+
+
+@router.post(
+    "/diagnostics/gradient-flow.png",
+    response_class=PNGResponse,
+    responses=PNG_RESPONSES,
+    summary="Plot of the gradient norms through time, as PNG",
+)
+async def gradient_flow_png(
+    body: GradientFlowSpec,
+    settings: SettingsDep,
+    cache: CacheDep,
+    executor: ExecutorDep,
+    resolver: ResolverDep,
+) -> PNGResponse:
+    version = None
+    if body.model is not None:
+        version = resolver.resolve(body.model.name, body.model.version)
+
+    loop = asyncio.get_running_loop()
+    image = await loop.run_in_executor(
+        executor, _flow_png, body, version, settings, cache
+    )
+    return PNGResponse(content=image)
+
+
+@router.get(
+    "/models/{name}/versions/{version}/gradients",
+    response_model=TrainingGradientsResponse,
+    responses={404: {"description": "Unknown model or version"}},
+    summary="Gradient norms and clipping recorded per training epoch",
+)
+def get_training_gradients(
+    name: str, version: str, registry: RegistryDep
+) -> dict[str, Any]:
+    check_name(name)
+    number = registry.resolve(name, version)
+    return training_gradients(registry.metadata(name, number))
+
+
+@router.get(
+    "/models/{name}/versions/{version}/gradients.png",
+    response_class=PNGResponse,
+    responses={
+        200: {"description": "PNG plot", "content": PNG_CONTENT},
+        404: {"description": "Unknown model or version"},
+    },
+    summary="Plot of the gradient norms recorded per training epoch, as PNG",
+)
+def get_training_gradients_png(
+    name: str, version: str, registry: RegistryDep
+) -> PNGResponse:
+    check_name(name)
+    number = registry.resolve(name, version)
+    record = training_gradients(registry.metadata(name, number))
+    figure = training_gradients_figure(
+        record["epochs"],
+        record["clip_norm"],
+        f"{name}:{number} ({record['cell']}): gradient norm per epoch",
+    )
+    return PNGResponse(content=png_bytes(figure))
+
+
+def _flow(
+    body: GradientFlowSpec, version: int | None, settings: Settings, cache: ModelCache
+) -> GradientFlow:
+    stored = None
+    if body.model is not None and version is not None:
+        stored = cache.get(body.model.name, version)
+    return compute_gradient_flow(body, stored=stored, limits=settings.limits())
+
+
+def _flow_png(
+    body: GradientFlowSpec, version: int | None, settings: Settings, cache: ModelCache
+) -> bytes:
+    flow = _flow(body, version, settings, cache)
+    network = flow.network
+    label = network["cell"]
+    if network["model"] is not None:
+        label = f"{network['model']['name']}:{network['model']['version']} {label}"
+    title = (
+        f"{label}, H = {network['hidden_size']}, T = {network['seq_len']}, "
+        f"rate per step {_rate_text(flow)}"
+    )
+    figure = gradient_flow_figure([GradientCurve.from_flow(label, flow)], title)
+    return png_bytes(figure)
+
+
+def _rate_text(flow: GradientFlow) -> str:
+    rate = flow.trace.summary.rate_per_step
+    return "n/a" if rate is None else f"{rate:.3g}"

@@ -1,0 +1,195 @@
+"""Gradient diagnostics over real HTTP against a uvicorn subprocess."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import LiveServer
+
+FLOW = "/v1/diagnostics/gradient-flow"
+PROBLEM = "application/problem+json"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+SCALAR = {"cell": "rnn", "hidden_size": 1, "activation": "identity", "seq_len": 21}
+
+
+@pytest.mark.parametrize(
+    ("radius", "ten_steps", "twenty_steps"),
+    [(0.5, 0.0009765625, 9.5367431640625e-07), (1.5, 57.6650390625, 3325.2567300796)],
+)
+def test_scalar_demonstration(
+    live_server: LiveServer, radius: float, ten_steps: float, twenty_steps: float
+) -> None:
+    response = live_server.client.post(FLOW, json={**SCALAR, "spectral_radius": radius})
+
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/json"
+    norms = response.json()["grad_norms"]
+    assert len(norms) == 21
+    assert abs(norms[-11] / norms[-1] / ten_steps - 1) < 1e-6
+    assert abs(norms[0] / norms[-1] / twenty_steps - 1) < 1e-6
+    assert abs(norms[-11] / norms[-1] / radius**10 - 1) < 1e-6
+    assert abs(norms[0] / norms[-1] / radius**20 - 1) < 1e-6
+
+
+def test_flow_response_fields(live_server: LiveServer) -> None:
+    response = live_server.client.post(
+        FLOW, json={"cell": "lstm", "hidden_size": 8, "seq_len": 30, "clip_norm": 0.01}
+    )
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["cell"] == "lstm"
+    assert body["state_size"] == 16
+    assert len(body["grad_norms"]) == 30
+    assert len(body["cell_grad_norms"]) == 30
+    assert len(body["jacobian_norms"]) == 29
+    assert body["jacobian_products"][-1] == 1.0
+    assert set(body["gate_spectral_radii"]) == {"i", "f", "g", "o"}
+    assert body["spectral_radius"] == body["gate_spectral_radii"]["g"]
+    assert body["clipping"]["norm_before"] > 0.01
+    assert body["clipping"]["norm_after"] <= 0.01 * (1 + 1e-9)
+    assert body["input"] == {"source": "noise", "seed": 0, "target": "zeros"}
+
+
+def test_flow_as_png_by_accept_header(live_server: LiveServer) -> None:
+    body = {"cell": "gru", "hidden_size": 8, "seq_len": 40}
+    png = live_server.client.post(FLOW, json=body, headers={"Accept": "image/png"})
+    assert png.status_code == 200
+    assert png.headers["content-type"] == "image/png"
+    assert png.content.startswith(PNG_MAGIC)
+
+    # JSON wins a tie and is the default for */*
+    tie = live_server.client.post(
+        FLOW, json=body, headers={"Accept": "application/json, image/png"}
+    )
+    assert tie.headers["content-type"] == "application/json"
+    weighted = live_server.client.post(
+        FLOW, json=body, headers={"Accept": "application/json;q=0.5, image/*"}
+    )
+    assert weighted.headers["content-type"] == "image/png"
+    anything = live_server.client.post(FLOW, json=body, headers={"Accept": "*/*"})
+    assert anything.headers["content-type"] == "application/json"
+
+
+def test_png_route(live_server: LiveServer) -> None:
+    response = live_server.client.post(
+        f"{FLOW}.png", json={"cell": "rnn", "hidden_size": 4, "seq_len": 15}
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/png"
+    assert response.content.startswith(PNG_MAGIC)
+
+
+def test_stored_version(live_server: LiveServer) -> None:
+    response = live_server.client.post(
+        FLOW,
+        json={
+            "model": {"name": "nflx", "version": "latest"},
+            "seq_len": 25,
+            "input": {"source": "bundled", "end": "2019-06-28"},
+        },
+    )
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["model"] == {"name": "nflx", "version": 1}
+    assert body["cell"] == "lstm"
+    assert body["init"] == "trained"
+    assert body["input"]["end"] == "2019-06-28"
+    assert body["input"]["target"] == "next values"
+    assert len(body["grad_norms"]) == 25
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "message"),
+    [
+        ({"seq_len": 1001}, "seq_len", "RNN_FORECAST_MAX_SEQ_LEN"),
+        (
+            {"hidden_size": 257},
+            "hidden_size",
+            "RNN_FORECAST_MAX_DIAGNOSTIC_HIDDEN_SIZE",
+        ),
+        ({"cell": "gru", "activation": "identity"}, "activation", "only to cell"),
+        ({"cell": "cnn"}, "cell", "Input should be"),
+        ({"seq_len": 1}, "seq_len", "greater than or equal to 2"),
+        ({"spectral_radius": -1}, "spectral_radius", "greater than 0"),
+        ({"colour": "red"}, "colour", "Extra inputs are not permitted"),
+        (
+            {"input": {"source": "values", "values": [1.0, "NaN"]}},
+            "input.values",
+            "",
+        ),
+        (
+            {"model": {"name": "nflx"}, "hidden_size": 4},
+            "hidden_size",
+            "applies to a fresh network",
+        ),
+    ],
+)
+def test_bad_input_is_problem(
+    live_server: LiveServer, body: dict[str, object], field: str, message: str
+) -> None:
+    response = live_server.client.post(FLOW, json=body)
+
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == PROBLEM
+    problem = response.json()
+    assert problem["status"] == 422
+    assert message in problem["detail"]
+    assert any(error["field"].startswith(field) for error in problem["errors"])
+
+
+def test_unknown_model_is_not_found(live_server: LiveServer) -> None:
+    response = live_server.client.post(FLOW, json={"model": {"name": "missing"}})
+    assert response.status_code == 404
+    assert response.headers["content-type"] == PROBLEM
+    assert "missing" in response.json()["detail"]
+
+
+def test_overflow_is_problem(live_server: LiveServer) -> None:
+    response = live_server.client.post(
+        FLOW,
+        json={
+            "hidden_size": 2,
+            "seq_len": 1000,
+            "activation": "identity",
+            "spectral_radius": 100,
+        },
+    )
+    assert response.status_code == 422
+    assert "overflowed float64" in response.json()["detail"]
+
+
+def test_training_gradients(live_server: LiveServer) -> None:
+    response = live_server.client.get("/v1/models/nflx/versions/latest/gradients")
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["name"] == "nflx"
+    assert body["version"] == 1
+    assert body["clip_norm"] == 1.0
+    assert [epoch["epoch"] for epoch in body["epochs"]] == [1, 2]
+    first = body["epochs"][0]
+    assert first["grad_norm"] > 0
+    assert first["grad_norm_max"] >= first["grad_norm"]
+    assert 0.0 <= first["clip_fraction"] <= 1.0
+    assert set(first["param_grad_norms"]) == {
+        "core.weight_ih_l0",
+        "core.weight_hh_l0",
+        "core.bias_ih_l0",
+        "core.bias_hh_l0",
+        "head.weight",
+        "head.bias",
+    }
+
+
+def test_training_gradients_png_and_errors(live_server: LiveServer) -> None:
+    png = live_server.client.get("/v1/models/sine/versions/1/gradients.png")
+    assert png.status_code == 200
+    assert png.headers["content-type"] == "image/png"
+    assert png.content.startswith(PNG_MAGIC)
+
+    missing = live_server.client.get("/v1/models/nflx/versions/9/gradients")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == PROBLEM
+    assert "no version 9" in missing.json()["detail"]
