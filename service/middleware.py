@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from service.errors import problem
 from service.logging_config import REQUEST_ID
 from service.observability import Metrics
+from service.routes.series import MULTIPART_OVERHEAD_BYTES
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -145,16 +146,23 @@ class RequestContextMiddleware:
 
 @dataclass(frozen=True)
 class BodyLimit:
-    """A maximum body size in bytes and the setting that raises it."""
+    """A body size limit in bytes, the setting that raises it, and the bytes
+    allowed on top for framing (multipart boundaries and part headers)."""
 
-    max_bytes: int
+    limit: int
     setting: str
+    framing: int = 0
+
+    @property
+    def max_bytes(self) -> int:
+        return self.limit + self.framing
 
     def message(self, size: int, *, complete: bool) -> str:
         amount = f"{size} bytes" if complete else f"more than {size - 1} bytes"
+        framing = f" plus {self.framing} bytes of framing" if self.framing else ""
         return (
-            f"request body is {amount}, above the limit of {self.max_bytes} "
-            f"bytes; send a smaller body or raise {self.setting}"
+            f"request body is {amount}, above the limit of {self.limit} bytes"
+            f"{framing}; send a smaller body or raise {self.setting}"
         )
 
 
@@ -248,7 +256,12 @@ def install_middleware(
     upload_paths: tuple[str, ...] = (),
 ) -> None:
     """Add the middleware in order; the last one added runs first."""
-    upload = BodyLimit(settings.max_upload_bytes, "RNN_FORECAST_MAX_UPLOAD_BYTES")
+    # the upload route checks the file against the exact limit itself
+    upload = BodyLimit(
+        settings.max_upload_bytes,
+        "RNN_FORECAST_MAX_UPLOAD_BYTES",
+        framing=MULTIPART_OVERHEAD_BYTES,
+    )
     app.add_middleware(
         BodySizeLimitMiddleware,
         default=BodyLimit(settings.max_request_bytes, "RNN_FORECAST_MAX_REQUEST_BYTES"),

@@ -2,25 +2,33 @@
 
 Each app gets its own registry, so tests that build several apps in one
 process never register a metric twice. Request metrics are updated by the
-request middleware; the model cache, job and epoch figures are read from the
-app's state when ``/metrics`` is scraped.
+request middleware. The model cache and job figures are read from the app's
+state when ``/metrics`` is scraped, and so are the epochs that jobs have
+finished since the last scrape.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from service.jobs.store import FINISHED, STATUSES, Job, JobStore
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 PREFIX = "rnn_forecast"
+# NOTE: a job is observed while it runs and while it is among this many most
+# recently created finished jobs; epochs that a job finishes after it leaves
+# that window (a long run overtaken by many short ones) are not observed.
+RECENT_FINISHED_JOBS = 50
 FORECAST_ROUTE = "/v1/models/{name}/forecast"
 
 # request and forecast latency buckets in seconds, 1 ms to 10 s
@@ -61,7 +69,7 @@ class StateReaders:
 
     cache: Callable[[], CacheFigures | None] = lambda: None
     jobs_by_state: Callable[[], Mapping[str, int] | None] = lambda: None
-    epoch_seconds: Callable[[], Sequence[float] | None] = lambda: None
+    job_epochs: Callable[[], Iterable[JobEpochs] | None] = lambda: None
 
 
 class StateCollector:
@@ -71,33 +79,38 @@ class StateCollector:
         self.readers = readers
 
     def describe(self) -> Iterable[Metric]:
-        return self._families(CacheFigures(0, 0, 0, 0), {}, [])
+        return self._families(CacheFigures(0, 0, 0, 0), {})
 
     def collect(self) -> Iterable[Metric]:
-        cache = self.readers.cache()
-        jobs = self.readers.jobs_by_state()
-        epochs = self.readers.epoch_seconds()
-        return self._families(cache, jobs, epochs)
+        cache = read_safely(self.readers.cache, "the model cache")
+        jobs = read_safely(self.readers.jobs_by_state, "the job counts")
+        return self._families(cache, jobs)
 
     @staticmethod
     def _families(
-        cache: CacheFigures | None,
-        jobs: Mapping[str, int] | None,
-        epochs: Sequence[float] | None,
+        cache: CacheFigures | None, jobs: Mapping[str, int] | None
     ) -> list[Metric]:
         families: list[Metric] = []
         if cache is not None:
             families += _cache_families(cache)
         if jobs is not None:
             gauge = GaugeMetricFamily(
-                f"{PREFIX}_jobs", "Training jobs by state", labels=["state"]
+                f"{PREFIX}_jobs", "Jobs in the job store by state", labels=["state"]
             )
             for state, count in sorted(jobs.items()):
                 gauge.add_metric([state], count)
             families.append(gauge)
-        if epochs is not None:
-            families.append(_epoch_histogram(epochs))
         return families
+
+
+def read_safely(reader: Callable[[], T | None], label: str) -> T | None:
+    """Call ``reader``; on an error, log it and return None, so that one
+    unreadable source (e.g. a locked job store) leaves the other metrics."""
+    try:
+        return reader()
+    except Exception:
+        logger.exception("reading %s for /metrics failed; left out", label)
+        return None
 
 
 def _cache_families(cache: CacheFigures) -> list[Metric]:
@@ -121,17 +134,39 @@ def _cache_families(cache: CacheFigures) -> list[Metric]:
     return [hits, misses, size, capacity]
 
 
-def _epoch_histogram(epochs: Sequence[float]) -> HistogramMetricFamily:
-    """Histogram of epoch durations in seconds, from the job store's records."""
-    counts = [sum(1 for s in epochs if s <= bound) for bound in EPOCH_BUCKETS]
-    buckets = [(str(b), c) for b, c in zip(EPOCH_BUCKETS, counts, strict=True)]
-    buckets.append(("+Inf", len(epochs)))
-    family = HistogramMetricFamily(
-        f"{PREFIX}_training_epoch_seconds",
-        "Wall time of one training epoch of a job",
-    )
-    family.add_metric([], buckets=buckets, sum_value=float(sum(epochs)))
-    return family
+@dataclass(frozen=True)
+class JobEpochs:
+    """The durations in seconds of the epochs a job has finished, in order."""
+
+    job_id: str
+    kind: str
+    seconds: Sequence[float | None]
+
+
+class EpochTracker:
+    """Observe each epoch of each job once into a histogram.
+
+    Jobs run in worker processes and report epochs to the job store, so the
+    tracker reads the store on every scrape and remembers how many epochs of
+    each job it has already observed.
+    """
+
+    def __init__(self, histogram: Histogram) -> None:
+        self.histogram = histogram
+        self._observed: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def update(self, jobs: Iterable[JobEpochs]) -> None:
+        """Observe the epochs of ``jobs`` not observed before; forget jobs
+        that ``jobs`` no longer lists."""
+        with self._lock:
+            observed: dict[str, int] = {}
+            for job in jobs:
+                for seconds in job.seconds[self._observed.get(job.job_id, 0) :]:
+                    if seconds is not None:
+                        self.histogram.labels(job.kind).observe(seconds)
+                observed[job.job_id] = len(job.seconds)
+            self._observed = observed
 
 
 @dataclass
@@ -163,7 +198,22 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.epoch_seconds = Histogram(
+            f"{PREFIX}_training_epoch_seconds",
+            "Wall time of one training epoch of a job, by job kind",
+            ["kind"],
+            buckets=EPOCH_BUCKETS,
+            registry=self.registry,
+        )
+        self.epochs = EpochTracker(self.epoch_seconds)
         self.registry.register(StateCollector(self.readers))
+
+    def refresh(self) -> None:
+        """Observe the epochs that jobs finished since the last call; the
+        ``/metrics`` route calls it before each scrape."""
+        jobs = read_safely(self.readers.job_epochs, "the job epochs")
+        if jobs is not None:
+            self.epochs.update(jobs)
 
     def observe_request(
         self,
@@ -185,7 +235,8 @@ class Metrics:
 
 def install_metrics(app: FastAPI) -> Metrics:
     """Create the app's metrics, store them as ``app.state.metrics`` and point
-    their state readers at the model cache the lifespan creates."""
+    their readers at the model cache and the job manager that the lifespan
+    creates."""
 
     def read_cache() -> CacheFigures | None:
         cache = getattr(app.state, "cache", None)
@@ -193,6 +244,39 @@ def install_metrics(app: FastAPI) -> Metrics:
             return None
         return CacheFigures(cache.hits, cache.misses, len(cache), cache.max_size)
 
-    metrics = Metrics(readers=StateReaders(cache=read_cache))
+    def read_jobs_by_state() -> Mapping[str, int] | None:
+        store = _job_store(app)
+        if store is None:
+            return None
+        return {status: store.count(status) for status in STATUSES}
+
+    def read_job_epochs() -> list[JobEpochs] | None:
+        store = _job_store(app)
+        if store is None:
+            return None
+        jobs = store.running() + store.list_jobs(
+            statuses=FINISHED, limit=RECENT_FINISHED_JOBS
+        )
+        return [JobEpochs(job.id, job.kind, _epoch_seconds(job)) for job in jobs]
+
+    readers = StateReaders(
+        cache=read_cache, jobs_by_state=read_jobs_by_state, job_epochs=read_job_epochs
+    )
+    metrics = Metrics(readers=readers)
     app.state.metrics = metrics
     return metrics
+
+
+def _job_store(app: FastAPI) -> JobStore | None:
+    manager = getattr(app.state, "jobs", None)
+    return None if manager is None else manager.store
+
+
+def _epoch_seconds(job: Job) -> list[float | None]:
+    """Seconds per epoch from a job's history; entries without an epoch
+    number (the records of other job kinds) are skipped."""
+    return [
+        entry.get("seconds")
+        for entry in job.history
+        if isinstance(entry, dict) and "epoch" in entry
+    ]

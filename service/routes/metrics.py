@@ -33,5 +33,6 @@ EXAMPLE = (
 )
 def metrics(request: Request) -> Response:
     app_metrics: Metrics = request.app.state.metrics
+    app_metrics.refresh()
     body = generate_latest(app_metrics.registry)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -108,3 +108,9 @@ schema = build_schema()
 )
 def test_api_conforms_to_schema(case: Any, fuzz_server: LiveServer) -> None:
     case.call_and_validate(base_url=fuzz_server.url, checks=CHECKS)
+
+
+def test_excluded_operations_exist() -> None:
+    paths = json.loads(current_openapi_text())["paths"]
+    for path in TRAINING_POSTS:
+        assert "post" in paths[path], f"POST {path} is no longer in the API"

@@ -4,11 +4,16 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 
 import httpx
+import pytest
 
-from tests.conftest import LiveServer
+from models.registry import Registry
+from service.routes.series import MULTIPART_OVERHEAD_BYTES
+from tests.conftest import TINY, LiveServer
 from tests.service.conftest import MAX_HISTORY_ROWS, MAX_HORIZON
+from tests.service.jobs_support import finished, start_job_server, wait_for_job
 
 PROBLEM = "application/problem+json"
 
@@ -65,3 +70,108 @@ def test_forecast_horizon_above_schema(strict_server: LiveServer) -> None:
     )
     assert response.status_code == 422
     assert "less than or equal to 60" in response.json()["detail"]
+
+
+LIMITS_KEY = "limits-key-6a1f"
+AUTH = {"X-API-Key": LIMITS_KEY}
+SMALL_LIMITS = {
+    "RNN_FORECAST_MAX_UPLOAD_BYTES": 2000,
+    "RNN_FORECAST_MAX_SERIES_ROWS": 50,
+    "RNN_FORECAST_MAX_EPOCHS": 5,
+    "RNN_FORECAST_MAX_HIDDEN_SIZE": 16,
+    "RNN_FORECAST_MAX_NUM_LAYERS": 2,
+    "RNN_FORECAST_MAX_LOOKBACK": 30,
+    "RNN_FORECAST_MAX_QUEUED_JOBS": 1,
+}
+
+
+@pytest.fixture(scope="module")
+def limits_server(
+    trained_registry: Registry, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    env = {name: str(value) for name, value in SMALL_LIMITS.items()}
+    server, _, _ = start_job_server(
+        trained_registry.root,
+        tmp_path_factory.mktemp("limits"),
+        env={**env, "RNN_FORECAST_API_KEY": LIMITS_KEY},
+    )
+    yield server
+    server.stop()
+
+
+def csv_rows(count: int) -> bytes:
+    lines = ["date,value"] + [f"{row['date']},{row['close']}" for row in rows(count)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def test_upload_above_limit_is_413(limits_server: LiveServer) -> None:
+    body = csv_rows(200)
+    assert len(body) > SMALL_LIMITS["RNN_FORECAST_MAX_UPLOAD_BYTES"]
+    response = limits_server.client.post(
+        "/v1/series", content=body, headers={**AUTH, "content-type": "text/csv"}
+    )
+    assert_limit_problem(response, 413, 2000, "RNN_FORECAST_MAX_UPLOAD_BYTES")
+
+
+def test_upload_far_above_limit_is_413(limits_server: LiveServer) -> None:
+    body = csv_rows(1200)
+    assert len(body) > 2000 + MULTIPART_OVERHEAD_BYTES
+    response = limits_server.client.post(
+        "/v1/series", content=body, headers={**AUTH, "content-type": "text/csv"}
+    )
+    body_json = assert_limit_problem(
+        response, 413, 2000, "RNN_FORECAST_MAX_UPLOAD_BYTES"
+    )
+    assert f"plus {MULTIPART_OVERHEAD_BYTES} bytes of framing" in str(
+        body_json["detail"]
+    )
+
+
+def test_upload_rows_above_limit_is_422(limits_server: LiveServer) -> None:
+    response = limits_server.client.post(
+        "/v1/series",
+        content=csv_rows(51),
+        headers={**AUTH, "content-type": "text/csv"},
+    )
+    assert_limit_problem(response, 422, 50, "RNN_FORECAST_MAX_SERIES_ROWS")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "limit", "setting"),
+    [
+        ("epochs", 6, 5, "RNN_FORECAST_MAX_EPOCHS"),
+        ("hidden_size", 17, 16, "RNN_FORECAST_MAX_HIDDEN_SIZE"),
+        ("num_layers", 3, 2, "RNN_FORECAST_MAX_NUM_LAYERS"),
+        ("lookback", 31, 30, "RNN_FORECAST_MAX_LOOKBACK"),
+    ],
+)
+def test_training_spec_above_limit_is_422(
+    limits_server: LiveServer, field: str, value: int, limit: int, setting: str
+) -> None:
+    spec = {**TINY, "name": "limited", field: value}
+    response = limits_server.client.post("/v1/training-jobs", json=spec, headers=AUTH)
+    body = assert_limit_problem(response, 422, limit, setting)
+    assert body["errors"][0]["field"] == field  # type: ignore[index]
+
+
+def test_queued_jobs_above_limit_is_429(limits_server: LiveServer) -> None:
+    long_run = {**TINY, "name": "queue-limit", "epochs": 5, "patience": None}
+    accepted = []
+    full = None
+    for _ in range(3):
+        response = limits_server.client.post(
+            "/v1/training-jobs", json=long_run, headers=AUTH
+        )
+        if response.status_code == 429:
+            full = response
+            break
+        assert response.status_code == 202, response.text
+        accepted.append(response.json())
+
+    assert full is not None, "the queue never filled"
+    assert full.headers["content-type"] == PROBLEM
+    assert "the limit is 1" in full.json()["detail"]
+    assert "RNN_FORECAST_MAX_QUEUED_JOBS" in full.json()["detail"]
+    for job in accepted:
+        limits_server.client.delete(job["href"], headers=AUTH)
+        wait_for_job(limits_server.client, job["href"], finished)

@@ -6,17 +6,22 @@ import json
 import logging
 import re
 import time
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from models.registry import Registry
 from service.app import create_app
 from service.logging_config import REQUEST_ID, JsonFormatter, RequestIdFilter
+from service.observability import JobEpochs, Metrics
 from service.settings import Settings
-from tests.conftest import LiveServer
+from tests.conftest import TINY, LiveServer
+from tests.service.jobs_support import finished, start_job_server, wait_for_job
 
 FORECAST_ROUTE = "/v1/models/{name}/forecast"
+JOB_KEY = "metrics-key-2d7a"
 
 
 def samples(server: LiveServer) -> dict[tuple[str, frozenset[Any]], float]:
@@ -188,3 +193,74 @@ def test_json_formatter_fields_and_extra() -> None:
     assert entry["request_id"] == "rid-7"
     assert entry["job_id"] == "j1"
     assert entry["time"].endswith("+00:00")
+
+
+@pytest.fixture(scope="module")
+def job_server(
+    trained_registry: Registry, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    server, _, _ = start_job_server(
+        trained_registry.root,
+        tmp_path_factory.mktemp("job-metrics"),
+        env={"RNN_FORECAST_API_KEY": JOB_KEY},
+    )
+    yield server
+    server.stop()
+
+
+def test_job_and_epoch_metrics(job_server: LiveServer) -> None:
+    spec = {
+        **TINY,
+        "name": "metered",
+        "epochs": 3,
+        "patience": None,
+        "target": "price",
+        "data": {"source": "synthetic", "generator": "noisy_sine", "length": 400},
+    }
+    response = job_server.client.post(
+        "/v1/training-jobs", json=spec, headers={"X-API-Key": JOB_KEY}
+    )
+    assert response.status_code == 202, response.text
+    done = wait_for_job(job_server.client, response.json()["href"], finished)
+    assert done["status"] == "succeeded", done["error"]
+
+    first = samples(job_server)
+    second = samples(job_server)
+    succeeded = ("rnn_forecast_jobs", frozenset({"state": "succeeded"}.items()))
+    running = ("rnn_forecast_jobs", frozenset({"state": "running"}.items()))
+    epochs = (
+        "rnn_forecast_training_epoch_seconds_count",
+        frozenset({"kind": "train"}.items()),
+    )
+    epoch_sum = (
+        "rnn_forecast_training_epoch_seconds_sum",
+        frozenset({"kind": "train"}.items()),
+    )
+    assert first[succeeded] == 1
+    assert first[running] == 0
+    assert first[epochs] == 3
+    assert first[epoch_sum] == pytest.approx(
+        sum(row["seconds"] for row in done["history"]), rel=1e-6
+    )
+    assert second[epochs] == 3
+
+    # the worker process logs JSON lines too, e.g. the registry's write
+    loggers = {entry["logger"] for entry in log_lines(job_server)}
+    assert "models.registry" in loggers
+
+
+def test_epoch_tracker_observes_each_epoch_once() -> None:
+    metrics = Metrics()
+    tracker = metrics.epochs
+    tracker.update([JobEpochs("a", "train", [0.5])])
+    tracker.update([JobEpochs("a", "train", [0.5, 1.5]), JobEpochs("b", "tune", [])])
+    tracker.update([JobEpochs("a", "train", [0.5, 1.5, None])])
+
+    registry = metrics.registry
+    labels = {"kind": "train"}
+    count = registry.get_sample_value(
+        "rnn_forecast_training_epoch_seconds_count", labels
+    )
+    total = registry.get_sample_value("rnn_forecast_training_epoch_seconds_sum", labels)
+    assert count == 2
+    assert total == 2.0
