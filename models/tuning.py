@@ -22,9 +22,8 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import optuna
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -37,6 +36,12 @@ from models.pipeline import build_metadata, json_safe
 from models.registry import Registry
 from models.spec import NAME_PATTERN, CellType, TrainingSpec
 from models.training import EpochRecord, FitResult, StopCheck, fit
+
+# optuna is imported inside the functions that use it: importing it takes
+# about a second, which every job worker that registers the tuning kind
+# would pay at start-up.
+if TYPE_CHECKING:
+    import optuna
 
 logger = logging.getLogger(__name__)
 
@@ -222,6 +227,8 @@ class Objective:
         self.done = 0
 
     def __call__(self, trial: optuna.Trial) -> float:
+        import optuna
+
         spec = suggest_spec(trial, self.tuning)
 
         def on_epoch(record: EpochRecord, total: int) -> None:
@@ -306,6 +313,8 @@ def run_tuning(
 
 def create_study(params: TuningSpec, storage: str) -> optuna.Study:
     """Create the study, or load it when the name exists in ``storage``."""
+    import optuna
+
     sampler = optuna.samplers.TPESampler(
         seed=params.sampler_seed, n_startup_trials=params.startup_trials
     )
@@ -328,8 +337,9 @@ def summarize_study(
 ) -> dict[str, Any]:
     """Summarize the study for the registered version's metadata."""
     trials = study.get_trials(deepcopy=False)
-    states = optuna.trial.TrialState
-    complete = [t for t in trials if t.state == states.COMPLETE]
+    from optuna.trial import TrialState
+
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
     summary: dict[str, Any] = {
         "study_name": study.study_name,
         "storage": redact_storage(storage),
@@ -345,8 +355,8 @@ def summarize_study(
         "counts": {
             "total": len(trials),
             "complete": len(complete),
-            "pruned": sum(t.state == states.PRUNED for t in trials),
-            "failed": sum(t.state == states.FAIL for t in trials),
+            "pruned": sum(t.state == TrialState.PRUNED for t in trials),
+            "failed": sum(t.state == TrialState.FAIL for t in trials),
         },
         "trials": [
             {
@@ -410,4 +420,6 @@ def register_best(
 
 def delete_study(study_name: str, storage: str) -> None:
     """Delete ``study_name`` from ``storage``; used to clean up."""
+    import optuna
+
     optuna.delete_study(study_name=study_name, storage=storage)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
@@ -27,9 +28,11 @@ POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
 def tiny_tuning(**overrides: object) -> TuningSpec:
+    """Three trials of tiny models; sampler seed 4 starts with a two-layer
+    and a one-layer trial, so both dropout branches run."""
     base = TrainingSpec(
         name="tuned",
-        epochs=3,
+        epochs=2,
         horizon=3,
         target="price",
         patience=None,
@@ -45,6 +48,7 @@ def tiny_tuning(**overrides: object) -> TuningSpec:
         "base": base,
         "space": space,
         "trials": 3,
+        "sampler_seed": 4,
         "startup_trials": 2,
         "pruning_warmup_epochs": 1,
     }
@@ -52,14 +56,25 @@ def tiny_tuning(**overrides: object) -> TuningSpec:
     return TuningSpec.model_validate(fields)
 
 
-def test_sqlite_study_registers_best_trial(tmp_path: Path) -> None:
-    registry = Registry(tmp_path / "registry")
-    storage = f"sqlite:///{tmp_path / 'study.db'}"
-    reports: list[dict[str, object]] = []
+@pytest.fixture(scope="module")
+def sqlite_study(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[dict[str, Any], Registry, list[dict[str, Any]], str]:
+    """One registered study on SQLite: (summary, registry, reports, storage)."""
+    folder = tmp_path_factory.mktemp("study")
+    registry = Registry(folder / "registry")
+    storage = f"sqlite:///{folder / 'study.db'}"
+    reports: list[dict[str, Any]] = []
     summary = run_tuning(
         tiny_tuning(storage=storage), reports.append, registry=registry
     )
+    return summary, registry, reports, storage
 
+
+def test_sqlite_study_registers_best_trial(
+    sqlite_study: tuple[dict[str, Any], Registry, list[dict[str, Any]], str],
+) -> None:
+    summary, registry, reports, _ = sqlite_study
     assert summary["counts"]["total"] == 3
     assert summary["version"] == 1
     assert [r["trials_done"] for r in reports] == [1, 2, 3]
@@ -68,7 +83,7 @@ def test_sqlite_study_registers_best_trial(tmp_path: Path) -> None:
 
     meta = registry.metadata("tuned", 1)
     assert meta["tuning"]["best"] == summary["best"]
-    assert meta["tuning"]["sampler"] == {"name": "TPESampler", "seed": 0}
+    assert meta["tuning"]["sampler"] == {"name": "TPESampler", "seed": 4}
     best = summary["best"]["params"]
     for field in ("cell", "hidden_size", "num_layers", "lookback", "batch_size"):
         assert meta["spec"][field] == best[field], field
@@ -77,11 +92,20 @@ def test_sqlite_study_registers_best_trial(tmp_path: Path) -> None:
     assert meta["metrics"]["test"]["skill_rmse"] is not None
 
 
-def test_same_seed_gives_same_trials(tmp_path: Path) -> None:
-    storage = f"sqlite:///{tmp_path / 'study.db'}"
-    first = run_tuning(
-        tiny_tuning(storage=storage, study_name="first", register_version=False)
-    )
+def test_dropout_is_sampled_only_with_layers(
+    sqlite_study: tuple[dict[str, Any], Registry, list[dict[str, Any]], str],
+) -> None:
+    trials = sqlite_study[0]["trials"]
+    assert {t["params"]["num_layers"] for t in trials} == {1, 2}
+    for trial in trials:
+        has_dropout = "dropout" in trial["params"]
+        assert has_dropout == (trial["params"]["num_layers"] >= 2), trial
+
+
+def test_same_seed_gives_same_trials(
+    sqlite_study: tuple[dict[str, Any], Registry, list[dict[str, Any]], str],
+) -> None:
+    first, _, _, storage = sqlite_study
     second = run_tuning(
         tiny_tuning(storage=storage, study_name="second", register_version=False)
     )
@@ -91,17 +115,7 @@ def test_same_seed_gives_same_trials(tmp_path: Path) -> None:
     assert [t["value"] for t in first["trials"]] == [
         t["value"] for t in second["trials"]
     ]
-    assert "version" not in first
-
-
-def test_dropout_is_sampled_only_with_layers(tmp_path: Path) -> None:
-    storage = f"sqlite:///{tmp_path / 'study.db'}"
-    summary = run_tuning(tiny_tuning(storage=storage, trials=4, register_version=False))
-    layers = {t["params"]["num_layers"] for t in summary["trials"]}
-    assert layers <= {1, 2}
-    for trial in summary["trials"]:
-        has_dropout = "dropout" in trial["params"]
-        assert has_dropout == (trial["params"]["num_layers"] >= 2), trial
+    assert "version" not in second
 
 
 def test_pruned_trial_stops_training(tmp_path: Path) -> None:
