@@ -20,7 +20,12 @@ import torch
 
 from models.gradient_inputs import BundledInput, NoiseInput, ValuesInput
 from models.gradients import GradientFlow, GradientFlowSpec, compute_gradient_flow
-from models.lag_task import LagExperimentParams, lag_table_markdown, run_lag_experiment
+from models.lag_task import (
+    LagExperimentParams,
+    initial_ratio_markdown,
+    lag_table_markdown,
+    run_lag_experiment,
+)
 from models.registry import Registry
 from models.training_gradients import training_gradients
 
@@ -382,5 +387,12 @@ def _markdown_report(result: dict[str, Any], table: str) -> str:
     ]
     for cell, lags in result["learned_lags"].items():
         lines.append(f"- {cell} learned lags: {lags or 'none'}")
-    lines.append("")
+    lines += [
+        "",
+        "Gradient ratio ||dL/dh_(T-1-k)|| / ||dL/dh_(T-1)|| before training, "
+        "on the same held-out sequence:",
+        "",
+        initial_ratio_markdown(result),
+        "",
+    ]
     return "\n".join(lines)

@@ -266,20 +266,28 @@ def _set_memory_gate_bias(model: Forecaster, value: float) -> None:
 def lag_table_markdown(result: dict[str, Any]) -> str:
     """Render R^2 per cell and lag, with the gradient ratio at the lag after
     training, as a Markdown table."""
+
+    def entry(run: dict[str, Any]) -> str:
+        mark = "learned" if run["learned"] else "not learned"
+        return f"R² {run['r2']:.3f} ({mark}), grad {run['trained_grad_ratio']:.1e}"
+
+    return _table(result, entry)
+
+
+def initial_ratio_markdown(result: dict[str, Any]) -> str:
+    """Render the gradient ratio at the lag before training as a Markdown
+    table, one row per cell."""
+    return _table(result, lambda run: f"{run['initial_grad_ratio']:.1e}")
+
+
+def _table(result: dict[str, Any], entry: Callable[[dict[str, Any]], str]) -> str:
     lags = result["params"]["lags"]
     lines = [
         "| cell | " + " | ".join(f"k = {lag}" for lag in lags) + " |",
         "|---|" + "---|" * len(lags),
     ]
     for cell in result["params"]["cells"]:
-        cells = []
-        for lag in lags:
-            run = next(
-                r for r in result["runs"] if r["cell"] == cell and r["lag"] == lag
-            )
-            mark = "learned" if run["learned"] else "not learned"
-            cells.append(
-                f"R² {run['r2']:.3f} ({mark}), grad {run['trained_grad_ratio']:.1e}"
-            )
-        lines.append(f"| {cell} | " + " | ".join(cells) + " |")
+        runs = {r["lag"]: r for r in result["runs"] if r["cell"] == cell}
+        row = " | ".join(entry(runs[lag]) for lag in lags)
+        lines.append(f"| {cell} | {row} |")
     return "\n".join(lines)

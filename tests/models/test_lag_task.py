@@ -11,6 +11,7 @@ import torch
 
 from models.lag_task import (
     LagExperimentParams,
+    initial_ratio_markdown,
     lag_table_markdown,
     make_batch,
     run_lag_experiment,
@@ -115,6 +116,10 @@ def test_table_lists_cells_and_lags() -> None:
     assert lines[0] == "| cell | k = 1 |"
     assert lines[2].startswith("| rnn | R² ")
     assert "grad " in lines[2]
+
+    ratios = initial_ratio_markdown(result).splitlines()
+    assert ratios[0] == "| cell | k = 1 |"
+    assert ratios[2] == f"| rnn | {result['runs'][0]['initial_grad_ratio']:.1e} |"
 
 
 @pytest.mark.parametrize(
