@@ -77,12 +77,14 @@ def log_config(log_format: str, level: str) -> dict[str, Any]:
                 "formatter": "default",
                 "filters": ["request_id"],
                 "stream": "ext://sys.stderr",
-            }
+            },
+            # without a handler, logging's last resort would print in plain text
+            "discard": {"class": "logging.NullHandler"},
         },
         "root": {"level": level, "handlers": ["stderr"]},
         "loggers": {
             "uvicorn": {"level": level, "handlers": [], "propagate": True},
             "uvicorn.error": {"level": level, "handlers": [], "propagate": True},
-            "uvicorn.access": {"level": "WARNING", "handlers": [], "propagate": False},
+            "uvicorn.access": {"handlers": ["discard"], "propagate": False},
         },
     }

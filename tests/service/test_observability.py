@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -17,7 +19,7 @@ from service.app import create_app
 from service.logging_config import REQUEST_ID, JsonFormatter, RequestIdFilter
 from service.observability import JobEpochs, Metrics
 from service.settings import Settings
-from tests.conftest import TINY, LiveServer
+from tests.conftest import ROOT, TINY, LiveServer
 from tests.service.jobs_support import finished, start_job_server, wait_for_job
 
 FORECAST_ROUTE = "/v1/models/{name}/forecast"
@@ -264,3 +266,37 @@ def test_epoch_tracker_observes_each_epoch_once() -> None:
     total = registry.get_sample_value("rnn_forecast_training_epoch_seconds_sum", labels)
     assert count == 2
     assert total == 2.0
+
+
+LOG_SCRIPT = """
+import logging, logging.config
+from service.logging_config import REQUEST_ID, log_config
+logging.config.dictConfig(log_config({fmt!r}, "INFO"))
+logging.getLogger("uvicorn.access").warning("dropped access line")
+REQUEST_ID.set("rid-9")
+logging.getLogger("service.demo").info("model %s loaded", "nflx", extra={{"n": 2}})
+logging.getLogger("service.demo").debug("below the level")
+"""
+
+
+@pytest.mark.parametrize("fmt", ["json", "text"])
+def test_log_config_formats(fmt: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", LOG_SCRIPT.format(fmt=fmt)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    if fmt == "json":
+        entry = json.loads(lines[0])
+        assert entry["message"] == "model nflx loaded"
+        assert entry["request_id"] == "rid-9"
+        assert entry["n"] == 2
+    else:
+        assert re.fullmatch(
+            r"\S+ \S+ INFO service\.demo \[rid-9\] model nflx loaded", lines[0]
+        ), lines[0]
