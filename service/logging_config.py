@@ -57,7 +57,7 @@ class JsonFormatter(logging.Formatter):
 
 
 def log_config(log_format: str, level: str) -> dict[str, Any]:
-    """A ``logging.config.dictConfig`` dict for the server process.
+    """Build the ``logging.config.dictConfig`` dict of the server process.
 
     Uvicorn takes it as ``log_config``, and its loggers propagate to the root
     handler. Its access log is off because the request middleware writes one

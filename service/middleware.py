@@ -3,7 +3,7 @@
 ``install_middleware`` fixes the order, outermost first: request context (id,
 access log, metrics, last-resort 500), CORS (only when origins are set), body
 size limit. FastAPI's exception handlers sit inside all three, so every
-problem+json answer passes through the request context on its way out.
+problem+json response passes through the request context on its way out.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ UNMATCHED_ROUTE = "unmatched"
 
 
 def request_id_for(scope: Scope) -> str:
-    """The client's ``X-Request-ID`` when it is valid, else a new uuid4 hex."""
+    """Return the client's ``X-Request-ID`` when it is valid, else a new id."""
     given = Headers(scope=scope).get(REQUEST_ID_HEADER)
     if given is not None and REQUEST_ID_PATTERN.fullmatch(given):
         return given
@@ -63,7 +63,8 @@ class RouteTemplates:
         self._patterns: list[tuple[re.Pattern[str], str]] | None = None
 
     def match(self, scope: Scope) -> tuple[str, dict[str, str]]:
-        """The template that ``scope["path"]`` matches and its path parameters."""
+        """Return the template that ``scope["path"]`` matches, and its path
+        parameters."""
         if self._patterns is None:
             self._patterns = _compile_templates(scope["app"])
         for pattern, template in self._patterns:
@@ -81,7 +82,7 @@ def _compile_templates(app: FastAPI) -> list[tuple[re.Pattern[str], str]]:
 
 class RequestContextMiddleware:
     """Tag each request with an id, log it, count it, and turn an unhandled
-    exception into a 500 problem answer that carries the id."""
+    exception into a 500 problem response that carries the id."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
@@ -169,10 +170,10 @@ class BodyLimit:
 class BodySizeLimitMiddleware:
     """Reject a request body above its limit with 413 before the app reads it.
 
-    A declared ``Content-Length`` above the limit is rejected at once; a body
-    without one (chunked) is counted as it streams in, and the read that
-    crosses the limit raises a 413 ``HTTPException`` that the app's handler
-    turns into problem+json. ``by_path`` maps path prefixes (e.g. an upload
+    A declared ``Content-Length`` above the limit is rejected at once. A body
+    without one (chunked) is counted as it streams in. The read that crosses
+    the limit raises a 413 ``HTTPException``, which the app's handler turns
+    into problem+json. ``by_path`` maps path prefixes (e.g. an upload
     endpoint) to their own limit.
     """
 

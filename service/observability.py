@@ -25,9 +25,9 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 PREFIX = "rnn_forecast"
-# NOTE: a job is observed while it runs and while it is among this many most
-# recently created finished jobs; epochs that a job finishes after it leaves
-# that window (a long run overtaken by many short ones) are not observed.
+# NOTE: a job's epochs are observed while it runs and while it is among this
+# many most recently created finished jobs. Epochs of a long run that many
+# newer jobs overtake before its end are missed.
 RECENT_FINISHED_JOBS = 50
 FORECAST_ROUTE = "/v1/models/{name}/forecast"
 
@@ -63,9 +63,11 @@ class CacheFigures:
 
 @dataclass
 class StateReaders:
-    """Callables that read the app's state at scrape time; each returns None
-    while the part it reads does not exist (before start-up, or in an app
-    without a job store)."""
+    """Callables that read the app's state at scrape time.
+
+    Each returns None while the part it reads does not exist, before start-up
+    or in an app without a job store.
+    """
 
     cache: Callable[[], CacheFigures | None] = lambda: None
     jobs_by_state: Callable[[], Mapping[str, int] | None] = lambda: None

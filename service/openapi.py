@@ -117,7 +117,7 @@ DEFAULT_DESCRIPTIONS = {
 
 
 def problem_example(status: int) -> dict[str, Any]:
-    """A problem+json body for ``status``, as the service would send it."""
+    """Build a problem+json body for ``status``, as the service sends it."""
     title, detail = EXAMPLE_DETAILS.get(status, (TITLES.get(status, "Error"), ""))
     title = TITLES.get(status, title)
     body: dict[str, Any] = {
@@ -168,7 +168,7 @@ def install_openapi(app: FastAPI) -> None:
 
 
 def render(schema: dict[str, Any]) -> str:
-    """The document as the text stored in ``openapi.json``."""
+    """Render the document as the text stored in ``openapi.json``."""
     return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
 
 
@@ -243,7 +243,7 @@ def _drop_unused_schemas(schema: dict[str, Any]) -> None:
 
 
 def current_openapi_text() -> str:
-    """The document of an app built with default settings, as stored text."""
+    """Build an app with default settings and render its document."""
     from service.app import create_app
     from service.settings import Settings
 

@@ -1,4 +1,4 @@
-"""Every size a client controls has a limit; above it the answer is 413 or
+"""Every size a client controls has a limit; above it the response is 413 or
 422 and the message names the limit and the setting that raises it."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """kill -9 of a training worker at 20 random moments of its run: the registry
-never holds a partial version and no job stays ``running``.
+never contains a partial version and no job stays ``running``.
 
 An unkilled run first measures how long a job's worker lives; each kill then
 comes after a delay drawn from a seeded generator over 0 to 1.1 times that
