@@ -254,14 +254,10 @@ def print_training_report(
         f"test part: {result.split['test']['start']}..{result.split['test']['end']}, "
         f"{metrics['windows']} windows x {metrics['horizon']} steps"
     )
-    print(f"{'':8}{'RMSE':>10}{'MAE':>10}{'MAPE %':>10}{'MASE':>10}")
-    for label in ("model", "naive"):
-        row = metrics[label]
-        print(
-            f"{label:8}{row['rmse']:>10.4f}{row['mae']:>10.4f}"
-            f"{row['mape']:>10.3f}{row['mase']:>10.4f}"
-        )
-    print(f"skill vs naive (RMSE): {metrics['skill_rmse']:+.4f}")
+    from models.cli_evaluation import print_intervals, print_scores
+
+    print_scores(metrics)
+    print_intervals(metrics.get("intervals", {}))
     print(f"wrote {spec.name} version {version} to {registry.root}")
 
 

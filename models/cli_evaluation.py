@@ -213,14 +213,20 @@ def print_backtest(result: dict[str, Any]) -> None:
         )
     print("aggregate over all origins:")
     print_scores(result["aggregate"])
-    for level, row in result["aggregate"]["intervals"].items():
-        if row["served"]:
-            print(
-                f"interval {level}: coverage {row['coverage']:.3f}, "
-                f"mean width {row['mean_width']:.4f}"
-            )
-        else:
+    print_intervals(result["aggregate"]["intervals"])
+
+
+def print_intervals(intervals: dict[str, dict[str, Any]]) -> None:
+    """Print the coverage and mean width reached at each interval level; a
+    backtest level without coverage was not served by every fold."""
+    for level, row in intervals.items():
+        if row.get("coverage") is None:
             print(f"interval {level}: not served by every fold")
+            continue
+        print(
+            f"interval {level}: coverage {row['coverage']:.3f}, "
+            f"mean width {row['mean_width']:.4f}"
+        )
 
 
 def _add_tune(commands: Any) -> None:

@@ -17,6 +17,16 @@ TINY = [
 ]  # fmt: skip
 
 
+def test_train_report_lists_baselines_for_signed_series(tmp_path: Path) -> None:
+    # a noisy sine around 0 has no MAPE, which the table prints as a dash
+    result = run_cli(tmp_path / "registry", "train", *TINY, "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"^model +\d+\.\d{4} +\d+\.\d{4} +- +- ", result.stdout, re.M)
+    assert re.search(r"^seasonal_naive +\d", result.stdout, re.MULTILINE)
+    assert "skill vs naive: RMSE " in result.stdout
+    assert re.search(r"^interval 0\.9: coverage \d\.\d{3}", result.stdout, re.M)
+
+
 def test_backtest_command_prints_and_writes_scores(tmp_path: Path) -> None:
     output = tmp_path / "backtest.json"
     result = run_cli(
