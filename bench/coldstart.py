@@ -1,6 +1,6 @@
 """Cold start and resident memory of ``rnn-forecast serve``.
 
-- Time from starting the process to the first answered forecast (a POST
+- Time from starting the process to the first returned forecast (a POST
   polled until it returns 200), over fresh processes.
 - Resident memory (VmRSS) after forecasts from 1 and from 20 versions with
   a model cache of 20, and from 20 versions with the default cache of 8.
@@ -11,6 +11,8 @@
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,17 +29,33 @@ from bench.common import (
     verdict,
     write_json,
 )
-from bench.servers import BENCH_SPEC, Server, make_registry, start_serve, wait_ready
+from bench.servers import (
+    BENCH_SPEC,
+    ROOT,
+    Server,
+    make_registry,
+    start_serve,
+    wait_ready,
+)
 from bench.serving import FORECAST_PATH
 
 TARGET_SECONDS = 2.0
 TARGET_MB = 500.0
 VERSIONS = 20
 POLL_SECONDS = 0.01
+HEAVY_IMPORTS = (
+    "torch",
+    "pandas",
+    "fastapi",
+    "exchange_calendars",
+    "matplotlib",
+    "models.registry",
+    "service.app",
+)
 
 
 def first_forecast_seconds(registry: Path, folder: Path) -> float:
-    """Seconds from Popen to the first 200 answer of a forecast request."""
+    """Return the seconds from Popen to the first 200 response to a forecast."""
     server = start_serve("cold start", registry, folder)
     try:
         deadline = time.monotonic() + 120
@@ -73,6 +91,24 @@ def rss_after_forecasts(
         return server.rss_mb()
     finally:
         server.stop()
+
+
+def import_seconds() -> dict[str, float]:
+    """Cumulative import seconds of the heaviest packages the server loads,
+    from one ``python -X importtime -c "import service.app"`` run."""
+    output = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import service.app"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stderr
+    found: dict[str, float] = {}
+    for line in output.splitlines():
+        parts = [part.strip() for part in line.removeprefix("import time:").split("|")]
+        if len(parts) == 3 and parts[2] in HEAVY_IMPORTS:
+            found[parts[2]] = max(found.get(parts[2], 0.0), int(parts[1]) / 1e6)
+    return found
 
 
 def main() -> None:
@@ -115,6 +151,12 @@ def main() -> None:
         for name, summary in rss_summaries.items()
     ]
     print_table("Cold start and memory", ["figure", "median (min..max)"], rows)
+    imports = import_seconds()
+    print_table(
+        "Import time of `import service.app`, one run (cumulative seconds)",
+        ["module", "seconds"],
+        [[name, f"{seconds:.2f}"] for name, seconds in imports.items()],
+    )
 
     most = rss_summaries[f"{VERSIONS} versions, cache 20"].median
     targets = [
@@ -138,6 +180,7 @@ def main() -> None:
             "environment": env,
             "first_forecast_seconds": start_summary.to_dict(),
             "rss_mb": {name: s.to_dict() for name, s in rss_summaries.items()},
+            "import_seconds": imports,
             "targets": targets,
         },
     )

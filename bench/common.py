@@ -1,8 +1,8 @@
 """Shared benchmark plumbing: interleaved rounds, summaries, tables, JSON.
 
 Every benchmark measures its contenders round by round (A, B, C, A, B, C,
-...) so that load from other processes on a shared machine hits all of them
-alike, and reports each target as a ratio of medians taken in the same run.
+...), so load from other processes on a shared machine hits all of them
+alike. Each target is a ratio of medians taken in the same run.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ class Summary:
 
     @classmethod
     def from_dict(cls, stored: Mapping[str, float | int]) -> Summary:
-        """The inverse of ``to_dict``."""
+        """Build a summary from the output of ``to_dict``."""
         return cls(
             float(stored["median"]),
             float(stored["min"]),

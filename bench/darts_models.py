@@ -40,8 +40,8 @@ QUIET_LOGGERS = (
 
 
 def missing_message(package: str) -> str | None:
-    """A line saying that ``package`` is not installed and how to add it, or
-    None when it is importable."""
+    """Return a line saying that ``package`` is not installed and how to add
+    it, or None when it is importable."""
     if importlib.util.find_spec(package) is not None:
         return None
     return (
@@ -69,7 +69,7 @@ def silenced() -> Iterator[None]:
 
 
 def train_values(data: WindowedData) -> np.ndarray:
-    """The scaled training part (N,) that our training windows are cut from."""
+    """Return the scaled training part (N,) that our windows are cut from."""
     return data.scaler.transform(data.values[: data.bounds.val_start])
 
 
@@ -106,7 +106,7 @@ class _EpochTimer:
 def darts_model(
     kind: str, spec: TrainingSpec, callbacks: list[Any], epochs: int
 ) -> Any:
-    """A Darts ``RNNModel`` (``kind="rnn"``) or ``BlockRNNModel``
+    """Build a Darts ``RNNModel`` (``kind="rnn"``) or ``BlockRNNModel``
     (``kind="block"``) with the sizes, optimizer and clipping of ``spec``."""
     from darts.models import BlockRNNModel, RNNModel
 
@@ -190,8 +190,8 @@ def fitted_darts(
     values: np.ndarray,
     dates: pd.DatetimeIndex,
 ) -> tuple[Any, Any]:
-    """A Darts model fitted for one epoch on ``values`` (N,) indexed by
-    ``dates``, and the series it was fitted on."""
+    """Fit a Darts model for one epoch on ``values`` (N,) indexed by
+    ``dates``. Returns the model and the series it was fitted on."""
     from darts import TimeSeries
 
     quiet()
@@ -203,8 +203,8 @@ def fitted_darts(
 
 
 def fitted_neuralforecast(spec: TrainingSpec, frame: pd.DataFrame) -> Any:
-    """A NeuralForecast LSTM (same hidden size and layers, K = horizon,
-    T = lookback) trained for a few steps on ``frame`` (unique_id, ds, y)."""
+    """Fit a NeuralForecast LSTM (same hidden size and layers, K = horizon,
+    T = lookback) for a few steps on ``frame`` (unique_id, ds, y)."""
     from neuralforecast import NeuralForecast
     from neuralforecast.models import LSTM
 

@@ -3,9 +3,9 @@ against history length and horizon, and against the number of versions.
 
 - Epoch time for random-walk price series of 1k to 100k points, built
   directly as arrays (the synthetic generator stops at 60k sessions). The
-  model is smaller than the default (``--hidden-size 16 --num-layers 1``)
-  so that five rounds of a 100k epoch fit in minutes on 2 cores; the
-  windows per second column shows whether the cost per window stays flat.
+  model is smaller than the default (``--hidden-size 16 --num-layers 1``),
+  so five rounds of a 100k epoch fit in minutes on 2 cores. The windows per
+  second column shows whether the cost per window stays flat.
 - In-process forecast latency (``build_input`` + ``run_batch``) for 61 to
   5,000 history rows and for horizons 1 to 60 (a model with K = 60).
 - HTTP forecast latency of ``latest`` from a registry with 1 version and
@@ -64,7 +64,7 @@ Measure = Callable[[], float]
 
 
 def random_walk(length: int, seed: int = 0) -> Series:
-    """A positive random-walk price series of ``length`` business days."""
+    """Build a positive random-walk price series of ``length`` business days."""
     rng = np.random.default_rng(seed)
     prices = 100.0 * np.exp(np.cumsum(rng.normal(0.0, 0.01, length)))
     dates = pd.bdate_range("1700-01-01", periods=length, name="date")

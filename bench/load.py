@@ -2,8 +2,8 @@
 one request at a time, for a fixed number of seconds.
 
 ``wrk`` (Debian package ``wrk``) is used when it is on PATH, because a C
-client takes less of a small machine's CPU from the server under test;
-otherwise an asyncio + httpx client in this process does the same job.
+client takes less of a small machine's CPU from the server under test.
+Otherwise an asyncio + httpx client in this process does the same job.
 Every contender of one run gets the same generator.
 """
 
@@ -31,13 +31,15 @@ WRK_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0}
 
 @dataclass(frozen=True)
 class LoadResult:
-    """Latency percentiles in seconds, throughput in requests per second."""
+    """Latency percentiles in seconds, throughput in requests per second, and
+    the server's CPU seconds per request when the caller measured them."""
 
     p50: float
     p99: float
     throughput: float
     requests: int
     errors: int
+    server_cpu_per_request: float | None = None
 
 
 def check_target(url: str, clients: int, seconds: float) -> None:

@@ -53,7 +53,7 @@ class Bare(nn.Module):
 
 
 def per_call(function: Callable[[], object], calls: int) -> Callable[[], float]:
-    """A measure returning the mean seconds per call over ``calls`` calls."""
+    """Wrap ``function`` in a measure of its mean seconds over ``calls`` calls."""
 
     def measure() -> float:
         with torch.inference_mode():

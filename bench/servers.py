@@ -72,6 +72,12 @@ class Server:
             self.process.wait()
         self.log.close()
 
+    def cpu_seconds(self) -> float:
+        """User plus system CPU seconds of the server process so far, from
+        fields 14 and 15 of /proc/PID/stat."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().split()
+        return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+
     def rss_mb(self) -> float:
         """Resident memory of the server process in MB (10^6 bytes), from the
         VmRSS line (in KiB) of /proc/PID/status."""
@@ -108,13 +114,13 @@ def start_serve(
 
 
 def start_bare(label: str, response_file: Path, log_dir: Path) -> Server:
-    """The bare app on a free port, returning the response in ``response_file``."""
+    """Start the bare app on a free port, returning ``response_file``."""
     args = ["-m", "bench.bare_app", "--port", str(free_port())]
     return start(label, [*args, "--response", str(response_file)], {}, log_dir)
 
 
 def wait_ready(server: Server, timeout: float = 120.0) -> None:
-    """Poll ``/v1/health`` until it answers 200."""
+    """Poll ``/v1/health`` until it returns 200."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:

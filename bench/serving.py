@@ -12,6 +12,7 @@ the same body and returns a response of the same size without a model. For
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import tempfile
 from pathlib import Path
@@ -47,11 +48,12 @@ TARGET_P50 = 1.5
 TARGET_THROUGHPUT = 0.6
 TARGET_BATCHING = 3.0
 FORECAST_PATH = f"/v1/models/{BENCH_SPEC.name}/forecast"
+WARM_REQUESTS = 200
 
 
 def request_body(registry_root: Path, kind: str) -> bytes:
-    """The forecast request: the model's last T + 1 rows as client history
-    (``history``) or no history at all (``tail``), horizon K."""
+    """Build the forecast request: the model's last T + 1 rows as client
+    history (``history``) or no history at all (``tail``), horizon K."""
     meta = json.loads(
         (
             registry_root / BENCH_SPEC.name / "versions" / "1" / "metadata.json"
@@ -104,6 +106,18 @@ def start_servers(registry: Path, body: bytes, folder: Path) -> dict[str, Server
     return servers
 
 
+def warm(server: Server, body: bytes, requests: int = WARM_REQUESTS) -> None:
+    """Send ``requests`` sequential forecasts, so one-time work (loading the
+    version, building the NYSE calendar) happens before any timing."""
+    with httpx.Client(base_url=server.url, timeout=120) as client:
+        for _ in range(requests):
+            client.post(
+                FORECAST_PATH,
+                content=body,
+                headers={"content-type": "application/json"},
+            ).raise_for_status()
+
+
 def measure(
     servers: dict[str, Server],
     body: bytes,
@@ -112,21 +126,26 @@ def measure(
     seconds: float,
     generator: str,
 ) -> dict[tuple[str, int], list[LoadResult]]:
-    """One warm-up round, then ``repeats`` rounds of every (clients,
+    """Run one warm-up round, then ``repeats`` rounds of every (clients,
     contender) pair, contenders taking turns within each round."""
     results: dict[tuple[str, int], list[LoadResult]] = {
         (name, count): [] for name in servers for count in clients
     }
+    for server in servers.values():
+        warm(server, body)
     for round_index in range(1 + repeats):
         for count in clients:
             for name, server in servers.items():
                 length = 1.0 if round_index == 0 else seconds
+                cpu_before = server.cpu_seconds()
                 result = run_load(
                     server.url + FORECAST_PATH, body, count, length, generator
                 )
+                cpu = (server.cpu_seconds() - cpu_before) / max(result.requests, 1)
+                result = dataclasses.replace(result, server_cpu_per_request=cpu)
                 if result.errors:
                     raise RuntimeError(
-                        f"{name} answered {result.errors} requests with errors at "
+                        f"{name} returned {result.errors} errors at "
                         f"{count} clients; see {server.log.name}"
                     )
                 if round_index > 0:
@@ -142,11 +161,13 @@ def summarize(
         p50 = Summary.of([r.p50 for r in runs])
         p99 = Summary.of([r.p99 for r in runs])
         rate = Summary.of([r.throughput for r in runs])
+        cpu = Summary.of([r.server_cpu_per_request or 0.0 for r in runs])
         figures[f"{name} @ {count}"] = {
             "clients": count,
             "p50_seconds": p50.to_dict(),
             "p99_seconds": p99.to_dict(),
             "throughput_per_second": rate.to_dict(),
+            "server_cpu_seconds_per_request": cpu.to_dict(),
         }
         rows.append(
             [
@@ -155,6 +176,7 @@ def summarize(
                 format_range(p50, 1e3),
                 format_range(p99, 1e3),
                 format_range(rate, 1.0, 0),
+                format_range(cpu, 1e3, 2),
             ]
         )
     order = {count: i for i, count in enumerate(clients)}
@@ -188,6 +210,20 @@ def target_rows(
                 f"{value:.2f}",
                 f">= {TARGET_THROUGHPUT}",
                 verdict(value, TARGET_THROUGHPUT, at_most=False),
+            ]
+        )
+
+    for count in clients:
+        value = ratio(
+            values(BATCHED, count, "server_cpu_per_request"),
+            values(BARE, count, "server_cpu_per_request"),
+        )
+        rows.append(
+            [
+                f"server CPU per request serve / bare @ {count}",
+                f"{value:.2f}",
+                "(no target)",
+                "-",
             ]
         )
 
@@ -261,7 +297,14 @@ def main() -> None:
     rows, figures = summarize(results, clients)
     print_table(
         f"Forecast under load ({args.repeats} rounds of {args.seconds:g} s)",
-        ["server", "clients", "p50 ms", "p99 ms", "requests/s"],
+        [
+            "server",
+            "clients",
+            "p50 ms",
+            "p99 ms",
+            "requests/s",
+            "server CPU ms/request",
+        ],
         rows,
     )
     targets = target_rows(results, clients)

@@ -81,7 +81,7 @@ def nflx_windows(spec: TrainingSpec) -> WindowedData:
 
 
 def ours(spec: TrainingSpec, data: WindowedData) -> Measure:
-    """One epoch of ``models.training`` per call, in seconds."""
+    """Build a measure of one epoch of ``models.training``, in seconds."""
     generator = seed_everything(spec.seed)
     model = Forecaster(
         spec.cell,
@@ -101,7 +101,8 @@ def ours(spec: TrainingSpec, data: WindowedData) -> Measure:
 
 
 def bare(spec: TrainingSpec, data: WindowedData) -> Measure:
-    """One epoch of a plain torch loop with the same arithmetic, in seconds."""
+    """Build a measure of one epoch of a plain torch loop with the same
+    arithmetic, in seconds."""
     torch.manual_seed(spec.seed)
     core_class = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[spec.cell]
     core = core_class(1, spec.hidden_size, spec.num_layers, batch_first=True)
@@ -253,7 +254,7 @@ def run_cell(
 
 
 def targets(cells: dict[str, Any], peak: float) -> list[list[str]]:
-    """One row per target and cell: the ratio and whether it is met."""
+    """List one row per target and cell: the ratio and whether it is met."""
     rows = []
     for cell, result in cells.items():
         samples = result["samples"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import threading
 import warnings
 
 import exchange_calendars as xcals
@@ -27,9 +28,21 @@ def nyse() -> xcals.ExchangeCalendar:
         return xcals.get_calendar(EXCHANGE, start=CALENDAR_START)
 
 
-@functools.lru_cache(maxsize=1)
+_BUILD_LOCK = threading.Lock()
+
+
 def session_days() -> np.ndarray:
-    """All NYSE sessions as ``datetime64[D]`` (S,), for lookups without pandas."""
+    """All NYSE sessions as ``datetime64[D]`` (S,), for lookups without pandas.
+
+    Built once per process; threads that ask while it is being built wait for
+    that build instead of starting their own.
+    """
+    with _BUILD_LOCK:
+        return _session_days()
+
+
+@functools.lru_cache(maxsize=1)
+def _session_days() -> np.ndarray:
     return nyse().sessions.values.astype("datetime64[D]")
 
 

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
+from models.calendar import session_days
 from models.registry import LoadedModel, Registry
 
 logger = logging.getLogger(__name__)
@@ -67,4 +68,8 @@ def make_executor(workers: int, torch_threads: int) -> ThreadPoolExecutor:
     pool, and more intra-op threads would oversubscribe the cores.
     """
     torch.set_num_threads(torch_threads)
-    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="inference")
+    executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="inference")
+    # the first forecast would otherwise build the NYSE calendar (about a
+    # second of CPU), so a pool thread builds it while the server starts
+    executor.submit(session_days)
+    return executor
