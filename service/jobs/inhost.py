@@ -94,6 +94,9 @@ class InHostRunner:
             )
             self.store.finish(job_id, FAILED, error=error)
         self._children.clear()
+        with self._send_lock:
+            self._wake_send.close()
+        self._wake_recv.close()
         logger.info("in-host job runner stopped")
 
     def submitted(self, job: Job) -> None:
