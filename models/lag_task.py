@@ -5,8 +5,8 @@ a value drawn from N(0, 1) at every step, and a marker that is 1 at step
 T-1-k and 0 elsewhere. The target, read from the output at the last step, is
 the marked value, so the network must store it and hold it through k steps
 of noise. The marker identifies the value to store. Without it, a
-network with fixed T would have to count steps, which none of the three
-cells learned in a few thousand steps at T = 50.
+network with fixed T would have to count steps: in trial runs without the
+marker at T = 50, no cell learned lag 20 or 40 in 2,000 steps.
 
 RNN, LSTM and GRU forecasters (``models.nn.forecaster``, horizon 1) are
 trained with Adam on the MSE, one run per cell and lag, and scored by R^2 on
@@ -19,8 +19,8 @@ training, measured on one held-out sequence by ``models.gradients``.
 forget gate, the GRU update gate z) at the start of training, as in
 ``models.nn.cell_stack.set_forget_bias``. The vanilla RNN has no such gate.
 With torch's default initialisation (``gate_bias=None``) those gates start
-near 0.5, and the gated cells then learned only lags up to 10 in 800 steps
-in a trial run with the other defaults.
+near 0.5. In a run with the other defaults the LSTM then learned only lags 5
+and 10, while the GRU still learned 5, 10, 20 and 40.
 """
 
 from __future__ import annotations
