@@ -254,13 +254,13 @@ def _ratio(trace: GradientTrace, index: int) -> float:
 def _set_memory_gate_bias(model: Forecaster, value: float) -> None:
     """Set b_x of the LSTM forget gate or GRU update gate to ``value`` and
     b_h of that gate to 0."""
-    hidden_size = int(model.config["hidden_size"])
+    hidden_size = model.core.hidden_size
     block = slice(
         MEMORY_GATE_BLOCK * hidden_size, (MEMORY_GATE_BLOCK + 1) * hidden_size
     )
     with torch.no_grad():
-        model.core.bias_ih_l0[block] = value
-        model.core.bias_hh_l0[block] = 0.0
+        model.core.get_parameter("bias_ih_l0")[block] = value
+        model.core.get_parameter("bias_hh_l0")[block] = 0.0
 
 
 def lag_table_markdown(result: dict[str, Any]) -> str:

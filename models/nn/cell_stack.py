@@ -15,7 +15,7 @@ modules are created on the meta device and initialised from a seeded
 from __future__ import annotations
 
 import math
-from typing import Literal, TypeAlias
+from typing import Literal, TypeAlias, cast
 
 import torch
 from torch import Tensor, nn
@@ -130,24 +130,29 @@ def stack_from_forecaster(forecaster: Forecaster) -> CellStack:
     The result computes the forecaster's output in float64. Dropout between
     layers is left out, as in the forecaster's eval mode.
     """
-    config = forecaster.config
-    cell_type: CellType = config["cell"]
-    hidden_size = int(config["hidden_size"])
+    core = forecaster.core
+    cell_type = _cell_type(forecaster.cell)
+    hidden_size = core.hidden_size
     cells: list[RecurrentCell] = []
-    for layer in range(int(config["num_layers"])):
-        input_size = int(config["input_size"]) if layer == 0 else hidden_size
+    for layer in range(core.num_layers):
+        input_size = core.input_size if layer == 0 else hidden_size
         with torch.device("meta"):
             cell = make_cell(cell_type, input_size, hidden_size)
         cell = cell.to_empty(device="cpu").double()
-        copy_from_torch(cell, forecaster.core, layer=layer)
+        copy_from_torch(cell, core, layer=layer)
         cells.append(cell)
 
-    horizon = int(config["horizon"])
-    head = nn.Linear(hidden_size, horizon, dtype=torch.float64)
+    head = nn.Linear(hidden_size, forecaster.head.out_features, dtype=torch.float64)
     with torch.no_grad():
         head.weight.copy_(forecaster.head.weight)
         head.bias.copy_(forecaster.head.bias)
     return CellStack(cell_type, cells, head)
+
+
+def _cell_type(name: str) -> CellType:
+    if name in GATE_NAMES:
+        return cast(CellType, name)
+    raise ValueError(f"cell must be 'rnn', 'lstm' or 'gru', got {name!r}")
 
 
 def gate_blocks(weight_hh: Tensor, gate_count: int) -> list[Tensor]:
