@@ -13,6 +13,7 @@ event loop.
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -28,6 +29,7 @@ from models.registry import check_name
 from models.training_gradients import training_gradients
 from service.deps import CacheDep, ExecutorDep, RegistryDep, ResolverDep, SettingsDep
 from service.inference import ModelCache
+from service.resolution import VersionResolver
 from service.schemas_diagnostics import GradientFlowResponse, TrainingGradientsResponse
 from service.settings import Settings
 
@@ -103,17 +105,11 @@ async def gradient_flow(
     executor: ExecutorDep,
     resolver: ResolverDep,
 ) -> Any:
-    as_png = prefers_png(request.headers.get("accept"))
-    version = None
-    if body.model is not None:
-        version = resolver.resolve(body.model.name, body.model.version)
+    if prefers_png(request.headers.get("accept")):
+        return await _png_response(body, settings, cache, executor, resolver)
 
+    version = _stored_version(body, resolver)
     loop = asyncio.get_running_loop()
-    if as_png:
-        image = await loop.run_in_executor(
-            executor, _flow_png, body, version, settings, cache
-        )
-        return PNGResponse(content=image)
     flow = await loop.run_in_executor(executor, _flow, body, version, settings, cache)
     return flow.to_dict()
 
@@ -131,15 +127,30 @@ async def gradient_flow_png(
     executor: ExecutorDep,
     resolver: ResolverDep,
 ) -> PNGResponse:
-    version = None
-    if body.model is not None:
-        version = resolver.resolve(body.model.name, body.model.version)
+    return await _png_response(body, settings, cache, executor, resolver)
 
+
+async def _png_response(
+    body: GradientFlowSpec,
+    settings: Settings,
+    cache: ModelCache,
+    executor: ThreadPoolExecutor,
+    resolver: VersionResolver,
+) -> PNGResponse:
+    version = _stored_version(body, resolver)
     loop = asyncio.get_running_loop()
     image = await loop.run_in_executor(
         executor, _flow_png, body, version, settings, cache
     )
     return PNGResponse(content=image)
+
+
+def _stored_version(body: GradientFlowSpec, resolver: VersionResolver) -> int | None:
+    """Resolve the version that ``body.model`` names once, before the work
+    starts, so that an alias moving meanwhile cannot change it."""
+    if body.model is None:
+        return None
+    return resolver.resolve(body.model.name, body.model.version)
 
 
 @router.get(

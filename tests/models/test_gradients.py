@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -29,16 +28,7 @@ from models.nn.cells import unroll
 from models.nn.forecaster import Forecaster
 from models.registry import Registry
 from models.spec import CellType
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    """Use one torch thread: these tiny networks only slow down with more."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
+from tests.models.torch_threads import one_torch_thread  # noqa: F401
 
 CELLS: list[CellType] = ["rnn", "lstm", "gru"]
 SCALAR = {"cell": "rnn", "hidden_size": 1, "activation": "identity", "seq_len": 21}

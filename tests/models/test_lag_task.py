@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,16 +16,7 @@ from models.lag_task import (
     run_lag_experiment,
 )
 from models.training import TrainingCancelled
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    """Use one torch thread: these tiny networks only slow down with more."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
+from tests.models.torch_threads import one_torch_thread  # noqa: F401
 
 TINY = {
     "cells": ["rnn", "gru"],
