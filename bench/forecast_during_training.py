@@ -1,12 +1,12 @@
 """Forecast latency of ``rnn-forecast serve`` while a training job runs.
 
-The script starts the server on 127.0.0.1 with the in-host runner and times
-sequential forecasts while it is idle. It then times them again while a
+The script starts the server on 127.0.0.1 with the in-host runner. Each
+round times sequential forecasts while the server is idle, then while a
 training job of the default spec (LSTM, hidden 64, 2 layers, lookback 60)
-trains in a worker process, and prints the median, p90, p99 and max of each
+trains in a worker process. It prints the median, p90, p99 and max of each
 phase in milliseconds::
 
-    python -m bench.forecast_during_training [--requests 300]
+    python -m bench.forecast_during_training [--requests 75] [--rounds 4]
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def wait_ready(client: httpx.Client, timeout: float = 120.0) -> None:
 
 
 def time_forecasts(client: httpx.Client, requests: int) -> list[float]:
-    """Milliseconds of ``requests`` sequential forecasts of 10 days."""
+    """Time ``requests`` sequential forecasts of 10 days, in milliseconds."""
     samples = []
     for _ in range(requests):
         started = time.perf_counter()
@@ -109,11 +109,41 @@ def print_row(phase: str, samples: list[float]) -> None:
     )
 
 
+def measure_round(client: httpx.Client, requests: int) -> tuple[list[float], ...]:
+    """Time ``requests`` forecasts idle, then as many during a training job;
+    cancel the job and wait until it has ended."""
+    idle = time_forecasts(client, requests)
+
+    job = client.post("/v1/training-jobs", json=TRAINING_JOB).json()
+    wait_training(client, job["href"])
+    busy = time_forecasts(client, requests)
+    still = client.get(job["href"]).json()
+    client.delete(job["href"])
+    if still["status"] != "running":
+        raise RuntimeError(f"the job stopped during the measurement: {still}")
+
+    deadline = time.monotonic() + 60
+    while client.get(job["href"]).json()["status"] == "running":
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"job {job['id']} did not stop within 60 s")
+        time.sleep(0.2)
+    return idle, busy
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=300, help="per phase")
+    parser.add_argument("--requests", type=int, default=75, help="per phase")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=4,
+        help="idle and training phases alternate this many times, so that "
+        "load from other processes hits both phases alike",
+    )
     args = parser.parse_args()
 
+    idle: list[float] = []
+    busy: list[float] = []
     with tempfile.TemporaryDirectory(prefix="bench-jobs-") as tmp:
         folder = Path(tmp)
         train_and_register(SERVED_SPEC, Registry(folder / "registry"))
@@ -122,25 +152,20 @@ def main() -> None:
         try:
             wait_ready(client)
             time_forecasts(client, 20)
-            idle = time_forecasts(client, args.requests)
-
-            job = client.post("/v1/training-jobs", json=TRAINING_JOB).json()
-            wait_training(client, job["href"])
-            busy = time_forecasts(client, args.requests)
-            still = client.get(job["href"]).json()
-            client.delete(job["href"])
+            for _ in range(args.rounds):
+                idle_round, busy_round = measure_round(client, args.requests)
+                idle += idle_round
+                busy += busy_round
         finally:
             client.close()
             server.terminate()
             server.wait(timeout=30)
 
-    if still["status"] != "running":
-        raise RuntimeError(f"the job stopped during the measurement: {still}")
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     print(
         f"{platform.machine()}, {os.cpu_count()} CPUs, Python "
         f"{platform.python_version()}, load average {load} at the end; "
-        f"epoch {still['progress']['epoch']} of the job when the measurement ended"
+        f"{args.rounds} rounds of {args.requests} forecasts per phase"
     )
     print(f"{'phase':<18}{'n':>6}{'median':>10}{'p90':>9}{'p99':>9}{'max':>9}")
     print_row("idle", idle)
