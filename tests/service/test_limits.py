@@ -82,6 +82,8 @@ SMALL_LIMITS = {
     "RNN_FORECAST_MAX_NUM_LAYERS": 2,
     "RNN_FORECAST_MAX_LOOKBACK": 30,
     "RNN_FORECAST_MAX_QUEUED_JOBS": 1,
+    "RNN_FORECAST_MAX_SEQ_LEN": 50,
+    "RNN_FORECAST_MAX_DIAGNOSTIC_HIDDEN_SIZE": 16,
 }
 
 
@@ -175,3 +177,27 @@ def test_queued_jobs_above_limit_is_429(limits_server: LiveServer) -> None:
     for job in accepted:
         limits_server.client.delete(job["href"], headers=AUTH)
         wait_for_job(limits_server.client, job["href"], finished)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "limit", "setting"),
+    [
+        ("seq_len", 51, 50, "RNN_FORECAST_MAX_SEQ_LEN"),
+        ("hidden_size", 17, 16, "RNN_FORECAST_MAX_DIAGNOSTIC_HIDDEN_SIZE"),
+    ],
+)
+def test_diagnostics_above_limit_is_422(
+    limits_server: LiveServer, field: str, value: int, limit: int, setting: str
+) -> None:
+    # seq_len defaults to 100, above this server's limit of 50
+    spec = {"seq_len": 10, field: value}
+    response = limits_server.client.post("/v1/diagnostics/gradient-flow", json=spec)
+    body = assert_limit_problem(response, 422, limit, setting)
+    assert body["errors"][0]["field"] == field  # type: ignore[index]
+
+
+def test_diagnostics_at_limits_is_200(limits_server: LiveServer) -> None:
+    response = limits_server.client.post(
+        "/v1/diagnostics/gradient-flow", json={"seq_len": 50, "hidden_size": 16}
+    )
+    assert response.status_code == 200, response.text
