@@ -344,7 +344,8 @@ def test_concurrent_jobs_get_distinct_versions(
     jobs_server: tuple[LiveServer, Path, Path],
 ) -> None:
     server, registry, _ = jobs_server
-    jobs = [submit(server.client, tiny_job(name="twin", seed=s)) for s in (1, 2)]
+    twins = [tiny_job(name="twin", seed=seed, epochs=5) for seed in (1, 2)]
+    jobs = [submit(server.client, body) for body in twins]
     for job in jobs:
         wait_for_job(server.client, job["href"], lambda j: j["status"] != "queued")
     statuses = [server.client.get(job["href"]).json()["status"] for job in jobs]
