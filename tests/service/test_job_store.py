@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, text, update
 from sqlalchemy.exc import OperationalError
 
 from models.errors import ConflictError, NotFoundError
@@ -25,6 +25,7 @@ from service.jobs.store import (
     RUNNING,
     SUCCEEDED,
     JobStore,
+    jobs_table,
     sqlite_url,
 )
 
@@ -188,10 +189,15 @@ def test_stale_heartbeat_fails_job(store: JobStore) -> None:
     store.claim(job.id, "elsewhere:1")
     fresh = store.create("train", {})
     store.claim(fresh.id, "elsewhere:2")
-    time.sleep(0.05)
-    store.heartbeat(fresh.id)
+    # the stale job's worker last reported 100 s ago
+    with store.engine.begin() as conn:
+        conn.execute(
+            update(jobs_table)
+            .where(jobs_table.c.id == job.id)
+            .values(heartbeat_at=time.time() - 100)
+        )
 
-    failed = fail_stale_jobs(store, timeout=0.03)
+    failed = fail_stale_jobs(store, timeout=50)
 
     assert failed == [job.id]
     stale = store.get(job.id)
