@@ -38,7 +38,7 @@ REDIS_PORT = 6379
 # a database of its own, so flushing it never touches other users of Redis
 REDIS_DB = 13
 BROKER_URL = f"redis://127.0.0.1:{REDIS_PORT}/{REDIS_DB}"
-HEARTBEAT_TIMEOUT = 6.0
+HEARTBEAT_TIMEOUT = 8.0
 
 pytestmark = pytest.mark.redis
 
