@@ -2,14 +2,13 @@
 against history length and horizon, and against the number of versions.
 
 - Epoch time for random-walk price series of 1k to 100k points, built
-  directly as arrays (the synthetic generator stops at 60k sessions). The
-  model is smaller than the default (``--hidden-size 16 --num-layers 1``),
-  so five rounds of a 100k epoch fit in minutes on 2 cores. The windows per
-  second column shows whether the cost per window stays flat.
+  directly as arrays (the synthetic generator stops at 60k sessions), with
+  the default spec (LSTM, hidden 64, 2 layers, lookback 60, batch 64). The
+  windows per second column shows whether the cost per window stays flat.
 - In-process forecast latency (``build_input`` + ``run_batch``) for 61 to
   5,000 history rows and for horizons 1 to 60 (a model with K = 60).
-- HTTP forecast latency of ``latest`` from a registry with 1 version and
-  one with 50 versions, one client, round by round.
+- HTTP forecast latency (median, one client) of ``latest`` from a registry
+  with 1 version and one with 50 versions, round by round.
 
 Plots go to bench/results/growth_*.png.
 
@@ -25,7 +24,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import matplotlib
 import numpy as np
 import pandas as pd
@@ -43,8 +41,9 @@ from bench.common import (
     verdict,
     write_json,
 )
+from bench.load import generator_name, run_load
 from bench.servers import BENCH_SPEC, make_registry, start_serve, wait_ready
-from bench.serving import FORECAST_PATH
+from bench.serving import FORECAST_PATH, warm
 from models.data.series import Series
 from models.forecasting import build_input, run_batch
 from models.nn.forecaster import Forecaster
@@ -150,30 +149,24 @@ def forecasts(root: Path, repeats: int) -> dict[str, list[dict[str, Any]]]:
 
 
 def versions(root: Path, repeats: int) -> dict[int, list[float]]:
-    """Mean HTTP latency of 50 sequential ``latest`` forecasts per round, for
-    each registry size, round by round."""
-    servers, clients = {}, {}
+    """Median HTTP latency of one client requesting ``latest`` for 2 seconds,
+    for each registry size, round by round."""
+    generator = generator_name()
+    servers = {}
     try:
         for count in VERSION_COUNTS:
             registry = make_registry(root / f"versions{count}", versions=count)
             servers[count] = start_serve(f"versions {count}", registry.root, root)
-        for count, server in servers.items():
+        for server in servers.values():
             wait_ready(server)
-            clients[count] = httpx.Client(base_url=server.url, timeout=30)
+            warm(server, b"{}")
 
         def latency(count: int) -> Measure:
-            def measure() -> float:
-                started = time.perf_counter()
-                for _ in range(50):
-                    clients[count].post(FORECAST_PATH, json={}).raise_for_status()
-                return (time.perf_counter() - started) / 50
-
-            return measure
+            url = servers[count].url + FORECAST_PATH
+            return lambda: run_load(url, b"{}", 1, 2, generator).p50
 
         return interleave({count: latency(count) for count in VERSION_COUNTS}, repeats)
     finally:
-        for client in clients.values():
-            client.close()
         for server in servers.values():
             server.stop()
 
@@ -196,8 +189,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=5, help="measured rounds")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
-    parser.add_argument("--hidden-size", type=int, default=16)
-    parser.add_argument("--num-layers", type=int, default=1)
+    parser.add_argument("--hidden-size", type=int, default=64)
+    parser.add_argument("--num-layers", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     env = environment()

@@ -5,7 +5,8 @@ Darts ``predict(n=10)`` and NeuralForecast ``predict()``.
   T + 1 closes as client history: validation, scaling, forward, prices and
   NYSE dates.
 - ``rnn-forecast HTTP``: the same request to ``rnn-forecast serve`` on
-  127.0.0.1, one client, round trip included.
+  127.0.0.1, median round trip of one client (wrk when installed: clients
+  that send headers and body in two writes can stall on delayed ACKs).
 - Darts ``BlockRNNModel`` (same sizes, one epoch on the NFLX closes) in
   float32 and float64, and a NeuralForecast ``LSTM`` (same hidden size and
   layers) trained for 5 steps, when they are installed.
@@ -21,7 +22,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
 import pandas as pd
 import torch
 
@@ -37,8 +37,9 @@ from bench.common import (
     write_json,
 )
 from bench.darts_models import fitted_darts, fitted_neuralforecast, missing_message
+from bench.load import generator_name, run_load
 from bench.servers import BENCH_SPEC, make_registry, start_serve, wait_ready
-from bench.serving import FORECAST_PATH, request_body
+from bench.serving import FORECAST_PATH, request_body, warm
 from models.data.bundled import load_bundled
 from models.forecasting import build_input, run_batch
 
@@ -70,14 +71,15 @@ def ours(registry_root: Path) -> Callable[[], float]:
     return mean_seconds(forecast, 100)
 
 
-def http(url: str, body: bytes) -> tuple[Callable[[], float], httpx.Client]:
-    client = httpx.Client(base_url=url, timeout=30)
-    headers = {"content-type": "application/json"}
+def http(url: str, body: bytes) -> Callable[[], float]:
+    """Median round trip of one client posting ``body`` for 2 seconds, with
+    the serving bench's load generator (wrk when installed)."""
+    generator = generator_name()
 
-    def post() -> None:
-        client.post(FORECAST_PATH, content=body, headers=headers).raise_for_status()
+    def measure() -> float:
+        return run_load(url + FORECAST_PATH, body, 1, 2, generator).p50
 
-    return mean_seconds(post, 50), client
+    return measure
 
 
 def comparisons() -> dict[str, Callable[[], float]]:
@@ -149,21 +151,17 @@ def main() -> None:
         root = Path(folder)
         registry = make_registry(root / "registry")
         server = start_serve("serve", registry.root, root)
-        client = None
         try:
             wait_ready(server)
-            measure_http, client = http(
-                server.url, request_body(registry.root, "history")
-            )
+            body = request_body(registry.root, "history")
+            warm(server, body)
             contenders = {
                 OURS: ours(registry.root),
-                HTTP: measure_http,
+                HTTP: http(server.url, body),
                 **comparisons(),
             }
             samples = interleave(contenders, args.repeats)
         finally:
-            if client is not None:
-                client.close()
             server.stop()
 
     rows, results = [], {}

@@ -32,10 +32,11 @@ _BUILD_LOCK = threading.Lock()
 
 
 def session_days() -> np.ndarray:
-    """All NYSE sessions as ``datetime64[D]`` (S,), for lookups without pandas.
+    """Return all NYSE sessions as ``datetime64[D]`` (S,), for lookups
+    without pandas.
 
-    Built once per process; threads that ask while it is being built wait for
-    that build instead of starting their own.
+    The array is built once per process. A thread that calls while the build
+    runs waits for it instead of starting a second build.
     """
     with _BUILD_LOCK:
         return _session_days()

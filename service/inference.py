@@ -68,7 +68,14 @@ def make_executor(workers: int, torch_threads: int) -> ThreadPoolExecutor:
     pool, and more intra-op threads would oversubscribe the cores.
     """
     torch.set_num_threads(torch_threads)
-    executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="inference")
+    # OpenMP keeps the thread count per thread, and a new thread starts from
+    # the machine's core count, so each pool thread sets it for itself
+    executor = ThreadPoolExecutor(
+        max_workers=workers,
+        thread_name_prefix="inference",
+        initializer=torch.set_num_threads,
+        initargs=(torch_threads,),
+    )
     # the first forecast would otherwise build the NYSE calendar (about a
     # second of CPU), so a pool thread builds it while the server starts
     executor.submit(session_days)
