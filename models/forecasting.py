@@ -85,12 +85,27 @@ def build_input(
         _check_history(loaded, dates, values)
 
     needed = required_rows(loaded)
+    last_date = dt.date.fromisoformat(dates[-1])
+    _check_calendar(last_date, horizon, len(dates) - 1)
     return ForecastInput(
         closes=values[-needed:],
-        last_date=dt.date.fromisoformat(dates[-1]),
+        last_date=last_date,
         horizon=horizon,
         level=level,
     )
+
+
+def _check_calendar(last_date: dt.date, horizon: int, row: int) -> None:
+    """Raise a 422-type error when the calendar has no ``horizon`` sessions
+    after ``last_date``, before the request joins a batch."""
+    try:
+        next_sessions(last_date, horizon)
+    except ValueError as exc:
+        raise InvalidInputError(
+            f"history[{row}].date {last_date} is too late: {exc}; send a "
+            "history that ends earlier or request a smaller horizon",
+            field=f"history[{row}].date",
+        ) from exc
 
 
 def version_intervals(loaded: LoadedModel) -> ConformalIntervals:

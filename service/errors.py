@@ -30,6 +30,9 @@ logger = logging.getLogger(__name__)
 
 PROBLEM_TYPE_BASE = "https://rnn-forecast.dev/problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+# longest detail or field message echoed back, and most field errors listed
+MAX_TEXT_CHARS = 1000
+MAX_ERRORS = 50
 # RFC 9110 names; Python before 3.13 still has the older phrases for these two
 TITLES = {413: "Content Too Large", 422: "Unprocessable Content"}
 
@@ -63,19 +66,39 @@ def problem(
     errors: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    """Build one problem+json response."""
+    """Build one problem+json response; long texts are shortened."""
     title = TITLES.get(status) or HTTPStatus(status).phrase
     body: dict[str, Any] = {
         "type": PROBLEM_TYPE_BASE + (slug or title.lower().replace(" ", "-")),
         "title": title,
         "status": status,
-        "detail": detail,
+        "detail": shorten(detail),
     }
     if errors is not None:
-        body["errors"] = errors
+        body["errors"] = [_shorten_error(error) for error in errors[:MAX_ERRORS]]
     return JSONResponse(
         body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers
     )
+
+
+def shorten(text: str, limit: int = MAX_TEXT_CHARS) -> str:
+    """Cut the middle out of ``text`` above ``limit`` characters.
+
+    Messages quote the offending value and end with the fix, so the start and
+    the end are kept; a multi-megabyte value is never echoed back whole.
+    """
+    if len(text) <= limit:
+        return text
+    keep = (limit - 40) // 2
+    cut = len(text) - 2 * keep
+    return f"{text[:keep]} ...[{cut} characters cut]... {text[-keep:]}"
+
+
+def _shorten_error(error: dict[str, Any]) -> dict[str, Any]:
+    return {
+        key: shorten(value) if isinstance(value, str) else value
+        for key, value in error.items()
+    }
 
 
 def status_for(exc: RnnForecastError) -> int:

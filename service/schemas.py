@@ -3,15 +3,37 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from models.limits import DEFAULT_LIMITS
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+VERSION_REF_PATTERN = r"^([1-9][0-9]{0,8}|[a-z][a-z0-9_-]{0,63})$"
+
+
+def _check_version_ref(value: Any) -> Any:
+    """Accept a positive integer or a version/alias string; JSON booleans and
+    floats are rejected instead of being read as numbers."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError(
+            "version must be a positive integer or an alias string such as 'latest'"
+        )
+    if isinstance(value, int) and value < 1:
+        raise ValueError(f"version {value} is invalid; versions start at 1")
+    if isinstance(value, str) and not re.fullmatch(VERSION_REF_PATTERN, value):
+        raise ValueError(
+            "version must be digits without a leading zero or an alias of "
+            "a-z, 0-9, '_' and '-' starting with a letter"
+        )
+    return value
+
+
 VersionRef = Annotated[
     int | str,
+    BeforeValidator(_check_version_ref),
     Field(
         description="A version number or an alias such as 'latest' or 'production'",
         examples=["latest", 3],

@@ -25,7 +25,7 @@ class AliasRequest(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"version": 3}]}
     )
 
-    version: int = Field(ge=1, description="An existing version number")
+    version: int = Field(strict=True, ge=1, description="An existing version number")
 
 
 class AliasOut(BaseModel):

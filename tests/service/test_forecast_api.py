@@ -239,3 +239,41 @@ def test_invalid_model_name_is_422(live_server: LiveServer, name: str) -> None:
     response = live_server.client.post(f"/v1/models/{name}/forecast", json={})
     assert response.status_code in (404, 422)
     assert response.headers["content-type"] == PROBLEM
+
+
+def test_history_past_calendar_end_is_422(
+    live_server: LiveServer, trained_registry: Registry
+) -> None:
+    rows = history_rows(trained_registry)
+    last = dt.date(9999, 12, 31)
+    for back, row in enumerate(reversed(rows)):
+        row["date"] = (last - dt.timedelta(days=back)).isoformat()
+    response = live_server.client.post(
+        "/v1/models/nflx/forecast", json={"horizon": 2, "history": rows}
+    )
+    assert response.status_code == 422
+    body = response.json()
+    assert body["errors"][0]["field"] == f"history[{len(rows) - 1}].date"
+    assert "calendar ends on" in body["detail"]
+    assert "send a history that ends earlier" in body["detail"]
+
+
+@pytest.mark.parametrize(
+    ("version", "message"),
+    [
+        (True, "version must be a positive integer or an alias string"),
+        (1.0, "version must be a positive integer or an alias string"),
+        (-1, "version -1 is invalid; versions start at 1"),
+        ("01", "version must be digits without a leading zero"),
+    ],
+)
+def test_version_ref_types_are_strict(
+    live_server: LiveServer, version: object, message: str
+) -> None:
+    response = live_server.client.post(
+        "/v1/models/nflx/forecast", json={"version": version}
+    )
+    assert response.status_code == 422
+    error = response.json()["errors"][0]
+    assert error["field"] == "version"
+    assert message in error["message"]

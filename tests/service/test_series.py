@@ -164,3 +164,18 @@ def test_training_job_from_upload(client: httpx.Client) -> None:
     assert meta["data"]["series_id"] == upload["id"]
     assert meta["data"]["rows"] == 400
     assert meta["data"]["sha256"] == upload["sha256"]
+
+
+def test_huge_bad_cell_is_not_echoed_whole(client: httpx.Client) -> None:
+    body = yahoo_tail(30).replace(b"2020-12-11", b"x" * 60_000, 1)
+    response = client.post("/v1/series", content=body, headers=CSV)
+    assert response.status_code == 422
+    assert len(response.content) < 5_000
+    assert "characters cut" in response.json()["detail"]
+
+
+def test_long_model_name_is_not_echoed_whole(client: httpx.Client) -> None:
+    response = client.get(f"/v1/models/{'a' * 5_000}/versions/1")
+    assert response.status_code == 422
+    assert len(response.content) < 5_000
+    assert "use 1-64 characters" in response.json()["detail"]
