@@ -53,6 +53,10 @@ MAX_LISTED_TRIALS = 200
 STORAGE_FILE = "optuna.db"
 
 
+# the same bound as TrainingSpec.batch_size, so every trial's spec validates
+MAX_BATCH_SIZE = 4096
+
+
 class SearchSpace(BaseModel):
     """Ranges searched; integer and float ranges are inclusive [low, high]."""
 
@@ -98,8 +102,11 @@ class SearchSpace(BaseModel):
                 raise ValueError(
                     f"{name} range ({low}, {high}) must lie within [{floor}, {ceiling}]"
                 )
-        if any(size < 1 for size in self.batch_size):
-            raise ValueError(f"batch_size choices {self.batch_size} must be >= 1")
+        if any(size < 1 or size > MAX_BATCH_SIZE for size in self.batch_size):
+            raise ValueError(
+                f"batch_size choices {self.batch_size} must lie within "
+                f"[1, {MAX_BATCH_SIZE}], the training spec's range"
+            )
         return self
 
 

@@ -184,6 +184,8 @@ def test_search_space_rejects_bad_ranges() -> None:
         SearchSpace(learning_rate=(0.0, 0.1))
     with pytest.raises(ValidationError, match=r"lookback range \(1, 10\)"):
         SearchSpace(lookback=(1, 10))
+    with pytest.raises(ValidationError, match=r"must lie within \[1, 4096\]"):
+        SearchSpace(batch_size=[1_000_000_000])
 
 
 def test_default_storage_reads_the_environment(
