@@ -1,4 +1,4 @@
-"""How costs grow: epoch time against series length, forecast latency
+"""Cost growth: epoch time against series length, forecast latency
 against history length and horizon, and against the number of versions.
 
 - Epoch time for random-walk price series of 1k to 100k points, built
