@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from models.data.synthetic import generate
 from models.errors import InvalidInputError
 from models.limits import check_limit
 from models.pipeline import train_and_register
@@ -55,6 +56,7 @@ def check_training_spec(spec: TrainingSpec, settings: Settings) -> None:
             settings.max_series_rows,
             "RNN_FORECAST_MAX_SERIES_ROWS",
         )
+        _check_synthetic_target(spec.target, spec.data)
     if isinstance(spec.data, UploadedData) and not series_exists(
         settings, spec.data.series_id
     ):
@@ -62,6 +64,22 @@ def check_training_spec(spec: TrainingSpec, settings: Settings) -> None:
             f"series {spec.data.series_id} not found; upload it with "
             "POST /v1/series and use the id that the upload returns",
             field="data.series_id",
+        )
+
+
+def _check_synthetic_target(target: str, data: SyntheticData) -> None:
+    """Reject a log-return target on a synthetic series with values <= 0 at
+    submission, instead of letting the job fail later. Generating the series
+    takes milliseconds once the calendar is built."""
+    if target != "log_return":
+        return
+    values = generate(data).frame["close"].to_numpy()
+    if (values <= 0).any():
+        raise InvalidInputError(
+            f"target log_return needs positive values, but the synthetic "
+            f"{data.generator} series has {int((values <= 0).sum())} "
+            "values <= 0; use target price or raise data.level",
+            field="target",
         )
 
 

@@ -235,6 +235,11 @@ def test_generic_jobs_endpoint_runs_train(client: httpx.Client) -> None:
             "",
         ),
         ({"data": {"source": "synthetic", "length": 10}}, "data.synthetic.length", ""),
+        (
+            {"data": {"source": "synthetic", "generator": "sine"}},
+            "target",
+            "use target price or raise data.level",
+        ),
         ({"name": "Bad Name"}, "name", "pattern"),
     ],
 )
