@@ -8,6 +8,7 @@ problem+json response passes through the request context on its way out.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -182,10 +183,12 @@ class BodySizeLimitMiddleware:
         app: ASGIApp,
         default: BodyLimit,
         by_path: Mapping[str, BodyLimit] | None = None,
+        read_timeout: float | None = None,
     ) -> None:
         self.app = app
         self.default = default
         self.by_path = dict(by_path or {})
+        self.read_timeout = read_timeout
 
     def limit_for(self, path: str) -> BodyLimit:
         for prefix, limit in self.by_path.items():
@@ -206,11 +209,13 @@ class BodySizeLimitMiddleware:
             return
 
         received = 0
+        body_done = False
 
         async def counting_receive() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, body_done
+            message = await self._receive_part(receive, body_done)
             if message["type"] == "http.request":
+                body_done = not message.get("more_body", False)
                 received += len(message.get("body", b""))
                 if received > limit.max_bytes:
                     detail = limit.message(limit.max_bytes + 1, complete=False)
@@ -218,6 +223,24 @@ class BodySizeLimitMiddleware:
             return message
 
         await self.app(scope, counting_receive, send)
+
+    async def _receive_part(self, receive: Receive, body_done: bool) -> Message:
+        """Wait for the next body part, at most ``read_timeout`` seconds while
+        the body is incomplete, so a client that stops sending cannot hold a
+        connection open; once the body is complete, waits are unbounded
+        (a streaming response listens for the disconnect)."""
+        if body_done or self.read_timeout is None:
+            return await receive()
+        try:
+            return await asyncio.wait_for(receive(), self.read_timeout)
+        except TimeoutError:
+            logger.info("request body timed out after %.1f s", self.read_timeout)
+            detail = (
+                f"request body was not received within {self.read_timeout:g} s; "
+                "send the whole body promptly or raise "
+                "RNN_FORECAST_BODY_TIMEOUT_SECONDS"
+            )
+            raise HTTPException(408, detail=detail) from None
 
 
 class ProblemCORSMiddleware(CORSMiddleware):
@@ -267,6 +290,7 @@ def install_middleware(
         BodySizeLimitMiddleware,
         default=BodyLimit(settings.max_request_bytes, "RNN_FORECAST_MAX_REQUEST_BYTES"),
         by_path={path: upload for path in upload_paths},
+        read_timeout=settings.body_timeout_seconds,
     )
     if settings.cors_origins:
         app.add_middleware(

@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     max_diagnostic_hidden_size: int = DEFAULT_LIMITS.max_diagnostic_hidden_size
     max_upload_bytes: int = DEFAULT_LIMITS.max_upload_bytes
     max_request_bytes: int = DEFAULT_LIMITS.max_request_bytes
+    # seconds a client may take between two parts of an incomplete body
+    body_timeout_seconds: float = Field(default=30.0, gt=0.0, le=3600.0)
     max_queued_jobs: int = DEFAULT_LIMITS.max_queued_jobs
 
     # training and other jobs: service/jobs/ and the README's "Jobs" section

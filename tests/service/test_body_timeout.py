@@ -1,0 +1,49 @@
+"""A client that stops sending its body gets 408 instead of holding the
+connection open."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from models.registry import Registry
+from tests.conftest import LiveServer
+
+
+@pytest.fixture(scope="module")
+def impatient_server(trained_registry: Registry) -> Iterator[LiveServer]:
+    server = LiveServer(
+        trained_registry.root, env={"RNN_FORECAST_BODY_TIMEOUT_SECONDS": "1"}
+    )
+    yield server
+    server.stop()
+
+
+def test_stalled_body_gets_408(impatient_server: LiveServer) -> None:
+    head = (
+        "POST /v1/models/nflx/forecast HTTP/1.1\r\n"
+        "Host: 127.0.0.1\r\n"
+        "Content-Type: application/json\r\n"
+        "Content-Length: 100\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", impatient_server.port)) as sock:
+        sock.settimeout(15)
+        started = time.monotonic()
+        sock.sendall(head.encode() + b'{"horizon":')
+        reply = sock.recv(65536).decode()
+        waited = time.monotonic() - started
+
+    assert reply.startswith("HTTP/1.1 408")
+    assert "application/problem+json" in reply
+    assert "RNN_FORECAST_BODY_TIMEOUT_SECONDS" in reply
+    assert waited < 10
+
+
+def test_prompt_body_is_served(impatient_server: LiveServer) -> None:
+    response = impatient_server.client.post(
+        "/v1/models/nflx/forecast", json={"horizon": 2}
+    )
+    assert response.status_code == 200
