@@ -19,12 +19,6 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from models.gradients import GradientFlow, GradientFlowSpec, compute_gradient_flow
-from models.plots import (
-    GradientCurve,
-    gradient_flow_figure,
-    png_bytes,
-    training_gradients_figure,
-)
 from models.registry import check_name
 from models.training_gradients import training_gradients
 from service.deps import CacheDep, ExecutorDep, RegistryDep, ResolverDep, SettingsDep
@@ -179,6 +173,9 @@ def get_training_gradients(
 def get_training_gradients_png(
     name: str, version: str, registry: RegistryDep
 ) -> PNGResponse:
+    # matplotlib loads on first use, which keeps it out of the start-up time
+    from models.plots import png_bytes, training_gradients_figure
+
     check_name(name)
     number = registry.resolve(name, version)
     record = training_gradients(registry.metadata(name, number))
@@ -202,6 +199,9 @@ def _flow(
 def _flow_png(
     body: GradientFlowSpec, version: int | None, settings: Settings, cache: ModelCache
 ) -> bytes:
+    # matplotlib loads on first use, which keeps it out of the start-up time
+    from models.plots import GradientCurve, gradient_flow_figure, png_bytes
+
     flow = _flow(body, version, settings, cache)
     network = flow.network
     label = network["cell"]
