@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bench.common import Summary, check_repeats, interleave, ratio, verdict
+from bench.darts_models import missing_message
 from bench.flops import forward_flops, training_epoch_flops
 from bench.load import _parse_wrk, check_target
 from models.spec import TrainingSpec
@@ -110,3 +111,11 @@ def test_summary_ratio_and_verdict() -> None:
     assert ratio([2.0, 4.0, 6.0], [1.0, 2.0, 3.0]) == 2.0
     assert verdict(1.1, 1.2, at_most=True) == "met"
     assert verdict(0.5, 0.6, at_most=False) == "NOT met"
+
+
+def test_missing_comparison_package_is_named() -> None:
+    message = missing_message("no_such_package_for_bench")
+    assert message is not None
+    assert "no_such_package_for_bench is NOT installed" in message
+    assert "pip install -e '.[bench]'" in message
+    assert missing_message("numpy") is None
