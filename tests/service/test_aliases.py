@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -80,8 +81,14 @@ def test_alias_flip_during_forecasts(client: httpx.Client) -> None:
 
     thread = threading.Thread(target=flip)
     thread.start()
+    seen: set[int] = set()
+    deadline = time.monotonic() + 30
     try:
-        seen = {forecast_version(client, "canary") for _ in range(40)}
+        # at least 40 forecasts, and on until two switches have landed
+        count = 0
+        while count < 40 or (len(flips) < 2 and time.monotonic() < deadline):
+            seen.add(forecast_version(client, "canary"))
+            count += 1
     finally:
         stop.set()
         thread.join()
