@@ -16,6 +16,7 @@ import logging
 import os
 import socket
 import time
+from pathlib import Path
 
 from service.jobs.store import FAILED, JobStore
 
@@ -23,15 +24,30 @@ logger = logging.getLogger(__name__)
 
 
 def pid_alive(pid: int) -> bool:
-    """True when a process with ``pid`` exists (it may belong to another
-    user, or be a zombie)."""
+    """True when a process with ``pid`` exists and is not a zombie (it may
+    belong to another user)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    return not is_zombie(pid)
+
+
+def is_zombie(pid: int) -> bool:
+    """True when ``pid`` has exited but was not reaped yet (Linux ``/proc``).
+
+    A worker killed after its API died is reparented to init, and an init
+    that reaps late leaves it a zombie that ``os.kill(pid, 0)`` still finds.
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    # the state letter follows the command name, which is in parentheses
+    fields = stat.rpartition(")")[2].split()
+    return bool(fields) and fields[0] == "Z"
 
 
 def fail_dead_local_jobs(store: JobStore, *, when: str) -> list[str]:
