@@ -17,7 +17,7 @@ CALENDAR_START = "1990-01-02"
 
 @functools.lru_cache(maxsize=1)
 def nyse() -> xcals.ExchangeCalendar:
-    """The NYSE calendar, built once per process (it takes about a second)."""
+    """Build the NYSE calendar once per process (it takes about a second)."""
     with warnings.catch_warnings():
         # NOTE: exchange_calendars 4.13 reads Series.values on a tz-aware
         # column, which pandas 3.1 deprecates with a Pandas4Warning. Remove
@@ -48,7 +48,7 @@ def _session_days() -> np.ndarray:
 
 
 def next_sessions(last: dt.date, count: int) -> list[str]:
-    """The ``count`` NYSE sessions strictly after ``last`` as ISO dates,
+    """Return the ``count`` NYSE sessions strictly after ``last`` as ISO dates,
     skipping weekends and exchange holidays.
 
     Raises ``ValueError`` past the calendar's last known session, which
@@ -66,7 +66,7 @@ def next_sessions(last: dt.date, count: int) -> list[str]:
 
 
 def first_sessions(start: dt.date, count: int) -> pd.DatetimeIndex:
-    """The first ``count`` NYSE sessions on or after ``start``."""
+    """Return the first ``count`` NYSE sessions on or after ``start``."""
     sessions = nyse().sessions
     position = int(sessions.searchsorted(pd.Timestamp(start), side="left"))
     chosen = sessions[position : position + count]

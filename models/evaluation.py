@@ -189,12 +189,12 @@ def errors_by_step(actual: np.ndarray, forecast: np.ndarray) -> dict[str, list[f
 
 
 def naive_forecast(prices: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
-    """The last observed price repeated for K steps at each origin: (W, K)."""
+    """Repeat the last observed price for K steps at each origin: (W, K)."""
     return np.repeat(prices[origins][:, None], horizon, axis=1)
 
 
 def actual_prices(prices: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
-    """The K prices after each origin: (W, K)."""
+    """Return the K prices after each origin: (W, K)."""
     steps = origins[:, None] + np.arange(1, horizon + 1)[None, :]
     return prices[steps]
 

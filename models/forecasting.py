@@ -48,7 +48,7 @@ class Forecast:
 
 
 def required_rows(loaded: LoadedModel) -> int:
-    """How many history rows a forecast of ``loaded`` needs."""
+    """Return how many history rows a forecast of ``loaded`` needs."""
     return history_rows(loaded.lookback, loaded.target)
 
 

@@ -36,7 +36,7 @@ def check_limit(field: str, value: int, limit: int, setting: str) -> None:
     """Raise ``LimitExceededError`` when ``value`` is above ``limit``.
 
     ``setting`` is the environment variable that raises the limit, so the
-    message tells the operator what to change.
+    message names what the operator can change.
     """
     if value > limit:
         raise LimitExceededError(

@@ -149,7 +149,7 @@ def fit(
 
 
 def spec_windows(spec: TrainingSpec, series: Series) -> WindowedData:
-    """Cut the windows and fit the scaler of ``series`` as ``spec`` says."""
+    """Cut the windows of ``series`` and fit its scaler as set in ``spec``."""
     return prepare_windows(
         series.frame["close"].to_numpy(),
         target=spec.target,
@@ -252,7 +252,7 @@ def evaluate_test(
 ) -> dict[str, Any]:
     """Score the model beside the baselines on the test windows, in prices.
 
-    With ``intervals`` the result also holds their coverage on the test part.
+    With ``intervals`` the result also contains their coverage on the test part.
     """
     origins = data.test_origin
     forecast = predict_prices(

@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 PROBLEM_TYPE_BASE = "https://rnn-forecast.dev/problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
-# longest detail or field message echoed back, and most field errors listed
+# maximum length of an echoed detail or field message, and maximum field errors
 MAX_TEXT_CHARS = 1000
 MAX_ERRORS = 50
 # RFC 9110 names; Python before 3.13 still has the older phrases for these two
@@ -166,7 +166,12 @@ def _field_error(err: dict[str, Any]) -> dict[str, Any]:
     loc = [str(part) for part in err.get("loc", ()) if part != "body"]
     field = ""
     for part in loc:
-        field += f"[{part}]" if part.isdigit() else (f".{part}" if field else part)
+        if part.isdigit():
+            field += f"[{part}]"
+        elif field:
+            field += f".{part}"
+        else:
+            field = part
     message = str(err.get("msg", "invalid value"))
     if err.get("type") == "json_invalid":
         reason = err.get("ctx", {}).get("error", "invalid JSON")
@@ -191,7 +196,7 @@ def _body_not_json(exc: RequestValidationError) -> bool:
 
 
 def _routing_detail(request: Request, exc: StarletteHTTPException) -> str | None:
-    """A message for the router's own 404 and 405, which carry no detail."""
+    """Write a message for the router's own 404 and 405, which carry no detail."""
     method, path = request.method, request.url.path
     if exc.status_code == 404 and request.scope.get("route") is None:
         return f"no route matches {method} {path}; the API reference is at /docs"

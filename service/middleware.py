@@ -227,8 +227,11 @@ class BodySizeLimitMiddleware:
     async def _receive_part(self, receive: Receive, body_done: bool) -> Message:
         """Wait for the next body part, at most ``read_timeout`` seconds while
         the body is incomplete, so a client that stops sending cannot hold a
-        connection open; once the body is complete, waits are unbounded
-        (a streaming response listens for the disconnect)."""
+        connection open.
+
+        Once the body is complete, waits are unbounded because a streaming
+        response listens for the disconnect.
+        """
         if body_done or self.read_timeout is None:
             return await receive()
         try:

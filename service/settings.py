@@ -82,7 +82,7 @@ class Settings(BaseSettings):
         return value
 
     def limits(self) -> Limits:
-        """The limits as the model package's ``Limits``."""
+        """Return the limits as the model package's ``Limits``."""
         return Limits(
             **{name: getattr(self, name) for name in Limits.__dataclass_fields__}
         )

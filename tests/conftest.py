@@ -73,7 +73,7 @@ class LiveServer:
             "RNN_FORECAST_DATA_DIR": tempfile.mkdtemp(prefix="rnn-forecast-data-"),
             **(env or {}),
         }
-        # the server's logs go to a file: a pipe that nobody reads would block
+        # the server's logs go to a file because an unread pipe would block
         # the server once its buffer is full of access log lines
         handle, log_name = tempfile.mkstemp(prefix="rnn-forecast-server-")
         os.close(handle)

@@ -55,7 +55,7 @@ async def forecast(
             "horizon", body.horizon, settings.max_horizon, "RNN_FORECAST_MAX_HORIZON"
         )
 
-    # the alias is resolved once, so the whole answer comes from one version;
+    # the alias is resolved once, so the whole response comes from one version;
     # a cached version costs no file reads, a new one is loaded on the pool
     version = resolver.resolve(name, body.version)
     loaded = cache.peek(name, version)
@@ -83,7 +83,7 @@ async def forecast(
 
 
 def forecast_points(result: Forecast) -> list[ForecastPoint]:
-    """One point per step, with interval bounds where the result has them."""
+    """Build one point per step, with interval bounds where the result has them."""
     steps = len(result.values)
     lower = result.lower if result.lower is not None else [None] * steps
     upper = result.upper if result.upper is not None else [None] * steps

@@ -42,7 +42,7 @@ def get_version(
 
 
 def summarize(registry: Registry, name: str) -> ModelSummary:
-    """One listing entry: versions, aliases and the latest version's scores."""
+    """Build one listing entry: versions, aliases and the latest version's scores."""
     versions = registry.versions(name)
     meta = registry.metadata(name, versions[-1])
     return ModelSummary(

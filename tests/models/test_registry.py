@@ -28,7 +28,10 @@ def metadata() -> dict[str, object]:
         "model": CONFIG,
         "spec": {"target": "price", "lookback": 3, "horizon": 2},
         "scaler": {"kind": "standard", "shift": 0.0, "scale": 1.0, "min": 0, "max": 1},
-        "tail": {"dates": ["2020-01-02", "2020-01-03", "2020-01-06"], "close": [1, 2, 3]},
+        "tail": {
+            "dates": ["2020-01-02", "2020-01-03", "2020-01-06"],
+            "close": [1, 2, 3],
+        },
     }
 
 

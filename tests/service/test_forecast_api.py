@@ -123,7 +123,9 @@ def test_version_detail(live_server: LiveServer) -> None:
         ("/v1/models/nflx/versions/gold", "model 'nflx' has no alias 'gold'"),
     ],
 )
-def test_unknown_version_is_404(live_server: LiveServer, path: str, detail: str) -> None:
+def test_unknown_version_is_404(
+    live_server: LiveServer, path: str, detail: str
+) -> None:
     response = live_server.client.get(path)
     assert response.status_code == 404
     assert response.headers["content-type"] == PROBLEM
@@ -171,7 +173,9 @@ def test_short_history_is_422(
     live_server: LiveServer, trained_registry: Registry
 ) -> None:
     rows = history_rows(trained_registry)[-5:]
-    response = live_server.client.post("/v1/models/nflx/forecast", json={"history": rows})
+    response = live_server.client.post(
+        "/v1/models/nflx/forecast", json={"history": rows}
+    )
     assert response.status_code == 422
     assert response.json()["detail"] == (
         "history has 5 rows but nflx:1 needs at least 21 (lookback 20 plus one "
@@ -184,7 +188,9 @@ def test_unsorted_history_is_422(
 ) -> None:
     rows = history_rows(trained_registry)
     rows[3], rows[4] = rows[4], rows[3]
-    response = live_server.client.post("/v1/models/nflx/forecast", json={"history": rows})
+    response = live_server.client.post(
+        "/v1/models/nflx/forecast", json={"history": rows}
+    )
     assert response.status_code == 422
     body = response.json()
     assert body["errors"][0]["field"] == "history[4].date"
@@ -196,7 +202,9 @@ def test_duplicate_dates_are_422(
 ) -> None:
     rows = history_rows(trained_registry)
     rows[5]["date"] = rows[4]["date"]
-    response = live_server.client.post("/v1/models/nflx/forecast", json={"history": rows})
+    response = live_server.client.post(
+        "/v1/models/nflx/forecast", json={"history": rows}
+    )
     assert response.status_code == 422
     assert "history[5].date" in response.json()["detail"]
     assert "is duplicated" in response.json()["detail"]
@@ -207,7 +215,9 @@ def test_non_positive_close_is_422_for_returns_model(
 ) -> None:
     rows = history_rows(trained_registry)
     rows[-1]["close"] = 0.0
-    response = live_server.client.post("/v1/models/nflx/forecast", json={"history": rows})
+    response = live_server.client.post(
+        "/v1/models/nflx/forecast", json={"history": rows}
+    )
     assert response.status_code == 422
     assert "closes must be positive" in response.json()["detail"]
 
