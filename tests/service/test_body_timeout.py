@@ -3,6 +3,7 @@ connection open."""
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 from collections.abc import Iterator
@@ -22,6 +23,27 @@ def impatient_server(trained_registry: Registry) -> Iterator[LiveServer]:
     server.stop()
 
 
+def _read_reply(sock: socket.socket) -> str:
+    """Read one HTTP reply, head and body, which may arrive in several
+    segments."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data.decode()
+        data += chunk
+
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = re.search(rb"content-length: (\d+)", head, re.IGNORECASE)
+    wanted = int(length.group(1)) if length else 0
+    while len(body) < wanted:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return (head + b"\r\n\r\n" + body).decode()
+
+
 def test_stalled_body_gets_408(impatient_server: LiveServer) -> None:
     head = (
         "POST /v1/models/nflx/forecast HTTP/1.1\r\n"
@@ -33,7 +55,7 @@ def test_stalled_body_gets_408(impatient_server: LiveServer) -> None:
         sock.settimeout(15)
         started = time.monotonic()
         sock.sendall(head.encode() + b'{"horizon":')
-        reply = sock.recv(65536).decode()
+        reply = _read_reply(sock)
         waited = time.monotonic() - started
 
     assert reply.startswith("HTTP/1.1 408")
