@@ -25,6 +25,7 @@ from service.routes.diagnostics import router as diagnostics_router
 from service.routes.jobs import router as jobs_router
 from service.routes.series import router as series_router
 from service.routes.training_jobs import router as training_jobs_router
+from service.serving import Serving
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -51,6 +52,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.executor,
             window_seconds=settings.batch_window_ms / 1000,
             max_batch_size=settings.max_batch_size,
+        )
+        app.state.serving = Serving(
+            settings,
+            app.state.resolver,
+            app.state.cache,
+            app.state.executor,
+            app.state.batcher,
         )
         logger.info(
             "serving registry %s with models %s",
@@ -81,9 +89,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
 
     api = APIRouter(prefix=API_PREFIX)
+    # routes are matched in order, so the hot forecast route goes first
+    api.include_router(forecast.router)
     api.include_router(health.router)
     api.include_router(models.router)
-    api.include_router(forecast.router)
     api.include_router(training_jobs_router)
     api.include_router(jobs_router)
     api.include_router(series_router)
