@@ -5,7 +5,8 @@ is sent to the thread pool as one ``run_batch`` call when the first of these
 happens:
 
 - no batch of that version is running, so waiting would only add latency
-  (a lone request never waits);
+  (a lone request never waits, and goes to the pool by the same call as
+  with batching off, so batching costs it nothing);
 - a batch of that version finishes, so the pool has a free thread;
 - the queue reaches ``max_batch_size``;
 - the oldest queued request has waited ``window_seconds``.
@@ -96,6 +97,9 @@ class MicroBatcher:
             return _unwrap(outcomes[0])
 
         key = (loaded.name, loaded.version)
+        if self._in_flight.get(key, 0) == 0 and key not in self._queues:
+            return await self._run_alone(key, loaded, item)
+
         queue = self._queues.get(key)
         if queue is None:
             queue = self._queues[key] = _Queue(loaded)
@@ -109,6 +113,26 @@ class MicroBatcher:
         elif queue.timer is None:
             queue.timer = loop.call_later(self.window_seconds, self._flush, key)
         return await future
+
+    async def _run_alone(
+        self, key: BatchKey, loaded: LoadedModel, item: ForecastInput
+    ) -> Forecast:
+        """Run a request that finds its version idle as a batch of one,
+        without a queue, a task or a future of its own.
+
+        Requests that arrive meanwhile queue up as usual and go to the pool
+        when this one finishes.
+        """
+        loop = asyncio.get_running_loop()
+        self._in_flight[key] = 1
+        try:
+            outcomes = await loop.run_in_executor(
+                self.executor, run_isolated, loaded, [item]
+            )
+        finally:
+            self._finish(key)
+        self._count(1)
+        return _unwrap(outcomes[0])
 
     def close(self) -> None:
         """Cancel the timers and fail the requests still queued."""
@@ -143,9 +167,7 @@ class MicroBatcher:
             )
             outcomes = [exc] * len(queue.items)
         finally:
-            self._in_flight[key] -= 1
-            if self._in_flight[key] == 0:
-                del self._in_flight[key]
+            self._finish(key)
 
         self._count(len(queue.items))
         for future, outcome in zip(queue.futures, outcomes, strict=True):
@@ -156,7 +178,12 @@ class MicroBatcher:
             else:
                 future.set_result(outcome)
 
-        # a thread is free again, so requests queued meanwhile go now
+    def _finish(self, key: BatchKey) -> None:
+        """Count a finished batch of ``key`` and, because a pool thread is
+        free again, send the requests queued meanwhile."""
+        self._in_flight[key] -= 1
+        if self._in_flight[key] == 0:
+            del self._in_flight[key]
         if key in self._queues:
             self._flush(key)
 

@@ -173,6 +173,43 @@ def test_batcher_off_runs_each_request_alone(registry: Registry) -> None:
         assert_same(result, run_batch(model, [item])[0])
 
 
+def test_lone_request_runs_before_the_queue(registry: Registry) -> None:
+    loaded = registry.load("nflx", 1)
+    items = [build_input(loaded, horizon) for horizon in (1, 2, 3, 4, 5)]
+
+    async def submit_all(batcher: MicroBatcher) -> list[Forecast]:
+        return await asyncio.gather(*(batcher.forecast(loaded, x) for x in items))
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        batcher = MicroBatcher(pool, window_seconds=1.0, max_batch_size=8)
+        results = asyncio.run(submit_all(batcher))
+
+    # the first request finds the version idle and runs alone; the other four
+    # queue behind it and go as one batch when it finishes, long before the
+    # one-second window ends
+    assert batcher.stats.batches == 2
+    assert batcher.stats.largest == 4
+    for item, result in zip(items, results, strict=True):
+        assert len(result.values) == item.horizon
+        assert_same(result, run_batch(loaded, [item])[0])
+
+
+def test_lone_request_gets_its_own_error(registry: Registry) -> None:
+    loaded = registry.load("nflx", 1)
+    item = build_input(loaded, 3)
+    bad = ForecastInput(closes=item.closes, last_date=dt.date(2400, 1, 3), horizon=3)
+
+    async def submit(batcher: MicroBatcher) -> Forecast:
+        return await batcher.forecast(loaded, bad)
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        batcher = MicroBatcher(pool, window_seconds=0.05, max_batch_size=8)
+        with pytest.raises(ValueError, match="calendar ends on"):
+            asyncio.run(submit(batcher))
+
+    assert batcher.stats.batches == 1
+
+
 def test_failing_item_does_not_fail_its_batch(registry: Registry) -> None:
     pairs = prepared(registry, varied_cases(registry, 6, seed=3))
     loaded = registry.load("nflx", 1)
