@@ -184,9 +184,9 @@ def test_lone_request_runs_before_the_queue(registry: Registry) -> None:
         batcher = MicroBatcher(pool, window_seconds=1.0, max_batch_size=8)
         results = asyncio.run(submit_all(batcher))
 
-    # the first request finds the version idle and runs alone; the other four
-    # queue behind it and go as one batch when it finishes, long before the
-    # one-second window ends
+    # The first request finds the version idle and runs alone. The other four
+    # queue behind it and go as one batch when it finishes, well within the
+    # one-second window.
     assert batcher.stats.batches == 2
     assert batcher.stats.largest == 4
     for item, result in zip(items, results, strict=True):
