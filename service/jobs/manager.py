@@ -9,9 +9,9 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
-from models.errors import NotFoundError, RnnForecastError
+from models.errors import NotFoundError
 from service.jobs.kinds import get_kind
-from service.jobs.store import QUEUED, Job, JobStore, open_store
+from service.jobs.store import Job, JobStore, open_store
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -27,11 +27,6 @@ class Runner(Protocol):
     def submitted(self, job: Job) -> None: ...
 
     def cancel_requested(self, job: Job) -> None: ...
-
-
-class QueueFullError(RnnForecastError):
-    """The queue already contains ``RNN_FORECAST_MAX_QUEUED_JOBS`` jobs
-    (HTTP 429)."""
 
 
 def make_runner(settings: Settings, store: JobStore) -> Runner:
@@ -89,18 +84,11 @@ class JobManager:
         if kind.check is not None:
             kind.check(model, self.settings)
 
-        # NOTE: count and insert are two statements, so concurrent
-        # submissions can overshoot the limit by a few jobs.
-        queued = self.store.count(QUEUED)
-        limit = self.settings.max_queued_jobs
-        if queued >= limit:
-            raise QueueFullError(
-                f"the job queue is full: {queued} jobs are queued and the limit "
-                f"is {limit}; retry later or raise RNN_FORECAST_MAX_QUEUED_JOBS",
-                field="queue",
-            )
-
-        job = self.store.create(kind.name, model.model_dump(mode="json"))
+        job = self.store.create(
+            kind.name,
+            model.model_dump(mode="json"),
+            max_queued=self.settings.max_queued_jobs,
+        )
         self.runner.submitted(job)
         return job
 

@@ -41,10 +41,10 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import Row
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.engine import Connection, Row
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from models.errors import ConflictError, NotFoundError
+from models.errors import ConflictError, NotFoundError, RnnForecastError
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -85,6 +85,23 @@ jobs_table = Table(
     Index("ix_rnn_forecast_jobs_status", "status", "created_at"),
     Index("ix_rnn_forecast_jobs_created", "created_at", "id"),
 )
+
+
+# One row whose update serializes job submissions. A transaction that has
+# updated it holds a row lock (PostgreSQL) or the write lock (SQLite) until it
+# commits, so the queued count it reads cannot change before its insert.
+queue_lock_table = Table(
+    "rnn_forecast_job_queue_lock",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("submissions", Integer, nullable=False),
+)
+QUEUE_LOCK_ID = 1
+
+
+class QueueFullError(RnnForecastError):
+    """The queue already contains ``RNN_FORECAST_MAX_QUEUED_JOBS`` jobs
+    (HTTP 429)."""
 
 
 @dataclass(frozen=True)
@@ -173,6 +190,24 @@ class JobStore:
             metadata.create_all(self.engine)
         except SQLAlchemyError:
             metadata.create_all(self.engine)
+        self._create_queue_lock()
+
+    def _create_queue_lock(self) -> None:
+        """Insert the queue lock row unless it exists. A process that loses
+        the race to insert it finds the row there."""
+        exists = select(queue_lock_table.c.id).where(
+            queue_lock_table.c.id == QUEUE_LOCK_ID
+        )
+        try:
+            with self.engine.begin() as conn:
+                if conn.execute(exists).first() is None:
+                    conn.execute(
+                        queue_lock_table.insert().values(
+                            id=QUEUE_LOCK_ID, submissions=0
+                        )
+                    )
+        except IntegrityError:
+            logger.debug("another process created the job queue lock row")
 
     def close(self) -> None:
         self.engine.dispose()
@@ -246,10 +281,20 @@ class JobStore:
 
     # ---- writing -----------------------------------------------------------
 
-    def create(self, kind: str, params: dict[str, Any]) -> Job:
-        """Insert a queued job and return it."""
+    def create(
+        self, kind: str, params: dict[str, Any], max_queued: int | None = None
+    ) -> Job:
+        """Insert a queued job and return it.
+
+        With ``max_queued``, raise ``QueueFullError`` instead when that many
+        jobs are queued. The count and the insert run in one transaction
+        that holds the queue lock row, so concurrent submissions, from any
+        number of API processes, never exceed the limit.
+        """
         job_id = uuid.uuid4().hex
         with self.engine.begin() as conn:
+            if max_queued is not None:
+                _check_queue_room(conn, max_queued)
             conn.execute(
                 jobs_table.insert().values(
                     id=job_id,
@@ -445,3 +490,21 @@ def _to_job(row: Row[Any]) -> Job:
         worker=data["worker"],
         revision=data["revision"],
     )
+
+
+def _check_queue_room(conn: Connection, max_queued: int) -> None:
+    """Take the queue lock for the rest of ``conn``'s transaction, then raise
+    ``QueueFullError`` when ``max_queued`` jobs are queued."""
+    conn.execute(
+        update(queue_lock_table)
+        .where(queue_lock_table.c.id == QUEUE_LOCK_ID)
+        .values(submissions=queue_lock_table.c.submissions + 1)
+    )
+    count = select(func.count()).where(jobs_table.c.status == QUEUED)
+    queued = int(conn.execute(count).scalar_one())
+    if queued >= max_queued:
+        raise QueueFullError(
+            f"the job queue is full: {queued} jobs are queued and the limit "
+            f"is {max_queued}; retry later or raise RNN_FORECAST_MAX_QUEUED_JOBS",
+            field="queue",
+        )

@@ -14,8 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from models.errors import InvalidInputError
 from service.etag import json_with_etag
-from service.jobs.manager import JobManager, QueueFullError
-from service.jobs.store import Job
+from service.jobs.manager import JobManager
+from service.jobs.store import Job, QueueFullError
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 RETRY_AFTER_SECONDS = "10"

@@ -25,6 +25,7 @@ from service.jobs.store import (
     RUNNING,
     SUCCEEDED,
     JobStore,
+    QueueFullError,
     jobs_table,
     sqlite_url,
 )
@@ -123,6 +124,56 @@ def test_only_one_claim_wins(store: JobStore) -> None:
 
     assert len(winners) == 1
     assert store.get(job.id).worker == winners[0]
+
+
+def test_queue_limit_holds_under_racing_submissions(store: JobStore) -> None:
+    limit = 5
+    # a second engine on the same database, as a second API process has
+    other = JobStore(store.url)
+    outcomes: list[str] = []
+    barrier = threading.Barrier(16)
+
+    def submit(target: JobStore) -> None:
+        barrier.wait()
+        try:
+            target.create("train", {}, max_queued=limit)
+            outcomes.append("queued")
+        except QueueFullError:
+            outcomes.append("full")
+
+    threads = [
+        threading.Thread(target=submit, args=(store if i % 2 else other,))
+        for i in range(16)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    other.close()
+
+    assert outcomes.count("queued") == limit
+    assert outcomes.count("full") == 16 - limit
+    assert store.count(QUEUED) == limit
+
+
+def test_full_queue_message_names_the_setting(store: JobStore) -> None:
+    store.create("train", {}, max_queued=1)
+
+    with pytest.raises(QueueFullError) as caught:
+        store.create("train", {}, max_queued=1)
+
+    assert "1 jobs are queued and the limit is 1" in str(caught.value)
+    assert "RNN_FORECAST_MAX_QUEUED_JOBS" in str(caught.value)
+    assert store.count(QUEUED) == 1
+
+
+def test_finished_jobs_leave_room_in_queue(store: JobStore) -> None:
+    first = store.create("train", {}, max_queued=1)
+    assert store.claim(first.id, "host:1") is not None
+
+    second = store.create("train", {}, max_queued=1)
+
+    assert second.status == QUEUED
 
 
 def test_claim_next_takes_oldest(store: JobStore) -> None:
