@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 from models.forecasting import Forecast, ForecastInput, run_batch
 from models.registry import LoadedModel
+from service.logging_config import in_request_context
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ class MicroBatcher:
         loop = asyncio.get_running_loop()
         if not self.enabled:
             outcomes = await loop.run_in_executor(
-                self.executor, run_isolated, loaded, [item]
+                self.executor, in_request_context(run_isolated, loaded, [item])
             )
             self._count(1)
             return _unwrap(outcomes[0])
@@ -127,7 +128,7 @@ class MicroBatcher:
         self._in_flight[key] = 1
         try:
             outcomes = await loop.run_in_executor(
-                self.executor, run_isolated, loaded, [item]
+                self.executor, in_request_context(run_isolated, loaded, [item])
             )
         finally:
             self._finish(key)

@@ -7,11 +7,16 @@ a route can be joined to the access log line of their request.
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
+import functools
 import json
 import logging
+from collections.abc import Callable
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
 
@@ -22,6 +27,16 @@ _STANDARD_ATTRIBUTES = frozenset(
 ) | {"message", "asctime", "request_id", "taskName", "color_message"}
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
+
+
+def in_request_context(function: Callable[..., T], *args: Any) -> Callable[[], T]:
+    """Bind ``function(*args)`` to a copy of the caller's context variables.
+
+    ``loop.run_in_executor`` does not carry context variables to the pool
+    thread, so without this the lines that a pool thread logs for a request
+    would have no ``request_id``.
+    """
+    return functools.partial(contextvars.copy_context().run, function, *args)
 
 
 class RequestIdFilter(logging.Filter):

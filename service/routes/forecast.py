@@ -20,6 +20,7 @@ from models.errors import LimitExceededError
 from models.forecasting import Forecast, build_input
 from models.limits import check_limit
 from models.registry import check_name
+from service.logging_config import in_request_context
 from service.schemas import ForecastRequest, ForecastResponse
 from service.serving import Serving
 
@@ -49,7 +50,7 @@ async def forecast(name: str, body: ForecastRequest, request: Request) -> Respon
     if loaded is None:
         loop = asyncio.get_running_loop()
         loaded = await loop.run_in_executor(
-            serving.executor, serving.cache.get, name, version
+            serving.executor, in_request_context(serving.cache.get, name, version)
         )
     horizon = body.horizon if body.horizon is not None else loaded.horizon
 

@@ -114,6 +114,32 @@ def test_startup_logs_registry_and_models(
     assert startup[0]["request_id"] is None
 
 
+def test_pool_thread_logs_keep_request_id(trained_registry: Registry) -> None:
+    # with room for one version, the second model's first forecast evicts the
+    # first model on a pool thread, inside that request's cache load
+    server = LiveServer(
+        trained_registry.root, env={"RNN_FORECAST_MODEL_CACHE_SIZE": "1"}
+    )
+    try:
+        first = server.client.post("/v1/models/nflx/forecast", json={})
+        second = server.client.post(
+            "/v1/models/sine/forecast", json={}, headers={"X-Request-ID": "evict-3"}
+        )
+        wait_for_access_line(server, "evict-3")
+        evictions = [
+            entry
+            for entry in log_lines(server)
+            if entry["message"].startswith("evicted nflx:1")
+        ]
+    finally:
+        server.stop()
+
+    assert first.status_code == 200
+    assert second.status_code == 200
+    assert len(evictions) == 1
+    assert evictions[0]["request_id"] == "evict-3"
+
+
 def test_request_metrics_by_route_template(strict_server: LiveServer) -> None:
     before = samples(strict_server)
     key = (
