@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import pytest
+import torch
+from torch import nn
 
 from bench.common import Summary, check_repeats, interleave, ratio, verdict
 from bench.darts_models import missing_message
 from bench.flops import forward_flops, training_epoch_flops
+from bench.gru_layer import GRULayer, largest_gradient_gap, run_layers
 from bench.load import _parse_wrk, check_target
 from models.spec import TrainingSpec
 
@@ -119,3 +122,25 @@ def test_missing_comparison_package_is_named() -> None:
     assert "no_such_package_for_bench is NOT installed" in message
     assert "pip install -e '.[bench]'" in message
     assert missing_message("numpy") is None
+
+
+def test_gru_layer_matches_torch_gradients() -> None:
+    torch.manual_seed(0)
+    core = nn.GRU(1, 8, 2, batch_first=True)
+    head = nn.Linear(8, 3)
+    x, y = torch.randn(4, 12, 1), torch.randn(4, 3)
+
+    assert largest_gradient_gap(core, head, x, y) < 1e-5
+    assert torch.allclose(run_layers(core, x), core(x)[0], atol=1e-6)
+
+
+def test_gru_layer_passes_gradcheck() -> None:
+    generator = torch.Generator().manual_seed(1)
+
+    def tensor(*shape: int) -> torch.Tensor:
+        values = torch.randn(*shape, generator=generator, dtype=torch.float64)
+        return values.requires_grad_()
+
+    inputs = (tensor(5, 3, 2), tensor(3, 4), tensor(12, 2), tensor(12, 4))
+    biases = (tensor(12), tensor(12))
+    assert torch.autograd.gradcheck(GRULayer.apply, (*inputs, *biases))
