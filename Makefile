@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint openapi
+.PHONY: install run test lint openapi calendar
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,3 +27,7 @@ lint: install
 # rewrite openapi.json from the app; commit it with every change to the API
 openapi: install
 	$(BIN)/python scripts/export_openapi.py
+
+# rewrite models/xnys_sessions.txt from exchange-calendars after upgrading it
+calendar: install
+	$(BIN)/python scripts/export_calendar.py

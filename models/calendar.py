@@ -1,23 +1,145 @@
-"""NYSE trading days for forecast dates, from the exchange-calendars package."""
+"""NYSE trading days for forecast dates, from a session file shipped in the
+package.
+
+``xnys_sessions.txt`` stores the sessions of the NYSE (XNYS) from
+``CALENDAR_START`` to ``CALENDAR_END`` as every Monday to Friday in that range
+minus the weekdays it lists as closed (holidays and unscheduled closures).
+Reading it needs numpy only, so serving a forecast imports neither pandas nor
+exchange-calendars. ``scripts/export_calendar.py`` writes the file from
+exchange-calendars, and a test checks that the file still matches it.
+
+Sessions after the release of the exchange-calendars version that wrote the
+file follow its holiday rules, so they miss closures announced later.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
-import threading
 import warnings
+from importlib import resources
+from typing import TYPE_CHECKING
 
-import exchange_calendars as xcals
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 EXCHANGE = "XNYS"
+SESSIONS_FILE = "xnys_sessions.txt"
 CALENDAR_START = "1990-01-02"
+# exchange-calendars computes sessions as pandas datetime64[ns] timestamps,
+# which end on 2262-04-11, so the file ends on the last session before that.
+CALENDAR_END = "2261-12-30"
+REGENERATE = "scripts/export_calendar.py"
+
+HEADER = f"""\
+# NYSE ({EXCHANGE}) sessions: every Monday to Friday from `first` to `last`
+# except the closed weekdays listed below them, one ISO date per line.
+# Written by {REGENERATE} from exchange-calendars. Do not edit.
+"""
 
 
-@functools.lru_cache(maxsize=1)
-def nyse() -> xcals.ExchangeCalendar:
-    """Build the NYSE calendar once per process (it takes about a second)."""
+@functools.cache
+def session_days() -> np.ndarray:
+    """Return all NYSE sessions as a read-only ``datetime64[D]`` array (S,).
+
+    The file is read once per process, in about 10 ms.
+    """
+    text = resources.files("models").joinpath(SESSIONS_FILE).read_text()
+    days = parse_sessions(text)
+    days.flags.writeable = False
+    return days
+
+
+def next_sessions(last: dt.date, count: int) -> list[str]:
+    """Return the ``count`` NYSE sessions strictly after ``last`` as ISO dates,
+    skipping weekends and exchange holidays.
+
+    Raises ``ValueError`` when fewer than ``count`` sessions follow ``last``
+    before the calendar's end, ``CALENDAR_END``.
+    """
+    days = session_days()
+    position = int(np.searchsorted(days, np.datetime64(last, "D"), side="right"))
+    chosen = days[position : position + count]
+    if len(chosen) < count:
+        raise ValueError(
+            f"the {EXCHANGE} calendar ends on {days[-1]}, so it has no {count} "
+            f"sessions after {last}; the end is set by models/{SESSIONS_FILE}, "
+            f"which {REGENERATE} rewrites from exchange-calendars"
+        )
+    return [str(day) for day in chosen]
+
+
+def first_sessions(start: dt.date, count: int) -> pd.DatetimeIndex:
+    """Return the first ``count`` NYSE sessions on or after ``start`` as a
+    tz-naive ``DatetimeIndex`` (datetime64[ns]).
+
+    Raises ``ValueError`` when the calendar has fewer sessions after ``start``.
+    """
+    import pandas as pd
+
+    days = session_days()
+    position = int(np.searchsorted(days, np.datetime64(start, "D"), side="left"))
+    chosen = days[position : position + count]
+    if len(chosen) < count:
+        raise ValueError(
+            f"the {EXCHANGE} calendar has only {len(chosen)} sessions after "
+            f"{start}; request at most {len(chosen)} rows"
+        )
+    return pd.DatetimeIndex(chosen.astype("datetime64[ns]"))
+
+
+def parse_sessions(text: str) -> np.ndarray:
+    """Return the sessions ``datetime64[D]`` (S,) that a session file's text
+    describes."""
+    lines = [line for line in text.splitlines() if not line.startswith("#")]
+    if len(lines) < 2:
+        raise RuntimeError(
+            f"models/{SESSIONS_FILE} has no 'first' and 'last' lines; rewrite "
+            f"the file with {REGENERATE}"
+        )
+    first = _header_date(lines[0], "first")
+    last = _header_date(lines[1], "last")
+    closed = np.array(lines[2:], dtype="datetime64[D]")
+
+    days = np.arange(first, last + 1, dtype="datetime64[D]")
+    return days[np.is_busday(days, holidays=closed)]
+
+
+def format_sessions(sessions: np.ndarray) -> str:
+    """Return the session file's text for sessions ``datetime64[D]`` (S,),
+    sorted ascending.
+
+    Raises ``ValueError`` for a session on a Saturday or Sunday, which the
+    file cannot store.
+    """
+    weekend = sessions[~np.is_busday(sessions)]
+    if len(weekend):
+        raise ValueError(
+            f"session {weekend[0]} is on a weekend, but the session file lists "
+            "only closed weekdays; choose a CALENDAR_START after it"
+        )
+
+    first, last = sessions[0], sessions[-1]
+    weekdays = np.arange(first, last + 1, dtype="datetime64[D]")
+    weekdays = weekdays[np.is_busday(weekdays)]
+    closed = np.setdiff1d(weekdays, sessions)
+    lines = [f"first {first}", f"last {last}", *(str(day) for day in closed)]
+    return HEADER + "\n".join(lines) + "\n"
+
+
+def exchange_calendar_sessions(
+    start: str = CALENDAR_START, end: str = CALENDAR_END
+) -> np.ndarray:
+    """Build the NYSE sessions from ``start`` to ``end`` with exchange-calendars,
+    as ``datetime64[D]`` (S,).
+
+    Only the export script and its test call this. It imports pandas and
+    exchange-calendars and takes about a second.
+    """
+    import exchange_calendars
+
     with warnings.catch_warnings():
         # NOTE: exchange_calendars 4.13 reads Series.values on a tz-aware
         # column, which pandas 3.1 deprecates with a Pandas4Warning. Remove
@@ -25,54 +147,16 @@ def nyse() -> xcals.ExchangeCalendar:
         warnings.filterwarnings(
             "ignore", message="Series.values returning an ndarray that drops"
         )
-        return xcals.get_calendar(EXCHANGE, start=CALENDAR_START)
+        calendar = exchange_calendars.get_calendar(EXCHANGE, start=start, end=end)
+    sessions: np.ndarray = calendar.sessions.to_numpy().astype("datetime64[D]")
+    return sessions
 
 
-_BUILD_LOCK = threading.Lock()
-
-
-def session_days() -> np.ndarray:
-    """Return all NYSE sessions as ``datetime64[D]`` (S,), for lookups
-    without pandas.
-
-    The array is built once per process. A thread that calls while the build
-    runs waits for it instead of starting a second build.
-    """
-    with _BUILD_LOCK:
-        return _session_days()
-
-
-@functools.lru_cache(maxsize=1)
-def _session_days() -> np.ndarray:
-    return nyse().sessions.values.astype("datetime64[D]")
-
-
-def next_sessions(last: dt.date, count: int) -> list[str]:
-    """Return the ``count`` NYSE sessions strictly after ``last`` as ISO dates,
-    skipping weekends and exchange holidays.
-
-    Raises ``ValueError`` past the calendar's last known session, which
-    exchange-calendars places about a year after its release date.
-    """
-    days = session_days()
-    position = int(np.searchsorted(days, np.datetime64(last, "D"), side="right"))
-    chosen = days[position : position + count]
-    if len(chosen) < count:
-        raise ValueError(
-            f"the {EXCHANGE} calendar ends on {days[-1]}, so it has "
-            f"no {count} sessions after {last}; upgrade exchange-calendars"
+def _header_date(line: str, key: str) -> np.datetime64:
+    name, _, value = line.partition(" ")
+    if name != key:
+        raise RuntimeError(
+            f"models/{SESSIONS_FILE} has {line!r} where a '{key} YYYY-MM-DD' "
+            f"line belongs; rewrite the file with {REGENERATE}"
         )
-    return [str(day) for day in chosen]
-
-
-def first_sessions(start: dt.date, count: int) -> pd.DatetimeIndex:
-    """Return the first ``count`` NYSE sessions on or after ``start``."""
-    sessions = nyse().sessions
-    position = int(sessions.searchsorted(pd.Timestamp(start), side="left"))
-    chosen = sessions[position : position + count]
-    if len(chosen) < count:
-        raise ValueError(
-            f"the {EXCHANGE} calendar has only {len(chosen)} sessions after "
-            f"{start}; request at most {len(chosen)} rows"
-        )
-    return pd.DatetimeIndex(chosen).tz_localize(None)
+    return np.datetime64(value, "D")

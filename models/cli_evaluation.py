@@ -132,7 +132,7 @@ def _add_backtest(commands: Any) -> None:
 
 def cmd_backtest(args: argparse.Namespace, registry: Registry) -> int:
     from models.backtest import BacktestSpec, run_backtest
-    from models.pipeline import json_safe
+    from models.json_values import json_safe
 
     fields: dict[str, Any] = {
         "training": base_spec(args, registry),

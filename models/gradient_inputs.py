@@ -25,7 +25,6 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor
 
-from models.data.bundled import load_bundled
 from models.data.scaling import Scaler, fit_scaler
 from models.data.windows import to_values
 from models.errors import InvalidInputError
@@ -192,6 +191,9 @@ def _bundled_values(transform: ValueTransform | None) -> tuple[np.ndarray, np.nd
 
 @functools.lru_cache(maxsize=1)
 def _bundled_prices() -> tuple[np.ndarray, np.ndarray]:
+    # the CSV loader imports pandas, which the server loads only when needed
+    from models.data.bundled import load_bundled
+
     series = load_bundled()
     dates = series.frame.index.to_numpy().astype("datetime64[D]")
     prices = series.frame["close"].to_numpy(dtype=np.float64)

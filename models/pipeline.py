@@ -6,18 +6,16 @@ The command line and every job runner call ``train_and_register``.
 from __future__ import annotations
 
 import datetime as dt
-import math
 import platform
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from models import __version__
 from models.data.series import Series
 from models.data.sources import load_series
 from models.data.windows import history_rows
+from models.json_values import json_safe
 from models.registry import Registry
 from models.spec import TrainingSpec
 from models.training import EpochCallback, FitResult, StopCheck, fit
@@ -86,16 +84,3 @@ def package_versions() -> dict[str, str]:
         except importlib_metadata.PackageNotFoundError:
             versions[name] = "unknown"
     return versions
-
-
-def json_safe(value: Any) -> Any:
-    """Replace NaN and infinities by None and numpy scalars by Python ones."""
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value

@@ -31,8 +31,9 @@ from sqlalchemy.exc import ArgumentError
 from models.data.series import Series
 from models.data.sources import load_series
 from models.errors import DataError, InvalidInputError, RnnForecastError
+from models.json_values import json_safe
 from models.limits import DEFAULT_LIMITS as LIM
-from models.pipeline import build_metadata, json_safe
+from models.pipeline import build_metadata
 from models.registry import Registry
 from models.spec import NAME_PATTERN, CellType, TrainingSpec
 from models.training import EpochRecord, FitResult, StopCheck, fit

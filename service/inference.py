@@ -76,7 +76,7 @@ def make_executor(workers: int, torch_threads: int) -> ThreadPoolExecutor:
         initializer=torch.set_num_threads,
         initargs=(torch_threads,),
     )
-    # the first forecast would otherwise build the NYSE calendar (about a
-    # second of CPU), so a pool thread builds it while the server starts
+    # the first forecast would otherwise read the NYSE session file (about
+    # 10 ms), so a pool thread reads it while the server starts
     executor.submit(session_days)
     return executor

@@ -17,7 +17,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from models.data.csv_source import parse_csv_bytes
 from models.errors import NotFoundError
 from models.limits import check_limit
 from service.settings import Settings
@@ -52,6 +51,9 @@ def save_series(
     Raises ``DataError`` for invalid content and ``LimitExceededError`` above
     ``settings.max_series_rows`` rows; nothing is stored then.
     """
+    # pandas parses the CSV, and importing it here keeps it out of start-up
+    from models.data.csv_source import parse_csv_bytes
+
     series_id = uuid.uuid4().hex
     source = {"source": "upload", "series_id": series_id}
     series = parse_csv_bytes(raw, column="close", label=UPLOAD_LABEL, source=source)

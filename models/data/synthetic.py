@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import functools
 import math
-import warnings
 from collections.abc import Callable
 
-import exchange_calendars
 import numpy as np
 import pandas as pd
 
+from models.calendar import session_days
 from models.data.series import Series, sha256_bytes
 from models.errors import DataError
 from models.spec import SyntheticData
@@ -83,17 +82,10 @@ def noise_floor(spec: SyntheticData) -> float | None:
 @functools.cache
 def _nyse_sessions() -> pd.DatetimeIndex:
     """Return every NYSE session from 2000-01-03 to 2261-12-30 (built once)."""
-    with warnings.catch_warnings():
-        # NOTE: exchange_calendars 4.13 reads Series.values on a tz-aware
-        # column, which pandas 3.1 deprecates with a Pandas4Warning. Remove
-        # this filter once exchange_calendars stops doing that.
-        warnings.filterwarnings(
-            "ignore", message="Series.values returning an ndarray that drops"
-        )
-        calendar = exchange_calendars.get_calendar(
-            "XNYS", start=FIRST_SESSION, end=LAST_SESSION
-        )
-    return pd.DatetimeIndex(calendar.sessions.to_numpy(), name="date")
+    days = session_days()
+    first = np.searchsorted(days, np.datetime64(FIRST_SESSION, "D"))
+    last = np.searchsorted(days, np.datetime64(LAST_SESSION, "D"), side="right")
+    return pd.DatetimeIndex(days[first:last].astype("datetime64[ns]"), name="date")
 
 
 def _session_dates(length: int) -> pd.DatetimeIndex:

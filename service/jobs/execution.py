@@ -21,7 +21,7 @@ import torch
 from pydantic import ValidationError
 
 from models.errors import RnnForecastError
-from models.pipeline import json_safe
+from models.json_values import json_safe
 from models.registry import Registry
 from models.training import TrainingCancelled
 from service.jobs.kinds import JobCancelled, get_kind

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.data.synthetic import generate
 from models.errors import InvalidInputError
 from models.limits import check_limit
-from models.pipeline import train_and_register
 from models.spec import CsvData, SyntheticData, TrainingSpec, UploadedData
 from service.jobs.kinds import JobContext, register_job_kind
 from service.jobs.progress import EpochProgress
@@ -70,9 +68,13 @@ def check_training_spec(spec: TrainingSpec, settings: Settings) -> None:
 def _check_synthetic_target(target: str, data: SyntheticData) -> None:
     """Reject a log-return target on a synthetic series with values <= 0 at
     submission, instead of letting the job fail later. Generating the series
-    takes milliseconds once the calendar is built."""
+    takes milliseconds once pandas is imported."""
     if target != "log_return":
         return
+
+    # the data modules import pandas, which the server loads only when needed
+    from models.data.synthetic import generate
+
     values = generate(data).frame["close"].to_numpy()
     if (values <= 0).any():
         raise InvalidInputError(
@@ -86,6 +88,8 @@ def _check_synthetic_target(target: str, data: SyntheticData) -> None:
 def run_training(spec: TrainingSpec, ctx: JobContext) -> dict[str, Any]:
     """Train ``spec``, reporting every epoch; the registry is written only
     after the last epoch, so a cancelled run leaves no version behind."""
+    from models.pipeline import train_and_register
+
     progress = EpochProgress(ctx, spec.epochs)
     progress.stage("loading data")
     version, result, _ = train_and_register(
