@@ -7,20 +7,21 @@ app factory by its import string.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import importlib
 import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from models.errors import RnnForecastError
 from models.paths import default_cache_dir, default_registry
-from models.registry import Registry
 from models.spec import (
     BundledData,
     CsvData,
@@ -28,6 +29,9 @@ from models.spec import (
     TrainingSpec,
     YFinanceData,
 )
+
+if TYPE_CHECKING:
+    from models.registry import Registry
 
 logger = logging.getLogger(__name__)
 
@@ -264,6 +268,10 @@ def print_training_report(
 def cmd_serve(args: argparse.Namespace, registry: Registry) -> int:
     import uvicorn
 
+    with collector_paused():
+        import service.app  # noqa: F401  (uvicorn finds it imported)
+    # the server keeps these objects, so later collections skip them
+    gc.freeze()
     from service.logging_config import log_config
     from service.settings import Settings
 
@@ -315,11 +323,32 @@ def cmd_models(args: argparse.Namespace, registry: Registry) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while heavy modules import.
+
+    Importing torch and the app creates hundreds of thousands of objects
+    that live as long as the process, so the collections that they trigger
+    on the way find almost nothing to free.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(levelname)s %(name)s: %(message)s"
     )
-    parser = build_parser()
+    with collector_paused():
+        # the command modules import torch
+        parser = build_parser()
+        from models.registry import Registry
+
     args = parser.parse_args(argv)
     args.argv = list(argv) if argv is not None else None
     registry = Registry(args.registry or default_registry())
