@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 
 from models import __version__
+from models.calendar import session_days
 from models.registry import Registry
 from service.batching import MicroBatcher
 from service.errors import install_error_handlers
@@ -47,6 +48,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.executor = make_executor(
             settings.inference_workers, settings.torch_threads
         )
+        # the first forecast would otherwise read the NYSE session file
+        # (about 10 ms), so a pool thread reads it while the server starts
+        app.state.executor.submit(session_days)
+        app.state.diagnostics_executor = make_executor(
+            settings.diagnostics_workers, settings.torch_threads, name="diagnostics"
+        )
         app.state.resolver = VersionResolver(registry, settings.resolve_ttl_ms / 1000)
         app.state.batcher = MicroBatcher(
             app.state.executor,
@@ -74,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.jobs.stop()
             app.state.batcher.close()
             app.state.executor.shutdown(wait=False, cancel_futures=True)
+            app.state.diagnostics_executor.shutdown(wait=False, cancel_futures=True)
 
     app = FastAPI(
         title="rnn-forecast",

@@ -34,6 +34,10 @@ async def get_executor(request: Request) -> ThreadPoolExecutor:
     return request.app.state.executor
 
 
+async def get_diagnostics_executor(request: Request) -> ThreadPoolExecutor:
+    return request.app.state.diagnostics_executor
+
+
 async def get_resolver(request: Request) -> VersionResolver:
     return request.app.state.resolver
 
@@ -46,5 +50,8 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 RegistryDep = Annotated[Registry, Depends(get_registry)]
 CacheDep = Annotated[ModelCache, Depends(get_cache)]
 ExecutorDep = Annotated[ThreadPoolExecutor, Depends(get_executor)]
+DiagnosticsExecutorDep = Annotated[
+    ThreadPoolExecutor, Depends(get_diagnostics_executor)
+]
 ResolverDep = Annotated[VersionResolver, Depends(get_resolver)]
 BatcherDep = Annotated[MicroBatcher, Depends(get_batcher)]

@@ -9,7 +9,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
-from models.calendar import session_days
 from models.registry import LoadedModel, Registry
 
 logger = logging.getLogger(__name__)
@@ -61,7 +60,9 @@ class ModelCache:
         return len(self._items)
 
 
-def make_executor(workers: int, torch_threads: int) -> ThreadPoolExecutor:
+def make_executor(
+    workers: int, torch_threads: int, name: str = "inference"
+) -> ThreadPoolExecutor:
     """Thread pool for forward passes; sets torch's intra-op thread count.
 
     One torch thread per request suits a server: concurrency comes from the
@@ -72,11 +73,8 @@ def make_executor(workers: int, torch_threads: int) -> ThreadPoolExecutor:
     # the machine's core count, so each pool thread sets it for itself
     executor = ThreadPoolExecutor(
         max_workers=workers,
-        thread_name_prefix="inference",
+        thread_name_prefix=name,
         initializer=torch.set_num_threads,
         initargs=(torch_threads,),
     )
-    # the first forecast would otherwise read the NYSE session file (about
-    # 10 ms), so a pool thread reads it while the server starts
-    executor.submit(session_days)
     return executor

@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     model_cache_size: int = Field(default=8, ge=1, le=1000)
     torch_threads: int = Field(default=1, ge=1, le=256)
     inference_workers: int = Field(default=4, ge=1, le=256)
+    # gradient diagnostics run on a pool of their own, so they cannot hold
+    # every inference thread while forecasts wait
+    diagnostics_workers: int = Field(default=1, ge=1, le=64)
     # micro-batching (service/batching.py): max wait in ms, 0 turns it off
     batch_window_ms: float = Field(default=2.0, ge=0.0, le=1000.0)
     max_batch_size: int = Field(default=64, ge=1, le=4096)

@@ -21,8 +21,15 @@ from fastapi import APIRouter, Request, Response
 from models.gradients import GradientFlow, GradientFlowSpec, compute_gradient_flow
 from models.registry import check_name
 from models.training_gradients import training_gradients
-from service.deps import CacheDep, ExecutorDep, RegistryDep, ResolverDep, SettingsDep
+from service.deps import (
+    CacheDep,
+    DiagnosticsExecutorDep,
+    RegistryDep,
+    ResolverDep,
+    SettingsDep,
+)
 from service.inference import ModelCache
+from service.logging_config import in_request_context
 from service.resolution import VersionResolver
 from service.schemas_diagnostics import GradientFlowResponse, TrainingGradientsResponse
 from service.settings import Settings
@@ -96,7 +103,7 @@ async def gradient_flow(
     request: Request,
     settings: SettingsDep,
     cache: CacheDep,
-    executor: ExecutorDep,
+    executor: DiagnosticsExecutorDep,
     resolver: ResolverDep,
 ) -> Any:
     if prefers_png(request.headers.get("accept")):
@@ -104,7 +111,9 @@ async def gradient_flow(
 
     version = _stored_version(body, resolver)
     loop = asyncio.get_running_loop()
-    flow = await loop.run_in_executor(executor, _flow, body, version, settings, cache)
+    flow = await loop.run_in_executor(
+        executor, in_request_context(_flow, body, version, settings, cache)
+    )
     return flow.to_dict()
 
 
@@ -118,7 +127,7 @@ async def gradient_flow_png(
     body: GradientFlowSpec,
     settings: SettingsDep,
     cache: CacheDep,
-    executor: ExecutorDep,
+    executor: DiagnosticsExecutorDep,
     resolver: ResolverDep,
 ) -> PNGResponse:
     return await _png_response(body, settings, cache, executor, resolver)
@@ -134,7 +143,7 @@ async def _png_response(
     version = _stored_version(body, resolver)
     loop = asyncio.get_running_loop()
     image = await loop.run_in_executor(
-        executor, _flow_png, body, version, settings, cache
+        executor, in_request_context(_flow_png, body, version, settings, cache)
     )
     return PNGResponse(content=image)
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from tests.conftest import LiveServer
@@ -193,3 +196,23 @@ def test_training_gradients_png_and_errors(live_server: LiveServer) -> None:
     assert missing.status_code == 404
     assert missing.headers["content-type"] == PROBLEM
     assert "no version 9" in missing.json()["detail"]
+
+
+def test_diagnostics_leave_forecasts_free(live_server: LiveServer) -> None:
+    # Four diagnostics of about a second each, as many as the inference pool
+    # has threads, queue on the diagnostics pool. A forecast sent meanwhile
+    # must not wait for the first of them to finish.
+    heavy = {"cell": "lstm", "hidden_size": 128, "seq_len": 400}
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        flows = [
+            pool.submit(live_server.client.post, FLOW, json=heavy, timeout=120)
+            for _ in range(4)
+        ]
+        time.sleep(0.3)
+        forecast = live_server.client.post("/v1/models/nflx/forecast", json={})
+        pending = sum(not flow.done() for flow in flows)
+        statuses = [flow.result().status_code for flow in flows]
+
+    assert forecast.status_code == 200
+    assert pending == 4
+    assert statuses == [200, 200, 200, 200]
