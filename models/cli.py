@@ -270,6 +270,8 @@ def cmd_serve(args: argparse.Namespace, registry: Registry) -> int:
 
     with collector_paused():
         import service.app  # noqa: F401  (uvicorn finds it imported)
+    # Python warnings then reach the log handlers, so every line is JSON
+    logging.captureWarnings(True)
     # the server keeps these objects, so later collections skip them
     gc.freeze()
     from service.logging_config import log_config

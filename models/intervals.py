@@ -70,18 +70,23 @@ class ConformalIntervals:
     def bounds(
         self, forecast: np.ndarray, level: float, label: str = "this version"
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Lower and upper bounds for forecasts (..., K') with K' <= K."""
+        """Lower and upper bounds for forecasts (..., K') with K' <= K.
+
+        A bound beyond the float64 range comes back as inf, without a
+        warning; callers reject non-finite bounds.
+        """
         steps = forecast.shape[-1]
         width = self.half_width(level, label)[:steps]
-        if self.scale == "absolute":
-            return forecast - width, forecast + width
-        if np.any(forecast <= 0):
-            raise InvalidInputError(
-                f"the forecast of {label} is not positive, so its log-scale "
-                "interval is undefined; request no level for this history",
-                field="level",
-            )
-        return forecast * np.exp(-width), forecast * np.exp(width)
+        with np.errstate(over="ignore"):
+            if self.scale == "absolute":
+                return forecast - width, forecast + width
+            if np.any(forecast <= 0):
+                raise InvalidInputError(
+                    f"the forecast of {label} is not positive, so its log-scale "
+                    "interval is undefined; request no level for this history",
+                    field="level",
+                )
+            return forecast * np.exp(-width), forecast * np.exp(width)
 
     def to_dict(self) -> dict[str, Any]:
         return {

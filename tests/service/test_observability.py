@@ -88,6 +88,26 @@ def test_every_log_line_is_json(strict_server: LiveServer) -> None:
         assert {"time", "level", "logger", "message", "request_id"} <= set(entry)
 
 
+def test_overflowing_interval_logs_only_json(
+    strict_server: LiveServer, trained_registry: Registry
+) -> None:
+    # closes near the float64 limit overflow the interval bounds to inf
+    loaded = trained_registry.load("nflx", 1)
+    dates = list(loaded.tail_dates)[-40:]
+    history = [{"date": d, "close": 1.7e308} for d in dates]
+    response = strict_server.client.post(
+        "/v1/models/nflx/forecast",
+        json={"history": history, "level": 0.9},
+        headers={"X-Request-ID": "overflow-5"},
+    )
+    wait_for_access_line(strict_server, "overflow-5")
+
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    for line in strict_server.output().splitlines():
+        assert line.startswith("{"), line
+
+
 def test_access_log_has_request_fields(strict_server: LiveServer) -> None:
     strict_server.client.post(
         "/v1/models/nflx/forecast",
