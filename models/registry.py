@@ -230,6 +230,9 @@ class Registry:
         try:
             weights = tmp / WEIGHTS_FILE
             save_file({k: v.contiguous() for k, v in state.items()}, str(weights))
+            # safetensors creates the file readable by its owner only, so it
+            # gets the mode that metadata.json gets under the umask
+            weights.chmod(tmp.stat().st_mode & 0o666)
             _fsync_file(weights)
             sha = hashlib.sha256(weights.read_bytes()).hexdigest()
 

@@ -48,6 +48,17 @@ def test_versions_count_up(tmp_path: Path) -> None:
     assert registry.names() == ["m"]
 
 
+def test_weights_readable_like_metadata(tmp_path: Path) -> None:
+    registry = Registry(tmp_path)
+    write_one(registry)
+    folder = tmp_path / "m" / "versions" / "1"
+
+    weights_mode = (folder / "weights.safetensors").stat().st_mode & 0o777
+    metadata_mode = (folder / "metadata.json").stat().st_mode & 0o777
+
+    assert weights_mode == metadata_mode
+
+
 def test_round_trip_keeps_weights(tmp_path: Path) -> None:
     registry = Registry(tmp_path)
     torch.manual_seed(3)
