@@ -146,13 +146,22 @@ def iso(timestamp: float | None) -> str | None:
     return moment.isoformat(timespec="milliseconds")
 
 
+def shown_progress(job: Job) -> dict[str, Any] | None:
+    """Return the job's last progress report; a finished job's report says
+    stage ``finished`` with nothing left to wait for, whatever stage the
+    worker reported last."""
+    if job.progress is None or not job.finished:
+        return job.progress
+    return {**job.progress, "stage": "finished", "eta_seconds": 0.0}
+
+
 def job_out(job: Job, base_path: str, *, with_history: bool = True) -> JobOut:
     return JobOut(
         id=job.id,
         kind=job.kind,
         status=job.status,  # type: ignore[arg-type]
         params=job.params,
-        progress=job.progress,
+        progress=shown_progress(job),
         history=job.history if with_history else None,
         result=job.result,
         error=job.error,

@@ -101,6 +101,9 @@ def test_job_runs_to_success_with_progress(client: httpx.Client) -> None:
     assert done["result"]["version"] == 1
     assert [row["epoch"] for row in done["history"]] == [1, 2, 3, 4, 5, 6]
     assert done["error"] is None
+    assert done["progress"]["stage"] == "finished"
+    assert done["progress"]["eta_seconds"] == 0
+    assert done["progress"]["epoch"] == 6
 
     forecast = client.post("/v1/models/life/forecast", json={"horizon": 3})
     assert forecast.status_code == 200, forecast.text
