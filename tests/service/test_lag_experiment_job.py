@@ -51,7 +51,7 @@ def test_lag_experiment_job_succeeds(lag_server: LiveServer) -> None:
         ("lstm", 2),
     ]
     assert len(result["curves"]["lstm"]["2"]) == 4
-    assert job["progress"]["stage"] == "run finished"
+    assert job["progress"]["stage"] == "finished"
     assert job["progress"]["done"] == 2
 
 
