@@ -22,11 +22,19 @@ import math
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from models.baselines import forecast_baselines, season_period
 from models.data.series import Series
@@ -34,7 +42,9 @@ from models.data.sources import load_series
 from models.data.windows import history_rows, to_prices, to_values
 from models.errors import DataError, InvalidInputError
 from models.evaluation import actual_prices, compare
+from models.field_types import REJECT_BOOL, Integer
 from models.intervals import REPORT_LEVELS, ConformalIntervals, score_intervals
+from models.pandas_dates import check_date
 from models.spec import TrainingSpec
 from models.training import FitResult, StopCheck, TrainingCancelled, fit
 
@@ -46,10 +56,17 @@ MAX_FITS = 100
 ProgressReport = Callable[[dict[str, Any]], None]
 
 
+def _check_level(level: float) -> float:
+    # an element validator, so that the error names levels[i]
+    if not 0 < level < 1:
+        raise ValueError(f"level {level} must lie strictly between 0 and 1")
+    return level
+
+
 class BacktestSpec(BaseModel):
     """A walk-forward backtest of one training spec over a date range."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     training: TrainingSpec = Field(default_factory=TrainingSpec)
     start: dt.date | None = Field(
@@ -62,22 +79,31 @@ class BacktestSpec(BaseModel):
         description="Last origin date (default: the last date that leaves K "
         "actual prices after it)",
     )
-    step: int = Field(default=1, ge=1, le=10_000, description="rows between origins")
-    window: Literal["expanding", "sliding"] = "expanding"
-    window_size: int | None = Field(
-        default=None, ge=50, le=200_000, description="training rows when sliding"
+    step: Integer = Field(
+        default=1, ge=1, le=10_000, description="rows between origins"
     )
-    refit_every: int | None = Field(
+    window: Literal["expanding", "sliding"] = "expanding"
+    window_size: Annotated[int, Field(ge=50, le=200_000), REJECT_BOOL] | None = Field(
+        default=None, description="training rows when sliding"
+    )
+    refit_every: Annotated[int, Field(ge=1, le=100_000), REJECT_BOOL] | None = Field(
         default=None,
-        ge=1,
-        le=100_000,
         description="origins per refit; None fits once at the first origin",
     )
-    levels: list[float] = Field(
+    levels: list[Annotated[float, AfterValidator(_check_level)]] = Field(
         default_factory=lambda: list(REPORT_LEVELS),
         max_length=10,
         description="prediction interval levels whose coverage is reported",
     )
+
+    @field_validator("start", "end")
+    @classmethod
+    def _check_date(cls, day: dt.date | None, info: ValidationInfo) -> dt.date | None:
+        # pandas raises OutOfBoundsDatetime when it looks such a date up in the
+        # series' datetime64[ns] index
+        if day is not None:
+            check_date(str(info.field_name), day)
+        return day
 
     @model_validator(mode="after")
     def _check(self) -> BacktestSpec:
@@ -90,9 +116,6 @@ class BacktestSpec(BaseModel):
                 "window_size applies to window 'sliding' only; remove it or "
                 "set window to 'sliding'"
             )
-        for level in self.levels:
-            if not 0 < level < 1:
-                raise ValueError(f"level {level} must lie strictly between 0 and 1")
         return self
 
 

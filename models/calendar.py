@@ -9,7 +9,9 @@ exchange-calendars. ``scripts/export_calendar.py`` writes the file from
 exchange-calendars, and a test checks that the file still matches it.
 
 Sessions after the release of the exchange-calendars version that wrote the
-file follow its holiday rules, so they miss closures announced later.
+file follow its holiday rules, so they miss closures announced later. Dates
+outside the file have no sessions here: ``next_sessions`` raises
+``ValueError`` for them instead of guessing.
 """
 
 from __future__ import annotations
@@ -28,9 +30,11 @@ if TYPE_CHECKING:
 EXCHANGE = "XNYS"
 SESSIONS_FILE = "xnys_sessions.txt"
 CALENDAR_START = "1990-01-02"
-# exchange-calendars computes sessions as pandas datetime64[ns] timestamps,
-# which end on 2262-04-11, so the file ends on the last session before that.
-CALENDAR_END = "2261-12-30"
+# exchange-calendars 4.13 builds its holidays on pandas' AbstractHolidayCalendar,
+# whose end_date is 2200-12-31 in pandas 3.1, so it lists no closed day after
+# 2200 and would count later holidays as sessions. The file therefore ends on
+# the last session of 2200.
+CALENDAR_END = "2200-12-31"
 REGENERATE = "scripts/export_calendar.py"
 
 HEADER = f"""\
@@ -56,17 +60,25 @@ def next_sessions(last: dt.date, count: int) -> list[str]:
     """Return the ``count`` NYSE sessions strictly after ``last`` as ISO dates,
     skipping weekends and exchange holidays.
 
-    Raises ``ValueError`` when fewer than ``count`` sessions follow ``last``
+    Raises ``ValueError`` when ``last`` is before the calendar's first session,
+    ``CALENDAR_START``, because the file does not list the sessions between
+    them. Also raises it when fewer than ``count`` sessions follow ``last``
     before the calendar's end, ``CALENDAR_END``.
     """
     days = session_days()
-    position = int(np.searchsorted(days, np.datetime64(last, "D"), side="right"))
+    day = np.datetime64(last, "D")
+    if day < days[0]:
+        raise ValueError(
+            f"the {EXCHANGE} calendar starts on {days[0]}, so it does not list "
+            f"the sessions that follow {last}"
+        )
+    position = int(np.searchsorted(days, day, side="right"))
     chosen = days[position : position + count]
     if len(chosen) < count:
         raise ValueError(
-            f"the {EXCHANGE} calendar ends on {days[-1]}, so it has no {count} "
-            f"sessions after {last}; the end is set by models/{SESSIONS_FILE}, "
-            f"which {REGENERATE} rewrites from exchange-calendars"
+            f"the {EXCHANGE} calendar ends on {days[-1]}, where the holidays "
+            f"known to exchange-calendars end, so it has no {count} sessions "
+            f"after {last}"
         )
     return [str(day) for day in chosen]
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from models.calendar import next_sessions
+from models.calendar import next_sessions, session_days
 from models.data.windows import history_rows, to_prices
 from models.errors import InvalidInputError
 from models.intervals import ConformalIntervals
@@ -78,15 +78,17 @@ def build_input(
     check_horizon(loaded, horizon)
     if level is not None:
         version_intervals(loaded).half_width(level, f"{loaded.name}:{loaded.version}")
+    last_row: int | None = None
     if dates is None or closes is None:
         dates, values = list(loaded.tail_dates), loaded.tail_close
     else:
         values = np.asarray(closes, dtype=np.float64)
         _check_history(loaded, dates, values)
+        last_row = len(dates) - 1
 
     needed = required_rows(loaded)
     last_date = dt.date.fromisoformat(dates[-1])
-    _check_calendar(last_date, horizon, len(dates) - 1)
+    _check_calendar(loaded, last_date, horizon, last_row)
     return ForecastInput(
         closes=values[-needed:],
         last_date=last_date,
@@ -95,17 +97,62 @@ def build_input(
     )
 
 
-def _check_calendar(last_date: dt.date, horizon: int, row: int) -> None:
-    """Raise a 422-type error when the calendar has no ``horizon`` sessions
-    after ``last_date``, before the request joins a batch."""
+def _check_calendar(
+    loaded: LoadedModel, last_date: dt.date, horizon: int, row: int | None
+) -> None:
+    """Raise a 422-type error when the calendar cannot date ``horizon``
+    sessions after ``last_date``, before the request joins a batch.
+
+    ``row`` is the index of the last row of the request's history, or None
+    when the history is the version's stored tail.
+    """
     try:
         next_sessions(last_date, horizon)
     except ValueError as exc:
-        raise InvalidInputError(
-            f"history[{row}].date {last_date} is too late: {exc}; send a "
-            "history that ends earlier or request a smaller horizon",
-            field=f"history[{row}].date",
-        ) from exc
+        if row is None:
+            raise _stored_history_error(loaded, last_date, exc) from exc
+        raise _request_history_error(last_date, row, exc) from exc
+
+
+def _request_history_error(
+    last_date: dt.date, row: int, exc: ValueError
+) -> InvalidInputError:
+    field = f"history[{row}].date"
+    first = session_days()[0]
+    if np.datetime64(last_date, "D") < first:
+        return InvalidInputError(
+            f"{field} {last_date} is too early: {exc}; send a history that "
+            f"ends on or after {first}",
+            field=field,
+        )
+    return InvalidInputError(
+        f"{field} {last_date} is too late: {exc}; send a history that ends "
+        "earlier or request a smaller horizon",
+        field=field,
+    )
+
+
+def _stored_history_error(
+    loaded: LoadedModel, last_date: dt.date, exc: ValueError
+) -> InvalidInputError:
+    days = session_days()
+    day = np.datetime64(last_date, "D")
+    stored = (
+        f"the request has no history, and the stored history of "
+        f"{loaded.name}:{loaded.version} ends on {last_date}"
+    )
+    if day < days[0]:
+        return InvalidInputError(
+            f"{stored}, before the calendar's start: {exc}; send a history in "
+            f"the request that ends on or after {days[0]}",
+            field="history",
+        )
+    position = "past" if day > days[-1] else "too close to"
+    return InvalidInputError(
+        f"{stored}, {position} the calendar's end: {exc}; send a history in the "
+        "request that ends earlier, or request a smaller horizon",
+        field="history",
+    )
 
 
 def version_intervals(loaded: LoadedModel) -> ConformalIntervals:

@@ -28,19 +28,20 @@ from torch import Tensor
 from models.data.scaling import Scaler, fit_scaler
 from models.data.windows import to_values
 from models.errors import InvalidInputError
+from models.field_types import Integer
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class NoiseInput(_Strict):
     """Independent standard normal values from ``torch.Generator(seed)``."""
 
     source: Literal["noise"] = "noise"
-    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    seed: Integer = Field(default=0, ge=0, le=2**31 - 1)
 
 
 class BundledInput(_Strict):

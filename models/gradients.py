@@ -29,14 +29,21 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+)
 from torch import Tensor
 
 from models.errors import InvalidInputError
+from models.field_types import REJECT_BOOL, Integer, explain_minimum
 from models.gradient_inputs import (
     FiniteFloat,
     InputSpec,
@@ -71,18 +78,18 @@ FRESH_ONLY = ("hidden_size", "activation", "init", "spectral_radius", "forget_bi
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class StoredModelRef(_Strict):
     """A stored version to analyse instead of a fresh network."""
 
     name: str = Field(pattern=NAME_PATTERN, examples=["nflx"])
-    version: int | str = Field(
+    version: Integer | str = Field(
         default="latest", description="A version number or an alias"
     )
-    layer: int | None = Field(
-        default=None, ge=0, description="Layer to analyse; default: the top layer"
+    layer: Annotated[int, Field(ge=0), REJECT_BOOL] | None = Field(
+        default=None, description="Layer to analyse; default: the top layer"
     )
 
 
@@ -97,7 +104,7 @@ class GradientFlowSpec(_Strict):
 
     cell: CellType | None = None
     model: StoredModelRef | None = None
-    hidden_size: int | None = Field(default=None, ge=1)
+    hidden_size: Annotated[int, Field(ge=1), REJECT_BOOL] | None = None
     activation: Activation | None = Field(
         default=None, description="RNN only: 'tanh' or 'identity'"
     )
@@ -118,7 +125,7 @@ class GradientFlowSpec(_Strict):
         le=20.0,
         description="LSTM only: forget-gate bias b_xf (b_hf is set to 0)",
     )
-    seq_len: int | None = Field(default=None, ge=2)
+    seq_len: Annotated[int, Field(ge=2), REJECT_BOOL] | None = None
     input: InputSpec = Field(default_factory=NoiseInput)
     target: list[FiniteFloat] | None = Field(
         default=None,
@@ -130,13 +137,20 @@ class GradientFlowSpec(_Strict):
     clip_norm: float | None = Field(
         default=None,
         gt=0.0,
-        allow_inf_nan=False,
-        description="Global gradient-norm threshold",
+        description="Global gradient-norm threshold; null (the default) turns "
+        "clipping off",
     )
-    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    seed: Integer = Field(default=0, ge=0, le=2**31 - 1)
     jacobians: bool = Field(
         default=True, description="Compute the per-step Jacobian norms"
     )
+
+    @field_validator("clip_norm", mode="wrap")
+    @classmethod
+    def _explain_clip_norm(
+        cls, value: object, handler: ValidatorFunctionWrapHandler
+    ) -> object:
+        return explain_minimum(value, handler, "send null to turn clipping off")
 
 
 @dataclass(frozen=True)

@@ -32,8 +32,15 @@ from typing import Any
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+)
 
+from models.field_types import Integer, explain_minimum
 from models.gradient_inputs import PreparedInput
 from models.gradients import GradientTrace, trace_gradients
 from models.nn.cell_stack import stack_from_forecaster
@@ -54,16 +61,26 @@ MEMORY_GATE_BLOCK = 1
 class LagExperimentParams(BaseModel):
     """Settings of one lag experiment; every run uses the same settings."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     cells: list[CellType] = Field(default=["rnn", "lstm", "gru"], min_length=1)
-    lags: list[int] = Field(default=[5, 10, 20, 40], min_length=1, max_length=20)
-    padding: int = Field(default=5, ge=1, le=100, description="T = max(lags) + padding")
-    hidden_size: int = Field(default=32, ge=1, le=256)
-    steps: int = Field(default=1500, ge=1, le=50_000, description="Adam steps per run")
-    batch_size: int = Field(default=64, ge=1, le=1024)
+    lags: list[Integer] = Field(default=[5, 10, 20, 40], min_length=1, max_length=20)
+    padding: Integer = Field(
+        default=5, ge=1, le=100, description="T = max(lags) + padding"
+    )
+    hidden_size: Integer = Field(default=32, ge=1, le=256)
+    steps: Integer = Field(
+        default=1500, ge=1, le=50_000, description="Adam steps per run"
+    )
+    batch_size: Integer = Field(default=64, ge=1, le=1024)
     learning_rate: float = Field(default=1e-2, gt=0.0, le=1.0)
-    clip_norm: float | None = Field(default=1.0, gt=0.0, le=1e6)
+    clip_norm: float | None = Field(
+        default=1.0,
+        gt=0.0,
+        le=1e6,
+        description="Maximum global L2 norm of a step's parameter gradients; "
+        "null turns gradient clipping off",
+    )
     gate_bias: float | None = Field(
         default=1.0,
         ge=-20.0,
@@ -71,9 +88,9 @@ class LagExperimentParams(BaseModel):
         description="Initial LSTM forget-gate and GRU update-gate bias; null "
         "keeps torch's default initialisation",
     )
-    test_size: int = Field(default=1000, ge=2, le=100_000)
+    test_size: Integer = Field(default=1000, ge=2, le=100_000)
     learned_r2: float = Field(default=0.9, gt=0.0, le=1.0)
-    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    seed: Integer = Field(default=0, ge=0, le=2**31 - 1)
 
     @field_validator("lags")
     @classmethod
@@ -83,6 +100,15 @@ class LagExperimentParams(BaseModel):
         if len(set(lags)) != len(lags):
             raise ValueError(f"lags must be distinct, got {lags}")
         return sorted(lags)
+
+    @field_validator("clip_norm", mode="wrap")
+    @classmethod
+    def _explain_clip_norm(
+        cls, value: object, handler: ValidatorFunctionWrapHandler
+    ) -> object:
+        return explain_minimum(
+            value, handler, "send null to turn gradient clipping off"
+        )
 
     @field_validator("cells")
     @classmethod

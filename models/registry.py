@@ -139,7 +139,8 @@ class Registry:
             raise NotFoundError(f"model {name!r} not found", field="name")
 
         text = str(ref)
-        if text.isdigit():
+        # ASCII digits only: str.isdigit also accepts characters such as "²"
+        if text.isascii() and text.isdigit():
             version = int(text)
             if version not in versions:
                 raise NotFoundError(

@@ -6,9 +6,18 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_validator,
+)
 
 from models.data.scaling import ScalerKind
+from models.field_types import REJECT_BOOL, Integer, explain_minimum
 from models.limits import DEFAULT_LIMITS as LIM
 
 CellType = Literal["rnn", "lstm", "gru"]
@@ -20,10 +29,18 @@ GeneratorName = Literal[
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 TICKER_PATTERN = r"^[A-Za-z0-9.^=-]{1,15}$"
+# the fix appended to the error of a value below the minimum, by field
+NULL_TURNS_OFF = {
+    "clip_norm": "send null to turn gradient clipping off",
+    "patience": "send null to turn early stopping off",
+}
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Every float field rejects NaN and Infinity with the error type
+    # finite_number. Without it, NaN fails a bound such as le=1 and gets that
+    # bound's message.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class BundledData(_Strict):
@@ -65,9 +82,9 @@ class SyntheticData(_Strict):
 
     source: Literal["synthetic"] = "synthetic"
     generator: GeneratorName = "sine"
-    # the calendar of synthetic dates has 66,382 NYSE sessions (to 2261)
-    length: int = Field(default=2000, ge=50, le=60_000)
-    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    # the calendar of synthetic dates has 50,469 NYSE sessions (2000 to 2200)
+    length: Integer = Field(default=2000, ge=50, le=50_000)
+    seed: Integer = Field(default=0, ge=0, le=2**31 - 1)
     noise: float = Field(default=0.1, ge=0.0, le=10.0)
     period: float = Field(default=50.0, gt=1.0, le=10_000.0)
     phi: float = Field(default=0.8, gt=-1.0, lt=1.0)
@@ -97,22 +114,40 @@ class TrainingSpec(_Strict):
 
     name: str = Field(default="nflx", pattern=NAME_PATTERN)
     cell: CellType = "lstm"
-    hidden_size: int = Field(default=64, ge=1, le=LIM.max_hidden_size)
-    num_layers: int = Field(default=2, ge=1, le=LIM.max_num_layers)
+    hidden_size: Integer = Field(default=64, ge=1, le=LIM.max_hidden_size)
+    num_layers: Integer = Field(default=2, ge=1, le=LIM.max_num_layers)
     dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
-    lookback: int = Field(default=60, ge=2, le=LIM.max_lookback)
-    horizon: int = Field(default=10, ge=1, le=LIM.max_horizon)
+    lookback: Integer = Field(default=60, ge=2, le=LIM.max_lookback)
+    horizon: Integer = Field(default=10, ge=1, le=LIM.max_horizon)
     target: Target = "log_return"
     scaler: ScalerKind = "standard"
-    epochs: int = Field(default=30, ge=1, le=LIM.max_epochs)
+    epochs: Integer = Field(default=30, ge=1, le=LIM.max_epochs)
     learning_rate: float = Field(default=1e-3, gt=0.0, le=1.0)
-    batch_size: int = Field(default=64, ge=1, le=4096)
-    clip_norm: float | None = Field(default=1.0, gt=0.0, le=1e6)
-    patience: int | None = Field(default=5, ge=1, le=1000)
+    batch_size: Integer = Field(default=64, ge=1, le=4096)
+    clip_norm: float | None = Field(
+        default=1.0,
+        gt=0.0,
+        le=1e6,
+        description="Maximum global L2 norm of a batch's parameter gradients; "
+        "larger gradients are scaled down to it. null turns gradient "
+        "clipping off",
+    )
+    patience: Annotated[int, Field(ge=1, le=1000), REJECT_BOOL] | None = Field(
+        default=5,
+        description="Epochs without a lower validation loss before training "
+        "stops; null turns early stopping off",
+    )
     val_fraction: float = Field(default=0.15, gt=0.0, lt=0.5)
     test_fraction: float = Field(default=0.15, gt=0.0, lt=0.5)
-    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    seed: Integer = Field(default=0, ge=0, le=2**31 - 1)
     data: DataSpec = Field(default_factory=BundledData)
+
+    @field_validator("clip_norm", "patience", mode="wrap")
+    @classmethod
+    def _explain_null(
+        cls, value: object, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+    ) -> object:
+        return explain_minimum(value, handler, NULL_TURNS_OFF[info.field_name])
 
     @model_validator(mode="after")
     def _check_dropout(self) -> TrainingSpec:

@@ -31,6 +31,7 @@ from sqlalchemy.exc import ArgumentError
 from models.data.series import Series
 from models.data.sources import load_series
 from models.errors import DataError, InvalidInputError, RnnForecastError
+from models.field_types import Integer
 from models.json_values import json_safe
 from models.limits import DEFAULT_LIMITS as LIM
 from models.pipeline import build_metadata
@@ -61,15 +62,15 @@ MAX_BATCH_SIZE = 4096
 class SearchSpace(BaseModel):
     """Ranges searched; integer and float ranges are inclusive [low, high]."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     cells: list[CellType] = Field(default=["rnn", "lstm", "gru"], min_length=1)
-    hidden_size: tuple[int, int] = (8, 128)
-    num_layers: tuple[int, int] = (1, 3)
+    hidden_size: tuple[Integer, Integer] = (8, 128)
+    num_layers: tuple[Integer, Integer] = (1, 3)
     dropout: tuple[float, float] = (0.0, 0.5)
-    lookback: tuple[int, int] = (10, 120)
+    lookback: tuple[Integer, Integer] = (10, 120)
     learning_rate: tuple[float, float] = (1e-4, 1e-2)
-    batch_size: list[int] = Field(default=[32, 64, 128, 256], min_length=1)
+    batch_size: list[Integer] = Field(default=[32, 64, 128, 256], min_length=1)
     clip_norm: tuple[float, float] = (0.1, 10.0)
 
     @model_validator(mode="after")
@@ -114,7 +115,7 @@ class SearchSpace(BaseModel):
 class TuningSpec(BaseModel):
     """One study: the base spec, the space, the budget and the storage."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     base: TrainingSpec = Field(
         default_factory=TrainingSpec,
@@ -122,7 +123,7 @@ class TuningSpec(BaseModel):
         "seed); the searched fields are overwritten per trial",
     )
     space: SearchSpace = Field(default_factory=SearchSpace)
-    trials: int = Field(default=20, ge=1, le=1000)
+    trials: Integer = Field(default=20, ge=1, le=1000)
     timeout_seconds: float | None = Field(default=None, gt=0, le=7 * 86400)
     study_name: str | None = Field(default=None, pattern=NAME_PATTERN)
     storage: str | None = Field(
@@ -131,11 +132,11 @@ class TuningSpec(BaseModel):
         description="SQLAlchemy URL of the study database (default: SQLite "
         "file optuna.db in the data folder)",
     )
-    sampler_seed: int = Field(default=0, ge=0, le=2**31 - 1)
-    startup_trials: int = Field(
+    sampler_seed: Integer = Field(default=0, ge=0, le=2**31 - 1)
+    startup_trials: Integer = Field(
         default=5, ge=1, le=1000, description="random trials before TPE"
     )
-    pruning_warmup_epochs: int = Field(
+    pruning_warmup_epochs: Integer = Field(
         default=2, ge=0, le=1000, description="epochs before a trial can be pruned"
     )
     register_version: bool = True

@@ -25,6 +25,7 @@ from models.errors import (
     RnnForecastError,
     SourceUnavailableError,
 )
+from service.field_errors import field_error, json_limit_message
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +135,7 @@ async def validation_error_handler(request: Request, exc: Exception) -> JSONResp
             else f"Content-Type {content_type!r} is not supported for this body"
         )
         return problem(415, f"{given}; send JSON with Content-Type: application/json")
-    errors = [_field_error(err) for err in exc.errors()]
+    errors = [field_error(err, exc.body) for err in exc.errors()]
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
     return problem(422, detail or "the request is invalid", errors=errors)
 
@@ -148,42 +149,26 @@ async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
     )
     if detail == HTTPStatus(exc.status_code).phrase:
         detail = _routing_detail(request, exc) or detail
-    if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
+    cause = exc.__cause__
+    if exc.status_code == 400 and isinstance(cause, UnicodeDecodeError):
         # FastAPI raises 400 when a JSON body is not UTF-8
         detail = (
-            f"the body is not valid UTF-8 ({exc.__cause__.reason} at byte "
-            f"{exc.__cause__.start}); send JSON encoded as UTF-8"
+            f"the body is not valid UTF-8 ({cause.reason} at byte "
+            f"{cause.start}); send JSON encoded as UTF-8"
         )
+    elif exc.status_code == 400 and cause is not None:
+        # FastAPI raises 400 for any other error of json.loads but the
+        # JSONDecodeError, which it reports as a json_invalid field error
+        message = json_limit_message(cause)
+        if message is not None:
+            error = {"field": "body", "message": message, "type": "json_invalid"}
+            return problem(422, message, errors=[error])
     return problem(exc.status_code, detail, headers=getattr(exc, "headers", None))
 
 
 async def unhandled_error_handler(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("%s %s raised", request.method, request.url.path)
     return problem(500, "internal server error; the server log has the details")
-
-
-def _field_error(err: dict[str, Any]) -> dict[str, Any]:
-    loc = [str(part) for part in err.get("loc", ()) if part != "body"]
-    field = ""
-    for part in loc:
-        if part.isdigit():
-            field += f"[{part}]"
-        elif field:
-            field += f".{part}"
-        else:
-            field = part
-    message = str(err.get("msg", "invalid value"))
-    if err.get("type") == "json_invalid":
-        reason = err.get("ctx", {}).get("error", "invalid JSON")
-        position = err.get("loc", ("body", "?"))[-1]
-        field = ""
-        message = (
-            f"the body is not valid JSON ({reason} at character {position}); "
-            "send a JSON document"
-        )
-    if err.get("type") == "finite_number":
-        message += "; NaN and Infinity are not accepted, send a finite number"
-    return {"field": field or "body", "message": message, "type": err.get("type")}
 
 
 def _body_not_json(exc: RequestValidationError) -> bool:

@@ -77,7 +77,7 @@ class VersionResolver:
         entry = self._current(name)
         text = str(ref)
         if entry is not None:
-            if text.isdigit() and int(text) in entry.versions:
+            if text.isascii() and text.isdigit() and int(text) in entry.versions:
                 return int(text)
             if text in entry.aliases:
                 return entry.aliases[text]

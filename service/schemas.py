@@ -8,10 +8,13 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from models.errors import InvalidInputError
+from models.field_types import REJECT_BOOL
 from models.limits import DEFAULT_LIMITS
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 VERSION_REF_PATTERN = r"^([1-9][0-9]{0,8}|[a-z][a-z0-9_-]{0,63})$"
+ALIAS_PATTERN = r"^[a-z][a-z0-9_-]{0,63}$"
 
 
 def _check_version_ref(value: Any) -> Any:
@@ -25,10 +28,33 @@ def _check_version_ref(value: Any) -> Any:
         raise ValueError(f"version {value} is invalid; versions start at 1")
     if isinstance(value, str) and not re.fullmatch(VERSION_REF_PATTERN, value):
         raise ValueError(
-            "version must be digits without a leading zero or an alias of "
-            "a-z, 0-9, '_' and '-' starting with a letter"
+            "version must be digits without a leading zero (versions start at "
+            "1) or an alias of a-z, 0-9, '_' and '-' starting with a letter"
         )
     return value
+
+
+def check_version_path(version: str) -> str:
+    """Return ``version``, the ``{version}`` segment of a path, if it is a
+    version number from 1 or an alias; raise ``InvalidInputError`` otherwise.
+
+    Leading zeros are accepted, so ``007`` means version 7.
+    """
+    if re.fullmatch(r"[0-9]+", version):
+        if int(version) < 1:
+            raise InvalidInputError(
+                f"version {version} is invalid; versions start at 1",
+                field="version",
+            )
+        return version
+    if not re.fullmatch(ALIAS_PATTERN, version):
+        raise InvalidInputError(
+            f"version {version!r} is invalid; send a version number (versions "
+            "start at 1) or an alias of 1-64 characters of a-z, 0-9, '_' and "
+            "'-' starting with a letter, such as 'latest'",
+            field="version",
+        )
+    return version
 
 
 VersionRef = Annotated[
@@ -59,14 +85,15 @@ class ForecastRequest(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
+        allow_inf_nan=False,
         json_schema_extra={"examples": [{"version": "latest", "horizon": 10}]},
     )
 
     version: VersionRef = "latest"
-    horizon: int | None = Field(
+    horizon: (
+        Annotated[int, Field(ge=1, le=DEFAULT_LIMITS.max_horizon), REJECT_BOOL] | None
+    ) = Field(
         default=None,
-        ge=1,
-        le=DEFAULT_LIMITS.max_horizon,
         description="Steps to forecast, 1 up to the model's horizon (default: all)",
     )
     history: list[HistoryRow] | None = Field(

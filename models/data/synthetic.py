@@ -9,6 +9,7 @@ The same spec always gives the same values.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import math
 from collections.abc import Callable
@@ -16,16 +17,16 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from models.calendar import session_days
+from models.calendar import CALENDAR_END, session_days
 from models.data.series import Series, sha256_bytes
 from models.errors import DataError
 from models.spec import SyntheticData
 
 FIRST_SESSION = "2000-01-03"
 
-# The last date that fits in datetime64[ns] is 2262-04-11, so the calendar
-# ends just before it, after 66,382 sessions.
-LAST_SESSION = "2261-12-30"
+# The session file ends with 2200, where exchange-calendars' holiday rules
+# stop, so the calendar has 50,469 sessions from FIRST_SESSION.
+LAST_SESSION = CALENDAR_END
 
 # The trend of trend_seasonal rises by this much over the whole series.
 TREND_RISE = 2.0
@@ -63,6 +64,16 @@ def generate(spec: SyntheticData) -> Series:
     )
 
 
+def date_span(spec: SyntheticData) -> tuple[dt.date, dt.date]:
+    """Return the first and last date of the series that ``spec`` describes,
+    without generating it.
+
+    Raises ``DataError`` as ``generate`` does.
+    """
+    dates = _session_dates(spec.length)
+    return dates[0].date(), dates[-1].date()
+
+
 def noise_floor(spec: SyntheticData) -> float | None:
     """Return the standard deviation of the one-step error of the best
     possible forecast, where the generator fixes it.
@@ -81,7 +92,8 @@ def noise_floor(spec: SyntheticData) -> float | None:
 
 @functools.cache
 def _nyse_sessions() -> pd.DatetimeIndex:
-    """Return every NYSE session from 2000-01-03 to 2261-12-30 (built once)."""
+    """Return every NYSE session from ``FIRST_SESSION`` to ``LAST_SESSION``
+    (built once)."""
     days = session_days()
     first = np.searchsorted(days, np.datetime64(FIRST_SESSION, "D"))
     last = np.searchsorted(days, np.datetime64(LAST_SESSION, "D"), side="right")
@@ -93,8 +105,8 @@ def _session_dates(length: int) -> pd.DatetimeIndex:
     if length > len(sessions):
         raise DataError(
             f"length={length} is above the {len(sessions)} NYSE sessions from "
-            f"{FIRST_SESSION} to {LAST_SESSION} (pandas datetime64[ns] cannot "
-            f"store dates after 2262-04-11); request length <= {len(sessions)}",
+            f"{FIRST_SESSION} to {LAST_SESSION}, where the calendar ends; "
+            f"request length <= {len(sessions)}",
             field="data.length",
         )
     return sessions[:length]

@@ -12,6 +12,7 @@ import pandas as pd
 
 from models.data.series import PRICE_COLUMNS
 from models.errors import DataError
+from models.pandas_dates import DATE_RANGE
 
 KINDS = ("price", "value")
 VALUE_COLUMNS = ("open", "high", "low", "close", "adj_close", "volume")
@@ -138,7 +139,7 @@ def _parse_dates(column: pd.Series, label: str, notes: list[str]) -> pd.Datetime
         return pd.DatetimeIndex(parsed.astype("datetime64[ns]"), name="date")
     except pd.errors.OutOfBoundsDatetime as exc:
         raise DataError(
-            f"{label}: a date lies outside 1677-09-22..2262-04-11, the range "
+            f"{label}: a date lies outside {DATE_RANGE}, the range "
             "that pandas datetime64[ns] can store; fix the date",
             field="data",
         ) from exc

@@ -16,56 +16,67 @@ from service.settings import Settings
 TRAIN = "train"
 
 
-def check_training_spec(spec: TrainingSpec, settings: Settings) -> None:
+def check_training_spec(
+    spec: TrainingSpec, settings: Settings, *, path: str = ""
+) -> None:
     """Reject a spec that a client may not run on this service: a server-side
-    CSV path, a size above the configured limits, or an unknown upload."""
+    CSV path, a size above the configured limits, or an unknown upload.
+
+    ``path`` goes before every field name in the errors: ``"base."`` for the
+    spec inside a tuning job's params.
+    """
     if isinstance(spec.data, CsvData):
         raise InvalidInputError(
             "data.source 'csv' reads a file on the server and is not accepted "
             "over HTTP; upload the series with POST /v1/series and send "
             '{"source": "upload", "series_id": "<id>"}',
-            field="data.source",
+            field=f"{path}data.source",
         )
 
-    check_limit("epochs", spec.epochs, settings.max_epochs, "RNN_FORECAST_MAX_EPOCHS")
     check_limit(
-        "hidden_size",
+        f"{path}epochs", spec.epochs, settings.max_epochs, "RNN_FORECAST_MAX_EPOCHS"
+    )
+    check_limit(
+        f"{path}hidden_size",
         spec.hidden_size,
         settings.max_hidden_size,
         "RNN_FORECAST_MAX_HIDDEN_SIZE",
     )
     check_limit(
-        "num_layers",
+        f"{path}num_layers",
         spec.num_layers,
         settings.max_num_layers,
         "RNN_FORECAST_MAX_NUM_LAYERS",
     )
     check_limit(
-        "lookback", spec.lookback, settings.max_lookback, "RNN_FORECAST_MAX_LOOKBACK"
+        f"{path}lookback",
+        spec.lookback,
+        settings.max_lookback,
+        "RNN_FORECAST_MAX_LOOKBACK",
     )
     check_limit(
-        "horizon", spec.horizon, settings.max_horizon, "RNN_FORECAST_MAX_HORIZON"
+        f"{path}horizon", spec.horizon, settings.max_horizon, "RNN_FORECAST_MAX_HORIZON"
     )
 
     if isinstance(spec.data, SyntheticData):
         check_limit(
-            "data.length",
+            f"{path}data.length",
             spec.data.length,
             settings.max_series_rows,
             "RNN_FORECAST_MAX_SERIES_ROWS",
         )
-        _check_synthetic_target(spec.target, spec.data)
+        _check_synthetic_target(spec.target, spec.data, f"{path}target")
     if isinstance(spec.data, UploadedData) and not series_exists(
         settings, spec.data.series_id
     ):
         raise InvalidInputError(
             f"series {spec.data.series_id} not found; upload it with "
             "POST /v1/series and use the id that the upload returns",
-            field="data.series_id",
+            field=f"{path}data.series_id",
         )
 
 
-def _check_synthetic_target(target: str, data: SyntheticData) -> None:
+def _check_synthetic_target(target: str, data: SyntheticData, field: str) -> None:
     """Reject a log-return target on a synthetic series with values <= 0 at
     submission, instead of letting the job fail later. Generating the series
     takes milliseconds once pandas is imported."""
@@ -81,7 +92,7 @@ def _check_synthetic_target(target: str, data: SyntheticData) -> None:
             f"target log_return needs positive values, but the synthetic "
             f"{data.generator} series has {int((values <= 0).sum())} "
             "values <= 0; use target price or raise data.level",
-            field="target",
+            field=field,
         )
 
 

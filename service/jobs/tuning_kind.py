@@ -27,9 +27,9 @@ def check_tuning(params: TuningSpec, settings: Settings) -> None:
         raise InvalidInputError(
             "storage is chosen by the server (RNN_FORECAST_TUNING_STORAGE) and "
             "cannot be set in a job; remove params.storage",
-            field="params.storage",
+            field="storage",
         )
-    check_training_spec(params.base, settings)
+    check_training_spec(params.base, settings, path="base.")
     space = params.space
     check_limit(
         "space.hidden_size",

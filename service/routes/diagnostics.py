@@ -31,6 +31,7 @@ from service.deps import (
 from service.inference import ModelCache
 from service.logging_config import in_request_context
 from service.resolution import VersionResolver
+from service.schemas import check_version_path
 from service.schemas_diagnostics import GradientFlowResponse, TrainingGradientsResponse
 from service.settings import Settings
 
@@ -166,7 +167,7 @@ def get_training_gradients(
     name: str, version: str, registry: RegistryDep
 ) -> dict[str, Any]:
     check_name(name)
-    number = registry.resolve(name, version)
+    number = registry.resolve(name, check_version_path(version))
     return training_gradients(registry.metadata(name, number))
 
 
@@ -186,7 +187,7 @@ def get_training_gradients_png(
     from models.plots import png_bytes, training_gradients_figure
 
     check_name(name)
-    number = registry.resolve(name, version)
+    number = registry.resolve(name, check_version_path(version))
     record = training_gradients(registry.metadata(name, number))
     figure = training_gradients_figure(
         record["epochs"],

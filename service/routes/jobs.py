@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
+from models.errors import InvalidInputError
 from service.auth import ApiKeyDep
 from service.jobs.kinds import get_kind, kind_names
 from service.jobs.views import (
@@ -57,15 +58,32 @@ def list_job_kinds() -> JobKindList:
     summary="Queue a job of any kind",
 )
 def create_job(body: JobRequest, request: Request, manager: ManagerDep) -> Response:
+    kind = get_kind(body.kind)
     try:
-        job = submit(manager, body.kind, body.params)
+        job = submit(manager, kind.name, body.params)
     except ValidationError as exc:
         # report the fields as body.params.<field>, like FastAPI's own errors
         errors = [
             {**err, "loc": ("body", "params", *err["loc"])} for err in exc.errors()
         ]
-        raise RequestValidationError(errors) from exc
+        raw = {"kind": body.kind, "params": body.params}
+        raise RequestValidationError(errors, body=raw) from exc
+    except InvalidInputError as exc:
+        # the kind's check names a field inside params
+        raise type(exc)(exc.message, field=params_field(exc.field)) from exc
     return job_response(request, job, BASE, status_code=202)
+
+
+def params_field(field: str | None) -> str:
+    """Prefix ``field``, a field inside a job's params, with ``params.``.
+
+    A field that already starts with ``params.`` is returned unchanged.
+    """
+    if field is None or field == "params":
+        return "params"
+    if field.startswith("params."):
+        return field
+    return f"params.{field}"
 
 
 @router.get("/jobs", response_model=JobPage, summary="List jobs, newest first")

@@ -10,7 +10,13 @@ from models.evaluation import error_table, skill_summary
 from models.registry import Registry, check_name
 from service.deps import RegistryDep
 from service.etag import json_with_etag
-from service.schemas import ModelList, ModelSummary, VersionDetail, VersionSummary
+from service.schemas import (
+    ModelList,
+    ModelSummary,
+    VersionDetail,
+    VersionSummary,
+    check_version_path,
+)
 
 router = APIRouter(tags=["models"])
 
@@ -33,6 +39,7 @@ def get_version(
     name: str, version: str, request: Request, registry: RegistryDep
 ) -> Response:
     check_name(name)
+    check_version_path(version)
     number = registry.resolve(name, version)
     meta = registry.metadata(name, number)
     aliases = registry.aliases(name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from pydantic import ValidationError
@@ -18,6 +19,7 @@ from models.backtest import (
 )
 from models.data.sources import load_series
 from models.errors import DataError, InvalidInputError
+from models.pandas_dates import FIRST_DATE, LAST_DATE
 from models.spec import SyntheticData, TrainingSpec
 
 
@@ -157,3 +159,30 @@ def test_window_options_are_checked() -> None:
         BacktestSpec(window_size=100)
     with pytest.raises(ValidationError, match="must lie strictly between 0 and 1"):
         BacktestSpec(levels=[0.9, 1.0])
+
+
+@pytest.mark.parametrize(
+    ("field", "day"),
+    [("start", "2262-05-01"), ("end", "2300-01-01"), ("start", "1600-01-01")],
+)
+def test_dates_outside_pandas_range_are_rejected(field: str, day: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        BacktestSpec.model_validate({field: day})
+
+    error = caught.value.errors()[0]
+    assert error["loc"] == (field,)
+    assert error["msg"] == (
+        f"Value error, {field} {day} lies outside 1677-09-22..2262-04-11, the "
+        "range of dates that pandas datetime64[ns] can store; choose a date "
+        "inside that range and inside the series"
+    )
+
+
+def test_dates_at_pandas_range_ends_are_accepted() -> None:
+    params = BacktestSpec(start=FIRST_DATE, end=LAST_DATE)
+    assert (params.start, params.end) == (FIRST_DATE, LAST_DATE)
+
+
+def test_pandas_date_range_matches_timestamp_bounds() -> None:
+    assert FIRST_DATE == pd.Timestamp.min.ceil("D").date()
+    assert LAST_DATE == pd.Timestamp.max.floor("D").date()

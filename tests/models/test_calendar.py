@@ -64,6 +64,20 @@ def test_shipped_file_is_current(exchange_sessions: np.ndarray) -> None:
         )
 
 
+def test_every_year_has_closed_weekdays() -> None:
+    # exchange-calendars lists no holiday after its rules end, so a file that
+    # runs past them has years whose weekdays are all sessions
+    days = session_days()
+    weekdays = np.arange(days[0], days[-1] + 1, dtype="datetime64[D]")
+    weekdays = weekdays[np.is_busday(weekdays)]
+    closed = np.setdiff1d(weekdays, days)
+    closed_years = set(closed.astype("datetime64[Y]").astype(int) + 1970)
+
+    first_year, last_year = int(CALENDAR_START[:4]), int(CALENDAR_END[:4])
+    missing = [y for y in range(first_year, last_year + 1) if y not in closed_years]
+    assert not missing, f"years without a closed weekday: {missing[:10]}"
+
+
 def test_session_days_are_sorted_and_read_only() -> None:
     days = session_days()
 
@@ -109,14 +123,31 @@ def test_next_sessions_skips_closed_days(last: dt.date, expected: list[str]) -> 
 
 def test_next_sessions_past_end_names_last_date() -> None:
     with pytest.raises(ValueError) as caught:
-        next_sessions(dt.date(2261, 12, 29), 2)
+        next_sessions(dt.date(2200, 12, 30), 2)
 
-    message = str(caught.value)
-    assert message.startswith(
-        f"the XNYS calendar ends on {CALENDAR_END}, so it has no 2 sessions "
-        "after 2261-12-29;"
+    assert str(caught.value) == (
+        f"the XNYS calendar ends on {CALENDAR_END}, where the holidays known to "
+        "exchange-calendars end, so it has no 2 sessions after 2200-12-30"
     )
-    assert "scripts/export_calendar.py" in message
+
+
+def test_next_sessions_fills_up_to_end() -> None:
+    assert next_sessions(dt.date(2200, 12, 29), 2) == ["2200-12-30", "2200-12-31"]
+
+
+@pytest.mark.parametrize("last", [dt.date(1950, 3, 24), dt.date(1990, 1, 1)])
+def test_next_sessions_before_start_is_rejected(last: dt.date) -> None:
+    with pytest.raises(ValueError) as caught:
+        next_sessions(last, 1)
+
+    assert str(caught.value) == (
+        f"the XNYS calendar starts on {CALENDAR_START}, so it does not list the "
+        f"sessions that follow {last}"
+    )
+
+
+def test_next_sessions_from_first_session() -> None:
+    assert next_sessions(dt.date(1990, 1, 2), 1) == ["1990-01-03"]
 
 
 def test_first_sessions_returns_datetime_index() -> None:
@@ -134,7 +165,7 @@ def test_first_sessions_returns_datetime_index() -> None:
 
 def test_first_sessions_beyond_end_is_rejected() -> None:
     with pytest.raises(ValueError, match="calendar has only 1 sessions after"):
-        first_sessions(dt.date(2261, 12, 30), 2)
+        first_sessions(dt.date(2200, 12, 31), 2)
 
 
 def test_format_and_parse_round_trip() -> None:

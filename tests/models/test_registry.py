@@ -183,3 +183,11 @@ def test_concurrent_writers_get_distinct_versions(tmp_path: Path) -> None:
     registry = Registry(tmp_path)
     for version in versions:
         assert registry.load("m", version).version == version
+
+
+def test_resolve_rejects_non_ascii_digits(tmp_path: Path) -> None:
+    registry = Registry(tmp_path)
+    write_one(registry)
+
+    with pytest.raises((InvalidInputError, NotFoundError)):
+        registry.resolve("m", "²")

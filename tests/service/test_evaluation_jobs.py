@@ -100,3 +100,58 @@ def test_backtest_job_rejects_bad_params(
     )
     assert response.status_code == 422
     assert "needs window_size" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"start": "2262-05-01", "end": "2300-01-01"}, "params.start"),
+        ({"end": "2300-01-01"}, "params.end"),
+        ({"start": "1500-01-01"}, "params.start"),
+    ],
+)
+def test_backtest_job_rejects_dates_pandas_cannot_store(
+    jobs_server: tuple[LiveServer, Path, Path], params: dict[str, str], field: str
+) -> None:
+    response = submit(
+        jobs_server[0].client, "backtest", {"training": TRAINING, **params}
+    )
+
+    assert response.status_code == 422, response.text
+    error = response.json()["errors"][0]
+    assert error["field"] == field
+    assert "lies outside 1677-09-22..2262-04-11" in error["message"]
+    assert "choose a date inside that range" in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("params", "field", "message"),
+    [
+        (
+            {"start": "2030-01-01"},
+            "params.start",
+            "start 2030-01-01 is after the series ends on 2001-03-12; choose a "
+            "start between 2000-01-03 and 2001-03-12",
+        ),
+        (
+            {"end": "1999-12-31"},
+            "params.end",
+            "end 1999-12-31 is before the series starts on 2000-01-03; choose an "
+            "end between 2000-01-03 and 2001-03-12",
+        ),
+    ],
+)
+def test_backtest_job_rejects_range_outside_series(
+    jobs_server: tuple[LiveServer, Path, Path],
+    params: dict[str, str],
+    field: str,
+    message: str,
+) -> None:
+    response = submit(
+        jobs_server[0].client, "backtest", {"training": TRAINING, **params}
+    )
+
+    assert response.status_code == 422, response.text
+    body = response.json()
+    assert body["errors"][0]["field"] == field
+    assert body["detail"] == message

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import pytest
 
 from models.registry import Registry
@@ -266,6 +267,25 @@ def test_history_past_calendar_end_is_422(
     assert body["errors"][0]["field"] == f"history[{len(rows) - 1}].date"
     assert "calendar ends on" in body["detail"]
     assert "send a history that ends earlier" in body["detail"]
+
+
+def test_history_before_calendar_start_is_422(live_server: LiveServer) -> None:
+    # 61 weekdays of 1950, 40 years before the session file's first date
+    last = np.datetime64("1950-03-24")
+    dates = np.busday_offset(last, np.arange(-60, 1), roll="backward")
+    rows = [{"date": str(day), "close": 100.0 + 0.1 * i} for i, day in enumerate(dates)]
+    response = live_server.client.post(
+        "/v1/models/nflx/forecast", json={"horizon": 2, "history": rows}
+    )
+
+    assert response.status_code == 422, response.text
+    body = response.json()
+    assert body["errors"][0]["field"] == "history[60].date"
+    assert body["detail"] == (
+        "history[60].date 1950-03-24 is too early: the XNYS calendar starts on "
+        "1990-01-02, so it does not list the sessions that follow 1950-03-24; "
+        "send a history that ends on or after 1990-01-02"
+    )
 
 
 @pytest.mark.parametrize(

@@ -180,6 +180,41 @@ def test_queued_jobs_above_limit_is_429(limits_server: LiveServer) -> None:
 
 
 @pytest.mark.parametrize(
+    ("kind", "params", "field", "limit", "setting"),
+    [
+        ("train", {**TINY, "epochs": 6}, "params.epochs", 5, "RNN_FORECAST_MAX_EPOCHS"),
+        (
+            "tuning",
+            {"base": {**TINY, "epochs": 6}},
+            "params.base.epochs",
+            5,
+            "RNN_FORECAST_MAX_EPOCHS",
+        ),
+        (
+            "lag_experiment",
+            {"hidden_size": 17},
+            "params.hidden_size",
+            16,
+            "RNN_FORECAST_MAX_DIAGNOSTIC_HIDDEN_SIZE",
+        ),
+    ],
+)
+def test_job_params_above_limit_is_422(
+    limits_server: LiveServer,
+    kind: str,
+    params: dict[str, object],
+    field: str,
+    limit: int,
+    setting: str,
+) -> None:
+    response = limits_server.client.post(
+        "/v1/jobs", json={"kind": kind, "params": params}, headers=AUTH
+    )
+    body = assert_limit_problem(response, 422, limit, setting)
+    assert body["errors"][0]["field"] == field  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
     ("field", "value", "limit", "setting"),
     [
         ("seq_len", 51, 50, "RNN_FORECAST_MAX_SEQ_LEN"),

@@ -52,7 +52,8 @@ def test_invalid_json_names_position(strict_server: LiveServer) -> None:
         {
             "field": "body",
             "message": "the body is not valid JSON (Expecting property name "
-            "enclosed in double quotes at character 14); send a JSON document",
+            "enclosed in double quotes at character 14); send a JSON object as "
+            "the examples in the API reference at /docs show",
             "type": "json_invalid",
         }
     ]

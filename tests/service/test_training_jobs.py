@@ -234,10 +234,10 @@ def test_generic_jobs_endpoint_runs_train(client: httpx.Client) -> None:
         ),
         (
             {"data": {"source": "upload", "series_id": "../x"}},
-            "data.upload.series_id",
+            "data.series_id",
             "",
         ),
-        ({"data": {"source": "synthetic", "length": 10}}, "data.synthetic.length", ""),
+        ({"data": {"source": "synthetic", "length": 10}}, "data.length", ""),
         (
             {"data": {"source": "synthetic", "generator": "sine"}},
             "target",

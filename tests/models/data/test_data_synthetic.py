@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from typing import Any
 
@@ -10,7 +11,8 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from models.data.synthetic import generate, noise_floor
+from models.calendar import CALENDAR_END
+from models.data.synthetic import date_span, generate, noise_floor
 from models.errors import DataError
 from models.spec import SyntheticData
 
@@ -146,8 +148,18 @@ def test_mackey_glass_noise_added() -> None:
 
 
 def test_spec_caps_length_below_calendar() -> None:
-    with pytest.raises(ValidationError, match="less than or equal to 60000"):
-        SyntheticData(length=60_001)
+    with pytest.raises(ValidationError, match="less than or equal to 50000"):
+        SyntheticData(length=50_001)
+
+    longest = SyntheticData(length=50_000)
+    assert date_span(longest)[1] <= dt.date.fromisoformat(CALENDAR_END)
+
+
+def test_date_span_matches_generated_dates() -> None:
+    spec = SyntheticData(length=300)
+    series = generate(spec)
+
+    assert date_span(spec) == (series.start, series.end)
 
 
 def test_generate_rejects_length_beyond_calendar() -> None:
@@ -160,9 +172,8 @@ def test_generate_rejects_length_beyond_calendar() -> None:
         )
 
     assert str(caught.value) == (
-        "length=100000 is above the 66382 NYSE sessions from 2000-01-03 to "
-        "2261-12-30 (pandas datetime64[ns] cannot store dates after "
-        "2262-04-11); request length <= 66382"
+        "length=100000 is above the 50469 NYSE sessions from 2000-01-03 to "
+        "2200-12-31, where the calendar ends; request length <= 50469"
     )
 
 

@@ -1,0 +1,142 @@
+"""Pydantic validation errors as the ``errors`` members of a 422 response.
+
+A field error names the input by the path that the client wrote, such as
+``history[0].close`` or ``input.values[1]``. Pydantic's error locations also
+name the union members that it tried: the discriminator value of a tagged
+union (``data.synthetic.length``) and a type for other unions
+(``input.values.list[float][1]``). ``field_path`` drops those segments by
+following the location through the request body, because a segment that is
+no key or index of the body at its place names a union member.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+# pydantic puts these before the message of a ValueError or an AssertionError
+# raised in a validator
+PYDANTIC_PREFIXES = ("Value error, ", "Assertion failed, ")
+FINITE_HINT = "; NaN and Infinity are not accepted, send a finite number"
+JSON_FIX = "send a JSON object as the examples in the API reference at /docs show"
+
+Segment = str | int
+
+
+def field_error(error: Mapping[str, Any], body: Any) -> dict[str, Any]:
+    """Convert one pydantic error of a request with JSON ``body`` into
+    ``{"field", "message", "type"}``."""
+    error_type = error.get("type")
+    if error_type == "json_invalid":
+        return {
+            "field": "body",
+            "message": json_invalid_message(error),
+            "type": error_type,
+        }
+
+    path = field_path(error.get("loc", ()), body, error_type)
+    return {"field": path, "message": field_message(error), "type": error_type}
+
+
+def field_path(loc: Sequence[Segment], body: Any, error_type: str | None) -> str:
+    """Write ``loc`` as the client's path to the input, e.g. ``history[0].close``.
+
+    A location in the body starts with ``"body"``, which the path omits. Query,
+    path and header locations keep their first segment, e.g. ``query.limit``.
+    Without the body (None), every segment after ``body`` is kept.
+    """
+    segments = list(loc)
+    if segments and segments[0] == "body":
+        segments = segments[1:]
+        if body is not None:
+            segments = _body_segments(segments, body, error_type)
+
+    path = ""
+    for segment in segments:
+        if isinstance(segment, int):
+            path += f"[{segment}]"
+        elif path:
+            path += f".{segment}"
+        else:
+            path = segment
+    return path or "body"
+
+
+def field_message(error: Mapping[str, Any]) -> str:
+    """Return pydantic's message without its ``Value error, `` prefix, plus the
+    fix for a non-finite number."""
+    message = str(error.get("msg", "invalid value"))
+    for prefix in PYDANTIC_PREFIXES:
+        message = message.removeprefix(prefix)
+    if error.get("type") == "finite_number":
+        message += FINITE_HINT
+    return message
+
+
+def json_invalid_message(error: Mapping[str, Any]) -> str:
+    """Explain FastAPI's ``json_invalid`` error, whose location ends with the
+    character offset of the syntax error."""
+    reason = error.get("ctx", {}).get("error", "invalid JSON")
+    position = error.get("loc", ("body", "?"))[-1]
+    return f"the body is not valid JSON ({reason} at character {position}); {JSON_FIX}"
+
+
+def json_limit_message(cause: BaseException) -> str | None:
+    """Explain why Python's ``json.loads`` rejected a body for a reason other
+    than its syntax, or return None for another ``cause``.
+
+    ``json.loads`` raises ``ValueError`` for an integer above
+    ``sys.get_int_max_str_digits()`` digits (4300 by default) and
+    ``RecursionError`` for arrays and objects nested deeper than the
+    interpreter's recursion limit allows. Neither error gives a position. The
+    ``ValueError`` is told apart by CPython's message text (3.11 and later).
+    """
+    if isinstance(cause, RecursionError):
+        reason = "arrays and objects are nested too deeply to parse"
+    elif isinstance(cause, ValueError) and "integer string conversion" in str(cause):
+        digits = re.search(r"value has (\d+) digits", str(cause))
+        count = digits.group(1) if digits else "too many"
+        limit = sys.get_int_max_str_digits()
+        reason = f"an integer has {count} digits, above the limit of {limit}"
+    else:
+        return None
+    return f"the body is not valid JSON for this API ({reason}); {JSON_FIX}"
+
+
+def _body_segments(
+    loc: Sequence[Segment], body: Any, error_type: str | None
+) -> list[Segment]:
+    """Return the segments of ``loc`` that are keys or indices of ``body``,
+    and the name of a missing field at the end."""
+    node = body
+    tag_seen = False
+    client_segments: list[Segment] = []
+    for position, segment in enumerate(loc):
+        last = position == len(loc) - 1
+        if isinstance(node, list) and isinstance(segment, int):
+            if 0 <= segment < len(node):
+                client_segments.append(segment)
+                node, tag_seen = node[segment], False
+            continue
+        if not isinstance(node, dict):
+            continue
+
+        # A tagged union's tag is the value of the object's discriminator key.
+        # It can equal a key too, as in {"source": "values", "values": [...]},
+        # so only the first match in an object is taken as the tag.
+        is_tag = (
+            not tag_seen
+            and not last
+            and isinstance(segment, str)
+            and segment in node.values()
+        )
+        if is_tag:
+            tag_seen = True
+        elif segment in node:
+            client_segments.append(segment)
+            node, tag_seen = node[segment], False
+        elif last and error_type == "missing":
+            client_segments.append(segment)
+    return client_segments

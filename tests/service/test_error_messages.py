@@ -1,0 +1,399 @@
+"""Validation errors over real HTTP name the client's field path and the fix."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.conftest import LiveServer
+
+PROBLEM = "application/problem+json"
+FORECAST = "/v1/models/nflx/forecast"
+TRAINING_JOBS = "/v1/training-jobs"
+JOBS = "/v1/jobs"
+FLOW = "/v1/diagnostics/gradient-flow"
+JSON_FIX = "send a JSON object as the examples in the API reference at /docs show"
+
+
+def post_json_text(server: LiveServer, path: str, text: str) -> httpx.Response:
+    """POST ``text`` as a JSON body; it may hold NaN and Infinity, which
+    httpx's own JSON encoder rejects."""
+    return server.client.post(
+        path, content=text.encode(), headers={"content-type": "application/json"}
+    )
+
+
+def field_errors(response: httpx.Response) -> dict[str, dict[str, str]]:
+    """The 422 problem's field errors by field, after checking the status."""
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == PROBLEM
+    return {error["field"]: error for error in response.json()["errors"]}
+
+
+def test_integer_above_digit_limit(live_server: LiveServer) -> None:
+    response = post_json_text(live_server, FORECAST, '{"horizon": ' + "9" * 5000 + "}")
+
+    errors = field_errors(response)
+    message = (
+        "the body is not valid JSON for this API (an integer has 5000 digits, "
+        f"above the limit of 4300); {JSON_FIX}"
+    )
+    assert errors == {
+        "body": {"field": "body", "message": message, "type": "json_invalid"}
+    }
+    assert response.json()["detail"] == message
+
+
+def test_body_nested_too_deep(live_server: LiveServer) -> None:
+    response = post_json_text(live_server, FORECAST, "[" * 100_000)
+
+    errors = field_errors(response)
+    assert list(errors) == ["body"]
+    message = errors["body"]["message"]
+    assert message.startswith("the body is not valid JSON for this API")
+    assert "nested too deeply" in message
+    assert message.endswith(JSON_FIX)
+
+
+@pytest.mark.parametrize(
+    ("path", "text", "field"),
+    [
+        (TRAINING_JOBS, '{"learning_rate": NaN}', "learning_rate"),
+        (TRAINING_JOBS, '{"learning_rate": Infinity}', "learning_rate"),
+        (TRAINING_JOBS, '{"dropout": NaN}', "dropout"),
+        (TRAINING_JOBS, '{"val_fraction": -Infinity}', "val_fraction"),
+        (TRAINING_JOBS, '{"clip_norm": Infinity}', "clip_norm"),
+        (
+            TRAINING_JOBS,
+            '{"data": {"source": "synthetic", "period": NaN}}',
+            "data.period",
+        ),
+        (FORECAST, '{"level": NaN}', "level"),
+        (FLOW, '{"spectral_radius": NaN}', "spectral_radius"),
+        (FLOW, '{"cell": "lstm", "forget_bias": Infinity}', "forget_bias"),
+        (
+            JOBS,
+            '{"kind": "backtest", "params": {"levels": [0.9, NaN]}}',
+            "params.levels[1]",
+        ),
+        (
+            JOBS,
+            '{"kind": "tuning", "params": {"space": {"learning_rate": [NaN, 0.1]}}}',
+            "params.space.learning_rate[0]",
+        ),
+        (
+            JOBS,
+            '{"kind": "tuning", "params": {"timeout_seconds": Infinity}}',
+            "params.timeout_seconds",
+        ),
+        (
+            JOBS,
+            '{"kind": "lag_experiment", "params": {"learning_rate": NaN}}',
+            "params.learning_rate",
+        ),
+    ],
+)
+def test_non_finite_float_named(
+    live_server: LiveServer, path: str, text: str, field: str
+) -> None:
+    errors = field_errors(post_json_text(live_server, path, text))
+
+    assert errors[field]["type"] == "finite_number"
+    assert errors[field]["message"] == (
+        "Input should be a finite number; NaN and Infinity are not accepted, "
+        "send a finite number"
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field", "message"),
+    [
+        (
+            TRAINING_JOBS,
+            {"patience": 0},
+            "patience",
+            "Input should be greater than or equal to 1; send null to turn early "
+            "stopping off",
+        ),
+        (
+            TRAINING_JOBS,
+            {"clip_norm": 0},
+            "clip_norm",
+            "Input should be greater than 0; send null to turn gradient clipping off",
+        ),
+        (
+            JOBS,
+            {"kind": "backtest", "params": {"training": {"patience": 0}}},
+            "params.training.patience",
+            "Input should be greater than or equal to 1; send null to turn early "
+            "stopping off",
+        ),
+        (
+            JOBS,
+            {"kind": "lag_experiment", "params": {"clip_norm": 0}},
+            "params.clip_norm",
+            "Input should be greater than 0; send null to turn gradient clipping off",
+        ),
+        (
+            FLOW,
+            {"clip_norm": 0},
+            "clip_norm",
+            "Input should be greater than 0; send null to turn clipping off",
+        ),
+    ],
+)
+def test_zero_names_null_switch(
+    live_server: LiveServer,
+    path: str,
+    body: dict[str, object],
+    field: str,
+    message: str,
+) -> None:
+    errors = field_errors(live_server.client.post(path, json=body))
+
+    assert errors[field]["message"] == message
+    assert errors[field]["type"] in ("greater_than", "greater_than_equal")
+
+
+def test_schema_describes_null_switches(live_server: LiveServer) -> None:
+    schemas = live_server.client.get("/openapi.json").json()["components"]["schemas"]
+    spec = schemas["TrainingSpec"]["properties"]
+
+    assert "null turns early stopping off" in spec["patience"]["description"]
+    assert "null turns gradient clipping off" in spec["clip_norm"]["description"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field", "message"),
+    [
+        (
+            FORECAST,
+            {"version": 0},
+            "version",
+            "version 0 is invalid; versions start at 1",
+        ),
+        (
+            TRAINING_JOBS,
+            {"dropout": 0.2, "num_layers": 1},
+            "body",
+            "dropout=0.2 has no effect with num_layers=1 because dropout is "
+            "applied between recurrent layers; set num_layers >= 2 or dropout = 0",
+        ),
+        (
+            JOBS,
+            {"kind": "backtest", "params": {"window": "sliding"}},
+            "params",
+            "window 'sliding' needs window_size (training rows)",
+        ),
+    ],
+)
+def test_value_error_prefix_removed(
+    live_server: LiveServer,
+    path: str,
+    body: dict[str, object],
+    field: str,
+    message: str,
+) -> None:
+    response = live_server.client.post(path, json=body)
+
+    errors = field_errors(response)
+    assert errors[field]["message"] == message
+    assert errors[field]["type"] == "value_error"
+    assert "Value error" not in response.json()["detail"]
+
+
+def test_union_members_left_out_of_path(live_server: LiveServer) -> None:
+    body = {"input": {"source": "values", "values": [1.0, "x"]}}
+
+    response = live_server.client.post(FLOW, json=body)
+
+    assert response.status_code == 422, response.text
+    # one error per member of list[float] | list[list[float]]
+    errors = [(error["field"], error["type"]) for error in response.json()["errors"]]
+    assert errors == [
+        ("input.values[1]", "float_parsing"),
+        ("input.values[0]", "list_type"),
+        ("input.values[1]", "list_type"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field", "error_type"),
+    [
+        (FLOW, {"input": {"source": "values"}}, "input.values", "missing"),
+        (
+            FLOW,
+            {"input": {"source": "noise", "seed": -1}},
+            "input.seed",
+            "greater_than_equal",
+        ),
+        (
+            TRAINING_JOBS,
+            {"data": {"source": "synthetic", "length": 10}},
+            "data.length",
+            "greater_than_equal",
+        ),
+        (
+            TRAINING_JOBS,
+            {"data": {"source": "upload", "series_id": "../x"}},
+            "data.series_id",
+            "string_pattern_mismatch",
+        ),
+        (
+            JOBS,
+            {
+                "kind": "backtest",
+                "params": {"training": {"data": {"source": "yfinance"}}},
+            },
+            "params.training.data.ticker",
+            "missing",
+        ),
+        (
+            FORECAST,
+            {"history": [{"date": "2020-01-02", "close": 1.0}, {"close": 2.0}]},
+            "history[1].date",
+            "missing",
+        ),
+    ],
+)
+def test_tagged_union_path(
+    live_server: LiveServer,
+    path: str,
+    body: dict[str, object],
+    field: str,
+    error_type: str,
+) -> None:
+    errors = field_errors(live_server.client.post(path, json=body))
+
+    assert field in errors, errors
+    assert errors[field]["type"] == error_type
+
+
+def test_backtest_level_names_index(live_server: LiveServer) -> None:
+    body = {"kind": "backtest", "params": {"levels": [0.5, 1.5]}}
+
+    errors = field_errors(live_server.client.post(JOBS, json=body))
+
+    assert errors == {
+        "params.levels[1]": {
+            "field": "params.levels[1]",
+            "message": "level 1.5 must lie strictly between 0 and 1",
+            "type": "value_error",
+        }
+    }
+
+
+@pytest.mark.parametrize(
+    ("kind", "params", "field", "message"),
+    [
+        ("tuning", {"storage": "sqlite:///x.db"}, "params.storage", "storage is"),
+        (
+            "tuning",
+            {"base": {"data": {"source": "csv", "path": "/etc/passwd"}}},
+            "params.base.data.source",
+            "data.source 'csv' reads a file on the server",
+        ),
+        (
+            "train",
+            {"data": {"source": "upload", "series_id": "a" * 32}},
+            "params.data.series_id",
+            "not found",
+        ),
+    ],
+)
+def test_job_check_names_params_path(
+    live_server: LiveServer,
+    kind: str,
+    params: dict[str, object],
+    field: str,
+    message: str,
+) -> None:
+    response = live_server.client.post(JOBS, json={"kind": kind, "params": params})
+
+    errors = field_errors(response)
+    assert list(errors) == [field]
+    assert message in errors[field]["message"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        (FORECAST, {"horizon": True}, "horizon"),
+        (TRAINING_JOBS, {"epochs": True}, "epochs"),
+        (TRAINING_JOBS, {"patience": False}, "patience"),
+        (TRAINING_JOBS, {"seed": False}, "seed"),
+        (
+            TRAINING_JOBS,
+            {"data": {"source": "synthetic", "length": True}},
+            "data.length",
+        ),
+        (JOBS, {"kind": "backtest", "params": {"step": True}}, "params.step"),
+        (
+            JOBS,
+            {"kind": "lag_experiment", "params": {"lags": [5, True]}},
+            "params.lags[1]",
+        ),
+        (FLOW, {"seq_len": True}, "seq_len"),
+    ],
+)
+def test_boolean_rejected_for_integer(
+    live_server: LiveServer, path: str, body: dict[str, object], field: str
+) -> None:
+    errors = field_errors(live_server.client.post(path, json=body))
+
+    assert errors[field]["type"] == "int_type"
+    assert errors[field]["message"].startswith(
+        "Input should be an integer, not the boolean "
+    )
+
+
+def test_null_horizon_means_default(live_server: LiveServer) -> None:
+    response = live_server.client.post(FORECAST, json={"horizon": None})
+
+    assert response.status_code == 200, response.text
+    assert response.json()["horizon"] == 5
+
+
+@pytest.mark.parametrize("version", ["-1", "0", "-latest", "1.5"])
+def test_version_path_names_first_version(
+    live_server: LiveServer, version: str
+) -> None:
+    response = live_server.client.get(f"/v1/models/nflx/versions/{version}")
+
+    errors = field_errors(response)
+    assert "versions start at 1" in errors["version"]["message"]
+    assert "versions start at 1" in response.json()["detail"]
+
+
+def test_version_path_accepts_leading_zero(live_server: LiveServer) -> None:
+    response = live_server.client.get("/v1/models/nflx/versions/01")
+
+    assert response.status_code == 200, response.text
+    assert response.json()["version"] == 1
+
+
+@pytest.mark.parametrize("suffix", ["gradients", "gradients.png"])
+def test_gradients_path_names_first_version(
+    live_server: LiveServer, suffix: str
+) -> None:
+    response = live_server.client.get(f"/v1/models/nflx/versions/-1/{suffix}")
+
+    errors = field_errors(response)
+    assert "versions start at 1" in errors["version"]["message"]
+
+
+@pytest.mark.parametrize(
+    "path", ["/v1/models/nflx/versions/²", "/v1/models/nflx/versions/²/gradients"]
+)
+def test_superscript_digit_version_rejected(live_server: LiveServer, path: str) -> None:
+    response = live_server.client.get(path)
+
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == PROBLEM
+
+
+def test_superscript_digit_version_in_body(live_server: LiveServer) -> None:
+    response = live_server.client.post(FORECAST, json={"version": "²"})
+
+    assert response.status_code in (404, 422), response.text
+    assert response.headers["content-type"] == PROBLEM

@@ -1,0 +1,116 @@
+"""Field paths and messages of validation errors, without a server."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from service.field_errors import field_message, field_path, json_limit_message
+
+VALUES_BODY = {"input": {"source": "values", "values": [1.0, "x"]}}
+
+
+@pytest.mark.parametrize(
+    ("loc", "body", "error_type", "path"),
+    [
+        (
+            ("body", "history", 0, "close"),
+            {"history": [{"close": "x"}]},
+            "float_parsing",
+            "history[0].close",
+        ),
+        (
+            ("body", "input", "values", "values", "list[float]", 1),
+            VALUES_BODY,
+            "float_parsing",
+            "input.values[1]",
+        ),
+        (
+            ("body", "input", "values", "values", "list[list[float]]", 0),
+            VALUES_BODY,
+            "list_type",
+            "input.values[0]",
+        ),
+        (
+            ("body", "input", "values", "values"),
+            {"input": {"source": "values"}},
+            "missing",
+            "input.values",
+        ),
+        (
+            ("body", "data", "synthetic", "length"),
+            {"data": {"source": "synthetic", "length": 10}},
+            "greater_than_equal",
+            "data.length",
+        ),
+        (
+            ("body", "data", "yfinance"),
+            {"data": {"source": "yfinance", "ticker": "X", "start": "2020-01-02"}},
+            "value_error",
+            "data",
+        ),
+        (
+            ("body", "version", "function-before[_check(), int]"),
+            {"version": True},
+            "int_type",
+            "version",
+        ),
+        (("body", "colour"), {"colour": "red"}, "extra_forbidden", "colour"),
+        (("body",), {"horizon": 1}, "model_type", "body"),
+        (("query", "limit"), None, "greater_than_equal", "query.limit"),
+        (("query", "status", 1), None, "literal_error", "query.status[1]"),
+        (("body", "params", "levels", 0), None, "value_error", "params.levels[0]"),
+    ],
+)
+def test_field_path_cases(
+    loc: tuple[str | int, ...], body: object, error_type: str, path: str
+) -> None:
+    assert field_path(loc, body, error_type) == path
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        ("Value error, version 0 is invalid", "version 0 is invalid"),
+        ("Assertion failed, rows must be sorted", "rows must be sorted"),
+        ("Field required", "Field required"),
+        ("level Value error, kept inside", "level Value error, kept inside"),
+    ],
+)
+def test_field_message_drops_prefix(message: str, expected: str) -> None:
+    assert field_message({"type": "value_error", "msg": message}) == expected
+
+
+def test_field_message_adds_finite_fix() -> None:
+    error = {"type": "finite_number", "msg": "Input should be a finite number"}
+
+    assert field_message(error) == (
+        "Input should be a finite number; NaN and Infinity are not accepted, "
+        "send a finite number"
+    )
+
+
+def test_json_limit_message_for_digits() -> None:
+    with pytest.raises(ValueError) as caught:
+        json.loads("9" * 5000)
+
+    message = json_limit_message(caught.value)
+
+    assert message is not None
+    assert "an integer has 5000 digits, above the limit of 4300" in message
+
+
+def test_json_limit_message_for_depth() -> None:
+    with pytest.raises(RecursionError) as caught:
+        json.loads("[" * 100_000)
+
+    message = json_limit_message(caught.value)
+
+    assert message is not None
+    assert "nested too deeply" in message
+
+
+def test_json_limit_message_other_errors() -> None:
+    assert json_limit_message(ValueError("something else")) is None
+    assert json_limit_message(OSError("disconnected")) is None
