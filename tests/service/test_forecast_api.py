@@ -28,6 +28,12 @@ def test_health(live_server: LiveServer) -> None:
     assert response.json()["models"] == 2
 
 
+def test_health_answers_head(live_server: LiveServer) -> None:
+    response = live_server.client.head("/v1/health")
+    assert response.status_code == 200
+    assert response.content == b""
+
+
 def test_forecast_from_model_tail_starts_after_last_date(
     live_server: LiveServer,
 ) -> None:
