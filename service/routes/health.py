@@ -23,5 +23,5 @@ def health(registry: RegistryDep) -> Health:
 
 @router.head("/health", include_in_schema=False)
 def health_head() -> Response:
-    """Answer 200 with no body while the server runs."""
+    """Return 200 with no body while the server runs."""
     return Response(status_code=200)
