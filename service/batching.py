@@ -89,18 +89,12 @@ class MicroBatcher:
 
     async def forecast(self, loaded: LoadedModel, item: ForecastInput) -> Forecast:
         """Forecast one validated input, batched with concurrent ones."""
-        loop = asyncio.get_running_loop()
-        if not self.enabled:
-            outcomes = await loop.run_in_executor(
-                self.executor, in_request_context(run_isolated, loaded, [item])
-            )
-            self._count(1)
-            return _unwrap(outcomes[0])
-
         key = (loaded.name, loaded.version)
-        if self._in_flight.get(key, 0) == 0 and key not in self._queues:
+        idle = self._in_flight.get(key, 0) == 0 and key not in self._queues
+        if not self.enabled or idle:
             return await self._run_alone(key, loaded, item)
 
+        loop = asyncio.get_running_loop()
         queue = self._queues.get(key)
         if queue is None:
             queue = self._queues[key] = _Queue(loaded)
@@ -108,8 +102,8 @@ class MicroBatcher:
         queue.items.append(item)
         queue.futures.append(future)
 
-        idle = self._in_flight.get(key, 0) == 0
-        if idle or len(queue.items) >= self.max_batch_size:
+        running = self._in_flight.get(key, 0) > 0
+        if not running or len(queue.items) >= self.max_batch_size:
             self._flush(key)
         elif queue.timer is None:
             queue.timer = loop.call_later(self.window_seconds, self._flush, key)
@@ -118,14 +112,15 @@ class MicroBatcher:
     async def _run_alone(
         self, key: BatchKey, loaded: LoadedModel, item: ForecastInput
     ) -> Forecast:
-        """Run a request that finds its version idle as a batch of one,
-        without a queue, a task or a future of its own.
+        """Run one request as a batch of one, without a queue, a task or a
+        future of its own: every request when batching is off, and a request
+        that finds its version idle when it is on.
 
         Requests that arrive meanwhile queue up as usual and go to the pool
         when this one finishes.
         """
         loop = asyncio.get_running_loop()
-        self._in_flight[key] = 1
+        self._in_flight[key] = self._in_flight.get(key, 0) + 1
         try:
             outcomes = await loop.run_in_executor(
                 self.executor, in_request_context(run_isolated, loaded, [item])

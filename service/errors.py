@@ -86,7 +86,7 @@ def shorten(text: str, limit: int = MAX_TEXT_CHARS) -> str:
     """Cut the middle out of ``text`` above ``limit`` characters.
 
     Messages quote the offending value and end with the fix, so the start and
-    the end are kept; a multi-megabyte value is never echoed back whole.
+    the end are kept. A multi-megabyte value is never echoed back whole.
     """
     if len(text) <= limit:
         return text

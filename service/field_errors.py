@@ -91,7 +91,7 @@ def json_limit_message(cause: BaseException) -> str | None:
     ``sys.get_int_max_str_digits()`` digits (4300 by default) and
     ``RecursionError`` for arrays and objects nested deeper than the
     interpreter's recursion limit allows. Neither error gives a position. The
-    ``ValueError`` is told apart by CPython's message text (3.11 and later).
+    ``ValueError`` is recognized by CPython's message text (3.11 and later).
     """
     if isinstance(cause, RecursionError):
         reason = "arrays and objects are nested too deeply to parse"

@@ -147,9 +147,9 @@ def iso(timestamp: float | None) -> str | None:
 
 
 def shown_progress(job: Job) -> dict[str, Any] | None:
-    """Return the job's last progress report; a finished job's report says
-    stage ``finished`` with nothing left to wait for, whatever stage the
-    worker reported last."""
+    """Return the job's last progress report. For a finished job, the stage
+    is ``finished`` and ``eta_seconds`` is 0, whatever stage the worker
+    reported last."""
     if job.progress is None or not job.finished:
         return job.progress
     return {**job.progress, "stage": "finished", "eta_seconds": 0.0}

@@ -35,8 +35,8 @@ def _read_reply(sock: socket.socket) -> str:
 
     head, _, body = data.partition(b"\r\n\r\n")
     length = re.search(rb"content-length: (\d+)", head, re.IGNORECASE)
-    wanted = int(length.group(1)) if length else 0
-    while len(body) < wanted:
+    expected_length = int(length.group(1)) if length else 0
+    while len(body) < expected_length:
         chunk = sock.recv(65536)
         if not chunk:
             break
