@@ -23,6 +23,7 @@ from models.calendar import (  # noqa: E402
     exchange_calendar_sessions,
     format_sessions,
 )
+from scripts.generated_file import write_or_check  # noqa: E402
 
 DEFAULT_OUTPUT = ROOT / "models" / SESSIONS_FILE
 
@@ -40,17 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     text = format_sessions(exchange_calendar_sessions(CALENDAR_START, CALENDAR_END))
-    if args.check:
-        stored = args.output.read_text() if args.output.is_file() else ""
-        if stored != text:
-            print(f"{args.output} is out of date; run `make calendar`", file=sys.stderr)
-            return 1
-        print(f"{args.output} is up to date")
-        return 0
-
-    args.output.write_text(text)
-    print(f"wrote {args.output}")
-    return 0
+    return write_or_check(args.output, text, check=args.check, make_target="calendar")
 
 
 if __name__ == "__main__":

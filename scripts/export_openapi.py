@@ -15,6 +15,7 @@ DEFAULT_OUTPUT = ROOT / "openapi.json"
 
 # run from a checkout, the script imports the service from it, installed or not
 sys.path.insert(0, str(ROOT))
+from scripts.generated_file import write_or_check  # noqa: E402
 from service.openapi import current_openapi_text  # noqa: E402
 
 
@@ -31,17 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     text = current_openapi_text()
-    if args.check:
-        stored = args.output.read_text() if args.output.is_file() else ""
-        if stored != text:
-            print(f"{args.output} is out of date; run `make openapi`", file=sys.stderr)
-            return 1
-        print(f"{args.output} is up to date")
-        return 0
-
-    args.output.write_text(text)
-    print(f"wrote {args.output}")
-    return 0
+    return write_or_check(args.output, text, check=args.check, make_target="openapi")
 
 
 if __name__ == "__main__":
