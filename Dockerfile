@@ -7,6 +7,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
+# g++ builds the fused GRU training layer on first use (models/nn/fused_gru.py)
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends g++ \
+    && rm -rf /var/lib/apt/lists/*
+
 # the CPU build of torch first, so the project's pin does not pull CUDA wheels
 RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0
 

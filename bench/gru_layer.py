@@ -1,13 +1,16 @@
-"""A hand-written GRU layer beside ``nn.GRU``: one training batch, forward and
-backward, on one torch thread.
+"""A hand-written GRU layer and the fused GRU layer beside ``nn.GRU``: one
+training batch, forward and backward, on one torch thread.
 
 torch 2.13 on CPU runs an LSTM layer as one oneDNN kernel but a GRU layer as
 about a dozen small ATen calls per time step, and autograd records each of
-them. ``GRULayer`` tests whether fewer calls close the gap. Its forward makes seven calls per step. Its backward computes
-every derivative factor that does not depend on the incoming gradient for
-all steps at once, so the reverse loop also makes seven calls per step, and
-the weight gradients are one matrix product over all steps. Before timing,
-the script checks its gradients against ``nn.GRU``.
+them. ``GRULayer`` tests whether fewer calls close the gap. Its forward
+makes seven calls per step. Its backward computes every derivative factor
+that does not depend on the incoming gradient for all steps at once, so the
+reverse loop also makes seven calls per step, and the weight gradients are
+one matrix product over all steps. The fused layer of
+``models.nn.fused_gru``, which the project trains with, runs the same plan
+in C++ with one loop per step for all gates. Before timing, the script
+checks the gradients of both against ``nn.GRU``.
 
     .venv/bin/python -m bench.gru_layer [--repeats 5]
 """
@@ -32,6 +35,7 @@ from bench.common import (
     ratio,
     write_json,
 )
+from models.nn import fused_gru
 
 BATCHES_PER_SAMPLE = 10
 
@@ -125,26 +129,21 @@ class GRULayer(torch.autograd.Function):
 def run_layers(core: nn.GRU, x: Tensor) -> Tensor:
     """Run the layers of ``core`` with ``GRULayer``: x (B, T, I) to the top
     layer's states (B, T, H), from zero initial states."""
-    sequence = x.transpose(0, 1).contiguous()
-    for layer in range(core.num_layers):
-        h0 = sequence.new_zeros(x.shape[0], core.hidden_size)
-        sequence = GRULayer.apply(
-            sequence,
-            h0,
-            getattr(core, f"weight_ih_l{layer}"),
-            getattr(core, f"weight_hh_l{layer}"),
-            getattr(core, f"bias_ih_l{layer}"),
-            getattr(core, f"bias_hh_l{layer}"),
-        )
-    return sequence.transpose(0, 1)
+    return fused_gru.run(core, x, layer=GRULayer)
 
 
-def largest_gradient_gap(core: nn.GRU, head: nn.Linear, x: Tensor, y: Tensor) -> float:
+def largest_gradient_gap(
+    core: nn.GRU,
+    head: nn.Linear,
+    x: Tensor,
+    y: Tensor,
+    layers: Callable[[nn.GRU, Tensor], Tensor] = run_layers,
+) -> float:
     """Return the largest absolute difference between the parameter
-    gradients of ``nn.GRU`` and of ``GRULayer`` for one batch."""
+    gradients of ``nn.GRU`` and of ``layers`` for one batch."""
     parameters = [*core.parameters(), *head.parameters()]
     native = torch.autograd.grad(loss(head, core(x)[0], y), parameters)
-    written = torch.autograd.grad(loss(head, run_layers(core, x), y), parameters)
+    written = torch.autograd.grad(loss(head, layers(core, x), y), parameters)
     return max(float((a - b).abs().max()) for a, b in zip(native, written, strict=True))
 
 
@@ -178,36 +177,45 @@ def main() -> None:
     core = nn.GRU(1, 64, 2, batch_first=True)
     head = nn.Linear(64, 10)
     x, y = torch.randn(64, 60, 1), torch.randn(64, 10)
-    gap = largest_gradient_gap(core, head, x, y)
-    print(f"largest gradient difference from nn.GRU: {gap:.2e}")
+    contenders = {
+        "nn.GRU": cpu_per_batch(lambda: loss(head, core(x)[0], y)),
+        "GRULayer": cpu_per_batch(lambda: loss(head, run_layers(core, x), y)),
+    }
+    gaps = {"GRULayer": largest_gradient_gap(core, head, x, y)}
+    if fused_gru.load():
+        contenders["fused_gru"] = cpu_per_batch(
+            lambda: loss(head, fused_gru.run(core, x), y)
+        )
+        gaps["fused_gru"] = largest_gradient_gap(core, head, x, y, fused_gru.run)
+    else:
+        print("the fused GRU layer could not be built; its row is left out")
+    for name, gap in gaps.items():
+        print(f"largest gradient difference of {name} from nn.GRU: {gap:.2e}")
 
-    samples = interleave(
-        {
-            "nn.GRU": cpu_per_batch(lambda: loss(head, core(x)[0], y)),
-            "GRULayer": cpu_per_batch(lambda: loss(head, run_layers(core, x), y)),
-        },
-        args.repeats,
-    )
-    speedup = ratio(samples["nn.GRU"], samples["GRULayer"])
+    samples = interleave(contenders, args.repeats)
+    speedups = {name: ratio(samples["nn.GRU"], samples[name]) for name in gaps}
     rows = [
-        [name, format_range(Summary.of(values), 1e3)]
+        [
+            name,
+            format_range(Summary.of(values), 1e3),
+            f"{speedups[name]:.2f}" if name in speedups else "1.00",
+        ]
         for name, values in samples.items()
     ]
     print_table(
         "One batch, forward and backward (B 64, T 60, H 64, 2 layers)",
-        ["contender", "CPU ms per batch, median (min..max)"],
+        ["contender", "CPU ms per batch, median (min..max)", "nn.GRU / this"],
         rows,
     )
-    print(f"\nnn.GRU / GRULayer: {speedup:.2f}")
     write_json(
         "gru_layer",
         {
             "environment": env,
-            "largest_gradient_gap": gap,
+            "largest_gradient_gap": gaps,
             "seconds_per_batch": {
                 name: Summary.of(values).to_dict() for name, values in samples.items()
             },
-            "speedup": speedup,
+            "speedup": speedups,
         },
     )
 

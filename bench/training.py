@@ -4,7 +4,9 @@ Contenders, interleaved round by round for each cell (LSTM and GRU; hidden
 64, 2 layers, lookback 60, horizon 10, batch 64, Adam, clipping at 1.0):
 
 - ``rnn-forecast``: ``models.training`` running one epoch, validation
-  loss included;
+  loss included; a GRU trains on the fused layer of ``models.nn.fused_gru``;
+- ``rnn-forecast, nn.GRU`` (GRU only): the same with
+  ``RNN_FORECAST_FUSED_GRU=0``, so on torch's ``nn.GRU``;
 - ``bare torch``: ``nn.LSTM``/``nn.GRU`` + ``nn.Linear`` in a plain loop
   doing the same arithmetic (shuffle, forward, MSE, backward, clip, Adam
   step, validation forward);
@@ -18,7 +20,7 @@ another process takes a core, which made epochs 5 to 15 times slower in
 trials. Wall and process CPU times are both reported. The analytic GFLOP per
 epoch divided by CPU seconds is set against a 2048 x 2048 float32 matmul
 timed the same way. ``--profile`` adds a torch.profiler and cProfile summary
-of one epoch.
+of one epoch of each cell.
 
     .venv-bench/bin/python -m bench.training            # with Darts
     .venv/bin/python -m bench.training --no-darts       # without
@@ -29,6 +31,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
+import os
 import pstats
 import time
 from collections.abc import Callable
@@ -52,6 +55,7 @@ from bench.darts_models import DartsEpoch, darts_missing_message
 from bench.flops import matmul_peak_gflops, training_epoch_flops
 from models.data.bundled import load_bundled
 from models.data.windows import WindowedData, prepare_windows
+from models.nn import fused_gru
 from models.nn.forecaster import Forecaster
 from models.spec import TrainingSpec
 from models.training import _train_epoch, seed_everything
@@ -60,8 +64,9 @@ TARGET_BARE = 1.1
 TARGET_DARTS = 3.0
 TARGET_PEAK = 0.40
 WARMUP = 1
+UNFUSED = "rnn-forecast, nn.GRU"
 # contenders whose arithmetic the analytic FLOP count describes exactly
-FLOP_COUNTED = ("rnn-forecast", "bare torch")
+FLOP_COUNTED = ("rnn-forecast", UNFUSED, "bare torch")
 
 Measure = Callable[[], float]
 
@@ -80,8 +85,9 @@ def nflx_windows(spec: TrainingSpec) -> WindowedData:
     )
 
 
-def ours(spec: TrainingSpec, data: WindowedData) -> Measure:
-    """Build a measure of one epoch of ``models.training``, in seconds."""
+def ours(spec: TrainingSpec, data: WindowedData, *, fused: bool = True) -> Measure:
+    """Build a measure of one epoch of ``models.training``, in seconds;
+    ``fused=False`` switches the fused GRU layer off for the epoch."""
     generator = seed_everything(spec.seed)
     model = Forecaster(
         spec.cell,
@@ -93,9 +99,17 @@ def ours(spec: TrainingSpec, data: WindowedData) -> Measure:
     optimizer = torch.optim.Adam(model.parameters(), lr=spec.learning_rate)
 
     def measure() -> float:
-        started = time.perf_counter()
-        _train_epoch(model, optimizer, data, spec, generator, None)
-        return time.perf_counter() - started
+        switch = os.environ.get(fused_gru.SWITCH)
+        os.environ[fused_gru.SWITCH] = "1" if fused else "0"
+        try:
+            started = time.perf_counter()
+            _train_epoch(model, optimizer, data, spec, generator, None)
+            return time.perf_counter() - started
+        finally:
+            if switch is None:
+                del os.environ[fused_gru.SWITCH]
+            else:
+                os.environ[fused_gru.SWITCH] = switch
 
     return measure
 
@@ -185,6 +199,9 @@ def run_cell(
         "bare torch": bare(spec, data),
     }
     counts = {"rnn-forecast": windows, "bare torch": windows}
+    if cell == "gru":
+        contenders[UNFUSED] = ours(spec, data, fused=False)
+        counts[UNFUSED] = windows
     darts_fits: dict[str, list[float]] = {}
     for kind in darts_kinds:
         for dtype in ("float32", "float64"):
@@ -286,6 +303,18 @@ def targets(cells: dict[str, Any], peak: float) -> list[list[str]]:
                 verdict(value, TARGET_BARE, at_most=True),
             ]
         )
+        if UNFUSED in contenders:
+            # the loop's own overhead, with the same nn.GRU as the bare loop
+            value = cpu_per_window(contenders[UNFUSED], contenders["bare torch"])
+            rows.append(
+                [
+                    cell,
+                    "ours on nn.GRU / bare torch, CPU",
+                    f"{value:.3f}",
+                    f"<= {TARGET_BARE}",
+                    verdict(value, TARGET_BARE, at_most=True),
+                ]
+            )
         ours_per_window = contenders["rnn-forecast"]["us_per_window"]
         for name in samples:
             if name.startswith("darts") and name.endswith("float64"):
@@ -331,13 +360,19 @@ def main() -> None:
         help="Darts models: rnn (RNNModel), block (BlockRNNModel)",
     )
     parser.add_argument(
-        "--profile", action="store_true", help="also profile one LSTM epoch"
+        "--profile", action="store_true", help="also profile one epoch of each cell"
     )
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
     env = environment()
     print_environment(env)
+    # built or loaded here, so that no measured epoch includes the build
+    env["fused_gru"] = fused_gru.load()
+    print(
+        "fused GRU layer: "
+        + ("loaded" if env["fused_gru"] else "not built, GRU rows use nn.GRU")
+    )
     darts_kinds: list[str] = []
     if not args.no_darts:
         missing = darts_missing_message()
@@ -367,10 +402,12 @@ def main() -> None:
         "targets": rows,
     }
     if args.profile:
-        spec = TrainingSpec(cell="lstm")
-        text = profile_epoch(spec, nflx_windows(spec))
-        print("\n" + text)
-        payload["profile"] = text
+        texts = []
+        for cell in cells:
+            spec = TrainingSpec(cell=cell)
+            texts.append(profile_epoch(spec, nflx_windows(spec)))
+            print("\n" + texts[-1])
+        payload["profile"] = "\n".join(texts)
     write_json("training", payload)
 
 

@@ -7,6 +7,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from models.nn import fused_gru
+
 CORES: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 
@@ -54,8 +56,15 @@ class Forecaster(nn.Module):
         self.head = nn.Linear(hidden_size, horizon)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Map windows x (B, T, F) to forecasts (B, K) in scaled units."""
-        out, _ = self.core(x)
+        """Map windows x (B, T, F) to forecasts (B, K) in scaled units.
+
+        A GRU that records gradients on the CPU runs on the fused layer of
+        ``models.nn.fused_gru``, which computes the same function.
+        """
+        if fused_gru.applies(self.core, x):
+            out = fused_gru.run(self.core, x)
+        else:
+            out, _ = self.core(x)
         return self.head(out[:, -1])
 
     @classmethod

@@ -1,0 +1,231 @@
+"""A fused GRU layer for training on the CPU, built from ``fused_gru.cpp``.
+
+torch 2.13 runs an LSTM layer on the CPU as one oneDNN kernel, but a GRU
+layer as about a dozen small operators per time step, each recorded by
+autograd. ``fused_gru.cpp`` runs each step as one matrix product and one
+loop over the batch, forward and backward, and this module wraps it in an
+autograd function with the parameters of an ``nn.GRU``. One training batch
+of the default shape (B 64, T 60, H 64, 2 layers) takes about half the CPU
+time of ``nn.GRU``; ``bench/gru_layer.py`` measures it.
+
+The extension is compiled with the C++ compiler and ninja on first use,
+about 10 s, into ``<cache dir>/torch_extensions`` (``RNN_FORECAST_CACHE_DIR``,
+default ``~/.cache/rnn-forecast``), and loaded from there afterwards. When it
+cannot be built, a warning is logged once and training uses ``nn.GRU``.
+``RNN_FORECAST_FUSED_GRU=0`` turns it off.
+
+The first forward pass that records gradients (training) builds or loads
+the extension. From then on the process runs every GRU forward on it,
+validation passes without gradients included. A process that never trains,
+such as the API server, never loads it and forecasts with ``nn.GRU``; both
+compute the same function to float rounding.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import platform
+import sys
+import sysconfig
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
+
+from models.paths import ENV_PREFIX, default_cache_dir
+
+logger = logging.getLogger(__name__)
+
+SWITCH = f"{ENV_PREFIX}FUSED_GRU"
+SOURCE = Path(__file__).with_name("fused_gru.cpp")
+LIBRARY = "rnn_forecast_gru"
+# -ffast-math lets gcc call libmvec's vector exp; the file needs no IEEE
+# special cases beyond what exp's overflow to inf already handles
+CFLAGS = ["-O3", "-ffast-math", "-fopenmp-simd"]
+DTYPES = (torch.float32, torch.float64)
+
+_lock = threading.Lock()
+_loaded: bool | None = None
+
+
+def enabled() -> bool:
+    """False when ``RNN_FORECAST_FUSED_GRU`` is 0, false, off or no."""
+    value = os.environ.get(SWITCH, "1").strip().lower()
+    return value not in {"0", "false", "off", "no"}
+
+
+def build_folder() -> Path:
+    """Where the compiled library lives, one folder per torch version and
+    machine type."""
+    tag = f"torch-{torch.__version__}-{platform.machine()}"
+    return default_cache_dir() / "torch_extensions" / tag
+
+
+def load() -> bool:
+    """Compile (first use) or load the extension once per process.
+
+    Returns False, after logging one warning, when it cannot be built.
+    """
+    global _loaded
+    if _loaded is not None:
+        return _loaded
+    with _lock:
+        if _loaded is None:
+            _loaded = _build()
+    return _loaded
+
+
+def _build() -> bool:
+    from torch.utils import cpp_extension
+
+    folder = build_folder()
+    started = time.perf_counter()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with _scripts_on_path():
+            cpp_extension.load(
+                name=LIBRARY,
+                sources=[str(SOURCE)],
+                extra_cflags=CFLAGS,
+                build_directory=str(folder),
+                is_python_module=False,
+                verbose=False,
+            )
+    except Exception as exc:  # no compiler, no ninja, a read-only cache, ...
+        reason = (str(exc).strip().splitlines() or [""])[-1]
+        logger.warning(
+            "the fused GRU layer could not be built in %s (%s: %s); GRU "
+            "training uses torch's nn.GRU, about twice as slow on the CPU. "
+            "Install a C++ compiler and ninja, or set %s=0 to skip the attempt",
+            folder,
+            type(exc).__name__,
+            reason,
+            SWITCH,
+        )
+        return False
+    logger.info(
+        "fused GRU layer loaded from %s in %.1f s",
+        folder,
+        time.perf_counter() - started,
+    )
+    return True
+
+
+@contextlib.contextmanager
+def _scripts_on_path() -> Iterator[None]:
+    """Put this interpreter's scripts folder (where pip puts ``ninja``) on
+    PATH while torch looks for ninja, even when the virtualenv is not
+    activated."""
+    before = os.environ.get("PATH", "")
+    scripts = sysconfig.get_path("scripts") or str(Path(sys.executable).parent)
+    os.environ["PATH"] = os.pathsep.join([scripts, before]) if before else scripts
+    try:
+        yield
+    finally:
+        os.environ["PATH"] = before
+
+
+def applies(core: nn.Module, x: Tensor) -> bool:
+    """True when ``core(x)`` runs on the fused layer: a unidirectional,
+    biased, batch-first ``nn.GRU`` on a float32 or float64 CPU tensor, the
+    extension switched on, and either gradients recorded (which builds or
+    loads it) or the extension already loaded in this process."""
+    suitable = (
+        isinstance(core, nn.GRU)
+        and core.bias
+        and core.batch_first
+        and not core.bidirectional
+        and x.device.type == "cpu"
+        and x.dtype in DTYPES
+        and enabled()
+    )
+    if not suitable:
+        return False
+    if torch.is_grad_enabled():
+        return load()
+    return _loaded is True
+
+
+def run(
+    core: nn.GRU, x: Tensor, layer: type[torch.autograd.Function] | None = None
+) -> Tensor:
+    """Run all layers of ``core`` on x (B, T, F) from zero states.
+
+    Returns the top layer's states h_1..h_T as (B, T, H), like the first
+    output of ``core(x)``. Dropout between layers, in training mode, is
+    applied to each lower layer's output as ``nn.GRU`` does. ``layer`` is
+    an autograd function with ``GRULayer``'s arguments, ``GRULayer`` itself
+    by default.
+    """
+    function = layer or GRULayer
+    sequence = x.transpose(0, 1).contiguous()
+    initial = x.new_zeros(x.shape[0], core.hidden_size)
+    for index in range(core.num_layers):
+        if index > 0 and core.dropout > 0 and core.training:
+            sequence = F.dropout(sequence, core.dropout, training=True)
+        sequence = function.apply(
+            sequence,
+            initial,
+            getattr(core, f"weight_ih_l{index}"),
+            getattr(core, f"weight_hh_l{index}"),
+            getattr(core, f"bias_ih_l{index}"),
+            getattr(core, f"bias_hh_l{index}"),
+        )
+    return sequence.transpose(0, 1)
+
+
+class GRULayer(torch.autograd.Function):
+    """One GRU layer over a whole sequence on the fused extension."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any,
+        x: Tensor,
+        h0: Tensor,
+        w_ih: Tensor,
+        w_hh: Tensor,
+        b_ih: Tensor,
+        b_hh: Tensor,
+    ) -> Tensor:
+        """Map x (T, B, I) and h0 (B, H) to the states h_1..h_T (T, B, H)."""
+        steps, batch, inputs = x.shape
+        hidden = h0.shape[1]
+        projected = torch.addmm(b_ih, x.reshape(steps * batch, inputs), w_ih.t())
+        projected = projected.view(steps, batch, 3 * hidden)
+        ops = torch.ops.rnn_forecast_gru
+        states, r, z, n, hn = ops.layer_forward(
+            projected, h0.contiguous(), w_hh, b_hh.contiguous()
+        )
+        ctx.save_for_backward(x, w_ih, w_hh, states, r, z, n, hn)
+        return states[1:]
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+        """Gradients of x, h0 and the four parameters; the weight and bias
+        gradients are one product or sum over all T * B rows."""
+        x, w_ih, w_hh, states, r, z, n, hn = ctx.saved_tensors
+        steps, batch, inputs = x.shape
+        hidden = states.shape[2]
+        ops = torch.ops.rnn_forecast_gru
+        d_x_gates, d_h_gates, d_h0 = ops.layer_backward(
+            grad.contiguous(), states, r, z, n, hn, w_hh
+        )
+
+        rows = steps * batch
+        d_x_gates = d_x_gates.view(rows, 3 * hidden)
+        d_h_gates = d_h_gates.view(rows, 3 * hidden)
+        d_w_hh = d_h_gates.t().mm(states[:-1].reshape(rows, hidden))
+        d_w_ih = d_x_gates.t().mm(x.reshape(rows, inputs))
+        d_x = None
+        if ctx.needs_input_grad[0]:
+            d_x = d_x_gates.mm(w_ih).view(steps, batch, inputs)
+        return d_x, d_h0, d_w_ih, d_w_hh, d_x_gates.sum(0), d_h_gates.sum(0)
