@@ -80,7 +80,7 @@ def next_sessions(last: dt.date, count: int) -> list[str]:
             f"known to exchange-calendars end, so it has no {count} sessions "
             f"after {last}"
         )
-    return [str(day) for day in chosen]
+    return np.datetime_as_string(chosen, unit="D").tolist()
 
 
 def first_sessions(start: dt.date, count: int) -> pd.DatetimeIndex:

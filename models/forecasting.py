@@ -65,29 +65,30 @@ def check_horizon(loaded: LoadedModel, horizon: int) -> None:
 def build_input(
     loaded: LoadedModel,
     horizon: int,
-    dates: Sequence[str] | None = None,
+    dates: Sequence[str] | Sequence[dt.date] | None = None,
     closes: Sequence[float] | None = None,
     level: float | None = None,
 ) -> ForecastInput:
     """Validate a request and keep the rows the model needs.
 
     Without ``dates`` and ``closes`` the tail of the version's own training
-    series is used. ``dates`` are ISO strings, sorted and unique. ``level``
-    must be a level that the version's intervals were calibrated at.
+    series is used. ``dates`` are ISO strings or dates, sorted and unique.
+    ``level`` must be a level that the version's intervals were calibrated
+    at.
     """
     check_horizon(loaded, horizon)
     if level is not None:
         version_intervals(loaded).half_width(level, f"{loaded.name}:{loaded.version}")
     last_row: int | None = None
     if dates is None or closes is None:
-        dates, values = list(loaded.tail_dates), loaded.tail_close
+        last, values = loaded.tail_dates[-1], loaded.tail_close
     else:
         values = np.asarray(closes, dtype=np.float64)
         _check_history(loaded, dates, values)
-        last_row = len(dates) - 1
+        last, last_row = dates[-1], len(dates) - 1
 
     needed = required_rows(loaded)
-    last_date = dt.date.fromisoformat(dates[-1])
+    last_date = last if isinstance(last, dt.date) else dt.date.fromisoformat(last)
     _check_calendar(loaded, last_date, horizon, last_row)
     return ForecastInput(
         closes=values[-needed:],
@@ -169,7 +170,7 @@ def version_intervals(loaded: LoadedModel) -> ConformalIntervals:
 
 
 def _check_history(
-    loaded: LoadedModel, dates: Sequence[str], values: np.ndarray
+    loaded: LoadedModel, dates: Sequence[str] | Sequence[dt.date], values: np.ndarray
 ) -> None:
     needed = required_rows(loaded)
     if len(values) < needed:

@@ -93,7 +93,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     install_openapi(app)
     install_middleware(
-        app, settings, install_metrics(app), upload_paths=(f"{API_PREFIX}/series",)
+        app,
+        settings,
+        install_metrics(app),
+        upload_paths=(f"{API_PREFIX}/series",),
+        api_prefix=API_PREFIX,
     )
 
     api = APIRouter(prefix=API_PREFIX)

@@ -2,8 +2,9 @@
 
 ``install_middleware`` fixes the order, outermost first: request context (id,
 access log, metrics, last-resort 500), CORS (only when origins are set), body
-size limit. FastAPI's exception handlers sit inside all three, so every
-problem+json response passes through the request context on its way out.
+size limit, and the forecast fast path (``service.fast_forecast``). FastAPI's
+exception handlers sit inside all four, so every problem+json response
+passes through the request context on its way out.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from starlette.routing import Route, compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.errors import problem
+from service.fast_forecast import FastPathStats, ForecastFastPath
 from service.logging_config import REQUEST_ID
 from service.observability import Metrics
 from service.routes.series import MULTIPART_OVERHEAD_BYTES
@@ -235,7 +237,9 @@ class BodySizeLimitMiddleware:
         if body_done or self.read_timeout is None:
             return await receive()
         try:
-            return await asyncio.wait_for(receive(), self.read_timeout)
+            # asyncio.timeout, unlike wait_for, starts no task per body part
+            async with asyncio.timeout(self.read_timeout):
+                return await receive()
         except TimeoutError:
             logger.info("request body timed out after %.1f s", self.read_timeout)
             detail = (
@@ -281,8 +285,12 @@ def install_middleware(
     settings: Settings,
     metrics: Metrics,
     upload_paths: tuple[str, ...] = (),
+    api_prefix: str = "/v1",
 ) -> None:
-    """Add the middleware in order; the last one added runs first."""
+    """Add the middleware in order; the last one added runs first. The
+    forecast fast path's counters go to ``app.state.fast_path``."""
+    app.state.fast_path = FastPathStats()
+    app.add_middleware(ForecastFastPath, prefix=api_prefix, stats=app.state.fast_path)
     # the upload route checks the file against the exact limit itself
     upload = BodyLimit(
         settings.max_upload_bytes,

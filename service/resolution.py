@@ -61,6 +61,7 @@ class VersionResolver:
                 "registry on every request or a positive number of seconds"
             )
         self.registry = registry
+        self._root = os.fspath(registry.root)
         self.ttl_seconds = ttl_seconds
         self._clock = clock
         self._entries: dict[str, _Entry] = {}
@@ -130,13 +131,14 @@ class VersionResolver:
         )
 
     def _signature(self, name: str) -> Signature:
-        base = self.registry.root / name
+        # plain strings: two pathlib joins per request cost more than the stats
+        base = os.path.join(self._root, name)
         try:
-            folder = os.stat(base / "versions")
+            folder = os.stat(os.path.join(base, "versions"))
         except FileNotFoundError:
             return (None, None)
         try:
-            aliases = os.stat(base / "aliases.json")
+            aliases = os.stat(os.path.join(base, "aliases.json"))
         except FileNotFoundError:
             alias_part = None
         else:

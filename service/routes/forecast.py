@@ -6,6 +6,10 @@ per-request dependencies. It also writes its JSON itself, so FastAPI does
 not validate the response against ``ForecastResponse`` a second time. The
 OpenAPI schema is unchanged, and ``tests/service/test_forecast_json.py``
 checks that the bytes it writes validate as ``ForecastResponse``.
+
+Valid requests with a JSON body reach ``forecast_json`` through
+``service.fast_forecast`` without FastAPI's routing; this route serves the
+others and produces every error response.
 """
 
 from __future__ import annotations
@@ -39,7 +43,17 @@ RESPONSES = {
     summary="Forecast the next trading days' prices",
 )
 async def forecast(name: str, body: ForecastRequest, request: Request) -> Response:
-    serving: Serving = request.app.state.serving
+    content = await forecast_json(request.app.state.serving, name, body)
+    return Response(content, media_type="application/json")
+
+
+async def forecast_json(serving: Serving, name: str, body: ForecastRequest) -> bytes:
+    """Serve one validated forecast request; return the response body.
+
+    Raises the service's errors (unknown model or version, a history or
+    horizon that fails its checks), which the app's handlers turn into
+    problem responses.
+    """
     check_name(name)
     check_request_limits(body, serving)
 
@@ -56,7 +70,7 @@ async def forecast(name: str, body: ForecastRequest, request: Request) -> Respon
 
     dates = closes = None
     if body.history is not None:
-        dates = [row.date.isoformat() for row in body.history]
+        dates = [row.date for row in body.history]
         closes = [row.close for row in body.history]
     item = build_input(loaded, horizon, dates, closes, level=body.level)
     result = await serving.batcher.forecast(loaded, item)
@@ -70,7 +84,7 @@ async def forecast(name: str, body: ForecastRequest, request: Request) -> Respon
         "forecast": forecast_points(result),
         "level": body.level,
     }
-    return Response(json_bytes(content), media_type="application/json")
+    return json_bytes(content)
 
 
 def check_request_limits(body: ForecastRequest, serving: Serving) -> None:

@@ -1,0 +1,266 @@
+"""The forecast fast path serves valid requests with the route's bytes and
+passes every other request to the app, whose response must be unchanged.
+
+Each request runs twice through one app: once as served, once with the fast
+path switched off, and the two responses are compared."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+
+from models.registry import Registry
+from service.app import create_app
+from service.fast_forecast import ForecastFastPath
+from service.settings import Settings
+
+PATH = "/v1/models/nflx/forecast"
+JSON = "application/json"
+
+
+def history(registry: Registry, rows: int) -> list[dict[str, Any]]:
+    loaded = registry.load("nflx", 1)
+    dates = list(loaded.tail_dates)[-rows:]
+    closes = [float(c) for c in loaded.tail_close[-rows:]]
+    return [{"date": d, "close": c} for d, c in zip(dates, closes, strict=True)]
+
+
+class Answer:
+    """Status, headers and body of one ASGI response."""
+
+    def __init__(self, messages: list[dict[str, Any]]) -> None:
+        start = messages[0]
+        self.status = start["status"]
+        self.headers = {
+            key.decode().lower(): value.decode() for key, value in start["headers"]
+        }
+        self.body = b"".join(m.get("body", b"") for m in messages[1:])
+
+    def comparable(self) -> tuple[int, str | None, str | None, bytes]:
+        """Everything but the request id, which differs per request."""
+        return (
+            self.status,
+            self.headers.get("content-type"),
+            self.headers.get("content-length"),
+            self.body,
+        )
+
+
+async def call(
+    app: FastAPI,
+    body_parts: list[bytes],
+    *,
+    content_type: str | None = JSON,
+    path: str = PATH,
+    declare_length: bool = True,
+) -> Answer:
+    """Send one POST through the app's ASGI callable, the body in parts."""
+    headers = [(b"host", b"127.0.0.1")]
+    if content_type is not None:
+        headers.append((b"content-type", content_type.encode()))
+    if declare_length:
+        length = sum(len(part) for part in body_parts)
+        headers.append((b"content-length", str(length).encode()))
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+    queue = [
+        {"type": "http.request", "body": part, "more_body": i < len(body_parts) - 1}
+        for i, part in enumerate(body_parts)
+    ]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        if queue:
+            return queue.pop(0)
+        await asyncio.sleep(60)
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return Answer(sent)
+
+
+@asynccontextmanager
+async def running(registry: Registry, tmp_path: Path) -> AsyncIterator[FastAPI]:
+    settings = Settings(
+        registry=registry.root, data_dir=tmp_path, max_request_bytes=20_000
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+async def both_ways(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch, *args: Any, **kwargs: Any
+) -> tuple[Answer, Answer]:
+    served = await call(app, *args, **kwargs)
+    with monkeypatch.context() as patch:
+        patch.setattr(ForecastFastPath, "_forecast_name", lambda self, scope: None)
+        reference = await call(app, *args, **kwargs)
+    return served, reference
+
+
+def valid_bodies(registry: Registry) -> list[dict[str, Any]]:
+    return [
+        {},
+        {"horizon": 3},
+        {"horizon": "3"},
+        {"horizon": 2, "version": "latest", "level": 0.9},
+        {"horizon": 4, "version": 1, "history": history(registry, 30)},
+        {"horizon": 5, "history": history(registry, 61)},
+    ]
+
+
+def test_valid_requests_get_the_route_bytes(
+    trained_registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def scenario() -> None:
+        async with running(trained_registry, tmp_path) as app:
+            for body in valid_bodies(trained_registry):
+                served, reference = await both_ways(
+                    app, monkeypatch, [json.dumps(body).encode()]
+                )
+                assert served.status == 200, served.body
+                assert served.comparable() == reference.comparable(), body
+            assert app.state.fast_path.served == len(valid_bodies(trained_registry))
+            assert app.state.fast_path.passed_on == 0
+
+    asyncio.run(scenario())
+
+
+INVALID_BODIES: list[bytes] = [
+    b"",
+    b"not json",
+    b"[1, 2]",
+    b'{"horizon": true}',
+    b'{"horizon": 0}',
+    b'{"horizon": 9999}',
+    b'{"version": 99}',
+    b'{"version": "no-such-alias"}',
+    b'{"level": 0.123}',
+    b'{"history": []}',
+    b'{"history": [{"date": "2020-01-02", "close": NaN}]}',
+    b'{"unexpected": 1}',
+    b'{"horizon": 3' + b" " * 30_000 + b"}",
+]
+
+
+@pytest.mark.parametrize("body", INVALID_BODIES, ids=range(len(INVALID_BODIES)))
+def test_rejected_requests_get_the_app_error(
+    trained_registry: Registry,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    body: bytes,
+) -> None:
+    async def scenario() -> None:
+        async with running(trained_registry, tmp_path) as app:
+            served, reference = await both_ways(app, monkeypatch, [body])
+            assert reference.status >= 400
+            assert served.comparable() == reference.comparable()
+            assert app.state.fast_path.served == 0
+
+    asyncio.run(scenario())
+
+
+def test_history_errors_and_unknown_models_pass_through(
+    trained_registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = history(trained_registry, 40)
+    swapped = [rows[1], rows[0], *rows[2:]]
+    cases: list[tuple[str, dict[str, Any], int]] = [
+        (PATH, {"history": swapped}, 422),
+        (PATH, {"history": rows[:5]}, 422),
+        ("/v1/models/unknown/forecast", {}, 404),
+        ("/v1/models/bad..name/forecast", {}, 422),
+    ]
+
+    async def scenario() -> None:
+        async with running(trained_registry, tmp_path) as app:
+            for path, body, status in cases:
+                served, reference = await both_ways(
+                    app, monkeypatch, [json.dumps(body).encode()], path=path
+                )
+                assert served.status == status, served.body
+                assert served.comparable() == reference.comparable()
+            assert app.state.fast_path.passed_on == len(cases)
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(
+    "content_type", [None, "text/plain", "application/merge-patch+json"]
+)
+def test_other_content_types_skip_the_fast_path(
+    trained_registry: Registry,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    content_type: str | None,
+) -> None:
+    async def scenario() -> None:
+        async with running(trained_registry, tmp_path) as app:
+            served, reference = await both_ways(
+                app, monkeypatch, [b'{"horizon": 2}'], content_type=content_type
+            )
+            assert served.comparable() == reference.comparable()
+            assert app.state.fast_path.served == 0
+            assert app.state.fast_path.passed_on == 0
+
+    asyncio.run(scenario())
+
+
+def test_body_in_parts_with_charset_is_served(
+    trained_registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body = json.dumps({"horizon": 3, "history": history(trained_registry, 61)})
+    parts = [body[:100].encode(), body[100:700].encode(), body[700:].encode()]
+
+    async def scenario() -> None:
+        async with running(trained_registry, tmp_path) as app:
+            served, reference = await both_ways(
+                app, monkeypatch, parts, content_type="application/json; charset=utf-8"
+            )
+            assert served.status == 200
+            assert served.comparable() == reference.comparable()
+            assert app.state.fast_path.served == 1
+
+    asyncio.run(scenario())
+
+
+def test_streamed_body_over_limit_gets_413(
+    trained_registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a Content-Length the limit is found while reading, inside the
+    fast path; the app must still respond with its 413 problem."""
+    parts = [b'{"horizon": 3, "pad": "', b"x" * 15_000, b"x" * 15_000, b'"}']
+
+    async def scenario() -> None:
+        async with running(trained_registry, tmp_path) as app:
+            served, reference = await both_ways(
+                app, monkeypatch, parts, declare_length=False
+            )
+            assert served.status == 413
+            assert served.comparable() == reference.comparable()
+            assert b"RNN_FORECAST_MAX_REQUEST_BYTES" in served.body
+
+    asyncio.run(scenario())
