@@ -30,7 +30,7 @@ from models.data.windows import to_values
 from models.errors import InvalidInputError
 from models.field_types import Integer
 
-FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False, strict=True)]
 
 
 class _Strict(BaseModel):

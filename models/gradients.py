@@ -43,7 +43,7 @@ from pydantic import (
 from torch import Tensor
 
 from models.errors import InvalidInputError
-from models.field_types import REJECT_BOOL, Integer, explain_minimum
+from models.field_types import REJECT_BOOL, Integer, Number, explain_minimum
 from models.gradient_inputs import (
     FiniteFloat,
     InputSpec,
@@ -113,13 +113,13 @@ class GradientFlowSpec(_Strict):
         description="W_h gate blocks: torch 'default', 'orthogonal' or "
         "'identity' (scaled by spectral_radius when given)",
     )
-    spectral_radius: float | None = Field(
+    spectral_radius: Number | None = Field(
         default=None,
         gt=0.0,
         le=MAX_SPECTRAL_RADIUS,
         description="Rescale each gate block of W_h to this spectral radius",
     )
-    forget_bias: float | None = Field(
+    forget_bias: Number | None = Field(
         default=None,
         ge=-20.0,
         le=20.0,
@@ -134,7 +134,7 @@ class GradientFlowSpec(_Strict):
         description="Target of the last output (K values); default: the next "
         "values of a bundled window, else zeros",
     )
-    clip_norm: float | None = Field(
+    clip_norm: Number | None = Field(
         default=None,
         gt=0.0,
         description="Global gradient-norm threshold; null (the default) turns "

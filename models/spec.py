@@ -17,7 +17,7 @@ from pydantic import (
 )
 
 from models.data.scaling import ScalerKind
-from models.field_types import REJECT_BOOL, Integer, explain_minimum
+from models.field_types import REJECT_BOOL, Integer, Number, explain_minimum
 from models.limits import DEFAULT_LIMITS as LIM
 
 CellType = Literal["rnn", "lstm", "gru"]
@@ -85,10 +85,10 @@ class SyntheticData(_Strict):
     # the calendar of synthetic dates has 50,469 NYSE sessions (2000 to 2200)
     length: Integer = Field(default=2000, ge=50, le=50_000)
     seed: Integer = Field(default=0, ge=0, le=2**31 - 1)
-    noise: float = Field(default=0.1, ge=0.0, le=10.0)
-    period: float = Field(default=50.0, gt=1.0, le=10_000.0)
-    phi: float = Field(default=0.8, gt=-1.0, lt=1.0)
-    level: float = Field(default=0.0, ge=-1e6, le=1e6)
+    noise: Number = Field(default=0.1, ge=0.0, le=10.0)
+    period: Number = Field(default=50.0, gt=1.0, le=10_000.0)
+    phi: Number = Field(default=0.8, gt=-1.0, lt=1.0)
+    level: Number = Field(default=0.0, ge=-1e6, le=1e6)
 
 
 class UploadedData(_Strict):
@@ -116,15 +116,15 @@ class TrainingSpec(_Strict):
     cell: CellType = "lstm"
     hidden_size: Integer = Field(default=64, ge=1, le=LIM.max_hidden_size)
     num_layers: Integer = Field(default=2, ge=1, le=LIM.max_num_layers)
-    dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+    dropout: Number = Field(default=0.0, ge=0.0, lt=1.0)
     lookback: Integer = Field(default=60, ge=2, le=LIM.max_lookback)
     horizon: Integer = Field(default=10, ge=1, le=LIM.max_horizon)
     target: Target = "log_return"
     scaler: ScalerKind = "standard"
     epochs: Integer = Field(default=30, ge=1, le=LIM.max_epochs)
-    learning_rate: float = Field(default=1e-3, gt=0.0, le=1.0)
+    learning_rate: Number = Field(default=1e-3, gt=0.0, le=1.0)
     batch_size: Integer = Field(default=64, ge=1, le=4096)
-    clip_norm: float | None = Field(
+    clip_norm: Number | None = Field(
         default=1.0,
         gt=0.0,
         le=1e6,
@@ -137,8 +137,8 @@ class TrainingSpec(_Strict):
         description="Epochs without a lower validation loss before training "
         "stops; null turns early stopping off",
     )
-    val_fraction: float = Field(default=0.15, gt=0.0, lt=0.5)
-    test_fraction: float = Field(default=0.15, gt=0.0, lt=0.5)
+    val_fraction: Number = Field(default=0.15, gt=0.0, lt=0.5)
+    test_fraction: Number = Field(default=0.15, gt=0.0, lt=0.5)
     seed: Integer = Field(default=0, ge=0, le=2**31 - 1)
     data: DataSpec = Field(default_factory=BundledData)
 

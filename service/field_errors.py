@@ -66,12 +66,28 @@ def field_path(loc: Sequence[Segment], body: Any, error_type: str | None) -> str
 
 def field_message(error: Mapping[str, Any]) -> str:
     """Return pydantic's message without its ``Value error, `` prefix, plus the
-    fix for a non-finite number."""
+    fix for a non-finite number; a boolean or string sent for a number is
+    named."""
     message = str(error.get("msg", "invalid value"))
     for prefix in PYDANTIC_PREFIXES:
         message = message.removeprefix(prefix)
     if error.get("type") == "finite_number":
         message += FINITE_HINT
+    elif error.get("type") == "float_type":
+        message = _number_type_message(error.get("input"), message)
+    return message
+
+
+def _number_type_message(value: Any, message: str) -> str:
+    """Name a boolean or a string sent where a JSON number belongs."""
+    if isinstance(value, bool):
+        boolean = "true" if value else "false"
+        return f"Input should be a number, not the boolean {boolean}; send a number"
+    if isinstance(value, str):
+        return (
+            "Input should be a number, not a string; send a JSON number without "
+            "quotes, such as 1.5"
+        )
     return message
 
 

@@ -1,8 +1,9 @@
 """Pure ASGI middleware: request ids, access logs and metrics, and body limits.
 
 ``install_middleware`` fixes the order, outermost first: request context (id,
-access log, metrics, last-resort 500), CORS (only when origins are set), body
-size limit, and the forecast fast path (``service.fast_forecast``). FastAPI's
+access log, metrics, last-resort 500), ``HEAD`` served as ``GET``, CORS (only
+when origins are set), body size limit, and the forecast fast path
+(``service.fast_forecast``). FastAPI's
 exception handlers sit inside all four, so every problem+json response
 passes through the request context on its way out.
 """
@@ -146,6 +147,32 @@ class RequestContextMiddleware:
                 "duration_ms": round(seconds * 1000, 3),
             },
         )
+
+
+class HeadAsGetMiddleware:
+    """Serve ``HEAD`` as ``GET`` without the body, on every GET route.
+
+    FastAPI's routes serve only the methods they declare, so a monitor or
+    cache that checks a URL with ``HEAD`` would get 405. The response keeps
+    the GET response's status and headers (``Content-Length``, ``ETag``); its
+    body bytes are dropped. A path without a GET route still gets 405.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_without_body(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                more = message.get("more_body", False)
+                message = {"type": "http.response.body", "body": b"", "more_body": more}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, send_without_body)
 
 
 @dataclass(frozen=True)
@@ -311,4 +338,5 @@ def install_middleware(
             allow_headers=["Content-Type", "X-API-Key", REQUEST_ID_HEADER],
             expose_headers=[REQUEST_ID_HEADER, "ETag"],
         )
+    app.add_middleware(HeadAsGetMiddleware)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)

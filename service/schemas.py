@@ -9,10 +9,10 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from models.errors import InvalidInputError
-from models.field_types import REJECT_BOOL
+from models.field_types import REJECT_BOOL, Number
 from models.limits import DEFAULT_LIMITS
 
-FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False, strict=True)]
 VERSION_REF_PATTERN = r"^([1-9][0-9]{0,8}|[a-z][a-z0-9_-]{0,63})$"
 ALIAS_PATTERN = r"^[a-z][a-z0-9_-]{0,63}$"
 
@@ -77,7 +77,7 @@ class HistoryRow(BaseModel):
     open: FiniteFloat | None = None
     high: FiniteFloat | None = None
     low: FiniteFloat | None = None
-    volume: Annotated[float, Field(allow_inf_nan=False, ge=0)] | None = None
+    volume: Annotated[FiniteFloat, Field(ge=0)] | None = None
 
 
 class ForecastRequest(BaseModel):
@@ -102,7 +102,7 @@ class ForecastRequest(BaseModel):
         description="Daily rows, sorted by date; default: the tail of the "
         "model's own training data",
     )
-    level: float | None = Field(
+    level: Number | None = Field(
         default=None,
         gt=0,
         lt=1,

@@ -1,8 +1,8 @@
-"""``GET /v1/health``, and ``HEAD`` for probes that send no GET."""
+"""``GET /v1/health``; ``HEAD`` is served by ``HeadAsGetMiddleware``."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter
 
 from models import __version__
 from service.deps import RegistryDep
@@ -19,9 +19,3 @@ def health(registry: RegistryDep) -> Health:
         registry=str(registry.root),
         models=len(registry.names()),
     )
-
-
-@router.head("/health", include_in_schema=False)
-def health_head() -> Response:
-    """Return 200 with no body while the server runs."""
-    return Response(status_code=200)

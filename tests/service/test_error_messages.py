@@ -211,7 +211,7 @@ def test_union_members_left_out_of_path(live_server: LiveServer) -> None:
     # one error per member of list[float] | list[list[float]]
     errors = [(error["field"], error["type"]) for error in response.json()["errors"]]
     assert errors == [
-        ("input.values[1]", "float_parsing"),
+        ("input.values[1]", "float_type"),
         ("input.values[0]", "list_type"),
         ("input.values[1]", "list_type"),
     ]
@@ -345,6 +345,66 @@ def test_boolean_rejected_for_integer(
     assert errors[field]["message"].startswith(
         "Input should be an integer, not the boolean "
     )
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        (FORECAST, {"level": True}, "level"),
+        (
+            FORECAST,
+            {"history": [{"date": "2020-12-10", "close": False}]},
+            "history[0].close",
+        ),
+        (TRAINING_JOBS, {"learning_rate": True}, "learning_rate"),
+        (TRAINING_JOBS, {"clip_norm": True}, "clip_norm"),
+        (TRAINING_JOBS, {"dropout": False}, "dropout"),
+        (
+            TRAINING_JOBS,
+            {"data": {"source": "synthetic", "noise": True}},
+            "data.noise",
+        ),
+        (FLOW, {"forget_bias": True}, "forget_bias"),
+        (
+            FLOW,
+            {"input": {"source": "values", "values": [1.0, True]}},
+            "input.values[1]",
+        ),
+    ],
+)
+def test_boolean_rejected_for_number(
+    live_server: LiveServer, path: str, body: dict[str, object], field: str
+) -> None:
+    response = live_server.client.post(path, json=body)
+
+    assert response.status_code == 422, response.text
+    # a union field gets one error per member; the number member's is checked
+    errors = [
+        error
+        for error in response.json()["errors"]
+        if error["field"] == field and error["type"] == "float_type"
+    ]
+    assert len(errors) == 1, response.text
+    assert errors[0]["message"].startswith("Input should be a number, not the boolean ")
+
+
+def test_string_rejected_for_number(live_server: LiveServer) -> None:
+    response = live_server.client.post(FORECAST, json={"level": "0.9"})
+
+    errors = field_errors(response)
+    assert errors["level"]["type"] == "float_type"
+    assert errors["level"]["message"].startswith(
+        "Input should be a number, not a string; send a JSON number"
+    )
+
+
+def test_integer_accepted_for_number(live_server: LiveServer) -> None:
+    """A JSON integer is a number: ``"learning_rate": 2`` reaches the bound
+    check as 2.0 instead of failing as a wrong type."""
+    response = live_server.client.post(TRAINING_JOBS, json={"learning_rate": 2})
+
+    errors = field_errors(response)
+    assert errors["learning_rate"]["type"] == "less_than_equal"
 
 
 def test_null_horizon_means_default(live_server: LiveServer) -> None:

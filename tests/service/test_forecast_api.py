@@ -34,6 +34,37 @@ def test_health_answers_head(live_server: LiveServer) -> None:
     assert response.content == b""
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/models",
+        "/v1/models/nflx",
+        "/v1/models/nflx/versions/1",
+        "/metrics",
+        "/openapi.json",
+        "/v1/models/unknown",
+    ],
+)
+def test_head_mirrors_get_without_body(live_server: LiveServer, path: str) -> None:
+    got = live_server.client.get(path)
+    head = live_server.client.head(path)
+
+    assert head.status_code == got.status_code
+    assert head.content == b""
+    assert head.headers.get("content-type") == got.headers.get("content-type")
+    if path != "/metrics":  # the metrics text changes between the two calls
+        assert head.headers.get("content-length") == got.headers.get("content-length")
+        assert head.headers.get("etag") == got.headers.get("etag")
+
+
+def test_head_on_a_post_route_is_405(live_server: LiveServer) -> None:
+    response = live_server.client.head("/v1/models/nflx/forecast")
+
+    assert response.status_code == 405
+    assert response.content == b""
+    assert "POST" in response.headers["allow"]
+
+
 def test_forecast_from_model_tail_starts_after_last_date(
     live_server: LiveServer,
 ) -> None:
