@@ -302,7 +302,8 @@ class ProblemCORSMiddleware(CORSMiddleware):
 
 def _content_length(scope: Scope) -> int | None:
     value = Headers(scope=scope).get("content-length")
-    if value is None or not value.isdigit():
+    # isdigit alone accepts digits such as "²" that int() rejects
+    if value is None or not (value.isascii() and value.isdigit()):
         return None
     return int(value)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -18,6 +19,20 @@ from models.registry import Registry
 from models.spec import BundledData, SyntheticData, TrainingSpec
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# The fused GRU extension that GRU training builds, and any download cache,
+# go to a folder of this test run instead of the user's ~/.cache/rnn-forecast.
+# Servers and commands started by the tests inherit the setting.
+_OWN_CACHE = "RNN_FORECAST_CACHE_DIR" not in os.environ
+if _OWN_CACHE:
+    os.environ["RNN_FORECAST_CACHE_DIR"] = tempfile.mkdtemp(prefix="rnn-cache-")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Delete the run's cache folder if this file created it."""
+    if _OWN_CACHE:
+        shutil.rmtree(os.environ["RNN_FORECAST_CACHE_DIR"], ignore_errors=True)
+
 
 TINY = {
     "hidden_size": 8,

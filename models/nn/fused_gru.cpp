@@ -31,15 +31,25 @@ namespace {
 #define VECTOR_CLONES
 #endif
 
+// Both functions go through exp, so that the compiler can call libmvec's
+// vector exp. Their arguments are clamped first: exp of a large argument
+// overflows to inf, and the rearrangements that -ffast-math allows can turn
+// inf / inf into NaN. At the clamps both functions are already at their
+// limits in float32 and within 1e-17 of them in float64. Arguments are never
+// NaN: the caller runs inputs or weights that are not finite on nn.GRU.
 template <typename T>
-inline T sigmoid(T x) {
-  return T(1) / (T(1) + std::exp(-x));
+inline T clamp_argument(T x, T bound) {
+  return x < -bound ? -bound : (x > bound ? bound : x);
 }
 
-// tanh through exp, so that the compiler can use the vector exp of libmvec
+template <typename T>
+inline T sigmoid(T x) {
+  return T(1) / (T(1) + std::exp(-clamp_argument(x, T(80))));
+}
+
 template <typename T>
 inline T tanh_by_exp(T x) {
-  return T(2) / (T(1) + std::exp(T(-2) * x)) - T(1);
+  return T(2) / (T(1) + std::exp(T(-2) * clamp_argument(x, T(20)))) - T(1);
 }
 
 // One step forward for a batch. xg: (B, 3H) input projections of this step;

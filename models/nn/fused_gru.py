@@ -9,10 +9,11 @@ of the default shape (B 64, T 60, H 64, 2 layers) takes about half the CPU
 time of ``nn.GRU``; ``bench/gru_layer.py`` measures it.
 
 The extension is compiled with the C++ compiler and ninja on first use,
-about 10 s, into ``<cache dir>/torch_extensions`` (``RNN_FORECAST_CACHE_DIR``,
-default ``~/.cache/rnn-forecast``), and loaded from there afterwards. When it
-cannot be built, a warning is logged once and training uses ``nn.GRU``.
-``RNN_FORECAST_FUSED_GRU=0`` turns it off.
+about 10 s, into a folder under ``<cache dir>/torch_extensions``
+(``RNN_FORECAST_CACHE_DIR``, default ``~/.cache/rnn-forecast``), and
+loaded from there afterwards; ``models.nn.fused_gru_build`` does both. When
+it cannot be built, one warning says why and training uses ``nn.GRU``.
+``RNN_FORECAST_FUSED_GRU=0`` (or false, off, no) turns it off.
 
 The first forward pass that records gradients (training) builds or loads
 the extension. From then on the process runs every GRU forward on it,
@@ -23,16 +24,10 @@ compute the same function to float rounding.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import platform
-import sys
-import sysconfig
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -40,39 +35,47 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
-from models.paths import ENV_PREFIX, default_cache_dir
+from models.nn import fused_gru_build
+from models.paths import ENV_PREFIX
 
 logger = logging.getLogger(__name__)
 
 SWITCH = f"{ENV_PREFIX}FUSED_GRU"
-SOURCE = Path(__file__).with_name("fused_gru.cpp")
-LIBRARY = "rnn_forecast_gru"
-# -ffast-math lets gcc call libmvec's vector exp; the file needs no IEEE
-# special cases beyond what exp's overflow to inf already handles
-CFLAGS = ["-O3", "-ffast-math", "-fopenmp-simd"]
+SWITCH_OFF = frozenset({"0", "false", "off", "no"})
+SWITCH_ON = frozenset({"1", "true", "on", "yes"})
 DTYPES = (torch.float32, torch.float64)
 
 _lock = threading.Lock()
 _loaded: bool | None = None
+_warned_values: set[str] = set()
 
 
 def enabled() -> bool:
-    """False when ``RNN_FORECAST_FUSED_GRU`` is 0, false, off or no."""
-    value = os.environ.get(SWITCH, "1").strip().lower()
-    return value not in {"0", "false", "off", "no"}
-
-
-def build_folder() -> Path:
-    """Where the compiled library lives, one folder per torch version and
-    machine type."""
-    tag = f"torch-{torch.__version__}-{platform.machine()}"
-    return default_cache_dir() / "torch_extensions" / tag
+    """False when ``RNN_FORECAST_FUSED_GRU`` is 0, false, off or no (any
+    case). Unset, or 1, true, on, yes, means on; any other value logs one
+    warning and leaves the layer on."""
+    raw = os.environ.get(SWITCH)
+    if raw is None:
+        return True
+    value = raw.strip().lower()
+    if value in SWITCH_OFF:
+        return False
+    if value not in SWITCH_ON and raw not in _warned_values:
+        _warned_values.add(raw)
+        logger.warning(
+            "%s=%r is not a switch value; the fused GRU layer stays on. Use "
+            "0, false, off or no to turn it off, or 1, true, on or yes",
+            SWITCH,
+            raw,
+        )
+    return True
 
 
 def load() -> bool:
-    """Compile (first use) or load the extension once per process.
+    """Build (first use) or load the extension once per process.
 
-    Returns False, after logging one warning, when it cannot be built.
+    Returns False, after logging one warning with the reason, when it
+    cannot.
     """
     global _loaded
     if _loaded is not None:
@@ -84,30 +87,17 @@ def load() -> bool:
 
 
 def _build() -> bool:
-    from torch.utils import cpp_extension
-
-    folder = build_folder()
+    folder = fused_gru_build.build_folder()
     started = time.perf_counter()
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with _scripts_on_path():
-            cpp_extension.load(
-                name=LIBRARY,
-                sources=[str(SOURCE)],
-                extra_cflags=CFLAGS,
-                build_directory=str(folder),
-                is_python_module=False,
-                verbose=False,
-            )
-    except Exception as exc:  # no compiler, no ninja, a read-only cache, ...
-        reason = (str(exc).strip().splitlines() or [""])[-1]
+        fused_gru_build.build_and_load(folder)
+    except fused_gru_build.BuildError as exc:
         logger.warning(
-            "the fused GRU layer could not be built in %s (%s: %s); GRU "
-            "training uses torch's nn.GRU, about twice as slow on the CPU. "
-            "Install a C++ compiler and ninja, or set %s=0 to skip the attempt",
+            "the fused GRU layer could not be built in %s (%s); GRU training "
+            "uses torch's nn.GRU, about twice as slow on the CPU. Install a C++ "
+            "compiler and ninja, or set %s=0 to skip the attempt",
             folder,
-            type(exc).__name__,
-            reason,
+            exc,
             SWITCH,
         )
         return False
@@ -119,25 +109,16 @@ def _build() -> bool:
     return True
 
 
-@contextlib.contextmanager
-def _scripts_on_path() -> Iterator[None]:
-    """Put this interpreter's scripts folder (where pip puts ``ninja``) on
-    PATH while torch looks for ninja, even when the virtualenv is not
-    activated."""
-    before = os.environ.get("PATH", "")
-    scripts = sysconfig.get_path("scripts") or str(Path(sys.executable).parent)
-    os.environ["PATH"] = os.pathsep.join([scripts, before]) if before else scripts
-    try:
-        yield
-    finally:
-        os.environ["PATH"] = before
-
-
 def applies(core: nn.Module, x: Tensor) -> bool:
     """True when ``core(x)`` runs on the fused layer: a unidirectional,
     biased, batch-first ``nn.GRU`` on a float32 or float64 CPU tensor, the
     extension switched on, and either gradients recorded (which builds or
-    loads it) or the extension already loaded in this process."""
+    loads it) or the extension already loaded in this process.
+
+    Inputs or weights that hold NaN or infinity run on ``nn.GRU``, which
+    carries them through as IEEE arithmetic does; the extension is compiled
+    for finite values only.
+    """
     suitable = (
         isinstance(core, nn.GRU)
         and core.bias
@@ -150,8 +131,14 @@ def applies(core: nn.Module, x: Tensor) -> bool:
     if not suitable:
         return False
     if torch.is_grad_enabled():
-        return load()
-    return _loaded is True
+        ready = load()
+    else:
+        ready = _loaded is True
+    return ready and _all_finite(x, *core.parameters())
+
+
+def _all_finite(*tensors: Tensor) -> bool:
+    return all(bool(torch.isfinite(tensor).all()) for tensor in tensors)
 
 
 def run(

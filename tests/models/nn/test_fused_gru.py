@@ -19,7 +19,7 @@ from tests.models.torch_threads import one_torch_thread  # noqa: F401
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def test_the_extension_builds_and_loads() -> None:
+def test_extension_builds_and_loads() -> None:
     """The machines that run this suite have a C++ compiler and ninja, so a
     failed build is a failure here, not a skip."""
     assert fused_gru.load(), "see the warning logged by models.nn.fused_gru"
@@ -64,7 +64,7 @@ def test_gradcheck_in_float64() -> None:
     assert torch.autograd.gradcheck(function, (x, *parameters))
 
 
-def test_dropout_masks_match_nn_gru_under_the_same_seed() -> None:
+def test_dropout_masks_match_nn_gru() -> None:
     torch.manual_seed(0)
     model = Forecaster(
         "gru", input_size=2, hidden_size=8, num_layers=3, horizon=2, dropout=0.5
@@ -96,7 +96,7 @@ def test_inference_after_training_matches_nn_gru() -> None:
     torch.testing.assert_close(fused, reference, rtol=1e-5, atol=1e-6)
 
 
-def test_a_process_that_never_trains_never_loads_it() -> None:
+def test_process_without_training_never_loads_it() -> None:
     """A server forecasts with ``nn.GRU`` and pays for no build or load."""
     script = (
         "import torch\n"
@@ -157,7 +157,7 @@ def test_other_cores_never_use_it(cell: str) -> None:
     assert not fused_gru.applies(model.core, torch.randn(2, 5, 1))
 
 
-def test_a_failed_build_falls_back_to_nn_gru_with_one_warning(tmp_path: Path) -> None:
+def test_failed_build_falls_back_with_one_warning(tmp_path: Path) -> None:
     """A compiler that does not exist: ``load`` returns False, logs why,
     and a GRU still trains, through ``nn.GRU``."""
     script = (
@@ -187,6 +187,64 @@ def test_a_failed_build_falls_back_to_nn_gru_with_one_warning(tmp_path: Path) ->
 
     assert done.returncode == 0, done.stderr
     assert "trained True" in done.stdout
-    warnings = [line for line in done.stderr.splitlines() if "fused GRU" in line]
+    warnings = [line for line in done.stderr.splitlines() if "WARNING" in line]
     assert len(warnings) == 1, done.stderr
-    assert "nn.GRU" in warnings[0] and fused_gru.SWITCH in warnings[0]
+    assert "fused GRU" in warnings[0]
+    assert "no C++ compiler" in warnings[0]
+    assert "nn.GRU" in warnings[0]
+    assert fused_gru.SWITCH in warnings[0]
+
+
+def test_non_finite_weights_run_on_nn_gru() -> None:
+    """The extension is compiled for finite values; NaN must reach the
+    output as it does through nn.GRU."""
+    model = Forecaster("gru", input_size=1, hidden_size=8, num_layers=2, horizon=2)
+    x = torch.randn(4, 10, 1)
+    assert fused_gru.applies(model.core, x)
+
+    with torch.no_grad():
+        model.core.weight_hh_l1[0, 0] = float("nan")
+    assert not fused_gru.applies(model.core, x)
+    assert torch.isnan(model(x)).all()
+
+    x[0, 3, 0] = float("inf")
+    assert not fused_gru.applies(model.core, x)
+
+
+def test_saturated_gates_match_nn_gru() -> None:
+    """Pre-activations far beyond where exp overflows in float32."""
+    core = nn.GRU(1, 8, batch_first=True)
+    with torch.no_grad():
+        for parameter in core.parameters():
+            parameter.zero_()
+        core.weight_ih_l0.fill_(1.0)
+    x = torch.tensor([-1000.0, -46.0, -44.0, 0.0, 44.0, 46.0, 1000.0]).view(-1, 1, 1)
+
+    fused = fused_gru.run(core, x)
+    reference, _ = core(x)
+
+    assert torch.isfinite(fused).all()
+    torch.testing.assert_close(fused, reference, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("value", "on"),
+    [("0", False), (" Off ", False), ("no", False), ("1", True), ("YES", True)],
+)
+def test_switch_values(monkeypatch: pytest.MonkeyPatch, value: str, on: bool) -> None:
+    monkeypatch.setenv(fused_gru.SWITCH, value)
+    assert fused_gru.enabled() is on
+
+
+def test_unknown_switch_value_warns_once_and_stays_on(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv(fused_gru.SWITCH, "disabled")
+    monkeypatch.setattr(fused_gru, "_warned_values", set())
+
+    assert fused_gru.enabled()
+    assert fused_gru.enabled()
+
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1
+    assert "'disabled' is not a switch value" in warnings[0].getMessage()
