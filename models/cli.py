@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from models.errors import RnnForecastError
+from models.field_types import type_message
 from models.paths import default_cache_dir, default_registry
 from models.spec import (
     BundledData,
@@ -365,7 +366,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _message(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
         return "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+            f"{'.'.join(str(p) for p in err['loc'])}: "
+            f"{type_message(err['type'], err.get('input')) or err['msg']}"
             for err in exc.errors()
         )
     return str(exc)

@@ -1,17 +1,18 @@
 """Field types and validators shared by the request models read from JSON.
 
 Pydantic's lax mode reads the JSON booleans ``true`` and ``false`` as the
-integers 1 and 0, so ``"epochs": true`` would train one epoch. ``Integer``
-rejects booleans and accepts every other input that ``int`` accepts.
+integers 1 and 0, so ``"epochs": true`` would train one epoch, and reads
+numeric strings such as ``"3"`` as numbers. ``Integer`` rejects booleans
+and strings and accepts JSON integers and floats with no fractional part.
 ``Number`` is a strict float: it takes JSON integers and numbers, and
 rejects booleans and strings without a Python call per value, which matters
 for the hundreds of closes in a forecast history.
 
 Field constraints (``ge``, ``le``) of an optional integer go inside the
-annotation, before ``REJECT_BOOL``, so that the JSON schema still shows them
+annotation, before ``NUMBER_ONLY``, so that the JSON schema still shows them
 as ``minimum`` and ``maximum``::
 
-    patience: Annotated[int, Field(ge=1), REJECT_BOOL] | None = 5
+    patience: Annotated[int, Field(ge=1), NUMBER_ONLY] | None = 5
 """
 
 from __future__ import annotations
@@ -30,18 +31,41 @@ from pydantic_core import PydanticCustomError
 BELOW_MINIMUM = ("greater_than", "greater_than_equal")
 
 
-def _reject_bool(value: Any) -> Any:
-    if isinstance(value, bool):
+def _reject_non_number(value: Any) -> Any:
+    if isinstance(value, bool | str):
         raise PydanticCustomError(
-            "int_type",
-            "Input should be an integer, not the boolean {value}; send a number",
-            {"value": "true" if value else "false"},
+            "int_type", type_message("int_type", value) or "", {"value": value}
         )
     return value
 
 
-REJECT_BOOL = BeforeValidator(_reject_bool)
-Integer = Annotated[int, REJECT_BOOL]
+def type_message(error_type: str | None, value: Any) -> str | None:
+    """Return a message that names a JSON boolean or string sent to an
+    integer (``int_type``) or number (``float_type``) field, or an integer
+    too large for a float; None for any other error."""
+    if error_type not in ("int_type", "float_type"):
+        return None
+    noun = "an integer" if error_type == "int_type" else "a number"
+    if isinstance(value, bool):
+        word = "true" if value else "false"
+        return f"Input should be {noun}, not the boolean {word}; send a number"
+    if isinstance(value, str):
+        example = "3" if error_type == "int_type" else "1.5"
+        return (
+            f"Input should be {noun}, not a string; send a JSON number without "
+            f"quotes, such as {example}"
+        )
+    if error_type == "float_type" and isinstance(value, int):
+        return (
+            f"Input should be a number, but this {len(str(abs(value)))}-digit "
+            "integer is beyond the float range (about 1.8e308); send a finite "
+            "number"
+        )
+    return None
+
+
+NUMBER_ONLY = BeforeValidator(_reject_non_number)
+Integer = Annotated[int, NUMBER_ONLY]
 Number = Annotated[float, Field(strict=True)]
 
 

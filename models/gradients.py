@@ -43,7 +43,7 @@ from pydantic import (
 from torch import Tensor
 
 from models.errors import InvalidInputError
-from models.field_types import REJECT_BOOL, Integer, Number, explain_minimum
+from models.field_types import NUMBER_ONLY, Integer, Number, explain_minimum
 from models.gradient_inputs import (
     FiniteFloat,
     InputSpec,
@@ -88,7 +88,7 @@ class StoredModelRef(_Strict):
     version: Integer | str = Field(
         default="latest", description="A version number or an alias"
     )
-    layer: Annotated[int, Field(ge=0), REJECT_BOOL] | None = Field(
+    layer: Annotated[int, Field(ge=0), NUMBER_ONLY] | None = Field(
         default=None, description="Layer to analyse; default: the top layer"
     )
 
@@ -104,7 +104,7 @@ class GradientFlowSpec(_Strict):
 
     cell: CellType | None = None
     model: StoredModelRef | None = None
-    hidden_size: Annotated[int, Field(ge=1), REJECT_BOOL] | None = None
+    hidden_size: Annotated[int, Field(ge=1), NUMBER_ONLY] | None = None
     activation: Activation | None = Field(
         default=None, description="RNN only: 'tanh' or 'identity'"
     )
@@ -125,7 +125,7 @@ class GradientFlowSpec(_Strict):
         le=20.0,
         description="LSTM only: forget-gate bias b_xf (b_hf is set to 0)",
     )
-    seq_len: Annotated[int, Field(ge=2), REJECT_BOOL] | None = None
+    seq_len: Annotated[int, Field(ge=2), NUMBER_ONLY] | None = None
     input: InputSpec = Field(default_factory=NoiseInput)
     target: list[FiniteFloat] | None = Field(
         default=None,

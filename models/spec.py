@@ -17,7 +17,7 @@ from pydantic import (
 )
 
 from models.data.scaling import ScalerKind
-from models.field_types import REJECT_BOOL, Integer, Number, explain_minimum
+from models.field_types import NUMBER_ONLY, Integer, Number, explain_minimum
 from models.limits import DEFAULT_LIMITS as LIM
 
 CellType = Literal["rnn", "lstm", "gru"]
@@ -132,7 +132,7 @@ class TrainingSpec(_Strict):
         "larger gradients are scaled down to it. null turns gradient "
         "clipping off",
     )
-    patience: Annotated[int, Field(ge=1, le=1000), REJECT_BOOL] | None = Field(
+    patience: Annotated[int, Field(ge=1, le=1000), NUMBER_ONLY] | None = Field(
         default=5,
         description="Epochs without a lower validation loss before training "
         "stops; null turns early stopping off",

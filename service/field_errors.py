@@ -16,6 +16,8 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from models.field_types import type_message
+
 # pydantic puts these before the message of a ValueError or an AssertionError
 # raised in a validator
 PYDANTIC_PREFIXES = ("Value error, ", "Assertion failed, ")
@@ -66,28 +68,16 @@ def field_path(loc: Sequence[Segment], body: Any, error_type: str | None) -> str
 
 def field_message(error: Mapping[str, Any]) -> str:
     """Return pydantic's message without its ``Value error, `` prefix, plus the
-    fix for a non-finite number; a boolean or string sent for a number is
-    named."""
+    fix for a non-finite number; a boolean or string sent for a number, or
+    an integer beyond the float range, is named."""
+    named = type_message(error.get("type"), error.get("input"))
+    if named is not None:
+        return named
     message = str(error.get("msg", "invalid value"))
     for prefix in PYDANTIC_PREFIXES:
         message = message.removeprefix(prefix)
     if error.get("type") == "finite_number":
         message += FINITE_HINT
-    elif error.get("type") == "float_type":
-        message = _number_type_message(error.get("input"), message)
-    return message
-
-
-def _number_type_message(value: Any, message: str) -> str:
-    """Name a boolean or a string sent where a JSON number belongs."""
-    if isinstance(value, bool):
-        boolean = "true" if value else "false"
-        return f"Input should be a number, not the boolean {boolean}; send a number"
-    if isinstance(value, str):
-        return (
-            "Input should be a number, not a string; send a JSON number without "
-            "quotes, such as 1.5"
-        )
     return message
 
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from models.errors import InvalidInputError
-from models.field_types import REJECT_BOOL, Number
+from models.field_types import NUMBER_ONLY, Number
 from models.limits import DEFAULT_LIMITS
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False, strict=True)]
@@ -91,7 +91,7 @@ class ForecastRequest(BaseModel):
 
     version: VersionRef = "latest"
     horizon: (
-        Annotated[int, Field(ge=1, le=DEFAULT_LIMITS.max_horizon), REJECT_BOOL] | None
+        Annotated[int, Field(ge=1, le=DEFAULT_LIMITS.max_horizon), NUMBER_ONLY] | None
     ) = Field(
         default=None,
         description="Steps to forecast, 1 up to the model's horizon (default: all)",

@@ -32,24 +32,44 @@ namespace {
 #endif
 
 // Both functions go through exp, so that the compiler can call libmvec's
-// vector exp. Their arguments are clamped first: exp of a large argument
-// overflows to inf, and the rearrangements that -ffast-math allows can turn
-// inf / inf into NaN. At the clamps both functions are already at their
-// limits in float32 and within 1e-17 of them in float64. Arguments are never
-// NaN: the caller runs inputs or weights that are not finite on nn.GRU.
+// vector exp. -ffast-math also lets it divide by a reciprocal estimate,
+// which is off by an ulp or so, and lets exp's overflow to inf turn into
+// NaN. So both functions return their limits exactly where the true value
+// rounds to that limit in T. sigmoid is 1 above 17.4 (float) or 37.5
+// (double). It is 0 below -88 (float) or -708 (double), where exp(-x) would
+// overflow. tanh is +-1 beyond 9.1 (float) or 19.1 (double). Saturated
+// gates are then exactly 0, 1 or +-1 and their derivatives vanish as
+// nn.GRU's do. Arguments are never NaN: the caller runs inputs or weights
+// that are not finite on nn.GRU.
 template <typename T>
-inline T clamp_argument(T x, T bound) {
-  return x < -bound ? -bound : (x > bound ? bound : x);
-}
+struct Limits;
+
+template <>
+struct Limits<float> {
+  static constexpr float sigmoid_one = 17.4f;
+  static constexpr float sigmoid_zero = -88.0f;
+  static constexpr float tanh_one = 9.1f;
+};
+
+template <>
+struct Limits<double> {
+  static constexpr double sigmoid_one = 37.5;
+  static constexpr double sigmoid_zero = -708.0;
+  static constexpr double tanh_one = 19.1;
+};
 
 template <typename T>
 inline T sigmoid(T x) {
-  return T(1) / (T(1) + std::exp(-clamp_argument(x, T(80))));
+  if (x > Limits<T>::sigmoid_one) return T(1);
+  if (x < Limits<T>::sigmoid_zero) return T(0);
+  return T(1) / (T(1) + std::exp(-x));
 }
 
 template <typename T>
 inline T tanh_by_exp(T x) {
-  return T(2) / (T(1) + std::exp(T(-2) * clamp_argument(x, T(20)))) - T(1);
+  if (x > Limits<T>::tanh_one) return T(1);
+  if (x < -Limits<T>::tanh_one) return T(-1);
+  return T(2) / (T(1) + std::exp(T(-2) * x)) - T(1);
 }
 
 // One step forward for a batch. xg: (B, 3H) input projections of this step;

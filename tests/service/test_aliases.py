@@ -106,6 +106,8 @@ def test_alias_flip_during_forecasts(client: httpx.Client) -> None:
         ("production", {"version": 0}, 422, "greater than or equal to 1"),
         ("production", {"version": 1, "note": "x"}, 422, "note"),
         ("production", {}, 422, "version"),
+        ("production", {"version": True}, 422, "not the boolean true"),
+        ("production", {"version": "1"}, 422, "not a string"),
     ],
 )
 def test_invalid_alias_update_rejected(

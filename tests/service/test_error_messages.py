@@ -398,6 +398,38 @@ def test_string_rejected_for_number(live_server: LiveServer) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        (FORECAST, {"horizon": "2"}, "horizon"),
+        (TRAINING_JOBS, {"epochs": "2"}, "epochs"),
+        (FLOW, {"hidden_size": "8"}, "hidden_size"),
+    ],
+)
+def test_string_rejected_for_integer(
+    live_server: LiveServer, path: str, body: dict[str, object], field: str
+) -> None:
+    errors = field_errors(live_server.client.post(path, json=body))
+
+    assert errors[field]["type"] == "int_type"
+    assert errors[field]["message"].startswith(
+        "Input should be an integer, not a string; send a JSON number"
+    )
+
+
+def test_integer_beyond_float_range_is_named(live_server: LiveServer) -> None:
+    content = '{"history": [{"date": "2020-12-10", "close": 1' + "0" * 400 + "}]}"
+    response = live_server.client.post(
+        FORECAST, content=content, headers={"content-type": "application/json"}
+    )
+
+    errors = field_errors(response)
+    assert (
+        "401-digit integer is beyond the float range"
+        in (errors["history[0].close"]["message"])
+    )
+
+
 def test_integer_accepted_for_number(live_server: LiveServer) -> None:
     """A JSON integer is a number: ``"learning_rate": 2`` reaches the bound
     check as 2.0 instead of failing as a wrong type."""

@@ -125,7 +125,6 @@ def valid_bodies(registry: Registry) -> list[dict[str, Any]]:
     return [
         {},
         {"horizon": 3},
-        {"horizon": "3"},
         {"horizon": 2, "version": "latest", "level": 0.9},
         {"horizon": 4, "version": 1, "history": history(registry, 30)},
         {"horizon": 5, "history": history(registry, 61)},
@@ -156,6 +155,7 @@ INVALID_BODIES: list[bytes] = [
     b'{"horizon": true}',
     b'{"horizon": 0}',
     b'{"horizon": 9999}',
+    b'{"horizon": "3"}',
     b'{"version": 99}',
     b'{"version": "no-such-alias"}',
     b'{"level": 0.123}',

@@ -211,6 +211,27 @@ def test_non_finite_weights_run_on_nn_gru() -> None:
     assert not fused_gru.applies(model.core, x)
 
 
+@pytest.mark.parametrize(
+    ("dtype", "scale"), [(torch.float32, 1e30), (torch.float64, 1e300)]
+)
+def test_saturated_gates_give_nn_gru_gradients(
+    dtype: torch.dtype, scale: float
+) -> None:
+    """Inputs that saturate every gate of the first layer: the gate
+    derivatives must be exactly 0, or the weight gradients blow up."""
+    torch.manual_seed(0)
+    model = Forecaster("gru", input_size=1, hidden_size=8, num_layers=2, horizon=2)
+    model = model.to(dtype)
+    x = torch.randn(4, 12, 1, dtype=dtype) * scale
+    parameters = list(model.parameters())
+
+    fused = torch.autograd.grad(model(x).pow(2).sum(), parameters)
+    reference = torch.autograd.grad(torch_gru_output(model, x).pow(2).sum(), parameters)
+
+    for got, want in zip(fused, reference, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+
+
 def test_saturated_gates_match_nn_gru() -> None:
     """Pre-activations far beyond where exp overflows in float32."""
     core = nn.GRU(1, 8, batch_first=True)
