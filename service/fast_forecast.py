@@ -11,12 +11,13 @@ before. For ``POST /v1/models/{name}/forecast`` with an
 FastAPI does for that route. Then it serves the request with the route's
 own ``forecast_json``.
 
-Anything that raises on the way (a body that is not JSON or fails
-validation, an unknown model, a history that fails its checks, a body read
-that hits its size or time limit) sends the request through the app as if
-the fast path were not there, with the body replayed. The error responses
-are therefore FastAPI's and the app's handlers', unchanged; only valid
-requests take the fast path, and they get the bytes the route would send.
+Anything that raises on the way sends the request through the app as if
+the fast path were not there, with the body replayed. That covers a body
+that is not JSON or fails validation, an unknown model, a history that
+fails its checks, and a body read that hits its size or time limit. The
+error responses are therefore FastAPI's and the app's handlers', unchanged.
+Only valid requests take the fast path, and they get the bytes the route
+would send.
 """
 
 from __future__ import annotations
@@ -100,8 +101,10 @@ class ForecastFastPath:
 
 
 async def _read_body(receive: Receive, messages: list[Message]) -> bytes | None:
-    """Read the whole request body, keeping every message in ``messages``;
-    None when the client disconnects first."""
+    """Read the whole request body and keep every message in ``messages``.
+
+    Returns None when the client disconnects first.
+    """
     parts = []
     while True:
         message = await receive()

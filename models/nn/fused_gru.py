@@ -6,7 +6,7 @@ autograd. ``fused_gru.cpp`` runs each step as one matrix product and one
 loop over the batch, forward and backward, and this module wraps it in an
 autograd function with the parameters of an ``nn.GRU``. One training batch
 of the default shape (B 64, T 60, H 64, 2 layers) takes about half the CPU
-time of ``nn.GRU``; ``bench/gru_layer.py`` measures it.
+time of ``nn.GRU``, as ``bench/gru_layer.py`` measures.
 
 The extension is compiled with the C++ compiler and ninja on first use,
 about 10 s, into a folder under ``<cache dir>/torch_extensions``
@@ -51,9 +51,12 @@ _warned_values: set[str] = set()
 
 
 def enabled() -> bool:
-    """False when ``RNN_FORECAST_FUSED_GRU`` is 0, false, off or no (any
-    case). Unset, or 1, true, on, yes, means on; any other value logs one
-    warning and leaves the layer on."""
+    """Return False when ``RNN_FORECAST_FUSED_GRU`` is 0, false, off or no
+    (any case).
+
+    Unset, or 1, true, on or yes, means on. Any other value logs one warning
+    and leaves the layer on.
+    """
     raw = os.environ.get(SWITCH)
     if raw is None:
         return True
@@ -110,10 +113,12 @@ def _build() -> bool:
 
 
 def applies(core: nn.Module, x: Tensor) -> bool:
-    """True when ``core(x)`` runs on the fused layer: a unidirectional,
-    biased, batch-first ``nn.GRU`` on a float32 or float64 CPU tensor, the
-    extension switched on, and either gradients recorded (which builds or
-    loads it) or the extension already loaded in this process.
+    """Return True when ``core(x)`` runs on the fused layer.
+
+    That needs a unidirectional, biased, batch-first ``nn.GRU`` on a float32
+    or float64 CPU tensor and the extension switched on. It also needs
+    either gradients recorded, which builds or loads the extension, or the
+    extension already loaded in this process.
 
     Inputs or weights that hold NaN or infinity run on ``nn.GRU``, which
     carries them through as IEEE arithmetic does; the extension is compiled
@@ -197,8 +202,8 @@ class GRULayer(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
-        """Gradients of x, h0 and the four parameters; the weight and bias
-        gradients are one product or sum over all T * B rows."""
+        """Return the gradients of x, h0 and the four parameters. The weight
+        and bias gradients are one product or sum over all T * B rows."""
         x, w_ih, w_hh, states, r, z, n, hn = ctx.saved_tensors
         steps, batch, inputs = x.shape
         hidden = states.shape[2]

@@ -141,8 +141,8 @@ def _check_compiler() -> None:
     compiler = os.environ.get("CXX", "c++")
     if shutil.which(compiler) is None:
         raise BuildError(
-            f"no C++ compiler: {compiler!r} (from CXX, default c++) is not "
-            "on PATH; install g++ or point CXX at a compiler"
+            f"C++ compiler not found: {compiler!r} (from CXX, default c++) is "
+            "not on PATH; install g++ or point CXX at a compiler"
         )
 
 
@@ -175,8 +175,8 @@ def _exclusive(path: Path) -> Iterator[None]:
             except BlockingIOError:
                 if time.monotonic() > deadline:
                     raise BuildError(
-                        f"another process has held {path} for more than "
-                        f"{LOCK_WAIT_SECONDS:.0f} s"
+                        f"timed out after {LOCK_WAIT_SECONDS:.0f} s waiting for "
+                        f"{path}, which another process holds while it builds"
                     ) from None
                 time.sleep(LOCK_POLL_SECONDS)
         try:
@@ -189,7 +189,7 @@ def _exclusive(path: Path) -> Iterator[None]:
 def _scripts_on_path() -> Iterator[None]:
     """Put this interpreter's scripts folder (where pip puts ``ninja``) on
     PATH while torch looks for ninja, even when the virtualenv is not
-    activated; PATH is restored afterwards, unset if it was unset."""
+    activated. PATH is restored afterwards, and stays unset if it was."""
     before = os.environ.get("PATH")
     scripts = sysconfig.get_path("scripts") or str(Path(sys.executable).parent)
     os.environ["PATH"] = os.pathsep.join([scripts, before]) if before else scripts
