@@ -6,13 +6,19 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter
 
 from models import __version__
 from models.calendar import session_days
 from models.registry import Registry
 from service.batching import MicroBatcher
 from service.errors import install_error_handlers
+from service.fast_forecast import (
+    FastPathApp,
+    FastPathStats,
+    ForecastFastPath,
+    telemetry_enabled,
+)
 from service.inference import ModelCache, make_executor
 from service.jobs.manager import JobManager
 from service.middleware import install_middleware
@@ -34,13 +40,16 @@ logger = logging.getLogger(__name__)
 API_PREFIX = "/v1"
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None) -> FastPathApp:
     """Build the app; the registry, model cache and thread pool live in its
     lifespan."""
     settings = settings or Settings()
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastPathApp) -> AsyncIterator[None]:
+        if telemetry_enabled(app):
+            logger.info("OpenTelemetry is configured; forecasts skip the fast path")
+            app.fast_path = None
         registry = Registry(settings.registry)
         app.state.settings = settings
         app.state.registry = registry
@@ -83,7 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.executor.shutdown(wait=False, cancel_futures=True)
             app.state.diagnostics_executor.shutdown(wait=False, cancel_futures=True)
 
-    app = FastAPI(
+    app = FastPathApp(
         title="rnn-forecast",
         version=__version__,
         description="RNN, LSTM and GRU forecasters: forecasts, training jobs "
@@ -92,13 +101,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     install_openapi(app)
-    install_middleware(
-        app,
-        settings,
-        install_metrics(app),
-        upload_paths=(f"{API_PREFIX}/series",),
-        api_prefix=API_PREFIX,
-    )
+    metrics = install_metrics(app)
+    install_middleware(app, settings, metrics, upload_paths=(f"{API_PREFIX}/series",))
+    # valid forecasts are served in front of the middleware; the counters go
+    # to app.state.fast_path
+    app.state.fast_path = FastPathStats()
+    app.fast_path = ForecastFastPath(API_PREFIX, settings, metrics, app.state.fast_path)
 
     api = APIRouter(prefix=API_PREFIX)
     # routes are matched in order, so the hot forecast route goes first

@@ -1,38 +1,61 @@
-"""A fast path for valid forecast requests, in front of FastAPI's router.
+"""A fast path for valid forecast requests, in front of the whole app.
 
-FastAPI 0.165 matches each request through nested routers and then solves
-the endpoint's parameters. For the forecast route that machinery costs the
-event loop more than parsing the body does, so ``ForecastFastPath`` serves
-valid forecasts without it. It sits inside the request context and body
-limit middleware, so ids, access logs, metrics and size limits apply as
-before. For ``POST /v1/models/{name}/forecast`` with an
-``application/json`` body it reads the body, decodes it with
-``json.loads`` and validates it with ``ForecastRequest``, which is what
-FastAPI does for that route. Then it serves the request with the route's
-own ``forecast_json``.
+A forecast is small work for the event loop next to what the layers around
+it cost: FastAPI's entry and exception middleware, this service's request
+context, ``HEAD``, CORS and body limit middleware, then FastAPI 0.165's
+nested-router matching and parameter solving. ``FastPathApp`` offers each
+request to a ``ForecastFastPath`` first. The fast path takes
+``POST /v1/models/{name}/forecast`` with an ``application/json`` body and
+does for it what those layers would do for a valid request, with the same
+helpers:
 
-Anything that raises on the way sends the request through the app as if
-the fast path were not there, with the body replayed. That covers a body
-that is not JSON or fails validation, an unknown model, a history that
-fails its checks, and a body read that hits its size or time limit. The
-error responses are therefore FastAPI's and the app's handlers', unchanged.
-Only valid requests take the fast path, and they get the bytes the route
+- the request id (the client's ``X-Request-ID`` when valid, else a new one)
+  in the log context and in the response header;
+- the body size limit (``RNN_FORECAST_MAX_REQUEST_BYTES``) and the body
+  timeout between parts (``RNN_FORECAST_BODY_TIMEOUT_SECONDS``);
+- validation by ``ForecastRequest``, which pydantic runs on the JSON bytes
+  directly, instead of on the objects ``json.loads`` builds;
+- the route's own ``forecast_json``;
+- the access log line and the request metrics.
+
+Anything else goes through the app as if the fast path were not there: a
+declared ``Content-Length`` above the limit, an ``Origin`` header while
+CORS is on, a root path. So does any request that fails on the way, with
+the body parts read so far replayed: a body that is not valid JSON or
+fails validation, an unknown model, a history that fails its checks, a
+body over its limit, a client that stops sending. Error responses are
+therefore the app's, unchanged, and valid requests get the bytes the route
 would send.
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
 import re
+import time
 from dataclasses import dataclass
 
-from starlette.datastructures import Headers
+from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.logging_config import REQUEST_ID
+from service.middleware import (
+    REQUEST_ID_SCOPE_KEY,
+    choose_request_id,
+    declared_length,
+    record_request,
+)
+from service.observability import Metrics
 from service.routes.forecast import forecast_json
 from service.schemas import ForecastRequest
+from service.settings import Settings
 
-JSON_HEADERS = [(b"content-type", b"application/json")]
+# the request headers the fast path reads, lower case as ASGI gives them
+CONTENT_TYPE = b"content-type"
+CONTENT_LENGTH = b"content-length"
+ORIGIN = b"origin"
+REQUEST_ID_HEADER = b"x-request-id"
+READ_HEADERS = frozenset({CONTENT_TYPE, CONTENT_LENGTH, ORIGIN, REQUEST_ID_HEADER})
 
 
 @dataclass
@@ -44,49 +67,35 @@ class FastPathStats:
     passed_on: int = 0
 
 
-class ForecastFastPath:
-    """ASGI middleware that serves valid forecast requests itself."""
+@dataclass(frozen=True)
+class Target:
+    """A request the fast path takes: the model name from its path and the
+    id chosen for it."""
 
-    def __init__(self, app: ASGIApp, prefix: str, stats: FastPathStats) -> None:
-        self.app = app
+    name: str
+    request_id: str
+
+
+class ForecastFastPath:
+    """Serves valid forecast requests without the app's middleware and
+    router; ``FastPathApp`` calls it."""
+
+    def __init__(
+        self, prefix: str, settings: Settings, metrics: Metrics, stats: FastPathStats
+    ) -> None:
         self.pattern = re.compile(
             rf"^{re.escape(prefix)}/models/(?P<name>[^/]+)/forecast$"
         )
+        self.route = f"{prefix}/models/{{name}}/forecast"
+        self.max_bytes = settings.max_request_bytes
+        self.read_timeout = settings.body_timeout_seconds
+        self.cors = bool(settings.cors_origins)
+        self.metrics = metrics
         self.stats = stats
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        name = self._forecast_name(scope)
-        if name is None:
-            await self.app(scope, receive, send)
-            return
-
-        messages: list[Message] = []
-        try:
-            body = await _read_body(receive, messages)
-        except Exception as exc:  # a size limit or body timeout
-            await self._pass_on(scope, _replay(messages, receive, exc), send)
-            return
-
-        try:
-            if body is None:
-                raise ConnectionError("the client left before sending the body")
-            request = ForecastRequest.model_validate(json.loads(body))
-            content = await forecast_json(scope["app"].state.serving, name, request)
-        except Exception:
-            # the app repeats the work and responds with its usual error
-            await self._pass_on(scope, _replay(messages, receive), send)
-            return
-
-        self.stats.served += 1
-        await _send_json(send, content)
-
-    async def _pass_on(self, scope: Scope, receive: Receive, send: Send) -> None:
-        self.stats.passed_on += 1
-        await self.app(scope, receive, send)
-
-    def _forecast_name(self, scope: Scope) -> str | None:
-        """Return the model name of a forecast request with a JSON body,
-        else None."""
+    def target(self, scope: Scope) -> Target | None:
+        """Return the target of a forecast request with a JSON body that
+        the fast path may take, else None."""
         if scope["type"] != "http" or scope["method"] != "POST":
             return None
         if scope.get("root_path"):
@@ -94,26 +103,146 @@ class ForecastFastPath:
         found = self.pattern.match(scope["path"])
         if found is None:
             return None
-        content_type = Headers(scope=scope).get("content-type", "")
+
+        headers = _first_headers(scope)
+        content_type = headers.get(CONTENT_TYPE, b"").decode("latin-1")
         if content_type.split(";")[0].strip().lower() != "application/json":
             return None
-        return found["name"]
-
-
-async def _read_body(receive: Receive, messages: list[Message]) -> bytes | None:
-    """Read the whole request body and keep every message in ``messages``.
-
-    Returns None when the client disconnects first.
-    """
-    parts = []
-    while True:
-        message = await receive()
-        messages.append(message)
-        if message["type"] != "http.request":
+        if self.cors and ORIGIN in headers:
             return None
-        parts.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return b"".join(parts)
+        length = headers.get(CONTENT_LENGTH)
+        declared = None if length is None else declared_length(length.decode("latin-1"))
+        if declared is not None and declared > self.max_bytes:
+            return None
+
+        client_id = headers.get(REQUEST_ID_HEADER)
+        request_id = choose_request_id(
+            None if client_id is None else client_id.decode("latin-1")
+        )
+        return Target(found["name"], request_id)
+
+    async def serve(
+        self, target: Target, scope: Scope, receive: Receive, send: Send, app: ASGIApp
+    ) -> None:
+        """Serve the request, or pass it on to ``app`` with its body
+        replayed when anything on the way raises."""
+        started = time.perf_counter()
+        token = REQUEST_ID.set(target.request_id)
+        try:
+            outcome = await self._answer(target, scope, receive)
+            if isinstance(outcome, bytes):
+                await self._respond(target, scope, send, outcome, started)
+                return
+        finally:
+            REQUEST_ID.reset(token)
+
+        self.stats.passed_on += 1
+        scope[REQUEST_ID_SCOPE_KEY] = target.request_id
+        await app(scope, outcome, send)
+
+    async def _answer(
+        self, target: Target, scope: Scope, receive: Receive
+    ) -> bytes | Receive:
+        """Return the response body, or a ``receive`` that replays what was
+        read when the request must go through the app."""
+        messages: list[Message] = []
+        try:
+            body = await self._read_body(receive, messages)
+        except TimeoutError as exc:
+            # the app's body limit middleware turns this into its 408
+            return _replay(messages, receive, exc)
+        if body is None:
+            return _replay(messages, receive)
+
+        try:
+            request = ForecastRequest.model_validate_json(body)
+            serving = scope["app"].state.serving
+            return await forecast_json(serving, target.name, request)
+        except Exception:
+            # the app repeats the work and responds with its usual error
+            return _replay(messages, receive)
+
+    async def _read_body(
+        self, receive: Receive, messages: list[Message]
+    ) -> bytes | None:
+        """Read the whole body, keeping every message in ``messages``.
+
+        Returns None when the client disconnects or the body grows past the
+        limit; raises ``TimeoutError`` when a part takes longer than the
+        body timeout.
+        """
+        parts = []
+        size = 0
+        while True:
+            async with asyncio.timeout(self.read_timeout):
+                message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                return None
+            part = message.get("body", b"")
+            size += len(part)
+            if size > self.max_bytes:
+                return None
+            parts.append(part)
+            if not message.get("more_body", False):
+                return b"".join(parts)
+
+    async def _respond(
+        self, target: Target, scope: Scope, send: Send, content: bytes, started: float
+    ) -> None:
+        headers = [
+            (b"content-length", str(len(content)).encode()),
+            (b"content-type", b"application/json"),
+            (REQUEST_ID_HEADER, target.request_id.encode()),
+        ]
+        try:
+            await send(
+                {"type": "http.response.start", "status": 200, "headers": headers}
+            )
+            await send({"type": "http.response.body", "body": content})
+        finally:
+            self.stats.served += 1
+            seconds = time.perf_counter() - started
+            path_params = {"name": target.name}
+            record_request(self.metrics, scope, self.route, path_params, 200, seconds)
+
+
+class FastPathApp(FastAPI):
+    """A FastAPI app that offers each request to its ``fast_path`` before
+    its own middleware; ``fast_path`` None turns that off."""
+
+    fast_path: ForecastFastPath | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        fast_path = self.fast_path
+        target = None
+        if fast_path is not None and not self.root_path:
+            target = fast_path.target(scope)
+        if target is None:
+            await super().__call__(scope, receive, send)
+            return
+
+        assert fast_path is not None
+        scope["app"] = self
+        await fast_path.serve(target, scope, receive, send, super().__call__)
+
+
+def telemetry_enabled(app: FastAPI) -> bool:
+    """Return whether FastAPI's own OpenTelemetry instrumentation has a
+    provider to report to. Forecasts then take the normal path, which
+    records a span for each request."""
+    native = getattr(app, "_native_telemetry", None)
+    return bool(native is not None and native.enabled())
+
+
+def _first_headers(scope: Scope) -> dict[bytes, bytes]:
+    """The first value of each header in ``READ_HEADERS``, as Starlette's
+    ``Headers.get`` would return it."""
+    found: dict[bytes, bytes] = {}
+    for key, value in scope["headers"]:
+        if key in READ_HEADERS and key not in found:
+            found[key] = value
+    return found
 
 
 def _replay(
@@ -136,9 +265,3 @@ def _replay(
         return await receive()
 
     return replayed
-
-
-async def _send_json(send: Send, content: bytes) -> None:
-    headers = [(b"content-length", str(len(content)).encode()), *JSON_HEADERS]
-    await send({"type": "http.response.start", "status": 200, "headers": headers})
-    await send({"type": "http.response.body", "body": content})

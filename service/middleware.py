@@ -2,10 +2,11 @@
 
 ``install_middleware`` fixes the order, outermost first: request context (id,
 access log, metrics, last-resort 500), ``HEAD`` served as ``GET``, CORS (only
-when origins are set), body size limit, and the forecast fast path
-(``service.fast_forecast``). FastAPI's
-exception handlers sit inside all four, so every problem+json response
-passes through the request context on its way out.
+when origins are set) and body size limit. FastAPI's exception handlers sit
+inside all four, so every problem+json response passes through the request
+context on its way out. The forecast fast path (``service.fast_forecast``)
+runs in front of all of them and uses the helpers here for the same ids,
+log lines, metrics and limits.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from starlette.routing import Route, compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.errors import problem
-from service.fast_forecast import FastPathStats, ForecastFastPath
 from service.logging_config import REQUEST_ID
 from service.observability import Metrics
 from service.routes.series import MULTIPART_OVERHEAD_BYTES
@@ -41,14 +41,53 @@ REQUEST_ID_HEADER = "X-Request-ID"
 # can never inject line breaks or markup into the logs
 REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 UNMATCHED_ROUTE = "unmatched"
+# the id the forecast fast path chose for a request that it passes on to
+# the app, so the request keeps one id
+REQUEST_ID_SCOPE_KEY = "rnn_forecast.request_id"
+
+
+def choose_request_id(client_id: str | None) -> str:
+    """Return ``client_id`` (a client's ``X-Request-ID``) when it is valid,
+    else a new id."""
+    if client_id is not None and REQUEST_ID_PATTERN.fullmatch(client_id):
+        return client_id
+    return uuid.uuid4().hex
 
 
 def request_id_for(scope: Scope) -> str:
-    """Return the client's ``X-Request-ID`` when it is valid, else a new id."""
-    given = Headers(scope=scope).get(REQUEST_ID_HEADER)
-    if given is not None and REQUEST_ID_PATTERN.fullmatch(given):
-        return given
-    return uuid.uuid4().hex
+    """Return the id already chosen for this request, else the client's
+    ``X-Request-ID`` when it is valid, else a new id."""
+    chosen = scope.get(REQUEST_ID_SCOPE_KEY)
+    if chosen is not None:
+        return str(chosen)
+    return choose_request_id(Headers(scope=scope).get(REQUEST_ID_HEADER))
+
+
+def record_request(
+    metrics: Metrics,
+    scope: Scope,
+    route: str,
+    path_params: Mapping[str, str],
+    status: int,
+    seconds: float,
+) -> None:
+    """Count one finished request in ``metrics`` and write its access log
+    line; ``route`` is the path template it matched."""
+    metrics.observe_request(scope["method"], route, status, seconds, path_params)
+    access_logger.info(
+        "%s %s %d %.1f ms",
+        scope["method"],
+        scope["path"],
+        status,
+        seconds * 1000,
+        extra={
+            "method": scope["method"],
+            "path": scope["path"],
+            "route": route,
+            "status": status,
+            "duration_ms": round(seconds * 1000, 3),
+        },
+    )
 
 
 class RouteTemplates:
@@ -130,23 +169,7 @@ class RequestContextMiddleware:
 
     def _record(self, scope: Scope, status: int, seconds: float) -> None:
         route, path_params = self.templates.match(scope)
-        self.metrics.observe_request(
-            scope["method"], route, status, seconds, path_params
-        )
-        access_logger.info(
-            "%s %s %d %.1f ms",
-            scope["method"],
-            scope["path"],
-            status,
-            seconds * 1000,
-            extra={
-                "method": scope["method"],
-                "path": scope["path"],
-                "route": route,
-                "status": status,
-                "duration_ms": round(seconds * 1000, 3),
-            },
-        )
+        record_request(self.metrics, scope, route, path_params, status, seconds)
 
 
 class HeadAsGetMiddleware:
@@ -231,7 +254,7 @@ class BodySizeLimitMiddleware:
             return
 
         limit = self.limit_for(scope["path"])
-        declared = _content_length(scope)
+        declared = declared_length(Headers(scope=scope).get("content-length"))
         if declared is not None and declared > limit.max_bytes:
             response = problem(413, limit.message(declared, complete=True))
             await response(scope, receive, send)
@@ -300,8 +323,9 @@ class ProblemCORSMiddleware(CORSMiddleware):
         return problem(response.status_code, detail, headers=headers)
 
 
-def _content_length(scope: Scope) -> int | None:
-    value = Headers(scope=scope).get("content-length")
+def declared_length(value: str | None) -> int | None:
+    """Return the body size a ``Content-Length`` header value declares, or
+    None when it is missing or not a plain decimal number."""
     # isdigit alone accepts digits such as "²" that int() rejects
     if value is None or not (value.isascii() and value.isdigit()):
         return None
@@ -313,12 +337,8 @@ def install_middleware(
     settings: Settings,
     metrics: Metrics,
     upload_paths: tuple[str, ...] = (),
-    api_prefix: str = "/v1",
 ) -> None:
-    """Add the middleware in order; the last one added runs first. The
-    forecast fast path's counters go to ``app.state.fast_path``."""
-    app.state.fast_path = FastPathStats()
-    app.add_middleware(ForecastFastPath, prefix=api_prefix, stats=app.state.fast_path)
+    """Add the middleware in order; the last one added runs first."""
     # the upload route checks the file against the exact limit itself
     upload = BodyLimit(
         settings.max_upload_bytes,

@@ -58,3 +58,16 @@ def test_cors_rejects_other_origin(strict_server: LiveServer) -> None:
     assert "origin" in preflight.json()["detail"]
     assert "access-control-allow-origin" not in preflight.headers
     assert "access-control-allow-origin" not in simple.headers
+
+
+def test_forecast_from_allowed_origin_gets_cors_headers(
+    strict_server: LiveServer,
+) -> None:
+    response = strict_server.client.post(
+        "/v1/models/nflx/forecast",
+        json={"horizon": 2},
+        headers={"Origin": DASHBOARD_ORIGIN},
+    )
+    assert response.status_code == 200
+    assert response.headers["access-control-allow-origin"] == DASHBOARD_ORIGIN
+    assert "X-Request-ID" in response.headers["access-control-expose-headers"]

@@ -7,7 +7,9 @@ path switched off, and the two responses are compared."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -17,11 +19,13 @@ import pytest
 from fastapi import FastAPI
 
 from models.registry import Registry
+from service import middleware
 from service.app import create_app
 from service.fast_forecast import ForecastFastPath
 from service.settings import Settings
 
 PATH = "/v1/models/nflx/forecast"
+ROUTE = "/v1/models/{name}/forecast"
 JSON = "application/json"
 
 
@@ -116,7 +120,7 @@ async def both_ways(
 ) -> tuple[Answer, Answer]:
     served = await call(app, *args, **kwargs)
     with monkeypatch.context() as patch:
-        patch.setattr(ForecastFastPath, "_forecast_name", lambda self, scope: None)
+        patch.setattr(ForecastFastPath, "target", lambda self, scope: None)
         reference = await call(app, *args, **kwargs)
     return served, reference
 
@@ -262,5 +266,116 @@ def test_streamed_body_over_limit_gets_413(
             assert served.status == 413
             assert served.comparable() == reference.comparable()
             assert b"RNN_FORECAST_MAX_REQUEST_BYTES" in served.body
+
+    asyncio.run(scenario())
+
+
+def test_passed_on_request_keeps_its_id(
+    trained_registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The id the fast path chose is the one the app's middleware uses, so
+    a passed-on request is logged and served under one id."""
+    generated: list[str] = []
+
+    def counted_uuid4() -> uuid.UUID:
+        value = uuid.UUID(int=len(generated) + 1)
+        generated.append(value.hex)
+        return value
+
+    monkeypatch.setattr(middleware.uuid, "uuid4", counted_uuid4)
+
+    async def scenario() -> None:
+        async with running(trained_registry, tmp_path) as app:
+            rejected = await call(app, [b'{"horizon": 0}'])
+            served = await call(app, [b'{"horizon": 2}'])
+
+            assert rejected.status == 422
+            assert served.status == 200
+            assert generated == [uuid.UUID(int=1).hex, uuid.UUID(int=2).hex]
+            assert rejected.headers["x-request-id"] == generated[0]
+            assert served.headers["x-request-id"] == generated[1]
+
+    asyncio.run(scenario())
+
+
+def test_served_and_passed_on_requests_counted_once(
+    trained_registry: Registry, tmp_path: Path
+) -> None:
+    async def scenario() -> None:
+        async with running(trained_registry, tmp_path) as app:
+            await call(app, [b'{"horizon": 2}'])
+            await call(app, [b'{"horizon": 0}'])
+            registry = app.state.metrics.registry
+
+            for status in ("200", "422"):
+                labels = {"method": "POST", "route": ROUTE, "status": status}
+                count = registry.get_sample_value(
+                    "rnn_forecast_http_requests_total", labels
+                )
+                assert count == 1, status
+
+    asyncio.run(scenario())
+
+
+# bodies where decoding the JSON bytes in pydantic could differ from
+# json.loads followed by validation, which the route does
+EDGE_BODIES: list[bytes] = [
+    b'{"horizon": 2, "horizon": 3}',
+    b'{"horizon": 3.0}',
+    b'{"horizon": 2e0}',
+    b'{"horizon": 3, "level": 1}',
+    b'{"horizon": 3, "level": 0.90000000000000002}',
+    b'{"horizon": 3, "version": "1"}',
+    b'{"horizon": 3, "version": 1.0}',
+    b'\xef\xbb\xbf{"horizon": 3}',
+    '{"horizon": 3}'.encode("utf-16"),
+    '{"horizon": 3}'.encode("utf-32-le"),
+    b'{"horizon": 3, "version": "\\u006catest"}',
+    b'{"horizon": 3, "version": "\\ud800"}',
+    b'{"horizon": 3}\n\t ',
+    b'{"horizon": 3} x',
+    b'{"horizon": 3, "level": 1e400}',
+    b'{"horizon": 3, "level": -0.0}',
+    b'{"horizon": ' + b"9" * 400 + b"}",
+]
+
+
+def edge_history_bodies(registry: Registry) -> list[bytes]:
+    rows = history(registry, 40)
+    dates = [row["date"] for row in rows]
+    closes = ", ".join(f'{{"date": "{d}", "close": 1{i}}}' for i, d in enumerate(dates))
+    timestamps = ", ".join(
+        f'{{"date": {int(dt.datetime.fromisoformat(d).timestamp())}, "close": 5.5}}'
+        for d in dates
+    )
+    return [
+        f'{{"history": [{closes}]}}'.encode(),
+        f'{{"history": [{timestamps}]}}'.encode(),
+        json.dumps({"history": [{**r, "close": 1e308} for r in rows]}).encode(),
+        json.dumps({"history": [{**r, "close": 2**64 + 1} for r in rows]}).encode(),
+        json.dumps(
+            {"history": [{**r, "close": 123.45678901234567890123} for r in rows]}
+        ).encode(),
+        json.dumps({"history": [{**r, "volume": 1e3} for r in rows]}).encode(),
+        json.dumps(
+            {"history": [{**r, "date": r["date"] + "T00:00:00"} for r in rows]}
+        ).encode(),
+    ]
+
+
+def test_edge_bodies_get_the_route_response(
+    trained_registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bodies = EDGE_BODIES + edge_history_bodies(trained_registry)
+
+    async def scenario() -> None:
+        async with running(trained_registry, tmp_path) as app:
+            for body in bodies:
+                served, reference = await both_ways(app, monkeypatch, [body])
+                assert served.comparable() == reference.comparable(), body[:80]
+
+            # the valid UTF-8 bodies take the fast path, the others the app
+            assert app.state.fast_path.served >= 10
+            assert app.state.fast_path.passed_on >= 10
 
     asyncio.run(scenario())

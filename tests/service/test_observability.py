@@ -74,6 +74,47 @@ def test_invalid_request_id_is_replaced(strict_server: LiveServer) -> None:
     assert re.fullmatch(r"[0-9a-f]{32}", response.headers["x-request-id"])
 
 
+def test_forecast_request_ids(strict_server: LiveServer) -> None:
+    """Served and rejected forecasts carry the id as other routes do."""
+    path = "/v1/models/nflx/forecast"
+    served = strict_server.client.post(
+        path, json={"horizon": 2}, headers={"X-Request-ID": "forecast-7"}
+    )
+    rejected = strict_server.client.post(
+        path, json={"horizon": 0}, headers={"X-Request-ID": "forecast-8"}
+    )
+    replaced = strict_server.client.post(
+        path, json={"horizon": 2}, headers={"X-Request-ID": "bad id"}
+    )
+
+    assert served.status_code == 200
+    assert served.headers["x-request-id"] == "forecast-7"
+    assert rejected.status_code == 422
+    assert rejected.headers["x-request-id"] == "forecast-8"
+    assert re.fullmatch(r"[0-9a-f]{32}", replaced.headers["x-request-id"])
+
+
+def test_rejected_forecast_logs_one_line_with_its_id(
+    strict_server: LiveServer,
+) -> None:
+    """A request the fast path passes on keeps the id it chose, and only the
+    app's middleware logs it."""
+    response = strict_server.client.post(
+        "/v1/models/nflx/forecast", json={"horizon": "2"}
+    )
+    request_id = response.headers["x-request-id"]
+    entry = wait_for_access_line(strict_server, request_id)
+    lines = [
+        e
+        for e in log_lines(strict_server)
+        if e.get("request_id") == request_id and "duration_ms" in e
+    ]
+
+    assert response.status_code == 422
+    assert entry["status"] == 422
+    assert len(lines) == 1
+
+
 def test_generated_request_ids_differ(strict_server: LiveServer) -> None:
     first = strict_server.client.get("/v1/health").headers["x-request-id"]
     second = strict_server.client.get("/v1/health").headers["x-request-id"]
