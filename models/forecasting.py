@@ -31,6 +31,9 @@ class ForecastInput:
     horizon: int
     # prediction interval level in (0, 1); None means no interval
     level: float | None = None
+    # the ISO dates of the ``horizon`` sessions after ``last_date``; None
+    # means run_batch looks them up
+    dates: list[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -89,26 +92,27 @@ def build_input(
 
     needed = required_rows(loaded)
     last_date = last if isinstance(last, dt.date) else dt.date.fromisoformat(last)
-    _check_calendar(loaded, last_date, horizon, last_row)
     return ForecastInput(
         closes=values[-needed:],
         last_date=last_date,
         horizon=horizon,
         level=level,
+        dates=_forecast_dates(loaded, last_date, horizon, last_row),
     )
 
 
-def _check_calendar(
+def _forecast_dates(
     loaded: LoadedModel, last_date: dt.date, horizon: int, row: int | None
-) -> None:
-    """Raise a 422-type error when the calendar cannot date ``horizon``
-    sessions after ``last_date``, before the request joins a batch.
+) -> list[str]:
+    """Return the ``horizon`` sessions after ``last_date``; raise a 422-type
+    error when the calendar cannot date them, before the request joins a
+    batch.
 
     ``row`` is the index of the last row of the request's history, or None
     when the history is the version's stored tail.
     """
     try:
-        next_sessions(last_date, horizon)
+        return next_sessions(last_date, horizon)
     except ValueError as exc:
         if row is None:
             raise _stored_history_error(loaded, last_date, exc) from exc
@@ -228,9 +232,12 @@ def run_batch(loaded: LoadedModel, inputs: Sequence[ForecastInput]) -> list[Fore
         lower = upper = None
         if item.level is not None:
             lower, upper = _interval(loaded, chosen, item.level)
+        dates = item.dates
+        if dates is None:
+            dates = next_sessions(item.last_date, item.horizon)
         results.append(
             Forecast(
-                dates=next_sessions(item.last_date, item.horizon),
+                dates=dates,
                 values=[_finite(v) for v in chosen],
                 lower=lower,
                 upper=upper,

@@ -13,8 +13,10 @@ helpers:
   in the log context and in the response header;
 - the body size limit (``RNN_FORECAST_MAX_REQUEST_BYTES``) and the body
   timeout between parts (``RNN_FORECAST_BODY_TIMEOUT_SECONDS``);
-- validation by ``ForecastRequest``, which pydantic runs on the JSON bytes
-  directly, instead of on the objects ``json.loads`` builds;
+- validation against ``ForecastRequest``'s fields and checks, which
+  pydantic runs on the JSON bytes directly (instead of on the objects
+  ``json.loads`` builds) and into dicts (``ForecastRequestFields``)
+  instead of a model object per history row;
 - the route's own ``forecast_json``;
 - the access log line and the request metrics.
 
@@ -46,8 +48,8 @@ from service.middleware import (
     record_request,
 )
 from service.observability import Metrics
-from service.routes.forecast import forecast_json
-from service.schemas import ForecastRequest
+from service.routes.forecast import ForecastQuery, forecast_json
+from service.schemas import FORECAST_REQUEST_FIELDS
 from service.settings import Settings
 
 # the request headers the fast path reads, lower case as ASGI gives them
@@ -155,9 +157,10 @@ class ForecastFastPath:
             return _replay(messages, receive)
 
         try:
-            request = ForecastRequest.model_validate_json(body)
+            fields = FORECAST_REQUEST_FIELDS.validate_json(body)
             serving = scope["app"].state.serving
-            return await forecast_json(serving, target.name, request)
+            query = ForecastQuery.from_fields(fields)
+            return await forecast_json(serving, target.name, query)
         except Exception:
             # the app repeats the work and responds with its usual error
             return _replay(messages, receive)

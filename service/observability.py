@@ -61,6 +61,20 @@ class CacheFigures:
     capacity: int
 
 
+@dataclass(frozen=True)
+class ServingFigures:
+    """Counters of the forecast path since start. The batch counters give
+    the forward passes run, the requests in them and the largest batch. The
+    fast path counters give the requests it served and those it passed on
+    to the app."""
+
+    batches: int
+    batch_items: int
+    largest_batch: int
+    fast_served: int
+    fast_passed_on: int
+
+
 @dataclass
 class StateReaders:
     """Callables that read the app's state at scrape time.
@@ -72,6 +86,7 @@ class StateReaders:
     cache: Callable[[], CacheFigures | None] = lambda: None
     jobs_by_state: Callable[[], Mapping[str, int] | None] = lambda: None
     job_epochs: Callable[[], Iterable[JobEpochs] | None] = lambda: None
+    serving: Callable[[], ServingFigures | None] = lambda: None
 
 
 class StateCollector:
@@ -81,20 +96,27 @@ class StateCollector:
         self.readers = readers
 
     def describe(self) -> Iterable[Metric]:
-        return self._families(CacheFigures(0, 0, 0, 0), {})
+        return self._families(
+            CacheFigures(0, 0, 0, 0), {}, ServingFigures(0, 0, 0, 0, 0)
+        )
 
     def collect(self) -> Iterable[Metric]:
         cache = read_safely(self.readers.cache, "the model cache")
         jobs = read_safely(self.readers.jobs_by_state, "the job counts")
-        return self._families(cache, jobs)
+        serving = read_safely(self.readers.serving, "the forecast counters")
+        return self._families(cache, jobs, serving)
 
     @staticmethod
     def _families(
-        cache: CacheFigures | None, jobs: Mapping[str, int] | None
+        cache: CacheFigures | None,
+        jobs: Mapping[str, int] | None,
+        serving: ServingFigures | None,
     ) -> list[Metric]:
         families: list[Metric] = []
         if cache is not None:
             families += _cache_families(cache)
+        if serving is not None:
+            families += _serving_families(serving)
         if jobs is not None:
             gauge = GaugeMetricFamily(
                 f"{PREFIX}_jobs", "Jobs in the job store by state", labels=["state"]
@@ -134,6 +156,33 @@ def _cache_families(cache: CacheFigures) -> list[Metric]:
     )
     capacity.add_metric([], cache.capacity)
     return [hits, misses, size, capacity]
+
+
+def _serving_families(serving: ServingFigures) -> list[Metric]:
+    batches = CounterMetricFamily(
+        f"{PREFIX}_forecast_batches",
+        "Forward passes run for forecasts, each over one batch of requests",
+    )
+    batches.add_metric([], serving.batches)
+    items = CounterMetricFamily(
+        f"{PREFIX}_forecast_batch_items",
+        "Forecast requests computed in those forward passes; divided by "
+        "forecast_batches, the mean batch size",
+    )
+    items.add_metric([], serving.batch_items)
+    largest = GaugeMetricFamily(
+        f"{PREFIX}_forecast_batch_largest", "Requests in the largest batch so far"
+    )
+    largest.add_metric([], serving.largest_batch)
+    fast = CounterMetricFamily(
+        f"{PREFIX}_forecast_fast_path",
+        "Forecast requests with a JSON body, by whether the fast path served "
+        "them or passed them on to the app (invalid or failed requests)",
+        labels=["outcome"],
+    )
+    fast.add_metric(["served"], serving.fast_served)
+    fast.add_metric(["passed_on"], serving.fast_passed_on)
+    return [batches, items, largest, fast]
 
 
 @dataclass(frozen=True)
@@ -261,8 +310,25 @@ def install_metrics(app: FastAPI) -> Metrics:
         )
         return [JobEpochs(job.id, job.kind, _epoch_seconds(job)) for job in jobs]
 
+    def read_serving() -> ServingFigures | None:
+        batcher = getattr(app.state, "batcher", None)
+        fast_path = getattr(app.state, "fast_path", None)
+        if batcher is None or fast_path is None:
+            return None
+        stats = batcher.stats
+        return ServingFigures(
+            stats.batches,
+            stats.items,
+            stats.largest,
+            fast_path.served,
+            fast_path.passed_on,
+        )
+
     readers = StateReaders(
-        cache=read_cache, jobs_by_state=read_jobs_by_state, job_epochs=read_job_epochs
+        cache=read_cache,
+        jobs_by_state=read_jobs_by_state,
+        job_epochs=read_job_epochs,
+        serving=read_serving,
     )
     metrics = Metrics(readers=readers)
     app.state.metrics = metrics

@@ -15,7 +15,10 @@ others and produces every error response.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -25,7 +28,7 @@ from models.forecasting import Forecast, build_input
 from models.limits import check_limit
 from models.registry import check_name
 from service.logging_config import in_request_context
-from service.schemas import ForecastRequest, ForecastResponse
+from service.schemas import ForecastRequest, ForecastRequestFields, ForecastResponse
 from service.serving import Serving
 
 router = APIRouter(tags=["forecast"])
@@ -43,11 +46,49 @@ RESPONSES = {
     summary="Forecast the next trading days' prices",
 )
 async def forecast(name: str, body: ForecastRequest, request: Request) -> Response:
-    content = await forecast_json(request.app.state.serving, name, body)
+    content = await forecast_json(
+        request.app.state.serving, name, ForecastQuery.from_model(body)
+    )
     return Response(content, media_type="application/json")
 
 
-async def forecast_json(serving: Serving, name: str, body: ForecastRequest) -> bytes:
+@dataclass(frozen=True)
+class ForecastQuery:
+    """A validated forecast request body: the version reference, the
+    horizon (None: the model's), the history's dates and closes (None: the
+    model's stored tail) and the interval level (None: no interval)."""
+
+    version: int | str
+    horizon: int | None
+    dates: Sequence[dt.date] | None
+    closes: Sequence[float] | None
+    level: float | None
+
+    @classmethod
+    def from_model(cls, body: ForecastRequest) -> ForecastQuery:
+        dates = closes = None
+        if body.history is not None:
+            dates = [row.date for row in body.history]
+            closes = [row.close for row in body.history]
+        return cls(body.version, body.horizon, dates, closes, body.level)
+
+    @classmethod
+    def from_fields(cls, body: ForecastRequestFields) -> ForecastQuery:
+        dates = closes = None
+        history = body.get("history")
+        if history is not None:
+            dates = [row["date"] for row in history]
+            closes = [row["close"] for row in history]
+        return cls(
+            body.get("version", "latest"),
+            body.get("horizon"),
+            dates,
+            closes,
+            body.get("level"),
+        )
+
+
+async def forecast_json(serving: Serving, name: str, query: ForecastQuery) -> bytes:
     """Serve one validated forecast request; return the response body.
 
     Raises the service's errors (unknown model or version, a history or
@@ -55,24 +96,19 @@ async def forecast_json(serving: Serving, name: str, body: ForecastRequest) -> b
     problem responses.
     """
     check_name(name)
-    check_request_limits(body, serving)
+    check_request_limits(query, serving)
 
     # the alias is resolved once, so the whole response comes from one version;
     # a cached version costs no file reads, a new one is loaded on the pool
-    version = serving.resolver.resolve(name, body.version)
+    version = serving.resolver.resolve(name, query.version)
     loaded = serving.cache.peek(name, version)
     if loaded is None:
         loop = asyncio.get_running_loop()
         loaded = await loop.run_in_executor(
             serving.executor, in_request_context(serving.cache.get, name, version)
         )
-    horizon = body.horizon if body.horizon is not None else loaded.horizon
-
-    dates = closes = None
-    if body.history is not None:
-        dates = [row.date for row in body.history]
-        closes = [row.close for row in body.history]
-    item = build_input(loaded, horizon, dates, closes, level=body.level)
+    horizon = query.horizon if query.horizon is not None else loaded.horizon
+    item = build_input(loaded, horizon, query.dates, query.closes, level=query.level)
     result = await serving.batcher.forecast(loaded, item)
 
     content = {
@@ -80,27 +116,27 @@ async def forecast_json(serving: Serving, name: str, body: ForecastRequest) -> b
         "version": version,
         "horizon": horizon,
         "last_history_date": item.last_date.isoformat(),
-        "history_source": "model" if body.history is None else "request",
+        "history_source": "model" if query.dates is None else "request",
         "forecast": forecast_points(result),
-        "level": body.level,
+        "level": query.level,
     }
     return json_bytes(content)
 
 
-def check_request_limits(body: ForecastRequest, serving: Serving) -> None:
+def check_request_limits(query: ForecastQuery, serving: Serving) -> None:
     """Raise ``LimitExceededError`` for a history or horizon above the
     server's configured limits."""
     settings = serving.settings
-    if body.history is not None and len(body.history) > settings.max_history_rows:
+    if query.dates is not None and len(query.dates) > settings.max_history_rows:
         raise LimitExceededError(
-            f"history has {len(body.history)} rows, above the limit of "
+            f"history has {len(query.dates)} rows, above the limit of "
             f"{settings.max_history_rows}; send only the most recent rows or "
             "raise RNN_FORECAST_MAX_HISTORY_ROWS",
             field="history",
         )
-    if body.horizon is not None:
+    if query.horizon is not None:
         check_limit(
-            "horizon", body.horizon, settings.max_horizon, "RNN_FORECAST_MAX_HORIZON"
+            "horizon", query.horizon, settings.max_horizon, "RNN_FORECAST_MAX_HORIZON"
         )
 
 

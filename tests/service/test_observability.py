@@ -387,3 +387,20 @@ def test_log_config_formats(fmt: str) -> None:
         assert re.fullmatch(
             r"\S+ \S+ INFO service\.demo \[rid-9\] model nflx loaded", lines[0]
         ), lines[0]
+
+
+def test_batch_and_fast_path_metrics(strict_server: LiveServer) -> None:
+    before = samples(strict_server)
+    strict_server.client.post("/v1/models/nflx/forecast", json={"horizon": 1})
+    strict_server.client.post("/v1/models/nflx/forecast", json={"horizon": 0})
+    after = samples(strict_server)
+
+    def grew(name: str, **labels: str) -> float:
+        key = (name, frozenset(labels.items()))
+        return after[key] - before.get(key, 0)
+
+    assert grew("rnn_forecast_forecast_batches_total") == 1
+    assert grew("rnn_forecast_forecast_batch_items_total") == 1
+    assert after[("rnn_forecast_forecast_batch_largest", frozenset())] >= 1
+    assert grew("rnn_forecast_forecast_fast_path_total", outcome="served") == 1
+    assert grew("rnn_forecast_forecast_fast_path_total", outcome="passed_on") == 1
