@@ -65,6 +65,13 @@ def next_sessions(last: dt.date, count: int) -> list[str]:
     them. Also raises it when fewer than ``count`` sessions follow ``last``
     before the calendar's end, ``CALENDAR_END``.
     """
+    return list(_next_sessions(last, count))
+
+
+# forecasts of one series mostly start from the same last date, so the
+# dates of recent (last, count) pairs are kept, up to 4 KB per entry
+@functools.lru_cache(maxsize=1024)
+def _next_sessions(last: dt.date, count: int) -> tuple[str, ...]:
     days = session_days()
     day = np.datetime64(last, "D")
     if day < days[0]:
@@ -80,7 +87,7 @@ def next_sessions(last: dt.date, count: int) -> list[str]:
             f"known to exchange-calendars end, so it has no {count} sessions "
             f"after {last}"
         )
-    return np.datetime_as_string(chosen, unit="D").tolist()
+    return tuple(np.datetime_as_string(chosen, unit="D").tolist())
 
 
 def first_sessions(start: dt.date, count: int) -> pd.DatetimeIndex:
