@@ -13,7 +13,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -258,6 +258,10 @@ class Metrics:
         )
         self.epochs = EpochTracker(self.epoch_seconds)
         self.registry.register(StateCollector(self.readers))
+        # the labelled children per label values: ``labels()`` checks and
+        # locks on every call, which costs the event loop on each request
+        self._request_children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+        self._forecast_children: dict[str, Any] = {}
 
     def refresh(self) -> None:
         """Observe the epochs that jobs finished since the last call; the
@@ -277,11 +281,24 @@ class Metrics:
         """Count one finished request and record its latency; a successful
         forecast also goes into the forecast histogram of its model."""
         labels = (method, route, str(status))
-        self.requests.labels(*labels).inc()
-        self.request_seconds.labels(*labels).observe(seconds)
+        children = self._request_children.get(labels)
+        if children is None:
+            children = (
+                self.requests.labels(*labels),
+                self.request_seconds.labels(*labels),
+            )
+            self._request_children[labels] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
         if route == FORECAST_ROUTE and 200 <= status < 300:
             model = str(path_params.get("name", ""))
-            self.forecast_seconds.labels(model).observe(seconds)
+            child = self._forecast_children.get(model)
+            if child is None:
+                child = self._forecast_children[model] = self.forecast_seconds.labels(
+                    model
+                )
+            child.observe(seconds)
 
 
 def install_metrics(app: FastAPI) -> Metrics:
