@@ -21,13 +21,17 @@ helpers:
 - the access log line and the request metrics.
 
 Anything else goes through the app as if the fast path were not there: a
-declared ``Content-Length`` above the limit, an ``Origin`` header while
-CORS is on, a root path. So does any request that fails on the way, with
-the body parts read so far replayed: a body that is not valid JSON or
-fails validation, an unknown model, a history that fails its checks, a
-body over its limit, a client that stops sending. Error responses are
-therefore the app's, unchanged, and valid requests get the bytes the route
-would send.
+declared ``Content-Length`` above the limit, any request while CORS is on
+(the CORS middleware adds ``Vary: Origin`` to every response), a root path.
+So does any request that fails on the way, with the body parts read so far
+replayed: a body that is not valid JSON or fails validation, a body over
+its limit, a client that stops sending. A valid body whose forecast fails
+(an unknown model, a history that fails its checks, a forecast that
+overflows) is passed on with its error, which the route raises instead of
+computing the forecast again. Error responses are therefore the app's,
+unchanged, and valid requests get the bytes the route would send. A request
+passed on keeps its request id and its start time, so its access log line
+and latency cover the fast path's part too.
 """
 
 from __future__ import annotations
@@ -43,21 +47,25 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from service.logging_config import REQUEST_ID
 from service.middleware import (
     REQUEST_ID_SCOPE_KEY,
+    STARTED_SCOPE_KEY,
     choose_request_id,
     declared_length,
     record_request,
 )
 from service.observability import Metrics
-from service.routes.forecast import ForecastQuery, forecast_json
+from service.routes.forecast import (
+    FORECAST_ERROR_SCOPE_KEY,
+    ForecastQuery,
+    forecast_json,
+)
 from service.schemas import FORECAST_REQUEST_FIELDS
 from service.settings import Settings
 
 # the request headers the fast path reads, lower case as ASGI gives them
 CONTENT_TYPE = b"content-type"
 CONTENT_LENGTH = b"content-length"
-ORIGIN = b"origin"
 REQUEST_ID_HEADER = b"x-request-id"
-READ_HEADERS = frozenset({CONTENT_TYPE, CONTENT_LENGTH, ORIGIN, REQUEST_ID_HEADER})
+READ_HEADERS = frozenset({CONTENT_TYPE, CONTENT_LENGTH, REQUEST_ID_HEADER})
 
 
 @dataclass
@@ -100,7 +108,7 @@ class ForecastFastPath:
         the fast path may take, else None."""
         if scope["type"] != "http" or scope["method"] != "POST":
             return None
-        if scope.get("root_path"):
+        if self.cors or scope.get("root_path"):
             return None
         found = self.pattern.match(scope["path"])
         if found is None:
@@ -109,8 +117,6 @@ class ForecastFastPath:
         headers = _first_headers(scope)
         content_type = headers.get(CONTENT_TYPE, b"").decode("latin-1")
         if content_type.split(";")[0].strip().lower() != "application/json":
-            return None
-        if self.cors and ORIGIN in headers:
             return None
         length = headers.get(CONTENT_LENGTH)
         declared = None if length is None else declared_length(length.decode("latin-1"))
@@ -140,6 +146,7 @@ class ForecastFastPath:
 
         self.stats.passed_on += 1
         scope[REQUEST_ID_SCOPE_KEY] = target.request_id
+        scope[STARTED_SCOPE_KEY] = started
         await app(scope, outcome, send)
 
     async def _answer(
@@ -158,11 +165,18 @@ class ForecastFastPath:
 
         try:
             fields = FORECAST_REQUEST_FIELDS.validate_json(body)
+        except Exception:
+            # the app validates the body again and responds with its error
+            return _replay(messages, receive)
+
+        try:
             serving = scope["app"].state.serving
             query = ForecastQuery.from_fields(fields)
             return await forecast_json(serving, target.name, query)
-        except Exception:
-            # the app repeats the work and responds with its usual error
+        except Exception as exc:
+            # the route raises this error instead of computing it again, so
+            # the app's handlers respond as if the route had raised it
+            scope[FORECAST_ERROR_SCOPE_KEY] = exc
             return _replay(messages, receive)
 
     async def _read_body(

@@ -176,8 +176,9 @@ def _serving_families(serving: ServingFigures) -> list[Metric]:
     largest.add_metric([], serving.largest_batch)
     fast = CounterMetricFamily(
         f"{PREFIX}_forecast_fast_path",
-        "Forecast requests with a JSON body, by whether the fast path served "
-        "them or passed them on to the app (invalid or failed requests)",
+        "Forecast requests the fast path took (a JSON body within the size "
+        "limit, CORS off), by whether it served them or passed them on to the "
+        "app, which answers invalid and failing requests",
         labels=["outcome"],
     )
     fast.add_metric(["served"], serving.fast_served)

@@ -33,6 +33,10 @@ from service.serving import Serving
 
 router = APIRouter(tags=["forecast"])
 
+# an error the fast path met serving a valid body of this request; the route
+# raises it instead of computing the forecast a second time
+FORECAST_ERROR_SCOPE_KEY = "rnn_forecast.forecast_error"
+
 RESPONSES = {
     404: {"description": "Unknown model or version"},
     422: {"description": "Invalid horizon, history or interval level"},
@@ -46,6 +50,9 @@ RESPONSES = {
     summary="Forecast the next trading days' prices",
 )
 async def forecast(name: str, body: ForecastRequest, request: Request) -> Response:
+    error = request.scope.get(FORECAST_ERROR_SCOPE_KEY)
+    if error is not None:
+        raise error
     content = await forecast_json(
         request.app.state.serving, name, ForecastQuery.from_model(body)
     )

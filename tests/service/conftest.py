@@ -1,5 +1,5 @@
-"""A server with small limits, an API key and CORS, shared by the HTTP tests
-of errors, limits, security and observability."""
+"""A server with small limits and an API key, shared by the HTTP tests of
+errors, limits, security and observability, and a server with CORS."""
 
 from __future__ import annotations
 
@@ -27,11 +27,19 @@ def strict_server(
         "RNN_FORECAST_MAX_REQUEST_BYTES": str(MAX_REQUEST_BYTES),
         "RNN_FORECAST_MAX_HISTORY_ROWS": str(MAX_HISTORY_ROWS),
         "RNN_FORECAST_MAX_HORIZON": str(MAX_HORIZON),
-        "RNN_FORECAST_CORS_ORIGINS": f"{DASHBOARD_ORIGIN}, https://other.example",
         "RNN_FORECAST_DATA_DIR": str(tmp_path_factory.mktemp("strict-data")),
         "RNN_FORECAST_LOG_FORMAT": "json",
         "RNN_FORECAST_LOG_LEVEL": "debug",
     }
+    server = LiveServer(trained_registry.root, env=env)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def cors_server(trained_registry: Registry) -> Iterator[LiveServer]:
+    """``rnn-forecast serve`` that allows two origins."""
+    env = {"RNN_FORECAST_CORS_ORIGINS": f"{DASHBOARD_ORIGIN}, https://other.example"}
     server = LiveServer(trained_registry.root, env=env)
     yield server
     server.stop()

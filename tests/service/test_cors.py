@@ -24,8 +24,8 @@ def test_cors_closed_by_default(live_server: LiveServer) -> None:
     assert "access-control-allow-origin" not in simple.headers
 
 
-def test_cors_allows_configured_origin(strict_server: LiveServer) -> None:
-    preflight = strict_server.client.options(
+def test_cors_allows_configured_origin(cors_server: LiveServer) -> None:
+    preflight = cors_server.client.options(
         "/v1/models/nflx/forecast",
         headers={
             "Origin": DASHBOARD_ORIGIN,
@@ -33,24 +33,22 @@ def test_cors_allows_configured_origin(strict_server: LiveServer) -> None:
             "Access-Control-Request-Headers": "content-type",
         },
     )
-    simple = strict_server.client.get(
-        "/v1/health", headers={"Origin": DASHBOARD_ORIGIN}
-    )
+    simple = cors_server.client.get("/v1/health", headers={"Origin": DASHBOARD_ORIGIN})
     assert preflight.status_code == 200
     assert preflight.headers["access-control-allow-origin"] == DASHBOARD_ORIGIN
     assert simple.headers["access-control-allow-origin"] == DASHBOARD_ORIGIN
     assert "X-Request-ID" in simple.headers["access-control-expose-headers"]
 
 
-def test_cors_rejects_other_origin(strict_server: LiveServer) -> None:
-    preflight = strict_server.client.options(
+def test_cors_rejects_other_origin(cors_server: LiveServer) -> None:
+    preflight = cors_server.client.options(
         "/v1/models/nflx/forecast",
         headers={
             "Origin": "https://evil.example",
             "Access-Control-Request-Method": "POST",
         },
     )
-    simple = strict_server.client.get(
+    simple = cors_server.client.get(
         "/v1/health", headers={"Origin": "https://evil.example"}
     )
     assert preflight.status_code == 400
@@ -61,9 +59,9 @@ def test_cors_rejects_other_origin(strict_server: LiveServer) -> None:
 
 
 def test_forecast_from_allowed_origin_gets_cors_headers(
-    strict_server: LiveServer,
+    cors_server: LiveServer,
 ) -> None:
-    response = strict_server.client.post(
+    response = cors_server.client.post(
         "/v1/models/nflx/forecast",
         json={"horizon": 2},
         headers={"Origin": DASHBOARD_ORIGIN},
@@ -71,3 +69,14 @@ def test_forecast_from_allowed_origin_gets_cors_headers(
     assert response.status_code == 200
     assert response.headers["access-control-allow-origin"] == DASHBOARD_ORIGIN
     assert "X-Request-ID" in response.headers["access-control-expose-headers"]
+
+
+def test_forecast_without_origin_varies_on_origin(cors_server: LiveServer) -> None:
+    """With CORS on, every response carries ``Vary: Origin``, valid
+    forecasts included, so caches keep one copy per origin."""
+    served = cors_server.client.post("/v1/models/nflx/forecast", json={"horizon": 2})
+    rejected = cors_server.client.post("/v1/models/nflx/forecast", json={"horizon": 0})
+    assert served.status_code == 200
+    assert "Origin" in served.headers["vary"]
+    assert rejected.status_code == 422
+    assert "Origin" in rejected.headers["vary"]

@@ -64,8 +64,10 @@ async def call(
     content_type: str | None = JSON,
     path: str = PATH,
     declare_length: bool = True,
+    part_delay: float = 0.0,
 ) -> Answer:
-    """Send one POST through the app's ASGI callable, the body in parts."""
+    """Send one POST through the app's ASGI callable, the body in parts,
+    waiting ``part_delay`` seconds before each part after the first."""
     headers = [(b"host", b"127.0.0.1")]
     if content_type is not None:
         headers.append((b"content-type", content_type.encode()))
@@ -94,6 +96,8 @@ async def call(
 
     async def receive() -> dict[str, Any]:
         if queue:
+            if part_delay and len(queue) < len(body_parts):
+                await asyncio.sleep(part_delay)
             return queue.pop(0)
         await asyncio.sleep(60)
         return {"type": "http.disconnect"}
@@ -377,5 +381,63 @@ def test_edge_bodies_get_the_route_response(
             # the valid UTF-8 bodies take the fast path, the others the app
             assert app.state.fast_path.served >= 10
             assert app.state.fast_path.passed_on >= 10
+
+    asyncio.run(scenario())
+
+
+def overflowing_history(registry: Registry) -> bytes:
+    """A body whose forecast overflows to a non-finite interval bound."""
+    rows = [{**row, "close": 1.7e308} for row in history(registry, 40)]
+    return json.dumps({"history": rows, "level": 0.9}).encode()
+
+
+def test_failed_forecast_runs_once(
+    trained_registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A valid body whose forecast fails reaches the app with its error, and
+    the route raises it instead of running the forecast again."""
+    body = overflowing_history(trained_registry)
+
+    async def scenario() -> None:
+        async with running(trained_registry, tmp_path) as app:
+            stats = app.state.batcher.stats
+            before = stats.items
+            served = await call(app, [body])
+            items_served = stats.items - before
+
+            with monkeypatch.context() as patch:
+                patch.setattr(ForecastFastPath, "target", lambda self, scope: None)
+                before = stats.items
+                reference = await call(app, [body])
+                items_reference = stats.items - before
+
+            assert served.status == 422
+            assert served.comparable() == reference.comparable()
+            assert items_reference == 1
+            assert items_served == 1
+            assert app.state.fast_path.passed_on == 1
+
+    asyncio.run(scenario())
+
+
+def test_passed_on_request_duration_covers_body_read(
+    trained_registry: Registry, tmp_path: Path
+) -> None:
+    """The logged latency of a passed-on request starts when the fast path
+    took it, so a slow invalid body counts in full."""
+    labels = {"method": "POST", "route": ROUTE, "status": "422"}
+
+    async def scenario() -> None:
+        async with running(trained_registry, tmp_path) as app:
+            parts = [b'{"horizon": ', b"0}"]
+            answer = await call(app, parts, part_delay=0.3)
+            registry = app.state.metrics.registry
+            seconds = registry.get_sample_value(
+                "rnn_forecast_http_request_duration_seconds_sum", labels
+            )
+
+            assert answer.status == 422
+            assert seconds is not None
+            assert seconds >= 0.3
 
     asyncio.run(scenario())
