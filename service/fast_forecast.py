@@ -86,6 +86,43 @@ class Target:
     request_id: str
 
 
+class BodyRead:
+    """The body parts read so far, and the message that ended the read
+    early (a disconnect), if one did."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.size = 0
+        self.more_body = True
+        self.last: Message | None = None
+
+    def add(self, part: bytes, more_body: bool) -> None:
+        self.parts.append(part)
+        self.size += len(part)
+        self.more_body = more_body
+
+    def body(self) -> bytes:
+        return self.parts[0] if len(self.parts) == 1 else b"".join(self.parts)
+
+    def messages(self) -> list[Message]:
+        """Return the messages that give the app the same body: the parts
+        joined into one, then the message that ended the read. The app
+        counts the same size limit over them. A body in thousands of small
+        parts is kept as bytes instead of one message dict per part."""
+        messages: list[Message] = []
+        if self.parts:
+            messages.append(
+                {
+                    "type": "http.request",
+                    "body": self.body(),
+                    "more_body": self.more_body,
+                }
+            )
+        if self.last is not None:
+            messages.append(self.last)
+        return messages
+
+
 class ForecastFastPath:
     """Serves valid forecast requests without the app's middleware and
     router; ``FastPathApp`` calls it."""
@@ -154,20 +191,20 @@ class ForecastFastPath:
     ) -> bytes | Receive:
         """Return the response body, or a ``receive`` that replays what was
         read when the request must go through the app."""
-        messages: list[Message] = []
+        read = BodyRead()
         try:
-            body = await self._read_body(receive, messages)
+            body = await self._read_body(receive, read)
         except TimeoutError as exc:
             # the app's body limit middleware turns this into its 408
-            return _replay(messages, receive, exc)
+            return _replay(read.messages(), receive, exc)
         if body is None:
-            return _replay(messages, receive)
+            return _replay(read.messages(), receive)
 
         try:
             fields = FORECAST_REQUEST_FIELDS.validate_json(body)
         except Exception:
             # the app validates the body again and responds with its error
-            return _replay(messages, receive)
+            return _replay(read.messages(), receive)
 
         try:
             serving = scope["app"].state.serving
@@ -177,32 +214,26 @@ class ForecastFastPath:
             # the route raises this error instead of computing it again, so
             # the app's handlers respond as if the route had raised it
             scope[FORECAST_ERROR_SCOPE_KEY] = exc
-            return _replay(messages, receive)
+            return _replay(read.messages(), receive)
 
-    async def _read_body(
-        self, receive: Receive, messages: list[Message]
-    ) -> bytes | None:
-        """Read the whole body, keeping every message in ``messages``.
+    async def _read_body(self, receive: Receive, read: BodyRead) -> bytes | None:
+        """Read the whole body, keeping what arrives in ``read``.
 
         Returns None when the client disconnects or the body grows past the
         limit; raises ``TimeoutError`` when a part takes longer than the
         body timeout.
         """
-        parts = []
-        size = 0
         while True:
             async with asyncio.timeout(self.read_timeout):
                 message = await receive()
-            messages.append(message)
             if message["type"] != "http.request":
+                read.last = message
                 return None
-            part = message.get("body", b"")
-            size += len(part)
-            if size > self.max_bytes:
+            read.add(message.get("body", b""), message.get("more_body", False))
+            if read.size > self.max_bytes:
                 return None
-            parts.append(part)
-            if not message.get("more_body", False):
-                return b"".join(parts)
+            if not read.more_body:
+                return read.body()
 
     async def _respond(
         self, target: Target, scope: Scope, send: Send, content: bytes, started: float

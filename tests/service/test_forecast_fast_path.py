@@ -441,3 +441,25 @@ def test_passed_on_request_duration_covers_body_read(
             assert seconds >= 0.3
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("horizon", [3, 0])
+def test_body_in_many_small_parts(
+    trained_registry: Registry,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    horizon: int,
+) -> None:
+    """A body in hundreds of 4-byte parts is served, or replayed to the app
+    as one part, with the same response either way."""
+    body = json.dumps({"horizon": horizon, "history": history(trained_registry, 40)})
+    data = body.encode()
+    parts = [data[i : i + 4] for i in range(0, len(data), 4)]
+
+    async def scenario() -> None:
+        async with running(trained_registry, tmp_path) as app:
+            served, reference = await both_ways(app, monkeypatch, parts)
+            assert served.status == (200 if horizon else 422)
+            assert served.comparable() == reference.comparable()
+
+    asyncio.run(scenario())
