@@ -3,11 +3,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import math
 
 import pytest
 
+from models.forecasting import Forecast
 from models.registry import Registry
+from service.routes.forecast import response_json
 from service.schemas import ForecastPoint, ForecastResponse
 from tests.conftest import LiveServer
 
@@ -67,3 +71,51 @@ def test_answer_has_every_schema_field(live_server: LiveServer) -> None:
     assert set(raw) == set(ForecastResponse.model_fields)
     for point in raw["forecast"]:
         assert set(point) == set(ForecastPoint.model_fields)
+
+
+@pytest.mark.parametrize(
+    ("values", "bounds", "level"),
+    [
+        ([503.95, 504.8200000000001], None, None),
+        (
+            [1e-7, 1e22, -0.0],
+            ([0.0, 5e-324, -1.5], [2.0, 1.7976931348623157e308, 3]),
+            0.9,
+        ),
+        ([0.1 + 0.2], ([0.3], [1 / 3]), 0.01),
+    ],
+)
+def test_response_json_equals_json_dumps(
+    values: list[float],
+    bounds: tuple[list[float], list[float]] | None,
+    level: float | None,
+) -> None:
+    dates = [f"2021-01-{day:02d}" for day in range(4, 4 + len(values))]
+    lower, upper = bounds if bounds is not None else (None, None)
+    result = Forecast(dates=dates, values=values, lower=lower, upper=upper)
+    written = response_json('na"me', 7, dt.date(2020, 12, 31), "request", result, level)
+    steps = len(values)
+    expected = {
+        "model": 'na"me',
+        "version": 7,
+        "horizon": steps,
+        "last_history_date": "2020-12-31",
+        "history_source": "request",
+        "forecast": [
+            {
+                "date": dates[i],
+                "value": values[i],
+                "lower": None if lower is None else lower[i],
+                "upper": None if upper is None else upper[i],
+            }
+            for i in range(steps)
+        ],
+        "level": level,
+    }
+    assert written == json.dumps(expected, separators=(",", ":")).encode()
+
+
+def test_response_json_rejects_non_finite() -> None:
+    result = Forecast(dates=["2021-01-04"], values=[math.inf], lower=None, upper=None)
+    with pytest.raises(ValueError, match="inf"):
+        response_json("nflx", 1, dt.date(2020, 12, 31), "model", result, None)
