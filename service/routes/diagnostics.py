@@ -13,6 +13,7 @@ event loop.
 from __future__ import annotations
 
 import asyncio
+import json
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -28,6 +29,7 @@ from service.deps import (
     ResolverDep,
     SettingsDep,
 )
+from service.etag import content_etag, matches
 from service.inference import ModelCache
 from service.logging_config import in_request_context
 from service.resolution import VersionResolver
@@ -176,25 +178,32 @@ def get_training_gradients(
     response_class=PNGResponse,
     responses={
         200: {"description": "PNG plot", "content": PNG_CONTENT},
+        304: {"description": "Not modified since the ETag in If-None-Match"},
         404: {"description": "Unknown model or version"},
     },
     summary="Plot of the gradient norms recorded per training epoch, as PNG",
 )
 def get_training_gradients_png(
-    name: str, version: str, registry: RegistryDep
-) -> PNGResponse:
+    name: str, version: str, registry: RegistryDep, request: Request
+) -> Response:
     # matplotlib loads on first use, which keeps it out of the start-up time
     from models.plots import png_bytes, training_gradients_figure
 
     check_name(name)
     number = registry.resolve(name, check_version_path(version))
     record = training_gradients(registry.metadata(name, number))
-    figure = training_gradients_figure(
-        record["epochs"],
-        record["clip_norm"],
-        f"{name}:{number} ({record['cell']}): gradient norm per epoch",
-    )
-    return PNGResponse(content=png_bytes(figure))
+    title = f"{name}:{number} ({record['cell']}): gradient norm per epoch"
+
+    # a version never changes, so the tag hashes its gradient record and the
+    # title, and a client that has the plot gets 304 without a new rendering;
+    # the tag is weak because another matplotlib may draw other bytes
+    source = json.dumps([title, record], sort_keys=True, default=str).encode()
+    tag = "W/" + content_etag(source)
+    if matches(request, tag):
+        return Response(status_code=304, headers={"ETag": tag})
+
+    figure = training_gradients_figure(record["epochs"], record["clip_norm"], title)
+    return PNGResponse(content=png_bytes(figure), headers={"ETag": tag})
 
 
 def _flow(

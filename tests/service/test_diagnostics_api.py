@@ -216,3 +216,24 @@ def test_diagnostics_leave_forecasts_free(live_server: LiveServer) -> None:
     assert forecast.status_code == 200
     assert pending == 4
     assert statuses == [200, 200, 200, 200]
+
+
+def test_training_gradients_png_etag(live_server: LiveServer) -> None:
+    """A client that has the plot gets 304 without a new rendering."""
+    path = "/v1/models/sine/versions/1/gradients.png"
+    first = live_server.client.get(path)
+    tag = first.headers["etag"]
+    again = live_server.client.get(path, headers={"If-None-Match": tag})
+    head = live_server.client.head(path, headers={"If-None-Match": tag})
+    other = live_server.client.get(
+        "/v1/models/nflx/versions/1/gradients.png", headers={"If-None-Match": tag}
+    )
+
+    assert tag.startswith('W/"')
+    assert again.status_code == 304
+    assert again.content == b""
+    assert again.headers["etag"] == tag
+    assert head.status_code == 304
+    assert other.status_code == 200
+    assert other.headers["etag"] != tag
+    assert other.content.startswith(PNG_MAGIC)
