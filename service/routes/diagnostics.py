@@ -194,9 +194,8 @@ def get_training_gradients_png(
     record = training_gradients(registry.metadata(name, number))
     title = f"{name}:{number} ({record['cell']}): gradient norm per epoch"
 
-    # a version never changes, so the tag hashes its gradient record and the
-    # title, and a client that has the plot gets 304 without a new rendering;
-    # the tag is weak because another matplotlib may draw other bytes
+    # A version never changes, so the tag hashes its gradient record and the
+    # title. The tag is weak because another matplotlib may draw other bytes.
     source = json.dumps([title, record], sort_keys=True, default=str).encode()
     tag = "W/" + content_etag(source)
     if matches(request, tag):
