@@ -27,6 +27,7 @@ them. A lower layer also receives gradient through the layers above it.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, dataclass
 from typing import Annotated, Any
@@ -35,6 +36,7 @@ import numpy as np
 import torch
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidatorFunctionWrapHandler,
@@ -81,11 +83,23 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
+def _check_version_value(value: Any) -> Any:
+    """Reject a value that is neither a whole number nor a string with one
+    message, where the union would list one error per member."""
+    whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    if isinstance(value, bool) or not (whole or isinstance(value, str)):
+        raise ValueError(
+            f"version must be a version number or an alias such as 'latest', "
+            f"not {json.dumps(value, default=str)}"
+        )
+    return value
+
+
 class StoredModelRef(_Strict):
     """A stored version to analyse instead of a fresh network."""
 
     name: str = Field(pattern=NAME_PATTERN, examples=["nflx"])
-    version: Integer | str = Field(
+    version: Annotated[Integer | str, BeforeValidator(_check_version_value)] = Field(
         default="latest", description="A version number or an alias"
     )
     layer: Annotated[int, Field(ge=0), NUMBER_ONLY] | None = Field(

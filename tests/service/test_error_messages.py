@@ -489,3 +489,21 @@ def test_superscript_digit_version_in_body(live_server: LiveServer) -> None:
 
     assert response.status_code in (404, 422), response.text
     assert response.headers["content-type"] == PROBLEM
+
+
+@pytest.mark.parametrize(
+    ("version", "shown"), [(True, "true"), (1.5, "1.5"), (None, "null"), ([1], "[1]")]
+)
+def test_gradient_flow_version_has_one_error(
+    live_server: LiveServer, version: object, shown: str
+) -> None:
+    """A stored model's version that is neither a whole number nor a string
+    gets one message, not one per member of the union."""
+    body = {"model": {"name": "nflx", "version": version}, "seq_len": 10}
+    response = live_server.client.post("/v1/diagnostics/gradient-flow", json=body)
+    errors = response.json()["errors"]
+
+    assert response.status_code == 422
+    assert len(errors) == 1
+    assert errors[0]["field"] == "model.version"
+    assert f"not {shown}" in errors[0]["message"]
