@@ -39,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+import traceback
 from dataclasses import dataclass
 
 from fastapi import FastAPI
@@ -184,6 +185,12 @@ class ForecastFastPath:
         self.stats.passed_on += 1
         scope[REQUEST_ID_SCOPE_KEY] = target.request_id
         scope[STARTED_SCOPE_KEY] = started
+        error = scope.get(FORECAST_ERROR_SCOPE_KEY)
+        if error is not None:
+            # The finished frames would keep the body, its fields and the
+            # history lists alive while the app reads the body again. The
+            # traceback keeps its lines.
+            traceback.clear_frames(error.__traceback__)
         await app(scope, outcome, send)
 
     async def _answer(

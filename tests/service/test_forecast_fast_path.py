@@ -22,6 +22,7 @@ from models.registry import Registry
 from service import middleware
 from service.app import create_app
 from service.fast_forecast import ForecastFastPath
+from service.routes.forecast import FORECAST_ERROR_SCOPE_KEY
 from service.settings import Settings
 
 PATH = "/v1/models/nflx/forecast"
@@ -463,3 +464,35 @@ def test_body_in_many_small_parts(
             assert served.comparable() == reference.comparable()
 
     asyncio.run(scenario())
+
+
+def test_passed_on_error_keeps_no_frame_locals(
+    trained_registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The error handed to the app holds no locals of the fast path's
+    finished frames, so the body is not kept twice while the app reads it."""
+    body = overflowing_history(trained_registry)
+    frames: dict[str, dict[str, Any]] = {}
+    app_call = FastAPI.__call__
+
+    async def inspecting_call(self: Any, scope: Any, receive: Any, send: Any) -> None:
+        error = scope.get(FORECAST_ERROR_SCOPE_KEY)
+        tb = None if error is None else error.__traceback__
+        while tb is not None:
+            frames[tb.tb_frame.f_code.co_name] = dict(tb.tb_frame.f_locals)
+            tb = tb.tb_next
+        await app_call(self, scope, receive, send)
+
+    monkeypatch.setattr(FastAPI, "__call__", inspecting_call)
+
+    async def scenario() -> None:
+        async with running(trained_registry, tmp_path) as app:
+            answer = await call(app, [body])
+            assert answer.status == 422
+
+    asyncio.run(scenario())
+
+    assert "_answer" in frames
+    assert "forecast_json" in frames
+    for name, local_names in frames.items():
+        assert local_names == {}, name
