@@ -1,0 +1,92 @@
+"""``ReadDeadlines`` times out body reads with one timer per loop."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+
+from service.fast_forecast import ReadDeadlines
+
+MESSAGE = {"type": "http.request", "body": b"{}", "more_body": False}
+
+
+async def stalled() -> dict[str, Any]:
+    await asyncio.sleep(60)
+    return MESSAGE
+
+
+async def prompt() -> dict[str, Any]:
+    await asyncio.sleep(0.01)
+    return MESSAGE
+
+
+def test_stalled_read_times_out_near_deadline() -> None:
+    deadlines = ReadDeadlines(0.4)
+
+    async def scenario() -> float:
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            await deadlines.receive(stalled)
+        return time.monotonic() - started
+
+    waited = asyncio.run(scenario())
+    assert waited >= 0.4
+    assert waited < 0.4 + deadlines.interval + 0.3
+
+
+def test_prompt_reads_return_their_message() -> None:
+    deadlines = ReadDeadlines(0.4)
+
+    async def scenario() -> list[dict[str, Any]]:
+        return [await deadlines.receive(prompt) for _ in range(3)]
+
+    assert asyncio.run(scenario()) == [MESSAGE] * 3
+
+
+def test_stalled_read_leaves_concurrent_reads_alone() -> None:
+    deadlines = ReadDeadlines(0.3)
+
+    async def slow_but_steady() -> list[dict[str, Any]]:
+        # six parts 0.1 s apart: 0.6 s in all, each part within the timeout
+        messages = []
+        for _ in range(6):
+            await asyncio.sleep(0.1)
+            messages.append(await deadlines.receive(prompt))
+        return messages
+
+    async def scenario() -> tuple[object, object]:
+        results = await asyncio.gather(
+            deadlines.receive(stalled), slow_but_steady(), return_exceptions=True
+        )
+        return results[0], results[1]
+
+    stalled_result, steady_result = asyncio.run(scenario())
+    assert isinstance(stalled_result, TimeoutError)
+    assert steady_result == [MESSAGE] * 6
+
+
+def test_outside_cancel_stays_a_cancel() -> None:
+    deadlines = ReadDeadlines(5.0)
+
+    async def scenario() -> None:
+        task = asyncio.create_task(deadlines.receive(stalled))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(scenario())
+
+
+def test_deadlines_work_on_a_second_loop() -> None:
+    deadlines = ReadDeadlines(0.2)
+
+    async def scenario() -> None:
+        with pytest.raises(TimeoutError):
+            await deadlines.receive(stalled)
+
+    asyncio.run(scenario())
+    asyncio.run(scenario())
