@@ -79,13 +79,10 @@ class MicroBatcher:
         self.window_seconds = window_seconds
         self.max_batch_size = max_batch_size
         self.stats = BatchStats()
+        self.enabled = window_seconds > 0 and max_batch_size > 1
         self._queues: dict[BatchKey, _Queue] = {}
         self._in_flight: dict[BatchKey, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-
-    @property
-    def enabled(self) -> bool:
-        return self.window_seconds > 0 and self.max_batch_size > 1
 
     async def forecast(self, loaded: LoadedModel, item: ForecastInput) -> Forecast:
         """Forecast one validated input, batched with concurrent ones."""

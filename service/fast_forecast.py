@@ -41,7 +41,7 @@ import re
 import time
 import traceback
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -79,8 +79,7 @@ class FastPathStats:
     passed_on: int = 0
 
 
-@dataclass(frozen=True)
-class Target:
+class Target(NamedTuple):
     """A request the fast path takes: the model name from its path and the
     id chosen for it."""
 

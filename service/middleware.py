@@ -14,8 +14,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import secrets
 import time
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -54,7 +54,8 @@ def choose_request_id(client_id: str | None) -> str:
     else a new id."""
     if client_id is not None and REQUEST_ID_PATTERN.fullmatch(client_id):
         return client_id
-    return uuid.uuid4().hex
+    # 128 random bits as 32 hex digits, the form of uuid4().hex at half the cost
+    return secrets.token_hex(16)
 
 
 def request_id_for(scope: Scope) -> str:

@@ -34,6 +34,11 @@ RACY_SECONDS = 2.0
 Signature = tuple[tuple[int, int] | None, tuple[int, int, int] | None]
 
 
+# names whose paths are kept; unknown names sent by clients cannot grow it
+# beyond this
+MAX_CACHED_PATHS = 1024
+
+
 @dataclass(frozen=True)
 class _Entry:
     """Cached versions and aliases of one name, with the check time and the
@@ -67,6 +72,8 @@ class VersionResolver:
         self._entries: dict[str, _Entry] = {}
         self._lock = threading.Lock()
         self.reads = 0
+        # the two paths stat'ed per name, joined once
+        self._paths: dict[str, tuple[str, str]] = {}
 
     def resolve(self, name: str, ref: str | int) -> int:
         """Return the version number that ``ref`` (a number or alias) means.
@@ -107,6 +114,9 @@ class VersionResolver:
         if signature[0] is None:
             return None
         if entry is not None and not entry.racy and entry.signature == signature:
+            if self.ttl_seconds == 0:
+                # without a TTL the check time is never read
+                return entry
             fresh = _Entry(entry.versions, entry.aliases, signature, now, False)
         else:
             fresh = self._read(name, signature, now)
@@ -132,13 +142,18 @@ class VersionResolver:
 
     def _signature(self, name: str) -> Signature:
         # plain strings: two pathlib joins per request cost more than the stats
-        base = os.path.join(self._root, name)
+        paths = self._paths.get(name)
+        if paths is None:
+            base = os.path.join(self._root, name)
+            paths = (os.path.join(base, "versions"), os.path.join(base, "aliases.json"))
+            if len(self._paths) < MAX_CACHED_PATHS:
+                self._paths[name] = paths
         try:
-            folder = os.stat(os.path.join(base, "versions"))
+            folder = os.stat(paths[0])
         except FileNotFoundError:
             return (None, None)
         try:
-            aliases = os.stat(os.path.join(base, "aliases.json"))
+            aliases = os.stat(paths[1])
         except FileNotFoundError:
             alias_part = None
         else:

@@ -19,7 +19,7 @@ import datetime as dt
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from fastapi import APIRouter, Request, Response
 
@@ -59,8 +59,7 @@ async def forecast(name: str, body: ForecastRequest, request: Request) -> Respon
     return Response(content, media_type="application/json")
 
 
-@dataclass(frozen=True)
-class ForecastQuery:
+class ForecastQuery(NamedTuple):
     """A validated forecast request body: the version reference, the
     horizon (None: the model's), the history's dates and closes (None: the
     model's stored tail) and the interval level (None: no interval)."""

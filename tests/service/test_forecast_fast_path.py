@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -282,12 +281,12 @@ def test_passed_on_request_keeps_its_id(
     a passed-on request is logged and served under one id."""
     generated: list[str] = []
 
-    def counted_uuid4() -> uuid.UUID:
-        value = uuid.UUID(int=len(generated) + 1)
-        generated.append(value.hex)
+    def counted_token_hex(nbytes: int) -> str:
+        value = f"{len(generated) + 1:0{2 * nbytes}x}"
+        generated.append(value)
         return value
 
-    monkeypatch.setattr(middleware.uuid, "uuid4", counted_uuid4)
+    monkeypatch.setattr(middleware.secrets, "token_hex", counted_token_hex)
 
     async def scenario() -> None:
         async with running(trained_registry, tmp_path) as app:
@@ -296,7 +295,7 @@ def test_passed_on_request_keeps_its_id(
 
             assert rejected.status == 422
             assert served.status == 200
-            assert generated == [uuid.UUID(int=1).hex, uuid.UUID(int=2).hex]
+            assert generated == [f"{1:032x}", f"{2:032x}"]
             assert rejected.headers["x-request-id"] == generated[0]
             assert served.headers["x-request-id"] == generated[1]
 
