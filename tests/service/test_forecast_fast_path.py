@@ -281,12 +281,11 @@ def test_passed_on_request_keeps_its_id(
     a passed-on request is logged and served under one id."""
     generated: list[str] = []
 
-    def counted_token_hex(nbytes: int) -> str:
-        value = f"{len(generated) + 1:0{2 * nbytes}x}"
-        generated.append(value)
-        return value
+    def counted_bits(bits: int) -> int:
+        generated.append(f"{len(generated) + 1:032x}")
+        return len(generated)
 
-    monkeypatch.setattr(middleware.secrets, "token_hex", counted_token_hex)
+    monkeypatch.setattr(middleware._ID_BITS, "getrandbits", counted_bits)
 
     async def scenario() -> None:
         async with running(trained_registry, tmp_path) as app:

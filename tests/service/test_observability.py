@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import re
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from models.registry import Registry
 from service.app import create_app
 from service.logging_config import REQUEST_ID, JsonFormatter, RequestIdFilter
+from service.middleware import choose_request_id
 from service.observability import JobEpochs, Metrics
 from service.settings import Settings
 from tests.conftest import ROOT, TINY, LiveServer
@@ -404,3 +406,16 @@ def test_batch_and_fast_path_metrics(strict_server: LiveServer) -> None:
     assert after[("rnn_forecast_forecast_batch_largest", frozenset())] >= 1
     assert grew("rnn_forecast_forecast_fast_path_total", outcome="served") == 1
     assert grew("rnn_forecast_forecast_fast_path_total", outcome="passed_on") == 1
+
+
+def test_new_request_ids_ignore_global_seed() -> None:
+    """Training seeds the global random module; new ids must not repeat
+    after it does."""
+    random.seed(0)
+    first = choose_request_id(None)
+    random.seed(0)
+    second = choose_request_id(None)
+
+    assert first != second
+    assert re.fullmatch(r"[0-9a-f]{32}", first)
+    assert choose_request_id("trace-1") == "trace-1"
