@@ -40,6 +40,7 @@ import asyncio
 import re
 import time
 import traceback
+import weakref
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -124,6 +125,17 @@ class BodyRead:
         return messages
 
 
+class _LoopReads:
+    """The body reads in progress on one event loop, with their deadlines
+    (``loop.time()``), the reads that timed out, and the check timer."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.deadlines: dict[asyncio.Task[Any], float] = {}
+        self.expired: set[asyncio.Task[Any]] = set()
+        self.timer: asyncio.TimerHandle | None = None
+
+
 class ReadDeadlines:
     """Times out body reads that wait longer than ``timeout`` seconds for a
     part, with one timer per event loop instead of one per read.
@@ -132,15 +144,15 @@ class ReadDeadlines:
     of CPU per request; here a read costs a dict entry. A timer checks the
     reads in progress every ``min(timeout / 4, 0.25)`` seconds while there
     are any, so a stalled read ends between ``timeout`` and that much later.
+    Each event loop has its own reads and timer.
     """
 
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout
         self.interval = min(timeout / 4, 0.25)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._reads: dict[asyncio.Task[Any], float] = {}
-        self._expired: set[asyncio.Task[Any]] = set()
-        self._timer: asyncio.TimerHandle | None = None
+        self._loops: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, _LoopReads
+        ] = weakref.WeakKeyDictionary()
 
     async def receive(self, receive: Receive) -> Message:
         """Await ``receive()``; raise ``TimeoutError`` when it takes longer
@@ -148,35 +160,33 @@ class ReadDeadlines:
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
         assert task is not None
-        if loop is not self._loop:
-            # a new loop (a new server or test run) starts with no reads
-            self._loop, self._reads, self._expired = loop, {}, set()
-            self._timer = None
-        self._reads[task] = loop.time() + self.timeout
-        if self._timer is None:
-            self._timer = loop.call_later(self.interval, self._check)
+        reads = self._loops.get(loop)
+        if reads is None:
+            reads = self._loops[loop] = _LoopReads(loop)
+        reads.deadlines[task] = loop.time() + self.timeout
+        if reads.timer is None:
+            reads.timer = loop.call_later(self.interval, self._check, reads)
         try:
             return await receive()
         except asyncio.CancelledError:
-            if task not in self._expired:
+            if task not in reads.expired:
                 raise
-            self._expired.discard(task)
+            reads.expired.discard(task)
             task.uncancel()
             raise TimeoutError from None
         finally:
-            self._reads.pop(task, None)
+            reads.deadlines.pop(task, None)
 
-    def _check(self) -> None:
-        assert self._loop is not None
-        now = self._loop.time()
-        for task, deadline in list(self._reads.items()):
+    def _check(self, reads: _LoopReads) -> None:
+        now = reads.loop.time()
+        for task, deadline in list(reads.deadlines.items()):
             if deadline <= now:
-                del self._reads[task]
-                self._expired.add(task)
+                del reads.deadlines[task]
+                reads.expired.add(task)
                 task.cancel()
-        self._timer = None
-        if self._reads:
-            self._timer = self._loop.call_later(self.interval, self._check)
+        reads.timer = None
+        if reads.deadlines:
+            reads.timer = reads.loop.call_later(self.interval, self._check, reads)
 
 
 class ForecastFastPath:

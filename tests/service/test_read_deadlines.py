@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from typing import Any
 
@@ -90,3 +91,28 @@ def test_deadlines_work_on_a_second_loop() -> None:
 
     asyncio.run(scenario())
     asyncio.run(scenario())
+
+
+def test_two_loops_at_once_keep_their_own_reads() -> None:
+    """Reads on two event loops in two threads time out on their own."""
+    deadlines = ReadDeadlines(0.3)
+    outcomes: list[str] = []
+
+    def run_loop() -> None:
+        async def scenario() -> None:
+            try:
+                await deadlines.receive(stalled)
+            except TimeoutError:
+                outcomes.append("timed out")
+            assert await deadlines.receive(prompt) == MESSAGE
+            outcomes.append("read")
+
+        asyncio.run(scenario())
+
+    threads = [threading.Thread(target=run_loop) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+
+    assert sorted(outcomes) == ["read", "read", "timed out", "timed out"]
