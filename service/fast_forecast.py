@@ -142,14 +142,14 @@ class ReadDeadlines:
 
     ``asyncio.timeout`` costs the loop a timer handle per read, about 5 us
     of CPU per request; here a read costs a dict entry. A timer checks the
-    reads in progress every ``min(timeout / 4, 0.25)`` seconds while there
+    reads in progress every ``min(timeout / 10, 0.1)`` seconds while there
     are any, so a stalled read ends between ``timeout`` and that much later.
     Each event loop has its own reads and timer.
     """
 
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout
-        self.interval = min(timeout / 4, 0.25)
+        self.interval = min(timeout / 10, 0.1)
         self._loops: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, _LoopReads
         ] = weakref.WeakKeyDictionary()
@@ -166,13 +166,16 @@ class ReadDeadlines:
         reads.deadlines[task] = loop.time() + self.timeout
         if reads.timer is None:
             reads.timer = loop.call_later(self.interval, self._check, reads)
+        cancelling = task.cancelling()
         try:
             return await receive()
         except asyncio.CancelledError:
             if task not in reads.expired:
                 raise
             reads.expired.discard(task)
-            task.uncancel()
+            # another cancel of the same task in the same step stays a cancel
+            if task.uncancel() > cancelling:
+                raise
             raise TimeoutError from None
         finally:
             reads.deadlines.pop(task, None)

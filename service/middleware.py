@@ -42,6 +42,9 @@ REQUEST_ID_HEADER = "X-Request-ID"
 # can never inject line breaks or markup into the logs
 REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 UNMATCHED_ROUTE = "unmatched"
+# sent with 408 and 413: the rest of the body is still on its way and would
+# be read as the next request, so the server closes the connection
+CLOSE = {"Connection": "close"}
 # New request ids: 128 random bits as 32 hex digits, the form of
 # uuid4().hex. The ids label log lines and are no secret, so they come from
 # a PRNG of their own instead of os.urandom (a system call per request).
@@ -267,7 +270,9 @@ class BodySizeLimitMiddleware:
         limit = self.limit_for(scope["path"])
         declared = declared_length(Headers(scope=scope).get("content-length"))
         if declared is not None and declared > limit.max_bytes:
-            response = problem(413, limit.message(declared, complete=True))
+            response = problem(
+                413, limit.message(declared, complete=True), headers=CLOSE
+            )
             await response(scope, receive, send)
             return
 
@@ -282,7 +287,7 @@ class BodySizeLimitMiddleware:
                 received += len(message.get("body", b""))
                 if received > limit.max_bytes:
                     detail = limit.message(limit.max_bytes + 1, complete=False)
-                    raise HTTPException(413, detail=detail)
+                    raise HTTPException(413, detail=detail, headers=CLOSE)
             return message
 
         await self.app(scope, counting_receive, send)
@@ -308,7 +313,7 @@ class BodySizeLimitMiddleware:
                 "send the whole body promptly or raise "
                 "RNN_FORECAST_BODY_TIMEOUT_SECONDS"
             )
-            raise HTTPException(408, detail=detail) from None
+            raise HTTPException(408, detail=detail, headers=CLOSE) from None
 
 
 class ProblemCORSMiddleware(CORSMiddleware):

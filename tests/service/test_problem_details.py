@@ -116,6 +116,7 @@ def test_declared_oversize_body_is_413(strict_server: LiveServer) -> None:
     assert f"{len(content)} bytes" in str(body["detail"])
     assert f"limit of {MAX_REQUEST_BYTES} bytes" in str(body["detail"])
     assert "RNN_FORECAST_MAX_REQUEST_BYTES" in str(body["detail"])
+    assert response.headers["connection"] == "close"
 
 
 def test_streamed_oversize_body_is_413(strict_server: LiveServer) -> None:
@@ -131,6 +132,7 @@ def test_streamed_oversize_body_is_413(strict_server: LiveServer) -> None:
     )
     body = assert_problem(response, 413)
     assert f"limit of {MAX_REQUEST_BYTES} bytes" in str(body["detail"])
+    assert response.headers["connection"] == "close"
 
 
 def test_body_at_limit_is_accepted(strict_server: LiveServer) -> None:

@@ -116,3 +116,22 @@ def test_two_loops_at_once_keep_their_own_reads() -> None:
         thread.join(timeout=10)
 
     assert sorted(outcomes) == ["read", "read", "timed out", "timed out"]
+
+
+def test_outside_cancel_at_the_deadline_stays_a_cancel() -> None:
+    """A task cancelled from outside in the same loop step as its deadline
+    ends cancelled, not with a time-out that swallows the cancel."""
+    deadlines = ReadDeadlines(0.01)
+
+    async def scenario() -> None:
+        task = asyncio.create_task(deadlines.receive(stalled))
+        await asyncio.sleep(0)
+        # past the deadline, the check cancels the read, and an outside
+        # cancel follows before the task runs again
+        time.sleep(0.05)
+        deadlines._check(deadlines._loops[asyncio.get_running_loop()])
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(scenario())
