@@ -141,7 +141,8 @@ class ReadDeadlines:
     part, with one timer per event loop instead of one per read.
 
     ``asyncio.timeout`` costs the loop a timer handle per read, about 5 us
-    of CPU per request; here a read costs a dict entry. A timer checks the
+    of CPU per request measured in isolation. Here a read costs a dict
+    entry. A timer checks the
     reads in progress every ``min(timeout / 10, 0.1)`` seconds while there
     are any, so a stalled read ends between ``timeout`` and that much later.
     Each event loop has its own reads and timer.
@@ -193,8 +194,8 @@ class ReadDeadlines:
 
 
 class ForecastFastPath:
-    """Serves valid forecast requests without the app's middleware and
-    router; ``FastPathApp`` calls it."""
+    """Handler that serves valid forecast requests without the app's
+    middleware and router. ``FastPathApp`` calls it."""
 
     def __init__(
         self, prefix: str, settings: Settings, metrics: Metrics, stats: FastPathStats
@@ -331,7 +332,7 @@ class ForecastFastPath:
 
 class FastPathApp(FastAPI):
     """A FastAPI app that offers each request to its ``fast_path`` before
-    its own middleware; ``fast_path`` None turns that off."""
+    its own middleware. Setting ``fast_path`` to None turns that off."""
 
     fast_path: ForecastFastPath | None = None
 

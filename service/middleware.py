@@ -86,7 +86,7 @@ def record_request(
     seconds: float,
 ) -> None:
     """Count one finished request in ``metrics`` and write its access log
-    line; ``route`` is the path template it matched."""
+    line. ``route`` is the path template the request matched."""
     metrics.observe_request(scope["method"], route, status, seconds, path_params)
     access_logger.info(
         "%s %s %d %.1f ms",

@@ -467,7 +467,7 @@ def test_body_in_many_small_parts(
 def test_passed_on_error_keeps_no_frame_locals(
     trained_registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The error handed to the app holds no locals of the fast path's
+    """The error handed to the app contains no locals of the fast path's
     finished frames, so the body is not kept twice while the app reads it."""
     body = overflowing_history(trained_registry)
     frames: dict[str, dict[str, Any]] = {}
