@@ -285,6 +285,7 @@ def cmd_serve(args: argparse.Namespace, registry: Registry) -> int:
         factory=True,
         host=args.host,
         port=args.port,
+        root_path=settings.root_path,
         log_config=log_config(settings.log_format, settings.log_level),
         access_log=False,
     )

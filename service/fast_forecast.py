@@ -22,7 +22,7 @@ helpers:
 
 Anything else goes through the app as if the fast path were not there: a
 declared ``Content-Length`` above the limit, any request while CORS is on
-(the CORS middleware adds ``Vary: Origin`` to every response), a root path.
+(the CORS middleware adds ``Vary: Origin`` to every response).
 So does any request that fails on the way, with the body parts read so far
 replayed: a body that is not valid JSON or fails validation, a body over
 its limit, a client that stops sending. A valid body whose forecast fails
@@ -54,6 +54,7 @@ from service.middleware import (
     choose_request_id,
     declared_length,
     record_request,
+    route_path,
 )
 from service.observability import Metrics
 from service.routes.forecast import (
@@ -69,6 +70,10 @@ CONTENT_TYPE = b"content-type"
 CONTENT_LENGTH = b"content-length"
 REQUEST_ID_HEADER = b"x-request-id"
 READ_HEADERS = frozenset({CONTENT_TYPE, CONTENT_LENGTH, REQUEST_ID_HEADER})
+# Route patterns end in "$", which also matches before a final newline, so
+# "/v1/health%0A" would reach the health route. Control characters in a
+# path are put back in their percent-encoded form, which no route matches.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass
@@ -201,7 +206,7 @@ class ForecastFastPath:
         self, prefix: str, settings: Settings, metrics: Metrics, stats: FastPathStats
     ) -> None:
         self.pattern = re.compile(
-            rf"^{re.escape(prefix)}/models/(?P<name>[^/]+)/forecast$"
+            rf"^{re.escape(prefix)}/models/(?P<name>[^/]+)/forecast\Z"
         )
         self.route = f"{prefix}/models/{{name}}/forecast"
         self.max_bytes = settings.max_request_bytes
@@ -215,9 +220,9 @@ class ForecastFastPath:
         the fast path may take, else None."""
         if scope["type"] != "http" or scope["method"] != "POST":
             return None
-        if self.cors or scope.get("root_path"):
+        if self.cors:
             return None
-        found = self.pattern.match(scope["path"])
+        found = self.pattern.match(route_path(scope))
         if found is None:
             return None
 
@@ -337,9 +342,13 @@ class FastPathApp(FastAPI):
     fast_path: ForecastFastPath | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan" and CONTROL_CHARACTERS.search(scope["path"]):
+            scope["path"] = CONTROL_CHARACTERS.sub(_percent_encoded, scope["path"])
         fast_path = self.fast_path
+        if self.root_path:
+            scope["root_path"] = self.root_path
         target = None
-        if fast_path is not None and not self.root_path:
+        if fast_path is not None:
             target = fast_path.target(scope)
         if target is None:
             await super().__call__(scope, receive, send)
@@ -348,6 +357,10 @@ class FastPathApp(FastAPI):
         assert fast_path is not None
         scope["app"] = self
         await fast_path.serve(target, scope, receive, send, super().__call__)
+
+
+def _percent_encoded(found: re.Match[str]) -> str:
+    return f"%{ord(found[0]):02X}"
 
 
 def telemetry_enabled(app: FastAPI) -> bool:

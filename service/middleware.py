@@ -124,11 +124,27 @@ class RouteTemplates:
         parameters."""
         if self._patterns is None:
             self._patterns = _compile_templates(scope["app"])
+        path = route_path(scope)
         for pattern, template in self._patterns:
-            found = pattern.match(scope["path"])
+            found = pattern.match(path)
             if found is not None:
                 return template, found.groupdict()
         return UNMATCHED_ROUTE, {}
+
+
+def route_path(scope: Scope) -> str:
+    """Return the request path without the root path, as routes see it.
+
+    Behind a proxy that serves the API under a prefix (``--root-path /api``
+    or ``RNN_FORECAST_ROOT_PATH``), ``scope["path"]`` starts with that
+    prefix; a path outside the prefix is matched as it is, the way
+    Starlette's router does.
+    """
+    path: str = scope["path"]
+    root = scope.get("root_path", "")
+    if root and path.startswith(root) and path[len(root) : len(root) + 1] == "/":
+        return path[len(root) :]
+    return path
 
 
 def _compile_templates(app: FastAPI) -> list[tuple[re.Pattern[str], str]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -10,6 +11,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from models.limits import DEFAULT_LIMITS, Limits
 from models.paths import default_cache_dir, default_registry
+
+# A path prefix such as "/rnn" or "/ml/forecast". Empty means none.
+ROOT_PATH = re.compile(r"(/[A-Za-z0-9._~-]+)*")
 
 
 class Settings(BaseSettings):
@@ -22,6 +26,10 @@ class Settings(BaseSettings):
     data_dir: Path = Path("var")
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    # The prefix under which a reverse proxy publishes the API, e.g. "/rnn".
+    # The proxy strips it before forwarding, and the docs and the OpenAPI
+    # "servers" entry add it back. Empty means the API is at the root.
+    root_path: str = ""
 
     model_cache_size: int = Field(default=8, ge=1, le=1000)
     torch_threads: int = Field(default=1, ge=1, le=256)
@@ -76,6 +84,17 @@ class Settings(BaseSettings):
     @classmethod
     def _upper_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("root_path")
+    @classmethod
+    def _check_root_path(cls, value: str) -> str:
+        if not ROOT_PATH.fullmatch(value):
+            raise ValueError(
+                f"RNN_FORECAST_ROOT_PATH={value!r} is invalid; use "
+                "empty for none, or segments of letters, digits and ._~- "
+                "each after a slash, with no trailing slash, such as /rnn"
+            )
+        return value
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -1,0 +1,125 @@
+"""Request paths: a server behind a proxy prefix, and control characters."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from pydantic import ValidationError
+
+from models.registry import Registry
+from service.settings import Settings
+from tests.conftest import LiveServer
+
+ROOT_PATH = "/rnn"
+FORECAST_ROUTE = "/v1/models/{name}/forecast"
+
+
+@pytest.fixture(scope="module")
+def prefixed_server(trained_registry: Registry) -> Iterator[LiveServer]:
+    """``rnn-forecast serve`` published under ``/rnn`` by a proxy that strips
+    the prefix before forwarding."""
+    server = LiveServer(trained_registry.root, env={"RNN_FORECAST_ROOT_PATH": ROOT_PATH})
+    yield server
+    server.stop()
+
+
+def metric(server: LiveServer, name: str, **labels: str) -> float:
+    """Return one sample of ``/metrics``, or 0 when it is absent."""
+    text = server.client.get("/metrics").text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return sample.value
+    return 0.0
+
+
+def test_forecast_under_root_path(
+    prefixed_server: LiveServer, live_server: LiveServer
+) -> None:
+    """Check that the fast path serves the forecast and counts it under
+    its route."""
+    labels = {"method": "POST", "route": FORECAST_ROUTE, "status": "200"}
+    served_before = metric(
+        prefixed_server, "rnn_forecast_forecast_fast_path_total", outcome="served"
+    )
+    counted_before = metric(prefixed_server, "rnn_forecast_http_requests_total", **labels)
+
+    body = {"horizon": 3}
+    response = prefixed_server.client.post("/v1/models/nflx/forecast", json=body)
+    plain = live_server.client.post("/v1/models/nflx/forecast", json=body)
+
+    assert response.status_code == 200, response.text
+    assert response.content == plain.content
+    served = metric(
+        prefixed_server, "rnn_forecast_forecast_fast_path_total", outcome="served"
+    )
+    counted = metric(prefixed_server, "rnn_forecast_http_requests_total", **labels)
+    assert served == served_before + 1
+    assert counted == counted_before + 1
+
+
+def test_root_path_error_route_label(prefixed_server: LiveServer) -> None:
+    labels = {"method": "POST", "route": FORECAST_ROUTE, "status": "404"}
+    before = metric(prefixed_server, "rnn_forecast_http_requests_total", **labels)
+
+    response = prefixed_server.client.post(
+        "/v1/models/no-such-model/forecast", json={"horizon": 1}
+    )
+
+    assert response.status_code == 404
+    assert "no-such-model" in response.json()["detail"]
+    after = metric(prefixed_server, "rnn_forecast_http_requests_total", **labels)
+    assert after == before + 1
+
+
+def test_openapi_servers_root_path(prefixed_server: LiveServer) -> None:
+    document = prefixed_server.client.get("/openapi.json").json()
+
+    assert document["servers"] == [{"url": ROOT_PATH}]
+    assert FORECAST_ROUTE in document["paths"]
+
+
+@pytest.mark.parametrize("value", ["rnn", "/rnn/", "/a b", "//rnn", "/rnn\n"])
+def test_invalid_root_path_rejected(value: str) -> None:
+    with pytest.raises(ValidationError, match="RNN_FORECAST_ROOT_PATH") as caught:
+        Settings(root_path=value)
+
+    assert "such as /rnn" in str(caught.value)
+
+
+@pytest.mark.parametrize("value", ["", "/rnn", "/ml/forecast-v1", "/a.b_c~d"])
+def test_valid_root_path_kept(value: str) -> None:
+    assert Settings(root_path=value).root_path == value
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/v1/health%0A"),
+        ("GET", "/v1/health%0D%0A"),
+        ("GET", "/v1/models%0A"),
+        ("POST", "/v1/models/nflx/forecast%0A"),
+        ("GET", "/v1/models/nflx%0A"),
+    ],
+)
+def test_trailing_control_character_is_404(
+    live_server: LiveServer, method: str, path: str
+) -> None:
+    """Check that a final newline does not reach the route: route patterns
+    end in "$", which also matches before a final newline."""
+    response = live_server.client.request(method, path, json={"horizon": 1})
+
+    assert response.status_code == 404, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "%0A" in response.json()["detail"]
+
+
+def test_control_character_in_model_name(live_server: LiveServer) -> None:
+    response = live_server.client.post(
+        "/v1/models/nf%01lx/forecast", json={"horizon": 1}
+    )
+
+    assert response.status_code in (404, 422), response.text
+    assert response.headers["content-type"] == "application/problem+json"
