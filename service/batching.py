@@ -21,6 +21,7 @@ request then runs alone on the pool.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import Sequence
 from concurrent.futures import Executor
@@ -28,7 +29,7 @@ from dataclasses import dataclass, field
 
 from models.forecasting import Forecast, ForecastInput, run_batch
 from models.registry import LoadedModel
-from service.logging_config import in_request_context
+from service.logging_config import REQUEST_ID, in_request_context
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,8 @@ class _Queue:
     loaded: LoadedModel
     items: list[ForecastInput] = field(default_factory=list)
     futures: list[asyncio.Future[Forecast]] = field(default_factory=list)
+    # the ids of the requests of ``items``, for the batch's log lines
+    request_ids: list[str | None] = field(default_factory=list)
     timer: asyncio.TimerHandle | None = None
 
 
@@ -98,6 +101,7 @@ class MicroBatcher:
         future: asyncio.Future[Forecast] = loop.create_future()
         queue.items.append(item)
         queue.futures.append(future)
+        queue.request_ids.append(REQUEST_ID.get())
 
         running = self._in_flight.get(key, 0) > 0
         if not running or len(queue.items) >= self.max_batch_size:
@@ -144,7 +148,11 @@ class MicroBatcher:
         if queue.timer is not None:
             queue.timer.cancel()
         self._in_flight[key] = self._in_flight.get(key, 0) + 1
-        task = asyncio.get_running_loop().create_task(self._run(key, queue))
+        # a context of its own, so the batch's lines do not carry the id of
+        # whichever request happened to send it
+        task = asyncio.get_running_loop().create_task(
+            self._run(key, queue), context=contextvars.Context()
+        )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -152,11 +160,19 @@ class MicroBatcher:
         loop = asyncio.get_running_loop()
         try:
             outcomes: list[Outcome] = await loop.run_in_executor(
-                self.executor, run_isolated, queue.loaded, queue.items
+                self.executor,
+                run_isolated,
+                queue.loaded,
+                queue.items,
+                queue.request_ids,
             )
         except Exception as exc:  # the pool is shut down or rejected the job
             logger.error(
-                "batch of %d for %s:%d failed: %s", len(queue.items), *key, exc
+                "batch of %d for %s:%d (requests %s) failed: %s",
+                len(queue.items),
+                *key,
+                _joined(queue.request_ids),
+                exc,
             )
             outcomes = [exc] * len(queue.items)
         finally:
@@ -186,11 +202,16 @@ class MicroBatcher:
         self.stats.largest = max(self.stats.largest, size)
 
 
-def run_isolated(loaded: LoadedModel, items: Sequence[ForecastInput]) -> list[Outcome]:
+def run_isolated(
+    loaded: LoadedModel,
+    items: Sequence[ForecastInput],
+    request_ids: Sequence[str | None] = (),
+) -> list[Outcome]:
     """Run ``items`` as one batch, or each alone if the batch raises.
 
     Returns one forecast or exception per item, in order, so one bad item
-    cannot fail the others.
+    cannot fail the others. ``request_ids`` label the log line of a batch
+    that raised.
     """
     try:
         return list(run_batch(loaded, items))
@@ -198,10 +219,12 @@ def run_isolated(loaded: LoadedModel, items: Sequence[ForecastInput]) -> list[Ou
         if len(items) == 1:
             return [exc]
         logger.debug(
-            "batch of %d for %s:%d raised %r; running its items one by one",
+            "batch of %d for %s:%d (requests %s) raised %r; running its items "
+            "one by one",
             len(items),
             loaded.name,
             loaded.version,
+            _joined(request_ids),
             exc,
         )
 
@@ -212,6 +235,10 @@ def run_isolated(loaded: LoadedModel, items: Sequence[ForecastInput]) -> list[Ou
         except Exception as exc:
             outcomes.append(exc)
     return outcomes
+
+
+def _joined(request_ids: Sequence[str | None]) -> str:
+    return ", ".join(str(request_id) for request_id in request_ids) or "unknown"
 
 
 def _unwrap(outcome: Outcome) -> Forecast:

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import shutil
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import numpy as np
@@ -17,6 +19,7 @@ import torch
 from models.forecasting import Forecast, ForecastInput, build_input, run_batch
 from models.registry import LoadedModel, Registry
 from service.batching import MicroBatcher, run_isolated
+from service.logging_config import REQUEST_ID, RequestIdFilter
 from tests.conftest import LiveServer
 
 # float32 forward passes of different batch sizes round differently, so
@@ -253,6 +256,98 @@ def test_batcher_gives_the_error_to_its_caller_only(registry: Registry) -> None:
     for index in (1, 3):
         assert isinstance(outcomes[index], ValueError)
     assert batcher.stats.largest > 1
+
+
+async def forecast_as(
+    batcher: MicroBatcher, loaded: LoadedModel, item: ForecastInput, request_id: str
+) -> Forecast | Exception:
+    """Return the forecast of ``item`` requested under ``request_id``, or the
+    exception it raised."""
+    REQUEST_ID.set(request_id)
+    try:
+        return await batcher.forecast(loaded, item)
+    except Exception as exc:
+        return exc
+
+
+def test_failing_batch_logs_request_ids(
+    registry: Registry, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Check that the line of a batch that raised names every request in it."""
+    loaded = registry.load("nflx", 1)
+    item = build_input(loaded, 3)
+    bad = ForecastInput(closes=item.closes, last_date=dt.date(2400, 1, 3), horizon=3)
+
+    async def submit_all() -> list[object]:
+        first = asyncio.create_task(forecast_as(batcher, loaded, item, "rid-first"))
+        await asyncio.sleep(0)
+        rest = [
+            asyncio.create_task(forecast_as(batcher, loaded, x, f"rid-{index}"))
+            for index, x in enumerate((item, bad, item))
+        ]
+        return await asyncio.gather(first, *rest)
+
+    caplog.set_level(logging.DEBUG, logger="service.batching")
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        batcher = MicroBatcher(pool, window_seconds=0.05, max_batch_size=8)
+        outcomes = asyncio.run(submit_all())
+
+    assert isinstance(outcomes[2], ValueError)
+    lines = [r for r in caplog.records if "one by one" in r.getMessage()]
+    assert len(lines) == 1
+    assert "requests rid-0, rid-1, rid-2" in lines[0].getMessage()
+
+
+class RejectsAfterFirst(ThreadPoolExecutor):
+    """A pool that runs its first job and rejects the rest, as a pool that
+    is shutting down does."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=1)
+        self.submitted = 0
+
+    def submit(self, *args: Any, **kwargs: Any) -> Future[Any]:
+        self.submitted += 1
+        if self.submitted > 1:
+            raise RuntimeError("cannot schedule new futures after shutdown")
+        return super().submit(*args, **kwargs)
+
+
+def test_rejected_batch_logs_request_ids(registry: Registry) -> None:
+    """Check that the error line of a batch the pool rejected names its
+    requests, and not the id of the request whose finish sent it."""
+    loaded = registry.load("nflx", 1)
+    item = build_input(loaded, 3)
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    handler.addFilter(RequestIdFilter())
+    logger = logging.getLogger("service.batching")
+    logger.addHandler(handler)
+
+    async def submit_all() -> list[object]:
+        first = asyncio.create_task(forecast_as(batcher, loaded, item, "rid-first"))
+        await asyncio.sleep(0)
+        rest = [
+            asyncio.create_task(forecast_as(batcher, loaded, item, f"rid-{index}"))
+            for index in range(2)
+        ]
+        return await asyncio.gather(first, *rest)
+
+    try:
+        with RejectsAfterFirst() as pool:
+            batcher = MicroBatcher(pool, window_seconds=0.05, max_batch_size=8)
+            outcomes = asyncio.run(submit_all())
+    finally:
+        logger.removeHandler(handler)
+
+    assert isinstance(outcomes[0], Forecast)
+    assert isinstance(outcomes[1], RuntimeError)
+    assert isinstance(outcomes[2], RuntimeError)
+    errors = [r for r in records if r.levelno == logging.ERROR]
+    assert len(errors) == 1
+    assert "(requests rid-0, rid-1) failed" in errors[0].getMessage()
+    assert getattr(errors[0], "request_id") is None
 
 
 def test_batcher_rejects_bad_settings() -> None:
