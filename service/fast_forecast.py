@@ -18,12 +18,12 @@ helpers:
   ``json.loads`` builds) and into dicts (``ForecastRequestFields``)
   instead of a model object per history row;
 - the route's own ``forecast_json``;
+- the CORS headers, from an instance of the app's CORS middleware with the
+  same options, while CORS is on;
 - the access log line and the request metrics.
 
-Anything else goes through the app as if the fast path were not there: a
-declared ``Content-Length`` above the limit, any request while CORS is on
-(the CORS middleware adds ``Vary: Origin`` to every response).
-So does any request that fails on the way, with the body parts read so far
+Anything else goes through the app as if the fast path were not there,
+such as a declared ``Content-Length`` above the limit. So does any request that fails on the way, with the body parts read so far
 replayed: a body that is not valid JSON or fails validation, a body over
 its limit, a client that stops sending. A valid body whose forecast fails
 (an unknown model, a history that fails its checks, a forecast that
@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from fastapi import FastAPI
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.logging_config import REQUEST_ID
@@ -53,6 +54,8 @@ from service.middleware import (
     STARTED_SCOPE_KEY,
     choose_request_id,
     declared_length,
+    ProblemCORSMiddleware,
+    cors_options,
     record_request,
     route_path,
 )
@@ -211,7 +214,10 @@ class ForecastFastPath:
         self.route = f"{prefix}/models/{{name}}/forecast"
         self.max_bytes = settings.max_request_bytes
         self.deadlines = ReadDeadlines(settings.body_timeout_seconds)
-        self.cors = bool(settings.cors_origins)
+        # a copy of the app's CORS middleware, for the responses sent here
+        self.cors: ProblemCORSMiddleware | None = None
+        if settings.cors_origins:
+            self.cors = ProblemCORSMiddleware(_no_app, **cors_options(settings))
         self.metrics = metrics
         self.stats = stats
 
@@ -219,8 +225,6 @@ class ForecastFastPath:
         """Return the target of a forecast request with a JSON body that
         the fast path may take, else None."""
         if scope["type"] != "http" or scope["method"] != "POST":
-            return None
-        if self.cors:
             return None
         found = self.pattern.match(route_path(scope))
         if found is None:
@@ -321,12 +325,22 @@ class ForecastFastPath:
         headers = [
             (b"content-length", str(len(content)).encode()),
             (b"content-type", b"application/json"),
-            (REQUEST_ID_HEADER, target.request_id.encode()),
         ]
+        start = {"type": "http.response.start", "status": 200, "headers": headers}
+        request_id = (REQUEST_ID_HEADER, target.request_id.encode())
         try:
-            await send(
-                {"type": "http.response.start", "status": 200, "headers": headers}
-            )
+            if self.cors is None:
+                headers.append(request_id)
+                await send(start)
+            else:
+                # the request id goes after the CORS headers, as the request
+                # context middleware, outside CORS, adds it on the normal path
+                async def send_with_id(message: Message) -> None:
+                    message["headers"].append(request_id)
+                    await send(message)
+
+                request_headers = Headers(scope=scope)
+                await self.cors.send(start, send_with_id, request_headers)
             await send({"type": "http.response.body", "body": content})
         finally:
             self.stats.served += 1
@@ -357,6 +371,12 @@ class FastPathApp(FastAPI):
         assert fast_path is not None
         scope["app"] = self
         await fast_path.serve(target, scope, receive, send, super().__call__)
+
+
+async def _no_app(scope: Scope, receive: Receive, send: Send) -> None:
+    """Stand in for the app inside the fast path's CORS middleware, which
+    only adds headers to responses and never calls it."""
+    raise RuntimeError("the fast path's CORS middleware has no app to call")
 
 
 def _percent_encoded(found: re.Match[str]) -> str:

@@ -137,8 +137,8 @@ def route_path(scope: Scope) -> str:
 
     Behind a proxy that serves the API under a prefix (``--root-path /api``
     or ``RNN_FORECAST_ROOT_PATH``), ``scope["path"]`` starts with that
-    prefix; a path outside the prefix is matched as it is, the way
-    Starlette's router does.
+    prefix. A path outside the prefix is matched as it is, as Starlette's
+    router does.
     """
     path: str = scope["path"]
     root = scope.get("root_path", "")
@@ -332,6 +332,17 @@ class BodySizeLimitMiddleware:
             raise HTTPException(408, detail=detail, headers=CLOSE) from None
 
 
+def cors_options(settings: Settings) -> dict[str, list[str]]:
+    """Return the keyword arguments of the CORS middleware: the configured
+    origins and what browsers may send and read."""
+    return {
+        "allow_origins": settings.cors_origins,
+        "allow_methods": ["GET", "POST", "PUT", "DELETE"],
+        "allow_headers": ["Content-Type", "X-API-Key", REQUEST_ID_HEADER],
+        "expose_headers": [REQUEST_ID_HEADER, "ETag"],
+    }
+
+
 class ProblemCORSMiddleware(CORSMiddleware):
     """Starlette's CORS middleware, with rejected preflights sent as
     problem+json like every other 4xx instead of plain text."""
@@ -384,12 +395,6 @@ def install_middleware(
         read_timeout=settings.body_timeout_seconds,
     )
     if settings.cors_origins:
-        app.add_middleware(
-            ProblemCORSMiddleware,
-            allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST", "PUT", "DELETE"],
-            allow_headers=["Content-Type", "X-API-Key", REQUEST_ID_HEADER],
-            expose_headers=[REQUEST_ID_HEADER, "ETag"],
-        )
+        app.add_middleware(ProblemCORSMiddleware, **cors_options(settings))
     app.add_middleware(HeadAsGetMiddleware)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)

@@ -45,6 +45,9 @@ class Answer:
         self.headers = {
             key.decode().lower(): value.decode() for key, value in start["headers"]
         }
+        self.header_list = [
+            (key.decode().lower(), value.decode()) for key, value in start["headers"]
+        ]
         self.body = b"".join(m.get("body", b"") for m in messages[1:])
 
     def comparable(self) -> tuple[int, str | None, str | None, bytes]:
@@ -65,10 +68,11 @@ async def call(
     path: str = PATH,
     declare_length: bool = True,
     part_delay: float = 0.0,
+    extra_headers: tuple[tuple[bytes, bytes], ...] = (),
 ) -> Answer:
     """Send one POST through the app's ASGI callable, the body in parts,
     waiting ``part_delay`` seconds before each part after the first."""
-    headers = [(b"host", b"127.0.0.1")]
+    headers = [(b"host", b"127.0.0.1"), *extra_headers]
     if content_type is not None:
         headers.append((b"content-type", content_type.encode()))
     if declare_length:
@@ -110,9 +114,14 @@ async def call(
 
 
 @asynccontextmanager
-async def running(registry: Registry, tmp_path: Path) -> AsyncIterator[FastAPI]:
+async def running(
+    registry: Registry, tmp_path: Path, cors_origins: tuple[str, ...] = ()
+) -> AsyncIterator[FastAPI]:
     settings = Settings(
-        registry=registry.root, data_dir=tmp_path, max_request_bytes=20_000
+        registry=registry.root,
+        data_dir=tmp_path,
+        max_request_bytes=20_000,
+        cors_origins=list(cors_origins),
     )
     app = create_app(settings)
     async with app.router.lifespan_context(app):
@@ -152,6 +161,50 @@ def test_valid_requests_get_the_route_bytes(
                 assert served.comparable() == reference.comparable(), body
             assert app.state.fast_path.served == len(valid_bodies(trained_registry))
             assert app.state.fast_path.passed_on == 0
+
+    asyncio.run(scenario())
+
+
+ALLOWED_ORIGIN = "https://dashboard.example"
+ORIGIN_CASES: list[tuple[tuple[bytes, bytes], ...]] = [
+    (),
+    ((b"origin", ALLOWED_ORIGIN.encode()),),
+    ((b"origin", b"https://other.example"),),
+    ((b"origin", ALLOWED_ORIGIN.encode()), (b"x-request-id", b"dash-7")),
+]
+
+
+@pytest.mark.parametrize("origin", ORIGIN_CASES, ids=range(len(ORIGIN_CASES)))
+def test_cors_headers_match_normal_path(
+    trained_registry: Registry,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    origin: tuple[tuple[bytes, bytes], ...],
+) -> None:
+    """Check that a forecast served while CORS is on gets the CORS
+    middleware's headers in the normal path's order, the request id last."""
+
+    async def scenario() -> None:
+        async with running(
+            trained_registry, tmp_path, cors_origins=(ALLOWED_ORIGIN,)
+        ) as app:
+            body = json.dumps({"horizon": 2}).encode()
+            served, reference = await both_ways(
+                app, monkeypatch, [body], extra_headers=origin
+            )
+
+            assert served.status == 200, served.body
+            assert served.comparable() == reference.comparable()
+            assert [k for k, _ in served.header_list][-1] == "x-request-id"
+            without_id = [h for h in served.header_list if h[0] != "x-request-id"]
+            reference_without_id = [
+                h for h in reference.header_list if h[0] != "x-request-id"
+            ]
+            assert without_id == reference_without_id
+            client_id = dict(origin).get(b"x-request-id")
+            if client_id is not None:
+                assert served.headers["x-request-id"] == client_id.decode()
+            assert app.state.fast_path.served == 1
 
     asyncio.run(scenario())
 
