@@ -22,16 +22,17 @@ helpers:
   same options, while CORS is on;
 - the access log line and the request metrics.
 
-Anything else goes through the app as if the fast path were not there,
-such as a declared ``Content-Length`` above the limit. So does any request that fails on the way, with the body parts read so far
-replayed: a body that is not valid JSON or fails validation, a body over
-its limit, a client that stops sending. A valid body whose forecast fails
-(an unknown model, a history that fails its checks, a forecast that
-overflows) is passed on with its error, which the route raises instead of
-computing the forecast again. Error responses are therefore the app's,
-unchanged, and valid requests get the bytes the route would send. A request
-passed on keeps its request id and its start time, so its access log line
-and latency cover the fast path's part too.
+Anything else goes through the app as if the fast path were not there, such
+as a declared ``Content-Length`` above the limit. So does any request that
+fails on the way, with the body parts read so far replayed: a body that is
+not valid JSON or fails validation, a body over its limit, a client that
+stops sending. A valid body whose forecast fails (an unknown model, a
+history that fails its checks, a forecast that overflows) is passed on with
+its error, which the route raises instead of computing the forecast again.
+Error responses are therefore the app's, unchanged, and valid requests get
+the bytes the route would send. A request passed on keeps its request id
+and its start time, so its access log line and latency cover the fast
+path's part too.
 """
 
 from __future__ import annotations
@@ -52,10 +53,10 @@ from service.logging_config import REQUEST_ID
 from service.middleware import (
     REQUEST_ID_SCOPE_KEY,
     STARTED_SCOPE_KEY,
-    choose_request_id,
-    declared_length,
     ProblemCORSMiddleware,
+    choose_request_id,
     cors_options,
+    declared_length,
     record_request,
     route_path,
 )

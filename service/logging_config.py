@@ -101,5 +101,7 @@ def log_config(log_format: str, level: str) -> dict[str, Any]:
             "uvicorn": {"level": level, "handlers": [], "propagate": True},
             "uvicorn.error": {"level": level, "handlers": [], "propagate": True},
             "uvicorn.access": {"handlers": ["discard"], "propagate": False},
+            # the job store's own line reports a schema upgrade
+            "alembic": {"level": "WARNING"},
         },
     }

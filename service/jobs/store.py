@@ -42,9 +42,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection, Row
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 
 from models.errors import ConflictError, NotFoundError, RnnForecastError
+from service.jobs.schema import ensure_schema
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -61,8 +62,8 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 metadata = MetaData()
 
-# NOTE: there is no migration tool; a new column needs a new table name or
-# a hand-written ALTER TABLE on existing stores.
+# A change to these tables needs a new revision in
+# service/jobs/migrations/versions and a new schema.HEAD.
 jobs_table = Table(
     "rnn_forecast_jobs",
     metadata,
@@ -184,12 +185,7 @@ class JobStore:
         self._create_table()
 
     def _create_table(self) -> None:
-        # two processes starting at once may race on CREATE TABLE; the
-        # loser's second attempt finds the table and does nothing
-        try:
-            metadata.create_all(self.engine)
-        except SQLAlchemyError:
-            metadata.create_all(self.engine)
+        ensure_schema(self.engine)
         self._create_queue_lock()
 
     def _create_queue_lock(self) -> None:

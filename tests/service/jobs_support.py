@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
 
 from service.jobs.store import Job, JobStore, sqlite_url
 from tests.conftest import TINY, LiveServer
 
 FINISHED = ("succeeded", "failed", "cancelled")
+
+POSTGRES_URL = os.environ.get(
+    "RNN_FORECAST_TEST_POSTGRES", "postgresql+psycopg://root@127.0.0.1:5432/test"
+)
 
 # a run long enough to watch and cancel: about 0.5 s per epoch on 2 cores
 LONG = {**TINY, "epochs": 300, "patience": None}
@@ -99,3 +109,26 @@ def start_job_server(
 def versions_of(registry: Path, name: str) -> list[str]:
     folder = registry / name / "versions"
     return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+
+
+@contextlib.contextmanager
+def postgres_schema() -> Iterator[str]:
+    """Yield the URL of a new, empty PostgreSQL schema of its own, dropped
+    afterwards. Skips the test when there is no server, except in CI."""
+    schema = f"jobs_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_URL)
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f"CREATE SCHEMA {schema}"))
+    except OperationalError as exc:
+        admin.dispose()
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip(f"no PostgreSQL at {POSTGRES_URL} ({exc.orig}); CI runs these")
+
+    try:
+        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()

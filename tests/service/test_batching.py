@@ -347,7 +347,7 @@ def test_rejected_batch_logs_request_ids(registry: Registry) -> None:
     errors = [r for r in records if r.levelno == logging.ERROR]
     assert len(errors) == 1
     assert "(requests rid-0, rid-1) failed" in errors[0].getMessage()
-    assert getattr(errors[0], "request_id") is None
+    assert errors[0].request_id is None
 
 
 def test_batcher_rejects_bad_settings() -> None:

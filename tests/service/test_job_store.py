@@ -8,13 +8,11 @@ import os
 import socket
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text, update
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import text, update
 
 from models.errors import ConflictError, NotFoundError
 from service.jobs.recovery import fail_dead_local_jobs, fail_stale_jobs
@@ -29,10 +27,7 @@ from service.jobs.store import (
     jobs_table,
     sqlite_url,
 )
-
-POSTGRES_URL = os.environ.get(
-    "RNN_FORECAST_TEST_POSTGRES", "postgresql+psycopg://root@127.0.0.1:5432/test"
-)
+from tests.service.jobs_support import postgres_schema
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -43,23 +38,10 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[JobStore]:
         job_store.close()
         return
 
-    schema = f"jobs_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES_URL)
-    try:
-        with admin.begin() as conn:
-            conn.execute(text(f"CREATE SCHEMA {schema}"))
-    except OperationalError as exc:
-        admin.dispose()
-        if os.environ.get("CI") == "true":
-            raise
-        pytest.skip(f"no PostgreSQL at {POSTGRES_URL} ({exc.orig}); CI runs these")
-
-    job_store = JobStore(f"{POSTGRES_URL}?options=-csearch_path%3D{schema}")
-    yield job_store
-    job_store.close()
-    with admin.begin() as conn:
-        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
+    with postgres_schema() as url:
+        job_store = JobStore(url)
+        yield job_store
+        job_store.close()
 
 
 def test_job_goes_queued_running_succeeded(store: JobStore) -> None:

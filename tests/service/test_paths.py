@@ -20,7 +20,9 @@ FORECAST_ROUTE = "/v1/models/{name}/forecast"
 def prefixed_server(trained_registry: Registry) -> Iterator[LiveServer]:
     """``rnn-forecast serve`` published under ``/rnn`` by a proxy that strips
     the prefix before forwarding."""
-    server = LiveServer(trained_registry.root, env={"RNN_FORECAST_ROOT_PATH": ROOT_PATH})
+    server = LiveServer(
+        trained_registry.root, env={"RNN_FORECAST_ROOT_PATH": ROOT_PATH}
+    )
     yield server
     server.stop()
 
@@ -44,7 +46,9 @@ def test_forecast_under_root_path(
     served_before = metric(
         prefixed_server, "rnn_forecast_forecast_fast_path_total", outcome="served"
     )
-    counted_before = metric(prefixed_server, "rnn_forecast_http_requests_total", **labels)
+    counted_before = metric(
+        prefixed_server, "rnn_forecast_http_requests_total", **labels
+    )
 
     body = {"horizon": 3}
     response = prefixed_server.client.post("/v1/models/nflx/forecast", json=body)
