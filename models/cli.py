@@ -13,6 +13,7 @@ import importlib
 import json
 import logging
 import os
+import socket
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -157,10 +158,36 @@ def _add_server_options(command: argparse.ArgumentParser) -> None:
     )
     command.add_argument(
         "--port",
-        type=int,
-        default=int(os.environ.get("RNN_FORECAST_PORT", "8000")),
-        help="TCP port (default: $RNN_FORECAST_PORT or 8000)",
+        type=port_number,
+        default=None,
+        help="TCP port, 1 to 65535 (default: $RNN_FORECAST_PORT or 8000)",
     )
+
+
+def port_number(text: str) -> int:
+    """Parse a TCP port: an integer from 1 to 65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"port {text!r} is not a number; use a port from 1 to 65535"
+        ) from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"port {port} is out of range; use a port from 1 to 65535"
+        )
+    return port
+
+
+def chosen_port(args: argparse.Namespace) -> int:
+    """Return ``--port``, else ``RNN_FORECAST_PORT``, else 8000."""
+    if args.port is not None:
+        return int(args.port)
+    text = os.environ.get("RNN_FORECAST_PORT", "8000")
+    try:
+        return port_number(text)
+    except argparse.ArgumentTypeError as exc:
+        raise ValueError(f"RNN_FORECAST_PORT: {exc}") from None
 
 
 def data_spec(args: argparse.Namespace) -> Any:
@@ -221,8 +248,14 @@ def _explicit_flags(args: argparse.Namespace) -> set[str]:
 def cmd_train(args: argparse.Namespace, registry: Registry) -> int:
     from models.pipeline import train_and_register
     from models.progress import ProgressBar
+    from models.registry import check_settable_alias
 
     spec = training_spec(args)
+    # an alias that cannot be set fails before training, not after writing
+    for alias in args.alias:
+        check_settable_alias(alias)
+    if args.serve:
+        chosen_port(args)
     bar = ProgressBar(enabled=not args.quiet)
     try:
         version, result, series = train_and_register(
@@ -276,20 +309,97 @@ def cmd_serve(args: argparse.Namespace, registry: Registry) -> int:
     # the server keeps these objects, so later collections skip them
     gc.freeze()
     from service.logging_config import log_config
-    from service.settings import Settings
 
     os.environ["RNN_FORECAST_REGISTRY"] = str(registry.root)
-    settings = Settings()
-    uvicorn.run(
+    settings = load_settings()
+    check_service_settings(settings)
+    port = chosen_port(args)
+    # The port is bound before the app starts, so a second server on a busy
+    # port exits before its job runner could claim a queued job.
+    listener = listen(args.host, port)
+    config = uvicorn.Config(
         "service.app:create_app",
         factory=True,
         host=args.host,
-        port=args.port,
+        port=port,
         root_path=settings.root_path,
         log_config=log_config(settings.log_format, settings.log_level),
         access_log=False,
     )
-    return 0
+    server = uvicorn.Server(config)
+    logging.getLogger("uvicorn.error").info(
+        "listening on http://%s:%d", args.host, port
+    )
+    with listener:
+        server.run(sockets=[listener])
+    return 0 if server.started else 3
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """Bind a TCP socket to ``host:port``; raise ``OSError`` with the
+    address and what to do when that fails."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+    except OSError as exc:
+        listener.close()
+        raise OSError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}; stop the "
+            "process that uses it or choose another port with --port or "
+            "RNN_FORECAST_PORT"
+        ) from None
+    listener.set_inheritable(True)
+    return listener
+
+
+def load_settings() -> Any:
+    """Read the service settings; raise ``ValueError`` naming each invalid
+    ``RNN_FORECAST_*`` variable."""
+    from service.settings import Settings
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = [_setting_error(err) for err in exc.errors()]
+        raise ValueError("; ".join(problems)) from None
+
+
+def _setting_error(err: Any) -> str:
+    """Return one settings error, naming its ``RNN_FORECAST_*`` variable."""
+    if err["type"] == "value_error":
+        # the settings' own checks name the variable and its value
+        return _error_text(err)
+    name = "RNN_FORECAST_" + "_".join(str(part) for part in err["loc"]).upper()
+    return f"{name}={err.get('input')!r}: {_error_text(err)}"
+
+
+def check_service_settings(settings: Any) -> None:
+    """Raise ``ValueError`` when the data folder cannot be created or a
+    database URL names no database that SQLAlchemy supports. The app would
+    log these failures as a traceback."""
+    from models.tuning import check_storage
+
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(
+            f"RNN_FORECAST_DATA_DIR={str(settings.data_dir)!r}: cannot create the "
+            f"folder ({exc.strerror or exc}); choose a writable folder"
+        ) from None
+
+    urls = {
+        "RNN_FORECAST_JOB_STORE": settings.job_store,
+        "RNN_FORECAST_TUNING_STORAGE": settings.tuning_storage,
+    }
+    for name, url in urls.items():
+        if url is None:
+            continue
+        try:
+            check_storage(url)
+        except RnnForecastError as exc:
+            raise ValueError(f"{name}: {exc}") from None
 
 
 def cmd_models(args: argparse.Namespace, registry: Registry) -> int:
@@ -344,6 +454,11 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+# options that name a file or a folder that a command writes
+OUTPUT_FILES = ("png", "output", "markdown", "json")
+OUTPUT_FOLDERS = ("out",)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(levelname)s %(name)s: %(message)s"
@@ -358,20 +473,60 @@ def main(argv: Sequence[str] | None = None) -> int:
     registry = Registry(args.registry or default_registry())
 
     try:
+        prepare_outputs(args)
         return int(args.handler(args, registry))
     except (RnnForecastError, ValueError, ValidationError, OSError) as exc:
         print(f"error: {_message(exc)}", file=sys.stderr)
         return 2
 
 
+def prepare_outputs(args: argparse.Namespace) -> None:
+    """Check the files and folders that a command writes, before it
+    computes anything, and create missing parent folders.
+
+    Raises ``ValueError`` naming the option when one cannot be written.
+    """
+    for option in OUTPUT_FILES + OUTPUT_FOLDERS:
+        path = getattr(args, option, None)
+        if not isinstance(path, Path):
+            continue
+        is_folder = option in OUTPUT_FOLDERS
+        if not is_folder and path.is_dir():
+            raise ValueError(f"--{option} {path} is a folder; give a file path")
+        folder = path if is_folder else path.parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ValueError(
+                f"--{option} {path}: cannot create the folder {folder} "
+                f"({exc.strerror or exc}); choose a writable location"
+            ) from None
+        if not os.access(folder, os.W_OK):
+            raise ValueError(
+                f"--{option} {path}: the folder {folder} is not writable; choose "
+                "a writable location"
+            )
+
+
 def _message(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
-        return "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: "
-            f"{type_message(err['type'], err.get('input')) or err['msg']}"
-            for err in exc.errors()
-        )
+        return "; ".join(_located(err) for err in exc.errors())
     return str(exc)
+
+
+def _located(err: Any) -> str:
+    """Return one validation error as ``field: message``, or the message
+    alone when it concerns the whole spec."""
+    location = ".".join(str(part) for part in err["loc"])
+    text = _error_text(err)
+    return f"{location}: {text}" if location else text
+
+
+def _error_text(err: Any) -> str:
+    """Return an error's message without pydantic's "Value error, " prefix."""
+    if err["type"] == "value_error":
+        return str(err["ctx"]["error"])
+    return type_message(err["type"], err.get("input")) or str(err["msg"])
 
 
 if __name__ == "__main__":

@@ -73,6 +73,19 @@ def check_alias(alias: str) -> str:
     return alias
 
 
+def check_settable_alias(alias: str) -> str:
+    """Return ``alias`` if a client may point it at a version: valid, and
+    not ``latest``, which always means the highest version."""
+    check_alias(alias)
+    if alias == LATEST:
+        raise InvalidInputError(
+            "alias 'latest' always means the highest version and cannot be "
+            "set; choose another alias name",
+            field="alias",
+        )
+    return alias
+
+
 @dataclass(frozen=True)
 class LoadedModel:
     """A version ready to forecast: the network in eval mode and its context.
@@ -258,13 +271,7 @@ class Registry:
 
     def set_alias(self, name: str, alias: str, version: int) -> None:
         """Point ``alias`` of ``name`` at an existing ``version``."""
-        check_alias(alias)
-        if alias == LATEST:
-            raise InvalidInputError(
-                "alias 'latest' always means the highest version and cannot be "
-                "set; choose another alias name",
-                field="alias",
-            )
+        check_settable_alias(alias)
         if version not in self.versions(name):
             raise NotFoundError(
                 f"model {name!r} has no version {version}", field="version"

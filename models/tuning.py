@@ -171,10 +171,11 @@ def redact_storage(url: str) -> str:
 
 
 def check_storage(url: str) -> None:
-    """Raise InvalidInputError unless ``url`` parses as a SQLAlchemy URL."""
+    """Raise InvalidInputError unless ``url`` parses as a SQLAlchemy URL of
+    a database that SQLAlchemy knows."""
     try:
-        make_url(url)
-    except ArgumentError as exc:
+        make_url(url).get_dialect()
+    except (ArgumentError, ImportError) as exc:
         raise InvalidInputError(
             f"storage {redact_storage(url)} is not a database URL ({exc}); use "
             "e.g. sqlite:///var/optuna.db or "

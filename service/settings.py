@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from models.limits import DEFAULT_LIMITS, Limits
@@ -14,6 +14,13 @@ from models.paths import default_cache_dir, default_registry
 
 # A path prefix such as "/rnn" or "/ml/forecast". Empty means none.
 ROOT_PATH = re.compile(r"(/[A-Za-z0-9._~-]+)*")
+
+
+# limits that the training spec and the request models bound too, with
+# their defaults as the highest values, so a larger setting would have no effect
+SPEC_BOUNDED = frozenset(
+    {"max_epochs", "max_hidden_size", "max_num_layers", "max_lookback", "max_horizon"}
+)
 
 
 class Settings(BaseSettings):
@@ -93,6 +100,20 @@ class Settings(BaseSettings):
                 f"RNN_FORECAST_ROOT_PATH={value!r} is invalid; use "
                 "empty for none, or segments of letters, digits and ._~- "
                 "each after a slash, with no trailing slash, such as /rnn"
+            )
+        return value
+
+    @field_validator(*Limits.__dataclass_fields__)
+    @classmethod
+    def _check_limit(cls, value: int, info: ValidationInfo) -> int:
+        setting = f"RNN_FORECAST_{str(info.field_name).upper()}"
+        if value < 1:
+            raise ValueError(f"{setting}={value} is invalid; use a limit of at least 1")
+        bound = getattr(DEFAULT_LIMITS, str(info.field_name))
+        if info.field_name in SPEC_BOUNDED and value > bound:
+            raise ValueError(
+                f"{setting}={value} is above {bound}, the most that training "
+                f"specs and requests accept; use at most {bound}"
             )
         return value
 

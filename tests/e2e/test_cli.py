@@ -15,12 +15,16 @@ SMALL = [
 ]  # fmt: skip
 
 
-def run_cli(registry: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "RNN_FORECAST_REGISTRY": str(registry)}
+def run_cli(
+    registry: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``rnn-forecast`` on ``registry``, with ``env`` added to the
+    environment."""
+    full_env = {**os.environ, "RNN_FORECAST_REGISTRY": str(registry), **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "models.cli", *args],
         cwd=ROOT,
-        env=env,
+        env=full_env,
         capture_output=True,
         text=True,
         timeout=300,

@@ -1,0 +1,125 @@
+"""Command-line checks that run before any work: ports, settings, aliases,
+output paths, and the wording of spec errors."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from service.jobs.store import QUEUED, JobStore, sqlite_url
+from service.settings import Settings
+from tests.e2e.test_cli import run_cli as run_on_registry
+
+
+def run_cli(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``rnn-forecast`` with a registry and data folder in ``tmp_path``."""
+    data = {"RNN_FORECAST_DATA_DIR": str(tmp_path / "data"), **(env or {})}
+    return run_on_registry(tmp_path / "registry", *args, env=data)
+
+
+@pytest.mark.parametrize("port", ["99999", "0", "-1", "http"])
+def test_serve_rejects_invalid_port(tmp_path: Path, port: str) -> None:
+    result = run_cli(tmp_path, "serve", "--port", port)
+
+    assert result.returncode == 2
+    assert "argument --port" in result.stderr
+    assert "use a port from 1 to 65535" in result.stderr
+
+
+def test_serve_names_invalid_port_variable(tmp_path: Path) -> None:
+    result = run_cli(tmp_path, "serve", env={"RNN_FORECAST_PORT": "abc"})
+
+    assert result.returncode == 2
+    assert "RNN_FORECAST_PORT='abc'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_busy_port_leaves_queued_job(tmp_path: Path) -> None:
+    """Check that a server whose port is taken exits before its job runner
+    could claim a queued job of the store."""
+    store = JobStore(sqlite_url(tmp_path / "data" / "jobs.db"))
+    job = store.create("train", {"epochs": 1})
+    store.close()
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = str(busy.getsockname()[1])
+        result = run_cli(tmp_path, "serve", "--port", port)
+
+    assert result.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "choose another port" in result.stderr
+    store = JobStore(sqlite_url(tmp_path / "data" / "jobs.db"))
+    assert store.get(job.id).status == QUEUED
+    store.close()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("RNN_FORECAST_MAX_EPOCHS", "-5", "RNN_FORECAST_MAX_EPOCHS=-5 is invalid"),
+        ("RNN_FORECAST_MAX_EPOCHS", "abc", "RNN_FORECAST_MAX_EPOCHS='abc'"),
+        ("RNN_FORECAST_MAX_HORIZON", "100", "use at most 60"),
+        ("RNN_FORECAST_JOB_STORE", "bogus://", "RNN_FORECAST_JOB_STORE: storage"),
+        ("RNN_FORECAST_TUNING_STORAGE", "foo://x", "RNN_FORECAST_TUNING_STORAGE"),
+        ("RNN_FORECAST_DATA_DIR", "/proc/no-such/x", "cannot create the folder"),
+    ],
+)
+def test_serve_names_invalid_setting(
+    tmp_path: Path, variable: str, value: str, expected: str
+) -> None:
+    result = run_cli(tmp_path, "serve", env={variable: value})
+
+    assert result.returncode == 2
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_limit_settings_bounds() -> None:
+    assert Settings(max_horizon=30).max_horizon == 30
+    assert Settings(max_history_rows=100_000).max_history_rows == 100_000
+    with pytest.raises(ValueError, match="RNN_FORECAST_MAX_NUM_LAYERS=0 is invalid"):
+        Settings(max_num_layers=0)
+    with pytest.raises(ValueError, match="RNN_FORECAST_MAX_LOOKBACK=513 is above"):
+        Settings(max_lookback=513)
+
+
+@pytest.mark.parametrize("alias", ["BAD ALIAS", "latest"])
+def test_train_checks_alias_before_training(tmp_path: Path, alias: str) -> None:
+    result = run_cli(tmp_path, "train", "--alias", alias, "--epochs", "1", "--quiet")
+
+    assert result.returncode == 2
+    assert f"alias '{alias}'" in result.stderr
+    assert "wrote" not in result.stdout
+    assert not (tmp_path / "registry" / "nflx").exists()
+
+
+def test_spec_error_has_no_empty_location(tmp_path: Path) -> None:
+    result = run_cli(tmp_path, "train", "--dropout", "0.5", "--num-layers", "1")
+
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: dropout=0.5")
+    assert "Value error" not in result.stderr
+
+
+def test_output_folder_is_checked_first(tmp_path: Path) -> None:
+    result = run_cli(tmp_path, "gradients", "flow", "--png", str(tmp_path))
+
+    assert result.returncode == 2
+    assert f"--png {tmp_path} is a folder" in result.stderr
+
+
+def test_unwritable_output_fails_before_work(tmp_path: Path) -> None:
+    result = run_cli(
+        tmp_path, "experiments", "synthetic", "--quick", "--out", "/proc/no-such"
+    )
+
+    assert result.returncode == 2
+    assert "--out /proc/no-such: cannot create the folder" in result.stderr
+    assert not (tmp_path / "registry").exists()
