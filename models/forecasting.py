@@ -18,6 +18,7 @@ from models.calendar import next_sessions, session_days
 from models.data.windows import history_rows, to_prices
 from models.errors import InvalidInputError
 from models.intervals import ConformalIntervals
+from models.plurals import plural
 from models.registry import LoadedModel
 
 
@@ -179,10 +180,11 @@ def _check_history(
     needed = required_rows(loaded)
     if len(values) < needed:
         raise InvalidInputError(
-            f"history has {len(values)} rows but {loaded.name}:{loaded.version} "
-            f"needs at least {needed} (lookback {loaded.lookback}"
+            f"history has {plural(len(values), 'row')} but "
+            f"{loaded.name}:{loaded.version} needs at least {needed} (lookback "
+            f"{loaded.lookback}"
             f"{' plus one for log returns' if loaded.target == 'log_return' else ''}"
-            f"); send at least {needed} rows",
+            f"); send at least {plural(needed, 'row')}",
             field="history",
         )
     if not np.all(np.isfinite(values)):

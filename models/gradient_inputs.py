@@ -29,6 +29,7 @@ from models.data.scaling import Scaler, fit_scaler
 from models.data.windows import to_values
 from models.errors import InvalidInputError
 from models.field_types import Integer
+from models.plurals import plural
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False, strict=True)]
 
@@ -107,8 +108,8 @@ def prepare_input(
     """
     if target is not None and len(target) != horizon:
         raise InvalidInputError(
-            f"target has {len(target)} values but the network outputs {horizon}; "
-            f"send {horizon} values or leave target out",
+            f"target has {plural(len(target), 'value')} but the network outputs "
+            f"{horizon}; send {plural(horizon, 'value')} or leave target out",
             field="target",
         )
 

@@ -67,6 +67,7 @@ from models.nn.cell_stack import (
     stack_from_forecaster,
 )
 from models.nn.cells import Activation, CellState
+from models.plurals import plural
 from models.registry import LoadedModel
 from models.spec import NAME_PATTERN, CellType
 
@@ -444,8 +445,9 @@ def _resolve_seq_len(spec: GradientFlowSpec, limits: Limits) -> int:
         and spec.seq_len != values_length
     ):
         raise InvalidInputError(
-            f"seq_len={spec.seq_len} differs from the {values_length} rows of "
-            "input.values; leave seq_len out or make them equal",
+            f"seq_len={spec.seq_len} differs from the "
+            f"{plural(values_length, 'row')} of input.values; leave seq_len out "
+            "or make them equal",
             field="seq_len",
         )
     seq_len = values_length or spec.seq_len or DEFAULT_SEQ_LEN
@@ -569,7 +571,7 @@ def _check_features(prepared: PreparedInput, stack: CellStack) -> None:
     expected = stack.layer(0).input_size
     if prepared.x.shape[1] != expected:
         raise InvalidInputError(
-            f"input has {prepared.x.shape[1]} features per step but the network "
-            f"reads {expected}; send rows of {expected} values",
+            f"input has {plural(prepared.x.shape[1], 'feature')} per step but the "
+            f"network reads {expected}; send rows of {plural(expected, 'value')}",
             field="input.values",
         )

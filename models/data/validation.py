@@ -13,6 +13,7 @@ import pandas as pd
 from models.data.series import PRICE_COLUMNS
 from models.errors import DataError
 from models.pandas_dates import DATE_RANGE
+from models.plurals import plural
 
 KINDS = ("price", "value")
 VALUE_COLUMNS = ("open", "high", "low", "close", "adj_close", "volume")
@@ -86,11 +87,6 @@ def format_dates(dates: pd.DatetimeIndex | pd.Series) -> str:
     )
     rest = len(dates) - LISTED_DATES
     return f"{listed} and {rest} more" if rest > 0 else listed
-
-
-def plural(count: int, noun: str) -> str:
-    """Return ``"1 row"`` or ``"2 rows"`` for ``noun="row"``."""
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def _check_arguments(raw: pd.DataFrame, kind: str) -> None:
@@ -225,8 +221,8 @@ def _drop_missing_close(
 
     if missing.all():
         raise DataError(
-            f"{label}: no rows left because all {len(frame)} rows have a "
-            "missing close value; check that the file contains data",
+            f"{label}: no rows left after dropping {plural(len(frame), 'row')} "
+            "with a missing close value; check that the file contains data",
             field="data",
         )
 

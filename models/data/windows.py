@@ -16,6 +16,7 @@ import torch
 
 from models.data.scaling import Scaler, ScalerKind, fit_scaler
 from models.errors import DataError
+from models.plurals import plural
 
 MIN_WINDOWS_PER_PART = 1
 
@@ -25,9 +26,10 @@ def to_values(prices: np.ndarray, target: str) -> np.ndarray:
     if target == "price":
         return prices.astype(np.float64)
     if np.any(prices <= 0):
+        count = int(np.sum(prices <= 0))
         raise DataError(
             "target log_return needs positive values, but the series has "
-            f"{int(np.sum(prices <= 0))} values <= 0; use target price",
+            f"{plural(count, 'value')} <= 0; use target price",
             field="target",
         )
     return np.diff(np.log(prices.astype(np.float64)))
@@ -178,10 +180,16 @@ def _check_length(
     short = [name for name, count in parts.items() if count < MIN_WINDOWS_PER_PART]
     if short:
         raise DataError(
-            f"series of {n_prices} rows is too short for lookback={lookback}, "
-            f"horizon={horizon}, val_fraction={val_fraction} and "
-            f"test_fraction={test_fraction}: the {', '.join(short)} part gets "
-            "no complete window; use a longer series or a smaller lookback or "
-            "horizon",
+            f"series of {plural(n_prices, 'row')} is too short for "
+            f"lookback={lookback}, horizon={horizon}, val_fraction={val_fraction} "
+            f"and test_fraction={test_fraction}: {_name_parts(short)} no complete "
+            "window; use a longer series or a smaller lookback or horizon",
             field="data",
         )
+
+
+def _name_parts(parts: list[str]) -> str:
+    """Return ``"the test part gets"`` or ``"the train and test parts get"``."""
+    if len(parts) == 1:
+        return f"the {parts[0]} part gets"
+    return f"the {', '.join(parts[:-1])} and {parts[-1]} parts get"

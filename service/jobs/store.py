@@ -45,6 +45,7 @@ from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 
 from models.errors import ConflictError, NotFoundError, RnnForecastError
+from models.plurals import plural
 from service.jobs.schema import ensure_schema
 from service.settings import Settings
 
@@ -389,8 +390,8 @@ class JobStore:
             job = self.get(job_id)
             if job.finished:
                 raise ConflictError(
-                    f"job {job_id} is already {job.status}; only queued or "
-                    "running jobs can be cancelled",
+                    f"job {job_id} has already finished with status "
+                    f"{job.status}; only queued or running jobs can be cancelled",
                     field="job_id",
                 )
             if job.status == QUEUED and self._transition(
@@ -500,7 +501,8 @@ def _check_queue_room(conn: Connection, max_queued: int) -> None:
     queued = int(conn.execute(count).scalar_one())
     if queued >= max_queued:
         raise QueueFullError(
-            f"the job queue is full: {queued} jobs are queued and the limit "
-            f"is {max_queued}; retry later or raise RNN_FORECAST_MAX_QUEUED_JOBS",
+            f"the job queue is full with {plural(queued, 'queued job')} (the "
+            f"limit is {max_queued}); retry later or raise "
+            "RNN_FORECAST_MAX_QUEUED_JOBS",
             field="queue",
         )

@@ -462,3 +462,13 @@ def test_values_input_spec_rejects_short_sequences() -> None:
 def test_bundled_end_before_data_is_rejected() -> None:
     with pytest.raises(InvalidInputError, match="use an end on or after"):
         prepare_input(BundledInput(end=dt.date(2003, 1, 1)), seq_len=400, horizon=1)
+
+
+def test_target_length_message_counts_values() -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        prepare_input(ValuesInput(values=[1.0, 2.0]), seq_len=2, horizon=1, target=[])
+
+    assert caught.value.message == (
+        "target has 0 values but the network outputs 1; send 1 value or leave "
+        "target out"
+    )

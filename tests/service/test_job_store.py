@@ -144,7 +144,7 @@ def test_full_queue_message_names_the_setting(store: JobStore) -> None:
     with pytest.raises(QueueFullError) as caught:
         store.create("train", {}, max_queued=1)
 
-    assert "1 jobs are queued and the limit is 1" in str(caught.value)
+    assert "full with 1 queued job (the limit is 1)" in str(caught.value)
     assert "RNN_FORECAST_MAX_QUEUED_JOBS" in str(caught.value)
     assert store.count(QUEUED) == 1
 
@@ -190,7 +190,9 @@ def test_cancel_finished_job_conflicts(store: JobStore) -> None:
     store.claim(job.id, "host:1")
     store.finish(job.id, SUCCEEDED, result={})
 
-    with pytest.raises(ConflictError, match="already succeeded"):
+    with pytest.raises(
+        ConflictError, match="has already finished with status succeeded"
+    ):
         store.request_cancel(job.id)
 
 

@@ -130,7 +130,7 @@ def test_cancel_running_job_leaves_no_checkpoint(
     again = client.delete(job["href"], headers=AUTH)
     assert again.status_code == 409
     assert again.headers["content-type"] == PROBLEM
-    assert "already cancelled" in again.json()["detail"]
+    assert "has already finished with status cancelled" in again.json()["detail"]
 
 
 def test_queue_limit_cancel_and_listing(client: httpx.Client) -> None:

@@ -180,8 +180,13 @@ def test_clean_frame_value_kind_accepts_negatives() -> None:
         ),
         (
             frame(date=["2020-01-02", "2020-01-03"], close=["", "null"]),
-            "a.csv: no rows left because all 2 rows have a missing close value; "
-            "check that the file contains data",
+            "a.csv: no rows left after dropping 2 rows with a missing close "
+            "value; check that the file contains data",
+        ),
+        (
+            frame(date=["2020-01-02"], close=["null"]),
+            "a.csv: no rows left after dropping 1 row with a missing close "
+            "value; check that the file contains data",
         ),
         (
             frame(date=[], close=[]),

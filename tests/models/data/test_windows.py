@@ -139,7 +139,29 @@ def test_too_short_series_names_the_fix() -> None:
         )
     message = str(info.value)
     assert "series of 30 rows is too short for lookback=20, horizon=5" in message
+    assert "the train part gets no complete window" in message
     assert "use a longer series or a smaller lookback or horizon" in message
+
+
+def test_one_row_series_message_is_singular() -> None:
+    with pytest.raises(DataError) as info:
+        prepare_windows(
+            np.array([100.0]),
+            target="log_return",
+            scaler_kind="standard",
+            lookback=20,
+            horizon=5,
+            val_fraction=0.15,
+            test_fraction=0.15,
+        )
+    message = str(info.value)
+    assert message.startswith("series of 1 row is too short")
+    assert "the train, validation and test parts get no complete window" in message
+
+
+def test_one_non_positive_value_is_singular() -> None:
+    with pytest.raises(DataError, match="the series has 1 value <= 0;"):
+        to_values(np.array([1.0, 0.0, 2.0]), "log_return")
 
 
 def test_split_bounds_are_chronological() -> None:
