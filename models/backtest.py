@@ -40,18 +40,17 @@ from models.baselines import forecast_baselines, season_period
 from models.data.series import Series
 from models.data.sources import load_series
 from models.data.windows import history_rows, to_prices, to_values
-from models.errors import DataError, InvalidInputError
+from models.errors import DataError, LimitExceededError
 from models.evaluation import actual_prices, compare
 from models.field_types import NUMBER_ONLY, Integer
 from models.intervals import REPORT_LEVELS, ConformalIntervals, score_intervals
+from models.limits import DEFAULT_LIMITS
 from models.pandas_dates import check_date
+from models.plurals import plural
 from models.spec import TrainingSpec
 from models.training import FitResult, StopCheck, TrainingCancelled, fit
 
 logger = logging.getLogger(__name__)
-
-# Upper bound on refits in one backtest; each is a full training run.
-MAX_FITS = 100
 
 ProgressReport = Callable[[dict[str, Any]], None]
 
@@ -136,19 +135,21 @@ def run_backtest(
     series: Series | None = None,
     cache_dir: Path | None = None,
     upload_dir: Path | None = None,
+    max_fits: int = DEFAULT_LIMITS.max_backtest_fits,
 ) -> dict[str, Any]:
     """Run the backtest and return per-fold and aggregated scores (JSON-safe
     apart from non-finite floats).
 
     ``report`` receives a progress dict after each fold, and ``should_stop``
     cancels with ``TrainingCancelled`` before each batch and each fold.
+    ``max_fits`` is the limit on fits, one per fold.
     """
     started = time.perf_counter()
     spec = params.training
     if series is None:
         series = load_series(spec.data, cache_dir=cache_dir, upload_dir=upload_dir)
     prices = series.frame["close"].to_numpy(dtype=np.float64)
-    folds = plan_folds(params, series)
+    folds = plan_folds(params, series, max_fits)
     season = season_period(spec.data)
 
     fold_rows: list[dict[str, Any]] = []
@@ -201,12 +202,16 @@ def run_backtest(
     }
 
 
-def plan_folds(params: BacktestSpec, series: Series) -> list[Fold]:
+def plan_folds(
+    params: BacktestSpec,
+    series: Series,
+    max_fits: int = DEFAULT_LIMITS.max_backtest_fits,
+) -> list[Fold]:
     """Pick the origins in the date range and group them into folds.
 
     Raises DataError when the range contains no origin with K actual prices
-    after it, and InvalidInputError when the folds need more than
-    ``MAX_FITS`` fits.
+    after it, and LimitExceededError when the folds need more than
+    ``max_fits`` fits.
     """
     spec = params.training
     dates = series.frame.index
@@ -237,11 +242,12 @@ def plan_folds(params: BacktestSpec, series: Series) -> list[Fold]:
     origins = np.arange(first, last + 1, params.step)
     size = params.refit_every or len(origins)
     chunks = [origins[i : i + size] for i in range(0, len(origins), size)]
-    if len(chunks) > MAX_FITS:
-        raise InvalidInputError(
-            f"the backtest needs {len(chunks)} fits for {len(origins)} origins, "
-            f"above the limit of {MAX_FITS}; raise refit_every or step, or "
-            "shorten the date range",
+    if len(chunks) > max_fits:
+        raise LimitExceededError(
+            f"the backtest needs {plural(len(chunks), 'fit')} for "
+            f"{plural(len(origins), 'origin')}, above the limit of {max_fits}; "
+            "raise refit_every or step, shorten the date range, or raise "
+            "RNN_FORECAST_MAX_BACKTEST_FITS",
             field="refit_every",
         )
 

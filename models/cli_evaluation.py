@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from models.cli import DATA_HELP, data_spec
+from models.limits import limit_from_env
 from models.paths import default_cache_dir
 from models.registry import Registry
 from models.spec import TrainingSpec
@@ -154,7 +155,13 @@ def cmd_backtest(args: argparse.Namespace, registry: Registry) -> int:
             flush=True,
         )
 
-    result = json_safe(run_backtest(params, report, cache_dir=default_cache_dir()))
+    result = run_backtest(
+        params,
+        report,
+        cache_dir=default_cache_dir(),
+        max_fits=limit_from_env("max_backtest_fits"),
+    )
+    result = json_safe(result)
     print_backtest(result)
     if args.output is not None:
         args.output.write_text(json.dumps(result, indent=2))

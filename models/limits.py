@@ -6,7 +6,8 @@ are the defaults and the hard bounds that a spec can never exceed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, fields
 
 from models.errors import LimitExceededError
 
@@ -27,9 +28,32 @@ class Limits:
     max_upload_bytes: int = 10_000_000
     max_request_bytes: int = 2_000_000
     max_queued_jobs: int = 100
+    max_backtest_fits: int = 100
 
 
 DEFAULT_LIMITS = Limits()
+
+
+def limit_from_env(name: str) -> int:
+    """Return the limit ``name``, a field of ``Limits``, from the environment
+    variable ``RNN_FORECAST_<NAME>`` when it is set, else its default.
+
+    The command line uses it for the limits that it applies itself. Raises
+    ``ValueError`` when the variable is not a whole number.
+    """
+    known = {field.name for field in fields(Limits)}
+    if name not in known:
+        raise ValueError(f"limit {name!r} not found; use one of {sorted(known)}")
+    variable = f"RNN_FORECAST_{name.upper()}"
+    text = os.environ.get(variable, "").strip()
+    if not text:
+        return int(getattr(DEFAULT_LIMITS, name))
+    try:
+        return int(text)
+    except ValueError as exc:
+        raise ValueError(
+            f"{variable}={text!r} is invalid; set it to a whole number or unset it"
+        ) from exc
 
 
 def check_limit(field: str, value: int, limit: int, setting: str) -> None:

@@ -64,6 +64,7 @@ class Settings(BaseSettings):
     # seconds a client may take between two parts of an incomplete body
     body_timeout_seconds: float = Field(default=30.0, gt=0.0, le=3600.0)
     max_queued_jobs: int = DEFAULT_LIMITS.max_queued_jobs
+    max_backtest_fits: int = DEFAULT_LIMITS.max_backtest_fits
 
     # training and other jobs: service/jobs/ and the README's "Jobs" section
     job_store: str | None = Field(

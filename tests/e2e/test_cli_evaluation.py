@@ -47,6 +47,15 @@ def test_backtest_command_prints_and_writes_scores(tmp_path: Path) -> None:
     assert set(stored["aggregate"]["intervals"]) == {"0.9"}
 
 
+def test_backtest_command_reads_fit_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RNN_FORECAST_MAX_BACKTEST_FITS", "1")
+    result = run_cli(tmp_path, "backtest", *TINY, "--refit-every", "30")
+    assert result.returncode == 2
+    assert "needs 2 fits for 58 origins, above the limit of 1" in result.stderr
+
+
 def test_backtest_command_rejects_bad_window(tmp_path: Path) -> None:
     result = run_cli(tmp_path, "backtest", *TINY, "--window", "sliding")
     assert result.returncode == 2

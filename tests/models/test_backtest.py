@@ -18,7 +18,7 @@ from models.backtest import (
     run_backtest,
 )
 from models.data.sources import load_series
-from models.errors import DataError, InvalidInputError
+from models.errors import DataError, LimitExceededError
 from models.pandas_dates import FIRST_DATE, LAST_DATE
 from models.spec import SyntheticData, TrainingSpec
 
@@ -138,8 +138,24 @@ def test_too_many_fits_are_rejected() -> None:
     params = BacktestSpec(
         training=tiny_training(), start=series.frame.index[50].date(), refit_every=1
     )
-    with pytest.raises(InvalidInputError, match="above the limit of 100"):
+    with pytest.raises(LimitExceededError) as caught:
         plan_folds(params, series)
+
+    assert caught.value.field == "refit_every"
+    assert caught.value.message == (
+        "the backtest needs 347 fits for 347 origins, above the limit of 100; "
+        "raise refit_every or step, shorten the date range, or raise "
+        "RNN_FORECAST_MAX_BACKTEST_FITS"
+    )
+
+
+def test_fit_limit_is_a_parameter() -> None:
+    series = load_series(tiny_training().data)
+    params = BacktestSpec(training=tiny_training(), refit_every=20)
+
+    with pytest.raises(LimitExceededError, match="needs 3 fits for 58 origins"):
+        plan_folds(params, series, max_fits=2)
+    assert len(plan_folds(params, series, max_fits=3)) == 3
 
 
 def test_short_first_fold_names_the_fold() -> None:
