@@ -25,6 +25,7 @@ from models.errors import RnnForecastError
 from models.field_types import type_message
 from models.paths import default_cache_dir, default_registry
 from models.spec import (
+    DEFAULT_NAME,
     BundledData,
     CsvData,
     SyntheticData,
@@ -86,7 +87,12 @@ def _add_train(commands: Any) -> None:
         "train", help="train a forecaster and write a new version"
     )
     train.set_defaults(handler=cmd_train)
-    train.add_argument("--name", default=defaults.name, help="model name")
+    train.add_argument(
+        "--name",
+        default=None,
+        help=f"model name (default {DEFAULT_NAME} with --data bundled; "
+        "required with any other data)",
+    )
     train.add_argument("--cell", choices=["rnn", "lstm", "gru"], default=defaults.cell)
     train.add_argument("--epochs", type=int, default=defaults.epochs)
     train.add_argument("--hidden-size", type=int, default=defaults.hidden_size)
@@ -213,7 +219,6 @@ def training_spec(args: argparse.Namespace) -> TrainingSpec:
         base = json.loads(args.spec.read_text())
 
     flags = {
-        "name": args.name,
         "cell": args.cell,
         "epochs": args.epochs,
         "hidden_size": args.hidden_size,
@@ -229,6 +234,8 @@ def training_spec(args: argparse.Namespace) -> TrainingSpec:
         "patience": args.patience or None,
         "seed": args.seed,
     }
+    if args.name is not None:
+        flags["name"] = args.name
     given = _explicit_flags(args)
     for key, value in flags.items():
         if args.spec is None or key in given:

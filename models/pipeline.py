@@ -17,7 +17,7 @@ from models.data.sources import load_series
 from models.data.windows import history_rows
 from models.json_values import json_safe
 from models.registry import Registry
-from models.spec import TrainingSpec
+from models.spec import TrainingSpec, check_model_name
 from models.training import EpochCallback, FitResult, StopCheck, fit
 
 PACKAGES = ("torch", "numpy", "pandas", "safetensors", "pydantic")
@@ -36,7 +36,10 @@ def train_and_register(
     """Train ``spec`` and write a new version; return (version, result, series).
 
     Nothing is written when loading or training fails or is cancelled.
+    Raises ``InvalidInputError`` before loading when ``spec`` has no name of
+    its own for data other than the bundled series.
     """
+    check_model_name(spec)
     if series is None:
         series = load_series(spec.data, cache_dir=cache_dir, upload_dir=upload_dir)
     result = fit(spec, series, on_epoch=on_epoch, should_stop=should_stop)

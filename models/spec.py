@@ -17,6 +17,7 @@ from pydantic import (
 )
 
 from models.data.scaling import ScalerKind
+from models.errors import InvalidInputError
 from models.field_types import NUMBER_ONLY, Integer, Number, explain_minimum
 from models.limits import DEFAULT_LIMITS as LIM
 
@@ -28,6 +29,8 @@ GeneratorName = Literal[
 ]
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+# The model name of a spec without one. Only the bundled NFLX data may use it.
+DEFAULT_NAME = "nflx"
 TICKER_PATTERN = r"^[A-Za-z0-9.^=-]{1,15}$"
 # the fix appended to the error of a value below the minimum, by field
 NULL_TURNS_OFF = {
@@ -112,7 +115,13 @@ class TrainingSpec(_Strict):
     on the same machine.
     """
 
-    name: str = Field(default="nflx", pattern=NAME_PATTERN)
+    name: str = Field(
+        default=DEFAULT_NAME,
+        pattern=NAME_PATTERN,
+        description="Model name of the version that training writes. It "
+        f"defaults to {DEFAULT_NAME} for the bundled NFLX data and is required "
+        "for any other data source when a version is written",
+    )
     cell: CellType = "lstm"
     hidden_size: Integer = Field(default=64, ge=1, le=LIM.max_hidden_size)
     num_layers: Integer = Field(default=2, ge=1, le=LIM.max_num_layers)
@@ -160,3 +169,22 @@ class TrainingSpec(_Strict):
                 "set num_layers >= 2 or dropout = 0"
             )
         return self
+
+
+def check_model_name(spec: TrainingSpec, *, field: str = "name") -> None:
+    """Raise ``InvalidInputError`` when ``spec`` would write a version under
+    the default name although its data is not the bundled NFLX series.
+
+    A name counts as given when the input that built the spec contained it,
+    so an explicit ``"name": "nflx"`` is accepted. ``field`` is the input that
+    the error names.
+    """
+    if "name" in spec.model_fields_set or isinstance(spec.data, BundledData):
+        return
+    raise InvalidInputError(
+        f"name is missing: the default name {DEFAULT_NAME} is only for the "
+        f"bundled NFLX data, so a model trained on data.source "
+        f"{spec.data.source!r} needs a name of its own; set name (--name on the "
+        "command line)",
+        field=field,
+    )

@@ -36,7 +36,7 @@ from models.json_values import json_safe
 from models.limits import DEFAULT_LIMITS as LIM
 from models.pipeline import build_metadata
 from models.registry import Registry
-from models.spec import NAME_PATTERN, CellType, TrainingSpec
+from models.spec import NAME_PATTERN, CellType, TrainingSpec, check_model_name
 from models.training import EpochRecord, FitResult, StopCheck, fit
 
 # optuna is imported inside the functions that use it: importing it takes
@@ -148,6 +148,12 @@ class TuningSpec(BaseModel):
 
     def resolved_study_name(self) -> str:
         return self.study_name or f"{self.base.name}-tuning"
+
+    def check_name(self) -> None:
+        """Raise ``InvalidInputError`` when the best trial would be registered
+        under the default name although the data is not the bundled series."""
+        if self.register_version and self.name is None:
+            check_model_name(self.base, field="name")
 
 
 def default_storage(data_dir: Path | None = None) -> str:
@@ -293,9 +299,12 @@ def run_tuning(
     """Run the study, register its best trial and return the study summary.
 
     The summary gains ``"version"`` when a version was written. Raises
-    ``RnnForecastError`` when no trial completed.
+    ``RnnForecastError`` when no trial completed, and ``InvalidInputError``
+    before loading when a version would be written without a name for other
+    data than the bundled series.
     """
     started = time.perf_counter()
+    params.check_name()
     storage = params.storage or default_storage(data_dir)
     check_storage(storage)
     if series is None:

@@ -7,7 +7,13 @@ from typing import Any
 
 from models.errors import InvalidInputError
 from models.limits import check_limit
-from models.spec import CsvData, SyntheticData, TrainingSpec, UploadedData
+from models.spec import (
+    CsvData,
+    SyntheticData,
+    TrainingSpec,
+    UploadedData,
+    check_model_name,
+)
 from service.jobs.kinds import JobContext, register_job_kind
 from service.jobs.progress import EpochProgress
 from service.series_store import series_dir, series_exists
@@ -96,6 +102,13 @@ def _check_synthetic_target(target: str, data: SyntheticData, field: str) -> Non
         )
 
 
+def check_train_job(spec: TrainingSpec, settings: Settings) -> None:
+    """Apply ``check_training_spec`` and require a name for any data other
+    than the bundled series, because the job writes a version under it."""
+    check_training_spec(spec, settings)
+    check_model_name(spec)
+
+
 def run_training(spec: TrainingSpec, ctx: JobContext) -> dict[str, Any]:
     """Train ``spec``, reporting every epoch; the registry is written only
     after the last epoch, so a cancelled run leaves no version behind."""
@@ -120,4 +133,4 @@ def run_training(spec: TrainingSpec, ctx: JobContext) -> dict[str, Any]:
     }
 
 
-register_job_kind(TRAIN, TrainingSpec, run_training, check=check_training_spec)
+register_job_kind(TRAIN, TrainingSpec, run_training, check=check_train_job)

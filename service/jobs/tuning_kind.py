@@ -22,7 +22,8 @@ TUNING = "tuning"
 
 
 def check_tuning(params: TuningSpec, settings: Settings) -> None:
-    """Reject a client-chosen storage and a search space above the limits."""
+    """Reject a client-chosen storage, a missing model name and a search
+    space above the limits."""
     if params.storage is not None:
         raise InvalidInputError(
             "storage is chosen by the server (RNN_FORECAST_TUNING_STORAGE) and "
@@ -30,6 +31,7 @@ def check_tuning(params: TuningSpec, settings: Settings) -> None:
             field="storage",
         )
     check_training_spec(params.base, settings, path="base.")
+    params.check_name()
     space = params.space
     check_limit(
         "space.hidden_size",

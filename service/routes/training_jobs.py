@@ -46,13 +46,15 @@ JOB_RESPONSES: dict[int | str, dict[str, Any]] = {
     response_model=JobOut,
     responses=SUBMIT_RESPONSES,
     dependencies=[ApiKeyDep],
-    summary="Queue a training run; every spec field is optional",
+    summary="Queue a training run",
 )
 def create_training_job(
     request: Request,
     manager: ManagerDep,
     spec: Annotated[TrainingSpec | None, Body()] = None,
 ) -> Response:
+    """Every spec field is optional, except that `name` is required when
+    `data` is not the bundled NFLX series."""
     job = submit(manager, TRAIN, spec or TrainingSpec())
     return job_response(request, job, BASE, status_code=202)
 

@@ -79,13 +79,28 @@ def test_bad_option_exits_2_with_message(tmp_path: Path) -> None:
     assert "dropout=0.3 has no effect with num_layers=1" in result.stderr
     assert not (tmp_path / "nflx").exists()
 
-    missing = run_cli(tmp_path, "train", *SMALL, "--data", "csv:/no/such.csv")
+    missing = run_cli(
+        tmp_path, "train", *SMALL, "--name", "mine", "--data", "csv:/no/such.csv"
+    )
     assert missing.returncode == 2
     assert "/no/such.csv" in missing.stderr
 
 
+def test_train_without_name_needs_bundled_data(tmp_path: Path) -> None:
+    result = run_cli(tmp_path, "train", *SMALL, "--data", "synthetic:sine")
+    assert result.returncode == 2
+    assert result.stderr == (
+        "error: name is missing: the default name nflx is only for the bundled "
+        "NFLX data, so a model trained on data.source 'synthetic' needs a name "
+        "of its own; set name (--name on the command line)\n"
+    )
+    assert not (tmp_path / "nflx").exists()
+
+
 def test_offline_yfinance_points_to_bundled_data(tmp_path: Path) -> None:
-    result = run_cli(tmp_path, "train", *SMALL, "--data", "yfinance:NFLX")
+    result = run_cli(
+        tmp_path, "train", *SMALL, "--name", "nflx", "--data", "yfinance:NFLX"
+    )
     assert result.returncode == 2
     assert "NFLX" in result.stderr
     assert "bundled" in result.stderr

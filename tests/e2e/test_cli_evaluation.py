@@ -19,7 +19,9 @@ TINY = [
 
 def test_train_report_lists_baselines_for_signed_series(tmp_path: Path) -> None:
     # a noisy sine around 0 has no MAPE, which the table prints as a dash
-    result = run_cli(tmp_path / "registry", "train", *TINY, "--quiet")
+    result = run_cli(
+        tmp_path / "registry", "train", *TINY, "--name", "signed", "--quiet"
+    )
     assert result.returncode == 0, result.stderr
     assert re.search(r"^model +\d+\.\d{4} +\d+\.\d{4} +- +- ", result.stdout, re.M)
     assert re.search(r"^seasonal_naive +\d", result.stdout, re.MULTILINE)

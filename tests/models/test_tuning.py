@@ -167,6 +167,20 @@ def test_postgresql_study_end_to_end(tmp_path: Path) -> None:
         optuna.load_study(study_name=name, storage=POSTGRES_URL)
 
 
+def test_unnamed_study_on_other_data_rejected(tmp_path: Path) -> None:
+    base = TrainingSpec.model_validate(
+        {"target": "price", "data": {"source": "synthetic", "length": 300}}
+    )
+    registry = Registry(tmp_path / "registry")
+
+    with pytest.raises(InvalidInputError, match="name is missing") as caught:
+        run_tuning(tiny_tuning(base=base), registry=registry)
+
+    assert caught.value.field == "name"
+    tiny_tuning(base=base, name="sine").check_name()
+    tiny_tuning(base=base, register_version=False).check_name()
+
+
 def test_storage_password_is_redacted() -> None:
     url = "postgresql+psycopg://user:secret@127.0.0.1:5432/db"
     assert redact_storage(url) == "postgresql+psycopg://user:***@127.0.0.1:5432/db"

@@ -299,6 +299,18 @@ def test_backtest_level_names_index(live_server: LiveServer) -> None:
             "params.data.series_id",
             "not found",
         ),
+        (
+            "train",
+            {"target": "price", "data": {"source": "synthetic", "length": 60}},
+            "params.name",
+            "name is missing",
+        ),
+        (
+            "tuning",
+            {"base": {"target": "price", "data": {"source": "synthetic"}}},
+            "params.name",
+            "set name (--name on the command line)",
+        ),
     ],
 )
 def test_job_check_names_params_path(

@@ -244,6 +244,11 @@ def test_generic_jobs_endpoint_runs_train(client: httpx.Client) -> None:
             "use target price or raise data.level",
         ),
         ({"name": "Bad Name"}, "name", "pattern"),
+        (
+            {"target": "price", "data": {"source": "synthetic", "length": 60}},
+            "name",
+            "name is missing: the default name nflx is only for the bundled",
+        ),
     ],
 )
 def test_invalid_training_job_rejected(
