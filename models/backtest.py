@@ -15,12 +15,13 @@ values, so the weights use nearly all earlier data.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -48,7 +49,13 @@ from models.limits import DEFAULT_LIMITS
 from models.pandas_dates import check_date
 from models.plurals import plural
 from models.spec import TrainingSpec
-from models.training import FitResult, StopCheck, TrainingCancelled, fit
+from models.training import (
+    FitResult,
+    StopCheck,
+    TrainingCancelled,
+    check_trainable,
+    fit,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -285,19 +292,11 @@ def fit_fold(
     params: BacktestSpec, series: Series, fold: Fold, should_stop: StopCheck | None
 ) -> FitResult:
     """Fit the spec on the fold's training rows; errors name the fold."""
-    end = int(fold.origins[0]) + 1
-    rows = end - fold.train_start
-    frame = series.frame.iloc[fold.train_start : end]
-    part = dataclasses.replace(series, frame=frame)
-    try:
+    part = fold_rows(series, fold)
+    rows = len(part.frame)
+    with fold_errors(fold):
         spec = fold_spec(params.training, rows)
         result = fit(spec, part, should_stop=should_stop)
-    except DataError as exc:
-        raise DataError(
-            f"fold {fold.number} (training rows {fold.train_start}..{end - 1}): "
-            f"{exc.message}",
-            field=exc.field,
-        ) from exc
     logger.info(
         "backtest fold %d: fitted on %d rows in %.1f s",
         fold.number,
@@ -305,6 +304,58 @@ def fit_fold(
         result.seconds,
     )
     return result
+
+
+def fold_rows(series: Series, fold: Fold) -> Series:
+    """Return the fold's training rows, prices[train_start : origins[0] + 1]."""
+    end = int(fold.origins[0]) + 1
+    return dataclasses.replace(series, frame=series.frame.iloc[fold.train_start : end])
+
+
+@contextlib.contextmanager
+def fold_errors(fold: Fold, field: str | None = None) -> Iterator[None]:
+    """Put the fold and its training rows before the message of a
+    ``DataError`` raised inside, and replace its field with ``field`` when
+    given."""
+    try:
+        yield
+    except DataError as exc:
+        raise DataError(
+            f"fold {fold.number} (training rows {fold.train_start}.."
+            f"{int(fold.origins[0])}): {exc.message}",
+            field=field or exc.field,
+        ) from exc
+
+
+def check_backtest(
+    params: BacktestSpec,
+    series: Series,
+    max_fits: int = DEFAULT_LIMITS.max_backtest_fits,
+) -> None:
+    """Raise the errors that ``run_backtest`` would raise on ``series`` up to
+    its first fit, without fitting.
+
+    These are the errors of ``plan_folds``, a target that cannot model the
+    prices from the first fold's training rows to the last origin, and a
+    first fold too short to train. The first fold has the fewest training
+    rows, so the later folds are long enough too.
+    """
+    folds = plan_folds(params, series, max_fits)
+    first, last = folds[0], folds[-1]
+    prices = series.frame["close"].to_numpy()
+    modelled = prices[first.train_start : int(last.origins[-1]) + 1]
+    try:
+        to_values(modelled, params.training.target)
+    except DataError as exc:
+        raise DataError(exc.message, field="training.target") from exc
+
+    # a fold's training rows end at its first origin, so a later start or a
+    # larger sliding window gives the first fold more rows
+    rows_field = "window_size" if params.window == "sliding" else "start"
+    part = fold_rows(series, first)
+    with fold_errors(first, field=rows_field):
+        spec = fold_spec(params.training, len(part.frame))
+        check_trainable(spec, part)
 
 
 @torch.inference_mode()

@@ -25,6 +25,7 @@ from models.data.series import Series
 from models.data.windows import (
     WindowedData,
     prepare_windows,
+    split_values,
     to_prices,
     window_starts,
 )
@@ -154,6 +155,19 @@ def spec_windows(spec: TrainingSpec, series: Series) -> WindowedData:
         series.frame["close"].to_numpy(),
         target=spec.target,
         scaler_kind=spec.scaler,
+        lookback=spec.lookback,
+        horizon=spec.horizon,
+        val_fraction=spec.val_fraction,
+        test_fraction=spec.test_fraction,
+    )
+
+
+def check_trainable(spec: TrainingSpec, series: Series) -> None:
+    """Raise the ``DataError`` that ``fit`` would raise for ``series`` before
+    its first epoch, without building windows or training."""
+    split_values(
+        series.frame["close"].to_numpy(),
+        target=spec.target,
         lookback=spec.lookback,
         horizon=spec.horizon,
         val_fraction=spec.val_fraction,

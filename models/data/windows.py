@@ -110,6 +110,26 @@ class WindowedData:
     offset: int
 
 
+def split_values(
+    prices: np.ndarray,
+    *,
+    target: str,
+    lookback: int,
+    horizon: int,
+    val_fraction: float,
+    test_fraction: float,
+) -> tuple[np.ndarray, SplitBounds]:
+    """Map prices (N,) to modelled values and split them, building no windows.
+
+    Raises ``DataError`` when ``target`` cannot model the prices or when a
+    part of the split gets no complete window.
+    """
+    values = to_values(prices, target)
+    bounds = split_bounds(len(values), val_fraction, test_fraction)
+    _check_length(len(prices), bounds, lookback, horizon, val_fraction, test_fraction)
+    return values, bounds
+
+
 def prepare_windows(
     prices: np.ndarray,
     *,
@@ -126,10 +146,15 @@ def prepare_windows(
     when all K of its targets do, and its inputs may reach back into the
     earlier part. The scaler is fitted on the training values alone.
     """
-    values = to_values(prices, target)
+    values, bounds = split_values(
+        prices,
+        target=target,
+        lookback=lookback,
+        horizon=horizon,
+        val_fraction=val_fraction,
+        test_fraction=test_fraction,
+    )
     offset = len(prices) - len(values)
-    bounds = split_bounds(len(values), val_fraction, test_fraction)
-    _check_length(len(prices), bounds, lookback, horizon, val_fraction, test_fraction)
 
     scaler = fit_scaler(scaler_kind, values[: bounds.val_start])
     scaled = scaler.transform(values)

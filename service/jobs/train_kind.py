@@ -14,6 +14,7 @@ from models.spec import (
     UploadedData,
     check_model_name,
 )
+from service.jobs.data_checks import check_training_data
 from service.jobs.kinds import JobContext, register_job_kind
 from service.jobs.progress import EpochProgress
 from service.series_store import series_dir, series_exists
@@ -27,6 +28,7 @@ def check_training_spec(
 ) -> None:
     """Reject a spec that a client may not run on this service: a server-side
     CSV path, a size above the configured limits, or an unknown upload.
+    These checks read no series.
 
     ``path`` goes before every field name in the errors: ``"base."`` for the
     spec inside a tuning job's params.
@@ -71,7 +73,6 @@ def check_training_spec(
             settings.max_series_rows,
             "RNN_FORECAST_MAX_SERIES_ROWS",
         )
-        _check_synthetic_target(spec.target, spec.data, f"{path}target")
     if isinstance(spec.data, UploadedData) and not series_exists(
         settings, spec.data.series_id
     ):
@@ -82,31 +83,12 @@ def check_training_spec(
         )
 
 
-def _check_synthetic_target(target: str, data: SyntheticData, field: str) -> None:
-    """Reject a log-return target on a synthetic series with values <= 0 at
-    submission, instead of letting the job fail later. Generating the series
-    takes milliseconds once pandas is imported."""
-    if target != "log_return":
-        return
-
-    # the data modules import pandas, which the server loads only when needed
-    from models.data.synthetic import generate
-
-    values = generate(data).frame["close"].to_numpy()
-    if (values <= 0).any():
-        raise InvalidInputError(
-            f"target log_return needs positive values, but the synthetic "
-            f"{data.generator} series has {int((values <= 0).sum())} "
-            "values <= 0; use target price or raise data.level",
-            field=field,
-        )
-
-
 def check_train_job(spec: TrainingSpec, settings: Settings) -> None:
-    """Apply ``check_training_spec`` and require a name for any data other
-    than the bundled series, because the job writes a version under it."""
+    """Check a train job at submission: ``check_training_spec``, a name for
+    any data other than the bundled series, and the series on this host."""
     check_training_spec(spec, settings)
     check_model_name(spec)
+    check_training_data(spec, settings)
 
 
 def run_training(spec: TrainingSpec, ctx: JobContext) -> dict[str, Any]:

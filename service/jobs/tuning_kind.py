@@ -13,6 +13,7 @@ from typing import Any
 from models.errors import InvalidInputError
 from models.limits import check_limit
 from models.tuning import TuningSpec, default_storage, run_tuning
+from service.jobs.data_checks import check_search_data
 from service.jobs.kinds import JobContext, register_job_kind
 from service.jobs.train_kind import check_training_spec
 from service.series_store import series_dir
@@ -22,8 +23,8 @@ TUNING = "tuning"
 
 
 def check_tuning(params: TuningSpec, settings: Settings) -> None:
-    """Reject a client-chosen storage, a missing model name and a search
-    space above the limits."""
+    """Reject a client-chosen storage, a missing model name, a search space
+    above the limits, and a series on this host that a trial cannot train."""
     if params.storage is not None:
         raise InvalidInputError(
             "storage is chosen by the server (RNN_FORECAST_TUNING_STORAGE) and "
@@ -51,6 +52,7 @@ def check_tuning(params: TuningSpec, settings: Settings) -> None:
         settings.max_lookback,
         "RNN_FORECAST_MAX_LOOKBACK",
     )
+    check_search_data(params, settings)
 
 
 def run_tuning_job(params: TuningSpec, ctx: JobContext) -> dict[str, Any]:

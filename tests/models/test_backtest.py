@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from models.backtest import (
     BacktestSpec,
+    check_backtest,
     fit_fold,
     forecast_origins,
     plan_folds,
@@ -166,6 +167,49 @@ def test_short_first_fold_names_the_fold() -> None:
         match=r"^fold 1 \(training rows 0\.\.15\): series of 16 rows is too short",
     ):
         run_backtest(params, series=series)
+
+
+def test_check_names_short_first_fold() -> None:
+    series = load_series(tiny_training().data)
+    start = series.frame.index[15].date()
+    expanding = BacktestSpec(training=tiny_training(), start=start)
+    sliding = BacktestSpec(
+        training=tiny_training(), start=start, window="sliding", window_size=50
+    )
+
+    with pytest.raises(DataError) as caught:
+        check_backtest(expanding, series)
+    assert caught.value.field == "start"
+    assert caught.value.message.startswith(
+        "fold 1 (training rows 0..15): series of 16 rows is too short"
+    )
+
+    with pytest.raises(DataError) as caught:
+        check_backtest(sliding, series)
+    assert caught.value.field == "window_size"
+
+
+def test_check_reads_modelled_rows_only() -> None:
+    series = load_series(tiny_training().data)
+    prices = np.linspace(10.0, 20.0, len(series.frame))
+    prices[-1] = -1.0
+    frame = series.frame.assign(close=prices)
+    tail_negative = dataclasses.replace(series, frame=frame)
+    params = BacktestSpec(training=tiny_training(target="log_return"))
+
+    # the last price is an actual value only, never a model input
+    check_backtest(params, tail_negative)
+
+    prices[300] = -1.0
+    frame = series.frame.assign(close=prices)
+    with pytest.raises(DataError) as caught:
+        check_backtest(params, dataclasses.replace(series, frame=frame))
+    assert caught.value.field == "training.target"
+
+
+def test_check_passes_a_valid_backtest() -> None:
+    series = load_series(tiny_training().data)
+    check_backtest(BacktestSpec(training=tiny_training(), refit_every=20), series)
 
 
 def test_window_options_are_checked() -> None:

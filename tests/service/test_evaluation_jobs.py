@@ -24,6 +24,7 @@ TRAINING = {
     "target": "price",
     "data": {"source": "synthetic", "generator": "noisy_sine", "length": 300},
 }
+BUNDLED = {**TRAINING, "data": {"source": "bundled"}}
 
 
 @pytest.fixture(scope="module")
@@ -128,6 +129,30 @@ def test_backtest_job_rejects_dates_pandas_cannot_store(
     ("params", "field", "message"),
     [
         (
+            {"training": BUNDLED, "start": "2030-01-01"},
+            "params.start",
+            "start 2030-01-01 is after the series ends on 2020-12-11; choose a "
+            "start between 2002-05-23 and 2020-12-11",
+        ),
+        (
+            {"training": BUNDLED, "refit_every": 1},
+            "params.refit_every",
+            "the backtest needs 699 fits for 699 origins, above the limit of 100; "
+            "raise refit_every or step, shorten the date range, or raise "
+            "RNN_FORECAST_MAX_BACKTEST_FITS",
+        ),
+        (
+            {"training": {**TRAINING, "target": "log_return"}},
+            "params.training.target",
+            "target log_return needs positive values, but the series has 146 "
+            "values <= 0; use target price",
+        ),
+        (
+            {"training": {**TRAINING, "lookback": 250}},
+            "params.start",
+            "fold 1 (training rows 0..254): series of 255 rows is too short",
+        ),
+        (
             {"start": "2030-01-01"},
             "params.start",
             "start 2030-01-01 is after the series ends on 2001-03-12; choose a "
@@ -141,7 +166,7 @@ def test_backtest_job_rejects_dates_pandas_cannot_store(
         ),
     ],
 )
-def test_backtest_job_rejects_range_outside_series(
+def test_backtest_job_checked_against_series(
     jobs_server: tuple[LiveServer, Path, Path],
     params: dict[str, str],
     field: str,
@@ -154,4 +179,21 @@ def test_backtest_job_rejects_range_outside_series(
     assert response.status_code == 422, response.text
     body = response.json()
     assert body["errors"][0]["field"] == field
-    assert body["detail"] == message
+    assert body["detail"].startswith(message)
+
+
+def test_tuning_job_rejects_lookbacks_too_long(
+    jobs_server: tuple[LiveServer, Path, Path],
+) -> None:
+    params = {"base": TRAINING, "space": {"lookback": [8, 260]}}
+
+    response = submit(jobs_server[0].client, "tuning", params)
+
+    assert response.status_code == 422, response.text
+    body = response.json()
+    assert body["errors"][0]["field"] == "params.space.lookback"
+    assert body["detail"].startswith("series of 300 rows is too short for lookback=260")
+    assert body["detail"].endswith(
+        "(lookback=260 is the upper end of space.lookback, which a trial can "
+        "sample; lower it)"
+    )

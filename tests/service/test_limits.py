@@ -85,6 +85,7 @@ SMALL_LIMITS = {
     "RNN_FORECAST_MAX_QUEUED_JOBS": 1,
     "RNN_FORECAST_MAX_SEQ_LEN": 50,
     "RNN_FORECAST_MAX_DIAGNOSTIC_HIDDEN_SIZE": 16,
+    "RNN_FORECAST_MAX_BACKTEST_FITS": 3,
 }
 
 
@@ -190,6 +191,13 @@ def test_queued_jobs_above_limit_is_429(limits_server: LiveServer) -> None:
             "params.base.epochs",
             5,
             "RNN_FORECAST_MAX_EPOCHS",
+        ),
+        (
+            "backtest",
+            {"training": TINY, "refit_every": 200},
+            "params.refit_every",
+            3,
+            "RNN_FORECAST_MAX_BACKTEST_FITS",
         ),
         (
             "lag_experiment",

@@ -3,6 +3,7 @@ limits, bad content, and training from an uploaded series."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -164,6 +165,77 @@ def test_training_job_from_upload(client: httpx.Client) -> None:
     assert meta["data"]["series_id"] == upload["id"]
     assert meta["data"]["rows"] == 400
     assert meta["data"]["sha256"] == upload["sha256"]
+
+
+def value_csv(values: list[float]) -> bytes:
+    """A ``date,value`` CSV with one row per value, on consecutive days."""
+    first = dt.date(2020, 1, 1)
+    days = [
+        f"{first + dt.timedelta(days=offset)},{value}"
+        for offset, value in enumerate(values)
+    ]
+    return ("date,value\n" + "\n".join(days) + "\n").encode()
+
+
+def upload_values(client: httpx.Client, values: list[float]) -> str:
+    response = client.post("/v1/series", content=value_csv(values), headers=CSV)
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def submit_problem(
+    client: httpx.Client, path: str, body: dict[str, object]
+) -> tuple[str, str]:
+    """Submit ``body`` and return the field and detail of its 422 problem."""
+    response = client.post(path, json=body)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == PROBLEM
+    problem = response.json()
+    return problem["errors"][0]["field"], problem["detail"]
+
+
+def test_one_row_upload_rejected_at_submit(client: httpx.Client) -> None:
+    series_id = upload_values(client, [1.0])
+    data = {"source": "upload", "series_id": series_id}
+
+    field, detail = submit_problem(
+        client, "/v1/training-jobs", tiny_job(name="one", data=data)
+    )
+
+    assert field == "data"
+    assert detail.startswith("series of 1 row is too short for lookback=20")
+    assert "use a longer series or a smaller lookback or horizon" in detail
+
+
+def test_non_positive_upload_rejected_for_log_returns(client: httpx.Client) -> None:
+    series_id = upload_values(client, [1.0, -1.0, 0.0, 2.0] * 10)
+    data = {"source": "upload", "series_id": series_id}
+
+    field, detail = submit_problem(
+        client, "/v1/jobs", {"kind": "train", "params": tiny_job(name="neg", data=data)}
+    )
+
+    assert field == "params.target"
+    assert detail == (
+        "target log_return needs positive values, but the uploaded series "
+        f"{series_id} has 20 values <= 0; use target price or upload a series "
+        "of positive values"
+    )
+
+
+def test_missing_column_of_upload_rejected(client: httpx.Client) -> None:
+    series_id = upload_values(client, [1.0, 2.0, 3.0])
+    data = {"source": "upload", "series_id": series_id, "column": "adj_close"}
+
+    field, detail = submit_problem(
+        client, "/v1/training-jobs", tiny_job(name="adj", target="price", data=data)
+    )
+
+    assert field == "data.column"
+    assert detail == (
+        f"uploaded series {series_id} is a date,value file with a single value "
+        "column, so column='adj_close' does not exist; use column='close'"
+    )
 
 
 def test_huge_bad_cell_is_not_echoed_whole(client: httpx.Client) -> None:

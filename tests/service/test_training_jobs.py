@@ -239,9 +239,19 @@ def test_generic_jobs_endpoint_runs_train(client: httpx.Client) -> None:
         ),
         ({"data": {"source": "synthetic", "length": 10}}, "data.length", ""),
         (
-            {"data": {"source": "synthetic", "generator": "sine"}},
+            {"name": "sine", "data": {"source": "synthetic", "generator": "sine"}},
             "target",
             "use target price or raise data.level",
+        ),
+        (
+            {
+                "name": "short",
+                "target": "price",
+                "lookback": 512,
+                "data": {"source": "synthetic", "length": 50},
+            },
+            "data",
+            "series of 50 rows is too short for lookback=512, horizon=10",
         ),
         ({"name": "Bad Name"}, "name", "pattern"),
         (
