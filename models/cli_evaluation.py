@@ -247,7 +247,13 @@ def _add_tune(commands: Any) -> None:
     tune.add_argument(
         "--timeout", type=float, default=None, help="stop starting trials after S s"
     )
-    tune.add_argument("--study-name", default=None, help="default: NAME-tuning")
+    tune.add_argument(
+        "--study-name",
+        default=None,
+        help="study to create, or to resume with more trials when it exists "
+        "in the storage; resuming needs the study's search space and base spec "
+        "(default: NAME-tuning)",
+    )
     tune.add_argument(
         "--storage",
         default=None,

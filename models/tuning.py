@@ -12,10 +12,16 @@ A study lives in an SQL database (SQLite by default; any SQLAlchemy URL,
 e.g. PostgreSQL, so several workers can share one study). With one worker
 and a fresh study the trials, and hence the registered version, are the same
 on every run on one machine, because the sampler and every fit are seeded.
+
+Running a study name again resumes that study and adds trials. When a study
+is created, it records its settings: the search space and the base spec's
+fields that no trial samples. Resuming it with other settings raises
+``InvalidInputError``, because its trials would not be comparable.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -53,6 +59,24 @@ ProgressReport = Callable[[dict[str, Any]], None]
 MAX_LISTED_TRIALS = 200
 
 STORAGE_FILE = "optuna.db"
+
+# The base spec's fields that each trial samples and that suggest_spec sets.
+SEARCHED_FIELDS = frozenset(
+    {
+        "cell",
+        "hidden_size",
+        "num_layers",
+        "dropout",
+        "lookback",
+        "learning_rate",
+        "batch_size",
+        "clip_norm",
+    }
+)
+# The study's user attribute that records its settings.
+SETTINGS_ATTR = "rnn_forecast_settings"
+# Differing settings listed in the error of a conflicting study.
+MAX_LISTED_DIFFERENCES = 5
 
 
 # the same bound as TrainingSpec.batch_size, so every trial's spec validates
@@ -125,7 +149,12 @@ class TuningSpec(BaseModel):
     space: SearchSpace = Field(default_factory=SearchSpace)
     trials: Integer = Field(default=20, ge=1, le=1000)
     timeout_seconds: float | None = Field(default=None, gt=0, le=7 * 86400)
-    study_name: str | None = Field(default=None, pattern=NAME_PATTERN)
+    study_name: str | None = Field(
+        default=None,
+        pattern=NAME_PATTERN,
+        description="study to create, or to resume when it exists (default: "
+        "NAME-tuning on the command line, job-<job id> for a tuning job)",
+    )
     storage: str | None = Field(
         default=None,
         max_length=2000,
@@ -147,6 +176,7 @@ class TuningSpec(BaseModel):
     )
 
     def resolved_study_name(self) -> str:
+        """Return ``study_name``, or ``<base.name>-tuning`` when it is None."""
         return self.study_name or f"{self.base.name}-tuning"
 
     def check_name(self) -> None:
@@ -341,7 +371,7 @@ def create_study(params: TuningSpec, storage: str) -> optuna.Study:
         n_startup_trials=params.startup_trials,
         n_warmup_steps=params.pruning_warmup_epochs,
     )
-    return optuna.create_study(
+    study = optuna.create_study(
         storage=storage,
         sampler=sampler,
         pruner=pruner,
@@ -349,6 +379,92 @@ def create_study(params: TuningSpec, storage: str) -> optuna.Study:
         direction="minimize",
         load_if_exists=True,
     )
+    record_settings(study, params)
+    return study
+
+
+def study_settings(params: TuningSpec) -> dict[str, Any]:
+    """Return the settings that every trial of a study shares: the search
+    space and the base spec without its name and its searched fields."""
+    base = params.base.model_dump(mode="json", exclude={"name", *SEARCHED_FIELDS})
+    return {"space": params.space.model_dump(mode="json"), "base": base}
+
+
+def record_settings(study: optuna.Study, params: TuningSpec) -> None:
+    """Record the settings of ``params`` in a study that has none, or raise
+    ``InvalidInputError`` when the study's recorded settings differ."""
+    stored = study.user_attrs.get(SETTINGS_ATTR)
+    if stored is not None:
+        check_settings(study.study_name, stored, params)
+        return
+
+    trials = len(study.get_trials(deepcopy=False))
+    if trials:
+        # NOTE: a study created before settings were recorded cannot be
+        # checked, so its trials are taken to share this request's settings.
+        logger.warning(
+            "study %s has %d trials but no recorded settings; recording this "
+            "run's settings",
+            study.study_name,
+            trials,
+        )
+    study.set_user_attr(SETTINGS_ATTR, study_settings(params))
+
+
+def check_settings(name: str, stored: dict[str, Any], params: TuningSpec) -> None:
+    """Raise ``InvalidInputError`` when ``params`` differs from the settings
+    ``stored`` in the study ``name``."""
+    differences = settings_differences(stored, study_settings(params))
+    if not differences:
+        return
+    listed = "; ".join(differences[:MAX_LISTED_DIFFERENCES])
+    if len(differences) > MAX_LISTED_DIFFERENCES:
+        listed += f"; and {len(differences) - MAX_LISTED_DIFFERENCES} more"
+    raise InvalidInputError(
+        f"study {name} exists with other settings than this request ({listed}). "
+        "A study keeps its search space and base spec, so that its trials "
+        "stay comparable. Send the study's settings to resume it, or use "
+        "another study name: leave study_name out of a tuning job, or give "
+        "another --study-name on the command line",
+        field="study_name",
+    )
+
+
+def settings_differences(
+    stored: dict[str, Any], requested: dict[str, Any]
+) -> list[str]:
+    """List each field whose requested value differs from the stored one,
+    as ``space.cells ["gru"] instead of ["rnn"]``."""
+    differences = []
+    for part in ("space", "base"):
+        old, new = stored.get(part, {}), requested[part]
+        for key in sorted(set(old) | set(new)):
+            if old.get(key) != new.get(key):
+                differences.append(
+                    f"{part}.{key} {json.dumps(new.get(key))} instead of "
+                    f"{json.dumps(old.get(key))}"
+                )
+    return differences
+
+
+def check_existing_study(params: TuningSpec, storage: str) -> None:
+    """Raise ``InvalidInputError`` when ``params.study_name`` names a study
+    in ``storage`` whose recorded settings differ from ``params``.
+
+    A study that does not exist, or that records no settings, passes.
+    Storage errors, such as an unreachable database, propagate.
+    """
+    import optuna
+
+    if params.study_name is None:
+        return
+    try:
+        study = optuna.load_study(study_name=params.study_name, storage=storage)
+    except KeyError:
+        return
+    stored = study.user_attrs.get(SETTINGS_ATTR)
+    if stored is not None:
+        check_settings(params.study_name, stored, params)
 
 
 def summarize_study(

@@ -4,15 +4,28 @@ as a new version, exactly as ``rnn-forecast tune`` runs it.
 The study database is the server's (``RNN_FORECAST_TUNING_STORAGE``, or the
 SQLite file ``optuna.db`` in the data folder), never one named by a client,
 so a job cannot make the server connect to another host.
+
+A job without ``study_name`` runs a study of its own, ``job-<job id>``, so
+that jobs on the same model name share no trials. A job with
+``study_name`` resumes that study when it exists, with the same settings.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from models.errors import InvalidInputError
 from models.limits import check_limit
-from models.tuning import TuningSpec, default_storage, run_tuning
+from models.tuning import (
+    TuningSpec,
+    check_existing_study,
+    default_storage,
+    redact_storage,
+    run_tuning,
+)
 from service.jobs.data_checks import check_search_data
 from service.jobs.kinds import JobContext, register_job_kind
 from service.jobs.train_kind import check_training_spec
@@ -21,10 +34,13 @@ from service.settings import Settings
 
 TUNING = "tuning"
 
+logger = logging.getLogger(__name__)
+
 
 def check_tuning(params: TuningSpec, settings: Settings) -> None:
     """Reject a client-chosen storage, a missing model name, a search space
-    above the limits, and a series on this host that a trial cannot train."""
+    above the limits, a series on this host that a trial cannot train, and a
+    ``study_name`` whose stored study has other settings."""
     if params.storage is not None:
         raise InvalidInputError(
             "storage is chosen by the server (RNN_FORECAST_TUNING_STORAGE) and "
@@ -53,14 +69,47 @@ def check_tuning(params: TuningSpec, settings: Settings) -> None:
         "RNN_FORECAST_MAX_LOOKBACK",
     )
     check_search_data(params, settings)
+    check_study_name(params, settings)
+
+
+def check_study_name(params: TuningSpec, settings: Settings) -> None:
+    """Compare the settings of the study that ``study_name`` names, when it
+    exists, with the job's. An unreachable storage skips the check, and the
+    job then checks the study when it runs."""
+    if params.study_name is None:
+        return
+    storage = server_storage(settings)
+    try:
+        check_existing_study(params, storage)
+    except SQLAlchemyError as exc:
+        logger.warning(
+            "study %s in %s could not be read at submission (%s); the job "
+            "checks it when it runs",
+            params.study_name,
+            redact_storage(storage),
+            type(exc).__name__,
+        )
+
+
+def server_storage(settings: Settings) -> str:
+    """Return the server's study database URL."""
+    return settings.tuning_storage or default_storage(settings.data_dir)
+
+
+def job_study_name(job_id: str) -> str:
+    """Return the name of the study of a job that sets no ``study_name``."""
+    return f"job-{job_id}"
 
 
 def run_tuning_job(params: TuningSpec, ctx: JobContext) -> dict[str, Any]:
     """Run the study in the server's storage and register its best trial."""
-    storage = ctx.settings.tuning_storage or default_storage(ctx.settings.data_dir)
+    update = {
+        "storage": server_storage(ctx.settings),
+        "study_name": params.study_name or job_study_name(ctx.job_id),
+    }
     ctx.report({"stage": "loading data"})
     return run_tuning(
-        params.model_copy(update={"storage": storage}),
+        params.model_copy(update=update),
         ctx.report,
         ctx.should_stop,
         registry=ctx.registry,

@@ -15,13 +15,16 @@ from models.errors import InvalidInputError
 from models.registry import Registry
 from models.spec import SyntheticData, TrainingSpec
 from models.tuning import (
+    SETTINGS_ATTR,
     Objective,
     SearchSpace,
     TuningSpec,
+    check_existing_study,
     default_storage,
     delete_study,
     redact_storage,
     run_tuning,
+    study_settings,
 )
 
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -179,6 +182,78 @@ def test_unnamed_study_on_other_data_rejected(tmp_path: Path) -> None:
     assert caught.value.field == "name"
     tiny_tuning(base=base, name="sine").check_name()
     tiny_tuning(base=base, register_version=False).check_name()
+
+
+def test_named_study_resumes_with_more_trials(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    params = tiny_tuning(
+        storage=storage, study_name="resumed", trials=1, register_version=False
+    )
+
+    first = run_tuning(params)
+    second = run_tuning(params)
+
+    assert first["counts"]["total"] == 1
+    assert second["counts"]["total"] == 2
+    assert second["study_name"] == "resumed"
+
+
+def test_study_with_other_settings_rejected(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    params = tiny_tuning(
+        storage=storage, study_name="kept", trials=1, register_version=False
+    )
+    run_tuning(params)
+    space = params.space.model_copy(update={"cells": ["gru"]})
+    data = SyntheticData(generator="noisy_sine", length=400)
+    base = params.base.model_copy(update={"data": data, "epochs": 3})
+    other = params.model_copy(update={"space": space, "base": base})
+
+    with pytest.raises(InvalidInputError) as caught:
+        run_tuning(other)
+
+    message = caught.value.message
+    assert caught.value.field == "study_name"
+    assert message.startswith("study kept exists with other settings than this ")
+    assert 'space.cells ["gru"] instead of ["rnn", "lstm", "gru"]' in message
+    assert "base.epochs 3 instead of 2" in message
+    assert '"length": 400' in message
+    assert "leave study_name out of a tuning job" in message
+    assert len(optuna.load_study(study_name="kept", storage=storage).trials) == 1
+
+
+def test_existing_study_check_reads_storage(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    params = tiny_tuning(
+        storage=storage, study_name="checked", trials=1, register_version=False
+    )
+    check_existing_study(params, storage)
+    run_tuning(params)
+    check_existing_study(params, storage)
+    other = params.model_copy(update={"trials": 5, "sampler_seed": 9})
+    check_existing_study(other, storage)
+
+    space = params.space.model_copy(update={"lookback": (8, 20)})
+    with pytest.raises(InvalidInputError, match=r"space\.lookback \[8, 20\]"):
+        check_existing_study(params.model_copy(update={"space": space}), storage)
+
+
+def test_study_without_settings_records_them(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    optuna.create_study(study_name="older", storage=storage)
+    params = tiny_tuning(
+        storage=storage, study_name="older", trials=1, register_version=False
+    )
+
+    run_tuning(params)
+
+    study = optuna.load_study(study_name="older", storage=storage)
+    assert study.user_attrs[SETTINGS_ATTR] == study_settings(params)
+
+
+def test_default_study_name_uses_base_name() -> None:
+    assert tiny_tuning().resolved_study_name() == "tuned-tuning"
+    assert tiny_tuning(study_name="own").resolved_study_name() == "own"
 
 
 def test_storage_password_is_redacted() -> None:

@@ -84,6 +84,59 @@ def test_tuning_job_registers_a_version(
     assert meta["tuning"]["counts"]["total"] == 2
 
 
+def tuning_params(cells: list[str], **overrides: object) -> dict[str, Any]:
+    """One tiny trial that registers nothing, searching ``cells``."""
+    return {
+        "base": TRAINING,
+        "space": {"cells": cells, "hidden_size": [4, 4], "num_layers": [1, 1]},
+        "trials": 1,
+        "startup_trials": 1,
+        "register_version": False,
+        **overrides,
+    }
+
+
+def run_to_end(client: httpx.Client, kind: str, params: dict[str, Any]) -> Any:
+    response = submit(client, kind, params)
+    assert response.status_code == 202, response.text
+    return wait_for_job(client, response.json()["href"], finished)
+
+
+def test_tuning_jobs_get_studies_of_their_own(
+    jobs_server: tuple[LiveServer, Path, Path],
+) -> None:
+    client = jobs_server[0].client
+    jobs = [run_to_end(client, "tuning", tuning_params(c)) for c in (["rnn"], ["gru"])]
+
+    for job in jobs:
+        assert job["status"] == "succeeded", job
+        assert job["result"]["study_name"] == f"job-{job['id']}"
+        assert job["result"]["counts"]["total"] == 1
+    assert jobs[0]["result"]["best"]["params"]["cell"] == "rnn"
+    assert jobs[1]["result"]["best"]["params"]["cell"] == "gru"
+
+
+def test_named_study_resumes_and_keeps_settings(
+    jobs_server: tuple[LiveServer, Path, Path],
+) -> None:
+    client = jobs_server[0].client
+    first = run_to_end(client, "tuning", tuning_params(["rnn"], study_name="shared"))
+    again = run_to_end(client, "tuning", tuning_params(["rnn"], study_name="shared"))
+    other = submit(client, "tuning", tuning_params(["gru"], study_name="shared"))
+
+    assert first["status"] == "succeeded", first
+    assert again["status"] == "succeeded", again
+    assert again["result"]["study_name"] == "shared"
+    assert again["result"]["counts"]["total"] == 2
+    assert other.status_code == 422, other.text
+    error = other.json()["errors"][0]
+    assert error["field"] == "params.study_name"
+    assert error["message"].startswith(
+        "study shared exists with other settings than this request (space.cells "
+        '["gru"] instead of ["rnn"])'
+    )
+
+
 def test_tuning_job_rejects_client_storage(
     jobs_server: tuple[LiveServer, Path, Path],
 ) -> None:
