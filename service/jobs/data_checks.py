@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from models.errors import DataError, InvalidInputError, RnnForecastError
 from models.plurals import plural
 from models.spec import BundledData, SyntheticData, TrainingSpec, UploadedData
+from models.training import check_trainable
 from service.series_store import series_dir
 from service.settings import Settings
 
@@ -69,8 +70,6 @@ def check_training_data(
     if series is None:
         return
 
-    from models.training import check_trainable
-
     check_target_values(spec, series, field=f"{path}target")
     with fields_under(path):
         check_trainable(spec, series)
@@ -88,8 +87,6 @@ def check_search_data(params: TuningSpec, settings: Settings) -> None:
         series = local_series(base.data, settings)
     if series is None:
         return
-
-    from models.training import check_trainable
 
     check_target_values(base, series, field="base.target")
     low, high = params.space.lookback
@@ -147,6 +144,7 @@ def check_backtest_data(
     if series is None:
         return
 
+    # models.backtest imports pandas, which the server loads only when needed
     from models.backtest import check_backtest
 
     _check_range(params, series)
