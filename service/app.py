@@ -12,6 +12,7 @@ from models import __version__
 from models.calendar import session_days
 from models.registry import Registry
 from service.batching import MicroBatcher
+from service.diagnostics_queue import DiagnosticsQueue
 from service.errors import install_error_handlers
 from service.fast_forecast import (
     FastPathApp,
@@ -62,6 +63,11 @@ def create_app(settings: Settings | None = None) -> FastPathApp:
         app.state.executor.submit(session_days)
         app.state.diagnostics_executor = make_executor(
             settings.diagnostics_workers, settings.torch_threads, name="diagnostics"
+        )
+        app.state.diagnostics_queue = DiagnosticsQueue(
+            app.state.diagnostics_executor,
+            settings.diagnostics_workers,
+            settings.max_queued_diagnostics,
         )
         app.state.resolver = VersionResolver(registry, settings.resolve_ttl_ms / 1000)
         app.state.batcher = MicroBatcher(

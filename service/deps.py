@@ -13,6 +13,7 @@ from fastapi import Depends, Request
 
 from models.registry import Registry
 from service.batching import MicroBatcher
+from service.diagnostics_queue import DiagnosticsQueue
 from service.inference import ModelCache
 from service.resolution import VersionResolver
 from service.settings import Settings
@@ -34,8 +35,8 @@ async def get_executor(request: Request) -> ThreadPoolExecutor:
     return request.app.state.executor
 
 
-async def get_diagnostics_executor(request: Request) -> ThreadPoolExecutor:
-    return request.app.state.diagnostics_executor
+async def get_diagnostics_queue(request: Request) -> DiagnosticsQueue:
+    return request.app.state.diagnostics_queue
 
 
 async def get_resolver(request: Request) -> VersionResolver:
@@ -50,8 +51,6 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 RegistryDep = Annotated[Registry, Depends(get_registry)]
 CacheDep = Annotated[ModelCache, Depends(get_cache)]
 ExecutorDep = Annotated[ThreadPoolExecutor, Depends(get_executor)]
-DiagnosticsExecutorDep = Annotated[
-    ThreadPoolExecutor, Depends(get_diagnostics_executor)
-]
+DiagnosticsQueueDep = Annotated[DiagnosticsQueue, Depends(get_diagnostics_queue)]
 ResolverDep = Annotated[VersionResolver, Depends(get_resolver)]
 BatcherDep = Annotated[MicroBatcher, Depends(get_batcher)]

@@ -29,6 +29,11 @@ API_KEY_HEADER = "x-api-key"
 REQUEST_ID_COMPONENT = "RequestId"
 FASTAPI_VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
 HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
+# the Retry-After header of 429 and 503 responses, for a route's responses=
+RETRY_AFTER_HEADER = {
+    "description": "Seconds to wait before retrying",
+    "schema": {"type": "integer"},
+}
 
 
 class FieldError(BaseModel):
@@ -116,15 +121,16 @@ DEFAULT_DESCRIPTIONS = {
 }
 
 
-def problem_example(status: int) -> dict[str, Any]:
-    """Build a problem+json body for ``status``, as the service sends it."""
-    title, detail = EXAMPLE_DETAILS.get(status, (TITLES.get(status, "Error"), ""))
+def problem_example(status: int, detail: str | None = None) -> dict[str, Any]:
+    """Build a problem+json body for ``status``, as the service sends it;
+    ``detail`` replaces the example detail of that status."""
+    title, example = EXAMPLE_DETAILS.get(status, (TITLES.get(status, "Error"), ""))
     title = TITLES.get(status, title)
     body: dict[str, Any] = {
         "type": PROBLEM_TYPE_BASE + title.lower().replace(" ", "-"),
         "title": title,
         "status": status,
-        "detail": detail or title,
+        "detail": detail or example or title,
     }
     if status == 422:
         body["errors"] = [
@@ -222,11 +228,14 @@ def _implied_statuses(operation: dict[str, Any]) -> list[int]:
 
 
 def _make_problem_response(status: int, response: dict[str, Any]) -> None:
+    """Give ``response`` the problem schema, and an example unless the route
+    declared one with ``problem_example``."""
     model = ValidationProblem if status == 422 else Problem
+    declared = response.get("content", {}).get(PROBLEM_MEDIA_TYPE, {})
     response["content"] = {
         PROBLEM_MEDIA_TYPE: {
             "schema": {"$ref": f"#/components/schemas/{model.__name__}"},
-            "example": problem_example(status),
+            "example": declared.get("example") or problem_example(status),
         }
     }
     if response.get("description") in (None, "", "Validation Error"):

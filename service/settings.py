@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     max_batch_size: int = Field(default=64, ge=1, le=4096)
     # version resolution (service/resolution.py): 0 checks mtimes per request
     resolve_ttl_ms: float = Field(default=0.0, ge=0.0, le=60_000.0)
+    # diagnostics waiting for a diagnostics thread; more get 503
+    max_queued_diagnostics: int = Field(default=4, ge=0, le=1000)
 
     max_epochs: int = DEFAULT_LIMITS.max_epochs
     max_hidden_size: int = DEFAULT_LIMITS.max_hidden_size

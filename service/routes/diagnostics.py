@@ -6,15 +6,13 @@
 - ``GET /v1/models/{name}/versions/{version}/gradients`` (and ``.png``): the
   gradient norms that training recorded per epoch.
 
-Backpropagation and plotting run on the app's thread pool, never on the
-event loop.
+Backpropagation and plotting run on the diagnostics thread pool, never on the
+event loop, behind the admission control of ``service/diagnostics_queue.py``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -24,14 +22,17 @@ from models.registry import check_name
 from models.training_gradients import training_gradients
 from service.deps import (
     CacheDep,
-    DiagnosticsExecutorDep,
+    DiagnosticsQueueDep,
     RegistryDep,
     ResolverDep,
     SettingsDep,
 )
+from service.diagnostics_queue import ClientDisconnectedError, DiagnosticsQueue
+from service.errors import PROBLEM_MEDIA_TYPE
 from service.etag import content_etag, matches
 from service.inference import ModelCache
 from service.logging_config import in_request_context
+from service.openapi import RETRY_AFTER_HEADER, problem_example
 from service.resolution import VersionResolver
 from service.schemas import check_version_path
 from service.schemas_diagnostics import GradientFlowResponse, TrainingGradientsResponse
@@ -46,18 +47,37 @@ PNG_CONTENT = {
         "example": "(PNG image bytes)",
     }
 }
+# nginx's status for a request whose client closed the connection. Only the
+# access log and the metrics see it.
+CLIENT_CLOSED_REQUEST = 499
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    404: {"description": "Unknown model or version"},
+    422: {"description": "Invalid spec, or seq_len or hidden_size above its limit"},
+    503: {
+        "description": "The diagnostics queue is full",
+        "headers": {"Retry-After": RETRY_AFTER_HEADER},
+        "content": {
+            PROBLEM_MEDIA_TYPE: {
+                "example": problem_example(
+                    503,
+                    "the diagnostics queue is full: 1 running and 4 waiting, the "
+                    "maximum that RNN_FORECAST_MAX_QUEUED_DIAGNOSTICS sets; retry "
+                    "after 7 s",
+                )
+            }
+        },
+    },
+}
 FLOW_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "Gradient norms per step as JSON, or their plot as PNG",
         "content": PNG_CONTENT,
     },
-    404: {"description": "Unknown model or version"},
-    422: {"description": "Invalid spec, or seq_len or hidden_size above its limit"},
+    **ERROR_RESPONSES,
 }
 PNG_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "PNG plot", "content": PNG_CONTENT},
-    404: {"description": "Unknown model or version"},
-    422: {"description": "Invalid spec, or seq_len or hidden_size above its limit"},
+    **ERROR_RESPONSES,
 }
 
 
@@ -106,17 +126,18 @@ async def gradient_flow(
     request: Request,
     settings: SettingsDep,
     cache: CacheDep,
-    executor: DiagnosticsExecutorDep,
+    queue: DiagnosticsQueueDep,
     resolver: ResolverDep,
 ) -> Any:
     if prefers_png(request.headers.get("accept")):
-        return await _png_response(body, settings, cache, executor, resolver)
+        return await _png_response(body, request, settings, cache, queue, resolver)
 
     version = _stored_version(body, resolver)
-    loop = asyncio.get_running_loop()
-    flow = await loop.run_in_executor(
-        executor, in_request_context(_flow, body, version, settings, cache)
-    )
+    work = in_request_context(_flow, body, version, settings, cache)
+    try:
+        flow = await queue.run(request, work)
+    except ClientDisconnectedError:
+        return Response(status_code=CLIENT_CLOSED_REQUEST)
     return flow.to_dict()
 
 
@@ -128,26 +149,29 @@ async def gradient_flow(
 )
 async def gradient_flow_png(
     body: GradientFlowSpec,
+    request: Request,
     settings: SettingsDep,
     cache: CacheDep,
-    executor: DiagnosticsExecutorDep,
+    queue: DiagnosticsQueueDep,
     resolver: ResolverDep,
-) -> PNGResponse:
-    return await _png_response(body, settings, cache, executor, resolver)
+) -> Response:
+    return await _png_response(body, request, settings, cache, queue, resolver)
 
 
 async def _png_response(
     body: GradientFlowSpec,
+    request: Request,
     settings: Settings,
     cache: ModelCache,
-    executor: ThreadPoolExecutor,
+    queue: DiagnosticsQueue,
     resolver: VersionResolver,
-) -> PNGResponse:
+) -> Response:
     version = _stored_version(body, resolver)
-    loop = asyncio.get_running_loop()
-    image = await loop.run_in_executor(
-        executor, in_request_context(_flow_png, body, version, settings, cache)
-    )
+    work = in_request_context(_flow_png, body, version, settings, cache)
+    try:
+        image = await queue.run(request, work)
+    except ClientDisconnectedError:
+        return Response(status_code=CLIENT_CLOSED_REQUEST)
     return PNGResponse(content=image)
 
 
