@@ -10,6 +10,11 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.encoders import jsonable_encoder
 
+# the OpenAPI response of a GET route that returns 304 for If-None-Match
+NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
+    304: {"description": "Not modified since the ETag in If-None-Match"}
+}
+
 
 def content_etag(body: bytes) -> str:
     """Compute a strong ETag from the response bytes."""

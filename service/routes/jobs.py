@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from models.errors import InvalidInputError
 from service.auth import ApiKeyDep
+from service.etag import NOT_MODIFIED
 from service.jobs.kinds import get_kind, kind_names
 from service.jobs.views import (
     JobKindList,
@@ -25,7 +26,11 @@ from service.jobs.views import (
     list_page,
     submit,
 )
-from service.routes.training_jobs import JOB_RESPONSES, SUBMIT_RESPONSES
+from service.routes.training_jobs import (
+    CANCEL_RESPONSES,
+    JOB_RESPONSES,
+    SUBMIT_RESPONSES,
+)
 
 router = APIRouter(tags=["jobs"])
 
@@ -86,7 +91,12 @@ def params_field(field: str | None) -> str:
     return f"params.{field}"
 
 
-@router.get("/jobs", response_model=JobPage, summary="List jobs, newest first")
+@router.get(
+    "/jobs",
+    response_model=JobPage,
+    responses=NOT_MODIFIED,
+    summary="List jobs, newest first",
+)
 def list_jobs(
     request: Request,
     manager: ManagerDep,
@@ -120,7 +130,7 @@ def get_job(job_id: str, request: Request, manager: ManagerDep) -> Response:
     "/jobs/{job_id}",
     status_code=202,
     response_model=JobOut,
-    responses={409: {"description": "The job has already finished"}, **JOB_RESPONSES},
+    responses=CANCEL_RESPONSES,
     dependencies=[ApiKeyDep],
     summary="Cancel a queued or running job",
 )

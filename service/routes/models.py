@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request, Response
 from models.evaluation import error_table, skill_summary
 from models.registry import Registry, check_name
 from service.deps import RegistryDep
-from service.etag import json_with_etag
+from service.etag import NOT_MODIFIED, json_with_etag
 from service.schemas import (
     ModelList,
     ModelSummary,
@@ -23,7 +23,9 @@ router = APIRouter(tags=["models"])
 NOT_FOUND = {404: {"description": "Unknown model or version"}}
 
 
-@router.get("/models", response_model=ModelList, summary="List models")
+@router.get(
+    "/models", response_model=ModelList, responses=NOT_MODIFIED, summary="List models"
+)
 def list_models(request: Request, registry: RegistryDep) -> Response:
     listing = ModelList(models=[summarize(registry, name) for name in registry.names()])
     return json_with_etag(request, listing.model_dump(mode="json"))
@@ -32,7 +34,7 @@ def list_models(request: Request, registry: RegistryDep) -> Response:
 @router.get(
     "/models/{name}/versions/{version}",
     response_model=VersionDetail,
-    responses=NOT_FOUND,
+    responses={**NOT_FOUND, **NOT_MODIFIED},
     summary="One version's metadata; version is a number or an alias",
 )
 def get_version(

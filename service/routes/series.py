@@ -17,6 +17,7 @@ from models.errors import InvalidInputError
 from service.auth import ApiKeyDep
 from service.deps import SettingsDep
 from service.errors import PayloadTooLargeError
+from service.multipart import FILE_FIELD, parse_form
 from service.series_store import read_series_info, save_series
 from service.settings import Settings
 
@@ -64,7 +65,6 @@ class SeriesOut(BaseModel):
 
 # room for the multipart boundaries and part headers around the file
 MULTIPART_OVERHEAD_BYTES = 16_384
-FILE_FIELD = "file"
 MAX_FILENAME_CHARS = 255
 
 UPLOAD_BODY = {
@@ -93,7 +93,7 @@ UPLOAD_BODY = {
     responses={
         413: {"description": "Larger than RNN_FORECAST_MAX_UPLOAD_BYTES"},
         415: {"description": "Neither text/csv nor multipart/form-data"},
-        422: {"description": "Invalid CSV content or too many rows"},
+        422: {"description": "Invalid CSV content, too many rows, or an invalid form"},
     },
     summary="Upload a Yahoo Finance or date,value CSV",
 )
@@ -149,11 +149,7 @@ async def _read_multipart(
 ) -> tuple[bytes, str | None]:
     limit = settings.max_upload_bytes
     body = await _read_capped(request, limit + MULTIPART_OVERHEAD_BYTES, settings)
-
-    async def replay() -> dict[str, Any]:
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    form = await Request(request.scope, replay).form(max_files=1, max_fields=10)
+    form = await parse_form(request.headers, body)
     try:
         upload = form.get(FILE_FIELD)
         if not isinstance(upload, UploadFile):

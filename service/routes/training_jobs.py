@@ -11,6 +11,7 @@ from fastapi import APIRouter, Body, Request, Response
 
 from models.spec import TrainingSpec
 from service.auth import ApiKeyDep
+from service.etag import NOT_MODIFIED
 from service.jobs.train_kind import TRAIN
 from service.jobs.views import (
     JobOut,
@@ -35,8 +36,14 @@ SUBMIT_RESPONSES: dict[int | str, dict[str, Any]] = {
     503: {"description": "The Celery broker is unreachable"},
 }
 JOB_RESPONSES: dict[int | str, dict[str, Any]] = {
-    304: {"description": "Not modified since the ETag in If-None-Match"},
+    **NOT_MODIFIED,
     404: {"description": "Unknown job"},
+}
+CANCEL_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"model": JobOut, "description": "The job was queued and is now cancelled"},
+    202: {"description": "The running job is asked to stop"},
+    404: {"description": "Unknown job"},
+    409: {"description": "The job has already finished"},
 }
 
 
@@ -62,6 +69,7 @@ def create_training_job(
 @router.get(
     "/training-jobs",
     response_model=JobPage,
+    responses=NOT_MODIFIED,
     summary="List training jobs, newest first",
 )
 def list_training_jobs(
@@ -96,11 +104,7 @@ def get_training_job(job_id: str, request: Request, manager: ManagerDep) -> Resp
     "/training-jobs/{job_id}",
     status_code=202,
     response_model=JobOut,
-    responses={
-        200: {"description": "The job was queued and is now cancelled"},
-        409: {"description": "The job has already finished"},
-        **JOB_RESPONSES,
-    },
+    responses=CANCEL_RESPONSES,
     dependencies=[ApiKeyDep],
     summary="Cancel a queued or running training job",
 )

@@ -139,3 +139,38 @@ def test_examples_match_their_schemas(document: dict[str, Any]) -> None:
                 for example in examples:
                     errors = [e.message for e in validator.iter_errors(example)]
                     assert not errors, f"{label} {code} example: {errors}"
+
+
+# statuses that routes return, and statuses that they never return
+RETURNED = [
+    ("DELETE /v1/jobs/{job_id}", "200"),
+    ("DELETE /v1/jobs/{job_id}", "202"),
+    ("DELETE /v1/training-jobs/{job_id}", "200"),
+    ("DELETE /v1/training-jobs/{job_id}", "202"),
+    ("GET /v1/models", "304"),
+    ("GET /v1/models/{name}/versions/{version}", "304"),
+    ("GET /v1/jobs", "304"),
+    ("GET /v1/training-jobs", "304"),
+    ("POST /v1/diagnostics/gradient-flow", "503"),
+    ("POST /v1/diagnostics/gradient-flow.png", "503"),
+    ("POST /v1/series", "422"),
+]
+NEVER_RETURNED = [
+    ("DELETE /v1/jobs/{job_id}", "304"),
+    ("DELETE /v1/training-jobs/{job_id}", "304"),
+    ("POST /v1/series", "400"),
+]
+
+
+@pytest.mark.parametrize(("label", "code"), RETURNED)
+def test_returned_status_declared(
+    document: dict[str, Any], label: str, code: str
+) -> None:
+    assert code in dict(operations(document))[label]["responses"]
+
+
+@pytest.mark.parametrize(("label", "code"), NEVER_RETURNED)
+def test_unreturned_status_not_declared(
+    document: dict[str, Any], label: str, code: str
+) -> None:
+    assert code not in dict(operations(document))[label]["responses"]

@@ -145,6 +145,55 @@ def test_upload_needs_csv_content_type(client: httpx.Client) -> None:
     assert "no file field 'file'" in no_file.json()["detail"]
 
 
+@pytest.mark.parametrize(
+    ("content_type", "body", "problem"),
+    [
+        (
+            "multipart/form-data",
+            b"date,value\n",
+            "the Content-Type multipart/form-data has no boundary parameter",
+        ),
+        (
+            "multipart/form-data; boundary=xyz",
+            b"--xyz\r\nfoo\r\n",
+            "the body is not valid multipart/form-data (",
+        ),
+        (
+            "multipart/form-data; boundary=xyz",
+            b"--xyz\r\nContent-Disposition: form-data\r\n\r\n1\r\n--xyz--\r\n",
+            "a part of the form has no name in its Content-Disposition header",
+        ),
+    ],
+)
+def test_malformed_form_rejected(
+    client: httpx.Client, content_type: str, body: bytes, problem: str
+) -> None:
+    response = client.post(
+        "/v1/series", content=body, headers={"content-type": content_type}
+    )
+
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == PROBLEM
+    detail = response.json()["detail"]
+    assert detail.startswith(problem)
+    assert "in the field 'file' (curl -F file=@series.csv)" in detail
+    assert response.json()["errors"][0]["field"] == "file"
+
+
+def test_two_files_rejected(client: httpx.Client) -> None:
+    csv = yahoo_tail(600)
+    response = client.post(
+        "/v1/series",
+        files=[("file", ("a.csv", csv, "text/csv")), ("file", ("b.csv", csv))],
+    )
+
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == PROBLEM
+    detail = response.json()["detail"]
+    assert detail.startswith("the form has more than one file; send the CSV as")
+    assert response.json()["errors"][0]["field"] == "file"
+
+
 def test_unknown_series_not_found(client: httpx.Client) -> None:
     assert client.get(f"/v1/series/{'a' * 32}").status_code == 404
     malformed = client.get("/v1/series/..%2F..%2Fjobs")
