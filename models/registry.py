@@ -25,7 +25,7 @@ import re
 import shutil
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -269,8 +269,19 @@ class Registry:
         logger.info("wrote %s version %d under %s", name, version, self.root)
         return version
 
-    def set_alias(self, name: str, alias: str, version: int) -> None:
-        """Point ``alias`` of ``name`` at an existing ``version``."""
+    def set_alias(
+        self,
+        name: str,
+        alias: str,
+        version: int,
+        check: Callable[[int | None], None] | None = None,
+    ) -> None:
+        """Point ``alias`` of ``name`` at an existing ``version``.
+
+        ``check``, when given, is called with the version that the alias
+        points at now (None for a new alias) while the name's lock is held.
+        An exception it raises leaves the alias unchanged.
+        """
         check_settable_alias(alias)
         if version not in self.versions(name):
             raise NotFoundError(
@@ -281,6 +292,8 @@ class Registry:
         with self._lock(base):
             path = base / "aliases.json"
             stored = json.loads(path.read_text()) if path.is_file() else {}
+            if check is not None:
+                check(stored.get(alias))
             stored[alias] = int(version)
             _write_json(path, stored, atomic=True)
 

@@ -30,10 +30,23 @@ def matches(request: Request, etag: str) -> bool:
     header = request.headers.get("if-none-match")
     if header is None:
         return False
+    return tag_listed(header, etag, strong=False)
+
+
+def tag_listed(header: str, etag: str, *, strong: bool) -> bool:
+    """Return True when ``header``, an If-Match or If-None-Match value, is
+    ``*`` or lists ``etag``.
+
+    Strong comparison (If-Match) matches only identical tags that are not
+    weak. Weak comparison (If-None-Match) compares the opaque parts.
+    """
     if header.strip() == "*":
         return True
+    listed = [part.strip() for part in header.split(",")]
+    if strong:
+        return not etag.startswith("W/") and etag in listed
     wanted = etag.removeprefix("W/")
-    return any(part.strip().removeprefix("W/") == wanted for part in header.split(","))
+    return any(part.removeprefix("W/") == wanted for part in listed)
 
 
 def json_with_etag(

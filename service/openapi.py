@@ -83,6 +83,11 @@ EXAMPLE_DETAILS: dict[int, tuple[str, str]] = {
     403: ("Forbidden", "the API key in X-API-Key is not valid"),
     404: ("Not Found", "model 'nflx' has no version 7; versions are [1, 2]"),
     409: ("Conflict", "job 3f2a... has already finished and cannot be cancelled"),
+    412: (
+        "Precondition Failed",
+        'If-Match "version-2" does not match the current ETag "version-3"; GET '
+        "the resource for its current ETag, or leave the header out",
+    ),
     413: (
         "Content Too Large",
         "request body is 3000000 bytes, above the limit of 2000000 bytes; send "

@@ -4,7 +4,7 @@ the runner chosen by ``RNN_FORECAST_RUNNER``."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from pydantic import BaseModel
@@ -92,10 +92,11 @@ class JobManager:
         self.runner.submitted(job)
         return job
 
-    def cancel(self, job_id: str) -> Job:
+    def cancel(self, job_id: str, check: Callable[[Job], None] | None = None) -> Job:
         """Cancel a queued job or ask a running one to stop;
-        ``ConflictError`` for a finished job."""
-        job = self.store.request_cancel(job_id)
+        ``ConflictError`` for a finished job. ``check`` is the store's
+        ``request_cancel`` hook for preconditions."""
+        job = self.store.request_cancel(job_id, check)
         self.runner.cancel_requested(job)
         return job
 

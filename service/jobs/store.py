@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -382,12 +382,23 @@ class JobStore:
             logger.info("job %s %s%s", job_id, status, f": {error}" if error else "")
         return done
 
-    def request_cancel(self, job_id: str) -> Job:
+    def request_cancel(
+        self, job_id: str, check: Callable[[Job], None] | None = None
+    ) -> Job:
         """Cancel a queued job at once, or flag a running one so that its
-        worker stops; ``ConflictError`` when the job has finished."""
+        worker stops; ``ConflictError`` when the job has finished.
+
+        ``check``, when given, is called with the job as read before the
+        write, and the write then happens only while the job keeps that
+        revision. An exception it raises leaves the job unchanged.
+        """
         now = time.time()
         for _ in range(3):
             job = self.get(job_id)
+            revision = None
+            if check is not None:
+                check(job)
+                revision = job.revision
             if job.finished:
                 raise ConflictError(
                     f"job {job_id} has already finished with status "
@@ -397,6 +408,7 @@ class JobStore:
             if job.status == QUEUED and self._transition(
                 job_id,
                 (QUEUED,),
+                expected_revision=revision,
                 status=CANCELLED,
                 cancel_requested=True,
                 cancel_requested_at=now,
@@ -407,7 +419,11 @@ class JobStore:
             if job.status == RUNNING and job.cancel_requested:
                 return job
             if job.status == RUNNING and self._transition(
-                job_id, (RUNNING,), cancel_requested=True, cancel_requested_at=now
+                job_id,
+                (RUNNING,),
+                expected_revision=revision,
+                cancel_requested=True,
+                cancel_requested_at=now,
             ):
                 logger.info("cancel requested for running job %s", job_id)
                 return self.get(job_id)
@@ -455,12 +471,20 @@ class JobStore:
         return failed
 
     def _transition(
-        self, job_id: str, from_statuses: tuple[str, ...], **values: Any
+        self,
+        job_id: str,
+        from_statuses: tuple[str, ...],
+        expected_revision: int | None = None,
+        **values: Any,
     ) -> bool:
-        """Run one conditional UPDATE that also bumps the revision."""
+        """Run one conditional UPDATE that also bumps the revision; a given
+        ``expected_revision`` must be the job's current one too."""
+        condition = [jobs_table.c.id == job_id, jobs_table.c.status.in_(from_statuses)]
+        if expected_revision is not None:
+            condition.append(jobs_table.c.revision == expected_revision)
         statement = (
             update(jobs_table)
-            .where(jobs_table.c.id == job_id, jobs_table.c.status.in_(from_statuses))
+            .where(*condition)
             .values(revision=jobs_table.c.revision + 1, **values)
         )
         with self.engine.begin() as conn:

@@ -16,6 +16,7 @@ from models.errors import InvalidInputError
 from service.etag import json_with_etag
 from service.jobs.manager import JobManager
 from service.jobs.store import Job, QueueFullError
+from service.preconditions import Preconditions
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 RETRY_AFTER_SECONDS = "10"
@@ -176,6 +177,18 @@ def job_out(job: Job, base_path: str, *, with_history: bool = True) -> JobOut:
 def job_etag(job: Job) -> str:
     """Changes with every visible change of the job (its revision)."""
     return f'"{job.id}.{job.revision}"'
+
+
+def cancel_with_preconditions(
+    manager: JobManager, job_id: str, conditions: Preconditions
+) -> Job:
+    """Cancel the job through ``manager`` unless ``If-Match`` or
+    ``If-None-Match`` fails for its ETag (412)."""
+
+    def check(job: Job) -> None:
+        conditions.check(job_etag(job))
+
+    return manager.cancel(job_id, check)
 
 
 def job_response(

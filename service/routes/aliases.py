@@ -1,19 +1,24 @@
-"""``PUT /v1/models/{name}/aliases/{alias}``: point an alias at a version.
+"""``/v1/models/{name}/aliases/{alias}``: read an alias, or point it at a
+version.
 
 The registry replaces its alias file atomically, and a forecast resolves the
 alias once, so every forecast by alias comes wholly from the old version or
-wholly from the new one.
+wholly from the new one. An alias's ETag names the version it points at, so
+``If-Match`` on a PUT moves the alias only from the version the client saw,
+and ``If-None-Match: *`` creates an alias but never moves one.
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.errors import NotFoundError
 from models.registry import check_alias, check_name
 from service.auth import ApiKeyDep
 from service.deps import RegistryDep
+from service.etag import NOT_MODIFIED, json_with_etag
+from service.preconditions import PreconditionsDep
 
 router = APIRouter(tags=["models"])
 
@@ -26,6 +31,20 @@ class AliasRequest(BaseModel):
     )
 
     version: int = Field(strict=True, ge=1, description="An existing version number")
+
+
+class AliasRef(BaseModel):
+    """An alias and the version it points at."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"name": "nflx", "alias": "production", "version": 3}]
+        }
+    )
+
+    name: str
+    alias: str
+    version: int
 
 
 class AliasOut(BaseModel):
@@ -50,6 +69,34 @@ class AliasOut(BaseModel):
     aliases: dict[str, int] = Field(description="Every alias of the model after")
 
 
+def alias_etag(version: int) -> str:
+    """Return the ETag of an alias that points at ``version``."""
+    return f'"version-{version}"'
+
+
+@router.get(
+    "/models/{name}/aliases/{alias}",
+    response_model=AliasRef,
+    responses={404: {"description": "Unknown model or alias"}, **NOT_MODIFIED},
+    summary="The version an alias points at, with its ETag",
+)
+def get_alias(
+    name: str, alias: str, request: Request, registry: RegistryDep
+) -> Response:
+    check_name(name)
+    check_alias(alias)
+    aliases = registry.aliases(name)
+    if alias not in aliases:
+        raise NotFoundError(
+            f"model {name!r} has no alias {alias!r}; aliases are "
+            f"{sorted(aliases)}, and PUT creates one",
+            field="alias",
+        )
+    version = aliases[alias]
+    found = AliasRef(name=name, alias=alias, version=version)
+    return json_with_etag(request, found.model_dump(), etag=alias_etag(version))
+
+
 @router.put(
     "/models/{name}/aliases/{alias}",
     response_model=AliasOut,
@@ -58,18 +105,31 @@ class AliasOut(BaseModel):
         401: {"description": "Missing X-API-Key"},
         403: {"description": "Wrong X-API-Key"},
         404: {"description": "Unknown model or version"},
+        412: {
+            "description": "If-Match or If-None-Match failed; ETag has the "
+            "alias's current tag"
+        },
         422: {"description": "Invalid alias name, or 'latest'"},
     },
     summary="Point an alias (e.g. production) at a version",
 )
 def set_alias(
-    name: str, alias: str, body: AliasRequest, registry: RegistryDep
+    name: str,
+    alias: str,
+    body: AliasRequest,
+    registry: RegistryDep,
+    conditions: PreconditionsDep,
 ) -> AliasOut:
     check_name(name)
     check_alias(alias)
     if not registry.versions(name):
         raise NotFoundError(f"model {name!r} not found", field="name")
-    registry.set_alias(name, alias, body.version)
+
+    def check(current: int | None) -> None:
+        etag = None if current is None else alias_etag(current)
+        conditions.check(etag)
+
+    registry.set_alias(name, alias, body.version, check)
     return AliasOut(
         name=name, alias=alias, version=body.version, aliases=registry.aliases(name)
     )

@@ -22,10 +22,12 @@ from service.jobs.views import (
     ManagerDep,
     PageLimit,
     StatusFilter,
+    cancel_with_preconditions,
     job_response,
     list_page,
     submit,
 )
+from service.preconditions import PreconditionsDep
 from service.routes.training_jobs import (
     CANCEL_RESPONSES,
     JOB_RESPONSES,
@@ -134,6 +136,11 @@ def get_job(job_id: str, request: Request, manager: ManagerDep) -> Response:
     dependencies=[ApiKeyDep],
     summary="Cancel a queued or running job",
 )
-def cancel_job(job_id: str, request: Request, manager: ManagerDep) -> Response:
-    job = manager.cancel(job_id)
+def cancel_job(
+    job_id: str,
+    request: Request,
+    manager: ManagerDep,
+    conditions: PreconditionsDep,
+) -> Response:
+    job = cancel_with_preconditions(manager, job_id, conditions)
     return job_response(request, job, BASE, status_code=200 if job.finished else 202)

@@ -19,10 +19,12 @@ from service.jobs.views import (
     ManagerDep,
     PageLimit,
     StatusFilter,
+    cancel_with_preconditions,
     job_response,
     list_page,
     submit,
 )
+from service.preconditions import PreconditionsDep
 
 router = APIRouter(tags=["training jobs"])
 
@@ -44,6 +46,7 @@ CANCEL_RESPONSES: dict[int | str, dict[str, Any]] = {
     202: {"description": "The running job is asked to stop"},
     404: {"description": "Unknown job"},
     409: {"description": "The job has already finished"},
+    412: {"description": "If-Match or If-None-Match failed; ETag has the current tag"},
 }
 
 
@@ -108,7 +111,12 @@ def get_training_job(job_id: str, request: Request, manager: ManagerDep) -> Resp
     dependencies=[ApiKeyDep],
     summary="Cancel a queued or running training job",
 )
-def cancel_training_job(job_id: str, request: Request, manager: ManagerDep) -> Response:
+def cancel_training_job(
+    job_id: str,
+    request: Request,
+    manager: ManagerDep,
+    conditions: PreconditionsDep,
+) -> Response:
     manager.get(job_id, kind=TRAIN)
-    job = manager.cancel(job_id)
+    job = cancel_with_preconditions(manager, job_id, conditions)
     return job_response(request, job, BASE, status_code=200 if job.finished else 202)

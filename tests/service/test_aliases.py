@@ -164,3 +164,77 @@ def test_version_etag_answers_304(client: httpx.Client) -> None:
     assert again.headers["etag"] == etag
     assert other.status_code == 200
     assert other.headers["etag"] != etag
+
+
+def alias_path(alias: str) -> str:
+    return f"/v1/models/nflx/aliases/{alias}"
+
+
+def test_alias_read_with_etag(client: httpx.Client) -> None:
+    put_alias(client, "reading", {"version": 2})
+
+    found = client.get(alias_path("reading"))
+    etag = found.headers["etag"]
+    again = client.get(alias_path("reading"), headers={"If-None-Match": etag})
+    missing = client.get(alias_path("absent"))
+
+    assert found.status_code == 200
+    assert found.json() == {"name": "nflx", "alias": "reading", "version": 2}
+    assert etag == '"version-2"'
+    assert again.status_code == 304
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == PROBLEM
+    assert "has no alias 'absent'" in missing.json()["detail"]
+
+
+def test_alias_put_if_match(client: httpx.Client) -> None:
+    put_alias(client, "guarded", {"version": 1})
+    seen = client.get(alias_path("guarded")).headers["etag"]
+
+    bogus = client.put(
+        alias_path("guarded"),
+        json={"version": 2},
+        headers={**AUTH, "If-Match": '"bogus"'},
+    )
+    after_bogus = client.get(alias_path("guarded")).json()["version"]
+    moved = client.put(
+        alias_path("guarded"), json={"version": 2}, headers={**AUTH, "If-Match": seen}
+    )
+    stale = client.put(
+        alias_path("guarded"), json={"version": 1}, headers={**AUTH, "If-Match": seen}
+    )
+    weak = client.put(
+        alias_path("guarded"),
+        json={"version": 1},
+        headers={**AUTH, "If-Match": 'W/"version-2"'},
+    )
+
+    assert bogus.status_code == 412
+    assert bogus.headers["content-type"] == PROBLEM
+    assert bogus.headers["etag"] == seen
+    assert "does not match the current ETag" in bogus.json()["detail"]
+    assert after_bogus == 1
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["version"] == 2
+    assert stale.status_code == 412
+    assert stale.headers["etag"] == '"version-2"'
+    assert weak.status_code == 412
+    assert client.get(alias_path("guarded")).json()["version"] == 2
+
+
+def test_alias_put_if_none_match(client: httpx.Client) -> None:
+    star = {**AUTH, "If-None-Match": "*"}
+    created = client.put(alias_path("create-only"), json={"version": 1}, headers=star)
+    overwrite = client.put(alias_path("create-only"), json={"version": 2}, headers=star)
+    absent = client.put(
+        alias_path("never-made"), json={"version": 1}, headers={**AUTH, "If-Match": "*"}
+    )
+
+    assert created.status_code == 200, created.text
+    assert overwrite.status_code == 412
+    assert overwrite.headers["etag"] == '"version-1"'
+    assert "exists with ETag" in overwrite.json()["detail"]
+    assert client.get(alias_path("create-only")).json()["version"] == 1
+    assert absent.status_code == 412
+    assert "etag" not in absent.headers
+    assert client.get(alias_path("never-made")).status_code == 404

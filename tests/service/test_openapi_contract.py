@@ -154,6 +154,10 @@ RETURNED = [
     ("POST /v1/diagnostics/gradient-flow", "503"),
     ("POST /v1/diagnostics/gradient-flow.png", "503"),
     ("POST /v1/series", "422"),
+    ("GET /v1/models/{name}/aliases/{alias}", "304"),
+    ("PUT /v1/models/{name}/aliases/{alias}", "412"),
+    ("DELETE /v1/jobs/{job_id}", "412"),
+    ("DELETE /v1/training-jobs/{job_id}", "412"),
 ]
 NEVER_RETURNED = [
     ("DELETE /v1/jobs/{job_id}", "304"),

@@ -158,12 +158,54 @@ def test_queue_limit_cancel_and_listing(client: httpx.Client) -> None:
     )
     assert [job["id"] for job in rest.json()["jobs"]] == [first["id"]]
 
-    response = client.delete(first["href"], headers=AUTH)
+    etag = client.get(first["href"]).headers["etag"]
+    response = client.delete(first["href"], headers={**AUTH, "If-Match": etag})
     assert response.status_code == 200
     assert response.json()["status"] == "cancelled"
     assert cancel_and_wait(client, second)["status"] == "cancelled"
     for job in running:
         assert cancel_and_wait(client, job)["status"] == "cancelled"
+
+
+def test_running_job_cancel_preconditions(client: httpx.Client) -> None:
+    job = submit(client, {**LONG, "name": "conditional"})
+    wait_for_job(client, job["href"], training)
+
+    star = client.delete(job["href"], headers={**AUTH, "If-None-Match": "*"})
+    bogus = client.delete(
+        f"/v1/jobs/{job['id']}", headers={**AUTH, "If-Match": '"bogus"'}
+    )
+    after = client.get(job["href"]).json()
+
+    assert star.status_code == 412
+    assert star.headers["content-type"] == PROBLEM
+    assert star.headers["etag"].startswith(f'"{job["id"]}.')
+    assert bogus.status_code == 412
+    assert bogus.headers["etag"].startswith(f'"{job["id"]}.')
+    assert after["status"] == "running"
+    assert after["cancel_requested"] is False
+    assert cancel_and_wait(client, job)["status"] == "cancelled"
+
+
+def test_finished_job_cancel_preconditions(client: httpx.Client) -> None:
+    job = submit(client, tiny_job(name="conditional-done"))
+    wait_for_job(client, job["href"], finished)
+    etag = client.get(job["href"]).headers["etag"]
+
+    stale = client.delete(job["href"], headers={**AUTH, "If-Match": '"other"'})
+    weak = client.delete(job["href"], headers={**AUTH, "If-Match": f"W/{etag}"})
+    listed = client.delete(
+        f"/v1/jobs/{job['id']}", headers={**AUTH, "If-None-Match": f'"x", {etag}'}
+    )
+    matched = client.delete(job["href"], headers={**AUTH, "If-Match": etag})
+
+    assert stale.status_code == 412
+    assert stale.headers["etag"] == etag
+    assert weak.status_code == 412
+    assert listed.status_code == 412
+    assert "If-None-Match" in listed.json()["detail"]
+    # the precondition holds, so the cancel fails only because the job finished
+    assert matched.status_code == 409
 
 
 def test_forecast_fast_during_training(client: httpx.Client) -> None:

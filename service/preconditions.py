@@ -1,0 +1,80 @@
+"""Conditional writes: ``If-Match`` and ``If-None-Match`` on PUT and DELETE.
+
+RFC 9110 section 13.2.2 evaluates ``If-Match`` first: it fails when the
+resource does not exist or when no listed tag equals its ETag in a strong
+comparison (``*`` matches any existing resource). ``If-None-Match`` then
+fails when the resource exists and the header is ``*`` or lists its ETag in
+a weak comparison. A failed precondition is a 412 response that carries the
+resource's current ETag, and the write does not happen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Header, HTTPException
+
+from service.etag import tag_listed
+
+FIX = "GET the resource for its current ETag, or leave the header out"
+
+
+@dataclass(frozen=True)
+class Preconditions:
+    """The ``If-Match`` and ``If-None-Match`` headers of a request."""
+
+    if_match: str | None
+    if_none_match: str | None
+
+    def check(self, etag: str | None) -> None:
+        """Raise ``HTTPException`` (412) unless the preconditions hold for a
+        resource whose current ETag is ``etag`` (None when it does not
+        exist)."""
+        if self.if_match is not None:
+            if etag is None:
+                raise _failed(
+                    f"If-Match {self.if_match} requires an existing resource, "
+                    "but there is none; leave If-Match out to create it",
+                    etag,
+                )
+            if not tag_listed(self.if_match, etag, strong=True):
+                raise _failed(
+                    f"If-Match {self.if_match} does not match the current ETag "
+                    f"{etag}; {FIX}",
+                    etag,
+                )
+        if self.if_none_match is not None and etag is not None:
+            if tag_listed(self.if_none_match, etag, strong=False):
+                raise _failed(
+                    f"If-None-Match {self.if_none_match} matches the resource, "
+                    f"which exists with ETag {etag}; {FIX}",
+                    etag,
+                )
+
+
+async def read_preconditions(
+    if_match: Annotated[
+        str | None,
+        Header(
+            description="Apply the change only if the resource's current ETag "
+            "is one of these, or it exists at all for '*'; else 412"
+        ),
+    ] = None,
+    if_none_match: Annotated[
+        str | None,
+        Header(
+            description="'*' applies the change only if the resource does not "
+            "exist yet; else 412"
+        ),
+    ] = None,
+) -> Preconditions:
+    return Preconditions(if_match, if_none_match)
+
+
+PreconditionsDep = Annotated[Preconditions, Depends(read_preconditions)]
+
+
+def _failed(detail: str, etag: str | None) -> HTTPException:
+    headers = {"ETag": etag} if etag is not None else None
+    return HTTPException(412, detail=detail, headers=headers)
