@@ -18,6 +18,10 @@ from service.deps import SettingsDep
 from service.errors import AuthError
 
 API_KEY_HEADER = "X-API-Key"
+# RFC 9110 section 15.5.2: a 401 response must carry a WWW-Authenticate
+# challenge. "APIKey" is no registered scheme, and its parameter names the
+# header that takes the key.
+CHALLENGE = {"WWW-Authenticate": f'APIKey header="{API_KEY_HEADER}"'}
 
 _scheme = APIKeyHeader(
     name=API_KEY_HEADER,
@@ -38,6 +42,7 @@ def require_api_key(
             f"missing {API_KEY_HEADER} header; this endpoint changes state and "
             "needs the service's API key",
             status=401,
+            headers=CHALLENGE,
         )
     if not secrets.compare_digest(key.encode(), expected.encode()):
         raise AuthError(f"the {API_KEY_HEADER} header is wrong", status=403)

@@ -52,11 +52,14 @@ class PayloadTooLargeError(RnnForecastError):
 
 
 class AuthError(RnnForecastError):
-    """A missing (401) or wrong (403) API key."""
+    """A missing (401) or wrong (403) API key, and the response headers."""
 
-    def __init__(self, message: str, *, status: int) -> None:
+    def __init__(
+        self, message: str, *, status: int, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message, field="X-API-Key")
         self.status = status
+        self.headers = headers
 
 
 def problem(
@@ -122,7 +125,8 @@ async def domain_error_handler(request: Request, exc: Exception) -> JSONResponse
     if status == 422:
         kind = "limit_exceeded" if isinstance(exc, LimitExceededError) else "invalid"
         errors = [{"field": exc.field or "body", "message": exc.message, "type": kind}]
-    return problem(status, exc.message, errors=errors)
+    headers = exc.headers if isinstance(exc, AuthError) else None
+    return problem(status, exc.message, errors=errors, headers=headers)
 
 
 async def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:

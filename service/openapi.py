@@ -9,7 +9,8 @@ FastAPI's document and, for every operation:
   the API key,
 - gives every 4xx and 5xx response the ``Problem`` schema (``ValidationProblem``
   for 422) under ``application/problem+json`` with an example,
-- declares the ``X-Request-ID`` header on every response.
+- declares the ``X-Request-ID`` header on every response, and
+  ``WWW-Authenticate`` on every 401.
 
 The committed ``openapi.json`` is this document; ``make openapi`` rewrites it.
 """
@@ -29,6 +30,10 @@ API_KEY_HEADER = "x-api-key"
 REQUEST_ID_COMPONENT = "RequestId"
 FASTAPI_VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
 HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
+CHALLENGE_HEADER = {
+    "description": 'The challenge of a 401: APIKey header="X-API-Key"',
+    "schema": {"type": "string"},
+}
 # the Retry-After header of 429 and 503 responses, for a route's responses=
 RETRY_AFTER_HEADER = {
     "description": "Seconds to wait before retrying",
@@ -206,9 +211,12 @@ def _complete_operation(operation: dict[str, Any]) -> None:
     for code, response in responses.items():
         if code.isdigit() and int(code) >= 400:
             _make_problem_response(int(code), response)
-        response.setdefault("headers", {})["X-Request-ID"] = {
+        headers = response.setdefault("headers", {})
+        headers["X-Request-ID"] = {
             "$ref": f"#/components/headers/{REQUEST_ID_COMPONENT}"
         }
+        if code == "401":
+            headers["WWW-Authenticate"] = CHALLENGE_HEADER
     operation["responses"] = dict(sorted(responses.items()))
 
 

@@ -188,3 +188,27 @@ def test_api_key_never_logged(strict_server: LiveServer) -> None:
     assert API_KEY not in output
     assert wrong not in output
     assert API_KEY not in metrics
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("PUT", "/v1/models/nflx/aliases/candidate"),
+        ("POST", "/v1/training-jobs"),
+        ("DELETE", f"/v1/jobs/{'0' * 32}"),
+        ("POST", "/v1/series"),
+    ],
+)
+def test_missing_key_gets_challenge(
+    strict_server: LiveServer, method: str, path: str
+) -> None:
+    missing = strict_server.client.request(method, path, json={"version": 1})
+    wrong = strict_server.client.request(
+        method, path, json={"version": 1}, headers={"X-API-Key": "wrong-key"}
+    )
+
+    assert missing.status_code == 401
+    assert missing.headers["www-authenticate"] == 'APIKey header="X-API-Key"'
+    assert missing.headers["content-type"] == PROBLEM
+    assert wrong.status_code == 403
+    assert "www-authenticate" not in wrong.headers
