@@ -62,6 +62,17 @@ class AuthError(RnnForecastError):
         self.headers = headers
 
 
+class RetryLaterError(SourceUnavailableError):
+    """A service that the request needs is unreachable for now (HTTP 503
+    with ``Retry-After``)."""
+
+    def __init__(
+        self, message: str, *, retry_after: int, field: str | None = None
+    ) -> None:
+        super().__init__(message, field=field)
+        self.retry_after = retry_after
+
+
 def problem(
     status: int,
     detail: str,
@@ -125,8 +136,15 @@ async def domain_error_handler(request: Request, exc: Exception) -> JSONResponse
     if status == 422:
         kind = "limit_exceeded" if isinstance(exc, LimitExceededError) else "invalid"
         errors = [{"field": exc.field or "body", "message": exc.message, "type": kind}]
-    headers = exc.headers if isinstance(exc, AuthError) else None
-    return problem(status, exc.message, errors=errors, headers=headers)
+    return problem(status, exc.message, errors=errors, headers=_headers(exc))
+
+
+def _headers(exc: RnnForecastError) -> dict[str, str] | None:
+    if isinstance(exc, AuthError):
+        return exc.headers
+    if isinstance(exc, RetryLaterError):
+        return {"Retry-After": str(exc.retry_after)}
+    return None
 
 
 async def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:

@@ -195,7 +195,27 @@ class ForecastResponse(BaseModel):
     )
 
 
+class RunnerHealth(BaseModel):
+    """The job runner's state as of its last check."""
+
+    name: str = Field(description="'inhost' or 'celery' (RNN_FORECAST_RUNNER)")
+    status: str = Field(
+        description="'ok', 'unavailable', or 'unknown' before the first check"
+    )
+    detail: str | None = Field(
+        default=None, description="Why the runner is not 'ok', and the fix"
+    )
+    checked_at: str | None = Field(
+        default=None,
+        description="Time of the last check (ISO 8601, UTC); null where the "
+        "state is read on each request",
+    )
+
+
 class Health(BaseModel):
+    """Liveness: the endpoint returns 200 while ``status`` is ``degraded``
+    too. Forecasts then work, but jobs cannot be submitted."""
+
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -204,15 +224,24 @@ class Health(BaseModel):
                     "version": "0.1.0",
                     "registry": "/srv/rnn-forecast/registry",
                     "models": 2,
+                    "runner": {
+                        "name": "celery",
+                        "status": "ok",
+                        "detail": None,
+                        "checked_at": "2026-12-04T16:20:46.137+00:00",
+                    },
                 }
             ]
         }
     )
 
-    status: str
+    status: str = Field(
+        description="'ok', or 'degraded' when the runner is unavailable"
+    )
     version: str
     registry: str
     models: int
+    runner: RunnerHealth
 
 
 class VersionSummary(BaseModel):

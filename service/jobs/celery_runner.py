@@ -1,15 +1,18 @@
-"""The API side of the Celery runner: publish job ids to the broker."""
+"""The API side of the Celery runner: publish job ids to the broker, and
+check that the broker is reachable."""
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from kombu.utils.url import maybe_sanitize_url
 
-from models.errors import SourceUnavailableError
+from service.errors import RetryLaterError
 from service.jobs.celery_app import RUN_JOB_TASK, make_celery
 from service.jobs.recovery import fail_stale_jobs
+from service.jobs.runner_state import OK, UNAVAILABLE, UNKNOWN, RunnerState
 from service.jobs.store import FAILED, QUEUED, Job, JobStore
 from service.settings import Settings
 
@@ -21,6 +24,10 @@ PUBLISH_RETRY = {
     "interval_step": 0.5,
     "interval_max": 1.0,
 }
+# how often a thread connects to the broker for the health endpoint, which is
+# also the Retry-After of a submission that found the broker unreachable
+BROKER_CHECK_SECONDS = 10
+BROKER_CONNECT_TIMEOUT_SECONDS = 3.0
 
 
 class CeleryRunner:
@@ -28,7 +35,9 @@ class CeleryRunner:
     jobs whose worker stopped heartbeating.
 
     Cancelling is cooperative: the worker reads the flag at its next
-    ``should_stop`` check (before every training batch).
+    ``should_stop`` check (before every training batch). Another thread
+    connects to the broker every ``BROKER_CHECK_SECONDS``, and every publish
+    updates the state that ``state`` returns too.
     """
 
     def __init__(self, settings: Settings, store: JobStore) -> None:
@@ -40,9 +49,16 @@ class CeleryRunner:
         self._thread = threading.Thread(
             target=self._sweep_loop, name="job-heartbeat-sweep", daemon=True
         )
+        self._check_thread = threading.Thread(
+            target=self._check_loop, name="broker-check", daemon=True
+        )
+        self._state = RunnerState(
+            "celery", UNKNOWN, f"the broker {self.broker} has not been checked yet"
+        )
 
     def start(self) -> None:
         self._thread.start()
+        self._check_thread.start()
         # a broker restarted without persistence loses messages; publishing
         # every queued job again is safe because workers claim jobs atomically
         for job_id in self.store.ids_with_status(QUEUED):
@@ -55,19 +71,28 @@ class CeleryRunner:
     def stop(self) -> None:
         self._stopping.set()
         self._thread.join(timeout=10)
+        self._check_thread.join(timeout=10)
+
+    def state(self) -> RunnerState:
+        """Return the broker's state as of the last check or publish."""
+        return self._state
 
     def submitted(self, job: Job) -> None:
         """Publish ``job``; when the broker is unreachable, fail it and raise
-        ``SourceUnavailableError`` (HTTP 503)."""
+        ``RetryLaterError`` (HTTP 503 with Retry-After)."""
         try:
             self._publish(job.id)
         except Exception as exc:
             logger.error("publishing job %s to %s failed: %s", job.id, self.broker, exc)
+            self._record(exc)
             error = f"the job queue at {self.broker} is unreachable"
             self.store.finish(job.id, FAILED, error=error, from_statuses=(QUEUED,))
-            raise SourceUnavailableError(
-                f"{error}, so job {job.id} failed; retry later", field="broker"
+            raise RetryLaterError(
+                f"{error}, so job {job.id} failed; retry in {BROKER_CHECK_SECONDS} s",
+                retry_after=BROKER_CHECK_SECONDS,
+                field="broker",
             ) from exc
+        self._record(None)
 
     def cancel_requested(self, job: Job) -> None:
         """Nothing to do: the worker polls the store's cancel flag."""
@@ -76,6 +101,42 @@ class CeleryRunner:
         self.celery.send_task(
             RUN_JOB_TASK, args=[job_id], retry=True, retry_policy=PUBLISH_RETRY
         )
+
+    def _check_loop(self) -> None:
+        while True:
+            self._record(self._connect_error())
+            if self._stopping.wait(BROKER_CHECK_SECONDS):
+                return
+
+    def _connect_error(self) -> Exception | None:
+        """Connect to the broker once; return the error, or None."""
+        try:
+            with self.celery.connection_for_write() as connection:
+                connection.ensure_connection(
+                    max_retries=1,
+                    interval_start=0,
+                    timeout=BROKER_CONNECT_TIMEOUT_SECONDS,
+                )
+        except Exception as exc:
+            return exc
+        return None
+
+    def _record(self, error: Exception | None) -> None:
+        """Store the outcome of a connection or publish; log changes only."""
+        if error is None:
+            state = RunnerState("celery", OK, checked_at=time.time())
+        else:
+            detail = (
+                f"the broker {self.broker} is unreachable ({error}), so jobs "
+                "cannot be submitted; check RNN_FORECAST_BROKER_URL and the broker"
+            )
+            state = RunnerState("celery", UNAVAILABLE, detail, time.time())
+        if state.status != self._state.status:
+            if error is None:
+                logger.info("the broker %s is reachable", self.broker)
+            else:
+                logger.warning("the broker %s is unreachable: %s", self.broker, error)
+        self._state = state
 
     def _sweep_loop(self) -> None:
         while not self._stopping.wait(self.settings.job_heartbeat_seconds):

@@ -42,6 +42,7 @@ from typing import cast
 
 from service.jobs.execution import configure_worker_process, execute_job, worker_label
 from service.jobs.recovery import fail_dead_local_jobs, fail_stale_jobs
+from service.jobs.runner_state import OK, UNAVAILABLE, RunnerState
 from service.jobs.store import CANCELLED, FAILED, RUNNING, Job, JobStore, open_store
 from service.logging_config import log_config
 from service.settings import Settings
@@ -98,6 +99,17 @@ class InHostRunner:
             self._wake_send.close()
         self._wake_recv.close()
         logger.info("in-host job runner stopped")
+
+    def state(self) -> RunnerState:
+        """Report the runner unavailable once its dispatcher thread has died."""
+        if self._thread.is_alive() or self._stopping.is_set():
+            return RunnerState("inhost", OK)
+        return RunnerState(
+            "inhost",
+            UNAVAILABLE,
+            "the job dispatcher thread has stopped, so queued jobs do not "
+            "start; restart the server",
+        )
 
     def submitted(self, job: Job) -> None:
         self._wake()

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from models.errors import NotFoundError
 from service.jobs.kinds import get_kind
+from service.jobs.runner_state import RunnerState
 from service.jobs.store import Job, JobStore, open_store
 from service.settings import Settings
 
@@ -21,6 +22,8 @@ class Runner(Protocol):
     """The interface that the manager needs from a runner."""
 
     def start(self) -> None: ...
+
+    def state(self) -> RunnerState: ...
 
     def stop(self) -> None: ...
 
@@ -91,6 +94,11 @@ class JobManager:
         )
         self.runner.submitted(job)
         return job
+
+    def runner_state(self) -> RunnerState:
+        """Return the runner's state as of its last check; never blocks on
+        the broker."""
+        return self.runner.state()
 
     def cancel(self, job_id: str, check: Callable[[Job], None] | None = None) -> Job:
         """Cancel a queued job or ask a running one to stop;

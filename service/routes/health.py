@@ -1,4 +1,9 @@
-"""``GET /v1/health``; ``HEAD`` is served by ``HeadAsGetMiddleware``."""
+"""``GET /v1/health``; ``HEAD`` is served by ``HeadAsGetMiddleware``.
+
+The runner's state comes from its last check (the Celery runner connects to
+the broker every 10 seconds on a thread of its own), so this endpoint never
+waits for the broker.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +11,27 @@ from fastapi import APIRouter
 
 from models import __version__
 from service.deps import RegistryDep
-from service.schemas import Health
+from service.jobs.runner_state import UNAVAILABLE
+from service.jobs.views import ManagerDep, iso
+from service.schemas import Health, RunnerHealth
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health", response_model=Health, summary="Liveness and registry state")
-def health(registry: RegistryDep) -> Health:
+@router.get(
+    "/health", response_model=Health, summary="Liveness, registry and job runner state"
+)
+def health(registry: RegistryDep, manager: ManagerDep) -> Health:
+    runner = manager.runner_state()
     return Health(
-        status="ok",
+        status="degraded" if runner.status == UNAVAILABLE else "ok",
         version=__version__,
         registry=str(registry.root),
         models=len(registry.names()),
+        runner=RunnerHealth(
+            name=runner.name,
+            status=runner.status,
+            detail=runner.detail,
+            checked_at=iso(runner.checked_at),
+        ),
     )

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Body, Request, Response
 
 from models.spec import TrainingSpec
 from service.auth import ApiKeyDep
+from service.errors import PROBLEM_MEDIA_TYPE
 from service.etag import NOT_MODIFIED
 from service.jobs.train_kind import TRAIN
 from service.jobs.views import (
@@ -24,6 +25,7 @@ from service.jobs.views import (
     list_page,
     submit,
 )
+from service.openapi import RETRY_AFTER_HEADER, problem_example
 from service.preconditions import PreconditionsDep
 
 router = APIRouter(tags=["training jobs"])
@@ -34,8 +36,23 @@ SUBMIT_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing X-API-Key"},
     403: {"description": "Wrong X-API-Key"},
     422: {"description": "Invalid spec or a value above a limit"},
-    429: {"description": "The job queue is full"},
-    503: {"description": "The Celery broker is unreachable"},
+    429: {
+        "description": "The job queue is full",
+        "headers": {"Retry-After": RETRY_AFTER_HEADER},
+    },
+    503: {
+        "description": "The Celery broker is unreachable",
+        "headers": {"Retry-After": RETRY_AFTER_HEADER},
+        "content": {
+            PROBLEM_MEDIA_TYPE: {
+                "example": problem_example(
+                    503,
+                    "the job queue at redis://127.0.0.1:6379/0 is unreachable, so "
+                    "job 3f2a... failed; retry in 10 s",
+                )
+            }
+        },
+    },
 }
 JOB_RESPONSES: dict[int | str, dict[str, Any]] = {
     **NOT_MODIFIED,

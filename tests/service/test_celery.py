@@ -160,7 +160,10 @@ def test_celery_worker_trains_job(
     job = response.json()
 
     done = wait_with_worker(worker, server.client, job["href"], finished)
+    health = server.client.get("/v1/health").json()
 
+    assert health["status"] == "ok"
+    assert health["runner"]["status"] == "ok"
     assert done["status"] == "succeeded", done
     assert done["result"]["name"] == "remote"
     assert done["result"]["version"] == 1
@@ -208,6 +211,17 @@ def test_killed_celery_child_fails_job(
     assert time.monotonic() - killed_at < HEARTBEAT_TIMEOUT + 10
 
 
+def wait_for_runner_check(client: httpx.Client, timeout: float = 10.0) -> Any:
+    """Return the health response once the runner's state is known."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        health = client.get("/v1/health").json()
+        if health["runner"]["status"] != "unknown":
+            return health
+        time.sleep(0.05)
+    raise AssertionError(f"the runner was not checked within {timeout} s")
+
+
 def test_unreachable_broker_answers_503(
     trained_registry: Registry, tmp_path: Path
 ) -> None:
@@ -215,16 +229,29 @@ def test_unreachable_broker_answers_503(
     env = {"RNN_FORECAST_RUNNER": "celery", "RNN_FORECAST_BROKER_URL": closed}
     server, _, data_dir = start_job_server(trained_registry.root, tmp_path, env)
     try:
+        # the broker check runs on a thread from start-up, before any job
+        checked = wait_for_runner_check(server.client)
         started = time.monotonic()
         response = server.client.post("/v1/training-jobs", json=tiny_job())
         seconds = time.monotonic() - started
         jobs = server.client.get("/v1/training-jobs").json()["jobs"]
+        health = server.client.get("/v1/health")
     finally:
         server.stop()
 
+    assert checked["status"] == "degraded"
+    assert checked["runner"]["status"] == "unavailable"
     assert response.status_code == 503
     assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["retry-after"] == "10"
     assert "unreachable" in response.json()["detail"]
+    assert response.json()["detail"].endswith("retry in 10 s")
     assert seconds < 20
+    assert health.status_code == 200
+    assert health.json()["status"] == "degraded"
+    assert health.json()["runner"]["name"] == "celery"
+    assert health.json()["runner"]["status"] == "unavailable"
+    assert "is unreachable" in health.json()["runner"]["detail"]
+    assert health.json()["runner"]["checked_at"] is not None
     assert [job["status"] for job in jobs] == ["failed"]
     assert stored_job(data_dir, jobs[0]["id"]).error is not None

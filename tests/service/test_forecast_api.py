@@ -26,6 +26,12 @@ def test_health(live_server: LiveServer) -> None:
     assert response.status_code == 200
     assert response.json()["status"] == "ok"
     assert response.json()["models"] == 2
+    assert response.json()["runner"] == {
+        "name": "inhost",
+        "status": "ok",
+        "detail": None,
+        "checked_at": None,
+    }
 
 
 def test_health_answers_head(live_server: LiveServer) -> None:

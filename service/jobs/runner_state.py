@@ -1,0 +1,24 @@
+"""The state of a job runner, as ``GET /v1/health`` reports it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+OK = "ok"
+UNAVAILABLE = "unavailable"
+UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class RunnerState:
+    """Whether a runner can take jobs, as of its last check.
+
+    ``status`` is ``ok``, ``unavailable`` or ``unknown`` (not checked yet).
+    ``checked_at`` is the ``time.time()`` of the check, or None for a state
+    that the runner reads when asked.
+    """
+
+    name: str
+    status: str
+    detail: str | None = None
+    checked_at: float | None = None
