@@ -22,7 +22,15 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+)
 from torch import Tensor
 
 from models.data.scaling import Scaler, fit_scaler
@@ -58,11 +66,34 @@ class BundledInput(_Strict):
     end: dt.date | None = None
 
 
+# the two shapes of client values, validated one at a time to report errors
+NUMBERS = TypeAdapter(list[FiniteFloat])
+ROWS = TypeAdapter(list[list[FiniteFloat]])
+
+
 class ValuesInput(_Strict):
     """A client sequence: T numbers (F = 1) or T rows of F numbers each."""
 
     source: Literal["values"] = "values"
     values: list[FiniteFloat] | list[list[FiniteFloat]] = Field(min_length=2)
+
+    @field_validator("values", mode="wrap")
+    @classmethod
+    def _one_shape(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        """Report the errors of one shape only: rows when any item is a list,
+        else numbers. The union would add an error per item for the other."""
+        try:
+            return handler(value)
+        except ValidationError as union_error:
+            rows = isinstance(value, list) and any(
+                isinstance(item, list) for item in value
+            )
+            try:
+                (ROWS if rows else NUMBERS).validate_python(value)
+            except ValidationError as shape_error:
+                raise shape_error from None
+            # the shape is valid, so the error is another check, e.g. min_length
+            raise union_error from None
 
 
 InputSpec = Annotated[

@@ -37,6 +37,17 @@ def test_flow_rejects_bad_spec(tmp_path: Path) -> None:
     assert "activation 'identity' applies only to cell 'rnn'" in result.stderr
 
 
+def test_flow_names_bad_value(tmp_path: Path) -> None:
+    values = tmp_path / "values.json"
+    values.write_text("[1, NaN, 3]")
+    result = run_cli(
+        tmp_path / "registry", "gradients", "flow", "--values", str(values)
+    )
+
+    assert result.returncode == 2
+    assert result.stderr == "error: values.1: Input should be a finite number\n"
+
+
 def test_training_gradients_of_stored_version(
     trained_registry: Registry, tmp_path: Path
 ) -> None:

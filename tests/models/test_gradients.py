@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from pydantic import ValidationError
 
 from models.errors import InvalidInputError, LimitExceededError
 from models.gradient_inputs import BundledInput, ValuesInput, prepare_input
@@ -457,6 +458,29 @@ def test_summary_of_known_curves() -> None:
 def test_values_input_spec_rejects_short_sequences() -> None:
     with pytest.raises(ValueError, match="at least 2"):
         ValuesInput.model_validate({"values": [1.0]})
+
+
+@pytest.mark.parametrize(
+    ("values", "location", "error_type"),
+    [
+        ([1.0, float("nan"), 3.0], ("values", 1), "finite_number"),
+        ([1.0, "a"], ("values", 1), "float_type"),
+        ([[1.0], [2.0, float("inf")]], ("values", 1, 1), "finite_number"),
+        ([[1.0], 3.0], ("values", 1), "list_type"),
+        ("x", ("values",), "list_type"),
+        ([], ("values",), "too_short"),
+    ],
+)
+def test_values_input_reports_one_error(
+    values: object, location: tuple[object, ...], error_type: str
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        ValuesInput.model_validate({"values": values})
+
+    errors = caught.value.errors()
+    assert len(errors) == 1, errors
+    assert errors[0]["loc"] == location
+    assert errors[0]["type"] == error_type
 
 
 def test_bundled_end_before_data_is_rejected() -> None:

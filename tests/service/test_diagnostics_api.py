@@ -142,6 +142,20 @@ def test_bad_input_is_problem(
     assert any(error["field"].startswith(field) for error in problem["errors"])
 
 
+def test_nan_value_is_one_error(live_server: LiveServer) -> None:
+    body = b'{"input": {"source": "values", "values": [1, NaN, 3]}}'
+    response = live_server.client.post(
+        FLOW, content=body, headers={"content-type": "application/json"}
+    )
+
+    assert response.status_code == 422, response.text
+    errors = response.json()["errors"]
+    assert len(errors) == 1, errors
+    assert errors[0]["field"] == "input.values[1]"
+    assert errors[0]["type"] == "finite_number"
+    assert "send a finite number" in errors[0]["message"]
+
+
 def test_unknown_model_is_not_found(live_server: LiveServer) -> None:
     response = live_server.client.post(FLOW, json={"model": {"name": "missing"}})
     assert response.status_code == 404

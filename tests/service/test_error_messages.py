@@ -208,13 +208,9 @@ def test_union_members_left_out_of_path(live_server: LiveServer) -> None:
     response = live_server.client.post(FLOW, json=body)
 
     assert response.status_code == 422, response.text
-    # one error per member of list[float] | list[list[float]]
+    # only the member of list[float] | list[list[float]] that fits the shape
     errors = [(error["field"], error["type"]) for error in response.json()["errors"]]
-    assert errors == [
-        ("input.values[1]", "float_type"),
-        ("input.values[0]", "list_type"),
-        ("input.values[1]", "list_type"),
-    ]
+    assert errors == [("input.values[1]", "float_type")]
 
 
 @pytest.mark.parametrize(
