@@ -252,7 +252,7 @@ def decode_cursor(cursor: str | None) -> tuple[float, str] | None:
         raise InvalidInputError(
             "cursor is invalid; pass the next_cursor of the previous page "
             "unchanged, or omit it for the first page",
-            field="cursor",
+            field="query.cursor",
         ) from exc
 
 

@@ -107,6 +107,7 @@ def list_jobs(
     limit: PageLimit = 50,
     cursor: str | None = None,
 ) -> Response:
+    check_kind_filter(kind)
     return list_page(
         request,
         manager,
@@ -116,6 +117,20 @@ def list_jobs(
         limit=limit,
         cursor=cursor,
     )
+
+
+def check_kind_filter(kinds: list[str] | None) -> None:
+    """Raise ``InvalidInputError`` on ``query.kind`` for a kind that is not
+    registered, which would otherwise match no job."""
+    for name in kinds or []:
+        try:
+            get_kind(name)
+        except InvalidInputError as exc:
+            raise InvalidInputError(
+                f"{exc.message}; filter by one of them, or leave kind out to "
+                "list jobs of every kind",
+                field="query.kind",
+            ) from exc
 
 
 @router.get(

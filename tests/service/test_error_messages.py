@@ -515,3 +515,28 @@ def test_gradient_flow_version_has_one_error(
     assert len(errors) == 1
     assert errors[0]["field"] == "model.version"
     assert f"not {shown}" in errors[0]["message"]
+
+
+def test_unknown_kind_filter_rejected(live_server: LiveServer) -> None:
+    known = live_server.client.get(JOBS, params={"kind": ["train", "backtest"]})
+    response = live_server.client.get(JOBS, params={"kind": ["train", "bogus"]})
+
+    assert known.status_code == 200
+    errors = field_errors(response)
+    assert list(errors) == ["query.kind"]
+    message = errors["query.kind"]["message"]
+    assert message.startswith("job kind 'bogus' is unknown; known kinds are [")
+    assert "'backtest'" in message
+    assert "'train'" in message
+    assert message.endswith("or leave kind out to list jobs of every kind")
+
+
+@pytest.mark.parametrize("path", [JOBS, TRAINING_JOBS])
+def test_bad_cursor_names_query_field(live_server: LiveServer, path: str) -> None:
+    response = live_server.client.get(path, params={"cursor": "%%%"})
+
+    errors = field_errors(response)
+    assert list(errors) == ["query.cursor"]
+    assert (
+        "pass the next_cursor of the previous page" in errors["query.cursor"]["message"]
+    )
