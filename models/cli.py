@@ -386,7 +386,7 @@ def check_service_settings(settings: Any) -> None:
     """Raise ``ValueError`` when the data folder cannot be created or a
     database URL names no database that SQLAlchemy supports. The app would
     log these failures as a traceback."""
-    from models.tuning import check_storage
+    from models.sql_urls import check_storage
 
     try:
         settings.data_dir.mkdir(parents=True, exist_ok=True)

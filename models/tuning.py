@@ -31,8 +31,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
 from models.data.series import Series
 from models.data.sources import load_series
@@ -43,6 +41,7 @@ from models.limits import DEFAULT_LIMITS as LIM
 from models.pipeline import build_metadata
 from models.registry import Registry
 from models.spec import NAME_PATTERN, CellType, TrainingSpec, check_model_name
+from models.sql_urls import check_storage, redact_storage
 from models.training import EpochRecord, FitResult, StopCheck, fit
 
 # optuna is imported inside the functions that use it: importing it takes
@@ -196,28 +195,6 @@ def default_storage(data_dir: Path | None = None) -> str:
     folder = data_dir or Path(os.environ.get("RNN_FORECAST_DATA_DIR", "var"))
     folder.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{(folder / STORAGE_FILE).resolve()}"
-
-
-def redact_storage(url: str) -> str:
-    """Return ``url`` with any password replaced by ``***``."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "<unparsable storage URL>"
-
-
-def check_storage(url: str) -> None:
-    """Raise InvalidInputError unless ``url`` parses as a SQLAlchemy URL of
-    a database that SQLAlchemy knows."""
-    try:
-        make_url(url).get_dialect()
-    except (ArgumentError, ImportError) as exc:
-        raise InvalidInputError(
-            f"storage {redact_storage(url)} is not a database URL ({exc}); use "
-            "e.g. sqlite:///var/optuna.db or "
-            "postgresql+psycopg://user@127.0.0.1:5432/db",
-            field="storage",
-        ) from exc
 
 
 def suggest_spec(trial: optuna.Trial, tuning: TuningSpec) -> TrainingSpec:

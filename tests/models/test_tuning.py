@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import optuna
 import pytest
 from pydantic import ValidationError
+from sqlalchemy import create_engine
 
 from models.data.sources import load_series
 from models.errors import InvalidInputError
@@ -27,7 +29,9 @@ from models.tuning import (
     study_settings,
 )
 
-POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+POSTGRES_URL = os.environ.get(
+    "RNN_FORECAST_TEST_POSTGRES", "postgresql+psycopg://root@127.0.0.1:5432/test"
+)
 
 
 def tiny_tuning(**overrides: object) -> TuningSpec:
@@ -138,15 +142,14 @@ def test_pruned_trial_stops_training(tmp_path: Path) -> None:
 
 
 def postgres_available() -> bool:
+    engine = create_engine(POSTGRES_URL, connect_args={"connect_timeout": 2})
     try:
-        import psycopg
-
-        with psycopg.connect(
-            "host=127.0.0.1 port=5432 user=postgres dbname=test", connect_timeout=2
-        ):
+        with engine.connect():
             return True
     except Exception:  # noqa: BLE001 - any failure means no server to test
         return False
+    finally:
+        engine.dispose()
 
 
 @pytest.mark.skipif(not postgres_available(), reason="no PostgreSQL on 127.0.0.1")
