@@ -297,6 +297,37 @@ class Registry:
             stored[alias] = int(version)
             _write_json(path, stored, atomic=True)
 
+    def delete_alias(
+        self,
+        name: str,
+        alias: str,
+        check: Callable[[int | None], None] | None = None,
+    ) -> int:
+        """Remove ``alias`` of ``name`` and return the version it pointed at.
+
+        ``check`` is called as in ``set_alias``, before the alias is removed.
+        Raises ``NotFoundError`` when the alias does not exist.
+        """
+        check_settable_alias(alias)
+        if not self.versions(name):
+            raise NotFoundError(f"model {name!r} not found", field="name")
+
+        base = self.root / name
+        with self._lock(base):
+            path = base / "aliases.json"
+            stored = json.loads(path.read_text()) if path.is_file() else {}
+            if check is not None:
+                check(stored.get(alias))
+            if alias not in stored:
+                raise NotFoundError(
+                    f"model {name!r} has no alias {alias!r}; aliases are "
+                    f"{sorted(stored)}",
+                    field="alias",
+                )
+            version = int(stored.pop(alias))
+            _write_json(path, stored, atomic=True)
+        return version
+
     # ---- helpers -----------------------------------------------------------
 
     def _version_dir(self, name: str, version: int) -> Path:

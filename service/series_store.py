@@ -98,6 +98,45 @@ def read_series_info(settings: Settings, series_id: str) -> dict[str, Any]:
         ) from exc
 
 
+def list_series(settings: Settings, limit: int) -> tuple[list[dict[str, Any]], int]:
+    """Return the descriptions of the ``limit`` newest uploads, newest
+    first, and how many uploads there are."""
+    infos = []
+    for path in series_dir(settings).glob("*.json"):
+        try:
+            infos.append(json.loads(path.read_text()))
+        except FileNotFoundError:
+            continue  # deleted while listing
+    infos.sort(key=lambda info: (info["created_at"], info["id"]), reverse=True)
+    return infos[:limit], len(infos)
+
+
+def delete_series(settings: Settings, series_id: str) -> dict[str, Any]:
+    """Delete the upload ``series_id`` and return its description; raise
+    ``NotFoundError`` when there is no such upload.
+
+    The description goes first, so a listing never shows an upload whose
+    CSV is gone.
+    """
+    info = read_series_info(settings, series_id)
+    csv_path = series_path(settings, series_id)
+    csv_path.with_suffix(".json").unlink(missing_ok=True)
+    csv_path.unlink(missing_ok=True)
+    return info
+
+
+def references_series(params: Any, series_id: str) -> bool:
+    """True when a job's ``params`` name the upload ``series_id`` as data,
+    at any depth (``data``, ``training.data``, ``base.data``)."""
+    if isinstance(params, dict):
+        if params.get("source") == "upload" and params.get("series_id") == series_id:
+            return True
+        return any(references_series(value, series_id) for value in params.values())
+    if isinstance(params, list):
+        return any(references_series(value, series_id) for value in params)
+    return False
+
+
 def series_exists(settings: Settings, series_id: str) -> bool:
     """True when ``series_id`` names a stored upload."""
     return series_path(settings, series_id).is_file()

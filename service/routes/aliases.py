@@ -1,5 +1,5 @@
-"""``/v1/models/{name}/aliases/{alias}``: read an alias, or point it at a
-version.
+"""``/v1/models/{name}/aliases/{alias}``: read an alias, point it at a
+version, or delete it.
 
 The registry replaces its alias file atomically, and a forecast resolves the
 alias once, so every forecast by alias comes wholly from the old version or
@@ -10,6 +10,8 @@ and ``If-None-Match: *`` creates an alias but never moves one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,7 +20,7 @@ from models.registry import check_alias, check_name
 from service.auth import ApiKeyDep
 from service.deps import RegistryDep
 from service.etag import NOT_MODIFIED, json_with_etag
-from service.preconditions import PreconditionsDep
+from service.preconditions import Preconditions, PreconditionsDep
 
 router = APIRouter(tags=["models"])
 
@@ -48,7 +50,8 @@ class AliasRef(BaseModel):
 
 
 class AliasOut(BaseModel):
-    """An alias after the update."""
+    """An alias after an update or a delete: the version it points at (or
+    pointed at), and every alias of the model after the change."""
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -72,6 +75,16 @@ class AliasOut(BaseModel):
 def alias_etag(version: int) -> str:
     """Return the ETag of an alias that points at ``version``."""
     return f'"version-{version}"'
+
+
+def precondition(conditions: Preconditions) -> Callable[[int | None], None]:
+    """Return the registry's check of an alias write: ``conditions`` against
+    the ETag of the version the alias points at now (None when absent)."""
+
+    def check(current: int | None) -> None:
+        conditions.check(None if current is None else alias_etag(current))
+
+    return check
 
 
 @router.get(
@@ -125,11 +138,34 @@ def set_alias(
     if not registry.versions(name):
         raise NotFoundError(f"model {name!r} not found", field="name")
 
-    def check(current: int | None) -> None:
-        etag = None if current is None else alias_etag(current)
-        conditions.check(etag)
-
-    registry.set_alias(name, alias, body.version, check)
+    registry.set_alias(name, alias, body.version, precondition(conditions))
     return AliasOut(
         name=name, alias=alias, version=body.version, aliases=registry.aliases(name)
+    )
+
+
+@router.delete(
+    "/models/{name}/aliases/{alias}",
+    response_model=AliasOut,
+    dependencies=[ApiKeyDep],
+    responses={
+        401: {"description": "Missing X-API-Key"},
+        403: {"description": "Wrong X-API-Key"},
+        404: {"description": "Unknown model or alias"},
+        412: {"description": "If-Match failed; ETag has the alias's current tag"},
+        422: {"description": "Invalid alias name, or 'latest'"},
+    },
+    summary="Delete an alias; its version stays",
+)
+def delete_alias(
+    name: str,
+    alias: str,
+    registry: RegistryDep,
+    conditions: PreconditionsDep,
+) -> AliasOut:
+    check_name(name)
+
+    version = registry.delete_alias(name, alias, precondition(conditions))
+    return AliasOut(
+        name=name, alias=alias, version=version, aliases=registry.aliases(name)
     )

@@ -1,4 +1,5 @@
-"""``/v1/series``: upload a daily series that training specs refer to by id.
+"""``/v1/series``: upload, list and delete daily series that training specs
+refer to by id.
 
 The body is either the CSV itself (``Content-Type: text/csv``) or a
 ``multipart/form-data`` form with the CSV in the field ``file``.
@@ -6,48 +7,59 @@ The body is either the CSV itself (``Content-Type: text/csv``) or a
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.datastructures import UploadFile
 
-from models.errors import InvalidInputError
+from models.errors import ConflictError, InvalidInputError
 from service.auth import ApiKeyDep
 from service.deps import SettingsDep
 from service.errors import PayloadTooLargeError
+from service.jobs.store import QUEUED, RUNNING
+from service.jobs.views import ManagerDep
 from service.multipart import FILE_FIELD, parse_form
-from service.series_store import read_series_info, save_series
+from service.series_store import (
+    delete_series,
+    list_series,
+    read_series_info,
+    references_series,
+    save_series,
+)
 from service.settings import Settings
 
 router = APIRouter(tags=["series"])
+
+DEFAULT_LISTED = 100
+MAX_LISTED = 1000
+# unfinished jobs scanned for a series in use: the queue limit is 100 by
+# default, plus the jobs running
+UNFINISHED_SCAN = 10_000
+
+
+SERIES_EXAMPLE = {
+    "id": "9b1f0c7e2d3a4b5c6d7e8f9a0b1c2d3e",
+    "rows": 1258,
+    "start": "2016-01-04",
+    "end": "2020-12-31",
+    "format": "yahoo",
+    "kind": "price",
+    "columns": ["open", "high", "low", "close", "adj_close", "volume"],
+    "cleaning": ["dropped 2 rows with a missing close"],
+    "sha256": "5f0c...",
+    "bytes": 81234,
+    "filename": "NFLX.csv",
+    "created_at": "2026-12-04T16:20:46+00:00",
+}
 
 
 class SeriesOut(BaseModel):
     """An uploaded series: its id for ``{"source": "upload", "series_id"}``,
     its size, date range and the cleaning steps applied to the rows."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": "9b1f0c7e2d3a4b5c6d7e8f9a0b1c2d3e",
-                    "rows": 1258,
-                    "start": "2016-01-04",
-                    "end": "2020-12-31",
-                    "format": "yahoo",
-                    "kind": "price",
-                    "columns": ["open", "high", "low", "close", "adj_close", "volume"],
-                    "cleaning": ["dropped 2 rows with a missing close"],
-                    "sha256": "5f0c...",
-                    "bytes": 81234,
-                    "filename": "NFLX.csv",
-                    "created_at": "2026-12-04T16:20:46+00:00",
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [SERIES_EXAMPLE]})
 
     id: str
     rows: int
@@ -126,6 +138,62 @@ async def upload_series(request: Request, settings: SettingsDep) -> JSONResponse
 )
 def get_series(series_id: str, settings: SettingsDep) -> dict[str, Any]:
     return read_series_info(settings, series_id)
+
+
+class SeriesList(BaseModel):
+    """The newest uploads, newest first, and how many there are."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"series": [SERIES_EXAMPLE], "total": 1}]}
+    )
+
+    series: list[SeriesOut]
+    total: int = Field(description="Number of stored uploads")
+
+
+@router.get(
+    "/series",
+    response_model=SeriesList,
+    summary="List the uploaded series, newest first",
+)
+def list_uploads(
+    settings: SettingsDep,
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_LISTED, description="Uploads to return")
+    ] = DEFAULT_LISTED,
+) -> dict[str, Any]:
+    infos, total = list_series(settings, limit)
+    return {"series": infos, "total": total}
+
+
+@router.delete(
+    "/series/{series_id}",
+    response_model=SeriesOut,
+    dependencies=[ApiKeyDep],
+    responses={
+        401: {"description": "Missing X-API-Key"},
+        403: {"description": "Wrong X-API-Key"},
+        404: {"description": "Unknown series"},
+        409: {"description": "A queued or running job uses the series"},
+    },
+    summary="Delete an uploaded series that no unfinished job uses",
+)
+def delete_upload(
+    series_id: str, settings: SettingsDep, manager: ManagerDep
+) -> dict[str, Any]:
+    read_series_info(settings, series_id)
+    unfinished = manager.store.list_jobs(
+        statuses=[QUEUED, RUNNING], limit=UNFINISHED_SCAN
+    )
+    users = [job.id for job in unfinished if references_series(job.params, series_id)]
+    if users:
+        raise ConflictError(
+            f"series {series_id} is used by the unfinished job(s) "
+            f"{', '.join(users)}; wait for them to finish or cancel them, then "
+            "delete the series",
+            field="series_id",
+        )
+    return delete_series(settings, series_id)
 
 
 async def _read_capped(request: Request, limit: int, settings: Settings) -> bytes:

@@ -238,3 +238,45 @@ def test_alias_put_if_none_match(client: httpx.Client) -> None:
     assert absent.status_code == 412
     assert "etag" not in absent.headers
     assert client.get(alias_path("never-made")).status_code == 404
+
+
+def test_alias_delete(client: httpx.Client) -> None:
+    put_alias(client, "retired", {"version": 1})
+    put_alias(client, "kept", {"version": 2})
+
+    deleted = client.delete(alias_path("retired"), headers=AUTH)
+    again = client.delete(alias_path("retired"), headers=AUTH)
+
+    assert deleted.status_code == 200, deleted.text
+    body = deleted.json()
+    assert body["version"] == 1
+    assert "retired" not in body["aliases"]
+    assert body["aliases"]["kept"] == 2
+    assert client.get(alias_path("retired")).status_code == 404
+    assert forecast_version(client, "1") == 1
+    assert again.status_code == 404
+    assert again.headers["content-type"] == PROBLEM
+    assert "has no alias 'retired'" in again.json()["detail"]
+
+
+def test_alias_delete_checks(client: httpx.Client) -> None:
+    put_alias(client, "protected", {"version": 1})
+
+    no_key = client.delete(alias_path("protected"))
+    latest = client.delete(alias_path("latest"), headers=AUTH)
+    stale = client.delete(
+        alias_path("protected"), headers={**AUTH, "If-Match": '"version-2"'}
+    )
+    unknown_model = client.delete("/v1/models/absent/aliases/protected", headers=AUTH)
+    matched = client.delete(
+        alias_path("protected"), headers={**AUTH, "If-Match": '"version-1"'}
+    )
+
+    assert no_key.status_code == 401
+    assert latest.status_code == 422
+    assert "'latest'" in latest.json()["detail"]
+    assert stale.status_code == 412
+    assert stale.headers["etag"] == '"version-1"'
+    assert unknown_model.status_code == 404
+    assert matched.status_code == 200, matched.text
+    assert client.get(alias_path("protected")).status_code == 404

@@ -14,6 +14,7 @@ import pytest
 from models.registry import Registry
 from tests.conftest import ROOT, LiveServer
 from tests.service.jobs_support import (
+    LONG,
     finished,
     start_job_server,
     tiny_job,
@@ -300,3 +301,46 @@ def test_long_model_name_is_not_echoed_whole(client: httpx.Client) -> None:
     assert response.status_code == 422
     assert len(response.content) < 5_000
     assert "use 1-64 characters" in response.json()["detail"]
+
+
+def test_series_list_and_delete(client: httpx.Client) -> None:
+    first = client.post("/v1/series", content=yahoo_tail(200), headers=CSV).json()
+    second = client.post("/v1/series", content=yahoo_tail(300), headers=CSV).json()
+
+    listed = client.get("/v1/series", params={"limit": 1000})
+    deleted = client.delete(f"/v1/series/{first['id']}")
+    again = client.delete(f"/v1/series/{first['id']}")
+    after = client.get("/v1/series", params={"limit": 1000}).json()
+
+    assert listed.status_code == 200
+    ids = [info["id"] for info in listed.json()["series"]]
+    assert {first["id"], second["id"]} <= set(ids)
+    assert listed.json()["total"] == len(ids)
+    assert deleted.status_code == 200, deleted.text
+    assert deleted.json() == first
+    assert client.get(f"/v1/series/{first['id']}").status_code == 404
+    assert again.status_code == 404
+    assert again.headers["content-type"] == PROBLEM
+    assert after["total"] == listed.json()["total"] - 1
+    assert first["id"] not in [info["id"] for info in after["series"]]
+    assert client.get("/v1/series", params={"limit": 0}).status_code == 422
+
+
+def test_series_in_use_is_kept(client: httpx.Client) -> None:
+    uploaded = client.post("/v1/series", content=yahoo_tail(600), headers=CSV).json()
+    data = {"source": "upload", "series_id": uploaded["id"]}
+    submitted = client.post(
+        "/v1/training-jobs", json=tiny_job(name="upload-long", data=data, **LONG)
+    )
+    assert submitted.status_code == 202, submitted.text
+    href = submitted.headers["location"]
+
+    refused = client.delete(f"/v1/series/{uploaded['id']}")
+    client.delete(href)
+    wait_for_job(client, href, finished)
+    allowed = client.delete(f"/v1/series/{uploaded['id']}")
+
+    assert refused.status_code == 409
+    assert refused.headers["content-type"] == PROBLEM
+    assert submitted.json()["id"] in refused.json()["detail"]
+    assert allowed.status_code == 200, allowed.text
