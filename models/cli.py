@@ -216,7 +216,7 @@ def training_spec(args: argparse.Namespace) -> TrainingSpec:
     """Merge a ``--spec`` file (if any) with the flags given explicitly."""
     base: dict[str, Any] = {}
     if args.spec is not None:
-        base = json.loads(args.spec.read_text())
+        base = read_spec_file(args.spec)
 
     flags = {
         "cell": args.cell,
@@ -243,6 +243,30 @@ def training_spec(args: argparse.Namespace) -> TrainingSpec:
     if args.spec is None or "data" in given:
         base["data"] = data_spec(args).model_dump()
     return TrainingSpec.model_validate(base)
+
+
+def read_spec_file(path: Path) -> dict[str, Any]:
+    """Read a ``--spec`` JSON object; raise ``ValueError`` naming the file
+    when it cannot be read or is not a JSON object."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ValueError(
+            f"--spec {path}: cannot read the file ({exc.strerror or exc})"
+        ) from None
+    try:
+        spec = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(
+            f"--spec {path}: invalid JSON at line {exc.lineno}, column "
+            f"{exc.colno}: {exc.msg}"
+        ) from None
+    if not isinstance(spec, dict):
+        raise ValueError(
+            f"--spec {path}: expected a JSON object of spec fields, got "
+            f"{type(spec).__name__}"
+        )
+    return spec
 
 
 def _explicit_flags(args: argparse.Namespace) -> set[str]:
@@ -485,6 +509,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (RnnForecastError, ValueError, ValidationError, OSError) as exc:
         print(f"error: {_message(exc)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # a registry version is written whole or not at all
+        print("error: interrupted", file=sys.stderr)
+        return 130
 
 
 def prepare_outputs(args: argparse.Namespace) -> None:

@@ -123,3 +123,25 @@ def test_unwritable_output_fails_before_work(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "--out /proc/no-such: cannot create the folder" in result.stderr
     assert not (tmp_path / "registry").exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ('{"epochs": 1,', "invalid JSON at line 1, column 14"),
+        ("[1, 2]", "expected a JSON object of spec fields, got list"),
+        (None, "cannot read the file (No such file or directory)"),
+    ],
+)
+def test_bad_spec_file_is_named(
+    tmp_path: Path, content: str | None, expected: str
+) -> None:
+    spec = tmp_path / "spec.json"
+    if content is not None:
+        spec.write_text(content)
+
+    result = run_cli(tmp_path, "train", "--spec", str(spec))
+
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"error: --spec {spec}: ")
+    assert expected in result.stderr
