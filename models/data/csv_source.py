@@ -8,6 +8,7 @@ as ``close``. Header names are matched case-insensitively and in any order.
 
 from __future__ import annotations
 
+import csv
 import io
 from pathlib import Path
 from typing import Any
@@ -112,6 +113,8 @@ def _read_table(raw: bytes, label: str) -> pd.DataFrame:
     if not text.strip():
         raise DataError(f"{label} is empty; expected a CSV header", field="data")
 
+    _check_unique_header(text, label)
+
     # Every cell stays a string so that clean_frame can tell a missing value
     # (empty, null) from an invalid one.
     try:
@@ -125,6 +128,23 @@ def _read_table(raw: bytes, label: str) -> pd.DataFrame:
         raise DataError(
             f"{label} is not a valid CSV file: {exc}", field="data"
         ) from exc
+
+
+def _check_unique_header(text: str, label: str) -> None:
+    """Raise ``DataError`` when the header names a column twice. pandas would
+    rename the second one (``value`` to ``value.1``), and the header error
+    would then quote names the file does not contain."""
+    first_line = text.lstrip("\ufeff").splitlines()[0]
+    names = [name.strip().lower() for name in next(csv.reader([first_line]))]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise DataError(
+            f"{label} has the header {first_line.strip()!r}, which names the "
+            f"column{'s' if len(repeated) > 1 else ''} "
+            f"{', '.join(repr(name) for name in repeated)} more than once; "
+            "keep one column of each name",
+            field="data",
+        )
 
 
 def _rename_header(table: pd.DataFrame, label: str) -> tuple[str, pd.DataFrame]:

@@ -117,6 +117,29 @@ def test_parse_csv_header_case_and_order() -> None:
     assert list(series.frame.columns) == ["open", "high", "low", "close", "volume"]
 
 
+@pytest.mark.parametrize(
+    ("header", "repeated"),
+    [
+        ("date,value,value", "'value'"),
+        ("\ufeffDate,Close,close,Volume", "'close'"),
+        ("date,value,date,value", "'date', 'value'"),
+    ],
+)
+def test_parse_csv_repeated_column_named_as_sent(header: str, repeated: str) -> None:
+    raw = f"{header}\n2020-01-02,1,2,3\n".encode()
+
+    with pytest.raises(DataError) as caught:
+        parse(raw)
+
+    message = str(caught.value)
+    assert f"has the header {header.lstrip(chr(0xFEFF))!r}" in message
+    assert (
+        f"names the column{'s' if ',' in repeated else ''} {repeated} more than once"
+        in message
+    )
+    assert ".1" not in message
+
+
 def test_parse_csv_strips_bom_and_spaces() -> None:
     raw = "\ufeffdate, value\n2020-01-02, 1.5\n".encode()
 
@@ -159,9 +182,8 @@ def test_parse_csv_selects_column() -> None:
         (
             b"date,value,value\n2020-01-02,1,2\n",
             "close",
-            "t.csv has the header 'date,value,value.1', which is not one of the "
-            "accepted headers 'Date,Open,High,Low,Close,Adj Close,Volume' (Yahoo "
-            "Finance, Adj Close optional) or 'date,value'; rename the columns",
+            "t.csv has the header 'date,value,value', which names the column "
+            "'value' more than once; keep one column of each name",
         ),
         (
             b"Date,Open,High,Low,Close,Volume\n2020-01-02,1,1,1,1,1\n",
