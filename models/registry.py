@@ -62,6 +62,9 @@ def check_name(name: str) -> str:
     return name
 
 
+ALIASES_FILE = "aliases.json"
+
+
 def check_alias(alias: str) -> str:
     """Return ``alias`` if valid: a lowercase word that is not a number."""
     if not isinstance(alias, str) or not ALIAS_RE.fullmatch(alias):
@@ -141,9 +144,7 @@ class Registry:
         versions = self.versions(name)
         if not versions:
             raise NotFoundError(f"model {name!r} not found", field="name")
-        path = self.root / name / "aliases.json"
-        stored = json.loads(path.read_text()) if path.is_file() else {}
-        return {**stored, LATEST: versions[-1]}
+        return {**_stored_aliases(self.root / name), LATEST: versions[-1]}
 
     def resolve(self, name: str, ref: str | int) -> int:
         """Return the version number that ``ref`` (a number or alias) means."""
@@ -290,12 +291,11 @@ class Registry:
 
         base = self.root / name
         with self._lock(base):
-            path = base / "aliases.json"
-            stored = json.loads(path.read_text()) if path.is_file() else {}
+            stored = _stored_aliases(base)
             if check is not None:
                 check(stored.get(alias))
             stored[alias] = int(version)
-            _write_json(path, stored, atomic=True)
+            _write_json(base / ALIASES_FILE, stored, atomic=True)
 
     def delete_alias(
         self,
@@ -314,8 +314,7 @@ class Registry:
 
         base = self.root / name
         with self._lock(base):
-            path = base / "aliases.json"
-            stored = json.loads(path.read_text()) if path.is_file() else {}
+            stored = _stored_aliases(base)
             if check is not None:
                 check(stored.get(alias))
             if alias not in stored:
@@ -325,7 +324,7 @@ class Registry:
                     field="alias",
                 )
             version = int(stored.pop(alias))
-            _write_json(path, stored, atomic=True)
+            _write_json(base / ALIASES_FILE, stored, atomic=True)
         return version
 
     # ---- helpers -----------------------------------------------------------
@@ -377,6 +376,12 @@ def _load_state(model: Forecaster, path: Path, label: str) -> None:
             f"{expected}, found {actual}; retrain this version"
         )
     model.load_state_dict(state)
+
+
+def _stored_aliases(base: Path) -> dict[str, int]:
+    """Return the explicit aliases in ``base``'s alias file, or none."""
+    path = base / ALIASES_FILE
+    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def _write_json(path: Path, data: dict[str, Any], *, atomic: bool = False) -> None:

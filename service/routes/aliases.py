@@ -24,6 +24,13 @@ from service.preconditions import Preconditions, PreconditionsDep
 
 router = APIRouter(tags=["models"])
 
+# the responses that every alias write declares
+WRITE_RESPONSES: dict[int | str, dict[str, str]] = {
+    401: {"description": "Missing X-API-Key"},
+    403: {"description": "Wrong X-API-Key"},
+    422: {"description": "Invalid alias name, or 'latest'"},
+}
+
 
 class AliasRequest(BaseModel):
     """Body of the alias update."""
@@ -115,14 +122,12 @@ def get_alias(
     response_model=AliasOut,
     dependencies=[ApiKeyDep],
     responses={
-        401: {"description": "Missing X-API-Key"},
-        403: {"description": "Wrong X-API-Key"},
+        **WRITE_RESPONSES,
         404: {"description": "Unknown model or version"},
         412: {
             "description": "If-Match or If-None-Match failed; ETag has the "
             "alias's current tag"
         },
-        422: {"description": "Invalid alias name, or 'latest'"},
     },
     summary="Point an alias (e.g. production) at a version",
 )
@@ -149,11 +154,9 @@ def set_alias(
     response_model=AliasOut,
     dependencies=[ApiKeyDep],
     responses={
-        401: {"description": "Missing X-API-Key"},
-        403: {"description": "Wrong X-API-Key"},
+        **WRITE_RESPONSES,
         404: {"description": "Unknown model or alias"},
         412: {"description": "If-Match failed; ETag has the alias's current tag"},
-        422: {"description": "Invalid alias name, or 'latest'"},
     },
     summary="Delete an alias; its version stays",
 )

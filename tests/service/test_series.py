@@ -335,12 +335,12 @@ def test_series_in_use_is_kept(client: httpx.Client) -> None:
     assert submitted.status_code == 202, submitted.text
     href = submitted.headers["location"]
 
-    refused = client.delete(f"/v1/series/{uploaded['id']}")
+    rejected = client.delete(f"/v1/series/{uploaded['id']}")
     client.delete(href)
     wait_for_job(client, href, finished)
     allowed = client.delete(f"/v1/series/{uploaded['id']}")
 
-    assert refused.status_code == 409
-    assert refused.headers["content-type"] == PROBLEM
-    assert submitted.json()["id"] in refused.json()["detail"]
+    assert rejected.status_code == 409
+    assert rejected.headers["content-type"] == PROBLEM
+    assert submitted.json()["id"] in rejected.json()["detail"]
     assert allowed.status_code == 200, allowed.text

@@ -126,35 +126,33 @@ def test_log_return_rejects_non_positive() -> None:
         to_values(np.array([1.0, 0.0, 2.0]), "log_return")
 
 
-def test_too_short_series_names_the_fix() -> None:
+def window_error(values: np.ndarray, target: str) -> str:
+    """Return the message of the ``DataError`` that windowing ``values``
+    with lookback 20 and horizon 5 raises."""
     with pytest.raises(DataError) as info:
         prepare_windows(
-            np.arange(1.0, 31.0),
-            target="price",
+            values,
+            target=target,
             scaler_kind="standard",
             lookback=20,
             horizon=5,
             val_fraction=0.15,
             test_fraction=0.15,
         )
-    message = str(info.value)
+    return str(info.value)
+
+
+def test_too_short_series_names_the_fix() -> None:
+    message = window_error(np.arange(1.0, 31.0), "price")
+
     assert "series of 30 rows is too short for lookback=20, horizon=5" in message
     assert "the train part gets no complete window" in message
     assert "use a longer series or a smaller lookback or horizon" in message
 
 
 def test_one_row_series_message_is_singular() -> None:
-    with pytest.raises(DataError) as info:
-        prepare_windows(
-            np.array([100.0]),
-            target="log_return",
-            scaler_kind="standard",
-            lookback=20,
-            horizon=5,
-            val_fraction=0.15,
-            test_fraction=0.15,
-        )
-    message = str(info.value)
+    message = window_error(np.array([100.0]), "log_return")
+
     assert message.startswith("series of 1 row is too short")
     assert "the train, validation and test parts get no complete window" in message
 
