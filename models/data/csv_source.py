@@ -61,7 +61,12 @@ def load_csv(path: str | Path, column: str = "close") -> Series:
 
 
 def parse_csv_bytes(
-    raw: bytes, *, column: str = "close", label: str, source: dict[str, Any]
+    raw: bytes,
+    *,
+    column: str = "close",
+    label: str,
+    source: dict[str, Any],
+    sessions_only: bool = True,
 ) -> Series:
     """Parse CSV bytes in either accepted format into a validated series.
 
@@ -70,7 +75,9 @@ def parse_csv_bytes(
     and every other column is kept under its own name. A ``date,value`` file
     only accepts ``column="close"``. ``label`` names the input in error
     messages. The returned ``source`` is ``source`` plus ``"format"``
-    (``"yahoo"`` or ``"value"``); ``sha256`` is of ``raw``.
+    (``"yahoo"`` or ``"value"``); ``sha256`` is of ``raw``. With
+    ``sessions_only`` (the default), a row dated on a weekend, an NYSE holiday
+    or outside the NYSE calendar raises ``DataError`` (see ``clean_frame``).
     """
     if column not in PRICE_COLUMNS:
         raise DataError(
@@ -83,7 +90,9 @@ def parse_csv_bytes(
     table = _select_column(table, file_format, column, label)
 
     kind = "price" if file_format == "yahoo" else "value"
-    frame, notes = clean_frame(table, kind=kind, label=label)
+    frame, notes = clean_frame(
+        table, kind=kind, label=label, sessions_only=sessions_only
+    )
     return Series(
         frame=frame,
         source={**source, "format": file_format},

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from models.data.series import PRICE_COLUMNS
+from models.data.session_dates import check_sessions
 from models.errors import DataError
 from models.pandas_dates import DATE_RANGE
 from models.plurals import plural
@@ -31,7 +32,7 @@ LISTED_DATES = 3
 
 
 def clean_frame(
-    raw: pd.DataFrame, *, kind: str, label: str
+    raw: pd.DataFrame, *, kind: str, label: str, sessions_only: bool = False
 ) -> tuple[pd.DataFrame, list[str]]:
     """Validate raw rows and return the cleaned frame and the cleaning steps.
 
@@ -47,6 +48,11 @@ def clean_frame(
     1. Dates are parsed as ISO 8601. Timezone-aware dates are converted to
        America/New_York and the timezone is dropped, so a date stamped at
        midnight UTC becomes the previous day. A time of day is dropped.
+       With ``sessions_only``, every row with a close must then be dated on
+       an NYSE session of ``models.calendar`` (no weekend, NYSE holiday or
+       date outside 1990-01-02..2200-12-31); the first other row in input
+       order raises ``DataError``. Rows without a close are not checked,
+       because step 2 drops them.
     2. Rows with a missing close are dropped.
     3. Unsorted rows are sorted by date (a stable sort).
     4. Of rows sharing a date, the last one in input order is kept.
@@ -59,9 +65,10 @@ def clean_frame(
     ``VALUE_COLUMNS``, plus the list of sentences, empty when nothing
     changed.
 
-    Raises ``DataError`` for no data rows, an invalid date or number, an
-    infinite value, a price that is zero or negative (kind ``"price"``), a
-    negative volume, or no rows left after cleaning.
+    Raises ``DataError`` for no data rows, an invalid date or number, a date
+    that is no NYSE session (with ``sessions_only``), an infinite value, a
+    price that is zero or negative (kind ``"price"``), a negative volume, or
+    no rows left after cleaning.
     """
     _check_arguments(raw, kind)
     if raw.empty:
@@ -70,6 +77,8 @@ def clean_frame(
     notes: list[str] = []
     dates = _parse_dates(raw["date"], label, notes)
     frame = _parse_values(raw, dates, label)
+    if sessions_only:
+        check_sessions(dates, raw["date"], frame["close"].notna().to_numpy(), label)
 
     frame = _drop_missing_close(frame, label, notes)
     frame = _sort_by_date(frame, notes)

@@ -92,7 +92,12 @@ def load_yfinance(
         if cache_path is not None:
             _write_cache(cache_path, raw)
 
-    return parse_csv_bytes(raw, column=column, label=label, source=source)
+    # Yahoo dates the rows with the sessions of the ticker's own exchange,
+    # which may be another exchange than the NYSE, and an open start reaches
+    # back to 1970, before the NYSE calendar of models.calendar begins.
+    return parse_csv_bytes(
+        raw, column=column, label=label, source=source, sessions_only=False
+    )
 
 
 def cache_file_name(

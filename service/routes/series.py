@@ -105,7 +105,10 @@ UPLOAD_BODY = {
     responses={
         413: {"description": "Larger than RNN_FORECAST_MAX_UPLOAD_BYTES"},
         415: {"description": "Neither text/csv nor multipart/form-data"},
-        422: {"description": "Invalid CSV content, too many rows, or an invalid form"},
+        422: {
+            "description": "Invalid CSV content, such as a date that is not an "
+            "NYSE session, too many rows, or an invalid form"
+        },
     },
     summary="Upload a Yahoo Finance or date,value CSV",
 )

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from tests.conftest import ROOT, LiveServer
+from tests.models.data.test_session_dates import WEEKEND_CSV, weekend_message
 
 SMALL = [
     "--epochs", "2", "--hidden-size", "8", "--num-layers", "1",
@@ -71,6 +72,19 @@ def test_train_from_csv_reports_cleaning(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "cleaning:" in result.stdout
     assert "duplicate" in result.stdout
+
+
+def test_train_from_csv_off_sessions_exits_2(tmp_path: Path) -> None:
+    csv = tmp_path / "weekend.csv"
+    csv.write_bytes(WEEKEND_CSV)
+
+    result = run_cli(
+        tmp_path / "reg", "train", *SMALL, "--name", "mine", "--data", f"csv:{csv}"
+    )
+
+    assert result.returncode == 2
+    assert result.stderr == f"error: {weekend_message(str(csv))}\n"
+    assert not (tmp_path / "reg" / "mine").exists()
 
 
 def test_bad_option_exits_2_with_message(tmp_path: Path) -> None:

@@ -3,14 +3,15 @@ outside the NYSE calendar, over real HTTP against a uvicorn subprocess."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
 
 import numpy as np
+import pandas as pd
 import pytest
 
+from models.data.yahoo import load_yfinance
 from models.registry import Registry
-from models.spec import CsvData
+from models.spec import YFinanceData
 from tests.conftest import LiveServer, tiny_spec
 
 ROWS = 300
@@ -18,27 +19,30 @@ ROWS = 300
 LAST_DATES = {"early": "1950-12-29", "late": "2230-12-31"}
 
 
-def write_weekday_csv(path: Path, last: str, rows: int) -> None:
-    """Write a ``date,value`` CSV of ``rows`` weekdays that ends on ``last``."""
+def weekday_download(last: str, rows: int) -> Callable[..., pd.DataFrame]:
+    """A stand-in for ``yfinance.download`` that returns daily bars on
+    ``rows`` weekdays that end on ``last``."""
     dates = np.busday_offset(np.datetime64(last), np.arange(1 - rows, 1))
     values = 10.0 + np.sin(np.arange(rows) / 5.0)
-    lines = [f"{day},{value:.6f}" for day, value in zip(dates, values, strict=True)]
-    path.write_text("date,value\n" + "\n".join(lines) + "\n")
+    index = pd.DatetimeIndex(dates.astype("datetime64[ns]"), name="Date")
+    names = ("Open", "High", "Low", "Close", "Adj Close", "Volume")
+    bars = pd.DataFrame({name: values for name in names}, index=index)
+    return lambda *args, **kwargs: bars
 
 
 @pytest.fixture(scope="module")
 def outside_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """A server whose versions ``early`` and ``late`` are trained on series
-    that end before the calendar's start and after its end."""
+    """A server whose versions ``early`` and ``late`` are trained on Yahoo
+    Finance series, which the NYSE calendar does not check, that end before
+    the calendar's start and after its end."""
     from models.pipeline import train_and_register
 
     folder = tmp_path_factory.mktemp("outside-calendar")
     registry = Registry(folder / "registry")
     for name, last in LAST_DATES.items():
-        path = folder / f"{name}.csv"
-        write_weekday_csv(path, last, ROWS)
-        spec = tiny_spec(name=name, target="price", data=CsvData(path=str(path)))
-        train_and_register(spec, registry)
+        series = load_yfinance(name, download=weekday_download(last, ROWS))
+        spec = tiny_spec(name=name, target="price", data=YFinanceData(ticker=name))
+        train_and_register(spec, registry, series=series)
 
     server = LiveServer(registry.root)
     yield server

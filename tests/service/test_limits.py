@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from models.calendar import first_sessions
 from models.registry import Registry
 from service.middleware import declared_length
 from service.routes.series import MULTIPART_OVERHEAD_BYTES
@@ -104,7 +105,11 @@ def limits_server(
 
 
 def csv_rows(count: int) -> bytes:
-    lines = ["date,value"] + [f"{row['date']},{row['close']}" for row in rows(count)]
+    """A ``date,value`` CSV of ``count`` rows on consecutive NYSE sessions."""
+    sessions = first_sessions(dt.date(2015, 1, 2), count)
+    lines = ["date,value"] + [
+        f"{day.date()},{100.0 + i}" for i, day in enumerate(sessions)
+    ]
     return ("\n".join(lines) + "\n").encode()
 
 

@@ -11,8 +11,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from models.calendar import first_sessions
 from models.registry import Registry
 from tests.conftest import ROOT, LiveServer
+from tests.models.data.test_session_dates import WEEKEND_CSV, weekend_message
 from tests.service.jobs_support import (
     LONG,
     finished,
@@ -109,6 +111,47 @@ def test_invalid_csv_rejected(client: httpx.Client, body: bytes, text: str) -> N
     assert response.status_code == 422, response.text
     assert response.headers["content-type"] == PROBLEM
     assert text in response.json()["detail"]
+
+
+def stored_files(data_dir: Path) -> set[str]:
+    """Names of every file in the upload folder, temporary ones included."""
+    folder = data_dir / "series"
+    return {path.name for path in folder.iterdir()} if folder.is_dir() else set()
+
+
+def test_upload_off_sessions_rejected_and_not_stored(
+    client: httpx.Client, series_server: tuple[LiveServer, Path]
+) -> None:
+    before = stored_files(series_server[1])
+    total = client.get("/v1/series").json()["total"]
+
+    response = client.post("/v1/series", content=WEEKEND_CSV, headers=CSV)
+
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == PROBLEM
+    problem = response.json()
+    assert problem["detail"] == weekend_message("the uploaded CSV")
+    assert problem["errors"][0]["field"] == "data"
+    assert stored_files(series_server[1]) == before
+    assert client.get("/v1/series").json()["total"] == total
+
+
+def test_upload_before_calendar_rejected(
+    client: httpx.Client, series_server: tuple[LiveServer, Path]
+) -> None:
+    before = stored_files(series_server[1])
+    body = yahoo_tail(5) + b"1989-12-29,1,1,1,1,1,1\n"
+
+    response = client.post("/v1/series", files={"file": ("old.csv", body, "text/csv")})
+
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"] == (
+        "the uploaded CSV: the date '1989-12-29' in data row 6 (row 1 is the "
+        "first row after the header) is before 1990-01-02, the first session of "
+        "the NYSE calendar that dates forecasts; remove the rows dated before "
+        "1990-01-02"
+    )
+    assert stored_files(series_server[1]) == before
 
 
 def test_too_many_rows_rejected(client: httpx.Client) -> None:
@@ -218,11 +261,11 @@ def test_training_job_from_upload(client: httpx.Client) -> None:
 
 
 def value_csv(values: list[float]) -> bytes:
-    """A ``date,value`` CSV with one row per value, on consecutive days."""
-    first = dt.date(2020, 1, 1)
+    """A ``date,value`` CSV with one row per value, on consecutive NYSE
+    sessions."""
+    sessions = first_sessions(dt.date(2020, 1, 2), len(values))
     days = [
-        f"{first + dt.timedelta(days=offset)},{value}"
-        for offset, value in enumerate(values)
+        f"{day.date()},{value}" for day, value in zip(sessions, values, strict=True)
     ]
     return ("date,value\n" + "\n".join(days) + "\n").encode()
 
