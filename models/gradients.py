@@ -23,6 +23,10 @@ the top one unless the request names another). For the top layer the
 gradient obeys dL/ds_{t-1} = J_t^T dL/ds_t, so the ratio of ``grad_norms``
 between two steps is at most the product of the Jacobian norms between
 them. A lower layer also receives gradient through the layers above it.
+
+A ``should_stop`` check runs before every time step of the forward pass,
+before backpropagation and between the steps of the Jacobian norms, and
+cancels the diagnostic with ``ComputationCancelled``.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from pydantic import (
 )
 from torch import Tensor
 
+from models.cancellation import StopCheck, stop_if_requested
 from models.errors import InvalidInputError
 from models.field_types import NUMBER_ONLY, Integer, Number, explain_minimum
 from models.gradient_inputs import (
@@ -78,6 +83,7 @@ MAX_SPECTRAL_RADIUS = 100.0
 
 # Controls that only make sense for a network built from the request.
 FRESH_ONLY = ("hidden_size", "activation", "init", "spectral_radius", "forget_bias")
+COMPUTATION = "the gradient diagnostic"
 
 
 class _Strict(BaseModel):
@@ -225,12 +231,14 @@ def compute_gradient_flow(
     *,
     stored: LoadedModel | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    should_stop: StopCheck | None = None,
 ) -> GradientFlow:
     """Build the network and input that ``spec`` describes and trace them.
 
     ``stored`` is the loaded version that ``spec.model`` names; the caller
     resolves and loads it. Raises ``InvalidInputError`` (or its subclass
-    ``LimitExceededError``) for a spec that cannot be run.
+    ``LimitExceededError``) for a spec that cannot be run, and
+    ``ComputationCancelled`` as soon as ``should_stop`` returns True.
     """
     started = time.perf_counter()
     seq_len = _resolve_seq_len(spec, limits)
@@ -258,6 +266,7 @@ def compute_gradient_flow(
         clip_norm=spec.clip_norm,
         jacobians=spec.jacobians,
         seed=spec.seed,
+        should_stop=should_stop,
     )
     network = {**network, "layer": layer, "seq_len": seq_len}
     return GradientFlow(
@@ -276,19 +285,22 @@ def trace_gradients(
     clip_norm: float | None = None,
     jacobians: bool = True,
     seed: int = 0,
+    should_stop: StopCheck | None = None,
 ) -> GradientTrace:
     """Backpropagate the last-step loss of ``stack`` on x (T, F) through time.
 
     Leaves the parameter gradients of ``stack`` set (and clipped when
     ``clip_norm`` is given). Raises ``InvalidInputError`` when a state or
     gradient overflows float64, or when the loss gradient at the last step is
-    zero so that the ratios are undefined.
+    zero so that the ratios are undefined. Raises ``ComputationCancelled``
+    when ``should_stop`` returns True before a time step or a Jacobian step.
     """
     stack.zero_grad(set_to_none=True)
     with torch.enable_grad():
-        output, states, layer_input = _forward(stack, prepared.x, layer)
+        output, states, layer_input = _forward(stack, prepared.x, layer, should_stop)
         loss = torch.nn.functional.mse_loss(output[0], prepared.target)
         _check_finite_states(states, loss)
+        stop_if_requested(should_stop, COMPUTATION)
         loss.backward()
 
     hidden = [_hidden(state) for state in states]
@@ -301,7 +313,7 @@ def trace_gradients(
     norms = products = converged = None
     if jacobians:
         norms, products, converged = _jacobian_curves(
-            stack, layer, layer_input, states, seed
+            stack, layer, layer_input, states, seed, should_stop
         )
 
     radii = gate_spectral_radii(stack.layer(layer), stack.cell_type)
@@ -325,7 +337,7 @@ def trace_gradients(
 
 
 def _forward(
-    stack: CellStack, x: Tensor, layer: int
+    stack: CellStack, x: Tensor, layer: int, should_stop: StopCheck | None
 ) -> tuple[Tensor, list[CellState], Tensor]:
     """Run x (T, F) through every layer; keep the analysed layer's states.
 
@@ -340,6 +352,7 @@ def _forward(
         state: CellState | None = None
         states: list[CellState] = []
         for t in range(sequence.shape[1]):
+            stop_if_requested(should_stop, COMPUTATION)
             state = cell(sequence[:, t], state)
             states.append(state)
         if index == layer:
@@ -373,12 +386,17 @@ def _jacobian_curves(
     layer_input: Tensor,
     states: list[CellState],
     seed: int,
+    should_stop: StopCheck | None,
 ) -> tuple[list[float], list[float], bool]:
     """Norms of ds_t/ds_{t-1} for t = 1 .. T-1 and their running products (T,)."""
     # (T-1, S): s_0 .. s_{T-2}, the states that steps 1 .. T-1 start from
     previous = torch.cat([_flat_state(state) for state in states[:-1]]).detach()
     result = step_jacobian_norms(
-        stack.layer(layer), layer_input[1:], previous, seed=seed
+        stack.layer(layer),
+        layer_input[1:],
+        previous,
+        seed=seed,
+        should_stop=should_stop,
     )
     norms = result.norms.numpy()
     # products[t] = prod of norms of steps t+1 .. T-1; 1 at t = T-1

@@ -23,7 +23,9 @@ Two methods compute the norms, both from autograd:
   iterations.
 
 The steps are rows of one batch in both methods, since the cells treat rows
-independently.
+independently. A ``should_stop`` check runs before each chunk of steps and,
+for ``lanczos``, before each iteration, and cancels with
+``ComputationCancelled``.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from models.cancellation import StopCheck, stop_if_requested
 from models.nn.cells import LSTMCell, RecurrentCell
 
 logger = logging.getLogger(__name__)
@@ -47,6 +50,7 @@ CHECK_EVERY = 4
 # Bound on the float64 working memory per chunk of steps: the Jacobians
 # (steps * S * S) or the Lanczos basis (steps * iterations * S).
 CHUNK_BYTES = 32 * 2**20
+COMPUTATION = "the Jacobian norm computation"
 
 LinearMap = Callable[[Tensor], Tensor]
 Method = Literal["auto", "explicit", "lanczos"]
@@ -70,6 +74,7 @@ def step_jacobian_norms(
     *,
     method: Method = "auto",
     seed: int = 0,
+    should_stop: StopCheck | None = None,
 ) -> JacobianNorms:
     """Spectral norm of ds_t/ds_{t-1} at each of N steps.
 
@@ -78,15 +83,17 @@ def step_jacobian_norms(
     For an LSTM, S = 2H and a row of ``previous`` is h_{t-1} followed by
     c_{t-1}. ``method="auto"`` picks ``explicit`` for S <=
     ``EXPLICIT_MAX_STATE``. Returns ``norms`` (N,) in float64; ``seed``
-    draws the Lanczos start vectors.
+    draws the Lanczos start vectors. Raises ``ComputationCancelled`` when
+    ``should_stop`` returns True before a chunk of steps or a Lanczos
+    iteration.
     """
     state_size = previous.shape[1]
     if method == "auto":
         method = "explicit" if state_size <= EXPLICIT_MAX_STATE else "lanczos"
     if method == "explicit":
-        return _explicit_norms(cell, inputs, previous)
+        return _explicit_norms(cell, inputs, previous, should_stop)
     if method == "lanczos":
-        return _lanczos_norms(cell, inputs, previous, seed)
+        return _lanczos_norms(cell, inputs, previous, seed, should_stop)
     raise ValueError(
         f"step_jacobian_norms: method must be 'auto', 'explicit' or 'lanczos', "
         f"got {method!r}"
@@ -94,7 +101,10 @@ def step_jacobian_norms(
 
 
 def _explicit_norms(
-    cell: RecurrentCell, inputs: Tensor, previous: Tensor
+    cell: RecurrentCell,
+    inputs: Tensor,
+    previous: Tensor,
+    should_stop: StopCheck | None,
 ) -> JacobianNorms:
     state_size = previous.shape[1]
     chunk = max(1, CHUNK_BYTES // (8 * state_size * state_size))
@@ -102,6 +112,7 @@ def _explicit_norms(
 
     parts: list[Tensor] = []
     for start in range(0, previous.shape[0], chunk):
+        stop_if_requested(should_stop, COMPUTATION)
         rows = previous[start : start + chunk]
         with torch.enable_grad():
             state = rows.detach().clone().requires_grad_(True)
@@ -116,7 +127,11 @@ def _explicit_norms(
 
 
 def _lanczos_norms(
-    cell: RecurrentCell, inputs: Tensor, previous: Tensor, seed: int
+    cell: RecurrentCell,
+    inputs: Tensor,
+    previous: Tensor,
+    seed: int,
+    should_stop: StopCheck | None,
 ) -> JacobianNorms:
     state_size = previous.shape[1]
     iterations = min(state_size, MAX_ITERATIONS)
@@ -129,7 +144,7 @@ def _lanczos_norms(
         stop = start + chunk
         jv, jtv = _linear_maps(cell, inputs[start:stop], previous[start:stop])
         result = _lanczos_max_eigenvalue(
-            jv, jtv, previous[start:stop].shape, iterations, generator
+            jv, jtv, previous[start:stop].shape, iterations, generator, should_stop
         )
         parts.append(result.values.clamp_min(0.0).sqrt())
         converged = converged and result.converged
@@ -188,6 +203,7 @@ def _lanczos_max_eigenvalue(
     shape: torch.Size,
     iterations: int,
     generator: torch.Generator,
+    should_stop: StopCheck | None,
 ) -> _Eigenvalues:
     """Largest eigenvalue of J^T J (N,) for each of N independent rows."""
     batch, size = shape
@@ -202,6 +218,7 @@ def _lanczos_max_eigenvalue(
     estimate = torch.full((batch,), -1.0, dtype=torch.float64)
 
     for j in range(iterations):
+        stop_if_requested(should_stop, COMPUTATION)
         basis[:, j] = v
         w = jtv(jv(v))
         alpha = (w * v).sum(dim=1)

@@ -4,14 +4,15 @@ A diagnostic can run for seconds on one of ``RNN_FORECAST_DIAGNOSTICS_WORKERS``
 threads. ``DiagnosticsQueue`` admits at most that many running computations
 plus ``RNN_FORECAST_MAX_QUEUED_DIAGNOSTICS`` waiting ones. A request beyond
 them gets 503 with ``Retry-After``. A waiting computation whose client
-disconnects is removed from the queue before it starts. A started one runs to
-the end, because backpropagation cannot be interrupted, and keeps its place
-until then.
+disconnects is removed from the queue before it starts. A started one gets a
+stop check that turns True when its client disconnects, stops at its next
+time step or Jacobian step, and then frees its place.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import threading
@@ -21,6 +22,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from fastapi import HTTPException, Request
+
+from models.cancellation import ComputationCancelled, StopCheck
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +37,7 @@ SMOOTHING = 0.3
 
 
 class ClientDisconnectedError(Exception):
-    """The client closed the connection before its computation started."""
+    """The client closed the connection before its computation ended."""
 
 
 class DiagnosticsQueue:
@@ -50,14 +53,17 @@ class DiagnosticsQueue:
         self._mean_seconds: float | None = None
         self._lock = threading.Lock()
 
-    async def run(self, request: Request, function: Callable[[], T]) -> T:
-        """Run ``function`` on the pool and return its result.
+    async def run(self, request: Request, function: Callable[[StopCheck], T]) -> T:
+        """Run ``function(should_stop)`` on the pool and return its result.
 
         Raises ``HTTPException`` (503) when the queue is full, and
         ``ClientDisconnectedError`` when the client of ``request``
-        disconnects before ``function`` starts, which then never runs.
+        disconnects before ``function`` ends. A ``function`` that has not
+        started then never runs; a running one gets True from
+        ``should_stop()`` and is awaited until it returns or raises.
         """
-        future = self._submit(function)
+        stop = threading.Event()
+        future = self._submit(functools.partial(function, stop.is_set))
         result = asyncio.wrap_future(future)
         disconnect = asyncio.ensure_future(wait_for_disconnect(request))
         try:
@@ -72,10 +78,13 @@ class DiagnosticsQueue:
             and not disconnect.cancelled()
             and disconnect.exception() is None
         )
-        if client_gone and future.cancel():
+        if not client_gone:
+            return await result
+        if future.cancel():
             logger.info("diagnostic skipped: its client disconnected while it waited")
             raise ClientDisconnectedError
-        return await result
+        await self._cancel(stop, result)
+        raise ClientDisconnectedError
 
     def retry_after(self) -> int:
         """Estimate the seconds until a place in the queue frees up: the
@@ -85,6 +94,24 @@ class DiagnosticsQueue:
         if mean is None:
             return DEFAULT_RETRY_SECONDS
         return min(max(math.ceil(mean), 1), MAX_RETRY_SECONDS)
+
+    async def _cancel(self, stop: threading.Event, result: asyncio.Future[T]) -> None:
+        """Set ``stop`` for a running computation and wait until it ends."""
+        stop.set()
+        started = time.perf_counter()
+        try:
+            await result
+        except ComputationCancelled:
+            logger.info(
+                "diagnostic cancelled: its client disconnected while it ran; it "
+                "stopped %.3f s later",
+                time.perf_counter() - started,
+            )
+        else:
+            logger.info(
+                "diagnostic finished after its client disconnected, before it "
+                "reached a stop check"
+            )
 
     def _submit(self, function: Callable[[], T]) -> Future[T]:
         with self._lock:
@@ -105,15 +132,25 @@ class DiagnosticsQueue:
 
     def _timed(self, function: Callable[[], T]) -> T:
         started = time.perf_counter()
+        cancelled = False
         try:
             return function()
+        except ComputationCancelled:
+            # the duration of a cancelled run does not show how long a whole
+            # one takes
+            cancelled = True
+            raise
         finally:
-            seconds = time.perf_counter() - started
-            with self._lock:
-                mean = self._mean_seconds
-                self._mean_seconds = (
-                    seconds if mean is None else mean + SMOOTHING * (seconds - mean)
-                )
+            if not cancelled:
+                self._record(time.perf_counter() - started)
+
+    def _record(self, seconds: float) -> None:
+        """Add the duration of a computation to the moving average."""
+        with self._lock:
+            mean = self._mean_seconds
+            self._mean_seconds = (
+                seconds if mean is None else mean + SMOOTHING * (seconds - mean)
+            )
 
     def _release(self, _: Future[Any] | None = None) -> None:
         with self._lock:

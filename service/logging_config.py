@@ -29,8 +29,9 @@ _STANDARD_ATTRIBUTES = frozenset(
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 
 
-def in_request_context(function: Callable[..., T], *args: Any) -> Callable[[], T]:
-    """Bind ``function(*args)`` to a copy of the caller's context variables.
+def in_request_context(function: Callable[..., T], *args: Any) -> Callable[..., T]:
+    """Bind ``function(*args)`` to a copy of the caller's context variables;
+    arguments given to the returned callable follow ``args``.
 
     ``loop.run_in_executor`` does not carry context variables to the pool
     thread, so without this the lines that a pool thread logs for a request

@@ -7,7 +7,8 @@
   gradient norms that training recorded per epoch.
 
 Backpropagation and plotting run on the diagnostics thread pool, never on the
-event loop, behind the admission control of ``service/diagnostics_queue.py``.
+event loop, behind the admission control of ``service/diagnostics_queue.py``,
+which stops a computation whose client disconnects.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
+from models.cancellation import StopCheck
 from models.gradients import GradientFlow, GradientFlowSpec, compute_gradient_flow
 from models.registry import check_name
 from models.training_gradients import training_gradients
@@ -230,21 +232,31 @@ def get_training_gradients_png(
 
 
 def _flow(
-    body: GradientFlowSpec, version: int | None, settings: Settings, cache: ModelCache
+    body: GradientFlowSpec,
+    version: int | None,
+    settings: Settings,
+    cache: ModelCache,
+    should_stop: StopCheck,
 ) -> GradientFlow:
     stored = None
     if body.model is not None and version is not None:
         stored = cache.get(body.model.name, version)
-    return compute_gradient_flow(body, stored=stored, limits=settings.limits())
+    return compute_gradient_flow(
+        body, stored=stored, limits=settings.limits(), should_stop=should_stop
+    )
 
 
 def _flow_png(
-    body: GradientFlowSpec, version: int | None, settings: Settings, cache: ModelCache
+    body: GradientFlowSpec,
+    version: int | None,
+    settings: Settings,
+    cache: ModelCache,
+    should_stop: StopCheck,
 ) -> bytes:
     # matplotlib loads on first use, which keeps it out of the start-up time
     from models.plots import GradientCurve, gradient_flow_figure, png_bytes
 
-    flow = _flow(body, version, settings, cache)
+    flow = _flow(body, version, settings, cache, should_stop)
     network = flow.network
     label = network["cell"]
     if network["model"] is not None:
