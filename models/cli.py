@@ -1,7 +1,7 @@
 """The ``rnn-forecast`` command line: train, serve and inspect models.
 
-This module imports no FastAPI; ``serve`` starts uvicorn on the service's
-app factory by its import string.
+This module imports no FastAPI at import time; ``serve`` imports the service,
+builds its app and runs it on uvicorn.
 """
 
 from __future__ import annotations
@@ -334,7 +334,8 @@ def cmd_serve(args: argparse.Namespace, registry: Registry) -> int:
     import uvicorn
 
     with collector_paused():
-        import service.app  # noqa: F401  (uvicorn finds it imported)
+        from service.app import create_app
+        from service.server import StoppingServer
     # Python warnings then reach the log handlers, so every line is JSON
     logging.captureWarnings(True)
     # the server keeps these objects, so later collections skip them
@@ -348,16 +349,18 @@ def cmd_serve(args: argparse.Namespace, registry: Registry) -> int:
     # The port is bound before the app starts, so a second server on a busy
     # port exits before its job runner could claim a queued job.
     listener = listen(args.host, port)
+    app = create_app(settings)
     config = uvicorn.Config(
-        "service.app:create_app",
-        factory=True,
+        app,
         host=args.host,
         port=port,
         root_path=settings.root_path,
         log_config=log_config(settings.log_format, settings.log_level),
         access_log=False,
     )
-    server = uvicorn.Server(config)
+    # a stalled request body would otherwise hold the shutdown until it times
+    # out, because uvicorn waits for every request in progress
+    server = StoppingServer(config, on_stop=app.state.body_reads.close)
     logging.getLogger("uvicorn.error").info(
         "listening on http://%s:%d", args.host, port
     )

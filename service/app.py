@@ -25,6 +25,7 @@ from service.jobs.manager import JobManager
 from service.middleware import install_middleware
 from service.observability import install_metrics
 from service.openapi import install_openapi
+from service.read_deadlines import ReadDeadlines
 from service.resolution import VersionResolver
 from service.routes import forecast, health, models
 from service.routes import metrics as metrics_route
@@ -108,11 +109,22 @@ def create_app(settings: Settings | None = None) -> FastPathApp:
     install_error_handlers(app)
     install_openapi(app)
     metrics = install_metrics(app)
-    install_middleware(app, settings, metrics, upload_paths=(f"{API_PREFIX}/series",))
+    # the body reads of the middleware and the fast path, which the server
+    # ends when it shuts down
+    app.state.body_reads = ReadDeadlines(settings.body_timeout_seconds)
+    install_middleware(
+        app,
+        settings,
+        metrics,
+        app.state.body_reads,
+        upload_paths=(f"{API_PREFIX}/series",),
+    )
     # valid forecasts are served in front of the middleware; the counters go
     # to app.state.fast_path
     app.state.fast_path = FastPathStats()
-    app.fast_path = ForecastFastPath(API_PREFIX, settings, metrics, app.state.fast_path)
+    app.fast_path = ForecastFastPath(
+        API_PREFIX, settings, metrics, app.state.fast_path, app.state.body_reads
+    )
 
     api = APIRouter(prefix=API_PREFIX)
     # routes are matched in order, so the hot forecast route goes first

@@ -12,7 +12,8 @@ helpers:
 - the request id (the client's ``X-Request-ID`` when valid, else a new one)
   in the log context and in the response header;
 - the body size limit (``RNN_FORECAST_MAX_REQUEST_BYTES``) and the body
-  timeout between parts (``RNN_FORECAST_BODY_TIMEOUT_SECONDS``);
+  timeout between parts (``RNN_FORECAST_BODY_TIMEOUT_SECONDS``), with the
+  app's ``ReadDeadlines``, which also ends the read at a server shutdown;
 - validation against ``ForecastRequest``'s fields and checks, which
   pydantic runs on the JSON bytes directly (instead of on the objects
   ``json.loads`` builds) and into dicts (``ForecastRequestFields``)
@@ -26,9 +27,10 @@ Anything else goes through the app as if the fast path were not there, such
 as a declared ``Content-Length`` above the limit. So does any request that
 fails on the way, with the body parts read so far replayed: a body that is
 not valid JSON or fails validation, a body over its limit, a client that
-stops sending. A valid body whose forecast fails (an unknown model, a
-history that fails its checks, a forecast that overflows) is passed on with
-its error, which the route raises instead of computing the forecast again.
+stops sending, a server that shuts down while the body arrives. A valid body
+whose forecast fails (an unknown model, a history that fails its checks, a
+forecast that overflows) is passed on with its error, which the route raises
+instead of computing the forecast again.
 Error responses are therefore the app's, unchanged, and valid requests get
 the bytes the route would send. A request passed on keeps its request id
 and its start time, so its access log line and latency cover the fast
@@ -37,13 +39,11 @@ path's part too.
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 import traceback
-import weakref
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from fastapi import FastAPI
 from starlette.datastructures import Headers
@@ -61,6 +61,7 @@ from service.middleware import (
     route_path,
 )
 from service.observability import Metrics
+from service.read_deadlines import ReadDeadlines, ServerStoppingError
 from service.routes.forecast import (
     FORECAST_ERROR_SCOPE_KEY,
     ForecastQuery,
@@ -134,87 +135,24 @@ class BodyRead:
         return messages
 
 
-class _LoopReads:
-    """The body reads in progress on one event loop, with their deadlines
-    (``loop.time()``), the reads that timed out, and the check timer."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self.deadlines: dict[asyncio.Task[Any], float] = {}
-        self.expired: set[asyncio.Task[Any]] = set()
-        self.timer: asyncio.TimerHandle | None = None
-
-
-class ReadDeadlines:
-    """Times out body reads that wait longer than ``timeout`` seconds for a
-    part, with one timer per event loop instead of one per read.
-
-    ``asyncio.timeout`` costs the loop a timer handle per read, about 5 us
-    of CPU per request measured in isolation. Here a read costs a dict
-    entry. A timer checks the
-    reads in progress every ``min(timeout / 10, 0.1)`` seconds while there
-    are any, so a stalled read ends between ``timeout`` and that much later.
-    Each event loop has its own reads and timer.
-    """
-
-    def __init__(self, timeout: float) -> None:
-        self.timeout = timeout
-        self.interval = min(timeout / 10, 0.1)
-        self._loops: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, _LoopReads
-        ] = weakref.WeakKeyDictionary()
-
-    async def receive(self, receive: Receive) -> Message:
-        """Await ``receive()``; raise ``TimeoutError`` when it takes longer
-        than the timeout."""
-        loop = asyncio.get_running_loop()
-        task = asyncio.current_task()
-        assert task is not None
-        reads = self._loops.get(loop)
-        if reads is None:
-            reads = self._loops[loop] = _LoopReads(loop)
-        reads.deadlines[task] = loop.time() + self.timeout
-        if reads.timer is None:
-            reads.timer = loop.call_later(self.interval, self._check, reads)
-        cancelling = task.cancelling()
-        try:
-            return await receive()
-        except asyncio.CancelledError:
-            if task not in reads.expired:
-                raise
-            reads.expired.discard(task)
-            # another cancel of the same task in the same step stays a cancel
-            if task.uncancel() > cancelling:
-                raise
-            raise TimeoutError from None
-        finally:
-            reads.deadlines.pop(task, None)
-
-    def _check(self, reads: _LoopReads) -> None:
-        now = reads.loop.time()
-        for task, deadline in list(reads.deadlines.items()):
-            if deadline <= now:
-                del reads.deadlines[task]
-                reads.expired.add(task)
-                task.cancel()
-        reads.timer = None
-        if reads.deadlines:
-            reads.timer = reads.loop.call_later(self.interval, self._check, reads)
-
-
 class ForecastFastPath:
     """Handler that serves valid forecast requests without the app's
     middleware and router. ``FastPathApp`` calls it."""
 
     def __init__(
-        self, prefix: str, settings: Settings, metrics: Metrics, stats: FastPathStats
+        self,
+        prefix: str,
+        settings: Settings,
+        metrics: Metrics,
+        stats: FastPathStats,
+        reads: ReadDeadlines,
     ) -> None:
         self.pattern = re.compile(
             rf"^{re.escape(prefix)}/models/(?P<name>[^/]+)/forecast\Z"
         )
         self.route = f"{prefix}/models/{{name}}/forecast"
         self.max_bytes = settings.max_request_bytes
-        self.deadlines = ReadDeadlines(settings.body_timeout_seconds)
+        self.deadlines = reads
         # a copy of the app's CORS middleware, for the responses sent here
         self.cors: ProblemCORSMiddleware | None = None
         if settings.cors_origins:
@@ -280,8 +218,8 @@ class ForecastFastPath:
         read = BodyRead()
         try:
             body = await self._read_body(receive, read)
-        except TimeoutError as exc:
-            # the app's body limit middleware turns this into its 408
+        except (TimeoutError, ServerStoppingError) as exc:
+            # the app's body limit middleware turns these into its 408 or 503
             return _replay(read.messages(), receive, exc)
         if body is None:
             return _replay(read.messages(), receive)
@@ -307,7 +245,8 @@ class ForecastFastPath:
 
         Returns None when the client disconnects or the body grows past the
         limit; raises ``TimeoutError`` when a part takes longer than the
-        body timeout.
+        body timeout, and ``ServerStoppingError`` when the server shuts down
+        while a part is awaited.
         """
         while True:
             message = await self.deadlines.receive(receive)

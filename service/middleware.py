@@ -11,7 +11,6 @@ log lines, metrics and limits.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import random
@@ -31,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from service.errors import problem
 from service.logging_config import REQUEST_ID
 from service.observability import Metrics
+from service.read_deadlines import ReadDeadlines, ServerStoppingError
 from service.routes.series import MULTIPART_OVERHEAD_BYTES
 from service.settings import Settings
 
@@ -42,8 +42,9 @@ REQUEST_ID_HEADER = "X-Request-ID"
 # can never inject line breaks or markup into the logs
 REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 UNMATCHED_ROUTE = "unmatched"
-# sent with 408 and 413: the rest of the body is still on its way and would
-# be read as the next request, so the server closes the connection
+# sent with 408, 413 and a 503 at shutdown: the rest of the body is still on
+# its way and would be read as the next request, so the server closes the
+# connection
 CLOSE = {"Connection": "close"}
 # New request ids: 128 random bits as 32 hex digits, the form of
 # uuid4().hex. The ids label log lines and are no secret, so they come from
@@ -265,12 +266,12 @@ class BodySizeLimitMiddleware:
         app: ASGIApp,
         default: BodyLimit,
         by_path: Mapping[str, BodyLimit] | None = None,
-        read_timeout: float | None = None,
+        reads: ReadDeadlines | None = None,
     ) -> None:
         self.app = app
         self.default = default
         self.by_path = dict(by_path or {})
-        self.read_timeout = read_timeout
+        self.reads = reads
 
     def limit_for(self, path: str) -> BodyLimit:
         for prefix, limit in self.by_path.items():
@@ -309,27 +310,34 @@ class BodySizeLimitMiddleware:
         await self.app(scope, counting_receive, send)
 
     async def _receive_part(self, receive: Receive, body_done: bool) -> Message:
-        """Wait for the next body part, at most ``read_timeout`` seconds while
-        the body is incomplete, so a client that stops sending cannot hold a
-        connection open.
+        """Wait for the next body part through ``reads`` while the body is
+        incomplete, so a client that stops sending cannot hold a connection
+        open: 408 after the body timeout, and 503 at once when the server
+        shuts down. Both responses close the connection.
 
         Once the body is complete, waits are unbounded because a streaming
         response listens for the disconnect.
         """
-        if body_done or self.read_timeout is None:
+        if body_done or self.reads is None:
             return await receive()
         try:
-            # asyncio.timeout, unlike wait_for, starts no task per body part
-            async with asyncio.timeout(self.read_timeout):
-                return await receive()
+            return await self.reads.receive(receive)
         except TimeoutError:
-            logger.info("request body timed out after %.1f s", self.read_timeout)
+            timeout = self.reads.timeout
+            logger.info("request body timed out after %.1f s", timeout)
             detail = (
-                f"request body was not received within {self.read_timeout:g} s; "
+                f"request body was not received within {timeout:g} s; "
                 "send the whole body promptly or raise "
                 "RNN_FORECAST_BODY_TIMEOUT_SECONDS"
             )
             raise HTTPException(408, detail=detail, headers=CLOSE) from None
+        except ServerStoppingError:
+            logger.info("request body read ended because the server is stopping")
+            detail = (
+                "the server is shutting down and stopped reading the request "
+                "body; send the request again"
+            )
+            raise HTTPException(503, detail=detail, headers=CLOSE) from None
 
 
 def cors_options(settings: Settings) -> dict[str, list[str]]:
@@ -379,9 +387,11 @@ def install_middleware(
     app: FastAPI,
     settings: Settings,
     metrics: Metrics,
+    reads: ReadDeadlines,
     upload_paths: tuple[str, ...] = (),
 ) -> None:
-    """Add the middleware in order; the last one added runs first."""
+    """Add the middleware in order; the last one added runs first. ``reads``
+    times out and, at shutdown, ends the body reads."""
     # the upload route checks the file against the exact limit itself
     upload = BodyLimit(
         settings.max_upload_bytes,
@@ -392,7 +402,7 @@ def install_middleware(
         BodySizeLimitMiddleware,
         default=BodyLimit(settings.max_request_bytes, "RNN_FORECAST_MAX_REQUEST_BYTES"),
         by_path={path: upload for path in upload_paths},
-        read_timeout=settings.body_timeout_seconds,
+        reads=reads,
     )
     if settings.cors_origins:
         app.add_middleware(ProblemCORSMiddleware, **cors_options(settings))

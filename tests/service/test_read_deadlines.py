@@ -1,4 +1,5 @@
-"""``ReadDeadlines`` times out body reads with one timer per loop."""
+"""``ReadDeadlines`` times out body reads with one timer per loop, and ends
+them all when the server shuts down."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from service.fast_forecast import ReadDeadlines
+from service.read_deadlines import ReadDeadlines, ServerStoppingError
 
 MESSAGE = {"type": "http.request", "body": b"{}", "more_body": False}
 
@@ -21,6 +22,11 @@ async def stalled() -> dict[str, Any]:
 
 async def prompt() -> dict[str, Any]:
     await asyncio.sleep(0.01)
+    return MESSAGE
+
+
+async def ready() -> dict[str, Any]:
+    """A read whose part has arrived: it returns without waiting."""
     return MESSAGE
 
 
@@ -69,12 +75,16 @@ def test_stalled_read_leaves_concurrent_reads_alone() -> None:
     assert steady_result == [MESSAGE] * 6
 
 
-def test_outside_cancel_stays_a_cancel() -> None:
+@pytest.mark.parametrize("closed", [False, True])
+def test_outside_cancel_stays_a_cancel(closed: bool) -> None:
     deadlines = ReadDeadlines(5.0)
 
     async def scenario() -> None:
         task = asyncio.create_task(deadlines.receive(stalled))
         await asyncio.sleep(0.05)
+        if closed:
+            # the end of the read and the outside cancel meet in one step
+            deadlines.close()
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -135,3 +145,35 @@ def test_outside_cancel_at_the_deadline_stays_a_cancel() -> None:
             await task
 
     asyncio.run(scenario())
+
+
+def test_close_ends_stalled_reads_at_once() -> None:
+    deadlines = ReadDeadlines(30.0)
+
+    async def scenario() -> tuple[list[object], float]:
+        reads = [asyncio.create_task(deadlines.receive(stalled)) for _ in range(2)]
+        await asyncio.sleep(0.05)
+        started = time.monotonic()
+        deadlines.close()
+        results = await asyncio.gather(*reads, return_exceptions=True)
+        return results, time.monotonic() - started
+
+    results, waited = asyncio.run(scenario())
+    assert all(isinstance(result, ServerStoppingError) for result in results)
+    assert waited < 1.0
+
+
+def test_reads_after_close_end_when_they_wait() -> None:
+    deadlines = ReadDeadlines(30.0)
+    deadlines.close()
+
+    async def scenario() -> dict[str, Any]:
+        arrived = await deadlines.receive(ready)
+        with pytest.raises(ServerStoppingError):
+            await asyncio.wait_for(deadlines.receive(stalled), 5)
+        # the end scheduled for the read that did not wait must not hit
+        # the task at a later await
+        await asyncio.sleep(0.05)
+        return arrived
+
+    assert asyncio.run(scenario()) == MESSAGE

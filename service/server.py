@@ -1,0 +1,33 @@
+"""The uvicorn server of ``rnn-forecast serve``.
+
+On SIGTERM or Ctrl-C, uvicorn's ``Server.shutdown`` (read in uvicorn 0.55)
+closes the listening sockets, closes idle connections and then waits for
+every request in progress to send its response. The app's lifespan shutdown
+runs after that wait, so it cannot end a request whose client stalled while
+sending its body. ``StoppingServer`` ends those body reads first
+(``on_stop``), then shuts down as uvicorn does.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+
+import uvicorn
+
+
+class StoppingServer(uvicorn.Server):
+    """A uvicorn server that calls ``on_stop`` when its shutdown begins,
+    before it waits for the requests in progress."""
+
+    def __init__(self, config: uvicorn.Config, on_stop: Callable[[], None]) -> None:
+        super().__init__(config)
+        self.on_stop = on_stop
+
+    # NOTE: uvicorn offers no hook for the start of a shutdown, so this
+    # overrides the method that Server.serve awaits after its main loop. The
+    # SIGTERM test in tests/service/test_body_timeout.py fails if a uvicorn
+    # release stops calling it.
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self.on_stop()
+        await super().shutdown(sockets=sockets)
