@@ -63,6 +63,7 @@ from models.gradient_inputs import (
 from models.gradient_summary import GradientSummary, summarize_gradient_norms
 from models.jacobians import step_jacobian_norms
 from models.limits import DEFAULT_LIMITS, Limits, check_limit
+from models.names import ModelName
 from models.nn.cell_stack import (
     CANDIDATE_GATE,
     CellStack,
@@ -74,7 +75,7 @@ from models.nn.cell_stack import (
 from models.nn.cells import Activation, CellState
 from models.plurals import plural
 from models.registry import LoadedModel
-from models.spec import NAME_PATTERN, CellType
+from models.spec import CellType
 
 DEFAULT_CELL: CellType = "rnn"
 DEFAULT_HIDDEN_SIZE = 32
@@ -105,7 +106,7 @@ def _check_version_value(value: Any) -> Any:
 class StoredModelRef(_Strict):
     """A stored version to analyse instead of a fresh network."""
 
-    name: str = Field(pattern=NAME_PATTERN, examples=["nflx"])
+    name: ModelName = Field(examples=["nflx"])
     version: Annotated[Integer | str, BeforeValidator(_check_version_value)] = Field(
         default="latest", description="A version number or an alias"
     )

@@ -37,6 +37,7 @@ from safetensors.torch import load_file, save_file
 
 from models.data.scaling import Scaler
 from models.errors import CheckpointError, InvalidInputError, NotFoundError
+from models.names import NAME_RE, invalid_name_message
 from models.nn.forecaster import Forecaster
 
 logger = logging.getLogger(__name__)
@@ -44,7 +45,6 @@ logger = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "weights.safetensors"
 METADATA_FILE = "metadata.json"
-NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 ALIAS_RE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 LATEST = "latest"
 STALE_TMP_SECONDS = 3600
@@ -55,9 +55,7 @@ def check_name(name: str) -> str:
     leave the registry root: no slashes, dots or absolute paths)."""
     if not isinstance(name, str) or not NAME_RE.fullmatch(name):
         raise InvalidInputError(
-            f"model name {name!r} is invalid; use 1-64 characters of a-z, 0-9, "
-            "'_' and '-', starting with a letter or digit",
-            field="name",
+            f"model name {invalid_name_message(name)}", field="name"
         )
     return name
 

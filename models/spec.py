@@ -20,6 +20,7 @@ from models.data.scaling import ScalerKind
 from models.errors import InvalidInputError
 from models.field_types import NUMBER_ONLY, Integer, Number, explain_minimum
 from models.limits import DEFAULT_LIMITS as LIM
+from models.names import ModelName
 
 CellType = Literal["rnn", "lstm", "gru"]
 Target = Literal["log_return", "price"]
@@ -28,7 +29,6 @@ GeneratorName = Literal[
     "sine", "noisy_sine", "trend_seasonal", "ar1", "random_walk", "mackey_glass"
 ]
 
-NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 # The model name of a spec without one. Only the bundled NFLX data may use it.
 DEFAULT_NAME = "nflx"
 TICKER_PATTERN = r"^[A-Za-z0-9.^=-]{1,15}$"
@@ -115,9 +115,8 @@ class TrainingSpec(_Strict):
     on the same machine.
     """
 
-    name: str = Field(
+    name: ModelName = Field(
         default=DEFAULT_NAME,
-        pattern=NAME_PATTERN,
         description="Model name of the version that training writes. It "
         f"defaults to {DEFAULT_NAME} for the bundled NFLX data and is required "
         "for any other data source when a version is written",

@@ -38,9 +38,10 @@ from models.errors import DataError, InvalidInputError, RnnForecastError
 from models.field_types import Integer
 from models.json_values import json_safe
 from models.limits import DEFAULT_LIMITS as LIM
+from models.names import ModelName
 from models.pipeline import build_metadata
 from models.registry import Registry
-from models.spec import NAME_PATTERN, CellType, TrainingSpec, check_model_name
+from models.spec import CellType, TrainingSpec, check_model_name
 from models.sql_urls import check_storage, redact_storage
 from models.training import EpochRecord, FitResult, StopCheck, fit
 
@@ -148,9 +149,8 @@ class TuningSpec(BaseModel):
     space: SearchSpace = Field(default_factory=SearchSpace)
     trials: Integer = Field(default=20, ge=1, le=1000)
     timeout_seconds: float | None = Field(default=None, gt=0, le=7 * 86400)
-    study_name: str | None = Field(
+    study_name: ModelName | None = Field(
         default=None,
-        pattern=NAME_PATTERN,
         description="study to create, or to resume when it exists (default: "
         "NAME-tuning on the command line, job-<job id> for a tuning job)",
     )
@@ -168,9 +168,8 @@ class TuningSpec(BaseModel):
         default=2, ge=0, le=1000, description="epochs before a trial can be pruned"
     )
     register_version: bool = True
-    name: str | None = Field(
+    name: ModelName | None = Field(
         default=None,
-        pattern=NAME_PATTERN,
         description="model name of the registered version (default: base.name)",
     )
 

@@ -1,15 +1,18 @@
-"""The training spec's rule for model names."""
+"""The training spec: its rule for model names and its error messages."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from models.errors import InvalidInputError
+from models.names import NAME_PATTERN, suggest_name
 from models.pipeline import train_and_register
 from models.registry import Registry
 from models.spec import SyntheticData, TrainingSpec, check_model_name
+from models.tuning import TuningSpec
 
 SYNTHETIC = {"source": "synthetic", "length": 60}
 
@@ -52,3 +55,63 @@ def test_unnamed_training_writes_nothing(tmp_path: Path) -> None:
         train_and_register(spec, registry)
 
     assert registry.names() == []
+
+
+NAME_RULE = (
+    "A name may contain only lowercase letters, digits, '_' and '-', must start "
+    "with a letter or digit and may have at most 64 characters."
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "example"),
+    [
+        ("My Model", "my-model"),
+        ("nflx.v2", "nflx-v2"),
+        ("-gru", "gru"),
+        ("x" * 65, "x" * 64),
+        ("!!!", "my-model"),
+    ],
+)
+def test_bad_name_rule_in_words(name: str, example: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        TrainingSpec(name=name)
+
+    (error,) = caught.value.errors()
+    assert error["loc"] == ("name",)
+    assert error["type"] == "string_pattern_mismatch"
+    assert (
+        error["msg"]
+        == f"{name!r} is invalid. {NAME_RULE} Use a name such as {example!r}."
+    )
+
+
+def test_suggested_name_is_valid() -> None:
+    for name in ["My Model", "nflx.v2", "_x_", "Ünïcode", "a" * 100, "9"]:
+        TrainingSpec(name=suggest_name(name))
+
+
+def test_name_schema_keeps_pattern() -> None:
+    schema = TrainingSpec.model_json_schema()["properties"]["name"]
+
+    assert schema["pattern"] == NAME_PATTERN
+
+
+@pytest.mark.parametrize("field", ["name", "study_name"])
+def test_tuning_names_rule_in_words(field: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        TuningSpec.model_validate({field: "Study 1"})
+
+    (error,) = caught.value.errors()
+    assert error["loc"] == (field,)
+    assert error["msg"].startswith(f"'Study 1' is invalid. {NAME_RULE}")
+
+
+def test_registry_name_rule_in_words(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        Registry(tmp_path).versions("NFLX")
+
+    assert caught.value.field == "name"
+    assert caught.value.message == (
+        f"model name 'NFLX' is invalid. {NAME_RULE} Use a name such as 'nflx'."
+    )

@@ -295,7 +295,7 @@ def test_generic_jobs_endpoint_runs_train(client: httpx.Client) -> None:
             "data",
             "series of 50 rows is too short for lookback=512, horizon=10",
         ),
-        ({"name": "Bad Name"}, "name", "pattern"),
+        ({"name": "Bad Name"}, "name", "A name may contain only lowercase letters"),
         (
             {"target": "price", "data": {"source": "synthetic", "length": 60}},
             "name",

@@ -1,0 +1,33 @@
+"""Errors of ``rnn-forecast train --spec FILE``: each names the field and the
+fix, and nothing is trained."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.e2e.test_cli_checks import run_cli
+
+
+def train_spec(tmp_path: Path, spec: dict[str, object]) -> str:
+    """Run ``train --spec`` on ``spec``; return stderr after checking that the
+    command failed with exit code 2 and wrote no version."""
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(spec))
+
+    result = run_cli(tmp_path, "train", "--spec", str(path), "--quiet")
+
+    assert result.returncode == 2, result.stdout
+    assert "wrote" not in result.stdout
+    assert not (tmp_path / "registry").exists()
+    return result.stderr
+
+
+def test_bad_name_rule_in_words(tmp_path: Path) -> None:
+    stderr = train_spec(tmp_path, {"name": "My Model", "epochs": 1})
+
+    assert stderr == (
+        "error: name: 'My Model' is invalid. A name may contain only lowercase "
+        "letters, digits, '_' and '-', must start with a letter or digit and may "
+        "have at most 64 characters. Use a name such as 'my-model'.\n"
+    )
