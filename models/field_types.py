@@ -17,6 +17,7 @@ as ``minimum`` and ``maximum``::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from pydantic import (
@@ -25,7 +26,7 @@ from pydantic import (
     ValidationError,
     ValidatorFunctionWrapHandler,
 )
-from pydantic_core import PydanticCustomError
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 # error types of a value below a field's minimum
 BELOW_MINIMUM = ("greater_than", "greater_than_equal")
@@ -81,10 +82,18 @@ def explain_minimum(
     try:
         return handler(value)
     except ValidationError as exc:
-        errors = exc.errors()
-        if len(errors) != 1 or errors[0]["type"] not in BELOW_MINIMUM:
+        error = only_error(exc, BELOW_MINIMUM)
+        if error is None:
             raise
-        error = errors[0]
         raise PydanticCustomError(
             error["type"], f"{error['msg']}; {hint}", error.get("ctx")
         ) from exc
+
+
+def only_error(exc: ValidationError, types: Sequence[str]) -> ErrorDetails | None:
+    """Return the error of ``exc`` when it has one error and its type is one
+    of ``types``, else None."""
+    errors = exc.errors()
+    if len(errors) != 1 or errors[0]["type"] not in types:
+        return None
+    return errors[0]

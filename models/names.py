@@ -19,6 +19,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from models.field_types import only_error
+
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 NAME_RE = re.compile(NAME_PATTERN)
 MAX_NAME_CHARS = 64
@@ -51,8 +53,7 @@ def _explain_pattern(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
     try:
         return handler(value)
     except ValidationError as exc:
-        errors = exc.errors()
-        if len(errors) != 1 or errors[0]["type"] != "string_pattern_mismatch":
+        if only_error(exc, ("string_pattern_mismatch",)) is None:
             raise
         # no context, so that braces in the name are not read as placeholders
         raise PydanticCustomError(

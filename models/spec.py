@@ -4,7 +4,7 @@ API and the job runners."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -12,6 +12,7 @@ from pydantic import (
     Field,
     ValidationInfo,
     ValidatorFunctionWrapHandler,
+    WrapValidator,
     field_validator,
     model_validator,
 )
@@ -21,6 +22,7 @@ from models.errors import InvalidInputError
 from models.field_types import NUMBER_ONLY, Integer, Number, explain_minimum
 from models.limits import DEFAULT_LIMITS as LIM
 from models.names import ModelName
+from models.source_errors import explain_source
 
 CellType = Literal["rnn", "lstm", "gru"]
 Target = Literal["log_return", "price"]
@@ -102,9 +104,19 @@ class UploadedData(_Strict):
     column: PriceColumn = "close"
 
 
+DATA_SOURCES: tuple[str, ...] = ("bundled", "csv", "yfinance", "synthetic", "upload")
+# sources that read a file by its path on the machine that trains
+LOCAL_FILE_SOURCES: tuple[str, ...] = ("csv",)
+
+
+def _explain_source(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    return explain_source(value, handler, DATA_SOURCES)
+
+
 DataSpec = Annotated[
     BundledData | CsvData | YFinanceData | SyntheticData | UploadedData,
     Field(discriminator="source"),
+    WrapValidator(_explain_source),
 ]
 
 

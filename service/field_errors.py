@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from models.field_types import type_message
+from service.data_sources import http_source_message
 
 # pydantic puts these before the message of a ValueError or an AssertionError
 # raised in a validator
@@ -69,10 +70,14 @@ def field_path(loc: Sequence[Segment], body: Any, error_type: str | None) -> str
 def field_message(error: Mapping[str, Any]) -> str:
     """Return pydantic's message without its ``Value error, `` prefix, plus the
     fix for a non-finite number; a boolean or string sent for a number, or
-    an integer beyond the float range, is named."""
+    an integer beyond the float range, is named. A missing or unknown data
+    source gets the list of the sources that HTTP accepts."""
     named = type_message(error.get("type"), error.get("input"))
     if named is not None:
         return named
+    source = http_source_message(error)
+    if source is not None:
+        return source
     message = str(error.get("msg", "invalid value"))
     for prefix in PYDANTIC_PREFIXES:
         message = message.removeprefix(prefix)

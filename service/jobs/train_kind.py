@@ -7,13 +7,8 @@ from typing import Any
 
 from models.errors import InvalidInputError
 from models.limits import check_limit
-from models.spec import (
-    CsvData,
-    SyntheticData,
-    TrainingSpec,
-    UploadedData,
-    check_model_name,
-)
+from models.spec import SyntheticData, TrainingSpec, UploadedData, check_model_name
+from service.data_sources import check_http_source
 from service.jobs.data_checks import check_training_data
 from service.jobs.kinds import JobContext, register_job_kind
 from service.jobs.progress import EpochProgress
@@ -33,14 +28,7 @@ def check_training_spec(
     ``path`` goes before every field name in the errors: ``"base."`` for the
     spec inside a tuning job's params.
     """
-    if isinstance(spec.data, CsvData):
-        raise InvalidInputError(
-            "data.source 'csv' reads a file on the server and is not accepted "
-            "over HTTP; upload the series with POST /v1/series and send "
-            '{"source": "upload", "series_id": "<id>"}',
-            field=f"{path}data.source",
-        )
-
+    check_http_source(spec.data.source, field=f"{path}data.source")
     check_limit(
         f"{path}epochs", spec.epochs, settings.max_epochs, "RNN_FORECAST_MAX_EPOCHS"
     )

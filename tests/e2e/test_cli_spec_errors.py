@@ -31,3 +31,23 @@ def test_bad_name_rule_in_words(tmp_path: Path) -> None:
         "letters, digits, '_' and '-', must start with a letter or digit and may "
         "have at most 64 characters. Use a name such as 'my-model'.\n"
     )
+
+
+ALL_SOURCES = "'bundled', 'csv', 'yfinance', 'synthetic' or 'upload'"
+
+
+def test_missing_source_is_required(tmp_path: Path) -> None:
+    stderr = train_spec(tmp_path, {"data": {}})
+
+    assert stderr == (
+        "error: data.source: Field required: a data spec needs a source, one of "
+        f"{ALL_SOURCES}\n"
+    )
+
+
+def test_unknown_source_lists_csv(tmp_path: Path) -> None:
+    stderr = train_spec(tmp_path, {"data": {"source": "nope"}})
+
+    assert stderr == (
+        f"error: data.source: 'nope' is not a data source; use one of {ALL_SOURCES}\n"
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import get_args
 
 import pytest
 from pydantic import ValidationError
@@ -11,7 +12,13 @@ from models.errors import InvalidInputError
 from models.names import NAME_PATTERN, suggest_name
 from models.pipeline import train_and_register
 from models.registry import Registry
-from models.spec import SyntheticData, TrainingSpec, check_model_name
+from models.spec import (
+    DATA_SOURCES,
+    DataSpec,
+    SyntheticData,
+    TrainingSpec,
+    check_model_name,
+)
 from models.tuning import TuningSpec
 
 SYNTHETIC = {"source": "synthetic", "length": 60}
@@ -115,3 +122,51 @@ def test_registry_name_rule_in_words(tmp_path: Path) -> None:
     assert caught.value.message == (
         f"model name 'NFLX' is invalid. {NAME_RULE} Use a name such as 'nflx'."
     )
+
+
+ALL_SOURCES = "'bundled', 'csv', 'yfinance', 'synthetic' or 'upload'"
+
+
+def test_data_sources_match_union() -> None:
+    members = get_args(get_args(DataSpec)[0])
+
+    assert [member.model_fields["source"].default for member in members] == list(
+        DATA_SOURCES
+    )
+
+
+@pytest.mark.parametrize("data", [{}, {"source": None}, {"column": "close"}])
+def test_missing_source_is_required(data: dict[str, object]) -> None:
+    with pytest.raises(ValidationError) as caught:
+        TrainingSpec.model_validate({"data": data})
+
+    (error,) = caught.value.errors()
+    assert error["loc"] == ("data", "source")
+    assert error["type"] == "missing"
+    assert error["msg"] == (
+        f"Field required: a data spec needs a source, one of {ALL_SOURCES}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("source", "shown"),
+    [("nope", "'nope'"), (5, "5"), ("{expected_sources}", "'{expected_sources}'")],
+)
+def test_unknown_source_lists_sources(source: object, shown: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        TrainingSpec.model_validate({"data": {"source": source}})
+
+    (error,) = caught.value.errors()
+    assert error["loc"] == ("data", "source")
+    assert error["type"] == "union_tag_invalid"
+    assert error["input"] == source
+    assert error["msg"] == f"{shown} is not a data source; use one of {ALL_SOURCES}"
+
+
+def test_source_member_errors_unchanged() -> None:
+    with pytest.raises(ValidationError) as caught:
+        TrainingSpec.model_validate({"data": {"source": "csv"}})
+
+    (error,) = caught.value.errors()
+    assert error["loc"] == ("data", "csv", "path")
+    assert error["type"] == "missing"
