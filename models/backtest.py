@@ -43,7 +43,7 @@ from models.data.sources import load_series
 from models.data.windows import history_rows, to_prices, to_values
 from models.errors import DataError, LimitExceededError
 from models.evaluation import actual_prices, compare
-from models.field_types import NUMBER_ONLY, Integer
+from models.field_types import INTEGER_ONLY, Integer
 from models.intervals import REPORT_LEVELS, ConformalIntervals, score_intervals
 from models.limits import DEFAULT_LIMITS
 from models.pandas_dates import check_date
@@ -89,10 +89,10 @@ class BacktestSpec(BaseModel):
         default=1, ge=1, le=10_000, description="rows between origins"
     )
     window: Literal["expanding", "sliding"] = "expanding"
-    window_size: Annotated[int, Field(ge=50, le=200_000), NUMBER_ONLY] | None = Field(
+    window_size: Annotated[int, Field(ge=50, le=200_000), INTEGER_ONLY] | None = Field(
         default=None, description="training rows when sliding"
     )
-    refit_every: Annotated[int, Field(ge=1, le=100_000), NUMBER_ONLY] | None = Field(
+    refit_every: Annotated[int, Field(ge=1, le=100_000), INTEGER_ONLY] | None = Field(
         default=None,
         description="origins per refit; None fits once at the first origin",
     )

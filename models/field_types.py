@@ -1,22 +1,24 @@
 """Field types and validators shared by the request models read from JSON.
 
 Pydantic's lax mode reads the JSON booleans ``true`` and ``false`` as the
-integers 1 and 0, so ``"epochs": true`` would train one epoch, and reads
-numeric strings such as ``"3"`` as numbers. ``Integer`` rejects booleans
-and strings and accepts JSON integers and floats with no fractional part.
+integers 1 and 0, so ``"epochs": true`` would train one epoch, reads
+numeric strings such as ``"3"`` as numbers, and reads ``64.0`` and ``6.4e1``
+as 64. ``Integer`` accepts JSON integers only: it rejects booleans, strings
+and every number written with a decimal point or an exponent.
 ``Number`` is a strict float: it takes JSON integers and numbers, and
 rejects booleans and strings without a Python call per value, which matters
 for the hundreds of closes in a forecast history.
 
 Field constraints (``ge``, ``le``) of an optional integer go inside the
-annotation, before ``NUMBER_ONLY``, so that the JSON schema still shows them
-as ``minimum`` and ``maximum``::
+annotation, before ``INTEGER_ONLY``, so that the JSON schema still shows
+them as ``minimum`` and ``maximum``::
 
-    patience: Annotated[int, Field(ge=1), NUMBER_ONLY] | None = 5
+    patience: Annotated[int, Field(ge=1), INTEGER_ONLY] | None = 5
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Annotated, Any
 
@@ -32,8 +34,14 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 BELOW_MINIMUM = ("greater_than", "greater_than_equal")
 
 
-def _reject_non_number(value: Any) -> Any:
-    if isinstance(value, bool | str):
+# the example of a whole number for a float that has no close one
+WHOLE_EXAMPLE = 64
+
+
+def _reject_non_integer(value: Any) -> Any:
+    # json.loads returns a float for every number with a decimal point or an
+    # exponent, so this rejects 64.0 and 6.4e1 but accepts 64
+    if isinstance(value, bool | str | float):
         raise PydanticCustomError(
             "int_type", type_message("int_type", value) or "", {"value": value}
         )
@@ -42,8 +50,9 @@ def _reject_non_number(value: Any) -> Any:
 
 def type_message(error_type: str | None, value: Any) -> str | None:
     """Return a message that names a JSON boolean or string sent to an
-    integer (``int_type``) or number (``float_type``) field, or an integer
-    too large for a float; None for any other error."""
+    integer (``int_type``) or number (``float_type``) field, a float sent
+    to an integer field, or an integer too large for a float; None for any
+    other error."""
     if error_type not in ("int_type", "float_type"):
         return None
     noun = "an integer" if error_type == "int_type" else "a number"
@@ -56,6 +65,12 @@ def type_message(error_type: str | None, value: Any) -> str | None:
             f"Input should be {noun}, not a string; send a JSON number without "
             f"quotes, such as {example}"
         )
+    if error_type == "int_type" and isinstance(value, float):
+        return (
+            "Input should be an integer without a decimal point or exponent, "
+            f"not {_json_float(value)}; send a whole number such as "
+            f"{_whole_example(value)}"
+        )
     if error_type == "float_type" and isinstance(value, int):
         return (
             f"Input should be a number, but this {len(str(abs(value)))}-digit "
@@ -65,8 +80,26 @@ def type_message(error_type: str | None, value: Any) -> str | None:
     return None
 
 
-NUMBER_ONLY = BeforeValidator(_reject_non_number)
-Integer = Annotated[int, NUMBER_ONLY]
+def _json_float(value: float) -> str:
+    """Write ``value`` as JSON writes it, with NaN and Infinity as Python's
+    JSON parser reads them."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    return repr(value)
+
+
+def _whole_example(value: float) -> int:
+    """Return ``value`` without its fraction, or ``WHOLE_EXAMPLE`` when that
+    is not finite or has more than 15 digits."""
+    if math.isfinite(value) and abs(value) < 1e15:
+        return int(value)
+    return WHOLE_EXAMPLE
+
+
+INTEGER_ONLY = BeforeValidator(_reject_non_integer)
+Integer = Annotated[int, INTEGER_ONLY]
 Number = Annotated[float, Field(strict=True)]
 
 

@@ -50,7 +50,7 @@ from torch import Tensor
 
 from models.cancellation import StopCheck, stop_if_requested
 from models.errors import InvalidInputError
-from models.field_types import NUMBER_ONLY, Integer, Number, explain_minimum
+from models.field_types import INTEGER_ONLY, Integer, Number, explain_minimum
 from models.gradient_inputs import (
     FiniteFloat,
     InputSpec,
@@ -92,10 +92,9 @@ class _Strict(BaseModel):
 
 
 def _check_version_value(value: Any) -> Any:
-    """Reject a value that is neither a whole number nor a string with one
+    """Reject a value that is neither an integer nor a string with one
     message, where the union would list one error per member."""
-    whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
-    if isinstance(value, bool) or not (whole or isinstance(value, str)):
+    if isinstance(value, bool) or not isinstance(value, int | str):
         raise ValueError(
             f"version must be a version number or an alias such as 'latest', "
             f"not {json.dumps(value, default=str)}"
@@ -110,7 +109,7 @@ class StoredModelRef(_Strict):
     version: Annotated[Integer | str, BeforeValidator(_check_version_value)] = Field(
         default="latest", description="A version number or an alias"
     )
-    layer: Annotated[int, Field(ge=0), NUMBER_ONLY] | None = Field(
+    layer: Annotated[int, Field(ge=0), INTEGER_ONLY] | None = Field(
         default=None, description="Layer to analyse; default: the top layer"
     )
 
@@ -126,7 +125,7 @@ class GradientFlowSpec(_Strict):
 
     cell: CellType | None = None
     model: StoredModelRef | None = None
-    hidden_size: Annotated[int, Field(ge=1), NUMBER_ONLY] | None = None
+    hidden_size: Annotated[int, Field(ge=1), INTEGER_ONLY] | None = None
     activation: Activation | None = Field(
         default=None, description="RNN only: 'tanh' or 'identity'"
     )
@@ -147,7 +146,7 @@ class GradientFlowSpec(_Strict):
         le=20.0,
         description="LSTM only: forget-gate bias b_xf (b_hf is set to 0)",
     )
-    seq_len: Annotated[int, Field(ge=2), NUMBER_ONLY] | None = None
+    seq_len: Annotated[int, Field(ge=2), INTEGER_ONLY] | None = None
     input: InputSpec = Field(default_factory=NoiseInput)
     target: list[FiniteFloat] | None = Field(
         default=None,

@@ -19,7 +19,7 @@ from pydantic import (
 
 from models.data.scaling import ScalerKind
 from models.errors import InvalidInputError
-from models.field_types import NUMBER_ONLY, Integer, Number, explain_minimum
+from models.field_types import INTEGER_ONLY, Integer, Number, explain_minimum
 from models.limits import DEFAULT_LIMITS as LIM
 from models.names import ModelName
 from models.source_errors import explain_source
@@ -152,7 +152,7 @@ class TrainingSpec(_Strict):
         "larger gradients are scaled down to it. null turns gradient "
         "clipping off",
     )
-    patience: Annotated[int, Field(ge=1, le=1000), NUMBER_ONLY] | None = Field(
+    patience: Annotated[int, Field(ge=1, le=1000), INTEGER_ONLY] | None = Field(
         default=5,
         description="Epochs without a lower validation loss before training "
         "stops; null turns early stopping off",

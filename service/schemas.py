@@ -12,7 +12,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter
 from typing_extensions import TypedDict
 
 from models.errors import InvalidInputError
-from models.field_types import NUMBER_ONLY, Number
+from models.field_types import INTEGER_ONLY, Number
 from models.limits import DEFAULT_LIMITS
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False, strict=True)]
@@ -71,7 +71,7 @@ VersionRef = Annotated[
 
 
 Volume = Annotated[FiniteFloat, Field(ge=0)]
-Horizon = Annotated[int, Field(ge=1, le=DEFAULT_LIMITS.max_horizon), NUMBER_ONLY]
+Horizon = Annotated[int, Field(ge=1, le=DEFAULT_LIMITS.max_horizon), INTEGER_ONLY]
 
 
 class HistoryRow(BaseModel):

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.errors import NotFoundError
+from models.field_types import Integer
 from models.registry import check_alias, check_name
 from service.auth import ApiKeyDep
 from service.deps import RegistryDep
@@ -39,7 +40,7 @@ class AliasRequest(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"version": 3}]}
     )
 
-    version: int = Field(strict=True, ge=1, description="An existing version number")
+    version: Integer = Field(ge=1, description="An existing version number")
 
 
 class AliasRef(BaseModel):

@@ -51,3 +51,12 @@ def test_unknown_source_lists_csv(tmp_path: Path) -> None:
     assert stderr == (
         f"error: data.source: 'nope' is not a data source; use one of {ALL_SOURCES}\n"
     )
+
+
+def test_float_rejected_for_integer(tmp_path: Path) -> None:
+    stderr = train_spec(tmp_path, {"hidden_size": 64.0, "epochs": 1})
+
+    assert stderr == (
+        "error: hidden_size: Input should be an integer without a decimal point or "
+        "exponent, not 64.0; send a whole number such as 64\n"
+    )

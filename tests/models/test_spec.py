@@ -170,3 +170,46 @@ def test_source_member_errors_unchanged() -> None:
     (error,) = caught.value.errors()
     assert error["loc"] == ("data", "csv", "path")
     assert error["type"] == "missing"
+
+
+@pytest.mark.parametrize(
+    ("fields", "loc", "message"),
+    [
+        (
+            {"hidden_size": 64.0},
+            ("hidden_size",),
+            "not 64.0; send a whole number such as 64",
+        ),
+        ({"epochs": 1e1}, ("epochs",), "not 10.0; send a whole number such as 10"),
+        ({"patience": 2.5}, ("patience",), "not 2.5; send a whole number such as 2"),
+        (
+            {"seed": float("nan")},
+            ("seed",),
+            "not NaN; send a whole number such as 64",
+        ),
+        (
+            {"data": {"source": "synthetic", "length": 1e300}},
+            ("data", "synthetic", "length"),
+            "not 1e+300; send a whole number such as 64",
+        ),
+    ],
+)
+def test_float_rejected_for_integer(
+    fields: dict[str, object], loc: tuple[str, ...], message: str
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        TrainingSpec.model_validate(fields)
+
+    (error,) = caught.value.errors()
+    assert error["loc"] == loc
+    assert error["type"] == "int_type"
+    assert error["msg"] == (
+        f"Input should be an integer without a decimal point or exponent, {message}"
+    )
+
+
+def test_json_integer_accepted() -> None:
+    spec = TrainingSpec.model_validate_json('{"hidden_size": 32, "patience": 3}')
+
+    assert spec.hidden_size == 32
+    assert spec.patience == 3

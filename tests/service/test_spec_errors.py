@@ -3,6 +3,7 @@ fields and the fields of synthetic generators."""
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from models.names import NAME_PATTERN
@@ -11,6 +12,7 @@ from service.data_sources import HTTP_SOURCES as HTTP_SOURCE_NAMES
 from tests.conftest import LiveServer
 from tests.service.test_error_messages import (
     FLOW,
+    FORECAST,
     JOBS,
     TRAINING_JOBS,
     field_errors,
@@ -140,3 +142,114 @@ def test_csv_source_rejected_over_http(live_server: LiveServer) -> None:
 def test_http_sources_are_spec_sources_but_csv() -> None:
     assert "csv" not in HTTP_SOURCE_NAMES
     assert set(HTTP_SOURCE_NAMES) | {"csv"} == set(DATA_SOURCES)
+
+
+def send_json_text(
+    server: LiveServer, method: str, path: str, text: str
+) -> httpx.Response:
+    """Send ``text`` as a JSON body, so that numbers keep the form written."""
+    return server.client.request(
+        method,
+        path,
+        content=text.encode(),
+        headers={"content-type": "application/json"},
+    )
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "text", "field", "shown", "example"),
+    [
+        ("POST", TRAINING_JOBS, '{"hidden_size": 64.0}', "hidden_size", "64.0", 64),
+        ("POST", TRAINING_JOBS, '{"hidden_size": 6.4e1}', "hidden_size", "64.0", 64),
+        ("POST", TRAINING_JOBS, '{"epochs": 1E1}', "epochs", "10.0", 10),
+        ("POST", TRAINING_JOBS, '{"patience": 2.5}', "patience", "2.5", 2),
+        (
+            "POST",
+            TRAINING_JOBS,
+            '{"data": {"source": "synthetic", "length": 500.0}}',
+            "data.length",
+            "500.0",
+            500,
+        ),
+        (
+            "POST",
+            JOBS,
+            '{"kind": "backtest", "params": {"step": 5.0}}',
+            "params.step",
+            "5.0",
+            5,
+        ),
+        (
+            "POST",
+            JOBS,
+            '{"kind": "tuning", "params": {"space": {"hidden_size": [8, 1.6e1]}}}',
+            "params.space.hidden_size[1]",
+            "16.0",
+            16,
+        ),
+        (
+            "POST",
+            JOBS,
+            '{"kind": "lag_experiment", "params": {"lags": [5, 10.0]}}',
+            "params.lags[1]",
+            "10.0",
+            10,
+        ),
+        ("POST", FORECAST, '{"horizon": 3.0}', "horizon", "3.0", 3),
+        ("POST", FLOW, '{"seq_len": 1e2}', "seq_len", "100.0", 100),
+        (
+            "PUT",
+            "/v1/models/nflx/aliases/production",
+            '{"version": 1.0}',
+            "version",
+            "1.0",
+            1,
+        ),
+    ],
+)
+def test_float_rejected_for_integer(
+    live_server: LiveServer,
+    method: str,
+    path: str,
+    text: str,
+    field: str,
+    shown: str,
+    example: int,
+) -> None:
+    response = send_json_text(live_server, method, path, text)
+
+    errors = field_errors(response)
+    assert list(errors) == [field]
+    assert errors[field]["type"] == "int_type"
+    assert errors[field]["message"] == (
+        f"Input should be an integer without a decimal point or exponent, not "
+        f"{shown}; send a whole number such as {example}"
+    )
+    assert response.json()["detail"].startswith(f"{field}: Input should be an integer")
+
+
+def test_float_version_rejected_for_stored_model(live_server: LiveServer) -> None:
+    body = '{"model": {"name": "nflx", "version": 1.0}, "seq_len": 10}'
+
+    errors = field_errors(send_json_text(live_server, "POST", FLOW, body))
+
+    assert list(errors) == ["model.version"]
+    assert errors["model.version"]["message"] == (
+        "version must be a version number or an alias such as 'latest', not 1.0"
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        (FORECAST, {"horizon": 3}),
+        (FLOW, {"seq_len": 10}),
+        (FLOW, {"model": {"name": "nflx", "version": 1}, "seq_len": 10}),
+    ],
+)
+def test_integer_still_accepted(
+    live_server: LiveServer, path: str, body: dict[str, object]
+) -> None:
+    response = live_server.client.post(path, json=body)
+
+    assert response.status_code == 200, response.text

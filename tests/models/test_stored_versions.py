@@ -1,0 +1,56 @@
+"""A registry version written by rnn-forecast 0.1.0 before integer fields
+rejected floats and synthetic specs rejected unused generator fields.
+
+Its spec is a sine series that sets ``noise`` and ``phi``, which sine does
+not use, and it stores every spec field, with the defaults too.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from models.registry import Registry
+from models.spec import SyntheticData, TrainingSpec
+
+FIXTURE = Path(__file__).parent / "fixtures" / "registry"
+NAME = "sine-old"
+
+
+@pytest.fixture
+def old_registry(tmp_path: Path) -> Registry:
+    """A copy of the fixture registry, so that no test changes the original."""
+    root = tmp_path / "registry"
+    shutil.copytree(FIXTURE, root)
+    return Registry(root)
+
+
+def test_old_version_loads(old_registry: Registry) -> None:
+    loaded = old_registry.load(NAME, "latest")
+
+    assert loaded.version == 1
+    assert loaded.lookback == 5
+    assert loaded.horizon == 2
+    assert loaded.target == "price"
+
+
+def test_old_spec_validates(old_registry: Registry) -> None:
+    stored = old_registry.metadata(NAME, 1)["spec"]
+
+    spec = TrainingSpec.model_validate(stored)
+
+    assert isinstance(spec.data, SyntheticData)
+    assert spec.data.generator == "sine"
+    assert spec.data.noise == 0.5
+    assert spec.model_dump(mode="json") == stored
+
+
+def test_old_spec_has_integer_fields(old_registry: Registry) -> None:
+    stored = old_registry.metadata(NAME, 1)["spec"]
+
+    for field in ("hidden_size", "num_layers", "lookback", "horizon", "epochs"):
+        assert type(stored[field]) is int, field
+    assert type(stored["data"]["length"]) is int
+    assert type(stored["data"]["seed"]) is int
