@@ -19,10 +19,11 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from models.errors import RnnForecastError
 from models.field_types import type_message
+from models.generator_fields import FIELDS_USED, check_generator_fields
 from models.paths import default_cache_dir, default_registry
 from models.spec import (
     DEFAULT_NAME,
@@ -197,7 +198,11 @@ def chosen_port(args: argparse.Namespace) -> int:
 
 
 def data_spec(args: argparse.Namespace) -> Any:
-    """Turn ``--data`` and its companions into a data spec."""
+    """Turn ``--data`` and its companions into a data spec.
+
+    A synthetic spec gets ``--seed`` only when its generator draws random
+    numbers, because the other generators reject a seed.
+    """
     kind, _, rest = args.data.partition(":")
     if kind == "bundled":
         return BundledData(column=args.column)
@@ -208,7 +213,10 @@ def data_spec(args: argparse.Namespace) -> Any:
             ticker=rest, start=args.start, end=args.end, column=args.column
         )
     if kind == "synthetic" and rest:
-        return SyntheticData(generator=rest, length=args.length, seed=args.seed)
+        fields = {"generator": rest, "length": args.length}
+        if "seed" in FIELDS_USED.get(rest, ()):
+            fields["seed"] = args.seed
+        return SyntheticData.model_validate(fields)
     raise ValueError(f"--data {args.data!r} is invalid; expected {DATA_HELP}")
 
 
@@ -241,8 +249,23 @@ def training_spec(args: argparse.Namespace) -> TrainingSpec:
         if args.spec is None or key in given:
             base[key] = value
     if args.spec is None or "data" in given:
-        base["data"] = data_spec(args).model_dump()
-    return TrainingSpec.model_validate(base)
+        base["data"] = set_fields(data_spec(args))
+    spec = TrainingSpec.model_validate(base)
+    check_submitted_data(spec)
+    return spec
+
+
+def set_fields(model: BaseModel) -> dict[str, Any]:
+    """Dump the fields of ``model`` that its input set, and its ``source``,
+    so that a spec built from the dump has the same ``model_fields_set``."""
+    return model.model_dump(include={*model.model_fields_set, "source"})
+
+
+def check_submitted_data(spec: TrainingSpec) -> None:
+    """Reject a synthetic data spec whose input set a field that its
+    generator does not use."""
+    if isinstance(spec.data, SyntheticData):
+        check_generator_fields(spec.data)
 
 
 def read_spec_file(path: Path) -> dict[str, Any]:

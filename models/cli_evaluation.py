@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from models.cli import DATA_HELP, data_spec
+from models.cli import DATA_HELP, check_submitted_data, data_spec, set_fields
 from models.limits import limit_from_env
 from models.paths import default_cache_dir
 from models.registry import Registry
@@ -68,7 +68,8 @@ def _add_spec_options(command: argparse.ArgumentParser) -> None:
 
 
 def base_spec(args: argparse.Namespace, registry: Registry) -> TrainingSpec:
-    """Build the training spec from ``--spec`` or ``--model`` with flags on top."""
+    """Build the training spec from ``--spec`` or ``--model`` with flags on
+    top, and check synthetic data that a file or ``--data`` sets."""
     fields: dict[str, Any] = {}
     if args.spec is not None:
         fields = json.loads(args.spec.read_text())
@@ -90,8 +91,13 @@ def base_spec(args: argparse.Namespace, registry: Registry) -> TrainingSpec:
             length=args.length,
             seed=fields.get("seed", 0),
         )
-        fields["data"] = data_spec(data_args).model_dump()
-    return TrainingSpec.model_validate(fields)
+        fields["data"] = set_fields(data_spec(data_args))
+    spec = TrainingSpec.model_validate(fields)
+    # a stored version's spec carries every field with its default, so only
+    # data from a file or a flag is checked
+    if args.spec is not None or args.data is not None:
+        check_submitted_data(spec)
+    return spec
 
 
 def _add_backtest(commands: Any) -> None:

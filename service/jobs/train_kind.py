@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from models.errors import InvalidInputError
+from models.generator_fields import check_generator_fields
 from models.limits import check_limit
 from models.spec import SyntheticData, TrainingSpec, UploadedData, check_model_name
 from service.data_sources import check_http_source
@@ -22,13 +23,16 @@ def check_training_spec(
     spec: TrainingSpec, settings: Settings, *, path: str = ""
 ) -> None:
     """Reject a spec that a client may not run on this service: a server-side
-    CSV path, a size above the configured limits, or an unknown upload.
-    These checks read no series.
+    CSV path, a synthetic field that the generator does not use, a size
+    above the configured limits, or an unknown upload. These checks read no
+    series.
 
     ``path`` goes before every field name in the errors: ``"base."`` for the
     spec inside a tuning job's params.
     """
     check_http_source(spec.data.source, field=f"{path}data.source")
+    if isinstance(spec.data, SyntheticData):
+        check_generator_fields(spec.data, path=path)
     check_limit(
         f"{path}epochs", spec.epochs, settings.max_epochs, "RNN_FORECAST_MAX_EPOCHS"
     )

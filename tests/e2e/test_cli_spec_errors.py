@@ -60,3 +60,28 @@ def test_float_rejected_for_integer(tmp_path: Path) -> None:
         "error: hidden_size: Input should be an integer without a decimal point or "
         "exponent, not 64.0; send a whole number such as 64\n"
     )
+
+
+def test_unused_generator_field_rejected(tmp_path: Path) -> None:
+    data = {"source": "synthetic", "generator": "sine", "noise": 0.5}
+
+    stderr = train_spec(tmp_path, {"name": "s", "data": data})
+
+    assert stderr == (
+        "error: data.noise is not used by generator 'sine', which uses data.length, "
+        "data.period and data.level; remove it or choose a generator that uses it: "
+        "'noisy_sine', 'trend_seasonal', 'ar1', 'random_walk' or 'mackey_glass'\n"
+    )
+
+
+def test_data_flag_sets_seed_of_random_generator(tmp_path: Path) -> None:
+    result = run_cli(
+        tmp_path,
+        "train", "--name", "walk", "--data", "synthetic:random_walk",
+        "--length", "200", "--seed", "5", "--target", "price", "--epochs", "1",
+        "--hidden-size", "4", "--num-layers", "1", "--lookback", "10", "--quiet",
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stderr
+    metadata = tmp_path / "registry" / "walk" / "versions" / "1" / "metadata.json"
+    assert json.loads(metadata.read_text())["spec"]["data"]["seed"] == 5

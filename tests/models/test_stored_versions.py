@@ -1,8 +1,9 @@
 """A registry version written by rnn-forecast 0.1.0 before integer fields
 rejected floats and synthetic specs rejected unused generator fields.
 
-Its spec is a sine series that sets ``noise`` and ``phi``, which sine does
-not use, and it stores every spec field, with the defaults too.
+It was trained from a spec with ``"hidden_size": 2.0``, which the registry
+stored as 2, and a sine series that sets ``noise`` and ``phi``, which sine
+does not use. Its metadata stores every spec field, with the defaults too.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from models.cli import build_parser
+from models.cli_evaluation import base_spec
 from models.registry import Registry
 from models.spec import SyntheticData, TrainingSpec
 
@@ -54,3 +57,15 @@ def test_old_spec_has_integer_fields(old_registry: Registry) -> None:
         assert type(stored[field]) is int, field
     assert type(stored["data"]["length"]) is int
     assert type(stored["data"]["seed"]) is int
+
+
+def test_old_spec_starts_backtest(old_registry: Registry) -> None:
+    """``--model`` reads the stored spec, whose sine sets noise and phi,
+    without rejecting them."""
+    args = build_parser().parse_args(["backtest", "--model", NAME])
+
+    spec = base_spec(args, old_registry)
+
+    assert spec.data == SyntheticData.model_validate(
+        old_registry.metadata(NAME, 1)["spec"]["data"]
+    )

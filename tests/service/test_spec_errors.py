@@ -253,3 +253,88 @@ def test_integer_still_accepted(
     response = live_server.client.post(path, json=body)
 
     assert response.status_code == 200, response.text
+
+
+# 60 rows are too short for the default lookback and horizon, so a spec that
+# passes the generator check fails the data check and queues no job
+SHORT = {"source": "synthetic", "length": 60}
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field", "generator"),
+    [
+        (
+            TRAINING_JOBS,
+            {"name": "s", "data": {**SHORT, "generator": "sine", "noise": 0.5}},
+            "data.noise",
+            "sine",
+        ),
+        (
+            TRAINING_JOBS,
+            {"name": "s", "data": {**SHORT, "seed": 3}},
+            "data.seed",
+            "sine",
+        ),
+        (
+            JOBS,
+            {
+                "kind": "backtest",
+                "params": {
+                    "training": {"data": {**SHORT, "generator": "sine", "phi": 0.2}}
+                },
+            },
+            "params.training.data.phi",
+            "sine",
+        ),
+        (
+            JOBS,
+            {
+                "kind": "tuning",
+                "params": {
+                    "name": "t",
+                    "base": {
+                        "data": {**SHORT, "generator": "random_walk", "period": 9}
+                    },
+                },
+            },
+            "params.base.data.period",
+            "random_walk",
+        ),
+    ],
+)
+def test_unused_generator_field_rejected(
+    live_server: LiveServer,
+    path: str,
+    body: dict[str, object],
+    field: str,
+    generator: str,
+) -> None:
+    errors = field_errors(live_server.client.post(path, json=body))
+
+    assert list(errors) == [field]
+    message = errors[field]["message"]
+    name = field.rsplit(".", 1)[1]
+    assert message.startswith(
+        f"data.{name} is not used by generator {generator!r}, which uses data.length"
+    )
+    assert errors[field]["type"] == "invalid"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {**SHORT, "generator": "sine", "period": 20, "level": 3},
+        {**SHORT, "generator": "ar1", "seed": 1, "noise": 0.2, "phi": 0.5},
+        {**SHORT, "generator": "mackey_glass", "seed": 1, "noise": 0.0, "level": 1},
+    ],
+)
+def test_used_generator_fields_accepted(
+    live_server: LiveServer, data: dict[str, object]
+) -> None:
+    body = {"name": "s", "target": "price", "data": data}
+
+    errors = field_errors(live_server.client.post(TRAINING_JOBS, json=body))
+
+    # the series is too short, a check that runs after the generator check
+    assert list(errors) == ["data"]
+    assert "too short" in errors["data"]["message"]
