@@ -29,23 +29,27 @@ FIELDS_USED: dict[str, tuple[str, ...]] = {
 
 
 def unused_fields(data: SyntheticData) -> list[str]:
-    """Return the fields that the input of ``data`` set although its
-    generator does not use them, in the order of ``OPTIONAL_FIELDS``."""
+    """Return the fields that the input of ``data`` set to another value
+    than their default although its generator does not use them, in the
+    order of ``OPTIONAL_FIELDS``."""
     used = FIELDS_USED[data.generator]
+    fields = type(data).model_fields
     return [
         field
         for field in OPTIONAL_FIELDS
-        if field in data.model_fields_set and field not in used
+        if field in data.model_fields_set
+        and field not in used
+        and getattr(data, field) != fields[field].default
     ]
 
 
 def check_generator_fields(data: SyntheticData, *, path: str = "") -> None:
-    """Raise ``InvalidInputError`` when the input of ``data`` set a field
-    that its generator does not use.
+    """Raise ``InvalidInputError`` when the input of ``data`` gave a value
+    other than the default to a field that its generator does not use.
 
     The error names the first such field, prefixed with ``path``, and its
     message names every one of them, the generator and the fields that it
-    uses. Fields filled in by their defaults are never rejected.
+    uses. Fields at their defaults are never rejected.
     """
     unused = unused_fields(data)
     if not unused:

@@ -105,11 +105,21 @@ def test_used_fields_accepted(generator: str) -> None:
     check_generator_fields(data)
 
 
-def test_stored_dump_sets_every_field() -> None:
-    """A spec loaded from a stored dump sets every field, which is why only
-    submissions are checked."""
+def test_stored_dump_sent_again() -> None:
+    """A stored dump sets every field, the unused ones at their defaults, and
+    passes the check as it is."""
     stored = SyntheticData(generator="sine").model_dump(mode="json")
 
     loaded = SyntheticData.model_validate(stored)
 
-    assert unused_fields(loaded) == ["seed", "noise", "phi"]
+    assert loaded.model_fields_set >= {"seed", "noise", "phi"}
+    assert unused_fields(loaded) == []
+    check_generator_fields(loaded)
+
+
+def test_unused_field_at_other_value_rejected_when_all_set() -> None:
+    stored = SyntheticData(generator="sine").model_dump(mode="json")
+
+    loaded = SyntheticData.model_validate({**stored, "phi": 0.5})
+
+    assert unused_fields(loaded) == ["phi"]

@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from models.names import NAME_PATTERN
-from models.spec import DATA_SOURCES
+from models.spec import DATA_SOURCES, SyntheticData
 from service.data_sources import HTTP_SOURCES as HTTP_SOURCE_NAMES
 from tests.conftest import LiveServer
 from tests.service.test_error_messages import (
@@ -326,6 +326,8 @@ def test_unused_generator_field_rejected(
         {**SHORT, "generator": "sine", "period": 20, "level": 3},
         {**SHORT, "generator": "ar1", "seed": 1, "noise": 0.2, "phi": 0.5},
         {**SHORT, "generator": "mackey_glass", "seed": 1, "noise": 0.0, "level": 1},
+        # every field, as a job's params and a stored spec list them
+        SyntheticData(generator="sine", length=60).model_dump(mode="json"),
     ],
 )
 def test_used_generator_fields_accepted(
