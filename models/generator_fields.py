@@ -29,8 +29,8 @@ FIELDS_USED: dict[str, tuple[str, ...]] = {
 
 
 def unused_fields(data: SyntheticData) -> list[str]:
-    """Return the fields that the input of ``data`` set to another value
-    than their default although its generator does not use them, in the
+    """Return the fields that the input of ``data`` set to a value other
+    than the default, although its generator does not use them, in the
     order of ``OPTIONAL_FIELDS``."""
     used = FIELDS_USED[data.generator]
     fields = type(data).model_fields
