@@ -26,6 +26,7 @@ from models.errors import (
     SourceUnavailableError,
 )
 from service.field_errors import field_error, json_limit_message
+from service.links import docs_path
 
 logger = logging.getLogger(__name__)
 
@@ -157,7 +158,8 @@ async def validation_error_handler(request: Request, exc: Exception) -> JSONResp
             else f"Content-Type {content_type!r} is not supported for this body"
         )
         return problem(415, f"{given}; send JSON with Content-Type: application/json")
-    errors = [field_error(err, exc.body) for err in exc.errors()]
+    docs = docs_path(request)
+    errors = [field_error(err, exc.body, docs) for err in exc.errors()]
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
     return problem(422, detail or "the request is invalid", errors=errors)
 
@@ -181,7 +183,7 @@ async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
     elif exc.status_code == 400 and cause is not None:
         # FastAPI raises 400 for any other error of json.loads but the
         # JSONDecodeError, which it reports as a json_invalid field error
-        message = json_limit_message(cause)
+        message = json_limit_message(cause, docs_path(request))
         if message is not None:
             error = {"field": "body", "message": message, "type": "json_invalid"}
             return problem(422, message, errors=[error])
@@ -206,7 +208,8 @@ def _routing_detail(request: Request, exc: StarletteHTTPException) -> str | None
     """Write a message for the router's own 404 and 405, which carry no detail."""
     method, path = request.method, request.url.path
     if exc.status_code == 404 and request.scope.get("route") is None:
-        return f"no route matches {method} {path}; the API reference is at /docs"
+        docs = docs_path(request)
+        return f"no route matches {method} {path}; the API reference is at {docs}"
     if exc.status_code == 405:
         allowed = (exc.headers or {}).get("Allow", "")
         return f"method {method} is not allowed on {path}; allowed: {allowed}"

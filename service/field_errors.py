@@ -18,24 +18,27 @@ from typing import Any
 
 from models.field_types import type_message
 from service.data_sources import http_source_message
+from service.links import DOCS_PATH
 
 # pydantic puts these before the message of a ValueError or an AssertionError
 # raised in a validator
 PYDANTIC_PREFIXES = ("Value error, ", "Assertion failed, ")
 FINITE_HINT = "; NaN and Infinity are not accepted, send a finite number"
-JSON_FIX = "send a JSON object as the examples in the API reference at /docs show"
 
 Segment = str | int
 
 
-def field_error(error: Mapping[str, Any], body: Any) -> dict[str, Any]:
+def field_error(
+    error: Mapping[str, Any], body: Any, docs: str = DOCS_PATH
+) -> dict[str, Any]:
     """Convert one pydantic error of a request with JSON ``body`` into
-    ``{"field", "message", "type"}``."""
+    ``{"field", "message", "type"}``; ``docs`` is the path of the API
+    reference that a message of invalid JSON points to."""
     error_type = error.get("type")
     if error_type == "json_invalid":
         return {
             "field": "body",
-            "message": json_invalid_message(error),
+            "message": json_invalid_message(error, docs),
             "type": error_type,
         }
 
@@ -86,15 +89,24 @@ def field_message(error: Mapping[str, Any]) -> str:
     return message
 
 
-def json_invalid_message(error: Mapping[str, Any]) -> str:
+def json_fix(docs: str = DOCS_PATH) -> str:
+    """Return the fix of a body that is not valid JSON, pointing to the API
+    reference at the path ``docs``."""
+    return f"send a JSON object as the examples in the API reference at {docs} show"
+
+
+def json_invalid_message(error: Mapping[str, Any], docs: str = DOCS_PATH) -> str:
     """Explain FastAPI's ``json_invalid`` error, whose location ends with the
     character offset of the syntax error."""
     reason = error.get("ctx", {}).get("error", "invalid JSON")
     position = error.get("loc", ("body", "?"))[-1]
-    return f"the body is not valid JSON ({reason} at character {position}); {JSON_FIX}"
+    return (
+        f"the body is not valid JSON ({reason} at character {position}); "
+        f"{json_fix(docs)}"
+    )
 
 
-def json_limit_message(cause: BaseException) -> str | None:
+def json_limit_message(cause: BaseException, docs: str = DOCS_PATH) -> str | None:
     """Explain why Python's ``json.loads`` rejected a body for a reason other
     than its syntax, or return None for another ``cause``.
 
@@ -113,7 +125,7 @@ def json_limit_message(cause: BaseException) -> str | None:
         reason = f"an integer has {count} digits, above the limit of {limit}"
     else:
         return None
-    return f"the body is not valid JSON for this API ({reason}); {JSON_FIX}"
+    return f"the body is not valid JSON for this API ({reason}); {json_fix(docs)}"
 
 
 def _body_segments(

@@ -16,6 +16,7 @@ from models.errors import InvalidInputError
 from service.etag import json_with_etag
 from service.jobs.manager import JobManager
 from service.jobs.store import Job, QueueFullError
+from service.links import public_path
 from service.preconditions import Preconditions
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
@@ -157,6 +158,8 @@ def shown_progress(job: Job) -> dict[str, Any] | None:
 
 
 def job_out(job: Job, base_path: str, *, with_history: bool = True) -> JobOut:
+    """Build the response model of ``job``, whose ``href`` is below
+    ``base_path`` as the client reaches it."""
     return JobOut(
         id=job.id,
         kind=job.kind,
@@ -195,11 +198,13 @@ def job_response(
     request: Request, job: Job, base_path: str, *, status_code: int = 200
 ) -> Response:
     """Build the job's JSON response with its ETag; a 202 response also
-    carries ``Location``."""
-    headers = {"Location": f"{base_path}/{job.id}"} if status_code == 202 else None
+    carries ``Location``. ``base_path`` is the path of the job list, such as
+    ``/v1/jobs``."""
+    link = public_path(request, f"{base_path}/{job.id}")
+    headers = {"Location": link} if status_code == 202 else None
     return json_with_etag(
         request,
-        job_out(job, base_path).model_dump(mode="json"),
+        job_out(job, public_path(request, base_path)).model_dump(mode="json"),
         etag=job_etag(job),
         status_code=status_code,
         headers=headers,
@@ -227,8 +232,9 @@ def page_response(
     request: Request, jobs: list[Job], limit: int, base_path: str
 ) -> Response:
     next_cursor = encode_cursor(jobs[-1]) if len(jobs) == limit else None
+    public_base = public_path(request, base_path)
     page = JobPage(
-        jobs=[job_out(job, base_path, with_history=False) for job in jobs],
+        jobs=[job_out(job, public_base, with_history=False) for job in jobs],
         next_cursor=next_cursor,
     )
     return json_with_etag(request, page.model_dump(mode="json"))

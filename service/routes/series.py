@@ -20,6 +20,7 @@ from service.deps import SettingsDep
 from service.errors import PayloadTooLargeError
 from service.jobs.store import QUEUED, RUNNING
 from service.jobs.views import ManagerDep
+from service.links import public_path
 from service.multipart import FILE_FIELD, parse_form
 from service.series_store import (
     delete_series,
@@ -128,9 +129,8 @@ async def upload_series(request: Request, settings: SettingsDep) -> JSONResponse
         )
 
     info = save_series(raw, settings, filename=filename)
-    return JSONResponse(
-        info, status_code=201, headers={"Location": f"/v1/series/{info['id']}"}
-    )
+    location = public_path(request, f"/v1/series/{info['id']}")
+    return JSONResponse(info, status_code=201, headers={"Location": location})
 
 
 @router.get(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -10,18 +11,24 @@ from pydantic import ValidationError
 
 from models.registry import Registry
 from service.settings import Settings
-from tests.conftest import LiveServer
+from tests.conftest import ROOT, LiveServer
+from tests.service.jobs_support import LONG, finished, start_job_server, wait_for_job
 
 ROOT_PATH = "/rnn"
 FORECAST_ROUTE = "/v1/models/{name}/forecast"
 
 
 @pytest.fixture(scope="module")
-def prefixed_server(trained_registry: Registry) -> Iterator[LiveServer]:
+def prefixed_server(
+    trained_registry: Registry, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
     """``rnn-forecast serve`` published under ``/rnn`` by a proxy that strips
-    the prefix before forwarding."""
-    server = LiveServer(
-        trained_registry.root, env={"RNN_FORECAST_ROOT_PATH": ROOT_PATH}
+    the prefix before forwarding, on a copy of the registry that its jobs may
+    write to."""
+    server, _, _ = start_job_server(
+        trained_registry.root,
+        tmp_path_factory.mktemp("prefixed"),
+        {"RNN_FORECAST_ROOT_PATH": ROOT_PATH},
     )
     yield server
     server.stop()
@@ -83,6 +90,58 @@ def test_openapi_servers_root_path(prefixed_server: LiveServer) -> None:
 
     assert document["servers"] == [{"url": ROOT_PATH}]
     assert FORECAST_ROUTE in document["paths"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/training-jobs", {**LONG, "name": "prefixed"}),
+        ("/v1/jobs", {"kind": "train", "params": {**LONG, "name": "prefixed"}}),
+    ],
+)
+def test_job_links_under_root_path(
+    prefixed_server: LiveServer, path: str, body: dict[str, Any]
+) -> None:
+    client = prefixed_server.client
+
+    submitted = client.post(path, json=body)
+    job_id = submitted.json()["id"]
+    listed = client.get(path, params={"limit": 1}).json()["jobs"]
+    client.delete(f"{path}/{job_id}")
+    wait_for_job(client, f"{path}/{job_id}", finished)
+
+    link = f"{ROOT_PATH}{path}/{job_id}"
+    assert submitted.status_code == 202, submitted.text
+    assert submitted.headers["location"] == link
+    assert submitted.json()["href"] == link
+    assert [job["href"] for job in listed] == [link]
+
+
+def test_upload_location_under_root_path(prefixed_server: LiveServer) -> None:
+    lines = (ROOT / "models" / "data" / "bundled" / "NFLX.csv").read_bytes()
+    body = b"\n".join(lines.splitlines()[:200]) + b"\n"
+
+    response = prefixed_server.client.post(
+        "/v1/series", content=body, headers={"content-type": "text/csv"}
+    )
+
+    assert response.status_code == 201, response.text
+    location = f"{ROOT_PATH}/v1/series/{response.json()['id']}"
+    assert response.headers["location"] == location
+
+
+def test_docs_link_under_root_path(prefixed_server: LiveServer) -> None:
+    unknown = prefixed_server.client.get("/v1/no-such-route")
+    malformed = prefixed_server.client.post(
+        "/v1/models/nflx/forecast",
+        content=b'{"horizon": ',
+        headers={"content-type": "application/json"},
+    )
+
+    assert unknown.status_code == 404
+    assert unknown.json()["detail"].endswith(f"API reference is at {ROOT_PATH}/docs")
+    assert malformed.status_code == 422
+    assert f"API reference at {ROOT_PATH}/docs show" in malformed.json()["detail"]
 
 
 @pytest.mark.parametrize("value", ["rnn", "/rnn/", "/a b", "//rnn", "/rnn\n"])

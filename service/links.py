@@ -1,0 +1,27 @@
+"""Paths of the API's own pages and resources as clients reach them.
+
+Behind a reverse proxy that publishes the API under a prefix
+(``RNN_FORECAST_ROOT_PATH``, such as ``/rnn``), uvicorn puts the prefix in
+the request's ``root_path``. Every path that the service sends to a client,
+in ``Location``, in a job's ``href`` or in an error message, starts with it.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import HTTPConnection
+
+# The path of the OpenAPI page. It is FastAPI's default docs_url, which
+# create_app keeps.
+DOCS_PATH = "/docs"
+
+
+def public_path(connection: HTTPConnection, path: str) -> str:
+    """Prefix ``path``, a path of the API such as ``/v1/series/<id>``, with
+    the root path of the request that ``connection`` belongs to."""
+    root_path: str = connection.scope.get("root_path", "")
+    return root_path + path
+
+
+def docs_path(connection: HTTPConnection) -> str:
+    """Return the path of the OpenAPI page as the client reaches it."""
+    return public_path(connection, DOCS_PATH)
