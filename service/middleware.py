@@ -342,12 +342,23 @@ class BodySizeLimitMiddleware:
 
 def cors_options(settings: Settings) -> dict[str, list[str]]:
     """Return the keyword arguments of the CORS middleware: the configured
-    origins and what browsers may send and read."""
+    origins and what browsers may send and read.
+
+    Scripts send ``If-Match`` and ``If-None-Match`` on alias writes, job
+    cancels and polls, and read ``Location`` of a 201 or 202 and
+    ``Retry-After`` of a 429 or 503.
+    """
     return {
         "allow_origins": settings.cors_origins,
         "allow_methods": ["GET", "POST", "PUT", "DELETE"],
-        "allow_headers": ["Content-Type", "X-API-Key", REQUEST_ID_HEADER],
-        "expose_headers": [REQUEST_ID_HEADER, "ETag"],
+        "allow_headers": [
+            "Content-Type",
+            "X-API-Key",
+            REQUEST_ID_HEADER,
+            "If-Match",
+            "If-None-Match",
+        ],
+        "expose_headers": [REQUEST_ID_HEADER, "ETag", "Location", "Retry-After"],
     }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.conftest import LiveServer
 from tests.service.conftest import DASHBOARD_ORIGIN
 
@@ -80,3 +82,44 @@ def test_forecast_without_origin_varies_on_origin(cors_server: LiveServer) -> No
     assert "Origin" in served.headers["vary"]
     assert rejected.status_code == 422
     assert "Origin" in rejected.headers["vary"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "header"),
+    [
+        ("PUT", "/v1/models/nflx/aliases/production", "if-match"),
+        ("PUT", "/v1/models/nflx/aliases/production", "if-none-match"),
+        ("DELETE", "/v1/models/nflx/aliases/production", "if-match"),
+        ("DELETE", "/v1/jobs/0123456789abcdef0123456789abcdef", "if-match"),
+    ],
+)
+def test_preflight_allows_precondition_headers(
+    cors_server: LiveServer, method: str, path: str, header: str
+) -> None:
+    preflight = cors_server.client.options(
+        path,
+        headers={
+            "Origin": DASHBOARD_ORIGIN,
+            "Access-Control-Request-Method": method,
+            "Access-Control-Request-Headers": f"content-type,x-api-key,{header}",
+        },
+    )
+
+    assert preflight.status_code == 200, preflight.text
+    allowed = preflight.headers["access-control-allow-headers"].lower()
+    assert header in allowed.split(", ")
+
+
+def test_fast_and_app_paths_expose_same_headers(cors_server: LiveServer) -> None:
+    origin = {"Origin": DASHBOARD_ORIGIN}
+    fast = cors_server.client.post(
+        "/v1/models/nflx/forecast", json={"horizon": 2}, headers=origin
+    )
+    app = cors_server.client.get("/v1/health", headers=origin)
+
+    assert fast.status_code == 200
+    assert app.status_code == 200
+    exposed = app.headers["access-control-expose-headers"]
+    assert fast.headers["access-control-expose-headers"] == exposed
+    for header in ("X-Request-ID", "ETag", "Location", "Retry-After"):
+        assert header in exposed.split(", ")
