@@ -3,8 +3,6 @@ manager dependency shared by ``/v1/jobs`` and ``/v1/training-jobs``."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
@@ -12,7 +10,8 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from models.errors import InvalidInputError
+from models.errors import NotFoundError
+from service.cursors import decode_cursor, encode_cursor, invalid_cursor
 from service.etag import json_with_etag
 from service.jobs.manager import JobManager
 from service.jobs.store import Job, QueueFullError
@@ -221,45 +220,45 @@ def list_page(
     limit: int,
     cursor: str | None,
 ) -> Response:
-    """Build one page of the job list, newest first, with its ETag."""
+    """Build one page of the job list, newest first, with its ETag.
+
+    One job more than ``limit`` is read, so the last page, even a full one,
+    has no ``next_cursor``.
+    """
+    before = job_position(manager, cursor) if cursor is not None else None
     jobs = manager.list_jobs(
-        kinds=kinds, statuses=statuses, limit=limit, before=decode_cursor(cursor)
+        kinds=kinds, statuses=statuses, limit=limit + 1, before=before
     )
-    return page_response(request, jobs, limit, base_path)
-
-
-def page_response(
-    request: Request, jobs: list[Job], limit: int, base_path: str
-) -> Response:
-    next_cursor = encode_cursor(jobs[-1]) if len(jobs) == limit else None
+    next_cursor = job_cursor(jobs[limit - 1]) if len(jobs) > limit else None
     public_base = public_path(request, base_path)
     page = JobPage(
-        jobs=[job_out(job, public_base, with_history=False) for job in jobs],
+        jobs=[job_out(job, public_base, with_history=False) for job in jobs[:limit]],
         next_cursor=next_cursor,
     )
     return json_with_etag(request, page.model_dump(mode="json"))
 
 
-def encode_cursor(job: Job) -> str:
-    raw = f"{job.created_at!r}:{job.id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+def job_cursor(job: Job) -> str:
+    """Build the cursor of the page that starts after ``job``."""
+    return encode_cursor(repr(job.created_at), job.id)
 
 
-def decode_cursor(cursor: str | None) -> tuple[float, str] | None:
-    """Decode ``cursor`` into (created_at, id); raise ``InvalidInputError``
-    when it is not a cursor that this API returned."""
-    if cursor is None:
-        return None
+def job_position(manager: JobManager, cursor: str) -> tuple[float, str]:
+    """Return the (created_at, id) of the job that ``cursor`` names.
+
+    Jobs are never deleted, so every cursor that a page returned names a
+    stored job with that creation time. Any other cursor raises
+    ``InvalidInputError`` on ``query.cursor``.
+    """
+    sort_key, job_id = decode_cursor(cursor)
     try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        created, _, job_id = base64.urlsafe_b64decode(padded).decode().partition(":")
-        return float(created), job_id
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise InvalidInputError(
-            "cursor is invalid; pass the next_cursor of the previous page "
-            "unchanged, or omit it for the first page",
-            field="query.cursor",
-        ) from exc
+        created_at = float(sort_key)
+        job = manager.get(job_id)
+    except (ValueError, NotFoundError) as exc:
+        raise invalid_cursor() from exc
+    if job.created_at != created_at:
+        raise invalid_cursor()
+    return created_at, job_id
 
 
 def submit(manager: JobManager, kind: str, params: Any) -> Job:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from service.cursors import encode_cursor
 from tests.conftest import LiveServer
 
 PROBLEM = "application/problem+json"
@@ -532,8 +533,21 @@ def test_unknown_kind_filter_rejected(live_server: LiveServer) -> None:
 
 
 @pytest.mark.parametrize("path", [JOBS, TRAINING_JOBS])
-def test_bad_cursor_names_query_field(live_server: LiveServer, path: str) -> None:
-    response = live_server.client.get(path, params={"cursor": "%%%"})
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "%%%",
+        "MToy",  # "1:2"
+        "bmFuOng",  # "nan:x"
+        "aW5mOng",  # "inf:x"
+        encode_cursor("nan", "0" * 32),
+        encode_cursor("1796406046.137", "0" * 32),  # no such job
+    ],
+)
+def test_bad_cursor_names_query_field(
+    live_server: LiveServer, path: str, cursor: str
+) -> None:
+    response = live_server.client.get(path, params={"cursor": cursor})
 
     errors = field_errors(response)
     assert list(errors) == ["query.cursor"]

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from models.registry import Registry
+from service.cursors import encode_cursor
 from tests.conftest import LiveServer
 from tests.service.jobs_support import (
     LONG,
@@ -153,10 +154,17 @@ def test_queue_limit_cancel_and_listing(client: httpx.Client) -> None:
     page = client.get("/v1/training-jobs", params={"status": "queued", "limit": 1})
     assert [job["id"] for job in page.json()["jobs"]] == [second["id"]]
     cursor = page.json()["next_cursor"]
+    assert cursor is not None
     rest = client.get(
         "/v1/training-jobs", params={"status": "queued", "limit": 1, "cursor": cursor}
     )
     assert [job["id"] for job in rest.json()["jobs"]] == [first["id"]]
+    assert rest.json()["next_cursor"] is None
+    whole = client.get("/v1/training-jobs", params={"status": "queued", "limit": 2})
+    assert len(whole.json()["jobs"]) == 2
+    assert whole.json()["next_cursor"] is None
+    moved = encode_cursor("1.0", first["id"])
+    assert client.get("/v1/jobs", params={"cursor": moved}).status_code == 422
 
     etag = client.get(first["href"]).headers["etag"]
     response = client.delete(first["href"], headers={**AUTH, "If-Match": etag})
