@@ -1,5 +1,5 @@
-"""Opaque page cursors of the lists that page newest first, such as the
-job list.
+"""Opaque page cursors of the lists that page newest first: jobs and
+uploaded series.
 
 A page's ``next_cursor`` is the URL-safe base64 (without padding) of
 ``<sort key>:<id>`` of the page's last item, where the id is 32 lowercase

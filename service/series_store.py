@@ -19,6 +19,7 @@ from typing import Any
 
 from models.errors import NotFoundError
 from models.limits import check_limit
+from service.cursors import decode_cursor, encode_cursor, invalid_cursor
 from service.settings import Settings
 
 SERIES_ID_RE = re.compile(r"^[a-f0-9]{32}$")
@@ -76,7 +77,8 @@ def save_series(
         "sha256": series.sha256,
         "bytes": len(raw),
         "filename": filename,
-        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        # microseconds, so that uploads in one second still list newest first
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="microseconds"),
     }
     folder = series_dir(settings)
     folder.mkdir(parents=True, exist_ok=True)
@@ -98,17 +100,59 @@ def read_series_info(settings: Settings, series_id: str) -> dict[str, Any]:
         ) from exc
 
 
-def list_series(settings: Settings, limit: int) -> tuple[list[dict[str, Any]], int]:
-    """Return the descriptions of the ``limit`` newest uploads, newest
-    first, and how many uploads there are."""
+SeriesPosition = tuple[dt.datetime, str]
+
+
+def list_series(
+    settings: Settings, limit: int, before: SeriesPosition | None = None
+) -> tuple[list[dict[str, Any]], int]:
+    """Return the descriptions of at most ``limit`` uploads, newest first,
+    and how many uploads there are.
+
+    Uploads are ordered by upload time, then by id. With ``before``, the
+    position of an upload, the list starts after that position.
+    """
     infos = []
     for path in series_dir(settings).glob("*.json"):
         try:
             infos.append(json.loads(path.read_text()))
         except FileNotFoundError:
             continue  # deleted while listing
-    infos.sort(key=lambda info: (info["created_at"], info["id"]), reverse=True)
-    return infos[:limit], len(infos)
+    infos.sort(key=series_position, reverse=True)
+    if before is not None:
+        infos_after = [info for info in infos if series_position(info) < before]
+    else:
+        infos_after = infos
+    return infos_after[:limit], len(infos)
+
+
+def series_position(info: dict[str, Any]) -> SeriesPosition:
+    """Return the sort key of an upload's description: its upload time
+    (``created_at``, in seconds or finer) and its id."""
+    return dt.datetime.fromisoformat(info["created_at"]), info["id"]
+
+
+def series_cursor(info: dict[str, Any]) -> str:
+    """Build the cursor of the list page that starts after the upload
+    ``info``."""
+    return encode_cursor(info["created_at"], info["id"])
+
+
+def cursor_position(cursor: str) -> SeriesPosition:
+    """Return the position of an upload that ``cursor`` names; raise
+    ``InvalidInputError`` on ``query.cursor`` when it is not in the form of
+    ``series_cursor``.
+
+    The upload need not exist any more, so paging goes on after a delete.
+    """
+    created_at, series_id = decode_cursor(cursor)
+    try:
+        moment = dt.datetime.fromisoformat(created_at)
+    except ValueError as exc:
+        raise invalid_cursor() from exc
+    if moment.tzinfo is None:
+        raise invalid_cursor()
+    return moment, series_id
 
 
 def delete_series(settings: Settings, series_id: str) -> dict[str, Any]:

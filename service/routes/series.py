@@ -23,11 +23,13 @@ from service.jobs.views import ManagerDep
 from service.links import public_path
 from service.multipart import FILE_FIELD, parse_form
 from service.series_store import (
+    cursor_position,
     delete_series,
     list_series,
     read_series_info,
     references_series,
     save_series,
+    series_cursor,
 )
 from service.settings import Settings
 
@@ -52,7 +54,7 @@ SERIES_EXAMPLE = {
     "sha256": "5f0c...",
     "bytes": 81234,
     "filename": "NFLX.csv",
-    "created_at": "2026-12-04T16:20:46+00:00",
+    "created_at": "2026-12-04T16:20:46.137512+00:00",
 }
 
 
@@ -144,14 +146,26 @@ def get_series(series_id: str, settings: SettingsDep) -> dict[str, Any]:
 
 
 class SeriesList(BaseModel):
-    """The newest uploads, newest first, and how many there are."""
+    """One page of uploads, newest first, and the number of uploads. Pass
+    ``next_cursor`` as ``cursor`` to get the next page, and it is null on the
+    last one."""
 
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"series": [SERIES_EXAMPLE], "total": 1}]}
+        json_schema_extra={
+            "examples": [
+                {
+                    "series": [SERIES_EXAMPLE],
+                    "total": 2,
+                    "next_cursor": "MjAyNi0xMi0wNFQxNjoyMDo0Ni4xMzc1MTIrMDA6MDA6"
+                    "OWIxZjBjN2UyZDNhNGI1YzZkN2U4ZjlhMGIxYzJkM2U",
+                }
+            ]
+        }
     )
 
     series: list[SeriesOut]
     total: int = Field(description="Number of stored uploads")
+    next_cursor: str | None = None
 
 
 @router.get(
@@ -162,11 +176,18 @@ class SeriesList(BaseModel):
 def list_uploads(
     settings: SettingsDep,
     limit: Annotated[
-        int, Query(ge=1, le=MAX_LISTED, description="Uploads to return")
+        int, Query(ge=1, le=MAX_LISTED, description="Uploads per page")
     ] = DEFAULT_LISTED,
+    cursor: str | None = None,
 ) -> dict[str, Any]:
-    infos, total = list_series(settings, limit)
-    return {"series": infos, "total": total}
+    """Pass a page's `next_cursor` as `cursor` to get the next page. The
+    last page has none."""
+    before = cursor_position(cursor) if cursor is not None else None
+    # one upload more than the limit is read, so a full last page has no
+    # next_cursor
+    infos, total = list_series(settings, limit + 1, before)
+    next_cursor = series_cursor(infos[limit - 1]) if len(infos) > limit else None
+    return {"series": infos[:limit], "total": total, "next_cursor": next_cursor}
 
 
 @router.delete(

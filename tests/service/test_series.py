@@ -4,6 +4,7 @@ limits, bad content, and training from an uploaded series."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,9 @@ import pytest
 
 from models.calendar import first_sessions
 from models.registry import Registry
+from service.cursors import encode_cursor
+from service.series_store import list_series
+from service.settings import Settings
 from tests.conftest import ROOT, LiveServer
 from tests.models.data.test_session_dates import WEEKEND_CSV, weekend_message
 from tests.service.jobs_support import (
@@ -367,6 +371,87 @@ def test_series_list_and_delete(client: httpx.Client) -> None:
     assert after["total"] == listed.json()["total"] - 1
     assert first["id"] not in [info["id"] for info in after["series"]]
     assert client.get("/v1/series", params={"limit": 0}).status_code == 422
+
+
+def list_ids(client: httpx.Client, **params: object) -> tuple[list[str], str | None]:
+    """Return the ids of one page of ``GET /v1/series`` and its cursor."""
+    response = client.get("/v1/series", params=params)
+    assert response.status_code == 200, response.text
+    page = response.json()
+    return [info["id"] for info in page["series"]], page["next_cursor"]
+
+
+def test_series_list_pages_newest_first(client: httpx.Client) -> None:
+    uploaded = [
+        client.post("/v1/series", content=yahoo_tail(20), headers=CSV).json()["id"]
+        for _ in range(5)
+    ]
+    total = client.get("/v1/series").json()["total"]
+
+    listed, cursor = list_ids(client, limit=2)
+    while cursor is not None and len(listed) <= total:
+        ids, cursor = list_ids(client, limit=2, cursor=cursor)
+        listed += ids
+    whole, whole_cursor = list_ids(client, limit=total)
+
+    assert listed[:5] == uploaded[::-1]
+    assert len(listed) == total
+    assert len(set(listed)) == total
+    assert cursor is None
+    assert whole == listed
+    assert whole_cursor is None
+
+
+def test_series_cursor_survives_delete(client: httpx.Client) -> None:
+    uploaded = [
+        client.post("/v1/series", content=yahoo_tail(20), headers=CSV).json()["id"]
+        for _ in range(2)
+    ]
+
+    first, cursor = list_ids(client, limit=1)
+    client.delete(f"/v1/series/{uploaded[1]}")
+    second, _ = list_ids(client, limit=1, cursor=cursor)
+
+    assert first == [uploaded[1]]
+    assert second == [uploaded[0]]
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "MToy",  # "1:2"
+        encode_cursor("nan", "0" * 32),
+        encode_cursor("2026-12-04T16:20:46", "0" * 32),  # no time zone
+        encode_cursor("2026-12-04T16:20:46+00:00", "x"),
+    ],
+)
+def test_bad_series_cursor_rejected(client: httpx.Client, cursor: str) -> None:
+    response = client.get("/v1/series", params={"cursor": cursor})
+
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == PROBLEM
+    assert response.json()["errors"][0]["field"] == "query.cursor"
+
+
+def test_second_resolution_upload_times_sort(tmp_path: Path) -> None:
+    """Check that descriptions stored with whole seconds sort among those
+    with microseconds by time."""
+    settings = Settings(data_dir=tmp_path)
+    folder = tmp_path / "series"
+    folder.mkdir()
+    times = {
+        "a" * 32: "2026-12-04T16:20:46+00:00",
+        "b" * 32: "2026-12-04T16:20:46.000001+00:00",
+        "c" * 32: "2026-12-04T16:20:45.999999+00:00",
+    }
+    for series_id, created_at in times.items():
+        info = {"id": series_id, "created_at": created_at}
+        (folder / f"{series_id}.json").write_text(json.dumps(info))
+
+    infos, total = list_series(settings, limit=10)
+
+    assert [info["id"] for info in infos] == ["b" * 32, "a" * 32, "c" * 32]
+    assert total == 3
 
 
 def test_series_in_use_is_kept(client: httpx.Client) -> None:
