@@ -26,7 +26,12 @@ SPEC_BOUNDED = frozenset(
 class Settings(BaseSettings):
     """Every setting of the API; the README lists them with their defaults."""
 
-    model_config = SettingsConfigDict(env_prefix="RNN_FORECAST_", extra="ignore")
+    # The text of a validation error leaves out the inputs, because settings
+    # such as the API key are secrets. rnn-forecast serve names the invalid
+    # values itself.
+    model_config = SettingsConfigDict(
+        env_prefix="RNN_FORECAST_", extra="ignore", hide_input_in_errors=True
+    )
 
     registry: Path = Field(default_factory=default_registry)
     cache_dir: Path = Field(default_factory=default_cache_dir)
@@ -105,6 +110,29 @@ class Settings(BaseSettings):
                 "each after a slash, with no trailing slash, such as /rnn"
             )
         return value
+
+    @field_validator("api_key")
+    @classmethod
+    def _check_api_key(cls, value: SecretStr | None) -> SecretStr | None:
+        """Reject a key that clients cannot send in ``X-API-Key`` as it is.
+
+        HTTP servers strip the spaces around a header value, and Starlette
+        decodes header bytes as Latin-1, so neither surrounding whitespace
+        nor a non-ASCII key (which curl sends as UTF-8) would ever match.
+        The message never contains the key.
+        """
+        key = value.get_secret_value() if value is not None else ""
+        if not (key.isascii() and key.isprintable()):
+            problem = "contains a character that is not printable ASCII"
+        elif key != key.strip():
+            problem = "starts or ends with a space, which HTTP drops from headers"
+        else:
+            return value
+        raise ValueError(
+            f"RNN_FORECAST_API_KEY {problem}; use printable ASCII characters, "
+            "such as the output of python3 -c 'import secrets; "
+            "print(secrets.token_urlsafe(32))'"
+        )
 
     @field_validator(*Limits.__dataclass_fields__)
     @classmethod

@@ -81,6 +81,21 @@ def test_serve_names_invalid_setting(
     assert "Traceback" not in result.stderr
 
 
+def test_serve_rejects_non_ascii_api_key(tmp_path: Path) -> None:
+    # a data folder that cannot be created ends serve before it listens,
+    # should the key be accepted
+    env = {
+        "RNN_FORECAST_API_KEY": "clé-secret",
+        "RNN_FORECAST_DATA_DIR": "/proc/no-such/x",
+    }
+    result = run_cli(tmp_path, "serve", env=env)
+
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: RNN_FORECAST_API_KEY contains a")
+    assert result.stderr.count("\n") == 1
+    assert "clé-secret" not in result.stderr
+
+
 def test_limit_settings_bounds() -> None:
     assert Settings(max_horizon=30).max_horizon == 30
     assert Settings(max_history_rows=100_000).max_history_rows == 100_000

@@ -9,9 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from models.errors import InvalidInputError
 from models.registry import Registry, check_alias, check_name
+from service.settings import Settings
 from tests.conftest import ROOT, LiveServer
 from tests.service.conftest import API_KEY
 
@@ -170,6 +172,34 @@ def test_api_key_compared_in_constant_time() -> None:
         and any(isinstance(op, ast.Eq | ast.NotEq) for op in node.ops)
     ]
     assert comparisons == []
+
+
+@pytest.mark.parametrize(
+    ("key", "problem"),
+    [
+        ("clé", "contains a character that is not printable ASCII"),
+        ("tab\tkey", "contains a character that is not printable ASCII"),
+        ("line\nkey", "contains a character that is not printable ASCII"),
+        (" padded-key", "starts or ends with a space"),
+        ("padded-key ", "starts or ends with a space"),
+    ],
+)
+def test_unsendable_api_key_rejected(key: str, problem: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        Settings(api_key=key)
+
+    message = str(caught.value)
+    assert f"RNN_FORECAST_API_KEY {problem}" in message
+    assert "secrets.token_urlsafe" in message
+    assert key not in message
+
+
+@pytest.mark.parametrize("key", ["", "k3y with inner spaces", "~!@#$%^&*()_+"])
+def test_sendable_api_key_kept(key: str) -> None:
+    settings = Settings(api_key=key)
+
+    assert settings.api_key is not None
+    assert settings.api_key.get_secret_value() == key
 
 
 def test_api_key_never_logged(strict_server: LiveServer) -> None:
