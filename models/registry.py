@@ -74,10 +74,17 @@ def check_alias(alias: str) -> str:
     return alias
 
 
-def check_settable_alias(alias: str) -> str:
-    """Return ``alias`` if a client may point it at a version: valid, and
-    not ``latest``, which always means the highest version."""
+def check_settable_alias(alias: str, *, deleting: bool = False) -> str:
+    """Return ``alias`` if a client may set it, or delete it when
+    ``deleting``. It must be valid and not ``latest``, which always means
+    the highest version."""
     check_alias(alias)
+    if alias == LATEST and deleting:
+        raise InvalidInputError(
+            "alias 'latest' always means the highest version and cannot be "
+            "deleted; delete only aliases that were set",
+            field="alias",
+        )
     if alias == LATEST:
         raise InvalidInputError(
             "alias 'latest' always means the highest version and cannot be "
@@ -282,9 +289,11 @@ class Registry:
         An exception it raises leaves the alias unchanged.
         """
         check_settable_alias(alias)
-        if version not in self.versions(name):
+        versions = self.versions(name)
+        if version not in versions:
             raise NotFoundError(
-                f"model {name!r} has no version {version}", field="version"
+                f"model {name!r} has no version {version}; versions are {versions}",
+                field="version",
             )
 
         base = self.root / name
@@ -306,7 +315,7 @@ class Registry:
         ``check`` is called as in ``set_alias``, before the alias is removed.
         Raises ``NotFoundError`` when the alias does not exist.
         """
-        check_settable_alias(alias)
+        check_settable_alias(alias, deleting=True)
         if not self.versions(name):
             raise NotFoundError(f"model {name!r} not found", field="name")
 
@@ -318,7 +327,7 @@ class Registry:
             if alias not in stored:
                 raise NotFoundError(
                     f"model {name!r} has no alias {alias!r}; aliases are "
-                    f"{sorted(stored)}",
+                    f"{sorted([*stored, LATEST])}",
                     field="alias",
                 )
             version = int(stored.pop(alias))

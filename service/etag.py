@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any
 
 from fastapi import Request, Response
 from fastapi.encoders import jsonable_encoder
+
+# An entity tag: an optional weak prefix and an opaque quoted string, whose
+# characters are 0x21, 0x23-0x7E and obs-text 0x80-0xFF (RFC 9110 section 8.8.3)
+ENTITY_TAG = re.compile(r'(W/)?"[\x21\x23-\x7e\x80-\xff]*"')
 
 # the OpenAPI response of a GET route that returns 304 for If-None-Match
 NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
@@ -31,6 +36,19 @@ def matches(request: Request, etag: str) -> bool:
     if header is None:
         return False
     return tag_listed(header, etag, strong=False)
+
+
+def is_tag_list(header: str) -> bool:
+    """Return True when ``header`` is ``*`` or a comma-separated list of
+    entity tags such as ``"version-3", W/"a"`` (RFC 9110 section 8.8.3).
+
+    Empty list elements are skipped, as the list syntax of RFC 9110 section
+    5.6.1 requires, but an empty or blank header is no list.
+    """
+    if header.strip() == "*":
+        return True
+    elements = [part.strip() for part in header.split(",") if part.strip()]
+    return bool(elements) and all(ENTITY_TAG.fullmatch(part) for part in elements)
 
 
 def tag_listed(header: str, etag: str, *, strong: bool) -> bool:

@@ -15,7 +15,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException
 
-from service.etag import tag_listed
+from service.etag import is_tag_list, tag_listed
 
 FIX = "GET the resource for its current ETag, or leave the header out"
 
@@ -34,8 +34,16 @@ class Preconditions:
         if self.if_match is not None:
             if etag is None:
                 raise _failed(
-                    f"If-Match {self.if_match} requires an existing resource, "
+                    f"If-Match {self.if_match!r} requires an existing resource, "
                     "but there is none; leave If-Match out to create it",
+                    etag,
+                )
+            if not is_tag_list(self.if_match):
+                raise _failed(
+                    f"If-Match {self.if_match!r} is not * or a list of entity "
+                    "tags; entity tags are in double quotes, so send "
+                    f"If-Match: {etag} for the current version, or leave the "
+                    "header out",
                     etag,
                 )
             if not tag_listed(self.if_match, etag, strong=True):

@@ -136,18 +136,22 @@ def set_alias(
     name: str,
     alias: str,
     body: AliasRequest,
+    request: Request,
     registry: RegistryDep,
     conditions: PreconditionsDep,
-) -> AliasOut:
+) -> Response:
+    """The response carries the alias's new `ETag`, for the `If-Match` of
+    the next update."""
     check_name(name)
     check_alias(alias)
     if not registry.versions(name):
         raise NotFoundError(f"model {name!r} not found", field="name")
 
     registry.set_alias(name, alias, body.version, precondition(conditions))
-    return AliasOut(
+    changed = AliasOut(
         name=name, alias=alias, version=body.version, aliases=registry.aliases(name)
     )
+    return json_with_etag(request, changed.model_dump(), etag=alias_etag(body.version))
 
 
 @router.delete(

@@ -81,8 +81,12 @@ def test_latest_and_aliases(tmp_path: Path) -> None:
     assert registry.aliases("m") == {"production": 1, "latest": 2}
     with pytest.raises(InvalidInputError, match="alias 'latest' always means"):
         registry.set_alias("m", "latest", 1)
-    with pytest.raises(NotFoundError, match="has no version 9"):
+    with pytest.raises(NotFoundError, match=r"has no version 9; versions are \[1, 2\]"):
         registry.set_alias("m", "staging", 9)
+    with pytest.raises(InvalidInputError, match="cannot be deleted"):
+        registry.delete_alias("m", "latest")
+    with pytest.raises(NotFoundError, match=r"aliases are \['latest', 'production'\]"):
+        registry.delete_alias("m", "staging")
 
 
 def test_unknown_names_and_versions(tmp_path: Path) -> None:

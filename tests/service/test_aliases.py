@@ -102,7 +102,7 @@ def test_alias_flip_during_forecasts(client: httpx.Client) -> None:
     [
         ("latest", {"version": 1}, 422, "cannot be set"),
         ("Prod!", {"version": 1}, 422, "alias 'Prod!' is invalid"),
-        ("production", {"version": 9}, 404, "has no version 9"),
+        ("production", {"version": 9}, 404, "has no version 9; versions are [1, 2]"),
         ("production", {"version": 0}, 422, "greater than or equal to 1"),
         ("production", {"version": 1, "note": "x"}, 422, "note"),
         ("production", {}, 422, "version"),
@@ -237,6 +237,9 @@ def test_alias_put_if_none_match(client: httpx.Client) -> None:
     assert client.get(alias_path("create-only")).json()["version"] == 1
     assert absent.status_code == 412
     assert "etag" not in absent.headers
+    assert absent.json()["detail"].startswith(
+        "If-Match '*' requires an existing resource, but there is none"
+    )
     assert client.get(alias_path("never-made")).status_code == 404
 
 
@@ -256,7 +259,52 @@ def test_alias_delete(client: httpx.Client) -> None:
     assert forecast_version(client, "1") == 1
     assert again.status_code == 404
     assert again.headers["content-type"] == PROBLEM
-    assert "has no alias 'retired'" in again.json()["detail"]
+    assert again.json()["detail"] == (
+        "model 'nflx' has no alias 'retired'; aliases are "
+        f"{sorted(client.get('/v1/models').json()['models'][0]['aliases'])}"
+    )
+    assert "'latest'" in again.json()["detail"]
+
+
+def test_alias_put_returns_etag(client: httpx.Client) -> None:
+    first = put_alias(client, "chained", {"version": 1})
+    second = client.put(
+        alias_path("chained"),
+        json={"version": 2},
+        headers={**AUTH, "If-Match": first.headers["etag"]},
+    )
+
+    assert first.status_code == 200, first.text
+    assert first.headers["etag"] == '"version-1"'
+    assert second.status_code == 200, second.text
+    assert second.headers["etag"] == '"version-2"'
+
+
+@pytest.mark.parametrize(
+    ("header", "shown"),
+    [
+        ("version-1", "'version-1'"),
+        ("", "''"),
+        ('"version-1", x', "'\"version-1\", x'"),
+    ],
+)
+def test_unquoted_if_match_explained(
+    client: httpx.Client, header: str, shown: str
+) -> None:
+    put_alias(client, "quoted", {"version": 1})
+
+    response = client.put(
+        alias_path("quoted"), json={"version": 2}, headers={**AUTH, "If-Match": header}
+    )
+
+    assert response.status_code == 412
+    assert response.headers["etag"] == '"version-1"'
+    assert response.json()["detail"] == (
+        f"If-Match {shown} is not * or a list of entity tags; entity tags are "
+        'in double quotes, so send If-Match: "version-1" for the current '
+        "version, or leave the header out"
+    )
+    assert client.get(alias_path("quoted")).json()["version"] == 1
 
 
 def test_alias_delete_checks(client: httpx.Client) -> None:
@@ -274,7 +322,10 @@ def test_alias_delete_checks(client: httpx.Client) -> None:
 
     assert no_key.status_code == 401
     assert latest.status_code == 422
-    assert "'latest'" in latest.json()["detail"]
+    assert (
+        "'latest' always means the highest version and cannot be deleted"
+        in (latest.json()["detail"])
+    )
     assert stale.status_code == 412
     assert stale.headers["etag"] == '"version-1"'
     assert unknown_model.status_code == 404
