@@ -2,7 +2,8 @@
 
 When ``RNN_FORECAST_API_KEY`` is set and not empty, every endpoint that
 changes state requires the header: 401 when it is missing, 403 when it is
-wrong. Reads and forecasts stay open. The key is compared in constant time
+wrong, and 400 when it is sent more than once, because the keys could
+differ. Reads and forecasts stay open. The key is compared in constant time
 and never logged.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 import secrets
 from typing import Annotated
 
-from fastapi import Depends, Security
+from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 
 from service.deps import SettingsDep
@@ -31,12 +32,22 @@ _scheme = APIKeyHeader(
 
 
 def require_api_key(
-    settings: SettingsDep, key: Annotated[str | None, Security(_scheme)]
+    request: Request,
+    settings: SettingsDep,
+    key: Annotated[str | None, Security(_scheme)],
 ) -> None:
-    """Raise ``AuthError`` unless the request carries the configured key."""
+    """Raise ``AuthError`` unless the request carries the configured key,
+    once."""
     expected = settings.api_key.get_secret_value() if settings.api_key else ""
     if not expected:
         return
+    sent = len(request.headers.getlist(API_KEY_HEADER))
+    if sent > 1:
+        raise AuthError(
+            f"the {API_KEY_HEADER} header is sent {sent} times; send it once, "
+            "with the service's API key",
+            status=400,
+        )
     if not key:
         raise AuthError(
             f"missing {API_KEY_HEADER} header; this endpoint changes state and "

@@ -5,8 +5,8 @@ FastAPI's document and, for every operation:
 
 - declares the errors the service can send for it: 500 always, 422 when it
   has parameters or a body, 404 when it has path parameters, 413 when it
-  takes a body, 400 and 415 when that body is JSON, 401 and 403 when it needs
-  the API key,
+  takes a body, 400 and 415 when that body is JSON, 400, 401 and 403 when it
+  needs the API key,
 - gives every 4xx and 5xx response the ``Problem`` schema (``ValidationProblem``
   for 422) under ``application/problem+json`` with an example,
 - declares the ``X-Request-ID`` header on every response, and
@@ -119,6 +119,11 @@ EXAMPLE_DETAILS: dict[int, tuple[str, str]] = {
     ),
 }
 
+# the 400 of an operation that needs the API key
+KEY_TWICE = "X-API-Key sent more than once"
+KEY_TWICE_EXAMPLE = (
+    "the X-API-Key header is sent 2 times; send it once, with the service's API key"
+)
 DEFAULT_DESCRIPTIONS = {
     400: "Body that is not UTF-8",
     401: "Missing API key",
@@ -206,7 +211,7 @@ def _add_components(components: dict[str, Any]) -> None:
 def _complete_operation(operation: dict[str, Any]) -> None:
     responses: dict[str, Any] = operation.setdefault("responses", {})
     for status in _implied_statuses(operation):
-        responses.setdefault(str(status), {"description": DEFAULT_DESCRIPTIONS[status]})
+        responses.setdefault(str(status), _implied_response(status, operation))
 
     for code, response in responses.items():
         if code.isdigit() and int(code) >= 400:
@@ -230,14 +235,41 @@ def _implied_statuses(operation: dict[str, Any]) -> list[int]:
         statuses.append(404)
     if body is not None:
         statuses.append(413)
-        if "application/json" in body.get("content", {}):
+        if _json_body(operation):
             statuses += [400, 415]
-    if operation.get("security") or any(
+    if _needs_key(operation):
+        statuses += [400, 401, 403]
+    return sorted(set(statuses))
+
+
+def _implied_response(status: int, operation: dict[str, Any]) -> dict[str, Any]:
+    """Return the response of an implied ``status``. A 400 of an operation
+    that needs the API key names the repeated header, and the body that is
+    not UTF-8 too when the operation takes JSON."""
+    if status != 400 or not _needs_key(operation):
+        return {"description": DEFAULT_DESCRIPTIONS[status]}
+    if _json_body(operation):
+        return {"description": f"{DEFAULT_DESCRIPTIONS[400]}, or {KEY_TWICE}"}
+    example = problem_example(400, KEY_TWICE_EXAMPLE)
+    return {
+        "description": KEY_TWICE,
+        "content": {PROBLEM_MEDIA_TYPE: {"example": example}},
+    }
+
+
+def _json_body(operation: dict[str, Any]) -> bool:
+    """Return whether the operation takes a JSON request body."""
+    body = operation.get("requestBody") or {}
+    return "application/json" in body.get("content", {})
+
+
+def _needs_key(operation: dict[str, Any]) -> bool:
+    """Return whether the operation requires the ``X-API-Key`` header."""
+    parameters = operation.get("parameters", [])
+    return bool(operation.get("security")) or any(
         p.get("in") == "header" and p.get("name", "").lower() == API_KEY_HEADER
         for p in parameters
-    ):
-        statuses += [401, 403]
-    return statuses
+    )
 
 
 def _make_problem_response(status: int, response: dict[str, Any]) -> None:

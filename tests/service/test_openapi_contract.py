@@ -158,11 +158,16 @@ RETURNED = [
     ("PUT /v1/models/{name}/aliases/{alias}", "412"),
     ("DELETE /v1/jobs/{job_id}", "412"),
     ("DELETE /v1/training-jobs/{job_id}", "412"),
+    # X-API-Key sent more than once
+    ("POST /v1/series", "400"),
+    ("DELETE /v1/series/{series_id}", "400"),
+    ("DELETE /v1/models/{name}/aliases/{alias}", "400"),
 ]
 NEVER_RETURNED = [
     ("DELETE /v1/jobs/{job_id}", "304"),
     ("DELETE /v1/training-jobs/{job_id}", "304"),
-    ("POST /v1/series", "400"),
+    ("GET /v1/series", "400"),
+    ("POST /v1/models/{name}/forecast", "401"),
 ]
 
 

@@ -21,6 +21,13 @@ PROBLEM = "application/problem+json"
 # modules that deserialize arbitrary Python objects
 UNSAFE_MODULES = {"pickle", "cPickle", "_pickle", "dill", "cloudpickle", "joblib"}
 UNSAFE_MODULES |= {"shelve", "marshal"}
+# endpoints that need the API key, one of each method
+GUARDED = [
+    ("PUT", "/v1/models/nflx/aliases/candidate"),
+    ("POST", "/v1/training-jobs"),
+    ("DELETE", f"/v1/jobs/{'0' * 32}"),
+    ("POST", "/v1/series"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -220,15 +227,7 @@ def test_api_key_never_logged(strict_server: LiveServer) -> None:
     assert API_KEY not in metrics
 
 
-@pytest.mark.parametrize(
-    ("method", "path"),
-    [
-        ("PUT", "/v1/models/nflx/aliases/candidate"),
-        ("POST", "/v1/training-jobs"),
-        ("DELETE", f"/v1/jobs/{'0' * 32}"),
-        ("POST", "/v1/series"),
-    ],
-)
+@pytest.mark.parametrize(("method", "path"), GUARDED)
 def test_missing_key_gets_challenge(
     strict_server: LiveServer, method: str, path: str
 ) -> None:
@@ -242,3 +241,22 @@ def test_missing_key_gets_challenge(
     assert missing.headers["content-type"] == PROBLEM
     assert wrong.status_code == 403
     assert "www-authenticate" not in wrong.headers
+
+
+@pytest.mark.parametrize(("method", "path"), GUARDED)
+@pytest.mark.parametrize("keys", [(API_KEY, "wrong-key"), (API_KEY, API_KEY)])
+def test_repeated_key_rejected(
+    strict_server: LiveServer, method: str, path: str, keys: tuple[str, str]
+) -> None:
+    headers = [("X-API-Key", key) for key in keys]
+
+    response = strict_server.client.request(
+        method, path, json={"version": 1}, headers=headers
+    )
+
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"] == PROBLEM
+    assert response.json()["detail"] == (
+        "the X-API-Key header is sent 2 times; send it once, with the service's API key"
+    )
+    assert API_KEY not in response.text
