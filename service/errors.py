@@ -8,13 +8,14 @@ the members ``type``, ``title``, ``status`` and ``detail``. 422 responses add
 from __future__ import annotations
 
 import logging
-from http import HTTPStatus
+from http import HTTPMethod, HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route, compile_path
 
 from models.errors import (
     CheckpointError,
@@ -26,7 +27,7 @@ from models.errors import (
     SourceUnavailableError,
 )
 from service.field_errors import field_error, json_limit_message
-from service.links import docs_path
+from service.links import docs_path, route_path
 
 logger = logging.getLogger(__name__)
 
@@ -166,6 +167,8 @@ async def validation_error_handler(request: Request, exc: Exception) -> JSONResp
 
 async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 405:
+        return _method_not_allowed(request, exc)
     detail = (
         exc.detail
         if isinstance(exc.detail, str)
@@ -205,15 +208,47 @@ def _body_not_json(exc: RequestValidationError) -> bool:
 
 
 def _routing_detail(request: Request, exc: StarletteHTTPException) -> str | None:
-    """Write a message for the router's own 404 and 405, which carry no detail."""
+    """Write a message for the router's own 404, which carries no detail."""
     method, path = request.method, request.url.path
     if exc.status_code == 404 and request.scope.get("route") is None:
         docs = docs_path(request)
         return f"no route matches {method} {path}; the API reference is at {docs}"
-    if exc.status_code == 405:
-        allowed = (exc.headers or {}).get("Allow", "")
-        return f"method {method} is not allowed on {path}; allowed: {allowed}"
     return None
+
+
+def _method_not_allowed(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """Build the 405 response, whose ``Allow`` lists every method of the
+    path."""
+    # the router's own list, should no route of the app match
+    router_allow = (exc.headers or {}).get("Allow", "")
+    allow = ", ".join(allowed_methods(request)) or router_allow
+    detail = (
+        f"method {request.method} is not allowed on {request.url.path}; "
+        f"allowed: {allow}"
+    )
+    return problem(405, detail, headers={**(exc.headers or {}), "Allow": allow})
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Return the methods of every route whose path matches the request,
+    for the ``Allow`` header of a 405 (RFC 9110 section 10.2.1).
+
+    The router sends the methods of the first such route only, although a
+    path such as an alias has a GET, a PUT and a DELETE route. The routes
+    are read from the OpenAPI paths and the app's plain routes (``/docs``).
+    HEAD is listed wherever GET is, because the app serves HEAD as GET.
+    """
+    path = route_path(request.scope)
+    methods: set[str] = set()
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        if compile_path(template)[0].match(path):
+            methods |= {name.upper() for name in operations}
+    for route in request.app.routes:
+        if isinstance(route, Route) and route.path_regex.match(path):
+            methods |= route.methods or set()
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods & set(HTTPMethod))
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -1,4 +1,5 @@
-"""Paths of the API's own pages and resources as clients reach them.
+"""Paths of the API's own pages and resources as clients reach them, and
+request paths as routes see them.
 
 Behind a reverse proxy that publishes the API under a prefix
 (``RNN_FORECAST_ROOT_PATH``, such as ``/rnn``), uvicorn puts the prefix in
@@ -9,6 +10,7 @@ in ``Location``, in a job's ``href`` or in an error message, starts with it.
 from __future__ import annotations
 
 from starlette.requests import HTTPConnection
+from starlette.types import Scope
 
 # The path of the OpenAPI page. It is FastAPI's default docs_url, which
 # create_app keeps.
@@ -25,3 +27,18 @@ def public_path(connection: HTTPConnection, path: str) -> str:
 def docs_path(connection: HTTPConnection) -> str:
     """Return the path of the OpenAPI page as the client reaches it."""
     return public_path(connection, DOCS_PATH)
+
+
+def route_path(scope: Scope) -> str:
+    """Return the request path without the root path, as routes see it.
+
+    Behind a proxy that serves the API under a prefix (``--root-path /api``
+    or ``RNN_FORECAST_ROOT_PATH``), ``scope["path"]`` starts with that
+    prefix. A path outside the prefix is matched as it is, as Starlette's
+    router does.
+    """
+    path: str = scope["path"]
+    root = scope.get("root_path", "")
+    if root and path.startswith(root) and path[len(root) : len(root) + 1] == "/":
+        return path[len(root) :]
+    return path

@@ -28,6 +28,7 @@ from starlette.routing import Route, compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.errors import problem
+from service.links import route_path
 from service.logging_config import REQUEST_ID
 from service.observability import Metrics
 from service.read_deadlines import ReadDeadlines, ServerStoppingError
@@ -131,21 +132,6 @@ class RouteTemplates:
             if found is not None:
                 return template, found.groupdict()
         return UNMATCHED_ROUTE, {}
-
-
-def route_path(scope: Scope) -> str:
-    """Return the request path without the root path, as routes see it.
-
-    Behind a proxy that serves the API under a prefix (``--root-path /api``
-    or ``RNN_FORECAST_ROOT_PATH``), ``scope["path"]`` starts with that
-    prefix. A path outside the prefix is matched as it is, as Starlette's
-    router does.
-    """
-    path: str = scope["path"]
-    root = scope.get("root_path", "")
-    if root and path.startswith(root) and path[len(root) : len(root) + 1] == "/":
-        return path[len(root) :]
-    return path
 
 
 def _compile_templates(app: FastAPI) -> list[tuple[re.Pattern[str], str]]:

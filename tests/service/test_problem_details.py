@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterator
 
 import httpx
+import pytest
 
 from service.app import create_app
 from service.settings import Settings
@@ -38,8 +39,30 @@ def test_unknown_route_is_problem(strict_server: LiveServer) -> None:
 def test_wrong_method_is_problem(strict_server: LiveServer) -> None:
     response = strict_server.client.delete("/v1/health")
     body = assert_problem(response, 405)
-    assert response.headers["allow"] == "GET"
-    assert "allowed: GET" in str(body["detail"])
+    assert response.headers["allow"] == "GET, HEAD"
+    assert "allowed: GET, HEAD" in str(body["detail"])
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("POST", "/v1/models/nflx/aliases/production", "DELETE, GET, HEAD, PUT"),
+        ("PUT", "/v1/training-jobs", "GET, HEAD, POST"),
+        ("PATCH", f"/v1/series/{'0' * 32}", "DELETE, GET, HEAD"),
+        ("GET", FORECAST, "POST"),
+        ("PUT", "/docs", "GET, HEAD"),
+    ],
+)
+def test_allow_lists_every_method(
+    strict_server: LiveServer, method: str, path: str, allow: str
+) -> None:
+    """Check that ``Allow`` lists the methods of every route of the path,
+    not only those of the first route that the router tried."""
+    response = strict_server.client.request(method, path)
+
+    body = assert_problem(response, 405)
+    assert response.headers["allow"] == allow
+    assert str(body["detail"]).endswith(f"allowed: {allow}")
 
 
 def test_invalid_json_names_position(strict_server: LiveServer) -> None:
