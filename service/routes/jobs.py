@@ -31,12 +31,13 @@ from service.preconditions import PreconditionsDep
 from service.routes.training_jobs import (
     CANCEL_RESPONSES,
     JOB_RESPONSES,
+    JOBS_BASE,
     SUBMIT_RESPONSES,
 )
 
 router = APIRouter(tags=["jobs"])
 
-BASE = "/v1/jobs"
+BASE = JOBS_BASE
 
 
 @router.get(

@@ -9,10 +9,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request, Response
 
+from models.errors import NotFoundError
 from models.spec import TrainingSpec
 from service.auth import ApiKeyDep
 from service.errors import PROBLEM_MEDIA_TYPE
 from service.etag import NOT_MODIFIED
+from service.jobs.manager import JobManager
+from service.jobs.store import Job
 from service.jobs.train_kind import TRAIN
 from service.jobs.views import (
     JobOut,
@@ -25,12 +28,16 @@ from service.jobs.views import (
     list_page,
     submit,
 )
+from service.links import public_path
 from service.openapi import RETRY_AFTER_HEADER, problem_example
 from service.preconditions import PreconditionsDep
 
 router = APIRouter(tags=["training jobs"])
 
 BASE = "/v1/training-jobs"
+# The path of jobs of every kind. It is defined here because
+# service/routes/jobs.py imports this module.
+JOBS_BASE = "/v1/jobs"
 
 SUBMIT_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing X-API-Key"},
@@ -117,7 +124,7 @@ def list_training_jobs(
     summary="Status, progress, loss history and result of a training job",
 )
 def get_training_job(job_id: str, request: Request, manager: ManagerDep) -> Response:
-    return job_response(request, manager.get(job_id, kind=TRAIN), BASE)
+    return job_response(request, train_job(request, manager, job_id), BASE)
 
 
 @router.delete(
@@ -134,6 +141,20 @@ def cancel_training_job(
     manager: ManagerDep,
     conditions: PreconditionsDep,
 ) -> Response:
-    manager.get(job_id, kind=TRAIN)
+    train_job(request, manager, job_id)
     job = cancel_with_preconditions(manager, job_id, conditions)
     return job_response(request, job, BASE, status_code=200 if job.finished else 202)
+
+
+def train_job(request: Request, manager: JobManager, job_id: str) -> Job:
+    """Return the train job ``job_id``; raise ``NotFoundError`` when there
+    is none, naming the path of a job of another kind."""
+    job = manager.get(job_id)
+    if job.kind != TRAIN:
+        jobs_path = public_path(request, f"{JOBS_BASE}/{job_id}")
+        raise NotFoundError(
+            f"train job {job_id!r} not found; it is a {job.kind} job, which "
+            f"{jobs_path} serves",
+            field="job_id",
+        )
+    return job

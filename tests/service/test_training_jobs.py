@@ -433,3 +433,25 @@ def test_concurrent_jobs_get_distinct_versions(
     for job in done:
         loaded = store.load("twin", job["result"]["version"])
         assert loaded.metadata["spec"]["seed"] == job["params"]["seed"]
+
+
+def test_other_kind_under_training_jobs(client: httpx.Client) -> None:
+    """Check that a job of another kind under /v1/training-jobs is a 404
+    that names the path serving it."""
+    body = {"kind": "backtest", "params": {"training": {**LONG, "name": "bt"}}}
+    submitted = client.post("/v1/jobs", json=body, headers=AUTH)
+    assert submitted.status_code == 202, submitted.text
+    job_id = submitted.json()["id"]
+
+    read = client.get(f"/v1/training-jobs/{job_id}")
+    cancel = client.delete(f"/v1/training-jobs/{job_id}", headers=AUTH)
+    cancel_and_wait(client, submitted.json())
+
+    expected = (
+        f"train job {job_id!r} not found; it is a backtest job, which "
+        f"/v1/jobs/{job_id} serves"
+    )
+    assert read.status_code == 404
+    assert read.json()["detail"] == expected
+    assert cancel.status_code == 404
+    assert cancel.json()["detail"] == expected
