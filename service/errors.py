@@ -178,9 +178,12 @@ async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
         detail = _routing_detail(request, exc) or detail
     cause = exc.__cause__
     if exc.status_code == 400 and isinstance(cause, UnicodeDecodeError):
-        # FastAPI raises 400 when a JSON body is not UTF-8
+        # FastAPI raises 400 when a JSON body is not valid in the encoding
+        # that json.loads detects: UTF-8 unless the first bytes are those of
+        # UTF-16 or UTF-32
+        encoding = cause.encoding.upper().removesuffix("-SIG")
         detail = (
-            f"the body is not valid UTF-8 ({cause.reason} at byte "
+            f"the body is not valid {encoding} ({cause.reason} at byte "
             f"{cause.start}); send JSON encoded as UTF-8"
         )
     elif exc.status_code == 400 and cause is not None:

@@ -94,6 +94,34 @@ def test_non_utf8_body_is_400(strict_server: LiveServer) -> None:
     assert "invalid start byte at byte 12" in str(body["detail"])
 
 
+@pytest.mark.parametrize(
+    "encoding", ["utf-8-sig", "utf-16", "utf-16-le", "utf-32", "utf-32-be"]
+)
+def test_utf16_and_utf32_bodies_read(strict_server: LiveServer, encoding: str) -> None:
+    """Check the encodings that Python's json.loads detects from the first
+    bytes, as docs/api.md lists them."""
+    response = strict_server.client.post(
+        FORECAST,
+        content='{"horizon": 2}'.encode(encoding),
+        headers={"content-type": "application/json"},
+    )
+
+    assert response.status_code == 200, response.text
+    assert response.json()["horizon"] == 2
+
+
+def test_truncated_utf16_body_is_400(strict_server: LiveServer) -> None:
+    response = strict_server.client.post(
+        FORECAST,
+        content='{"horizon": 2}'.encode("utf-16-le") + b"\x00",
+        headers={"content-type": "application/json"},
+    )
+
+    body = assert_problem(response, 400)
+    assert str(body["detail"]).startswith("the body is not valid UTF-16-LE")
+    assert str(body["detail"]).endswith("send JSON encoded as UTF-8")
+
+
 def test_text_body_is_unsupported_media_type(strict_server: LiveServer) -> None:
     response = strict_server.client.post(
         FORECAST, content=b'{"horizon": 3}', headers={"content-type": "text/plain"}
