@@ -30,7 +30,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
 
 from models.data.series import Series
 from models.data.sources import load_series
@@ -81,6 +87,23 @@ MAX_LISTED_DIFFERENCES = 5
 
 # the same bound as TrainingSpec.batch_size, so every trial's spec validates
 MAX_BATCH_SIZE = 4096
+# the ranges of SearchSpace, as [low, high]
+RANGE_FIELDS = (
+    "hidden_size",
+    "num_layers",
+    "dropout",
+    "lookback",
+    "learning_rate",
+    "clip_norm",
+)
+# ranges sampled on a log scale, which must start above 0
+LOG_SCALE_FIELDS = frozenset({"learning_rate", "clip_norm"})
+# the bounds of the integer ranges: the training spec's and its limits
+INTEGER_BOUNDS = {
+    "hidden_size": (1, LIM.max_hidden_size),
+    "num_layers": (1, LIM.max_num_layers),
+    "lookback": (2, LIM.max_lookback),
+}
 
 
 class SearchSpace(BaseModel):
@@ -97,43 +120,44 @@ class SearchSpace(BaseModel):
     batch_size: list[Integer] = Field(default=[32, 64, 128, 256], min_length=1)
     clip_norm: tuple[float, float] = (0.1, 10.0)
 
-    @model_validator(mode="after")
-    def _check_ranges(self) -> SearchSpace:
-        for name in (
-            "hidden_size",
-            "num_layers",
-            "dropout",
-            "lookback",
-            "learning_rate",
-            "clip_norm",
-        ):
-            low, high = getattr(self, name)
-            if low > high:
-                raise ValueError(f"{name} range ({low}, {high}) has low above high")
-        if self.learning_rate[0] <= 0 or self.clip_norm[0] <= 0:
+    # Each check is a field validator, so that an error names the field,
+    # such as space.hidden_size, and not the whole space.
+    @field_validator(*RANGE_FIELDS)
+    @classmethod
+    def _check_range(
+        cls, value: tuple[float, float], info: ValidationInfo
+    ) -> tuple[float, float]:
+        name = str(info.field_name)
+        low, high = value
+        if low > high:
             raise ValueError(
-                "learning_rate and clip_norm ranges are searched on a log "
-                "scale and must start above 0"
+                f"{name} range ({low}, {high}) has low above high; give the "
+                "lower bound first"
             )
-        if not (0 <= self.dropout[0] and self.dropout[1] < 1):
-            raise ValueError(f"dropout range {self.dropout} must lie in [0, 1)")
-        limits = {
-            "hidden_size": (1, LIM.max_hidden_size),
-            "num_layers": (1, LIM.max_num_layers),
-            "lookback": (2, LIM.max_lookback),
-        }
-        for name, (floor, ceiling) in limits.items():
-            low, high = getattr(self, name)
+        if name in LOG_SCALE_FIELDS and low <= 0:
+            raise ValueError(
+                f"{name} range ({low}, {high}) must start above 0, because it "
+                "is searched on a log scale"
+            )
+        if name == "dropout" and not (0 <= low and high < 1):
+            raise ValueError(f"dropout range {value} must lie in [0, 1)")
+        if name in INTEGER_BOUNDS:
+            floor, ceiling = INTEGER_BOUNDS[name]
             if low < floor or high > ceiling:
                 raise ValueError(
                     f"{name} range ({low}, {high}) must lie within [{floor}, {ceiling}]"
                 )
-        if any(size < 1 or size > MAX_BATCH_SIZE for size in self.batch_size):
+        return value
+
+    @field_validator("batch_size")
+    @classmethod
+    def _check_batch_sizes(cls, value: list[int]) -> list[int]:
+        if any(size < 1 or size > MAX_BATCH_SIZE for size in value):
             raise ValueError(
-                f"batch_size choices {self.batch_size} must lie within "
+                f"batch_size choices {value} must lie within "
                 f"[1, {MAX_BATCH_SIZE}], the training spec's range"
             )
-        return self
+        return value
 
 
 class TuningSpec(BaseModel):

@@ -269,15 +269,26 @@ def test_bad_storage_url_is_rejected() -> None:
         run_tuning(tiny_tuning(storage="not a url", register_version=False))
 
 
-def test_search_space_rejects_bad_ranges() -> None:
-    with pytest.raises(ValidationError, match="hidden_size range"):
-        SearchSpace(hidden_size=(64, 8))
-    with pytest.raises(ValidationError, match="must start above 0"):
-        SearchSpace(learning_rate=(0.0, 0.1))
-    with pytest.raises(ValidationError, match=r"lookback range \(1, 10\)"):
-        SearchSpace(lookback=(1, 10))
-    with pytest.raises(ValidationError, match=r"must lie within \[1, 4096\]"):
-        SearchSpace(batch_size=[1_000_000_000])
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"hidden_size": (64, 8)}, "hidden_size range (64, 8) has low above high"),
+        ({"learning_rate": (0.0, 0.1)}, "must start above 0"),
+        ({"clip_norm": (-1.0, 1.0)}, "must start above 0"),
+        ({"dropout": (0.1, 1.0)}, "dropout range (0.1, 1.0) must lie in [0, 1)"),
+        ({"lookback": (1, 10)}, "lookback range (1, 10) must lie within [2, 512]"),
+        ({"batch_size": [1_000_000_000]}, "must lie within [1, 4096]"),
+    ],
+)
+def test_search_space_rejects_bad_ranges(
+    fields: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        SearchSpace.model_validate(fields)
+
+    errors = caught.value.errors()
+    assert [error["loc"] for error in errors] == [tuple(fields)]
+    assert message in errors[0]["msg"]
 
 
 def test_default_storage_reads_the_environment(

@@ -308,6 +308,24 @@ def test_backtest_level_names_index(live_server: LiveServer) -> None:
             "params.name",
             "set name (--name on the command line)",
         ),
+        (
+            "tuning",
+            {"space": {"hidden_size": [128, 8]}},
+            "params.space.hidden_size",
+            "hidden_size range (128, 8) has low above high; give the lower",
+        ),
+        (
+            "tuning",
+            {"space": {"learning_rate": [0, 0.1]}},
+            "params.space.learning_rate",
+            "must start above 0, because it is searched on a log scale",
+        ),
+        (
+            "tuning",
+            {"space": {"batch_size": [32, 0]}},
+            "params.space.batch_size",
+            "batch_size choices [32, 0] must lie within [1, 4096]",
+        ),
     ],
 )
 def test_job_check_names_params_path(
