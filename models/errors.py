@@ -42,5 +42,10 @@ class CheckpointError(RnnForecastError, RuntimeError):
     """A stored version that is corrupt or does not fit its metadata."""
 
 
+class TrainingDivergedError(RnnForecastError, RuntimeError):
+    """Training whose loss or gradient norm went non-finite, so it stopped
+    without writing a version."""
+
+
 class SourceUnavailableError(RnnForecastError, RuntimeError):
     """A remote data source that cannot be reached (HTTP 503)."""

@@ -13,6 +13,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from math import isfinite
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,7 @@ from models.data.windows import (
     to_prices,
     window_starts,
 )
+from models.errors import TrainingDivergedError
 from models.evaluation import actual_prices, compare
 from models.intervals import ConformalIntervals, calibrate, score_intervals
 from models.nn.forecaster import Forecaster
@@ -97,6 +99,8 @@ def fit(
 
     ``on_epoch(record, total_epochs)`` runs after each epoch; ``should_stop``
     runs before each batch and cancels the run with ``TrainingCancelled``.
+    Raises ``TrainingDivergedError`` after an epoch whose loss or gradient
+    norm is not finite.
     """
     started = time.perf_counter()
     data = spec_windows(spec, series)
@@ -119,6 +123,7 @@ def fit(
     for epoch in range(1, spec.epochs + 1):
         record = _train_epoch(model, optimizer, data, spec, generator, should_stop)
         record.epoch = epoch
+        check_finite(record, spec)
         history.append(record)
         if on_epoch is not None:
             on_epoch(record, spec.epochs)
@@ -172,6 +177,28 @@ def check_trainable(spec: TrainingSpec, series: Series) -> None:
         horizon=spec.horizon,
         val_fraction=spec.val_fraction,
         test_fraction=spec.test_fraction,
+    )
+
+
+def check_finite(record: EpochRecord, spec: TrainingSpec) -> None:
+    """Raise ``TrainingDivergedError`` when an epoch's losses or mean gradient
+    norm are not finite, because the weights that gave them are unusable."""
+    numbers = {
+        "training loss": record.train_loss,
+        "validation loss": record.val_loss,
+        "gradient norm": record.grad_norm,
+    }
+    bad = [f"{name} {value}" for name, value in numbers.items() if not isfinite(value)]
+    if not bad:
+        return
+
+    fix = f"lower learning_rate (now {spec.learning_rate:g})"
+    if spec.clip_norm is None:
+        fix += " or set clip_norm to clip the gradients"
+    raise TrainingDivergedError(
+        f"training diverged in epoch {record.epoch} of {spec.epochs} with the "
+        f"{' and the '.join(bad)}, so it stopped without a model; {fix}",
+        field="learning_rate",
     )
 
 

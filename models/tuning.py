@@ -40,7 +40,12 @@ from pydantic import (
 
 from models.data.series import Series
 from models.data.sources import load_series
-from models.errors import DataError, InvalidInputError, RnnForecastError
+from models.errors import (
+    DataError,
+    InvalidInputError,
+    RnnForecastError,
+    TrainingDivergedError,
+)
 from models.field_types import Integer
 from models.json_values import json_safe
 from models.limits import DEFAULT_LIMITS as LIM
@@ -348,7 +353,7 @@ def run_tuning(
         objective,
         n_trials=params.trials,
         timeout=params.timeout_seconds,
-        catch=(DataError,),
+        catch=(DataError, TrainingDivergedError),
     )
     summary = summarize_study(study, params, storage)
     summary["seconds"] = round(time.perf_counter() - started, 3)

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
+from models import training
 from models.data.series import Series
+from models.errors import TrainingDivergedError
+from models.pipeline import train_and_register
+from models.registry import Registry
 from models.spec import TrainingSpec
-from models.training import TrainingCancelled, fit
+from models.training import EpochRecord, TrainingCancelled, check_finite, fit
 
 
 def sine_series(n: int = 300) -> Series:
@@ -117,3 +125,65 @@ def test_dropout_with_one_layer_is_rejected() -> None:
 def test_dropout_with_two_layers_is_applied() -> None:
     result = fit(spec(num_layers=2, dropout=0.5), sine_series())
     assert result.model.core.dropout == 0.5
+
+
+def nan_from_epoch(epoch: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the validation loss NaN from ``epoch`` on, as weights that
+    overflowed would make it."""
+    epochs = iter(range(1, 1000))
+    real = training.validation_loss
+
+    def loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+        value = real(model, x, y)
+        return math.nan if next(epochs) >= epoch else value
+
+    monkeypatch.setattr(training, "validation_loss", loss)
+
+
+def test_non_finite_loss_stops_training(monkeypatch: pytest.MonkeyPatch) -> None:
+    nan_from_epoch(2, monkeypatch)
+    seen: list[int] = []
+
+    with pytest.raises(TrainingDivergedError) as caught:
+        fit(spec(), sine_series(), on_epoch=lambda record, _: seen.append(record.epoch))
+
+    assert seen == [1]
+    assert caught.value.field == "learning_rate"
+    assert caught.value.message == (
+        "training diverged in epoch 2 of 3 with the validation loss nan, so it "
+        "stopped without a model; lower learning_rate (now 0.001)"
+    )
+
+
+def test_diverged_training_writes_no_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    nan_from_epoch(1, monkeypatch)
+    registry = Registry(tmp_path)
+
+    with pytest.raises(TrainingDivergedError):
+        train_and_register(spec(), registry, series=sine_series())
+
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_every_non_finite_number_is_named() -> None:
+    record = EpochRecord(
+        epoch=4,
+        train_loss=math.inf,
+        val_loss=0.5,
+        grad_norm=math.nan,
+        grad_norm_max=0.0,
+        clip_fraction=0.0,
+        seconds=0.1,
+    )
+
+    with pytest.raises(TrainingDivergedError) as caught:
+        check_finite(record, spec(epochs=9, clip_norm=None, learning_rate=0.5))
+
+    assert caught.value.message == (
+        "training diverged in epoch 4 of 9 with the training loss inf and the "
+        "gradient norm nan, so it stopped without a model; lower learning_rate "
+        "(now 0.5) or set clip_norm to clip the gradients"
+    )
+    check_finite(dataclasses.replace(record, train_loss=1.0, grad_norm=2.0), spec())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import uuid
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import create_engine
 
+from models import training
 from models.data.sources import load_series
 from models.errors import InvalidInputError
 from models.registry import Registry
@@ -299,3 +301,16 @@ def test_default_storage_reads_the_environment(
     assert default_storage(tmp_path) == expected
     monkeypatch.setenv("RNN_FORECAST_TUNING_STORAGE", POSTGRES_URL)
     assert default_storage(tmp_path) == POSTGRES_URL
+
+
+def test_diverged_trials_fail_and_the_study_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # every validation loss is NaN, so every trial's training diverges
+    monkeypatch.setattr(training, "validation_loss", lambda *_: math.nan)
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+
+    summary = run_tuning(tiny_tuning(storage=storage, register_version=False))
+
+    assert summary["counts"]["total"] == 3
+    assert summary["counts"]["failed"] == 3
