@@ -26,6 +26,7 @@ from models.data.series import Series
 from models.data.windows import (
     WindowedData,
     prepare_windows,
+    scale_values,
     split_values,
     to_prices,
     window_starts,
@@ -170,7 +171,7 @@ def spec_windows(spec: TrainingSpec, series: Series) -> WindowedData:
 def check_trainable(spec: TrainingSpec, series: Series) -> None:
     """Raise the ``DataError`` that ``fit`` would raise for ``series`` before
     its first epoch, without building windows or training."""
-    split_values(
+    values, bounds = split_values(
         series.frame["close"].to_numpy(),
         target=spec.target,
         lookback=spec.lookback,
@@ -178,6 +179,7 @@ def check_trainable(spec: TrainingSpec, series: Series) -> None:
         val_fraction=spec.val_fraction,
         test_fraction=spec.test_fraction,
     )
+    scale_values(values, bounds, spec.scaler, spec.target)
 
 
 def check_finite(record: EpochRecord, spec: TrainingSpec) -> None:

@@ -9,6 +9,10 @@ import numpy as np
 
 ScalerKind = Literal["standard", "minmax"]
 
+# A training part whose spread (standard deviation or range) is at most this
+# counts as constant, so its scale falls back to 1 and it is only shifted.
+SCALE_FLOOR = 1e-12
+
 
 @dataclass(frozen=True)
 class Scaler:
@@ -54,20 +58,23 @@ class Scaler:
 def fit_scaler(kind: ScalerKind, train_values: np.ndarray) -> Scaler:
     """Fit a scaler on ``train_values`` (N,) and nothing else.
 
-    A constant training part would give a zero scale, so the scale falls back
-    to 1 there and the values are only shifted.
+    A constant training part would give a zero scale, so a spread at most
+    ``SCALE_FLOOR`` falls back to a scale of 1 and the values are only
+    shifted.
     """
     values = np.asarray(train_values, dtype=np.float64)
-    minimum = float(values.min())
-    maximum = float(values.max())
-
-    if kind == "standard":
-        shift, scale = float(values.mean()), float(values.std())
-    elif kind == "minmax":
-        shift, scale = minimum, maximum - minimum
-    else:
-        raise ValueError(f"scaler kind {kind!r} is unknown; use standard or minmax")
-
-    if not np.isfinite(scale) or scale <= 1e-12:
+    shift, scale = shift_and_spread(kind, values)
+    if not np.isfinite(scale) or scale <= SCALE_FLOOR:
         scale = 1.0
-    return Scaler(kind, shift, scale, minimum, maximum)
+    return Scaler(kind, shift, scale, float(values.min()), float(values.max()))
+
+
+def shift_and_spread(kind: ScalerKind, values: np.ndarray) -> tuple[float, float]:
+    """Return the shift and the spread of ``values`` (N,) that a ``kind``
+    scaler uses: mean and standard deviation, or minimum and range."""
+    if kind == "standard":
+        return float(values.mean()), float(values.std())
+    if kind == "minmax":
+        minimum = float(values.min())
+        return minimum, float(values.max()) - minimum
+    raise ValueError(f"scaler kind {kind!r} is unknown; use standard or minmax")

@@ -12,11 +12,14 @@ import pandas as pd
 
 from models.data.series import PRICE_COLUMNS
 from models.data.session_dates import check_sessions
+from models.data.value_range import check_series_values
 from models.errors import DataError
 from models.pandas_dates import DATE_RANGE
 from models.plurals import plural
 
 KINDS = ("price", "value")
+# what messages call the close column of each kind
+CLOSE_NAMES = {"price": "close", "value": "value"}
 VALUE_COLUMNS = ("open", "high", "low", "close", "adj_close", "volume")
 
 # Cells that mean "no value". Older Yahoo exports write ``null`` for days
@@ -67,8 +70,9 @@ def clean_frame(
 
     Raises ``DataError`` for no data rows, an invalid date or number, a date
     that is no NYSE session (with ``sessions_only``), an infinite value, a
-    price that is zero or negative (kind ``"price"``), a negative volume, or
-    no rows left after cleaning.
+    price that is zero or negative (kind ``"price"``), a negative volume, no
+    rows left after cleaning, or closes that training cannot scale
+    (``models.data.value_range.check_series_values``).
     """
     _check_arguments(raw, kind)
     if raw.empty:
@@ -86,6 +90,7 @@ def clean_frame(
     frame = _fill_missing(frame, notes)
 
     _check_signs(frame, kind, label)
+    check_series_values(frame["close"], name=CLOSE_NAMES[kind], label=label)
     return frame, notes
 
 

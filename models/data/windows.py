@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from models.data.scaling import Scaler, ScalerKind, fit_scaler
+from models.data.value_range import check_scaled, check_training_spread
 from models.errors import DataError
 from models.plurals import plural
 
@@ -144,7 +145,8 @@ def prepare_windows(
 
     No target of one part falls in another: a window belongs to a part only
     when all K of its targets do, and its inputs may reach back into the
-    earlier part. The scaler is fitted on the training values alone.
+    earlier part. The scaler is fitted on the training values alone, and
+    ``scale_values`` raises ``DataError`` for values that it cannot scale.
     """
     values, bounds = split_values(
         prices,
@@ -155,9 +157,7 @@ def prepare_windows(
         test_fraction=test_fraction,
     )
     offset = len(prices) - len(values)
-
-    scaler = fit_scaler(scaler_kind, values[: bounds.val_start])
-    scaled = scaler.transform(values)
+    scaler, scaled = scale_values(values, bounds, scaler_kind, target)
 
     train = window_starts(0, bounds.val_start, lookback, horizon)
     val = window_starts(bounds.val_start, bounds.test_start, lookback, horizon)
@@ -183,6 +183,24 @@ def prepare_windows(
         test_origin=test_origin,
         offset=offset,
     )
+
+
+def scale_values(
+    values: np.ndarray, bounds: SplitBounds, scaler_kind: ScalerKind, target: str
+) -> tuple[Scaler, np.ndarray]:
+    """Fit the scaler on the training part of the modelled ``values`` (N,)
+    and return it with every value scaled (N,).
+
+    Raises ``DataError`` when the training part varies too little to scale,
+    or when a scaled value lies beyond the range that float32 resolves (see
+    ``models.data.value_range``).
+    """
+    train = values[: bounds.val_start]
+    check_training_spread(train, scaler_kind, target)
+    scaler = fit_scaler(scaler_kind, train)
+    scaled = scaler.transform(values)
+    check_scaled(scaled, values, scaler, test_start=bounds.test_start, target=target)
+    return scaler, scaled
 
 
 def _check_length(

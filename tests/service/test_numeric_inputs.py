@@ -1,0 +1,101 @@
+"""HTTP responses to numbers that training cannot scale, from the app in
+process."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from models.calendar import first_sessions
+from models.registry import Registry
+from service.app import create_app
+from service.settings import Settings
+from tests.service.jobs_support import tiny_job
+
+PROBLEM = "application/problem+json"
+CSV = {"content-type": "text/csv"}
+Call = tuple[str, str, dict[str, Any]]
+
+
+@pytest.fixture(scope="module")
+def registry(
+    trained_registry: Registry, tmp_path_factory: pytest.TempPathFactory
+) -> Registry:
+    """A copy of the shared registry."""
+    root = tmp_path_factory.mktemp("numeric") / "registry"
+    shutil.copytree(trained_registry.root, root)
+    return Registry(root)
+
+
+def send(registry: Registry, data_dir: Path, calls: list[Call]) -> list[httpx.Response]:
+    """Send ``calls`` of (method, path, httpx keyword arguments) in order to
+    one app in process, with its lifespan running."""
+    app = create_app(Settings(registry=registry.root, data_dir=data_dir))
+
+    async def scenario() -> list[httpx.Response]:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+                return [await c.request(m, path, **kw) for m, path, kw in calls]
+
+    return asyncio.run(scenario())
+
+
+def field_error(response: httpx.Response) -> tuple[str, str]:
+    """The field and message of a 422 problem with one field error."""
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == PROBLEM
+    (error,) = response.json()["errors"]
+    return error["field"], error["message"]
+
+
+@pytest.fixture(scope="module")
+def answers(
+    registry: Registry, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
+    """The responses to this module's requests, sent to one app."""
+    csv_rows = "\n".join(
+        f"2020-01-{d:02d},{1.7e308 if d % 2 else 1e308}" for d in (2, 3)
+    )
+    calls: dict[str, Call] = {
+        "huge upload": (
+            "POST",
+            "/v1/series",
+            {"content": f"date,value\n{csv_rows}\n", "headers": CSV},
+        ),
+    }
+    data_dir = tmp_path_factory.mktemp("numeric-data")
+    responses = send(registry, data_dir, list(calls.values()))
+    yield dict(zip(calls, responses, strict=True))
+
+
+def test_upload_beyond_the_range_is_422(answers: dict[str, Any]) -> None:
+    field, message = field_error(answers["huge upload"])
+    assert field == "data"
+    assert "value is 1e+308 on 2020-01-02, too large to scale" in message
+    assert "between -1e+150 and 1e+150" in message
+
+
+def test_unscalable_series_job_is_422(registry: Registry, tmp_path: Path) -> None:
+    # constant for the training part, then a jump that the scaler cannot map
+    dates = first_sessions(dt.date(2020, 1, 2), 200)
+    rows = [f"{d:%Y-%m-%d},{5 if i < 140 else 1e9}" for i, d in enumerate(dates)]
+    body = "date,value\n" + "\n".join(rows) + "\n"
+    upload = ("POST", "/v1/series", {"content": body, "headers": CSV})
+    (uploaded,) = send(registry, tmp_path, [upload])
+    assert uploaded.status_code == 201, uploaded.text
+    data = {"source": "upload", "series_id": uploaded.json()["id"]}
+    job = tiny_job(name="jump", target="price", data=data)
+
+    (answer,) = send(registry, tmp_path, [("POST", "/v1/training-jobs", {"json": job})])
+
+    field, message = field_error(answer)
+    assert field == "data"
+    assert message.startswith("the series' validation part has the value 1e+09")
