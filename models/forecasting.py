@@ -15,7 +15,13 @@ import numpy as np
 import torch
 
 from models.calendar import next_sessions, session_days
-from models.data.windows import history_rows, to_prices
+from models.data.value_range import (
+    MAX_ABS_VALUE,
+    MAX_SCALED,
+    MODELLED,
+    first_beyond,
+)
+from models.data.windows import history_rows, to_prices, to_values
 from models.errors import InvalidInputError
 from models.intervals import ConformalIntervals
 from models.plurals import plural
@@ -201,6 +207,7 @@ def _check_history(
             "for a model trained on log returns",
             field=f"history[{bad}].close",
         )
+    _check_scale(loaded, values[-needed:], first_row=len(values) - needed)
     for i in range(1, len(dates)):
         if dates[i] <= dates[i - 1]:
             problem = "duplicated" if dates[i] == dates[i - 1] else "out of order"
@@ -209,6 +216,41 @@ def _check_history(
                 "ascending with no duplicates",
                 field=f"history[{i}].date",
             )
+
+
+def _check_scale(loaded: LoadedModel, closes: np.ndarray, first_row: int) -> None:
+    """Reject history ``closes`` (R,), the rows from ``first_row`` on that
+    the forecast uses, when training could not have scaled them. That is a
+    close beyond ``MAX_ABS_VALUE``, or a modelled value that the version's
+    scaler maps beyond ``MAX_SCALED`` (see ``models.data.value_range``)."""
+    far = first_beyond(closes, MAX_ABS_VALUE)
+    if far is not None:
+        field = f"history[{first_row + far}].close"
+        raise InvalidInputError(
+            f"{field} is {closes[far]:g}, too large to scale; send closes "
+            f"between -{MAX_ABS_VALUE:g} and {MAX_ABS_VALUE:g}",
+            field=field,
+        )
+
+    values = to_values(closes, loaded.target)
+    scaled = loaded.scaler.transform(values)
+    far = first_beyond(scaled, MAX_SCALED)
+    if far is None:
+        return
+    # a log return is the change into the later of its two closes
+    row = first_row + far + len(closes) - len(values)
+    scaler = loaded.scaler
+    field = f"history[{row}].close"
+    raise InvalidInputError(
+        f"{field} is {closes[row - first_row]:g}, whose "
+        f"{MODELLED[loaded.target][1]} {values[far]:g} the scaler of "
+        f"{loaded.name}:{loaded.version} (shift {scaler.shift:g}, scale "
+        f"{scaler.scale:g}) maps to {scaled[far]:g}, beyond {MAX_SCALED:,.0f} "
+        "(2^24) scales, where float32 cannot tell values one scale apart; send "
+        f"a history whose {MODELLED[loaded.target][0]} lie nearer the "
+        f"{scaler.minimum:g} to {scaler.maximum:g} of the version's training part",
+        field=field,
+    )
 
 
 @torch.inference_mode()

@@ -14,9 +14,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from fastapi import FastAPI
 
+from models import forecasting
 from models.registry import Registry
 from service import middleware
 from service.app import create_app
@@ -438,7 +440,7 @@ def test_edge_bodies_get_the_route_response(
 
 
 def overflowing_history(registry: Registry) -> bytes:
-    """A body whose forecast overflows to a non-finite interval bound."""
+    """A body whose closes lie beyond the range that training can scale."""
     rows = [{**row, "close": 1.7e308} for row in history(registry, 40)]
     return json.dumps({"history": rows, "level": 0.9}).encode()
 
@@ -446,9 +448,13 @@ def overflowing_history(registry: Registry) -> bytes:
 def test_failed_forecast_runs_once(
     trained_registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A valid body whose forecast fails reaches the app with its error, and
-    the route raises it instead of running the forecast again."""
-    body = overflowing_history(trained_registry)
+    """A valid body whose forecast fails in its batch reaches the app with
+    its error, and the route raises it instead of running the forecast again."""
+    body = json.dumps({"history": history(trained_registry, 40)}).encode()
+    # every forecast price overflows, so run_batch raises its overflow error
+    monkeypatch.setattr(
+        forecasting, "to_prices", lambda last, values, target: values * np.inf
+    )
 
     async def scenario() -> None:
         async with running(trained_registry, tmp_path) as app:

@@ -56,6 +56,17 @@ def field_error(response: httpx.Response) -> tuple[str, str]:
     return error["field"], error["message"]
 
 
+def history(registry: Registry, close: float) -> list[dict[str, Any]]:
+    """The stored tail of nflx:1 as history rows, with ``close`` last."""
+    loaded = registry.load("nflx", 1)
+    rows = [
+        {"date": d, "close": float(c)}
+        for d, c in zip(loaded.tail_dates, loaded.tail_close, strict=True)
+    ]
+    rows[-1]["close"] = close
+    return rows
+
+
 @pytest.fixture(scope="module")
 def answers(
     registry: Registry, tmp_path_factory: pytest.TempPathFactory
@@ -69,6 +80,11 @@ def answers(
             "POST",
             "/v1/series",
             {"content": f"date,value\n{csv_rows}\n", "headers": CSV},
+        ),
+        "huge close": (
+            "POST",
+            "/v1/models/nflx/forecast",
+            {"json": {"history": history(registry, 1.7e308)}},
         ),
     }
     data_dir = tmp_path_factory.mktemp("numeric-data")
@@ -99,3 +115,13 @@ def test_unscalable_series_job_is_422(registry: Registry, tmp_path: Path) -> Non
     field, message = field_error(answer)
     assert field == "data"
     assert message.startswith("the series' validation part has the value 1e+09")
+
+
+def test_history_beyond_the_range_is_422(answers: dict[str, Any]) -> None:
+    field, message = field_error(answers["huge close"])
+    assert field.startswith("history[")
+    assert field.endswith("].close")
+    assert message == (
+        f"{field} is 1.7e+308, too large to scale; send closes between -1e+150 "
+        "and 1e+150"
+    )

@@ -134,7 +134,7 @@ def test_every_log_line_is_json(strict_server: LiveServer) -> None:
 def test_overflowing_interval_logs_only_json(
     strict_server: LiveServer, trained_registry: Registry
 ) -> None:
-    # closes near the float64 limit overflow the interval bounds to inf
+    # closes near the float64 limit lie beyond the range that training scales
     loaded = trained_registry.load("nflx", 1)
     dates = list(loaded.tail_dates)[-40:]
     history = [{"date": d, "close": 1.7e308} for d in dates]

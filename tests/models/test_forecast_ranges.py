@@ -1,0 +1,78 @@
+"""Forecast histories outside the range that training can scale."""
+
+from __future__ import annotations
+
+import pytest
+
+from models.errors import InvalidInputError
+from models.forecasting import build_input, run_batch
+from models.registry import Registry
+
+
+def history(registry: Registry, name: str) -> tuple[list[str], list[float]]:
+    loaded = registry.load(name)
+    return list(loaded.tail_dates), [float(c) for c in loaded.tail_close]
+
+
+def test_close_beyond_the_bound_is_named(trained_registry: Registry) -> None:
+    loaded = trained_registry.load("nflx")
+    dates, closes = history(trained_registry, "nflx")
+    closes[-1] = 1.7e308
+
+    with pytest.raises(InvalidInputError) as caught:
+        build_input(loaded, 3, dates, closes)
+
+    field = f"history[{len(closes) - 1}].close"
+    assert caught.value.field == field
+    assert caught.value.message == (
+        f"{field} is 1.7e+308, too large to scale; send closes between -1e+150 "
+        "and 1e+150"
+    )
+
+
+def test_unused_history_rows_are_unchecked(
+    trained_registry: Registry,
+) -> None:
+    loaded = trained_registry.load("nflx")
+    dates, closes = history(trained_registry, "nflx")
+    early = ["2020-01-02", "2020-01-03"]
+
+    item = build_input(loaded, 3, early + dates, [1e200, 1e200] + closes)
+
+    assert (
+        run_batch(loaded, [item])[0].values
+        == run_batch(loaded, [build_input(loaded, 3, dates, closes)])[0].values
+    )
+
+
+def test_history_far_from_the_training_part_is_rejected(
+    trained_registry: Registry,
+) -> None:
+    loaded = trained_registry.load("sine")
+    dates, closes = history(trained_registry, "sine")
+    closes[-2] = 1e9
+    scaler = loaded.scaler
+
+    with pytest.raises(InvalidInputError) as caught:
+        build_input(loaded, 2, dates, closes)
+
+    row = len(closes) - 2
+    assert caught.value.field == f"history[{row}].close"
+    assert caught.value.message == (
+        f"history[{row}].close is 1e+09, whose value 1e+09 the scaler of sine:1 "
+        f"(shift {scaler.shift:g}, scale {scaler.scale:g}) maps to "
+        f"{(1e9 - scaler.shift) / scaler.scale:g}, beyond 16,777,216 (2^24) "
+        "scales, where float32 cannot tell values one scale apart; send a "
+        f"history whose values lie nearer the {scaler.minimum:g} to "
+        f"{scaler.maximum:g} of the version's training part"
+    )
+
+
+def test_tiny_positive_closes_forecast_tiny_prices(trained_registry: Registry) -> None:
+    loaded = trained_registry.load("nflx")
+    dates, closes = history(trained_registry, "nflx")
+
+    item = build_input(loaded, 2, dates, [1e-300] * len(closes))
+
+    for value in run_batch(loaded, [item])[0].values:
+        assert 0.5e-300 < value < 2e-300
