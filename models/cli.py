@@ -470,12 +470,16 @@ def cmd_models(args: argparse.Namespace, registry: Registry) -> int:
             print(f"{name}: versions {registry.versions(name)}; aliases {alias_text}")
         return 0
 
+    from models.cli_evaluation import fixed
+    from models.version_checks import check_scaler
+
     name, _, ref = args.ref.partition(":")
     version = registry.resolve(name, ref or "latest")
     meta = registry.metadata(name, version)
     if args.json:
         print(json.dumps(meta, indent=2))
         return 0
+    check_scaler(meta, f"{name}:{version}")
     spec, test = meta["spec"], meta["metrics"]["test"]
     print(f"{name}:{version} created {meta['created_at']}")
     print(
@@ -487,9 +491,10 @@ def cmd_models(args: argparse.Namespace, registry: Registry) -> int:
         f"data {meta['data']['source']} {meta['data']['start']}.."
         f"{meta['data']['end']} sha256 {meta['data']['sha256'][:12]}"
     )
+    model, naive = test["model"], test["naive"]
     print(
-        f"test RMSE {test['model']['rmse']:.4f} (naive {test['naive']['rmse']:.4f}), "
-        f"MASE {test['model']['mase']:.4f} (naive {test['naive']['mase']:.4f})"
+        f"test RMSE {fixed(model['rmse'], 0, 4)} (naive {fixed(naive['rmse'], 0, 4)}), "
+        f"MASE {fixed(model['mase'], 0, 4)} (naive {fixed(naive['mase'], 0, 4)})"
     )
     return 0
 

@@ -191,9 +191,9 @@ def print_scores(block: dict[str, Any]) -> None:
                 f"[{direction['low']:.3f}, {direction['high']:.3f}]"
             )
         print(
-            f"{label:16}{_fixed(scores['rmse'], 11, 4)}{_fixed(scores['mae'], 11, 4)}"
-            f"{_fixed(scores['mape'], 9, 3)}{_fixed(scores['smape'], 9, 3)}"
-            f"{_fixed(scores['mase'], 10, 4)}  {direction_text}"
+            f"{label:16}{fixed(scores['rmse'], 11, 4)}{fixed(scores['mae'], 11, 4)}"
+            f"{fixed(scores['mape'], 9, 3)}{fixed(scores['smape'], 9, 3)}"
+            f"{fixed(scores['mase'], 10, 4)}  {direction_text}"
         )
     print(
         f"skill vs naive: RMSE {_signed(block['skill_rmse'])}, "
@@ -201,7 +201,9 @@ def print_scores(block: dict[str, Any]) -> None:
     )
 
 
-def _fixed(value: float | None, width: int, digits: int) -> str:
+def fixed(value: float | None, width: int, digits: int) -> str:
+    """Format ``value`` right-aligned with ``digits`` decimals, or ``-`` for
+    None (a score stored as null)."""
     return f"{'-':>{width}}" if value is None else f"{value:>{width}.{digits}f}"
 
 

@@ -28,6 +28,7 @@ from models.lag_task import (
 )
 from models.registry import Registry
 from models.training_gradients import training_gradients
+from models.version_checks import check_gradient_history
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -279,11 +280,13 @@ def _distance_text(distance: int | None) -> str:
 def cmd_training(args: argparse.Namespace, registry: Registry) -> int:
     name, _, ref = args.ref.partition(":")
     version = registry.resolve(name, ref or "latest")
-    record = training_gradients(registry.metadata(name, version))
+    meta = registry.metadata(name, version)
+    record = training_gradients(meta)
 
     if args.json:
         print(json.dumps(record, indent=2))
     else:
+        check_gradient_history(meta, f"{name}:{version}")
         print(
             f"{name}:{version} ({record['cell']}), clip threshold {record['clip_norm']}"
         )

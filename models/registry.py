@@ -39,6 +39,7 @@ from models.data.scaling import Scaler
 from models.errors import CheckpointError, InvalidInputError, NotFoundError
 from models.names import NAME_RE, invalid_name_message
 from models.nn.forecaster import Forecaster
+from models.version_checks import check_scaler, check_weights
 
 logger = logging.getLogger(__name__)
 
@@ -194,11 +195,13 @@ class Registry:
 
     def load(self, name: str, ref: str | int = LATEST) -> LoadedModel:
         """Load one version; raise ``CheckpointError`` if it is corrupt or its
-        weights do not fit its metadata."""
+        weights do not fit its metadata, and ``InvalidInputError`` if its
+        scaler or weights are not finite."""
         version = self.resolve(name, ref)
         meta = self.metadata(name, version)
         folder = self._version_dir(name, version)
         label = f"{name}:{version}"
+        check_scaler(meta, label)
 
         try:
             model = Forecaster.from_config(meta["model"])
@@ -220,6 +223,7 @@ class Registry:
                 "the file is corrupt, retrain this version"
             )
         _load_state(model, weights_path, label)
+        check_weights(model.state_dict(), label)
         model.eval()
 
         return LoadedModel(

@@ -1,17 +1,20 @@
 """The command line on numbers it cannot use: series that training cannot
-scale, and diverged training."""
+scale, diverged training, and stored versions with non-finite numbers."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 from pathlib import Path
 
 import pytest
+import torch
 
 from models import training
 from models.calendar import first_sessions
 from models.cli import main
+from models.nn.forecaster import Forecaster
 from models.registry import Registry
 from tests.e2e.test_cli import SMALL, run_cli
 
@@ -55,3 +58,67 @@ def test_train_stops_at_a_non_finite_loss(
         "error: training diverged in epoch 1 of 2 with the validation loss nan",
     )
     assert Registry(registry).names() == []
+
+
+def diverged_metadata(registry: Registry) -> dict[str, object]:
+    """Metadata as a diverged run wrote it: null scaler shift and scores,
+    and null losses and gradient norms."""
+    meta = json.loads(json.dumps(registry.metadata("nflx", 1)))
+    meta["scaler"]["shift"] = None
+    meta["metrics"]["test"]["model"]["rmse"] = None
+    for record in meta["history"]:
+        record.update(train_loss=None, val_loss=None, grad_norm=None)
+    return meta
+
+
+def write_diverged(trained_registry: Registry, root: Path) -> Registry:
+    registry = Registry(root)
+    state = Forecaster.from_config(trained_registry.metadata("nflx", 1)["model"])
+    weights = {
+        name: torch.full_like(value, math.nan)
+        for name, value in state.state_dict().items()
+    }
+    registry.write("broken", weights, diverged_metadata(trained_registry))
+    return registry
+
+
+def test_show_and_gradients_of_a_diverged_version(
+    trained_registry: Registry, tmp_path: Path
+) -> None:
+    registry = write_diverged(trained_registry, tmp_path / "registry")
+
+    shown = run_cli(registry.root, "models", "show", "broken")
+    gradients = run_cli(registry.root, "gradients", "training", "broken:1")
+    raw = run_cli(registry.root, "gradients", "training", "broken", "--json")
+
+    assert shown.returncode == 2
+    assert_one_error(
+        shown.stderr,
+        "error: broken:1 cannot forecast: its training diverged and left "
+        "scaler.shift not finite; use another version, or train a new one\n",
+    )
+    assert shown.stdout == ""
+    assert gradients.returncode == 2
+    assert_one_error(
+        gradients.stderr,
+        "error: broken:1 has no finite gradient norms for epochs 1, 2, because "
+        "its training diverged; --json prints the stored history, with null for "
+        "those numbers\n",
+    )
+    assert raw.returncode == 0
+    assert json.loads(raw.stdout)["epochs"][0]["grad_norm"] is None
+
+
+def test_show_prints_a_dash_for_a_null_score(
+    trained_registry: Registry, tmp_path: Path
+) -> None:
+    meta = json.loads(json.dumps(trained_registry.metadata("nflx", 1)))
+    meta["metrics"]["test"]["naive"]["mase"] = None
+    registry = Registry(tmp_path / "registry")
+    state = trained_registry.load("nflx", 1).model.state_dict()
+    registry.write("flat", state, meta)
+
+    shown = run_cli(registry.root, "models", "show", "flat")
+
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.splitlines()[-1].endswith("(naive -)")

@@ -195,3 +195,29 @@ def test_resolve_rejects_non_ascii_digits(tmp_path: Path) -> None:
 
     with pytest.raises((InvalidInputError, NotFoundError)):
         registry.resolve("m", "²")
+
+
+def test_version_with_null_scaler_cannot_forecast(tmp_path: Path) -> None:
+    registry = Registry(tmp_path)
+    scaler = {"kind": "standard", "shift": None, "scale": 1.0, "min": 0, "max": 1}
+    meta = {**metadata(), "scaler": scaler}
+    registry.write("m", Forecaster.from_config(CONFIG).state_dict(), meta)
+
+    with pytest.raises(InvalidInputError) as caught:
+        registry.load("m")
+
+    assert caught.value.field == "version"
+    assert caught.value.message == (
+        "m:1 cannot forecast: its training diverged and left scaler.shift not "
+        "finite; use another version, or train a new one"
+    )
+
+
+def test_version_with_nan_weights_cannot_forecast(tmp_path: Path) -> None:
+    registry = Registry(tmp_path)
+    state = Forecaster.from_config(CONFIG).state_dict()
+    state["head.bias"] = torch.full_like(state["head.bias"], float("nan"))
+    registry.write("m", state, metadata())
+
+    with pytest.raises(InvalidInputError, match="left the weights head.bias not"):
+        registry.load("m")

@@ -1,10 +1,11 @@
-"""HTTP responses to numbers that training cannot scale, from the app in
-process."""
+"""HTTP responses to numbers that training cannot scale, and to stored versions
+with non-finite numbers, from the app in process."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import math
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,11 +13,13 @@ from typing import Any
 
 import httpx
 import pytest
+import torch
 
 from models.calendar import first_sessions
 from models.registry import Registry
 from service.app import create_app
 from service.settings import Settings
+from tests.e2e.test_cli_numbers import diverged_metadata
 from tests.service.jobs_support import tiny_job
 
 PROBLEM = "application/problem+json"
@@ -28,10 +31,15 @@ Call = tuple[str, str, dict[str, Any]]
 def registry(
     trained_registry: Registry, tmp_path_factory: pytest.TempPathFactory
 ) -> Registry:
-    """A copy of the shared registry."""
+    """A copy of the shared registry plus ``broken``, a version that a
+    diverged run wrote: NaN weights and a null scaler shift."""
     root = tmp_path_factory.mktemp("numeric") / "registry"
     shutil.copytree(trained_registry.root, root)
-    return Registry(root)
+    copy = Registry(root)
+    state = copy.load("nflx", 1).model.state_dict()
+    weights = {name: torch.full_like(value, math.nan) for name, value in state.items()}
+    copy.write("broken", weights, diverged_metadata(trained_registry))
+    return copy
 
 
 def send(registry: Registry, data_dir: Path, calls: list[Call]) -> list[httpx.Response]:
@@ -86,6 +94,12 @@ def answers(
             "/v1/models/nflx/forecast",
             {"json": {"history": history(registry, 1.7e308)}},
         ),
+        "broken": ("POST", "/v1/models/broken/forecast", {"json": {"horizon": 1}}),
+        "broken flow": (
+            "POST",
+            "/v1/diagnostics/gradient-flow",
+            {"json": {"model": {"name": "broken"}, "seq_len": 5}},
+        ),
     }
     data_dir = tmp_path_factory.mktemp("numeric-data")
     responses = send(registry, data_dir, list(calls.values()))
@@ -125,3 +139,24 @@ def test_history_beyond_the_range_is_422(answers: dict[str, Any]) -> None:
         f"{field} is 1.7e+308, too large to scale; send closes between -1e+150 "
         "and 1e+150"
     )
+
+
+DIVERGED = (
+    "broken:1 cannot forecast: its training diverged and left scaler.shift not "
+    "finite; use another version, or train a new one"
+)
+
+
+@pytest.mark.parametrize(
+    ("key", "expected_field", "expected_message"),
+    [
+        ("broken", "version", DIVERGED),
+        ("broken flow", "version", DIVERGED),
+    ],
+)
+def test_field_and_fix_are_named(
+    answers: dict[str, Any], key: str, expected_field: str, expected_message: str
+) -> None:
+    field, message = field_error(answers[key])
+    assert field == expected_field
+    assert message == expected_message
