@@ -33,6 +33,8 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
     field_validator,
     model_validator,
 )
@@ -43,7 +45,7 @@ from models.data.sources import load_series
 from models.data.windows import history_rows, to_prices, to_values
 from models.errors import DataError, LimitExceededError
 from models.evaluation import actual_prices, compare
-from models.field_types import INTEGER_ONLY, Integer
+from models.field_types import INTEGER_ONLY, Integer, explain_minimum
 from models.intervals import REPORT_LEVELS, ConformalIntervals, score_intervals
 from models.limits import DEFAULT_LIMITS
 from models.pandas_dates import check_date
@@ -69,6 +71,11 @@ def _check_level(level: float) -> float:
     return level
 
 
+def _explain_refit_null(value: object, handler: ValidatorFunctionWrapHandler) -> object:
+    """Append what null does to the error of a ``refit_every`` below 1."""
+    return explain_minimum(value, handler, "send null to fit once at the first origin")
+
+
 class BacktestSpec(BaseModel):
     """A walk-forward backtest of one training spec over a date range."""
 
@@ -92,7 +99,10 @@ class BacktestSpec(BaseModel):
     window_size: Annotated[int, Field(ge=50, le=200_000), INTEGER_ONLY] | None = Field(
         default=None, description="training rows when sliding"
     )
-    refit_every: Annotated[int, Field(ge=1, le=100_000), INTEGER_ONLY] | None = Field(
+    refit_every: Annotated[
+        Annotated[int, Field(ge=1, le=100_000), INTEGER_ONLY] | None,
+        WrapValidator(_explain_refit_null),
+    ] = Field(
         default=None,
         description="origins per refit; None fits once at the first origin",
     )

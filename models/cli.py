@@ -43,6 +43,10 @@ logger = logging.getLogger(__name__)
 # parsers whose ``handler(args, registry) -> int`` runs the command.
 COMMAND_MODULES: list[str] = ["models.cli_evaluation", "models.cli_gradients"]
 
+# what 0 does for the options whose 0 turns a feature off
+CLIP_OFF = "to turn gradient clipping off"
+PATIENCE_OFF = "to turn early stopping off"
+
 DATA_HELP = (
     "data source: 'bundled' (NFLX daily, offline default), 'csv:PATH' (Yahoo "
     "or date,value CSV), 'yfinance:TICKER' (with --start/--end) or "
@@ -238,8 +242,8 @@ def training_spec(args: argparse.Namespace) -> TrainingSpec:
         "scaler": args.scaler,
         "learning_rate": args.learning_rate,
         "batch_size": args.batch_size,
-        "clip_norm": args.clip_norm or None,
-        "patience": args.patience or None,
+        "clip_norm": off_flag("--clip-norm", args.clip_norm, CLIP_OFF),
+        "patience": off_flag("--patience", args.patience, PATIENCE_OFF),
         "seed": args.seed,
     }
     if args.name is not None:
@@ -266,6 +270,21 @@ def check_submitted_data(spec: TrainingSpec) -> None:
     generator does not use."""
     if isinstance(spec.data, SyntheticData):
         check_generator_fields(spec.data)
+
+
+def off_flag(option: str, value: float | None, off: str) -> float | None:
+    """Return the spec value of ``option``, an option whose 0 turns a feature
+    off. That is None for 0 and ``value`` otherwise, and the spec checks
+    positive values and NaN.
+
+    Raises ``ValueError`` naming ``option`` and what 0 does (``off``) for a
+    negative value.
+    """
+    if value is None or not value <= 0:
+        return value
+    if value == 0:
+        return None
+    raise ValueError(f"{option} {value:g} is below 0; use a positive value, or 0 {off}")
 
 
 def read_spec_file(path: Path) -> dict[str, Any]:

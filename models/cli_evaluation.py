@@ -13,13 +13,21 @@ import time
 from pathlib import Path
 from typing import Any
 
-from models.cli import DATA_HELP, check_submitted_data, data_spec, set_fields
+from models.cli import (
+    DATA_HELP,
+    PATIENCE_OFF,
+    check_submitted_data,
+    data_spec,
+    off_flag,
+    set_fields,
+)
 from models.limits import limit_from_env
 from models.paths import default_cache_dir
 from models.registry import Registry
 from models.spec import TrainingSpec
 
 DEFAULT_EXPERIMENTS_DIR = Path("docs/experiments")
+REFIT_OFF = "to fit once at the first origin"
 
 # Spec flags that backtest and tune accept: (flag, spec field, type, help).
 SPEC_FLAGS: tuple[tuple[str, str, type, str], ...] = (
@@ -33,7 +41,7 @@ SPEC_FLAGS: tuple[tuple[str, str, type, str], ...] = (
     ("--target", "target", str, "log_return or price"),
     ("--learning-rate", "learning_rate", float, "Adam learning rate"),
     ("--batch-size", "batch_size", int, "windows per batch"),
-    ("--patience", "patience", int, "early-stopping patience in epochs"),
+    ("--patience", "patience", int, "early-stopping patience in epochs; 0 is off"),
     ("--seed", "seed", int, "random seed of the fits"),
 )
 
@@ -78,10 +86,13 @@ def base_spec(args: argparse.Namespace, registry: Registry) -> TrainingSpec:
         version = registry.resolve(name, ref or "latest")
         fields = registry.metadata(name, version)["spec"]
 
-    for _, field, _, _ in SPEC_FLAGS:
+    for flag, field, _, _ in SPEC_FLAGS:
         value = getattr(args, f"spec_{field}")
-        if value is not None:
-            fields[field] = value
+        if value is None:
+            continue
+        if field == "patience":
+            value = off_flag(flag, value, PATIENCE_OFF)
+        fields[field] = value
     if args.data is not None:
         data_args = argparse.Namespace(
             data=args.data,
@@ -148,7 +159,7 @@ def cmd_backtest(args: argparse.Namespace, registry: Registry) -> int:
         "step": args.step,
         "window": args.window,
         "window_size": args.window_size,
-        "refit_every": args.refit_every or None,
+        "refit_every": off_flag("--refit-every", args.refit_every, REFIT_OFF),
     }
     if args.level:
         fields["levels"] = args.level

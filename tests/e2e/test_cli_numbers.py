@@ -1,5 +1,6 @@
 """The command line on numbers it cannot use: series that training cannot
-scale, diverged training, and stored versions with non-finite numbers."""
+scale, diverged training, stored versions with non-finite numbers, and the
+options whose 0 turns a feature off."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ import torch
 
 from models import training
 from models.calendar import first_sessions
-from models.cli import main
+from models.cli import build_parser, main
+from models.cli_evaluation import base_spec
 from models.nn.forecaster import Forecaster
 from models.registry import Registry
 from tests.e2e.test_cli import SMALL, run_cli
@@ -122,3 +124,46 @@ def test_show_prints_a_dash_for_a_null_score(
 
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.splitlines()[-1].endswith("(naive -)")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["train", "--clip-norm", "-1"],
+            "error: --clip-norm -1 is below 0; use a positive value, or 0 to "
+            "turn gradient clipping off\n",
+        ),
+        (
+            ["train", "--patience", "-2"],
+            "error: --patience -2 is below 0; use a positive value, or 0 to "
+            "turn early stopping off\n",
+        ),
+        (
+            ["backtest", "--refit-every", "-1"],
+            "error: --refit-every -1 is below 0; use a positive value, or 0 to "
+            "fit once at the first origin\n",
+        ),
+        (
+            ["tune", "--patience", "-1"],
+            "error: --patience -1 is below 0; use a positive value, or 0 to "
+            "turn early stopping off\n",
+        ),
+    ],
+)
+def test_negative_off_option_names_zero(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    result = run_cli(tmp_path / "registry", *args)
+
+    assert result.returncode == 2
+    assert_one_error(result.stderr, message)
+
+
+def test_spec_flag_zero_patience_is_off(tmp_path: Path) -> None:
+    registry = Registry(tmp_path)
+    for command in ("backtest", "tune"):
+        args = build_parser().parse_args([command, "--patience", "0"])
+        assert base_spec(args, registry).patience is None
+        args = build_parser().parse_args([command, "--patience", "3"])
+        assert base_spec(args, registry).patience == 3

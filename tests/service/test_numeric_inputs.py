@@ -100,6 +100,11 @@ def answers(
             "/v1/diagnostics/gradient-flow",
             {"json": {"model": {"name": "broken"}, "seq_len": 5}},
         ),
+        "refit 0": (
+            "POST",
+            "/v1/jobs",
+            {"json": {"kind": "backtest", "params": {"refit_every": 0}}},
+        ),
     }
     data_dir = tmp_path_factory.mktemp("numeric-data")
     responses = send(registry, data_dir, list(calls.values()))
@@ -152,6 +157,12 @@ DIVERGED = (
     [
         ("broken", "version", DIVERGED),
         ("broken flow", "version", DIVERGED),
+        (
+            "refit 0",
+            "params.refit_every",
+            "Input should be greater than or equal to 1; send null to fit once "
+            "at the first origin",
+        ),
     ],
 )
 def test_field_and_fix_are_named(
