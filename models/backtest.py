@@ -43,6 +43,7 @@ from models.baselines import forecast_baselines, season_period
 from models.data.series import Series
 from models.data.sources import load_series
 from models.data.windows import history_rows, to_prices, to_values
+from models.date_fields import IsoDate
 from models.errors import DataError, LimitExceededError
 from models.evaluation import actual_prices, compare
 from models.field_types import INTEGER_ONLY, Integer, explain_minimum
@@ -82,12 +83,12 @@ class BacktestSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     training: TrainingSpec = Field(default_factory=TrainingSpec)
-    start: dt.date | None = Field(
+    start: IsoDate | None = Field(
         default=None,
         description="First origin date (default: the start of the spec's test "
         "part, the last test_fraction of the series)",
     )
-    end: dt.date | None = Field(
+    end: IsoDate | None = Field(
         default=None,
         description="Last origin date (default: the last date that leaves K "
         "actual prices after it)",

@@ -11,6 +11,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter
 # pydantic needs this TypedDict before Python 3.12
 from typing_extensions import TypedDict
 
+from models.date_fields import IsoDate
 from models.errors import InvalidInputError
 from models.field_types import INTEGER_ONLY, Number
 from models.limits import DEFAULT_LIMITS
@@ -79,7 +80,7 @@ class HistoryRow(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    date: dt.date
+    date: IsoDate
     close: FiniteFloat
     open: FiniteFloat | None = None
     high: FiniteFloat | None = None
@@ -123,7 +124,7 @@ class HistoryRowFields(TypedDict):
 
     __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
 
-    date: dt.date
+    date: IsoDate
     close: FiniteFloat
     open: NotRequired[FiniteFloat | None]
     high: NotRequired[FiniteFloat | None]

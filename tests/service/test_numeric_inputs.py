@@ -1,5 +1,6 @@
-"""HTTP responses to numbers that training cannot scale, and to stored versions
-with non-finite numbers, from the app in process."""
+"""HTTP responses to numbers that training cannot scale, to stored versions
+with non-finite numbers, and to dates that are not written as YYYY-MM-DD,
+from the app in process."""
 
 from __future__ import annotations
 
@@ -105,6 +106,16 @@ def answers(
             "/v1/jobs",
             {"json": {"kind": "backtest", "params": {"refit_every": 0}}},
         ),
+        "compact date": (
+            "POST",
+            "/v1/models/nflx/forecast",
+            {"json": {"history": [{"date": "20201012", "close": 1.0}]}},
+        ),
+        "epoch date": (
+            "POST",
+            "/v1/models/nflx/forecast",
+            {"json": {"history": [{"date": 1607644800, "close": 1.0}]}},
+        ),
     }
     data_dir = tmp_path_factory.mktemp("numeric-data")
     responses = send(registry, data_dir, list(calls.values()))
@@ -150,6 +161,10 @@ DIVERGED = (
     "broken:1 cannot forecast: its training diverged and left scaler.shift not "
     "finite; use another version, or train a new one"
 )
+DATE_FORMAT = (
+    "Input should be a calendar date written as YYYY-MM-DD, such as "
+    "'2020-12-11'; a number or a date in another form is not read as a date"
+)
 
 
 @pytest.mark.parametrize(
@@ -157,6 +172,8 @@ DIVERGED = (
     [
         ("broken", "version", DIVERGED),
         ("broken flow", "version", DIVERGED),
+        ("compact date", "history[0].date", DATE_FORMAT),
+        ("epoch date", "history[0].date", DATE_FORMAT),
         (
             "refit 0",
             "params.refit_every",
