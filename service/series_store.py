@@ -169,18 +169,6 @@ def delete_series(settings: Settings, series_id: str) -> dict[str, Any]:
     return info
 
 
-def references_series(params: Any, series_id: str) -> bool:
-    """True when a job's ``params`` name the upload ``series_id`` as data,
-    at any depth (``data``, ``training.data``, ``base.data``)."""
-    if isinstance(params, dict):
-        if params.get("source") == "upload" and params.get("series_id") == series_id:
-            return True
-        return any(references_series(value, series_id) for value in params.values())
-    if isinstance(params, list):
-        return any(references_series(value, series_id) for value in params)
-    return False
-
-
 def series_exists(settings: Settings, series_id: str) -> bool:
     """True when ``series_id`` names a stored upload."""
     return series_path(settings, series_id).is_file()

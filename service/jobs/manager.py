@@ -13,6 +13,7 @@ from models.errors import NotFoundError
 from service.jobs.kinds import get_kind
 from service.jobs.runner_state import RunnerState
 from service.jobs.store import Job, JobStore, open_store
+from service.jobs.uploads import require_uploads
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -75,8 +76,9 @@ class JobManager:
         store the job as queued and hand it to the runner.
 
         Raises ``pydantic.ValidationError`` for invalid params,
-        ``InvalidInputError`` for a value the service rejects and
-        ``QueueFullError`` when the queue is full.
+        ``InvalidInputError`` for a value the service rejects,
+        ``QueueFullError`` when the queue is full and ``SeriesDeletedError``
+        when an upload that the params name was deleted meanwhile.
         """
         kind = get_kind(kind_name)
         model = (
@@ -87,10 +89,12 @@ class JobManager:
         if kind.check is not None:
             kind.check(model, self.settings)
 
+        stored = model.model_dump(mode="json")
         job = self.store.create(
             kind.name,
-            model.model_dump(mode="json"),
+            stored,
             max_queued=self.settings.max_queued_jobs,
+            guard=lambda: require_uploads(self.settings, stored),
         )
         self.runner.submitted(job)
         return job

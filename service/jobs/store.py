@@ -13,10 +13,11 @@ Statuses: ``queued`` -> ``running`` -> ``succeeded`` | ``failed`` |
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,9 +90,11 @@ jobs_table = Table(
 )
 
 
-# One row whose update serializes job submissions. A transaction that has
-# updated it holds a row lock (PostgreSQL) or the write lock (SQLite) until it
-# commits, so the queued count it reads cannot change before its insert.
+# One row whose update serializes job submissions and the deletes of the
+# uploads they name. A transaction that has updated it holds a row lock
+# (PostgreSQL) or the write lock (SQLite) until it commits, so the queued
+# count and the uploads it checks cannot change before its insert. The column
+# counts the transactions that took the lock.
 queue_lock_table = Table(
     "rnn_forecast_job_queue_lock",
     metadata,
@@ -276,22 +279,56 @@ class JobStore:
         with self.engine.connect() as conn:
             return [_to_job(row) for row in conn.execute(query)]
 
+    @staticmethod
+    def unfinished_params(conn: Connection) -> list[tuple[str, dict[str, Any]]]:
+        """Return (id, params) of every queued or running job, read on
+        ``conn``, such as the connection of ``submission_lock``."""
+        query = select(jobs_table.c.id, jobs_table.c.params).where(
+            jobs_table.c.status.in_((QUEUED, RUNNING))
+        )
+        return [(row.id, row.params) for row in conn.execute(query)]
+
     # ---- writing -----------------------------------------------------------
 
+    @contextlib.contextmanager
+    def submission_lock(self) -> Iterator[Connection]:
+        """Yield a connection in a transaction that holds the queue lock row
+        until it commits or rolls back.
+
+        Job submissions run under this lock, from any process or host. A
+        block that also runs under it reads every job inserted before it,
+        and no submission checks its state until the block has finished.
+        """
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(queue_lock_table)
+                .where(queue_lock_table.c.id == QUEUE_LOCK_ID)
+                .values(submissions=queue_lock_table.c.submissions + 1)
+            )
+            yield conn
+
     def create(
-        self, kind: str, params: dict[str, Any], max_queued: int | None = None
+        self,
+        kind: str,
+        params: dict[str, Any],
+        max_queued: int | None = None,
+        guard: Callable[[], None] | None = None,
     ) -> Job:
         """Insert a queued job and return it.
 
-        With ``max_queued``, raise ``QueueFullError`` instead when that many
-        jobs are queued. The count and the insert run in one transaction
-        that holds the queue lock row, so concurrent submissions, from any
-        number of API processes, never exceed the limit.
+        The insert runs in a transaction that holds the queue lock row (see
+        ``submission_lock``), so concurrent submissions, from any number of
+        API processes, take turns. With ``max_queued``, raise
+        ``QueueFullError`` instead when that many jobs are queued. ``guard``,
+        when given, runs under the lock before the insert, and an exception
+        that it raises stores no job.
         """
         job_id = uuid.uuid4().hex
-        with self.engine.begin() as conn:
+        with self.submission_lock() as conn:
             if max_queued is not None:
                 _check_queue_room(conn, max_queued)
+            if guard is not None:
+                guard()
             conn.execute(
                 jobs_table.insert().values(
                     id=job_id,
@@ -514,13 +551,8 @@ def _to_job(row: Row[Any]) -> Job:
 
 
 def _check_queue_room(conn: Connection, max_queued: int) -> None:
-    """Take the queue lock for the rest of ``conn``'s transaction, then raise
-    ``QueueFullError`` when ``max_queued`` jobs are queued."""
-    conn.execute(
-        update(queue_lock_table)
-        .where(queue_lock_table.c.id == QUEUE_LOCK_ID)
-        .values(submissions=queue_lock_table.c.submissions + 1)
-    )
+    """Raise ``QueueFullError`` when ``max_queued`` jobs are queued. The
+    transaction of ``conn`` holds the queue lock."""
     count = select(func.count()).where(jobs_table.c.status == QUEUED)
     queued = int(conn.execute(count).scalar_one())
     if queued >= max_queued:

@@ -13,6 +13,7 @@ from models.errors import InvalidInputError
 from service.auth import ApiKeyDep
 from service.etag import NOT_MODIFIED
 from service.jobs.kinds import get_kind, kind_names
+from service.jobs.uploads import SeriesDeletedError
 from service.jobs.views import (
     JobKindList,
     JobKindOut,
@@ -79,6 +80,8 @@ def create_job(body: JobRequest, request: Request, manager: ManagerDep) -> Respo
     except InvalidInputError as exc:
         # the kind's check names a field inside params
         raise type(exc)(exc.message, field=params_field(exc.field)) from exc
+    except SeriesDeletedError as exc:
+        raise SeriesDeletedError(exc.series_id, params_field(exc.field)) from exc
     return job_response(request, job, BASE, status_code=202)
 
 

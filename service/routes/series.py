@@ -14,20 +14,18 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.datastructures import UploadFile
 
-from models.errors import ConflictError, InvalidInputError
+from models.errors import InvalidInputError
 from service.auth import ApiKeyDep
 from service.deps import SettingsDep
 from service.errors import PayloadTooLargeError
-from service.jobs.store import QUEUED, RUNNING
+from service.jobs.uploads import delete_unused_series
 from service.jobs.views import ManagerDep
 from service.links import public_path
 from service.multipart import FILE_FIELD, parse_form
 from service.series_store import (
     cursor_position,
-    delete_series,
     list_series,
     read_series_info,
-    references_series,
     save_series,
     series_cursor,
 )
@@ -37,9 +35,6 @@ router = APIRouter(tags=["series"])
 
 DEFAULT_LISTED = 100
 MAX_LISTED = 1000
-# unfinished jobs scanned for a series in use: the queue limit is 100 by
-# default, plus the jobs running
-UNFINISHED_SCAN = 10_000
 
 
 SERIES_EXAMPLE = {
@@ -205,19 +200,7 @@ def list_uploads(
 def delete_upload(
     series_id: str, settings: SettingsDep, manager: ManagerDep
 ) -> dict[str, Any]:
-    read_series_info(settings, series_id)
-    unfinished = manager.store.list_jobs(
-        statuses=[QUEUED, RUNNING], limit=UNFINISHED_SCAN
-    )
-    users = [job.id for job in unfinished if references_series(job.params, series_id)]
-    if users:
-        raise ConflictError(
-            f"series {series_id} is used by the unfinished job(s) "
-            f"{', '.join(users)}; wait for them to finish or cancel them, then "
-            "delete the series",
-            field="series_id",
-        )
-    return delete_series(settings, series_id)
+    return delete_unused_series(settings, manager.store, series_id)
 
 
 async def _read_capped(request: Request, limit: int, settings: Settings) -> bytes:

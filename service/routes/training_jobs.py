@@ -42,6 +42,7 @@ JOBS_BASE = "/v1/jobs"
 SUBMIT_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing X-API-Key"},
     403: {"description": "Wrong X-API-Key"},
+    409: {"description": "An uploaded series of the job was deleted meanwhile"},
     422: {"description": "Invalid spec or a value above a limit"},
     429: {
         "description": "The job queue is full",

@@ -138,6 +138,39 @@ def test_queue_limit_holds_under_racing_submissions(store: JobStore) -> None:
     assert store.count(QUEUED) == limit
 
 
+def test_submission_waits_for_submission_lock(store: JobStore) -> None:
+    # a second engine on the same database, as a second API process has
+    other = JobStore(store.url)
+    created = threading.Event()
+
+    def submit() -> None:
+        other.create("train", {})
+        created.set()
+
+    thread = threading.Thread(target=submit)
+    with store.submission_lock() as conn:
+        thread.start()
+        waited = created.wait(timeout=0.5)
+        seen_inside = store.unfinished_params(conn)
+    thread.join(timeout=30)
+    other.close()
+
+    assert not waited
+    assert seen_inside == []
+    assert created.is_set()
+    assert store.count(QUEUED) == 1
+
+
+def test_failed_guard_stores_no_job(store: JobStore) -> None:
+    def guard() -> None:
+        raise ConflictError("gone", field="data.series_id")
+
+    with pytest.raises(ConflictError):
+        store.create("train", {}, max_queued=5, guard=guard)
+
+    assert store.count(QUEUED) == 0
+
+
 def test_full_queue_message_names_the_setting(store: JobStore) -> None:
     store.create("train", {}, max_queued=1)
 
