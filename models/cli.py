@@ -21,18 +21,17 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
+from models.cli_data import (
+    DATA_HELP,
+    add_source_options,
+    data_spec,
+    with_source_options,
+)
 from models.errors import RnnForecastError
 from models.field_types import type_message
-from models.generator_fields import FIELDS_USED, check_generator_fields
+from models.generator_fields import check_generator_fields
 from models.paths import default_cache_dir, default_registry
-from models.spec import (
-    DEFAULT_NAME,
-    BundledData,
-    CsvData,
-    SyntheticData,
-    TrainingSpec,
-    YFinanceData,
-)
+from models.spec import DEFAULT_NAME, SyntheticData, TrainingSpec
 
 if TYPE_CHECKING:
     from models.registry import Registry
@@ -46,13 +45,6 @@ COMMAND_MODULES: list[str] = ["models.cli_evaluation", "models.cli_gradients"]
 # what 0 does for the options whose 0 turns a feature off
 CLIP_OFF = "to turn gradient clipping off"
 PATIENCE_OFF = "to turn early stopping off"
-
-DATA_HELP = (
-    "data source: 'bundled' (NFLX daily, offline default), 'csv:PATH' (Yahoo "
-    "or date,value CSV), 'yfinance:TICKER' (with --start/--end) or "
-    "'synthetic:GENERATOR' (sine, noisy_sine, trend_seasonal, ar1, "
-    "random_walk, mackey_glass)"
-)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -136,11 +128,14 @@ def _add_train(commands: Any) -> None:
     )
     train.add_argument("--seed", type=int, default=defaults.seed)
     train.add_argument("--data", default="bundled", help=DATA_HELP)
-    train.add_argument("--column", default="close", help="price column to model")
-    train.add_argument("--start", default=None, help="yfinance start date YYYY-MM-DD")
-    train.add_argument("--end", default=None, help="yfinance end date YYYY-MM-DD")
+    add_source_options(train)
     train.add_argument(
-        "--length", type=int, default=2000, help="synthetic series length in steps"
+        "--start", default=None, help="first date of a yfinance download YYYY-MM-DD"
+    )
+    train.add_argument(
+        "--end",
+        default=None,
+        help="end date of a yfinance download, excluded, YYYY-MM-DD",
     )
     train.add_argument(
         "--spec", type=Path, default=None, help="JSON training spec; flags override"
@@ -201,29 +196,6 @@ def chosen_port(args: argparse.Namespace) -> int:
         raise ValueError(f"RNN_FORECAST_PORT: {exc}") from None
 
 
-def data_spec(args: argparse.Namespace) -> Any:
-    """Turn ``--data`` and its companions into a data spec.
-
-    A synthetic spec gets ``--seed`` only when its generator draws random
-    numbers, because the other generators reject a seed.
-    """
-    kind, _, rest = args.data.partition(":")
-    if kind == "bundled":
-        return BundledData(column=args.column)
-    if kind == "csv" and rest:
-        return CsvData(path=rest, column=args.column)
-    if kind == "yfinance" and rest:
-        return YFinanceData(
-            ticker=rest, start=args.start, end=args.end, column=args.column
-        )
-    if kind == "synthetic" and rest:
-        fields = {"generator": rest, "length": args.length}
-        if "seed" in FIELDS_USED.get(rest, ()):
-            fields["seed"] = args.seed
-        return SyntheticData.model_validate(fields)
-    raise ValueError(f"--data {args.data!r} is invalid; expected {DATA_HELP}")
-
-
 def training_spec(args: argparse.Namespace) -> TrainingSpec:
     """Merge a ``--spec`` file (if any) with the flags given explicitly."""
     base: dict[str, Any] = {}
@@ -254,6 +226,8 @@ def training_spec(args: argparse.Namespace) -> TrainingSpec:
             base[key] = value
     if args.spec is None or "data" in given:
         base["data"] = set_fields(data_spec(args))
+    else:
+        base = with_source_options(base, args, f"the spec file {args.spec}")
     spec = TrainingSpec.model_validate(base)
     check_submitted_data(spec)
     return spec

@@ -14,12 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from models.cli import (
-    DATA_HELP,
     PATIENCE_OFF,
     check_submitted_data,
-    data_spec,
     off_flag,
     set_fields,
+)
+from models.cli_data import (
+    DATA_HELP,
+    add_source_options,
+    data_spec,
+    with_source_options,
 )
 from models.limits import limit_from_env
 from models.paths import default_cache_dir
@@ -69,10 +73,7 @@ def _add_spec_options(command: argparse.ArgumentParser) -> None:
             help=f"{text} (overrides the spec)",
         )
     command.add_argument("--data", default=None, help=DATA_HELP)
-    command.add_argument("--column", default="close", help="price column to model")
-    command.add_argument(
-        "--length", type=int, default=2000, help="synthetic series length in steps"
-    )
+    add_source_options(command)
 
 
 def base_spec(args: argparse.Namespace, registry: Registry) -> TrainingSpec:
@@ -93,22 +94,34 @@ def base_spec(args: argparse.Namespace, registry: Registry) -> TrainingSpec:
         if field == "patience":
             value = off_flag(flag, value, PATIENCE_OFF)
         fields[field] = value
+    # backtest's --start and --end are origin dates, not download dates
+    data_args = argparse.Namespace(
+        data=args.data,
+        column=args.column,
+        start=None,
+        end=None,
+        length=args.length,
+        seed=fields.get("seed", 0),
+    )
     if args.data is not None:
-        data_args = argparse.Namespace(
-            data=args.data,
-            column=args.column,
-            start=None,
-            end=None,
-            length=args.length,
-            seed=fields.get("seed", 0),
-        )
         fields["data"] = set_fields(data_spec(data_args))
+    else:
+        fields = with_source_options(fields, data_args, spec_origin(args))
     spec = TrainingSpec.model_validate(fields)
     # a stored version's spec carries every field with its default, so only
     # data from a file or a flag is checked
     if args.spec is not None or args.data is not None:
         check_submitted_data(spec)
     return spec
+
+
+def spec_origin(args: argparse.Namespace) -> str:
+    """Name the spec that ``base_spec`` starts from, for messages."""
+    if args.spec is not None:
+        return f"the spec file {args.spec}"
+    if args.model is not None:
+        return f"the spec of model {args.model}"
+    return "the default spec"
 
 
 def _add_backtest(commands: Any) -> None:

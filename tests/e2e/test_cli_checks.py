@@ -115,6 +115,15 @@ def test_train_checks_alias_before_training(tmp_path: Path, alias: str) -> None:
     assert not (tmp_path / "registry" / "nflx").exists()
 
 
+def test_train_rejects_start_for_bundled_data(tmp_path: Path) -> None:
+    result = run_cli(tmp_path, "train", "--start", "2020-01-01", "--quiet")
+
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: --start applies only to --data yfinance")
+    assert len(result.stderr.splitlines()) == 1
+    assert not (tmp_path / "registry" / "nflx").exists()
+
+
 def test_spec_error_has_no_empty_location(tmp_path: Path) -> None:
     result = run_cli(tmp_path, "train", "--dropout", "0.5", "--num-layers", "1")
 

@@ -1,0 +1,128 @@
+"""The command line's ``--data`` and the options that one source reads:
+``--start``, ``--end``, ``--length`` and ``--column``."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+
+from models.cli import build_parser, training_spec
+from models.cli_evaluation import base_spec
+from models.registry import Registry
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    """Parse a command line as ``main`` does."""
+    args = build_parser().parse_args(list(argv))
+    args.argv = list(argv)
+    return args
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (
+            ["--start", "2020-01-01"],
+            "--start applies only to --data yfinance:TICKER, but the data is "
+            "--data bundled; remove --start, or use yfinance:TICKER data",
+        ),
+        (
+            ["--data", "csv:prices.csv", "--end", "2020-01-01"],
+            "--end applies only to --data yfinance:TICKER, but the data is "
+            "--data csv:prices.csv; remove --end",
+        ),
+        (
+            ["--data", "yfinance:NFLX", "--length", "300"],
+            "--length applies only to --data synthetic:GENERATOR, but the data "
+            "is --data yfinance:NFLX; remove --length",
+        ),
+        (
+            ["--data", "synthetic:sine", "--column", "open"],
+            "--column picks a price column, but the data is --data "
+            "synthetic:sine, a synthetic series with one value per day; remove "
+            "--column",
+        ),
+    ],
+)
+def test_train_rejects_option_of_other_source(argv: list[str], expected: str) -> None:
+    args = parse("train", "--name", "m", *argv)
+
+    with pytest.raises(ValueError) as caught:
+        training_spec(args)
+
+    assert expected in str(caught.value)
+
+
+def test_train_passes_source_options() -> None:
+    yfinance = training_spec(
+        parse(
+            "train", "--data", "yfinance:NFLX", "--name", "m", "--start", "2019-01-02"
+        )
+    )
+    synthetic = training_spec(
+        parse("train", "--data", "synthetic:ar1", "--name", "m", "--length", "300")
+    )
+    default_length = training_spec(
+        parse("train", "--data", "synthetic:ar1", "--name", "m")
+    )
+    bundled = training_spec(parse("train", "--column", "open"))
+
+    assert yfinance.data.model_dump()["start"] == dt.date(2019, 1, 2)
+    assert synthetic.data.model_dump()["length"] == 300
+    assert default_length.data.model_dump()["length"] == 2000
+    assert bundled.data.model_dump() == {"source": "bundled", "column": "open"}
+
+
+def test_options_override_spec_file_data(tmp_path: Path) -> None:
+    spec_file = tmp_path / "spec.json"
+    spec_file.write_text(
+        json.dumps({"name": "m", "data": {"source": "yfinance", "ticker": "NFLX"}})
+    )
+
+    spec = training_spec(
+        parse("train", "--spec", str(spec_file), "--start", "2019-01-02")
+    )
+
+    data = spec.data.model_dump()
+    assert data["ticker"] == "NFLX"
+    assert data["start"] == dt.date(2019, 1, 2)
+
+
+def test_spec_file_without_data_is_bundled(tmp_path: Path) -> None:
+    spec_file = tmp_path / "spec.json"
+    spec_file.write_text(json.dumps({"epochs": 3}))
+
+    with_column = training_spec(
+        parse("train", "--spec", str(spec_file), "--column", "high")
+    )
+    with pytest.raises(ValueError) as caught:
+        training_spec(parse("train", "--spec", str(spec_file), "--end", "2020-01-01"))
+
+    assert with_column.data.model_dump() == {"source": "bundled", "column": "high"}
+    assert (
+        f"--end applies only to --data yfinance:TICKER, but the data is "
+        f"data.source 'bundled' of the spec file {spec_file}; remove --end"
+    ) in str(caught.value)
+
+
+def test_backtest_spec_gets_source_options(tmp_path: Path) -> None:
+    spec_file = tmp_path / "spec.json"
+    spec_file.write_text(
+        json.dumps({"name": "m", "data": {"source": "synthetic", "generator": "ar1"}})
+    )
+    registry = Registry(tmp_path / "registry")
+
+    spec = base_spec(
+        parse("backtest", "--spec", str(spec_file), "--length", "500"), registry
+    )
+    with pytest.raises(ValueError) as caught:
+        base_spec(parse("backtest", "--length", "500"), registry)
+
+    assert spec.data.model_dump()["length"] == 500
+    assert "but the data is data.source 'bundled' of the default spec" in str(
+        caught.value
+    )
