@@ -365,22 +365,25 @@ def cmd_serve(args: argparse.Namespace, registry: Registry) -> int:
     # The port is bound before the app starts, so a second server on a busy
     # port exits before its job runner could claim a queued job.
     listener = listen(args.host, port)
-    app = create_app(settings)
-    config = uvicorn.Config(
-        app,
-        host=args.host,
-        port=port,
-        root_path=settings.root_path,
-        log_config=log_config(settings.log_format, settings.log_level),
-        access_log=False,
-    )
-    # a stalled request body would otherwise hold the shutdown until it times
-    # out, because uvicorn waits for every request in progress
-    server = StoppingServer(config, on_stop=app.state.body_reads.close)
-    logging.getLogger("uvicorn.error").info(
-        "listening on http://%s:%d", args.host, port
-    )
     with listener:
+        app = create_app(settings)
+        config = uvicorn.Config(
+            app,
+            host=args.host,
+            port=port,
+            root_path=settings.root_path,
+            log_config=log_config(settings.log_format, settings.log_level),
+            access_log=False,
+        )
+        # after the server's log configuration, so that the log lines of a
+        # schema upgrade are formatted like the server's
+        check_job_store(settings)
+        # a stalled request body would otherwise hold the shutdown until it
+        # times out, because uvicorn waits for every request in progress
+        server = StoppingServer(config, on_stop=app.state.body_reads.close)
+        logging.getLogger("uvicorn.error").info(
+            "listening on http://%s:%d", args.host, port
+        )
         server.run(sockets=[listener])
     return 0 if server.started else 3
 
@@ -425,10 +428,18 @@ def _setting_error(err: Any) -> str:
     return f"{name}={err.get('input')!r}: {_error_text(err)}"
 
 
+# a SQLite URL that suits each setting, for its messages
+STORAGE_EXAMPLES = {
+    "RNN_FORECAST_JOB_STORE": "sqlite:///var/jobs.db",
+    "RNN_FORECAST_TUNING_STORAGE": "sqlite:///var/optuna.db",
+}
+
+
 def check_service_settings(settings: Any) -> None:
-    """Raise ``ValueError`` when the data folder cannot be created or a
-    database URL names no database that SQLAlchemy supports. The app would
-    log these failures as a traceback."""
+    """Raise ``ValueError`` when the data folder cannot be created, or a
+    database URL names no database that SQLAlchemy supports or a driver
+    that is not installed. The app would log these failures as a
+    traceback."""
     from models.sql_urls import check_storage
 
     try:
@@ -447,9 +458,32 @@ def check_service_settings(settings: Any) -> None:
         if url is None:
             continue
         try:
-            check_storage(url)
+            check_storage(url, name=name, example=STORAGE_EXAMPLES[name])
         except RnnForecastError as exc:
-            raise ValueError(f"{name}: {exc}") from None
+            raise ValueError(str(exc)) from None
+
+
+def check_job_store(settings: Any) -> None:
+    """Open the job store once, as the app does at start, and raise
+    ``ValueError`` naming ``RNN_FORECAST_JOB_STORE`` when that fails, such
+    as for an unreachable database or an unknown schema revision."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from models.sql_urls import redact_storage
+    from service.jobs.store import open_store, sqlite_url
+
+    url = settings.job_store or sqlite_url(settings.data_dir / "jobs.db")
+    try:
+        open_store(settings).close()
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise ValueError(
+            f"RNN_FORECAST_JOB_STORE: cannot open the job store "
+            f"{redact_storage(url)} ({reason}); start the database, or set "
+            "RNN_FORECAST_JOB_STORE to a database that this host can reach"
+        ) from None
+    except RnnForecastError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def cmd_models(args: argparse.Namespace, registry: Registry) -> int:

@@ -20,15 +20,34 @@ def redact_storage(url: str) -> str:
         return "<unparsable storage URL>"
 
 
-def check_storage(url: str) -> None:
-    """Raise InvalidInputError unless ``url`` parses as a SQLAlchemy URL of
-    a database that SQLAlchemy supports."""
+def check_storage(
+    url: str, *, name: str = "storage", example: str = "sqlite:///var/optuna.db"
+) -> None:
+    """Raise ``InvalidInputError`` unless ``url`` parses as a SQLAlchemy URL
+    of a database that SQLAlchemy supports, and its driver module imports.
+
+    ``name`` is the option or setting that gave ``url``, and ``example`` a
+    SQLite URL that suits it; the message names both.
+    """
+    redacted = redact_storage(url)
     try:
-        make_url(url).get_dialect()
+        dialect = make_url(url).get_dialect()
     except (ArgumentError, ImportError) as exc:
         raise InvalidInputError(
-            f"storage {redact_storage(url)} is not a database URL ({exc}); use "
-            "e.g. sqlite:///var/optuna.db or "
-            "postgresql+psycopg://user@127.0.0.1:5432/db",
+            f"{name}={redacted} is not a database URL ({exc}); use e.g. "
+            f"{example} or postgresql+psycopg://user@127.0.0.1:5432/db",
+            field="storage",
+        ) from exc
+
+    try:
+        dialect.import_dbapi()
+    except ImportError as exc:
+        module = getattr(exc, "name", None) or str(exc)
+        raise InvalidInputError(
+            f"{name}={redacted} needs the database driver module {module!r}, "
+            "which is not installed; install that driver into this "
+            f"environment, or use e.g. {example} or "
+            "postgresql+psycopg://user@127.0.0.1:5432/db, whose driver the "
+            "postgres extra installs",
             field="storage",
         ) from exc

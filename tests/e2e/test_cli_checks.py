@@ -8,9 +8,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 
+from service.jobs.schema import VERSION_TABLE
 from service.jobs.store import QUEUED, JobStore, sqlite_url
 from service.settings import Settings
+from tests.conftest import free_port
 from tests.e2e.test_cli import run_cli as run_on_registry
 
 
@@ -66,8 +69,30 @@ def test_busy_port_leaves_queued_job(tmp_path: Path) -> None:
         ("RNN_FORECAST_MAX_EPOCHS", "-5", "RNN_FORECAST_MAX_EPOCHS=-5 is invalid"),
         ("RNN_FORECAST_MAX_EPOCHS", "abc", "RNN_FORECAST_MAX_EPOCHS='abc'"),
         ("RNN_FORECAST_MAX_HORIZON", "100", "use at most 60"),
-        ("RNN_FORECAST_JOB_STORE", "bogus://", "RNN_FORECAST_JOB_STORE: storage"),
+        (
+            "RNN_FORECAST_JOB_STORE",
+            "bogus://",
+            "RNN_FORECAST_JOB_STORE=bogus:// is not a database URL",
+        ),
+        (
+            "RNN_FORECAST_JOB_STORE",
+            "foo",
+            "not a database URL (Could not parse SQLAlchemy URL from given URL "
+            "string); use e.g. sqlite:///var/jobs.db or postgresql+psycopg://",
+        ),
         ("RNN_FORECAST_TUNING_STORAGE", "foo://x", "RNN_FORECAST_TUNING_STORAGE"),
+        (
+            "RNN_FORECAST_JOB_STORE",
+            "mysql://x",
+            "RNN_FORECAST_JOB_STORE=mysql://x needs the database driver module "
+            "'MySQLdb', which is not installed; install that driver",
+        ),
+        (
+            "RNN_FORECAST_TUNING_STORAGE",
+            "mysql://x",
+            "RNN_FORECAST_TUNING_STORAGE=mysql://x needs the database driver "
+            "module 'MySQLdb'",
+        ),
         ("RNN_FORECAST_DATA_DIR", "/proc/no-such/x", "cannot create the folder"),
     ],
 )
@@ -94,6 +119,36 @@ def test_serve_rejects_non_ascii_api_key(tmp_path: Path) -> None:
     assert result.stderr.startswith("error: RNN_FORECAST_API_KEY contains a")
     assert result.stderr.count("\n") == 1
     assert "clé-secret" not in result.stderr
+
+
+def test_serve_names_unreachable_job_store(tmp_path: Path) -> None:
+    # nothing listens on a free port, so the connection is refused
+    url = f"postgresql+psycopg://root@127.0.0.1:{free_port()}/test"
+
+    result = run_cli(tmp_path, "serve", env={"RNN_FORECAST_JOB_STORE": url})
+
+    assert result.returncode == 2
+    assert result.stderr.startswith(
+        f"error: RNN_FORECAST_JOB_STORE: cannot open the job store {url} ("
+    )
+    assert "Connection refused); start the database" in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_serve_names_unknown_store_revision(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path / "data" / "jobs.db")
+    JobStore(url).close()
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text(f"UPDATE {VERSION_TABLE} SET version_num = '9999'"))
+    engine.dispose()
+
+    result = run_cli(tmp_path, "serve")
+
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: the job store sqlite:///")
+    assert "schema revision '9999'" in result.stderr
+    assert len(result.stderr.splitlines()) == 1
 
 
 def test_limit_settings_bounds() -> None:

@@ -271,6 +271,15 @@ def test_bad_storage_url_is_rejected() -> None:
         run_tuning(tiny_tuning(storage="not a url", register_version=False))
 
 
+def test_storage_without_driver_is_rejected() -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        run_tuning(tiny_tuning(storage="mysql://x", register_version=False))
+
+    message = str(caught.value)
+    assert message.startswith("storage=mysql://x needs the database driver module")
+    assert "'MySQLdb', which is not installed; install that driver" in message
+
+
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
