@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import threading
 import time
 from typing import Any
@@ -22,10 +21,11 @@ from pydantic import ValidationError
 
 from models.errors import RnnForecastError
 from models.json_values import json_safe
+from models.processes import pid_alive
+from models.processes import process_label as worker_label
 from models.registry import Registry
 from models.training import TrainingCancelled
 from service.jobs.kinds import JobCancelled, get_kind
-from service.jobs.recovery import pid_alive
 from service.jobs.store import CANCELLED, FAILED, RUNNING, SUCCEEDED, Job, JobStore
 from service.settings import Settings
 
@@ -33,11 +33,6 @@ logger = logging.getLogger(__name__)
 
 # how often should_stop reads the cancel flag from the store at most
 CANCEL_POLL_SECONDS = 0.25
-
-
-def worker_label(pid: int | None = None) -> str:
-    """``"<host>:<pid>"``, the ``worker`` recorded for a running job."""
-    return f"{socket.gethostname()}:{os.getpid() if pid is None else pid}"
 
 
 def configure_worker_process(settings: Settings) -> None:

@@ -13,41 +13,13 @@ change is a conditional update of a running job:
 from __future__ import annotations
 
 import logging
-import os
 import socket
 import time
-from pathlib import Path
 
+from models.processes import local_pid, local_process_gone
 from service.jobs.store import FAILED, JobStore
 
 logger = logging.getLogger(__name__)
-
-
-def pid_alive(pid: int) -> bool:
-    """True when a process with ``pid`` exists and is not a zombie (it may
-    belong to another user)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return not is_zombie(pid)
-
-
-def is_zombie(pid: int) -> bool:
-    """True when ``pid`` has exited but was not reaped yet (Linux ``/proc``).
-
-    A worker killed after its API died is reparented to init, and an init
-    that reaps late leaves it a zombie that ``os.kill(pid, 0)`` still finds.
-    """
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    # the state letter follows the command name, which is in parentheses
-    fields = stat.rpartition(")")[2].split()
-    return bool(fields) and fields[0] == "Z"
 
 
 def fail_dead_local_jobs(store: JobStore, *, when: str) -> list[str]:
@@ -60,11 +32,8 @@ def fail_dead_local_jobs(store: JobStore, *, when: str) -> list[str]:
     host = socket.gethostname()
     failed = []
     for job in store.running():
-        worker_host, _, pid_text = (job.worker or "").rpartition(":")
-        if worker_host != host or not pid_text.isdigit():
-            continue
-        pid = int(pid_text)
-        if pid != os.getpid() and pid_alive(pid):
+        pid = local_pid(job.worker)
+        if pid is None or not local_process_gone(pid):
             continue
         error = (
             f"interrupted: worker process {pid} on {host} was gone {when}; "

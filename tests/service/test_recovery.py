@@ -6,7 +6,7 @@ import os
 import subprocess
 import time
 
-from service.jobs.recovery import is_zombie, pid_alive
+from models.processes import is_zombie, pid_alive
 
 
 def test_unreaped_child_counts_as_dead() -> None:
