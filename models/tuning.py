@@ -54,6 +54,7 @@ from models.pipeline import build_metadata
 from models.registry import Registry
 from models.spec import CellType, TrainingSpec, check_model_name
 from models.sql_urls import check_storage, redact_storage
+from models.stale_trials import fail_stale_trials, record_worker
 from models.training import EpochRecord, FitResult, StopCheck, fit
 
 # optuna is imported inside the functions that use it: importing it takes
@@ -280,6 +281,7 @@ class Objective:
     def __call__(self, trial: optuna.Trial) -> float:
         import optuna
 
+        record_worker(trial)
         spec = suggest_spec(trial, self.tuning)
 
         def on_epoch(record: EpochRecord, total: int) -> None:
@@ -366,7 +368,11 @@ def run_tuning(
 
 
 def create_study(params: TuningSpec, storage: str) -> optuna.Study:
-    """Create the study, or load it when the name exists in ``storage``."""
+    """Create the study, or load it when the name exists in ``storage``.
+
+    Resuming a study fails its trials that a process on this host left
+    running when it exited.
+    """
     import optuna
 
     sampler = optuna.samplers.TPESampler(
@@ -385,6 +391,7 @@ def create_study(params: TuningSpec, storage: str) -> optuna.Study:
         load_if_exists=True,
     )
     record_settings(study, params)
+    fail_stale_trials(study)
     return study
 
 

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import optuna
 import pytest
+from optuna.trial import TrialState
 
 from models.registry import Registry
 from tests.conftest import LiveServer
-from tests.service.jobs_support import finished, start_job_server, wait_for_job
+from tests.service.jobs_support import (
+    finished,
+    start_job_server,
+    wait_for_job,
+    worker_pid,
+)
 
 TRAINING = {
     "name": "jobbed",
@@ -135,6 +145,49 @@ def test_named_study_resumes_and_keeps_settings(
         "study shared exists with other settings than this request (space.cells "
         '["gru"] instead of ["rnn"])'
     )
+
+
+def running_trial(storage: str, study_name: str, timeout: float = 60.0) -> int:
+    """Wait until a trial of the study has reported an epoch while still
+    running, and return its number."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            study = optuna.load_study(study_name=study_name, storage=storage)
+        except KeyError:
+            study = None
+        trials = [] if study is None else study.get_trials(states=(TrialState.RUNNING,))
+        for trial in trials:
+            if trial.intermediate_values:
+                return trial.number
+        time.sleep(0.05)
+    raise AssertionError(f"no trial of {study_name} ran an epoch in {timeout} s")
+
+
+def test_killed_trial_fails_when_study_resumes(
+    jobs_server: tuple[LiveServer, Path, Path],
+) -> None:
+    client, data_dir = jobs_server[0].client, jobs_server[2]
+    storage = f"sqlite:///{(data_dir / 'optuna.db').resolve()}"
+    # many short epochs, so that the kill lands inside the trial
+    base = {**TRAINING, "epochs": 200, "patience": None}
+    params = tuning_params(["rnn"], base=base, study_name="killed")
+
+    first = submit(client, "tuning", params)
+    assert first.status_code == 202, first.text
+    killed = running_trial(storage, "killed")
+    os.kill(worker_pid(data_dir, first.json()["id"]), signal.SIGKILL)
+    failed = wait_for_job(client, first.json()["href"], finished)
+    resumed = run_to_end(client, "tuning", params)
+
+    assert failed["status"] == "failed", failed
+    assert "SIGKILL" in failed["error"]
+    assert resumed["status"] == "succeeded", resumed
+    result = resumed["result"]
+    states = {trial["number"]: trial["state"] for trial in result["trials"]}
+    assert states == {killed: "fail", killed + 1: "complete"}
+    assert result["counts"] == {"total": 2, "complete": 1, "pruned": 0, "failed": 1}
 
 
 def test_tuning_job_rejects_client_storage(
