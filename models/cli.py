@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import gc
 import importlib
 import json
@@ -27,6 +28,7 @@ from models.cli_data import (
     data_spec,
     with_source_options,
 )
+from models.cli_inputs import read_json_file, split_version_ref
 from models.errors import RnnForecastError
 from models.field_types import type_message
 from models.generator_fields import check_generator_fields
@@ -200,7 +202,7 @@ def training_spec(args: argparse.Namespace) -> TrainingSpec:
     """Merge a ``--spec`` file (if any) with the flags given explicitly."""
     base: dict[str, Any] = {}
     if args.spec is not None:
-        base = read_spec_file(args.spec)
+        base = read_json_file("--spec", args.spec, dict, "spec fields")
 
     flags = {
         "cell": args.cell,
@@ -259,30 +261,6 @@ def off_flag(option: str, value: float | None, off: str) -> float | None:
     if value == 0:
         return None
     raise ValueError(f"{option} {value:g} is below 0; use a positive value, or 0 {off}")
-
-
-def read_spec_file(path: Path) -> dict[str, Any]:
-    """Read a ``--spec`` JSON object; raise ``ValueError`` naming the file
-    when it cannot be read or is not a JSON object."""
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ValueError(
-            f"--spec {path}: cannot read the file ({exc.strerror or exc})"
-        ) from None
-    try:
-        spec = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(
-            f"--spec {path}: invalid JSON at line {exc.lineno}, column "
-            f"{exc.colno}: {exc.msg}"
-        ) from None
-    if not isinstance(spec, dict):
-        raise ValueError(
-            f"--spec {path}: expected a JSON object of spec fields, got "
-            f"{type(spec).__name__}"
-        )
-    return spec
 
 
 def _explicit_flags(args: argparse.Namespace) -> set[str]:
@@ -399,12 +377,31 @@ def listen(host: str, port: int) -> socket.socket:
     except OSError as exc:
         listener.close()
         raise OSError(
-            f"cannot listen on {host}:{port}: {exc.strerror or exc}; stop the "
-            "process that uses it or choose another port with --port or "
-            "RNN_FORECAST_PORT"
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}; "
+            f"{bind_fix(exc, host)}"
         ) from None
     listener.set_inheritable(True)
     return listener
+
+
+def bind_fix(exc: OSError, host: str) -> str:
+    """Return what to do after ``bind`` failed with ``exc``: choose another
+    host when ``host`` is no address of this machine, else another port."""
+    host_fix = (
+        f"{host!r} is not an address of this machine; choose one with --host "
+        "or RNN_FORECAST_HOST, such as 127.0.0.1 or 0.0.0.0"
+    )
+    if isinstance(exc, socket.gaierror) or exc.errno == errno.EADDRNOTAVAIL:
+        return host_fix
+    if exc.errno == errno.EACCES:
+        return (
+            "ports below 1024 need privileges; choose another port with --port "
+            "or RNN_FORECAST_PORT"
+        )
+    return (
+        "stop the process that uses it or choose another port with --port or "
+        "RNN_FORECAST_PORT"
+    )
 
 
 def load_settings() -> Any:
@@ -500,8 +497,8 @@ def cmd_models(args: argparse.Namespace, registry: Registry) -> int:
     from models.cli_evaluation import fixed
     from models.version_checks import check_scaler
 
-    name, _, ref = args.ref.partition(":")
-    version = registry.resolve(name, ref or "latest")
+    name, ref = split_version_ref("models show", args.ref)
+    version = registry.resolve(name, ref)
     meta = registry.metadata(name, version)
     if args.json:
         print(json.dumps(meta, indent=2))

@@ -25,6 +25,7 @@ from models.cli_data import (
     data_spec,
     with_source_options,
 )
+from models.cli_inputs import read_json_file, split_version_ref
 from models.limits import limit_from_env
 from models.paths import default_cache_dir
 from models.registry import Registry
@@ -81,10 +82,10 @@ def base_spec(args: argparse.Namespace, registry: Registry) -> TrainingSpec:
     top, and check synthetic data that a file or ``--data`` sets."""
     fields: dict[str, Any] = {}
     if args.spec is not None:
-        fields = json.loads(args.spec.read_text())
+        fields = read_json_file("--spec", args.spec, dict, "spec fields")
     elif args.model is not None:
-        name, _, ref = args.model.partition(":")
-        version = registry.resolve(name, ref or "latest")
+        name, ref = split_version_ref("--model", args.model)
+        version = registry.resolve(name, ref)
         fields = registry.metadata(name, version)["spec"]
 
     for flag, field, _, _ in SPEC_FLAGS:
@@ -326,7 +327,9 @@ def cmd_tune(args: argparse.Namespace, registry: Registry) -> int:
         "register_version": not args.no_register,
     }
     if args.space is not None:
-        fields["space"] = json.loads(args.space.read_text())
+        fields["space"] = read_json_file(
+            "--space", args.space, dict, "search space fields"
+        )
     params = TuningSpec.model_validate(fields)
     summary = run_tuning(params, registry=registry, cache_dir=default_cache_dir())
 

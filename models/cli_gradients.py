@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from models.cli_inputs import read_json_file, split_version_ref
 from models.gradient_inputs import BundledInput, NoiseInput, ValuesInput
 from models.gradients import GradientFlow, GradientFlowSpec, compute_gradient_flow
 from models.lag_task import (
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
 
 # Distances (steps back from the last step) shown in the flow table.
 TABLE_DISTANCES = (1, 5, 10, 20, 50, 100, 200, 500)
+# the content of a --values file, for its messages
+VALUES_CONTENT = "input values (T numbers, or T rows of F numbers)"
 
 
 def register(commands: Any) -> None:
@@ -206,15 +209,16 @@ def _flow_spec(args: argparse.Namespace, cell: str | None) -> GradientFlowSpec:
         "jacobians": not args.no_jacobians,
     }
     if args.model is not None:
-        name, _, ref = args.model.partition(":")
+        name, ref = split_version_ref("--model", args.model)
         fields["model"] = {
             "name": name,
-            "version": ref or "latest",
+            "version": ref,
             "layer": args.layer,
         }
 
     if args.values is not None:
-        fields["input"] = ValuesInput(values=json.loads(args.values.read_text()))
+        values = read_json_file("--values", args.values, list, VALUES_CONTENT)
+        fields["input"] = ValuesInput(values=values)
     elif args.input == "bundled":
         fields["input"] = BundledInput(end=args.end)
     else:
@@ -278,8 +282,8 @@ def _distance_text(distance: int | None) -> str:
 
 
 def cmd_training(args: argparse.Namespace, registry: Registry) -> int:
-    name, _, ref = args.ref.partition(":")
-    version = registry.resolve(name, ref or "latest")
+    name, ref = split_version_ref("gradients training", args.ref)
+    version = registry.resolve(name, ref)
     meta = registry.metadata(name, version)
     record = training_gradients(meta)
 

@@ -224,3 +224,51 @@ def test_bad_spec_file_is_named(
     assert result.returncode == 2
     assert result.stderr.startswith(f"error: --spec {spec}: ")
     assert expected in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "option"),
+    [
+        (["tune", "--no-register"], "--space"),
+        (["gradients", "flow"], "--values"),
+        (["backtest"], "--spec"),
+        (["tune", "--no-register"], "--spec"),
+    ],
+)
+def test_missing_json_file_names_option(
+    tmp_path: Path, command: list[str], option: str
+) -> None:
+    missing = tmp_path / "missing.json"
+
+    result = run_cli(tmp_path, *command, option, str(missing))
+
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"error: {option} {missing}: cannot read the file (No such file or "
+        "directory); check the path\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "command", [["models", "show"], ["gradients", "training"], ["backtest", "--model"]]
+)
+def test_empty_version_is_rejected(tmp_path: Path, command: list[str]) -> None:
+    result = run_cli(tmp_path, *command, "nflx:")
+
+    assert result.returncode == 2
+    assert "'nflx:' has no version after ':'; write nflx for the latest" in (
+        result.stderr
+    )
+
+
+def test_serve_names_host_not_on_machine(tmp_path: Path) -> None:
+    # 192.0.2.0/24 is reserved for documentation, so no machine has it
+    result = run_cli(
+        tmp_path, "serve", "--host", "192.0.2.1", "--port", str(free_port())
+    )
+
+    assert result.returncode == 2
+    assert "error: cannot listen on 192.0.2.1:" in result.stderr
+    assert "'192.0.2.1' is not an address of this machine; choose one with --host" in (
+        result.stderr
+    )

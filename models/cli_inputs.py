@@ -1,0 +1,68 @@
+"""Command-line values that name something to read: JSON files given to an
+option, and stored versions written as ``NAME[:VERSION]``.
+
+Each error names the option and the value and gives the fix, so that the
+command line can print it as its one ``error:`` line.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+JSON_TYPE_NAMES = {dict: "object", list: "array"}
+
+
+def read_json_file(option: str, path: Path, expected: type, content: str) -> Any:
+    """Read the JSON file ``path`` that ``option`` names, whose top level
+    must be of the type ``expected`` (``dict`` or ``list``).
+
+    ``content`` describes the expected content in messages, such as ``spec
+    fields``. Raises ``ValueError`` naming the option and the file when it
+    cannot be read, is not JSON, or contains another type at the top level.
+    """
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ValueError(
+            f"{option} {path}: cannot read the file ({exc.strerror or exc}); "
+            "check the path"
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"{option} {path}: the file is not UTF-8 text (invalid byte at offset "
+            f"{exc.start}); save it as UTF-8 JSON"
+        ) from None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(
+            f"{option} {path}: invalid JSON at line {exc.lineno}, column "
+            f"{exc.colno}: {exc.msg}"
+        ) from None
+    if not isinstance(value, expected):
+        raise ValueError(
+            f"{option} {path}: expected a JSON {JSON_TYPE_NAMES[expected]} of "
+            f"{content}, got {type(value).__name__}"
+        )
+    return value
+
+
+def split_version_ref(label: str, ref: str) -> tuple[str, str]:
+    """Split ``NAME[:VERSION]`` into the name and the version, ``latest``
+    when none is given.
+
+    ``label`` names the option or argument in messages, such as
+    ``--model``.
+    Raises ``ValueError`` for a ``:`` with nothing after it, which would
+    otherwise read as ``latest`` without saying so.
+    """
+    name, colon, version = ref.partition(":")
+    if colon and not version:
+        raise ValueError(
+            f"{label} {ref!r} has no version after ':'; write {name or 'NAME'} "
+            f"for the latest version, or {name or 'NAME'}:VERSION with a "
+            "version number or an alias"
+        )
+    return name, version or "latest"

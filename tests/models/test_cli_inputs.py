@@ -1,0 +1,89 @@
+"""Command-line inputs: JSON files named by an option, ``NAME[:VERSION]``
+references, and the fix that a failed bind of ``serve`` names."""
+
+from __future__ import annotations
+
+import errno
+import socket
+from pathlib import Path
+
+import pytest
+
+from models.cli import bind_fix
+from models.cli_inputs import read_json_file, split_version_ref
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (None, "--space {path}: cannot read the file (No such file or directory)"),
+        (b'{"cells": [', "--space {path}: invalid JSON at line 1, column 12"),
+        (b"[1, 2]", "--space {path}: expected a JSON object of search space"),
+        (b"\xff{}", "--space {path}: the file is not UTF-8 text (invalid byte at"),
+    ],
+)
+def test_json_file_errors_name_option(
+    tmp_path: Path, content: bytes | None, expected: str
+) -> None:
+    path = tmp_path / "space.json"
+    if content is not None:
+        path.write_bytes(content)
+
+    with pytest.raises(ValueError) as caught:
+        read_json_file("--space", path, dict, "search space fields")
+
+    assert str(caught.value).startswith(expected.format(path=path))
+
+
+def test_json_file_array_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "values.json"
+    path.write_text("[[1, 2], [3, 4]]")
+
+    assert read_json_file("--values", path, list, "input values") == [[1, 2], [3, 4]]
+
+
+@pytest.mark.parametrize(
+    ("ref", "expected"),
+    [
+        ("nflx", ("nflx", "latest")),
+        ("nflx:3", ("nflx", "3")),
+        ("a:prod", ("a", "prod")),
+    ],
+)
+def test_version_ref_split(ref: str, expected: tuple[str, str]) -> None:
+    assert split_version_ref("--model", ref) == expected
+
+
+def test_version_ref_without_version_rejected() -> None:
+    with pytest.raises(ValueError) as caught:
+        split_version_ref("models show", "nflx:")
+
+    assert str(caught.value) == (
+        "models show 'nflx:' has no version after ':'; write nflx for the latest "
+        "version, or nflx:VERSION with a version number or an alias"
+    )
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (
+            socket.gaierror(socket.EAI_NONAME, "Name or service not known"),
+            "'999.1.1.1' is not an address of this machine; choose one with --host",
+        ),
+        (
+            OSError(errno.EADDRNOTAVAIL, "Cannot assign requested address"),
+            "'999.1.1.1' is not an address of this machine; choose one with --host",
+        ),
+        (
+            OSError(errno.EACCES, "Permission denied"),
+            "ports below 1024 need privileges; choose another port with --port",
+        ),
+        (
+            OSError(errno.EADDRINUSE, "Address already in use"),
+            "stop the process that uses it or choose another port with --port",
+        ),
+    ],
+)
+def test_bind_fix_names_host_or_port(error: OSError, expected: str) -> None:
+    assert bind_fix(error, "999.1.1.1").startswith(expected)
