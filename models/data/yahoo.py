@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -148,7 +149,7 @@ def _download(
         download = yfinance.download
 
     try:
-        with _logged_errors(symbol) as errors:
+        with _logged_errors(symbol) as errors, _library_warnings_hidden():
             frame = download(
                 symbol,
                 start=start,
@@ -178,6 +179,18 @@ def _download(
             field="data.ticker",
         )
     return _flatten_columns(frame, symbol)
+
+
+@contextmanager
+def _library_warnings_hidden() -> Iterator[None]:
+    """Hide the deprecation warnings that yfinance's own code raises while
+    the block runs. yfinance 1.7 calls pandas APIs that pandas 3.1 deprecates
+    (``inplace=True``), and those warnings concern yfinance's code, not the
+    user's command."""
+    with warnings.catch_warnings():
+        for category in (DeprecationWarning, FutureWarning):
+            warnings.filterwarnings("ignore", category=category, module=r"yfinance\.")
+        yield
 
 
 @contextmanager

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -244,3 +245,26 @@ def test_yfinance_corrupt_cache_names_file(tmp_path: Path) -> None:
         "delete it to download again) has the header 'Date,Open'"
     )
     assert fake.calls == []
+
+
+def test_yfinance_deprecation_warnings_hidden() -> None:
+    def download(tickers: str, **kwargs: Any) -> pd.DataFrame:
+        # what pandas raises inside yfinance/multi.py of yfinance 1.7
+        warnings.warn_explicit(
+            "The inplace keyword in DataFrame.rename is deprecated",
+            DeprecationWarning,
+            "yfinance/multi.py",
+            220,
+            module="yfinance.multi",
+        )
+        return yfinance_frame(tickers)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        series = load_yfinance("NFLX", "2020-01-01", "2020-01-07", download=download)
+        warnings.warn_explicit(
+            "kept", DeprecationWarning, "models/x.py", 1, module="models.x"
+        )
+
+    assert len(series.frame) == 3
+    assert [str(warning.message) for warning in caught] == ["kept"]
