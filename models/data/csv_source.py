@@ -29,6 +29,8 @@ YAHOO_COLUMNS = {
     "volume": "volume",
 }
 VALUE_COLUMNS = {"date": "date", "value": "close"}
+# delimiters of other CSV dialects, which leave a header of one column
+OTHER_DELIMITERS = (";", "\t", "|")
 ACCEPTED_HEADERS = (
     "'Date,Open,High,Low,Close,Adj Close,Volume' (Yahoo Finance, Adj Close "
     "optional) or 'date,value'"
@@ -85,8 +87,8 @@ def parse_csv_bytes(
             field="data.column",
         )
 
-    table = _read_table(raw, label)
-    file_format, table = _rename_header(table, label)
+    table, file_format = _read_table(raw, label)
+    table = _rename_header(table, file_format)
     table = _select_column(table, file_format, column, label)
 
     kind = "price" if file_format == "yahoo" else "value"
@@ -102,8 +104,9 @@ def parse_csv_bytes(
     )
 
 
-def _read_table(raw: bytes, label: str) -> pd.DataFrame:
-    """Decode UTF-8 bytes and read every cell as a string."""
+def _read_table(raw: bytes, label: str) -> tuple[pd.DataFrame, str]:
+    """Decode UTF-8 bytes, check the header and read every cell as a
+    string; return the table and the format, ``"yahoo"`` or ``"value"``."""
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -122,58 +125,114 @@ def _read_table(raw: bytes, label: str) -> pd.DataFrame:
     if not text.strip():
         raise DataError(f"{label} is empty; expected a CSV header", field="data")
 
-    _check_unique_header(text, label)
+    # The header is checked on the line as written: pandas would rename a
+    # repeated name (value to value.1) or an empty one (Unnamed: 2).
+    header = _header_line(text)
+    file_format = _header_format(header, label)
 
     # Every cell stays a string so that clean_frame can tell a missing value
     # (empty, null) from an invalid one.
     try:
-        return pd.read_csv(
+        table = pd.read_csv(
             io.StringIO(text),
             dtype=str,
             keep_default_na=False,
             skipinitialspace=True,
         )
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise DataError(
-            f"{label} is not a valid CSV file: {exc}", field="data"
+        raise _wide_row_error(text, header, label) or DataError(
+            f"{label} is not a valid CSV file ({str(exc).strip()}); check the "
+            "quotes and the number of fields in each row",
+            field="data",
         ) from exc
+    # pandas reads the first column as the index when the first data row has
+    # one field more than the header
+    if not isinstance(table.index, pd.RangeIndex):
+        raise _wide_row_error(text, header, label) or DataError(
+            f"{label} has a data row with more fields than the header "
+            f"{header!r}; remove the extra fields",
+            field="data",
+        )
+    return table, file_format
 
 
-def _check_unique_header(text: str, label: str) -> None:
-    """Raise ``DataError`` when the header names a column twice. pandas would
-    rename the second one (``value`` to ``value.1``), and the header error
-    would then quote names the file does not contain."""
-    first_line = text.lstrip("\ufeff").splitlines()[0]
-    names = [name.strip().lower() for name in next(csv.reader([first_line]))]
+def _header_line(text: str) -> str:
+    """Return the first line that is not blank, as pandas reads it."""
+    for line in text.lstrip("\ufeff").splitlines():
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+def _header_format(header: str, label: str) -> str:
+    """Return ``"yahoo"`` or ``"value"`` for an accepted header; raise
+    ``DataError`` naming the problem for any other header."""
+    names = [name.strip().lower() for name in next(csv.reader([header]))]
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
         raise DataError(
-            f"{label} has the header {first_line.strip()!r}, which names the "
+            f"{label} has the header {header!r}, which names the "
             f"column{'s' if len(repeated) > 1 else ''} "
             f"{', '.join(repr(name) for name in repeated)} more than once; "
             "keep one column of each name",
             field="data",
         )
-
-
-def _rename_header(table: pd.DataFrame, label: str) -> tuple[str, pd.DataFrame]:
-    """Detect the format from the header and rename to lowercase snake case."""
-    header = ",".join(str(name) for name in table.columns)
-    names = [str(name).strip().lower() for name in table.columns]
-    table = table.set_axis(names, axis=1)
+    if "" in names:
+        position = names.index("") + 1
+        fix = (
+            "remove the comma at the end of every line"
+            if position == len(names)
+            else "name that column or remove it"
+        )
+        raise DataError(
+            f"{label} has the header {header!r}, whose column {position} has "
+            f"no name; {fix}",
+            field="data",
+        )
+    delimiters = [char for char in OTHER_DELIMITERS if char in header]
+    if len(names) == 1 and delimiters:
+        raise DataError(
+            f"{label} has the header {header!r}, which separates the column "
+            f"names with {delimiters[0]!r}; separate the fields of every line "
+            "with commas",
+            field="data",
+        )
 
     yahoo_required = set(YAHOO_COLUMNS) - {"adj close"}
-    if len(set(names)) == len(names):
-        if set(names) in (set(YAHOO_COLUMNS), yahoo_required):
-            return "yahoo", table.rename(columns=YAHOO_COLUMNS)
-        if set(names) == set(VALUE_COLUMNS):
-            return "value", table.rename(columns=VALUE_COLUMNS)
-
+    if set(names) in (set(YAHOO_COLUMNS), yahoo_required):
+        return "yahoo"
+    if set(names) == set(VALUE_COLUMNS):
+        return "value"
     raise DataError(
         f"{label} has the header {header!r}, which is not one of the "
         f"accepted headers {ACCEPTED_HEADERS}; rename the columns",
         field="data",
     )
+
+
+def _wide_row_error(text: str, header: str, label: str) -> DataError | None:
+    """Return the error for the first data row with more fields than the
+    header, or None when there is none."""
+    width = len(next(csv.reader([header])))
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+    rows = (fields for fields in reader if any(field.strip() for field in fields))
+    next(rows, None)  # the header
+    for number, fields in enumerate(rows, start=1):
+        if len(fields) > width:
+            return DataError(
+                f"{label} has {len(fields)} fields in data row {number} (line "
+                f"{reader.line_num}), but its header {header!r} has {width}; "
+                "remove the extra fields, or quote values that contain a comma",
+                field="data",
+            )
+    return None
+
+
+def _rename_header(table: pd.DataFrame, file_format: str) -> pd.DataFrame:
+    """Rename the columns of an accepted header to lowercase snake case."""
+    names = [str(name).strip().lower() for name in table.columns]
+    renames = YAHOO_COLUMNS if file_format == "yahoo" else VALUE_COLUMNS
+    return table.set_axis(names, axis=1).rename(columns=renames)
 
 
 def _select_column(

@@ -225,11 +225,61 @@ def test_parse_csv_rejects(raw: bytes, column: str, message: str) -> None:
     assert str(caught.value) == message
 
 
-def test_parse_csv_rejects_ragged_row() -> None:
-    raw = b"date,value\n2020-01-02,1\n2020-01-03,2,3\n"
-
-    with pytest.raises(DataError, match=r"^t\.csv is not a valid CSV file: "):
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (
+            b"date,value\n2020-01-02,1,5\n2020-01-03,2\n",
+            "t.csv has 3 fields in data row 1 (line 2), but its header "
+            "'date,value' has 2; remove the extra fields, or quote values that "
+            "contain a comma",
+        ),
+        (
+            b"\ndate,value\n\n2020-01-02,1\n2020-01-03,2,3\n",
+            "t.csv has 3 fields in data row 2 (line 5), but its header "
+            "'date,value' has 2; remove the extra fields, or quote values that "
+            "contain a comma",
+        ),
+        (
+            b"date,value,\n2020-01-02,1,\n",
+            "t.csv has the header 'date,value,', whose column 3 has no name; "
+            "remove the comma at the end of every line",
+        ),
+        (
+            b"date,,value\n2020-01-02,,1\n",
+            "t.csv has the header 'date,,value', whose column 2 has no name; "
+            "name that column or remove it",
+        ),
+        (
+            b"date;value\n2020-01-02;1\n",
+            "t.csv has the header 'date;value', which separates the column names "
+            "with ';'; separate the fields of every line with commas",
+        ),
+        (
+            b"Date\tClose\n2020-01-02\t1\n",
+            "t.csv has the header 'Date\\tClose', which separates the column "
+            "names with '\\t'; separate the fields of every line with commas",
+        ),
+        (
+            b"root:x:0:0:root:/root:/bin/bash\nuser:x:1000:1000:A, B,,:/home:/bin/sh\n",
+            "t.csv has the header 'root:x:0:0:root:/root:/bin/bash', which is not "
+            "one of the accepted headers",
+        ),
+        (
+            b'date,value\n2020-01-02,"1\n2020-01-03,2\n',
+            "t.csv is not a valid CSV file (Error tokenizing data. C error: EOF "
+            "inside string starting at row 1); check the quotes and the number "
+            "of fields in each row",
+        ),
+    ],
+)
+def test_parse_csv_names_layout_problem(raw: bytes, message: str) -> None:
+    with pytest.raises(DataError) as caught:
         parse(raw)
+
+    assert str(caught.value).startswith(message)
+    assert "Unnamed" not in str(caught.value)
+    assert caught.value.field == "data"
 
 
 def test_parse_csv_rejects_non_positive_price() -> None:
