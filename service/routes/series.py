@@ -17,7 +17,12 @@ from starlette.datastructures import UploadFile
 from models.errors import InvalidInputError
 from service.auth import ApiKeyDep
 from service.deps import SettingsDep
-from service.errors import PayloadTooLargeError
+from service.errors import (
+    IDENTITY_ONLY,
+    PayloadTooLargeError,
+    body_coding,
+    coding_detail,
+)
 from service.jobs.uploads import delete_unused_series
 from service.jobs.views import ManagerDep
 from service.links import public_path
@@ -102,7 +107,10 @@ UPLOAD_BODY = {
     openapi_extra=UPLOAD_BODY,
     responses={
         413: {"description": "Larger than RNN_FORECAST_MAX_UPLOAD_BYTES"},
-        415: {"description": "Neither text/csv nor multipart/form-data"},
+        415: {
+            "description": "Neither text/csv nor multipart/form-data, or a "
+            "compressed body (Content-Encoding)"
+        },
         422: {
             "description": "Invalid CSV content, such as a date that is not an "
             "NYSE session, too many rows, or an invalid form"
@@ -111,6 +119,13 @@ UPLOAD_BODY = {
     summary="Upload a Yahoo Finance or date,value CSV",
 )
 async def upload_series(request: Request, settings: SettingsDep) -> JSONResponse:
+    coding = body_coding(request)
+    if coding is not None:
+        raise HTTPException(
+            status_code=415,
+            detail=coding_detail(coding, "CSV"),
+            headers=IDENTITY_ONLY,
+        )
     content_type = request.headers.get("content-type", "").split(";")[0].strip()
     if content_type == "multipart/form-data":
         raw, filename = await _read_multipart(request, settings)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 from collections.abc import Iterator
 
@@ -120,6 +121,23 @@ def test_truncated_utf16_body_is_400(strict_server: LiveServer) -> None:
     body = assert_problem(response, 400)
     assert str(body["detail"]).startswith("the body is not valid UTF-16-LE")
     assert str(body["detail"]).endswith("send JSON encoded as UTF-8")
+
+
+def test_compressed_json_is_unsupported_media_type(
+    strict_server: LiveServer,
+) -> None:
+    response = strict_server.client.post(
+        FORECAST,
+        content=gzip.compress(b'{"horizon": 3}'),
+        headers={"content-type": "application/json", "content-encoding": "gzip"},
+    )
+
+    body = assert_problem(response, 415)
+    assert body["detail"] == (
+        "Content-Encoding 'gzip' is not supported; send the JSON uncompressed, "
+        "without a Content-Encoding header"
+    )
+    assert response.headers["accept-encoding"] == "identity"
 
 
 def test_text_body_is_unsupported_media_type(strict_server: LiveServer) -> None:

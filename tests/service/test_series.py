@@ -4,6 +4,7 @@ limits, bad content, and training from an uploaded series."""
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import json
 import re
 from collections.abc import Iterator
@@ -156,6 +157,22 @@ def test_upload_before_calendar_rejected(
         "1990-01-02"
     )
     assert stored_files(series_server[1]) == before
+
+
+def test_compressed_upload_rejected(client: httpx.Client) -> None:
+    body = gzip.compress(yahoo_tail(20))
+
+    response = client.post(
+        "/v1/series", content=body, headers={**CSV, "content-encoding": "gzip"}
+    )
+
+    assert response.status_code == 415, response.text
+    assert response.headers["content-type"] == PROBLEM
+    assert response.headers["accept-encoding"] == "identity"
+    assert response.json()["detail"] == (
+        "Content-Encoding 'gzip' is not supported; send the CSV uncompressed, "
+        "without a Content-Encoding header"
+    )
 
 
 def test_too_many_rows_rejected(client: httpx.Client) -> None:
