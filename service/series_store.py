@@ -17,8 +17,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from models.errors import NotFoundError
-from models.limits import check_limit
+from models.errors import LimitExceededError, NotFoundError
 from service.cursors import decode_cursor, encode_cursor, invalid_cursor
 from service.settings import Settings
 
@@ -58,12 +57,7 @@ def save_series(
     series_id = uuid.uuid4().hex
     source = {"source": "upload", "series_id": series_id}
     series = parse_csv_bytes(raw, column="close", label=UPLOAD_LABEL, source=source)
-    check_limit(
-        "rows",
-        len(series.frame),
-        settings.max_series_rows,
-        "RNN_FORECAST_MAX_SERIES_ROWS",
-    )
+    check_upload_rows(len(series.frame), settings.max_series_rows)
 
     info = {
         "id": series_id,
@@ -85,6 +79,18 @@ def save_series(
     _write_atomic(folder / f"{series_id}.csv", raw)
     _write_atomic(folder / f"{series_id}.json", json.dumps(info, indent=2).encode())
     return info
+
+
+def check_upload_rows(rows: int, limit: int) -> None:
+    """Raise ``LimitExceededError`` on the field ``body`` when an upload has
+    more than ``limit`` rows (after cleaning)."""
+    if rows > limit:
+        raise LimitExceededError(
+            f"{UPLOAD_LABEL} has {rows} rows, above the limit of {limit} rows "
+            "(RNN_FORECAST_MAX_SERIES_ROWS); upload a series of at most "
+            f"{limit} rows, or raise RNN_FORECAST_MAX_SERIES_ROWS",
+            field="body",
+        )
 
 
 def read_series_info(settings: Settings, series_id: str) -> dict[str, Any]:

@@ -180,8 +180,12 @@ def test_too_many_rows_rejected(client: httpx.Client) -> None:
         "/v1/series", content=yahoo_tail(MAX_SERIES_ROWS + 1), headers=CSV
     )
     assert response.status_code == 422
-    assert f"above the limit of {MAX_SERIES_ROWS}" in response.json()["detail"]
-    assert "RNN_FORECAST_MAX_SERIES_ROWS" in response.json()["detail"]
+    assert response.json()["detail"] == (
+        f"the uploaded CSV has {MAX_SERIES_ROWS + 1} rows, above the limit of "
+        f"{MAX_SERIES_ROWS} rows (RNN_FORECAST_MAX_SERIES_ROWS); upload a series "
+        f"of at most {MAX_SERIES_ROWS} rows, or raise RNN_FORECAST_MAX_SERIES_ROWS"
+    )
+    assert response.json()["errors"][0]["field"] == "body"
 
 
 def test_oversized_upload_rejected(client: httpx.Client) -> None:
