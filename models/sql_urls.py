@@ -6,7 +6,7 @@ settings before the app starts without slowing its start.
 
 from __future__ import annotations
 
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from models.errors import InvalidInputError
@@ -24,20 +24,30 @@ def check_storage(
     url: str, *, name: str = "storage", example: str = "sqlite:///var/optuna.db"
 ) -> None:
     """Raise ``InvalidInputError`` unless ``url`` parses as a SQLAlchemy URL
-    of a database that SQLAlchemy supports, and its driver module imports.
+    of a database that SQLAlchemy supports, its driver module imports, and
+    it is not an in-memory SQLite database.
 
     ``name`` is the option or setting that gave ``url``, and ``example`` a
     SQLite URL that suits it; the message names both.
     """
     redacted = redact_storage(url)
     try:
-        dialect = make_url(url).get_dialect()
+        parsed = make_url(url)
+        dialect = parsed.get_dialect()
     except (ArgumentError, ImportError) as exc:
         raise InvalidInputError(
             f"{name}={redacted} is not a database URL ({exc}); use e.g. "
             f"{example} or postgresql+psycopg://user@127.0.0.1:5432/db",
             field="storage",
         ) from exc
+
+    if in_memory(parsed):
+        raise InvalidInputError(
+            f"{name}={redacted} is an in-memory SQLite database, which every "
+            "connection and every process opens empty, so the tables that one "
+            f"creates are missing for the others; use a file such as {example}",
+            field="storage",
+        )
 
     try:
         dialect.import_dbapi()
@@ -51,3 +61,14 @@ def check_storage(
             "postgres extra installs",
             field="storage",
         ) from exc
+
+
+def in_memory(url: URL) -> bool:
+    """Return whether ``url`` names an in-memory SQLite database: no file,
+    ``:memory:``, or a ``file:`` URI with ``mode=memory``."""
+    if url.get_backend_name() != "sqlite":
+        return False
+    database = url.database or ""
+    if database in ("", ":memory:"):
+        return True
+    return url.query.get("mode") == "memory" or "mode=memory" in database

@@ -93,6 +93,21 @@ def test_busy_port_leaves_queued_job(tmp_path: Path) -> None:
             "RNN_FORECAST_TUNING_STORAGE=mysql://x needs the database driver "
             "module 'MySQLdb'",
         ),
+        (
+            "RNN_FORECAST_JOB_STORE",
+            "sqlite://",
+            "RNN_FORECAST_JOB_STORE=sqlite:// is an in-memory SQLite database",
+        ),
+        (
+            "RNN_FORECAST_JOB_STORE",
+            "sqlite:///:memory:",
+            "use a file such as sqlite:///var/jobs.db",
+        ),
+        (
+            "RNN_FORECAST_TUNING_STORAGE",
+            "sqlite://",
+            "RNN_FORECAST_TUNING_STORAGE=sqlite:// is an in-memory SQLite",
+        ),
         ("RNN_FORECAST_DATA_DIR", "/proc/no-such/x", "cannot create the folder"),
     ],
 )

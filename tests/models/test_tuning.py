@@ -271,6 +271,15 @@ def test_bad_storage_url_is_rejected() -> None:
         run_tuning(tiny_tuning(storage="not a url", register_version=False))
 
 
+@pytest.mark.parametrize(
+    "storage",
+    ["sqlite://", "sqlite:///:memory:", "sqlite:///file:s?mode=memory&uri=true"],
+)
+def test_in_memory_storage_is_rejected(storage: str) -> None:
+    with pytest.raises(InvalidInputError, match="is an in-memory SQLite database"):
+        run_tuning(tiny_tuning(storage=storage, register_version=False))
+
+
 def test_storage_without_driver_is_rejected() -> None:
     with pytest.raises(InvalidInputError) as caught:
         run_tuning(tiny_tuning(storage="mysql://x", register_version=False))
