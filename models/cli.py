@@ -279,21 +279,26 @@ def cmd_train(args: argparse.Namespace, registry: Registry) -> int:
     # an alias that cannot be set fails before training, not after writing
     for alias in args.alias:
         check_settable_alias(alias)
-    if args.serve:
-        chosen_port(args)
+    # a busy port fails before training, so no version is written for a
+    # server that cannot start
+    listener = listen(args.host, chosen_port(args)) if args.serve else None
     bar = ProgressBar(enabled=not args.quiet)
     try:
         version, result, series = train_and_register(
             spec, registry, cache_dir=default_cache_dir(), on_epoch=bar.update
         )
+    except BaseException:
+        if listener is not None:
+            listener.close()
+        raise
     finally:
         bar.close()
 
     for alias in args.alias:
         registry.set_alias(spec.name, alias, version)
     print_training_report(spec, version, result, series, registry)
-    if args.serve:
-        return cmd_serve(args, registry)
+    if listener is not None:
+        return cmd_serve(args, registry, listener)
     return 0
 
 
@@ -324,7 +329,13 @@ def print_training_report(
     print(f"wrote {spec.name} version {version} to {registry.root}")
 
 
-def cmd_serve(args: argparse.Namespace, registry: Registry) -> int:
+def cmd_serve(
+    args: argparse.Namespace,
+    registry: Registry,
+    listener: socket.socket | None = None,
+) -> int:
+    """Serve the registry on ``args.host`` and the chosen port, or on
+    ``listener`` when the caller has bound it already."""
     import uvicorn
 
     with collector_paused():
@@ -342,7 +353,8 @@ def cmd_serve(args: argparse.Namespace, registry: Registry) -> int:
     port = chosen_port(args)
     # The port is bound before the app starts, so a second server on a busy
     # port exits before its job runner could claim a queued job.
-    listener = listen(args.host, port)
+    if listener is None:
+        listener = listen(args.host, port)
     with listener:
         app = create_app(settings)
         config = uvicorn.Config(

@@ -63,6 +63,21 @@ def test_busy_port_leaves_queued_job(tmp_path: Path) -> None:
     store.close()
 
 
+def test_train_serve_busy_port_trains_nothing(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = str(busy.getsockname()[1])
+        result = run_cli(
+            tmp_path, "train", "--epochs", "1", "--quiet", "--serve", "--port", port
+        )
+
+    assert result.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "wrote" not in result.stdout
+    assert not (tmp_path / "registry" / "nflx").exists()
+
+
 @pytest.mark.parametrize(
     ("variable", "value", "expected"),
     [
