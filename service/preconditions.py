@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Header, HTTPException
+from fastapi import Depends, Header, HTTPException, Request
 
 from service.etag import is_tag_list, tag_listed
 
@@ -62,6 +62,7 @@ class Preconditions:
 
 
 async def read_preconditions(
+    request: Request,
     if_match: Annotated[
         str | None,
         Header(
@@ -77,7 +78,19 @@ async def read_preconditions(
         ),
     ] = None,
 ) -> Preconditions:
-    return Preconditions(if_match, if_none_match)
+    """Read both headers. The parameters declare them in the OpenAPI
+    document, but hold only the first line of each, so every line is read
+    from ``request``."""
+    return Preconditions(
+        header_list(request, "if-match"), header_list(request, "if-none-match")
+    )
+
+
+def header_list(request: Request, name: str) -> str | None:
+    """Return the lines of the list header ``name`` joined by commas, as
+    HTTP combines repeated list headers, or None when it is absent."""
+    lines = request.headers.getlist(name)
+    return ", ".join(lines) if lines else None
 
 
 PreconditionsDep = Annotated[Preconditions, Depends(read_preconditions)]

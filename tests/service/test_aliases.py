@@ -187,6 +187,22 @@ def test_alias_read_with_etag(client: httpx.Client) -> None:
     assert "has no alias 'absent'" in missing.json()["detail"]
 
 
+def test_alias_if_match_lines_joined(client: httpx.Client) -> None:
+    put_alias(client, "lines", {"version": 1})
+    seen = client.get(alias_path("lines")).headers["etag"]
+    headers = httpx.Headers(AUTH)
+    headers.update({"If-Match": '"version-9"'})
+
+    response = client.put(
+        alias_path("lines"),
+        json={"version": 2},
+        headers=[*headers.multi_items(), ("If-Match", seen)],
+    )
+
+    assert response.status_code == 200, response.text
+    assert client.get(alias_path("lines")).json()["version"] == 2
+
+
 def test_alias_put_if_match(client: httpx.Client) -> None:
     put_alias(client, "guarded", {"version": 1})
     seen = client.get(alias_path("guarded")).headers["etag"]
