@@ -93,7 +93,11 @@ def parse_csv_bytes(
 
     kind = "price" if file_format == "yahoo" else "value"
     frame, notes = clean_frame(
-        table, kind=kind, label=label, sessions_only=sessions_only
+        table,
+        kind=kind,
+        label=label,
+        sessions_only=sessions_only,
+        close_name=column if kind == "price" else None,
     )
     return Series(
         frame=frame,

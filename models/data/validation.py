@@ -35,7 +35,12 @@ LISTED_DATES = 3
 
 
 def clean_frame(
-    raw: pd.DataFrame, *, kind: str, label: str, sessions_only: bool = False
+    raw: pd.DataFrame,
+    *,
+    kind: str,
+    label: str,
+    sessions_only: bool = False,
+    close_name: str | None = None,
 ) -> tuple[pd.DataFrame, list[str]]:
     """Validate raw rows and return the cleaned frame and the cleaning steps.
 
@@ -44,7 +49,9 @@ def clean_frame(
     (only ``close`` is required) whose cells are numbers, numeric strings or
     missing markers (NaN, empty, ``null``). ``kind`` is ``"price"`` (every
     price column must be positive) or ``"value"`` (any finite number).
-    ``label`` names the input in messages, e.g. a file path.
+    ``label`` names the input in messages, e.g. a file path, and
+    ``close_name`` the input column that became ``close``, such as ``open``
+    (default ``close``, or ``value`` for kind ``"value"``).
 
     The steps run in this order, and each change is reported:
 
@@ -90,7 +97,8 @@ def clean_frame(
     frame = _fill_missing(frame, notes)
 
     _check_signs(frame, kind, label)
-    check_series_values(frame["close"], name=CLOSE_NAMES[kind], label=label)
+    name = close_name or CLOSE_NAMES[kind]
+    check_series_values(frame["close"], name=name, label=label)
     return frame, notes
 
 

@@ -72,6 +72,15 @@ def test_yahoo_close_is_named() -> None:
         parse(raw)
 
 
+def test_chosen_yahoo_column_is_named() -> None:
+    raw = (
+        b"Date,Open,High,Low,Close,Volume\n"
+        b"2020-01-02,1,1,1,1,10\n2020-01-03,3e200,1,1,1,10\n"
+    )
+    with pytest.raises(DataError, match="v.csv: open is 3e\\+200 on 2020-01-03"):
+        parse_csv_bytes(raw, column="open", label="v.csv", source={"source": "t"})
+
+
 def test_tiny_spread_is_rejected() -> None:
     tiny = [1e-300 * (1 + i % 7) for i in range(20)]
 
