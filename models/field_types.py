@@ -100,6 +100,22 @@ def _whole_example(value: float) -> int:
 
 INTEGER_ONLY = BeforeValidator(_reject_non_integer)
 Integer = Annotated[int, INTEGER_ONLY]
+
+
+def _digits_only(value: Any) -> Any:
+    # pydantic reads the query string "3.0" as the integer 3
+    if isinstance(value, str) and not value.isdecimal():
+        raise PydanticCustomError(
+            "int_parsing",
+            "Input should be a whole number written with digits only, such as "
+            "20, not {value!r}",
+            {"value": value},
+        )
+    return value
+
+
+# a query parameter that takes an integer written with digits only
+QUERY_DIGITS = BeforeValidator(_digits_only)
 Number = Annotated[float, Field(strict=True)]
 
 

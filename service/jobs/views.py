@@ -11,6 +11,7 @@ from fastapi import Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.errors import NotFoundError
+from models.field_types import QUERY_DIGITS
 from service.cursors import decode_cursor, encode_cursor, invalid_cursor
 from service.etag import json_with_etag
 from service.jobs.manager import JobManager
@@ -23,7 +24,9 @@ RETRY_AFTER_SECONDS = "10"
 MAX_PAGE = 200
 
 StatusFilter = Annotated[list[JobStatus] | None, Query(description="Any of")]
-PageLimit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Jobs per page")]
+PageLimit = Annotated[
+    int, Query(ge=1, le=MAX_PAGE, description="Jobs per page"), QUERY_DIGITS
+]
 
 
 JOB_EXAMPLE: dict[str, Any] = {

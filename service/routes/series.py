@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.datastructures import UploadFile
 
 from models.errors import InvalidInputError
+from models.field_types import QUERY_DIGITS
 from service.auth import ApiKeyDep
 from service.deps import SettingsDep
 from service.errors import (
@@ -186,7 +187,9 @@ class SeriesList(BaseModel):
 def list_uploads(
     settings: SettingsDep,
     limit: Annotated[
-        int, Query(ge=1, le=MAX_LISTED, description="Uploads per page")
+        int,
+        Query(ge=1, le=MAX_LISTED, description="Uploads per page"),
+        QUERY_DIGITS,
     ] = DEFAULT_LISTED,
     cursor: str | None = None,
 ) -> dict[str, Any]:

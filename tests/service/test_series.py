@@ -394,6 +394,17 @@ def test_series_list_and_delete(client: httpx.Client) -> None:
     assert client.get("/v1/series", params={"limit": 0}).status_code == 422
 
 
+@pytest.mark.parametrize("path", ["/v1/series", "/v1/jobs", "/v1/training-jobs"])
+@pytest.mark.parametrize("limit", ["3.0", "3e0", " 3", "+3"])
+def test_list_limit_digits_only(client: httpx.Client, path: str, limit: str) -> None:
+    response = client.get(path, params={"limit": limit})
+
+    assert response.status_code == 422, response.text
+    error = response.json()["errors"][0]
+    assert error["field"] == "query.limit"
+    assert "written with digits only, such as 20" in error["message"]
+
+
 def list_ids(client: httpx.Client, **params: object) -> tuple[list[str], str | None]:
     """Return the ids of one page of ``GET /v1/series`` and its cursor."""
     response = client.get("/v1/series", params=params)
