@@ -23,7 +23,8 @@ def read_json_file(option: str, path: Path, expected: type, content: str) -> Any
     cannot be read, is not JSON, or contains another type at the top level.
     """
     try:
-        text = path.read_text()
+        # utf-8-sig also reads files that an editor saved with a byte order mark
+        text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise ValueError(
             f"{option} {path}: cannot read the file ({exc.strerror or exc}); "

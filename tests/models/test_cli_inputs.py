@@ -42,6 +42,13 @@ def test_json_file_array_is_read(tmp_path: Path) -> None:
     assert read_json_file("--values", path, list, "input values") == [[1, 2], [3, 4]]
 
 
+def test_json_file_with_bom_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "spec.json"
+    path.write_bytes(b'\xef\xbb\xbf{"epochs": 2}')
+
+    assert read_json_file("--spec", path, dict, "spec fields") == {"epochs": 2}
+
+
 @pytest.mark.parametrize(
     ("ref", "expected"),
     [
