@@ -215,10 +215,11 @@ class TuningSpec(BaseModel):
 
 
 def default_storage(data_dir: Path | None = None) -> str:
-    """Return ``$RNN_FORECAST_TUNING_STORAGE`` when set, else the SQLite file
-    ``optuna.db`` in ``data_dir`` or ``$RNN_FORECAST_DATA_DIR`` (default
-    ``./var``), whose folder is created on demand."""
-    configured = os.environ.get("RNN_FORECAST_TUNING_STORAGE")
+    """Return ``$RNN_FORECAST_TUNING_STORAGE`` when set and not blank, else
+    the SQLite file ``optuna.db`` in ``data_dir`` or
+    ``$RNN_FORECAST_DATA_DIR`` (default ``./var``), whose folder is created
+    on demand."""
+    configured = os.environ.get("RNN_FORECAST_TUNING_STORAGE", "").strip()
     if configured:
         return configured
     folder = data_dir or Path(os.environ.get("RNN_FORECAST_DATA_DIR", "var"))

@@ -100,6 +100,13 @@ class Settings(BaseSettings):
     def _upper_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
+    @field_validator("job_store", "tuning_storage", mode="before")
+    @classmethod
+    def _empty_means_default(cls, value: object) -> object:
+        # an empty variable, as compose files write an unset one, selects the
+        # default SQLite file
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("root_path")
     @classmethod
     def _check_root_path(cls, value: str) -> str:

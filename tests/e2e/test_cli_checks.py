@@ -181,6 +181,28 @@ def test_serve_names_unknown_store_revision(tmp_path: Path) -> None:
     assert len(result.stderr.splitlines()) == 1
 
 
+def test_empty_store_settings_mean_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RNN_FORECAST_JOB_STORE", "")
+    monkeypatch.setenv("RNN_FORECAST_TUNING_STORAGE", " ")
+
+    settings = Settings()
+
+    assert settings.job_store is None
+    assert settings.tuning_storage is None
+
+
+def test_serve_accepts_empty_job_store(tmp_path: Path) -> None:
+    # the tuning storage is checked after the job store, and its error ends
+    # serve before it listens
+    env = {"RNN_FORECAST_JOB_STORE": "", "RNN_FORECAST_TUNING_STORAGE": "bogus://"}
+
+    result = run_cli(tmp_path, "serve", env=env)
+
+    assert result.returncode == 2
+    assert "RNN_FORECAST_JOB_STORE" not in result.stderr
+    assert "RNN_FORECAST_TUNING_STORAGE=bogus:// is not a database URL" in result.stderr
+
+
 def test_limit_settings_bounds() -> None:
     assert Settings(max_horizon=30).max_horizon == 30
     assert Settings(max_history_rows=100_000).max_history_rows == 100_000

@@ -319,6 +319,8 @@ def test_default_storage_reads_the_environment(
     assert default_storage(tmp_path) == expected
     monkeypatch.setenv("RNN_FORECAST_TUNING_STORAGE", POSTGRES_URL)
     assert default_storage(tmp_path) == POSTGRES_URL
+    monkeypatch.setenv("RNN_FORECAST_TUNING_STORAGE", " ")
+    assert default_storage(tmp_path) == expected
 
 
 def test_diverged_trials_fail_and_the_study_goes_on(
