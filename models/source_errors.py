@@ -2,9 +2,9 @@
 
 Pydantic reports both on the whole data spec: "Unable to extract tag using
 discriminator 'source'" and "Input tag ... does not match any of the
-expected tags". The errors built here are located at ``source``. They say
-that it is required or which value is unknown, and list the accepted
-sources. The command line accepts every source. HTTP job submissions accept
+expected tags". The errors built here are located at ``source``. Their
+messages state that it is required or which value is unknown, and list the
+accepted sources. The command line accepts every source. HTTP job submissions accept
 every source except those that read a local file, so the service rewrites
 the list (``service/data_sources.py``).
 """

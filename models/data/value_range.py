@@ -15,8 +15,8 @@ Beyond that the variance overflows to inf and every loss becomes NaN.
 training part whose spread is at most this as constant and only shifts
 it, so its values reach the network unscaled. The network's outputs carry
 rounding errors near 1e-7, float32's precision at the unit scale on which
-they live, so a series that varies by 1e-12 or less would be lost in them
-and its forecasts would be off by the network's noise. A constant series
+they live. A series that varies by 1e-12 or less would be lost in them, and
+its forecasts would be off by the network's noise. A constant series
 (spread 0) is accepted: it is forecast as its constant.
 
 ``MAX_SCALED = 2**24``. Float32 has a 24-bit significand, so beyond

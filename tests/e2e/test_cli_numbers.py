@@ -89,17 +89,17 @@ def test_show_and_gradients_of_a_diverged_version(
 ) -> None:
     registry = write_diverged(trained_registry, tmp_path / "registry")
 
-    shown = run_cli(registry.root, "models", "show", "broken")
+    listing = run_cli(registry.root, "models", "show", "broken")
     gradients = run_cli(registry.root, "gradients", "training", "broken:1")
     raw = run_cli(registry.root, "gradients", "training", "broken", "--json")
 
-    assert shown.returncode == 2
+    assert listing.returncode == 2
     assert_one_error(
-        shown.stderr,
+        listing.stderr,
         "error: broken:1 cannot forecast: its training diverged and left "
         "scaler.shift not finite; use another version, or train a new one\n",
     )
-    assert shown.stdout == ""
+    assert listing.stdout == ""
     assert gradients.returncode == 2
     assert_one_error(
         gradients.stderr,
@@ -120,10 +120,10 @@ def test_show_prints_a_dash_for_a_null_score(
     state = trained_registry.load("nflx", 1).model.state_dict()
     registry.write("flat", state, meta)
 
-    shown = run_cli(registry.root, "models", "show", "flat")
+    listing = run_cli(registry.root, "models", "show", "flat")
 
-    assert shown.returncode == 0, shown.stderr
-    assert shown.stdout.splitlines()[-1].endswith("(naive -)")
+    assert listing.returncode == 0, listing.stderr
+    assert listing.stdout.splitlines()[-1].endswith("(naive -)")
 
 
 @pytest.mark.parametrize(

@@ -117,7 +117,7 @@ def test_stored_dump_sent_again() -> None:
     check_generator_fields(loaded)
 
 
-def test_unused_field_at_other_value_rejected_when_all_set() -> None:
+def test_stored_dump_changed_field_rejected() -> None:
     stored = SyntheticData(generator="sine").model_dump(mode="json")
 
     loaded = SyntheticData.model_validate({**stored, "phi": 0.5})

@@ -157,7 +157,7 @@ def send_json_text(
 
 
 @pytest.mark.parametrize(
-    ("method", "path", "text", "field", "shown", "example"),
+    ("method", "path", "text", "field", "echoed", "example"),
     [
         ("POST", TRAINING_JOBS, '{"hidden_size": 64.0}', "hidden_size", "64.0", 64),
         ("POST", TRAINING_JOBS, '{"hidden_size": 6.4e1}', "hidden_size", "64.0", 64),
@@ -213,7 +213,7 @@ def test_float_rejected_for_integer(
     path: str,
     text: str,
     field: str,
-    shown: str,
+    echoed: str,
     example: int,
 ) -> None:
     response = send_json_text(live_server, method, path, text)
@@ -223,7 +223,7 @@ def test_float_rejected_for_integer(
     assert errors[field]["type"] == "int_type"
     assert errors[field]["message"] == (
         f"Input should be an integer without a decimal point or exponent, not "
-        f"{shown}; send a whole number such as {example}"
+        f"{echoed}; send a whole number such as {example}"
     )
     assert response.json()["detail"].startswith(f"{field}: Input should be an integer")
 
