@@ -11,12 +11,18 @@ import torch
 from pydantic import ValidationError
 
 from models.errors import InvalidInputError, LimitExceededError
-from models.gradient_inputs import BundledInput, ValuesInput, prepare_input
+from models.gradient_inputs import (
+    BundledInput,
+    PreparedInput,
+    ValuesInput,
+    prepare_input,
+)
 from models.gradient_summary import summarize_gradient_norms
 from models.gradients import (
     GradientFlowSpec,
     StoredModelRef,
     compute_gradient_flow,
+    trace_gradients,
 )
 from models.jacobians import step_jacobian_norms
 from models.limits import Limits
@@ -33,6 +39,12 @@ from tests.models.torch_threads import one_torch_thread  # noqa: F401
 
 CELLS: list[CellType] = ["rnn", "lstm", "gru"]
 SCALAR = {"cell": "rnn", "hidden_size": 1, "activation": "identity", "seq_len": 21}
+TORCH_CELLS: dict[str, type[torch.nn.RNNCellBase]] = {
+    "rnn": torch.nn.RNNCell,
+    "lstm": torch.nn.LSTMCell,
+    "gru": torch.nn.GRUCell,
+}
+CELL_PARAMETERS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
 
 def flow(**fields: object) -> dict[str, object]:
@@ -345,6 +357,84 @@ def test_stack_computes_forecaster_output(cell: CellType) -> None:
     with torch.no_grad():
         theirs = forecaster(x)
     torch.testing.assert_close(ours.float(), theirs, atol=1e-5, rtol=0)
+
+
+def torch_cells(forecaster: Forecaster) -> list[torch.nn.RNNCellBase]:
+    """Build torch's own single-step cells in float64, one per layer of the core."""
+    core = forecaster.core
+    cells = []
+    for layer in range(core.num_layers):
+        input_size = core.input_size if layer == 0 else core.hidden_size
+        cell = TORCH_CELLS[forecaster.cell](input_size, core.hidden_size).double()
+        cell.load_state_dict(
+            {name: getattr(core, f"{name}_l{layer}") for name in CELL_PARAMETERS}
+        )
+        cells.append(cell)
+    return cells
+
+
+def reference_curves(
+    forecaster: Forecaster, x: torch.Tensor, target: torch.Tensor, layer: int
+) -> tuple[list[float], list[float]]:
+    """Compute ||dL/dh_t|| and ||ds_t/ds_{t-1}||_2 of ``layer`` on x (T, F)
+    with torch's cells, ``torch.autograd.grad`` and the full Jacobian's SVD."""
+    cells = torch_cells(forecaster)
+    sequence = x
+    for index, cell in enumerate(cells):
+        state = None
+        states = []
+        for t in range(len(sequence)):
+            state = cell(sequence[t : t + 1], state)
+            states.append(state)
+        if index == layer:
+            layer_cell, layer_input, layer_states = cell, sequence, states
+        # (T, H): the input of the next layer
+        sequence = torch.cat([hidden_of(item) for item in states])
+    output = torch.nn.functional.linear(
+        sequence[-1], forecaster.head.weight.double(), forecaster.head.bias.double()
+    )
+    loss = torch.nn.functional.mse_loss(output, target)
+    hidden = [hidden_of(item) for item in layer_states]
+    grad_norms = [float(grad.norm()) for grad in torch.autograd.grad(loss, hidden)]
+
+    lstm = forecaster.cell == "lstm"
+    jacobian_norms = []
+    for t in range(1, len(x)):
+
+        def step(state: torch.Tensor, t: int = t) -> torch.Tensor:
+            if lstm:
+                h, c = layer_cell(layer_input[t : t + 1], state[None].chunk(2, dim=1))
+                return torch.cat([h, c], dim=1)[0]
+            return layer_cell(layer_input[t : t + 1], state[None])[0]
+
+        # s_{t-1} (S,): h_{t-1}, followed by c_{t-1} for the LSTM
+        previous = layer_states[t - 1]
+        flat = torch.cat(previous, dim=1) if lstm else previous
+        jacobian = torch.autograd.functional.jacobian(step, flat[0].detach())
+        jacobian_norms.append(float(torch.linalg.matrix_norm(jacobian, ord=2)))
+    return grad_norms, jacobian_norms
+
+
+def hidden_of(state: torch.Tensor | tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    return state[0] if isinstance(state, tuple) else state
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("layer", [0, 1])
+def test_curves_match_torch_autograd(cell: CellType, layer: int) -> None:
+    torch.manual_seed(4)
+    forecaster = Forecaster(cell, input_size=1, hidden_size=5, num_layers=2, horizon=2)
+    generator = torch.Generator().manual_seed(1)
+    x = torch.randn(12, 1, dtype=torch.float64, generator=generator)
+    target = torch.tensor([0.4, -0.3], dtype=torch.float64)
+    prepared = PreparedInput(x=x, target=target, description={})
+
+    trace = trace_gradients(stack_from_forecaster(forecaster), prepared, layer=layer)
+    grad_norms, jacobian_norms = reference_curves(forecaster, x, target, layer)
+
+    assert trace.jacobian_norms is not None
+    np.testing.assert_allclose(trace.grad_norms, grad_norms, rtol=1e-10, atol=0)
+    np.testing.assert_allclose(trace.jacobian_norms, jacobian_norms, rtol=1e-10, atol=0)
 
 
 def test_zero_last_gradient_is_rejected() -> None:
