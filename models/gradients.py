@@ -20,9 +20,14 @@ time with autograd. It returns, for the analysed layer:
 The network is fresh (one layer built from the request's controls, head
 with K = 1) or a stored version (every layer copied; the analysed layer is
 the top one unless the request names another). For the top layer the
-gradient obeys dL/ds_{t-1} = J_t^T dL/ds_t, so the ratio of ``grad_norms``
-between two steps is at most the product of the Jacobian norms between
-them. A lower layer also receives gradient through the layers above it.
+gradient obeys dL/ds_{t-1} = J_t^T dL/ds_t, so for t < u the ratio
+||dL/ds_t|| / ||dL/ds_u|| is at most the product of the Jacobian norms of
+steps t+1 .. u. The RNN and the GRU have s = h, so this bounds the ratio of
+``grad_norms`` between any two steps. The LSTM has s = (h, c), and
+||dL/dh_t|| <= ||dL/ds_t||. Its c_{T-1} does not reach the loss, so the
+bound holds for ``grad_norms[t] / grad_norms[T-1]`` (``jacobian_products[t]``)
+but not between two earlier steps. A lower layer also receives gradient
+through the layers above it.
 
 A ``should_stop`` check runs before every time step of the forward pass,
 before backpropagation and between the steps of the Jacobian norms, and
