@@ -52,8 +52,15 @@ def naive_scale(train_prices: np.ndarray) -> float:
 
 
 def mase(actual: np.ndarray, forecast: np.ndarray, scale: float) -> float:
-    """Mean absolute scaled error: MAE divided by ``naive_scale``."""
-    return mae(actual, forecast) / scale
+    """Mean absolute scaled error: MAE divided by ``naive_scale``.
+
+    A constant in-sample series has a scale of 0, so MASE is undefined. It
+    is then inf, or nan when the MAE is 0 as well.
+    """
+    error = mae(actual, forecast)
+    if scale == 0.0:
+        return math.nan if error == 0.0 else math.inf
+    return error / scale
 
 
 def return_errors(

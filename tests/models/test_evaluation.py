@@ -49,6 +49,15 @@ def test_mase_by_hand() -> None:
     assert mase(ACTUAL, FORECAST, 7 / 3) == pytest.approx((9 / 4) / (7 / 3))
 
 
+def test_mase_of_constant_training_series() -> None:
+    scale = naive_scale(np.full(5, 3.0))
+    exact = np.array([[3.0, 3.0]])
+
+    assert scale == 0.0
+    assert mase(exact + 1.0, exact, scale) == np.inf
+    assert np.isnan(mase(exact, exact, scale))
+
+
 def test_last_value_forecast_has_zero_skill() -> None:
     prices = np.array([1.0, 2.0, 4.0, 3.0, 5.0, 6.0, 5.5, 7.0])
     origins = np.array([3, 4, 5])
