@@ -124,7 +124,8 @@ class TrainingSpec(_Strict):
     """Everything that defines one training run; stored whole in the metadata.
 
     Training twice from the same spec and the same data gives the same weights
-    on the same machine.
+    on the same machine with the same number of torch threads and, for a GRU,
+    the same RNN_FORECAST_FUSED_GRU setting.
     """
 
     name: ModelName = Field(

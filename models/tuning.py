@@ -12,6 +12,9 @@ A study lives in an SQL database (SQLite by default; any SQLAlchemy URL,
 e.g. PostgreSQL, so several workers can share one study). With one worker
 and a fresh study the trials, and hence the registered version, are the same
 on every run on one machine, because the sampler and every fit are seeded.
+This is true while the torch thread count and, for GRU trials, the
+``RNN_FORECAST_FUSED_GRU`` setting stay the same, since both change the float
+rounding of a fit.
 
 Running a study name again resumes that study and adds trials. When a study
 is created, it records its settings: the search space and the base spec's
@@ -537,7 +540,8 @@ def register_best(
 
     The fit of this process is reused when it made the best trial. A best
     trial from another worker is trained again from its parameters, which
-    gives the same weights on the same machine.
+    gives the same weights on the same machine when both processes use the
+    same torch thread count and ``RNN_FORECAST_FUSED_GRU`` setting.
     """
     if "best" not in summary:
         raise RnnForecastError(
