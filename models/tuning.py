@@ -6,7 +6,9 @@ dropout (sampled only for two or more layers), lookback, learning rate,
 batch size and clipping threshold. The objective is the lowest validation
 MSE of the run in scaled units. The split's target positions do not depend
 on the lookback, so every trial is scored on the same validation prices.
-The test part is never read while searching.
+Each trial's fit also scores the test part, as every fit does, but only the
+validation loss ranks and prunes trials, so the test part does not steer
+the search.
 
 A study lives in an SQL database (SQLite by default; any SQLAlchemy URL,
 e.g. PostgreSQL, so several workers can share one study). With one worker
