@@ -42,19 +42,53 @@ def check_sessions(
     The message names the data row (row 1 is the first row after the header),
     its date, why the date is no session and how to fix the file.
     """
-    days = session_days()
-    day = dates.to_numpy().astype("datetime64[D]")
-    bad = np.flatnonzero(checked & ~np.isin(day, days))
+    bad = non_session_positions(dates, checked)
     if len(bad) == 0:
         return
 
     position = int(bad[0])
+    day = np.datetime64(dates[position], "D")
     others = f" (the first of {len(bad)} rows on no session)" if len(bad) > 1 else ""
     raise DataError(
-        f"{label}: the date {_quote(cells.iloc[position], day[position])} in data "
+        f"{label}: the date {_quote(cells.iloc[position], day)} in data "
         f"row {position + 1} (row 1 is the first row after the header) "
-        f"{_reason(day[position], days, others)}",
+        f"{non_session_reason(day)}{others}; {_row_fix(day)}",
         field="data",
+    )
+
+
+def non_session_positions(
+    dates: pd.DatetimeIndex, checked: np.ndarray | None = None
+) -> np.ndarray:
+    """Return the ascending positions (K,) of the ``dates`` (N,) that are no
+    NYSE session. With ``checked`` (N,) bool, only the dates it marks count."""
+    day = dates.to_numpy().astype("datetime64[D]")
+    outside = ~np.isin(day, session_days())
+    if checked is not None:
+        outside &= checked
+    return np.flatnonzero(outside)
+
+
+def non_session_reason(day: np.datetime64) -> str:
+    """Return why ``day`` is no NYSE session, as the rest of a sentence whose
+    subject is the date, such as "is a Saturday, not an NYSE trading
+    session"."""
+    days = session_days()
+    if day < days[0]:
+        return (
+            f"is before {days[0]}, the first session of the NYSE calendar "
+            "that dates forecasts"
+        )
+    if day > days[-1]:
+        return (
+            f"is after {days[-1]}, the last session of the NYSE calendar "
+            "that dates forecasts"
+        )
+
+    name = DAY_NAMES[day.item().weekday()]
+    closed = " on which the NYSE was closed (a holiday or an unscheduled closure)"
+    return (
+        f"is a {name}{closed if np.is_busday(day) else ''}, not an NYSE trading session"
     )
 
 
@@ -65,22 +99,12 @@ def _quote(cell: object, day: np.datetime64) -> str:
     return repr(text) if text == str(day) else f"{text!r} (read as {day})"
 
 
-def _reason(day: np.datetime64, days: np.ndarray, others: str) -> str:
-    """Return why ``day`` is not among the sessions ``days`` (S,), and the fix."""
+def _row_fix(day: np.datetime64) -> str:
+    """Return the fix for a file with a row dated ``day``, which is no NYSE
+    session."""
+    days = session_days()
     if day < days[0]:
-        return (
-            f"is before {days[0]}, the first session of the NYSE calendar "
-            f"that dates forecasts{others}; remove the rows dated before {days[0]}"
-        )
+        return f"remove the rows dated before {days[0]}"
     if day > days[-1]:
-        return (
-            f"is after {days[-1]}, the last session of the NYSE calendar "
-            f"that dates forecasts{others}; remove the rows dated after {days[-1]}"
-        )
-
-    name = DAY_NAMES[day.item().weekday()]
-    closed = " on which the NYSE was closed (a holiday or an unscheduled closure)"
-    return (
-        f"is a {name}{closed if np.is_busday(day) else ''}, not an NYSE trading "
-        f"session{others}; {WEEKEND_OR_HOLIDAY_FIX}"
-    )
+        return f"remove the rows dated after {days[-1]}"
+    return WEEKEND_OR_HOLIDAY_FIX

@@ -19,17 +19,19 @@ from pathlib import Path
 
 import pandas as pd
 
+from models.calendar import CALENDAR_START
 from models.data.csv_source import parse_csv_bytes
 from models.data.series import Series
+from models.data.yahoo_sessions import check_bar_sessions
 from models.errors import DataError, SourceUnavailableError
 from models.spec import TICKER_PATTERN
 
 logger = logging.getLogger(__name__)
 
-# yfinance 1.7 fetches only one month when ``start`` is None, so an
-# open start is sent as this date. Midnight of 1970-01-02 is after the Unix
-# epoch in every timezone, which keeps Yahoo's period1 parameter positive.
-EARLIEST_START = dt.date(1970, 1, 2)
+# yfinance 1.7 fetches only one month when ``start`` is None, so an open
+# start is sent as the first session of the NYSE calendar. check_bar_sessions
+# rejects bars before it, because that calendar cannot date them.
+EARLIEST_START = dt.date.fromisoformat(CALENDAR_START)
 
 YAHOO_COLUMNS = ("Open", "High", "Low", "Close", "Adj Close", "Volume")
 ALTERNATIVES = (
@@ -58,13 +60,16 @@ def load_yfinance(
     ``download`` replaces ``yfinance.download`` (tests pass a fake with the
     same signature).
 
+    Every bar with a price must be dated on an NYSE session, whether it was
+    downloaded or read from the cache (``check_bar_sessions``).
+
     Raises ``SourceUnavailableError`` when the download raises, and
-    ``DataError`` when it returns no rows. yfinance 1.7 catches most network
-    and HTTP errors itself, logs them and returns an empty frame, so an empty
-    result cannot be distinguished from an unknown ticker. An empty result
-    raises ``DataError`` because the request cannot succeed until the ticker,
-    the date range or the network changes. Its message includes the error
-    that yfinance logged, if any.
+    ``DataError`` when it returns no rows or a bar off the NYSE sessions.
+    yfinance 1.7 catches most network and HTTP errors itself, logs them and
+    returns an empty frame, so an empty result cannot be distinguished from
+    an unknown ticker. An empty result raises ``DataError`` because the
+    request cannot succeed until the ticker, the date range or the network
+    changes. Its message includes the error that yfinance logged, if any.
     """
     symbol = _check_ticker(ticker)
     start_text = _iso_date(start, "data.start")
@@ -77,6 +82,7 @@ def load_yfinance(
         "column": column,
     }
     label = f"Yahoo Finance data for {symbol}"
+    session_label = label
 
     cache_path = None
     if cache_dir is not None:
@@ -86,6 +92,7 @@ def load_yfinance(
         logger.info("reading %s from the cache file %s", symbol, cache_path)
         raw = cache_path.read_bytes()
         label = f"cached {label} ({cache_path.name}, delete it to download again)"
+        session_label = f"{session_label} in the cache file {cache_path.name}"
     else:
         first = start_text or EARLIEST_START.isoformat()
         frame = _download(symbol, first, end_text, download)
@@ -93,12 +100,13 @@ def load_yfinance(
         if cache_path is not None:
             _write_cache(cache_path, raw)
 
-    # Yahoo dates the rows with the sessions of the ticker's own exchange,
-    # which may be another exchange than the NYSE, and an open start reaches
-    # back to 1970, before the NYSE calendar of models.calendar begins.
-    return parse_csv_bytes(
+    # The sessions are checked on the cleaned, sorted bars, so that the error
+    # speaks of dates and not of the rows of a file that the user never saw.
+    series = parse_csv_bytes(
         raw, column=column, label=label, source=source, sessions_only=False
     )
+    check_bar_sessions(series.frame.index, session_label)
+    return series
 
 
 def cache_file_name(

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from tests.conftest import ROOT, LiveServer
+from tests.models.data.test_data_yahoo import XETRA_CACHE_MESSAGE, write_xetra_cache
 from tests.models.data.test_session_dates import WEEKEND_CSV, weekend_message
 
 SMALL = [
@@ -98,6 +99,30 @@ def test_bad_option_exits_2_with_message(tmp_path: Path) -> None:
     )
     assert missing.returncode == 2
     assert "/no/such.csv" in missing.stderr
+
+
+def test_yfinance_bars_off_sessions_rejected(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    write_xetra_cache(cache)
+
+    result = run_cli(
+        tmp_path / "registry",
+        "train",
+        *SMALL,
+        "--name",
+        "sap",
+        "--data",
+        "yfinance:SAP.DE",
+        "--start",
+        "2020-01-16",
+        "--end",
+        "2020-02-19",
+        env={"RNN_FORECAST_CACHE_DIR": str(cache)},
+    )
+
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1] == f"error: {XETRA_CACHE_MESSAGE}"
+    assert not (tmp_path / "registry").exists()
 
 
 def test_train_without_name_needs_bundled_data(tmp_path: Path) -> None:

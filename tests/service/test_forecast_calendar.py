@@ -1,15 +1,19 @@
 """Forecasts without a request history from versions whose stored history ends
-outside the NYSE calendar, over real HTTP against a uvicorn subprocess."""
+outside the NYSE calendar, over real HTTP against a uvicorn subprocess.
+
+Every data source rejects such series, but a version written before
+``yfinance:`` series were checked against the calendar can have one.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import numpy as np
-import pandas as pd
 import pytest
 
-from models.data.yahoo import load_yfinance
+from models.data.csv_source import parse_csv_bytes
+from models.data.series import Series
 from models.registry import Registry
 from models.spec import YFinanceData
 from tests.conftest import LiveServer, tiny_spec
@@ -19,28 +23,30 @@ ROWS = 300
 LAST_DATES = {"early": "1950-12-29", "late": "2230-12-31"}
 
 
-def weekday_download(last: str, rows: int) -> Callable[..., pd.DataFrame]:
-    """A stand-in for ``yfinance.download`` that returns daily bars on
-    ``rows`` weekdays that end on ``last``."""
+def weekday_series(ticker: str, last: str, rows: int) -> Series:
+    """A series of ``ticker`` on ``rows`` weekdays that end on ``last``,
+    loaded without the NYSE session check."""
     dates = np.busday_offset(np.datetime64(last), np.arange(1 - rows, 1))
     values = 10.0 + np.sin(np.arange(rows) / 5.0)
-    index = pd.DatetimeIndex(dates.astype("datetime64[ns]"), name="Date")
-    names = ("Open", "High", "Low", "Close", "Adj Close", "Volume")
-    bars = pd.DataFrame({name: values for name in names}, index=index)
-    return lambda *args, **kwargs: bars
+    lines = ["date,value", *(f"{d},{v}" for d, v in zip(dates, values, strict=True))]
+    return parse_csv_bytes(
+        "\n".join(lines).encode(),
+        label=f"bars of {ticker}",
+        source={"source": "yfinance", "ticker": ticker},
+        sessions_only=False,
+    )
 
 
 @pytest.fixture(scope="module")
 def outside_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """A server whose versions ``early`` and ``late`` are trained on Yahoo
-    Finance series, which the NYSE calendar does not check, that end before
-    the calendar's start and after its end."""
+    Finance series that end before the calendar's start and after its end."""
     from models.pipeline import train_and_register
 
     folder = tmp_path_factory.mktemp("outside-calendar")
     registry = Registry(folder / "registry")
     for name, last in LAST_DATES.items():
-        series = load_yfinance(name, download=weekday_download(last, ROWS))
+        series = weekday_series(name, last, ROWS)
         spec = tiny_spec(name=name, target="price", data=YFinanceData(ticker=name))
         train_and_register(spec, registry, series=series)
 

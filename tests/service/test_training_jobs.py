@@ -17,6 +17,7 @@ import pytest
 from models.registry import Registry
 from service.cursors import encode_cursor
 from tests.conftest import LiveServer
+from tests.models.data.test_data_yahoo import XETRA_CACHE_MESSAGE, write_xetra_cache
 from tests.service.jobs_support import (
     LONG,
     finished,
@@ -48,11 +49,17 @@ def jobs_server(
         "RNN_FORECAST_MAX_CONCURRENT_JOBS": str(MAX_CONCURRENT),
         "RNN_FORECAST_JOB_CANCEL_GRACE_SECONDS": "3",
     }
-    server, registry, data_dir = start_job_server(
-        trained_registry.root, tmp_path_factory.mktemp("jobs"), env
-    )
+    folder = tmp_path_factory.mktemp("jobs")
+    env["RNN_FORECAST_CACHE_DIR"] = str(cache_dir(folder / "data"))
+    server, registry, data_dir = start_job_server(trained_registry.root, folder, env)
     yield server, registry, data_dir
     server.stop()
+
+
+def cache_dir(data_dir: Path) -> Path:
+    """The download cache folder of the server whose data folder is
+    ``data_dir``."""
+    return data_dir.parent / "cache"
 
 
 @pytest.fixture
@@ -109,6 +116,26 @@ def test_job_runs_to_success_with_progress(client: httpx.Client) -> None:
     forecast = client.post("/v1/models/life/forecast", json={"horizon": 3})
     assert forecast.status_code == 200, forecast.text
     assert forecast.json()["version"] == 1
+
+
+def test_yfinance_bars_off_sessions_fail_job(
+    jobs_server: tuple[LiveServer, Path, Path],
+) -> None:
+    server, registry, data_dir = jobs_server
+    write_xetra_cache(cache_dir(data_dir))
+    data = {
+        "source": "yfinance",
+        "ticker": "SAP.DE",
+        "start": "2020-01-16",
+        "end": "2020-02-19",
+    }
+
+    created = submit(server.client, tiny_job(name="sap", data=data))
+    done = wait_for_job(server.client, created["href"], finished)
+
+    assert done["status"] == "failed", done
+    assert done["error"] == XETRA_CACHE_MESSAGE
+    assert versions_of(registry, "sap") == []
 
 
 def test_cancel_running_job_leaves_no_checkpoint(

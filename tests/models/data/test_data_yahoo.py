@@ -26,21 +26,76 @@ PRICES = ["Adj Close", "Close", "High", "Low", "Open", "Volume"]
 ALTERNATIVES = (
     "use the bundled NFLX data (--data bundled) or a local CSV file (--data csv:PATH)"
 )
+SESSIONS_REASON = (
+    "This service labels forecasts with NYSE sessions, one step per session, so "
+    "it trains only on series whose rows are all dated on NYSE sessions."
+)
+OTHER_EXCHANGE_FIX = (
+    "Yahoo dates bars with the sessions of the ticker's own exchange. Use a ticker "
+    "that trades on NYSE sessions, such as one listed on a US exchange, or save "
+    "the bars on NYSE sessions as a Yahoo-format CSV file and load that file "
+    "(csv:PATH on the command line, POST /v1/series over HTTP)"
+)
 
 
 def yfinance_frame(
-    ticker: str = "NFLX", tz: str | None = "America/New_York"
+    ticker: str = "NFLX",
+    tz: str | None = "America/New_York",
+    dates: list[str] | None = None,
 ) -> pd.DataFrame:
-    dates = pd.DatetimeIndex(
-        ["2020-01-02", "2020-01-03", "2020-01-06"], name="Date"
+    """Daily bars of ``ticker`` on ``dates`` (three NYSE sessions of January
+    2020 by default), as ``yfinance.download`` returns them."""
+    index = pd.DatetimeIndex(
+        dates or ["2020-01-02", "2020-01-03", "2020-01-06"], name="Date"
     ).tz_localize(tz)
     columns = pd.MultiIndex.from_product([PRICES, [ticker]], names=["Price", "Ticker"])
-    rows = [
+    bars = [
         [329.8, 329.8, 329.9, 316.6, 326.1, 4485800],
         [325.9, 325.9, 329.9, 325.5, 326.8, 3806900],
         [335.8, 335.8, 336.4, 321.2, 323.1, 5663100],
     ]
-    return pd.DataFrame(rows, index=dates, columns=columns, dtype="float64")
+    rows = [bars[i % len(bars)] for i in range(len(index))]
+    return pd.DataFrame(rows, index=index, columns=columns, dtype="float64")
+
+
+# the cache file of SAP.DE from 2020-01-16 to 2020-02-19 as a release without
+# the session check wrote it, and the error that reading it gets
+XETRA_CACHE_NAME = "SAP.DE_2020-01-16_2020-02-19.csv"
+XETRA_CACHE_CSV = """\
+Date,Open,High,Low,Close,Adj Close,Volume
+2020-01-16,120.1,121.0,119.5,120.8,120.8,1500000.0
+2020-01-20,120.8,122.2,120.3,121.9,121.9,1300000.0
+2020-01-21,121.9,122.0,119.9,120.2,120.2,1700000.0
+"""
+XETRA_CACHE_MESSAGE = (
+    f"Yahoo Finance data for SAP.DE in the cache file {XETRA_CACHE_NAME} has a "
+    "bar dated 2020-01-20, which is a Monday on which the NYSE was closed (a "
+    "holiday or an unscheduled closure), not an NYSE trading session. "
+    f"{SESSIONS_REASON} {OTHER_EXCHANGE_FIX}"
+)
+
+
+def write_xetra_cache(cache_dir: Path) -> None:
+    """Write ``XETRA_CACHE_CSV`` where ``load_yfinance`` looks for it with
+    ``cache_dir``."""
+    path = cache_dir / "yfinance" / XETRA_CACHE_NAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(XETRA_CACHE_CSV)
+
+
+def xetra_frame() -> pd.DataFrame:
+    """Bars of SAP.DE on XETRA sessions, two of which fall on NYSE holidays
+    (2020-01-20 and 2020-02-17), stamped at midnight in Frankfurt."""
+    dates = [
+        "2020-01-16",
+        "2020-01-17",
+        "2020-01-20",
+        "2020-01-21",
+        "2020-02-14",
+        "2020-02-17",
+        "2020-02-18",
+    ]
+    return yfinance_frame("SAP.DE", tz="Europe/Berlin", dates=dates)
 
 
 class FakeDownload:
@@ -107,14 +162,60 @@ def test_yfinance_naive_index_and_column() -> None:
     assert series.start == dt.date(2020, 1, 2)
 
 
-def test_yfinance_open_start_sends_earliest() -> None:
+def test_yfinance_open_start_sends_calendar_start() -> None:
     fake = FakeDownload(yfinance_frame())
 
     series = load_yfinance("NFLX", download=fake)
 
-    assert fake.calls[0][1]["start"] == "1970-01-02"
+    assert fake.calls[0][1]["start"] == "1990-01-02"
     assert fake.calls[0][1]["end"] is None
     assert series.source["start"] is None
+
+
+def test_yfinance_other_exchange_rejected() -> None:
+    fake = FakeDownload(xetra_frame())
+
+    with pytest.raises(DataError) as caught:
+        load_yfinance("SAP.DE", "2020-01-16", "2020-02-19", download=fake)
+
+    assert str(caught.value) == (
+        "Yahoo Finance data for SAP.DE has a bar dated 2020-01-20, which is a "
+        "Monday on which the NYSE was closed (a holiday or an unscheduled "
+        "closure), not an NYSE trading session (the first of 2 bars on no "
+        f"session). {SESSIONS_REASON} {OTHER_EXCHANGE_FIX}"
+    )
+    assert caught.value.field == "data.ticker"
+
+
+def test_yfinance_bars_before_calendar_rejected() -> None:
+    dates = ["1989-12-28", "1989-12-29", "1990-01-02", "1990-01-03"]
+    fake = FakeDownload(yfinance_frame("IBM", tz=None, dates=dates))
+
+    with pytest.raises(DataError) as caught:
+        load_yfinance("IBM", "1989-12-01", download=fake)
+
+    assert str(caught.value) == (
+        "Yahoo Finance data for IBM has a bar dated 1989-12-28, which is before "
+        "1990-01-02, the first session of the NYSE calendar that dates "
+        f"forecasts (the first of 2 bars on no session). {SESSIONS_REASON} Set "
+        "the start of the download (data.start, --start on the command line) "
+        "to 1990-01-02 or later"
+    )
+    assert caught.value.field == "data.start"
+
+
+def test_yfinance_holiday_without_close_dropped() -> None:
+    dates = ["2020-01-17", "2020-01-20", "2020-01-21"]
+    frame = yfinance_frame(tz=None, dates=dates)
+    frame.iloc[1] = float("nan")
+
+    series = load_yfinance("NFLX", "2020-01-17", download=FakeDownload(frame))
+
+    assert series.cleaning == ("Dropped 1 row with a missing close value: 2020-01-20.",)
+    assert list(series.frame.index.strftime("%Y-%m-%d")) == [
+        "2020-01-17",
+        "2020-01-21",
+    ]
 
 
 def test_yfinance_empty_result() -> None:
@@ -227,6 +328,20 @@ def test_yfinance_failure_writes_no_cache(tmp_path: Path) -> None:
         load_yfinance("NFLX", "2020-01-01", cache_dir=tmp_path, download=fake)
 
     assert not (tmp_path / "yfinance").exists()
+
+
+def test_yfinance_cached_bars_checked_on_read(tmp_path: Path) -> None:
+    write_xetra_cache(tmp_path)
+    fake = FakeDownload(xetra_frame())
+
+    with pytest.raises(DataError) as caught:
+        load_yfinance(
+            "SAP.DE", "2020-01-16", "2020-02-19", cache_dir=tmp_path, download=fake
+        )
+
+    assert str(caught.value) == XETRA_CACHE_MESSAGE
+    assert caught.value.field == "data.ticker"
+    assert fake.calls == []
 
 
 def test_yfinance_corrupt_cache_names_file(tmp_path: Path) -> None:

@@ -12,7 +12,6 @@ from models.calendar import session_days
 from models.data.bundled import load_bundled
 from models.data.csv_source import load_csv, parse_csv_bytes
 from models.data.validation import clean_frame
-from models.data.yahoo import load_yfinance
 from models.errors import DataError
 
 # 2020-01-04 is a Saturday, and 2020-01-05 a Sunday
@@ -118,16 +117,3 @@ def test_clean_frame_checks_sessions_only_when_asked() -> None:
     assert len(cleaned) == 2
     with pytest.raises(DataError, match=r"^a\.csv: the date '1985-01-05' in data"):
         clean_frame(raw, kind="value", label="a.csv", sessions_only=True)
-
-
-def test_yfinance_keeps_rows_before_the_calendar() -> None:
-    index = pd.DatetimeIndex(["1985-01-02", "1985-01-03"], name="Date")
-    bars = pd.DataFrame(
-        {name: [1.0, 2.0] for name in ("Open", "High", "Low", "Close", "Volume")},
-        index=index,
-    )
-
-    series = load_yfinance("IBM", download=lambda *args, **kwargs: bars)
-
-    assert series.start.isoformat() == "1985-01-02"
-    assert len(series.frame) == 2
