@@ -293,6 +293,15 @@ def _add_tune(commands: Any) -> None:
         help="SQLAlchemy URL of the study (default: $RNN_FORECAST_TUNING_STORAGE, "
         "else the sqlite file optuna.db in $RNN_FORECAST_DATA_DIR or ./var)",
     )
+    tune.add_argument(
+        "--heartbeat-seconds",
+        type=int,
+        default=None,
+        help="seconds between the heartbeats of a running trial; a trial without "
+        "one for twice as long, such as one of a killed process on any host, is "
+        "failed before the next trial starts (default: "
+        "$RNN_FORECAST_TUNING_HEARTBEAT_SECONDS, else 30; 0 = off)",
+    )
 
     tune.add_argument("--sampler-seed", type=int, default=0)
     tune.add_argument(
@@ -321,6 +330,7 @@ def cmd_tune(args: argparse.Namespace, registry: Registry) -> int:
         "timeout_seconds": args.timeout,
         "study_name": args.study_name,
         "storage": args.storage,
+        "heartbeat_seconds": args.heartbeat_seconds,
         "sampler_seed": args.sampler_seed,
         "startup_trials": args.startup_trials,
         "pruning_warmup_epochs": args.pruning_warmup,

@@ -3,13 +3,18 @@
 Optuna's ``Study.optimize`` (read in Optuna 5.1) finishes a trial when the
 objective returns or raises an ``Exception`` or ``KeyboardInterrupt``. A
 trial whose process was killed (``kill -9``) or ended by ``SystemExit``
-stays ``running`` in the study database for good. Each trial therefore
-records the process that runs it, and a run that resumes the study marks the
-trials of exited processes on its host as failed, through ``Study.tell``.
+stays ``running`` in the study database until something else fails it.
 
-NOTE: a trial of a process on another host is left running, because this
-host cannot tell whether that process is alive. So is a trial written before
-trials recorded their process.
+The trial heartbeats of ``models.trial_heartbeats`` fail such a trial on any
+host, but only after their grace period. Each trial therefore also records
+the process that runs it, and a run that resumes the study marks the trials
+of exited processes on its host as failed at once, through ``Study.tell``.
+This also fails a trial that recorded no heartbeat, such as one run with
+heartbeats off.
+
+NOTE: a trial of a process on another host that recorded no heartbeat is
+left running, because this host cannot tell whether that process is alive.
+So is a trial written before trials recorded their process.
 """
 
 from __future__ import annotations

@@ -61,6 +61,11 @@ from models.spec import CellType, TrainingSpec, check_model_name
 from models.sql_urls import check_storage, redact_storage
 from models.stale_trials import fail_stale_trials, record_worker
 from models.training import EpochRecord, FitResult, StopCheck, fit
+from models.trial_heartbeats import (
+    MAX_HEARTBEAT_SECONDS,
+    default_heartbeat_seconds,
+    open_study_storage,
+)
 
 # optuna is imported inside the functions that use it: importing it takes
 # about a second, which every job worker that registers the tuning kind
@@ -194,6 +199,15 @@ class TuningSpec(BaseModel):
         max_length=2000,
         description="SQLAlchemy URL of the study database (default: SQLite "
         "file optuna.db in the data folder)",
+    )
+    heartbeat_seconds: Integer | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_HEARTBEAT_SECONDS,
+        description="seconds between the heartbeats of a running trial; a "
+        "trial without one for twice as long is failed before the next trial "
+        "of the study starts, and 0 turns heartbeats off (default: "
+        "RNN_FORECAST_TUNING_HEARTBEAT_SECONDS, else 30)",
     )
     sampler_seed: Integer = Field(default=0, ge=0, le=2**31 - 1)
     startup_trials: Integer = Field(
@@ -350,12 +364,15 @@ def run_tuning(
     params.check_name()
     storage = params.storage or default_storage(data_dir)
     check_storage(storage)
+    heartbeat_seconds = params.heartbeat_seconds
+    if heartbeat_seconds is None:
+        heartbeat_seconds = default_heartbeat_seconds()
     if series is None:
         series = load_series(
             params.base.data, cache_dir=cache_dir, upload_dir=upload_dir
         )
 
-    study = create_study(params, storage)
+    study = create_study(params, storage, heartbeat_seconds)
     objective = Objective(params, series, report, should_stop)
     study.optimize(
         objective,
@@ -373,11 +390,16 @@ def run_tuning(
     return json_safe(summary)
 
 
-def create_study(params: TuningSpec, storage: str) -> optuna.Study:
+def create_study(
+    params: TuningSpec, storage: str, heartbeat_seconds: int
+) -> optuna.Study:
     """Create the study, or load it when the name exists in ``storage``.
 
-    Resuming a study fails its trials that a process on this host left
-    running when it exited.
+    Its trials record a heartbeat every ``heartbeat_seconds`` (0 turns that
+    off), and each trial that it starts first fails the running trials whose
+    heartbeat stopped (``models.trial_heartbeats``). Resuming a study also
+    fails at once its trials that a process on this host left running when
+    it exited.
     """
     import optuna
 
@@ -389,7 +411,7 @@ def create_study(params: TuningSpec, storage: str) -> optuna.Study:
         n_warmup_steps=params.pruning_warmup_epochs,
     )
     study = optuna.create_study(
-        storage=storage,
+        storage=open_study_storage(storage, heartbeat_seconds),
         sampler=sampler,
         pruner=pruner,
         study_name=params.resolved_study_name(),

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.test_cli import run_cli
+from tests.models.test_trial_heartbeats import heartbeats
 
 TINY = [
     "--data", "synthetic:noisy_sine", "--length", "400", "--epochs", "1",
@@ -88,6 +89,43 @@ def test_tune_command_registers_best_trial(tmp_path: Path) -> None:
     meta = json.loads(shown.stdout)
     assert meta["tuning"]["counts"]["total"] == 2
     assert 4 <= meta["spec"]["hidden_size"] <= 8
+
+
+def test_tune_heartbeat_flag_turns_heartbeats_off(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    result = run_cli(
+        tmp_path / "registry",
+        "tune",
+        *TINY,
+        "--trials", "1",
+        "--storage", storage,
+        "--study-name", "quiet",
+        "--heartbeat-seconds", "0",
+        "--no-register",
+        env={"RNN_FORECAST_TUNING_HEARTBEAT_SECONDS": "5"},
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stderr
+    assert f"study quiet in {storage}: 1 trials, 1 complete" in result.stdout
+    assert heartbeats(storage, "quiet", 0) == []
+
+
+def test_tune_rejects_invalid_heartbeat_variable(tmp_path: Path) -> None:
+    result = run_cli(
+        tmp_path / "registry",
+        "tune",
+        *TINY,
+        "--storage", f"sqlite:///{tmp_path / 'study.db'}",
+        "--no-register",
+        env={"RNN_FORECAST_TUNING_HEARTBEAT_SECONDS": "soon"},
+    )  # fmt: skip
+
+    assert result.returncode == 2
+    assert result.stderr == (
+        "error: RNN_FORECAST_TUNING_HEARTBEAT_SECONDS='soon' is invalid; set it "
+        "to a whole number of seconds from 1 to 3600, or 0 to turn the heartbeats "
+        "of tuning trials off\n"
+    )
 
 
 @pytest.mark.slow
