@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from models.limits import DEFAULT_LIMITS, Limits
 from models.paths import default_cache_dir, default_registry
+from models.trial_heartbeats import DEFAULT_HEARTBEAT_SECONDS, MAX_HEARTBEAT_SECONDS
 
 # A path prefix such as "/rnn" or "/ml/forecast". Empty means none.
 ROOT_PATH = re.compile(r"(/[A-Za-z0-9._~-]+)*")
@@ -87,6 +88,11 @@ class Settings(BaseSettings):
     # SQLAlchemy URL of the Optuna studies of tuning jobs; None means the
     # SQLite file optuna.db in data_dir. Use PostgreSQL for several hosts.
     tuning_storage: str | None = None
+    # seconds between the heartbeats of a running tuning trial; 0 turns them
+    # off (models/trial_heartbeats.py)
+    tuning_heartbeat_seconds: int = Field(
+        default=DEFAULT_HEARTBEAT_SECONDS, ge=0, le=MAX_HEARTBEAT_SECONDS
+    )
     api_key: SecretStr | None = None
 
     log_format: Literal["json", "text"] = "json"

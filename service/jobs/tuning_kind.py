@@ -3,7 +3,10 @@ as a new version, exactly as ``rnn-forecast tune`` runs it.
 
 The study database is the server's (``RNN_FORECAST_TUNING_STORAGE``, or the
 SQLite file ``optuna.db`` in the data folder), never one named by a client,
-so a job cannot make the server connect to another host.
+so a job cannot make the server connect to another host. The heartbeat
+interval of its trials is the server's too
+(``RNN_FORECAST_TUNING_HEARTBEAT_SECONDS``), because every process that
+shares a study should use the same one.
 
 A job without ``study_name`` runs a study of its own, ``job-<job id>``, so
 that jobs on the same model name share no trials. A job with
@@ -38,14 +41,22 @@ logger = logging.getLogger(__name__)
 
 
 def check_tuning(params: TuningSpec, settings: Settings) -> None:
-    """Reject a client-chosen storage, a missing model name, a search space
-    above the limits, a series on this host that a trial cannot train, and a
-    ``study_name`` whose stored study has other settings."""
+    """Reject a client-chosen storage or heartbeat interval, a missing model
+    name, a search space above the limits, a series on this host that a
+    trial cannot train, and a ``study_name`` whose stored study has other
+    settings."""
     if params.storage is not None:
         raise InvalidInputError(
             "storage is chosen by the server (RNN_FORECAST_TUNING_STORAGE) and "
             "cannot be set in a job; remove params.storage",
             field="storage",
+        )
+    if params.heartbeat_seconds is not None:
+        raise InvalidInputError(
+            "heartbeat_seconds is chosen by the server "
+            "(RNN_FORECAST_TUNING_HEARTBEAT_SECONDS) and cannot be set in a job; "
+            "remove params.heartbeat_seconds",
+            field="heartbeat_seconds",
         )
     check_training_spec(params.base, settings, path="base.")
     params.check_name()
@@ -102,9 +113,11 @@ def job_study_name(job_id: str) -> str:
 
 
 def run_tuning_job(params: TuningSpec, ctx: JobContext) -> dict[str, Any]:
-    """Run the study in the server's storage and register its best trial."""
+    """Run the study in the server's storage, with the server's heartbeat
+    interval, and register its best trial."""
     update = {
         "storage": server_storage(ctx.settings),
+        "heartbeat_seconds": ctx.settings.tuning_heartbeat_seconds,
         "study_name": params.study_name or job_study_name(ctx.job_id),
     }
     ctx.report({"stage": "loading data"})

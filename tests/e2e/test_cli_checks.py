@@ -124,6 +124,12 @@ def test_train_serve_busy_port_trains_nothing(tmp_path: Path) -> None:
             "RNN_FORECAST_TUNING_STORAGE=sqlite:// is an in-memory SQLite",
         ),
         ("RNN_FORECAST_DATA_DIR", "/proc/no-such/x", "cannot create the folder"),
+        (
+            "RNN_FORECAST_TUNING_HEARTBEAT_SECONDS",
+            "-1",
+            "RNN_FORECAST_TUNING_HEARTBEAT_SECONDS='-1': Input should be greater "
+            "than or equal to 0",
+        ),
     ],
 )
 def test_serve_names_invalid_setting(

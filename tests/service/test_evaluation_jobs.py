@@ -16,6 +16,7 @@ from optuna.trial import TrialState
 
 from models.registry import Registry
 from tests.conftest import LiveServer
+from tests.models.test_trial_heartbeats import heartbeats
 from tests.service.jobs_support import (
     finished,
     start_job_server,
@@ -89,9 +90,12 @@ def test_tuning_job_registers_a_version(
     job = wait_for_job(server.client, response.json()["href"], finished)
     assert job["status"] == "succeeded", job
     assert job["result"]["version"] == 1
-    assert job["result"]["storage"] == f"sqlite:///{(data_dir / 'optuna.db').resolve()}"
+    storage = f"sqlite:///{(data_dir / 'optuna.db').resolve()}"
+    assert job["result"]["storage"] == storage
     meta = Registry(registry).metadata("jobbed", 1)
     assert meta["tuning"]["counts"]["total"] == 2
+    for number in (0, 1):
+        assert len(heartbeats(storage, f"job-{job['id']}", number)) == 1, number
 
 
 def tuning_params(cells: list[str], **overrides: object) -> dict[str, Any]:
@@ -197,6 +201,17 @@ def test_tuning_job_rejects_client_storage(
     response = submit(jobs_server[0].client, "tuning", params)
     assert response.status_code == 422
     assert "storage is chosen by the server" in response.json()["detail"]
+
+
+def test_tuning_job_rejects_client_heartbeat(
+    jobs_server: tuple[LiveServer, Path, Path],
+) -> None:
+    params = {"base": TRAINING, "heartbeat_seconds": 1}
+    response = submit(jobs_server[0].client, "tuning", params)
+    assert response.status_code == 422
+    error = response.json()["errors"][0]
+    assert error["field"] == "params.heartbeat_seconds"
+    assert error["message"].startswith("heartbeat_seconds is chosen by the server")
 
 
 def test_backtest_job_rejects_bad_params(
