@@ -48,7 +48,7 @@ def default_heartbeat_seconds() -> int:
     text = os.environ.get(HEARTBEAT_VARIABLE, "").strip()
     if not text:
         return DEFAULT_HEARTBEAT_SECONDS
-    if not text.isdigit() or int(text) > MAX_HEARTBEAT_SECONDS:
+    if not (text.isascii() and text.isdigit()) or int(text) > MAX_HEARTBEAT_SECONDS:
         raise InvalidInputError(
             f"{HEARTBEAT_VARIABLE}={text!r} is invalid; set it to a whole number "
             f"of seconds from 1 to {MAX_HEARTBEAT_SECONDS}, or 0 to turn the "

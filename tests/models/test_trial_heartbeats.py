@@ -125,7 +125,9 @@ def test_trials_record_heartbeats(storage: str, study_name: str) -> None:
     assert len(heartbeats(storage, study_name, 0)) == 1
 
 
-def test_stopped_heartbeat_fails_trial(storage: str, study_name: str) -> None:
+def test_stopped_heartbeat_fails_trial(
+    storage: str, study_name: str, caplog: pytest.LogCaptureFixture
+) -> None:
     params = tiny_tuning(
         storage=storage, study_name=study_name, trials=1, register_version=False
     )
@@ -145,6 +147,11 @@ def test_stopped_heartbeat_fails_trial(storage: str, study_name: str) -> None:
         left + 1: "COMPLETE",
         left + 2: "COMPLETE",
     }
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [
+        f"study {study_name}: marked trial {left} failed, because its process "
+        f"({OTHER_HOST_WORKER}) recorded no heartbeat for the grace period"
+    ]
 
 
 def test_heartbeats_off_with_zero(tmp_path: Path) -> None:
@@ -180,7 +187,7 @@ def test_default_heartbeat_reads_environment(monkeypatch: pytest.MonkeyPatch) ->
     assert default_heartbeat_seconds() == DEFAULT_HEARTBEAT_SECONDS
 
 
-@pytest.mark.parametrize("value", ["-1", "1.5", "ten", "3601"])
+@pytest.mark.parametrize("value", ["-1", "1.5", "ten", "3601", "\u00b2"])
 def test_invalid_heartbeat_variable_rejected(
     monkeypatch: pytest.MonkeyPatch, value: str
 ) -> None:
