@@ -51,9 +51,14 @@ def _reject_non_integer(value: Any) -> Any:
 def type_message(error_type: str | None, value: Any) -> str | None:
     """Return a message that names a JSON boolean or string sent to an
     integer (``int_type``) or number (``float_type``) field, a float sent
-    to an integer field, or an integer too large for a float; None for any
-    other error."""
-    if error_type not in ("int_type", "float_type"):
+    to an integer field, NaN or an infinity sent to an integer or finite
+    number (``finite_number``) field, or an integer too large for a float;
+    None for any other error."""
+    if error_type not in ("int_type", "float_type", "finite_number"):
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return _non_finite_message(value, integer=error_type == "int_type")
+    if error_type == "finite_number":
         return None
     noun = "an integer" if error_type == "int_type" else "a number"
     if isinstance(value, bool):
@@ -78,6 +83,36 @@ def type_message(error_type: str | None, value: Any) -> str | None:
             "number"
         )
     return None
+
+
+def _non_finite_message(value: float, *, integer: bool) -> str:
+    """Return the message that rejects NaN or an infinity, sent as ``value``
+    to an integer field (``integer``) or a number field, with the fix."""
+    noun = "an integer" if integer else "a finite number"
+    fix = (
+        f"send a whole number such as {WHOLE_EXAMPLE}"
+        if integer
+        else "send a finite number"
+    )
+    return f"Input should be {noun}, but {non_finite_reason(value)}; {fix}"
+
+
+def non_finite_reason(value: float) -> str:
+    """Return the reason that NaN or an infinity, sent as ``value``, is
+    rejected.
+
+    Python's JSON parser reads the tokens ``NaN``, ``Infinity`` and
+    ``-Infinity``, which JSON does not allow, and reads a number beyond the
+    float range (about 1.8e308 in magnitude) as an infinity.
+    """
+    word = _json_float(value)
+    if math.isnan(value):
+        return f"the value sent is {word}, which is not a number that JSON allows"
+    limit = "1.8e308" if value > 0 else "-1.8e308"
+    return (
+        f"the value sent is {word}, which is not finite (JSON has no {word}, "
+        f"and a number beyond about {limit} reads as {word})"
+    )
 
 
 def _json_float(value: float) -> str:

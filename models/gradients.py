@@ -37,6 +37,7 @@ cancels the diagnostic with ``ComputationCancelled``.
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import asdict, dataclass
 from typing import Annotated, Any
@@ -55,7 +56,13 @@ from torch import Tensor
 
 from models.cancellation import StopCheck, stop_if_requested
 from models.errors import InvalidInputError
-from models.field_types import INTEGER_ONLY, Integer, Number, explain_minimum
+from models.field_types import (
+    INTEGER_ONLY,
+    Integer,
+    Number,
+    explain_minimum,
+    non_finite_reason,
+)
 from models.gradient_inputs import (
     FiniteFloat,
     InputSpec,
@@ -99,6 +106,11 @@ class _Strict(BaseModel):
 def _check_version_value(value: Any) -> Any:
     """Reject a value that is neither an integer nor a string with one
     message, where the union would list one error per member."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(
+            "version must be a version number or an alias such as 'latest', "
+            f"but {non_finite_reason(value)}"
+        )
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise ValueError(
             f"version must be a version number or an alias such as 'latest', "

@@ -23,7 +23,6 @@ from service.links import DOCS_PATH
 # pydantic puts these before the message of a ValueError or an AssertionError
 # raised in a validator
 PYDANTIC_PREFIXES = ("Value error, ", "Assertion failed, ")
-FINITE_HINT = "; NaN and Infinity are not accepted, send a finite number"
 
 Segment = str | int
 
@@ -71,9 +70,9 @@ def field_path(loc: Sequence[Segment], body: Any, error_type: str | None) -> str
 
 
 def field_message(error: Mapping[str, Any]) -> str:
-    """Return pydantic's message without its ``Value error, `` prefix, plus the
-    fix for a non-finite number; a boolean or string sent for a number, or
-    an integer beyond the float range, is named. A missing or unknown data
+    """Return pydantic's message without its ``Value error, `` prefix. A
+    boolean or string sent for a number, NaN or an infinity, or an integer
+    beyond the float range is named with the fix. A missing or unknown data
     source gets the list of the sources that HTTP accepts."""
     named = type_message(error.get("type"), error.get("input"))
     if named is not None:
@@ -84,8 +83,6 @@ def field_message(error: Mapping[str, Any]) -> str:
     message = str(error.get("msg", "invalid value"))
     for prefix in PYDANTIC_PREFIXES:
         message = message.removeprefix(prefix)
-    if error.get("type") == "finite_number":
-        message += FINITE_HINT
     return message
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from typing import Annotated, Any, NotRequired
 
@@ -13,7 +14,7 @@ from typing_extensions import TypedDict
 
 from models.date_fields import IsoDate
 from models.errors import InvalidInputError
-from models.field_types import INTEGER_ONLY, Number
+from models.field_types import INTEGER_ONLY, Number, non_finite_reason
 from models.limits import DEFAULT_LIMITS
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False, strict=True)]
@@ -24,6 +25,11 @@ ALIAS_PATTERN = r"^[a-z][a-z0-9_-]{0,63}$"
 def _check_version_ref(value: Any) -> Any:
     """Accept a positive integer or a version/alias string; JSON booleans and
     floats are rejected instead of being read as numbers."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(
+            "version must be a positive integer or an alias string such as "
+            f"'latest', but {non_finite_reason(value)}"
+        )
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise ValueError(
             "version must be a positive integer or an alias string such as 'latest'"

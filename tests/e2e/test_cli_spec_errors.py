@@ -62,6 +62,16 @@ def test_float_rejected_for_integer(tmp_path: Path) -> None:
     )
 
 
+def test_non_finite_float_named(tmp_path: Path) -> None:
+    stderr = train_spec(tmp_path, {"learning_rate": float("nan"), "epochs": 1})
+
+    assert stderr == (
+        "error: learning_rate: Input should be a finite number, but the value "
+        "sent is NaN, which is not a number that JSON allows; send a finite "
+        "number\n"
+    )
+
+
 def test_unused_generator_field_rejected(tmp_path: Path) -> None:
     data = {"source": "synthetic", "generator": "sine", "noise": 0.5}
 

@@ -172,6 +172,18 @@ def test_source_member_errors_unchanged() -> None:
     assert error["type"] == "missing"
 
 
+def integer_error(fields: dict[str, object], loc: tuple[str, ...]) -> str:
+    """Return the message of the one error of ``fields``, after checking
+    that it is an ``int_type`` error at ``loc``."""
+    with pytest.raises(ValidationError) as caught:
+        TrainingSpec.model_validate(fields)
+
+    (error,) = caught.value.errors()
+    assert error["loc"] == loc
+    assert error["type"] == "int_type"
+    return str(error["msg"])
+
+
 @pytest.mark.parametrize(
     ("fields", "loc", "message"),
     [
@@ -183,11 +195,6 @@ def test_source_member_errors_unchanged() -> None:
         ({"epochs": 1e1}, ("epochs",), "not 10.0; send a whole number such as 10"),
         ({"patience": 2.5}, ("patience",), "not 2.5; send a whole number such as 2"),
         (
-            {"seed": float("nan")},
-            ("seed",),
-            "not NaN; send a whole number such as 64",
-        ),
-        (
             {"data": {"source": "synthetic", "length": 1e300}},
             ("data", "synthetic", "length"),
             "not 1e+300; send a whole number such as 64",
@@ -197,14 +204,32 @@ def test_source_member_errors_unchanged() -> None:
 def test_float_rejected_for_integer(
     fields: dict[str, object], loc: tuple[str, ...], message: str
 ) -> None:
-    with pytest.raises(ValidationError) as caught:
-        TrainingSpec.model_validate(fields)
-
-    (error,) = caught.value.errors()
-    assert error["loc"] == loc
-    assert error["type"] == "int_type"
-    assert error["msg"] == (
+    assert integer_error(fields, loc) == (
         f"Input should be an integer without a decimal point or exponent, {message}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("fields", "loc", "reason"),
+    [
+        (
+            {"seed": float("nan")},
+            ("seed",),
+            "the value sent is NaN, which is not a number that JSON allows",
+        ),
+        (
+            {"data": {"source": "synthetic", "length": float("inf")}},
+            ("data", "synthetic", "length"),
+            "the value sent is Infinity, which is not finite (JSON has no "
+            "Infinity, and a number beyond about 1.8e308 reads as Infinity)",
+        ),
+    ],
+)
+def test_non_finite_rejected_for_integer(
+    fields: dict[str, object], loc: tuple[str, ...], reason: str
+) -> None:
+    assert integer_error(fields, loc) == (
+        f"Input should be an integer, but {reason}; send a whole number such as 64"
     )
 
 

@@ -56,52 +56,73 @@ def test_body_nested_too_deep(live_server: LiveServer) -> None:
     assert message.endswith(JSON_FIX)
 
 
+# the reason that an error message gives for each non-finite value of
+# Python's JSON parser, keyed by the value as the message writes it
+NON_FINITE_REASONS = {
+    "NaN": "the value sent is NaN, which is not a number that JSON allows",
+    "Infinity": (
+        "the value sent is Infinity, which is not finite (JSON has no Infinity, "
+        "and a number beyond about 1.8e308 reads as Infinity)"
+    ),
+    "-Infinity": (
+        "the value sent is -Infinity, which is not finite (JSON has no "
+        "-Infinity, and a number beyond about -1.8e308 reads as -Infinity)"
+    ),
+}
+
+
 @pytest.mark.parametrize(
-    ("path", "text", "field"),
+    ("path", "text", "field", "read_as"),
     [
-        (TRAINING_JOBS, '{"learning_rate": NaN}', "learning_rate"),
-        (TRAINING_JOBS, '{"learning_rate": Infinity}', "learning_rate"),
-        (TRAINING_JOBS, '{"dropout": NaN}', "dropout"),
-        (TRAINING_JOBS, '{"val_fraction": -Infinity}', "val_fraction"),
-        (TRAINING_JOBS, '{"clip_norm": Infinity}', "clip_norm"),
+        (TRAINING_JOBS, '{"learning_rate": NaN}', "learning_rate", "NaN"),
+        (TRAINING_JOBS, '{"learning_rate": Infinity}', "learning_rate", "Infinity"),
+        (TRAINING_JOBS, '{"dropout": NaN}', "dropout", "NaN"),
+        (TRAINING_JOBS, '{"val_fraction": -Infinity}', "val_fraction", "-Infinity"),
+        (TRAINING_JOBS, '{"clip_norm": Infinity}', "clip_norm", "Infinity"),
+        (TRAINING_JOBS, '{"clip_norm": 1e400}', "clip_norm", "Infinity"),
         (
             TRAINING_JOBS,
             '{"data": {"source": "synthetic", "period": NaN}}',
             "data.period",
+            "NaN",
         ),
-        (FORECAST, '{"level": NaN}', "level"),
-        (FLOW, '{"spectral_radius": NaN}', "spectral_radius"),
-        (FLOW, '{"cell": "lstm", "forget_bias": Infinity}', "forget_bias"),
+        (FORECAST, '{"level": NaN}', "level", "NaN"),
+        (FLOW, '{"spectral_radius": -1e999}', "spectral_radius", "-Infinity"),
+        (FLOW, '{"cell": "lstm", "forget_bias": Infinity}', "forget_bias", "Infinity"),
         (
             JOBS,
             '{"kind": "backtest", "params": {"levels": [0.9, NaN]}}',
             "params.levels[1]",
+            "NaN",
         ),
         (
             JOBS,
             '{"kind": "tuning", "params": {"space": {"learning_rate": [NaN, 0.1]}}}',
             "params.space.learning_rate[0]",
+            "NaN",
         ),
         (
             JOBS,
             '{"kind": "tuning", "params": {"timeout_seconds": Infinity}}',
             "params.timeout_seconds",
+            "Infinity",
         ),
         (
             JOBS,
             '{"kind": "lag_experiment", "params": {"learning_rate": NaN}}',
             "params.learning_rate",
+            "NaN",
         ),
     ],
 )
 def test_non_finite_float_named(
-    live_server: LiveServer, path: str, text: str, field: str
+    live_server: LiveServer, path: str, text: str, field: str, read_as: str
 ) -> None:
     errors = field_errors(post_json_text(live_server, path, text))
 
     assert errors[field]["type"] == "finite_number"
     assert errors[field]["message"] == (
-        "Input should be a finite number; NaN and Infinity are not accepted, "
+        f"Input should be a finite number, but {NON_FINITE_REASONS[read_as]}; "
         "send a finite number"
     )
 

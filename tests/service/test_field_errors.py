@@ -82,12 +82,17 @@ def test_field_message_drops_prefix(message: str, expected: str) -> None:
     assert field_message({"type": "value_error", "msg": message}) == expected
 
 
-def test_field_message_adds_finite_fix() -> None:
-    error = {"type": "finite_number", "msg": "Input should be a finite number"}
+def test_field_message_names_non_finite_value() -> None:
+    error = {
+        "type": "finite_number",
+        "msg": "Input should be a finite number",
+        "input": float("-inf"),
+    }
 
     assert field_message(error) == (
-        "Input should be a finite number; NaN and Infinity are not accepted, "
-        "send a finite number"
+        "Input should be a finite number, but the value sent is -Infinity, which "
+        "is not finite (JSON has no -Infinity, and a number beyond about "
+        "-1.8e308 reads as -Infinity); send a finite number"
     )
 
 

@@ -14,6 +14,7 @@ from tests.service.test_error_messages import (
     FLOW,
     FORECAST,
     JOBS,
+    NON_FINITE_REASONS,
     TRAINING_JOBS,
     field_errors,
 )
@@ -156,6 +157,21 @@ def send_json_text(
     )
 
 
+def integer_error(
+    server: LiveServer, method: str, path: str, text: str, field: str
+) -> str:
+    """Send ``text`` and return the message of its one field error, after
+    checking that it is an ``int_type`` error of ``field`` that the detail
+    starts with."""
+    response = send_json_text(server, method, path, text)
+
+    errors = field_errors(response)
+    assert list(errors) == [field]
+    assert errors[field]["type"] == "int_type"
+    assert response.json()["detail"].startswith(f"{field}: Input should be an integer")
+    return errors[field]["message"]
+
+
 @pytest.mark.parametrize(
     ("method", "path", "text", "field", "echoed", "example"),
     [
@@ -216,16 +232,10 @@ def test_float_rejected_for_integer(
     echoed: str,
     example: int,
 ) -> None:
-    response = send_json_text(live_server, method, path, text)
-
-    errors = field_errors(response)
-    assert list(errors) == [field]
-    assert errors[field]["type"] == "int_type"
-    assert errors[field]["message"] == (
+    assert integer_error(live_server, method, path, text, field) == (
         f"Input should be an integer without a decimal point or exponent, not "
         f"{echoed}; send a whole number such as {example}"
     )
-    assert response.json()["detail"].startswith(f"{field}: Input should be an integer")
 
 
 def test_float_version_rejected_for_stored_model(live_server: LiveServer) -> None:
@@ -237,6 +247,72 @@ def test_float_version_rejected_for_stored_model(live_server: LiveServer) -> Non
     assert errors["model.version"]["message"] == (
         "version must be a version number or an alias such as 'latest', not 1.0"
     )
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "text", "field", "read_as"),
+    [
+        ("POST", TRAINING_JOBS, '{"epochs": NaN}', "epochs", "NaN"),
+        ("POST", TRAINING_JOBS, '{"seed": Infinity}', "seed", "Infinity"),
+        ("POST", TRAINING_JOBS, '{"hidden_size": 1e400}', "hidden_size", "Infinity"),
+        (
+            "POST",
+            JOBS,
+            '{"kind": "lag_experiment", "params": {"lags": [5, -Infinity]}}',
+            "params.lags[1]",
+            "-Infinity",
+        ),
+        ("POST", FORECAST, '{"horizon": NaN}', "horizon", "NaN"),
+        ("POST", FLOW, '{"seq_len": -1e400}', "seq_len", "-Infinity"),
+        (
+            "PUT",
+            "/v1/models/nflx/aliases/production",
+            '{"version": NaN}',
+            "version",
+            "NaN",
+        ),
+    ],
+)
+def test_non_finite_rejected_for_integer(
+    live_server: LiveServer,
+    method: str,
+    path: str,
+    text: str,
+    field: str,
+    read_as: str,
+) -> None:
+    assert integer_error(live_server, method, path, text, field) == (
+        f"Input should be an integer, but {NON_FINITE_REASONS[read_as]}; send a "
+        "whole number such as 64"
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "text", "field", "rule", "read_as"),
+    [
+        (
+            FORECAST,
+            '{"version": NaN}',
+            "version",
+            "version must be a positive integer or an alias string such as 'latest'",
+            "NaN",
+        ),
+        (
+            FLOW,
+            '{"model": {"name": "nflx", "version": Infinity}}',
+            "model.version",
+            "version must be a version number or an alias such as 'latest'",
+            "Infinity",
+        ),
+    ],
+)
+def test_non_finite_version_named(
+    live_server: LiveServer, path: str, text: str, field: str, rule: str, read_as: str
+) -> None:
+    errors = field_errors(send_json_text(live_server, "POST", path, text))
+
+    assert list(errors) == [field]
+    assert errors[field]["message"] == f"{rule}, but {NON_FINITE_REASONS[read_as]}"
 
 
 @pytest.mark.parametrize(
