@@ -20,6 +20,7 @@ from models.data.value_range import (
     MAX_SCALED,
     MODELLED,
     first_beyond,
+    shortest_repr,
 )
 from models.data.windows import history_rows, to_prices, to_values
 from models.errors import InvalidInputError
@@ -227,8 +228,8 @@ def _check_scale(loaded: LoadedModel, closes: np.ndarray, first_row: int) -> Non
     if far is not None:
         field = f"history[{first_row + far}].close"
         raise InvalidInputError(
-            f"{field} is {closes[far]:g}, too large to scale; send closes "
-            f"between -{MAX_ABS_VALUE:g} and {MAX_ABS_VALUE:g}",
+            f"{field} is {shortest_repr(closes[far])}, too large to scale; send "
+            f"closes between -{MAX_ABS_VALUE:g} and {MAX_ABS_VALUE:g}",
             field=field,
         )
 
@@ -242,13 +243,14 @@ def _check_scale(loaded: LoadedModel, closes: np.ndarray, first_row: int) -> Non
     scaler = loaded.scaler
     field = f"history[{row}].close"
     raise InvalidInputError(
-        f"{field} is {closes[row - first_row]:g}, whose "
-        f"{MODELLED[loaded.target][1]} {values[far]:g} the scaler of "
+        f"{field} is {shortest_repr(closes[row - first_row])}, whose "
+        f"{MODELLED[loaded.target][1]} {shortest_repr(values[far])} the scaler of "
         f"{loaded.name}:{loaded.version} (shift {scaler.shift:g}, scale "
-        f"{scaler.scale:g}) maps to {scaled[far]:g}, beyond {MAX_SCALED:,.0f} "
-        "(2^24) scales, where float32 cannot tell values one scale apart; send "
-        f"a history whose {MODELLED[loaded.target][0]} lie nearer the "
-        f"{scaler.minimum:g} to {scaler.maximum:g} of the version's training part",
+        f"{scaler.scale:g}) maps to {shortest_repr(scaled[far])}, beyond "
+        f"{MAX_SCALED:,.0f} (2^24) scales, where float32 cannot tell values one "
+        f"scale apart; send a history whose {MODELLED[loaded.target][0]} lie "
+        f"nearer the {scaler.minimum:g} to {scaler.maximum:g} of the version's "
+        "training part",
         field=field,
     )
 

@@ -58,6 +58,13 @@ MODELLED = {"price": ("values", "value"), "log_return": ("log returns", "log ret
 SPREADS = {"standard": "standard deviation", "minmax": "range"}
 
 
+def shortest_repr(value: float) -> str:
+    """Write ``value`` in the shortest form that reads back as the same
+    float, so that a value beyond a bound never prints as the bound. The
+    format ``g`` would print 1.0000001e150 as ``1e+150``."""
+    return repr(float(value))
+
+
 def first_beyond(values: np.ndarray, bound: float) -> int | None:
     """Return the index of the first of ``values`` (N,) whose magnitude is
     above ``bound`` or that is not finite, or None."""
@@ -75,8 +82,9 @@ def check_series_values(column: pd.Series, *, name: str, label: str) -> None:
     if far is not None:
         date = column.index[far].strftime("%Y-%m-%d")
         raise DataError(
-            f"{label}: {name} is {values[far]:g} on {date}, too large to scale; "
-            f"{ACCEPTED_RANGE}; divide the series by a power of ten",
+            f"{label}: {name} is {shortest_repr(values[far])} on {date}, too "
+            f"large to scale; {ACCEPTED_RANGE}; divide the series by a power of "
+            "ten",
             field="data",
         )
 
@@ -135,9 +143,9 @@ def check_scaled(
         fix += ", or target log_return"
     raise DataError(
         f"the series' {part} part has the {MODELLED[target][1]} "
-        f"{values[far]:g}, which the scaler fitted on the training part (shift "
-        f"{scaler.shift:g}, scale {scaler.scale:g}) maps to {scaled[far]:g}, "
-        f"beyond {MAX_SCALED:,.0f} (2^24) scales, where float32 cannot tell "
-        f"values one scale apart{fix}",
+        f"{shortest_repr(values[far])}, which the scaler fitted on the training "
+        f"part (shift {scaler.shift:g}, scale {scaler.scale:g}) maps to "
+        f"{shortest_repr(scaled[far])}, beyond {MAX_SCALED:,.0f} (2^24) scales, "
+        f"where float32 cannot tell values one scale apart{fix}",
         field="data",
     )

@@ -14,10 +14,17 @@ def history(registry: Registry, name: str) -> tuple[list[str], list[float]]:
     return list(loaded.tail_dates), [float(c) for c in loaded.tail_close]
 
 
-def test_close_beyond_the_bound_is_named(trained_registry: Registry) -> None:
+# a close just beyond the bound is printed in full, so that it never reads
+# as the bound itself
+@pytest.mark.parametrize(
+    ("close", "printed"), [(1.7e308, "1.7e+308"), (1.0000001e150, "1.0000001e+150")]
+)
+def test_close_beyond_the_bound_is_named(
+    trained_registry: Registry, close: float, printed: str
+) -> None:
     loaded = trained_registry.load("nflx")
     dates, closes = history(trained_registry, "nflx")
-    closes[-1] = 1.7e308
+    closes[-1] = close
 
     with pytest.raises(InvalidInputError) as caught:
         build_input(loaded, 3, dates, closes)
@@ -25,7 +32,7 @@ def test_close_beyond_the_bound_is_named(trained_registry: Registry) -> None:
     field = f"history[{len(closes) - 1}].close"
     assert caught.value.field == field
     assert caught.value.message == (
-        f"{field} is 1.7e+308, too large to scale; send closes between -1e+150 "
+        f"{field} is {printed}, too large to scale; send closes between -1e+150 "
         "and 1e+150"
     )
 
@@ -59,9 +66,9 @@ def test_history_far_from_the_training_part_is_rejected(
     row = len(closes) - 2
     assert caught.value.field == f"history[{row}].close"
     assert caught.value.message == (
-        f"history[{row}].close is 1e+09, whose value 1e+09 the scaler of sine:1 "
-        f"(shift {scaler.shift:g}, scale {scaler.scale:g}) maps to "
-        f"{(1e9 - scaler.shift) / scaler.scale:g}, beyond 16,777,216 (2^24) "
+        f"history[{row}].close is 1000000000.0, whose value 1000000000.0 the "
+        f"scaler of sine:1 (shift {scaler.shift:g}, scale {scaler.scale:g}) maps "
+        f"to {(1e9 - scaler.shift) / scaler.scale!r}, beyond 16,777,216 (2^24) "
         "scales, where float32 cannot tell values one scale apart; send a "
         f"history whose values lie nearer the {scaler.minimum:g} to "
         f"{scaler.maximum:g} of the version's training part"

@@ -95,6 +95,11 @@ def answers(
             "/v1/models/nflx/forecast",
             {"json": {"history": history(registry, 1.7e308)}},
         ),
+        "close just beyond": (
+            "POST",
+            "/v1/models/nflx/forecast",
+            {"json": {"history": history(registry, 1.0000001e150)}},
+        ),
         "broken": ("POST", "/v1/models/broken/forecast", {"json": {"horizon": 1}}),
         "broken flow": (
             "POST",
@@ -144,7 +149,7 @@ def test_unscalable_series_job_is_422(registry: Registry, tmp_path: Path) -> Non
 
     field, message = field_error(answer)
     assert field == "data"
-    assert message.startswith("the series' validation part has the value 1e+09")
+    assert message.startswith("the series' validation part has the value 1000000000.0")
 
 
 def test_history_beyond_the_range_is_422(answers: dict[str, Any]) -> None:
@@ -154,6 +159,14 @@ def test_history_beyond_the_range_is_422(answers: dict[str, Any]) -> None:
     assert message == (
         f"{field} is 1.7e+308, too large to scale; send closes between -1e+150 "
         "and 1e+150"
+    )
+
+
+def test_history_just_beyond_the_range_is_exact(answers: dict[str, Any]) -> None:
+    field, message = field_error(answers["close just beyond"])
+    assert message == (
+        f"{field} is 1.0000001e+150, too large to scale; send closes between "
+        "-1e+150 and 1e+150"
     )
 
 

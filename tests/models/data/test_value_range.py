@@ -63,6 +63,16 @@ def test_values_at_the_bound_are_accepted() -> None:
         parse(value_csv([1.0, 1.1e150]))
 
 
+def test_value_just_beyond_the_bound_is_printed_exactly() -> None:
+    with pytest.raises(DataError) as caught:
+        parse(value_csv([1.0, 1.0000001e150]))
+
+    assert caught.value.message == (
+        "v.csv: value is 1.0000001e+150 on 2020-01-03, too large to scale; "
+        f"{RANGE}; divide the series by a power of ten"
+    )
+
+
 def test_yahoo_close_is_named() -> None:
     raw = (
         b"Date,Open,High,Low,Close,Volume\n"
@@ -110,11 +120,11 @@ def test_later_part_beyond_float32_resolution_is_rejected() -> None:
 
     assert caught.value.field == "data"
     assert caught.value.message == (
-        "the series' validation part has the value 1e+09, which the scaler "
-        "fitted on the training part (shift 5, scale 1) maps to 1e+09, beyond "
-        "16,777,216 (2^24) scales, where float32 cannot tell values one scale "
-        "apart; use a series whose later values stay nearer its training part, "
-        "or target log_return"
+        "the series' validation part has the value 1000000000.0, which the "
+        "scaler fitted on the training part (shift 5, scale 1) maps to "
+        "999999995.0, beyond 16,777,216 (2^24) scales, where float32 cannot "
+        "tell values one scale apart; use a series whose later values stay "
+        "nearer its training part, or target log_return"
     )
 
 
@@ -123,7 +133,7 @@ def test_scaled_bound_is_inclusive() -> None:
     check_trainable(spec(), series(inside))
 
     beyond = np.concatenate([np.full(70, 5.0), np.full(30, 6.0 + MAX_SCALED)])
-    with pytest.raises(DataError, match="beyond 16,777,216"):
+    with pytest.raises(DataError, match="maps to 16777217.0, beyond 16,777,216"):
         fit(spec(), series(beyond))
 
 
