@@ -29,7 +29,7 @@ from models.lag_task import (
 )
 from models.registry import Registry
 from models.training_gradients import training_gradients
-from models.version_checks import check_gradient_history
+from models.version_checks import GRADIENT_FLOW, check_gradient_history
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -172,7 +172,7 @@ def cmd_flow(args: argparse.Namespace, registry: Registry) -> int:
         spec = _flow_spec(args, cell)
         stored = None
         if spec.model is not None:
-            stored = registry.load(spec.model.name, spec.model.version)
+            stored = registry.load(spec.model.name, spec.model.version, GRADIENT_FLOW)
         flow = compute_gradient_flow(spec, stored=stored)
         flows.append((_label(flow), flow))
 

@@ -39,7 +39,12 @@ from models.data.scaling import Scaler
 from models.errors import CheckpointError, InvalidInputError, NotFoundError
 from models.names import NAME_RE, invalid_name_message
 from models.nn.forecaster import Forecaster
-from models.version_checks import check_scaler, check_weights
+from models.version_checks import (
+    FORECAST,
+    VersionUse,
+    check_scaler,
+    check_weights,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -193,15 +198,18 @@ class Registry:
                 "version folder or retrain"
             ) from exc
 
-    def load(self, name: str, ref: str | int = LATEST) -> LoadedModel:
+    def load(
+        self, name: str, ref: str | int = LATEST, use: VersionUse = FORECAST
+    ) -> LoadedModel:
         """Load one version; raise ``CheckpointError`` if it is corrupt or its
         weights do not fit its metadata, and ``InvalidInputError`` if its
-        scaler or weights are not finite."""
+        scaler or weights are not finite. That error names ``use``, what the
+        caller loads the version for."""
         version = self.resolve(name, ref)
         meta = self.metadata(name, version)
         folder = self._version_dir(name, version)
         label = f"{name}:{version}"
-        check_scaler(meta, label)
+        check_scaler(meta, label, use)
 
         try:
             model = Forecaster.from_config(meta["model"])
@@ -223,7 +231,7 @@ class Registry:
                 "the file is corrupt, retrain this version"
             )
         _load_state(model, weights_path, label)
-        check_weights(model.state_dict(), label)
+        check_weights(model.state_dict(), label, use)
         model.eval()
 
         return LoadedModel(

@@ -3,14 +3,16 @@
 Training stops at a non-finite loss (``models.training.check_finite``) and
 writes no version then. A version written by a run that diverged without
 that check can hold NaN weights, and nulls (the JSON form of NaN and
-infinity) in its scaler and history. Such a version cannot forecast, and
-its history cannot be printed as numbers.
+infinity) in its scaler and history. Such a version can neither forecast
+nor be analysed by the gradient-flow diagnostic, and its history cannot be
+printed as numbers.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -22,9 +24,32 @@ SCALER_FIELDS = ("shift", "scale")
 GRADIENT_FIELDS = ("grad_norm", "grad_norm_max", "clip_fraction")
 
 
-def check_scaler(metadata: Mapping[str, Any], label: str) -> None:
-    """Raise ``InvalidInputError`` naming ``label`` when the stored scaler's
-    shift or scale is null or not finite."""
+@dataclass(frozen=True)
+class VersionUse:
+    """What a request does with a stored version, in the words of the error
+    for a version that cannot be used: the failure (``cannot forecast``), the
+    request field that names the version, and the fix."""
+
+    failure: str
+    field: str
+    fix: str
+
+
+FORECAST = VersionUse(
+    "cannot forecast", "version", "use another version, or train a new one"
+)
+GRADIENT_FLOW = VersionUse(
+    "cannot be analysed by the gradient-flow diagnostic",
+    "model.version",
+    "analyse another version, or leave the model out to analyse a fresh network",
+)
+
+
+def check_scaler(
+    metadata: Mapping[str, Any], label: str, use: VersionUse = FORECAST
+) -> None:
+    """Raise ``InvalidInputError`` naming ``label`` and ``use`` when the
+    stored scaler's shift or scale is null or not finite."""
     scaler = metadata.get("scaler") or {}
     bad = [
         f"scaler.{key}"
@@ -32,15 +57,17 @@ def check_scaler(metadata: Mapping[str, Any], label: str) -> None:
         if key in scaler and not _is_finite(scaler[key])
     ]
     if bad:
-        raise diverged_version(label, " and ".join(bad))
+        raise _diverged_version(label, " and ".join(bad), use)
 
 
-def check_weights(state: Mapping[str, torch.Tensor], label: str) -> None:
-    """Raise ``InvalidInputError`` naming ``label`` when a weight tensor of
-    ``state`` contains NaN or infinity."""
+def check_weights(
+    state: Mapping[str, torch.Tensor], label: str, use: VersionUse = FORECAST
+) -> None:
+    """Raise ``InvalidInputError`` naming ``label`` and ``use`` when a weight
+    tensor of ``state`` contains NaN or infinity."""
     bad = sorted(name for name, tensor in state.items() if not tensor.isfinite().all())
     if bad:
-        raise diverged_version(label, "the weights " + ", ".join(bad))
+        raise _diverged_version(label, "the weights " + ", ".join(bad), use)
 
 
 def check_gradient_history(metadata: Mapping[str, Any], label: str) -> None:
@@ -61,12 +88,13 @@ def check_gradient_history(metadata: Mapping[str, Any], label: str) -> None:
         )
 
 
-def diverged_version(label: str, fields: str) -> InvalidInputError:
-    """Return the error for version ``label`` whose ``fields`` are not finite."""
+def _diverged_version(label: str, fields: str, use: VersionUse) -> InvalidInputError:
+    """Return the error for version ``label`` whose ``fields`` are not
+    finite, for a request that would ``use`` it."""
     return InvalidInputError(
-        f"{label} cannot forecast: its training diverged and left {fields} "
-        "not finite; use another version, or train a new one",
-        field="version",
+        f"{label} {use.failure}: its training diverged and left {fields} not "
+        f"finite; {use.fix}",
+        field=use.field,
     )
 
 

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import torch
 
 from models.registry import LoadedModel, Registry
+from models.version_checks import FORECAST, VersionUse
 
 logger = logging.getLogger(__name__)
 
@@ -39,13 +40,14 @@ class ModelCache:
                 self.hits += 1
             return item
 
-    def get(self, name: str, version: int) -> LoadedModel:
-        """Return the loaded version, loading it from disk on a miss."""
+    def get(self, name: str, version: int, use: VersionUse = FORECAST) -> LoadedModel:
+        """Return the loaded version, loading it from disk on a miss. The
+        error for a version that cannot be used names ``use``."""
         item = self.peek(name, version)
         if item is not None:
             return item
 
-        loaded = self.registry.load(name, version)
+        loaded = self.registry.load(name, version, use)
         key = (name, version)
         with self._lock:
             self.misses += 1

@@ -22,6 +22,7 @@ from models.cancellation import StopCheck
 from models.gradients import GradientFlow, GradientFlowSpec, compute_gradient_flow
 from models.registry import check_name
 from models.training_gradients import training_gradients
+from models.version_checks import GRADIENT_FLOW
 from service.deps import (
     CacheDep,
     DiagnosticsQueueDep,
@@ -240,7 +241,7 @@ def _flow(
 ) -> GradientFlow:
     stored = None
     if body.model is not None and version is not None:
-        stored = cache.get(body.model.name, version)
+        stored = cache.get(body.model.name, version, GRADIENT_FLOW)
     return compute_gradient_flow(
         body, stored=stored, limits=settings.limits(), should_stop=should_stop
     )

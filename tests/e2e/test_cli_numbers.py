@@ -92,6 +92,9 @@ def test_show_and_gradients_of_a_diverged_version(
     listing = run_cli(registry.root, "models", "show", "broken")
     gradients = run_cli(registry.root, "gradients", "training", "broken:1")
     raw = run_cli(registry.root, "gradients", "training", "broken", "--json")
+    flow = run_cli(
+        registry.root, "gradients", "flow", "--model", "broken", "--seq-len", "5"
+    )
 
     assert listing.returncode == 2
     assert_one_error(
@@ -109,6 +112,13 @@ def test_show_and_gradients_of_a_diverged_version(
     )
     assert raw.returncode == 0
     assert json.loads(raw.stdout)["epochs"][0]["grad_norm"] is None
+    assert flow.returncode == 2
+    assert_one_error(
+        flow.stderr,
+        "error: broken:1 cannot be analysed by the gradient-flow diagnostic: its "
+        "training diverged and left scaler.shift not finite; analyse another "
+        "version, or leave the model out to analyse a fresh network\n",
+    )
 
 
 def test_show_prints_a_dash_for_a_null_score(

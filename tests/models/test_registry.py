@@ -12,6 +12,7 @@ import torch
 from models.errors import CheckpointError, InvalidInputError, NotFoundError
 from models.nn.forecaster import Forecaster
 from models.registry import Registry
+from models.version_checks import GRADIENT_FLOW
 
 CONFIG = {
     "cell": "gru",
@@ -210,6 +211,23 @@ def test_version_with_null_scaler_cannot_forecast(tmp_path: Path) -> None:
     assert caught.value.message == (
         "m:1 cannot forecast: its training diverged and left scaler.shift not "
         "finite; use another version, or train a new one"
+    )
+
+
+def test_null_scaler_error_names_diagnostic(tmp_path: Path) -> None:
+    registry = Registry(tmp_path)
+    scaler = {"kind": "standard", "shift": 0.0, "scale": None, "min": 0, "max": 1}
+    meta = {**metadata(), "scaler": scaler}
+    registry.write("m", Forecaster.from_config(CONFIG).state_dict(), meta)
+
+    with pytest.raises(InvalidInputError) as caught:
+        registry.load("m", use=GRADIENT_FLOW)
+
+    assert caught.value.field == "model.version"
+    assert caught.value.message == (
+        "m:1 cannot be analysed by the gradient-flow diagnostic: its training "
+        "diverged and left scaler.scale not finite; analyse another version, or "
+        "leave the model out to analyse a fresh network"
     )
 
 

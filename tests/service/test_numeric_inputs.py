@@ -106,6 +106,14 @@ def answers(
             "/v1/diagnostics/gradient-flow",
             {"json": {"model": {"name": "broken"}, "seq_len": 5}},
         ),
+        "broken flow plot": (
+            "POST",
+            "/v1/diagnostics/gradient-flow",
+            {
+                "json": {"model": {"name": "broken", "version": 1}, "seq_len": 5},
+                "headers": {"accept": "image/png"},
+            },
+        ),
         "refit 0": (
             "POST",
             "/v1/jobs",
@@ -174,6 +182,11 @@ DIVERGED = (
     "broken:1 cannot forecast: its training diverged and left scaler.shift not "
     "finite; use another version, or train a new one"
 )
+DIVERGED_FLOW = (
+    "broken:1 cannot be analysed by the gradient-flow diagnostic: its training "
+    "diverged and left scaler.shift not finite; analyse another version, or "
+    "leave the model out to analyse a fresh network"
+)
 DATE_FORMAT = (
     "Input should be a calendar date written as YYYY-MM-DD, such as "
     "'2020-12-11'; a number or a date in another form is not read as a date"
@@ -184,7 +197,8 @@ DATE_FORMAT = (
     ("key", "expected_field", "expected_message"),
     [
         ("broken", "version", DIVERGED),
-        ("broken flow", "version", DIVERGED),
+        ("broken flow", "model.version", DIVERGED_FLOW),
+        ("broken flow plot", "model.version", DIVERGED_FLOW),
         ("compact date", "history[0].date", DATE_FORMAT),
         ("epoch date", "history[0].date", DATE_FORMAT),
         (
