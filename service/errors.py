@@ -49,25 +49,6 @@ STATUS_BY_ERROR: list[tuple[type[RnnForecastError], int]] = [
 ]
 
 
-# the headers of a 415 for a compressed body: only the identity coding is read
-IDENTITY_ONLY = {"Accept-Encoding": "identity"}
-
-
-def body_coding(request: Request) -> str | None:
-    """Return the request's ``Content-Encoding``, such as ``gzip``, unless
-    it is missing or ``identity``; the API reads no compressed bodies."""
-    coding = request.headers.get("content-encoding", "").strip().lower()
-    return None if coding in ("", "identity") else coding
-
-
-def coding_detail(coding: str, content: str) -> str:
-    """Return the detail of a 415 for a body sent with ``coding``."""
-    return (
-        f"Content-Encoding {coding!r} is not supported; send the {content} "
-        "uncompressed, without a Content-Encoding header"
-    )
-
-
 class PayloadTooLargeError(RnnForecastError):
     """A request body or upload above its byte limit (HTTP 413)."""
 
@@ -196,11 +177,6 @@ async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
     if detail == HTTPStatus(exc.status_code).phrase:
         detail = _routing_detail(request, exc) or detail
     cause = exc.__cause__
-    coding = body_coding(request)
-    if exc.status_code == 400 and isinstance(cause, UnicodeDecodeError) and coding:
-        # a compressed body usually fails to decode as UTF-8, and a gzip body
-        # always does, because its second byte is 0x8b
-        return problem(415, coding_detail(coding, "JSON"), headers=IDENTITY_ONLY)
     if exc.status_code == 400 and isinstance(cause, UnicodeDecodeError):
         # FastAPI raises 400 when a JSON body is not valid in the encoding
         # that json.loads detects: UTF-8 unless the first bytes are those of

@@ -24,7 +24,8 @@ helpers:
 - the access log line and the request metrics.
 
 Anything else goes through the app as if the fast path were not there, such
-as a declared ``Content-Length`` above the limit. So does any request that
+as a declared ``Content-Length`` above the limit or a ``Content-Encoding``
+other than ``identity`` on any of its lines. So does any request that
 fails on the way, with the body parts read so far replayed: a body that is
 not valid JSON or fails validation, a body over its limit, a client that
 stops sending, a server that shuts down while the body arrives. A valid body
@@ -49,6 +50,7 @@ from fastapi import FastAPI
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.content_coding import unsupported_codings
 from service.logging_config import REQUEST_ID
 from service.middleware import (
     REQUEST_ID_SCOPE_KEY,
@@ -176,6 +178,9 @@ class ForecastFastPath:
         length = headers.get(CONTENT_LENGTH)
         declared = None if length is None else declared_length(length.decode("latin-1"))
         if declared is not None and declared > self.max_bytes:
+            return None
+        # the app rejects a body with a content coding on any line with 415
+        if unsupported_codings(Headers(scope=scope)) is not None:
             return None
 
         client_id = headers.get(REQUEST_ID_HEADER)

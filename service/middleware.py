@@ -2,9 +2,10 @@
 
 ``install_middleware`` fixes the order, outermost first: request context (id,
 access log, metrics, last-resort 500), ``HEAD`` served as ``GET``, CORS (only
-when origins are set) and body size limit. FastAPI's exception handlers sit
-inside all four, so every problem+json response passes through the request
-context on its way out. The forecast fast path (``service.fast_forecast``)
+when origins are set), body size limit and the rejection of compressed
+bodies (``service.content_coding``). FastAPI's exception handlers sit inside
+all five, so every problem+json response passes through the request context
+on its way out. The forecast fast path (``service.fast_forecast``)
 runs in front of all of them and uses the helpers here for the same ids,
 log lines, metrics and limits.
 """
@@ -27,6 +28,7 @@ from starlette.responses import Response
 from starlette.routing import Route, compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.content_coding import ContentCodingMiddleware
 from service.errors import problem
 from service.links import route_path
 from service.logging_config import REQUEST_ID
@@ -395,6 +397,7 @@ def install_middleware(
         "RNN_FORECAST_MAX_UPLOAD_BYTES",
         framing=MULTIPART_OVERHEAD_BYTES,
     )
+    app.add_middleware(ContentCodingMiddleware, csv_paths=upload_paths)
     app.add_middleware(
         BodySizeLimitMiddleware,
         default=BodyLimit(settings.max_request_bytes, "RNN_FORECAST_MAX_REQUEST_BYTES"),

@@ -16,6 +16,7 @@ from typing import Annotated
 from fastapi import Depends, Header, HTTPException, Request
 
 from service.etag import is_tag_list, tag_listed
+from service.list_headers import header_list
 
 FIX = "GET the resource for its current ETag, or leave the header out"
 
@@ -82,15 +83,9 @@ async def read_preconditions(
     document, but hold only the first line of each, so every line is read
     from ``request``."""
     return Preconditions(
-        header_list(request, "if-match"), header_list(request, "if-none-match")
+        header_list(request.headers, "if-match"),
+        header_list(request.headers, "if-none-match"),
     )
-
-
-def header_list(request: Request, name: str) -> str | None:
-    """Return the lines of the list header ``name`` joined by commas, as
-    HTTP combines repeated list headers, or None when it is absent."""
-    lines = request.headers.getlist(name)
-    return ", ".join(lines) if lines else None
 
 
 PreconditionsDep = Annotated[Preconditions, Depends(read_preconditions)]

@@ -18,12 +18,7 @@ from models.errors import InvalidInputError
 from models.field_types import QUERY_DIGITS
 from service.auth import ApiKeyDep
 from service.deps import SettingsDep
-from service.errors import (
-    IDENTITY_ONLY,
-    PayloadTooLargeError,
-    body_coding,
-    coding_detail,
-)
+from service.errors import PayloadTooLargeError
 from service.jobs.uploads import delete_unused_series
 from service.jobs.views import ManagerDep
 from service.links import public_path
@@ -120,13 +115,6 @@ UPLOAD_BODY = {
     summary="Upload a Yahoo Finance or date,value CSV",
 )
 async def upload_series(request: Request, settings: SettingsDep) -> JSONResponse:
-    coding = body_coding(request)
-    if coding is not None:
-        raise HTTPException(
-            status_code=415,
-            detail=coding_detail(coding, "CSV"),
-            headers=IDENTITY_ONLY,
-        )
     content_type = request.headers.get("content-type", "").split(";")[0].strip()
     if content_type == "multipart/form-data":
         raw, filename = await _read_multipart(request, settings)

@@ -292,6 +292,34 @@ def test_other_content_types_skip_the_fast_path(
     asyncio.run(scenario())
 
 
+@pytest.mark.parametrize(
+    "codings",
+    [
+        ((b"content-encoding", b"gzip"),),
+        ((b"content-encoding", b"identity"), (b"content-encoding", b"gzip")),
+        ((b"content-encoding", b"identity, br"),),
+    ],
+)
+def test_encoded_bodies_skip_the_fast_path(
+    trained_registry: Registry,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    codings: tuple[tuple[bytes, bytes], ...],
+) -> None:
+    async def scenario() -> None:
+        async with running(trained_registry, tmp_path) as app:
+            served, reference = await both_ways(
+                app, monkeypatch, [b'{"horizon": 2}'], extra_headers=codings
+            )
+            assert served.status == 415
+            assert served.headers["accept-encoding"] == "identity"
+            assert served.comparable() == reference.comparable()
+            assert app.state.fast_path.served == 0
+            assert app.state.fast_path.passed_on == 0
+
+    asyncio.run(scenario())
+
+
 def test_body_in_parts_with_charset_is_served(
     trained_registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -140,6 +140,59 @@ def test_compressed_json_is_unsupported_media_type(
     assert response.headers["accept-encoding"] == "identity"
 
 
+# the Content-Encoding lines of a request, and whether its body is gzip
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        (FORECAST, b'{"horizon": 3}'),
+        ("/v1/diagnostics/gradient-flow", b'{"seq_len": 5}'),
+    ],
+)
+@pytest.mark.parametrize(
+    ("codings", "compressed", "named"),
+    [
+        (["identity", "gzip"], True, "gzip"),
+        (["identity", "gzip"], False, "gzip"),
+        (["IDENTITY", "x-gzip, identity"], False, "x-gzip"),
+        (["gzip"], False, "gzip"),
+        (["deflate", "br"], False, "deflate, br"),
+    ],
+)
+def test_every_coding_line_is_read(
+    strict_server: LiveServer,
+    path: str,
+    body: bytes,
+    codings: list[str],
+    compressed: bool,
+    named: str,
+) -> None:
+    headers = [("content-type", "application/json")]
+    headers += [("content-encoding", line) for line in codings]
+
+    response = strict_server.client.post(
+        path, content=gzip.compress(body) if compressed else body, headers=headers
+    )
+
+    body_json = assert_problem(response, 415)
+    assert body_json["detail"] == (
+        f"Content-Encoding {named!r} is not supported; send the JSON "
+        "uncompressed, without a Content-Encoding header"
+    )
+    assert response.headers["accept-encoding"] == "identity"
+
+
+@pytest.mark.parametrize("codings", [["identity"], ["identity", ", IDENTITY ,"]])
+def test_identity_coding_is_read(strict_server: LiveServer, codings: list[str]) -> None:
+    headers = [("content-type", "application/json")]
+    headers += [("content-encoding", line) for line in codings]
+
+    response = strict_server.client.post(
+        FORECAST, content=b'{"horizon": 3}', headers=headers
+    )
+
+    assert response.status_code == 200, response.text
+
+
 def test_text_body_is_unsupported_media_type(strict_server: LiveServer) -> None:
     response = strict_server.client.post(
         FORECAST, content=b'{"horizon": 3}', headers={"content-type": "text/plain"}

@@ -159,12 +159,27 @@ def test_upload_before_calendar_rejected(
     assert stored_files(series_server[1]) == before
 
 
-def test_compressed_upload_rejected(client: httpx.Client) -> None:
-    body = gzip.compress(yahoo_tail(20))
+# the Content-Encoding lines of a request, and whether its body is gzip
+@pytest.mark.parametrize(
+    ("codings", "compressed"),
+    [
+        (["gzip"], True),
+        (["identity", "gzip"], True),
+        (["identity", "gzip"], False),
+        (["identity, gzip"], False),
+    ],
+)
+def test_compressed_upload_rejected(
+    client: httpx.Client,
+    series_server: tuple[LiveServer, Path],
+    codings: list[str],
+    compressed: bool,
+) -> None:
+    body = gzip.compress(yahoo_tail(20)) if compressed else yahoo_tail(20)
+    headers = [*CSV.items(), *(("content-encoding", line) for line in codings)]
+    before = stored_files(series_server[1])
 
-    response = client.post(
-        "/v1/series", content=body, headers={**CSV, "content-encoding": "gzip"}
-    )
+    response = client.post("/v1/series", content=body, headers=headers)
 
     assert response.status_code == 415, response.text
     assert response.headers["content-type"] == PROBLEM
@@ -173,6 +188,7 @@ def test_compressed_upload_rejected(client: httpx.Client) -> None:
         "Content-Encoding 'gzip' is not supported; send the CSV uncompressed, "
         "without a Content-Encoding header"
     )
+    assert stored_files(series_server[1]) == before
 
 
 def test_too_many_rows_rejected(client: httpx.Client) -> None:
