@@ -48,15 +48,24 @@ def save_series(
     """Validate ``raw`` as a Yahoo or ``date,value`` CSV, store it and return
     its description (id, rows, date range, format, cleaning steps).
 
-    Raises ``DataError`` for invalid content and ``LimitExceededError`` above
-    ``settings.max_series_rows`` rows; nothing is stored then.
+    Raises ``DataError`` for invalid content, including a value in any
+    column beyond the range that training can scale, and
+    ``LimitExceededError`` above ``settings.max_series_rows`` rows; nothing
+    is stored then.
     """
     # pandas parses the CSV, and importing it here keeps it out of start-up
     from models.data.csv_source import parse_csv_bytes
 
     series_id = uuid.uuid4().hex
     source = {"source": "upload", "series_id": series_id}
-    series = parse_csv_bytes(raw, column="close", label=UPLOAD_LABEL, source=source)
+    # every column is checked now, because a job may train on any of them
+    series = parse_csv_bytes(
+        raw,
+        column="close",
+        label=UPLOAD_LABEL,
+        source=source,
+        check_all_columns=True,
+    )
     check_upload_rows(len(series.frame), settings.max_series_rows)
 
     info = {

@@ -69,6 +69,7 @@ def parse_csv_bytes(
     label: str,
     source: dict[str, Any],
     sessions_only: bool = True,
+    check_all_columns: bool = False,
 ) -> Series:
     """Parse CSV bytes in either accepted format into a validated series.
 
@@ -80,6 +81,8 @@ def parse_csv_bytes(
     (``"yahoo"`` or ``"value"``); ``sha256`` is of ``raw``. With
     ``sessions_only`` (the default), a row dated on a weekend, an NYSE holiday
     or outside the NYSE calendar raises ``DataError`` (see ``clean_frame``).
+    With ``check_all_columns``, a value beyond the range that training can
+    scale raises ``DataError`` in any column, not only in the chosen one.
     """
     if column not in PRICE_COLUMNS:
         raise DataError(
@@ -98,6 +101,7 @@ def parse_csv_bytes(
         label=label,
         sessions_only=sessions_only,
         close_name=column if kind == "price" else None,
+        check_all_columns=check_all_columns,
     )
     return Series(
         frame=frame,

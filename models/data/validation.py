@@ -12,7 +12,7 @@ import pandas as pd
 
 from models.data.series import PRICE_COLUMNS
 from models.data.session_dates import check_sessions
-from models.data.value_range import check_series_values
+from models.data.value_range import check_column_ranges, check_series_values
 from models.errors import DataError
 from models.pandas_dates import DATE_RANGE
 from models.plurals import plural
@@ -41,6 +41,7 @@ def clean_frame(
     label: str,
     sessions_only: bool = False,
     close_name: str | None = None,
+    check_all_columns: bool = False,
 ) -> tuple[pd.DataFrame, list[str]]:
     """Validate raw rows and return the cleaned frame and the cleaning steps.
 
@@ -51,7 +52,9 @@ def clean_frame(
     price column must be positive) or ``"value"`` (any finite number).
     ``label`` names the input in messages, e.g. a file path, and
     ``close_name`` the input column that became ``close``, such as ``open``
-    (default ``close``, or ``value`` for kind ``"value"``).
+    (default ``close``, or ``value`` for kind ``"value"``). With
+    ``check_all_columns``, every value of every column must lie within the
+    range that training can scale, not only the closes.
 
     The steps run in this order, and each change is reported:
 
@@ -62,7 +65,9 @@ def clean_frame(
        an NYSE session of ``models.calendar`` (no weekend, NYSE holiday or
        date outside 1990-01-02..2200-12-31); the first other row in input
        order raises ``DataError``. Rows without a close are not checked,
-       because step 2 drops them.
+       because step 2 drops them. With ``check_all_columns``, the first
+       value beyond ``models.data.value_range.MAX_ABS_VALUE`` in any column
+       of any row raises ``DataError`` that names the column and the row.
     2. Rows with a missing close are dropped.
     3. Unsorted rows are sorted by date (a stable sort).
     4. Of rows sharing a date, the last one in input order is kept.
@@ -90,6 +95,9 @@ def clean_frame(
     frame = _parse_values(raw, dates, label)
     if sessions_only:
         check_sessions(dates, raw["date"], frame["close"].notna().to_numpy(), label)
+    name = close_name or CLOSE_NAMES[kind]
+    if check_all_columns:
+        check_column_ranges(frame, names={"close": name}, label=label)
 
     frame = _drop_missing_close(frame, label, notes)
     frame = _sort_by_date(frame, notes)
@@ -97,7 +105,6 @@ def clean_frame(
     frame = _fill_missing(frame, notes)
 
     _check_signs(frame, kind, label)
-    name = close_name or CLOSE_NAMES[kind]
     check_series_values(frame["close"], name=name, label=label)
     return frame, notes
 

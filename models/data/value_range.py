@@ -29,10 +29,13 @@ largest number, about 3.4e38.
 Data sources check the closes against the first two bounds when they load
 a series; training checks the modelled values of its training part against
 the second and all of them against the third once the scaler is fitted.
+Series uploads also check every value of every column against the first
+bound, because a job may train on any of their price columns.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -96,6 +99,36 @@ def check_series_values(column: pd.Series, *, name: str, label: str) -> None:
             "multiply the series by a power of ten",
             field="data",
         )
+
+
+def check_column_ranges(
+    frame: pd.DataFrame, *, names: Mapping[str, str], label: str
+) -> None:
+    """Raise ``DataError`` for the first value of ``frame``, in row order and
+    then column order, whose magnitude is above ``MAX_ABS_VALUE``.
+
+    ``frame`` contains the parsed rows in input order, so that row i is data
+    row i + 1 of the file, with a date index and float64 columns (NaN for a
+    missing cell). ``names`` maps a column to the name that the message
+    uses, such as ``close`` to ``value``, and ``label`` names the input.
+    """
+    values = frame.to_numpy(dtype=np.float64)
+    rows, columns = np.nonzero(np.abs(values) > MAX_ABS_VALUE)
+    if len(rows) == 0:
+        return
+
+    # np.nonzero returns the positions in row-major order
+    row, column = int(rows[0]), int(columns[0])
+    name = str(frame.columns[column])
+    date = frame.index[row].strftime("%Y-%m-%d")
+    raise DataError(
+        f"{label}: {names.get(name, name)} is {shortest_repr(values[row, column])} "
+        f"in data row {row + 1} (row 1 is the first row after the header), dated "
+        f"{date}, too large to scale; uploads accept values between "
+        f"-{MAX_ABS_VALUE:g} and {MAX_ABS_VALUE:g} in every column, the range "
+        "that training can scale; divide the column by a power of ten",
+        field="data",
+    )
 
 
 def check_training_spread(train: np.ndarray, kind: ScalerKind, target: str) -> None:

@@ -141,6 +141,46 @@ def test_upload_off_sessions_rejected_and_not_stored(
     assert client.get("/v1/series").json()["total"] == total
 
 
+def with_cell(body: bytes, row: int, column: int, value: bytes) -> bytes:
+    """Replace the cell of data ``row`` (1 is the first row after the
+    header) in ``column`` (0 is Date) of the CSV ``body`` by ``value``."""
+    lines = body.splitlines()
+    cells = lines[row].split(b",")
+    cells[column] = value
+    lines[row] = b",".join(cells)
+    return b"\n".join(lines) + b"\n"
+
+
+# the bundled file's columns are Date,Open,High,Low,Close,Adj Close,Volume
+@pytest.mark.parametrize(
+    ("column", "name"), [(1, "open"), (3, "low"), (5, "adj_close"), (6, "volume")]
+)
+def test_upload_beyond_range_in_any_column(
+    client: httpx.Client,
+    series_server: tuple[LiveServer, Path],
+    column: int,
+    name: str,
+) -> None:
+    before = stored_files(series_server[1])
+    total = client.get("/v1/series").json()["total"]
+    body = with_cell(yahoo_tail(20), 7, column, b"1e300")
+    date = body.splitlines()[7].split(b",")[0].decode()
+
+    response = client.post("/v1/series", content=body, headers=CSV)
+
+    assert response.status_code == 422, response.text
+    (error,) = response.json()["errors"]
+    assert error["field"] == "data"
+    assert error["message"] == (
+        f"the uploaded CSV: {name} is 1e+300 in data row 7 (row 1 is the first "
+        f"row after the header), dated {date}, too large to scale; uploads accept "
+        "values between -1e+150 and 1e+150 in every column, the range that "
+        "training can scale; divide the column by a power of ten"
+    )
+    assert stored_files(series_server[1]) == before
+    assert client.get("/v1/series").json()["total"] == total
+
+
 def test_upload_before_calendar_rejected(
     client: httpx.Client, series_server: tuple[LiveServer, Path]
 ) -> None:

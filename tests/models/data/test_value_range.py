@@ -91,6 +91,81 @@ def test_chosen_yahoo_column_is_named() -> None:
         parse_csv_bytes(raw, column="open", label="v.csv", source={"source": "t"})
 
 
+UPLOAD_RANGE = (
+    "too large to scale; uploads accept values between -1e+150 and 1e+150 in "
+    "every column, the range that training can scale; divide the column by a "
+    "power of ten"
+)
+
+
+def upload_error(raw: bytes) -> str:
+    """Return the message of the ``DataError`` on field ``data`` that
+    parsing ``raw`` with every column checked raises."""
+    with pytest.raises(DataError) as caught:
+        parse_csv_bytes(raw, label="v.csv", source={}, check_all_columns=True)
+
+    assert caught.value.field == "data"
+    return caught.value.message
+
+
+def test_all_columns_check_names_any_column() -> None:
+    raw = (
+        b"Date,Open,High,Low,Close,Volume\n"
+        b"2020-01-02,1,1,1,1,10\n2020-01-03,1,1,1,1,1.0000001e150\n"
+    )
+
+    assert upload_error(raw) == (
+        "v.csv: volume is 1.0000001e+150 in data row 2 (row 1 is the first row "
+        f"after the header), dated 2020-01-03, {UPLOAD_RANGE}"
+    )
+
+
+def test_all_columns_check_reads_file_order() -> None:
+    # the second row is dropped for its missing close when the series is
+    # read by its close, but kept when it is read by its open
+    raw = (
+        b"Date,Open,High,Low,Close,Volume\n"
+        b"2020-01-06,1,1,1,1,10\n"
+        b"2020-01-03,1,1,1,,-2e200\n"
+        b"2020-01-02,5e200,1,1,1,10\n"
+    )
+
+    assert upload_error(raw) == (
+        "v.csv: volume is -2e+200 in data row 2 (row 1 is the first row after "
+        f"the header), dated 2020-01-03, {UPLOAD_RANGE}"
+    )
+
+
+def test_all_columns_check_names_the_value_column() -> None:
+    assert upload_error(value_csv([1.0, 2.0, 3e200])) == (
+        "v.csv: value is 3e+200 in data row 3 (row 1 is the first row after the "
+        f"header), dated 2020-01-06, {UPLOAD_RANGE}"
+    )
+
+
+def test_all_columns_check_accepts_the_bound() -> None:
+    raw = (
+        b"Date,Open,High,Low,Close,Volume\n"
+        b"2020-01-02,1e150,1,1,1,1e150\n2020-01-03,1,1,1,2,0\n"
+    )
+
+    loaded = parse_csv_bytes(raw, label="v.csv", source={}, check_all_columns=True)
+
+    assert loaded.frame["open"].tolist() == [1e150, 1.0]
+    assert loaded.frame["volume"].tolist() == [1e150, 0.0]
+
+
+def test_other_columns_unchecked_by_default() -> None:
+    raw = (
+        b"Date,Open,High,Low,Close,Volume\n"
+        b"2020-01-02,1,1,1,1,10\n2020-01-03,3e200,1,1,2,10\n"
+    )
+
+    loaded = parse(raw)
+
+    assert loaded.frame["open"].tolist() == [1.0, 3e200]
+
+
 def test_tiny_spread_is_rejected() -> None:
     tiny = [1e-300 * (1 + i % 7) for i in range(20)]
 
