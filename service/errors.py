@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route, compile_path
 
@@ -47,6 +48,21 @@ STATUS_BY_ERROR: list[tuple[type[RnnForecastError], int]] = [
     (SourceUnavailableError, 503),
     (CheckpointError, 500),
 ]
+
+
+# sent with a response that leaves the rest of a request body unread, which
+# the server would otherwise read as the next request, so the server closes
+# the connection
+CLOSE = {"Connection": "close"}
+
+
+def close_if_body(headers: Headers) -> dict[str, str]:
+    """Return ``CLOSE`` for a request that declares a body, which a response
+    sent before the body is read leaves unread, else no headers."""
+    length = headers.get("content-length", "0").strip()
+    if "transfer-encoding" in headers or length not in ("", "0"):
+        return CLOSE
+    return {}
 
 
 class PayloadTooLargeError(RnnForecastError):

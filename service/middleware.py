@@ -2,12 +2,14 @@
 
 ``install_middleware`` fixes the order, outermost first: request context (id,
 access log, metrics, last-resort 500), ``HEAD`` served as ``GET``, CORS (only
-when origins are set), body size limit and the rejection of compressed
-bodies (``service.content_coding``). FastAPI's exception handlers sit inside
-all five, so every problem+json response passes through the request context
-on its way out. The forecast fast path (``service.fast_forecast``)
-runs in front of all of them and uses the helpers here for the same ids,
-log lines, metrics and limits.
+when origins are set), the API key check (``service.auth``), body size limit
+and the rejection of compressed bodies (``service.content_coding``). CORS
+answers a preflight without the key, and the key is checked before the body
+is read. FastAPI's exception handlers sit inside all of them, so every
+problem+json response passes through the request context on its way out.
+The forecast fast path (``service.fast_forecast``) runs in front of all of
+them and uses the helpers here for the same ids, log lines, metrics and
+limits.
 """
 
 from __future__ import annotations
@@ -28,11 +30,13 @@ from starlette.responses import Response
 from starlette.routing import Route, compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.auth import ApiKeyMiddleware
 from service.content_coding import ContentCodingMiddleware
-from service.errors import problem
+from service.errors import CLOSE, problem
 from service.links import route_path
 from service.logging_config import REQUEST_ID
 from service.observability import Metrics
+from service.operations import Operations
 from service.read_deadlines import ReadDeadlines, ServerStoppingError
 from service.routes.series import MULTIPART_OVERHEAD_BYTES
 from service.settings import Settings
@@ -45,10 +49,6 @@ REQUEST_ID_HEADER = "X-Request-ID"
 # can never inject line breaks or markup into the logs
 REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 UNMATCHED_ROUTE = "unmatched"
-# sent with 408, 413 and a 503 at shutdown: the rest of the body is still on
-# its way and would be read as the next request, so the server closes the
-# connection
-CLOSE = {"Connection": "close"}
 # New request ids: 128 random bits as 32 hex digits, the form of
 # uuid4().hex. The ids label log lines and are no secret, so they come from
 # a PRNG of their own instead of os.urandom (a system call per request).
@@ -404,6 +404,8 @@ def install_middleware(
         by_path={path: upload for path in upload_paths},
         reads=reads,
     )
+    operations = Operations()
+    app.add_middleware(ApiKeyMiddleware, settings=settings, operations=operations)
     if settings.cors_origins:
         app.add_middleware(ProblemCORSMiddleware, **cors_options(settings))
     app.add_middleware(HeadAsGetMiddleware)

@@ -237,7 +237,7 @@ def _implied_statuses(operation: dict[str, Any]) -> list[int]:
         statuses.append(413)
         if _json_body(operation):
             statuses += [400, 415]
-    if _needs_key(operation):
+    if needs_key(operation):
         statuses += [400, 401, 403]
     return sorted(set(statuses))
 
@@ -246,7 +246,7 @@ def _implied_response(status: int, operation: dict[str, Any]) -> dict[str, Any]:
     """Return the response of an implied ``status``. A 400 of an operation
     that needs the API key names the repeated header, and the body that is
     not UTF-8 too when the operation takes JSON."""
-    if status != 400 or not _needs_key(operation):
+    if status != 400 or not needs_key(operation):
         return {"description": DEFAULT_DESCRIPTIONS[status]}
     if _json_body(operation):
         return {"description": f"{DEFAULT_DESCRIPTIONS[400]}, or {KEY_TWICE}"}
@@ -263,7 +263,7 @@ def _json_body(operation: dict[str, Any]) -> bool:
     return "application/json" in body.get("content", {})
 
 
-def _needs_key(operation: dict[str, Any]) -> bool:
+def needs_key(operation: dict[str, Any]) -> bool:
     """Return whether the operation requires the ``X-API-Key`` header."""
     parameters = operation.get("parameters", [])
     return bool(operation.get("security")) or any(

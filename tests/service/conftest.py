@@ -1,5 +1,6 @@
-"""A server with small limits and an API key, shared by the HTTP tests of
-errors, limits, security and observability, and a server with CORS."""
+"""A server with small limits, an API key and CORS, shared by the HTTP tests
+of errors, limits, security and observability, and a server with CORS and
+no key."""
 
 from __future__ import annotations
 
@@ -21,9 +22,11 @@ MAX_HORIZON = 4
 def strict_server(
     trained_registry: Registry, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveServer]:
-    """``rnn-forecast serve`` on the shared registry with JSON logs at DEBUG."""
+    """``rnn-forecast serve`` on the shared registry with JSON logs at DEBUG,
+    which allows ``DASHBOARD_ORIGIN``."""
     env = {
         "RNN_FORECAST_API_KEY": API_KEY,
+        "RNN_FORECAST_CORS_ORIGINS": DASHBOARD_ORIGIN,
         "RNN_FORECAST_MAX_REQUEST_BYTES": str(MAX_REQUEST_BYTES),
         "RNN_FORECAST_MAX_HISTORY_ROWS": str(MAX_HISTORY_ROWS),
         "RNN_FORECAST_MAX_HORIZON": str(MAX_HORIZON),

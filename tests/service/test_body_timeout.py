@@ -4,7 +4,6 @@ holding the shutdown until the body timeout."""
 
 from __future__ import annotations
 
-import re
 import signal
 import socket
 import time
@@ -16,6 +15,7 @@ import pytest
 
 from models.registry import Registry
 from tests.conftest import LiveServer
+from tests.service.raw_http import read_reply
 
 
 @pytest.fixture(scope="module")
@@ -25,27 +25,6 @@ def impatient_server(trained_registry: Registry) -> Iterator[LiveServer]:
     )
     yield server
     server.stop()
-
-
-def _read_reply(sock: socket.socket) -> str:
-    """Read one HTTP reply, head and body, which may arrive in several
-    segments."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(65536)
-        if not chunk:
-            return data.decode()
-        data += chunk
-
-    head, _, body = data.partition(b"\r\n\r\n")
-    length = re.search(rb"content-length: (\d+)", head, re.IGNORECASE)
-    expected_length = int(length.group(1)) if length else 0
-    while len(body) < expected_length:
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        body += chunk
-    return (head + b"\r\n\r\n" + body).decode()
 
 
 # the forecast fast path, and a route behind the app's body limit middleware
@@ -64,7 +43,7 @@ def test_stalled_body_gets_408(impatient_server: LiveServer, path: str) -> None:
         sock.settimeout(15)
         started = time.monotonic()
         sock.sendall(head.encode() + b'{"horizon":')
-        reply = _read_reply(sock)
+        reply = read_reply(sock)
         waited = time.monotonic() - started
         # the server closes the connection instead of reading the rest of
         # the declared body as a new request
@@ -121,7 +100,7 @@ def test_sigterm_ends_stalled_bodies(trained_registry: Registry) -> None:
             time.sleep(0.5)
             started = time.monotonic()
             server.process.send_signal(signal.SIGTERM)
-            replies = [_read_reply(sock) for sock in stalled]
+            replies = [read_reply(sock) for sock in stalled]
             after = [sock.recv(65536) for sock in stalled]
             server.process.wait(timeout=LONG_BODY_TIMEOUT)
             stopped = time.monotonic() - started

@@ -2,38 +2,44 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from tests.conftest import LiveServer
 from tests.service.conftest import DASHBOARD_ORIGIN
 
 PROBLEM = "application/problem+json"
+OTHER_ORIGIN = "https://evil.example"
+
+
+def send_preflight(
+    server: LiveServer,
+    path: str,
+    method: str,
+    request_headers: str | None = None,
+    origin: str = DASHBOARD_ORIGIN,
+) -> httpx.Response:
+    """Send the CORS preflight that a browser at ``origin`` sends before a
+    ``method`` request to ``path`` with ``request_headers``."""
+    headers = {"Origin": origin, "Access-Control-Request-Method": method}
+    if request_headers is not None:
+        headers["Access-Control-Request-Headers"] = request_headers
+    return server.client.options(path, headers=headers)
 
 
 def test_cors_closed_by_default(live_server: LiveServer) -> None:
-    preflight = live_server.client.options(
-        "/v1/models/nflx/forecast",
-        headers={
-            "Origin": "https://evil.example",
-            "Access-Control-Request-Method": "POST",
-        },
+    preflight = send_preflight(
+        live_server, "/v1/models/nflx/forecast", "POST", origin=OTHER_ORIGIN
     )
-    simple = live_server.client.get(
-        "/v1/health", headers={"Origin": "https://evil.example"}
-    )
+    simple = live_server.client.get("/v1/health", headers={"Origin": OTHER_ORIGIN})
     assert "access-control-allow-origin" not in preflight.headers
     assert preflight.headers["content-type"] == PROBLEM
     assert "access-control-allow-origin" not in simple.headers
 
 
 def test_cors_allows_configured_origin(cors_server: LiveServer) -> None:
-    preflight = cors_server.client.options(
-        "/v1/models/nflx/forecast",
-        headers={
-            "Origin": DASHBOARD_ORIGIN,
-            "Access-Control-Request-Method": "POST",
-            "Access-Control-Request-Headers": "content-type",
-        },
+    preflight = send_preflight(
+        cors_server, "/v1/models/nflx/forecast", "POST", "content-type"
     )
     simple = cors_server.client.get("/v1/health", headers={"Origin": DASHBOARD_ORIGIN})
     assert preflight.status_code == 200
@@ -43,16 +49,10 @@ def test_cors_allows_configured_origin(cors_server: LiveServer) -> None:
 
 
 def test_cors_rejects_other_origin(cors_server: LiveServer) -> None:
-    preflight = cors_server.client.options(
-        "/v1/models/nflx/forecast",
-        headers={
-            "Origin": "https://evil.example",
-            "Access-Control-Request-Method": "POST",
-        },
+    preflight = send_preflight(
+        cors_server, "/v1/models/nflx/forecast", "POST", origin=OTHER_ORIGIN
     )
-    simple = cors_server.client.get(
-        "/v1/health", headers={"Origin": "https://evil.example"}
-    )
+    simple = cors_server.client.get("/v1/health", headers={"Origin": OTHER_ORIGIN})
     assert preflight.status_code == 400
     assert preflight.headers["content-type"] == PROBLEM
     assert "origin" in preflight.json()["detail"]
@@ -96,13 +96,8 @@ def test_forecast_without_origin_varies_on_origin(cors_server: LiveServer) -> No
 def test_preflight_allows_precondition_headers(
     cors_server: LiveServer, method: str, path: str, header: str
 ) -> None:
-    preflight = cors_server.client.options(
-        path,
-        headers={
-            "Origin": DASHBOARD_ORIGIN,
-            "Access-Control-Request-Method": method,
-            "Access-Control-Request-Headers": f"content-type,x-api-key,{header}",
-        },
+    preflight = send_preflight(
+        cors_server, path, method, f"content-type,x-api-key,{header}"
     )
 
     assert preflight.status_code == 200, preflight.text
@@ -123,3 +118,22 @@ def test_fast_and_app_paths_expose_same_headers(cors_server: LiveServer) -> None
     assert fast.headers["access-control-expose-headers"] == exposed
     for header in ("X-Request-ID", "ETag", "Location", "Retry-After"):
         assert header in exposed.split(", ")
+
+
+def test_preflight_needs_no_api_key(strict_server: LiveServer) -> None:
+    preflight = send_preflight(
+        strict_server, "/v1/training-jobs", "POST", "content-type, x-api-key"
+    )
+
+    assert preflight.status_code == 200, preflight.text
+    assert preflight.headers["access-control-allow-origin"] == DASHBOARD_ORIGIN
+    assert "x-api-key" in preflight.headers["access-control-allow-headers"].lower()
+
+
+def test_401_readable_from_allowed_origin(strict_server: LiveServer) -> None:
+    response = strict_server.client.post(
+        "/v1/training-jobs", content=b"not json", headers={"Origin": DASHBOARD_ORIGIN}
+    )
+
+    assert response.status_code == 401, response.text
+    assert response.headers["access-control-allow-origin"] == DASHBOARD_ORIGIN
