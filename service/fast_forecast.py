@@ -24,8 +24,9 @@ helpers:
 - the access log line and the request metrics.
 
 Anything else goes through the app as if the fast path were not there, such
-as a declared ``Content-Length`` above the limit or a ``Content-Encoding``
-other than ``identity`` on any of its lines. So does any request that
+as a declared ``Content-Length`` above the limit, a ``Content-Encoding``
+other than ``identity`` on any of its lines or an ``Accept`` header that
+rules out ``application/json``. So does any request that
 fails on the way, with the body parts read so far replayed: a body that is
 not valid JSON or fails validation, a body over its limit, a client that
 stops sending, a server that shuts down while the body arrives. A valid body
@@ -62,6 +63,7 @@ from service.middleware import (
     record_request,
     route_path,
 )
+from service.negotiation import accepts_json
 from service.observability import Metrics
 from service.read_deadlines import ReadDeadlines, ServerStoppingError
 from service.routes.forecast import (
@@ -76,7 +78,8 @@ from service.settings import Settings
 CONTENT_TYPE = b"content-type"
 CONTENT_LENGTH = b"content-length"
 REQUEST_ID_HEADER = b"x-request-id"
-READ_HEADERS = frozenset({CONTENT_TYPE, CONTENT_LENGTH, REQUEST_ID_HEADER})
+ACCEPT = b"accept"
+READ_HEADERS = frozenset({CONTENT_TYPE, CONTENT_LENGTH, REQUEST_ID_HEADER, ACCEPT})
 # Route patterns end in "$", which also matches before a final newline, so
 # "/v1/health%0A" would reach the health route. Control characters in a
 # path are put back in their percent-encoded form, which no route matches.
@@ -181,6 +184,9 @@ class ForecastFastPath:
             return None
         # the app rejects a body with a content coding on any line with 415
         if unsupported_codings(Headers(scope=scope)) is not None:
+            return None
+        # and answers 406 when Accept rules out JSON
+        if not accepts_json(headers.get(ACCEPT)):
             return None
 
         client_id = headers.get(REQUEST_ID_HEADER)
@@ -338,11 +344,16 @@ def telemetry_enabled(app: FastAPI) -> bool:
 
 def _first_headers(scope: Scope) -> dict[bytes, bytes]:
     """The first value of each header in ``READ_HEADERS``, as Starlette's
-    ``Headers.get`` would return it."""
+    ``Headers.get`` would return it, except ``Accept``, whose values are
+    joined into one list."""
     found: dict[bytes, bytes] = {}
     for key, value in scope["headers"]:
-        if key in READ_HEADERS and key not in found:
+        if key not in READ_HEADERS:
+            continue
+        if key not in found:
             found[key] = value
+        elif key == ACCEPT:
+            found[key] += b", " + value
     return found
 
 

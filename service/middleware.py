@@ -2,10 +2,11 @@
 
 ``install_middleware`` fixes the order, outermost first: request context (id,
 access log, metrics, last-resort 500), ``HEAD`` served as ``GET``, CORS (only
-when origins are set), the API key check (``service.auth``), body size limit
-and the rejection of compressed bodies (``service.content_coding``). CORS
-answers a preflight without the key, and the key is checked before the body
-is read. FastAPI's exception handlers sit inside all of them, so every
+when origins are set), the API key check (``service.auth``), content
+negotiation (``service.negotiation``), body size limit and the rejection of
+compressed bodies (``service.content_coding``). CORS answers a preflight
+without the key, and the key and ``Accept`` are judged before the body is
+read. FastAPI's exception handlers sit inside all of them, so every
 problem+json response passes through the request context on its way out.
 The forecast fast path (``service.fast_forecast``) runs in front of all of
 them and uses the helpers here for the same ids, log lines, metrics and
@@ -35,6 +36,7 @@ from service.content_coding import ContentCodingMiddleware
 from service.errors import CLOSE, problem
 from service.links import route_path
 from service.logging_config import REQUEST_ID
+from service.negotiation import AcceptMiddleware
 from service.observability import Metrics
 from service.operations import Operations
 from service.read_deadlines import ReadDeadlines, ServerStoppingError
@@ -405,6 +407,7 @@ def install_middleware(
         reads=reads,
     )
     operations = Operations()
+    app.add_middleware(AcceptMiddleware, operations=operations)
     app.add_middleware(ApiKeyMiddleware, settings=settings, operations=operations)
     if settings.cors_origins:
         app.add_middleware(ProblemCORSMiddleware, **cors_options(settings))

@@ -3,10 +3,10 @@
 ``install_openapi`` replaces ``app.openapi`` with a function that takes
 FastAPI's document and, for every operation:
 
-- declares the errors the service can send for it: 500 always, 422 when it
-  has parameters or a body, 404 when it has path parameters, 413 when it
-  takes a body, 400 and 415 when that body is JSON, 400, 401 and 403 when it
-  needs the API key,
+- declares the errors the service can send for it: 500 always, 406 when
+  its success responses have content, 422 when it has parameters or a body,
+  404 when it has path parameters, 413 when it takes a body, 400 and 415
+  when that body is JSON, 400, 401 and 403 when it needs the API key,
 - gives every 4xx and 5xx response the ``Problem`` schema (``ValidationProblem``
   for 422) under ``application/problem+json`` with an example,
 - declares the ``X-Request-ID`` header on every response, and
@@ -87,6 +87,12 @@ EXAMPLE_DETAILS: dict[int, tuple[str, str]] = {
     ),
     403: ("Forbidden", "the API key in X-API-Key is not valid"),
     404: ("Not Found", "model 'nflx' has no version 7; versions are [1, 2]"),
+    406: (
+        "Not Acceptable",
+        "Accept 'text/html' allows none of the media types this endpoint sends "
+        "(application/json); accept application/json or */*, or leave the "
+        "Accept header out",
+    ),
     409: ("Conflict", "job 3f2a... has already finished and cannot be cancelled"),
     412: (
         "Precondition Failed",
@@ -129,6 +135,7 @@ DEFAULT_DESCRIPTIONS = {
     401: "Missing API key",
     403: "Invalid API key",
     404: "Unknown model, version or other resource",
+    406: "Accept allows none of the media types of the success response",
     413: "Request body above its byte limit",
     415: "Body not sent as application/json",
     422: "Invalid parameters or body, or a value above a limit",
@@ -229,6 +236,8 @@ def _implied_statuses(operation: dict[str, Any]) -> list[int]:
     parameters = operation.get("parameters", [])
     body = operation.get("requestBody")
     statuses = [500]
+    if success_media_types(operation):
+        statuses.append(406)
     if parameters or body:
         statuses.append(422)
     if any(p.get("in") == "path" for p in parameters):
@@ -255,6 +264,21 @@ def _implied_response(status: int, operation: dict[str, Any]) -> dict[str, Any]:
         "description": KEY_TWICE,
         "content": {PROBLEM_MEDIA_TYPE: {"example": example}},
     }
+
+
+def success_media_types(operation: dict[str, Any]) -> tuple[str, ...]:
+    """Return the media types of the operation's success (2xx) responses,
+    or none when one of them has no content, which an ``Accept`` header
+    cannot rule out."""
+    media_types: list[str] = []
+    for code, response in operation.get("responses", {}).items():
+        if not code.startswith("2"):
+            continue
+        content = response.get("content")
+        if not content:
+            return ()
+        media_types += [name for name in content if name not in media_types]
+    return tuple(media_types)
 
 
 def _json_body(operation: dict[str, Any]) -> bool:

@@ -1,10 +1,10 @@
 """The API operation that a request calls, found before FastAPI's router runs.
 
-The API key check judges a request by its operation before anything reads
-the body, so it runs as middleware in front of the router. ``Operations``
-reads the operations from the app's OpenAPI document and its plain routes
-(``/docs``, ``/openapi.json``), and matches a request's method and route
-path against their path templates in the app's order.
+The API key check and content negotiation judge a request by its operation
+before anything reads the body, so they run as middleware in front of the
+router. ``Operations`` reads the operations from the app's OpenAPI document
+and its plain routes (``/docs``, ``/openapi.json``), and matches a request's
+method and route path against their path templates in the app's order.
 """
 
 from __future__ import annotations
@@ -17,20 +17,30 @@ from starlette.routing import Route, compile_path
 from starlette.types import Scope
 
 from service.links import route_path
-from service.openapi import HTTP_METHODS, needs_key
+from service.openapi import HTTP_METHODS, needs_key, success_media_types
 
 # the operation found for a request, kept in its scope so that a request
 # is matched once however many middleware look it up
 OPERATION_SCOPE_KEY = "rnn_forecast.operation"
+# the media type of the OpenAPI document; FastAPI's other plain routes are
+# HTML pages
+OPENAPI_MEDIA_TYPE = "application/json"
+HTML_MEDIA_TYPE = "text/html"
 
 
 @dataclass(frozen=True)
 class Operation:
-    """One method of one path template, as the middleware needs it."""
+    """One method of one path template, as the middleware needs it.
+
+    ``media_types`` lists the media types of its success (2xx) responses, and
+    is empty when one of them has no content, which no ``Accept`` header can
+    rule out.
+    """
 
     method: str
     template: str
     needs_key: bool
+    media_types: tuple[str, ...]
 
 
 # a path template's compiled pattern and the operation of one of its methods
@@ -82,6 +92,7 @@ def _documented(app: FastAPI) -> list[Operation]:
                     method=method.upper(),
                     template=template,
                     needs_key=needs_key(described),
+                    media_types=success_media_types(described),
                 )
                 found.append(operation)
     return found
@@ -94,6 +105,9 @@ def _plain(app: FastAPI) -> list[Operation]:
     for route in app.routes:
         if not isinstance(route, Route):
             continue
+        media_type = (
+            OPENAPI_MEDIA_TYPE if route.path == app.openapi_url else HTML_MEDIA_TYPE
+        )
         for method in sorted(route.methods or ()):
-            found.append(Operation(method, route.path, False))
+            found.append(Operation(method, route.path, False, (media_type,)))
     return found

@@ -35,6 +35,7 @@ from service.errors import PROBLEM_MEDIA_TYPE
 from service.etag import content_etag, matches
 from service.inference import ModelCache
 from service.logging_config import in_request_context
+from service.negotiation import JSON_MEDIA_TYPE, parse_accept, quality
 from service.openapi import RETRY_AFTER_HEADER, problem_example
 from service.resolution import VersionResolver
 from service.schemas import check_version_path
@@ -89,33 +90,11 @@ class PNGResponse(Response):
 
 
 def prefers_png(accept: str | None) -> bool:
-    """Return True when the Accept header ranks image/png above JSON.
-
-    ``image/png`` and ``image/*`` count for PNG; ``application/json``,
-    ``application/*`` and ``*/*`` count for JSON. JSON wins ties, so a
-    missing header or ``*/*`` gets JSON.
-    """
-    png_quality, json_quality = 0.0, 0.0
-    for part in (accept or "").split(","):
-        media_type, _, parameters = part.partition(";")
-        media_type = media_type.strip().lower()
-        quality = _quality(parameters)
-        if media_type in (PNG, "image/*"):
-            png_quality = max(png_quality, quality)
-        elif media_type in ("application/json", "application/*", "*/*"):
-            json_quality = max(json_quality, quality)
-    return png_quality > json_quality
-
-
-def _quality(parameters: str) -> float:
-    for parameter in parameters.split(";"):
-        name, _, value = parameter.partition("=")
-        if name.strip().lower() == "q":
-            try:
-                return min(max(float(value), 0.0), 1.0)
-            except ValueError:
-                return 0.0
-    return 1.0
+    """Return True when the Accept header gives image/png a higher quality
+    than application/json (``service.negotiation``). JSON wins ties, so a
+    missing header or ``*/*`` gets JSON."""
+    ranges = parse_accept(accept or "")
+    return quality(ranges, PNG) > quality(ranges, JSON_MEDIA_TYPE)
 
 
 @router.post(
@@ -132,7 +111,7 @@ async def gradient_flow(
     queue: DiagnosticsQueueDep,
     resolver: ResolverDep,
 ) -> Any:
-    if prefers_png(request.headers.get("accept")):
+    if prefers_png(", ".join(request.headers.getlist("accept"))):
         return await _png_response(body, request, settings, cache, queue, resolver)
 
     version = _stored_version(body, resolver)

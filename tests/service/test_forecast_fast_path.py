@@ -320,6 +320,40 @@ def test_encoded_bodies_skip_the_fast_path(
     asyncio.run(scenario())
 
 
+ACCEPT_CASES = [
+    (b"text/html", 406, 0),
+    (b"application/json;q=0, */*", 406, 0),
+    (b"application/json, text/plain, */*", 200, 1),
+    (b"text/html, application/problem+json", 200, 1),
+]
+
+
+@pytest.mark.parametrize(("accept", "status", "served"), ACCEPT_CASES)
+def test_accept_decides_fast_path(
+    trained_registry: Registry,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    accept: bytes,
+    status: int,
+    served: int,
+) -> None:
+    """Check that a forecast whose Accept rules out JSON goes to the app,
+    which responds with 406, and that other Accept values are served."""
+
+    async def scenario() -> None:
+        async with running(trained_registry, tmp_path) as app:
+            headers = ((b"accept", accept),)
+            answer, reference = await both_ways(
+                app, monkeypatch, [b'{"horizon": 2}'], extra_headers=headers
+            )
+            assert answer.status == status, answer.body
+            assert answer.comparable() == reference.comparable()
+            assert app.state.fast_path.served == served
+            assert app.state.fast_path.passed_on == 0
+
+    asyncio.run(scenario())
+
+
 def test_body_in_parts_with_charset_is_served(
     trained_registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
