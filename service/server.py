@@ -24,10 +24,11 @@ class StoppingServer(uvicorn.Server):
         super().__init__(config)
         self.on_stop = on_stop
 
-    # NOTE: uvicorn offers no hook for the start of a shutdown, so this
-    # overrides the method that Server.serve awaits after its main loop. The
-    # SIGTERM test in tests/service/test_body_timeout.py fails if a uvicorn
-    # release stops calling it.
+    # NOTE: uvicorn 0.55 documents no hook for the start of a shutdown, so
+    # this overrides the method that Server.serve awaits after its main loop.
+    # The lifespan shutdown runs only after the wait, and handle_exit only on
+    # a signal. tests/service/test_server_shutdown.py fails with a message
+    # if a uvicorn release stops calling this before the wait.
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         self.on_stop()
         await super().shutdown(sockets=sockets)
