@@ -18,9 +18,12 @@ This is true while the torch thread count and, for GRU trials, the
 ``RNN_FORECAST_FUSED_GRU`` setting stay the same, since both change the float
 rounding of a fit.
 
-Running a study name again resumes that study and adds trials. When a study
-is created, it records its settings: the search space and the base spec's
-fields that no trial samples. Resuming it with other settings raises
+Running a study name again resumes that study and adds trials. A resumed
+run seeds its sampler from ``sampler_seed`` and the study's trial count (see
+``run_seed``), so it samples new points, and resuming the same study state
+with the same seed samples the same ones. When a study is created, it
+records its settings: the search space and the base spec's fields that no
+trial samples. Resuming it with other settings raises
 ``InvalidInputError``, because its trials would not be comparable.
 """
 
@@ -35,6 +38,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -399,28 +403,45 @@ def create_study(
     off), and each trial that it starts first fails the running trials whose
     heartbeat stopped (``models.trial_heartbeats``). Resuming a study also
     fails at once its trials that a process on this host left running when
-    it exited.
+    it exited. The sampler's seed comes from ``run_seed``, so a resumed study
+    samples new points instead of replaying its first ones.
     """
     import optuna
 
-    sampler = optuna.samplers.TPESampler(
-        seed=params.sampler_seed, n_startup_trials=params.startup_trials
-    )
     pruner = optuna.pruners.MedianPruner(
         n_startup_trials=params.startup_trials,
         n_warmup_steps=params.pruning_warmup_epochs,
     )
     study = optuna.create_study(
         storage=open_study_storage(storage, heartbeat_seconds),
-        sampler=sampler,
         pruner=pruner,
         study_name=params.resolved_study_name(),
         direction="minimize",
         load_if_exists=True,
     )
+    existing = len(study.get_trials(deepcopy=False))
+    study.sampler = optuna.samplers.TPESampler(
+        seed=run_seed(params.sampler_seed, existing),
+        n_startup_trials=params.startup_trials,
+    )
     record_settings(study, params)
     fail_stale_trials(study)
     return study
+
+
+def run_seed(sampler_seed: int, existing_trials: int) -> int:
+    """Return the sampler seed of a run that starts on a study with
+    ``existing_trials`` trials: ``sampler_seed`` for a new study, else a seed
+    mixed from both numbers.
+
+    The same study state and seed give the same seed, so a resumed run stays
+    reproducible. A TPE sampler re-seeded with ``sampler_seed`` would instead
+    draw the same start-up points as the study's first trials.
+    """
+    if existing_trials == 0:
+        return sampler_seed
+    state = np.random.SeedSequence((sampler_seed, existing_trials)).generate_state(1)
+    return int(state[0])
 
 
 def study_settings(params: TuningSpec) -> dict[str, Any]:

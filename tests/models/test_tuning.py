@@ -203,6 +203,25 @@ def test_named_study_resumes_with_more_trials(tmp_path: Path) -> None:
     assert second["study_name"] == "resumed"
 
 
+def test_resumed_study_samples_new_points(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+
+    def resume_three_times(study_name: str) -> list[dict[str, Any]]:
+        params = tiny_tuning(
+            storage=storage, study_name=study_name, trials=1, register_version=False
+        )
+        for _ in range(3):
+            summary = run_tuning(params)
+        return [trial["params"] for trial in summary["trials"]]
+
+    first = resume_three_times("resumed-a")
+    assert len(first) == 3
+    assert first[1] != first[0]
+    assert first[2] != first[0]
+    assert first[2] != first[1]
+    assert resume_three_times("resumed-b") == first
+
+
 def test_study_with_other_settings_rejected(tmp_path: Path) -> None:
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     params = tiny_tuning(
