@@ -6,7 +6,13 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationInfo, field_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from models.limits import DEFAULT_LIMITS, Limits
@@ -173,3 +179,15 @@ class Settings(BaseSettings):
         return Limits(
             **{name: getattr(self, name) for name in Limits.__dataclass_fields__}
         )
+
+    @model_validator(mode="after")
+    def _check_heartbeat_timeout(self) -> Settings:
+        # a timeout within one interval would fail healthy running jobs
+        if self.job_heartbeat_timeout <= self.job_heartbeat_seconds:
+            raise ValueError(
+                "RNN_FORECAST_JOB_HEARTBEAT_TIMEOUT "
+                f"({self.job_heartbeat_timeout:g} s) must be longer than "
+                "RNN_FORECAST_JOB_HEARTBEAT_SECONDS "
+                f"({self.job_heartbeat_seconds:g} s); a few intervals is usual"
+            )
+        return self

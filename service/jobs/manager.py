@@ -35,12 +35,6 @@ class Runner(Protocol):
 
 def make_runner(settings: Settings, store: JobStore) -> Runner:
     """Create the runner that ``settings.runner`` names."""
-    if settings.job_heartbeat_timeout <= settings.job_heartbeat_seconds:
-        raise ValueError(
-            f"RNN_FORECAST_JOB_HEARTBEAT_TIMEOUT ({settings.job_heartbeat_timeout} s) "
-            "must be longer than RNN_FORECAST_JOB_HEARTBEAT_SECONDS "
-            f"({settings.job_heartbeat_seconds} s); a few intervals is usual"
-        )
     if settings.runner == "celery":
         from service.jobs.celery_runner import CeleryRunner
 

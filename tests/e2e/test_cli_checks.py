@@ -142,6 +142,21 @@ def test_serve_names_invalid_setting(
     assert "Traceback" not in result.stderr
 
 
+def test_serve_rejects_short_heartbeat_timeout(tmp_path: Path) -> None:
+    env = {
+        "RNN_FORECAST_JOB_HEARTBEAT_SECONDS": "100",
+        "RNN_FORECAST_JOB_HEARTBEAT_TIMEOUT": "10",
+    }
+    result = run_cli(tmp_path, "serve", "--port", str(free_port()), env=env)
+
+    assert result.returncode == 2
+    assert result.stderr.startswith(
+        "error: RNN_FORECAST_JOB_HEARTBEAT_TIMEOUT (10 s) must be longer than "
+        "RNN_FORECAST_JOB_HEARTBEAT_SECONDS (100 s)"
+    )
+    assert len(result.stderr.splitlines()) == 1
+
+
 def test_serve_rejects_non_ascii_api_key(tmp_path: Path) -> None:
     # a data folder that cannot be created ends serve before it listens,
     # should the key be accepted
