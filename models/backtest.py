@@ -42,12 +42,23 @@ from pydantic import (
 from models.baselines import forecast_baselines, season_period
 from models.data.series import Series
 from models.data.sources import load_series
-from models.data.windows import history_rows, to_prices, to_values
+from models.data.windows import (
+    SeriesTooShortError,
+    history_rows,
+    name_parts,
+    to_prices,
+    to_values,
+)
 from models.date_fields import IsoDate
 from models.errors import DataError, LimitExceededError
 from models.evaluation import actual_prices, compare
 from models.field_types import INTEGER_ONLY, Integer, explain_minimum
-from models.intervals import REPORT_LEVELS, ConformalIntervals, score_intervals
+from models.intervals import (
+    LEVEL_GRID,
+    REPORT_LEVELS,
+    ConformalIntervals,
+    score_intervals,
+)
 from models.limits import DEFAULT_LIMITS
 from models.pandas_dates import check_date
 from models.plurals import plural
@@ -67,8 +78,12 @@ ProgressReport = Callable[[dict[str, Any]], None]
 
 def _check_level(level: float) -> float:
     # an element validator, so that the error names levels[i]
-    if not 0 < level < 1:
-        raise ValueError(f"level {level} must lie strictly between 0 and 1")
+    if not any(abs(level - stored) < 1e-9 for stored in LEVEL_GRID):
+        raise ValueError(
+            f"level {level} is not available: intervals are calibrated at "
+            f"levels {LEVEL_GRID[0]} to {LEVEL_GRID[-1]} in steps of 0.01; "
+            "request one of those levels"
+        )
     return level
 
 
@@ -305,7 +320,7 @@ def fit_fold(
     """Fit the spec on the fold's training rows; errors name the fold."""
     part = fold_rows(series, fold)
     rows = len(part.frame)
-    with fold_errors(fold):
+    with fold_errors(fold, params.training):
         spec = fold_spec(params.training, rows)
         result = fit(spec, part, should_stop=should_stop)
     logger.info(
@@ -324,18 +339,41 @@ def fold_rows(series: Series, fold: Fold) -> Series:
 
 
 @contextlib.contextmanager
-def fold_errors(fold: Fold, field: str | None = None) -> Iterator[None]:
+def fold_errors(
+    fold: Fold, spec: TrainingSpec, field: str | None = None
+) -> Iterator[None]:
     """Put the fold and its training rows before the message of a
     ``DataError`` raised inside, and replace its field with ``field`` when
-    given."""
+    given.
+
+    A fold too short for ``spec`` is described by the fields of ``spec``,
+    because ``fold_spec`` replaces its test_fraction.
+    """
     try:
         yield
     except DataError as exc:
+        message = exc.message
+        if isinstance(exc, SeriesTooShortError):
+            message = short_fold_message(exc, spec)
         raise DataError(
             f"fold {fold.number} (training rows {fold.train_start}.."
-            f"{int(fold.origins[0])}): {exc.message}",
+            f"{int(fold.origins[0])}): {message}",
             field=field or exc.field,
         ) from exc
+
+
+def short_fold_message(exc: SeriesTooShortError, spec: TrainingSpec) -> str:
+    """Describe a fold whose split leaves ``exc.short_parts`` without a
+    complete window."""
+    return (
+        f"series of {plural(exc.rows, 'row')} is too short for "
+        f"lookback={spec.lookback}, "
+        f"horizon={spec.horizon} and val_fraction={spec.val_fraction}: "
+        f"{name_parts(exc.short_parts)} no complete window. A fold tests on "
+        f"its last {spec.horizon + 1} values, not on test_fraction="
+        f"{spec.test_fraction}. Move start later, use a larger window_size, "
+        "or use a smaller lookback or horizon"
+    )
 
 
 def check_backtest(
@@ -364,7 +402,7 @@ def check_backtest(
     # larger sliding window gives the first fold more rows
     rows_field = "window_size" if params.window == "sliding" else "start"
     part = fold_rows(series, first)
-    with fold_errors(first, field=rows_field):
+    with fold_errors(first, params.training, field=rows_field):
         spec = fold_spec(params.training, len(part.frame))
         check_trainable(spec, part)
 

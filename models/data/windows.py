@@ -111,6 +111,19 @@ class WindowedData:
     offset: int
 
 
+class SeriesTooShortError(DataError):
+    """A series of ``rows`` prices whose split leaves a part without a
+    complete window; ``short_parts`` names those parts (train, validation,
+    test)."""
+
+    def __init__(
+        self, message: str, *, field: str | None, rows: int, short_parts: list[str]
+    ) -> None:
+        super().__init__(message, field=field)
+        self.rows = rows
+        self.short_parts = short_parts
+
+
 def split_values(
     prices: np.ndarray,
     *,
@@ -222,16 +235,18 @@ def _check_length(
     }
     short = [name for name, count in parts.items() if count < MIN_WINDOWS_PER_PART]
     if short:
-        raise DataError(
+        raise SeriesTooShortError(
             f"series of {plural(n_prices, 'row')} is too short for "
             f"lookback={lookback}, horizon={horizon}, val_fraction={val_fraction} "
-            f"and test_fraction={test_fraction}: {_name_parts(short)} no complete "
+            f"and test_fraction={test_fraction}: {name_parts(short)} no complete "
             "window; use a longer series or a smaller lookback or horizon",
             field="data",
+            rows=n_prices,
+            short_parts=short,
         )
 
 
-def _name_parts(parts: list[str]) -> str:
+def name_parts(parts: list[str]) -> str:
     """Return ``"the test part gets"`` or ``"the train and test parts get"``."""
     if len(parts) == 1:
         return f"the {parts[0]} part gets"

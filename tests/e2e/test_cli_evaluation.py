@@ -59,6 +59,17 @@ def test_backtest_command_reads_fit_limit(
     assert "needs 2 fits for 58 origins, above the limit of 1" in result.stderr
 
 
+def test_backtest_command_rejects_unserved_level(tmp_path: Path) -> None:
+    result = run_cli(tmp_path, "backtest", *TINY, "--level", "0.905", "--level", "0.9")
+    assert result.returncode == 2
+    assert result.stderr == (
+        "error: levels.0: level 0.905 is not available: intervals are "
+        "calibrated at levels 0.01 to 0.99 in steps of 0.01; request one of "
+        "those levels\n"
+    )
+    assert "fold" not in result.stdout
+
+
 def test_backtest_command_rejects_bad_window(tmp_path: Path) -> None:
     result = run_cli(tmp_path, "backtest", *TINY, "--window", "sliding")
     assert result.returncode == 2

@@ -189,6 +189,21 @@ def test_check_names_short_first_fold() -> None:
     assert caught.value.field == "window_size"
 
 
+def test_short_fold_error_names_spec_fractions() -> None:
+    series = load_series(tiny_training().data)
+    training = tiny_training(test_fraction=0.15)
+    params = BacktestSpec(training=training, start=series.frame.index[15].date())
+
+    with pytest.raises(DataError) as caught:
+        check_backtest(params, series)
+
+    message = caught.value.message
+    assert "val_fraction=0.15" in message
+    assert "A fold tests on its last 4 values, not on test_fraction=0.15" in message
+    assert "test_fraction=0.2" not in message
+    assert "Move start later, use a larger window_size" in message
+
+
 def test_check_reads_modelled_rows_only() -> None:
     series = load_series(tiny_training().data)
     prices = np.linspace(10.0, 20.0, len(series.frame))
@@ -217,8 +232,25 @@ def test_window_options_are_checked() -> None:
         BacktestSpec(window="sliding")
     with pytest.raises(ValidationError, match="applies to window 'sliding' only"):
         BacktestSpec(window_size=100)
-    with pytest.raises(ValidationError, match="must lie strictly between 0 and 1"):
-        BacktestSpec(levels=[0.9, 1.0])
+
+
+@pytest.mark.parametrize("level", [0.905, 0.999, 1.0, 0.0, -0.5])
+def test_levels_off_the_calibrated_grid_rejected(level: float) -> None:
+    with pytest.raises(ValidationError) as caught:
+        BacktestSpec(levels=[0.9, level])
+
+    error = caught.value.errors()[0]
+    assert error["loc"] == ("levels", 1)
+    assert error["msg"] == (
+        f"Value error, level {level} is not available: intervals are "
+        "calibrated at levels 0.01 to 0.99 in steps of 0.01; request one of "
+        "those levels"
+    )
+
+
+def test_levels_on_the_calibrated_grid_accepted() -> None:
+    params = BacktestSpec(levels=[0.01, 0.5, 0.99])
+    assert params.levels == [0.01, 0.5, 0.99]
 
 
 @pytest.mark.parametrize(

@@ -224,6 +224,20 @@ def test_backtest_job_rejects_bad_params(
     assert "needs window_size" in response.json()["detail"]
 
 
+def test_backtest_job_rejects_unserved_level(
+    jobs_server: tuple[LiveServer, Path, Path],
+) -> None:
+    response = submit(
+        jobs_server[0].client, "backtest", {"training": TRAINING, "levels": [0.999]}
+    )
+
+    assert response.status_code == 422, response.text
+    error = response.json()["errors"][0]
+    assert error["field"] == "params.levels[0]"
+    assert "level 0.999 is not available" in error["message"]
+    assert "levels 0.01 to 0.99 in steps of 0.01" in error["message"]
+
+
 @pytest.mark.parametrize(
     ("params", "field"),
     [
