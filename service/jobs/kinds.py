@@ -79,12 +79,14 @@ CheckParams = Callable[[Any, Settings], None]
 class JobKind:
     """One kind: its params model, the function that runs it, and an
     optional check of the params against the service's limits, which runs
-    when the job is submitted."""
+    when the job is submitted. ``server_fields`` are params that the server
+    sets and that a submitted job must leave out."""
 
     name: str
     params_model: type[BaseModel]
     run: RunJob
     check: CheckParams | None = None
+    server_fields: tuple[str, ...] = ()
 
 
 _KINDS: dict[str, JobKind] = {}
@@ -96,13 +98,14 @@ def register_job_kind(
     run: RunJob,
     *,
     check: CheckParams | None = None,
+    server_fields: tuple[str, ...] = (),
 ) -> None:
     """Make ``name`` runnable; ``run(params, ctx)`` returns the job's JSON
     result and raises ``JobCancelled`` when ``ctx.should_stop()``."""
     existing = _KINDS.get(name)
     if existing is not None and existing.run is not run:
         raise ValueError(f"job kind {name!r} is already registered by {existing.run}")
-    _KINDS[name] = JobKind(name, params_model, run, check)
+    _KINDS[name] = JobKind(name, params_model, run, check, server_fields)
 
 
 def load_kind_modules() -> None:

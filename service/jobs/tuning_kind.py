@@ -131,4 +131,10 @@ def run_tuning_job(params: TuningSpec, ctx: JobContext) -> dict[str, Any]:
     )
 
 
-register_job_kind(TUNING, TuningSpec, run_tuning_job, check=check_tuning)
+register_job_kind(
+    TUNING,
+    TuningSpec,
+    run_tuning_job,
+    check=check_tuning,
+    server_fields=("storage",),
+)

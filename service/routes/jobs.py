@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from models.errors import InvalidInputError
 from service.auth import ApiKeyDep
 from service.etag import NOT_MODIFIED
+from service.jobs.kind_schemas import http_params_schema
 from service.jobs.kinds import get_kind, kind_names
 from service.jobs.uploads import SeriesDeletedError
 from service.jobs.views import (
@@ -50,9 +51,7 @@ def list_job_kinds() -> JobKindList:
     kinds = [get_kind(name) for name in kind_names()]
     return JobKindList(
         kinds=[
-            JobKindOut(
-                name=kind.name, params_schema=kind.params_model.model_json_schema()
-            )
+            JobKindOut(name=kind.name, params_schema=http_params_schema(kind))
             for kind in kinds
         ]
     )

@@ -61,6 +61,38 @@ def test_job_kinds_list_backtest_and_tuning(
     assert {"backtest", "tuning"} <= names
 
 
+def source_mappings(node: Any) -> list[dict[str, str]]:
+    """Return the mapping of every union with a ``source`` discriminator."""
+    if isinstance(node, list):
+        return [found for item in node for found in source_mappings(item)]
+    if not isinstance(node, dict):
+        return []
+    found = []
+    discriminator = node.get("discriminator")
+    if isinstance(discriminator, dict) and discriminator["propertyName"] == "source":
+        found.append(discriminator["mapping"])
+    for value in node.values():
+        found.extend(source_mappings(value))
+    return found
+
+
+def test_job_kinds_advertise_http_params(
+    jobs_server: tuple[LiveServer, Path, Path],
+) -> None:
+    kinds = jobs_server[0].client.get("/v1/job-kinds").json()["kinds"]
+    schemas = {kind["name"]: kind["params_schema"] for kind in kinds}
+
+    assert "storage" not in schemas["tuning"]["properties"]
+    assert "sampler_seed" in schemas["tuning"]["properties"]
+    for name in ("train", "backtest", "tuning"):
+        mappings = source_mappings(schemas[name])
+        assert mappings, name
+        for mapping in mappings:
+            assert "csv" not in mapping, name
+            assert "upload" in mapping, name
+        assert "CsvData" not in schemas[name].get("$defs", {}), name
+
+
 def test_backtest_job_returns_scores(
     jobs_server: tuple[LiveServer, Path, Path],
 ) -> None:
