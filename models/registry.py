@@ -10,7 +10,8 @@ Layout under the root folder::
 A version is written into a temporary folder and renamed into place while the
 name's lock is held, so readers see either no version N or a complete one, and
 two writers finishing at once get distinct numbers. ``latest`` is an implicit
-alias of the highest version. Nothing is ever loaded with pickle.
+alias of the highest version and does not read ``aliases.json``. Nothing is
+ever loaded with pickle.
 """
 
 from __future__ import annotations
@@ -36,7 +37,12 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from models.data.scaling import Scaler
-from models.errors import CheckpointError, InvalidInputError, NotFoundError
+from models.errors import (
+    CheckpointError,
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+)
 from models.names import NAME_RE, invalid_name_message
 from models.nn.forecaster import Forecaster
 from models.version_checks import (
@@ -155,7 +161,7 @@ class Registry:
         versions = self.versions(name)
         if not versions:
             raise NotFoundError(f"model {name!r} not found", field="name")
-        return {**_stored_aliases(self.root / name), LATEST: versions[-1]}
+        return {**_stored_aliases(self.root, name), LATEST: versions[-1]}
 
     def resolve(self, name: str, ref: str | int) -> int:
         """Return the version number that ``ref`` (a number or alias) means."""
@@ -175,28 +181,65 @@ class Registry:
             return version
 
         check_alias(text)
+        if text == LATEST:
+            return versions[-1]
         aliases = self.aliases(name)
         if text not in aliases:
             raise NotFoundError(
                 f"model {name!r} has no alias {text!r}; aliases are {sorted(aliases)}",
                 field="version",
             )
-        return aliases[text]
+        version = aliases[text]
+        if version not in versions:
+            raise NotFoundError(
+                f"alias {text!r} of model {name!r} points at version {version}, "
+                f"which does not exist; versions are {versions}. Point the alias "
+                "at an existing version or delete it",
+                field="version",
+            )
+        return version
 
     def metadata(self, name: str, version: int) -> dict[str, Any]:
         """The parsed ``metadata.json`` of one version."""
+        label = f"{name}:{version}"
         path = self._version_dir(name, version) / METADATA_FILE
         try:
-            return json.loads(path.read_text())
+            raw = path.read_bytes()
         except FileNotFoundError as exc:
             raise NotFoundError(
                 f"model {name!r} has no version {version}", field="version"
             ) from exc
+        except OSError as exc:
+            # strerror only, because str(exc) contains the absolute path
+            raise CheckpointError(
+                f"metadata of {label} cannot be read ({exc.strerror}); check "
+                "the file's permissions, or delete the version folder"
+            ) from exc
+        try:
+            meta = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise CheckpointError(
-                f"metadata of {name}:{version} is corrupt ({exc}); delete the "
+                f"metadata of {label} is corrupt ({exc}); delete the "
                 "version folder or retrain"
             ) from exc
+        if not isinstance(meta, dict):
+            raise CheckpointError(
+                f"metadata of {label} is a JSON {type(meta).__name__}, "
+                "not an object; delete the version folder or retrain"
+            )
+        return meta
+
+    def unreadable(self, name: str) -> str | None:
+        """Return why the latest version's metadata or the alias file of
+        ``name`` cannot be read, or None when both can."""
+        versions = self.versions(name)
+        try:
+            if versions:
+                self.metadata(name, versions[-1])
+            _stored_aliases(self.root, name)
+        except CheckpointError as exc:
+            return exc.message
+        return None
 
     def load(
         self, name: str, ref: str | int = LATEST, use: VersionUse = FORECAST
@@ -307,10 +350,18 @@ class Registry:
                 f"model {name!r} has no version {version}; versions are {versions}",
                 field="version",
             )
+        try:
+            self.metadata(name, version)
+        except CheckpointError as exc:
+            raise ConflictError(
+                f"alias {alias!r} cannot point at {name}:{version} because its "
+                f"metadata cannot be read: {exc.message}",
+                field="version",
+            ) from exc
 
         base = self.root / name
         with self._lock(base):
-            stored = _stored_aliases(base)
+            stored = _stored_aliases(self.root, name)
             if check is not None:
                 check(stored.get(alias))
             stored[alias] = int(version)
@@ -333,7 +384,7 @@ class Registry:
 
         base = self.root / name
         with self._lock(base):
-            stored = _stored_aliases(base)
+            stored = _stored_aliases(self.root, name)
             if check is not None:
                 check(stored.get(alias))
             if alias not in stored:
@@ -397,10 +448,45 @@ def _load_state(model: Forecaster, path: Path, label: str) -> None:
     model.load_state_dict(state)
 
 
-def _stored_aliases(base: Path) -> dict[str, int]:
-    """Return the explicit aliases in ``base``'s alias file, or none."""
-    path = base / ALIASES_FILE
-    return json.loads(path.read_text()) if path.is_file() else {}
+def _stored_aliases(root: Path, name: str) -> dict[str, int]:
+    """Return the explicit aliases in the alias file of ``name``, or none.
+
+    Raises ``CheckpointError`` when the file is not a JSON object of valid
+    alias names to version numbers. The message names the file relative to
+    the registry root.
+    """
+    path = root / name / ALIASES_FILE
+    if not path.is_file():
+        return {}
+    label = f"{name}/{ALIASES_FILE}"
+    try:
+        stored = json.loads(path.read_text())
+    except OSError as exc:
+        # strerror only, because str(exc) contains the absolute path
+        raise CheckpointError(
+            f"alias file {label} in the registry cannot be read "
+            f"({exc.strerror}); check its permissions, or delete it"
+        ) from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{_invalid_alias_file(label)} ({exc})") from exc
+    if not isinstance(stored, dict) or not all(
+        isinstance(alias, str)
+        and ALIAS_RE.fullmatch(alias)
+        and alias != LATEST
+        and type(version) is int
+        and version >= 1
+        for alias, version in stored.items()
+    ):
+        raise CheckpointError(_invalid_alias_file(label))
+    return stored
+
+
+def _invalid_alias_file(label: str) -> str:
+    return (
+        f"alias file {label} in the registry is invalid: it must be a JSON "
+        'object of alias names to version numbers, such as {"production": 3}. '
+        "Fix or delete the file; 'latest' and version numbers work without it"
+    )
 
 
 def _write_json(path: Path, data: dict[str, Any], *, atomic: bool = False) -> None:

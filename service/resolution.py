@@ -13,7 +13,10 @@ request after it. With a positive TTL, an alias switch or a new ``latest``
 is seen at most ``ttl_seconds`` later. A version requested by number that the
 cache does not know is always looked up on disk, so a new version is
 servable at once, and errors come from ``Registry.resolve`` with its
-messages.
+messages. So does an alias that points at a missing version. While
+``aliases.json`` cannot be read, every alias but ``latest`` goes to the
+registry too, and ``latest`` and version numbers still resolve because they
+do not depend on that file.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from models.errors import CheckpointError
 from models.registry import LATEST, Registry, check_name
 
 # A folder changed within this many seconds of being read may change again
@@ -87,8 +91,9 @@ class VersionResolver:
         if entry is not None:
             if text.isascii() and text.isdigit() and int(text) in entry.versions:
                 return int(text)
-            if text in entry.aliases:
-                return entry.aliases[text]
+            version = entry.aliases.get(text)
+            if version is not None and version in entry.versions:
+                return version
 
         # unknown here, so ask the registry, which also raises the right error
         with self._lock:
@@ -130,7 +135,11 @@ class VersionResolver:
         versions = self.registry.versions(name)
         if not versions:
             return None
-        stored = self.registry.aliases(name)
+        try:
+            stored = self.registry.aliases(name)
+        except CheckpointError:
+            # Registry.resolve raises the error for requests by alias
+            stored = {}
         self.reads += 1
         return _Entry(
             versions=frozenset(versions),

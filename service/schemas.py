@@ -221,7 +221,9 @@ class RunnerHealth(BaseModel):
 
 class Health(BaseModel):
     """Liveness: the endpoint returns 200 while ``status`` is ``degraded``
-    too. Forecasts then work, but jobs cannot be submitted."""
+    too. While the runner is unavailable, forecasts work but jobs cannot be
+    submitted. While a model is in ``unreadable``, requests that read its
+    broken file fail with 500 and the other models work as usual."""
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -231,6 +233,7 @@ class Health(BaseModel):
                     "version": "0.1.0",
                     "registry": "/srv/rnn-forecast/registry",
                     "models": 2,
+                    "unreadable": {},
                     "runner": {
                         "name": "celery",
                         "status": "ok",
@@ -243,11 +246,16 @@ class Health(BaseModel):
     )
 
     status: str = Field(
-        description="'ok', or 'degraded' when the runner is unavailable"
+        description="'ok', or 'degraded' when the runner is unavailable or "
+        "the registry has unreadable entries"
     )
     version: str
     registry: str
     models: int
+    unreadable: dict[str, str] = Field(
+        description="Models whose latest version's metadata or alias file "
+        "cannot be read, with the reason"
+    )
     runner: RunnerHealth
 
 
@@ -273,10 +281,24 @@ class VersionSummary(BaseModel):
 
 
 class ModelSummary(BaseModel):
+    """One model in a listing. A model whose latest version's metadata or
+    whose alias file cannot be read is listed with ``error`` set."""
+
     name: str
     versions: list[int]
-    aliases: dict[str, int]
-    latest: VersionSummary
+    aliases: dict[str, int] = Field(
+        description="Every alias with its version; only 'latest' when the "
+        "alias file cannot be read"
+    )
+    latest: VersionSummary | None = Field(
+        description="The highest version's summary; null when its metadata "
+        "cannot be read"
+    )
+    error: str | None = Field(
+        default=None,
+        description="Why the latest version's metadata or the alias file "
+        "cannot be read; null when both can",
+    )
 
 
 class ModelList(BaseModel):

@@ -125,6 +125,7 @@ def get_alias(
     responses={
         **WRITE_RESPONSES,
         404: {"description": "Unknown model or version"},
+        409: {"description": "The version's metadata cannot be read"},
         412: {
             "description": "If-Match or If-None-Match failed; ETag has the "
             "alias's current tag"

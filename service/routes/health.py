@@ -2,7 +2,8 @@
 
 The runner's state comes from its last check (the Celery runner connects to
 the broker every 10 seconds on a thread of its own), so this endpoint never
-waits for the broker.
+waits for the broker. The registry check reads the latest version's
+metadata and the alias file of every model on each request.
 """
 
 from __future__ import annotations
@@ -23,11 +24,19 @@ router = APIRouter(tags=["health"])
 )
 def health(registry: RegistryDep, manager: ManagerDep) -> Health:
     runner = manager.runner_state()
+    names = registry.names()
+    unreadable = {}
+    for name in names:
+        reason = registry.unreadable(name)
+        if reason is not None:
+            unreadable[name] = reason
+    degraded = runner.status == UNAVAILABLE or bool(unreadable)
     return Health(
-        status="degraded" if runner.status == UNAVAILABLE else "ok",
+        status="degraded" if degraded else "ok",
         version=__version__,
         registry=str(registry.root),
-        models=len(registry.names()),
+        models=len(names),
+        unreadable=unreadable,
         runner=RunnerHealth(
             name=runner.name,
             status=runner.status,

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from pydantic import ValidationError
 
+from models.errors import CheckpointError
 from models.evaluation import error_table, skill_summary
-from models.registry import Registry, check_name
+from models.registry import LATEST, Registry, check_name
 from service.deps import RegistryDep
 from service.etag import NOT_MODIFIED, json_with_etag
 from service.schemas import (
@@ -17,6 +20,8 @@ from service.schemas import (
     VersionSummary,
     check_version_path,
 )
+
+logger = logging.getLogger(__name__)
 
 router = APIRouter(tags=["models"])
 
@@ -44,27 +49,78 @@ def get_version(
     check_version_path(version)
     number = registry.resolve(name, version)
     meta = registry.metadata(name, number)
-    aliases = registry.aliases(name)
+    aliases, _ = readable_aliases(registry, name)
     meta["aliases"] = sorted(a for a, v in aliases.items() if v == number)
-    detail = VersionDetail.model_validate(meta)
+    try:
+        detail = VersionDetail.model_validate(meta)
+    except ValidationError as exc:
+        raise invalid_metadata(name, number, exc) from exc
     return json_with_etag(request, detail.model_dump(mode="json"))
 
 
 def summarize(registry: Registry, name: str) -> ModelSummary:
-    """Build one listing entry: versions, aliases and the latest version's scores."""
+    """Build one listing entry: versions, aliases and the latest version's
+    scores, with ``error`` set for what cannot be read."""
     versions = registry.versions(name)
-    meta = registry.metadata(name, versions[-1])
+    aliases, alias_error = readable_aliases(registry, name)
+    errors = [alias_error] if alias_error else []
+    try:
+        latest: VersionSummary | None = version_summary(
+            name, versions[-1], registry.metadata(name, versions[-1])
+        )
+    except CheckpointError as exc:
+        latest = None
+        errors.append(exc.message)
+    if errors:
+        logger.warning("model %s listed with errors: %s", name, "; ".join(errors))
     return ModelSummary(
         name=name,
         versions=versions,
-        aliases=registry.aliases(name),
-        latest=VersionSummary(
-            version=versions[-1],
+        aliases=aliases,
+        latest=latest,
+        error="; ".join(errors) or None,
+    )
+
+
+def readable_aliases(
+    registry: Registry, name: str
+) -> tuple[dict[str, int], str | None]:
+    """Return the aliases of ``name`` and None, or only ``latest`` and the
+    reason when the alias file cannot be read."""
+    try:
+        return registry.aliases(name), None
+    except CheckpointError as exc:
+        return {LATEST: registry.resolve(name, LATEST)}, exc.message
+
+
+def version_summary(name: str, version: int, meta: dict[str, Any]) -> VersionSummary:
+    """Build the summary of one version from its metadata; raise
+    ``CheckpointError`` when a field has the wrong type."""
+    spec = meta.get("spec")
+    try:
+        return VersionSummary(
+            version=version,
             created_at=meta.get("created_at"),
-            cell=meta.get("spec", {}).get("cell"),
+            cell=spec.get("cell") if isinstance(spec, dict) else None,
             metrics=meta.get("metrics"),
             **headline_scores(meta),
-        ),
+        )
+    except (AttributeError, TypeError, ValidationError) as exc:
+        raise invalid_metadata(name, version, exc) from exc
+
+
+def invalid_metadata(name: str, version: int, exc: Exception) -> CheckpointError:
+    """Build the error for metadata that parses as a JSON object but does not
+    have the fields and types that the registry writes."""
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        reason = f"{where}: {first['msg']}"
+    else:
+        reason = str(exc)
+    return CheckpointError(
+        f"metadata of {name}:{version} is invalid ({reason}); delete the "
+        "version folder or retrain"
     )
 
 

@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from models.errors import CheckpointError, InvalidInputError, NotFoundError
+from models.errors import (
+    CheckpointError,
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+)
 from models.nn.forecaster import Forecaster
 from models.registry import Registry
 from models.version_checks import GRADIENT_FLOW
@@ -136,12 +141,22 @@ def test_weights_that_do_not_fit_fail_clearly(tmp_path: Path) -> None:
         registry.load("m", 1)
 
 
-def test_corrupt_metadata_fails_clearly(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "metadata of m:1 is corrupt"),
+        ("[1]", "metadata of m:1 is a JSON list, not an object"),
+    ],
+)
+def test_corrupt_metadata_fails_clearly(
+    tmp_path: Path, content: str, message: str
+) -> None:
     registry = Registry(tmp_path)
     write_one(registry)
-    (tmp_path / "m" / "versions" / "1" / "metadata.json").write_text("{not json")
-    with pytest.raises(CheckpointError, match="metadata of m:1 is corrupt"):
+    (tmp_path / "m" / "versions" / "1" / "metadata.json").write_text(content)
+    with pytest.raises(CheckpointError, match=message):
         registry.load("m", 1)
+    assert message in str(registry.unreadable("m"))
 
 
 def test_half_written_version_is_invisible(tmp_path: Path) -> None:
@@ -239,3 +254,55 @@ def test_version_with_nan_weights_cannot_forecast(tmp_path: Path) -> None:
 
     with pytest.raises(InvalidInputError, match="left the weights head.bias not"):
         registry.load("m")
+
+
+@pytest.mark.parametrize(
+    "content",
+    ["[1, 2]", "{broken", '{"prod": "1"}', '{"prod": true}', '{"latest": 1}'],
+)
+def test_invalid_alias_file_named_in_error(tmp_path: Path, content: str) -> None:
+    registry = Registry(tmp_path)
+    write_one(registry)
+    write_one(registry)
+    (tmp_path / "m" / "aliases.json").write_text(content)
+
+    assert registry.resolve("m", "latest") == 2
+    assert registry.resolve("m", 1) == 1
+    with pytest.raises(CheckpointError, match="alias file m/aliases.json .* invalid"):
+        registry.resolve("m", "prod")
+    with pytest.raises(CheckpointError, match="Fix or delete the file"):
+        registry.set_alias("m", "prod", 1)
+    assert "m/aliases.json" in str(registry.unreadable("m"))
+
+
+def test_dangling_alias_names_missing_version(tmp_path: Path) -> None:
+    registry = Registry(tmp_path)
+    write_one(registry)
+    (tmp_path / "m" / "aliases.json").write_text('{"prod": 99}')
+
+    with pytest.raises(
+        NotFoundError,
+        match=r"alias 'prod' of model 'm' points at version 99, which does not "
+        r"exist; versions are \[1\]. Point the alias at an existing version",
+    ):
+        registry.resolve("m", "prod")
+
+
+def test_alias_to_unreadable_version_rejected(tmp_path: Path) -> None:
+    registry = Registry(tmp_path)
+    write_one(registry)
+    (tmp_path / "m" / "versions" / "1" / "metadata.json").write_text('{"broken')
+
+    with pytest.raises(
+        ConflictError, match="alias 'x' cannot point at m:1 because its metadata"
+    ):
+        registry.set_alias("m", "x", 1)
+    assert not (tmp_path / "m" / "aliases.json").exists()
+
+
+def test_unreadable_none_for_valid_model(tmp_path: Path) -> None:
+    registry = Registry(tmp_path)
+    write_one(registry)
+    registry.set_alias("m", "prod", 1)
+
+    assert registry.unreadable("m") is None

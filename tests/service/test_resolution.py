@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from models.errors import InvalidInputError, NotFoundError
+from models.errors import CheckpointError, InvalidInputError, NotFoundError
 from models.registry import Registry
 from service.resolution import VersionResolver
 from tests.models.test_registry import write_one
@@ -153,3 +153,22 @@ def test_invalidate_forces_a_read(registry: Registry) -> None:
 def test_negative_ttl_is_rejected(registry: Registry) -> None:
     with pytest.raises(ValueError, match="ttl_seconds=-1 is negative"):
         VersionResolver(registry, ttl_seconds=-1)
+
+
+def test_latest_survives_invalid_alias_file(registry: Registry) -> None:
+    resolver = VersionResolver(registry)
+    (registry.root / "m" / "aliases.json").write_text("[1, 2]")
+
+    assert resolver.resolve("m", "latest") == 2
+    assert resolver.resolve("m", 1) == 1
+    with pytest.raises(CheckpointError, match="alias file m/aliases.json"):
+        resolver.resolve("m", "production")
+
+
+def test_cached_dangling_alias_raises(registry: Registry) -> None:
+    resolver = VersionResolver(registry)
+    assert resolver.resolve("m", "production") == 1
+    (registry.root / "m" / "aliases.json").write_text('{"production": 99}')
+
+    with pytest.raises(NotFoundError, match="points at version 99, which does not"):
+        resolver.resolve("m", "production")

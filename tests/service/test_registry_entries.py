@@ -1,0 +1,155 @@
+"""Listing, health, aliases and forecasts over HTTP next to corrupt and odd
+registry entries."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from models.data.synthetic import generate
+from models.pipeline import train_and_register
+from models.registry import Registry
+from models.spec import SyntheticData, TrainingSpec
+from tests.conftest import LiveServer, tiny_spec
+
+API_KEY = "registry-entries-key-5d1e"
+DATA = SyntheticData(generator="ar1", length=300, level=50.0)
+
+
+def ar_spec(seed: int = 0) -> TrainingSpec:
+    return tiny_spec(name="ar", target="price", data=DATA, epochs=1, seed=seed)
+
+
+def copy_model(registry: Registry, name: str) -> Path:
+    """Copy version 1 of ``ar`` to version 1 of ``name``; return its folder."""
+    folder = registry.root / name / "versions" / "1"
+    shutil.copytree(registry.root / "ar" / "versions" / "1", folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
+    registry = Registry(tmp_path_factory.mktemp("entries"))
+    series = generate(DATA)
+    train_and_register(ar_spec(seed=0), registry, series=series)
+    train_and_register(ar_spec(seed=1), registry, series=series)
+    return registry
+
+
+@pytest.fixture(scope="module")
+def client(registry: Registry) -> Iterator[httpx.Client]:
+    server = LiveServer(registry.root, {"RNN_FORECAST_API_KEY": API_KEY})
+    yield server.client
+    server.stop()
+
+
+def forecast(client: httpx.Client, name: str, version: object) -> httpx.Response:
+    return client.post(
+        f"/v1/models/{name}/forecast", json={"version": version, "horizon": 2}
+    )
+
+
+def test_corrupt_version_listed_with_error(
+    registry: Registry, client: httpx.Client
+) -> None:
+    folder = copy_model(registry, "corrupt")
+    (folder / "metadata.json").write_text('{"broken')
+
+    response = client.get("/v1/models")
+
+    assert response.status_code == 200
+    models = {model["name"]: model for model in response.json()["models"]}
+    assert models["ar"]["error"] is None
+    assert models["ar"]["latest"]["version"] == 2
+    assert models["corrupt"]["latest"] is None
+    assert "metadata of corrupt:1 is corrupt" in models["corrupt"]["error"]
+
+    health = client.get("/v1/health").json()
+    assert health["status"] == "degraded"
+    assert "metadata of corrupt:1" in health["unreadable"]["corrupt"]
+    assert "ar" not in health["unreadable"]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"broken', "metadata of {name}:1 is corrupt"),
+        ("[1]", "metadata of {name}:1 is a JSON list, not an object"),
+        (
+            '{"created_at": 5, "metrics": {"test": []}}',
+            "metadata of {name}:1 is invalid",
+        ),
+    ],
+)
+def test_corrupt_version_get_explains(
+    registry: Registry, client: httpx.Client, content: str, message: str
+) -> None:
+    name = f"bad{len(content)}"
+    folder = copy_model(registry, name)
+    (folder / "metadata.json").write_text(content)
+
+    detail = client.get(f"/v1/models/{name}/versions/1")
+    listing = client.get("/v1/models")
+
+    assert detail.status_code == 500
+    assert message.format(name=name) in detail.json()["detail"]
+    assert str(registry.root) not in detail.text
+    assert listing.status_code == 200
+    models = {model["name"]: model for model in listing.json()["models"]}
+    assert message.format(name=name) in models[name]["error"]
+    assert models["ar"]["error"] is None
+
+
+def test_alias_to_corrupt_version_conflicts(
+    registry: Registry, client: httpx.Client
+) -> None:
+    folder = copy_model(registry, "badalias")
+    (folder / "metadata.json").write_text('{"broken')
+
+    response = client.put(
+        "/v1/models/badalias/aliases/x",
+        json={"version": 1},
+        headers={"X-API-Key": API_KEY},
+    )
+
+    assert response.status_code == 409
+    assert "metadata cannot be read" in response.json()["detail"]
+    assert not (registry.root / "badalias" / "aliases.json").exists()
+
+
+def test_invalid_alias_file_keeps_latest(
+    registry: Registry, client: httpx.Client
+) -> None:
+    copy_model(registry, "odd")
+    (registry.root / "odd" / "aliases.json").write_text("[1, 2]")
+
+    latest = forecast(client, "odd", "latest")
+    by_alias = forecast(client, "odd", "prod")
+    listing = client.get("/v1/models").json()["models"]
+
+    assert latest.status_code == 200
+    assert latest.json()["version"] == 1
+    assert by_alias.status_code == 500
+    assert "alias file odd/aliases.json" in by_alias.json()["detail"]
+    assert str(registry.root) not in by_alias.text
+    odd = next(model for model in listing if model["name"] == "odd")
+    assert odd["aliases"] == {"latest": 1}
+    assert "odd/aliases.json" in odd["error"]
+    assert client.get("/v1/models/odd/versions/latest").status_code == 200
+
+
+def test_dangling_alias_explained(registry: Registry, client: httpx.Client) -> None:
+    copy_model(registry, "dangling")
+    (registry.root / "dangling" / "aliases.json").write_text('{"prod": 99}')
+
+    response = forecast(client, "dangling", "prod")
+
+    assert response.status_code == 404
+    assert (
+        "alias 'prod' of model 'dangling' points at version 99, which does not "
+        "exist" in response.json()["detail"]
+    )
