@@ -231,7 +231,6 @@ class Health(BaseModel):
                 {
                     "status": "ok",
                     "version": "0.1.0",
-                    "registry": "/srv/rnn-forecast/registry",
                     "models": 2,
                     "unreadable": {},
                     "runner": {
@@ -250,7 +249,6 @@ class Health(BaseModel):
         "the registry has unreadable entries"
     )
     version: str
-    registry: str
     models: int
     unreadable: dict[str, str] = Field(
         description="Models whose latest version's metadata or alias file "

@@ -3,7 +3,9 @@
 The runner's state comes from its last check (the Celery runner connects to
 the broker every 10 seconds on a thread of its own), so this endpoint never
 waits for the broker. The registry check reads the latest version's
-metadata and the alias file of every model on each request.
+metadata and the alias file of every model on each request. The response
+leaves out the registry's path, because it would show the server's file
+layout to every client.
 """
 
 from __future__ import annotations
@@ -34,7 +36,6 @@ def health(registry: RegistryDep, manager: ManagerDep) -> Health:
     return Health(
         status="degraded" if degraded else "ok",
         version=__version__,
-        registry=str(registry.root),
         models=len(names),
         unreadable=unreadable,
         runner=RunnerHealth(

@@ -153,3 +153,14 @@ def test_dangling_alias_explained(registry: Registry, client: httpx.Client) -> N
         "alias 'prod' of model 'dangling' points at version 99, which does not "
         "exist" in response.json()["detail"]
     )
+
+
+@pytest.mark.parametrize("headers", [{}, {"X-API-Key": API_KEY}])
+def test_health_hides_registry_path(
+    registry: Registry, client: httpx.Client, headers: dict[str, str]
+) -> None:
+    response = client.get("/v1/health", headers=headers)
+
+    assert response.status_code == 200
+    assert "registry" not in response.json()
+    assert str(registry.root) not in response.text
