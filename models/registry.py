@@ -5,13 +5,17 @@ Layout under the root folder::
     <name>/versions/<N>/weights.safetensors   tensors, safetensors format
     <name>/versions/<N>/metadata.json         spec, scaler, data, metrics, ...
     <name>/aliases.json                       {"production": 3, ...}
+    <name>/highest_version                    highest number ever written
     <name>/.lock                              flock for version numbers
 
 A version is written into a temporary folder and renamed into place while the
 name's lock is held, so readers see either no version N or a complete one, and
-two writers finishing at once get distinct numbers. ``latest`` is an implicit
-alias of the highest version and does not read ``aliases.json``. Nothing is
-ever loaded with pickle.
+two writers finishing at once get distinct numbers. A new version gets a
+number above both the highest existing version and the number in
+``highest_version``. So a version folder that was deleted or moved away does
+not get its number reused, unless ``highest_version`` is deleted too.
+``latest`` is an implicit alias of the highest version and does not read
+``aliases.json``. Nothing is ever loaded with pickle.
 """
 
 from __future__ import annotations
@@ -73,6 +77,7 @@ def check_name(name: str) -> str:
 
 
 ALIASES_FILE = "aliases.json"
+HIGHEST_FILE = "highest_version"
 
 
 def check_alias(alias: str) -> str:
@@ -312,7 +317,7 @@ class Registry:
             sha = hashlib.sha256(weights.read_bytes()).hexdigest()
 
             with self._lock(base):
-                version = max(self.versions(name), default=0) + 1
+                version = max(self.versions(name) + [_highest_written(base)]) + 1
                 meta = {
                     **metadata,
                     "format": FORMAT_VERSION,
@@ -323,6 +328,7 @@ class Registry:
                 _write_json(tmp / METADATA_FILE, meta)
                 os.rename(tmp, base / "versions" / str(version))
                 _fsync_dir(base / "versions")
+                _record_highest(base, version)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -489,14 +495,51 @@ def _invalid_alias_file(label: str) -> str:
     )
 
 
-def _write_json(path: Path, data: dict[str, Any], *, atomic: bool = False) -> None:
+def _highest_written(base: Path) -> int:
+    """Return the number in ``base``'s ``highest_version`` file, or 0 when
+    the file is missing or does not contain a version number."""
+    path = base / HIGHEST_FILE
+    try:
+        text = path.read_text().strip()
+    except FileNotFoundError:
+        return 0
+    if not (text.isascii() and text.isdigit()):
+        logger.warning("ignored %s: %r is not a version number", path, text)
+        return 0
+    return int(text)
+
+
+def _record_highest(base: Path, version: int) -> None:
+    """Write ``version`` to ``base``'s ``highest_version`` file. A failed
+    write is logged and not raised, because the version is already in place
+    and only a later write after a deletion could reuse its number."""
+    try:
+        _write_text(base / HIGHEST_FILE, f"{version}\n", atomic=True)
+    except OSError as exc:
+        logger.warning(
+            "version %s:%d is written, but %s could not be updated: %s",
+            base.name,
+            version,
+            HIGHEST_FILE,
+            exc,
+        )
+
+
+def _write_text(path: Path, text: str, *, atomic: bool = False) -> None:
+    """Write ``text`` to ``path`` and flush it to disk; with ``atomic``, write
+    a sibling file and rename it over ``path``."""
     target = path.with_name(path.name + ".tmp") if atomic else path
     with open(target, "w") as handle:
-        json.dump(data, handle, indent=2, sort_keys=True, allow_nan=False)
+        handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())
     if atomic:
         os.replace(target, path)
+
+
+def _write_json(path: Path, data: dict[str, Any], *, atomic: bool = False) -> None:
+    text = json.dumps(data, indent=2, sort_keys=True, allow_nan=False)
+    _write_text(path, text, atomic=atomic)
 
 
 def _fsync_file(path: Path) -> None:

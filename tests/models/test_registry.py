@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import shutil
 from pathlib import Path
 
 import pytest
@@ -254,6 +255,25 @@ def test_version_with_nan_weights_cannot_forecast(tmp_path: Path) -> None:
 
     with pytest.raises(InvalidInputError, match="left the weights head.bias not"):
         registry.load("m")
+
+
+def test_removed_version_number_not_reused(tmp_path: Path) -> None:
+    registry = Registry(tmp_path)
+    write_one(registry)
+    write_one(registry)
+    shutil.move(tmp_path / "m" / "versions" / "2", tmp_path / "moved")
+
+    assert write_one(registry) == 3
+    assert registry.versions("m") == [1, 3]
+    assert (tmp_path / "m" / "highest_version").read_text() == "3\n"
+
+
+def test_invalid_highest_version_file_ignored(tmp_path: Path) -> None:
+    registry = Registry(tmp_path)
+    write_one(registry)
+    (tmp_path / "m" / "highest_version").write_text("two")
+
+    assert write_one(registry) == 2
 
 
 @pytest.mark.parametrize(

@@ -53,6 +53,21 @@ def forecast(client: httpx.Client, name: str, version: object) -> httpx.Response
     )
 
 
+def test_removed_version_number_not_reused(
+    registry: Registry, client: httpx.Client
+) -> None:
+    shutil.copytree(registry.root / "ar", registry.root / "nr")
+    assert forecast(client, "nr", 2).status_code == 200
+    shutil.move(registry.root / "nr" / "versions" / "2", registry.root / "nr-old-2")
+
+    spec = ar_spec(seed=2).model_copy(update={"name": "nr"})
+    version, _, _ = train_and_register(spec, registry, series=generate(DATA))
+
+    assert version == 3
+    assert forecast(client, "nr", 2).status_code == 404
+    assert forecast(client, "nr", "latest").json()["version"] == 3
+
+
 def test_corrupt_version_listed_with_error(
     registry: Registry, client: httpx.Client
 ) -> None:
