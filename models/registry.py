@@ -117,6 +117,11 @@ class LoadedModel:
 
     ``tail_dates`` (R,) and ``tail_close`` (R,) are the last R rows of the
     training series, enough for one forecast without client history.
+    ``checkpoint`` is the sha256 of the ``metadata.json`` it was loaded from.
+    That file contains the sha256 of the weights, the scaler, the spec and the
+    creation time, so the id tells apart two checkpoints stored under one
+    version number, such as a version folder that was deleted and written
+    again.
     """
 
     name: str
@@ -129,6 +134,7 @@ class LoadedModel:
     tail_dates: tuple[str, ...]
     tail_close: np.ndarray
     metadata: dict[str, Any]
+    checkpoint: str
 
 
 class Registry:
@@ -206,6 +212,11 @@ class Registry:
 
     def metadata(self, name: str, version: int) -> dict[str, Any]:
         """The parsed ``metadata.json`` of one version."""
+        return self._read_metadata(name, version)[0]
+
+    def _read_metadata(self, name: str, version: int) -> tuple[dict[str, Any], str]:
+        """Return one version's parsed metadata and the sha256 of the file
+        (64 hex digits), the ``checkpoint`` of a ``LoadedModel``."""
         label = f"{name}:{version}"
         path = self._version_dir(name, version) / METADATA_FILE
         try:
@@ -232,7 +243,7 @@ class Registry:
                 f"metadata of {label} is a JSON {type(meta).__name__}, "
                 "not an object; delete the version folder or retrain"
             )
-        return meta
+        return meta, hashlib.sha256(raw).hexdigest()
 
     def unreadable(self, name: str) -> str | None:
         """Return why the latest version's metadata or the alias file of
@@ -254,7 +265,7 @@ class Registry:
         scaler or weights are not finite. That error names ``use``, what the
         caller loads the version for."""
         version = self.resolve(name, ref)
-        meta = self.metadata(name, version)
+        meta, checkpoint = self._read_metadata(name, version)
         folder = self._version_dir(name, version)
         label = f"{name}:{version}"
         check_scaler(meta, label, use)
@@ -293,6 +304,7 @@ class Registry:
             tail_dates=tuple(tail["dates"]),
             tail_close=np.asarray(tail["close"], dtype=np.float64),
             metadata=meta,
+            checkpoint=checkpoint,
         )
 
     # ---- writing -----------------------------------------------------------

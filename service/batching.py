@@ -1,6 +1,8 @@
 """Micro-batching: concurrent forecasts of one version share one forward pass.
 
-Requests for the same (name, version) are queued on the event loop. A queue
+Requests for the same checkpoint (name, version and ``LoadedModel.checkpoint``)
+are queued on the event loop, so requests for two checkpoints stored under one
+version number never share a pass. A queue
 is sent to the thread pool as one ``run_batch`` call when the first of these
 happens:
 
@@ -33,7 +35,8 @@ from service.logging_config import REQUEST_ID, in_request_context
 
 logger = logging.getLogger(__name__)
 
-BatchKey = tuple[str, int]
+# name, version and checkpoint id of a LoadedModel
+BatchKey = tuple[str, int, str]
 Outcome = Forecast | Exception
 
 
@@ -89,7 +92,7 @@ class MicroBatcher:
 
     async def forecast(self, loaded: LoadedModel, item: ForecastInput) -> Forecast:
         """Forecast one validated input, batched with concurrent ones."""
-        key = (loaded.name, loaded.version)
+        key = (loaded.name, loaded.version, loaded.checkpoint)
         idle = self._in_flight.get(key, 0) == 0 and key not in self._queues
         if not self.enabled or idle:
             return await self._run_alone(key, loaded, item)
@@ -170,7 +173,7 @@ class MicroBatcher:
             logger.error(
                 "batch of %d for %s:%d (requests %s) failed: %s",
                 len(queue.items),
-                *key,
+                *key[:2],
                 _joined(queue.request_ids),
                 exc,
             )

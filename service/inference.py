@@ -3,36 +3,77 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
 
 import torch
 
-from models.registry import LoadedModel, Registry
+from models.registry import METADATA_FILE, LoadedModel, Registry
 from models.version_checks import FORECAST, VersionUse
 
 logger = logging.getLogger(__name__)
 
+# st_ino, st_mtime_ns, st_ctime_ns and st_size of a version's metadata.json;
+# all zeros when the file is missing
+Stamp = tuple[int, int, int, int]
+# name, version and LoadedModel.checkpoint
+CacheKey = tuple[str, int, str]
+
+
+class _Seen(NamedTuple):
+    """The checkpoint id last loaded for a version number, and the stamp its
+    metadata file had before that load."""
+
+    stamp: Stamp
+    checkpoint: str
+
 
 class ModelCache:
-    """Bounded LRU cache of loaded versions keyed by (name, version).
+    """Bounded LRU cache of loaded versions keyed by (name, version, checkpoint).
 
-    Versions are immutable, so a cached entry never goes stale; a version
-    written after start-up is loaded on first use.
+    The checkpoint id (``LoadedModel.checkpoint``) is the sha256 of the
+    version's ``metadata.json``. A version number that comes back with other
+    content, such as a model folder deleted and trained again, is therefore
+    another key, and its weights are loaded instead of the cached ones.
+
+    A lookup by number finds the checkpoint id that the last load of that
+    number returned, and uses it while the stamp (inode, mtime, ctime and
+    size) of ``metadata.json`` is unchanged since then. That costs one
+    ``os.stat`` and no file read. A changed or missing file is a miss, and
+    ``get`` loads the version again. A version written after start-up is
+    loaded on first use.
+
+    NOTE: a metadata file replaced by one of the same size, under the same
+    inode and within one tick of the file system's timestamp clock keeps its
+    stamp, so the old checkpoint would still be served. Training a version
+    takes far longer than that tick.
     """
 
     def __init__(self, registry: Registry, max_size: int) -> None:
         self.registry = registry
         self.max_size = max_size
-        self._items: OrderedDict[tuple[str, int], LoadedModel] = OrderedDict()
+        self._root = os.fspath(registry.root)
+        self._items: OrderedDict[CacheKey, LoadedModel] = OrderedDict()
+        self._seen: dict[tuple[str, int], _Seen] = {}
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
     def peek(self, name: str, version: int) -> LoadedModel | None:
-        """Return the loaded version if cached, else None; never reads disk."""
-        key = (name, version)
+        """Return the cached checkpoint of ``name:version`` if its metadata
+        file is unchanged since it was loaded, else None. Stats one file and
+        reads none."""
+        seen = self._seen.get((name, version))
+        if seen is None:
+            return None
+        if _stamp(self._metadata_path(name, version)) != seen.stamp:
+            self._forget(name, version, seen)
+            return None
+
+        key = (name, version, seen.checkpoint)
         with self._lock:
             item = self._items.get(key)
             if item is not None:
@@ -47,19 +88,56 @@ class ModelCache:
         if item is not None:
             return item
 
+        # stamped before loading, so a file replaced during the load fails
+        # the next peek and is loaded again
+        stamp = _stamp(self._metadata_path(name, version))
         loaded = self.registry.load(name, version, use)
-        key = (name, version)
+        key = (name, version, loaded.checkpoint)
         with self._lock:
             self.misses += 1
-            self._items[key] = loaded
+            previous = self._seen.get((name, version))
+            if previous is not None and previous.checkpoint != loaded.checkpoint:
+                self._items.pop((name, version, previous.checkpoint), None)
+            self._seen[(name, version)] = _Seen(stamp, loaded.checkpoint)
+            loaded = self._items.setdefault(key, loaded)
             self._items.move_to_end(key)
             while len(self._items) > self.max_size:
                 evicted, _ = self._items.popitem(last=False)
-                logger.info("evicted %s:%d from the model cache", *evicted)
+                self._drop_seen(evicted)
+                logger.info("evicted %s:%d from the model cache", *evicted[:2])
         return loaded
 
     def __len__(self) -> int:
         return len(self._items)
+
+    def _metadata_path(self, name: str, version: int) -> str:
+        return os.path.join(self._root, name, "versions", str(version), METADATA_FILE)
+
+    def _forget(self, name: str, version: int, seen: _Seen) -> None:
+        """Drop the checkpoint that ``seen`` names, because its metadata file
+        changed or is gone."""
+        with self._lock:
+            if self._seen.get((name, version)) is not seen:
+                return
+            del self._seen[(name, version)]
+            self._items.pop((name, version, seen.checkpoint), None)
+        logger.info("%s:%d changed on disk; it is loaded again on use", name, version)
+
+    def _drop_seen(self, key: CacheKey) -> None:
+        """Forget the stamp of an evicted checkpoint; call with the lock held."""
+        name, version, checkpoint = key
+        seen = self._seen.get((name, version))
+        if seen is not None and seen.checkpoint == checkpoint:
+            del self._seen[(name, version)]
+
+
+def _stamp(path: str) -> Stamp:
+    """Return the stamp of ``path``, or all zeros when it does not exist."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return (0, 0, 0, 0)
+    return (info.st_ino, info.st_mtime_ns, info.st_ctime_ns, info.st_size)
 
 
 def make_executor(

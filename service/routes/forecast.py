@@ -105,7 +105,7 @@ async def forecast_json(serving: Serving, name: str, query: ForecastQuery) -> by
     check_request_limits(query, serving)
 
     # the alias is resolved once, so the whole response comes from one version;
-    # a cached version costs no file reads, a new one is loaded on the pool
+    # a cached version costs one stat, a new one is loaded on the pool
     version = serving.resolver.resolve(name, query.version)
     loaded = serving.cache.peek(name, version)
     if loaded is None:

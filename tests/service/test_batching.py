@@ -4,6 +4,7 @@ requests with different versions, horizons and histories never mix."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import logging
 import shutil
@@ -155,6 +156,34 @@ def test_batcher_returns_each_caller_its_own_answer(registry: Registry) -> None:
     assert batcher.stats.largest > 1
     assert batcher.stats.largest <= 16
     assert batcher.stats.batches < len(pairs)
+
+
+def test_checkpoints_of_one_number_not_mixed(registry: Registry) -> None:
+    cases = [c for c in varied_cases(registry, 60, seed=4) if c.version == 1]
+    first = registry.load("nflx", 1)
+    # version 2's weights as they would be served after its folder replaced
+    # version 1's: the same name and number, another checkpoint
+    second = dataclasses.replace(registry.load("nflx", 2), version=1)
+    assert first.checkpoint != second.checkpoint
+    pairs = []
+    for case in (c for c in cases if c.name == "nflx"):
+        for model in (first, second):
+            item = build_input(model, case.horizon, case.dates, case.closes, case.level)
+            pairs.append((model, item))
+    expected = [run_batch(model, [item])[0] for model, item in pairs]
+
+    async def submit_all(batcher: MicroBatcher) -> list[Forecast]:
+        return await asyncio.gather(
+            *(batcher.forecast(model, item) for model, item in pairs)
+        )
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        batcher = MicroBatcher(pool, window_seconds=0.05, max_batch_size=64)
+        results = asyncio.run(submit_all(batcher))
+
+    for result, want in zip(results, expected, strict=True):
+        assert_same(result, want)
+    assert batcher.stats.largest > 1
 
 
 def test_batcher_off_runs_each_request_alone(registry: Registry) -> None:

@@ -1,5 +1,5 @@
-"""Listing, health, aliases and forecasts over HTTP next to corrupt and odd
-registry entries."""
+"""Listing, health, aliases and forecasts over HTTP next to reused,
+corrupt and odd registry entries."""
 
 from __future__ import annotations
 
@@ -51,6 +51,45 @@ def forecast(client: httpx.Client, name: str, version: object) -> httpx.Response
     return client.post(
         f"/v1/models/{name}/forecast", json={"version": version, "horizon": 2}
     )
+
+
+def test_replaced_version_not_served_from_cache(
+    registry: Registry, client: httpx.Client
+) -> None:
+    copy_model(registry, "re")
+    versions = registry.root / "re" / "versions"
+    shutil.copytree(registry.root / "ar" / "versions" / "2", versions / "2")
+    cached = forecast(client, "re", 2).json()["forecast"]
+    first = forecast(client, "re", 1).json()["forecast"]
+    assert cached != first
+
+    # version 2 is moved away and version 1's folder is put in its place
+    shutil.move(versions / "2", registry.root / "re-old-2")
+    shutil.copytree(versions / "1", versions / "2")
+    replaced = forecast(client, "re", 2)
+
+    assert replaced.status_code == 200
+    assert replaced.json()["forecast"] == first
+
+
+def test_retrained_model_not_served_from_cache(
+    registry: Registry, client: httpx.Client
+) -> None:
+    series = generate(DATA)
+    spec = ar_spec(seed=3).model_copy(update={"name": "rt"})
+    train_and_register(spec, registry, series=series)
+    before = forecast(client, "rt", 1)
+    assert before.status_code == 200
+
+    # the whole model folder goes, so version 1 is written again
+    shutil.rmtree(registry.root / "rt")
+    spec = ar_spec(seed=4).model_copy(update={"name": "rt"})
+    version, _, _ = train_and_register(spec, registry, series=series)
+    after = forecast(client, "rt", 1)
+
+    assert version == 1
+    assert after.status_code == 200
+    assert after.json()["forecast"] != before.json()["forecast"]
 
 
 def test_removed_version_number_not_reused(
