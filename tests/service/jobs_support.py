@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import time
 import uuid
@@ -23,6 +24,11 @@ FINISHED = ("succeeded", "failed", "cancelled")
 
 POSTGRES_URL = os.environ.get(
     "RNN_FORECAST_TEST_POSTGRES", "postgresql+psycopg://root@127.0.0.1:5432/test"
+)
+# the start of each test schema's name, so that users who share a database
+# can keep their schemas apart
+POSTGRES_SCHEMA_PREFIX = os.environ.get(
+    "RNN_FORECAST_TEST_POSTGRES_SCHEMA_PREFIX", "jobs_test"
 )
 
 # a run long enough to watch and cancel: about 0.5 s per epoch on 2 cores
@@ -115,7 +121,13 @@ def versions_of(registry: Path, name: str) -> list[str]:
 def postgres_schema() -> Iterator[str]:
     """Yield the URL of a new, empty PostgreSQL schema of its own, dropped
     afterwards. Skips the test when there is no server, except in CI."""
-    schema = f"jobs_test_{uuid.uuid4().hex[:12]}"
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,40}", POSTGRES_SCHEMA_PREFIX):
+        raise ValueError(
+            "RNN_FORECAST_TEST_POSTGRES_SCHEMA_PREFIX must be 1 to 41 lowercase "
+            "letters, digits or underscores, not starting with a digit; got "
+            f"{POSTGRES_SCHEMA_PREFIX!r}"
+        )
+    schema = f"{POSTGRES_SCHEMA_PREFIX}_{uuid.uuid4().hex[:12]}"
     admin = create_engine(POSTGRES_URL)
     try:
         with admin.begin() as conn:
