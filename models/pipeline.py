@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import platform
+from collections.abc import Callable
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from models.data.windows import history_rows
 from models.json_values import json_safe
 from models.registry import Registry
 from models.spec import TrainingSpec, check_model_name
-from models.training import EpochCallback, FitResult, StopCheck, fit
+from models.training import EpochCallback, FitResult, StageCallback, StopCheck, fit
 
 PACKAGES = ("torch", "numpy", "pandas", "safetensors", "pydantic")
 
@@ -31,19 +32,27 @@ def train_and_register(
     upload_dir: Path | None = None,
     on_epoch: EpochCallback | None = None,
     should_stop: StopCheck | None = None,
+    on_stage: StageCallback | None = None,
+    before_write: Callable[[], None] | None = None,
     series: Series | None = None,
 ) -> tuple[int, FitResult, Series]:
     """Train ``spec`` and write a new version; return (version, result, series).
 
-    Nothing is written when loading or training fails or is cancelled.
-    Raises ``InvalidInputError`` before loading when ``spec`` has no name of
-    its own for data other than the bundled series.
+    Nothing is written when loading or training fails or is cancelled, or
+    when ``before_write`` raises. ``before_write`` runs after training and
+    evaluation, just before the registry write. Raises ``InvalidInputError``
+    before loading when ``spec`` has no name of its own for data other than
+    the bundled series.
     """
     check_model_name(spec)
     if series is None:
         series = load_series(spec.data, cache_dir=cache_dir, upload_dir=upload_dir)
-    result = fit(spec, series, on_epoch=on_epoch, should_stop=should_stop)
+    result = fit(
+        spec, series, on_epoch=on_epoch, should_stop=should_stop, on_stage=on_stage
+    )
     meta = build_metadata(spec, series, result)
+    if before_write is not None:
+        before_write()
     version = registry.write(spec.name, result.model.state_dict(), meta)
     return version, result, series
 

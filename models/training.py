@@ -82,7 +82,14 @@ class FitResult:
 
 
 EpochCallback = Callable[[EpochRecord, int], None]
+StageCallback = Callable[[str], None]
 StopCheck = Callable[[], bool]
+
+
+def stop_training_if_requested(should_stop: StopCheck | None) -> None:
+    """Raise ``TrainingCancelled`` when ``should_stop`` returns True."""
+    if should_stop is not None and should_stop():
+        raise TrainingCancelled("training was cancelled")
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -99,13 +106,16 @@ def fit(
     *,
     on_epoch: EpochCallback | None = None,
     should_stop: StopCheck | None = None,
+    on_stage: StageCallback | None = None,
 ) -> FitResult:
     """Train a forecaster on ``series`` with the settings in ``spec``.
 
-    ``on_epoch(record, total_epochs)`` runs after each epoch; ``should_stop``
-    runs before each batch and cancels the run with ``TrainingCancelled``.
-    Raises ``TrainingDivergedError`` after an epoch whose loss or gradient
-    norm is not finite.
+    ``on_epoch(record, total_epochs)`` runs after each epoch, and
+    ``on_stage("evaluating")`` after the last one. ``should_stop`` runs
+    before each batch, after the last epoch and between calibration and the
+    test scores, and cancels the run with ``TrainingCancelled``. Raises
+    ``TrainingDivergedError`` after an epoch whose loss or gradient norm is
+    not finite.
     """
     started = time.perf_counter()
     data = spec_windows(spec, series)
@@ -140,11 +150,15 @@ def fit(
             stopped_early = True
             break
 
+    stop_training_if_requested(should_stop)
+    if on_stage is not None:
+        on_stage("evaluating")
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
 
     intervals = calibrate_intervals(model, data, spec, positive=series.kind == "price")
+    stop_training_if_requested(should_stop)
     metrics = evaluate_test(model, data, spec, intervals)
     return FitResult(
         model=model,
@@ -228,8 +242,7 @@ def _train_epoch(
     param_norm_sum = torch.zeros(len(params), dtype=torch.float64)
 
     for start in range(0, n, spec.batch_size):
-        if should_stop is not None and should_stop():
-            raise TrainingCancelled("training was cancelled")
+        stop_training_if_requested(should_stop)
         idx = order[start : start + spec.batch_size]
         x, y = data.x_train[idx], data.y_train[idx]
 

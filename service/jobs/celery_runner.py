@@ -35,7 +35,8 @@ class CeleryRunner:
     jobs whose worker stopped heartbeating.
 
     Cancelling is cooperative: the worker reads the flag at its next
-    ``should_stop`` check (before every training batch). Another thread
+    ``should_stop`` check (before every training batch) and before it writes
+    a registry version. Another thread
     connects to the broker every ``BROKER_CHECK_SECONDS``, and every publish
     updates the state that ``state`` returns too.
     """

@@ -59,6 +59,11 @@ class StoreContext:
             # the job was cancelled or failed by the stale-heartbeat sweep
             self._stop = True
 
+    def begin_write(self, progress: dict[str, Any]) -> None:
+        if not self.store.begin_write(self.job_id, json_safe(progress)):
+            self._stop = True
+            raise JobCancelled(f"job {self.job_id} was cancelled before its write")
+
     def should_stop(self) -> bool:
         if self._stop:
             return True

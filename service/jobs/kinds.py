@@ -70,6 +70,12 @@ class JobContext(Protocol):
         """True once a cancel was requested or the job stopped running; cheap
         enough to call before every batch."""
 
+    def begin_write(self, progress: dict[str, Any]) -> None:
+        """Store ``progress`` with stage ``"writing version"`` just before the
+        job writes its result, after which a cancel request gets 409. Raises
+        ``JobCancelled`` when a cancel was requested first, so the job must
+        write nothing."""
+
 
 RunJob = Callable[[Any, JobContext], dict[str, Any]]
 CheckParams = Callable[[Any, Settings], None]

@@ -8,6 +8,7 @@ from typing import Any
 
 from models.training import EpochRecord
 from service.jobs.kinds import JobContext
+from service.jobs.store import WRITING_STAGE
 
 HISTORY_FIELDS = ("epoch", "train_loss", "val_loss", "grad_norm", "seconds")
 
@@ -31,6 +32,11 @@ class EpochProgress:
     def stage(self, name: str) -> None:
         """Report a stage without a new epoch (e.g. ``"loading data"``)."""
         self.ctx.report(self._progress(name), None)
+
+    def begin_write(self) -> None:
+        """Report the stage ``"writing version"`` through ``ctx.begin_write``,
+        which raises ``JobCancelled`` when a cancel came first."""
+        self.ctx.begin_write(self._progress(WRITING_STAGE))
 
     def __call__(self, record: EpochRecord, total_epochs: int) -> None:
         self.epochs = total_epochs

@@ -44,6 +44,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import ColumnElement
 
 from models.errors import ConflictError, NotFoundError, RnnForecastError
 from models.plurals import plural
@@ -59,6 +60,10 @@ FAILED = "failed"
 CANCELLED = "cancelled"
 STATUSES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED)
 FINISHED = (SUCCEEDED, FAILED, CANCELLED)
+
+# The progress stage of a running job that is writing its result, such as a
+# new registry version. A cancel request for a job in this stage is rejected.
+WRITING_STAGE = "writing version"
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -383,6 +388,34 @@ class JobStore:
             values["history"] = history
         return self._transition(job_id, (RUNNING,), **values)
 
+    def begin_write(self, job_id: str, progress: dict[str, Any]) -> bool:
+        """Store ``progress``, whose stage is ``WRITING_STAGE``, for a running
+        job without a cancel request. False when the job is no longer
+        running or a cancel was requested, so the job must write nothing.
+
+        This UPDATE requires that the cancel flag is not set, and the UPDATE
+        of ``request_cancel`` requires that the stage is not
+        ``WRITING_STAGE``, so only the first of the two takes effect.
+        """
+        stage = progress.get("stage")
+        if stage != WRITING_STAGE:
+            raise ValueError(f"progress stage must be {WRITING_STAGE!r}, got {stage!r}")
+        statement = (
+            update(jobs_table)
+            .where(
+                jobs_table.c.id == job_id,
+                jobs_table.c.status == RUNNING,
+                jobs_table.c.cancel_requested.is_(False),
+            )
+            .values(
+                progress=progress,
+                heartbeat_at=time.time(),
+                revision=jobs_table.c.revision + 1,
+            )
+        )
+        with self.engine.begin() as conn:
+            return conn.execute(statement).rowcount == 1
+
     def heartbeat(self, job_id: str) -> bool:
         """Record that a running job's worker is alive; the revision stays,
         because readers see no change."""
@@ -423,7 +456,8 @@ class JobStore:
         self, job_id: str, check: Callable[[Job], None] | None = None
     ) -> Job:
         """Cancel a queued job at once, or flag a running one so that its
-        worker stops; ``ConflictError`` when the job has finished.
+        worker stops; ``ConflictError`` when the job has finished or is
+        writing its result (progress stage ``WRITING_STAGE``).
 
         ``check``, when given, is called with the job as read before the
         write, and the write then happens only while the job keeps that
@@ -455,10 +489,18 @@ class JobStore:
                 return self.get(job_id)
             if job.status == RUNNING and job.cancel_requested:
                 return job
+            if job.status == RUNNING and _writing(job):
+                raise ConflictError(
+                    f"job {job_id} has finished training and is writing its "
+                    "version to the registry, so it can no longer be "
+                    "cancelled; wait for it to finish with the new version",
+                    field="job_id",
+                )
             if job.status == RUNNING and self._transition(
                 job_id,
                 (RUNNING,),
                 expected_revision=revision,
+                extra_condition=_not_writing(),
                 cancel_requested=True,
                 cancel_requested_at=now,
             ):
@@ -512,13 +554,17 @@ class JobStore:
         job_id: str,
         from_statuses: tuple[str, ...],
         expected_revision: int | None = None,
+        extra_condition: ColumnElement[bool] | None = None,
         **values: Any,
     ) -> bool:
         """Run one conditional UPDATE that also bumps the revision; a given
-        ``expected_revision`` must be the job's current one too."""
+        ``expected_revision`` must be the job's current one too, and a given
+        ``extra_condition`` must hold."""
         condition = [jobs_table.c.id == job_id, jobs_table.c.status.in_(from_statuses)]
         if expected_revision is not None:
             condition.append(jobs_table.c.revision == expected_revision)
+        if extra_condition is not None:
+            condition.append(extra_condition)
         statement = (
             update(jobs_table)
             .where(*condition)
@@ -526,6 +572,18 @@ class JobStore:
         )
         with self.engine.begin() as conn:
             return conn.execute(statement).rowcount == 1
+
+
+def _writing(job: Job) -> bool:
+    """True when the job's last progress has the stage ``WRITING_STAGE``."""
+    return job.progress is not None and job.progress.get("stage") == WRITING_STAGE
+
+
+def _not_writing() -> ColumnElement[bool]:
+    """Build the condition that a job's progress stage is not
+    ``WRITING_STAGE``, which holds for a job without progress."""
+    stage = func.coalesce(jobs_table.c.progress["stage"].as_string(), "")
+    return stage != WRITING_STAGE
 
 
 def _to_job(row: Row[Any]) -> Job:

@@ -84,8 +84,10 @@ def check_train_job(spec: TrainingSpec, settings: Settings) -> None:
 
 
 def run_training(spec: TrainingSpec, ctx: JobContext) -> dict[str, Any]:
-    """Train ``spec``, reporting every epoch; the registry is written only
-    after the last epoch, so a cancelled run leaves no version behind."""
+    """Train ``spec``, reporting every epoch and the stages ``evaluating``
+    and ``writing version``. The registry is written only after
+    ``ctx.begin_write`` has passed, so a run whose cancel was accepted
+    leaves no version behind."""
     from models.pipeline import train_and_register
 
     progress = EpochProgress(ctx, spec.epochs)
@@ -97,6 +99,8 @@ def run_training(spec: TrainingSpec, ctx: JobContext) -> dict[str, Any]:
         upload_dir=series_dir(ctx.settings),
         on_epoch=progress,
         should_stop=ctx.should_stop,
+        on_stage=progress.stage,
+        before_write=progress.begin_write,
     )
     return {
         "name": spec.name,

@@ -63,8 +63,11 @@ class JobOut(BaseModel):
 
     ``progress`` of a training job has ``stage``, ``epoch``, ``epochs``,
     ``train_loss``, ``val_loss`` (MSE in scaled units), ``elapsed_seconds``
-    and ``eta_seconds``. ``result`` of a training job has the ``name`` and
-    ``version`` of the new version. Times are ISO 8601 in UTC.
+    and ``eta_seconds``. Its ``stage`` goes through ``loading data``,
+    ``training``, ``evaluating`` and ``writing version``, and is ``finished``
+    once the job has ended. A cancel request during ``writing version`` gets
+    409. ``result`` of a training job has the ``name`` and ``version`` of
+    the new version. Times are ISO 8601 in UTC.
     """
 
     model_config = ConfigDict(json_schema_extra={"examples": [JOB_EXAMPLE]})

@@ -70,7 +70,7 @@ CANCEL_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"model": JobOut, "description": "The job was queued and is now cancelled"},
     202: {"description": "The running job is asked to stop"},
     404: {"description": "Unknown job"},
-    409: {"description": "The job has already finished"},
+    409: {"description": "The job has already finished, or is writing its version"},
     412: {"description": "If-Match or If-None-Match failed; ETag has the current tag"},
 }
 

@@ -102,6 +102,56 @@ def test_cancel_stops_training() -> None:
         fit(spec(), sine_series(), should_stop=stop)
 
 
+def test_cancel_after_last_epoch_stops_fit() -> None:
+    events: list[str] = []
+
+    def on_epoch(record: EpochRecord, total_epochs: int) -> None:
+        events.append(f"epoch {record.epoch}")
+
+    def stop() -> bool:
+        return events[-1:] == ["epoch 3"]
+
+    with pytest.raises(TrainingCancelled):
+        fit(
+            spec(patience=None),
+            sine_series(),
+            on_epoch=on_epoch,
+            should_stop=stop,
+            on_stage=events.append,
+        )
+
+    assert events == ["epoch 1", "epoch 2", "epoch 3"]
+
+
+def test_fit_reports_evaluating_stage() -> None:
+    events: list[str] = []
+
+    def on_epoch(record: EpochRecord, total_epochs: int) -> None:
+        events.append(f"epoch {record.epoch}")
+
+    fit(spec(patience=None), sine_series(), on_epoch=on_epoch, on_stage=events.append)
+
+    assert events == ["epoch 1", "epoch 2", "epoch 3", "evaluating"]
+
+
+def test_failed_before_write_writes_no_version(tmp_path: Path) -> None:
+    registry = Registry(tmp_path)
+    calls: list[int] = []
+
+    def before_write() -> None:
+        calls.append(len(registry.versions("t")))
+        raise TrainingCancelled("cancelled before the write")
+
+    with pytest.raises(TrainingCancelled, match="cancelled before the write"):
+        train_and_register(
+            spec(), registry, series=sine_series(), before_write=before_write
+        )
+
+    assert calls == [0]
+    assert registry.versions("t") == []
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_metrics_include_naive_baseline() -> None:
     result = fit(spec(), sine_series())
     metrics = result.metrics

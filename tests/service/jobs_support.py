@@ -63,6 +63,61 @@ def finished(job: dict[str, Any]) -> bool:
     return job["status"] in FINISHED
 
 
+def cancel_after_last_epoch(
+    client: httpx.Client,
+    href: str,
+    headers: dict[str, str] | None = None,
+    timeout: float = 90.0,
+) -> httpx.Response:
+    """Poll ``href`` without pause until the job has reported its last epoch
+    or has finished, then send DELETE; return the cancel response."""
+    deadline = time.monotonic() + timeout
+    job: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        response = client.get(href)
+        assert response.status_code == 200, response.text
+        job = response.json()
+        progress = job.get("progress") or {}
+        epoch = progress.get("epoch", 0)
+        if finished(job) or (epoch >= 1 and epoch == progress.get("epochs")):
+            return client.delete(href, headers=headers)
+    raise AssertionError(f"job at {href} did not end its last epoch: {job}")
+
+
+def check_late_cancel(
+    cancel: httpx.Response, done: dict[str, Any], registry: Path
+) -> None:
+    """Check the end of a train job whose cancel request came after its last
+    epoch. A 202 must end ``cancelled`` with no version, and a 409 (the job
+    was writing its version or had finished) must end ``succeeded`` with
+    version 1. Neither leaves a temporary folder in the registry."""
+    name = done["params"]["name"]
+    if cancel.status_code == 202:
+        assert done["status"] == "cancelled", done
+        assert done["result"] is None
+        assert versions_of(registry, name) == []
+    else:
+        assert cancel.status_code == 409, cancel.text
+        assert cancel.json()["detail"] in (
+            writing_conflict(done["id"]),
+            f"job {done['id']} has already finished with status succeeded; "
+            "only queued or running jobs can be cancelled",
+        )
+        assert done["status"] == "succeeded", done
+        assert done["result"]["version"] == 1
+        assert versions_of(registry, name) == ["1"]
+    assert list((registry / name).glob(".tmp-*")) == []
+
+
+def writing_conflict(job_id: str) -> str:
+    """The detail of a 409 to a cancel of a job that is writing its version."""
+    return (
+        f"job {job_id} has finished training and is writing its version to "
+        "the registry, so it can no longer be cancelled; wait for it to "
+        "finish with the new version"
+    )
+
+
 def training(job: dict[str, Any]) -> bool:
     """Running with at least one epoch done."""
     progress = job.get("progress") or {}

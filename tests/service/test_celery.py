@@ -25,6 +25,8 @@ from models.registry import Registry
 from tests.conftest import ROOT, LiveServer, free_port
 from tests.service.jobs_support import (
     LONG,
+    cancel_after_last_epoch,
+    check_late_cancel,
     finished,
     start_job_server,
     stored_job,
@@ -190,6 +192,19 @@ def test_celery_job_cancels(
 
     assert done["status"] == "cancelled"
     assert versions_of(registry, "remote-cancel") == []
+
+
+def test_celery_cancel_after_last_epoch(
+    celery_stack: tuple[LiveServer, CeleryWorker, Path, Path],
+) -> None:
+    server, worker, registry, _ = celery_stack
+    body = tiny_job(name="remote-late-cancel", epochs=3, patience=None)
+    job = server.client.post("/v1/training-jobs", json=body).json()
+
+    cancel = cancel_after_last_epoch(server.client, job["href"])
+    done = wait_with_worker(worker, server.client, job["href"], finished)
+
+    check_late_cancel(cancel, done, registry)
 
 
 def test_killed_celery_child_fails_job(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import re
 import socket
 import threading
 import time
@@ -22,12 +23,14 @@ from service.jobs.store import (
     QUEUED,
     RUNNING,
     SUCCEEDED,
+    WRITING_STAGE,
+    Job,
     JobStore,
     QueueFullError,
     jobs_table,
     sqlite_url,
 )
-from tests.service.jobs_support import postgres_schema
+from tests.service.jobs_support import postgres_schema, writing_conflict
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -227,6 +230,72 @@ def test_cancel_finished_job_conflicts(store: JobStore) -> None:
         ConflictError, match="has already finished with status succeeded"
     ):
         store.request_cancel(job.id)
+
+
+def test_cancel_writing_job_conflicts(store: JobStore) -> None:
+    job = store.create("train", {})
+    store.claim(job.id, "host:1")
+    store.report(job.id, {"stage": "training", "epoch": 1})
+
+    assert store.begin_write(job.id, {"stage": WRITING_STAGE, "epoch": 1})
+    with pytest.raises(ConflictError, match=re.escape(writing_conflict(job.id))):
+        store.request_cancel(job.id)
+
+    writing = store.get(job.id)
+    assert writing.status == RUNNING
+    assert not writing.cancel_requested
+    assert writing.progress == {"stage": WRITING_STAGE, "epoch": 1}
+
+
+def test_write_between_cancel_read_and_update(
+    store: JobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job = store.create("train", {})
+    store.claim(job.id, "host:1")
+    read_job = store.get
+    writes: list[bool] = []
+
+    def read_then_begin_write(job_id: str) -> Job:
+        read = read_job(job_id)
+        if not writes:
+            writes.append(store.begin_write(job_id, {"stage": WRITING_STAGE}))
+        return read
+
+    monkeypatch.setattr(store, "get", read_then_begin_write)
+    with pytest.raises(ConflictError, match=re.escape(writing_conflict(job.id))):
+        store.request_cancel(job.id)
+
+    assert writes == [True]
+    assert not read_job(job.id).cancel_requested
+
+
+def test_begin_write_needs_writing_stage(store: JobStore) -> None:
+    job = store.create("train", {})
+    store.claim(job.id, "host:1")
+
+    expected = "progress stage must be 'writing version', got 'training'"
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        store.begin_write(job.id, {"stage": "training"})
+
+    assert store.get(job.id).progress is None
+
+
+def test_write_after_cancel_is_rejected(store: JobStore) -> None:
+    job = store.create("train", {})
+    store.claim(job.id, "host:1")
+    store.request_cancel(job.id)
+
+    assert not store.begin_write(job.id, {"stage": WRITING_STAGE})
+    assert store.get(job.id).progress is None
+
+
+def test_cancel_job_without_stage_sets_flag(store: JobStore) -> None:
+    job = store.create("train", {})
+    store.claim(job.id, "host:1")
+    store.report(job.id, {"epoch": 0})
+
+    assert store.request_cancel(job.id).cancel_requested
+    assert not store.begin_write(job.id, {"stage": WRITING_STAGE})
 
 
 def test_unknown_job_not_found(store: JobStore) -> None:
