@@ -356,10 +356,13 @@ def run_tuning(
     data_dir: Path | None = None,
     cache_dir: Path | None = None,
     upload_dir: Path | None = None,
+    before_write: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """Run the study, register its best trial and return the study summary.
 
-    The summary gains ``"version"`` when a version was written. Raises
+    The summary gains ``"version"`` when a version was written.
+    ``before_write`` runs just before that write, and nothing is written
+    when it raises. Raises
     ``RnnForecastError`` when no trial completed, and ``InvalidInputError``
     before loading when a version would be written without a name for other
     data than the bundled series.
@@ -390,7 +393,9 @@ def run_tuning(
     if params.register_version:
         if registry is None:
             raise ValueError("run_tuning needs a registry when register_version is set")
-        summary["version"] = register_best(study, params, objective, registry, summary)
+        summary["version"] = register_best(
+            study, params, objective, registry, summary, before_write
+        )
     return json_safe(summary)
 
 
@@ -580,8 +585,11 @@ def register_best(
     objective: Objective,
     registry: Registry,
     summary: dict[str, Any],
+    before_write: Callable[[], None] | None = None,
 ) -> int:
     """Write the best trial as a new version with the summary in its metadata.
+    ``before_write`` runs just before the write, which it can stop by
+    raising.
 
     The fit of this process is reused when it made the best trial. A best
     trial from another worker is trained again from its parameters, which
@@ -604,6 +612,8 @@ def register_best(
 
     meta = build_metadata(spec, objective.series, result)
     meta["tuning"] = json_safe(summary)
+    if before_write is not None:
+        before_write()
     version = registry.write(spec.name, result.model.state_dict(), meta)
     logger.info(
         "registered trial %d of study %s as %s version %d",

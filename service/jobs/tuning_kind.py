@@ -31,6 +31,7 @@ from models.tuning import (
 )
 from service.jobs.data_checks import check_search_data
 from service.jobs.kinds import JobContext, register_job_kind
+from service.jobs.store import WRITING_STAGE
 from service.jobs.train_kind import check_training_spec
 from service.series_store import series_dir
 from service.settings import Settings
@@ -114,20 +115,31 @@ def job_study_name(job_id: str) -> str:
 
 def run_tuning_job(params: TuningSpec, ctx: JobContext) -> dict[str, Any]:
     """Run the study in the server's storage, with the server's heartbeat
-    interval, and register its best trial."""
+    interval, and register its best trial once ``ctx.begin_write`` has
+    passed, so a job whose cancel was accepted writes no version."""
     update = {
         "storage": server_storage(ctx.settings),
         "heartbeat_seconds": ctx.settings.tuning_heartbeat_seconds,
         "study_name": params.study_name or job_study_name(ctx.job_id),
     }
-    ctx.report({"stage": "loading data"})
+    last_progress: dict[str, Any] = {}
+
+    def report(progress: dict[str, Any]) -> None:
+        last_progress.update(progress)
+        ctx.report(progress)
+
+    def begin_write() -> None:
+        ctx.begin_write({**last_progress, "stage": WRITING_STAGE})
+
+    report({"stage": "loading data"})
     return run_tuning(
         params.model_copy(update=update),
-        ctx.report,
+        report,
         ctx.should_stop,
         registry=ctx.registry,
         cache_dir=ctx.settings.cache_dir,
         upload_dir=series_dir(ctx.settings),
+        before_write=begin_write,
     )
 
 

@@ -1,6 +1,6 @@
-"""Cancels that arrive after a train job's last epoch: before its registry
-write the job ends cancelled with no version, and during the write the
-cancel is rejected with 409.
+"""Cancels that arrive after a train job's last epoch or a tuning job's
+last trial: before the registry write the job ends cancelled with no
+version, and during the write the cancel is rejected with 409.
 
 The first tests run a real job in this process on a SQLite store, through
 the entry point of each runner, and cancel it at an exact stage. The others
@@ -8,7 +8,7 @@ go through a real server with the in-host runner."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -55,15 +55,47 @@ RUNNERS = ["inhost", "celery"]
 PROBLEM = "application/problem+json"
 
 
-class CancellingStore(JobStore):
-    """A store that records every reported stage and requests a cancel once
-    the job reaches ``cancel_at``: ``"training"`` after the last epoch's
-    report, as a client that polls until ``progress.epoch == epochs`` would,
-    or ``WRITING_STAGE`` right after the job entered it."""
+TRIALS = 2
+TINY_TUNING = {
+    "base": {**TINY_TRAIN, "name": "tuned"},
+    "space": {
+        "hidden_size": [4, 8],
+        "num_layers": [1, 2],
+        "lookback": [8, 16],
+        "batch_size": [64, 128],
+    },
+    "trials": TRIALS,
+    "sampler_seed": 4,
+    "startup_trials": 2,
+    "pruning_warmup_epochs": 1,
+}
 
-    def __init__(self, url: str, cancel_at: str) -> None:
+CancelWhen = Callable[[dict[str, Any]], bool]
+
+
+def after_last_epoch(progress: dict[str, Any]) -> bool:
+    """The report of a train job's last epoch, which a client that polls
+    until ``progress.epoch == epochs`` waits for."""
+    return progress["stage"] == "training" and progress["epoch"] == EPOCHS
+
+
+def after_last_trial(progress: dict[str, Any]) -> bool:
+    """The report of a tuning job's last trial."""
+    return progress["stage"] == "tuning" and progress["trials_done"] == TRIALS
+
+
+def while_writing(progress: dict[str, Any]) -> bool:
+    """The progress that a job stores as it starts to write its version."""
+    return progress["stage"] == WRITING_STAGE
+
+
+class CancellingStore(JobStore):
+    """A store that records every reported stage and requests a cancel right
+    after it stores the progress that ``cancel_when`` selects."""
+
+    def __init__(self, url: str, cancel_when: CancelWhen) -> None:
         super().__init__(url)
-        self.cancel_at = cancel_at
+        self.cancel_when = cancel_when
         self.stages: list[str] = []
         self.cancel_errors: list[ConflictError] = []
 
@@ -75,15 +107,14 @@ class CancellingStore(JobStore):
     ) -> bool:
         self.stages.append(progress["stage"])
         stored = super().report(job_id, progress, history)
-        last_epoch = progress["epoch"] == EPOCHS
-        if self.cancel_at == progress["stage"] == "training" and last_epoch:
+        if self.cancel_when(progress):
             self._cancel(job_id)
         return stored
 
     def begin_write(self, job_id: str, progress: dict[str, Any]) -> bool:
         self.stages.append(progress["stage"])
         started = super().begin_write(job_id, progress)
-        if self.cancel_at == WRITING_STAGE:
+        if self.cancel_when(progress):
             self._cancel(job_id)
         return started
 
@@ -94,15 +125,21 @@ class CancellingStore(JobStore):
             self.cancel_errors.append(exc)
 
 
-def run_tiny_job(store: JobStore, tmp_path: Path, runner: str) -> tuple[str, str]:
-    """Run a tiny train job of ``store`` in this process as ``runner`` runs
-    it; return the job id and its final status."""
+def run_tiny_job(
+    store: JobStore,
+    tmp_path: Path,
+    runner: str,
+    kind: str = "train",
+    params: dict[str, Any] = TINY_TRAIN,
+) -> tuple[str, str]:
+    """Run a tiny job of ``store`` in this process as ``runner`` runs it;
+    return the job id and its final status."""
     settings = Settings(
         registry=tmp_path / "registry",
         data_dir=tmp_path / "data",
         cache_dir=tmp_path / "cache",
     )
-    job_id = store.create("train", TINY_TRAIN).id
+    job_id = store.create(kind, params).id
     if runner == "celery":
         status = claim_and_execute(store, job_id, settings)
         assert status is not None
@@ -115,7 +152,7 @@ def run_tiny_job(store: JobStore, tmp_path: Path, runner: str) -> tuple[str, str
 
 @pytest.mark.parametrize("runner", RUNNERS)
 def test_cancel_after_last_epoch_writes_nothing(tmp_path: Path, runner: str) -> None:
-    store = CancellingStore(sqlite_url(tmp_path / "jobs.db"), "training")
+    store = CancellingStore(sqlite_url(tmp_path / "jobs.db"), after_last_epoch)
 
     job_id, status = run_tiny_job(store, tmp_path, runner)
 
@@ -134,7 +171,7 @@ def test_cancel_after_last_epoch_writes_nothing(tmp_path: Path, runner: str) -> 
 
 @pytest.mark.parametrize("runner", RUNNERS)
 def test_cancel_while_writing_is_rejected(tmp_path: Path, runner: str) -> None:
-    store = CancellingStore(sqlite_url(tmp_path / "jobs.db"), WRITING_STAGE)
+    store = CancellingStore(sqlite_url(tmp_path / "jobs.db"), while_writing)
 
     job_id, status = run_tiny_job(store, tmp_path, runner)
 
@@ -152,6 +189,41 @@ def test_cancel_while_writing_is_rejected(tmp_path: Path, runner: str) -> None:
     assert stored.result is not None
     assert stored.result["version"] == 1
     assert Registry(tmp_path / "registry").versions("cr1") == [1]
+    store.close()
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_cancel_after_last_trial_writes_nothing(tmp_path: Path, runner: str) -> None:
+    store = CancellingStore(sqlite_url(tmp_path / "jobs.db"), after_last_trial)
+
+    job_id, status = run_tiny_job(store, tmp_path, runner, "tuning", TINY_TUNING)
+
+    assert status == CANCELLED
+    assert store.cancel_errors == []
+    assert store.stages[-1] == WRITING_STAGE
+    stored = store.get(job_id)
+    assert stored.status == CANCELLED
+    assert stored.result is None
+    assert stored.progress is not None
+    assert stored.progress["stage"] == "tuning"
+    assert Registry(tmp_path / "registry").versions("tuned") == []
+    assert list((tmp_path / "registry").glob("tuned/.tmp-*")) == []
+    store.close()
+
+
+def test_tuning_cancel_while_writing_is_rejected(tmp_path: Path) -> None:
+    store = CancellingStore(sqlite_url(tmp_path / "jobs.db"), while_writing)
+
+    job_id, status = run_tiny_job(store, tmp_path, "celery", "tuning", TINY_TUNING)
+
+    assert status == SUCCEEDED
+    assert store.stages == ["loading data", "tuning", "tuning", WRITING_STAGE]
+    assert [str(error) for error in store.cancel_errors] == [writing_conflict(job_id)]
+    stored = store.get(job_id)
+    assert not stored.cancel_requested
+    assert stored.result is not None
+    assert stored.result["version"] == 1
+    assert Registry(tmp_path / "registry").versions("tuned") == [1]
     store.close()
 
 
