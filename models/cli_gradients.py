@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from models.cli_inputs import read_json_file, split_version_ref
+from models.errors import InvalidInputError
 from models.gradient_inputs import BundledInput, NoiseInput, ValuesInput
 from models.gradients import GradientFlow, GradientFlowSpec, compute_gradient_flow
 from models.lag_task import (
@@ -27,7 +28,7 @@ from models.lag_task import (
     lag_table_markdown,
     run_lag_experiment,
 )
-from models.registry import Registry
+from models.registry import LoadedModel, Registry
 from models.training_gradients import training_gradients
 from models.version_checks import GRADIENT_FLOW, check_gradient_history
 
@@ -173,7 +174,7 @@ def cmd_flow(args: argparse.Namespace, registry: Registry) -> int:
         stored = None
         if spec.model is not None:
             stored = registry.load(spec.model.name, spec.model.version, GRADIENT_FLOW)
-        flow = compute_gradient_flow(spec, stored=stored)
+        flow = _compute_flow(spec, stored, args.values)
         flows.append((_label(flow), flow))
 
     if args.json:
@@ -193,6 +194,22 @@ def cmd_flow(args: argparse.Namespace, registry: Registry) -> int:
         save(gradient_flow_figure(curves, title), args.png)
         print(f"wrote {args.png}")
     return 0
+
+
+def _compute_flow(
+    spec: GradientFlowSpec,
+    stored: LoadedModel | None,
+    values_path: Path | None,
+) -> GradientFlow:
+    """Run ``compute_gradient_flow``, naming the ``--values`` file in an
+    error about its rows."""
+    try:
+        return compute_gradient_flow(spec, stored=stored)
+    except InvalidInputError as exc:
+        if values_path is None or exc.field != "input.values":
+            raise
+        message = f"--values {values_path}: {exc.message}"
+        raise type(exc)(message, field=exc.field) from None
 
 
 def _flow_spec(args: argparse.Namespace, cell: str | None) -> GradientFlowSpec:

@@ -167,15 +167,33 @@ def prepare_input(
     return PreparedInput(x=x, target=y, description=description)
 
 
-def _client_values(spec: ValuesInput) -> Tensor:
-    rows = [row if isinstance(row, list) else [row] for row in spec.values]
-    widths = {len(row) for row in rows}
-    if len(widths) != 1 or 0 in widths:
+def input_features(spec: NoiseInput | BundledInput | ValuesInput) -> int:
+    """Return F, the features per step of the sequence that ``spec`` gives.
+
+    Noise and bundled windows have F = 1. Raises ``InvalidInputError`` on
+    ``input.values`` for rows of unequal length or of no numbers.
+    """
+    if not isinstance(spec, ValuesInput):
+        return 1
+    widths = {len(row) if isinstance(row, list) else 1 for row in spec.values}
+    if 0 in widths:
         raise InvalidInputError(
-            f"input.values rows have {sorted(widths)} features; send rows of one "
-            "equal, non-zero length",
+            "input.values contains rows of no numbers; send rows of one or more "
+            "numbers each, all of one length",
             field="input.values",
         )
+    if len(widths) != 1:
+        raise InvalidInputError(
+            f"input.values rows have {sorted(widths)} features; send rows of one "
+            "equal length",
+            field="input.values",
+        )
+    return widths.pop()
+
+
+def _client_values(spec: ValuesInput) -> Tensor:
+    input_features(spec)
+    rows = [row if isinstance(row, list) else [row] for row in spec.values]
     return torch.tensor(rows, dtype=torch.float64)
 
 

@@ -69,6 +69,7 @@ from models.gradient_inputs import (
     NoiseInput,
     PreparedInput,
     ValueTransform,
+    input_features,
     input_length,
     prepare_input,
 )
@@ -259,13 +260,14 @@ def compute_gradient_flow(
     """
     started = time.perf_counter()
     seq_len = _resolve_seq_len(spec, limits)
+    features = input_features(spec.input)
     if spec.model is not None:
         if stored is None:
             raise ValueError("compute_gradient_flow: spec.model needs stored=")
         stack, layer, network = _stored_network(spec, spec.model, stored, limits)
         transform = ValueTransform(target=stored.target, scaler=stored.scaler)
     else:
-        stack, network = _fresh_network(spec, limits)
+        stack, network = _fresh_network(spec, features, limits)
         layer, transform = 0, None
 
     prepared = prepare_input(
@@ -492,7 +494,7 @@ def _resolve_seq_len(spec: GradientFlowSpec, limits: Limits) -> int:
 
 
 def _fresh_network(
-    spec: GradientFlowSpec, limits: Limits
+    spec: GradientFlowSpec, input_size: int, limits: Limits
 ) -> tuple[CellStack, dict[str, Any]]:
     cell = spec.cell or DEFAULT_CELL
     hidden_size = spec.hidden_size or DEFAULT_HIDDEN_SIZE
@@ -517,7 +519,6 @@ def _fresh_network(
         )
 
     init: Init = spec.init or "default"
-    input_size = _input_features(spec)
     stack = build_fresh_stack(
         cell,
         input_size=input_size,
@@ -541,13 +542,6 @@ def _fresh_network(
         "seed": spec.seed,
     }
     return stack, network
-
-
-def _input_features(spec: GradientFlowSpec) -> int:
-    values = getattr(spec.input, "values", None)
-    if values and isinstance(values[0], list):
-        return len(values[0])
-    return 1
 
 
 def _stored_network(

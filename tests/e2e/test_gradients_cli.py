@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 from models.registry import Registry
 from tests.e2e.test_cli import run_cli
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def run_flow_on_values(
+    tmp_path: Path, text: str, env: dict[str, str] | None = None
+) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """Write ``text`` to a values file and run ``gradients flow`` on it."""
+    values = tmp_path / "values.json"
+    values.write_text(text)
+    result = run_cli(
+        tmp_path / "registry", "gradients", "flow", "--values", str(values), env=env
+    )
+    return values, result
 
 
 def test_flow_prints_table_and_writes_png(tmp_path: Path) -> None:
@@ -38,14 +51,13 @@ def test_flow_rejects_bad_spec(tmp_path: Path) -> None:
 
 
 def test_flow_names_bad_value(tmp_path: Path) -> None:
-    values = tmp_path / "values.json"
-    values.write_text("[1, NaN, 3]")
-    result = run_cli(
-        tmp_path / "registry", "gradients", "flow", "--values", str(values)
-    )
+    _, result = run_flow_on_values(tmp_path, "[1, NaN, 3]")
 
     assert result.returncode == 2
-    assert result.stderr == "error: values.1: Input should be a finite number\n"
+    assert result.stderr == (
+        "error: values.1: Input should be a finite number, but the value sent is "
+        "NaN, which is not a number that JSON allows; send a finite number\n"
+    )
 
 
 def test_training_gradients_of_stored_version(
@@ -81,3 +93,13 @@ def test_lag_experiment_writes_reports(tmp_path: Path) -> None:
     assert (out / "lag.md").read_text().startswith("# Lag experiment")
     stored = json.loads((out / "lag.json").read_text())
     assert [run["cell"] for run in stored["runs"]] == ["rnn", "rnn", "gru", "gru"]
+
+
+def test_flow_names_values_file_of_empty_rows(tmp_path: Path) -> None:
+    values, result = run_flow_on_values(tmp_path, "[[], []]")
+
+    assert result.returncode == 2
+    assert result.stderr.startswith(
+        f"error: --values {values}: input.values contains rows of no numbers;"
+    )
+    assert "RNNCell" not in result.stderr

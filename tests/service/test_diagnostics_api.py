@@ -251,3 +251,17 @@ def test_training_gradients_png_etag(live_server: LiveServer) -> None:
     assert other.status_code == 200
     assert other.headers["etag"] != tag
     assert other.content.startswith(PNG_MAGIC)
+
+
+@pytest.mark.parametrize(
+    ("path", "cell"),
+    [(FLOW, "rnn"), (FLOW, "lstm"), (FLOW, "gru"), (FLOW + ".png", "gru")],
+)
+def test_empty_rows_are_problem(live_server: LiveServer, path: str, cell: str) -> None:
+    body = {"cell": cell, "input": {"source": "values", "values": [[], []]}}
+    response = live_server.client.post(path, json=body)
+
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert "input.values contains rows of no numbers;" in problem["detail"]
+    assert problem["errors"][0]["field"] == "input.values"
