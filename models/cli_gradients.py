@@ -28,6 +28,7 @@ from models.lag_task import (
     lag_table_markdown,
     run_lag_experiment,
 )
+from models.limits import Limits, limits_from_env
 from models.registry import LoadedModel, Registry
 from models.training_gradients import training_gradients
 from models.version_checks import GRADIENT_FLOW, check_gradient_history
@@ -164,6 +165,7 @@ def _add_threads_option(command: argparse.ArgumentParser) -> None:
 
 def cmd_flow(args: argparse.Namespace, registry: Registry) -> int:
     torch.set_num_threads(args.torch_threads)
+    limits = limits_from_env()
     cells = args.cell or [None]
     if args.model is not None and len(cells) > 1:
         raise ValueError("--model analyses one stored version; give at most one --cell")
@@ -174,7 +176,7 @@ def cmd_flow(args: argparse.Namespace, registry: Registry) -> int:
         stored = None
         if spec.model is not None:
             stored = registry.load(spec.model.name, spec.model.version, GRADIENT_FLOW)
-        flow = _compute_flow(spec, stored, args.values)
+        flow = _compute_flow(spec, stored, limits, args.values)
         flows.append((_label(flow), flow))
 
     if args.json:
@@ -199,12 +201,13 @@ def cmd_flow(args: argparse.Namespace, registry: Registry) -> int:
 def _compute_flow(
     spec: GradientFlowSpec,
     stored: LoadedModel | None,
+    limits: Limits,
     values_path: Path | None,
 ) -> GradientFlow:
     """Run ``compute_gradient_flow``, naming the ``--values`` file in an
     error about its rows."""
     try:
-        return compute_gradient_flow(spec, stored=stored)
+        return compute_gradient_flow(spec, stored=stored, limits=limits)
     except InvalidInputError as exc:
         if values_path is None or exc.field != "input.values":
             raise

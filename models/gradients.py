@@ -55,7 +55,13 @@ from pydantic import (
 from torch import Tensor
 
 from models.cancellation import StopCheck, stop_if_requested
-from models.errors import InvalidInputError
+from models.diagnostic_limits import (
+    check_features,
+    check_parameters,
+    fresh_parameter_count,
+    parameter_count,
+)
+from models.errors import InvalidInputError, LimitExceededError
 from models.field_types import (
     INTEGER_ONLY,
     Integer,
@@ -98,6 +104,7 @@ MAX_SPECTRAL_RADIUS = 100.0
 # Controls that only make sense for a network built from the request.
 FRESH_ONLY = ("hidden_size", "activation", "init", "spectral_radius", "forget_bias")
 COMPUTATION = "the gradient diagnostic"
+HIDDEN_SIZE_SETTING = "RNN_FORECAST_MAX_DIAGNOSTIC_HIDDEN_SIZE"
 
 
 class _Strict(BaseModel):
@@ -261,6 +268,7 @@ def compute_gradient_flow(
     started = time.perf_counter()
     seq_len = _resolve_seq_len(spec, limits)
     features = input_features(spec.input)
+    check_features(features, limits)
     if spec.model is not None:
         if stored is None:
             raise ValueError("compute_gradient_flow: spec.model needs stored=")
@@ -502,7 +510,7 @@ def _fresh_network(
         "hidden_size",
         hidden_size,
         limits.max_diagnostic_hidden_size,
-        "RNN_FORECAST_MAX_DIAGNOSTIC_HIDDEN_SIZE",
+        HIDDEN_SIZE_SETTING,
     )
     activation: Activation = spec.activation or "tanh"
     if cell != "rnn" and activation != "tanh":
@@ -517,6 +525,14 @@ def _fresh_network(
             "remove forget_bias",
             field="forget_bias",
         )
+
+    check_parameters(
+        fresh_parameter_count(cell, input_size, hidden_size),
+        limits,
+        network=f"the {cell} of hidden_size={hidden_size} over "
+        f"{plural(input_size, 'feature')}",
+        field="hidden_size",
+    )
 
     init: Init = spec.init or "default"
     stack = build_fresh_stack(
@@ -557,19 +573,14 @@ def _stored_network(
                 f"version {stored.name}:{stored.version}; remove {name} or model",
                 field=name,
             )
+    label = f"{stored.name}:{stored.version}"
+    _check_stored_size(stored, label, limits)
     stack = stack_from_forecaster(stored.model)
     if spec.cell is not None and spec.cell != stack.cell_type:
         raise InvalidInputError(
             f"cell {spec.cell!r} differs from the {stack.cell_type!r} of "
-            f"{stored.name}:{stored.version}; leave cell out",
+            f"{label}; leave cell out",
             field="cell",
-        )
-    if stack.hidden_size > limits.max_diagnostic_hidden_size:
-        raise InvalidInputError(
-            f"{stored.name}:{stored.version} has hidden_size {stack.hidden_size}, "
-            f"above the diagnostic limit of {limits.max_diagnostic_hidden_size}; "
-            "raise RNN_FORECAST_MAX_DIAGNOSTIC_HIDDEN_SIZE",
-            field="model",
         )
 
     layer = reference.layer
@@ -594,6 +605,24 @@ def _stored_network(
         "seed": spec.seed,
     }
     return stack, layer, network
+
+
+def _check_stored_size(stored: LoadedModel, label: str, limits: Limits) -> None:
+    """Raise ``LimitExceededError`` on ``model`` when the stored version's
+    hidden size or parameter count is above the diagnostic limits, before
+    its weights are copied into a float64 stack."""
+    hidden_size = int(stored.model.core.hidden_size)
+    limit = limits.max_diagnostic_hidden_size
+    if hidden_size > limit:
+        raise LimitExceededError(
+            f"{label} has hidden_size {hidden_size}, above the diagnostic limit "
+            f"of {limit}; analyse a version with hidden_size at most {limit} or "
+            f"raise {HIDDEN_SIZE_SETTING}",
+            field="model",
+        )
+    check_parameters(
+        parameter_count([stored.model]), limits, network=label, field="model"
+    )
 
 
 def _check_features(prepared: PreparedInput, stack: CellStack) -> None:

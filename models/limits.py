@@ -25,6 +25,8 @@ class Limits:
     max_history_rows: int = 5_000
     max_seq_len: int = 1_000
     max_diagnostic_hidden_size: int = 256
+    max_diagnostic_features: int = 1_000
+    max_diagnostic_parameters: int = 1_000_000
     max_upload_bytes: int = 10_000_000
     max_request_bytes: int = 2_000_000
     max_queued_jobs: int = 100
@@ -54,6 +56,12 @@ def limit_from_env(name: str) -> int:
         raise ValueError(
             f"{variable}={text!r} is invalid; set it to a whole number or unset it"
         ) from exc
+
+
+def limits_from_env() -> Limits:
+    """Return every limit as ``limit_from_env`` reads it."""
+    values = {field.name: limit_from_env(field.name) for field in fields(Limits)}
+    return Limits(**values)
 
 
 def check_limit(field: str, value: int, limit: int, setting: str) -> None:

@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     max_history_rows: int = DEFAULT_LIMITS.max_history_rows
     max_seq_len: int = DEFAULT_LIMITS.max_seq_len
     max_diagnostic_hidden_size: int = DEFAULT_LIMITS.max_diagnostic_hidden_size
+    max_diagnostic_features: int = DEFAULT_LIMITS.max_diagnostic_features
+    max_diagnostic_parameters: int = DEFAULT_LIMITS.max_diagnostic_parameters
     max_upload_bytes: int = DEFAULT_LIMITS.max_upload_bytes
     max_request_bytes: int = DEFAULT_LIMITS.max_request_bytes
     # seconds a client may take between two parts of an incomplete body

@@ -103,3 +103,15 @@ def test_flow_names_values_file_of_empty_rows(tmp_path: Path) -> None:
         f"error: --values {values}: input.values contains rows of no numbers;"
     )
     assert "RNNCell" not in result.stderr
+
+
+def test_flow_features_follow_setting(tmp_path: Path) -> None:
+    _, result = run_flow_on_values(
+        tmp_path,
+        json.dumps([[0.5] * 4] * 3),
+        env={"RNN_FORECAST_MAX_DIAGNOSTIC_FEATURES": "3"},
+    )
+
+    assert result.returncode == 2
+    assert "4 features, above the limit of 3" in result.stderr
+    assert "raise RNN_FORECAST_MAX_DIAGNOSTIC_FEATURES" in result.stderr

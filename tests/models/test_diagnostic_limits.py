@@ -1,11 +1,16 @@
-"""Checks of the client values of gradient diagnostics."""
+"""Size checks of gradient diagnostics, and the errors of their inputs."""
 
 from __future__ import annotations
 
 import pytest
 
-from models.errors import InvalidInputError
+from models import gradients
+from models.diagnostic_limits import fresh_parameter_count
+from models.errors import InvalidInputError, LimitExceededError
 from models.gradients import GradientFlowSpec, compute_gradient_flow
+from models.limits import Limits
+from models.nn.cell_stack import build_fresh_stack
+from models.registry import Registry
 from models.spec import CellType
 from tests.models.torch_threads import one_torch_thread  # noqa: F401
 
@@ -15,6 +20,115 @@ CELLS: list[CellType] = ["rnn", "lstm", "gru"]
 def values_spec(cell: CellType, rows: int, features: int, **fields: object) -> dict:
     values = [[0.1 * (i + j) for j in range(features)] for i in range(rows)]
     return {"cell": cell, "input": {"source": "values", "values": values}, **fields}
+
+
+def refuse_build(*args: object, **kwargs: object) -> None:
+    raise AssertionError("the network was built before the size checks")
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize(("input_size", "hidden_size"), [(1, 1), (3, 8), (60, 5)])
+def test_parameter_count_matches_stack(
+    cell: CellType, input_size: int, hidden_size: int
+) -> None:
+    stack = build_fresh_stack(cell, input_size=input_size, hidden_size=hidden_size)
+    built = sum(parameter.numel() for parameter in stack.parameters())
+    assert fresh_parameter_count(cell, input_size, hidden_size) == built
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_wide_rows_rejected_before_build(
+    cell: CellType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(gradients, "build_fresh_stack", refuse_build)
+    spec = GradientFlowSpec.model_validate(
+        values_spec(cell, 2, 60_000, hidden_size=256)
+    )
+
+    with pytest.raises(LimitExceededError) as caught:
+        compute_gradient_flow(spec)
+    assert caught.value.field == "input.values"
+    assert "60000 features, above the limit of 1000" in caught.value.message
+    assert "RNN_FORECAST_MAX_DIAGNOSTIC_FEATURES" in caught.value.message
+
+
+def test_features_at_limit_run() -> None:
+    spec = GradientFlowSpec.model_validate(values_spec("gru", 5, 3, hidden_size=4))
+    result = compute_gradient_flow(spec, limits=Limits(max_diagnostic_features=3))
+    assert result.input["features"] == 3
+
+    with pytest.raises(LimitExceededError, match="above the limit of 2;"):
+        compute_gradient_flow(spec, limits=Limits(max_diagnostic_features=2))
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_parameters_above_limit_rejected(
+    cell: CellType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    count = fresh_parameter_count(cell, 4, 8)
+    spec = GradientFlowSpec.model_validate(values_spec(cell, 5, 4, hidden_size=8))
+    monkeypatch.setattr(gradients, "build_fresh_stack", refuse_build)
+
+    with pytest.raises(LimitExceededError) as caught:
+        compute_gradient_flow(spec, limits=Limits(max_diagnostic_parameters=count - 1))
+    assert caught.value.field == "hidden_size"
+    message = caught.value.message
+    assert f"hidden_size=8 over 4 features has {count} parameters" in message
+    assert f"above the limit of {count - 1};" in message
+    assert "RNN_FORECAST_MAX_DIAGNOSTIC_PARAMETERS" in message
+
+
+def test_parameters_at_limit_run() -> None:
+    count = fresh_parameter_count("lstm", 4, 8)
+    spec = GradientFlowSpec.model_validate(values_spec("lstm", 5, 4, hidden_size=8))
+    result = compute_gradient_flow(spec, limits=Limits(max_diagnostic_parameters=count))
+    assert len(result.trace.grad_norms) == 5
+
+
+def test_default_limits_bound_largest_network() -> None:
+    """The default feature and hidden-size limits keep the GRU and RNN
+    within the parameter limit, and the LSTM reaches it first."""
+    limits = Limits()
+    features = limits.max_diagnostic_features
+    hidden_size = limits.max_diagnostic_hidden_size
+    parameters = limits.max_diagnostic_parameters
+    assert fresh_parameter_count("gru", features, hidden_size) <= parameters
+    assert fresh_parameter_count("rnn", features, hidden_size) <= parameters
+    assert fresh_parameter_count("lstm", features, hidden_size) > parameters
+
+
+def test_stored_version_parameters_rejected(trained_registry: Registry) -> None:
+    loaded = trained_registry.load("nflx", 1)
+    spec = GradientFlowSpec.model_validate({"model": {"name": "nflx"}, "seq_len": 5})
+
+    with pytest.raises(LimitExceededError) as caught:
+        compute_gradient_flow(
+            spec, stored=loaded, limits=Limits(max_diagnostic_parameters=10)
+        )
+    assert caught.value.field == "model"
+    assert "nflx:1 has " in caught.value.message
+    assert "RNN_FORECAST_MAX_DIAGNOSTIC_PARAMETERS" in caught.value.message
+
+
+def test_stored_version_hidden_size_rejected(
+    trained_registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loaded = trained_registry.load("nflx", 1)
+    hidden_size = loaded.model.core.hidden_size
+    spec = GradientFlowSpec.model_validate({"model": {"name": "nflx"}, "seq_len": 5})
+    monkeypatch.setattr(gradients, "stack_from_forecaster", refuse_build)
+
+    with pytest.raises(LimitExceededError) as caught:
+        compute_gradient_flow(
+            spec,
+            stored=loaded,
+            limits=Limits(max_diagnostic_hidden_size=hidden_size - 1),
+        )
+    assert caught.value.field == "model"
+    message = caught.value.message
+    assert f"nflx:1 has hidden_size {hidden_size}, above" in message
+    assert f"the diagnostic limit of {hidden_size - 1};" in message
+    assert "RNN_FORECAST_MAX_DIAGNOSTIC_HIDDEN_SIZE" in message
 
 
 @pytest.mark.parametrize("cell", CELLS)

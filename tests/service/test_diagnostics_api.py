@@ -253,6 +253,23 @@ def test_training_gradients_png_etag(live_server: LiveServer) -> None:
     assert other.content.startswith(PNG_MAGIC)
 
 
+@pytest.mark.parametrize("path", [FLOW, FLOW + ".png"])
+def test_wide_rows_are_limit_problem(live_server: LiveServer, path: str) -> None:
+    body = {
+        "cell": "lstm",
+        "hidden_size": 256,
+        "input": {"source": "values", "values": [[0] * 60_000] * 2},
+    }
+    response = live_server.client.post(path, json=body)
+
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == PROBLEM
+    problem = response.json()
+    assert "60000 features, above the limit of 1000" in problem["detail"]
+    assert "RNN_FORECAST_MAX_DIAGNOSTIC_FEATURES" in problem["detail"]
+    assert problem["errors"][0]["field"] == "input.values"
+
+
 @pytest.mark.parametrize(
     ("path", "cell"),
     [(FLOW, "rnn"), (FLOW, "lstm"), (FLOW, "gru"), (FLOW + ".png", "gru")],

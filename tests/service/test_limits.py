@@ -86,6 +86,9 @@ SMALL_LIMITS = {
     "RNN_FORECAST_MAX_QUEUED_JOBS": 1,
     "RNN_FORECAST_MAX_SEQ_LEN": 50,
     "RNN_FORECAST_MAX_DIAGNOSTIC_HIDDEN_SIZE": 16,
+    "RNN_FORECAST_MAX_DIAGNOSTIC_FEATURES": 3,
+    # an RNN of H = 16 over 1 feature: 16 * (1 + 16) + 2 * 16 + 16 + 1
+    "RNN_FORECAST_MAX_DIAGNOSTIC_PARAMETERS": 321,
     "RNN_FORECAST_MAX_BACKTEST_FITS": 3,
 }
 
@@ -240,6 +243,28 @@ def test_diagnostics_above_limit_is_422(
 ) -> None:
     # seq_len defaults to 100, above this server's limit of 50
     spec = {"seq_len": 10, field: value}
+    response = limits_server.client.post("/v1/diagnostics/gradient-flow", json=spec)
+    body = assert_limit_problem(response, 422, limit, setting)
+    assert body["errors"][0]["field"] == field  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("features", "hidden_size", "field", "limit", "setting"),
+    [
+        (4, 4, "input.values", 3, "RNN_FORECAST_MAX_DIAGNOSTIC_FEATURES"),
+        (2, 16, "hidden_size", 321, "RNN_FORECAST_MAX_DIAGNOSTIC_PARAMETERS"),
+    ],
+)
+def test_diagnostic_size_above_limit_is_422(
+    limits_server: LiveServer,
+    features: int,
+    hidden_size: int,
+    field: str,
+    limit: int,
+    setting: str,
+) -> None:
+    values = [[0.5] * features] * 10
+    spec = {"hidden_size": hidden_size, "input": {"source": "values", "values": values}}
     response = limits_server.client.post("/v1/diagnostics/gradient-flow", json=spec)
     body = assert_limit_problem(response, 422, limit, setting)
     assert body["errors"][0]["field"] == field  # type: ignore[index]
