@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -29,8 +31,10 @@ from pydantic import (
     TypeAdapter,
     ValidationError,
     ValidatorFunctionWrapHandler,
+    WrapValidator,
     field_validator,
 )
+from pydantic_core import PydanticCustomError
 from torch import Tensor
 
 from models.data.scaling import Scaler, fit_scaler
@@ -38,6 +42,8 @@ from models.data.windows import to_values
 from models.errors import InvalidInputError
 from models.field_types import Integer
 from models.plurals import plural
+from models.source_errors import explain_source
+from models.word_lists import join_words
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False, strict=True)]
 
@@ -96,8 +102,35 @@ class ValuesInput(_Strict):
             raise union_error from None
 
 
+INPUT_SOURCES = ("noise", "bundled", "values")
+
+
+def input_source_error(source: Any, sources: Sequence[str]) -> PydanticCustomError:
+    """Return the error of an input whose source is ``source``, or is missing
+    when ``source`` is None, listing the accepted ``sources``."""
+    choices = join_words([repr(name) for name in sources], "or")
+    if source is None:
+        return PydanticCustomError(
+            "missing",
+            "Field required: input needs a source, one of {input_sources}; "
+            "leave input out for noise",
+            {"input_sources": choices},
+        )
+    return PydanticCustomError(
+        "union_tag_invalid",
+        "{source} is not an input source; use one of {input_sources}",
+        {"input_sources": choices, "source": json.dumps(source, default=str)},
+    )
+
+
+def _explain_input_source(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    return explain_source(value, handler, INPUT_SOURCES, input_source_error)
+
+
 InputSpec = Annotated[
-    NoiseInput | BundledInput | ValuesInput, Field(discriminator="source")
+    NoiseInput | BundledInput | ValuesInput,
+    Field(discriminator="source"),
+    WrapValidator(_explain_input_source),
 ]
 
 

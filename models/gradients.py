@@ -52,6 +52,7 @@ from pydantic import (
     ValidatorFunctionWrapHandler,
     field_validator,
 )
+from pydantic_core import PydanticCustomError
 from torch import Tensor
 
 from models.cancellation import StopCheck, stop_if_requested
@@ -82,7 +83,7 @@ from models.gradient_inputs import (
 from models.gradient_summary import GradientSummary, summarize_gradient_norms
 from models.jacobians import step_jacobian_norms
 from models.limits import DEFAULT_LIMITS, Limits, check_limit
-from models.names import ModelName
+from models.names import NAME_RE, ModelName
 from models.nn.cell_stack import (
     CANDIDATE_GATE,
     CellStack,
@@ -190,6 +191,24 @@ class GradientFlowSpec(_Strict):
     jacobians: bool = Field(
         default=True, description="Compute the per-step Jacobian norms"
     )
+
+    @field_validator("model", mode="before")
+    @classmethod
+    def _explain_model(cls, value: object) -> object:
+        """Reject a model given as a bare name or another non-object with the
+        object that it takes, where pydantic reports only "a valid dictionary"."""
+        if value is None or isinstance(value, dict | StoredModelRef):
+            return value
+        # a valid model name contains no braces, which the template would read
+        name = value if isinstance(value, str) and NAME_RE.match(value) else "nflx"
+        raise PydanticCustomError(
+            "model_type",
+            "Input should be an object such as {example}, not {value}",
+            {
+                "example": json.dumps({"name": name, "version": "latest"}),
+                "value": json.dumps(value, default=str),
+            },
+        )
 
     @field_validator("clip_norm", mode="wrap")
     @classmethod

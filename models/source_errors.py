@@ -12,7 +12,7 @@ the list (``service/data_sources.py``).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from pydantic import ValidationError, ValidatorFunctionWrapHandler
@@ -25,6 +25,8 @@ from models.word_lists import join_words
 TAG_ERRORS = ("union_tag_not_found", "union_tag_invalid")
 # the context key that marks the errors built here
 SOURCES_KEY = "expected_sources"
+# a builder of the error for a source (None when missing) and the accepted ones
+SourceError = Callable[[Any, Sequence[str]], PydanticCustomError]
 
 
 def source_error(source: Any, sources: Sequence[str]) -> PydanticCustomError:
@@ -57,13 +59,16 @@ def source_message(error: Mapping[str, Any], sources: Sequence[str]) -> str | No
 
 
 def explain_source(
-    value: Any, handler: ValidatorFunctionWrapHandler, sources: Sequence[str]
+    value: Any,
+    handler: ValidatorFunctionWrapHandler,
+    sources: Sequence[str],
+    error: SourceError = source_error,
 ) -> Any:
-    """Validate the data spec ``value`` with ``handler``, raising
-    ``source_error`` at ``source`` when the source is missing or unknown.
+    """Validate the data spec ``value`` with ``handler``, raising ``error``
+    at ``source`` when the source is missing or unknown.
 
     The error's input is the source sent, or the whole data spec when it has
-    none.
+    none. Other specs with a ``source`` tag pass their own ``error``.
     """
     try:
         return handler(value)
@@ -73,7 +78,7 @@ def explain_source(
         has_source = isinstance(value, Mapping) and "source" in value
         source = value["source"] if has_source else None
         detail = InitErrorDetails(
-            type=source_error(source, sources),
+            type=error(source, sources),
             loc=("source",),
             input=source if has_source else value,
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from models import gradients
 from models.diagnostic_limits import fresh_parameter_count
@@ -152,3 +153,42 @@ def test_ragged_rows_name_widths() -> None:
     assert "rows have [1, 2] features; send rows of one equal length" in (
         caught.value.message
     )
+
+
+def test_missing_source_lists_sources() -> None:
+    with pytest.raises(ValidationError) as caught:
+        GradientFlowSpec.model_validate({"input": {"values": [1, 2]}})
+
+    errors = caught.value.errors()
+    assert len(errors) == 1
+    assert errors[0]["loc"] == ("input", "source")
+    assert errors[0]["type"] == "missing"
+    assert "one of 'noise', 'bundled' or 'values'" in errors[0]["msg"]
+
+
+def test_unknown_source_is_named() -> None:
+    with pytest.raises(ValidationError) as caught:
+        GradientFlowSpec.model_validate({"input": {"source": "file"}})
+
+    errors = caught.value.errors()
+    assert len(errors) == 1
+    assert errors[0]["loc"] == ("input", "source")
+    assert errors[0]["msg"].startswith('"file" is not an input source; use one of')
+
+
+@pytest.mark.parametrize(
+    ("model", "shown"),
+    [
+        ("nflx", '{"name": "nflx", "version": "latest"}, not "nflx"'),
+        (7, '{"name": "nflx", "version": "latest"}, not 7'),
+        ("{x}", '{"name": "nflx", "version": "latest"}, not "{x}"'),
+    ],
+)
+def test_model_name_alone_shows_object(model: object, shown: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        GradientFlowSpec.model_validate({"model": model})
+
+    errors = caught.value.errors()
+    assert len(errors) == 1
+    assert errors[0]["loc"] == ("model",)
+    assert errors[0]["msg"] == f"Input should be an object such as {shown}"

@@ -282,3 +282,23 @@ def test_empty_rows_are_problem(live_server: LiveServer, path: str, cell: str) -
     problem = response.json()
     assert "input.values contains rows of no numbers;" in problem["detail"]
     assert problem["errors"][0]["field"] == "input.values"
+
+
+def test_missing_source_is_named(live_server: LiveServer) -> None:
+    response = live_server.client.post(FLOW, json={"input": {"values": [1, 2]}})
+
+    assert response.status_code == 422, response.text
+    errors = response.json()["errors"]
+    assert len(errors) == 1
+    assert errors[0]["field"] == "input.source"
+    assert "one of 'noise', 'bundled' or 'values'" in errors[0]["message"]
+
+
+def test_model_name_alone_is_explained(live_server: LiveServer) -> None:
+    response = live_server.client.post(FLOW, json={"model": "nflx"})
+
+    assert response.status_code == 422, response.text
+    errors = response.json()["errors"]
+    assert len(errors) == 1
+    assert errors[0]["field"] == "model"
+    assert '{"name": "nflx", "version": "latest"}' in errors[0]["message"]
