@@ -595,6 +595,11 @@ def prepare_outputs(args: argparse.Namespace) -> None:
         is_folder = option in OUTPUT_FOLDERS
         if not is_folder and path.is_dir():
             raise ValueError(f"--{option} {path} is a folder; give a file path")
+        if option == "png" and path.suffix.lower() != ".png":
+            raise ValueError(
+                f"--png {path} does not end in .png; give a file name such as "
+                f"{path.stem or 'plot'}.png"
+            )
         folder = path if is_folder else path.parent
         try:
             folder.mkdir(parents=True, exist_ok=True)

@@ -125,8 +125,9 @@ def _add_lag_experiment(sub: Any) -> None:
     )
     lag.add_argument(
         "--lags",
+        type=comma_integers,
         default=",".join(str(k) for k in defaults.lags),
-        help="comma-separated lags k",
+        help="comma-separated lags k, whole numbers of steps",
     )
 
     lag.add_argument("--steps", type=int, default=defaults.steps, help="Adam steps")
@@ -161,6 +162,21 @@ def _add_threads_option(command: argparse.ArgumentParser) -> None:
         help="torch intra-op threads (default 1: these networks are too small "
         "to gain from more, and extra threads slow down on a busy machine)",
     )
+
+
+def comma_integers(text: str) -> list[int]:
+    """Parse a comma-separated list of whole numbers such as ``5,10,20``.
+
+    Raises ``argparse.ArgumentTypeError`` naming the item that is not one.
+    """
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    for item in items:
+        if not item.isdecimal():
+            raise argparse.ArgumentTypeError(
+                f"{item!r} is not a positive whole number; give comma-separated "
+                "lags in steps such as 5,10,20"
+            )
+    return [int(item) for item in items]
 
 
 def cmd_flow(args: argparse.Namespace, registry: Registry) -> int:
@@ -335,7 +351,7 @@ def cmd_lag_experiment(args: argparse.Namespace, registry: Registry) -> int:
     torch.set_num_threads(args.torch_threads)
     params = LagExperimentParams(
         cells=[c.strip() for c in args.cells.split(",") if c.strip()],
-        lags=[int(k) for k in args.lags.split(",") if k.strip()],
+        lags=args.lags,
         steps=args.steps,
         hidden_size=args.hidden_size,
         batch_size=args.batch_size,

@@ -115,3 +115,25 @@ def test_flow_features_follow_setting(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "4 features, above the limit of 3" in result.stderr
     assert "raise RNN_FORECAST_MAX_DIAGNOSTIC_FEATURES" in result.stderr
+
+
+def test_flow_png_needs_png_suffix(tmp_path: Path) -> None:
+    plot = tmp_path / "flow.jpg"
+    result = run_cli(
+        tmp_path / "registry", "gradients", "flow", "--seq-len", "5", "--png", str(plot)
+    )
+
+    assert result.returncode == 2
+    assert f"--png {plot} does not end in .png" in result.stderr
+    assert "such as flow.png" in result.stderr
+    assert not plot.exists()
+
+
+def test_lag_experiment_names_bad_lag(tmp_path: Path) -> None:
+    result = run_cli(
+        tmp_path / "registry", "gradients", "lag-experiment", "--lags", "5,abc"
+    )
+
+    assert result.returncode == 2
+    assert "argument --lags: 'abc' is not a positive whole number" in result.stderr
+    assert "invalid literal" not in result.stderr
