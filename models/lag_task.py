@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -54,6 +54,9 @@ Report = Callable[[dict[str, Any]], None]
 StopCheck = Callable[[], bool]
 
 REPORT_EVERY = 100
+# Test sequences per forward pass of the R^2 score, so that the core's output
+# (rows, T, H) never exceeds that of the largest training batch.
+TEST_CHUNK_ROWS = 1024
 # Gate block that keeps the state: rows H..2H-1 of the LSTM (f) and GRU (z).
 MEMORY_GATE_BLOCK = 1
 
@@ -194,20 +197,11 @@ def _run_one(
     if params.gate_bias is not None and cell != "rnn":
         _set_memory_gate_bias(model, params.gate_bias)
 
-    test_x, test_y = make_batch(
-        params.test_size,
-        params.seq_len,
-        lag,
-        torch.Generator().manual_seed(params.seed + 1),
-    )
-    initial = _trace(model, test_x[0], test_y[0])
+    first_x, first_y = next(_test_batches(params, lag))
+    initial = _trace(model, first_x[0], first_y[0])
     train_loss = _train(model, params, cell, lag, report, should_stop)
-    trained = _trace(model, test_x[0], test_y[0])
-
-    model.eval()
-    with torch.inference_mode():
-        mse = float(torch.nn.functional.mse_loss(model(test_x), test_y))
-    r2 = 1.0 - mse / float(test_y.var())
+    trained = _trace(model, first_x[0], first_y[0])
+    r2 = _test_r2(model, params, lag)
 
     distance_index = params.seq_len - 1 - lag
     row = {
@@ -262,6 +256,33 @@ def _train(
                 }
             )
     return float(np.mean(recent))
+
+
+def _test_batches(
+    params: LagExperimentParams, lag: int
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Yield the ``params.test_size`` held-out sequences x (N, T, 2) and
+    targets (N, 1) in chunks of at most ``TEST_CHUNK_ROWS``.
+
+    Every call draws the same sequences from ``params.seed + 1``.
+    """
+    generator = torch.Generator().manual_seed(params.seed + 1)
+    for start in range(0, params.test_size, TEST_CHUNK_ROWS):
+        rows = min(TEST_CHUNK_ROWS, params.test_size - start)
+        yield make_batch(rows, params.seq_len, lag, generator)
+
+
+def _test_r2(model: Forecaster, params: LagExperimentParams, lag: int) -> float:
+    """Return 1 - MSE / Var(target) of ``model`` on the held-out sequences."""
+    squared_error = 0.0
+    targets: list[torch.Tensor] = []
+    model.eval()
+    with torch.inference_mode():
+        for x, y in _test_batches(params, lag):
+            squared_error += float((model(x) - y).pow(2).sum())
+            targets.append(y)
+    mse = squared_error / params.test_size
+    return 1.0 - mse / float(torch.cat(targets).var())
 
 
 def _trace(model: Forecaster, x: torch.Tensor, y: torch.Tensor) -> GradientTrace:

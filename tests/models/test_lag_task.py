@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import torch
 
+from models import lag_task
 from models.lag_task import (
     LagExperimentParams,
     initial_ratio_markdown,
@@ -15,6 +16,7 @@ from models.lag_task import (
     make_batch,
     run_lag_experiment,
 )
+from models.nn.forecaster import Forecaster
 from models.training import TrainingCancelled
 from tests.models.torch_threads import one_torch_thread  # noqa: F401
 
@@ -124,3 +126,22 @@ def test_table_lists_cells_and_lags() -> None:
 def test_invalid_params_rejected(fields: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         LagExperimentParams.model_validate(fields)
+
+
+def test_test_score_is_chunked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lag_task, "TEST_CHUNK_ROWS", 7)
+    params = LagExperimentParams.model_validate({**TINY, "test_size": 30})
+    model = Forecaster("gru", input_size=2, hidden_size=8, num_layers=1, horizon=1)
+
+    chunks = list(lag_task._test_batches(params, 3))
+    assert [len(x) for x, _ in chunks] == [7, 7, 7, 7, 2]
+    assert all(x.shape[1:] == (params.seq_len, 2) for x, _ in chunks)
+
+    test_x = torch.cat([x for x, _ in chunks])
+    test_y = torch.cat([y for _, y in chunks])
+    model.eval()
+    with torch.inference_mode():
+        mse = float(torch.nn.functional.mse_loss(model(test_x), test_y))
+    whole = 1.0 - mse / float(test_y.var())
+    # the whole-set MSE is a float32 mean, the chunked one a float64 sum
+    assert lag_task._test_r2(model, params, 3) == pytest.approx(whole, abs=1e-5)
