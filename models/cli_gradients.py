@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from models.cli_inputs import read_json_file, split_version_ref
+from models.diagnostic_limits import check_lag_batch
 from models.errors import InvalidInputError
 from models.gradient_inputs import BundledInput, NoiseInput, ValuesInput
 from models.gradients import GradientFlow, GradientFlowSpec, compute_gradient_flow
@@ -359,6 +360,9 @@ def cmd_lag_experiment(args: argparse.Namespace, registry: Registry) -> int:
         gate_bias=None if args.default_init else args.gate_bias,
         test_size=args.test_size,
         seed=args.seed,
+    )
+    check_lag_batch(
+        params.batch_size, params.seq_len, params.hidden_size, limits_from_env()
     )
     result = run_lag_experiment(params, _print_progress)
 

@@ -1,4 +1,5 @@
-"""Size checks of a gradient diagnostic, run before any tensor is allocated.
+"""Size checks of gradient diagnostics and lag experiments, run before any
+tensor is allocated.
 
 The memory of a diagnostic grows with the parameter count P of its network
 (float64 weights, their gradient and the temporaries of backpropagation) and
@@ -6,7 +7,9 @@ with T x S, the time steps times the state size, of the autograd graph. A
 fresh cell with G gate blocks, F features per step and hidden size H has
 P = G*H*(F + H) + 2*G*H parameters plus H + 1 in the head. The checks
 bound F (``max_diagnostic_features``) and P (``max_diagnostic_parameters``);
-``max_seq_len`` and ``max_diagnostic_hidden_size`` bound T and H.
+``max_seq_len`` and ``max_diagnostic_hidden_size`` bound T and H. A lag
+experiment trains on batches of B sequences, and ``max_lag_batch_elements``
+bounds B x T x H.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from models.spec import CellType
 
 FEATURES_SETTING = "RNN_FORECAST_MAX_DIAGNOSTIC_FEATURES"
 PARAMETERS_SETTING = "RNN_FORECAST_MAX_DIAGNOSTIC_PARAMETERS"
+LAG_BATCH_SETTING = "RNN_FORECAST_MAX_LAG_BATCH_ELEMENTS"
 
 
 def fresh_parameter_count(cell: CellType, input_size: int, hidden_size: int) -> int:
@@ -58,6 +62,27 @@ def check_parameters(count: int, limits: Limits, *, network: str, field: str) ->
             f"{network} has {count} parameters, above the limit of {limit}; "
             f"{_fix(field)} or raise {PARAMETERS_SETTING}",
             field=field,
+        )
+
+
+def check_lag_batch(
+    batch_size: int, seq_len: int, hidden_size: int, limits: Limits
+) -> None:
+    """Raise ``LimitExceededError`` on ``batch_size`` when B x T x H of a lag
+    experiment's training batch is above ``limits.max_lag_batch_elements``.
+
+    Backpropagation through time keeps the gate activations of every step of
+    the batch, so a training step's memory grows with B x T x H.
+    """
+    elements = batch_size * seq_len * hidden_size
+    limit = limits.max_lag_batch_elements
+    if elements > limit:
+        raise LimitExceededError(
+            f"batch_size x seq_len x hidden_size = {batch_size} x {seq_len} x "
+            f"{hidden_size} = {elements} is above the limit of {limit}; lower "
+            f"batch_size, hidden_size or the largest lag, or raise "
+            f"{LAG_BATCH_SETTING}",
+            field="batch_size",
         )
 
 

@@ -27,6 +27,7 @@ class Limits:
     max_diagnostic_hidden_size: int = 256
     max_diagnostic_features: int = 1_000
     max_diagnostic_parameters: int = 1_000_000
+    max_lag_batch_elements: int = 4_000_000
     max_upload_bytes: int = 10_000_000
     max_request_bytes: int = 2_000_000
     max_queued_jobs: int = 100

@@ -1,6 +1,7 @@
 """Peak memory of the largest gradient diagnostic that the default limits accept.
 
 Usage: ``.venv/bin/python scripts/diagnostic_peak_memory.py [--no-jacobians]``
+or ``... --lag-experiment``
 
 The request is a fresh LSTM (its 4 gate blocks give the most parameters per
 unit) of H = ``max_diagnostic_hidden_size`` over T = ``max_seq_len`` rows of
@@ -8,6 +9,10 @@ client values, with the most features per row that
 ``max_diagnostic_parameters`` admits. The script prints the process's peak
 resident memory (VmHWM in /proc/self/status, Linux only) after the imports
 and the input, and again after the diagnostic, in MB (10^6 bytes).
+
+With ``--lag-experiment`` the script runs two Adam steps of an LSTM lag
+experiment of the same H at lag 59 (T = 64), with the largest batch that
+``max_lag_batch_elements`` admits, and 1,000 test sequences.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import torch  # noqa: E402
 
 from models.diagnostic_limits import fresh_parameter_count  # noqa: E402
 from models.gradients import GradientFlowSpec, compute_gradient_flow  # noqa: E402
+from models.lag_task import LagExperimentParams, run_lag_experiment  # noqa: E402
 from models.limits import DEFAULT_LIMITS  # noqa: E402
 
 
@@ -46,13 +52,49 @@ def largest_features(hidden_size: int) -> int:
     return features
 
 
+def measure_lag_experiment() -> None:
+    """Print the peak memory of the largest lag-experiment batch."""
+    hidden_size = DEFAULT_LIMITS.max_diagnostic_hidden_size
+    lag, padding = 59, 5
+    seq_len = lag + padding
+    batch_size = DEFAULT_LIMITS.max_lag_batch_elements // (seq_len * hidden_size)
+    params = LagExperimentParams(
+        cells=["lstm"],
+        lags=[lag],
+        padding=padding,
+        hidden_size=hidden_size,
+        steps=2,
+        batch_size=batch_size,
+        test_size=1000,
+    )
+
+    before = peak_resident_mb()
+    started = time.perf_counter()
+    run_lag_experiment(params)
+    seconds = time.perf_counter() - started
+    after = peak_resident_mb()
+
+    elements = batch_size * seq_len * hidden_size
+    print(f"lstm lag experiment B = {batch_size}, T = {seq_len}, H = {hidden_size}")
+    print(f"B x T x H = {elements}, 2 steps, 1000 test sequences")
+    print(f"VmHWM before {before:.0f} MB, after {after:.0f} MB, in {seconds:.1f} s")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--no-jacobians", action="store_true", help="skip the Jacobian norms"
     )
+    parser.add_argument(
+        "--lag-experiment",
+        action="store_true",
+        help="measure the largest lag-experiment batch instead",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
+    if args.lag_experiment:
+        measure_lag_experiment()
+        return 0
 
     hidden_size = DEFAULT_LIMITS.max_diagnostic_hidden_size
     seq_len = DEFAULT_LIMITS.max_seq_len

@@ -75,6 +75,7 @@ class Settings(BaseSettings):
     max_diagnostic_hidden_size: int = DEFAULT_LIMITS.max_diagnostic_hidden_size
     max_diagnostic_features: int = DEFAULT_LIMITS.max_diagnostic_features
     max_diagnostic_parameters: int = DEFAULT_LIMITS.max_diagnostic_parameters
+    max_lag_batch_elements: int = DEFAULT_LIMITS.max_lag_batch_elements
     max_upload_bytes: int = DEFAULT_LIMITS.max_upload_bytes
     max_request_bytes: int = DEFAULT_LIMITS.max_request_bytes
     # seconds a client may take between two parts of an incomplete body

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from models.diagnostic_limits import check_lag_batch
 from models.lag_task import LagExperimentParams, run_lag_experiment
 from models.limits import check_limit
 from service.jobs.kinds import JobContext, register_job_kind
@@ -17,7 +18,8 @@ LAG_EXPERIMENT = "lag_experiment"
 
 
 def check_lag_experiment(params: LagExperimentParams, settings: Settings) -> None:
-    """Reject a hidden size or sequence length above the diagnostic limits."""
+    """Reject a hidden size, sequence length or training batch above the
+    diagnostic limits."""
     check_limit(
         "hidden_size",
         params.hidden_size,
@@ -27,6 +29,9 @@ def check_lag_experiment(params: LagExperimentParams, settings: Settings) -> Non
     # the sequence length is max(lags) + padding
     check_limit(
         "lags", params.seq_len, settings.max_seq_len, "RNN_FORECAST_MAX_SEQ_LEN"
+    )
+    check_lag_batch(
+        params.batch_size, params.seq_len, params.hidden_size, settings.limits()
     )
 
 

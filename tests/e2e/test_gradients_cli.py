@@ -137,3 +137,16 @@ def test_lag_experiment_names_bad_lag(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "argument --lags: 'abc' is not a positive whole number" in result.stderr
     assert "invalid literal" not in result.stderr
+
+
+def test_lag_experiment_batch_follows_setting(tmp_path: Path) -> None:
+    result = run_cli(
+        tmp_path / "registry",
+        "gradients", "lag-experiment", "--lags", "1", "--hidden-size", "4",
+        "--batch-size", "8",
+        env={"RNN_FORECAST_MAX_LAG_BATCH_ELEMENTS": "191"},
+    )  # fmt: skip
+
+    assert result.returncode == 2
+    assert "8 x 6 x 4 = 192 is above the limit of 191;" in result.stderr
+    assert "raise RNN_FORECAST_MAX_LAG_BATCH_ELEMENTS" in result.stderr

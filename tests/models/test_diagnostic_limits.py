@@ -6,9 +6,10 @@ import pytest
 from pydantic import ValidationError
 
 from models import gradients
-from models.diagnostic_limits import fresh_parameter_count
+from models.diagnostic_limits import check_lag_batch, fresh_parameter_count
 from models.errors import InvalidInputError, LimitExceededError
 from models.gradients import GradientFlowSpec, compute_gradient_flow
+from models.lag_task import LagExperimentParams
 from models.limits import Limits
 from models.nn.cell_stack import build_fresh_stack
 from models.registry import Registry
@@ -192,3 +193,20 @@ def test_model_name_alone_shows_object(model: object, shown: str) -> None:
     assert len(errors) == 1
     assert errors[0]["loc"] == ("model",)
     assert errors[0]["msg"] == f"Input should be an object such as {shown}"
+
+
+def test_lag_batch_limit_is_product() -> None:
+    limits = Limits(max_lag_batch_elements=64 * 45 * 32)
+    check_lag_batch(64, 45, 32, limits)
+
+    with pytest.raises(LimitExceededError) as caught:
+        check_lag_batch(64, 45, 33, limits)
+    assert caught.value.field == "batch_size"
+    message = caught.value.message
+    assert "64 x 45 x 33 = 95040 is above the limit of 92160;" in message
+    assert "RNN_FORECAST_MAX_LAG_BATCH_ELEMENTS" in message
+
+
+def test_default_lag_experiment_within_batch_limit() -> None:
+    params = LagExperimentParams()
+    check_lag_batch(params.batch_size, params.seq_len, params.hidden_size, Limits())

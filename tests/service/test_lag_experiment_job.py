@@ -27,7 +27,11 @@ def lag_server(
     server, _, _ = start_job_server(
         trained_registry.root,
         tmp_path_factory.mktemp("lag-jobs"),
-        env={"RNN_FORECAST_MAX_DIAGNOSTIC_HIDDEN_SIZE": "16"},
+        env={
+            "RNN_FORECAST_MAX_DIAGNOSTIC_HIDDEN_SIZE": "16",
+            # the training batch of TINY: 64 sequences of 4 steps, H = 4
+            "RNN_FORECAST_MAX_LAG_BATCH_ELEMENTS": "1024",
+        },
     )
     yield server
     server.stop()
@@ -64,3 +68,16 @@ def test_lag_experiment_job_checks_limits(lag_server: LiveServer) -> None:
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
     assert "RNN_FORECAST_MAX_DIAGNOSTIC_HIDDEN_SIZE" in response.json()["detail"]
+
+
+def test_lag_experiment_job_checks_batch(lag_server: LiveServer) -> None:
+    response = lag_server.client.post(
+        "/v1/jobs",
+        json={"kind": "lag_experiment", "params": {**TINY, "batch_size": 65}},
+    )
+
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert problem["errors"][0]["field"] == "params.batch_size"
+    assert "65 x 4 x 4 = 1040 is above the limit of 1024;" in problem["detail"]
+    assert "RNN_FORECAST_MAX_LAG_BATCH_ELEMENTS" in problem["detail"]
