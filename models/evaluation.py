@@ -85,7 +85,10 @@ def wilson_interval(
     """Wilson score interval for a binomial proportion ``hits / trials``.
 
     With z the two-sided normal quantile of ``level`` and p = hits / n, the
-    bounds are (p + z^2/2n -/+ z sqrt(p(1-p)/n + z^2/4n^2)) / (1 + z^2/n).
+    bounds are (p + z^2/2n -/+ z sqrt(p(1-p)/n + z^2/4n^2)) / (1 + z^2/n),
+    clipped to [0, 1]. At hits = 0 or hits = trials the exact bound is 0 or
+    1, and rounding can move it just outside, such as to 1.0000000000000002
+    for 9 hits of 9 at level 0.95.
     """
     if trials <= 0:
         raise ValueError(f"trials={trials} must be positive for a Wilson interval")
@@ -97,7 +100,9 @@ def wilson_interval(
     denominator = 1.0 + z**2 / trials
     centre = p + z**2 / (2.0 * trials)
     spread = z * math.sqrt(p * (1.0 - p) / trials + z**2 / (4.0 * trials**2))
-    return (centre - spread) / denominator, (centre + spread) / denominator
+    low = max((centre - spread) / denominator, 0.0)
+    high = min((centre + spread) / denominator, 1.0)
+    return low, high
 
 
 def directional_accuracy(

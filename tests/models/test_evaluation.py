@@ -111,6 +111,23 @@ def test_wilson_interval_by_formula() -> None:
     assert high == pytest.approx((centre + spread) / (1 + z**2 / n))
 
 
+def test_wilson_interval_stays_in_unit_range() -> None:
+    outside = [
+        (hits, trials)
+        for trials in range(1, 400)
+        for hits in (0, trials)
+        if not 0.0 <= wilson_interval(hits, trials)[0] <= 1.0
+        or not 0.0 <= wilson_interval(hits, trials)[1] <= 1.0
+    ]
+    assert outside == []
+
+
+def test_wilson_interval_bounds_at_edges() -> None:
+    # 9 of 9 rounds above 1 and 0 of 9 below 0 without clipping
+    assert wilson_interval(9, 9)[1] == 1.0
+    assert wilson_interval(0, 9)[0] == 0.0
+
+
 def test_wilson_interval_rejects_bad_counts() -> None:
     with pytest.raises(ValueError, match="trials=0 must be positive"):
         wilson_interval(0, 0)
