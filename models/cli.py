@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ValidationError
 
 from models.cli_data import (
-    DATA_HELP,
+    TRAIN_DATA_HELP,
     add_source_options,
     data_spec,
     with_source_options,
@@ -49,8 +49,21 @@ CLIP_OFF = "to turn gradient clipping off"
 PATIENCE_OFF = "to turn early stopping off"
 
 
+class CommandParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` that reads no abbreviated long options, so that
+    ``--start`` is an error where only ``--startup-trials`` exists.
+
+    ``add_subparsers`` builds subcommand parsers of the parser's own class,
+    so every subcommand inherits this.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="rnn-forecast",
         description="Train RNN, LSTM and GRU forecasters and serve them over HTTP.",
     )
@@ -129,7 +142,7 @@ def _add_train(commands: Any) -> None:
         help="epochs without validation improvement before stopping; 0 is off",
     )
     train.add_argument("--seed", type=int, default=defaults.seed)
-    train.add_argument("--data", default="bundled", help=DATA_HELP)
+    train.add_argument("--data", default="bundled", help=TRAIN_DATA_HELP)
     add_source_options(train)
     train.add_argument(
         "--start", default=None, help="first date of a yfinance download YYYY-MM-DD"

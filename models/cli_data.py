@@ -20,12 +20,24 @@ from models.spec import (
     YFinanceData,
 )
 
-DATA_HELP = (
-    "data source: 'bundled' (NFLX daily, offline default), 'csv:PATH' (Yahoo "
-    "or date,value CSV), 'yfinance:TICKER' (with --start/--end) or "
-    "'synthetic:GENERATOR' (sine, noisy_sine, trend_seasonal, ar1, "
-    "random_walk, mackey_glass)"
-)
+
+def data_help(yfinance_range: str) -> str:
+    """Return the help text of ``--data``. ``yfinance_range`` describes the
+    dates that a ``yfinance:`` download covers for the command."""
+    return (
+        "data source: 'bundled' (NFLX daily, offline default), 'csv:PATH' "
+        f"(Yahoo or date,value CSV), 'yfinance:TICKER' ({yfinance_range}) or "
+        "'synthetic:GENERATOR' (sine, noisy_sine, trend_seasonal, ar1, "
+        "random_walk, mackey_glass)"
+    )
+
+
+DATA_HELP = data_help("a live download")
+# train sets the download range with its own options
+TRAIN_DATA_HELP = data_help("dates set by --start and --end")
+# backtest and tune build --data without a range, because backtest's --start
+# and --end are origin dates
+SPEC_DATA_HELP = data_help("the whole history")
 
 # the form of --data that each source takes
 SOURCE_FORMS = {

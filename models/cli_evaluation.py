@@ -20,7 +20,7 @@ from models.cli import (
     set_fields,
 )
 from models.cli_data import (
-    DATA_HELP,
+    SPEC_DATA_HELP,
     add_source_options,
     data_spec,
     with_source_options,
@@ -73,7 +73,7 @@ def _add_spec_options(command: argparse.ArgumentParser) -> None:
             default=None,
             help=f"{text} (overrides the spec)",
         )
-    command.add_argument("--data", default=None, help=DATA_HELP)
+    command.add_argument("--data", default=None, help=SPEC_DATA_HELP)
     add_source_options(command)
 
 

@@ -29,7 +29,9 @@ DEFAULT_OUTPUT = ROOT / "models" / SESSIONS_FILE
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], allow_abbrev=False
+    )
     parser.add_argument(
         "--output", type=Path, default=DEFAULT_OUTPUT, help="file to write"
     )

@@ -20,7 +20,9 @@ from service.openapi import current_openapi_text  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], allow_abbrev=False
+    )
     parser.add_argument(
         "--output", type=Path, default=DEFAULT_OUTPUT, help="file to write"
     )

@@ -1,0 +1,69 @@
+"""The ``rnn-forecast`` parser: whole option names only, and the help of
+``--data`` for each command."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+
+import pytest
+
+from models.cli import build_parser
+
+
+def all_parsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
+    """Yield ``parser`` and every subcommand parser below it."""
+    yield parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                yield from all_parsers(sub)
+
+
+def test_every_parser_rejects_abbreviations() -> None:
+    parsers = list(all_parsers(build_parser()))
+
+    assert len(parsers) > 10
+    abbreviating = [p.prog for p in parsers if p.allow_abbrev]
+    assert abbreviating == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "prefix"),
+    [
+        (["tune", "--start", "2020-01-01"], "--start"),
+        (["train", "--epoch", "3"], "--epoch"),
+        (["backtest", "--refit", "2"], "--refit"),
+        (["gradients", "flow", "--hidden", "4"], "--hidden"),
+    ],
+)
+def test_abbreviated_option_is_error(
+    argv: list[str], prefix: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as caught:
+        build_parser().parse_args(argv)
+
+    assert caught.value.code == 2
+    assert f"unrecognized arguments: {prefix}" in capsys.readouterr().err
+
+
+def data_help(command: str) -> str:
+    """Return the help text of ``--data`` of ``command``."""
+    for parser in all_parsers(build_parser()):
+        if parser.prog == f"rnn-forecast {command}":
+            for action in parser._actions:
+                if "--data" in action.option_strings:
+                    return str(action.help)
+    raise AssertionError(f"{command} has no --data")
+
+
+@pytest.mark.parametrize("command", ["tune", "backtest"])
+def test_spec_commands_data_help(command: str) -> None:
+    text = data_help(command)
+
+    assert "--start" not in text
+    assert "'yfinance:TICKER' (the whole history)" in text
+
+
+def test_train_data_help_names_range_options() -> None:
+    assert "dates set by --start and --end" in data_help("train")
