@@ -42,7 +42,11 @@ logger = logging.getLogger(__name__)
 
 # Modules that add subcommands: each has ``register(commands)``, which adds
 # parsers whose ``handler(args, registry) -> int`` runs the command.
-COMMAND_MODULES: list[str] = ["models.cli_evaluation", "models.cli_gradients"]
+COMMAND_MODULES: list[str] = [
+    "models.cli_evaluation",
+    "models.cli_forecast",
+    "models.cli_gradients",
+]
 
 # what 0 does for the options whose 0 turns a feature off
 CLIP_OFF = "to turn gradient clipping off"
