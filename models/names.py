@@ -20,6 +20,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from models.field_types import only_error
+from models.quoted_ids import quoted
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 NAME_RE = re.compile(NAME_PATTERN)
@@ -46,7 +47,7 @@ def invalid_name_message(name: object) -> str:
     """Return the message for ``name`` when it breaks the rule: the rule in
     words and an example fix."""
     example = suggest_name(str(name))
-    return f"{name!r} is invalid. {NAME_RULE} Use a name such as {example!r}."
+    return f"{quoted(name)} is invalid. {NAME_RULE} Use a name such as {example!r}."
 
 
 def _explain_pattern(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:

@@ -16,6 +16,7 @@ from models.date_fields import IsoDate
 from models.errors import InvalidInputError
 from models.field_types import INTEGER_ONLY, Number, non_finite_reason
 from models.limits import DEFAULT_LIMITS
+from models.quoted_ids import quoted
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False, strict=True)]
 VERSION_REF_PATTERN = r"^([1-9][0-9]{0,8}|[a-z][a-z0-9_-]{0,63})$"
@@ -59,7 +60,7 @@ def check_version_path(version: str) -> str:
         return version
     if not re.fullmatch(ALIAS_PATTERN, version):
         raise InvalidInputError(
-            f"version {version!r} is invalid; send a version number (versions "
+            f"version {quoted(version)} is invalid; send a version number (versions "
             "start at 1) or an alias of 1-64 characters of a-z, 0-9, '_' and "
             "'-' starting with a letter, such as 'latest'",
             field="version",

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from models.errors import LimitExceededError, NotFoundError
+from models.quoted_ids import quoted
 from service.cursors import decode_cursor, encode_cursor, invalid_cursor
 from service.settings import Settings
 
@@ -35,7 +36,7 @@ def series_path(settings: Settings, series_id: str) -> Path:
     ``NotFoundError``, so that no id can name a file outside the folder."""
     if not SERIES_ID_RE.fullmatch(series_id):
         raise NotFoundError(
-            f"series {series_id!r} not found; series ids are 32 lowercase hex "
+            f"series {quoted(series_id)} not found; series ids are 32 lowercase hex "
             "characters as returned by POST /v1/series",
             field="series_id",
         )

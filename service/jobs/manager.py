@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel
 
 from models.errors import NotFoundError
+from models.quoted_ids import quoted
 from service.jobs.kinds import get_kind
 from service.jobs.runner_state import RunnerState
 from service.jobs.store import Job, JobStore, open_store
@@ -111,7 +112,9 @@ class JobManager:
         ``NotFoundError`` otherwise."""
         job = self.store.get(job_id)
         if kind is not None and job.kind != kind:
-            raise NotFoundError(f"{kind} job {job_id!r} not found", field="job_id")
+            raise NotFoundError(
+                f"{kind} job {quoted(job_id)} not found", field="job_id"
+            )
         return job
 
     def list_jobs(

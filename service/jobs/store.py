@@ -48,6 +48,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from models.errors import ConflictError, NotFoundError, RnnForecastError
 from models.plurals import plural
+from models.quoted_ids import quoted
 from service.jobs.schema import ensure_schema
 from service.settings import Settings
 
@@ -227,7 +228,7 @@ class JobStore:
                 select(jobs_table).where(jobs_table.c.id == job_id)
             ).first()
         if row is None:
-            raise NotFoundError(f"job {job_id!r} not found", field="job_id")
+            raise NotFoundError(f"job {quoted(job_id)} not found", field="job_id")
         return _to_job(row)
 
     def list_jobs(
@@ -517,7 +518,7 @@ class JobStore:
         with self.engine.connect() as conn:
             row = conn.execute(query).first()
         if row is None:
-            raise NotFoundError(f"job {job_id!r} not found", field="job_id")
+            raise NotFoundError(f"job {quoted(job_id)} not found", field="job_id")
         return str(row.status), bool(row.cancel_requested)
 
     def fail_stale(self, older_than: float, error: str) -> list[str]:

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Request, Response
 
 from models.errors import NotFoundError
+from models.quoted_ids import quoted
 from models.spec import TrainingSpec
 from service.auth import ApiKeyDep
 from service.errors import PROBLEM_MEDIA_TYPE
@@ -154,7 +155,7 @@ def train_job(request: Request, manager: JobManager, job_id: str) -> Job:
     if job.kind != TRAIN:
         jobs_path = public_path(request, f"{JOBS_BASE}/{job_id}")
         raise NotFoundError(
-            f"train job {job_id!r} not found; it is a {job.kind} job, which "
+            f"train job {quoted(job_id)} not found; it is a {job.kind} job, which "
             f"{jobs_path} serves",
             field="job_id",
         )

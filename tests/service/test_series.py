@@ -560,3 +560,22 @@ def test_series_in_use_is_kept(client: httpx.Client) -> None:
     assert rejected.headers["content-type"] == PROBLEM
     assert submitted.json()["id"] in rejected.json()["detail"]
     assert allowed.status_code == 200, allowed.text
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/v1/jobs/{}", 404),
+        ("/v1/training-jobs/{}", 404),
+        ("/v1/series/{}", 404),
+        ("/v1/models/{}/versions/1", 422),
+        ("/v1/models/nflx/versions/{}", 422),
+    ],
+)
+def test_long_id_quoted_short(client: httpx.Client, path: str, status: int) -> None:
+    response = client.get(path.format("a1" * 5_000))
+
+    assert response.status_code == status, response.text
+    detail = response.json()["detail"]
+    assert f"'{'a1' * 32}'... (10000 characters, the first 64 shown)" in detail
+    assert len(detail) < 400

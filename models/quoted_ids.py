@@ -1,0 +1,18 @@
+"""Identifiers quoted in error messages, cut to a readable length.
+
+A client may send an id of any length in a path or a body, and an error that
+quoted it whole would grow with it. Messages quote the first
+``MAX_QUOTED_CHARS`` characters and the length instead.
+"""
+
+from __future__ import annotations
+
+MAX_QUOTED_CHARS = 64
+
+
+def quoted(value: object, limit: int = MAX_QUOTED_CHARS) -> str:
+    """Return ``repr(value)``; for a string longer than ``limit``, the repr
+    of its first ``limit`` characters and a note with its length."""
+    if not isinstance(value, str) or len(value) <= limit:
+        return repr(value)
+    return f"{value[:limit]!r}... ({len(value)} characters, the first {limit} shown)"
