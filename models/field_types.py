@@ -30,6 +30,8 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails, PydanticCustomError
 
+from models.quoted_ids import quoted
+
 # error types of a value below a field's minimum
 BELOW_MINIMUM = ("greater_than", "greater_than_equal")
 
@@ -143,8 +145,9 @@ def _digits_only(value: Any) -> Any:
         raise PydanticCustomError(
             "int_parsing",
             "Input should be a whole number written with digits only, such as "
-            "20, not {value!r}",
-            {"value": value},
+            "20, not {value}",
+            # pydantic fills the template with str(value), so repr adds the quotes
+            {"value": quoted(value)},
         )
     return value
 
