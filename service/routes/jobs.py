@@ -30,6 +30,7 @@ from service.jobs.views import (
     submit,
 )
 from service.preconditions import PreconditionsDep
+from service.query_params import SinglePageValues
 from service.routes.training_jobs import (
     CANCEL_RESPONSES,
     JOB_RESPONSES,
@@ -100,6 +101,7 @@ def params_field(field: str | None) -> str:
     "/jobs",
     response_model=JobPage,
     responses=NOT_MODIFIED,
+    dependencies=[SinglePageValues],
     summary="List jobs, newest first",
 )
 def list_jobs(

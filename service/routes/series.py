@@ -23,6 +23,7 @@ from service.jobs.uploads import delete_unused_series
 from service.jobs.views import ManagerDep
 from service.links import public_path
 from service.multipart import FILE_FIELD, parse_form
+from service.query_params import SinglePageValues
 from service.series_store import (
     cursor_position,
     list_series,
@@ -170,6 +171,7 @@ class SeriesList(BaseModel):
 @router.get(
     "/series",
     response_model=SeriesList,
+    dependencies=[SinglePageValues],
     summary="List the uploaded series, newest first",
 )
 def list_uploads(

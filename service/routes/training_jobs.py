@@ -32,6 +32,7 @@ from service.jobs.views import (
 from service.links import public_path
 from service.openapi import RETRY_AFTER_HEADER, problem_example
 from service.preconditions import PreconditionsDep
+from service.query_params import SinglePageValues
 
 router = APIRouter(tags=["training jobs"])
 
@@ -99,6 +100,7 @@ def create_training_job(
     "/training-jobs",
     response_model=JobPage,
     responses=NOT_MODIFIED,
+    dependencies=[SinglePageValues],
     summary="List training jobs, newest first",
 )
 def list_training_jobs(

@@ -565,6 +565,21 @@ def test_series_in_use_is_kept(client: httpx.Client) -> None:
     assert allowed.status_code == 200, allowed.text
 
 
+@pytest.mark.parametrize("path", ["/v1/series", "/v1/jobs", "/v1/training-jobs"])
+@pytest.mark.parametrize("name", ["limit", "cursor"])
+def test_list_repeated_parameter_rejected(
+    client: httpx.Client, path: str, name: str
+) -> None:
+    response = client.get(f"{path}?{name}=2&{name}=3")
+
+    assert response.status_code == 422, response.text
+    error = response.json()["errors"][0]
+    assert error["field"] == f"query.{name}"
+    assert error["message"] == (
+        f"query parameter {name!r} is given 2 times ('2', '3'); give it once"
+    )
+
+
 @pytest.mark.parametrize(
     ("path", "status"),
     [
