@@ -27,6 +27,7 @@ from models.errors import (
     RnnForecastError,
     SourceUnavailableError,
 )
+from service.body_examples import smallest_body
 from service.field_errors import field_error, json_limit_message
 from service.links import docs_path, route_path
 
@@ -176,7 +177,8 @@ async def validation_error_handler(request: Request, exc: Exception) -> JSONResp
         )
         return problem(415, f"{given}; send JSON with Content-Type: application/json")
     docs = docs_path(request)
-    errors = [field_error(err, exc.body, docs) for err in exc.errors()]
+    example = smallest_body(request)
+    errors = [field_error(err, exc.body, docs, example) for err in exc.errors()]
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
     return problem(422, detail or "the request is invalid", errors=errors)
 

@@ -28,12 +28,22 @@ Segment = str | int
 
 
 def field_error(
-    error: Mapping[str, Any], body: Any, docs: str = DOCS_PATH
+    error: Mapping[str, Any],
+    body: Any,
+    docs: str = DOCS_PATH,
+    example: str | None = None,
 ) -> dict[str, Any]:
     """Convert one pydantic error of a request with JSON ``body`` into
     ``{"field", "message", "type"}``; ``docs`` is the path of the API
-    reference that a message of invalid JSON points to."""
+    reference that a message of invalid JSON points to, and ``example`` the
+    smallest valid body that the message of a missing body shows."""
     error_type = error.get("type")
+    if error_type == "missing" and tuple(error.get("loc", ())) == ("body",):
+        return {
+            "field": "body",
+            "message": missing_body_message(example, docs),
+            "type": error_type,
+        }
     if error_type == "json_invalid":
         return {
             "field": "body",
@@ -84,6 +94,20 @@ def field_message(error: Mapping[str, Any]) -> str:
     for prefix in PYDANTIC_PREFIXES:
         message = message.removeprefix(prefix)
     return message
+
+
+def missing_body_message(example: str | None, docs: str = DOCS_PATH) -> str:
+    """Explain a request without a body, showing the smallest valid body
+    ``example`` when there is one."""
+    fix = (
+        f"send at least {example}"
+        if example is not None
+        else f"send one as the examples in the API reference at {docs} show"
+    )
+    return (
+        "the request needs a JSON object body with Content-Type: "
+        f"application/json; {fix}"
+    )
 
 
 def json_fix(docs: str = DOCS_PATH) -> str:

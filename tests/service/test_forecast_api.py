@@ -350,3 +350,28 @@ def test_version_ref_types_are_strict(
     error = response.json()["errors"][0]
     assert error["field"] == "version"
     assert message in error["message"]
+
+
+def test_empty_forecast_body_shows_smallest(live_server: LiveServer) -> None:
+    response = live_server.client.post(
+        "/v1/models/nflx/forecast", headers={"content-type": "application/json"}
+    )
+
+    assert response.status_code == 422, response.text
+    error = response.json()["errors"][0]
+    assert error["field"] == "body"
+    assert error["message"] == (
+        "the request needs a JSON object body with Content-Type: "
+        "application/json; send at least {}"
+    )
+
+
+def test_empty_alias_body_shows_smallest(live_server: LiveServer) -> None:
+    response = live_server.client.put(
+        "/v1/models/nflx/aliases/staging", headers={"content-type": "application/json"}
+    )
+
+    assert response.status_code == 422, response.text
+    message = response.json()["errors"][0]["message"]
+    assert message.startswith("the request needs a JSON object body")
+    assert message.endswith('send at least {"version": 3}')
