@@ -70,6 +70,7 @@ def parse_csv_bytes(
     source: dict[str, Any],
     sessions_only: bool = True,
     check_all_columns: bool = False,
+    strict_rows: bool = True,
 ) -> Series:
     """Parse CSV bytes in either accepted format into a validated series.
 
@@ -83,6 +84,8 @@ def parse_csv_bytes(
     or outside the NYSE calendar raises ``DataError`` (see ``clean_frame``).
     With ``check_all_columns``, a value beyond the range that training can
     scale raises ``DataError`` in any column, not only in the chosen one.
+    With ``strict_rows`` (the default), so does a date not written as
+    YYYY-MM-DD, or a row whose open, high, low and close disagree.
     """
     if column not in PRICE_COLUMNS:
         raise DataError(
@@ -102,6 +105,7 @@ def parse_csv_bytes(
         sessions_only=sessions_only,
         close_name=column if kind == "price" else None,
         check_all_columns=check_all_columns,
+        strict_rows=strict_rows,
     )
     return Series(
         frame=frame,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from models.data.row_checks import BOUNDED_COLUMNS, check_iso_dates, check_price_ranges
 from models.data.series import PRICE_COLUMNS
 from models.data.session_dates import check_sessions
 from models.data.value_range import check_column_ranges, check_series_values
@@ -42,6 +43,7 @@ def clean_frame(
     sessions_only: bool = False,
     close_name: str | None = None,
     check_all_columns: bool = False,
+    strict_rows: bool = False,
 ) -> tuple[pd.DataFrame, list[str]]:
     """Validate raw rows and return the cleaned frame and the cleaning steps.
 
@@ -55,6 +57,14 @@ def clean_frame(
     (default ``close``, or ``value`` for kind ``"value"``). With
     ``check_all_columns``, every value of every column must lie within the
     range that training can scale, not only the closes.
+
+    With ``strict_rows``, date strings must be written as YYYY-MM-DD, and
+    on every row low must not exceed high, and open and close must lie
+    between them. When ``close_name`` names another column, ``close`` is a
+    copy of that column, so only open is compared. Adjusted prices may leave
+    the day's range, and the file's own close is no longer in ``raw``. These
+    checks of prices run last, on the rows as parsed, so that the checks of
+    signs and ranges report their own errors first.
 
     The steps run in this order, and each change is reported:
 
@@ -91,8 +101,12 @@ def clean_frame(
         raise DataError(f"{label} contains no data rows", field="data")
 
     notes: list[str] = []
+    if strict_rows and not pd.api.types.is_datetime64_any_dtype(raw["date"].dtype):
+        check_iso_dates(raw["date"], label)
     dates = _parse_dates(raw["date"], label, notes)
     frame = _parse_values(raw, dates, label)
+    # rows in input order, so that an error can name the data row
+    parsed_rows = frame
     if sessions_only:
         check_sessions(dates, raw["date"], frame["close"].notna().to_numpy(), label)
     name = close_name or CLOSE_NAMES[kind]
@@ -106,6 +120,10 @@ def clean_frame(
 
     _check_signs(frame, kind, label)
     check_series_values(frame["close"], name=name, label=label)
+    if strict_rows:
+        own_close = close_name in (None, "close")
+        bounded = BOUNDED_COLUMNS if own_close else ("open",)
+        check_price_ranges(parsed_rows, label, bounded)
     return frame, notes
 
 

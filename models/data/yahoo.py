@@ -102,8 +102,15 @@ def load_yfinance(
 
     # The sessions are checked on the cleaned, sorted bars, so that the error
     # speaks of dates and not of the rows of a file that the user never saw.
+    # Yahoo's dates may carry a time and an offset, and its quotes are taken
+    # as sent, so the strict row checks of uploads are off.
     series = parse_csv_bytes(
-        raw, column=column, label=label, source=source, sessions_only=False
+        raw,
+        column=column,
+        label=label,
+        source=source,
+        sessions_only=False,
+        strict_rows=False,
     )
     check_bar_sessions(series.frame.index, session_label)
     return series

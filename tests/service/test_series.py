@@ -565,6 +565,45 @@ def test_series_in_use_is_kept(client: httpx.Client) -> None:
     assert allowed.status_code == 200, allowed.text
 
 
+@pytest.mark.parametrize(
+    ("date", "row"),
+    [("20201210", 2), ("2020-12-10T23:00:00-05:00", 2), ("2020-12-10 16:00", 2)],
+)
+def test_upload_date_not_iso_rejected(
+    client: httpx.Client, date: str, row: int
+) -> None:
+    body = f"date,value\n2020-12-09,1.0\n{date},2.0\n".encode()
+
+    response = client.post("/v1/series", content=body, headers=CSV)
+
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert f"invalid date {date!r} in data row {row}" in detail
+    assert "write dates as YYYY-MM-DD" in detail
+
+
+# the bundled file's columns are Date,Open,High,Low,Close,Adj Close,Volume
+@pytest.mark.parametrize(
+    ("column", "value", "problem"),
+    [
+        (3, b"600", "has low 600, which is above high"),
+        (1, b"510", "has open 510, which is outside low..high"),
+        (4, b"490", "has close 490, which is outside low..high"),
+    ],
+)
+def test_upload_inconsistent_prices_rejected(
+    client: httpx.Client, column: int, value: bytes, problem: str
+) -> None:
+    body = with_cell(yahoo_tail(30), 30, column, value)
+
+    response = client.post("/v1/series", content=body, headers=CSV)
+
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert detail.startswith("the uploaded CSV: data row 30 (2020-12-11,")
+    assert problem in detail
+
+
 @pytest.mark.parametrize("path", ["/v1/series", "/v1/jobs", "/v1/training-jobs"])
 @pytest.mark.parametrize("name", ["limit", "cursor"])
 def test_list_repeated_parameter_rejected(

@@ -308,3 +308,75 @@ def test_load_csv_missing_file(tmp_path: Path) -> None:
 def test_load_csv_directory(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="failed to read CSV file"):
         load_csv(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "date",
+    [
+        "20240103",
+        "2024-01-03T10:00:00Z",
+        "2024-01-03 00:00",
+        "3.1.2024",
+        "\uff12\uff10\uff12\uff14-01-03",
+    ],
+)
+def test_csv_date_not_iso_rejected(date: str) -> None:
+    raw = f"date,value\n2024-01-02,1.0\n{date},2.0\n".encode()
+
+    with pytest.raises(DataError) as caught:
+        parse(raw)
+
+    assert str(caught.value) == (
+        f"t.csv: invalid date {date!r} in data row 2 (row 1 is the first row "
+        "after the header); write dates as YYYY-MM-DD, without a time or a "
+        "UTC offset"
+    )
+
+
+def test_yahoo_download_dates_stay_lenient() -> None:
+    raw = b"date,value\n2024-01-02 00:00:00-05:00,1.0\n2024-01-03 00:00:00-05:00,2.0\n"
+
+    series = parse_csv_bytes(
+        raw, label="t.csv", source={"source": "t"}, strict_rows=False
+    )
+
+    assert len(series.frame) == 2
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        (
+            "2024-01-03,10,9,11,10,10,100",
+            "has low 11, which is above high (low 11, high 9)",
+        ),
+        ("2024-01-03,14,13,11,12.5,12,100", "has open 14, which is outside low..high"),
+        (
+            "2024-01-03,12,13,11,13.5,13,100",
+            "has close 13.5, which is outside low..high",
+        ),
+    ],
+)
+def test_yahoo_row_prices_checked(row: str, message: str) -> None:
+    raw = (YAHOO_HEADER + "2024-01-02,10,12,9,11,11,100\n" + row + "\n").encode()
+
+    with pytest.raises(DataError) as caught:
+        parse(raw)
+
+    assert str(caught.value).startswith(
+        "t.csv: data row 2 (2024-01-03, row 1 is the first row after the header)"
+    )
+    assert message in str(caught.value)
+
+
+def test_adjusted_close_may_leave_range() -> None:
+    # Adj Close 8 lies below Low 9, as dividends can make it
+    raw = (YAHOO_HEADER + "2024-01-02,10,12,9,11,8,100\n").encode()
+
+    adjusted = parse(raw, column="adj_close")
+    close = parse(raw)
+
+    assert adjusted.frame["close"].iloc[0] == 8.0
+    assert close.frame["close"].iloc[0] == 11.0
+    with pytest.raises(DataError, match="has close 13, which is outside"):
+        parse(raw.replace(b",11,8,", b",13,8,"))

@@ -58,13 +58,6 @@ def parse(raw: bytes) -> None:
             "calendar that dates forecasts; remove the rows dated after "
             "2200-12-31",
         ),
-        (
-            b"date,value\n2020-01-06T00:00:00Z,1\n",
-            "t.csv: the date '2020-01-06T00:00:00Z' (read as 2020-01-05) in data "
-            "row 1 (row 1 is the first row after the header) is a Sunday, not an "
-            "NYSE trading session; forecasts count one step per NYSE session, so "
-            "remove the rows dated on weekends and NYSE holidays",
-        ),
     ],
 )
 def test_dates_outside_sessions_rejected(raw: bytes, message: str) -> None:
@@ -73,6 +66,20 @@ def test_dates_outside_sessions_rejected(raw: bytes, message: str) -> None:
 
     assert str(caught.value) == message
     assert caught.value.field == "data"
+
+
+def test_converted_date_outside_sessions_rejected() -> None:
+    raw = b"date,value\n2020-01-06T00:00:00Z,1\n"
+
+    with pytest.raises(DataError) as caught:
+        parse_csv_bytes(raw, label="t.csv", source={"source": "t"}, strict_rows=False)
+
+    assert str(caught.value) == (
+        "t.csv: the date '2020-01-06T00:00:00Z' (read as 2020-01-05) in data "
+        "row 1 (row 1 is the first row after the header) is a Sunday, not an "
+        "NYSE trading session; forecasts count one step per NYSE session, so "
+        "remove the rows dated on weekends and NYSE holidays"
+    )
 
 
 def test_first_offending_row_in_file_order() -> None:

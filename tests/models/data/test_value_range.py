@@ -146,7 +146,7 @@ def test_all_columns_check_names_the_value_column() -> None:
 def test_all_columns_check_accepts_the_bound() -> None:
     raw = (
         b"Date,Open,High,Low,Close,Volume\n"
-        b"2020-01-02,1e150,1,1,1,1e150\n2020-01-03,1,1,1,2,0\n"
+        b"2020-01-02,1e150,1e150,1,1,1e150\n2020-01-03,1,2,1,2,0\n"
     )
 
     loaded = parse_csv_bytes(raw, label="v.csv", source={}, check_all_columns=True)
@@ -158,7 +158,7 @@ def test_all_columns_check_accepts_the_bound() -> None:
 def test_other_columns_unchecked_by_default() -> None:
     raw = (
         b"Date,Open,High,Low,Close,Volume\n"
-        b"2020-01-02,1,1,1,1,10\n2020-01-03,3e200,1,1,2,10\n"
+        b"2020-01-02,1,1,1,1,10\n2020-01-03,3e200,3e200,1,2,10\n"
     )
 
     loaded = parse(raw)
