@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+from python_multipart.multipart import parse_options_header
 from starlette.datastructures import FormData, Headers
 from starlette.formparsers import MultiPartException, MultiPartParser
 
@@ -50,10 +51,31 @@ async def parse_form(headers: Headers, body: bytes) -> FormData:
 
     parser = MultiPartParser(headers, chunks(), max_files=1, max_fields=MAX_FORM_FIELDS)
     try:
-        return await parser.parse()
+        form = await parser.parse()
     except MultiPartException as exc:
         message = f"{form_problem(exc)}; {FIX}"
         raise InvalidInputError(message, field=FILE_FIELD) from exc
+    check_closed(headers, body)
+    return form
+
+
+def check_closed(headers: Headers, body: bytes) -> None:
+    """Raise ``InvalidInputError`` when ``body`` lacks the closing boundary
+    line ``--BOUNDARY--`` of its Content-Type, which a body cut short does.
+
+    The parser returns the parts that it finished without complaint, so a
+    cut body would otherwise read as a form without the file field.
+    """
+    _, options = parse_options_header(headers.get("content-type", ""))
+    boundary = options.get(b"boundary")
+    if not boundary or b"--" + boundary + b"--" in body:
+        return
+    raise InvalidInputError(
+        "the body is not a complete multipart/form-data form, because it "
+        f"ends without the closing boundary line --{boundary.decode('latin-1')}--; "
+        f"{FIX}",
+        field=FILE_FIELD,
+    )
 
 
 def form_problem(exc: MultiPartException) -> str:

@@ -604,6 +604,25 @@ def test_upload_inconsistent_prices_rejected(
     assert problem in detail
 
 
+def test_cut_multipart_body_rejected(client: httpx.Client) -> None:
+    body = (
+        b'--xyz\r\nContent-Disposition: form-data; name="file"; '
+        b'filename="a.csv"\r\nContent-Type: text/csv\r\n\r\n' + yahoo_tail(30)
+    )
+
+    response = client.post(
+        "/v1/series",
+        content=body,
+        headers={"content-type": "multipart/form-data; boundary=xyz"},
+    )
+
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert detail.startswith("the body is not a complete multipart/form-data form")
+    assert "--xyz--" in detail
+    assert "no file field" not in detail
+
+
 @pytest.mark.parametrize("path", ["/v1/series", "/v1/jobs", "/v1/training-jobs"])
 @pytest.mark.parametrize("name", ["limit", "cursor"])
 def test_list_repeated_parameter_rejected(
