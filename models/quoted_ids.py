@@ -2,12 +2,14 @@
 
 A client may send an id of any length in a path or a body, and an error that
 quoted it whole would grow with it. Messages quote the first
-``MAX_QUOTED_CHARS`` characters and the length instead.
+``MAX_QUOTED_CHARS`` characters and the length instead. The cut lies at
+twice the longest model name (64 characters), so a name just over that limit
+is still shown whole.
 """
 
 from __future__ import annotations
 
-MAX_QUOTED_CHARS = 64
+MAX_QUOTED_CHARS = 128
 
 
 def quoted(value: object, limit: int = MAX_QUOTED_CHARS) -> str:

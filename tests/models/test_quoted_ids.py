@@ -6,11 +6,11 @@ from models.quoted_ids import quoted
 
 
 def test_short_id_quoted_whole() -> None:
-    assert quoted("a" * 64) == repr("a" * 64)
+    assert quoted("a" * 128) == repr("a" * 128)
     assert quoted(7) == "7"
 
 
 def test_long_id_cut_with_length() -> None:
     text = quoted("b" * 10_000)
 
-    assert text == f"{'b' * 64!r}... (10000 characters, the first 64 shown)"
+    assert text == f"{'b' * 128!r}... (10000 characters, the first 128 shown)"

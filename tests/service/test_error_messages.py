@@ -295,7 +295,10 @@ def test_backtest_level_names_index(live_server: LiveServer) -> None:
     assert errors == {
         "params.levels[1]": {
             "field": "params.levels[1]",
-            "message": "level 1.5 must lie strictly between 0 and 1",
+            "message": (
+                "level 1.5 is not available: intervals are calibrated at "
+                "levels 0.01 to 0.99 in steps of 0.01; request one of those levels"
+            ),
             "type": "value_error",
         }
     }

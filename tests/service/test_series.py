@@ -653,5 +653,5 @@ def test_long_id_quoted_short(client: httpx.Client, path: str, status: int) -> N
 
     assert response.status_code == status, response.text
     detail = response.json()["detail"]
-    assert f"'{'a1' * 32}'... (10000 characters, the first 64 shown)" in detail
-    assert len(detail) < 400
+    assert f"'{'a1' * 64}'... (10000 characters, the first 128 shown)" in detail
+    assert len(detail) < 500
