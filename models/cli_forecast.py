@@ -20,6 +20,7 @@ from typing import Any
 from models.cli_inputs import read_json_file, split_version_ref
 from models.errors import InvalidInputError
 from models.forecasting import Forecast, build_input, run_batch
+from models.quoted_ids import quoted
 from models.registry import Registry
 
 # the header of a history CSV file
@@ -153,7 +154,8 @@ def read_csv_rows(path: Path) -> list[dict[str, Any]]:
     """Read a ``date,value`` CSV file as history rows with a float close."""
     try:
         with path.open(newline="", encoding="utf-8-sig") as file:
-            lines = list(csv.reader(file))
+            reader = csv.reader(file)
+            lines = read_csv_lines(path, reader)
     except OSError as exc:
         raise ValueError(
             f"--history {path}: cannot read the file ({exc.strerror or exc}); "
@@ -166,9 +168,9 @@ def read_csv_rows(path: Path) -> list[dict[str, Any]]:
         ) from None
 
     if not lines or [cell.strip().lower() for cell in lines[0]] != CSV_COLUMNS:
-        header = ",".join(lines[0]) if lines else "nothing"
+        header = quoted(",".join(lines[0])) if lines else "nothing"
         raise ValueError(
-            f"--history {path}: the header is {header!r}; a history CSV has "
+            f"--history {path}: the header is {header}; a history CSV has "
             "the header date,value"
         )
     rows = []
@@ -180,6 +182,19 @@ def read_csv_rows(path: Path) -> list[dict[str, Any]]:
             )
         rows.append({"date": line[0].strip(), "close": csv_number(path, number, line)})
     return rows
+
+
+def read_csv_lines(path: Path, reader: Any) -> list[list[str]]:
+    """Read every row of ``reader`` (a ``csv.reader``); raise ``ValueError``
+    naming the line when the csv module cannot read one."""
+    try:
+        return list(reader)
+    except csv.Error as exc:
+        raise ValueError(
+            f"--history {path}: line {reader.line_num} is not valid CSV ({exc}); "
+            "close every quoted field and keep each field under "
+            f"{csv.field_size_limit()} characters"
+        ) from None
 
 
 def csv_number(path: Path, number: int, line: list[str]) -> float:

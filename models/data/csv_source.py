@@ -18,6 +18,8 @@ import pandas as pd
 from models.data.series import PRICE_COLUMNS, Series, sha256_bytes
 from models.data.validation import clean_frame
 from models.errors import DataError
+from models.plurals import plural
+from models.quoted_ids import quoted
 
 YAHOO_COLUMNS = {
     "date": "date",
@@ -29,6 +31,8 @@ YAHOO_COLUMNS = {
     "volume": "volume",
 }
 VALUE_COLUMNS = {"date": "date", "value": "close"}
+# maximum field length, in characters, that Python's csv module reads
+MAX_FIELD_CHARS = csv.field_size_limit()
 # delimiters of other CSV dialects, which leave a header of one column
 OTHER_DELIMITERS = (";", "\t", "|")
 ACCEPTED_HEADERS = (
@@ -142,6 +146,12 @@ def _read_table(raw: bytes, label: str) -> tuple[pd.DataFrame, str]:
     header = _header_line(text)
     file_format = _header_format(header, label)
 
+    # Rows with fewer fields than the header are rejected here, because
+    # pandas would read their missing fields as empty cells.
+    width_error = _row_width_error(text, header, label)
+    if width_error is not None:
+        raise width_error
+
     # Every cell stays a string so that clean_frame can tell a missing value
     # (empty, null) from an invalid one.
     try:
@@ -152,7 +162,7 @@ def _read_table(raw: bytes, label: str) -> tuple[pd.DataFrame, str]:
             skipinitialspace=True,
         )
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise _wide_row_error(text, header, label) or DataError(
+        raise DataError(
             f"{label} is not a valid CSV file ({str(exc).strip()}); check the "
             "quotes and the number of fields in each row",
             field="data",
@@ -160,9 +170,9 @@ def _read_table(raw: bytes, label: str) -> tuple[pd.DataFrame, str]:
     # pandas reads the first column as the index when the first data row has
     # one field more than the header
     if not isinstance(table.index, pd.RangeIndex):
-        raise _wide_row_error(text, header, label) or DataError(
+        raise DataError(
             f"{label} has a data row with more fields than the header "
-            f"{header!r}; remove the extra fields",
+            f"{quoted(header)}; remove the extra fields",
             field="data",
         )
     return table, file_format
@@ -179,11 +189,11 @@ def _header_line(text: str) -> str:
 def _header_format(header: str, label: str) -> str:
     """Return ``"yahoo"`` or ``"value"`` for an accepted header; raise
     ``DataError`` naming the problem for any other header."""
-    names = [name.strip().lower() for name in next(csv.reader([header]))]
+    names = [name.strip().lower() for name in _header_fields(header, label)]
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
         raise DataError(
-            f"{label} has the header {header!r}, which names the "
+            f"{label} has the header {quoted(header)}, which names the "
             f"column{'s' if len(repeated) > 1 else ''} "
             f"{', '.join(repr(name) for name in repeated)} more than once; "
             "keep one column of each name",
@@ -197,14 +207,14 @@ def _header_format(header: str, label: str) -> str:
             else "name that column or remove it"
         )
         raise DataError(
-            f"{label} has the header {header!r}, whose column {position} has "
+            f"{label} has the header {quoted(header)}, whose column {position} has "
             f"no name; {fix}",
             field="data",
         )
     delimiters = [char for char in OTHER_DELIMITERS if char in header]
     if len(names) == 1 and delimiters:
         raise DataError(
-            f"{label} has the header {header!r}, which separates the column "
+            f"{label} has the header {quoted(header)}, which separates the column "
             f"names with {delimiters[0]!r}; separate the fields of every line "
             "with commas",
             field="data",
@@ -216,28 +226,70 @@ def _header_format(header: str, label: str) -> str:
     if set(names) == set(VALUE_COLUMNS):
         return "value"
     raise DataError(
-        f"{label} has the header {header!r}, which is not one of the "
+        f"{label} has the header {quoted(header)}, which is not one of the "
         f"accepted headers {ACCEPTED_HEADERS}; rename the columns",
         field="data",
     )
 
 
-def _wide_row_error(text: str, header: str, label: str) -> DataError | None:
-    """Return the error for the first data row with more fields than the
-    header, or None when there is none."""
-    width = len(next(csv.reader([header])))
+def _header_fields(header: str, label: str) -> list[str]:
+    """Split the header line into its fields; raise ``DataError`` when the
+    csv module cannot read it, such as a field over ``MAX_FIELD_CHARS``."""
+    try:
+        return next(csv.reader([header]))
+    except csv.Error as exc:
+        raise DataError(
+            f"{label} has the header {quoted(header)}, which is not valid CSV "
+            f"({exc}); write one of the accepted headers {ACCEPTED_HEADERS}",
+            field="data",
+        ) from exc
+
+
+def _row_width_error(text: str, header: str, label: str) -> DataError | None:
+    """Return the error for the first data row with more or fewer fields
+    than the header, or None when every row has as many.
+
+    Rows whose fields are all blank are skipped, as pandas skips blank
+    lines. A row that the csv module cannot read, such as one with a field
+    over ``MAX_FIELD_CHARS`` characters, also returns an error.
+    """
+    width = len(_header_fields(header, label))
     reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
     rows = (fields for fields in reader if any(field.strip() for field in fields))
-    next(rows, None)  # the header
-    for number, fields in enumerate(rows, start=1):
-        if len(fields) > width:
-            return DataError(
-                f"{label} has {len(fields)} fields in data row {number} (line "
-                f"{reader.line_num}), but its header {header!r} has {width}; "
-                "remove the extra fields, or quote values that contain a comma",
-                field="data",
-            )
+    number = 0
+    try:
+        next(rows, None)  # the header
+        for number, fields in enumerate(rows, start=1):
+            if len(fields) != width:
+                place = (number, reader.line_num)
+                return _width_error(label, header, width, fields, place)
+    except csv.Error as exc:
+        return DataError(
+            f"{label}: data row {number + 1} (ending on line {reader.line_num}) "
+            f"is not valid CSV ({exc}); close every quoted field and keep each "
+            f"field under {MAX_FIELD_CHARS} characters",
+            field="data",
+        )
     return None
+
+
+def _width_error(
+    label: str, header: str, width: int, fields: list[str], place: tuple[int, int]
+) -> DataError:
+    """Return the error for a data row whose ``fields`` are more or fewer
+    than the ``width`` fields of the header; ``place`` is the data row number
+    and the file line that the row ends on."""
+    number, line = place
+    fix = (
+        "remove the extra fields, or quote values that contain a comma"
+        if len(fields) > width
+        else "write every field, and leave a missing value empty between its commas"
+    )
+    return DataError(
+        f"{label} has {plural(len(fields), 'field')} in data row {number} (line "
+        f"{line}), but its header {quoted(header)} has {width}; {fix}",
+        field="data",
+    )
 
 
 def _rename_header(table: pd.DataFrame, file_format: str) -> pd.DataFrame:

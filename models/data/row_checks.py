@@ -36,42 +36,83 @@ def check_iso_dates(column: pd.Series, label: str) -> None:
 
 
 def check_price_ranges(
-    frame: pd.DataFrame, label: str, bounded: tuple[str, ...] = BOUNDED_COLUMNS
+    frame: pd.DataFrame,
+    label: str,
+    bounded: tuple[str, ...] = BOUNDED_COLUMNS,
+    *,
+    rows: np.ndarray | None = None,
+    filled: pd.DataFrame | None = None,
 ) -> None:
     """Raise ``DataError`` for the first row of ``frame`` whose low is above
     its high, or whose price in a ``bounded`` column lies outside low..high.
 
-    ``frame`` has float columns in input row order, NaN for missing cells,
-    which are not compared. Without both ``low`` and ``high`` there is
-    nothing to check.
+    ``frame`` has float columns, NaN for missing cells, which are not
+    compared. ``rows`` (N,) are the data row numbers of its N rows, by
+    default 1..N for rows in input order. ``filled`` has ``frame``'s shape
+    and is True for cells forward-filled from an earlier row, which the
+    message names. Without both ``low`` and ``high`` there is nothing to
+    check.
     """
     if "low" not in frame.columns or "high" not in frame.columns:
         return
+    numbers = np.arange(1, len(frame) + 1) if rows is None else rows
     low = frame["low"].to_numpy()
     high = frame["high"].to_numpy()
-    _raise_first(frame, low > high, label, "low", "is above high")
+    place = (label, numbers, filled)
+    _raise_first(frame, low > high, place, "low", "is above high")
     for name in bounded:
         if name not in frame.columns:
             continue
         price = frame[name].to_numpy()
         outside = (price < low) | (price > high)
-        _raise_first(frame, outside, label, name, "is outside low..high")
+        _raise_first(frame, outside, place, name, "is outside low..high")
+
+
+def source_rows(parsed: pd.DataFrame, kept: pd.DatetimeIndex) -> np.ndarray:
+    """Return the data row number of each date in ``kept`` (N,), as (N,).
+
+    ``parsed`` has the rows in input order, indexed by date. Of rows with a
+    close that share a date, the last one is the one that cleaning keeps.
+    """
+    numbers = pd.Series(np.arange(1, len(parsed) + 1), index=parsed.index)
+    with_close = numbers[parsed["close"].notna().to_numpy()]
+    return with_close.groupby(level=0).last().loc[kept].to_numpy()
 
 
 def _raise_first(
-    frame: pd.DataFrame, bad: np.ndarray, label: str, name: str, problem: str
+    frame: pd.DataFrame,
+    bad: np.ndarray,
+    place: tuple[str, np.ndarray, pd.DataFrame | None],
+    name: str,
+    problem: str,
 ) -> None:
     positions = np.flatnonzero(bad)
     if len(positions) == 0:
         return
 
+    label, rows, filled = place
     position = int(positions[0])
     row = frame.iloc[position]
     date = pd.Timestamp(frame.index[position]).strftime("%Y-%m-%d")
+    compared = [name] + [c for c in ("low", "high") if c != name]
+    filled_names = []
+    if filled is not None:
+        filled_names = [c for c in compared if filled[c].iloc[position]]
+    if filled_names:
+        names = " and ".join(filled_names)
+        note = f"; {names} forward-filled from the previous row"
+        fix = f"fill in the {names} of that row, fix its prices or remove it"
+    else:
+        note = ""
+        fix = "fix the prices of that row or remove it"
     raise DataError(
-        f"{label}: data row {position + 1} ({date}, row 1 is the first row "
+        f"{label}: data row {rows[position]} ({date}, row 1 is the first row "
         f"after the header) has {name} {row[name]:.15g}, which {problem} (low "
-        f"{row['low']:.15g}, high {row['high']:.15g}); fix the prices of that row "
-        "or remove it",
+        f"{_price_text(row['low'])}, high {_price_text(row['high'])}{note}); {fix}",
         field="data",
     )
+
+
+def _price_text(value: float) -> str:
+    """Format a price for a message, ``missing`` for NaN."""
+    return "missing" if np.isnan(value) else f"{value:.15g}"

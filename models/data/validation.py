@@ -10,7 +10,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from models.data.row_checks import BOUNDED_COLUMNS, check_iso_dates, check_price_ranges
+from models.data.row_checks import (
+    BOUNDED_COLUMNS,
+    check_iso_dates,
+    check_price_ranges,
+    source_rows,
+)
 from models.data.series import PRICE_COLUMNS
 from models.data.session_dates import check_sessions
 from models.data.value_range import check_column_ranges, check_series_values
@@ -63,8 +68,10 @@ def clean_frame(
     between them. When ``close_name`` names another column, ``close`` is a
     copy of that column, so only open is compared. Adjusted prices may leave
     the day's range, and the file's own close is no longer in ``raw``. These
-    checks of prices run last, on the rows as parsed, so that the checks of
-    signs and ranges report their own errors first.
+    checks of prices run last, so that the checks of signs and ranges report
+    their own errors first. They run on the rows as parsed and again on the
+    rows kept after forward-filling. A filled high or low that disagrees with
+    the row's own prices therefore raises ``DataError`` too.
 
     The steps run in this order, and each change is reported:
 
@@ -116,15 +123,18 @@ def clean_frame(
     frame = _drop_missing_close(frame, label, notes)
     frame = _sort_by_date(frame, notes)
     frame = _drop_duplicate_dates(frame, notes)
-    frame = _fill_missing(frame, notes)
+    filled = _fill_missing(frame, notes)
+    rows = source_rows(parsed_rows, filled.index)
 
-    _check_signs(frame, kind, label)
-    check_series_values(frame["close"], name=name, label=label)
+    _check_signs(filled, kind, label, rows)
+    check_series_values(filled["close"], name=name, label=label)
     if strict_rows:
         own_close = close_name in (None, "close")
         bounded = BOUNDED_COLUMNS if own_close else ("open",)
         check_price_ranges(parsed_rows, label, bounded)
-    return frame, notes
+        was_missing = frame.loc[filled.index, filled.columns].isna()
+        check_price_ranges(filled, label, bounded, rows=rows, filled=was_missing)
+    return filled, notes
 
 
 def format_dates(dates: pd.DatetimeIndex | pd.Series) -> str:
@@ -251,7 +261,8 @@ def _parse_column(
     if len(infinite):
         position = int(infinite[0])
         raise DataError(
-            f"{label}: {name} is {values[position]} on "
+            f"{label}: {name} is {values[position]} in data row {position + 1} "
+            "(row 1 is the first row after the header), dated "
             f"{format_dates(dates[position : position + 1])}; "
             "replace it with a finite number or remove the row",
             field="data",
@@ -339,14 +350,17 @@ def _fill_missing(frame: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
     return filled[~leading]
 
 
-def _check_signs(frame: pd.DataFrame, kind: str, label: str) -> None:
+def _check_signs(frame: pd.DataFrame, kind: str, label: str, rows: np.ndarray) -> None:
+    """Raise ``DataError`` for the first price that is not positive or
+    volume that is negative; ``rows`` (N,) are the data row numbers of the
+    N rows of ``frame``."""
     if kind == "price":
         for name in PRICE_COLUMNS:
             if name in frame.columns:
                 _raise_first(
                     frame[name],
                     frame[name] <= 0,
-                    label,
+                    (label, rows),
                     "but prices must be positive; clean the file or load the "
                     "series as a date,value CSV, which accepts any finite value",
                 )
@@ -355,19 +369,27 @@ def _check_signs(frame: pd.DataFrame, kind: str, label: str) -> None:
         _raise_first(
             frame["volume"],
             frame["volume"] < 0,
-            label,
+            (label, rows),
             "but volume cannot be negative; clean the file",
         )
 
 
-def _raise_first(column: pd.Series, bad: pd.Series, label: str, fix: str) -> None:
+def _raise_first(
+    column: pd.Series, bad: pd.Series, place: tuple[str, np.ndarray], fix: str
+) -> None:
+    """Raise ``DataError`` for the first ``bad`` value of ``column``;
+    ``place`` is the label of the input and the data row numbers of the
+    rows of ``column``."""
     positions = np.flatnonzero(bad.to_numpy())
     if len(positions) == 0:
         return
 
+    label, rows = place
     position = int(positions[0])
     date = format_dates(column.index[position : position + 1])
     raise DataError(
-        f"{label}: {column.name} is {column.iloc[position]:g} on {date} {fix}",
+        f"{label}: {column.name} is {column.iloc[position]:g} in data row "
+        f"{rows[position]} (row 1 is the first row after the header), dated "
+        f"{date}, {fix}",
         field="data",
     )

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ROOT, LiveServer
 from tests.models.data.test_data_yahoo import XETRA_CACHE_MESSAGE, write_xetra_cache
 from tests.models.data.test_session_dates import WEEKEND_CSV, weekend_message
@@ -85,6 +87,43 @@ def test_train_from_csv_off_sessions_exits_2(tmp_path: Path) -> None:
 
     assert result.returncode == 2
     assert result.stderr == f"error: {weekend_message(str(csv))}\n"
+    assert not (tmp_path / "reg" / "mine").exists()
+
+
+YAHOO_HEADER = "Date,Open,High,Low,Close,Adj Close,Volume\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a" * 140_000 + "\n", "which is not valid CSV (field larger than field"),
+        (
+            'date,value\n2020-12-07,1\n2020-12-08,"' + "9" * 140_000 + '"\n',
+            ": data row 2 (ending on line 3) is not valid CSV (field larger",
+        ),
+        (
+            YAHOO_HEADER
+            + "2020-12-07,500,505,495,505,505,1000\n"
+            + "2020-12-08,505,,500,530,530,1000\n",
+            ": data row 2 (2020-12-08, row 1 is the first row after the header) "
+            "has close 530, which is outside low..high (low 500, high 505; high "
+            "forward-filled from the previous row)",
+        ),
+        ("date,value\n2020-12-07,1\n2020-12-08\n", " has 1 field in data row 2"),
+    ],
+)
+def test_train_from_bad_csv_exits_2(tmp_path: Path, text: str, expected: str) -> None:
+    csv = tmp_path / "bad.csv"
+    csv.write_text(text)
+
+    result = run_cli(
+        tmp_path / "reg", "train", *SMALL, "--name", "mine", "--data", f"csv:{csv}"
+    )
+
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"error: {csv}"), result.stderr[:300]
+    assert expected in result.stderr
+    assert len(result.stderr.splitlines()) == 1
     assert not (tmp_path / "reg" / "mine").exists()
 
 

@@ -155,6 +155,13 @@ def test_forecast_names_bad_option(
         ("date,value\n2020-12-10,abc\n", ".csv", "line 2 has the value 'abc'"),
         ("date,value\n20201210,500\n", ".csv", "history[0].date, line 2: "),
         ("date,value\n2020-12-10,500\n", ".csv", ".csv: history has 1 row but"),
+        ("a" * 140_000 + "\n", ".csv", "line 1 is not valid CSV (field larger"),
+        (
+            'date,value\n2020-12-10,"' + "9" * 140_000 + '"\n',
+            ".csv",
+            "line 2 is not valid CSV (field larger than field limit (131072)); "
+            "close every quoted field",
+        ),
         ('[{"date": "2020-12-10"}]', ".json", "history[0].close: Field required"),
         ('{"history": []}', ".json", "expected a JSON array of history rows"),
     ],

@@ -9,7 +9,7 @@ import pytest
 
 import models.data
 from models.data.bundled import load_bundled
-from models.data.csv_source import load_csv, parse_csv_bytes
+from models.data.csv_source import ACCEPTED_HEADERS, load_csv, parse_csv_bytes
 from models.data.series import Series
 from models.errors import DataError
 
@@ -241,6 +241,27 @@ def test_parse_csv_rejects(raw: bytes, column: str, message: str) -> None:
             "contain a comma",
         ),
         (
+            b"date,value\n2020-01-02,1\n2020-01-03\n",
+            "t.csv has 1 field in data row 2 (line 3), but its header "
+            "'date,value' has 2; write every field, and leave a missing value "
+            "empty between its commas",
+        ),
+        (
+            YAHOO_HEADER.encode() + b"2020-01-02,1,1,1,1\n",
+            "t.csv has 5 fields in data row 1 (line 2), but its header "
+            "'Date,Open,High,Low,Close,Adj Close,Volume' has 7; write every field",
+        ),
+        (
+            b"a" * 140_000 + b"\n2020-01-02,1\n",
+            "t.csv has the header 'aaaa",
+        ),
+        (
+            b'date,value\n2020-01-02,1\n2020-01-03,"' + b"9" * 140_000 + b"\n",
+            "t.csv: data row 2 (ending on line 3) is not valid CSV (field larger "
+            "than field limit (131072)); close every quoted field and keep each "
+            "field under 131072 characters",
+        ),
+        (
             b"date,value,\n2020-01-02,1,\n",
             "t.csv has the header 'date,value,', whose column 3 has no name; "
             "remove the comma at the end of every line",
@@ -289,9 +310,9 @@ def test_parse_csv_rejects_non_positive_price() -> None:
         parse(raw)
 
     assert str(caught.value) == (
-        "t.csv: close is -2 on 2020-01-03 but prices must be positive; clean "
-        "the file or load the series as a date,value CSV, which accepts any "
-        "finite value"
+        "t.csv: close is -2 in data row 2 (row 1 is the first row after the "
+        "header), dated 2020-01-03, but prices must be positive; clean the file "
+        "or load the series as a date,value CSV, which accepts any finite value"
     )
 
 
@@ -355,6 +376,23 @@ def test_yahoo_download_dates_stay_lenient() -> None:
             "2024-01-03,12,13,11,13.5,13,100",
             "has close 13.5, which is outside low..high",
         ),
+        (
+            "2024-01-03,12,,11,13,13,100",
+            "has close 13, which is outside low..high (low 11, high 12; high "
+            "forward-filled from the previous row); fill in the high of that "
+            "row, fix its prices or remove it",
+        ),
+        (
+            "2024-01-03,8.5,9,,8.5,8.5,100",
+            "has open 8.5, which is outside low..high (low 9, high 9; low "
+            "forward-filled from the previous row); fill in the low of that "
+            "row, fix its prices or remove it",
+        ),
+        (
+            "2024-01-03,,8,,7.5,7.5,100",
+            "has low 9, which is above high (low 9, high 8; low forward-filled "
+            "from the previous row); fill in the low of that row",
+        ),
     ],
 )
 def test_yahoo_row_prices_checked(row: str, message: str) -> None:
@@ -380,3 +418,47 @@ def test_adjusted_close_may_leave_range() -> None:
     assert close.frame["close"].iloc[0] == 11.0
     with pytest.raises(DataError, match="has close 13, which is outside"):
         parse(raw.replace(b",11,8,", b",13,8,"))
+
+
+def test_header_over_field_limit_quoted_short() -> None:
+    with pytest.raises(DataError) as caught:
+        parse(b"a" * 140_000 + b"\n2020-01-02,1\n")
+
+    message = str(caught.value)
+    assert "(140000 characters, the first 128 shown)" in message
+    assert "is not valid CSV (field larger than field limit (131072))" in message
+    assert message.endswith("write one of the accepted headers " + ACCEPTED_HEADERS)
+    assert len(message) < 600
+
+
+def test_forward_filled_prices_in_range_accepted() -> None:
+    raw = (
+        YAHOO_HEADER
+        + "2024-01-02,10,12,9,11,11,100\n"
+        + "2024-01-03,10,,9.5,11.5,11.5,\n"
+    ).encode()
+
+    series = parse(raw)
+
+    assert series.frame["high"].tolist() == [12.0, 12.0]
+    assert series.frame["volume"].tolist() == [100.0, 100.0]
+    assert len(series.cleaning) == 2
+
+
+def test_missing_low_shown_as_missing() -> None:
+    raw = (YAHOO_HEADER + "2024-01-02,10,12,,13,13,100\n").encode()
+
+    with pytest.raises(DataError, match=r"\(low missing, high 12\);"):
+        parse(raw)
+
+
+def test_filled_row_named_after_sorting() -> None:
+    # the rows are written newest first, so data row 1 is the filled one
+    raw = (
+        YAHOO_HEADER
+        + "2024-01-03,12,,11,13,13,100\n"
+        + "2024-01-02,10,12,9,11,11,100\n"
+    ).encode()
+
+    with pytest.raises(DataError, match=r"^t\.csv: data row 1 \(2024-01-03,"):
+        parse(raw)

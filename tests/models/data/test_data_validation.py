@@ -170,13 +170,15 @@ def test_clean_frame_value_kind_accepts_negatives() -> None:
         ),
         (
             frame(date=["2020-01-02", "2020-01-03"], close=["1", "inf"]),
-            "a.csv: close is inf on 2020-01-03; replace it with a finite number "
-            "or remove the row",
+            "a.csv: close is inf in data row 2 (row 1 is the first row after "
+            "the header), dated 2020-01-03; replace it with a finite number or "
+            "remove the row",
         ),
         (
             frame(date=["2020-01-02"], close=[1.0], high=[-np.inf]),
-            "a.csv: high is -inf on 2020-01-02; replace it with a finite number "
-            "or remove the row",
+            "a.csv: high is -inf in data row 1 (row 1 is the first row after "
+            "the header), dated 2020-01-02; replace it with a finite number or "
+            "remove the row",
         ),
         (
             frame(date=["2020-01-02", "2020-01-03"], close=["", "null"]),
@@ -221,16 +223,30 @@ def test_clean_frame_rejects_non_positive_price(
         clean_frame(raw, kind="price", label="a.csv")
 
     assert str(caught.value) == (
-        f"a.csv: {column} is {shown} on 2020-01-03 but prices must be positive; "
-        "clean the file or load the series as a date,value CSV, which accepts "
-        "any finite value"
+        f"a.csv: {column} is {shown} in data row 2 (row 1 is the first row after "
+        "the header), dated 2020-01-03, but prices must be positive; clean the "
+        "file or load the series as a date,value CSV, which accepts any finite "
+        "value"
     )
+
+
+def test_non_positive_price_names_row_after_sorting() -> None:
+    # rows 2 and 4 share a date, and cleaning keeps row 4 of the two
+    raw = frame(
+        date=["2020-01-06", "2020-01-03", "2020-01-02", "2020-01-03"],
+        close=["1", "2", "3", "-4"],
+    )
+
+    with pytest.raises(DataError, match=r"close is -4 in data row 4 \("):
+        clean_frame(raw, kind="price", label="a.csv")
 
 
 def test_clean_frame_rejects_negative_volume() -> None:
     raw = frame(date=["2020-01-02"], close=["1"], volume=["-5"])
 
-    with pytest.raises(DataError, match="volume is -5 on 2020-01-02 but volume"):
+    with pytest.raises(
+        DataError, match=r"volume is -5 in data row 1 \(.*\), dated 2020-01-02, but"
+    ):
         clean_frame(raw, kind="price", label="a.csv")
 
 
