@@ -140,8 +140,9 @@ Integer = Annotated[int, INTEGER_ONLY]
 
 
 def _digits_only(value: Any) -> Any:
-    # pydantic reads the query string "3.0" as the integer 3
-    if isinstance(value, str) and not value.isdecimal():
+    # pydantic reads the query string "3.0" as the integer 3, and str.isdecimal
+    # alone accepts digits of other scripts such as "١", which pydantic rejects
+    if isinstance(value, str) and not (value.isascii() and value.isdecimal()):
         raise PydanticCustomError(
             "int_parsing",
             "Input should be a whole number written with digits only, such as "

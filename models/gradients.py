@@ -96,6 +96,7 @@ from models.nn.cells import Activation, CellState
 from models.plurals import plural
 from models.registry import LoadedModel
 from models.spec import CellType
+from models.version_refs import check_version_ref
 
 DEFAULT_CELL: CellType = "rnn"
 DEFAULT_HIDDEN_SIZE = 32
@@ -114,7 +115,8 @@ class _Strict(BaseModel):
 
 def _check_version_value(value: Any) -> Any:
     """Reject a value that is neither an integer nor a string with one
-    message, where the union would list one error per member."""
+    message, where the union would list one error per member, and a number or
+    alias that no version can have."""
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(
             "version must be a version number or an alias such as 'latest', "
@@ -125,7 +127,7 @@ def _check_version_value(value: Any) -> Any:
             f"version must be a version number or an alias such as 'latest', "
             f"not {json.dumps(value, default=str)}"
         )
-    return value
+    return check_version_ref(value)
 
 
 class StoredModelRef(_Strict):

@@ -26,7 +26,6 @@ import hashlib
 import json
 import logging
 import os
-import re
 import shutil
 import time
 import uuid
@@ -49,19 +48,20 @@ from models.errors import (
 )
 from models.names import NAME_RE, invalid_name_message
 from models.nn.forecaster import Forecaster
+from models.quoted_ids import quoted
 from models.version_checks import (
     FORECAST,
     VersionUse,
     check_scaler,
     check_weights,
 )
+from models.version_refs import ALIAS_RE, MAX_VERSION, check_version_ref, version_number
 
 logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "weights.safetensors"
 METADATA_FILE = "metadata.json"
-ALIAS_RE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 LATEST = "latest"
 STALE_TMP_SECONDS = 3600
 
@@ -80,13 +80,14 @@ ALIASES_FILE = "aliases.json"
 HIGHEST_FILE = "highest_version"
 
 
-def check_alias(alias: str) -> str:
-    """Return ``alias`` if valid: a lowercase word that is not a number."""
+def check_alias(alias: str, field: str = "alias") -> str:
+    """Return ``alias`` if valid: a lowercase word that is not a number.
+    ``field`` is the request field named in the error."""
     if not isinstance(alias, str) or not ALIAS_RE.fullmatch(alias):
         raise InvalidInputError(
-            f"alias {alias!r} is invalid; use 1-64 characters of a-z, 0-9, '_' "
-            "and '-', starting with a letter",
-            field="alias",
+            f"alias {quoted(alias)} is invalid; use 1-64 characters of a-z, 0-9, "
+            "'_' and '-', starting with a letter",
+            field=field,
         )
     return alias
 
@@ -180,18 +181,16 @@ class Registry:
         if not versions:
             raise NotFoundError(f"model {name!r} not found", field="name")
 
-        text = str(ref)
-        # ASCII digits only: str.isdigit also accepts characters such as "²"
-        if text.isascii() and text.isdigit():
-            version = int(text)
-            if version not in versions:
+        number = version_number(check_version_ref(ref))
+        if number is not None:
+            if number not in versions:
                 raise NotFoundError(
-                    f"model {name!r} has no version {version}; versions are {versions}",
+                    f"model {name!r} has no version {number}; versions are {versions}",
                     field="version",
                 )
-            return version
+            return number
 
-        check_alias(text)
+        text = str(ref)
         if text == LATEST:
             return versions[-1]
         aliases = self.aliases(name)
@@ -330,6 +329,11 @@ class Registry:
 
             with self._lock(base):
                 version = max(self.versions(name) + [_highest_written(base)]) + 1
+                if version > MAX_VERSION:
+                    raise ConflictError(
+                        f"model {name!r} has used every version number up to "
+                        f"{MAX_VERSION}; save under another name"
+                    )
                 meta = {
                     **metadata,
                     "format": FORMAT_VERSION,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import re
 from typing import Annotated, Any, NotRequired
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter
@@ -13,13 +12,11 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter
 from typing_extensions import TypedDict
 
 from models.date_fields import IsoDate
-from models.errors import InvalidInputError
 from models.field_types import INTEGER_ONLY, Number, non_finite_reason
 from models.limits import DEFAULT_LIMITS
-from models.quoted_ids import quoted
+from models.version_refs import check_version_ref
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False, strict=True)]
-VERSION_REF_PATTERN = r"^([1-9][0-9]{0,8}|[a-z][a-z0-9_-]{0,63})$"
 ALIAS_PATTERN = r"^[a-z][a-z0-9_-]{0,63}$"
 
 
@@ -35,36 +32,15 @@ def _check_version_ref(value: Any) -> Any:
         raise ValueError(
             "version must be a positive integer or an alias string such as 'latest'"
         )
-    if isinstance(value, int) and value < 1:
-        raise ValueError(f"version {value} is invalid; versions start at 1")
-    if isinstance(value, str) and not re.fullmatch(VERSION_REF_PATTERN, value):
-        raise ValueError(
-            "version must be digits without a leading zero (versions start at "
-            "1) or an alias of a-z, 0-9, '_' and '-' starting with a letter"
-        )
-    return value
+    return check_version_ref(value)
 
 
 def check_version_path(version: str) -> str:
     """Return ``version``, the ``{version}`` segment of a path, if it is a
-    version number from 1 or an alias; raise ``InvalidInputError`` otherwise.
-
-    Leading zeros are accepted, so ``007`` means version 7.
-    """
-    if re.fullmatch(r"[0-9]+", version):
-        if int(version) < 1:
-            raise InvalidInputError(
-                f"version {version} is invalid; versions start at 1",
-                field="version",
-            )
-        return version
-    if not re.fullmatch(ALIAS_PATTERN, version):
-        raise InvalidInputError(
-            f"version {quoted(version)} is invalid; send a version number (versions "
-            "start at 1) or an alias of 1-64 characters of a-z, 0-9, '_' and "
-            "'-' starting with a letter, such as 'latest'",
-            field="version",
-        )
+    version number from 1 to ``MAX_VERSION`` or an alias; raise
+    ``InvalidInputError`` otherwise. Leading zeros are accepted, so ``007``
+    means version 7, as in a request body."""
+    check_version_ref(version)
     return version
 
 

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from models.errors import NotFoundError
 from models.field_types import Integer
 from models.registry import check_alias, check_name
+from models.version_refs import MAX_VERSION
 from service.auth import ApiKeyDep
 from service.deps import RegistryDep
 from service.etag import NOT_MODIFIED, json_with_etag
@@ -40,7 +41,9 @@ class AliasRequest(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"version": 3}]}
     )
 
-    version: Integer = Field(ge=1, description="An existing version number")
+    version: Integer = Field(
+        ge=1, le=MAX_VERSION, description="An existing version number"
+    )
 
 
 class AliasRef(BaseModel):

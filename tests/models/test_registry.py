@@ -19,6 +19,7 @@ from models.errors import (
 from models.nn.forecaster import Forecaster
 from models.registry import Registry
 from models.version_checks import GRADIENT_FLOW
+from models.version_refs import MAX_VERSION
 
 CONFIG = {
     "cell": "gru",
@@ -118,7 +119,7 @@ def test_names_cannot_leave_the_root(tmp_path: Path, name: str) -> None:
 def test_aliases_are_validated(tmp_path: Path, alias: str) -> None:
     registry = Registry(tmp_path)
     write_one(registry)
-    with pytest.raises(InvalidInputError, match="alias .* is invalid"):
+    with pytest.raises(InvalidInputError, match="version .* is invalid; send"):
         registry.resolve("m", alias)
 
 
@@ -274,6 +275,17 @@ def test_invalid_highest_version_file_ignored(tmp_path: Path) -> None:
     (tmp_path / "m" / "highest_version").write_text("two")
 
     assert write_one(registry) == 2
+
+
+def test_no_version_above_largest_number(tmp_path: Path) -> None:
+    registry = Registry(tmp_path)
+    write_one(registry)
+    (tmp_path / "m" / "highest_version").write_text(f"{MAX_VERSION}\n")
+
+    with pytest.raises(ConflictError, match="every version number up to 999999999"):
+        write_one(registry)
+    assert registry.versions("m") == [1]
+    assert not list((tmp_path / "m").glob(".tmp-*"))
 
 
 @pytest.mark.parametrize(

@@ -508,11 +508,91 @@ def test_version_path_names_first_version(
     assert "versions start at 1" in response.json()["detail"]
 
 
-def test_version_path_accepts_leading_zero(live_server: LiveServer) -> None:
-    response = live_server.client.get("/v1/models/nflx/versions/01")
+@pytest.mark.parametrize("version", ["01", "007", "000000001"])
+def test_leading_zeros_accepted_in_path_and_body(
+    live_server: LiveServer, version: str
+) -> None:
+    path = live_server.client.get(f"/v1/models/nflx/versions/{version}")
+    body = live_server.client.post(FORECAST, json={"version": version, "horizon": 1})
+    number = int(version)
 
-    assert response.status_code == 200, response.text
-    assert response.json()["version"] == 1
+    assert path.status_code == body.status_code, (path.text, body.text)
+    if number == 1:
+        assert path.json()["version"] == body.json()["version"] == 1
+    else:
+        assert path.status_code == 404
+        assert path.json()["detail"] == body.json()["detail"]
+        assert f"has no version {number};" in path.json()["detail"]
+
+
+HUNDRED_NINES = "9" * 100
+CUT = "(200 characters, the first 128 shown)"
+
+
+def version_forms(server: LiveServer, digits: str) -> dict[str, httpx.Response]:
+    """The responses to one version number sent in a path, as a JSON string
+    and as a JSON number."""
+    return {
+        "path": server.client.get(f"/v1/models/nflx/versions/{digits}"),
+        "string": server.client.post(FORECAST, json={"version": digits}),
+        "number": post_json_text(server, FORECAST, f'{{"version": {digits}}}'),
+    }
+
+
+@pytest.mark.parametrize("digits", ["1000000000", HUNDRED_NINES])
+def test_version_above_largest_rejected_in_every_form(
+    live_server: LiveServer, digits: str
+) -> None:
+    responses = version_forms(live_server, digits)
+
+    for form, response in responses.items():
+        message = field_errors(response)["version"]["message"]
+        assert message.endswith(
+            "is above the largest version number, 999999999; send a version "
+            "number from 1 to 999999999"
+        ), form
+        assert digits in message, form
+
+
+def test_largest_version_is_not_found(live_server: LiveServer) -> None:
+    responses = version_forms(live_server, "999999999")
+
+    for form, response in responses.items():
+        assert response.status_code == 404, (form, response.text)
+        assert "has no version 999999999;" in response.json()["detail"]
+
+
+def test_long_version_number_cut_in_every_form(live_server: LiveServer) -> None:
+    digits = "9" * 200
+    alias = live_server.client.put(
+        "/v1/models/nflx/aliases/prod", json={"version": int(digits)}
+    )
+    responses = {**version_forms(live_server, digits), "alias": alias}
+
+    for form, response in responses.items():
+        assert response.status_code == 422, (form, response.text)
+        assert digits not in response.text, form
+    for form in ("path", "string"):
+        assert CUT in responses[form].json()["errors"][0]["message"], form
+    number = responses["number"].json()["errors"][0]["message"]
+    assert "(200 digits, the first 128 shown)" in number
+    assert field_errors(alias)["version"]["message"].endswith("999999999")
+
+
+def test_long_alias_cut_and_named(live_server: LiveServer) -> None:
+    alias = "a" * 200
+    flow = live_server.client.post(
+        FLOW, json={"model": {"name": "nflx", "version": alias}, "seq_len": 5}
+    )
+    put = live_server.client.put(
+        f"/v1/models/nflx/aliases/{alias}", json={"version": 1}
+    )
+
+    assert list(field_errors(flow)) == ["model.version"]
+    assert list(field_errors(put)) == ["alias"]
+    for response in (flow, put):
+        assert alias not in response.text
+        assert CUT in response.json()["errors"][0]["message"]
 
 
 @pytest.mark.parametrize("suffix", ["gradients", "gradients.png"])
@@ -525,21 +605,26 @@ def test_gradients_path_names_first_version(
     assert "versions start at 1" in errors["version"]["message"]
 
 
+# "²" is SUPERSCRIPT TWO and "١" ARABIC-INDIC DIGIT ONE, digits to str.isdigit
+@pytest.mark.parametrize("digit", ["²", "١"])
 @pytest.mark.parametrize(
-    "path", ["/v1/models/nflx/versions/²", "/v1/models/nflx/versions/²/gradients"]
+    "path", ["/v1/models/nflx/versions/{}", "/v1/models/nflx/versions/{}/gradients"]
 )
-def test_superscript_digit_version_rejected(live_server: LiveServer, path: str) -> None:
-    response = live_server.client.get(path)
+def test_non_ascii_digit_version_rejected(
+    live_server: LiveServer, path: str, digit: str
+) -> None:
+    response = live_server.client.get(path.format(digit))
 
-    assert response.status_code == 422, response.text
-    assert response.headers["content-type"] == PROBLEM
+    message = field_errors(response)["version"]["message"]
+    assert message.startswith(f"version {digit!r} is invalid; send a version number")
 
 
-def test_superscript_digit_version_in_body(live_server: LiveServer) -> None:
-    response = live_server.client.post(FORECAST, json={"version": "²"})
+@pytest.mark.parametrize("digit", ["²", "١"])
+def test_non_ascii_digit_version_in_body(live_server: LiveServer, digit: str) -> None:
+    response = live_server.client.post(FORECAST, json={"version": digit})
 
-    assert response.status_code in (404, 422), response.text
-    assert response.headers["content-type"] == PROBLEM
+    message = field_errors(response)["version"]["message"]
+    assert message.startswith(f"version {digit!r} is invalid; send a version number")
 
 
 @pytest.mark.parametrize(

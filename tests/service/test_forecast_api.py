@@ -337,7 +337,8 @@ def test_history_before_calendar_start_is_422(live_server: LiveServer) -> None:
         (True, "version must be a positive integer or an alias string"),
         (1.0, "version must be a positive integer or an alias string"),
         (-1, "version -1 is invalid; versions start at 1"),
-        ("01", "version must be digits without a leading zero"),
+        ("0", "version '0' is invalid; versions start at 1"),
+        ("1.5", "version '1.5' is invalid; send a version number"),
     ],
 )
 def test_version_ref_types_are_strict(

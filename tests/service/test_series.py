@@ -451,7 +451,8 @@ def test_series_list_and_delete(client: httpx.Client) -> None:
 
 
 @pytest.mark.parametrize("path", ["/v1/series", "/v1/jobs", "/v1/training-jobs"])
-@pytest.mark.parametrize("limit", ["3.0", "3e0", " 3", "+3"])
+# "١" and "٣" are ARABIC-INDIC DIGIT ONE and THREE, decimal digits to str.isdecimal
+@pytest.mark.parametrize("limit", ["3.0", "3e0", " 3", "+3", "١", "٣"])
 def test_list_limit_digits_only(client: httpx.Client, path: str, limit: str) -> None:
     response = client.get(path, params={"limit": limit})
 
