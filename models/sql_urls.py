@@ -6,6 +6,8 @@ settings before the app starts without slowing its start.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -18,6 +20,25 @@ def redact_storage(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except ArgumentError:
         return "<unparsable storage URL>"
+
+
+def shown_storage(url: str, data_dir: Path) -> str:
+    """Return ``url`` as ``redact_storage`` does, and for a SQLite file with
+    its path relative to ``data_dir``, or its file name alone when the file
+    lies outside ``data_dir``, so the URL does not show the host's folders."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return redact_storage(url)
+    if parsed.get_backend_name() != "sqlite" or in_memory(parsed):
+        return redact_storage(url)
+
+    path = Path(parsed.database or "")
+    try:
+        shown = path.resolve().relative_to(data_dir.resolve())
+    except ValueError:
+        shown = Path(path.name)
+    return parsed.set(database=str(shown)).render_as_string(hide_password=True)
 
 
 def check_storage(

@@ -62,7 +62,7 @@ from models.names import ModelName
 from models.pipeline import build_metadata
 from models.registry import Registry
 from models.spec import CellType, TrainingSpec, check_model_name
-from models.sql_urls import check_storage, redact_storage
+from models.sql_urls import check_storage, shown_storage
 from models.stale_trials import fail_stale_trials, record_worker
 from models.training import EpochRecord, FitResult, StopCheck, fit
 from models.trial_heartbeats import (
@@ -237,6 +237,11 @@ class TuningSpec(BaseModel):
             check_model_name(self.base, field="name")
 
 
+def default_data_dir() -> Path:
+    """Return ``$RNN_FORECAST_DATA_DIR``, default ``./var``."""
+    return Path(os.environ.get("RNN_FORECAST_DATA_DIR", "var"))
+
+
 def default_storage(data_dir: Path | None = None) -> str:
     """Return ``$RNN_FORECAST_TUNING_STORAGE`` when set and not blank, else
     the SQLite file ``optuna.db`` in ``data_dir`` or
@@ -245,7 +250,7 @@ def default_storage(data_dir: Path | None = None) -> str:
     configured = os.environ.get("RNN_FORECAST_TUNING_STORAGE", "").strip()
     if configured:
         return configured
-    folder = data_dir or Path(os.environ.get("RNN_FORECAST_DATA_DIR", "var"))
+    folder = data_dir or default_data_dir()
     folder.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{(folder / STORAGE_FILE).resolve()}"
 
@@ -387,7 +392,7 @@ def run_tuning(
         timeout=params.timeout_seconds,
         catch=(DataError, TrainingDivergedError),
     )
-    summary = summarize_study(study, params, storage)
+    summary = summarize_study(study, params, storage, data_dir or default_data_dir())
     summary["seconds"] = round(time.perf_counter() - started, 3)
 
     if params.register_version:
@@ -534,16 +539,18 @@ def check_existing_study(params: TuningSpec, storage: str) -> None:
 
 
 def summarize_study(
-    study: optuna.Study, params: TuningSpec, storage: str
+    study: optuna.Study, params: TuningSpec, storage: str, data_dir: Path
 ) -> dict[str, Any]:
-    """Summarize the study for the registered version's metadata."""
+    """Summarize the study for the registered version's metadata. The
+    storage URL is shown by ``shown_storage``: no password, and a SQLite
+    file relative to ``data_dir``."""
     trials = study.get_trials(deepcopy=False)
     from optuna.trial import TrialState
 
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     summary: dict[str, Any] = {
         "study_name": study.study_name,
-        "storage": redact_storage(storage),
+        "storage": shown_storage(storage, data_dir),
         "direction": "minimize",
         "objective": "lowest validation MSE of the run, scaled units",
         "sampler": {"name": "TPESampler", "seed": params.sampler_seed},

@@ -22,11 +22,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from models.errors import InvalidInputError
 from models.limits import check_limit
+from models.sql_urls import redact_storage
 from models.tuning import (
     TuningSpec,
     check_existing_study,
     default_storage,
-    redact_storage,
     run_tuning,
 )
 from service.jobs.data_checks import check_search_data
@@ -138,6 +138,7 @@ def run_tuning_job(params: TuningSpec, ctx: JobContext) -> dict[str, Any]:
         ctx.should_stop,
         registry=ctx.registry,
         cache_dir=ctx.settings.cache_dir,
+        data_dir=ctx.settings.data_dir,
         upload_dir=series_dir(ctx.settings),
         before_write=begin_write,
     )

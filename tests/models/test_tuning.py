@@ -18,6 +18,7 @@ from models.data.sources import load_series
 from models.errors import InvalidInputError
 from models.registry import Registry
 from models.spec import SyntheticData, TrainingSpec
+from models.sql_urls import redact_storage, shown_storage
 from models.tuning import (
     SETTINGS_ATTR,
     Objective,
@@ -26,7 +27,6 @@ from models.tuning import (
     check_existing_study,
     default_storage,
     delete_study,
-    redact_storage,
     run_tuning,
     study_settings,
 )
@@ -283,6 +283,28 @@ def test_default_study_name_uses_base_name() -> None:
 def test_storage_password_is_redacted() -> None:
     url = "postgresql+psycopg://user:secret@127.0.0.1:5432/db"
     assert redact_storage(url) == "postgresql+psycopg://user:***@127.0.0.1:5432/db"
+
+
+@pytest.mark.parametrize(
+    ("relative", "shown"),
+    [("optuna.db", "sqlite:///optuna.db"), ("studies/a.db", "sqlite:///studies/a.db")],
+)
+def test_sqlite_storage_shown_relative_to_data_dir(
+    tmp_path: Path, relative: str, shown: str
+) -> None:
+    url = f"sqlite:///{tmp_path / 'data' / relative}"
+    assert shown_storage(url, tmp_path / "data") == shown
+
+
+def test_sqlite_storage_outside_data_dir_shows_file_name(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'elsewhere' / 'study.db'}"
+    assert shown_storage(url, tmp_path / "data") == "sqlite:///study.db"
+
+
+def test_shown_storage_keeps_server_url_without_password(tmp_path: Path) -> None:
+    url = "postgresql+psycopg://user:secret@127.0.0.1:5432/db"
+    shown = shown_storage(url, tmp_path)
+    assert shown == "postgresql+psycopg://user:***@127.0.0.1:5432/db"
 
 
 def test_bad_storage_url_is_rejected() -> None:

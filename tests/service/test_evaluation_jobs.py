@@ -122,10 +122,13 @@ def test_tuning_job_registers_a_version(
     job = wait_for_job(server.client, response.json()["href"], finished)
     assert job["status"] == "succeeded", job
     assert job["result"]["version"] == 1
-    storage = f"sqlite:///{(data_dir / 'optuna.db').resolve()}"
-    assert job["result"]["storage"] == storage
+    assert job["result"]["storage"] == "sqlite:///optuna.db"
+    listed = server.client.get("/v1/jobs").text
+    assert str(data_dir.resolve()) not in listed
     meta = Registry(registry).metadata("jobbed", 1)
     assert meta["tuning"]["counts"]["total"] == 2
+    assert meta["tuning"]["storage"] == "sqlite:///optuna.db"
+    storage = f"sqlite:///{(data_dir / 'optuna.db').resolve()}"
     for number in (0, 1):
         assert len(heartbeats(storage, f"job-{job['id']}", number)) == 1, number
 
