@@ -177,8 +177,9 @@ def _serving_families(serving: ServingFigures) -> list[Metric]:
     fast = CounterMetricFamily(
         f"{PREFIX}_forecast_fast_path",
         "Forecast requests the fast path took (a JSON body within the size "
-        "limit, CORS off), by whether it served them or passed them on to the "
-        "app, which answers invalid and failing requests",
+        "limit and without content coding, with CORS on or off), by whether "
+        "it served them or passed them on to the app, which answers invalid "
+        "and failing requests",
         labels=["outcome"],
     )
     fast.add_metric(["served"], serving.fast_served)

@@ -22,6 +22,7 @@ from service.middleware import choose_request_id
 from service.observability import JobEpochs, Metrics
 from service.settings import Settings
 from tests.conftest import ROOT, TINY, LiveServer
+from tests.service.conftest import DASHBOARD_ORIGIN
 from tests.service.jobs_support import finished, start_job_server, wait_for_job
 
 FORECAST_ROUTE = "/v1/models/{name}/forecast"
@@ -392,8 +393,14 @@ def test_log_config_formats(fmt: str) -> None:
 
 
 def test_batch_and_fast_path_metrics(strict_server: LiveServer) -> None:
+    """strict_server allows DASHBOARD_ORIGIN, so the fast path serves with
+    CORS on."""
     before = samples(strict_server)
-    strict_server.client.post("/v1/models/nflx/forecast", json={"horizon": 1})
+    served = strict_server.client.post(
+        "/v1/models/nflx/forecast",
+        json={"horizon": 1},
+        headers={"Origin": DASHBOARD_ORIGIN},
+    )
     strict_server.client.post("/v1/models/nflx/forecast", json={"horizon": 0})
     after = samples(strict_server)
 
@@ -406,6 +413,13 @@ def test_batch_and_fast_path_metrics(strict_server: LiveServer) -> None:
     assert after[("rnn_forecast_forecast_batch_largest", frozenset())] >= 1
     assert grew("rnn_forecast_forecast_fast_path_total", outcome="served") == 1
     assert grew("rnn_forecast_forecast_fast_path_total", outcome="passed_on") == 1
+    assert served.headers["access-control-allow-origin"] == DASHBOARD_ORIGIN
+    help_line = next(
+        line
+        for line in strict_server.client.get("/metrics").text.splitlines()
+        if line.startswith("# HELP rnn_forecast_forecast_fast_path_total ")
+    )
+    assert "with CORS on or off" in help_line
 
 
 def test_new_request_ids_ignore_global_seed() -> None:
