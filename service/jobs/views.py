@@ -61,13 +61,24 @@ JOB_EXAMPLE: dict[str, Any] = {
 class JobOut(BaseModel):
     """A job: its params, status, progress, loss history and outcome.
 
-    ``progress`` of a training job has ``stage``, ``epoch``, ``epochs``,
-    ``train_loss``, ``val_loss`` (MSE in scaled units), ``elapsed_seconds``
-    and ``eta_seconds``. Its ``stage`` goes through ``loading data``,
-    ``training``, ``evaluating`` and ``writing version``, and is ``finished``
-    once the job has ended. A cancel request during ``writing version`` gets
-    409. ``result`` of a training job has the ``name`` and ``version`` of
-    the new version. Times are ISO 8601 in UTC.
+    ``progress`` always has ``stage``: ``queued`` before a runner takes the
+    job, ``starting`` until the job's first report, then the stages of its
+    kind, and ``finished`` (with ``eta_seconds`` 0) once it has ended.
+
+    - ``train``: ``loading data``, ``training``, ``evaluating``, ``writing
+      version``, with ``epoch``, ``epochs``, ``train_loss``, ``val_loss``
+      (MSE in scaled units), ``elapsed_seconds`` and ``eta_seconds``.
+    - ``backtest``: ``loading data``, then ``backtest`` with ``fold``,
+      ``folds``, ``origins_done`` and ``origins``.
+    - ``tuning``: ``loading data``, then ``tuning`` with ``trial``,
+      ``trials_done`` and ``trials``, then ``writing version``.
+    - ``lag_experiment``: ``training`` with ``cell``, ``lag``, ``step``,
+      ``steps`` and ``loss`` every 100 steps, and ``run finished`` with
+      ``done``, ``total`` and the run's scores after each run.
+
+    A cancel request during ``writing version`` gets 409. ``result`` of a
+    training job has the ``name`` and ``version`` of the new version. Times
+    are ISO 8601 in UTC.
     """
 
     model_config = ConfigDict(json_schema_extra={"examples": [JOB_EXAMPLE]})
@@ -76,7 +87,10 @@ class JobOut(BaseModel):
     kind: str
     status: JobStatus
     params: dict[str, Any]
-    progress: dict[str, Any] | None = None
+    progress: dict[str, Any] = Field(
+        description="The last progress report; its stage is queued, starting, "
+        "one of the job kind's stages, or finished"
+    )
     history: list[Any] | None = Field(
         default=None, description="Per-epoch losses so far; omitted in lists"
     )
@@ -153,13 +167,16 @@ def iso(timestamp: float | None) -> str | None:
     return moment.isoformat(timespec="milliseconds")
 
 
-def shown_progress(job: Job) -> dict[str, Any] | None:
-    """Return the job's last progress report. For a finished job, the stage
-    is ``finished`` and ``eta_seconds`` is 0, whatever stage the worker
-    reported last."""
-    if job.progress is None or not job.finished:
-        return job.progress
-    return {**job.progress, "stage": "finished", "eta_seconds": 0.0}
+def shown_progress(job: Job) -> dict[str, Any]:
+    """Return the job's last progress report. Before the first report, the
+    stage is ``queued``, or ``starting`` once a runner has taken the job.
+    For a finished job, the stage is ``finished`` and ``eta_seconds`` is 0,
+    whatever stage the worker reported last."""
+    if job.finished:
+        return {**(job.progress or {}), "stage": "finished", "eta_seconds": 0.0}
+    if job.progress is None:
+        return {"stage": "queued" if job.status == "queued" else "starting"}
+    return job.progress
 
 
 def job_out(job: Job, base_path: str, *, with_history: bool = True) -> JobOut:

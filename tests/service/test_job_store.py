@@ -30,6 +30,7 @@ from service.jobs.store import (
     jobs_table,
     sqlite_url,
 )
+from service.jobs.views import shown_progress
 from tests.service.jobs_support import postgres_schema, writing_conflict
 
 
@@ -278,6 +279,19 @@ def test_begin_write_needs_writing_stage(store: JobStore) -> None:
         store.begin_write(job.id, {"stage": "training"})
 
     assert store.get(job.id).progress is None
+
+
+def test_progress_stage_before_first_report(store: JobStore) -> None:
+    job = store.create("lag_experiment", {})
+    queued = shown_progress(store.get(job.id))
+    store.claim(job.id, "host:1")
+    started = shown_progress(store.get(job.id))
+    store.report(job.id, {"stage": "training", "step": 100})
+    reported = shown_progress(store.get(job.id))
+
+    assert queued == {"stage": "queued"}
+    assert started == {"stage": "starting"}
+    assert reported == {"stage": "training", "step": 100}
 
 
 def test_write_after_cancel_is_rejected(store: JobStore) -> None:

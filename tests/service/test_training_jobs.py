@@ -178,6 +178,7 @@ def test_queue_limit_cancel_and_listing(client: httpx.Client) -> None:
     queued = client.get("/v1/training-jobs", params={"status": "queued"}).json()
     assert [job["id"] for job in queued["jobs"]] == [second["id"], first["id"]]
     assert all(job["history"] is None for job in queued["jobs"])
+    assert [job["progress"] for job in queued["jobs"]] == [{"stage": "queued"}] * 2
     page = client.get("/v1/training-jobs", params={"status": "queued", "limit": 1})
     assert [job["id"] for job in page.json()["jobs"]] == [second["id"]]
     cursor = page.json()["next_cursor"]
@@ -197,6 +198,7 @@ def test_queue_limit_cancel_and_listing(client: httpx.Client) -> None:
     response = client.delete(first["href"], headers={**AUTH, "If-Match": etag})
     assert response.status_code == 200
     assert response.json()["status"] == "cancelled"
+    assert response.json()["progress"] == {"stage": "finished", "eta_seconds": 0.0}
     assert cancel_and_wait(client, second)["status"] == "cancelled"
     for job in running:
         assert cancel_and_wait(client, job)["status"] == "cancelled"
