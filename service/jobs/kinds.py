@@ -35,6 +35,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel
 
 from models.errors import InvalidInputError
+from models.quoted_ids import quoted
 from models.registry import Registry
 from service.settings import Settings
 
@@ -127,7 +128,7 @@ def get_kind(name: str) -> JobKind:
     kind = _KINDS.get(name)
     if kind is None:
         raise InvalidInputError(
-            f"job kind {name!r} is unknown; known kinds are {kind_names()}",
+            f"job kind {quoted(name)} is unknown; known kinds are {kind_names()}",
             field="kind",
         )
     return kind

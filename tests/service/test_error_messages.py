@@ -645,6 +645,15 @@ def test_gradient_flow_version_has_one_error(
     assert f"not {shown}" in errors[0]["message"]
 
 
+def test_long_job_kind_cut(live_server: LiveServer) -> None:
+    kind = "k" * 200
+    response = live_server.client.post(JOBS, json={"kind": kind, "params": {}})
+
+    message = field_errors(response)["kind"]["message"]
+    assert kind not in response.text
+    assert message.startswith(f"job kind {kind[:128]!r}... {CUT} is unknown")
+
+
 def test_unknown_kind_filter_rejected(live_server: LiveServer) -> None:
     known = live_server.client.get(JOBS, params={"kind": ["train", "backtest"]})
     response = live_server.client.get(JOBS, params={"kind": ["train", "bogus"]})
