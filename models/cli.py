@@ -29,7 +29,7 @@ from models.cli_data import (
     with_source_options,
 )
 from models.cli_inputs import read_json_file, split_version_ref
-from models.errors import RnnForecastError
+from models.errors import CheckpointError, RnnForecastError
 from models.field_types import type_message
 from models.generator_fields import check_generator_fields
 from models.paths import default_cache_dir, default_registry
@@ -91,7 +91,11 @@ def _add_models(commands: Any) -> None:
     models_cmd = commands.add_parser("models", help="list and inspect stored models")
     models_cmd.set_defaults(handler=cmd_models)
     models_sub = models_cmd.add_subparsers(dest="models_command", required=True)
-    models_sub.add_parser("list", help="list model names, versions and aliases")
+    models_sub.add_parser(
+        "list",
+        help="list model names, versions and aliases; exit 1 when a model's "
+        "files cannot be read",
+    )
     show = models_sub.add_parser("show", help="show one version's metadata")
     show.add_argument("ref", help="NAME or NAME:VERSION (a number or an alias)")
     show.add_argument("--json", action="store_true", help="print the raw metadata")
@@ -512,16 +516,34 @@ def check_job_store(settings: Any) -> None:
         raise ValueError(str(exc)) from None
 
 
+def list_models(registry: Registry) -> int:
+    """Print each model's versions and aliases; return 1 when a model's
+    files cannot be read (the reason goes to stderr, the others are still
+    listed), else 0."""
+    from models.registry import LATEST
+
+    names = registry.names()
+    if not names:
+        print(f"no models in {registry.root}")
+    failed = 0
+    for name in names:
+        versions = registry.versions(name)
+        try:
+            aliases = registry.aliases(name)
+        except CheckpointError:
+            aliases = {LATEST: versions[-1]}
+        alias_text = ", ".join(f"{a}->{v}" for a, v in sorted(aliases.items()))
+        print(f"{name}: versions {versions}; aliases {alias_text}")
+        reason = registry.unreadable(name)
+        if reason is not None:
+            failed += 1
+            print(f"error: model {name}: {reason}", file=sys.stderr)
+    return 1 if failed else 0
+
+
 def cmd_models(args: argparse.Namespace, registry: Registry) -> int:
     if args.models_command == "list":
-        names = registry.names()
-        if not names:
-            print(f"no models in {registry.root}")
-        for name in names:
-            aliases = registry.aliases(name)
-            alias_text = ", ".join(f"{a}->{v}" for a, v in sorted(aliases.items()))
-            print(f"{name}: versions {registry.versions(name)}; aliases {alias_text}")
-        return 0
+        return list_models(registry)
 
     from models.cli_evaluation import fixed
     from models.version_checks import check_scaler

@@ -1,0 +1,44 @@
+"""``rnn-forecast models list`` next to a model whose files are broken."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from models.registry import Registry
+from tests.e2e.test_cli import run_cli
+
+
+def test_list_flags_broken_alias_file(
+    trained_registry: Registry, tmp_path: Path
+) -> None:
+    root = tmp_path / "registry"
+    shutil.copytree(trained_registry.root, root)
+    (root / "nflx" / "aliases.json").write_text("{broken")
+
+    listed = run_cli(root, "models", "list")
+
+    assert listed.returncode == 1
+    assert listed.stdout.splitlines() == [
+        "nflx: versions [1]; aliases latest->1",
+        "sine: versions [1]; aliases latest->1",
+    ]
+    assert "error: model nflx: alias file nflx/aliases.json" in listed.stderr
+    assert "sine" not in listed.stderr
+
+
+def test_list_flags_invalid_metadata(
+    trained_registry: Registry, tmp_path: Path
+) -> None:
+    root = tmp_path / "registry"
+    shutil.copytree(trained_registry.root, root)
+    (root / "sine" / "versions" / "1" / "metadata.json").write_text('{"spec": 1}')
+
+    listed = run_cli(root, "models", "list")
+    intact = run_cli(trained_registry.root, "models", "list")
+
+    assert listed.returncode == 1
+    assert "nflx: versions [1]; aliases latest->1" in listed.stdout
+    assert "error: model sine: metadata of sine:1 is invalid" in listed.stderr
+    assert intact.returncode == 0
+    assert intact.stderr == ""
