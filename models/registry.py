@@ -13,7 +13,9 @@ name's lock is held, so readers see either no version N or a complete one, and
 two writers finishing at once get distinct numbers. A new version gets a
 number above both the highest existing version and the number in
 ``highest_version``. So a version folder that was deleted or moved away does
-not get its number reused, unless ``highest_version`` is deleted too.
+not get its number reused, unless ``highest_version`` is deleted too. A
+``highest_version`` that cannot be read or does not contain a number makes
+``write`` raise instead of guessing a number.
 ``latest`` is an implicit alias of the highest version and does not read
 ``aliases.json``. Nothing is ever loaded with pickle.
 """
@@ -49,6 +51,7 @@ from models.errors import (
 from models.names import NAME_RE, invalid_name_message
 from models.nn.forecaster import Forecaster
 from models.quoted_ids import quoted
+from models.stored_metadata import metadata_problem
 from models.version_checks import (
     FORECAST,
     VersionUse,
@@ -228,33 +231,47 @@ class Registry:
             # strerror only, because str(exc) contains the absolute path
             raise CheckpointError(
                 f"metadata of {label} cannot be read ({exc.strerror}); check "
-                "the file's permissions, or delete the version folder"
+                f"the permissions of {_metadata_file(name, version)} in the "
+                "registry, or delete its version folder"
             ) from exc
         try:
             meta = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise CheckpointError(
-                f"metadata of {label} is corrupt ({exc}); delete the "
-                "version folder or retrain"
+                f"metadata of {label} is corrupt ({exc}); "
+                f"{_metadata_fix(name, version)}"
             ) from exc
         if not isinstance(meta, dict):
             raise CheckpointError(
                 f"metadata of {label} is a JSON {type(meta).__name__}, "
-                "not an object; delete the version folder or retrain"
+                f"not an object; {_metadata_fix(name, version)}"
+            )
+        problem = metadata_problem(meta) or _folder_mismatch(meta, name, version)
+        if problem is not None:
+            raise CheckpointError(
+                f"metadata of {label} is invalid ({problem}); "
+                f"{_metadata_fix(name, version)}"
             )
         return meta, hashlib.sha256(raw).hexdigest()
 
     def unreadable(self, name: str) -> str | None:
-        """Return why the latest version's metadata or the alias file of
-        ``name`` cannot be read, or None when both can."""
+        """Return why the latest version's metadata, the alias file or the
+        ``highest_version`` file of ``name`` cannot be read or is invalid,
+        or None when all can be used. Reasons are joined by "; "."""
         versions = self.versions(name)
-        try:
-            if versions:
-                self.metadata(name, versions[-1])
-            _stored_aliases(self.root, name)
-        except CheckpointError as exc:
-            return exc.message
-        return None
+        checks: list[Callable[[], object]] = [
+            lambda: _stored_aliases(self.root, name),
+            lambda: _highest_written(self.root / name),
+        ]
+        if versions:
+            checks.insert(0, lambda: self.metadata(name, versions[-1]))
+        reasons = []
+        for check in checks:
+            try:
+                check()
+            except CheckpointError as exc:
+                reasons.append(exc.message)
+        return "; ".join(reasons) or None
 
     def load(
         self, name: str, ref: str | int = LATEST, use: VersionUse = FORECAST
@@ -276,9 +293,11 @@ class Registry:
             spec = meta["spec"]
             tail = meta["tail"]
         except (KeyError, TypeError, ValueError) as exc:
+            # values that fit the schema but not the network, such as an
+            # unknown cell
             raise CheckpointError(
-                f"metadata of {label} is incomplete or invalid ({exc!r}); "
-                "retrain this version"
+                f"metadata of {label} is invalid ({exc}); "
+                f"{_metadata_fix(name, version)}"
             ) from exc
 
         weights_path = folder / WEIGHTS_FILE
@@ -443,6 +462,27 @@ class Registry:
                     shutil.rmtree(path, ignore_errors=True)
 
 
+def _folder_mismatch(meta: dict[str, Any], name: str, version: int) -> str | None:
+    """Return why ``meta`` does not belong in the folder of ``name:version``,
+    such as a version folder copied from another model, or None."""
+    if meta["name"] == name and meta["version"] == version:
+        return None
+    return (
+        f"it names version {quoted(meta['name'])}:{meta['version']}, so the "
+        "folder was copied or moved from there"
+    )
+
+
+def _metadata_file(name: str, version: int) -> str:
+    """Return the path of a version's metadata file relative to the root."""
+    return f"{name}/versions/{version}/{METADATA_FILE}"
+
+
+def _metadata_fix(name: str, version: int) -> str:
+    """Return the fix for a version whose metadata is corrupt or invalid."""
+    return f"retrain this version, or delete {name}/versions/{version} in the registry"
+
+
 def _read_bytes(path: Path, label: str) -> bytes:
     try:
         return path.read_bytes()
@@ -478,12 +518,13 @@ def _stored_aliases(root: Path, name: str) -> dict[str, int]:
     the registry root.
     """
     path = root / name / ALIASES_FILE
-    if not path.is_file():
-        return {}
     label = f"{name}/{ALIASES_FILE}"
     try:
         stored = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
     except OSError as exc:
+        # a folder in the file's place fails here too (IsADirectoryError)
         # strerror only, because str(exc) contains the absolute path
         raise CheckpointError(
             f"alias file {label} in the registry cannot be read "
@@ -513,15 +554,31 @@ def _invalid_alias_file(label: str) -> str:
 
 def _highest_written(base: Path) -> int:
     """Return the number in ``base``'s ``highest_version`` file, or 0 when
-    the file is missing or does not contain a version number."""
+    the file is missing.
+
+    Raises ``CheckpointError`` naming the file relative to the registry root
+    when it cannot be read or does not contain a version number, because a
+    new version could then get the number of a deleted one.
+    """
     path = base / HIGHEST_FILE
+    label = f"{base.name}/{HIGHEST_FILE}"
     try:
         text = path.read_text().strip()
     except FileNotFoundError:
         return 0
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise CheckpointError(
+            f"file {label} in the registry cannot be read ({reason}); make it "
+            "a readable file that contains the highest version number this "
+            "model ever had"
+        ) from exc
     if not (text.isascii() and text.isdigit()):
-        logger.warning("ignored %s: %r is not a version number", path, text)
-        return 0
+        raise CheckpointError(
+            f"file {label} in the registry is invalid: {quoted(text)} is not a "
+            "version number. Write to it the highest version number this model "
+            "ever had"
+        )
     return int(text)
 
 

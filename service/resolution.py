@@ -4,9 +4,12 @@
 every call. ``VersionResolver`` keeps the result per name and checks that it
 is current by the modification time and inode of two paths,
 ``<name>/versions`` (a new or removed version changes it) and
-``<name>/aliases.json`` (replaced atomically on every alias change). Those
-two ``stat`` calls are the only file access of a request that hits the
-cache, and a positive ``ttl_seconds`` skips even them for that long.
+``<name>/aliases.json`` (replaced atomically on every alias change). A
+resolved version's ``metadata.json`` is stat'ed too, because removing it
+does not change ``versions``; ``latest`` then moves to the highest version
+that still has one. Those three ``stat`` calls are the only file access of
+a request that hits the cache, and a positive ``ttl_seconds`` skips the
+first two for that long.
 
 Staleness bound: with ``ttl_seconds = 0`` a change is seen by the first
 request after it. With a positive TTL, an alias switch or a new ``latest``
@@ -28,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from models.errors import CheckpointError
-from models.registry import LATEST, Registry, check_name
+from models.registry import LATEST, METADATA_FILE, Registry, check_name
 
 # A folder changed within this many seconds of being read may change again
 # within the same timestamp tick (coarse file system clocks), so its contents
@@ -87,13 +90,9 @@ class VersionResolver:
         """
         check_name(name)
         entry = self._current(name)
-        text = str(ref)
-        if entry is not None:
-            if text.isascii() and text.isdigit() and int(text) in entry.versions:
-                return int(text)
-            version = entry.aliases.get(text)
-            if version is not None and version in entry.versions:
-                return version
+        version = None if entry is None else _cached_version(entry, str(ref))
+        if version is not None and self._has_metadata(name, version):
+            return version
 
         # unknown here, so ask the registry, which also raises the right error
         with self._lock:
@@ -149,6 +148,18 @@ class VersionResolver:
             racy=_is_racy(signature),
         )
 
+    def _has_metadata(self, name: str, version: int) -> bool:
+        """Stat the metadata file of ``name:version``; False when it is gone.
+
+        Removing a file inside ``versions/<N>`` does not change the mtime of
+        ``versions``, so the signature alone would keep such a version."""
+        path = os.path.join(self._root, name, "versions", str(version), METADATA_FILE)
+        try:
+            os.stat(path)
+        except FileNotFoundError:
+            return False
+        return True
+
     def _signature(self, name: str) -> Signature:
         # plain strings: two pathlib joins per request cost more than the stats
         paths = self._paths.get(name)
@@ -168,6 +179,16 @@ class VersionResolver:
         else:
             alias_part = (aliases.st_mtime_ns, aliases.st_ino, aliases.st_size)
         return ((folder.st_mtime_ns, folder.st_ino), alias_part)
+
+
+def _cached_version(entry: _Entry, text: str) -> int | None:
+    """Return the version that ``text`` (a number or alias) means in
+    ``entry``, or None when the entry does not contain it."""
+    if text.isascii() and text.isdigit():
+        version: int | None = int(text)
+    else:
+        version = entry.aliases.get(text)
+    return version if version in entry.versions else None
 
 
 def _is_racy(signature: Signature) -> bool:

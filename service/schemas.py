@@ -228,8 +228,8 @@ class Health(BaseModel):
     version: str
     models: int
     unreadable: dict[str, str] = Field(
-        description="Models whose latest version's metadata or alias file "
-        "cannot be read, with the reason"
+        description="Models whose latest version's metadata, alias file or "
+        "highest_version file cannot be read or is invalid, with the reason"
     )
     runner: RunnerHealth
 
@@ -256,8 +256,9 @@ class VersionSummary(BaseModel):
 
 
 class ModelSummary(BaseModel):
-    """One model in a listing. A model whose latest version's metadata or
-    whose alias file cannot be read is listed with ``error`` set."""
+    """One model in a listing. A model whose latest version's metadata,
+    alias file or ``highest_version`` file cannot be read or is invalid is
+    listed with ``error`` set."""
 
     name: str
     versions: list[int]
@@ -271,8 +272,9 @@ class ModelSummary(BaseModel):
     )
     error: str | None = Field(
         default=None,
-        description="Why the latest version's metadata or the alias file "
-        "cannot be read; null when both can",
+        description="Why the latest version's metadata, the alias file or the "
+        "highest_version file cannot be read or is invalid, the reason that "
+        "health reports too; null when all can be used",
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import shutil
 import socket
@@ -43,6 +44,19 @@ TINY = {
     "epochs": 2,
     "batch_size": 128,
 }
+
+
+def copy_version(source: Path, target: Path) -> Path:
+    """Copy the version folder ``source`` to ``target``, a
+    ``<name>/versions/<N>`` folder, and set the name and version in its
+    metadata to ``target``'s, as the registry checks them; return
+    ``target``."""
+    shutil.copytree(source, target)
+    path = target / "metadata.json"
+    meta = json.loads(path.read_text())
+    meta.update(name=target.parent.parent.name, version=int(target.name))
+    path.write_text(json.dumps(meta))
+    return target
 
 
 def tiny_spec(**overrides: object) -> TrainingSpec:

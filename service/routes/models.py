@@ -60,25 +60,24 @@ def get_version(
 
 def summarize(registry: Registry, name: str) -> ModelSummary:
     """Build one listing entry: versions, aliases and the latest version's
-    scores, with ``error`` set for what cannot be read."""
+    scores. ``error`` is what ``Registry.unreadable`` reports, the reason
+    that health gives for the model too."""
     versions = registry.versions(name)
-    aliases, alias_error = readable_aliases(registry, name)
-    errors = [alias_error] if alias_error else []
+    aliases, _ = readable_aliases(registry, name)
+    error = registry.unreadable(name)
     try:
         latest: VersionSummary | None = version_summary(
             name, versions[-1], registry.metadata(name, versions[-1])
         )
     except CheckpointError as exc:
         latest = None
-        errors.append(exc.message)
-    if errors:
-        logger.warning("model %s listed with errors: %s", name, "; ".join(errors))
+        # metadata that passed the schema in unreadable fails here only when
+        # the file changed between the two reads
+        error = error or exc.message
+    if error:
+        logger.warning("model %s listed with errors: %s", name, error)
     return ModelSummary(
-        name=name,
-        versions=versions,
-        aliases=aliases,
-        latest=latest,
-        error="; ".join(errors) or None,
+        name=name, versions=versions, aliases=aliases, latest=latest, error=error
     )
 
 

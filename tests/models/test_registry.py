@@ -32,7 +32,13 @@ CONFIG = {
 
 
 def metadata() -> dict[str, object]:
+    """The fields that ``StoredMetadata`` requires beside those that
+    ``Registry.write`` adds, for a tiny untrained GRU."""
     return {
+        "created_at": "2026-01-02T00:00:00+00:00",
+        "data": {"source": "synthetic"},
+        "split": {},
+        "metrics": {},
         "model": CONFIG,
         "spec": {"target": "price", "lookback": 3, "horizon": 2},
         "scaler": {"kind": "standard", "shift": 0.0, "scale": 1.0, "min": 0, "max": 1},
@@ -269,12 +275,34 @@ def test_removed_version_number_not_reused(tmp_path: Path) -> None:
     assert (tmp_path / "m" / "highest_version").read_text() == "3\n"
 
 
-def test_invalid_highest_version_file_ignored(tmp_path: Path) -> None:
+@pytest.mark.parametrize("content", ["two", "", "-1", "3.0"])
+def test_invalid_highest_version_stops_write(tmp_path: Path, content: str) -> None:
     registry = Registry(tmp_path)
     write_one(registry)
-    (tmp_path / "m" / "highest_version").write_text("two")
+    (tmp_path / "m" / "highest_version").write_text(content)
 
-    assert write_one(registry) == 2
+    with pytest.raises(CheckpointError) as caught:
+        write_one(registry)
+
+    assert caught.value.message.startswith(
+        f"file m/highest_version in the registry is invalid: {content!r} is not "
+        "a version number"
+    )
+    assert registry.versions("m") == [1]
+    assert list((tmp_path / "m").glob(".tmp-*")) == []
+    assert "m/highest_version" in str(registry.unreadable("m"))
+
+
+def test_highest_version_folder_stops_write(tmp_path: Path) -> None:
+    registry = Registry(tmp_path)
+    write_one(registry)
+    (tmp_path / "m" / "highest_version").unlink()
+    (tmp_path / "m" / "highest_version").mkdir()
+
+    with pytest.raises(CheckpointError, match="m/highest_version .* cannot be read"):
+        write_one(registry)
+
+    assert registry.versions("m") == [1]
 
 
 def test_no_version_above_largest_number(tmp_path: Path) -> None:

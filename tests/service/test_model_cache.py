@@ -10,6 +10,7 @@ import torch
 
 from models.registry import Registry
 from service.inference import ModelCache
+from tests.conftest import copy_version
 from tests.models.test_registry import write_one
 
 
@@ -46,7 +47,7 @@ def test_replaced_version_folder_is_loaded_again(tmp_path: Path) -> None:
     # version 2 is moved away and version 1's folder is copied in its place
     versions = tmp_path / "m" / "versions"
     shutil.move(versions / "2", tmp_path / "old-2")
-    shutil.copytree(versions / "1", versions / "2")
+    copy_version(versions / "1", versions / "2")
 
     assert cache.peek("m", 2) is None
     new = first_weight(cache, 2)

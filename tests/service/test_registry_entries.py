@@ -14,7 +14,7 @@ from models.data.synthetic import generate
 from models.pipeline import train_and_register
 from models.registry import Registry
 from models.spec import SyntheticData, TrainingSpec
-from tests.conftest import LiveServer, tiny_spec
+from tests.conftest import LiveServer, copy_version, tiny_spec
 
 API_KEY = "registry-entries-key-5d1e"
 DATA = SyntheticData(generator="ar1", length=300, level=50.0)
@@ -27,8 +27,7 @@ def ar_spec(seed: int = 0) -> TrainingSpec:
 def copy_model(registry: Registry, name: str) -> Path:
     """Copy version 1 of ``ar`` to version 1 of ``name``; return its folder."""
     folder = registry.root / name / "versions" / "1"
-    shutil.copytree(registry.root / "ar" / "versions" / "1", folder)
-    return folder
+    return copy_version(registry.root / "ar" / "versions" / "1", folder)
 
 
 @pytest.fixture(scope="module")
@@ -58,14 +57,14 @@ def test_replaced_version_not_served_from_cache(
 ) -> None:
     copy_model(registry, "re")
     versions = registry.root / "re" / "versions"
-    shutil.copytree(registry.root / "ar" / "versions" / "2", versions / "2")
+    copy_version(registry.root / "ar" / "versions" / "2", versions / "2")
     cached = forecast(client, "re", 2).json()["forecast"]
     first = forecast(client, "re", 1).json()["forecast"]
     assert cached != first
 
     # version 2 is moved away and version 1's folder is put in its place
     shutil.move(versions / "2", registry.root / "re-old-2")
-    shutil.copytree(versions / "1", versions / "2")
+    copy_version(versions / "1", versions / "2")
     replaced = forecast(client, "re", 2)
 
     assert replaced.status_code == 200
@@ -95,7 +94,12 @@ def test_retrained_model_not_served_from_cache(
 def test_removed_version_number_not_reused(
     registry: Registry, client: httpx.Client
 ) -> None:
-    shutil.copytree(registry.root / "ar", registry.root / "nr")
+    for version in ("1", "2"):
+        copy_version(
+            registry.root / "ar" / "versions" / version,
+            registry.root / "nr" / "versions" / version,
+        )
+    shutil.copy(registry.root / "ar" / "highest_version", registry.root / "nr")
     assert forecast(client, "nr", 2).status_code == 200
     shutil.move(registry.root / "nr" / "versions" / "2", registry.root / "nr-old-2")
 

@@ -1,0 +1,215 @@
+"""Versions whose metadata.json parses but breaks the schema, and registry
+files that change under a running server: the listing, health, the version
+route, forecasts and the gradient-flow diagnostic report them alike."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from models.registry import Registry
+from service.resolution import RACY_SECONDS
+from tests.conftest import copy_version
+
+# ``ar`` versions 1 and 2, tiny LSTMs trained for one epoch, and a server
+from tests.service.test_registry_entries import API_KEY, client, registry
+
+__all__ = ["client", "registry"]
+
+FLOW_INPUT = {"source": "bundled", "end": "2019-06-28"}
+
+Edit = Callable[[dict[str, Any]], None]
+
+
+def set_path(path: str, value: object) -> Edit:
+    """Return an edit that sets the dotted ``path`` of the metadata."""
+    *parents, last = path.split(".")
+
+    def edit(meta: dict[str, Any]) -> None:
+        for key in parents:
+            meta = meta[key]
+        meta[last] = value
+
+    return edit
+
+
+def keep_only(*keys: str) -> Edit:
+    def edit(meta: dict[str, Any]) -> None:
+        for key in list(meta):
+            if key not in keys:
+                del meta[key]
+
+    return edit
+
+
+def shorten_tail(meta: dict[str, Any]) -> None:
+    meta["tail"] = {key: rows[1:] for key, rows in meta["tail"].items()}
+
+
+# (edit, the reason in parentheses that every route reports)
+CASES: list[tuple[str, Edit, str]] = [
+    ("spec", set_path("spec", "x"), "spec: Input should be a JSON object"),
+    ("scaler", set_path("scaler", 5), "scaler: Input should be a JSON object"),
+    ("tailnum", set_path("tail", 5), "tail: Input should be a JSON object"),
+    ("tailempty", set_path("tail", {}), "tail.dates: Field required"),
+    ("tailshort", shorten_tail, "tail has 19 rows but lookback 20 needs 20"),
+    ("intervals", set_path("intervals", 5), "intervals: Input should be a JSON"),
+    (
+        "widths",
+        set_path("intervals.half_widths", [[1]]),
+        "intervals: half_widths has 1 rows for 97 levels",
+    ),
+    ("bare", keep_only("name", "version"), "created_at: Field required"),
+    (
+        "testlist",
+        set_path("metrics", {"test": [1]}),
+        "metrics.test: Input should be a JSON object",
+    ),
+    (
+        "scalestr",
+        set_path("scaler.scale", "x"),
+        "scaler.scale: Input should be a valid number",
+    ),
+    ("hidden", set_path("model.hidden_size", "8"), "model.hidden_size: Input"),
+    ("moved", set_path("name", "ar"), "it names version 'ar':1, so the folder"),
+]
+
+
+def copy_ar(registry: Registry, name: str, versions: tuple[int, ...] = (1,)) -> Path:
+    """Copy versions of ``ar`` to model ``name``; return its folder."""
+    for version in versions:
+        copy_version(
+            registry.root / "ar" / "versions" / str(version),
+            registry.root / name / "versions" / str(version),
+        )
+    return registry.root / name
+
+
+def forecast(client: httpx.Client, name: str, version: object) -> httpx.Response:
+    return client.post(
+        f"/v1/models/{name}/forecast", json={"version": version, "horizon": 2}
+    )
+
+
+def listed(client: httpx.Client, name: str) -> dict[str, Any]:
+    models = client.get("/v1/models").json()["models"]
+    return next(model for model in models if model["name"] == name)
+
+
+@pytest.mark.parametrize(("name", "edit", "reason"), CASES)
+def test_invalid_metadata_reported_alike(
+    registry: Registry, client: httpx.Client, name: str, edit: Edit, reason: str
+) -> None:
+    path = copy_ar(registry, name) / "versions" / "1" / "metadata.json"
+    meta = json.loads(path.read_text())
+    edit(meta)
+    path.write_text(json.dumps(meta))
+    expected = f"metadata of {name}:1 is invalid ({reason}"
+
+    predicted = forecast(client, name, "latest")
+    detail = client.get(f"/v1/models/{name}/versions/1")
+    flow = client.post(
+        "/v1/diagnostics/gradient-flow",
+        json={"model": {"name": name, "version": 1}, "input": FLOW_INPUT},
+    )
+    entry = listed(client, name)
+    health = client.get("/v1/health").json()
+
+    for response in (predicted, detail, flow):
+        assert response.status_code == 500, response.text
+        assert expected in response.json()["detail"]
+        assert f"delete {name}/versions/1 in the registry" in response.text
+        assert "diverged" not in response.text
+        assert str(registry.root) not in response.text
+    assert entry["latest"] is None
+    assert expected in entry["error"]
+    assert health["status"] == "degraded"
+    assert expected in health["unreadable"][name]
+    assert listed(client, "ar")["error"] is None
+
+
+def test_null_scaler_still_called_diverged(
+    registry: Registry, client: httpx.Client
+) -> None:
+    path = copy_ar(registry, "nullscale") / "versions" / "1" / "metadata.json"
+    meta = json.loads(path.read_text())
+    meta["scaler"]["scale"] = None
+    path.write_text(json.dumps(meta))
+
+    response = forecast(client, "nullscale", 1)
+
+    assert response.status_code == 422
+    assert "diverged and left scaler.scale not finite" in response.json()["detail"]
+    assert listed(client, "nullscale")["error"] is None
+
+
+def test_removed_latest_metadata_moves_latest(
+    registry: Registry, client: httpx.Client
+) -> None:
+    folder = copy_ar(registry, "gone", versions=(1, 2))
+    # a folder changed in the last RACY_SECONDS is read again on every
+    # request, so it is dated back to let the resolver cache it
+    past = time.time() - 10 * RACY_SECONDS
+    os.utime(folder / "versions", (past, past))
+    assert forecast(client, "gone", "latest").json()["version"] == 2
+
+    (folder / "versions" / "2" / "metadata.json").unlink()
+    after = forecast(client, "gone", "latest")
+    again = forecast(client, "gone", "latest")
+
+    assert after.status_code == 200, after.text
+    assert after.json()["version"] == 1
+    assert again.json()["version"] == 1
+    assert forecast(client, "gone", 2).status_code == 404
+    assert listed(client, "gone")["latest"]["version"] == 1
+
+
+def test_alias_file_folder_reported(registry: Registry, client: httpx.Client) -> None:
+    folder = copy_ar(registry, "aliasdir")
+    (folder / "aliases.json").mkdir()
+    message = "alias file aliasdir/aliases.json in the registry cannot be read"
+
+    by_alias = forecast(client, "aliasdir", "prod")
+    put = client.put(
+        "/v1/models/aliasdir/aliases/prod",
+        json={"version": 1},
+        headers={"X-API-Key": API_KEY},
+    )
+    entry = listed(client, "aliasdir")
+    health = client.get("/v1/health").json()
+
+    assert forecast(client, "aliasdir", "latest").status_code == 200
+    assert by_alias.status_code == 500
+    assert message in by_alias.json()["detail"]
+    assert put.status_code == 500
+    assert message in put.json()["detail"]
+    assert (folder / "aliases.json").is_dir()
+    assert message in entry["error"]
+    assert entry["aliases"] == {"latest": 1}
+    assert message in health["unreadable"]["aliasdir"]
+
+
+def test_invalid_highest_version_reported(
+    registry: Registry, client: httpx.Client
+) -> None:
+    folder = copy_ar(registry, "highest")
+    (folder / "highest_version").write_text("abc\n")
+    message = (
+        "file highest/highest_version in the registry is invalid: 'abc' is not "
+        "a version number"
+    )
+
+    entry = listed(client, "highest")
+    health = client.get("/v1/health").json()
+
+    assert message in entry["error"]
+    assert entry["latest"]["version"] == 1
+    assert message in health["unreadable"]["highest"]
+    assert forecast(client, "highest", "latest").status_code == 200
