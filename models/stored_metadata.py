@@ -105,6 +105,18 @@ class StoredIntervals(_Stored):
         return self
 
 
+class StoredEpoch(_Stored):
+    """One epoch of the training history; a diverged epoch stores nulls."""
+
+    epoch: int = PositiveInt
+    train_loss: Number = None
+    val_loss: Number = None
+    grad_norm: Number = None
+    grad_norm_max: Number = None
+    clip_fraction: Number = None
+    param_grad_norms: dict[str, Number] | None = None
+
+
 class StoredScores(_Stored):
     """Errors of one forecaster on the test windows, in price units."""
 
@@ -143,7 +155,7 @@ class StoredMetadata(_Stored):
     weights: StoredWeights
     tail: StoredTail
     intervals: StoredIntervals | None = None
-    history: list[dict[str, Any]] | None = None
+    history: list[StoredEpoch] | None = None
 
     @model_validator(mode="after")
     def _shapes_agree(self) -> StoredMetadata:

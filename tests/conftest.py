@@ -48,9 +48,10 @@ TINY = {
 
 def copy_version(source: Path, target: Path) -> Path:
     """Copy the version folder ``source`` to ``target``, a
-    ``<name>/versions/<N>`` folder, and set the name and version in its
-    metadata to ``target``'s, as the registry checks them; return
-    ``target``."""
+    ``<name>/versions/<N>`` folder, and return ``target``.
+
+    The registry rejects metadata that names another folder, so the copy's
+    name and version are set to ``target``'s."""
     shutil.copytree(source, target)
     path = target / "metadata.json"
     meta = json.loads(path.read_text())

@@ -53,7 +53,7 @@ def shorten_tail(meta: dict[str, Any]) -> None:
     meta["tail"] = {key: rows[1:] for key, rows in meta["tail"].items()}
 
 
-# (edit, the reason in parentheses that every route reports)
+# (model name, edit, start of the reason in parentheses that every route reports)
 CASES: list[tuple[str, Edit, str]] = [
     ("spec", set_path("spec", "x"), "spec: Input should be a JSON object"),
     ("scaler", set_path("scaler", 5), "scaler: Input should be a JSON object"),
@@ -78,6 +78,7 @@ CASES: list[tuple[str, Edit, str]] = [
         "scaler.scale: Input should be a valid number",
     ),
     ("hidden", set_path("model.hidden_size", "8"), "model.hidden_size: Input"),
+    ("epochs", set_path("history", [{"loss": 1}]), "history.0.epoch: Field"),
     ("moved", set_path("name", "ar"), "it names version 'ar':1, so the folder"),
 ]
 
