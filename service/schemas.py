@@ -200,7 +200,8 @@ class Health(BaseModel):
     """Liveness: the endpoint returns 200 while ``status`` is ``degraded``
     too. While the runner is unavailable, forecasts work but jobs cannot be
     submitted. While a model is in ``unreadable``, requests that read its
-    broken file fail with 500 and the other models work as usual."""
+    broken file fail with 500, a broken ``highest_version`` fails every
+    write of a new version of it, and the other models work as usual."""
 
     model_config = ConfigDict(
         json_schema_extra={

@@ -3,7 +3,8 @@
 The runner's state comes from its last check (the Celery runner connects to
 the broker every 10 seconds on a thread of its own), so this endpoint never
 waits for the broker. The registry check reads the latest version's
-metadata and the alias file of every model on each request. The response
+metadata, the alias file and the ``highest_version`` file of every model on
+each request, through ``Registry.unreadable`` as the model listing does. The response
 leaves out the registry's path, because it would show the server's file
 layout to every client.
 """
