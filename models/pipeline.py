@@ -42,9 +42,11 @@ def train_and_register(
     when ``before_write`` raises. ``before_write`` runs after training and
     evaluation, just before the registry write. Raises ``InvalidInputError``
     before loading when ``spec`` has no name of its own for data other than
-    the bundled series.
+    the bundled series, and ``CheckpointError`` before loading when the
+    model's ``highest_version`` file is unreadable or invalid.
     """
     check_model_name(spec)
+    registry.check_writable(spec.name)
     if series is None:
         series = load_series(spec.data, cache_dir=cache_dir, upload_dir=upload_dir)
     result = fit(

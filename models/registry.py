@@ -327,6 +327,12 @@ class Registry:
 
     # ---- writing -----------------------------------------------------------
 
+    def check_writable(self, name: str) -> None:
+        """Raise the ``CheckpointError`` that ``write`` would raise for the
+        ``highest_version`` file of ``name``, so a caller can fail before a
+        long training run instead of after it."""
+        _highest_written(self.root / check_name(name))
+
     def write(
         self, name: str, state: dict[str, torch.Tensor], metadata: dict[str, Any]
     ) -> int:

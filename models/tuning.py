@@ -374,6 +374,8 @@ def run_tuning(
     """
     started = time.perf_counter()
     params.check_name()
+    if params.register_version and registry is not None:
+        registry.check_writable(params.name or params.base.name)
     storage = params.storage or default_storage(data_dir)
     check_storage(storage)
     heartbeat_seconds = params.heartbeat_seconds

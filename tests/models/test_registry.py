@@ -17,9 +17,12 @@ from models.errors import (
     NotFoundError,
 )
 from models.nn.forecaster import Forecaster
+from models.pipeline import train_and_register
 from models.registry import Registry
+from models.spec import SyntheticData
 from models.version_checks import GRADIENT_FLOW
 from models.version_refs import MAX_VERSION
+from tests.conftest import tiny_spec
 
 CONFIG = {
     "cell": "gru",
@@ -291,6 +294,21 @@ def test_invalid_highest_version_stops_write(tmp_path: Path, content: str) -> No
     assert registry.versions("m") == [1]
     assert list((tmp_path / "m").glob(".tmp-*")) == []
     assert "m/highest_version" in str(registry.unreadable("m"))
+
+
+def test_invalid_highest_version_stops_training(tmp_path: Path) -> None:
+    registry = Registry(tmp_path)
+    write_one(registry, name="tiny")
+    (tmp_path / "tiny" / "highest_version").write_text("x")
+    data = SyntheticData(generator="ar1", length=300, level=50.0)
+    spec = tiny_spec(name="tiny", target="price", data=data, epochs=1)
+    stages: list[str] = []
+
+    with pytest.raises(CheckpointError, match="tiny/highest_version"):
+        train_and_register(spec, registry, on_stage=stages.append)
+
+    assert stages == []
+    assert registry.versions("tiny") == [1]
 
 
 def test_highest_version_folder_stops_write(tmp_path: Path) -> None:

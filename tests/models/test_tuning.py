@@ -15,7 +15,7 @@ from sqlalchemy import create_engine
 
 from models import training
 from models.data.sources import load_series
-from models.errors import InvalidInputError
+from models.errors import CheckpointError, InvalidInputError
 from models.registry import Registry
 from models.spec import SyntheticData, TrainingSpec
 from models.sql_urls import redact_storage, shown_storage
@@ -99,6 +99,20 @@ def test_sqlite_study_registers_best_trial(
     assert meta["spec"]["learning_rate"] == pytest.approx(best["learning_rate"])
     assert meta["spec"]["dropout"] == best.get("dropout", 0.0)
     assert meta["metrics"]["test"]["skill_rmse"] is not None
+
+
+def test_invalid_highest_version_stops_study(tmp_path: Path) -> None:
+    registry = Registry(tmp_path / "registry")
+    (registry.root / "tuned").mkdir(parents=True)
+    (registry.root / "tuned" / "highest_version").write_text("x")
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    reports: list[dict[str, Any]] = []
+
+    with pytest.raises(CheckpointError, match="tuned/highest_version"):
+        run_tuning(tiny_tuning(storage=storage), reports.append, registry=registry)
+
+    assert reports == []
+    assert not (tmp_path / "study.db").exists()
 
 
 def test_dropout_is_sampled_only_with_layers(
