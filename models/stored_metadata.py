@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from models.data.windows import history_rows
+from models.spec import Target
 
 # a JSON number, or null where a non-finite float was written
 Number = float | None
@@ -42,7 +43,7 @@ class _Stored(BaseModel):
 class StoredSpec(_Stored):
     """The training spec fields that a forecast reads."""
 
-    target: StrictStr
+    target: Target
     cell: StrictStr | None = None
     lookback: int = PositiveInt
     horizon: int = PositiveInt

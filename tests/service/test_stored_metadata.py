@@ -77,6 +77,7 @@ CASES: list[tuple[str, Edit, str]] = [
         set_path("scaler.scale", "x"),
         "scaler.scale: Input should be a valid number",
     ),
+    ("target", set_path("spec.target", "close"), "spec.target: Input should be"),
     ("hidden", set_path("model.hidden_size", "8"), "model.hidden_size: Input"),
     ("epochs", set_path("history", [{"loss": 1}]), "history.0.epoch: Field"),
     ("moved", set_path("name", "ar"), "it names version 'ar':1, so the folder"),
