@@ -572,6 +572,11 @@ def _highest_written(base: Path) -> int:
         text = path.read_text().strip()
     except FileNotFoundError:
         return 0
+    except IsADirectoryError:
+        raise CheckpointError(
+            f"{label} in the registry is a folder, not a file; "
+            "remove that folder, and the next version writes the file again"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
         raise CheckpointError(

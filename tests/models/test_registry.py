@@ -334,6 +334,21 @@ def test_no_version_above_largest_number(tmp_path: Path) -> None:
     assert not list((tmp_path / "m").glob(".tmp-*"))
 
 
+def test_highest_version_folder_named_in_error(tmp_path: Path) -> None:
+    registry = Registry(tmp_path)
+    write_one(registry)
+    (tmp_path / "m" / "highest_version").unlink()
+    (tmp_path / "m" / "highest_version").mkdir()
+
+    with pytest.raises(CheckpointError) as caught:
+        write_one(registry)
+    assert str(caught.value) == (
+        "m/highest_version in the registry is a folder, not a file; remove that "
+        "folder, and the next version writes the file again"
+    )
+    assert registry.versions("m") == [1]
+
+
 @pytest.mark.parametrize(
     "content",
     ["[1, 2]", "{broken", '{"prod": "1"}', '{"prod": true}', '{"latest": 1}'],
