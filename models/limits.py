@@ -42,7 +42,8 @@ def limit_from_env(name: str) -> int:
     variable ``RNN_FORECAST_<NAME>`` when it is set, else its default.
 
     The command line uses it for the limits that it applies itself. Raises
-    ``ValueError`` when the variable is not a whole number.
+    ``ValueError`` when the variable is not a whole number or is below 1,
+    as the service settings do.
     """
     known = {field.name for field in fields(Limits)}
     if name not in known:
@@ -52,11 +53,14 @@ def limit_from_env(name: str) -> int:
     if not text:
         return int(getattr(DEFAULT_LIMITS, name))
     try:
-        return int(text)
+        value = int(text)
     except ValueError as exc:
         raise ValueError(
             f"{variable}={text!r} is invalid; set it to a whole number or unset it"
         ) from exc
+    if value < 1:
+        raise ValueError(f"{variable}={value} is invalid; use a limit of at least 1")
+    return value
 
 
 def limits_from_env() -> Limits:

@@ -30,3 +30,16 @@ def test_limit_from_env_rejects_text(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_limit_from_env_rejects_unknown_name() -> None:
     with pytest.raises(ValueError, match="limit 'max_bogus' not found"):
         limit_from_env("max_bogus")
+
+
+@pytest.mark.parametrize("text", ["0", "-3"])
+def test_limit_from_env_rejects_below_one(
+    monkeypatch: pytest.MonkeyPatch, text: str
+) -> None:
+    monkeypatch.setenv("RNN_FORECAST_MAX_DIAGNOSTIC_PARAMETERS", text)
+    with pytest.raises(ValueError) as caught:
+        limit_from_env("max_diagnostic_parameters")
+    assert str(caught.value) == (
+        f"RNN_FORECAST_MAX_DIAGNOSTIC_PARAMETERS={int(text)} is invalid; use a "
+        "limit of at least 1"
+    )
