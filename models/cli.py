@@ -16,6 +16,7 @@ import logging
 import os
 import socket
 import sys
+import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -591,6 +592,10 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+# exit status after the reader of stdout closed the pipe, as a shell
+# reports a process that SIGPIPE ended (128 + 13)
+SIGPIPE_STATUS = 141
+
 # options that name a file or a folder that a command writes
 OUTPUT_FILES = ("png", "output", "markdown", "json")
 OUTPUT_FOLDERS = ("out",)
@@ -611,7 +616,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         prepare_outputs(args)
-        return int(args.handler(args, registry))
+        status = int(args.handler(args, registry))
+        # a closed pipe shows up here rather than at exit, where Python
+        # would print its own message
+        sys.stdout.flush()
+        return status
+    except BrokenPipeError:
+        return stdout_closed()
     except (RnnForecastError, ValueError, ValidationError, OSError) as exc:
         print(f"error: {_message(exc)}", file=sys.stderr)
         return 2
@@ -619,6 +630,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         # a registry version is written whole or not at all
         print("error: interrupted", file=sys.stderr)
         return 130
+
+
+def stdout_closed() -> int:
+    """Return ``SIGPIPE_STATUS`` after the reader of stdout closed it, such
+    as ``head`` after its lines.
+
+    Points stdout at ``/dev/null`` so that the flush at interpreter exit
+    finds no broken pipe and prints nothing.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return SIGPIPE_STATUS
 
 
 def prepare_outputs(args: argparse.Namespace) -> None:
@@ -636,7 +660,7 @@ def prepare_outputs(args: argparse.Namespace) -> None:
             raise ValueError(f"--{option} {path} is a folder; give a file path")
         if option == "png" and path.suffix.lower() != ".png":
             raise ValueError(
-                f"--png {path} does not end in .png; give a file name such as "
+                f"--{option} {path} does not end in .png; give a file name such as "
                 f"{path.stem or 'plot'}.png"
             )
         folder = path if is_folder else path.parent
@@ -647,11 +671,25 @@ def prepare_outputs(args: argparse.Namespace) -> None:
                 f"--{option} {path}: cannot create the folder {folder} "
                 f"({exc.strerror or exc}); choose a writable location"
             ) from None
-        if not os.access(folder, os.W_OK):
-            raise ValueError(
-                f"--{option} {path}: the folder {folder} is not writable; choose "
-                "a writable location"
-            )
+        check_writable(option, path, folder)
+
+
+def check_writable(option: str, path: Path, folder: Path) -> None:
+    """Create and delete a temporary file in ``folder``, which ``--option
+    path`` writes into.
+
+    ``os.access`` grants root every folder, even read-only mounts and
+    ``/proc``, so only a real write shows whether the command can write
+    there. Raises ``ValueError`` naming the option when the write fails.
+    """
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise ValueError(
+            f"--{option} {path}: cannot write to the folder {folder} "
+            f"({exc.strerror or exc}); choose a writable location"
+        ) from None
 
 
 def _message(exc: Exception) -> str:

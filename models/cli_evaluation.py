@@ -25,7 +25,7 @@ from models.cli_data import (
     data_spec,
     with_source_options,
 )
-from models.cli_inputs import read_json_file, split_version_ref
+from models.cli_inputs import output_path, read_json_file, split_version_ref
 from models.limits import limit_from_env
 from models.paths import default_cache_dir
 from models.registry import Registry
@@ -159,7 +159,9 @@ def _add_backtest(commands: Any) -> None:
         help="interval level whose coverage is reported (repeatable; "
         "default 0.8, 0.9, 0.95)",
     )
-    backtest.add_argument("--output", type=Path, help="write the full result as JSON")
+    backtest.add_argument(
+        "--output", type=output_path, help="write the full result as JSON"
+    )
 
 
 def cmd_backtest(args: argparse.Namespace, registry: Registry) -> int:
@@ -318,7 +320,9 @@ def _add_tune(commands: Any) -> None:
     tune.add_argument(
         "--no-register", action="store_true", help="do not register the best trial"
     )
-    tune.add_argument("--output", type=Path, help="write the study summary as JSON")
+    tune.add_argument(
+        "--output", type=output_path, help="write the study summary as JSON"
+    )
 
 
 def cmd_tune(args: argparse.Namespace, registry: Registry) -> int:
@@ -376,7 +380,7 @@ def _add_experiments(commands: Any) -> None:
     )
     experiments.add_argument(
         "--out",
-        type=Path,
+        type=output_path,
         default=DEFAULT_EXPERIMENTS_DIR,
         help="folder for the Markdown reports and PNGs (default docs/experiments)",
     )

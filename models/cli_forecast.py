@@ -20,6 +20,7 @@ from typing import Any
 from models.cli_inputs import read_json_file, split_version_ref
 from models.errors import InvalidInputError
 from models.forecasting import Forecast, build_input, run_batch
+from models.plurals import plural
 from models.quoted_ids import quoted
 from models.registry import Registry
 
@@ -103,7 +104,7 @@ def print_forecast(body: dict[str, Any]) -> None:
     level = body["level"]
     interval = "no interval" if level is None else f"{level:g} prediction interval"
     print(
-        f"{body['model']}:{body['version']}, {body['horizon']} steps after "
+        f"{body['model']}:{body['version']}, {plural(body['horizon'], 'step')} after "
         f"{body['last_history_date']} (history from the {body['history_source']}), "
         f"{interval}"
     )

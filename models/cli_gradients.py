@@ -14,11 +14,11 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 
 import torch
 
-from models.cli_inputs import read_json_file, split_version_ref
+from models.cli_inputs import output_path, read_json_file, split_version_ref
 from models.diagnostic_limits import check_lag_batch
 from models.errors import InvalidInputError
 from models.gradient_inputs import BundledInput, NoiseInput, ValuesInput
@@ -31,6 +31,7 @@ from models.lag_task import (
 )
 from models.limits import Limits, limits_from_env
 from models.registry import LoadedModel, Registry
+from models.spec import CellType
 from models.training_gradients import training_gradients
 from models.version_checks import GRADIENT_FLOW, check_gradient_history
 
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 TABLE_DISTANCES = (1, 5, 10, 20, 50, 100, 200, 500)
 # the content of a --values file, for its messages
 VALUES_CONTENT = "input values (T numbers, or T rows of F numbers)"
+CELL_CHOICES: tuple[str, ...] = get_args(CellType)
 
 
 def register(commands: Any) -> None:
@@ -62,7 +64,7 @@ def _add_flow(sub: Any) -> None:
     flow.add_argument(
         "--cell",
         action="append",
-        choices=["rnn", "lstm", "gru"],
+        choices=CELL_CHOICES,
         help="cell to analyse; repeat to compare cells (default: rnn)",
     )
 
@@ -99,7 +101,7 @@ def _add_flow(sub: Any) -> None:
         "--no-jacobians", action="store_true", help="skip the Jacobian norms"
     )
 
-    flow.add_argument("--png", type=Path, help="write the plot to this PNG file")
+    flow.add_argument("--png", type=output_path, help="write the plot to this PNG file")
     flow.add_argument("--json", action="store_true", help="print the results as JSON")
     _add_threads_option(flow)
 
@@ -110,7 +112,9 @@ def _add_training(sub: Any) -> None:
     )
     training.set_defaults(handler=cmd_training)
     training.add_argument("ref", help="NAME or NAME:VERSION (a number or an alias)")
-    training.add_argument("--png", type=Path, help="write the plot to this PNG file")
+    training.add_argument(
+        "--png", type=output_path, help="write the plot to this PNG file"
+    )
     training.add_argument("--json", action="store_true", help="print as JSON")
 
 
@@ -122,7 +126,10 @@ def _add_lag_experiment(sub: Any) -> None:
     )
     lag.set_defaults(handler=cmd_lag_experiment)
     lag.add_argument(
-        "--cells", default=",".join(defaults.cells), help="comma-separated cells"
+        "--cells",
+        type=comma_cells,
+        default=",".join(defaults.cells),
+        help="comma-separated cells, from rnn, lstm and gru",
     )
     lag.add_argument(
         "--lags",
@@ -149,9 +156,13 @@ def _add_lag_experiment(sub: Any) -> None:
     lag.add_argument("--test-size", type=int, default=defaults.test_size)
     lag.add_argument("--seed", type=int, default=defaults.seed)
 
-    lag.add_argument("--png", type=Path, help="write the plot to this PNG file")
-    lag.add_argument("--markdown", type=Path, help="write the table to this file")
-    lag.add_argument("--json", type=Path, help="write the full result to this file")
+    lag.add_argument("--png", type=output_path, help="write the plot to this PNG file")
+    lag.add_argument(
+        "--markdown", type=output_path, help="write the table to this file"
+    )
+    lag.add_argument(
+        "--json", type=output_path, help="write the full result to this file"
+    )
     _add_threads_option(lag)
 
 
@@ -165,19 +176,58 @@ def _add_threads_option(command: argparse.ArgumentParser) -> None:
     )
 
 
-def comma_integers(text: str) -> list[int]:
-    """Parse a comma-separated list of whole numbers such as ``5,10,20``.
+def comma_items(text: str, example: str) -> list[str]:
+    """Split a comma-separated list such as ``5,10,20`` into its items.
 
-    Raises ``argparse.ArgumentTypeError`` naming the item that is not one.
+    ``example`` is a valid list, shown in messages. Raises
+    ``argparse.ArgumentTypeError`` for an empty list or an empty item.
     """
-    items = [item.strip() for item in text.split(",") if item.strip()]
+    if not text.strip():
+        raise argparse.ArgumentTypeError(
+            f"the list is empty; give comma-separated items such as {example}"
+        )
+    items = [item.strip() for item in text.split(",")]
+    if "" in items:
+        position = items.index("") + 1
+        raise argparse.ArgumentTypeError(
+            f"{text!r} has an empty item at position {position}; remove the extra "
+            f"comma, as in {example}"
+        )
+    return items
+
+
+def comma_integers(text: str) -> list[int]:
+    """Parse a comma-separated list of lags in steps such as ``5,10,20``.
+
+    Raises ``argparse.ArgumentTypeError`` naming the item that is not a
+    positive whole number, or an empty item.
+    """
+    example = "5,10,20"
+    items = comma_items(text, example)
     for item in items:
         if not item.isdecimal():
             raise argparse.ArgumentTypeError(
                 f"{item!r} is not a positive whole number; give comma-separated "
-                "lags in steps such as 5,10,20"
+                f"lags in steps such as {example}"
             )
     return [int(item) for item in items]
+
+
+def comma_cells(text: str) -> list[str]:
+    """Parse a comma-separated list of cells such as ``rnn,gru``.
+
+    Raises ``argparse.ArgumentTypeError`` naming an item that is not one of
+    ``CELL_CHOICES``, or an empty item.
+    """
+    allowed = ", ".join(CELL_CHOICES)
+    items = comma_items(text, "rnn,lstm,gru")
+    for item in items:
+        if item not in CELL_CHOICES:
+            raise argparse.ArgumentTypeError(
+                f"{item!r} is not a valid cell; use comma-separated cells from "
+                f"{allowed}"
+            )
+    return items
 
 
 def cmd_flow(args: argparse.Namespace, registry: Registry) -> int:
@@ -351,7 +401,7 @@ def cmd_training(args: argparse.Namespace, registry: Registry) -> int:
 def cmd_lag_experiment(args: argparse.Namespace, registry: Registry) -> int:
     torch.set_num_threads(args.torch_threads)
     params = LagExperimentParams(
-        cells=[c.strip() for c in args.cells.split(",") if c.strip()],
+        cells=args.cells,
         lags=args.lags,
         steps=args.steps,
         hidden_size=args.hidden_size,

@@ -7,6 +7,7 @@ command line can print it as its one ``error:`` line.
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 from typing import Any
@@ -67,3 +68,16 @@ def split_version_ref(label: str, ref: str) -> tuple[str, str]:
             "version number or an alias"
         )
     return name, version or "latest"
+
+
+def output_path(text: str) -> Path:
+    """Parse the value of an option that names a file or folder to write.
+
+    Raises ``argparse.ArgumentTypeError`` for an empty value, which
+    ``Path`` would otherwise read as the current folder.
+    """
+    if not text.strip():
+        raise argparse.ArgumentTypeError(
+            "the path is empty; give the file or folder to write"
+        )
+    return Path(text)
