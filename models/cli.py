@@ -16,7 +16,6 @@ import logging
 import os
 import socket
 import sys
-import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +29,7 @@ from models.cli_data import (
     with_source_options,
 )
 from models.cli_inputs import read_json_file, split_version_ref
+from models.cli_outputs import check_registry, check_writable
 from models.errors import CheckpointError, RnnForecastError
 from models.field_types import type_message
 from models.generator_fields import check_generator_fields
@@ -301,6 +301,7 @@ def cmd_train(args: argparse.Namespace, registry: Registry) -> int:
     # an alias that cannot be set fails before training, not after writing
     for alias in args.alias:
         check_settable_alias(alias)
+    check_registry(registry.root)
     # a busy port fails before training, so no version is written for a
     # server that cannot start
     listener = listen(args.host, chosen_port(args)) if args.serve else None
@@ -671,25 +672,7 @@ def prepare_outputs(args: argparse.Namespace) -> None:
                 f"--{option} {path}: cannot create the folder {folder} "
                 f"({exc.strerror or exc}); choose a writable location"
             ) from None
-        check_writable(option, path, folder)
-
-
-def check_writable(option: str, path: Path, folder: Path) -> None:
-    """Create and delete a temporary file in ``folder``, which ``--option
-    path`` writes into.
-
-    ``os.access`` grants root every folder, even read-only mounts and
-    ``/proc``, so only a real write shows whether the command can write
-    there. Raises ``ValueError`` naming the option when the write fails.
-    """
-    try:
-        with tempfile.NamedTemporaryFile(dir=folder):
-            pass
-    except OSError as exc:
-        raise ValueError(
-            f"--{option} {path}: cannot write to the folder {folder} "
-            f"({exc.strerror or exc}); choose a writable location"
-        ) from None
+        check_writable(f"--{option} {path}", folder)
 
 
 def _message(exc: Exception) -> str:

@@ -26,6 +26,7 @@ from models.cli_data import (
     with_source_options,
 )
 from models.cli_inputs import output_path, read_json_file, split_version_ref
+from models.cli_outputs import check_registry
 from models.limits import limit_from_env
 from models.paths import default_cache_dir
 from models.registry import Registry
@@ -345,6 +346,8 @@ def cmd_tune(args: argparse.Namespace, registry: Registry) -> int:
             "--space", args.space, dict, "search space fields"
         )
     params = TuningSpec.model_validate(fields)
+    if params.register_version:
+        check_registry(registry.root)
     summary = run_tuning(params, registry=registry, cache_dir=default_cache_dir())
 
     counts = summary["counts"]

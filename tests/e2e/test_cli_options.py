@@ -167,3 +167,35 @@ def test_closed_stdout_exits_quietly(
     assert "Broken pipe" not in result.stderr
     assert "Traceback" not in result.stderr
     assert "error:" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["train", "--epochs", "1"], ["tune", "--trials", "1"]],
+)
+def test_unwritable_registry_named_before_training(
+    tmp_path: Path, command: list[str]
+) -> None:
+    registry = f"{UNWRITABLE}/registry"
+    result = run_cli(tmp_path / "registry", "--registry", registry, *command)
+
+    assert result.returncode == 2
+    assert result.stderr.startswith(
+        f"error: registry {registry} (set by --registry or RNN_FORECAST_REGISTRY): "
+        f"cannot write to the folder {UNWRITABLE} ("
+    )
+    assert result.stdout == ""
+
+
+def test_registry_under_file_rejected(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder\n")
+    registry = blocker / "registry"
+    result = run_cli(registry, "train", "--epochs", "1")
+
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"error: registry {registry} (set by --registry or RNN_FORECAST_REGISTRY): "
+        f"{blocker} is a file, not a folder; choose another location\n"
+    )
+    assert result.stdout == ""

@@ -1,0 +1,50 @@
+"""Checks that the folders a command writes into accept a file, run before
+the command computes anything.
+
+Each error names the option or variable that sets the folder and gives the
+fix, so that the command line can print it as its one ``error:`` line.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+REGISTRY_SOURCE = "--registry or RNN_FORECAST_REGISTRY"
+
+
+def check_writable(label: str, folder: Path) -> None:
+    """Create and delete a temporary file in ``folder``.
+
+    ``os.access`` grants root every folder, even read-only mounts and
+    ``/proc``, so only a real write shows whether the command can write
+    there. ``label`` names the value that chose the folder, such as
+    ``--png plots/flow.png``. Raises ``ValueError`` naming it when the
+    write fails.
+    """
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise ValueError(
+            f"{label}: cannot write to the folder {folder} "
+            f"({exc.strerror or exc}); choose a writable location"
+        ) from None
+
+
+def check_registry(root: Path) -> None:
+    """Check, before a command trains, that a version can be written to the
+    registry folder ``root``, without creating it.
+
+    A missing ``root`` is checked through its nearest existing parent,
+    where the registry write would create it, so a failed command leaves
+    no empty registry behind. Raises ``ValueError`` naming
+    ``--registry`` and ``RNN_FORECAST_REGISTRY``.
+    """
+    label = f"registry {root} (set by {REGISTRY_SOURCE})"
+    existing = next(folder for folder in (root, *root.parents) if folder.exists())
+    if not existing.is_dir():
+        raise ValueError(
+            f"{label}: {existing} is a file, not a folder; choose another location"
+        )
+    check_writable(label, existing)
