@@ -311,18 +311,6 @@ def test_invalid_highest_version_stops_training(tmp_path: Path) -> None:
     assert registry.versions("tiny") == [1]
 
 
-def test_highest_version_folder_stops_write(tmp_path: Path) -> None:
-    registry = Registry(tmp_path)
-    write_one(registry)
-    (tmp_path / "m" / "highest_version").unlink()
-    (tmp_path / "m" / "highest_version").mkdir()
-
-    with pytest.raises(CheckpointError, match="m/highest_version .* cannot be read"):
-        write_one(registry)
-
-    assert registry.versions("m") == [1]
-
-
 def test_no_version_above_largest_number(tmp_path: Path) -> None:
     registry = Registry(tmp_path)
     write_one(registry)
