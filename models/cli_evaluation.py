@@ -327,7 +327,8 @@ def _add_tune(commands: Any) -> None:
 
 
 def cmd_tune(args: argparse.Namespace, registry: Registry) -> int:
-    from models.tuning import TuningSpec, run_tuning
+    from models.sql_urls import redact_storage
+    from models.tuning import TuningSpec, default_storage, run_tuning
 
     fields: dict[str, Any] = {
         "base": base_spec(args, registry),
@@ -350,9 +351,12 @@ def cmd_tune(args: argparse.Namespace, registry: Registry) -> int:
         check_registry(registry.root)
     summary = run_tuning(params, registry=registry, cache_dir=default_cache_dir())
 
+    # the summary shows a SQLite file relative to the data folder, as HTTP
+    # clients see it; the command line prints the whole path
+    storage = redact_storage(params.storage or default_storage())
     counts = summary["counts"]
     print(
-        f"study {summary['study_name']} in {summary['storage']}: "
+        f"study {summary['study_name']} in {storage}: "
         f"{counts['total']} trials, {counts['complete']} complete, "
         f"{counts['pruned']} pruned, {counts['failed']} failed"
     )
