@@ -51,6 +51,7 @@ from models.errors import (
 from models.names import NAME_RE, invalid_name_message
 from models.nn.forecaster import Forecaster
 from models.quoted_ids import quoted
+from models.registry_json import parse_registry_json
 from models.stored_metadata import metadata_problem
 from models.version_checks import (
     FORECAST,
@@ -235,8 +236,8 @@ class Registry:
                 "registry, or delete its version folder"
             ) from exc
         try:
-            meta = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            meta = parse_registry_json(raw)
+        except ValueError as exc:
             raise CheckpointError(
                 f"metadata of {label} is corrupt ({exc}); "
                 f"{_metadata_fix(name, version)}"
@@ -526,7 +527,7 @@ def _stored_aliases(root: Path, name: str) -> dict[str, int]:
     path = root / name / ALIASES_FILE
     label = f"{name}/{ALIASES_FILE}"
     try:
-        stored = json.loads(path.read_text())
+        stored = parse_registry_json(path.read_bytes())
     except FileNotFoundError:
         return {}
     except OSError as exc:
@@ -536,7 +537,7 @@ def _stored_aliases(root: Path, name: str) -> dict[str, int]:
             f"alias file {label} in the registry cannot be read "
             f"({exc.strerror}); check its permissions, or delete it"
         ) from exc
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except ValueError as exc:
         raise CheckpointError(f"{_invalid_alias_file(label)} ({exc})") from exc
     if not isinstance(stored, dict) or not all(
         isinstance(alias, str)
@@ -584,7 +585,10 @@ def _highest_written(base: Path) -> int:
             "a readable file that contains the highest version number this "
             "model ever had"
         ) from exc
-    if not (text.isascii() and text.isdigit()):
+    # A number longer than MAX_VERSION is invalid. Checking the length first
+    # also avoids the ValueError of int() for thousands of digits.
+    digits = text.lstrip("0")
+    if not (text.isascii() and text.isdigit()) or len(digits) > len(str(MAX_VERSION)):
         raise CheckpointError(
             f"file {label} in the registry is invalid: {quoted(text)} is not a "
             "version number. Write to it the highest version number this model "

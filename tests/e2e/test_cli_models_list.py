@@ -42,3 +42,24 @@ def test_list_flags_invalid_metadata(
     assert "error: model sine: metadata of sine:1 is invalid" in listed.stderr
     assert intact.returncode == 0
     assert intact.stderr == ""
+
+
+def test_list_and_show_report_unparsable_files(
+    trained_registry: Registry, tmp_path: Path
+) -> None:
+    root = tmp_path / "registry"
+    shutil.copytree(trained_registry.root, root)
+    (root / "sine" / "versions" / "1" / "metadata.json").write_text(
+        "[" * 100_000 + "]" * 100_000
+    )
+    (root / "nflx" / "highest_version").write_text("9" * 5000)
+
+    listed = run_cli(root, "models", "list")
+    show_run = run_cli(root, "models", "show", "sine")
+
+    assert listed.returncode == 1
+    assert "Traceback" not in listed.stderr + show_run.stderr
+    assert "error: model sine: metadata of sine:1 is corrupt (arrays" in listed.stderr
+    assert "nflx/highest_version in the registry is invalid: '999" in listed.stderr
+    assert show_run.returncode == 2
+    assert "metadata of sine:1 is corrupt (arrays or objects" in show_run.stderr

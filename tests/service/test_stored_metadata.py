@@ -100,6 +100,17 @@ def forecast(client: httpx.Client, name: str, version: object) -> httpx.Response
     )
 
 
+def version_responses(client: httpx.Client, name: str) -> list[httpx.Response]:
+    """Return the forecast, version and gradient-flow responses for version 1
+    of ``name``."""
+    flow_body = {"model": {"name": name, "version": 1}, "input": FLOW_INPUT}
+    return [
+        forecast(client, name, "latest"),
+        client.get(f"/v1/models/{name}/versions/1"),
+        client.post("/v1/diagnostics/gradient-flow", json=flow_body),
+    ]
+
+
 def listed(client: httpx.Client, name: str) -> dict[str, Any]:
     models = client.get("/v1/models").json()["models"]
     return next(model for model in models if model["name"] == name)
@@ -115,16 +126,11 @@ def test_invalid_metadata_reported_alike(
     path.write_text(json.dumps(meta))
     expected = f"metadata of {name}:1 is invalid ({reason}"
 
-    predicted = forecast(client, name, "latest")
-    detail = client.get(f"/v1/models/{name}/versions/1")
-    flow = client.post(
-        "/v1/diagnostics/gradient-flow",
-        json={"model": {"name": name, "version": 1}, "input": FLOW_INPUT},
-    )
+    responses = version_responses(client, name)
     entry = listed(client, name)
     health = client.get("/v1/health").json()
 
-    for response in (predicted, detail, flow):
+    for response in responses:
         assert response.status_code == 500, response.text
         assert expected in response.json()["detail"]
         assert f"delete {name}/versions/1 in the registry" in response.text
@@ -173,29 +179,59 @@ def test_removed_latest_metadata_moves_latest(
     assert listed(client, "gone")["latest"]["version"] == 1
 
 
-def test_alias_file_folder_reported(registry: Registry, client: httpx.Client) -> None:
-    folder = copy_ar(registry, "aliasdir")
-    (folder / "aliases.json").mkdir()
-    message = "alias file aliasdir/aliases.json in the registry cannot be read"
+def make_alias_folder(path: Path) -> None:
+    path.mkdir()
 
-    by_alias = forecast(client, "aliasdir", "prod")
+
+def write_deep_alias_file(path: Path) -> None:
+    path.write_text("[" * 5000)
+
+
+def _file_state(path: Path) -> str | None:
+    """Return the text of the file ``path``, or None for a folder."""
+    return None if path.is_dir() else path.read_text()
+
+
+# (model name, how aliases.json breaks, the message every reader gives)
+ALIAS_CASES = [
+    ("aliasdir", make_alias_folder, "aliases.json in the registry cannot be read"),
+    ("aliasdeep", write_deep_alias_file, "aliases.json in the registry is invalid"),
+]
+
+
+@pytest.mark.parametrize(("name", "damage", "message"), ALIAS_CASES)
+def test_broken_alias_file_reported(
+    registry: Registry,
+    client: httpx.Client,
+    name: str,
+    damage: Callable[[Path], None],
+    message: str,
+) -> None:
+    folder = copy_ar(registry, name)
+    damage(folder / "aliases.json")
+    damaged = _file_state(folder / "aliases.json")
+    message = f"alias file {name}/{message}"
+
+    by_alias = forecast(client, name, "prod")
     put = client.put(
-        "/v1/models/aliasdir/aliases/prod",
+        f"/v1/models/{name}/aliases/prod",
         json={"version": 1},
         headers={"X-API-Key": API_KEY},
     )
-    entry = listed(client, "aliasdir")
-    health = client.get("/v1/health").json()
+    entry = listed(client, name)
+    health = client.get("/v1/health")
 
-    assert forecast(client, "aliasdir", "latest").status_code == 200
+    assert forecast(client, name, "latest").status_code == 200
+    assert forecast(client, name, 1).status_code == 200
     assert by_alias.status_code == 500
     assert message in by_alias.json()["detail"]
     assert put.status_code == 500
     assert message in put.json()["detail"]
-    assert (folder / "aliases.json").is_dir()
+    assert _file_state(folder / "aliases.json") == damaged
     assert message in entry["error"]
     assert entry["aliases"] == {"latest": 1}
-    assert message in health["unreadable"]["aliasdir"]
+    assert health.status_code == 200, health.text
+    assert message in health.json()["unreadable"][name]
 
 
 def test_invalid_highest_version_reported(
@@ -215,3 +251,49 @@ def test_invalid_highest_version_reported(
     assert entry["latest"]["version"] == 1
     assert message in health["unreadable"]["highest"]
     assert forecast(client, "highest", "latest").status_code == 200
+
+
+# (model name, text of metadata.json, start of the reason in parentheses)
+UNPARSABLE = [
+    ("deep", "[" * 100_000 + "]" * 100_000, "arrays or objects are nested more"),
+    ("nested", "[" * 40 + "]" * 40, "arrays or objects are nested more than 32"),
+    ("digits", '{"version": ' + "9" * 5000 + "}", "a number has more than 4300"),
+]
+
+
+@pytest.mark.parametrize(("name", "text", "reason"), UNPARSABLE)
+def test_unparsable_metadata_reported_alike(
+    registry: Registry, client: httpx.Client, name: str, text: str, reason: str
+) -> None:
+    path = copy_ar(registry, name) / "versions" / "1" / "metadata.json"
+    path.write_text(text)
+    expected = f"metadata of {name}:1 is corrupt ({reason}"
+
+    responses = version_responses(client, name)
+    models = client.get("/v1/models")
+    health = client.get("/v1/health")
+
+    for response in responses:
+        assert response.status_code == 500, response.text
+        assert expected in response.json()["detail"]
+    assert models.status_code == 200, models.text
+    assert expected in listed(client, name)["error"]
+    assert listed(client, "ar")["error"] is None
+    assert health.status_code == 200, health.text
+    assert health.json()["status"] == "degraded"
+    assert expected in health.json()["unreadable"][name]
+
+
+def test_long_highest_version_reported(
+    registry: Registry, client: httpx.Client
+) -> None:
+    folder = copy_ar(registry, "highlong")
+    (folder / "highest_version").write_text("9" * 5000)
+    message = "file highlong/highest_version in the registry is invalid: '999"
+
+    health = client.get("/v1/health")
+
+    assert health.status_code == 200, health.text
+    assert message in health.json()["unreadable"]["highlong"]
+    assert message in listed(client, "highlong")["error"]
+    assert forecast(client, "highlong", "latest").status_code == 200
