@@ -52,7 +52,7 @@ from models.names import NAME_RE, invalid_name_message
 from models.nn.forecaster import Forecaster
 from models.quoted_ids import quoted
 from models.registry_json import parse_registry_json
-from models.stored_metadata import metadata_problem
+from models.stored_metadata import WEIGHTS_FILE, metadata_problem
 from models.version_checks import (
     FORECAST,
     VersionUse,
@@ -64,7 +64,7 @@ from models.version_refs import ALIAS_RE, MAX_VERSION, check_version_ref, versio
 logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
-WEIGHTS_FILE = "weights.safetensors"
+
 METADATA_FILE = "metadata.json"
 LATEST = "latest"
 STALE_TMP_SECONDS = 3600
@@ -294,8 +294,7 @@ class Registry:
             spec = meta["spec"]
             tail = meta["tail"]
         except (KeyError, TypeError, ValueError) as exc:
-            # values that fit the schema but not the network, such as an
-            # unknown cell
+            # values that fit the schema but not Forecaster or Scaler
             raise CheckpointError(
                 f"metadata of {label} is invalid ({exc}); "
                 f"{_metadata_fix(name, version)}"

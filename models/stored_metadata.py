@@ -15,6 +15,9 @@ training run. Fields the registry does not read are kept as they are
 
 from __future__ import annotations
 
+import datetime as dt
+import math
+import re
 from typing import Any, Literal
 
 from pydantic import (
@@ -26,12 +29,20 @@ from pydantic import (
     model_validator,
 )
 
+from models.data.scaling import ScalerKind
+from models.data.value_range import MAX_ABS_VALUE
 from models.data.windows import history_rows
-from models.spec import Target
+from models.intervals import LEVEL_GRID
+from models.limits import DEFAULT_LIMITS as LIM
+from models.quoted_ids import quoted
+from models.spec import CellType, Target
 
 # a JSON number, or null where a non-finite float was written
 Number = float | None
 PositiveInt = Field(strict=True, ge=1)
+DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+# the file that ``Registry.load`` reads the weights from
+WEIGHTS_FILE = "weights.safetensors"
 
 
 class _Stored(BaseModel):
@@ -45,33 +56,50 @@ class StoredSpec(_Stored):
 
     target: Target
     cell: StrictStr | None = None
-    lookback: int = PositiveInt
-    horizon: int = PositiveInt
+    lookback: int = Field(strict=True, ge=1, le=LIM.max_lookback)
+    horizon: int = Field(strict=True, ge=1, le=LIM.max_horizon)
 
 
 class StoredModelConfig(_Stored):
-    """The arguments of ``Forecaster.from_config``."""
+    """The arguments of ``Forecaster.from_config``, within the bounds of
+    ``TrainingSpec``, so that a forecast never builds a larger network than
+    training can. Training feeds the network one feature (``input_size``).
 
-    cell: StrictStr
-    input_size: int = PositiveInt
-    hidden_size: int = PositiveInt
-    num_layers: int = PositiveInt
-    horizon: int = PositiveInt
-    dropout: float = 0.0
+    NOTE: the weights are checked against this shape only when a version is
+    loaded, so the listing and health do not find weights of another shape.
+    """
+
+    cell: CellType
+    input_size: int = Field(strict=True, ge=1, le=1)
+    hidden_size: int = Field(strict=True, ge=1, le=LIM.max_hidden_size)
+    num_layers: int = Field(strict=True, ge=1, le=LIM.max_num_layers)
+    horizon: int = Field(strict=True, ge=1, le=LIM.max_horizon)
+    dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
 
 
 class StoredScaler(_Stored):
-    """The arguments of ``Scaler.from_dict``."""
+    """The arguments of ``Scaler.from_dict``. A null or non-finite shift or
+    scale is left to ``check_scaler``, which reports a diverged run."""
 
-    kind: StrictStr
+    kind: ScalerKind
     shift: Number
     scale: Number
     min: Number
     max: Number
 
+    @model_validator(mode="after")
+    def _positive_scale(self) -> StoredScaler:
+        scale = self.scale
+        if scale is not None and math.isfinite(scale) and scale <= 0:
+            raise ValueError(f"scale is {scale} but must be above 0")
+        return self
+
 
 class StoredWeights(_Stored):
-    file: StrictStr
+    """The weights file, which is always ``WEIGHTS_FILE`` in the version
+    folder, and its sha256."""
+
+    file: Literal["weights.safetensors"]
     sha256: StrictStr
 
 
@@ -82,10 +110,38 @@ class StoredTail(_Stored):
     close: list[Number]
 
     @model_validator(mode="after")
-    def _same_length(self) -> StoredTail:
+    def _check_rows(self) -> StoredTail:
         if len(self.dates) != len(self.close):
             raise ValueError(f"{len(self.dates)} dates but {len(self.close)} closes")
+        _check_dates(self.dates)
+        for index, close in enumerate(self.close):
+            if close is not None and not abs(close) <= MAX_ABS_VALUE:
+                raise ValueError(
+                    f"close[{index}] is {close} but must be between "
+                    f"-{MAX_ABS_VALUE:g} and {MAX_ABS_VALUE:g}"
+                )
         return self
+
+
+def _check_dates(dates: list[str]) -> None:
+    """Raise ``ValueError`` unless ``dates`` are strictly increasing
+    YYYY-MM-DD dates."""
+    previous: dt.date | None = None
+    for index, text in enumerate(dates):
+        try:
+            if not DATE_RE.fullmatch(text):
+                raise ValueError(text)
+            date = dt.date.fromisoformat(text)
+        except ValueError:
+            raise ValueError(
+                f"dates[{index}] is {quoted(text)}, not a YYYY-MM-DD date"
+            ) from None
+        if previous is not None and date <= previous:
+            raise ValueError(
+                f"dates[{index}] is {text}, not after dates[{index - 1}]; "
+                "the dates must increase"
+            )
+        previous = date
 
 
 class StoredIntervals(_Stored):
@@ -103,7 +159,30 @@ class StoredIntervals(_Stored):
                 f"half_widths has {len(self.half_widths)} rows for "
                 f"{len(self.levels)} levels"
             )
+        _check_levels(self.levels)
+        for row_index, row in enumerate(self.half_widths):
+            for step, width in enumerate(row):
+                if width is not None and not (math.isfinite(width) and width >= 0):
+                    raise ValueError(
+                        f"half_widths[{row_index}][{step}] is {width} but must "
+                        "be a finite number >= 0"
+                    )
         return self
+
+
+def _check_levels(levels: list[float]) -> None:
+    """Raise ``ValueError`` unless ``levels`` increase and each is one of
+    the calibrated levels 0.01, 0.02, ..., 0.99."""
+    for index, level in enumerate(levels):
+        if not any(abs(level - grid) < 1e-9 for grid in LEVEL_GRID):
+            raise ValueError(
+                f"levels[{index}] is {level}, not one of 0.01, 0.02, ..., 0.99"
+            )
+        if index > 0 and level <= levels[index - 1]:
+            raise ValueError(
+                f"levels[{index}] is {level}, not above levels[{index - 1}]; "
+                "the levels must increase"
+            )
 
 
 class StoredEpoch(_Stored):
@@ -165,6 +244,8 @@ class StoredMetadata(_Stored):
             raise ValueError(
                 f"spec.horizon is {self.spec.horizon} but model.horizon is {horizon}"
             )
+        if self.spec.target == "log_return":
+            _check_positive(self.tail.close)
         needed = history_rows(self.spec.lookback, self.spec.target)
         if len(self.tail.close) < needed:
             raise ValueError(
@@ -179,6 +260,16 @@ class StoredMetadata(_Stored):
                     f"the horizon is {horizon}"
                 )
         return self
+
+
+def _check_positive(closes: list[float | None]) -> None:
+    """Raise ``ValueError`` for a close <= 0, which has no log return."""
+    for index, close in enumerate(closes):
+        if close is not None and close <= 0:
+            raise ValueError(
+                f"tail.close[{index}] is {close} but target log_return needs "
+                "closes above 0"
+            )
 
 
 def metadata_problem(meta: dict[str, Any]) -> str | None:

@@ -33,9 +33,13 @@ def set_path(path: str, value: object) -> Edit:
     *parents, last = path.split(".")
 
     def edit(meta: dict[str, Any]) -> None:
+        parent: Any = meta
         for key in parents:
-            meta = meta[key]
-        meta[last] = value
+            parent = parent[int(key)] if isinstance(parent, list) else parent[key]
+        if isinstance(parent, list):
+            parent[int(last)] = value
+        else:
+            parent[last] = value
 
     return edit
 
@@ -51,6 +55,25 @@ def keep_only(*keys: str) -> Edit:
 
 def shorten_tail(meta: dict[str, Any]) -> None:
     meta["tail"] = {key: rows[1:] for key, rows in meta["tail"].items()}
+
+
+def set_width(value: float) -> Edit:
+    """Return an edit that sets the first interval half-width to ``value``."""
+
+    def edit(meta: dict[str, Any]) -> None:
+        meta["intervals"]["half_widths"][0][0] = value
+
+    return edit
+
+
+def negative_log_close(meta: dict[str, Any]) -> None:
+    meta["spec"]["target"] = "log_return"
+    meta["tail"]["close"][0] = -5.0
+
+
+def swap_tail_dates(meta: dict[str, Any]) -> None:
+    dates = meta["tail"]["dates"]
+    dates[0], dates[1] = dates[1], dates[0]
 
 
 # (model name, edit, start of the reason in parentheses that every route reports)
@@ -81,6 +104,23 @@ CASES: list[tuple[str, Edit, str]] = [
     ("hidden", set_path("model.hidden_size", "8"), "model.hidden_size: Input"),
     ("epochs", set_path("history", [{"loss": 1}]), "history.0.epoch: Field"),
     ("moved", set_path("name", "ar"), "it names version 'ar':1, so the folder"),
+    ("notadate", set_path("tail.dates.0", "notadate"), "tail: dates[0]"),
+    ("unsorted", swap_tail_dates, "tail: dates[1] is"),
+    ("huge", set_path("model.hidden_size", 10**9), "model.hidden_size: Input should"),
+    ("layers", set_path("model.num_layers", 50), "model.num_layers: Input should"),
+    ("inputs", set_path("model.input_size", 2), "model.input_size: Input should"),
+    ("lookback", set_path("spec.lookback", 10**6), "spec.lookback: Input should"),
+    ("cell", set_path("model.cell", "tcn"), "model.cell: Input should be"),
+    ("dropout", set_path("model.dropout", 1.0), "model.dropout: Input should be"),
+    ("negwidth", set_width(-1.0), "intervals: half_widths[0][0] is -1"),
+    ("infwidth", set_width(float("inf")), "intervals: half_widths[0]"),
+    ("zeroscale", set_path("scaler.scale", 0.0), "scaler: scale is 0"),
+    ("robust", set_path("scaler.kind", "robust"), "scaler.kind: Input should be"),
+    ("level", set_path("intervals.levels.0", 1.5), "intervals: levels"),
+    ("twice", set_path("intervals.levels.1", 0.01), "intervals: levels"),
+    ("bigclose", set_path("tail.close.0", 1e300), "tail: close[0] is"),
+    ("negclose", negative_log_close, "tail.close[0] is -5.0 but target"),
+    ("wfile", set_path("weights.file", "w.pt"), "weights.file: Input should be"),
 ]
 
 
