@@ -37,7 +37,6 @@ cancels the diagnostic with ``ComputationCancelled``.
 from __future__ import annotations
 
 import json
-import math
 import time
 from dataclasses import asdict, dataclass
 from typing import Annotated, Any
@@ -68,7 +67,6 @@ from models.field_types import (
     Integer,
     Number,
     explain_minimum,
-    non_finite_reason,
 )
 from models.gradient_inputs import (
     FiniteFloat,
@@ -96,7 +94,7 @@ from models.nn.cells import Activation, CellState
 from models.plurals import plural
 from models.registry import LoadedModel
 from models.spec import CellType
-from models.version_refs import check_version_ref
+from models.version_refs import REF_RULE, check_version_ref, version_type_problem
 
 DEFAULT_CELL: CellType = "rnn"
 DEFAULT_HIDDEN_SIZE = 32
@@ -117,16 +115,9 @@ def _check_version_value(value: Any) -> Any:
     """Reject a value that is neither an integer nor a string with one
     message, where the union would list one error per member, and a number or
     alias that no version can have."""
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(
-            "version must be a version number or an alias such as 'latest', "
-            f"but {non_finite_reason(value)}"
-        )
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise ValueError(
-            f"version must be a version number or an alias such as 'latest', "
-            f"not {json.dumps(value, default=str)}"
-        )
+    problem = version_type_problem(value)
+    if problem is not None:
+        raise ValueError(f"version {problem}; {REF_RULE}")
     return check_version_ref(value)
 
 

@@ -8,9 +8,12 @@ registry writes no version above it.
 
 from __future__ import annotations
 
+import json
+import math
 import re
 
 from models.errors import InvalidInputError
+from models.field_types import non_finite_reason
 from models.quoted_ids import MAX_QUOTED_CHARS, quoted
 
 ALIAS_RE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
@@ -29,36 +32,91 @@ def version_number(ref: str | int) -> int | None:
     return None
 
 
+# what every rejected version says to send instead
+NUMBER_RULE = f"send a version number from 1 to {MAX_VERSION}"
+REF_RULE = (
+    f"{NUMBER_RULE} or an alias of 1-64 characters of a-z, 0-9, '_' and '-' "
+    "that starts with a letter, such as 'latest'"
+)
+_SIGNED_DIGITS_RE = re.compile(r"^-[0-9]+$")
+
+
+def version_type_problem(value: object) -> str | None:
+    """Return what is wrong with a JSON ``value`` that is not an int or a
+    string, such as ``is a boolean, not a version number``; None for an int
+    or a string."""
+    if isinstance(value, bool):
+        return f"{json.dumps(value)} is a boolean, not a version number"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return f"is invalid because {non_finite_reason(value)}"
+        if not value.is_integer():
+            return f"{value!r} is not a whole number"
+        problem = f"{value!r} has a decimal point or an exponent, so it is a float"
+        if abs(value) <= MAX_VERSION:
+            problem += f" (write {int(value)})"
+        return problem
+    if isinstance(value, int | str):
+        return None
+    kinds = {type(None): "JSON null", list: "a JSON array", dict: "a JSON object"}
+    shown = json.dumps(value, default=str)
+    if len(shown) > MAX_QUOTED_CHARS:
+        shown = f"{shown[:MAX_QUOTED_CHARS]}... (the first {MAX_QUOTED_CHARS} shown)"
+    return f"{shown} is {kinds.get(type(value), type(value).__name__)}, not a number"
+
+
+def version_number_error(value: object, rule: str = NUMBER_RULE) -> str | None:
+    """Return the message for a JSON ``value`` that is not an int from 1 to
+    ``MAX_VERSION``, ending with ``rule``; None for a valid version number."""
+    problem = version_type_problem(value)
+    if problem is not None:
+        return f"version {problem}; {rule}"
+    if isinstance(value, str):
+        return f"version {quoted(value)} is a string, not a number; {rule}"
+    assert isinstance(value, int)
+    if value < 1:
+        return f"version {value} is invalid because versions start at 1; {rule}"
+    if value > MAX_VERSION:
+        return (
+            f"version {_quoted_ref(value)} is above the largest version number, "
+            f"{MAX_VERSION}; {rule}"
+        )
+    return None
+
+
 def check_version_ref(ref: str | int, field: str = "version") -> str | int:
     """Return ``ref`` if it is a version number from 1 to ``MAX_VERSION`` or
     a valid alias; raise ``InvalidInputError`` naming ``field`` otherwise.
 
-    Leading zeros are accepted, so ``"007"`` means version 7.
+    Leading zeros are accepted, so ``"007"`` means version 7. Every message
+    ends with ``REF_RULE``.
     """
     digits = isinstance(ref, str) and ref.isascii() and ref.isdigit()
     if digits and len(str(ref).lstrip("0")) > len(str(MAX_VERSION)):
         # compared by length, because int() rejects more than 4300 digits
         number: int | None = MAX_VERSION + 1
+    elif isinstance(ref, str) and _SIGNED_DIGITS_RE.fullmatch(ref):
+        # "-1" is a negative number, not a malformed alias
+        number = -1 if ref.strip("-0") else 0
     else:
         number = version_number(ref)
     if number is None:
         if isinstance(ref, str) and ALIAS_RE.fullmatch(ref):
             return ref
         raise InvalidInputError(
-            f"version {quoted(ref)} is invalid; send a version number (versions "
-            "start at 1) or an alias of 1-64 characters of a-z, 0-9, '_' and "
-            "'-' starting with a letter, such as 'latest'",
+            f"version {quoted(ref)} is invalid; {REF_RULE}",
             field=field,
         )
     if number < 1:
         raise InvalidInputError(
-            f"version {_quoted_ref(ref)} is invalid; versions start at 1",
+            f"version {_quoted_ref(ref)} is invalid because versions start at 1; "
+            f"{REF_RULE}",
             field=field,
         )
     if number > MAX_VERSION:
         raise InvalidInputError(
             f"version {_quoted_ref(ref)} is above the largest version number, "
-            f"{MAX_VERSION}; send a version number from 1 to {MAX_VERSION}",
+            f"{MAX_VERSION}; {REF_RULE}",
             field=field,
         )
     return ref

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import math
 from typing import Annotated, Any, NotRequired
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter
@@ -12,26 +11,20 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter
 from typing_extensions import TypedDict
 
 from models.date_fields import IsoDate
-from models.field_types import INTEGER_ONLY, Number, non_finite_reason
+from models.field_types import INTEGER_ONLY, Number
 from models.limits import DEFAULT_LIMITS
-from models.version_refs import check_version_ref
+from models.version_refs import REF_RULE, check_version_ref, version_type_problem
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False, strict=True)]
 ALIAS_PATTERN = r"^[a-z][a-z0-9_-]{0,63}$"
 
 
 def _check_version_ref(value: Any) -> Any:
-    """Accept a positive integer or a version/alias string; JSON booleans and
-    floats are rejected instead of being read as numbers."""
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(
-            "version must be a positive integer or an alias string such as "
-            f"'latest', but {non_finite_reason(value)}"
-        )
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise ValueError(
-            "version must be a positive integer or an alias string such as 'latest'"
-        )
+    """Accept an integer or a version/alias string; JSON booleans and floats
+    are rejected instead of being read as numbers."""
+    problem = version_type_problem(value)
+    if problem is not None:
+        raise ValueError(f"version {problem}; {REF_RULE}")
     return check_version_ref(value)
 
 

@@ -11,14 +11,14 @@ and ``If-None-Match: *`` creates an alias but never moves one.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from models.errors import NotFoundError
-from models.field_types import Integer
 from models.registry import check_alias, check_name
-from models.version_refs import MAX_VERSION
+from models.version_refs import MAX_VERSION, version_number_error
 from service.auth import ApiKeyDep
 from service.deps import RegistryDep
 from service.etag import NOT_MODIFIED, json_with_etag
@@ -34,6 +34,16 @@ WRITE_RESPONSES: dict[int | str, dict[str, str]] = {
 }
 
 
+def _check_version_number(value: Any) -> int:
+    """Return ``value`` if it is a JSON integer from 1 to ``MAX_VERSION``;
+    raise ``ValueError`` in the wording of version paths otherwise, before
+    ``ge`` and ``le`` could give pydantic's own."""
+    error = version_number_error(value)
+    if error is not None:
+        raise ValueError(error)
+    return int(value)
+
+
 class AliasRequest(BaseModel):
     """Body of the alias update."""
 
@@ -41,8 +51,10 @@ class AliasRequest(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"version": 3}]}
     )
 
-    version: Integer = Field(
-        ge=1, le=MAX_VERSION, description="An existing version number"
+    version: Annotated[int, BeforeValidator(_check_version_number)] = Field(
+        ge=1,
+        le=MAX_VERSION,
+        description="An existing version number",
     )
 
 

@@ -103,11 +103,13 @@ def test_alias_flip_during_forecasts(client: httpx.Client) -> None:
         ("latest", {"version": 1}, 422, "cannot be set"),
         ("Prod!", {"version": 1}, 422, "alias 'Prod!' is invalid"),
         ("production", {"version": 9}, 404, "has no version 9; versions are [1, 2]"),
-        ("production", {"version": 0}, 422, "greater than or equal to 1"),
+        ("production", {"version": 0}, 422, "version 0 is invalid because versions"),
         ("production", {"version": 1, "note": "x"}, 422, "note"),
         ("production", {}, 422, "version"),
-        ("production", {"version": True}, 422, "not the boolean true"),
-        ("production", {"version": "1"}, 422, "not a string"),
+        ("production", {"version": True}, 422, "true is a boolean"),
+        ("production", {"version": "1"}, 422, "version '1' is a string"),
+        ("production", {"version": 1.0}, 422, "1.0 has a decimal point"),
+        ("production", {"version": 10**9}, 422, "above the largest version"),
     ],
 )
 def test_invalid_alias_update_rejected(

@@ -192,7 +192,9 @@ def test_schema_describes_null_switches(live_server: LiveServer) -> None:
             FORECAST,
             {"version": 0},
             "version",
-            "version 0 is invalid; versions start at 1",
+            "version 0 is invalid because versions start at 1; send a version "
+            "number from 1 to 999999999 or an alias of 1-64 characters of a-z, "
+            "0-9, '_' and '-' that starts with a letter, such as 'latest'",
         ),
         (
             TRAINING_JOBS,
@@ -504,8 +506,8 @@ def test_version_path_names_first_version(
     response = live_server.client.get(f"/v1/models/nflx/versions/{version}")
 
     errors = field_errors(response)
-    assert "versions start at 1" in errors["version"]["message"]
-    assert "versions start at 1" in response.json()["detail"]
+    assert "send a version number from 1 to" in errors["version"]["message"]
+    assert "send a version number from 1 to" in response.json()["detail"]
 
 
 @pytest.mark.parametrize("version", ["01", "007", "000000001"])
@@ -547,9 +549,9 @@ def test_version_above_largest_rejected_in_every_form(
 
     for form, response in responses.items():
         message = field_errors(response)["version"]["message"]
-        assert message.endswith(
+        assert (
             "is above the largest version number, 999999999; send a version "
-            "number from 1 to 999999999"
+            "number from 1 to 999999999 or an alias" in message
         ), form
         assert digits in message, form
 
@@ -602,7 +604,10 @@ def test_gradients_path_names_first_version(
     response = live_server.client.get(f"/v1/models/nflx/versions/-1/{suffix}")
 
     errors = field_errors(response)
-    assert "versions start at 1" in errors["version"]["message"]
+    assert (
+        "version '-1' is invalid because versions start at 1"
+        in (errors["version"]["message"])
+    )
 
 
 # "²" is SUPERSCRIPT TWO and "١" ARABIC-INDIC DIGIT ONE, digits to str.isdigit
@@ -642,7 +647,7 @@ def test_gradient_flow_version_has_one_error(
     assert response.status_code == 422
     assert len(errors) == 1
     assert errors[0]["field"] == "model.version"
-    assert f"not {shown}" in errors[0]["message"]
+    assert errors[0]["message"].startswith(f"version {shown} is ")
 
 
 def test_long_job_kind_cut(live_server: LiveServer) -> None:
@@ -690,3 +695,19 @@ def test_bad_cursor_names_query_field(
     assert (
         "pass the next_cursor of the previous page" in errors["query.cursor"]["message"]
     )
+
+
+@pytest.mark.parametrize("text", ["1e3", "true", "-1", '"-1"', "null", "1000000000"])
+def test_version_message_same_in_forecast_and_flow(
+    live_server: LiveServer, text: str
+) -> None:
+    forecast = post_json_text(live_server, FORECAST, f'{{"version": {text}}}')
+    flow = post_json_text(
+        live_server, FLOW, f'{{"model": {{"name": "nflx", "version": {text}}}}}'
+    )
+
+    forecast_message = field_errors(forecast)["version"]["message"]
+    flow_message = field_errors(flow)["model.version"]["message"]
+    assert forecast_message == flow_message
+    assert forecast_message.startswith("version ")
+    assert forecast_message.endswith("such as 'latest'")

@@ -334,10 +334,12 @@ def test_history_before_calendar_start_is_422(live_server: LiveServer) -> None:
 @pytest.mark.parametrize(
     ("version", "message"),
     [
-        (True, "version must be a positive integer or an alias string"),
-        (1.0, "version must be a positive integer or an alias string"),
-        (-1, "version -1 is invalid; versions start at 1"),
-        ("0", "version '0' is invalid; versions start at 1"),
+        (True, "version true is a boolean, not a version number; send"),
+        (1.0, "version 1.0 has a decimal point or an exponent"),
+        (1e3, "so it is a float (write 1000); send a version number"),
+        (-1, "version -1 is invalid because versions start at 1; send"),
+        ("-1", "version '-1' is invalid because versions start at 1; send"),
+        ("0", "version '0' is invalid because versions start at 1; send"),
         ("1.5", "version '1.5' is invalid; send a version number"),
     ],
 )

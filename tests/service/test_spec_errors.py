@@ -213,14 +213,6 @@ def integer_error(
         ),
         ("POST", FORECAST, '{"horizon": 3.0}', "horizon", "3.0", 3),
         ("POST", FLOW, '{"seq_len": 1e2}', "seq_len", "100.0", 100),
-        (
-            "PUT",
-            "/v1/models/nflx/aliases/production",
-            '{"version": 1.0}',
-            "version",
-            "1.0",
-            1,
-        ),
     ],
 )
 def test_float_rejected_for_integer(
@@ -245,7 +237,33 @@ def test_float_version_rejected_for_stored_model(live_server: LiveServer) -> Non
 
     assert list(errors) == ["model.version"]
     assert errors["model.version"]["message"] == (
-        "version must be a version number or an alias such as 'latest', not 1.0"
+        "version 1.0 has a decimal point or an exponent, so it is a float (write "
+        "1); send a version number from 1 to 999999999 or an alias of 1-64 "
+        "characters of a-z, 0-9, '_' and '-' that starts with a letter, such as "
+        "'latest'"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("1.0", "version 1.0 has a decimal point or an exponent, so it is a float"),
+        ("NaN", "version is invalid because the value sent is NaN"),
+        ("1000000000", "version 1000000000 is above the largest version number"),
+    ],
+)
+def test_alias_version_uses_version_wording(
+    live_server: LiveServer, text: str, problem: str
+) -> None:
+    path = "/v1/models/nflx/aliases/production"
+    body = f'{{"version": {text}}}'
+
+    errors = field_errors(send_json_text(live_server, "PUT", path, body))
+
+    assert list(errors) == ["version"]
+    assert errors["version"]["message"].startswith(problem)
+    assert errors["version"]["message"].endswith(
+        "; send a version number from 1 to 999999999"
     )
 
 
@@ -264,13 +282,6 @@ def test_float_version_rejected_for_stored_model(live_server: LiveServer) -> Non
         ),
         ("POST", FORECAST, '{"horizon": NaN}', "horizon", "NaN"),
         ("POST", FLOW, '{"seq_len": -1e400}', "seq_len", "-Infinity"),
-        (
-            "PUT",
-            "/v1/models/nflx/aliases/production",
-            '{"version": NaN}',
-            "version",
-            "NaN",
-        ),
     ],
 )
 def test_non_finite_rejected_for_integer(
@@ -294,14 +305,14 @@ def test_non_finite_rejected_for_integer(
             FORECAST,
             '{"version": NaN}',
             "version",
-            "version must be a positive integer or an alias string such as 'latest'",
+            "version is invalid because",
             "NaN",
         ),
         (
             FLOW,
             '{"model": {"name": "nflx", "version": Infinity}}',
             "model.version",
-            "version must be a version number or an alias such as 'latest'",
+            "version is invalid because",
             "Infinity",
         ),
     ],
@@ -312,7 +323,11 @@ def test_non_finite_version_named(
     errors = field_errors(send_json_text(live_server, "POST", path, text))
 
     assert list(errors) == [field]
-    assert errors[field]["message"] == f"{rule}, but {NON_FINITE_REASONS[read_as]}"
+    assert errors[field]["message"] == (
+        f"{rule} {NON_FINITE_REASONS[read_as]}; send a version number from 1 to "
+        "999999999 or an alias of 1-64 characters of a-z, 0-9, '_' and '-' that "
+        "starts with a letter, such as 'latest'"
+    )
 
 
 @pytest.mark.parametrize(
