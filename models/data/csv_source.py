@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -140,6 +141,9 @@ def _read_table(raw: bytes, label: str) -> tuple[pd.DataFrame, str]:
         )
     if not text.strip():
         raise DataError(f"{label} is empty; expected a CSV header", field="data")
+    bare_cr = _bare_cr_error(text, label)
+    if bare_cr is not None:
+        raise bare_cr
 
     # The header is checked on the line as written: pandas would rename a
     # repeated name (value to value.1) or an empty one (Unnamed: 2).
@@ -245,32 +249,106 @@ def _header_fields(header: str, label: str) -> list[str]:
         ) from exc
 
 
+def _bare_cr_error(text: str, label: str) -> DataError | None:
+    """Return the error for a carriage return that no line feed follows, or
+    None when every CR is part of a CRLF line end.
+
+    The csv module reads such a CR as a line break inside a field and fails,
+    and pandas reads it as a line end, so the two would split rows apart.
+    """
+    position = text.replace("\r\n", "\n\n").find("\r")
+    if position < 0:
+        return None
+    line = text.count("\n", 0, position) + 1
+    return DataError(
+        f"{label} has a carriage return (CR) without a line feed on line {line}; "
+        "end every line with LF or CRLF and remove other CR characters",
+        field="data",
+    )
+
+
 def _row_width_error(text: str, header: str, label: str) -> DataError | None:
     """Return the error for the first data row with more or fewer fields
     than the header, or None when every row has as many.
 
     Rows whose fields are all blank are skipped, as pandas skips blank
     lines. A row that the csv module cannot read, such as one with a field
-    over ``MAX_FIELD_CHARS`` characters, also returns an error.
+    over ``MAX_FIELD_CHARS`` characters, and a row with an unclosed quote
+    also return an error.
     """
     width = len(_header_fields(header, label))
-    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
-    rows = (fields for fields in reader if any(field.strip() for field in fields))
+    text = text.lstrip("\ufeff")
+    reader = csv.reader(io.StringIO(text))
+    line_count = text.count("\n") + (0 if text.endswith("\n") else 1)
     number = 0
     try:
-        next(rows, None)  # the header
-        for number, fields in enumerate(rows, start=1):
+        for start, fields in _rows_with_start_line(reader):
+            if number == 0:
+                number = 1  # the header
+                continue
+            lines = (start, reader.line_num, line_count)
+            unclosed = _unclosed_quote_error(text, fields, lines)
+            if unclosed is not None:
+                return DataError(f"{label}: data row {number} {unclosed}", field="data")
             if len(fields) != width:
                 place = (number, reader.line_num)
                 return _width_error(label, header, width, fields, place)
+            number += 1
     except csv.Error as exc:
         return DataError(
-            f"{label}: data row {number + 1} (ending on line {reader.line_num}) "
+            f"{label}: data row {max(number, 1)} (ending on line {reader.line_num}) "
             f"is not valid CSV ({exc}); close every quoted field and keep each "
             f"field under {MAX_FIELD_CHARS} characters",
             field="data",
         )
     return None
+
+
+def _rows_with_start_line(reader: Any) -> Iterator[tuple[int, list[str]]]:
+    """Yield each row of ``reader`` that has a field that is not blank, with
+    the file line that the row starts on. Blank rows are skipped, as pandas
+    skips blank lines."""
+    end = 0
+    for fields in reader:
+        start, end = end + 1, reader.line_num
+        if any(field.strip() for field in fields):
+            yield start, fields
+
+
+def _unclosed_quote_error(
+    text: str, fields: list[str], lines: tuple[int, int, int]
+) -> str | None:
+    """Return the end of the message for a row whose quoted field is not
+    closed on its own line; None otherwise. ``lines`` are the line the row
+    starts on, the line it ends on and the number of lines in ``text``.
+
+    No accepted column contains a line break, so a field with one comes from a
+    quote that runs on to a later line. A quote still open at the end of a
+    file without a final line break leaves no line break in the field, so the
+    last row is read again by a strict reader, which reports the open quote.
+    """
+    start, end, line_count = lines
+    at_end = end >= line_count
+    if not any("\n" in field for field in fields):
+        if not at_end or not _open_at_end(text, start):
+            return None
+    runs_to = "the end of the file" if at_end else f"line {end}"
+    return (
+        f"(line {start}) opens a quoted field that is not closed on that line, "
+        f"so the field runs on to {runs_to}; close the quote on line {start}"
+    )
+
+
+def _open_at_end(text: str, start: int) -> bool:
+    """Return whether the rows of ``text`` from line ``start`` on end inside
+    a quoted field."""
+    tail = text.split("\n", start - 1)[-1]
+    try:
+        for _ in csv.reader(io.StringIO(tail), strict=True):
+            pass
+    except csv.Error as exc:
+        return "unexpected end of data" in str(exc)
+    return False
 
 
 def _width_error(

@@ -74,6 +74,33 @@ def test_row_over_field_limit_rejected(rows_server: tuple[LiveServer, Path]) -> 
     )
 
 
+def test_unclosed_quote_rejected(rows_server: tuple[LiveServer, Path]) -> None:
+    rows = [b"2020-12-07,500,505,495,505,505,1000", b"2020-12-08,505,506,500,505"]
+    rows[1] += b',"505,1000'
+    body = YAHOO_HEADER + b"\n".join(rows) + b"\n2020-12-09,505,506,500,505,505,1\n"
+
+    detail = rejected_detail(rows_server, body)
+
+    assert detail == (
+        "the uploaded CSV: data row 2 (line 3) opens a quoted field that is not "
+        "closed on that line, so the field runs on to the end of the file; close "
+        "the quote on line 3"
+    )
+
+
+def test_bare_carriage_return_rejected(
+    rows_server: tuple[LiveServer, Path],
+) -> None:
+    body = YAHOO_HEADER + b"2020-12-07,500,505,495,505,505,1000\r2020-12-08\n"
+
+    detail = rejected_detail(rows_server, body)
+
+    assert detail.startswith(
+        "the uploaded CSV has a carriage return (CR) without a line feed on line 2"
+    )
+    assert "universal-newline" not in detail
+
+
 def test_short_row_rejected(rows_server: tuple[LiveServer, Path]) -> None:
     body = YAHOO_HEADER + b"2020-12-07,500,505,495,505,505,1000\n2020-12-08,505\n"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 import models.data
@@ -288,9 +289,20 @@ def test_parse_csv_rejects(raw: bytes, column: str, message: str) -> None:
         ),
         (
             b'date,value\n2020-01-02,"1\n2020-01-03,2\n',
-            "t.csv is not a valid CSV file (Error tokenizing data. C error: EOF "
-            "inside string starting at row 1); check the quotes and the number "
-            "of fields in each row",
+            "t.csv: data row 1 (line 2) opens a quoted field that is not closed "
+            "on that line, so the field runs on to the end of the file; close the "
+            "quote on line 2",
+        ),
+        (
+            b'date,value\n2020-01-02,"1\n2\n"\n2020-01-03,2\n',
+            "t.csv: data row 1 (line 2) opens a quoted field that is not closed "
+            "on that line, so the field runs on to line 4; close the quote on "
+            "line 2",
+        ),
+        (
+            b"date,value\n2020-01-02,1\r2020-01-03,2\n",
+            "t.csv has a carriage return (CR) without a line feed on line 2; end "
+            "every line with LF or CRLF and remove other CR characters",
         ),
     ],
 )
@@ -462,3 +474,47 @@ def test_filled_row_named_after_sorting() -> None:
 
     with pytest.raises(DataError, match=r"^t\.csv: data row 1 \(2024-01-03,"):
         parse(raw)
+
+
+def yahoo_rows(count: int) -> list[str]:
+    """``count`` valid Yahoo rows on weekdays from 2019-10-01, which are all
+    NYSE sessions up to 2019-11-27."""
+    days = pd.bdate_range("2019-10-01", periods=count)
+    return [f"{day.date()},100,102,99,101,101,1000" for day in days]
+
+
+def parse_error(raw: bytes) -> str:
+    """The message of the ``DataError`` that parsing ``raw`` raises."""
+    with pytest.raises(DataError) as caught:
+        parse(raw)
+    return str(caught.value)
+
+
+def test_unclosed_quote_names_opening_line() -> None:
+    rows = yahoo_rows(40)
+    rows[4] = rows[4].replace(",", ',"', 1)
+    raw = (YAHOO_HEADER + "\n".join(rows) + "\n").encode()
+
+    assert parse_error(raw) == (
+        "t.csv: data row 5 (line 6) opens a quoted field that is not closed on "
+        "that line, so the field runs on to the end of the file; close the quote "
+        "on line 6"
+    )
+
+
+@pytest.mark.parametrize("end", ["", "\n"])
+def test_trailing_open_quote_named(end: str) -> None:
+    raw = (YAHOO_HEADER + "\n".join(yahoo_rows(40)) + ',"abc' + end).encode()
+
+    message = parse_error(raw)
+    assert message.startswith("t.csv: data row 40 (line 41) opens a quoted field")
+    assert message.endswith("close the quote on line 41")
+    assert "extra fields" not in message
+
+
+def test_crlf_line_ends_accepted() -> None:
+    raw = (YAHOO_HEADER + "\n".join(yahoo_rows(40)) + "\n").encode()
+
+    series = parse(raw.replace(b"\n", b"\r\n"))
+
+    assert len(series.frame) == len(parse(raw).frame)
