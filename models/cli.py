@@ -29,7 +29,7 @@ from models.cli_data import (
     with_source_options,
 )
 from models.cli_inputs import read_json_file, split_version_ref
-from models.cli_outputs import check_registry, check_writable
+from models.cli_outputs import check_output_folder, check_registry
 from models.errors import CheckpointError, RnnForecastError
 from models.field_types import type_message
 from models.generator_fields import check_generator_fields
@@ -648,9 +648,12 @@ def stdout_closed() -> int:
 
 def prepare_outputs(args: argparse.Namespace) -> None:
     """Check the files and folders that a command writes, before it
-    computes anything, and create missing parent folders.
+    computes anything, without creating any folder.
 
-    Raises ``ValueError`` naming the option when one cannot be written.
+    A file's folder must exist. A folder option such as ``--out`` may name a
+    missing folder whose parent exists, and the command creates it when it
+    writes. Raises ``ValueError`` naming the option when one cannot be
+    written.
     """
     for option in OUTPUT_FILES + OUTPUT_FOLDERS:
         path = getattr(args, option, None)
@@ -664,15 +667,8 @@ def prepare_outputs(args: argparse.Namespace) -> None:
                 f"--{option} {path} does not end in .png; give a file name such as "
                 f"{path.stem or 'plot'}.png"
             )
-        folder = path if is_folder else path.parent
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ValueError(
-                f"--{option} {path}: cannot create the folder {folder} "
-                f"({exc.strerror or exc}); choose a writable location"
-            ) from None
-        check_writable(f"--{option} {path}", folder)
+        folder = path if is_folder and path.exists() else path.parent
+        check_output_folder(f"--{option} {path}", folder)
 
 
 def _message(exc: Exception) -> str:

@@ -26,10 +26,34 @@ def check_writable(label: str, folder: Path) -> None:
         with tempfile.NamedTemporaryFile(dir=folder):
             pass
     except OSError as exc:
+        reason = exc.strerror or str(exc)
+        if isinstance(exc, FileNotFoundError) and folder.is_dir():
+            # /proc returns ENOENT for a new file although the folder exists,
+            # and "No such file or directory" would read as a missing folder
+            reason = "the folder exists but does not accept new files"
         raise ValueError(
-            f"{label}: cannot write to the folder {folder} "
-            f"({exc.strerror or exc}); choose a writable location"
+            f"{label}: cannot write to the folder {folder} ({reason}); choose a "
+            "writable location"
         ) from None
+
+
+def check_output_folder(label: str, folder: Path) -> None:
+    """Check that the existing folder ``folder`` accepts a new file, without
+    creating it, so that a command that fails later leaves no new folder.
+
+    Raises ``ValueError`` naming ``label`` when ``folder`` is missing, is a
+    file or is not writable.
+    """
+    if not folder.exists():
+        raise ValueError(
+            f"{label}: the folder {folder} does not exist; create it first or "
+            "choose an existing folder"
+        )
+    if not folder.is_dir():
+        raise ValueError(
+            f"{label}: {folder} is a file, not a folder; choose a path in a folder"
+        )
+    check_writable(label, folder)
 
 
 def check_registry(root: Path) -> None:

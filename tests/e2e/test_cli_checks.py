@@ -273,7 +273,10 @@ def test_unwritable_output_fails_before_work(tmp_path: Path) -> None:
     )
 
     assert result.returncode == 2
-    assert "--out /proc/no-such: cannot create the folder" in result.stderr
+    assert (
+        "--out /proc/no-such: cannot write to the folder /proc (the folder exists "
+        "but does not accept new files)"
+    ) in result.stderr
     assert not (tmp_path / "registry").exists()
 
 

@@ -43,7 +43,56 @@ def test_unwritable_output_named_before_work(
         f"error: {option} {path}: cannot write to the folder {UNWRITABLE} ("
     )
     assert result.stderr.endswith("); choose a writable location\n")
+    assert "No such file or directory" not in result.stderr
     assert result.stdout == ""
+
+
+@pytest.mark.parametrize(("command", "option", "name"), OUTPUT_COMMANDS)
+def test_missing_output_folder_not_created(
+    trained_registry: Registry,
+    tmp_path: Path,
+    command: list[str],
+    option: str,
+    name: str,
+) -> None:
+    path = tmp_path / "new" / "a" / name
+    result = run_cli(trained_registry.root, *command, option, str(path))
+
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"error: {option} {path}: the folder {path.parent} does not exist; create "
+        "it first or choose an existing folder\n"
+    )
+    assert not (tmp_path / "new").exists()
+    assert result.stdout == ""
+
+
+def test_output_under_file_rejected(trained_registry: Registry, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder\n")
+    path = blocker / "flow.png"
+    result = run_cli(trained_registry.root, "gradients", "flow", "--png", str(path))
+
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"error: --png {path}: {blocker} is a file, not a folder; choose a path "
+        "in a folder\n"
+    )
+
+
+def test_failed_version_leaves_no_folder(
+    trained_registry: Registry, tmp_path: Path
+) -> None:
+    (tmp_path / "new").mkdir()
+    path = tmp_path / "new" / "flow.png"
+    result = run_cli(
+        trained_registry.root, "gradients", "flow", "--model", "nflx:99", "--png",
+        str(path),
+    )  # fmt: skip
+
+    assert result.returncode != 0
+    assert "nflx" in result.stderr
+    assert list((tmp_path / "new").iterdir()) == []
 
 
 @pytest.mark.parametrize(("command", "option", "name"), OUTPUT_COMMANDS)

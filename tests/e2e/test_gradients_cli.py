@@ -78,6 +78,7 @@ def test_training_gradients_of_stored_version(
 
 def test_lag_experiment_writes_reports(tmp_path: Path) -> None:
     out = tmp_path / "out"
+    out.mkdir()
     result = run_cli(
         tmp_path / "registry",
         "gradients", "lag-experiment", "--cells", "rnn,gru", "--lags", "1,2",
