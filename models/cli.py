@@ -519,9 +519,9 @@ def check_job_store(settings: Any) -> None:
 
 
 def list_models(registry: Registry) -> int:
-    """Print each model's versions and aliases; return 1 when a model's
-    files cannot be read (the reason goes to stderr, the others are still
-    listed), else 0."""
+    """Print each model's versions and aliases. Return 1 when a model's files
+    cannot be read, else 0. The reason goes to stderr, and the other models
+    are still listed."""
     from models.registry import LATEST
 
     names = registry.names()

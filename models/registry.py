@@ -124,7 +124,7 @@ class LoadedModel:
     training series, enough for one forecast without client history.
     ``checkpoint`` is the sha256 of the ``metadata.json`` it was loaded from.
     That file contains the sha256 of the weights, the scaler, the spec and the
-    creation time, so the id tells apart two checkpoints stored under one
+    creation time, so the id distinguishes two checkpoints stored under one
     version number, such as a version folder that was deleted and written
     again.
     """

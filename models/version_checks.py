@@ -26,9 +26,9 @@ GRADIENT_FIELDS = ("grad_norm", "grad_norm_max", "clip_fraction")
 
 @dataclass(frozen=True)
 class VersionUse:
-    """What a request does with a stored version, in the words of the error
-    for a version that cannot be used: the failure (``cannot forecast``), the
-    request field that names the version, and the fix."""
+    """The use a request makes of a stored version, worded for the error on
+    a version that cannot be used. It gives the failure (``cannot
+    forecast``), the request field that names the version, and the fix."""
 
     failure: str
     field: str

@@ -32,7 +32,7 @@ def version_number(ref: str | int) -> int | None:
     return None
 
 
-# what every rejected version says to send instead
+# the fix that the error for every rejected version gives
 NUMBER_RULE = f"send a version number from 1 to {MAX_VERSION}"
 REF_RULE = (
     f"{NUMBER_RULE} or an alias of 1-64 characters of a-z, 0-9, '_' and '-' "

@@ -88,9 +88,9 @@ class ApiKeyMiddleware:
     the route runs.
 
     FastAPI reads and decodes a JSON body before it runs a route's
-    dependencies, and the body limit middleware counts its bytes, so without
-    this check a request without the key would learn from a 400, 413 or 422
-    what the endpoint accepts. A rejected request's body is never read, and
+    dependencies, and the body limit middleware counts its bytes. Without
+    this check, a request without the key would learn from a 400, 413 or
+    422 what the endpoint accepts. A rejected request's body is never read, and
     a response to a request that declares one closes the connection.
     """
 

@@ -1,7 +1,7 @@
 """The smallest valid JSON body of a route, for the message of a request
 that sent none.
 
-The body holds each required field of the route's body model with the first
+The body contains each required field of the route's body model with the first
 example that its field declares, else its value in the model's first example
 that contains it, and nothing else. A model without required fields gives
 ``{}``.

@@ -185,7 +185,7 @@ class ForecastFastPath:
         # the app rejects a body with a content coding on any line with 415
         if unsupported_codings(Headers(scope=scope)) is not None:
             return None
-        # and answers 406 when Accept rules out JSON
+        # and returns 406 when Accept rules out JSON
         if not accepts_json(headers.get(ACCEPT)):
             return None
 

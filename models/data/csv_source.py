@@ -355,7 +355,7 @@ def _width_error(
     label: str, header: str, width: int, fields: list[str], place: tuple[int, int]
 ) -> DataError:
     """Return the error for a data row whose ``fields`` are more or fewer
-    than the ``width`` fields of the header; ``place`` is the data row number
+    than the ``width`` fields of the header. ``place`` is the data row number
     and the file line that the row ends on."""
     number, line = place
     fix = (

@@ -352,7 +352,7 @@ def _fill_missing(frame: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
 
 def _check_signs(frame: pd.DataFrame, kind: str, label: str, rows: np.ndarray) -> None:
     """Raise ``DataError`` for the first price that is not positive or
-    volume that is negative; ``rows`` (N,) are the data row numbers of the
+    volume that is negative. ``rows`` (N,) are the data row numbers of the
     N rows of ``frame``."""
     if kind == "price":
         for name in PRICE_COLUMNS:
@@ -377,7 +377,7 @@ def _check_signs(frame: pd.DataFrame, kind: str, label: str, rows: np.ndarray) -
 def _raise_first(
     column: pd.Series, bad: pd.Series, place: tuple[str, np.ndarray], fix: str
 ) -> None:
-    """Raise ``DataError`` for the first ``bad`` value of ``column``;
+    """Raise ``DataError`` for the first ``bad`` value of ``column``.
     ``place`` is the label of the input and the data row numbers of the
     rows of ``column``."""
     positions = np.flatnonzero(bad.to_numpy())

@@ -35,9 +35,9 @@ WRITE_RESPONSES: dict[int | str, dict[str, str]] = {
 
 
 def _check_version_number(value: Any) -> int:
-    """Return ``value`` if it is a JSON integer from 1 to ``MAX_VERSION``;
-    raise ``ValueError`` in the wording of version paths otherwise, before
-    ``ge`` and ``le`` could give pydantic's own."""
+    """Return ``value`` if it is a JSON integer from 1 to ``MAX_VERSION``.
+    Otherwise raise ``ValueError`` in the wording of version paths, so that
+    pydantic's own ``ge`` and ``le`` messages never appear."""
     error = version_number_error(value)
     if error is not None:
         raise ValueError(error)

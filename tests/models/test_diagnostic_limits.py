@@ -24,7 +24,7 @@ def values_spec(cell: CellType, rows: int, features: int, **fields: object) -> d
     return {"cell": cell, "input": {"source": "values", "values": values}, **fields}
 
 
-def refuse_build(*args: object, **kwargs: object) -> None:
+def fail_build(*args: object, **kwargs: object) -> None:
     raise AssertionError("the network was built before the size checks")
 
 
@@ -42,7 +42,7 @@ def test_parameter_count_matches_stack(
 def test_wide_rows_rejected_before_build(
     cell: CellType, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(gradients, "build_fresh_stack", refuse_build)
+    monkeypatch.setattr(gradients, "build_fresh_stack", fail_build)
     spec = GradientFlowSpec.model_validate(
         values_spec(cell, 2, 60_000, hidden_size=256)
     )
@@ -69,7 +69,7 @@ def test_parameters_above_limit_rejected(
 ) -> None:
     count = fresh_parameter_count(cell, 4, 8)
     spec = GradientFlowSpec.model_validate(values_spec(cell, 5, 4, hidden_size=8))
-    monkeypatch.setattr(gradients, "build_fresh_stack", refuse_build)
+    monkeypatch.setattr(gradients, "build_fresh_stack", fail_build)
 
     with pytest.raises(LimitExceededError) as caught:
         compute_gradient_flow(spec, limits=Limits(max_diagnostic_parameters=count - 1))
@@ -118,7 +118,7 @@ def test_stored_version_hidden_size_rejected(
     loaded = trained_registry.load("nflx", 1)
     hidden_size = loaded.model.core.hidden_size
     spec = GradientFlowSpec.model_validate({"model": {"name": "nflx"}, "seq_len": 5})
-    monkeypatch.setattr(gradients, "stack_from_forecaster", refuse_build)
+    monkeypatch.setattr(gradients, "stack_from_forecaster", fail_build)
 
     with pytest.raises(LimitExceededError) as caught:
         compute_gradient_flow(

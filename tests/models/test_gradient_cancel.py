@@ -112,6 +112,6 @@ def test_large_flow_stops_soon_after_event_set() -> None:
         timer.cancel()
 
     assert len(set_at) == 1
-    # a whole run takes about 6 s on an idle machine; a time step or Lanczos
-    # iteration takes milliseconds, yet took 1.2 s to stop at load average 6
+    # A whole run takes about 6 s on an idle machine. A time step or Lanczos
+    # iteration takes milliseconds, but stopping took 1.2 s at load average 6.
     assert stopped - set_at[0] < 3.0

@@ -45,8 +45,10 @@ def wait_for_job(
     href: str,
     until: Callable[[dict[str, Any]], bool],
     timeout: float = 90.0,
+    pause: float = 0.05,
 ) -> dict[str, Any]:
-    """Poll ``href`` every 50 ms until ``until(job)``; fail after ``timeout``."""
+    """Poll ``href`` every ``pause`` seconds until ``until(job)``; fail after
+    ``timeout``."""
     deadline = time.monotonic() + timeout
     job: dict[str, Any] = {}
     while time.monotonic() < deadline:
@@ -55,7 +57,7 @@ def wait_for_job(
         job = response.json()
         if until(job):
             return job
-        time.sleep(0.05)
+        time.sleep(pause)
     raise AssertionError(f"job at {href} did not reach the state in {timeout} s: {job}")
 
 
@@ -71,17 +73,15 @@ def cancel_after_last_epoch(
 ) -> httpx.Response:
     """Poll ``href`` without pause until the job has reported its last epoch
     or has finished, then send DELETE; return the cancel response."""
-    deadline = time.monotonic() + timeout
-    job: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        response = client.get(href)
-        assert response.status_code == 200, response.text
-        job = response.json()
-        progress = job.get("progress") or {}
-        epoch = progress.get("epoch", 0)
-        if finished(job) or (epoch >= 1 and epoch == progress.get("epochs")):
-            return client.delete(href, headers=headers)
-    raise AssertionError(f"job at {href} did not end its last epoch: {job}")
+    wait_for_job(client, href, after_last_epoch, timeout=timeout, pause=0)
+    return client.delete(href, headers=headers)
+
+
+def after_last_epoch(job: dict[str, Any]) -> bool:
+    """Return True once ``job`` has finished or reported its last epoch."""
+    progress = job.get("progress") or {}
+    epoch = progress.get("epoch", 0)
+    return finished(job) or (epoch >= 1 and epoch == progress.get("epochs"))
 
 
 def check_late_cancel(
