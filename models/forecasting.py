@@ -7,7 +7,9 @@ version is loaded.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -194,6 +196,36 @@ def _check_history(
             f"); send at least {plural(needed, 'row')}",
             field="history",
         )
+    if not _plainly_valid_closes(loaded, values, needed):
+        _check_closes(loaded, values, needed)
+    if not all(map(operator.lt, dates, itertools.islice(dates, 1, None))):
+        _check_dates(dates)
+
+
+def _plainly_valid_closes(loaded: LoadedModel, values: np.ndarray, needed: int) -> bool:
+    """Return True when ``_check_closes`` would pass ``values`` (N,), in
+    half its numpy calls; False means that it may not, and it runs to find
+    the error."""
+    if not np.isfinite(values).all():
+        return False
+    closes = values[-needed:]
+    low, high = closes.min(), closes.max()
+    if not -MAX_ABS_VALUE <= low <= high <= MAX_ABS_VALUE:
+        return False
+    if loaded.target == "log_return":
+        if not low > 0:
+            return False
+        modelled = np.diff(np.log(closes))
+    else:
+        modelled = closes
+    scaled = loaded.scaler.transform(modelled)
+    return bool(-MAX_SCALED <= scaled.min() and scaled.max() <= MAX_SCALED)
+
+
+def _check_closes(loaded: LoadedModel, values: np.ndarray, needed: int) -> None:
+    """Raise for the first close of ``values`` (N,) that is not finite, or
+    of the last ``needed`` that is not positive for a log-return model or
+    that the version cannot scale."""
     if not np.all(np.isfinite(values)):
         bad = int(np.argmax(~np.isfinite(values)))
         raise InvalidInputError(
@@ -209,6 +241,10 @@ def _check_history(
             field=f"history[{bad}].close",
         )
     _check_scale(loaded, values[-needed:], first_row=len(values) - needed)
+
+
+def _check_dates(dates: Sequence[str] | Sequence[dt.date]) -> None:
+    """Raise for the first date that is not after the one before it."""
     for i in range(1, len(dates)):
         if dates[i] <= dates[i - 1]:
             problem = "duplicated" if dates[i] == dates[i - 1] else "out of order"

@@ -54,22 +54,45 @@ class JsonFormatter(logging.Formatter):
     the record's ``extra`` fields and, when present, the exception text."""
 
     def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "time": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(
-                timespec="milliseconds"
-            ),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-            "request_id": getattr(record, "request_id", None),
+        fields = {
+            key: value
+            for key, value in record.__dict__.items()
+            if key not in _STANDARD_ATTRIBUTES and not key.startswith("_")
         }
-        for key, value in record.__dict__.items():
-            if key not in _STANDARD_ATTRIBUTES and not key.startswith("_"):
-                entry[key] = value
-
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+            fields["exception"] = self.formatException(record.exc_info)
+        return json_line(
+            record.created,
+            record.levelname,
+            record.name,
+            record.getMessage(),
+            getattr(record, "request_id", None),
+            fields,
+        )
+
+
+def json_line(
+    created: float,
+    level: str,
+    logger: str,
+    message: str,
+    request_id: str | None,
+    fields: dict[str, Any],
+) -> str:
+    """Write one log line as JSON: the time ``created`` (Unix seconds) in
+    UTC to the millisecond, the level, logger name, message and request
+    id, then ``fields``."""
+    entry: dict[str, Any] = {
+        "time": dt.datetime.fromtimestamp(created, dt.UTC).isoformat(
+            timespec="milliseconds"
+        ),
+        "level": level,
+        "logger": logger,
+        "message": message,
+        "request_id": request_id,
+    }
+    entry.update(fields)
+    return json.dumps(entry, default=str)
 
 
 def log_config(log_format: str, level: str) -> dict[str, Any]:

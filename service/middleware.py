@@ -31,6 +31,7 @@ from starlette.responses import Response
 from starlette.routing import Route, compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.access_log import write_access_line
 from service.auth import ApiKeyMiddleware
 from service.content_coding import ContentCodingMiddleware
 from service.errors import CLOSE, problem
@@ -44,7 +45,6 @@ from service.routes.series import MULTIPART_OVERHEAD_BYTES
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
-access_logger = logging.getLogger("service.access")
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # ids from clients are kept only when they are short and plain, so a header
@@ -94,20 +94,7 @@ def record_request(
     """Count one finished request in ``metrics`` and write its access log
     line. ``route`` is the path template the request matched."""
     metrics.observe_request(scope["method"], route, status, seconds, path_params)
-    access_logger.info(
-        "%s %s %d %.1f ms",
-        scope["method"],
-        scope["path"],
-        status,
-        seconds * 1000,
-        extra={
-            "method": scope["method"],
-            "path": scope["path"],
-            "route": route,
-            "status": status,
-            "duration_ms": round(seconds * 1000, 3),
-        },
-    )
+    write_access_line(scope["method"], scope["path"], route, status, seconds)
 
 
 class RouteTemplates:

@@ -1,0 +1,175 @@
+"""Access log lines written directly equal those that go through logging.
+
+The tests build a logger tree of their own (a root, ``service`` and
+``service.access``), because pytest adds its capture handlers to the
+process's root logger, which sends the app's access lines through
+``logging``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from service.access_log import direct_handler, write_access_line
+from service.logging_config import REQUEST_ID, JsonFormatter, RequestIdFilter
+
+NOW = 1_764_900_000.123456
+ROUTE = "/v1/models/{name}/forecast"
+
+
+class PassAll(logging.Filter):
+    """A filter that keeps every record; its presence alone sends access
+    lines through ``logging``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return True
+
+
+@dataclass
+class Tree:
+    """A root logger with the server's JSON handler on ``stream``, and the
+    ``service`` and ``service.access`` loggers below it."""
+
+    root: logging.Logger
+    service: logging.Logger
+    access: logging.Logger
+    stream: io.StringIO
+
+    def lines(self) -> list[str]:
+        return self.stream.getvalue().splitlines()
+
+
+def server_handler(stream: io.StringIO) -> logging.StreamHandler:  # type: ignore[type-arg]
+    """The handler that ``log_config("json", ...)`` builds, on ``stream``."""
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(RequestIdFilter())
+    return handler
+
+
+@pytest.fixture
+def tree(monkeypatch: pytest.MonkeyPatch) -> Iterator[Tree]:
+    """A fresh logger tree at INFO, with the clock fixed at ``NOW`` and the
+    request id ``req-1``."""
+    stream = io.StringIO()
+    root = logging.RootLogger(logging.INFO)
+    root.addHandler(server_handler(stream))
+    service = logging.Logger("service")
+    service.parent = root
+    access = logging.Logger("service.access")
+    access.parent = service
+    monkeypatch.setattr(time, "time", lambda: NOW)
+    token = REQUEST_ID.set("req-1")
+    yield Tree(root, service, access, stream)
+    REQUEST_ID.reset(token)
+
+
+def write(tree: Tree, path: str = "/v1/health", status: int = 200) -> None:
+    write_access_line("GET", path, ROUTE, status, 0.0015, logger=tree.access)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "seconds"),
+    [
+        ("POST", "/v1/models/nflx/forecast", 200, 0.000586),
+        ("GET", '/v1/models/"quoted"\\name', 404, 12.5),
+        ("DELETE", "/v1/models/n\u00e9e/aliases/x\u2028", 409, 0.0),
+    ],
+)
+def test_direct_line_equals_the_logging_line(
+    tree: Tree, method: str, path: str, status: int, seconds: float
+) -> None:
+    assert direct_handler(tree.access) is tree.root.handlers[0]
+    write_access_line(method, path, ROUTE, status, seconds, logger=tree.access)
+
+    tree.access.addFilter(PassAll())
+    assert direct_handler(tree.access) is None
+    write_access_line(method, path, ROUTE, status, seconds, logger=tree.access)
+
+    direct, through_logging = tree.lines()
+    assert direct == through_logging
+    entry = json.loads(direct)
+    assert entry["logger"] == "service.access"
+    assert entry["request_id"] == "req-1"
+    assert entry["status"] == status
+    assert entry["path"] == path
+    assert entry["duration_ms"] == round(seconds * 1000, 3)
+    assert entry["time"] == "2025-12-05T02:00:00.123+00:00"
+
+
+def test_a_second_root_handler_gets_the_line_too(tree: Tree) -> None:
+    other = io.StringIO()
+    tree.root.addHandler(server_handler(other))
+
+    write(tree)
+
+    assert direct_handler(tree.access) is None
+    assert len(other.getvalue().splitlines()) == 1
+    assert tree.lines() == other.getvalue().splitlines()
+
+
+def test_a_handler_on_the_way_takes_the_logging_path(tree: Tree) -> None:
+    extra = io.StringIO()
+    tree.service.addHandler(server_handler(extra))
+
+    write(tree)
+
+    assert direct_handler(tree.access) is None
+    assert len(extra.getvalue().splitlines()) == 1
+    assert tree.lines() == extra.getvalue().splitlines()
+
+
+def test_text_format_takes_the_logging_path(tree: Tree) -> None:
+    tree.root.handlers[0].setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+
+    write(tree)
+
+    assert direct_handler(tree.access) is None
+    assert tree.lines() == ["INFO GET /v1/health 200 1.5 ms"]
+
+
+@pytest.mark.parametrize("setting", ["level", "handler level", "disabled", "propagate"])
+def test_a_silenced_access_logger_writes_nothing(tree: Tree, setting: str) -> None:
+    if setting == "level":
+        tree.access.setLevel(logging.WARNING)
+    elif setting == "handler level":
+        tree.root.handlers[0].setLevel(logging.WARNING)
+    elif setting == "disabled":
+        tree.access.disabled = True
+    else:
+        tree.access.propagate = False
+
+    write(tree)
+
+    assert direct_handler(tree.access) is None
+    assert tree.lines() == []
+
+
+def test_a_failed_write_is_reported_by_the_handler(
+    tree: Tree, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handler = tree.root.handlers[0]
+    reported: list[logging.LogRecord] = []
+    monkeypatch.setattr(handler, "handleError", reported.append)
+    tree.stream.close()
+
+    write(tree, status=503)
+
+    [record] = reported
+    assert record.getMessage() == "GET /v1/health 503 1.5 ms"
+
+
+def test_caplog_sees_access_lines(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="service.access"):
+        write_access_line("POST", "/v1/models/a/forecast", ROUTE, 422, 0.002)
+
+    [record] = [r for r in caplog.records if r.name == "service.access"]
+    assert record.getMessage() == "POST /v1/models/a/forecast 422 2.0 ms"
+    assert record.__dict__["status"] == 422
