@@ -204,22 +204,34 @@ def _check_history(
 
 def _plainly_valid_closes(loaded: LoadedModel, values: np.ndarray, needed: int) -> bool:
     """Return True when ``_check_closes`` would pass ``values`` (N,), in
-    half its numpy calls; False means that it may not, and it runs to find
-    the error."""
-    if not np.isfinite(values).all():
-        return False
+    about half its numpy calls; False means that it may not, and it runs to
+    find the error.
+
+    The scaled bound is checked on the smallest and largest modelled value
+    with the scaler's own arithmetic, which keeps their order because the
+    scale is positive. Min and max carry nan and inf, so finite extremes
+    mean finite values.
+    """
     closes = values[-needed:]
     low, high = closes.min(), closes.max()
+    if len(closes) < len(values):
+        earlier = values[:-needed]
+        if not math.isfinite(earlier.min()) or not math.isfinite(earlier.max()):
+            return False
     if not -MAX_ABS_VALUE <= low <= high <= MAX_ABS_VALUE:
         return False
+
     if loaded.target == "log_return":
         if not low > 0:
             return False
-        modelled = np.diff(np.log(closes))
-    else:
-        modelled = closes
-    scaled = loaded.scaler.transform(modelled)
-    return bool(-MAX_SCALED <= scaled.min() and scaled.max() <= MAX_SCALED)
+        logs = np.log(closes)
+        steps = logs[1:] - logs[:-1]  # np.diff, without its Python overhead
+        low, high = steps.min(), steps.max()
+    scaler = loaded.scaler
+    return bool(
+        -MAX_SCALED <= (low - scaler.shift) / scaler.scale
+        and (high - scaler.shift) / scaler.scale <= MAX_SCALED
+    )
 
 
 def _check_closes(loaded: LoadedModel, values: np.ndarray, needed: int) -> None:
