@@ -40,6 +40,15 @@ ALTERNATIVES = (
 
 Download = Callable[..., pd.DataFrame | None]
 
+# appended to an error about the bars of a download; its data rows are
+# counted as in the Yahoo-format CSV file that the bars are cached as
+DOWNLOADED_ROW_FIX = (
+    "Yahoo Finance sent these bars, so set data.start and data.end (--start "
+    "and --end on the command line) to leave the row out, or save the bars as "
+    "a Yahoo-format CSV file, correct the row and load that file (csv:PATH on "
+    "the command line, POST /v1/series over HTTP)"
+)
+
 
 def load_yfinance(
     ticker: str,
@@ -61,10 +70,13 @@ def load_yfinance(
     same signature).
 
     Every bar with a price must be dated on an NYSE session, whether it was
-    downloaded or read from the cache (``check_bar_sessions``).
+    downloaded or read from the cache (``check_bar_sessions``), and passes
+    the row checks of an uploaded file (``_parse_bars``). Bars that fail a
+    check are not cached.
 
     Raises ``SourceUnavailableError`` when the download raises, and
-    ``DataError`` when it returns no rows or a bar off the NYSE sessions.
+    ``DataError`` when it returns no rows, a bar off the NYSE sessions or a
+    bar that fails a row check.
     yfinance 1.7 catches most network and HTTP errors itself, logs them and
     returns an empty frame, so an empty result cannot be distinguished from
     an unknown ticker. An empty result raises ``DataError`` because the
@@ -93,26 +105,22 @@ def load_yfinance(
         raw = cache_path.read_bytes()
         label = f"cached {label} ({cache_path.name}, delete it to download again)"
         session_label = f"{session_label} in the cache file {cache_path.name}"
-    else:
-        first = start_text or EARLIEST_START.isoformat()
-        frame = _download(symbol, first, end_text, download)
-        raw = _to_yahoo_csv(frame)
-        if cache_path is not None:
-            _write_cache(cache_path, raw)
+        series = _parse_bars(raw, column, label, source)
+        check_bar_sessions(series.frame.index, session_label)
+        return series
 
-    # The sessions are checked on the cleaned, sorted bars, so that the error
-    # speaks of dates and not of the rows of a file that the user never saw.
-    # Yahoo's dates may carry a time and an offset, and its quotes are taken
-    # as sent, so the strict row checks of uploads are off.
-    series = parse_csv_bytes(
-        raw,
-        column=column,
-        label=label,
-        source=source,
-        sessions_only=False,
-        strict_rows=False,
-    )
+    first = start_text or EARLIEST_START.isoformat()
+    frame = _download(symbol, first, end_text, download)
+    raw = _to_yahoo_csv(frame)
+    try:
+        series = _parse_bars(raw, column, label, source)
+    except DataError as exc:
+        fixed = f"{exc.message}. {DOWNLOADED_ROW_FIX}"
+        raise DataError(fixed, field=exc.field) from exc
     check_bar_sessions(series.frame.index, session_label)
+    # only bars that passed every check are cached
+    if cache_path is not None:
+        _write_cache(cache_path, raw)
     return series
 
 
@@ -127,6 +135,28 @@ def cache_file_name(
     start_text = _iso_date(start, "data.start") or EARLIEST_START.isoformat()
     end_text = _iso_date(end, "data.end") or f"open-{dt.date.today().isoformat()}"
     return f"{_check_ticker(ticker)}_{start_text}_{end_text}.csv"
+
+
+def _parse_bars(
+    raw: bytes, column: str, label: str, source: dict[str, str | None]
+) -> Series:
+    """Parse bars written by ``_to_yahoo_csv`` with the checks of an upload.
+
+    Every bar must be dated at midnight (no time of day), its Low must not
+    exceed its High with Open and Close between them, and every value of
+    every column must lie in the range that training can scale. The session
+    check runs afterwards on the cleaned bars (``check_bar_sessions``), so
+    that its error speaks of dates.
+    """
+    return parse_csv_bytes(
+        raw,
+        column=column,
+        label=label,
+        source=source,
+        sessions_only=False,
+        check_all_columns=True,
+        strict_rows=True,
+    )
 
 
 def _check_ticker(ticker: str) -> str:

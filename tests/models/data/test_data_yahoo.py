@@ -383,3 +383,111 @@ def test_yfinance_deprecation_warnings_hidden() -> None:
 
     assert len(series.frame) == 3
     assert [str(warning.message) for warning in caught] == ["kept"]
+
+
+DOWNLOADED_ROW_FIX = (
+    "Yahoo Finance sent these bars, so set data.start and data.end (--start and "
+    "--end on the command line) to leave the row out, or save the bars as a "
+    "Yahoo-format CSV file, correct the row and load that file (csv:PATH on the "
+    "command line, POST /v1/series over HTTP)"
+)
+
+
+def test_yfinance_low_above_high_rejected(tmp_path: Path) -> None:
+    frame = yfinance_frame()
+    frame.loc[frame.index[1], ("Low", "NFLX")] = 331.0
+    fake = FakeDownload(frame)
+
+    with pytest.raises(DataError) as caught:
+        load_yfinance(
+            "NFLX", "2020-01-01", "2020-01-07", cache_dir=tmp_path, download=fake
+        )
+
+    assert str(caught.value) == (
+        "Yahoo Finance data for NFLX: data row 2 (2020-01-03, row 1 is the first "
+        "row after the header) has low 331, which is above high (low 331, high "
+        "329.9); fix the prices of that row or remove it. " + DOWNLOADED_ROW_FIX
+    )
+    assert caught.value.field == "data"
+    assert not (tmp_path / "yfinance").exists()
+
+
+def test_yfinance_close_outside_day_range_rejected() -> None:
+    frame = yfinance_frame(tz=None)
+    frame.loc[frame.index[2], ("Close", "NFLX")] = 340.0
+
+    with pytest.raises(DataError) as caught:
+        load_yfinance("NFLX", "2020-01-01", "2020-01-07", download=FakeDownload(frame))
+
+    assert str(caught.value).startswith(
+        "Yahoo Finance data for NFLX: data row 3 (2020-01-06, row 1 is the first "
+        "row after the header) has close 340, which is outside low..high (low "
+        "321.2, high 336.4); fix the prices of that row or remove it. "
+    )
+    assert str(caught.value).endswith(DOWNLOADED_ROW_FIX)
+
+
+def test_yfinance_open_checked_for_other_column() -> None:
+    frame = yfinance_frame()
+    frame.loc[frame.index[0], ("Open", "NFLX")] = 300.0
+
+    with pytest.raises(DataError) as caught:
+        load_yfinance(
+            "NFLX",
+            "2020-01-01",
+            "2020-01-07",
+            "adj_close",
+            download=FakeDownload(frame),
+        )
+
+    assert "data row 1 (2020-01-02" in str(caught.value)
+    assert "has open 300, which is outside low..high" in str(caught.value)
+
+
+def test_yfinance_value_out_of_range_rejected() -> None:
+    frame = yfinance_frame()
+    frame.loc[frame.index[0], ("Volume", "NFLX")] = 1e200
+
+    with pytest.raises(DataError) as caught:
+        load_yfinance("NFLX", "2020-01-01", "2020-01-07", download=FakeDownload(frame))
+
+    assert "volume" in str(caught.value)
+    assert "1e+200" in str(caught.value)
+    assert str(caught.value).endswith(DOWNLOADED_ROW_FIX)
+
+
+def test_yfinance_intraday_time_rejected() -> None:
+    frame = yfinance_frame(tz=None)
+    frame.index = frame.index + pd.Timedelta(hours=9, minutes=30)
+
+    with pytest.raises(DataError) as caught:
+        load_yfinance("NFLX", "2020-01-01", "2020-01-07", download=FakeDownload(frame))
+
+    assert str(caught.value).startswith(
+        "Yahoo Finance data for NFLX: invalid date '2020-01-02 09:30:00' in data "
+        "row 1 (row 1 is the first row after the header); write dates as "
+        "YYYY-MM-DD, without a time or a UTC offset. "
+    )
+    assert str(caught.value).endswith(DOWNLOADED_ROW_FIX)
+
+
+def test_yfinance_cached_bars_row_checked(tmp_path: Path) -> None:
+    path = tmp_path / "yfinance" / "NFLX_2020-01-01_2020-01-07.csv"
+    path.parent.mkdir(parents=True)
+    path.write_text(
+        "Date,Open,High,Low,Close,Adj Close,Volume\n"
+        "2020-01-02,326.1,329.9,316.6,329.8,329.8,4485800.0\n"
+        "2020-01-03,326.8,320.0,325.5,325.9,325.9,3806900.0\n"
+    )
+    fake = FakeDownload(yfinance_frame())
+
+    with pytest.raises(DataError) as caught:
+        load_yfinance(
+            "NFLX", "2020-01-01", "2020-01-07", cache_dir=tmp_path, download=fake
+        )
+
+    assert str(caught.value).startswith(
+        "cached Yahoo Finance data for NFLX (NFLX_2020-01-01_2020-01-07.csv, "
+        "delete it to download again): data row 2 (2020-01-03"
+    )
+    assert fake.calls == []
