@@ -187,6 +187,9 @@ def _end(
     if store.finish(job.id, status, result=result, error=error):
         return status
 
+    # the stale heartbeat sweep or a shutdown failed the job while it ran on
+    if status == SUCCEEDED and result is not None:
+        store.record_late_result(job.id, result)
     final = store.get(job.id)
     logger.warning(
         "job %s ended %s in its worker, but its stored status was already %s (%s)",

@@ -55,7 +55,13 @@ def fail_stale_jobs(store: JobStore, timeout: float) -> list[str]:
         f"interrupted: no heartbeat from the worker for more than {timeout:g} s; "
         "submit the job again"
     )
-    failed = store.fail_stale(time.time() - timeout, error)
+    writing_error = (
+        f"interrupted: no heartbeat from the worker for more than {timeout:g} s "
+        "while it was writing its version, so the version may exist. List the "
+        "model's versions before you submit the job again. A worker that still "
+        "finishes records the version in this job's result"
+    )
+    failed = store.fail_stale(time.time() - timeout, error, writing_error)
     if failed:
         logger.warning(
             "marked %d jobs without heartbeat failed: %s", len(failed), failed

@@ -521,16 +521,24 @@ class JobStore:
             raise NotFoundError(f"job {quoted(job_id)} not found", field="job_id")
         return str(row.status), bool(row.cancel_requested)
 
-    def fail_stale(self, older_than: float, error: str) -> list[str]:
-        """Fail running jobs whose last heartbeat is before ``older_than``."""
-        query = select(jobs_table.c.id).where(
+    def fail_stale(
+        self, older_than: float, error: str, writing_error: str | None = None
+    ) -> list[str]:
+        """Fail running jobs whose last heartbeat is before ``older_than``.
+
+        A job in the stage ``WRITING_STAGE`` gets ``writing_error`` when it
+        is given, because its version may have been written.
+        """
+        query = select(jobs_table.c.id, jobs_table.c.progress).where(
             jobs_table.c.status == RUNNING, jobs_table.c.heartbeat_at < older_than
         )
         with self.engine.connect() as conn:
-            candidates = [row.id for row in conn.execute(query)]
+            candidates = [(row.id, row.progress) for row in conn.execute(query)]
 
         failed = []
-        for job_id in candidates:
+        for job_id, progress in candidates:
+            writing = progress is not None and progress.get("stage") == WRITING_STAGE
+            message = writing_error if writing and writing_error else error
             statement = (
                 update(jobs_table)
                 .where(
@@ -540,7 +548,7 @@ class JobStore:
                 )
                 .values(
                     status=FAILED,
-                    error=error,
+                    error=message,
                     finished_at=time.time(),
                     revision=jobs_table.c.revision + 1,
                 )
@@ -549,6 +557,31 @@ class JobStore:
                 if conn.execute(statement).rowcount == 1:
                     failed.append(job_id)
         return failed
+
+    def record_late_result(self, job_id: str, result: dict[str, Any]) -> bool:
+        """Store ``result`` on a job that was failed as interrupted while its
+        worker kept running and then finished, such as a job that the stale
+        heartbeat sweep failed during a slow registry write.
+
+        The status stays ``failed``, because clients may have acted on it,
+        and the error gets a sentence that names the written version. False
+        when the job is not such a job or already has a result.
+        """
+        job = self.get(job_id)
+        interrupted = job.error is not None and job.error.startswith("interrupted:")
+        if job.status != FAILED or not interrupted or job.result is not None:
+            return False
+        error = f"{job.error}. {_late_result_note(result)}"
+        done = self._transition(
+            job_id,
+            (FAILED,),
+            expected_revision=job.revision,
+            result=result,
+            error=error,
+        )
+        if done:
+            logger.warning("job %s finished after it was failed: %s", job_id, result)
+        return done
 
     def _transition(
         self,
@@ -573,6 +606,18 @@ class JobStore:
         )
         with self.engine.begin() as conn:
             return conn.execute(statement).rowcount == 1
+
+
+def _late_result_note(result: dict[str, Any]) -> str:
+    """Describe the result that a worker stored after its job was failed."""
+    name, version = result.get("name"), result.get("version")
+    if isinstance(name, str) and isinstance(version, int):
+        return (
+            f"The worker kept running and then wrote version {version} of "
+            f"{name}, which result names; use that version instead of "
+            "submitting the job again"
+        )
+    return "The worker kept running and then finished; result contains its output"
 
 
 def _writing(job: Job) -> bool:

@@ -199,3 +199,19 @@ def postgres_schema() -> Iterator[str]:
         with admin.begin() as conn:
             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
+
+
+@contextlib.contextmanager
+def open_job_store(backend: str, tmp_path: Path) -> Iterator[JobStore]:
+    """Yield a job store on ``backend`` (``sqlite`` in ``tmp_path``, or
+    ``postgresql`` in a schema of its own) and close it afterwards."""
+    if backend == "sqlite":
+        job_store = JobStore(sqlite_url(tmp_path / "jobs.db"))
+        yield job_store
+        job_store.close()
+        return
+
+    with postgres_schema() as url:
+        job_store = JobStore(url)
+        yield job_store
+        job_store.close()

@@ -31,21 +31,13 @@ from service.jobs.store import (
     sqlite_url,
 )
 from service.jobs.views import shown_progress
-from tests.service.jobs_support import postgres_schema, writing_conflict
+from tests.service.jobs_support import open_job_store, writing_conflict
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[JobStore]:
-    if request.param == "sqlite":
-        job_store = JobStore(sqlite_url(tmp_path / "jobs.db"))
+    with open_job_store(request.param, tmp_path) as job_store:
         yield job_store
-        job_store.close()
-        return
-
-    with postgres_schema() as url:
-        job_store = JobStore(url)
-        yield job_store
-        job_store.close()
 
 
 def test_job_goes_queued_running_succeeded(store: JobStore) -> None:

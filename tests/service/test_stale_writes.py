@@ -1,0 +1,165 @@
+"""The stale heartbeat sweep and a job that is writing its version.
+
+A worker whose heartbeats stop while it writes a registry version (a slow
+disk, a stalled process) is failed by the sweep, but may still finish the
+write. The job then stays ``failed`` and records the version in ``result``
+and ``error``, so the job and the registry agree.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import update
+
+from models.registry import Registry
+from service.jobs.execution import execute_job
+from service.jobs.recovery import fail_stale_jobs
+from service.jobs.store import (
+    CANCELLED,
+    FAILED,
+    RUNNING,
+    WRITING_STAGE,
+    JobStore,
+    jobs_table,
+    sqlite_url,
+)
+from service.settings import Settings
+from tests.service.jobs_support import open_job_store, tiny_job
+
+TIMEOUT = 50.0
+TINY_TRAIN = tiny_job(name="swept", epochs=1, patience=None)
+WRITING_ERROR = (
+    "interrupted: no heartbeat from the worker for more than 50 s while it was "
+    "writing its version, so the version may exist. List the model's versions "
+    "before you submit the job again. A worker that still finishes records the "
+    "version in this job's result"
+)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[JobStore]:
+    with open_job_store(request.param, tmp_path) as job_store:
+        yield job_store
+
+
+def age_heartbeat(store: JobStore, job_id: str) -> None:
+    """Move the job's last heartbeat 100 s into the past."""
+    with store.engine.begin() as conn:
+        conn.execute(
+            update(jobs_table)
+            .where(jobs_table.c.id == job_id)
+            .values(heartbeat_at=time.time() - 100)
+        )
+
+
+def writing_job(store: JobStore) -> str:
+    """Create a running job in the stage ``WRITING_STAGE``."""
+    job_id = store.create("train", {}).id
+    store.claim(job_id, "elsewhere:1")
+    assert store.begin_write(job_id, {"stage": WRITING_STAGE})
+    return job_id
+
+
+def test_sweep_names_writing_stage(store: JobStore) -> None:
+    job_id = writing_job(store)
+    training = store.create("train", {}).id
+    store.claim(training, "elsewhere:2")
+    store.report(training, {"stage": "training"})
+    age_heartbeat(store, job_id)
+    age_heartbeat(store, training)
+
+    failed = fail_stale_jobs(store, TIMEOUT)
+
+    assert sorted(failed) == sorted([job_id, training])
+    assert store.get(job_id).error == WRITING_ERROR
+    other_error = store.get(training).error
+    assert other_error == (
+        "interrupted: no heartbeat from the worker for more than 50 s; "
+        "submit the job again"
+    )
+
+
+def test_late_result_recorded_on_swept_job(store: JobStore) -> None:
+    job_id = writing_job(store)
+    age_heartbeat(store, job_id)
+    fail_stale_jobs(store, TIMEOUT)
+    revision = store.get(job_id).revision
+    result = {"name": "nflx", "version": 3, "epochs_run": 1}
+
+    assert store.record_late_result(job_id, result)
+
+    job = store.get(job_id)
+    assert job.status == FAILED
+    assert job.result == result
+    assert job.error == (
+        f"{WRITING_ERROR}. The worker kept running and then wrote version 3 of "
+        "nflx, which result names; use that version instead of submitting the "
+        "job again"
+    )
+    assert job.revision == revision + 1
+    assert not store.record_late_result(job_id, {"name": "nflx", "version": 4})
+    assert store.get(job_id).result == result
+
+
+def test_late_result_needs_interrupted_failure(store: JobStore) -> None:
+    running = writing_job(store)
+    cancelled = store.create("train", {}).id
+    store.request_cancel(cancelled)
+    failed = store.create("train", {}).id
+    store.claim(failed, "elsewhere:3")
+    store.finish(failed, FAILED, error="training diverged at epoch 2")
+    result = {"name": "nflx", "version": 1}
+
+    assert not store.record_late_result(running, result)
+    assert not store.record_late_result(cancelled, result)
+    assert not store.record_late_result(failed, result)
+    assert store.get(running).status == RUNNING
+    assert store.get(cancelled).status == CANCELLED
+    assert store.get(failed).result is None
+
+
+class SweptStore(JobStore):
+    """A store whose stale sweep fails the job right after its worker
+    entered the stage ``WRITING_STAGE``, as a sweep during a stalled write
+    would."""
+
+    def begin_write(self, job_id: str, progress: dict[str, Any]) -> bool:
+        started = super().begin_write(job_id, progress)
+        age_heartbeat(self, job_id)
+        self.swept = fail_stale_jobs(self, TIMEOUT)
+        return started
+
+
+def test_swept_worker_records_written_version(tmp_path: Path) -> None:
+    store = SweptStore(sqlite_url(tmp_path / "jobs.db"))
+    settings = Settings(
+        registry=tmp_path / "registry",
+        data_dir=tmp_path / "data",
+        cache_dir=tmp_path / "cache",
+    )
+    job = store.create("train", TINY_TRAIN)
+    claimed = store.claim(job.id, "test:1")
+    assert claimed is not None
+
+    status = execute_job(store, claimed, settings)
+
+    assert store.swept == [job.id]
+    assert status == FAILED
+    assert Registry(tmp_path / "registry").versions("swept") == [1]
+    stored = store.get(job.id)
+    assert stored.status == FAILED
+    assert stored.result is not None
+    assert stored.result["version"] == 1
+    assert stored.result["name"] == "swept"
+    assert stored.error is not None
+    assert stored.error.startswith(WRITING_ERROR)
+    assert stored.error.endswith(
+        "wrote version 1 of swept, which result names; "
+        "use that version instead of submitting the job again"
+    )
+    store.close()
