@@ -29,6 +29,7 @@ from models.errors import (
 )
 from service.body_examples import smallest_body
 from service.field_errors import field_error, json_limit_message
+from service.json_bodies import DuplicateKeyError
 from service.links import docs_path, route_path
 
 logger = logging.getLogger(__name__)
@@ -204,6 +205,13 @@ async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
             f"the body is not valid {encoding} ({cause.reason} at byte "
             f"{cause.start}); send JSON encoded as UTF-8"
         )
+    elif exc.status_code == 400 and isinstance(cause, DuplicateKeyError):
+        message = (
+            f"the body repeats the key {cause.path!r} in one JSON object, and "
+            "only one of the values would be used; send each key once"
+        )
+        error = {"field": cause.path, "message": message, "type": "duplicate_key"}
+        return problem(422, f"{cause.path}: {message}", errors=[error])
     elif exc.status_code == 400 and cause is not None:
         # FastAPI raises 400 for any other error of json.loads but the
         # JSONDecodeError, which it reports as a json_invalid field error

@@ -1,0 +1,86 @@
+"""Job and alias bodies that repeat a key in one JSON object get 422 naming
+the key, and store nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+from service.json_bodies import DuplicateKeyError, loads_unique_keys
+from tests.conftest import LiveServer
+
+PROBLEM = "application/problem+json"
+
+
+@pytest.mark.parametrize(
+    ("body", "path"),
+    [
+        ('{"epochs": 2, "epochs": 3}', "epochs"),
+        ('{"a": 1, "b": {"c": 1, "c": 1}}', "b.c"),
+        ('{"a": [{"x": 1}, {"y": 1, "z": 2, "y": 3}]}', "a[1].y"),
+        ('[{"k": 1, "k": 2}]', "[0].k"),
+        ('{"b": {"c": 1, "c": 2}, "b": 3}', "b"),
+    ],
+)
+def test_repeated_key_path(body: str, path: str) -> None:
+    with pytest.raises(DuplicateKeyError) as caught:
+        loads_unique_keys(body)
+
+    assert caught.value.path == path
+
+
+def test_unique_keys_parse_as_json() -> None:
+    body = '{"a": {"b": [1, {"c": null}]}, "d": "a"}'
+
+    assert loads_unique_keys(body) == {"a": {"b": [1, {"c": None}]}, "d": "a"}
+
+
+def job_ids(live_server: LiveServer) -> list[str]:
+    response = live_server.client.get("/v1/jobs", params={"limit": 200})
+    assert response.status_code == 200, response.text
+    return [job["id"] for job in response.json()["jobs"]]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "field"),
+    [
+        ("POST", "/v1/training-jobs", '{"epochs": 2, "epochs": 300}', "epochs"),
+        (
+            "POST",
+            "/v1/jobs",
+            '{"kind": "train", "params": {"data": {"source": "bundled", '
+            '"source": "synthetic"}}}',
+            "params.data.source",
+        ),
+        ("POST", "/v1/jobs", '{"kind": "train", "kind": "tuning"}', "kind"),
+        (
+            "PUT",
+            "/v1/models/nflx/aliases/prod",
+            '{"version": 1, "version": 2}',
+            "version",
+        ),
+    ],
+)
+def test_repeated_key_rejected(
+    live_server: LiveServer, method: str, path: str, body: str, field: str
+) -> None:
+    before = job_ids(live_server)
+
+    response = live_server.client.request(
+        method, path, content=body, headers={"content-type": "application/json"}
+    )
+
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == PROBLEM
+    problem = response.json()
+    assert problem["errors"] == [
+        {
+            "field": field,
+            "message": f"the body repeats the key {field!r} in one JSON object, "
+            "and only one of the values would be used; send each key once",
+            "type": "duplicate_key",
+        }
+    ]
+    assert problem["detail"].startswith(f"{field}: the body repeats the key")
+    assert job_ids(live_server) == before
+    aliases = live_server.client.get("/v1/models/nflx/aliases/prod")
+    assert aliases.status_code == 404
