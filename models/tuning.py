@@ -142,6 +142,20 @@ class SearchSpace(BaseModel):
 
     # Each check is a field validator, so that an error names the field,
     # such as space.hidden_size, and not the whole space.
+    @field_validator(*RANGE_FIELDS, mode="before")
+    @classmethod
+    def _check_range_length(cls, value: object, info: ValidationInfo) -> object:
+        # pydantic reports each missing item of a short tuple as a missing
+        # field, which a client cannot read as "the list is too short"
+        if isinstance(value, list | tuple) and len(value) != 2:
+            name = str(info.field_name)
+            default = list(cls.model_fields[name].default)
+            raise ValueError(
+                f"{name} must be a range [low, high] of two numbers, not a list "
+                f"of {len(value)}; send two numbers such as {default}"
+            )
+        return value
+
     @field_validator(*RANGE_FIELDS)
     @classmethod
     def _check_range(

@@ -353,6 +353,13 @@ def test_storage_without_driver_is_rejected() -> None:
         ({"dropout": (0.1, 1.0)}, "dropout range (0.1, 1.0) must lie in [0, 1)"),
         ({"lookback": (1, 10)}, "lookback range (1, 10) must lie within [2, 512]"),
         ({"batch_size": [1_000_000_000]}, "must lie within [1, 4096]"),
+        (
+            {"hidden_size": []},
+            "hidden_size must be a range [low, high] of two numbers, not a list "
+            "of 0; send two numbers such as [8, 128]",
+        ),
+        ({"dropout": [0.1]}, "not a list of 1; send two numbers such as [0.0, 0.5]"),
+        ({"lookback": [10, 20, 30]}, "lookback must be a range [low, high]"),
     ],
 )
 def test_search_space_rejects_bad_ranges(
