@@ -41,7 +41,11 @@ from multiprocessing.process import BaseProcess
 from typing import cast
 
 from service.jobs.execution import configure_worker_process, execute_job, worker_label
-from service.jobs.recovery import fail_dead_local_jobs, fail_stale_jobs
+from service.jobs.recovery import (
+    fail_dead_local_jobs,
+    fail_stale_jobs,
+    interrupted_error,
+)
 from service.jobs.runner_state import OK, UNAVAILABLE, RunnerState
 from service.jobs.store import CANCELLED, FAILED, RUNNING, Job, JobStore, open_store
 from service.logging_config import log_config
@@ -161,7 +165,7 @@ class InHostRunner:
             if job.cancel_requested:
                 self.store.finish(job_id, CANCELLED)
                 continue
-            error = f"interrupted: {describe_exit(process)}; submit the job again"
+            error = interrupted_error(describe_exit(process), job)
             self.store.finish(job_id, FAILED, error=error)
 
     def _terminate_overdue(self) -> None:

@@ -17,9 +17,30 @@ import socket
 import time
 
 from models.processes import local_pid, local_process_gone
-from service.jobs.store import FAILED, JobStore
+from service.jobs.store import FAILED, WRITING_STAGE, Job, JobStore
 
 logger = logging.getLogger(__name__)
+
+
+def interrupted_error(cause: str, job: Job) -> str:
+    """Write the error of ``job``, whose worker is gone for ``cause``, such as
+    ``"worker process 12 was killed by SIGKILL"``.
+
+    A job in the stage ``WRITING_STAGE`` may have written its version before
+    its worker stopped, so its error states that instead of asking for the job
+    to be submitted again.
+    """
+    if job.progress is not None and job.progress.get("stage") == WRITING_STAGE:
+        return _writing_error(cause)
+    return f"interrupted: {cause}; submit the job again"
+
+
+def _writing_error(cause: str) -> str:
+    return (
+        f"interrupted: {cause} while it was writing its version, so the "
+        "version may exist. List the model's versions before you submit "
+        "the job again"
+    )
 
 
 def fail_dead_local_jobs(store: JobStore, *, when: str) -> list[str]:
@@ -35,9 +56,8 @@ def fail_dead_local_jobs(store: JobStore, *, when: str) -> list[str]:
         pid = local_pid(job.worker)
         if pid is None or not local_process_gone(pid):
             continue
-        error = (
-            f"interrupted: worker process {pid} on {host} was gone {when}; "
-            "submit the job again"
+        error = interrupted_error(
+            f"worker process {pid} on {host} was gone {when}", job
         )
         if store.finish(job.id, FAILED, error=error):
             failed.append(job.id)
@@ -56,10 +76,8 @@ def fail_stale_jobs(store: JobStore, timeout: float) -> list[str]:
         "submit the job again"
     )
     writing_error = (
-        f"interrupted: no heartbeat from the worker for more than {timeout:g} s "
-        "while it was writing its version, so the version may exist. List the "
-        "model's versions before you submit the job again. A worker that still "
-        "finishes records the version in this job's result"
+        _writing_error(f"no heartbeat from the worker for more than {timeout:g} s")
+        + ". A worker that still finishes records the version in this job's result"
     )
     failed = store.fail_stale(time.time() - timeout, error, writing_error)
     if failed:

@@ -8,6 +8,8 @@ and ``error``, so the job and the registry agree.
 
 from __future__ import annotations
 
+import multiprocessing
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +20,11 @@ from sqlalchemy import update
 
 from models.registry import Registry
 from service.jobs.execution import execute_job
-from service.jobs.recovery import fail_stale_jobs
+from service.jobs.recovery import (
+    fail_dead_local_jobs,
+    fail_stale_jobs,
+    interrupted_error,
+)
 from service.jobs.store import (
     CANCELLED,
     FAILED,
@@ -163,3 +169,41 @@ def test_swept_worker_records_written_version(tmp_path: Path) -> None:
         "use that version instead of submitting the job again"
     )
     store.close()
+
+
+def test_dead_writer_error_names_version(store: JobStore) -> None:
+    # a real process that has exited gives a pid that is certainly not alive
+    process = multiprocessing.get_context("spawn").Process(target=time.sleep, args=(0,))
+    process.start()
+    process.join()
+    host = socket.gethostname()
+    job_id = store.create("train", {}).id
+    store.claim(job_id, f"{host}:{process.pid}")
+    assert store.begin_write(job_id, {"stage": WRITING_STAGE})
+
+    assert fail_dead_local_jobs(store, when="at start-up") == [job_id]
+
+    assert store.get(job_id).error == (
+        f"interrupted: worker process {process.pid} on {host} was gone at "
+        "start-up while it was writing its version, so the version may exist. "
+        "List the model's versions before you submit the job again"
+    )
+
+
+def test_interrupted_error_by_stage(store: JobStore) -> None:
+    job_id = writing_job(store)
+    other = store.create("train", {})
+
+    writing = interrupted_error(
+        "worker process 7 was killed by SIGKILL", store.get(job_id)
+    )
+    queued = interrupted_error("worker process 8 exited with code 1", other)
+
+    assert writing == (
+        "interrupted: worker process 7 was killed by SIGKILL while it was "
+        "writing its version, so the version may exist. List the model's "
+        "versions before you submit the job again"
+    )
+    assert queued == (
+        "interrupted: worker process 8 exited with code 1; submit the job again"
+    )
