@@ -34,6 +34,7 @@ import logging
 import math
 import os
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -181,6 +182,20 @@ class SearchSpace(BaseModel):
                 raise ValueError(
                     f"{name} range ({low}, {high}) must lie within [{floor}, {ceiling}]"
                 )
+        return value
+
+    @field_validator("cells", "batch_size")
+    @classmethod
+    def _check_unique_choices(cls, value: list[Any], info: ValidationInfo) -> list[Any]:
+        # a repeated choice adds nothing to the search but stays in the
+        # job's params and the study, so a long list of it is rejected
+        counts = Counter(value)
+        repeated = sorted(choice for choice, count in counts.items() if count > 1)
+        if repeated:
+            raise ValueError(
+                f"{info.field_name} choices {repeated} appear more than once; "
+                "list each choice once"
+            )
         return value
 
     @field_validator("batch_size")

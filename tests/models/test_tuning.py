@@ -360,6 +360,11 @@ def test_storage_without_driver_is_rejected() -> None:
         ),
         ({"dropout": [0.1]}, "not a list of 1; send two numbers such as [0.0, 0.5]"),
         ({"lookback": [10, 20, 30]}, "lookback must be a range [low, high]"),
+        (
+            {"cells": ["gru", "lstm", "gru"]},
+            "cells choices ['gru'] appear more than once; list each choice once",
+        ),
+        ({"batch_size": [64] * 100_000}, "batch_size choices [64] appear more than"),
     ],
 )
 def test_search_space_rejects_bad_ranges(
