@@ -611,11 +611,14 @@ class JobStore:
 def _late_result_note(result: dict[str, Any]) -> str:
     """Describe the result that a worker stored after its job was failed."""
     name, version = result.get("name"), result.get("version")
-    if isinstance(name, str) and isinstance(version, int):
+    if isinstance(version, int):
+        # a tuning job's result has the version but not the model's name
+        written = f"version {version}"
+        if isinstance(name, str):
+            written = f"{written} of {name}"
         return (
-            f"The worker kept running and then wrote version {version} of "
-            f"{name}, which result names; use that version instead of "
-            "submitting the job again"
+            f"The worker kept running and then wrote {written}, which result "
+            "names; use that version instead of submitting the job again"
         )
     return "The worker kept running and then finished; result contains its output"
 

@@ -112,6 +112,28 @@ def test_late_result_recorded_on_swept_job(store: JobStore) -> None:
     assert store.get(job_id).result == result
 
 
+@pytest.mark.parametrize(
+    ("result", "note"),
+    [
+        ({"version": 2, "trials": []}, "then wrote version 2, which result names"),
+        ({"folds": 3}, "then finished; result contains its output"),
+    ],
+)
+def test_late_result_note_by_kind(
+    store: JobStore, result: dict[str, Any], note: str
+) -> None:
+    job_id = writing_job(store)
+    age_heartbeat(store, job_id)
+    fail_stale_jobs(store, TIMEOUT)
+
+    assert store.record_late_result(job_id, result)
+
+    error = store.get(job_id).error
+    assert error is not None
+    assert error.startswith(f"{WRITING_ERROR}. The worker kept running and ")
+    assert note in error
+
+
 def test_late_result_needs_interrupted_failure(store: JobStore) -> None:
     running = writing_job(store)
     cancelled = store.create("train", {}).id
