@@ -75,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastPathApp:
             app.state.executor,
             window_seconds=settings.batch_window_ms / 1000,
             max_batch_size=settings.max_batch_size,
+            inline_seconds=settings.inline_forward_ms / 1000,
         )
         app.state.serving = Serving(
             settings,

@@ -18,6 +18,17 @@ caller gets the forecast of its own input. When a batched call raises (one histo
 overflows to a non-finite price, say), each item is run alone, so each caller
 gets its own result or its own error. A window of 0 turns batching off: each
 request then runs alone on the pool.
+
+A lone request of a version whose last lone forward pass took less than
+``inline_seconds`` runs on the event loop instead of the pool. Handing a
+forward pass to a pool thread and back costs two thread wake-ups, about
+0.1 ms on 2 cores, a third of a 0.3 ms forecast of the default LSTM. Before
+it runs, the request yields the loop once, so requests that have already
+arrived reach the batcher. If any of them queued behind it, all go to the
+pool as one batch. The first lone request of a version runs on the pool,
+where its time is measured, so a slow model never blocks the loop.
+An ``inline_seconds`` of 0, the default here, or batching off, keeps every
+forward pass on the pool.
 """
 
 from __future__ import annotations
@@ -25,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import time
 from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -37,6 +49,8 @@ logger = logging.getLogger(__name__)
 
 # name, version and checkpoint id of a LoadedModel
 BatchKey = tuple[str, int, str]
+# versions whose lone forward time is kept; the times are dropped beyond it
+MAX_TIMED_VERSIONS = 1024
 Outcome = Forecast | Exception
 
 
@@ -59,6 +73,8 @@ class BatchStats:
     batches: int = 0
     items: int = 0
     largest: int = 0
+    # lone requests that ran on the event loop
+    on_loop: int = 0
 
 
 class MicroBatcher:
@@ -69,7 +85,12 @@ class MicroBatcher:
     """
 
     def __init__(
-        self, executor: Executor, *, window_seconds: float, max_batch_size: int
+        self,
+        executor: Executor,
+        *,
+        window_seconds: float,
+        max_batch_size: int,
+        inline_seconds: float = 0.0,
     ) -> None:
         if window_seconds < 0:
             raise ValueError(
@@ -81,22 +102,37 @@ class MicroBatcher:
                 f"max_batch_size={max_batch_size} must be at least 1; use 1 to "
                 "turn batching off"
             )
+        if inline_seconds < 0:
+            raise ValueError(
+                f"inline_seconds={inline_seconds} is negative; use 0 to run "
+                "every forward pass on the pool"
+            )
         self.executor = executor
         self.window_seconds = window_seconds
         self.max_batch_size = max_batch_size
+        self.inline_seconds = inline_seconds
         self.stats = BatchStats()
         self.enabled = window_seconds > 0 and max_batch_size > 1
         self._queues: dict[BatchKey, _Queue] = {}
         self._in_flight: dict[BatchKey, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        # seconds of the last lone run_batch call per version
+        self._lone_seconds: dict[BatchKey, float] = {}
 
     async def forecast(self, loaded: LoadedModel, item: ForecastInput) -> Forecast:
         """Forecast one validated input, batched with concurrent ones."""
         key = (loaded.name, loaded.version, loaded.checkpoint)
         idle = self._in_flight.get(key, 0) == 0 and key not in self._queues
+        if self.enabled and idle and self._cheap(key):
+            return await self._run_on_loop(key, loaded, item)
         if not self.enabled or idle:
             return await self._run_alone(key, loaded, item)
+        return await self._join(key, loaded, item)
 
+    async def _join(
+        self, key: BatchKey, loaded: LoadedModel, item: ForecastInput
+    ) -> Forecast:
+        """Queue ``item`` for the next batch of ``key`` and wait for it."""
         loop = asyncio.get_running_loop()
         queue = self._queues.get(key)
         if queue is None:
@@ -113,12 +149,43 @@ class MicroBatcher:
             queue.timer = loop.call_later(self.window_seconds, self._flush, key)
         return await future
 
+    def _cheap(self, key: BatchKey) -> bool:
+        """True when the last lone forward pass of ``key`` took less than
+        ``inline_seconds``."""
+        seconds = self._lone_seconds.get(key)
+        return seconds is not None and seconds < self.inline_seconds
+
+    async def _run_on_loop(
+        self, key: BatchKey, loaded: LoadedModel, item: ForecastInput
+    ) -> Forecast:
+        """Run a lone request on the event loop after one turn of the loop.
+        Requests that queue behind it during that turn go with it to the
+        pool as one batch instead."""
+        self._in_flight[key] = self._in_flight.get(key, 0) + 1
+        try:
+            await asyncio.sleep(0)
+        except BaseException:
+            self._finish(key)
+            raise
+        if key in self._queues:
+            self._release(key)
+            return await self._join(key, loaded, item)
+
+        try:
+            outcomes, seconds = _timed_run(loaded, [item])
+        finally:
+            self._finish(key)
+        self._lone_seconds[key] = seconds
+        self._count(1)
+        self.stats.on_loop += 1
+        return _unwrap(outcomes[0])
+
     async def _run_alone(
         self, key: BatchKey, loaded: LoadedModel, item: ForecastInput
     ) -> Forecast:
-        """Run one request as a batch of one, without a queue, a task or a
-        future of its own: every request when batching is off, and a request
-        that finds its version idle when it is on.
+        """Run one request as a batch of one on the pool, without a queue, a
+        task or a future of its own: every request when batching is off, and
+        a request that finds its version idle when it is on.
 
         Requests that arrive meanwhile queue up as usual and go to the pool
         when this one finishes.
@@ -126,11 +193,14 @@ class MicroBatcher:
         loop = asyncio.get_running_loop()
         self._in_flight[key] = self._in_flight.get(key, 0) + 1
         try:
-            outcomes = await loop.run_in_executor(
-                self.executor, in_request_context(run_isolated, loaded, [item])
+            outcomes, seconds = await loop.run_in_executor(
+                self.executor, in_request_context(_timed_run, loaded, [item])
             )
         finally:
             self._finish(key)
+        if len(self._lone_seconds) >= MAX_TIMED_VERSIONS:
+            self._lone_seconds.clear()
+        self._lone_seconds[key] = seconds
         self._count(1)
         return _unwrap(outcomes[0])
 
@@ -193,11 +263,15 @@ class MicroBatcher:
     def _finish(self, key: BatchKey) -> None:
         """Count a finished batch of ``key`` and, because a pool thread is
         free again, send the requests queued meanwhile."""
+        self._release(key)
+        if key in self._queues:
+            self._flush(key)
+
+    def _release(self, key: BatchKey) -> None:
+        """Count one batch of ``key`` fewer in flight."""
         self._in_flight[key] -= 1
         if self._in_flight[key] == 0:
             del self._in_flight[key]
-        if key in self._queues:
-            self._flush(key)
 
     def _count(self, size: int) -> None:
         self.stats.batches += 1
@@ -238,6 +312,15 @@ def run_isolated(
         except Exception as exc:
             outcomes.append(exc)
     return outcomes
+
+
+def _timed_run(
+    loaded: LoadedModel, items: Sequence[ForecastInput]
+) -> tuple[list[Outcome], float]:
+    """``run_isolated`` and the seconds it took."""
+    started = time.perf_counter()
+    outcomes = run_isolated(loaded, items)
+    return outcomes, time.perf_counter() - started
 
 
 def _joined(request_ids: Sequence[str | None]) -> str:

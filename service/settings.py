@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     # micro-batching (service/batching.py): max wait in ms, 0 turns it off
     batch_window_ms: float = Field(default=2.0, ge=0.0, le=1000.0)
     max_batch_size: int = Field(default=64, ge=1, le=4096)
+    # a lone forecast whose last lone forward pass took less than this many
+    # ms runs on the event loop instead of the pool; 0 keeps all on the pool
+    inline_forward_ms: float = Field(default=1.0, ge=0.0, le=100.0)
     # version resolution (service/resolution.py): 0 checks mtimes per request
     resolve_ttl_ms: float = Field(default=0.0, ge=0.0, le=60_000.0)
     # diagnostics waiting for a diagnostics thread; more get 503

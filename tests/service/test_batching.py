@@ -8,6 +8,7 @@ import dataclasses
 import datetime as dt
 import logging
 import shutil
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -287,6 +288,149 @@ def test_batcher_gives_the_error_to_its_caller_only(registry: Registry) -> None:
     assert batcher.stats.largest > 1
 
 
+def record_threads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record the name of the thread of every ``run_isolated`` call of the
+    batcher, in call order."""
+    threads: list[str] = []
+
+    def recorded(
+        loaded: LoadedModel, items: list[ForecastInput], *rest: Any
+    ) -> list[object]:
+        threads.append(threading.current_thread().name)
+        return run_isolated(loaded, items, *rest)
+
+    monkeypatch.setattr("service.batching.run_isolated", recorded)
+    return threads
+
+
+def test_lone_cheap_request_runs_on_the_loop(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loaded = registry.load("nflx", 1)
+    items = [build_input(loaded, horizon) for horizon in (5, 3, 1)]
+    threads = record_threads(monkeypatch)
+
+    async def one_by_one(batcher: MicroBatcher) -> list[Forecast]:
+        return [await batcher.forecast(loaded, item) for item in items]
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pool") as pool:
+        batcher = MicroBatcher(
+            pool, window_seconds=0.05, max_batch_size=8, inline_seconds=10.0
+        )
+        results = asyncio.run(one_by_one(batcher))
+
+    # the first lone pass is timed on the pool; the later ones run on the loop
+    assert threads == ["pool_0", "MainThread", "MainThread"]
+    assert batcher.stats.on_loop == 2
+    assert batcher.stats.batches == 3
+    for item, result in zip(items, results, strict=True):
+        assert_same(result, run_batch(loaded, [item])[0])
+
+
+def test_slow_version_stays_on_the_pool(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loaded = registry.load("nflx", 1)
+    item = build_input(loaded, 3)
+    threads = record_threads(monkeypatch)
+
+    async def one_by_one(batcher: MicroBatcher) -> None:
+        for _ in range(3):
+            await batcher.forecast(loaded, item)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pool") as pool:
+        batcher = MicroBatcher(
+            pool, window_seconds=0.05, max_batch_size=8, inline_seconds=1e-9
+        )
+        asyncio.run(one_by_one(batcher))
+
+    assert threads == ["pool_0"] * 3
+    assert batcher.stats.on_loop == 0
+
+
+@pytest.mark.parametrize("window", [0.0, 0.05])
+def test_inline_setting_needs_batching_on(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch, window: float
+) -> None:
+    loaded = registry.load("nflx", 1)
+    item = build_input(loaded, 3)
+    threads = record_threads(monkeypatch)
+
+    async def one_by_one(batcher: MicroBatcher) -> None:
+        for _ in range(3):
+            await batcher.forecast(loaded, item)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pool") as pool:
+        batcher = MicroBatcher(
+            pool, window_seconds=window, max_batch_size=8, inline_seconds=0.0
+        )
+        asyncio.run(one_by_one(batcher))
+        off = MicroBatcher(pool, window_seconds=0.0, max_batch_size=8)
+        off.inline_seconds = 10.0
+        asyncio.run(one_by_one(off))
+
+    assert threads == ["pool_0"] * 6
+
+
+def test_arrivals_during_the_yield_join_one_batch(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pairs = [
+        (model, item)
+        for model, item in prepared(registry, varied_cases(registry, 15, seed=5))
+        if (model.name, model.version) == ("nflx", 1)
+    ]
+    loaded = pairs[0][0]
+    threads = record_threads(monkeypatch)
+
+    async def warm_then_together(batcher: MicroBatcher) -> list[Forecast]:
+        await batcher.forecast(loaded, pairs[0][1])
+        return await asyncio.gather(
+            *(batcher.forecast(model, item) for model, item in pairs)
+        )
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pool") as pool:
+        batcher = MicroBatcher(
+            pool, window_seconds=1.0, max_batch_size=64, inline_seconds=10.0
+        )
+        results = asyncio.run(warm_then_together(batcher))
+
+    # the first of the gathered requests found the version idle and yielded;
+    # the others queued behind it meanwhile, so all ran as one batch
+    assert threads == ["pool_0", "pool_0"]
+    assert batcher.stats.largest == len(pairs)
+    assert batcher.stats.on_loop == 0
+    for (_, item), result in zip(pairs, results, strict=True):
+        assert_same(result, run_batch(loaded, [item])[0])
+
+
+def test_mixed_versions_with_inline_runs_are_not_mixed(registry: Registry) -> None:
+    pairs = prepared(registry, varied_cases(registry, 45, seed=6))
+    expected = [run_batch(model, [item])[0] for model, item in pairs]
+
+    async def waves(batcher: MicroBatcher) -> list[Forecast]:
+        results = []
+        for start in range(0, len(pairs), 5):
+            wave = pairs[start : start + 5]
+            results += await asyncio.gather(
+                *(batcher.forecast(model, item) for model, item in wave)
+            )
+        for model, item in pairs[:6]:
+            results.append(await batcher.forecast(model, item))
+        return results
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        batcher = MicroBatcher(
+            pool, window_seconds=0.05, max_batch_size=4, inline_seconds=10.0
+        )
+        results = asyncio.run(waves(batcher))
+
+    for result, want in zip(results, expected + expected[:6], strict=True):
+        assert_same(result, want)
+    assert batcher.stats.on_loop >= 3
+    assert batcher.stats.items == len(pairs) + 6
+
+
 async def forecast_as(
     batcher: MicroBatcher, loaded: LoadedModel, item: ForecastInput, request_id: str
 ) -> Forecast | Exception:
@@ -383,6 +527,10 @@ def test_batcher_rejects_bad_settings() -> None:
     with ThreadPoolExecutor(max_workers=1) as pool:
         with pytest.raises(ValueError, match="window_seconds=-1 is negative"):
             MicroBatcher(pool, window_seconds=-1, max_batch_size=4)
+        with pytest.raises(ValueError, match="inline_seconds=-0.1 is negative"):
+            MicroBatcher(
+                pool, window_seconds=0.002, max_batch_size=4, inline_seconds=-0.1
+            )
         with pytest.raises(ValueError, match="max_batch_size=0 must be at least 1"):
             MicroBatcher(pool, window_seconds=0.002, max_batch_size=0)
 
