@@ -55,8 +55,8 @@ class StoredSpec(_Stored):
     """The training spec fields that a forecast reads."""
 
     target: Target
-    cell: StrictStr | None = None
-    lookback: int = Field(strict=True, ge=1, le=LIM.max_lookback)
+    cell: CellType | None = None
+    lookback: int = Field(strict=True, ge=2, le=LIM.max_lookback)
     horizon: int = Field(strict=True, ge=1, le=LIM.max_horizon)
 
 
@@ -243,6 +243,11 @@ class StoredMetadata(_Stored):
         if self.spec.horizon != horizon:
             raise ValueError(
                 f"spec.horizon is {self.spec.horizon} but model.horizon is {horizon}"
+            )
+        if self.spec.cell is not None and self.spec.cell != self.model.cell:
+            raise ValueError(
+                f"spec.cell is {self.spec.cell!r} but model.cell is "
+                f"{self.model.cell!r}"
             )
         if self.spec.target == "log_return":
             _check_positive(self.tail.close)
