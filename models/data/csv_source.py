@@ -318,8 +318,8 @@ def _rows_with_start_line(reader: Any) -> Iterator[tuple[int, list[str]]]:
 def _unclosed_quote_error(
     text: str, fields: list[str], lines: tuple[int, int, int]
 ) -> str | None:
-    """Return the end of the message for a row whose quoted field is not
-    closed on its own line; None otherwise. ``lines`` are the line the row
+    """Return the end of the message for a row with a quoted field that
+    spans lines; None otherwise. ``lines`` are the line the row
     starts on, the line it ends on and the number of lines in ``text``.
 
     No accepted column contains a line break, so a field with one comes from a
@@ -332,10 +332,19 @@ def _unclosed_quote_error(
     if not any("\n" in field for field in fields):
         if not at_end or not _open_at_end(text, start):
             return None
-    runs_to = "the end of the file" if at_end else f"line {end}"
+    if not at_end:
+        # a closing quote on a later line may belong to this field or to
+        # a field of a later row, so both causes are named
+        return (
+            f"(line {start}) has a quoted field that runs on to line {end}: "
+            f"either its quote is not closed on line {start}, or the field "
+            "holds a line break, which no column accepts; keep each quoted "
+            "field on one line"
+        )
     return (
         f"(line {start}) opens a quoted field that is not closed on that line, "
-        f"so the field runs on to {runs_to}; close the quote on line {start}"
+        f"so the field runs on to the end of the file; close the quote on line "
+        f"{start}"
     )
 
 

@@ -295,9 +295,10 @@ def test_parse_csv_rejects(raw: bytes, column: str, message: str) -> None:
         ),
         (
             b'date,value\n2020-01-02,"1\n2\n"\n2020-01-03,2\n',
-            "t.csv: data row 1 (line 2) opens a quoted field that is not closed "
-            "on that line, so the field runs on to line 4; close the quote on "
-            "line 2",
+            "t.csv: data row 1 (line 2) has a quoted field that runs on to line "
+            "4: either its quote is not closed on line 2, or the field holds a "
+            "line break, which no column accepts; keep each quoted field on one "
+            "line",
         ),
         (
             b"date,value\n2020-01-02,1\r2020-01-03,2\n",
