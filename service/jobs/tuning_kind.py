@@ -149,5 +149,5 @@ register_job_kind(
     TuningSpec,
     run_tuning_job,
     check=check_tuning,
-    server_fields=("storage",),
+    server_fields=("storage", "heartbeat_seconds"),
 )

@@ -83,6 +83,7 @@ def test_job_kinds_advertise_http_params(
     schemas = {kind["name"]: kind["params_schema"] for kind in kinds}
 
     assert "storage" not in schemas["tuning"]["properties"]
+    assert "heartbeat_seconds" not in schemas["tuning"]["properties"]
     assert "sampler_seed" in schemas["tuning"]["properties"]
     for name in ("train", "backtest", "tuning"):
         mappings = source_mappings(schemas[name])
