@@ -90,7 +90,7 @@ class Settings(BaseSettings):
     job_store: str | None = Field(
         default=None, description="SQL URL; default sqlite:///<data_dir>/jobs.db"
     )
-    runner: str = Field(default="inhost", pattern="^(inhost|celery)$")
+    runner: Literal["inhost", "celery"] = "inhost"
     broker_url: str = "redis://127.0.0.1:6379/0"
     max_concurrent_jobs: int = Field(default=1, ge=1, le=256)
     job_torch_threads: int = Field(default=1, ge=1, le=256)

@@ -125,6 +125,11 @@ def test_train_serve_busy_port_trains_nothing(tmp_path: Path) -> None:
         ),
         ("RNN_FORECAST_DATA_DIR", "/proc/no-such/x", "cannot create the folder"),
         (
+            "RNN_FORECAST_RUNNER",
+            "threads",
+            "RNN_FORECAST_RUNNER='threads': Input should be 'inhost' or 'celery'",
+        ),
+        (
             "RNN_FORECAST_TUNING_HEARTBEAT_SECONDS",
             "-1",
             "RNN_FORECAST_TUNING_HEARTBEAT_SECONDS='-1': Input should be greater "
