@@ -15,11 +15,19 @@ from models.errors import InvalidInputError
 
 
 def redact_storage(url: str) -> str:
-    """Return ``url`` with any password replaced by ``***``."""
+    """Return ``url`` with any password replaced by ``***``.
+
+    A URL without a password comes back as written, because SQLAlchemy
+    renders a colon in the database name as ``%3A``, such as
+    ``sqlite:///%3Amemory%3A`` for ``sqlite:///:memory:``.
+    """
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
     except ArgumentError:
         return "<unparsable storage URL>"
+    if parsed.password is None:
+        return url
+    return parsed.render_as_string(hide_password=True)
 
 
 def shown_storage(url: str, data_dir: Path) -> str:

@@ -123,6 +123,11 @@ def test_train_serve_busy_port_trains_nothing(tmp_path: Path) -> None:
             "sqlite://",
             "RNN_FORECAST_TUNING_STORAGE=sqlite:// is an in-memory SQLite",
         ),
+        (
+            "RNN_FORECAST_TUNING_STORAGE",
+            "sqlite:///:memory:",
+            "RNN_FORECAST_TUNING_STORAGE=sqlite:///:memory: is an in-memory SQLite",
+        ),
         ("RNN_FORECAST_DATA_DIR", "/proc/no-such/x", "cannot create the folder"),
         (
             "RNN_FORECAST_RUNNER",

@@ -300,6 +300,13 @@ def test_storage_password_is_redacted() -> None:
 
 
 @pytest.mark.parametrize(
+    "url", ["sqlite:///:memory:", "sqlite:///file:studies?mode=memory&uri=true"]
+)
+def test_storage_without_password_unchanged(url: str) -> None:
+    assert redact_storage(url) == url
+
+
+@pytest.mark.parametrize(
     ("relative", "shown"),
     [("optuna.db", "sqlite:///optuna.db"), ("studies/a.db", "sqlite:///studies/a.db")],
 )
