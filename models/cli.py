@@ -16,7 +16,7 @@ import logging
 import os
 import socket
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -625,7 +625,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return stdout_closed()
     except (RnnForecastError, ValueError, ValidationError, OSError) as exc:
-        print(f"error: {_message(exc)}", file=sys.stderr)
+        options = getattr(args, "field_options", {})
+        print(f"error: {_message(exc, options)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         # a registry version is written whole or not at all
@@ -671,16 +672,25 @@ def prepare_outputs(args: argparse.Namespace) -> None:
         check_output_folder(f"--{option} {path}", folder)
 
 
-def _message(exc: Exception) -> str:
+def _message(exc: Exception, options: Mapping[str, str]) -> str:
     if isinstance(exc, ValidationError):
-        return "; ".join(_located(err) for err in exc.errors())
+        return "; ".join(_located(err, options) for err in exc.errors())
     return str(exc)
 
 
-def _located(err: Any) -> str:
+def _located(err: Any, options: Mapping[str, str]) -> str:
     """Return one validation error as ``field: message``, or the message
-    alone when it concerns the whole spec."""
-    location = ".".join(str(part) for part in err["loc"])
+    alone when it concerns the whole spec.
+
+    ``options`` maps the fields that only a command-line option sets to
+    that option, such as ``levels`` to ``--level``, which then names the
+    field.
+    """
+    loc = err["loc"]
+    if loc and loc[0] in options:
+        location = options[loc[0]]
+    else:
+        location = ".".join(str(part) for part in loc)
     text = _error_text(err)
     return f"{location}: {text}" if location else text
 

@@ -51,6 +51,28 @@ SPEC_FLAGS: tuple[tuple[str, str, type, str], ...] = (
     ("--seed", "seed", int, "random seed of the fits"),
 )
 
+# fields of the backtest and tuning specs that only an option sets, so that
+# an error names the option that the user typed
+BACKTEST_OPTIONS = {
+    "start": "--start",
+    "end": "--end",
+    "step": "--step",
+    "window": "--window",
+    "window_size": "--window-size",
+    "refit_every": "--refit-every",
+    "levels": "--level",
+}
+TUNE_OPTIONS = {
+    "trials": "--trials",
+    "timeout_seconds": "--timeout",
+    "study_name": "--study-name",
+    "storage": "--storage",
+    "heartbeat_seconds": "--heartbeat-seconds",
+    "sampler_seed": "--sampler-seed",
+    "startup_trials": "--startup-trials",
+    "pruning_warmup_epochs": "--pruning-warmup",
+}
+
 
 def register(commands: Any) -> None:
     """Add the three subcommands to the ``rnn-forecast`` parser."""
@@ -131,7 +153,7 @@ def _add_backtest(commands: Any) -> None:
         "backtest",
         help="walk-forward backtest of a training spec against the baselines",
     )
-    backtest.set_defaults(handler=cmd_backtest)
+    backtest.set_defaults(handler=cmd_backtest, field_options=BACKTEST_OPTIONS)
     _add_spec_options(backtest)
     backtest.add_argument(
         "--start",
@@ -276,7 +298,7 @@ def _add_tune(commands: Any) -> None:
     tune = commands.add_parser(
         "tune", help="search hyperparameters with Optuna and register the best"
     )
-    tune.set_defaults(handler=cmd_tune)
+    tune.set_defaults(handler=cmd_tune, field_options=TUNE_OPTIONS)
     _add_spec_options(tune)
 
     tune.add_argument("--trials", type=int, default=20, help="trials to run")

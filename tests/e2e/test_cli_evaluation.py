@@ -63,11 +63,42 @@ def test_backtest_command_rejects_unserved_level(tmp_path: Path) -> None:
     result = run_cli(tmp_path, "backtest", *TINY, "--level", "0.905", "--level", "0.9")
     assert result.returncode == 2
     assert result.stderr == (
-        "error: levels.0: level 0.905 is not available: intervals are "
+        "error: --level: level 0.905 is not available: intervals are "
         "calibrated at levels 0.01 to 0.99 in steps of 0.01; request one of "
         "those levels\n"
     )
     assert "fold" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        (
+            ["--step", "0"],
+            "error: --step: Input should be greater than or equal to 1\n",
+        ),
+        (
+            ["--window", "sliding", "--window-size", "5"],
+            "error: --window-size: Input should be greater than or equal to 50\n",
+        ),
+    ],
+)
+def test_backtest_errors_name_options(
+    tmp_path: Path, options: list[str], expected: str
+) -> None:
+    result = run_cli(tmp_path, "backtest", *TINY, *options)
+    assert result.returncode == 2
+    assert result.stderr == expected
+
+
+def test_tune_errors_name_options(tmp_path: Path) -> None:
+    result = run_cli(
+        tmp_path / "registry", "tune", *TINY, "--heartbeat-seconds", "3601"
+    )
+    assert result.returncode == 2
+    assert result.stderr == (
+        "error: --heartbeat-seconds: Input should be less than or equal to 3600\n"
+    )
 
 
 def test_backtest_command_rejects_bad_window(tmp_path: Path) -> None:
