@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from models.spec import TrainingSpec
 
 DEFAULT_EXPERIMENTS_DIR = Path("docs/experiments")
 REFIT_OFF = "to fit once at the first origin"
+TUNING_STORAGE_VARIABLE = "RNN_FORECAST_TUNING_STORAGE"
 
 # Spec flags that backtest and tune accept: (flag, spec field, type, help).
 SPEC_FLAGS: tuple[tuple[str, str, type, str], ...] = (
@@ -369,6 +371,7 @@ def cmd_tune(args: argparse.Namespace, registry: Registry) -> int:
             "--space", args.space, dict, "search space fields"
         )
     params = TuningSpec.model_validate(fields)
+    check_storage_option(args.storage)
     if params.register_version:
         check_registry(registry.root)
     summary = run_tuning(params, registry=registry, cache_dir=default_cache_dir())
@@ -396,6 +399,20 @@ def cmd_tune(args: argparse.Namespace, registry: Registry) -> int:
         args.output.write_text(json.dumps(summary, indent=2))
         print(f"wrote {args.output}")
     return 0
+
+
+def check_storage_option(url: str | None) -> None:
+    """Check the study database that ``--storage`` or, without it,
+    ``RNN_FORECAST_TUNING_STORAGE`` names, so that an error names the one
+    that set it."""
+    from models.sql_urls import check_storage
+
+    if url is not None:
+        check_storage(url, name="--storage")
+        return
+    configured = os.environ.get(TUNING_STORAGE_VARIABLE, "").strip()
+    if configured:
+        check_storage(configured, name=TUNING_STORAGE_VARIABLE)
 
 
 def _add_experiments(commands: Any) -> None:

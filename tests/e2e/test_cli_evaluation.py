@@ -101,6 +101,27 @@ def test_tune_errors_name_options(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("options", "env", "name"),
+    [
+        (["--storage", "sqlite://"], {}, "--storage"),
+        (
+            [],
+            {"RNN_FORECAST_TUNING_STORAGE": "sqlite://"},
+            "RNN_FORECAST_TUNING_STORAGE",
+        ),
+    ],
+)
+def test_tune_storage_error_names_source(
+    tmp_path: Path, options: list[str], env: dict[str, str], name: str
+) -> None:
+    result = run_cli(tmp_path / "registry", "tune", *TINY, *options, env=env)
+    assert result.returncode == 2
+    assert result.stderr.startswith(
+        f"error: {name}=sqlite:// is an in-memory SQLite database"
+    )
+
+
 def test_backtest_command_rejects_bad_window(tmp_path: Path) -> None:
     result = run_cli(tmp_path, "backtest", *TINY, "--window", "sliding")
     assert result.returncode == 2
