@@ -397,7 +397,13 @@ def cmd_serve(
         logging.getLogger("uvicorn.error").info(
             "listening on http://%s:%d", args.host, port
         )
-        server.run(sockets=[listener])
+        try:
+            server.run(sockets=[listener])
+        except KeyboardInterrupt:
+            # uvicorn 0.55 (Server.capture_signals) raises the Ctrl-C that it
+            # handled again once its shutdown is complete, so a server
+            # stopped that way exits 0
+            return 0 if server.started else SIGINT_STATUS
     return 0 if server.started else 3
 
 
@@ -596,6 +602,8 @@ def collector_paused() -> Iterator[None]:
 # exit status after the reader of stdout closed the pipe, as a shell
 # reports a process that SIGPIPE ended (128 + 13)
 SIGPIPE_STATUS = 141
+# exit status after Ctrl-C (128 + SIGINT), as a shell reports it
+SIGINT_STATUS = 130
 
 # options that name a file or a folder that a command writes
 OUTPUT_FILES = ("png", "output", "markdown", "json")
@@ -631,7 +639,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         # a registry version is written whole or not at all
         print("error: interrupted", file=sys.stderr)
-        return 130
+        return SIGINT_STATUS
 
 
 def stdout_closed() -> int:

@@ -3,10 +3,15 @@ output paths, and the wording of spec errors."""
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
+import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
@@ -358,3 +363,43 @@ def test_serve_names_host_not_on_machine(tmp_path: Path) -> None:
     assert "'192.0.2.1' is not an address of this machine; choose one with --host" in (
         result.stderr
     )
+
+
+def test_serve_exits_0_after_ctrl_c(tmp_path: Path) -> None:
+    port = free_port()
+    env = {
+        **os.environ,
+        "RNN_FORECAST_REGISTRY": str(tmp_path / "registry"),
+        "RNN_FORECAST_DATA_DIR": str(tmp_path / "data"),
+    }
+    # a child of this process starts with the default SIGINT action, as a
+    # command started from a terminal does
+    server = subprocess.Popen(
+        [sys.executable, "-m", "models.cli", "serve", "--port", str(port)],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_until_listening(port)
+        server.send_signal(signal.SIGINT)
+        _, stderr = server.communicate(timeout=60)
+    finally:
+        server.kill()
+
+    assert server.returncode == 0, stderr
+    assert "error:" not in stderr
+    assert "Finished server process" in stderr
+
+
+def wait_until_listening(port: int, timeout: float = 60.0) -> None:
+    """Wait until ``GET /v1/health`` on 127.0.0.1:``port`` answers 200."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/v1/health").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"no server answered on 127.0.0.1:{port} in {timeout} s")
