@@ -474,8 +474,8 @@ def _folder_mismatch(meta: dict[str, Any], name: str, version: int) -> str | Non
     if meta["name"] == name and meta["version"] == version:
         return None
     return (
-        f"it names version {quoted(meta['name'])}:{meta['version']}, so the "
-        "folder was copied or moved from there"
+        f"it belongs to version {meta['version']} of model {quoted(meta['name'])}, "
+        "so the folder was copied or moved from there"
     )
 
 

@@ -103,7 +103,11 @@ CASES: list[tuple[str, Edit, str]] = [
     ("target", set_path("spec.target", "close"), "spec.target: Input should be"),
     ("hidden", set_path("model.hidden_size", "8"), "model.hidden_size: Input"),
     ("epochs", set_path("history", [{"loss": 1}]), "history.0.epoch: Field"),
-    ("moved", set_path("name", "ar"), "it names version 'ar':1, so the folder"),
+    (
+        "moved",
+        set_path("name", "ar"),
+        "it belongs to version 1 of model 'ar', so the folder",
+    ),
     ("notadate", set_path("tail.dates.0", "notadate"), "tail: dates[0]"),
     ("unsorted", swap_tail_dates, "tail: dates[1] is"),
     ("huge", set_path("model.hidden_size", 10**9), "model.hidden_size: Input should"),
