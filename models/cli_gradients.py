@@ -328,16 +328,17 @@ def _print_flows(flows: list[tuple[str, GradientFlow]]) -> None:
         rate = (
             "n/a" if summary.rate_per_step is None else f"{summary.rate_per_step:.4g}"
         )
+        radii = _radii_text(flow.trace.gate_spectral_radii)
         print(
             f"{label}: H = {network['hidden_size']}, T = {network['seq_len']}, "
-            f"spectral radius of W_h {flow.trace.spectral_radius:.4g} "
-            f"{_radii_text(flow.trace.gate_spectral_radii)}"
+            f"spectral radius of W_h {flow.trace.spectral_radius:.4g}"
+            + (f" {radii}" if radii else "")
         )
         print(
             f"  rate per step {rate}, ||dL/dh_0|| / ||dL/dh_T-1|| = "
-            f"{summary.first_to_last_ratio:.3e}, below 1e-3 from distance "
-            f"{_distance_text(summary.vanish_distance)}, above 1e3 from distance "
-            f"{_distance_text(summary.explode_distance)}"
+            f"{summary.first_to_last_ratio:.3e}, "
+            f"{_distance_text('below 1e-3', summary.vanish_distance)}, "
+            f"{_distance_text('above 1e3', summary.explode_distance)}"
         )
         clipping = flow.trace.clipping
         clip = (
@@ -364,8 +365,12 @@ def _radii_text(radii: dict[str, float]) -> str:
     return "(gates " + ", ".join(f"{k} {v:.3g}" for k, v in radii.items()) + ")"
 
 
-def _distance_text(distance: int | None) -> str:
-    return "never" if distance is None else str(distance)
+def _distance_text(bound: str, distance: int | None) -> str:
+    """Say from which distance the gradient ratio stays ``bound``, such as
+    "below 1e-3 from distance 12", or "never below 1e-3"."""
+    if distance is None:
+        return f"never {bound}"
+    return f"{bound} from distance {distance}"
 
 
 def cmd_training(args: argparse.Namespace, registry: Registry) -> int:
