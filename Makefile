@@ -21,8 +21,8 @@ test: install
 	$(BIN)/python -m pytest
 
 lint: install
-	$(BIN)/ruff check models service tests
-	$(BIN)/ruff format --check models service tests
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 # rewrite openapi.json from the app; commit it with every change to the API
 openapi: install

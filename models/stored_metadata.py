@@ -246,8 +246,7 @@ class StoredMetadata(_Stored):
             )
         if self.spec.cell is not None and self.spec.cell != self.model.cell:
             raise ValueError(
-                f"spec.cell is {self.spec.cell!r} but model.cell is "
-                f"{self.model.cell!r}"
+                f"spec.cell is {self.spec.cell!r} but model.cell is {self.model.cell!r}"
             )
         if self.spec.target == "log_return":
             _check_positive(self.tail.close)
