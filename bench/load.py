@@ -32,7 +32,8 @@ WRK_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0}
 @dataclass(frozen=True)
 class LoadResult:
     """Latency percentiles in seconds, throughput in requests per second, and
-    the server's CPU seconds per request when the caller measured them."""
+    the server's CPU seconds per request and requests per forward pass when
+    the caller measured them."""
 
     p50: float
     p99: float
@@ -40,6 +41,7 @@ class LoadResult:
     requests: int
     errors: int
     server_cpu_per_request: float | None = None
+    mean_batch: float | None = None
 
 
 def check_target(url: str, clients: int, seconds: float) -> None:

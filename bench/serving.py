@@ -48,6 +48,9 @@ TARGET_P50 = 1.5
 TARGET_THROUGHPUT = 0.6
 TARGET_BATCHING = 3.0
 FORECAST_PATH = f"/v1/models/{BENCH_SPEC.name}/forecast"
+# the counters of forward passes and of the requests in them on /metrics
+BATCHES = "rnn_forecast_forecast_batches_total"
+BATCH_ITEMS = "rnn_forecast_forecast_batch_items_total"
 WARM_REQUESTS = 200
 
 
@@ -137,12 +140,17 @@ def measure(
         for count in clients:
             for name, server in servers.items():
                 length = 1.0 if round_index == 0 else seconds
+                counted = batch_counters(server, name)
                 cpu_before = server.cpu_seconds()
                 result = run_load(
                     server.url + FORECAST_PATH, body, count, length, generator
                 )
                 cpu = (server.cpu_seconds() - cpu_before) / max(result.requests, 1)
-                result = dataclasses.replace(result, server_cpu_per_request=cpu)
+                result = dataclasses.replace(
+                    result,
+                    server_cpu_per_request=cpu,
+                    mean_batch=mean_batch(counted, batch_counters(server, name)),
+                )
                 if result.errors:
                     raise RuntimeError(
                         f"{name} returned {result.errors} errors at "
@@ -151,6 +159,29 @@ def measure(
                 if round_index > 0:
                     results[(name, count)].append(result)
     return results
+
+
+def batch_counters(server: Server, name: str) -> tuple[float, float] | None:
+    """Forward passes and the requests in them since ``serve`` started, from
+    its ``/metrics``; None for the bare app, which has no model."""
+    if name == BARE:
+        return None
+    text = httpx.get(server.url + "/metrics", timeout=30).text
+    values = {}
+    for line in text.splitlines():
+        metric, _, value = line.partition(" ")
+        if metric in (BATCHES, BATCH_ITEMS):
+            values[metric] = float(value)
+    return values[BATCHES], values[BATCH_ITEMS]
+
+
+def mean_batch(
+    before: tuple[float, float] | None, after: tuple[float, float] | None
+) -> float | None:
+    """Requests per forward pass between two ``batch_counters`` readings."""
+    if before is None or after is None or after[0] == before[0]:
+        return None
+    return (after[1] - before[1]) / (after[0] - before[0])
 
 
 def summarize(
@@ -162,12 +193,15 @@ def summarize(
         p99 = Summary.of([r.p99 for r in runs])
         rate = Summary.of([r.throughput for r in runs])
         cpu = Summary.of([r.server_cpu_per_request or 0.0 for r in runs])
+        batches = [r.mean_batch for r in runs if r.mean_batch is not None]
+        batch = Summary.of(batches) if batches else None
         figures[f"{name} @ {count}"] = {
             "clients": count,
             "p50_seconds": p50.to_dict(),
             "p99_seconds": p99.to_dict(),
             "throughput_per_second": rate.to_dict(),
             "server_cpu_seconds_per_request": cpu.to_dict(),
+            "requests_per_forward_pass": None if batch is None else batch.to_dict(),
         }
         rows.append(
             [
@@ -177,6 +211,7 @@ def summarize(
                 format_range(p99, 1e3),
                 format_range(rate, 1.0, 0),
                 format_range(cpu, 1e3, 2),
+                "-" if batch is None else format_range(batch, 1.0, 1),
             ]
         )
     order = {count: i for i, count in enumerate(clients)}
@@ -304,6 +339,7 @@ def main() -> None:
             "p99 ms",
             "requests/s",
             "server CPU ms/request",
+            "requests per forward pass",
         ],
         rows,
     )
