@@ -166,14 +166,34 @@ def _add_lag_experiment(sub: Any) -> None:
     _add_threads_option(lag)
 
 
+# The bounds of the service's RNN_FORECAST_TORCH_THREADS. torch 2.13 raises
+# RuntimeError below 1, and 100,000 threads ended the process with SIGSEGV.
+MAX_TORCH_THREADS = 256
+
+
 def _add_threads_option(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--torch-threads",
-        type=int,
+        type=thread_count,
         default=1,
-        help="torch intra-op threads (default 1: these networks are too small "
-        "to gain from more, and extra threads slow down on a busy machine)",
+        help="torch intra-op threads, 1 to 256 (default 1: these networks are "
+        "too small to gain from more, and extra threads slow down on a busy "
+        "machine)",
     )
+
+
+def thread_count(text: str) -> int:
+    """Parse ``--torch-threads``: a whole number from 1 to ``MAX_TORCH_THREADS``.
+
+    Raises ``argparse.ArgumentTypeError`` for anything else.
+    """
+    value = text.strip()
+    if not value.isdecimal() or not 1 <= int(value) <= MAX_TORCH_THREADS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is invalid; give a whole number of threads from 1 to "
+            f"{MAX_TORCH_THREADS}, such as 1"
+        )
+    return int(value)
 
 
 def comma_items(text: str, example: str) -> list[str]:

@@ -67,3 +67,27 @@ def test_spec_commands_data_help(command: str) -> None:
 
 def test_train_data_help_names_range_options() -> None:
     assert "dates set by --start and --end" in data_help("train")
+
+
+@pytest.mark.parametrize(
+    "command", [["gradients", "flow"], ["gradients", "lag-experiment"]]
+)
+@pytest.mark.parametrize("threads", ["0", "-1", "257", "100000", "two"])
+def test_torch_threads_out_of_range_is_error(
+    command: list[str], threads: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as caught:
+        build_parser().parse_args([*command, "--torch-threads", threads])
+
+    assert caught.value.code == 2
+    expected = (
+        f"argument --torch-threads: '{threads}' is invalid; give a whole number "
+        "of threads from 1 to 256"
+    )
+    assert expected in capsys.readouterr().err
+
+
+def test_torch_threads_in_range_is_parsed() -> None:
+    args = build_parser().parse_args(["gradients", "flow", "--torch-threads", "256"])
+
+    assert args.torch_threads == 256
