@@ -273,7 +273,11 @@ def _test_batches(
 
 
 def _test_r2(model: Forecaster, params: LagExperimentParams, lag: int) -> float:
-    """Return 1 - MSE / Var(target) of ``model`` on the held-out sequences."""
+    """Return 1 - MSE / Var(target) of ``model`` on the held-out sequences.
+
+    Var is the population variance (divisor N, as in the MSE), so predicting
+    the mean of the held-out targets scores 0.
+    """
     squared_error = 0.0
     targets: list[torch.Tensor] = []
     model.eval()
@@ -282,7 +286,7 @@ def _test_r2(model: Forecaster, params: LagExperimentParams, lag: int) -> float:
             squared_error += float((model(x) - y).pow(2).sum())
             targets.append(y)
     mse = squared_error / params.test_size
-    return 1.0 - mse / float(torch.cat(targets).var())
+    return 1.0 - mse / float(torch.cat(targets).var(correction=0))
 
 
 def _trace(model: Forecaster, x: torch.Tensor, y: torch.Tensor) -> GradientTrace:

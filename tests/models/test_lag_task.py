@@ -142,6 +142,17 @@ def test_test_score_is_chunked(monkeypatch: pytest.MonkeyPatch) -> None:
     model.eval()
     with torch.inference_mode():
         mse = float(torch.nn.functional.mse_loss(model(test_x), test_y))
-    whole = 1.0 - mse / float(test_y.var())
+    whole = 1.0 - mse / float(test_y.var(correction=0))
     # the whole-set MSE is a float32 mean, the chunked one a float64 sum
     assert lag_task._test_r2(model, params, 3) == pytest.approx(whole, abs=1e-5)
+
+
+def test_mean_forecast_scores_zero_r2() -> None:
+    params = LagExperimentParams.model_validate({**TINY, "test_size": 2})
+    (_, test_y), *_ = lag_task._test_batches(params, 3)
+    model = Forecaster("rnn", input_size=2, hidden_size=8, num_layers=1, horizon=1)
+    with torch.no_grad():
+        model.head.weight.zero_()
+        model.head.bias.fill_(float(test_y.mean()))
+
+    assert lag_task._test_r2(model, params, 3) == pytest.approx(0.0, abs=1e-6)
