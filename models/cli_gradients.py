@@ -403,15 +403,8 @@ def cmd_training(args: argparse.Namespace, registry: Registry) -> int:
         print(json.dumps(record, indent=2))
     else:
         check_gradient_history(meta, f"{name}:{version}")
-        print(
-            f"{name}:{version} ({record['cell']}), clip threshold {record['clip_norm']}"
-        )
-        print(f"{'epoch':>6}{'mean norm':>12}{'max norm':>12}{'clipped':>10}")
-        for epoch in record["epochs"]:
-            print(
-                f"{epoch['epoch']:>6}{epoch['grad_norm']:>12.4g}"
-                f"{epoch['grad_norm_max']:>12.4g}{epoch['clip_fraction']:>10.1%}"
-            )
+        for line in training_table(f"{name}:{version}", record):
+            print(line)
     if args.png is not None:
         from models.experiment_plots import save
         from models.plots import training_gradients_figure
@@ -421,6 +414,27 @@ def cmd_training(args: argparse.Namespace, registry: Registry) -> int:
         save(figure, args.png)
         print(f"wrote {args.png}")
     return 0
+
+
+def training_table(label: str, record: dict[str, Any]) -> list[str]:
+    """Format the per-epoch gradient norms of ``training_gradients`` as text.
+
+    A version trained without clipping has ``clip_norm`` None, so its header
+    says that clipping was off and its clipped column shows "off".
+    """
+    clip_norm = record["clip_norm"]
+    if clip_norm is None:
+        lines = [f"{label} ({record['cell']}), clipping off"]
+    else:
+        lines = [f"{label} ({record['cell']}), clip threshold {clip_norm}"]
+    lines.append(f"{'epoch':>6}{'mean norm':>12}{'max norm':>12}{'clipped':>10}")
+    for epoch in record["epochs"]:
+        clipped = "off" if clip_norm is None else f"{epoch['clip_fraction']:.1%}"
+        lines.append(
+            f"{epoch['epoch']:>6}{epoch['grad_norm']:>12.4g}"
+            f"{epoch['grad_norm_max']:>12.4g}{clipped:>10}"
+        )
+    return lines
 
 
 def cmd_lag_experiment(args: argparse.Namespace, registry: Registry) -> int:
