@@ -30,6 +30,7 @@ from models.cli_inputs import output_path, read_json_file, split_version_ref
 from models.cli_outputs import check_registry
 from models.limits import limit_from_env
 from models.paths import default_cache_dir
+from models.plurals import plural
 from models.registry import Registry
 from models.spec import TrainingSpec
 
@@ -267,14 +268,15 @@ def print_backtest(result: dict[str, Any]) -> None:
     """User-facing summary of a backtest: folds, then the pooled scores."""
     origins = result["origins"]
     print(
-        f"{origins['count']} origins {origins['first']}..{origins['last']} in "
-        f"{len(result['folds'])} folds, {result['seconds']:.1f} s"
+        f"{plural(origins['count'], 'origin')} {origins['first']}.."
+        f"{origins['last']} in {plural(len(result['folds']), 'fold')}, "
+        f"{result['seconds']:.1f} s"
     )
     for fold in result["folds"]:
         scores = fold["scores"]
         print(
             f"fold {fold['fold']}: trained on {fold['train_rows']} rows to "
-            f"{fold['train_end']}, {fold['origins']} origins, RMSE "
+            f"{fold['train_end']}, {plural(fold['origins'], 'origin')}, RMSE "
             f"{scores['model']['rmse']:.4f} (naive {scores['naive']['rmse']:.4f}), "
             f"skill {_signed(scores['skill_rmse'])}"
         )
