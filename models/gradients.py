@@ -507,9 +507,15 @@ def _resolve_seq_len(spec: GradientFlowSpec, limits: Limits) -> int:
             "or make them equal",
             field="seq_len",
         )
+    if values_length is not None and values_length > limits.max_seq_len:
+        raise LimitExceededError(
+            f"input.values has {values_length} rows, above the limit of "
+            f"{limits.max_seq_len} time steps; send at most {limits.max_seq_len} "
+            "rows or raise RNN_FORECAST_MAX_SEQ_LEN",
+            field="input.values",
+        )
     seq_len = values_length or spec.seq_len or DEFAULT_SEQ_LEN
-    field = "input.values" if values_length is not None else "seq_len"
-    check_limit(field, seq_len, limits.max_seq_len, "RNN_FORECAST_MAX_SEQ_LEN")
+    check_limit("seq_len", seq_len, limits.max_seq_len, "RNN_FORECAST_MAX_SEQ_LEN")
     return seq_len
 
 

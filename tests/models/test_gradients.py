@@ -508,6 +508,20 @@ def test_limits_follow_settings() -> None:
         compute_gradient_flow(spec, limits=Limits(max_diagnostic_hidden_size=3))
 
 
+def test_values_above_seq_len_limit_count_rows() -> None:
+    spec = GradientFlowSpec.model_validate(
+        {"input": {"source": "values", "values": [0.5] * 41}}
+    )
+    with pytest.raises(LimitExceededError) as caught:
+        compute_gradient_flow(spec, limits=Limits(max_seq_len=40))
+
+    assert caught.value.field == "input.values"
+    assert caught.value.message == (
+        "input.values has 41 rows, above the limit of 40 time steps; send at "
+        "most 40 rows or raise RNN_FORECAST_MAX_SEQ_LEN"
+    )
+
+
 def test_fresh_controls_rejected_for_stored_version(
     trained_registry: Registry,
 ) -> None:
