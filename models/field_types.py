@@ -7,7 +7,9 @@ as 64. ``Integer`` accepts JSON integers only: it rejects booleans, strings
 and every number written with a decimal point or an exponent.
 ``Number`` is a strict float: it takes JSON integers and numbers, and
 rejects booleans and strings without a Python call per value, which matters
-for the hundreds of closes in a forecast history.
+for the hundreds of closes in a forecast history. ``Boolean`` takes only
+``true`` and ``false``, where lax mode also reads 0, 1 and strings such as
+``"no"`` or ``"off"`` as booleans.
 
 Field constraints (``ge``, ``le``) of an optional integer go inside the
 annotation, before ``INTEGER_ONLY``, so that the JSON schema still shows
@@ -18,6 +20,7 @@ them as ``minimum`` and ``maximum``::
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from typing import Annotated, Any
@@ -51,11 +54,17 @@ def _reject_non_integer(value: Any) -> Any:
 
 
 def type_message(error_type: str | None, value: Any) -> str | None:
-    """Return a message that names a JSON boolean or string sent to an
+    """Return a message that names the value sent to a boolean field
+    (``bool_type``), a JSON boolean or string sent to an
     integer (``int_type``) or number (``float_type``) field, a float sent
     to an integer field, NaN or an infinity sent to an integer or finite
     number (``finite_number``) field, or an integer too large for a float;
     None for any other error."""
+    if error_type == "bool_type":
+        return (
+            f"Input should be true or false, not {json.dumps(value, default=str)}; "
+            "send a JSON boolean without quotes"
+        )
     if error_type not in ("int_type", "float_type", "finite_number"):
         return None
     if isinstance(value, float) and not math.isfinite(value):
@@ -156,6 +165,7 @@ def _digits_only(value: Any) -> Any:
 # a query parameter that takes an integer written with digits only
 QUERY_DIGITS = BeforeValidator(_digits_only)
 Number = Annotated[float, Field(strict=True)]
+Boolean = Annotated[bool, Field(strict=True)]
 
 
 def explain_minimum(

@@ -64,6 +64,7 @@ from models.diagnostic_limits import (
 from models.errors import InvalidInputError, LimitExceededError
 from models.field_types import (
     INTEGER_ONLY,
+    Boolean,
     Integer,
     Number,
     explain_minimum,
@@ -181,7 +182,7 @@ class GradientFlowSpec(_Strict):
         "clipping off",
     )
     seed: Integer = Field(default=0, ge=0, le=2**31 - 1)
-    jacobians: bool = Field(
+    jacobians: Boolean = Field(
         default=True, description="Compute the per-step Jacobian norms"
     )
 

@@ -56,7 +56,7 @@ from models.errors import (
     RnnForecastError,
     TrainingDivergedError,
 )
-from models.field_types import Integer
+from models.field_types import Boolean, Integer
 from models.json_values import json_safe
 from models.limits import DEFAULT_LIMITS as LIM
 from models.names import ModelName
@@ -249,7 +249,7 @@ class TuningSpec(BaseModel):
     pruning_warmup_epochs: Integer = Field(
         default=2, ge=0, le=1000, description="epochs before a trial can be pruned"
     )
-    register_version: bool = True
+    register_version: Boolean = True
     name: ModelName | None = Field(
         default=None,
         description="model name of the registered version (default: base.name)",

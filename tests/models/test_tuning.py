@@ -408,3 +408,13 @@ def test_diverged_trials_fail_and_the_study_goes_on(
 
     assert summary["counts"]["total"] == 3
     assert summary["counts"]["failed"] == 3
+
+
+@pytest.mark.parametrize("value", ["no", 0, "false"])
+def test_register_version_takes_json_booleans_only(value: object) -> None:
+    with pytest.raises(ValidationError) as caught:
+        TuningSpec.model_validate({"register_version": value})
+
+    error = caught.value.errors()[0]
+    assert error["loc"] == ("register_version",)
+    assert error["type"] == "bool_type"

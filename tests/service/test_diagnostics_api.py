@@ -127,6 +127,8 @@ def test_stored_version(live_server: LiveServer) -> None:
             "hidden_size",
             "applies to a fresh network",
         ),
+        ({"jacobians": "no"}, "jacobians", 'true or false, not "no"'),
+        ({"jacobians": 0}, "jacobians", "true or false, not 0"),
     ],
 )
 def test_bad_input_is_problem(
