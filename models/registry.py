@@ -52,7 +52,7 @@ from models.names import NAME_RE, invalid_name_message
 from models.nn.forecaster import Forecaster
 from models.quoted_ids import quoted
 from models.registry_json import parse_registry_json
-from models.stored_metadata import WEIGHTS_FILE, metadata_problem
+from models.stored_metadata import FORMAT_VERSION, WEIGHTS_FILE, metadata_problem
 from models.version_checks import (
     FORECAST,
     VersionUse,
@@ -62,8 +62,6 @@ from models.version_checks import (
 from models.version_refs import ALIAS_RE, MAX_VERSION, check_version_ref, version_number
 
 logger = logging.getLogger(__name__)
-
-FORMAT_VERSION = 1
 
 METADATA_FILE = "metadata.json"
 LATEST = "latest"

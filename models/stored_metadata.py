@@ -43,6 +43,8 @@ PositiveInt = Field(strict=True, ge=1)
 DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 # the file that ``Registry.load`` reads the weights from
 WEIGHTS_FILE = "weights.safetensors"
+# the layout of metadata.json and the weights that this code writes and reads
+FORMAT_VERSION = 1
 
 
 class _Stored(BaseModel):
@@ -225,6 +227,7 @@ class StoredMetadata(_Stored):
 
     name: StrictStr
     version: int = PositiveInt
+    format: int = Field(default=FORMAT_VERSION, strict=True, ge=1)
     created_at: StrictStr
     spec: StoredSpec
     model: StoredModelConfig
@@ -239,6 +242,12 @@ class StoredMetadata(_Stored):
 
     @model_validator(mode="after")
     def _shapes_agree(self) -> StoredMetadata:
+        if self.format > FORMAT_VERSION:
+            raise ValueError(
+                f"format {self.format} is newer than format {FORMAT_VERSION}, the "
+                "newest that this rnn-forecast reads; read it with the "
+                "rnn-forecast release that wrote it"
+            )
         horizon = self.model.horizon
         if self.spec.horizon != horizon:
             raise ValueError(

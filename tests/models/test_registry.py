@@ -387,3 +387,28 @@ def test_unreadable_none_for_valid_model(tmp_path: Path) -> None:
     registry.set_alias("m", "prod", 1)
 
     assert registry.unreadable("m") is None
+
+
+def test_newer_format_fails_clearly(tmp_path: Path) -> None:
+    registry = Registry(tmp_path)
+    write_one(registry)
+    meta_path = tmp_path / "m" / "versions" / "1" / "metadata.json"
+    meta = json.loads(meta_path.read_text())
+    meta["format"] = 2
+    meta_path.write_text(json.dumps(meta))
+
+    with pytest.raises(CheckpointError) as caught:
+        registry.load("m", 1)
+
+    assert "metadata of m:1 is invalid (format 2 is newer than format 1" in str(
+        caught.value
+    )
+
+
+def test_current_format_loads(tmp_path: Path) -> None:
+    registry = Registry(tmp_path)
+    write_one(registry)
+    meta_path = tmp_path / "m" / "versions" / "1" / "metadata.json"
+
+    assert json.loads(meta_path.read_text())["format"] == 1
+    assert registry.load("m", 1).version == 1
