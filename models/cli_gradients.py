@@ -87,12 +87,15 @@ def _add_flow(sub: Any) -> None:
     flow.add_argument(
         "--input",
         choices=["noise", "bundled"],
-        default="noise",
-        help="N(0, 1) noise or a window of the bundled NFLX data",
+        help="N(0, 1) noise (the default) or a window of the bundled NFLX data",
     )
-    flow.add_argument("--end", help="last date of the bundled window, YYYY-MM-DD")
     flow.add_argument(
-        "--values", type=Path, help="JSON file with the input sequence (T or T x F)"
+        "--end", help="last date of the bundled window, YYYY-MM-DD (--input bundled)"
+    )
+    flow.add_argument(
+        "--values",
+        type=Path,
+        help="JSON file with the input sequence (T or T x F), in place of --input",
     )
 
     flow.add_argument("--clip-norm", type=float, help="gradient clipping threshold")
@@ -323,6 +326,7 @@ def _flow_spec(args: argparse.Namespace, cell: str | None) -> GradientFlowSpec:
             "layer": args.layer,
         }
 
+    _check_input_options(args)
     if args.values is not None:
         values = read_json_file("--values", args.values, list, VALUES_CONTENT)
         fields["input"] = ValuesInput(values=values)
@@ -331,6 +335,17 @@ def _flow_spec(args: argparse.Namespace, cell: str | None) -> GradientFlowSpec:
     else:
         fields["input"] = NoiseInput(seed=args.seed)
     return GradientFlowSpec.model_validate(fields)
+
+
+def _check_input_options(args: argparse.Namespace) -> None:
+    """Raise ValueError for input options that the chosen input would ignore."""
+    if args.values is not None and args.input is not None:
+        raise ValueError(f"--values replaces --input {args.input}; give one of them")
+    if args.end is not None and args.input != "bundled":
+        raise ValueError(
+            "--end sets the last date of a bundled window; add --input bundled "
+            "or remove --end"
+        )
 
 
 def _label(flow: GradientFlow) -> str:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from models.cli import build_parser
+from models.cli import build_parser, main
 
 
 def all_parsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
@@ -91,3 +92,35 @@ def test_torch_threads_in_range_is_parsed() -> None:
     args = build_parser().parse_args(["gradients", "flow", "--torch-threads", "256"])
 
     assert args.torch_threads == 256
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            ["--end", "2020-01-01"],
+            "--end sets the last date of a bundled window; add --input bundled "
+            "or remove --end",
+        ),
+        (
+            ["--input", "noise", "--end", "2020-01-01"],
+            "--end sets the last date of a bundled window; add --input bundled "
+            "or remove --end",
+        ),
+        (
+            ["--input", "bundled", "--values", "values.json"],
+            "--values replaces --input bundled; give one of them",
+        ),
+    ],
+)
+def test_flow_input_options_conflict(
+    options: list[str],
+    message: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    registry = ["--registry", str(tmp_path)]
+    status = main([*registry, "gradients", "flow", "--seq-len", "5", *options])
+
+    assert status == 2
+    assert capsys.readouterr().err == f"error: {message}\n"
