@@ -342,9 +342,12 @@ def _check_input_options(args: argparse.Namespace) -> None:
     if args.values is not None and args.input is not None:
         raise ValueError(f"--values replaces --input {args.input}; give one of them")
     if args.end is not None and args.input != "bundled":
+        given = f"--input {args.input or 'noise'}"
+        if args.values is not None:
+            given = "--values"
         raise ValueError(
-            "--end sets the last date of a bundled window; add --input bundled "
-            "or remove --end"
+            f"--end applies only to --input bundled, but the input is {given}; "
+            "remove --end, or use --input bundled"
         )
 
 

@@ -99,13 +99,13 @@ def test_torch_threads_in_range_is_parsed() -> None:
     [
         (
             ["--end", "2020-01-01"],
-            "--end sets the last date of a bundled window; add --input bundled "
-            "or remove --end",
+            "--end applies only to --input bundled, but the input is --input "
+            "noise; remove --end, or use --input bundled",
         ),
         (
-            ["--input", "noise", "--end", "2020-01-01"],
-            "--end sets the last date of a bundled window; add --input bundled "
-            "or remove --end",
+            ["--values", "values.json", "--end", "2020-01-01"],
+            "--end applies only to --input bundled, but the input is --values; "
+            "remove --end, or use --input bundled",
         ),
         (
             ["--input", "bundled", "--values", "values.json"],
