@@ -145,16 +145,17 @@ def _add_lag_experiment(sub: Any) -> None:
     lag.add_argument("--hidden-size", type=int, default=defaults.hidden_size)
     lag.add_argument("--batch-size", type=int, default=defaults.batch_size)
     lag.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
-    lag.add_argument(
+    gate_init = lag.add_mutually_exclusive_group()
+    gate_init.add_argument(
         "--gate-bias",
         type=float,
         default=defaults.gate_bias,
         help="initial LSTM forget-gate and GRU update-gate bias",
     )
-    lag.add_argument(
+    gate_init.add_argument(
         "--default-init",
         action="store_true",
-        help="keep torch's default gate biases (ignores --gate-bias)",
+        help="keep torch's default gate biases instead of --gate-bias",
     )
     lag.add_argument("--test-size", type=int, default=defaults.test_size)
     lag.add_argument("--seed", type=int, default=defaults.seed)
@@ -326,7 +327,7 @@ def _flow_spec(args: argparse.Namespace, cell: str | None) -> GradientFlowSpec:
             "layer": args.layer,
         }
 
-    _check_input_options(args)
+    _check_ignored_options(args)
     if args.values is not None:
         values = read_json_file("--values", args.values, list, VALUES_CONTENT)
         fields["input"] = ValuesInput(values=values)
@@ -337,8 +338,14 @@ def _flow_spec(args: argparse.Namespace, cell: str | None) -> GradientFlowSpec:
     return GradientFlowSpec.model_validate(fields)
 
 
-def _check_input_options(args: argparse.Namespace) -> None:
-    """Raise ValueError for input options that the chosen input would ignore."""
+def _check_ignored_options(args: argparse.Namespace) -> None:
+    """Raise ValueError for options that the chosen network or input would
+    ignore."""
+    if args.layer is not None and args.model is None:
+        raise ValueError(
+            "--layer selects a layer of a stored version; add --model NAME or "
+            "remove --layer"
+        )
     if args.values is not None and args.input is not None:
         raise ValueError(f"--values replaces --input {args.input}; give one of them")
     if args.end is not None and args.input != "bundled":

@@ -111,6 +111,11 @@ def test_torch_threads_in_range_is_parsed() -> None:
             ["--input", "bundled", "--values", "values.json"],
             "--values replaces --input bundled; give one of them",
         ),
+        (
+            ["--layer", "0"],
+            "--layer selects a layer of a stored version; add --model NAME or "
+            "remove --layer",
+        ),
     ],
 )
 def test_flow_input_options_conflict(
@@ -124,3 +129,17 @@ def test_flow_input_options_conflict(
 
     assert status == 2
     assert capsys.readouterr().err == f"error: {message}\n"
+
+
+@pytest.mark.parametrize("bias", ["1.0", "2"])
+def test_gate_bias_with_default_init_is_error(
+    bias: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["gradients", "lag-experiment", "--default-init", "--gate-bias", bias]
+    with pytest.raises(SystemExit) as caught:
+        build_parser().parse_args(argv)
+
+    assert caught.value.code == 2
+    assert "argument --gate-bias: not allowed with argument --default-init" in (
+        capsys.readouterr().err
+    )
