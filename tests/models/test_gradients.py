@@ -170,6 +170,18 @@ def test_identity_rnn_above_radius_one_explodes() -> None:
     assert 1.4 < summary["rate_per_step"] < 1.6
 
 
+@pytest.mark.parametrize(("init", "rate"), [("default", 0.8731), ("identity", 0.5195)])
+def test_tanh_rnn_above_radius_one_vanishes(init: str, rate: float) -> None:
+    result = flow(
+        cell="rnn", hidden_size=32, seq_len=100, init=init, spectral_radius=1.5
+    )
+    summary = result["summary"]
+
+    assert summary["explode_distance"] is None
+    assert summary["vanish_distance"] is not None
+    assert summary["rate_per_step"] == pytest.approx(rate, abs=5e-4)
+
+
 def test_clipping_caps_global_norm() -> None:
     exploding = {
         "cell": "rnn",
