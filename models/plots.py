@@ -9,6 +9,7 @@ or calls and the service can render them on its worker threads.
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,10 +18,19 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator, NullLocator
 
 from models.experiment_plots import DPI, new_figure
 from models.gradient_summary import EXPLODE_RATIO, VANISH_RATIO
 from models.gradients import GradientFlow
+
+# decades of the y range of a gradient plot: float64 reaches from about
+# 5e-324 (subnormal) to 1.8e308
+MIN_DECADE = -323
+MAX_DECADE = 308
+MAX_DECADE_TICKS = 8
+# decades between ticks; 100 * 8 covers the whole float64 range
+DECADE_STRIDES = (1, 2, 5, 10, 20, 25, 50, 100)
 
 
 @dataclass(frozen=True)
@@ -56,11 +66,14 @@ def gradient_flow_figure(curves: Sequence[GradientCurve], title: str) -> Figure:
 
 def draw_gradient_curves(axes: Axes, curves: Sequence[GradientCurve]) -> None:
     """Draw the curves of ``gradient_flow_figure`` on ``axes``."""
+    plotted: list[np.ndarray] = [np.array([VANISH_RATIO, EXPLODE_RATIO])]
     for index, curve in enumerate(curves):
         colour = f"C{index}"
         norms = np.asarray(curve.grad_norms, dtype=np.float64)
         steps = np.arange(len(norms))
-        axes.plot(steps, _masked(norms / norms[-1]), color=colour, label=curve.label)
+        ratios = _masked(norms / norms[-1])
+        axes.plot(steps, ratios, color=colour, label=curve.label)
+        plotted.append(ratios)
         if curve.jacobian_products is not None:
             products = np.array(
                 [np.nan if v is None else v for v in curve.jacobian_products],
@@ -73,10 +86,11 @@ def draw_gradient_curves(axes: Axes, curves: Sequence[GradientCurve]) -> None:
                 linestyle=":",
                 label=f"{curve.label}: product of ||ds_t/ds_t-1||",
             )
+            plotted.append(_masked(products))
 
     for ratio in (VANISH_RATIO, EXPLODE_RATIO):
         axes.axhline(ratio, color="grey", linestyle="--", linewidth=0.8)
-    axes.set_yscale("log")
+    _set_log_axis(axes, np.concatenate(plotted))
     axes.set_xlabel("time step t (loss on the output at the last step)")
     axes.set_ylabel("||dL/dh_t|| / ||dL/dh_T-1||")
     axes.legend(fontsize="small")
@@ -142,6 +156,28 @@ def lag_experiment_figure(
     right.set_title("gradient through time after training")
     figure.suptitle(title)
     return figure
+
+
+def _set_log_axis(axes: Axes, values: np.ndarray) -> None:
+    """Make the y axis logarithmic over the finite ``values`` (N,) plus half
+    a decade each side, with at most ``MAX_DECADE_TICKS`` ticks at whole
+    decades.
+
+    matplotlib 3.11's autoscaling pads a log axis by 5 % of its decades and
+    its locator places ticks one step beyond the range, so data near 1e300
+    would get limits or ticks beyond float64. The limits are set before the
+    scale, which turns that autoscaling off.
+    """
+    shown = values[np.isfinite(values)]
+    low = max(math.log10(float(shown.min())) - 0.5, MIN_DECADE)
+    high = min(math.log10(float(shown.max())) + 0.5, MAX_DECADE)
+    span = math.ceil(high) - math.floor(low)
+    stride = next(step for step in DECADE_STRIDES if step * MAX_DECADE_TICKS >= span)
+    decades = np.arange(math.ceil(low / stride) * stride, high, stride)
+    axes.set_ylim(10.0**low, 10.0**high)
+    axes.set_yscale("log")
+    axes.yaxis.set_major_locator(FixedLocator(10.0 ** decades.astype(np.float64)))
+    axes.yaxis.set_minor_locator(NullLocator())
 
 
 def _masked(values: np.ndarray) -> np.ndarray:
