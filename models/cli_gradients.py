@@ -475,10 +475,13 @@ def cmd_lag_experiment(args: argparse.Namespace, registry: Registry) -> int:
         test_size=args.test_size,
         seed=args.seed,
     )
-    check_lag_batch(
-        params.batch_size, params.seq_len, params.hidden_size, limits_from_env()
+    limits = limits_from_env()
+    check_lag_batch(params.batch_size, params.seq_len, params.hidden_size, limits)
+    result = run_lag_experiment(
+        params,
+        _print_progress,
+        max_batch_elements=limits.max_lag_batch_elements,
     )
-    result = run_lag_experiment(params, _print_progress)
 
     table = lag_table_markdown(result)
     print(table)

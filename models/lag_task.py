@@ -43,6 +43,7 @@ from pydantic import (
 from models.field_types import Integer, explain_minimum
 from models.gradient_inputs import PreparedInput
 from models.gradients import GradientTrace, trace_gradients
+from models.limits import DEFAULT_LIMITS
 from models.nn.cell_stack import stack_from_forecaster
 from models.nn.forecaster import Forecaster
 from models.spec import CellType
@@ -54,8 +55,8 @@ Report = Callable[[dict[str, Any]], None]
 StopCheck = Callable[[], bool]
 
 REPORT_EVERY = 100
-# Test sequences per forward pass of the R^2 score, so that the core's output
-# (rows, T, H) never exceeds that of the largest training batch.
+# Held-out sequences drawn at a time. The count is fixed, so the held-out
+# set does not depend on the limit that splits its forward passes.
 TEST_CHUNK_ROWS = 1024
 # Gate block that keeps the state: rows H..2H-1 of the LSTM (f) and GRU (z).
 MEMORY_GATE_BLOCK = 1
@@ -143,12 +144,16 @@ def run_lag_experiment(
     params: LagExperimentParams | dict[str, Any],
     report: Report | None = None,
     should_stop: StopCheck | None = None,
+    *,
+    max_batch_elements: int = DEFAULT_LIMITS.max_lag_batch_elements,
 ) -> dict[str, Any]:
     """Train every cell on every lag and return the JSON-ready result.
 
     ``report`` receives progress after every ``REPORT_EVERY`` steps and after
     each run. ``should_stop`` runs before every step and cancels with
-    ``TrainingCancelled``.
+    ``TrainingCancelled``. A forward pass of the R^2 score runs on at most
+    ``max_batch_elements`` / (T H) held-out sequences, the bound that
+    ``check_lag_batch`` puts on a training batch.
     """
     if not isinstance(params, LagExperimentParams):
         params = LagExperimentParams.model_validate(params)
@@ -160,7 +165,9 @@ def run_lag_experiment(
     for cell in params.cells:
         curves[cell] = {}
         for lag in params.lags:
-            run, curve = _run_one(params, cell, lag, report, should_stop)
+            run, curve = _run_one(
+                params, cell, lag, report, should_stop, max_batch_elements
+            )
             runs.append(run)
             curves[cell][str(lag)] = curve
             if report is not None:
@@ -187,6 +194,7 @@ def _run_one(
     lag: int,
     report: Report | None,
     should_stop: StopCheck | None,
+    max_batch_elements: int,
 ) -> tuple[dict[str, Any], list[float]]:
     """Train one cell on one lag; return its row and its trained curve (T,)."""
     started = time.perf_counter()
@@ -201,7 +209,7 @@ def _run_one(
     initial = _trace(model, first_x[0], first_y[0])
     train_loss = _train(model, params, cell, lag, report, should_stop)
     trained = _trace(model, first_x[0], first_y[0])
-    r2 = _test_r2(model, params, lag)
+    r2 = _test_r2(model, params, lag, max_batch_elements)
 
     distance_index = params.seq_len - 1 - lag
     row = {
@@ -272,8 +280,16 @@ def _test_batches(
         yield make_batch(rows, params.seq_len, lag, generator)
 
 
-def _test_r2(model: Forecaster, params: LagExperimentParams, lag: int) -> float:
+def _test_r2(
+    model: Forecaster,
+    params: LagExperimentParams,
+    lag: int,
+    max_batch_elements: int = DEFAULT_LIMITS.max_lag_batch_elements,
+) -> float:
     """Return 1 - MSE / Var(target) of ``model`` on the held-out sequences.
+
+    Each forward pass takes at most ``max_batch_elements`` / (T H) sequences
+    (at least one), because the core's output (rows, T, H) grows with them.
 
     Var is the population variance (divisor N, as in the MSE), so predicting
     the mean of the held-out targets scores 0.
@@ -282,8 +298,11 @@ def _test_r2(model: Forecaster, params: LagExperimentParams, lag: int) -> float:
     targets: list[torch.Tensor] = []
     model.eval()
     with torch.inference_mode():
+        rows = max(1, max_batch_elements // (params.seq_len * params.hidden_size))
         for x, y in _test_batches(params, lag):
-            squared_error += float((model(x) - y).pow(2).sum())
+            for start in range(0, len(x), rows):
+                errors = model(x[start : start + rows]) - y[start : start + rows]
+                squared_error += float(errors.pow(2).sum())
             targets.append(y)
     mse = squared_error / params.test_size
     return 1.0 - mse / float(torch.cat(targets).var(correction=0))

@@ -10,7 +10,7 @@ from typing import Any
 
 from models.diagnostic_limits import check_lag_batch
 from models.lag_task import LagExperimentParams, run_lag_experiment
-from models.limits import check_limit
+from models.limits import check_limit, limits_from_env
 from service.jobs.kinds import JobContext, register_job_kind
 from service.settings import Settings
 
@@ -39,7 +39,13 @@ def run_lag_experiment_job(
     params: LagExperimentParams, ctx: JobContext
 ) -> dict[str, Any]:
     """Run the experiment, reporting progress every 100 steps and per run."""
-    return run_lag_experiment(params, ctx.report, ctx.should_stop)
+    limits = limits_from_env()
+    return run_lag_experiment(
+        params,
+        ctx.report,
+        ctx.should_stop,
+        max_batch_elements=limits.max_lag_batch_elements,
+    )
 
 
 register_job_kind(

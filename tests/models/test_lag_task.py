@@ -156,3 +156,19 @@ def test_mean_forecast_scores_zero_r2() -> None:
         model.head.bias.fill_(float(test_y.mean()))
 
     assert lag_task._test_r2(model, params, 3) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_test_passes_stay_within_batch_limit() -> None:
+    params = LagExperimentParams.model_validate({**TINY, "test_size": 30})
+    model = Forecaster("rnn", input_size=2, hidden_size=8, num_layers=1, horizon=1)
+    limit = 4 * params.seq_len * params.hidden_size
+    rows: list[int] = []
+    model.register_forward_pre_hook(lambda _, inputs: rows.append(len(inputs[0])))
+
+    chunked = lag_task._test_r2(model, params, 3, max_batch_elements=limit)
+    rows_chunked = list(rows)
+    whole = lag_task._test_r2(model, params, 3)
+
+    assert max(rows_chunked) == 4
+    assert sum(rows_chunked) == 30
+    assert chunked == pytest.approx(whole, abs=1e-6)
