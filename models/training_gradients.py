@@ -12,21 +12,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.errors import CheckpointError
+from models.errors import NotFoundError
 
 
 def training_gradients(metadata: dict[str, Any]) -> dict[str, Any]:
     """Return the per-epoch gradient records and the clipping threshold.
 
     Versions written before per-parameter norms were recorded have empty
-    ``param_grad_norms``. Raises ``CheckpointError`` when the metadata has no
-    history.
+    ``param_grad_norms``. Raises ``NotFoundError`` when the metadata has no
+    history, which the schema allows.
     """
     history = metadata.get("history")
     if not isinstance(history, list):
-        raise CheckpointError(
-            f"metadata of {metadata.get('name')}:{metadata.get('version')} has no "
-            "training history; retrain this version"
+        raise NotFoundError(
+            f"{metadata.get('name')}:{metadata.get('version')} has no training "
+            "history in its metadata, so no gradients per epoch were recorded; "
+            "train the model again to get a version that has them"
         )
 
     epochs = [

@@ -165,10 +165,13 @@ def _stored_version(body: GradientFlowSpec, resolver: VersionResolver) -> int | 
     return resolver.resolve(body.model.name, body.model.version)
 
 
+NO_GRADIENTS = "Unknown model or version, or a version without a training history"
+
+
 @router.get(
     "/models/{name}/versions/{version}/gradients",
     response_model=TrainingGradientsResponse,
-    responses={404: {"description": "Unknown model or version"}},
+    responses={404: {"description": NO_GRADIENTS}},
     summary="Gradient norms and clipping recorded per training epoch",
 )
 def get_training_gradients(
@@ -185,7 +188,7 @@ def get_training_gradients(
     responses={
         200: {"description": "PNG plot", "content": PNG_CONTENT},
         304: {"description": "Not modified since the ETag in If-None-Match"},
-        404: {"description": "Unknown model or version"},
+        404: {"description": NO_GRADIENTS},
     },
     summary="Plot of the gradient norms recorded per training epoch, as PNG",
 )
