@@ -3,7 +3,8 @@
 The tests build a logger tree of their own (a root, ``service`` and
 ``service.access``), because pytest adds its capture handlers to the
 process's root logger, which sends the app's access lines through
-``logging``.
+``logging``. The last tests start real servers in text format and at
+level WARNING, where the lines must take the ``logging`` path.
 """
 
 from __future__ import annotations
@@ -11,14 +12,17 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 
+from models.registry import Registry
 from service.access_log import direct_handler, write_access_line
 from service.logging_config import REQUEST_ID, JsonFormatter, RequestIdFilter
+from tests.conftest import LiveServer
 
 NOW = 1_764_900_000.123456
 ROUTE = "/v1/models/{name}/forecast"
@@ -173,3 +177,41 @@ def test_caplog_sees_access_lines(caplog: pytest.LogCaptureFixture) -> None:
     [record] = [r for r in caplog.records if r.name == "service.access"]
     assert record.getMessage() == "POST /v1/models/a/forecast 422 2.0 ms"
     assert record.__dict__["status"] == 422
+
+
+def forecast_log(registry: Registry, env: dict[str, str]) -> str:
+    """Start a server with ``env``, serve one forecast with request id
+    ``access-9``, stop the server and return its whole output."""
+    server = LiveServer(registry.root, env=env)
+    try:
+        response = server.client.post(
+            "/v1/models/nflx/forecast",
+            json={"horizon": 2},
+            headers={"X-Request-ID": "access-9"},
+        )
+    finally:
+        output = server.stop()
+    assert response.status_code == 200, response.text
+    return output
+
+
+def test_text_server_writes_plain_access_lines(trained_registry: Registry) -> None:
+    output = forecast_log(trained_registry, {"RNN_FORECAST_LOG_FORMAT": "text"})
+
+    lines = output.splitlines()
+    [line] = [line for line in lines if "service.access [access-9]" in line]
+    assert re.fullmatch(
+        r"\S+ \S+ INFO service\.access \[access-9\] "
+        r"POST /v1/models/nflx/forecast 200 \d+\.\d ms",
+        line,
+    )
+    assert not any(line.startswith("{") for line in lines)
+
+
+def test_warning_level_server_writes_no_access_lines(
+    trained_registry: Registry,
+) -> None:
+    output = forecast_log(trained_registry, {"RNN_FORECAST_LOG_LEVEL": "WARNING"})
+
+    assert "access-9" not in output
+    assert "service.access" not in output
