@@ -37,7 +37,10 @@ class Settings(BaseSettings):
     # such as the API key are secrets. rnn-forecast serve names the invalid
     # values itself.
     model_config = SettingsConfigDict(
-        env_prefix="RNN_FORECAST_", extra="ignore", hide_input_in_errors=True
+        env_prefix="RNN_FORECAST_",
+        extra="ignore",
+        hide_input_in_errors=True,
+        allow_inf_nan=False,
     )
 
     registry: Path = Field(default_factory=default_registry)

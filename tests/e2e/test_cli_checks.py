@@ -248,6 +248,19 @@ def test_limit_settings_bounds() -> None:
         Settings(max_lookback=513)
 
 
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+@pytest.mark.parametrize(
+    "variable", ["RNN_FORECAST_BATCH_WINDOW_MS", "RNN_FORECAST_INLINE_FORWARD_MS"]
+)
+def test_non_finite_float_setting_named(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+
+    with pytest.raises(ValueError, match="Input should be a finite number"):
+        Settings()
+
+
 @pytest.mark.parametrize("alias", ["BAD ALIAS", "latest"])
 def test_train_checks_alias_before_training(tmp_path: Path, alias: str) -> None:
     result = run_cli(tmp_path, "train", "--alias", alias, "--epochs", "1", "--quiet")
