@@ -17,4 +17,17 @@ def quoted(value: object, limit: int = MAX_QUOTED_CHARS) -> str:
     of its first ``limit`` characters and a note with its length."""
     if not isinstance(value, str) or len(value) <= limit:
         return repr(value)
-    return f"{value[:limit]!r}... ({len(value)} characters, the first {limit} shown)"
+    return f"{value[:limit]!r}{_cut_note(value, limit)}"
+
+
+def shortened(text: str, limit: int = MAX_QUOTED_CHARS) -> str:
+    """Return ``text`` unquoted, such as a request path; when it is longer
+    than ``limit``, its first ``limit`` characters and a note with its
+    length."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}{_cut_note(text, limit)}"
+
+
+def _cut_note(text: str, limit: int) -> str:
+    return f"... ({len(text)} characters, the first {limit} shown)"

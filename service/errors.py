@@ -27,6 +27,7 @@ from models.errors import (
     RnnForecastError,
     SourceUnavailableError,
 )
+from models.quoted_ids import shortened
 from service.body_examples import smallest_body
 from service.field_errors import field_error, json_limit_message
 from service.json_bodies import DuplicateKeyError
@@ -241,7 +242,11 @@ def _routing_detail(request: Request, exc: StarletteHTTPException) -> str | None
     method, path = request.method, request.url.path
     if exc.status_code == 404 and request.scope.get("route") is None:
         docs = docs_path(request)
-        return f"no route matches {method} {path}; the API reference is at {docs}"
+        # a client may send a path of any length, so a long one is cut
+        return (
+            f"no route matches {method} {shortened(path)}; the API reference "
+            f"is at {docs}"
+        )
     return None
 
 

@@ -37,6 +37,17 @@ def test_unknown_route_is_problem(strict_server: LiveServer) -> None:
     assert "GET /v1/no-such-thing" in str(body["detail"])
 
 
+def test_unknown_long_route_is_cut(strict_server: LiveServer) -> None:
+    path = "/v1/" + "x" * 996
+
+    response = strict_server.client.get(path)
+
+    body = assert_problem(response, 404)
+    detail = str(body["detail"])
+    assert f"GET {path[:128]}... (1000 characters, the first 128 shown);" in detail
+    assert path[:129] not in detail
+
+
 def test_wrong_method_is_problem(strict_server: LiveServer) -> None:
     response = strict_server.client.delete("/v1/health")
     body = assert_problem(response, 405)
