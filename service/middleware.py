@@ -33,6 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.access_log import write_access_line
 from service.auth import ApiKeyMiddleware
+from service.client_disconnects import BodyWatch
 from service.content_coding import ContentCodingMiddleware
 from service.errors import CLOSE, problem
 from service.links import route_path
@@ -133,7 +134,11 @@ def _compile_templates(app: FastAPI) -> list[tuple[re.Pattern[str], str]]:
 
 class RequestContextMiddleware:
     """Tag each request with an id, log it, count it, and turn an unhandled
-    exception into a 500 problem response that carries the id."""
+    exception into a 500 problem response that carries the id.
+
+    A request whose client disconnected in the middle of the body is logged
+    and counted with status 499, whatever the app responded.
+    """
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
@@ -150,6 +155,7 @@ class RequestContextMiddleware:
         started = scope.get(STARTED_SCOPE_KEY) or time.perf_counter()
         status = 500
         response_started = False
+        watch = BodyWatch(receive)
 
         async def send_with_id(message: Message) -> None:
             nonlocal status, response_started
@@ -160,7 +166,7 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, watch, send_with_id)
         except Exception:
             logger.exception("%s %s raised", scope["method"], scope["path"])
             if response_started:
@@ -169,10 +175,10 @@ class RequestContextMiddleware:
                 "internal server error; the server log has the details under "
                 f"request id {request_id}"
             )
-            await problem(500, detail)(scope, receive, send_with_id)
+            await problem(500, detail)(scope, watch, send_with_id)
         finally:
             seconds = time.perf_counter() - started
-            self._record(scope, status, seconds)
+            self._record(scope, watch.logged_status(status), seconds)
             REQUEST_ID.reset(token)
 
     def _record(self, scope: Scope, status: int, seconds: float) -> None:

@@ -6,6 +6,7 @@ import json
 import logging
 import random
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -22,7 +23,7 @@ from service.middleware import choose_request_id
 from service.observability import JobEpochs, Metrics
 from service.settings import Settings
 from tests.conftest import ROOT, TINY, LiveServer
-from tests.service.conftest import DASHBOARD_ORIGIN
+from tests.service.conftest import API_KEY, DASHBOARD_ORIGIN
 from tests.service.jobs_support import finished, start_job_server, wait_for_job
 
 FORECAST_ROUTE = "/v1/models/{name}/forecast"
@@ -433,3 +434,42 @@ def test_new_request_ids_ignore_global_seed() -> None:
     assert first != second
     assert re.fullmatch(r"[0-9a-f]{32}", first)
     assert choose_request_id("trace-1") == "trace-1"
+
+
+def send_half_body(server: LiveServer, method_path: str, request_id: str) -> None:
+    """Send a request with the API key that declares a 100-byte JSON body,
+    send 11 bytes of it, and close the connection."""
+    head = (
+        f"{method_path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Content-Length: 100\r\nX-Request-ID: {request_id}\r\n"
+        f"X-API-Key: {API_KEY}\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", server.port)) as connection:
+        connection.sendall(head.encode() + b'{"version":')
+        time.sleep(0.2)
+
+
+@pytest.mark.parametrize(
+    ("method_path", "route"),
+    [
+        ("POST /v1/models/nflx/forecast", FORECAST_ROUTE),
+        ("POST /v1/training-jobs", "/v1/training-jobs"),
+    ],
+)
+def test_half_sent_body_counts_as_499(
+    strict_server: LiveServer, method_path: str, route: str
+) -> None:
+    request_id = f"half-{random.getrandbits(32):08x}"
+    key = (
+        "rnn_forecast_http_requests_total",
+        frozenset({"method": "POST", "route": route, "status": "499"}.items()),
+    )
+    before = samples(strict_server)
+
+    send_half_body(strict_server, method_path, request_id)
+    entry = wait_for_access_line(strict_server, request_id)
+    after = samples(strict_server)
+
+    assert entry["status"] == 499
+    assert entry["route"] == route
+    assert after[key] == before.get(key, 0) + 1
