@@ -53,6 +53,7 @@ from models.date_fields import IsoDate
 from models.errors import DataError, LimitExceededError
 from models.evaluation import actual_prices, compare
 from models.field_types import INTEGER_ONLY, Integer, explain_minimum
+from models.input_names import input_name
 from models.intervals import (
     LEVEL_GRID,
     REPORT_LEVELS,
@@ -138,15 +139,18 @@ class BacktestSpec(BaseModel):
         return day
 
     @model_validator(mode="after")
-    def _check(self) -> BacktestSpec:
+    def _check(self, info: ValidationInfo) -> BacktestSpec:
         if self.start and self.end and self.start > self.end:
             raise ValueError(f"start {self.start} must not be after end {self.end}")
+        # the command line names these fields by its options
+        window = input_name(info, "window")
+        window_size = input_name(info, "window_size")
         if self.window == "sliding" and self.window_size is None:
-            raise ValueError("window 'sliding' needs window_size (training rows)")
+            raise ValueError(f"{window} 'sliding' needs {window_size} (training rows)")
         if self.window == "expanding" and self.window_size is not None:
             raise ValueError(
-                "window_size applies to window 'sliding' only; remove it or "
-                "set window to 'sliding'"
+                f"{window_size} applies to {window} 'sliding' only; remove it "
+                f"or set {window} to 'sliding'"
             )
         return self
 

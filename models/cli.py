@@ -31,8 +31,14 @@ from models.cli_data import (
 from models.cli_inputs import read_json_file, split_version_ref
 from models.cli_outputs import check_output_folder, check_registry
 from models.errors import CheckpointError, RnnForecastError
-from models.field_types import type_message
 from models.generator_fields import check_generator_fields
+from models.option_errors import (
+    CLIP_OFF,
+    PATIENCE_OFF,
+    error_text,
+    located,
+    validate_options,
+)
 from models.paths import default_cache_dir, default_registry
 from models.spec import DEFAULT_NAME, SyntheticData, TrainingSpec
 
@@ -48,10 +54,6 @@ COMMAND_MODULES: list[str] = [
     "models.cli_forecast",
     "models.cli_gradients",
 ]
-
-# what 0 does for the options whose 0 turns a feature off
-CLIP_OFF = "to turn gradient clipping off"
-PATIENCE_OFF = "to turn early stopping off"
 
 
 class CommandParser(argparse.ArgumentParser):
@@ -245,14 +247,16 @@ def training_spec(args: argparse.Namespace) -> TrainingSpec:
     if args.name is not None:
         flags["name"] = args.name
     given = _explicit_flags(args)
+    options: dict[str, str] = {}
     for key, value in flags.items():
         if args.spec is None or key in given:
             base[key] = value
+            options[key] = "--" + key.replace("_", "-")
     if args.spec is None or "data" in given:
         base["data"] = set_fields(data_spec(args))
     else:
         base = with_source_options(base, args, f"the spec file {args.spec}")
-    spec = TrainingSpec.model_validate(base)
+    spec = validate_options(TrainingSpec, base, options)
     check_submitted_data(spec)
     return spec
 
@@ -461,9 +465,9 @@ def _setting_error(err: Any) -> str:
     """Return one settings error, naming its ``RNN_FORECAST_*`` variable."""
     if err["type"] == "value_error":
         # the settings' own checks name the variable and its value
-        return _error_text(err)
+        return error_text(err)
     name = "RNN_FORECAST_" + "_".join(str(part) for part in err["loc"]).upper()
-    return f"{name}={err.get('input')!r}: {_error_text(err)}"
+    return f"{name}={err.get('input')!r}: {error_text(err)}"
 
 
 # a SQLite URL that suits each setting, for its messages
@@ -682,32 +686,8 @@ def prepare_outputs(args: argparse.Namespace) -> None:
 
 def _message(exc: Exception, options: Mapping[str, str]) -> str:
     if isinstance(exc, ValidationError):
-        return "; ".join(_located(err, options) for err in exc.errors())
+        return "; ".join(located(err, options) for err in exc.errors())
     return str(exc)
-
-
-def _located(err: Any, options: Mapping[str, str]) -> str:
-    """Return one validation error as ``field: message``, or the message
-    alone when it concerns the whole spec.
-
-    ``options`` maps the fields that only a command-line option sets to
-    that option, such as ``levels`` to ``--level``, which then names the
-    field.
-    """
-    loc = err["loc"]
-    if loc and loc[0] in options:
-        location = options[loc[0]]
-    else:
-        location = ".".join(str(part) for part in loc)
-    text = _error_text(err)
-    return f"{location}: {text}" if location else text
-
-
-def _error_text(err: Any) -> str:
-    """Return an error's message without pydantic's "Value error, " prefix."""
-    if err["type"] == "value_error":
-        return str(err["ctx"]["error"])
-    return type_message(err["type"], err.get("input")) or str(err["msg"])
 
 
 if __name__ == "__main__":

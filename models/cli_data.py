@@ -12,6 +12,7 @@ import argparse
 from typing import Any
 
 from models.generator_fields import FIELDS_USED
+from models.option_errors import validate_options
 from models.spec import (
     BundledData,
     CsvData,
@@ -93,10 +94,14 @@ def check_source_options(source: str, options: dict[str, Any], origin: str) -> N
             )
 
 
-def data_spec(args: argparse.Namespace) -> DataSpec:
+def data_spec(args: argparse.Namespace, seed_name: str = "--seed") -> DataSpec:
     """Turn ``--data`` and the source options into a data spec; raise
-    ``ValueError`` for an invalid ``--data`` or an option that its source
-    does not read."""
+    ``ValueError`` for an invalid ``--data``, an option that its source
+    does not read, or an invalid value.
+
+    ``seed_name`` names the seed of a random generator in messages: the
+    option, or the spec field when a spec file set it.
+    """
     kind, _, rest = args.data.partition(":")
     if kind not in SOURCE_FORMS or (kind != "bundled" and not rest):
         raise ValueError(f"--data {args.data!r} is invalid; expected {DATA_HELP}")
@@ -117,7 +122,8 @@ def data_spec(args: argparse.Namespace) -> DataSpec:
         fields["length"] = args.length
     if "seed" in FIELDS_USED.get(rest, ()):
         fields["seed"] = args.seed
-    return SyntheticData.model_validate(fields)
+    options = {"length": "--length", "seed": seed_name}
+    return validate_options(SyntheticData, fields, options)
 
 
 def with_source_options(

@@ -29,6 +29,7 @@ from models.cli_data import (
 from models.cli_inputs import output_path, read_json_file, split_version_ref
 from models.cli_outputs import check_registry
 from models.limits import limit_from_env
+from models.option_errors import validate_options
 from models.paths import default_cache_dir
 from models.plurals import plural
 from models.registry import Registry
@@ -114,6 +115,7 @@ def base_spec(args: argparse.Namespace, registry: Registry) -> TrainingSpec:
         version = registry.resolve(name, ref)
         fields = registry.metadata(name, version)["spec"]
 
+    options: dict[str, str] = {}
     for flag, field, _, _ in SPEC_FLAGS:
         value = getattr(args, f"spec_{field}")
         if value is None:
@@ -121,6 +123,7 @@ def base_spec(args: argparse.Namespace, registry: Registry) -> TrainingSpec:
         if field == "patience":
             value = off_flag(flag, value, PATIENCE_OFF)
         fields[field] = value
+        options[field] = flag
     # backtest's --start and --end are origin dates, not download dates
     data_args = argparse.Namespace(
         data=args.data,
@@ -131,10 +134,11 @@ def base_spec(args: argparse.Namespace, registry: Registry) -> TrainingSpec:
         seed=fields.get("seed", 0),
     )
     if args.data is not None:
-        fields["data"] = set_fields(data_spec(data_args))
+        seed_name = options.get("seed", "seed")
+        fields["data"] = set_fields(data_spec(data_args, seed_name=seed_name))
     else:
         fields = with_source_options(fields, data_args, spec_origin(args))
-    spec = TrainingSpec.model_validate(fields)
+    spec = validate_options(TrainingSpec, fields, options)
     # a stored version's spec carries every field with its default, so only
     # data from a file or a flag is checked
     if args.spec is not None or args.data is not None:
@@ -205,7 +209,7 @@ def cmd_backtest(args: argparse.Namespace, registry: Registry) -> int:
     }
     if args.level:
         fields["levels"] = args.level
-    params = BacktestSpec.model_validate(fields)
+    params = validate_options(BacktestSpec, fields, BACKTEST_OPTIONS)
 
     def report(progress: dict[str, Any]) -> None:
         print(
@@ -372,7 +376,7 @@ def cmd_tune(args: argparse.Namespace, registry: Registry) -> int:
         fields["space"] = read_json_file(
             "--space", args.space, dict, "search space fields"
         )
-    params = TuningSpec.model_validate(fields)
+    params = validate_options(TuningSpec, fields, TUNE_OPTIONS)
     check_storage_option(args.storage)
     if params.register_version:
         check_registry(registry.root)

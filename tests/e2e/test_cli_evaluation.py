@@ -75,11 +75,22 @@ def test_backtest_command_rejects_unserved_level(tmp_path: Path) -> None:
     [
         (
             ["--step", "0"],
-            "error: --step: Input should be greater than or equal to 1\n",
+            "error: --step 0: Input should be greater than or equal to 1; send "
+            "--step between 1 and 10000\n",
         ),
         (
             ["--window", "sliding", "--window-size", "5"],
-            "error: --window-size: Input should be greater than or equal to 50\n",
+            "error: --window-size 5: Input should be greater than or equal to "
+            "50; send --window-size between 50 and 200000\n",
+        ),
+        (
+            ["--epochs", "0"],
+            "error: --epochs 0: Input should be greater than or equal to 1; send "
+            "--epochs between 1 and 500\n",
+        ),
+        (
+            ["--window", "sliding"],
+            "error: --window 'sliding' needs --window-size (training rows)\n",
         ),
     ],
 )
@@ -97,7 +108,8 @@ def test_tune_errors_name_options(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert result.stderr == (
-        "error: --heartbeat-seconds: Input should be less than or equal to 3600\n"
+        "error: --heartbeat-seconds 3601: Input should be less than or equal to "
+        "3600; send --heartbeat-seconds between 0 and 3600\n"
     )
 
 
@@ -120,12 +132,6 @@ def test_tune_storage_error_names_source(
     assert result.stderr.startswith(
         f"error: {name}=sqlite:// is an in-memory SQLite database"
     )
-
-
-def test_backtest_command_rejects_bad_window(tmp_path: Path) -> None:
-    result = run_cli(tmp_path, "backtest", *TINY, "--window", "sliding")
-    assert result.returncode == 2
-    assert "window 'sliding' needs window_size" in result.stderr
 
 
 @pytest.mark.slow

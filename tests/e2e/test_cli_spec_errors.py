@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.e2e.test_cli_checks import run_cli
 
 
@@ -95,3 +97,57 @@ def test_data_flag_sets_seed_of_random_generator(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     metadata = tmp_path / "registry" / "walk" / "versions" / "1" / "metadata.json"
     assert json.loads(metadata.read_text())["spec"]["data"]["seed"] == 5
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        (
+            ["--epochs", "0"],
+            "--epochs 0: Input should be greater than or equal to 1; send --epochs "
+            "between 1 and 500",
+        ),
+        (
+            ["--learning-rate", "2"],
+            "--learning-rate 2: Input should be less than or equal to 1; send "
+            "--learning-rate above 0 and at most 1",
+        ),
+        (
+            ["--dropout", "1"],
+            "--dropout 1: Input should be less than 1; send --dropout at least 0 "
+            "and below 1",
+        ),
+        (
+            ["--patience", "1001"],
+            "--patience 1001: Input should be less than or equal to 1000; send "
+            "--patience between 1 and 1000, or 0 to turn early stopping off",
+        ),
+        (
+            ["--data", "synthetic:ar1", "--name", "s", "--length", "10"],
+            "--length 10: Input should be greater than or equal to 50; send "
+            "--length between 50 and 50000",
+        ),
+    ],
+)
+def test_train_option_error_gives_range(
+    tmp_path: Path, options: list[str], expected: str
+) -> None:
+    result = run_cli(tmp_path, "train", *options, "--quiet")
+
+    assert result.returncode == 2
+    assert result.stderr == f"error: {expected}\n"
+    assert not (tmp_path / "registry").exists()
+
+
+def test_spec_file_field_keeps_its_name(tmp_path: Path) -> None:
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps({"epochs": 0}))
+
+    result = run_cli(tmp_path, "train", "--spec", str(path), "--seed", "-1")
+
+    assert result.returncode == 2
+    assert result.stderr == (
+        "error: epochs: Input should be greater than or equal to 1; --seed -1: "
+        "Input should be greater than or equal to 0; send --seed between 0 and "
+        "2147483647\n"
+    )

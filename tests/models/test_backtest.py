@@ -20,6 +20,7 @@ from models.backtest import (
 )
 from models.data.sources import load_series
 from models.errors import DataError, LimitExceededError
+from models.input_names import naming_context
 from models.pandas_dates import FIRST_DATE, LAST_DATE
 from models.spec import SyntheticData, TrainingSpec
 
@@ -232,6 +233,16 @@ def test_window_options_are_checked() -> None:
         BacktestSpec(window="sliding")
     with pytest.raises(ValidationError, match="applies to window 'sliding' only"):
         BacktestSpec(window_size=100)
+
+
+def test_window_check_names_fields_from_context() -> None:
+    names = naming_context({"window": "--window", "window_size": "--window-size"})
+
+    with pytest.raises(ValidationError) as caught:
+        BacktestSpec.model_validate({"window": "sliding"}, context=names)
+
+    message = caught.value.errors()[0]["ctx"]["error"]
+    assert str(message) == "--window 'sliding' needs --window-size (training rows)"
 
 
 @pytest.mark.parametrize("level", [0.905, 0.999, 1.0, 0.0, -0.5])

@@ -1,0 +1,29 @@
+"""The names that an input uses for spec fields.
+
+The command line sets some spec fields from options, such as
+``window_size`` from ``--window-size``, and the HTTP API sets them from
+JSON fields. A check shared by both reads the names from the validation
+context, so that its message names what the user typed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ValidationInfo
+
+# the context key of the mapping from field names to input names
+FIELD_NAMES = "field_names"
+
+
+def naming_context(names: Mapping[str, str]) -> dict[str, Any]:
+    """Return the validation context that names each field in ``names``
+    (field -> name) as given, and every other field by its own name."""
+    return {FIELD_NAMES: dict(names)}
+
+
+def input_name(info: ValidationInfo, field: str) -> str:
+    """Return the name of ``field`` in the input that ``info`` validates."""
+    context = info.context if isinstance(info.context, Mapping) else {}
+    return str(context.get(FIELD_NAMES, {}).get(field, field))

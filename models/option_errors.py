@@ -1,0 +1,124 @@
+"""Validation errors worded for the command line.
+
+A spec field that an option set is named by the option, such as
+``--epochs`` for ``epochs``, and a value out of range gets the range to
+send, read from the bounds in the model's JSON schema. A field that came
+from a ``--spec`` file keeps its field name.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from models.field_types import type_message
+from models.input_names import naming_context
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+# error types of a number outside its field's range
+RANGE_ERRORS = (
+    "greater_than",
+    "greater_than_equal",
+    "less_than",
+    "less_than_equal",
+    "finite_number",
+)
+# what 0 does for the options whose 0 turns a feature off
+CLIP_OFF = "to turn gradient clipping off"
+PATIENCE_OFF = "to turn early stopping off"
+OFF_BY_FIELD = {"clip_norm": CLIP_OFF, "patience": PATIENCE_OFF}
+# the words of each bound, by its JSON schema key. Pydantic writes the bounds
+# of a nullable field with a BeforeValidator under the constraint names.
+BOUND_WORDS = {
+    "minimum": "at least",
+    "ge": "at least",
+    "exclusiveMinimum": "above",
+    "gt": "above",
+    "maximum": "at most",
+    "le": "at most",
+    "exclusiveMaximum": "below",
+    "lt": "below",
+}
+INCLUSIVE_BOUNDS = {"minimum", "ge", "maximum", "le"}
+
+
+def validate_options(
+    model: type[ModelT], fields: Mapping[str, Any], options: Mapping[str, str]
+) -> ModelT:
+    """Validate ``fields`` as ``model``, where ``options`` maps the fields
+    that command-line options set to those options.
+
+    Raises ``ValueError`` with one message per error, each naming the option
+    of a field in ``options`` and the field of any other.
+    """
+    try:
+        return model.model_validate(fields, context=naming_context(options))
+    except ValidationError as exc:
+        problems = [located(err, options, model) for err in exc.errors()]
+        raise ValueError("; ".join(problems)) from None
+
+
+def located(
+    err: Any, options: Mapping[str, str], model: type[BaseModel] | None = None
+) -> str:
+    """Return one validation error as ``field: message``, or the message
+    alone when it concerns the whole spec.
+
+    ``options`` maps fields that a command-line option set to that option,
+    such as ``levels`` to ``--level``, which then names the field. A value
+    of such an option outside its range also gets the range of ``model``.
+    """
+    loc = err["loc"]
+    if not loc or loc[0] not in options:
+        location = ".".join(str(part) for part in loc)
+        text = error_text(err)
+        return f"{location}: {text}" if location else text
+
+    field, option = str(loc[0]), options[loc[0]]
+    if len(loc) > 1 or err["type"] not in RANGE_ERRORS or model is None:
+        location = option + "".join(f".{part}" for part in loc[1:])
+        return f"{location}: {error_text(err)}"
+    fix = f"send {option} {range_text(model, field)}"
+    if field in OFF_BY_FIELD:
+        fix += f", or 0 {OFF_BY_FIELD[field]}"
+    return f"{option} {_number(err.get('input'))}: {err['msg']}; {fix}"
+
+
+def error_text(err: Any) -> str:
+    """Return an error's message without pydantic's "Value error, " prefix."""
+    if err["type"] == "value_error":
+        return str(err["ctx"]["error"])
+    return type_message(err["type"], err.get("input")) or str(err["msg"])
+
+
+def range_text(model: type[BaseModel], field: str) -> str:
+    """Return the range of the numeric ``field`` of ``model`` in words, such
+    as ``between 1 and 500`` or ``above 0 and at most 1``."""
+    schema = model.model_json_schema()["properties"].get(field, {})
+    bounds = next(
+        (
+            {key: option[key] for key in BOUND_WORDS if key in option}
+            for option in schema.get("anyOf", [schema])
+            if set(option) & set(BOUND_WORDS)
+        ),
+        {},
+    )
+    if len(bounds) == 2 and set(bounds) <= INCLUSIVE_BOUNDS:
+        low, high = (_number(value) for value in bounds.values())
+        return f"between {low} and {high}"
+    words = [f"{BOUND_WORDS[key]} {_number(value)}" for key, value in bounds.items()]
+    return " and ".join(words) or "within the field's range"
+
+
+def _number(value: Any) -> str:
+    """Write a bound or an option value as a user types it: 1000000 for
+    1e6, 0.5 for 0.5, nan for NaN."""
+    if not isinstance(value, float):
+        return str(value)
+    if not math.isfinite(value):
+        return str(value)
+    return str(int(value)) if value.is_integer() and abs(value) < 1e16 else repr(value)
