@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, get_args
 
 import torch
+from pydantic import ValidationError
 
 from models.cli_inputs import output_path, read_json_file, split_version_ref
 from models.diagnostic_limits import check_lag_batch
@@ -30,6 +31,7 @@ from models.lag_task import (
     run_lag_experiment,
 )
 from models.limits import Limits, limits_from_env
+from models.option_errors import error_text
 from models.registry import LoadedModel, Registry
 from models.spec import CellType
 from models.training_gradients import training_gradients
@@ -330,12 +332,35 @@ def _flow_spec(args: argparse.Namespace, cell: str | None) -> GradientFlowSpec:
     _check_ignored_options(args)
     if args.values is not None:
         values = read_json_file("--values", args.values, list, VALUES_CONTENT)
-        fields["input"] = ValuesInput(values=values)
+        fields["input"] = values_input(args.values, values)
     elif args.input == "bundled":
         fields["input"] = BundledInput(end=args.end)
     else:
         fields["input"] = NoiseInput(seed=args.seed)
     return GradientFlowSpec.model_validate(fields)
+
+
+def values_input(path: Path, values: list[Any]) -> ValuesInput:
+    """Validate the content of the ``--values`` file ``path``; raise
+    ``ValueError`` naming the file and each invalid item by its index."""
+    try:
+        return ValuesInput(values=values)
+    except ValidationError as exc:
+        problems = [_values_error(path, err) for err in exc.errors()]
+        raise ValueError("; ".join(problems)) from None
+
+
+def _values_error(path: Path, err: Any) -> str:
+    """Return one error of a ``--values`` file, with the item and, in a
+    row, the number that it concerns."""
+    indexes = [part for part in err["loc"][1:] if isinstance(part, int)]
+    place = ""
+    if indexes:
+        place = f"item {indexes[0]}"
+    if len(indexes) > 1:
+        place += f", number {indexes[1]}"
+    text = error_text(err)
+    return f"--values {path}: {place}: {text}" if place else f"--values {path}: {text}"
 
 
 def _check_ignored_options(args: argparse.Namespace) -> None:

@@ -195,3 +195,30 @@ def only_error(exc: ValidationError, types: Sequence[str]) -> ErrorDetails | Non
     if len(errors) != 1 or errors[0]["type"] not in types:
         return None
     return errors[0]
+
+
+def explain_null(
+    value: Any,
+    handler: ValidatorFunctionWrapHandler,
+    field: str,
+    has_default: bool,
+) -> Any:
+    """Validate ``value`` with ``handler``; when it is null and the field
+    ``field`` has a default, add to the error that leaving the field out
+    gives that default.
+
+    A field validator in ``mode="wrap"`` calls this, because pydantic's
+    message for a null (such as "Input should be a valid integer") does not
+    say that the field may be left out.
+    """
+    try:
+        return handler(value)
+    except ValidationError as exc:
+        errors = exc.errors()
+        if value is not None or not has_default or len(errors) != 1:
+            raise
+        error = errors[0]
+        hint = f"leave {field} out to use its default"
+        raise PydanticCustomError(
+            error["type"], f"{error['msg']}, not null; {hint}", error.get("ctx")
+        ) from exc

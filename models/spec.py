@@ -19,7 +19,13 @@ from pydantic import (
 
 from models.data.scaling import ScalerKind
 from models.errors import InvalidInputError
-from models.field_types import INTEGER_ONLY, Integer, Number, explain_minimum
+from models.field_types import (
+    INTEGER_ONLY,
+    Integer,
+    Number,
+    explain_minimum,
+    explain_null,
+)
 from models.limits import DEFAULT_LIMITS as LIM
 from models.names import ModelName
 from models.source_errors import explain_source
@@ -39,6 +45,26 @@ NULL_TURNS_OFF = {
     "clip_norm": "send null to turn gradient clipping off",
     "patience": "send null to turn early stopping off",
 }
+
+# the fields of a training spec that have a default and do not take null
+NULL_DEFAULT_FIELDS = (
+    "name",
+    "cell",
+    "hidden_size",
+    "num_layers",
+    "dropout",
+    "lookback",
+    "horizon",
+    "target",
+    "scaler",
+    "epochs",
+    "learning_rate",
+    "batch_size",
+    "val_fraction",
+    "test_fraction",
+    "seed",
+    "data",
+)
 
 
 class _Strict(BaseModel):
@@ -169,6 +195,14 @@ class TrainingSpec(_Strict):
         cls, value: object, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
     ) -> object:
         return explain_minimum(value, handler, NULL_TURNS_OFF[info.field_name])
+
+    # every field that has a default and does not take null
+    @field_validator(*NULL_DEFAULT_FIELDS, mode="wrap")
+    @classmethod
+    def _explain_null_default(
+        cls, value: object, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+    ) -> object:
+        return explain_null(value, handler, str(info.field_name), has_default=True)
 
     @model_validator(mode="after")
     def _check_dropout(self) -> TrainingSpec:

@@ -151,3 +151,12 @@ def test_spec_file_field_keeps_its_name(tmp_path: Path) -> None:
         "Input should be greater than or equal to 0; send --seed between 0 and "
         "2147483647\n"
     )
+
+
+def test_null_seed_says_leave_it_out(tmp_path: Path) -> None:
+    stderr = train_spec(tmp_path, {"seed": None, "epochs": 1})
+
+    assert stderr == (
+        "error: seed: Input should be a valid integer, not null; leave seed out "
+        "to use its default\n"
+    )

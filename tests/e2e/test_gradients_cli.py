@@ -54,12 +54,23 @@ def test_flow_rejects_bad_spec(tmp_path: Path) -> None:
 
 
 def test_flow_names_bad_value(tmp_path: Path) -> None:
-    _, result = run_flow_on_values(tmp_path, "[1, NaN, 3]")
+    values, result = run_flow_on_values(tmp_path, "[1, NaN, 3]")
 
     assert result.returncode == 2
     assert result.stderr == (
-        "error: values.1: Input should be a finite number, but the value sent is "
-        "NaN, which is not a number that JSON allows; send a finite number\n"
+        f"error: --values {values}: item 1: Input should be a finite number, but "
+        "the value sent is NaN, which is not a number that JSON allows; send a "
+        "finite number\n"
+    )
+
+
+def test_flow_names_bad_row_value(tmp_path: Path) -> None:
+    values, result = run_flow_on_values(tmp_path, '[[1, 2], [3, "x"]]')
+
+    assert result.returncode == 2
+    assert result.stderr.startswith(
+        f"error: --values {values}: item 1, number 1: Input should be a number, "
+        "not a string"
     )
 
 

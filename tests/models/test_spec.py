@@ -238,3 +238,17 @@ def test_json_integer_accepted() -> None:
 
     assert spec.hidden_size == 32
     assert spec.patience == 3
+
+
+@pytest.mark.parametrize("field", ["seed", "learning_rate", "cell", "data"])
+def test_null_for_defaulted_field_says_leave_out(field: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        TrainingSpec.model_validate({field: None})
+
+    (error,) = caught.value.errors()
+    assert error["loc"] == (field,)
+    assert error["msg"].endswith(f", not null; leave {field} out to use its default")
+
+
+def test_null_patience_still_turns_stopping_off() -> None:
+    assert TrainingSpec.model_validate({"patience": None}).patience is None
