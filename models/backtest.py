@@ -438,16 +438,27 @@ def score_block(
     params: BacktestSpec,
     season: int | None,
 ) -> dict[str, Any]:
-    """Model and baseline scores on ``origins``; MASE is scaled by the naive
-    error on the prices up to the first origin."""
+    """Model and baseline scores on ``origins`` (W,), in price units.
+
+    The baselines at origin o read the prices the model could be fitted on:
+    all prices up to o (``expanding``), or the last ``window_size`` of them
+    (``sliding``). MASE is scaled by the one-step naive error on that history
+    at the first origin, which for a fold is its training window. Prices
+    before a sliding window enter neither the model nor the baselines, and
+    their volatility can differ from the window's: the mean absolute daily
+    change of the bundled NFLX closes is about 0.07 in 2003 and 9.3 in 2020.
+    A scale that read them would describe data that no forecaster in the
+    comparison was fitted on.
+    """
     spec = params.training
-    starts: np.ndarray | int = 0
+    starts = np.zeros_like(origins)
     if params.window == "sliding" and params.window_size is not None:
         starts = np.maximum(0, origins + 1 - params.window_size)
     baselines = forecast_baselines(
         prices, origins, spec.horizon, season=season, history_start=starts
     )
-    return compare(prices, origins, forecast, int(origins[0]) + 1, baselines)
+    first = int(origins[0])
+    return compare(prices, origins, forecast, first + 1, baselines, int(starts[0]))
 
 
 def fold_bounds(

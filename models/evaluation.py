@@ -224,13 +224,15 @@ def compare(
     forecast: np.ndarray,
     train_end: int,
     baselines: dict[str, np.ndarray],
+    train_start: int = 0,
 ) -> dict[str, Any]:
     """Score ``forecast`` (W, K) beside baseline forecasts on the same origins.
 
     ``baselines`` maps a name to its (W, K) forecasts and must contain
     ``naive``, against which ``skill_rmse`` and ``skill_mae`` are computed.
-    ``train_end`` is the index of the first price after the training part;
-    MASE is scaled by the naive error on ``prices[:train_end]``.
+    ``train_start`` and ``train_end`` are the index of the first training
+    price and of the first price after the training part; MASE is scaled by
+    the naive error on ``prices[train_start:train_end]``.
     """
     if "naive" not in baselines:
         raise ValueError(
@@ -240,7 +242,7 @@ def compare(
     horizon = forecast.shape[1]
     actual = actual_prices(prices, origins, horizon)
     origin_prices = prices[origins]
-    scale = naive_scale(prices[:train_end])
+    scale = naive_scale(prices[train_start:train_end])
 
     model_scores = score(actual, forecast, scale, origin_prices)
     baseline_scores = {

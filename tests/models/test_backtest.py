@@ -17,6 +17,7 @@ from models.backtest import (
     forecast_origins,
     plan_folds,
     run_backtest,
+    score_block,
 )
 from models.data.sources import load_series
 from models.errors import DataError, LimitExceededError
@@ -289,3 +290,42 @@ def test_dates_at_pandas_range_ends_are_accepted() -> None:
 def test_pandas_date_range_matches_timestamp_bounds() -> None:
     assert FIRST_DATE == pd.Timestamp.min.ceil("D").date()
     assert LAST_DATE == pd.Timestamp.max.floor("D").date()
+
+
+def test_sliding_mase_scale_reads_the_window_only() -> None:
+    # small steps before the window, steps of 2 inside it
+    prices = np.concatenate([np.arange(100.0) * 0.01, 1.0 + 2.0 * np.arange(1, 101)])
+    params = BacktestSpec(
+        training=tiny_training(), window="sliding", window_size=60, refit_every=10
+    )
+    origins = np.arange(170, 180)
+    horizon = params.training.horizon
+    forecast = np.repeat(prices[origins][:, None], horizon, axis=1) + 1.0
+    scores = score_block(prices, origins, forecast, params, None)
+
+    window = prices[origins[0] + 1 - 60 : origins[0] + 1]
+    scale = np.mean(np.abs(np.diff(window)))
+    actual = prices[origins[:, None] + np.arange(1, horizon + 1)]
+    expected = np.mean(np.abs(forecast - actual)) / scale
+    assert scale == pytest.approx(2.0)
+    assert scores["model"]["mase"] == pytest.approx(expected)
+
+    changed = prices.copy()
+    changed[: origins[0] + 1 - 60] = 50.0
+    rescored = score_block(changed, origins, forecast, params, None)
+    assert rescored["model"]["mase"] == scores["model"]["mase"]
+    assert rescored["baselines"] == scores["baselines"]
+
+
+def test_expanding_mase_scale_reads_all_prices() -> None:
+    prices = np.concatenate([np.arange(100.0) * 0.01, 1.0 + 2.0 * np.arange(1, 101)])
+    params = BacktestSpec(training=tiny_training(), refit_every=10)
+    origins = np.arange(170, 180)
+    horizon = params.training.horizon
+    forecast = np.repeat(prices[origins][:, None], horizon, axis=1) + 1.0
+    scores = score_block(prices, origins, forecast, params, None)
+
+    scale = np.mean(np.abs(np.diff(prices[: origins[0] + 1])))
+    actual = prices[origins[:, None] + np.arange(1, horizon + 1)]
+    expected = np.mean(np.abs(forecast - actual)) / scale
+    assert scores["model"]["mase"] == pytest.approx(expected)
