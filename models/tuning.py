@@ -62,6 +62,7 @@ from models.limits import DEFAULT_LIMITS as LIM
 from models.names import ModelName
 from models.pipeline import build_metadata
 from models.registry import Registry
+from models.series_checks import check_search_series
 from models.spec import CellType, TrainingSpec, check_model_name
 from models.sql_urls import check_storage, shown_storage
 from models.stale_trials import fail_stale_trials, record_worker
@@ -397,9 +398,10 @@ def run_tuning(
     The summary gains ``"version"`` when a version was written.
     ``before_write`` runs just before that write, and nothing is written
     when it raises. Raises
-    ``RnnForecastError`` when no trial completed, and ``InvalidInputError``
+    ``RnnForecastError`` when no trial completed, ``InvalidInputError``
     before loading when a version would be written without a name for other
-    data than the bundled series.
+    data than the bundled series, and the errors of ``check_search_series``
+    before the study is created or loaded.
     """
     started = time.perf_counter()
     params.check_name()
@@ -414,6 +416,7 @@ def run_tuning(
         series = load_series(
             params.base.data, cache_dir=cache_dir, upload_dir=upload_dir
         )
+    check_search_series(params, series)
 
     study = create_study(params, storage, heartbeat_seconds)
     objective = Objective(params, series, report, should_stop)

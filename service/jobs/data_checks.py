@@ -14,8 +14,8 @@ import contextlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from models.errors import DataError, InvalidInputError, RnnForecastError
-from models.plurals import plural
+from models.errors import InvalidInputError, RnnForecastError
+from models.series_checks import check_search_series, check_target_values
 from models.spec import BundledData, SyntheticData, TrainingSpec, UploadedData
 from models.training import check_trainable
 from service.series_store import series_dir
@@ -76,58 +76,12 @@ def check_training_data(
 
 
 def check_search_data(params: TuningSpec, settings: Settings) -> None:
-    """Reject a tuning job whose series on this host cannot train every trial.
-
-    The base spec is checked with the lowest lookback of the search space,
-    and then with the highest, so that an error names ``space.lookback``
-    when only long lookbacks do not fit the series.
-    """
-    base = params.base
+    """Reject a tuning job whose series on this host cannot train every trial
+    (``check_search_series``)."""
     with fields_under("base."):
-        series = local_series(base.data, settings)
-    if series is None:
-        return
-
-    check_target_values(base, series, field="base.target")
-    low, high = params.space.lookback
-    with fields_under("base."):
-        check_trainable(base.model_copy(update={"lookback": low}), series)
-    try:
-        check_trainable(base.model_copy(update={"lookback": high}), series)
-    except DataError as exc:
-        raise DataError(
-            f"{exc.message} (lookback={high} is the upper end of space.lookback, "
-            "which a trial can sample; lower it)",
-            field="space.lookback",
-        ) from exc
-
-
-def check_target_values(spec: TrainingSpec, series: Series, *, field: str) -> None:
-    """Reject a log-return target on a series with values <= 0, naming the
-    series and the fix for its source."""
-    if spec.target != "log_return":
-        return
-
-    values = series.frame["close"].to_numpy()
-    count = int((values <= 0).sum())
-    if count == 0:
-        return
-
-    data = spec.data
-    fix = "use target price"
-    if isinstance(data, SyntheticData):
-        label = f"the synthetic {data.generator} series"
-        fix += " or raise data.level"
-    elif isinstance(data, UploadedData):
-        label = f"the uploaded series {data.series_id}"
-        fix += " or upload a series of positive values"
-    else:
-        label = "the series"
-    raise InvalidInputError(
-        f"target log_return needs positive values, but {label} has "
-        f"{plural(count, 'value')} <= 0; {fix}",
-        field=field,
-    )
+        series = local_series(params.base.data, settings)
+    if series is not None:
+        check_search_series(params, series)
 
 
 def check_backtest_data(

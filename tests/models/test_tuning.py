@@ -15,7 +15,7 @@ from sqlalchemy import create_engine
 
 from models import training
 from models.data.sources import load_series
-from models.errors import CheckpointError, InvalidInputError
+from models.errors import CheckpointError, DataError, InvalidInputError
 from models.registry import Registry
 from models.spec import SyntheticData, TrainingSpec
 from models.sql_urls import redact_storage, shown_storage
@@ -418,3 +418,23 @@ def test_register_version_takes_json_booleans_only(value: object) -> None:
     error = caught.value.errors()[0]
     assert error["loc"] == ("register_version",)
     assert error["type"] == "bool_type"
+
+
+def test_log_return_on_negative_series_creates_no_study(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    base = tiny_tuning().base.model_copy(update={"target": "log_return"})
+    params = tiny_tuning(base=base, storage=storage, register_version=False)
+    with pytest.raises(InvalidInputError, match="needs positive values") as caught:
+        run_tuning(params)
+    assert caught.value.field == "base.target"
+    assert optuna.get_all_study_names(storage) == []
+
+
+def test_lookback_range_too_long_creates_no_study(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    space = tiny_tuning().space.model_copy(update={"lookback": (8, 290)})
+    params = tiny_tuning(space=space, storage=storage, register_version=False)
+    with pytest.raises(DataError, match="upper end of space.lookback") as caught:
+        run_tuning(params)
+    assert caught.value.field == "space.lookback"
+    assert optuna.get_all_study_names(storage) == []
