@@ -126,6 +126,8 @@ INTEGER_BOUNDS = {
     "num_layers": (1, LIM.max_num_layers),
     "lookback": (2, LIM.max_lookback),
 }
+# the upper bounds of the log-scale ranges: the training spec's
+FLOAT_CEILINGS = {"learning_rate": 1.0, "clip_norm": 1e6}
 
 
 class SearchSpace(BaseModel):
@@ -174,6 +176,12 @@ class SearchSpace(BaseModel):
             raise ValueError(
                 f"{name} range ({low}, {high}) must start above 0, because it "
                 "is searched on a log scale"
+            )
+        if name in FLOAT_CEILINGS and high > FLOAT_CEILINGS[name]:
+            raise ValueError(
+                f"{name} range ({low}, {high}) must end at or below "
+                f"{FLOAT_CEILINGS[name]:g}, the training spec's limit; lower "
+                "the upper bound"
             )
         if name == "dropout" and not (0 <= low and high < 1):
             raise ValueError(f"dropout range {value} must lie in [0, 1)")

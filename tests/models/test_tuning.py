@@ -372,6 +372,8 @@ def test_storage_without_driver_is_rejected() -> None:
             "cells choices ['gru'] appear more than once; list each choice once",
         ),
         ({"batch_size": [64] * 100_000}, "batch_size choices [64] appear more than"),
+        ({"learning_rate": [0.1, 2.0]}, "must end at or below 1, the training spec"),
+        ({"clip_norm": [1.0, 1e7]}, "must end at or below 1e+06, the training spec"),
     ],
 )
 def test_search_space_rejects_bad_ranges(
@@ -438,3 +440,9 @@ def test_lookback_range_too_long_creates_no_study(tmp_path: Path) -> None:
         run_tuning(params)
     assert caught.value.field == "space.lookback"
     assert optuna.get_all_study_names(storage) == []
+
+
+def test_space_ranges_accept_spec_limits() -> None:
+    space = SearchSpace(learning_rate=(0.5, 1.0), clip_norm=(1.0, 1e6))
+    spec = TrainingSpec(learning_rate=space.learning_rate[1], clip_norm=1e6)
+    assert spec.learning_rate == 1.0
