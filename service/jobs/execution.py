@@ -25,6 +25,7 @@ from models.processes import pid_alive
 from models.processes import process_label as worker_label
 from models.registry import Registry
 from models.training import TrainingCancelled
+from service.field_errors import field_message, field_path
 from service.jobs.kinds import JobCancelled, get_kind
 from service.jobs.store import CANCELLED, FAILED, RUNNING, SUCCEEDED, Job, JobStore
 from service.settings import Settings
@@ -159,7 +160,8 @@ def execute_job(
         except (JobCancelled, TrainingCancelled):
             return _end(store, job, CANCELLED)
         except ValidationError as exc:
-            return _end(store, job, FAILED, error=f"invalid params: {exc}")
+            logger.info("job %s has invalid params: %s", job.id, exc)
+            return _end(store, job, FAILED, error=invalid_params_error(exc))
         except RnnForecastError as exc:
             return _end(store, job, FAILED, error=exc.message)
         except Exception as exc:
@@ -174,6 +176,16 @@ def execute_job(
             _end(store, job, FAILED, error=error)
             raise
         return _end(store, job, SUCCEEDED, result=json_safe(result))
+
+
+def invalid_params_error(exc: ValidationError) -> str:
+    """Write the errors of params that no longer validate, such as those of a
+    job queued before an upgrade tightened a check, as one line."""
+    listed = "; ".join(
+        f"{field_path(error['loc'], None, error['type'])}: {field_message(error)}"
+        for error in exc.errors()
+    )
+    return f"invalid params: {listed}; submit the job again with valid params"
 
 
 def _end(

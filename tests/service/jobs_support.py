@@ -18,6 +18,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
 from service.jobs.store import Job, JobStore, sqlite_url
+from service.settings import Settings
 from tests.conftest import TINY, LiveServer
 
 FINISHED = ("succeeded", "failed", "cancelled")
@@ -33,6 +34,16 @@ POSTGRES_SCHEMA_PREFIX = os.environ.get(
 
 # a run long enough to watch and cancel: about 0.5 s per epoch on 2 cores
 LONG = {**TINY, "epochs": 300, "patience": None}
+
+
+def folder_settings(tmp_path: Path) -> Settings:
+    """Return settings whose registry, data and cache folders lie in
+    ``tmp_path``."""
+    return Settings(
+        registry=tmp_path / "registry",
+        data_dir=tmp_path / "data",
+        cache_dir=tmp_path / "cache",
+    )
 
 
 def tiny_job(**overrides: Any) -> dict[str, Any]:

@@ -34,8 +34,7 @@ from service.jobs.store import (
     jobs_table,
     sqlite_url,
 )
-from service.settings import Settings
-from tests.service.jobs_support import open_job_store, tiny_job
+from tests.service.jobs_support import folder_settings, open_job_store, tiny_job
 
 TIMEOUT = 50.0
 TINY_TRAIN = tiny_job(name="swept", epochs=1, patience=None)
@@ -165,11 +164,7 @@ class SweptStore(JobStore):
 
 def test_swept_worker_records_written_version(tmp_path: Path) -> None:
     store = SweptStore(sqlite_url(tmp_path / "jobs.db"))
-    settings = Settings(
-        registry=tmp_path / "registry",
-        data_dir=tmp_path / "data",
-        cache_dir=tmp_path / "cache",
-    )
+    settings = folder_settings(tmp_path)
     job = store.create("train", TINY_TRAIN)
     claimed = store.claim(job.id, "test:1")
     assert claimed is not None
