@@ -222,7 +222,9 @@ def run_backtest(
     origins = np.concatenate([fold.origins for fold in folds])
     forecast = np.concatenate(forecasts)
     aggregate = score_block(prices, origins, forecast, params, season)
-    aggregate["intervals"] = pooled_coverage(prices, origins, bounds, spec.horizon)
+    aggregate["intervals"] = pooled_coverage(
+        prices, origins, bounds, spec.horizon, params.levels
+    )
     dates = series.frame.index
     return {
         "backtest": params.model_dump(mode="json"),
@@ -481,11 +483,29 @@ def interval_block(
     forecast: np.ndarray,
     params: BacktestSpec,
 ) -> dict[str, Any]:
-    """Coverage and width of the fold's intervals at the requested levels."""
-    if intervals is None:
-        return {}
-    actual = actual_prices(prices, fold.origins, forecast.shape[1])
-    return score_intervals(actual, forecast, intervals, tuple(params.levels))
+    """Coverage and width of the fold's intervals at each requested level.
+
+    A level that the fold's validation windows are too few to calibrate gets
+    ``served`` false and null figures, so that no requested level is left
+    out of the result.
+    """
+    scored: dict[str, dict[str, float]] = {}
+    if intervals is not None:
+        actual = actual_prices(prices, fold.origins, forecast.shape[1])
+        scored = score_intervals(actual, forecast, intervals, tuple(params.levels))
+    block: dict[str, Any] = {}
+    for level in params.levels:
+        row = scored.get(str(level))
+        if row is None:
+            block[str(level)] = unserved_level()
+        else:
+            block[str(level)] = {**row, "served": True}
+    return block
+
+
+def unserved_level() -> dict[str, Any]:
+    """Return the coverage row of a level that has no interval bounds."""
+    return {"coverage": None, "mean_width": None, "served": False}
 
 
 def pooled_coverage(
@@ -493,20 +513,22 @@ def pooled_coverage(
     origins: np.ndarray,
     bounds: dict[float, list[tuple[np.ndarray, np.ndarray]]],
     horizon: int,
+    levels: list[float],
 ) -> dict[str, dict[str, Any]]:
     """Coverage and mean width over every origin, per requested level.
 
     A level counts only when every fold served it, so the pooled figure
-    covers all origins.
+    covers all origins. Any other requested level gets ``served`` false.
     """
     actual = actual_prices(prices, origins, horizon)
     result = {}
-    for level, pairs in sorted(bounds.items()):
+    for level in sorted(set(levels)):
+        pairs = bounds.get(level, [])
+        if sum(len(pair[0]) for pair in pairs) != len(actual):
+            result[str(level)] = unserved_level()
+            continue
         lower = np.concatenate([pair[0] for pair in pairs])
         upper = np.concatenate([pair[1] for pair in pairs])
-        if len(lower) != len(actual):
-            result[str(level)] = {"coverage": None, "mean_width": None, "served": False}
-            continue
         inside = (actual >= lower) & (actual <= upper)
         result[str(level)] = {
             "coverage": float(np.mean(inside)),

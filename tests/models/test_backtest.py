@@ -329,3 +329,24 @@ def test_expanding_mase_scale_reads_all_prices() -> None:
     actual = prices[origins[:, None] + np.arange(1, horizon + 1)]
     expected = np.mean(np.abs(forecast - actual)) / scale
     assert scores["model"]["mase"] == pytest.approx(expected)
+
+
+def test_uncalibrated_level_is_reported_unserved() -> None:
+    # a sliding window of 100 rows leaves too few validation windows for 0.99
+    params = BacktestSpec(
+        training=tiny_training(),
+        window="sliding",
+        window_size=100,
+        refit_every=30,
+        levels=[0.5, 0.99],
+    )
+    result = run_backtest(params)
+
+    unserved = {"coverage": None, "mean_width": None, "served": False}
+    for fold in result["folds"]:
+        assert fold["intervals"]["0.99"] == unserved
+        assert fold["intervals"]["0.5"]["served"] is True
+    pooled = result["aggregate"]["intervals"]
+    assert pooled["0.99"] == unserved
+    assert pooled["0.5"]["served"] is True
+    assert 0.0 <= pooled["0.5"]["coverage"] <= 1.0
