@@ -27,7 +27,7 @@ from models.cli_data import (
     with_source_options,
 )
 from models.cli_inputs import output_path, read_json_file, split_version_ref
-from models.cli_outputs import check_registry
+from models.cli_outputs import check_output_folder, check_registry
 from models.limits import limit_from_env
 from models.option_errors import validate_options
 from models.paths import default_cache_dir
@@ -433,8 +433,9 @@ def _add_experiments(commands: Any) -> None:
     experiments.add_argument(
         "--out",
         type=output_path,
-        default=DEFAULT_EXPERIMENTS_DIR,
-        help="folder for the Markdown reports and PNGs (default docs/experiments)",
+        default=None,
+        help="folder for the Markdown reports and PNGs (default docs/experiments; "
+        "required with --quick)",
     )
     experiments.add_argument(
         "--quick",
@@ -451,15 +452,35 @@ def cmd_experiments(args: argparse.Namespace, registry: Registry) -> int:
     # one intra-op thread: small recurrent models gain nothing from more, and
     # on a shared machine extra threads spin and slow every fit several-fold
     torch.set_num_threads(1)
+    out = experiments_folder(args.out, args.quick)
     sizes = QUICK if args.quick else FULL
     suites = list(SUITES) if args.suite == "all" else [args.suite]
     for suite in suites:
         command = f"rnn-forecast experiments {suite}"
         if args.quick:
             command += " --quick"
-        if args.out != DEFAULT_EXPERIMENTS_DIR:
+        if args.out is not None:
             command += f" --out {args.out}"
         started = time.perf_counter()
-        path = SUITES[suite](args.out, sizes, command)
+        path = SUITES[suite](out, sizes, command)
         print(f"wrote {path} in {time.perf_counter() - started:.0f} s")
     return 0
+
+
+def experiments_folder(out: Path | None, quick: bool) -> Path:
+    """Return the report folder: ``out``, else ``DEFAULT_EXPERIMENTS_DIR``.
+
+    Raises ``ValueError`` for ``--quick`` without ``--out``, because the
+    reports of its tiny models would replace the committed ones.
+    """
+    if out is not None:
+        return out
+    if quick:
+        raise ValueError(
+            f"--quick needs --out: its tiny models would replace the reports in "
+            f"{DEFAULT_EXPERIMENTS_DIR}; give another folder, such as --out "
+            "var/experiments"
+        )
+    folder = DEFAULT_EXPERIMENTS_DIR
+    check_output_folder(f"--out {folder}", folder if folder.exists() else folder.parent)
+    return folder

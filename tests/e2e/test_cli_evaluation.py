@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from models.cli import main
 from tests.e2e.test_cli import run_cli
 from tests.models.test_trial_heartbeats import heartbeats
 
@@ -215,3 +216,32 @@ def test_experiments_quick_writes_report_and_plots(tmp_path: Path) -> None:
     for name in pngs:
         assert f"(synthetic/{name})" in report
         assert (out / "synthetic" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_experiments_quick_needs_out(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    reports = tmp_path / "docs" / "experiments"
+    reports.mkdir(parents=True)
+    (reports / "synthetic.md").write_text("committed report\n")
+    monkeypatch.chdir(tmp_path)
+
+    status = main(
+        [
+            "--registry",
+            str(tmp_path / "registry"),
+            "experiments",
+            "synthetic",
+            "--quick",
+        ]
+    )
+
+    assert status == 2
+    assert capsys.readouterr().err == (
+        "error: --quick needs --out: its tiny models would replace the reports "
+        "in docs/experiments; give another folder, such as --out var/experiments\n"
+    )
+    assert (reports / "synthetic.md").read_text() == "committed report\n"
+    assert sorted(path.name for path in reports.iterdir()) == ["synthetic.md"]
