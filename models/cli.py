@@ -349,10 +349,16 @@ def print_training_report(
         f"test part: {result.split['test']['start']}..{result.split['test']['end']}, "
         f"{metrics['windows']} windows x {metrics['horizon']} steps"
     )
-    from models.cli_evaluation import print_intervals, print_scores
+    from models.cli_evaluation import (
+        print_intervals,
+        print_scores,
+        print_uncalibrated,
+    )
 
     print_scores(metrics)
     print_intervals(metrics.get("intervals", {}))
+    calibrated = result.intervals.levels if result.intervals is not None else ()
+    print_uncalibrated(metrics.get("intervals", {}), calibrated)
     print(f"wrote {spec.name} version {version} to {registry.root}")
 
 

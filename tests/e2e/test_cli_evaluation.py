@@ -245,3 +245,21 @@ def test_experiments_quick_needs_out(
     )
     assert (reports / "synthetic.md").read_text() == "committed report\n"
     assert sorted(path.name for path in reports.iterdir()) == ["synthetic.md"]
+
+
+def test_train_report_names_uncalibrated_levels(tmp_path: Path) -> None:
+    # 15 validation values give 6 windows of 10 steps, which calibrate up to 0.85
+    result = run_cli(
+        tmp_path / "registry",
+        "train", "--data", "synthetic:ar1", "--length", "100", "--target", "price",
+        "--lookback", "5", "--horizon", "10", "--epochs", "1", "--hidden-size", "4",
+        "--num-layers", "1", "--name", "short",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("interval 0.8: coverage ") for line in lines)
+    for level in ("0.9", "0.95"):
+        assert (
+            f"interval {level}: not calibrated, because the validation windows "
+            "support levels up to 0.85; raise val_fraction or use a longer series"
+        ) in lines
