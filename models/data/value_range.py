@@ -17,7 +17,10 @@ it, so its values reach the network unscaled. The network's outputs carry
 rounding errors near 1e-7, float32's precision at the unit scale on which
 they live. A series that varies by 1e-12 or less would be lost in them, and
 its forecasts would be off by the network's noise. A constant series
-(spread 0) is accepted: it is forecast as its constant.
+(spread 0) is accepted. Its shifted values are all 0, so a forecast is the
+constant plus the network's output for zero inputs, which training drives
+towards 0 but does not make exact: a one-epoch fit of a four-unit LSTM on a
+constant 5.0 series has a test RMSE near 0.1.
 
 ``MAX_SCALED = 2**24``. Float32 has a 24-bit significand, so beyond
 16,777,216 scales from the shift it cannot tell apart two values one
