@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import uuid
@@ -15,6 +16,7 @@ from sqlalchemy import create_engine
 
 from models import training
 from models.data.sources import load_series
+from models.data.windows import split_bounds
 from models.errors import CheckpointError, DataError, InvalidInputError
 from models.registry import Registry
 from models.spec import SyntheticData, TrainingSpec
@@ -446,3 +448,27 @@ def test_space_ranges_accept_spec_limits() -> None:
     space = SearchSpace(learning_rate=(0.5, 1.0), clip_norm=(1.0, 1e6))
     spec = TrainingSpec(learning_rate=space.learning_rate[1], clip_norm=1e6)
     assert spec.learning_rate == 1.0
+
+
+def test_study_ignores_the_test_part(tmp_path: Path) -> None:
+    params = tiny_tuning(trials=2, register_version=False)
+    series = load_series(params.base.data)
+    n = len(series.frame)
+    bounds = split_bounds(n, params.base.val_fraction, params.base.test_fraction)
+    changed_frame = series.frame.copy()
+    changed_frame.iloc[bounds.test_start :, 0] += 5.0
+    changed = dataclasses.replace(series, frame=changed_frame)
+
+    first = run_tuning(
+        params.model_copy(update={"storage": f"sqlite:///{tmp_path / 'a.db'}"}),
+        series=series,
+    )
+    second = run_tuning(
+        params.model_copy(update={"storage": f"sqlite:///{tmp_path / 'b.db'}"}),
+        series=changed,
+    )
+
+    assert [t["value"] for t in first["trials"]] == [
+        t["value"] for t in second["trials"]
+    ]
+    assert first["best"] == second["best"]
