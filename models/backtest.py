@@ -307,14 +307,17 @@ def _index_on_or_before(dates: Any, day: dt.date) -> int:
     return int(dates.searchsorted(np.datetime64(day), side="right")) - 1
 
 
-def fold_spec(spec: TrainingSpec, rows: int) -> TrainingSpec:
-    """Return the spec with its test part cut to K + 1 of ``rows`` prices."""
+def fold_spec(
+    spec: TrainingSpec, rows: int, fix: str = "move start later"
+) -> TrainingSpec:
+    """Return the spec with its test part cut to K + 1 of ``rows`` prices;
+    ``fix`` is the way to give the fold more rows."""
     values = rows - (1 if spec.target == "log_return" else 0)
     fraction = (spec.horizon + 0.5) / max(values, 1)
     if fraction >= 0.5:
         raise DataError(
             f"a fold with {rows} training rows is too short for horizon "
-            f"{spec.horizon}; move start later or use a larger window_size",
+            f"{spec.horizon}; {fix}",
             field="start",
         )
     return spec.model_copy(update={"test_fraction": fraction})
@@ -326,8 +329,8 @@ def fit_fold(
     """Fit the spec on the fold's training rows; errors name the fold."""
     part = fold_rows(series, fold)
     rows = len(part.frame)
-    with fold_errors(fold, params.training):
-        spec = fold_spec(params.training, rows)
+    with fold_errors(fold, params):
+        spec = fold_spec(params.training, rows, more_rows(params, fold)[1])
         result = fit(spec, part, should_stop=should_stop)
     logger.info(
         "backtest fold %d: fitted on %d rows in %.1f s",
@@ -346,21 +349,22 @@ def fold_rows(series: Series, fold: Fold) -> Series:
 
 @contextlib.contextmanager
 def fold_errors(
-    fold: Fold, spec: TrainingSpec, field: str | None = None
+    fold: Fold, params: BacktestSpec, field: str | None = None
 ) -> Iterator[None]:
     """Put the fold and its training rows before the message of a
     ``DataError`` raised inside, and replace its field with ``field`` when
     given.
 
-    A fold too short for ``spec`` is described by the fields of ``spec``,
-    because ``fold_spec`` replaces its test_fraction.
+    A fold too short for the training spec is described by the spec's
+    fields, because ``fold_spec`` replaces its test_fraction.
     """
     try:
         yield
     except DataError as exc:
         message = exc.message
         if isinstance(exc, SeriesTooShortError):
-            message = short_fold_message(exc, spec)
+            fix = more_rows(params, fold)[1]
+            message = short_fold_message(exc, params.training, fix)
         raise DataError(
             f"fold {fold.number} (training rows {fold.train_start}.."
             f"{int(fold.origins[0])}): {message}",
@@ -368,17 +372,32 @@ def fold_errors(
         ) from exc
 
 
-def short_fold_message(exc: SeriesTooShortError, spec: TrainingSpec) -> str:
+def more_rows(params: BacktestSpec, fold: Fold) -> tuple[str, str]:
+    """Return the field that gives ``fold`` more training rows and the fix
+    in words.
+
+    A fold's training rows end at its first origin. A sliding window that
+    the series start does not cut gets more rows from a larger window_size
+    only; any other fold gets them from a later start.
+    """
+    if params.window == "sliding" and fold.train_start > 0:
+        return "window_size", "use a larger window_size"
+    return "start", "move start later"
+
+
+def short_fold_message(
+    exc: SeriesTooShortError, spec: TrainingSpec, fix: str = "move start later"
+) -> str:
     """Describe a fold whose split leaves ``exc.short_parts`` without a
-    complete window."""
+    complete window; ``fix`` is the way to give the fold more rows."""
     return (
         f"series of {plural(exc.rows, 'row')} is too short for "
         f"lookback={spec.lookback}, "
         f"horizon={spec.horizon} and val_fraction={spec.val_fraction}: "
         f"{name_parts(exc.short_parts)} no complete window. A fold tests on "
         f"its last {spec.horizon + 1} values, not on test_fraction="
-        f"{spec.test_fraction}. Move start later, use a larger window_size, "
-        "or use a smaller lookback or horizon"
+        f"{spec.test_fraction}. {fix.capitalize()}, or use a smaller lookback "
+        "or horizon"
     )
 
 
@@ -404,12 +423,10 @@ def check_backtest(
     except DataError as exc:
         raise DataError(exc.message, field="training.target") from exc
 
-    # a fold's training rows end at its first origin, so a later start or a
-    # larger sliding window gives the first fold more rows
-    rows_field = "window_size" if params.window == "sliding" else "start"
+    rows_field, fix = more_rows(params, first)
     part = fold_rows(series, first)
-    with fold_errors(first, params.training, field=rows_field):
-        spec = fold_spec(params.training, len(part.frame))
+    with fold_errors(first, params, field=rows_field):
+        spec = fold_spec(params.training, len(part.frame), fix)
         check_trainable(spec, part)
 
 

@@ -186,9 +186,31 @@ def test_check_names_short_first_fold() -> None:
         "fold 1 (training rows 0..15): series of 16 rows is too short"
     )
 
+    # the series start cuts this sliding window, so only a later start helps
     with pytest.raises(DataError) as caught:
         check_backtest(sliding, series)
+    assert caught.value.field == "start"
+    assert "Move start later, or use a smaller lookback" in caught.value.message
+
+
+def test_short_sliding_window_names_window_size() -> None:
+    series = load_series(tiny_training().data)
+    params = BacktestSpec(
+        training=tiny_training(lookback=45),
+        start=series.frame.index[300].date(),
+        window="sliding",
+        window_size=50,
+    )
+
+    with pytest.raises(DataError) as caught:
+        check_backtest(params, series)
+
     assert caught.value.field == "window_size"
+    assert caught.value.message.startswith("fold 1 (training rows 251..300): ")
+    assert "Use a larger window_size, or use a smaller lookback" in (
+        caught.value.message
+    )
+    assert "start" not in caught.value.message
 
 
 def test_short_fold_error_names_spec_fractions() -> None:
@@ -203,7 +225,8 @@ def test_short_fold_error_names_spec_fractions() -> None:
     assert "val_fraction=0.15" in message
     assert "A fold tests on its last 4 values, not on test_fraction=0.15" in message
     assert "test_fraction=0.2" not in message
-    assert "Move start later, use a larger window_size" in message
+    assert "Move start later, or use a smaller lookback or horizon" in message
+    assert "window_size" not in message
 
 
 def test_check_reads_modelled_rows_only() -> None:
