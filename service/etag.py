@@ -15,9 +15,30 @@ from fastapi.encoders import jsonable_encoder
 # characters are 0x21, 0x23-0x7E and obs-text 0x80-0xFF (RFC 9110 section 8.8.3)
 ENTITY_TAG = re.compile(r'(W/)?"[\x21\x23-\x7e\x80-\xff]*"')
 
-# the OpenAPI response of a GET route that returns 304 for If-None-Match
+# the OpenAPI ETag header of a response that always carries one
+ETAG_HEADERS: dict[str, dict[str, Any]] = {
+    "ETag": {
+        "description": "Entity tag of the resource, for If-None-Match and If-Match",
+        "required": True,
+        "schema": {"type": "string"},
+    }
+}
+
+
+def tagged(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """Return OpenAPI responses that declare the ``ETag`` header on each
+    status in ``statuses``, for a route's ``responses=``."""
+    return {status: {"headers": ETAG_HEADERS} for status in statuses}
+
+
+# the OpenAPI responses of a GET route that sends an ETag with its 200 and
+# returns 304 for a matching If-None-Match
 NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
-    304: {"description": "Not modified since the ETag in If-None-Match"}
+    **tagged(200),
+    304: {
+        "description": "Not modified since the ETag in If-None-Match",
+        "headers": ETAG_HEADERS,
+    },
 }
 
 

@@ -9,8 +9,9 @@ FastAPI's document and, for every operation:
   when that body is JSON, 400, 401 and 403 when it needs the API key,
 - gives every 4xx and 5xx response the ``Problem`` schema (``ValidationProblem``
   for 422) under ``application/problem+json`` with an example,
-- declares the ``X-Request-ID`` header on every response, and
-  ``WWW-Authenticate`` on every 401.
+- declares the ``X-Request-ID`` header on every response,
+  ``WWW-Authenticate`` on every 401, and ``Location`` on every 201 and 202,
+  which name the created resource or the job.
 
 The committed ``openapi.json`` is this document; ``make openapi`` rewrites it.
 """
@@ -32,6 +33,11 @@ FASTAPI_VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
 HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 CHALLENGE_HEADER = {
     "description": 'The challenge of a 401: APIKey header="X-API-Key"',
+    "schema": {"type": "string"},
+}
+LOCATION_HEADER = {
+    "description": "Path of the created resource, or of the job that runs the request",
+    "required": True,
     "schema": {"type": "string"},
 }
 # the Retry-After header of 429 and 503 responses, for a route's responses=
@@ -229,6 +235,8 @@ def _complete_operation(operation: dict[str, Any]) -> None:
         }
         if code == "401":
             headers["WWW-Authenticate"] = CHALLENGE_HEADER
+        if code in ("201", "202"):
+            headers["Location"] = LOCATION_HEADER
     operation["responses"] = dict(sorted(responses.items()))
 
 

@@ -21,7 +21,7 @@ from models.registry import check_alias, check_name
 from models.version_refs import MAX_VERSION, version_number_error
 from service.auth import ApiKeyDep
 from service.deps import RegistryDep
-from service.etag import NOT_MODIFIED, json_with_etag
+from service.etag import NOT_MODIFIED, json_with_etag, tagged
 from service.json_bodies import UniqueKeysRoute
 from service.preconditions import Preconditions, PreconditionsDep
 
@@ -140,6 +140,7 @@ def get_alias(
     dependencies=[ApiKeyDep],
     responses={
         **WRITE_RESPONSES,
+        **tagged(200),
         404: {"description": "Unknown model or version"},
         409: {"description": "The version's metadata cannot be read"},
         412: {

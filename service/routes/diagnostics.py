@@ -32,7 +32,7 @@ from service.deps import (
 )
 from service.diagnostics_queue import ClientDisconnectedError, DiagnosticsQueue
 from service.errors import PROBLEM_MEDIA_TYPE
-from service.etag import content_etag, matches
+from service.etag import ETAG_HEADERS, NOT_MODIFIED, content_etag, matches
 from service.inference import ModelCache
 from service.logging_config import in_request_context
 from service.negotiation import JSON_MEDIA_TYPE, parse_accept, quality
@@ -186,8 +186,12 @@ def get_training_gradients(
     "/models/{name}/versions/{version}/gradients.png",
     response_class=PNGResponse,
     responses={
-        200: {"description": "PNG plot", "content": PNG_CONTENT},
-        304: {"description": "Not modified since the ETag in If-None-Match"},
+        **NOT_MODIFIED,
+        200: {
+            "description": "PNG plot",
+            "content": PNG_CONTENT,
+            "headers": ETAG_HEADERS,
+        },
         404: {"description": NO_GRADIENTS},
     },
     summary="Plot of the gradient norms recorded per training epoch, as PNG",

@@ -14,7 +14,7 @@ from models.quoted_ids import quoted
 from models.spec import TrainingSpec
 from service.auth import ApiKeyDep
 from service.errors import PROBLEM_MEDIA_TYPE
-from service.etag import NOT_MODIFIED
+from service.etag import ETAG_HEADERS, NOT_MODIFIED, tagged
 from service.jobs.manager import JobManager
 from service.jobs.store import Job
 from service.jobs.train_kind import TRAIN
@@ -43,6 +43,7 @@ BASE = "/v1/training-jobs"
 JOBS_BASE = "/v1/jobs"
 
 SUBMIT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **tagged(202),
     401: {"description": "Missing X-API-Key"},
     403: {"description": "Wrong X-API-Key"},
     409: {"description": "An uploaded series of the job was deleted meanwhile"},
@@ -70,8 +71,12 @@ JOB_RESPONSES: dict[int | str, dict[str, Any]] = {
     404: {"description": "Unknown job"},
 }
 CANCEL_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"model": JobOut, "description": "The job was queued and is now cancelled"},
-    202: {"description": "The running job is asked to stop"},
+    200: {
+        "model": JobOut,
+        "description": "The job was queued and is now cancelled",
+        "headers": ETAG_HEADERS,
+    },
+    202: {"description": "The running job is asked to stop", "headers": ETAG_HEADERS},
     404: {"description": "Unknown job"},
     409: {"description": "The job has already finished, or is writing its version"},
     412: {"description": "If-Match or If-None-Match failed; ETag has the current tag"},

@@ -183,3 +183,34 @@ def test_unreturned_status_not_declared(
     document: dict[str, Any], label: str, code: str
 ) -> None:
     assert code not in dict(operations(document))[label]["responses"]
+
+
+# response headers that the routes always send
+SENT_HEADERS = [
+    ("POST /v1/series", "201", "Location"),
+    ("POST /v1/training-jobs", "202", "Location"),
+    ("POST /v1/jobs", "202", "Location"),
+    ("DELETE /v1/jobs/{job_id}", "202", "Location"),
+    ("POST /v1/training-jobs", "202", "ETag"),
+    ("DELETE /v1/training-jobs/{job_id}", "200", "ETag"),
+    ("DELETE /v1/training-jobs/{job_id}", "202", "ETag"),
+    ("GET /v1/models", "200", "ETag"),
+    ("GET /v1/models", "304", "ETag"),
+    ("GET /v1/models/{name}/versions/{version}", "200", "ETag"),
+    ("GET /v1/jobs", "200", "ETag"),
+    ("GET /v1/jobs/{job_id}", "304", "ETag"),
+    ("GET /v1/models/{name}/aliases/{alias}", "200", "ETag"),
+    ("PUT /v1/models/{name}/aliases/{alias}", "200", "ETag"),
+    ("GET /v1/models/{name}/versions/{version}/gradients.png", "200", "ETag"),
+    ("GET /v1/models/{name}/versions/{version}/gradients.png", "304", "ETag"),
+]
+
+
+@pytest.mark.parametrize(("label", "code", "header"), SENT_HEADERS)
+def test_sent_header_declared(
+    document: dict[str, Any], label: str, code: str, header: str
+) -> None:
+    response = dict(operations(document))[label]["responses"][code]
+    declared = response.get("headers", {}).get(header)
+    assert declared is not None, f"{label} {code} does not declare {header}"
+    assert declared.get("required") is True, f"{label} {code} {header}"
