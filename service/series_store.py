@@ -17,7 +17,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from models.errors import LimitExceededError, NotFoundError
+from models.errors import DataError, LimitExceededError, NotFoundError
 from models.quoted_ids import quoted
 from service.cursors import decode_cursor, encode_cursor, invalid_cursor
 from service.settings import Settings
@@ -44,7 +44,11 @@ def series_path(settings: Settings, series_id: str) -> Path:
 
 
 def save_series(
-    raw: bytes, settings: Settings, *, filename: str | None = None
+    raw: bytes,
+    settings: Settings,
+    *,
+    filename: str | None = None,
+    field: str = "body",
 ) -> dict[str, Any]:
     """Validate ``raw`` as a Yahoo or ``date,value`` CSV, store it and return
     its description (id, rows, date range, format, cleaning steps).
@@ -52,22 +56,29 @@ def save_series(
     Raises ``DataError`` for invalid content, including a value in any
     column beyond the range that training can scale, and
     ``LimitExceededError`` above ``settings.max_series_rows`` rows; nothing
-    is stored then.
+    is stored then. Both errors name ``field``, the request input that
+    carried the CSV: ``body``, or the form field of a multipart upload.
     """
     # pandas parses the CSV, and importing it here keeps it out of start-up
     from models.data.csv_source import parse_csv_bytes
 
     series_id = uuid.uuid4().hex
     source = {"source": "upload", "series_id": series_id}
-    # every column is checked now, because a job may train on any of them
-    series = parse_csv_bytes(
-        raw,
-        column="close",
-        label=UPLOAD_LABEL,
-        source=source,
-        check_all_columns=True,
-    )
-    check_upload_rows(len(series.frame), settings.max_series_rows)
+    # every column is checked now, because a job may train on any of them.
+    # The parser names the training spec's field 'data', which an upload
+    # request does not have.
+    try:
+        series = parse_csv_bytes(
+            raw,
+            column="close",
+            label=UPLOAD_LABEL,
+            source=source,
+            check_all_columns=True,
+        )
+    except DataError as exc:
+        exc.field = field
+        raise
+    check_upload_rows(len(series.frame), settings.max_series_rows, field)
 
     info = {
         "id": series_id,
@@ -91,15 +102,16 @@ def save_series(
     return info
 
 
-def check_upload_rows(rows: int, limit: int) -> None:
-    """Raise ``LimitExceededError`` on the field ``body`` when an upload has
-    more than ``limit`` rows (after cleaning)."""
+def check_upload_rows(rows: int, limit: int, field: str = "body") -> None:
+    """Raise ``LimitExceededError`` on ``field``, the request input that
+    carried the CSV, when an upload has more than ``limit`` rows (after
+    cleaning)."""
     if rows > limit:
         raise LimitExceededError(
             f"{UPLOAD_LABEL} has {rows} rows, above the limit of {limit} rows "
             "(RNN_FORECAST_MAX_SERIES_ROWS); upload a series of at most "
             f"{limit} rows, or raise RNN_FORECAST_MAX_SERIES_ROWS",
-            field="body",
+            field=field,
         )
 
 

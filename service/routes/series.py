@@ -119,9 +119,10 @@ async def upload_series(request: Request, settings: SettingsDep) -> JSONResponse
     content_type = request.headers.get("content-type", "").split(";")[0].strip()
     if content_type == "multipart/form-data":
         raw, filename = await _read_multipart(request, settings)
+        field = FILE_FIELD
     elif content_type in ("text/csv", "text/plain", "application/csv"):
         raw = await _read_capped(request, settings.max_upload_bytes, settings)
-        filename = None
+        filename, field = None, "body"
     else:
         raise HTTPException(
             status_code=415,
@@ -130,7 +131,7 @@ async def upload_series(request: Request, settings: SettingsDep) -> JSONResponse
             "multipart/form-data form",
         )
 
-    info = save_series(raw, settings, filename=filename)
+    info = save_series(raw, settings, filename=filename, field=field)
     location = public_path(request, f"/v1/series/{info['id']}")
     return JSONResponse(info, status_code=201, headers={"Location": location})
 

@@ -136,7 +136,7 @@ def test_upload_off_sessions_rejected_and_not_stored(
     assert response.headers["content-type"] == PROBLEM
     problem = response.json()
     assert problem["detail"] == weekend_message("the uploaded CSV")
-    assert problem["errors"][0]["field"] == "data"
+    assert problem["errors"][0]["field"] == "body"
     assert stored_files(series_server[1]) == before
     assert client.get("/v1/series").json()["total"] == total
 
@@ -170,7 +170,7 @@ def test_upload_beyond_range_in_any_column(
 
     assert response.status_code == 422, response.text
     (error,) = response.json()["errors"]
-    assert error["field"] == "data"
+    assert error["field"] == "body"
     assert error["message"] == (
         f"the uploaded CSV: {name} is 1e+300 in data row 7 (row 1 is the first "
         f"row after the header), dated {date}, too large to scale; uploads accept "
@@ -196,6 +196,7 @@ def test_upload_before_calendar_rejected(
         "the NYSE calendar that dates forecasts; remove the rows dated before "
         "1990-01-02"
     )
+    assert response.json()["errors"][0]["field"] == "file"
     assert stored_files(series_server[1]) == before
 
 
@@ -242,6 +243,13 @@ def test_too_many_rows_rejected(client: httpx.Client) -> None:
         f"of at most {MAX_SERIES_ROWS} rows, or raise RNN_FORECAST_MAX_SERIES_ROWS"
     )
     assert response.json()["errors"][0]["field"] == "body"
+
+
+def test_too_many_rows_in_form_rejected(client: httpx.Client) -> None:
+    body = yahoo_tail(MAX_SERIES_ROWS + 1)
+    response = client.post("/v1/series", files={"file": ("long.csv", body)})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "file"
 
 
 def test_oversized_upload_rejected(client: httpx.Client) -> None:
