@@ -5,7 +5,8 @@ FastAPI's document and, for every operation:
 
 - declares the errors the service can send for it: 500 always, 406 when
   its success responses have content, 422 when it has parameters or a body,
-  404 when it has path parameters, 413 when it takes a body, 400 and 415
+  404 when it has path parameters, 408, 413 and 503 when it takes a body
+  (a body sent too slowly, too large, or cut off by a shutdown), 400 and 415
   when that body is JSON, 400, 401 and 403 when it needs the API key,
 - gives every 4xx and 5xx response the ``Problem`` schema (``ValidationProblem``
   for 422) under ``application/problem+json`` with an example,
@@ -99,6 +100,11 @@ EXAMPLE_DETAILS: dict[int, tuple[str, str]] = {
         "(application/json); accept application/json or */*, or leave the "
         "Accept header out",
     ),
+    408: (
+        "Request Timeout",
+        "request body was not received within 30 s; send the whole body "
+        "promptly or raise RNN_FORECAST_BODY_TIMEOUT_SECONDS",
+    ),
     409: ("Conflict", "job 3f2a... has already finished and cannot be cancelled"),
     412: (
         "Precondition Failed",
@@ -131,6 +137,12 @@ EXAMPLE_DETAILS: dict[int, tuple[str, str]] = {
     ),
 }
 
+# the 503 of an operation with a body, when the server shuts down while the
+# body arrives
+STOPPING_EXAMPLE = (
+    "the server is shutting down and stopped reading the request body; send "
+    "the request again"
+)
 # the 400 of an operation that needs the API key
 KEY_TWICE = "X-API-Key sent more than once"
 KEY_TWICE_EXAMPLE = (
@@ -142,10 +154,12 @@ DEFAULT_DESCRIPTIONS = {
     403: "Invalid API key",
     404: "Unknown model, version or other resource",
     406: "Accept allows none of the media types of the success response",
+    408: "Request body not received within RNN_FORECAST_BODY_TIMEOUT_SECONDS",
     413: "Request body above its byte limit",
     415: "Body not sent as application/json",
     422: "Invalid parameters or body, or a value above a limit",
     500: "Internal server error",
+    503: "Server shutting down while the request body arrives",
 }
 
 
@@ -251,7 +265,7 @@ def _implied_statuses(operation: dict[str, Any]) -> list[int]:
     if any(p.get("in") == "path" for p in parameters):
         statuses.append(404)
     if body is not None:
-        statuses.append(413)
+        statuses += [408, 413, 503]
         if _json_body(operation):
             statuses += [400, 415]
     if needs_key(operation):
@@ -263,6 +277,13 @@ def _implied_response(status: int, operation: dict[str, Any]) -> dict[str, Any]:
     """Return the response of an implied ``status``. A 400 of an operation
     that needs the API key names the repeated header, and the body that is
     not UTF-8 too when the operation takes JSON."""
+    if status == 503:
+        return {
+            "description": DEFAULT_DESCRIPTIONS[503],
+            "content": {
+                PROBLEM_MEDIA_TYPE: {"example": problem_example(503, STOPPING_EXAMPLE)}
+            },
+        }
     if status != 400 or not needs_key(operation):
         return {"description": DEFAULT_DESCRIPTIONS[status]}
     if _json_body(operation):

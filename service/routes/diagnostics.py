@@ -58,7 +58,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     404: {"description": "Unknown model or version"},
     422: {"description": "Invalid spec, or seq_len or hidden_size above its limit"},
     503: {
-        "description": "The diagnostics queue is full",
+        "description": "The diagnostics queue is full, or the server is shutting "
+        "down while the request body arrives",
         "headers": {"Retry-After": RETRY_AFTER_HEADER},
         "content": {
             PROBLEM_MEDIA_TYPE: {

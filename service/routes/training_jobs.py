@@ -53,7 +53,8 @@ SUBMIT_RESPONSES: dict[int | str, dict[str, Any]] = {
         "headers": {"Retry-After": RETRY_AFTER_HEADER},
     },
     503: {
-        "description": "The Celery broker is unreachable",
+        "description": "The Celery broker is unreachable, or the server is "
+        "shutting down while the request body arrives",
         "headers": {"Retry-After": RETRY_AFTER_HEADER},
         "content": {
             PROBLEM_MEDIA_TYPE: {

@@ -158,6 +158,13 @@ RETURNED = [
     ("PUT /v1/models/{name}/aliases/{alias}", "412"),
     ("DELETE /v1/jobs/{job_id}", "412"),
     ("DELETE /v1/training-jobs/{job_id}", "412"),
+    # a body sent too slowly, or cut off by a shutdown
+    ("POST /v1/models/{name}/forecast", "408"),
+    ("POST /v1/training-jobs", "408"),
+    ("PUT /v1/models/{name}/aliases/{alias}", "408"),
+    ("POST /v1/models/{name}/forecast", "503"),
+    ("POST /v1/series", "503"),
+    ("PUT /v1/models/{name}/aliases/{alias}", "503"),
     # X-API-Key sent more than once
     ("POST /v1/series", "400"),
     ("DELETE /v1/series/{series_id}", "400"),
@@ -167,6 +174,8 @@ NEVER_RETURNED = [
     ("DELETE /v1/jobs/{job_id}", "304"),
     ("DELETE /v1/training-jobs/{job_id}", "304"),
     ("GET /v1/series", "400"),
+    ("GET /v1/models", "408"),
+    ("DELETE /v1/series/{series_id}", "503"),
     ("POST /v1/models/{name}/forecast", "401"),
 ]
 
