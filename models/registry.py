@@ -421,7 +421,9 @@ class Registry:
         """Remove ``alias`` of ``name`` and return the version it pointed at.
 
         ``check`` is called as in ``set_alias``, before the alias is removed.
-        Raises ``NotFoundError`` when the alias does not exist.
+        Raises ``NotFoundError`` when the alias does not exist, before
+        ``check`` runs: a request that would get 404 without preconditions
+        gets 404 with them too (RFC 9110 section 13.2.1).
         """
         check_settable_alias(alias, deleting=True)
         if not self.versions(name):
@@ -430,14 +432,14 @@ class Registry:
         base = self.root / name
         with self._lock(base):
             stored = _stored_aliases(self.root, name)
-            if check is not None:
-                check(stored.get(alias))
             if alias not in stored:
                 raise NotFoundError(
                     f"model {name!r} has no alias {alias!r}; aliases are "
                     f"{sorted([*stored, LATEST])}",
                     field="alias",
                 )
+            if check is not None:
+                check(stored[alias])
             version = int(stored.pop(alias))
             _write_json(base / ALIASES_FILE, stored, atomic=True)
         return version

@@ -348,4 +348,14 @@ def test_alias_delete_checks(client: httpx.Client) -> None:
     assert stale.headers["etag"] == '"version-1"'
     assert unknown_model.status_code == 404
     assert matched.status_code == 200, matched.text
+
+
+@pytest.mark.parametrize("header", ["If-Match", "If-None-Match"])
+def test_alias_delete_absent_with_precondition(
+    client: httpx.Client, header: str
+) -> None:
+    response = client.delete(alias_path("never-set"), headers={**AUTH, header: "*"})
+
+    assert response.status_code == 404, response.text
+    assert response.json()["detail"].startswith("model 'nflx' has no alias 'never-set'")
     assert client.get(alias_path("protected")).status_code == 404
