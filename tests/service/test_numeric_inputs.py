@@ -137,7 +137,7 @@ def answers(
 
 def test_upload_beyond_the_range_is_422(answers: dict[str, Any]) -> None:
     field, message = field_error(answers["huge upload"])
-    assert field == "data"
+    assert field == "body"
     assert message.startswith(
         "the uploaded CSV: value is 1e+308 in data row 1 (row 1 is the first row "
         "after the header), dated 2020-01-02, too large to scale"
