@@ -80,7 +80,10 @@ def located(
 
     field, option = str(loc[0]), options[loc[0]]
     if len(loc) > 1 or err["type"] not in RANGE_ERRORS or model is None:
-        location = option + "".join(f".{part}" for part in loc[1:])
+        # an item of a repeated option, such as the second --level, is
+        # named by the option alone; its message shows the value
+        inner = [part for part in loc[1:] if not isinstance(part, int)]
+        location = option + "".join(f".{part}" for part in inner)
         return f"{location}: {error_text(err)}"
     fix = f"send {option} {range_text(model, field)}"
     if field in OFF_BY_FIELD:
