@@ -1,12 +1,12 @@
 """The access log: one line per finished request on logger ``service.access``.
 
-Sent through ``logging`` (a ``LogRecord``, the filters, the handler lock and
-``JsonFormatter``), a line took 40 to 50 us of event loop CPU per forecast
-on the fast path, about a fifth of the loop's work per request (measured in
-process, 2 cores). When the line can only reach the server's own JSON
-handler, the one that ``log_config`` builds, ``write_access_line`` formats
-it with the same function and writes it to that handler's stream itself,
-which took 13 to 19 us less. The bytes are the same.
+A line sent through ``logging`` (a ``LogRecord``, the filters, the handler
+lock and ``JsonFormatter``) took 40 to 50 us of event loop CPU per forecast
+on the fast path. That is about a fifth of the loop's work per request,
+measured in process on 2 cores. When the line can only reach the server's
+own JSON handler, the one that ``log_config`` builds, ``write_access_line``
+formats it with the same function and writes it to that handler's stream
+itself. That took 13 to 19 us less, and the bytes are the same.
 
 Any other setup goes through ``logging`` as before: the text format, a
 handler or filter added anywhere on the way (pytest's ``caplog``, say), a
@@ -32,8 +32,8 @@ def write_access_line(
     seconds: float,
     logger: logging.Logger = access_logger,
 ) -> None:
-    """Log on ``logger`` that ``method path`` matched ``route`` and answered
-    ``status`` after ``seconds``, with the id of the request being served."""
+    """Log on ``logger`` that ``method path`` matched ``route`` and got a
+    ``status`` response after ``seconds``, with the id of the request."""
     milliseconds = seconds * 1000
     fields = {
         "method": method,
@@ -70,9 +70,9 @@ def write_access_line(
 
 
 def direct_handler(logger: logging.Logger) -> logging.StreamHandler | None:  # type: ignore[type-arg]
-    """Return the one handler that an INFO record of ``logger`` reaches,
-    when that is the server's JSON handler with nothing else on the way;
-    else None."""
+    """Return the server's JSON handler when it is the only handler that an
+    INFO record of ``logger`` reaches and no filter is on the way. Return
+    None otherwise."""
     if logger.disabled or logger.filters or not logger.isEnabledFor(logging.INFO):
         return None
 

@@ -26,7 +26,8 @@ forward pass to a pool thread and back costs two thread wake-ups, about
 it runs, the request yields the loop once, so requests that have already
 arrived reach the batcher. If any of them queued behind it, all go to the
 pool as one batch. The first lone request of a version runs on the pool,
-where its time is measured, so a slow model never blocks the loop.
+where its time is measured, so a model whose forward pass is slower than
+``inline_seconds`` stays on the pool.
 An ``inline_seconds`` of 0, the default here, or batching off, keeps every
 forward pass on the pool.
 """

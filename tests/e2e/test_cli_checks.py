@@ -406,7 +406,7 @@ def test_serve_exits_0_after_ctrl_c(tmp_path: Path) -> None:
 
 
 def wait_until_listening(port: int, timeout: float = 60.0) -> None:
-    """Wait until ``GET /v1/health`` on 127.0.0.1:``port`` answers 200."""
+    """Wait until ``GET /v1/health`` on 127.0.0.1:``port`` returns 200."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:

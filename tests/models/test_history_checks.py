@@ -47,7 +47,7 @@ def full_check_passes(loaded: LoadedModel, values: np.ndarray) -> bool:
 
 
 @pytest.mark.parametrize("name", ["nflx", "sine"])
-def test_quick_close_check_never_passes_what_the_full_one_rejects(
+def test_quick_close_check_implies_full_check(
     trained_registry: Registry, name: str
 ) -> None:
     loaded = trained_registry.load(name)

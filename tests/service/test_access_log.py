@@ -108,7 +108,7 @@ def test_direct_line_equals_the_logging_line(
     assert entry["time"] == "2025-12-05T02:00:00.123+00:00"
 
 
-def test_a_second_root_handler_gets_the_line_too(tree: Tree) -> None:
+def test_access_line_reaches_second_root_handler(tree: Tree) -> None:
     other = io.StringIO()
     tree.root.addHandler(server_handler(other))
 
@@ -119,7 +119,7 @@ def test_a_second_root_handler_gets_the_line_too(tree: Tree) -> None:
     assert tree.lines() == other.getvalue().splitlines()
 
 
-def test_a_handler_on_the_way_takes_the_logging_path(tree: Tree) -> None:
+def test_access_line_with_middle_handler_uses_logging(tree: Tree) -> None:
     extra = io.StringIO()
     tree.service.addHandler(server_handler(extra))
 
@@ -140,7 +140,7 @@ def test_text_format_takes_the_logging_path(tree: Tree) -> None:
 
 
 @pytest.mark.parametrize("setting", ["level", "handler level", "disabled", "propagate"])
-def test_a_silenced_access_logger_writes_nothing(tree: Tree, setting: str) -> None:
+def test_silenced_access_logger_writes_nothing(tree: Tree, setting: str) -> None:
     if setting == "level":
         tree.access.setLevel(logging.WARNING)
     elif setting == "handler level":
@@ -156,7 +156,7 @@ def test_a_silenced_access_logger_writes_nothing(tree: Tree, setting: str) -> No
     assert tree.lines() == []
 
 
-def test_a_failed_write_is_reported_by_the_handler(
+def test_failed_access_write_reported_by_handler(
     tree: Tree, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     handler = tree.root.handlers[0]

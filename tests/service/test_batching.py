@@ -303,6 +303,14 @@ def record_threads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return threads
 
 
+async def forecast_three_times(
+    batcher: MicroBatcher, loaded: LoadedModel, item: ForecastInput
+) -> None:
+    """Send ``item`` three times, each after the previous one finished."""
+    for _ in range(3):
+        await batcher.forecast(loaded, item)
+
+
 def test_lone_cheap_request_runs_on_the_loop(
     registry: Registry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -334,15 +342,11 @@ def test_slow_version_stays_on_the_pool(
     item = build_input(loaded, 3)
     threads = record_threads(monkeypatch)
 
-    async def one_by_one(batcher: MicroBatcher) -> None:
-        for _ in range(3):
-            await batcher.forecast(loaded, item)
-
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pool") as pool:
         batcher = MicroBatcher(
             pool, window_seconds=0.05, max_batch_size=8, inline_seconds=1e-9
         )
-        asyncio.run(one_by_one(batcher))
+        asyncio.run(forecast_three_times(batcher, loaded, item))
 
     assert threads == ["pool_0"] * 3
     assert batcher.stats.on_loop == 0
@@ -356,18 +360,14 @@ def test_inline_setting_needs_batching_on(
     item = build_input(loaded, 3)
     threads = record_threads(monkeypatch)
 
-    async def one_by_one(batcher: MicroBatcher) -> None:
-        for _ in range(3):
-            await batcher.forecast(loaded, item)
-
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pool") as pool:
         batcher = MicroBatcher(
             pool, window_seconds=window, max_batch_size=8, inline_seconds=0.0
         )
-        asyncio.run(one_by_one(batcher))
+        asyncio.run(forecast_three_times(batcher, loaded, item))
         off = MicroBatcher(pool, window_seconds=0.0, max_batch_size=8)
         off.inline_seconds = 10.0
-        asyncio.run(one_by_one(off))
+        asyncio.run(forecast_three_times(off, loaded, item))
 
     assert threads == ["pool_0"] * 6
 
