@@ -315,7 +315,7 @@ def run_batch(loaded: LoadedModel, inputs: Sequence[ForecastInput]) -> list[Fore
 
     scaled = loaded.scaler.transform(values).astype(np.float32)
     x = torch.from_numpy(scaled).unsqueeze(-1)  # (B, T, 1)
-    out = loaded.model(x).double().numpy()  # (B, K)
+    out = loaded.model.infer(x).double().numpy()  # (B, K)
 
     last = np.array([item.closes[-1] for item in inputs])
     prices = to_prices(last[:, None], loaded.scaler.inverse(out), target)

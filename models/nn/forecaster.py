@@ -5,11 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from models.nn import fused_gru
 
 CORES: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+
+# the functional operators that nn.RNN, nn.LSTM and nn.GRU call, by their mode
+RECURRENT_OPS = {
+    "RNN_TANH": torch.rnn_tanh,
+    "RNN_RELU": torch.rnn_relu,
+    "LSTM": torch.lstm,
+    "GRU": torch.gru,
+}
+# batch sizes whose zero initial states are kept between calls of ``infer``
+KEPT_STATE_BATCHES = 8
 
 
 class Forecaster(nn.Module):
@@ -54,6 +65,8 @@ class Forecaster(nn.Module):
             batch_first=True,
         )
         self.head = nn.Linear(hidden_size, horizon)
+        # zero initial states for ``infer``, by batch size and dtype
+        self._zero_states: dict[tuple[int, torch.dtype], Any] = {}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Map windows x (B, T, F) to forecasts (B, K) in scaled units.
@@ -67,6 +80,59 @@ class Forecaster(nn.Module):
             out, _ = self.core(x)
         return self.head(out[:, -1])
 
+    def infer(self, x: torch.Tensor) -> torch.Tensor:
+        """Map windows x (B, T, F) to forecasts (B, K) as ``forward`` does,
+        with less Python per call, for serving under ``torch.inference_mode``.
+
+        ``forward`` goes through ``nn.Module.__call__`` twice and through
+        the core's checks of its input, its weights and its state, then
+        builds zero initial states. Here the core's own operator gets the
+        core's weight list and kept zero states, so the result is the same
+        tensor op for op. Outside inference mode, in training mode or for
+        input that is not a 3-D batch in the weights' dtype, this calls
+        ``forward``.
+        """
+        core = self.core
+        weight = self.head.weight
+        usable = (
+            torch.is_inference_mode_enabled()
+            and not self.training
+            and x.dim() == 3
+            and x.dtype == weight.dtype
+            and x.device == weight.device
+            and x.shape[-1] == core.input_size
+        )
+        if not usable:
+            return self(x)
+
+        state = self._initial_state(x.shape[0], x.dtype, x.device)
+        op = RECURRENT_OPS[core.mode]
+        weights = core._flat_weights
+        # Positional arguments: has biases, layers, dropout, training,
+        # bidirectional, batch first. Dropout applies only in training.
+        flags = (core.bias, core.num_layers, core.dropout, False, False, True)
+        out = op(x, state, weights, *flags)[0]
+        return F.linear(out[:, -1], weight, self.head.bias)
+
+    def _initial_state(
+        self, batch: int, dtype: torch.dtype, device: torch.device
+    ) -> Any:
+        """Return zero states (L, B, H) for the core's operator: one tensor,
+        or (h0, c0) for an LSTM. The states of small batches are kept,
+        because the operator does not write to them."""
+        key = (batch, dtype)
+        state = self._zero_states.get(key)
+        if state is not None and state_device(state) == device:
+            return state
+
+        core = self.core
+        shape = (core.num_layers, batch, core.hidden_size)
+        zeros = torch.zeros(shape, dtype=dtype, device=device)
+        state = (zeros, torch.zeros_like(zeros)) if core.mode == "LSTM" else zeros
+        if batch <= KEPT_STATE_BATCHES:
+            self._zero_states[key] = state
+        return state
+
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Forecaster:
         return cls(
@@ -77,3 +143,8 @@ class Forecaster(nn.Module):
             horizon=config["horizon"],
             dropout=config.get("dropout", 0.0),
         )
+
+
+def state_device(state: Any) -> torch.device:
+    """Return the device of an initial state: a tensor, or a tuple of them."""
+    return (state[0] if isinstance(state, tuple) else state).device
