@@ -309,7 +309,8 @@ def run_batch(loaded: LoadedModel, inputs: Sequence[ForecastInput]) -> list[Fore
     target = loaded.target
     if target == "log_return":
         # (B, T): the T log returns between the R = T + 1 closes
-        values = np.stack([np.diff(np.log(item.closes)) for item in inputs])
+        logs = np.stack([np.log(item.closes) for item in inputs])
+        values = logs[:, 1:] - logs[:, :-1]
     else:
         values = np.stack([item.closes for item in inputs])
 
@@ -332,7 +333,7 @@ def run_batch(loaded: LoadedModel, inputs: Sequence[ForecastInput]) -> list[Fore
         results.append(
             Forecast(
                 dates=dates,
-                values=[_finite(v) for v in chosen],
+                values=_finite(chosen),
                 lower=lower,
                 upper=upper,
             )
@@ -346,14 +347,16 @@ def _interval(
     """Bounds (K,) of one item's forecast ``values`` (K,) at ``level``."""
     label = f"{loaded.name}:{loaded.version}"
     lower, upper = version_intervals(loaded).bounds(values, level, label)
-    return [_finite(v) for v in lower], [_finite(v) for v in upper]
+    return _finite(lower), _finite(upper)
 
 
-def _finite(value: float) -> float:
-    if not math.isfinite(value):
+def _finite(values: np.ndarray) -> list[float]:
+    """Return ``values`` (K,) as Python floats. Raise a 422-type error when
+    one of them is not finite."""
+    if not np.isfinite(values).all():
         raise InvalidInputError(
             "the forecast overflowed to a non-finite price; the history is far "
             "outside the range the model was trained on",
             field="history",
         )
-    return float(value)
+    return values.tolist()
