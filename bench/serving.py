@@ -7,6 +7,11 @@ the same body and returns a response of the same size without a model. For
 1, 16 and 64 closed-loop clients they take turns, round by round.
 
     .venv/bin/python -m bench.serving [--repeats 5] [--seconds 3]
+
+The served model is an LSTM of the default spec. ``--hidden-size`` and
+``--num-layers`` serve a model of another size instead, which separates the
+HTTP path's cost from the model's arithmetic; such a run writes
+``serving-h<H>-l<L>.json`` beside ``serving.json``.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from bench.servers import (
     start_serve,
     wait_ready,
 )
+from models.spec import TrainingSpec
 
 BATCHED = "serve"
 UNBATCHED = "serve, batching off"
@@ -286,6 +292,15 @@ def target_rows(
     return rows
 
 
+def results_name(spec: TrainingSpec) -> str:
+    """Return the results file name: ``serving`` for the default model size,
+    else one that names the hidden size and the layers."""
+    size = (spec.hidden_size, spec.num_layers)
+    if size == (BENCH_SPEC.hidden_size, BENCH_SPEC.num_layers):
+        return "serving"
+    return f"serving-h{spec.hidden_size}-l{spec.num_layers}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=5, help="measured rounds")
@@ -307,18 +322,35 @@ def main() -> None:
         default="history",
         help="send the model's last T + 1 rows as history, or no history",
     )
+    parser.add_argument(
+        "--hidden-size",
+        type=int,
+        default=BENCH_SPEC.hidden_size,
+        help="hidden units per layer of the served LSTM",
+    )
+    parser.add_argument(
+        "--num-layers",
+        type=int,
+        default=BENCH_SPEC.num_layers,
+        help="stacked layers of the served LSTM",
+    )
     args = parser.parse_args()
     check_repeats(args.repeats)
+    spec = BENCH_SPEC.model_copy(
+        update={"hidden_size": args.hidden_size, "num_layers": args.num_layers}
+    )
+    spec = TrainingSpec.model_validate(spec.model_dump())
     clients = [int(c) for c in args.clients.split(",")]
     generator = generator_name(args.generator)
 
     env = environment()
     print_environment(env)
     print(f"load generator: {generator}; body: {args.body}; {args.seconds:g} s per run")
+    print(f"model: {spec.cell}, hidden {spec.hidden_size}, {spec.num_layers} layer(s)")
 
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
-        registry = make_registry(root / "registry")
+        registry = make_registry(root / "registry", spec=spec)
         body = request_body(registry.root, args.body)
         servers = start_servers(registry.root, body, root)
         try:
@@ -346,9 +378,16 @@ def main() -> None:
     targets = target_rows(results, clients)
     print_table("Targets", ["ratio", "value", "target", "verdict"], targets)
     write_json(
-        "serving",
+        results_name(spec),
         {
             "environment": env,
+            "model": {
+                "cell": spec.cell,
+                "hidden_size": spec.hidden_size,
+                "num_layers": spec.num_layers,
+                "lookback": spec.lookback,
+                "horizon": spec.horizon,
+            },
             "generator": generator,
             "body": args.body,
             "body_bytes": len(body),

@@ -11,6 +11,8 @@ from bench.darts_models import missing_message
 from bench.flops import forward_flops, training_epoch_flops
 from bench.gru_layer import GRULayer, largest_gradient_gap, run_layers
 from bench.load import _parse_wrk, check_target
+from bench.servers import BENCH_SPEC
+from bench.serving import results_name
 from models.spec import TrainingSpec
 
 WRK_OUTPUT = """Running 3s test @ http://127.0.0.1:8000/v1/models/nflx/forecast
@@ -144,3 +146,10 @@ def test_gru_layer_passes_gradcheck() -> None:
     inputs = (tensor(5, 3, 2), tensor(3, 4), tensor(12, 2), tensor(12, 4))
     biases = (tensor(12), tensor(12))
     assert torch.autograd.gradcheck(GRULayer.apply, (*inputs, *biases))
+
+
+def test_serving_results_name_the_model_size() -> None:
+    small = BENCH_SPEC.model_copy(update={"hidden_size": 8, "num_layers": 1})
+
+    assert results_name(BENCH_SPEC) == "serving"
+    assert results_name(small) == "serving-h8-l1"
