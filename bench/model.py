@@ -2,8 +2,12 @@
 
 Both have the bench spec's sizes (LSTM, hidden 64, 2 layers, lookback 60,
 horizon 10), run under ``torch.inference_mode`` with the server's one torch
-thread, and take turns round by round. Also times ``run_batch``, the whole
-in-process forecast of the served path (scaling, forward, prices, dates).
+thread, and take turns round by round. The served forecaster runs as the
+server runs it, through ``Forecaster.infer``. Also times ``run_batch``, the
+whole in-process forecast of the served path (scaling, forward, prices,
+dates), and the bare model on a window of one step, whose time is the
+per-call cost of torch's recurrent operator (its oneDNN setup) with almost
+no arithmetic.
 
     .venv/bin/python -m bench.model [--repeats 5]
 """
@@ -70,11 +74,13 @@ def contenders(loaded: LoadedModel, batch: int) -> dict[str, Callable[[], float]
     bare = Bare(spec.hidden_size, spec.num_layers, spec.horizon).eval()
     bare.load_state_dict(loaded.model.state_dict())
     x = torch.randn(batch, spec.lookback, 1)
+    one_step = torch.randn(batch, 1, 1)
     item = build_input(loaded, spec.horizon)
     calls = CALLS[batch]
     return {
-        "served forecaster": per_call(lambda: loaded.model(x), calls),
+        "served forecaster": per_call(lambda: loaded.model.infer(x), calls),
         "bare LSTM + Linear": per_call(lambda: bare(x), calls),
+        "bare LSTM + Linear, T = 1": per_call(lambda: bare(one_step), calls),
         "run_batch (whole forecast)": per_call(
             lambda: run_batch(loaded, [item] * batch), calls
         ),

@@ -9,8 +9,8 @@ the same body and returns a response of the same size without a model. For
     .venv/bin/python -m bench.serving [--repeats 5] [--seconds 3]
 
 The served model is an LSTM of the default spec. ``--hidden-size`` and
-``--num-layers`` serve a model of another size instead, which separates the
-HTTP path's cost from the model's arithmetic; such a run writes
+``--num-layers`` serve a model of another size instead, to show how the
+ratios change with the model's cost. Such a run writes
 ``serving-h<H>-l<L>.json`` beside ``serving.json``.
 """
 
