@@ -141,10 +141,18 @@ class LoadedModel:
 
 
 class Registry:
-    """Checkpoint store rooted at one folder."""
+    """Checkpoint store rooted at one folder.
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    A registry opened for a job (``job_id``) writes that id into the
+    metadata of every version it writes, so the version a job wrote can be
+    found after its worker is gone (``version_of_job``).
+    """
+
+    def __init__(
+        self, root: str | os.PathLike[str], *, job_id: str | None = None
+    ) -> None:
         self.root = Path(root).expanduser().resolve()
+        self.job_id = job_id
 
     # ---- reading -----------------------------------------------------------
 
@@ -169,6 +177,23 @@ class Registry:
             if p.name.isdigit() and (p / METADATA_FILE).is_file()
         ]
         return sorted(found)
+
+    def version_of_job(self, name: str, job_id: str) -> int | None:
+        """Return the version of ``name`` whose metadata names ``job_id`` as
+        the job that wrote it, or None when no version does.
+
+        Reads every version's metadata, newest first, so it suits rare
+        checks such as the recovery of a job whose worker stopped.
+        """
+        for version in reversed(self.versions(name)):
+            path = self.root / name / "versions" / str(version) / METADATA_FILE
+            try:
+                meta = json.loads(path.read_bytes())
+            except (OSError, ValueError):
+                continue
+            if isinstance(meta, dict) and meta.get("job_id") == job_id:
+                return version
+        return None
 
     def aliases(self, name: str) -> dict[str, int]:
         """Explicit aliases of ``name`` plus ``latest``."""
@@ -339,6 +364,12 @@ class Registry:
         (base / "versions").mkdir(parents=True, exist_ok=True)
         self._remove_stale_tmp(base)
 
+        # A job id copied from another version's metadata does not name
+        # the job of this write, so it is dropped.
+        written = {k: v for k, v in metadata.items() if k != "job_id"}
+        if self.job_id is not None:
+            written["job_id"] = self.job_id
+
         tmp = base / f".tmp-{uuid.uuid4().hex}"
         tmp.mkdir()
         try:
@@ -358,7 +389,7 @@ class Registry:
                         f"{MAX_VERSION}; save under another name"
                     )
                 meta = {
-                    **metadata,
+                    **written,
                     "format": FORMAT_VERSION,
                     "name": name,
                     "version": version,

@@ -331,3 +331,8 @@ class VersionDetail(BaseModel):
     metrics: dict[str, Any]
     history: list[dict[str, Any]]
     aliases: list[str] = Field(description="Aliases that point at this version")
+    job_id: str | None = Field(
+        default=None,
+        description="The job that wrote this version; absent for a version "
+        "written by the command line",
+    )

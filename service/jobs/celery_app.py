@@ -17,6 +17,7 @@ from typing import Any
 from celery import Celery
 from celery.signals import worker_ready
 
+from models.registry import Registry
 from service.jobs.execution import claim_and_execute, configure_worker_process
 from service.jobs.kinds import load_kind_modules
 from service.jobs.recovery import fail_dead_local_jobs
@@ -80,8 +81,13 @@ def _recover_on_start(**_kwargs: Any) -> None:
     load_kind_modules()
     # a store of its own: the cached one must not be created in the parent
     # of prefork children, which would inherit its open connections
-    store = open_store(worker_settings())
+    settings = worker_settings()
+    store = open_store(settings)
     try:
-        fail_dead_local_jobs(store, when="when the Celery worker started")
+        fail_dead_local_jobs(
+            store,
+            when="when the Celery worker started",
+            registry=Registry(settings.registry),
+        )
     finally:
         store.close()

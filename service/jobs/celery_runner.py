@@ -9,6 +9,7 @@ import time
 
 from kombu.utils.url import maybe_sanitize_url
 
+from models.registry import Registry
 from service.errors import RetryLaterError
 from service.jobs.celery_app import RUN_JOB_TASK, make_celery
 from service.jobs.recovery import fail_stale_jobs
@@ -142,6 +143,10 @@ class CeleryRunner:
     def _sweep_loop(self) -> None:
         while not self._stopping.wait(self.settings.job_heartbeat_seconds):
             try:
-                fail_stale_jobs(self.store, self.settings.job_heartbeat_timeout)
+                fail_stale_jobs(
+                    self.store,
+                    self.settings.job_heartbeat_timeout,
+                    Registry(self.settings.registry),
+                )
             except Exception:
                 logger.exception("heartbeat sweep of the job store failed")

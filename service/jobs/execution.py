@@ -48,7 +48,7 @@ class StoreContext:
         self.store = store
         self.job_id = job.id
         self.settings = settings
-        self.registry = Registry(settings.registry)
+        self.registry = Registry(settings.registry, job_id=job.id)
         self._stop = False
         self._checked_at = 0.0
 

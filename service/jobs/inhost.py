@@ -40,11 +40,13 @@ from multiprocessing.context import ForkServerContext
 from multiprocessing.process import BaseProcess
 from typing import cast
 
+from models.registry import Registry
 from service.jobs.execution import configure_worker_process, execute_job, worker_label
 from service.jobs.recovery import (
     fail_dead_local_jobs,
     fail_stale_jobs,
     interrupted_error,
+    record_written_versions,
 )
 from service.jobs.runner_state import OK, UNAVAILABLE, RunnerState
 from service.jobs.store import CANCELLED, FAILED, RUNNING, Job, JobStore, open_store
@@ -78,7 +80,8 @@ class InHostRunner:
         self._swept_at = 0.0
 
     def start(self) -> None:
-        fail_dead_local_jobs(self.store, when="at API start-up")
+        registry = Registry(self.settings.registry)
+        fail_dead_local_jobs(self.store, when="at API start-up", registry=registry)
         self._thread.start()
         logger.info(
             "in-host job runner started: up to %d concurrent jobs",
@@ -166,7 +169,9 @@ class InHostRunner:
                 self.store.finish(job_id, CANCELLED)
                 continue
             error = interrupted_error(describe_exit(process), job)
-            self.store.finish(job_id, FAILED, error=error)
+            if self.store.finish(job_id, FAILED, error=error):
+                registry = Registry(self.settings.registry)
+                record_written_versions(self.store, registry, [job_id])
 
     def _terminate_overdue(self) -> None:
         now = time.time()
@@ -194,7 +199,11 @@ class InHostRunner:
         if time.monotonic() - self._swept_at < self.settings.job_heartbeat_seconds:
             return
         self._swept_at = time.monotonic()
-        fail_stale_jobs(self.store, self.settings.job_heartbeat_timeout)
+        fail_stale_jobs(
+            self.store,
+            self.settings.job_heartbeat_timeout,
+            Registry(self.settings.registry),
+        )
 
     def _start_queued(self) -> None:
         limit = self.settings.max_concurrent_jobs

@@ -8,6 +8,10 @@ change is a conditional update of a running job:
   was interrupted by a crash or a ``kill -9``;
 - at any time, a running job without a heartbeat for longer than the
   timeout lost its worker, on whatever host it ran.
+
+A failed job that was writing its version gets that version as its result
+when the registry has it: a job's registry writes the job id into each
+version's metadata (``Registry.version_of_job``).
 """
 
 from __future__ import annotations
@@ -15,8 +19,11 @@ from __future__ import annotations
 import logging
 import socket
 import time
+from collections.abc import Iterable
+from typing import Any
 
 from models.processes import local_pid, local_process_gone
+from models.registry import Registry
 from service.jobs.store import FAILED, WRITING_STAGE, Job, JobStore
 
 logger = logging.getLogger(__name__)
@@ -30,9 +37,13 @@ def interrupted_error(cause: str, job: Job) -> str:
     its worker stopped, so its error states that instead of asking for the job
     to be submitted again.
     """
-    if job.progress is not None and job.progress.get("stage") == WRITING_STAGE:
+    if _was_writing(job):
         return _writing_error(cause)
     return f"interrupted: {cause}; submit the job again"
+
+
+def _was_writing(job: Job) -> bool:
+    return job.progress is not None and job.progress.get("stage") == WRITING_STAGE
 
 
 def _writing_error(cause: str) -> str:
@@ -43,12 +54,16 @@ def _writing_error(cause: str) -> str:
     )
 
 
-def fail_dead_local_jobs(store: JobStore, *, when: str) -> list[str]:
+def fail_dead_local_jobs(
+    store: JobStore, *, when: str, registry: Registry | None = None
+) -> list[str]:
     """Fail running jobs of this host whose worker process is gone.
 
     ``when`` completes the error message, e.g. ``"at API start-up"``. The
     worker label is ``<host>:<pid>``, so this relies on host names being
-    unique among the processes that share one store.
+    unique among the processes that share one store. With ``registry``, a
+    job that wrote its version before it stopped gets that version as its
+    result.
     """
     host = socket.gethostname()
     failed = []
@@ -65,12 +80,17 @@ def fail_dead_local_jobs(store: JobStore, *, when: str) -> list[str]:
         logger.warning(
             "marked %d interrupted jobs failed %s: %s", len(failed), when, failed
         )
+    if registry is not None:
+        record_written_versions(store, registry, failed)
     return failed
 
 
-def fail_stale_jobs(store: JobStore, timeout: float) -> list[str]:
+def fail_stale_jobs(
+    store: JobStore, timeout: float, registry: Registry | None = None
+) -> list[str]:
     """Fail running jobs without a heartbeat for more than ``timeout``
-    seconds."""
+    seconds. With ``registry``, a job that wrote its version before its
+    worker stopped gets that version as its result."""
     error = (
         f"interrupted: no heartbeat from the worker for more than {timeout:g} s; "
         "submit the job again"
@@ -84,4 +104,53 @@ def fail_stale_jobs(store: JobStore, timeout: float) -> list[str]:
         logger.warning(
             "marked %d jobs without heartbeat failed: %s", len(failed), failed
         )
+    if registry is not None:
+        record_written_versions(store, registry, failed)
     return failed
+
+
+def record_written_versions(
+    store: JobStore, registry: Registry, job_ids: Iterable[str]
+) -> list[str]:
+    """Record, as the result of each failed job of ``job_ids`` that was
+    writing its version, the version that the registry has for it. Return
+    the ids of those jobs.
+
+    The error keeps its cause and gets a sentence that names the version.
+    """
+    recorded = []
+    for job_id in job_ids:
+        job = store.get(job_id)
+        name = _written_model(job.params)
+        if not _was_writing(job) or name is None:
+            continue
+        try:
+            version = registry.version_of_job(name, job.id)
+        except Exception:
+            logger.exception("failed to look up the version of job %s", job.id)
+            continue
+        if version is None:
+            continue
+        note = (
+            f"Version {version} of {name} was written before the worker "
+            "stopped, and result names it; use that version instead of "
+            "submitting the job again"
+        )
+        result = {"name": name, "version": version}
+        if store.record_late_result(job.id, result, note):
+            logger.warning(
+                "failed job %s had written %s version %d", job.id, name, version
+            )
+            recorded.append(job.id)
+    return recorded
+
+
+def _written_model(params: Any) -> str | None:
+    """Return the model name that a job's params write to: ``name`` of a
+    training spec, or ``base.name`` of a tuning study."""
+    if not isinstance(params, dict):
+        return None
+    base = params.get("base")
+    spec = base if isinstance(base, dict) else params
+    name = spec.get("name")
+    return name if isinstance(name, str) else None

@@ -558,20 +558,23 @@ class JobStore:
                     failed.append(job_id)
         return failed
 
-    def record_late_result(self, job_id: str, result: dict[str, Any]) -> bool:
+    def record_late_result(
+        self, job_id: str, result: dict[str, Any], note: str | None = None
+    ) -> bool:
         """Store ``result`` on a job that was failed as interrupted while its
         worker kept running and then finished, such as a job that the stale
         heartbeat sweep failed during a slow registry write.
 
         The status stays ``failed``, because clients may have acted on it,
-        and the error gets a sentence that names the written version. False
-        when the job is not such a job or already has a result.
+        and the error gets ``note``, or else a sentence that names the
+        written version. False when the job is not such a job or already has
+        a result.
         """
         job = self.get(job_id)
         interrupted = job.error is not None and job.error.startswith("interrupted:")
         if job.status != FAILED or not interrupted or job.result is not None:
             return False
-        error = f"{job.error}. {_late_result_note(result)}"
+        error = f"{job.error}. {note or _late_result_note(result)}"
         done = self._transition(
             job_id,
             (FAILED,),

@@ -65,6 +65,30 @@ def test_versions_count_up(tmp_path: Path) -> None:
     assert registry.names() == ["m"]
 
 
+def test_job_registry_stamps_job_id(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    state = Forecaster.from_config(CONFIG).state_dict()
+    copied = {**metadata(), "job_id": "copied-from-elsewhere"}
+
+    by_job = Registry(tmp_path, job_id="job-1").write("m", state, copied)
+    by_hand = Registry(tmp_path).write("m", state, copied)
+
+    registry = Registry(tmp_path)
+    assert registry.metadata("m", by_job)["job_id"] == "job-1"
+    assert "job_id" not in registry.metadata("m", by_hand)
+    assert registry.version_of_job("m", "job-1") == by_job
+    assert registry.version_of_job("m", "copied-from-elsewhere") is None
+
+
+def test_version_of_job_skips_unreadable_metadata(tmp_path: Path) -> None:
+    registry = Registry(tmp_path, job_id="job-2")
+    write_one(registry)
+    second = write_one(registry)
+    (tmp_path / "m" / "versions" / str(second) / "metadata.json").write_text("{")
+
+    assert registry.version_of_job("m", "job-2") == 1
+
+
 def test_weights_readable_like_metadata(tmp_path: Path) -> None:
     registry = Registry(tmp_path)
     write_one(registry)

@@ -19,21 +19,26 @@ import pytest
 from sqlalchemy import update
 
 from models.registry import Registry
-from service.jobs.execution import execute_job
+from models.spec import TrainingSpec
+from models.stored_metadata import metadata_problem
+from service.jobs.execution import StoreContext, execute_job
 from service.jobs.recovery import (
     fail_dead_local_jobs,
     fail_stale_jobs,
     interrupted_error,
+    record_written_versions,
 )
 from service.jobs.store import (
     CANCELLED,
     FAILED,
     RUNNING,
+    SUCCEEDED,
     WRITING_STAGE,
     JobStore,
     jobs_table,
     sqlite_url,
 )
+from service.jobs.train_kind import run_training
 from tests.service.jobs_support import folder_settings, open_job_store, tiny_job
 
 TIMEOUT = 50.0
@@ -188,20 +193,130 @@ def test_swept_worker_records_written_version(tmp_path: Path) -> None:
     store.close()
 
 
-def test_dead_writer_error_names_version(store: JobStore) -> None:
-    # a real process that has exited gives a pid that is certainly not alive
+def exited_pid() -> int:
+    """Return the pid of a real process that has exited, so certainly not
+    alive."""
     process = multiprocessing.get_context("spawn").Process(target=time.sleep, args=(0,))
     process.start()
     process.join()
+    assert process.pid is not None
+    return process.pid
+
+
+def stopped_after_write(store: JobStore, settings: Any, worker: str) -> str:
+    """Run a tiny training job up to its registry write and stop there, as a
+    worker killed right after it moved its version into place would."""
+    job = store.create("train", TINY_TRAIN)
+    claimed = store.claim(job.id, worker)
+    assert claimed is not None
+
+    spec = TrainingSpec.model_validate(claimed.params)
+    run_training(spec, StoreContext(store, claimed, settings))
+
+    assert store.get(job.id).status == RUNNING
+    return job.id
+
+
+def test_dead_writer_gets_written_version(store: JobStore, tmp_path: Path) -> None:
+    settings = folder_settings(tmp_path)
+    host = socket.gethostname()
+    pid = exited_pid()
+    job_id = stopped_after_write(store, settings, f"{host}:{pid}")
+    registry = Registry(settings.registry)
+
+    failed = fail_dead_local_jobs(store, when="at start-up", registry=registry)
+
+    assert failed == [job_id]
+    job = store.get(job_id)
+    assert job.status == FAILED
+    assert job.result == {"name": "swept", "version": 1}
+    assert job.error == (
+        f"interrupted: worker process {pid} on {host} was gone at start-up "
+        "while it was writing its version, so the version may exist. List the "
+        "model's versions before you submit the job again. Version 1 of swept "
+        "was written before the worker stopped, and result names it; use that "
+        "version instead of submitting the job again"
+    )
+
+
+def test_swept_writer_gets_written_version(store: JobStore, tmp_path: Path) -> None:
+    settings = folder_settings(tmp_path)
+    job_id = stopped_after_write(store, settings, "elsewhere:9")
+    age_heartbeat(store, job_id)
+
+    failed = fail_stale_jobs(store, TIMEOUT, Registry(settings.registry))
+
+    assert failed == [job_id]
+    job = store.get(job_id)
+    assert job.result == {"name": "swept", "version": 1}
+    assert job.error is not None
+    assert job.error.startswith(WRITING_ERROR)
+    assert job.error.endswith(
+        "Version 1 of swept was written before the worker stopped, and result "
+        "names it; use that version instead of submitting the job again"
+    )
+
+
+def test_writer_without_version_keeps_error(store: JobStore, tmp_path: Path) -> None:
+    settings = folder_settings(tmp_path)
+    registry = Registry(settings.registry)
+    other = stopped_after_write(store, settings, "elsewhere:10")
+    store.finish(other, SUCCEEDED, result={"name": "swept", "version": 1})
+    job_id = store.create("train", TINY_TRAIN).id
+    store.claim(job_id, "elsewhere:11")
+    assert store.begin_write(job_id, {"stage": WRITING_STAGE})
+    age_heartbeat(store, job_id)
+
+    assert fail_stale_jobs(store, TIMEOUT, registry) == [job_id]
+
+    job = store.get(job_id)
+    assert job.result is None
+    assert job.error == WRITING_ERROR
+
+
+def test_tuning_job_version_found_by_base_name(store: JobStore, tmp_path: Path) -> None:
+    settings = folder_settings(tmp_path)
+    trained = stopped_after_write(store, settings, "elsewhere:12")
+    store.finish(trained, SUCCEEDED, result={"name": "swept", "version": 1})
+    source = Registry(settings.registry)
+    job_id = store.create("tuning", {"base": {"name": "tuned"}}).id
+    store.claim(job_id, "elsewhere:13")
+    assert store.begin_write(job_id, {"stage": WRITING_STAGE})
+    state = source.load("swept", 1).model.state_dict()
+    written = Registry(settings.registry, job_id=job_id)
+    written.write("tuned", state, source.metadata("swept", 1))
+    age_heartbeat(store, job_id)
+
+    fail_stale_jobs(store, TIMEOUT, source)
+
+    assert store.get(job_id).result == {"name": "tuned", "version": 1}
+
+
+def test_job_id_is_stored_in_metadata(store: JobStore, tmp_path: Path) -> None:
+    settings = folder_settings(tmp_path)
+    job_id = stopped_after_write(store, settings, "elsewhere:14")
+    registry = Registry(settings.registry)
+
+    metadata = registry.metadata("swept", 1)
+
+    assert metadata["job_id"] == job_id
+    assert metadata_problem(metadata) is None
+    assert registry.version_of_job("swept", job_id) == 1
+    assert registry.version_of_job("swept", "another-job") is None
+    assert record_written_versions(store, registry, [job_id]) == []
+
+
+def test_dead_writer_error_names_version(store: JobStore) -> None:
+    pid = exited_pid()
     host = socket.gethostname()
     job_id = store.create("train", {}).id
-    store.claim(job_id, f"{host}:{process.pid}")
+    store.claim(job_id, f"{host}:{pid}")
     assert store.begin_write(job_id, {"stage": WRITING_STAGE})
 
     assert fail_dead_local_jobs(store, when="at start-up") == [job_id]
 
     assert store.get(job_id).error == (
-        f"interrupted: worker process {process.pid} on {host} was gone at "
+        f"interrupted: worker process {pid} on {host} was gone at "
         "start-up while it was writing its version, so the version may exist. "
         "List the model's versions before you submit the job again"
     )

@@ -104,8 +104,10 @@ def test_worker_kills_leave_no_partial_version(
     rng = random.Random(SEED)
     outcomes: dict[str, int] = {}
     hits = 0
+    hrefs = {}
     for _ in range(KILLS):
         job = submit(server)
+        hrefs[job["id"]] = job["href"]
         pid = worker_pid(data_dir, job["id"])
         time.sleep(rng.uniform(0.0, 1.1 * span))
         try:
@@ -124,6 +126,12 @@ def test_worker_kills_leave_no_partial_version(
 
     running = server.client.get("/v1/training-jobs", params={"status": "running"})
     assert running.json()["jobs"] == []
+    # each version of a killed run names its job, whose result names the
+    # version, even when the kill came after the version was in place
+    for number in assert_versions_complete(registry)[2:]:
+        detail = server.client.get(f"/v1/models/{MODEL}/versions/{number}")
+        writer = server.client.get(hrefs[detail.json()["job_id"]]).json()
+        assert writer["result"]["version"] == number, writer
     assert hits >= KILLS // 2, f"only {hits} kills hit a live worker"
     assert outcomes.get("failed", 0) >= KILLS // 2, outcomes
 
@@ -133,6 +141,8 @@ def test_worker_kills_leave_no_partial_version(
     assert done["status"] == "succeeded", done["error"]
     version = done["result"]["version"]
     assert assert_versions_complete(registry)[-1] == version
+    detail = server.client.get(f"/v1/models/{MODEL}/versions/{version}")
+    assert detail.json()["job_id"] == job["id"]
     forecast = server.client.post(f"/v1/models/{MODEL}/forecast", json={})
     assert forecast.status_code == 200
     assert forecast.json()["version"] == version
