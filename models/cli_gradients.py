@@ -436,11 +436,15 @@ def _radii_text(radii: dict[str, float]) -> str:
 
 
 def _distance_text(bound: str, distance: int | None) -> str:
-    """Say from which distance the gradient ratio stays ``bound``, such as
-    "below 1e-3 from distance 12", or "never below 1e-3"."""
+    """Name the first distance at which the gradient ratio is ``bound``, such
+    as "first below 1e-3 at distance 12", or "never below 1e-3".
+
+    The ratio can cross back at a larger distance, so the text does not say
+    that it stays there.
+    """
     if distance is None:
         return f"never {bound}"
-    return f"{bound} from distance {distance}"
+    return f"first {bound} at distance {distance}"
 
 
 def cmd_training(args: argparse.Namespace, registry: Registry) -> int:
