@@ -224,6 +224,25 @@ def test_clipped_norm_matches_parameter_norms() -> None:
     assert relative_error(total, result["clipping"]["norm_after"]) < 1e-9
 
 
+def test_rnn_jacobian_bound_can_be_loose() -> None:
+    # the RNN of docs/gradient-flow.png: a non-normal W_h with spectral norm
+    # above 1 and spectral radius below 1
+    result = flow(cell="rnn", hidden_size=32, seq_len=100, input={"source": "bundled"})
+    recurrent = build_fresh_stack("rnn", input_size=1, hidden_size=32).layer(0)
+    spectral_norm = float(torch.linalg.matrix_norm(recurrent.weight_hh.detach(), ord=2))
+    jacobian_norms = np.array(result["jacobian_norms"])
+    products = result["jacobian_products"]
+    summary = result["summary"]
+
+    assert result["spectral_radius"] == pytest.approx(0.66, abs=0.005)
+    assert spectral_norm == pytest.approx(1.10, abs=0.005)
+    assert jacobian_norms.min() > 1.03
+    assert jacobian_norms.max() < 1.07
+    assert products[0] == pytest.approx(189, abs=0.5)
+    assert summary["first_to_last_ratio"] == pytest.approx(1.2e-20, rel=0.05)
+    assert summary["rate_per_step"] == pytest.approx(0.63, abs=0.005)
+
+
 @pytest.mark.parametrize("cell", CELLS)
 def test_gradient_ratio_bounded_by_jacobian_product(cell: CellType) -> None:
     result = flow(cell=cell, hidden_size=16, seq_len=50, seed=1)
