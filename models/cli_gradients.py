@@ -565,12 +565,22 @@ def _lag_figure(result: dict[str, Any]) -> Figure:
 
 def _markdown_report(result: dict[str, Any], table: str) -> str:
     params = result["params"]
+    gate_bias = (
+        "torch's default gate biases"
+        if params["gate_bias"] is None
+        else f"initial LSTM forget-gate and GRU update-gate bias {params['gate_bias']}"
+    )
+    clipping = (
+        "no gradient clipping"
+        if params["clip_norm"] is None
+        else f"gradient clipping at {params['clip_norm']}"
+    )
     lines = [
         "# Lag experiment",
         "",
         f"T = {result['seq_len']}, hidden size {params['hidden_size']}, "
         f"{params['steps']} Adam steps of batch {params['batch_size']} at learning "
-        f"rate {params['learning_rate']}, gate bias {params['gate_bias']}, "
+        f"rate {params['learning_rate']}, {clipping}, {gate_bias}, "
         f"seed {params['seed']}. A lag counts as learned at R² >= "
         f"{params['learned_r2']} on {params['test_size']} held-out sequences. "
         "grad is ||dL/dh_(T-1-k)|| / ||dL/dh_(T-1)|| after training.",
