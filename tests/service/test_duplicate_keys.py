@@ -1,5 +1,5 @@
-"""Job and alias bodies that repeat a key in one JSON object get 422 naming
-the key, and store nothing."""
+"""Job, alias and diagnostics bodies that repeat a key in one JSON object get
+422 naming the key, and store nothing."""
 
 from __future__ import annotations
 
@@ -57,6 +57,18 @@ def job_ids(live_server: LiveServer) -> list[str]:
             "/v1/models/nflx/aliases/prod",
             '{"version": 1, "version": 2}',
             "version",
+        ),
+        (
+            "POST",
+            "/v1/diagnostics/gradient-flow",
+            '{"seq_len": 5, "seq_len": 6}',
+            "seq_len",
+        ),
+        (
+            "POST",
+            "/v1/diagnostics/gradient-flow.png",
+            '{"input": {"source": "noise", "seed": 1, "seed": 2}}',
+            "input.seed",
         ),
     ],
 )
