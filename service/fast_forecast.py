@@ -17,7 +17,8 @@ helpers:
 - validation against ``ForecastRequest``'s fields and checks, which
   pydantic runs on the JSON bytes directly (instead of on the objects
   ``json.loads`` builds) and into dicts (``ForecastRequestFields``)
-  instead of a model object per history row;
+  instead of a model object per history row, and a count of the body's
+  colons that finds a body which may repeat a key (``may_repeat_key``);
 - the route's own ``forecast_json``;
 - the CORS headers, from an instance of the app's CORS middleware with the
   same options, while CORS is on;
@@ -28,11 +29,11 @@ as a declared ``Content-Length`` above the limit, a ``Content-Encoding``
 other than ``identity`` on any of its lines or an ``Accept`` header that
 rules out ``application/json``. So does any request that
 fails on the way, with the body parts read so far replayed: a body that is
-not valid JSON or fails validation, a body over its limit, a client that
-stops sending, a server that shuts down while the body arrives. A valid body
-whose forecast fails (an unknown model, a history that fails its checks, a
-forecast that overflows) is passed on with its error, which the route raises
-instead of computing the forecast again.
+not valid JSON, fails validation or may repeat a key, a body over its limit,
+a client that stops sending, a server that shuts down while the body
+arrives. A valid body whose forecast fails (an unknown model, a history that
+fails its checks, a forecast that overflows) is passed on with its error,
+which the route raises instead of computing the forecast again.
 Error responses are therefore the app's, unchanged, and valid requests get
 the bytes the route would send. A request passed on keeps its request id
 and its start time, so its access log line and latency cover the fast
@@ -71,7 +72,7 @@ from service.routes.forecast import (
     ForecastQuery,
     forecast_json,
 )
-from service.schemas import FORECAST_REQUEST_FIELDS
+from service.schemas import FORECAST_REQUEST_FIELDS, ForecastRequestFields
 from service.settings import Settings
 
 # the request headers the fast path reads, lower case as ASGI gives them
@@ -240,6 +241,9 @@ class ForecastFastPath:
         except Exception:
             # the app validates the body again and responds with its error
             return _replay(read.messages(), receive)
+        if may_repeat_key(body, fields):
+            # the app parses the body again and rejects a repeated key
+            return _replay(read.messages(), receive)
 
         try:
             serving = scope["app"].state.serving
@@ -355,6 +359,24 @@ def _first_headers(scope: Scope) -> dict[bytes, bytes]:
         elif key == ACCEPT:
             found[key] += b", " + value
     return found
+
+
+def may_repeat_key(body: bytes, fields: ForecastRequestFields) -> bool:
+    """Return whether ``body``, which validated as ``fields``, may repeat a
+    key within one JSON object. False is certain, and True may be wrong.
+
+    Pydantic keeps the last value of a repeated key, so the body's colons
+    are counted instead. In valid forecast fields no string contains a
+    colon: the keys are field names, the dates are YYYY-MM-DD and a version
+    alias has only a-z, 0-9, '_' and '-'. So a body whose keys are written
+    without backslash escapes has one colon per key, and a repeated key
+    adds a colon that the fields lack.
+    """
+    if b"\\" in body:
+        return True
+    history = fields.get("history")
+    keys = len(fields) if history is None else sum(map(len, history), len(fields))
+    return body.count(b":") != keys
 
 
 def _replay(

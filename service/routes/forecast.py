@@ -9,7 +9,8 @@ checks that the bytes it writes validate as ``ForecastResponse``.
 
 Valid requests with a JSON body reach ``forecast_json`` through
 ``service.fast_forecast`` without FastAPI's routing; this route serves the
-others and produces every error response.
+others and produces every error response. Its body is parsed by
+``loads_unique_keys``, which rejects a repeated key.
 """
 
 from __future__ import annotations
@@ -27,11 +28,12 @@ from models.errors import LimitExceededError
 from models.forecasting import Forecast, build_input
 from models.limits import check_limit
 from models.registry import check_name
+from service.json_bodies import UniqueKeysRoute
 from service.logging_config import in_request_context
 from service.schemas import ForecastRequest, ForecastRequestFields, ForecastResponse
 from service.serving import Serving
 
-router = APIRouter(tags=["forecast"])
+router = APIRouter(tags=["forecast"], route_class=UniqueKeysRoute)
 
 # an error the fast path met serving a valid body of this request; the route
 # raises it instead of computing the forecast a second time

@@ -1,4 +1,4 @@
-"""Job, alias and diagnostics bodies that repeat a key in one JSON object get
+"""Job, alias, forecast and diagnostics bodies that repeat a key in one JSON object get
 422 naming the key, and store nothing."""
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ def job_ids(live_server: LiveServer) -> list[str]:
             '{"version": 1, "version": 2}',
             "version",
         ),
+        ("POST", "/v1/models/nflx/forecast", '{"horizon": 2, "horizon": 3}', "horizon"),
         (
             "POST",
             "/v1/diagnostics/gradient-flow",
