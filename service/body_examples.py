@@ -36,6 +36,14 @@ def smallest_body(request: Request) -> str | None:
     return json.dumps(body, separators=(", ", ": "))
 
 
+def body_is_optional(request: Request) -> bool:
+    """Return whether the route that ``request`` matched takes a JSON body
+    that may be left out."""
+    field = getattr(request.scope.get("route"), "body_field", None)
+    info = getattr(field, "field_info", None)
+    return info is not None and not info.is_required()
+
+
 def field_values(model: type[BaseModel], name: str) -> list[Any]:
     """Return the values of the field ``name`` in the examples of the JSON
     schema of ``model``, in their order."""

@@ -28,9 +28,9 @@ from models.errors import (
     SourceUnavailableError,
 )
 from models.quoted_ids import shortened
-from service.body_examples import smallest_body
-from service.field_errors import field_error, json_limit_message
-from service.json_bodies import DuplicateKeyError
+from service.body_examples import body_is_optional, smallest_body
+from service.field_errors import field_error, json_limit_message, null_body_message
+from service.json_bodies import DuplicateKeyError, NullBodyError
 from service.links import docs_path, route_path
 
 logger = logging.getLogger(__name__)
@@ -213,6 +213,12 @@ async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
         )
         error = {"field": cause.path, "message": message, "type": "duplicate_key"}
         return problem(422, f"{cause.path}: {message}", errors=[error])
+    elif exc.status_code == 400 and isinstance(cause, NullBodyError):
+        message = null_body_message(
+            smallest_body(request), body_is_optional(request), docs_path(request)
+        )
+        error = {"field": "body", "message": message, "type": "null_body"}
+        return problem(422, f"body: {message}", errors=[error])
     elif exc.status_code == 400 and cause is not None:
         # FastAPI raises 400 for any other error of json.loads but the
         # JSONDecodeError, which it reports as a json_invalid field error

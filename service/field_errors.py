@@ -110,6 +110,21 @@ def missing_body_message(example: str | None, docs: str = DOCS_PATH) -> str:
     )
 
 
+def null_body_message(
+    example: str | None, optional: bool, docs: str = DOCS_PATH
+) -> str:
+    """Explain a body that is the JSON literal ``null``, showing the smallest
+    valid body ``example`` when there is one; ``optional`` is whether the
+    route takes a request without a body."""
+    if optional:
+        fix = "send a JSON object, or no body at all to use the defaults"
+    elif example is not None:
+        fix = f"send a JSON object such as {example}"
+    else:
+        fix = f"send a JSON object as the examples in the API reference at {docs} show"
+    return f"the body is JSON null; {fix}"
+
+
 def json_fix(docs: str = DOCS_PATH) -> str:
     """Return the fix of a body that is not valid JSON, pointing to the API
     reference at the path ``docs``."""

@@ -1,11 +1,13 @@
-"""JSON request bodies that repeat no key within one object.
+"""JSON request bodies that repeat no key within one object and are not null.
 
 Python's ``json.loads`` keeps the last of two equal keys, so a body such as
 ``{"epochs": 2, "epochs": 300}`` would run a job that the client may not have
-meant. Routes built with ``UniqueKeysRoute`` parse their JSON bodies with
+meant. Routes built with ``JsonBodyRoute`` parse their JSON bodies with
 ``loads_unique_keys``, which raises ``DuplicateKeyError`` instead. FastAPI
-turns any error of the body parser into an ``HTTPException`` 400 whose cause
-is that error, and ``service.errors`` returns 422 naming the key for it.
+reads a ``null`` body as no body, which gives an optional body its default,
+so these routes raise ``NullBodyError`` for it. FastAPI turns any error of
+the body parser into an ``HTTPException`` 400 whose cause is that error, and
+``service.errors`` returns 422 naming the key or the null body for it.
 """
 
 from __future__ import annotations
@@ -25,6 +27,13 @@ class DuplicateKeyError(ValueError):
     def __init__(self, path: str) -> None:
         super().__init__(f"the body repeats the key {path!r}")
         self.path = path
+
+
+class NullBodyError(ValueError):
+    """A request body that is the JSON literal ``null``."""
+
+    def __init__(self) -> None:
+        super().__init__("the body is JSON null")
 
 
 class _RepeatedKeys(dict[str, Any]):
@@ -88,22 +97,26 @@ def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
-class _UniqueKeysRequest(Request):
-    """A request whose ``json()`` rejects repeated keys."""
+class _JsonBodyRequest(Request):
+    """A request whose ``json()`` rejects repeated keys and ``null``."""
 
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
-            self._json = loads_unique_keys(await self.body())
+            value = loads_unique_keys(await self.body())
+            if value is None:
+                raise NullBodyError()
+            self._json = value
         return self._json
 
 
-class UniqueKeysRoute(APIRoute):
-    """An ``APIRoute`` whose JSON body may not repeat a key in an object."""
+class JsonBodyRoute(APIRoute):
+    """An ``APIRoute`` whose JSON body may not repeat a key in an object or
+    be ``null``."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def handle(request: Request) -> Response:
-            return await handler(_UniqueKeysRequest(request.scope, request.receive))
+            return await handler(_JsonBodyRequest(request.scope, request.receive))
 
         return handle

@@ -22,10 +22,10 @@ from models.version_refs import MAX_VERSION, version_number_error
 from service.auth import ApiKeyDep
 from service.deps import RegistryDep
 from service.etag import NOT_MODIFIED, json_with_etag, tagged
-from service.json_bodies import UniqueKeysRoute
+from service.json_bodies import JsonBodyRoute
 from service.preconditions import Preconditions, PreconditionsDep
 
-router = APIRouter(tags=["models"], route_class=UniqueKeysRoute)
+router = APIRouter(tags=["models"], route_class=JsonBodyRoute)
 
 # the responses that every alias write declares
 WRITE_RESPONSES: dict[int | str, dict[str, str]] = {

@@ -34,7 +34,7 @@ from service.diagnostics_queue import ClientDisconnectedError, DiagnosticsQueue
 from service.errors import PROBLEM_MEDIA_TYPE
 from service.etag import ETAG_HEADERS, NOT_MODIFIED, content_etag, matches
 from service.inference import ModelCache
-from service.json_bodies import UniqueKeysRoute
+from service.json_bodies import JsonBodyRoute
 from service.logging_config import in_request_context
 from service.negotiation import JSON_MEDIA_TYPE, parse_accept, quality
 from service.openapi import RETRY_AFTER_HEADER, problem_example
@@ -43,7 +43,7 @@ from service.schemas import check_version_path
 from service.schemas_diagnostics import GradientFlowResponse, TrainingGradientsResponse
 from service.settings import Settings
 
-router = APIRouter(tags=["diagnostics"], route_class=UniqueKeysRoute)
+router = APIRouter(tags=["diagnostics"], route_class=JsonBodyRoute)
 
 PNG = "image/png"
 PNG_CONTENT = {

@@ -28,12 +28,12 @@ from models.errors import LimitExceededError
 from models.forecasting import Forecast, build_input
 from models.limits import check_limit
 from models.registry import check_name
-from service.json_bodies import UniqueKeysRoute
+from service.json_bodies import JsonBodyRoute
 from service.logging_config import in_request_context
 from service.schemas import ForecastRequest, ForecastRequestFields, ForecastResponse
 from service.serving import Serving
 
-router = APIRouter(tags=["forecast"], route_class=UniqueKeysRoute)
+router = APIRouter(tags=["forecast"], route_class=JsonBodyRoute)
 
 # an error the fast path met serving a valid body of this request; the route
 # raises it instead of computing the forecast a second time

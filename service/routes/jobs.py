@@ -29,7 +29,7 @@ from service.jobs.views import (
     list_page,
     submit,
 )
-from service.json_bodies import UniqueKeysRoute
+from service.json_bodies import JsonBodyRoute
 from service.preconditions import PreconditionsDep
 from service.query_params import SinglePageValues
 from service.routes.training_jobs import (
@@ -39,7 +39,7 @@ from service.routes.training_jobs import (
     SUBMIT_RESPONSES,
 )
 
-router = APIRouter(tags=["jobs"], route_class=UniqueKeysRoute)
+router = APIRouter(tags=["jobs"], route_class=JsonBodyRoute)
 
 BASE = JOBS_BASE
 

@@ -29,13 +29,13 @@ from service.jobs.views import (
     list_page,
     submit,
 )
-from service.json_bodies import UniqueKeysRoute
+from service.json_bodies import JsonBodyRoute
 from service.links import public_path
 from service.openapi import RETRY_AFTER_HEADER, problem_example
 from service.preconditions import PreconditionsDep
 from service.query_params import SinglePageValues
 
-router = APIRouter(tags=["training jobs"], route_class=UniqueKeysRoute)
+router = APIRouter(tags=["training jobs"], route_class=JsonBodyRoute)
 
 BASE = "/v1/training-jobs"
 # The path of jobs of every kind. It is defined here because
