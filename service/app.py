@@ -25,6 +25,7 @@ from service.jobs.manager import JobManager
 from service.middleware import install_middleware
 from service.observability import install_metrics
 from service.openapi import install_openapi
+from service.query_params import UnknownQueryDep
 from service.read_deadlines import ReadDeadlines
 from service.resolution import VersionResolver
 from service.routes import forecast, health, models
@@ -106,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastPathApp:
         description="RNN, LSTM and GRU forecasters: forecasts, training jobs "
         "and gradient diagnostics.",
         lifespan=lifespan,
+        dependencies=[UnknownQueryDep],
     )
     install_error_handlers(app)
     install_openapi(app)

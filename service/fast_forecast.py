@@ -25,10 +25,10 @@ helpers:
 - the access log line and the request metrics.
 
 Anything else goes through the app as if the fast path were not there, such
-as a declared ``Content-Length`` above the limit, a ``Content-Encoding``
-other than ``identity`` on any of its lines or an ``Accept`` header that
-rules out ``application/json``. So does any request that
-fails on the way, with the body parts read so far replayed: a body that is
+as a request with a query string, a declared ``Content-Length`` above the
+limit, a ``Content-Encoding`` other than ``identity`` on any of its lines or
+an ``Accept`` header that rules out ``application/json``. So does any
+request that fails on the way, with the body parts read so far replayed: a body that is
 not valid JSON, fails validation or may repeat a key, a body over its limit,
 a client that stops sending, a server that shuts down while the body
 arrives. A valid body whose forecast fails (an unknown model, a history that
@@ -170,6 +170,9 @@ class ForecastFastPath:
         """Return the target of a forecast request with a JSON body that
         the fast path may take, else None."""
         if scope["type"] != "http" or scope["method"] != "POST":
+            return None
+        # the route declares no query parameter, so the app rejects any
+        if scope.get("query_string"):
             return None
         found = self.pattern.match(route_path(scope))
         if found is None:

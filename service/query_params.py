@@ -1,16 +1,27 @@
-"""Query parameters that take one value.
+"""Query parameters that take one value, and query parameters that a route
+does not declare.
 
 Starlette keeps every value of a repeated parameter, and FastAPI reads the
 last one for a parameter that is no list, so ``?limit=2&limit=3`` would
 silently mean ``limit=3``. The list routes reject a repeated single-valued
 parameter instead.
+
+FastAPI ignores a query parameter that the route does not declare, so
+``POST /v1/diagnostics/gradient-flow?seq_len=3`` would run with the body's
+``seq_len``. ``UnknownQueryDep``, a dependency of the whole app, rejects such
+a parameter on every route that takes a JSON body.
 """
 
 from __future__ import annotations
 
+import types
+import typing
 from collections.abc import Awaitable, Callable
 
 from fastapi import Depends, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+from pydantic import BaseModel
 
 from models.errors import InvalidInputError
 from models.quoted_ids import quoted
@@ -44,3 +55,73 @@ def single_values(*names: str) -> Callable[[Request], Awaitable[None]]:
 
 # the dependency of the paged list routes
 SinglePageValues = Depends(single_values(*PAGE_PARAMETERS))
+
+
+async def reject_unknown_query(request: Request) -> None:
+    """Raise ``InvalidInputError`` on ``query.NAME`` for the first query
+    parameter that the matched route does not declare, when that route
+    takes a JSON body."""
+    route = request.scope.get("route")
+    if not request.query_params or not isinstance(route, APIRoute):
+        return
+    if route.body_field is None:
+        return
+    declared = declared_query_names(route)
+    for name in request.query_params:
+        if name not in declared:
+            raise InvalidInputError(
+                unknown_query_message(name, declared, body_field_names(route)),
+                field=f"query.{name}",
+            )
+
+
+def unknown_query_message(
+    name: str, declared: frozenset[str], body_fields: frozenset[str]
+) -> str:
+    """Explain the query parameter ``name`` that a route with the query
+    parameters ``declared`` and the top-level body fields ``body_fields``
+    does not take."""
+    start = f"query parameter {quoted(name)} is not accepted"
+    if name in body_fields:
+        return f"{start}; {name!r} belongs in the JSON body, so send it there"
+    if declared:
+        return f"{start}; the query parameters here are {', '.join(sorted(declared))}"
+    return f"{start}, because this route takes no query parameters; leave it out"
+
+
+def declared_query_names(route: APIRoute) -> frozenset[str]:
+    """Return the names of the query parameters that ``route`` and its
+    dependencies declare."""
+    return frozenset(_query_names(route.dependant))
+
+
+def _query_names(dependant: Dependant) -> list[str]:
+    names = [param.alias for param in dependant.query_params]
+    for sub in dependant.dependencies:
+        names += _query_names(sub)
+    return names
+
+
+def body_field_names(route: APIRoute) -> frozenset[str]:
+    """Return the top-level field names of the JSON body model of ``route``,
+    or none when its body is no pydantic model."""
+    field = route.body_field
+    annotation = field.field_info.annotation if field is not None else None
+    names: set[str] = set()
+    for member in _union_members(annotation):
+        if isinstance(member, type) and issubclass(member, BaseModel):
+            for key, info in member.model_fields.items():
+                names.add(info.alias or key)
+    return frozenset(names)
+
+
+def _union_members(annotation: object) -> tuple[object, ...]:
+    """Return the members of a union such as ``TrainingSpec | None``, or
+    ``annotation`` alone."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return typing.get_args(annotation)
+    return (annotation,)
+
+
+# the app's dependency that runs ``reject_unknown_query`` on every route
+UnknownQueryDep = Depends(reject_unknown_query)

@@ -69,6 +69,7 @@ async def call(
     *,
     content_type: str | None = JSON,
     path: str = PATH,
+    query_string: bytes = b"",
     declare_length: bool = True,
     part_delay: float = 0.0,
     extra_headers: tuple[tuple[bytes, bytes], ...] = (),
@@ -89,7 +90,7 @@ async def call(
         "scheme": "http",
         "path": path,
         "raw_path": path.encode(),
-        "query_string": b"",
+        "query_string": query_string,
         "root_path": "",
         "headers": headers,
         "client": ("127.0.0.1", 50000),
@@ -306,6 +307,22 @@ def test_repeated_key_problem(trained_registry: Registry, tmp_path: Path) -> Non
             errors = json.loads(answer.body)["errors"]
             assert [error["field"] for error in errors] == ["horizon"]
             assert [error["type"] for error in errors] == ["duplicate_key"]
+
+    asyncio.run(scenario())
+
+
+def test_query_string_skips_the_fast_path(
+    trained_registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def scenario() -> None:
+        async with running(trained_registry, tmp_path) as app:
+            served, reference = await both_ways(
+                app, monkeypatch, [b'{"horizon": 2}'], query_string=b"horizon=3"
+            )
+            assert served.status == 422, served.body
+            assert served.comparable() == reference.comparable()
+            assert app.state.fast_path.served == 0
+            assert app.state.fast_path.passed_on == 0
 
     asyncio.run(scenario())
 
