@@ -72,6 +72,25 @@ def is_tag_list(header: str) -> bool:
     return bool(elements) and all(ENTITY_TAG.fullmatch(part) for part in elements)
 
 
+def quoted_tag_list(header: str) -> str | None:
+    """Return ``header`` with each list element that is no entity tag put in
+    double quotes, such as ``"abc", W/"def"`` for ``abc, W/def``, or None
+    when an element stays invalid in quotes, such as one with a space.
+    Quotes that an element already has at either end are kept once."""
+    elements = [part.strip() for part in header.split(",") if part.strip()]
+    fixed: list[str] = []
+    for element in elements:
+        tag = element
+        if not ENTITY_TAG.fullmatch(element):
+            weak = "W/" if element.startswith("W/") else ""
+            opaque = element.removeprefix(weak).strip('"')
+            tag = f'{weak}"{opaque}"'
+        if not ENTITY_TAG.fullmatch(tag):
+            return None
+        fixed.append(tag)
+    return ", ".join(fixed) or None
+
+
 def tag_listed(header: str, etag: str, *, strong: bool) -> bool:
     """Return True when ``header``, an If-Match or If-None-Match value, is
     ``*`` or lists ``etag``.

@@ -7,7 +7,8 @@ FastAPI's document and, for every operation:
   its success responses have content, 422 when it has parameters or a body,
   404 when it has path parameters, 408, 413 and 503 when it takes a body
   (a body sent too slowly, too large, or cut off by a shutdown), 400 and 415
-  when that body is JSON, 400, 401 and 403 when it needs the API key,
+  when that body is JSON, 400, 401 and 403 when it needs the API key, 400
+  when it reads ``If-Match`` or ``If-None-Match``,
 - gives every 4xx and 5xx response the ``Problem`` schema (``ValidationProblem``
   for 422) under ``application/problem+json`` with an example,
 - declares the ``X-Request-ID`` header on every response,
@@ -148,6 +149,9 @@ KEY_TWICE = "X-API-Key sent more than once"
 KEY_TWICE_EXAMPLE = (
     "the X-API-Key header is sent 2 times; send it once, with the service's API key"
 )
+# the 400 of an operation with If-Match or If-None-Match
+PRECONDITION_HEADERS = ("if-match", "if-none-match")
+INVALID_TAG_LIST = "If-Match or If-None-Match not * or a list of quoted entity tags"
 DEFAULT_DESCRIPTIONS = {
     400: "Body that is not UTF-8",
     401: "Missing API key",
@@ -270,6 +274,8 @@ def _implied_statuses(operation: dict[str, Any]) -> list[int]:
             statuses += [400, 415]
     if needs_key(operation):
         statuses += [400, 401, 403]
+    if takes_preconditions(operation):
+        statuses.append(400)
     return sorted(set(statuses))
 
 
@@ -284,15 +290,20 @@ def _implied_response(status: int, operation: dict[str, Any]) -> dict[str, Any]:
                 PROBLEM_MEDIA_TYPE: {"example": problem_example(503, STOPPING_EXAMPLE)}
             },
         }
-    if status != 400 or not needs_key(operation):
+    if status != 400:
         return {"description": DEFAULT_DESCRIPTIONS[status]}
+    causes = []
     if _json_body(operation):
-        return {"description": f"{DEFAULT_DESCRIPTIONS[400]}, or {KEY_TWICE}"}
-    example = problem_example(400, KEY_TWICE_EXAMPLE)
-    return {
-        "description": KEY_TWICE,
-        "content": {PROBLEM_MEDIA_TYPE: {"example": example}},
-    }
+        causes.append(DEFAULT_DESCRIPTIONS[400])
+    if needs_key(operation):
+        causes.append(KEY_TWICE)
+    if takes_preconditions(operation):
+        causes.append(INVALID_TAG_LIST)
+    response: dict[str, Any] = {"description": ", or ".join(causes)}
+    if not _json_body(operation) and needs_key(operation):
+        example = problem_example(400, KEY_TWICE_EXAMPLE)
+        response["content"] = {PROBLEM_MEDIA_TYPE: {"example": example}}
+    return response
 
 
 def success_media_types(operation: dict[str, Any]) -> tuple[str, ...]:
@@ -314,6 +325,15 @@ def _json_body(operation: dict[str, Any]) -> bool:
     """Return whether the operation takes a JSON request body."""
     body = operation.get("requestBody") or {}
     return "application/json" in body.get("content", {})
+
+
+def takes_preconditions(operation: dict[str, Any]) -> bool:
+    """Return whether the operation reads ``If-Match`` or ``If-None-Match``
+    as a precondition header (``service.preconditions``)."""
+    return any(
+        p.get("in") == "header" and p.get("name", "").lower() in PRECONDITION_HEADERS
+        for p in operation.get("parameters", [])
+    )
 
 
 def needs_key(operation: dict[str, Any]) -> bool:

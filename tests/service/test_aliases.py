@@ -298,31 +298,53 @@ def test_alias_put_returns_etag(client: httpx.Client) -> None:
     assert second.headers["etag"] == '"version-2"'
 
 
+START = "is not * or a list of entity tags, which are written in double quotes"
+
+
 @pytest.mark.parametrize(
-    ("header", "shown"),
+    ("name", "value", "fix"),
     [
-        ("version-1", "'version-1'"),
-        ("", "''"),
-        ('"version-1", x', "'\"version-1\", x'"),
+        (
+            "If-Match",
+            "version-1",
+            'send If-Match: "version-1" (W/"version-1" for a weak tag) or '
+            "If-Match: *, or leave the header out",
+        ),
+        (
+            "If-Match",
+            '"version-1", W/x',
+            'send If-Match: "version-1", W/"x" or If-Match: *, or leave the header out',
+        ),
+        (
+            "If-Match",
+            "",
+            'as in If-Match: "v1" or W/"v1"; send the ETag of the resource, or '
+            "If-Match: *, or leave the header out",
+        ),
+        (
+            "If-None-Match",
+            "version-1",
+            'send If-None-Match: "version-1" (W/"version-1" for a weak tag) or '
+            "If-None-Match: *, or leave the header out",
+        ),
     ],
 )
-def test_unquoted_if_match_explained(
-    client: httpx.Client, header: str, shown: str
+@pytest.mark.parametrize("alias", ["quoted", "never-quoted"])
+def test_unquoted_precondition_is_bad_request(
+    client: httpx.Client, name: str, value: str, fix: str, alias: str
 ) -> None:
     put_alias(client, "quoted", {"version": 1})
 
     response = client.put(
-        alias_path("quoted"), json={"version": 2}, headers={**AUTH, "If-Match": header}
+        alias_path(alias), json={"version": 2}, headers={**AUTH, name: value}
     )
 
-    assert response.status_code == 412
-    assert response.headers["etag"] == '"version-1"'
-    assert response.json()["detail"] == (
-        f"If-Match {shown} is not * or a list of entity tags; entity tags are "
-        'in double quotes, so send If-Match: "version-1" for the current '
-        "version, or leave the header out"
-    )
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"] == PROBLEM
+    separator = ", " if fix.startswith("as in") else "; "
+    assert response.json()["detail"] == f"{name} {value!r} {START}{separator}{fix}"
     assert client.get(alias_path("quoted")).json()["version"] == 1
+    assert client.get(alias_path("never-quoted")).status_code == 404
 
 
 def test_alias_delete_checks(client: httpx.Client) -> None:

@@ -223,3 +223,18 @@ def test_sent_header_declared(
     declared = response.get("headers", {}).get(header)
     assert declared is not None, f"{label} {code} does not declare {header}"
     assert declared.get("required") is True, f"{label} {code} {header}"
+
+
+def test_precondition_syntax_error_declared(document: dict[str, Any]) -> None:
+    """Check that every operation that reads If-Match declares the 400 of an
+    unquoted entity tag."""
+    labels = []
+    for label, operation in operations(document):
+        names = {p["name"].lower() for p in operation.get("parameters", [])}
+        if "if-match" not in names:
+            continue
+        labels.append(label)
+        description = operation["responses"]["400"]["description"]
+        assert "If-Match or If-None-Match not * or a list" in description, label
+
+    assert len(labels) == 4
