@@ -16,9 +16,15 @@ from models.errors import InvalidInputError
 from models.field_types import non_finite_reason
 from models.quoted_ids import MAX_QUOTED_CHARS, quoted
 
-ALIAS_RE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+ALIAS_PATTERN = r"^[a-z][a-z0-9_-]{0,63}$"
+ALIAS_RE = re.compile(ALIAS_PATTERN)
 # nine digits, so a version number fits in a 32-bit signed integer
 MAX_VERSION = 999_999_999
+# A version reference as ``check_version_ref`` accepts it in a path: 1 to
+# MAX_VERSION in ASCII digits after any leading zeros, or an alias. The
+# OpenAPI document declares it, and tests/service/test_openapi_contract.py
+# checks that both accept the same values.
+VERSION_REF_PATTERN = r"^(?:0*[1-9][0-9]{0,8}|[a-z][a-z0-9_-]{0,63})$"
 
 
 def version_number(ref: str | int) -> int | None:

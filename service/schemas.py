@@ -16,7 +16,6 @@ from models.limits import DEFAULT_LIMITS
 from models.version_refs import REF_RULE, check_version_ref, version_type_problem
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False, strict=True)]
-ALIAS_PATTERN = r"^[a-z][a-z0-9_-]{0,63}$"
 
 
 def _check_version_ref(value: Any) -> Any:

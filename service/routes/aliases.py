@@ -23,6 +23,7 @@ from service.auth import ApiKeyDep
 from service.deps import RegistryDep
 from service.etag import NOT_MODIFIED, json_with_etag, tagged
 from service.json_bodies import JsonBodyRoute
+from service.path_params import AliasParam, ModelNameParam
 from service.preconditions import Preconditions, PreconditionsDep
 
 router = APIRouter(tags=["models"], route_class=JsonBodyRoute)
@@ -118,7 +119,7 @@ def precondition(conditions: Preconditions) -> Callable[[int | None], None]:
     summary="The version an alias points at, with its ETag",
 )
 def get_alias(
-    name: str, alias: str, request: Request, registry: RegistryDep
+    name: ModelNameParam, alias: AliasParam, request: Request, registry: RegistryDep
 ) -> Response:
     check_name(name)
     check_alias(alias)
@@ -151,8 +152,8 @@ def get_alias(
     summary="Point an alias (e.g. production) at a version",
 )
 def set_alias(
-    name: str,
-    alias: str,
+    name: ModelNameParam,
+    alias: AliasParam,
     body: AliasRequest,
     request: Request,
     registry: RegistryDep,
@@ -184,8 +185,8 @@ def set_alias(
     summary="Delete an alias; its version stays",
 )
 def delete_alias(
-    name: str,
-    alias: str,
+    name: ModelNameParam,
+    alias: AliasParam,
     registry: RegistryDep,
     conditions: PreconditionsDep,
 ) -> AliasOut:

@@ -38,6 +38,7 @@ from service.json_bodies import JsonBodyRoute
 from service.logging_config import in_request_context
 from service.negotiation import JSON_MEDIA_TYPE, parse_accept, quality
 from service.openapi import RETRY_AFTER_HEADER, problem_example
+from service.path_params import ModelNameParam, VersionParam
 from service.resolution import VersionResolver
 from service.schemas import check_version_path
 from service.schemas_diagnostics import GradientFlowResponse, TrainingGradientsResponse
@@ -177,7 +178,7 @@ NO_GRADIENTS = "Unknown model or version, or a version without a training histor
     summary="Gradient norms and clipping recorded per training epoch",
 )
 def get_training_gradients(
-    name: str, version: str, registry: RegistryDep
+    name: ModelNameParam, version: VersionParam, registry: RegistryDep
 ) -> dict[str, Any]:
     check_name(name)
     number = registry.resolve(name, check_version_path(version))
@@ -199,7 +200,10 @@ def get_training_gradients(
     summary="Plot of the gradient norms recorded per training epoch, as PNG",
 )
 def get_training_gradients_png(
-    name: str, version: str, registry: RegistryDep, request: Request
+    name: ModelNameParam,
+    version: VersionParam,
+    registry: RegistryDep,
+    request: Request,
 ) -> Response:
     # matplotlib loads on first use, which keeps it out of the start-up time
     from models.plots import png_bytes, training_gradients_figure

@@ -30,6 +30,7 @@ from models.limits import check_limit
 from models.registry import check_name
 from service.json_bodies import JsonBodyRoute
 from service.logging_config import in_request_context
+from service.path_params import ModelNameParam
 from service.schemas import ForecastRequest, ForecastRequestFields, ForecastResponse
 from service.serving import Serving
 
@@ -51,7 +52,9 @@ RESPONSES = {
     responses=RESPONSES,
     summary="Forecast the next trading days' prices",
 )
-async def forecast(name: str, body: ForecastRequest, request: Request) -> Response:
+async def forecast(
+    name: ModelNameParam, body: ForecastRequest, request: Request
+) -> Response:
     error = request.scope.get(FORECAST_ERROR_SCOPE_KEY)
     if error is not None:
         raise error

@@ -3,11 +3,11 @@ registered in ``service/jobs/kinds.py``)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 
 from models.errors import InvalidInputError
 from service.auth import ApiKeyDep
@@ -40,6 +40,17 @@ from service.routes.training_jobs import (
 )
 
 router = APIRouter(tags=["jobs"], route_class=JsonBodyRoute)
+
+
+def _declare_kind_names(schema: dict[str, Any]) -> None:
+    """Give a JSON schema the registered job kinds as its ``enum``. It runs
+    when the OpenAPI document is built, after every kind is registered."""
+    schema["enum"] = kind_names()
+
+
+# A job kind in a query. The enum is only declared: ``check_kind_filter``
+# rejects another value with a message that lists the kinds.
+KindName = Annotated[str, Field(json_schema_extra=_declare_kind_names)]
 
 BASE = JOBS_BASE
 
@@ -108,7 +119,7 @@ def params_field(field: str | None) -> str:
 def list_jobs(
     request: Request,
     manager: ManagerDep,
-    kind: Annotated[list[str] | None, Query(description="Any of")] = None,
+    kind: Annotated[list[KindName] | None, Query(description="Any of")] = None,
     status: StatusFilter = None,
     limit: PageLimit = 50,
     cursor: str | None = None,

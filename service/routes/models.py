@@ -13,6 +13,7 @@ from models.evaluation import error_table, skill_summary
 from models.registry import LATEST, Registry, check_name
 from service.deps import RegistryDep
 from service.etag import NOT_MODIFIED, json_with_etag
+from service.path_params import ModelNameParam, VersionParam
 from service.schemas import (
     ModelList,
     ModelSummary,
@@ -43,7 +44,10 @@ def list_models(request: Request, registry: RegistryDep) -> Response:
     summary="One version's metadata; version is a number or an alias",
 )
 def get_version(
-    name: str, version: str, request: Request, registry: RegistryDep
+    name: ModelNameParam,
+    version: VersionParam,
+    request: Request,
+    registry: RegistryDep,
 ) -> Response:
     check_name(name)
     check_version_path(version)

@@ -5,13 +5,21 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import jsonschema_rs
 import pytest
 
+from models.errors import InvalidInputError
+from models.names import NAME_PATTERN
+from models.registry import check_alias, check_name
+from models.version_refs import ALIAS_PATTERN, VERSION_REF_PATTERN
+from service.jobs.kinds import kind_names
 from service.openapi import HTTP_METHODS, current_openapi_text
+from service.schemas import check_version_path
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = ROOT / "openapi.json"
@@ -238,3 +246,64 @@ def test_precondition_syntax_error_declared(document: dict[str, Any]) -> None:
         assert "If-Match or If-None-Match not * or a list" in description, label
 
     assert len(labels) == 4
+
+
+PATH_PATTERNS = {
+    "name": NAME_PATTERN,
+    "alias": ALIAS_PATTERN,
+    "version": VERSION_REF_PATTERN,
+}
+
+
+def test_path_parameters_declare_patterns(document: dict[str, Any]) -> None:
+    checked = 0
+    for label, operation in operations(document):
+        for parameter in operation.get("parameters", []):
+            expected = PATH_PATTERNS.get(parameter["name"])
+            if parameter["in"] != "path" or expected is None:
+                continue
+            checked += 1
+            assert parameter["schema"].get("pattern") == expected, label
+
+    assert checked == 13
+
+
+def test_job_kind_filter_declares_enum(document: dict[str, Any]) -> None:
+    [kind] = [
+        p
+        for p in dict(operations(document))["GET /v1/jobs"]["parameters"]
+        if p["name"] == "kind"
+    ]
+    [array] = [s for s in kind["schema"]["anyOf"] if s.get("type") == "array"]
+
+    assert array["items"]["enum"] == kind_names()
+    assert "train" in array["items"]["enum"]
+
+
+# values around each rule: lengths, first characters, leading zeros, the
+# version range, digits of other scripts and a trailing newline
+PATH_VALUES = [
+    "nflx", "a", "0abc", "-a", "_a", "A", "a" * 64, "a" * 65, "a.b", "a/b",
+    "latest", "prod-2", "7", "007", "0", "000", "999999999", "0999999999",
+    "1000000000", "-1", "1e3", "²", "١", "", "a b", "a\n", "version_",
+]  # fmt: skip
+
+
+def accepts(check: Callable[[str], object], value: str) -> bool:
+    try:
+        check(value)
+    except InvalidInputError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize(
+    ("name", "check"),
+    [("name", check_name), ("alias", check_alias), ("version", check_version_path)],
+)
+def test_path_patterns_match_server_checks(
+    name: str, check: Callable[[str], object]
+) -> None:
+    pattern = re.compile(PATH_PATTERNS[name])
+    for value in PATH_VALUES:
+        assert bool(pattern.fullmatch(value)) == accepts(check, value), (name, value)
