@@ -66,7 +66,7 @@ def field_path(loc: Sequence[Segment], body: Any, error_type: str | None) -> str
     if segments and segments[0] == "body":
         segments = segments[1:]
         if body is not None:
-            segments = _body_segments(segments, body, error_type)
+            segments = body_segments(segments, body, error_type)
 
     path = ""
     for segment in segments:
@@ -164,7 +164,7 @@ def json_limit_message(cause: BaseException, docs: str = DOCS_PATH) -> str | Non
     return f"the body is not valid JSON for this API ({reason}); {json_fix(docs)}"
 
 
-def _body_segments(
+def body_segments(
     loc: Sequence[Segment], body: Any, error_type: str | None
 ) -> list[Segment]:
     """Return the segments of ``loc`` that are keys or indices of ``body``,

@@ -1,0 +1,95 @@
+"""A JSON null sent to a field that has a default gets a 422 with the hint to
+leave the field out, in every request body. A null sent to a required field
+gets no hint."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import LiveServer
+
+HINT = "to use its default"
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field", "message"),
+    [
+        (
+            "/v1/models/nflx/forecast",
+            {"version": None},
+            "version",
+            "version null is JSON null, not a number; send a version number from "
+            "1 to 999999999 or an alias of 1-64 characters of a-z, 0-9, '_' and "
+            "'-' that starts with a letter, such as 'latest'; leave version out "
+            "to use its default",
+        ),
+        (
+            "/v1/diagnostics/gradient-flow",
+            {"input": {"source": "noise", "seed": None}},
+            "input.seed",
+            "Input should be a valid integer, not null; leave input.seed out to "
+            "use its default",
+        ),
+        (
+            "/v1/training-jobs",
+            {"data": {"source": "synthetic", "length": None}},
+            "data.length",
+            "Input should be a valid integer, not null; leave data.length out to "
+            "use its default",
+        ),
+        (
+            "/v1/jobs",
+            {"kind": "tuning", "params": {"trials": None}},
+            "params.trials",
+            "Input should be a valid integer, not null; leave params.trials out "
+            "to use its default",
+        ),
+        (
+            "/v1/jobs",
+            {"kind": "backtest", "params": {"step": None}},
+            "params.step",
+            "Input should be a valid integer, not null; leave params.step out to "
+            "use its default",
+        ),
+    ],
+)
+def test_null_default_field_hinted(
+    live_server: LiveServer, path: str, body: object, field: str, message: str
+) -> None:
+    response = live_server.client.post(path, json=body)
+
+    assert response.status_code == 422, response.text
+    [error] = response.json()["errors"]
+    assert error["field"] == field
+    assert error["message"] == message
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        (
+            "/v1/models/nflx/forecast",
+            {"history": [{"date": "2020-12-11", "close": None}]},
+            "history[0].close",
+        ),
+        ("/v1/jobs", {"kind": "backtest", "params": {"model": None}}, "params.model"),
+        ("/v1/jobs", {"kind": None}, "kind"),
+    ],
+)
+def test_null_required_field_not_hinted(
+    live_server: LiveServer, path: str, body: object, field: str
+) -> None:
+    response = live_server.client.post(path, json=body)
+
+    assert response.status_code == 422, response.text
+    errors = {error["field"]: error for error in response.json()["errors"]}
+    assert HINT not in errors[field]["message"]
+
+
+def test_training_spec_hint_given_once(live_server: LiveServer) -> None:
+    body = {"kind": "train", "params": {"seed": None}}
+    response = live_server.client.post("/v1/jobs", json=body)
+
+    assert response.status_code == 422, response.text
+    [error] = response.json()["errors"]
+    assert error["message"].count(HINT) == 1
