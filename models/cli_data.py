@@ -51,6 +51,16 @@ SOURCE_FORMS = {
 ONE_SOURCE_OPTIONS = {"start": "yfinance", "end": "yfinance", "length": "synthetic"}
 # the sources of one value per day, which have no price column to pick
 NO_COLUMN_SOURCES = ("synthetic",)
+# the options that set data spec fields, by field. A check of the whole data
+# spec looks its fields up by their path in the training spec, data.FIELD.
+SOURCE_OPTIONS = {
+    "column": "--column",
+    "length": "--length",
+    "start": "--start",
+    "end": "--end",
+    "data.start": "--start",
+    "data.end": "--end",
+}
 
 
 def add_source_options(command: argparse.ArgumentParser) -> None:
@@ -109,21 +119,25 @@ def data_spec(args: argparse.Namespace, seed_name: str = "--seed") -> DataSpec:
     check_source_options(kind, options, f"--data {args.data}")
 
     column = options.get("column", "close")
+    fields: dict[str, Any]
     if kind == "bundled":
-        return BundledData(column=column)
+        return validate_options(BundledData, {"column": column}, SOURCE_OPTIONS)
     if kind == "csv":
-        return CsvData(path=rest, column=column)
+        fields = {"path": rest, "column": column}
+        return validate_options(CsvData, fields, SOURCE_OPTIONS)
     if kind == "yfinance":
-        return YFinanceData(ticker=rest, start=args.start, end=args.end, column=column)
+        fields = {"ticker": rest, "start": args.start, "end": args.end}
+        fields["column"] = column
+        return validate_options(YFinanceData, fields, SOURCE_OPTIONS)
     # a synthetic spec gets --seed only when its generator draws random
     # numbers, because the other generators reject a seed
-    fields: dict[str, Any] = {"generator": rest}
+    fields = {"generator": rest}
     if args.length is not None:
         fields["length"] = args.length
     if "seed" in FIELDS_USED.get(rest, ()):
         fields["seed"] = args.seed
-    options = {"length": "--length", "seed": seed_name}
-    return validate_options(SyntheticData, fields, options)
+    names = {**SOURCE_OPTIONS, "seed": seed_name}
+    return validate_options(SyntheticData, fields, names)
 
 
 def with_source_options(

@@ -23,7 +23,21 @@ def naming_context(names: Mapping[str, str]) -> dict[str, Any]:
     return {FIELD_NAMES: dict(names)}
 
 
+def input_names(info: ValidationInfo) -> dict[str, str]:
+    """Return the mapping (field -> name) of the context that ``info``
+    validates with, empty when the input uses the field names."""
+    context = info.context if isinstance(info.context, Mapping) else {}
+    return {str(key): str(name) for key, name in context.get(FIELD_NAMES, {}).items()}
+
+
 def input_name(info: ValidationInfo, field: str) -> str:
     """Return the name of ``field`` in the input that ``info`` validates."""
-    context = info.context if isinstance(info.context, Mapping) else {}
-    return str(context.get(FIELD_NAMES, {}).get(field, field))
+    return input_names(info).get(field, field)
+
+
+def setting(name: str, value: object) -> str:
+    """Write ``name`` set to ``value`` as the input would: ``--dropout 0.2``
+    for a command-line option, ``dropout=0.2`` for a field."""
+    if name.startswith("--"):
+        return f"{name} {value}"
+    return f"{name}={value}"

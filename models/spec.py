@@ -26,6 +26,7 @@ from models.field_types import (
     explain_minimum,
     explain_null,
 )
+from models.input_names import input_name, setting
 from models.limits import DEFAULT_LIMITS as LIM
 from models.names import ModelName
 from models.source_errors import explain_source
@@ -100,11 +101,12 @@ class YFinanceData(_Strict):
     column: PriceColumn = "close"
 
     @model_validator(mode="after")
-    def _check_range(self) -> YFinanceData:
+    def _check_range(self, info: ValidationInfo) -> YFinanceData:
+        # the command line names these fields by its options
+        start = input_name(info, "data.start")
+        end = input_name(info, "data.end")
         if self.start and self.end and self.start >= self.end:
-            raise ValueError(
-                f"data.start {self.start} must be before data.end {self.end}"
-            )
+            raise ValueError(f"{start} {self.start} must be before {end} {self.end}")
         return self
 
 
@@ -205,14 +207,18 @@ class TrainingSpec(_Strict):
         return explain_null(value, handler, str(info.field_name), has_default=True)
 
     @model_validator(mode="after")
-    def _check_dropout(self) -> TrainingSpec:
+    def _check_dropout(self, info: ValidationInfo) -> TrainingSpec:
         # torch applies dropout only between stacked layers, so with one layer
-        # it would be silently ignored.
+        # it would be silently ignored. The command line names the fields by
+        # its options.
+        dropout = input_name(info, "dropout")
+        num_layers = input_name(info, "num_layers")
         if self.dropout > 0 and self.num_layers == 1:
             raise ValueError(
-                f"dropout={self.dropout} has no effect with num_layers=1 "
-                "because dropout is applied between recurrent layers; "
-                "set num_layers >= 2 or dropout = 0"
+                f"{setting(dropout, self.dropout)} has no effect with "
+                f"{setting(num_layers, 1)} because dropout is applied between "
+                f"recurrent layers; set {setting(num_layers, 2)} or more, or "
+                f"{setting(dropout, 0)}"
             )
         return self
 

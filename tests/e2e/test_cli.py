@@ -130,7 +130,7 @@ def test_train_from_bad_csv_exits_2(tmp_path: Path, text: str, expected: str) ->
 def test_bad_option_exits_2_with_message(tmp_path: Path) -> None:
     result = run_cli(tmp_path, "train", *SMALL, "--num-layers", "1", "--dropout", "0.3")
     assert result.returncode == 2
-    assert "dropout=0.3 has no effect with num_layers=1" in result.stderr
+    assert "--dropout 0.3 has no effect with --num-layers 1" in result.stderr
     assert not (tmp_path / "nflx").exists()
 
     missing = run_cli(

@@ -201,7 +201,8 @@ def test_schema_describes_null_switches(live_server: LiveServer) -> None:
             {"dropout": 0.2, "num_layers": 1},
             "body",
             "dropout=0.2 has no effect with num_layers=1 because dropout is "
-            "applied between recurrent layers; set num_layers >= 2 or dropout = 0",
+            "applied between recurrent layers; set num_layers=2 or more, or "
+            "dropout=0",
         ),
         (
             JOBS,

@@ -1,0 +1,130 @@
+"""Checks across spec fields name what the user typed: the options on the
+command line, the JSON fields in a spec file or an HTTP body."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from models.cli import build_parser, training_spec
+from models.cli_evaluation import base_spec
+from models.registry import Registry
+from models.spec import TrainingSpec
+
+DROPOUT_REASON = "because dropout is applied between recurrent layers"
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    """Parse a command line as ``main`` does."""
+    args = build_parser().parse_args(list(argv))
+    args.argv = list(argv)
+    return args
+
+
+def test_dropout_check_names_train_options() -> None:
+    args = parse("train", "--num-layers", "1", "--dropout", "0.2")
+
+    with pytest.raises(ValueError) as caught:
+        training_spec(args)
+
+    assert str(caught.value) == (
+        f"--dropout 0.2 has no effect with --num-layers 1 {DROPOUT_REASON}; "
+        "set --num-layers 2 or more, or --dropout 0"
+    )
+
+
+def test_dropout_check_names_spec_fields() -> None:
+    with pytest.raises(ValidationError) as caught:
+        TrainingSpec.model_validate({"dropout": 0.2, "num_layers": 1})
+
+    assert caught.value.errors()[0]["ctx"]["error"].args[0] == (
+        f"dropout=0.2 has no effect with num_layers=1 {DROPOUT_REASON}; "
+        "set num_layers=2 or more, or dropout=0"
+    )
+
+
+def test_dropout_from_spec_file_keeps_field(tmp_path: Path) -> None:
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"dropout": 0.2, "num_layers": 2}))
+    args = parse("train", "--spec", str(spec), "--num-layers", "1")
+
+    with pytest.raises(ValueError) as caught:
+        training_spec(args)
+
+    assert str(caught.value) == (
+        f"dropout=0.2 has no effect with --num-layers 1 {DROPOUT_REASON}; "
+        "set --num-layers 2 or more, or dropout=0"
+    )
+
+
+def test_backtest_dropout_check_names_option(tmp_path: Path) -> None:
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"dropout": 0.3, "num_layers": 2}))
+    args = parse("backtest", "--spec", str(spec), "--num-layers", "1")
+
+    with pytest.raises(ValueError) as caught:
+        base_spec(args, Registry(tmp_path / "registry"))
+
+    assert str(caught.value).startswith(
+        "dropout=0.3 has no effect with --num-layers 1 "
+    )
+
+
+def test_download_range_names_start_and_end() -> None:
+    args = parse(
+        "train",
+        "--name",
+        "mine",
+        "--data",
+        "yfinance:NFLX",
+        "--start",
+        "2020-01-01",
+        "--end",
+        "2019-01-01",
+    )
+
+    with pytest.raises(ValueError) as caught:
+        training_spec(args)
+
+    assert str(caught.value) == "--start 2020-01-01 must be before --end 2019-01-01"
+
+
+def test_download_range_in_spec_names_fields() -> None:
+    data = {
+        "source": "yfinance",
+        "ticker": "NFLX",
+        "start": "2020-01-01",
+        "end": "2019-01-01",
+    }
+
+    with pytest.raises(ValidationError) as caught:
+        TrainingSpec.model_validate({"name": "mine", "data": data})
+
+    assert caught.value.errors()[0]["ctx"]["error"].args[0] == (
+        "data.start 2020-01-01 must be before data.end 2019-01-01"
+    )
+
+
+@pytest.mark.parametrize("data", ["bundled", "csv:prices.csv", "yfinance:NFLX"])
+def test_invalid_column_names_option(data: str) -> None:
+    args = parse("train", "--name", "mine", "--data", data, "--column", "volume")
+
+    with pytest.raises(ValueError) as caught:
+        training_spec(args)
+
+    assert str(caught.value).startswith("--column: Input should be 'close', ")
+
+
+def test_invalid_download_date_names_option() -> None:
+    args = parse(
+        "train", "--name", "mine", "--data", "yfinance:NFLX", "--start", "2020-13-01"
+    )
+
+    with pytest.raises(ValueError) as caught:
+        training_spec(args)
+
+    assert str(caught.value).startswith("--start: Input should be a valid date")
