@@ -19,11 +19,17 @@ from typing import TYPE_CHECKING, Any, get_args
 import torch
 from pydantic import ValidationError
 
+from models.cli import off_flag
 from models.cli_inputs import output_path, read_json_file, split_version_ref
 from models.diagnostic_limits import check_lag_batch
 from models.errors import InvalidInputError
-from models.gradient_inputs import BundledInput, NoiseInput, ValuesInput
-from models.gradients import GradientFlow, GradientFlowSpec, compute_gradient_flow
+from models.gradient_inputs import NoiseInput, ValuesInput
+from models.gradients import (
+    HIDDEN_SIZE_SETTING,
+    GradientFlow,
+    GradientFlowSpec,
+    compute_gradient_flow,
+)
 from models.lag_task import (
     LagExperimentParams,
     initial_ratio_markdown,
@@ -31,7 +37,7 @@ from models.lag_task import (
     run_lag_experiment,
 )
 from models.limits import Limits, limits_from_env
-from models.option_errors import error_text
+from models.option_errors import CLIP_OFF, error_text, range_text, validate_options
 from models.registry import LoadedModel, Registry
 from models.spec import CellType
 from models.training_gradients import training_gradients
@@ -45,6 +51,34 @@ TABLE_DISTANCES = (1, 5, 10, 20, 50, 100, 200, 500)
 # the content of a --values file, for its messages
 VALUES_CONTENT = "input values (T numbers, or T rows of F numbers)"
 CELL_CHOICES: tuple[str, ...] = get_args(CellType)
+
+# the options of gradients flow, by the field of GradientFlowSpec they set
+FLOW_OPTIONS = {
+    "cell": "--cell",
+    "hidden_size": "--hidden-size",
+    "activation": "--activation",
+    "init": "--init",
+    "spectral_radius": "--spectral-radius",
+    "forget_bias": "--forget-bias",
+    "seq_len": "--seq-len",
+    "clip_norm": "--clip-norm",
+    "seed": "--seed",
+    "model.layer": "--layer",
+    "input.bundled.end": "--end",
+}
+# the options of gradients lag-experiment, by the field of
+# LagExperimentParams they set
+LAG_OPTIONS = {
+    "cells": "--cells",
+    "lags": "--lags",
+    "steps": "--steps",
+    "hidden_size": "--hidden-size",
+    "batch_size": "--batch-size",
+    "learning_rate": "--learning-rate",
+    "gate_bias": "--gate-bias",
+    "test_size": "--test-size",
+    "seed": "--seed",
+}
 
 
 def register(commands: Any) -> None:
@@ -100,7 +134,11 @@ def _add_flow(sub: Any) -> None:
         help="JSON file with the input sequence (T or T x F), in place of --input",
     )
 
-    flow.add_argument("--clip-norm", type=float, help="gradient clipping threshold")
+    flow.add_argument(
+        "--clip-norm",
+        type=float,
+        help="global gradient L2 norm to clip to; 0 turns clipping off (default)",
+    )
     flow.add_argument("--seed", type=int, default=0, help="seed of weights and noise")
     flow.add_argument(
         "--no-jacobians", action="store_true", help="skip the Jacobian norms"
@@ -265,7 +303,7 @@ def cmd_flow(args: argparse.Namespace, registry: Registry) -> int:
 
     flows: list[tuple[str, GradientFlow]] = []
     for cell in cells:
-        spec = _flow_spec(args, cell)
+        spec = _flow_spec(args, cell, limits)
         stored = None
         if spec.model is not None:
             stored = registry.load(spec.model.name, spec.model.version, GRADIENT_FLOW)
@@ -308,7 +346,11 @@ def _compute_flow(
         raise type(exc)(message, field=exc.field) from None
 
 
-def _flow_spec(args: argparse.Namespace, cell: str | None) -> GradientFlowSpec:
+def _flow_spec(
+    args: argparse.Namespace, cell: str | None, limits: Limits
+) -> GradientFlowSpec:
+    """Build the spec of one cell from the options; raise ``ValueError``
+    naming each invalid option and the range that it accepts."""
     fields: dict[str, Any] = {
         "cell": cell,
         "hidden_size": args.hidden_size,
@@ -317,7 +359,7 @@ def _flow_spec(args: argparse.Namespace, cell: str | None) -> GradientFlowSpec:
         "spectral_radius": args.spectral_radius,
         "forget_bias": args.forget_bias,
         "seq_len": args.seq_len,
-        "clip_norm": args.clip_norm,
+        "clip_norm": off_flag("--clip-norm", args.clip_norm, CLIP_OFF),
         "seed": args.seed,
         "jacobians": not args.no_jacobians,
     }
@@ -334,10 +376,42 @@ def _flow_spec(args: argparse.Namespace, cell: str | None) -> GradientFlowSpec:
         values = read_json_file("--values", args.values, list, VALUES_CONTENT)
         fields["input"] = values_input(args.values, values)
     elif args.input == "bundled":
-        fields["input"] = BundledInput(end=args.end)
-    else:
-        fields["input"] = NoiseInput(seed=args.seed)
-    return GradientFlowSpec.model_validate(fields)
+        fields["input"] = {"source": "bundled", "end": args.end}
+    maximums = flow_maximums(limits)
+    spec = validate_options(GradientFlowSpec, fields, FLOW_OPTIONS, maximums)
+    for field, maximum in maximums.items():
+        check_option_maximum(field, getattr(spec, field), maximum)
+    if isinstance(spec.input, NoiseInput):
+        # the noise takes --seed, which the spec has checked already
+        spec = spec.model_copy(update={"input": NoiseInput(seed=spec.seed)})
+    return spec
+
+
+# the limits that bound fields of GradientFlowSpec, and the variables that
+# set them, by field
+FLOW_LIMITS = {
+    "hidden_size": ("max_diagnostic_hidden_size", HIDDEN_SIZE_SETTING),
+    "seq_len": ("max_seq_len", "RNN_FORECAST_MAX_SEQ_LEN"),
+}
+
+
+def flow_maximums(limits: Limits) -> dict[str, int]:
+    """Return the upper bound of each field in ``FLOW_LIMITS``."""
+    return {field: getattr(limits, name) for field, (name, _) in FLOW_LIMITS.items()}
+
+
+def check_option_maximum(field: str, value: int | None, maximum: int) -> None:
+    """Raise ``ValueError`` naming the option of the ``GradientFlowSpec``
+    field ``field`` when ``value`` is above ``maximum``, a limit that an
+    environment variable raises."""
+    if value is None or value <= maximum:
+        return
+    option = FLOW_OPTIONS[field]
+    setting = FLOW_LIMITS[field][1]
+    raise ValueError(
+        f"{option} {value} is above the limit of {maximum}; send {option} "
+        f"{range_text(GradientFlowSpec, field, maximum)}, or raise {setting}"
+    )
 
 
 def values_input(path: Path, values: list[Any]) -> ValuesInput:
@@ -493,17 +567,18 @@ def training_table(label: str, record: dict[str, Any]) -> list[str]:
 
 def cmd_lag_experiment(args: argparse.Namespace, registry: Registry) -> int:
     torch.set_num_threads(args.torch_threads)
-    params = LagExperimentParams(
-        cells=args.cells,
-        lags=args.lags,
-        steps=args.steps,
-        hidden_size=args.hidden_size,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        gate_bias=None if args.default_init else args.gate_bias,
-        test_size=args.test_size,
-        seed=args.seed,
-    )
+    fields = {
+        "cells": args.cells,
+        "lags": args.lags,
+        "steps": args.steps,
+        "hidden_size": args.hidden_size,
+        "batch_size": args.batch_size,
+        "learning_rate": args.learning_rate,
+        "gate_bias": None if args.default_init else args.gate_bias,
+        "test_size": args.test_size,
+        "seed": args.seed,
+    }
+    params = validate_options(LagExperimentParams, fields, LAG_OPTIONS)
     limits = limits_from_env()
     check_lag_batch(params.batch_size, params.seq_len, params.hidden_size, limits)
     result = run_lag_experiment(

@@ -44,39 +44,53 @@ BOUND_WORDS = {
     "lt": "below",
 }
 INCLUSIVE_BOUNDS = {"minimum", "ge", "maximum", "le"}
+LOWER_BOUNDS = {"minimum", "ge", "exclusiveMinimum", "gt"}
 
 
 def validate_options(
-    model: type[ModelT], fields: Mapping[str, Any], options: Mapping[str, str]
+    model: type[ModelT],
+    fields: Mapping[str, Any],
+    options: Mapping[str, str],
+    maximums: Mapping[str, float] | None = None,
 ) -> ModelT:
     """Validate ``fields`` as ``model``, where ``options`` maps the fields
     that command-line options set to those options.
 
-    Raises ``ValueError`` with one message per error, each naming the option
-    of a field in ``options`` and the field of any other.
+    ``maximums`` gives the upper bound of a field whose bound is a limit
+    read at run time in place of the schema's. Raises ``ValueError`` with
+    one message per error, each naming the option of a field in
+    ``options`` and the field of any other.
     """
     try:
         return model.model_validate(fields, context=naming_context(options))
     except ValidationError as exc:
-        problems = [located(err, options, model) for err in exc.errors()]
+        problems = [located(err, options, model, maximums) for err in exc.errors()]
         raise ValueError("; ".join(problems)) from None
 
 
 def located(
-    err: Any, options: Mapping[str, str], model: type[BaseModel] | None = None
+    err: Any,
+    options: Mapping[str, str],
+    model: type[BaseModel] | None = None,
+    maximums: Mapping[str, float] | None = None,
 ) -> str:
     """Return one validation error as ``field: message``, or the message
     alone when it concerns the whole spec.
 
     ``options`` maps fields that a command-line option set to that option,
-    such as ``levels`` to ``--level``, which then names the field. A value
-    of such an option outside its range also gets the range of ``model``.
+    such as ``levels`` to ``--level``, or the dotted path of a nested field,
+    such as ``model.layer`` to ``--layer``, which then names the field. A
+    value of a top-level field outside its range also gets the range from
+    the schema of ``model``, with the upper bound from ``maximums`` where
+    it has one.
     """
     loc = err["loc"]
+    path = ".".join(str(part) for part in loc)
+    if len(loc) > 1 and path in options:
+        return f"{options[path]}: {error_text(err)}"
     if not loc or loc[0] not in options:
-        location = ".".join(str(part) for part in loc)
         text = error_text(err)
-        return f"{location}: {text}" if location else text
+        return f"{path}: {text}" if path else text
 
     field, option = str(loc[0]), options[loc[0]]
     if len(loc) > 1 or err["type"] not in RANGE_ERRORS or model is None:
@@ -85,7 +99,8 @@ def located(
         inner = [part for part in loc[1:] if not isinstance(part, int)]
         location = option + "".join(f".{part}" for part in inner)
         return f"{location}: {error_text(err)}"
-    fix = f"send {option} {range_text(model, field)}"
+    maximum = (maximums or {}).get(field)
+    fix = f"send {option} {range_text(model, field, maximum)}"
     if field in OFF_BY_FIELD:
         fix += f", or 0 {OFF_BY_FIELD[field]}"
     return f"{option} {_number(err.get('input'))}: {err['msg']}; {fix}"
@@ -98,23 +113,32 @@ def error_text(err: Any) -> str:
     return type_message(err["type"], err.get("input")) or str(err["msg"])
 
 
-def range_text(model: type[BaseModel], field: str) -> str:
+def range_text(model: type[BaseModel], field: str, maximum: float | None = None) -> str:
     """Return the range of the numeric ``field`` of ``model`` in words, such
-    as ``between 1 and 500`` or ``above 0 and at most 1``."""
-    schema = model.model_json_schema()["properties"].get(field, {})
-    bounds = next(
-        (
-            {key: option[key] for key in BOUND_WORDS if key in option}
-            for option in schema.get("anyOf", [schema])
-            if set(option) & set(BOUND_WORDS)
-        ),
-        {},
-    )
+    as ``between 1 and 500`` or ``above 0 and at most 1``.
+
+    ``maximum`` replaces the schema's upper bound, for a field whose upper
+    bound is a limit read at run time.
+    """
+    bounds = schema_bounds(model, field)
+    if maximum is not None:
+        bounds = {key: value for key, value in bounds.items() if key in LOWER_BOUNDS}
+        bounds["maximum"] = maximum
     if len(bounds) == 2 and set(bounds) <= INCLUSIVE_BOUNDS:
         low, high = (_number(value) for value in bounds.values())
         return f"between {low} and {high}"
     words = [f"{BOUND_WORDS[key]} {_number(value)}" for key, value in bounds.items()]
     return " and ".join(words) or "within the field's range"
+
+
+def schema_bounds(model: type[BaseModel], field: str) -> dict[str, Any]:
+    """Return the bounds of ``field`` in the JSON schema of ``model``, by
+    their schema key, lower bound first."""
+    schema = model.model_json_schema()["properties"].get(field, {})
+    for option in schema.get("anyOf", [schema]):
+        if set(option) & set(BOUND_WORDS):
+            return {key: option[key] for key in BOUND_WORDS if key in option}
+    return {}
 
 
 def _number(value: Any) -> str:

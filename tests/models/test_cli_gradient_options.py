@@ -1,0 +1,144 @@
+"""Numeric options of ``gradients flow`` and ``gradients lag-experiment``:
+an invalid value is named by its option, with the range to send."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from models.cli import build_parser, main
+from models.cli_gradients import _flow_spec
+from models.gradient_inputs import NoiseInput
+from models.limits import Limits
+
+FLOW_ERRORS = [
+    (
+        ["--hidden-size", "0"],
+        "--hidden-size 0: Input should be greater than or equal to 1; send "
+        "--hidden-size between 1 and 256",
+    ),
+    (
+        ["--hidden-size", "300"],
+        "--hidden-size 300 is above the limit of 256; send --hidden-size between "
+        "1 and 256, or raise RNN_FORECAST_MAX_DIAGNOSTIC_HIDDEN_SIZE",
+    ),
+    (
+        ["--seq-len", "1"],
+        "--seq-len 1: Input should be greater than or equal to 2; send --seq-len "
+        "between 2 and 1000",
+    ),
+    (
+        ["--seq-len", "1001"],
+        "--seq-len 1001 is above the limit of 1000; send --seq-len between 2 and "
+        "1000, or raise RNN_FORECAST_MAX_SEQ_LEN",
+    ),
+    (
+        ["--spectral-radius", "0"],
+        "--spectral-radius 0: Input should be greater than 0; send "
+        "--spectral-radius above 0 and at most 100",
+    ),
+    (
+        ["--cell", "lstm", "--forget-bias", "21"],
+        "--forget-bias 21: Input should be less than or equal to 20; send "
+        "--forget-bias between -20 and 20",
+    ),
+    (
+        ["--clip-norm", "nan"],
+        "--clip-norm nan: Input should be a finite number; send --clip-norm "
+        "above 0, or 0 to turn gradient clipping off",
+    ),
+    (
+        ["--seed", "-1"],
+        "--seed -1: Input should be greater than or equal to 0; send --seed "
+        "between 0 and 2147483647",
+    ),
+    (
+        ["--input", "bundled", "--end", "2020-13-01"],
+        "--end: Input should be a valid date or datetime, month value is outside "
+        "expected range of 1-12",
+    ),
+]
+
+LAG_ERRORS = [
+    (
+        ["--steps", "0"],
+        "--steps 0: Input should be greater than or equal to 1; send --steps "
+        "between 1 and 50000",
+    ),
+    (
+        ["--hidden-size", "257"],
+        "--hidden-size 257: Input should be less than or equal to 256; send "
+        "--hidden-size between 1 and 256",
+    ),
+    (
+        ["--batch-size", "0"],
+        "--batch-size 0: Input should be greater than or equal to 1; send "
+        "--batch-size between 1 and 1024",
+    ),
+    (
+        ["--learning-rate", "0"],
+        "--learning-rate 0: Input should be greater than 0; send --learning-rate "
+        "above 0 and at most 1",
+    ),
+    (
+        ["--gate-bias", "nan"],
+        "--gate-bias nan: Input should be a finite number; send --gate-bias "
+        "between -20 and 20",
+    ),
+    (
+        ["--test-size", "1"],
+        "--test-size 1: Input should be greater than or equal to 2; send "
+        "--test-size between 2 and 100000",
+    ),
+    (["--lags", "0"], "--lags: every lag must be in 1..500, got [0]"),
+]
+
+
+@pytest.mark.parametrize(
+    ("command", "options", "message"),
+    [("flow", *case) for case in FLOW_ERRORS]
+    + [("lag-experiment", *case) for case in LAG_ERRORS],
+)
+def test_option_error_gives_range(
+    command: str,
+    options: list[str],
+    message: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    status = main(["--registry", str(tmp_path), "gradients", command, *options])
+
+    assert status == 2
+    assert capsys.readouterr().err == f"error: {message}\n"
+
+
+def flow_args(*options: str) -> argparse.Namespace:
+    """Parse ``gradients flow`` with ``options``."""
+    return build_parser().parse_args(["gradients", "flow", *options])
+
+
+def test_flow_range_follows_limit(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RNN_FORECAST_MAX_DIAGNOSTIC_HIDDEN_SIZE", "64")
+    argv = ["--registry", str(tmp_path), "gradients", "flow", "--hidden-size", "0"]
+
+    assert main(argv) == 2
+    assert capsys.readouterr().err.endswith("send --hidden-size between 1 and 64\n")
+
+
+def test_flow_zero_clip_norm_is_off() -> None:
+    spec = _flow_spec(flow_args("--clip-norm", "0"), None, Limits())
+
+    assert spec.clip_norm is None
+
+
+def test_flow_noise_takes_seed() -> None:
+    spec = _flow_spec(flow_args("--seed", "7"), None, Limits())
+
+    assert spec.input == NoiseInput(seed=7)
+    assert spec.seed == 7
