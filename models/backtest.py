@@ -29,7 +29,6 @@ import numpy as np
 import torch
 from pydantic import (
     AfterValidator,
-    BaseModel,
     ConfigDict,
     Field,
     ValidationInfo,
@@ -53,7 +52,7 @@ from models.date_fields import IsoDate
 from models.errors import DataError, LimitExceededError
 from models.evaluation import actual_prices, compare
 from models.field_types import INTEGER_ONLY, Integer, explain_minimum
-from models.input_names import input_name
+from models.input_names import InputNamed, input_name, setting
 from models.intervals import (
     LEVEL_GRID,
     REPORT_LEVELS,
@@ -93,7 +92,7 @@ def _explain_refit_null(value: object, handler: ValidatorFunctionWrapHandler) ->
     return explain_minimum(value, handler, "send null to fit once at the first origin")
 
 
-class BacktestSpec(BaseModel):
+class BacktestSpec(InputNamed):
     """A walk-forward backtest of one training spec over a date range."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
@@ -140,9 +139,10 @@ class BacktestSpec(BaseModel):
 
     @model_validator(mode="after")
     def _check(self, info: ValidationInfo) -> BacktestSpec:
-        if self.start and self.end and self.start > self.end:
-            raise ValueError(f"start {self.start} must not be after end {self.end}")
         # the command line names these fields by its options
+        start, end = input_name(info, "start"), input_name(info, "end")
+        if self.start and self.end and self.start > self.end:
+            raise ValueError(f"{start} {self.start} must not be after {end} {self.end}")
         window = input_name(info, "window")
         window_size = input_name(info, "window_size")
         if self.window == "sliding" and self.window_size is None:
@@ -274,7 +274,8 @@ def plan_folds(
             f"no forecast origin between {params.start or dates[default_first].date()} "
             f"and {params.end or dates[last_possible].date()}: the series covers "
             f"{dates[0].date()}..{dates[-1].date()} and each origin needs "
-            f"{spec.horizon} later prices; choose dates inside the series",
+            f"{spec.horizon} later prices; choose {params.input_name('start')} and "
+            f"{params.input_name('end')} inside the series",
             field="start",
         )
 
@@ -285,7 +286,8 @@ def plan_folds(
         raise LimitExceededError(
             f"the backtest needs {plural(len(chunks), 'fit')} for "
             f"{plural(len(origins), 'origin')}, above the limit of {max_fits}; "
-            "raise refit_every or step, shorten the date range, or raise "
+            f"raise {params.input_name('refit_every')} or "
+            f"{params.input_name('step')}, shorten the date range, or raise "
             "RNN_FORECAST_MAX_BACKTEST_FITS",
             field="refit_every",
         )
@@ -307,17 +309,16 @@ def _index_on_or_before(dates: Any, day: dt.date) -> int:
     return int(dates.searchsorted(np.datetime64(day), side="right")) - 1
 
 
-def fold_spec(
-    spec: TrainingSpec, rows: int, fix: str = "move start later"
-) -> TrainingSpec:
-    """Return the spec with its test part cut to K + 1 of ``rows`` prices;
-    ``fix`` is the way to give the fold more rows."""
+def fold_spec(params: BacktestSpec, rows: int, fix: str) -> TrainingSpec:
+    """Return the training spec with its test part cut to K + 1 of ``rows``
+    prices; ``fix`` is the way to give the fold more rows."""
+    spec = params.training
     values = rows - (1 if spec.target == "log_return" else 0)
     fraction = (spec.horizon + 0.5) / max(values, 1)
     if fraction >= 0.5:
+        horizon = setting(params.input_name("horizon"), spec.horizon)
         raise DataError(
-            f"a fold with {rows} training rows is too short for horizon "
-            f"{spec.horizon}; {fix}",
+            f"a fold with {rows} training rows is too short for {horizon}; {fix}",
             field="start",
         )
     return spec.model_copy(update={"test_fraction": fraction})
@@ -330,7 +331,7 @@ def fit_fold(
     part = fold_rows(series, fold)
     rows = len(part.frame)
     with fold_errors(fold, params):
-        spec = fold_spec(params.training, rows, more_rows(params, fold)[1])
+        spec = fold_spec(params, rows, more_rows(params, fold)[1])
         result = fit(spec, part, should_stop=should_stop)
     logger.info(
         "backtest fold %d: fitted on %d rows in %.1f s",
@@ -364,7 +365,7 @@ def fold_errors(
         message = exc.message
         if isinstance(exc, SeriesTooShortError):
             fix = more_rows(params, fold)[1]
-            message = short_fold_message(exc, params.training, fix)
+            message = short_fold_message(exc, params, fix)
         raise DataError(
             f"fold {fold.number} (training rows {fold.train_start}.."
             f"{int(fold.origins[0])}): {message}",
@@ -381,23 +382,26 @@ def more_rows(params: BacktestSpec, fold: Fold) -> tuple[str, str]:
     only; any other fold gets them from a later start.
     """
     if params.window == "sliding" and fold.train_start > 0:
-        return "window_size", "use a larger window_size"
-    return "start", "move start later"
+        return "window_size", f"use a larger {params.input_name('window_size')}"
+    return "start", f"move {params.input_name('start')} later"
 
 
-def short_fold_message(
-    exc: SeriesTooShortError, spec: TrainingSpec, fix: str = "move start later"
-) -> str:
+def short_fold_message(exc: SeriesTooShortError, params: BacktestSpec, fix: str) -> str:
     """Describe a fold whose split leaves ``exc.short_parts`` without a
     complete window; ``fix`` is the way to give the fold more rows."""
+    spec = params.training
+    lookback = params.input_name("lookback")
+    horizon = params.input_name("horizon")
+    val_fraction = params.input_name("val_fraction")
+    test_fraction = params.input_name("test_fraction")
     return (
         f"series of {plural(exc.rows, 'row')} is too short for "
-        f"lookback={spec.lookback}, "
-        f"horizon={spec.horizon} and val_fraction={spec.val_fraction}: "
+        f"{setting(lookback, spec.lookback)}, {setting(horizon, spec.horizon)} "
+        f"and {setting(val_fraction, spec.val_fraction)}: "
         f"{name_parts(exc.short_parts)} no complete window. A fold tests on "
-        f"its last {spec.horizon + 1} values, not on test_fraction="
-        f"{spec.test_fraction}. {fix.capitalize()}, or use a smaller lookback "
-        "or horizon"
+        f"its last {spec.horizon + 1} values, not on "
+        f"{setting(test_fraction, spec.test_fraction)}. {fix[0].upper()}{fix[1:]}, "
+        f"or use a smaller {lookback} or {horizon}"
     )
 
 
@@ -426,7 +430,7 @@ def check_backtest(
     rows_field, fix = more_rows(params, first)
     part = fold_rows(series, first)
     with fold_errors(first, params, field=rows_field):
-        spec = fold_spec(params.training, len(part.frame), fix)
+        spec = fold_spec(params, len(part.frame), fix)
         check_trainable(spec, part)
 
 

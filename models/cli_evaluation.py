@@ -115,15 +115,12 @@ def base_spec(args: argparse.Namespace, registry: Registry) -> TrainingSpec:
         version = registry.resolve(name, ref)
         fields = registry.metadata(name, version)["spec"]
 
-    options: dict[str, str] = {}
-    for flag, field, _, _ in SPEC_FLAGS:
+    options = spec_options(args)
+    for field, flag in options.items():
         value = getattr(args, f"spec_{field}")
-        if value is None:
-            continue
         if field == "patience":
             value = off_flag(flag, value, PATIENCE_OFF)
         fields[field] = value
-        options[field] = flag
     # backtest's --start and --end are origin dates, not download dates
     data_args = argparse.Namespace(
         data=args.data,
@@ -144,6 +141,15 @@ def base_spec(args: argparse.Namespace, registry: Registry) -> TrainingSpec:
     if args.spec is not None or args.data is not None:
         check_submitted_data(spec)
     return spec
+
+
+def spec_options(args: argparse.Namespace) -> dict[str, str]:
+    """Return the spec flags given on the command line, by spec field."""
+    return {
+        field: flag
+        for flag, field, _, _ in SPEC_FLAGS
+        if getattr(args, f"spec_{field}") is not None
+    }
 
 
 def spec_origin(args: argparse.Namespace) -> str:
@@ -209,7 +215,9 @@ def cmd_backtest(args: argparse.Namespace, registry: Registry) -> int:
     }
     if args.level:
         fields["levels"] = args.level
-    params = validate_options(BacktestSpec, fields, BACKTEST_OPTIONS)
+    # the errors of the run name the spec flags too, such as --lookback
+    options = {**spec_options(args), **BACKTEST_OPTIONS}
+    params = validate_options(BacktestSpec, fields, options)
 
     def report(progress: dict[str, Any]) -> None:
         print(

@@ -9,9 +9,9 @@ context, so that its message names what the user typed.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Self
 
-from pydantic import ValidationInfo
+from pydantic import BaseModel, PrivateAttr, ValidationInfo, model_validator
 
 # the context key of the mapping from field names to input names
 FIELD_NAMES = "field_names"
@@ -41,3 +41,22 @@ def setting(name: str, value: object) -> str:
     if name.startswith("--"):
         return f"{name} {value}"
     return f"{name}={value}"
+
+
+class InputNamed(BaseModel):
+    """Base of a spec whose run-time errors name its fields as the input
+    that built it did: by the option that set a field on the command line,
+    else by the field name."""
+
+    # the names from the validation context, by field; the fields of nested
+    # specs, such as a backtest's training spec, are named here as well
+    _input_names: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _keep_input_names(self, info: ValidationInfo) -> Self:
+        self._input_names = input_names(info)
+        return self
+
+    def input_name(self, field: str) -> str:
+        """Return the name of ``field`` in the input that built this spec."""
+        return self._input_names.get(field, field)

@@ -57,6 +57,7 @@ from models.errors import (
     TrainingDivergedError,
 )
 from models.field_types import Boolean, Integer
+from models.input_names import InputNamed
 from models.json_values import json_safe
 from models.limits import DEFAULT_LIMITS as LIM
 from models.names import ModelName
@@ -218,7 +219,7 @@ class SearchSpace(BaseModel):
         return value
 
 
-class TuningSpec(BaseModel):
+class TuningSpec(InputNamed):
     """One study: the base spec, the space, the budget and the storage."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
@@ -648,8 +649,9 @@ def register_best(
     if "best" not in summary:
         raise RnnForecastError(
             f"study {study.study_name} has no completed trial, so nothing can "
-            "be registered; raise trials or timeout_seconds, or widen the "
-            "pruning warm-up",
+            f"be registered; raise {params.input_name('trials')} or "
+            f"{params.input_name('timeout_seconds')}, or widen the pruning "
+            f"warm-up with {params.input_name('pruning_warmup_epochs')}",
             field="trials",
         )
     best = study.best_trial
