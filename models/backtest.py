@@ -57,7 +57,9 @@ from models.intervals import (
     LEVEL_GRID,
     REPORT_LEVELS,
     ConformalIntervals,
+    level_rows,
     score_intervals,
+    unserved_level,
 )
 from models.limits import DEFAULT_LIMITS
 from models.pandas_dates import check_date
@@ -514,19 +516,7 @@ def interval_block(
     if intervals is not None:
         actual = actual_prices(prices, fold.origins, forecast.shape[1])
         scored = score_intervals(actual, forecast, intervals, tuple(params.levels))
-    block: dict[str, Any] = {}
-    for level in params.levels:
-        row = scored.get(str(level))
-        if row is None:
-            block[str(level)] = unserved_level()
-        else:
-            block[str(level)] = {**row, "served": True}
-    return block
-
-
-def unserved_level() -> dict[str, Any]:
-    """Return the coverage row of a level that has no interval bounds."""
-    return {"coverage": None, "mean_width": None, "served": False}
+    return level_rows(scored, params.levels)
 
 
 def pooled_coverage(

@@ -356,9 +356,10 @@ def print_training_report(
     )
 
     print_scores(metrics)
-    print_intervals(metrics.get("intervals", {}))
+    intervals = metrics.get("intervals", {})
+    print_intervals({key: row for key, row in intervals.items() if row["served"]})
     calibrated = result.intervals.levels if result.intervals is not None else ()
-    print_uncalibrated(metrics.get("intervals", {}), calibrated)
+    print_uncalibrated(intervals, calibrated)
     print(f"wrote {spec.name} version {version} to {registry.root}")
 
 

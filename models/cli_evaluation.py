@@ -300,14 +300,15 @@ def print_backtest(result: dict[str, Any]) -> None:
 def print_uncalibrated(
     intervals: dict[str, dict[str, Any]], calibrated: tuple[float, ...]
 ) -> None:
-    """Print each reported level (0.8, 0.9, 0.95) that is missing from a
-    fit's test ``intervals`` because the validation windows, which
+    """Print each reported level (0.8, 0.9, 0.95) that a fit's test
+    ``intervals`` lists as not served because the validation windows, which
     calibrate only the levels in ``calibrated``, are too few for it."""
     from models.intervals import REPORT_LEVELS
 
     reach = f"levels up to {max(calibrated)}" if calibrated else "no level"
     for level in REPORT_LEVELS:
-        if str(level) not in intervals:
+        row = intervals.get(str(level))
+        if row is None or not row["served"]:
             print(
                 f"interval {level}: not calibrated, because the validation "
                 f"windows support {reach}; raise val_fraction or use a longer "

@@ -19,6 +19,7 @@ reported beside each version.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -156,3 +157,22 @@ def score_intervals(
             "mean_width": interval_width(lower, upper),
         }
     return result
+
+
+def unserved_level() -> dict[str, Any]:
+    """Return the coverage row of a level that has no interval bounds."""
+    return {"coverage": None, "mean_width": None, "served": False}
+
+
+def level_rows(
+    scored: dict[str, dict[str, float]], levels: Sequence[float]
+) -> dict[str, dict[str, Any]]:
+    """Return a coverage row for each of ``levels``, keyed by the level as
+    text: the row of ``score_intervals`` with ``served`` true, or
+    ``unserved_level()`` for a level that ``scored`` lacks because no
+    interval was calibrated at it."""
+    rows: dict[str, dict[str, Any]] = {}
+    for level in levels:
+        row = scored.get(str(level))
+        rows[str(level)] = unserved_level() if row is None else {**row, "served": True}
+    return rows

@@ -206,16 +206,40 @@ class StoredScores(_Stored):
     mae: Number = None
 
 
+class StoredIntervalScore(_Stored):
+    """Coverage and mean width of one interval level on the test windows.
+
+    A level that the validation windows were too few to calibrate has
+    ``served`` false and null figures. Versions written before ``served``
+    existed list only calibrated levels, without the field.
+    """
+
+    coverage: Number = None
+    mean_width: Number = None
+    served: bool = True
+
+    @model_validator(mode="after")
+    def _unserved_has_no_figures(self) -> StoredIntervalScore:
+        if not self.served and (self.coverage, self.mean_width) != (None, None):
+            raise ValueError(
+                "a level with served false has no coverage or mean_width, "
+                f"but they are {self.coverage} and {self.mean_width}"
+            )
+        return self
+
+
 class StoredTestMetrics(_Stored):
     """The test scores that a listing summarizes: the model's, each
     baseline's (``naive`` alone in versions from before the other
-    baselines) and the skill against naive."""
+    baselines) and the skill against naive, and the interval coverage by
+    level as text, such as ``"0.9"``."""
 
     model: StoredScores = Field(default_factory=StoredScores)
     naive: StoredScores | None = None
     baselines: dict[str, StoredScores | None] | None = None
     skill_rmse: Number = None
     skill_mae: Number = None
+    intervals: dict[str, StoredIntervalScore] | None = None
 
 
 class StoredMetrics(_Stored):

@@ -37,7 +37,13 @@ from models.data.windows import (
 )
 from models.errors import TrainingDivergedError
 from models.evaluation import actual_prices, compare
-from models.intervals import ConformalIntervals, calibrate, score_intervals
+from models.intervals import (
+    REPORT_LEVELS,
+    ConformalIntervals,
+    calibrate,
+    level_rows,
+    score_intervals,
+)
 from models.nn.forecaster import Forecaster
 from models.spec import TrainingSpec
 
@@ -312,7 +318,10 @@ def evaluate_test(
 ) -> dict[str, Any]:
     """Score the model beside the baselines on the test windows, in prices.
 
-    With ``intervals`` the result also contains their coverage on the test part.
+    The result's ``intervals`` has a row for each of ``REPORT_LEVELS``: the
+    coverage on the test part of each level that ``intervals`` serves, and
+    ``served`` false for a level that the validation windows were too few
+    to calibrate, or for every level without ``intervals``.
     """
     origins = data.test_origin
     forecast = predict_prices(
@@ -324,9 +333,11 @@ def evaluate_test(
 
     metrics = compare(data.prices, origins, forecast, train_end, baselines)
     metrics["season_period"] = season
+    scored: dict[str, dict[str, float]] = {}
     if intervals is not None:
         actual = actual_prices(data.prices, origins, spec.horizon)
-        metrics["intervals"] = score_intervals(actual, forecast, intervals)
+        scored = score_intervals(actual, forecast, intervals)
+    metrics["intervals"] = level_rows(scored, REPORT_LEVELS)
     return metrics
 
 

@@ -13,6 +13,7 @@ from typing_extensions import TypedDict
 from models.date_fields import IsoDate
 from models.field_types import INTEGER_ONLY, Number
 from models.limits import DEFAULT_LIMITS
+from models.stored_metadata import StoredIntervalScore
 from models.version_refs import REF_RULE, check_version_ref, version_type_problem
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False, strict=True)]
@@ -227,13 +228,38 @@ class Health(BaseModel):
     runner: RunnerHealth
 
 
+class VersionTestMetrics(BaseModel):
+    """The scores of a version on its test windows, in price units: the
+    model's and each baseline's errors, the skill against the baselines and
+    the interval coverage."""
+
+    model_config = ConfigDict(extra="allow")
+
+    intervals: dict[str, StoredIntervalScore] | None = Field(
+        default=None,
+        description="Coverage and mean width of the prediction intervals on "
+        "the test windows, keyed by level as text: '0.8', '0.9' and '0.95'. "
+        "A level that the validation windows were too few to calibrate has "
+        "served false and null figures. Versions written before served "
+        "existed list only the calibrated levels",
+    )
+
+
+class VersionMetrics(BaseModel):
+    """The metrics that training stored with a version."""
+
+    model_config = ConfigDict(extra="allow")
+
+    test: VersionTestMetrics | None = None
+
+
 class VersionSummary(BaseModel):
     """One version in a listing."""
 
     version: int
     created_at: str | None = None
     cell: str | None = None
-    metrics: dict[str, Any] | None = None
+    metrics: VersionMetrics | None = None
     skill: dict[str, float | None] | None = Field(
         default=None,
         description="Skill against the naive last-value forecast on the test "
@@ -312,7 +338,28 @@ class VersionDetail(BaseModel):
                     "model": {"cell": "lstm", "hidden_size": 64, "horizon": 10},
                     "data": {"source": "bundled", "start": "2002-05-23"},
                     "split": {"test": {"start": "2018-03-05", "end": "2020-12-11"}},
-                    "metrics": {"test": {"model": {"rmse": 21.72}}},
+                    "metrics": {
+                        "test": {
+                            "model": {"rmse": 21.72},
+                            "intervals": {
+                                "0.8": {
+                                    "coverage": 0.79,
+                                    "mean_width": 41.3,
+                                    "served": True,
+                                },
+                                "0.9": {
+                                    "coverage": 0.88,
+                                    "mean_width": 55.1,
+                                    "served": True,
+                                },
+                                "0.95": {
+                                    "coverage": None,
+                                    "mean_width": None,
+                                    "served": False,
+                                },
+                            },
+                        }
+                    },
                     "history": [{"epoch": 1, "train_loss": 0.91, "val_loss": 0.88}],
                     "aliases": ["production"],
                 }
@@ -327,7 +374,7 @@ class VersionDetail(BaseModel):
     model: dict[str, Any]
     data: dict[str, Any]
     split: dict[str, Any]
-    metrics: dict[str, Any]
+    metrics: VersionMetrics
     history: list[dict[str, Any]]
     aliases: list[str] = Field(description="Aliases that point at this version")
     job_id: str | None = Field(

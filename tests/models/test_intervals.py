@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from models.errors import InvalidInputError
-from models.intervals import ConformalIntervals, calibrate, conformal_rank
+from models.intervals import (
+    REPORT_LEVELS,
+    ConformalIntervals,
+    calibrate,
+    conformal_rank,
+    level_rows,
+)
 from models.pipeline import train_and_register
 from models.registry import Registry
 from models.spec import SyntheticData
@@ -83,3 +89,38 @@ def test_coverage_reached_near_level_on_noisy_series(tmp_path: object) -> None:
     meta = registry.metadata("ar", 1)
     assert meta["intervals"]["method"] == "split_conformal"
     assert meta["intervals"]["scale"] == "absolute"
+
+
+def test_level_rows_mark_missing_levels() -> None:
+    scored = {"0.8": {"coverage": 0.75, "mean_width": 2.0}}
+
+    rows = level_rows(scored, REPORT_LEVELS)
+
+    assert rows["0.8"] == {"coverage": 0.75, "mean_width": 2.0, "served": True}
+    assert rows["0.9"] == {"coverage": None, "mean_width": None, "served": False}
+    assert rows["0.95"] == {"coverage": None, "mean_width": None, "served": False}
+    assert list(rows) == ["0.8", "0.9", "0.95"]
+
+
+def test_uncalibrated_levels_stored_unserved(tmp_path: object) -> None:
+    # 15 validation values give 6 windows of 10 steps, which calibrate up to 0.85
+    spec = tiny_spec(
+        name="short",
+        target="price",
+        lookback=5,
+        horizon=10,
+        data=SyntheticData(generator="ar1", length=100),
+    )
+    registry = Registry(str(tmp_path))
+
+    _, result, _ = train_and_register(spec, registry)
+
+    assert result.intervals is not None
+    assert result.intervals.levels[-1] == 0.85
+    stored = registry.metadata("short", 1)["metrics"]["test"]["intervals"]
+    assert stored == result.metrics["intervals"]
+    assert stored["0.8"]["served"] is True
+    assert stored["0.8"]["coverage"] is not None
+    unserved = {"coverage": None, "mean_width": None, "served": False}
+    assert stored["0.9"] == unserved
+    assert stored["0.95"] == unserved

@@ -17,6 +17,8 @@ from models.cli import build_parser
 from models.cli_evaluation import base_spec
 from models.registry import Registry
 from models.spec import SyntheticData, TrainingSpec
+from models.stored_metadata import metadata_problem
+from service.schemas import VersionMetrics
 
 FIXTURE = Path(__file__).parent / "fixtures" / "registry"
 NAME = "sine-old"
@@ -69,3 +71,56 @@ def test_old_spec_starts_backtest(old_registry: Registry) -> None:
     assert spec.data == SyntheticData.model_validate(
         old_registry.metadata(NAME, 1)["spec"]["data"]
     )
+
+
+def test_old_test_intervals_load(old_registry: Registry) -> None:
+    """The version lists only its calibrated level, 0.8, without
+    ``served``; its validation windows calibrate levels up to 0.88."""
+    meta = old_registry.metadata(NAME, 1)
+
+    assert list(meta["metrics"]["test"]["intervals"]) == ["0.8"]
+    assert "served" not in meta["metrics"]["test"]["intervals"]["0.8"]
+    assert metadata_problem(meta) is None
+    metrics = VersionMetrics.model_validate(meta["metrics"])
+    assert metrics.test is not None
+    assert metrics.test.intervals is not None
+    assert metrics.test.intervals["0.8"].served is True
+    assert metrics.test.intervals["0.8"].coverage == 0.625
+
+
+def test_unserved_level_loads(old_registry: Registry) -> None:
+    meta = old_registry.metadata(NAME, 1)
+    intervals = meta["metrics"]["test"]["intervals"]
+    intervals["0.9"] = {"coverage": None, "mean_width": None, "served": False}
+
+    assert metadata_problem(meta) is None
+    dumped = VersionMetrics.model_validate(meta["metrics"]).model_dump(mode="json")
+    assert dumped["test"]["intervals"]["0.9"] == intervals["0.9"]
+    assert dumped["test"]["model"] == meta["metrics"]["test"]["model"]
+
+
+@pytest.mark.parametrize(
+    ("row", "problem"),
+    [
+        (
+            {"coverage": 0.5, "mean_width": None, "served": False},
+            "metrics.test.intervals.0.9: a level with served false has no "
+            "coverage or mean_width, but they are 0.5 and None",
+        ),
+        (
+            {"coverage": None, "mean_width": None, "served": "no"},
+            "metrics.test.intervals.0.9.served: Input should be a valid boolean",
+        ),
+        (
+            {"coverage": "high", "mean_width": 1.0},
+            "metrics.test.intervals.0.9.coverage: Input should be a valid number",
+        ),
+    ],
+)
+def test_invalid_interval_row_named(
+    old_registry: Registry, row: dict[str, object], problem: str
+) -> None:
+    meta = old_registry.metadata(NAME, 1)
+    meta["metrics"]["test"]["intervals"]["0.9"] = row
+
+    assert metadata_problem(meta) == problem

@@ -148,6 +148,19 @@ def test_list_models(live_server: LiveServer) -> None:
     assert "mase" in test_metrics["model"]
 
 
+def test_version_detail_lists_interval_levels(live_server: LiveServer) -> None:
+    body = live_server.client.get("/v1/models/nflx/versions/latest").json()
+    listing = live_server.client.get("/v1/models").json()["models"]
+
+    intervals = body["metrics"]["test"]["intervals"]
+    assert list(intervals) == ["0.8", "0.9", "0.95"]
+    for row in intervals.values():
+        assert row["served"] is True
+        assert 0 <= row["coverage"] <= 1
+    latest = next(m["latest"] for m in listing if m["name"] == "nflx")
+    assert latest["metrics"]["test"]["intervals"] == intervals
+
+
 def test_version_detail(live_server: LiveServer) -> None:
     response = live_server.client.get("/v1/models/nflx/versions/latest")
     assert response.status_code == 200
