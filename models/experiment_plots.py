@@ -2,7 +2,10 @@
 and error by horizon step.
 
 Figures are built with matplotlib's object API on the Agg canvas, so no
-pyplot state is shared between threads or calls.
+pyplot state is shared between threads or calls. Every figure is drawn in
+matplotlib's built-in style, so the same data gives the same PNG bytes
+whatever matplotlibrc the working folder, ``$MPLCONFIGDIR`` or
+``$MATPLOTLIBRC`` contains.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 
+import matplotlib.style
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -22,10 +26,28 @@ DPI = 90
 SIZE = (7.5, 4.0)
 
 
-def new_figure() -> tuple[Figure, Axes]:
-    """Create a figure on an Agg canvas with one axes."""
-    figure = Figure(figsize=SIZE, dpi=DPI, layout="constrained")
+def blank_figure(size: tuple[float, float] = SIZE) -> Figure:
+    """Create a figure of ``size`` inches on an Agg canvas, in matplotlib's
+    built-in style.
+
+    A matplotlibrc changes fonts, line widths, colours and more, which figures
+    and their artists read from ``matplotlib.rcParams`` when they are created
+    and drawn.
+
+    NOTE: the style is set on the process-wide rcParams, so it replaces any
+    style that the process set before. ``style.use`` updates the values in
+    place and every figure sets the same values, so threads that draw at the
+    same time read valid parameters.
+    """
+    matplotlib.style.use("default")
+    figure = Figure(figsize=size, dpi=DPI, layout="constrained")
     FigureCanvasAgg(figure)
+    return figure
+
+
+def new_figure() -> tuple[Figure, Axes]:
+    """Create a figure as ``blank_figure`` does, with one axes."""
+    figure = blank_figure()
     return figure, figure.add_subplot()
 
 

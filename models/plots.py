@@ -16,11 +16,10 @@ from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, NullLocator
 
-from models.experiment_plots import DPI, new_figure
+from models.experiment_plots import blank_figure, new_figure
 from models.gradient_summary import EXPLODE_RATIO, VANISH_RATIO
 from models.gradients import GradientFlow
 
@@ -132,8 +131,7 @@ def lag_experiment_figure(
 
     ``accuracy`` maps a cell name to {lag: R^2 on held-out sequences}.
     """
-    figure = Figure(figsize=(11.0, 4.0), dpi=DPI, layout="constrained")
-    FigureCanvasAgg(figure)
+    figure = blank_figure((11.0, 4.0))
     left, right = figure.subplots(1, 2)
 
     for index, (cell, by_lag) in enumerate(accuracy.items()):
