@@ -63,8 +63,12 @@ FLOW_OPTIONS = {
     "seq_len": "--seq-len",
     "clip_norm": "--clip-norm",
     "seed": "--seed",
+    "model": "--model",
+    "model.name": "--model",
+    "model.version": "--model",
     "model.layer": "--layer",
     "input.bundled.end": "--end",
+    "input.values": "--values",
 }
 # the options of gradients lag-experiment, by the field of
 # LagExperimentParams they set

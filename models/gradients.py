@@ -80,6 +80,7 @@ from models.gradient_inputs import (
     prepare_input,
 )
 from models.gradient_summary import GradientSummary, summarize_gradient_norms
+from models.input_names import InputNamed, setting
 from models.jacobians import step_jacobian_norms
 from models.limits import DEFAULT_LIMITS, Limits, check_limit
 from models.names import NAME_RE, ModelName
@@ -134,7 +135,7 @@ class StoredModelRef(_Strict):
     )
 
 
-class GradientFlowSpec(_Strict):
+class GradientFlowSpec(_Strict, InputNamed):
     """The network to analyse (fresh or a stored version) and its input.
 
     Fresh-network controls default to cell 'rnn', hidden_size 32, activation
@@ -502,10 +503,11 @@ def _resolve_seq_len(spec: GradientFlowSpec, limits: Limits) -> int:
         and spec.seq_len is not None
         and spec.seq_len != values_length
     ):
+        seq_len = spec.input_name("seq_len")
         raise InvalidInputError(
-            f"seq_len={spec.seq_len} differs from the "
-            f"{plural(values_length, 'row')} of input.values; leave seq_len out "
-            "or make them equal",
+            f"{setting(seq_len, spec.seq_len)} differs from the "
+            f"{plural(values_length, 'row')} of {spec.input_name('input.values')}; "
+            f"leave {seq_len} out or make them equal",
             field="seq_len",
         )
     if values_length is not None and values_length > limits.max_seq_len:
@@ -533,15 +535,17 @@ def _fresh_network(
     )
     activation: Activation = spec.activation or "tanh"
     if cell != "rnn" and activation != "tanh":
+        name = spec.input_name("activation")
         raise InvalidInputError(
-            f"activation {activation!r} applies only to cell 'rnn'; the {cell} "
-            "has fixed activations, so remove activation",
+            f"{name} {activation!r} applies only to {spec.input_name('cell')} "
+            f"'rnn'; the {cell} has fixed activations, so remove {name}",
             field="activation",
         )
     if spec.forget_bias is not None and cell != "lstm":
+        name = spec.input_name("forget_bias")
         raise InvalidInputError(
-            f"forget_bias applies only to cell 'lstm', got cell {cell!r}; "
-            "remove forget_bias",
+            f"{name} applies only to {spec.input_name('cell')} 'lstm', but the "
+            f"cell is {cell!r}; remove {name}",
             field="forget_bias",
         )
 
@@ -585,20 +589,23 @@ def _stored_network(
     stored: LoadedModel,
     limits: Limits,
 ) -> tuple[CellStack, int, dict[str, Any]]:
-    for name in FRESH_ONLY:
-        if getattr(spec, name) is not None:
+    for field in FRESH_ONLY:
+        if getattr(spec, field) is not None:
+            name = spec.input_name(field)
             raise InvalidInputError(
                 f"{name} applies to a fresh network and cannot change the stored "
-                f"version {stored.name}:{stored.version}; remove {name} or model",
-                field=name,
+                f"version {stored.name}:{stored.version}; remove {name} or "
+                f"{spec.input_name('model')}",
+                field=field,
             )
     label = f"{stored.name}:{stored.version}"
     _check_stored_size(stored, label, limits)
     stack = stack_from_forecaster(stored.model)
     if spec.cell is not None and spec.cell != stack.cell_type:
+        cell = spec.input_name("cell")
         raise InvalidInputError(
-            f"cell {spec.cell!r} differs from the {stack.cell_type!r} of "
-            f"{label}; leave cell out",
+            f"{cell} {spec.cell!r} differs from the {stack.cell_type!r} of "
+            f"{label}; leave {cell} out",
             field="cell",
         )
 
@@ -607,8 +614,8 @@ def _stored_network(
         layer = stack.num_layers - 1
     if layer >= stack.num_layers:
         raise InvalidInputError(
-            f"model.layer={layer} is out of range: {stored.name}:{stored.version} "
-            f"has layers 0..{stack.num_layers - 1}",
+            f"{setting(spec.input_name('model.layer'), layer)} is out of range: "
+            f"{stored.name}:{stored.version} has layers 0..{stack.num_layers - 1}",
             field="model.layer",
         )
     network = {

@@ -50,7 +50,7 @@ def test_flow_rejects_bad_spec(tmp_path: Path) -> None:
     )  # fmt: skip
 
     assert result.returncode == 2
-    assert "activation 'identity' applies only to cell 'rnn'" in result.stderr
+    assert "--activation 'identity' applies only to --cell 'rnn'" in result.stderr
 
 
 def test_flow_names_bad_value(tmp_path: Path) -> None:

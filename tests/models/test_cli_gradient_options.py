@@ -10,7 +10,9 @@ import pytest
 
 from models.cli import build_parser, main
 from models.cli_gradients import _flow_spec
+from models.errors import InvalidInputError
 from models.gradient_inputs import NoiseInput
+from models.gradients import GradientFlowSpec, compute_gradient_flow
 from models.limits import Limits
 
 FLOW_ERRORS = [
@@ -142,3 +144,75 @@ def test_flow_noise_takes_seed() -> None:
 
     assert spec.input == NoiseInput(seed=7)
     assert spec.seed == 7
+
+
+# a registry with sine-old version 1, a one-layer RNN of hidden size 2
+FIXTURE_REGISTRY = Path(__file__).parent / "fixtures" / "registry"
+
+CROSS_FIELD_ERRORS = [
+    (
+        ["--cell", "gru", "--activation", "identity"],
+        "--activation 'identity' applies only to --cell 'rnn'; the gru has fixed "
+        "activations, so remove --activation",
+    ),
+    (
+        ["--forget-bias", "1"],
+        "--forget-bias applies only to --cell 'lstm', but the cell is 'rnn'; "
+        "remove --forget-bias",
+    ),
+    (
+        ["--model", "sine-old", "--hidden-size", "4"],
+        "--hidden-size applies to a fresh network and cannot change the stored "
+        "version sine-old:1; remove --hidden-size or --model",
+    ),
+    (
+        ["--model", "sine-old", "--cell", "gru"],
+        "--cell 'gru' differs from the 'rnn' of sine-old:1; leave --cell out",
+    ),
+    (
+        ["--model", "sine-old", "--layer", "1"],
+        "--layer 1 is out of range: sine-old:1 has layers 0..0",
+    ),
+    (
+        ["--model", "Sine"],
+        "--model: 'Sine' is invalid. A name may contain only lowercase letters, "
+        "digits, '_' and '-', must start with a letter or digit and may have at "
+        "most 64 characters. Use a name such as 'sine'.",
+    ),
+]
+
+
+@pytest.mark.parametrize(("options", "message"), CROSS_FIELD_ERRORS)
+def test_flow_cross_field_error_names_options(
+    options: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--registry", str(FIXTURE_REGISTRY), "gradients", "flow", *options]
+
+    assert main(argv) == 2
+    assert capsys.readouterr().err == f"error: {message}\n"
+
+
+def test_flow_values_length_names_options(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    values = tmp_path / "values.json"
+    values.write_text("[1, 2, 3, 4, 5]")
+    argv = ["--registry", str(tmp_path), "gradients", "flow", "--seq-len", "4"]
+
+    assert main([*argv, "--values", str(values)]) == 2
+    assert capsys.readouterr().err == (
+        "error: --seq-len 4 differs from the 5 rows of --values; leave --seq-len "
+        "out or make them equal\n"
+    )
+
+
+def test_flow_spec_errors_name_fields() -> None:
+    spec = GradientFlowSpec(cell="gru", activation="identity")
+
+    with pytest.raises(InvalidInputError) as caught:
+        compute_gradient_flow(spec)
+
+    assert caught.value.message == (
+        "activation 'identity' applies only to cell 'rnn'; the gru has fixed "
+        "activations, so remove activation"
+    )
