@@ -584,7 +584,9 @@ def cmd_lag_experiment(args: argparse.Namespace, registry: Registry) -> int:
     }
     params = validate_options(LagExperimentParams, fields, LAG_OPTIONS)
     limits = limits_from_env()
-    check_lag_batch(params.batch_size, params.seq_len, params.hidden_size, limits)
+    check_lag_batch(
+        params.batch_size, params.seq_len, params.hidden_size, limits, LAG_OPTIONS
+    )
     result = run_lag_experiment(
         params,
         _print_progress,

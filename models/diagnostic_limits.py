@@ -14,7 +14,7 @@ bounds B x T x H.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from torch import nn
 
@@ -66,21 +66,29 @@ def check_parameters(count: int, limits: Limits, *, network: str, field: str) ->
 
 
 def check_lag_batch(
-    batch_size: int, seq_len: int, hidden_size: int, limits: Limits
+    batch_size: int,
+    seq_len: int,
+    hidden_size: int,
+    limits: Limits,
+    names: Mapping[str, str] | None = None,
 ) -> None:
     """Raise ``LimitExceededError`` on ``batch_size`` when B x T x H of a lag
     experiment's training batch is above ``limits.max_lag_batch_elements``.
 
     Backpropagation through time keeps the gate activations of every step of
-    the batch, so a training step's memory grows with B x T x H.
+    the batch, so a training step's memory grows with B x T x H. ``names``
+    maps ``batch_size`` and ``hidden_size`` to the names that the fix
+    gives them, such as command-line options.
     """
     elements = batch_size * seq_len * hidden_size
     limit = limits.max_lag_batch_elements
     if elements > limit:
+        batch = (names or {}).get("batch_size", "batch_size")
+        hidden = (names or {}).get("hidden_size", "hidden_size")
         raise LimitExceededError(
             f"batch_size x seq_len x hidden_size = {batch_size} x {seq_len} x "
             f"{hidden_size} = {elements} is above the limit of {limit}; lower "
-            f"batch_size, hidden_size or the largest lag, or raise "
+            f"{batch}, {hidden} or the largest lag, or raise "
             f"{LAG_BATCH_SETTING}",
             field="batch_size",
         )

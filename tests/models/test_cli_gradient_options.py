@@ -216,3 +216,20 @@ def test_flow_spec_errors_name_fields() -> None:
         "activation 'identity' applies only to cell 'rnn'; the gru has fixed "
         "activations, so remove activation"
     )
+
+
+def test_lag_batch_limit_names_options(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("RNN_FORECAST_MAX_LAG_BATCH_ELEMENTS", raising=False)
+    options = ["--batch-size", "1024", "--hidden-size", "256"]
+    argv = ["--registry", str(tmp_path), "gradients", "lag-experiment", *options]
+
+    assert main(argv) == 2
+    assert capsys.readouterr().err == (
+        "error: batch_size x seq_len x hidden_size = 1024 x 45 x 256 = 11796480 "
+        "is above the limit of 4000000; lower --batch-size, --hidden-size or the "
+        "largest lag, or raise RNN_FORECAST_MAX_LAG_BATCH_ELEMENTS\n"
+    )
