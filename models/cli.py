@@ -26,6 +26,7 @@ from models.cli_data import (
     TRAIN_DATA_HELP,
     add_source_options,
     data_spec,
+    source_option_names,
     with_source_options,
 )
 from models.cli_inputs import read_json_file, split_version_ref
@@ -256,6 +257,7 @@ def training_spec(args: argparse.Namespace) -> TrainingSpec:
         base["data"] = set_fields(data_spec(args))
     else:
         base = with_source_options(base, args, f"the spec file {args.spec}")
+        options.update(source_option_names(base, args))
     spec = validate_options(TrainingSpec, base, options)
     check_submitted_data(spec)
     return spec

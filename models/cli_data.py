@@ -158,3 +158,16 @@ def with_source_options(
     source = data.get("source")
     check_source_options(str(source), options, f"data.source {source!r} of {origin}")
     return {**fields, "data": {**data, **options}}
+
+
+def source_option_names(
+    fields: dict[str, Any], args: argparse.Namespace
+) -> dict[str, str]:
+    """Return the option of each source option in ``args`` by the path of
+    the data spec field that it sets in ``fields``, such as
+    ``data.bundled.column`` for ``--column``, for validation messages."""
+    data = fields.get("data")
+    if not isinstance(data, dict):
+        return {}
+    source = data.get("source")
+    return {f"data.{source}.{name}": f"--{name}" for name in source_options(args)}

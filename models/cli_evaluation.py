@@ -24,6 +24,7 @@ from models.cli_data import (
     SPEC_DATA_HELP,
     add_source_options,
     data_spec,
+    source_option_names,
     with_source_options,
 )
 from models.cli_inputs import output_path, read_json_file, split_version_ref
@@ -135,6 +136,7 @@ def base_spec(args: argparse.Namespace, registry: Registry) -> TrainingSpec:
         fields["data"] = set_fields(data_spec(data_args, seed_name=seed_name))
     else:
         fields = with_source_options(fields, data_args, spec_origin(args))
+        options.update(source_option_names(fields, data_args))
     spec = validate_options(TrainingSpec, fields, options)
     # a stored version's spec carries every field with its default, so only
     # data from a file or a flag is checked

@@ -128,3 +128,26 @@ def test_invalid_download_date_names_option() -> None:
         training_spec(args)
 
     assert str(caught.value).startswith("--start: Input should be a valid date")
+
+
+def test_backtest_column_names_option(tmp_path: Path) -> None:
+    args = parse("backtest", "--column", "volume")
+
+    with pytest.raises(ValueError) as caught:
+        base_spec(args, Registry(tmp_path / "registry"))
+
+    assert str(caught.value).startswith("--column: Input should be 'close', ")
+
+
+def test_spec_file_length_names_option(tmp_path: Path) -> None:
+    spec = tmp_path / "spec.json"
+    data = {"source": "synthetic", "generator": "sine"}
+    spec.write_text(json.dumps({"name": "mine", "data": data}))
+    args = parse("train", "--spec", str(spec), "--length", "10")
+
+    with pytest.raises(ValueError) as caught:
+        training_spec(args)
+
+    assert str(caught.value) == (
+        "--length: Input should be greater than or equal to 50"
+    )
