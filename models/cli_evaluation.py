@@ -30,7 +30,7 @@ from models.cli_data import (
 from models.cli_inputs import output_path, read_json_file, split_version_ref
 from models.cli_outputs import check_output_folder, check_registry
 from models.limits import limit_from_env
-from models.option_errors import validate_options
+from models.option_errors import located, validate_options
 from models.paths import default_cache_dir
 from models.plurals import plural
 from models.registry import Registry
@@ -402,9 +402,7 @@ def cmd_tune(args: argparse.Namespace, registry: Registry) -> int:
         "register_version": not args.no_register,
     }
     if args.space is not None:
-        fields["space"] = read_json_file(
-            "--space", args.space, dict, "search space fields"
-        )
+        fields["space"] = space_file(args.space)
     params = validate_options(TuningSpec, fields, TUNE_OPTIONS)
     check_storage_option(args.storage)
     if params.register_version:
@@ -434,6 +432,21 @@ def cmd_tune(args: argparse.Namespace, registry: Registry) -> int:
         args.output.write_text(json.dumps(summary, indent=2))
         print(f"wrote {args.output}")
     return 0
+
+
+def space_file(path: Path) -> Any:
+    """Read and validate the search space file of ``--space``; raise
+    ``ValueError`` naming the file and each invalid field."""
+    from pydantic import ValidationError
+
+    from models.tuning import SearchSpace
+
+    content = read_json_file("--space", path, dict, "search space fields")
+    try:
+        return SearchSpace.model_validate(content)
+    except ValidationError as exc:
+        problems = [f"--space {path}: {located(err, {})}" for err in exc.errors()]
+        raise ValueError("; ".join(problems)) from None
 
 
 def check_storage_option(url: str | None) -> None:

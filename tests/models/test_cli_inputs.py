@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from models.cli import bind_fix
+from models.cli_evaluation import space_file
 from models.cli_inputs import read_json_file, split_version_ref
+from models.tuning import SearchSpace
 
 
 @pytest.mark.parametrize(
@@ -33,6 +35,30 @@ def test_json_file_errors_name_option(
         read_json_file("--space", path, dict, "search space fields")
 
     assert str(caught.value).startswith(expected.format(path=path))
+
+
+def test_space_file_errors_name_file(tmp_path: Path) -> None:
+    path = tmp_path / "space.json"
+    path.write_text('{"hidden_size": [10, 5], "depth": 2}')
+
+    with pytest.raises(ValueError) as caught:
+        space_file(path)
+
+    assert str(caught.value) == (
+        f"--space {path}: hidden_size: hidden_size range (10, 5) has low above "
+        f"high; give the lower bound first; --space {path}: depth: Extra inputs "
+        "are not permitted"
+    )
+
+
+def test_space_file_is_validated(tmp_path: Path) -> None:
+    path = tmp_path / "space.json"
+    path.write_text('{"cells": ["gru"], "hidden_size": [4, 8]}')
+
+    space = space_file(path)
+
+    assert space == SearchSpace(cells=["gru"], hidden_size=(4, 8))
+    assert space.model_fields_set == {"cells", "hidden_size"}
 
 
 def test_json_file_array_is_read(tmp_path: Path) -> None:
