@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Annotated, Any
 
@@ -308,6 +309,7 @@ def compute_gradient_flow(
         jacobians=spec.jacobians,
         seed=spec.seed,
         should_stop=should_stop,
+        name_of=spec.input_name,
     )
     network = {**network, "layer": layer, "seq_len": seq_len}
     return GradientFlow(
@@ -327,6 +329,7 @@ def trace_gradients(
     jacobians: bool = True,
     seed: int = 0,
     should_stop: StopCheck | None = None,
+    name_of: Callable[[str], str] = str,
 ) -> GradientTrace:
     """Backpropagate the last-step loss of ``stack`` on x (T, F) through time.
 
@@ -335,12 +338,14 @@ def trace_gradients(
     gradient overflows float64, or when the loss gradient at the last step is
     zero so that the ratios are undefined. Raises ``ComputationCancelled``
     when ``should_stop`` returns True before a time step or a Jacobian step.
+    ``name_of`` returns the name of a spec field in the input, for the fix
+    that an error gives.
     """
     stack.zero_grad(set_to_none=True)
     with torch.enable_grad():
         output, states, layer_input = _forward(stack, prepared.x, layer, should_stop)
         loss = torch.nn.functional.mse_loss(output[0], prepared.target)
-        _check_finite_states(states, loss)
+        _check_finite_states(states, loss, name_of)
         stop_if_requested(should_stop, COMPUTATION)
         loss.backward()
 
@@ -349,7 +354,7 @@ def trace_gradients(
     cell_grad_norms = None
     if stack.cell_type == "lstm":
         cell_grad_norms = _grad_norms([state[1] for state in states])  # type: ignore[index]
-    _check_gradients(grad_norms)
+    _check_gradients(grad_norms, name_of)
 
     norms = products = converged = None
     if jacobians:
@@ -465,27 +470,30 @@ def _global_norm(parameters: list[torch.nn.Parameter]) -> float:
     return float(torch.stack(squares).sum().sqrt()) if squares else 0.0
 
 
-def _check_finite_states(states: list[CellState], loss: Tensor) -> None:
+def _check_finite_states(
+    states: list[CellState], loss: Tensor, name_of: Callable[[str], str]
+) -> None:
+    lower = f"lower {name_of('spectral_radius')} or {name_of('seq_len')}"
+    tanh = f"use {name_of('activation')} 'tanh'"
     for t, state in enumerate(states):
         if not bool(torch.isfinite(_flat_state(state)).all()):
             raise InvalidInputError(
-                f"the hidden state overflowed float64 at step {t}; lower "
-                "spectral_radius or seq_len, use activation 'tanh', or send "
-                "smaller input values",
+                f"the hidden state overflowed float64 at step {t}; {lower}, "
+                f"{tanh}, or send smaller input values",
             )
     if not bool(torch.isfinite(loss)):
         raise InvalidInputError(
-            "the loss overflowed float64; lower spectral_radius or seq_len, use "
-            "activation 'tanh', or send a target closer to the output",
+            f"the loss overflowed float64; {lower}, {tanh}, or send a target "
+            "closer to the output",
         )
 
 
-def _check_gradients(grad_norms: np.ndarray) -> None:
+def _check_gradients(grad_norms: np.ndarray, name_of: Callable[[str], str]) -> None:
     if not np.isfinite(grad_norms).all():
         step = int(np.flatnonzero(~np.isfinite(grad_norms))[-1])
         raise InvalidInputError(
             f"the gradient dL/dh_t overflowed float64 at step {step}; lower "
-            "spectral_radius or seq_len",
+            f"{name_of('spectral_radius')} or {name_of('seq_len')}",
         )
     if grad_norms[-1] == 0.0:
         raise InvalidInputError(

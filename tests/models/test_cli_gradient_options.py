@@ -233,3 +233,29 @@ def test_lag_batch_limit_names_options(
         "is above the limit of 4000000; lower --batch-size, --hidden-size or the "
         "largest lag, or raise RNN_FORECAST_MAX_LAG_BATCH_ELEMENTS\n"
     )
+
+
+def test_flow_overflow_fix_names_options(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    options = ["--activation", "identity", "--spectral-radius", "100"]
+    argv = ["--registry", str(tmp_path), "gradients", "flow", *options]
+
+    assert main([*argv, "--seq-len", "200"]) == 2
+    assert capsys.readouterr().err == (
+        "error: the hidden state overflowed float64 at step 155; lower "
+        "--spectral-radius or --seq-len, use --activation 'tanh', or send "
+        "smaller input values\n"
+    )
+
+
+def test_flow_overflow_fix_names_fields() -> None:
+    spec = GradientFlowSpec(activation="identity", spectral_radius=100, seq_len=200)
+
+    with pytest.raises(InvalidInputError) as caught:
+        compute_gradient_flow(spec)
+
+    assert caught.value.message == (
+        "the hidden state overflowed float64 at step 155; lower spectral_radius "
+        "or seq_len, use activation 'tanh', or send smaller input values"
+    )
