@@ -46,7 +46,12 @@ def setting(name: str, value: object) -> str:
 class InputNamed(BaseModel):
     """Base of a spec whose run-time errors name its fields as the input
     that built it did: by the option that set a field on the command line,
-    else by the field name."""
+    else by the field name.
+
+    NOTE: pydantic's ``==`` compares private attributes too, so a spec built
+    from options is not equal to the same spec built from JSON; compare
+    their ``model_dump()`` instead.
+    """
 
     # the names from the validation context, by field; the fields of nested
     # specs, such as a backtest's training spec, are named here as well
