@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from models.errors import InvalidInputError
@@ -131,7 +132,11 @@ async def upload_series(request: Request, settings: SettingsDep) -> JSONResponse
             "multipart/form-data form",
         )
 
-    info = save_series(raw, settings, filename=filename, field=field)
+    # parsing and checking a CSV near the 10 MB default limit takes seconds,
+    # which on the event loop would stall every other request meanwhile
+    info = await run_in_threadpool(
+        save_series, raw, settings, filename=filename, field=field
+    )
     location = public_path(request, f"/v1/series/{info['id']}")
     return JSONResponse(info, status_code=201, headers={"Location": location})
 
