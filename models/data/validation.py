@@ -22,6 +22,7 @@ from models.data.value_range import check_column_ranges, check_series_values
 from models.errors import DataError
 from models.pandas_dates import DATE_RANGE
 from models.plurals import plural
+from models.quoted_ids import shortened
 
 KINDS = ("price", "value")
 # what messages call the close column of each kind
@@ -38,6 +39,8 @@ EXCHANGE_TIMEZONE = "America/New_York"
 UTC_OFFSET = r"[T ]\d\d:\d\d.*(?:Z|[+-]\d\d(?::?\d\d)?)$"
 
 LISTED_DATES = 3
+# characters of a too-large number that a message shows
+INFINITE_CELL_CHARS = 40
 
 
 def clean_frame(
@@ -111,12 +114,12 @@ def clean_frame(
     if strict_rows and not pd.api.types.is_datetime64_any_dtype(raw["date"].dtype):
         check_iso_dates(raw["date"], label)
     dates = _parse_dates(raw["date"], label, notes)
-    frame = _parse_values(raw, dates, label)
+    name = close_name or CLOSE_NAMES[kind]
+    frame = _parse_values(raw, dates, label, close_name=name)
     # rows in input order, so that an error can name the data row
     parsed_rows = frame
     if sessions_only:
         check_sessions(dates, raw["date"], frame["close"].notna().to_numpy(), label)
-    name = close_name or CLOSE_NAMES[kind]
     if check_all_columns:
         check_column_ranges(frame, names={"close": name}, label=label)
 
@@ -225,19 +228,25 @@ def _to_datetime(column: pd.Series, label: str) -> pd.Series:
 
 
 def _parse_values(
-    raw: pd.DataFrame, dates: pd.DatetimeIndex, label: str
+    raw: pd.DataFrame, dates: pd.DatetimeIndex, label: str, close_name: str
 ) -> pd.DataFrame:
-    """Convert every value column to float64, with NaN for missing cells."""
+    """Convert every value column to float64, with NaN for missing cells.
+
+    Messages call the ``close`` column ``close_name``, the input column that
+    became it, such as ``value`` in a ``date,value`` file."""
     frame = pd.DataFrame(index=dates)
     for name in VALUE_COLUMNS:
         if name in raw.columns:
-            frame[name] = _parse_column(raw[name], name, dates, label)
+            message_name = close_name if name == "close" else name
+            frame[name] = _parse_column(raw[name], message_name, dates, label)
     return frame
 
 
 def _parse_column(
     column: pd.Series, name: str, dates: pd.DatetimeIndex, label: str
 ) -> np.ndarray:
+    """Convert one column to float64; ``name`` is the column as messages
+    show it."""
     values: np.ndarray
     if pd.api.types.is_numeric_dtype(column.dtype):
         values = column.to_numpy(dtype="float64", na_value=np.nan)
@@ -261,13 +270,23 @@ def _parse_column(
     if len(infinite):
         position = int(infinite[0])
         raise DataError(
-            f"{label}: {name} is {values[position]} in data row {position + 1} "
-            "(row 1 is the first row after the header), dated "
+            f"{label}: {name} is {_infinite_cell(column.iloc[position])} in data "
+            f"row {position + 1} (row 1 is the first row after the header), dated "
             f"{format_dates(dates[position : position + 1])}; "
             "replace it with a finite number or remove the row",
             field="data",
         )
     return values
+
+
+def _infinite_cell(cell: object) -> str:
+    """Format a cell that parsed as infinite for a message: ``inf`` or
+    ``-inf`` for an infinity, and a number too large for float64 as written,
+    cut short."""
+    text = str(cell).strip()
+    if isinstance(cell, str) and "inf" not in text.lower():
+        return f"{shortened(text, INFINITE_CELL_CHARS)}, beyond the float64 range"
+    return str(float(text))
 
 
 def _drop_missing_close(

@@ -255,3 +255,42 @@ def test_clean_frame_rejects_unknown_kind() -> None:
 
     with pytest.raises(ValueError, match="kind must be one of"):
         clean_frame(raw, kind="prices", label="a.csv")
+
+
+@pytest.mark.parametrize(
+    ("close", "message"),
+    [
+        (
+            ["1", "x"],
+            "a.csv: invalid number 'x' in column value on 2020-01-03; "
+            "write a number or leave the cell empty",
+        ),
+        (
+            ["1", "-inf"],
+            "a.csv: value is -inf in data row 2 (row 1 is the first row after "
+            "the header), dated 2020-01-03; replace it with a finite number or "
+            "remove the row",
+        ),
+    ],
+)
+def test_value_kind_errors_name_value_column(close: list[str], message: str) -> None:
+    raw = frame(date=["2020-01-02", "2020-01-03"], close=close)
+
+    with pytest.raises(DataError) as caught:
+        clean_frame(raw, kind="value", label="a.csv")
+
+    assert str(caught.value) == message
+
+
+def test_float64_overflow_shown_as_written() -> None:
+    raw = frame(date=["2020-01-02", "2020-01-03"], close=["1", "9" * 400])
+
+    with pytest.raises(DataError) as caught:
+        clean_frame(raw, kind="price", label="a.csv")
+
+    assert str(caught.value) == (
+        f"a.csv: close is {'9' * 40}... (400 characters, the first 40 shown), "
+        "beyond the float64 range in data row 2 (row 1 is the first row after "
+        "the header), dated 2020-01-03; replace it with a finite number or "
+        "remove the row"
+    )
