@@ -36,6 +36,8 @@ VALUE_COLUMNS = {"date": "date", "value": "close"}
 MAX_FIELD_CHARS = csv.field_size_limit()
 # delimiters of other CSV dialects, which leave a header of one column
 OTHER_DELIMITERS = (";", "\t", "|")
+# bytes at the start of a file that the UTF-16 check reads
+UTF16_SAMPLE_BYTES = 256
 ACCEPTED_HEADERS = (
     "'Date,Open,High,Low,Close,Adj Close,Volume' (Yahoo Finance, Adj Close "
     "optional) or 'date,value'"
@@ -134,6 +136,12 @@ def _read_table(raw: bytes, label: str) -> tuple[pd.DataFrame, str]:
         ) from exc
 
     if "\x00" in text:
+        if _looks_like_utf16(raw):
+            raise DataError(
+                f"{label} is UTF-16 text without a byte order mark, not UTF-8; "
+                "save it as a UTF-8 CSV file",
+                field="data",
+            )
         raise DataError(
             f"{label} contains NUL bytes, so it is a binary file and not a "
             "CSV file; export the data as CSV",
@@ -180,6 +188,16 @@ def _read_table(raw: bytes, label: str) -> tuple[pd.DataFrame, str]:
             field="data",
         )
     return table, file_format
+
+
+def _looks_like_utf16(raw: bytes) -> bool:
+    """True when every other byte of the start of ``raw`` is NUL, as in
+    ASCII text encoded as UTF-16 (little or big endian)."""
+    start = raw[:UTF16_SAMPLE_BYTES]
+    start = start[: len(start) - len(start) % 2]
+    if not start:
+        return False
+    return set(start[1::2]) == {0} or set(start[0::2]) == {0}
 
 
 def _header_line(text: str) -> str:

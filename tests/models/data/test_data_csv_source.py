@@ -215,6 +215,18 @@ def test_parse_csv_selects_column() -> None:
             "t.csv contains NUL bytes, so it is a binary file and not a CSV "
             "file; export the data as CSV",
         ),
+        (
+            "date,value\n2020-01-02,1\n".encode("utf-16-le"),
+            "close",
+            "t.csv is UTF-16 text without a byte order mark, not UTF-8; save it "
+            "as a UTF-8 CSV file",
+        ),
+        (
+            "date,value\n2020-01-02,1\n".encode("utf-16-be"),
+            "close",
+            "t.csv is UTF-16 text without a byte order mark, not UTF-8; save it "
+            "as a UTF-8 CSV file",
+        ),
         (b"  \n", "close", "t.csv is empty; expected a CSV header"),
         (b"date,value\n", "close", "t.csv contains no data rows"),
     ],
