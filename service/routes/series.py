@@ -118,10 +118,12 @@ UPLOAD_BODY = {
 )
 async def upload_series(request: Request, settings: SettingsDep) -> JSONResponse:
     content_type = request.headers.get("content-type", "").split(";")[0].strip()
-    if content_type == "multipart/form-data":
+    # media types are case-insensitive (RFC 9110, section 8.3.1)
+    media_type = content_type.lower()
+    if media_type == "multipart/form-data":
         raw, filename = await _read_multipart(request, settings)
         field = FILE_FIELD
-    elif content_type in ("text/csv", "text/plain", "application/csv"):
+    elif media_type in ("text/csv", "text/plain", "application/csv"):
         raw = await _read_capped(request, settings.max_upload_bytes, settings)
         filename, field = None, "body"
     else:

@@ -278,6 +278,36 @@ def test_upload_needs_csv_content_type(client: httpx.Client) -> None:
     assert "no file field 'file'" in no_file.json()["detail"]
 
 
+def form_body(boundary: str, csv: bytes) -> bytes:
+    """A multipart/form-data body with ``csv`` as its field ``file``."""
+    return (
+        f"--{boundary}\r\n".encode()
+        + b'Content-Disposition: form-data; name="file"; filename="a.csv"\r\n'
+        + b"Content-Type: text/csv\r\n\r\n"
+        + csv
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("Text/CSV", yahoo_tail(30)),
+        ("TEXT/CSV; charset=UTF-8", yahoo_tail(30)),
+        ("Multipart/Form-Data; boundary=XyZ", form_body("XyZ", yahoo_tail(30))),
+    ],
+)
+def test_upload_content_type_case_insensitive(
+    client: httpx.Client, content_type: str, body: bytes
+) -> None:
+    response = client.post(
+        "/v1/series", content=body, headers={"content-type": content_type}
+    )
+
+    assert response.status_code == 201, response.text
+    assert response.json()["rows"] == 30
+
+
 @pytest.mark.parametrize(
     ("content_type", "body", "problem"),
     [
