@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationInfo,
@@ -16,6 +17,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from models.data.scaling import ScalerKind
 from models.errors import InvalidInputError
@@ -82,13 +84,25 @@ class BundledData(_Strict):
     column: PriceColumn = "close"
 
 
+def check_value_column(value: object) -> object:
+    """Raise a ``value_column`` error for the column ``value``, which a
+    ``date,value`` CSV has but which training reads as ``close``."""
+    if value == "value":
+        raise PydanticCustomError(
+            "value_column",
+            "column 'value' names the values of a date,value CSV, which training "
+            "reads as the column 'close'; send 'close' or leave column out",
+        )
+    return value
+
+
 class CsvData(_Strict):
     """A Yahoo-format CSV (Date,Open,High,Low,Close,Adj Close,Volume) or a
     two-column ``date,value`` CSV on the local disk."""
 
     source: Literal["csv"] = "csv"
     path: str = Field(min_length=1, max_length=4096)
-    column: PriceColumn = "close"
+    column: Annotated[PriceColumn, BeforeValidator(check_value_column)] = "close"
 
 
 class YFinanceData(_Strict):
@@ -129,7 +143,7 @@ class UploadedData(_Strict):
 
     source: Literal["upload"] = "upload"
     series_id: str = Field(pattern=r"^[a-f0-9]{32}$")
-    column: PriceColumn = "close"
+    column: Annotated[PriceColumn, BeforeValidator(check_value_column)] = "close"
 
 
 DATA_SOURCES: tuple[str, ...] = ("bundled", "csv", "yfinance", "synthetic", "upload")

@@ -252,3 +252,20 @@ def test_null_for_defaulted_field_says_leave_out(field: str) -> None:
 
 def test_null_patience_still_turns_stopping_off() -> None:
     assert TrainingSpec.model_validate({"patience": None}).patience is None
+
+
+@pytest.mark.parametrize("source", ["upload", "csv"])
+def test_value_column_points_to_close(source: str) -> None:
+    data = {"source": source, "column": "value"}
+    data |= {"series_id": "a" * 32} if source == "upload" else {"path": "v.csv"}
+
+    with pytest.raises(ValidationError) as caught:
+        TrainingSpec.model_validate({"name": "v", "data": data})
+
+    (error,) = caught.value.errors()
+    assert error["loc"] == ("data", source, "column")
+    assert error["type"] == "value_column"
+    assert error["msg"] == (
+        "column 'value' names the values of a date,value CSV, which training "
+        "reads as the column 'close'; send 'close' or leave column out"
+    )
