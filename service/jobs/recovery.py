@@ -24,7 +24,7 @@ from typing import Any
 
 from models.processes import local_pid, local_process_gone
 from models.registry import Registry
-from service.jobs.store import FAILED, WRITING_STAGE, Job, JobStore
+from service.jobs.store import CANCELLED, FAILED, WRITING_STAGE, Job, JobStore
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +57,8 @@ def _writing_error(cause: str) -> str:
 def fail_dead_local_jobs(
     store: JobStore, *, when: str, registry: Registry | None = None
 ) -> list[str]:
-    """Fail running jobs of this host whose worker process is gone.
+    """End running jobs of this host whose worker process is gone and return
+    their ids: ``cancelled`` after a cancel request, else ``failed``.
 
     ``when`` completes the error message, e.g. ``"at API start-up"``. The
     worker label is ``<host>:<pid>``, so this relies on host names being
@@ -66,30 +67,33 @@ def fail_dead_local_jobs(
     result.
     """
     host = socket.gethostname()
-    failed = []
+    ended = []
     for job in store.running():
         pid = local_pid(job.worker)
         if pid is None or not local_process_gone(pid):
             continue
-        error = interrupted_error(
-            f"worker process {pid} on {host} was gone {when}", job
-        )
-        if store.finish(job.id, FAILED, error=error):
-            failed.append(job.id)
-    if failed:
-        logger.warning(
-            "marked %d interrupted jobs failed %s: %s", len(failed), when, failed
-        )
+        if job.cancel_requested:
+            done = store.finish(job.id, CANCELLED)
+        else:
+            error = interrupted_error(
+                f"worker process {pid} on {host} was gone {when}", job
+            )
+            done = store.finish(job.id, FAILED, error=error)
+        if done:
+            ended.append(job.id)
+    if ended:
+        logger.warning("ended %d interrupted jobs %s: %s", len(ended), when, ended)
     if registry is not None:
-        record_written_versions(store, registry, failed)
-    return failed
+        record_written_versions(store, registry, ended)
+    return ended
 
 
 def fail_stale_jobs(
     store: JobStore, timeout: float, registry: Registry | None = None
 ) -> list[str]:
-    """Fail running jobs without a heartbeat for more than ``timeout``
-    seconds. With ``registry``, a job that wrote its version before its
+    """End running jobs without a heartbeat for more than ``timeout``
+    seconds and return their ids: ``cancelled`` after a cancel request, else
+    ``failed``. With ``registry``, a job that wrote its version before its
     worker stopped gets that version as its result."""
     error = (
         f"interrupted: no heartbeat from the worker for more than {timeout:g} s; "
@@ -99,14 +103,12 @@ def fail_stale_jobs(
         _writing_error(f"no heartbeat from the worker for more than {timeout:g} s")
         + ". A worker that still finishes records the version in this job's result"
     )
-    failed = store.fail_stale(time.time() - timeout, error, writing_error)
-    if failed:
-        logger.warning(
-            "marked %d jobs without heartbeat failed: %s", len(failed), failed
-        )
+    ended = store.fail_stale(time.time() - timeout, error, writing_error)
+    if ended:
+        logger.warning("ended %d jobs without heartbeat: %s", len(ended), ended)
     if registry is not None:
-        record_written_versions(store, registry, failed)
-    return failed
+        record_written_versions(store, registry, ended)
+    return ended
 
 
 def record_written_versions(

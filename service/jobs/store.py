@@ -524,39 +524,51 @@ class JobStore:
     def fail_stale(
         self, older_than: float, error: str, writing_error: str | None = None
     ) -> list[str]:
-        """Fail running jobs whose last heartbeat is before ``older_than``.
+        """End running jobs whose last heartbeat is before ``older_than`` and
+        return their ids.
 
-        A job in the stage ``WRITING_STAGE`` gets ``writing_error`` when it
-        is given, because its version may have been written.
+        A job with a cancel request ends ``cancelled``, as when its worker
+        had stopped at the request. Any other job fails with ``error``, or
+        with ``writing_error`` when it is given and the job is in the stage
+        ``WRITING_STAGE``, because its version may have been written.
         """
-        query = select(jobs_table.c.id, jobs_table.c.progress).where(
-            jobs_table.c.status == RUNNING, jobs_table.c.heartbeat_at < older_than
-        )
+        query = select(
+            jobs_table.c.id, jobs_table.c.progress, jobs_table.c.cancel_requested
+        ).where(jobs_table.c.status == RUNNING, jobs_table.c.heartbeat_at < older_than)
         with self.engine.connect() as conn:
-            candidates = [(row.id, row.progress) for row in conn.execute(query)]
+            candidates = [
+                (row.id, row.progress, bool(row.cancel_requested))
+                for row in conn.execute(query)
+            ]
 
-        failed = []
-        for job_id, progress in candidates:
+        ended = []
+        for job_id, progress, cancel_requested in candidates:
             writing = progress is not None and progress.get("stage") == WRITING_STAGE
-            message = writing_error if writing and writing_error else error
+            if cancel_requested:
+                values: dict[str, Any] = {"status": CANCELLED}
+            else:
+                message = writing_error if writing and writing_error else error
+                values = {"status": FAILED, "error": message}
+            # the cancel flag is part of the condition, so a cancel requested
+            # after the query leaves the job for the next sweep
             statement = (
                 update(jobs_table)
                 .where(
                     jobs_table.c.id == job_id,
                     jobs_table.c.status == RUNNING,
                     jobs_table.c.heartbeat_at < older_than,
+                    jobs_table.c.cancel_requested.is_(cancel_requested),
                 )
                 .values(
-                    status=FAILED,
-                    error=message,
                     finished_at=time.time(),
                     revision=jobs_table.c.revision + 1,
+                    **values,
                 )
             )
             with self.engine.begin() as conn:
                 if conn.execute(statement).rowcount == 1:
-                    failed.append(job_id)
-        return failed
+                    ended.append(job_id)
+        return ended
 
     def record_late_result(
         self, job_id: str, result: dict[str, Any], note: str | None = None

@@ -374,6 +374,50 @@ def test_dead_local_worker_fails_job(store: JobStore) -> None:
     assert store.get(remote.id).status == RUNNING
 
 
+def set_heartbeat_age(store: JobStore, job_id: str, seconds: float) -> None:
+    with store.engine.begin() as conn:
+        conn.execute(
+            update(jobs_table)
+            .where(jobs_table.c.id == job_id)
+            .values(heartbeat_at=time.time() - seconds)
+        )
+
+
+def test_stale_cancelled_job_ends_cancelled(store: JobStore) -> None:
+    cancelled = store.create("train", {})
+    store.claim(cancelled.id, "elsewhere:1")
+    store.request_cancel(cancelled.id)
+    set_heartbeat_age(store, cancelled.id, 100)
+    stale = store.create("train", {})
+    store.claim(stale.id, "elsewhere:2")
+    set_heartbeat_age(store, stale.id, 100)
+
+    ended = fail_stale_jobs(store, timeout=50)
+
+    assert sorted(ended) == sorted([cancelled.id, stale.id])
+    job = store.get(cancelled.id)
+    assert job.status == CANCELLED
+    assert job.error is None
+    assert job.finished_at is not None
+    assert store.get(stale.id).status == FAILED
+
+
+def test_dead_local_cancelled_job_ends_cancelled(store: JobStore) -> None:
+    process = multiprocessing.get_context("spawn").Process(target=time.sleep, args=(0,))
+    process.start()
+    process.join()
+    job = store.create("train", {})
+    store.claim(job.id, f"{socket.gethostname()}:{process.pid}")
+    store.request_cancel(job.id)
+
+    ended = fail_dead_local_jobs(store, when="at start-up")
+
+    assert ended == [job.id]
+    cancelled = store.get(job.id)
+    assert cancelled.status == CANCELLED
+    assert cancelled.error is None
+
+
 def test_sqlite_store_uses_wal(tmp_path: Path) -> None:
     job_store = JobStore(sqlite_url(tmp_path / "jobs.db"))
     with job_store.engine.connect() as conn:
