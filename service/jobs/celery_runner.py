@@ -39,7 +39,9 @@ class CeleryRunner:
     ``should_stop`` check (before every training batch) and before it writes
     a registry version. Another thread
     connects to the broker every ``BROKER_CHECK_SECONDS``, and every publish
-    updates the state that ``state`` returns too.
+    updates the state that ``state`` returns too. That thread publishes the
+    queued jobs again at its first successful check and whenever the broker
+    is reachable again.
     """
 
     def __init__(self, settings: Settings, store: JobStore) -> None:
@@ -57,17 +59,14 @@ class CeleryRunner:
         self._state = RunnerState(
             "celery", UNKNOWN, f"the broker {self.broker} has not been checked yet"
         )
+        # whether every queued job was published since the API started or the
+        # broker was last found unreachable
+        self._queued_published = False
 
     def start(self) -> None:
         self._thread.start()
+        # its first check publishes the queued jobs
         self._check_thread.start()
-        # a broker restarted without persistence loses messages; publishing
-        # every queued job again is safe because workers claim jobs atomically
-        for job_id in self.store.ids_with_status(QUEUED):
-            try:
-                self._publish(job_id)
-            except Exception as exc:
-                logger.warning("could not publish queued job %s again: %s", job_id, exc)
         logger.info("Celery job runner started with broker %s", self.broker)
 
     def stop(self) -> None:
@@ -87,6 +86,7 @@ class CeleryRunner:
         except Exception as exc:
             logger.error("publishing job %s to %s failed: %s", job.id, self.broker, exc)
             self._record(exc)
+            self._queued_published = False
             error = f"the job queue at {self.broker} is unreachable"
             self.store.finish(job.id, FAILED, error=error, from_statuses=(QUEUED,))
             raise RetryLaterError(
@@ -104,9 +104,42 @@ class CeleryRunner:
             RUN_JOB_TASK, args=[job_id], retry=True, retry_policy=PUBLISH_RETRY
         )
 
+    def check_broker(self) -> None:
+        """Connect to the broker once and record the outcome. On the first
+        success after the API started or the broker was unreachable, publish
+        every queued job again.
+
+        A broker restarted without persistence loses its messages, and
+        publishing a job twice is safe because workers claim jobs with a
+        conditional update.
+        """
+        error = self._connect_error()
+        self._record(error)
+        if error is not None:
+            self._queued_published = False
+        elif not self._queued_published:
+            self._queued_published = self._publish_queued()
+
+    def _publish_queued(self) -> bool:
+        """Publish every queued job; True when every publish succeeded."""
+        published = True
+        job_ids = self.store.ids_with_status(QUEUED)
+        for job_id in job_ids:
+            try:
+                self._publish(job_id)
+            except Exception as exc:
+                logger.warning("could not publish queued job %s again: %s", job_id, exc)
+                published = False
+        if job_ids and published:
+            logger.info("published %d queued jobs again: %s", len(job_ids), job_ids)
+        return published
+
     def _check_loop(self) -> None:
         while True:
-            self._record(self._connect_error())
+            try:
+                self.check_broker()
+            except Exception:
+                logger.exception("broker check failed")
             if self._stopping.wait(BROKER_CHECK_SECONDS):
                 return
 
