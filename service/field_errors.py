@@ -90,10 +90,19 @@ def field_message(error: Mapping[str, Any]) -> str:
     source = http_source_message(error)
     if source is not None:
         return source
+    if error.get("type") == "extra_forbidden":
+        return _extra_field_message(error)
     message = str(error.get("msg", "invalid value"))
     for prefix in PYDANTIC_PREFIXES:
         message = message.removeprefix(prefix)
     return message
+
+
+def _extra_field_message(error: Mapping[str, Any]) -> str:
+    """Return pydantic's message for an unknown field with the fix; the
+    field's path comes with the message."""
+    message = str(error.get("msg", "Extra inputs are not permitted"))
+    return f"{message}; remove the field or correct its spelling"
 
 
 def missing_body_message(example: str | None, docs: str = DOCS_PATH) -> str:

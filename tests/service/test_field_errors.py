@@ -119,3 +119,16 @@ def test_json_limit_message_for_depth() -> None:
 def test_json_limit_message_other_errors() -> None:
     assert json_limit_message(ValueError("something else")) is None
     assert json_limit_message(OSError("disconnected")) is None
+
+
+def test_field_message_extra_field_gives_fix() -> None:
+    error = {
+        "type": "extra_forbidden",
+        "loc": ("body", "colour"),
+        "msg": "Extra inputs are not permitted",
+        "input": "red",
+    }
+
+    assert field_message(error) == (
+        "Extra inputs are not permitted; remove the field or correct its spelling"
+    )
