@@ -28,6 +28,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import time
 import uuid
@@ -66,6 +67,10 @@ logger = logging.getLogger(__name__)
 METADATA_FILE = "metadata.json"
 LATEST = "latest"
 STALE_TMP_SECONDS = 3600
+# the name of a version folder: a number from 1 to MAX_VERSION without leading
+# zeros, in ASCII digits. Other folders, such as a copy named 01 or one named
+# with a superscript digit, are not versions.
+VERSION_FOLDER_RE = re.compile(rf"[1-9][0-9]{{0,{len(str(MAX_VERSION)) - 1}}}")
 
 
 def check_name(name: str) -> str:
@@ -174,7 +179,7 @@ class Registry:
         found = [
             int(p.name)
             for p in folder.iterdir()
-            if p.name.isdigit() and (p / METADATA_FILE).is_file()
+            if VERSION_FOLDER_RE.fullmatch(p.name) and (p / METADATA_FILE).is_file()
         ]
         return sorted(found)
 

@@ -207,6 +207,19 @@ def test_half_written_version_is_invisible(tmp_path: Path) -> None:
     assert write_one(registry) == 2
 
 
+@pytest.mark.parametrize("folder", ["\u00b2", "\u0663", "01", "0", "1000000000"])
+def test_odd_version_folder_ignored(tmp_path: Path, folder: str) -> None:
+    registry = Registry(tmp_path)
+    write_one(registry)
+    versions = tmp_path / "m" / "versions"
+    shutil.copytree(versions / "1", versions / folder)
+
+    assert registry.versions("m") == [1]
+    assert registry.names() == ["m"]
+    assert registry.resolve("m", "latest") == 1
+    assert write_one(registry) == 2
+
+
 def test_failed_write_leaves_nothing(tmp_path: Path) -> None:
     registry = Registry(tmp_path)
     bad = metadata()
