@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -531,3 +532,16 @@ def test_crlf_line_ends_accepted() -> None:
     series = parse(raw.replace(b"\n", b"\r\n"))
 
     assert len(series.frame) == len(parse(raw).frame)
+
+
+def test_long_header_checked_in_linear_time() -> None:
+    # 200,000 empty names: a check that compares each name with every other
+    # one took over a minute, and a 10 MB header of commas took days
+    raw = b"date,value" + b"," * 200_000 + b"\n2020-01-02,1\n"
+
+    started = time.perf_counter()
+    message = parse_error(raw)
+    elapsed = time.perf_counter() - started
+
+    assert "whose column 3 has no name" in message
+    assert elapsed < 10
