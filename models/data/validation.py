@@ -123,7 +123,7 @@ def clean_frame(
     if check_all_columns:
         check_column_ranges(frame, names={"close": name}, label=label)
 
-    frame = _drop_missing_close(frame, label, notes)
+    frame = _drop_missing_close(frame, label, notes, name)
     frame = _sort_by_date(frame, notes)
     frame = _drop_duplicate_dates(frame, notes)
     filled = _fill_missing(frame, notes)
@@ -290,21 +290,24 @@ def _infinite_cell(cell: object) -> str:
 
 
 def _drop_missing_close(
-    frame: pd.DataFrame, label: str, notes: list[str]
+    frame: pd.DataFrame, label: str, notes: list[str], close_name: str
 ) -> pd.DataFrame:
+    """Drop the rows without a close; messages call the close column
+    ``close_name``, such as ``value`` in a ``date,value`` file."""
     missing = frame["close"].isna().to_numpy()
     if not missing.any():
         return frame
 
+    cell_name = "value" if close_name == "value" else f"{close_name} value"
     if missing.all():
         raise DataError(
             f"{label}: no rows left after dropping {plural(len(frame), 'row')} "
-            "with a missing close value; check that the file contains data",
+            f"with a missing {cell_name}; check that the file contains data",
             field="data",
         )
 
     notes.append(
-        f"Dropped {plural(int(missing.sum()), 'row')} with a missing close value: "
+        f"Dropped {plural(int(missing.sum()), 'row')} with a missing {cell_name}: "
         f"{format_dates(frame.index[missing])}."
     )
     return frame[~missing]

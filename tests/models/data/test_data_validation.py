@@ -136,7 +136,7 @@ def test_clean_frame_lists_three_dates() -> None:
     _, notes = clean_frame(raw, kind="value", label="a.csv")
 
     assert notes == [
-        "Dropped 4 rows with a missing close value: "
+        "Dropped 4 rows with a missing value: "
         "2020-01-02, 2020-01-03, 2020-01-04 and 1 more."
     ]
 

@@ -94,7 +94,7 @@ def test_row_without_close_is_dropped_not_checked() -> None:
 
     series = parse_csv_bytes(raw, label="t.csv", source={"source": "t"})
 
-    assert series.cleaning == ("Dropped 1 row with a missing close value: 2020-01-04.",)
+    assert series.cleaning == ("Dropped 1 row with a missing value: 2020-01-04.",)
     assert series.frame["close"].tolist() == [1.0, 2.0]
 
 
