@@ -60,7 +60,13 @@ from models.version_checks import (
     check_scaler,
     check_weights,
 )
-from models.version_refs import ALIAS_RE, MAX_VERSION, check_version_ref, version_number
+from models.version_refs import (
+    ALIAS_RE,
+    MAX_VERSION,
+    check_version_ref,
+    lowercase_hint,
+    version_number,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -92,8 +98,8 @@ def check_alias(alias: str, field: str = "alias") -> str:
     ``field`` is the request field named in the error."""
     if not isinstance(alias, str) or not ALIAS_RE.fullmatch(alias):
         raise InvalidInputError(
-            f"alias {quoted(alias)} is invalid; use 1-64 characters of a-z, 0-9, "
-            "'_' and '-', starting with a letter",
+            f"alias {quoted(alias)} is invalid{lowercase_hint(alias)}; use 1-64 "
+            "characters of a-z, 0-9, '_' and '-', starting with a letter",
             field=field,
         )
     return alias

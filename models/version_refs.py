@@ -27,6 +27,16 @@ MAX_VERSION = 999_999_999
 VERSION_REF_PATTERN = r"^(?:0*[1-9][0-9]{0,8}|[a-z][a-z0-9_-]{0,63})$"
 
 
+def lowercase_hint(alias: object) -> str:
+    """Return `` because aliases are lowercase (send 'prod')`` for an alias
+    such as ``Prod`` that is valid in lowercase, else an empty string."""
+    if not isinstance(alias, str) or alias == alias.lower():
+        return ""
+    if not ALIAS_RE.fullmatch(alias.lower()):
+        return ""
+    return f" because aliases are lowercase (send {alias.lower()!r})"
+
+
 def version_number(ref: str | int) -> int | None:
     """Return the version number that ``ref`` writes (an int, or ASCII digits
     with or without leading zeros), or None when ``ref`` is not a number."""
@@ -110,7 +120,7 @@ def check_version_ref(ref: str | int, field: str = "version") -> str | int:
         if isinstance(ref, str) and ALIAS_RE.fullmatch(ref):
             return ref
         raise InvalidInputError(
-            f"version {quoted(ref)} is invalid; {REF_RULE}",
+            f"version {quoted(ref)} is invalid{lowercase_hint(ref)}; {REF_RULE}",
             field=field,
         )
     if number < 1:

@@ -156,6 +156,24 @@ def test_aliases_are_validated(tmp_path: Path, alias: str) -> None:
         registry.resolve("m", alias)
 
 
+def test_uppercase_alias_suggests_lowercase(tmp_path: Path) -> None:
+    registry = Registry(tmp_path)
+    write_one(registry)
+
+    with pytest.raises(InvalidInputError) as resolving:
+        registry.resolve("m", "LATEST")
+    with pytest.raises(InvalidInputError) as setting:
+        registry.set_alias("m", "Prod", 1)
+
+    assert "'LATEST' is invalid because aliases are lowercase (send 'latest'); " in (
+        resolving.value.message
+    )
+    assert setting.value.message == (
+        "alias 'Prod' is invalid because aliases are lowercase (send 'prod'); use "
+        "1-64 characters of a-z, 0-9, '_' and '-', starting with a letter"
+    )
+
+
 def test_corrupt_weights_fail_clearly(tmp_path: Path) -> None:
     registry = Registry(tmp_path)
     write_one(registry)
