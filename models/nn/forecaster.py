@@ -88,9 +88,9 @@ class Forecaster(nn.Module):
         the core's checks of its input, its weights and its state, then
         builds zero initial states. Here the core's own operator gets the
         core's weight list and kept zero states, so the result is the same
-        tensor op for op. Outside inference mode, in training mode or for
-        input that is not a 3-D batch in the weights' dtype, this calls
-        ``forward``.
+        tensor op for op. Outside inference mode, in training mode, for
+        input that is not a 3-D batch in the weights' dtype, or for a GRU
+        that ``forward`` runs on the fused layer, this calls ``forward``.
         """
         core = self.core
         weight = self.head.weight
@@ -102,7 +102,8 @@ class Forecaster(nn.Module):
             and x.device == weight.device
             and x.shape[-1] == core.input_size
         )
-        if not usable:
+        # A GRU runs on the fused layer once this process has loaded it.
+        if not usable or fused_gru.applies(core, x):
             return self(x)
 
         state = self._initial_state(x.shape[0], x.dtype, x.device)

@@ -40,6 +40,9 @@ from models.registry import Registry
 from service.settings import Settings
 
 # Modules that call ``register_job_kind`` when imported.
+# the kinds that the modules of JOB_KIND_MODULES register, named here so that
+# the OpenAPI document can list them without importing those modules
+BUILT_IN_KINDS = ("backtest", "lag_experiment", "train", "tuning")
 JOB_KIND_MODULES: list[str] = [
     "service.jobs.train_kind",
     "service.jobs.backtest_kind",
@@ -138,3 +141,13 @@ def kind_names() -> list[str]:
     """Names of the registered kinds, sorted."""
     load_kind_modules()
     return sorted(_KINDS)
+
+
+def declared_kind_names() -> list[str]:
+    """Return the names of the built-in kinds and of any kind registered so
+    far, sorted, without importing ``JOB_KIND_MODULES``.
+
+    The OpenAPI document lists these. Importing the kind modules would load
+    pandas into a server that only forecasts, on its first request.
+    """
+    return sorted({*BUILT_IN_KINDS, *_KINDS})

@@ -13,7 +13,7 @@ from models.errors import InvalidInputError
 from service.auth import ApiKeyDep
 from service.etag import NOT_MODIFIED
 from service.jobs.kind_schemas import http_params_schema
-from service.jobs.kinds import get_kind, kind_names
+from service.jobs.kinds import declared_kind_names, get_kind, kind_names
 from service.jobs.uploads import SeriesDeletedError
 from service.jobs.views import (
     JobKindList,
@@ -44,9 +44,9 @@ router = APIRouter(tags=["jobs"], route_class=JsonBodyRoute)
 
 
 def _declare_kind_names(schema: dict[str, Any]) -> None:
-    """Give a JSON schema the registered job kinds as its ``enum``. It runs
-    when the OpenAPI document is built, after every kind is registered."""
-    schema["enum"] = kind_names()
+    """Give a JSON schema the job kinds as its ``enum``. It runs when the
+    OpenAPI document is built, which a server does on its first request."""
+    schema["enum"] = declared_kind_names()
 
 
 # A job kind in a query. The enum is only declared: ``check_kind_filter``

@@ -79,7 +79,7 @@ def test_kept_states_are_not_written() -> None:
 
 
 def test_only_small_batches_keep_their_states() -> None:
-    model = make_forecaster("gru", 1)
+    model = make_forecaster("rnn", 1)
 
     with torch.inference_mode():
         for batch in (1, KEPT_STATE_BATCHES, KEPT_STATE_BATCHES + 1):
@@ -121,3 +121,14 @@ def test_input_of_another_dtype_goes_through_forward() -> None:
     with torch.inference_mode(), pytest.raises(ValueError, match="does not match"):
         # nn.LSTM's own check of the input dtype
         model.infer(x)
+
+
+def test_gru_follows_forward_on_fused_layer() -> None:
+    model = make_forecaster("gru", 2)
+    x = torch.randn(3, 6, 2)
+    # a forward pass that records gradients loads the fused layer, where the
+    # extension builds, and forward then runs every GRU pass on it
+    model(x).sum().backward()
+
+    with torch.inference_mode():
+        assert torch.equal(model.infer(x), model(x))
