@@ -148,11 +148,12 @@ def record_written_versions(
 
 
 def _written_model(params: Any) -> str | None:
-    """Return the model name that a job's params write to: ``name`` of a
-    training spec, or ``base.name`` of a tuning study."""
+    """Return the model name that a job's params write to: ``name`` for
+    training, and for tuning ``name`` or, when that is null, ``base.name``."""
     if not isinstance(params, dict):
         return None
+    name = params.get("name")
     base = params.get("base")
-    spec = base if isinstance(base, dict) else params
-    name = spec.get("name")
+    if name is None and isinstance(base, dict):
+        name = base.get("name")
     return name if isinstance(name, str) else None

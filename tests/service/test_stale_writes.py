@@ -274,22 +274,32 @@ def test_writer_without_version_keeps_error(store: JobStore, tmp_path: Path) -> 
     assert job.error == WRITING_ERROR
 
 
-def test_tuning_job_version_found_by_base_name(store: JobStore, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("params", "written_name"),
+    [
+        ({"base": {"name": "tuned"}}, "tuned"),
+        ({"name": None, "base": {"name": "tuned"}}, "tuned"),
+        ({"name": "renamed", "base": {"name": "tuned"}}, "renamed"),
+    ],
+)
+def test_tuning_job_version_found(
+    store: JobStore, tmp_path: Path, params: dict[str, Any], written_name: str
+) -> None:
     settings = folder_settings(tmp_path)
     trained = stopped_after_write(store, settings, "elsewhere:12")
     store.finish(trained, SUCCEEDED, result={"name": "swept", "version": 1})
     source = Registry(settings.registry)
-    job_id = store.create("tuning", {"base": {"name": "tuned"}}).id
+    job_id = store.create("tuning", params).id
     store.claim(job_id, "elsewhere:13")
     assert store.begin_write(job_id, {"stage": WRITING_STAGE})
     state = source.load("swept", 1).model.state_dict()
     written = Registry(settings.registry, job_id=job_id)
-    written.write("tuned", state, source.metadata("swept", 1))
+    written.write(written_name, state, source.metadata("swept", 1))
     age_heartbeat(store, job_id)
 
     fail_stale_jobs(store, TIMEOUT, source)
 
-    assert store.get(job_id).result == {"name": "tuned", "version": 1}
+    assert store.get(job_id).result == {"name": written_name, "version": 1}
 
 
 def test_job_id_is_stored_in_metadata(store: JobStore, tmp_path: Path) -> None:
