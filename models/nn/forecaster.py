@@ -106,6 +106,10 @@ class Forecaster(nn.Module):
         if not usable or fused_gru.applies(core, x):
             return self(x)
 
+        # nn.RNNBase.forward (torch 2.13) first rebuilds the weight list when
+        # a parameter was replaced without the core's __setattr__, as
+        # torch.func.functional_call does, so this does too.
+        core._update_flat_weights()
         state = self._initial_state(x.shape[0], x.dtype, x.device)
         op = RECURRENT_OPS[core.mode]
         weights = core._flat_weights

@@ -88,6 +88,23 @@ def test_only_small_batches_keep_their_states() -> None:
     assert sorted(batch for batch, _ in model._zero_states) == [1, KEPT_STATE_BATCHES]
 
 
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_infer_after_functional_call(cell: str) -> None:
+    model = make_forecaster(cell, 2)
+    other = {k: torch.randn_like(v) for k, v in model.state_dict().items()}
+    x = torch.randn(3, 7, 2)
+
+    with torch.inference_mode():
+        expected = model(x)
+        # functional_call runs forward, which points the core's weight list
+        # at the swapped-in tensors, then restores the parameters without the
+        # core's __setattr__
+        torch.func.functional_call(model, other, (x,))
+        restored = model.infer(x)
+
+    assert torch.equal(restored, expected)
+
+
 def test_infer_records_gradients_outside_inference_mode() -> None:
     model = make_forecaster("lstm", 2)
     x = torch.randn(2, 5, 2)
