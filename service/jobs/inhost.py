@@ -47,6 +47,7 @@ from service.jobs.recovery import (
     fail_stale_jobs,
     interrupted_error,
     record_written_versions,
+    shutdown_error,
 )
 from service.jobs.runner_state import OK, UNAVAILABLE, RunnerState
 from service.jobs.store import CANCELLED, FAILED, RUNNING, Job, JobStore, open_store
@@ -90,17 +91,17 @@ class InHostRunner:
 
     def stop(self) -> None:
         """Stop dispatching, terminate running children and fail their jobs
-        as interrupted; queued jobs stay queued for the next start."""
+        as interrupted; queued jobs stay queued for the next start. A job
+        that had written its version gets that version as its result."""
         self._stopping.set()
         self._wake()
         self._thread.join(timeout=30)
+        registry = Registry(self.settings.registry)
         for job_id, process in list(self._children.items()):
             _terminate(process)
-            error = (
-                "interrupted: the API shut down while the job was running; "
-                "submit the job again"
-            )
-            self.store.finish(job_id, FAILED, error=error)
+            error = shutdown_error(self.store.get(job_id))
+            if self.store.finish(job_id, FAILED, error=error):
+                record_written_versions(self.store, registry, [job_id])
         self._children.clear()
         with self._send_lock:
             self._wake_send.close()

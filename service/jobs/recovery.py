@@ -28,6 +28,12 @@ from service.jobs.store import CANCELLED, FAILED, WRITING_STAGE, Job, JobStore
 
 logger = logging.getLogger(__name__)
 
+# the end of the error of a job that was interrupted while writing its version
+VERSION_MAY_EXIST = (
+    "so the version may exist. List the model's versions before you submit "
+    "the job again"
+)
+
 
 def interrupted_error(cause: str, job: Job) -> str:
     """Write the error of ``job``, whose worker is gone for ``cause``, such as
@@ -46,12 +52,21 @@ def _was_writing(job: Job) -> bool:
     return job.progress is not None and job.progress.get("stage") == WRITING_STAGE
 
 
-def _writing_error(cause: str) -> str:
+def shutdown_error(job: Job) -> str:
+    """Write the error of ``job``, whose worker the API stopped as it shut
+    down."""
+    if _was_writing(job):
+        return (
+            "interrupted: the API shut down while the job was writing its "
+            f"version, {VERSION_MAY_EXIST}"
+        )
     return (
-        f"interrupted: {cause} while it was writing its version, so the "
-        "version may exist. List the model's versions before you submit "
-        "the job again"
+        "interrupted: the API shut down while the job was running; submit the job again"
     )
+
+
+def _writing_error(cause: str) -> str:
+    return f"interrupted: {cause} while it was writing its version, {VERSION_MAY_EXIST}"
 
 
 def fail_dead_local_jobs(

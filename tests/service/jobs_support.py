@@ -19,7 +19,7 @@ from sqlalchemy.exc import OperationalError
 
 from service.jobs.store import Job, JobStore, sqlite_url
 from service.settings import Settings
-from tests.conftest import TINY, LiveServer
+from tests.conftest import ROOT, TINY, LiveServer
 
 FINISHED = ("succeeded", "failed", "cancelled")
 
@@ -34,6 +34,46 @@ POSTGRES_SCHEMA_PREFIX = os.environ.get(
 
 # a run long enough to watch and cancel: about 0.5 s per epoch on 2 cores
 LONG = {**TINY, "epochs": 300, "patience": None}
+
+# models whose registry writes sleep once the version is in place, in a process
+# started with ``pause_after_write_path``
+PAUSED_PREFIX = "paused-"
+PAUSE_HOOK = f"""\
+import time
+
+from models import registry
+
+_write = registry.Registry.write
+
+
+def _write_then_pause(self, name, *args, **kwargs):
+    version = _write(self, name, *args, **kwargs)
+    if name.startswith({PAUSED_PREFIX!r}):
+        time.sleep(600)
+    return version
+
+
+registry.Registry.write = _write_then_pause
+"""
+
+
+def pause_after_write_path(folder: Path) -> str:
+    """Write a ``sitecustomize`` module into ``folder`` and return a
+    PYTHONPATH under which every process imports it. In such a process a
+    registry write of a model whose name starts with ``PAUSED_PREFIX`` sleeps
+    600 s once the version is in place, so a test can kill its worker
+    between the write and the job's end."""
+    (folder / "sitecustomize.py").write_text(PAUSE_HOOK)
+    return os.pathsep.join([str(folder), str(ROOT)])
+
+
+def wait_for_version(registry: Path, name: str, timeout: float = 120.0) -> None:
+    """Wait until version 1 of ``name`` is in place in ``registry``."""
+    metadata = registry / name / "versions" / "1" / "metadata.json"
+    deadline = time.monotonic() + timeout
+    while not metadata.is_file():
+        assert time.monotonic() < deadline, f"no version of {name} in {timeout} s"
+        time.sleep(0.1)
 
 
 def folder_settings(tmp_path: Path) -> Settings:

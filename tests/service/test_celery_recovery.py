@@ -2,24 +2,29 @@
 into place: the job ends ``failed`` and its result names that version, whether
 the API's heartbeat sweep or the next worker's start-up check fails it.
 
-The worker imports a ``sitecustomize`` module that makes every registry write
-of a model whose name starts with ``paused-`` sleep once the version is in
-place, so each kill lands between the write and the job's ``succeeded``.
+The worker runs with ``pause_after_write_path``, so a model whose name starts
+with ``paused-`` stays in the registry write once its version is in place, and
+each kill lands between the write and the job's ``succeeded``.
 """
 
 from __future__ import annotations
 
 import os
 import signal
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from models.registry import METADATA_FILE, Registry
-from tests.conftest import ROOT, TINY
-from tests.service.jobs_support import finished, start_job_server, stored_job
+from models.registry import Registry
+from tests.conftest import TINY
+from tests.service.jobs_support import (
+    finished,
+    pause_after_write_path,
+    start_job_server,
+    stored_job,
+    wait_for_version,
+)
 from tests.service.test_celery import (
     BROKER_URL,
     CeleryWorker,
@@ -31,23 +36,6 @@ from tests.service.test_celery import (
 # longer than a worker's start-up of a few seconds, so that the start-up check
 # and not the sweep fails the job of a killed worker
 HEARTBEAT_TIMEOUT = 20.0
-PAUSE_HOOK = """\
-import time
-
-from models import registry
-
-_write = registry.Registry.write
-
-
-def _write_then_pause(self, name, *args, **kwargs):
-    version = _write(self, name, *args, **kwargs)
-    if name.startswith("paused-"):
-        time.sleep(600)
-    return version
-
-
-registry.Registry.write = _write_then_pause
-"""
 
 pytestmark = pytest.mark.redis
 
@@ -68,12 +56,11 @@ class Stack:
         )
         hooks = tmp / "hooks"
         hooks.mkdir()
-        (hooks / "sitecustomize.py").write_text(PAUSE_HOOK)
         self.worker_env = {
             **env,
             "RNN_FORECAST_REGISTRY": str(self.registry),
             "RNN_FORECAST_DATA_DIR": str(self.data_dir),
-            "PYTHONPATH": os.pathsep.join([str(hooks), str(ROOT)]),
+            "PYTHONPATH": pause_after_write_path(hooks),
         }
         self.workers: list[CeleryWorker] = []
         self.start_worker()
@@ -108,11 +95,7 @@ def submit_until_written(stack: Stack, name: str) -> tuple[str, str, int]:
     place. Return the job's id and href and the pid of its prefork child."""
     body = {**TINY, "name": name, "epochs": 1, "patience": None}
     job = stack.server.client.post("/v1/training-jobs", json=body).json()
-    metadata = stack.registry / name / "versions" / "1" / METADATA_FILE
-    deadline = time.monotonic() + 120
-    while not metadata.is_file():
-        assert time.monotonic() < deadline, f"no version of {name} after 120 s"
-        time.sleep(0.1)
+    wait_for_version(stack.registry, name)
 
     label = stored_job(stack.data_dir, job["id"]).worker
     assert label is not None
@@ -125,7 +108,7 @@ def check_recovered(stack: Stack, job_id: str, href: str, name: str) -> str:
     its error."""
     done = wait_with_worker(stack.workers[-1], stack.server.client, href, finished)
     assert done["status"] == "failed"
-    assert done["result"] == {"name": name, "version": 1}
+    assert done["result"] == {"name": name, "version": 1}, done
     assert done["error"].endswith(
         f"Version 1 of {name} was written before the worker stopped, and result "
         "names it; use that version instead of submitting the job again"
