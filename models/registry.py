@@ -199,7 +199,7 @@ class Registry:
         for version in reversed(self.versions(name)):
             path = self.root / name / "versions" / str(version) / METADATA_FILE
             try:
-                meta = json.loads(path.read_bytes())
+                meta = parse_registry_json(path.read_bytes())
             except (OSError, ValueError):
                 continue
             if isinstance(meta, dict) and meta.get("job_id") == job_id:

@@ -80,11 +80,18 @@ def test_job_registry_stamps_job_id(tmp_path: Path) -> None:
     assert registry.version_of_job("m", "copied-from-elsewhere") is None
 
 
-def test_version_of_job_skips_unreadable_metadata(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "content",
+    [b"{", b"\xff", b"[" * 100_000, b"1" * 5_000, b"[1, 2]"],
+    ids=["truncated", "not-utf8", "nested", "long-integer", "array"],
+)
+def test_version_of_job_skips_unreadable_metadata(
+    tmp_path: Path, content: bytes
+) -> None:
     registry = Registry(tmp_path, job_id="job-2")
     write_one(registry)
     second = write_one(registry)
-    (tmp_path / "m" / "versions" / str(second) / "metadata.json").write_text("{")
+    (tmp_path / "m" / "versions" / str(second) / "metadata.json").write_bytes(content)
 
     assert registry.version_of_job("m", "job-2") == 1
 
