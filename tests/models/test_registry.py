@@ -6,6 +6,7 @@ import json
 import multiprocessing
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -19,6 +20,7 @@ from models.errors import (
 from models.nn.forecaster import Forecaster
 from models.pipeline import train_and_register
 from models.registry import Registry
+from models.registry_json import parse_registry_json
 from models.spec import SyntheticData
 from models.version_checks import GRADIENT_FLOW
 from models.version_refs import MAX_VERSION
@@ -94,6 +96,24 @@ def test_version_of_job_skips_unreadable_metadata(
     (tmp_path / "m" / "versions" / str(second) / "metadata.json").write_bytes(content)
 
     assert registry.version_of_job("m", "job-2") == 1
+
+
+def test_version_of_job_parses_only_matches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_one(Registry(tmp_path, job_id="job-3"))
+    for _ in range(3):
+        write_one(Registry(tmp_path, job_id="job-4"))
+    parsed = []
+
+    def parse(raw: bytes) -> Any:
+        parsed.append(raw)
+        return parse_registry_json(raw)
+
+    monkeypatch.setattr("models.registry.parse_registry_json", parse)
+
+    assert Registry(tmp_path).version_of_job("m", "job-3") == 1
+    assert len(parsed) == 1
 
 
 def test_weights_readable_like_metadata(tmp_path: Path) -> None:
