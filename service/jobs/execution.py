@@ -27,6 +27,7 @@ from models.registry import Registry
 from models.training import TrainingCancelled
 from service.field_errors import field_message, field_path
 from service.jobs.kinds import JobCancelled, get_kind
+from service.jobs.recovery import interrupted_error, record_written_versions
 from service.jobs.store import CANCELLED, FAILED, RUNNING, SUCCEEDED, Job, JobStore
 from service.settings import Settings
 
@@ -83,7 +84,8 @@ class Heartbeat:
     With ``parent_pid`` it also watches the API process that started this
     one: when that process is gone (the API was killed), or this process was
     re-parented, the job is failed as interrupted and this process exits, so
-    no orphan keeps training.
+    no orphan keeps training. A job that had written its version by then gets
+    that version, found in ``registry``, as its result.
     """
 
     def __init__(
@@ -92,11 +94,13 @@ class Heartbeat:
         job_id: str,
         interval: float,
         parent_pid: int | None = None,
+        registry: Registry | None = None,
     ) -> None:
         self.store = store
         self.job_id = job_id
         self.interval = interval
         self.parent_pid = parent_pid
+        self.registry = registry
         self._initial_ppid = os.getppid()
         self._stopped = threading.Event()
         self._thread = threading.Thread(
@@ -128,13 +132,17 @@ class Heartbeat:
         return os.getppid() != self._initial_ppid or not pid_alive(parent_pid)
 
     def _exit_orphaned(self) -> None:
-        error = (
-            f"interrupted: the API process (pid {self.parent_pid}) that started "
-            "this job exited; submit the job again"
-        )
-        logger.error("job %s %s", self.job_id, error)
-        self.store.finish(self.job_id, FAILED, error=error)
-        os._exit(1)
+        try:
+            cause = (
+                f"the API process (pid {self.parent_pid}) that started this job exited"
+            )
+            error = interrupted_error(cause, self.store.get(self.job_id))
+            logger.error("job %s %s", self.job_id, error)
+            failed = self.store.finish(self.job_id, FAILED, error=error)
+            if failed and self.registry is not None:
+                record_written_versions(self.store, self.registry, [self.job_id])
+        finally:
+            os._exit(1)
 
 
 def claim_and_execute(store: JobStore, job_id: str, settings: Settings) -> str | None:
@@ -152,7 +160,9 @@ def execute_job(
 ) -> str:
     """Run a claimed (running) job to its end and return its final status."""
     logger.info("running %s job %s in pid %d", job.kind, job.id, os.getpid())
-    with Heartbeat(store, job.id, settings.job_heartbeat_seconds, parent_pid):
+    registry = Registry(settings.registry)
+    interval = settings.job_heartbeat_seconds
+    with Heartbeat(store, job.id, interval, parent_pid, registry):
         try:
             kind = get_kind(job.kind)
             params = kind.params_model.model_validate(job.params)
