@@ -182,8 +182,10 @@ def execute_job(
             )
             return _end(store, job, FAILED, error=error)
         except BaseException:
-            error = "interrupted: the worker process received a stop signal"
-            _end(store, job, FAILED, error=error)
+            cause = "the worker process received a stop signal"
+            error = interrupted_error(cause, store.get(job.id))
+            if _end(store, job, FAILED, error=error) == FAILED:
+                record_written_versions(store, registry, [job.id])
             raise
         return _end(store, job, SUCCEEDED, result=json_safe(result))
 

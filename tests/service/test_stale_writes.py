@@ -316,6 +316,36 @@ def test_job_id_is_stored_in_metadata(store: JobStore, tmp_path: Path) -> None:
     assert record_written_versions(store, registry, [job_id]) == []
 
 
+def test_stop_signal_after_write_gets_version(
+    store: JobStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = folder_settings(tmp_path)
+    job = store.create("train", TINY_TRAIN)
+    claimed = store.claim(job.id, "elsewhere:17")
+    assert claimed is not None
+    write = Registry.write
+
+    def write_then_stop(self: Registry, *args: Any, **kwargs: Any) -> int:
+        write(self, *args, **kwargs)
+        raise SystemExit(1)
+
+    monkeypatch.setattr(Registry, "write", write_then_stop)
+
+    with pytest.raises(SystemExit):
+        execute_job(store, claimed, settings)
+
+    stopped = store.get(job.id)
+    assert stopped.status == FAILED
+    assert stopped.result == {"name": "swept", "version": 1}
+    assert stopped.error == (
+        "interrupted: the worker process received a stop signal while it was "
+        "writing its version, so the version may exist. List the model's "
+        "versions before you submit the job again. Version 1 of swept was "
+        "written before the worker stopped, and result names it; use that "
+        "version instead of submitting the job again"
+    )
+
+
 def test_dead_writer_error_names_version(store: JobStore) -> None:
     pid = exited_pid()
     host = socket.gethostname()
