@@ -95,7 +95,12 @@ def submit_until_written(stack: Stack, name: str) -> tuple[str, str, int]:
     place. Return the job's id and href and the pid of its prefork child."""
     body = {**TINY, "name": name, "epochs": 1, "patience": None}
     job = stack.server.client.post("/v1/training-jobs", json=body).json()
-    wait_for_version(stack.registry, name)
+    try:
+        wait_for_version(stack.registry, name)
+    except AssertionError as exc:
+        now = stack.server.client.get(job["href"]).json()
+        log = stack.workers[-1].log_path.read_text(errors="replace")[-4000:]
+        raise AssertionError(f"{exc}\njob: {now}\nworker log:\n{log}") from exc
 
     label = stored_job(stack.data_dir, job["id"]).worker
     assert label is not None
@@ -108,7 +113,10 @@ def check_recovered(stack: Stack, job_id: str, href: str, name: str) -> str:
     its error."""
     done = wait_with_worker(stack.workers[-1], stack.server.client, href, finished)
     assert done["status"] == "failed"
-    assert done["result"] == {"name": name, "version": 1}, done
+    assert done["result"] == {"name": name, "version": 1}, (
+        f"error {done['error']!r}, progress {done['progress']!r}, API log:\n"
+        f"{stack.server.output()[-3000:]}"
+    )
     assert done["error"].endswith(
         f"Version 1 of {name} was written before the worker stopped, and result "
         "names it; use that version instead of submitting the job again"
