@@ -263,6 +263,8 @@ class StoredMetadata(_Stored):
     tail: StoredTail
     intervals: StoredIntervals | None = None
     history: list[StoredEpoch] | None = None
+    # the job that wrote the version; absent for the command line's versions
+    job_id: StrictStr | None = None
 
     @model_validator(mode="after")
     def _shapes_agree(self) -> StoredMetadata:

@@ -124,3 +124,10 @@ def test_invalid_interval_row_named(
     meta["metrics"]["test"]["intervals"]["0.9"] = row
 
     assert metadata_problem(meta) == problem
+
+
+def test_job_id_must_be_text(old_registry: Registry) -> None:
+    meta = old_registry.metadata(NAME, 1)
+    meta["job_id"] = 5
+
+    assert metadata_problem(meta) == "job_id: Input should be a valid string"
