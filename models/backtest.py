@@ -313,7 +313,7 @@ def _index_on_or_before(dates: Any, day: dt.date) -> int:
 
 def fold_spec(params: BacktestSpec, rows: int, fix: str) -> TrainingSpec:
     """Return the training spec with its test part cut to K + 1 of ``rows``
-    prices; ``fix`` is the way to give the fold more rows."""
+    prices. ``fix`` tells the user how to give the fold more rows."""
     spec = params.training
     values = rows - (1 if spec.target == "log_return" else 0)
     fraction = (spec.horizon + 0.5) / max(values, 1)

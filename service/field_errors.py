@@ -122,9 +122,11 @@ def missing_body_message(example: str | None, docs: str = DOCS_PATH) -> str:
 def null_body_message(
     example: str | None, optional: bool, docs: str = DOCS_PATH
 ) -> str:
-    """Explain a body that is the JSON literal ``null``, showing the smallest
-    valid body ``example`` when there is one; ``optional`` is whether the
-    route takes a request without a body."""
+    """Return the message for a body that is the JSON literal ``null``.
+
+    The message shows the smallest valid body ``example`` when there is one.
+    ``optional`` is True when the route also takes a request without a body.
+    """
     if optional:
         fix = "send a JSON object, or no body at all to use the defaults"
     elif example is not None:

@@ -27,7 +27,11 @@ from models.registry import Registry
 from models.training import TrainingCancelled
 from service.field_errors import field_message, field_path
 from service.jobs.kinds import JobCancelled, get_kind
-from service.jobs.recovery import interrupted_error, record_written_versions
+from service.jobs.recovery import (
+    fail_interrupted,
+    interrupted_error,
+    record_written_versions,
+)
 from service.jobs.store import CANCELLED, FAILED, RUNNING, SUCCEEDED, Job, JobStore
 from service.settings import Settings
 
@@ -93,8 +97,8 @@ class Heartbeat:
         store: JobStore,
         job_id: str,
         interval: float,
-        parent_pid: int | None = None,
-        registry: Registry | None = None,
+        parent_pid: int | None,
+        registry: Registry,
     ) -> None:
         self.store = store
         self.job_id = job_id
@@ -138,9 +142,7 @@ class Heartbeat:
             )
             error = interrupted_error(cause, self.store.get(self.job_id))
             logger.error("job %s %s", self.job_id, error)
-            failed = self.store.finish(self.job_id, FAILED, error=error)
-            if failed and self.registry is not None:
-                record_written_versions(self.store, self.registry, [self.job_id])
+            fail_interrupted(self.store, self.job_id, error, self.registry)
         finally:
             os._exit(1)
 

@@ -44,9 +44,9 @@ from models.registry import Registry
 from service.jobs.execution import configure_worker_process, execute_job, worker_label
 from service.jobs.recovery import (
     fail_dead_local_jobs,
+    fail_interrupted,
     fail_stale_jobs,
     interrupted_error,
-    record_written_versions,
     shutdown_error,
 )
 from service.jobs.runner_state import OK, UNAVAILABLE, RunnerState
@@ -100,8 +100,7 @@ class InHostRunner:
         for job_id, process in list(self._children.items()):
             _terminate(process)
             error = shutdown_error(self.store.get(job_id))
-            if self.store.finish(job_id, FAILED, error=error):
-                record_written_versions(self.store, registry, [job_id])
+            fail_interrupted(self.store, job_id, error, registry)
         self._children.clear()
         with self._send_lock:
             self._wake_send.close()
@@ -170,9 +169,8 @@ class InHostRunner:
                 self.store.finish(job_id, CANCELLED)
                 continue
             error = interrupted_error(describe_exit(process), job)
-            if self.store.finish(job_id, FAILED, error=error):
-                registry = Registry(self.settings.registry)
-                record_written_versions(self.store, registry, [job_id])
+            registry = Registry(self.settings.registry)
+            fail_interrupted(self.store, job_id, error, registry)
 
     def _terminate_overdue(self) -> None:
         now = time.time()

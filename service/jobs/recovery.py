@@ -126,6 +126,18 @@ def fail_stale_jobs(
     return ended
 
 
+def fail_interrupted(
+    store: JobStore, job_id: str, error: str, registry: Registry
+) -> bool:
+    """Fail the running job ``job_id`` with ``error``, an ``interrupted:``
+    error, and record the version it wrote, if any. Return whether the job
+    was failed."""
+    failed = store.finish(job_id, FAILED, error=error)
+    if failed:
+        record_written_versions(store, registry, [job_id])
+    return failed
+
+
 def record_written_versions(
     store: JobStore, registry: Registry, job_ids: Iterable[str]
 ) -> list[str]:
