@@ -69,6 +69,8 @@ def register(commands: Any) -> None:
 def cmd_forecast(args: argparse.Namespace, registry: Registry) -> int:
     import torch
 
+    from models.nn import infer_kernel
+
     name, ref = split_version_ref("forecast", args.ref)
     check_level(args.level)
     dates = closes = None
@@ -78,8 +80,10 @@ def cmd_forecast(args: argparse.Namespace, registry: Registry) -> int:
     version = registry.resolve(name, ref)
     loaded = registry.load(name, version)
     # one intra-op thread, as the service's default RNN_FORECAST_TORCH_THREADS,
-    # so that the forward pass sums in the same order as the server's
+    # and the compiled kernel where the server has it, so that the forward
+    # pass sums in the same order as the server's
     torch.set_num_threads(1)
+    infer_kernel.load()
     horizon = args.horizon if args.horizon is not None else loaded.horizon
     try:
         item = build_input(loaded, horizon, dates, closes, level=args.level)

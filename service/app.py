@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -10,6 +11,7 @@ from fastapi import APIRouter
 
 from models import __version__
 from models.calendar import session_days
+from models.nn import infer_kernel
 from models.registry import Registry
 from service.batching import MicroBatcher
 from service.diagnostics_queue import DiagnosticsQueue
@@ -63,6 +65,10 @@ def create_app(settings: Settings | None = None) -> FastPathApp:
         # the first forecast would otherwise read the NYSE session file
         # (about 10 ms), so a pool thread reads it while the server starts
         app.state.executor.submit(session_days)
+        # every forecast runs on the compiled kernel from the first one on,
+        # so an answer never changes when it arrives; building it takes
+        # about a second once per machine, loading it a few milliseconds
+        await asyncio.to_thread(infer_kernel.load)
         app.state.diagnostics_executor = make_executor(
             settings.diagnostics_workers, settings.torch_threads, name="diagnostics"
         )

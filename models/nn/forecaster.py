@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.nn import fused_gru
+from models.nn import fused_gru, infer_kernel
 
 CORES: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
@@ -67,6 +67,11 @@ class Forecaster(nn.Module):
         self.head = nn.Linear(hidden_size, horizon)
         # zero initial states for ``infer``, by batch size and dtype
         self._zero_states: dict[tuple[int, torch.dtype], Any] = {}
+        # the weights packed for the inference kernel, with the tensors and
+        # versions they were packed from
+        self._packed: (
+            tuple[tuple[Any, ...], tuple[int, ...], infer_kernel.Packed | None] | None
+        ) = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Map windows x (B, T, F) to forecasts (B, K) in scaled units.
@@ -82,15 +87,21 @@ class Forecaster(nn.Module):
 
     def infer(self, x: torch.Tensor) -> torch.Tensor:
         """Map windows x (B, T, F) to forecasts (B, K) as ``forward`` does,
-        with less Python per call, for serving under ``torch.inference_mode``.
+        with less work per call, for serving under ``torch.inference_mode``.
 
-        ``forward`` goes through ``nn.Module.__call__`` twice and through
-        the core's checks of its input, its weights and its state, then
-        builds zero initial states. Here the core's own operator gets the
-        core's weight list and kept zero states, so the result is the same
-        tensor op for op. Outside inference mode, in training mode, for
-        input that is not a 3-D batch in the weights' dtype, or for a GRU
-        that ``forward`` runs on the fused layer, this calls ``forward``.
+        Once ``infer_kernel.load`` has run in this process, the compiled
+        kernel computes the whole pass from weights packed on first use and
+        packed again when a weight changes. It agrees with ``forward`` to
+        float rounding, and gives a window the same bits in every batch.
+
+        Otherwise the core's own operator gets the core's weight list and
+        kept zero states, which skips ``nn.Module.__call__`` and the core's
+        checks of its input, weights and state; the result is ``forward``'s,
+        op for op.
+
+        Outside inference mode, in training mode, for input that is not a
+        non-empty 3-D batch in the weights' dtype, or for a GRU that
+        ``forward`` runs on the fused layer, this calls ``forward``.
         """
         core = self.core
         weight = self.head.weight
@@ -101,15 +112,24 @@ class Forecaster(nn.Module):
             and x.dtype == weight.dtype
             and x.device == weight.device
             and x.shape[-1] == core.input_size
+            and x.shape[0] > 0
+            and x.shape[1] > 0
         )
-        # A GRU runs on the fused layer once this process has loaded it.
-        if not usable or fused_gru.applies(core, x):
+        if not usable:
             return self(x)
 
         # nn.RNNBase.forward (torch 2.13) first rebuilds the weight list when
         # a parameter was replaced without the core's __setattr__, as
         # torch.func.functional_call does, so this does too.
         core._update_flat_weights()
+        if infer_kernel.loaded():
+            packed = self._packed_weights()
+            if packed is not None:
+                return infer_kernel.run(packed, x)
+
+        # A GRU runs on the fused layer once this process has loaded it.
+        if fused_gru.applies(core, x):
+            return self(x)
         state = self._initial_state(x.shape[0], x.dtype, x.device)
         op = RECURRENT_OPS[core.mode]
         weights = core._flat_weights
@@ -118,6 +138,28 @@ class Forecaster(nn.Module):
         flags = (core.bias, core.num_layers, core.dropout, False, False, True)
         out = op(x, state, weights, *flags)[0]
         return F.linear(out[:, -1], weight, self.head.bias)
+
+    def _packed_weights(self) -> infer_kernel.Packed | None:
+        """Return the weights packed for the kernel, packing them again when
+        a tensor was replaced or changed in place; None where the kernel
+        does not run this model, or where a weight is an inference tensor,
+        which keeps no count of its changes."""
+        head = self.head
+        tensors = (*self.core._flat_weights, head.weight, head.bias)
+        versions = _versions(tensors)
+        if versions is None:
+            return None
+        cached = self._packed
+        if cached is not None:
+            old_tensors, old_versions, packed = cached
+            if old_versions == versions and all(
+                old is new for old, new in zip(old_tensors, tensors, strict=True)
+            ):
+                return packed
+
+        packed = infer_kernel.pack(self.core, head)
+        self._packed = (tensors, versions, packed)
+        return packed
 
     def _initial_state(
         self, batch: int, dtype: torch.dtype, device: torch.device
@@ -148,6 +190,15 @@ class Forecaster(nn.Module):
             horizon=config["horizon"],
             dropout=config.get("dropout", 0.0),
         )
+
+
+def _versions(tensors: tuple[Any, ...]) -> tuple[int, ...] | None:
+    """Return the version counters of tensors (None entries count 0), or
+    None when one is an inference tensor, which has none."""
+    try:
+        return tuple(0 if tensor is None else tensor._version for tensor in tensors)
+    except RuntimeError:
+        return None
 
 
 def state_device(state: Any) -> torch.device:

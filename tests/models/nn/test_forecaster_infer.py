@@ -1,11 +1,19 @@
-"""``Forecaster.infer`` computes what ``forward`` computes, bit for bit."""
+"""``Forecaster.infer`` on torch's operator computes what ``forward``
+computes, bit for bit. The compiled kernel, which agrees to float rounding,
+is switched off here; ``test_infer_kernel.py`` tests it."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
+from models.nn import infer_kernel
 from models.nn.forecaster import KEPT_STATE_BATCHES, Forecaster
+
+
+@pytest.fixture(autouse=True)
+def torch_operator(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(infer_kernel.SWITCH, "0")
 
 
 def make_forecaster(cell: str, layers: int, dropout: float = 0.0) -> Forecaster:

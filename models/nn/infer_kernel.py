@@ -1,0 +1,228 @@
+"""The served forward pass of a ``Forecaster`` on the compiled kernel of
+``infer_kernel.cpp``, for forecasts on the CPU.
+
+torch's recurrent operator prepares each layer again on every call, which
+at batch 1 costs about as much as the arithmetic of a 60-step window. The
+kernel keeps the weights packed between calls and runs every layer and the
+head in one call with the GIL released. It computes each window alone, so
+a window's forecast has the same bits in every batch. It agrees with
+torch's forward pass to float rounding (about 1e-6 relative in float32),
+not bit for bit, because it sums in another order.
+
+Nothing here runs until ``load`` has built or loaded the library
+(``infer_kernel_build``); the API server calls it while it starts. Until
+then, and where it cannot be built, ``Forecaster.infer`` uses torch's
+operator.
+``RNN_FORECAST_INFER_KERNEL=0`` (or false, off, no) keeps torch's operator.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from models.nn import infer_kernel_build
+from models.paths import ENV_PREFIX
+
+logger = logging.getLogger(__name__)
+
+SWITCH = f"{ENV_PREFIX}INFER_KERNEL"
+SWITCH_OFF = frozenset({"0", "false", "off", "no"})
+# the kernel's cell codes, by the core's mode
+CELLS = {"RNN_TANH": 0, "RNN_RELU": 1, "LSTM": 2, "GRU": 3}
+GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
+
+_lock = threading.Lock()
+_library: ctypes.CDLL | None = None
+# gate blocks and head outputs are padded to a multiple of this many values
+_pad = 0
+_tried = False
+
+
+def enabled() -> bool:
+    """False when ``RNN_FORECAST_INFER_KERNEL`` is 0, false, off or no."""
+    return os.environ.get(SWITCH, "").strip().lower() not in SWITCH_OFF
+
+
+def loaded() -> bool:
+    """True once the library is loaded in this process and switched on."""
+    return _library is not None and enabled()
+
+
+def load() -> bool:
+    """Build (first use on this machine) or load the library, once per
+    process. Returns False, after one warning with the reason, when it
+    cannot, or when it is switched off."""
+    global _library, _pad, _tried
+    if not enabled():
+        return False
+    with _lock:
+        if not _tried:
+            _tried = True
+            library = _build()
+            if library is not None:
+                _pad = library.rf_infer_pad()
+                _library = library
+    return _library is not None
+
+
+def _build() -> ctypes.CDLL | None:
+    started = time.perf_counter()
+    try:
+        library = infer_kernel_build.build_and_load()
+    except infer_kernel_build.BuildError as exc:
+        logger.warning(
+            "the inference kernel could not be built (%s); forecasts use "
+            "torch's recurrent operator. Install a C++ compiler, or set %s=0 "
+            "to skip the attempt",
+            exc,
+            SWITCH,
+        )
+        return None
+
+    for name in ("rf_infer_f32", "rf_infer_f64"):
+        function = getattr(library, name)
+        function.restype = ctypes.c_int
+        function.argtypes = [ctypes.c_int] + [ctypes.c_long] * 6 + [ctypes.c_void_p] * 3
+    library.rf_infer_pad.restype = ctypes.c_long
+    library.rf_infer_pad.argtypes = []
+    logger.debug("inference kernel loaded in %.2f s", time.perf_counter() - started)
+    return library
+
+
+@dataclass(frozen=True)
+class Packed:
+    """A forecaster's weights in the kernel's layout (see
+    ``infer_kernel.cpp``), one contiguous 1-D tensor, and its sizes."""
+
+    weights: Tensor
+    cell: int
+    layers: int
+    features: int
+    hidden: int
+    horizon: int
+
+
+def pack(core: nn.RNNBase, head: nn.Linear) -> Packed | None:
+    """Pack a unidirectional, batch-first core and its head.
+
+    Returns None for what the kernel does not run: a bidirectional or
+    projected core, a dtype other than float32 or float64, weights off the
+    CPU, or weights that are not all finite; and before ``load`` succeeded.
+    """
+    dtype = head.weight.dtype
+    suitable = (
+        _library is not None
+        and core.mode in CELLS
+        and core.batch_first
+        and not core.bidirectional
+        and getattr(core, "proj_size", 0) == 0
+        and dtype in (torch.float32, torch.float64)
+        and all(_cpu_finite(p, dtype) for p in (*core.parameters(), *head.parameters()))
+    )
+    if not suitable:
+        return None
+
+    with torch.no_grad():
+        parts = []
+        for layer in range(core.num_layers):
+            parts.extend(_layer_parts(core, layer))
+        parts.append(_pad_columns(head.weight.t(), 1))
+        parts.append(_pad_columns(_bias(head.bias, head.out_features, dtype)[None], 1))
+        weights = torch.cat([part.reshape(-1) for part in parts]).contiguous()
+    return Packed(
+        weights=weights,
+        cell=CELLS[core.mode],
+        layers=core.num_layers,
+        features=core.input_size,
+        hidden=core.hidden_size,
+        horizon=head.out_features,
+    )
+
+
+def _cpu_finite(tensor: Tensor, dtype: torch.dtype) -> bool:
+    return (
+        tensor.device.type == "cpu"
+        and tensor.dtype == dtype
+        and bool(torch.isfinite(tensor).all())
+    )
+
+
+def _layer_parts(core: nn.RNNBase, layer: int) -> list[Tensor]:
+    """wx (I, G*P), bx (1, G*P), wh (H, G*P), bh (1, G*P) of one layer."""
+    gates, hidden = GATES[core.mode], core.hidden_size
+    w_ih = getattr(core, f"weight_ih_l{layer}")
+    w_hh = getattr(core, f"weight_hh_l{layer}")
+    dtype = w_ih.dtype
+    b_ih = _bias(getattr(core, f"bias_ih_l{layer}", None), gates * hidden, dtype)
+    b_hh = _bias(getattr(core, f"bias_hh_l{layer}", None), gates * hidden, dtype)
+
+    if core.mode == "GRU":
+        # r and z add both biases; n's b_hn is multiplied by r, so it stays
+        # on the recurrent side
+        split = 2 * hidden
+        bx = torch.cat([b_ih[:split] + b_hh[:split], b_ih[split:]])
+        bh = torch.cat([torch.zeros_like(b_hh[:split]), b_hh[split:]])
+    else:
+        bx, bh = b_ih + b_hh, torch.zeros_like(b_hh)
+    return [
+        _pad_columns(w_ih.t(), gates),
+        _pad_columns(bx[None], gates),
+        _pad_columns(w_hh.t(), gates),
+        _pad_columns(bh[None], gates),
+    ]
+
+
+def _bias(bias: Tensor | None, size: int, dtype: torch.dtype) -> Tensor:
+    return torch.zeros(size, dtype=dtype) if bias is None else bias.detach()
+
+
+def _pad_columns(matrix: Tensor, blocks: int) -> Tensor:
+    """Split the columns of matrix (R, blocks * H) into equal blocks and pad
+    each with zero columns to the kernel's padding: (R, blocks * P)."""
+    rows, columns = matrix.shape
+    width = columns // blocks
+    padded = -(-width // _pad) * _pad
+    out = matrix.new_zeros(rows, blocks, padded)
+    out[:, :, :width] = matrix.detach().reshape(rows, blocks, width)
+    return out.reshape(rows, blocks * padded)
+
+
+def run(packed: Packed, x: Tensor) -> Tensor:
+    """Map windows x (B, T, F) in the packed weights' dtype to forecasts
+    (B, K). Only after ``load`` returned True."""
+    library = _library
+    if library is None:
+        raise RuntimeError("the inference kernel is not loaded; call load() first")
+    x = x.contiguous()
+    batch, steps, features = x.shape
+    if features != packed.features or x.dtype != packed.weights.dtype:
+        raise ValueError(
+            f"x has {features} features of {x.dtype}; the packed forecaster "
+            f"takes {packed.features} of {packed.weights.dtype}"
+        )
+    out = torch.empty(batch, packed.horizon, dtype=x.dtype)
+    single = x.dtype == torch.float32
+    function = library.rf_infer_f32 if single else library.rf_infer_f64
+    status = function(
+        packed.cell,
+        packed.layers,
+        batch,
+        steps,
+        features,
+        packed.hidden,
+        packed.horizon,
+        x.data_ptr(),
+        packed.weights.data_ptr(),
+        out.data_ptr(),
+    )
+    if status != 0:
+        raise ValueError(f"the inference kernel rejected x of shape {tuple(x.shape)}")
+    return out

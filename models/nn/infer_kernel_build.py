@@ -1,0 +1,132 @@
+"""Compile ``infer_kernel.cpp`` into a shared library, once per machine and
+source, and load it with ctypes.
+
+The source includes no torch header, so one compiler call builds it in
+about half a second. It is compiled for this CPU (``-march=native``), and
+the library lives in ``<cache dir>/native/<tag>/librf_infer.so``, where the
+tag is a digest of the source, the flags, the compiler's version and the
+CPU's model and feature flags; the cache dir is ``RNN_FORECAST_CACHE_DIR``
+(default ``~/.cache/rnn-forecast``). Another source or CPU gets a folder of
+its own, so machines that share a cache never load a library built for
+another CPU.
+
+Each build writes a file of its own and renames it into place, so
+processes that build at the same time never see a partial library, and the
+last rename wins with identical bytes. The compiler runs at low priority
+(``nice``) because the API server builds while it already serves.
+
+Every failure raises ``BuildError`` with a one-line reason.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+from pathlib import Path
+
+from models.paths import default_cache_dir
+
+SOURCE = Path(__file__).with_name("infer_kernel.cpp")
+LIBRARY = "librf_infer.so"
+# No -ffast-math: every row must take the same rounding in every batch, so
+# sums keep their order; FMA contraction is on, as GNU C++ has it.
+FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-ffp-contract=fast"]
+COMPILE_SECONDS = 120.0
+
+
+class BuildError(RuntimeError):
+    """The library could not be built or loaded; the message says why."""
+
+
+def compiler() -> str:
+    """The C++ compiler: ``CXX``, default ``c++``."""
+    return os.environ.get("CXX", "c++")
+
+
+def build_folder() -> Path:
+    """The folder of this source, flags, compiler and CPU."""
+    digest = hashlib.sha256(SOURCE.read_bytes())
+    digest.update(" ".join(FLAGS).encode())
+    digest.update(_compiler_stamp().encode())
+    digest.update(_cpu_signature().encode())
+    tag = f"rf_infer-{digest.hexdigest()[:16]}-{platform.machine()}"
+    return default_cache_dir() / "native" / tag
+
+
+def build_and_load() -> ctypes.CDLL:
+    """Load the library, compiling it first when its folder has none."""
+    folder = build_folder()
+    library = folder / LIBRARY
+    if not library.is_file():
+        _compile(folder, library)
+    try:
+        return ctypes.CDLL(str(library))
+    except OSError as exc:
+        raise BuildError(f"could not load {library}: {exc}") from exc
+
+
+def _compile(folder: Path, library: Path) -> None:
+    cxx = compiler()
+    if shutil.which(cxx) is None:
+        raise BuildError(
+            f"C++ compiler not found: {cxx!r} (from CXX, default c++) is not "
+            "on PATH; install g++ or point CXX at a compiler"
+        )
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BuildError(f"cannot create {folder}: {exc}") from exc
+
+    partial = folder / f"{LIBRARY}.{os.getpid()}.tmp"
+    command = [cxx, *FLAGS, "-shared", "-fPIC", "-o", str(partial), str(SOURCE)]
+    if shutil.which("nice"):
+        command = ["nice", "-n", "10", *command]
+    try:
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=COMPILE_SECONDS
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        partial.unlink(missing_ok=True)
+        raise BuildError(f"{cxx} did not finish: {exc}") from exc
+    if done.returncode != 0:
+        partial.unlink(missing_ok=True)
+        raise BuildError(f"{cxx} failed: {_first_error(done.stderr)}")
+    os.replace(partial, library)
+
+
+def _first_error(output: str) -> str:
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    for line in lines:
+        if "error" in line.lower():
+            return line[:300]
+    return lines[-1][:300] if lines else "no message"
+
+
+def _compiler_stamp() -> str:
+    """The compiler's resolved path, size and modification time, or '' when
+    it is not on PATH; a stat, so that a loaded library costs no process."""
+    found = shutil.which(compiler())
+    if found is None:
+        return ""
+    path = os.path.realpath(found)
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return path
+    return f"{path} {stat.st_size} {stat.st_mtime_ns}"
+
+
+def _cpu_signature() -> str:
+    """The CPU's model name and feature flags, as ``-march=native`` sees
+    them; the processor's name where /proc/cpuinfo does not exist."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor()
+    keys = ("model name", "flags", "Features", "CPU part")
+    lines = [line for line in text.splitlines() if line.startswith(keys)]
+    return "\n".join(sorted(set(lines)))

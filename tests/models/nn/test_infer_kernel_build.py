@@ -1,0 +1,116 @@
+"""Building and loading the inference kernel's library in fresh processes:
+a cache built once and loaded after, a missing or failing compiler, and
+processes that build at the same time."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+from models.nn import infer_kernel_build
+
+ROOT = Path(__file__).resolve().parents[3]
+LOAD_SCRIPT = (
+    "import logging\n"
+    "logging.basicConfig(level=logging.WARNING)\n"
+    "import torch\n"
+    "from models.nn import infer_kernel\n"
+    "from models.nn.forecaster import Forecaster\n"
+    "print('loaded', infer_kernel.load())\n"
+    "model = Forecaster('gru', input_size=1, hidden_size=4, num_layers=1, horizon=2)\n"
+    "with torch.inference_mode():\n"
+    "    print('forecast', model.eval().infer(torch.ones(1, 3, 1)).shape)\n"
+)
+
+
+def load_in_process(cache: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", LOAD_SCRIPT],
+        cwd=ROOT,
+        env={**os.environ, "RNN_FORECAST_CACHE_DIR": str(cache), **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def built_files(cache: Path) -> list[Path]:
+    return sorted(path for path in (cache / "native").rglob("*") if path.is_file())
+
+
+def fake_compiler(folder: Path, body: str) -> Path:
+    script = folder / "fake-cxx"
+    script.write_text(f"#!/bin/sh\n{body}\n")
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    return script
+
+
+def test_library_built_once_then_loaded(tmp_path: Path) -> None:
+    first = load_in_process(tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "loaded True" in first.stdout
+    assert "forecast torch.Size([1, 2])" in first.stdout
+    [library] = built_files(tmp_path)
+    assert library.name == infer_kernel_build.LIBRARY
+    built = library.stat().st_mtime_ns
+
+    second = load_in_process(tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert "loaded True" in second.stdout
+    assert built_files(tmp_path) == [library]
+    assert library.stat().st_mtime_ns == built
+
+
+def test_missing_compiler_warns_once(tmp_path: Path) -> None:
+    done = load_in_process(tmp_path, CXX="no-such-compiler-here")
+
+    assert done.returncode == 0, done.stderr
+    assert "loaded False" in done.stdout
+    assert "forecast torch.Size([1, 2])" in done.stdout
+    assert done.stderr.count("WARNING") == 1
+    assert (
+        "'no-such-compiler-here' (from CXX, default c++) is not on PATH" in done.stderr
+    )
+    assert "RNN_FORECAST_INFER_KERNEL=0" in done.stderr
+
+
+def test_failing_compiler_leaves_no_library(tmp_path: Path) -> None:
+    compiler = fake_compiler(tmp_path, 'echo "x.cpp:1: error: no room" >&2; exit 1')
+
+    done = load_in_process(tmp_path / "cache", CXX=str(compiler))
+
+    assert "loaded False" in done.stdout
+    assert "failed: x.cpp:1: error: no room" in done.stderr
+    assert built_files(tmp_path / "cache") == []
+
+
+def test_processes_that_build_at_once_all_load(tmp_path: Path) -> None:
+    env = {**os.environ, "RNN_FORECAST_CACHE_DIR": str(tmp_path)}
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-c", LOAD_SCRIPT],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    outputs = [run.communicate(timeout=300) for run in runs]
+
+    for run, (stdout, stderr) in zip(runs, outputs, strict=True):
+        assert run.returncode == 0, stderr
+        assert "loaded True" in stdout
+    assert [path.name for path in built_files(tmp_path)] == [infer_kernel_build.LIBRARY]
+
+
+def test_switch_off_skips_build(tmp_path: Path) -> None:
+    done = load_in_process(tmp_path, RNN_FORECAST_INFER_KERNEL="0")
+
+    assert "loaded False" in done.stdout
+    assert "WARNING" not in done.stderr
+    assert not (tmp_path / "native").exists()
