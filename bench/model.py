@@ -3,11 +3,12 @@
 Both have the bench spec's sizes (LSTM, hidden 64, 2 layers, lookback 60,
 horizon 10), run under ``torch.inference_mode`` with the server's one torch
 thread, and take turns round by round. The served forecaster runs as the
-server runs it, through ``Forecaster.infer``. Also times ``run_batch``, the
-whole in-process forecast of the served path (scaling, forward, prices,
-dates), and the bare model on a window of one step, whose time is the
-per-call cost of torch's recurrent operator (its oneDNN setup) with almost
-no arithmetic.
+server runs it, through ``Forecaster.infer`` on the compiled inference
+kernel, and once more with the kernel switched off, on torch's recurrent
+operator. Also times ``run_batch``, the whole in-process forecast of the
+served path (scaling, forward, prices, dates), and the bare model on a
+window of one step, whose time is the per-call cost of torch's recurrent
+operator (its oneDNN setup) with almost no arithmetic.
 
     .venv/bin/python -m bench.model [--repeats 5]
 """
@@ -15,6 +16,7 @@ no arithmetic.
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from collections.abc import Callable
@@ -37,10 +39,11 @@ from bench.common import (
 )
 from bench.servers import BENCH_SPEC, make_registry
 from models.forecasting import build_input, run_batch
+from models.nn import infer_kernel
 from models.registry import LoadedModel
 
 TARGET = 1.2
-CALLS = {1: 300, 256: 10}
+CALLS = {1: 300, 16: 40, 256: 10}
 
 
 class Bare(nn.Module):
@@ -69,6 +72,19 @@ def per_call(function: Callable[[], object], calls: int) -> Callable[[], float]:
     return measure
 
 
+def without_kernel(function: Callable[[], float]) -> Callable[[], float]:
+    """Run a measure with the inference kernel switched off."""
+
+    def measure() -> float:
+        os.environ[infer_kernel.SWITCH] = "0"
+        try:
+            return function()
+        finally:
+            del os.environ[infer_kernel.SWITCH]
+
+    return measure
+
+
 def contenders(loaded: LoadedModel, batch: int) -> dict[str, Callable[[], float]]:
     spec = BENCH_SPEC
     bare = Bare(spec.hidden_size, spec.num_layers, spec.horizon).eval()
@@ -79,6 +95,9 @@ def contenders(loaded: LoadedModel, batch: int) -> dict[str, Callable[[], float]
     calls = CALLS[batch]
     return {
         "served forecaster": per_call(lambda: loaded.model.infer(x), calls),
+        "served forecaster, torch operator": without_kernel(
+            per_call(lambda: loaded.model.infer(x), calls)
+        ),
         "bare LSTM + Linear": per_call(lambda: bare(x), calls),
         "bare LSTM + Linear, T = 1": per_call(lambda: bare(one_step), calls),
         "run_batch (whole forecast)": per_call(
@@ -93,6 +112,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if infer_kernel.SWITCH in os.environ:
+        parser.error(f"unset {infer_kernel.SWITCH}: this bench switches the kernel")
+    if not infer_kernel.load():
+        parser.error("the inference kernel could not be built; see the warning")
     env = environment()
     print_environment(env)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 import torch
@@ -69,9 +70,9 @@ class Forecaster(nn.Module):
         self._zero_states: dict[tuple[int, torch.dtype], Any] = {}
         # the weights packed for the inference kernel, with the tensors and
         # versions they were packed from
-        self._packed: (
-            tuple[tuple[Any, ...], tuple[int, ...], infer_kernel.Packed | None] | None
-        ) = None
+        self._packed: tuple[list[Any], list[int], infer_kernel.Packed | None] | None = (
+            None
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Map windows x (B, T, F) to forecasts (B, K) in scaled units.
@@ -118,10 +119,6 @@ class Forecaster(nn.Module):
         if not usable:
             return self(x)
 
-        # nn.RNNBase.forward (torch 2.13) first rebuilds the weight list when
-        # a parameter was replaced without the core's __setattr__, as
-        # torch.func.functional_call does, so this does too.
-        core._update_flat_weights()
         if infer_kernel.loaded():
             packed = self._packed_weights()
             if packed is not None:
@@ -130,6 +127,10 @@ class Forecaster(nn.Module):
         # A GRU runs on the fused layer once this process has loaded it.
         if fused_gru.applies(core, x):
             return self(x)
+        # nn.RNNBase.forward (torch 2.13) first rebuilds the weight list when
+        # a parameter was replaced without the core's __setattr__, as
+        # torch.func.functional_call does, so this does too.
+        core._update_flat_weights()
         state = self._initial_state(x.shape[0], x.dtype, x.device)
         op = RECURRENT_OPS[core.mode]
         weights = core._flat_weights
@@ -144,8 +145,10 @@ class Forecaster(nn.Module):
         a tensor was replaced or changed in place; None where the kernel
         does not run this model, or where a weight is an inference tensor,
         which keeps no count of its changes."""
-        head = self.head
-        tensors = (*self.core._flat_weights, head.weight, head.bias)
+        # the parameter dicts, which torch.func.functional_call swaps into
+        core, head = self.core._parameters, self.head._parameters
+        tensors = [core.get(name) for name in self.core._flat_weights_names]
+        tensors += (head["weight"], head.get("bias"))
         versions = _versions(tensors)
         if versions is None:
             return None
@@ -153,11 +156,11 @@ class Forecaster(nn.Module):
         if cached is not None:
             old_tensors, old_versions, packed = cached
             if old_versions == versions and all(
-                old is new for old, new in zip(old_tensors, tensors, strict=True)
+                map(operator.is_, old_tensors, tensors)
             ):
                 return packed
 
-        packed = infer_kernel.pack(self.core, head)
+        packed = infer_kernel.pack(self.core, self.head)
         self._packed = (tensors, versions, packed)
         return packed
 
@@ -192,11 +195,11 @@ class Forecaster(nn.Module):
         )
 
 
-def _versions(tensors: tuple[Any, ...]) -> tuple[int, ...] | None:
+def _versions(tensors: list[Any]) -> list[int] | None:
     """Return the version counters of tensors (None entries count 0), or
     None when one is an inference tensor, which has none."""
     try:
-        return tuple(0 if tensor is None else tensor._version for tensor in tensors)
+        return [0 if tensor is None else tensor._version for tensor in tensors]
     except RuntimeError:
         return None
 
