@@ -60,6 +60,7 @@ FLOW_OPTIONS = {
     "init": "--init",
     "spectral_radius": "--spectral-radius",
     "forget_bias": "--forget-bias",
+    "update_bias": "--update-bias",
     "seq_len": "--seq-len",
     "clip_norm": "--clip-norm",
     "seed": "--seed",
@@ -122,6 +123,11 @@ def _add_flow(sub: Any) -> None:
         "--spectral-radius", type=float, help="rescale each W_h gate block to this"
     )
     flow.add_argument("--forget-bias", type=float, help="LSTM forget-gate bias")
+    flow.add_argument(
+        "--update-bias",
+        type=float,
+        help="GRU update-gate bias; z near 1 keeps the state",
+    )
 
     flow.add_argument("--seq-len", type=int, help="time steps T (default 100)")
     flow.add_argument(
@@ -362,6 +368,7 @@ def _flow_spec(
         "init": args.init,
         "spectral_radius": args.spectral_radius,
         "forget_bias": args.forget_bias,
+        "update_bias": args.update_bias,
         "seq_len": args.seq_len,
         "clip_norm": off_flag("--clip-norm", args.clip_norm, CLIP_OFF),
         "seed": args.seed,

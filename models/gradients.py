@@ -87,6 +87,7 @@ from models.limits import DEFAULT_LIMITS, Limits, check_limit
 from models.names import NAME_RE, ModelName
 from models.nn.cell_stack import (
     CANDIDATE_GATE,
+    MEMORY_BIAS_FIELD,
     CellStack,
     Init,
     build_fresh_stack,
@@ -105,7 +106,14 @@ DEFAULT_SEQ_LEN = 100
 MAX_SPECTRAL_RADIUS = 100.0
 
 # Controls that only make sense for a network built from the request.
-FRESH_ONLY = ("hidden_size", "activation", "init", "spectral_radius", "forget_bias")
+FRESH_ONLY = (
+    "hidden_size",
+    "activation",
+    "init",
+    "spectral_radius",
+    "forget_bias",
+    "update_bias",
+)
 COMPUTATION = "the gradient diagnostic"
 HIDDEN_SIZE_SETTING = "RNN_FORECAST_MAX_DIAGNOSTIC_HIDDEN_SIZE"
 
@@ -167,6 +175,13 @@ class GradientFlowSpec(_Strict, InputNamed):
         ge=-20.0,
         le=20.0,
         description="LSTM only: forget-gate bias b_xf (b_hf is set to 0)",
+    )
+    update_bias: Number | None = Field(
+        default=None,
+        ge=-20.0,
+        le=20.0,
+        description="GRU only: update-gate bias b_xz (b_hz is set to 0); "
+        "h_t = (1 - z_t) * n_t + z_t * h_(t-1), so z_t near 1 keeps the state",
     )
     seq_len: Annotated[int, Field(ge=2), INTEGER_ONLY] | None = None
     input: InputSpec = Field(default_factory=NoiseInput)
@@ -549,13 +564,14 @@ def _fresh_network(
             f"'rnn'; the {cell} has fixed activations, so remove {name}",
             field="activation",
         )
-    if spec.forget_bias is not None and cell != "lstm":
-        name = spec.input_name("forget_bias")
-        raise InvalidInputError(
-            f"{name} applies only to {spec.input_name('cell')} 'lstm', but the "
-            f"cell is {cell!r}; remove {name}",
-            field="forget_bias",
-        )
+    for gate_cell, field in MEMORY_BIAS_FIELD.items():
+        if getattr(spec, field) is not None and cell != gate_cell:
+            name = spec.input_name(field)
+            raise InvalidInputError(
+                f"{name} applies only to {spec.input_name('cell')} {gate_cell!r}, "
+                f"but the cell is {cell!r}; remove {name}",
+                field=field,
+            )
 
     check_parameters(
         fresh_parameter_count(cell, input_size, hidden_size),
@@ -574,6 +590,7 @@ def _fresh_network(
         init=init,
         spectral_radius=spec.spectral_radius,
         forget_bias=spec.forget_bias,
+        update_bias=spec.update_bias,
         seed=spec.seed,
     )
     network = {
@@ -586,6 +603,7 @@ def _fresh_network(
         "init": init,
         "requested_spectral_radius": spec.spectral_radius,
         "forget_bias": spec.forget_bias,
+        "update_bias": spec.update_bias,
         "seed": spec.seed,
     }
     return stack, network
@@ -636,6 +654,7 @@ def _stored_network(
         "init": "trained",
         "requested_spectral_radius": None,
         "forget_bias": None,
+        "update_bias": None,
         "seed": spec.seed,
     }
     return stack, layer, network

@@ -17,10 +17,10 @@ training, measured on one held-out sequence by ``models.gradients``.
 
 ``gate_bias`` sets the bias of the gate that keeps the state (the LSTM
 forget gate, the GRU update gate z) at the start of training, as in
-``models.nn.cell_stack.set_forget_bias``. The vanilla RNN has no such gate.
-With torch's default initialisation (``gate_bias=None``) those gates start
-near 0.5. In a run with the other defaults the LSTM then learned only lags 5
-and 10, while the GRU still learned 5, 10, 20 and 40.
+``models.nn.cell_stack.set_memory_gate_bias``. The vanilla RNN has no
+such gate. With torch's default initialisation (``gate_bias=None``) those
+gates start near 0.5. In a run with the other defaults the LSTM then learned
+only lags 5 and 10, while the GRU still learned 5, 10, 20 and 40.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ GRADIENT_FLOW_EXAMPLE: dict[str, Any] = {
     "init": "default",
     "requested_spectral_radius": 0.5,
     "forget_bias": None,
+    "update_bias": None,
     "seed": 0,
     "layer": 0,
     "seq_len": 5,
@@ -119,6 +120,7 @@ class GradientFlowResponse(BaseModel):
     init: str = Field(description="'default', 'orthogonal', 'identity' or 'trained'")
     requested_spectral_radius: float | None = None
     forget_bias: float | None = None
+    update_bias: float | None = None
     seed: int
     layer: int = Field(description="The analysed layer")
     seq_len: int = Field(description="T")

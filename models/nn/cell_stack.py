@@ -4,7 +4,8 @@ A ``CellStack`` computes what a ``Forecaster`` computes, with the recurrence
 spelled out step by step by the cells of ``models.nn.cells``, so that every
 hidden state h_t is a node of the autograd graph. It is built either fresh,
 from the controls of a gradient diagnostic (initialisation, spectral radius
-of the recurrent matrix, activation, forget-gate bias), or from a trained
+of the recurrent matrix, activation, LSTM forget-gate or GRU update-gate
+bias), or from a trained
 ``Forecaster`` by copying its weights layer by layer.
 
 Fresh stacks never draw from torch's global random number generator: the
@@ -35,6 +36,11 @@ GATE_NAMES: dict[str, tuple[str, ...]] = {
     "gru": ("r", "z", "n"),
 }
 CANDIDATE_GATE: dict[str, str] = {"rnn": "h", "lstm": "g", "gru": "n"}
+# The gate that keeps the state: c_t keeps f_t * c_{t-1} in the LSTM, and h_t
+# keeps z_t * h_{t-1} in the GRU. The vanilla RNN has none.
+MEMORY_GATE: dict[str, str] = {"lstm": "f", "gru": "z"}
+# The request field that sets the bias of each memory gate, by cell.
+MEMORY_BIAS_FIELD: dict[str, str] = {"lstm": "forget_bias", "gru": "update_bias"}
 
 # A block whose spectral radius is below this cannot be rescaled.
 MIN_RESCALABLE_RADIUS = 1e-12
@@ -86,6 +92,7 @@ def build_fresh_stack(
     init: Init = "default",
     spectral_radius: float | None = None,
     forget_bias: float | None = None,
+    update_bias: float | None = None,
     seed: int = 0,
 ) -> CellStack:
     """Build a one-layer stack with a head of K = 1 output.
@@ -99,10 +106,14 @@ def build_fresh_stack(
       spectral radius (largest eigenvalue modulus) equals the value, which
       makes ``init="identity"`` the scaled identity r * I,
     - ``forget_bias`` (LSTM only) sets the forget-gate bias b_xf to the value
-      and b_hf to 0, so that the forget gate starts near sigmoid(value).
+      and b_hf to 0, so that the forget gate starts near sigmoid(value),
+    - ``update_bias`` (GRU only) sets the update-gate bias b_xz to the value
+      and b_hz to 0, so that z starts near sigmoid(value); h_t keeps
+      z_t * h_{t-1}, so a large value keeps the state.
 
     Raises ``InvalidInputError`` when a block's spectral radius is zero and so
-    cannot be rescaled.
+    cannot be rescaled, or when a gate bias is given for a cell without
+    that gate.
     """
     generator = torch.Generator().manual_seed(seed)
     with torch.device("meta"):
@@ -120,7 +131,9 @@ def build_fresh_stack(
         if spectral_radius is not None:
             rescale_spectral_radius(cell, cell_type, spectral_radius)
         if forget_bias is not None:
-            set_forget_bias(cell, cell_type, forget_bias)
+            set_memory_gate_bias(cell, cell_type, "forget_bias", forget_bias)
+        if update_bias is not None:
+            set_memory_gate_bias(cell, cell_type, "update_bias", update_bias)
     return CellStack(cell_type, [cell], head)
 
 
@@ -194,19 +207,30 @@ def rescale_spectral_radius(
             block.mul_(radius / current)
 
 
-def set_forget_bias(cell: RecurrentCell, cell_type: CellType, value: float) -> None:
-    """Set the LSTM forget-gate bias: b_xf = ``value`` and b_hf = 0."""
-    if cell_type != "lstm":
+def set_memory_gate_bias(
+    cell: RecurrentCell, cell_type: CellType, field: str, value: float
+) -> None:
+    """Set the bias of the gate that keeps the state, named by its request
+    ``field``: b_x of that gate block = ``value`` and b_h = 0.
+
+    ``forget_bias`` sets the LSTM's f block (rows H..2H of i, f, g, o) and
+    ``update_bias`` the GRU's z block (rows H..2H of r, z, n), in torch's
+    gate order. Raises ``InvalidInputError`` naming ``field`` for another
+    cell.
+    """
+    cells = [name for name, known in MEMORY_BIAS_FIELD.items() if known == field]
+    if cell_type not in cells:
         raise InvalidInputError(
-            f"forget_bias applies only to cell 'lstm', got cell {cell_type!r}; "
-            "remove forget_bias",
-            field="forget_bias",
+            f"{field} applies only to cell {cells[0]!r}, got cell {cell_type!r}; "
+            f"remove {field}",
+            field=field,
         )
+    gate = GATE_NAMES[cell_type].index(MEMORY_GATE[cell_type])
     hidden_size = cell.hidden_size
-    forget = slice(hidden_size, 2 * hidden_size)
+    block = slice(gate * hidden_size, (gate + 1) * hidden_size)
     with torch.no_grad():
-        cell.bias_ih[forget] = value
-        cell.bias_hh[forget] = 0.0
+        cell.bias_ih[block] = value
+        cell.bias_hh[block] = 0.0
 
 
 def _init_uniform(module: nn.Module, fan_in: int, generator: torch.Generator) -> None:

@@ -4,6 +4,7 @@ an invalid value is named by its option, with the range to send."""
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import pytest
@@ -45,6 +46,11 @@ FLOW_ERRORS = [
         ["--cell", "lstm", "--forget-bias", "21"],
         "--forget-bias 21: Input should be less than or equal to 20; send "
         "--forget-bias between -20 and 20",
+    ),
+    (
+        ["--cell", "gru", "--update-bias", "-21"],
+        "--update-bias -21: Input should be greater than or equal to -20; send "
+        "--update-bias between -20 and 20",
     ),
     (
         ["--clip-norm", "nan"],
@@ -161,6 +167,16 @@ CROSS_FIELD_ERRORS = [
         "remove --forget-bias",
     ),
     (
+        ["--cell", "lstm", "--update-bias", "1"],
+        "--update-bias applies only to --cell 'gru', but the cell is 'lstm'; "
+        "remove --update-bias",
+    ),
+    (
+        ["--model", "sine-old", "--update-bias", "1"],
+        "--update-bias applies to a fresh network and cannot change the stored "
+        "version sine-old:1; remove --update-bias or --model",
+    ),
+    (
         ["--model", "sine-old", "--hidden-size", "4"],
         "--hidden-size applies to a fresh network and cannot change the stored "
         "version sine-old:1; remove --hidden-size or --model",
@@ -259,3 +275,21 @@ def test_flow_overflow_fix_names_fields() -> None:
         "the hidden state overflowed float64 at step 155; lower spectral_radius "
         "or seq_len, use activation 'tanh', or send smaller input values"
     )
+
+
+def test_flow_update_bias_reaches_spec_and_output(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    options = ["--cell", "gru", "--hidden-size", "4", "--seq-len", "20", "--json"]
+    argv = ["--registry", str(tmp_path), "gradients", "flow", *options]
+
+    assert main([*argv, "--update-bias", "4"]) == 0
+    biased = json.loads(capsys.readouterr().out)[0]
+    assert main(argv) == 0
+    plain = json.loads(capsys.readouterr().out)[0]
+
+    assert biased["update_bias"] == 4.0
+    assert plain["update_bias"] is None
+    ratio = biased["summary"]["first_to_last_ratio"]
+    assert ratio > 100 * plain["summary"]["first_to_last_ratio"]
+    assert _flow_spec(flow_args("--update-bias", "4"), "gru", Limits()).update_bias == 4

@@ -113,6 +113,12 @@ def test_stored_version(live_server: LiveServer) -> None:
             "RNN_FORECAST_MAX_DIAGNOSTIC_HIDDEN_SIZE",
         ),
         ({"cell": "gru", "activation": "identity"}, "activation", "only to cell"),
+        (
+            {"cell": "rnn", "update_bias": 1.0},
+            "update_bias",
+            "update_bias applies only to cell 'gru', but the cell is 'rnn'",
+        ),
+        ({"cell": "gru", "update_bias": 21}, "update_bias", "less than or equal"),
         ({"cell": "cnn"}, "cell", "Input should be"),
         ({"seq_len": 1}, "seq_len", "greater than or equal to 2"),
         ({"spectral_radius": -1}, "spectral_radius", "greater than 0"),
@@ -304,3 +310,16 @@ def test_model_name_alone_is_explained(live_server: LiveServer) -> None:
     assert len(errors) == 1
     assert errors[0]["field"] == "model"
     assert '{"name": "nflx", "version": "latest"}' in errors[0]["message"]
+
+
+def test_update_bias_is_echoed_and_keeps_gradient(live_server: LiveServer) -> None:
+    body = {"cell": "gru", "hidden_size": 8, "seq_len": 40, "jacobians": False}
+    plain = live_server.client.post(FLOW, json=body)
+    biased = live_server.client.post(FLOW, json={**body, "update_bias": 4})
+
+    assert plain.status_code == 200, plain.text
+    assert biased.status_code == 200, biased.text
+    assert plain.json()["update_bias"] is None
+    assert biased.json()["update_bias"] == 4.0
+    kept = biased.json()["summary"]["first_to_last_ratio"]
+    assert kept > 100 * plain.json()["summary"]["first_to_last_ratio"]
