@@ -490,7 +490,7 @@ def _print_flows(flows: list[tuple[str, GradientFlow]]) -> None:
             + (f" {radii}" if radii else "")
         )
         print(
-            f"  rate per step {rate}, ||dL/dh_0|| / ||dL/dh_T-1|| = "
+            f"  rate per step {rate}, ||dL/dh_0|| / ||dL/dh_(T-1)|| = "
             f"{summary.first_to_last_ratio:.3e}, "
             f"{_distance_text('below 1e-3', summary.vanish_distance)}, "
             f"{_distance_text('above 1e3', summary.explode_distance)}"
@@ -506,7 +506,7 @@ def _print_flows(flows: list[tuple[str, GradientFlow]]) -> None:
     seq_len = min(int(flow.network["seq_len"]) for _, flow in flows)
     distances = [d for d in TABLE_DISTANCES if d < seq_len]
     print()
-    print("ratio ||dL/dh_t|| / ||dL/dh_T-1|| at distance T-1-t")
+    print("ratio ||dL/dh_t|| / ||dL/dh_(T-1)|| at distance T-1-t")
     print(f"{'':16}" + "".join(f"{d:>11}" for d in distances))
     for label, flow in flows:
         norms = flow.trace.grad_norms

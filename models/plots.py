@@ -83,7 +83,7 @@ def draw_gradient_curves(axes: Axes, curves: Sequence[GradientCurve]) -> None:
                 _masked(products),
                 color=colour,
                 linestyle=":",
-                label=f"{curve.label}: product of ||ds_t/ds_t-1||",
+                label=f"{curve.label}: product of ||ds_t/ds_(t-1)||",
             )
             plotted.append(_masked(products))
 
@@ -91,7 +91,7 @@ def draw_gradient_curves(axes: Axes, curves: Sequence[GradientCurve]) -> None:
         axes.axhline(ratio, color="grey", linestyle="--", linewidth=0.8)
     _set_log_axis(axes, np.concatenate(plotted))
     axes.set_xlabel("time step t (loss on the output at the last step)")
-    axes.set_ylabel("||dL/dh_t|| / ||dL/dh_T-1||")
+    axes.set_ylabel("||dL/dh_t|| / ||dL/dh_(T-1)||")
     axes.legend(fontsize="small")
 
 

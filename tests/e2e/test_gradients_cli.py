@@ -39,7 +39,7 @@ def test_flow_prints_table_and_writes_png(tmp_path: Path) -> None:
     assert "at distance never" not in result.stdout
     assert ", never above 1e3" in lines[1] or "first above 1e3 at distance" in lines[1]
     assert any(line.startswith("lstm: H = 8, T = 30") for line in lines)
-    assert "ratio ||dL/dh_t|| / ||dL/dh_T-1|| at distance T-1-t" in lines
+    assert "ratio ||dL/dh_t|| / ||dL/dh_(T-1)|| at distance T-1-t" in lines
     assert png.read_bytes().startswith(PNG_MAGIC)
 
 
