@@ -9,7 +9,7 @@ from a ``--spec`` file keeps its field name.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -87,7 +87,7 @@ def located(
     loc = err["loc"]
     path = ".".join(str(part) for part in loc)
     if len(loc) > 1 and path in options:
-        return f"{options[path]}: {error_text(err)}"
+        return _nested_option_error(err, options[path], model)
     if not loc or loc[0] not in options:
         text = error_text(err)
         return f"{path}: {text}" if path else text
@@ -103,6 +103,17 @@ def located(
     fix = f"send {option} {range_text(model, field, maximum)}"
     if field in OFF_BY_FIELD:
         fix += f", or 0 {OFF_BY_FIELD[field]}"
+    return f"{option} {_number(err.get('input'))}: {err['msg']}; {fix}"
+
+
+def _nested_option_error(err: Any, option: str, model: type[BaseModel] | None) -> str:
+    """Return the error of a nested field that ``option`` set, such as
+    ``--length`` for ``data.synthetic.length`` of a spec file, with the
+    range to send when the value is outside the field's range."""
+    bounds = field_bounds(model, err["loc"]) if model is not None else {}
+    if err["type"] not in RANGE_ERRORS or not bounds:
+        return f"{option}: {error_text(err)}"
+    fix = f"send {option} {bounds_text(bounds)}"
     return f"{option} {_number(err.get('input'))}: {err['msg']}; {fix}"
 
 
@@ -124,6 +135,12 @@ def range_text(model: type[BaseModel], field: str, maximum: float | None = None)
     if maximum is not None:
         bounds = {key: value for key, value in bounds.items() if key in LOWER_BOUNDS}
         bounds["maximum"] = maximum
+    return bounds_text(bounds)
+
+
+def bounds_text(bounds: Mapping[str, Any]) -> str:
+    """Return schema ``bounds`` (by their JSON schema key, lower bound first)
+    in words, such as ``between 1 and 500``."""
     if len(bounds) == 2 and set(bounds) <= INCLUSIVE_BOUNDS:
         low, high = (_number(value) for value in bounds.values())
         return f"between {low} and {high}"
@@ -135,6 +152,41 @@ def schema_bounds(model: type[BaseModel], field: str) -> dict[str, Any]:
     """Return the bounds of ``field`` in the JSON schema of ``model``, by
     their schema key, lower bound first."""
     schema = model.model_json_schema()["properties"].get(field, {})
+    return _bounds(schema)
+
+
+def field_bounds(model: type[BaseModel], loc: Sequence[Any]) -> dict[str, Any]:
+    """Return the bounds of the field at the error location ``loc``, such as
+    ``("data", "synthetic", "length")``, in the JSON schema of ``model``.
+    They are empty when the schema has no such field or it has no bounds.
+
+    A part of ``loc`` that is a tag of a discriminated union, such as
+    ``synthetic``, selects that member of the union.
+    """
+    root = model.model_json_schema()
+    definitions = root.get("$defs", {})
+    node: dict[str, Any] = root
+    for part in loc:
+        node = _resolved(node, definitions)
+        mapping = node.get("discriminator", {}).get("mapping", {})
+        if str(part) in mapping:
+            node = {"$ref": mapping[str(part)]}
+            continue
+        node = node.get("properties", {}).get(str(part), {})
+    return _bounds(_resolved(node, definitions))
+
+
+def _resolved(node: dict[str, Any], definitions: Mapping[str, Any]) -> dict[str, Any]:
+    """Follow a local ``$ref`` such as ``#/$defs/SyntheticData``."""
+    reference = node.get("$ref")
+    if not isinstance(reference, str):
+        return node
+    return dict(definitions.get(reference.rsplit("/", 1)[-1], {}))
+
+
+def _bounds(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the bounds of one field's schema, or of the first member of
+    its ``anyOf`` that has bounds (a nullable number)."""
     for option in schema.get("anyOf", [schema]):
         if set(option) & set(BOUND_WORDS):
             return {key: option[key] for key in BOUND_WORDS if key in option}

@@ -126,3 +126,44 @@ def test_backtest_spec_gets_source_options(tmp_path: Path) -> None:
     assert "but the data is data.source 'bundled' of the default spec" in str(
         caught.value
     )
+
+
+@pytest.mark.parametrize(
+    ("length", "message"),
+    [
+        ("10", "--length 10: Input should be greater than or equal to 50"),
+        ("60000", "--length 60000: Input should be less than or equal to 50000"),
+    ],
+)
+def test_spec_file_length_error_gives_range(
+    tmp_path: Path, length: str, message: str
+) -> None:
+    spec_file = tmp_path / "spec.json"
+    spec_file.write_text(
+        json.dumps({"name": "m", "data": {"source": "synthetic", "generator": "sine"}})
+    )
+    registry = Registry(tmp_path / "registry")
+    expected = f"{message}; send --length between 50 and 50000"
+
+    with pytest.raises(ValueError) as train:
+        training_spec(parse("train", "--spec", str(spec_file), "--length", length))
+    with pytest.raises(ValueError) as backtest:
+        base_spec(
+            parse("backtest", "--spec", str(spec_file), "--length", length), registry
+        )
+
+    assert str(train.value) == expected
+    assert str(backtest.value) == expected
+
+
+def test_spec_file_field_keeps_its_name(tmp_path: Path) -> None:
+    spec_file = tmp_path / "spec.json"
+    data = {"source": "synthetic", "generator": "sine", "length": 10}
+    spec_file.write_text(json.dumps({"name": "m", "data": data}))
+
+    with pytest.raises(ValueError) as caught:
+        training_spec(parse("train", "--spec", str(spec_file)))
+
+    assert str(caught.value) == (
+        "data.synthetic.length: Input should be greater than or equal to 50"
+    )

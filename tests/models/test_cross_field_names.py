@@ -149,5 +149,6 @@ def test_spec_file_length_names_option(tmp_path: Path) -> None:
         training_spec(args)
 
     assert str(caught.value) == (
-        "--length: Input should be greater than or equal to 50"
+        "--length 10: Input should be greater than or equal to 50; send --length "
+        "between 50 and 50000"
     )
