@@ -9,11 +9,13 @@ the chosen source does not read is an error, never silently ignored.
 from __future__ import annotations
 
 import argparse
+import re
 from typing import Any
 
 from models.generator_fields import FIELDS_USED
 from models.option_errors import validate_options
 from models.spec import (
+    TICKER_PATTERN,
     BundledData,
     CsvData,
     DataSpec,
@@ -47,6 +49,8 @@ SOURCE_FORMS = {
     "yfinance": "yfinance:TICKER",
     "synthetic": "synthetic:GENERATOR",
 }
+# the data spec field that the text after the colon of --data sets, by source
+DATA_VALUE_FIELDS = {"csv": "path", "yfinance": "ticker", "synthetic": "generator"}
 # options that one source alone reads: option -> source
 ONE_SOURCE_OPTIONS = {"start": "yfinance", "end": "yfinance", "length": "synthetic"}
 # the sources of one value per day, which have no price column to pick
@@ -119,16 +123,20 @@ def data_spec(args: argparse.Namespace, seed_name: str = "--seed") -> DataSpec:
     check_source_options(kind, options, f"--data {args.data}")
 
     column = options.get("column", "close")
-    fields: dict[str, Any]
     if kind == "bundled":
         return validate_options(BundledData, {"column": column}, SOURCE_OPTIONS)
+
+    # an error in the text after the colon names --data as it was given
+    names = {**SOURCE_OPTIONS, DATA_VALUE_FIELDS[kind]: f"--data {args.data}"}
+    fields: dict[str, Any]
     if kind == "csv":
         fields = {"path": rest, "column": column}
-        return validate_options(CsvData, fields, SOURCE_OPTIONS)
+        return validate_options(CsvData, fields, names)
     if kind == "yfinance":
+        check_ticker(args.data, rest)
         fields = {"ticker": rest, "start": args.start, "end": args.end}
         fields["column"] = column
-        return validate_options(YFinanceData, fields, SOURCE_OPTIONS)
+        return validate_options(YFinanceData, fields, names)
     # a synthetic spec gets --seed only when its generator draws random
     # numbers, because the other generators reject a seed
     fields = {"generator": rest}
@@ -136,8 +144,18 @@ def data_spec(args: argparse.Namespace, seed_name: str = "--seed") -> DataSpec:
         fields["length"] = args.length
     if "seed" in FIELDS_USED.get(rest, ()):
         fields["seed"] = args.seed
-    names = {**SOURCE_OPTIONS, "seed": seed_name}
-    return validate_options(SyntheticData, fields, names)
+    return validate_options(SyntheticData, fields, {**names, "seed": seed_name})
+
+
+def check_ticker(data: str, ticker: str) -> None:
+    """Raise ``ValueError`` naming ``--data`` (given as ``data``) when
+    ``ticker`` does not match ``TICKER_PATTERN``, before any download."""
+    if re.fullmatch(TICKER_PATTERN, ticker) is None:
+        raise ValueError(
+            f"--data {data}: the ticker {ticker!r} is invalid. Give --data "
+            "yfinance:TICKER with a ticker of 1 to 15 letters, digits or the "
+            "characters . ^ = -, such as yfinance:NFLX"
+        )
 
 
 def with_source_options(

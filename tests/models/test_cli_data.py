@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from models.cli import build_parser, training_spec
+from models.cli import build_parser, main, training_spec
 from models.cli_evaluation import base_spec
 from models.registry import Registry
 
@@ -167,3 +167,42 @@ def test_spec_file_field_keeps_its_name(tmp_path: Path) -> None:
     assert str(caught.value) == (
         "data.synthetic.length: Input should be greater than or equal to 50"
     )
+
+
+@pytest.mark.parametrize(
+    "command", [["train", "--name", "m"], ["backtest"], ["tune", "--name", "m"]]
+)
+def test_invalid_ticker_names_data_option(
+    command: list[str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import yfinance
+
+    downloads: list[object] = []
+    monkeypatch.setattr(yfinance, "download", lambda *a, **k: downloads.append(a))
+    argv = ["--registry", str(tmp_path), *command, "--data", "yfinance:BAD/X"]
+
+    assert main(argv) == 2
+    assert capsys.readouterr().err == (
+        "error: --data yfinance:BAD/X: the ticker 'BAD/X' is invalid. Give --data "
+        "yfinance:TICKER with a ticker of 1 to 15 letters, digits or the characters "
+        ". ^ = -, such as yfinance:NFLX\n"
+    )
+    assert downloads == []
+
+
+def test_invalid_generator_names_data_option() -> None:
+    with pytest.raises(ValueError) as caught:
+        training_spec(parse("train", "--name", "m", "--data", "synthetic:sin"))
+
+    assert str(caught.value).startswith(
+        "--data synthetic:sin: Input should be 'sine', 'noisy_sine', "
+    )
+
+
+def test_valid_ticker_passes_check() -> None:
+    spec = training_spec(parse("train", "--name", "m", "--data", "yfinance:^GSPC"))
+
+    assert spec.data.model_dump()["ticker"] == "^GSPC"
