@@ -8,6 +8,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 
 # g++ builds the fused GRU training layer on first use (models/nn/fused_gru.py)
+# and the inference kernel when the server starts (models/nn/infer_kernel.py)
 RUN apt-get update \
     && apt-get install -y --no-install-recommends g++ \
     && rm -rf /var/lib/apt/lists/*
