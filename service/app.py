@@ -39,6 +39,7 @@ from service.routes.series import router as series_router
 from service.routes.training_jobs import router as training_jobs_router
 from service.serving import Serving
 from service.settings import Settings
+from service.upload_parsing import UploadParsing
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastPathApp:
             settings.diagnostics_workers,
             settings.max_queued_diagnostics,
         )
+        app.state.upload_parsing = UploadParsing(settings.upload_workers)
         app.state.resolver = VersionResolver(registry, settings.resolve_ttl_ms / 1000)
         app.state.batcher = MicroBatcher(
             app.state.executor,
@@ -106,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastPathApp:
             app.state.batcher.close()
             app.state.executor.shutdown(wait=False, cancel_futures=True)
             app.state.diagnostics_executor.shutdown(wait=False, cancel_futures=True)
+            app.state.upload_parsing.close()
 
     app = FastPathApp(
         title="rnn-forecast",

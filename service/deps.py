@@ -17,6 +17,7 @@ from service.diagnostics_queue import DiagnosticsQueue
 from service.inference import ModelCache
 from service.resolution import VersionResolver
 from service.settings import Settings
+from service.upload_parsing import UploadParsing
 
 
 async def get_settings(request: Request) -> Settings:
@@ -39,6 +40,10 @@ async def get_diagnostics_queue(request: Request) -> DiagnosticsQueue:
     return request.app.state.diagnostics_queue
 
 
+async def get_upload_parsing(request: Request) -> UploadParsing:
+    return request.app.state.upload_parsing
+
+
 async def get_resolver(request: Request) -> VersionResolver:
     return request.app.state.resolver
 
@@ -52,5 +57,6 @@ RegistryDep = Annotated[Registry, Depends(get_registry)]
 CacheDep = Annotated[ModelCache, Depends(get_cache)]
 ExecutorDep = Annotated[ThreadPoolExecutor, Depends(get_executor)]
 DiagnosticsQueueDep = Annotated[DiagnosticsQueue, Depends(get_diagnostics_queue)]
+UploadParsingDep = Annotated[UploadParsing, Depends(get_upload_parsing)]
 ResolverDep = Annotated[VersionResolver, Depends(get_resolver)]
 BatcherDep = Annotated[MicroBatcher, Depends(get_batcher)]

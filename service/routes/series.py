@@ -7,23 +7,24 @@ The body is either the CSV itself (``Content-Type: text/csv``) or a
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from models.errors import InvalidInputError
 from models.field_types import QUERY_DIGITS
 from service.auth import ApiKeyDep
-from service.deps import SettingsDep
-from service.errors import PayloadTooLargeError
+from service.deps import SettingsDep, UploadParsingDep
+from service.errors import PROBLEM_MEDIA_TYPE, PayloadTooLargeError
 from service.jobs.uploads import delete_unused_series
 from service.jobs.views import ManagerDep
 from service.links import public_path
 from service.multipart import FILE_FIELD, parse_form
+from service.openapi import RETRY_AFTER_HEADER, problem_example
 from service.query_params import SinglePageValues
 from service.series_store import (
     cursor_position,
@@ -113,10 +114,27 @@ UPLOAD_BODY = {
             "description": "Invalid CSV content, such as a date that is not an "
             "NYSE session, too many rows, or an invalid form"
         },
+        503: {
+            "description": "RNN_FORECAST_UPLOAD_WORKERS uploads are being "
+            "parsed already, or the server is shutting down",
+            "headers": {"Retry-After": RETRY_AFTER_HEADER},
+            "content": {
+                PROBLEM_MEDIA_TYPE: {
+                    "example": problem_example(
+                        503,
+                        "the server is parsing 2 series uploads, the most that "
+                        "RNN_FORECAST_UPLOAD_WORKERS allows at once; retry "
+                        "after 2 s",
+                    )
+                }
+            },
+        },
     },
     summary="Upload a Yahoo Finance or date,value CSV",
 )
-async def upload_series(request: Request, settings: SettingsDep) -> JSONResponse:
+async def upload_series(
+    request: Request, settings: SettingsDep, parsing: UploadParsingDep
+) -> JSONResponse:
     content_type = request.headers.get("content-type", "").split(";")[0].strip()
     # media types are case-insensitive (RFC 9110, section 8.3.1)
     media_type = content_type.lower()
@@ -135,9 +153,10 @@ async def upload_series(request: Request, settings: SettingsDep) -> JSONResponse
         )
 
     # parsing and checking a CSV near the 10 MB default limit takes seconds,
-    # which on the event loop would stall every other request meanwhile
-    info = await run_in_threadpool(
-        save_series, raw, settings, filename=filename, field=field
+    # which on the event loop would stall every other request meanwhile, and
+    # about eleven times its size in memory, so few parses run at once
+    info = await parsing.run(
+        functools.partial(save_series, raw, settings, filename=filename, field=field)
     )
     location = public_path(request, f"/v1/series/{info['id']}")
     return JSONResponse(info, status_code=201, headers={"Location": location})

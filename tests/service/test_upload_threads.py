@@ -1,5 +1,5 @@
-"""Series uploads are parsed on a worker thread, so that a large CSV does
-not stall the event loop and the requests it serves meanwhile."""
+"""Series uploads are parsed on a thread of the upload pool, so that a large
+CSV does not stall the event loop and the requests it serves meanwhile."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ import httpx
 import pytest
 
 from service.app import create_app
-from service.deps import get_settings
+from service.deps import get_settings, get_upload_parsing
 from service.routes import series as series_routes
 from service.settings import Settings
+from service.upload_parsing import UploadParsing
 from tests.service.test_series import CSV, yahoo_tail
 
 
@@ -24,6 +25,8 @@ def test_upload_parsed_off_event_loop(
     settings = Settings(registry=tmp_path / "registry", data_dir=tmp_path / "data")
     app = create_app(settings)
     app.dependency_overrides[get_settings] = lambda: settings
+    parsing = UploadParsing(workers=1)
+    app.dependency_overrides[get_upload_parsing] = lambda: parsing
     parsing_threads: list[threading.Thread] = []
     save_series = series_routes.save_series
 
@@ -39,9 +42,13 @@ def test_upload_parsed_off_event_loop(
             response = await c.post("/v1/series", content=yahoo_tail(50), headers=CSV)
         return response, threading.current_thread()
 
-    response, loop_thread = asyncio.run(upload())
+    try:
+        response, loop_thread = asyncio.run(upload())
+    finally:
+        parsing.close()
 
     assert response.status_code == 201, response.text
     assert len(parsing_threads) == 1
     assert parsing_threads[0] is not loop_thread
+    assert parsing_threads[0].name.startswith("upload")
     assert (tmp_path / "data" / "series" / f"{response.json()['id']}.csv").is_file()
