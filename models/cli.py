@@ -404,9 +404,10 @@ def cmd_serve(
         # after the server's log configuration, so that the log lines of a
         # schema upgrade are formatted like the server's
         check_job_store(settings)
-        # a stalled request body would otherwise hold the shutdown until it
-        # times out, because uvicorn waits for every request in progress
-        server = StoppingServer(config, on_stop=app.state.body_reads.close)
+        # a stalled request body or an upload parse would otherwise hold the
+        # shutdown until it ends, because uvicorn waits for every request in
+        # progress
+        server = StoppingServer(config, on_stop=app.state.stop_requests)
         logging.getLogger("uvicorn.error").info(
             "listening on http://%s:%d", args.host, port
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -131,6 +132,7 @@ def create_app(settings: Settings | None = None) -> FastPathApp:
         app.state.body_reads,
         upload_paths=(f"{API_PREFIX}/series",),
     )
+    app.state.stop_requests = functools.partial(_stop_requests, app)
     # valid forecasts are served in front of the middleware; the counters go
     # to app.state.fast_path
     app.state.fast_path = FastPathStats()
@@ -151,3 +153,12 @@ def create_app(settings: Settings | None = None) -> FastPathApp:
     app.include_router(api)
     app.include_router(metrics_route.router)
     return app
+
+
+def _stop_requests(app: FastPathApp) -> None:
+    """End the body reads and the upload parses in progress; the server
+    calls this when its shutdown begins, before it waits for the requests."""
+    app.state.body_reads.close()
+    parsing = getattr(app.state, "upload_parsing", None)
+    if parsing is not None:
+        parsing.cancel_running()

@@ -17,6 +17,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from models.cancellation import StopCheck, stop_if_requested
 from models.errors import DataError, LimitExceededError, NotFoundError
 from models.quoted_ids import quoted
 from service.cursors import decode_cursor, encode_cursor, invalid_cursor
@@ -24,6 +25,7 @@ from service.settings import Settings
 
 SERIES_ID_RE = re.compile(r"^[a-f0-9]{32}$")
 UPLOAD_LABEL = "the uploaded CSV"
+PARSE_NAME = "the parse of the uploaded CSV"
 
 
 def series_dir(settings: Settings) -> Path:
@@ -46,6 +48,7 @@ def series_path(settings: Settings, series_id: str) -> Path:
 def save_series(
     raw: bytes,
     settings: Settings,
+    should_stop: StopCheck | None = None,
     *,
     filename: str | None = None,
     field: str = "body",
@@ -58,6 +61,9 @@ def save_series(
     ``LimitExceededError`` above ``settings.max_series_rows`` rows; nothing
     is stored then. Both errors name ``field``, the request input that
     carried the CSV: ``body``, or the form field of a multipart upload.
+    ``should_stop`` is checked between the steps of the parse and before
+    the files are written; once it returns True the parse raises
+    ``ComputationCancelled`` and nothing is stored.
     """
     # pandas parses the CSV, and importing it here keeps it out of start-up
     from models.data.csv_source import parse_csv_bytes
@@ -74,6 +80,7 @@ def save_series(
             label=UPLOAD_LABEL,
             source=source,
             check_all_columns=True,
+            should_stop=should_stop,
         )
     except DataError as exc:
         exc.field = field
@@ -95,6 +102,7 @@ def save_series(
         # microseconds, so that uploads in one second still list newest first
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="microseconds"),
     }
+    stop_if_requested(should_stop, PARSE_NAME)
     folder = series_dir(settings)
     folder.mkdir(parents=True, exist_ok=True)
     _write_atomic(folder / f"{series_id}.csv", raw)

@@ -4,8 +4,9 @@ On SIGTERM or Ctrl-C, uvicorn's ``Server.shutdown`` (read in uvicorn 0.55)
 closes the listening sockets, closes idle connections and then waits for
 every request in progress to send its response. The app's lifespan shutdown
 runs after that wait, so it cannot end a request whose client stalled while
-sending its body. ``StoppingServer`` ends those body reads first
-(``on_stop``), then shuts down as uvicorn does.
+sending its body, nor a series upload whose parse takes seconds.
+``StoppingServer`` ends those body reads and parses first (``on_stop``),
+then shuts down as uvicorn does.
 """
 
 from __future__ import annotations

@@ -6,6 +6,11 @@ times the file's size in memory (a 7.6 MB upload peaked near 85 MB).
 its own and admits no more than that many at once. An upload beyond them
 gets 503 with ``Retry-After`` at once instead of waiting, so concurrent
 uploads cannot take the memory of an unbounded queue.
+
+A parse gets a stop check. ``cancel_running`` turns it True for every
+running parse, which then ends at its next check with
+``ComputationCancelled`` before anything is stored. The server calls it when
+its shutdown begins, so the shutdown does not wait for whole parses.
 """
 
 from __future__ import annotations
@@ -19,8 +24,10 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from fastapi import HTTPException
+
+from models.cancellation import ComputationCancelled, StopCheck
 from models.plurals import plural
-from service.errors import RetryLaterError
 
 T = TypeVar("T")
 
@@ -29,6 +36,7 @@ DEFAULT_RETRY_SECONDS = 2
 MAX_RETRY_SECONDS = 60
 # weight of the latest duration in the moving average of parse times
 SMOOTHING = 0.3
+# Retry-After of an upload that arrives or is parsed while the server stops
 SHUTDOWN_RETRY_SECONDS = 5
 
 
@@ -46,21 +54,33 @@ class UploadParsing:
         self._mean_seconds: float | None = None
         self._lock = threading.Lock()
 
-    async def run(self, function: Callable[[], T]) -> T:
-        """Run ``function()`` on the pool and return its result.
+    async def run(self, function: Callable[[StopCheck], T]) -> T:
+        """Run ``function(should_stop)`` on the pool and return its result.
 
-        Raises ``RetryLaterError`` (503) when ``workers`` parses are
-        running already, or when the pool has shut down.
+        Raises ``HTTPException`` (503) when ``workers`` parses are
+        running already, when the server is stopping, and when
+        ``cancel_running`` stopped the parse.
         """
         stop = threading.Event()
-        future = self._submit(function, stop)
-        return await asyncio.wrap_future(future)
+        future = self._submit(functools.partial(function, stop.is_set), stop)
+        try:
+            return await asyncio.wrap_future(future)
+        except ComputationCancelled as exc:
+            raise self._stopping_error() from exc
 
-    def close(self) -> None:
-        """Refuse new parses and shut the pool down without waiting for the
-        running ones."""
+    def cancel_running(self) -> None:
+        """Make every running parse stop at its next check, and refuse new
+        parses."""
         with self._lock:
             self._stopping = True
+            stops = list(self._running)
+        for stop in stops:
+            stop.set()
+
+    def close(self) -> None:
+        """Cancel the running parses and shut the pool down without waiting
+        for them."""
+        self.cancel_running()
         self.executor.shutdown(wait=False, cancel_futures=True)
 
     def retry_after(self) -> int:
@@ -111,18 +131,20 @@ class UploadParsing:
         with self._lock:
             self._running.discard(stop)
 
-    def _full_error(self) -> RetryLaterError:
+    def _full_error(self) -> HTTPException:
         seconds = self.retry_after()
-        return RetryLaterError(
+        detail = (
             f"the server is parsing {plural(self.workers, 'series upload')}, the "
             "most that RNN_FORECAST_UPLOAD_WORKERS allows at once; retry after "
-            f"{seconds} s",
-            retry_after=seconds,
+            f"{seconds} s"
         )
+        return HTTPException(503, detail=detail, headers={"Retry-After": str(seconds)})
 
-    def _stopping_error(self) -> RetryLaterError:
-        return RetryLaterError(
+    def _stopping_error(self) -> HTTPException:
+        detail = (
             "the server is shutting down, so the upload was not parsed and "
-            f"nothing was stored; retry after {SHUTDOWN_RETRY_SECONDS} s",
-            retry_after=SHUTDOWN_RETRY_SECONDS,
+            f"nothing was stored; retry after {SHUTDOWN_RETRY_SECONDS} s"
+        )
+        return HTTPException(
+            503, detail=detail, headers={"Retry-After": str(SHUTDOWN_RETRY_SECONDS)}
         )

@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from models.cancellation import StopCheck, stop_if_requested
 from models.data.series import PRICE_COLUMNS, Series, sha256_bytes
 from models.data.validation import clean_frame
 from models.errors import DataError
@@ -39,6 +40,8 @@ MAX_FIELD_CHARS = csv.field_size_limit()
 OTHER_DELIMITERS = (";", "\t", "|")
 # bytes at the start of a file that the UTF-16 check reads
 UTF16_SAMPLE_BYTES = 256
+# rows of the row check between two calls of a parse's stop check
+STOP_CHECK_ROWS = 10_000
 ACCEPTED_HEADERS = (
     "'Date,Open,High,Low,Close,Adj Close,Volume' (Yahoo Finance, Adj Close "
     "optional) or 'date,value'"
@@ -79,6 +82,7 @@ def parse_csv_bytes(
     sessions_only: bool = True,
     check_all_columns: bool = False,
     strict_rows: bool = True,
+    should_stop: StopCheck | None = None,
 ) -> Series:
     """Parse CSV bytes in either accepted format into a validated series.
 
@@ -94,6 +98,9 @@ def parse_csv_bytes(
     scale raises ``DataError`` in any column, not only in the chosen one.
     With ``strict_rows`` (the default), so does a date not written as
     YYYY-MM-DD, or a row whose open, high, low and close disagree.
+    ``should_stop`` is called between the steps of the parse and every
+    ``STOP_CHECK_ROWS`` rows of the row check; once it returns True the
+    parse raises ``ComputationCancelled``.
     """
     if column not in PRICE_COLUMNS:
         raise DataError(
@@ -101,7 +108,8 @@ def parse_csv_bytes(
             field="data.column",
         )
 
-    table, file_format = _read_table(raw, label)
+    table, file_format = _read_table(raw, label, should_stop)
+    stop_if_requested(should_stop, f"the parse of {label}")
     table = _rename_header(table, file_format)
     table = _select_column(table, file_format, column, label)
 
@@ -114,6 +122,7 @@ def parse_csv_bytes(
         close_name=column if kind == "price" else None,
         check_all_columns=check_all_columns,
         strict_rows=strict_rows,
+        should_stop=should_stop,
     )
     return Series(
         frame=frame,
@@ -124,7 +133,9 @@ def parse_csv_bytes(
     )
 
 
-def _read_table(raw: bytes, label: str) -> tuple[pd.DataFrame, str]:
+def _read_table(
+    raw: bytes, label: str, should_stop: StopCheck | None = None
+) -> tuple[pd.DataFrame, str]:
     """Decode UTF-8 bytes, check the header and read every cell as a
     string; return the table and the format, ``"yahoo"`` or ``"value"``."""
     try:
@@ -161,7 +172,7 @@ def _read_table(raw: bytes, label: str) -> tuple[pd.DataFrame, str]:
 
     # Rows with fewer fields than the header are rejected here, because
     # pandas would read their missing fields as empty cells.
-    width_error = _row_width_error(text, header, label)
+    width_error = _row_width_error(text, header, label, should_stop)
     if width_error is not None:
         raise width_error
 
@@ -289,7 +300,9 @@ def _bare_cr_error(text: str, label: str) -> DataError | None:
     )
 
 
-def _row_width_error(text: str, header: str, label: str) -> DataError | None:
+def _row_width_error(
+    text: str, header: str, label: str, should_stop: StopCheck | None = None
+) -> DataError | None:
     """Return the error for the first data row with more or fewer fields
     than the header, or None when every row has as many.
 
@@ -304,7 +317,7 @@ def _row_width_error(text: str, header: str, label: str) -> DataError | None:
     line_count = text.count("\n") + (0 if text.endswith("\n") else 1)
     number = 0
     try:
-        for start, fields in _rows_with_start_line(reader):
+        for start, fields in _rows_with_start_line(reader, label, should_stop):
             if number == 0:
                 number = 1  # the header
                 continue
@@ -326,12 +339,17 @@ def _row_width_error(text: str, header: str, label: str) -> DataError | None:
     return None
 
 
-def _rows_with_start_line(reader: Any) -> Iterator[tuple[int, list[str]]]:
+def _rows_with_start_line(
+    reader: Any, label: str, should_stop: StopCheck | None
+) -> Iterator[tuple[int, list[str]]]:
     """Yield each row of ``reader`` that has a field that is not blank, with
     the file line that the row starts on. Blank rows are skipped, as pandas
-    skips blank lines."""
+    skips blank lines. ``should_stop`` is checked every
+    ``STOP_CHECK_ROWS`` rows, blank ones included."""
     end = 0
-    for fields in reader:
+    for count, fields in enumerate(reader, start=1):
+        if count % STOP_CHECK_ROWS == 0:
+            stop_if_requested(should_stop, f"the parse of {label}")
         start, end = end + 1, reader.line_num
         if any(field.strip() for field in fields):
             yield start, fields

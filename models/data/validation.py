@@ -7,9 +7,13 @@ affected. Input that cannot be repaired without guessing raises ``DataError``.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
+from models.cancellation import StopCheck, stop_if_requested
 from models.data.row_checks import (
     BOUNDED_COLUMNS,
     check_iso_dates,
@@ -52,6 +56,7 @@ def clean_frame(
     close_name: str | None = None,
     check_all_columns: bool = False,
     strict_rows: bool = False,
+    should_stop: StopCheck | None = None,
 ) -> tuple[pd.DataFrame, list[str]]:
     """Validate raw rows and return the cleaned frame and the cleaning steps.
 
@@ -75,6 +80,10 @@ def clean_frame(
     their own errors first. They run on the rows as parsed and again on the
     rows kept after forward-filling. A filled high or low that disagrees with
     the row's own prices therefore raises ``DataError`` too.
+
+    ``should_stop`` is called between the steps below and between the
+    columns that step 1 parses; once it returns True, ``clean_frame``
+    raises ``ComputationCancelled``.
 
     The steps run in this order, and each change is reported:
 
@@ -111,11 +120,13 @@ def clean_frame(
         raise DataError(f"{label} contains no data rows", field="data")
 
     notes: list[str] = []
+    stop = functools.partial(stop_if_requested, should_stop, f"the check of {label}")
     if strict_rows and not pd.api.types.is_datetime64_any_dtype(raw["date"].dtype):
         check_iso_dates(raw["date"], label)
+    stop()
     dates = _parse_dates(raw["date"], label, notes)
     name = close_name or CLOSE_NAMES[kind]
-    frame = _parse_values(raw, dates, label, close_name=name)
+    frame = _parse_values(raw, dates, label, close_name=name, stop=stop)
     # rows in input order, so that an error can name the data row
     parsed_rows = frame
     if sessions_only:
@@ -123,6 +134,7 @@ def clean_frame(
     if check_all_columns:
         check_column_ranges(frame, names={"close": name}, label=label)
 
+    stop()
     frame = _drop_missing_close(frame, label, notes, name)
     frame = _sort_by_date(frame, notes)
     frame = _drop_duplicate_dates(frame, notes)
@@ -228,15 +240,21 @@ def _to_datetime(column: pd.Series, label: str) -> pd.Series:
 
 
 def _parse_values(
-    raw: pd.DataFrame, dates: pd.DatetimeIndex, label: str, close_name: str
+    raw: pd.DataFrame,
+    dates: pd.DatetimeIndex,
+    label: str,
+    close_name: str,
+    stop: Callable[[], None],
 ) -> pd.DataFrame:
     """Convert every value column to float64, with NaN for missing cells.
 
     Messages call the ``close`` column ``close_name``, the input column that
-    became it, such as ``value`` in a ``date,value`` file."""
+    became it, such as ``value`` in a ``date,value`` file. ``stop`` is
+    called before each column."""
     frame = pd.DataFrame(index=dates)
     for name in VALUE_COLUMNS:
         if name in raw.columns:
+            stop()
             message_name = close_name if name == "close" else name
             frame[name] = _parse_column(raw[name], message_name, dates, label)
     return frame

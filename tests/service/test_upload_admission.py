@@ -10,8 +10,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import HTTPException
 
-from service.errors import RetryLaterError
+from models.cancellation import StopCheck
 from service.upload_parsing import DEFAULT_RETRY_SECONDS, UploadParsing
 from tests.conftest import ROOT, LiveServer
 
@@ -25,21 +26,21 @@ def test_parse_beyond_workers_refused_at_once() -> None:
     release = threading.Event()
     started = threading.Semaphore(0)
 
-    def blocked() -> str:
+    def blocked(_: StopCheck) -> str:
         started.release()
         release.wait(SECONDS)
         return "parsed"
 
-    async def scenario() -> tuple[list[str], RetryLaterError, str]:
+    async def scenario() -> tuple[list[str], HTTPException, str]:
         running = [asyncio.ensure_future(parsing.run(blocked)) for _ in range(2)]
         for _ in range(2):
-            await asyncio.to_thread(started.acquire, timeout=SECONDS)
-        with pytest.raises(RetryLaterError) as refused:
-            await parsing.run(lambda: "never")
+            assert await asyncio.to_thread(started.acquire, timeout=SECONDS)
+        with pytest.raises(HTTPException) as refused:
+            await parsing.run(lambda _: "never")
         release.set()
         results = list(await asyncio.gather(*running))
         # the places are free again once the parses have ended
-        after = await parsing.run(lambda: "admitted")
+        after = await parsing.run(lambda _: "admitted")
         return results, refused.value, after
 
     try:
@@ -50,8 +51,9 @@ def test_parse_beyond_workers_refused_at_once() -> None:
 
     assert results == ["parsed", "parsed"]
     assert after == "admitted"
-    assert refused.retry_after == DEFAULT_RETRY_SECONDS
-    assert refused.message == (
+    assert refused.status_code == 503
+    assert refused.headers == {"Retry-After": str(DEFAULT_RETRY_SECONDS)}
+    assert refused.detail == (
         "the server is parsing 2 series uploads, the most that "
         "RNN_FORECAST_UPLOAD_WORKERS allows at once; retry after "
         f"{DEFAULT_RETRY_SECONDS} s"
@@ -62,8 +64,8 @@ def test_closed_parsing_refuses() -> None:
     parsing = UploadParsing(workers=1)
     parsing.close()
 
-    with pytest.raises(RetryLaterError, match="the server is shutting down"):
-        asyncio.run(parsing.run(lambda: "never"))
+    with pytest.raises(HTTPException, match="the server is shutting down"):
+        asyncio.run(parsing.run(lambda _: "never"))
 
 
 def large_upload() -> bytes:
