@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,6 +41,12 @@ MAX_FIELD_CHARS = csv.field_size_limit()
 OTHER_DELIMITERS = (";", "\t", "|")
 # bytes at the start of a file that the UTF-16 check reads
 UTF16_SAMPLE_BYTES = 256
+# lines without a value that any CSV may have; more are accepted only up
+# to the number of lines with values
+MAX_EMPTY_LINES = 1_000
+# the rest of a line from its first character other than a comma, space,
+# tab or line end: one match per line that the row check would not skip
+LINE_WITH_VALUE = re.compile(r"[^ \t,\r\n][^\n]*")
 # rows of the row check between two calls of a parse's stop check
 STOP_CHECK_ROWS = 10_000
 ACCEPTED_HEADERS = (
@@ -164,6 +171,9 @@ def _read_table(
     bare_cr = _bare_cr_error(text, label)
     if bare_cr is not None:
         raise bare_cr
+    empty_lines = _empty_lines_error(text, label)
+    if empty_lines is not None:
+        raise empty_lines
 
     # The header is checked on the line as written: pandas would rename a
     # repeated name (value to value.1) or an empty one (Unnamed: 2).
@@ -296,6 +306,32 @@ def _bare_cr_error(text: str, label: str) -> DataError | None:
     return DataError(
         f"{label} has a carriage return (CR) without a line feed on line {line}; "
         "end every line with LF or CRLF and remove other CR characters",
+        field="data",
+    )
+
+
+def _empty_lines_error(text: str, label: str) -> DataError | None:
+    """Return the error for a text with more lines without a value than
+    ``MAX_EMPTY_LINES`` and than lines with one, or None.
+
+    A line without a value is blank or contains only commas, spaces and tabs.
+    The row check reads such lines one by one in Python and skips them, so
+    ten million of them in 10 MB would cost about ten seconds of CPU. The
+    count runs in the regular expression engine, in about 25 ms of CPU for
+    10 MB (scripts/upload_parse_cost.py).
+    """
+    lines = text.count("\n") + (0 if text.endswith("\n") else 1)
+    if lines <= MAX_EMPTY_LINES:
+        return None
+    with_value = sum(1 for _ in LINE_WITH_VALUE.finditer(text))
+    empty = lines - with_value
+    if empty <= max(MAX_EMPTY_LINES, with_value):
+        return None
+    return DataError(
+        f"{label} has {empty:,} lines without a value (blank or only commas) "
+        f"and {with_value:,} lines with values; remove the lines without a "
+        f"value, because at most {MAX_EMPTY_LINES:,}, or as many as the lines "
+        "with values, are accepted",
         field="data",
     )
 

@@ -62,6 +62,17 @@ def test_header_over_field_limit_rejected(
     assert "write one of the accepted headers" in detail
 
 
+def test_blank_lines_rejected(rows_server: tuple[LiveServer, Path]) -> None:
+    body = b"date,value\n2020-12-07,1\n" + b"\n" * 300_000
+
+    detail = rejected_detail(rows_server, body)
+
+    assert detail.startswith(
+        "the uploaded CSV has 300,000 lines without a value (blank or only "
+        "commas) and 2 lines with values; remove the lines without a value"
+    )
+
+
 def test_row_over_field_limit_rejected(rows_server: tuple[LiveServer, Path]) -> None:
     body = b'date,value\n2020-12-07,1\n2020-12-08,"' + b"9" * LONG_FIELD + b'"\n'
 
