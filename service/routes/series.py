@@ -20,6 +20,7 @@ from models.field_types import QUERY_DIGITS
 from service.auth import ApiKeyDep
 from service.deps import SettingsDep, UploadParsingDep
 from service.errors import PROBLEM_MEDIA_TYPE, PayloadTooLargeError
+from service.filenames import display_filename
 from service.jobs.uploads import delete_unused_series
 from service.jobs.views import ManagerDep
 from service.links import public_path
@@ -73,13 +74,17 @@ class SeriesOut(BaseModel):
     cleaning: list[str]
     sha256: str
     bytes: int
-    filename: str | None = None
+    filename: str | None = Field(
+        default=None,
+        description="The multipart filename with control, format and "
+        "bidirectional characters removed, whitespace runs as one space, and at "
+        "most 255 characters; null for a text/csv body or an empty name",
+    )
     created_at: str
 
 
 # room for the multipart boundaries and part headers around the file
 MULTIPART_OVERHEAD_BYTES = 16_384
-MAX_FILENAME_CHARS = 255
 
 UPLOAD_BODY = {
     "requestBody": {
@@ -271,7 +276,7 @@ async def _read_multipart(
         raw = await upload.read()
         if len(raw) > limit:
             raise _too_large(settings)
-        return raw, (upload.filename or "")[:MAX_FILENAME_CHARS] or None
+        return raw, display_filename(upload.filename)
     finally:
         await form.close()
 
