@@ -33,6 +33,10 @@ from models.limits import DEFAULT_LIMITS as LIM
 from models.names import ModelName
 from models.source_errors import explain_source
 
+# the smallest lookback and horizon of a training spec
+MIN_LOOKBACK = 2
+MIN_HORIZON = 1
+
 CellType = Literal["rnn", "lstm", "gru"]
 Target = Literal["log_return", "price"]
 PriceColumn = Literal["close", "adj_close", "open", "high", "low"]
@@ -180,8 +184,8 @@ class TrainingSpec(_Strict):
     hidden_size: Integer = Field(default=64, ge=1, le=LIM.max_hidden_size)
     num_layers: Integer = Field(default=2, ge=1, le=LIM.max_num_layers)
     dropout: Number = Field(default=0.0, ge=0.0, lt=1.0)
-    lookback: Integer = Field(default=60, ge=2, le=LIM.max_lookback)
-    horizon: Integer = Field(default=10, ge=1, le=LIM.max_horizon)
+    lookback: Integer = Field(default=60, ge=MIN_LOOKBACK, le=LIM.max_lookback)
+    horizon: Integer = Field(default=10, ge=MIN_HORIZON, le=LIM.max_horizon)
     target: Target = "log_return"
     scaler: ScalerKind = "standard"
     epochs: Integer = Field(default=30, ge=1, le=LIM.max_epochs)

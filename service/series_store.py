@@ -19,7 +19,9 @@ from typing import Any
 
 from models.cancellation import StopCheck, stop_if_requested
 from models.errors import DataError, LimitExceededError, NotFoundError
+from models.plurals import plural
 from models.quoted_ids import quoted
+from models.spec import MIN_HORIZON, MIN_LOOKBACK, TrainingSpec
 from service.cursors import decode_cursor, encode_cursor, invalid_cursor
 from service.settings import Settings
 
@@ -86,6 +88,7 @@ def save_series(
         exc.field = field
         raise
     check_upload_rows(len(series.frame), settings.max_series_rows, field)
+    check_trainable_rows(len(series.frame), field)
 
     info = {
         "id": series_id,
@@ -121,6 +124,35 @@ def check_upload_rows(rows: int, limit: int, field: str = "body") -> None:
             f"{limit} rows, or raise RNN_FORECAST_MAX_SERIES_ROWS",
             field=field,
         )
+
+
+def check_trainable_rows(rows: int, field: str = "body") -> None:
+    """Raise ``DataError`` on ``field`` when an upload has fewer rows (after
+    cleaning) than the smallest training spec needs: lookback 2, horizon 1
+    and target price, with one complete window for each of the training,
+    validation and test parts (5 rows). A forecast needs fewer, lookback
+    rows."""
+    # the windows module imports torch, which start-up does not need
+    from models.data.windows import fewest_rows, min_series_rows
+
+    least = min_series_rows(MIN_LOOKBACK, MIN_HORIZON, "price")
+    if rows >= least:
+        return
+    default = {
+        name: TrainingSpec.model_fields[name].default
+        for name in ("lookback", "horizon", "target", "val_fraction", "test_fraction")
+    }
+    raise DataError(
+        f"{UPLOAD_LABEL} has {plural(rows, 'row')} after cleaning, fewer than "
+        f"the {least} rows that the smallest training spec needs "
+        f"(lookback={MIN_LOOKBACK}, horizon={MIN_HORIZON}, target price, and "
+        f"one complete window each for training, validation and test); upload "
+        f"at least {least} rows. A spec needs at least lookback + 3 x horizon "
+        "rows, one more for target log_return, and the default spec "
+        f"(lookback={default['lookback']}, horizon={default['horizon']}) needs "
+        f"{fewest_rows(**default)} rows",
+        field=field,
+    )
 
 
 def read_series_info(settings: Settings, series_id: str) -> dict[str, Any]:

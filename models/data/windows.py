@@ -48,6 +48,21 @@ def history_rows(lookback: int, target: str) -> int:
     return lookback + 1 if target == "log_return" else lookback
 
 
+def min_series_rows(lookback: int, horizon: int, target: str) -> int:
+    """Return the fewest prices that some ``val_fraction`` and
+    ``test_fraction`` split into three parts of ``MIN_WINDOWS_PER_PART``
+    complete windows each.
+
+    W windows whose K targets all lie in a part need K + W - 1 values of
+    the validation or the test part. The training part needs T + K + W - 1,
+    because its first T values are inputs only. So N >= T + 3 (K + W - 1)
+    values, and a log-return target needs one price more than values.
+    """
+    part = horizon + MIN_WINDOWS_PER_PART - 1
+    values = lookback + 3 * part
+    return values + 1 if target == "log_return" else values
+
+
 def window_starts(first_target: int, end: int, lookback: int, horizon: int) -> range:
     """Starts i of the windows whose targets all lie in [first_target, end)."""
     return range(max(first_target - lookback, 0), end - lookback - horizon + 1)
@@ -216,14 +231,9 @@ def scale_values(
     return scaler, scaled
 
 
-def _check_length(
-    n_prices: int,
-    bounds: SplitBounds,
-    lookback: int,
-    horizon: int,
-    val_fraction: float,
-    test_fraction: float,
-) -> None:
+def short_parts(bounds: SplitBounds, lookback: int, horizon: int) -> list[str]:
+    """Return the parts of a split (train, validation, test) that get fewer
+    than ``MIN_WINDOWS_PER_PART`` complete windows."""
     parts = {
         "train": len(window_starts(0, bounds.val_start, lookback, horizon)),
         "validation": len(
@@ -233,7 +243,39 @@ def _check_length(
             window_starts(bounds.test_start, bounds.n_values, lookback, horizon)
         ),
     }
-    short = [name for name, count in parts.items() if count < MIN_WINDOWS_PER_PART]
+    return [name for name, count in parts.items() if count < MIN_WINDOWS_PER_PART]
+
+
+def fewest_rows(
+    lookback: int,
+    horizon: int,
+    target: str,
+    val_fraction: float,
+    test_fraction: float,
+) -> int:
+    """Return the fewest prices that a spec with these fields can train on:
+    the first length from ``min_series_rows`` on whose split leaves no part
+    short of windows."""
+    offset = 1 if target == "log_return" else 0
+    n_prices = min_series_rows(lookback, horizon, target)
+    while short_parts(
+        split_bounds(n_prices - offset, val_fraction, test_fraction),
+        lookback,
+        horizon,
+    ):
+        n_prices += 1
+    return n_prices
+
+
+def _check_length(
+    n_prices: int,
+    bounds: SplitBounds,
+    lookback: int,
+    horizon: int,
+    val_fraction: float,
+    test_fraction: float,
+) -> None:
+    short = short_parts(bounds, lookback, horizon)
     if short:
         raise SeriesTooShortError(
             f"series of {plural(n_prices, 'row')} is too short for "

@@ -117,7 +117,7 @@ UPLOAD_BODY = {
         },
         422: {
             "description": "Invalid CSV content, such as a date that is not an "
-            "NYSE session, too many rows, or an invalid form"
+            "NYSE session, too many rows, fewer than 5 rows, or an invalid form"
         },
         503: {
             "description": "RNN_FORECAST_UPLOAD_WORKERS uploads are being "

@@ -84,7 +84,7 @@ def test_upload_yahoo_csv_raw(
 def test_upload_value_csv_multipart_reports_cleaning(client: httpx.Client) -> None:
     body = (
         "date,value\n2024-01-03,2.0\n2024-01-02,1.5\n2024-01-02,1.5\n"
-        "2024-01-04,null\n2024-01-05,-3.25\n"
+        "2024-01-04,null\n2024-01-05,-3.25\n2024-01-08,0.5\n2024-01-09,1.0\n"
     )
     response = client.post(
         "/v1/series", files={"file": ("level.csv", body.encode(), "text/csv")}
@@ -94,9 +94,9 @@ def test_upload_value_csv_multipart_reports_cleaning(client: httpx.Client) -> No
     info = response.json()
     assert info["format"] == "value"
     assert info["filename"] == "level.csv"
-    assert info["rows"] == 3
+    assert info["rows"] == 5
     assert info["start"] == "2024-01-02"
-    assert info["end"] == "2024-01-05"
+    assert info["end"] == "2024-01-09"
     assert len(info["cleaning"]) == 3
     assert any(step.startswith("Sorted the rows") for step in info["cleaning"])
 
@@ -406,16 +406,16 @@ def submit_problem(
     return problem["errors"][0]["field"], problem["detail"]
 
 
-def test_one_row_upload_rejected_at_submit(client: httpx.Client) -> None:
-    series_id = upload_values(client, [1.0])
+def test_short_upload_rejected_at_submit(client: httpx.Client) -> None:
+    series_id = upload_values(client, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
     data = {"source": "upload", "series_id": series_id}
 
     field, detail = submit_problem(
-        client, "/v1/training-jobs", tiny_job(name="one", data=data)
+        client, "/v1/training-jobs", tiny_job(name="short", data=data)
     )
 
     assert field == "data"
-    assert detail.startswith("series of 1 row is too short for lookback=20")
+    assert detail.startswith("series of 6 rows is too short for lookback=20")
     assert "use a longer series or a smaller lookback or horizon" in detail
 
 
@@ -436,7 +436,7 @@ def test_non_positive_upload_rejected_for_log_returns(client: httpx.Client) -> N
 
 
 def test_missing_column_of_upload_rejected(client: httpx.Client) -> None:
-    series_id = upload_values(client, [1.0, 2.0, 3.0])
+    series_id = upload_values(client, [1.0, 2.0, 3.0, 4.0, 5.0])
     data = {"source": "upload", "series_id": series_id, "column": "adj_close"}
 
     field, detail = submit_problem(

@@ -146,6 +146,9 @@ def test_filled_high_in_range_accepted(rows_server: tuple[LiveServer, Path]) -> 
         YAHOO_HEADER
         + b"2020-12-07,500,505,495,505,505,1000\n"
         + b"2020-12-08,505,,500,503,503,1000\n"
+        + b"2020-12-09,503,506,500,504,504,1000\n"
+        + b"2020-12-10,504,507,501,505,505,1000\n"
+        + b"2020-12-11,505,508,502,506,506,1000\n"
     )
 
     response = rows_server[0].client.post("/v1/series", content=body, headers=CSV)
