@@ -1,7 +1,8 @@
 """Admission control and cancellation for the parsing of series uploads.
 
-Parsing a CSV near the 10 MB default limit takes seconds and about eleven
-times the file's size in memory (a 7.6 MB upload peaked near 85 MB).
+Parsing a CSV near the 10 MB default limit takes seconds, and a parse of a
+9.9 MB upload raised the peak resident memory by 79 MB
+(``scripts/upload_parse_cost.py --memory``).
 ``UploadParsing`` runs parses on ``RNN_FORECAST_UPLOAD_WORKERS`` threads of
 its own and admits no more than that many at once. An upload beyond them
 gets 503 with ``Retry-After`` at once instead of waiting, so concurrent

@@ -159,7 +159,7 @@ async def upload_series(
 
     # parsing and checking a CSV near the 10 MB default limit takes seconds,
     # which on the event loop would stall every other request meanwhile, and
-    # about eleven times its size in memory, so few parses run at once
+    # about eight times its size in memory, so few parses run at once
     info = await parsing.run(
         functools.partial(save_series, raw, settings, filename=filename, field=field)
     )
