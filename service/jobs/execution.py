@@ -27,11 +27,7 @@ from models.registry import Registry
 from models.training import TrainingCancelled
 from service.field_errors import field_message, field_path
 from service.jobs.kinds import JobCancelled, get_kind
-from service.jobs.recovery import (
-    fail_interrupted,
-    interrupted_error,
-    record_written_versions,
-)
+from service.jobs.recovery import fail_interrupted, interrupted_error_of
 from service.jobs.store import CANCELLED, FAILED, RUNNING, SUCCEEDED, Job, JobStore
 from service.settings import Settings
 
@@ -140,9 +136,9 @@ class Heartbeat:
             cause = (
                 f"the API process (pid {self.parent_pid}) that started this job exited"
             )
-            error = interrupted_error(cause, self.store.get(self.job_id))
-            logger.error("job %s %s", self.job_id, error)
-            fail_interrupted(self.store, self.job_id, error, self.registry)
+            logger.error("job %s stops: %s", self.job_id, cause)
+            error_of = interrupted_error_of(cause)
+            fail_interrupted(self.store, self.job_id, error_of, self.registry)
         finally:
             os._exit(1)
 
@@ -185,9 +181,7 @@ def execute_job(
             return _end(store, job, FAILED, error=error)
         except BaseException:
             cause = "the worker process received a stop signal"
-            error = interrupted_error(cause, store.get(job.id))
-            if _end(store, job, FAILED, error=error) == FAILED:
-                record_written_versions(store, registry, [job.id])
+            fail_interrupted(store, job.id, interrupted_error_of(cause), registry)
             raise
         return _end(store, job, SUCCEEDED, result=json_safe(result))
 

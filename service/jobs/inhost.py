@@ -46,11 +46,11 @@ from service.jobs.recovery import (
     fail_dead_local_jobs,
     fail_interrupted,
     fail_stale_jobs,
-    interrupted_error,
+    interrupted_error_of,
     shutdown_error,
 )
 from service.jobs.runner_state import OK, UNAVAILABLE, RunnerState
-from service.jobs.store import CANCELLED, FAILED, RUNNING, Job, JobStore, open_store
+from service.jobs.store import FAILED, RUNNING, Job, JobStore, open_store
 from service.logging_config import log_config
 from service.settings import Settings
 
@@ -91,16 +91,16 @@ class InHostRunner:
 
     def stop(self) -> None:
         """Stop dispatching, terminate running children and fail their jobs
-        as interrupted; queued jobs stay queued for the next start. A job
-        that had written its version gets that version as its result."""
+        as interrupted, or cancel those with a cancel request; queued jobs
+        stay queued for the next start. A job that had written its version
+        gets that version as its result."""
         self._stopping.set()
         self._wake()
         self._thread.join(timeout=30)
         registry = Registry(self.settings.registry)
         for job_id, process in list(self._children.items()):
             _terminate(process)
-            error = shutdown_error(self.store.get(job_id))
-            fail_interrupted(self.store, job_id, error, registry)
+            fail_interrupted(self.store, job_id, shutdown_error, registry)
         self._children.clear()
         with self._send_lock:
             self._wake_send.close()
@@ -162,15 +162,9 @@ class InHostRunner:
             process.join()
             del self._children[job_id]
 
-            job = self.store.get(job_id)
-            if job.status != RUNNING:
-                continue
-            if job.cancel_requested:
-                self.store.finish(job_id, CANCELLED)
-                continue
-            error = interrupted_error(describe_exit(process), job)
+            error_of = interrupted_error_of(describe_exit(process))
             registry = Registry(self.settings.registry)
-            fail_interrupted(self.store, job_id, error, registry)
+            fail_interrupted(self.store, job_id, error_of, registry)
 
     def _terminate_overdue(self) -> None:
         now = time.time()

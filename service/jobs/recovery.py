@@ -11,7 +11,8 @@ change is a conditional update of a running job:
 
 A failed job that was writing its version gets that version as its result
 when the registry has it: a job's registry writes the job id into each
-version's metadata (``Registry.version_of_job``).
+version's metadata (``Registry.version_of_job``). The status, the error and
+that result are stored in one conditional update (``end_interrupted``).
 """
 
 from __future__ import annotations
@@ -19,12 +20,12 @@ from __future__ import annotations
 import logging
 import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Callable
 from typing import Any
 
 from models.processes import local_pid, local_process_gone
 from models.registry import Registry
-from service.jobs.store import CANCELLED, FAILED, WRITING_STAGE, Job, JobStore
+from service.jobs.store import RUNNING, WRITING_STAGE, Job, JobStore
 
 logger = logging.getLogger(__name__)
 
@@ -87,19 +88,12 @@ def fail_dead_local_jobs(
         pid = local_pid(job.worker)
         if pid is None or not local_process_gone(pid):
             continue
-        if job.cancel_requested:
-            done = store.finish(job.id, CANCELLED)
-        else:
-            error = interrupted_error(
-                f"worker process {pid} on {host} was gone {when}", job
-            )
-            done = store.finish(job.id, FAILED, error=error)
-        if done:
+        cause = f"worker process {pid} on {host} was gone {when}"
+        error_of = interrupted_error_of(cause)
+        if end_interrupted(store, job, error_of, registry) is not None:
             ended.append(job.id)
     if ended:
         logger.warning("ended %d interrupted jobs %s: %s", len(ended), when, ended)
-    if registry is not None:
-        record_written_versions(store, registry, ended)
     return ended
 
 
@@ -118,60 +112,105 @@ def fail_stale_jobs(
         _writing_error(f"no heartbeat from the worker for more than {timeout:g} s")
         + ". A worker that still finishes records the version in this job's result"
     )
-    ended = store.fail_stale(time.time() - timeout, error, writing_error)
+
+    def error_of(job: Job) -> str:
+        return writing_error if _was_writing(job) else error
+
+    older_than = time.time() - timeout
+    ended = [
+        job.id
+        for job in store.stale(older_than)
+        if end_interrupted(store, job, error_of, registry, older_than) is not None
+    ]
     if ended:
         logger.warning("ended %d jobs without heartbeat: %s", len(ended), ended)
-    if registry is not None:
-        record_written_versions(store, registry, ended)
     return ended
 
 
 def fail_interrupted(
-    store: JobStore, job_id: str, error: str, registry: Registry
-) -> bool:
-    """Fail the running job ``job_id`` with ``error``, an ``interrupted:``
-    error, and record the version it wrote, if any. Return whether the job
-    was failed."""
-    failed = store.finish(job_id, FAILED, error=error)
-    if failed:
-        record_written_versions(store, registry, [job_id])
-    return failed
+    store: JobStore,
+    job_id: str,
+    error_of: Callable[[Job], str],
+    registry: Registry,
+) -> str | None:
+    """End the job ``job_id`` when it is still running, as
+    ``end_interrupted`` does, and return its new status or None."""
+    job = store.get(job_id)
+    if job.status != RUNNING:
+        return None
+    return end_interrupted(store, job, error_of, registry)
 
 
-def record_written_versions(
-    store: JobStore, registry: Registry, job_ids: Iterable[str]
-) -> list[str]:
-    """Record, as the result of each failed job of ``job_ids`` that was
-    writing its version, the version that the registry has for it. Return
-    the ids of those jobs.
+def end_interrupted(
+    store: JobStore,
+    job: Job,
+    error_of: Callable[[Job], str],
+    registry: Registry | None,
+    heartbeat_before: float | None = None,
+) -> str | None:
+    """End the running ``job``, whose worker is gone, and return its new
+    status, or None when it is no longer running (or, with
+    ``heartbeat_before``, has a newer heartbeat).
 
-    The error keeps its cause and gets a sentence that names the version.
+    A cancel request ends the job ``cancelled``. Otherwise it fails with
+    ``error_of(job)``, an ``interrupted:`` error, and, when the job was
+    writing its version and ``registry`` has it, the version as its result
+    and a sentence that names it in the error. The status, the error and the
+    result are one write (``JobStore.end_interrupted``), so no failure
+    between them leaves a failed job without its version. When the cancel
+    flag or the stage changed since ``job`` was read, the job is read again
+    and the error built anew.
     """
-    recorded = []
-    for job_id in job_ids:
-        job = store.get(job_id)
-        name = _written_model(job.params)
-        if not _was_writing(job) or name is None:
-            continue
-        try:
-            version = registry.version_of_job(name, job.id)
-        except Exception:
-            logger.exception("failed to look up the version of job %s", job.id)
-            continue
-        if version is None:
-            continue
-        note = (
-            f"Version {version} of {name} was written before the worker "
-            "stopped, and result names it; use that version instead of "
-            "submitting the job again"
-        )
-        result = {"name": name, "version": version}
-        if store.record_late_result(job.id, result, note):
-            logger.warning(
-                "failed job %s had written %s version %d", job.id, name, version
-            )
-            recorded.append(job.id)
-    return recorded
+    for _ in range(3):
+        error = error_of(job)
+        written = None if registry is None else written_version(registry, job)
+        result = None
+        if written is not None:
+            result, note = written
+            error = f"{error}. {note}"
+        status = store.end_interrupted(job, error, result, heartbeat_before)
+        if status is not None:
+            if result is not None:
+                logger.warning("failed job %s had written %s", job.id, result)
+            return status
+        job = store.get(job.id)
+        if job.status != RUNNING:
+            return None
+        if heartbeat_before is not None and (job.heartbeat_at or 0) >= heartbeat_before:
+            return None
+    # the cancel flag and the stage each change at most once, so this is
+    # not reached; the job stays for the next check
+    logger.error("job %s changed under each attempt to end it", job.id)
+    return None
+
+
+def written_version(registry: Registry, job: Job) -> tuple[dict[str, Any], str] | None:
+    """Return the result that names the version which ``job``, a job in the
+    stage ``WRITING_STAGE``, wrote before its worker stopped, and the
+    sentence of its error that names it; None when the job was not writing
+    or the registry has no such version."""
+    name = _written_model(job.params)
+    if not _was_writing(job) or name is None:
+        return None
+    try:
+        version = registry.version_of_job(name, job.id)
+    except Exception:
+        logger.exception("failed to look up the version of job %s", job.id)
+        return None
+    if version is None:
+        return None
+    note = (
+        f"Version {version} of {name} was written before the worker "
+        "stopped, and result names it; use that version instead of "
+        "submitting the job again"
+    )
+    return {"name": name, "version": version}, note
+
+
+def interrupted_error_of(cause: str) -> Callable[[Job], str]:
+    """Return the function that writes the error of a job interrupted for
+    ``cause``."""
+    return lambda job: interrupted_error(cause, job)
 
 
 def _written_model(params: Any) -> str | None:

@@ -521,54 +521,53 @@ class JobStore:
             raise NotFoundError(f"job {quoted(job_id)} not found", field="job_id")
         return str(row.status), bool(row.cancel_requested)
 
-    def fail_stale(
-        self, older_than: float, error: str, writing_error: str | None = None
-    ) -> list[str]:
-        """End running jobs whose last heartbeat is before ``older_than`` and
-        return their ids.
-
-        A job with a cancel request ends ``cancelled``, as when its worker
-        had stopped at the request. Any other job fails with ``error``, or
-        with ``writing_error`` when it is given and the job is in the stage
-        ``WRITING_STAGE``, because its version may have been written.
-        """
-        query = select(
-            jobs_table.c.id, jobs_table.c.progress, jobs_table.c.cancel_requested
-        ).where(jobs_table.c.status == RUNNING, jobs_table.c.heartbeat_at < older_than)
+    def stale(self, older_than: float) -> list[Job]:
+        """Return the running jobs whose last heartbeat is before
+        ``older_than``."""
+        query = select(jobs_table).where(
+            jobs_table.c.status == RUNNING, jobs_table.c.heartbeat_at < older_than
+        )
         with self.engine.connect() as conn:
-            candidates = [
-                (row.id, row.progress, bool(row.cancel_requested))
-                for row in conn.execute(query)
-            ]
+            return [_to_job(row) for row in conn.execute(query)]
 
-        ended = []
-        for job_id, progress, cancel_requested in candidates:
-            writing = progress is not None and progress.get("stage") == WRITING_STAGE
-            if cancel_requested:
-                values: dict[str, Any] = {"status": CANCELLED}
-            else:
-                message = writing_error if writing and writing_error else error
-                values = {"status": FAILED, "error": message}
-            # the cancel flag is part of the condition, so a cancel requested
-            # after the query leaves the job for the next sweep
-            statement = (
-                update(jobs_table)
-                .where(
-                    jobs_table.c.id == job_id,
-                    jobs_table.c.status == RUNNING,
-                    jobs_table.c.heartbeat_at < older_than,
-                    jobs_table.c.cancel_requested.is_(cancel_requested),
-                )
-                .values(
-                    finished_at=time.time(),
-                    revision=jobs_table.c.revision + 1,
-                    **values,
-                )
-            )
-            with self.engine.begin() as conn:
-                if conn.execute(statement).rowcount == 1:
-                    ended.append(job_id)
-        return ended
+    def end_interrupted(
+        self,
+        job: Job,
+        error: str,
+        result: dict[str, Any] | None = None,
+        heartbeat_before: float | None = None,
+    ) -> str | None:
+        """End the running ``job``, whose worker is gone, in one conditional
+        UPDATE and return its new status: ``cancelled`` when a cancel was
+        requested, else ``failed`` with ``error`` and ``result`` (such as the
+        version that the job wrote) stored together.
+
+        The UPDATE requires the cancel flag, and whether the stage is
+        ``WRITING_STAGE``, to be as in ``job``, because the caller built
+        ``error`` and ``result`` from them. With ``heartbeat_before`` it also
+        requires a last heartbeat before that time. None when a condition
+        failed or the job is no longer running.
+        """
+        stage = _writing_stage() if _writing(job) else _not_writing()
+        condition = and_(jobs_table.c.cancel_requested.is_(job.cancel_requested), stage)
+        if heartbeat_before is not None:
+            condition = and_(condition, jobs_table.c.heartbeat_at < heartbeat_before)
+        if job.cancel_requested:
+            values: dict[str, Any] = {"status": CANCELLED}
+        else:
+            values = {"status": FAILED, "error": error, "result": result}
+        if not self._transition(
+            job.id,
+            (RUNNING,),
+            extra_condition=condition,
+            finished_at=time.time(),
+            **values,
+        ):
+            return None
+        status = str(values["status"])
+        detail = "" if job.cancel_requested else f": {error}"
+        logger.info("job %s %s%s", job.id, status, detail)
+        return status
 
     def record_late_result(
         self, job_id: str, result: dict[str, Any], note: str | None = None
@@ -643,11 +642,20 @@ def _writing(job: Job) -> bool:
     return job.progress is not None and job.progress.get("stage") == WRITING_STAGE
 
 
+def _stage() -> ColumnElement[str]:
+    """Build the expression of a job's progress stage, empty without one."""
+    return func.coalesce(jobs_table.c.progress["stage"].as_string(), "")
+
+
 def _not_writing() -> ColumnElement[bool]:
     """Build the condition that a job's progress stage is not
     ``WRITING_STAGE``, which holds for a job without progress."""
-    stage = func.coalesce(jobs_table.c.progress["stage"].as_string(), "")
-    return stage != WRITING_STAGE
+    return _stage() != WRITING_STAGE
+
+
+def _writing_stage() -> ColumnElement[bool]:
+    """Build the condition that a job's progress stage is ``WRITING_STAGE``."""
+    return _stage() == WRITING_STAGE
 
 
 def _to_job(row: Row[Any]) -> Job:

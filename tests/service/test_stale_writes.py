@@ -8,25 +8,21 @@ and ``error``, so the job and the registry agree.
 
 from __future__ import annotations
 
-import multiprocessing
 import socket
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import update
 
 from models.registry import Registry
-from models.spec import TrainingSpec
 from models.stored_metadata import metadata_problem
-from service.jobs.execution import StoreContext, execute_job
+from service.jobs.execution import execute_job
 from service.jobs.recovery import (
     fail_dead_local_jobs,
     fail_stale_jobs,
     interrupted_error,
-    record_written_versions,
+    written_version,
 )
 from service.jobs.store import (
     CANCELLED,
@@ -35,14 +31,18 @@ from service.jobs.store import (
     SUCCEEDED,
     WRITING_STAGE,
     JobStore,
-    jobs_table,
     sqlite_url,
 )
-from service.jobs.train_kind import run_training
-from tests.service.jobs_support import folder_settings, open_job_store, tiny_job
+from tests.service.jobs_support import folder_settings, open_job_store
+from tests.service.recovery_support import (
+    TINY_TRAIN,
+    age_heartbeat,
+    exited_pid,
+    stopped_after_write,
+    writing_job,
+)
 
 TIMEOUT = 50.0
-TINY_TRAIN = tiny_job(name="swept", epochs=1, patience=None)
 WRITING_ERROR = (
     "interrupted: no heartbeat from the worker for more than 50 s while it was "
     "writing its version, so the version may exist. List the model's versions "
@@ -55,24 +55,6 @@ WRITING_ERROR = (
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[JobStore]:
     with open_job_store(request.param, tmp_path) as job_store:
         yield job_store
-
-
-def age_heartbeat(store: JobStore, job_id: str) -> None:
-    """Move the job's last heartbeat 100 s into the past."""
-    with store.engine.begin() as conn:
-        conn.execute(
-            update(jobs_table)
-            .where(jobs_table.c.id == job_id)
-            .values(heartbeat_at=time.time() - 100)
-        )
-
-
-def writing_job(store: JobStore) -> str:
-    """Create a running job in the stage ``WRITING_STAGE``."""
-    job_id = store.create("train", {}).id
-    store.claim(job_id, "elsewhere:1")
-    assert store.begin_write(job_id, {"stage": WRITING_STAGE})
-    return job_id
 
 
 def test_sweep_names_writing_stage(store: JobStore) -> None:
@@ -193,30 +175,6 @@ def test_swept_worker_records_written_version(tmp_path: Path) -> None:
     store.close()
 
 
-def exited_pid() -> int:
-    """Return the pid of a real process that has exited, so certainly not
-    alive."""
-    process = multiprocessing.get_context("spawn").Process(target=time.sleep, args=(0,))
-    process.start()
-    process.join()
-    assert process.pid is not None
-    return process.pid
-
-
-def stopped_after_write(store: JobStore, settings: Any, worker: str) -> str:
-    """Run a tiny training job up to its registry write and stop there, as a
-    worker killed right after it moved its version into place would."""
-    job = store.create("train", TINY_TRAIN)
-    claimed = store.claim(job.id, worker)
-    assert claimed is not None
-
-    spec = TrainingSpec.model_validate(claimed.params)
-    run_training(spec, StoreContext(store, claimed, settings))
-
-    assert store.get(job.id).status == RUNNING
-    return job.id
-
-
 def test_dead_writer_gets_written_version(store: JobStore, tmp_path: Path) -> None:
     settings = folder_settings(tmp_path)
     host = socket.gethostname()
@@ -313,7 +271,11 @@ def test_job_id_is_stored_in_metadata(store: JobStore, tmp_path: Path) -> None:
     assert metadata_problem(metadata) is None
     assert registry.version_of_job("swept", job_id) == 1
     assert registry.version_of_job("swept", "another-job") is None
-    assert record_written_versions(store, registry, [job_id]) == []
+    assert written_version(registry, store.get(job_id)) == (
+        {"name": "swept", "version": 1},
+        "Version 1 of swept was written before the worker stopped, and result "
+        "names it; use that version instead of submitting the job again",
+    )
 
 
 def test_stop_signal_after_write_gets_version(
