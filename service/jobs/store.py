@@ -49,6 +49,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from models.errors import ConflictError, NotFoundError, RnnForecastError
 from models.plurals import plural
 from models.quoted_ids import quoted
+from service.jobs.late_results import late_result_note, merge_late_result
 from service.jobs.schema import ensure_schema
 from service.settings import Settings
 
@@ -569,32 +570,42 @@ class JobStore:
         logger.info("job %s %s%s", job.id, status, detail)
         return status
 
-    def record_late_result(
-        self, job_id: str, result: dict[str, Any], note: str | None = None
-    ) -> bool:
-        """Store ``result`` on a job that was failed as interrupted while its
-        worker kept running and then finished, such as a job that the stale
-        heartbeat sweep failed during a slow registry write.
+    def record_late_result(self, job_id: str, result: dict[str, Any]) -> bool:
+        """Store ``result``, the output of a worker that kept running and then
+        finished, on its job that was failed as interrupted, such as a job
+        that the stale heartbeat sweep failed during a slow registry write.
 
-        The status stays ``failed``, because clients may have acted on it,
-        and the error gets ``note``, or else a sentence that names the
-        written version. False when the job is not such a job or already has
-        a result.
+        The status stays ``failed``, because clients may have acted on it.
+        When the failure already recorded the version that the job wrote,
+        ``result`` is merged into that result (see ``merge_late_result``).
+        The error gets a sentence that names the version or says that the
+        worker finished. False when the job is not such a job, its result
+        already contains ``result``, or the two disagree on a field.
         """
         job = self.get(job_id)
         interrupted = job.error is not None and job.error.startswith("interrupted:")
-        if job.status != FAILED or not interrupted or job.result is not None:
+        if job.status != FAILED or not interrupted:
             return False
-        error = f"{job.error}. {note or _late_result_note(result)}"
+        merged = merge_late_result(job.result, result)
+        if merged is None:
+            logger.warning(
+                "job %s: the result of its worker %s adds nothing to or "
+                "disagrees with its stored result %s; keeping the stored one",
+                job_id,
+                result,
+                job.result,
+            )
+            return False
+        error = f"{job.error}. {late_result_note(job.result, result)}"
         done = self._transition(
             job_id,
             (FAILED,),
             expected_revision=job.revision,
-            result=result,
+            result=merged,
             error=error,
         )
         if done:
-            logger.warning("job %s finished after it was failed: %s", job_id, result)
+            logger.warning("job %s finished after it was failed: %s", job_id, merged)
         return done
 
     def _transition(
@@ -620,21 +631,6 @@ class JobStore:
         )
         with self.engine.begin() as conn:
             return conn.execute(statement).rowcount == 1
-
-
-def _late_result_note(result: dict[str, Any]) -> str:
-    """Describe the result that a worker stored after its job was failed."""
-    name, version = result.get("name"), result.get("version")
-    if isinstance(version, int):
-        # a tuning job's result has the version but not the model's name
-        written = f"version {version}"
-        if isinstance(name, str):
-            written = f"{written} of {name}"
-        return (
-            f"The worker kept running and then wrote {written}, which result "
-            "names; use that version instead of submitting the job again"
-        )
-    return "The worker kept running and then finished; result contains its output"
 
 
 def _writing(job: Job) -> bool:
