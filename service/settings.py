@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     )
     runner: Literal["inhost", "celery"] = "inhost"
     broker_url: str = "redis://127.0.0.1:6379/0"
+    # seconds between the checks for queued jobs whose message the broker
+    # lost (celery runner, Redis broker); 0 turns the check off
+    broker_message_check_seconds: float = Field(default=30.0, ge=0.0, le=3600.0)
     max_concurrent_jobs: int = Field(default=1, ge=1, le=256)
     job_torch_threads: int = Field(default=1, ge=1, le=256)
     job_heartbeat_seconds: float = Field(default=5.0, gt=0.0, le=3600.0)

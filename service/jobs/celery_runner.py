@@ -9,8 +9,10 @@ import time
 
 from kombu.utils.url import maybe_sanitize_url
 
+from models.plurals import plural
 from models.registry import Registry
 from service.errors import RetryLaterError
+from service.jobs.broker_messages import held_job_ids, uses_redis
 from service.jobs.celery_app import RUN_JOB_TASK, make_celery
 from service.jobs.recovery import fail_stale_jobs
 from service.jobs.runner_state import OK, UNAVAILABLE, UNKNOWN, RunnerState
@@ -41,7 +43,9 @@ class CeleryRunner:
     connects to the broker every ``BROKER_CHECK_SECONDS``, and every publish
     updates the state that ``state`` returns too. That thread publishes the
     queued jobs again at its first successful check and whenever the broker
-    is reachable again.
+    is reachable again. A third thread publishes again every queued job
+    whose message the broker lost without being unreachable, every
+    ``RNN_FORECAST_BROKER_MESSAGE_CHECK_SECONDS`` (see ``check_messages``).
     """
 
     def __init__(self, settings: Settings, store: JobStore) -> None:
@@ -56,23 +60,32 @@ class CeleryRunner:
         self._check_thread = threading.Thread(
             target=self._check_loop, name="broker-check", daemon=True
         )
+        self._message_thread = threading.Thread(
+            target=self._message_loop, name="broker-message-check", daemon=True
+        )
         self._state = RunnerState(
             "celery", UNKNOWN, f"the broker {self.broker} has not been checked yet"
         )
         # whether every queued job was published since the API started or the
         # broker was last found unreachable
         self._queued_published = False
+        # queued jobs without a message in the broker at the last check
+        self._missing: set[str] = set()
 
     def start(self) -> None:
         self._thread.start()
         # its first check publishes the queued jobs
         self._check_thread.start()
+        if self.settings.broker_message_check_seconds > 0:
+            self._message_thread.start()
         logger.info("Celery job runner started with broker %s", self.broker)
 
     def stop(self) -> None:
         self._stopping.set()
         self._thread.join(timeout=10)
         self._check_thread.join(timeout=10)
+        if self._message_thread.is_alive():
+            self._message_thread.join(timeout=10)
 
     def state(self) -> RunnerState:
         """Return the broker's state as of the last check or publish."""
@@ -133,6 +146,77 @@ class CeleryRunner:
         if job_ids and published:
             logger.info("published %d queued jobs again: %s", len(job_ids), job_ids)
         return published
+
+    def check_messages(self) -> list[str]:
+        """Publish again each queued job that has no message in the broker
+        at this check and had none at the previous one, and return the ids
+        published, oldest first. A job whose publish failed is published at
+        the next check that still misses its message.
+
+        A broker that loses its messages without an outage that the broker
+        check detects, such as Redis restarted without persistence between two
+        checks, would leave those jobs queued forever. Two checks in a row
+        pass over a job that was being published or whose message a worker
+        was taking during one of them. A message that arrives twice is
+        harmless, because a worker claims its job with a conditional update
+        from ``queued`` to ``running`` and skips a job that is not queued.
+        Reads nothing from the broker while no job is queued.
+        """
+        queued = self.store.ids_with_status(QUEUED)
+        if not queued:
+            self._missing = set()
+            return []
+        held = held_job_ids(self.celery)
+        missing = [job_id for job_id in queued if job_id not in held]
+        lost = [job_id for job_id in missing if job_id in self._missing]
+        self._missing = set(missing) - set(lost)
+        published = []
+        for job_id in lost:
+            try:
+                self._publish(job_id)
+            except Exception as exc:
+                logger.warning("could not publish lost job %s again: %s", job_id, exc)
+                self._missing.add(job_id)
+            else:
+                published.append(job_id)
+        if published:
+            logger.warning(
+                "the broker %s had lost the messages of %s, which were "
+                "published again: %s",
+                self.broker,
+                plural(len(published), "queued job"),
+                published,
+            )
+        return published
+
+    def _message_loop(self) -> None:
+        interval = self.settings.broker_message_check_seconds
+        try:
+            if not uses_redis(self.celery):
+                logger.warning(
+                    "the broker %s is not Redis, so queued jobs whose message "
+                    "it lost are not published again",
+                    self.broker,
+                )
+                return
+        except Exception as exc:
+            logger.warning("could not open the broker %s: %s", self.broker, exc)
+        while not self._stopping.wait(interval):
+            try:
+                self.check_messages()
+            except Exception as exc:
+                # the broker check already logs an unreachable broker
+                level = (
+                    logging.DEBUG
+                    if self._state.status == UNAVAILABLE
+                    else logging.WARNING
+                )
+                logger.log(
+                    level,
+                    "could not read the messages of the broker %s: %s",
+                    self.broker,
+                    exc,
+                )
 
     def _check_loop(self) -> None:
         while True:

@@ -145,6 +145,12 @@ def test_train_serve_busy_port_trains_nothing(tmp_path: Path) -> None:
             "RNN_FORECAST_TUNING_HEARTBEAT_SECONDS='-1': Input should be greater "
             "than or equal to 0",
         ),
+        (
+            "RNN_FORECAST_BROKER_MESSAGE_CHECK_SECONDS",
+            "-1",
+            "RNN_FORECAST_BROKER_MESSAGE_CHECK_SECONDS='-1': Input should be "
+            "greater than or equal to 0",
+        ),
     ],
 )
 def test_serve_names_invalid_setting(

@@ -7,6 +7,7 @@ Without a Redis server these tests skip on a laptop and fail under CI
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -102,19 +103,21 @@ class CeleryWorker:
             self.process.wait()
 
 
-@pytest.fixture(scope="module")
-def celery_stack(
-    trained_registry: Registry, tmp_path_factory: pytest.TempPathFactory
+@contextlib.contextmanager
+def running_stack(
+    trained_registry: Registry, tmp: Path, extra_env: dict[str, str] | None = None
 ) -> Iterator[tuple[LiveServer, CeleryWorker, Path, Path]]:
-    """The API and one worker sharing a registry, a job store and Redis."""
+    """The API and one worker sharing a registry, a job store and Redis,
+    with the settings of ``extra_env`` besides the runner's; yields the
+    server, the worker, the registry and the data folder."""
     client = redis_or_skip()
     client.flushdb()
-    tmp = tmp_path_factory.mktemp("celery")
     env = {
         "RNN_FORECAST_RUNNER": "celery",
         "RNN_FORECAST_BROKER_URL": BROKER_URL,
         "RNN_FORECAST_JOB_HEARTBEAT_SECONDS": "0.5",
         "RNN_FORECAST_JOB_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT),
+        **(extra_env or {}),
     }
 
     server, registry, data_dir = start_job_server(trained_registry.root, tmp, env)
@@ -124,12 +127,22 @@ def celery_stack(
         "RNN_FORECAST_DATA_DIR": str(data_dir),
     }
     worker = CeleryWorker(worker_env, tmp / "worker.log")
-    yield server, worker, registry, data_dir
+    try:
+        yield server, worker, registry, data_dir
+    finally:
+        server.stop()
+        worker.stop()
+        client.flushdb()
+        client.close()
 
-    server.stop()
-    worker.stop()
-    client.flushdb()
-    client.close()
+
+@pytest.fixture(scope="module")
+def celery_stack(
+    trained_registry: Registry, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[LiveServer, CeleryWorker, Path, Path]]:
+    """The API and one worker sharing a registry, a job store and Redis."""
+    with running_stack(trained_registry, tmp_path_factory.mktemp("celery")) as stack:
+        yield stack
 
 
 def parent_pid(pid: int) -> int:
