@@ -285,6 +285,12 @@ class ModelSummary(BaseModel):
         description="Every alias with its version; only 'latest' when the "
         "alias file cannot be read"
     )
+    dangling_aliases: list[str] = Field(
+        default_factory=list,
+        description="Aliases in 'aliases' whose version no longer exists. "
+        "Reading one gets 409 and a forecast by one 404; PUT each to an "
+        "existing version or DELETE it",
+    )
     latest: VersionSummary | None = Field(
         description="The highest version's summary; null when its metadata "
         "cannot be read"

@@ -16,13 +16,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from models.errors import NotFoundError
+from models.errors import ConflictError, NotFoundError
 from models.registry import check_alias, check_name
 from models.version_refs import MAX_VERSION, version_number_error
 from service.auth import ApiKeyDep
 from service.deps import RegistryDep
 from service.etag import NOT_MODIFIED, json_with_etag, tagged
 from service.json_bodies import JsonBodyRoute
+from service.links import public_path
 from service.path_params import AliasParam, ModelNameParam
 from service.preconditions import Preconditions, PreconditionsDep
 
@@ -115,12 +116,21 @@ def precondition(conditions: Preconditions) -> Callable[[int | None], None]:
 @router.get(
     "/models/{name}/aliases/{alias}",
     response_model=AliasRef,
-    responses={404: {"description": "Unknown model or alias"}, **NOT_MODIFIED},
+    responses={
+        404: {"description": "Unknown model or alias"},
+        409: {
+            "description": "The alias points at a version that no longer "
+            "exists; PUT it to an existing version or DELETE it"
+        },
+        **NOT_MODIFIED,
+    },
     summary="The version an alias points at, with its ETag",
 )
 def get_alias(
     name: ModelNameParam, alias: AliasParam, request: Request, registry: RegistryDep
 ) -> Response:
+    """An alias whose version folder has been deleted gets 409, which names
+    the alias, the missing version and the fix."""
     check_name(name)
     check_alias(alias)
     aliases = registry.aliases(name)
@@ -131,8 +141,25 @@ def get_alias(
             field="alias",
         )
     version = aliases[alias]
+    versions = registry.versions(name)
+    if version not in versions:
+        path = public_path(request, f"/v1/models/{name}/aliases/{alias}")
+        raise ConflictError(dangling_alias_message(alias, version, versions, path))
     found = AliasRef(name=name, alias=alias, version=version)
     return json_with_etag(request, found.model_dump(), etag=alias_etag(version))
+
+
+def dangling_alias_message(
+    alias: str, version: int, versions: list[int], path: str
+) -> str:
+    """Explain that ``alias``, at ``path``, points at ``version``, which is
+    not among the existing ``versions`` of its model, and how to repair it."""
+    return (
+        f"alias {alias!r} points at version {version}, which does not exist "
+        f"any more; versions are {versions}. PUT {path} with "
+        f'{{"version": {versions[-1]}}} or another existing version, or '
+        "DELETE the alias"
+    )
 
 
 @router.put(

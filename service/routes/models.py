@@ -80,8 +80,16 @@ def summarize(registry: Registry, name: str) -> ModelSummary:
         error = error or exc.message
     if error:
         logger.warning("model %s listed with errors: %s", name, error)
+    dangling = sorted(
+        alias for alias, number in aliases.items() if number not in versions
+    )
     return ModelSummary(
-        name=name, versions=versions, aliases=aliases, latest=latest, error=error
+        name=name,
+        versions=versions,
+        aliases=aliases,
+        dangling_aliases=dangling,
+        latest=latest,
+        error=error,
     )
 
 

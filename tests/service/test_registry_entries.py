@@ -213,6 +213,41 @@ def test_dangling_alias_explained(registry: Registry, client: httpx.Client) -> N
     )
 
 
+def test_alias_of_deleted_version_is_conflict(
+    registry: Registry, client: httpx.Client
+) -> None:
+    versions = copy_model(registry, "gone").parent
+    copy_version(registry.root / "ar" / "versions" / "2", versions / "2")
+    path = "/v1/models/gone/aliases/prod"
+    auth = {"X-API-Key": API_KEY}
+    assert client.put(path, json={"version": 2}, headers=auth).status_code == 200
+    shutil.rmtree(versions / "2")
+
+    read = client.get(path)
+    entry = next(
+        m for m in client.get("/v1/models").json()["models"] if m["name"] == "gone"
+    )
+
+    assert read.status_code == 409
+    assert read.json()["detail"] == (
+        "alias 'prod' points at version 2, which does not exist any more; "
+        'versions are [1]. PUT /v1/models/gone/aliases/prod with {"version": 1} '
+        "or another existing version, or DELETE the alias"
+    )
+    assert entry["aliases"] == {"prod": 2, "latest": 1}
+    assert entry["dangling_aliases"] == ["prod"]
+
+    deleted = client.delete(path, headers=auth)
+    entry = next(
+        m for m in client.get("/v1/models").json()["models"] if m["name"] == "gone"
+    )
+
+    assert deleted.status_code == 200
+    assert deleted.json()["version"] == 2
+    assert client.get(path).status_code == 404
+    assert entry["dangling_aliases"] == []
+
+
 @pytest.mark.parametrize("headers", [{}, {"X-API-Key": API_KEY}])
 def test_health_hides_registry_path(
     registry: Registry, client: httpx.Client, headers: dict[str, str]
