@@ -53,6 +53,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.content_coding import unsupported_codings
+from service.encoded_slashes import keep_encoded_slashes
 from service.logging_config import REQUEST_ID
 from service.middleware import (
     REQUEST_ID_SCOPE_KEY,
@@ -314,6 +315,8 @@ class FastPathApp(FastAPI):
     fast_path: ForecastFastPath | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            keep_encoded_slashes(scope)
         if scope["type"] != "lifespan" and CONTROL_CHARACTERS.search(scope["path"]):
             scope["path"] = CONTROL_CHARACTERS.sub(_percent_encoded, scope["path"])
         fast_path = self.fast_path

@@ -1,7 +1,10 @@
-"""Request paths: a server behind a proxy prefix, and control characters."""
+"""Request paths: a server behind a proxy prefix, control characters and
+encoded slashes."""
 
 from __future__ import annotations
 
+import http.client
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -186,3 +189,73 @@ def test_control_character_in_model_name(live_server: LiveServer) -> None:
 
     assert response.status_code in (404, 422), response.text
     assert response.headers["content-type"] == "application/problem+json"
+
+
+def send_raw(
+    server: LiveServer, method: str, path: str
+) -> tuple[http.client.HTTPResponse, bytes]:
+    """Send ``path`` byte for byte, as httpx may normalise it, with a JSON
+    body on POST and PUT; return the response and its body."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    body = b'{"version": 1}' if method in ("POST", "PUT") else None
+    try:
+        connection.request(
+            method, path, body=body, headers={"Content-Type": "application/json"}
+        )
+        response = connection.getresponse()
+        return response, response.read()
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "field"),
+    [
+        ("PUT", "/v1/models/nflx/aliases/..%2F", "alias"),
+        ("PUT", "/v1/models/nflx/aliases/%2e%2e%2f", "alias"),
+        ("GET", "/v1/models/nflx/aliases/a%2fb", "alias"),
+        ("DELETE", "/v1/models/nflx/aliases/prod%2F", "alias"),
+        ("PUT", "/v1/models/nflx%2F/aliases/prod", "name"),
+        ("GET", "/v1/models/..%2Fnflx/versions/1", "name"),
+        ("GET", "/v1/models/nflx/versions/1%2F", "version"),
+        ("GET", "/v1/models/nflx/versions/..%2F/gradients", "version"),
+        ("GET", "/v1/models/nflx/versions/latest%2F/gradients.png", "version"),
+        ("POST", "/v1/models/nflx%2F/forecast", "name"),
+    ],
+)
+def test_encoded_slash_in_parameter_is_422(
+    live_server: LiveServer, method: str, path: str, field: str
+) -> None:
+    """Check that an encoded slash stays in its segment, so the route
+    rejects the value instead of the router redirecting or missing it."""
+    response, body = send_raw(live_server, method, path)
+    problem = json.loads(body)
+
+    assert response.status == 422, body
+    assert response.getheader("content-type") == "application/problem+json"
+    assert response.getheader("location") is None
+    assert problem["errors"][0]["field"] == field
+    assert "%2F" in problem["errors"][0]["message"]
+    assert "'_' and '-'" in problem["errors"][0]["message"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "detail"),
+    [
+        ("GET", "/v1/series/..%2F", "series '..%2F' not found; series ids are"),
+        ("DELETE", "/v1/series/a%2Fb", "series 'a%2Fb' not found; series ids are"),
+        ("GET", "/v1/jobs/..%2F", "job '..%2F' not found"),
+        ("DELETE", "/v1/training-jobs/x%2F", "job 'x%2F' not found"),
+        ("GET", "/v1%2Fhealth", "no route matches GET /v1%2Fhealth"),
+    ],
+)
+def test_encoded_slash_in_id_is_404(
+    live_server: LiveServer, method: str, path: str, detail: str
+) -> None:
+    """Check that an id or a path with an encoded slash gets the 404 of any
+    other unknown id or path, never a redirect."""
+    response, body = send_raw(live_server, method, path)
+
+    assert response.status == 404, body
+    assert response.getheader("location") is None
+    assert json.loads(body)["detail"].startswith(detail)
