@@ -81,7 +81,9 @@ class ValuesInput(_Strict):
     """A client sequence: T numbers (F = 1) or T rows of F numbers each."""
 
     source: Literal["values"] = "values"
-    values: list[FiniteFloat] | list[list[FiniteFloat]] = Field(min_length=2)
+    values: list[FiniteFloat] | list[list[FiniteFloat]] = Field(
+        min_length=2, examples=[[0.5, -0.25, 0.125]]
+    )
 
     @field_validator("values", mode="wrap")
     @classmethod

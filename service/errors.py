@@ -32,6 +32,7 @@ from service.body_examples import body_is_optional, smallest_body
 from service.field_errors import field_error, json_limit_message, null_body_message
 from service.json_bodies import DuplicateKeyError, NullBodyError
 from service.links import docs_path, route_path
+from service.missing_fields import add_missing_fixes
 from service.null_fields import add_null_hints
 
 logger = logging.getLogger(__name__)
@@ -184,6 +185,7 @@ async def validation_error_handler(request: Request, exc: Exception) -> JSONResp
     raw_errors = exc.errors()
     errors = [field_error(err, exc.body, docs, example) for err in raw_errors]
     add_null_hints(request, errors, raw_errors, exc.body)
+    add_missing_fixes(request, errors, raw_errors, exc.body)
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
     return problem(422, detail or "the request is invalid", errors=errors)
 

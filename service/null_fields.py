@@ -23,10 +23,10 @@ from starlette.requests import Request
 
 from service.field_errors import Segment, body_segments
 
-# Validators of the parts of a body that a route validates itself, keyed by
+# The types of the parts of a body that a route validates itself, keyed by
 # the part's path in the body. POST /v1/jobs sets ("params",) to the params
 # model of the job's kind.
-BODY_PART_VALIDATORS_SCOPE_KEY = "rnn_forecast.body_part_validators"
+BODY_PART_TYPES_SCOPE_KEY = "rnn_forecast.body_part_types"
 MAX_NULL_CHECKS = 10
 # errors of a key that is no field of the model, or of no key at all
 NOT_FIELD_ERRORS = ("missing", "extra_forbidden")
@@ -67,16 +67,26 @@ def null_hint(message: str, path: str) -> str:
     return f"{message}{not_null}; leave {path} out {HINT_END}"
 
 
-def body_validators(request: Request) -> dict[tuple[Segment, ...], Validate]:
-    """Return the validators of the body of the route that ``request``
-    matched, by the path of the part that each validates."""
-    validators: dict[tuple[Segment, ...], Validate] = {}
+def body_types(request: Request) -> dict[tuple[Segment, ...], Any]:
+    """Return the type of the body of the route that ``request`` matched,
+    and those of the parts that the route validates itself, by the path of
+    the part that each describes."""
+    types: dict[tuple[Segment, ...], Any] = {}
     field = getattr(request.scope.get("route"), "body_field", None)
     annotation = getattr(getattr(field, "field_info", None), "annotation", None)
     if annotation is not None:
-        validators[()] = _adapter(annotation).validate_python
-    validators.update(request.scope.get(BODY_PART_VALIDATORS_SCOPE_KEY, {}))
-    return validators
+        types[()] = annotation
+    types.update(request.scope.get(BODY_PART_TYPES_SCOPE_KEY, {}))
+    return types
+
+
+def body_validators(request: Request) -> dict[tuple[Segment, ...], Validate]:
+    """Return the validators of the body of the route that ``request``
+    matched, by the path of the part that each validates."""
+    return {
+        prefix: _adapter(annotation).validate_python
+        for prefix, annotation in body_types(request).items()
+    }
 
 
 def has_default(

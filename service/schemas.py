@@ -54,7 +54,10 @@ Horizon = Annotated[int, Field(ge=1, le=DEFAULT_LIMITS.max_horizon), INTEGER_ONL
 class HistoryRow(BaseModel):
     """One daily row of client-supplied history."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"date": "2020-12-10", "close": 501.09}]},
+    )
 
     date: IsoDate
     close: FiniteFloat

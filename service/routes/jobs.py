@@ -30,7 +30,7 @@ from service.jobs.views import (
     submit,
 )
 from service.json_bodies import JsonBodyRoute
-from service.null_fields import BODY_PART_VALIDATORS_SCOPE_KEY
+from service.null_fields import BODY_PART_TYPES_SCOPE_KEY
 from service.preconditions import PreconditionsDep
 from service.query_params import SinglePageValues
 from service.routes.training_jobs import (
@@ -89,9 +89,7 @@ def create_job(body: JobRequest, request: Request, manager: ManagerDep) -> Respo
             {**err, "loc": ("body", "params", *err["loc"])} for err in exc.errors()
         ]
         raw = {"kind": body.kind, "params": body.params}
-        request.scope[BODY_PART_VALIDATORS_SCOPE_KEY] = {
-            ("params",): kind.params_model.model_validate
-        }
+        request.scope[BODY_PART_TYPES_SCOPE_KEY] = {("params",): kind.params_model}
         raise RequestValidationError(errors, body=raw) from exc
     except InvalidInputError as exc:
         # the kind's check names a field inside params

@@ -720,3 +720,76 @@ def test_version_message_same_in_forecast_and_flow(
     assert forecast_message == flow_message
     assert forecast_message.startswith("version ")
     assert forecast_message.endswith("such as 'latest'")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "field", "fix"),
+    [
+        (
+            "PUT",
+            "/v1/models/nflx/aliases/prod",
+            {},
+            "version",
+            "send version, an integer from 1 to 999999999 such as 3",
+        ),
+        (
+            "POST",
+            FORECAST,
+            {"history": [{"date": "2020-12-10"}]},
+            "history[0].close",
+            "send history[0].close, a number such as 501.09",
+        ),
+        (
+            "POST",
+            FORECAST,
+            {"history": [{"close": 501.09}]},
+            "history[0].date",
+            'send history[0].date, a date written as YYYY-MM-DD such as "2020-12-10"',
+        ),
+        ("POST", JOBS, {}, "kind", 'send kind, a string such as "train"'),
+        (
+            "POST",
+            JOBS,
+            {"kind": "train", "params": {"data": {"source": "upload"}}},
+            "params.data.series_id",
+            "send params.data.series_id, a string that matches ^[a-f0-9]{32}$",
+        ),
+        (
+            "POST",
+            TRAINING_JOBS,
+            {"data": {"source": "yfinance"}},
+            "data.ticker",
+            "send data.ticker, a string that matches ^[A-Za-z0-9.^=-]{1,15}$ "
+            'such as "NFLX"',
+        ),
+        (
+            "POST",
+            FLOW,
+            {"model": {}},
+            "model.name",
+            "send model.name, a string that matches ^[a-z0-9][a-z0-9_-]{0,63}$ "
+            'such as "nflx"',
+        ),
+        (
+            "POST",
+            FLOW,
+            {"input": {"source": "values"}},
+            "input.values",
+            "send input.values, an array such as [0.5, -0.25, 0.125]",
+        ),
+    ],
+)
+def test_missing_field_names_fix(
+    live_server: LiveServer,
+    method: str,
+    path: str,
+    body: dict[str, object],
+    field: str,
+    fix: str,
+) -> None:
+    response = live_server.client.request(method, path, json=body)
+
+    errors = field_errors(response)
+    assert errors[field]["type"] == "missing"
+    assert errors[field]["message"] == f"Field required; {fix}"
+    assert f"{field}: Field required; {fix}" in response.json()["detail"]

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from service.field_errors import field_message, field_path, json_limit_message
+from service.missing_fields import type_phrase
 
 VALUES_BODY = {"input": {"source": "values", "values": [1.0, "x"]}}
 
@@ -132,3 +133,27 @@ def test_field_message_extra_field_gives_fix() -> None:
     assert field_message(error) == (
         "Extra inputs are not permitted; remove the field or correct its spelling"
     )
+
+
+@pytest.mark.parametrize(
+    ("schema", "phrase"),
+    [
+        ({"type": "integer", "minimum": 1.0, "maximum": 60}, "an integer from 1 to 60"),
+        ({"type": "number", "exclusiveMinimum": 0}, "a number above 0"),
+        ({"type": "number", "maximum": 0.5}, "a number of at most 0.5"),
+        (
+            {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+            "a number above 0 and below 1",
+        ),
+        ({"type": "string", "minLength": 1}, "a string of at least 1 character"),
+        ({"type": "string", "format": "date"}, "a date written as YYYY-MM-DD"),
+        ({"enum": ["rnn", "gru"]}, 'one of "rnn", "gru"'),
+        ({"anyOf": [{"type": "boolean"}, {"type": "null"}]}, "true or false"),
+        (
+            {"type": "array", "items": {"type": "number"}, "minItems": 2},
+            "an array of at least 2 items",
+        ),
+    ],
+)
+def test_type_phrase_cases(schema: dict[str, object], phrase: str) -> None:
+    assert type_phrase({}, schema) == phrase
