@@ -8,7 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from models import __version__
 from models.calendar import session_days
@@ -28,7 +28,7 @@ from service.jobs.manager import JobManager
 from service.middleware import install_middleware
 from service.observability import install_metrics
 from service.openapi import install_openapi
-from service.query_params import UnknownQueryDep
+from service.query_params import UnknownQueryCheck
 from service.read_deadlines import ReadDeadlines
 from service.resolution import VersionResolver
 from service.routes import forecast, health, models
@@ -45,6 +45,7 @@ from service.upload_parsing import UploadParsing
 logger = logging.getLogger(__name__)
 
 API_PREFIX = "/v1"
+HEALTH_PATH = f"{API_PREFIX}/health"
 
 
 def create_app(settings: Settings | None = None) -> FastPathApp:
@@ -117,7 +118,8 @@ def create_app(settings: Settings | None = None) -> FastPathApp:
         description="RNN, LSTM and GRU forecasters: forecasts, training jobs "
         "and gradient diagnostics.",
         lifespan=lifespan,
-        dependencies=[UnknownQueryDep],
+        # load balancers may call the health check with parameters of their own
+        dependencies=[Depends(UnknownQueryCheck(API_PREFIX, open_paths=[HEALTH_PATH]))],
     )
     install_error_handlers(app)
     install_openapi(app)

@@ -4,7 +4,8 @@
 FastAPI's document and, for every operation:
 
 - declares the errors the service can send for it: 500 always, 406 when
-  its success responses have content, 422 when it has parameters or a body,
+  its success responses have content, 422 when it has parameters or a body
+  or rejects undeclared query parameters,
   404 when it has path parameters, 408, 413 and 503 when it takes a body
   (a body sent too slowly, too large, or cut off by a shutdown), 400 and 415
   when that body is JSON, 400, 401 and 403 when it needs the API key, 400
@@ -28,6 +29,7 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.errors import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_BASE, TITLES
+from service.query_params import query_check
 
 API_KEY_HEADER = "x-api-key"
 REQUEST_ID_COMPONENT = "RequestId"
@@ -200,12 +202,31 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     )
     components = schema.setdefault("components", {})
     _add_components(components)
-    for path_item in schema.get("paths", {}).values():
+    checked = query_checked_operations(app, schema.get("paths", {}))
+    for path, path_item in schema.get("paths", {}).items():
         for method in HTTP_METHODS:
             if method in path_item:
-                _complete_operation(path_item[method])
+                checks_query = (path, method) in checked
+                _complete_operation(path_item[method], checks_query)
     _drop_unused_schemas(schema)
     return schema
+
+
+def query_checked_operations(
+    app: FastAPI, paths: dict[str, Any]
+) -> set[tuple[str, str]]:
+    """Return the (path, method) of every operation in the OpenAPI ``paths``
+    whose route rejects undeclared query parameters with 422."""
+    check = query_check(app.router.dependencies)
+    if check is None:
+        return set()
+    return {
+        (path, method)
+        for path, path_item in paths.items()
+        for method in HTTP_METHODS
+        if method in path_item
+        and check.checks(path, "requestBody" in path_item[method])
+    }
 
 
 def install_openapi(app: FastAPI) -> None:
@@ -239,9 +260,9 @@ def _add_components(components: dict[str, Any]) -> None:
     }
 
 
-def _complete_operation(operation: dict[str, Any]) -> None:
+def _complete_operation(operation: dict[str, Any], checks_query: bool) -> None:
     responses: dict[str, Any] = operation.setdefault("responses", {})
-    for status in _implied_statuses(operation):
+    for status in _implied_statuses(operation, checks_query):
         responses.setdefault(str(status), _implied_response(status, operation))
 
     for code, response in responses.items():
@@ -258,13 +279,13 @@ def _complete_operation(operation: dict[str, Any]) -> None:
     operation["responses"] = dict(sorted(responses.items()))
 
 
-def _implied_statuses(operation: dict[str, Any]) -> list[int]:
+def _implied_statuses(operation: dict[str, Any], checks_query: bool) -> list[int]:
     parameters = operation.get("parameters", [])
     body = operation.get("requestBody")
     statuses = [500]
     if success_media_types(operation):
         statuses.append(406)
-    if parameters or body:
+    if parameters or body or checks_query:
         statuses.append(422)
     if any(p.get("in") == "path" for p in parameters):
         statuses.append(404)

@@ -8,15 +8,18 @@ parameter instead.
 
 FastAPI ignores a query parameter that the route does not declare, so
 ``POST /v1/diagnostics/gradient-flow?seq_len=3`` would run with the body's
-``seq_len``. ``UnknownQueryDep``, a dependency of the whole app, rejects such
-a parameter on every route that takes a JSON body.
+``seq_len``, and ``GET /v1/jobs?state=failed`` would list jobs of every
+status. ``UnknownQueryCheck``, a dependency of the whole app, rejects such a
+parameter on every route that takes a JSON body, and on every route under
+the API's prefix except the ones it leaves open, such as the health check.
 """
 
 from __future__ import annotations
 
 import types
 import typing
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from typing import Any
 
 from fastapi import Depends, Request
 from fastapi.dependencies.models import Dependant
@@ -25,6 +28,7 @@ from pydantic import BaseModel
 
 from models.errors import InvalidInputError
 from models.quoted_ids import quoted
+from service.links import route_path
 
 # the single-valued query parameters of every paged list
 PAGE_PARAMETERS = ("limit", "cursor")
@@ -57,22 +61,45 @@ def single_values(*names: str) -> Callable[[Request], Awaitable[None]]:
 SinglePageValues = Depends(single_values(*PAGE_PARAMETERS))
 
 
-async def reject_unknown_query(request: Request) -> None:
-    """Raise ``InvalidInputError`` on ``query.NAME`` for the first query
-    parameter that the matched route does not declare, when that route
-    takes a JSON body."""
-    route = request.scope.get("route")
-    if not request.query_params or not isinstance(route, APIRoute):
-        return
-    if route.body_field is None:
-        return
-    declared = declared_query_names(route)
-    for name in request.query_params:
-        if name not in declared:
-            raise InvalidInputError(
-                unknown_query_message(name, declared, body_field_names(route)),
-                field=f"query.{name}",
-            )
+class UnknownQueryCheck:
+    """The app dependency that raises ``InvalidInputError`` on
+    ``query.NAME`` for the first query parameter that the matched route does
+    not declare, when the route checks its query (``checks``)."""
+
+    def __init__(
+        self, prefix: str | None = None, open_paths: Collection[str] = ()
+    ) -> None:
+        """Check the routes that take a JSON body and, when ``prefix`` (such
+        as ``/v1``) is given, every route under it whose path is not one of
+        ``open_paths``."""
+        self.prefix = prefix
+        self.open_paths = frozenset(open_paths)
+
+    def checks(self, path: str, takes_body: bool) -> bool:
+        """Return whether the route at ``path`` (without the root path),
+        which takes a JSON body when ``takes_body``, rejects undeclared
+        query parameters. The prefix is matched on the path rather than on
+        the route, whose ``path`` FastAPI keeps without the prefix of the
+        router that includes it."""
+        if takes_body:
+            return True
+        if self.prefix is None or path in self.open_paths:
+            return False
+        return path.startswith(f"{self.prefix}/")
+
+    async def __call__(self, request: Request) -> None:
+        route = request.scope.get("route")
+        if not request.query_params or not isinstance(route, APIRoute):
+            return
+        if not self.checks(route_path(request.scope), route.body_field is not None):
+            return
+        declared = declared_query_names(route)
+        for name in request.query_params:
+            if name not in declared:
+                raise InvalidInputError(
+                    unknown_query_message(name, declared, body_field_names(route)),
+                    field=f"query.{name}",
+                )
 
 
 def unknown_query_message(
@@ -123,5 +150,15 @@ def _union_members(annotation: object) -> tuple[object, ...]:
     return (annotation,)
 
 
-# the app's dependency that runs ``reject_unknown_query`` on every route
-UnknownQueryDep = Depends(reject_unknown_query)
+def query_check(app_dependencies: Sequence[Any]) -> UnknownQueryCheck | None:
+    """Return the ``UnknownQueryCheck`` among the dependencies of an app,
+    or None when it has none."""
+    for dependency in app_dependencies:
+        check = getattr(dependency, "dependency", None)
+        if isinstance(check, UnknownQueryCheck):
+            return check
+    return None
+
+
+# a dependency that checks the query of the routes that take a JSON body
+UnknownQueryDep = Depends(UnknownQueryCheck())

@@ -1,5 +1,6 @@
-"""Routes that take a JSON body reject query parameters that they do not
-declare, with 422 on ``query.<name>``; declared query parameters work."""
+"""Routes that take a JSON body, and every route under /v1 but the health
+check, reject query parameters that they do not declare with 422 on
+``query.<name>``. Declared query parameters still work."""
 
 from __future__ import annotations
 
@@ -58,13 +59,59 @@ def test_empty_query_string_is_no_parameter(live_server: LiveServer) -> None:
     assert response.status_code == 200, response.text
 
 
-def test_bodiless_route_ignores_unknown(live_server: LiveServer) -> None:
+@pytest.mark.parametrize(
+    ("method", "path", "name", "words"),
+    [
+        ("GET", "/v1/models?name=nflx", "name", NOT_TAKEN),
+        ("GET", "/v1/job-kinds?x=1", "x", NOT_TAKEN),
+        ("GET", "/v1/models/nflx/versions/1?fields=spec", "fields", NOT_TAKEN),
+        ("GET", "/v1/models/nflx/aliases/prod?v", "v", NOT_TAKEN),
+        ("GET", "/v1/models/nflx/versions/1/gradients.png?dpi=300", "dpi", NOT_TAKEN),
+        ("HEAD", "/v1/models?name=nflx", "name", NOT_TAKEN),
+        ("GET", "/v1/jobs?kind=train&state=failed", "state", "are cursor, kind"),
+        ("GET", "/v1/training-jobs?limit=1&offset=2", "offset", "are cursor, limit"),
+        ("GET", "/v1/series?page=2", "page", "here are cursor, limit"),
+        ("DELETE", "/v1/models/nflx/aliases/prod?force=1", "force", NOT_TAKEN),
+        ("DELETE", f"/v1/series/{'a' * 32}?force=1", "force", NOT_TAKEN),
+    ],
+)
+def test_bodiless_route_rejects_unknown(
+    live_server: LiveServer, method: str, path: str, name: str, words: str
+) -> None:
+    response = live_server.client.request(method, path)
+
+    assert response.status_code == 422, response.text
+    if method == "HEAD":
+        return
+    [error] = response.json()["errors"]
+    assert error["field"] == f"query.{name}"
+    assert error["message"].startswith(f"query parameter {name!r} is not accepted")
+    assert words in error["message"]
+
+
+def test_bodiless_route_takes_declared(live_server: LiveServer) -> None:
     response = live_server.client.get(
-        "/v1/jobs", params={"kind": "train", "limit": 1, "unknown": "x"}
+        "/v1/jobs", params={"kind": "train", "status": "failed", "limit": 1}
     )
 
-    # the declared kind and limit apply, and the undeclared parameter is ignored
     assert response.status_code == 200, response.text
+    assert response.json()["jobs"] == []
+
+
+@pytest.mark.parametrize("path", ["/v1/health?probe=lb", "/metrics?x=1", "/docs?x=1"])
+def test_open_routes_ignore_unknown(live_server: LiveServer, path: str) -> None:
+    response = live_server.client.get(path)
+
+    assert response.status_code == 200, response.text
+
+
+def test_contract_declares_query_422(live_server: LiveServer) -> None:
+    paths = live_server.client.get("/openapi.json").json()["paths"]
+
+    assert "422" in paths["/v1/models"]["get"]["responses"]
+    assert "422" in paths["/v1/job-kinds"]["get"]["responses"]
+    assert "422" not in paths["/v1/health"]["get"]["responses"]
+    assert "422" not in paths["/metrics"]["get"]["responses"]
 
 
 class Item(BaseModel):
