@@ -41,6 +41,7 @@ from service.logging_config import REQUEST_ID
 from service.negotiation import AcceptMiddleware
 from service.observability import Metrics
 from service.operations import Operations
+from service.preconditions import PreconditionSyntaxMiddleware
 from service.read_deadlines import ReadDeadlines, ServerStoppingError
 from service.routes.series import MULTIPART_OVERHEAD_BYTES
 from service.settings import Settings
@@ -400,6 +401,7 @@ def install_middleware(
         reads=reads,
     )
     operations = Operations()
+    app.add_middleware(PreconditionSyntaxMiddleware, operations=operations)
     app.add_middleware(AcceptMiddleware, operations=operations)
     app.add_middleware(ApiKeyMiddleware, settings=settings, operations=operations)
     if settings.cors_origins:

@@ -1,6 +1,7 @@
 """The API operation that a request calls, found before FastAPI's router runs.
 
-The API key check and content negotiation judge a request by its operation
+The API key check, content negotiation and the syntax check of
+precondition headers judge a request by its operation
 before anything reads the body, so they run as middleware in front of the
 router. ``Operations`` reads the operations from the app's OpenAPI document
 and its plain routes (``/docs``, ``/openapi.json``), and matches a request's
@@ -17,7 +18,12 @@ from starlette.routing import Route, compile_path
 from starlette.types import Scope
 
 from service.links import route_path
-from service.openapi import HTTP_METHODS, needs_key, success_media_types
+from service.openapi import (
+    HTTP_METHODS,
+    needs_key,
+    success_media_types,
+    takes_preconditions,
+)
 
 # the operation found for a request, kept in its scope so that a request
 # is matched once however many middleware look it up
@@ -34,13 +40,15 @@ class Operation:
 
     ``media_types`` lists the media types of its success (2xx) responses, and
     is empty when one of them has no content, which no ``Accept`` header can
-    rule out.
+    rule out. ``takes_preconditions`` is True when it reads ``If-Match`` or
+    ``If-None-Match``.
     """
 
     method: str
     template: str
     needs_key: bool
     media_types: tuple[str, ...]
+    takes_preconditions: bool = False
 
 
 # a path template's compiled pattern and the operation of one of its methods
@@ -93,6 +101,7 @@ def _documented(app: FastAPI) -> list[Operation]:
                     template=template,
                     needs_key=needs_key(described),
                     media_types=success_media_types(described),
+                    takes_preconditions=takes_preconditions(described),
                 )
                 found.append(operation)
     return found

@@ -2,7 +2,8 @@
 
 Either header must be ``*`` or a comma-separated list of entity tags in
 double quotes (RFC 9110 section 8.8.3), else the request gets a 400 that
-shows the value in quotes. RFC 9110 section 13.2.2 evaluates ``If-Match``
+shows the value in quotes. ``PreconditionSyntaxMiddleware`` makes that
+check before the body is read. RFC 9110 section 13.2.2 evaluates ``If-Match``
 first: it fails when the resource does not exist or when no listed tag
 equals its ETag in a strong comparison (``*`` matches any existing
 resource). ``If-None-Match`` then fails when the resource exists and the
@@ -17,10 +18,14 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from models.quoted_ids import quoted
+from service.errors import close_if_body, problem
 from service.etag import is_tag_list, quoted_tag_list, tag_listed
 from service.list_headers import header_list
+from service.operations import Operations
 
 FIX = "GET the resource for its current ETag, or leave the header out"
 
@@ -79,17 +84,24 @@ async def read_preconditions(
     ``*`` or a list of entity tags. The parameters declare them in the
     OpenAPI document, but hold only the first line of each, so every line
     is read from ``request``."""
-    conditions = Preconditions(
+    invalid = invalid_precondition(request.headers)
+    if invalid is not None:
+        raise HTTPException(400, detail=invalid)
+    return Preconditions(
         header_list(request.headers, "if-match"),
         header_list(request.headers, "if-none-match"),
     )
-    for name, value in (
-        ("If-Match", conditions.if_match),
-        ("If-None-Match", conditions.if_none_match),
-    ):
+
+
+def invalid_precondition(headers: Headers) -> str | None:
+    """Return the message for the first of ``If-Match`` and ``If-None-Match``
+    in ``headers`` that is not ``*`` or a list of entity tags, or None when
+    both are valid or absent. Every line of each header is read."""
+    for name in ("If-Match", "If-None-Match"):
+        value = header_list(headers, name.lower())
         if value is not None and not is_tag_list(value):
-            raise HTTPException(400, detail=invalid_tag_list_message(name, value))
-    return conditions
+            return invalid_tag_list_message(name, value)
+    return None
 
 
 def invalid_tag_list_message(name: str, value: str) -> str:
@@ -113,6 +125,33 @@ def invalid_tag_list_message(name: str, value: str) -> str:
 
 
 PreconditionsDep = Annotated[Preconditions, Depends(read_preconditions)]
+
+
+class PreconditionSyntaxMiddleware:
+    """Middleware that rejects with 400 a malformed ``If-Match`` or
+    ``If-None-Match`` of an operation that reads them, before the body is
+    read.
+
+    FastAPI parses a JSON body before it runs the route's dependencies, so
+    without this check a body that is not valid JSON would get its 422
+    first, and a body above its limit its 413. A response to a request that
+    declares a body closes the connection, because the body is never read.
+    """
+
+    def __init__(self, app: ASGIApp, operations: Operations) -> None:
+        self.app = app
+        self.operations = operations
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        operation = self.operations.find(scope)
+        if operation is not None and operation.takes_preconditions:
+            headers = Headers(scope=scope)
+            invalid = invalid_precondition(headers)
+            if invalid is not None:
+                response = problem(400, invalid, headers=close_if_body(headers))
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def _failed(detail: str, etag: str | None) -> HTTPException:

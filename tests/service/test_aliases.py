@@ -347,6 +347,41 @@ def test_unquoted_precondition_is_bad_request(
     assert client.get(alias_path("never-quoted")).status_code == 404
 
 
+@pytest.mark.parametrize(
+    ("body", "headers"),
+    [
+        (b'{"version": ', {}),
+        (b'{"version": 1, "version": 2}', {}),
+        (b"null", {}),
+        (b'{"version": "two"}', {}),
+        (b'{"version": 2}', {"Content-Encoding": "gzip"}),
+        (b'{"version": 2}', {"Content-Type": "text/plain"}),
+    ],
+)
+@pytest.mark.parametrize("name", ["If-Match", "If-None-Match"])
+def test_precondition_checked_before_body(
+    client: httpx.Client, body: bytes, headers: dict[str, str], name: str
+) -> None:
+    put_alias(client, "early", {"version": 1})
+
+    response = client.put(
+        alias_path("early"),
+        content=body,
+        headers={
+            **AUTH,
+            "Content-Type": "application/json",
+            **headers,
+            name: "version-1",
+        },
+    )
+
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"] == PROBLEM
+    assert response.headers["connection"] == "close"
+    assert response.json()["detail"].startswith(f"{name} 'version-1' {START}")
+    assert client.get(alias_path("early")).json()["version"] == 1
+
+
 def test_alias_delete_checks(client: httpx.Client) -> None:
     put_alias(client, "protected", {"version": 1})
 
