@@ -1,10 +1,14 @@
-"""The path parameters ``name``, ``alias`` and ``version`` of the routes,
-with the pattern that the OpenAPI document declares for each.
+"""The path parameters of the routes, with the pattern that the OpenAPI
+document declares for each.
 
-The routes check these values themselves (``check_name``, ``check_alias``
-and ``check_version_path``) and return 422 with the rule in words. FastAPI
-would check a ``pattern`` given to ``Path`` with its own message instead, so
-each pattern goes into the JSON schema only, through ``json_schema_extra``.
+The routes check ``name``, ``alias`` and ``version`` themselves
+(``check_name``, ``check_alias``, ``check_settable_alias`` and
+``check_version_path``) and return 422 with the rule in words. A
+``series_id`` or ``job_id`` that breaks its pattern names no stored series
+or job, so it gets the 404 of an unknown id, whose message gives the form
+of the ids. FastAPI would check a ``pattern`` given to ``Path`` with its own
+422 message instead, so each pattern goes into the JSON schema only, through
+``json_schema_extra``.
 """
 
 from __future__ import annotations
@@ -14,7 +18,10 @@ from typing import Annotated
 from fastapi import Path
 
 from models.names import NAME_PATTERN
+from models.registry import LATEST
 from models.version_refs import ALIAS_PATTERN, MAX_VERSION, VERSION_REF_PATTERN
+from service.jobs.store import JOB_ID_PATTERN
+from service.series_store import SERIES_ID_PATTERN
 
 ModelNameParam = Annotated[
     str,
@@ -38,5 +45,30 @@ VersionParam = Annotated[
         description=f"A version number from 1 to {MAX_VERSION}, leading zeros "
         "allowed, or an alias",
         json_schema_extra={"pattern": VERSION_REF_PATTERN},
+    ),
+]
+# PUT and DELETE take every alias but 'latest', which always means the
+# highest version
+SettableAliasParam = Annotated[
+    str,
+    Path(
+        description="Alias: 1-64 characters of a-z, 0-9, '_' and '-', "
+        "starting with a letter, other than 'latest'",
+        json_schema_extra={"pattern": ALIAS_PATTERN, "not": {"const": LATEST}},
+    ),
+]
+JobIdParam = Annotated[
+    str,
+    Path(
+        description="Job id: 32 lowercase hex characters, as the job's "
+        "submission returned it",
+        json_schema_extra={"pattern": JOB_ID_PATTERN},
+    ),
+]
+SeriesIdParam = Annotated[
+    str,
+    Path(
+        description="Series id: 32 lowercase hex characters, as the upload returned it",
+        json_schema_extra={"pattern": SERIES_ID_PATTERN},
     ),
 ]

@@ -25,7 +25,8 @@ from models.spec import MIN_HORIZON, MIN_LOOKBACK, TrainingSpec
 from service.cursors import decode_cursor, encode_cursor, invalid_cursor
 from service.settings import Settings
 
-SERIES_ID_RE = re.compile(r"^[a-f0-9]{32}$")
+SERIES_ID_PATTERN = r"^[a-f0-9]{32}$"
+SERIES_ID_RE = re.compile(SERIES_ID_PATTERN)
 UPLOAD_LABEL = "the uploaded CSV"
 PARSE_NAME = "the parse of the uploaded CSV"
 

@@ -13,7 +13,7 @@ from models.errors import NotFoundError
 from models.quoted_ids import quoted
 from service.jobs.kinds import get_kind
 from service.jobs.runner_state import RunnerState
-from service.jobs.store import Job, JobStore, open_store
+from service.jobs.store import JOB_ID_RE, Job, JobStore, open_store
 from service.jobs.uploads import require_uploads
 from service.settings import Settings
 
@@ -32,6 +32,17 @@ class Runner(Protocol):
     def submitted(self, job: Job) -> None: ...
 
     def cancel_requested(self, job: Job) -> None: ...
+
+
+def check_job_id(job_id: str) -> None:
+    """Raise ``NotFoundError`` on ``job_id`` when it is not in the form of
+    the ids that the store writes, which no stored job can have."""
+    if not JOB_ID_RE.fullmatch(job_id):
+        raise NotFoundError(
+            f"job {quoted(job_id)} not found; job ids are 32 lowercase hex "
+            "characters as returned by POST /v1/jobs",
+            field="job_id",
+        )
 
 
 def make_runner(settings: Settings, store: JobStore) -> Runner:
@@ -103,6 +114,7 @@ class JobManager:
         """Cancel a queued job or ask a running one to stop;
         ``ConflictError`` for a finished job. ``check`` is the store's
         ``request_cancel`` hook for preconditions."""
+        check_job_id(job_id)
         job = self.store.request_cancel(job_id, check)
         self.runner.cancel_requested(job)
         return job
@@ -110,6 +122,7 @@ class JobManager:
     def get(self, job_id: str, kind: str | None = None) -> Job:
         """Return the job with ``job_id`` (of ``kind`` when given); raise
         ``NotFoundError`` otherwise."""
+        check_job_id(job_id)
         job = self.store.get(job_id)
         if kind is not None and job.kind != kind:
             raise NotFoundError(

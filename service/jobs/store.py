@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -73,6 +74,10 @@ metadata = MetaData()
 
 # A change to these tables needs a new revision in
 # service/jobs/migrations/versions and a new schema.HEAD.
+# the id of every job, uuid4().hex as ``submit`` writes it
+JOB_ID_PATTERN = r"^[a-f0-9]{32}$"
+JOB_ID_RE = re.compile(JOB_ID_PATTERN)
+
 jobs_table = Table(
     "rnn_forecast_jobs",
     metadata,

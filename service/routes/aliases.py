@@ -24,7 +24,7 @@ from service.deps import RegistryDep
 from service.etag import NOT_MODIFIED, json_with_etag, tagged
 from service.json_bodies import JsonBodyRoute
 from service.links import public_path
-from service.path_params import AliasParam, ModelNameParam
+from service.path_params import AliasParam, ModelNameParam, SettableAliasParam
 from service.preconditions import Preconditions, PreconditionsDep
 
 router = APIRouter(tags=["models"], route_class=JsonBodyRoute)
@@ -180,7 +180,7 @@ def dangling_alias_message(
 )
 def set_alias(
     name: ModelNameParam,
-    alias: AliasParam,
+    alias: SettableAliasParam,
     body: AliasRequest,
     request: Request,
     registry: RegistryDep,
@@ -213,7 +213,7 @@ def set_alias(
 )
 def delete_alias(
     name: ModelNameParam,
-    alias: AliasParam,
+    alias: SettableAliasParam,
     registry: RegistryDep,
     conditions: PreconditionsDep,
 ) -> AliasOut:

@@ -31,6 +31,7 @@ from service.jobs.views import (
 )
 from service.json_bodies import JsonBodyRoute
 from service.null_fields import BODY_PART_TYPES_SCOPE_KEY
+from service.path_params import JobIdParam
 from service.preconditions import PreconditionsDep
 from service.query_params import SinglePageValues
 from service.routes.training_jobs import (
@@ -158,7 +159,7 @@ def check_kind_filter(kinds: list[str] | None) -> None:
     responses=JOB_RESPONSES,
     summary="Status, progress, history and result of a job",
 )
-def get_job(job_id: str, request: Request, manager: ManagerDep) -> Response:
+def get_job(job_id: JobIdParam, request: Request, manager: ManagerDep) -> Response:
     return job_response(request, manager.get(job_id), BASE)
 
 
@@ -171,7 +172,7 @@ def get_job(job_id: str, request: Request, manager: ManagerDep) -> Response:
     summary="Cancel a queued or running job",
 )
 def cancel_job(
-    job_id: str,
+    job_id: JobIdParam,
     request: Request,
     manager: ManagerDep,
     conditions: PreconditionsDep,

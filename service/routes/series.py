@@ -26,6 +26,7 @@ from service.jobs.views import ManagerDep
 from service.links import public_path
 from service.multipart import FILE_FIELD, parse_form
 from service.openapi import RETRY_AFTER_HEADER, problem_example
+from service.path_params import SeriesIdParam
 from service.query_params import SinglePageValues
 from service.series_store import (
     cursor_position,
@@ -173,7 +174,7 @@ async def upload_series(
     responses={404: {"description": "Unknown series"}},
     summary="Rows, date range and cleaning steps of an uploaded series",
 )
-def get_series(series_id: str, settings: SettingsDep) -> dict[str, Any]:
+def get_series(series_id: SeriesIdParam, settings: SettingsDep) -> dict[str, Any]:
     return read_series_info(settings, series_id)
 
 
@@ -238,7 +239,7 @@ def list_uploads(
     summary="Delete an uploaded series that no unfinished job uses",
 )
 def delete_upload(
-    series_id: str, settings: SettingsDep, manager: ManagerDep
+    series_id: SeriesIdParam, settings: SettingsDep, manager: ManagerDep
 ) -> dict[str, Any]:
     return delete_unused_series(settings, manager.store, series_id)
 

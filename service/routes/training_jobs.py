@@ -32,6 +32,7 @@ from service.jobs.views import (
 from service.json_bodies import JsonBodyRoute
 from service.links import public_path
 from service.openapi import RETRY_AFTER_HEADER, problem_example
+from service.path_params import JobIdParam
 from service.preconditions import PreconditionsDep
 from service.query_params import SinglePageValues
 
@@ -134,7 +135,9 @@ def list_training_jobs(
     responses=JOB_RESPONSES,
     summary="Status, progress, loss history and result of a training job",
 )
-def get_training_job(job_id: str, request: Request, manager: ManagerDep) -> Response:
+def get_training_job(
+    job_id: JobIdParam, request: Request, manager: ManagerDep
+) -> Response:
     return job_response(request, train_job(request, manager, job_id), BASE)
 
 
@@ -147,7 +150,7 @@ def get_training_job(job_id: str, request: Request, manager: ManagerDep) -> Resp
     summary="Cancel a queued or running training job",
 )
 def cancel_training_job(
-    job_id: str,
+    job_id: JobIdParam,
     request: Request,
     manager: ManagerDep,
     conditions: PreconditionsDep,

@@ -13,13 +13,17 @@ from typing import Any
 import jsonschema_rs
 import pytest
 
-from models.errors import InvalidInputError
+from models.errors import InvalidInputError, NotFoundError
 from models.names import NAME_PATTERN
-from models.registry import check_alias, check_name
+from models.registry import check_alias, check_name, check_settable_alias
 from models.version_refs import ALIAS_PATTERN, VERSION_REF_PATTERN
 from service.jobs.kinds import kind_names
+from service.jobs.manager import check_job_id
+from service.jobs.store import JOB_ID_PATTERN
 from service.openapi import HTTP_METHODS, current_openapi_text
 from service.schemas import check_version_path
+from service.series_store import SERIES_ID_PATTERN, series_path
+from service.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = ROOT / "openapi.json"
@@ -252,6 +256,8 @@ PATH_PATTERNS = {
     "name": NAME_PATTERN,
     "alias": ALIAS_PATTERN,
     "version": VERSION_REF_PATTERN,
+    "job_id": JOB_ID_PATTERN,
+    "series_id": SERIES_ID_PATTERN,
 }
 
 
@@ -265,7 +271,65 @@ def test_path_parameters_declare_patterns(document: dict[str, Any]) -> None:
             checked += 1
             assert parameter["schema"].get("pattern") == expected, label
 
-    assert checked == 13
+    assert checked == 19
+
+
+def alias_schemas(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Return the schema of the alias path parameter by method."""
+    path_item = document["paths"]["/v1/models/{name}/aliases/{alias}"]
+    return {
+        method: next(
+            p["schema"] for p in path_item[method]["parameters"] if p["name"] == "alias"
+        )
+        for method in ("get", "put", "delete")
+    }
+
+
+@pytest.mark.parametrize(
+    ("method", "deleting"), [("get", None), ("put", False), ("delete", True)]
+)
+def test_alias_schema_matches_server_checks(
+    document: dict[str, Any], method: str, deleting: bool | None
+) -> None:
+    validator = jsonschema_rs.validator_for(alias_schemas(document)[method])
+
+    def check(value: str) -> object:
+        if deleting is None:
+            return check_alias(value)
+        return check_settable_alias(value, deleting=deleting)
+
+    for value in PATH_VALUES:
+        assert validator.is_valid(value) == accepts(check, value), (method, value)
+    assert validator.is_valid("latest") == (method == "get")
+
+
+def found(lookup: Callable[[str], object], value: str) -> bool:
+    try:
+        lookup(value)
+    except NotFoundError:
+        return False
+    return True
+
+
+ID_VALUES = [
+    "0" * 32, "a" * 32, "0123456789abcdef" * 2, "A" * 32, "g" * 32, "a" * 31,
+    "a" * 33, "", "..", "a" * 32 + "\n", "0123456789ABCDEF" * 2, "²" * 32,
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("name", "lookup"),
+    [
+        ("job_id", check_job_id),
+        ("series_id", lambda value: series_path(Settings(), value)),
+    ],
+)
+def test_id_patterns_match_server_checks(
+    name: str, lookup: Callable[[str], object]
+) -> None:
+    pattern = re.compile(PATH_PATTERNS[name])
+    for value in ID_VALUES:
+        assert bool(pattern.fullmatch(value)) == found(lookup, value), (name, value)
 
 
 def test_job_kind_filter_declares_enum(document: dict[str, Any]) -> None:

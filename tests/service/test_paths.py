@@ -259,3 +259,32 @@ def test_encoded_slash_in_id_is_404(
     assert response.status == 404, body
     assert response.getheader("location") is None
     assert json.loads(body)["detail"].startswith(detail)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "detail"),
+    [
+        ("GET", "/v1/jobs/job-1", "job 'job-1' not found; job ids are 32"),
+        ("DELETE", "/v1/jobs/ABCDEF", "job 'ABCDEF' not found; job ids are 32"),
+        ("GET", f"/v1/training-jobs/{'a' * 33}", "job ids are 32 lowercase hex"),
+        ("DELETE", "/v1/training-jobs/x", "job 'x' not found; job ids are 32"),
+        ("GET", "/v1/series/s-1", "series 's-1' not found; series ids are 32"),
+        ("DELETE", "/v1/series/S", "series 'S' not found; series ids are 32"),
+    ],
+)
+def test_malformed_id_is_404(
+    live_server: LiveServer, method: str, path: str, detail: str
+) -> None:
+    """Check that an id outside the declared pattern gets a 404 whose
+    message gives the form of the ids."""
+    response = live_server.client.request(method, path)
+
+    assert response.status_code == 404, response.text
+    assert detail in response.json()["detail"]
+
+
+def test_unknown_job_id_is_404(live_server: LiveServer) -> None:
+    response = live_server.client.get(f"/v1/jobs/{'a' * 32}")
+
+    assert response.status_code == 404, response.text
+    assert response.json()["detail"] == f"job '{'a' * 32}' not found"
