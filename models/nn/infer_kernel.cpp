@@ -123,8 +123,16 @@ constexpr T inverse_factorial(int k) {
   return T(value);
 }
 
+// x = n ln 2 + r split as above: two_n = 2^n and expm1_r = exp(r) - 1, the
+// latter as r q(r) with q(r) = (exp(r) - 1) / r, so that it keeps its
+// relative precision where r is near 0.
 template <typename T>
-inline V<T> vexp(V<T> x) {
+struct Reduced {
+  V<T> two_n, expm1_r;
+};
+
+template <typename T>
+inline Reduced<T> reduce(V<T> x) {
   typedef typename Vec<T>::bits B;
   const V<T> hi = splat<T>(Exp<T>::hi), lo = splat<T>(Exp<T>::lo);
   x = x > hi ? hi : x;
@@ -137,14 +145,30 @@ inline V<T> vexp(V<T> x) {
   const V<T> r = (x - n * splat<T>(T(0.693145751953125))) -
                  n * splat<T>(T(1.4286068203094173e-06));
 
-  // Horner's rule on the coefficients 1 / k!
-  V<T> p = splat<T>(inverse_factorial<T>(Exp<T>::degree));
-  for (int k = Exp<T>::degree - 1; k >= 0; --k) p = p * r + inverse_factorial<T>(k);
+  // Horner's rule on the coefficients 1 / (k + 1)!
+  V<T> q = splat<T>(inverse_factorial<T>(Exp<T>::degree));
+  for (int k = Exp<T>::degree - 1; k >= 1; --k) q = q * r + inverse_factorial<T>(k);
 
   const B scale = (__builtin_convertvector(n, B) + Exp<T>::bias) << Exp<T>::mantissa;
-  V<T> two_n;
-  std::memcpy(&two_n, &scale, sizeof(two_n));
-  return p * two_n;
+  Reduced<T> out;
+  std::memcpy(&out.two_n, &scale, sizeof(out.two_n));
+  out.expm1_r = q * r;
+  return out;
+}
+
+template <typename T>
+inline V<T> vexp(V<T> x) {
+  const Reduced<T> e = reduce<T>(x);
+  return (e.expm1_r + T(1)) * e.two_n;
+}
+
+// exp(x) - 1 = 2^n (exp(r) - 1) + (2^n - 1), for x <= 0. At n = 0 this is
+// exp(r) - 1 itself. At n < 0 the result is below -0.29, so the sum
+// cancels no leading digits.
+template <typename T>
+inline V<T> vexpm1(V<T> x) {
+  const Reduced<T> e = reduce<T>(x);
+  return e.two_n * e.expm1_r + (e.two_n - T(1));
 }
 
 template <typename T>
@@ -152,9 +176,15 @@ inline V<T> vsigmoid(V<T> x) {
   return T(1) / (T(1) + vexp<T>(-x));
 }
 
+// tanh(x) = sign(x) (-m) / (2 + m) with m = exp(-2 |x|) - 1. It keeps its
+// relative precision for small |x|, where 2 / (1 + exp(-2x)) - 1 rounds to
+// a multiple of the unit roundoff. NaN stays NaN.
 template <typename T>
 inline V<T> vtanh(V<T> x) {
-  return T(2) / (T(1) + vexp<T>(T(-2) * x)) - T(1);
+  const V<T> zero = splat<T>(T(0));
+  const V<T> m = vexpm1<T>(T(-2) * (x < zero ? -x : x));
+  const V<T> t = -m / (T(2) + m);
+  return x < zero ? -t : t;
 }
 
 // Columns [j, j + NV vectors) of C[r, j] = bias[j] + sum over k of

@@ -161,6 +161,29 @@ def test_huge_inputs_give_the_limits_of_the_gates() -> None:
         assert relative_error(run(model, x), model(x)) < TOLERANCE[torch.float32]
 
 
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("scale", [1e-3, 1e-6, 1e-30])
+def test_small_activations_keep_their_relative_precision(
+    cell: str, dtype: torch.dtype, scale: float
+) -> None:
+    """Without biases, inputs of size `scale` keep every gate's argument and
+    every state near `scale`, where tanh(a) ~ a must not round to 0."""
+    model = make_forecaster(cell, hidden=8, layers=2, dtype=dtype)
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if "bias" in name:
+                parameter.zero_()
+    x = torch.randn(3, 10, 2, dtype=dtype) * scale
+
+    with torch.inference_mode():
+        expected = model(x)
+        actual = run(model, x)
+
+    assert expected.abs().max() > 0
+    assert relative_error(actual, expected) < TOLERANCE[dtype]
+
+
 def test_infer_uses_the_kernel_once_loaded() -> None:
     model = make_forecaster("lstm", hidden=24)
     x = torch.randn(3, 10, 2)
