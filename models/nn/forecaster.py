@@ -70,9 +70,9 @@ class Forecaster(nn.Module):
         self._zero_states: dict[tuple[int, torch.dtype], Any] = {}
         # the weights packed for the inference kernel, with the tensors and
         # versions they were packed from
-        self._packed: tuple[list[Any], list[int], infer_kernel.Packed | None] | None = (
-            None
-        )
+        self._packed: (
+            tuple[list[Any], list[tuple[int, int]], infer_kernel.Packed | None] | None
+        ) = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Map windows x (B, T, F) to forecasts (B, K) in scaled units.
@@ -142,9 +142,14 @@ class Forecaster(nn.Module):
 
     def _packed_weights(self) -> infer_kernel.Packed | None:
         """Return the weights packed for the kernel, packing them again when
-        a tensor was replaced or changed in place; None where the kernel
-        does not run this model, or where a weight is an inference tensor,
-        which keeps no count of its changes."""
+        a tensor was replaced, given new data or changed in place; None
+        where the kernel does not run this model, or where a weight is an
+        inference tensor, which keeps no count of its changes.
+
+        NOTE: a change in place through ``param.data`` (``p.data.mul_(2)``)
+        counts no version and keeps the address, so the kernel keeps the
+        old weights; change weights in place under ``torch.no_grad()``.
+        """
         # the parameter dicts, which torch.func.functional_call swaps into
         core, head = self.core._parameters, self.head._parameters
         tensors = [core.get(name) for name in self.core._flat_weights_names]
@@ -195,11 +200,17 @@ class Forecaster(nn.Module):
         )
 
 
-def _versions(tensors: list[Any]) -> list[int] | None:
-    """Return the version counters of tensors (None entries count 0), or
-    None when one is an inference tensor, which has none."""
+def _versions(tensors: list[Any]) -> list[tuple[int, int]] | None:
+    """Return the version counter and data address of each tensor (None
+    entries count (0, 0)), or None when one is an inference tensor, which
+    has no counter. The address changes where ``param.data = t`` (as in
+    ``torch.nn.utils.vector_to_parameters``) gives a parameter new data
+    without counting a version."""
     try:
-        return [0 if tensor is None else tensor._version for tensor in tensors]
+        return [
+            (0, 0) if tensor is None else (tensor._version, tensor.data_ptr())
+            for tensor in tensors
+        ]
     except RuntimeError:
         return None
 

@@ -293,3 +293,35 @@ def test_weights_made_in_inference_mode_use_torch() -> None:
         model = make_forecaster("lstm", hidden=6)
         x = torch.randn(2, 5, 2)
         assert torch.equal(model.infer(x), model(x))
+
+
+def test_weights_given_new_data_are_packed_again() -> None:
+    """``param.data = t`` counts no version; the new address shows it."""
+    model = make_forecaster("gru", hidden=7)
+    x = torch.randn(2, 6, 2)
+    with torch.inference_mode():
+        before = model.infer(x)
+
+    model.core.weight_hh_l0.data = model.core.weight_hh_l0.detach() * 1.5
+    with torch.inference_mode():
+        after = model.infer(x)
+        expected = model(x)
+
+    assert relative_error(after, expected) < TOLERANCE[torch.float32]
+    assert relative_error(after, before) > 1e-3
+
+
+def test_weights_set_by_vector_to_parameters_are_packed_again() -> None:
+    model = make_forecaster("lstm", hidden=7)
+    x = torch.randn(2, 6, 2)
+    vector = torch.nn.utils.parameters_to_vector(model.parameters())
+    with torch.inference_mode():
+        before = model.infer(x)
+
+    torch.nn.utils.vector_to_parameters(vector * 0.5, model.parameters())
+    with torch.inference_mode():
+        after = model.infer(x)
+        expected = model(x)
+
+    assert relative_error(after, expected) < TOLERANCE[torch.float32]
+    assert relative_error(after, before) > 1e-3
