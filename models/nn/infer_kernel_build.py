@@ -12,8 +12,11 @@ another CPU.
 
 Each build writes a file of its own and renames it into place, so
 processes that build at the same time never see a partial library, and the
-last rename wins with identical bytes. The compiler runs at low priority
-(``nice``) because the API server builds while it already serves.
+last rename wins with identical bytes. A library that ends before its
+headers say (cut short by a full disk or a crash) would kill the process
+that loads it, so it is built again, as is one that does not load. The
+compiler runs at low priority (``nice``) because the API server builds
+while it already serves.
 
 Every failure raises ``BuildError`` with a one-line reason.
 """
@@ -25,6 +28,7 @@ import hashlib
 import os
 import platform
 import shutil
+import struct
 import subprocess
 from pathlib import Path
 
@@ -58,15 +62,53 @@ def build_folder() -> Path:
 
 
 def build_and_load() -> ctypes.CDLL:
-    """Load the library, compiling it first when its folder has none."""
+    """Load the library, compiling it first when its folder has none or
+    has one cut short, and again when the one there does not load."""
     folder = build_folder()
     library = folder / LIBRARY
-    if not library.is_file():
+    if not _complete(library):
         _compile(folder, library)
+        return _load(library)
+    try:
+        return ctypes.CDLL(str(library))
+    except OSError:
+        _compile(folder, library)
+        return _load(library)
+
+
+def _load(library: Path) -> ctypes.CDLL:
     try:
         return ctypes.CDLL(str(library))
     except OSError as exc:
         raise BuildError(f"could not load {library}: {exc}") from exc
+
+
+def _complete(library: Path) -> bool:
+    """Return False when library is missing or is an ELF file that ends
+    before a segment or table that its headers place: the dynamic loader
+    maps such a file, and the process dies of SIGBUS when it reads past
+    the end."""
+    try:
+        data = library.read_bytes()
+    except OSError:
+        return False
+    if not data.startswith(b"\x7fELF") or len(data) < 64 or data[4] != 2:
+        # not a 64-bit ELF file: the loader rejects it, or it is another
+        # format that the loader reads
+        return bool(data)
+    order = "<" if data[5] == 1 else ">"
+    try:
+        header = struct.unpack_from(f"{order}QQ6xHHHH", data, 32)
+        program_offset, section_offset, entry_size, entries = header[:4]
+        section_entry_size, sections = header[4:]
+        ends = [section_offset + sections * section_entry_size]
+        for index in range(entries):
+            segment = program_offset + index * entry_size
+            offset, _, _, size = struct.unpack_from(f"{order}QQQQ", data, segment + 8)
+            ends.append(offset + size)
+    except struct.error:
+        return False
+    return max(ends) <= len(data)
 
 
 def _compile(folder: Path, library: Path) -> None:

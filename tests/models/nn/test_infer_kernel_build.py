@@ -1,6 +1,7 @@
 """Building and loading the inference kernel's library in fresh processes:
-a cache built once and loaded after, a missing or failing compiler, and
-processes that build at the same time."""
+a cache built once and loaded after, a missing or failing compiler,
+processes that build at the same time, and a library that is cut short or
+does not load."""
 
 from __future__ import annotations
 
@@ -114,3 +115,33 @@ def test_switch_off_skips_build(tmp_path: Path) -> None:
     assert "loaded False" in done.stdout
     assert "WARNING" not in done.stderr
     assert not (tmp_path / "native").exists()
+
+
+def test_library_cut_short_is_built_again(tmp_path: Path) -> None:
+    """The loader maps a truncated library and SIGBUS ends the process."""
+    first = load_in_process(tmp_path)
+    assert first.returncode == 0, first.stderr
+    [library] = built_files(tmp_path)
+    whole = library.read_bytes()
+    library.write_bytes(whole[: len(whole) // 2])
+
+    second = load_in_process(tmp_path)
+
+    assert second.returncode == 0, second.stderr
+    assert "loaded True" in second.stdout
+    assert "WARNING" not in second.stderr
+    assert library.stat().st_size == len(whole)
+
+
+def test_library_that_does_not_load_is_built_again(tmp_path: Path) -> None:
+    first = load_in_process(tmp_path)
+    assert first.returncode == 0, first.stderr
+    [library] = built_files(tmp_path)
+    size = library.stat().st_size
+    library.write_bytes(b"not a library\n")
+
+    second = load_in_process(tmp_path)
+
+    assert second.returncode == 0, second.stderr
+    assert "loaded True" in second.stdout
+    assert library.stat().st_size == size
