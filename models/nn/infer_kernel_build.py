@@ -27,6 +27,7 @@ import ctypes
 import hashlib
 import os
 import platform
+import secrets
 import shutil
 import struct
 import subprocess
@@ -123,7 +124,9 @@ def _compile(folder: Path, library: Path) -> None:
     except OSError as exc:
         raise BuildError(f"cannot create {folder}: {exc}") from exc
 
-    partial = folder / f"{LIBRARY}.{os.getpid()}.tmp"
+    # processes in other PID namespaces (containers that share the cache)
+    # can have the same PID, so the name has a random part too
+    partial = folder / f"{LIBRARY}.{os.getpid()}.{secrets.token_hex(6)}.tmp"
     command = [cxx, *FLAGS, "-shared", "-fPIC", "-o", str(partial), str(SOURCE)]
     if shutil.which("nice"):
         command = ["nice", "-n", "10", *command]

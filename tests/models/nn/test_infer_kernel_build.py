@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from models.nn import infer_kernel_build
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -145,3 +147,26 @@ def test_library_that_does_not_load_is_built_again(tmp_path: Path) -> None:
     assert second.returncode == 0, second.stderr
     assert "loaded True" in second.stdout
     assert library.stat().st_size == size
+
+
+def test_builds_with_the_same_pid_write_other_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Processes in two containers that share the cache can have one PID."""
+    outputs = tmp_path / "outputs"
+    compiler = fake_compiler(
+        tmp_path,
+        'while [ "$1" != -o ]; do shift; done\n'
+        f'echo "$2" >> {outputs}\n'
+        'echo "x.cpp:1: error: stop" >&2; exit 1',
+    )
+    monkeypatch.setenv("CXX", str(compiler))
+    monkeypatch.setattr(os, "getpid", lambda: 7)
+    folder = tmp_path / "cache"
+
+    for _ in range(2):
+        with pytest.raises(infer_kernel_build.BuildError, match="error: stop"):
+            infer_kernel_build._compile(folder, folder / infer_kernel_build.LIBRARY)
+
+    first, second = outputs.read_text().split()
+    assert first != second
