@@ -31,6 +31,7 @@
 #include <cstddef>
 #include <cstring>
 #include <memory>
+#include <new>
 
 namespace {
 
@@ -365,7 +366,12 @@ int checked_forward(int cell, long layers, long batch, long steps, long features
   if (cell < kRnnTanh || cell > kGru || layers < 1 || batch < 1 || steps < 1 ||
       features < 1 || hidden < 1 || horizon < 1)
     return 1;
-  forward<T>(cell, layers, batch, steps, features, hidden, horizon, x, packed, out);
+  // an exception that left this C interface would end the process
+  try {
+    forward<T>(cell, layers, batch, steps, features, hidden, horizon, x, packed, out);
+  } catch (const std::bad_alloc&) {
+    return 2;
+  }
   return 0;
 }
 
@@ -376,7 +382,8 @@ extern "C" {
 // The padding of gate blocks and head outputs that the packed layout uses.
 long rf_infer_pad() { return kPad; }
 
-// Each returns 0, or 1 when an argument is out of range.
+// Each returns 0, 1 when an argument is out of range, or 2 when the scratch
+// space of the pass could not be allocated.
 int rf_infer_f32(int cell, long layers, long batch, long steps, long features,
                  long hidden, long horizon, const float* x, const float* packed,
                  float* out) {

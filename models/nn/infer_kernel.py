@@ -223,6 +223,11 @@ def run(packed: Packed, x: Tensor) -> Tensor:
         packed.weights.data_ptr(),
         out.data_ptr(),
     )
+    if status == 2:
+        raise MemoryError(
+            "the inference kernel could not allocate its scratch space for x "
+            f"of shape {tuple(x.shape)}; pass fewer or shorter windows"
+        )
     if status != 0:
         raise ValueError(f"the inference kernel rejected x of shape {tuple(x.shape)}")
     return out

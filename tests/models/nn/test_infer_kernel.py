@@ -325,3 +325,43 @@ def test_weights_set_by_vector_to_parameters_are_packed_again() -> None:
 
     assert relative_error(after, expected) < TOLERANCE[torch.float32]
     assert relative_error(after, before) > 1e-3
+
+
+def test_kernel_returns_2_for_scratch_it_cannot_allocate() -> None:
+    """2**40 steps of an LSTM with H = 512 need petabytes of scratch space;
+    the kernel fails before it reads x, and the process lives on."""
+    library = infer_kernel._library
+    assert library is not None
+    model = make_forecaster("lstm", hidden=512, layers=1, features=1)
+    packed = infer_kernel.pack(model.core, model.head)
+    assert packed is not None
+    x, out = torch.zeros(1), torch.empty(packed.horizon)
+
+    status = library.rf_infer_f32(
+        packed.cell,
+        packed.layers,
+        1,
+        2**40,
+        packed.features,
+        packed.hidden,
+        packed.horizon,
+        x.data_ptr(),
+        packed.weights.data_ptr(),
+        out.data_ptr(),
+    )
+
+    assert status == 2
+
+
+def test_run_raises_memory_error_for_status_2(monkeypatch: pytest.MonkeyPatch) -> None:
+    class OutOfMemory:
+        def rf_infer_f32(self, *args: object) -> int:
+            return 2
+
+    model = make_forecaster("gru", hidden=6, features=2)
+    packed = infer_kernel.pack(model.core, model.head)
+    assert packed is not None
+    monkeypatch.setattr(infer_kernel, "_library", OutOfMemory())
+
+    with pytest.raises(MemoryError, match=r"x of shape \(1, 4, 2\); pass fewer"):
+        infer_kernel.run(packed, torch.randn(1, 4, 2))
