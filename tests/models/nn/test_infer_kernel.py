@@ -365,3 +365,19 @@ def test_run_raises_memory_error_for_status_2(monkeypatch: pytest.MonkeyPatch) -
 
     with pytest.raises(MemoryError, match=r"x of shape \(1, 4, 2\); pass fewer"):
         infer_kernel.run(packed, torch.randn(1, 4, 2))
+
+
+def test_model_converted_to_float64_after_use_is_packed_again() -> None:
+    """``Module.to`` gives each parameter new data through ``param.data``."""
+    model = make_forecaster("lstm", hidden=8)
+    x = torch.randn(2, 5, 2)
+    with torch.inference_mode():
+        model.infer(x)
+
+    model.double()
+    with torch.inference_mode():
+        served = model.infer(x.double())
+        expected = model(x.double())
+
+    assert served.dtype == torch.float64
+    assert relative_error(served, expected) < TOLERANCE[torch.float64]
