@@ -141,8 +141,8 @@ class Forecaster(nn.Module):
         return F.linear(out[:, -1], weight, self.head.bias)
 
     def _packed_weights(self) -> infer_kernel.Packed | None:
-        """Return the weights packed for the kernel, packing them again when
-        a tensor was replaced, given new data or changed in place; None
+        """Return the weights packed for the kernel, packed again when a
+        tensor was replaced, given new data or changed in place. Return None
         where the kernel does not run this model, or where a weight is an
         inference tensor, which keeps no count of its changes.
 

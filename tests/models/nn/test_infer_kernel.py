@@ -295,7 +295,7 @@ def test_weights_made_in_inference_mode_use_torch() -> None:
         assert torch.equal(model.infer(x), model(x))
 
 
-def test_weights_given_new_data_are_packed_again() -> None:
+def test_new_param_data_repacks() -> None:
     """``param.data = t`` counts no version; the new address shows it."""
     model = make_forecaster("gru", hidden=7)
     x = torch.randn(2, 6, 2)
@@ -311,7 +311,7 @@ def test_weights_given_new_data_are_packed_again() -> None:
     assert relative_error(after, before) > 1e-3
 
 
-def test_weights_set_by_vector_to_parameters_are_packed_again() -> None:
+def test_vector_to_parameters_repacks() -> None:
     model = make_forecaster("lstm", hidden=7)
     x = torch.randn(2, 6, 2)
     vector = torch.nn.utils.parameters_to_vector(model.parameters())
@@ -327,7 +327,7 @@ def test_weights_set_by_vector_to_parameters_are_packed_again() -> None:
     assert relative_error(after, before) > 1e-3
 
 
-def test_kernel_returns_2_for_scratch_it_cannot_allocate() -> None:
+def test_unallocatable_scratch_returns_2() -> None:
     """2**40 steps of an LSTM with H = 512 need petabytes of scratch space;
     the kernel fails before it reads x, and the process lives on."""
     library = infer_kernel._library
@@ -353,7 +353,7 @@ def test_kernel_returns_2_for_scratch_it_cannot_allocate() -> None:
     assert status == 2
 
 
-def test_run_raises_memory_error_for_status_2(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_status_2_raises_memory_error(monkeypatch: pytest.MonkeyPatch) -> None:
     class OutOfMemory:
         def rf_infer_f32(self, *args: object) -> int:
             return 2
@@ -367,7 +367,7 @@ def test_run_raises_memory_error_for_status_2(monkeypatch: pytest.MonkeyPatch) -
         infer_kernel.run(packed, torch.randn(1, 4, 2))
 
 
-def test_model_converted_to_float64_after_use_is_packed_again() -> None:
+def test_conversion_to_float64_repacks() -> None:
     """``Module.to`` gives each parameter new data through ``param.data``."""
     model = make_forecaster("lstm", hidden=8)
     x = torch.randn(2, 5, 2)
