@@ -115,12 +115,16 @@ def pack(core: nn.RNNBase, head: nn.Linear) -> Packed | None:
 
     Returns None for what the kernel does not run: a bidirectional or
     projected core, a dtype other than float32 or float64, weights off the
-    CPU, or weights that are not all finite; and before ``load`` succeeded.
+    CPU, weights that are not all finite, or weights of other shapes than
+    the sizes of the core and the head give (the kernel would read past
+    them, where torch's forward pass raises); and before ``load``
+    succeeded.
     """
     dtype = head.weight.dtype
     suitable = (
         _library is not None
         and core.mode in CELLS
+        and _shapes_fit(core, head)
         and core.batch_first
         and not core.bidirectional
         and getattr(core, "proj_size", 0) == 0
@@ -145,6 +149,34 @@ def pack(core: nn.RNNBase, head: nn.Linear) -> Packed | None:
         hidden=core.hidden_size,
         horizon=head.out_features,
     )
+
+
+def _shapes_fit(core: nn.RNNBase, head: nn.Linear) -> bool:
+    """True when every weight of the core and the head has the shape that
+    their sizes give it; biases may be absent."""
+    hidden = core.hidden_size
+    rows = GATES[core.mode] * hidden
+    expected: list[tuple[nn.Module, str, tuple[int, ...]]] = []
+    for layer in range(core.num_layers):
+        width = core.input_size if layer == 0 else hidden
+        expected += [
+            (core, f"weight_ih_l{layer}", (rows, width)),
+            (core, f"weight_hh_l{layer}", (rows, hidden)),
+            (core, f"bias_ih_l{layer}", (rows,)),
+            (core, f"bias_hh_l{layer}", (rows,)),
+        ]
+    expected += [
+        (head, "weight", (head.out_features, hidden)),
+        (head, "bias", (head.out_features,)),
+    ]
+
+    for module, name, shape in expected:
+        tensor = getattr(module, name, None)
+        if tensor is None and name.startswith("bias"):
+            continue
+        if tensor is None or tuple(tensor.shape) != shape:
+            return False
+    return True
 
 
 def _cpu_finite(tensor: Tensor, dtype: torch.dtype) -> bool:

@@ -381,3 +381,25 @@ def test_conversion_to_float64_repacks() -> None:
 
     assert served.dtype == torch.float64
     assert relative_error(served, expected) < TOLERANCE[torch.float64]
+
+
+def test_head_of_other_width_raises_as_forward() -> None:
+    """A head that reads 4 of 16 hidden values would make the kernel read
+    past the packed weights."""
+    model = make_forecaster("gru", hidden=16)
+    model.head = torch.nn.Linear(4, 3)
+    x = torch.randn(2, 5, 2)
+
+    assert infer_kernel.pack(model.core, model.head) is None
+    with (
+        torch.inference_mode(),
+        pytest.raises(RuntimeError, match="cannot be multiplied"),
+    ):
+        model.infer(x)
+
+
+def test_core_weight_of_other_shape_is_not_packed() -> None:
+    model = make_forecaster("lstm", hidden=8)
+    model.core.weight_hh_l1 = torch.nn.Parameter(torch.zeros(32, 4))
+
+    assert infer_kernel.pack(model.core, model.head) is None
