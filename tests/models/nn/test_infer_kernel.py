@@ -328,8 +328,9 @@ def test_vector_to_parameters_repacks() -> None:
 
 
 def test_unallocatable_scratch_returns_2() -> None:
-    """2**40 steps of an LSTM with H = 512 need petabytes of scratch space;
-    the kernel fails before it reads x, and the process lives on."""
+    """2**51 steps of an LSTM with H = 512 need 2**62 values of scratch
+    space, more bytes than a size can count, on any machine; the kernel
+    fails before it reads x, and the process lives on."""
     library = infer_kernel._library
     assert library is not None
     model = make_forecaster("lstm", hidden=512, layers=1, features=1)
@@ -341,7 +342,7 @@ def test_unallocatable_scratch_returns_2() -> None:
         packed.cell,
         packed.layers,
         1,
-        2**40,
+        2**51,
         packed.features,
         packed.hidden,
         packed.horizon,
