@@ -144,11 +144,16 @@ def _compile(folder: Path, library: Path) -> None:
 
 
 def _first_error(output: str) -> str:
+    """Return the compiler's first error line, else its last line. The
+    driver's summary of a failed link ("collect2: error: ld returned 1")
+    counts only when the linker wrote nothing before it, because the
+    linker's own line gives the cause, such as a full disk."""
     lines = [line.strip() for line in output.splitlines() if line.strip()]
-    for line in lines:
+    causes = [line for line in lines if not line.startswith("collect2:")] or lines
+    for line in causes:
         if "error" in line.lower():
             return line[:300]
-    return lines[-1][:300] if lines else "no message"
+    return causes[-1][:300] if causes else "no message"
 
 
 def _compiler_stamp() -> str:

@@ -170,3 +170,18 @@ def test_builds_with_the_same_pid_write_other_files(
 
     first, second = outputs.read_text().split()
     assert first != second
+
+
+def test_failed_link_names_the_linker_cause(tmp_path: Path) -> None:
+    compiler = fake_compiler(
+        tmp_path,
+        'echo "/usr/bin/ld: final link failed: No space left on device" >&2\n'
+        'echo "collect2: error: ld returned 1 exit status" >&2; exit 1',
+    )
+
+    done = load_in_process(tmp_path / "cache", CXX=str(compiler))
+
+    assert "loaded False" in done.stdout
+    assert "failed: /usr/bin/ld: final link failed: No space left on device" in (
+        done.stderr
+    )
