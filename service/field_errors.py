@@ -24,6 +24,15 @@ from service.links import DOCS_PATH
 # raised in a validator
 PYDANTIC_PREFIXES = ("Value error, ", "Assertion failed, ")
 
+# the bound that each range error of pydantic puts in its ``ctx``, and the
+# words of the fix that name the values to send
+RANGE_FIXES = {
+    "greater_than": ("gt", "above"),
+    "greater_than_equal": ("ge", "of at least"),
+    "less_than": ("lt", "below"),
+    "less_than_equal": ("le", "of at most"),
+}
+
 Segment = str | int
 
 
@@ -82,8 +91,9 @@ def field_path(loc: Sequence[Segment], body: Any, error_type: str | None) -> str
 def field_message(error: Mapping[str, Any]) -> str:
     """Return pydantic's message without its ``Value error, `` prefix. A
     boolean or string sent for a number, NaN or an infinity, or an integer
-    beyond the float range is named with the fix. A missing or unknown data
-    source gets the list of the sources that HTTP accepts."""
+    beyond the float range is named with the fix, and so is a value outside
+    a field's range unless its validator gave a fix already. A missing or
+    unknown data source gets the list of the sources that HTTP accepts."""
     named = type_message(error.get("type"), error.get("input"))
     if named is not None:
         return named
@@ -95,7 +105,21 @@ def field_message(error: Mapping[str, Any]) -> str:
     message = str(error.get("msg", "invalid value"))
     for prefix in PYDANTIC_PREFIXES:
         message = message.removeprefix(prefix)
-    return message
+    return message + _range_fix(error, message)
+
+
+def _range_fix(error: Mapping[str, Any], message: str) -> str:
+    """Return ``; send a value of at most 60`` and the like for a value
+    outside a field's range, or "" for another error or a message that
+    gives its fix after a semicolon already."""
+    fix = RANGE_FIXES.get(str(error.get("type")))
+    bound = (error.get("ctx") or {}).get(fix[0]) if fix else None
+    if fix is None or bound is None or "; " in message:
+        return ""
+    # pydantic writes a float bound that is a whole number without ".0"
+    if isinstance(bound, float) and bound.is_integer():
+        bound = int(bound)
+    return f"; send a value {fix[1]} {bound}"
 
 
 def _extra_field_message(error: Mapping[str, Any]) -> str:

@@ -126,7 +126,7 @@ EXAMPLE_DETAILS: dict[int, tuple[str, str]] = {
     ),
     422: (
         "Unprocessable Content",
-        "horizon: Input should be less than or equal to 60",
+        "horizon: Input should be less than or equal to 60; send a value of at most 60",
     ),
     429: ("Too Many Requests", "the job queue is full; retry later"),
     500: (
@@ -184,7 +184,8 @@ def problem_example(status: int, detail: str | None = None) -> dict[str, Any]:
         body["errors"] = [
             {
                 "field": "horizon",
-                "message": "Input should be less than or equal to 60",
+                "message": "Input should be less than or equal to 60; send a "
+                "value of at most 60",
                 "type": "less_than_equal",
             }
         ]

@@ -13,6 +13,7 @@ FORECAST = "/v1/models/nflx/forecast"
 TRAINING_JOBS = "/v1/training-jobs"
 JOBS = "/v1/jobs"
 FLOW = "/v1/diagnostics/gradient-flow"
+RANGE_TYPES = ("greater_than", "greater_than_equal", "less_than", "less_than_equal")
 JSON_FIX = "send a JSON object as the examples in the API reference at /docs show"
 
 
@@ -162,19 +163,45 @@ def test_non_finite_float_named(
             "clip_norm",
             "Input should be greater than 0; send null to turn clipping off",
         ),
+        (
+            FORECAST,
+            {"horizon": 61},
+            "horizon",
+            "Input should be less than or equal to 60; send a value of at most 60",
+        ),
+        (
+            FLOW,
+            {"cell": "gru", "update_bias": 21},
+            "update_bias",
+            "Input should be less than or equal to 20; send a value of at most 20",
+        ),
+        (
+            TRAINING_JOBS,
+            {"epochs": 0},
+            "epochs",
+            "Input should be greater than or equal to 1; send a value of at least 1",
+        ),
+        (
+            FORECAST,
+            {"level": 1},
+            "level",
+            "Input should be less than 1; send a value below 1",
+        ),
     ],
 )
-def test_zero_names_null_switch(
+def test_out_of_range_names_fix(
     live_server: LiveServer,
     path: str,
     body: dict[str, object],
     field: str,
     message: str,
 ) -> None:
-    errors = field_errors(live_server.client.post(path, json=body))
+    response = live_server.client.post(path, json=body)
 
+    errors = field_errors(response)
     assert errors[field]["message"] == message
-    assert errors[field]["type"] in ("greater_than", "greater_than_equal")
+    assert errors[field]["type"] in RANGE_TYPES
+    assert f"{field}: {message}" in response.json()["detail"]
 
 
 def test_schema_describes_null_switches(live_server: LiveServer) -> None:

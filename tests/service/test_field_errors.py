@@ -157,3 +157,32 @@ def test_field_message_extra_field_gives_fix() -> None:
 )
 def test_type_phrase_cases(schema: dict[str, object], phrase: str) -> None:
     assert type_phrase({}, schema) == phrase
+
+
+@pytest.mark.parametrize(
+    ("error_type", "ctx", "msg", "fix"),
+    [
+        ("less_than_equal", {"le": 60}, "less than or equal to 60", "of at most 60"),
+        (
+            "greater_than_equal",
+            {"ge": 2},
+            "greater than or equal to 2",
+            "of at least 2",
+        ),
+        ("greater_than", {"gt": 0.0}, "greater than 0", "above 0"),
+        ("less_than", {"lt": 0.5}, "less than 0.5", "below 0.5"),
+    ],
+)
+def test_field_message_range_gives_fix(
+    error_type: str, ctx: dict[str, float], msg: str, fix: str
+) -> None:
+    error = {"type": error_type, "msg": f"Input should be {msg}", "ctx": ctx}
+
+    assert field_message(error) == f"Input should be {msg}; send a value {fix}"
+
+
+def test_field_message_range_keeps_given_fix() -> None:
+    message = "Input should be greater than 0; send null to turn clipping off"
+    error = {"type": "greater_than", "msg": message, "ctx": {"gt": 0.0}}
+
+    assert field_message(error) == message
