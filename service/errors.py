@@ -213,7 +213,7 @@ async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
         )
     elif exc.status_code == 400 and isinstance(cause, DuplicateKeyError):
         message = (
-            f"the body repeats the key {cause.path!r} in one JSON object, and "
+            f"the body repeats the key {cause.key!r} in one JSON object, and "
             "only one of the values would be used; send each key once"
         )
         error = {"field": cause.path, "message": message, "type": "duplicate_key"}

@@ -21,12 +21,13 @@ from fastapi.routing import APIRoute
 
 
 class DuplicateKeyError(ValueError):
-    """A JSON object with the same key twice; ``path`` is the repeated key's
-    path in the body, such as ``data.source``."""
+    """A JSON object with the same key twice; ``key`` is that key, such as
+    ``source``, and ``path`` its path in the body, such as ``data.source``."""
 
-    def __init__(self, path: str) -> None:
-        super().__init__(f"the body repeats the key {path!r}")
+    def __init__(self, path: str, key: str) -> None:
+        super().__init__(f"the body repeats the key {key!r} at {path}")
         self.path = path
+        self.key = key
 
 
 class NullBodyError(ValueError):
@@ -59,9 +60,9 @@ def loads_unique_keys(body: bytes | str) -> Any:
 
     value = json.loads(body, object_pairs_hook=build)
     if found:
-        path = _repeated_path(value, "")
-        if path is not None:
-            raise DuplicateKeyError(path)
+        repeated = _repeated_path(value, "")
+        if repeated is not None:
+            raise DuplicateKeyError(*repeated)
     return value
 
 
@@ -75,11 +76,11 @@ def _first_repeated(pairs: list[tuple[str, Any]]) -> str:
     raise ValueError("pairs repeat no key")
 
 
-def _repeated_path(node: Any, path: str) -> str | None:
-    """Return the path of the first repeated key under ``node``, whose own
-    path is ``path``, or None."""
+def _repeated_path(node: Any, path: str) -> tuple[str, str] | None:
+    """Return the path and the key of the first repeated key under ``node``,
+    whose own path is ``path``, or None."""
     if isinstance(node, _RepeatedKeys):
-        return _join(path, node.repeated)
+        return _join(path, node.repeated), node.repeated
     if isinstance(node, dict):
         children = [(_join(path, key), value) for key, value in node.items()]
     elif isinstance(node, list):

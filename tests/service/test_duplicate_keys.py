@@ -12,20 +12,21 @@ PROBLEM = "application/problem+json"
 
 
 @pytest.mark.parametrize(
-    ("body", "path"),
+    ("body", "path", "key"),
     [
-        ('{"epochs": 2, "epochs": 3}', "epochs"),
-        ('{"a": 1, "b": {"c": 1, "c": 1}}', "b.c"),
-        ('{"a": [{"x": 1}, {"y": 1, "z": 2, "y": 3}]}', "a[1].y"),
-        ('[{"k": 1, "k": 2}]', "[0].k"),
-        ('{"b": {"c": 1, "c": 2}, "b": 3}', "b"),
+        ('{"epochs": 2, "epochs": 3}', "epochs", "epochs"),
+        ('{"a": 1, "b": {"c": 1, "c": 1}}', "b.c", "c"),
+        ('{"a": [{"x": 1}, {"y": 1, "z": 2, "y": 3}]}', "a[1].y", "y"),
+        ('[{"k": 1, "k": 2}]', "[0].k", "k"),
+        ('{"b": {"c": 1, "c": 2}, "b": 3}', "b", "b"),
     ],
 )
-def test_repeated_key_path(body: str, path: str) -> None:
+def test_repeated_key_path(body: str, path: str, key: str) -> None:
     with pytest.raises(DuplicateKeyError) as caught:
         loads_unique_keys(body)
 
     assert caught.value.path == path
+    assert caught.value.key == key
 
 
 def test_unique_keys_parse_as_json() -> None:
@@ -41,28 +42,50 @@ def job_ids(live_server: LiveServer) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    ("method", "path", "body", "field"),
+    ("method", "path", "body", "field", "key"),
     [
-        ("POST", "/v1/training-jobs", '{"epochs": 2, "epochs": 300}', "epochs"),
+        (
+            "POST",
+            "/v1/training-jobs",
+            '{"epochs": 2, "epochs": 300}',
+            "epochs",
+            "epochs",
+        ),
         (
             "POST",
             "/v1/jobs",
             '{"kind": "train", "params": {"data": {"source": "bundled", '
             '"source": "synthetic"}}}',
             "params.data.source",
+            "source",
         ),
-        ("POST", "/v1/jobs", '{"kind": "train", "kind": "tuning"}', "kind"),
+        ("POST", "/v1/jobs", '{"kind": "train", "kind": "tuning"}', "kind", "kind"),
         (
             "PUT",
             "/v1/models/nflx/aliases/prod",
             '{"version": 1, "version": 2}',
             "version",
+            "version",
         ),
-        ("POST", "/v1/models/nflx/forecast", '{"horizon": 2, "horizon": 3}', "horizon"),
+        (
+            "POST",
+            "/v1/models/nflx/forecast",
+            '{"horizon": 2, "horizon": 3}',
+            "horizon",
+            "horizon",
+        ),
+        (
+            "POST",
+            "/v1/models/nflx/forecast",
+            '{"history": [{"date": "2020-12-10", "date": "2020-12-11", "close": 1}]}',
+            "history[0].date",
+            "date",
+        ),
         (
             "POST",
             "/v1/diagnostics/gradient-flow",
             '{"seq_len": 5, "seq_len": 6}',
+            "seq_len",
             "seq_len",
         ),
         (
@@ -70,11 +93,12 @@ def job_ids(live_server: LiveServer) -> list[str]:
             "/v1/diagnostics/gradient-flow.png",
             '{"input": {"source": "noise", "seed": 1, "seed": 2}}',
             "input.seed",
+            "seed",
         ),
     ],
 )
 def test_repeated_key_rejected(
-    live_server: LiveServer, method: str, path: str, body: str, field: str
+    live_server: LiveServer, method: str, path: str, body: str, field: str, key: str
 ) -> None:
     before = job_ids(live_server)
 
@@ -88,7 +112,7 @@ def test_repeated_key_rejected(
     assert problem["errors"] == [
         {
             "field": field,
-            "message": f"the body repeats the key {field!r} in one JSON object, "
+            "message": f"the body repeats the key {key!r} in one JSON object, "
             "and only one of the values would be used; send each key once",
             "type": "duplicate_key",
         }
