@@ -545,6 +545,24 @@ def _resolve_seq_len(spec: GradientFlowSpec, limits: Limits) -> int:
     return seq_len
 
 
+def _gate_bias_error(
+    spec: GradientFlowSpec, field: str, gate_cell: str, cell: str
+) -> InvalidInputError:
+    """Return the error of the gate bias ``field`` of ``gate_cell`` given for
+    another ``cell``. Without a cell in the spec, the default cell is named
+    as such, and the fix offers to choose ``gate_cell``."""
+    name = spec.input_name(field)
+    cell_name = spec.input_name("cell")
+    message = f"{name} applies only to {cell_name} {gate_cell!r}, but the cell is "
+    if spec.cell is None:
+        message += (
+            f"the default {cell!r}; set {cell_name} to {gate_cell!r} or remove {name}"
+        )
+    else:
+        message += f"{cell!r}; remove {name}"
+    return InvalidInputError(message, field=field)
+
+
 def _fresh_network(
     spec: GradientFlowSpec, input_size: int, limits: Limits
 ) -> tuple[CellStack, dict[str, Any]]:
@@ -566,12 +584,7 @@ def _fresh_network(
         )
     for gate_cell, field in MEMORY_BIAS_FIELD.items():
         if getattr(spec, field) is not None and cell != gate_cell:
-            name = spec.input_name(field)
-            raise InvalidInputError(
-                f"{name} applies only to {spec.input_name('cell')} {gate_cell!r}, "
-                f"but the cell is {cell!r}; remove {name}",
-                field=field,
-            )
+            raise _gate_bias_error(spec, field, gate_cell, cell)
 
     check_parameters(
         fresh_parameter_count(cell, input_size, hidden_size),

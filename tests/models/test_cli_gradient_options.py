@@ -163,8 +163,8 @@ CROSS_FIELD_ERRORS = [
     ),
     (
         ["--forget-bias", "1"],
-        "--forget-bias applies only to --cell 'lstm', but the cell is 'rnn'; "
-        "remove --forget-bias",
+        "--forget-bias applies only to --cell 'lstm', but the cell is the default "
+        "'rnn'; set --cell to 'lstm' or remove --forget-bias",
     ),
     (
         ["--cell", "lstm", "--update-bias", "1"],

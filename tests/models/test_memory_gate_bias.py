@@ -139,6 +139,12 @@ def test_update_bias_rate_approaches_gate_value() -> None:
             "forget_bias applies only to cell 'lstm', but the cell is 'gru'; "
             "remove forget_bias",
         ),
+        (
+            {"update_bias": 1.0},
+            "update_bias",
+            "update_bias applies only to cell 'gru', but the cell is the default "
+            "'rnn'; set cell to 'gru' or remove update_bias",
+        ),
     ],
 )
 def test_gate_bias_of_other_cell_is_rejected(

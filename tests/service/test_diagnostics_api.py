@@ -118,6 +118,12 @@ def test_stored_version(live_server: LiveServer) -> None:
             "update_bias",
             "update_bias applies only to cell 'gru', but the cell is 'rnn'",
         ),
+        (
+            {"update_bias": 1.0},
+            "update_bias",
+            "but the cell is the default 'rnn'; set cell to 'gru' or remove "
+            "update_bias",
+        ),
         ({"cell": "gru", "update_bias": 21}, "update_bias", "less than or equal"),
         ({"cell": "cnn"}, "cell", "Input should be"),
         ({"seq_len": 1}, "seq_len", "greater than or equal to 2"),
