@@ -77,7 +77,7 @@ class UnknownQueryCheck:
 
     def checks(self, path: str, takes_body: bool) -> bool:
         """Return whether the route at ``path`` (without the root path),
-        which takes a JSON body when ``takes_body``, rejects undeclared
+        which takes a body when ``takes_body``, rejects undeclared
         query parameters. The prefix is matched on the path rather than on
         the route, whose ``path`` FastAPI keeps without the prefix of the
         router that includes it."""
@@ -91,7 +91,7 @@ class UnknownQueryCheck:
         route = request.scope.get("route")
         if not request.query_params or not isinstance(route, APIRoute):
             return
-        if not self.checks(route_path(request.scope), route.body_field is not None):
+        if not self.checks(route_path(request.scope), takes_body(route)):
             return
         declared = declared_query_names(route)
         for name in request.query_params:
@@ -114,6 +114,13 @@ def unknown_query_message(
     if declared:
         return f"{start}; the query parameters here are {', '.join(sorted(declared))}"
     return f"{start}, because this route takes no query parameters; leave it out"
+
+
+def takes_body(route: APIRoute) -> bool:
+    """Return True when ``route`` takes a JSON body model, or declares in
+    ``openapi_extra`` a request body that it reads itself."""
+    extra = route.openapi_extra or {}
+    return route.body_field is not None or "requestBody" in extra
 
 
 def declared_query_names(route: APIRoute) -> frozenset[str]:

@@ -53,6 +53,27 @@ def test_unknown_query_parameter_rejected(
     assert aliases.status_code == 404
 
 
+def test_upload_with_unknown_parameter_stores_nothing(
+    live_server: LiveServer,
+) -> None:
+    csv = "date,value\n" + "".join(
+        f"2020-12-{day:02d},{day}\n" for day in (7, 8, 9, 10, 11)
+    )
+    total = live_server.client.get("/v1/series").json()["total"]
+
+    response = live_server.client.post(
+        "/v1/series?filename=prices.csv",
+        content=csv,
+        headers={"content-type": "text/csv"},
+    )
+
+    assert response.status_code == 422, response.text
+    [error] = response.json()["errors"]
+    assert error["field"] == "query.filename"
+    assert NOT_TAKEN in error["message"]
+    assert live_server.client.get("/v1/series").json()["total"] == total
+
+
 def test_empty_query_string_is_no_parameter(live_server: LiveServer) -> None:
     response = live_server.client.post("/v1/models/nflx/forecast?", json={})
 
