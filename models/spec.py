@@ -11,6 +11,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationError,
     ValidationInfo,
     ValidatorFunctionWrapHandler,
     WrapValidator,
@@ -27,10 +28,12 @@ from models.field_types import (
     Number,
     explain_minimum,
     explain_null,
+    only_error,
 )
 from models.input_names import input_name, setting
 from models.limits import DEFAULT_LIMITS as LIM
 from models.names import ModelName
+from models.quoted_ids import quoted
 from models.source_errors import explain_source
 
 # the smallest lookback and horizon of a training spec
@@ -142,11 +145,32 @@ class SyntheticData(_Strict):
     level: Number = Field(default=0.0, ge=-1e6, le=1e6)
 
 
+def _explain_series_id(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    try:
+        return handler(value)
+    except ValidationError as exc:
+        if only_error(exc, ("string_pattern_mismatch",)) is None:
+            raise
+        # no context, so that braces in the value are not read as placeholders
+        raise PydanticCustomError(
+            "string_pattern_mismatch",
+            f"{quoted(value)} is not a series id; send the id of 32 lowercase "
+            "hex characters that POST /v1/series returned, as GET /v1/series "
+            "lists them",
+        ) from exc
+
+
+# the id of an upload; the JSON Schema shows the pattern
+SeriesId = Annotated[
+    str, Field(pattern=r"^[a-f0-9]{32}$"), WrapValidator(_explain_series_id)
+]
+
+
 class UploadedData(_Strict):
     """A series uploaded through ``POST /v1/series``, referred to by id."""
 
     source: Literal["upload"] = "upload"
-    series_id: str = Field(pattern=r"^[a-f0-9]{32}$")
+    series_id: SeriesId
     column: Annotated[PriceColumn, BeforeValidator(check_value_column)] = "close"
 
 

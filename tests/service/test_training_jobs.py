@@ -314,7 +314,8 @@ def test_generic_jobs_endpoint_runs_train(client: httpx.Client) -> None:
         (
             {"data": {"source": "upload", "series_id": "../x"}},
             "data.series_id",
-            "",
+            "'../x' is not a series id; send the id of 32 lowercase hex "
+            "characters that POST /v1/series returned",
         ),
         ({"data": {"source": "synthetic", "length": 10}}, "data.length", ""),
         (
