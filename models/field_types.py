@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
 from pydantic import (
@@ -195,6 +195,28 @@ def only_error(exc: ValidationError, types: Sequence[str]) -> ErrorDetails | Non
     if len(errors) != 1 or errors[0]["type"] not in types:
         return None
     return errors[0]
+
+
+def explain_pattern(
+    message: Callable[[Any], str],
+) -> Callable[[Any, ValidatorFunctionWrapHandler], Any]:
+    """Return a wrap validator that replaces pydantic's error of a string
+    that does not match the field's pattern, which quotes the regular
+    expression, by ``message(value)``: the rule in words and the fix."""
+
+    def explain(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        try:
+            return handler(value)
+        except ValidationError as exc:
+            if only_error(exc, ("string_pattern_mismatch",)) is None:
+                raise
+            # no context, so that braces in the value are not read as
+            # placeholders
+            raise PydanticCustomError(
+                "string_pattern_mismatch", message(value)
+            ) from exc
+
+    return explain
 
 
 def explain_null(

@@ -9,17 +9,14 @@ a valid example, not the regular expression.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import (
     Field,
-    ValidationError,
-    ValidatorFunctionWrapHandler,
     WrapValidator,
 )
-from pydantic_core import PydanticCustomError
 
-from models.field_types import only_error
+from models.field_types import explain_pattern
 from models.quoted_ids import quoted
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -50,17 +47,9 @@ def invalid_name_message(name: object) -> str:
     return f"{quoted(name)} is invalid. {NAME_RULE} Use a name such as {example!r}."
 
 
-def _explain_pattern(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
-    try:
-        return handler(value)
-    except ValidationError as exc:
-        if only_error(exc, ("string_pattern_mismatch",)) is None:
-            raise
-        # no context, so that braces in the name are not read as placeholders
-        raise PydanticCustomError(
-            "string_pattern_mismatch", invalid_name_message(value)
-        ) from exc
-
-
 # A model or study name; the JSON Schema shows NAME_PATTERN.
-ModelName = Annotated[str, Field(pattern=NAME_PATTERN), WrapValidator(_explain_pattern)]
+ModelName = Annotated[
+    str,
+    Field(pattern=NAME_PATTERN),
+    WrapValidator(explain_pattern(invalid_name_message)),
+]

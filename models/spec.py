@@ -11,7 +11,6 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    ValidationError,
     ValidationInfo,
     ValidatorFunctionWrapHandler,
     WrapValidator,
@@ -28,7 +27,7 @@ from models.field_types import (
     Number,
     explain_minimum,
     explain_null,
-    only_error,
+    explain_pattern,
 )
 from models.input_names import input_name, setting
 from models.limits import DEFAULT_LIMITS as LIM
@@ -145,24 +144,19 @@ class SyntheticData(_Strict):
     level: Number = Field(default=0.0, ge=-1e6, le=1e6)
 
 
-def _explain_series_id(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
-    try:
-        return handler(value)
-    except ValidationError as exc:
-        if only_error(exc, ("string_pattern_mismatch",)) is None:
-            raise
-        # no context, so that braces in the value are not read as placeholders
-        raise PydanticCustomError(
-            "string_pattern_mismatch",
-            f"{quoted(value)} is not a series id; send the id of 32 lowercase "
-            "hex characters that POST /v1/series returned, as GET /v1/series "
-            "lists them",
-        ) from exc
+def invalid_series_id_message(value: object) -> str:
+    """Return the message for a ``series_id`` that is no upload id."""
+    return (
+        f"{quoted(value)} is not a series id; send the id of 32 lowercase hex "
+        "characters that POST /v1/series returned, as GET /v1/series lists them"
+    )
 
 
 # the id of an upload; the JSON Schema shows the pattern
 SeriesId = Annotated[
-    str, Field(pattern=r"^[a-f0-9]{32}$"), WrapValidator(_explain_series_id)
+    str,
+    Field(pattern=r"^[a-f0-9]{32}$"),
+    WrapValidator(explain_pattern(invalid_series_id_message)),
 ]
 
 
