@@ -117,7 +117,9 @@ def clean_frame(
     """
     _check_arguments(raw, kind)
     if raw.empty:
-        raise DataError(f"{label} contains no data rows", field="data")
+        raise DataError(
+            f"{label} contains no data rows; add rows below the header", field="data"
+        )
 
     notes: list[str] = []
     stop = functools.partial(stop_if_requested, should_stop, f"the check of {label}")

@@ -107,6 +107,7 @@ def test_upload_value_csv_multipart_reports_cleaning(client: httpx.Client) -> No
         (b"when,price\n2024-01-02,1\n", "not one of the accepted headers"),
         (b"date,value\n2024-01-02,\xff\n", "not UTF-8"),
         (b"", "empty"),
+        (b"date,value\n", "contains no data rows; add rows below the header"),
         (b"date,value\n2024-01-02,inf\n", "the uploaded CSV"),
         (b"date,value\n2024-13-45,1.0\n", "the uploaded CSV"),
     ],

@@ -229,7 +229,11 @@ def test_parse_csv_selects_column() -> None:
             "as a UTF-8 CSV file",
         ),
         (b"  \n", "close", "t.csv is empty; expected a CSV header"),
-        (b"date,value\n", "close", "t.csv contains no data rows"),
+        (
+            b"date,value\n",
+            "close",
+            "t.csv contains no data rows; add rows below the header",
+        ),
     ],
 )
 def test_parse_csv_rejects(raw: bytes, column: str, message: str) -> None:

@@ -192,7 +192,7 @@ def test_clean_frame_value_kind_accepts_negatives() -> None:
         ),
         (
             frame(date=[], close=[]),
-            "a.csv contains no data rows",
+            "a.csv contains no data rows; add rows below the header",
         ),
         (
             frame(date=["1500-01-02"], close=["1"]),
