@@ -11,13 +11,16 @@ uploads cannot take the memory of an unbounded queue.
 A parse gets a stop check. ``cancel_running`` turns it True for every
 running parse, which then ends at its next check with
 ``ComputationCancelled`` before anything is stored. The server calls it when
-its shutdown begins, so the shutdown does not wait for whole parses.
+its shutdown begins, so the shutdown does not wait for whole parses. The
+check also turns True when the client of the upload disconnects, so that a
+client that never gets the new id leaves no stored series behind.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import math
 import threading
 import time
@@ -25,10 +28,13 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from fastapi import HTTPException
+from fastapi import HTTPException, Request
 
 from models.cancellation import ComputationCancelled, StopCheck
 from models.plurals import plural
+from service.diagnostics_queue import ClientDisconnectedError, wait_for_disconnect
+
+logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -55,19 +61,30 @@ class UploadParsing:
         self._mean_seconds: float | None = None
         self._lock = threading.Lock()
 
-    async def run(self, function: Callable[[StopCheck], T]) -> T:
+    async def run(
+        self, function: Callable[[StopCheck], T], request: Request | None = None
+    ) -> T:
         """Run ``function(should_stop)`` on the pool and return its result.
 
         Raises ``HTTPException`` (503) when ``workers`` parses are
         running already, when the server is stopping, and when
-        ``cancel_running`` stopped the parse.
+        ``cancel_running`` stopped the parse. When the client of
+        ``request`` disconnects after sending its body, the parse stops at
+        its next check and this raises ``ClientDisconnectedError``. A parse
+        that ends before that check returns as usual.
         """
         stop = threading.Event()
         future = self._submit(functools.partial(function, stop.is_set), stop)
+        result = asyncio.wrap_future(future)
         try:
-            return await asyncio.wrap_future(future)
+            if request is not None and await _client_left(request, result):
+                stop.set()
+            return await result
         except ComputationCancelled as exc:
-            raise self._stopping_error() from exc
+            if self._stopping:
+                raise self._stopping_error() from exc
+            logger.info("upload parse stopped: its client disconnected")
+            raise ClientDisconnectedError from exc
 
     def cancel_running(self) -> None:
         """Make every running parse stop at its next check, and refuse new
@@ -149,3 +166,19 @@ class UploadParsing:
         return HTTPException(
             503, detail=detail, headers={"Retry-After": str(SHUTDOWN_RETRY_SECONDS)}
         )
+
+
+async def _client_left(request: Request, result: asyncio.Future[Any]) -> bool:
+    """Wait until ``result`` is done or the client of ``request`` closes the
+    connection, and return True in the second case."""
+    disconnect = asyncio.ensure_future(wait_for_disconnect(request))
+    try:
+        await asyncio.wait({result, disconnect}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        disconnect.cancel()
+    return (
+        not result.done()
+        and disconnect.done()
+        and not disconnect.cancelled()
+        and disconnect.exception() is None
+    )

@@ -11,14 +11,16 @@ import functools
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.datastructures import UploadFile
 
 from models.errors import InvalidInputError
 from models.field_types import QUERY_DIGITS
 from service.auth import ApiKeyDep
+from service.client_disconnects import CLIENT_CLOSED_REQUEST
 from service.deps import SettingsDep, UploadParsingDep
+from service.diagnostics_queue import ClientDisconnectedError
 from service.errors import PROBLEM_MEDIA_TYPE, PayloadTooLargeError
 from service.filenames import display_filename
 from service.jobs.uploads import delete_unused_series
@@ -140,7 +142,7 @@ UPLOAD_BODY = {
 )
 async def upload_series(
     request: Request, settings: SettingsDep, parsing: UploadParsingDep
-) -> JSONResponse:
+) -> Response:
     content_type = request.headers.get("content-type", "").split(";")[0].strip()
     # media types are case-insensitive (RFC 9110, section 8.3.1)
     media_type = content_type.lower()
@@ -161,9 +163,15 @@ async def upload_series(
     # parsing and checking a CSV near the 10 MB default limit takes seconds,
     # which on the event loop would stall every other request meanwhile, and
     # about eight times its size in memory, so few parses run at once
-    info = await parsing.run(
-        functools.partial(save_series, raw, settings, filename=filename, field=field)
-    )
+    try:
+        info = await parsing.run(
+            functools.partial(
+                save_series, raw, settings, filename=filename, field=field
+            ),
+            request,
+        )
+    except ClientDisconnectedError:
+        return Response(status_code=CLIENT_CLOSED_REQUEST)
     location = public_path(request, f"/v1/series/{info['id']}")
     return JSONResponse(info, status_code=201, headers={"Location": location})
 
