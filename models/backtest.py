@@ -130,6 +130,20 @@ class BacktestSpec(InputNamed):
         description="prediction interval levels whose coverage is reported",
     )
 
+    @field_validator("levels")
+    @classmethod
+    def _check_unique_levels(cls, levels: list[float]) -> list[float]:
+        # the results hold one entry per level, so a repeated level would
+        # be reported once although the spec lists it twice
+        seen: list[float] = []
+        for level in levels:
+            if any(abs(level - other) < 1e-9 for other in seen):
+                raise ValueError(
+                    f"level {level} is given more than once; send each level once"
+                )
+            seen.append(level)
+        return levels
+
     @field_validator("start", "end")
     @classmethod
     def _check_date(cls, day: dt.date | None, info: ValidationInfo) -> dt.date | None:

@@ -283,6 +283,17 @@ def test_levels_off_the_calibrated_grid_rejected(level: float) -> None:
     )
 
 
+def test_repeated_level_rejected() -> None:
+    with pytest.raises(ValidationError) as caught:
+        BacktestSpec(levels=[0.8, 0.9, 0.9])
+
+    error = caught.value.errors()[0]
+    assert error["loc"] == ("levels",)
+    assert error["msg"] == (
+        "Value error, level 0.9 is given more than once; send each level once"
+    )
+
+
 def test_levels_on_the_calibrated_grid_accepted() -> None:
     params = BacktestSpec(levels=[0.01, 0.5, 0.99])
     assert params.levels == [0.01, 0.5, 0.99]

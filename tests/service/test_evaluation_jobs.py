@@ -274,6 +274,23 @@ def test_backtest_job_rejects_unserved_level(
     assert "levels 0.01 to 0.99 in steps of 0.01" in error["message"]
 
 
+def test_backtest_job_rejects_repeated_level(
+    jobs_server: tuple[LiveServer, Path, Path],
+) -> None:
+    client = jobs_server[0].client
+    before = client.get("/v1/jobs", params={"limit": 200}).json()["jobs"]
+
+    response = submit(client, "backtest", {"training": TRAINING, "levels": [0.9, 0.9]})
+
+    assert response.status_code == 422, response.text
+    error = response.json()["errors"][0]
+    assert error["field"] == "params.levels"
+    assert error["message"] == (
+        "level 0.9 is given more than once; send each level once"
+    )
+    assert client.get("/v1/jobs", params={"limit": 200}).json()["jobs"] == before
+
+
 @pytest.mark.parametrize(
     ("params", "field"),
     [
