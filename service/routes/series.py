@@ -277,17 +277,29 @@ async def _read_multipart(
     try:
         upload = form.get(FILE_FIELD)
         if not isinstance(upload, UploadFile):
-            raise InvalidInputError(
-                f"the form has no file field {FILE_FIELD!r}; send the CSV as "
-                f"{FILE_FIELD}=@series.csv",
-                field=FILE_FIELD,
-            )
+            raise _no_file_error(upload)
         raw = await upload.read()
         if len(raw) > limit:
             raise _too_large(settings)
         return raw, display_filename(upload.filename)
     finally:
         await form.close()
+
+
+def _no_file_error(field: str | None) -> InvalidInputError:
+    """Return the error of a form whose field ``file`` is missing (None) or
+    is a text field, whose part has no ``filename`` parameter, such as the
+    part that ``curl -F 'file=<series.csv'`` or a lone ``filename*`` sends."""
+    fix = f"send the CSV as {FILE_FIELD}=@series.csv"
+    if field is None:
+        return InvalidInputError(
+            f"the form has no file field {FILE_FIELD!r}; {fix}", field=FILE_FIELD
+        )
+    return InvalidInputError(
+        f"the form field {FILE_FIELD!r} is a text field, because its part has "
+        f"no filename parameter; {fix}, which sends the file with its name",
+        field=FILE_FIELD,
+    )
 
 
 def _too_large(settings: Settings) -> PayloadTooLargeError:

@@ -279,6 +279,31 @@ def test_upload_needs_csv_content_type(client: httpx.Client) -> None:
     assert "no file field 'file'" in no_file.json()["detail"]
 
 
+def test_upload_as_text_field_rejected(client: httpx.Client) -> None:
+    total = client.get("/v1/series").json()["total"]
+
+    # the part that curl -F 'file=<series.csv' sends: no filename parameter
+    body = (
+        b'--B\r\nContent-Disposition: form-data; name="file"\r\n\r\n'
+        b"date,value\n2024-01-02,1\n\r\n--B--\r\n"
+    )
+    response = client.post(
+        "/v1/series",
+        content=body,
+        headers={"content-type": "multipart/form-data; boundary=B"},
+    )
+
+    assert response.status_code == 422, response.text
+    [error] = response.json()["errors"]
+    assert error["field"] == "file"
+    assert error["message"] == (
+        "the form field 'file' is a text field, because its part has no "
+        "filename parameter; send the CSV as file=@series.csv, which sends the "
+        "file with its name"
+    )
+    assert client.get("/v1/series").json()["total"] == total
+
+
 def form_body(boundary: str, csv: bytes) -> bytes:
     """A multipart/form-data body with ``csv`` as its field ``file``."""
     return (
