@@ -9,6 +9,9 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	# compile the inference kernel now, so the first `serve` does not; the
+	# server falls back to torch's operator when it cannot be built
+	-$(BIN)/python -m models.nn.infer_kernel
 	touch $@
 
 install: $(VENV)/.installed

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,7 @@ from bench.servers import (
     start_serve,
     wait_ready,
 )
+from models.nn import infer_kernel
 from models.spec import TrainingSpec
 
 BATCHED = "serve"
@@ -292,13 +294,15 @@ def target_rows(
     return rows
 
 
-def results_name(spec: TrainingSpec) -> str:
+def results_name(spec: TrainingSpec, torch_operator: bool = False) -> str:
     """Return the results file name: ``serving`` for the default model size,
-    else one that names the hidden size and the layers."""
+    else one that names the hidden size and the layers; ``-torch-operator``
+    is added when the servers run without the inference kernel."""
     size = (spec.hidden_size, spec.num_layers)
-    if size == (BENCH_SPEC.hidden_size, BENCH_SPEC.num_layers):
-        return "serving"
-    return f"serving-h{spec.hidden_size}-l{spec.num_layers}"
+    name = "serving"
+    if size != (BENCH_SPEC.hidden_size, BENCH_SPEC.num_layers):
+        name = f"serving-h{spec.hidden_size}-l{spec.num_layers}"
+    return f"{name}-torch-operator" if torch_operator else name
 
 
 def main() -> None:
@@ -334,8 +338,16 @@ def main() -> None:
         default=BENCH_SPEC.num_layers,
         help="stacked layers of the served LSTM",
     )
+    parser.add_argument(
+        "--torch-operator",
+        action="store_true",
+        help="serve with the inference kernel off (RNN_FORECAST_INFER_KERNEL=0), "
+        "on torch's recurrent operator",
+    )
     args = parser.parse_args()
     check_repeats(args.repeats)
+    if args.torch_operator:
+        os.environ[infer_kernel.SWITCH] = "0"
     spec = BENCH_SPEC.model_copy(
         update={"hidden_size": args.hidden_size, "num_layers": args.num_layers}
     )
@@ -347,6 +359,8 @@ def main() -> None:
     print_environment(env)
     print(f"load generator: {generator}; body: {args.body}; {args.seconds:g} s per run")
     print(f"model: {spec.cell}, hidden {spec.hidden_size}, {spec.num_layers} layer(s)")
+    kernel = "off: torch's operator" if args.torch_operator else "on"
+    print(f"inference kernel: {kernel}")
 
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
@@ -378,9 +392,10 @@ def main() -> None:
     targets = target_rows(results, clients)
     print_table("Targets", ["ratio", "value", "target", "verdict"], targets)
     write_json(
-        results_name(spec),
+        results_name(spec, args.torch_operator),
         {
             "environment": env,
+            "inference_kernel": not args.torch_operator,
             "model": {
                 "cell": spec.cell,
                 "hidden_size": spec.hidden_size,

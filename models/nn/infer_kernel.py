@@ -233,6 +233,7 @@ def run(packed: Packed, x: Tensor) -> Tensor:
     library = _library
     if library is None:
         raise RuntimeError("the inference kernel is not loaded; call load() first")
+
     x = x.contiguous()
     batch, steps, features = x.shape
     if features != packed.features or x.dtype != packed.weights.dtype:
@@ -240,6 +241,7 @@ def run(packed: Packed, x: Tensor) -> Tensor:
             f"x has {features} features of {x.dtype}; the packed forecaster "
             f"takes {packed.features} of {packed.weights.dtype}"
         )
+
     out = torch.empty(batch, packed.horizon, dtype=x.dtype)
     single = x.dtype == torch.float32
     function = library.rf_infer_f32 if single else library.rf_infer_f64
@@ -255,6 +257,7 @@ def run(packed: Packed, x: Tensor) -> Tensor:
         packed.weights.data_ptr(),
         out.data_ptr(),
     )
+
     if status == 2:
         raise MemoryError(
             "the inference kernel could not allocate its scratch space for x "
@@ -263,3 +266,23 @@ def run(packed: Packed, x: Tensor) -> Tensor:
     if status != 0:
         raise ValueError(f"the inference kernel rejected x of shape {tuple(x.shape)}")
     return out
+
+
+def main() -> int:
+    """Build or load the library into the cache folder and print where it
+    is. ``make install`` runs this, so the first server start does not
+    compile. Returns 1 when it cannot be built, after a warning that says
+    why."""
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    if not enabled():
+        print(f"inference kernel switched off by {SWITCH}")
+        return 1
+    if not load():
+        return 1
+    library = infer_kernel_build.build_folder() / infer_kernel_build.LIBRARY
+    print(f"inference kernel ready: {library}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -153,3 +153,5 @@ def test_serving_results_name_the_model_size() -> None:
 
     assert results_name(BENCH_SPEC) == "serving"
     assert results_name(small) == "serving-h8-l1"
+    assert results_name(BENCH_SPEC, torch_operator=True) == "serving-torch-operator"
+    assert results_name(small, torch_operator=True) == "serving-h8-l1-torch-operator"

@@ -185,3 +185,37 @@ def test_failed_link_names_the_linker_cause(tmp_path: Path) -> None:
     assert "failed: /usr/bin/ld: final link failed: No space left on device" in (
         done.stderr
     )
+
+
+def run_module(cache: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "models.nn.infer_kernel"],
+        cwd=ROOT,
+        env={**os.environ, "RNN_FORECAST_CACHE_DIR": str(cache), **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_module_builds_and_prints_library(tmp_path: Path) -> None:
+    done = run_module(tmp_path)
+
+    assert done.returncode == 0, done.stderr
+    [library] = built_files(tmp_path)
+    assert done.stdout == f"inference kernel ready: {library}\n"
+
+
+def test_module_without_compiler_exits_1(tmp_path: Path) -> None:
+    done = run_module(tmp_path, CXX="no-such-compiler-here")
+
+    assert done.returncode == 1
+    assert "C++ compiler not found" in done.stderr
+    assert not (tmp_path / "native").exists() or built_files(tmp_path) == []
+
+
+def test_module_switched_off_exits_1(tmp_path: Path) -> None:
+    done = run_module(tmp_path, RNN_FORECAST_INFER_KERNEL="off")
+
+    assert done.returncode == 1
+    assert done.stdout == "inference kernel switched off by RNN_FORECAST_INFER_KERNEL\n"
