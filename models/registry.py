@@ -483,8 +483,8 @@ class Registry:
             stored = _stored_aliases(self.root, name)
             if alias not in stored:
                 raise NotFoundError(
-                    f"model {name!r} has no alias {alias!r}; aliases are "
-                    f"{sorted([*stored, LATEST])}",
+                    f"model {name!r} has no alias {alias!r}; the aliases that "
+                    f"can be deleted are {sorted(stored)}",
                     field="alias",
                 )
             if check is not None:

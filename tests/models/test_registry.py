@@ -153,7 +153,7 @@ def test_latest_and_aliases(tmp_path: Path) -> None:
         registry.set_alias("m", "staging", 9)
     with pytest.raises(InvalidInputError, match="cannot be deleted"):
         registry.delete_alias("m", "latest")
-    with pytest.raises(NotFoundError, match=r"aliases are \['latest', 'production'\]"):
+    with pytest.raises(NotFoundError, match=r"can be deleted are \['production'\]"):
         registry.delete_alias("m", "staging")
 
 
