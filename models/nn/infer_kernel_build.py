@@ -2,10 +2,11 @@
 source, and load it with ctypes.
 
 The source includes no torch header, so one compiler call builds it in
-about half a second. It is compiled for this CPU (``-march=native``), and
-the library lives in ``<cache dir>/native/<tag>/librf_infer.so``, where the
-tag is a digest of the source, the flags, the compiler's version and the
-CPU's model and feature flags; the cache dir is ``RNN_FORECAST_CACHE_DIR``
+about half a second. It is compiled for this CPU (``-march=native``), or
+for the base instruction set where /proc/cpuinfo cannot be read. The
+library lives in ``<cache dir>/native/<tag>/librf_infer.so``, where the tag
+is a digest of the source, the flags, the compiler's file and the CPU's
+model and feature flags; the cache dir is ``RNN_FORECAST_CACHE_DIR``
 (default ``~/.cache/rnn-forecast``). Another source or CPU gets a folder of
 its own, so machines that share a cache never load a library built for
 another CPU.
@@ -15,8 +16,8 @@ processes that build at the same time never see a partial library, and the
 last rename wins with identical bytes. A library that ends before its
 headers say (cut short by a full disk or a crash) would kill the process
 that loads it, so it is built again, as is one that does not load. The
-compiler runs at low priority (``nice``) because the API server builds
-while it already serves.
+compiler runs at low priority (``nice``), beside whatever else the machine
+serves.
 
 Every failure raises ``BuildError`` with a one-line reason.
 """
@@ -39,7 +40,9 @@ SOURCE = Path(__file__).with_name("infer_kernel.cpp")
 LIBRARY = "librf_infer.so"
 # No -ffast-math: every row must take the same rounding in every batch, so
 # sums keep their order; FMA contraction is on, as GNU C++ has it.
-FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-ffp-contract=fast"]
+FLAGS = ["-O3", "-fno-math-errno", "-ffp-contract=fast"]
+# for the CPU that builds, where its feature flags can key the cache folder
+NATIVE = "-march=native"
 COMPILE_SECONDS = 120.0
 
 
@@ -55,9 +58,9 @@ def compiler() -> str:
 def build_folder() -> Path:
     """The folder of this source, flags, compiler and CPU."""
     digest = hashlib.sha256(SOURCE.read_bytes())
-    digest.update(" ".join(FLAGS).encode())
+    digest.update(" ".join(compile_flags()).encode())
     digest.update(_compiler_stamp().encode())
-    digest.update(_cpu_signature().encode())
+    digest.update((_cpu_signature() or "").encode())
     tag = f"rf_infer-{digest.hexdigest()[:16]}-{platform.machine()}"
     return default_cache_dir() / "native" / tag
 
@@ -127,7 +130,15 @@ def _compile(folder: Path, library: Path) -> None:
     # processes in other PID namespaces (containers that share the cache)
     # can have the same PID, so the name has a random part too
     partial = folder / f"{LIBRARY}.{os.getpid()}.{secrets.token_hex(6)}.tmp"
-    command = [cxx, *FLAGS, "-shared", "-fPIC", "-o", str(partial), str(SOURCE)]
+    command = [
+        cxx,
+        *compile_flags(),
+        "-shared",
+        "-fPIC",
+        "-o",
+        str(partial),
+        str(SOURCE),
+    ]
     if shutil.which("nice"):
         command = ["nice", "-n", "10", *command]
     try:
@@ -170,13 +181,25 @@ def _compiler_stamp() -> str:
     return f"{path} {stat.st_size} {stat.st_mtime_ns}"
 
 
-def _cpu_signature() -> str:
+def compile_flags(signature: str | None = None) -> list[str]:
+    """The compiler flags: ``-march=native`` only where the CPU's feature
+    flags are known (``signature``, read from /proc/cpuinfo by default).
+    Without them, two CPUs that share a cache folder would share one
+    folder, and a library built for the newer one could stop the older one
+    with an illegal instruction, so the build targets the base instruction
+    set instead."""
+    if signature is None:
+        signature = _cpu_signature()
+    return [*FLAGS, NATIVE] if signature else list(FLAGS)
+
+
+def _cpu_signature() -> str | None:
     """The CPU's model name and feature flags, as ``-march=native`` sees
-    them; the processor's name where /proc/cpuinfo does not exist."""
+    them; None where /proc/cpuinfo cannot be read or lists none."""
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
-        return platform.processor()
+        return None
     keys = ("model name", "flags", "Features", "CPU part")
     lines = [line for line in text.splitlines() if line.startswith(keys)]
-    return "\n".join(sorted(set(lines)))
+    return "\n".join(sorted(set(lines))) or None

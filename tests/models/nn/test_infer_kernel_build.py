@@ -219,3 +219,28 @@ def test_module_switched_off_exits_1(tmp_path: Path) -> None:
 
     assert done.returncode == 1
     assert done.stdout == "inference kernel switched off by RNN_FORECAST_INFER_KERNEL\n"
+
+
+def test_flags_target_native_cpu_only_when_known() -> None:
+    known = infer_kernel_build.compile_flags("flags : fpu sse2 avx2")
+    unknown = infer_kernel_build.compile_flags("")
+
+    assert infer_kernel_build.NATIVE in known
+    assert infer_kernel_build.NATIVE not in unknown
+    assert unknown == infer_kernel_build.FLAGS
+
+
+def test_unknown_cpu_builds_for_base_instruction_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RNN_FORECAST_CACHE_DIR", str(tmp_path))
+    native_folder = infer_kernel_build.build_folder()
+    monkeypatch.setattr(infer_kernel_build, "_cpu_signature", lambda: None)
+
+    library = infer_kernel_build.build_and_load()
+
+    [built] = built_files(tmp_path)
+    assert built.parent == infer_kernel_build.build_folder()
+    assert built.parent != native_folder
+    # 32-byte vectors without -march=native: blocks of 16 floats
+    assert library.rf_infer_pad() == 16
