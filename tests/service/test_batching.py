@@ -19,6 +19,7 @@ import pytest
 import torch
 
 from models.forecasting import Forecast, ForecastInput, build_input, run_batch
+from models.nn import infer_kernel
 from models.registry import LoadedModel, Registry
 from service.batching import MicroBatcher, run_isolated
 from service.logging_config import REQUEST_ID, RequestIdFilter
@@ -136,6 +137,25 @@ def test_batched_run_equals_single_runs(registry: Registry) -> None:
     for item, result in zip(same_version, batched, strict=True):
         assert len(result.values) == item.horizon
         assert_same(result, run_batch(loaded, [item])[0])
+
+
+def test_batched_run_on_kernel_has_same_bits(registry: Registry) -> None:
+    """On the inference kernel, each window is computed alone, so a batch
+    of varied histories, horizons and levels gives every request the bits
+    that it gets alone."""
+    assert infer_kernel.load(), "see the warning logged by models.nn.infer_kernel"
+    pairs = prepared(registry, varied_cases(registry, 40, seed=2))
+    loaded = pairs[0][0]
+    same_version = [item for model, item in pairs if model is loaded]
+
+    batched = run_batch(loaded, same_version)
+
+    for item, result in zip(same_version, batched, strict=True):
+        alone = run_batch(loaded, [item])[0]
+        assert result.dates == alone.dates
+        assert result.values == alone.values
+        assert result.lower == alone.lower
+        assert result.upper == alone.upper
 
 
 def test_batcher_returns_each_caller_its_own_answer(registry: Registry) -> None:
