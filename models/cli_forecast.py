@@ -222,7 +222,8 @@ def checked_rows(path: Path, rows: list[Any]) -> tuple[list[str], list[float]]:
     dates and closes."""
     from pydantic import TypeAdapter, ValidationError
 
-    from service.schemas import HistoryRowFields
+    from service.missing_fields import missing_field_fix
+    from service.schemas import HistoryRow, HistoryRowFields
 
     if not rows:
         raise ValueError(f"--history {path}: the file has no rows; send at least one")
@@ -234,7 +235,12 @@ def checked_rows(path: Path, rows: list[Any]) -> tuple[list[str], list[float]]:
             f"[{part}]" if isinstance(part, int) else f".{part}" for part in err["loc"]
         )
         field = row_field(f"history{location}", path)
-        raise ValueError(f"--history {path}: {field}: {err['msg']}") from None
+        message = err["msg"]
+        if err["type"] == "missing":
+            fix = missing_field_fix({(): list[HistoryRow]}, err["loc"], field)
+            if fix is not None:
+                message = f"{message}; {fix.replace('send ', 'add ', 1)}"
+        raise ValueError(f"--history {path}: {field}: {message}") from None
     return [row["date"].isoformat() for row in valid], [row["close"] for row in valid]
 
 

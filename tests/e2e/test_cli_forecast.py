@@ -162,7 +162,18 @@ def test_forecast_names_bad_option(
             "line 2 is not valid CSV (field larger than field limit (131072)); "
             "close every quoted field",
         ),
-        ('[{"date": "2020-12-10"}]', ".json", "history[0].close: Field required"),
+        (
+            '[{"date": "2020-12-10"}]',
+            ".json",
+            "history[0].close: Field required; add history[0].close, a number "
+            "such as 501.09",
+        ),
+        (
+            '[{"date": "2020-12-10", "close": 500}, {"close": 501}]',
+            ".json",
+            "history[1].date: Field required; add history[1].date, a date written "
+            'as YYYY-MM-DD such as "2020-12-10"',
+        ),
         ('{"history": []}', ".json", "expected a JSON array of history rows"),
     ],
 )
