@@ -68,9 +68,9 @@ def create_app(settings: Settings | None = None) -> FastPathApp:
         # the first forecast would otherwise read the NYSE session file
         # (about 10 ms), so a pool thread reads it while the server starts
         app.state.executor.submit(session_days)
-        # every forecast runs on the compiled kernel from the first one on,
-        # so an answer never changes when it arrives; building it took about
-        # 0.6 s once per machine, loading it under a millisecond
+        # Every forecast runs on the compiled kernel from the first one on,
+        # so a forecast's values do not change when the kernel arrives.
+        # Building it took about 0.6 s once per machine, loading it under 1 ms.
         await asyncio.to_thread(infer_kernel.load)
         app.state.diagnostics_executor = make_executor(
             settings.diagnostics_workers, settings.torch_threads, name="diagnostics"

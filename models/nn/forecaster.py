@@ -97,7 +97,7 @@ class Forecaster(nn.Module):
 
         Otherwise the core's own operator gets the core's weight list and
         kept zero states, which skips ``nn.Module.__call__`` and the core's
-        checks of its input, weights and state; the result is ``forward``'s,
+        checks of its input, weights and state. The result is ``forward``'s,
         op for op.
 
         Outside inference mode, in training mode, for input that is not a
@@ -148,7 +148,7 @@ class Forecaster(nn.Module):
 
         NOTE: a change in place through ``param.data`` (``p.data.mul_(2)``)
         counts no version and keeps the address, so the kernel keeps the
-        old weights; change weights in place under ``torch.no_grad()``.
+        old weights. Change weights in place under ``torch.no_grad()``.
         """
         # the parameter dicts, which torch.func.functional_call swaps into
         core, head = self.core._parameters, self.head._parameters

@@ -115,10 +115,10 @@ def pack(core: nn.RNNBase, head: nn.Linear) -> Packed | None:
 
     Returns None for what the kernel does not run: a bidirectional or
     projected core, a dtype other than float32 or float64, weights off the
-    CPU, weights that are not all finite, or weights of other shapes than
-    the sizes of the core and the head give (the kernel would read past
-    them, where torch's forward pass raises); and before ``load``
-    succeeded.
+    CPU, or weights that are not all finite. It also returns None for
+    weights whose shapes differ from what the sizes of the core and the
+    head give, because the kernel would read past them where torch's
+    forward pass raises, and before ``load`` succeeded.
     """
     dtype = head.weight.dtype
     suitable = (
@@ -271,8 +271,8 @@ def run(packed: Packed, x: Tensor) -> Tensor:
 def main() -> int:
     """Build or load the library into the cache folder and print where it
     is. ``make install`` runs this, so the first server start does not
-    compile. Returns 1 when it cannot be built, after a warning that says
-    why."""
+    compile. Returns 1 when it cannot be built, after a warning with the
+    reason."""
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     if not enabled():
         print(f"inference kernel switched off by {SWITCH}")

@@ -6,7 +6,7 @@ about half a second. It is compiled for this CPU (``-march=native``), or
 for the base instruction set where /proc/cpuinfo cannot be read. The
 library lives in ``<cache dir>/native/<tag>/librf_infer.so``, where the tag
 is a digest of the source, the flags, the compiler's file and the CPU's
-model and feature flags; the cache dir is ``RNN_FORECAST_CACHE_DIR``
+model and feature flags. The cache dir is ``RNN_FORECAST_CACHE_DIR``
 (default ``~/.cache/rnn-forecast``). Another source or CPU gets a folder of
 its own, so machines that share a cache never load a library built for
 another CPU.
@@ -25,6 +25,7 @@ Every failure raises ``BuildError`` with a one-line reason.
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
 import os
 import platform
@@ -47,16 +48,16 @@ COMPILE_SECONDS = 120.0
 
 
 class BuildError(RuntimeError):
-    """The library could not be built or loaded; the message says why."""
+    """The library could not be built or loaded; the message gives the reason."""
 
 
 def compiler() -> str:
-    """The C++ compiler: ``CXX``, default ``c++``."""
+    """Return the C++ compiler: ``CXX``, default ``c++``."""
     return os.environ.get("CXX", "c++")
 
 
 def build_folder() -> Path:
-    """The folder of this source, flags, compiler and CPU."""
+    """Return the folder of this source, flags, compiler and CPU."""
     digest = hashlib.sha256(SOURCE.read_bytes())
     digest.update(" ".join(compile_flags()).encode())
     digest.update(_compiler_stamp().encode())
@@ -89,7 +90,7 @@ def _load(library: Path) -> ctypes.CDLL:
 
 def _complete(library: Path) -> bool:
     """Return False when library is missing or is an ELF file that ends
-    before a segment or table that its headers place: the dynamic loader
+    before a segment or table that its headers place. The dynamic loader
     maps such a file, and the process dies of SIGBUS when it reads past
     the end."""
     try:
@@ -168,8 +169,9 @@ def _first_error(output: str) -> str:
 
 
 def _compiler_stamp() -> str:
-    """The compiler's resolved path, size and modification time, or '' when
-    it is not on PATH; a stat, so that a loaded library costs no process."""
+    """Return the compiler's resolved path, size and modification time, or
+    '' when it is not on PATH. It takes one stat, so loading a built library
+    starts no process."""
     found = shutil.which(compiler())
     if found is None:
         return ""
@@ -182,8 +184,9 @@ def _compiler_stamp() -> str:
 
 
 def compile_flags(signature: str | None = None) -> list[str]:
-    """The compiler flags: ``-march=native`` only where the CPU's feature
-    flags are known (``signature``, read from /proc/cpuinfo by default).
+    """Return the compiler flags: ``-march=native`` only where the CPU's
+    feature flags are known (``signature``, read from /proc/cpuinfo by
+    default).
     Without them, two CPUs that share a cache folder would share one
     folder, and a library built for the newer one could stop the older one
     with an illegal instruction, so the build targets the base instruction
@@ -193,9 +196,11 @@ def compile_flags(signature: str | None = None) -> list[str]:
     return [*FLAGS, NATIVE] if signature else list(FLAGS)
 
 
+@functools.cache
 def _cpu_signature() -> str | None:
-    """The CPU's model name and feature flags, as ``-march=native`` sees
-    them; None where /proc/cpuinfo cannot be read or lists none."""
+    """Return the CPU's model name and feature flags, which ``-march=native``
+    reads too, or None where /proc/cpuinfo cannot be read or lists none.
+    The file is read once per process."""
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:

@@ -29,15 +29,23 @@ LOAD_SCRIPT = (
 )
 
 
-def load_in_process(cache: Path, **env: str) -> subprocess.CompletedProcess[str]:
+def run_python(
+    args: list[str], cache: Path, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """Run this interpreter with ``args`` in a fresh process whose cache
+    folder is ``cache``."""
     return subprocess.run(
-        [sys.executable, "-c", LOAD_SCRIPT],
+        [sys.executable, *args],
         cwd=ROOT,
         env={**os.environ, "RNN_FORECAST_CACHE_DIR": str(cache), **env},
         capture_output=True,
         text=True,
         timeout=300,
     )
+
+
+def load_in_process(cache: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return run_python(["-c", LOAD_SCRIPT], cache, **env)
 
 
 def built_files(cache: Path) -> list[Path]:
@@ -188,14 +196,7 @@ def test_failed_link_names_the_linker_cause(tmp_path: Path) -> None:
 
 
 def run_module(cache: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "models.nn.infer_kernel"],
-        cwd=ROOT,
-        env={**os.environ, "RNN_FORECAST_CACHE_DIR": str(cache), **env},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_python(["-m", "models.nn.infer_kernel"], cache, **env)
 
 
 def test_module_builds_and_prints_library(tmp_path: Path) -> None:
