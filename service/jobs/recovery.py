@@ -178,8 +178,9 @@ def end_interrupted(
             return None
         if heartbeat_before is not None and (job.heartbeat_at or 0) >= heartbeat_before:
             return None
-    # the cancel flag and the stage each change at most once, so this is
-    # not reached; the job stays for the next check
+    # Reached only if the cancel flag or the stage changed under every
+    # attempt. Each changes at most once in a job's life, so this is not
+    # expected; the job then stays for the next check.
     logger.error("job %s changed under each attempt to end it", job.id)
     return None
 
@@ -187,8 +188,8 @@ def end_interrupted(
 def written_version(registry: Registry, job: Job) -> tuple[dict[str, Any], str] | None:
     """Return the result that names the version which ``job``, a job in the
     stage ``WRITING_STAGE``, wrote before its worker stopped, and the
-    sentence of its error that names it; None when the job was not writing
-    or the registry has no such version."""
+    sentence of its error that names it. Return None when the job was not
+    writing or the registry has no such version."""
     name = _written_model(job.params)
     if not _was_writing(job) or name is None:
         return None

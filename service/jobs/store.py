@@ -583,9 +583,9 @@ class JobStore:
         The status stays ``failed``, because clients may have acted on it.
         When the failure already recorded the version that the job wrote,
         ``result`` is merged into that result (see ``merge_late_result``).
-        The error gets a sentence that names the version or says that the
-        worker finished. False when the job is not such a job, its result
-        already contains ``result``, or the two disagree on a field.
+        The error gets a sentence that names the version or states that the
+        worker finished. Returns False when the job is not such a job, its
+        result already contains ``result``, or the two disagree on a field.
         """
         job = self.get(job_id)
         interrupted = job.error is not None and job.error.startswith("interrupted:")
