@@ -33,6 +33,7 @@ from models.cli_inputs import read_json_file, split_version_ref
 from models.cli_outputs import check_output_folder, check_registry
 from models.errors import CheckpointError, RnnForecastError
 from models.generator_fields import check_generator_fields
+from models.nn import infer_kernel_build
 from models.option_errors import (
     CLIP_OFF,
     PATIENCE_OFF,
@@ -619,6 +620,10 @@ SIGPIPE_STATUS = 141
 # exit status after Ctrl-C (128 + SIGINT), as a shell reports it
 SIGINT_STATUS = 130
 
+# commands that load the inference kernel, whose first build on a machine
+# then runs while torch and the app import
+KERNEL_COMMANDS = frozenset({"serve", "forecast"})
+
 # options that name a file or a folder that a command writes
 OUTPUT_FILES = ("png", "output", "markdown", "json")
 OUTPUT_FOLDERS = ("out",)
@@ -628,6 +633,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(levelname)s %(name)s: %(message)s"
     )
+    start_kernel_build(sys.argv[1:] if argv is None else argv)
     with collector_paused():
         # the command modules import torch
         parser = build_parser()
@@ -654,6 +660,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         # a registry version is written whole or not at all
         print("error: interrupted", file=sys.stderr)
         return SIGINT_STATUS
+
+
+def start_kernel_build(argv: Sequence[str]) -> None:
+    """Start compiling the inference kernel in the background when the
+    command loads it and it is switched on.
+
+    On a machine's first run the compiler (about 0.6 s of CPU) runs while
+    torch imports. When the library is already built, the thread only
+    checks its file."""
+    if KERNEL_COMMANDS.isdisjoint(argv) or not infer_kernel_build.enabled():
+        return
+    infer_kernel_build.build_in_background()
 
 
 def stdout_closed() -> int:

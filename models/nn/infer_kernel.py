@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import ctypes
 import logging
-import os
 import threading
 import time
 from dataclasses import dataclass
@@ -29,12 +28,11 @@ import torch
 from torch import Tensor, nn
 
 from models.nn import infer_kernel_build
-from models.paths import ENV_PREFIX
 
 logger = logging.getLogger(__name__)
 
-SWITCH = f"{ENV_PREFIX}INFER_KERNEL"
-SWITCH_OFF = frozenset({"0", "false", "off", "no"})
+SWITCH = infer_kernel_build.SWITCH
+enabled = infer_kernel_build.enabled
 # the kernel's cell codes, by the core's mode
 CELLS = {"RNN_TANH": 0, "RNN_RELU": 1, "LSTM": 2, "GRU": 3}
 GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
@@ -44,11 +42,6 @@ _library: ctypes.CDLL | None = None
 # gate blocks and head outputs are padded to a multiple of this many values
 _pad = 0
 _tried = False
-
-
-def enabled() -> bool:
-    """False when ``RNN_FORECAST_INFER_KERNEL`` is 0, false, off or no."""
-    return os.environ.get(SWITCH, "").strip().lower() not in SWITCH_OFF
 
 
 def loaded() -> bool:

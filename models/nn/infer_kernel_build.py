@@ -19,6 +19,10 @@ that loads it, so it is built again, as is one that does not load. The
 compiler runs at low priority (``nice``), beside whatever else the machine
 serves.
 
+``build_in_background`` starts the compiler on a thread of its own, so a
+server that starts can compile while it imports torch; ``build_and_load``
+waits for that build and raises its error, if it had one.
+
 Every failure raises ``BuildError`` with a one-line reason.
 """
 
@@ -33,10 +37,13 @@ import secrets
 import shutil
 import struct
 import subprocess
+import threading
 from pathlib import Path
 
-from models.paths import default_cache_dir
+from models.paths import ENV_PREFIX, default_cache_dir
 
+SWITCH = f"{ENV_PREFIX}INFER_KERNEL"
+SWITCH_OFF = frozenset({"0", "false", "off", "no"})
 SOURCE = Path(__file__).with_name("infer_kernel.cpp")
 LIBRARY = "librf_infer.so"
 # No -ffast-math: every row must take the same rounding in every batch, so
@@ -46,9 +53,19 @@ FLAGS = ["-O3", "-fno-math-errno", "-ffp-contract=fast"]
 NATIVE = "-march=native"
 COMPILE_SECONDS = 120.0
 
+# the thread started by ``build_in_background``, and the error it met
+_background: threading.Thread | None = None
+_background_error: BuildError | None = None
+_background_lock = threading.Lock()
+
 
 class BuildError(RuntimeError):
     """The library could not be built or loaded; the message gives the reason."""
+
+
+def enabled() -> bool:
+    """False when ``RNN_FORECAST_INFER_KERNEL`` is 0, false, off or no."""
+    return os.environ.get(SWITCH, "").strip().lower() not in SWITCH_OFF
 
 
 def compiler() -> str:
@@ -66,9 +83,46 @@ def build_folder() -> Path:
     return default_cache_dir() / "native" / tag
 
 
+def build_in_background() -> None:
+    """Start building the library on a daemon thread, unless one was
+    started before in this process. The thread only waits on the compiler
+    process, so the caller goes on at full speed; ``build_and_load`` joins
+    it."""
+    global _background
+    with _background_lock:
+        if _background is not None:
+            return
+        _background = threading.Thread(
+            target=_build_quietly, name="rf-infer-build", daemon=True
+        )
+        _background.start()
+
+
+def _build_quietly() -> None:
+    """Compile the library when its folder has none, keeping the error for
+    ``build_and_load`` to raise."""
+    global _background_error
+    try:
+        folder = build_folder()
+        library = folder / LIBRARY
+        if not _complete(library):
+            _compile(folder, library)
+    except BuildError as exc:
+        _background_error = exc
+    except OSError as exc:
+        _background_error = BuildError(f"could not build in the background: {exc}")
+
+
 def build_and_load() -> ctypes.CDLL:
     """Load the library, compiling it first when its folder has none or
-    has one cut short, and again when the one there does not load."""
+    has one cut short, and again when the one there does not load.
+
+    A build started by ``build_in_background`` is waited for first, and its
+    error is raised here."""
+    if _background is not None:
+        _background.join()
+        if _background_error is not None:
+            raise _background_error
     folder = build_folder()
     library = folder / LIBRARY
     if not _complete(library):

@@ -245,3 +245,67 @@ def test_unknown_cpu_builds_for_base_instruction_set(
     assert built.parent != native_folder
     # 32-byte vectors without -march=native: blocks of 16 floats
     assert library.rf_infer_pad() == 16
+
+
+BACKGROUND_SCRIPT = (
+    "import logging\n"
+    "logging.basicConfig(level=logging.WARNING)\n"
+    "from models.nn import infer_kernel_build\n"
+    "infer_kernel_build.build_in_background()\n"
+    "infer_kernel_build.build_in_background()\n"
+    "import torch\n"
+    "from models.nn import infer_kernel\n"
+    "print('loaded', infer_kernel.load())\n"
+)
+
+
+def logging_compiler(folder: Path, log: Path) -> Path:
+    """A compiler that appends a line to ``log`` and runs the system's."""
+    return fake_compiler(folder, f'echo run >> "{log}"\nexec c++ "$@"')
+
+
+def test_background_build_is_joined_and_runs_once(tmp_path: Path) -> None:
+    log = tmp_path / "compiler.log"
+    compiler = logging_compiler(tmp_path, log)
+
+    done = run_python(["-c", BACKGROUND_SCRIPT], tmp_path / "cache", CXX=str(compiler))
+
+    assert done.returncode == 0, done.stderr
+    assert "loaded True" in done.stdout
+    assert log.read_text().splitlines() == ["run"]
+    assert [path.name for path in built_files(tmp_path / "cache")] == [
+        infer_kernel_build.LIBRARY
+    ]
+
+
+def test_background_build_with_library_present_compiles_nothing(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "compiler.log"
+    compiler = logging_compiler(tmp_path, log)
+    first = run_python(["-c", BACKGROUND_SCRIPT], tmp_path / "cache", CXX=str(compiler))
+    assert first.returncode == 0, first.stderr
+
+    second = run_python(
+        ["-c", BACKGROUND_SCRIPT], tmp_path / "cache", CXX=str(compiler)
+    )
+
+    assert "loaded True" in second.stdout
+    assert log.read_text().splitlines() == ["run"]
+
+
+def test_background_build_error_is_raised_by_load(tmp_path: Path) -> None:
+    log = tmp_path / "compiler.log"
+    compiler = fake_compiler(
+        tmp_path, f'echo run >> "{log}"\necho "k.cpp:2: error: stop" >&2; exit 1'
+    )
+
+    done = run_python(["-c", BACKGROUND_SCRIPT], tmp_path / "cache", CXX=str(compiler))
+
+    assert done.returncode == 0, done.stderr
+    assert "loaded False" in done.stdout
+    assert done.stderr.count("WARNING") == 1
+    assert "failed: k.cpp:2: error: stop" in done.stderr
+    # the load reports the background build's error instead of compiling again
+    assert log.read_text().splitlines() == ["run"]
+    assert built_files(tmp_path / "cache") == []
