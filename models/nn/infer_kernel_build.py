@@ -38,6 +38,7 @@ import shutil
 import struct
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 from models.paths import ENV_PREFIX, default_cache_dir
@@ -182,6 +183,7 @@ def _compile(folder: Path, library: Path) -> None:
     except OSError as exc:
         raise BuildError(f"cannot create {folder}: {exc}") from exc
 
+    _remove_stale_partials(folder)
     # processes in other PID namespaces (containers that share the cache)
     # can have the same PID, so the name has a random part too
     partial = folder / f"{LIBRARY}.{os.getpid()}.{secrets.token_hex(6)}.tmp"
@@ -207,6 +209,20 @@ def _compile(folder: Path, library: Path) -> None:
         partial.unlink(missing_ok=True)
         raise BuildError(f"{cxx} failed: {_first_error(done.stderr)}")
     os.replace(partial, library)
+
+
+def _remove_stale_partials(folder: Path) -> None:
+    """Delete temporary libraries older than ``COMPILE_SECONDS``. A build
+    that is still running is younger, so only files whose process exited
+    before its rename go: a command that stopped while its background build
+    was compiling leaves one."""
+    cutoff = time.time() - COMPILE_SECONDS
+    for path in folder.glob(f"{LIBRARY}.*.tmp"):
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+        except OSError:
+            continue
 
 
 def _first_error(output: str) -> str:

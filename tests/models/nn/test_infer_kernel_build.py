@@ -9,6 +9,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -309,3 +310,23 @@ def test_background_build_error_is_raised_by_load(tmp_path: Path) -> None:
     # the load reports the background build's error instead of compiling again
     assert log.read_text().splitlines() == ["run"]
     assert built_files(tmp_path / "cache") == []
+
+
+def test_stale_partial_libraries_are_removed(tmp_path: Path) -> None:
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    stale = folder / f"{infer_kernel_build.LIBRARY}.11.aaaaaaaaaaaa.tmp"
+    fresh = folder / f"{infer_kernel_build.LIBRARY}.12.bbbbbbbbbbbb.tmp"
+    other = folder / "notes.tmp"
+    for path in (stale, fresh, other):
+        path.write_bytes(b"partial")
+    old = time.time() - infer_kernel_build.COMPILE_SECONDS - 60
+    os.utime(stale, (old, old))
+    os.utime(other, (old, old))
+
+    infer_kernel_build._compile(folder, folder / infer_kernel_build.LIBRARY)
+
+    assert not stale.exists()
+    assert fresh.exists()
+    assert other.exists()
+    assert (folder / infer_kernel_build.LIBRARY).is_file()
