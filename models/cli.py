@@ -377,7 +377,7 @@ def cmd_serve(
 
     with collector_paused():
         from service.app import create_app
-        from service.server import StoppingServer
+        from service.server import StoppingServer, Terminated, sigterm_raises
     # Python warnings then reach the log handlers, so every line is JSON
     logging.captureWarnings(True)
     # the server keeps these objects, so later collections skip them
@@ -412,13 +412,16 @@ def cmd_serve(
         logging.getLogger("uvicorn.error").info(
             "listening on http://%s:%d", args.host, port
         )
+        # uvicorn 0.55 (Server.capture_signals) raises the Ctrl-C or SIGTERM
+        # that it handled again once its shutdown is complete, so a server
+        # stopped that way exits 0
         try:
-            server.run(sockets=[listener])
+            with sigterm_raises():
+                server.run(sockets=[listener])
         except KeyboardInterrupt:
-            # uvicorn 0.55 (Server.capture_signals) raises the Ctrl-C that it
-            # handled again once its shutdown is complete, so a server
-            # stopped that way exits 0
             return 0 if server.started else SIGINT_STATUS
+        except Terminated:
+            return 0 if server.started else SIGTERM_STATUS
     return 0 if server.started else 3
 
 
@@ -619,6 +622,9 @@ def collector_paused() -> Iterator[None]:
 SIGPIPE_STATUS = 141
 # exit status after Ctrl-C (128 + SIGINT), as a shell reports it
 SIGINT_STATUS = 130
+# exit status after a SIGTERM that stopped the server before it had started,
+# as a shell reports it (128 + SIGTERM)
+SIGTERM_STATUS = 143
 
 # commands that load the inference kernel, whose first build on a machine
 # then runs while torch and the app import

@@ -7,12 +7,21 @@ runs after that wait, so it cannot end a request whose client stalled while
 sending its body, nor a series upload whose parse takes seconds.
 ``StoppingServer`` ends those body reads and parses first (``on_stop``),
 then shuts down as uvicorn does.
+
+Once its shutdown is complete, uvicorn raises each signal that it handled
+again, with the handler that was in place before it started.
+``sigterm_raises`` installs a handler that turns SIGTERM into
+``Terminated``, so ``rnn-forecast serve`` can exit 0 after a graceful
+shutdown instead of being ended by the signal.
 """
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from types import FrameType
 
 import uvicorn
 
@@ -33,3 +42,26 @@ class StoppingServer(uvicorn.Server):
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         self.on_stop()
         await super().shutdown(sockets=sockets)
+
+
+class Terminated(Exception):
+    """The exception that ``sigterm_raises`` raises on SIGTERM."""
+
+
+@contextlib.contextmanager
+def sigterm_raises() -> Iterator[None]:
+    """Raise ``Terminated`` in the main thread on SIGTERM inside the block,
+    and restore the previous SIGTERM handler after it.
+
+    uvicorn replaces this handler while it serves, and calls it through the
+    signal that it raises again after its shutdown.
+    """
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+    raise Terminated(f"signal {signum}")

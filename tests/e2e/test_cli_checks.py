@@ -384,7 +384,12 @@ def test_serve_names_host_not_on_machine(tmp_path: Path) -> None:
     )
 
 
-def test_serve_exits_0_after_ctrl_c(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"]
+)
+def test_serve_exits_0_after_a_graceful_stop(
+    tmp_path: Path, stop: signal.Signals
+) -> None:
     port = free_port()
     env = {
         **os.environ,
@@ -401,7 +406,7 @@ def test_serve_exits_0_after_ctrl_c(tmp_path: Path) -> None:
     )
     try:
         wait_until_listening(port)
-        server.send_signal(signal.SIGINT)
+        server.send_signal(stop)
         _, stderr = server.communicate(timeout=60)
     finally:
         server.kill()

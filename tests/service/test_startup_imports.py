@@ -30,25 +30,19 @@ print(sorted(name for name in {HEAVY_MODULES!r} if name in sys.modules))
 """
 
 # ``rnn-forecast serve`` on the port argv[2] that writes the heavy modules it
-# loaded to the file argv[1] when SIGTERM stops it. uvicorn shuts down
-# gracefully, restores this handler and raises the signal again.
+# loaded to the file argv[1] once SIGTERM has stopped it. uvicorn shuts down
+# gracefully and ``serve`` then returns its exit status.
 SERVE_AND_REPORT = f"""
 import json
-import signal
 import sys
 
 from models.cli import main
 
-
-def write_report(signum, frame):
-    loaded = sorted(name for name in {HEAVY_MODULES!r} if name in sys.modules)
-    with open(sys.argv[1], "w") as handle:
-        json.dump(loaded, handle)
-    sys.exit(0)
-
-
-signal.signal(signal.SIGTERM, write_report)
-sys.exit(main(["serve", "--port", sys.argv[2]]))
+status = main(["serve", "--port", sys.argv[2]])
+loaded = sorted(name for name in {HEAVY_MODULES!r} if name in sys.modules)
+with open(sys.argv[1], "w") as handle:
+    json.dump(loaded, handle)
+sys.exit(status)
 """
 
 
