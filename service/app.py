@@ -38,6 +38,7 @@ from service.routes.diagnostics import router as diagnostics_router
 from service.routes.jobs import router as jobs_router
 from service.routes.series import router as series_router
 from service.routes.training_jobs import router as training_jobs_router
+from service.series_orphans import sweep_orphans
 from service.serving import Serving
 from service.settings import Settings
 from service.upload_parsing import UploadParsing
@@ -101,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastPathApp:
             registry.names(),
             extra={"registry": str(registry.root), "models": registry.names()},
         )
+        await asyncio.to_thread(sweep_orphans, settings)
         app.state.jobs = JobManager.from_settings(settings)
         app.state.jobs.start()
         try:

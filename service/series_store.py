@@ -4,7 +4,11 @@ description in ``<id>.json``.
 The CSV is stored byte for byte as uploaded and validated, so a training job
 that refers to it by id parses exactly what the upload checked
 (``models.data.sources.load_upload`` reads it). Both files are written under
-temporary names and renamed, so a reader never sees half a file.
+temporary names and renamed, so a reader never sees half a file. The
+description is renamed into place last and deleted first, so a series is
+stored exactly while its description exists. A CSV without one is left by
+an interrupted upload or delete. No reader lists or loads it, and
+``service.series_orphans`` removes it when the API starts.
 """
 
 from __future__ import annotations
@@ -239,8 +243,10 @@ def delete_series(settings: Settings, series_id: str) -> dict[str, Any]:
 
 
 def series_exists(settings: Settings, series_id: str) -> bool:
-    """True when ``series_id`` names a stored upload."""
-    return series_path(settings, series_id).is_file()
+    """Return whether ``series_id`` names a stored upload: one whose
+    description exists, because the description is written after the CSV
+    and deleted before it."""
+    return series_path(settings, series_id).with_suffix(".json").is_file()
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

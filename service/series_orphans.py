@@ -1,0 +1,77 @@
+"""Removal of the files that an interrupted upload or delete left in the
+upload folder.
+
+An upload writes its CSV, then its description (``<id>.json``), each under
+a temporary name (``.<name>.<hex>.tmp``) renamed into place. A process
+that stops between those steps leaves a CSV without a description, or a
+temporary file. Readers treat a series as stored only once its description
+exists (``series_store.series_exists``), so no reader lists or loads these
+files. The API removes them when it starts.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from models.plurals import plural
+from service.series_store import series_dir
+from service.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+# An orphan must be at least this old, in seconds, before it is removed.
+# Another process that shares the folder may be between the two renames of
+# an upload, which takes milliseconds.
+ORPHAN_MIN_AGE_SECONDS = 60.0
+
+
+def orphan_files(folder: Path, now: float, min_age: float) -> list[Path]:
+    """Return the CSVs without a description and the temporary files in
+    ``folder`` whose modification time is at least ``min_age`` seconds
+    before ``now`` (Unix seconds), sorted by name."""
+    if not folder.is_dir():
+        return []
+    candidates = [
+        path
+        for path in folder.iterdir()
+        if _is_temporary(path) or _lacks_description(path)
+    ]
+    old = []
+    for path in sorted(candidates):
+        try:
+            if now - path.stat().st_mtime >= min_age:
+                old.append(path)
+        except FileNotFoundError:
+            continue  # removed by another process meanwhile
+    return old
+
+
+def sweep_orphans(
+    settings: Settings, min_age: float = ORPHAN_MIN_AGE_SECONDS
+) -> list[str]:
+    """Remove the orphans of interrupted uploads and deletes from the
+    upload folder (see ``orphan_files``), log one line when there were any,
+    and return the removed file names."""
+    folder = series_dir(settings)
+    removed = []
+    for path in orphan_files(folder, time.time(), min_age):
+        path.unlink(missing_ok=True)
+        removed.append(path.name)
+    if removed:
+        logger.warning(
+            "removed %s of interrupted uploads from %s: %s",
+            plural(len(removed), "file"),
+            folder,
+            removed,
+        )
+    return removed
+
+
+def _is_temporary(path: Path) -> bool:
+    return path.name.startswith(".") and path.name.endswith(".tmp")
+
+
+def _lacks_description(path: Path) -> bool:
+    return path.suffix == ".csv" and not path.with_suffix(".json").exists()

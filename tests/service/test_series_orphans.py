@@ -1,0 +1,145 @@
+"""An upload interrupted between writing its CSV and its description
+leaves no series that a listing, a lookup or a job can use, and the API
+removes the orphan when it starts."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from models.errors import NotFoundError
+from models.registry import Registry
+from service.series_orphans import ORPHAN_MIN_AGE_SECONDS, orphan_files
+from service.series_store import (
+    list_series,
+    read_series_info,
+    save_series,
+    series_exists,
+)
+from service.settings import Settings
+from tests.conftest import ROOT, LiveServer
+from tests.service.jobs_support import tiny_job
+from tests.service.test_series import yahoo_tail
+
+# an upload whose process is killed (SIGKILL) just before it writes the
+# description; argv[1] is the data folder
+CRASHING_UPLOAD = """
+import os
+import signal
+import sys
+
+from service import series_store
+from service.settings import Settings
+from tests.service.test_series import yahoo_tail
+
+write = series_store._write_atomic
+
+
+def write_then_crash(path, data):
+    if path.suffix == ".json":
+        os.kill(os.getpid(), signal.SIGKILL)
+    write(path, data)
+
+
+series_store._write_atomic = write_then_crash
+settings = Settings(registry=sys.argv[1] + "/registry", data_dir=sys.argv[1])
+series_store.save_series(yahoo_tail(50), settings)
+"""
+
+
+def crash_upload(data_dir: Path) -> str:
+    """Run an upload that is killed between its two writes; return the id
+    of the CSV that it left."""
+    before = set((data_dir / "series").glob("*.csv"))
+    completed = subprocess.run(
+        [sys.executable, "-c", CRASHING_UPLOAD, str(data_dir)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == -signal.SIGKILL, completed.stderr
+    (left,) = set((data_dir / "series").glob("*.csv")) - before
+    return left.stem
+
+
+def age(path: Path, seconds: float) -> None:
+    """Set the modification time of ``path`` to ``seconds`` ago."""
+    moment = time.time() - seconds
+    os.utime(path, (moment, moment))
+
+
+def test_crashed_upload_is_invisible(tmp_path: Path) -> None:
+    settings = Settings(registry=tmp_path / "registry", data_dir=tmp_path)
+    stored = save_series(yahoo_tail(50), settings)
+
+    orphan = crash_upload(tmp_path)
+
+    assert (tmp_path / "series" / f"{orphan}.csv").is_file()
+    assert not (tmp_path / "series" / f"{orphan}.json").exists()
+    assert not series_exists(settings, orphan)
+    assert series_exists(settings, stored["id"])
+    with pytest.raises(NotFoundError):
+        read_series_info(settings, orphan)
+    infos, total = list_series(settings, limit=10)
+    assert [info["id"] for info in infos] == [stored["id"]]
+    assert total == 1
+
+
+def test_orphans_younger_than_minimum_kept(tmp_path: Path) -> None:
+    folder = tmp_path / "series"
+    folder.mkdir()
+    for name in ("a" * 32 + ".csv", ".x.json.1.tmp", "b" * 32 + ".csv"):
+        (folder / name).write_text("date,value\n")
+    (folder / ("b" * 32 + ".json")).write_text("{}")
+    age(folder / ("a" * 32 + ".csv"), ORPHAN_MIN_AGE_SECONDS + 1)
+
+    found = orphan_files(folder, time.time(), ORPHAN_MIN_AGE_SECONDS)
+
+    # the temporary file is new and the other CSV has its description
+    assert [path.name for path in found] == ["a" * 32 + ".csv"]
+
+
+def test_server_start_removes_old_orphans(
+    trained_registry: Registry, tmp_path: Path
+) -> None:
+    settings = Settings(registry=trained_registry.root, data_dir=tmp_path)
+    stored = save_series(yahoo_tail(50), settings)
+    old = crash_upload(tmp_path)
+    folder = tmp_path / "series"
+    young = "c" * 32
+    shutil.copy(folder / f"{old}.csv", folder / f"{young}.csv")
+    temporary = folder / f".{'d' * 32}.csv.{'e' * 32}.tmp"
+    temporary.write_text("date,value\n")
+    age(folder / f"{old}.csv", ORPHAN_MIN_AGE_SECONDS + 1)
+    age(temporary, ORPHAN_MIN_AGE_SECONDS + 1)
+
+    server = LiveServer(
+        trained_registry.root, env={"RNN_FORECAST_DATA_DIR": str(tmp_path)}
+    )
+    try:
+        listed = server.client.get("/v1/series").json()
+        young_info = server.client.get(f"/v1/series/{young}")
+        data = {"source": "upload", "series_id": young}
+        submitted = server.client.post(
+            "/v1/training-jobs", json=tiny_job(name="orphan", data=data)
+        )
+    finally:
+        output = server.stop()
+
+    assert [info["id"] for info in listed["series"]] == [stored["id"]]
+    assert listed["total"] == 1
+    assert not (folder / f"{old}.csv").exists()
+    assert not temporary.exists()
+    assert (folder / f"{young}.csv").is_file()
+    assert young_info.status_code == 404
+    assert submitted.status_code == 422, submitted.text
+    assert submitted.json()["errors"][0]["field"] == "data.series_id"
+    assert "removed 2 files of interrupted uploads" in output
