@@ -7,6 +7,11 @@ acknowledged is a value of the hash ``Channel.unacked_key`` until the task
 ends (``task_acks_late``). A worker claims its job at the start of the task,
 so a queued job whose message is in neither place has lost it, for example
 to a Redis restart without persistence.
+
+kombu has no public call that lists a queue's messages, so ``redis_keys``
+is the one place that encodes this layout. It reads only the channel's
+public attributes, and raises ``BrokerLayoutError`` when they are
+missing.
 """
 
 from __future__ import annotations
@@ -21,6 +26,41 @@ from celery import Celery
 from service.jobs.celery_app import JOB_QUEUE, RUN_JOB_TASK
 
 logger = logging.getLogger(__name__)
+
+
+class BrokerLayoutError(RuntimeError):
+    """The Redis channel of the installed kombu lacks the attributes that
+    ``redis_keys`` reads, so the broker's messages cannot be listed."""
+
+
+def redis_keys(channel: Any, queue: str = JOB_QUEUE) -> tuple[list[str], str]:
+    """Return the Redis keys of ``queue``'s lists, one per priority step and
+    sorted, and the key of the hash of taken, unacknowledged messages.
+
+    ``channel`` is a kombu Redis ``Channel``. Its ``priority_steps``,
+    ``sep`` and ``unacked_key`` are transport options that kombu documents,
+    ``priority`` is a public method, and the list names follow kombu 5.7
+    (``Channel._q_for_pri``). Raises
+    ``BrokerLayoutError`` when an attribute is missing or of another type.
+    """
+    try:
+        steps = {channel.priority(step) for step in channel.priority_steps}
+        separator = channel.sep
+        unacked = channel.unacked_key
+    except (AttributeError, TypeError) as exc:
+        raise BrokerLayoutError(
+            f"kombu's Redis channel has no usable priority_steps, priority, sep "
+            f"or unacked_key ({exc})"
+        ) from exc
+    names = (separator, unacked, *steps)
+    if not all(isinstance(name, str | int) for name in names):
+        raise BrokerLayoutError(
+            f"kombu's Redis channel has sep {separator!r}, unacked_key "
+            f"{unacked!r} and priority steps {sorted(steps)!r}; expected strings "
+            "and integers"
+        )
+    lists = {queue if step == 0 else f"{queue}{separator}{step}" for step in steps}
+    return sorted(lists), str(unacked)
 
 
 def uses_redis(celery: Celery) -> bool:
@@ -38,16 +78,16 @@ def held_job_ids(celery: Celery) -> set[str]:
     messages as one snapshot, in one round trip that carries those
     messages. kombu pops a message from its list before it stores it in the
     hash, so a message is in neither for that moment. Callers therefore act
-    only on a job that two reads in a row did not find.
+    only on a job that two reads in a row did not find. Raises
+    ``BrokerLayoutError`` as ``redis_keys`` does.
     """
     with celery.connection_for_write() as connection:
         channel: Any = connection.default_channel
-        # NOTE: _q_for_pri is kombu's private naming of a priority's list
-        keys = {channel._q_for_pri(JOB_QUEUE, step) for step in channel.priority_steps}
+        lists, unacked_key = redis_keys(channel)
         with channel.conn_or_acquire() as client, client.pipeline() as pipe:
-            for key in sorted(keys):
+            for key in lists:
                 pipe.lrange(key, 0, -1)
-            pipe.hvals(channel.unacked_key)
+            pipe.hvals(unacked_key)
             *queued, unacked = pipe.execute()
 
     raw_messages = [(raw, False) for batch in queued for raw in batch]

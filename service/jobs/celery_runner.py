@@ -12,7 +12,7 @@ from kombu.utils.url import maybe_sanitize_url
 from models.plurals import plural
 from models.registry import Registry
 from service.errors import RetryLaterError
-from service.jobs.broker_messages import held_job_ids, uses_redis
+from service.jobs.broker_messages import BrokerLayoutError, held_job_ids, uses_redis
 from service.jobs.celery_app import RUN_JOB_TASK, make_celery
 from service.jobs.recovery import fail_stale_jobs
 from service.jobs.runner_state import OK, UNAVAILABLE, UNKNOWN, RunnerState
@@ -160,7 +160,9 @@ class CeleryRunner:
         was taking during one of them. A message that arrives twice is
         harmless, because a worker claims its job with a conditional update
         from ``queued`` to ``running`` and skips a job that is not queued.
-        Reads nothing from the broker while no job is queued.
+        Reads nothing from the broker while no job is queued. Raises
+        ``BrokerLayoutError`` when the installed kombu stores its queues in
+        a way that ``broker_messages.redis_keys`` cannot read.
         """
         queued = self.store.ids_with_status(QUEUED)
         if not queued:
@@ -204,6 +206,15 @@ class CeleryRunner:
         while not self._stopping.wait(interval):
             try:
                 self.check_messages()
+            except BrokerLayoutError as exc:
+                # the installed kombu does not change while the API runs
+                logger.warning(
+                    "the check for lost broker messages is off until the API "
+                    "restarts, because it cannot read the queue of %s: %s",
+                    self.broker,
+                    exc,
+                )
+                return
             except Exception as exc:
                 # the broker check already logs an unreachable broker
                 level = (

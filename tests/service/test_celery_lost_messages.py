@@ -9,16 +9,28 @@ because a worker claims its job with a conditional update.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from kombu import Connection
+from kombu.transport import redis as kombu_redis
 
 from models.registry import Registry
-from service.jobs.broker_messages import held_job_ids, uses_redis
+from service.jobs.broker_messages import (
+    BrokerLayoutError,
+    held_job_ids,
+    redis_keys,
+    uses_redis,
+)
 from service.jobs.celery_app import JOB_QUEUE, RUN_JOB_TASK, make_celery
+from service.jobs.celery_runner import CeleryRunner
+from service.jobs.runner_state import OK
+from service.jobs.store import JobStore, sqlite_url
+from service.settings import Settings
 from tests.conftest import LiveServer
 from tests.service.jobs_support import (
     LONG,
@@ -81,6 +93,57 @@ def test_held_ids_follow_messages(flushed_redis: None) -> None:
         channel.basic_ack(taken.delivery_tag)
         assert held_job_ids(celery) == set()
         channel.close()
+
+
+def test_held_ids_cover_priority_lists(flushed_redis: None) -> None:
+    celery = make_celery(BROKER_URL)
+    for priority in range(10):
+        celery.send_task(RUN_JOB_TASK, args=[f"job-{priority}"], priority=priority)
+
+    held = held_job_ids(celery)
+
+    # kombu files priorities 0 to 9 under four lists, all of which are read
+    assert held == {f"job-{priority}" for priority in range(10)}
+
+
+def test_redis_keys_missing_attribute_raises() -> None:
+    channel = SimpleNamespace(priority_steps=[0, 3], sep="\x06\x16")
+
+    with pytest.raises(BrokerLayoutError, match="unacked_key"):
+        redis_keys(channel)
+
+
+def test_unreadable_layout_turns_check_off(
+    flushed_redis: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # a kombu whose separator of priority lists is not a string
+    monkeypatch.setattr(kombu_redis.Channel, "sep", None)
+    store = JobStore(sqlite_url(tmp_path / "jobs.db"))
+    store.create("train", {})
+    settings = Settings(broker_url=BROKER_URL, broker_message_check_seconds=0.05)
+    runner = CeleryRunner(settings, store)
+    caplog.set_level(logging.WARNING, logger="service.jobs.celery_runner")
+    off = "the check for lost broker messages is off"
+    runner.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not any(off in record.message for record in caplog.records):
+            assert time.monotonic() < deadline, caplog.text
+            time.sleep(0.05)
+        # ten more intervals add no line
+        time.sleep(0.5)
+        state = runner.state()
+    finally:
+        runner.stop()
+        store.close()
+
+    lines = [record.message for record in caplog.records if off in record.message]
+    assert len(lines) == 1
+    assert "sep None" in lines[0]
+    assert state.status == OK
 
 
 def test_flushed_queue_holds_nothing(flushed_redis: None) -> None:
