@@ -101,6 +101,10 @@ class Settings(BaseSettings):
     # seconds between the checks for queued jobs whose message the broker
     # lost (celery runner, Redis broker); 0 turns the check off
     broker_message_check_seconds: float = Field(default=30.0, ge=0.0, le=3600.0)
+    # seconds after which Redis hands a taken, unacknowledged message to a
+    # worker again (kombu's visibility_timeout). A worker acknowledges its
+    # message when the task starts, so a running job is never delivered again.
+    broker_visibility_timeout_seconds: float = Field(default=300.0, ge=1.0, le=86_400.0)
     max_concurrent_jobs: int = Field(default=1, ge=1, le=256)
     job_torch_threads: int = Field(default=1, ge=1, le=256)
     job_heartbeat_seconds: float = Field(default=5.0, gt=0.0, le=3600.0)

@@ -3,10 +3,11 @@
 kombu's Redis transport (5.7) keeps a queue as Redis lists, one per priority
 step: the queue's name, and the name followed by ``Channel.sep`` and the
 step for the steps above 0. A message that a worker has taken but not yet
-acknowledged is a value of the hash ``Channel.unacked_key`` until the task
-ends (``task_acks_late``). A worker claims its job at the start of the task,
-so a queued job whose message is in neither place has lost it, for example
-to a Redis restart without persistence.
+acknowledged is a value of the hash ``Channel.unacked_key`` until a pool
+process of the worker starts the task (see ``celery_app.make_celery``). The
+task claims its job first thing, so a queued job whose message is in
+neither place has lost it, for example to a Redis restart without
+persistence or to a worker killed between the start and the claim.
 
 kombu has no public call that lists a queue's messages, so ``redis_keys``
 is the one place that encodes this layout. It reads only the channel's

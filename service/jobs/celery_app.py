@@ -4,8 +4,8 @@ worker``.
 A worker reads the same ``RNN_FORECAST_*`` settings as the API and must see
 the same registry folder, job store (``RNN_FORECAST_JOB_STORE``) and upload
 folder (``<RNN_FORECAST_DATA_DIR>/series``). The API only publishes a job id;
-the task claims the job in the store, so a message delivered twice runs the
-job once.
+the task claims the job in the store with a conditional update, so a
+message delivered twice runs the job once.
 """
 
 from __future__ import annotations
@@ -30,28 +30,60 @@ RUN_JOB_TASK = "rnn_forecast.run_job"
 JOB_QUEUE = "rnn-forecast-jobs"
 
 
-def make_celery(broker_url: str) -> Celery:
+# seconds that a taken message may stay unacknowledged before Redis hands it
+# to a worker again (RNN_FORECAST_BROKER_VISIBILITY_TIMEOUT_SECONDS)
+DEFAULT_VISIBILITY_TIMEOUT_SECONDS: float = Settings.model_fields[
+    "broker_visibility_timeout_seconds"
+].default
+# the maximum pause, in seconds, between a worker's scans for such messages
+MAX_RESTORE_INTERVAL_SECONDS = 10.0
+
+
+def make_celery(
+    broker_url: str,
+    visibility_timeout: float = DEFAULT_VISIBILITY_TIMEOUT_SECONDS,
+) -> Celery:
     """Create a Celery app on ``broker_url`` with JSON messages and no
-    result backend, because results live in the job store."""
+    result backend, because results live in the job store.
+
+    A message that a worker took and did not acknowledge within
+    ``visibility_timeout`` seconds goes back to the queue, at most
+    ``restore_interval(visibility_timeout)`` seconds later.
+    """
     celery = Celery("rnn_forecast", broker=broker_url, set_as_current=False)
     celery.conf.update(
         task_serializer="json",
         accept_content=["json"],
         task_ignore_result=True,
         task_default_queue=JOB_QUEUE,
-        # a message is acknowledged after the job ends, and one job at a time
-        # is reserved per worker process, so a worker that dies before
-        # claiming its job leaves the message for another worker. Redis
-        # delivers a message again when a job outlasts the broker's
-        # visibility timeout (3600 s in kombu 5.7); the second delivery finds
-        # the job claimed and does nothing.
-        task_acks_late=True,
-        task_reject_on_worker_lost=True,
+        # A worker acknowledges a message when a pool process starts its task,
+        # and takes no message while every pool process is busy (Celery does
+        # this for Redis brokers only). A message is therefore unacknowledged
+        # only from the moment a worker takes it until its task starts, so the
+        # visibility timeout never delivers a running job again. A worker
+        # killed in that moment leaves the message to the visibility timeout.
+        # A worker killed after it and before the claim leaves a queued job
+        # without a message, which the API's message check publishes again.
+        task_acks_late=False,
+        worker_disable_prefetch=True,
         worker_prefetch_multiplier=1,
         broker_connection_retry_on_startup=True,
-        broker_transport_options={"socket_connect_timeout": 5},
+        broker_transport_options={
+            "socket_connect_timeout": 5,
+            "visibility_timeout": visibility_timeout,
+            # every scan of the unacknowledged messages runs, at this interval
+            "unacked_restore_interval": restore_interval(visibility_timeout),
+            "unacked_restore_throttle": 1,
+        },
     )
     return celery
+
+
+def restore_interval(visibility_timeout: float) -> float:
+    """Return the seconds between a worker's scans for messages past
+    ``visibility_timeout`` seconds: a quarter of it, from 0.5 s up to
+    ``MAX_RESTORE_INTERVAL_SECONDS``."""
+    return max(0.5, min(MAX_RESTORE_INTERVAL_SECONDS, visibility_timeout / 4))
 
 
 @cache
@@ -64,7 +96,10 @@ def worker_store() -> JobStore:
     return open_store(worker_settings())
 
 
-app = make_celery(worker_settings().broker_url)
+app = make_celery(
+    worker_settings().broker_url,
+    worker_settings().broker_visibility_timeout_seconds,
+)
 
 
 @app.task(name=RUN_JOB_TASK)

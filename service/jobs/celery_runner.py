@@ -51,7 +51,9 @@ class CeleryRunner:
     def __init__(self, settings: Settings, store: JobStore) -> None:
         self.settings = settings
         self.store = store
-        self.celery = make_celery(settings.broker_url)
+        self.celery = make_celery(
+            settings.broker_url, settings.broker_visibility_timeout_seconds
+        )
         self.broker = maybe_sanitize_url(settings.broker_url)
         self._stopping = threading.Event()
         self._thread = threading.Thread(
