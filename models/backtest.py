@@ -72,6 +72,7 @@ from models.training import (
     check_trainable,
     fit,
 )
+from models.word_lists import join_words
 
 logger = logging.getLogger(__name__)
 
@@ -126,9 +127,24 @@ class BacktestSpec(InputNamed):
     )
     levels: list[Annotated[float, AfterValidator(_check_level)]] = Field(
         default_factory=lambda: list(REPORT_LEVELS),
+        min_length=1,
         max_length=10,
-        description="prediction interval levels whose coverage is reported",
+        description="prediction interval levels whose coverage is reported "
+        "(default 0.8, 0.9 and 0.95)",
     )
+
+    @field_validator("levels", mode="before")
+    @classmethod
+    def _check_some_levels(cls, levels: Any, info: ValidationInfo) -> Any:
+        # an empty list would run every fold and report no interval coverage
+        if isinstance(levels, list | tuple) and not levels:
+            name = input_name(info, "levels")
+            defaults = join_words([str(level) for level in REPORT_LEVELS])
+            raise ValueError(
+                f"{name} is empty; send at least one level, such as [0.9], or "
+                f"leave {name} out for the default levels {defaults}"
+            )
+        return levels
 
     @field_validator("levels")
     @classmethod

@@ -291,6 +291,24 @@ def test_backtest_job_rejects_repeated_level(
     assert client.get("/v1/jobs", params={"limit": 200}).json()["jobs"] == before
 
 
+def test_backtest_job_rejects_empty_levels(
+    jobs_server: tuple[LiveServer, Path, Path],
+) -> None:
+    client = jobs_server[0].client
+    before = client.get("/v1/jobs", params={"limit": 200}).json()["jobs"]
+
+    response = submit(client, "backtest", {"training": TRAINING, "levels": []})
+
+    assert response.status_code == 422, response.text
+    errors = response.json()["errors"]
+    assert [error["field"] for error in errors] == ["params.levels"]
+    assert errors[0]["message"] == (
+        "levels is empty; send at least one level, such as [0.9], or leave "
+        "levels out for the default levels 0.8, 0.9 and 0.95"
+    )
+    assert client.get("/v1/jobs", params={"limit": 200}).json()["jobs"] == before
+
+
 @pytest.mark.parametrize(
     ("params", "field"),
     [
