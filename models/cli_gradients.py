@@ -69,6 +69,8 @@ FLOW_OPTIONS = {
     "model.version": "--model",
     "model.layer": "--layer",
     "input.bundled.end": "--end",
+    # the name that run-time errors of the bundled window give the field
+    "input.end": "--end",
     "input.values": "--values",
 }
 # the options of gradients lag-experiment, by the field of

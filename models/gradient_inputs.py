@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -63,9 +63,10 @@ class BundledInput(_Strict):
     """T consecutive values of the bundled NFLX closes (2002-05-23..2020-12-11).
 
     The window ends at the last value dated on or before ``end`` (default: the
-    last row). A fresh network reads daily log returns standardised by their
-    mean and standard deviation over the whole series. A stored version reads
-    its own target (log returns or prices) scaled by its own scaler.
+    last row). An ``end`` after the last date, 2020-12-11, is rejected. A
+    fresh network reads daily log returns standardised by their mean and
+    standard deviation over the whole series. A stored version reads its own
+    target (log returns or prices) scaled by its own scaler.
     """
 
     source: Literal["bundled"] = "bundled"
@@ -165,12 +166,15 @@ def prepare_input(
     horizon: int,
     target: list[float] | None = None,
     transform: ValueTransform | None = None,
+    name_of: Callable[[str], str] = str,
 ) -> PreparedInput:
     """Build the sequence x (T, F) with T = ``seq_len`` and the target (K,).
 
     ``transform`` applies to bundled windows for a stored version; None means
     standardised log returns. Raises ``InvalidInputError`` for a target whose
-    length is not K, ragged client rows or a window that does not fit.
+    length is not K, ragged client rows, or a bundled window that ends after
+    the data or does not fit before its end. ``name_of`` returns the name of
+    a spec field in the input, such as ``--end`` for ``input.end``.
     """
     if target is not None and len(target) != horizon:
         raise InvalidInputError(
@@ -185,7 +189,9 @@ def prepare_input(
         x = torch.randn(seq_len, 1, dtype=torch.float64, generator=generator)
         description: dict[str, Any] = {"source": "noise", "seed": spec.seed}
     elif isinstance(spec, BundledInput):
-        x, following, description = _bundled_window(spec, seq_len, horizon, transform)
+        x, following, description = _bundled_window(
+            spec, seq_len, horizon, transform, name_of("input.end")
+        )
     else:
         x = _client_values(spec)
         description = {"source": "values", "features": x.shape[1]}
@@ -233,12 +239,18 @@ def _client_values(spec: ValuesInput) -> Tensor:
 
 
 def _bundled_window(
-    spec: BundledInput, seq_len: int, horizon: int, transform: ValueTransform | None
+    spec: BundledInput,
+    seq_len: int,
+    horizon: int,
+    transform: ValueTransform | None,
+    end_name: str,
 ) -> tuple[Tensor, np.ndarray | None, dict[str, Any]]:
-    """Cut T values ending at ``spec.end`` and the up to K values after them."""
+    """Cut T values ending at ``spec.end`` and the up to K values after them;
+    ``end_name`` names ``spec.end`` in errors."""
     dates, values = _bundled_values(transform)
     end_index = len(values) - 1
     if spec.end is not None:
+        _check_end(spec.end, dates[-1], end_name)
         end_index = int(np.searchsorted(dates, np.datetime64(spec.end), "right")) - 1
 
     start = end_index - seq_len + 1
@@ -246,7 +258,7 @@ def _bundled_window(
         first = str(dates[seq_len - 1])[:10] if seq_len <= len(values) else None
         fix = f"use an end on or after {first}" if first else "use a shorter seq_len"
         raise InvalidInputError(
-            f"the bundled data has {end_index + 1} values up to input.end "
+            f"the bundled data has {end_index + 1} values up to {end_name} "
             f"{spec.end}, fewer than seq_len={seq_len}; {fix}",
             field="input.end",
         )
@@ -261,6 +273,20 @@ def _bundled_window(
     }
     x = torch.from_numpy(window.astype(np.float64)).unsqueeze(1)
     return x, (after if len(after) == horizon else None), description
+
+
+def _check_end(end: dt.date, last: np.datetime64, end_name: str) -> None:
+    """Raise ``InvalidInputError`` when ``end`` is after ``last``, the date
+    of the last bundled value, because no window ends there."""
+    if np.datetime64(end) <= last:
+        return
+    last_date = str(last)[:10]
+    raise InvalidInputError(
+        f"{end_name} {end} is after {last_date}, the last date of the bundled "
+        f"data; use an end on or before {last_date}, or leave {end_name} out "
+        "to end the window at the last value",
+        field="input.end",
+    )
 
 
 def _bundled_values(transform: ValueTransform | None) -> tuple[np.ndarray, np.ndarray]:

@@ -314,6 +314,7 @@ def compute_gradient_flow(
         horizon=int(stack.head.out_features),
         target=spec.target,
         transform=transform,
+        name_of=spec.input_name,
     )
     _check_features(prepared, stack)
     trace = trace_gradients(

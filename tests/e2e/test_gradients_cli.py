@@ -53,6 +53,22 @@ def test_flow_rejects_bad_spec(tmp_path: Path) -> None:
     assert "--activation 'identity' applies only to --cell 'rnn'" in result.stderr
 
 
+def test_flow_rejects_end_after_data(tmp_path: Path) -> None:
+    result = run_cli(
+        tmp_path / "registry",
+        "gradients", "flow", "--input", "bundled", "--end", "2021-01-04",
+        "--hidden-size", "4", "--seq-len", "10",
+    )  # fmt: skip
+
+    assert result.returncode == 2
+    assert result.stderr == (
+        "error: --end 2021-01-04 is after 2020-12-11, the last date of the "
+        "bundled data; use an end on or before 2020-12-11, or leave --end out "
+        "to end the window at the last value\n"
+    )
+    assert result.stdout == ""
+
+
 def test_flow_names_bad_value(tmp_path: Path) -> None:
     values, result = run_flow_on_values(tmp_path, "[1, NaN, 3]")
 

@@ -521,6 +521,11 @@ def test_zero_last_gradient_is_rejected() -> None:
             "input.end",
             "fewer than seq_len=50",
         ),
+        (
+            {"seq_len": 5, "input": {"source": "bundled", "end": "2020-12-12"}},
+            "input.end",
+            "after 2020-12-11, the last date of the bundled data",
+        ),
     ],
 )
 def test_invalid_specs_name_the_field(

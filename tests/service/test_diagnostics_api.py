@@ -284,6 +284,43 @@ def test_wide_rows_are_limit_problem(live_server: LiveServer, path: str) -> None
     assert problem["errors"][0]["field"] == "input.values"
 
 
+LATE_END = {"source": "bundled", "end": "2021-01-04"}
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        (FLOW, {"hidden_size": 4, "seq_len": 10, "input": LATE_END}),
+        (FLOW + ".png", {"hidden_size": 4, "seq_len": 10, "input": LATE_END}),
+        (FLOW, {"model": {"name": "nflx"}, "seq_len": 10, "input": LATE_END}),
+    ],
+)
+def test_end_after_bundled_data_is_problem(
+    live_server: LiveServer, path: str, body: dict[str, object]
+) -> None:
+    response = live_server.client.post(path, json=body)
+
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == PROBLEM
+    errors = response.json()["errors"]
+    assert [error["field"] for error in errors] == ["input.end"]
+    assert errors[0]["message"] == (
+        "input.end 2021-01-04 is after 2020-12-11, the last date of the bundled "
+        "data; use an end on or before 2020-12-11, or leave input.end out to end "
+        "the window at the last value"
+    )
+
+
+def test_end_on_last_bundled_date_is_served(live_server: LiveServer) -> None:
+    last_end = {"source": "bundled", "end": "2020-12-11"}
+    body = {"hidden_size": 4, "seq_len": 10, "input": last_end}
+
+    response = live_server.client.post(FLOW, json=body)
+
+    assert response.status_code == 200, response.text
+    assert response.json()["input"]["end"] == "2020-12-11"
+
+
 @pytest.mark.parametrize(
     ("path", "cell"),
     [(FLOW, "rnn"), (FLOW, "lstm"), (FLOW, "gru"), (FLOW + ".png", "gru")],
