@@ -25,14 +25,22 @@ REMOVED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
 # or a field
 SPACE_CATEGORIES = frozenset({"Zs", "Zl", "Zp"})
 SPACE_CONTROLS = frozenset("\t\n\v\f\r\x1c\x1d\x1e\x1f\x85")
+# ZERO WIDTH NON-JOINER and ZERO WIDTH JOINER (format characters) shape the
+# characters on both sides, as in emoji sequences and Indic and Arabic
+# scripts, so they are kept between two visible characters
+JOINERS = frozenset("\u200c\u200d")
 
 
 def display_filename(name: str | None) -> str | None:
-    """Return ``name`` in NFC form with the characters of
-    ``REMOVED_CATEGORIES`` removed, every run of spaces, separators and line
-    controls turned into one space, no space at either end, and at most
-    ``MAX_FILENAME_CHARS`` characters; None when nothing is left. Only the
-    first ``MAX_READ_CHARS`` characters of ``name`` are read."""
+    """Return ``name`` cleaned for display, or None when nothing is left.
+
+    The name is put in NFC form and loses the characters of
+    ``REMOVED_CATEGORIES``, except a joiner of ``JOINERS`` between two
+    visible characters. Every run of spaces, separators and line controls
+    becomes one space, no space is left at either end, and at most
+    ``MAX_FILENAME_CHARS`` characters are kept. Only the first
+    ``MAX_READ_CHARS`` characters of ``name`` are read.
+    """
     if name is None:
         return None
 
@@ -40,7 +48,30 @@ def display_filename(name: str | None) -> str | None:
     for char in unicodedata.normalize("NFC", name[:MAX_READ_CHARS]):
         if char in SPACE_CONTROLS or unicodedata.category(char) in SPACE_CATEGORIES:
             characters.append(" ")
-        elif unicodedata.category(char) not in REMOVED_CATEGORIES:
+        elif char in JOINERS or unicodedata.category(char) not in REMOVED_CATEGORIES:
             characters.append(char)
-    cleaned = " ".join("".join(characters).split())
-    return cleaned[:MAX_FILENAME_CHARS].rstrip() or None
+    cleaned = " ".join(_joined("".join(characters)).split())
+    # a cut between a joiner and the character after it leaves the joiner last
+    return _joined(cleaned[:MAX_FILENAME_CHARS]).rstrip() or None
+
+
+def _joined(text: str) -> str:
+    """Return ``text`` without the joiners that do not sit between two
+    visible characters: characters other than a space or a joiner."""
+    kept = []
+    for index, char in enumerate(text):
+        if char in JOINERS and not (
+            _visible(text, index - 1) and _visible(text, index + 1)
+        ):
+            continue
+        kept.append(char)
+    return "".join(kept)
+
+
+def _visible(text: str, index: int) -> bool:
+    """Return whether ``text[index]`` exists and is neither whitespace nor
+    a joiner."""
+    if not 0 <= index < len(text):
+        return False
+    char = text[index]
+    return char not in JOINERS and not char.isspace()

@@ -80,8 +80,10 @@ class SeriesOut(BaseModel):
     filename: str | None = Field(
         default=None,
         description="The multipart filename with control, format and "
-        "bidirectional characters removed, whitespace runs as one space, and at "
-        "most 255 characters; null for a text/csv body or an empty name",
+        "bidirectional characters removed, except a zero-width joiner or "
+        "non-joiner between two visible characters, whitespace runs as one "
+        "space, and at most 255 characters; null for a text/csv body or an "
+        "empty name",
     )
     created_at: str
 

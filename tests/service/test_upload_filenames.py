@@ -27,6 +27,28 @@ BOUNDARY = "filename-boundary"
         ("  spaced \u00a0 out  ", "spaced out"),
         ("private\ue000use.csv", "privateuse.csv"),
         ("cafe\u0301.csv", "caf\u00e9.csv"),
+        # ZWJ and ZWNJ between visible characters: an emoji sequence, an
+        # emoji with a variation selector, Devanagari after a virama, Persian
+        (
+            "\U0001f468\u200d\U0001f469\u200d\U0001f467.csv",
+            "\U0001f468\u200d\U0001f469\u200d\U0001f467.csv",
+        ),
+        ("\u2764\ufe0f\u200d\U0001f525.csv", "\u2764\ufe0f\u200d\U0001f525.csv"),
+        ("\u0915\u094d\u200d\u0937.csv", "\u0915\u094d\u200d\u0937.csv"),
+        (
+            "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645.csv",
+            "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645.csv",
+        ),
+        # a removed character between a joiner and a visible one
+        ("a\u202e\u200db.csv", "a\u200db.csv"),
+        # joiners at either end, beside a space or another joiner
+        ("\u200dlead.csv", "lead.csv"),
+        ("trail.csv\u200c", "trail.csv"),
+        ("a \u200d b.csv", "a b.csv"),
+        ("a\u200d\tb.csv", "a b.csv"),
+        ("a\u200d\u200db.csv", "ab.csv"),
+        ("a\u200c\u200d\u200cb.csv", "ab.csv"),
+        ("\u200d", None),
         ("", None),
         ("\u202e\u202c\x00 ", None),
         (None, None),
@@ -43,6 +65,15 @@ def test_display_filename_bounded() -> None:
 
     assert shown == "x" * (MAX_FILENAME_CHARS - 1)
     assert display_filename("\u202e" * MAX_READ_CHARS + "late.csv") is None
+
+
+def test_display_filename_cut_drops_last_joiner() -> None:
+    # the cut at MAX_FILENAME_CHARS falls between the joiner and the b
+    sent = "x" * (MAX_FILENAME_CHARS - 2) + "a\u200db.csv"
+
+    shown = display_filename(sent)
+
+    assert shown == "x" * (MAX_FILENAME_CHARS - 2) + "a"
 
 
 @pytest.fixture(scope="module")
@@ -80,3 +111,17 @@ def test_upload_stores_display_filename(server: LiveServer) -> None:
     )
     listed = server.client.get("/v1/series").json()["series"]
     assert [entry["filename"] for entry in listed] == ["pricesvsc.exe 2020.csv"]
+
+
+def test_upload_keeps_joiners_between_characters(server: LiveServer) -> None:
+    headers = {"content-type": f"multipart/form-data; boundary={BOUNDARY}"}
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"
+    body = form(f"\u200d{family} \u200cprices.csv\u200c", yahoo_tail(50))
+
+    response = server.client.post("/v1/series", content=body, headers=headers)
+
+    assert response.status_code == 201, response.text
+    info = response.json()
+    assert info["filename"] == f"{family} prices.csv"
+    stored = server.client.get(f"/v1/series/{info['id']}").json()
+    assert stored["filename"] == f"{family} prices.csv"
