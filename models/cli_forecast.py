@@ -20,6 +20,7 @@ from typing import Any
 from models.cli_inputs import read_json_file, split_version_ref
 from models.errors import InvalidInputError
 from models.forecasting import Forecast, build_input, run_batch
+from models.history_prices import RowPrices, check_row_prices
 from models.plurals import plural
 from models.quoted_ids import quoted
 from models.registry import Registry
@@ -241,6 +242,12 @@ def checked_rows(path: Path, rows: list[Any]) -> tuple[list[str], list[float]]:
             if fix is not None:
                 message = f"{message}; {fix.replace('send ', 'add ', 1)}"
         raise ValueError(f"--history {path}: {field}: {message}") from None
+    try:
+        check_row_prices(
+            (index, RowPrices.of_fields(row)) for index, row in enumerate(valid)
+        )
+    except InvalidInputError as exc:
+        raise ValueError(f"--history {path}: {exc}") from None
     return [row["date"].isoformat() for row in valid], [row["close"] for row in valid]
 
 

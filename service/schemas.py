@@ -52,7 +52,11 @@ Horizon = Annotated[int, Field(ge=1, le=DEFAULT_LIMITS.max_horizon), INTEGER_ONL
 
 
 class HistoryRow(BaseModel):
-    """One daily row of client-supplied history."""
+    """One daily row of client-supplied history.
+
+    The forecast reads the date and the close. The optional prices of a row
+    must agree: low at most high, and open and close between them.
+    """
 
     model_config = ConfigDict(
         extra="forbid",

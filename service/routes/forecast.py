@@ -26,6 +26,7 @@ from fastapi import APIRouter, Request, Response
 
 from models.errors import LimitExceededError
 from models.forecasting import Forecast, build_input
+from models.history_prices import RowPrices, check_row_prices
 from models.limits import check_limit
 from models.registry import check_name
 from service.json_bodies import JsonBodyRoute
@@ -77,19 +78,33 @@ class ForecastQuery(NamedTuple):
 
     @classmethod
     def from_model(cls, body: ForecastRequest) -> ForecastQuery:
+        """Build the query of a validated body. Raise ``InvalidInputError``
+        for a history row whose open, high, low and close disagree."""
         dates = closes = None
         if body.history is not None:
             dates = [row.date for row in body.history]
             closes = [row.close for row in body.history]
+            check_row_prices(
+                (index, RowPrices(row.close, row.open, row.high, row.low))
+                for index, row in enumerate(body.history)
+            )
         return cls(body.version, body.horizon, dates, closes, body.level)
 
     @classmethod
     def from_fields(cls, body: ForecastRequestFields) -> ForecastQuery:
+        """Build the query of a validated body, as ``from_model`` does."""
         dates = closes = None
         history = body.get("history")
         if history is not None:
             dates = [row["date"] for row in history]
             closes = [row["close"] for row in history]
+            # only a row with more keys than date and close can give prices,
+            # so the usual body, of such rows alone, skips the check
+            if sum(map(len, history)) != 2 * len(history):
+                check_row_prices(
+                    (index, RowPrices.of_fields(row))
+                    for index, row in enumerate(history)
+                )
         return cls(
             body.get("version", "latest"),
             body.get("horizon"),

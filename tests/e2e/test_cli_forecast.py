@@ -175,6 +175,14 @@ def test_forecast_names_bad_option(
             'as YYYY-MM-DD such as "2020-12-10"',
         ),
         ('{"history": []}', ".json", "expected a JSON array of history rows"),
+        (
+            '[{"date": "2020-12-10", "close": 500, "low": 490, "high": 510}, '
+            '{"date": "2020-12-11", "close": 501, "low": 505, "high": 510}]',
+            ".json",
+            ": history[1].close 501.0 is below history[1].low 505.0; send a low "
+            "at or below the high and an open and close between them, or leave "
+            "open, high and low out, because the forecast reads only the close",
+        ),
     ],
 )
 def test_forecast_names_bad_history(

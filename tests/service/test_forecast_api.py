@@ -267,6 +267,76 @@ def test_duplicate_dates_are_422(
     assert "is duplicated" in response.json()["detail"]
 
 
+PRICES_FIX = (
+    "send a low at or below the high and an open and close between them, or "
+    "leave open, high and low out, because the forecast reads only the close"
+)
+
+
+@pytest.mark.parametrize(
+    ("prices", "field", "problem"),
+    [
+        ({"low": 10.5, "high": 9}, "low", "10.5 is above history[3].high 9.0"),
+        ({"close": 12.5, "high": 12}, "close", "12.5 is above history[3].high 12.0"),
+        ({"close": 9, "low": 10}, "close", "9.0 is below history[3].low 10.0"),
+        (
+            {"close": 10.5, "open": 9.5, "low": 10, "high": 11},
+            "open",
+            "9.5 is below history[3].low 10.0",
+        ),
+        (
+            {"close": 10.5, "open": 11.5, "high": 11, "volume": 5},
+            "open",
+            "11.5 is above history[3].high 11.0",
+        ),
+    ],
+)
+def test_disagreeing_row_prices_are_422(
+    live_server: LiveServer,
+    trained_registry: Registry,
+    prices: dict[str, float],
+    field: str,
+    problem: str,
+) -> None:
+    rows = history_rows(trained_registry)
+    rows[3].update(prices)
+
+    response = live_server.client.post(
+        "/v1/models/nflx/forecast", json={"history": rows}
+    )
+
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == PROBLEM
+    errors = response.json()["errors"]
+    assert [error["field"] for error in errors] == [f"history[3].{field}"]
+    assert errors[0]["message"] == f"history[3].{field} {problem}; {PRICES_FIX}"
+
+
+def test_agreeing_row_prices_are_served(
+    live_server: LiveServer, trained_registry: Registry
+) -> None:
+    plain = history_rows(trained_registry)
+    full = []
+    for row in history_rows(trained_registry):
+        close = float(row["close"])  # type: ignore[arg-type]
+        full.append(
+            {**row, "open": close, "high": close + 1, "low": close - 1, "volume": 10}
+        )
+    # a day on which every price was the same
+    close = float(full[0]["close"])
+    full[0].update({"open": close, "high": close, "low": close})
+
+    by_close = live_server.client.post(
+        "/v1/models/nflx/forecast", json={"history": plain}
+    )
+    by_bars = live_server.client.post(
+        "/v1/models/nflx/forecast", json={"history": full}
+    )
+
+    assert by_bars.status_code == 200, by_bars.text
+    assert by_bars.json() == by_close.json()
+
+
 def test_non_positive_close_is_422_for_returns_model(
     live_server: LiveServer, trained_registry: Registry
 ) -> None:

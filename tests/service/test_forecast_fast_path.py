@@ -23,6 +23,7 @@ from models.registry import Registry
 from service import middleware
 from service.app import create_app
 from service.fast_forecast import ForecastFastPath, may_repeat_key
+from service.routes import forecast as forecast_route
 from service.routes.forecast import FORECAST_ERROR_SCOPE_KEY
 from service.schemas import FORECAST_REQUEST_FIELDS
 from service.settings import Settings
@@ -149,7 +150,18 @@ def valid_bodies(registry: Registry) -> list[dict[str, Any]]:
         {"horizon": 2, "version": "latest", "level": 0.9},
         {"horizon": 4, "version": 1, "history": history(registry, 30)},
         {"horizon": 5, "history": history(registry, 61)},
+        {"horizon": 2, "history": with_prices(history(registry, 30))},
     ]
+
+
+def with_prices(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Add an open, high, low and volume that agree with each row's close."""
+    priced = []
+    for row in rows:
+        close = row["close"]
+        prices = {"open": close, "high": close + 1, "low": close, "volume": 100}
+        priced.append({**row, **prices})
+    return priced
 
 
 def test_valid_requests_get_the_route_bytes(
@@ -165,6 +177,31 @@ def test_valid_requests_get_the_route_bytes(
                 assert served.comparable() == reference.comparable(), body
             assert app.state.fast_path.served == len(valid_bodies(trained_registry))
             assert app.state.fast_path.passed_on == 0
+
+    asyncio.run(scenario())
+
+
+def test_rows_of_date_and_close_skip_price_check(
+    trained_registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checked: list[list[Any]] = []
+    monkeypatch.setattr(
+        forecast_route, "check_row_prices", lambda rows: checked.append(list(rows))
+    )
+    plain = {"horizon": 2, "history": history(trained_registry, 30)}
+    priced = {"horizon": 2, "history": with_prices(history(trained_registry, 30))}
+
+    async def scenario() -> None:
+        async with running(trained_registry, tmp_path) as app:
+            answer = await call(app, [json.dumps(plain).encode()])
+            assert answer.status == 200, answer.body
+            assert checked == []
+
+            answer = await call(app, [json.dumps(priced).encode()])
+            assert answer.status == 200, answer.body
+            assert len(checked) == 1
+            assert len(checked[0]) == len(priced["history"])
+            assert app.state.fast_path.served == 2
 
     asyncio.run(scenario())
 
@@ -332,9 +369,14 @@ def test_history_errors_and_unknown_models_pass_through(
 ) -> None:
     rows = history(trained_registry, 40)
     swapped = [rows[1], rows[0], *rows[2:]]
+    high_low = with_prices(rows)
+    high_low[7]["low"] = high_low[7]["high"] + 1
+    close_above = [*rows[:7], {**rows[7], "high": rows[7]["close"] - 1}, *rows[8:]]
     cases: list[tuple[str, dict[str, Any], int]] = [
         (PATH, {"history": swapped}, 422),
         (PATH, {"history": rows[:5]}, 422),
+        (PATH, {"history": high_low}, 422),
+        (PATH, {"history": close_above}, 422),
         ("/v1/models/unknown/forecast", {}, 404),
         ("/v1/models/bad..name/forecast", {}, 422),
     ]
