@@ -220,6 +220,17 @@ class Registry:
             raise NotFoundError(f"model {name!r} not found", field="name")
         return {**_stored_aliases(self.root, name), LATEST: versions[-1]}
 
+    def dangling_aliases(self, name: str) -> list[str]:
+        """Return the aliases of ``name`` whose version no longer exists,
+        sorted; none when the alias file cannot be read, which
+        ``unreadable`` reports instead."""
+        versions = self.versions(name)
+        try:
+            stored = _stored_aliases(self.root, name)
+        except CheckpointError:
+            return []
+        return dangling(stored, versions)
+
     def resolve(self, name: str, ref: str | int) -> int:
         """Return the version number that ``ref`` (a number or alias) means."""
         versions = self.versions(name)
@@ -563,6 +574,12 @@ def _load_state(model: Forecaster, path: Path, label: str) -> None:
             f"{expected}, found {actual}; retrain this version"
         )
     model.load_state_dict(state)
+
+
+def dangling(aliases: dict[str, int], versions: list[int]) -> list[str]:
+    """Return the names in ``aliases`` (alias to version number) whose
+    version is not in ``versions``, sorted."""
+    return sorted(alias for alias, number in aliases.items() if number not in versions)
 
 
 def _stored_aliases(root: Path, name: str) -> dict[str, int]:

@@ -201,7 +201,8 @@ class Health(BaseModel):
     too. While the runner is unavailable, forecasts work but jobs cannot be
     submitted. While a model is in ``unreadable``, requests that read its
     broken file fail with 500, a broken ``highest_version`` fails every
-    write of a new version of it, and the other models work as usual."""
+    write of a new version of it, and the other models work as usual. An
+    alias in ``dangling_aliases`` fails only the requests by that alias."""
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -211,6 +212,7 @@ class Health(BaseModel):
                     "version": "0.1.0",
                     "models": 2,
                     "unreadable": {},
+                    "dangling_aliases": {"nflx": ["production"]},
                     "runner": {
                         "name": "celery",
                         "status": "ok",
@@ -231,6 +233,13 @@ class Health(BaseModel):
     unreadable: dict[str, str] = Field(
         description="Models whose latest version's metadata, alias file or "
         "highest_version file cannot be read or is invalid, with the reason"
+    )
+    dangling_aliases: dict[str, list[str]] = Field(
+        description="Models with aliases whose version no longer exists, "
+        "with those aliases sorted. Reading one gets 409 and a forecast by one "
+        "404; PUT each to an existing version or DELETE it. They do not make "
+        "status 'degraded', because latest, version numbers and the other "
+        "aliases work",
     )
     runner: RunnerHealth
 

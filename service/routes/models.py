@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from models.errors import CheckpointError
 from models.evaluation import error_table, skill_summary
-from models.registry import LATEST, Registry, check_name
+from models.registry import LATEST, Registry, check_name, dangling
 from service.deps import RegistryDep
 from service.etag import NOT_MODIFIED, json_with_etag
 from service.path_params import ModelNameParam, VersionParam
@@ -80,14 +80,11 @@ def summarize(registry: Registry, name: str) -> ModelSummary:
         error = error or exc.message
     if error:
         logger.warning("model %s listed with errors: %s", name, error)
-    dangling = sorted(
-        alias for alias, number in aliases.items() if number not in versions
-    )
     return ModelSummary(
         name=name,
         versions=versions,
         aliases=aliases,
-        dangling_aliases=dangling,
+        dangling_aliases=dangling(aliases, versions),
         latest=latest,
         error=error,
     )

@@ -451,6 +451,20 @@ def test_dangling_alias_names_missing_version(tmp_path: Path) -> None:
         registry.resolve("m", "prod")
 
 
+def test_dangling_aliases_listed_sorted(tmp_path: Path) -> None:
+    registry = Registry(tmp_path)
+    write_one(registry)
+    aliases = tmp_path / "m" / "aliases.json"
+    aliases.write_text('{"prod": 99, "beta": 7, "stable": 1}')
+
+    assert registry.dangling_aliases("m") == ["beta", "prod"]
+
+    # Registry.unreadable reports an alias file that cannot be read
+    aliases.write_text("[1]")
+    assert registry.dangling_aliases("m") == []
+    assert "m/aliases.json" in str(registry.unreadable("m"))
+
+
 def test_alias_to_unreadable_version_rejected(tmp_path: Path) -> None:
     registry = Registry(tmp_path)
     write_one(registry)

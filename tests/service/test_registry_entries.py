@@ -257,3 +257,33 @@ def test_health_hides_registry_path(
     assert response.status_code == 200
     assert "registry" not in response.json()
     assert str(registry.root) not in response.text
+
+
+def test_health_lists_dangling_aliases(registry: Registry, tmp_path: Path) -> None:
+    """Check that health names the aliases of a deleted version and stays
+    200 with status ok, on a registry of its own that has nothing broken."""
+    own = Registry(tmp_path / "registry")
+    for version in ("1", "2"):
+        copy_version(
+            registry.root / "ar" / "versions" / version,
+            own.root / "stale" / "versions" / version,
+        )
+    own.set_alias("stale", "prod", 2)
+    own.set_alias("stale", "beta", 2)
+    own.set_alias("stale", "stable", 1)
+    shutil.rmtree(own.root / "stale" / "versions" / "2")
+    server = LiveServer(own.root, {"RNN_FORECAST_API_KEY": API_KEY})
+    try:
+        before = server.client.get("/v1/health")
+        path = "/v1/models/stale/aliases/prod"
+        deleted = server.client.delete(path, headers={"X-API-Key": API_KEY})
+        after = server.client.get("/v1/health")
+    finally:
+        server.stop()
+
+    assert before.status_code == 200
+    assert before.json()["status"] == "ok"
+    assert before.json()["unreadable"] == {}
+    assert before.json()["dangling_aliases"] == {"stale": ["beta", "prod"]}
+    assert deleted.status_code == 200, deleted.text
+    assert after.json()["dangling_aliases"] == {"stale": ["beta"]}
