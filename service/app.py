@@ -120,6 +120,9 @@ def create_app(settings: Settings | None = None) -> FastPathApp:
         description="RNN, LSTM and GRU forecasters: forecasts, training jobs "
         "and gradient diagnostics.",
         lifespan=lifespan,
+        # a path with a trailing slash gets a 404 that names the path
+        # without it (service.trailing_slashes), not a redirect
+        redirect_slashes=False,
         # load balancers may call the health check with parameters of their own
         dependencies=[Depends(UnknownQueryCheck(API_PREFIX, open_paths=[HEALTH_PATH]))],
     )

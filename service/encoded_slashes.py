@@ -3,8 +3,8 @@
 uvicorn percent-decodes the request target into ``scope["path"]``, so the
 ``%2F`` of ``PUT /v1/models/nflx/aliases/..%2F`` becomes a ``/`` that the
 router reads as a segment separator. That path would match no route, and
-Starlette would respond to its trailing slash with a 307 redirect to
-``/v1/models/nflx/aliases/..``. RFC 3986 section 2.2 makes ``%2F`` data, not
+its 404 would name ``/v1/models/nflx/aliases/..`` as the path to send
+(``service.trailing_slashes``). RFC 3986 section 2.2 makes ``%2F`` data, not
 a separator. ``keep_encoded_slashes`` therefore writes each decoded slash
 back as ``%2F``, so the router matches the route that the client's segments
 name. The value of the path parameter then contains ``%2F``, which breaks

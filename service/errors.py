@@ -34,6 +34,7 @@ from service.json_bodies import DuplicateKeyError, NullBodyError
 from service.links import docs_path, route_path
 from service.missing_fields import add_missing_fixes
 from service.null_fields import add_null_hints
+from service.trailing_slashes import path_without_slash
 
 logger = logging.getLogger(__name__)
 
@@ -252,6 +253,13 @@ def _routing_detail(request: Request, exc: StarletteHTTPException) -> str | None
     """Write a message for the router's own 404, which carries no detail."""
     method, path = request.method, request.url.path
     if exc.status_code == 404 and request.scope.get("route") is None:
+        fixed = path_without_slash(request.scope, request.app.router.routes)
+        if fixed is not None:
+            return (
+                f"no route matches {method} {shortened(path)}, because the "
+                "paths of the API end without a slash; send the request to "
+                f"{shortened(fixed)}"
+            )
         docs = docs_path(request)
         # a client may send a path of any length, so a long one is cut
         return (

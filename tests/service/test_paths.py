@@ -288,3 +288,60 @@ def test_unknown_job_id_is_404(live_server: LiveServer) -> None:
 
     assert response.status_code == 404, response.text
     assert response.json()["detail"] == f"job '{'a' * 32}' not found"
+
+
+SERIES_ID = "0" * 32
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/v1/models/nflx/aliases/prod/"),
+        ("PUT", "/v1/models/nflx/aliases/prod/"),
+        ("POST", "/v1/models/nflx/forecast/"),
+        ("GET", "/v1/health/"),
+        ("GET", "/v1/health//"),
+        ("GET", "/v1/models/"),
+        ("GET", "/v1/models/nflx/versions/1/"),
+        ("POST", "/v1/training-jobs/"),
+        ("DELETE", f"/v1/series/{SERIES_ID}/"),
+        ("GET", "/metrics/"),
+        ("GET", "/docs/"),
+    ],
+)
+def test_trailing_slash_is_404_with_fix(
+    live_server: LiveServer, method: str, path: str
+) -> None:
+    """Check that a route's path with a trailing slash gets a 404 that names
+    the path without it, and no redirect."""
+    response, body = send_raw(live_server, method, path)
+    problem = json.loads(body)
+
+    assert response.status == 404, body
+    assert response.getheader("content-type") == "application/problem+json"
+    assert response.getheader("location") is None
+    assert problem["detail"] == (
+        f"no route matches {method} {path}, because the paths of the API end "
+        f"without a slash; send the request to {path.rstrip('/')}"
+    )
+
+
+@pytest.mark.parametrize("path", ["/v1/", "/", "/v1/models/nflx/aliases/"])
+def test_trailing_slash_without_route_has_no_fix(
+    live_server: LiveServer, path: str
+) -> None:
+    response, body = send_raw(live_server, "GET", path)
+
+    assert response.status == 404, body
+    assert json.loads(body)["detail"] == (
+        f"no route matches GET {path}; the API reference is at /docs"
+    )
+
+
+def test_trailing_slash_fix_under_root_path(prefixed_server: LiveServer) -> None:
+    response = prefixed_server.client.get("/v1/health/")
+
+    assert response.status_code == 404, response.text
+    assert response.json()["detail"].endswith(
+        f"send the request to {ROOT_PATH}/v1/health"
+    )
