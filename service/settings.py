@@ -69,8 +69,8 @@ class Settings(BaseSettings):
     resolve_ttl_ms: float = Field(default=0.0, ge=0.0, le=60_000.0)
     # diagnostics waiting for a diagnostics thread; more get 503
     max_queued_diagnostics: int = Field(default=4, ge=0, le=1000)
-    # series uploads parsed at once, each on a thread of its own; one more
-    # gets 503 (service/upload_parsing.py)
+    # series uploads read and parsed at once, each parsed on a thread of its
+    # own; one more gets 503 before its body is read (service/upload_parsing.py)
     upload_workers: int = Field(default=2, ge=1, le=64)
 
     max_epochs: int = DEFAULT_LIMITS.max_epochs

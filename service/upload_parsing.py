@@ -4,9 +4,12 @@ Parsing a CSV near the 10 MB default limit takes seconds, and a parse of a
 9.9 MB upload raised the peak resident memory by 79 MB
 (``scripts/upload_parse_cost.py --memory``).
 ``UploadParsing`` runs parses on ``RNN_FORECAST_UPLOAD_WORKERS`` threads of
-its own and admits no more than that many at once. An upload beyond them
-gets 503 with ``Retry-After`` at once instead of waiting, so concurrent
-uploads cannot take the memory of an unbounded queue.
+its own and admits no more than that many uploads at once. An upload takes
+its place (``admitted``) before its body is read and keeps it until its
+parse ends. An upload beyond them gets 503 with ``Retry-After`` before any
+of its body is read, instead of waiting, so concurrent uploads cannot take
+the memory of an unbounded queue, and a rejected one takes none for its
+body.
 
 A parse gets a stop check. ``cancel_running`` turns it True for every
 running parse, which then ends at its next check with
@@ -19,12 +22,13 @@ client that never gets the new id leaves no stored series behind.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -47,6 +51,17 @@ SMOOTHING = 0.3
 SHUTDOWN_RETRY_SECONDS = 5
 
 
+class UploadPlace:
+    """One admitted upload's place among the ``workers`` of
+    ``UploadParsing``. ``stop`` is the stop check of its parse, and
+    ``parsing`` turns True once the parse is on the pool, which then frees
+    the place when the parse ends."""
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.parsing = False
+
+
 class UploadParsing:
     """Runs at most ``workers`` upload parses at once, each on a thread of
     a pool of its own."""
@@ -61,20 +76,41 @@ class UploadParsing:
         self._mean_seconds: float | None = None
         self._lock = threading.Lock()
 
+    @contextlib.contextmanager
+    def admitted(self) -> Iterator[UploadPlace]:
+        """Take a place for one upload and give it back on exit, unless its
+        parse started, which gives it back when it ends.
+
+        Raises ``HTTPException`` (503) when ``workers`` uploads hold a place
+        already, and when the server is stopping. An upload takes its place
+        before its body is read, so a rejected upload reads none of it.
+        """
+        place = self._admit()
+        try:
+            yield place
+        finally:
+            if not place.parsing:
+                self._release(place.stop)
+
     async def run(
-        self, function: Callable[[StopCheck], T], request: Request | None = None
+        self,
+        function: Callable[[StopCheck], T],
+        request: Request | None = None,
+        place: UploadPlace | None = None,
     ) -> T:
         """Run ``function(should_stop)`` on the pool and return its result.
 
-        Raises ``HTTPException`` (503) when ``workers`` parses are
-        running already, when the server is stopping, and when
+        ``place`` comes from ``admitted``; without one, the parse takes a
+        place of its own. Raises ``HTTPException`` (503) when ``workers``
+        uploads hold a place already, when the server is stopping, and when
         ``cancel_running`` stopped the parse. When the client of
         ``request`` disconnects after sending its body, the parse stops at
         its next check and this raises ``ClientDisconnectedError``. A parse
         that ends before that check returns as usual.
         """
-        stop = threading.Event()
-        future = self._submit(functools.partial(function, stop.is_set), stop)
+        place = place or self._admit()
+        stop = place.stop
+        future = self._submit(functools.partial(function, stop.is_set), place)
         result = asyncio.wrap_future(future)
         try:
             if request is not None and await _client_left(request, result):
@@ -110,24 +146,38 @@ class UploadParsing:
             return DEFAULT_RETRY_SECONDS
         return min(max(math.ceil(mean), 1), MAX_RETRY_SECONDS)
 
-    def _submit(self, function: Callable[[], T], stop: threading.Event) -> Future[T]:
+    def _admit(self) -> UploadPlace:
+        """Take a place, or raise the 503 of a full pool or of a stopping
+        server."""
+        place = UploadPlace()
         with self._lock:
             stopping = self._stopping
             full = len(self._running) >= self.workers
             if not (stopping or full):
-                self._running.add(stop)
+                self._running.add(place.stop)
         if stopping:
             raise self._stopping_error()
         if full:
             raise self._full_error()
+        return place
 
+    def _submit(self, function: Callable[[], T], place: UploadPlace) -> Future[T]:
+        """Start ``function`` on the pool in ``place``, which the parse frees
+        when it ends. Free it at once when the server began to stop while
+        the body was read, or the pool has shut down."""
+        with self._lock:
+            stopping = self._stopping
+        if stopping:
+            self._release(place.stop)
+            raise self._stopping_error()
         try:
             future = self.executor.submit(self._timed, function)
         except RuntimeError as exc:
             # the pool has shut down because the server is stopping
-            self._release(stop)
+            self._release(place.stop)
             raise self._stopping_error() from exc
-        future.add_done_callback(functools.partial(self._release, stop))
+        place.parsing = True
+        future.add_done_callback(functools.partial(self._release, place.stop))
         return future
 
     def _timed(self, function: Callable[[], T]) -> T:

@@ -8,6 +8,7 @@ The body is either the CSV itself (``Content-Type: text/csv``) or a
 from __future__ import annotations
 
 import functools
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -126,7 +127,8 @@ UPLOAD_BODY = {
         },
         503: {
             "description": "RNN_FORECAST_UPLOAD_WORKERS uploads are being "
-            "parsed already, or the server is shutting down",
+            "read or parsed already, which is checked before the body is "
+            "read, or the server is shutting down",
             "headers": {"Retry-After": RETRY_AFTER_HEADER},
             "content": {
                 PROBLEM_MEDIA_TYPE: {
@@ -145,35 +147,23 @@ UPLOAD_BODY = {
 async def upload_series(
     request: Request, settings: SettingsDep, parsing: UploadParsingDep
 ) -> Response:
-    content_type = request.headers.get("content-type", "").split(";")[0].strip()
-    # media types are case-insensitive (RFC 9110, section 8.3.1)
-    media_type = content_type.lower()
-    if media_type == "multipart/form-data":
-        raw, filename = await _read_multipart(request, settings)
-        field = FILE_FIELD
-    elif media_type in ("text/csv", "text/plain", "application/csv"):
-        raw = await _read_capped(request, settings.max_upload_bytes, settings)
-        filename, field = None, "body"
-    else:
-        raise HTTPException(
-            status_code=415,
-            detail=f"Content-Type {content_type or '(none)'!r} is not accepted; "
-            "send the CSV as text/csv or as the field 'file' of a "
-            "multipart/form-data form",
-        )
-
+    read = _body_reader(request.headers.get("content-type", ""))
     # parsing and checking a CSV near the 10 MB default limit takes seconds,
     # which on the event loop would stall every other request meanwhile, and
-    # about eight times its size in memory, so few parses run at once
-    try:
-        info = await parsing.run(
-            functools.partial(
-                save_series, raw, settings, filename=filename, field=field
-            ),
-            request,
-        )
-    except ClientDisconnectedError:
-        return Response(status_code=CLIENT_CLOSED_REQUEST)
+    # about eight times its size in memory, so few uploads are admitted at
+    # once, each before its body is read
+    with parsing.admitted() as place:
+        raw, filename, field = await read(request, settings)
+        try:
+            info = await parsing.run(
+                functools.partial(
+                    save_series, raw, settings, filename=filename, field=field
+                ),
+                request,
+                place,
+            )
+        except ClientDisconnectedError:
+            return Response(status_code=CLIENT_CLOSED_REQUEST)
     location = public_path(request, f"/v1/series/{info['id']}")
     return JSONResponse(info, status_code=201, headers={"Location": location})
 
@@ -252,6 +242,40 @@ def delete_upload(
     series_id: SeriesIdParam, settings: SettingsDep, manager: ManagerDep
 ) -> dict[str, Any]:
     return delete_unused_series(settings, manager.store, series_id)
+
+
+# the body of an upload, the name of its file (None without one) and the
+# field that errors of its CSV name
+UploadBody = tuple[bytes, str | None, str]
+
+
+def _body_reader(
+    content_type: str,
+) -> Callable[[Request, Settings], Awaitable[UploadBody]]:
+    """Return the reader of an upload sent as ``content_type``; raise
+    ``HTTPException`` (415) for a type that is no CSV or form."""
+    # media types are case-insensitive (RFC 9110, section 8.3.1)
+    media_type = content_type.split(";")[0].strip().lower()
+    if media_type == "multipart/form-data":
+        return _read_form
+    if media_type in ("text/csv", "text/plain", "application/csv"):
+        return _read_csv
+    declared = content_type.split(";")[0].strip() or "(none)"
+    raise HTTPException(
+        status_code=415,
+        detail=f"Content-Type {declared!r} is not accepted; send the CSV as "
+        "text/csv or as the field 'file' of a multipart/form-data form",
+    )
+
+
+async def _read_csv(request: Request, settings: Settings) -> UploadBody:
+    raw = await _read_capped(request, settings.max_upload_bytes, settings)
+    return raw, None, "body"
+
+
+async def _read_form(request: Request, settings: Settings) -> UploadBody:
+    raw, filename = await _read_multipart(request, settings)
+    return raw, filename, FILE_FIELD
 
 
 async def _read_capped(request: Request, limit: int, settings: Settings) -> bytes:

@@ -1,12 +1,17 @@
 """Series uploads are parsed by at most ``RNN_FORECAST_UPLOAD_WORKERS`` at
-once; one more gets 503 with ``Retry-After`` instead of waiting."""
+once; one more gets 503 with ``Retry-After`` instead of waiting, before its
+body is read."""
 
 from __future__ import annotations
 
 import asyncio
+import select
+import socket
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -15,6 +20,8 @@ from fastapi import HTTPException
 from models.cancellation import StopCheck
 from service.upload_parsing import DEFAULT_RETRY_SECONDS, UploadParsing
 from tests.conftest import ROOT, LiveServer
+from tests.service.raw_http import read_reply
+from tests.service.test_series import yahoo_tail
 
 PROBLEM = "application/problem+json"
 SECONDS = 60
@@ -116,3 +123,100 @@ def test_concurrent_uploads_beyond_workers_get_503(
     stored = sorted(path.stem for path in (data_dir / "series").glob("*.json"))
     created = sorted(r.json()["id"] for r in responses if r.status_code == 201)
     assert stored == created
+
+
+def test_admitted_place_given_back_unparsed() -> None:
+    """Check that a place whose upload never reached its parse is free again
+    after ``admitted``, and that a full pool rejects a second place."""
+    parsing = UploadParsing(workers=1)
+    try:
+        with parsing.admitted():
+            with pytest.raises(HTTPException) as rejected, parsing.admitted():
+                pass
+        with parsing.admitted() as place:
+            parsed = asyncio.run(parsing.run(lambda _: "parsed", None, place))
+        after = asyncio.run(parsing.run(lambda _: "admitted"))
+    finally:
+        parsing.close()
+
+    assert rejected.value.status_code == 503
+    assert parsed == "parsed"
+    assert after == "admitted"
+
+
+def upload_head(port: int, length: int) -> socket.socket:
+    """Open a connection and send the head of a text/csv upload of
+    ``length`` bytes, without any of its body."""
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.settimeout(SECONDS)
+    sock.sendall(
+        (
+            "POST /v1/series HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Content-Type: text/csv\r\nContent-Length: {length}\r\n\r\n"
+        ).encode()
+    )
+    return sock
+
+
+def test_full_pool_rejects_before_body(
+    one_parser_server: tuple[LiveServer, Path],
+) -> None:
+    """Check that of two uploads that send only their heads, one gets 503 at
+    once while the other, admitted, waits for its body and is stored."""
+    server, data_dir = one_parser_server
+    port = urlsplit(server.url).port
+    assert port is not None
+    body = yahoo_tail(40)
+    first = upload_head(port, len(body))
+    second = upload_head(port, len(body))
+    try:
+        # the body timeout is 30 s, so only a rejection replies within 10 s
+        ready, _, _ = select.select([first, second], [], [], 10)
+        assert len(ready) == 1, "expected a reply to exactly one upload"
+        rejected = ready[0]
+        admitted = second if rejected is first else first
+        rejection = read_reply(rejected)
+        admitted.sendall(body)
+        stored = read_reply(admitted)
+    finally:
+        first.close()
+        second.close()
+
+    head, _, problem = rejection.partition("\r\n\r\n")
+    assert head.startswith("HTTP/1.1 503"), rejection
+    assert "retry-after: " in head.lower()
+    assert "content-type: application/problem+json" in head.lower()
+    assert "RNN_FORECAST_UPLOAD_WORKERS allows at once" in problem
+    assert stored.startswith("HTTP/1.1 201"), stored
+    series_id = stored.split('"id":"', 1)[1][:32]
+    assert (data_dir / "series" / f"{series_id}.json").is_file()
+
+
+def test_place_freed_after_failed_body(
+    one_parser_server: tuple[LiveServer, Path],
+) -> None:
+    """Check that an upload whose client leaves during the body, and one
+    whose form has no file, free their place for the next upload."""
+    server, _ = one_parser_server
+    port = urlsplit(server.url).port
+    assert port is not None
+    body = yahoo_tail(45)
+    leaving = upload_head(port, len(body))
+    leaving.sendall(body[:100])
+    leaving.close()
+    deadline = time.monotonic() + SECONDS
+    while time.monotonic() < deadline and "POST /v1/series 499" not in server.output():
+        time.sleep(0.1)
+    no_file = server.client.post(
+        "/v1/series",
+        content=b"--b\r\nContent-Disposition: form-data; name=x\r\n\r\n1\r\n--b--\r\n",
+        headers={"content-type": "multipart/form-data; boundary=b"},
+    )
+
+    after = server.client.post(
+        "/v1/series", content=body, headers={"content-type": "text/csv"}
+    )
+
+    assert "POST /v1/series 499" in server.output()
+    assert no_file.status_code == 422, no_file.text
+    assert after.status_code == 201, after.text
