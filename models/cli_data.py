@@ -15,13 +15,13 @@ from typing import Any
 from models.generator_fields import FIELDS_USED
 from models.option_errors import validate_options
 from models.spec import (
-    TICKER_PATTERN,
     BundledData,
     CsvData,
     DataSpec,
     SyntheticData,
     YFinanceData,
 )
+from models.tickers import TICKER_PATTERN, TICKER_RULE
 
 
 def data_help(yfinance_range: str) -> str:
@@ -153,8 +153,8 @@ def check_ticker(data: str, ticker: str) -> None:
     if re.fullmatch(TICKER_PATTERN, ticker) is None:
         raise ValueError(
             f"--data {data}: the ticker {ticker!r} is invalid. Give --data "
-            "yfinance:TICKER with a ticker of 1 to 15 letters, digits or the "
-            "characters . ^ = -, such as yfinance:NFLX"
+            f"yfinance:TICKER with a ticker of {TICKER_RULE}, such as "
+            "yfinance:NFLX"
         )
 
 

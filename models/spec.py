@@ -34,6 +34,7 @@ from models.limits import DEFAULT_LIMITS as LIM
 from models.names import ModelName
 from models.quoted_ids import quoted
 from models.source_errors import explain_source
+from models.tickers import Ticker
 
 # the smallest lookback and horizon of a training spec
 MIN_LOOKBACK = 2
@@ -48,7 +49,6 @@ GeneratorName = Literal[
 
 # The model name of a spec without one. Only the bundled NFLX data may use it.
 DEFAULT_NAME = "nflx"
-TICKER_PATTERN = r"^[A-Za-z0-9.^=-]{1,15}$"
 # the fix appended to the error of a value below the minimum, by field
 NULL_TURNS_OFF = {
     "clip_norm": "send null to turn gradient clipping off",
@@ -115,7 +115,7 @@ class YFinanceData(_Strict):
     """Daily history downloaded with ``yfinance.download`` and cached on disk."""
 
     source: Literal["yfinance"] = "yfinance"
-    ticker: str = Field(pattern=TICKER_PATTERN, examples=["NFLX"])
+    ticker: Ticker
     start: dt.date | None = None
     end: dt.date | None = None
     column: PriceColumn = "close"

@@ -24,7 +24,7 @@ from models.data.csv_source import parse_csv_bytes
 from models.data.series import Series
 from models.data.yahoo_sessions import check_bar_sessions
 from models.errors import DataError, SourceUnavailableError
-from models.spec import TICKER_PATTERN
+from models.tickers import TICKER_PATTERN, invalid_ticker_message
 
 logger = logging.getLogger(__name__)
 
@@ -162,10 +162,7 @@ def _parse_bars(
 def _check_ticker(ticker: str) -> str:
     """Return the upper-case ticker, which yfinance also uses."""
     if not re.fullmatch(TICKER_PATTERN, ticker):
-        raise DataError(
-            f"invalid ticker {ticker!r}; use 1 to 15 letters, digits or . ^ = -",
-            field="data.ticker",
-        )
+        raise DataError(invalid_ticker_message(ticker), field="data.ticker")
     return ticker.upper()
 
 

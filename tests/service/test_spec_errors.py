@@ -1,5 +1,5 @@
-"""Training spec errors over real HTTP: model names, data sources, integer
-fields and the fields of synthetic generators."""
+"""Training spec errors over real HTTP: model names, data sources, tickers,
+integer fields and the fields of synthetic generators."""
 
 from __future__ import annotations
 
@@ -127,6 +127,46 @@ def test_unknown_source_lists_http_sources(
         f"is not a data source; use one of {HTTP_SOURCES}"
     )
     assert "csv" not in response.text
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        (
+            TRAINING_JOBS,
+            {"name": "x", "data": {"source": "yfinance", "ticker": "NFLX US"}},
+            "data.ticker",
+        ),
+        (
+            JOBS,
+            {
+                "kind": "tuning",
+                "params": {
+                    "base": {
+                        "name": "x",
+                        "data": {"source": "yfinance", "ticker": "NFLX US"},
+                    }
+                },
+            },
+            "params.base.data.ticker",
+        ),
+    ],
+)
+def test_invalid_ticker_explained(
+    live_server: LiveServer, path: str, body: dict[str, object], field: str
+) -> None:
+    response = live_server.client.post(path, json=body)
+
+    errors = field_errors(response)
+    assert list(errors) == [field]
+    assert errors[field]["type"] == "string_pattern_mismatch"
+    assert errors[field]["message"] == (
+        "ticker 'NFLX US' is invalid. A ticker is a Yahoo Finance symbol of 1 "
+        "to 15 letters, digits or the characters . ^ = -, without spaces; send "
+        "one such as 'NFLX' (a stock), 'BRK-B' (a share class) or '^GSPC' (an "
+        "index)"
+    )
+    assert "pattern" not in response.json()["detail"]
 
 
 def test_csv_source_rejected_over_http(live_server: LiveServer) -> None:

@@ -275,6 +275,8 @@ def test_yfinance_invalid_ticker() -> None:
         load_yfinance("../etc", download=FakeDownload(yfinance_frame()))
 
     assert caught.value.field == "data.ticker"
+    assert caught.value.message.startswith("ticker '../etc' is invalid.")
+    assert "send one such as 'NFLX'" in caught.value.message
 
 
 def test_yfinance_cache_hit_skips_download(tmp_path: Path) -> None:
