@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from models.field_types import type_message
+from models.plurals import plural
 from service.data_sources import http_source_message
 from service.links import DOCS_PATH
 
@@ -93,7 +94,8 @@ def field_message(error: Mapping[str, Any]) -> str:
     boolean or string sent for a number, NaN or an infinity, or an integer
     beyond the float range is named with the fix, and so is a value outside
     a field's range unless its validator gave a fix already. A missing or
-    unknown data source gets the list of the sources that HTTP accepts."""
+    unknown data source gets the list of the sources that HTTP accepts, and
+    a list below its minimum length the number of items to send."""
     named = type_message(error.get("type"), error.get("input"))
     if named is not None:
         return named
@@ -105,7 +107,7 @@ def field_message(error: Mapping[str, Any]) -> str:
     message = str(error.get("msg", "invalid value"))
     for prefix in PYDANTIC_PREFIXES:
         message = message.removeprefix(prefix)
-    return message + _range_fix(error, message)
+    return message + (_range_fix(error, message) or _length_fix(error, message))
 
 
 def _range_fix(error: Mapping[str, Any], message: str) -> str:
@@ -120,6 +122,18 @@ def _range_fix(error: Mapping[str, Any], message: str) -> str:
     if isinstance(bound, float) and bound.is_integer():
         bound = int(bound)
     return f"; send a value {fix[1]} {bound}"
+
+
+def _length_fix(error: Mapping[str, Any], message: str) -> str:
+    """Return ``; send at least 2 items`` and the like for a list below its
+    minimum length, or "" for another error or a message that gives its fix
+    after a semicolon already."""
+    minimum = (error.get("ctx") or {}).get("min_length")
+    if error.get("type") != "too_short" or not isinstance(minimum, int):
+        return ""
+    if "; " in message:
+        return ""
+    return f"; send at least {plural(minimum, 'item')}"
 
 
 def _extra_field_message(error: Mapping[str, Any]) -> str:

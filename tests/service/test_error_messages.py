@@ -204,6 +204,47 @@ def test_out_of_range_names_fix(
     assert f"{field}: {message}" in response.json()["detail"]
 
 
+@pytest.mark.parametrize(
+    ("path", "body", "field", "message"),
+    [
+        (
+            FORECAST,
+            {"history": []},
+            "history",
+            "List should have at least 1 item after validation, not 0; send at "
+            "least 1 item",
+        ),
+        (
+            FLOW,
+            {"input": {"source": "values", "values": [0.5]}},
+            "input.values",
+            "Value should have at least 2 items after validation, not 1; send at "
+            "least 2 items",
+        ),
+        (
+            JOBS,
+            {"kind": "lag_experiment", "params": {"lags": []}},
+            "params.lags",
+            "List should have at least 1 item after validation, not 0; send at "
+            "least 1 item",
+        ),
+    ],
+)
+def test_short_list_names_fix(
+    live_server: LiveServer,
+    path: str,
+    body: dict[str, object],
+    field: str,
+    message: str,
+) -> None:
+    response = live_server.client.post(path, json=body)
+
+    errors = field_errors(response)
+    assert errors[field]["message"] == message
+    assert errors[field]["type"] == "too_short"
+    assert f"{field}: {message}" in response.json()["detail"]
+
+
 def test_schema_describes_null_switches(live_server: LiveServer) -> None:
     schemas = live_server.client.get("/openapi.json").json()["components"]["schemas"]
     spec = schemas["TrainingSpec"]["properties"]

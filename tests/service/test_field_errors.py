@@ -186,3 +186,10 @@ def test_field_message_range_keeps_given_fix() -> None:
     error = {"type": "greater_than", "msg": message, "ctx": {"gt": 0.0}}
 
     assert field_message(error) == message
+
+
+def test_field_message_too_short_keeps_given_fix() -> None:
+    message = "List should have at least 1 item; leave history out instead"
+    error = {"type": "too_short", "msg": message, "ctx": {"min_length": 1}}
+
+    assert field_message(error) == message
