@@ -5,8 +5,10 @@ lock and ``JsonFormatter``) took 40 to 50 us of event loop CPU per forecast
 on the fast path. That is about a fifth of the loop's work per request,
 measured in process on 2 cores. When the line can only reach the server's
 own JSON handler, the one that ``log_config`` builds, ``write_access_line``
-formats it with the same function and writes it to that handler's stream
-itself. That took 13 to 19 us less, and the bytes are the same.
+writes it to that handler's stream itself. That took 13 to 19 us less. The
+line is filled into a template (``access_line``) instead of going through
+``json.dumps`` of a dict, which saves about 3 us more; the bytes are those
+of ``json_line``.
 
 Any other setup goes through ``logging`` as before: the text format, a
 handler or filter added anywhere on the way (pytest's ``caplog``, say), a
@@ -14,10 +16,12 @@ level above INFO, or a disabled logger."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
+from json.encoder import encode_basestring_ascii
 
-from service.logging_config import REQUEST_ID, JsonFormatter, RequestIdFilter, json_line
+from service.logging_config import REQUEST_ID, JsonFormatter, RequestIdFilter
 
 access_logger = logging.getLogger("service.access")
 
@@ -48,13 +52,8 @@ def write_access_line(
         logger.info(MESSAGE, *args, extra=fields)
         return
 
-    line = json_line(
-        time.time(),
-        "INFO",
-        logger.name,
-        MESSAGE % args,
-        REQUEST_ID.get(),
-        fields,
+    line = access_line(
+        time.time(), logger.name, args, REQUEST_ID.get(), route, fields["duration_ms"]
     )
     try:
         with handler.lock:  # type: ignore[union-attr]
@@ -67,6 +66,39 @@ def write_access_line(
             logger.name, logging.INFO, "", 0, MESSAGE, args, None, extra=fields
         )
         handler.handleError(record)
+
+
+def access_line(
+    created: float,
+    logger_name: str,
+    args: tuple[str, str, int, float],
+    request_id: str | None,
+    route: str,
+    duration_ms: float,
+) -> str:
+    """Return the JSON access line that ``json_line`` writes for an INFO
+    record of ``logger_name`` created at ``created`` (Unix seconds), with
+    the message ``MESSAGE % args`` and the access fields.
+
+    ``args`` is (method, path, status, milliseconds). Strings are quoted by
+    the function that ``json.dumps`` uses for them, and numbers are written
+    with ``repr`` as ``json.dumps`` does.
+    """
+    method, path, status, _ = args
+    stamp = dt.datetime.fromtimestamp(created, dt.UTC).isoformat(
+        timespec="milliseconds"
+    )
+    request = "null" if request_id is None else encode_basestring_ascii(request_id)
+    return (
+        f'{{"time": "{stamp}", "level": "INFO", '
+        f'"logger": {encode_basestring_ascii(logger_name)}, '
+        f'"message": {encode_basestring_ascii(MESSAGE % args)}, '
+        f'"request_id": {request}, "method": {encode_basestring_ascii(method)}, '
+        f'"path": {encode_basestring_ascii(path)}, '
+        f'"route": {encode_basestring_ascii(route)}, '
+        f'"status": {int.__repr__(status)}, '
+        f'"duration_ms": {duration_ms!r}}}'
+    )
 
 
 def direct_handler(logger: logging.Logger) -> logging.StreamHandler | None:  # type: ignore[type-arg]

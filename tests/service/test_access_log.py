@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from models.registry import Registry
 from service.access_log import direct_handler, write_access_line
@@ -215,3 +217,34 @@ def test_warning_level_server_writes_no_access_lines(
 
     assert "access-9" not in output
     assert "service.access" not in output
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    method=st.text(min_size=1, max_size=8),
+    path=st.text(max_size=40),
+    status=st.integers(min_value=100, max_value=599),
+    seconds=st.floats(min_value=0.0, max_value=1e4, allow_nan=False),
+    request_id=st.one_of(st.none(), st.text(max_size=40)),
+)
+def test_any_direct_line_equals_the_logging_line(
+    method: str, path: str, status: int, seconds: float, request_id: str | None
+) -> None:
+    stream = io.StringIO()
+    root = logging.RootLogger(logging.INFO)
+    root.addHandler(server_handler(stream))
+    access = logging.Logger("service.access")
+    access.parent = root
+    token = REQUEST_ID.set(request_id)
+    clock = time.time
+    try:
+        time.time = lambda: NOW  # type: ignore[assignment]
+        write_access_line(method, path, ROUTE, status, seconds, logger=access)
+        access.addFilter(PassAll())
+        write_access_line(method, path, ROUTE, status, seconds, logger=access)
+    finally:
+        time.time = clock  # type: ignore[assignment]
+        REQUEST_ID.reset(token)
+
+    direct, through_logging = stream.getvalue().split("\n")[:2]
+    assert direct == through_logging
