@@ -14,11 +14,13 @@ helpers:
 - the body size limit (``RNN_FORECAST_MAX_REQUEST_BYTES``) and the body
   timeout between parts (``RNN_FORECAST_BODY_TIMEOUT_SECONDS``), with the
   app's ``ReadDeadlines``, which also ends the read at a server shutdown;
-- validation against ``ForecastRequest``'s fields and checks, which
-  pydantic runs on the JSON bytes directly (instead of on the objects
+- validation against ``ForecastRequest``'s fields and checks. The
+  commonest bodies (a horizon, a level, rows of date and close) are
+  decoded by msgspec (``service.body_decoder``). Pydantic validates the
+  others on the JSON bytes directly (instead of on the objects
   ``json.loads`` builds) and into dicts (``ForecastRequestFields``)
-  instead of a model object per history row, and a count of the body's
-  colons that finds a body which may repeat a key (``may_repeat_key``);
+  instead of a model object per history row. A count of the body's colons
+  finds a body which may repeat a key (``may_repeat_key``);
 - the route's own ``forecast_json``;
 - the CORS headers, from an instance of the app's CORS middleware with the
   same options, while CORS is on;
@@ -52,6 +54,7 @@ from fastapi import FastAPI
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.body_decoder import decode_common
 from service.content_coding import unsupported_codings
 from service.encoded_slashes import keep_encoded_slashes
 from service.logging_config import REQUEST_ID
@@ -240,18 +243,26 @@ class ForecastFastPath:
         if body is None:
             return _replay(read.messages(), receive)
 
-        try:
-            fields = FORECAST_REQUEST_FIELDS.validate_json(body)
-        except Exception:
-            # the app validates the body again and responds with its error
-            return _replay(read.messages(), receive)
-        if may_repeat_key(body, fields):
+        decoded = decode_common(body)
+        if decoded is not None:
+            query: ForecastQuery | None = decoded.query
+            repeats = may_repeat_keys(body, decoded.keys)
+        else:
+            try:
+                fields = FORECAST_REQUEST_FIELDS.validate_json(body)
+            except Exception:
+                # the app validates the body again and responds with its error
+                return _replay(read.messages(), receive)
+            query = None
+            repeats = may_repeat_key(body, fields)
+        if repeats:
             # the app parses the body again and rejects a repeated key
             return _replay(read.messages(), receive)
 
         try:
             serving = scope["app"].state.serving
-            query = ForecastQuery.from_fields(fields)
+            if query is None:
+                query = ForecastQuery.from_fields(fields)
             return await forecast_json(serving, target.name, query)
         except Exception as exc:
             # the route raises this error instead of computing it again, so
@@ -378,10 +389,17 @@ def may_repeat_key(body: bytes, fields: ForecastRequestFields) -> bool:
     without backslash escapes has one colon per key, and a repeated key
     adds a colon that the fields lack.
     """
-    if b"\\" in body:
-        return True
     history = fields.get("history")
     keys = len(fields) if history is None else sum(map(len, history), len(fields))
+    return may_repeat_keys(body, keys)
+
+
+def may_repeat_keys(body: bytes, keys: int) -> bool:
+    """Return whether ``body``, whose valid fields have ``keys`` keys in all,
+    may repeat a key, by the count of colons that ``may_repeat_key``
+    explains."""
+    if b"\\" in body:
+        return True
     return body.count(b":") != keys
 
 
