@@ -119,3 +119,20 @@ def test_response_json_rejects_non_finite() -> None:
     result = Forecast(dates=["2021-01-04"], values=[math.inf], lower=None, upper=None)
     with pytest.raises(ValueError, match="inf"):
         response_json("nflx", 1, dt.date(2020, 12, 31), "model", result, None)
+
+
+@pytest.mark.parametrize("values", [[1.5, 2], [1.5, True], [1.5, math.nan]])
+def test_response_json_writes_other_values_like_json_dumps(
+    values: list[float],
+) -> None:
+    dates = ["2021-01-04", "2021-01-05"]
+    result = Forecast(dates=dates, values=values, lower=None, upper=None)
+
+    if not all(map(math.isfinite, values)):
+        with pytest.raises(ValueError, match="nan"):
+            response_json("nflx", 1, dt.date(2020, 12, 31), "model", result, None)
+        return
+    written = json.loads(
+        response_json("nflx", 1, dt.date(2020, 12, 31), "model", result, None)
+    )
+    assert [point["value"] for point in written["forecast"]] == values
