@@ -40,7 +40,7 @@ def to_prices(last_price: float, values: np.ndarray, target: str) -> np.ndarray:
     """Turn forecast values (..., K) back into prices after ``last_price``."""
     if target == "price":
         return values
-    return last_price * np.exp(np.cumsum(values, axis=-1))
+    return last_price * np.exp(values.cumsum(axis=-1))
 
 
 def history_rows(lookback: int, target: str) -> int:
