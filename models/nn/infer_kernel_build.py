@@ -21,13 +21,17 @@ serves.
 
 ``build_in_background`` starts the compiler on a thread of its own, so a
 server that starts can compile while it imports torch; ``build_and_load``
-waits for that build and raises its error, if it had one.
+waits for that build and raises its error, if it had one. The compiler
+runs in a process group of its own. A process that exits while it runs,
+such as a command that stops at a bad argument, ends that group and
+deletes its temporary library at exit, so no compiler outlives it.
 
 Every failure raises ``BuildError`` with a one-line reason.
 """
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import functools
 import hashlib
@@ -35,6 +39,7 @@ import os
 import platform
 import secrets
 import shutil
+import signal
 import struct
 import subprocess
 import threading
@@ -53,11 +58,16 @@ FLAGS = ["-O3", "-fno-math-errno", "-ffp-contract=fast"]
 # for the CPU that builds, where its feature flags can key the cache folder
 NATIVE = "-march=native"
 COMPILE_SECONDS = 120.0
+# seconds a compiler gets to exit after SIGTERM before it gets SIGKILL
+STOP_SECONDS = 2.0
 
 # the thread started by ``build_in_background``, and the error it met
 _background: threading.Thread | None = None
 _background_error: BuildError | None = None
 _background_lock = threading.Lock()
+# compilers running now, each with the temporary library it writes
+_running: dict[subprocess.Popen[bytes], Path] = {}
+_running_lock = threading.Lock()
 
 
 class BuildError(RuntimeError):
@@ -93,6 +103,7 @@ def build_in_background() -> None:
     with _background_lock:
         if _background is not None:
             return
+        atexit.register(stop_compilers)
         _background = threading.Thread(
             target=_build_quietly, name="rf-infer-build", daemon=True
         )
@@ -199,23 +210,77 @@ def _compile(folder: Path, library: Path) -> None:
     if shutil.which("nice"):
         command = ["nice", "-n", "10", *command]
     try:
-        done = subprocess.run(
-            command, capture_output=True, text=True, timeout=COMPILE_SECONDS
-        )
+        returncode, errors = _run_compiler(command, partial)
     except (OSError, subprocess.TimeoutExpired) as exc:
         partial.unlink(missing_ok=True)
         raise BuildError(f"{cxx} did not finish: {exc}") from exc
-    if done.returncode != 0:
+    if returncode != 0:
         partial.unlink(missing_ok=True)
-        raise BuildError(f"{cxx} failed: {_first_error(done.stderr)}")
+        raise BuildError(f"{cxx} failed: {_first_error(errors)}")
     os.replace(partial, library)
+
+
+def _run_compiler(command: list[str], partial: Path) -> tuple[int, str]:
+    """Run ``command`` in a session of its own, within ``COMPILE_SECONDS``;
+    return its exit status and its standard error as text.
+
+    The output is decoded as UTF-8 with invalid bytes replaced, because a
+    compiler writes messages in the encoding of its locale. The compiler and
+    its subprocesses are ended when this returns early (a timeout, Ctrl-C),
+    and by ``stop_compilers`` when the process exits first."""
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    with _running_lock:
+        _running[process] = partial
+    try:
+        _, errors = process.communicate(timeout=COMPILE_SECONDS)
+    finally:
+        with _running_lock:
+            _running.pop(process, None)
+        _stop(process)
+    return process.returncode, errors.decode("utf-8", errors="replace")
+
+
+def stop_compilers() -> None:
+    """End every compiler that is still running and delete the temporary
+    library it was writing. Registered with ``atexit`` by
+    ``build_in_background``: its thread is a daemon that the interpreter
+    stops without unwinding."""
+    with _running_lock:
+        running = list(_running.items())
+        _running.clear()
+    for process, partial in running:
+        _stop(process)
+        partial.unlink(missing_ok=True)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """End the process group of ``process`` unless it has exited: SIGTERM,
+    which lets the compiler driver delete its own temporary files, then
+    SIGKILL after ``STOP_SECONDS``."""
+    if process.poll() is not None:
+        return
+    for sent in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sent)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=STOP_SECONDS)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def _remove_stale_partials(folder: Path) -> None:
     """Delete temporary libraries older than ``COMPILE_SECONDS``. A build
     that is still running is younger, so only files whose process exited
-    before its rename go: a command that stopped while its background build
-    was compiling leaves one."""
+    before its rename go. A process killed by a signal while it was compiling
+    leaves one, because ``stop_compilers`` runs only at a normal exit."""
     cutoff = time.time() - COMPILE_SECONDS
     for path in folder.glob(f"{LIBRARY}.*.tmp"):
         try:

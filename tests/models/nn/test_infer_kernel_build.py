@@ -330,3 +330,73 @@ def test_stale_partial_libraries_are_removed(tmp_path: Path) -> None:
     assert fresh.exists()
     assert other.exists()
     assert (folder / infer_kernel_build.LIBRARY).is_file()
+
+
+def test_non_utf8_compiler_output_fails_build(tmp_path: Path) -> None:
+    """A compiler writes its messages in its locale's encoding, which need
+    not be UTF-8; the build fails with the message instead of raising on
+    the bytes."""
+    compiler = fake_compiler(
+        tmp_path, r'printf "k.cpp:3: error: \377\376 d\351j\340\n" >&2; exit 1'
+    )
+
+    done = run_python(["-c", BACKGROUND_SCRIPT], tmp_path / "cache", CXX=str(compiler))
+
+    assert done.returncode == 0, done.stderr
+    assert "loaded False" in done.stdout
+    assert "Traceback" not in done.stderr
+    assert done.stderr.count("WARNING") == 1
+    assert "failed: k.cpp:3: error: \ufffd\ufffd d\ufffdj\ufffd" in done.stderr
+
+
+EXIT_DURING_BUILD_SCRIPT = (
+    "import sys, time\n"
+    "from pathlib import Path\n"
+    "from models.nn import infer_kernel_build\n"
+    "infer_kernel_build.build_in_background()\n"
+    "started = Path(sys.argv[1])\n"
+    "deadline = time.monotonic() + 60\n"
+    "while not started.exists() and time.monotonic() < deadline:\n"
+    "    time.sleep(0.05)\n"
+    "sys.exit(2)\n"
+)
+
+
+def running(pid: int) -> bool:
+    """True while process ``pid`` exists and has not exited (a zombie has)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+def test_exit_during_build_stops_compiler(tmp_path: Path) -> None:
+    """A command that exits at a bad argument while the build runs leaves
+    neither a compiler nor a temporary library behind."""
+    pids = tmp_path / "pids"
+    compiler = fake_compiler(
+        tmp_path,
+        'while [ "$1" != -o ]; do shift; done\n'
+        'echo partial > "$2"\n'
+        "sleep 60 &\n"
+        f'echo "$$ $!" > "{pids}.tmp"; mv "{pids}.tmp" "{pids}"\n'
+        "wait",
+    )
+    started = time.monotonic()
+
+    done = run_python(
+        ["-c", EXIT_DURING_BUILD_SCRIPT, str(pids)],
+        tmp_path / "cache",
+        CXX=str(compiler),
+    )
+
+    assert done.returncode == 2, done.stderr
+    assert time.monotonic() - started < 30
+    shell, child = (int(pid) for pid in pids.read_text().split())
+    deadline = time.monotonic() + 10
+    while (running(shell) or running(child)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not running(shell)
+    assert not running(child)
+    assert built_files(tmp_path / "cache") == []
