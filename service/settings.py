@@ -13,6 +13,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticUseDefault
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from models.limits import DEFAULT_LIMITS, Limits
@@ -130,6 +131,15 @@ class Settings(BaseSettings):
     @classmethod
     def _upper_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("registry", "cache_dir", "data_dir", mode="before")
+    @classmethod
+    def _empty_folder_means_default(cls, value: object) -> object:
+        # Path("") is the folder the server starts in, so an empty variable
+        # selects the default folder instead
+        if isinstance(value, str) and not value.strip():
+            raise PydanticUseDefault()
+        return value
 
     @field_validator("job_store", "tuning_storage", mode="before")
     @classmethod

@@ -233,6 +233,21 @@ def test_empty_store_settings_mean_default(monkeypatch: pytest.MonkeyPatch) -> N
     assert settings.tuning_storage is None
 
 
+def test_empty_folder_settings_mean_default(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("RNN_FORECAST_REGISTRY", "")
+    monkeypatch.setenv("RNN_FORECAST_CACHE_DIR", " ")
+    monkeypatch.setenv("RNN_FORECAST_DATA_DIR", "")
+
+    settings = Settings()
+
+    assert settings.registry == Path("registry")
+    assert settings.cache_dir == tmp_path / ".cache" / "rnn-forecast"
+    assert settings.data_dir == Path("var")
+
+
 def test_serve_accepts_empty_job_store(tmp_path: Path) -> None:
     # the tuning storage is checked after the job store, and its error ends
     # serve before it listens
