@@ -33,10 +33,12 @@ def orphan_files(folder: Path, now: float, min_age: float) -> list[Path]:
     before ``now`` (Unix seconds), sorted by name."""
     if not folder.is_dir():
         return []
+    # a folder or other entry under such a name is no upload's file, so it
+    # is left alone
     candidates = [
         path
         for path in folder.iterdir()
-        if _is_temporary(path) or _lacks_description(path)
+        if (_is_temporary(path) or _lacks_description(path)) and path.is_file()
     ]
     old = []
     for path in sorted(candidates):
@@ -53,11 +55,22 @@ def sweep_orphans(
 ) -> list[str]:
     """Remove the orphans of interrupted uploads and deletes from the
     upload folder (see ``orphan_files``), log one line when there were any,
-    and return the removed file names."""
+    and return the removed file names.
+
+    An orphan that cannot be removed, such as one in a read-only folder,
+    gets a warning line with the error and stays, and the API starts."""
     folder = series_dir(settings)
     removed = []
     for path in orphan_files(folder, time.time(), min_age):
-        path.unlink(missing_ok=True)
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            logger.warning(
+                "failed to remove %s of an interrupted upload: %s; remove it by hand",
+                path,
+                exc.strerror or exc,
+            )
+            continue
         removed.append(path.name)
     if removed:
         logger.warning(

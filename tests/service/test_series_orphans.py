@@ -16,7 +16,7 @@ import pytest
 
 from models.errors import NotFoundError
 from models.registry import Registry
-from service.series_orphans import ORPHAN_MIN_AGE_SECONDS, orphan_files
+from service.series_orphans import ORPHAN_MIN_AGE_SECONDS, orphan_files, sweep_orphans
 from service.series_store import (
     list_series,
     read_series_info,
@@ -143,3 +143,63 @@ def test_server_start_removes_old_orphans(
     assert submitted.status_code == 422, submitted.text
     assert submitted.json()["errors"][0]["field"] == "data.series_id"
     assert "removed 2 files of interrupted uploads" in output
+
+
+def test_folders_with_orphan_names_kept(tmp_path: Path) -> None:
+    folder = tmp_path / "series"
+    folder.mkdir()
+    entries = [folder / ".notes.tmp", folder / ("f" * 32 + ".csv")]
+    for entry in entries:
+        entry.mkdir()
+        age(entry, ORPHAN_MIN_AGE_SECONDS + 1)
+
+    assert orphan_files(folder, time.time(), ORPHAN_MIN_AGE_SECONDS) == []
+
+
+def test_orphan_that_cannot_be_removed_is_logged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = Settings(registry=tmp_path / "registry", data_dir=tmp_path)
+    folder = tmp_path / "series"
+    folder.mkdir()
+    stuck = folder / ("a" * 32 + ".csv")
+    stuck.write_text("date,value\n")
+    age(stuck, ORPHAN_MIN_AGE_SECONDS + 1)
+
+    def deny_unlink(path: Path, missing_ok: bool = False) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "unlink", deny_unlink)
+    with caplog.at_level("WARNING", logger="service.series_orphans"):
+        removed = sweep_orphans(settings)
+
+    assert removed == []
+    assert f"failed to remove {stuck} of an interrupted upload" in caplog.text
+    assert "Permission denied; remove it by hand" in caplog.text
+
+
+def test_server_starts_beside_folders_with_orphan_names(
+    trained_registry: Registry, tmp_path: Path
+) -> None:
+    folder = tmp_path / "series"
+    folder.mkdir()
+    notes_folder = folder / ".notes.tmp"
+    notes_folder.mkdir()
+    orphan = folder / ("b" * 32 + ".csv")
+    orphan.write_text("date,value\n")
+    for path in (notes_folder, orphan):
+        age(path, ORPHAN_MIN_AGE_SECONDS + 1)
+
+    server = LiveServer(
+        trained_registry.root, env={"RNN_FORECAST_DATA_DIR": str(tmp_path)}
+    )
+    try:
+        listed = server.client.get("/v1/series")
+    finally:
+        output = server.stop()
+
+    assert listed.status_code == 200, listed.text
+    assert listed.json()["total"] == 0
+    assert notes_folder.is_dir()
+    assert not orphan.exists()
+    assert "removed 1 file of interrupted uploads" in output
