@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from models.plurals import plural
-from service.series_store import series_dir
+from service.series_store import SERIES_ID_RE, series_dir
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -87,4 +87,11 @@ def _is_temporary(path: Path) -> bool:
 
 
 def _lacks_description(path: Path) -> bool:
-    return path.suffix == ".csv" and not path.with_suffix(".json").exists()
+    """True for an upload's CSV, named by its series id, without its
+    description. A CSV under another name was not written by an upload, so
+    it is kept."""
+    return (
+        path.suffix == ".csv"
+        and SERIES_ID_RE.fullmatch(path.stem) is not None
+        and not path.with_suffix(".json").exists()
+    )

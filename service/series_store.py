@@ -187,6 +187,9 @@ def list_series(
     """
     infos = []
     for path in series_dir(settings).glob("*.json"):
+        # a file that no upload wrote, such as notes.json, is no series
+        if not SERIES_ID_RE.fullmatch(path.stem):
+            continue
         try:
             infos.append(json.loads(path.read_text()))
         except FileNotFoundError:

@@ -203,3 +203,32 @@ def test_server_starts_beside_folders_with_orphan_names(
     assert notes_folder.is_dir()
     assert not orphan.exists()
     assert "removed 1 file of interrupted uploads" in output
+
+
+def test_files_not_named_by_series_id_ignored(
+    trained_registry: Registry, tmp_path: Path
+) -> None:
+    """A file that no upload wrote, such as notes beside the uploads, is
+    neither listed nor removed."""
+    settings = Settings(registry=trained_registry.root, data_dir=tmp_path)
+    stored = save_series(yahoo_tail(50), settings)
+    folder = tmp_path / "series"
+    notes = folder / "notes.json"
+    notes.write_text("{not json")
+    table = folder / "notes.csv"
+    table.write_text("date,value\n")
+    age(table, ORPHAN_MIN_AGE_SECONDS + 1)
+
+    server = LiveServer(
+        trained_registry.root, env={"RNN_FORECAST_DATA_DIR": str(tmp_path)}
+    )
+    try:
+        listed = server.client.get("/v1/series")
+    finally:
+        server.stop()
+
+    assert listed.status_code == 200, listed.text
+    assert [info["id"] for info in listed.json()["series"]] == [stored["id"]]
+    assert listed.json()["total"] == 1
+    assert notes.is_file()
+    assert table.is_file()
