@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from models.errors import NotFoundError
@@ -178,6 +179,21 @@ def test_orphan_that_cannot_be_removed_is_logged(
     assert "Permission denied; remove it by hand" in caplog.text
 
 
+def list_after_start(
+    trained_registry: Registry, data_dir: Path
+) -> tuple[httpx.Response, str]:
+    """Start a server on ``data_dir``, list the series and stop it; return
+    the listing and the server's output."""
+    server = LiveServer(
+        trained_registry.root, env={"RNN_FORECAST_DATA_DIR": str(data_dir)}
+    )
+    try:
+        listed = server.client.get("/v1/series")
+    finally:
+        output = server.stop()
+    return listed, output
+
+
 def test_server_starts_beside_folders_with_orphan_names(
     trained_registry: Registry, tmp_path: Path
 ) -> None:
@@ -190,13 +206,7 @@ def test_server_starts_beside_folders_with_orphan_names(
     for path in (notes_folder, orphan):
         age(path, ORPHAN_MIN_AGE_SECONDS + 1)
 
-    server = LiveServer(
-        trained_registry.root, env={"RNN_FORECAST_DATA_DIR": str(tmp_path)}
-    )
-    try:
-        listed = server.client.get("/v1/series")
-    finally:
-        output = server.stop()
+    listed, output = list_after_start(trained_registry, tmp_path)
 
     assert listed.status_code == 200, listed.text
     assert listed.json()["total"] == 0
@@ -219,13 +229,7 @@ def test_files_not_named_by_series_id_ignored(
     table.write_text("date,value\n")
     age(table, ORPHAN_MIN_AGE_SECONDS + 1)
 
-    server = LiveServer(
-        trained_registry.root, env={"RNN_FORECAST_DATA_DIR": str(tmp_path)}
-    )
-    try:
-        listed = server.client.get("/v1/series")
-    finally:
-        server.stop()
+    listed, _ = list_after_start(trained_registry, tmp_path)
 
     assert listed.status_code == 200, listed.text
     assert [info["id"] for info in listed.json()["series"]] == [stored["id"]]
