@@ -214,6 +214,10 @@ def _compile(folder: Path, library: Path) -> None:
     except (OSError, subprocess.TimeoutExpired) as exc:
         partial.unlink(missing_ok=True)
         raise BuildError(f"{cxx} did not finish: {exc}") from exc
+    except BaseException:
+        # Ctrl-C: the compiler is stopped, and its output goes too
+        partial.unlink(missing_ok=True)
+        raise
     if returncode != 0:
         partial.unlink(missing_ok=True)
         raise BuildError(f"{cxx} failed: {_first_error(errors)}")

@@ -6,6 +6,7 @@ does not load."""
 from __future__ import annotations
 
 import os
+import signal
 import stat
 import subprocess
 import sys
@@ -400,3 +401,35 @@ def test_exit_during_build_stops_compiler(tmp_path: Path) -> None:
     assert not running(shell)
     assert not running(child)
     assert built_files(tmp_path / "cache") == []
+
+
+def test_ctrl_c_during_build_removes_partial(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C while the compiler runs, as during ``make install``, stops it
+    and deletes the library it had started to write."""
+    pids = tmp_path / "pids"
+    compiler = fake_compiler(
+        tmp_path,
+        'while [ "$1" != -o ]; do shift; done\n'
+        'echo partial > "$2"\n'
+        f'echo "$$" > "{pids}"\n'
+        "exec sleep 60",
+    )
+    monkeypatch.setenv("CXX", str(compiler))
+    folder = tmp_path / "cache"
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, 1.0)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            infer_kernel_build._compile(folder, folder / infer_kernel_build.LIBRARY)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+    assert not running(int(pids.read_text()))
+    assert list(folder.iterdir()) == []
