@@ -215,7 +215,7 @@ def _compile(folder: Path, library: Path) -> None:
         partial.unlink(missing_ok=True)
         raise BuildError(f"{cxx} did not finish: {exc}") from exc
     except BaseException:
-        # Ctrl-C: the compiler is stopped, and its output goes too
+        # Ctrl-C stopped the compiler, so its partial output is deleted too
         partial.unlink(missing_ok=True)
         raise
     if returncode != 0:
