@@ -29,6 +29,7 @@ from models.errors import InvalidInputError
 from models.intervals import ConformalIntervals
 from models.plurals import plural
 from models.registry import LoadedModel
+from models.version_checks import FORECAST
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,8 @@ class ForecastInput:
     # the ISO dates of the ``horizon`` sessions after ``last_date``; None
     # means run_batch looks them up
     dates: list[str] | None = None
+    # False when the closes are the tail of the version's training data
+    from_request: bool = True
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,7 @@ def build_input(
         horizon=horizon,
         level=level,
         dates=_forecast_dates(loaded, last_date, horizon, last_row),
+        from_request=last_row is not None,
     )
 
 
@@ -329,14 +333,14 @@ def run_batch(loaded: LoadedModel, inputs: Sequence[ForecastInput]) -> list[Fore
         chosen = prices[index, : item.horizon]
         lower = upper = None
         if item.level is not None:
-            lower, upper = _interval(loaded, chosen, item.level)
+            lower, upper = _interval(loaded, item, chosen)
         dates = item.dates
         if dates is None:
             dates = next_sessions(item.last_date, item.horizon)
         results.append(
             Forecast(
                 dates=dates,
-                values=chosen.tolist() if all_finite else _finite(chosen),
+                values=chosen.tolist() if all_finite else _finite(loaded, item, chosen),
                 lower=lower,
                 upper=upper,
             )
@@ -358,21 +362,32 @@ def _modelled_values(target: str, inputs: Sequence[ForecastInput]) -> np.ndarray
 
 
 def _interval(
-    loaded: LoadedModel, values: np.ndarray, level: float
+    loaded: LoadedModel, item: ForecastInput, values: np.ndarray
 ) -> tuple[list[float], list[float]]:
-    """Bounds (K,) of one item's forecast ``values`` (K,) at ``level``."""
+    """Bounds (K,) of one item's forecast ``values`` (K,) at its level."""
     label = f"{loaded.name}:{loaded.version}"
-    lower, upper = version_intervals(loaded).bounds(values, level, label)
-    return _finite(lower), _finite(upper)
+    lower, upper = version_intervals(loaded).bounds(values, item.level, label)
+    return _finite(loaded, item, lower), _finite(loaded, item, upper)
 
 
-def _finite(values: np.ndarray) -> list[float]:
-    """Return ``values`` (K,) as Python floats. Raise a 422-type error when
-    one of them is not finite."""
-    if not np.isfinite(values).all():
+def _finite(
+    loaded: LoadedModel, item: ForecastInput, values: np.ndarray
+) -> list[float]:
+    """Return ``values`` (K,) of ``item``'s forecast as Python floats. Raise
+    a 422-type error when one of them is not finite: on ``history`` when the
+    request sent it, else on ``version``, because the version's own
+    training data gave the overflow."""
+    if np.isfinite(values).all():
+        return values.tolist()
+    if item.from_request:
         raise InvalidInputError(
             "the forecast overflowed to a non-finite price; the history is far "
             "outside the range the model was trained on",
             field="history",
         )
-    return values.tolist()
+    raise InvalidInputError(
+        f"{loaded.name}:{loaded.version} {FORECAST.failure}: its forecast from "
+        "the tail of its own training data overflowed to a non-finite price; "
+        f"{FORECAST.fix}",
+        field=FORECAST.field,
+    )

@@ -1,6 +1,7 @@
-"""A version whose forward pass overflows: its forecasts get a 422 on
-``history`` over HTTP, alone and in a batch of concurrent requests, with
-the inference kernel on and off."""
+"""A version whose forward pass overflows: its forecasts get a 422 over
+HTTP, alone and in a batch of concurrent requests, with the inference
+kernel on and off. The error names ``history`` when the request sent one,
+and ``version`` when the version's own training data gave the overflow."""
 
 from __future__ import annotations
 
@@ -51,33 +52,63 @@ def server(
     live.stop()
 
 
-def assert_overflow_422(response: httpx.Response) -> None:
+VERSION_DETAIL = (
+    "blowup:1 cannot forecast: its forecast from the tail of its own "
+    "training data overflowed to a non-finite price; use another version, or "
+    "train a new one"
+)
+
+
+def assert_overflow_422(response: httpx.Response, field: str, detail: str) -> None:
     assert response.status_code == 422, response.text
     assert response.headers["content-type"] == "application/problem+json"
     problem = response.json()
-    assert problem["errors"][0]["field"] == "history"
-    assert problem["detail"] == OVERFLOW_DETAIL
+    assert problem["errors"][0]["field"] == field
+    assert problem["detail"] == detail
 
 
-def test_lone_overflowing_forecast_is_422(server: LiveServer) -> None:
+def stored_history(server: LiveServer) -> list[dict[str, object]]:
+    """Return the tail of blowup:1's training data as history rows."""
+    metadata = server.client.get("/v1/models/blowup/versions/1").json()
+    tail = metadata["tail"]
+    return [
+        {"date": date, "close": close}
+        for date, close in zip(tail["dates"], tail["close"], strict=True)
+    ]
+
+
+def test_lone_overflowing_forecast_names_version(server: LiveServer) -> None:
     response = server.client.post("/v1/models/blowup/forecast", json={"horizon": 3})
 
-    assert_overflow_422(response)
+    assert_overflow_422(response, "version", VERSION_DETAIL)
+
+
+def test_overflow_from_sent_history_names_history(server: LiveServer) -> None:
+    body = {"horizon": 3, "history": stored_history(server)}
+
+    response = server.client.post("/v1/models/blowup/forecast", json=body)
+
+    assert_overflow_422(response, "history", OVERFLOW_DETAIL)
 
 
 def test_concurrent_overflowing_forecasts_are_422(server: LiveServer) -> None:
-    bodies = [{"horizon": 1 + index % 4} for index in range(8)]
+    history = stored_history(server)
+    bodies: list[dict[str, object]] = [{"horizon": 1 + index % 4} for index in range(8)]
     bodies[3]["level"] = 0.9
+    for body in bodies[4:]:
+        body["history"] = history
 
-    def send(body: dict[str, float]) -> httpx.Response:
+    def send(body: dict[str, object]) -> httpx.Response:
         with httpx.Client(base_url=server.url, timeout=30) as client:
             return client.post("/v1/models/blowup/forecast", json=body)
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         responses = list(pool.map(send, bodies))
 
-    for response in responses:
-        assert_overflow_422(response)
+    for response in responses[:4]:
+        assert_overflow_422(response, "version", VERSION_DETAIL)
+    for response in responses[4:]:
+        assert_overflow_422(response, "history", OVERFLOW_DETAIL)
     healthy = server.client.post("/v1/models/nflx/forecast", json={"horizon": 3})
     assert healthy.status_code == 200, healthy.text
     values = [point["value"] for point in healthy.json()["forecast"]]
