@@ -84,7 +84,10 @@ CONTENT_TYPE = b"content-type"
 CONTENT_LENGTH = b"content-length"
 REQUEST_ID_HEADER = b"x-request-id"
 ACCEPT = b"accept"
-READ_HEADERS = frozenset({CONTENT_TYPE, CONTENT_LENGTH, REQUEST_ID_HEADER, ACCEPT})
+CONTENT_ENCODING = b"content-encoding"
+READ_HEADERS = frozenset(
+    {CONTENT_TYPE, CONTENT_LENGTH, REQUEST_ID_HEADER, ACCEPT, CONTENT_ENCODING}
+)
 # Route patterns end in "$", which also matches before a final newline, so
 # "/v1/health%0A" would reach the health route. Control characters in a
 # path are put back in their percent-encoded form, which no route matches.
@@ -191,7 +194,7 @@ class ForecastFastPath:
         if declared is not None and declared > self.max_bytes:
             return None
         # the app rejects a body with a content coding on any line with 415
-        if unsupported_codings(Headers(scope=scope)) is not None:
+        if CONTENT_ENCODING in headers and unsupported_codings(Headers(scope=scope)):
             return None
         # and returns 406 when Accept rules out JSON
         if not accepts_json(headers.get(ACCEPT)):
@@ -366,7 +369,8 @@ def telemetry_enabled(app: FastAPI) -> bool:
 def _first_headers(scope: Scope) -> dict[bytes, bytes]:
     """The first value of each header in ``READ_HEADERS``, as Starlette's
     ``Headers.get`` would return it, except ``Accept``, whose values are
-    joined into one list."""
+    joined into one list. A ``Content-Encoding`` key only marks that the
+    request has one; ``unsupported_codings`` reads all its lines."""
     found: dict[bytes, bytes] = {}
     for key, value in scope["headers"]:
         if key not in READ_HEADERS:
