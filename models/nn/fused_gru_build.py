@@ -31,6 +31,7 @@ import hashlib
 import logging
 import os
 import platform
+import shlex
 import shutil
 import sys
 import sysconfig
@@ -138,10 +139,16 @@ def _clear_leftovers(folder: Path) -> None:
 
 
 def _check_compiler() -> None:
-    compiler = os.environ.get("CXX", "c++")
-    if shutil.which(compiler) is None:
+    """Raise ``BuildError`` unless the program of ``CXX`` (its first word,
+    so ``ccache g++`` checks ``ccache``) is on PATH."""
+    command = os.environ.get("CXX", "").strip() or "c++"
+    try:
+        program = shlex.split(command)[0]
+    except (ValueError, IndexError) as exc:
+        raise BuildError(f"CXX {command!r} cannot be split into words: {exc}") from exc
+    if shutil.which(program) is None:
         raise BuildError(
-            f"C++ compiler not found: {compiler!r} (from CXX, default c++) is "
+            f"C++ compiler not found: {program!r} (from CXX, default c++) is "
             "not on PATH; install g++ or point CXX at a compiler"
         )
 

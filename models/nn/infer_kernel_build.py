@@ -38,6 +38,7 @@ import hashlib
 import os
 import platform
 import secrets
+import shlex
 import shutil
 import signal
 import struct
@@ -80,8 +81,19 @@ def enabled() -> bool:
 
 
 def compiler() -> str:
-    """Return the C++ compiler: ``CXX``, default ``c++``."""
-    return os.environ.get("CXX", "c++")
+    """Return the C++ compiler command as text: ``CXX``, default ``c++``."""
+    return os.environ.get("CXX", "").strip() or "c++"
+
+
+def compiler_command() -> list[str]:
+    """Return the C++ compiler command as its words, split as a shell
+    splits ``CXX``, so that a wrapper such as ``ccache g++`` runs as
+    ``ccache`` with ``g++`` as its first argument."""
+    try:
+        return shlex.split(compiler())
+    except ValueError as exc:
+        text = compiler()
+        raise BuildError(f"CXX {text!r} cannot be split into words: {exc}") from exc
 
 
 def build_folder() -> Path:
@@ -184,10 +196,11 @@ def _complete(library: Path) -> bool:
 
 def _compile(folder: Path, library: Path) -> None:
     cxx = compiler()
-    if shutil.which(cxx) is None:
+    words = compiler_command()
+    if shutil.which(words[0]) is None:
         raise BuildError(
-            f"C++ compiler not found: {cxx!r} (from CXX, default c++) is not "
-            "on PATH; install g++ or point CXX at a compiler"
+            f"C++ compiler not found: {words[0]!r} (from CXX, default c++) is "
+            "not on PATH; install g++ or point CXX at a compiler"
         )
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -199,7 +212,7 @@ def _compile(folder: Path, library: Path) -> None:
     # can have the same PID, so the name has a random part too
     partial = folder / f"{LIBRARY}.{os.getpid()}.{secrets.token_hex(6)}.tmp"
     command = [
-        cxx,
+        *words,
         *compile_flags(),
         "-shared",
         "-fPIC",
@@ -311,15 +324,19 @@ def _compiler_stamp() -> str:
     """Return the compiler's resolved path, size and modification time, or
     '' when it is not on PATH. It takes one stat, so loading a built library
     starts no process."""
-    found = shutil.which(compiler())
+    try:
+        words = compiler_command()
+    except BuildError:
+        return ""
+    found = shutil.which(words[0])
     if found is None:
         return ""
     path = os.path.realpath(found)
     try:
         stat = os.stat(path)
     except OSError:
-        return path
-    return f"{path} {stat.st_size} {stat.st_mtime_ns}"
+        return " ".join([path, *words[1:]])
+    return " ".join([path, str(stat.st_size), str(stat.st_mtime_ns), *words[1:]])
 
 
 def compile_flags(signature: str | None = None) -> list[str]:

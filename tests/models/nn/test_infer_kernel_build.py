@@ -433,3 +433,21 @@ def test_ctrl_c_during_build_removes_partial(
 
     assert not running(int(pids.read_text()))
     assert list(folder.iterdir()) == []
+
+
+def test_compiler_wrapper_with_arguments_builds(tmp_path: Path) -> None:
+    log = tmp_path / "wrapper.log"
+    wrapper = fake_compiler(tmp_path, f'echo "$1" >> "{log}"\nexec "$@"')
+
+    done = load_in_process(tmp_path / "cache", CXX=f"{wrapper} c++")
+
+    assert done.returncode == 0, done.stderr
+    assert "loaded True" in done.stdout
+    assert log.read_text().splitlines() == ["c++"]
+
+
+def test_unbalanced_quote_in_compiler_is_named(tmp_path: Path) -> None:
+    done = load_in_process(tmp_path, CXX="'c++")
+
+    assert "loaded False" in done.stdout
+    assert 'CXX "\'c++" cannot be split into words' in done.stderr
