@@ -73,6 +73,12 @@ logger = logging.getLogger(__name__)
 METADATA_FILE = "metadata.json"
 LATEST = "latest"
 STALE_TMP_SECONDS = 3600
+# weights files whose hash ``Registry.unreadable`` keeps; beyond it the
+# results are dropped and files are hashed again
+MAX_HASHED_FILES = 4096
+# A file changed this recently may change again within the same timestamp
+# tick, keeping its stamp, so its hash is not kept.
+RACY_SECONDS = 2.0
 # the name of a version folder: a number from 1 to MAX_VERSION without leading
 # zeros, in ASCII digits. Other folders, such as a copy named 01 or one named
 # with a superscript digit, are not versions.
@@ -164,6 +170,8 @@ class Registry:
     ) -> None:
         self.root = Path(root).expanduser().resolve()
         self.job_id = job_id
+        # weights files already hashed: path -> (file stamp, sha256 matched)
+        self._hashed: dict[Path, tuple[tuple[int, int, int], bool]] = {}
 
     # ---- reading -----------------------------------------------------------
 
@@ -308,16 +316,22 @@ class Registry:
         return meta, hashlib.sha256(raw).hexdigest()
 
     def unreadable(self, name: str) -> str | None:
-        """Return why the latest version's metadata, the alias file or the
-        ``highest_version`` file of ``name`` cannot be read or is invalid,
-        or None when all can be used. Reasons are joined by "; "."""
+        """Return why the latest version's metadata or weights, the alias
+        file or the ``highest_version`` file of ``name`` cannot be read or
+        are invalid, or None when all can be used. Reasons are joined by
+        "; ".
+
+        The weights are hashed against the metadata's sha256 once per file:
+        a later call stats the file and hashes it again only when its
+        inode, modification time or size changed, or when it changed less
+        than ``RACY_SECONDS`` ago."""
         versions = self.versions(name)
         checks: list[Callable[[], object]] = [
             lambda: _stored_aliases(self.root, name),
             lambda: _highest_written(self.root / name),
         ]
         if versions:
-            checks.insert(0, lambda: self.metadata(name, versions[-1]))
+            checks.insert(0, lambda: self._check_weights_hash(name, versions[-1]))
         reasons = []
         for check in checks:
             try:
@@ -325,6 +339,41 @@ class Registry:
             except CheckpointError as exc:
                 reasons.append(exc.message)
         return "; ".join(reasons) or None
+
+    def _check_weights_hash(self, name: str, version: int) -> None:
+        """Read the metadata of ``name:version`` and raise ``CheckpointError``
+        when its weights file cannot be read or does not match the sha256
+        that the metadata gives."""
+        meta = self.metadata(name, version)
+        label = f"{name}:{version}"
+        path = self._version_dir(name, version) / WEIGHTS_FILE
+        try:
+            info = path.stat()
+        except FileNotFoundError as exc:
+            raise CheckpointError(
+                f"weights file of {label} is missing; retrain this version"
+            ) from exc
+        except OSError as exc:
+            raise _unreadable_weights(label, exc) from exc
+        stamp = (info.st_ino, info.st_mtime_ns, info.st_size)
+        known = self._hashed.get(path)
+        if known is not None and known[0] == stamp:
+            matched = known[1]
+        else:
+            try:
+                raw = _read_bytes(path, label)
+            except OSError as exc:
+                raise _unreadable_weights(label, exc) from exc
+            matched = hashlib.sha256(raw).hexdigest() == meta["weights"]["sha256"]
+            if len(self._hashed) >= MAX_HASHED_FILES:
+                self._hashed.clear()
+            if time.time() - info.st_mtime > RACY_SECONDS:
+                self._hashed[path] = (stamp, matched)
+        if not matched:
+            raise CheckpointError(
+                f"weights of {label} do not match the sha256 in its metadata; "
+                "the file is corrupt, retrain this version"
+            )
 
     def load(
         self, name: str, ref: str | int = LATEST, use: VersionUse = FORECAST
@@ -547,6 +596,13 @@ def _metadata_file(name: str, version: int) -> str:
 def _metadata_fix(name: str, version: int) -> str:
     """Return the fix for a version whose metadata is corrupt or invalid."""
     return f"retrain this version, or delete {name}/versions/{version} in the registry"
+
+
+def _unreadable_weights(label: str, exc: OSError) -> CheckpointError:
+    return CheckpointError(
+        f"weights file of {label} cannot be read ({exc.strerror or exc}); "
+        "check its permissions, or retrain this version"
+    )
 
 
 def _read_bytes(path: Path, label: str) -> bytes:

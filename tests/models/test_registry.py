@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -508,3 +510,44 @@ def test_current_format_loads(tmp_path: Path) -> None:
 
     assert json.loads(meta_path.read_text())["format"] == 1
     assert registry.load("m", 1).version == 1
+
+
+def test_unreadable_names_corrupt_weights(tmp_path: Path) -> None:
+    registry = Registry(tmp_path)
+    write_one(registry)
+    weights = tmp_path / "m" / "versions" / "1" / "weights.safetensors"
+    good = weights.read_bytes()
+
+    assert registry.unreadable("m") is None
+    weights.write_bytes(good[:-4] + b"\0\0\0\0")
+    assert "weights of m:1 do not match the sha256" in str(registry.unreadable("m"))
+    weights.unlink()
+    assert "weights file of m:1 is missing" in str(registry.unreadable("m"))
+    weights.write_bytes(good)
+    assert registry.unreadable("m") is None
+
+
+def test_unreadable_hashes_unchanged_weights_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registry = Registry(tmp_path)
+    write_one(registry)
+    weights = tmp_path / "m" / "versions" / "1" / "weights.safetensors"
+    reads: list[Path] = []
+    original = Path.read_bytes
+
+    def counted(path: Path) -> bytes:
+        if path.name == "weights.safetensors":
+            reads.append(path)
+        return original(path)
+
+    monkeypatch.setattr(Path, "read_bytes", counted)
+    # a file written just now is hashed on every call
+    for _ in range(2):
+        assert registry.unreadable("m") is None
+    old = time.time() - 60
+    os.utime(weights, (old, old))
+    for _ in range(3):
+        assert registry.unreadable("m") is None
+
+    assert len(reads) == 3

@@ -287,3 +287,33 @@ def test_health_lists_dangling_aliases(registry: Registry, tmp_path: Path) -> No
     assert before.json()["dangling_aliases"] == {"stale": ["beta", "prod"]}
     assert deleted.status_code == 200, deleted.text
     assert after.json()["dangling_aliases"] == {"stale": ["beta"]}
+
+
+def test_health_reports_corrupt_weights(registry: Registry, tmp_path: Path) -> None:
+    """Check that health marks a model whose latest weights no longer match
+    their sha256 as unreadable, and clears it once the file is restored."""
+    own = Registry(tmp_path / "registry")
+    source = registry.root / "ar" / "versions" / "1"
+    copy_version(source, own.root / "hurt" / "versions" / "1")
+    weights = own.root / "hurt" / "versions" / "1" / "weights.safetensors"
+    good = weights.read_bytes()
+    server = LiveServer(own.root)
+    try:
+        before = server.client.get("/v1/health").json()
+        weights.write_bytes(good[:-8] + b"\0" * 8)
+        corrupt = server.client.get("/v1/health").json()
+        forecast = server.client.post("/v1/models/hurt/forecast", json={})
+        weights.write_bytes(good)
+        restored = server.client.get("/v1/health").json()
+    finally:
+        server.stop()
+
+    assert before["status"] == "ok"
+    assert before["unreadable"] == {}
+    assert corrupt["status"] == "degraded"
+    assert "weights of hurt:1 do not match the sha256" in corrupt["unreadable"]["hurt"]
+    assert "retrain this version" in corrupt["unreadable"]["hurt"]
+    assert forecast.status_code == 500
+    assert "do not match the sha256" in forecast.json()["detail"]
+    assert restored["status"] == "ok"
+    assert restored["unreadable"] == {}
