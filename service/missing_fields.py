@@ -18,8 +18,12 @@ from typing import Any
 from pydantic import TypeAdapter
 from starlette.requests import Request
 
+from models.names import MAX_NAME_CHARS, NAME_PATTERN
+from models.tickers import TICKER_PATTERN, TICKER_RULE
+from models.version_refs import ALIAS_PATTERN, VERSION_REF_PATTERN
 from service.field_errors import Segment, body_segments
 from service.null_fields import body_types
+from service.series_store import SERIES_ID_PATTERN
 
 Schema = dict[str, Any]
 
@@ -27,6 +31,22 @@ Schema = dict[str, Any]
 DATE_FORMAT = "YYYY-MM-DD"
 # pydantic's message for a missing field, which gets the fix appended
 MISSING_MESSAGE = "Field required"
+# the API's string patterns in words; other patterns are shown as written
+PATTERN_WORDS = {
+    NAME_PATTERN: (
+        f"a name of at most {MAX_NAME_CHARS} lowercase letters, digits, '_' and "
+        "'-' that starts with a letter or digit"
+    ),
+    ALIAS_PATTERN: (
+        f"an alias of at most {MAX_NAME_CHARS} lowercase letters, digits, '_' "
+        "and '-' that starts with a letter"
+    ),
+    VERSION_REF_PATTERN: "a version number or an alias",
+    TICKER_PATTERN: f"a Yahoo Finance ticker of {TICKER_RULE}",
+    SERIES_ID_PATTERN: (
+        "a series id of 32 lowercase hexadecimal digits, as POST /v1/series returns it"
+    ),
+}
 
 
 def add_missing_fixes(
@@ -112,7 +132,8 @@ def _string_phrase(schema: Schema) -> str:
     if schema.get("format") == "date":
         return f"a date written as {DATE_FORMAT}"
     if "pattern" in schema:
-        return f"a string that matches {schema['pattern']}"
+        words = PATTERN_WORDS.get(schema["pattern"])
+        return words or f"a string that matches {schema['pattern']}"
     return "a string" + _count(schema, "minLength", "maxLength", "characters")
 
 

@@ -820,23 +820,24 @@ def test_version_message_same_in_forecast_and_flow(
             JOBS,
             {"kind": "train", "params": {"data": {"source": "upload"}}},
             "params.data.series_id",
-            "send params.data.series_id, a string that matches ^[a-f0-9]{32}$",
+            "send params.data.series_id, a series id of 32 lowercase hexadecimal "
+            "digits, as POST /v1/series returns it",
         ),
         (
             "POST",
             TRAINING_JOBS,
             {"data": {"source": "yfinance"}},
             "data.ticker",
-            "send data.ticker, a string that matches ^[A-Za-z0-9.^=-]{1,15}$ "
-            'such as "NFLX"',
+            "send data.ticker, a Yahoo Finance ticker of 1 to 15 letters, digits "
+            'or the characters . ^ = - such as "NFLX"',
         ),
         (
             "POST",
             FLOW,
             {"model": {}},
             "model.name",
-            "send model.name, a string that matches ^[a-z0-9][a-z0-9_-]{0,63}$ "
-            'such as "nflx"',
+            "send model.name, a name of at most 64 lowercase letters, digits, '_' "
+            "and '-' that starts with a letter or digit such as \"nflx\"",
         ),
         (
             "POST",
