@@ -3,7 +3,8 @@
 The app's paths end without a slash, such as ``/v1/models/{name}/forecast``.
 Starlette's router would respond to ``POST /v1/models/nflx/forecast/`` with
 a 307 redirect to the path without the slash. A client reaches the route
-only if it follows redirects, which curl and httpx do only when told to.
+only if it follows redirects, which curl and httpx do only when configured
+to.
 ``create_app`` turns that redirect off, so such a request gets the 404 of an
 unknown route, and ``path_without_slash`` gives the path that its detail
 names as the fix.

@@ -31,7 +31,6 @@ import hashlib
 import logging
 import os
 import platform
-import shlex
 import shutil
 import sys
 import sysconfig
@@ -41,6 +40,7 @@ from pathlib import Path
 
 import torch
 
+from models.nn import infer_kernel_build
 from models.paths import default_cache_dir
 
 LIBRARY = "rnn_forecast_gru"
@@ -141,11 +141,10 @@ def _clear_leftovers(folder: Path) -> None:
 def _check_compiler() -> None:
     """Raise ``BuildError`` unless the program of ``CXX`` (its first word,
     so ``ccache g++`` checks ``ccache``) is on PATH."""
-    command = os.environ.get("CXX", "").strip() or "c++"
     try:
-        program = shlex.split(command)[0]
-    except (ValueError, IndexError) as exc:
-        raise BuildError(f"CXX {command!r} cannot be split into words: {exc}") from exc
+        program = infer_kernel_build.compiler_command()[0]
+    except infer_kernel_build.BuildError as exc:
+        raise BuildError(str(exc)) from exc
     if shutil.which(program) is None:
         raise BuildError(
             f"C++ compiler not found: {program!r} (from CXX, default c++) is "
