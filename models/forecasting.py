@@ -27,6 +27,8 @@ from models.data.value_range import (
 from models.data.windows import history_rows, to_prices, to_values
 from models.errors import InvalidInputError
 from models.intervals import ConformalIntervals
+from models.nn import infer_kernel
+from models.nn.forecaster import Forecaster
 from models.plurals import plural
 from models.registry import LoadedModel
 from models.version_checks import FORECAST
@@ -307,7 +309,6 @@ def _check_scale(loaded: LoadedModel, closes: np.ndarray, first_row: int) -> Non
     )
 
 
-@torch.inference_mode()
 def run_batch(loaded: LoadedModel, inputs: Sequence[ForecastInput]) -> list[Forecast]:
     """Forecast several inputs of one version with a single forward pass.
 
@@ -319,8 +320,7 @@ def run_batch(loaded: LoadedModel, inputs: Sequence[ForecastInput]) -> list[Fore
     values = _modelled_values(target, inputs)  # (B, T)
     scaled = loaded.scaler.transform(values).astype(np.float32)
     batch, steps = scaled.shape
-    x = torch.from_numpy(scaled.reshape(batch, steps, 1))  # (B, T, 1)
-    out = loaded.model.infer(x).numpy().astype(np.float64)  # (B, K)
+    out = _forward(loaded.model, scaled.reshape(batch, steps, 1)).astype(np.float64)
 
     last = np.array([item.closes[-1] for item in inputs])
     prices = to_prices(last[:, None], loaded.scaler.inverse(out), target)
@@ -346,6 +346,20 @@ def run_batch(loaded: LoadedModel, inputs: Sequence[ForecastInput]) -> list[Fore
             )
         )
     return results
+
+
+def _forward(model: Forecaster, x: np.ndarray) -> np.ndarray:
+    """Map windows x (B, T, 1) of float32 to forecasts (B, K) of float32.
+
+    Where the inference kernel runs the model, its numpy entry takes x as
+    it is and skips inference mode and the tensor conversions, about 10 us
+    at batch 1. It gives the bits that ``Forecaster.infer`` gives.
+    """
+    packed = model.kernel_weights()
+    if packed is not None and packed.weights.dtype == torch.float32:
+        return infer_kernel.run_array(packed, x)
+    with torch.inference_mode():
+        return model.infer(torch.from_numpy(x)).numpy()
 
 
 def _modelled_values(target: str, inputs: Sequence[ForecastInput]) -> np.ndarray:

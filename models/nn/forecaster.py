@@ -119,10 +119,9 @@ class Forecaster(nn.Module):
         if not usable:
             return self(x)
 
-        if infer_kernel.loaded():
-            packed = self._packed_weights()
-            if packed is not None:
-                return infer_kernel.run(packed, x)
+        packed = self.kernel_weights()
+        if packed is not None:
+            return infer_kernel.run(packed, x)
 
         # A GRU runs on the fused layer once this process has loaded it.
         if fused_gru.applies(core, x):
@@ -139,6 +138,15 @@ class Forecaster(nn.Module):
         flags = (core.bias, core.num_layers, core.dropout, False, False, True)
         out = op(x, state, weights, *flags)[0]
         return F.linear(out[:, -1], weight, self.head.bias)
+
+    def kernel_weights(self) -> infer_kernel.Packed | None:
+        """Return the weights packed for the inference kernel, as ``infer``
+        runs it. Return None where ``infer`` would not run the kernel:
+        before ``infer_kernel.load``, in training mode, or for weights that
+        ``_packed_weights`` does not pack."""
+        if self.training or not infer_kernel.loaded():
+            return None
+        return self._packed_weights()
 
     def _packed_weights(self) -> infer_kernel.Packed | None:
         """Return the weights packed for the kernel, packed again when a

@@ -24,6 +24,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -36,6 +37,11 @@ enabled = infer_kernel_build.enabled
 # the kernel's cell codes, by the core's mode
 CELLS = {"RNN_TANH": 0, "RNN_RELU": 1, "LSTM": 2, "GRU": 3}
 GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
+# the numpy dtype of each dtype the kernel runs
+NUMPY_DTYPES = {
+    torch.float32: np.dtype(np.float32),
+    torch.float64: np.dtype(np.float64),
+}
 
 _lock = threading.Lock()
 _library: ctypes.CDLL | None = None
@@ -223,20 +229,52 @@ def _pad_columns(matrix: Tensor, blocks: int) -> Tensor:
 def run(packed: Packed, x: Tensor) -> Tensor:
     """Map windows x (B, T, F) in the packed weights' dtype to forecasts
     (B, K). Only after ``load`` returned True."""
+    x = x.contiguous()
+    _check_width(packed, x.shape, x.dtype == packed.weights.dtype, x.dtype)
+    out = torch.empty(x.shape[0], packed.horizon, dtype=x.dtype)
+    _call(packed, x.shape, x.data_ptr(), out.data_ptr())
+    return out
+
+
+def run_array(packed: Packed, x: np.ndarray) -> np.ndarray:
+    """Map windows x (B, T, F), a numpy array of the packed weights' dtype,
+    to forecasts (B, K) in a new array, as ``run`` does. It skips torch's
+    tensor calls, so the server's forecasts use it. Only after ``load``
+    returned True."""
+    x = np.ascontiguousarray(x)
+    dtype = NUMPY_DTYPES[packed.weights.dtype]
+    _check_width(packed, x.shape, x.dtype == dtype, x.dtype)
+    out = np.empty((x.shape[0], packed.horizon), dtype=dtype)
+    _call(packed, x.shape, x.ctypes.data, out.ctypes.data)
+    return out
+
+
+def _check_width(
+    packed: Packed, shape: tuple[int, ...], same_dtype: bool, dtype: object
+) -> None:
+    """Raise ValueError unless windows of ``shape`` and ``dtype`` fit the
+    packed forecaster."""
+    if len(shape) != 3:
+        raise ValueError(
+            f"x has shape {tuple(shape)}; pass a 3-D batch of windows (B, T, F)"
+        )
+    if shape[-1] != packed.features or not same_dtype:
+        raise ValueError(
+            f"x has {shape[-1]} features of {dtype}; the packed forecaster "
+            f"takes {packed.features} of {packed.weights.dtype}"
+        )
+
+
+def _call(packed: Packed, shape: tuple[int, ...], x: int, out: int) -> None:
+    """Run the kernel on windows of ``shape`` (B, T, F) at address ``x``
+    into forecasts (B, K) at address ``out``, both contiguous in the packed
+    weights' dtype."""
     library = _library
     if library is None:
         raise RuntimeError("the inference kernel is not loaded; call load() first")
 
-    x = x.contiguous()
-    batch, steps, features = x.shape
-    if features != packed.features or x.dtype != packed.weights.dtype:
-        raise ValueError(
-            f"x has {features} features of {x.dtype}; the packed forecaster "
-            f"takes {packed.features} of {packed.weights.dtype}"
-        )
-
-    out = torch.empty(batch, packed.horizon, dtype=x.dtype)
-    single = x.dtype == torch.float32
+    batch, steps, features = shape
+    single = packed.weights.dtype == torch.float32
     function = library.rf_infer_f32 if single else library.rf_infer_f64
     status = function(
         packed.cell,
@@ -246,19 +284,18 @@ def run(packed: Packed, x: Tensor) -> Tensor:
         features,
         packed.hidden,
         packed.horizon,
-        x.data_ptr(),
+        x,
         packed.weights.data_ptr(),
-        out.data_ptr(),
+        out,
     )
 
     if status == 2:
         raise MemoryError(
             "the inference kernel could not allocate its scratch space for x "
-            f"of shape {tuple(x.shape)}; pass fewer or shorter windows"
+            f"of shape {tuple(shape)}; pass fewer or shorter windows"
         )
     if status != 0:
-        raise ValueError(f"the inference kernel rejected x of shape {tuple(x.shape)}")
-    return out
+        raise ValueError(f"the inference kernel rejected x of shape {tuple(shape)}")
 
 
 def main() -> int:

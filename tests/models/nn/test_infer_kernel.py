@@ -4,6 +4,7 @@ it (packing, repacking, switching off, falling back)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch.func import functional_call
@@ -293,6 +294,51 @@ def test_run_rejects_a_window_of_other_width() -> None:
         infer_kernel.run(packed, torch.randn(1, 4, 3))
     with pytest.raises(ValueError, match="takes 2 of torch.float32"):
         infer_kernel.run(packed, torch.randn(1, 4, 2, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_run_array_gives_run_bits(cell: str, dtype: torch.dtype) -> None:
+    model = make_forecaster(cell, hidden=24, dtype=dtype)
+    packed = infer_kernel.pack(model.core, model.head)
+    assert packed is not None
+    x = torch.randn(5, 11, 2, dtype=dtype)
+
+    expected = infer_kernel.run(packed, x)
+    # a strided view, which run_array copies into a contiguous array first
+    strided = np.repeat(x.numpy(), 2, axis=2)[:, :, ::2]
+    assert not strided.flags.c_contiguous
+    actual = infer_kernel.run_array(packed, strided)
+
+    assert actual.dtype == x.numpy().dtype
+    assert actual.shape == (5, 5)
+    assert np.array_equal(actual, expected.numpy())
+
+
+def test_run_array_rejects_bad_windows() -> None:
+    model = make_forecaster("lstm", hidden=6, features=2)
+    packed = infer_kernel.pack(model.core, model.head)
+    assert packed is not None
+
+    with pytest.raises(ValueError, match="x has 3 features of float32"):
+        infer_kernel.run_array(packed, np.zeros((1, 4, 3), np.float32))
+    with pytest.raises(ValueError, match="x has 2 features of float64"):
+        infer_kernel.run_array(packed, np.zeros((1, 4, 2), np.float64))
+    with pytest.raises(ValueError, match=r"x has shape \(4, 2\); pass a 3-D batch"):
+        infer_kernel.run_array(packed, np.zeros((4, 2), np.float32))
+
+
+def test_kernel_weights_only_where_used(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    model = make_forecaster("gru", hidden=6)
+    assert model.kernel_weights() is not None
+
+    model.train()
+    assert model.kernel_weights() is None
+    model.eval()
+    monkeypatch.setenv(infer_kernel.SWITCH, "0")
+    assert model.kernel_weights() is None
 
 
 def test_weights_made_in_inference_mode_use_torch() -> None:
