@@ -15,8 +15,9 @@ helpers:
   timeout between parts (``RNN_FORECAST_BODY_TIMEOUT_SECONDS``), with the
   app's ``ReadDeadlines``, which also ends the read at a server shutdown;
 - validation against ``ForecastRequest``'s fields and checks. The
-  commonest bodies (a horizon, a level, rows of date and close) are
-  decoded by msgspec (``service.body_decoder``). Pydantic validates the
+  commonest bodies (a version, a horizon, a level, rows of date and close,
+  and nulls where the schema allows them) are decoded by msgspec
+  (``service.body_decoder``). Pydantic validates the
   others on the JSON bytes directly (instead of on the objects
   ``json.loads`` builds) and into dicts (``ForecastRequestFields``)
   instead of a model object per history row. A count of the body's colons

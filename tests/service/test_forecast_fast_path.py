@@ -20,7 +20,7 @@ from fastapi import FastAPI
 
 from models import forecasting
 from models.registry import Registry
-from service import middleware
+from service import fast_forecast, middleware
 from service.app import create_app
 from service.fast_forecast import ForecastFastPath, may_repeat_key
 from service.routes import forecast as forecast_route
@@ -151,6 +151,8 @@ def valid_bodies(registry: Registry) -> list[dict[str, Any]]:
         {"horizon": 4, "version": 1, "history": history(registry, 30)},
         {"horizon": 5, "history": history(registry, 61)},
         {"horizon": 2, "history": with_prices(history(registry, 30))},
+        {"version": "001", "horizon": None, "level": None, "history": None},
+        {"version": "latest", "horizon": 3, "history": history(registry, 30)},
     ]
 
 
@@ -202,6 +204,42 @@ def test_rows_of_date_and_close_skip_price_check(
             assert len(checked) == 1
             assert len(checked[0]) == len(priced["history"])
             assert app.state.fast_path.served == 2
+
+    asyncio.run(scenario())
+
+
+def test_versions_and_nulls_skip_pydantic(
+    trained_registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Check that bodies with a version or explicit nulls are decoded by
+    msgspec, without pydantic, and get the route's bytes."""
+    validated: list[bytes] = []
+
+    class CountingFields:
+        """``FORECAST_REQUEST_FIELDS``, recording each body it validates."""
+
+        def validate_json(self, body: bytes) -> Any:
+            validated.append(body)
+            return FORECAST_REQUEST_FIELDS.validate_json(body)
+
+    monkeypatch.setattr(fast_forecast, "FORECAST_REQUEST_FIELDS", CountingFields())
+    bodies = [
+        {"version": 1, "horizon": 2},
+        {"version": "1", "level": None},
+        {"version": "000000001", "history": history(trained_registry, 30)},
+        {"version": "latest", "horizon": None, "history": None, "level": None},
+    ]
+
+    async def scenario() -> None:
+        async with running(trained_registry, tmp_path) as app:
+            for body in bodies:
+                served, reference = await both_ways(
+                    app, monkeypatch, [json.dumps(body).encode()]
+                )
+                assert served.status == 200, served.body
+                assert served.comparable() == reference.comparable(), body
+            assert validated == []
+            assert app.state.fast_path.served == len(bodies)
 
     asyncio.run(scenario())
 
@@ -260,6 +298,20 @@ INVALID_BODIES: list[bytes] = [
     b'{"horizon": "3"}',
     b'{"version": 99}',
     b'{"version": "no-such-alias"}',
+    b'{"version": null}',
+    b'{"version": 0}',
+    b'{"version": -1}',
+    b'{"version": "0"}',
+    b'{"version": "-1"}',
+    b'{"version": 1.0}',
+    b'{"version": true}',
+    b'{"version": 1000000000}',
+    b'{"version": "1000000000"}',
+    b'{"version": ' + b"9" * 400 + b"}",
+    b'{"version": "Latest"}',
+    b'{"version": "l\xc3\xa4test"}',
+    b'{"version": ""}',
+    b'{"version": [1]}',
     b'{"level": 0.123}',
     b'{"history": []}',
     b'{"history": [{"date": "2020-01-02", "close": NaN}]}',
