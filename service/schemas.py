@@ -194,6 +194,15 @@ class RunnerHealth(BaseModel):
         description="Time of the last check (ISO 8601, UTC); null where the "
         "state is read on each request",
     )
+    mismatched_visibility_timeouts: dict[str, float] = Field(
+        description="Celery workers whose broker visibility timeout differs "
+        "from the API's, with each worker's timeout in seconds, from the "
+        "workers' replies after each broker check. Set "
+        "RNN_FORECAST_BROKER_VISIBILITY_TIMEOUT_SECONDS to one value for the "
+        "API and every worker and restart the ones that differ. They leave "
+        "status as it is, because jobs still run. Always empty for the "
+        "in-host runner"
+    )
 
 
 class Health(BaseModel):
@@ -218,6 +227,7 @@ class Health(BaseModel):
                         "status": "ok",
                         "detail": None,
                         "checked_at": "2026-12-04T16:20:46.137+00:00",
+                        "mismatched_visibility_timeouts": {"celery@worker-2": 60.0},
                     },
                 }
             ]

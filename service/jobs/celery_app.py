@@ -15,7 +15,9 @@ from functools import cache
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_ready
+from celery.signals import worker_init, worker_ready
+from kombu import Connection
+from kombu.utils.url import maybe_sanitize_url
 
 from models.registry import Registry
 from service.jobs.execution import claim_and_execute, configure_worker_process
@@ -57,15 +59,17 @@ def make_celery(
         task_ignore_result=True,
         task_default_queue=JOB_QUEUE,
         # A worker acknowledges a message when a pool process starts its task,
-        # and takes no message while every pool process is busy (Celery does
-        # this for Redis brokers only). A message is therefore unacknowledged
-        # only from the moment a worker takes it until its task starts, so the
-        # visibility timeout never delivers a running job again. A worker
-        # killed in that moment leaves the message to the visibility timeout.
-        # A worker killed after it and before the claim leaves a queued job
-        # without a message, which the API's message check publishes again.
+        # and on a Redis broker takes no message while every pool process is
+        # busy. A message is therefore unacknowledged only from the moment a
+        # worker takes it until its task starts, so the visibility timeout
+        # never delivers a running job again. A worker killed in that moment
+        # leaves the message to the visibility timeout. A worker killed after
+        # it and before the claim leaves a queued job without a message,
+        # which the API's message check publishes again. Celery ignores
+        # worker_disable_prefetch on other brokers, so it is set for Redis
+        # only, and a worker on another broker logs ``prefetch_note`` at start.
         task_acks_late=False,
-        worker_disable_prefetch=True,
+        worker_disable_prefetch=is_redis_broker(broker_url),
         worker_prefetch_multiplier=1,
         broker_connection_retry_on_startup=True,
         broker_transport_options={
@@ -77,6 +81,32 @@ def make_celery(
         },
     )
     return celery
+
+
+def is_redis_broker(broker_url: str) -> bool:
+    """Return whether kombu reaches ``broker_url`` through its Redis
+    transport (``redis://``, ``rediss://`` or ``sentinel://``), without
+    connecting. A URL whose transport kombu cannot load gives False; the
+    worker and the API report that error when they connect."""
+    try:
+        with Connection(broker_url) as connection:
+            return str(connection.transport.driver_type) == "redis"
+    except (KeyError, ImportError):
+        return False
+
+
+def prefetch_note(broker_url: str) -> str | None:
+    """Return what a worker on ``broker_url`` does differently because the
+    broker is not Redis, or None for a Redis broker."""
+    if is_redis_broker(broker_url):
+        return None
+    return (
+        f"the broker {maybe_sanitize_url(broker_url)} is not Redis, so this "
+        "worker takes a message while all its pool processes are busy: up to "
+        "one per pool process waits in this worker, even while other workers "
+        "are idle. Set RNN_FORECAST_BROKER_URL to a redis:// URL for workers "
+        "that take a job only when a pool process is free"
+    )
 
 
 def restore_interval(visibility_timeout: float) -> float:
@@ -109,6 +139,13 @@ def run_job(job_id: str) -> str | None:
     settings = worker_settings()
     configure_worker_process(settings)
     return claim_and_execute(worker_store(), job_id, settings)
+
+
+@worker_init.connect
+def _log_prefetch(sender: Any = None, **_kwargs: Any) -> None:
+    note = prefetch_note(str(sender.app.conf.broker_url))
+    if note is not None:
+        logger.warning(note)
 
 
 @worker_ready.connect

@@ -1,11 +1,13 @@
-"""The API side of the Celery runner: publish job ids to the broker, and
-check that the broker is reachable."""
+"""The API side of the Celery runner: publish job ids to the broker, check
+that the broker is reachable, and check that the workers use the API's
+broker visibility timeout."""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from dataclasses import replace
 
 from kombu.utils.url import maybe_sanitize_url
 
@@ -17,6 +19,7 @@ from service.jobs.celery_app import RUN_JOB_TASK, make_celery
 from service.jobs.recovery import fail_stale_jobs
 from service.jobs.runner_state import OK, UNAVAILABLE, UNKNOWN, RunnerState
 from service.jobs.store import FAILED, QUEUED, Job, JobStore
+from service.jobs.worker_settings import worker_visibility_timeouts
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -31,6 +34,9 @@ PUBLISH_RETRY = {
 # also the Retry-After of a submission that found the broker unreachable
 BROKER_CHECK_SECONDS = 10
 BROKER_CONNECT_TIMEOUT_SECONDS = 3.0
+# seconds after its last reply that a worker which no longer replies leaves
+# the workers whose visibility timeout differs from the API's
+WORKER_FORGET_SECONDS = 3 * BROKER_CHECK_SECONDS
 
 
 class CeleryRunner:
@@ -43,9 +49,11 @@ class CeleryRunner:
     connects to the broker every ``BROKER_CHECK_SECONDS``, and every publish
     updates the state that ``state`` returns too. That thread publishes the
     queued jobs again at its first successful check and whenever the broker
-    is reachable again. A third thread publishes again every queued job
-    whose message the broker lost without being unreachable, every
-    ``RNN_FORECAST_BROKER_MESSAGE_CHECK_SECONDS`` (see ``check_messages``).
+    is reachable again, and after each successful check requests the workers'
+    visibility timeouts (see ``check_workers``). A third thread publishes
+    again every queued job whose message the broker lost without being
+    unreachable, every ``RNN_FORECAST_BROKER_MESSAGE_CHECK_SECONDS`` (see
+    ``check_messages``).
     """
 
     def __init__(self, settings: Settings, store: JobStore) -> None:
@@ -73,6 +81,11 @@ class CeleryRunner:
         self._queued_published = False
         # queued jobs without a message in the broker at the last check
         self._missing: set[str] = set()
+        # each worker's visibility timeout in seconds, and the time.monotonic()
+        # of its last reply
+        self._worker_timeouts: dict[str, tuple[float, float]] = {}
+        # the workers whose visibility timeout differs from the API's
+        self._mismatched: dict[str, float] = {}
 
     def start(self) -> None:
         self._thread.start()
@@ -90,8 +103,11 @@ class CeleryRunner:
             self._message_thread.join(timeout=10)
 
     def state(self) -> RunnerState:
-        """Return the broker's state as of the last check or publish."""
-        return self._state
+        """Return the broker's state as of the last check or publish, with
+        the workers whose visibility timeout differed at the last checks."""
+        return replace(
+            self._state, mismatched_visibility_timeouts=dict(self._mismatched)
+        )
 
     def submitted(self, job: Job) -> None:
         """Publish ``job``; when the broker is unreachable, fail it and raise
@@ -134,6 +150,46 @@ class CeleryRunner:
             self._queued_published = False
         elif not self._queued_published:
             self._queued_published = self._publish_queued()
+
+    def check_workers(self) -> dict[str, float]:
+        """Request every worker's broker visibility timeout, record the
+        workers whose timeout differs from the API's, and return the timeouts
+        in seconds of the workers that replied, by worker name.
+
+        Logs one warning for each worker and timeout that differs. A worker
+        that replied to no check for ``WORKER_FORGET_SECONDS`` is dropped, so
+        a stopped worker leaves the list, and one that misses a reply
+        stays. Waits ``worker_settings.INSPECT_TIMEOUT_SECONDS``.
+        """
+        replies = worker_visibility_timeouts(self.celery)
+        own = self.settings.broker_visibility_timeout_seconds
+        now = time.monotonic()
+        timeouts = {
+            worker: entry
+            for worker, entry in self._worker_timeouts.items()
+            if now - entry[1] <= WORKER_FORGET_SECONDS
+        }
+        for worker, seconds in sorted(replies.items()):
+            known = timeouts.get(worker)
+            if seconds != own and (known is None or known[0] != seconds):
+                logger.warning(
+                    "the Celery worker %s uses a broker visibility timeout of "
+                    "%g s and the API %g s. Set "
+                    "RNN_FORECAST_BROKER_VISIBILITY_TIMEOUT_SECONDS to one value "
+                    "for the API and every worker, and restart the ones that "
+                    "differ",
+                    worker,
+                    seconds,
+                    own,
+                )
+            timeouts[worker] = (seconds, now)
+        self._worker_timeouts = timeouts
+        self._mismatched = {
+            worker: seconds
+            for worker, (seconds, _) in sorted(timeouts.items())
+            if seconds != own
+        }
+        return replies
 
     def _publish_queued(self) -> bool:
         """Publish every queued job; True when every publish succeeded."""
@@ -237,8 +293,20 @@ class CeleryRunner:
                 self.check_broker()
             except Exception:
                 logger.exception("broker check failed")
+            if self._state.status == OK:
+                self._check_workers_logged()
             if self._stopping.wait(BROKER_CHECK_SECONDS):
                 return
+
+    def _check_workers_logged(self) -> None:
+        try:
+            self.check_workers()
+        except Exception as exc:
+            logger.warning(
+                "requesting the settings of the Celery workers on %s failed: %s",
+                self.broker,
+                exc,
+            )
 
     def _connect_error(self) -> Exception | None:
         """Connect to the broker once; return the error, or None."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 OK = "ok"
 UNAVAILABLE = "unavailable"
@@ -15,10 +15,13 @@ class RunnerState:
 
     ``status`` is ``ok``, ``unavailable`` or ``unknown`` (not checked yet).
     ``checked_at`` is the ``time.time()`` of the check, or None for a state
-    that the runner reads when asked.
+    that the runner reads when asked. ``mismatched_visibility_timeouts``
+    contains the Celery workers whose broker visibility timeout differs from the
+    API's, with each worker's timeout in seconds.
     """
 
     name: str
     status: str
     detail: str | None = None
     checked_at: float | None = None
+    mismatched_visibility_timeouts: dict[str, float] = field(default_factory=dict)

@@ -7,7 +7,9 @@ metadata, the alias file and the ``highest_version`` file of every model on
 each request, through ``Registry.unreadable`` as the model listing does, and
 lists the aliases whose version was deleted. A dangling alias leaves
 ``status`` as it is: it breaks only the requests by that alias, and the
-operator fixes it with a PUT or DELETE of the alias. The response leaves out
+operator fixes it with a PUT or DELETE of the alias. A Celery worker whose
+broker visibility timeout differs from the API's leaves ``status`` as it is
+too, because jobs still run. The response leaves out
 the registry's path, because it would show the server's file layout to
 every client.
 """
@@ -52,5 +54,6 @@ def health(registry: RegistryDep, manager: ManagerDep) -> Health:
             status=runner.status,
             detail=runner.detail,
             checked_at=iso(runner.checked_at),
+            mismatched_visibility_timeouts=runner.mismatched_visibility_timeouts,
         ),
     )

@@ -8,8 +8,10 @@ Without a Redis server these tests skip on a laptop and fail under CI
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -23,6 +25,10 @@ import pytest
 import redis
 
 from models.registry import Registry
+from service.jobs.celery_runner import BROKER_CHECK_SECONDS, CeleryRunner
+from service.jobs.store import JobStore, sqlite_url
+from service.jobs.worker_settings import INSPECT_TIMEOUT_SECONDS
+from service.settings import Settings
 from tests.conftest import ROOT, LiveServer, free_port
 from tests.service.jobs_support import (
     LONG,
@@ -43,6 +49,7 @@ REDIS_PORT = 6379
 REDIS_DB = int(os.environ.get("RNN_FORECAST_TEST_REDIS_DB", "13"))
 BROKER_URL = f"redis://127.0.0.1:{REDIS_PORT}/{REDIS_DB}"
 HEARTBEAT_TIMEOUT = 8.0
+VISIBILITY_VARIABLE = "RNN_FORECAST_BROKER_VISIBILITY_TIMEOUT_SECONDS"
 
 pytestmark = pytest.mark.redis
 
@@ -69,6 +76,8 @@ class CeleryWorker:
 
     def __init__(self, env: dict[str, str], log_path: Path) -> None:
         self.log_path = log_path
+        # the name under which the worker replies to inspect broadcasts
+        self.name = f"test-{uuid.uuid4().hex[:8]}@{socket.gethostname()}"
         command = [
             sys.executable,
             "-m",
@@ -83,7 +92,7 @@ class CeleryWorker:
             "--without-mingle",
             "--without-heartbeat",
             "--hostname",
-            f"test-{uuid.uuid4().hex[:8]}@%h",
+            self.name,
         ]
         with open(log_path, "wb") as log:
             self.process = subprocess.Popen(
@@ -105,11 +114,15 @@ class CeleryWorker:
 
 @contextlib.contextmanager
 def running_stack(
-    trained_registry: Registry, tmp: Path, extra_env: dict[str, str] | None = None
+    trained_registry: Registry,
+    tmp: Path,
+    extra_env: dict[str, str] | None = None,
+    worker_env: dict[str, str] | None = None,
 ) -> Iterator[tuple[LiveServer, CeleryWorker, Path, Path]]:
     """The API and one worker sharing a registry, a job store and Redis,
-    with the settings of ``extra_env`` besides the runner's; yields the
-    server, the worker, the registry and the data folder."""
+    with the settings of ``extra_env`` besides the runner's, and those of
+    ``worker_env`` in the worker alone; yields the server, the worker, the
+    registry and the data folder."""
     client = redis_or_skip()
     client.flushdb()
     env = {
@@ -125,6 +138,7 @@ def running_stack(
         **env,
         "RNN_FORECAST_REGISTRY": str(registry),
         "RNN_FORECAST_DATA_DIR": str(data_dir),
+        **(worker_env or {}),
     }
     worker = CeleryWorker(worker_env, tmp / "worker.log")
     try:
@@ -143,6 +157,24 @@ def celery_stack(
     """The API and one worker sharing a registry, a job store and Redis."""
     with running_stack(trained_registry, tmp_path_factory.mktemp("celery")) as stack:
         yield stack
+
+
+def replied_runner(
+    store: JobStore, worker: CeleryWorker, timeout: float = 60.0
+) -> tuple[CeleryRunner, dict[str, float]]:
+    """A runner with the API's default settings, not started, and the
+    replies of its first ``check_workers`` that includes ``worker``."""
+    runner = CeleryRunner(Settings(broker_url=BROKER_URL), store)
+    deadline = time.monotonic() + timeout
+    while worker.name not in (replies := runner.check_workers()):
+        log = worker.log_path.read_text(errors="replace")[-4000:]
+        assert time.monotonic() < deadline, f"no reply from the worker:\n{log}"
+    return runner, replies
+
+
+def mismatch_lines(text: str) -> list[str]:
+    """The lines of ``text`` that name the visibility timeout variable."""
+    return [line for line in text.splitlines() if VISIBILITY_VARIABLE in line]
 
 
 def parent_pid(pid: int) -> int:
@@ -180,6 +212,7 @@ def test_celery_worker_trains_job(
 
     assert health["status"] == "ok"
     assert health["runner"]["status"] == "ok"
+    assert health["runner"]["mismatched_visibility_timeouts"] == {}
     assert done["status"] == "succeeded", done
     assert done["result"]["name"] == "remote"
     assert done["result"]["version"] == 1
@@ -284,3 +317,27 @@ def test_unreachable_broker_answers_503(
     assert health.json()["runner"]["checked_at"] is not None
     assert [job["status"] for job in jobs] == ["failed"]
     assert stored_job(data_dir, jobs[0]["id"]).error is not None
+
+
+def test_matching_worker_not_reported(
+    celery_stack: tuple[LiveServer, CeleryWorker, Path, Path],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    server, worker, _, _ = celery_stack
+    caplog.set_level(logging.WARNING, logger="service.jobs.celery_runner")
+    store = JobStore(sqlite_url(tmp_path / "jobs.db"))
+
+    try:
+        runner, replies = replied_runner(store, worker)
+    finally:
+        store.close()
+    # the API's next check of the workers, which this worker replies to
+    time.sleep(BROKER_CHECK_SECONDS + INSPECT_TIMEOUT_SECONDS + 1)
+    health = server.client.get("/v1/health").json()
+
+    assert replies == {worker.name: 300.0}
+    assert runner.state().mismatched_visibility_timeouts == {}
+    assert mismatch_lines(caplog.text) == []
+    assert health["runner"]["mismatched_visibility_timeouts"] == {}
+    assert mismatch_lines(server.output()) == []

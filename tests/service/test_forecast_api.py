@@ -31,6 +31,7 @@ def test_health(live_server: LiveServer) -> None:
         "status": "ok",
         "detail": None,
         "checked_at": None,
+        "mismatched_visibility_timeouts": {},
     }
 
 
