@@ -409,9 +409,6 @@ def cmd_serve(
         # shutdown until it ends, because uvicorn waits for every request in
         # progress
         server = StoppingServer(config, on_stop=app.state.stop_requests)
-        logging.getLogger("uvicorn.error").info(
-            "listening on http://%s:%d", args.host, port
-        )
         # uvicorn 0.55 (Server.capture_signals) raises the Ctrl-C or SIGTERM
         # that it handled again once its shutdown is complete, so a server
         # stopped that way exits 0
