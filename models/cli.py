@@ -14,10 +14,12 @@ import importlib
 import json
 import logging
 import os
+import signal
 import socket
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
@@ -376,6 +378,7 @@ def cmd_serve(
     import uvicorn
 
     with collector_paused():
+        from models.nn import infer_kernel
         from service.app import create_app
         from service.server import StoppingServer, Terminated, sigterm_raises
     # Python warnings then reach the log handlers, so every line is JSON
@@ -414,6 +417,9 @@ def cmd_serve(
         # stopped that way exits 0
         try:
             with sigterm_raises():
+                # A SIGTERM or Ctrl-C here ends the wait for the compiler, while
+                # in the app's start-up uvicorn would only record it and wait.
+                infer_kernel.load()
                 server.run(sockets=[listener])
         except KeyboardInterrupt:
             return 0 if server.started else SIGINT_STATUS
@@ -636,11 +642,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(levelname)s %(name)s: %(message)s"
     )
-    start_kernel_build(sys.argv[1:] if argv is None else argv)
-    with collector_paused():
-        # the command modules import torch
-        parser = build_parser()
-        from models.registry import Registry
+    if start_kernel_build(sys.argv[1:] if argv is None else argv):
+        # SIGTERM's default action ends the process without its exit
+        # handlers, which end the compiler and delete its partial library
+        signal.signal(signal.SIGTERM, exit_terminated)
+    try:
+        with collector_paused():
+            # the command modules import torch
+            parser = build_parser()
+            from models.registry import Registry
+    except KeyboardInterrupt:
+        # the exit handlers end a compiler that the kernel build started
+        print("error: interrupted", file=sys.stderr)
+        return SIGINT_STATUS
 
     args = parser.parse_args(argv)
     args.argv = list(argv) if argv is not None else None
@@ -665,16 +679,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return SIGINT_STATUS
 
 
-def start_kernel_build(argv: Sequence[str]) -> None:
+def start_kernel_build(argv: Sequence[str]) -> bool:
     """Start compiling the inference kernel in the background when the
-    command loads it and it is switched on.
+    command loads it and it is switched on; return whether it started.
 
     On a machine's first run the compiler (about 0.6 s of CPU) runs while
     torch imports. When the library is already built, the thread only
     checks its file."""
     if KERNEL_COMMANDS.isdisjoint(argv) or not infer_kernel_build.enabled():
-        return
+        return False
     infer_kernel_build.build_in_background()
+    return True
+
+
+def exit_terminated(signum: int, frame: FrameType | None) -> None:
+    """Exit with ``SIGTERM_STATUS``, so that the exit handlers run."""
+    raise SystemExit(SIGTERM_STATUS)
 
 
 def stdout_closed() -> int:

@@ -29,8 +29,9 @@ def starts(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     ],
 )
 def test_kernel_commands_start_the_build(argv: list[str], starts: list[bool]) -> None:
-    cli.start_kernel_build(argv)
+    started = cli.start_kernel_build(argv)
 
+    assert started is True
     assert starts == [True]
 
 
@@ -38,8 +39,9 @@ def test_kernel_commands_start_the_build(argv: list[str], starts: list[bool]) ->
     "argv", [["train"], ["models", "list"], ["gradients", "--cell", "lstm"], []]
 )
 def test_other_commands_start_nothing(argv: list[str], starts: list[bool]) -> None:
-    cli.start_kernel_build(argv)
+    started = cli.start_kernel_build(argv)
 
+    assert started is False
     assert starts == []
 
 
@@ -48,6 +50,7 @@ def test_switched_off_kernel_starts_nothing(
 ) -> None:
     monkeypatch.setenv(infer_kernel_build.SWITCH, "off")
 
-    cli.start_kernel_build(["serve"])
+    started = cli.start_kernel_build(["serve"])
 
+    assert started is False
     assert starts == []
