@@ -4,8 +4,9 @@
 The name is only shown (``GET /v1/series``), never used as a path. Control
 characters could still rewrite a terminal or a log line, and bidirectional
 controls reorder the displayed text: ``report``, U+202E RIGHT-TO-LEFT
-OVERRIDE and ``vsc.exe`` show as ``reportexe.csv``. ``display_filename``
-keeps the printable text.
+OVERRIDE and ``vsc.exe`` show as ``reportexe.csv``. A zero-width joiner
+hides inside Latin text, so that ``pay``, U+200D and ``pal.csv`` shows as
+``paypal.csv``. ``display_filename`` keeps the printable text.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ SPACE_CATEGORIES = frozenset({"Zs", "Zl", "Zp"})
 SPACE_CONTROLS = frozenset("\t\n\v\f\r\x1c\x1d\x1e\x1f\x85")
 # ZERO WIDTH NON-JOINER and ZERO WIDTH JOINER (format characters) shape the
 # characters on both sides, as in emoji sequences and Indic and Arabic
-# scripts, so they are kept between two visible characters
+# scripts, so they are kept between two visible characters. Between two ASCII
+# characters or Latin letters they change nothing on screen, so they go.
 JOINERS = frozenset("\u200c\u200d")
 
 
@@ -36,10 +38,11 @@ def display_filename(name: str | None) -> str | None:
 
     The name is put in NFC form and loses the characters of
     ``REMOVED_CATEGORIES``, except a joiner of ``JOINERS`` between two
-    visible characters. Every run of spaces, separators and line controls
-    becomes one space, no space is left at either end, and at most
-    ``MAX_FILENAME_CHARS`` characters are kept. Only the first
-    ``MAX_READ_CHARS`` characters of ``name`` are read.
+    visible characters that are not both ASCII characters or Latin letters.
+    Every run of spaces, separators and line controls becomes one space, no
+    space is left at either end, and at most ``MAX_FILENAME_CHARS``
+    characters are kept. Only the first ``MAX_READ_CHARS`` characters of
+    ``name`` are read.
     """
     if name is None:
         return None
@@ -57,15 +60,28 @@ def display_filename(name: str | None) -> str | None:
 
 def _joined(text: str) -> str:
     """Return ``text`` without the joiners that do not sit between two
-    visible characters: characters other than a space or a joiner."""
+    visible characters (characters other than a space or a joiner), and
+    without those between two ASCII characters or Latin letters."""
     kept = []
     for index, char in enumerate(text):
-        if char in JOINERS and not (
-            _visible(text, index - 1) and _visible(text, index + 1)
-        ):
+        if char in JOINERS and not _joining(text, index):
             continue
         kept.append(char)
     return "".join(kept)
+
+
+def _joining(text: str, index: int) -> bool:
+    """Return whether the joiner ``text[index]`` sits between two visible
+    characters of which at least one is neither ASCII nor a Latin letter."""
+    if not (_visible(text, index - 1) and _visible(text, index + 1)):
+        return False
+    return not (_latin(text[index - 1]) and _latin(text[index + 1]))
+
+
+def _latin(char: str) -> bool:
+    """Return whether ``char`` is ASCII or a letter of the Latin script,
+    judged by its Unicode name, as in LATIN SMALL LETTER E WITH ACUTE."""
+    return char.isascii() or unicodedata.name(char, "").startswith("LATIN ")
 
 
 def _visible(text: str, index: int) -> bool:

@@ -39,8 +39,18 @@ BOUNDARY = "filename-boundary"
             "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645.csv",
             "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645.csv",
         ),
+        # a joiner beside one character that is neither ASCII nor a Latin letter
+        ("a\u200d\u0915.csv", "a\u200d\u0915.csv"),
+        ("\U0001f525\u200dx.csv", "\U0001f525\u200dx.csv"),
+        # joiners between two ASCII characters or Latin letters, where they hide
+        ("pay\u200dpal.csv", "paypal.csv"),
+        ("pay\u200cpal.csv", "paypal.csv"),
+        ("v1\u200d2.csv", "v12.csv"),
+        ("caf\u00e9\u200d\u00df.csv", "caf\u00e9\u00df.csv"),
+        ("name\u200d.csv", "name.csv"),
         # a removed character between a joiner and a visible one
-        ("a\u202e\u200db.csv", "a\u200db.csv"),
+        ("a\u202e\u200db.csv", "ab.csv"),
+        ("\u0915\u094d\u202e\u200d\u0937.csv", "\u0915\u094d\u200d\u0937.csv"),
         # joiners at either end, beside a space or another joiner
         ("\u200dlead.csv", "lead.csv"),
         ("trail.csv\u200c", "trail.csv"),
@@ -48,6 +58,12 @@ BOUNDARY = "filename-boundary"
         ("a\u200d\tb.csv", "a b.csv"),
         ("a\u200d\u200db.csv", "ab.csv"),
         ("a\u200c\u200d\u200cb.csv", "ab.csv"),
+        ("\u200d\u0915.csv", "\u0915.csv"),
+        ("\u0915\u200c", "\u0915"),
+        ("\u0915 \u200d \u0937.csv", "\u0915 \u0937.csv"),
+        ("\u0915\u200d\t\u0937.csv", "\u0915 \u0937.csv"),
+        ("\u0915\u200d\u200d\u0937.csv", "\u0915\u0937.csv"),
+        ("\u0915\u200c\u200d\u200c\u0937.csv", "\u0915\u0937.csv"),
         ("\u200d", None),
         ("", None),
         ("\u202e\u202c\x00 ", None),
@@ -68,12 +84,12 @@ def test_display_filename_bounded() -> None:
 
 
 def test_display_filename_cut_drops_last_joiner() -> None:
-    # the cut at MAX_FILENAME_CHARS falls between the joiner and the b
-    sent = "x" * (MAX_FILENAME_CHARS - 2) + "a\u200db.csv"
+    # the cut at MAX_FILENAME_CHARS falls between the joiner and the ssa
+    sent = "x" * (MAX_FILENAME_CHARS - 2) + "\u0915\u200d\u0937.csv"
 
     shown = display_filename(sent)
 
-    assert shown == "x" * (MAX_FILENAME_CHARS - 2) + "a"
+    assert shown == "x" * (MAX_FILENAME_CHARS - 2) + "\u0915"
 
 
 @pytest.fixture(scope="module")
@@ -113,15 +129,15 @@ def test_upload_stores_display_filename(server: LiveServer) -> None:
     assert [entry["filename"] for entry in listed] == ["pricesvsc.exe 2020.csv"]
 
 
-def test_upload_keeps_joiners_between_characters(server: LiveServer) -> None:
+def test_upload_cleans_joiners(server: LiveServer) -> None:
     headers = {"content-type": f"multipart/form-data; boundary={BOUNDARY}"}
     family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"
-    body = form(f"\u200d{family} \u200cprices.csv\u200c", yahoo_tail(50))
+    body = form(f"\u200d{family} \u200cpay\u200dpal.csv\u200c", yahoo_tail(50))
 
     response = server.client.post("/v1/series", content=body, headers=headers)
 
     assert response.status_code == 201, response.text
     info = response.json()
-    assert info["filename"] == f"{family} prices.csv"
+    assert info["filename"] == f"{family} paypal.csv"
     stored = server.client.get(f"/v1/series/{info['id']}").json()
-    assert stored["filename"] == f"{family} prices.csv"
+    assert stored["filename"] == f"{family} paypal.csv"
