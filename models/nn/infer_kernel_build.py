@@ -296,8 +296,10 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 def _remove_stale_partials(folder: Path) -> None:
     """Delete temporary libraries older than ``COMPILE_SECONDS``. A build
     that is still running is younger, so only files whose process exited
-    before its rename go. A process killed by a signal while it was compiling
-    leaves one, because ``stop_compilers`` runs only at a normal exit."""
+    before its rename go. A process killed while it was compiling, by
+    SIGKILL or by a signal that it does not handle, leaves one, because
+    ``stop_compilers`` runs only at exit. ``serve`` and ``forecast`` handle
+    SIGTERM and Ctrl-C, and exit through it."""
     cutoff = time.time() - COMPILE_SECONDS
     for path in folder.glob(f"{LIBRARY}.*.tmp"):
         try:
