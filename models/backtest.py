@@ -287,6 +287,7 @@ def plan_folds(
     spec = params.training
     dates = series.frame.index
     n = len(dates)
+    check_origin_rows(params, n)
     last_possible = n - 1 - spec.horizon
     default_first = n - math.ceil(n * spec.test_fraction) - 1
 
@@ -331,6 +332,27 @@ def plan_folds(
             train_start = max(0, int(chunk[0]) + 1 - params.window_size)
         folds.append(Fold(number, train_start, chunk))
     return folds
+
+
+def check_origin_rows(params: BacktestSpec, rows: int) -> None:
+    """Raise ``DataError`` on ``training.horizon`` when a series of ``rows``
+    prices is too short for one forecast origin: T prices up to it (T + 1
+    for log returns) and K after it."""
+    spec = params.training
+    before = history_rows(spec.lookback, spec.target)
+    needed = before + spec.horizon
+    if rows >= needed:
+        return
+    lookback = params.input_name("lookback")
+    horizon = params.input_name("horizon")
+    raise DataError(
+        f"the series has {plural(rows, 'price')}, fewer than the {needed} that "
+        f"one forecast origin needs: {before} up to the origin for "
+        f"{setting(lookback, spec.lookback)} and {spec.horizon} after it for "
+        f"{setting(horizon, spec.horizon)}; use a longer series or a smaller "
+        f"{lookback} or {horizon}",
+        field="training.horizon",
+    )
 
 
 def _index_on_or_after(dates: Any, day: dt.date) -> int:

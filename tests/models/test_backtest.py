@@ -136,6 +136,27 @@ def test_range_without_origins_is_rejected() -> None:
         plan_folds(params, series)
 
 
+@pytest.mark.parametrize(
+    ("rows", "prices"), [(1, "1 price"), (3, "3 prices"), (12, "12 prices")]
+)
+def test_series_shorter_than_one_origin(rows: int, prices: str) -> None:
+    # Lookback 10 and horizon 3 need 13 prices for one origin. Up to 3
+    # prices leave no row that could be an origin at all.
+    series = load_series(tiny_training().data)
+    short = dataclasses.replace(series, frame=series.frame.iloc[:rows])
+    params = BacktestSpec(training=tiny_training())
+
+    with pytest.raises(DataError) as caught:
+        plan_folds(params, short)
+
+    assert caught.value.field == "training.horizon"
+    assert caught.value.message == (
+        f"the series has {prices}, fewer than the 13 that one forecast "
+        "origin needs: 10 up to the origin for lookback=10 and 3 after it for "
+        "horizon=3; use a longer series or a smaller lookback or horizon"
+    )
+
+
 def test_too_many_fits_are_rejected() -> None:
     series = load_series(tiny_training().data)
     params = BacktestSpec(

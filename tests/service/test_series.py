@@ -445,6 +445,19 @@ def test_short_upload_rejected_at_submit(client: httpx.Client) -> None:
     assert "use a longer series or a smaller lookback or horizon" in detail
 
 
+def test_short_upload_backtest_job(client: httpx.Client) -> None:
+    series_id = upload_values(client, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    data = {"source": "upload", "series_id": series_id}
+    training = tiny_job(name="short", data=data)
+
+    field, detail = submit_problem(
+        client, "/v1/jobs", {"kind": "backtest", "params": {"training": training}}
+    )
+
+    assert field == "params.training.horizon"
+    assert detail.startswith("the series has 6 prices, fewer than the ")
+
+
 def test_non_positive_upload_rejected_for_log_returns(client: httpx.Client) -> None:
     series_id = upload_values(client, [1.0, -1.0, 0.0, 2.0] * 10)
     data = {"source": "upload", "series_id": series_id}
