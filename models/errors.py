@@ -7,6 +7,8 @@ the fix.
 
 from __future__ import annotations
 
+from typing import Self
+
 
 class RnnForecastError(Exception):
     """Base class of every domain error; ``field`` names the input at fault."""
@@ -15,6 +17,16 @@ class RnnForecastError(Exception):
         super().__init__(message)
         self.message = message
         self.field = field
+
+    def with_field(self, field: str | None) -> Self:
+        """Return a copy of this error that names ``field``. The copy keeps
+        the class and every attribute, including those that a subclass's
+        ``__init__`` requires, such as the rows of a series too short."""
+        cls = type(self)
+        copy = cls.__new__(cls, *self.args)
+        copy.__dict__.update(self.__dict__)
+        copy.field = field
+        return copy
 
 
 class InvalidInputError(RnnForecastError, ValueError):

@@ -38,7 +38,7 @@ def fields_under(path: str) -> Iterator[None]:
         if not path:
             raise
         field = f"{path}{exc.field}" if exc.field else path.rstrip(".")
-        raise type(exc)(exc.message, field=field) from exc
+        raise exc.with_field(field) from exc
 
 
 def local_series(data: DataSpec, settings: Settings) -> Series | None:

@@ -94,7 +94,7 @@ def create_job(body: JobRequest, request: Request, manager: ManagerDep) -> Respo
         raise RequestValidationError(errors, body=raw) from exc
     except InvalidInputError as exc:
         # the kind's check names a field inside params
-        raise type(exc)(exc.message, field=params_field(exc.field)) from exc
+        raise exc.with_field(params_field(exc.field)) from exc
     except SeriesDeletedError as exc:
         raise SeriesDeletedError(exc.series_id, params_field(exc.field)) from exc
     return job_response(request, job, BASE, status_code=202)

@@ -445,6 +445,20 @@ def test_short_upload_rejected_at_submit(client: httpx.Client) -> None:
     assert "use a longer series or a smaller lookback or horizon" in detail
 
 
+def test_short_upload_train_job(client: httpx.Client) -> None:
+    series_id = upload_values(client, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    data = {"source": "upload", "series_id": series_id}
+
+    field, detail = submit_problem(
+        client,
+        "/v1/jobs",
+        {"kind": "train", "params": tiny_job(name="short", data=data)},
+    )
+
+    assert field == "params.data"
+    assert detail.startswith("series of 6 rows is too short for lookback=20")
+
+
 def test_short_upload_backtest_job(client: httpx.Client) -> None:
     series_id = upload_values(client, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
     data = {"source": "upload", "series_id": series_id}
