@@ -189,7 +189,8 @@ def _add_serve(commands: Any) -> None:
 def _add_server_options(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--host",
-        default=os.environ.get("RNN_FORECAST_HOST", "127.0.0.1"),
+        type=host_address,
+        default=default_host(),
         help="bind address (default: $RNN_FORECAST_HOST or 127.0.0.1)",
     )
     command.add_argument(
@@ -198,6 +199,24 @@ def _add_server_options(command: argparse.ArgumentParser) -> None:
         default=None,
         help="TCP port, 1 to 65535 (default: $RNN_FORECAST_PORT or 8000)",
     )
+
+
+def default_host() -> str:
+    """Return ``RNN_FORECAST_HOST``, or 127.0.0.1 when it is unset, empty or
+    only spaces."""
+    return os.environ.get("RNN_FORECAST_HOST", "").strip() or "127.0.0.1"
+
+
+def host_address(text: str) -> str:
+    """Parse a bind address and reject an empty one, because ``bind`` reads
+    an empty host as every interface. Every interface is written 0.0.0.0."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(
+            f"the host {text!r} is empty, which would listen on every interface; "
+            "give an address such as 127.0.0.1, or 0.0.0.0 to listen on every "
+            "interface"
+        )
+    return text
 
 
 def port_number(text: str) -> int:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from models.cli import bind_fix
+from models.cli import bind_fix, build_parser
 from models.cli_evaluation import space_file
 from models.cli_inputs import read_json_file, split_version_ref
 from models.tuning import SearchSpace
@@ -120,3 +120,29 @@ def test_version_ref_without_version_rejected() -> None:
 )
 def test_bind_fix_names_host_or_port(error: OSError, expected: str) -> None:
     assert bind_fix(error, "999.1.1.1").startswith(expected)
+
+
+@pytest.mark.parametrize("command", [["serve"], ["train", "--serve"]])
+@pytest.mark.parametrize("host", ["", "  "])
+def test_empty_host_is_error(
+    command: list[str], host: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # socket.bind(("", port)) listens on every interface
+    with pytest.raises(SystemExit) as caught:
+        build_parser().parse_args([*command, "--host", host])
+
+    assert caught.value.code == 2
+    assert (
+        f"argument --host: the host {host!r} is empty, which would listen on "
+        "every interface; give an address such as 127.0.0.1, or 0.0.0.0 to "
+        "listen on every interface"
+    ) in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["", "  "])
+def test_empty_host_variable_is_default(
+    value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RNN_FORECAST_HOST", value)
+
+    assert build_parser().parse_args(["serve"]).host == "127.0.0.1"
