@@ -34,6 +34,17 @@ RANGE_FIXES = {
     "less_than_equal": ("le", "of at most"),
 }
 
+# the fix for a value of the wrong JSON type, by pydantic's error type
+TYPE_FIXES = {
+    "float_type": "send a number such as 1.5",
+    "int_type": "send a whole number such as 3",
+    "string_type": "send a JSON string in double quotes",
+    "list_type": "send a JSON array",
+    "dict_type": "send a JSON object",
+    "model_type": "send a JSON object",
+    "model_attributes_type": "send a JSON object",
+}
+
 Segment = str | int
 
 
@@ -107,7 +118,11 @@ def field_message(error: Mapping[str, Any]) -> str:
     message = str(error.get("msg", "invalid value"))
     for prefix in PYDANTIC_PREFIXES:
         message = message.removeprefix(prefix)
-    return message + (_range_fix(error, message) or _length_fix(error, message))
+    return message + (
+        _range_fix(error, message)
+        or _length_fix(error, message)
+        or _type_fix(error, message)
+    )
 
 
 def _range_fix(error: Mapping[str, Any], message: str) -> str:
@@ -134,6 +149,16 @@ def _length_fix(error: Mapping[str, Any], message: str) -> str:
     if "; " in message:
         return ""
     return f"; send at least {plural(minimum, 'item')}"
+
+
+def _type_fix(error: Mapping[str, Any], message: str) -> str:
+    """Return ``; send a JSON array`` and the like for a value of the wrong
+    JSON type, or "" for another error, a message that gives its fix after a
+    semicolon already, or a null, whose fix ``add_null_hints`` writes."""
+    fix = TYPE_FIXES.get(str(error.get("type")))
+    if fix is None or error.get("input") is None or "; " in message:
+        return ""
+    return f"; {fix}"
 
 
 def _extra_field_message(error: Mapping[str, Any]) -> str:

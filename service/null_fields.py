@@ -3,7 +3,8 @@ to it.
 
 Pydantic's message for a null, such as "Input should be a valid integer",
 does not say that the client may leave the field out to get its default.
-``add_null_hints`` adds that to the 422 field errors of such nulls, in every
+``add_null_hints`` adds that to the 422 field errors of such nulls, and the
+value to send instead to those of nulls sent to required fields, in every
 JSON body: a forecast, a gradient-flow spec, a training spec and the params
 of a job of any kind. A field has a default when the body, validated again
 without it, is not reported to miss it. Validating again works for every
@@ -21,7 +22,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 from starlette.requests import Request
 
-from service.field_errors import Segment, body_segments
+from service.field_errors import TYPE_FIXES, Segment, body_segments
 
 # The types of the parts of a body that a route validates itself, keyed by
 # the part's path in the body. POST /v1/jobs sets ("params",) to the params
@@ -43,7 +44,8 @@ def add_null_hints(
 ) -> None:
     """Append the hint to the message of each field error in ``errors``
     whose pydantic error in ``raw_errors`` rejected a null in a field that
-    has a default. ``body`` is the parsed JSON body."""
+    has a default, and the value to send to that of a null in a required
+    field. ``body`` is the parsed JSON body."""
     validators = body_validators(request)
     checks = 0
     for error, raw in zip(errors, raw_errors, strict=True):
@@ -56,6 +58,8 @@ def add_null_hints(
         segments = body_segments(loc, body, raw.get("type"))
         if has_default(validators, body, segments):
             error["message"] = null_hint(error["message"], error["field"])
+        else:
+            error["message"] = null_fix(error["message"], raw.get("type"))
 
 
 def null_hint(message: str, path: str) -> str:
@@ -65,6 +69,16 @@ def null_hint(message: str, path: str) -> str:
         return message
     not_null = "" if "null" in message else ", not null"
     return f"{message}{not_null}; leave {path} out {HINT_END}"
+
+
+def null_fix(message: str, error_type: str | None) -> str:
+    """Append to ``message``, pydantic's message for a null sent to a
+    required field, the value to send instead, unless the message names the
+    null already."""
+    fix = TYPE_FIXES.get(str(error_type))
+    if fix is None or "null" in message:
+        return message
+    return f"{message}, not null; {fix}"
 
 
 def body_types(request: Request) -> dict[tuple[Segment, ...], Any]:

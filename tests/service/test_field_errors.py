@@ -193,3 +193,62 @@ def test_field_message_too_short_keeps_given_fix() -> None:
     error = {"type": "too_short", "msg": message, "ctx": {"min_length": 1}}
 
     assert field_message(error) == message
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (
+            {"type": "list_type", "msg": "Input should be a valid list", "input": "x"},
+            "Input should be a valid list; send a JSON array",
+        ),
+        (
+            {
+                "type": "dict_type",
+                "msg": "Input should be a valid dictionary",
+                "input": [],
+            },
+            "Input should be a valid dictionary; send a JSON object",
+        ),
+        (
+            {
+                "type": "model_attributes_type",
+                "msg": "Input should be a valid dictionary or object to extract "
+                "fields from",
+                "input": [],
+            },
+            "Input should be a valid dictionary or object to extract fields from; "
+            "send a JSON object",
+        ),
+        (
+            {
+                "type": "float_type",
+                "msg": "Input should be a valid number",
+                "input": [1],
+            },
+            "Input should be a valid number; send a number such as 1.5",
+        ),
+        (
+            {
+                "type": "string_type",
+                "msg": "Input should be a valid string",
+                "input": 3,
+            },
+            "Input should be a valid string; send a JSON string in double quotes",
+        ),
+    ],
+)
+def test_field_message_wrong_type_gives_fix(
+    error: dict[str, object], expected: str
+) -> None:
+    assert field_message(error) == expected
+
+
+def test_field_message_null_left_to_null_hints() -> None:
+    error = {
+        "type": "int_type",
+        "msg": "Input should be a valid integer",
+        "input": None,
+    }
+
+    assert field_message(error) == "Input should be a valid integer"

@@ -1,6 +1,6 @@
 """A JSON null sent to a field that has a default gets a 422 with the hint to
 leave the field out, in every request body. A null sent to a required field
-gets no hint."""
+gets no hint but the value to send instead."""
 
 from __future__ import annotations
 
@@ -51,9 +51,22 @@ HINT = "to use its default"
             "Input should be a valid integer, not null; leave params.step out to "
             "use its default",
         ),
+        (
+            "/v1/models/nflx/forecast",
+            {"history": [{"date": "2020-12-11", "close": None}]},
+            "history[0].close",
+            "Input should be a valid number, not null; send a number such as 1.5",
+        ),
+        (
+            "/v1/models/nflx/forecast",
+            {"history": [None]},
+            "history[0]",
+            "Input should be a valid dictionary or object to extract fields from, "
+            "not null; send a JSON object",
+        ),
     ],
 )
-def test_null_default_field_hinted(
+def test_null_field_message(
     live_server: LiveServer, path: str, body: object, field: str, message: str
 ) -> None:
     response = live_server.client.post(path, json=body)
