@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--registry",
-        type=Path,
+        type=registry_folder,
         default=None,
         help="checkpoint folder (default: $RNN_FORECAST_REGISTRY or ./registry)",
     )
@@ -199,6 +199,17 @@ def _add_server_options(command: argparse.ArgumentParser) -> None:
         default=None,
         help="TCP port, 1 to 65535 (default: $RNN_FORECAST_PORT or 8000)",
     )
+
+
+def registry_folder(text: str) -> Path:
+    """Parse ``--registry`` and reject an empty folder, which ``Path`` reads
+    as the current folder."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(
+            f"the folder {text!r} is empty; give a folder such as ./registry, or "
+            "leave --registry out for $RNN_FORECAST_REGISTRY or ./registry"
+        )
+    return Path(text)
 
 
 def default_host() -> str:

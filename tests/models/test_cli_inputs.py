@@ -122,21 +122,46 @@ def test_bind_fix_names_host_or_port(error: OSError, expected: str) -> None:
     assert bind_fix(error, "999.1.1.1").startswith(expected)
 
 
-@pytest.mark.parametrize("command", [["serve"], ["train", "--serve"]])
-@pytest.mark.parametrize("host", ["", "  "])
-def test_empty_host_is_error(
-    command: list[str], host: str, capsys: pytest.CaptureFixture[str]
+HOST_FIX = (
+    "is empty, which would listen on every interface; give an address such as "
+    "127.0.0.1, or 0.0.0.0 to listen on every interface"
+)
+REGISTRY_FIX = (
+    "is empty; give a folder such as ./registry, or leave --registry out for "
+    "$RNN_FORECAST_REGISTRY or ./registry"
+)
+
+
+# socket.bind(("", port)) listens on every interface, and Path("") is the
+# current folder, so neither empty value means what the user chose
+@pytest.mark.parametrize("value", ["", "  "])
+@pytest.mark.parametrize(
+    ("before", "option", "after", "fix"),
+    [
+        (["serve"], "--host", [], f"the host {{value!r}} {HOST_FIX}"),
+        (["train", "--serve"], "--host", [], f"the host {{value!r}} {HOST_FIX}"),
+        (
+            [],
+            "--registry",
+            ["models", "list"],
+            f"the folder {{value!r}} {REGISTRY_FIX}",
+        ),
+    ],
+)
+def test_empty_option_is_error(
+    value: str,
+    before: list[str],
+    option: str,
+    after: list[str],
+    fix: str,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    # socket.bind(("", port)) listens on every interface
     with pytest.raises(SystemExit) as caught:
-        build_parser().parse_args([*command, "--host", host])
+        build_parser().parse_args([*before, option, value, *after])
 
     assert caught.value.code == 2
-    assert (
-        f"argument --host: the host {host!r} is empty, which would listen on "
-        "every interface; give an address such as 127.0.0.1, or 0.0.0.0 to "
-        "listen on every interface"
-    ) in capsys.readouterr().err
+    expected = f"argument {option}: {fix.format(value=value)}"
+    assert expected in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("value", ["", "  "])
