@@ -39,6 +39,7 @@ from torch import Tensor
 
 from models.data.scaling import Scaler, fit_scaler
 from models.data.windows import to_values
+from models.date_fields import IsoDate
 from models.errors import InvalidInputError
 from models.field_types import Integer
 from models.plurals import plural
@@ -70,7 +71,7 @@ class BundledInput(_Strict):
     """
 
     source: Literal["bundled"] = "bundled"
-    end: dt.date | None = None
+    end: IsoDate | None = None
 
 
 # the two shapes of client values, validated one at a time to report errors

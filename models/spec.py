@@ -3,7 +3,6 @@ API and the job runners."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -20,6 +19,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from models.data.scaling import ScalerKind
+from models.date_fields import IsoDate
 from models.errors import InvalidInputError
 from models.field_types import (
     INTEGER_ONLY,
@@ -116,8 +116,8 @@ class YFinanceData(_Strict):
 
     source: Literal["yfinance"] = "yfinance"
     ticker: Ticker
-    start: dt.date | None = None
-    end: dt.date | None = None
+    start: IsoDate | None = None
+    end: IsoDate | None = None
     column: PriceColumn = "close"
 
     @model_validator(mode="after")

@@ -11,6 +11,7 @@ import pytest
 
 from models.cli import build_parser, main
 from models.cli_gradients import _flow_spec
+from models.date_fields import DATE_MESSAGE
 from models.errors import InvalidInputError
 from models.gradient_inputs import NoiseInput
 from models.gradients import GradientFlowSpec, compute_gradient_flow
@@ -64,8 +65,7 @@ FLOW_ERRORS = [
     ),
     (
         ["--input", "bundled", "--end", "2020-13-01"],
-        "--end: Input should be a valid date or datetime, month value is outside "
-        "expected range of 1-12",
+        f"--end: {DATE_MESSAGE}",
     ),
 ]
 

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from models.cli import build_parser, training_spec
 from models.cli_evaluation import base_spec
+from models.date_fields import DATE_MESSAGE
 from models.registry import Registry
 from models.spec import TrainingSpec
 
@@ -127,7 +128,7 @@ def test_invalid_download_date_names_option() -> None:
     with pytest.raises(ValueError) as caught:
         training_spec(args)
 
-    assert str(caught.value).startswith("--start: Input should be a valid date")
+    assert str(caught.value) == f"--start: {DATE_MESSAGE}"
 
 
 def test_backtest_column_names_option(tmp_path: Path) -> None:

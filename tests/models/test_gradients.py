@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 import torch
 from pydantic import ValidationError
 
+from models.date_fields import DATE_MESSAGE
 from models.errors import InvalidInputError, LimitExceededError
 from models.gradient_inputs import (
     BundledInput,
@@ -355,6 +357,17 @@ def test_bundled_window_ends_at_date() -> None:
     # no values follow the last row, so the target is zeros
     assert prepared.description["target"] == "zeros"
     assert torch.equal(prepared.target, torch.zeros(2, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("end", [1577836800, "2020-01-01T00:00:00Z", "20200101"])
+def test_bundled_end_not_iso_rejected(end: object) -> None:
+    # a number would otherwise be read as seconds since 1970
+    with pytest.raises(ValidationError) as caught:
+        BundledInput.model_validate_json(json.dumps({"end": end}))
+
+    [error] = caught.value.errors()
+    assert error["loc"] == ("end",)
+    assert error["msg"] == DATE_MESSAGE
 
 
 def test_client_values_with_features() -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import get_args
 
 import pytest
 from pydantic import ValidationError
 
+from models.date_fields import DATE_MESSAGE
 from models.errors import InvalidInputError
 from models.names import NAME_PATTERN, suggest_name
 from models.pipeline import train_and_register
@@ -269,3 +271,17 @@ def test_value_column_points_to_close(source: str) -> None:
         "column 'value' names the values of a date,value CSV, which training "
         "reads as the column 'close'; send 'close' or leave column out"
     )
+
+
+@pytest.mark.parametrize("field", ["start", "end"])
+@pytest.mark.parametrize("value", [1577836800, "2020-01-01T00:00:00Z", "20200101"])
+def test_yfinance_date_not_iso_rejected(field: str, value: object) -> None:
+    # a number would otherwise be read as seconds since 1970
+    data = {"source": "yfinance", "ticker": "NFLX", field: value}
+
+    with pytest.raises(ValidationError) as caught:
+        TrainingSpec.model_validate_json(json.dumps({"name": "x", "data": data}))
+
+    [error] = caught.value.errors()
+    assert error["loc"][-1] == field
+    assert error["msg"] == DATE_MESSAGE
