@@ -219,10 +219,11 @@ def csv_number(path: Path, number: int, line: list[str]) -> float:
 
 
 def checked_rows(path: Path, rows: list[Any]) -> tuple[list[str], list[float]]:
-    """Check history ``rows`` with the HTTP body's row schema; return their
-    dates and closes."""
+    """Check history ``rows`` with the HTTP body's row schema and return
+    their dates and closes. An invalid row gets the HTTP error message."""
     from pydantic import TypeAdapter, ValidationError
 
+    from service.field_errors import field_message
     from service.missing_fields import missing_field_fix
     from service.schemas import HistoryRow, HistoryRowFields
 
@@ -236,7 +237,7 @@ def checked_rows(path: Path, rows: list[Any]) -> tuple[list[str], list[float]]:
             f"[{part}]" if isinstance(part, int) else f".{part}" for part in err["loc"]
         )
         field = row_field(f"history{location}", path)
-        message = err["msg"]
+        message = field_message(err)
         if err["type"] == "missing":
             fix = missing_field_fix({(): list[HistoryRow]}, err["loc"], field)
             if fix is not None:

@@ -176,6 +176,25 @@ def test_forecast_names_bad_option(
         ),
         ('{"history": []}', ".json", "expected a JSON array of history rows"),
         (
+            '[{"date": "2020-12-10", "close": "500"}]',
+            ".json",
+            "history[0].close: Input should be a number, not a string; send a "
+            "JSON number without quotes, such as 1.5",
+        ),
+        (
+            '[{"date": "2020-12-10", "close": NaN}]',
+            ".json",
+            "history[0].close: Input should be a finite number, but the value "
+            "sent is NaN, which is not a number that JSON allows; send a finite "
+            "number",
+        ),
+        (
+            '[{"date": "2020-12-10", "close": 500, "volume": -1}]',
+            ".json",
+            "history[0].volume: Input should be greater than or equal to 0; send "
+            "a value of at least 0",
+        ),
+        (
             '[{"date": "2020-12-10", "close": 500, "low": 490, "high": 510}, '
             '{"date": "2020-12-11", "close": 501, "low": 505, "high": 510}]',
             ".json",
