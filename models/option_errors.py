@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from models.field_types import type_message
 from models.input_names import naming_context
+from models.value_fixes import value_fix
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -118,10 +119,15 @@ def _nested_option_error(err: Any, option: str, model: type[BaseModel] | None) -
 
 
 def error_text(err: Any) -> str:
-    """Return an error's message without pydantic's "Value error, " prefix."""
+    """Return an error's message without pydantic's "Value error, " prefix,
+    with the value to send after it when pydantic's message has none."""
     if err["type"] == "value_error":
         return str(err["ctx"]["error"])
-    return type_message(err["type"], err.get("input")) or str(err["msg"])
+    named = type_message(err["type"], err.get("input"))
+    if named is not None:
+        return named
+    message = str(err["msg"])
+    return message + value_fix(err, message)
 
 
 def range_text(model: type[BaseModel], field: str, maximum: float | None = None) -> str:

@@ -17,33 +17,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from models.field_types import type_message
-from models.plurals import plural
+from models.value_fixes import value_fix
 from service.data_sources import http_source_message
 from service.links import DOCS_PATH
 
 # pydantic puts these before the message of a ValueError or an AssertionError
 # raised in a validator
 PYDANTIC_PREFIXES = ("Value error, ", "Assertion failed, ")
-
-# the bound that each range error of pydantic puts in its ``ctx``, and the
-# words of the fix that name the values to send
-RANGE_FIXES = {
-    "greater_than": ("gt", "above"),
-    "greater_than_equal": ("ge", "of at least"),
-    "less_than": ("lt", "below"),
-    "less_than_equal": ("le", "of at most"),
-}
-
-# the fix for a value of the wrong JSON type, by pydantic's error type
-TYPE_FIXES = {
-    "float_type": "send a number such as 1.5",
-    "int_type": "send a whole number such as 3",
-    "string_type": "send a JSON string in double quotes",
-    "list_type": "send a JSON array",
-    "dict_type": "send a JSON object",
-    "model_type": "send a JSON object",
-    "model_attributes_type": "send a JSON object",
-}
 
 Segment = str | int
 
@@ -118,47 +98,7 @@ def field_message(error: Mapping[str, Any]) -> str:
     message = str(error.get("msg", "invalid value"))
     for prefix in PYDANTIC_PREFIXES:
         message = message.removeprefix(prefix)
-    return message + (
-        _range_fix(error, message)
-        or _length_fix(error, message)
-        or _type_fix(error, message)
-    )
-
-
-def _range_fix(error: Mapping[str, Any], message: str) -> str:
-    """Return ``; send a value of at most 60`` and the like for a value
-    outside a field's range, or "" for another error or a message that
-    gives its fix after a semicolon already."""
-    fix = RANGE_FIXES.get(str(error.get("type")))
-    bound = (error.get("ctx") or {}).get(fix[0]) if fix else None
-    if fix is None or bound is None or "; " in message:
-        return ""
-    # pydantic writes a float bound that is a whole number without ".0"
-    if isinstance(bound, float) and bound.is_integer():
-        bound = int(bound)
-    return f"; send a value {fix[1]} {bound}"
-
-
-def _length_fix(error: Mapping[str, Any], message: str) -> str:
-    """Return ``; send at least 2 items`` and the like for a list below its
-    minimum length, or "" for another error or a message that gives its fix
-    after a semicolon already."""
-    minimum = (error.get("ctx") or {}).get("min_length")
-    if error.get("type") != "too_short" or not isinstance(minimum, int):
-        return ""
-    if "; " in message:
-        return ""
-    return f"; send at least {plural(minimum, 'item')}"
-
-
-def _type_fix(error: Mapping[str, Any], message: str) -> str:
-    """Return ``; send a JSON array`` and the like for a value of the wrong
-    JSON type, or "" for another error, a message that gives its fix after a
-    semicolon already, or a null, whose fix ``add_null_hints`` writes."""
-    fix = TYPE_FIXES.get(str(error.get("type")))
-    if fix is None or error.get("input") is None or "; " in message:
-        return ""
-    return f"; {fix}"
+    return message + value_fix(error, message)
 
 
 def _extra_field_message(error: Mapping[str, Any]) -> str:

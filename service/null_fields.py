@@ -22,7 +22,8 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 from starlette.requests import Request
 
-from service.field_errors import TYPE_FIXES, Segment, body_segments
+from models.value_fixes import TYPE_FIXES
+from service.field_errors import Segment, body_segments
 
 # The types of the parts of a body that a route validates itself, keyed by
 # the part's path in the body. POST /v1/jobs sets ("params",) to the params

@@ -147,9 +147,9 @@ def test_spec_file_field_keeps_its_name(tmp_path: Path) -> None:
 
     assert result.returncode == 2
     assert result.stderr == (
-        "error: epochs: Input should be greater than or equal to 1; --seed -1: "
-        "Input should be greater than or equal to 0; send --seed between 0 and "
-        "2147483647\n"
+        "error: epochs: Input should be greater than or equal to 1; send a value "
+        "of at least 1; --seed -1: Input should be greater than or equal to 0; "
+        "send --seed between 0 and 2147483647\n"
     )
 
 

@@ -165,8 +165,41 @@ def test_spec_file_field_keeps_its_name(tmp_path: Path) -> None:
         training_spec(parse("train", "--spec", str(spec_file)))
 
     assert str(caught.value) == (
-        "data.synthetic.length: Input should be greater than or equal to 50"
+        "data.synthetic.length: Input should be greater than or equal to 50; "
+        "send a value of at least 50"
     )
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        (
+            {"epochs": 0},
+            "epochs: Input should be greater than or equal to 1; send a value of "
+            "at least 1",
+        ),
+        (
+            {"hidden_size": [8]},
+            "hidden_size: Input should be a valid integer; send a whole number "
+            "such as 3",
+        ),
+        (
+            {"data": []},
+            "data: Input should be a valid dictionary or object to extract fields "
+            "from; send a JSON object",
+        ),
+    ],
+)
+def test_spec_file_error_gives_fix(
+    tmp_path: Path, fields: dict[str, object], message: str
+) -> None:
+    spec_file = tmp_path / "spec.json"
+    spec_file.write_text(json.dumps(fields))
+
+    with pytest.raises(ValueError) as caught:
+        training_spec(parse("train", "--spec", str(spec_file)))
+
+    assert str(caught.value) == message
 
 
 @pytest.mark.parametrize(
