@@ -303,12 +303,15 @@ def plan_folds(
     minimum = history_rows(spec.lookback, spec.target) - 1
     first = max(first, minimum)
     if first > last:
+        # check_origin_rows leaves minimum <= last_possible, so this range of
+        # origins is never empty
         raise DataError(
             f"no forecast origin between {params.start or dates[default_first].date()} "
             f"and {params.end or dates[last_possible].date()}: the series covers "
             f"{dates[0].date()}..{dates[-1].date()} and each origin needs "
-            f"{spec.horizon} later prices; choose {params.input_name('start')} and "
-            f"{params.input_name('end')} inside the series",
+            f"{minimum + 1} prices up to it and {spec.horizon} after it; choose "
+            f"{params.input_name('start')} and {params.input_name('end')} between "
+            f"{dates[minimum].date()} and {dates[last_possible].date()}",
             field="start",
         )
 

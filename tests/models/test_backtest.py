@@ -136,6 +136,23 @@ def test_range_without_origins_is_rejected() -> None:
         plan_folds(params, series)
 
 
+def test_default_range_without_origins_names_dates() -> None:
+    # horizon 30 leaves no origin in the default range, the last 5 % of the
+    # 400 prices, because the last origin needs 30 later prices
+    series = load_series(tiny_training().data)
+    params = BacktestSpec(training=tiny_training(horizon=30, test_fraction=0.05))
+    dates = series.frame.index
+
+    with pytest.raises(DataError) as caught:
+        plan_folds(params, series)
+
+    assert caught.value.field == "start"
+    assert caught.value.message.endswith(
+        "each origin needs 10 prices up to it and 30 after it; choose start and "
+        f"end between {dates[9].date()} and {dates[369].date()}"
+    )
+
+
 @pytest.mark.parametrize(
     ("rows", "prices"), [(1, "1 price"), (3, "3 prices"), (12, "12 prices")]
 )

@@ -61,7 +61,7 @@ def test_empty_date_range_names_options(
     )
 
     assert error.startswith("error: no forecast origin between 1990-01-01 and ")
-    assert error.endswith("; choose --start and --end inside the series\n")
+    assert "; choose --start and --end between " in error
 
 
 def test_short_sliding_fold_names_options(
