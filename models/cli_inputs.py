@@ -15,13 +15,36 @@ from typing import Any
 JSON_TYPE_NAMES = {dict: "object", list: "array"}
 
 
+class RepeatedKeyError(ValueError):
+    """A JSON object that has the key ``key`` more than once."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"the key {key!r} appears more than once")
+        self.key = key
+
+
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """Build the dict of one JSON object from its ``pairs``. Raise
+    ``RepeatedKeyError`` for a key given twice, because ``json.loads`` would
+    keep only its last value."""
+    value = dict(pairs)
+    if len(value) < len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise RepeatedKeyError(key)
+            seen.add(key)
+    return value
+
+
 def read_json_file(option: str, path: Path, expected: type, content: str) -> Any:
     """Read the JSON file ``path`` that ``option`` names, whose top level
     must be of the type ``expected`` (``dict`` or ``list``).
 
     ``content`` describes the expected content in messages, such as ``spec
     fields``. Raises ``ValueError`` naming the option and the file when it
-    cannot be read, is not JSON, or contains another type at the top level.
+    cannot be read, is not JSON, repeats a key in one object, or contains
+    another type at the top level.
     """
     try:
         # utf-8-sig also reads files that an editor saved with a byte order mark
@@ -37,11 +60,16 @@ def read_json_file(option: str, path: Path, expected: type, content: str) -> Any
             f"{exc.start}); save it as UTF-8 JSON"
         ) from None
     try:
-        value = json.loads(text)
+        value = json.loads(text, object_pairs_hook=unique_keys)
     except json.JSONDecodeError as exc:
         raise ValueError(
             f"{option} {path}: invalid JSON at line {exc.lineno}, column "
             f"{exc.colno}: {exc.msg}"
+        ) from None
+    except RepeatedKeyError as exc:
+        raise ValueError(
+            f"{option} {path}: the key {exc.key!r} appears twice in one JSON "
+            "object, and only the last value would be read; write each key once"
         ) from None
     if not isinstance(value, expected):
         raise ValueError(

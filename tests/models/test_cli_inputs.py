@@ -22,6 +22,15 @@ from models.tuning import SearchSpace
         (b'{"cells": [', "--space {path}: invalid JSON at line 1, column 12"),
         (b"[1, 2]", "--space {path}: expected a JSON object of search space"),
         (b"\xff{}", "--space {path}: the file is not UTF-8 text (invalid byte at"),
+        (
+            b'{"cells": ["gru"], "cells": ["rnn"]}',
+            "--space {path}: the key 'cells' appears twice in one JSON object, and "
+            "only the last value would be read; write each key once",
+        ),
+        (
+            b'{"a": {"b": 1, "b": 2}}',
+            "--space {path}: the key 'b' appears twice in one JSON object",
+        ),
     ],
 )
 def test_json_file_errors_name_option(
