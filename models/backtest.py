@@ -78,6 +78,10 @@ logger = logging.getLogger(__name__)
 
 ProgressReport = Callable[[dict[str, Any]], None]
 
+# the bounds of a sliding window's training rows
+MIN_WINDOW_SIZE = 50
+MAX_WINDOW_SIZE = 200_000
+
 
 def _check_level(level: float) -> float:
     # an element validator, so that the error names levels[i]
@@ -115,9 +119,10 @@ class BacktestSpec(InputNamed):
         default=1, ge=1, le=10_000, description="rows between origins"
     )
     window: Literal["expanding", "sliding"] = "expanding"
-    window_size: Annotated[int, Field(ge=50, le=200_000), INTEGER_ONLY] | None = Field(
-        default=None, description="training rows when sliding"
-    )
+    window_size: (
+        Annotated[int, Field(ge=MIN_WINDOW_SIZE, le=MAX_WINDOW_SIZE), INTEGER_ONLY]
+        | None
+    ) = Field(default=None, description="training rows when sliding")
     refit_every: Annotated[
         Annotated[int, Field(ge=1, le=100_000), INTEGER_ONLY] | None,
         WrapValidator(_explain_refit_null),
@@ -174,11 +179,18 @@ class BacktestSpec(InputNamed):
         # the command line names these fields by its options
         start, end = input_name(info, "start"), input_name(info, "end")
         if self.start and self.end and self.start > self.end:
-            raise ValueError(f"{start} {self.start} must not be after {end} {self.end}")
+            raise ValueError(
+                f"{start} {self.start} must not be after {end} {self.end}; set "
+                f"{start} on or before {end}"
+            )
         window = input_name(info, "window")
         window_size = input_name(info, "window_size")
         if self.window == "sliding" and self.window_size is None:
-            raise ValueError(f"{window} 'sliding' needs {window_size} (training rows)")
+            raise ValueError(
+                f"{window} 'sliding' needs {window_size} (training rows); set "
+                f"{window_size} to a whole number from {MIN_WINDOW_SIZE} to "
+                f"{MAX_WINDOW_SIZE}, or set {window} to 'expanding'"
+            )
         if self.window == "expanding" and self.window_size is not None:
             raise ValueError(
                 f"{window_size} applies to {window} 'sliding' only; remove it "

@@ -304,7 +304,11 @@ def test_window_check_names_fields_from_context() -> None:
         BacktestSpec.model_validate({"window": "sliding"}, context=names)
 
     message = caught.value.errors()[0]["ctx"]["error"]
-    assert str(message) == "--window 'sliding' needs --window-size (training rows)"
+    assert str(message) == (
+        "--window 'sliding' needs --window-size (training rows); set "
+        "--window-size to a whole number from 50 to 200000, or set --window to "
+        "'expanding'"
+    )
 
 
 @pytest.mark.parametrize("level", [0.905, 0.999, 1.0, 0.0, -0.5])

@@ -50,7 +50,10 @@ def test_reversed_dates_name_options(
         tmp_path, capsys, "--start", "2010-01-01", "--end", "2009-01-01"
     )
 
-    assert error == "error: --start 2010-01-01 must not be after --end 2009-01-01\n"
+    assert error == (
+        "error: --start 2010-01-01 must not be after --end 2009-01-01; set "
+        "--start on or before --end\n"
+    )
 
 
 def test_empty_date_range_names_options(

@@ -276,7 +276,8 @@ def test_schema_describes_null_switches(live_server: LiveServer) -> None:
             JOBS,
             {"kind": "backtest", "params": {"window": "sliding"}},
             "params",
-            "window 'sliding' needs window_size (training rows)",
+            "window 'sliding' needs window_size (training rows); set window_size to "
+            "a whole number from 50 to 200000, or set window to 'expanding'",
         ),
     ],
 )
