@@ -91,6 +91,8 @@ def located(
         return _nested_option_error(err, options[path], model)
     if not loc or loc[0] not in options:
         text = error_text(err)
+        if model is not None:
+            path = json_path(model, loc)
         return f"{path}: {text}" if path else text
 
     field, option = str(loc[0]), options[loc[0]]
@@ -169,17 +171,36 @@ def field_bounds(model: type[BaseModel], loc: Sequence[Any]) -> dict[str, Any]:
     A part of ``loc`` that is a tag of a discriminated union, such as
     ``synthetic``, selects that member of the union.
     """
+    return _bounds(_field_schema(model, loc)[1])
+
+
+def json_path(model: type[BaseModel], loc: Sequence[Any]) -> str:
+    """Return the error location ``loc`` as the dotted path of the field in
+    the JSON that was validated, such as ``data.length`` for pydantic's
+    ``("data", "synthetic", "length")``: without the tags of discriminated
+    unions, which are values of the object, not keys."""
+    return ".".join(str(part) for part in _field_schema(model, loc)[0])
+
+
+def _field_schema(
+    model: type[BaseModel], loc: Sequence[Any]
+) -> tuple[list[Any], dict[str, Any]]:
+    """Return the parts of ``loc`` that are not union tags, and the JSON
+    schema of the field at ``loc`` in that of ``model`` ({} where there is
+    no such field)."""
     root = model.model_json_schema()
     definitions = root.get("$defs", {})
     node: dict[str, Any] = root
+    keys = []
     for part in loc:
         node = _resolved(node, definitions)
         mapping = node.get("discriminator", {}).get("mapping", {})
         if str(part) in mapping:
             node = {"$ref": mapping[str(part)]}
             continue
+        keys.append(part)
         node = node.get("properties", {}).get(str(part), {})
-    return _bounds(_resolved(node, definitions))
+    return keys, _resolved(node, definitions)
 
 
 def _resolved(node: dict[str, Any], definitions: Mapping[str, Any]) -> dict[str, Any]:
