@@ -44,7 +44,9 @@ def version_number(ref: str | int) -> int | None:
         return ref
     # ASCII digits only: str.isdigit also accepts characters such as "²" or "١"
     if isinstance(ref, str) and ref.isascii() and ref.isdigit():
-        return int(ref)
+        # Leading zeros are stripped first, because Python's int() rejects
+        # strings of over 4300 digits by default and 5000 zeros then 7 is 7.
+        return int(ref.lstrip("0") or "0")
     return None
 
 
