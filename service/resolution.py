@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 from models.errors import CheckpointError
 from models.registry import LATEST, METADATA_FILE, Registry, check_name
+from models.version_refs import version_number
 
 # A folder changed within this many seconds of being read may change again
 # within the same timestamp tick (coarse file system clocks), so its contents
@@ -184,9 +185,8 @@ class VersionResolver:
 def _cached_version(entry: _Entry, text: str) -> int | None:
     """Return the version that ``text`` (a number or alias) means in
     ``entry``, or None when the entry does not contain it."""
-    if text.isascii() and text.isdigit():
-        version: int | None = int(text)
-    else:
+    version = version_number(text)
+    if version is None:
         version = entry.aliases.get(text)
     return version if version in entry.versions else None
 

@@ -53,6 +53,16 @@ def test_resolves_like_the_registry(registry: Registry) -> None:
         assert resolver.resolve("m", ref) == registry.resolve("m", ref)
 
 
+def test_cached_long_zero_padding_resolves(registry: Registry) -> None:
+    """A number with more leading zeros than int() converts (4300 digits by
+    default) resolves from the cache as from the registry."""
+    resolver = VersionResolver(registry)
+    ref = "0" * 5000 + "2"
+
+    assert resolver.resolve("m", "latest") == 2
+    assert resolver.resolve("m", ref) == 2
+
+
 @pytest.mark.parametrize(
     ("name", "ref", "error", "message"),
     [
