@@ -5,8 +5,8 @@ The name is only shown (``GET /v1/series``), never used as a path. Control
 characters could still rewrite a terminal or a log line, and bidirectional
 controls reorder the displayed text: ``report``, U+202E RIGHT-TO-LEFT
 OVERRIDE and ``vsc.exe`` show as ``reportexe.csv``. A zero-width joiner
-hides inside Latin text, so that ``pay``, U+200D and ``pal.csv`` shows as
-``paypal.csv``. ``display_filename`` keeps the printable text.
+hides inside Latin text and beside punctuation, so that ``pay``, U+200D and
+``pal.csv`` shows as ``paypal.csv``. ``display_filename`` keeps the printable text.
 """
 
 from __future__ import annotations
@@ -28,9 +28,12 @@ SPACE_CATEGORIES = frozenset({"Zs", "Zl", "Zp"})
 SPACE_CONTROLS = frozenset("\t\n\v\f\r\x1c\x1d\x1e\x1f\x85")
 # ZERO WIDTH NON-JOINER and ZERO WIDTH JOINER (format characters) shape the
 # characters on both sides, as in emoji sequences and Indic and Arabic
-# scripts, so they are kept between two visible characters. Between two ASCII
-# characters or Latin letters they change nothing on screen, so they go.
+# scripts, so they are kept beside a letter or mark of such a script or an
+# emoji. Beside ASCII, Latin letters, punctuation, digits and generic
+# combining marks alone they change nothing on screen, so they go.
 JOINERS = frozenset("\u200c\u200d")
+# the categories of letters and marks, which a joiner may shape
+LETTERS_AND_MARKS = frozenset("LM")
 
 
 def display_filename(name: str | None) -> str | None:
@@ -38,7 +41,8 @@ def display_filename(name: str | None) -> str | None:
 
     The name is put in NFC form and loses the characters of
     ``REMOVED_CATEGORIES``, except a joiner of ``JOINERS`` between two
-    visible characters that are not both ASCII characters or Latin letters.
+    visible characters of which one is a letter or mark that ``_shaped``
+    accepts.
     Every run of spaces, separators and line controls becomes one space, no
     space is left at either end, and at most ``MAX_FILENAME_CHARS``
     characters are kept. Only the first ``MAX_READ_CHARS`` characters of
@@ -61,7 +65,7 @@ def display_filename(name: str | None) -> str | None:
 def _joined(text: str) -> str:
     """Return ``text`` without the joiners that do not sit between two
     visible characters (characters other than a space or a joiner), and
-    without those between two ASCII characters or Latin letters."""
+    without those of which neither neighbour is ``_shaped``."""
     kept = []
     for index, char in enumerate(text):
         if char in JOINERS and not _joining(text, index):
@@ -72,16 +76,29 @@ def _joined(text: str) -> str:
 
 def _joining(text: str, index: int) -> bool:
     """Return whether the joiner ``text[index]`` sits between two visible
-    characters of which at least one is neither ASCII nor a Latin letter."""
+    characters of which at least one is ``_shaped``."""
     if not (_visible(text, index - 1) and _visible(text, index + 1)):
         return False
-    return not (_latin(text[index - 1]) and _latin(text[index + 1]))
+    return _shaped(text[index - 1]) or _shaped(text[index + 1])
 
 
-def _latin(char: str) -> bool:
-    """Return whether ``char`` is ASCII or a letter of the Latin script,
-    judged by its Unicode name, as in LATIN SMALL LETTER E WITH ACUTE."""
-    return char.isascii() or unicodedata.name(char, "").startswith("LATIN ")
+def _shaped(char: str) -> bool:
+    """Return whether a joiner beside ``char`` may change how it shows.
+
+    That is an emoji or emoji component (category So), or a letter or mark
+    outside ASCII of a script other than Latin. A name with the word LATIN,
+    as in FULLWIDTH LATIN SMALL LETTER A, marks Latin, and a name that
+    starts with COMBINING, as U+0301 COMBINING ACUTE ACCENT, a generic mark.
+    """
+    if char.isascii():
+        return False
+    category = unicodedata.category(char)
+    if category == "So":
+        return True
+    if category[0] not in LETTERS_AND_MARKS:
+        return False
+    name = unicodedata.name(char, "")
+    return "LATIN" not in name.split() and not name.startswith("COMBINING ")
 
 
 def _visible(text: str, index: int) -> bool:

@@ -82,9 +82,10 @@ class SeriesOut(BaseModel):
         default=None,
         description="The multipart filename with control, format and "
         "bidirectional characters removed, except a zero-width joiner or "
-        "non-joiner between two visible characters that are not both ASCII "
-        "characters or Latin letters, whitespace runs as one space, and at "
-        "most 255 characters; null for a text/csv body or an empty name",
+        "non-joiner between two visible characters of which one is an emoji "
+        "or a letter or mark of a script other than Latin, whitespace runs as "
+        "one space, and at most 255 characters; null for a text/csv body or "
+        "an empty name",
     )
     created_at: str
 

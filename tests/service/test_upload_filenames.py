@@ -39,7 +39,7 @@ BOUNDARY = "filename-boundary"
             "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645.csv",
             "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645.csv",
         ),
-        # a joiner beside one character that is neither ASCII nor a Latin letter
+        # a joiner beside a letter of a script other than Latin or an emoji
         ("a\u200d\u0915.csv", "a\u200d\u0915.csv"),
         ("\U0001f525\u200dx.csv", "\U0001f525\u200dx.csv"),
         # joiners between two ASCII characters or Latin letters, where they hide
@@ -48,6 +48,25 @@ BOUNDARY = "filename-boundary"
         ("v1\u200d2.csv", "v12.csv"),
         ("caf\u00e9\u200d\u00df.csv", "caf\u00e9\u00df.csv"),
         ("name\u200d.csv", "name.csv"),
+        # beside punctuation, digits, symbols, spacing accents, generic
+        # combining marks or fullwidth Latin letters, where they hide too
+        ("report\u2013\u200dfinal.csv", "report\u2013final.csv"),
+        ("O\u2019\u200dBrien.csv", "O\u2019Brien.csv"),
+        ("v\u00b2\u200d1.csv", "v\u00b21.csv"),
+        ("\u20ac\u200d5.csv", "\u20ac5.csv"),
+        ("a\u00b4\u200db.csv", "a\u00b4b.csv"),
+        ("x\u0301\u200dy.csv", "x\u0301y.csv"),
+        (
+            "\uff50\uff41\uff59\u200d\uff50\uff41\uff4c",
+            "\uff50\uff41\uff59\uff50\uff41\uff4c",
+        ),
+        # beside a Greek or Cyrillic letter, or an emoji component, they stay
+        ("a\u200d\u03b2.csv", "a\u200d\u03b2.csv"),
+        ("\u0436\u200d1.csv", "\u0436\u200d1.csv"),
+        (
+            "\U0001f469\U0001f3fd\u200d\U0001f4bb.csv",
+            "\U0001f469\U0001f3fd\u200d\U0001f4bb.csv",
+        ),
         # a removed character between a joiner and a visible one
         ("a\u202e\u200db.csv", "ab.csv"),
         ("\u0915\u094d\u202e\u200d\u0937.csv", "\u0915\u094d\u200d\u0937.csv"),
