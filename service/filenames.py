@@ -6,7 +6,9 @@ characters could still rewrite a terminal or a log line, and bidirectional
 controls reorder the displayed text: ``report``, U+202E RIGHT-TO-LEFT
 OVERRIDE and ``vsc.exe`` show as ``reportexe.csv``. A zero-width joiner
 hides inside Latin text and beside punctuation, so that ``pay``, U+200D and
-``pal.csv`` shows as ``paypal.csv``. ``display_filename`` keeps the printable text.
+``pal.csv`` shows as ``paypal.csv``, and so do U+034F COMBINING GRAPHEME
+JOINER and a variation selector there. ``display_filename`` keeps the
+printable text.
 """
 
 from __future__ import annotations
@@ -34,6 +36,28 @@ SPACE_CONTROLS = frozenset("\t\n\v\f\r\x1c\x1d\x1e\x1f\x85")
 JOINERS = frozenset("\u200c\u200d")
 # the categories of letters and marks, which a joiner may shape
 LETTERS_AND_MARKS = frozenset("LM")
+# Code points that show nothing but are not format characters, from
+# Unicode's default ignorable code points: COMBINING GRAPHEME JOINER, the
+# Hangul fillers and the Khmer inherent vowels. They always go.
+IGNORABLE_RANGES = (
+    (0x034F, 0x034F),
+    (0x115F, 0x1160),
+    (0x17B4, 0x17B5),
+    (0x3164, 0x3164),
+    (0xFFA0, 0xFFA0),
+)
+# The variation selectors, Mongolian's included. One picks the form of the
+# character before it, as U+FE0F picks an emoji's colour form, so it is
+# kept after a character that ``_shaped`` accepts and before U+20E3
+# COMBINING ENCLOSING KEYCAP, as in 1, U+FE0F, U+20E3. Elsewhere it hides,
+# as in ``pay``, U+FE00, ``pal.csv``, and goes.
+SELECTOR_RANGES = (
+    (0x180B, 0x180D),
+    (0x180F, 0x180F),
+    (0xFE00, 0xFE0F),
+    (0xE0100, 0xE01EF),
+)
+KEYCAP = "\u20e3"
 
 
 def display_filename(name: str | None) -> str | None:
@@ -42,7 +66,8 @@ def display_filename(name: str | None) -> str | None:
     The name is put in NFC form and loses the characters of
     ``REMOVED_CATEGORIES``, except a joiner of ``JOINERS`` between two
     visible characters of which one is a letter or mark that ``_shaped``
-    accepts.
+    accepts. It also loses the invisible characters of ``IGNORABLE_RANGES``
+    and the variation selectors that select nothing.
     Every run of spaces, separators and line controls becomes one space, no
     space is left at either end, and at most ``MAX_FILENAME_CHARS``
     characters are kept. Only the first ``MAX_READ_CHARS`` characters of
@@ -57,9 +82,33 @@ def display_filename(name: str | None) -> str | None:
             characters.append(" ")
         elif char in JOINERS or unicodedata.category(char) not in REMOVED_CATEGORIES:
             characters.append(char)
-    cleaned = " ".join(_joined("".join(characters)).split())
+    cleaned = " ".join(_joined(_without_ignorables("".join(characters))).split())
     # a cut between a joiner and the character after it leaves the joiner last
     return _joined(cleaned[:MAX_FILENAME_CHARS]).rstrip() or None
+
+
+def _without_ignorables(text: str) -> str:
+    """Return ``text`` without the characters of ``IGNORABLE_RANGES``, and
+    without the variation selectors that select nothing: those neither
+    after a character that ``_shaped`` accepts nor before a keycap."""
+    shown: list[str] = []
+    for index, char in enumerate(text):
+        if _within(char, IGNORABLE_RANGES):
+            continue
+        if _within(char, SELECTOR_RANGES):
+            after_shaped = bool(shown) and _shaped(shown[-1])
+            after_selector = bool(shown) and _within(shown[-1], SELECTOR_RANGES)
+            before_keycap = text[index + 1 : index + 2] == KEYCAP
+            if not ((after_shaped and not after_selector) or before_keycap):
+                continue
+        shown.append(char)
+    return "".join(shown)
+
+
+def _within(char: str, ranges: tuple[tuple[int, int], ...]) -> bool:
+    """Return whether the code point of ``char`` lies in one of ``ranges``."""
+    code = ord(char)
+    return any(low <= code <= high for low, high in ranges)
 
 
 def _joined(text: str) -> str:

@@ -83,7 +83,9 @@ class SeriesOut(BaseModel):
         description="The multipart filename with control, format and "
         "bidirectional characters removed, except a zero-width joiner or "
         "non-joiner between two visible characters of which one is an emoji "
-        "or a letter or mark of a script other than Latin, whitespace runs as "
+        "or a letter or mark of a script other than Latin, without invisible "
+        "marks (U+034F, the Hangul fillers, and variation selectors that "
+        "select nothing), whitespace runs as "
         "one space, and at most 255 characters; null for a text/csv body or "
         "an empty name",
     )

@@ -67,6 +67,19 @@ BOUNDARY = "filename-boundary"
             "\U0001f469\U0001f3fd\u200d\U0001f4bb.csv",
             "\U0001f469\U0001f3fd\u200d\U0001f4bb.csv",
         ),
+        # invisible marks: the grapheme joiner and Hangul fillers always
+        # go, a variation selector unless it follows an emoji or a letter of
+        # a script other than Latin, or starts a keycap
+        ("pay\u034fpal.csv", "paypal.csv"),
+        ("pay\u3164pal.csv", "paypal.csv"),
+        ("pay\ufe00pal.csv", "paypal.csv"),
+        ("pay\U000e0100pal.csv", "paypal.csv"),
+        ("pay\ufe0f\u200dpal.csv", "paypal.csv"),
+        ("\u2764\ufe0f.csv", "\u2764\ufe0f.csv"),
+        ("\u2764\ufe0f\ufe0f.csv", "\u2764\ufe0f.csv"),
+        ("1\ufe0f\u20e3.csv", "1\ufe0f\u20e3.csv"),
+        ("\u845b\U000e0100.csv", "\u845b\U000e0100.csv"),
+        ("\u1820\u180b.csv", "\u1820\u180b.csv"),
         # a removed character between a joiner and a visible one
         ("a\u202e\u200db.csv", "ab.csv"),
         ("\u0915\u094d\u202e\u200d\u0937.csv", "\u0915\u094d\u200d\u0937.csv"),
