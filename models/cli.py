@@ -716,10 +716,23 @@ def start_kernel_build(argv: Sequence[str]) -> bool:
     On a machine's first run the compiler (about 0.6 s of CPU) runs while
     torch imports. When the library is already built, the thread only
     checks its file."""
-    if KERNEL_COMMANDS.isdisjoint(argv) or not infer_kernel_build.enabled():
+    if command_word(argv) not in KERNEL_COMMANDS or not infer_kernel_build.enabled():
         return False
     infer_kernel_build.build_in_background()
     return True
+
+
+def command_word(argv: Sequence[str]) -> str | None:
+    """Return the command of a command line before it is parsed: its first
+    word that is neither an option nor the folder after ``--registry``.
+    Return None when there is none."""
+    words = iter(argv)
+    for word in words:
+        if word == "--registry":
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None
 
 
 def exit_terminated(signum: int, frame: FrameType | None) -> None:

@@ -25,6 +25,8 @@ def starts(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
         ["serve"],
         ["serve", "--port", "8001"],
         ["--registry", "/tmp/r", "serve"],
+        ["--registry=/tmp/r", "serve"],
+        ["-h", "serve"],
         ["forecast", "nflx", "--horizon", "3"],
     ],
 )
@@ -36,7 +38,18 @@ def test_kernel_commands_start_the_build(argv: list[str], starts: list[bool]) ->
 
 
 @pytest.mark.parametrize(
-    "argv", [["train"], ["models", "list"], ["gradients", "--cell", "lstm"], []]
+    "argv",
+    [
+        ["train"],
+        ["models", "list"],
+        ["gradients", "--cell", "lstm"],
+        [],
+        # the word of a kernel command as an option's value or an argument
+        ["train", "--name", "serve"],
+        ["models", "show", "forecast"],
+        ["--registry", "serve", "train"],
+        ["--registry"],
+    ],
 )
 def test_other_commands_start_nothing(argv: list[str], starts: list[bool]) -> None:
     started = cli.start_kernel_build(argv)
