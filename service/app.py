@@ -6,6 +6,7 @@ import asyncio
 import functools
 import logging
 from collections.abc import AsyncIterator
+from concurrent.futures import Executor
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, Depends
@@ -38,7 +39,7 @@ from service.routes.diagnostics import router as diagnostics_router
 from service.routes.jobs import router as jobs_router
 from service.routes.series import router as series_router
 from service.routes.training_jobs import router as training_jobs_router
-from service.series_orphans import sweep_orphans
+from service.series_orphans import next_sweep_delay, sweep_orphans
 from service.serving import Serving
 from service.settings import Settings
 from service.upload_parsing import UploadParsing
@@ -47,6 +48,20 @@ logger = logging.getLogger(__name__)
 
 API_PREFIX = "/v1"
 HEALTH_PATH = f"{API_PREFIX}/health"
+
+
+async def schedule_later_sweep(
+    settings: Settings, executor: Executor
+) -> asyncio.TimerHandle | None:
+    """Schedule a sweep of the upload orphans that start-up kept because they
+    were too young. It runs when the youngest is old enough. Return its
+    handle, or None when no orphan is left."""
+    delay = await asyncio.to_thread(next_sweep_delay, settings)
+    if delay is None:
+        return None
+    loop = asyncio.get_running_loop()
+    # a second of margin, so that the youngest is past the minimum age
+    return loop.call_later(delay + 1.0, executor.submit, sweep_orphans, settings)
 
 
 def create_app(settings: Settings | None = None) -> FastPathApp:
@@ -103,11 +118,14 @@ def create_app(settings: Settings | None = None) -> FastPathApp:
             extra={"registry": str(registry.root), "models": registry.names()},
         )
         await asyncio.to_thread(sweep_orphans, settings)
+        later_sweep = await schedule_later_sweep(settings, app.state.executor)
         app.state.jobs = JobManager.from_settings(settings)
         app.state.jobs.start()
         try:
             yield
         finally:
+            if later_sweep is not None:
+                later_sweep.cancel()
             app.state.jobs.stop()
             app.state.batcher.close()
             app.state.executor.shutdown(wait=False, cancel_futures=True)

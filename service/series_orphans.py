@@ -6,12 +6,14 @@ a temporary name (``.<name>.<hex>.tmp``) renamed into place. A process
 that stops between those steps leaves a CSV without a description, or a
 temporary file. Readers treat a series as stored only once its description
 exists (``series_store.series_exists``), so no reader lists or loads these
-files. The API removes them when it starts.
+files. The API removes them when it starts, and those too young to remove
+then once they are old enough.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from pathlib import Path
 
@@ -80,6 +82,24 @@ def sweep_orphans(
             removed,
         )
     return removed
+
+
+def next_sweep_delay(
+    settings: Settings, min_age: float = ORPHAN_MIN_AGE_SECONDS
+) -> float | None:
+    """Return the seconds after which the youngest orphan in the upload
+    folder is ``min_age`` old, so that a sweep then removes every orphan
+    there now; None when there is none."""
+    now = time.time()
+    ages = []
+    for path in orphan_files(series_dir(settings), now, -math.inf):
+        try:
+            ages.append(now - path.stat().st_mtime)
+        except FileNotFoundError:
+            continue  # removed by another process meanwhile
+    if not ages:
+        return None
+    return max(0.0, min_age - min(ages))
 
 
 def _is_temporary(path: Path) -> bool:

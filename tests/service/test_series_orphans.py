@@ -17,7 +17,12 @@ import pytest
 
 from models.errors import NotFoundError
 from models.registry import Registry
-from service.series_orphans import ORPHAN_MIN_AGE_SECONDS, orphan_files, sweep_orphans
+from service.series_orphans import (
+    ORPHAN_MIN_AGE_SECONDS,
+    next_sweep_delay,
+    orphan_files,
+    sweep_orphans,
+)
 from service.series_store import (
     list_series,
     read_series_info,
@@ -144,6 +149,51 @@ def test_server_start_removes_old_orphans(
     assert submitted.status_code == 422, submitted.text
     assert submitted.json()["errors"][0]["field"] == "data.series_id"
     assert "removed 2 files of interrupted uploads" in output
+
+
+def test_young_orphan_removed_once_old(
+    trained_registry: Registry, tmp_path: Path
+) -> None:
+    """An orphan too young for the sweep at start-up goes once it is
+    ``ORPHAN_MIN_AGE_SECONDS`` old, without another start."""
+    young = crash_upload(tmp_path)
+    path = tmp_path / "series" / f"{young}.csv"
+    age(path, ORPHAN_MIN_AGE_SECONDS - 8)
+
+    server = LiveServer(
+        trained_registry.root, env={"RNN_FORECAST_DATA_DIR": str(tmp_path)}
+    )
+    try:
+        deadline = time.monotonic() + 40
+        while path.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        still_there = path.exists()
+    finally:
+        output = server.stop()
+
+    assert not still_there
+    assert "removed 1 file of interrupted uploads" in output
+
+
+def test_no_orphans_no_later_sweep(tmp_path: Path) -> None:
+    settings = Settings(registry=tmp_path / "registry", data_dir=tmp_path)
+    save_series(yahoo_tail(50), settings)
+
+    assert next_sweep_delay(settings) is None
+
+
+def test_later_sweep_waits_for_youngest(tmp_path: Path) -> None:
+    settings = Settings(registry=tmp_path / "registry", data_dir=tmp_path)
+    folder = tmp_path / "series"
+    folder.mkdir()
+    for name, seconds in (("a", 10.0), ("b", 50.0), ("c", 70.0)):
+        (folder / f"{name * 32}.csv").write_text("date,value\n")
+        age(folder / f"{name * 32}.csv", seconds)
+
+    delay = next_sweep_delay(settings, min_age=60.0)
+
+    assert delay is not None
+    assert 49.0 <= delay <= 50.5
 
 
 def test_folders_with_orphan_names_kept(tmp_path: Path) -> None:
