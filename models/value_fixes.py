@@ -66,7 +66,7 @@ def _type_fix(error: Mapping[str, Any], message: str) -> str:
     """Return ``; send a JSON array`` and the like for a value of the wrong
     JSON type, or "" for another error or a message that gives its fix
     already. A null gets "" too, because its fix depends on whether the
-    field has a default, which the caller knows."""
+    field has a default, which only the caller can tell."""
     fix = TYPE_FIXES.get(str(error.get("type")))
     if fix is None or error.get("input") is None or "; " in message:
         return ""

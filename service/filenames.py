@@ -91,18 +91,18 @@ def _without_ignorables(text: str) -> str:
     """Return ``text`` without the characters of ``IGNORABLE_RANGES``, and
     without the variation selectors that select nothing: those neither
     after a character that ``_shaped`` accepts nor before a keycap."""
-    shown: list[str] = []
+    remaining: list[str] = []
     for index, char in enumerate(text):
         if _within(char, IGNORABLE_RANGES):
             continue
         if _within(char, SELECTOR_RANGES):
-            after_shaped = bool(shown) and _shaped(shown[-1])
-            after_selector = bool(shown) and _within(shown[-1], SELECTOR_RANGES)
+            after_shaped = bool(remaining) and _shaped(remaining[-1])
+            after_selector = bool(remaining) and _within(remaining[-1], SELECTOR_RANGES)
             before_keycap = text[index + 1 : index + 2] == KEYCAP
             if not ((after_shaped and not after_selector) or before_keycap):
                 continue
-        shown.append(char)
-    return "".join(shown)
+        remaining.append(char)
+    return "".join(remaining)
 
 
 def _within(char: str, ranges: tuple[tuple[int, int], ...]) -> bool:

@@ -107,7 +107,7 @@ def test_relu_rnn_runs_relu() -> None:
 @pytest.mark.parametrize("hidden", [20, 64, 96])
 def test_kernel_same_bits_in_every_batch(cell: str, hidden: int) -> None:
     """Rows go in passes of 12 and in blocks of 6, 4, 2 and 1, each over
-    column blocks of its own width; every way gives a row the same bits."""
+    column blocks of its own width. Every way gives a row the same bits."""
     model = make_forecaster(cell, hidden=hidden, layers=2)
     x = torch.randn(31, 8, 2)
 
