@@ -203,6 +203,22 @@ class RunnerHealth(BaseModel):
         "status as it is, because jobs still run. Always empty for the "
         "in-host runner"
     )
+    unknown_visibility_timeouts: dict[str, str] = Field(
+        description="Celery job workers whose reply has no valid broker "
+        "visibility timeout, with the reason: the broker transport option "
+        "visibility_timeout is missing (a release before the setting, which "
+        "uses kombu's default of 3600 s on Redis) or is not a number. Start "
+        "them with this project's Celery app and "
+        "RNN_FORECAST_BROKER_VISIBILITY_TIMEOUT_SECONDS. They leave status as "
+        "it is. Always empty for the in-host runner"
+    )
+    worker_replied_at: dict[str, str] = Field(
+        description="Time of the last reply (ISO 8601, UTC) of each worker in "
+        "mismatched_visibility_timeouts or unknown_visibility_timeouts. A "
+        "worker that stops replying stays listed for "
+        "RNN_FORECAST_WORKER_FORGET_SECONDS (default 3600) after its last "
+        "reply, because a worker with a solo pool replies only between jobs"
+    )
 
 
 class Health(BaseModel):
@@ -228,6 +244,10 @@ class Health(BaseModel):
                         "detail": None,
                         "checked_at": "2026-12-04T16:20:46.137+00:00",
                         "mismatched_visibility_timeouts": {"celery@worker-2": 60.0},
+                        "unknown_visibility_timeouts": {},
+                        "worker_replied_at": {
+                            "celery@worker-2": "2026-12-04T16:20:36.512+00:00"
+                        },
                     },
                 }
             ]

@@ -106,6 +106,10 @@ class Settings(BaseSettings):
     # worker again (kombu's visibility_timeout). A worker acknowledges its
     # message when the task starts, so a running job is never delivered again.
     broker_visibility_timeout_seconds: float = Field(default=300.0, ge=1.0, le=86_400.0)
+    # seconds after its last reply to inspect conf that GET /v1/health stops
+    # listing a Celery worker. A solo pool replies only between two jobs, so
+    # this should exceed the longest job that such a worker runs.
+    worker_forget_seconds: float = Field(default=3600.0, ge=1.0, le=604_800.0)
     max_concurrent_jobs: int = Field(default=1, ge=1, le=256)
     job_torch_threads: int = Field(default=1, ge=1, le=256)
     job_heartbeat_seconds: float = Field(default=5.0, gt=0.0, le=3600.0)

@@ -19,6 +19,7 @@ from service.jobs.celery_app import RUN_JOB_TASK, make_celery
 from service.jobs.recovery import fail_stale_jobs
 from service.jobs.runner_state import OK, UNAVAILABLE, UNKNOWN, RunnerState
 from service.jobs.store import FAILED, QUEUED, Job, JobStore
+from service.jobs.worker_listing import WorkerTimeouts
 from service.jobs.worker_settings import worker_visibility_timeouts
 from service.settings import Settings
 
@@ -34,9 +35,6 @@ PUBLISH_RETRY = {
 # also the Retry-After of a submission that found the broker unreachable
 BROKER_CHECK_SECONDS = 10
 BROKER_CONNECT_TIMEOUT_SECONDS = 3.0
-# seconds after its last reply that a worker which no longer replies leaves
-# the workers whose visibility timeout differs from the API's
-WORKER_FORGET_SECONDS = 3 * BROKER_CHECK_SECONDS
 
 
 class CeleryRunner:
@@ -81,11 +79,10 @@ class CeleryRunner:
         self._queued_published = False
         # queued jobs without a message in the broker at the last check
         self._missing: set[str] = set()
-        # each worker's visibility timeout in seconds, and the time.monotonic()
-        # of its last reply
-        self._worker_timeouts: dict[str, tuple[float, float]] = {}
-        # the workers whose visibility timeout differs from the API's
-        self._mismatched: dict[str, float] = {}
+        self._workers = WorkerTimeouts(
+            settings.broker_visibility_timeout_seconds,
+            settings.worker_forget_seconds,
+        )
 
     def start(self) -> None:
         self._thread.start()
@@ -104,9 +101,14 @@ class CeleryRunner:
 
     def state(self) -> RunnerState:
         """Return the broker's state as of the last check or publish, with
-        the workers whose visibility timeout differed at the last checks."""
+        the workers whose visibility timeout differed or was unknown at the
+        last checks."""
+        listing = self._workers.listing()
         return replace(
-            self._state, mismatched_visibility_timeouts=dict(self._mismatched)
+            self._state,
+            mismatched_visibility_timeouts=listing.mismatched,
+            unknown_visibility_timeouts=listing.unknown,
+            worker_replied_at=listing.replied_at,
         )
 
     def submitted(self, job: Job) -> None:
@@ -151,44 +153,20 @@ class CeleryRunner:
         elif not self._queued_published:
             self._queued_published = self._publish_queued()
 
-    def check_workers(self) -> dict[str, float]:
+    def check_workers(self) -> dict[str, float | str]:
         """Request every worker's broker visibility timeout, record the
-        workers whose timeout differs from the API's, and return the timeouts
-        in seconds of the workers that replied, by worker name.
+        workers whose timeout differs from the API's or is unknown, and
+        return the replies by worker name: seconds, or the reason why the
+        timeout is unknown.
 
-        Logs one warning for each worker and timeout that differs. A worker
-        that replied to no check for ``WORKER_FORGET_SECONDS`` is dropped, so
-        a stopped worker leaves the list, and one that misses a reply
-        stays. Waits ``worker_settings.INSPECT_TIMEOUT_SECONDS``.
+        Logs one warning for each worker and value that differs (see
+        ``worker_listing``). A worker that replied to no check for
+        ``RNN_FORECAST_WORKER_FORGET_SECONDS`` leaves the list, so a stopped
+        worker leaves it, and a busy one stays. Waits
+        ``worker_settings.INSPECT_TIMEOUT_SECONDS``.
         """
         replies = worker_visibility_timeouts(self.celery)
-        own = self.settings.broker_visibility_timeout_seconds
-        now = time.monotonic()
-        timeouts = {
-            worker: entry
-            for worker, entry in self._worker_timeouts.items()
-            if now - entry[1] <= WORKER_FORGET_SECONDS
-        }
-        for worker, seconds in sorted(replies.items()):
-            known = timeouts.get(worker)
-            if seconds != own and (known is None or known[0] != seconds):
-                logger.warning(
-                    "the Celery worker %s uses a broker visibility timeout of "
-                    "%g s and the API %g s. Set "
-                    "RNN_FORECAST_BROKER_VISIBILITY_TIMEOUT_SECONDS to one value "
-                    "for the API and every worker, and restart the ones that "
-                    "differ",
-                    worker,
-                    seconds,
-                    own,
-                )
-            timeouts[worker] = (seconds, now)
-        self._worker_timeouts = timeouts
-        self._mismatched = {
-            worker: seconds
-            for worker, (seconds, _) in sorted(timeouts.items())
-            if seconds != own
-        }
+        self._workers.record(replies)
         return replies
 
     def _publish_queued(self) -> bool:

@@ -11,6 +11,8 @@ out: their ``task_default_queue`` is not the job queue.
 
 from __future__ import annotations
 
+import math
+import reprlib
 from typing import Any
 
 from celery import Celery
@@ -24,34 +26,48 @@ INSPECT_TIMEOUT_SECONDS = 1.0
 
 def worker_visibility_timeouts(
     celery: Celery, timeout: float = INSPECT_TIMEOUT_SECONDS
-) -> dict[str, float]:
-    """Return the visibility timeout in seconds of every job worker that
-    replied within ``timeout`` seconds, by worker name (such as
-    ``celery@host``). Waits ``timeout`` seconds; raises kombu's connection
-    errors when the broker is unreachable."""
+) -> dict[str, float | str]:
+    """Return the visibility timeout of every job worker that replied within
+    ``timeout`` seconds, by worker name (such as ``celery@host``): seconds,
+    or the reason why the reply has none (see ``visibility_timeout_of``).
+    Waits ``timeout`` seconds; raises kombu's connection errors when the
+    broker is unreachable."""
     replies: dict[str, Any] = celery.control.inspect(timeout=timeout).conf() or {}
     timeouts = {}
     for worker, conf in replies.items():
-        seconds = visibility_timeout_of(conf)
-        if seconds is not None:
-            timeouts[worker] = seconds
+        timeout_or_reason = visibility_timeout_of(conf)
+        if timeout_or_reason is not None:
+            timeouts[worker] = timeout_or_reason
     return timeouts
 
 
-def visibility_timeout_of(conf: object) -> float | None:
+def visibility_timeout_of(conf: object) -> float | str | None:
     """Return the visibility timeout in seconds of one worker's ``inspect
     conf`` reply, or None for a worker that does not consume the job queue.
 
-    A job worker without the transport option, from a release before the
-    setting existed, uses kombu's Redis default (3600 s). An option that is
-    not a number gives None too.
+    A job worker whose reply has no usable option gets a sentence instead,
+    which names the missing or invalid option and the timeout that the
+    worker uses. That is a worker of a release before the setting existed,
+    which uses kombu's Redis default, or one whose option is not a finite
+    number of seconds.
     """
     if not isinstance(conf, dict) or conf.get("task_default_queue") != JOB_QUEUE:
         return None
     options = conf.get("broker_transport_options")
     if not isinstance(options, dict) or "visibility_timeout" not in options:
-        return float(kombu_redis.Channel.visibility_timeout)
+        return (
+            "the visibility_timeout broker transport option is missing, so "
+            "the worker uses kombu's default of "
+            f"{kombu_redis.Channel.visibility_timeout:g} s on Redis"
+        )
     seconds = options["visibility_timeout"]
-    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
-        return None
+    if (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, int | float)
+        or not math.isfinite(seconds)
+    ):
+        return (
+            "the visibility_timeout broker transport option is "
+            f"{reprlib.repr(seconds)}, which is not a number of seconds"
+        )
     return float(seconds)

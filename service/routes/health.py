@@ -8,8 +8,8 @@ each request, through ``Registry.unreadable`` as the model listing does, and
 lists the aliases whose version was deleted. A dangling alias leaves
 ``status`` as it is: it breaks only the requests by that alias, and the
 operator fixes it with a PUT or DELETE of the alias. A Celery worker whose
-broker visibility timeout differs from the API's leaves ``status`` as it is
-too, because jobs still run. The response leaves out
+broker visibility timeout differs from the API's or is unknown leaves
+``status`` as it is too, because jobs still run. The response leaves out
 the registry's path, because it would show the server's file layout to
 every client.
 """
@@ -55,5 +55,10 @@ def health(registry: RegistryDep, manager: ManagerDep) -> Health:
             detail=runner.detail,
             checked_at=iso(runner.checked_at),
             mismatched_visibility_timeouts=runner.mismatched_visibility_timeouts,
+            unknown_visibility_timeouts=runner.unknown_visibility_timeouts,
+            worker_replied_at={
+                worker: iso(replied)
+                for worker, replied in runner.worker_replied_at.items()
+            },
         ),
     )

@@ -71,10 +71,17 @@ def redis_or_skip() -> redis.Redis:
 
 
 class CeleryWorker:
-    """A ``celery worker`` subprocess with one prefork child, as in
-    docker-compose.yml, and its log in a file."""
+    """A ``celery worker`` subprocess of the Celery app in ``app_module``,
+    with one child of ``pool`` (prefork, as in docker-compose.yml, or solo,
+    which runs tasks in the worker's own process), and its log in a file."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        log_path: Path,
+        pool: str = "prefork",
+        app_module: str = "service.jobs.celery_app",
+    ) -> None:
         self.log_path = log_path
         # the name under which the worker replies to inspect broadcasts
         self.name = f"test-{uuid.uuid4().hex[:8]}@{socket.gethostname()}"
@@ -83,9 +90,9 @@ class CeleryWorker:
             "-m",
             "celery",
             "-A",
-            "service.jobs.celery_app",
+            app_module,
             "worker",
-            "--pool=prefork",
+            f"--pool={pool}",
             "--concurrency=1",
             "--loglevel=INFO",
             "--without-gossip",
@@ -118,11 +125,14 @@ def running_stack(
     tmp: Path,
     extra_env: dict[str, str] | None = None,
     worker_env: dict[str, str] | None = None,
+    pool: str = "prefork",
+    app_module: str = "service.jobs.celery_app",
 ) -> Iterator[tuple[LiveServer, CeleryWorker, Path, Path]]:
-    """The API and one worker sharing a registry, a job store and Redis,
-    with the settings of ``extra_env`` besides the runner's, and those of
-    ``worker_env`` in the worker alone; yields the server, the worker, the
-    registry and the data folder."""
+    """Start the API and one worker of ``app_module`` with a ``pool`` pool,
+    which share a registry, a job store and Redis. Both get the settings of
+    ``extra_env`` besides the runner's, and the worker those of
+    ``worker_env`` too. Yields the server, the worker, the registry and the
+    data folder."""
     client = redis_or_skip()
     client.flushdb()
     env = {
@@ -140,7 +150,9 @@ def running_stack(
         "RNN_FORECAST_DATA_DIR": str(data_dir),
         **(worker_env or {}),
     }
-    worker = CeleryWorker(worker_env, tmp / "worker.log")
+    worker = CeleryWorker(
+        worker_env, tmp / "worker.log", pool=pool, app_module=app_module
+    )
     try:
         yield server, worker, registry, data_dir
     finally:
@@ -160,16 +172,38 @@ def celery_stack(
 
 
 def replied_runner(
-    store: JobStore, worker: CeleryWorker, timeout: float = 60.0
-) -> tuple[CeleryRunner, dict[str, float]]:
-    """A runner with the API's default settings, not started, and the
-    replies of its first ``check_workers`` that includes ``worker``."""
-    runner = CeleryRunner(Settings(broker_url=BROKER_URL), store)
+    store: JobStore,
+    worker: CeleryWorker,
+    timeout: float = 60.0,
+    forget_seconds: float = 3600.0,
+) -> tuple[CeleryRunner, dict[str, float | str]]:
+    """A runner with the API's default settings besides
+    ``RNN_FORECAST_WORKER_FORGET_SECONDS``, not started, and the replies of
+    its first ``check_workers`` that includes ``worker``."""
+    settings = Settings(broker_url=BROKER_URL, worker_forget_seconds=forget_seconds)
+    runner = CeleryRunner(settings, store)
     deadline = time.monotonic() + timeout
     while worker.name not in (replies := runner.check_workers()):
         log = worker.log_path.read_text(errors="replace")[-4000:]
         assert time.monotonic() < deadline, f"no reply from the worker:\n{log}"
     return runner, replies
+
+
+def listed_health(
+    server: LiveServer, worker: CeleryWorker, field: str
+) -> dict[str, object]:
+    """Return the health response once ``runner[field]`` names ``worker``."""
+    # the worker starts within seconds, and the API requests the workers'
+    # settings after each broker check
+    deadline = time.monotonic() + 30 + 2 * BROKER_CHECK_SECONDS
+    while (
+        worker.name
+        not in (health := server.client.get("/v1/health").json())["runner"][field]
+    ):
+        log = worker.log_path.read_text(errors="replace")[-4000:]
+        assert time.monotonic() < deadline, f"{worker.name} not in {field}:\n{log}"
+        time.sleep(0.2)
+    return health
 
 
 def mismatch_lines(text: str) -> list[str]:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from models.registry import Registry
-from service.jobs import celery_app, celery_runner
+from service.jobs import celery_app
 from service.jobs.celery_app import (
     JOB_QUEUE,
     is_redis_broker,
@@ -107,10 +107,8 @@ def test_stopped_worker_forgotten(
     mismatch_stack: tuple[LiveServer, CeleryWorker, Path, Path],
     store: JobStore,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     _, worker, registry, data_dir = mismatch_stack
-    monkeypatch.setattr(celery_runner, "WORKER_FORGET_SECONDS", 8.0)
     env = {
         "RNN_FORECAST_RUNNER": "celery",
         "RNN_FORECAST_BROKER_URL": BROKER_URL,
@@ -120,12 +118,12 @@ def test_stopped_worker_forgotten(
     }
     other = CeleryWorker(env, tmp_path / "other-worker.log")
     try:
-        runner, _ = replied_runner(store, other)
+        runner, _ = replied_runner(store, other, forget_seconds=8.0)
         seen = runner.state().mismatched_visibility_timeouts
     finally:
         other.stop()
 
-    # a worker that misses replies for less than WORKER_FORGET_SECONDS stays
+    # a worker that has not replied for less than the forget time stays
     runner.check_workers()
     still_listed = runner.state().mismatched_visibility_timeouts
     time.sleep(8.5)
@@ -148,20 +146,46 @@ def test_stopped_worker_forgotten(
             60.0,
         ),
         # a worker of a release before the setting uses kombu's default
-        ({"task_default_queue": JOB_QUEUE}, 3600.0),
+        (
+            {"task_default_queue": JOB_QUEUE},
+            "the visibility_timeout broker transport option is missing, so "
+            "the worker uses kombu's default of 3600 s on Redis",
+        ),
+        (
+            {"task_default_queue": JOB_QUEUE, "broker_transport_options": {}},
+            "the visibility_timeout broker transport option is missing, so "
+            "the worker uses kombu's default of 3600 s on Redis",
+        ),
         (
             {
                 "task_default_queue": JOB_QUEUE,
                 "broker_transport_options": {"visibility_timeout": "60"},
             },
-            None,
+            "the visibility_timeout broker transport option is '60', which is "
+            "not a number of seconds",
+        ),
+        (
+            {
+                "task_default_queue": JOB_QUEUE,
+                "broker_transport_options": {"visibility_timeout": True},
+            },
+            "the visibility_timeout broker transport option is True, which is "
+            "not a number of seconds",
+        ),
+        (
+            {
+                "task_default_queue": JOB_QUEUE,
+                "broker_transport_options": {"visibility_timeout": float("nan")},
+            },
+            "the visibility_timeout broker transport option is nan, which is "
+            "not a number of seconds",
         ),
         # a worker of another app on the same broker
         ({"broker_transport_options": {"visibility_timeout": 60}}, None),
         ("not a table", None),
     ],
 )
-def test_visibility_timeout_of_reply(conf: Any, seconds: float | None) -> None:
+def test_visibility_timeout_of_reply(conf: Any, seconds: float | str | None) -> None:
     assert visibility_timeout_of(conf) == seconds
 
 
