@@ -8,12 +8,15 @@ OVERRIDE and ``vsc.exe`` show as ``reportexe.csv``. A zero-width joiner
 hides inside Latin text and beside punctuation, so that ``pay``, U+200D and
 ``pal.csv`` shows as ``paypal.csv``, and so do U+034F COMBINING GRAPHEME
 JOINER and a variation selector there. ``display_filename`` keeps the
-printable text.
+printable text. Look-alike letters of other scripts are visible, so they stay
+here, and ``filename_scripts`` finds the words that mix them with Latin.
 """
 
 from __future__ import annotations
 
 import unicodedata
+
+from service.filename_scripts import is_latin, script_set
 
 MAX_FILENAME_CHARS = 255
 # characters of a sent name that are cleaned, which bounds the time the
@@ -135,9 +138,11 @@ def _shaped(char: str) -> bool:
     """Return whether a joiner beside ``char`` may change how it shows.
 
     That is an emoji or emoji component (category So), or a letter or mark
-    outside ASCII of a script other than Latin. A name with the word LATIN,
-    as in FULLWIDTH LATIN SMALL LETTER A, marks Latin, and a name that
-    starts with COMBINING, as U+0301 COMBINING ACUTE ACCENT, a generic mark.
+    of a script other than Latin. Latin, by its Script_Extensions property,
+    covers U+FF41 FULLWIDTH LATIN SMALL LETTER A, U+02B0 MODIFIER LETTER
+    SMALL H and U+0301 COMBINING ACUTE ACCENT. A letter or mark of the
+    Common or Inherited script, such as U+02B9 MODIFIER LETTER PRIME, is
+    not shaped either.
     """
     if char.isascii():
         return False
@@ -146,8 +151,7 @@ def _shaped(char: str) -> bool:
         return True
     if category[0] not in LETTERS_AND_MARKS:
         return False
-    name = unicodedata.name(char, "")
-    return "LATIN" not in name.split() and not name.startswith("COMBINING ")
+    return script_set(char) is not None and not is_latin(char)
 
 
 def _visible(text: str, index: int) -> bool:

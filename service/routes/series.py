@@ -23,6 +23,7 @@ from service.client_disconnects import CLIENT_CLOSED_REQUEST
 from service.deps import SettingsDep, UploadParsingDep
 from service.diagnostics_queue import ClientDisconnectedError
 from service.errors import PROBLEM_MEDIA_TYPE, PayloadTooLargeError
+from service.filename_scripts import check_filename_scripts
 from service.filenames import display_filename
 from service.jobs.uploads import delete_unused_series
 from service.jobs.views import ManagerDep
@@ -87,7 +88,8 @@ class SeriesOut(BaseModel):
         "marks (U+034F, the Hangul fillers, and variation selectors that "
         "select nothing), whitespace runs as "
         "one space, and at most 255 characters; null for a text/csv body or "
-        "an empty name",
+        "an empty name. An upload whose name has a word that mixes scripts, "
+        "such as Latin with Cyrillic or Greek look-alikes, gets 422",
     )
     created_at: str
 
@@ -310,7 +312,9 @@ async def _read_multipart(
         raw = await upload.read()
         if len(raw) > limit:
             raise _too_large(settings)
-        return raw, display_filename(upload.filename)
+        filename = display_filename(upload.filename)
+        check_filename_scripts(filename, FILE_FIELD)
+        return raw, filename
     finally:
         await form.close()
 

@@ -60,6 +60,10 @@ BOUNDARY = "filename-boundary"
             "\uff50\uff41\uff59\u200d\uff50\uff41\uff4c",
             "\uff50\uff41\uff59\uff50\uff41\uff4c",
         ),
+        # Latin and Common modifier letters, whose names lack LATIN
+        ("a\u200d\u02b0.csv", "a\u02b0.csv"),
+        ("\u1d2c\u200cb.csv", "\u1d2cb.csv"),
+        ("x\u02b9\u200dy.csv", "x\u02b9y.csv"),
         # beside a Greek or Cyrillic letter, or an emoji component, they stay
         ("a\u200d\u03b2.csv", "a\u200d\u03b2.csv"),
         ("\u0436\u200d1.csv", "\u0436\u200d1.csv"),
@@ -173,3 +177,43 @@ def test_upload_cleans_joiners(server: LiveServer) -> None:
     assert info["filename"] == f"{family} paypal.csv"
     stored = server.client.get(f"/v1/series/{info['id']}").json()
     assert stored["filename"] == f"{family} paypal.csv"
+
+
+def test_upload_mixed_script_name_rejected(server: LiveServer) -> None:
+    headers = {"content-type": f"multipart/form-data; boundary={BOUNDARY}"}
+    before = server.client.get("/v1/series").json()["series"]
+    body = form("p\u0430ypal.csv", yahoo_tail(50))
+
+    response = server.client.post("/v1/series", content=body, headers=headers)
+
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert (
+        "mixes Latin and Cyrillic letters in the word 'p\u0430ypal'"
+        in (problem["detail"])
+    )
+    assert "U+0430 CYRILLIC SMALL LETTER A" in problem["detail"]
+    assert "rename the file" in problem["detail"]
+    assert [error["field"] for error in problem["errors"]] == ["file"]
+    assert server.client.get("/v1/series").json()["series"] == before
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "\u043e\u0442\u0447\u0451\u0442 2024.csv",
+        "\u03b4\u03b5\u03b4\u03bf\u03bc\u03ad\u03bd\u03b1.csv",
+        "\u6771\u4eac\u30bf\u30ef\u30fc.csv",
+        "\U0001f525 prices.csv",
+    ],
+)
+def test_upload_single_script_name_kept(server: LiveServer, name: str) -> None:
+    headers = {"content-type": f"multipart/form-data; boundary={BOUNDARY}"}
+
+    response = server.client.post(
+        "/v1/series", content=form(name, yahoo_tail(50)), headers=headers
+    )
+
+    assert response.status_code == 201, response.text
+    assert response.json()["filename"] == name
