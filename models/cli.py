@@ -441,10 +441,15 @@ def cmd_serve(
         # a stalled request body or an upload parse would otherwise hold the
         # shutdown until it ends, because uvicorn waits for every request in
         # progress
-        server = StoppingServer(config, on_stop=app.state.stop_requests)
+        server = StoppingServer(
+            config,
+            on_stop=app.state.stop_requests,
+            on_signal=app.state.startup_stop.request,
+        )
         # uvicorn 0.55 (Server.capture_signals) raises the Ctrl-C or SIGTERM
         # that it handled again once its shutdown is complete, so a server
-        # stopped that way exits 0
+        # stopped that way after it served exits 0, and one stopped during
+        # its start-up exits as the signal's status
         try:
             with sigterm_raises():
                 # A SIGTERM or Ctrl-C here ends the wait for the compiler, while
@@ -452,9 +457,9 @@ def cmd_serve(
                 infer_kernel.load()
                 server.run(sockets=[listener])
         except KeyboardInterrupt:
-            return 0 if server.started else SIGINT_STATUS
+            return 0 if server.ready else SIGINT_STATUS
         except Terminated:
-            return 0 if server.started else SIGTERM_STATUS
+            return 0 if server.ready else SIGTERM_STATUS
     return 0 if server.started else 3
 
 

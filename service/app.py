@@ -42,6 +42,7 @@ from service.routes.training_jobs import router as training_jobs_router
 from service.series_orphans import next_sweep_delay, sweep_orphans
 from service.serving import Serving
 from service.settings import Settings
+from service.startup_stop import StartupStop
 from service.upload_parsing import UploadParsing
 
 logger = logging.getLogger(__name__)
@@ -62,6 +63,29 @@ async def schedule_later_sweep(
     loop = asyncio.get_running_loop()
     # a second of margin, so that the youngest is past the minimum age
     return loop.call_later(delay + 1.0, executor.submit, sweep_orphans, settings)
+
+
+async def start_background_work(
+    app: FastPathApp, settings: Settings
+) -> asyncio.TimerHandle | None:
+    """Sweep the upload orphans and start the job runner, unless the server
+    was asked to stop before either step. Return the handle of the later
+    sweep, or None when none is scheduled.
+
+    A stop skips both steps, so the sweep removes no file and a queued job
+    stays queued instead of starting and then failing as interrupted.
+    """
+    stop: StartupStop = app.state.startup_stop
+    later_sweep = None
+    if not stop.requested:
+        await asyncio.to_thread(sweep_orphans, settings)
+        later_sweep = await schedule_later_sweep(settings, app.state.executor)
+    if stop.requested:
+        logger.info("stop requested during start-up; the job runner does not start")
+        return later_sweep
+    app.state.jobs = JobManager.from_settings(settings)
+    app.state.jobs.start()
+    return later_sweep
 
 
 def create_app(settings: Settings | None = None) -> FastPathApp:
@@ -117,16 +141,15 @@ def create_app(settings: Settings | None = None) -> FastPathApp:
             registry.names(),
             extra={"registry": str(registry.root), "models": registry.names()},
         )
-        await asyncio.to_thread(sweep_orphans, settings)
-        later_sweep = await schedule_later_sweep(settings, app.state.executor)
-        app.state.jobs = JobManager.from_settings(settings)
-        app.state.jobs.start()
+        later_sweep = await start_background_work(app, settings)
         try:
             yield
         finally:
             if later_sweep is not None:
                 later_sweep.cancel()
-            app.state.jobs.stop()
+            jobs = getattr(app.state, "jobs", None)
+            if jobs is not None:
+                jobs.stop()
             app.state.batcher.close()
             app.state.executor.shutdown(wait=False, cancel_futures=True)
             app.state.diagnostics_executor.shutdown(wait=False, cancel_futures=True)
@@ -158,6 +181,8 @@ def create_app(settings: Settings | None = None) -> FastPathApp:
         upload_paths=(f"{API_PREFIX}/series",),
     )
     app.state.stop_requests = functools.partial(_stop_requests, app)
+    # set by the server's signal handler; the lifespan reads it
+    app.state.startup_stop = StartupStop()
     # valid forecasts are served in front of the middleware; the counters go
     # to app.state.fast_path
     app.state.fast_path = FastPathStats()

@@ -8,7 +8,11 @@ sending its body, nor a series upload whose parse takes seconds.
 ``StoppingServer`` ends those body reads and parses first (``on_stop``),
 then shuts down as uvicorn does. It logs the line "listening on" only once
 the app's start-up has completed and its sockets accept connections, so a
-server whose start-up fails never logs it.
+server whose start-up fails never logs it. uvicorn only records a SIGTERM or
+Ctrl-C that arrives during the app's start-up, and would then serve and
+shut down at once. ``StoppingServer`` passes the stop to the app, which
+skips the steps that write files or start jobs, and stops before its
+sockets serve.
 
 Once its shutdown is complete, uvicorn raises each signal that it handled
 again, with the handler that was in place before it started.
@@ -25,6 +29,7 @@ import signal
 import socket
 from collections.abc import Callable, Iterator
 from types import FrameType
+from typing import Any
 
 import uvicorn
 
@@ -34,18 +39,51 @@ logger = logging.getLogger("uvicorn.error")
 class StoppingServer(uvicorn.Server):
     """A uvicorn server that logs where it listens once its start-up has
     completed, and calls ``on_stop`` when its shutdown begins, before it
-    waits for the requests in progress."""
+    waits for the requests in progress.
 
-    def __init__(self, config: uvicorn.Config, on_stop: Callable[[], None]) -> None:
+    A SIGTERM or Ctrl-C during the app's start-up calls ``on_signal`` (from
+    the signal handler, so it must take no lock), and the server stops once
+    the start-up has returned, before its sockets accept a connection.
+    ``ready`` is true from the "listening on" line on, so it is false for a
+    server that never served.
+    """
+
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        on_stop: Callable[[], None],
+        on_signal: Callable[[], None] | None = None,
+    ) -> None:
         super().__init__(config)
         self.on_stop = on_stop
+        self.on_signal = on_signal
+        self.ready = False
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        if self.on_signal is not None and not self.ready:
+            self.on_signal()
 
     # NOTE: uvicorn 0.55 documents no hook for the end of its start-up, so
-    # this overrides Server.startup, which calls sys.exit when the lifespan
-    # start-up fails and otherwise serves the sockets and sets ``started``.
+    # this overrides Server.startup, which runs the lifespan start-up, calls
+    # sys.exit when that fails, and otherwise serves the sockets and sets
+    # ``started``. The lifespan start-up runs here first, so that a signal
+    # that arrived during it stops the server before the sockets serve.
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets=sockets)
-        if self.started:
+        await self.lifespan.startup()
+        if self.should_exit and not self.lifespan.should_exit:
+            logger.info("stop requested during start-up; the server does not serve")
+            await self.lifespan.shutdown()
+            return
+        lifespan = self.lifespan
+        self.lifespan = _StartedLifespan(lifespan)
+        try:
+            await super().startup(sockets=sockets)
+        finally:
+            self.lifespan = lifespan
+        # a signal may also arrive while the sockets start to serve
+        if self.started and not self.should_exit:
+            self.ready = True
             logger.info("listening on http://%s:%d", self.config.host, self.config.port)
 
     # NOTE: uvicorn 0.55 documents no hook for the start of a shutdown, so
@@ -56,6 +94,20 @@ class StoppingServer(uvicorn.Server):
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         self.on_stop()
         await super().shutdown(sockets=sockets)
+
+
+class _StartedLifespan:
+    """A uvicorn lifespan whose start-up has already run: ``startup`` returns
+    at once, and every other attribute is the wrapped lifespan's."""
+
+    def __init__(self, lifespan: object) -> None:
+        self._lifespan = lifespan
+
+    async def startup(self) -> None:
+        return None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._lifespan, name)
 
 
 class Terminated(Exception):

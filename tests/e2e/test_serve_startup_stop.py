@@ -1,0 +1,127 @@
+"""A SIGTERM or Ctrl-C that reaches ``rnn-forecast serve`` during the app's
+start-up, after the inference kernel has loaded, stops the server before it
+serves: it exits with 143 or 130, never logs "listening on", and a queued
+job stays queued because the job runner never starts."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from models.cli import SIGINT_STATUS, SIGTERM_STATUS
+from service.jobs.kinds import get_kind
+from service.jobs.store import JobStore, sqlite_url
+from tests.conftest import ROOT, TINY, free_port
+from tests.e2e.test_serve_kernel_stop import wait_for
+
+# max seconds from the signal to the exit, with room for a busy machine
+EXIT_SECONDS = 5.0
+
+# A ``sitecustomize`` module that pauses the app's start-up in its upload
+# sweep: the sweep writes $PAUSED_FILE, then waits up to 60 s until the
+# server's signal handler has recorded the stop, and runs after that. The
+# app's lifespan calls the sweep after it has loaded the inference kernel
+# and before it starts the job runner.
+PAUSE_HOOK = """\
+import os
+import time
+from pathlib import Path
+
+from service import series_orphans
+from service.startup_stop import StartupStop
+
+_sweep = series_orphans.sweep_orphans
+_request = StartupStop.request
+_requested = False
+
+
+def _request_and_note(self):
+    global _requested
+    _request(self)
+    _requested = True
+
+
+def _sweep_after_stop(*args, **kwargs):
+    Path(os.environ["PAUSED_FILE"]).write_text("paused")
+    deadline = time.monotonic() + 60
+    while not _requested and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return _sweep(*args, **kwargs)
+
+
+StartupStop.request = _request_and_note
+series_orphans.sweep_orphans = _sweep_after_stop
+"""
+
+
+def queue_job(data_dir: Path) -> str:
+    """Store a queued training job in the SQLite job store of ``data_dir``
+    and return its id."""
+    params = get_kind("train").params_model.model_validate({**TINY, "name": "queued"})
+    data_dir.mkdir(parents=True, exist_ok=True)
+    store = JobStore(sqlite_url(data_dir / "jobs.db"))
+    try:
+        return store.create("train", params.model_dump(mode="json")).id
+    finally:
+        store.close()
+
+
+def job_status(data_dir: Path, job_id: str) -> str:
+    """Return the status of job ``job_id`` in the job store of ``data_dir``."""
+    store = JobStore(sqlite_url(data_dir / "jobs.db"))
+    try:
+        return store.get(job_id).status
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize(
+    ("stop", "status"),
+    [(signal.SIGTERM, SIGTERM_STATUS), (signal.SIGINT, SIGINT_STATUS)],
+    ids=["sigterm", "ctrl-c"],
+)
+def test_signal_in_startup_stops_serve(
+    tmp_path: Path, stop: signal.Signals, status: int
+) -> None:
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(PAUSE_HOOK)
+    paused = tmp_path / "paused"
+    data_dir = tmp_path / "data"
+    job_id = queue_job(data_dir)
+    log_path = tmp_path / "serve.log"
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(hooks), str(ROOT)]),
+        "PAUSED_FILE": str(paused),
+        "RNN_FORECAST_REGISTRY": str(tmp_path / "registry"),
+        "RNN_FORECAST_DATA_DIR": str(data_dir),
+        "RNN_FORECAST_JOB_STORE": "",
+        "RNN_FORECAST_RUNNER": "inhost",
+    }
+    command = [sys.executable, "-m", "models.cli", "serve", "--port", str(free_port())]
+
+    with open(log_path, "wb") as log:
+        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
+    try:
+        wait_for(paused.is_file, "start-up pause", timeout=120.0)
+        signalled = time.monotonic()
+        server.send_signal(stop)
+        server.wait(timeout=60)
+        seconds = time.monotonic() - signalled
+    finally:
+        server.kill()
+        server.wait()
+
+    output = log_path.read_text()
+    assert server.returncode == status, output
+    assert seconds < EXIT_SECONDS, output
+    assert "listening on" not in output
+    assert "Traceback" not in output
+    assert job_status(data_dir, job_id) == "queued", output
