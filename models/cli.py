@@ -34,6 +34,7 @@ from models.cli_data import (
 from models.cli_inputs import read_json_file, split_version_ref
 from models.cli_outputs import check_output_folder, check_registry
 from models.errors import CheckpointError, RnnForecastError
+from models.exit_status import SIGINT_STATUS, SIGPIPE_STATUS, SIGTERM_STATUS
 from models.generator_fields import check_generator_fields
 from models.nn import infer_kernel_build
 from models.option_errors import (
@@ -654,15 +655,6 @@ def collector_paused() -> Iterator[None]:
         if was_enabled:
             gc.enable()
 
-
-# exit status after the reader of stdout closed the pipe, as a shell
-# reports a process that SIGPIPE ended (128 + 13)
-SIGPIPE_STATUS = 141
-# exit status after Ctrl-C (128 + SIGINT), as a shell reports it
-SIGINT_STATUS = 130
-# exit status after a SIGTERM that stopped the server before it had started,
-# as a shell reports it (128 + SIGTERM)
-SIGTERM_STATUS = 143
 
 # commands that load the inference kernel, whose first build on a machine
 # then runs while torch and the app import
