@@ -34,6 +34,7 @@ from service.json_bodies import DuplicateKeyError, NullBodyError
 from service.links import docs_path, route_path
 from service.missing_fields import add_missing_fixes
 from service.null_fields import add_null_hints
+from service.root_prefix import unstripped_prefix_detail
 from service.trailing_slashes import path_without_slash
 
 logger = logging.getLogger(__name__)
@@ -253,7 +254,13 @@ def _routing_detail(request: Request, exc: StarletteHTTPException) -> str | None
     """Write a message for the router's own 404, which carries no detail."""
     method, path = request.method, request.url.path
     if exc.status_code == 404 and request.scope.get("route") is None:
-        fixed = path_without_slash(request.scope, request.app.router.routes)
+        routes = request.app.router.routes
+        unstripped = unstripped_prefix_detail(
+            request.scope, method, routes, docs_path(request)
+        )
+        if unstripped is not None:
+            return unstripped
+        fixed = path_without_slash(request.scope, routes)
         if fixed is not None:
             return (
                 f"no route matches {method} {shortened(path)}, because the "

@@ -147,6 +147,48 @@ def test_docs_link_under_root_path(prefixed_server: LiveServer) -> None:
     assert f"API reference at {ROOT_PATH}/docs show" in malformed.json()["detail"]
 
 
+UNSTRIPPED = (
+    "because the path starts with the root path /rnn, which the proxy in front "
+    "of this server must remove before it forwards a request; remove the prefix "
+    "in the proxy, or send the request without it"
+)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "fixed"),
+    [
+        ("GET", "/rnn/v1/health", "/v1/health"),
+        ("POST", "/rnn/v1/models/nflx/forecast", "/v1/models/nflx/forecast"),
+        ("GET", "/rnn/v1/health/", "/v1/health"),
+        ("GET", "/rnn/docs", "/docs"),
+    ],
+)
+def test_unstripped_prefix_404_names_fix(
+    prefixed_server: LiveServer, method: str, path: str, fixed: str
+) -> None:
+    """Check that a request that reaches the server with the proxy's prefix
+    still in its path gets a 404 that shows the path once and the fix."""
+    response = prefixed_server.client.request(method, path, json={"horizon": 1})
+
+    assert response.status_code == 404, response.text
+    assert response.json()["detail"] == (
+        f"no route matches {method} {path}, {UNSTRIPPED}, to {fixed}"
+    )
+
+
+@pytest.mark.parametrize("path", ["/rnn/v1/no-such-route", "/rnn", "/rnn/"])
+def test_unstripped_prefix_404_without_route(
+    prefixed_server: LiveServer, path: str
+) -> None:
+    response = prefixed_server.client.get(path)
+
+    assert response.status_code == 404, response.text
+    assert response.json()["detail"] == (
+        f"no route matches GET {path}, {UNSTRIPPED}; the API reference is at "
+        f"{ROOT_PATH}/docs"
+    )
+
+
 @pytest.mark.parametrize("value", ["rnn", "/rnn/", "/a b", "//rnn", "/rnn\n"])
 def test_invalid_root_path_rejected(value: str) -> None:
     with pytest.raises(ValidationError, match="RNN_FORECAST_ROOT_PATH") as caught:
