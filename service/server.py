@@ -84,7 +84,8 @@ class StoppingServer(uvicorn.Server):
         # a signal may also arrive while the sockets start to serve
         if self.started and not self.should_exit:
             self.ready = True
-            logger.info("listening on http://%s:%d", self.config.host, self.config.port)
+            url = server_url(self.config.host, self.config.port)
+            logger.info("listening on %s", url)
 
     # NOTE: uvicorn 0.55 documents no hook for the start of a shutdown, so
     # this overrides the method that Server.serve awaits after its main loop.
@@ -94,6 +95,15 @@ class StoppingServer(uvicorn.Server):
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         self.on_stop()
         await super().shutdown(sockets=sockets)
+
+
+def server_url(host: str, port: int) -> str:
+    """Return the HTTP URL of ``host:port``. An IPv6 address such as ``::1``
+    goes in brackets (RFC 3986, section 3.2.2), and the ``%`` before its zone
+    id is written ``%25`` (RFC 6874)."""
+    if ":" in host:
+        host = "[" + host.replace("%", "%25") + "]"
+    return f"http://{host}:{port}"
 
 
 class _StartedLifespan:
