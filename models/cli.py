@@ -221,12 +221,19 @@ def default_host() -> str:
 
 def host_address(text: str) -> str:
     """Parse a bind address and reject an empty one, because ``bind`` reads
-    an empty host as every interface. Every interface is written 0.0.0.0."""
+    an empty host as every interface. Every interface is written 0.0.0.0.
+    An IPv6 address in brackets, such as ``[::1]``, is rejected too."""
     if not text.strip():
         raise argparse.ArgumentTypeError(
             f"the host {text!r} is empty, which would listen on every interface; "
             "give an address such as 127.0.0.1, or 0.0.0.0 to listen on every "
             "interface"
+        )
+    if text.startswith("[") and text.endswith("]"):
+        # bind reads "[::1]" as a host name, which does not resolve
+        raise argparse.ArgumentTypeError(
+            f"the host {text!r} is in brackets, as URLs write an IPv6 address; "
+            f"give the address without them, such as {text[1:-1] or '::1'}"
         )
     return text
 

@@ -131,6 +131,23 @@ def test_bind_fix_names_host_or_port(error: OSError, expected: str) -> None:
     assert bind_fix(error, "999.1.1.1").startswith(expected)
 
 
+@pytest.mark.parametrize(
+    ("value", "address"), [("[::1]", "::1"), ("[::]", "::"), ("[]", "::1")]
+)
+@pytest.mark.parametrize("command", [["serve"], ["train", "--serve"]])
+def test_host_in_brackets_is_error(
+    value: str, address: str, command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as caught:
+        build_parser().parse_args([*command, "--host", value])
+
+    assert caught.value.code == 2
+    assert (
+        f"argument --host: the host {value!r} is in brackets, as URLs write an "
+        f"IPv6 address; give the address without them, such as {address}"
+    ) in capsys.readouterr().err
+
+
 HOST_FIX = (
     "is empty, which would listen on every interface; give an address such as "
     "127.0.0.1, or 0.0.0.0 to listen on every interface"
