@@ -32,9 +32,9 @@ def docs_path(connection: HTTPConnection) -> str:
 def route_path(scope: Scope) -> str:
     """Return the request path without the root path, as routes see it.
 
-    Behind a proxy that serves the API under a prefix (``--root-path /api``
-    or ``RNN_FORECAST_ROOT_PATH``), ``scope["path"]`` starts with that
-    prefix. A path outside the prefix is matched as it is, as Starlette's
+    Behind a proxy that serves the API under a prefix
+    (``RNN_FORECAST_ROOT_PATH``, such as ``/rnn``), ``scope["path"]`` starts
+    with that prefix. A path outside the prefix is matched as it is, as Starlette's
     router does.
     """
     path: str = scope["path"]
