@@ -69,6 +69,8 @@ _background_lock = threading.Lock()
 # compilers running now, each with the temporary library it writes
 _running: dict[subprocess.Popen[bytes], Path] = {}
 _running_lock = threading.Lock()
+# set by ``stop_compilers`` at exit, after which no compiler starts
+_exiting = False
 
 
 class BuildError(RuntimeError):
@@ -245,13 +247,17 @@ def _run_compiler(command: list[str], partial: Path) -> tuple[int, str]:
     compiler writes messages in the encoding of its locale. The compiler and
     its subprocesses are ended when this returns early (a timeout, Ctrl-C),
     and by ``stop_compilers`` when the process exits first."""
-    process = subprocess.Popen(
-        command,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
+    # The lock is held from the start of the compiler to its record, so
+    # ``stop_compilers`` finds every compiler that has started.
     with _running_lock:
+        if _exiting:
+            raise BuildError("the process is exiting, so the compiler did not start")
+        process = subprocess.Popen(
+            command,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
         _running[process] = partial
     try:
         _, errors = process.communicate(timeout=COMPILE_SECONDS)
@@ -266,8 +272,10 @@ def stop_compilers() -> None:
     """End every compiler that is still running and delete the temporary
     library it was writing. Registered with ``atexit`` by
     ``build_in_background``: its thread is a daemon that the interpreter
-    stops without unwinding."""
+    stops without unwinding. No compiler starts after this call."""
+    global _exiting
     with _running_lock:
+        _exiting = True
         running = list(_running.items())
         _running.clear()
     for process, partial in running:

@@ -10,8 +10,10 @@ import signal
 import stat
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -401,6 +403,81 @@ def test_exit_during_build_stops_compiler(tmp_path: Path) -> None:
     assert not running(shell)
     assert not running(child)
     assert built_files(tmp_path / "cache") == []
+
+
+def pid_compiler(folder: Path, pid_file: Path) -> Path:
+    """Write a fake compiler that records its process id in ``pid_file``
+    and sleeps for 60 s."""
+    return fake_compiler(
+        folder,
+        f'echo "$$" > "{pid_file}.tmp"; mv "{pid_file}.tmp" "{pid_file}"\n'
+        "exec sleep 60",
+    )
+
+
+def test_exit_as_compiler_starts_stops_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An exit between the compiler's start and its record by the build
+    thread still ends the compiler."""
+    monkeypatch.setattr(infer_kernel_build, "_exiting", False)
+    pid_file = tmp_path / "pid"
+    compiler = pid_compiler(tmp_path, pid_file)
+    started = threading.Event()
+    resume = threading.Event()
+    start_process = subprocess.Popen
+
+    def start_then_pause(*args: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
+        # the build thread loses the CPU right after the compiler started
+        process = start_process(*args, **kwargs)
+        started.set()
+        resume.wait(timeout=10)
+        return process
+
+    monkeypatch.setattr(subprocess, "Popen", start_then_pause)
+    build = threading.Thread(
+        target=infer_kernel_build._run_compiler,
+        args=([str(compiler)], tmp_path / "partial.so"),
+    )
+    build.start()
+    try:
+        assert started.wait(timeout=10)
+        stop = threading.Thread(target=infer_kernel_build.stop_compilers)
+        stop.start()
+        stop.join(timeout=0.2)
+        resume.set()
+        stop.join(timeout=10)
+        deadline = time.monotonic() + 10
+        while not pid_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        pid = int(pid_file.read_text())
+        compiler_running = running(pid)
+    finally:
+        resume.set()
+        if pid_file.exists() and running(int(pid_file.read_text())):
+            os.kill(int(pid_file.read_text()), signal.SIGKILL)
+        build.join(timeout=10)
+
+    assert not stop.is_alive()
+    assert not compiler_running
+
+
+def test_no_compiler_starts_after_exit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(infer_kernel_build, "_exiting", False)
+    pid_file = tmp_path / "pid"
+    compiler = pid_compiler(tmp_path, pid_file)
+
+    infer_kernel_build.stop_compilers()
+    with pytest.raises(infer_kernel_build.BuildError) as caught:
+        infer_kernel_build._run_compiler([str(compiler)], tmp_path / "partial.so")
+
+    assert str(caught.value) == (
+        "the process is exiting, so the compiler did not start"
+    )
+    time.sleep(0.2)
+    assert not pid_file.exists()
 
 
 def test_ctrl_c_during_build_removes_partial(
