@@ -24,6 +24,14 @@ from models.trial_heartbeats import DEFAULT_HEARTBEAT_SECONDS, MAX_HEARTBEAT_SEC
 ROOT_PATH = re.compile(r"(/[A-Za-z0-9._~-]+)*")
 
 
+def _has_dot_segment(path: str) -> bool:
+    """Return whether ``path`` has a segment ``.`` or ``..``. URL resolution
+    removes such segments (RFC 3986, section 5.2.4), and curl does so before
+    it sends a request unless given ``--path-as-is``, so a prefix with one
+    would not reach the server as it is written."""
+    return any(segment in (".", "..") for segment in path.split("/"))
+
+
 # limits that the training spec and the request models bound too, with
 # their defaults as the highest values, so a larger setting would have no effect
 SPEC_BOUNDED = frozenset(
@@ -155,11 +163,12 @@ class Settings(BaseSettings):
     @field_validator("root_path")
     @classmethod
     def _check_root_path(cls, value: str) -> str:
-        if not ROOT_PATH.fullmatch(value):
+        if not ROOT_PATH.fullmatch(value) or _has_dot_segment(value):
             raise ValueError(
                 f"RNN_FORECAST_ROOT_PATH={value!r} is invalid; use "
                 "empty for none, or segments of letters, digits and ._~- "
-                "each after a slash, with no trailing slash, such as /rnn"
+                "each after a slash, other than . and .., with no trailing "
+                "slash, such as /rnn"
             )
         return value
 

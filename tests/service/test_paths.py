@@ -189,7 +189,9 @@ def test_unstripped_prefix_404_without_route(
     )
 
 
-@pytest.mark.parametrize("value", ["rnn", "/rnn/", "/a b", "//rnn", "/rnn\n"])
+@pytest.mark.parametrize(
+    "value", ["rnn", "/rnn/", "/a b", "//rnn", "/rnn\n", "/..", "/a/./b", "/rnn/.."]
+)
 def test_invalid_root_path_rejected(value: str) -> None:
     with pytest.raises(ValidationError, match="RNN_FORECAST_ROOT_PATH") as caught:
         Settings(root_path=value)
@@ -197,7 +199,9 @@ def test_invalid_root_path_rejected(value: str) -> None:
     assert "such as /rnn" in str(caught.value)
 
 
-@pytest.mark.parametrize("value", ["", "/rnn", "/ml/forecast-v1", "/a.b_c~d"])
+@pytest.mark.parametrize(
+    "value", ["", "/rnn", "/ml/forecast-v1", "/a.b_c~d", "/...", "/.rnn", "/rnn.."]
+)
 def test_valid_root_path_kept(value: str) -> None:
     assert Settings(root_path=value).root_path == value
 
