@@ -30,7 +30,11 @@ from models.errors import (
 from models.quoted_ids import shortened
 from service.body_examples import body_is_optional, smallest_body
 from service.field_errors import field_error, json_limit_message, null_body_message
-from service.json_bodies import DuplicateKeyError, NullBodyError
+from service.json_bodies import (
+    DuplicateKeyError,
+    NullBodyError,
+    UnpairedSurrogateError,
+)
 from service.links import docs_path, route_path
 from service.missing_fields import add_missing_fixes
 from service.null_fields import add_null_hints
@@ -219,6 +223,18 @@ async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
             "only one of the values would be used; send each key once"
         )
         error = {"field": cause.path, "message": message, "type": "duplicate_key"}
+        return problem(422, f"{cause.path}: {message}", errors=[error])
+    elif exc.status_code == 400 and isinstance(cause, UnpairedSurrogateError):
+        message = (
+            "the string contains an unpaired UTF-16 surrogate escape (\\ud800 to "
+            "\\udfff), which is not a Unicode character; send the character "
+            "itself, or both halves of its surrogate pair such as \\ud83d\\ude00"
+        )
+        error = {
+            "field": cause.path,
+            "message": message,
+            "type": "string_unpaired_surrogate",
+        }
         return problem(422, f"{cause.path}: {message}", errors=[error])
     elif exc.status_code == 400 and isinstance(cause, NullBodyError):
         message = null_body_message(

@@ -1,18 +1,25 @@
-"""JSON request bodies that repeat no key within one object and are not null.
+"""JSON request bodies that repeat no key within one object, are not null and
+contain only Unicode text.
 
 Python's ``json.loads`` keeps the last of two equal keys, so a body such as
 ``{"epochs": 2, "epochs": 300}`` would run a job that the client may not have
 meant. Routes built with ``JsonBodyRoute`` parse their JSON bodies with
 ``loads_unique_keys``, which raises ``DuplicateKeyError`` instead. FastAPI
 reads a ``null`` body as no body, which gives an optional body its default,
-so these routes raise ``NullBodyError`` for it. FastAPI turns any error of
-the body parser into an ``HTTPException`` 400 whose cause is that error, and
-``service.errors`` returns 422 naming the key or the null body for it.
+so these routes raise ``NullBodyError`` for it. JSON lets a string escape
+half of a UTF-16 surrogate pair, such as ``"\\ud800"``, which ``json.loads``
+keeps as a lone surrogate. No Unicode text contains one, so UTF-8 cannot
+encode it. Pydantic fails with ``UnicodeEncodeError`` when it describes such
+a value in an error, so these routes raise ``UnpairedSurrogateError``
+instead. FastAPI turns any error of the body parser into an
+``HTTPException`` 400 whose cause is that error, and ``service.errors``
+returns 422 naming the key, the string or the null body for it.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -37,6 +44,21 @@ class NullBodyError(ValueError):
         super().__init__("the body is JSON null")
 
 
+class UnpairedSurrogateError(ValueError):
+    """A JSON string, key or value, that contains half of a UTF-16 surrogate
+    pair. ``path`` is its path in the body, such as ``history[0].date``, and
+    writes each lone surrogate of a key as an escape such as ``\\ud800``."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(f"the string at {path} contains an unpaired surrogate")
+        self.path = path
+
+
+# A JSON escape of a surrogate (U+D800 to U+DFFF), or a surrogate that the
+# decoding of a UTF-16 or UTF-32 body kept. A match may still be a valid pair.
+_MAYBE_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]|[\ud800-\udfff]")
+
+
 class _RepeatedKeys(dict[str, Any]):
     """A parsed JSON object that had ``repeated``, its first repeated key,
     more than once."""
@@ -58,12 +80,60 @@ def loads_unique_keys(body: bytes | str) -> Any:
         found.append(True)
         return marked
 
-    value = json.loads(body, object_pairs_hook=build)
+    text = _decode(body)
+    value = json.loads(text, object_pairs_hook=build)
     if found:
         repeated = _repeated_path(value, "")
         if repeated is not None:
             raise DuplicateKeyError(*repeated)
+    if _MAYBE_SURROGATE.search(text):
+        unpaired = _unpaired_surrogate_path(value, "")
+        if unpaired is not None:
+            raise UnpairedSurrogateError(unpaired)
     return value
+
+
+def _decode(body: bytes | str) -> str:
+    """Decode ``body`` as ``json.loads`` decodes bytes: in the encoding that
+    its first bytes show (UTF-8 unless they are those of UTF-16 or UTF-32),
+    keeping lone surrogates."""
+    if isinstance(body, str):
+        return body
+    return body.decode(json.detect_encoding(body), "surrogatepass")
+
+
+def _unpaired_surrogate_path(node: Any, path: str) -> str | None:
+    """Return the path of the first string under ``node``, a key or a value,
+    that contains a lone surrogate, or None."""
+    if isinstance(node, str):
+        return None if _is_unicode(node) else path
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if not _is_unicode(key):
+                return _join(path, _escape_surrogates(key))
+            found = _unpaired_surrogate_path(value, _join(path, key))
+            if found is not None:
+                return found
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            found = _unpaired_surrogate_path(value, f"{path}[{i}]")
+            if found is not None:
+                return found
+    return None
+
+
+def _is_unicode(text: str) -> bool:
+    """Return whether ``text`` has no lone surrogate, so UTF-8 can encode it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _escape_surrogates(text: str) -> str:
+    """Write each lone surrogate of ``text`` as an escape such as ``\\ud800``."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _first_repeated(pairs: list[tuple[str, Any]]) -> str:
