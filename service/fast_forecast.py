@@ -79,6 +79,7 @@ from service.routes.forecast import (
 )
 from service.schemas import FORECAST_REQUEST_FIELDS, ForecastRequestFields
 from service.settings import Settings
+from service.websocket_requests import reject_websocket
 
 # the request headers the fast path reads, lower case as ASGI gives them
 CONTENT_TYPE = b"content-type"
@@ -325,11 +326,15 @@ class ForecastFastPath:
 
 class FastPathApp(FastAPI):
     """A FastAPI app that offers each request to its ``fast_path`` before
-    its own middleware. Setting ``fast_path`` to None turns that off."""
+    its own middleware. Setting ``fast_path`` to None turns that off.
+    WebSocket handshakes get ``reject_websocket``'s 400."""
 
     fast_path: ForecastFastPath | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await reject_websocket(scope, receive, send)
+            return
         if scope["type"] != "lifespan":
             keep_encoded_slashes(scope)
         if scope["type"] != "lifespan" and CONTROL_CHARACTERS.search(scope["path"]):
