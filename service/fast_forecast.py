@@ -29,8 +29,9 @@ helpers:
 
 Anything else goes through the app as if the fast path were not there, such
 as a request with a query string, a declared ``Content-Length`` above the
-limit, a ``Content-Encoding`` other than ``identity`` on any of its lines or
-an ``Accept`` header that rules out ``application/json``. So does any
+limit, a ``Content-Encoding`` other than ``identity`` or a
+``Transfer-Encoding`` other than ``chunked`` on any of its lines, or an
+``Accept`` header that rules out ``application/json``. So does any
 request that fails on the way, with the body parts read so far replayed: a body that is
 not valid JSON, fails validation or may repeat a key, a body over its limit,
 a client that stops sending, a server that shuts down while the body
@@ -56,7 +57,10 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.body_decoder import decode_common
-from service.content_coding import unsupported_codings
+from service.content_coding import (
+    unsupported_codings,
+    unsupported_transfer_codings,
+)
 from service.encoded_slashes import keep_encoded_slashes
 from service.logging_config import REQUEST_ID
 from service.middleware import (
@@ -87,8 +91,16 @@ CONTENT_LENGTH = b"content-length"
 REQUEST_ID_HEADER = b"x-request-id"
 ACCEPT = b"accept"
 CONTENT_ENCODING = b"content-encoding"
+TRANSFER_ENCODING = b"transfer-encoding"
 READ_HEADERS = frozenset(
-    {CONTENT_TYPE, CONTENT_LENGTH, REQUEST_ID_HEADER, ACCEPT, CONTENT_ENCODING}
+    {
+        CONTENT_TYPE,
+        CONTENT_LENGTH,
+        REQUEST_ID_HEADER,
+        ACCEPT,
+        CONTENT_ENCODING,
+        TRANSFER_ENCODING,
+    }
 )
 # Route patterns end in "$", which also matches before a final newline, so
 # "/v1/health%0A" would reach the health route. Control characters in a
@@ -195,8 +207,13 @@ class ForecastFastPath:
         declared = None if length is None else declared_length(length.decode("latin-1"))
         if declared is not None and declared > self.max_bytes:
             return None
-        # the app rejects a body with a content coding on any line with 415
+        # the app rejects a body with a content coding on any line with 415,
+        # and one with a transfer coding other than chunked with 400
         if CONTENT_ENCODING in headers and unsupported_codings(Headers(scope=scope)):
+            return None
+        if TRANSFER_ENCODING in headers and unsupported_transfer_codings(
+            Headers(scope=scope)
+        ):
             return None
         # and returns 406 when Accept rules out JSON
         if not accepts_json(headers.get(ACCEPT)):
@@ -375,8 +392,10 @@ def telemetry_enabled(app: FastAPI) -> bool:
 def _first_headers(scope: Scope) -> dict[bytes, bytes]:
     """The first value of each header in ``READ_HEADERS``, as Starlette's
     ``Headers.get`` would return it, except ``Accept``, whose values are
-    joined into one list. A ``Content-Encoding`` key only marks that the
-    request has one; ``unsupported_codings`` reads all its lines."""
+    joined into one list. A ``Content-Encoding`` or ``Transfer-Encoding``
+    key only marks that the request has one, because
+    ``unsupported_codings`` and ``unsupported_transfer_codings`` read all
+    its lines."""
     found: dict[bytes, bytes] = {}
     for key, value in scope["headers"]:
         if key not in READ_HEADERS:
