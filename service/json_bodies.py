@@ -68,7 +68,9 @@ class _RepeatedKeys(dict[str, Any]):
 
 def loads_unique_keys(body: bytes | str) -> Any:
     """Parse ``body`` as ``json.loads`` does, but raise ``DuplicateKeyError``
-    for the first object, in a walk from the top, that repeats a key."""
+    for the first object, in a walk from the top, that repeats a key, and
+    then ``UnpairedSurrogateError`` for the first string with a lone
+    surrogate."""
     found: list[bool] = []
 
     def build(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
