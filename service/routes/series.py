@@ -15,6 +15,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.datastructures import UploadFile
+from starlette.requests import ClientDisconnect
 
 from models.errors import InvalidInputError
 from models.field_types import QUERY_DIGITS
@@ -158,8 +159,11 @@ async def upload_series(
     # about eight times its size in memory, so few uploads are admitted at
     # once, each before its body is read
     with parsing.admitted() as place:
-        raw, filename, field = await read(request, settings)
+        # a client that goes away while it sends the body or while the upload
+        # is parsed never learns the id, so nothing is stored and the 499
+        # goes to a closed connection
         try:
+            raw, filename, field = await read(request, settings)
             info = await parsing.run(
                 functools.partial(
                     save_series, raw, settings, filename=filename, field=field
@@ -167,7 +171,7 @@ async def upload_series(
                 request,
                 place,
             )
-        except ClientDisconnectedError:
+        except (ClientDisconnect, ClientDisconnectedError):
             return Response(status_code=CLIENT_CLOSED_REQUEST)
     location = public_path(request, f"/v1/series/{info['id']}")
     return JSONResponse(info, status_code=201, headers={"Location": location})

@@ -88,3 +88,41 @@ def test_upload_of_gone_client_stores_nothing(
     assert ACCESS_LINE in server.output()
     assert "upload parse stopped: its client disconnected" in server.output()
     assert not any(name.endswith(".json") for name in stored_names(data_dir))
+
+
+@pytest.mark.parametrize("form", [False, True])
+def test_upload_cut_short_logs_no_error(
+    upload_server: tuple[LiveServer, Path], form: bool
+) -> None:
+    server, data_dir = upload_server
+    rows = bundled_rows(30)
+    if form:
+        content_type = "multipart/form-data; boundary=cut"
+        body = (
+            b'--cut\r\nContent-Disposition: form-data; name="file"; '
+            b'filename="a.csv"\r\n\r\n' + rows + b"\r\n--cut--\r\n"
+        )
+    else:
+        content_type, body = "text/csv", rows
+    address = urlsplit(server.url)
+    head = (
+        "POST /v1/series HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    closed_before = server.output().count(ACCESS_LINE)
+
+    # the client goes away with half of its body sent, while the route reads it
+    with socket.create_connection((address.hostname, address.port)) as sock:
+        sock.sendall(head + body[: len(body) // 2])
+    deadline = time.monotonic() + SECONDS
+    while (
+        time.monotonic() < deadline
+        and server.output().count(ACCESS_LINE) == closed_before
+    ):
+        time.sleep(0.1)
+
+    output = server.output()
+    assert output.count(ACCESS_LINE) == closed_before + 1
+    assert "POST /v1/series raised" not in output
+    assert "ClientDisconnect" not in output
+    assert not any(name.endswith(".json") for name in stored_names(data_dir))
