@@ -418,6 +418,7 @@ def cmd_serve(
     with collector_paused():
         from models.nn import infer_kernel
         from service.app import create_app
+        from service.request_heads import head_deadline_protocol
         from service.server import StoppingServer, Terminated, sigterm_raises
     # Python warnings then reach the log handlers, so every line is JSON
     logging.captureWarnings(True)
@@ -442,6 +443,7 @@ def cmd_serve(
             root_path=settings.root_path,
             log_config=log_config(settings.log_format, settings.log_level),
             access_log=False,
+            http=head_deadline_protocol(settings.head_timeout_seconds),
         )
         # after the server's log configuration, so that the log lines of a
         # schema upgrade are formatted like the server's

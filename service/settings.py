@@ -98,6 +98,8 @@ class Settings(BaseSettings):
     max_request_bytes: int = DEFAULT_LIMITS.max_request_bytes
     # seconds a client may take between two parts of an incomplete body
     body_timeout_seconds: float = Field(default=30.0, gt=0.0, le=3600.0)
+    # seconds a client may take to send a whole request line and headers
+    head_timeout_seconds: float = Field(default=30.0, gt=0.0, le=3600.0)
     max_queued_jobs: int = DEFAULT_LIMITS.max_queued_jobs
     max_backtest_fits: int = DEFAULT_LIMITS.max_backtest_fits
 
