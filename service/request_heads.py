@@ -1,5 +1,5 @@
 """A deadline for the request head (request line and headers) of every
-connection.
+connection, and problem details for requests that are not valid HTTP.
 
 uvicorn 0.55 times out a connection only while it is idle after a response
 (``timeout_keep_alive``). It sets no timer on a new connection, and cancels
@@ -17,9 +17,16 @@ then gets 408 with problem details and ``Connection: close``, and the
 connection is closed. The body has its own timeout
 (``RNN_FORECAST_BODY_TIMEOUT_SECONDS``).
 
-NOTE: this reads two attributes that both uvicorn 0.55 protocols set but do
-not document: ``cycle``, the request being served (None before the first
-head is complete), and its ``response_complete``.
+uvicorn rejects a request that its parser cannot read, such as one with two
+different ``Content-Length`` values or an invalid chunk size, with a
+plain-text 400 "Invalid HTTP request received.". The subclass sends that
+400 as problem details with a fix, as every other error of the API is.
+
+NOTE: this relies on parts of both uvicorn 0.55 protocols that uvicorn does
+not document: the attribute ``cycle``, the request being served (None
+before the first head is complete), its ``response_complete``, and the
+method ``send_400_response``. tests/service/test_request_heads.py fails if
+a uvicorn release changes them.
 """
 
 from __future__ import annotations
@@ -79,6 +86,12 @@ def head_deadline_protocol(
                 self._head_timer.cancel()
                 self._head_timer = None
 
+        def send_400_response(self, msg: str) -> None:
+            # uvicorn calls this for a request that its parser rejects, then
+            # stops reading the connection
+            self.transport.write(invalid_request_response())
+            self.transport.close()
+
         def _head_timed_out(self) -> None:
             self._head_timer = None
             transport = self.transport
@@ -100,7 +113,24 @@ def timeout_response(timeout_seconds: float) -> bytes:
         "s; send the whole request head at once, or raise "
         "RNN_FORECAST_HEAD_TIMEOUT_SECONDS"
     )
-    response = problem(408, detail, headers=CLOSE)
-    head = [b"HTTP/1.1 408 Request Timeout"]
+    return _closing_problem(408, "Request Timeout", detail)
+
+
+def invalid_request_response() -> bytes:
+    """Return the bytes of the 400 of a request that uvicorn's HTTP parser
+    rejects."""
+    detail = (
+        "the request is not valid HTTP/1.1, so the server could not read it; "
+        "check the request line, the header lines, a single Content-Length "
+        "that matches the body, and the chunk sizes of a chunked body"
+    )
+    return _closing_problem(400, "Bad Request", detail)
+
+
+def _closing_problem(status: int, reason: str, detail: str) -> bytes:
+    """Return the bytes of a whole problem+json response with ``Connection:
+    close``, written to the transport past uvicorn's response handling."""
+    response = problem(status, detail, headers=CLOSE)
+    head = [f"HTTP/1.1 {status} {reason}".encode()]
     head += [name + b": " + value for name, value in response.raw_headers]
     return b"\r\n".join(head) + b"\r\n\r\n" + response.body

@@ -1,6 +1,7 @@
 """A connection whose request head (request line and headers) does not
 arrive within RNN_FORECAST_HEAD_TIMEOUT_SECONDS gets 408 and is closed, on
-a real server. Complete heads and slow bodies are not affected."""
+a real server. Complete heads and slow bodies are not affected, and a
+request that is not valid HTTP gets a problem+json 400."""
 
 from __future__ import annotations
 
@@ -113,3 +114,29 @@ def test_stalled_second_head_times_out(head_server: LiveServer) -> None:
 
     assert first.startswith("HTTP/1.1 200 "), first
     assert_timed_out(reply, time.monotonic() - started)
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GET /v1/health HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n"
+        b"Content-Length: 2\r\n\r\nab",
+        b"GET /v1/he alth HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"zz\r\n{}\r\n0\r\n\r\n",
+    ],
+)
+def test_malformed_request_gets_problem(
+    head_server: LiveServer, request_bytes: bytes
+) -> None:
+    with connect(head_server) as sock:
+        sock.sendall(request_bytes)
+        reply = read_until_closed(sock)
+
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 "), reply
+    assert b"content-type: application/problem+json" in head.lower()
+    assert b"connection: close" in head.lower()
+    problem = json.loads(body)
+    assert problem["status"] == 400
+    assert problem["detail"].startswith("the request is not valid HTTP/1.1")
