@@ -531,9 +531,7 @@ def check_settings(name: str, stored: dict[str, Any], params: TuningSpec) -> Non
     differences = settings_differences(stored, study_settings(params))
     if not differences:
         return
-    listed = "; ".join(differences[:MAX_LISTED_DIFFERENCES])
-    if len(differences) > MAX_LISTED_DIFFERENCES:
-        listed += f"; and {len(differences) - MAX_LISTED_DIFFERENCES} more"
+    listed = listed_differences(differences)
     raise InvalidInputError(
         f"study {name} exists with other settings than this request ({listed}). "
         "A study keeps its search space and base spec, so that its trials "
@@ -559,6 +557,15 @@ def settings_differences(
                     f"{json.dumps(old.get(key))}"
                 )
     return differences
+
+
+def listed_differences(differences: list[str]) -> str:
+    """Join the first ``MAX_LISTED_DIFFERENCES`` of ``differences`` with
+    semicolons, followed by the count of the others."""
+    listed = "; ".join(differences[:MAX_LISTED_DIFFERENCES])
+    if len(differences) > MAX_LISTED_DIFFERENCES:
+        listed += f"; and {len(differences) - MAX_LISTED_DIFFERENCES} more"
+    return listed
 
 
 def check_existing_study(params: TuningSpec, storage: str) -> None:

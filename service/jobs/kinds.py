@@ -28,7 +28,7 @@ is known wherever a job can run. ``POST /v1/jobs`` with
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -37,6 +37,7 @@ from pydantic import BaseModel
 from models.errors import InvalidInputError
 from models.quoted_ids import quoted
 from models.registry import Registry
+from service.jobs.store import UnfinishedJob
 from service.settings import Settings
 
 # Modules that call ``register_job_kind`` when imported.
@@ -83,20 +84,28 @@ class JobContext(Protocol):
 
 RunJob = Callable[[Any, JobContext], dict[str, Any]]
 CheckParams = Callable[[Any, Settings], None]
+CheckUnfinished = Callable[[Any, Sequence[UnfinishedJob]], None]
 
 
 @dataclass(frozen=True)
 class JobKind:
-    """One kind: its params model, the function that runs it, and an
-    optional check of the params against the service's limits, which runs
-    when the job is submitted. ``server_fields`` are params that the server
-    sets and that a submitted job must leave out."""
+    """One kind: its params model, the function that runs it, and optional
+    checks that run when the job is submitted.
+
+    ``check`` compares the params with the service's limits.
+    ``check_unfinished`` compares them with the params of the queued and
+    running jobs of the kind, read under the store's submission lock, so
+    that no job of the kind is inserted between that check and the insert.
+    ``server_fields`` are params that the server sets and that a submitted
+    job must leave out.
+    """
 
     name: str
     params_model: type[BaseModel]
     run: RunJob
     check: CheckParams | None = None
     server_fields: tuple[str, ...] = ()
+    check_unfinished: CheckUnfinished | None = None
 
 
 _KINDS: dict[str, JobKind] = {}
@@ -109,13 +118,16 @@ def register_job_kind(
     *,
     check: CheckParams | None = None,
     server_fields: tuple[str, ...] = (),
+    check_unfinished: CheckUnfinished | None = None,
 ) -> None:
     """Make ``name`` runnable; ``run(params, ctx)`` returns the job's JSON
     result and raises ``JobCancelled`` when ``ctx.should_stop()``."""
     existing = _KINDS.get(name)
     if existing is not None and existing.run is not run:
         raise ValueError(f"job kind {name!r} is already registered by {existing.run}")
-    _KINDS[name] = JobKind(name, params_model, run, check, server_fields)
+    _KINDS[name] = JobKind(
+        name, params_model, run, check, server_fields, check_unfinished
+    )
 
 
 def load_kind_modules() -> None:

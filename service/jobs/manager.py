@@ -8,10 +8,11 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from pydantic import BaseModel
+from sqlalchemy.engine import Connection
 
 from models.errors import NotFoundError
 from models.quoted_ids import quoted
-from service.jobs.kinds import get_kind
+from service.jobs.kinds import JobKind, get_kind
 from service.jobs.runner_state import RunnerState
 from service.jobs.store import JOB_ID_RE, Job, JobStore, open_store
 from service.jobs.uploads import require_uploads
@@ -78,13 +79,15 @@ class JobManager:
         self.store.close()
 
     def submit(self, kind_name: str, params: BaseModel | dict[str, Any]) -> Job:
-        """Validate ``params`` for the kind, check the limits and the queue,
-        store the job as queued and hand it to the runner.
+        """Validate ``params`` for the kind, check the limits, the queue and
+        the kind's unfinished jobs, store the job as queued and hand it to
+        the runner.
 
         Raises ``pydantic.ValidationError`` for invalid params,
-        ``InvalidInputError`` for a value the service rejects,
-        ``QueueFullError`` when the queue is full and ``SeriesDeletedError``
-        when an upload that the params name was deleted meanwhile.
+        ``InvalidInputError`` for a value the service rejects, including one
+        that conflicts with an unfinished job, ``QueueFullError`` when the
+        queue is full and ``SeriesDeletedError`` when an upload that the
+        params name was deleted meanwhile.
         """
         kind = get_kind(kind_name)
         model = (
@@ -96,14 +99,24 @@ class JobManager:
             kind.check(model, self.settings)
 
         stored = model.model_dump(mode="json")
+
+        def guard(conn: Connection) -> None:
+            require_uploads(self.settings, stored)
+            self._check_unfinished(kind, model, conn)
+
         job = self.store.create(
-            kind.name,
-            stored,
-            max_queued=self.settings.max_queued_jobs,
-            guard=lambda: require_uploads(self.settings, stored),
+            kind.name, stored, max_queued=self.settings.max_queued_jobs, guard=guard
         )
         self.runner.submitted(job)
         return job
+
+    def _check_unfinished(
+        self, kind: JobKind, model: BaseModel, conn: Connection
+    ) -> None:
+        """Run the kind's ``check_unfinished`` on the kind's queued and
+        running jobs, read on ``conn``, which holds the submission lock."""
+        if kind.check_unfinished is not None:
+            kind.check_unfinished(model, self.store.unfinished_jobs(conn, kind.name))
 
     def runner_state(self) -> RunnerState:
         """Return the runner's state as of its last check; never blocks on

@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     JSON,
@@ -150,6 +150,14 @@ class Job:
     @property
     def finished(self) -> bool:
         return self.status in FINISHED
+
+
+class UnfinishedJob(NamedTuple):
+    """The id, status (queued or running) and params of an unfinished job."""
+
+    id: str
+    status: str
+    params: dict[str, Any]
 
 
 def sqlite_url(path: Path) -> str:
@@ -300,6 +308,22 @@ class JobStore:
         )
         return [(row.id, row.params) for row in conn.execute(query)]
 
+    @staticmethod
+    def unfinished_jobs(conn: Connection, kind: str) -> list[UnfinishedJob]:
+        """Return every queued or running job of ``kind``, oldest first, read
+        on ``conn``, such as the connection of ``submission_lock``."""
+        query = (
+            select(jobs_table.c.id, jobs_table.c.status, jobs_table.c.params)
+            .where(
+                jobs_table.c.kind == kind,
+                jobs_table.c.status.in_((QUEUED, RUNNING)),
+            )
+            .order_by(jobs_table.c.created_at, jobs_table.c.id)
+        )
+        return [
+            UnfinishedJob(row.id, row.status, row.params) for row in conn.execute(query)
+        ]
+
     # ---- writing -----------------------------------------------------------
 
     @contextlib.contextmanager
@@ -324,7 +348,7 @@ class JobStore:
         kind: str,
         params: dict[str, Any],
         max_queued: int | None = None,
-        guard: Callable[[], None] | None = None,
+        guard: Callable[[Connection], None] | None = None,
     ) -> Job:
         """Insert a queued job and return it.
 
@@ -332,15 +356,16 @@ class JobStore:
         ``submission_lock``), so concurrent submissions, from any number of
         API processes, take turns. With ``max_queued``, raise
         ``QueueFullError`` instead when that many jobs are queued. ``guard``,
-        when given, runs under the lock before the insert, and an exception
-        that it raises stores no job.
+        when given, runs under the lock before the insert with the
+        connection of the transaction, and an exception that it raises
+        stores no job.
         """
         job_id = uuid.uuid4().hex
         with self.submission_lock() as conn:
             if max_queued is not None:
                 _check_queue_room(conn, max_queued)
             if guard is not None:
-                guard()
+                guard(conn)
             conn.execute(
                 jobs_table.insert().values(
                     id=job_id,

@@ -11,13 +11,18 @@ shares a study should use the same one.
 A job without ``study_name`` runs a study of its own, ``job-<job id>``, so
 that jobs on the same model name share no trials. A job with
 ``study_name`` resumes that study when it exists, with the same settings.
+The settings are checked at submission against the stored study and
+against the queued and running tuning jobs that use the same study name,
+whose study may not exist yet.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from models.errors import InvalidInputError
@@ -27,11 +32,14 @@ from models.tuning import (
     TuningSpec,
     check_existing_study,
     default_storage,
+    listed_differences,
     run_tuning,
+    settings_differences,
+    study_settings,
 )
 from service.jobs.data_checks import check_search_data
 from service.jobs.kinds import JobContext, register_job_kind
-from service.jobs.store import WRITING_STAGE
+from service.jobs.store import WRITING_STAGE, UnfinishedJob
 from service.jobs.train_kind import check_training_spec
 from service.series_store import series_dir
 from service.settings import Settings
@@ -103,6 +111,55 @@ def check_study_name(params: TuningSpec, settings: Settings) -> None:
         )
 
 
+def check_study_users(params: TuningSpec, jobs: Sequence[UnfinishedJob]) -> None:
+    """Raise ``InvalidInputError`` on ``study_name`` when one of ``jobs``, the
+    queued and running tuning jobs, uses that study with other settings.
+
+    A queued job has not created its study yet, so ``check_study_name``
+    cannot see it. A job with the same settings passes, because both jobs
+    then add trials to one study.
+    """
+    if params.study_name is None:
+        return
+    requested = study_settings(params)
+    for job in jobs:
+        other = study_params(job)
+        if other is None or other.study_name != params.study_name:
+            continue
+        differences = settings_differences(study_settings(other), requested)
+        if not differences:
+            continue
+        raise InvalidInputError(
+            f"study {params.study_name} is used by tuning job {job.id}, which "
+            f"is {job.status}, with other settings than this request "
+            f"({listed_differences(differences)}). Jobs that share a study "
+            "must share its search space and base spec, so that its trials "
+            f"stay comparable. Send the settings of job {job.id} to add trials "
+            "to its study, or use another study name: give another "
+            "study_name, or leave study_name out so that this job gets a "
+            "study of its own",
+            field="study_name",
+        )
+
+
+def study_params(job: UnfinishedJob) -> TuningSpec | None:
+    """Return the params of the tuning ``job`` with the name of the study
+    that it uses, or None when its stored params no longer validate."""
+    try:
+        params = TuningSpec.model_validate(job.params)
+    except ValidationError as exc:
+        logger.warning(
+            "the params of tuning job %s do not validate (%d errors), so its "
+            "study name is not compared with a new job's",
+            job.id,
+            exc.error_count(),
+        )
+        return None
+    if params.study_name is not None:
+        return params
+    return params.model_copy(update={"study_name": job_study_name(job.id)})
+
+
 def server_storage(settings: Settings) -> str:
     """Return the server's study database URL."""
     return settings.tuning_storage or default_storage(settings.data_dir)
@@ -150,4 +207,5 @@ register_job_kind(
     run_tuning_job,
     check=check_tuning,
     server_fields=("storage", "heartbeat_seconds"),
+    check_unfinished=check_study_users,
 )

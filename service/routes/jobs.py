@@ -56,6 +56,15 @@ KindName = Annotated[str, Field(json_schema_extra=_declare_kind_names)]
 
 BASE = JOBS_BASE
 
+JOB_SUBMIT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **SUBMIT_RESPONSES,
+    422: {
+        "description": "Invalid params, a value above a limit, or a tuning "
+        "job's study_name that the stored study or a queued or running tuning "
+        "job uses with other settings"
+    },
+}
+
 
 @router.get(
     "/job-kinds",
@@ -76,7 +85,7 @@ def list_job_kinds() -> JobKindList:
     "/jobs",
     status_code=202,
     response_model=JobOut,
-    responses=SUBMIT_RESPONSES,
+    responses=JOB_SUBMIT_RESPONSES,
     dependencies=[ApiKeyDep],
     summary="Queue a job of any kind",
 )

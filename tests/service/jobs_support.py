@@ -34,6 +34,19 @@ POSTGRES_SCHEMA_PREFIX = os.environ.get(
 
 # a run long enough to watch and cancel: about 0.5 s per epoch on 2 cores
 LONG = {**TINY, "epochs": 300, "patience": None}
+# a spec of jobs that train a few seconds on a synthetic series with a price
+# target, for backtest and tuning jobs
+TRAINING = {
+    "name": "jobbed",
+    "hidden_size": 4,
+    "num_layers": 1,
+    "lookback": 10,
+    "horizon": 3,
+    "epochs": 1,
+    "batch_size": 128,
+    "target": "price",
+    "data": {"source": "synthetic", "generator": "noisy_sine", "length": 300},
+}
 
 # models whose registry writes sleep once the version is in place, in a process
 # started with ``pause_after_write_path``
@@ -89,6 +102,19 @@ def folder_settings(tmp_path: Path) -> Settings:
 def tiny_job(**overrides: Any) -> dict[str, Any]:
     """A training-job body that trains in about a second."""
     return {**TINY, **overrides}
+
+
+def tuning_params(cells: list[str], **overrides: object) -> dict[str, Any]:
+    """Return the params of a tuning job of one tiny trial that searches
+    ``cells`` and registers no version."""
+    return {
+        "base": TRAINING,
+        "space": {"cells": cells, "hidden_size": [4, 4], "num_layers": [1, 1]},
+        "trials": 1,
+        "startup_trials": 1,
+        "register_version": False,
+        **overrides,
+    }
 
 
 def wait_for_job(

@@ -18,23 +18,14 @@ from models.registry import Registry
 from tests.conftest import LiveServer
 from tests.models.test_trial_heartbeats import heartbeats
 from tests.service.jobs_support import (
+    TRAINING,
     finished,
     start_job_server,
+    tuning_params,
     wait_for_job,
     worker_pid,
 )
 
-TRAINING = {
-    "name": "jobbed",
-    "hidden_size": 4,
-    "num_layers": 1,
-    "lookback": 10,
-    "horizon": 3,
-    "epochs": 1,
-    "batch_size": 128,
-    "target": "price",
-    "data": {"source": "synthetic", "generator": "noisy_sine", "length": 300},
-}
 BUNDLED = {**TRAINING, "data": {"source": "bundled"}}
 
 
@@ -132,18 +123,6 @@ def test_tuning_job_registers_a_version(
     storage = f"sqlite:///{(data_dir / 'optuna.db').resolve()}"
     for number in (0, 1):
         assert len(heartbeats(storage, f"job-{job['id']}", number)) == 1, number
-
-
-def tuning_params(cells: list[str], **overrides: object) -> dict[str, Any]:
-    """One tiny trial that registers nothing, searching ``cells``."""
-    return {
-        "base": TRAINING,
-        "space": {"cells": cells, "hidden_size": [4, 4], "num_layers": [1, 1]},
-        "trials": 1,
-        "startup_trials": 1,
-        "register_version": False,
-        **overrides,
-    }
 
 
 def run_to_end(client: httpx.Client, kind: str, params: dict[str, Any]) -> Any:

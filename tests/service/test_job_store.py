@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text, update
+from sqlalchemy.engine import Connection
 
 from models.errors import ConflictError, NotFoundError
 from service.jobs.recovery import fail_dead_local_jobs, fail_stale_jobs
@@ -158,13 +159,30 @@ def test_submission_waits_for_submission_lock(store: JobStore) -> None:
 
 
 def test_failed_guard_stores_no_job(store: JobStore) -> None:
-    def guard() -> None:
+    def guard(conn: Connection) -> None:
         raise ConflictError("gone", field="data.series_id")
 
     with pytest.raises(ConflictError):
         store.create("train", {}, max_queued=5, guard=guard)
 
     assert store.count(QUEUED) == 0
+
+
+def test_guard_reads_unfinished_jobs_of_kind(store: JobStore) -> None:
+    first = store.create("tuning", {"n": 1})
+    store.create("train", {"n": 2})
+    seen: list[list[tuple[str, str]]] = []
+
+    def guard(conn: Connection) -> None:
+        jobs = store.unfinished_jobs(conn, "tuning")
+        seen.append([(job.id, job.status) for job in jobs])
+
+    third = store.create("tuning", {"n": 3}, guard=guard)
+    store.claim(first.id, "host:1")
+    store.create("tuning", {"n": 4}, guard=guard)
+
+    assert seen[0] == [(first.id, QUEUED)]
+    assert seen[1] == [(first.id, RUNNING), (third.id, QUEUED)]
 
 
 def test_full_queue_message_names_the_setting(store: JobStore) -> None:
