@@ -35,8 +35,8 @@ from pydantic import (
     ValidatorFunctionWrapHandler,
     WrapValidator,
     field_validator,
-    model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from models.baselines import forecast_baselines, season_period
 from models.data.series import Series
@@ -119,10 +119,13 @@ class BacktestSpec(InputNamed):
         default=1, ge=1, le=10_000, description="rows between origins"
     )
     window: Literal["expanding", "sliding"] = "expanding"
+    # validate_default runs _check_window_size on a missing window_size too
     window_size: (
         Annotated[int, Field(ge=MIN_WINDOW_SIZE, le=MAX_WINDOW_SIZE), INTEGER_ONLY]
         | None
-    ) = Field(default=None, description="training rows when sliding")
+    ) = Field(
+        default=None, validate_default=True, description="training rows when sliding"
+    )
     refit_every: Annotated[
         Annotated[int, Field(ge=1, le=100_000), INTEGER_ONLY] | None,
         WrapValidator(_explain_refit_null),
@@ -174,29 +177,45 @@ class BacktestSpec(InputNamed):
             check_date(str(info.field_name), day)
         return day
 
-    @model_validator(mode="after")
-    def _check(self, info: ValidationInfo) -> BacktestSpec:
-        # the command line names these fields by its options
-        start, end = input_name(info, "start"), input_name(info, "end")
-        if self.start and self.end and self.start > self.end:
+    # Each check across fields is a validator of the later field, whose
+    # info.data contains the earlier ones, so that the error names that
+    # field. The command line names the fields by its options.
+    @field_validator("end")
+    @classmethod
+    def _check_end_after_start(
+        cls, end: dt.date | None, info: ValidationInfo
+    ) -> dt.date | None:
+        start = info.data.get("start")
+        if start is not None and end is not None and start > end:
+            start_name, end_name = input_name(info, "start"), input_name(info, "end")
             raise ValueError(
-                f"{start} {self.start} must not be after {end} {self.end}; set "
-                f"{start} on or before {end}"
+                f"{end_name} {end} is before {start_name} {start}; set "
+                f"{end_name} on or after {start_name}"
             )
-        window = input_name(info, "window")
-        window_size = input_name(info, "window_size")
-        if self.window == "sliding" and self.window_size is None:
+        return end
+
+    @field_validator("window_size")
+    @classmethod
+    def _check_window_size(cls, size: int | None, info: ValidationInfo) -> int | None:
+        window = info.data.get("window")
+        window_name = input_name(info, "window")
+        size_name = input_name(info, "window_size")
+        if window == "sliding" and size is None:
+            # a "missing" error, because a value error on a field that the
+            # input leaves out is reported at the object that contains it
+            raise PydanticCustomError(
+                "missing",
+                f"{size_name} is missing, but {window_name} 'sliding' needs it "
+                f"(training rows); set {size_name} to a whole number from "
+                f"{MIN_WINDOW_SIZE} to {MAX_WINDOW_SIZE}, or set {window_name} to "
+                "'expanding'",
+            )
+        if window == "expanding" and size is not None:
             raise ValueError(
-                f"{window} 'sliding' needs {window_size} (training rows); set "
-                f"{window_size} to a whole number from {MIN_WINDOW_SIZE} to "
-                f"{MAX_WINDOW_SIZE}, or set {window} to 'expanding'"
+                f"{size_name} applies to {window_name} 'sliding' only; remove "
+                f"{size_name} or set {window_name} to 'sliding'"
             )
-        if self.window == "expanding" and self.window_size is not None:
-            raise ValueError(
-                f"{window_size} applies to {window} 'sliding' only; remove it "
-                f"or set {window} to 'sliding'"
-            )
-        return self
+        return size
 
 
 @dataclasses.dataclass(frozen=True)
@@ -315,8 +334,10 @@ def plan_folds(
     minimum = history_rows(spec.lookback, spec.target) - 1
     first = max(first, minimum)
     if first > last:
-        # check_origin_rows leaves minimum <= last_possible, so this range of
-        # origins is never empty
+        # check_origin_rows leaves minimum <= last_possible, so some origin is
+        # possible. When the range's first origin is one, the given end alone
+        # cuts the range short, so the error names end.
+        field = "end" if first <= last_possible else "start"
         raise DataError(
             f"no forecast origin between {params.start or dates[default_first].date()} "
             f"and {params.end or dates[last_possible].date()}: the series covers "
@@ -324,7 +345,7 @@ def plan_folds(
             f"{minimum + 1} prices up to it and {spec.horizon} after it; choose "
             f"{params.input_name('start')} and {params.input_name('end')} between "
             f"{dates[minimum].date()} and {dates[last_possible].date()}",
-            field="start",
+            field=field,
         )
 
     origins = np.arange(first, last + 1, params.step)

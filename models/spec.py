@@ -3,6 +3,7 @@ API and the job runners."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -14,7 +15,6 @@ from pydantic import (
     ValidatorFunctionWrapHandler,
     WrapValidator,
     field_validator,
-    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -120,14 +120,22 @@ class YFinanceData(_Strict):
     end: IsoDate | None = None
     column: PriceColumn = "close"
 
-    @model_validator(mode="after")
-    def _check_range(self, info: ValidationInfo) -> YFinanceData:
-        # the command line names these fields by its options
-        start = input_name(info, "data.start")
-        end = input_name(info, "data.end")
-        if self.start and self.end and self.start >= self.end:
-            raise ValueError(f"{start} {self.start} must be before {end} {self.end}")
-        return self
+    # a validator of end, whose info.data contains start, so that the error
+    # names end. The command line names these fields by its options.
+    @field_validator("end")
+    @classmethod
+    def _check_end_after_start(
+        cls, end: dt.date | None, info: ValidationInfo
+    ) -> dt.date | None:
+        start = info.data.get("start")
+        if start is not None and end is not None and start >= end:
+            start_name = input_name(info, "data.start")
+            end_name = input_name(info, "data.end")
+            raise ValueError(
+                f"{end_name} {end} must be after {start_name} {start}; set "
+                f"{end_name} to a later date than {start_name}"
+            )
+        return end
 
 
 class SyntheticData(_Strict):
@@ -242,21 +250,23 @@ class TrainingSpec(_Strict):
     ) -> object:
         return explain_null(value, handler, str(info.field_name), has_default=True)
 
-    @model_validator(mode="after")
-    def _check_dropout(self, info: ValidationInfo) -> TrainingSpec:
+    @field_validator("dropout")
+    @classmethod
+    def _check_dropout(cls, dropout: float, info: ValidationInfo) -> float:
         # torch applies dropout only between stacked layers, so with one layer
-        # it would be silently ignored. The command line names the fields by
-        # its options.
-        dropout = input_name(info, "dropout")
-        num_layers = input_name(info, "num_layers")
-        if self.dropout > 0 and self.num_layers == 1:
+        # it would be silently ignored. num_layers comes before dropout, so
+        # info.data has it and the error names dropout. The command line
+        # names the fields by its options.
+        dropout_name = input_name(info, "dropout")
+        layers_name = input_name(info, "num_layers")
+        if dropout > 0 and info.data.get("num_layers") == 1:
             raise ValueError(
-                f"{setting(dropout, self.dropout)} has no effect with "
-                f"{setting(num_layers, 1)} because dropout is applied between "
-                f"recurrent layers; set {setting(num_layers, 2)} or more, or "
-                f"{setting(dropout, 0)}"
+                f"{setting(dropout_name, dropout)} has no effect with "
+                f"{setting(layers_name, 1)} because dropout is applied between "
+                f"recurrent layers; set {setting(layers_name, 2)} or more, or "
+                f"{setting(dropout_name, 0)}"
             )
-        return self
+        return dropout
 
 
 def check_model_name(spec: TrainingSpec, *, field: str = "name") -> None:

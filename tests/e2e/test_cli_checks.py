@@ -305,7 +305,7 @@ def test_spec_error_has_no_empty_location(tmp_path: Path) -> None:
     result = run_cli(tmp_path, "train", "--dropout", "0.5", "--num-layers", "1")
 
     assert result.returncode == 2
-    assert result.stderr.startswith("error: --dropout 0.5")
+    assert result.stderr.startswith("error: --dropout: --dropout 0.5 has no effect")
     assert "Value error" not in result.stderr
 
 

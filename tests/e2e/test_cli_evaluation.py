@@ -91,9 +91,9 @@ def test_backtest_command_rejects_unserved_level(tmp_path: Path) -> None:
         ),
         (
             ["--window", "sliding"],
-            "error: --window 'sliding' needs --window-size (training rows); set "
-            "--window-size to a whole number from 50 to 200000, or set --window "
-            "to 'expanding'\n",
+            "error: --window-size: --window-size is missing, but --window "
+            "'sliding' needs it (training rows); set --window-size to a whole "
+            "number from 50 to 200000, or set --window to 'expanding'\n",
         ),
     ],
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -132,8 +133,27 @@ def test_range_without_origins_is_rejected() -> None:
     series = load_series(tiny_training().data)
     late = series.frame.index[-1].date()
     params = BacktestSpec(training=tiny_training(), start=late)
-    with pytest.raises(DataError, match="no forecast origin between"):
+    with pytest.raises(DataError, match="no forecast origin between") as caught:
         plan_folds(params, series)
+    assert caught.value.field == "start"
+
+
+@pytest.mark.parametrize("start", [None, 0])
+def test_range_cut_by_end_names_end(start: int | None) -> None:
+    # the first origin needs 10 prices up to it, so an end at the fifth
+    # date leaves no origin, whether the range starts at the default start
+    # or at the first date
+    series = load_series(tiny_training().data)
+    dates = series.frame.index
+    first = None if start is None else dates[start].date()
+    params = BacktestSpec(training=tiny_training(), start=first, end=dates[4].date())
+
+    with pytest.raises(DataError) as caught:
+        plan_folds(params, series)
+
+    assert caught.value.field == "end"
+    assert caught.value.message.startswith("no forecast origin between ")
+    assert f" and {dates[4].date()}: " in caught.value.message
 
 
 def test_default_range_without_origins_names_dates() -> None:
@@ -290,11 +310,68 @@ def test_check_passes_a_valid_backtest() -> None:
     check_backtest(BacktestSpec(training=tiny_training(), refit_every=20), series)
 
 
-def test_window_options_are_checked() -> None:
-    with pytest.raises(ValidationError, match="needs window_size"):
-        BacktestSpec(window="sliding")
-    with pytest.raises(ValidationError, match="applies to window 'sliding' only"):
-        BacktestSpec(window_size=100)
+@pytest.mark.parametrize(
+    ("fields", "loc", "error_type", "message"),
+    [
+        (
+            {"window": "sliding"},
+            ("window_size",),
+            "missing",
+            "window_size is missing, but window 'sliding' needs it (training "
+            "rows); set window_size to a whole number from 50 to 200000, or set "
+            "window to 'expanding'",
+        ),
+        (
+            {"window_size": 100},
+            ("window_size",),
+            "value_error",
+            "Value error, window_size applies to window 'sliding' only; remove "
+            "window_size or set window to 'sliding'",
+        ),
+        (
+            {"start": "2019-06-01", "end": "2019-05-01"},
+            ("end",),
+            "value_error",
+            "Value error, end 2019-05-01 is before start 2019-06-01; set end on "
+            "or after start",
+        ),
+        (
+            {"training": {"dropout": 0.2, "num_layers": 1}},
+            ("training", "dropout"),
+            "value_error",
+            "Value error, dropout=0.2 has no effect with num_layers=1 because "
+            "dropout is applied between recurrent layers; set num_layers=2 or "
+            "more, or dropout=0",
+        ),
+    ],
+)
+def test_cross_field_errors_name_field(
+    fields: dict[str, Any], loc: tuple[str, ...], error_type: str, message: str
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        BacktestSpec.model_validate(fields)
+
+    errors = caught.value.errors()
+    assert len(errors) == 1
+    assert errors[0]["loc"] == loc
+    assert errors[0]["type"] == error_type
+    assert errors[0]["msg"] == message
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"window": "sliding", "window_size": 100},
+        {"window": "expanding"},
+        {"start": "2019-06-01", "end": "2019-06-01"},
+        {"start": "2019-06-01"},
+        {"end": "2019-06-01"},
+    ],
+)
+def test_consistent_fields_pass(fields: dict[str, Any]) -> None:
+    spec = BacktestSpec.model_validate(fields)
+
+    assert spec.model_dump(include=set(fields), mode="json") == fields
 
 
 def test_window_check_names_fields_from_context() -> None:
@@ -303,11 +380,10 @@ def test_window_check_names_fields_from_context() -> None:
     with pytest.raises(ValidationError) as caught:
         BacktestSpec.model_validate({"window": "sliding"}, context=names)
 
-    message = caught.value.errors()[0]["ctx"]["error"]
-    assert str(message) == (
-        "--window 'sliding' needs --window-size (training rows); set "
-        "--window-size to a whole number from 50 to 200000, or set --window to "
-        "'expanding'"
+    assert caught.value.errors()[0]["msg"] == (
+        "--window-size is missing, but --window 'sliding' needs it (training "
+        "rows); set --window-size to a whole number from 50 to 200000, or set "
+        "--window to 'expanding'"
     )
 
 

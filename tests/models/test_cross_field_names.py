@@ -33,8 +33,8 @@ def test_dropout_check_names_train_options() -> None:
         training_spec(args)
 
     assert str(caught.value) == (
-        f"--dropout 0.2 has no effect with --num-layers 1 {DROPOUT_REASON}; "
-        "set --num-layers 2 or more, or --dropout 0"
+        "--dropout: --dropout 0.2 has no effect with --num-layers 1 "
+        f"{DROPOUT_REASON}; set --num-layers 2 or more, or --dropout 0"
     )
 
 
@@ -42,6 +42,7 @@ def test_dropout_check_names_spec_fields() -> None:
     with pytest.raises(ValidationError) as caught:
         TrainingSpec.model_validate({"dropout": 0.2, "num_layers": 1})
 
+    assert caught.value.errors()[0]["loc"] == ("dropout",)
     assert caught.value.errors()[0]["ctx"]["error"].args[0] == (
         f"dropout=0.2 has no effect with num_layers=1 {DROPOUT_REASON}; "
         "set num_layers=2 or more, or dropout=0"
@@ -57,8 +58,8 @@ def test_dropout_from_spec_file_keeps_field(tmp_path: Path) -> None:
         training_spec(args)
 
     assert str(caught.value) == (
-        f"dropout=0.2 has no effect with --num-layers 1 {DROPOUT_REASON}; "
-        "set --num-layers 2 or more, or dropout=0"
+        "dropout: dropout=0.2 has no effect with --num-layers 1 "
+        f"{DROPOUT_REASON}; set --num-layers 2 or more, or dropout=0"
     )
 
 
@@ -71,7 +72,7 @@ def test_backtest_dropout_check_names_option(tmp_path: Path) -> None:
         base_spec(args, Registry(tmp_path / "registry"))
 
     assert str(caught.value).startswith(
-        "dropout=0.3 has no effect with --num-layers 1 "
+        "dropout: dropout=0.3 has no effect with --num-layers 1 "
     )
 
 
@@ -91,7 +92,10 @@ def test_download_range_names_start_and_end() -> None:
     with pytest.raises(ValueError) as caught:
         training_spec(args)
 
-    assert str(caught.value) == "--start 2020-01-01 must be before --end 2019-01-01"
+    assert str(caught.value) == (
+        "--end: --end 2019-01-01 must be after --start 2020-01-01; set --end "
+        "to a later date than --start"
+    )
 
 
 def test_download_range_in_spec_names_fields() -> None:
@@ -105,8 +109,10 @@ def test_download_range_in_spec_names_fields() -> None:
     with pytest.raises(ValidationError) as caught:
         TrainingSpec.model_validate({"name": "mine", "data": data})
 
+    assert caught.value.errors()[0]["loc"] == ("data", "yfinance", "end")
     assert caught.value.errors()[0]["ctx"]["error"].args[0] == (
-        "data.start 2020-01-01 must be before data.end 2019-01-01"
+        "data.end 2019-01-01 must be after data.start 2020-01-01; set data.end "
+        "to a later date than data.start"
     )
 
 

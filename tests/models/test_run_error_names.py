@@ -43,7 +43,7 @@ def test_fit_limit_names_options(
     )
 
 
-def test_reversed_dates_name_options(
+def test_reversed_dates_name_end_option(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     error = backtest_error(
@@ -51,8 +51,31 @@ def test_reversed_dates_name_options(
     )
 
     assert error == (
-        "error: --start 2010-01-01 must not be after --end 2009-01-01; set "
-        "--start on or before --end\n"
+        "error: --end: --end 2009-01-01 is before --start 2010-01-01; set "
+        "--end on or after --start\n"
+    )
+
+
+def test_sliding_without_size_names_option(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    error = backtest_error(tmp_path, capsys, "--window", "sliding")
+
+    assert error == (
+        "error: --window-size: --window-size is missing, but --window 'sliding' "
+        "needs it (training rows); set --window-size to a whole number from 50 "
+        "to 200000, or set --window to 'expanding'\n"
+    )
+
+
+def test_size_without_sliding_names_option(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    error = backtest_error(tmp_path, capsys, "--window-size", "60")
+
+    assert error == (
+        "error: --window-size: --window-size applies to --window 'sliding' only; "
+        "remove --window-size or set --window to 'sliding'\n"
     )
 
 

@@ -267,17 +267,17 @@ def test_schema_describes_null_switches(live_server: LiveServer) -> None:
         (
             TRAINING_JOBS,
             {"dropout": 0.2, "num_layers": 1},
-            "body",
+            "dropout",
             "dropout=0.2 has no effect with num_layers=1 because dropout is "
             "applied between recurrent layers; set num_layers=2 or more, or "
             "dropout=0",
         ),
         (
             JOBS,
-            {"kind": "backtest", "params": {"window": "sliding"}},
-            "params",
-            "window 'sliding' needs window_size (training rows); set window_size to "
-            "a whole number from 50 to 200000, or set window to 'expanding'",
+            {"kind": "backtest", "params": {"window_size": 60}},
+            "params.window_size",
+            "window_size applies to window 'sliding' only; remove window_size or "
+            "set window to 'sliding'",
         ),
     ],
 )

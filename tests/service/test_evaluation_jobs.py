@@ -229,14 +229,83 @@ def test_tuning_job_rejects_client_heartbeat(
     assert error["message"].startswith("heartbeat_seconds is chosen by the server")
 
 
-def test_backtest_job_rejects_bad_params(
+@pytest.mark.parametrize(
+    ("kind", "params", "field", "error_type", "message"),
+    [
+        (
+            "backtest",
+            {"training": TRAINING, "window": "sliding"},
+            "params.window_size",
+            "missing",
+            "window_size is missing, but window 'sliding' needs it (training "
+            "rows); set window_size to a whole number from 50 to 200000, or set "
+            "window to 'expanding'",
+        ),
+        (
+            "backtest",
+            {"training": TRAINING, "window_size": 60},
+            "params.window_size",
+            "value_error",
+            "window_size applies to window 'sliding' only; remove window_size or "
+            "set window to 'sliding'",
+        ),
+        (
+            "backtest",
+            {"training": TRAINING, "start": "2000-06-01", "end": "2000-03-01"},
+            "params.end",
+            "value_error",
+            "end 2000-03-01 is before start 2000-06-01; set end on or after start",
+        ),
+        (
+            "backtest",
+            {"training": {**TRAINING, "dropout": 0.2}},
+            "params.training.dropout",
+            "value_error",
+            "dropout=0.2 has no effect with num_layers=1 because dropout is "
+            "applied between recurrent layers; set num_layers=2 or more, or "
+            "dropout=0",
+        ),
+        (
+            "tuning",
+            {"base": {**TRAINING, "dropout": 0.2}},
+            "params.base.dropout",
+            "value_error",
+            "dropout=0.2 has no effect with num_layers=1 because dropout is "
+            "applied between recurrent layers; set num_layers=2 or more, or "
+            "dropout=0",
+        ),
+        (
+            "train",
+            {
+                **TRAINING,
+                "data": {
+                    "source": "yfinance",
+                    "ticker": "NFLX",
+                    "start": "2020-01-01",
+                    "end": "2019-01-01",
+                },
+            },
+            "params.data.end",
+            "value_error",
+            "data.end 2019-01-01 must be after data.start 2020-01-01; set data.end "
+            "to a later date than data.start",
+        ),
+    ],
+)
+def test_cross_field_errors_name_field(
     jobs_server: tuple[LiveServer, Path, Path],
+    kind: str,
+    params: dict[str, Any],
+    field: str,
+    error_type: str,
+    message: str,
 ) -> None:
-    response = submit(
-        jobs_server[0].client, "backtest", {"training": TRAINING, "window": "sliding"}
-    )
-    assert response.status_code == 422
-    assert "needs window_size" in response.json()["detail"]
+    response = submit(jobs_server[0].client, kind, params)
+
+    assert response.status_code == 422, response.text
+    body = response.json()
+    assert body["errors"] == [{"field": field, "message": message, "type": error_type}]
+    assert body["detail"] == f"{field}: {message}"
 
 
 def test_backtest_job_rejects_unserved_level(
@@ -342,6 +411,22 @@ def test_backtest_job_rejects_dates_pandas_cannot_store(
             "params.start",
             "start 2030-01-01 is after the series ends on 2001-03-12; choose a "
             "start between 2000-01-03 and 2001-03-12",
+        ),
+        (
+            {"start": "2001-03-09"},
+            "params.start",
+            "no forecast origin between 2001-03-09 and 2001-03-07: the series "
+            "covers 2000-01-03..2001-03-12 and each origin needs 10 prices up to "
+            "it and 3 after it; choose start and end between 2000-01-14 and "
+            "2001-03-07",
+        ),
+        (
+            {"start": "2000-01-03", "end": "2000-01-10"},
+            "params.end",
+            "no forecast origin between 2000-01-03 and 2000-01-10: the series "
+            "covers 2000-01-03..2001-03-12 and each origin needs 10 prices up to "
+            "it and 3 after it; choose start and end between 2000-01-14 and "
+            "2001-03-07",
         ),
         (
             {"end": "1999-12-31"},

@@ -304,7 +304,24 @@ def test_generic_jobs_endpoint_runs_train(client: httpx.Client) -> None:
         ({"bogus": 1}, "bogus", "Extra inputs are not permitted"),
         ({"epochs": 450}, "epochs", "RNN_FORECAST_MAX_EPOCHS"),
         ({"hidden_size": 5000}, "hidden_size", "less than or equal to 512"),
-        ({"dropout": 0.2, "num_layers": 1}, "body", "has no effect with num_layers=1"),
+        (
+            {"dropout": 0.2, "num_layers": 1},
+            "dropout",
+            "has no effect with num_layers=1",
+        ),
+        (
+            {
+                "name": "ranged",
+                "data": {
+                    "source": "yfinance",
+                    "ticker": "NFLX",
+                    "start": "2020-01-01",
+                    "end": "2019-01-01",
+                },
+            },
+            "data.end",
+            "data.end 2019-01-01 must be after data.start 2020-01-01",
+        ),
         ({"data": {"source": "csv", "path": "/etc/passwd"}}, "data.source", "upload"),
         (
             {"data": {"source": "upload", "series_id": "a" * 32}},
