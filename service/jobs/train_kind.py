@@ -3,6 +3,7 @@ the registry as a new version, exactly as ``rnn-forecast train`` does."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from models.errors import InvalidInputError
@@ -20,7 +21,11 @@ TRAIN = "train"
 
 
 def check_training_spec(
-    spec: TrainingSpec, settings: Settings, *, path: str = ""
+    spec: TrainingSpec,
+    settings: Settings,
+    *,
+    path: str = "",
+    searched: Collection[str] = (),
 ) -> None:
     """Reject a spec that a client may not run on this service: a server-side
     CSV path, a synthetic field that the generator does not use, a size
@@ -28,35 +33,32 @@ def check_training_spec(
     series.
 
     ``path`` goes before every field name in the errors: ``"base."`` for the
-    spec inside a tuning job's params.
+    spec inside a tuning job's params. The limits skip the fields in
+    ``searched``, which each trial of a tuning job replaces.
     """
     check_http_source(spec.data.source, field=f"{path}data.source")
     if isinstance(spec.data, SyntheticData):
         check_generator_fields(spec.data, path=path)
-    check_limit(
-        f"{path}epochs", spec.epochs, settings.max_epochs, "RNN_FORECAST_MAX_EPOCHS"
-    )
-    check_limit(
-        f"{path}hidden_size",
-        spec.hidden_size,
-        settings.max_hidden_size,
-        "RNN_FORECAST_MAX_HIDDEN_SIZE",
-    )
-    check_limit(
-        f"{path}num_layers",
-        spec.num_layers,
-        settings.max_num_layers,
-        "RNN_FORECAST_MAX_NUM_LAYERS",
-    )
-    check_limit(
-        f"{path}lookback",
-        spec.lookback,
-        settings.max_lookback,
-        "RNN_FORECAST_MAX_LOOKBACK",
-    )
-    check_limit(
-        f"{path}horizon", spec.horizon, settings.max_horizon, "RNN_FORECAST_MAX_HORIZON"
-    )
+    limits = [
+        ("epochs", spec.epochs, settings.max_epochs, "RNN_FORECAST_MAX_EPOCHS"),
+        (
+            "hidden_size",
+            spec.hidden_size,
+            settings.max_hidden_size,
+            "RNN_FORECAST_MAX_HIDDEN_SIZE",
+        ),
+        (
+            "num_layers",
+            spec.num_layers,
+            settings.max_num_layers,
+            "RNN_FORECAST_MAX_NUM_LAYERS",
+        ),
+        ("lookback", spec.lookback, settings.max_lookback, "RNN_FORECAST_MAX_LOOKBACK"),
+        ("horizon", spec.horizon, settings.max_horizon, "RNN_FORECAST_MAX_HORIZON"),
+    ]
+    for field, value, limit, variable in limits:
+        if field not in searched:
+            check_limit(f"{path}{field}", value, limit, variable)
 
     if isinstance(spec.data, SyntheticData):
         check_limit(

@@ -29,6 +29,7 @@ from models.errors import InvalidInputError
 from models.limits import check_limit
 from models.sql_urls import redact_storage
 from models.tuning import (
+    SEARCHED_FIELDS,
     TuningSpec,
     check_existing_study,
     default_storage,
@@ -67,7 +68,7 @@ def check_tuning(params: TuningSpec, settings: Settings) -> None:
             "remove params.heartbeat_seconds",
             field="heartbeat_seconds",
         )
-    check_training_spec(params.base, settings, path="base.")
+    check_training_spec(params.base, settings, path="base.", searched=SEARCHED_FIELDS)
     params.check_name()
     space = params.space
     check_limit(
