@@ -194,6 +194,27 @@ class SearchSpace(BaseModel):
                 )
         return value
 
+    @field_validator("dropout")
+    @classmethod
+    def _check_dropout_used(
+        cls, value: tuple[float, float], info: ValidationInfo
+    ) -> tuple[float, float]:
+        # suggest_spec samples dropout only for trials of two or more layers.
+        # The default range passes, so that a space copied from a job's
+        # params, which list every field, can be sent again. A range of zeros
+        # means no dropout, so it passes too.
+        layers = info.data.get("num_layers")
+        default = cls.model_fields["dropout"].default
+        unused = layers is not None and layers[1] < 2 and value[1] > 0
+        if unused and tuple(value) != default:
+            raise ValueError(
+                f"dropout range {value} has no effect with num_layers range "
+                f"{layers}, because only trials of 2 or more layers sample "
+                "dropout; raise the upper end of num_layers to 2 or more, or "
+                "leave dropout out"
+            )
+        return value
+
     @field_validator("cells", "batch_size")
     @classmethod
     def _check_unique_choices(cls, value: list[Any], info: ValidationInfo) -> list[Any]:

@@ -389,6 +389,36 @@ def test_search_space_rejects_bad_ranges(
     assert message in errors[0]["msg"]
 
 
+def test_dropout_range_without_layers_rejected() -> None:
+    with pytest.raises(ValidationError) as caught:
+        SearchSpace.model_validate({"num_layers": [1, 1], "dropout": [0.2, 0.6]})
+
+    errors = caught.value.errors()
+    assert len(errors) == 1
+    assert errors[0]["loc"] == ("dropout",)
+    assert errors[0]["msg"] == (
+        "Value error, dropout range (0.2, 0.6) has no effect with num_layers "
+        "range (1, 1), because only trials of 2 or more layers sample dropout; "
+        "raise the upper end of num_layers to 2 or more, or leave dropout out"
+    )
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"num_layers": [1, 1]},
+        {"num_layers": [1, 1], "dropout": [0.0, 0.5]},
+        {"num_layers": [1, 1], "dropout": [0.0, 0.0]},
+        {"num_layers": [1, 2], "dropout": [0.2, 0.6]},
+    ],
+)
+def test_dropout_range_with_layers_accepted(fields: dict[str, list[float]]) -> None:
+    space = SearchSpace.model_validate(fields)
+
+    assert list(space.num_layers) == fields["num_layers"]
+    assert list(space.dropout) == fields.get("dropout", [0.0, 0.5])
+
+
 def test_default_storage_reads_the_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -275,6 +275,15 @@ def test_tuning_job_rejects_client_heartbeat(
             "dropout=0",
         ),
         (
+            "tuning",
+            {"base": TRAINING, "space": {"num_layers": [1, 1], "dropout": [0.2, 0.6]}},
+            "params.space.dropout",
+            "value_error",
+            "dropout range (0.2, 0.6) has no effect with num_layers range (1, 1), "
+            "because only trials of 2 or more layers sample dropout; raise the "
+            "upper end of num_layers to 2 or more, or leave dropout out",
+        ),
+        (
             "train",
             {
                 **TRAINING,
