@@ -36,6 +36,7 @@ from models.cli_outputs import check_output_folder, check_registry
 from models.errors import CheckpointError, RnnForecastError
 from models.exit_status import SIGINT_STATUS, SIGPIPE_STATUS, SIGTERM_STATUS
 from models.generator_fields import check_generator_fields
+from models.interrupts import HeldInterrupt, interrupted_after_write
 from models.nn import infer_kernel_build
 from models.option_errors import (
     CLIP_OFF,
@@ -348,25 +349,43 @@ def cmd_train(args: argparse.Namespace, registry: Registry) -> int:
     # an alias that cannot be set fails before training, not after writing
     for alias in args.alias:
         check_settable_alias(alias)
+    if args.alias:
+        registry.check_alias_file(spec.name)
     check_registry(registry.root)
     # a busy port fails before training, so no version is written for a
     # server that cannot start
     listener = listen(args.host, chosen_port(args)) if args.serve else None
     bar = ProgressBar(enabled=not args.quiet)
+    # a Ctrl-C from the registry write on is held until the aliases are set
+    held_interrupt = HeldInterrupt()
     try:
         version, result, series = train_and_register(
-            spec, registry, cache_dir=default_cache_dir(), on_epoch=bar.update
+            spec,
+            registry,
+            cache_dir=default_cache_dir(),
+            on_epoch=bar.update,
+            before_write=held_interrupt.hold,
         )
+        for alias in args.alias:
+            registry.set_alias(spec.name, alias, version)
     except BaseException:
         if listener is not None:
             listener.close()
         raise
     finally:
         bar.close()
+        held_interrupt.release()
 
-    for alias in args.alias:
-        registry.set_alias(spec.name, alias, version)
-    print_training_report(spec, version, result, series, registry)
+    try:
+        if held_interrupt.release():
+            raise KeyboardInterrupt
+        print_training_report(spec, version, result, series, registry)
+    except KeyboardInterrupt:
+        if listener is not None:
+            listener.close()
+        message = interrupted_after_write(spec.name, version, registry.root, args.alias)
+        print(message, file=sys.stderr)
+        return SIGINT_STATUS
     if listener is not None:
         return cmd_serve(args, registry, listener)
     return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,8 @@ from models.cli_data import (
 )
 from models.cli_inputs import output_path, read_json_file, split_version_ref
 from models.cli_outputs import check_output_folder, check_registry
+from models.exit_status import SIGINT_STATUS
+from models.interrupts import HeldInterrupt, interrupted_after_write
 from models.limits import limit_from_env
 from models.option_errors import located, validate_options
 from models.paths import default_cache_dir
@@ -386,8 +389,7 @@ def _add_tune(commands: Any) -> None:
 
 
 def cmd_tune(args: argparse.Namespace, registry: Registry) -> int:
-    from models.sql_urls import redact_storage
-    from models.tuning import TuningSpec, default_storage, run_tuning
+    from models.tuning import TuningSpec, run_tuning
 
     fields: dict[str, Any] = {
         "base": base_spec(args, registry),
@@ -407,7 +409,39 @@ def cmd_tune(args: argparse.Namespace, registry: Registry) -> int:
     check_storage_option(args.storage)
     if params.register_version:
         check_registry(registry.root)
-    summary = run_tuning(params, registry=registry, cache_dir=default_cache_dir())
+    # a Ctrl-C from the registry write on is held until the write ends
+    held_interrupt = HeldInterrupt()
+    try:
+        summary = run_tuning(
+            params,
+            registry=registry,
+            cache_dir=default_cache_dir(),
+            before_write=held_interrupt.hold,
+        )
+    finally:
+        held_interrupt.release()
+
+    try:
+        if held_interrupt.release():
+            raise KeyboardInterrupt
+        print_tuning_summary(args, params, summary, registry)
+    except KeyboardInterrupt:
+        if "version" not in summary:
+            raise
+        name = params.name or params.base.name
+        message = interrupted_after_write(name, summary["version"], registry.root)
+        print(message, file=sys.stderr)
+        return SIGINT_STATUS
+    return 0
+
+
+def print_tuning_summary(
+    args: argparse.Namespace, params: Any, summary: dict[str, Any], registry: Registry
+) -> None:
+    """Print the study's trial counts, the best trial and the version that
+    ``tune`` wrote, and write the summary to ``--output``."""
+    from models.sql_urls import redact_storage
+    from models.tuning import default_storage
 
     # the summary shows a SQLite file relative to the data folder, as HTTP
     # clients see it; the command line prints the whole path
@@ -431,7 +465,6 @@ def cmd_tune(args: argparse.Namespace, registry: Registry) -> int:
     if args.output is not None:
         args.output.write_text(json.dumps(summary, indent=2))
         print(f"wrote {args.output}")
-    return 0
 
 
 def space_file(path: Path) -> Any:

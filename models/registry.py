@@ -434,6 +434,12 @@ class Registry:
         long training run instead of after it."""
         _highest_written(self.root / check_name(name))
 
+    def check_alias_file(self, name: str) -> None:
+        """Raise the ``CheckpointError`` that ``set_alias`` would raise for
+        the alias file of ``name``, so a caller that sets aliases after a
+        write can fail before a long training run instead of after it."""
+        _stored_aliases(self.root, check_name(name))
+
     def write(
         self, name: str, state: dict[str, torch.Tensor], metadata: dict[str, Any]
     ) -> int:

@@ -1,0 +1,133 @@
+"""Ctrl-C and alias failures of ``rnn-forecast train`` and ``tune`` around
+the registry write: the command either writes nothing or names the version
+it wrote."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from models import cli
+from models.pipeline import build_metadata
+from models.registry import Registry
+
+TINY = [
+    "--name", "ar", "--data", "synthetic:ar1", "--length", "300",
+    "--target", "price", "--epochs", "1", "--hidden-size", "4",
+    "--num-layers", "1", "--lookback", "5", "--horizon", "2",
+]  # fmt: skip
+
+
+def interrupt_self() -> None:
+    """Send SIGINT to this process, as a Ctrl-C in its terminal does."""
+    os.kill(os.getpid(), signal.SIGINT)
+
+
+def train(registry: Path, *options: str) -> int:
+    return cli.main(["--registry", str(registry), "train", *TINY, "--quiet", *options])
+
+
+def interrupt_after_write(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make every registry write send SIGINT once its version is in place."""
+    write = Registry.write
+
+    def write_then_interrupt(self: Registry, *args: Any, **kwargs: Any) -> int:
+        version = write(self, *args, **kwargs)
+        interrupt_self()
+        return version
+
+    monkeypatch.setattr(Registry, "write", write_then_interrupt)
+
+
+def test_ctrl_c_during_write_names_version(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    interrupt_after_write(monkeypatch)
+
+    status = train(tmp_path, "--alias", "prod", "--alias", "candidate")
+
+    registry = Registry(tmp_path)
+    assert status == cli.SIGINT_STATUS
+    assert capsys.readouterr().err == (
+        f"error: interrupted after writing ar version 1 to {registry.root}, "
+        "with aliases 'prod', 'candidate'\n"
+    )
+    assert registry.versions("ar") == [1]
+    assert registry.aliases("ar") == {"prod": 1, "candidate": 1, "latest": 1}
+
+
+def test_ctrl_c_during_report_names_version(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupted_report(*args: Any) -> None:
+        interrupt_self()
+
+    monkeypatch.setattr(cli, "print_training_report", interrupted_report)
+
+    status = train(tmp_path)
+
+    assert status == cli.SIGINT_STATUS
+    assert capsys.readouterr().err == (
+        f"error: interrupted after writing ar version 1 to {Registry(tmp_path).root}\n"
+    )
+
+
+def test_ctrl_c_before_write_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupted_metadata(*args: Any) -> dict[str, Any]:
+        interrupt_self()
+        return build_metadata(*args)
+
+    monkeypatch.setattr("models.pipeline.build_metadata", interrupted_metadata)
+
+    status = train(tmp_path)
+
+    assert status == cli.SIGINT_STATUS
+    assert capsys.readouterr().err == "error: interrupted\n"
+    assert Registry(tmp_path).versions("ar") == []
+
+
+def test_ctrl_c_handler_restored_after_train(tmp_path: Path) -> None:
+    before = signal.getsignal(signal.SIGINT)
+
+    assert train(tmp_path) == 0
+    assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_invalid_alias_file_fails_before_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "ar").mkdir()
+    (tmp_path / "ar" / "aliases.json").write_text("{bad")
+
+    status = train(tmp_path, "--alias", "prod")
+
+    assert status == 2
+    assert capsys.readouterr().err.startswith(
+        "error: alias file ar/aliases.json in the registry is invalid"
+    )
+    assert not (tmp_path / "ar" / "versions").exists()
+
+
+def test_tune_ctrl_c_during_write_names_version(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    interrupt_after_write(monkeypatch)
+    registry = tmp_path / "registry"
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+
+    status = cli.main(
+        ["--registry", str(registry), "tune", *TINY, "--trials", "1",
+         "--storage", storage, "--heartbeat-seconds", "0"]
+    )  # fmt: skip
+
+    assert status == cli.SIGINT_STATUS
+    assert capsys.readouterr().err.endswith(
+        f"error: interrupted after writing ar version 1 to {Registry(registry).root}\n"
+    )
+    assert Registry(registry).versions("ar") == [1]
