@@ -478,7 +478,9 @@ def space_file(path: Path) -> Any:
     try:
         return SearchSpace.model_validate(content)
     except ValidationError as exc:
-        problems = [f"--space {path}: {located(err, {})}" for err in exc.errors()]
+        problems = [
+            f"--space {path}: {located(err, {}, SearchSpace)}" for err in exc.errors()
+        ]
         raise ValueError("; ".join(problems)) from None
 
 

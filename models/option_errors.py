@@ -93,6 +93,8 @@ def located(
         text = error_text(err)
         if model is not None:
             path = json_path(model, loc)
+            if err["type"] == "extra_forbidden":
+                text += extra_field_fix(model, loc)
         return f"{path}: {text}" if path else text
 
     field, option = str(loc[0]), options[loc[0]]
@@ -107,6 +109,17 @@ def located(
     if field in OFF_BY_FIELD:
         fix += f", or 0 {OFF_BY_FIELD[field]}"
     return f"{option} {_number(err.get('input'))}: {err['msg']}; {fix}"
+
+
+def extra_field_fix(model: type[BaseModel], loc: Sequence[Any]) -> str:
+    """Return the fix for the unknown field at ``loc`` of ``model``: remove
+    it or correct its spelling to one of the fields of the object that
+    contains it, such as ``cells`` for ``cell`` in a search space."""
+    fields = sorted(_field_schema(model, loc[:-1])[1].get("properties", {}))
+    fix = "; remove the field or correct its spelling"
+    if not fields:
+        return fix
+    return f"{fix}. The accepted fields are {', '.join(fields)}"
 
 
 def _nested_option_error(err: Any, option: str, model: type[BaseModel] | None) -> str:

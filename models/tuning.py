@@ -131,6 +131,22 @@ INTEGER_BOUNDS = {
 FLOAT_CEILINGS = {"learning_rate": 1.0, "clip_norm": 1e6}
 
 
+def _json_kind(value: object) -> str:
+    """Name the JSON type of ``value`` as a message quotes it, such as
+    ``the string '8'`` or ``an object``."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
 class SearchSpace(BaseModel):
     """Ranges searched; integer and float ranges are inclusive [low, high]."""
 
@@ -151,15 +167,21 @@ class SearchSpace(BaseModel):
     @classmethod
     def _check_range_length(cls, value: object, info: ValidationInfo) -> object:
         # pydantic reports each missing item of a short tuple as a missing
-        # field, which a client cannot read as "the list is too short"
-        if isinstance(value, list | tuple) and len(value) != 2:
-            name = str(info.field_name)
-            default = list(cls.model_fields[name].default)
-            raise ValueError(
-                f"{name} must be a range [low, high] of two numbers, not a list "
-                f"of {len(value)}; send two numbers such as {default}"
-            )
-        return value
+        # field, which a client cannot read as "the list is too short", and
+        # any other value as "Input should be a valid tuple"
+        if isinstance(value, list | tuple) and len(value) == 2:
+            return value
+        name = str(info.field_name)
+        default = list(cls.model_fields[name].default)
+        sent = (
+            f"a list of {len(value)}"
+            if isinstance(value, list | tuple)
+            else _json_kind(value)
+        )
+        raise ValueError(
+            f"{name} must be a range [low, high] of two numbers, not {sent}; "
+            f"send two numbers such as {default}"
+        )
 
     @field_validator(*RANGE_FIELDS)
     @classmethod

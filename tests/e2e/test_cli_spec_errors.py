@@ -160,3 +160,15 @@ def test_null_seed_says_leave_it_out(tmp_path: Path) -> None:
         "error: seed: Input should be a valid integer, not null; leave seed out "
         "to use its default\n"
     )
+
+
+def test_unknown_field_lists_accepted_fields(tmp_path: Path) -> None:
+    stderr = train_spec(
+        tmp_path,
+        {"epochs": 1, "data": {"source": "csv", "path": "a.csv", "colum": "close"}},
+    )
+
+    assert stderr == (
+        "error: data.colum: Extra inputs are not permitted; remove the field or "
+        "correct its spelling. The accepted fields are column, path, source\n"
+    )

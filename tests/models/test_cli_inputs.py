@@ -56,7 +56,32 @@ def test_space_file_errors_name_file(tmp_path: Path) -> None:
     assert str(caught.value) == (
         f"--space {path}: hidden_size: hidden_size range (10, 5) has low above "
         f"high; give the lower bound first; --space {path}: depth: Extra inputs "
-        "are not permitted"
+        "are not permitted; remove the field or correct its spelling. The "
+        "accepted fields are batch_size, cells, clip_norm, dropout, hidden_size, "
+        "learning_rate, lookback, num_layers"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "sent"),
+    [
+        ('"8"', "the string '8'"),
+        ('{"low": 4, "high": 8}', "an object"),
+        ("8", "the number 8"),
+        ("null", "null"),
+        ("[8]", "a list of 1"),
+    ],
+)
+def test_space_range_names_value_sent(tmp_path: Path, value: str, sent: str) -> None:
+    path = tmp_path / "space.json"
+    path.write_text(f'{{"hidden_size": {value}}}')
+
+    with pytest.raises(ValueError) as caught:
+        space_file(path)
+
+    assert str(caught.value) == (
+        f"--space {path}: hidden_size: hidden_size must be a range [low, high] of "
+        f"two numbers, not {sent}; send two numbers such as [8, 128]"
     )
 
 
