@@ -22,6 +22,7 @@ from models.data.row_checks import (
 )
 from models.data.series import PRICE_COLUMNS
 from models.data.session_dates import check_sessions
+from models.data.session_gaps import find_session_gaps
 from models.data.value_range import check_column_ranges, check_series_values
 from models.errors import DataError
 from models.pandas_dates import DATE_RANGE
@@ -103,6 +104,8 @@ def clean_frame(
     5. A column in which every value is missing is dropped. Other missing
        values are forward-filled from the previous row, and leading rows with
        no previous value to copy are dropped.
+    6. With ``sessions_only``, the NYSE sessions between the first and the
+       last row that have no row are listed, without changing the frame.
 
     Returns a frame with a ``DatetimeIndex`` named ``date`` (datetime64[ns],
     midnight, sorted, unique) and float64 columns in the order of
@@ -142,6 +145,9 @@ def clean_frame(
     frame = _drop_duplicate_dates(frame, notes)
     filled = _fill_missing(frame, notes)
     rows = source_rows(parsed_rows, filled.index)
+
+    if sessions_only:
+        _note_session_gaps(filled.index, notes)
 
     _check_signs(filled, kind, label, rows)
     check_series_values(filled["close"], name=name, label=label)
@@ -390,6 +396,23 @@ def _fill_missing(frame: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
             f"{format_dates(filled.index[leading])}."
         )
     return filled[~leading]
+
+
+def _note_session_gaps(dates: pd.DatetimeIndex, notes: list[str]) -> None:
+    gaps = find_session_gaps(dates)
+    if gaps is None:
+        return
+
+    first = gaps.longest_first.strftime("%Y-%m-%d")
+    last = gaps.longest_last.strftime("%Y-%m-%d")
+    notes.append(
+        f"Found no row on {plural(len(gaps.missing), 'NYSE session')} between "
+        f"the first and the last date: {format_dates(gaps.missing)}. The "
+        f"longest gap is {plural(gaps.longest, 'session')}, {first}..{last}. "
+        "Training and forecasts read the rows on either side of a gap as "
+        "consecutive sessions, so add rows for the missing sessions to model "
+        "them."
+    )
 
 
 def _check_signs(frame: pd.DataFrame, kind: str, label: str, rows: np.ndarray) -> None:

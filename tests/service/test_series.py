@@ -97,8 +97,12 @@ def test_upload_value_csv_multipart_reports_cleaning(client: httpx.Client) -> No
     assert info["rows"] == 5
     assert info["start"] == "2024-01-02"
     assert info["end"] == "2024-01-09"
-    assert len(info["cleaning"]) == 3
+    assert len(info["cleaning"]) == 4
     assert any(step.startswith("Sorted the rows") for step in info["cleaning"])
+    assert info["cleaning"][-1].startswith(
+        "Found no row on 1 NYSE session between the first and the last date: "
+        "2024-01-04."
+    )
 
 
 @pytest.mark.parametrize(

@@ -103,6 +103,11 @@ def test_load_csv_yahoo_cleaning_sentences(tmp_path: Path) -> None:
         "Dropped 1 row with a duplicate date, keeping the last row in input "
         "order for each date: 2020-01-07.",
         "Forward-filled 1 missing volume value from the previous row: 2020-01-08.",
+        "Found no row on 1 NYSE session between the first and the last date: "
+        "2020-01-03. The longest gap is 1 session, 2020-01-03..2020-01-03. "
+        "Training and forecasts read the rows on either side of a gap as "
+        "consecutive sessions, so add rows for the missing sessions to model "
+        "them.",
     )
     assert series.frame["close"].tolist() == [1.0, 3.0, 4.5, 5.0]
     assert series.frame["volume"].tolist() == [100.0, 300.0, 450.0, 450.0]
