@@ -32,7 +32,11 @@ from models.cli_data import (
     with_source_options,
 )
 from models.cli_inputs import read_json_file, split_version_ref
-from models.cli_outputs import check_output_folder, check_registry
+from models.cli_outputs import (
+    check_output_folder,
+    check_registry,
+    check_registry_folder,
+)
 from models.errors import CheckpointError, RnnForecastError
 from models.exit_status import SIGINT_STATUS, SIGPIPE_STATUS, SIGTERM_STATUS
 from models.generator_fields import check_generator_fields
@@ -716,6 +720,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     registry = Registry(args.registry or default_registry())
 
     try:
+        check_registry_folder(registry.root)
         prepare_outputs(args)
         status = int(args.handler(args, registry))
         # a closed pipe shows up here rather than at exit, where Python

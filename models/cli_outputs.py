@@ -56,6 +56,18 @@ def check_output_folder(label: str, folder: Path) -> None:
     check_writable(label, folder)
 
 
+def check_registry_folder(root: Path) -> None:
+    """Raise ``ValueError`` naming ``--registry`` and
+    ``RNN_FORECAST_REGISTRY`` when ``root`` exists but is not a folder. A
+    registry that reads such a path finds no models, and commands would
+    report an empty registry or a missing model instead of the wrong path."""
+    if root.exists() and not root.is_dir():
+        raise ValueError(
+            f"registry {root} (set by {REGISTRY_SOURCE}): {root} is a file, not a "
+            "folder; choose another location"
+        )
+
+
 def check_registry(root: Path) -> None:
     """Check, before a command trains, that a version can be written to the
     registry folder ``root``, without creating it.

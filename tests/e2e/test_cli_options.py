@@ -248,3 +248,22 @@ def test_registry_under_file_rejected(tmp_path: Path) -> None:
         f"{blocker} is a file, not a folder; choose another location\n"
     )
     assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["models", "list"], ["models", "show", "nflx"], ["forecast", "nflx"]],
+    ids=["list", "show", "forecast"],
+)
+def test_registry_that_is_file_rejected(tmp_path: Path, command: list[str]) -> None:
+    registry = tmp_path / "file"
+    registry.write_text("not a folder\n")
+
+    result = run_cli(registry, *command)
+
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"error: registry {registry} (set by --registry or RNN_FORECAST_REGISTRY): "
+        f"{registry} is a file, not a folder; choose another location\n"
+    )
+    assert result.stdout == ""
