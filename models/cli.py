@@ -40,7 +40,13 @@ from models.cli_outputs import (
 from models.errors import CheckpointError, RnnForecastError
 from models.exit_status import SIGINT_STATUS, SIGPIPE_STATUS, SIGTERM_STATUS
 from models.generator_fields import check_generator_fields
-from models.interrupts import HeldInterrupt, interrupted_after_write
+from models.interrupts import (
+    HeldInterrupt,
+    interrupted_after_write,
+    raise_sigterm_interrupt,
+    stop_status,
+    stop_word,
+)
 from models.nn import infer_kernel_build
 from models.option_errors import (
     CLIP_OFF,
@@ -360,7 +366,8 @@ def cmd_train(args: argparse.Namespace, registry: Registry) -> int:
     # server that cannot start
     listener = listen(args.host, chosen_port(args)) if args.serve else None
     bar = ProgressBar(enabled=not args.quiet)
-    # a Ctrl-C from the registry write on is held until the aliases are set
+    # a Ctrl-C or SIGTERM from the registry write on is held until the
+    # aliases are set
     held_interrupt = HeldInterrupt()
     try:
         version, result, series = train_and_register(
@@ -381,15 +388,18 @@ def cmd_train(args: argparse.Namespace, registry: Registry) -> int:
         held_interrupt.release()
 
     try:
-        if held_interrupt.release():
-            raise KeyboardInterrupt
+        received = held_interrupt.release()
+        if received is not None:
+            raise received
         print_training_report(spec, version, result, series, registry)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         if listener is not None:
             listener.close()
-        message = interrupted_after_write(spec.name, version, registry.root, args.alias)
+        message = interrupted_after_write(
+            stop, spec.name, version, registry.root, args.alias
+        )
         print(message, file=sys.stderr)
-        return SIGINT_STATUS
+        return stop_status(stop)
     if listener is not None:
         return cmd_serve(args, registry, listener)
     return 0
@@ -698,22 +708,43 @@ OUTPUT_FOLDERS = ("out",)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command that ``argv`` (default ``sys.argv[1:]``) names and
+    return its exit status.
+
+    The SIGTERM handler of the commands that compute is put back as it was
+    on return, so a caller in the same process, such as a test, keeps its
+    own."""
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        return run_command(argv)
+    finally:
+        replaced = signal.getsignal(signal.SIGTERM) is raise_sigterm_interrupt
+        if replaced and previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def run_command(argv: Sequence[str] | None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(levelname)s %(name)s: %(message)s"
     )
-    if start_kernel_build(sys.argv[1:] if argv is None else argv):
+    words = sys.argv[1:] if argv is None else argv
+    if start_kernel_build(words):
         # SIGTERM's default action ends the process without its exit
         # handlers, which end the compiler and delete its partial library
         signal.signal(signal.SIGTERM, exit_terminated)
+    elif command_word(words) not in KERNEL_COMMANDS:
+        # the commands that compute, such as train, then end with an error
+        # line as after Ctrl-C, and a registry write in progress is removed
+        signal.signal(signal.SIGTERM, raise_sigterm_interrupt)
     try:
         with collector_paused():
             # the command modules import torch
             parser = build_parser()
             from models.registry import Registry
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         # the exit handlers end a compiler that the kernel build started
-        print("error: interrupted", file=sys.stderr)
-        return SIGINT_STATUS
+        print(f"error: {stop_word(stop)}", file=sys.stderr)
+        return stop_status(stop)
 
     args = parser.parse_args(argv)
     args.argv = list(argv) if argv is not None else None
@@ -733,10 +764,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         options = getattr(args, "field_options", {})
         print(f"error: {_message(exc, options)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         # a registry version is written whole or not at all
-        print("error: interrupted", file=sys.stderr)
-        return SIGINT_STATUS
+        print(f"error: {stop_word(stop)}", file=sys.stderr)
+        return stop_status(stop)
 
 
 def start_kernel_build(argv: Sequence[str]) -> bool:

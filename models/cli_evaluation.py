@@ -30,8 +30,7 @@ from models.cli_data import (
 )
 from models.cli_inputs import output_path, read_json_file, split_version_ref
 from models.cli_outputs import check_output_folder, check_registry
-from models.exit_status import SIGINT_STATUS
-from models.interrupts import HeldInterrupt, interrupted_after_write
+from models.interrupts import HeldInterrupt, interrupted_after_write, stop_status
 from models.limits import limit_from_env
 from models.option_errors import located, validate_options
 from models.paths import default_cache_dir
@@ -409,7 +408,8 @@ def cmd_tune(args: argparse.Namespace, registry: Registry) -> int:
     check_storage_option(args.storage)
     if params.register_version:
         check_registry(registry.root)
-    # a Ctrl-C from the registry write on is held until the write ends
+    # a Ctrl-C or SIGTERM from the registry write on is held until the write
+    # ends
     held_interrupt = HeldInterrupt()
     try:
         summary = run_tuning(
@@ -422,16 +422,17 @@ def cmd_tune(args: argparse.Namespace, registry: Registry) -> int:
         held_interrupt.release()
 
     try:
-        if held_interrupt.release():
-            raise KeyboardInterrupt
+        received = held_interrupt.release()
+        if received is not None:
+            raise received
         print_tuning_summary(args, params, summary, registry)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         if "version" not in summary:
             raise
         name = params.name or params.base.name
-        message = interrupted_after_write(name, summary["version"], registry.root)
+        message = interrupted_after_write(stop, name, summary["version"], registry.root)
         print(message, file=sys.stderr)
-        return SIGINT_STATUS
+        return stop_status(stop)
     return 0
 
 

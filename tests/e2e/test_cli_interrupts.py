@@ -1,11 +1,13 @@
-"""Ctrl-C and alias failures of ``rnn-forecast train`` and ``tune`` around
-the registry write: the command either writes nothing or names the version
-it wrote."""
+"""Ctrl-C, SIGTERM and alias failures of ``rnn-forecast train`` and
+``tune`` around the registry write: the command either writes nothing or
+names the version it wrote."""
 
 from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ import pytest
 from models import cli
 from models.pipeline import build_metadata
 from models.registry import Registry
+from tests.conftest import ROOT
 
 TINY = [
     "--name", "ar", "--data", "synthetic:ar1", "--length", "300",
@@ -92,11 +95,13 @@ def test_ctrl_c_before_write_writes_nothing(
     assert Registry(tmp_path).versions("ar") == []
 
 
-def test_ctrl_c_handler_restored_after_train(tmp_path: Path) -> None:
-    before = signal.getsignal(signal.SIGINT)
+def test_signal_handlers_restored_after_train(tmp_path: Path) -> None:
+    ctrl_c = signal.getsignal(signal.SIGINT)
+    sigterm = signal.getsignal(signal.SIGTERM)
 
     assert train(tmp_path) == 0
-    assert signal.getsignal(signal.SIGINT) is before
+    assert signal.getsignal(signal.SIGINT) is ctrl_c
+    assert signal.getsignal(signal.SIGTERM) is sigterm
 
 
 def test_invalid_alias_file_fails_before_training(
@@ -131,3 +136,65 @@ def test_tune_ctrl_c_during_write_names_version(
         f"error: interrupted after writing ar version 1 to {Registry(registry).root}\n"
     )
     assert Registry(registry).versions("ar") == [1]
+
+
+# Runs ``rnn-forecast`` on the registry in argv[1] with the options in
+# argv[2:], with SIGTERM sent to itself at the point that PATCH names.
+SIGTERM_SCRIPT = """
+import os, signal, sys
+from models import cli, pipeline
+from models.registry import Registry
+
+def terminate():
+    os.kill(os.getpid(), signal.SIGTERM)
+
+write = Registry.write
+build_metadata = pipeline.build_metadata
+
+def write_then_terminate(self, *args, **kwargs):
+    version = write(self, *args, **kwargs)
+    terminate()
+    return version
+
+def terminate_then_build(*args):
+    terminate()
+    return build_metadata(*args)
+
+if os.environ["PATCH"] == "after write":
+    Registry.write = write_then_terminate
+else:
+    pipeline.build_metadata = terminate_then_build
+sys.exit(cli.main(["--registry", sys.argv[1], "train", *sys.argv[2:]]))
+"""
+
+
+def train_terminated(registry: Path, moment: str) -> subprocess.CompletedProcess[str]:
+    """Run ``train`` in a new process that sends itself SIGTERM at
+    ``moment``: "after write" or "before write"."""
+    return subprocess.run(
+        [sys.executable, "-c", SIGTERM_SCRIPT, str(registry), *TINY, "--quiet"],
+        cwd=ROOT,
+        env={**os.environ, "PATCH": moment},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_sigterm_before_write_writes_nothing(tmp_path: Path) -> None:
+    result = train_terminated(tmp_path, "before write")
+
+    assert result.returncode == 143
+    assert result.stderr.endswith("error: terminated\n")
+    assert Registry(tmp_path).versions("ar") == []
+    assert list((tmp_path / "ar").glob(".tmp-*")) == []
+
+
+def test_sigterm_during_write_names_version(tmp_path: Path) -> None:
+    result = train_terminated(tmp_path, "after write")
+
+    assert result.returncode == 143
+    assert result.stderr.endswith(
+        f"error: terminated after writing ar version 1 to {Registry(tmp_path).root}\n"
+    )
+    assert Registry(tmp_path).versions("ar") == [1]
