@@ -727,6 +727,10 @@ def run_command(argv: Sequence[str] | None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(levelname)s %(name)s: %(message)s"
     )
+    # torch sets its loggers to WARNING at the end of its import. An import
+    # that a signal cuts short would leave them at INFO, and torch's exit
+    # handlers would then log cache statistics after the error line.
+    logging.getLogger("torch").setLevel(logging.WARNING)
     words = sys.argv[1:] if argv is None else argv
     if start_kernel_build(words):
         # SIGTERM's default action ends the process without its exit

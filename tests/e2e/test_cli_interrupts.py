@@ -168,16 +168,25 @@ sys.exit(cli.main(["--registry", sys.argv[1], "train", *sys.argv[2:]]))
 """
 
 
-def train_terminated(registry: Path, moment: str) -> subprocess.CompletedProcess[str]:
-    """Run ``train`` in a new process that sends itself SIGTERM at
-    ``moment``: "after write" or "before write"."""
+def run_script(
+    script: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``script`` with ``args`` in a new Python process."""
     return subprocess.run(
-        [sys.executable, "-c", SIGTERM_SCRIPT, str(registry), *TINY, "--quiet"],
+        [sys.executable, "-c", script, *args],
         cwd=ROOT,
-        env={**os.environ, "PATCH": moment},
+        env={**os.environ, **(env or {})},
         capture_output=True,
         text=True,
         timeout=300,
+    )
+
+
+def train_terminated(registry: Path, moment: str) -> subprocess.CompletedProcess[str]:
+    """Run ``train`` in a new process that sends itself SIGTERM at
+    ``moment``: "after write" or "before write"."""
+    return run_script(
+        SIGTERM_SCRIPT, str(registry), *TINY, "--quiet", env={"PATCH": moment}
     )
 
 
@@ -198,3 +207,30 @@ def test_sigterm_during_write_names_version(tmp_path: Path) -> None:
         f"error: terminated after writing ar version 1 to {Registry(tmp_path).root}\n"
     )
     assert Registry(tmp_path).versions("ar") == [1]
+
+
+# Runs ``rnn-forecast models list`` with a Ctrl-C raised by the first import
+# after torch's fake tensor module has registered its exit handler, which
+# logs at INFO.
+IMPORT_INTERRUPT_SCRIPT = """
+import sys
+
+class InterruptImport:
+    def find_spec(self, name, path=None, target=None):
+        fake_tensor = sys.modules.get("torch._subclasses.fake_tensor")
+        if hasattr(fake_tensor, "dump_cache_stats"):
+            sys.meta_path.remove(self)
+            raise KeyboardInterrupt
+        return None
+
+sys.meta_path.insert(0, InterruptImport())
+from models import cli
+sys.exit(cli.main(["--registry", sys.argv[1], "models", "list"]))
+"""
+
+
+def test_ctrl_c_in_torch_import_prints_one_line(tmp_path: Path) -> None:
+    result = run_script(IMPORT_INTERRUPT_SCRIPT, str(tmp_path))
+
+    assert result.returncode == cli.SIGINT_STATUS
+    assert result.stderr == "error: interrupted\n"
