@@ -48,7 +48,7 @@ def stop_status(stop: KeyboardInterrupt) -> int:
 
 class HeldInterrupt:
     """Record SIGINT and SIGTERM from ``hold`` until ``release`` instead of
-    raising.
+    raising. A second signal in that time raises the first one's exception.
 
     Only the main thread can set a signal handler, so in any other thread
     ``hold`` does nothing and both signals keep their usual effect.
@@ -74,9 +74,13 @@ class HeldInterrupt:
         return self.received
 
     def _record(self, signum: int, frame: FrameType | None) -> None:
-        if self.received is None:
-            terminated = signum == signal.SIGTERM
-            self.received = SigtermInterrupt() if terminated else KeyboardInterrupt()
+        # A second signal raises at once, so a write that hangs, such as
+        # one that waits for the lock of a stopped process, can still be
+        # stopped.
+        if self.received is not None:
+            raise self.received
+        terminated = signum == signal.SIGTERM
+        self.received = SigtermInterrupt() if terminated else KeyboardInterrupt()
 
 
 def interrupted_after_write(

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,26 @@ def test_ctrl_c_during_write_names_version(
     )
     assert registry.versions("ar") == [1]
     assert registry.aliases("ar") == {"prod": 1, "candidate": 1, "latest": 1}
+
+
+def test_second_ctrl_c_stops_held_write(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def hanging_write(self: Registry, *args: Any, **kwargs: Any) -> int:
+        interrupt_self()
+        interrupt_self()
+        # a write stuck on the lock; a Ctrl-C that stops it ends the wait
+        time.sleep(30)
+        return 1
+
+    monkeypatch.setattr(Registry, "write", hanging_write)
+    started = time.monotonic()
+
+    status = train(tmp_path)
+
+    assert time.monotonic() - started < 20
+    assert status == cli.SIGINT_STATUS
+    assert capsys.readouterr().err == "error: interrupted\n"
 
 
 def test_ctrl_c_during_report_names_version(
