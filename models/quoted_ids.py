@@ -17,7 +17,7 @@ def quoted(value: object, limit: int = MAX_QUOTED_CHARS) -> str:
     of its first ``limit`` characters and a note with its length."""
     if not isinstance(value, str) or len(value) <= limit:
         return repr(value)
-    return f"{value[:limit]!r}{_cut_note(value, limit)}"
+    return f"{value[:limit]!r}{cut_note(value, limit)}"
 
 
 def shortened(text: str, limit: int = MAX_QUOTED_CHARS) -> str:
@@ -26,8 +26,9 @@ def shortened(text: str, limit: int = MAX_QUOTED_CHARS) -> str:
     length."""
     if len(text) <= limit:
         return text
-    return f"{text[:limit]}{_cut_note(text, limit)}"
+    return f"{text[:limit]}{cut_note(text, limit)}"
 
 
-def _cut_note(text: str, limit: int) -> str:
+def cut_note(text: str, limit: int) -> str:
+    """Return the note that follows ``text`` cut to ``limit`` characters."""
     return f"... ({len(text)} characters, the first {limit} shown)"

@@ -22,6 +22,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.errors import CLOSE, problem
+from service.header_values import quoted_header
 from service.links import route_path
 from service.list_headers import header_list, list_members
 
@@ -48,7 +49,10 @@ def _codings_other_than(headers: Headers, name: str, kept: str) -> str | None:
     value = header_list(headers, name)
     if value is None:
         return None
-    codings = [coding.lower() for coding in list_members(value)]
+    # codings are ASCII tokens, and lower() would change non-ASCII bytes
+    codings = [
+        coding.lower() if coding.isascii() else coding for coding in list_members(value)
+    ]
     others = [coding for coding in codings if coding != kept]
     return ", ".join(others) or None
 
@@ -57,8 +61,8 @@ def coding_detail(codings: str, content: str) -> str:
     """Return the detail of a 415 for a ``content`` body (``JSON`` or
     ``CSV``) sent with ``codings``."""
     return (
-        f"Content-Encoding {codings!r} is not supported; send the {content} "
-        "uncompressed, without a Content-Encoding header"
+        f"Content-Encoding {quoted_header(codings)} is not supported; send "
+        f"the {content} uncompressed, without a Content-Encoding header"
     )
 
 
@@ -66,9 +70,10 @@ def transfer_coding_detail(header: str, content: str) -> str:
     """Return the detail of a 400 for a ``content`` body (``JSON`` or
     ``CSV``) sent with the ``Transfer-Encoding`` value ``header``."""
     return (
-        f"Transfer-Encoding {header!r} is not supported, because the server "
-        f"decodes only the chunked transfer coding; send the {content} "
-        "uncompressed, with Transfer-Encoding: chunked or a Content-Length"
+        f"Transfer-Encoding {quoted_header(header)} is not supported, because "
+        "the server decodes only the chunked transfer coding; send the "
+        f"{content} uncompressed, with Transfer-Encoding: chunked or a "
+        "Content-Length"
     )
 
 

@@ -30,6 +30,7 @@ from models.errors import (
 from models.quoted_ids import shortened
 from service.body_examples import body_is_optional, smallest_body
 from service.field_errors import field_error, json_limit_message, null_body_message
+from service.header_values import quoted_header
 from service.json_bodies import (
     DuplicateKeyError,
     NullBodyError,
@@ -183,7 +184,8 @@ async def validation_error_handler(request: Request, exc: Exception) -> JSONResp
         given = (
             "the body has no Content-Type"
             if content_type is None
-            else f"Content-Type {content_type!r} is not supported for this body"
+            else f"Content-Type {quoted_header(content_type)} is not supported "
+            "for this body"
         )
         return problem(415, f"{given}; send JSON with Content-Type: application/json")
     docs = docs_path(request)

@@ -36,6 +36,7 @@ from service.auth import ApiKeyMiddleware
 from service.client_disconnects import BodyWatch
 from service.content_coding import ContentCodingMiddleware
 from service.errors import CLOSE, problem
+from service.header_values import quoted_header
 from service.links import route_path
 from service.logging_config import REQUEST_ID
 from service.negotiation import AcceptMiddleware
@@ -358,8 +359,9 @@ class ProblemCORSMiddleware(CORSMiddleware):
         rejected = bytes(response.body).decode(errors="replace")
         detail = (
             f"CORS preflight rejected ({rejected}) for origin "
-            f"{request_headers.get('origin')!r}; the allowed origins, methods and "
-            "headers are set by RNN_FORECAST_CORS_ORIGINS and the API"
+            f"{quoted_header(request_headers.get('origin', ''))}; the allowed "
+            "origins, methods and headers are set by RNN_FORECAST_CORS_ORIGINS "
+            "and the API"
         )
         headers = {
             key: value

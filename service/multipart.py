@@ -16,6 +16,7 @@ from starlette.datastructures import FormData, Headers
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from models.errors import InvalidInputError
+from service.header_values import header_text
 
 FILE_FIELD = "file"
 MAX_FORM_FIELDS = 10
@@ -72,7 +73,7 @@ def check_closed(headers: Headers, body: bytes) -> None:
         return
     raise InvalidInputError(
         "the body is not a complete multipart/form-data form, because it "
-        f"ends without the closing boundary line --{boundary.decode('latin-1')}--; "
+        f"ends without the closing boundary line --{header_text(boundary)}--; "
         f"{FIX}",
         field=FILE_FIELD,
     )

@@ -34,7 +34,8 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from service.errors import PROBLEM_MEDIA_TYPE, close_if_body, problem, shorten
+from service.errors import PROBLEM_MEDIA_TYPE, close_if_body, problem
+from service.header_values import quoted_header
 from service.operations import Operations
 
 JSON_MEDIA_TYPE = "application/json"
@@ -151,7 +152,7 @@ def not_acceptable(
     that the operation sends."""
     sent = ", ".join(media_types)
     detail = (
-        f"Accept {shorten(accept, ACCEPT_SHOWN_CHARS)!r} allows none of the "
+        f"Accept {quoted_header(accept, ACCEPT_SHOWN_CHARS)} allows none of the "
         f"media types this endpoint sends ({sent}); accept {media_types[0]} "
         "or */*, or leave the Accept header out"
     )

@@ -21,9 +21,9 @@ from fastapi import Depends, Header, HTTPException, Request
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from models.quoted_ids import quoted
 from service.errors import close_if_body, problem
 from service.etag import is_tag_list, quoted_tag_list, tag_listed
+from service.header_values import header_text, quoted_header
 from service.list_headers import header_list
 from service.operations import Operations
 
@@ -44,21 +44,22 @@ class Preconditions:
         if self.if_match is not None:
             if etag is None:
                 raise _failed(
-                    f"If-Match {self.if_match!r} requires an existing resource, "
-                    "but there is none; leave If-Match out to create it",
+                    f"If-Match {quoted_header(self.if_match)} requires an "
+                    "existing resource, but there is none; leave If-Match out "
+                    "to create it",
                     etag,
                 )
             if not tag_listed(self.if_match, etag, strong=True):
                 raise _failed(
-                    f"If-Match {self.if_match} does not match the current ETag "
-                    f"{etag}; {FIX}",
+                    f"If-Match {header_text(self.if_match)} does not match the "
+                    f"current ETag {etag}; {FIX}",
                     etag,
                 )
         if self.if_none_match is not None and etag is not None:
             if tag_listed(self.if_none_match, etag, strong=False):
                 raise _failed(
-                    f"If-None-Match {self.if_none_match} matches the resource, "
-                    f"which exists with ETag {etag}; {FIX}",
+                    f"If-None-Match {header_text(self.if_none_match)} matches "
+                    f"the resource, which exists with ETag {etag}; {FIX}",
                     etag,
                 )
 
@@ -110,8 +111,8 @@ def invalid_tag_list_message(name: str, value: str) -> str:
     valid."""
     fixed = quoted_tag_list(value)
     start = (
-        f"{name} {quoted(value)} is not * or a list of entity tags, which are "
-        "written in double quotes"
+        f"{name} {quoted_header(value)} is not * or a list of entity tags, "
+        "which are written in double quotes"
     )
     if fixed is None:
         return (
@@ -120,8 +121,11 @@ def invalid_tag_list_message(name: str, value: str) -> str:
         )
     weak = ""
     if "," not in fixed and not fixed.startswith("W/"):
-        weak = f" (W/{fixed} for a weak tag)"
-    return f"{start}; send {name}: {fixed}{weak} or {name}: *, or leave the header out"
+        weak = f" (W/{header_text(fixed)} for a weak tag)"
+    return (
+        f"{start}; send {name}: {header_text(fixed)}{weak} or {name}: *, or "
+        "leave the header out"
+    )
 
 
 PreconditionsDep = Annotated[Preconditions, Depends(read_preconditions)]

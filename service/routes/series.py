@@ -26,6 +26,7 @@ from service.diagnostics_queue import ClientDisconnectedError
 from service.errors import PROBLEM_MEDIA_TYPE, PayloadTooLargeError
 from service.filename_scripts import check_filename_scripts
 from service.filenames import display_filename
+from service.header_values import quoted_header
 from service.jobs.uploads import delete_unused_series
 from service.jobs.views import ManagerDep
 from service.links import public_path
@@ -272,8 +273,9 @@ def _body_reader(
     declared = content_type.split(";")[0].strip() or "(none)"
     raise HTTPException(
         status_code=415,
-        detail=f"Content-Type {declared!r} is not accepted; send the CSV as "
-        "text/csv or as the field 'file' of a multipart/form-data form",
+        detail=f"Content-Type {quoted_header(declared)} is not accepted; send "
+        "the CSV as text/csv or as the field 'file' of a multipart/form-data "
+        "form",
     )
 
 
