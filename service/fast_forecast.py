@@ -29,8 +29,9 @@ helpers:
 
 Anything else goes through the app as if the fast path were not there, such
 as a request with a query string, a declared ``Content-Length`` above the
-limit, a ``Content-Encoding`` other than ``identity`` or a
-``Transfer-Encoding`` other than ``chunked`` on any of its lines, or an
+limit, two ``Content-Type`` lines that differ, a ``Content-Encoding``
+other than ``identity`` or a ``Transfer-Encoding`` other than ``chunked``
+on any of its lines, or an
 ``Accept`` header that rules out ``application/json``. So does any
 request that fails on the way, with the body parts read so far replayed: a body that is
 not valid JSON, fails validation or may repeat a key, a body over its limit,
@@ -392,7 +393,8 @@ def telemetry_enabled(app: FastAPI) -> bool:
 def _first_headers(scope: Scope) -> dict[bytes, bytes]:
     """The first value of each header in ``READ_HEADERS``, as Starlette's
     ``Headers.get`` would return it, except ``Accept``, whose values are
-    joined into one list. A ``Content-Encoding`` or ``Transfer-Encoding``
+    joined into one list, and ``Content-Type``, which is empty when two of
+    its lines differ. A ``Content-Encoding`` or ``Transfer-Encoding``
     key only marks that the request has one, because
     ``unsupported_codings`` and ``unsupported_transfer_codings`` read all
     its lines."""
@@ -404,6 +406,10 @@ def _first_headers(scope: Scope) -> dict[bytes, bytes]:
             found[key] = value
         elif key == ACCEPT:
             found[key] += b", " + value
+        elif key == CONTENT_TYPE and value != found[key]:
+            # no media type, so the request goes to the app, which rejects
+            # differing Content-Type lines
+            found[key] = b""
     return found
 
 

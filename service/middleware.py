@@ -3,8 +3,9 @@
 ``install_middleware`` fixes the order, outermost first: request context (id,
 access log, metrics, last-resort 500), ``HEAD`` served as ``GET``, CORS (only
 when origins are set), the API key check (``service.auth``), content
-negotiation (``service.negotiation``), body size limit and the rejection of
-compressed bodies (``service.content_coding``). CORS answers a preflight
+negotiation (``service.negotiation``), body size limit, the rejection of
+compressed bodies (``service.content_coding``) and that of differing
+``Content-Type`` lines (``service.content_type_lines``). CORS answers a preflight
 without the key, and the key and ``Accept`` are judged before the body is
 read. FastAPI's exception handlers sit inside all of them, so every
 problem+json response passes through the request context on its way out.
@@ -35,6 +36,7 @@ from service.access_log import write_access_line
 from service.auth import ApiKeyMiddleware
 from service.client_disconnects import BodyWatch
 from service.content_coding import ContentCodingMiddleware
+from service.content_type_lines import ContentTypeLinesMiddleware
 from service.errors import CLOSE, problem
 from service.header_values import quoted_header
 from service.links import route_path
@@ -395,6 +397,7 @@ def install_middleware(
         "RNN_FORECAST_MAX_UPLOAD_BYTES",
         framing=MULTIPART_OVERHEAD_BYTES,
     )
+    app.add_middleware(ContentTypeLinesMiddleware)
     app.add_middleware(ContentCodingMiddleware, csv_paths=upload_paths)
     app.add_middleware(
         BodySizeLimitMiddleware,
