@@ -39,6 +39,7 @@ from service.json_bodies import (
 from service.links import docs_path, route_path
 from service.missing_fields import add_missing_fixes
 from service.null_fields import add_null_hints
+from service.query_lists import add_repeat_fixes
 from service.root_prefix import unstripped_prefix_detail
 from service.trailing_slashes import path_without_slash
 
@@ -194,6 +195,7 @@ async def validation_error_handler(request: Request, exc: Exception) -> JSONResp
     errors = [field_error(err, exc.body, docs, example) for err in raw_errors]
     add_null_hints(request, errors, raw_errors, exc.body)
     add_missing_fixes(request, errors, raw_errors, exc.body)
+    add_repeat_fixes(request, errors, raw_errors)
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
     return problem(422, detail or "the request is invalid", errors=errors)
 

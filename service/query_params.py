@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import Any
 
 from fastapi import Depends, Request
-from fastapi.dependencies.models import Dependant
+from fastapi.dependencies.models import Dependant, ModelField
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
@@ -126,14 +126,16 @@ def takes_body(route: APIRoute) -> bool:
 def declared_query_names(route: APIRoute) -> frozenset[str]:
     """Return the names of the query parameters that ``route`` and its
     dependencies declare."""
-    return frozenset(_query_names(route.dependant))
+    return frozenset(field.alias for field in query_fields(route.dependant))
 
 
-def _query_names(dependant: Dependant) -> list[str]:
-    names = [param.alias for param in dependant.query_params]
+def query_fields(dependant: Dependant) -> list[ModelField]:
+    """Return the query parameters that ``dependant`` and its dependencies
+    declare."""
+    fields = list(dependant.query_params)
     for sub in dependant.dependencies:
-        names += _query_names(sub)
-    return names
+        fields += query_fields(sub)
+    return fields
 
 
 def body_field_names(route: APIRoute) -> frozenset[str]:

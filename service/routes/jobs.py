@@ -33,6 +33,7 @@ from service.json_bodies import JsonBodyRoute
 from service.null_fields import BODY_PART_TYPES_SCOPE_KEY
 from service.path_params import JobIdParam
 from service.preconditions import PreconditionsDep
+from service.query_lists import repeat_fix
 from service.query_params import SinglePageValues
 from service.routes.training_jobs import (
     CANCEL_RESPONSES,
@@ -155,9 +156,10 @@ def check_kind_filter(kinds: list[str] | None) -> None:
         try:
             get_kind(name)
         except InvalidInputError as exc:
+            fix = repeat_fix("kind", name, kind_names())
             raise InvalidInputError(
-                f"{exc.message}; filter by one of them, or leave kind out to "
-                "list jobs of every kind",
+                f"{exc.message}; filter by one of them, and {fix}, or leave "
+                "kind out to list jobs of every kind",
                 field="query.kind",
             ) from exc
 
