@@ -12,6 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from models.json_surrogates import UNPAIRED_SURROGATE_MESSAGE, unpaired_surrogate_path
+
 JSON_TYPE_NAMES = {dict: "object", list: "array"}
 
 
@@ -43,8 +45,8 @@ def read_json_file(option: str, path: Path, expected: type, content: str) -> Any
 
     ``content`` describes the expected content in messages, such as ``spec
     fields``. Raises ``ValueError`` naming the option and the file when it
-    cannot be read, is not JSON, repeats a key in one object, or contains
-    another type at the top level.
+    cannot be read, is not JSON, repeats a key in one object, has a string
+    with a lone surrogate, or contains another type at the top level.
     """
     try:
         # utf-8-sig also reads files that an editor saved with a byte order mark
@@ -71,6 +73,9 @@ def read_json_file(option: str, path: Path, expected: type, content: str) -> Any
             f"{option} {path}: the key {exc.key!r} appears twice in one JSON "
             "object, and only the last value would be read; write each key once"
         ) from None
+    unpaired = unpaired_surrogate_path(text, value)
+    if unpaired is not None:
+        raise ValueError(f"{option} {path}: {unpaired}: {UNPAIRED_SURROGATE_MESSAGE}")
     if not isinstance(value, expected):
         raise ValueError(
             f"{option} {path}: expected a JSON {JSON_TYPE_NAMES[expected]} of "

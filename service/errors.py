@@ -27,6 +27,7 @@ from models.errors import (
     RnnForecastError,
     SourceUnavailableError,
 )
+from models.json_surrogates import UNPAIRED_SURROGATE_MESSAGE
 from models.quoted_ids import shortened
 from service.body_examples import body_is_optional, smallest_body
 from service.field_errors import field_error, json_limit_message, null_body_message
@@ -229,17 +230,13 @@ async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
         error = {"field": cause.path, "message": message, "type": "duplicate_key"}
         return problem(422, f"{cause.path}: {message}", errors=[error])
     elif exc.status_code == 400 and isinstance(cause, UnpairedSurrogateError):
-        message = (
-            "the string contains an unpaired UTF-16 surrogate escape (\\ud800 to "
-            "\\udfff), which is not a Unicode character; send the character "
-            "itself, or both halves of its surrogate pair such as \\ud83d\\ude00"
-        )
         error = {
             "field": cause.path,
-            "message": message,
+            "message": UNPAIRED_SURROGATE_MESSAGE,
             "type": "string_unpaired_surrogate",
         }
-        return problem(422, f"{cause.path}: {message}", errors=[error])
+        detail = f"{cause.path}: {UNPAIRED_SURROGATE_MESSAGE}"
+        return problem(422, detail, errors=[error])
     elif exc.status_code == 400 and isinstance(cause, NullBodyError):
         message = null_body_message(
             smallest_body(request), body_is_optional(request), docs_path(request)

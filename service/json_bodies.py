@@ -19,12 +19,13 @@ returns 422 naming the key, the string or the null body for it.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
+
+from models.json_surrogates import join_path, unpaired_surrogate_path
 
 
 class DuplicateKeyError(ValueError):
@@ -52,11 +53,6 @@ class UnpairedSurrogateError(ValueError):
     def __init__(self, path: str) -> None:
         super().__init__(f"the string at {path} contains an unpaired surrogate")
         self.path = path
-
-
-# A JSON escape of a surrogate (U+D800 to U+DFFF), or a surrogate that the
-# decoding of a UTF-16 or UTF-32 body kept. A match may still be a valid pair.
-_MAYBE_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]|[\ud800-\udfff]")
 
 
 class _RepeatedKeys(dict[str, Any]):
@@ -88,10 +84,9 @@ def loads_unique_keys(body: bytes | str) -> Any:
         repeated = _repeated_path(value, "")
         if repeated is not None:
             raise DuplicateKeyError(*repeated)
-    if _MAYBE_SURROGATE.search(text):
-        unpaired = _unpaired_surrogate_path(value, "")
-        if unpaired is not None:
-            raise UnpairedSurrogateError(unpaired)
+    unpaired = unpaired_surrogate_path(text, value)
+    if unpaired is not None:
+        raise UnpairedSurrogateError(unpaired)
     return value
 
 
@@ -102,40 +97,6 @@ def _decode(body: bytes | str) -> str:
     if isinstance(body, str):
         return body
     return body.decode(json.detect_encoding(body), "surrogatepass")
-
-
-def _unpaired_surrogate_path(node: Any, path: str) -> str | None:
-    """Return the path of the first string under ``node``, a key or a value,
-    that contains a lone surrogate, or None."""
-    if isinstance(node, str):
-        return None if _is_unicode(node) else path
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if not _is_unicode(key):
-                return _join(path, _escape_surrogates(key))
-            found = _unpaired_surrogate_path(value, _join(path, key))
-            if found is not None:
-                return found
-    elif isinstance(node, list):
-        for i, value in enumerate(node):
-            found = _unpaired_surrogate_path(value, f"{path}[{i}]")
-            if found is not None:
-                return found
-    return None
-
-
-def _is_unicode(text: str) -> bool:
-    """Return whether ``text`` has no lone surrogate, so UTF-8 can encode it."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _escape_surrogates(text: str) -> str:
-    """Write each lone surrogate of ``text`` as an escape such as ``\\ud800``."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _first_repeated(pairs: list[tuple[str, Any]]) -> str:
@@ -152,9 +113,9 @@ def _repeated_path(node: Any, path: str) -> tuple[str, str] | None:
     """Return the path and the key of the first repeated key under ``node``,
     whose own path is ``path``, or None."""
     if isinstance(node, _RepeatedKeys):
-        return _join(path, node.repeated), node.repeated
+        return join_path(path, node.repeated), node.repeated
     if isinstance(node, dict):
-        children = [(_join(path, key), value) for key, value in node.items()]
+        children = [(join_path(path, key), value) for key, value in node.items()]
     elif isinstance(node, list):
         children = [(f"{path}[{i}]", value) for i, value in enumerate(node)]
     else:
@@ -164,10 +125,6 @@ def _repeated_path(node: Any, path: str) -> tuple[str, str] | None:
         if found is not None:
             return found
     return None
-
-
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
 
 
 class _JsonBodyRequest(Request):

@@ -86,6 +86,17 @@ def test_unused_generator_field_rejected(tmp_path: Path) -> None:
     )
 
 
+def test_unpaired_surrogate_named(tmp_path: Path) -> None:
+    stderr = train_spec(tmp_path, {"epochs": "\ud800", "name": "s"})
+
+    assert stderr == (
+        f"error: --spec {tmp_path / 'spec.json'}: epochs: the string contains an "
+        "unpaired UTF-16 surrogate escape (\\ud800 to \\udfff), which is not a "
+        "Unicode character; send the character itself, or both halves of its "
+        "surrogate pair such as \\ud83d\\ude00\n"
+    )
+
+
 def test_data_flag_sets_seed_of_random_generator(tmp_path: Path) -> None:
     result = run_cli(
         tmp_path,

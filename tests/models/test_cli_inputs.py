@@ -46,6 +46,41 @@ def test_json_file_errors_name_option(
     assert str(caught.value).startswith(expected.format(path=path))
 
 
+SURROGATE_FIX = (
+    "the string contains an unpaired UTF-16 surrogate escape (\\ud800 to "
+    "\\udfff), which is not a Unicode character; send the character itself, "
+    "or both halves of its surrogate pair such as \\ud83d\\ude00"
+)
+
+
+@pytest.mark.parametrize(
+    ("content", "expected", "field"),
+    [
+        (b'{"epochs": "\\ud800"}', dict, "epochs"),
+        (b'{"data": {"source": "x\\udfff"}}', dict, "data.source"),
+        (b'{"a\\udc00": 1}', dict, "a\\udc00"),
+        (b'[{"date": "2020-12-10"}, {"date": "\\ud800"}]', list, "[1].date"),
+    ],
+)
+def test_json_file_unpaired_surrogate_named(
+    tmp_path: Path, content: bytes, expected: type, field: str
+) -> None:
+    path = tmp_path / "input.json"
+    path.write_bytes(content)
+
+    with pytest.raises(ValueError) as caught:
+        read_json_file("--spec", path, expected, "spec fields")
+
+    assert str(caught.value) == f"--spec {path}: {field}: {SURROGATE_FIX}"
+
+
+def test_json_file_surrogate_pair_read(tmp_path: Path) -> None:
+    path = tmp_path / "input.json"
+    path.write_bytes(b'{"name": "\\ud83d\\ude00"}')
+
+    assert read_json_file("--spec", path, dict, "spec fields") == {"name": "\U0001f600"}
+
+
 def test_space_file_errors_name_file(tmp_path: Path) -> None:
     path = tmp_path / "space.json"
     path.write_text('{"hidden_size": [10, 5], "depth": 2}')
