@@ -37,7 +37,7 @@ def setting_names() -> set[str]:
 def check_rnn_forecast(args: list[str]) -> None:
     """Parse ``rnn-forecast ARGS`` with the real parser (exits on errors)."""
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    assert scripts["scripts"]["rnn-forecast"] == "models.cli:main"
+    assert scripts["scripts"]["rnn-forecast"] == "models.entry_point:main"
     parsed = build_parser().parse_args(args)
     assert callable(parsed.handler)
 

@@ -32,6 +32,8 @@ def test_health(live_server: LiveServer) -> None:
         "detail": None,
         "checked_at": None,
         "mismatched_visibility_timeouts": {},
+        "unknown_visibility_timeouts": {},
+        "worker_replied_at": {},
     }
 
 
