@@ -93,14 +93,19 @@ class InHostRunner:
         """Stop dispatching, terminate running children and fail their jobs
         as interrupted, or cancel those with a cancel request; queued jobs
         stay queued for the next start. A job that had written its version
-        gets that version as its result."""
+        gets that version as its result. A job whose child had not begun it
+        (``JobStore.begin_work``) goes back to queued instead."""
         self._stopping.set()
         self._wake()
         self._thread.join(timeout=30)
         registry = Registry(self.settings.registry)
         for job_id, process in list(self._children.items()):
+            requeued = self.store.requeue_unstarted(job_id, worker_label())
             _terminate(process)
-            fail_interrupted(self.store, job_id, shutdown_error, registry)
+            if requeued:
+                logger.info("job %s had not begun; it is queued again", job_id)
+            else:
+                fail_interrupted(self.store, job_id, shutdown_error, registry)
         self._children.clear()
         with self._send_lock:
             self._wake_send.close()
@@ -207,7 +212,7 @@ class InHostRunner:
             try:
                 process = self._mp.Process(
                     target=run_child,
-                    args=(job.id, self.settings, os.getpid()),
+                    args=(job.id, self.settings, os.getpid(), job.worker),
                     name=f"rnn-forecast-job-{job.id[:8]}",
                     daemon=True,
                 )
@@ -217,7 +222,6 @@ class InHostRunner:
                 error = f"failed to start a worker process: {exc}"
                 self.store.finish(job.id, FAILED, error=error)
                 continue
-            self.store.set_worker(job.id, worker_label(process.pid))
             self._children[job.id] = process
             logger.info("started %s job %s in pid %s", job.kind, job.id, process.pid)
 
@@ -240,14 +244,26 @@ def _terminate(process: BaseProcess) -> None:
         process.join(TERMINATE_WAIT_SECONDS)
 
 
-def run_child(job_id: str, settings: Settings, parent_pid: int) -> None:
-    """Entry point of a worker process: run one claimed job, then exit."""
+def run_child(
+    job_id: str, settings: Settings, parent_pid: int, claimed_by: str | None
+) -> None:
+    """Entry point of a worker process: run one job that the API process,
+    whose worker label is ``claimed_by``, claimed, then exit.
+
+    The child records itself as the job's worker before it runs the job. The
+    API process requeues a job whose worker is still its own when it stops,
+    so the job runs exactly once: in this child or after the next start.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.config.dictConfig(log_config(settings.log_format, settings.log_level))
     configure_worker_process(settings)
 
     store = open_store(settings)
     try:
+        worker = worker_label(os.getpid())
+        if claimed_by is None or not store.begin_work(job_id, claimed_by, worker):
+            logger.info("job %s was requeued or ended before it began", job_id)
+            return
         job = store.get(job_id)
         if job.status == RUNNING:
             execute_job(store, job, settings, parent_pid=parent_pid)

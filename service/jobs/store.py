@@ -403,9 +403,33 @@ class JobStore:
                 return job
         return None
 
-    def set_worker(self, job_id: str, worker: str) -> bool:
-        """Record the process that runs a running job."""
-        return self._transition(job_id, (RUNNING,), worker=worker)
+    def begin_work(self, job_id: str, claimed_by: str, worker: str) -> bool:
+        """Record ``worker`` as the process that runs the job ``claimed_by``
+        claimed. False when the job is no longer running or another worker
+        is recorded, such as after ``requeue_unstarted``; ``worker`` must
+        then not run it."""
+        return self._transition(
+            job_id,
+            (RUNNING,),
+            extra_condition=jobs_table.c.worker == claimed_by,
+            worker=worker,
+        )
+
+    def requeue_unstarted(self, job_id: str, claimed_by: str) -> bool:
+        """Move a running job back to queued while its worker is still
+        ``claimed_by``, the process that claimed it, so no worker process has
+        begun it. A job with a cancel request stays running. Returns whether
+        the job was requeued; ``begin_work`` fails for it after that."""
+        return self._transition(
+            job_id,
+            (RUNNING,),
+            extra_condition=(jobs_table.c.worker == claimed_by)
+            & jobs_table.c.cancel_requested.is_(False),
+            status=QUEUED,
+            worker=None,
+            started_at=None,
+            heartbeat_at=None,
+        )
 
     def report(
         self,

@@ -442,3 +442,36 @@ def test_sqlite_store_uses_wal(tmp_path: Path) -> None:
         mode = conn.execute(text("PRAGMA journal_mode")).scalar_one()
     job_store.close()
     assert mode == "wal"
+
+
+def test_requeue_unstarted_job(store: JobStore) -> None:
+    job = store.create("train", {})
+    store.claim(job.id, "api:1")
+
+    assert store.requeue_unstarted(job.id, "api:1")
+    requeued = store.get(job.id)
+    assert requeued.status == QUEUED
+    assert requeued.worker is None
+    assert requeued.started_at is None
+    assert not store.begin_work(job.id, "api:1", "api:2")
+    assert store.claim(job.id, "api:3") is not None
+
+
+def test_requeue_fails_after_begin(store: JobStore) -> None:
+    job = store.create("train", {})
+    store.claim(job.id, "api:1")
+
+    assert store.begin_work(job.id, "api:1", "api:2")
+    assert not store.requeue_unstarted(job.id, "api:1")
+    begun = store.get(job.id)
+    assert begun.status == RUNNING
+    assert begun.worker == "api:2"
+
+
+def test_requeue_keeps_cancel_requested(store: JobStore) -> None:
+    job = store.create("train", {})
+    store.claim(job.id, "api:1")
+    store.request_cancel(job.id)
+
+    assert not store.requeue_unstarted(job.id, "api:1")
+    assert store.get(job.id).status == RUNNING
