@@ -202,7 +202,7 @@ def _add_server_options(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--host",
         type=host_address,
-        default=default_host(),
+        default=None,
         help="bind address (default: $RNN_FORECAST_HOST or 127.0.0.1)",
     )
     command.add_argument(
@@ -224,10 +224,17 @@ def registry_folder(text: str) -> Path:
     return Path(text)
 
 
-def default_host() -> str:
-    """Return ``RNN_FORECAST_HOST``, or 127.0.0.1 when it is unset, empty or
-    only spaces."""
-    return os.environ.get("RNN_FORECAST_HOST", "").strip() or "127.0.0.1"
+def chosen_host(args: argparse.Namespace) -> str:
+    """Return ``--host``, else ``RNN_FORECAST_HOST``, else 127.0.0.1 when the
+    variable is unset, empty or only spaces. Raises ``ValueError`` naming
+    the variable when its value is no valid bind address."""
+    if args.host is not None:
+        return str(args.host)
+    text = os.environ.get("RNN_FORECAST_HOST", "").strip() or "127.0.0.1"
+    try:
+        return host_address(text)
+    except argparse.ArgumentTypeError as exc:
+        raise ValueError(f"RNN_FORECAST_HOST: {exc}") from None
 
 
 def host_address(text: str) -> str:
@@ -364,7 +371,7 @@ def cmd_train(args: argparse.Namespace, registry: Registry) -> int:
     check_registry(registry.root)
     # a busy port fails before training, so no version is written for a
     # server that cannot start
-    listener = listen(args.host, chosen_port(args)) if args.serve else None
+    listener = listen(chosen_host(args), chosen_port(args)) if args.serve else None
     bar = ProgressBar(enabled=not args.quiet)
     # a Ctrl-C or SIGTERM from the registry write on is held until the
     # aliases are set
@@ -444,8 +451,8 @@ def cmd_serve(
     registry: Registry,
     listener: socket.socket | None = None,
 ) -> int:
-    """Serve the registry on ``args.host`` and the chosen port, or on
-    ``listener`` when the caller has bound it already."""
+    """Serve the registry on the chosen host and port, or on ``listener``
+    when the caller has bound it already."""
     import uvicorn
 
     with collector_paused():
@@ -462,16 +469,17 @@ def cmd_serve(
     os.environ["RNN_FORECAST_REGISTRY"] = str(registry.root)
     settings = load_settings()
     check_service_settings(settings)
+    host = chosen_host(args)
     port = chosen_port(args)
     # The port is bound before the app starts, so a second server on a busy
     # port exits before its job runner could claim a queued job.
     if listener is None:
-        listener = listen(args.host, port)
+        listener = listen(host, port)
     with listener:
         app = create_app(settings)
         config = uvicorn.Config(
             app,
-            host=args.host,
+            host=host,
             port=port,
             root_path=settings.root_path,
             log_config=log_config(settings.log_format, settings.log_level),

@@ -47,6 +47,22 @@ def test_serve_names_invalid_port_variable(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("command", [["serve"], ["train", "--serve"]])
+def test_serve_names_bracketed_host_variable(
+    tmp_path: Path, command: list[str]
+) -> None:
+    result = run_cli(tmp_path, *command, env={"RNN_FORECAST_HOST": "[::1]"})
+
+    assert result.returncode == 2
+    assert result.stderr.startswith(
+        "error: RNN_FORECAST_HOST: the host '[::1]' is in brackets"
+    ), result.stderr
+    assert "such as ::1" in result.stderr
+    assert "--host" not in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "registry").exists()
+
+
 def test_busy_port_leaves_queued_job(tmp_path: Path) -> None:
     """Check that a server whose port is taken exits before its job runner
     could claim a queued job of the store."""

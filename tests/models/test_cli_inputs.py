@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from models.cli import bind_fix, build_parser
+from models.cli import bind_fix, build_parser, chosen_host
 from models.cli_evaluation import space_file
 from models.cli_inputs import read_json_file, split_version_ref
 from models.tuning import SearchSpace
@@ -256,4 +256,4 @@ def test_empty_host_variable_is_default(
 ) -> None:
     monkeypatch.setenv("RNN_FORECAST_HOST", value)
 
-    assert build_parser().parse_args(["serve"]).host == "127.0.0.1"
+    assert chosen_host(build_parser().parse_args(["serve"])) == "127.0.0.1"
