@@ -1,5 +1,6 @@
 """A request with two different Content-Type lines gets 400, on the forecast
-fast path as on every other route, and one whose lines are equal is served."""
+fast path as on every other route, and one whose lines name one media type
+is served."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import socket
 
 import pytest
 
+from service.content_type_lines import differing_content_types
 from tests.conftest import LiveServer
 from tests.service.raw_http import read_reply
 
@@ -83,3 +85,36 @@ def test_equal_content_types_served(live_server: LiveServer) -> None:
 
     assert status == 200, payload
     assert len(json.loads(payload)["forecast"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        (b"application/json", b"Application/JSON"),
+        (b"application/json; charset=utf-8", b"application/json;charset=UTF-8"),
+        (b"application/json; charset=utf-8", b'application/json; Charset="utf-8"'),
+    ],
+)
+def test_same_media_type_served(
+    live_server: LiveServer, first: bytes, second: bytes
+) -> None:
+    status, _, payload = post_raw(
+        live_server, FORECAST, [first, second], b'{"horizon": 2}'
+    )
+
+    assert status == 200, payload
+    assert len(json.loads(payload)["forecast"]) == 2
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [b"multipart/form-data; boundary=AbC", b"multipart/form-data; boundary=abc"],
+        [b"text/plain; a=1", b"text/plain; a=1; a=2"],
+        [b"text/plain; a", b"text/plain;  a"],
+    ],
+)
+def test_differing_parameters_detected(values: list[bytes]) -> None:
+    headers = [(b"content-type", value) for value in values]
+
+    assert differing_content_types(headers) == values
