@@ -809,7 +809,9 @@ def command_word(argv: Sequence[str]) -> str | None:
 
 
 def exit_terminated(signum: int, frame: FrameType | None) -> None:
-    """Exit with ``SIGTERM_STATUS``, so that the exit handlers run."""
+    """Print the error line of a SIGTERM, as train does, and exit with
+    ``SIGTERM_STATUS``, so that the exit handlers run."""
+    print("error: terminated", file=sys.stderr, flush=True)
     raise SystemExit(SIGTERM_STATUS)
 
 

@@ -1,6 +1,7 @@
 """Ctrl-C, SIGTERM and alias failures of ``rnn-forecast train`` and
 ``tune`` around the registry write: the command either writes nothing or
-names the version it wrote."""
+names the version it wrote. A Ctrl-C or SIGTERM while a command imports its
+modules, ``serve`` included, ends it with one error line."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import pytest
 from models import cli
 from models.pipeline import build_metadata
 from models.registry import Registry
-from tests.conftest import ROOT
+from tests.conftest import ROOT, free_port
 
 TINY = [
     "--name", "ar", "--data", "synthetic:ar1", "--length", "300",
@@ -255,3 +256,35 @@ def test_ctrl_c_in_torch_import_prints_one_line(tmp_path: Path) -> None:
 
     assert result.returncode == cli.SIGINT_STATUS
     assert result.stderr == "error: interrupted\n"
+
+
+# Runs ``rnn-forecast serve`` on the registry in argv[1] and the port in
+# argv[2], with SIGTERM sent to itself when serve imports its app, before it
+# binds the port.
+SERVE_IMPORT_SIGTERM_SCRIPT = """
+import os, signal, sys
+
+class TerminateImport:
+    def find_spec(self, name, path=None, target=None):
+        if name == "service.app":
+            sys.meta_path.remove(self)
+            os.kill(os.getpid(), signal.SIGTERM)
+        return None
+
+sys.meta_path.insert(0, TerminateImport())
+from models import cli
+sys.exit(cli.main(["--registry", sys.argv[1], "serve", "--port", sys.argv[2]]))
+"""
+
+
+def test_sigterm_in_serve_import_prints_line(tmp_path: Path) -> None:
+    result = run_script(
+        SERVE_IMPORT_SIGTERM_SCRIPT,
+        str(tmp_path / "registry"),
+        str(free_port()),
+        env={"RNN_FORECAST_DATA_DIR": str(tmp_path / "data")},
+    )
+
+    assert result.returncode == cli.SIGTERM_STATUS, result.stderr
+    assert result.stderr.endswith("error: terminated\n"), result.stderr
+    assert "Traceback" not in result.stderr
