@@ -61,13 +61,22 @@ def visibility_timeout_of(conf: object) -> float | str | None:
             f"{kombu_redis.Channel.visibility_timeout:g} s on Redis"
         )
     seconds = options["visibility_timeout"]
-    if (
-        isinstance(seconds, bool)
-        or not isinstance(seconds, int | float)
-        or not math.isfinite(seconds)
-    ):
+    if not _finite_number(seconds):
         return (
             "the visibility_timeout broker transport option is "
             f"{reprlib.repr(seconds)}, which is not a number of seconds"
         )
     return float(seconds)
+
+
+def _finite_number(value: object) -> bool:
+    """Return whether ``value`` is an int or float that converts to a finite
+    float. A bool is not a number here, and neither is an int beyond the
+    float range, such as 10**400, on which ``math.isfinite`` raises
+    ``OverflowError``."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False

@@ -218,3 +218,18 @@ def test_worker_on_other_broker_logs_prefetch(
     assert "amqp://guest:**@127.0.0.1:1//" in record.message
     assert "secret" not in record.message
     assert "RNN_FORECAST_BROKER_URL" in record.message
+
+
+def test_visibility_timeout_beyond_float_range() -> None:
+    conf = {
+        "task_default_queue": JOB_QUEUE,
+        "broker_transport_options": {"visibility_timeout": 10**400},
+    }
+
+    reason = visibility_timeout_of(conf)
+
+    assert isinstance(reason, str)
+    assert reason.startswith("the visibility_timeout broker transport option is 1000")
+    assert reason.endswith(", which is not a number of seconds")
+    # the 401 digits are cut short
+    assert len(reason) < 200
