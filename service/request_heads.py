@@ -25,8 +25,10 @@ plain-text 400 "Invalid HTTP request received.". The subclass sends that
 NOTE: this relies on parts of both uvicorn 0.55 protocols that uvicorn does
 not document: the attribute ``cycle``, the request being served (None
 before the first head is complete), its ``response_complete``, and the
-method ``send_400_response``. tests/service/test_request_heads.py fails if
-a uvicorn release changes them.
+method ``send_400_response``. It also relies on the httptools protocol's
+parser callbacks ``on_message_begin``, ``on_headers_complete`` and
+``on_message_complete``. tests/service/test_request_heads.py fails if a
+uvicorn release changes them.
 """
 
 from __future__ import annotations
@@ -55,8 +57,24 @@ def head_deadline_protocol(
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
             self._head_timer: asyncio.TimerHandle | None = None
             self._head_cycle: Any = None
+            self._reading_body = False
             super().connection_made(transport)
             self._start_head_timer()
+
+        # httptools calls the three methods below while it parses.
+        # NOTE: uvicorn's h11 protocol has no such methods, so there the
+        # deadline does not tell the rest of a body from the next head.
+        def on_message_begin(self) -> None:
+            self._reading_body = False
+            super().on_message_begin()
+
+        def on_headers_complete(self) -> None:
+            self._reading_body = True
+            super().on_headers_complete()
+
+        def on_message_complete(self) -> None:
+            self._reading_body = False
+            super().on_message_complete()
 
         def data_received(self, data: bytes) -> None:
             super().data_received(data)
@@ -71,8 +89,13 @@ def head_deadline_protocol(
             super().connection_lost(exc)
 
         def _waiting_for_head(self) -> bool:
+            # A response may complete before its request body has arrived,
+            # such as a 404 sent without reading the body. The rest of that
+            # body is no part of the next head.
             cycle = self.cycle
-            return cycle is None or bool(cycle.response_complete)
+            if cycle is None:
+                return True
+            return bool(cycle.response_complete) and not self._reading_body
 
         def _start_head_timer(self) -> None:
             self._stop_head_timer()

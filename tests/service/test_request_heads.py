@@ -140,3 +140,26 @@ def test_malformed_request_gets_problem(
     problem = json.loads(body)
     assert problem["status"] == 400
     assert problem["detail"].startswith("the request is not valid HTTP/1.1")
+
+
+def test_body_after_early_response_not_timed_out(head_server: LiveServer) -> None:
+    # a 404 comes before the body, which the client still sends whole
+    chunks = [b"a" * 10] * 5
+    body_size = 10 + sum(map(len, chunks))
+    head = (
+        b"POST /v1/no-such-route HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % body_size
+    )
+    with connect(head_server) as sock:
+        sock.sendall(head + b"a" * 10)
+        early = read_reply(sock)
+        # the rest of the body takes longer than the head deadline
+        for chunk in chunks:
+            time.sleep(HEAD_TIMEOUT * 0.3)
+            sock.sendall(chunk)
+        sock.sendall(HEALTH)
+        after = read_reply(sock)
+
+    assert early.startswith("HTTP/1.1 404 "), early
+    assert "connection: close" not in early.lower()
+    assert after.startswith("HTTP/1.1 200 "), after
