@@ -207,12 +207,16 @@ class SearchSpace(BaseModel):
                 "the upper bound"
             )
         if name == "dropout" and not (0 <= low and high < 1):
-            raise ValueError(f"dropout range {value} must lie in [0, 1)")
+            raise ValueError(
+                f"dropout range {value} must lie in [0, 1); give bounds of at "
+                "least 0 and below 1"
+            )
         if name in INTEGER_BOUNDS:
             floor, ceiling = INTEGER_BOUNDS[name]
             if low < floor or high > ceiling:
                 raise ValueError(
-                    f"{name} range ({low}, {high}) must lie within [{floor}, {ceiling}]"
+                    f"{name} range ({low}, {high}) must lie within [{floor}, "
+                    f"{ceiling}], the training spec's range; give bounds inside it"
                 )
         return value
 
@@ -257,7 +261,8 @@ class SearchSpace(BaseModel):
         if any(size < 1 or size > MAX_BATCH_SIZE for size in value):
             raise ValueError(
                 f"batch_size choices {value} must lie within "
-                f"[1, {MAX_BATCH_SIZE}], the training spec's range"
+                f"[1, {MAX_BATCH_SIZE}], the training spec's range; give sizes "
+                "inside it"
             )
         return value
 

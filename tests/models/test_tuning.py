@@ -359,9 +359,21 @@ def test_storage_without_driver_is_rejected() -> None:
         ({"hidden_size": (64, 8)}, "hidden_size range (64, 8) has low above high"),
         ({"learning_rate": (0.0, 0.1)}, "must start above 0"),
         ({"clip_norm": (-1.0, 1.0)}, "must start above 0"),
-        ({"dropout": (0.1, 1.0)}, "dropout range (0.1, 1.0) must lie in [0, 1)"),
-        ({"lookback": (1, 10)}, "lookback range (1, 10) must lie within [2, 512]"),
-        ({"batch_size": [1_000_000_000]}, "must lie within [1, 4096]"),
+        (
+            {"dropout": (0.1, 1.0)},
+            "dropout range (0.1, 1.0) must lie in [0, 1); give bounds of at "
+            "least 0 and below 1",
+        ),
+        (
+            {"lookback": (1, 10)},
+            "lookback range (1, 10) must lie within [2, 512], the training "
+            "spec's range; give bounds inside it",
+        ),
+        (
+            {"batch_size": [1_000_000_000]},
+            "must lie within [1, 4096], the training spec's range; give sizes "
+            "inside it",
+        ),
         (
             {"hidden_size": []},
             "hidden_size must be a range [low, high] of two numbers, not a list "
