@@ -14,6 +14,7 @@ signal together with the version it wrote.
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 from collections.abc import Sequence
@@ -29,6 +30,19 @@ HELD_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 class SigtermInterrupt(KeyboardInterrupt):
     """A SIGTERM, raised where a Ctrl-C raises ``KeyboardInterrupt``."""
+
+
+class InterruptTracebackFilter(logging.Filter):
+    """A logging filter that removes the traceback from a record whose
+    exception is a Ctrl-C or SIGTERM and keeps its message, because the
+    command ends with its own error line for those."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        stop = record.exc_info[1] if record.exc_info else None
+        if isinstance(stop, KeyboardInterrupt):
+            record.exc_info = None
+            record.exc_text = None
+        return True
 
 
 def raise_sigterm_interrupt(signum: int, frame: FrameType | None) -> None:

@@ -58,6 +58,7 @@ from models.errors import (
 )
 from models.field_types import Boolean, Integer
 from models.input_names import InputNamed
+from models.interrupts import InterruptTracebackFilter
 from models.json_values import json_safe
 from models.limits import DEFAULT_LIMITS as LIM
 from models.names import ModelName
@@ -81,6 +82,10 @@ if TYPE_CHECKING:
     import optuna
 
 logger = logging.getLogger(__name__)
+# optuna 5.1 (study/_optimize.py) logs the exception of a failed trial with
+# its traceback, a Ctrl-C or SIGTERM included, above the command's error line
+OPTUNA_TRIAL_LOGGER = "optuna.study._optimize"
+logging.getLogger(OPTUNA_TRIAL_LOGGER).addFilter(InterruptTracebackFilter())
 
 ProgressReport = Callable[[dict[str, Any]], None]
 

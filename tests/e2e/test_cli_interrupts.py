@@ -288,3 +288,35 @@ def test_sigterm_in_serve_import_prints_line(tmp_path: Path) -> None:
     assert result.returncode == cli.SIGTERM_STATUS, result.stderr
     assert result.stderr.endswith("error: terminated\n"), result.stderr
     assert "Traceback" not in result.stderr
+
+
+# Runs ``rnn-forecast tune`` on the registry in argv[1] and the study
+# database in argv[2], with SIGTERM sent to itself when the first trial
+# starts to train.
+TUNE_SIGTERM_SCRIPT = """
+import os, signal, sys
+from models import cli, tuning
+
+def terminate(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGTERM)
+    raise AssertionError("SIGTERM did not stop the trial")
+
+tuning.fit = terminate
+sys.exit(cli.main([
+    "--registry", sys.argv[1], "tune", "--trials", "2", "--epochs", "1",
+    "--study-name", "stopped", "--storage", "sqlite:///" + sys.argv[2],
+]))
+"""
+
+
+def test_sigterm_in_trial_prints_no_traceback(tmp_path: Path) -> None:
+    result = run_script(
+        TUNE_SIGTERM_SCRIPT, str(tmp_path / "registry"), str(tmp_path / "study.db")
+    )
+
+    assert result.returncode == cli.SIGTERM_STATUS, result.stderr
+    assert result.stderr.endswith("error: terminated\n"), result.stderr
+    assert "Traceback" not in result.stderr
+    # the trial that the signal stopped is still named
+    assert "Trial 0 failed" in result.stderr
+    assert Registry(tmp_path / "registry").versions("nflx") == []
