@@ -38,11 +38,19 @@ from models.cli_outputs import (
     check_registry_folder,
 )
 from models.errors import CheckpointError, RnnForecastError
-from models.exit_status import SIGINT_STATUS, SIGPIPE_STATUS, SIGTERM_STATUS
+from models.exit_status import (
+    SIGHUP_STATUS,
+    SIGINT_STATUS,
+    SIGPIPE_STATUS,
+    SIGTERM_STATUS,
+)
 from models.generator_fields import check_generator_fields
 from models.interrupts import (
     HeldInterrupt,
+    install_stop_handlers,
+    interrupt_for,
     interrupted_after_write,
+    raise_sighup_interrupt,
     raise_sigterm_interrupt,
     stop_status,
     stop_word,
@@ -459,7 +467,7 @@ def cmd_serve(
         from models.nn import infer_kernel
         from service.app import create_app
         from service.request_heads import head_deadline_protocol
-        from service.server import StoppingServer, Terminated, sigterm_raises
+        from service.server import StoppingServer, Terminated, stop_signals_raise
     # Python warnings then reach the log handlers, so every line is JSON
     logging.captureWarnings(True)
     # the server keeps these objects, so later collections skip them
@@ -500,16 +508,19 @@ def cmd_serve(
         # uvicorn 0.55 (Server.capture_signals) raises the Ctrl-C or SIGTERM
         # that it handled again once its shutdown is complete, so a server
         # stopped that way after it served exits 0, and one stopped during
-        # its start-up exits as the signal's status
+        # its start-up exits as the signal's status. A SIGHUP shuts the
+        # server down as a SIGTERM does and always exits 129.
         try:
-            with sigterm_raises():
-                # A SIGTERM or Ctrl-C here ends the wait for the compiler, while
-                # in the app's start-up uvicorn would only record it and wait.
+            with stop_signals_raise():
+                # A signal here ends the wait for the compiler, while in the
+                # app's start-up uvicorn would only record it and wait.
                 infer_kernel.load()
                 server.run(sockets=[listener])
         except KeyboardInterrupt:
             return 0 if server.ready else SIGINT_STATUS
-        except Terminated:
+        except Terminated as stop:
+            if server.hangup or stop.signum == signal.SIGHUP:
+                return SIGHUP_STATUS
             return 0 if server.ready else SIGTERM_STATUS
     return 0 if server.started else 3
 
@@ -710,6 +721,12 @@ def collector_paused() -> Iterator[None]:
 # then runs while torch and the app import
 KERNEL_COMMANDS = frozenset({"serve", "forecast"})
 
+# the handlers that ``install_stop_handlers`` sets, by signal
+STOP_HANDLERS = {
+    signal.SIGTERM: raise_sigterm_interrupt,
+    signal.SIGHUP: raise_sighup_interrupt,
+}
+
 # options that name a file or a folder that a command writes
 OUTPUT_FILES = ("png", "output", "markdown", "json")
 OUTPUT_FOLDERS = ("out",)
@@ -719,16 +736,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command that ``argv`` (default ``sys.argv[1:]``) names and
     return its exit status.
 
-    The SIGTERM handler of the commands that compute is put back as it was
-    on return, so a caller in the same process, such as a test, keeps its
-    own."""
-    previous = signal.getsignal(signal.SIGTERM)
+    The SIGTERM and SIGHUP handlers of the commands that compute are put
+    back as they were on return, so a caller in the same process, such as a
+    test, keeps its own."""
+    previous = {signum: signal.getsignal(signum) for signum in STOP_HANDLERS}
     try:
         return run_command(argv)
     finally:
-        replaced = signal.getsignal(signal.SIGTERM) is raise_sigterm_interrupt
-        if replaced and previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for signum, handler in STOP_HANDLERS.items():
+            replaced = signal.getsignal(signum) is handler
+            if replaced and previous[signum] is not None:
+                signal.signal(signum, previous[signum])
 
 
 def run_command(argv: Sequence[str] | None) -> int:
@@ -741,13 +759,16 @@ def run_command(argv: Sequence[str] | None) -> int:
     logging.getLogger("torch").setLevel(logging.WARNING)
     words = sys.argv[1:] if argv is None else argv
     if start_kernel_build(words):
-        # SIGTERM's default action ends the process without its exit
-        # handlers, which end the compiler and delete its partial library
-        signal.signal(signal.SIGTERM, exit_terminated)
+        # The default actions of SIGTERM and SIGHUP end the process without
+        # its exit handlers, which end the compiler and delete its partial
+        # library.
+        signal.signal(signal.SIGTERM, exit_by_signal)
+        if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+            signal.signal(signal.SIGHUP, exit_by_signal)
     elif command_word(words) not in KERNEL_COMMANDS:
         # the commands that compute, such as train, then end with an error
         # line as after Ctrl-C, and a registry write in progress is removed
-        signal.signal(signal.SIGTERM, raise_sigterm_interrupt)
+        install_stop_handlers()
     try:
         with collector_paused():
             # the command modules import torch
@@ -808,11 +829,12 @@ def command_word(argv: Sequence[str]) -> str | None:
     return None
 
 
-def exit_terminated(signum: int, frame: FrameType | None) -> None:
-    """Print the error line of a SIGTERM, as train does, and exit with
-    ``SIGTERM_STATUS``, so that the exit handlers run."""
-    print("error: terminated", file=sys.stderr, flush=True)
-    raise SystemExit(SIGTERM_STATUS)
+def exit_by_signal(signum: int, frame: FrameType | None) -> None:
+    """Print the error line of a SIGTERM or SIGHUP, as train does, and exit
+    with 128 plus ``signum`` (143 for SIGTERM, 129 for SIGHUP), so that the
+    exit handlers run."""
+    print(f"error: {stop_word(interrupt_for(signum))}", file=sys.stderr, flush=True)
+    raise SystemExit(128 + signum)
 
 
 def stdout_closed() -> int:

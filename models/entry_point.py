@@ -3,7 +3,9 @@
 ``main`` imports the command line only inside its ``try``. A Ctrl-C while
 Python imports the command's modules (pydantic and numpy among them, 0.3 to
 0.5 s on a 2-core machine) then ends the command as a later Ctrl-C does,
-with one line on stderr and status 130 instead of a traceback.
+with one line on stderr and status 130 instead of a traceback. A SIGTERM or
+SIGHUP there ends it the same way with status 143 or 129, because ``main``
+installs their handlers (``models.interrupts``) before those imports.
 
 The handler covers everything after the console script has imported this
 module: on that machine, from 25 to 30 ms after the exec, measured by
@@ -15,16 +17,17 @@ from __future__ import annotations
 
 import sys
 
-from models.exit_status import SIGINT_STATUS
+from models.interrupts import install_stop_handlers, stop_status, stop_word
 
 
 def main() -> int:
     """Run ``rnn-forecast`` with the arguments of ``sys.argv``; return its
     exit status."""
+    install_stop_handlers()
     try:
         from models import cli
 
         return cli.main()
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return SIGINT_STATUS
+    except KeyboardInterrupt as stop:
+        print(f"error: {stop_word(stop)}", file=sys.stderr)
+        return stop_status(stop)

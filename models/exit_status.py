@@ -12,3 +12,6 @@ SIGINT_STATUS = 130
 # exit status after a SIGTERM that stopped the server before it had started,
 # as a shell reports it (128 + SIGTERM)
 SIGTERM_STATUS = 143
+# exit status after a SIGHUP, such as from a closed terminal (128 + SIGHUP).
+# A server that SIGHUP shut down exits with it too, even after it served.
+SIGHUP_STATUS = 129

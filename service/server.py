@@ -16,9 +16,17 @@ sockets serve.
 
 Once its shutdown is complete, uvicorn raises each signal that it handled
 again, with the handler that was in place before it started.
-``sigterm_raises`` installs a handler that turns SIGTERM into
+``stop_signals_raise`` installs a handler that turns SIGTERM and SIGHUP into
 ``Terminated``, so ``rnn-forecast serve`` can exit 0 after a graceful
 shutdown instead of being ended by the signal.
+
+uvicorn 0.55 handles SIGINT and SIGTERM only, so a SIGHUP, which a process
+gets when its terminal closes, would end the server without a shutdown.
+gunicorn reloads its configuration and replaces its workers on SIGHUP, but
+a single uvicorn process has nothing to reload in place. ``StoppingServer``
+therefore shuts down on SIGHUP as on SIGTERM and logs that it did, and
+``rnn-forecast serve`` then exits 129. A SIGHUP that the process inherited
+as ignored, as under ``nohup``, stays ignored.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ import contextlib
 import logging
 import signal
 import socket
+import threading
 from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Any
@@ -45,7 +54,8 @@ class StoppingServer(uvicorn.Server):
     the signal handler, so it must take no lock), and the server stops once
     the start-up has returned, before its sockets accept a connection.
     ``ready`` is true from the "listening on" line on, so it is false for a
-    server that never served.
+    server that never served. ``hangup`` is true once a SIGHUP has started
+    the shutdown.
     """
 
     def __init__(
@@ -58,11 +68,34 @@ class StoppingServer(uvicorn.Server):
         self.on_stop = on_stop
         self.on_signal = on_signal
         self.ready = False
+        self.hangup = False
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if sig == signal.SIGHUP:
+            # This runs in a signal handler, so the start-up or the shutdown
+            # logs the SIGHUP. uvicorn records SIGTERM in its place and
+            # raises that again after its shutdown.
+            self.hangup = True
+            sig = signal.SIGTERM
         super().handle_exit(sig, frame)
         if self.on_signal is not None and not self.ready:
             self.on_signal()
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """Handle SIGHUP as SIGTERM, besides uvicorn's own signals, unless
+        SIGHUP is ignored or this is not the main thread."""
+        hangup_ignored = signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+        in_main = threading.current_thread() is threading.main_thread()
+        previous = None
+        if in_main and not hangup_ignored:
+            previous = signal.signal(signal.SIGHUP, self.handle_exit)
+        try:
+            with super().capture_signals():
+                yield
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGHUP, previous)
 
     # NOTE: uvicorn 0.55 documents no hook for the end of its start-up, so
     # this overrides Server.startup, which runs the lifespan start-up, calls
@@ -72,6 +105,7 @@ class StoppingServer(uvicorn.Server):
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await self.lifespan.startup()
         if self.should_exit and not self.lifespan.should_exit:
+            self._log_hangup()
             logger.info("stop requested during start-up; the server does not serve")
             await self.lifespan.shutdown()
             return
@@ -93,8 +127,13 @@ class StoppingServer(uvicorn.Server):
     # a signal. tests/service/test_server_shutdown.py fails with a message
     # if a uvicorn release stops calling this before the wait.
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self._log_hangup()
         self.on_stop()
         await super().shutdown(sockets=sockets)
+
+    def _log_hangup(self) -> None:
+        if self.hangup:
+            logger.info("SIGHUP received; shutting down as on SIGTERM")
 
 
 def server_url(host: str, port: int) -> str:
@@ -121,23 +160,33 @@ class _StartedLifespan:
 
 
 class Terminated(Exception):
-    """The exception that ``sigterm_raises`` raises on SIGTERM."""
+    """The exception that ``stop_signals_raise`` raises on SIGTERM or SIGHUP;
+    ``signum`` is the signal's number."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"signal {signum}")
+        self.signum = signum
 
 
 @contextlib.contextmanager
-def sigterm_raises() -> Iterator[None]:
-    """Raise ``Terminated`` in the main thread on SIGTERM inside the block,
-    and restore the previous SIGTERM handler after it.
+def stop_signals_raise() -> Iterator[None]:
+    """Raise ``Terminated`` in the main thread on SIGTERM and SIGHUP inside
+    the block, and restore the previous handlers after it. A SIGHUP that is
+    ignored, as under ``nohup``, stays ignored.
 
-    uvicorn replaces this handler while it serves, and calls it through the
-    signal that it raises again after its shutdown.
+    uvicorn replaces these handlers while it serves, and calls the SIGTERM
+    handler through the signal that it raises again after its shutdown.
     """
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    signals = [signal.SIGTERM]
+    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+        signals.append(signal.SIGHUP)
+    previous = {signum: signal.signal(signum, _raise_terminated) for signum in signals}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _raise_terminated(signum: int, frame: FrameType | None) -> None:
-    raise Terminated(f"signal {signum}")
+    raise Terminated(signum)

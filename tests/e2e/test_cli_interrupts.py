@@ -1,4 +1,4 @@
-"""Ctrl-C, SIGTERM and alias failures of ``rnn-forecast train`` and
+"""Ctrl-C, SIGTERM, SIGHUP and alias failures of ``rnn-forecast train`` and
 ``tune`` around the registry write: the command either writes nothing or
 names the version it wrote. A Ctrl-C or SIGTERM while a command imports its
 modules, ``serve`` included, ends it with one error line."""
@@ -120,10 +120,12 @@ def test_ctrl_c_before_write_writes_nothing(
 def test_signal_handlers_restored_after_train(tmp_path: Path) -> None:
     ctrl_c = signal.getsignal(signal.SIGINT)
     sigterm = signal.getsignal(signal.SIGTERM)
+    sighup = signal.getsignal(signal.SIGHUP)
 
     assert train(tmp_path) == 0
     assert signal.getsignal(signal.SIGINT) is ctrl_c
     assert signal.getsignal(signal.SIGTERM) is sigterm
+    assert signal.getsignal(signal.SIGHUP) is sighup
 
 
 def test_invalid_alias_file_fails_before_training(
@@ -161,14 +163,19 @@ def test_tune_ctrl_c_during_write_names_version(
 
 
 # Runs ``rnn-forecast`` on the registry in argv[1] with the options in
-# argv[2:], with SIGTERM sent to itself at the point that PATCH names.
+# argv[2:], with the signal that STOP names (SIGTERM unless set) sent to
+# itself at the point that PATCH names. IGNORE_SIGHUP=1 ignores SIGHUP
+# first, as nohup does.
 SIGTERM_SCRIPT = """
 import os, signal, sys
 from models import cli, pipeline
 from models.registry import Registry
 
+if os.environ.get("IGNORE_SIGHUP") == "1":
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
 def terminate():
-    os.kill(os.getpid(), signal.SIGTERM)
+    os.kill(os.getpid(), signal.Signals[os.environ.get("STOP", "SIGTERM")])
 
 write = Registry.write
 build_metadata = pipeline.build_metadata
@@ -204,12 +211,14 @@ def run_script(
     )
 
 
-def train_terminated(registry: Path, moment: str) -> subprocess.CompletedProcess[str]:
-    """Run ``train`` in a new process that sends itself SIGTERM at
-    ``moment``: "after write" or "before write"."""
-    return run_script(
-        SIGTERM_SCRIPT, str(registry), *TINY, "--quiet", env={"PATCH": moment}
-    )
+def train_terminated(
+    registry: Path, moment: str, stop: str = "SIGTERM", ignore_hangup: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """Run ``train`` in a new process that sends itself the signal named
+    ``stop`` at ``moment``: "after write" or "before write". With
+    ``ignore_hangup`` the process ignores SIGHUP from its start."""
+    env = {"PATCH": moment, "STOP": stop, "IGNORE_SIGHUP": str(int(ignore_hangup))}
+    return run_script(SIGTERM_SCRIPT, str(registry), *TINY, "--quiet", env=env)
 
 
 def test_sigterm_before_write_writes_nothing(tmp_path: Path) -> None:
@@ -229,6 +238,35 @@ def test_sigterm_during_write_names_version(tmp_path: Path) -> None:
         f"error: terminated after writing ar version 1 to {Registry(tmp_path).root}\n"
     )
     assert Registry(tmp_path).versions("ar") == [1]
+
+
+def test_sighup_before_write_writes_nothing(tmp_path: Path) -> None:
+    result = train_terminated(tmp_path, "before write", stop="SIGHUP")
+
+    assert result.returncode == 129, result.stderr
+    assert result.stderr.endswith("error: terminated by SIGHUP\n")
+    assert Registry(tmp_path).versions("ar") == []
+    assert list((tmp_path / "ar").glob(".tmp-*")) == []
+
+
+def test_sighup_during_write_names_version(tmp_path: Path) -> None:
+    result = train_terminated(tmp_path, "after write", stop="SIGHUP")
+
+    registry = Registry(tmp_path)
+    assert result.returncode == 129, result.stderr
+    assert result.stderr.endswith(
+        f"error: terminated by SIGHUP after writing ar version 1 to {registry.root}\n"
+    )
+    assert registry.versions("ar") == [1]
+
+
+def test_ignored_sighup_keeps_training(tmp_path: Path) -> None:
+    for moment in ("before write", "after write"):
+        result = train_terminated(tmp_path, moment, stop="SIGHUP", ignore_hangup=True)
+
+        assert result.returncode == 0, result.stderr
+        assert "error:" not in result.stderr
+    assert Registry(tmp_path).versions("ar") == [1, 2]
 
 
 # Runs ``rnn-forecast models list`` with a Ctrl-C raised by the first import

@@ -1,5 +1,6 @@
-"""The ``rnn-forecast`` console script ends on a Ctrl-C during its first
-imports with one line and status 130, as it does later."""
+"""The ``rnn-forecast`` console script ends on a Ctrl-C, SIGTERM or SIGHUP
+during its first imports with one line and the signal's status (130, 143 or
+129), as it does later."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from models.exit_status import SIGINT_STATUS
+import pytest
+
+from models.exit_status import SIGHUP_STATUS, SIGINT_STATUS, SIGTERM_STATUS
 from tests.conftest import ROOT
 from tests.e2e.test_serve_kernel_stop import wait_for
 
@@ -18,7 +21,7 @@ CONSOLE_SCRIPT = Path(sys.executable).parent / "rnn-forecast"
 
 # A ``sitecustomize`` module that pauses the process in its first import of
 # pydantic, which ``models.cli`` imports at its top: the import writes
-# $PAUSED_FILE, then sleeps for 60 s, so the Ctrl-C arrives in it.
+# $PAUSED_FILE, then sleeps for 60 s, so the signal arrives in it.
 PAUSE_HOOK = """\
 import os
 import sys
@@ -40,7 +43,24 @@ sys.meta_path.insert(0, _PauseImport())
 """
 
 
-def test_ctrl_c_during_imports_prints_one_line(tmp_path: Path) -> None:
+# each stop signal, with its exit status and the line on stderr
+STOPS = [
+    (signal.SIGINT, SIGINT_STATUS, "error: interrupted\n"),
+    (signal.SIGTERM, SIGTERM_STATUS, "error: terminated\n"),
+    (signal.SIGHUP, SIGHUP_STATUS, "error: terminated by SIGHUP\n"),
+]
+LAUNCHERS = {
+    "console-script": [str(CONSOLE_SCRIPT)],
+}
+
+
+@pytest.mark.parametrize("launcher", LAUNCHERS.values(), ids=LAUNCHERS.keys())
+@pytest.mark.parametrize(
+    ("stop", "status", "line"), STOPS, ids=[stop[0].name for stop in STOPS]
+)
+def test_signal_during_imports_prints_one_line(
+    tmp_path: Path, launcher: list[str], stop: signal.Signals, status: int, line: str
+) -> None:
     hooks = tmp_path / "hooks"
     hooks.mkdir()
     (hooks / "sitecustomize.py").write_text(PAUSE_HOOK)
@@ -53,7 +73,8 @@ def test_ctrl_c_during_imports_prints_one_line(tmp_path: Path) -> None:
     }
 
     command = subprocess.Popen(
-        [str(CONSOLE_SCRIPT), "models", "list"],
+        [*launcher, "models", "list"],
+        cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -61,12 +82,12 @@ def test_ctrl_c_during_imports_prints_one_line(tmp_path: Path) -> None:
     )
     try:
         wait_for(paused.is_file, "pause in the pydantic import")
-        command.send_signal(signal.SIGINT)
+        command.send_signal(stop)
         stdout, stderr = command.communicate(timeout=30)
     finally:
         command.kill()
         command.wait()
 
-    assert command.returncode == SIGINT_STATUS, stderr
-    assert stderr == "error: interrupted\n"
+    assert command.returncode == status, stderr
+    assert stderr == line
     assert stdout == ""

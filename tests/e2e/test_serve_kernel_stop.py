@@ -1,4 +1,4 @@
-"""A SIGTERM or Ctrl-C that reaches ``rnn-forecast serve`` while the
+"""A SIGTERM, Ctrl-C or SIGHUP that reaches ``rnn-forecast serve`` while the
 inference kernel compiles ends the compiler, and the command exits at once
 without leaving a partial library in the cache folder."""
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from models.cli import SIGINT_STATUS, SIGTERM_STATUS
+from models.cli import SIGHUP_STATUS, SIGINT_STATUS, SIGTERM_STATUS
 from models.nn.infer_kernel_build import SWITCH
 from tests.conftest import ROOT, free_port
 
@@ -78,12 +78,16 @@ def end_compiler(started: Path) -> None:
         (signal.SIGINT, SIGINT_STATUS, "compiler start"),
         (signal.SIGTERM, SIGTERM_STATUS, "kernel wait"),
         (signal.SIGINT, SIGINT_STATUS, "kernel wait"),
+        (signal.SIGHUP, SIGHUP_STATUS, "compiler start"),
+        (signal.SIGHUP, SIGHUP_STATUS, "kernel wait"),
     ],
     ids=[
         "sigterm-at-compiler-start",
         "ctrl-c-at-compiler-start",
         "sigterm-in-kernel-wait",
         "ctrl-c-in-kernel-wait",
+        "sighup-at-compiler-start",
+        "sighup-in-kernel-wait",
     ],
 )
 def test_signal_stops_kernel_build(

@@ -1,7 +1,7 @@
-"""A SIGTERM or Ctrl-C that reaches ``rnn-forecast serve`` during the app's
-start-up, after the inference kernel has loaded, stops the server before it
-serves: it exits with 143 or 130, never logs "listening on", and a queued
-job stays queued because the job runner never starts."""
+"""A SIGTERM, Ctrl-C or SIGHUP that reaches ``rnn-forecast serve`` during the
+app's start-up, after the inference kernel has loaded, stops the server
+before it serves: it exits with 143, 130 or 129, never logs "listening on",
+and a queued job stays queued because the job runner never starts."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from models.cli import SIGINT_STATUS, SIGTERM_STATUS
+from models.cli import SIGHUP_STATUS, SIGINT_STATUS, SIGTERM_STATUS
 from service.jobs.kinds import get_kind
 from service.jobs.store import JobStore, sqlite_url
 from tests.conftest import ROOT, TINY, free_port
@@ -83,8 +83,12 @@ def job_status(data_dir: Path, job_id: str) -> str:
 
 @pytest.mark.parametrize(
     ("stop", "status"),
-    [(signal.SIGTERM, SIGTERM_STATUS), (signal.SIGINT, SIGINT_STATUS)],
-    ids=["sigterm", "ctrl-c"],
+    [
+        (signal.SIGTERM, SIGTERM_STATUS),
+        (signal.SIGINT, SIGINT_STATUS),
+        (signal.SIGHUP, SIGHUP_STATUS),
+    ],
+    ids=["sigterm", "ctrl-c", "sighup"],
 )
 def test_signal_in_startup_stops_serve(
     tmp_path: Path, stop: signal.Signals, status: int
@@ -124,4 +128,5 @@ def test_signal_in_startup_stops_serve(
     assert seconds < EXIT_SECONDS, output
     assert "listening on" not in output
     assert "Traceback" not in output
+    assert ("SIGHUP received" in output) == (stop == signal.SIGHUP), output
     assert job_status(data_dir, job_id) == "queued", output
