@@ -6,6 +6,17 @@ builds its app and runs it on uvicorn.
 
 from __future__ import annotations
 
+if __name__ == "__main__":
+    # ``python -m models.cli`` hands over to the console script's entry
+    # point before the imports below, so a Ctrl-C, SIGTERM or SIGHUP while
+    # they run ends it with one line, not a traceback. The entry point
+    # imports this file again as ``models.cli``.
+    import sys
+
+    from models.entry_point import main as entry_point_main
+
+    sys.exit(entry_point_main())
+
 import argparse
 import contextlib
 import errno
@@ -879,7 +890,3 @@ def _message(exc: Exception, options: Mapping[str, str]) -> str:
     if isinstance(exc, ValidationError):
         return "; ".join(located(err, options) for err in exc.errors())
     return str(exc)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,6 +1,6 @@
-"""The ``rnn-forecast`` console script ends on a Ctrl-C, SIGTERM or SIGHUP
-during its first imports with one line and the signal's status (130, 143 or
-129), as it does later."""
+"""``rnn-forecast``, as the console script and as ``python -m models.cli``,
+ends on a Ctrl-C, SIGTERM or SIGHUP during its first imports with one line
+and the signal's status (130, 143 or 129), as it does later."""
 
 from __future__ import annotations
 
@@ -51,6 +51,7 @@ STOPS = [
 ]
 LAUNCHERS = {
     "console-script": [str(CONSOLE_SCRIPT)],
+    "python-m": [sys.executable, "-m", "models.cli"],
 }
 
 
