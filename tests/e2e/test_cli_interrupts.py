@@ -13,7 +13,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import optuna
 import pytest
+from optuna.trial import TrialState
 
 from models import cli
 from models.pipeline import build_metadata
@@ -267,6 +269,40 @@ def test_ignored_sighup_keeps_training(tmp_path: Path) -> None:
         assert result.returncode == 0, result.stderr
         assert "error:" not in result.stderr
     assert Registry(tmp_path).versions("ar") == [1, 2]
+
+
+# Runs ``rnn-forecast tune`` on the registry in argv[1] with the options in
+# argv[2:], with SIGTERM sent to itself when the first trial starts to fit.
+TUNE_SIGTERM_SCRIPT = """
+import os, signal, sys
+from models import cli, tuning
+
+fit = tuning.fit
+
+def terminate_then_fit(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGTERM)
+    return fit(*args, **kwargs)
+
+tuning.fit = terminate_then_fit
+sys.exit(cli.main(["--registry", sys.argv[1], "tune", *sys.argv[2:]]))
+"""
+
+
+def test_tune_sigterm_fails_running_trial(tmp_path: Path) -> None:
+    registry = tmp_path / "registry"
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+
+    result = run_script(
+        TUNE_SIGTERM_SCRIPT, str(registry), *TINY, "--trials", "1",
+        "--storage", storage, "--heartbeat-seconds", "0",
+    )  # fmt: skip
+
+    assert result.returncode == 143, result.stderr
+    assert result.stderr.endswith("error: terminated\n")
+    study = optuna.load_study(study_name="ar-tuning", storage=storage)
+    states = [trial.state for trial in study.get_trials(deepcopy=False)]
+    assert states == [TrialState.FAIL]
+    assert Registry(registry).versions("ar") == []
 
 
 # Runs ``rnn-forecast models list`` with a Ctrl-C raised by the first import
