@@ -20,8 +20,8 @@ training code once and forks a child per job. The API process itself is
 never forked (it runs threads), and a job starts in milliseconds instead of
 the seconds that a ``spawn`` child needs to import torch.
 
-A child ignores SIGINT (the API's shutdown stops it), heartbeats from a
-thread and exits when the API process is gone, so killing the API never
+A child ignores SIGINT and SIGHUP (the API's shutdown stops it), heartbeats
+from a thread and exits when the API process is gone, so killing the API never
 leaves a job training unseen. The concurrency limit applies per API process,
 so several API processes on one store each run up to the limit.
 """
@@ -143,6 +143,12 @@ class InHostRunner:
                 logger.debug("dispatcher wake-up pipe is closed")
 
     def _loop(self) -> None:
+        # The fork server starts from this thread, and it and every child
+        # inherit this thread's signal mask. A closed terminal sends SIGHUP
+        # to the whole process group, so blocking it here keeps them alive
+        # until the API's shutdown stops the children. The main thread still
+        # handles SIGHUP.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
         while not self._stopping.is_set():
             try:
                 self._tick()
@@ -254,7 +260,10 @@ def run_child(
     API process requeues a job whose worker is still its own when it stops,
     so the job runs exactly once: in this child or after the next start.
     """
+    # A Ctrl-C or a closed terminal signals the whole process group, and the
+    # API's shutdown then stops this child and records the job's error.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     logging.config.dictConfig(log_config(settings.log_format, settings.log_level))
     configure_worker_process(settings)
 

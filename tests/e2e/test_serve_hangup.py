@@ -1,10 +1,12 @@
 """``rnn-forecast serve`` on SIGHUP, which a process gets when its terminal
 closes: a graceful shutdown as on SIGTERM, a log line and exit status 129.
 A server that inherited SIGHUP as ignored, as under ``nohup``, keeps
-serving."""
+serving, and a closed terminal does not end the in-host runner's jobs
+before the shutdown stops them."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -15,10 +17,31 @@ from pathlib import Path
 import httpx
 
 from models.exit_status import SIGHUP_STATUS
+from service.jobs.store import JobStore, sqlite_url
 from tests.conftest import ROOT, free_port
 from tests.e2e.test_serve_kernel_stop import wait_for
+from tests.e2e.test_serve_startup_stop import queue_job
 
 HANGUP_LINE = "SIGHUP received; shutting down as on SIGTERM"
+
+# A ``sitecustomize`` module that makes a job's worker process write
+# $PAUSED_FILE and sleep for 60 s in place of the job, so the job is running
+# when the signal comes. Only worker processes call ``execute_job``.
+RUNNING_JOB_HOOK = """\
+import os
+import time
+from pathlib import Path
+
+from service.jobs import inhost
+
+
+def _paused_execute_job(*args, **kwargs):
+    Path(os.environ["PAUSED_FILE"]).write_text("paused")
+    time.sleep(60)
+
+
+inhost.execute_job = _paused_execute_job
+"""
 
 
 def start_server(
@@ -123,3 +146,32 @@ def test_ignored_sighup_keeps_serving(tmp_path: Path) -> None:
     assert running, output
     assert server.returncode == 0, output
     assert HANGUP_LINE not in output
+
+
+def test_closed_terminal_fails_job_as_shutdown(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    job_id = queue_job(data_dir)
+    # a closed terminal sends SIGHUP to every process of its foreground
+    # process group, which is the server's own group here
+    server = start_server(
+        tmp_path, free_port(), hook=RUNNING_JOB_HOOK, new_session=True
+    )
+    try:
+        wait_for((tmp_path / "paused").is_file, "pause in the running job", 120)
+        os.killpg(server.pid, signal.SIGHUP)
+        server.wait(timeout=60)
+    finally:
+        stop_server(server, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGKILL)
+
+    output = (tmp_path / "serve.log").read_text()
+    store = JobStore(sqlite_url(data_dir / "jobs.db"))
+    try:
+        job = store.get(job_id)
+    finally:
+        store.close()
+    assert server.returncode == SIGHUP_STATUS, output
+    assert job.status == "failed", output
+    assert job.error is not None
+    assert job.error.startswith("interrupted: the API shut down"), job.error
