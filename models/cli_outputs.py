@@ -61,10 +61,17 @@ def check_registry_folder(root: Path) -> None:
     ``RNN_FORECAST_REGISTRY`` when ``root`` exists but is not a folder. A
     registry that reads such a path finds no models, and commands would
     report an empty registry or a missing model instead of the wrong path."""
-    if root.exists() and not root.is_dir():
+    label = f"registry {root} (set by {REGISTRY_SOURCE})"
+    try:
+        is_file = root.exists() and not root.is_dir()
+    except OSError as exc:
+        # such as a name longer than the file system allows
         raise ValueError(
-            f"registry {root} (set by {REGISTRY_SOURCE}): {root} is a file, not a "
-            "folder; choose another location"
+            f"{label}: {exc.strerror or exc}; choose another location"
+        ) from exc
+    if is_file:
+        raise ValueError(
+            f"{label}: {root} is a file, not a folder; choose another location"
         )
 
 

@@ -273,7 +273,7 @@ def test_ignored_sighup_keeps_training(tmp_path: Path) -> None:
 
 # Runs ``rnn-forecast tune`` on the registry in argv[1] with the options in
 # argv[2:], with SIGTERM sent to itself when the first trial starts to fit.
-TUNE_SIGTERM_SCRIPT = """
+TUNE_FIT_SIGTERM_SCRIPT = """
 import os, signal, sys
 from models import cli, tuning
 
@@ -293,7 +293,7 @@ def test_tune_sigterm_fails_running_trial(tmp_path: Path) -> None:
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
 
     result = run_script(
-        TUNE_SIGTERM_SCRIPT, str(registry), *TINY, "--trials", "1",
+        TUNE_FIT_SIGTERM_SCRIPT, str(registry), *TINY, "--trials", "1",
         "--storage", storage, "--heartbeat-seconds", "0",
     )  # fmt: skip
 

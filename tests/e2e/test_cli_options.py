@@ -267,3 +267,17 @@ def test_registry_that_is_file_rejected(tmp_path: Path, command: list[str]) -> N
         f"{registry} is a file, not a folder; choose another location\n"
     )
     assert result.stdout == ""
+
+
+def test_registry_name_too_long_rejected(tmp_path: Path) -> None:
+    # 300 bytes, over the 255 that Linux file systems allow in one name
+    registry = tmp_path / ("r" * 300)
+
+    result = run_cli(registry, "models", "list")
+
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"error: registry {registry} (set by --registry or RNN_FORECAST_REGISTRY): "
+        "File name too long; choose another location\n"
+    )
+    assert result.stdout == ""

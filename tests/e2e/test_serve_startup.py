@@ -25,13 +25,29 @@ def test_listening_line_follows_startup(tmp_path: Path) -> None:
     assert output.find("Application startup complete.") < listening
 
 
+# A ``sitecustomize`` module whose upload sweep fails, as a disk error would,
+# in the app's start-up: every option is valid, so the command line's own
+# checks pass and only the start-up fails.
+FAILING_SWEEP_HOOK = """\
+from service import series_orphans
+
+
+def _failing_sweep(*args, **kwargs):
+    raise OSError(5, "Input/output error")
+
+
+series_orphans.sweep_orphans = _failing_sweep
+"""
+
+
 def test_failed_startup_logs_no_listening_line(tmp_path: Path) -> None:
-    # a folder name of 300 bytes, over the 255 that Linux file systems allow,
-    # fails the registry's first read in the app's start-up
-    registry = tmp_path / ("r" * 300)
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(FAILING_SWEEP_HOOK)
     env = {
         **os.environ,
-        "RNN_FORECAST_REGISTRY": str(registry),
+        "PYTHONPATH": os.pathsep.join([str(hooks), str(ROOT)]),
+        "RNN_FORECAST_REGISTRY": str(tmp_path / "registry"),
         "RNN_FORECAST_DATA_DIR": str(tmp_path / "data"),
     }
 
@@ -46,6 +62,6 @@ def test_failed_startup_logs_no_listening_line(tmp_path: Path) -> None:
 
     output = result.stdout + result.stderr
     assert result.returncode != 0
-    assert "File name too long" in output
+    assert "Input/output error" in output
     assert "Application startup failed" in output
     assert "listening on" not in output
