@@ -18,7 +18,9 @@ from pathlib import Path
 import uvicorn
 from fastapi import FastAPI
 
+from service.request_heads import head_deadline_protocol
 from service.schemas import ForecastRequest, ForecastResponse
+from service.settings import Settings
 
 
 def create_bare_app(response: ForecastResponse) -> FastAPI:
@@ -49,9 +51,15 @@ def main() -> None:
     args = parser.parse_args()
 
     response = ForecastResponse.model_validate(json.loads(args.response.read_text()))
-    # the settings `rnn-forecast serve` passes to uvicorn, minus its log format
+    # the settings `rnn-forecast serve` passes to uvicorn, minus its log
+    # format: the same HTTP protocol, with its deadline for request heads
+    head_timeout = Settings.model_fields["head_timeout_seconds"].default
     uvicorn.run(
-        create_bare_app(response), host=args.host, port=args.port, access_log=False
+        create_bare_app(response),
+        host=args.host,
+        port=args.port,
+        access_log=False,
+        http=head_deadline_protocol(head_timeout),
     )
 
 
