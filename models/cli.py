@@ -761,6 +761,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run_command(argv: Sequence[str] | None) -> int:
+    """Parse ``argv`` and run its command; return the exit status. A
+    Ctrl-C, SIGTERM or SIGHUP ends a command with one line on stderr."""
     logging.basicConfig(
         level=logging.INFO, format="%(levelname)s %(name)s: %(message)s"
     )

@@ -58,7 +58,8 @@ def check_output_folder(label: str, folder: Path) -> None:
 
 def check_registry_folder(root: Path) -> None:
     """Raise ``ValueError`` naming ``--registry`` and
-    ``RNN_FORECAST_REGISTRY`` when ``root`` exists but is not a folder. A
+    ``RNN_FORECAST_REGISTRY`` when ``root`` exists but is not a folder, or
+    when it cannot be looked up, as a name too long for the file system. A
     registry that reads such a path finds no models, and commands would
     report an empty registry or a missing model instead of the wrong path."""
     label = f"registry {root} (set by {REGISTRY_SOURCE})"
