@@ -33,6 +33,9 @@ from tests.service.test_celery import (
 Stack = tuple[LiveServer, CeleryWorker, Path, Path]
 # seconds; the API keeps the default of 300 s
 WORKER_TIMEOUT = 60.0
+# a training job of about a second per epoch on one core, so that its 500
+# epochs outlast every wait of the test; the test cancels it
+BUSY = {**LONG, "hidden_size": 64, "num_layers": 2, "lookback": 60, "epochs": 500}
 
 
 @pytest.fixture
@@ -81,7 +84,7 @@ def test_busy_solo_worker_stays_listed(
     last_reply = keeping.state().worker_replied_at[worker.name]
 
     # a solo pool replies to no broadcast while its job runs
-    job = server.client.post("/v1/training-jobs", json={**LONG, "name": "busy"})
+    job = server.client.post("/v1/training-jobs", json={**BUSY, "name": "busy"})
     assert job.status_code == 202, job.text
     href = job.json()["href"]
     wait_with_worker(worker, server.client, href, training)
@@ -91,7 +94,9 @@ def test_busy_solo_worker_stays_listed(
     before_api_check = replied_at(server.client, worker)
     time.sleep(BROKER_CHECK_SECONDS + INSPECT_TIMEOUT_SECONDS + 1)
     after_api_check = replied_at(server.client, worker)
+    still = server.client.get(href).json()
 
+    assert still["status"] == "running"
     assert worker.name not in busy_replies
     listing, dropping = keeping.state(), forgetting.state()
     assert listing.mismatched_visibility_timeouts[worker.name] == WORKER_TIMEOUT
