@@ -1,9 +1,9 @@
 """The ``rnn-forecast`` console script.
 
-``main`` imports the command line only inside its ``try``. A Ctrl-C while
-Python imports the command's modules (pydantic and numpy among them, 0.3 to
-0.5 s on a 2-core machine) then ends the command as a later Ctrl-C does,
-with one line on stderr and status 130 instead of a traceback. A SIGTERM or
+``main`` imports the command line only inside its ``try``. Python takes 0.3
+to 0.5 s on a 2-core machine to import the command's modules, pydantic and
+numpy among them. A Ctrl-C in that time ends the command as a later Ctrl-C
+does: one line on stderr and status 130, not a traceback. A SIGTERM or
 SIGHUP there ends it the same way with status 143 or 129, because ``main``
 installs their handlers (``models.interrupts``) before those imports.
 

@@ -256,9 +256,10 @@ def run_child(
     """Entry point of a worker process: run one job that the API process,
     whose worker label is ``claimed_by``, claimed, then exit.
 
-    The child records itself as the job's worker before it runs the job. The
-    API process requeues a job whose worker is still its own when it stops,
-    so the job runs exactly once: in this child or after the next start.
+    The child records itself as the job's worker before it runs the job. On
+    stop, the API process requeues a job whose worker is still its own. Both
+    writes are conditional on the stored worker, so only one of them takes
+    effect, and the job runs in this child or after the next start.
     """
     # A Ctrl-C or a closed terminal signals the whole process group, and the
     # API's shutdown then stops this child and records the job's error.

@@ -4,16 +4,12 @@ stops the server, instead of failing as interrupted."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 from service.jobs.store import JobStore, sqlite_url
-from tests.conftest import ROOT, free_port
 from tests.e2e.test_serve_kernel_stop import wait_for
-from tests.e2e.test_serve_startup_stop import queue_job
+from tests.e2e.test_serve_startup_stop import queue_job, start_hooked_serve
 
 # A ``sitecustomize`` module that pauses a job's worker process before it
 # records itself as the job's worker: ``begin_work`` writes $PAUSED_FILE,
@@ -51,26 +47,11 @@ def stored_job(data_dir: Path, job_id: str) -> tuple[str, str | None]:
 
 
 def test_sigterm_requeues_unstarted_job(tmp_path: Path) -> None:
-    hooks = tmp_path / "hooks"
-    hooks.mkdir()
-    (hooks / "sitecustomize.py").write_text(PAUSE_HOOK)
     paused = tmp_path / "paused"
     data_dir = tmp_path / "data"
     job_id = queue_job(data_dir)
     log_path = tmp_path / "serve.log"
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(hooks), str(ROOT)]),
-        "PAUSED_FILE": str(paused),
-        "RNN_FORECAST_REGISTRY": str(tmp_path / "registry"),
-        "RNN_FORECAST_DATA_DIR": str(data_dir),
-        "RNN_FORECAST_JOB_STORE": "",
-        "RNN_FORECAST_RUNNER": "inhost",
-    }
-    command = [sys.executable, "-m", "models.cli", "serve", "--port", str(free_port())]
-
-    with open(log_path, "wb") as log:
-        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
+    server = start_hooked_serve(tmp_path, PAUSE_HOOK, log_path)
     try:
         wait_for(paused.is_file, "pause before the job begins", timeout=120.0)
         wait_for(lambda: "listening on" in log_path.read_text(), "listening line")

@@ -1,7 +1,7 @@
 """A SIGTERM, Ctrl-C or SIGHUP that reaches ``rnn-forecast serve`` during the
 app's start-up, after the inference kernel has loaded, stops the server
-before it serves: it exits with 143, 130 or 129, never logs "listening on",
-and a queued job stays queued because the job runner never starts."""
+before it serves. It exits with 143, 130 or 129 and does not log "listening
+on". A queued job stays queued, because the job runner does not start."""
 
 from __future__ import annotations
 
@@ -72,6 +72,28 @@ def queue_job(data_dir: Path) -> str:
         store.close()
 
 
+def start_hooked_serve(tmp_path: Path, hook: str, log_path: Path) -> subprocess.Popen:
+    """Start ``rnn-forecast serve`` with the in-host runner, the registry and
+    data folder under ``tmp_path`` and ``hook`` as its ``sitecustomize``
+    module; it writes its log to ``log_path`` and reads $PAUSED_FILE as
+    ``tmp_path / "paused"``."""
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(hook)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(hooks), str(ROOT)]),
+        "PAUSED_FILE": str(tmp_path / "paused"),
+        "RNN_FORECAST_REGISTRY": str(tmp_path / "registry"),
+        "RNN_FORECAST_DATA_DIR": str(tmp_path / "data"),
+        "RNN_FORECAST_JOB_STORE": "",
+        "RNN_FORECAST_RUNNER": "inhost",
+    }
+    command = [sys.executable, "-m", "models.cli", "serve", "--port", str(free_port())]
+    with open(log_path, "wb") as log:
+        return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
+
+
 def job_status(data_dir: Path, job_id: str) -> str:
     """Return the status of job ``job_id`` in the job store of ``data_dir``."""
     store = JobStore(sqlite_url(data_dir / "jobs.db"))
@@ -93,26 +115,11 @@ def job_status(data_dir: Path, job_id: str) -> str:
 def test_signal_in_startup_stops_serve(
     tmp_path: Path, stop: signal.Signals, status: int
 ) -> None:
-    hooks = tmp_path / "hooks"
-    hooks.mkdir()
-    (hooks / "sitecustomize.py").write_text(PAUSE_HOOK)
     paused = tmp_path / "paused"
     data_dir = tmp_path / "data"
     job_id = queue_job(data_dir)
     log_path = tmp_path / "serve.log"
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(hooks), str(ROOT)]),
-        "PAUSED_FILE": str(paused),
-        "RNN_FORECAST_REGISTRY": str(tmp_path / "registry"),
-        "RNN_FORECAST_DATA_DIR": str(data_dir),
-        "RNN_FORECAST_JOB_STORE": "",
-        "RNN_FORECAST_RUNNER": "inhost",
-    }
-    command = [sys.executable, "-m", "models.cli", "serve", "--port", str(free_port())]
-
-    with open(log_path, "wb") as log:
-        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
+    server = start_hooked_serve(tmp_path, PAUSE_HOOK, log_path)
     try:
         wait_for(paused.is_file, "start-up pause", timeout=120.0)
         signalled = time.monotonic()

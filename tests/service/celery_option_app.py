@@ -1,7 +1,7 @@
 """The job worker's Celery app with a broker transport option
 ``visibility_timeout`` that ``inspect conf`` reports as missing or as text,
-as the variable ``OPTION_VARIABLE`` says: ``missing`` removes it before the
-worker connects, so kombu's default applies, and ``text`` replaces it with
+as the variable ``OPTION_VARIABLE`` selects. ``missing`` removes it before
+the worker connects, so kombu's default applies. ``text`` replaces it with
 the string ``"60"`` once the worker is ready. The worker's open connections
 keep the number, so that worker still runs jobs."""
 

@@ -33,8 +33,8 @@ from tests.service.test_celery import (
 Stack = tuple[LiveServer, CeleryWorker, Path, Path]
 # seconds; the API keeps the default of 300 s
 WORKER_TIMEOUT = 60.0
-# a training job of about a second per epoch on one core, so that its 500
-# epochs outlast every wait of the test; the test cancels it
+# A training job of about a second per epoch on one core (an estimate), so
+# its 500 epochs outlast every wait of the test. The test cancels it.
 BUSY = {**LONG, "hidden_size": 64, "num_layers": 2, "lookback": 60, "epochs": 500}
 
 
