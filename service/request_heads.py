@@ -20,12 +20,14 @@ connection is closed. The body has its own timeout
 uvicorn rejects a request that its parser cannot read, such as one with two
 different ``Content-Length`` values or an invalid chunk size, with a
 plain-text 400 "Invalid HTTP request received.". The subclass sends that
-400 as problem details with a fix, as every other error of the API is.
+400 as problem details with a fix and the parser's reason, as every other
+error of the API is.
 
 NOTE: this relies on parts of both uvicorn 0.55 protocols that uvicorn does
 not document: the attribute ``cycle``, the request being served (None
 before the first head is complete), its ``response_complete``, and the
-method ``send_400_response``. It also relies on the httptools protocol's
+method ``send_400_response``, which uvicorn calls inside the ``except``
+block that caught the parser's exception. It also relies on the httptools protocol's
 parser callbacks ``on_message_begin``, ``on_headers_complete`` and
 ``on_message_complete``. tests/service/test_request_heads.py fails if a
 uvicorn release changes them.
@@ -34,11 +36,23 @@ uvicorn release changes them.
 from __future__ import annotations
 
 import asyncio
+import sys
 from typing import Any
 
+import h11
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
-from service.errors import CLOSE, problem
+from service.head_responses import invalid_request_response, timeout_response
+
+# the exceptions that uvicorn's HTTP parsers raise for a request that is not
+# valid HTTP
+PARSER_ERRORS: tuple[type[Exception], ...] = (h11.RemoteProtocolError,)
+try:
+    from httptools import HttpParserError
+except ImportError:  # uvicorn then parses with h11
+    pass
+else:
+    PARSER_ERRORS += (HttpParserError,)
 
 
 def head_deadline_protocol(
@@ -110,9 +124,11 @@ def head_deadline_protocol(
                 self._head_timer = None
 
         def send_400_response(self, msg: str) -> None:
-            # uvicorn calls this for a request that its parser rejects, then
-            # stops reading the connection
-            self.transport.write(invalid_request_response())
+            # uvicorn calls this while it handles its parser's exception,
+            # then stops reading the connection
+            error = sys.exc_info()[1]
+            reason = str(error) if isinstance(error, PARSER_ERRORS) else None
+            self.transport.write(invalid_request_response(reason))
             self.transport.close()
 
         def _head_timed_out(self) -> None:
@@ -126,34 +142,3 @@ def head_deadline_protocol(
             transport.close()
 
     return HeadDeadlineProtocol
-
-
-def timeout_response(timeout_seconds: float) -> bytes:
-    """Return the bytes of the 408 of a request head that took longer than
-    ``timeout_seconds``."""
-    detail = (
-        f"the request line and headers did not arrive within {timeout_seconds:g} "
-        "s; send the whole request head at once, or raise "
-        "RNN_FORECAST_HEAD_TIMEOUT_SECONDS"
-    )
-    return _closing_problem(408, "Request Timeout", detail)
-
-
-def invalid_request_response() -> bytes:
-    """Return the bytes of the 400 of a request that uvicorn's HTTP parser
-    rejects."""
-    detail = (
-        "the request is not valid HTTP/1.1, so the server could not read it; "
-        "check the request line, the header lines, a single Content-Length "
-        "that matches the body, and the chunk sizes of a chunked body"
-    )
-    return _closing_problem(400, "Bad Request", detail)
-
-
-def _closing_problem(status: int, reason: str, detail: str) -> bytes:
-    """Return the bytes of a whole problem+json response with ``Connection:
-    close``, written to the transport past uvicorn's response handling."""
-    response = problem(status, detail, headers=CLOSE)
-    head = [f"HTTP/1.1 {status} {reason}".encode()]
-    head += [name + b": " + value for name, value in response.raw_headers]
-    return b"\r\n".join(head) + b"\r\n\r\n" + response.body
