@@ -13,9 +13,13 @@ it only once a head is complete.
 uvicorn picks (httptools when it is installed, else h11). It gives each
 request head ``RNN_FORECAST_HEAD_TIMEOUT_SECONDS`` from its first byte, or
 from the connection's start for the first request. A head still incomplete
-then gets 408 with problem details and ``Connection: close``, and the
-connection is closed. The body has its own timeout
-(``RNN_FORECAST_BODY_TIMEOUT_SECONDS``).
+then gets 408 with problem details and ``Connection: close``, the
+connection is closed, and logger ``service.request_heads`` logs one INFO
+line with the client's address, the deadline and the bytes received. The
+rest of a request body that arrives after an early response (a 404 sent
+before the body was read, say) is not timed as a head. The body has its own
+timeout (``RNN_FORECAST_BODY_TIMEOUT_SECONDS``). A connection upgraded to
+WebSocket leaves the deadline, and its timer is cancelled.
 
 uvicorn rejects a request that its parser cannot read, such as one with two
 different ``Content-Length`` values or an invalid chunk size, with a
@@ -24,25 +28,34 @@ plain-text 400 "Invalid HTTP request received.". The subclass sends that
 error of the API is.
 
 NOTE: this relies on parts of both uvicorn 0.55 protocols that uvicorn does
-not document: the attribute ``cycle``, the request being served (None
-before the first head is complete), its ``response_complete``, and the
-method ``send_400_response``, which uvicorn calls inside the ``except``
-block that caught the parser's exception. It also relies on the httptools protocol's
-parser callbacks ``on_message_begin``, ``on_headers_complete`` and
-``on_message_complete``. tests/service/test_request_heads.py fails if a
-uvicorn release changes them.
+not document. These are the attributes ``cycle`` (the request being served,
+None before the first head is complete), its ``response_complete``, and
+``client``. They are the method ``handle_websocket_upgrade``, which hands
+the transport to the WebSocket protocol without calling
+``connection_lost``, and the method ``send_400_response``, which uvicorn
+calls inside the ``except`` block that caught the parser's exception. The
+httptools protocol's parser callbacks ``on_message_begin``,
+``on_headers_complete`` and ``on_message_complete`` are used too, and so is
+the h11 protocol's ``conn``, its ``h11.Connection``.
+tests/service/test_request_heads.py and
+tests/service/test_head_timer_handoff.py fail if a uvicorn release changes
+them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 from typing import Any
 
 import h11
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from service.head_responses import invalid_request_response, timeout_response
+
+logger = logging.getLogger(__name__)
 
 # the exceptions that uvicorn's HTTP parsers raise for a request that is not
 # valid HTTP
@@ -60,85 +73,162 @@ def head_deadline_protocol(
 ) -> type[asyncio.Protocol]:
     """Return the uvicorn HTTP protocol class ``base`` (the one uvicorn
     picks by default) with a deadline of ``timeout_seconds`` for each
-    request head."""
+    request head.
 
-    class HeadDeadlineProtocol(base):  # type: ignore[misc, valid-type]
-        """uvicorn's HTTP protocol, which sends 408 and closes the
-        connection when a request head takes longer than the deadline."""
+    ``base`` is uvicorn's h11 protocol or its httptools protocol, or a
+    subclass of either. On h11 the state of the ``h11.Connection`` shows
+    whether a request body is being read, and on httptools the parser
+    callbacks record it.
+    """
+    body_state = H11BodyState if issubclass(base, H11Protocol) else ParserBodyState
+    return type(
+        "HeadDeadlineProtocol",
+        (body_state, HeadDeadline, base),
+        {"head_timeout": timeout_seconds, "__doc__": HeadDeadline.__doc__},
+    )
 
-        head_timeout = timeout_seconds
 
-        def connection_made(self, transport: asyncio.BaseTransport) -> None:
-            self._head_timer: asyncio.TimerHandle | None = None
-            self._head_cycle: Any = None
-            self._reading_body = False
-            super().connection_made(transport)
-            self._start_head_timer()
+class HeadDeadline(asyncio.Protocol):
+    """uvicorn's HTTP protocol, which sends 408 and closes the connection
+    when a request head takes longer than ``head_timeout`` seconds.
 
-        # httptools calls the three methods below while it parses.
-        # NOTE: uvicorn's h11 protocol has no such methods, so there the
-        # deadline does not tell the rest of a body from the next head.
-        def on_message_begin(self) -> None:
-            self._reading_body = False
-            super().on_message_begin()
+    A class that ``head_deadline_protocol`` builds puts this before
+    uvicorn's protocol, whose attributes are declared below.
+    """
 
-        def on_headers_complete(self) -> None:
-            self._reading_body = True
-            super().on_headers_complete()
+    head_timeout: float
+    transport: asyncio.Transport
+    client: tuple[str, int] | None
+    cycle: Any
 
-        def on_message_complete(self) -> None:
-            self._reading_body = False
-            super().on_message_complete()
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._head_cycle: Any = None
+        self._head_bytes = 0
+        self._handed_off = False
+        super().connection_made(transport)
+        self._start_head_timer()
 
-        def data_received(self, data: bytes) -> None:
-            super().data_received(data)
-            if not self._waiting_for_head():
-                self._stop_head_timer()
-            elif self._head_timer is None or self._head_cycle is not self.cycle:
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self._handed_off or self.transport.is_closing():
+            self._stop_head_timer()
+        elif not self._waiting_for_head():
+            self._stop_head_timer()
+        else:
+            if self._head_timer is None or self._head_cycle is not self.cycle:
                 # the first bytes of the next head after a response
                 self._start_head_timer()
+            # this counts all of the segment that started the deadline, which
+            # may end the body of the request before
+            self._head_bytes += len(data)
 
-        def connection_lost(self, exc: Exception | None) -> None:
-            self._stop_head_timer()
-            super().connection_lost(exc)
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_head_timer()
+        super().connection_lost(exc)
 
-        def _waiting_for_head(self) -> bool:
-            # A response may complete before its request body has arrived,
-            # such as a 404 sent without reading the body. The rest of that
-            # body is no part of the next head.
-            cycle = self.cycle
-            if cycle is None:
-                return True
-            return bool(cycle.response_complete) and not self._reading_body
+    def handle_websocket_upgrade(self, *args: Any) -> None:
+        # uvicorn hands the transport to its WebSocket protocol, which gets
+        # connection_lost in place of this one
+        self._handed_off = True
+        self._stop_head_timer()
+        super().handle_websocket_upgrade(*args)  # type: ignore[misc]
 
-        def _start_head_timer(self) -> None:
-            self._stop_head_timer()
-            self._head_cycle = self.cycle
-            self._head_timer = asyncio.get_running_loop().call_later(
-                self.head_timeout, self._head_timed_out
-            )
+    def send_400_response(self, msg: str) -> None:
+        # uvicorn calls this while it handles its parser's exception, then
+        # stops reading the connection
+        self._stop_head_timer()
+        error = sys.exc_info()[1]
+        reason = str(error) if isinstance(error, PARSER_ERRORS) else None
+        self.transport.write(invalid_request_response(reason))
+        self.transport.close()
 
-        def _stop_head_timer(self) -> None:
-            if self._head_timer is not None:
-                self._head_timer.cancel()
-                self._head_timer = None
+    def _reading_body(self) -> bool:
+        """True while the parser reads a request body."""
+        raise NotImplementedError
 
-        def send_400_response(self, msg: str) -> None:
-            # uvicorn calls this while it handles its parser's exception,
-            # then stops reading the connection
-            error = sys.exc_info()[1]
-            reason = str(error) if isinstance(error, PARSER_ERRORS) else None
-            self.transport.write(invalid_request_response(reason))
-            self.transport.close()
+    def _waiting_for_head(self) -> bool:
+        # A response may complete before its request body has arrived,
+        # such as a 404 sent without reading the body. The rest of that
+        # body is no part of the next head.
+        cycle = self.cycle
+        if cycle is None:
+            return True
+        return bool(cycle.response_complete) and not self._reading_body()
 
-        def _head_timed_out(self) -> None:
+    def _start_head_timer(self) -> None:
+        self._stop_head_timer()
+        self._head_cycle = self.cycle
+        self._head_bytes = 0
+        self._head_timer = asyncio.get_running_loop().call_later(
+            self.head_timeout, self._head_timed_out
+        )
+
+    def _stop_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
             self._head_timer = None
-            transport = self.transport
-            if transport.is_closing():
-                return
-            if not self._waiting_for_head() or self._head_cycle is not self.cycle:
-                return
-            transport.write(timeout_response(self.head_timeout))
-            transport.close()
 
-    return HeadDeadlineProtocol
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        transport = self.transport
+        if transport.is_closing() or self._handed_off:
+            return
+        if not self._waiting_for_head() or self._head_cycle is not self.cycle:
+            return
+        client = client_address(self.client)
+        logger.info(
+            "request head from %s timed out after %g s with %d bytes received",
+            client,
+            self.head_timeout,
+            self._head_bytes,
+            extra={
+                "client": client,
+                "status": 408,
+                "timeout_s": self.head_timeout,
+                "received_bytes": self._head_bytes,
+            },
+        )
+        transport.write(timeout_response(self.head_timeout))
+        transport.close()
+
+
+class ParserBodyState:
+    """The request body state of uvicorn's httptools protocol, kept from
+    the parser callbacks that httptools calls while it parses."""
+
+    _parsing_body = False
+
+    def on_message_begin(self) -> None:
+        self._parsing_body = False
+        super().on_message_begin()  # type: ignore[misc]
+
+    def on_headers_complete(self) -> None:
+        self._parsing_body = True
+        super().on_headers_complete()  # type: ignore[misc]
+
+    def on_message_complete(self) -> None:
+        self._parsing_body = False
+        super().on_message_complete()  # type: ignore[misc]
+
+    def _reading_body(self) -> bool:
+        return self._parsing_body
+
+
+class H11BodyState:
+    """The request body state of uvicorn's h11 protocol, read from its
+    ``h11.Connection``."""
+
+    conn: h11.Connection
+
+    def _reading_body(self) -> bool:
+        return self.conn.their_state is h11.SEND_BODY
+
+
+def client_address(client: tuple[str, int] | None) -> str:
+    """Return ``host:port`` of a connection's client, or "unknown" when the
+    transport has no peer address (a Unix socket)."""
+    if client is None:
+        return "unknown"
+    host, port = client
+    return f"{host}:{port}"

@@ -1,14 +1,21 @@
 """A connection whose request head (request line and headers) does not
-arrive within RNN_FORECAST_HEAD_TIMEOUT_SECONDS gets 408 and is closed, on
-a real server. Complete heads and slow bodies are not affected, and a
-request that is not valid HTTP gets a problem+json 400."""
+arrive within RNN_FORECAST_HEAD_TIMEOUT_SECONDS gets 408, a log line and is
+closed, on a real server. Complete heads and slow bodies are not affected,
+and a request that is not valid HTTP gets a problem+json 400 with the
+parser's reason.
+
+Every test runs twice: on uvicorn's httptools protocol, and on its h11
+protocol, which ``serve`` uses when httptools cannot be imported."""
 
 from __future__ import annotations
 
 import json
+import os
 import socket
 import time
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,14 +32,30 @@ TIMER_SLACK = 0.005
 HEALTH = b"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 
 
-@pytest.fixture(scope="module")
-def head_server(trained_registry: Registry) -> Iterator[LiveServer]:
-    server = LiveServer(
-        trained_registry.root,
-        env={"RNN_FORECAST_HEAD_TIMEOUT_SECONDS": str(HEAD_TIMEOUT)},
-    )
+@pytest.fixture(scope="module", params=["httptools", "h11"])
+def head_server(
+    request: pytest.FixtureRequest,
+    trained_registry: Registry,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[LiveServer]:
+    env = {"RNN_FORECAST_HEAD_TIMEOUT_SECONDS": str(HEAD_TIMEOUT)}
+    if request.param == "h11":
+        env["PYTHONPATH"] = without_httptools(tmp_path_factory.mktemp("no-httptools"))
+    server = LiveServer(trained_registry.root, env=env)
+    server.parser = request.param  # type: ignore[attr-defined]
     yield server
     server.stop()
+
+
+def without_httptools(folder: Path) -> str:
+    """Return a PYTHONPATH on which ``import httptools`` raises
+    ``ImportError``, so uvicorn falls back to its h11 protocol."""
+    package = folder / "httptools"
+    package.mkdir()
+    (package / "__init__.py").write_text(
+        'raise ImportError("httptools is hidden from this server")\n'
+    )
+    return os.pathsep.join([str(folder), os.environ.get("PYTHONPATH", "")])
 
 
 def connect(server: LiveServer) -> socket.socket:
@@ -44,6 +67,34 @@ def read_until_closed(sock: socket.socket) -> bytes:
     while chunk := sock.recv(65536):
         data += chunk
     return data
+
+
+def head_timeout_lines(server: LiveServer, sock: socket.socket) -> list[Any]:
+    """Return the server's log lines about the head timeout of ``sock``'s
+    connection."""
+    client = f"127.0.0.1:{sock.getsockname()[1]}"
+    lines = []
+    for line in server.output().splitlines():
+        if not line.startswith("{"):
+            continue
+        entry = json.loads(line)
+        if entry["logger"] == "service.request_heads" and entry["client"] == client:
+            lines.append(entry)
+    return lines
+
+
+def assert_logged(server: LiveServer, sock: socket.socket, head_bytes: int) -> None:
+    """Check the one log line of the head timeout of ``sock``'s connection,
+    which the server writes before its 408."""
+    lines = head_timeout_lines(server, sock)
+    assert len(lines) == 1, lines
+    entry = lines[0]
+    assert entry["level"] == "INFO"
+    assert entry["status"] == 408
+    assert entry["timeout_s"] == HEAD_TIMEOUT
+    assert entry["received_bytes"] == head_bytes
+    assert entry["client"] in entry["message"]
+    assert "timed out after 1 s" in entry["message"]
 
 
 def assert_timed_out(reply: bytes, waited: float) -> None:
@@ -60,20 +111,23 @@ def test_silent_connection_times_out(head_server: LiveServer) -> None:
     started = time.monotonic()
     with connect(head_server) as sock:
         reply = read_until_closed(sock)
+        assert_logged(head_server, sock, head_bytes=0)
 
     assert_timed_out(reply, time.monotonic() - started)
 
 
 def test_trickled_head_times_out(head_server: LiveServer) -> None:
     started = time.monotonic()
+    request_line = b"GET /v1/health HTTP/1.1\r\n"
     with connect(head_server) as sock:
-        sock.sendall(b"GET /v1/health HTTP/1.1\r\n")
+        sock.sendall(request_line)
         # one header line every 0.3 s keeps the connection busy, but the
         # head never ends
         for i in range(3):
             time.sleep(0.3)
             sock.sendall(b"X-Part-%d: a\r\n" % i)
         reply = read_until_closed(sock)
+        assert_logged(head_server, sock, head_bytes=len(request_line) + 3 * 13)
 
     assert_timed_out(reply, time.monotonic() - started)
 
@@ -114,23 +168,54 @@ def test_stalled_second_head_times_out(head_server: LiveServer) -> None:
         started = time.monotonic()
         sock.sendall(HEALTH[:10])
         reply = read_until_closed(sock)
+        assert_logged(head_server, sock, head_bytes=10)
 
     assert first.startswith("HTTP/1.1 200 "), first
     assert_timed_out(reply, time.monotonic() - started)
 
 
-@pytest.mark.parametrize(
-    "request_bytes",
-    [
+# requests that are not valid HTTP, and the reason that each parser reports
+MALFORMED = [
+    (
         b"GET /v1/health HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n"
         b"Content-Length: 2\r\n\r\nab",
+        {
+            "httptools": "Duplicate Content-Length",
+            "h11": "conflicting Content-Length headers",
+        },
+    ),
+    (
         b"GET /v1/he alth HTTP/1.1\r\nHost: x\r\n\r\n",
+        {
+            "httptools": "Expected HTTP/, RTSP/ or ICE/",
+            "h11": "illegal request line: bytearray(b'GET /v1/he alth HTTP/1.1')",
+        },
+    ),
+    (
         b"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
         b"zz\r\n{}\r\n0\r\n\r\n",
-    ],
+        {
+            "httptools": "Invalid character in chunk size",
+            "h11": "illegal chunk header: bytearray(b'zz\\r\\n')",
+        },
+    ),
+    (
+        b"GET /v1/health HTTP/1.1\r\nHost: x\r\nX-B\x01d: 1\r\n\r\n",
+        {
+            "httptools": "Invalid header token",
+            "h11": "illegal header line: bytearray(b'X-B\\x01d: 1')",
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "reasons"),
+    MALFORMED,
+    ids=["two-lengths", "space-in-path", "chunk-size", "header-name"],
 )
 def test_malformed_request_gets_problem(
-    head_server: LiveServer, request_bytes: bytes
+    head_server: LiveServer, request_bytes: bytes, reasons: dict[str, str]
 ) -> None:
     with connect(head_server) as sock:
         sock.sendall(request_bytes)
@@ -142,7 +227,10 @@ def test_malformed_request_gets_problem(
     assert b"connection: close" in head.lower()
     problem = json.loads(body)
     assert problem["status"] == 400
-    assert problem["detail"].startswith("the request is not valid HTTP/1.1")
+    detail = problem["detail"]
+    assert detail.startswith("the request is not valid HTTP/1.1"), detail
+    reason = reasons[head_server.parser]  # type: ignore[attr-defined]
+    assert f"(the HTTP parser reported: {reason});" in detail
 
 
 def test_body_after_early_response_not_timed_out(head_server: LiveServer) -> None:
@@ -162,6 +250,7 @@ def test_body_after_early_response_not_timed_out(head_server: LiveServer) -> Non
             sock.sendall(chunk)
         sock.sendall(HEALTH)
         after = read_reply(sock)
+        assert head_timeout_lines(head_server, sock) == []
 
     assert early.startswith("HTTP/1.1 404 "), early
     assert "connection: close" not in early.lower()
