@@ -119,8 +119,8 @@ class HeadDeadline(asyncio.Protocol):
             if self._head_timer is None or self._head_cycle is not self.cycle:
                 # the first bytes of the next head after a response
                 self._start_head_timer()
-            # this counts all of the segment that started the deadline, which
-            # may end the body of the request before
+            # The segment that starts a deadline counts whole, so the count
+            # may include the end of the previous request's body.
             self._head_bytes += len(data)
 
     def connection_lost(self, exc: Exception | None) -> None:
