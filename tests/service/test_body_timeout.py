@@ -64,8 +64,9 @@ def test_prompt_body_is_served(impatient_server: LiveServer) -> None:
     assert response.status_code == 200
 
 
-# long enough that a shutdown which waits for it fails the test
-LONG_BODY_TIMEOUT = 30
+# long enough that a shutdown which waits for it fails the test, with room
+# for the diagnostic below to finish on a loaded machine before that
+LONG_BODY_TIMEOUT = 60
 # a gradient diagnostic of about 2 s on one core
 SLOW_DIAGNOSTIC = {"cell": "lstm", "hidden_size": 128, "seq_len": 1000}
 
@@ -94,7 +95,7 @@ def test_sigterm_ends_stalled_bodies(trained_registry: Registry) -> None:
                 httpx.post,
                 f"{server.url}/v1/diagnostics/gradient-flow",
                 json=SLOW_DIAGNOSTIC,
-                timeout=60,
+                timeout=LONG_BODY_TIMEOUT,
             )
             stalled = [_stall(server.port, path) for path in STALLED_PATHS]
             time.sleep(0.5)
@@ -117,4 +118,4 @@ def test_sigterm_ends_stalled_bodies(trained_registry: Registry) -> None:
     assert after == [b"", b""]
     # the request whose body had arrived still gets its response
     assert diagnostic.status_code == 200
-    assert stopped < LONG_BODY_TIMEOUT / 3
+    assert stopped < LONG_BODY_TIMEOUT / 2
