@@ -3,6 +3,8 @@
 Training windows and forecasts count one step per row, so a series that
 skips sessions, such as one whose rows without a close were dropped, joins
 the rows on either side of each gap as if they were consecutive sessions.
+The cleaning notes of a CSV file, an upload and a Yahoo Finance download
+list these sessions (``session_gap_note``).
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import numpy as np
 import pandas as pd
 
 from models.calendar import session_days
+from models.data.date_lists import format_dates
+from models.plurals import plural
 
 
 @dataclass(frozen=True)
@@ -57,4 +61,26 @@ def find_session_gaps(dates: pd.DatetimeIndex) -> SessionGaps | None:
         longest=int(ends[run] - starts[run] + 1),
         longest_first=pd.Timestamp(missing[starts[run]]),
         longest_last=pd.Timestamp(missing[ends[run]]),
+    )
+
+
+def session_gap_note(dates: pd.DatetimeIndex) -> str | None:
+    """Return the cleaning note that lists the sessions ``dates`` (N,) skip,
+    or None when they skip none.
+
+    ``dates`` are as ``find_session_gaps`` takes them.
+    """
+    gaps = find_session_gaps(dates)
+    if gaps is None:
+        return None
+
+    first = gaps.longest_first.strftime("%Y-%m-%d")
+    last = gaps.longest_last.strftime("%Y-%m-%d")
+    return (
+        f"Found no row on {plural(len(gaps.missing), 'NYSE session')} between "
+        f"the first and the last date: {format_dates(gaps.missing)}. The "
+        f"longest gap is {plural(gaps.longest, 'session')}, {first}..{last}. "
+        "Training and forecasts read the rows on either side of a gap as "
+        "consecutive sessions, so add rows for the missing sessions to model "
+        "them."
     )

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from models.cancellation import StopCheck, stop_if_requested
+from models.data.date_lists import format_dates
 from models.data.row_checks import (
     BOUNDED_COLUMNS,
     check_iso_dates,
@@ -22,7 +23,7 @@ from models.data.row_checks import (
 )
 from models.data.series import PRICE_COLUMNS
 from models.data.session_dates import check_sessions
-from models.data.session_gaps import find_session_gaps
+from models.data.session_gaps import session_gap_note
 from models.data.value_range import check_column_ranges, check_series_values
 from models.errors import DataError
 from models.pandas_dates import DATE_RANGE
@@ -43,7 +44,6 @@ MISSING_TOKENS = frozenset({"", "null", "nan", "na", "n/a"})
 EXCHANGE_TIMEZONE = "America/New_York"
 UTC_OFFSET = r"[T ]\d\d:\d\d.*(?:Z|[+-]\d\d(?::?\d\d)?)$"
 
-LISTED_DATES = 3
 # characters of a too-large number that a message shows
 INFINITE_CELL_CHARS = 40
 
@@ -147,7 +147,9 @@ def clean_frame(
     rows = source_rows(parsed_rows, filled.index)
 
     if sessions_only:
-        _note_session_gaps(filled.index, notes)
+        gap_note = session_gap_note(filled.index)
+        if gap_note is not None:
+            notes.append(gap_note)
 
     _check_signs(filled, kind, label, rows)
     check_series_values(filled["close"], name=name, label=label)
@@ -158,15 +160,6 @@ def clean_frame(
         was_missing = frame.loc[filled.index, filled.columns].isna()
         check_price_ranges(filled, label, bounded, rows=rows, filled=was_missing)
     return filled, notes
-
-
-def format_dates(dates: pd.DatetimeIndex | pd.Series) -> str:
-    """Format up to three dates as ``YYYY-MM-DD`` and count the rest."""
-    listed = ", ".join(
-        pd.Timestamp(d).strftime("%Y-%m-%d") for d in dates[:LISTED_DATES]
-    )
-    rest = len(dates) - LISTED_DATES
-    return f"{listed} and {rest} more" if rest > 0 else listed
 
 
 def _check_arguments(raw: pd.DataFrame, kind: str) -> None:
@@ -396,23 +389,6 @@ def _fill_missing(frame: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
             f"{format_dates(filled.index[leading])}."
         )
     return filled[~leading]
-
-
-def _note_session_gaps(dates: pd.DatetimeIndex, notes: list[str]) -> None:
-    gaps = find_session_gaps(dates)
-    if gaps is None:
-        return
-
-    first = gaps.longest_first.strftime("%Y-%m-%d")
-    last = gaps.longest_last.strftime("%Y-%m-%d")
-    notes.append(
-        f"Found no row on {plural(len(gaps.missing), 'NYSE session')} between "
-        f"the first and the last date: {format_dates(gaps.missing)}. The "
-        f"longest gap is {plural(gaps.longest, 'session')}, {first}..{last}. "
-        "Training and forecasts read the rows on either side of a gap as "
-        "consecutive sessions, so add rows for the missing sessions to model "
-        "them."
-    )
 
 
 def _check_signs(frame: pd.DataFrame, kind: str, label: str, rows: np.ndarray) -> None:

@@ -7,6 +7,7 @@ cache hit and a fresh download return the same ``Series``.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -22,6 +23,7 @@ import pandas as pd
 from models.calendar import CALENDAR_START
 from models.data.csv_source import parse_csv_bytes
 from models.data.series import Series
+from models.data.session_gaps import session_gap_note
 from models.data.yahoo_sessions import check_bar_sessions
 from models.errors import DataError, SourceUnavailableError
 from models.tickers import TICKER_PATTERN, invalid_ticker_message
@@ -72,7 +74,9 @@ def load_yfinance(
     Every bar with a price must be dated on an NYSE session, whether it was
     downloaded or read from the cache (``check_bar_sessions``), and passes
     the row checks of an uploaded file (``_parse_bars``). Bars that fail a
-    check are not cached.
+    check are not cached. The cleaning notes end with the NYSE sessions
+    between the first and the last bar that have no bar
+    (``session_gap_note``), as those of a CSV file do.
 
     Raises ``SourceUnavailableError`` when the download raises, and
     ``DataError`` when it returns no rows, a bar off the NYSE sessions or a
@@ -106,8 +110,7 @@ def load_yfinance(
         label = f"cached {label} ({cache_path.name}, delete it to download again)"
         session_label = f"{session_label} in the cache file {cache_path.name}"
         series = _parse_bars(raw, column, label, source)
-        check_bar_sessions(series.frame.index, session_label)
-        return series
+        return _check_sessions(series, session_label)
 
     first = start_text or EARLIEST_START.isoformat()
     frame = _download(symbol, first, end_text, download)
@@ -117,7 +120,7 @@ def load_yfinance(
     except DataError as exc:
         fixed = f"{exc.message}. {DOWNLOADED_ROW_FIX}"
         raise DataError(fixed, field=exc.field) from exc
-    check_bar_sessions(series.frame.index, session_label)
+    series = _check_sessions(series, session_label)
     # only bars that passed every check are cached
     if cache_path is not None:
         _write_cache(cache_path, raw)
@@ -157,6 +160,17 @@ def _parse_bars(
         check_all_columns=True,
         strict_rows=True,
     )
+
+
+def _check_sessions(series: Series, label: str) -> Series:
+    """Check that every bar of ``series`` is dated on an NYSE session
+    (``check_bar_sessions``), and return it with the note on the sessions
+    that it skips appended to its cleaning notes, as a CSV file gets it."""
+    check_bar_sessions(series.frame.index, label)
+    note = session_gap_note(series.frame.index)
+    if note is None:
+        return series
+    return dataclasses.replace(series, cleaning=(*series.cleaning, note))
 
 
 def _check_ticker(ticker: str) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from models.data.csv_source import load_csv
 from models.data.yahoo import load_yfinance
 from models.errors import DataError, SourceUnavailableError
 
@@ -216,6 +217,36 @@ def test_yfinance_holiday_without_close_dropped() -> None:
         "2020-01-17",
         "2020-01-21",
     ]
+
+
+# NYSE sessions of January 2020 without the 8th, 9th and 10th. The 20th was
+# Martin Luther King Jr. Day, which is no session and so no gap.
+SESSIONS_WITH_HOLE = [
+    "2020-01-02", "2020-01-03", "2020-01-06", "2020-01-07", "2020-01-13",
+    "2020-01-14", "2020-01-15", "2020-01-16", "2020-01-17", "2020-01-21",
+]  # fmt: skip
+HOLE_NOTE = (
+    "Found no row on 3 NYSE sessions between the first and the last date: "
+    "2020-01-08, 2020-01-09, 2020-01-10. The longest gap is 3 sessions, "
+    "2020-01-08..2020-01-10. Training and forecasts read the rows on either "
+    "side of a gap as consecutive sessions, so add rows for the missing "
+    "sessions to model them."
+)
+
+
+def test_yfinance_skipped_sessions_noted(tmp_path: Path) -> None:
+    fake = FakeDownload(yfinance_frame(dates=SESSIONS_WITH_HOLE))
+    request = ("NFLX", "2020-01-01", "2020-01-22")
+
+    downloaded = load_yfinance(*request, cache_dir=tmp_path, download=fake)
+    cached = load_yfinance(*request, cache_dir=tmp_path, download=fake)
+    as_csv = load_csv(tmp_path / "yfinance" / "NFLX_2020-01-01_2020-01-22.csv")
+
+    assert len(fake.calls) == 1
+    assert downloaded.cleaning == (HOLE_NOTE,)
+    assert cached.cleaning == (HOLE_NOTE,)
+    assert as_csv.cleaning == (HOLE_NOTE,)
+    assert len(downloaded.frame) == len(SESSIONS_WITH_HOLE)
 
 
 def test_yfinance_empty_result() -> None:
