@@ -15,6 +15,7 @@ import pandas as pd
 
 from models.cancellation import StopCheck, stop_if_requested
 from models.data.date_lists import format_dates
+from models.data.duplicate_dates import drop_duplicate_dates
 from models.data.row_checks import (
     BOUNDED_COLUMNS,
     check_iso_dates,
@@ -100,7 +101,9 @@ def clean_frame(
        of any row raises ``DataError`` that names the column and the row.
     2. Rows with a missing close are dropped.
     3. Unsorted rows are sorted by date (a stable sort).
-    4. Of rows sharing a date, the last one in input order is kept.
+    4. Of rows sharing a date, the last one in input order is kept. The
+       note names the dates whose dropped rows had other values
+       (``models.data.duplicate_dates``).
     5. A column in which every value is missing is dropped. Other missing
        values are forward-filled from the previous row, and leading rows with
        no previous value to copy are dropped.
@@ -142,7 +145,7 @@ def clean_frame(
     stop()
     frame = _drop_missing_close(frame, label, notes, name)
     frame = _sort_by_date(frame, notes)
-    frame = _drop_duplicate_dates(frame, notes)
+    frame = drop_duplicate_dates(frame, notes, name)
     filled = _fill_missing(frame, notes)
     rows = source_rows(parsed_rows, filled.index)
 
@@ -345,20 +348,6 @@ def _sort_by_date(frame: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
         f"that came after a later date: {format_dates(out_of_order.unique())}."
     )
     return frame.sort_index(kind="stable")
-
-
-def _drop_duplicate_dates(frame: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
-    dropped = frame.index.duplicated(keep="last")
-    if not dropped.any():
-        return frame
-
-    dates = frame.index[dropped].unique()
-    notes.append(
-        f"Dropped {plural(int(dropped.sum()), 'row')} with a duplicate date, "
-        "keeping the last row in input order for each date: "
-        f"{format_dates(dates)}."
-    )
-    return frame[~dropped]
 
 
 def _fill_missing(frame: pd.DataFrame, notes: list[str]) -> pd.DataFrame:

@@ -99,9 +99,40 @@ def test_upload_value_csv_multipart_reports_cleaning(client: httpx.Client) -> No
     assert info["end"] == "2024-01-09"
     assert len(info["cleaning"]) == 4
     assert any(step.startswith("Sorted the rows") for step in info["cleaning"])
+    assert (
+        "Dropped 1 row that repeated the date and the values of a later row: "
+        "2024-01-02." in info["cleaning"]
+    )
     assert info["cleaning"][-1].startswith(
         "Found no row on 1 NYSE session between the first and the last date: "
         "2024-01-04."
+    )
+
+
+def test_upload_names_differing_duplicate_values(client: httpx.Client) -> None:
+    body = (
+        "Date,Open,High,Low,Close,Adj Close,Volume\n"
+        "2024-01-02,10,11,9,10.5,10.5,1000\n"
+        "2024-01-03,10,11,9,10.25,10.25,1100\n"
+        "2024-01-02,10,11,9,10.75,10.75,1000\n"
+        "2024-01-04,10,11,9,10,10,1200\n"
+        "2024-01-05,10,11,9,10,10,1300\n"
+        "2024-01-08,10,11,9,10,10,1400\n"
+    )
+
+    response = client.post("/v1/series", content=body.encode(), headers=CSV)
+
+    assert response.status_code == 201, response.text
+    info = response.json()
+    assert info["rows"] == 5
+    assert (
+        "Dropped 1 row with a duplicate date, keeping the last row in input "
+        "order for each date: 2024-01-02. On 1 date the dropped rows had other "
+        "values than the kept row, listed as dropped -> kept: 2024-01-02 "
+        "(close 10.5 -> 10.75, adj_close 10.5 -> 10.75)." in info["cleaning"]
+    )
+    assert (
+        client.get(f"/v1/series/{info['id']}").json()["cleaning"] == (info["cleaning"])
     )
 
 

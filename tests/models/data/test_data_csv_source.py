@@ -101,7 +101,10 @@ def test_load_csv_yahoo_cleaning_sentences(tmp_path: Path) -> None:
         "Sorted the rows by date, moving 1 row that came after a later date: "
         "2020-01-02.",
         "Dropped 1 row with a duplicate date, keeping the last row in input "
-        "order for each date: 2020-01-07.",
+        "order for each date: 2020-01-07. On 1 date the dropped rows had other "
+        "values than the kept row, listed as dropped -> kept: 2020-01-07 (open "
+        "4 -> 4.5, high 4 -> 4.5, low 4 -> 4.5, close 4 -> 4.5, adj_close 4 -> "
+        "4.5, volume 400 -> 450).",
         "Forward-filled 1 missing volume value from the previous row: 2020-01-08.",
         "Found no row on 1 NYSE session between the first and the last date: "
         "2020-01-03. The longest gap is 1 session, 2020-01-03..2020-01-03. "
