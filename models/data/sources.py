@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from models.data.bundled import load_bundled
 from models.data.csv_source import load_csv, parse_csv_bytes
@@ -49,7 +50,11 @@ def load_upload(spec: UploadedData, upload_dir: Path | None) -> Series:
 
     Error messages name the series id and never the server's directory.
     Raises ``NotFoundError`` for an unknown id and ``DataError`` when no
-    upload directory is configured.
+    upload directory is configured, or when the file fails a check. An
+    upload stored by an earlier release may fail a check that uploads got
+    later: the NYSE session check or the row checks of dates and prices.
+    Its error then ends with how to upload a corrected file
+    (``_reupload_fix``), because the stored file cannot be edited.
     """
     if upload_dir is None:
         raise DataError(
@@ -70,4 +75,43 @@ def load_upload(spec: UploadedData, upload_dir: Path | None) -> Series:
 
     source = {"source": "upload", "series_id": spec.series_id, "column": spec.column}
     label = f"uploaded series {spec.series_id}"
-    return parse_csv_bytes(raw, column=spec.column, label=label, source=source)
+    try:
+        return parse_csv_bytes(raw, column=spec.column, label=label, source=source)
+    except DataError as exc:
+        if not _passes_earlier_checks(raw, spec.column, label, source):
+            raise
+        raise DataError(
+            f"{exc.message}. {_reupload_fix(spec.series_id)}", field=exc.field
+        ) from exc
+
+
+def _passes_earlier_checks(
+    raw: bytes, column: str, label: str, source: dict[str, Any]
+) -> bool:
+    """Return whether ``raw`` passes the checks of an upload without the
+    NYSE session check (``sessions_only``) and the row checks of dates and
+    prices (``strict_rows``), as releases before those checks stored it."""
+    try:
+        parse_csv_bytes(
+            raw,
+            column=column,
+            label=label,
+            source=source,
+            sessions_only=False,
+            strict_rows=False,
+        )
+    except DataError:
+        return False
+    return True
+
+
+def _reupload_fix(series_id: str) -> str:
+    """Return the fix for the stored upload ``series_id`` that an earlier
+    release accepted and that a check now rejects."""
+    return (
+        f"Series {series_id} was stored by an earlier release that did not "
+        "run this check on uploads, and a stored upload cannot be edited. "
+        "Correct the file, upload it again with POST /v1/series and use the "
+        f"id that the upload returns. DELETE /v1/series/{series_id} removes "
+        "the old upload"
+    )

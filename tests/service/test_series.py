@@ -523,6 +523,57 @@ def test_non_positive_upload_rejected_for_log_returns(client: httpx.Client) -> N
     )
 
 
+# an upload with a Saturday row, as a release before the NYSE session check
+# stored it: the CSV byte for byte and its description
+EARLIER_UPLOAD_ID = "5eed0123456789abcdef0123456789ab"
+EARLIER_UPLOAD_CSV = b"date,value\n2020-01-02,1\n2020-01-04,2\n2020-01-06,3\n"
+EARLIER_UPLOAD_INFO = {
+    "id": EARLIER_UPLOAD_ID,
+    "rows": 3,
+    "start": "2020-01-02",
+    "end": "2020-01-06",
+    "format": "value",
+    "kind": "value",
+    "columns": ["close"],
+    "cleaning": [],
+    "sha256": "0" * 64,
+    "bytes": len(EARLIER_UPLOAD_CSV),
+    "filename": None,
+    "created_at": "2026-12-04T16:20:46+00:00",
+}
+
+
+def test_earlier_upload_rejected_with_reupload(
+    client: httpx.Client, series_server: tuple[LiveServer, Path]
+) -> None:
+    folder = series_server[1] / "series"
+    folder.mkdir(exist_ok=True)
+    (folder / f"{EARLIER_UPLOAD_ID}.csv").write_bytes(EARLIER_UPLOAD_CSV)
+    info_path = folder / f"{EARLIER_UPLOAD_ID}.json"
+    info_path.write_text(json.dumps(EARLIER_UPLOAD_INFO))
+    data = {"source": "upload", "series_id": EARLIER_UPLOAD_ID}
+
+    field, detail = submit_problem(
+        client, "/v1/training-jobs", tiny_job(name="earlier", data=data)
+    )
+    deleted = client.delete(f"/v1/series/{EARLIER_UPLOAD_ID}")
+
+    assert field == "data"
+    assert detail == (
+        f"uploaded series {EARLIER_UPLOAD_ID}: the date '2020-01-04' in data row "
+        "2 (row 1 is the first row after the header) is a Saturday, not an NYSE "
+        "trading session; forecasts count one step per NYSE session, so remove "
+        "the rows dated on weekends and NYSE holidays. Series "
+        f"{EARLIER_UPLOAD_ID} was stored by an earlier release that did not run "
+        "this check on uploads, and a stored upload cannot be edited. Correct "
+        "the file, upload it again with POST /v1/series and use the id that the "
+        f"upload returns. DELETE /v1/series/{EARLIER_UPLOAD_ID} removes the old "
+        "upload"
+    )
+    assert deleted.status_code == 200, deleted.text
+    assert not info_path.exists()
+
+
 def test_missing_column_of_upload_rejected(client: httpx.Client) -> None:
     series_id = upload_values(client, [1.0, 2.0, 3.0, 4.0, 5.0])
     data = {"source": "upload", "series_id": series_id, "column": "adj_close"}

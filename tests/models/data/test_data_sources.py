@@ -77,6 +77,64 @@ def test_load_series_upload_errors_hide_directory(tmp_path: Path) -> None:
     assert str(tmp_path) not in str(caught.value)
 
 
+# Uploads as releases stored them before the NYSE session check and the row
+# checks of dates and prices, with the error that loading each one now gets.
+REUPLOAD_FIX = (
+    f"Series {SERIES_ID} was stored by an earlier release that did not run "
+    "this check on uploads, and a stored upload cannot be edited. Correct the "
+    "file, upload it again with POST /v1/series and use the id that the "
+    f"upload returns. DELETE /v1/series/{SERIES_ID} removes the old upload"
+)
+EARLIER_UPLOADS = {
+    "weekend row": (
+        "date,value\n2020-01-02,1\n2020-01-04,2\n2020-01-06,3\n",
+        "the date '2020-01-04' in data row 2 (row 1 is the first row after the "
+        "header) is a Saturday, not an NYSE trading session; forecasts count "
+        "one step per NYSE session, so remove the rows dated on weekends and "
+        "NYSE holidays",
+    ),
+    "time of day": (
+        "date,value\n2020-01-02 16:00,1\n2020-01-03 16:00,2\n",
+        "invalid date '2020-01-02 16:00' in data row 1 (row 1 is the first row "
+        "after the header); write dates as YYYY-MM-DD, without a time or a "
+        "UTC offset",
+    ),
+    "low above high": (
+        "Date,Open,High,Low,Close,Adj Close,Volume\n"
+        "2020-01-02,1,1,2,1.5,1.5,10\n2020-01-03,1,2,1,1.5,1.5,10\n",
+        "data row 1 (2020-01-02, row 1 is the first row after the header) has "
+        "low 2, which is above high (low 2, high 1); fix the prices of that "
+        "row or remove it",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", EARLIER_UPLOADS)
+def test_earlier_upload_error_gives_reupload(tmp_path: Path, case: str) -> None:
+    text, error = EARLIER_UPLOADS[case]
+    (tmp_path / f"{SERIES_ID}.csv").write_text(text)
+
+    with pytest.raises(DataError) as caught:
+        load_series(UploadedData(series_id=SERIES_ID), upload_dir=tmp_path)
+
+    assert str(caught.value) == (
+        f"uploaded series {SERIES_ID}: {error}. {REUPLOAD_FIX}"
+    )
+    assert caught.value.field == "data"
+
+
+def test_invalid_upload_error_has_no_reupload(tmp_path: Path) -> None:
+    (tmp_path / f"{SERIES_ID}.csv").write_text("date,value\n2020-01-02,x\n")
+
+    with pytest.raises(DataError) as caught:
+        load_series(UploadedData(series_id=SERIES_ID), upload_dir=tmp_path)
+
+    assert str(caught.value) == (
+        f"uploaded series {SERIES_ID}: invalid number 'x' in column value on "
+        "2020-01-02; write a number or leave the cell empty"
+    )
+
+
 def test_load_series_upload_without_directory() -> None:
     with pytest.raises(DataError, match="no upload directory is configured"):
         load_series(UploadedData(series_id=SERIES_ID))
