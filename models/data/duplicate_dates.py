@@ -51,8 +51,8 @@ def drop_duplicate_dates(
     conflict_dates = frame.index[differs.any(axis=1)].unique()
     if len(conflict_dates) == 0:
         notes.append(
-            f"Dropped {count} that repeated the date and the values of a later "
-            f"row: {format_dates(dates)}."
+            f"Dropped {count} with a duplicate date and the same values as the "
+            f"row kept for that date: {format_dates(dates)}."
         )
         return kept_rows
 

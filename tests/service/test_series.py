@@ -100,8 +100,8 @@ def test_upload_value_csv_multipart_reports_cleaning(client: httpx.Client) -> No
     assert len(info["cleaning"]) == 4
     assert any(step.startswith("Sorted the rows") for step in info["cleaning"])
     assert (
-        "Dropped 1 row that repeated the date and the values of a later row: "
-        "2024-01-02." in info["cleaning"]
+        "Dropped 1 row with a duplicate date and the same values as the row "
+        "kept for that date: 2024-01-02." in info["cleaning"]
     )
     assert info["cleaning"][-1].startswith(
         "Found no row on 1 NYSE session between the first and the last date: "

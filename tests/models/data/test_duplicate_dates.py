@@ -27,8 +27,8 @@ def test_identical_duplicates_short_note() -> None:
     cleaned, notes = clean(raw)
 
     assert notes[0] == (
-        "Dropped 2 rows that repeated the date and the values of a later row: "
-        "2020-01-02, 2020-01-03."
+        "Dropped 2 rows with a duplicate date and the same values as the row "
+        "kept for that date: 2020-01-02, 2020-01-03."
     )
     assert cleaned["close"].tolist() == [1.5, 2.0]
 
