@@ -74,9 +74,9 @@ def load_yfinance(
     Every bar with a price must be dated on an NYSE session, whether it was
     downloaded or read from the cache (``check_bar_sessions``), and passes
     the row checks of an uploaded file (``_parse_bars``). Bars that fail a
-    check are not cached. The cleaning notes end with the NYSE sessions
-    between the first and the last bar that have no bar
-    (``session_gap_note``), as those of a CSV file do.
+    check are not cached. When the bars skip NYSE sessions between the
+    first and the last bar, the last cleaning note lists those sessions
+    (``session_gap_note``), as for a CSV file.
 
     Raises ``SourceUnavailableError`` when the download raises, and
     ``DataError`` when it returns no rows, a bar off the NYSE sessions or a
