@@ -19,7 +19,6 @@ import contextlib
 import dataclasses
 import datetime as dt
 import logging
-import math
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -45,6 +44,7 @@ from models.data.windows import (
     SeriesTooShortError,
     history_rows,
     name_parts,
+    split_bounds,
     to_prices,
     to_values,
 )
@@ -320,7 +320,7 @@ def plan_folds(
     n = len(dates)
     check_origin_rows(params, n)
     last_possible = n - 1 - spec.horizon
-    default_first = n - math.ceil(n * spec.test_fraction) - 1
+    default_first = first_test_origin(spec, n)
 
     first = (
         default_first
@@ -368,6 +368,19 @@ def plan_folds(
             train_start = max(0, int(chunk[0]) + 1 - params.window_size)
         folds.append(Fold(number, train_start, chunk))
     return folds
+
+
+def first_test_origin(spec: TrainingSpec, rows: int) -> int:
+    """Return the price index of the first origin of the spec's test part
+    on a series of ``rows`` prices, as ``train`` splits it.
+
+    ``train`` splits the modelled values, and a log-return target has one
+    value fewer than prices. So the test part is computed on the values,
+    and its first origin is the price just before its first target.
+    """
+    offset = 1 if spec.target == "log_return" else 0
+    bounds = split_bounds(rows - offset, spec.val_fraction, spec.test_fraction)
+    return bounds.test_start - 1 + offset
 
 
 def check_origin_rows(params: BacktestSpec, rows: int) -> None:

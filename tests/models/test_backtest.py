@@ -25,6 +25,7 @@ from models.errors import DataError, LimitExceededError
 from models.input_names import naming_context
 from models.pandas_dates import FIRST_DATE, LAST_DATE
 from models.spec import SyntheticData, TrainingSpec
+from models.training import spec_windows
 
 
 def tiny_training(**overrides: object) -> TrainingSpec:
@@ -84,6 +85,25 @@ def test_backtest_origins_follow_the_date_range() -> None:
     assert len(folds) == 1
     np.testing.assert_array_equal(folds[0].origins, [300, 303, 306, 309])
     assert folds[0].train_start == 0
+
+
+@pytest.mark.parametrize("target", ["price", "log_return"])
+@pytest.mark.parametrize("length", [400, 401])
+def test_default_origins_are_the_test_windows(target: str, length: int) -> None:
+    # 401 prices give 400 log returns, whose test part has 60 values,
+    # although 15 % of 401 prices rounds up to 61
+    training = tiny_training(
+        target=target,
+        data=SyntheticData(generator="noisy_sine", length=length, period=20, level=10),
+    )
+    series = load_series(training.data)
+    folds = plan_folds(BacktestSpec(training=training), series)
+    origins = np.concatenate([fold.origins for fold in folds])
+
+    test_origins = spec_windows(training, series).test_origin
+    assert origins[0] == test_origins[0]
+    assert origins[-1] == test_origins[-1]
+    assert len(origins) == len(test_origins)
 
 
 def test_sliding_window_moves_the_training_start() -> None:
