@@ -7,6 +7,9 @@ time with autograd. It returns, for the analysed layer:
 
 - ``grad_norms``: ||dL/dh_t|| for t = 0 .. T-1, oldest step first, read
   from ``h_t.grad`` after ``retain_grad()``,
+- ``cell_grad_norms`` (LSTM only): ||dL/dc_t|| for t = 0 .. T-1, read from
+  ``c_t.grad``. This total derivative includes the path through
+  h_t = o_t * tanh(c_t) of the same step, so it is not zero at T-1,
 - ``jacobian_norms``: ||ds_t/ds_{t-1}||_2 for t = 1 .. T-1 (``models.jacobians``;
   s is (h, c) for the LSTM), and ``jacobian_products``, their running
   product from the last step back, aligned with ``grad_norms`` (1 at the
@@ -23,11 +26,14 @@ the top one unless the request names another). For the top layer the
 gradient obeys dL/ds_{t-1} = J_t^T dL/ds_t, so for t < u the ratio
 ||dL/ds_t|| / ||dL/ds_u|| is at most the product of the Jacobian norms of
 steps t+1 .. u. The RNN and the GRU have s = h, so this bounds the ratio of
-``grad_norms`` between any two steps. The LSTM has s = (h, c), and
-||dL/dh_t|| <= ||dL/ds_t||. Its c_{T-1} does not reach the loss, so the
-bound holds for ``grad_norms[t] / grad_norms[T-1]`` (``jacobian_products[t]``)
-but not between two earlier steps. A lower layer also receives gradient
-through the layers above it.
+``grad_norms`` between any two steps. The LSTM has s = (h, c), and here
+dL/ds_t treats h_t and c_t as separate inputs of the later steps and the
+head, so ||dL/dh_t|| <= ||dL/ds_t||. The head reads h_{T-1} alone, so the
+c part of dL/ds_{T-1} is zero, and the bound holds for
+``grad_norms[t] / grad_norms[T-1]`` (``jacobian_products[t]``) but not
+between two earlier steps. That c part is not ``cell_grad_norms``, which
+also counts the path from c_t through h_t. A lower layer also receives
+gradient through the layers above it.
 
 A ``should_stop`` check runs before every time step of the forward pass,
 before backpropagation and between the steps of the Jacobian norms, and

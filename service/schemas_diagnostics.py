@@ -130,7 +130,9 @@ class GradientFlowResponse(BaseModel):
         description="||dL/dh_t|| for t = 0..T-1, oldest first"
     )
     cell_grad_norms: list[float] | None = Field(
-        default=None, description="LSTM only: ||dL/dc_t|| for t = 0..T-1"
+        default=None,
+        description="LSTM only: ||dL/dc_t|| for t = 0..T-1, the total "
+        "derivative, which includes the path through h_t = o_t * tanh(c_t)",
     )
     jacobian_norms: list[float] | None = Field(
         default=None,

@@ -317,6 +317,30 @@ def test_lstm_reports_cell_state_gradients() -> None:
     assert flow(cell="gru", hidden_size=4, seq_len=10)["cell_grad_norms"] is None
 
 
+def test_lstm_last_cell_gradient_is_through_h() -> None:
+    # c_(T-1) reaches the loss only through h_(T-1) = o * tanh(c_(T-1)), and
+    # cell_grad_norms reports that total derivative
+    values = [0.3, -1.2, 0.8, 0.1, -0.4, 1.5, -0.7, 0.2]
+    result = flow(
+        cell="lstm",
+        hidden_size=4,
+        forget_bias=1.0,
+        input={"source": "values", "values": values},
+        target=[0.5],
+    )
+    stack = build_fresh_stack("lstm", input_size=1, hidden_size=4, forget_bias=1.0)
+    x = torch.tensor(values, dtype=torch.float64).reshape(1, -1, 1)
+    _, (h_last, c_last) = unroll(stack.layer(0), x)
+    loss = torch.nn.functional.mse_loss(
+        stack.head(h_last)[0], torch.tensor([0.5], dtype=torch.float64)
+    )
+    (cell_gradient,) = torch.autograd.grad(loss, c_last)
+    expected = float(cell_gradient.norm())
+
+    assert expected > 0
+    assert relative_error(result["cell_grad_norms"][-1], expected) < 1e-12
+
+
 def test_orthogonal_and_identity_init() -> None:
     lstm = flow(cell="lstm", hidden_size=6, seq_len=5, init="orthogonal")
     for radius in lstm["gate_spectral_radii"].values():
