@@ -56,8 +56,10 @@ class TrainingCancelled(Exception):
 
 @dataclass
 class EpochRecord:
-    """One epoch of history. Losses are MSE in scaled units; gradient norms are
-    L2 norms before clipping, averaged over the epoch's batches."""
+    """One epoch of history. Losses are MSE in scaled units. Gradient norms
+    are L2 norms before clipping. ``grad_norm`` and ``param_grad_norms`` are
+    means over the epoch's batches, and ``grad_norm_max`` is the largest
+    global norm of one batch."""
 
     epoch: int
     train_loss: float

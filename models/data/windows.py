@@ -107,9 +107,10 @@ def split_bounds(
 class WindowedData:
     """Scaled windows of the three parts plus what is needed to undo them.
 
-    ``*_origin`` holds, per window, the index into ``prices`` of the last price
-    observed before the window's first target, so forecasts can be turned
-    back into prices and set against the naive last-value forecast.
+    ``test_origin`` (W,) holds, per test window, the index into ``prices`` of
+    the last price observed before the window's first target, so forecasts
+    can be turned back into prices and set against the naive last-value
+    forecast.
     """
 
     prices: np.ndarray
