@@ -91,6 +91,28 @@ def test_coverage_reached_near_level_on_noisy_series(tmp_path: object) -> None:
     assert meta["intervals"]["scale"] == "absolute"
 
 
+@pytest.mark.parametrize("windows", [19, 99])
+def test_coverage_on_exchangeable_errors(windows: int) -> None:
+    # with n exchangeable scores the interval covers a new one with
+    # probability rank / (n + 1) exactly, averaged over calibration draws
+    rng = np.random.default_rng(0)
+    draws = 400
+    covered = {level: 0.0 for level in REPORT_LEVELS}
+    for _ in range(draws):
+        calibration = rng.standard_t(4, size=(windows, 2))
+        intervals = calibrate(calibration, np.zeros_like(calibration), positive=False)
+        assert intervals is not None
+        fresh = rng.standard_t(4, size=(500, 2))
+        for level in REPORT_LEVELS:
+            lower, upper = intervals.bounds(np.zeros_like(fresh), level)
+            covered[level] += float(np.mean((fresh >= lower) & (fresh <= upper)))
+
+    for level in REPORT_LEVELS:
+        expected = conformal_rank(windows, level) / (windows + 1)
+        # the mean of 400 draws has a standard error below 0.005 here
+        assert abs(covered[level] / draws - expected) < 0.015, level
+
+
 def test_level_rows_mark_missing_levels() -> None:
     scored = {"0.8": {"coverage": 0.75, "mean_width": 2.0}}
 
