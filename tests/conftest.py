@@ -6,6 +6,7 @@ import itertools
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -28,6 +29,18 @@ ROOT = Path(__file__).resolve().parents[1]
 _OWN_CACHE = "RNN_FORECAST_CACHE_DIR" not in os.environ
 if _OWN_CACHE:
     os.environ["RNN_FORECAST_CACHE_DIR"] = tempfile.mkdtemp(prefix="rnn-cache-")
+
+
+def _ignore_hangups(signum: int, frame: object) -> None:
+    """Do nothing on SIGHUP."""
+
+
+# Under nohup this process starts with SIGHUP ignored, and every process it
+# starts would inherit that, so the tests of SIGHUP handling would find it
+# ignored. A handler keeps this process alive on a hangup as nohup does,
+# and exec resets a handled signal to its default action in the children.
+if signal.getsignal(signal.SIGHUP) == signal.SIG_IGN:
+    signal.signal(signal.SIGHUP, _ignore_hangups)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
