@@ -212,7 +212,7 @@ class InHostRunner:
     def _start_queued(self) -> None:
         limit = self.settings.max_concurrent_jobs
         while len(self._children) < limit and not self._stopping.is_set():
-            job = self.store.claim_next(worker_label())
+            job = self.store.claim_next(worker_label(), started=False)
             if job is None:
                 return
             try:

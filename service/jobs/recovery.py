@@ -5,7 +5,10 @@ change is a conditional update of a running job:
 
 - at start-up, a running job recorded on this host whose worker process no
   longer exists (or is this very process, which has not started any job yet)
-  was interrupted by a crash or a ``kill -9``;
+  was interrupted by a crash or a ``kill -9``. When no worker process had
+  begun it (``started_at`` is None: the in-host dispatcher claimed it and
+  died before its child called ``JobStore.begin_work``), it lost no work and
+  goes back to ``queued`` instead;
 - at any time, a running job without a heartbeat for longer than the
   timeout lost its worker, on whatever host it ran.
 
@@ -76,11 +79,12 @@ def fail_dead_local_jobs(
     """End running jobs of this host whose worker process is gone and return
     their ids: ``cancelled`` after a cancel request, else ``failed``.
 
-    ``when`` completes the error message, e.g. ``"at API start-up"``. The
-    worker label is ``<host>:<pid>``, so this relies on host names being
-    unique among the processes that share one store. With ``registry``, a
-    job that wrote its version before it stopped gets that version as its
-    result.
+    A job that no worker process had begun goes back to ``queued`` instead
+    (see ``requeue_unbegun``) and is not in the returned ids. ``when``
+    completes the error message, e.g. ``"at API start-up"``. The worker
+    label is ``<host>:<pid>``, so this relies on host names being unique
+    among the processes that share one store. With ``registry``, a job that
+    wrote its version before it stopped gets that version as its result.
     """
     host = socket.gethostname()
     ended = []
@@ -88,6 +92,11 @@ def fail_dead_local_jobs(
         pid = local_pid(job.worker)
         if pid is None or not local_process_gone(pid):
             continue
+        if job.started_at is None:
+            reread = requeue_unbegun(store, job, when)
+            if reread is None or reread.worker != job.worker:
+                continue
+            job = reread
         cause = f"worker process {pid} on {host} was gone {when}"
         error_of = interrupted_error_of(cause)
         if end_interrupted(store, job, error_of, registry) is not None:
@@ -95,6 +104,29 @@ def fail_dead_local_jobs(
     if ended:
         logger.warning("ended %d interrupted jobs %s: %s", len(ended), when, ended)
     return ended
+
+
+def requeue_unbegun(store: JobStore, job: Job, when: str) -> Job | None:
+    """Move the running ``job``, which no worker process had begun and whose
+    claiming process is gone, back to ``queued``.
+
+    The update requires that the job still has that worker, no
+    ``started_at`` and no cancel request (``JobStore.requeue_unstarted``).
+    Returns None when the job was requeued or is no longer running, else the
+    job as read again, which the caller ends as interrupted unless its
+    worker changed.
+    """
+    if store.requeue_unstarted(job.id, job.worker or ""):
+        logger.warning(
+            "job %s had not begun in a worker process, and %s, which claimed "
+            "it, was gone %s, so it is queued again",
+            job.id,
+            job.worker,
+            when,
+        )
+        return None
+    job = store.get(job.id)
+    return job if job.status == RUNNING else None
 
 
 def fail_stale_jobs(

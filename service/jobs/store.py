@@ -128,6 +128,9 @@ class Job:
     ``worker`` is ``"<host>:<pid>"`` of the process that runs it, ``revision``
     grows by one on every change that readers can see (the ETag), and
     ``heartbeat_at`` is the last sign of life of a running job.
+    ``started_at`` is when a worker process began the job. It is None for a
+    running job that the in-host dispatcher claimed and whose worker process
+    has not begun it yet (see ``begin_work``), so such a job lost no work.
     """
 
     id: str
@@ -381,49 +384,58 @@ class JobStore:
         logger.info("queued %s job %s", kind, job_id)
         return self.get(job_id)
 
-    def claim(self, job_id: str, worker: str) -> Job | None:
+    def claim(self, job_id: str, worker: str, *, started: bool = True) -> Job | None:
         """Move a queued job to running for ``worker``; None when another
-        process claimed or cancelled it first."""
+        process claimed or cancelled it first.
+
+        ``started=False`` is for a claim whose job another process begins
+        later: ``started_at`` stays None until that process calls
+        ``begin_work``.
+        """
         now = time.time()
         claimed = self._transition(
             job_id,
             (QUEUED,),
             status=RUNNING,
             worker=worker,
-            started_at=now,
+            started_at=now if started else None,
             heartbeat_at=now,
         )
         return self.get(job_id) if claimed else None
 
-    def claim_next(self, worker: str) -> Job | None:
-        """Claim the oldest queued job; None when the queue is empty."""
+    def claim_next(self, worker: str, *, started: bool = True) -> Job | None:
+        """Claim the oldest queued job as ``claim`` does; None when the queue
+        is empty."""
         for job_id in self.ids_with_status(QUEUED):
-            job = self.claim(job_id, worker)
+            job = self.claim(job_id, worker, started=started)
             if job is not None:
                 return job
         return None
 
     def begin_work(self, job_id: str, claimed_by: str, worker: str) -> bool:
         """Record ``worker`` as the process that runs the job ``claimed_by``
-        claimed. False when the job is no longer running or another worker
-        is recorded, such as after ``requeue_unstarted``; ``worker`` must
-        then not run it."""
+        claimed, and the time it began as ``started_at``. False when the job
+        is no longer running or another worker is recorded, such as after
+        ``requeue_unstarted``; ``worker`` must then not run it."""
         return self._transition(
             job_id,
             (RUNNING,),
             extra_condition=jobs_table.c.worker == claimed_by,
             worker=worker,
+            started_at=time.time(),
         )
 
     def requeue_unstarted(self, job_id: str, claimed_by: str) -> bool:
         """Move a running job back to queued while its worker is still
-        ``claimed_by``, the process that claimed it, so no worker process has
-        begun it. A job with a cancel request stays running. Returns whether
-        the job was requeued; ``begin_work`` fails for it after that."""
+        ``claimed_by``, the process that claimed it, and its ``started_at``
+        is None, so no worker process has begun it. A job with a cancel
+        request stays running. Returns whether the job was requeued;
+        ``begin_work`` fails for it after that."""
         return self._transition(
             job_id,
             (RUNNING,),
             extra_condition=(jobs_table.c.worker == claimed_by)
+            & jobs_table.c.started_at.is_(None)
             & jobs_table.c.cancel_requested.is_(False),
             status=QUEUED,
             worker=None,

@@ -76,9 +76,10 @@ def start_hooked_serve(tmp_path: Path, hook: str, log_path: Path) -> subprocess.
     """Start ``rnn-forecast serve`` with the in-host runner, the registry and
     data folder under ``tmp_path`` and ``hook`` as its ``sitecustomize``
     module; it writes its log to ``log_path`` and reads $PAUSED_FILE as
-    ``tmp_path / "paused"``."""
+    ``tmp_path / "paused"``. Another call with the same ``tmp_path`` starts
+    a server on the same registry and data folder."""
     hooks = tmp_path / "hooks"
-    hooks.mkdir()
+    hooks.mkdir(exist_ok=True)
     (hooks / "sitecustomize.py").write_text(hook)
     env = {
         **os.environ,

@@ -436,6 +436,37 @@ def test_dead_local_cancelled_job_ends_cancelled(store: JobStore) -> None:
     assert cancelled.error is None
 
 
+def exited_pid() -> int:
+    """Return the pid of a real process that has exited."""
+    process = multiprocessing.get_context("spawn").Process(target=time.sleep, args=(0,))
+    process.start()
+    process.join()
+    assert process.pid is not None
+    return process.pid
+
+
+def test_dead_local_claim_requeues_unbegun_job(store: JobStore) -> None:
+    label = f"{socket.gethostname()}:{exited_pid()}"
+    unbegun = store.create("train", {})
+    store.claim(unbegun.id, label, started=False)
+    begun = store.create("train", {})
+    store.claim(begun.id, label, started=False)
+    store.begin_work(begun.id, label, label)
+    cancelled = store.create("train", {})
+    store.claim(cancelled.id, label, started=False)
+    store.request_cancel(cancelled.id)
+
+    ended = fail_dead_local_jobs(store, when="at start-up")
+
+    assert sorted(ended) == sorted([begun.id, cancelled.id])
+    requeued = store.get(unbegun.id)
+    assert requeued.status == QUEUED
+    assert requeued.worker is None
+    assert requeued.error is None
+    assert store.get(begun.id).status == FAILED
+    assert store.get(cancelled.id).status == CANCELLED
+
+
 def test_sqlite_store_uses_wal(tmp_path: Path) -> None:
     job_store = JobStore(sqlite_url(tmp_path / "jobs.db"))
     with job_store.engine.connect() as conn:
@@ -446,7 +477,7 @@ def test_sqlite_store_uses_wal(tmp_path: Path) -> None:
 
 def test_requeue_unstarted_job(store: JobStore) -> None:
     job = store.create("train", {})
-    store.claim(job.id, "api:1")
+    store.claim(job.id, "api:1", started=False)
 
     assert store.requeue_unstarted(job.id, "api:1")
     requeued = store.get(job.id)
@@ -459,18 +490,38 @@ def test_requeue_unstarted_job(store: JobStore) -> None:
 
 def test_requeue_fails_after_begin(store: JobStore) -> None:
     job = store.create("train", {})
-    store.claim(job.id, "api:1")
+    store.claim(job.id, "api:1", started=False)
 
     assert store.begin_work(job.id, "api:1", "api:2")
     assert not store.requeue_unstarted(job.id, "api:1")
     begun = store.get(job.id)
     assert begun.status == RUNNING
     assert begun.worker == "api:2"
+    assert begun.started_at is not None
+
+
+def test_unstarted_claim_has_no_start_time(store: JobStore) -> None:
+    job = store.create("train", {})
+
+    claimed = store.claim(job.id, "api:1", started=False)
+
+    assert claimed is not None
+    assert claimed.status == RUNNING
+    assert claimed.started_at is None
+    assert claimed.heartbeat_at is not None
+
+
+def test_requeue_skips_started_claim(store: JobStore) -> None:
+    job = store.create("train", {})
+    store.claim(job.id, "api:1")
+
+    assert not store.requeue_unstarted(job.id, "api:1")
+    assert store.get(job.id).status == RUNNING
 
 
 def test_requeue_keeps_cancel_requested(store: JobStore) -> None:
     job = store.create("train", {})
-    store.claim(job.id, "api:1")
+    store.claim(job.id, "api:1", started=False)
     store.request_cancel(job.id)
 
     assert not store.requeue_unstarted(job.id, "api:1")
