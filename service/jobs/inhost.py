@@ -18,7 +18,9 @@ Children come from multiprocessing's ``forkserver``: a clean single-threaded
 server process, started with the first job, that imported torch and the
 training code once and forks a child per job. The API process itself is
 never forked (it runs threads), and a job starts in milliseconds instead of
-the seconds that a ``spawn`` child needs to import torch.
+the seconds that a ``spawn`` child needs to import torch. The first job's
+start waits until the fork server has imported them. A stop during that wait
+kills the fork server and requeues the job, so the stop does not wait.
 
 A child ignores SIGINT and SIGHUP (the API's shutdown stops it), heartbeats
 from a thread and exits when the API process is gone, so killing the API never
@@ -35,6 +37,7 @@ import os
 import signal
 import threading
 import time
+from multiprocessing import forkserver
 from multiprocessing.connection import wait
 from multiprocessing.context import ForkServerContext
 from multiprocessing.process import BaseProcess
@@ -64,7 +67,7 @@ PRELOAD_MODULES = ["torch", "models.pipeline", "service.jobs.execution"]
 
 
 class InHostRunner:
-    """Runs queued jobs in ``spawn`` child processes of this process."""
+    """Runs queued jobs in child processes that the fork server forks."""
 
     def __init__(self, settings: Settings, store: JobStore) -> None:
         self.settings = settings
@@ -79,6 +82,10 @@ class InHostRunner:
             target=self._loop, name="job-dispatcher", daemon=True
         )
         self._swept_at = 0.0
+        # True while the dispatcher is in ``Process.start``, and once one
+        # such call has returned (the fork server has imported its modules)
+        self._starting = False
+        self._fork_server_ready = False
 
     def start(self) -> None:
         registry = Registry(self.settings.registry)
@@ -94,9 +101,11 @@ class InHostRunner:
         as interrupted, or cancel those with a cancel request; queued jobs
         stay queued for the next start. A job that had written its version
         gets that version as its result. A job whose child had not begun it
-        (``JobStore.begin_work``) goes back to queued instead."""
+        (``JobStore.begin_work``) goes back to queued instead, as does a job
+        whose start waited for the fork server's imports."""
         self._stopping.set()
         self._wake()
+        self._end_fork_server_start()
         self._thread.join(timeout=30)
         registry = Registry(self.settings.registry)
         for job_id, process in list(self._children.items()):
@@ -111,6 +120,16 @@ class InHostRunner:
             self._wake_send.close()
         self._wake_recv.close()
         logger.info("in-host job runner stopped")
+
+    def _end_fork_server_start(self) -> None:
+        """Kill the fork server while the dispatcher waits in its first
+        ``Process.start`` for the server to import ``PRELOAD_MODULES``, a few
+        seconds for torch. The start then fails at once, and the dispatcher
+        requeues its job (``_start_failed``)."""
+        while self._thread.is_alive() and not self._fork_server_ready:
+            if self._starting:
+                _kill_fork_server()
+            self._thread.join(0.05)
 
     def state(self) -> RunnerState:
         """Report the runner unavailable once its dispatcher thread has died."""
@@ -215,21 +234,60 @@ class InHostRunner:
             job = self.store.claim_next(worker_label(), started=False)
             if job is None:
                 return
+            process = self._mp.Process(
+                target=run_child,
+                args=(job.id, self.settings, os.getpid(), job.worker),
+                name=f"rnn-forecast-job-{job.id[:8]}",
+                daemon=True,
+            )
+            self._starting = True
             try:
-                process = self._mp.Process(
-                    target=run_child,
-                    args=(job.id, self.settings, os.getpid(), job.worker),
-                    name=f"rnn-forecast-job-{job.id[:8]}",
-                    daemon=True,
-                )
                 process.start()
-            except (OSError, RuntimeError) as exc:
-                logger.exception("failed to start a worker for job %s", job.id)
-                error = f"failed to start a worker process: {exc}"
-                self.store.finish(job.id, FAILED, error=error)
+            except (OSError, EOFError, RuntimeError) as exc:
+                self._start_failed(job, exc)
                 continue
+            finally:
+                self._starting = False
+            self._fork_server_ready = True
             self._children[job.id] = process
             logger.info("started %s job %s in pid %s", job.kind, job.id, process.pid)
+
+    def _start_failed(self, job: Job, exc: BaseException) -> None:
+        """Requeue ``job`` when a stop ended its start (``stop`` kills a
+        starting fork server, which raises ``EOFError`` here), else fail it.
+
+        The requeue requires that no child began the job. A fork server
+        killed just after it forked the child leaves a child that may begin
+        the job first, and the job then fails as interrupted by the shutdown.
+        """
+        if self._stopping.is_set():
+            if self.store.requeue_unstarted(job.id, worker_label()):
+                logger.info("job %s had not begun; it is queued again", job.id)
+                return
+            registry = Registry(self.settings.registry)
+            fail_interrupted(self.store, job.id, shutdown_error, registry)
+            return
+        logger.error("failed to start a worker for job %s", job.id, exc_info=exc)
+        error = f"failed to start a worker process: {exc}"
+        self.store.finish(job.id, FAILED, error=error)
+
+
+def _kill_fork_server() -> None:
+    """Kill this process's fork server, if it runs. The next
+    ``Process.start`` finds it gone and starts a new one.
+
+    NOTE: multiprocessing has no public call for this. The pid is the
+    private ``_forkserver_pid`` of CPython's module-level fork server, as
+    read in CPython 3.11. A Python without it keeps the fork server, and a
+    stop then waits for the imports.
+    """
+    pid = getattr(forkserver._forkserver, "_forkserver_pid", None)
+    if not isinstance(pid, int):
+        return
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        logger.debug("fork server %s has already exited", pid)
 
 
 def describe_exit(process: BaseProcess) -> str:
