@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pydantic import BaseModel
+from sqlalchemy.engine import Connection
 
 from models.errors import InvalidInputError
 from models.quoted_ids import quoted
@@ -85,6 +86,7 @@ class JobContext(Protocol):
 RunJob = Callable[[Any, JobContext], dict[str, Any]]
 CheckParams = Callable[[Any, Settings], None]
 CheckUnfinished = Callable[[Any, Sequence[UnfinishedJob]], None]
+CheckBasis = Callable[[Any, Connection], object]
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,12 @@ class JobKind:
     that no job of the kind is inserted between that check and the insert.
     ``server_fields`` are params that the server sets and that a submitted
     job must leave out.
+
+    ``check_basis`` reads from the job store a value that changes whenever
+    what ``check`` read outside the store may have changed, such as the
+    number of finished jobs that used a study. The submission reads it
+    before ``check`` and again under the submission lock. When the two
+    values differ, it runs ``check`` again instead of inserting the job.
     """
 
     name: str
@@ -106,6 +114,7 @@ class JobKind:
     check: CheckParams | None = None
     server_fields: tuple[str, ...] = ()
     check_unfinished: CheckUnfinished | None = None
+    check_basis: CheckBasis | None = None
 
 
 _KINDS: dict[str, JobKind] = {}
@@ -119,6 +128,7 @@ def register_job_kind(
     check: CheckParams | None = None,
     server_fields: tuple[str, ...] = (),
     check_unfinished: CheckUnfinished | None = None,
+    check_basis: CheckBasis | None = None,
 ) -> None:
     """Make ``name`` runnable; ``run(params, ctx)`` returns the job's JSON
     result and raises ``JobCancelled`` when ``ctx.should_stop()``."""
@@ -126,7 +136,7 @@ def register_job_kind(
     if existing is not None and existing.run is not run:
         raise ValueError(f"job kind {name!r} is already registered by {existing.run}")
     _KINDS[name] = JobKind(
-        name, params_model, run, check, server_fields, check_unfinished
+        name, params_model, run, check, server_fields, check_unfinished, check_basis
     )
 
 

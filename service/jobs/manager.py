@@ -10,7 +10,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel
 from sqlalchemy.engine import Connection
 
-from models.errors import NotFoundError
+from models.errors import ConflictError, NotFoundError
 from models.quoted_ids import quoted
 from service.jobs.kinds import JobKind, get_kind
 from service.jobs.runner_state import RunnerState
@@ -19,6 +19,16 @@ from service.jobs.uploads import require_uploads
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
+
+
+# how many times a submission runs the kind's checks while its
+# ``check_basis`` changes under them
+CHECK_ATTEMPTS = 3
+
+
+class _ChecksOutdated(Exception):
+    """Raised under the submission lock when the kind's ``check_basis``
+    changed since the checks outside the lock, so that nothing is stored."""
 
 
 class Runner(Protocol):
@@ -87,7 +97,9 @@ class JobManager:
         ``InvalidInputError`` for a value the service rejects, including one
         that conflicts with an unfinished job, ``QueueFullError`` when the
         queue is full and ``SeriesDeletedError`` when an upload that the
-        params name was deleted meanwhile.
+        params name was deleted meanwhile. When the kind's ``check_basis``
+        changed between its checks and the insert, the checks run again, and
+        after ``CHECK_ATTEMPTS`` such runs it raises ``ConflictError``.
         """
         kind = get_kind(kind_name)
         model = (
@@ -95,6 +107,27 @@ class JobManager:
             if isinstance(params, kind.params_model)
             else kind.params_model.model_validate(params)
         )
+        for _ in range(CHECK_ATTEMPTS):
+            job = self._checked_create(kind, model)
+            if job is not None:
+                self.runner.submitted(job)
+                return job
+        raise ConflictError(
+            f"the {kind.name} job was not queued: the stored state that its "
+            f"params are checked against changed {CHECK_ATTEMPTS} times between "
+            "the checks and the insert (for a tuning job, jobs on its "
+            "study_name finished meanwhile); retry the request",
+            field="params",
+        )
+
+    def _checked_create(self, kind: JobKind, model: BaseModel) -> Job | None:
+        """Run the kind's checks and insert the job. Return None, with no job
+        stored, when the kind's ``check_basis`` changed between the checks
+        outside the submission lock and the insert under it."""
+        basis = None
+        if kind.check_basis is not None:
+            with self.store.engine.connect() as conn:
+                basis = kind.check_basis(model, conn)
         if kind.check is not None:
             kind.check(model, self.settings)
 
@@ -103,12 +136,20 @@ class JobManager:
         def guard(conn: Connection) -> None:
             require_uploads(self.settings, stored)
             self._check_unfinished(kind, model, conn)
+            if kind.check_basis is not None and kind.check_basis(model, conn) != basis:
+                raise _ChecksOutdated
 
-        job = self.store.create(
-            kind.name, stored, max_queued=self.settings.max_queued_jobs, guard=guard
-        )
-        self.runner.submitted(job)
-        return job
+        try:
+            return self.store.create(
+                kind.name, stored, max_queued=self.settings.max_queued_jobs, guard=guard
+            )
+        except _ChecksOutdated:
+            logger.info(
+                "the stored state behind the checks of a %s job changed before "
+                "its insert; checking its params again",
+                kind.name,
+            )
+            return None
 
     def _check_unfinished(
         self, kind: JobKind, model: BaseModel, conn: Connection

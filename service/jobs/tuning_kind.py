@@ -14,6 +14,16 @@ that jobs on the same model name share no trials. A job with
 The settings are checked at submission against the stored study and
 against the queued and running tuning jobs that use the same study name,
 whose study may not exist yet.
+
+The stored study is read before the submission takes the job store's
+submission lock, so that no lock is held while the study database opens.
+A job that used the study may create it and finish between that read and
+the lock, and the check of the unfinished jobs then misses it too. So the
+submission counts the finished tuning jobs that used the study before the
+read and again under the lock (``finished_study_users``), and reads the
+stored study again when the count changed. A process outside the job store,
+such as ``rnn-forecast tune``, can still create the study after the check;
+the job then fails when it runs.
 """
 
 from __future__ import annotations
@@ -23,6 +33,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from models.errors import InvalidInputError
@@ -40,12 +52,14 @@ from models.tuning import (
 )
 from service.jobs.data_checks import check_search_data
 from service.jobs.kinds import JobContext, register_job_kind
-from service.jobs.store import WRITING_STAGE, UnfinishedJob
+from service.jobs.store import FINISHED, WRITING_STAGE, UnfinishedJob, jobs_table
 from service.jobs.train_kind import check_training_spec
 from service.series_store import series_dir
 from service.settings import Settings
 
 TUNING = "tuning"
+# the start of the study name of a job without ``study_name``
+JOB_STUDY_PREFIX = "job-"
 
 logger = logging.getLogger(__name__)
 
@@ -143,6 +157,26 @@ def check_study_users(params: TuningSpec, jobs: Sequence[UnfinishedJob]) -> None
         )
 
 
+def finished_study_users(params: TuningSpec, conn: Connection) -> int:
+    """Count the finished tuning jobs that used the study ``study_name``,
+    read on ``conn``: those that name it, and for a name ``job-<id>`` the
+    job ``<id>`` when it names no study. Only a running job creates a
+    study, so a stored study that a job created after an earlier count
+    raises this count once the job has finished."""
+    name = params.study_name
+    if name is None:
+        return 0
+    named = jobs_table.c.params["study_name"].as_string()
+    uses = named == name
+    if name.startswith(JOB_STUDY_PREFIX):
+        job_id = name.removeprefix(JOB_STUDY_PREFIX)
+        uses = or_(uses, and_(jobs_table.c.id == job_id, named.is_(None)))
+    query = select(func.count()).where(
+        jobs_table.c.kind == TUNING, jobs_table.c.status.in_(FINISHED), uses
+    )
+    return int(conn.execute(query).scalar_one())
+
+
 def study_params(job: UnfinishedJob) -> TuningSpec | None:
     """Return the params of the tuning ``job`` with the name of the study
     that it uses, or None when its stored params no longer validate."""
@@ -168,7 +202,7 @@ def server_storage(settings: Settings) -> str:
 
 def job_study_name(job_id: str) -> str:
     """Return the name of the study of a job that sets no ``study_name``."""
-    return f"job-{job_id}"
+    return f"{JOB_STUDY_PREFIX}{job_id}"
 
 
 def run_tuning_job(params: TuningSpec, ctx: JobContext) -> dict[str, Any]:
@@ -209,4 +243,5 @@ register_job_kind(
     check=check_tuning,
     server_fields=("storage", "heartbeat_seconds"),
     check_unfinished=check_study_users,
+    check_basis=finished_study_users,
 )

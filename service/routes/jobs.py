@@ -59,6 +59,11 @@ BASE = JOBS_BASE
 
 JOB_SUBMIT_RESPONSES: dict[int | str, dict[str, Any]] = {
     **SUBMIT_RESPONSES,
+    409: {
+        "description": "An uploaded series of the job was deleted meanwhile, "
+        "or tuning jobs that used the job's study_name kept finishing while "
+        "it was checked; retry the request"
+    },
     422: {
         "description": "Invalid params, a value above a limit, or a tuning "
         "job's study_name that the stored study or a queued or running tuning "

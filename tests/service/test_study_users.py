@@ -13,9 +13,11 @@ import pytest
 from sqlalchemy.engine import Connection
 
 from models.errors import InvalidInputError
+from models.tuning import TuningSpec, create_study
 from service.jobs.manager import JobManager
 from service.jobs.runner_state import RunnerState
 from service.jobs.store import QUEUED, SUCCEEDED, Job, JobStore
+from service.jobs.tuning_kind import finished_study_users, server_storage
 from tests.conftest import LiveServer
 from tests.service.jobs_support import (
     LONG,
@@ -185,6 +187,82 @@ def test_racing_submissions_take_turns(store: JobStore, tmp_path: Path) -> None:
 
     assert sorted(outcomes) == ["queued", "rejected"]
     assert store.count(QUEUED) == 1
+
+
+class PausingStore(JobStore):
+    """A job store whose first submission sets ``arrived`` when it requests
+    the submission lock, after the checks that run outside it, and then
+    waits until ``resume`` is set."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.arrived = threading.Event()
+        self.resume = threading.Event()
+
+    def submission_lock(self) -> contextlib.AbstractContextManager[Connection]:
+        if not self.arrived.is_set():
+            self.arrived.set()
+            self.resume.wait(timeout=60)
+        return super().submission_lock()
+
+
+def test_study_created_during_checks_rejected(store: JobStore, tmp_path: Path) -> None:
+    manager = make_manager(store, tmp_path)
+    user = manager.submit("tuning", tuning_params(["rnn"], study_name="raced"))
+    assert store.claim(user.id, "host:1") is not None
+    racer = PausingStore(store.url)
+    errors: list[InvalidInputError] = []
+
+    def submit_other_settings() -> None:
+        try:
+            make_manager(racer, tmp_path).submit(
+                "tuning", tuning_params(["gru"], study_name="raced")
+            )
+        except InvalidInputError as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=submit_other_settings)
+    thread.start()
+    try:
+        # the running job creates its study and finishes after the other
+        # submission read the study database and before it takes the lock
+        assert racer.arrived.wait(timeout=60)
+        spec = TuningSpec.model_validate(tuning_params(["rnn"], study_name="raced"))
+        storage = server_storage(folder_settings(tmp_path))
+        create_study(spec, storage, heartbeat_seconds=0)
+        assert store.finish(user.id, SUCCEEDED, result={})
+    finally:
+        racer.resume.set()
+        thread.join(timeout=60)
+        racer.close()
+
+    assert len(errors) == 1
+    assert errors[0].field == "study_name"
+    assert errors[0].message.startswith(
+        "study raced exists with other settings than this request "
+        '(space.cells ["gru"] instead of ["rnn"])'
+    )
+    assert store.count(QUEUED) == 0
+
+
+def test_finished_study_users_counted(store: JobStore, tmp_path: Path) -> None:
+    manager = make_manager(store, tmp_path)
+    named = manager.submit("tuning", tuning_params(["rnn"], study_name="counted"))
+    unnamed = manager.submit("tuning", tuning_params(["rnn"]))
+    manager.submit("tuning", tuning_params(["rnn"], study_name="counted"))
+    for job in (named, unnamed):
+        store.claim(job.id, "host:1")
+        store.finish(job.id, SUCCEEDED, result={})
+
+    def count(study_name: str) -> int:
+        spec = TuningSpec.model_validate(tuning_params(["rnn"], study_name=study_name))
+        with store.engine.connect() as conn:
+            return finished_study_users(spec, conn)
+
+    assert count("counted") == 1
+    assert count(f"job-{unnamed.id}") == 1
+    assert count(f"job-{named.id}") == 0
+    assert count("other") == 0
 
 
 @pytest.fixture()
