@@ -314,10 +314,12 @@ def run_child(
     """Entry point of a worker process: run one job that the API process,
     whose worker label is ``claimed_by``, claimed, then exit.
 
-    The child records itself as the job's worker before it runs the job. On
-    stop, the API process requeues a job whose worker is still its own. Both
-    writes are conditional on the stored worker, so only one of them takes
-    effect, and the job runs in this child or after the next start.
+    The child records itself as the job's worker, and the time as its
+    ``started_at``, before it runs the job. On stop, the API process
+    requeues a job whose worker is still its own, and so does the next
+    start after the API process died. Both writes are conditional on the
+    stored worker, so only one of them takes effect, and the job runs in
+    this child or after the next start.
     """
     # A Ctrl-C or a closed terminal signals the whole process group, and the
     # API's shutdown then stops this child and records the job's error.
