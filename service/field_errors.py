@@ -205,6 +205,11 @@ def body_segments(
             and isinstance(segment, str)
             and segment in node.values()
         )
+        if is_tag and segment in node:
+            # A key that equals another field's value, as "data" does in
+            # {"name": "data", "data": {...}}, is the tag only when the next
+            # segment is in this object too.
+            is_tag = _in_object(loc, position + 1, node, error_type)
         if is_tag:
             tag_seen = True
         elif segment in node:
@@ -213,3 +218,13 @@ def body_segments(
         elif last and error_type == "missing":
             client_segments.append(segment)
     return client_segments
+
+
+def _in_object(
+    loc: Sequence[Segment], position: int, node: dict[Any, Any], error_type: str | None
+) -> bool:
+    """Return whether ``loc[position]`` is a key of ``node``, or the name of
+    a field missing from it at the end of ``loc``."""
+    segment = loc[position]
+    missing = position == len(loc) - 1 and error_type == "missing"
+    return segment in node or missing

@@ -161,7 +161,11 @@ def _at(node: Any, segments: Sequence[Segment]) -> Any:
 
 def _without(node: Any, segments: Sequence[Segment]) -> Any:
     """Return a copy of ``node`` without the key at ``segments``, copying
-    only the objects and arrays on the way, or None when there is none."""
+    only the objects and arrays on the way, or None when there is none.
+    Empty ``segments`` name ``node`` itself, which is no key, so they give
+    None."""
+    if not segments:
+        return None
     if len(segments) == 1:
         if not isinstance(node, dict) or segments[0] not in node:
             return None

@@ -5,7 +5,10 @@ gets no hint but the value to send instead."""
 from __future__ import annotations
 
 import pytest
+from pydantic import TypeAdapter
 
+from models.tuning import TuningSpec
+from service.null_fields import has_default
 from tests.conftest import LiveServer
 
 HINT = "to use its default"
@@ -106,3 +109,30 @@ def test_training_spec_hint_given_once(live_server: LiveServer) -> None:
     assert response.status_code == 422, response.text
     [error] = response.json()["errors"]
     assert error["message"].count(HINT) == 1
+
+
+def test_null_under_key_equal_to_value(live_server: LiveServer) -> None:
+    # "data" is both a key of params and the value of its name, which the
+    # error path must not read as the tag of the data source union
+    body = {
+        "kind": "train",
+        "params": {"name": "data", "data": {"source": "synthetic", "length": None}},
+    }
+    response = live_server.client.post("/v1/jobs", json=body)
+
+    assert response.status_code == 422, response.text
+    [error] = response.json()["errors"]
+    assert error["field"] == "params.data.length"
+    assert error["message"] == (
+        "Input should be a valid integer, not null; leave params.data.length "
+        "out to use its default"
+    )
+
+
+def test_has_default_of_validated_part_itself() -> None:
+    # ["params"] is the part that its own validator checks, so it is no
+    # field of that part and has no default
+    validators = {("params",): TypeAdapter(TuningSpec).validate_python}
+    body = {"kind": "tuning", "params": {}}
+
+    assert has_default(validators, body, ["params"]) is False
