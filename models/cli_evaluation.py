@@ -389,6 +389,7 @@ def _add_tune(commands: Any) -> None:
 
 def cmd_tune(args: argparse.Namespace, registry: Registry) -> int:
     from models.tuning import TuningSpec, run_tuning
+    from models.tuning_budget import check_startup_trials
 
     fields: dict[str, Any] = {
         "base": base_spec(args, registry),
@@ -404,8 +405,13 @@ def cmd_tune(args: argparse.Namespace, registry: Registry) -> int:
     }
     if args.space is not None:
         fields["space"] = space_file(args.space)
-    params = validate_options(TuningSpec, fields, TUNE_OPTIONS)
+    # the base spec's epochs come from --epochs, else from the spec file or
+    # the stored version, where the field is epochs
+    epochs_name = "--epochs" if args.spec_epochs is not None else "epochs"
+    options = {**TUNE_OPTIONS, "base.epochs": epochs_name}
+    params = validate_options(TuningSpec, fields, options)
     check_storage_option(args.storage)
+    check_startup_trials(params, params.resolved_study_name(), params.storage)
     if params.register_version:
         check_registry(registry.root)
     # a Ctrl-C or SIGTERM from the registry write on is held until the write

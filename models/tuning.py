@@ -57,7 +57,7 @@ from models.errors import (
     TrainingDivergedError,
 )
 from models.field_types import Boolean, Integer
-from models.input_names import InputNamed
+from models.input_names import InputNamed, input_name
 from models.interrupts import InterruptTracebackFilter
 from models.json_values import json_safe
 from models.limits import DEFAULT_LIMITS as LIM
@@ -73,6 +73,11 @@ from models.trial_heartbeats import (
     MAX_HEARTBEAT_SECONDS,
     default_heartbeat_seconds,
     open_study_storage,
+)
+from models.tuning_budget import (
+    DEFAULT_PRUNING_WARMUP_EPOCHS,
+    DEFAULT_STARTUP_TRIALS,
+    pruning_warmup_error,
 )
 
 # optuna is imported inside the functions that use it: importing it takes
@@ -307,16 +312,43 @@ class TuningSpec(InputNamed):
     )
     sampler_seed: Integer = Field(default=0, ge=0, le=2**31 - 1)
     startup_trials: Integer = Field(
-        default=5, ge=1, le=1000, description="random trials before TPE"
+        default=DEFAULT_STARTUP_TRIALS,
+        ge=1,
+        le=1000,
+        description="random trials before TPE; a value other than the "
+        "default may not exceed trials plus the study's completed and pruned "
+        "trials",
     )
     pruning_warmup_epochs: Integer = Field(
-        default=2, ge=0, le=1000, description="epochs before a trial can be pruned"
+        default=DEFAULT_PRUNING_WARMUP_EPOCHS,
+        ge=0,
+        le=1000,
+        description="epochs before a trial can be pruned; a value other than "
+        "the default must be below base.epochs",
     )
     register_version: Boolean = True
     name: ModelName | None = Field(
         default=None,
         description="model name of the registered version (default: base.name)",
     )
+
+    @field_validator("pruning_warmup_epochs")
+    @classmethod
+    def _check_pruning_warmup(cls, warmup: int, info: ValidationInfo) -> int:
+        # base comes before pruning_warmup_epochs, so info.data has it unless
+        # it failed, and the error names pruning_warmup_epochs
+        base = info.data.get("base")
+        if base is None:
+            return warmup
+        message = pruning_warmup_error(
+            warmup,
+            base.epochs,
+            input_name(info, "pruning_warmup_epochs"),
+            input_name(info, "base.epochs"),
+        )
+        if message is not None:
+            raise ValueError(message)
+        return warmup
 
     def resolved_study_name(self) -> str:
         """Return ``study_name``, or ``<base.name>-tuning`` when it is None."""

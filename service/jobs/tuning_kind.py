@@ -50,6 +50,7 @@ from models.tuning import (
     settings_differences,
     study_settings,
 )
+from models.tuning_budget import check_startup_trials
 from service.jobs.data_checks import check_search_data
 from service.jobs.kinds import JobContext, register_job_kind
 from service.jobs.store import FINISHED, WRITING_STAGE, UnfinishedJob, jobs_table
@@ -67,8 +68,9 @@ logger = logging.getLogger(__name__)
 def check_tuning(params: TuningSpec, settings: Settings) -> None:
     """Reject a client-chosen storage or heartbeat interval, a missing model
     name, a search space above the limits, a series on this host that a
-    trial cannot train, and a ``study_name`` whose stored study has other
-    settings."""
+    trial cannot train, a ``study_name`` whose stored study has other
+    settings, and a ``startup_trials`` above the trials of the job and its
+    study."""
     if params.storage is not None:
         raise InvalidInputError(
             "storage is chosen by the server (RNN_FORECAST_TUNING_STORAGE) and "
@@ -109,13 +111,17 @@ def check_tuning(params: TuningSpec, settings: Settings) -> None:
 
 def check_study_name(params: TuningSpec, settings: Settings) -> None:
     """Compare the settings of the study that ``study_name`` names, when it
-    exists, with the job's. An unreachable storage skips the check, and the
-    job then checks the study when it runs."""
-    if params.study_name is None:
-        return
+    exists, with the job's, and check ``startup_trials`` against the trials
+    of the job and the study. A job without ``study_name`` creates a study of
+    its own. An unreachable storage skips both checks, and the job then
+    checks the study's settings when it runs."""
     storage = server_storage(settings)
+    if params.study_name is None:
+        check_startup_trials(params, None, storage)
+        return
     try:
         check_existing_study(params, storage)
+        check_startup_trials(params, params.study_name, storage)
     except SQLAlchemyError as exc:
         logger.warning(
             "study %s in %s could not be read at submission (%s); the job "

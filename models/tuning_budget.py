@@ -1,0 +1,106 @@
+"""Checks that a study's start-up and pruning warm-up settings can act.
+
+A tuning run passes ``startup_trials`` to optuna's ``TPESampler`` and
+``MedianPruner`` as ``n_startup_trials``, and ``pruning_warmup_epochs`` to the
+pruner as ``n_warmup_steps``. In optuna 5.1 the sampler samples at random
+while the study has fewer than ``n_startup_trials`` completed or pruned
+trials. The pruner prunes nothing while the study has fewer than
+``n_startup_trials`` completed trials, and it prunes a trial only at a step
+of at least ``n_warmup_steps``. A trial reports epoch e as step e - 1.
+
+Each default passes even where it cannot act, such as the default 5 start-up
+trials in a study of 3 trials. A request that leaves these settings out, or
+that sends back the params of an earlier job, is thus not rejected.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from models.errors import InvalidInputError
+from models.input_names import setting
+
+if TYPE_CHECKING:
+    from models.tuning import TuningSpec
+
+DEFAULT_STARTUP_TRIALS = 5
+DEFAULT_PRUNING_WARMUP_EPOCHS = 2
+
+
+def pruning_warmup_error(
+    warmup: int, epochs: int, warmup_name: str, epochs_name: str
+) -> str | None:
+    """Return the message for a pruning warm-up of ``warmup`` epochs that
+    trials of at most ``epochs`` epochs never end, or None when pruning can
+    act or ``warmup`` is the default. The names are those of the input."""
+    if warmup < epochs or warmup == DEFAULT_PRUNING_WARMUP_EPOCHS:
+        return None
+    lower_warmup = setting(warmup_name, epochs - 1)
+    if epochs > 1:
+        lower_warmup += " or less"
+    return (
+        f"{setting(warmup_name, warmup)} leaves no epoch at which a trial can "
+        f"be pruned, because the median pruner acts from epoch {warmup + 1} on "
+        f"and each trial trains at most {setting(epochs_name, epochs)}; set "
+        f"{lower_warmup}, or raise {epochs_name} to {warmup + 1} or more"
+    )
+
+
+def check_startup_trials(
+    params: TuningSpec, study_name: str | None, storage: str | None
+) -> None:
+    """Raise ``InvalidInputError`` on ``startup_trials`` when it exceeds
+    ``trials`` plus the completed and pruned trials that the study
+    ``study_name`` in ``storage`` has, because then no trial of the run is
+    sampled by TPE or pruned.
+
+    ``study_name`` None stands for a study that the run creates, and
+    ``storage`` None for ``default_storage()``. The storage is read only
+    when ``startup_trials`` exceeds ``trials``, and its errors propagate.
+
+    NOTE: trials that other processes or queued jobs add to the same study
+    while this run goes on are not counted, so a run that shares a new
+    study with them is rejected although their trials would end its start-up.
+    """
+    startup, trials = params.startup_trials, params.trials
+    if startup <= trials or startup == DEFAULT_STARTUP_TRIALS:
+        return
+    finished = 0
+    if study_name is not None:
+        # models.tuning imports this module, so its import waits until here
+        from models.tuning import default_storage
+
+        finished = finished_trials(study_name, storage or default_storage())
+    if startup <= trials + finished:
+        return
+
+    startup_name = params.input_name("startup_trials")
+    trials_name = params.input_name("trials")
+    above = setting(trials_name, trials)
+    if finished:
+        above += f" plus the {finished} finished trials of study {study_name}"
+    raise InvalidInputError(
+        f"{setting(startup_name, startup)} is above {above}, so every trial "
+        "of this run would be sampled at random and none could be pruned. The "
+        f"TPE sampler samples at random until the study has {startup_name} "
+        "completed or pruned trials, and the median pruner prunes nothing "
+        f"until it has {startup_name} completed trials. Set "
+        f"{setting(startup_name, trials + finished)} or less (that value runs "
+        f"a random search), or raise {trials_name} to "
+        f"{startup - finished + 1} or more so that TPE samples the last trials",
+        field="startup_trials",
+    )
+
+
+def finished_trials(study_name: str, storage: str) -> int:
+    """Return the number of completed and pruned trials of the study
+    ``study_name`` in ``storage``, 0 when it does not exist."""
+    import optuna
+    from optuna.trial import TrialState
+
+    try:
+        study = optuna.load_study(study_name=study_name, storage=storage)
+    except KeyError:
+        return 0
+    states = (TrialState.COMPLETE, TrialState.PRUNED)
+    return len(study.get_trials(deepcopy=False, states=states))
