@@ -115,10 +115,10 @@ def check_study_name(params: TuningSpec, settings: Settings) -> None:
     of the job and the study. A job without ``study_name`` creates a study of
     its own. An unreachable storage skips both checks, and the job then
     checks the study's settings when it runs."""
-    storage = server_storage(settings)
     if params.study_name is None:
-        check_startup_trials(params, None, storage)
+        check_startup_trials(params, None, None)
         return
+    storage = server_storage(settings)
     try:
         check_existing_study(params, storage)
         check_startup_trials(params, params.study_name, storage)
