@@ -51,7 +51,7 @@ from models.data.windows import (
 from models.date_fields import IsoDate
 from models.errors import DataError, LimitExceededError
 from models.evaluation import actual_prices, compare
-from models.field_types import INTEGER_ONLY, Integer, explain_minimum
+from models.field_types import INTEGER_ONLY, Integer, Number, explain_minimum
 from models.input_names import InputNamed, input_name, setting
 from models.intervals import (
     LEVEL_GRID,
@@ -133,7 +133,7 @@ class BacktestSpec(InputNamed):
         default=None,
         description="origins per refit; None fits once at the first origin",
     )
-    levels: list[Annotated[float, AfterValidator(_check_level)]] = Field(
+    levels: list[Annotated[Number, AfterValidator(_check_level)]] = Field(
         default_factory=lambda: list(REPORT_LEVELS),
         min_length=1,
         max_length=10,

@@ -40,7 +40,7 @@ from pydantic import (
     field_validator,
 )
 
-from models.field_types import Integer, explain_minimum
+from models.field_types import Integer, Number, explain_minimum
 from models.gradient_inputs import PreparedInput
 from models.gradients import GradientTrace, trace_gradients
 from models.limits import DEFAULT_LIMITS
@@ -77,15 +77,15 @@ class LagExperimentParams(BaseModel):
         default=1500, ge=1, le=50_000, description="Adam steps per run"
     )
     batch_size: Integer = Field(default=64, ge=1, le=1024)
-    learning_rate: float = Field(default=1e-2, gt=0.0, le=1.0)
-    clip_norm: float | None = Field(
+    learning_rate: Number = Field(default=1e-2, gt=0.0, le=1.0)
+    clip_norm: Number | None = Field(
         default=1.0,
         gt=0.0,
         le=1e6,
         description="Maximum global L2 norm of a step's parameter gradients; "
         "null turns gradient clipping off",
     )
-    gate_bias: float | None = Field(
+    gate_bias: Number | None = Field(
         default=1.0,
         ge=-20.0,
         le=20.0,
@@ -93,7 +93,7 @@ class LagExperimentParams(BaseModel):
         "keeps torch's default initialisation",
     )
     test_size: Integer = Field(default=1000, ge=2, le=100_000)
-    learned_r2: float = Field(default=0.9, gt=0.0, le=1.0)
+    learned_r2: Number = Field(default=0.9, gt=0.0, le=1.0)
     seed: Integer = Field(default=0, ge=0, le=2**31 - 1)
 
     @field_validator("lags")

@@ -56,7 +56,7 @@ from models.errors import (
     RnnForecastError,
     TrainingDivergedError,
 )
-from models.field_types import Boolean, Integer
+from models.field_types import Boolean, Integer, Number
 from models.input_names import InputNamed, input_name
 from models.interrupts import InterruptTracebackFilter
 from models.json_values import json_safe
@@ -165,11 +165,11 @@ class SearchSpace(BaseModel):
     cells: list[CellType] = Field(default=["rnn", "lstm", "gru"], min_length=1)
     hidden_size: tuple[Integer, Integer] = (8, 128)
     num_layers: tuple[Integer, Integer] = (1, 3)
-    dropout: tuple[float, float] = (0.0, 0.5)
+    dropout: tuple[Number, Number] = (0.0, 0.5)
     lookback: tuple[Integer, Integer] = (10, 120)
-    learning_rate: tuple[float, float] = (1e-4, 1e-2)
+    learning_rate: tuple[Number, Number] = (1e-4, 1e-2)
     batch_size: list[Integer] = Field(default=[32, 64, 128, 256], min_length=1)
-    clip_norm: tuple[float, float] = (0.1, 10.0)
+    clip_norm: tuple[Number, Number] = (0.1, 10.0)
 
     # Each check is a field validator, so that an error names the field,
     # such as space.hidden_size, and not the whole space.
@@ -289,7 +289,7 @@ class TuningSpec(InputNamed):
     )
     space: SearchSpace = Field(default_factory=SearchSpace)
     trials: Integer = Field(default=20, ge=1, le=1000)
-    timeout_seconds: float | None = Field(default=None, gt=0, le=7 * 86400)
+    timeout_seconds: Number | None = Field(default=None, gt=0, le=7 * 86400)
     study_name: ModelName | None = Field(
         default=None,
         description="study to create, or to resume when it exists (default: "

@@ -511,14 +511,59 @@ def test_boolean_rejected_for_number(
     assert errors[0]["message"].startswith("Input should be a number, not the boolean ")
 
 
-def test_string_rejected_for_number(live_server: LiveServer) -> None:
-    response = live_server.client.post(FORECAST, json={"level": "0.9"})
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        (FORECAST, {"level": "0.9"}, "level"),
+        (
+            JOBS,
+            {"kind": "backtest", "params": {"levels": ["0.9"]}},
+            "params.levels[0]",
+        ),
+        (
+            JOBS,
+            {"kind": "lag_experiment", "params": {"learning_rate": "0.01"}},
+            "params.learning_rate",
+        ),
+        (
+            JOBS,
+            {"kind": "lag_experiment", "params": {"clip_norm": "1"}},
+            "params.clip_norm",
+        ),
+        (
+            JOBS,
+            {"kind": "lag_experiment", "params": {"gate_bias": "1"}},
+            "params.gate_bias",
+        ),
+        (
+            JOBS,
+            {"kind": "lag_experiment", "params": {"learned_r2": "0.5"}},
+            "params.learned_r2",
+        ),
+        (
+            JOBS,
+            {"kind": "tuning", "params": {"timeout_seconds": "5"}},
+            "params.timeout_seconds",
+        ),
+        (
+            JOBS,
+            {"kind": "tuning", "params": {"space": {"dropout": [0, "0.2"]}}},
+            "params.space.dropout[1]",
+        ),
+    ],
+)
+def test_string_rejected_for_number(
+    live_server: LiveServer, path: str, body: dict[str, object], field: str
+) -> None:
+    response = live_server.client.post(path, json=body)
 
     errors = field_errors(response)
-    assert errors["level"]["type"] == "float_type"
-    assert errors["level"]["message"].startswith(
+    assert field in errors, response.text
+    assert errors[field]["type"] == "float_type"
+    assert errors[field]["message"].startswith(
         "Input should be a number, not a string; send a JSON number"
     )
+    assert live_server.client.get(JOBS).json()["jobs"] == []
 
 
 @pytest.mark.parametrize(
