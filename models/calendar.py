@@ -56,6 +56,16 @@ def session_days() -> np.ndarray:
     return days
 
 
+def first_session_from(day: dt.date) -> dt.date | None:
+    """Return the first NYSE session on or after ``day``, or None when
+    ``day`` is after the calendar's last session."""
+    days = session_days()
+    position = int(np.searchsorted(days, np.datetime64(day, "D")))
+    if position == len(days):
+        return None
+    return days[position].astype(dt.date)
+
+
 def next_sessions(last: dt.date, count: int) -> list[str]:
     """Return the ``count`` NYSE sessions strictly after ``last`` as ISO dates,
     skipping weekends and exchange holidays.

@@ -18,6 +18,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from models.calendar import CALENDAR_END, CALENDAR_START, first_session_from
 from models.data.scaling import ScalerKind
 from models.date_fields import IsoDate
 from models.errors import InvalidInputError
@@ -117,8 +118,26 @@ class YFinanceData(_Strict):
     source: Literal["yfinance"] = "yfinance"
     ticker: Ticker
     start: IsoDate | None = None
-    end: IsoDate | None = None
+    # validate_default runs _check_end_leaves_sessions on a missing end too
+    end: IsoDate | None = Field(default=None, validate_default=True)
     column: PriceColumn = "close"
+
+    @field_validator("start")
+    @classmethod
+    def _check_start_in_calendar(
+        cls, start: dt.date | None, info: ValidationInfo
+    ) -> dt.date | None:
+        # every bar from such a start is after the calendar, and the bars
+        # of a download must be dated on its sessions
+        last = dt.date.fromisoformat(CALENDAR_END)
+        if start is not None and start > last:
+            start_name = input_name(info, "data.start")
+            raise ValueError(
+                f"{start_name} {start} is after {last}, the last session of "
+                f"the NYSE calendar, so no bar of the download can be dated on "
+                f"a session; set {start_name} to {last} or earlier"
+            )
+        return start
 
     # a validator of end, whose info.data contains start, so that the error
     # names end. The command line names these fields by its options.
@@ -136,6 +155,34 @@ class YFinanceData(_Strict):
                 f"{end_name} to a later date than {start_name}"
             )
         return end
+
+    @field_validator("end")
+    @classmethod
+    def _check_end_leaves_sessions(
+        cls, end: dt.date | None, info: ValidationInfo
+    ) -> dt.date | None:
+        # A range without a session downloads no usable bar, and a job
+        # would fail only when it runs. Start is missing from info.data
+        # when its own check failed.
+        if end is None or "start" not in info.data:
+            return end
+        start = info.data["start"]
+        first = first_session_from(start or dt.date.fromisoformat(CALENDAR_START))
+        if first is None or first < end:
+            return end
+        end_name = input_name(info, "data.end")
+        start_name = input_name(info, "data.start")
+        since = (
+            f"on or after {start_name} {start}"
+            if start is not None
+            else f"of the NYSE calendar (which starts the download when "
+            f"{start_name} is left out)"
+        )
+        raise ValueError(
+            f"{end_name} {end} leaves no NYSE session to download, because "
+            f"the bars end before {end_name} and the first session {since} is "
+            f"{first}; set {end_name} after {first}"
+        )
 
 
 class SyntheticData(_Strict):

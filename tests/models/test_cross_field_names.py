@@ -116,6 +116,68 @@ def test_download_range_in_spec_names_fields() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("dates", "field", "message"),
+    [
+        (
+            {"start": "2020-01-04", "end": "2020-01-06"},
+            "end",
+            "data.end 2020-01-06 leaves no NYSE session to download, because the "
+            "bars end before data.end and the first session on or after "
+            "data.start 2020-01-04 is 2020-01-06; set data.end after 2020-01-06",
+        ),
+        (
+            {"end": "1990-01-02"},
+            "end",
+            "data.end 1990-01-02 leaves no NYSE session to download, because the "
+            "bars end before data.end and the first session of the NYSE calendar "
+            "(which starts the download when data.start is left out) is "
+            "1990-01-02; set data.end after 1990-01-02",
+        ),
+        (
+            {"start": "2201-01-01"},
+            "start",
+            "data.start 2201-01-01 is after 2200-12-31, the last session of the "
+            "NYSE calendar, so no bar of the download can be dated on a session; "
+            "set data.start to 2200-12-31 or earlier",
+        ),
+    ],
+)
+def test_download_range_without_sessions(
+    dates: dict[str, str], field: str, message: str
+) -> None:
+    data = {"source": "yfinance", "ticker": "IBM", **dates}
+
+    with pytest.raises(ValidationError) as caught:
+        TrainingSpec.model_validate({"name": "mine", "data": data})
+
+    errors = caught.value.errors()
+    assert len(errors) == 1
+    assert errors[0]["loc"] == ("data", "yfinance", field)
+    assert errors[0]["ctx"]["error"].args[0] == message
+
+
+def test_download_range_with_one_session_passes() -> None:
+    data = {"source": "yfinance", "ticker": "IBM", "end": "1990-01-03"}
+
+    spec = TrainingSpec.model_validate({"name": "mine", "data": data})
+
+    assert spec.data.end.isoformat() == "1990-01-03"
+
+
+def test_download_range_without_sessions_names_option() -> None:
+    args = parse(
+        "train", "--name", "mine", "--data", "yfinance:IBM", "--end", "1989-01-01"
+    )
+
+    with pytest.raises(ValueError) as caught:
+        training_spec(args)
+
+    assert str(caught.value).startswith(
+        "--end: --end 1989-01-01 leaves no NYSE session to download"
+    )
+
+
 @pytest.mark.parametrize("data", ["bundled", "csv:prices.csv", "yfinance:NFLX"])
 def test_invalid_column_names_option(data: str) -> None:
     args = parse("train", "--name", "mine", "--data", data, "--column", "volume")

@@ -322,6 +322,22 @@ def test_generic_jobs_endpoint_runs_train(client: httpx.Client) -> None:
             "data.end",
             "data.end 2019-01-01 must be after data.start 2020-01-01",
         ),
+        (
+            {
+                "name": "ranged",
+                "data": {"source": "yfinance", "ticker": "IBM", "end": "1989-06-01"},
+            },
+            "data.end",
+            "data.end 1989-06-01 leaves no NYSE session to download",
+        ),
+        (
+            {
+                "name": "ranged",
+                "data": {"source": "yfinance", "ticker": "IBM", "start": "2201-01-02"},
+            },
+            "data.start",
+            "data.start 2201-01-02 is after 2200-12-31",
+        ),
         ({"data": {"source": "csv", "path": "/etc/passwd"}}, "data.source", "upload"),
         (
             {"data": {"source": "upload", "series_id": "a" * 32}},
