@@ -14,7 +14,7 @@ from models.cli import build_parser, training_spec
 from models.cli_evaluation import base_spec
 from models.date_fields import DATE_MESSAGE
 from models.registry import Registry
-from models.spec import TrainingSpec
+from models.spec import TrainingSpec, YFinanceData
 
 DROPOUT_REASON = "because dropout is applied between recurrent layers"
 
@@ -162,7 +162,8 @@ def test_download_range_with_one_session_passes() -> None:
 
     spec = TrainingSpec.model_validate({"name": "mine", "data": data})
 
-    assert spec.data.end.isoformat() == "1990-01-03"
+    assert isinstance(spec.data, YFinanceData)
+    assert str(spec.data.end) == "1990-01-03"
 
 
 def test_download_range_without_sessions_names_option() -> None:
