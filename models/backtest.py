@@ -84,14 +84,16 @@ MAX_WINDOW_SIZE = 200_000
 
 
 def _check_level(level: float) -> float:
-    # an element validator, so that the error names levels[i]
-    if not any(abs(level - stored) < 1e-9 for stored in LEVEL_GRID):
-        raise ValueError(
-            f"level {level} is not available: intervals are calibrated at "
-            f"levels {LEVEL_GRID[0]} to {LEVEL_GRID[-1]} in steps of 0.01; "
-            "request one of those levels"
-        )
-    return level
+    # An element validator, so that the error names levels[i]. It returns
+    # the grid's level, so that a sum such as 0.1 + 0.2 reports as 0.3.
+    for stored in LEVEL_GRID:
+        if abs(level - stored) < 1e-9:
+            return stored
+    raise ValueError(
+        f"level {level} is not available: intervals are calibrated at "
+        f"levels {LEVEL_GRID[0]} to {LEVEL_GRID[-1]} in steps of 0.01; "
+        "request one of those levels"
+    )
 
 
 def _explain_refit_null(value: object, handler: ValidatorFunctionWrapHandler) -> object:

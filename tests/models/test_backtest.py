@@ -437,6 +437,13 @@ def test_levels_on_the_calibrated_grid_accepted() -> None:
     assert params.levels == [0.01, 0.5, 0.99]
 
 
+def test_level_near_grid_reads_as_grid() -> None:
+    params = BacktestSpec(levels=[0.1 + 0.2, 0.9])
+
+    assert params.levels == [0.3, 0.9]
+    assert [str(level) for level in params.levels] == ["0.3", "0.9"]
+
+
 @pytest.mark.parametrize(
     ("field", "day"),
     [("start", "2262-05-01"), ("end", "2300-01-01"), ("start", "1600-01-01")],
