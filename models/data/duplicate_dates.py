@@ -112,7 +112,7 @@ def _describe(
 
 
 def _values(values: np.ndarray) -> str:
-    """Format the distinct ``values`` (K,) in input order, at most
+    """Format the distinct ``values`` (M,) in input order, at most
     ``LISTED_VALUES`` of them, and count the rest."""
     texts = list(dict.fromkeys(_number(value) for value in values))
     listed = ", ".join(texts[:LISTED_VALUES])

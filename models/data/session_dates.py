@@ -60,8 +60,9 @@ def check_sessions(
 def non_session_positions(
     dates: pd.DatetimeIndex, checked: np.ndarray | None = None
 ) -> np.ndarray:
-    """Return the ascending positions (K,) of the ``dates`` (N,) that are no
-    NYSE session. With ``checked`` (N,) bool, only the dates it marks count."""
+    """Return the ascending positions (M,) of the ``dates`` (N,) that are no
+    NYSE session, where M <= N counts those dates. With ``checked`` (N,)
+    bool, only the dates it marks count."""
     day = dates.to_numpy().astype("datetime64[D]")
     outside = ~np.isin(day, session_days())
     if checked is not None:
