@@ -1,9 +1,11 @@
 """Summary numbers of a gradient-norm curve through time.
 
-The curve is n_t = ||dL/dh_t|| for t = 0 .. T-1, with the loss on the output
-at the last step. Distance d = T-1-t counts the steps back from the last
-step, and the ratio n_t / n_{T-1} is the gradient at distance d relative to
-the gradient at the last step.
+The curve is n_t = ||dL/dh_t|| for t = 0 .. T-1, where h_t is the state
+after input x_t (h_{t+1} in the numbering of ``unroll``, which starts at the
+initial state h_0), with the loss on the output at the last step. Distance
+d = T-1-t counts the steps back from the last step, and the ratio
+n_t / n_{T-1} is the gradient at distance d relative to the gradient at
+the last step.
 """
 
 from __future__ import annotations

@@ -3,7 +3,11 @@
 A diagnostic runs one sequence x (T, F) with batch size 1 through a stack of
 hand-written cells (``models.nn.cell_stack``) in float64, puts the mean
 squared error on the output at the last step, and backpropagates through
-time with autograd. It returns, for the analysed layer:
+time with autograd. Steps count from 0: h_t is the state after input x_t,
+for t = 0 .. T-1, and the zero initial state has no index. ``unroll`` in
+``models.nn.cells`` and the fused GRU count from 1 (h_1 .. h_T, with h_0
+the initial state), so the h_t here is their h_{t+1}. It returns, for the
+analysed layer:
 
 - ``grad_norms``: ||dL/dh_t|| for t = 0 .. T-1, oldest step first, read
   from ``h_t.grad`` after ``retain_grad()``,

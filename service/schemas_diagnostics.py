@@ -127,7 +127,8 @@ class GradientFlowResponse(BaseModel):
     input: dict[str, Any] = Field(description="Source of the sequence and target")
     loss: float = Field(description="MSE of the last output against the target")
     grad_norms: list[float] = Field(
-        description="||dL/dh_t|| for t = 0..T-1, oldest first"
+        description="||dL/dh_t|| for t = 0..T-1, oldest first, where h_t is "
+        "the state after input x_t"
     )
     cell_grad_norms: list[float] | None = Field(
         default=None,

@@ -285,7 +285,10 @@ def unroll(
 
     Shapes: x (B, T, F) with T >= 1 gives ``(output, final_state)``. output
     (B, T, H) stacks h_1 .. h_T. final_state is h_T (B, H), or (h_T, c_T) for
-    an LSTM, and ``state`` takes the same form (None means zeros).
+    an LSTM, and ``state`` is the initial state h_0 in the same form (None
+    means zeros). Here h_t is the state after the t-th input x[:, t - 1].
+    The gradient diagnostics (``models.gradients``) count from 0 instead, so
+    their h_t, the state after x[:, t], is this h_{t+1}.
 
     With ``keep_states=True`` a third item is returned: the list of the T
     tensors h_1 .. h_T, each (B, H), that output was stacked from. They are

@@ -152,7 +152,9 @@ def run(
     """Run all layers of ``core`` on x (B, T, F) from zero states.
 
     Returns the top layer's states h_1..h_T as (B, T, H), like the first
-    output of ``core(x)``. Dropout between layers, in training mode, is
+    output of ``core(x)``; h_0 is the zero initial state, and h_t is the
+    state after the t-th input. The gradient diagnostics count from 0, so
+    their h_t is this h_{t+1}. Dropout between layers, in training mode, is
     applied to each lower layer's output as ``nn.GRU`` does. ``layer`` is
     an autograd function with ``GRULayer``'s arguments, ``GRULayer`` itself
     by default.
