@@ -51,6 +51,8 @@ class CellStack(nn.Module):
 
     Layer 0 reads the input x (B, T, F); layer l > 0 reads the hidden states
     of layer l - 1. The head maps h_T (B, H) of the top layer to y (B, K).
+    States count from 1 here, as in ``unroll``, with h_0 the initial state.
+    The gradient diagnostics count from 0, so this h_T is their h_{T-1}.
     """
 
     def __init__(

@@ -516,6 +516,29 @@ def test_curves_match_torch_autograd(cell: CellType, layer: int) -> None:
     np.testing.assert_allclose(trace.jacobian_norms, jacobian_norms, rtol=1e-10, atol=0)
 
 
+@pytest.mark.parametrize("cell", CELLS)
+def test_grad_norms_index_unroll_states(cell: CellType) -> None:
+    # grad_norms[t] is dL/dh_t for the state h_t after x_t. That state is
+    # the t-th tensor (from 0) that unroll returns, its h_{t+1}.
+    stack = build_fresh_stack(cell, input_size=1, hidden_size=4, seed=3)
+    generator = torch.Generator().manual_seed(2)
+    x = torch.randn(9, 1, dtype=torch.float64, generator=generator)
+    target = torch.tensor([0.2], dtype=torch.float64)
+    trace = trace_gradients(
+        stack, PreparedInput(x=x, target=target, description={}), layer=0
+    )
+
+    _, _, states = unroll(stack.layer(0), x[None], keep_states=True)
+    for state in states:
+        state.retain_grad()
+    loss = torch.nn.functional.mse_loss(stack.head(states[-1])[0], target)
+    loss.backward()
+    expected = [float(state.grad.norm()) for state in states]
+
+    assert len(trace.grad_norms) == 9
+    np.testing.assert_allclose(trace.grad_norms, expected, rtol=1e-12, atol=0)
+
+
 def test_zero_last_gradient_is_rejected() -> None:
     stack = build_fresh_stack("rnn", input_size=1, hidden_size=3, seed=0)
     values = [0.3, -0.1, 0.2, 0.5]
