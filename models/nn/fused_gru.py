@@ -18,8 +18,10 @@ it cannot be built, one warning says why and training uses ``nn.GRU``.
 The first forward pass that records gradients (training) builds or loads
 the extension. From then on the process runs every GRU forward on it,
 validation passes without gradients included. A process that never trains,
-such as the API server, never loads it and forecasts with ``nn.GRU``; both
-compute the same function to float rounding.
+such as the API server, never loads it. It forecasts on the compiled
+inference kernel (``models.nn.infer_kernel``), or with torch's GRU operator
+when that kernel is off or cannot be built. All of them compute the same
+function to float rounding.
 """
 
 from __future__ import annotations
