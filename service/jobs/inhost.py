@@ -61,6 +61,8 @@ logger = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.5
 TERMINATE_WAIT_SECONDS = 3.0
+# how long ``stop`` waits for the dispatcher thread before it goes on without it
+STOP_JOIN_SECONDS = 30.0
 START_METHOD = "forkserver"
 # imported once by the fork server, so every child starts with them loaded
 PRELOAD_MODULES = ["torch", "models.pipeline", "service.jobs.execution"]
@@ -105,8 +107,9 @@ class InHostRunner:
         whose start waited for the fork server's imports."""
         self._stopping.set()
         self._wake()
-        self._end_fork_server_start()
-        self._thread.join(timeout=30)
+        deadline = time.monotonic() + STOP_JOIN_SECONDS
+        self._end_fork_server_start(deadline)
+        self._thread.join(timeout=max(0.0, deadline - time.monotonic()))
         registry = Registry(self.settings.registry)
         for job_id, process in list(self._children.items()):
             requeued = self.store.requeue_unstarted(job_id, worker_label())
@@ -121,12 +124,18 @@ class InHostRunner:
         self._wake_recv.close()
         logger.info("in-host job runner stopped")
 
-    def _end_fork_server_start(self) -> None:
+    def _end_fork_server_start(self, deadline: float) -> None:
         """Kill the fork server while the dispatcher waits in its first
         ``Process.start`` for the server to import ``PRELOAD_MODULES``, a few
         seconds for torch. The start then fails at once, and the dispatcher
-        requeues its job (``_start_failed``)."""
-        while self._thread.is_alive() and not self._fork_server_ready:
+        requeues its job (``_start_failed``). Gives up at ``deadline``
+        (``time.monotonic``), as a dispatcher stuck elsewhere would keep it
+        waiting."""
+        while (
+            self._thread.is_alive()
+            and not self._fork_server_ready
+            and time.monotonic() < deadline
+        ):
             if self._starting:
                 _kill_fork_server()
             self._thread.join(0.05)
@@ -173,6 +182,9 @@ class InHostRunner:
                 self._tick()
             except Exception:
                 logger.exception("job dispatcher step failed; retrying")
+            if self._stopping.is_set():
+                # a stop that gave up waiting for this step has closed the pipe
+                return
             sentinels = [p.sentinel for p in self._children.values()]
             ready = wait([self._wake_recv, *sentinels], timeout=POLL_SECONDS)
             if self._wake_recv in ready:

@@ -1,6 +1,7 @@
 """A stop of the in-host runner while its fork server still imports torch
 returns without waiting for the imports, and the job that was starting goes
-back to queued."""
+back to queued. A stop whose dispatcher step does not return gives up on it
+after ``STOP_JOIN_SECONDS``."""
 
 from __future__ import annotations
 
@@ -8,11 +9,17 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
-from service.jobs.inhost import PRELOAD_MODULES
+import pytest
+
+from service.jobs import inhost
+from service.jobs.inhost import PRELOAD_MODULES, InHostRunner
+from service.settings import Settings
 from tests.conftest import ROOT
 from tests.e2e.test_serve_startup_stop import queue_job
+from tests.service.jobs_support import open_job_store
 
 # Starts an in-host runner on the store of $RNN_FORECAST_DATA_DIR, waits
 # until it has claimed the queued job $JOB_ID, stops it, and prints the seconds that
@@ -97,3 +104,33 @@ def test_stop_during_fork_server_start(tmp_path: Path) -> None:
     assert stopped["error"] is None
     # a stop that waited for the fork server would take about the import time
     assert stopped["stop_seconds"] < preload_seconds / 2, (stopped, preload_seconds)
+
+
+def test_stop_gives_up_on_stuck_dispatcher(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(inhost, "STOP_JOIN_SECONDS", 0.5)
+    entered = threading.Event()
+    release = threading.Event()
+
+    def stuck_claim_next(worker: str, *, started: bool = True) -> None:
+        # a dispatcher step that does not return, such as a blocked query
+        entered.set()
+        release.wait(300)
+
+    with open_job_store("sqlite", tmp_path) as store:
+        monkeypatch.setattr(store, "claim_next", stuck_claim_next)
+        settings = Settings(registry=tmp_path / "registry", data_dir=tmp_path)
+        runner = InHostRunner(settings, store)
+        runner.start()
+        assert entered.wait(60)
+        stopper = threading.Thread(target=runner.stop, daemon=True)
+        stopper.start()
+        stopper.join(60)
+        stop_returned = not stopper.is_alive()
+        release.set()
+        stopper.join(60)
+        runner._thread.join(60)
+
+    assert stop_returned
+    assert not runner._thread.is_alive()
