@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import Connection
 
-from models.errors import InvalidInputError
+from models.errors import ConflictError, InvalidInputError
 from models.tuning import TuningSpec, create_study
-from service.jobs.manager import JobManager
+from service.jobs.manager import CHECK_ATTEMPTS, JobManager
 from service.jobs.runner_state import RunnerState
 from service.jobs.store import QUEUED, SUCCEEDED, Job, JobStore
 from service.jobs.tuning_kind import finished_study_users, server_storage
@@ -243,6 +243,48 @@ def test_study_created_during_checks_rejected(store: JobStore, tmp_path: Path) -
         '(space.cells ["gru"] instead of ["rnn"])'
     )
     assert store.count(QUEUED) == 0
+
+
+class FinishingStore(JobStore):
+    """A job store that ends one of ``pending``, running tuning jobs, each
+    time a submission requests the submission lock, so the count of finished
+    jobs on their study changes after every check."""
+
+    def __init__(self, url: str, pending: list[str]) -> None:
+        super().__init__(url)
+        self.pending = pending
+        self.lock_requests = 0
+
+    def submission_lock(self) -> contextlib.AbstractContextManager[Connection]:
+        self.lock_requests += 1
+        if self.pending:
+            assert self.finish(self.pending.pop(), SUCCEEDED, result={})
+        return super().submission_lock()
+
+
+def test_study_users_churn_conflict(store: JobStore, tmp_path: Path) -> None:
+    manager = make_manager(store, tmp_path)
+    pending = []
+    for _ in range(CHECK_ATTEMPTS):
+        job = manager.submit("tuning", tuning_params(["rnn"], study_name="churn"))
+        assert store.claim(job.id, "host:1") is not None
+        pending.append(job.id)
+    churning = FinishingStore(store.url, pending)
+
+    try:
+        with pytest.raises(ConflictError) as raised:
+            make_manager(churning, tmp_path).submit(
+                "tuning", tuning_params(["rnn"], study_name="churn")
+            )
+    finally:
+        churning.close()
+
+    assert raised.value.field == "params"
+    assert f"changed {CHECK_ATTEMPTS} times" in raised.value.message
+    assert raised.value.message.endswith("retry the request")
+    assert churning.lock_requests == CHECK_ATTEMPTS
+    assert store.count(QUEUED) == 0
+    assert store.count(SUCCEEDED) == CHECK_ATTEMPTS
 
 
 def test_finished_study_users_counted(store: JobStore, tmp_path: Path) -> None:
