@@ -121,10 +121,12 @@ def test_trickled_head_times_out(head_server: LiveServer) -> None:
     request_line = b"GET /v1/health HTTP/1.1\r\n"
     with connect(head_server) as sock:
         sock.sendall(request_line)
-        # one header line every 0.3 s keeps the connection busy, but the
-        # head never ends
+        # one header line every 0.2 s keeps the connection busy, but the
+        # head never ends. The last line leaves 0.4 s before the deadline,
+        # so a sleep that overruns on a loaded machine still sends it in time
+        # and the logged byte count includes it.
         for i in range(3):
-            time.sleep(0.3)
+            time.sleep(HEAD_TIMEOUT / 5)
             sock.sendall(b"X-Part-%d: a\r\n" % i)
         reply = read_until_closed(sock)
         assert_logged(head_server, sock, head_bytes=len(request_line) + 3 * 13)
