@@ -47,6 +47,7 @@ from models.data.windows import (
     split_bounds,
     to_prices,
     to_values,
+    value_offset,
 )
 from models.date_fields import IsoDate
 from models.errors import DataError, LimitExceededError
@@ -380,7 +381,7 @@ def first_test_origin(spec: TrainingSpec, rows: int) -> int:
     value fewer than prices. So the test part is computed on the values,
     and its first origin is the price just before its first target.
     """
-    offset = 1 if spec.target == "log_return" else 0
+    offset = value_offset(spec.target)
     bounds = split_bounds(rows - offset, spec.val_fraction, spec.test_fraction)
     return bounds.test_start - 1 + offset
 
@@ -418,7 +419,7 @@ def fold_spec(params: BacktestSpec, rows: int, fix: str) -> TrainingSpec:
     """Return the training spec with its test part cut to K + 1 of ``rows``
     prices. ``fix`` tells the user how to give the fold more rows."""
     spec = params.training
-    values = rows - (1 if spec.target == "log_return" else 0)
+    values = rows - value_offset(spec.target)
     fraction = (spec.horizon + 0.5) / max(values, 1)
     if fraction >= 0.5:
         horizon = setting(params.input_name("horizon"), spec.horizon)

@@ -22,6 +22,12 @@ from models.plurals import plural
 MIN_WINDOWS_PER_PART = 1
 
 
+def value_offset(target: str) -> int:
+    """Return the number of prices before the first modelled value: 1 for a
+    log-return target, whose first value needs two prices, else 0."""
+    return 1 if target == "log_return" else 0
+
+
 def to_values(prices: np.ndarray, target: str) -> np.ndarray:
     """Map prices (N,) to modelled values: (N,) prices or (N-1,) log returns."""
     if target == "price":
@@ -45,7 +51,7 @@ def to_prices(last_price: float, values: np.ndarray, target: str) -> np.ndarray:
 
 def history_rows(lookback: int, target: str) -> int:
     """Return how many prices one forecast needs: T, plus one for returns."""
-    return lookback + 1 if target == "log_return" else lookback
+    return lookback + value_offset(target)
 
 
 def min_series_rows(lookback: int, horizon: int, target: str) -> int:
@@ -59,8 +65,7 @@ def min_series_rows(lookback: int, horizon: int, target: str) -> int:
     values, and a log-return target needs one price more than values.
     """
     part = horizon + MIN_WINDOWS_PER_PART - 1
-    values = lookback + 3 * part
-    return values + 1 if target == "log_return" else values
+    return lookback + 3 * part + value_offset(target)
 
 
 def window_starts(first_target: int, end: int, lookback: int, horizon: int) -> range:
@@ -257,7 +262,7 @@ def fewest_rows(
     """Return the fewest prices that a spec with these fields can train on:
     the first length from ``min_series_rows`` on whose split leaves no part
     short of windows."""
-    offset = 1 if target == "log_return" else 0
+    offset = value_offset(target)
     n_prices = min_series_rows(lookback, horizon, target)
     while short_parts(
         split_bounds(n_prices - offset, val_fraction, test_fraction),
