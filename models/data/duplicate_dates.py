@@ -1,4 +1,4 @@
-"""Rows that share a date: the last one in input order is kept_rows.
+"""Rows that share a date: the last one in input order is kept.
 
 The cleaning note counts the dropped rows. When a dropped row has values
 other than the kept row of its date, the note names those dates, columns
@@ -38,7 +38,9 @@ def drop_duplicate_dates(
     Appends one note to ``notes`` when a row was dropped. It is short when
     every dropped row equals the kept row of its date. Otherwise it lists
     the first ``LISTED_CONFLICTS`` dates whose values differ, each with
-    the dropped and the kept value of every differing column.
+    the dropped and the kept value of every differing column. When
+    ``close`` is a copy, either note ends by stating that the input's Close
+    was not compared.
     """
     dropped = frame.index.duplicated(keep="last")
     if not dropped.any():
@@ -49,10 +51,11 @@ def drop_duplicate_dates(
     count = plural(int(dropped.sum()), "row")
     differs, columns = _differing_cells(frame, kept_rows, dropped, close_name)
     conflict_dates = frame.index[differs.any(axis=1)].unique()
+    uncompared = _uncompared_close(frame, close_name)
     if len(conflict_dates) == 0:
         notes.append(
             f"Dropped {count} with a duplicate date and the same values as the "
-            f"row kept for that date: {format_dates(dates)}."
+            f"row kept for that date: {format_dates(dates)}.{uncompared}"
         )
         return kept_rows
 
@@ -68,8 +71,26 @@ def drop_duplicate_dates(
         f"order for each date: {format_dates(dates)}. On "
         f"{plural(len(conflict_dates), 'date')} the dropped rows had other "
         f"values than the kept row, listed as dropped -> kept: {listed}{more}."
+        f"{uncompared}"
     )
     return kept_rows
+
+
+def _close_is_copy(frame: pd.DataFrame, close_name: str) -> bool:
+    """Return whether ``close`` is a copy of the column ``close_name`` of
+    ``frame``, which then replaced the input's own Close."""
+    return close_name != "close" and close_name in frame.columns
+
+
+def _uncompared_close(frame: pd.DataFrame, close_name: str) -> str:
+    """Return the sentence that ends a note when the input's Close was
+    replaced before the comparison, else an empty string."""
+    if not _close_is_copy(frame, close_name):
+        return ""
+    return (
+        f" The input's Close column, which {close_name} replaces in the series, "
+        "was not compared."
+    )
 
 
 def _differing_cells(
@@ -80,7 +101,7 @@ def _differing_cells(
 
     ``dropped`` (N,) bool marks the rows of ``frame`` (N rows) that
     ``kept_rows`` does not contain."""
-    copied = close_name != "close" and close_name in frame.columns
+    copied = _close_is_copy(frame, close_name)
     columns = [name for name in frame.columns if not (name == "close" and copied)]
     values = frame[columns].to_numpy()
     # (N, C): the values of the kept row of each row's date

@@ -143,6 +143,27 @@ def test_chosen_column_named_not_copied_close() -> None:
         "Dropped 1 row with a duplicate date, keeping the last row in input "
         "order for each date: 2020-01-02. On 1 date the dropped rows had other "
         "values than the kept row, listed as dropped -> kept: "
-        "2020-01-02 (open 1 -> 1.25).",
+        "2020-01-02 (open 1 -> 1.25). The input's Close column, which open "
+        "replaces in the series, was not compared.",
     )
     assert series.frame["close"].tolist() == [1.25, 2.0]
+
+
+def test_replaced_close_not_called_same() -> None:
+    # the two rows of 2020-01-02 differ only in the Close that open replaces
+    text = YAHOO_HEADER + (
+        "2020-01-02,1,2,0.5,1.5,1.5,100\n"
+        "2020-01-02,1,2,0.5,1.75,1.5,100\n"
+        "2020-01-03,2,3,1,2.5,2.5,200\n"
+    )
+
+    series = parse_csv_bytes(
+        text.encode(), column="open", label="t.csv", source={"source": "t"}
+    )
+
+    assert series.cleaning == (
+        "Dropped 1 row with a duplicate date and the same values as the row "
+        "kept for that date: 2020-01-02. The input's Close column, which open "
+        "replaces in the series, was not compared.",
+    )
+    assert series.frame["close"].tolist() == [1.0, 2.0]
