@@ -110,14 +110,8 @@ class InHostRunner:
         deadline = time.monotonic() + STOP_JOIN_SECONDS
         self._end_fork_server_start(deadline)
         self._thread.join(timeout=max(0.0, deadline - time.monotonic()))
-        registry = Registry(self.settings.registry)
         for job_id, process in list(self._children.items()):
-            requeued = self.store.requeue_unstarted(job_id, worker_label())
-            _terminate(process)
-            if requeued:
-                logger.info("job %s had not begun; it is queued again", job_id)
-            else:
-                fail_interrupted(self.store, job_id, shutdown_error, registry)
+            self._end_at_stop(job_id, process)
         self._children.clear()
         with self._send_lock:
             self._wake_send.close()
@@ -273,15 +267,28 @@ class InHostRunner:
         the job first, and the job then fails as interrupted by the shutdown.
         """
         if self._stopping.is_set():
-            if self.store.requeue_unstarted(job.id, worker_label()):
-                logger.info("job %s had not begun; it is queued again", job.id)
-                return
-            registry = Registry(self.settings.registry)
-            fail_interrupted(self.store, job.id, shutdown_error, registry)
+            self._end_at_stop(job.id, None)
             return
         logger.error("failed to start a worker for job %s", job.id, exc_info=exc)
         error = f"failed to start a worker process: {exc}"
         self.store.finish(job.id, FAILED, error=error)
+
+    def _end_at_stop(self, job_id: str, process: BaseProcess | None) -> None:
+        """Requeue the job ``job_id`` when no child began it, else fail it as
+        interrupted by the shutdown (cancel it after a cancel request).
+
+        The requeue comes before ``process``, the job's child, is
+        terminated, so that the child cannot begin the job after the check,
+        and the failure after, so that the child no longer writes to it.
+        """
+        requeued = self.store.requeue_unstarted(job_id, worker_label())
+        if process is not None:
+            _terminate(process)
+        if requeued:
+            logger.info("job %s had not begun; it is queued again", job_id)
+            return
+        registry = Registry(self.settings.registry)
+        fail_interrupted(self.store, job_id, shutdown_error, registry)
 
 
 def _kill_fork_server() -> None:
