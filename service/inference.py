@@ -11,8 +11,9 @@ from typing import NamedTuple
 
 import torch
 
-from models.registry import METADATA_FILE, LoadedModel, Registry
+from models.registry import LoadedModel, Registry
 from models.version_checks import FORECAST, VersionUse
+from service.metadata_paths import MetadataPaths
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ class ModelCache:
     def __init__(self, registry: Registry, max_size: int) -> None:
         self.registry = registry
         self.max_size = max_size
-        self._root = os.fspath(registry.root)
+        self._metadata_paths = MetadataPaths(os.fspath(registry.root))
         self._items: OrderedDict[CacheKey, LoadedModel] = OrderedDict()
         self._seen: dict[tuple[str, int], _Seen] = {}
         self._lock = threading.Lock()
@@ -111,7 +112,7 @@ class ModelCache:
         return len(self._items)
 
     def _metadata_path(self, name: str, version: int) -> str:
-        return os.path.join(self._root, name, "versions", str(version), METADATA_FILE)
+        return self._metadata_paths.get(name, version)
 
     def _forget(self, name: str, version: int, seen: _Seen) -> None:
         """Drop the checkpoint that ``seen`` names, because its metadata file

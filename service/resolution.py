@@ -31,8 +31,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from models.errors import CheckpointError
-from models.registry import LATEST, METADATA_FILE, Registry, check_name
+from models.registry import LATEST, Registry, check_name
 from models.version_refs import version_number
+from service.metadata_paths import MetadataPaths
 
 # A folder changed within this many seconds of being read may change again
 # within the same timestamp tick (coarse file system clocks), so its contents
@@ -82,6 +83,7 @@ class VersionResolver:
         self.reads = 0
         # the two paths stat'ed per name, joined once
         self._paths: dict[str, tuple[str, str]] = {}
+        self._metadata_paths = MetadataPaths(self._root)
 
     def resolve(self, name: str, ref: str | int) -> int:
         """Return the version number that ``ref`` (a number or alias) means.
@@ -154,9 +156,8 @@ class VersionResolver:
 
         Removing a file inside ``versions/<N>`` does not change the mtime of
         ``versions``, so the signature alone would keep such a version."""
-        path = os.path.join(self._root, name, "versions", str(version), METADATA_FILE)
         try:
-            os.stat(path)
+            os.stat(self._metadata_paths.get(name, version))
         except FileNotFoundError:
             return False
         return True

@@ -184,3 +184,15 @@ def test_cached_dangling_alias_raises(registry: Registry) -> None:
 
     with pytest.raises(NotFoundError, match="points at version 99, which does not"):
         resolver.resolve("m", "production")
+
+
+def test_removed_metadata_moves_latest_back(registry: Registry) -> None:
+    """The metadata path kept for a resolved version is stat'ed again on
+    every request, so a version whose metadata file goes away after it was
+    served stops being ``latest``."""
+    resolver = VersionResolver(registry)
+    assert resolver.resolve("m", "latest") == 2
+
+    (registry.root / "m" / "versions" / "2" / "metadata.json").unlink()
+
+    assert resolver.resolve("m", "latest") == 1
