@@ -356,7 +356,7 @@ def _forward(model: Forecaster, x: np.ndarray) -> np.ndarray:
     at batch 1. It gives the bits that ``Forecaster.infer`` gives.
     """
     packed = model.kernel_weights()
-    if packed is not None and packed.weights.dtype == torch.float32:
+    if packed is not None and packed.single:
         return infer_kernel.run_array(packed, x)
     with torch.inference_mode():
         return model.infer(torch.from_numpy(x)).numpy()

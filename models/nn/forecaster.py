@@ -158,9 +158,14 @@ class Forecaster(nn.Module):
         counts no version and keeps the address, so the kernel keeps the
         old weights. Change weights in place under ``torch.no_grad()``.
         """
-        # the parameter dicts, which torch.func.functional_call swaps into
-        core, head = self.core._parameters, self.head._parameters
-        tensors = [core.get(name) for name in self.core._flat_weights_names]
+        # The submodules are read from ``_modules``, where ``self.core``
+        # would find them through ``Module.__getattr__`` at about 1 us a
+        # lookup. Their parameter dicts are what torch.func.functional_call
+        # swaps into.
+        modules = self._modules
+        core_module, head_module = modules["core"], modules["head"]
+        core, head = core_module._parameters, head_module._parameters
+        tensors = [core.get(name) for name in core_module._flat_weights_names]
         tensors += (head["weight"], head.get("bias"))
         versions = _versions(tensors)
         if versions is None:

@@ -22,7 +22,7 @@ import ctypes
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -99,7 +99,12 @@ def _build() -> ctypes.CDLL | None:
 @dataclass(frozen=True)
 class Packed:
     """A forecaster's weights in the kernel's layout (see
-    ``infer_kernel.cpp``), one contiguous 1-D tensor, and its sizes."""
+    ``infer_kernel.cpp``), one contiguous 1-D tensor, and its sizes.
+
+    ``address`` and ``single`` are read off ``weights`` once, because each
+    tensor attribute read costs a call into torch on every forward pass.
+    ``weights`` is this object's own tensor, which nothing resizes or moves.
+    """
 
     weights: Tensor
     cell: int
@@ -107,6 +112,16 @@ class Packed:
     features: int
     hidden: int
     horizon: int
+    # weights.data_ptr(), and whether weights are float32 (else float64)
+    address: int = field(init=False)
+    single: bool = field(init=False)
+    # the numpy dtype of weights
+    numpy_dtype: np.dtype = field(init=False)  # type: ignore[type-arg]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "address", self.weights.data_ptr())
+        object.__setattr__(self, "single", self.weights.dtype == torch.float32)
+        object.__setattr__(self, "numpy_dtype", NUMPY_DTYPES[self.weights.dtype])
 
 
 def pack(core: nn.RNNBase, head: nn.Linear) -> Packed | None:
@@ -242,7 +257,7 @@ def run_array(packed: Packed, x: np.ndarray) -> np.ndarray:
     tensor calls, so the server's forecasts use it. Only after ``load``
     returned True."""
     x = np.ascontiguousarray(x)
-    dtype = NUMPY_DTYPES[packed.weights.dtype]
+    dtype = packed.numpy_dtype
     _check_width(packed, x.shape, x.dtype == dtype, x.dtype)
     out = np.empty((x.shape[0], packed.horizon), dtype=dtype)
     _call(packed, x.shape, x.ctypes.data, out.ctypes.data)
@@ -274,8 +289,7 @@ def _call(packed: Packed, shape: tuple[int, ...], x: int, out: int) -> None:
         raise RuntimeError("the inference kernel is not loaded; call load() first")
 
     batch, steps, features = shape
-    single = packed.weights.dtype == torch.float32
-    function = library.rf_infer_f32 if single else library.rf_infer_f64
+    function = library.rf_infer_f32 if packed.single else library.rf_infer_f64
     status = function(
         packed.cell,
         packed.layers,
@@ -285,7 +299,7 @@ def _call(packed: Packed, shape: tuple[int, ...], x: int, out: int) -> None:
         packed.hidden,
         packed.horizon,
         x,
-        packed.weights.data_ptr(),
+        packed.address,
         out,
     )
 

@@ -232,6 +232,45 @@ def test_weights_changed_in_place_are_packed_again() -> None:
     assert relative_error(after, before) > 0.1
 
 
+def test_replaced_submodules_are_packed_again() -> None:
+    """A core or head assigned as a new module is packed on the next call,
+    as ``infer`` reads the submodules from ``_modules``."""
+    model = make_forecaster("gru", hidden=7)
+    other = make_forecaster("gru", hidden=7, seed=9)
+    x = torch.randn(2, 6, 2)
+    with torch.inference_mode():
+        before = model.infer(x)
+
+    model.head = other.head
+    with torch.inference_mode():
+        new_head = model.infer(x)
+        expected_head = model(x)
+    packed_head = run(model, x)
+    model.core = other.core
+    with torch.inference_mode():
+        new_core = model.infer(x)
+        expected_core = other.infer(x)
+
+    assert torch.equal(new_head, packed_head)
+    assert relative_error(new_head, expected_head) < TOLERANCE[torch.float32]
+    assert relative_error(new_head, before) > 1e-3
+    assert torch.equal(new_core, expected_core)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "numpy_dtype"),
+    [(torch.float32, np.float32), (torch.float64, np.float64)],
+)
+def test_packed_keeps_address_and_dtype(dtype: torch.dtype, numpy_dtype: type) -> None:
+    model = make_forecaster("lstm", dtype=dtype)
+    packed = infer_kernel.pack(model.core, model.head)
+
+    assert packed is not None
+    assert packed.address == packed.weights.data_ptr()
+    assert packed.single == (dtype == torch.float32)
+    assert packed.numpy_dtype == np.dtype(numpy_dtype)
+
+
 class InferModule(torch.nn.Module):
     """Calls ``infer`` from ``forward``, so that functional_call reaches it."""
 
