@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import operator
 from typing import Any
 
@@ -213,17 +214,26 @@ class Forecaster(nn.Module):
         )
 
 
-def _versions(tensors: list[Any]) -> list[tuple[int, int]] | None:
-    """Return the version counter and data address of each tensor (None
-    entries count (0, 0)), or None when one is an inference tensor, which
-    has no counter. The address changes where ``param.data = t`` (as in
+# C-level getters, mapped over the weights on every served forward pass
+_VERSION = operator.attrgetter("_version")
+_DATA_PTR = torch.Tensor.data_ptr
+_IS_NONE = functools.partial(operator.is_, None)
+# the version counters and the data addresses of the weights that exist
+Versions = tuple[tuple[int, ...], tuple[int, ...]]
+
+
+def _versions(tensors: list[Any]) -> Versions | None:
+    """Return the version counters and data addresses of the tensors that
+    are not None, or None when one is an inference tensor, which has no
+    counter. The address changes where ``param.data = t`` (as in
     ``torch.nn.utils.vector_to_parameters``) gives a parameter new data
-    without counting a version."""
+    without counting a version. A None entry (a missing bias) that becomes
+    a tensor is seen by the caller's identity check of the tensors."""
+    present = tensors
+    if any(map(_IS_NONE, tensors)):
+        present = [tensor for tensor in tensors if tensor is not None]
     try:
-        return [
-            (0, 0) if tensor is None else (tensor._version, tensor.data_ptr())
-            for tensor in tensors
-        ]
+        return tuple(map(_VERSION, present)), tuple(map(_DATA_PTR, present))
     except RuntimeError:
         return None
 

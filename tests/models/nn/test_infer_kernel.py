@@ -257,6 +257,26 @@ def test_replaced_submodules_are_packed_again() -> None:
     assert torch.equal(new_core, expected_core)
 
 
+def test_head_bias_removed_and_restored_repacks() -> None:
+    """A missing bias (None) is packed as zeros, and a bias assigned in its
+    place later is packed again."""
+    model = make_forecaster("lstm", hidden=7)
+    x = torch.randn(2, 6, 2)
+    model.head.bias = None
+    with torch.inference_mode():
+        no_bias = model.infer(x)
+        expected_no_bias = model(x)
+
+    model.head.bias = torch.nn.Parameter(torch.full((5,), 3.0))
+    with torch.inference_mode():
+        with_bias = model.infer(x)
+        expected_with_bias = model(x)
+
+    assert relative_error(no_bias, expected_no_bias) < TOLERANCE[torch.float32]
+    assert relative_error(with_bias, expected_with_bias) < TOLERANCE[torch.float32]
+    assert relative_error(with_bias, no_bias) > 0.1
+
+
 @pytest.mark.parametrize(
     ("dtype", "numpy_dtype"),
     [(torch.float32, np.float32), (torch.float64, np.float64)],
