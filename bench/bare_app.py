@@ -52,7 +52,8 @@ def main() -> None:
 
     response = ForecastResponse.model_validate(json.loads(args.response.read_text()))
     # the settings `rnn-forecast serve` passes to uvicorn, minus its log
-    # format: the same HTTP protocol, with its deadline for request heads
+    # format: the same HTTP protocol, with its deadline and size limit for
+    # request heads
     head_timeout = Settings.model_fields["head_timeout_seconds"].default
     uvicorn.run(
         create_bare_app(response),

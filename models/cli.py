@@ -503,7 +503,10 @@ def cmd_serve(
             root_path=settings.root_path,
             log_config=log_config(settings.log_format, settings.log_level),
             access_log=False,
-            http=head_deadline_protocol(settings.head_timeout_seconds),
+            http=head_deadline_protocol(
+                settings.head_timeout_seconds,
+                max_head_bytes=settings.max_head_bytes,
+            ),
         )
         # after the server's log configuration, so that the log lines of a
         # schema upgrade are formatted like the server's

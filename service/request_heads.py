@@ -27,6 +27,11 @@ plain-text 400 "Invalid HTTP request received.". The subclass sends that
 400 as problem details with a fix and the parser's reason, as every other
 error of the API is.
 
+The subclass also limits each request head to ``RNN_FORECAST_MAX_HEAD_BYTES``
+(``service/head_limits.py``) and sends 431, or 414 for a request line over
+the limit, with problem details and ``Connection: close``. It logs that
+on logger ``service.request_heads`` as it logs a timeout.
+
 NOTE: this relies on parts of both uvicorn 0.55 protocols that uvicorn does
 not document. These are the attributes ``cycle`` (the request being served,
 None before the first head is complete), its ``response_complete``, and
@@ -35,11 +40,15 @@ the transport to the WebSocket protocol without calling
 ``connection_lost``, and the method ``send_400_response``, which uvicorn
 calls inside the ``except`` block that caught the parser's exception. The
 httptools protocol's parser callbacks ``on_message_begin``,
-``on_headers_complete`` and ``on_message_complete`` are used too, and so is
-the h11 protocol's ``conn``, its ``h11.Connection``.
-tests/service/test_request_heads.py and
-tests/service/test_head_timer_handoff.py fail if a uvicorn release changes
-them.
+``on_headers_complete``, ``on_body`` and ``on_message_complete`` are used
+too, and so is its ``headers`` list, complete when
+``on_headers_complete`` runs. Its ``data_received`` is called with parts
+of a read, which it feeds to the parser in order. The h11 protocol's
+``conn``, its ``h11.Connection``, is replaced right after the protocol's
+``__init__``, and uvicorn calls its ``next_event`` for every event.
+tests/service/test_request_heads.py,
+tests/service/test_head_timer_handoff.py and
+tests/service/test_head_limits.py fail if a uvicorn release changes them.
 """
 
 from __future__ import annotations
@@ -53,7 +62,16 @@ import h11
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from service.head_responses import invalid_request_response, timeout_response
+from service.head_limits import (
+    DEFAULT_MAX_HEAD_BYTES,
+    H11HeadLimit,
+    ParserHeadLimit,
+)
+from service.head_responses import (
+    invalid_request_response,
+    timeout_response,
+    too_large_response,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -69,34 +87,45 @@ else:
 
 
 def head_deadline_protocol(
-    timeout_seconds: float, base: type[asyncio.Protocol] = AutoHTTPProtocol
+    timeout_seconds: float,
+    base: type[asyncio.Protocol] = AutoHTTPProtocol,
+    max_head_bytes: int = DEFAULT_MAX_HEAD_BYTES,
 ) -> type[asyncio.Protocol]:
     """Return the uvicorn HTTP protocol class ``base`` (the one uvicorn
     picks by default) with a deadline of ``timeout_seconds`` for each
-    request head.
+    request head and a limit of ``max_head_bytes`` on its size.
 
     ``base`` is uvicorn's h11 protocol or its httptools protocol, or a
     subclass of either. On h11 the state of the ``h11.Connection`` shows
     whether a request body is being read, and on httptools the parser
     callbacks record it.
     """
-    body_state = H11BodyState if issubclass(base, H11Protocol) else ParserBodyState
+    if issubclass(base, H11Protocol):
+        bases: tuple[type, ...] = (H11HeadLimit, H11BodyState)
+    else:
+        bases = (ParserHeadLimit, ParserBodyState)
     return type(
         "HeadDeadlineProtocol",
-        (body_state, HeadDeadline, base),
-        {"head_timeout": timeout_seconds, "__doc__": HeadDeadline.__doc__},
+        (*bases, HeadDeadline, base),
+        {
+            "head_timeout": timeout_seconds,
+            "max_head_bytes": max_head_bytes,
+            "__doc__": HeadDeadline.__doc__,
+        },
     )
 
 
 class HeadDeadline(asyncio.Protocol):
     """uvicorn's HTTP protocol, which sends 408 and closes the connection
-    when a request head takes longer than ``head_timeout`` seconds.
+    when a request head takes longer than ``head_timeout`` seconds, and
+    sends 431 or 414 when it is over ``max_head_bytes``.
 
     A class that ``head_deadline_protocol`` builds puts this before
     uvicorn's protocol, whose attributes are declared below.
     """
 
     head_timeout: float
+    max_head_bytes: int
     transport: asyncio.Transport
     client: tuple[str, int] | None
     cycle: Any
@@ -192,20 +221,58 @@ class HeadDeadline(asyncio.Protocol):
         transport.write(timeout_response(self.head_timeout))
         transport.close()
 
+    def reject_large_head(self, head_bytes: int, line_too_long: bool) -> None:
+        """Send 414 (``line_too_long``) or 431 for a request head of
+        ``head_bytes`` bytes so far, over ``max_head_bytes``, log it, and
+        close the connection without reading more."""
+        self._stop_head_timer()
+        status = 414 if line_too_long else 431
+        client = client_address(self.client)
+        logger.info(
+            "request head from %s rejected with %d: %d bytes received, above "
+            "the limit of %d bytes",
+            client,
+            status,
+            head_bytes,
+            self.max_head_bytes,
+            extra={
+                "client": client,
+                "status": status,
+                "max_head_bytes": self.max_head_bytes,
+                "received_bytes": head_bytes,
+            },
+        )
+        self.transport.write(too_large_response(status, self.max_head_bytes))
+        self.transport.close()
+
 
 class ParserBodyState:
     """The request body state of uvicorn's httptools protocol, kept from
     the parser callbacks that httptools calls while it parses."""
 
+    headers: list[tuple[bytes, bytes]]
+
     _parsing_body = False
+    # body bytes still to come, or None for a chunked body
+    _body_left: int | None = 0
+    _heads_completed = 0
+    _messages_begun = 0
 
     def on_message_begin(self) -> None:
         self._parsing_body = False
+        self._messages_begun += 1
         super().on_message_begin()  # type: ignore[misc]
 
     def on_headers_complete(self) -> None:
         self._parsing_body = True
+        self._heads_completed += 1
+        self._body_left = content_length(self.headers)
         super().on_headers_complete()  # type: ignore[misc]
+
+    def on_body(self, body: bytes) -> None:
+        if self._body_left is not None:
+            self._body_left -= len(body)
+        super().on_body(body)  # type: ignore[misc]
 
     def on_message_complete(self) -> None:
         self._parsing_body = False
@@ -213,6 +280,19 @@ class ParserBodyState:
 
     def _reading_body(self) -> bool:
         return self._parsing_body
+
+
+def content_length(headers: list[tuple[bytes, bytes]]) -> int | None:
+    """Return the body size of a request with ``headers`` (lowercase names),
+    which httptools has validated: None for a chunked body, else its
+    ``Content-Length`` or 0."""
+    length = 0
+    for name, value in headers:
+        if name == b"transfer-encoding":
+            return None
+        if name == b"content-length":
+            length = int(value)
+    return length
 
 
 class H11BodyState:

@@ -19,6 +19,10 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from models.limits import DEFAULT_LIMITS, Limits
 from models.paths import default_cache_dir, default_registry
 from models.trial_heartbeats import DEFAULT_HEARTBEAT_SECONDS, MAX_HEARTBEAT_SECONDS
+from service.head_limits import (
+    DEFAULT_MAX_HEAD_BYTES,
+    MAX_HEAD_BYTES_RANGE,
+)
 
 # A path prefix such as "/rnn" or "/ml/forecast". Empty means none.
 ROOT_PATH = re.compile(r"(/[A-Za-z0-9._~-]+)*")
@@ -100,6 +104,9 @@ class Settings(BaseSettings):
     body_timeout_seconds: float = Field(default=30.0, gt=0.0, le=3600.0)
     # seconds a client may take to send a whole request line and headers
     head_timeout_seconds: float = Field(default=30.0, gt=0.0, le=3600.0)
+    # bytes of a request line and headers; more gets 431, or 414 when the
+    # request line alone is longer (service/head_limits.py)
+    max_head_bytes: int = DEFAULT_MAX_HEAD_BYTES
     max_queued_jobs: int = DEFAULT_LIMITS.max_queued_jobs
     max_backtest_fits: int = DEFAULT_LIMITS.max_backtest_fits
 
@@ -208,6 +215,18 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"{setting}={value} is above {bound}, the most that training "
                 f"specs and requests accept; use at most {bound}"
+            )
+        return value
+
+    @field_validator("max_head_bytes")
+    @classmethod
+    def _check_head_bytes(cls, value: int) -> int:
+        low, high = MAX_HEAD_BYTES_RANGE
+        if not low <= value <= high:
+            raise ValueError(
+                f"RNN_FORECAST_MAX_HEAD_BYTES={value} is invalid; use a limit "
+                f"from {low} to {high} bytes, such as the default "
+                f"{DEFAULT_MAX_HEAD_BYTES}"
             )
         return value
 

@@ -106,6 +106,22 @@ def test_train_serve_busy_port_trains_nothing(tmp_path: Path) -> None:
         ("RNN_FORECAST_MAX_EPOCHS", "abc", "RNN_FORECAST_MAX_EPOCHS='abc'"),
         ("RNN_FORECAST_MAX_HORIZON", "100", "use at most 60"),
         (
+            "RNN_FORECAST_MAX_HEAD_BYTES",
+            "100",
+            "RNN_FORECAST_MAX_HEAD_BYTES=100 is invalid; use a limit from 1024 to "
+            "1048576 bytes, such as the default 32768",
+        ),
+        (
+            "RNN_FORECAST_MAX_HEAD_BYTES",
+            "2000000",
+            "RNN_FORECAST_MAX_HEAD_BYTES=2000000 is invalid; use a limit from 1024",
+        ),
+        (
+            "RNN_FORECAST_MAX_HEAD_BYTES",
+            "16k",
+            "RNN_FORECAST_MAX_HEAD_BYTES='16k': Input should be a valid integer",
+        ),
+        (
             "RNN_FORECAST_JOB_STORE",
             "bogus://",
             "RNN_FORECAST_JOB_STORE=bogus:// is not a database URL",

@@ -39,12 +39,25 @@ def head_server(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[LiveServer]:
     env = {"RNN_FORECAST_HEAD_TIMEOUT_SECONDS": str(HEAD_TIMEOUT)}
-    if request.param == "h11":
-        env["PYTHONPATH"] = without_httptools(tmp_path_factory.mktemp("no-httptools"))
-    server = LiveServer(trained_registry.root, env=env)
-    server.parser = request.param  # type: ignore[attr-defined]
+    server = start_server(request.param, trained_registry, tmp_path_factory, env)
     yield server
     server.stop()
+
+
+def start_server(
+    parser: str,
+    registry: Registry,
+    tmp_path_factory: pytest.TempPathFactory,
+    env: dict[str, str],
+) -> LiveServer:
+    """Start a server with ``env`` whose uvicorn uses ``parser``, "httptools"
+    or "h11"; the server's ``parser`` attribute names it."""
+    if parser == "h11":
+        hidden = without_httptools(tmp_path_factory.mktemp("no-httptools"))
+        env = {**env, "PYTHONPATH": hidden}
+    server = LiveServer(registry.root, env=env)
+    server.parser = parser  # type: ignore[attr-defined]
+    return server
 
 
 def without_httptools(folder: Path) -> str:

@@ -1,0 +1,196 @@
+"""A limit on the bytes of each request head (request line and header
+lines), counted as they arrive on both of uvicorn's HTTP protocols.
+
+uvicorn 0.55 with httptools accepts a head of any size: httptools keeps a
+header line in memory until its end arrives, and uvicorn keeps the URL and
+every header. Its h11 protocol stops an incomplete head at 16 KiB (h11's
+``max_incomplete_event_size``), but a complete head that arrives in one
+read passes whatever its size. ``ParserHeadLimit`` and ``H11HeadLimit``
+count the bytes of the current head, from its first byte to the end of the
+empty line that ends it, before the parser reads them. The body is never
+counted. A head over ``max_head_bytes`` is rejected by ``reject_large_head``
+(``service/request_heads.py``) before the parser reads the bytes past the
+limit.
+
+httptools has no way to report where in a read a head or a message ends,
+so ``ParserHeadLimit`` feeds it one part of a read at a time: a head up to
+its empty line, then a ``Content-Length`` body up to its last byte, and
+then the next head.
+
+NOTE: a chunked request body is fed whole, because only the parser finds
+where it ends. A head that follows it in the same read is counted from the
+last empty line of that read, and a complete head there is parsed before
+it is counted. Such a head is at most one read (256 KiB on uvloop and
+asyncio) and needs a client that pipelines requests after a chunked body.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from typing import Any
+
+import h11
+
+# the default of RNN_FORECAST_MAX_HEAD_BYTES, as nginx allows in total with
+# its default large_client_header_buffers (4 buffers of 8 KiB)
+DEFAULT_MAX_HEAD_BYTES = 32_768
+# the smallest and largest RNN_FORECAST_MAX_HEAD_BYTES: below 1 KiB a
+# browser's usual headers may not fit, and above 1 MiB a few hundred
+# connections could hold gigabytes of heads
+MAX_HEAD_BYTES_RANGE = (1024, 1_048_576)
+
+# the end of a request head, an empty line; h11 accepts a bare LF too
+HEAD_END = re.compile(rb"\n\r?\n")
+
+
+class HeadTooLarge(h11.RemoteProtocolError):
+    """A request head over the limit, raised inside h11's ``next_event`` so
+    that uvicorn passes it to ``send_400_response``. ``head_bytes`` is the
+    bytes received of the head, and ``line_too_long`` is true when its
+    request line alone is over the limit."""
+
+    def __init__(self, head_bytes: int, line_too_long: bool) -> None:
+        status = 414 if line_too_long else 431
+        super().__init__("request head over the limit", error_status_hint=status)
+        self.head_bytes = head_bytes
+        self.line_too_long = line_too_long
+
+
+def request_line_too_long(head: bytes | bytearray, max_head_bytes: int) -> bool:
+    """Return whether the request line at the start of ``head`` does not
+    end (with its LF) within ``max_head_bytes``."""
+    return head.find(b"\n", 0, max_head_bytes) == -1
+
+
+class HeadLimitedConnection(h11.Connection):
+    """An ``h11.Connection`` that raises ``HeadTooLarge`` when the request
+    head in its receive buffer is over ``max_head_bytes``.
+
+    While the client is IDLE, the buffer contains only the unread request
+    head and what follows it, because h11 removes each event it parses.
+    """
+
+    def __init__(self, max_head_bytes: int) -> None:
+        # h11 then rejects no incomplete head before this class does
+        super().__init__(h11.SERVER, max_incomplete_event_size=max_head_bytes)
+        self.max_head_bytes = max_head_bytes
+
+    def next_event(self) -> Any:
+        if self.their_state is h11.IDLE:
+            self._check_head()
+        return super().next_event()
+
+    def _check_head(self) -> None:
+        # NOTE: _receive_buffer and its bytearray _data are h11 0.16
+        # internals; tests/service/test_head_limits.py fails if they change
+        buffered = self._receive_buffer._data
+        limit = self.max_head_bytes
+        end = HEAD_END.search(buffered, 0, limit + 3)
+        head_bytes = end.end() if end is not None else len(buffered)
+        if head_bytes > limit:
+            too_long = request_line_too_long(buffered, limit)
+            raise HeadTooLarge(head_bytes, too_long)
+
+
+class H11HeadLimit:
+    """The head limit of uvicorn's h11 protocol, which swaps in a
+    ``HeadLimitedConnection`` before the first byte arrives."""
+
+    max_head_bytes: int
+    conn: h11.Connection
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.conn = HeadLimitedConnection(self.max_head_bytes)
+
+    def send_400_response(self, msg: str) -> None:
+        # uvicorn calls this in the except block of the parser's exception
+        error = sys.exc_info()[1]
+        if isinstance(error, HeadTooLarge):
+            self.reject_large_head(error.head_bytes, error.line_too_long)  # type: ignore[attr-defined]
+        else:
+            super().send_400_response(msg)  # type: ignore[misc]
+
+
+class ParserHeadLimit:
+    """The head limit of uvicorn's httptools protocol, which counts the
+    bytes of each head before it feeds them to the parser.
+
+    The class comes before ``ParserBodyState``, whose ``_parsing_body`` and
+    ``_body_left`` tell whether the next byte belongs to a body.
+    """
+
+    max_head_bytes: int
+    transport: Any
+    _parsing_body: bool
+    _body_left: int | None
+    _heads_completed: int
+    _messages_begun: int
+
+    _head_size = 0
+    # the last bytes of the head so far, to find an empty line split by a read
+    _head_tail = b""
+    _line_ended = False
+
+    def data_received(self, data: bytes) -> None:
+        while data and not self._stopped():
+            size = self._next_part(data)
+            if size is None:
+                return
+            part, data = data[:size], data[size:]
+            heads, messages = self._heads_completed, self._messages_begun
+            chunked = self._parsing_body and self._body_left is None
+            super().data_received(part)  # type: ignore[misc]
+            if chunked and self._messages_begun != messages:
+                self._count_after_chunked_body(part)
+            elif self._heads_completed != heads:
+                self._start_head()
+
+    def _stopped(self) -> bool:
+        handed_off = getattr(self, "_handed_off", False)
+        return bool(self.transport.is_closing() or handed_off)
+
+    def _next_part(self, data: bytes) -> int | None:
+        """Return how many bytes of ``data`` to feed next, or None when the
+        head is over the limit and the connection has been rejected."""
+        if self._parsing_body:
+            if self._body_left:
+                return min(self._body_left, len(data))
+            return len(data)
+        return self._count_head(data)
+
+    def _count_head(self, data: bytes) -> int | None:
+        """Count the bytes of ``data`` up to the end of the head, and return
+        that count, or None when the head is over the limit."""
+        limit = self.max_head_bytes
+        searched = self._head_tail + data
+        end = HEAD_END.search(searched)
+        size = len(data) if end is None else end.end() - len(self._head_tail)
+        if not self._line_ended:
+            room = max(0, limit - self._head_size)
+            self._line_ended = data.find(b"\n", 0, room) != -1
+        if self._head_size + size > limit:
+            self.reject_large_head(  # type: ignore[attr-defined]
+                self._head_size + size, not self._line_ended
+            )
+            return None
+        self._head_size += size
+        self._head_tail = searched[-3:] if end is None else b""
+        return size
+
+    def _start_head(self) -> None:
+        self._head_size = 0
+        self._head_tail = b""
+        self._line_ended = False
+
+    def _count_after_chunked_body(self, part: bytes) -> None:
+        # A chunked body ends with an empty line, so a head that follows it
+        # in ``part`` starts after the last empty line of ``part``.
+        self._start_head()
+        if self._parsing_body:
+            return
+        ends = list(HEAD_END.finditer(part))
+        rest = part[ends[-1].end() :] if ends else part
+        if rest:
+            self._count_head(rest)

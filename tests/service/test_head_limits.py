@@ -1,0 +1,241 @@
+"""A request head (request line and headers) over RNN_FORECAST_MAX_HEAD_BYTES
+gets 431, or 414 when its request line alone is over the limit, a log line,
+and its connection is closed, on a real server. Bodies are not counted, so
+large bodies and pipelined requests pass.
+
+Every test runs on uvicorn's httptools protocol and on its h11 protocol."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from models.registry import Registry
+from tests.conftest import LiveServer
+from tests.service.raw_http import read_reply
+from tests.service.test_request_heads import (
+    HEALTH,
+    connect,
+    read_until_closed,
+    start_server,
+)
+
+MAX_HEAD = 2048
+FORECAST = b'{"horizon": 2}'
+
+
+@pytest.fixture(scope="module", params=["httptools", "h11"])
+def limit_server(
+    request: pytest.FixtureRequest,
+    trained_registry: Registry,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[LiveServer]:
+    env = {"RNN_FORECAST_MAX_HEAD_BYTES": str(MAX_HEAD)}
+    server = start_server(request.param, trained_registry, tmp_path_factory, env)
+    yield server
+    server.stop()
+
+
+def head_of_size(size: int, path: bytes = b"/v1/health") -> bytes:
+    """Return a GET head of exactly ``size`` bytes, padded by one header."""
+    start = b"GET " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: "
+    end = b"\r\n\r\n"
+    return start + b"a" * (size - len(start) - len(end)) + end
+
+
+def forecast_request(body: bytes) -> bytes:
+    return (
+        b"POST /v1/models/nflx/forecast HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)
+    ) + body
+
+
+def limit_lines(server: LiveServer, port: int) -> list[Any]:
+    """Return the server's log lines about the head limit of the client
+    connection from local ``port``."""
+    client = f"127.0.0.1:{port}"
+    lines = []
+    for line in server.output().splitlines():
+        if not line.startswith("{"):
+            continue
+        entry = json.loads(line)
+        if (
+            entry["logger"] == "service.request_heads"
+            and entry.get("client") == client
+            and "max_head_bytes" in entry
+        ):
+            lines.append(entry)
+    return lines
+
+
+def send_rejected(server: LiveServer, parts: list[bytes]) -> tuple[bytes, int]:
+    """Send ``parts`` one by one, read until the server closes, and return
+    the reply and the client's local port."""
+    with connect(server) as sock:
+        for part in parts:
+            sock.sendall(part)
+            time.sleep(0.01)
+        return read_until_closed(sock), sock.getsockname()[1]
+
+
+def assert_rejected(reply: bytes, status: int) -> None:
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 %d " % status), reply
+    assert b"content-type: application/problem+json" in head.lower()
+    assert b"connection: close" in head.lower()
+    problem = json.loads(body)
+    assert problem["status"] == status
+    assert f"over the limit of {MAX_HEAD} bytes" in problem["detail"]
+    assert "RNN_FORECAST_MAX_HEAD_BYTES" in problem["detail"]
+
+
+def assert_logged(server: LiveServer, port: int, status: int, received: int) -> None:
+    lines = limit_lines(server, port)
+    assert len(lines) == 1, lines
+    entry = lines[0]
+    assert entry["level"] == "INFO"
+    assert entry["status"] == status
+    assert entry["max_head_bytes"] == MAX_HEAD
+    assert entry["received_bytes"] == received
+    assert entry["client"] in entry["message"]
+
+
+def test_head_at_limit_served(limit_server: LiveServer) -> None:
+    with connect(limit_server) as sock:
+        sock.sendall(head_of_size(MAX_HEAD))
+        reply = read_reply(sock)
+
+    assert reply.startswith("HTTP/1.1 200 "), reply
+
+
+def test_head_one_byte_over_rejected(limit_server: LiveServer) -> None:
+    reply, port = send_rejected(limit_server, [head_of_size(MAX_HEAD + 1)])
+
+    assert_rejected(reply, 431)
+    assert_logged(limit_server, port, 431, MAX_HEAD + 1)
+
+
+def test_huge_header_line_rejected(limit_server: LiveServer) -> None:
+    head = head_of_size(4 * MAX_HEAD)
+    reply, port = send_rejected(limit_server, [head])
+
+    assert_rejected(reply, 431)
+    assert_logged(limit_server, port, 431, len(head))
+
+
+def test_many_header_lines_rejected(limit_server: LiveServer) -> None:
+    lines = b"".join(b"X-Line-%03d: abcdefghij\r\n" % i for i in range(100))
+    head = b"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n" + lines + b"\r\n"
+    reply, port = send_rejected(limit_server, [head])
+
+    assert_rejected(reply, 431)
+    assert_logged(limit_server, port, 431, len(head))
+
+
+def test_huge_url_gets_414(limit_server: LiveServer) -> None:
+    head = b"GET /v1/health?q=" + b"a" * 3000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+    reply, port = send_rejected(limit_server, [head])
+
+    assert_rejected(reply, 414)
+    assert_logged(limit_server, port, 414, len(head))
+
+
+def test_split_head_counted_across_sends(limit_server: LiveServer) -> None:
+    head = head_of_size(MAX_HEAD + 50)
+    parts = [head[i : i + 100] for i in range(0, len(head), 100)]
+    reply, port = send_rejected(limit_server, parts)
+
+    assert_rejected(reply, 431)
+    # the server reads every part that the client sent before the limit
+    lines = limit_lines(limit_server, port)
+    assert len(lines) == 1, lines
+    assert MAX_HEAD < lines[0]["received_bytes"] <= len(head)
+
+
+def test_split_head_under_limit_served(limit_server: LiveServer) -> None:
+    head = head_of_size(MAX_HEAD - 10)
+    with connect(limit_server) as sock:
+        for i in range(0, len(head), 100):
+            sock.sendall(head[i : i + 100])
+            time.sleep(0.01)
+        reply = read_reply(sock)
+
+    assert reply.startswith("HTTP/1.1 200 "), reply
+
+
+def test_second_head_over_limit_rejected(limit_server: LiveServer) -> None:
+    with connect(limit_server) as sock:
+        sock.sendall(head_of_size(MAX_HEAD))
+        first = read_reply(sock)
+        sock.sendall(head_of_size(MAX_HEAD + 1))
+        second = read_until_closed(sock)
+
+    assert first.startswith("HTTP/1.1 200 "), first
+    assert_rejected(second, 431)
+
+
+def test_large_body_under_small_head_served(limit_server: LiveServer) -> None:
+    # JSON allows whitespace, so the body is valid at any size
+    body = b'{"horizon": 2' + b" " * (200 * MAX_HEAD) + b"}"
+    with connect(limit_server) as sock:
+        sock.sendall(forecast_request(body))
+        reply = read_reply(sock)
+
+    assert reply.startswith("HTTP/1.1 200 "), reply
+
+
+def test_pipelined_requests_served(limit_server: LiveServer) -> None:
+    body = b'{"horizon": 2' + b" " * (4 * MAX_HEAD) + b"}"
+    heads = head_of_size(MAX_HEAD) + forecast_request(body) + head_of_size(MAX_HEAD)
+    last = b"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    with connect(limit_server) as sock:
+        sock.sendall(heads + HEALTH + last)
+        replies = read_until_closed(sock)
+
+    assert replies.startswith(b"HTTP/1.1 200 "), replies
+    assert replies.count(b"HTTP/1.1 200 ") == 5, replies
+    assert b"HTTP/1.1 4" not in replies
+
+
+def test_head_after_chunked_body_served(limit_server: LiveServer) -> None:
+    chunked = (
+        b"POST /v1/models/nflx/forecast HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"%x\r\n%s\r\n0\r\n\r\n" % (len(FORECAST), FORECAST)
+    )
+    close = b"\r\nConnection: close\r\n\r\n"
+    last = head_of_size(MAX_HEAD - len(close) + 4).replace(b"\r\n\r\n", close)
+    assert len(last) == MAX_HEAD
+    with connect(limit_server) as sock:
+        sock.sendall(chunked + last[:-30])
+        time.sleep(0.2)
+        sock.sendall(last[-30:])
+        replies = read_until_closed(sock)
+
+    assert replies.count(b"HTTP/1.1 200 ") == 2, replies
+    assert b"HTTP/1.1 4" not in replies
+
+
+def test_endless_header_line_not_read(limit_server: LiveServer) -> None:
+    # 8 MiB of one header line: the server closes the connection after the
+    # first read past the limit, so most of it is never sent
+    sent = 0
+    with connect(limit_server) as sock:
+        port = sock.getsockname()[1]
+        sock.sendall(b"GET /v1/health HTTP/1.1\r\nX-Big: ")
+        try:
+            while sent < 8 * 2**20:
+                sock.sendall(b"a" * 65536)
+                sent += 65536
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    assert sent < 8 * 2**20
+    lines = limit_lines(limit_server, port)
+    assert len(lines) == 1, lines
+    assert lines[0]["status"] == 431
+    assert MAX_HEAD < lines[0]["received_bytes"] < 2**20
