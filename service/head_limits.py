@@ -20,8 +20,9 @@ then the next head.
 NOTE: a chunked request body is fed whole, because only the parser finds
 where it ends. A head that follows it in the same read is counted from the
 last empty line of that read, and a complete head there is parsed before
-it is counted. Such a head is at most one read (256 KiB on uvloop and
-asyncio) and needs a client that pipelines requests after a chunked body.
+it is counted. Such a head is at most one read (256000 bytes on uvloop
+0.23, 256 KiB on asyncio) and needs a client that pipelines requests
+after a chunked body.
 """
 
 from __future__ import annotations
@@ -36,8 +37,8 @@ import h11
 # its default large_client_header_buffers (4 buffers of 8 KiB)
 DEFAULT_MAX_HEAD_BYTES = 32_768
 # the smallest and largest RNN_FORECAST_MAX_HEAD_BYTES: below 1 KiB a
-# browser's usual headers may not fit, and above 1 MiB a few hundred
-# connections could hold gigabytes of heads
+# browser's usual headers may not fit, and above 1 MiB a thousand
+# connections could hold more than a gigabyte of heads
 MAX_HEAD_BYTES_RANGE = (1024, 1_048_576)
 
 # the end of a request head, an empty line; h11 accepts a bare LF too
@@ -123,6 +124,7 @@ class ParserHeadLimit:
 
     max_head_bytes: int
     transport: Any
+    _handed_off: bool
     _parsing_body: bool
     _body_left: int | None
     _heads_completed: int
@@ -148,8 +150,7 @@ class ParserHeadLimit:
                 self._start_head()
 
     def _stopped(self) -> bool:
-        handed_off = getattr(self, "_handed_off", False)
-        return bool(self.transport.is_closing() or handed_off)
+        return bool(self.transport.is_closing() or self._handed_off)
 
     def _next_part(self, data: bytes) -> int | None:
         """Return how many bytes of ``data`` to feed next, or None when the

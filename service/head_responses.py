@@ -1,8 +1,8 @@
 """Whole HTTP responses that the HTTP protocol writes to a connection past
-uvicorn's response handling: the 408 of a request head that took too long,
-the 431 or 414 of a request head over its size limit, and the 400 of a
-request that is not valid HTTP. All are problem details with ``Connection:
-close``."""
+uvicorn's response handling. These are the 408 of a request head that took
+too long, the 431 or 414 of a request head over its size limit, and the 400
+of a request that is not valid HTTP. All are problem details with
+``Connection: close``."""
 
 from __future__ import annotations
 
@@ -28,13 +28,14 @@ def too_large_response(status: int, max_head_bytes: int) -> bytes:
     """Return the bytes of the 414 (a request line) or the 431 (a request
     head) over ``max_head_bytes``."""
     if status == 414:
-        reason, part = "URI Too Long", "the request line"
+        reason, part = "URI Too Long", "the request line is"
         fix = "send the long values in a request body instead"
     else:
-        reason, part = "Request Header Fields Too Large", "the request line and headers"
+        reason = "Request Header Fields Too Large"
+        part = "the request line and headers are"
         fix = "send fewer or shorter headers"
     detail = (
-        f"{part} is over the limit of {max_head_bytes} bytes; {fix}, or raise "
+        f"{part} over the limit of {max_head_bytes} bytes; {fix}, or raise "
         "RNN_FORECAST_MAX_HEAD_BYTES"
     )
     return _closing_problem(status, reason, detail)

@@ -9,6 +9,7 @@ from service.head_responses import (
     MAX_REASON_CHARS,
     invalid_request_response,
     printable_reason,
+    too_large_response,
 )
 
 
@@ -42,4 +43,20 @@ def test_invalid_request_without_reason() -> None:
 
     assert detail.startswith(
         "the request is not valid HTTP/1.1, so the server could not read it; check"
+    )
+
+
+def test_too_large_names_limit_and_setting() -> None:
+    uri = too_large_response(414, 4096)
+    fields = too_large_response(431, 4096)
+
+    assert uri.startswith(b"HTTP/1.1 414 URI Too Long\r\n")
+    assert fields.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n")
+    assert detail_of(uri) == (
+        "the request line is over the limit of 4096 bytes; send the long values "
+        "in a request body instead, or raise RNN_FORECAST_MAX_HEAD_BYTES"
+    )
+    assert detail_of(fields) == (
+        "the request line and headers are over the limit of 4096 bytes; send "
+        "fewer or shorter headers, or raise RNN_FORECAST_MAX_HEAD_BYTES"
     )
