@@ -239,3 +239,23 @@ def test_endless_header_line_not_read(limit_server: LiveServer) -> None:
     assert len(lines) == 1, lines
     assert lines[0]["status"] == 431
     assert MAX_HEAD < lines[0]["received_bytes"] < 2**20
+
+
+def test_body_after_early_response_not_counted(limit_server: LiveServer) -> None:
+    # a 404 comes before the body, whose rest arrives after it in parts
+    body = b"a" * (4 * MAX_HEAD)
+    head = (
+        b"POST /v1/no-such-route HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)
+    )
+    with connect(limit_server) as sock:
+        sock.sendall(head + body[:10])
+        early = read_reply(sock)
+        for i in range(10, len(body), MAX_HEAD):
+            sock.sendall(body[i : i + MAX_HEAD])
+            time.sleep(0.05)
+        sock.sendall(head_of_size(MAX_HEAD))
+        after = read_reply(sock)
+
+    assert early.startswith("HTTP/1.1 404 "), early
+    assert after.startswith("HTTP/1.1 200 "), after
