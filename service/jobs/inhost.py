@@ -198,9 +198,12 @@ class InHostRunner:
             process.join()
             del self._children[job_id]
 
+            # the job is this child's, or this process's while no child has
+            # begun it; any other worker claimed it after a requeue
+            workers = (worker_label(process.pid), worker_label())
             error_of = interrupted_error_of(describe_exit(process))
             registry = Registry(self.settings.registry)
-            fail_interrupted(self.store, job_id, error_of, registry)
+            fail_interrupted(self.store, job_id, error_of, registry, workers)
 
     def _terminate_overdue(self) -> None:
         now = time.time()

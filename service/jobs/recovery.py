@@ -10,7 +10,8 @@ change is a conditional update of a running job:
   died before its child called ``JobStore.begin_work``), it lost no work and
   goes back to ``queued`` instead;
 - at any time, a running job without a heartbeat for longer than the
-  timeout lost its worker, on whatever host it ran.
+  timeout lost its worker, on whatever host it ran. A job without
+  ``started_at`` goes back to ``queued`` here too.
 
 A failed job that was writing its version gets that version as its result
 when the registry has it: a job's registry writes the job id into each
@@ -23,7 +24,7 @@ from __future__ import annotations
 import logging
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from models.processes import local_pid, local_process_gone
@@ -93,7 +94,8 @@ def fail_dead_local_jobs(
         if pid is None or not local_process_gone(pid):
             continue
         if job.started_at is None:
-            reread = requeue_unbegun(store, job, when)
+            reason = f"{job.worker}, which claimed it, was gone {when}"
+            reread = requeue_unbegun(store, job, reason)
             if reread is None or reread.worker != job.worker:
                 continue
             job = reread
@@ -106,23 +108,25 @@ def fail_dead_local_jobs(
     return ended
 
 
-def requeue_unbegun(store: JobStore, job: Job, when: str) -> Job | None:
+def requeue_unbegun(
+    store: JobStore, job: Job, reason: str, heartbeat_before: float | None = None
+) -> Job | None:
     """Move the running ``job``, which no worker process had begun and whose
-    claiming process is gone, back to ``queued``.
+    claiming process is gone or silent for ``reason``, back to ``queued``.
 
     The update requires that the job still has that worker, no
-    ``started_at`` and no cancel request (``JobStore.requeue_unstarted``).
-    Returns None when the job was requeued or is no longer running, else the
-    job as read again, which the caller ends as interrupted unless its
-    worker changed.
+    ``started_at``, no cancel request and, with ``heartbeat_before``, a last
+    heartbeat before that time (``JobStore.requeue_unstarted``). Returns
+    None when the job was requeued or is no longer running, else the job as
+    read again, which the caller ends as interrupted unless its worker or
+    heartbeat changed.
     """
-    if store.requeue_unstarted(job.id, job.worker or ""):
+    claimed_by = job.worker or ""
+    if store.requeue_unstarted(job.id, claimed_by, heartbeat_before):
         logger.warning(
-            "job %s had not begun in a worker process, and %s, which claimed "
-            "it, was gone %s, so it is queued again",
+            "job %s had not begun in a worker process, and %s, so it is queued again",
             job.id,
-            job.worker,
-            when,
+            reason,
         )
         return None
     job = store.get(job.id)
@@ -135,7 +139,15 @@ def fail_stale_jobs(
     """End running jobs without a heartbeat for more than ``timeout``
     seconds and return their ids: ``cancelled`` after a cancel request, else
     ``failed``. With ``registry``, a job that wrote its version before its
-    worker stopped gets that version as its result."""
+    worker stopped gets that version as its result.
+
+    A job that no worker process had begun (``started_at`` is None) lost no
+    work, so it goes back to ``queued`` instead and is not in the returned
+    ids (``requeue_stale_unbegun``). Only the in-host runner claims such
+    jobs (``JobStore.claim`` with ``started=False``). A Celery worker sets
+    ``started_at`` in its claim (``claim_and_execute``), so its stale jobs
+    always fail here.
+    """
     error = (
         f"interrupted: no heartbeat from the worker for more than {timeout:g} s; "
         "submit the job again"
@@ -149,14 +161,38 @@ def fail_stale_jobs(
         return writing_error if _was_writing(job) else error
 
     older_than = time.time() - timeout
-    ended = [
-        job.id
-        for job in store.stale(older_than)
-        if end_interrupted(store, job, error_of, registry, older_than) is not None
-    ]
+    ended = []
+    for job in store.stale(older_than):
+        if job.started_at is None:
+            reread = requeue_stale_unbegun(store, job, timeout, older_than)
+            if reread is None:
+                continue
+            job = reread
+        if end_interrupted(store, job, error_of, registry, older_than) is not None:
+            ended.append(job.id)
     if ended:
         logger.warning("ended %d jobs without heartbeat: %s", len(ended), ended)
     return ended
+
+
+def requeue_stale_unbegun(
+    store: JobStore, job: Job, timeout: float, older_than: float
+) -> Job | None:
+    """Requeue the running ``job``, which no worker process had begun and
+    whose last heartbeat is before ``older_than``, as ``requeue_unbegun``
+    does. Returns None when it was requeued, or when it is no longer
+    running, has another worker or a newer heartbeat, such as after its
+    child began it (``JobStore.begin_work``). Else returns the job as read
+    again, which the caller ends, such as a job with a cancel request."""
+    reason = (
+        f"{job.worker}, which claimed it, sent no heartbeat for more than {timeout:g} s"
+    )
+    reread = requeue_unbegun(store, job, reason, heartbeat_before=older_than)
+    if reread is None or reread.worker != job.worker:
+        return None
+    if (reread.heartbeat_at or 0) >= older_than:
+        return None
+    return reread
 
 
 def fail_interrupted(
@@ -164,11 +200,19 @@ def fail_interrupted(
     job_id: str,
     error_of: Callable[[Job], str],
     registry: Registry,
+    workers: Collection[str] | None = None,
 ) -> str | None:
     """End the job ``job_id`` when it is still running, as
-    ``end_interrupted`` does, and return its new status or None."""
+    ``end_interrupted`` does, and return its new status or None.
+
+    With ``workers``, only a job whose worker is one of them ends. Another
+    worker means that the job was requeued, such as by the stale heartbeat
+    sweep before its child began it, and another process claimed it since.
+    """
     job = store.get(job_id)
     if job.status != RUNNING:
+        return None
+    if workers is not None and job.worker not in workers:
         return None
     return end_interrupted(store, job, error_of, registry)
 

@@ -414,29 +414,41 @@ class JobStore:
 
     def begin_work(self, job_id: str, claimed_by: str, worker: str) -> bool:
         """Record ``worker`` as the process that runs the job ``claimed_by``
-        claimed, and the time it began as ``started_at``. False when the job
-        is no longer running or another worker is recorded, such as after
-        ``requeue_unstarted``; ``worker`` must then not run it."""
+        claimed, and the time it began as ``started_at`` and as a heartbeat,
+        so the stale heartbeat sweep does not fail a job that just began
+        after a slow start. False when the job is no longer running or
+        another worker is recorded, such as after ``requeue_unstarted``;
+        ``worker`` must then not run it."""
+        now = time.time()
         return self._transition(
             job_id,
             (RUNNING,),
             extra_condition=jobs_table.c.worker == claimed_by,
             worker=worker,
-            started_at=time.time(),
+            started_at=now,
+            heartbeat_at=now,
         )
 
-    def requeue_unstarted(self, job_id: str, claimed_by: str) -> bool:
+    def requeue_unstarted(
+        self, job_id: str, claimed_by: str, heartbeat_before: float | None = None
+    ) -> bool:
         """Move a running job back to queued while its worker is still
         ``claimed_by``, the process that claimed it, and its ``started_at``
         is None, so no worker process has begun it. A job with a cancel
-        request stays running. Returns whether the job was requeued;
-        ``begin_work`` fails for it after that."""
+        request stays running, and so does a job with a heartbeat at or
+        after ``heartbeat_before`` when that is given. Returns whether the
+        job was requeued; ``begin_work`` fails for it after that."""
+        condition = (
+            (jobs_table.c.worker == claimed_by)
+            & jobs_table.c.started_at.is_(None)
+            & jobs_table.c.cancel_requested.is_(False)
+        )
+        if heartbeat_before is not None:
+            condition = condition & (jobs_table.c.heartbeat_at < heartbeat_before)
         return self._transition(
             job_id,
             (RUNNING,),
-            extra_condition=(jobs_table.c.worker == claimed_by)
-            & jobs_table.c.started_at.is_(None)
-            & jobs_table.c.cancel_requested.is_(False),
+            extra_condition=condition,
             status=QUEUED,
             worker=None,
             started_at=None,

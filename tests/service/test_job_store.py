@@ -17,7 +17,13 @@ from sqlalchemy import text, update
 from sqlalchemy.engine import Connection
 
 from models.errors import ConflictError, NotFoundError
-from service.jobs.recovery import fail_dead_local_jobs, fail_stale_jobs
+from models.registry import Registry
+from service.jobs.recovery import (
+    fail_dead_local_jobs,
+    fail_interrupted,
+    fail_stale_jobs,
+    interrupted_error_of,
+)
 from service.jobs.store import (
     CANCELLED,
     FAILED,
@@ -465,6 +471,120 @@ def test_dead_local_claim_requeues_unbegun_job(store: JobStore) -> None:
     assert requeued.error is None
     assert store.get(begun.id).status == FAILED
     assert store.get(cancelled.id).status == CANCELLED
+
+
+def test_stale_sweep_requeues_unbegun_job(store: JobStore) -> None:
+    unbegun = store.create("train", {})
+    store.claim(unbegun.id, "elsewhere:1", started=False)
+    set_heartbeat_age(store, unbegun.id, 100)
+    fresh = store.create("train", {})
+    store.claim(fresh.id, "elsewhere:1", started=False)
+
+    ended = fail_stale_jobs(store, timeout=50)
+
+    assert ended == []
+    requeued = store.get(unbegun.id)
+    assert requeued.status == QUEUED
+    assert requeued.worker is None
+    assert requeued.heartbeat_at is None
+    assert requeued.error is None
+    assert requeued.finished_at is None
+    assert not store.begin_work(unbegun.id, "elsewhere:1", "elsewhere:2")
+    assert store.get(fresh.id).status == RUNNING
+
+
+def test_stale_sweep_fails_begun_job(store: JobStore) -> None:
+    begun = store.create("train", {})
+    store.claim(begun.id, "elsewhere:1", started=False)
+    assert store.begin_work(begun.id, "elsewhere:1", "elsewhere:2")
+    set_heartbeat_age(store, begun.id, 100)
+
+    ended = fail_stale_jobs(store, timeout=50)
+
+    assert ended == [begun.id]
+    failed = store.get(begun.id)
+    assert failed.status == FAILED
+    assert failed.error is not None
+    assert failed.error.startswith("interrupted: no heartbeat")
+
+
+def test_stale_sweep_cancels_unbegun_job(store: JobStore) -> None:
+    job = store.create("train", {})
+    store.claim(job.id, "elsewhere:1", started=False)
+    store.request_cancel(job.id)
+    set_heartbeat_age(store, job.id, 100)
+
+    ended = fail_stale_jobs(store, timeout=50)
+
+    assert ended == [job.id]
+    cancelled = store.get(job.id)
+    assert cancelled.status == CANCELLED
+    assert cancelled.error is None
+
+
+class BeginsDuringSweep(JobStore):
+    """A store whose unbegun job is begun by its child between the sweep's
+    read of the stale jobs and its requeue."""
+
+    def requeue_unstarted(
+        self, job_id: str, claimed_by: str, heartbeat_before: float | None = None
+    ) -> bool:
+        assert self.begin_work(job_id, claimed_by, "elsewhere:2")
+        return super().requeue_unstarted(job_id, claimed_by, heartbeat_before)
+
+
+def test_stale_sweep_keeps_job_begun_meanwhile(store: JobStore) -> None:
+    job = store.create("train", {})
+    store.claim(job.id, "elsewhere:1", started=False)
+    set_heartbeat_age(store, job.id, 100)
+    racing = BeginsDuringSweep(store.url)
+
+    try:
+        ended = fail_stale_jobs(racing, timeout=50)
+    finally:
+        racing.close()
+
+    assert ended == []
+    begun = store.get(job.id)
+    assert begun.status == RUNNING
+    assert begun.worker == "elsewhere:2"
+    assert begun.started_at is not None
+
+
+def test_fail_interrupted_skips_other_worker(store: JobStore, tmp_path: Path) -> None:
+    job = store.create("train", {})
+    store.claim(job.id, "api:1", started=False)
+    set_heartbeat_age(store, job.id, 100)
+    fail_stale_jobs(store, timeout=50)
+    store.claim(job.id, "api:2")
+    registry = Registry(tmp_path / "registry")
+
+    ended = fail_interrupted(
+        store, job.id, interrupted_error_of("exited"), registry, ("api:1", "api:3")
+    )
+
+    assert ended is None
+    claimed = store.get(job.id)
+    assert claimed.status == RUNNING
+    assert claimed.worker == "api:2"
+    assert (
+        fail_interrupted(
+            store, job.id, interrupted_error_of("exited"), registry, ("api:2",)
+        )
+        == FAILED
+    )
+
+
+def test_begin_work_records_heartbeat(store: JobStore) -> None:
+    job = store.create("train", {})
+    store.claim(job.id, "api:1", started=False)
+    set_heartbeat_age(store, job.id, 100)
+
+    assert store.begin_work(job.id, "api:1", "api:2")
+
+    heartbeat_at = store.get(job.id).heartbeat_at
+    assert heartbeat_at is not None
+    assert heartbeat_at > time.time() - 50
 
 
 def test_sqlite_store_uses_wal(tmp_path: Path) -> None:
