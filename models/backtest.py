@@ -238,6 +238,7 @@ def run_backtest(
     series: Series | None = None,
     cache_dir: Path | None = None,
     upload_dir: Path | None = None,
+    root_path: str = "",
     max_fits: int = DEFAULT_LIMITS.max_backtest_fits,
 ) -> dict[str, Any]:
     """Run the backtest and return per-fold and aggregated scores (JSON-safe
@@ -245,12 +246,15 @@ def run_backtest(
 
     ``report`` receives a progress dict after each fold, and ``should_stop``
     cancels with ``TrainingCancelled`` before each batch and each fold.
-    ``max_fits`` is the limit on fits, one per fold.
+    ``max_fits`` is the limit on fits, one per fold. ``root_path`` goes
+    before the API paths in the errors of an upload (``load_series``).
     """
     started = time.perf_counter()
     spec = params.training
     if series is None:
-        series = load_series(spec.data, cache_dir=cache_dir, upload_dir=upload_dir)
+        series = load_series(
+            spec.data, cache_dir=cache_dir, upload_dir=upload_dir, root_path=root_path
+        )
     prices = series.frame["close"].to_numpy(dtype=np.float64)
     folds = plan_folds(params, series, max_fits)
     season = season_period(spec.data)

@@ -30,6 +30,7 @@ def train_and_register(
     *,
     cache_dir: Path | None = None,
     upload_dir: Path | None = None,
+    root_path: str = "",
     on_epoch: EpochCallback | None = None,
     should_stop: StopCheck | None = None,
     on_stage: StageCallback | None = None,
@@ -43,12 +44,15 @@ def train_and_register(
     evaluation, just before the registry write. Raises ``InvalidInputError``
     before loading when ``spec`` has no name of its own for data other than
     the bundled series, and ``CheckpointError`` before loading when the
-    model's ``highest_version`` file is unreadable or invalid.
+    model's ``highest_version`` file is unreadable or invalid. ``root_path``
+    goes before the API paths in the errors of an upload (``load_series``).
     """
     check_model_name(spec)
     registry.check_writable(spec.name)
     if series is None:
-        series = load_series(spec.data, cache_dir=cache_dir, upload_dir=upload_dir)
+        series = load_series(
+            spec.data, cache_dir=cache_dir, upload_dir=upload_dir, root_path=root_path
+        )
     result = fit(
         spec, series, on_epoch=on_epoch, should_stop=should_stop, on_stage=on_stage
     )

@@ -485,6 +485,7 @@ def run_tuning(
     data_dir: Path | None = None,
     cache_dir: Path | None = None,
     upload_dir: Path | None = None,
+    root_path: str = "",
     before_write: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """Run the study, register its best trial and return the study summary.
@@ -495,7 +496,8 @@ def run_tuning(
     ``RnnForecastError`` when no trial completed, ``InvalidInputError``
     before loading when a version would be written without a name for other
     data than the bundled series, and the errors of ``check_search_series``
-    before the study is created or loaded.
+    before the study is created or loaded. ``root_path`` goes before the
+    API paths in the errors of an upload (``load_series``).
     """
     started = time.perf_counter()
     params.check_name()
@@ -508,7 +510,10 @@ def run_tuning(
         heartbeat_seconds = default_heartbeat_seconds()
     if series is None:
         series = load_series(
-            params.base.data, cache_dir=cache_dir, upload_dir=upload_dir
+            params.base.data,
+            cache_dir=cache_dir,
+            upload_dir=upload_dir,
+            root_path=root_path,
         )
     check_search_series(params, series)
 

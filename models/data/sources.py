@@ -22,13 +22,19 @@ from models.spec import (
 
 
 def load_series(
-    spec: DataSpec, *, cache_dir: Path | None = None, upload_dir: Path | None = None
+    spec: DataSpec,
+    *,
+    cache_dir: Path | None = None,
+    upload_dir: Path | None = None,
+    root_path: str = "",
 ) -> Series:
     """Load and validate the series of ``spec``.
 
     ``cache_dir`` stores downloaded Yahoo Finance data (no caching when None)
     and ``upload_dir`` contains the series uploaded through the service, one
-    ``<series_id>.csv`` file each.
+    ``<series_id>.csv`` file each. ``root_path`` is the service's root path
+    (``RNN_FORECAST_ROOT_PATH``, such as ``/rnn``), which the errors of an
+    upload put before the API paths they name.
     """
     if isinstance(spec, BundledData):
         return load_bundled(spec.column)
@@ -41,11 +47,13 @@ def load_series(
     if isinstance(spec, SyntheticData):
         return generate(spec)
     if isinstance(spec, UploadedData):
-        return load_upload(spec, upload_dir)
+        return load_upload(spec, upload_dir, root_path)
     raise TypeError(f"unknown data spec {type(spec).__name__}")
 
 
-def load_upload(spec: UploadedData, upload_dir: Path | None) -> Series:
+def load_upload(
+    spec: UploadedData, upload_dir: Path | None, root_path: str = ""
+) -> Series:
     """Load an uploaded series from ``upload_dir/<series_id>.csv``.
 
     Error messages name the series id and never the server's directory.
@@ -54,7 +62,8 @@ def load_upload(spec: UploadedData, upload_dir: Path | None) -> Series:
     upload stored by an earlier release may fail a check that uploads got
     later: the NYSE session check or the row checks of dates and prices.
     Its error then ends with how to upload a corrected file
-    (``_reupload_fix``), because the stored file cannot be edited.
+    (``_reupload_fix``), because the stored file cannot be edited. The API
+    paths in these errors start with ``root_path``.
     """
     if upload_dir is None:
         raise DataError(
@@ -68,8 +77,8 @@ def load_upload(spec: UploadedData, upload_dir: Path | None) -> Series:
         raw = path.read_bytes()
     except FileNotFoundError as exc:
         raise NotFoundError(
-            f"series {spec.series_id} not found; upload it with POST /v1/series "
-            "and use the id that the upload returns",
+            f"series {spec.series_id} not found; upload it with POST "
+            f"{root_path}/v1/series and use the id that the upload returns",
             field="data.series_id",
         ) from exc
 
@@ -81,7 +90,8 @@ def load_upload(spec: UploadedData, upload_dir: Path | None) -> Series:
         if not _passes_earlier_checks(raw, spec.column, label, source):
             raise
         raise DataError(
-            f"{exc.message}. {_reupload_fix(spec.series_id)}", field=exc.field
+            f"{exc.message}. {_reupload_fix(spec.series_id, root_path)}",
+            field=exc.field,
         ) from exc
 
 
@@ -105,13 +115,15 @@ def _passes_earlier_checks(
     return True
 
 
-def _reupload_fix(series_id: str) -> str:
+def _reupload_fix(series_id: str, root_path: str) -> str:
     """Return the fix for the stored upload ``series_id`` that an earlier
-    release accepted and that a check now rejects."""
+    release accepted and that a check now rejects, with API paths under
+    ``root_path``."""
+    series = f"{root_path}/v1/series"
     return (
         f"Series {series_id} was stored by an earlier release that did not "
         "run this check on uploads, and a stored upload cannot be edited. "
-        "Correct the file, upload it again with POST /v1/series and use the "
-        f"id that the upload returns. DELETE /v1/series/{series_id} removes "
+        f"Correct the file, upload it again with POST {series} and use the "
+        f"id that the upload returns. DELETE {series}/{series_id} removes "
         "the old upload"
     )

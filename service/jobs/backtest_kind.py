@@ -33,6 +33,7 @@ def run_backtest_job(params: BacktestSpec, ctx: JobContext) -> dict[str, Any]:
         ctx.should_stop,
         cache_dir=ctx.settings.cache_dir,
         upload_dir=series_dir(ctx.settings),
+        root_path=ctx.settings.root_path,
         max_fits=ctx.settings.max_backtest_fits,
     )
 

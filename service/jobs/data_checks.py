@@ -53,7 +53,9 @@ def local_series(data: DataSpec, settings: Settings) -> Series | None:
     # the data modules import pandas, which the server loads only when needed
     from models.data.sources import load_series
 
-    return load_series(data, upload_dir=series_dir(settings))
+    return load_series(
+        data, upload_dir=series_dir(settings), root_path=settings.root_path
+    )
 
 
 def check_training_data(

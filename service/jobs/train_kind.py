@@ -72,7 +72,8 @@ def check_training_spec(
     ):
         raise InvalidInputError(
             f"series {spec.data.series_id} not found; upload it with "
-            "POST /v1/series and use the id that the upload returns",
+            f"POST {settings.root_path}/v1/series and use the id that the "
+            "upload returns",
             field=f"{path}data.series_id",
         )
 
@@ -99,6 +100,7 @@ def run_training(spec: TrainingSpec, ctx: JobContext) -> dict[str, Any]:
         ctx.registry,
         cache_dir=ctx.settings.cache_dir,
         upload_dir=series_dir(ctx.settings),
+        root_path=ctx.settings.root_path,
         on_epoch=progress,
         should_stop=ctx.should_stop,
         on_stage=progress.stage,

@@ -238,6 +238,7 @@ def run_tuning_job(params: TuningSpec, ctx: JobContext) -> dict[str, Any]:
         cache_dir=ctx.settings.cache_dir,
         data_dir=ctx.settings.data_dir,
         upload_dir=series_dir(ctx.settings),
+        root_path=ctx.settings.root_path,
         before_write=begin_write,
     )
 

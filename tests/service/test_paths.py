@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,26 +16,43 @@ from pydantic import ValidationError
 from models.registry import Registry
 from service.settings import Settings
 from tests.conftest import ROOT, LiveServer
-from tests.service.jobs_support import LONG, finished, start_job_server, wait_for_job
+from tests.service.jobs_support import (
+    LONG,
+    finished,
+    start_job_server,
+    tiny_job,
+    wait_for_job,
+)
+from tests.service.test_series import (
+    EARLIER_UPLOAD_CSV,
+    EARLIER_UPLOAD_ID,
+    EARLIER_UPLOAD_INFO,
+    submit_problem,
+)
 
 ROOT_PATH = "/rnn"
 FORECAST_ROUTE = "/v1/models/{name}/forecast"
 
 
 @pytest.fixture(scope="module")
-def prefixed_server(
+def prefixed_job_server(
     trained_registry: Registry, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LiveServer]:
+) -> Iterator[tuple[LiveServer, Path]]:
     """``rnn-forecast serve`` published under ``/rnn`` by a proxy that strips
     the prefix before forwarding, on a copy of the registry that its jobs may
-    write to."""
-    server, _, _ = start_job_server(
+    write to, and its data folder."""
+    server, _, data_dir = start_job_server(
         trained_registry.root,
         tmp_path_factory.mktemp("prefixed"),
         {"RNN_FORECAST_ROOT_PATH": ROOT_PATH},
     )
-    yield server
+    yield server, data_dir
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def prefixed_server(prefixed_job_server: tuple[LiveServer, Path]) -> LiveServer:
+    return prefixed_job_server[0]
 
 
 def metric(server: LiveServer, name: str, **labels: str) -> float:
@@ -131,6 +149,46 @@ def test_upload_location_under_root_path(prefixed_server: LiveServer) -> None:
     assert response.status_code == 201, response.text
     location = f"{ROOT_PATH}/v1/series/{response.json()['id']}"
     assert response.headers["location"] == location
+
+
+def test_reupload_fix_under_root_path(
+    prefixed_job_server: tuple[LiveServer, Path],
+) -> None:
+    """Check that the fix for an upload that an earlier release stored names
+    the series paths with the root path."""
+    server, data_dir = prefixed_job_server
+    folder = data_dir / "series"
+    folder.mkdir(exist_ok=True)
+    (folder / f"{EARLIER_UPLOAD_ID}.csv").write_bytes(EARLIER_UPLOAD_CSV)
+    (folder / f"{EARLIER_UPLOAD_ID}.json").write_text(json.dumps(EARLIER_UPLOAD_INFO))
+    data = {"source": "upload", "series_id": EARLIER_UPLOAD_ID}
+
+    field, detail = submit_problem(
+        server.client, "/v1/training-jobs", tiny_job(name="earlier", data=data)
+    )
+    server.client.delete(f"/v1/series/{EARLIER_UPLOAD_ID}")
+
+    assert field == "data"
+    assert detail.endswith(
+        f"Correct the file, upload it again with POST {ROOT_PATH}/v1/series and "
+        f"use the id that the upload returns. DELETE {ROOT_PATH}/v1/series/"
+        f"{EARLIER_UPLOAD_ID} removes the old upload"
+    )
+
+
+def test_missing_upload_under_root_path(prefixed_server: LiveServer) -> None:
+    series_id = "0" * 32
+    data = {"source": "upload", "series_id": series_id}
+
+    field, detail = submit_problem(
+        prefixed_server.client, "/v1/training-jobs", tiny_job(name="gone", data=data)
+    )
+
+    assert field == "data.series_id"
+    assert detail == (
+        f"series {series_id} not found; upload it with POST {ROOT_PATH}/v1/series "
+        "and use the id that the upload returns"
+    )
 
 
 def test_docs_link_under_root_path(prefixed_server: LiveServer) -> None:

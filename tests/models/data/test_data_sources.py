@@ -123,6 +123,26 @@ def test_earlier_upload_error_gives_reupload(tmp_path: Path, case: str) -> None:
     assert caught.value.field == "data"
 
 
+def test_upload_errors_name_root_path(tmp_path: Path) -> None:
+    text, _ = EARLIER_UPLOADS["weekend row"]
+    (tmp_path / f"{SERIES_ID}.csv").write_text(text)
+    missing = UploadedData(series_id="0" * 32)
+
+    with pytest.raises(DataError) as earlier:
+        load_series(
+            UploadedData(series_id=SERIES_ID), upload_dir=tmp_path, root_path="/rnn"
+        )
+    with pytest.raises(NotFoundError) as not_found:
+        load_series(missing, upload_dir=tmp_path, root_path="/rnn")
+
+    assert str(earlier.value).endswith(
+        "Correct the file, upload it again with POST /rnn/v1/series and use the "
+        f"id that the upload returns. DELETE /rnn/v1/series/{SERIES_ID} removes "
+        "the old upload"
+    )
+    assert "upload it with POST /rnn/v1/series and use" in str(not_found.value)
+
+
 def test_invalid_upload_error_has_no_reupload(tmp_path: Path) -> None:
     (tmp_path / f"{SERIES_ID}.csv").write_text("date,value\n2020-01-02,x\n")
 
