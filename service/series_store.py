@@ -46,7 +46,7 @@ def series_path(settings: Settings, series_id: str) -> Path:
     if not SERIES_ID_RE.fullmatch(series_id):
         raise NotFoundError(
             f"series {quoted(series_id)} not found; series ids are 32 lowercase hex "
-            "characters as returned by POST /v1/series",
+            f"characters as returned by POST {settings.root_path}/v1/series",
             field="series_id",
         )
     return series_dir(settings) / f"{series_id}.csv"
@@ -168,7 +168,8 @@ def read_series_info(settings: Settings, series_id: str) -> dict[str, Any]:
         return json.loads(path.read_text())
     except FileNotFoundError as exc:
         raise NotFoundError(
-            f"series {series_id} not found; upload it with POST /v1/series",
+            f"series {series_id} not found; upload it with "
+            f"POST {settings.root_path}/v1/series",
             field="series_id",
         ) from exc
 

@@ -191,6 +191,20 @@ def test_missing_upload_under_root_path(prefixed_server: LiveServer) -> None:
     )
 
 
+def test_series_lookups_under_root_path(prefixed_server: LiveServer) -> None:
+    missing = prefixed_server.client.get("/v1/series/" + "0" * 32)
+    malformed = prefixed_server.client.get("/v1/series/not-an-id")
+
+    assert missing.status_code == 404
+    assert missing.json()["detail"].endswith(
+        f"upload it with POST {ROOT_PATH}/v1/series"
+    )
+    assert malformed.status_code == 404
+    assert malformed.json()["detail"].endswith(
+        f"as returned by POST {ROOT_PATH}/v1/series"
+    )
+
+
 def test_docs_link_under_root_path(prefixed_server: LiveServer) -> None:
     unknown = prefixed_server.client.get("/v1/no-such-route")
     malformed = prefixed_server.client.post(
