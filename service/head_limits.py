@@ -125,6 +125,7 @@ class ParserHeadLimit:
     max_head_bytes: int
     transport: Any
     _handed_off: bool
+    _closing_response: bytes | None
     _parsing_body: bool
     _body_left: int | None
     _heads_completed: int
@@ -150,7 +151,8 @@ class ParserHeadLimit:
                 self._start_head()
 
     def _stopped(self) -> bool:
-        return bool(self.transport.is_closing() or self._handed_off)
+        rejected = self._closing_response is not None
+        return bool(self.transport.is_closing() or self._handed_off or rejected)
 
     def _next_part(self, data: bytes) -> int | None:
         """Return how many bytes of ``data`` to feed next, or None when the

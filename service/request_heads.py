@@ -32,13 +32,21 @@ The subclass also limits each request head to ``RNN_FORECAST_MAX_HEAD_BYTES``
 the limit, with problem details and ``Connection: close``. It logs that
 on logger ``service.request_heads`` as it logs a timeout.
 
+The 400, 431 or 414 of a pipelined request head is sent after the
+responses to the requests before it, as HTTP/1.1 requires, and the bytes
+that arrive meanwhile are not read. uvicorn's own 400 is sent at once,
+which drops those responses when httptools parses the head in the same
+read as an earlier request.
+
 NOTE: this relies on parts of both uvicorn 0.55 protocols that uvicorn does
-not document. These are the attributes ``cycle`` (the request being served,
-None before the first head is complete), its ``response_complete``, and
-``client``. They are the method ``handle_websocket_upgrade``, which hands
-the transport to the WebSocket protocol without calling
-``connection_lost``, and the method ``send_400_response``, which uvicorn
-calls inside the ``except`` block that caught the parser's exception. The
+not document. These are the attributes ``cycle`` (the request whose head
+was parsed last, None before the first head is complete), its
+``response_complete`` and ``more_body``, and ``client``. They are the
+method ``on_response_complete``, which uvicorn calls after each response,
+and the method ``handle_websocket_upgrade``, which hands the transport to
+the WebSocket protocol without calling ``connection_lost``. uvicorn calls
+the method ``send_400_response`` inside the ``except`` block that caught
+the parser's exception. The
 httptools protocol's parser callbacks ``on_message_begin``,
 ``on_headers_complete``, ``on_body`` and ``on_message_complete`` are used
 too, and so is its ``headers`` list, complete when
@@ -47,8 +55,10 @@ of a read, which it feeds to the parser in order. The h11 protocol's
 ``conn``, its ``h11.Connection``, is replaced right after the protocol's
 ``__init__``, and uvicorn calls its ``next_event`` for every event.
 tests/service/test_request_heads.py,
-tests/service/test_head_timer_handoff.py and
-tests/service/test_head_limits.py fail if a uvicorn release changes them.
+tests/service/test_head_timer_handoff.py,
+tests/service/test_head_limits.py and
+tests/service/test_pipelined_heads.py fail if a uvicorn release changes
+them.
 """
 
 from __future__ import annotations
@@ -135,10 +145,15 @@ class HeadDeadline(asyncio.Protocol):
         self._head_cycle: Any = None
         self._head_bytes = 0
         self._handed_off = False
+        # an error response that waits for the responses before it
+        self._closing_response: bytes | None = None
         super().connection_made(transport)
         self._start_head_timer()
 
     def data_received(self, data: bytes) -> None:
+        if self._closing_response is not None:
+            # the parser has failed, so nothing after it is read
+            return
         super().data_received(data)
         if self._handed_off or self.transport.is_closing():
             self._stop_head_timer()
@@ -166,11 +181,45 @@ class HeadDeadline(asyncio.Protocol):
     def send_400_response(self, msg: str) -> None:
         # uvicorn calls this while it handles its parser's exception, then
         # stops reading the connection
-        self._stop_head_timer()
         error = sys.exc_info()[1]
         reason = str(error) if isinstance(error, PARSER_ERRORS) else None
-        self.transport.write(invalid_request_response(reason))
+        self.send_closing_response(invalid_request_response(reason))
+
+    def send_closing_response(self, response: bytes) -> None:
+        """Write ``response`` and close the connection, right away or, when
+        the error is in a pipelined head, once the responses to the
+        requests before it are complete."""
+        self._stop_head_timer()
+        if self._earlier_response_pending():
+            # httptools parses pipelined heads while an earlier request is
+            # served; h11 does not, so this holds on httptools alone
+            self._closing_response = response
+            return
+        self.transport.write(response)
         self.transport.close()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()  # type: ignore[misc]
+        response = self._closing_response
+        if response is None or self._earlier_response_pending():
+            return
+        self._closing_response = None
+        if not self.transport.is_closing():
+            self.transport.write(response)
+            self.transport.close()
+
+    def _earlier_response_pending(self) -> bool:
+        # ``cycle`` is the request whose head was parsed last, and uvicorn
+        # serves pipelined requests in order. An error inside that request's
+        # body gets its response at once, because the request cannot
+        # complete.
+        # NOTE: on httptools, the 400 of an invalid body of a request queued
+        # behind another one is sent at once too, so the response to the
+        # request before it is lost.
+        cycle = self.cycle
+        if cycle is None or cycle.response_complete:
+            return False
+        return not cycle.more_body
 
     def _reading_body(self) -> bool:
         """True while the parser reads a request body."""
@@ -225,7 +274,6 @@ class HeadDeadline(asyncio.Protocol):
         """Send 414 (``line_too_long``) or 431 for a request head of
         ``head_bytes`` bytes so far, over ``max_head_bytes``, log it, and
         close the connection without reading more."""
-        self._stop_head_timer()
         status = 414 if line_too_long else 431
         client = client_address(self.client)
         logger.info(
@@ -242,8 +290,7 @@ class HeadDeadline(asyncio.Protocol):
                 "received_bytes": head_bytes,
             },
         )
-        self.transport.write(too_large_response(status, self.max_head_bytes))
-        self.transport.close()
+        self.send_closing_response(too_large_response(status, self.max_head_bytes))
 
 
 class ParserBodyState:
