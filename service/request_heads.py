@@ -32,16 +32,17 @@ The subclass also limits each request head to ``RNN_FORECAST_MAX_HEAD_BYTES``
 the limit, with problem details and ``Connection: close``. It logs that
 on logger ``service.request_heads`` as it logs a timeout.
 
-The 400, 431 or 414 of a pipelined request head is sent after the
-responses to the requests before it, as HTTP/1.1 requires, and the bytes
-that arrive meanwhile are not read. uvicorn's own 400 is sent at once,
-which drops those responses when httptools parses the head in the same
-read as an earlier request.
+The 400, 431 or 414 of a pipelined request is sent after the responses
+to the requests before it, as HTTP/1.1 requires, and the bytes that
+arrive meanwhile are not read. uvicorn's own 400 is sent at once, which
+drops those responses when httptools parses the failed request in the
+same read as an earlier request.
 
 NOTE: this relies on parts of both uvicorn 0.55 protocols that uvicorn does
 not document. These are the attributes ``cycle`` (the request whose head
 was parsed last, None before the first head is complete), its
-``response_complete`` and ``more_body``, and ``client``. They are the
+``response_complete`` and ``more_body``, ``client``, and the httptools
+protocol's ``pipeline`` queue of ``(cycle, app)`` pairs. They are the
 method ``on_response_complete``, which uvicorn calls after each response,
 and the method ``handle_websocket_upgrade``, which hands the transport to
 the WebSocket protocol without calling ``connection_lost``. uvicorn calls
@@ -66,6 +67,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from collections import deque
 from typing import Any
 
 import h11
@@ -145,8 +147,10 @@ class HeadDeadline(asyncio.Protocol):
         self._head_cycle: Any = None
         self._head_bytes = 0
         self._handed_off = False
-        # an error response that waits for the responses before it
+        # an error response that waits for the responses before it, and
+        # how many of those are still to complete
         self._closing_response: bytes | None = None
+        self._responses_before = 0
         super().connection_made(transport)
         self._start_head_timer()
 
@@ -187,12 +191,11 @@ class HeadDeadline(asyncio.Protocol):
 
     def send_closing_response(self, response: bytes) -> None:
         """Write ``response`` and close the connection, right away or, when
-        the error is in a pipelined head, once the responses to the
+        the request that failed is pipelined, once the responses to the
         requests before it are complete."""
         self._stop_head_timer()
-        if self._earlier_response_pending():
-            # httptools parses pipelined heads while an earlier request is
-            # served; h11 does not, so this holds on httptools alone
+        self._responses_before = self._count_earlier_responses()
+        if self._responses_before:
             self._closing_response = response
             return
         self.transport.write(response)
@@ -201,25 +204,36 @@ class HeadDeadline(asyncio.Protocol):
     def on_response_complete(self) -> None:
         super().on_response_complete()  # type: ignore[misc]
         response = self._closing_response
-        if response is None or self._earlier_response_pending():
+        if response is None:
             return
-        self._closing_response = None
+        self._responses_before -= 1
+        if self._responses_before > 0:
+            return
         if not self.transport.is_closing():
             self.transport.write(response)
             self.transport.close()
 
-    def _earlier_response_pending(self) -> bool:
+    def _count_earlier_responses(self) -> int:
+        """Count the responses to send before the error response of the
+        request that failed. On httptools, drop that request from uvicorn's
+        queue of pipelined requests, so that it never runs."""
         # ``cycle`` is the request whose head was parsed last, and uvicorn
-        # serves pipelined requests in order. An error inside that request's
-        # body gets its response at once, because the request cannot
-        # complete.
-        # NOTE: on httptools, the 400 of an invalid body of a request queued
-        # behind another one is sent at once too, so the response to the
-        # request before it is lost.
+        # serves pipelined requests in order: one runs, and ``pipeline``
+        # (httptools only) contains those that wait, the newest first.
+        # h11 parses a head only after the response before it is complete.
         cycle = self.cycle
         if cycle is None or cycle.response_complete:
-            return False
-        return not cycle.more_body
+            return 0
+        queued: deque[tuple[Any, Any]] = getattr(self, "pipeline", deque())
+        if not cycle.more_body:
+            # the error is in the next head, after the whole of ``cycle``
+            return len(queued) + 1
+        # The error is inside the body of ``cycle``, which cannot complete.
+        # It is dropped when it waits, and else gets the error at once.
+        if not queued or queued[0][0] is not cycle:
+            return 0
+        queued.popleft()
+        return len(queued) + 1
 
     def _reading_body(self) -> bool:
         """True while the parser reads a request body."""

@@ -225,3 +225,17 @@ def test_pipelined_bad_head_rejected_in_order(small_head_server: LiveServer) -> 
     assert [response.status for response in responses] == [200, 200, 400]
     assert b"the HTTP parser reported" in responses[-1].body
     assert responses[-1].closing
+
+
+def test_pipelined_bad_chunk_rejected_in_order(small_head_server: LiveServer) -> None:
+    # the invalid chunk size comes in the same read as the request before it
+    bad_chunk = (
+        b"POST /v1/models/nflx/forecast HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"zz\r\n"
+    )
+    responses = send_whole(small_head_server, FORECAST + HEALTH + bad_chunk, 3)
+
+    assert [response.status for response in responses] == [200, 200, 400]
+    assert b"the HTTP parser reported" in responses[-1].body
+    assert responses[-1].closing
