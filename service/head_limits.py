@@ -14,15 +14,15 @@ limit.
 
 httptools has no way to report where in a read a head or a message ends,
 so ``ParserHeadLimit`` feeds it one part of a read at a time: a head up to
-its empty line, then a ``Content-Length`` body up to its last byte, and
-then the next head.
+its empty line, then a body up to its last byte, and then the next head.
+The end of a chunked body comes from its chunk sizes
+(``service/chunked_framing.py``).
 
-NOTE: a chunked request body is fed whole, because only the parser finds
-where it ends. A head that follows it in the same read is counted from the
-last empty line of that read, and a complete head there is parsed before
-it is counted. Such a head is at most one read (256000 bytes on uvloop
-0.23, 256 KiB on asyncio) and needs a client that pipelines requests
-after a chunked body.
+NOTE: a chunked body whose framing ``ChunkedBodyEnd`` cannot follow (one
+that the parser rejects, or one with a chunk-size line of more than 32
+bytes before its extensions) is fed whole. A head that follows it in the
+same read is counted from the last empty line of that read, and a
+complete head there is parsed before it is counted.
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ import sys
 from typing import Any
 
 import h11
+
+from service.chunked_framing import ChunkedBodyEnd
 
 # the default of RNN_FORECAST_MAX_HEAD_BYTES, as nginx allows in total with
 # its default large_client_header_buffers (4 buffers of 8 KiB)
@@ -131,6 +133,8 @@ class ParserHeadLimit:
     _heads_completed: int
     _messages_begun: int
 
+    # the end of the current request's body when it is chunked
+    _chunked_end = ChunkedBodyEnd()
     _head_size = 0
     # the last bytes of the head so far, to find an empty line split by a read
     _head_tail = b""
@@ -160,6 +164,9 @@ class ParserHeadLimit:
         if self._parsing_body:
             if self._body_left:
                 return min(self._body_left, len(data))
+            if self._body_left is None:
+                end = self._chunked_end.find_end(data)
+                return len(data) if end is None else end
             return len(data)
         return self._count_head(data)
 
@@ -183,6 +190,7 @@ class ParserHeadLimit:
         return size
 
     def _start_head(self) -> None:
+        self._chunked_end = ChunkedBodyEnd()
         self._head_size = 0
         self._head_tail = b""
         self._line_ended = False

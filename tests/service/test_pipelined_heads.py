@@ -252,3 +252,31 @@ def test_pipelined_bad_chunk_rejected_in_order(small_head_server: LiveServer) ->
     assert [response.status for response in responses] == [200, 200, 400]
     assert b"the HTTP parser reported" in responses[-1].body
     assert responses[-1].closing
+
+
+def chunked_forecast(body: bytes, chunk_bytes: int) -> bytes:
+    """Return a chunked forecast POST with ``body`` in chunks of
+    ``chunk_bytes``, the last one with a chunk extension, and a trailer."""
+    chunks = b""
+    for start in range(0, len(body), chunk_bytes):
+        chunk = body[start : start + chunk_bytes]
+        chunks += b"%x;ext=1\r\n%s\r\n" % (len(chunk), chunk)
+    return (
+        b"POST /v1/models/nflx/forecast HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + chunks
+        + b"0\r\nX-Checksum: 1\r\n\r\n"
+    )
+
+
+def test_head_after_chunked_body_limited(small_head_server: LiveServer) -> None:
+    # chunk data that looks like the end of a body, then two heads in the
+    # same read: one at the limit and one over it
+    body = b'{"horizon":\r\n\r\n\n\n2\r\n\r\n' + b" " * 3000 + b"}"
+    at_limit = head_of_size(MAX_HEAD, b"\r\n")
+    large = head_of_size(MAX_HEAD + 1, b"\r\n")
+    stream = chunked_forecast(body, 7) + at_limit + large
+    responses = send_whole(small_head_server, stream, 3)
+
+    assert [response.status for response in responses] == [200, 200, 431]
+    assert responses[-1].closing
