@@ -12,8 +12,8 @@ counted. A head over ``max_head_bytes`` is rejected by ``reject_large_head``
 (``service/request_heads.py``) before the parser reads the bytes past the
 limit.
 
-httptools has no way to report where in a read a head or a message ends,
-so ``ParserHeadLimit`` feeds it one part of a read at a time: a head up to
+httptools has no way to report where in a read a head or a message ends.
+So ``ParserHeadLimit`` feeds it one part of a read at a time: a head up to
 its empty line, then a body up to its last byte, and then the next head.
 The end of a chunked body comes from its chunk sizes
 (``service/chunked_framing.py``).

@@ -89,7 +89,8 @@ class AloneResponses:
             try:
                 responses = send_split(self.server, request, [], [method])
             except TimeoutError as error:
-                raise AssertionError(f"no response to {request[:300]!r}") from error
+                message = f"no response within {WAIT} s to {request[:300]!r}"
+                raise AssertionError(message) from error
             assert len(responses) == 1, request[:300]
             self.cache[request] = responses[0]
         return self.cache[request]
