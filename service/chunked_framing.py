@@ -28,9 +28,9 @@ class ChunkedBodyEnd:
         position = 0
         while position < len(data) and self._state != "unknown":
             if self._state == "data":
-                taken = min(self._data_left, len(data) - position)
-                position += taken
-                self._data_left -= taken
+                consumed = min(self._data_left, len(data) - position)
+                position += consumed
+                self._data_left -= consumed
                 if self._data_left == 0:
                     self._state = "data end"
                 continue

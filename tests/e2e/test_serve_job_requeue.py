@@ -1,7 +1,7 @@
 """A job that the in-host runner of ``rnn-forecast serve`` had claimed, but
-whose worker process had not begun it, goes back to queued when a SIGTERM
-stops the server, or at the next start after a ``kill -9`` of the server,
-instead of failing as interrupted."""
+whose worker process had not begun it, goes back to queued instead of
+failing as interrupted. This happens when a SIGTERM stops the server, and
+at the next start after a ``kill -9`` of the server."""
 
 from __future__ import annotations
 
