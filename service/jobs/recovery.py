@@ -6,12 +6,13 @@ change is a conditional update of a running job:
 - at start-up, a running job recorded on this host whose worker process no
   longer exists (or is this very process, which has not started any job yet)
   was interrupted by a crash or a ``kill -9``. When no worker process had
-  begun it (``started_at`` is None: the in-host dispatcher claimed it and
-  died before its child called ``JobStore.begin_work``), it lost no work and
-  goes back to ``queued`` instead;
+  begun it (``Job.unbegun``: the in-host dispatcher claimed it and died
+  before its child called ``JobStore.begin_work``, or an older release's
+  dispatcher, which set ``started_at`` in its claim, died before its child
+  sent a heartbeat), it lost no work and goes back to ``queued`` instead;
 - at any time, a running job without a heartbeat for longer than the
-  timeout lost its worker, on whatever host it ran. A job without
-  ``started_at`` goes back to ``queued`` here too.
+  timeout lost its worker, on whatever host it ran. An unbegun job goes
+  back to ``queued`` here too.
 
 A failed job that was writing its version gets that version as its result
 when the registry has it: a job's registry writes the job id into each
@@ -93,7 +94,7 @@ def fail_dead_local_jobs(
         pid = local_pid(job.worker)
         if pid is None or not local_process_gone(pid):
             continue
-        if job.started_at is None:
+        if job.unbegun:
             reason = f"{job.worker}, which claimed it, was gone {when}"
             reread = requeue_unbegun(store, job, reason)
             if reread is None or reread.worker != job.worker:
@@ -114,12 +115,12 @@ def requeue_unbegun(
     """Move the running ``job``, which no worker process had begun and whose
     claiming process is gone or silent for ``reason``, back to ``queued``.
 
-    The update requires that the job still has that worker, no
-    ``started_at``, no cancel request and, with ``heartbeat_before``, a last
-    heartbeat before that time (``JobStore.requeue_unstarted``). Returns
-    None when the job was requeued or is no longer running, else the job as
-    read again, which the caller ends as interrupted unless its worker or
-    heartbeat changed.
+    The update requires that the job still has that worker, is still
+    unbegun (``Job.unbegun``), has no cancel request and, with
+    ``heartbeat_before``, a last heartbeat before that time
+    (``JobStore.requeue_unstarted``). Returns None when the job was
+    requeued or is no longer running, else the job as read again, which the
+    caller ends as interrupted unless its worker or heartbeat changed.
     """
     claimed_by = job.worker or ""
     if store.requeue_unstarted(job.id, claimed_by, heartbeat_before):
@@ -141,11 +142,13 @@ def fail_stale_jobs(
     ``failed``. With ``registry``, a job that wrote its version before its
     worker stopped gets that version as its result.
 
-    A job that no worker process had begun (``started_at`` is None) lost no
-    work, so it goes back to ``queued`` instead and is not in the returned
-    ids (``requeue_stale_unbegun``). Only the in-host runner claims such
-    jobs (``JobStore.claim`` with ``started=False``). A Celery worker sets
-    ``started_at`` in its claim (``claim_and_execute``), so its stale jobs
+    A job that no worker process had begun (``Job.unbegun``) lost no work,
+    so it goes back to ``queued`` instead and is not in the returned ids
+    (``requeue_stale_unbegun``). This release's in-host runner claims such
+    jobs (``JobStore.claim`` with ``started=False``), and so did older
+    releases, which set ``started_at`` in the claim but left the claim's
+    heartbeat alone until the child ran. A Celery worker of this release
+    begins its job in its claim (``claim_and_execute``), so its stale jobs
     always fail here.
     """
     error = (
@@ -163,7 +166,7 @@ def fail_stale_jobs(
     older_than = time.time() - timeout
     ended = []
     for job in store.stale(older_than):
-        if job.started_at is None:
+        if job.unbegun:
             reread = requeue_stale_unbegun(store, job, timeout, older_than)
             if reread is None:
                 continue

@@ -70,6 +70,14 @@ WRITING_STAGE = "writing version"
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
+# The revision of a job that a claim which set ``started_at`` changed last:
+# ``create`` writes 1 and the claim adds 1. Older releases claimed in-host
+# jobs that way before their child process ran them, so such a row with no
+# heartbeat since its claim was never begun. This release's claims that
+# begin a job at once count as two changes (``claim``), so none of its rows
+# looks like that.
+LEGACY_CLAIM_REVISION = 2
+
 metadata = MetaData()
 
 # A change to these tables needs a new revision in
@@ -131,6 +139,8 @@ class Job:
     ``started_at`` is when a worker process began the job. It is None for a
     running job that the in-host dispatcher claimed and whose worker process
     has not begun it yet (see ``begin_work``), so such a job lost no work.
+    ``unbegun`` also recognizes the claims of older releases, which set
+    ``started_at`` as they claimed.
     """
 
     id: str
@@ -153,6 +163,20 @@ class Job:
     @property
     def finished(self) -> bool:
         return self.status in FINISHED
+
+    @property
+    def unbegun(self) -> bool:
+        """True for a running job that no worker process has begun: one
+        without ``started_at``, or an older release's claim with no change
+        since (``LEGACY_CLAIM_REVISION``: no report, no cancel request) and
+        no heartbeat after the claim's own. The Python twin of
+        ``_unbegun()``."""
+        if self.started_at is None:
+            return True
+        return (
+            self.revision == LEGACY_CLAIM_REVISION
+            and self.heartbeat_at == self.started_at
+        )
 
 
 class UnfinishedJob(NamedTuple):
@@ -390,12 +414,16 @@ class JobStore:
 
         ``started=False`` is for a claim whose job another process begins
         later: ``started_at`` stays None until that process calls
-        ``begin_work``.
+        ``begin_work``. A claim with ``started=True`` is the claim and the
+        begin in one update, so it adds 2 to the revision, and recovery
+        tells its job from an older release's unbegun claim (see
+        ``LEGACY_CLAIM_REVISION``).
         """
         now = time.time()
         claimed = self._transition(
             job_id,
             (QUEUED,),
+            revision_step=2 if started else 1,
             status=RUNNING,
             worker=worker,
             started_at=now if started else None,
@@ -433,14 +461,14 @@ class JobStore:
         self, job_id: str, claimed_by: str, heartbeat_before: float | None = None
     ) -> bool:
         """Move a running job back to queued while its worker is still
-        ``claimed_by``, the process that claimed it, and its ``started_at``
-        is None, so no worker process has begun it. A job with a cancel
-        request stays running, and so does a job with a heartbeat at or
-        after ``heartbeat_before`` when that is given. Returns whether the
-        job was requeued; ``begin_work`` fails for it after that."""
+        ``claimed_by``, the process that claimed it, and no worker process
+        has begun it (``Job.unbegun``). A job with a cancel request stays
+        running, and so does a job with a heartbeat at or after
+        ``heartbeat_before`` when that is given. Returns whether the job was
+        requeued; ``begin_work`` fails for it after that."""
         condition = (
             (jobs_table.c.worker == claimed_by)
-            & jobs_table.c.started_at.is_(None)
+            & _unbegun()
             & jobs_table.c.cancel_requested.is_(False)
         )
         if heartbeat_before is not None:
@@ -692,11 +720,12 @@ class JobStore:
         from_statuses: tuple[str, ...],
         expected_revision: int | None = None,
         extra_condition: ColumnElement[bool] | None = None,
+        revision_step: int = 1,
         **values: Any,
     ) -> bool:
-        """Run one conditional UPDATE that also bumps the revision; a given
-        ``expected_revision`` must be the job's current one too, and a given
-        ``extra_condition`` must hold."""
+        """Run one conditional UPDATE that also adds ``revision_step`` to the
+        revision. A given ``expected_revision`` must be the job's current one
+        too, and a given ``extra_condition`` must hold."""
         condition = [jobs_table.c.id == job_id, jobs_table.c.status.in_(from_statuses)]
         if expected_revision is not None:
             condition.append(jobs_table.c.revision == expected_revision)
@@ -705,10 +734,22 @@ class JobStore:
         statement = (
             update(jobs_table)
             .where(*condition)
-            .values(revision=jobs_table.c.revision + 1, **values)
+            .values(revision=jobs_table.c.revision + revision_step, **values)
         )
         with self.engine.begin() as conn:
             return conn.execute(statement).rowcount == 1
+
+
+def _unbegun() -> ColumnElement[bool]:
+    """Build the condition that no worker process has begun a running job,
+    the SQL twin of ``Job.unbegun``. The claim of an older release wrote
+    ``started_at`` and ``heartbeat_at`` from one clock reading, so they are
+    equal until a heartbeat or a report."""
+    legacy_claim = and_(
+        jobs_table.c.revision == LEGACY_CLAIM_REVISION,
+        jobs_table.c.heartbeat_at == jobs_table.c.started_at,
+    )
+    return or_(jobs_table.c.started_at.is_(None), legacy_claim)
 
 
 def _writing(job: Job) -> bool:

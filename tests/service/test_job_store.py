@@ -56,7 +56,8 @@ def test_job_goes_queued_running_succeeded(store: JobStore) -> None:
     assert claimed is not None
     assert claimed.status == RUNNING
     assert claimed.started_at is not None
-    assert claimed.revision == 2
+    # the claim and the begin
+    assert claimed.revision == 3
 
     assert store.report(job.id, {"epoch": 1}, [{"epoch": 1, "val_loss": 0.5}])
     assert store.finish(job.id, SUCCEEDED, result={"name": "m", "version": 3})
@@ -67,7 +68,7 @@ def test_job_goes_queued_running_succeeded(store: JobStore) -> None:
     assert done.history == [{"epoch": 1, "val_loss": 0.5}]
     assert done.result == {"name": "m", "version": 3}
     assert done.finished_at is not None
-    assert done.revision == 4
+    assert done.revision == 5
 
 
 def test_finished_job_never_runs_again(store: JobStore) -> None:
