@@ -20,7 +20,11 @@ training code once and forks a child per job. The API process itself is
 never forked (it runs threads), and a job starts in milliseconds instead of
 the seconds that a ``spawn`` child needs to import torch. The first job's
 start waits until the fork server has imported them. A stop during that wait
-kills the fork server and requeues the job, so the stop does not wait.
+kills the fork server and requeues the job, so the stop does not wait for
+the imports. It waits, up to ``FORK_SERVER_EXIT_SECONDS``, until the killed
+server has exited, so that a runner started next in the same process finds
+it gone and starts a new one instead of sending its first job to the dying
+one.
 
 A child ignores SIGINT and SIGHUP (the API's shutdown stops it), heartbeats
 from a thread and exits when the API process is gone, so killing the API never
@@ -43,6 +47,7 @@ from multiprocessing.context import ForkServerContext
 from multiprocessing.process import BaseProcess
 from typing import cast
 
+from models.processes import pid_alive
 from models.registry import Registry
 from service.jobs.execution import configure_worker_process, execute_job, worker_label
 from service.jobs.recovery import (
@@ -63,6 +68,8 @@ POLL_SECONDS = 0.5
 TERMINATE_WAIT_SECONDS = 3.0
 # how long ``stop`` waits for the dispatcher thread before it goes on without it
 STOP_JOIN_SECONDS = 30.0
+# how long ``stop`` waits for a fork server that it killed to exit
+FORK_SERVER_EXIT_SECONDS = 5.0
 START_METHOD = "forkserver"
 # imported once by the fork server, so every child starts with them loaded
 PRELOAD_MODULES = ["torch", "models.pipeline", "service.jobs.execution"]
@@ -124,15 +131,23 @@ class InHostRunner:
         seconds for torch. The start then fails at once, and the dispatcher
         requeues its job (``_start_failed``). Gives up at ``deadline``
         (``time.monotonic``), as a dispatcher stuck elsewhere would keep it
-        waiting."""
+        waiting. Then waits until a server that it killed has exited (see
+        ``wait_exited``)."""
+        killed = None
         while (
             self._thread.is_alive()
             and not self._fork_server_ready
             and time.monotonic() < deadline
         ):
             if self._starting:
-                _kill_fork_server()
+                killed = _kill_fork_server() or killed
             self._thread.join(0.05)
+        if killed is not None and not wait_exited(killed, FORK_SERVER_EXIT_SECONDS):
+            logger.warning(
+                "the killed fork server %s had not exited after %g s",
+                killed,
+                FORK_SERVER_EXIT_SECONDS,
+            )
 
     def state(self) -> RunnerState:
         """Report the runner unavailable once its dispatcher thread has died."""
@@ -294,9 +309,10 @@ class InHostRunner:
         fail_interrupted(self.store, job_id, shutdown_error, registry)
 
 
-def _kill_fork_server() -> None:
-    """Kill this process's fork server, if it runs. The next
-    ``Process.start`` finds it gone and starts a new one.
+def _kill_fork_server() -> int | None:
+    """Kill this process's fork server, if it runs, and return its pid. The
+    next ``Process.start`` finds it gone, once it has exited, and starts a
+    new one.
 
     NOTE: multiprocessing has no public call for this. The pid is the
     private ``_forkserver_pid`` of CPython's module-level fork server, as
@@ -305,11 +321,31 @@ def _kill_fork_server() -> None:
     """
     pid = getattr(forkserver._forkserver, "_forkserver_pid", None)
     if not isinstance(pid, int):
-        return
+        return None
     try:
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
         logger.debug("fork server %s has already exited", pid)
+    return pid
+
+
+def wait_exited(pid: int, timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds until the process ``pid`` has exited
+    and return whether it has.
+
+    A process killed with SIGKILL exits once the kernel has freed its memory
+    and closed its files, which takes longer for a process that imported
+    torch. Until then multiprocessing's next ``Process.start`` takes the fork
+    server for alive and sends it the new child's request. An exited child
+    of this process stays a zombie until multiprocessing reaps it as it
+    starts a new fork server, so this only looks and never reaps.
+    """
+    deadline = time.monotonic() + timeout
+    while pid_alive(pid):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def describe_exit(process: BaseProcess) -> str:
