@@ -366,16 +366,17 @@ def default_data_dir() -> Path:
     return Path(os.environ.get("RNN_FORECAST_DATA_DIR", "var"))
 
 
-def default_storage(data_dir: Path | None = None) -> str:
+def default_storage(data_dir: Path | None = None, *, create_folder: bool = True) -> str:
     """Return ``$RNN_FORECAST_TUNING_STORAGE`` when set and not blank, else
     the SQLite file ``optuna.db`` in ``data_dir`` or
     ``$RNN_FORECAST_DATA_DIR`` (default ``./var``), whose folder is created
-    on demand."""
+    unless ``create_folder`` is False, as for a check that only reads."""
     configured = os.environ.get("RNN_FORECAST_TUNING_STORAGE", "").strip()
     if configured:
         return configured
     folder = data_dir or default_data_dir()
-    folder.mkdir(parents=True, exist_ok=True)
+    if create_folder:
+        folder.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{(folder / STORAGE_FILE).resolve()}"
 
 

@@ -15,7 +15,11 @@ that sends back the params of an earlier job, is thus not rejected.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
+
+from sqlalchemy import create_engine, inspect
+from sqlalchemy.engine import make_url
 
 from models.errors import InvalidInputError
 from models.input_names import setting
@@ -25,6 +29,8 @@ if TYPE_CHECKING:
 
 DEFAULT_STARTUP_TRIALS = 5
 DEFAULT_PRUNING_WARMUP_EPOCHS = 2
+# the table in which optuna's RDB storage keeps its studies
+OPTUNA_STUDIES_TABLE = "studies"
 
 
 def pruning_warmup_error(
@@ -57,6 +63,8 @@ def check_startup_trials(
     ``study_name`` None stands for a study that the run creates, and
     ``storage`` None for ``default_storage()``. The storage is read only
     when ``startup_trials`` exceeds ``trials``, and its errors propagate.
+    The check creates no folder, file or table (see ``finished_trials``), so
+    a rejected run leaves nothing behind.
 
     NOTE: trials that other processes or queued jobs add to the same study
     while this run goes on are not counted, so a run that shares a new
@@ -70,7 +78,8 @@ def check_startup_trials(
         # models.tuning imports this module, so its import waits until here
         from models.tuning import default_storage
 
-        finished = finished_trials(study_name, storage or default_storage())
+        storage = storage or default_storage(create_folder=False)
+        finished = finished_trials(study_name, storage)
     if startup <= trials + finished:
         return
 
@@ -94,13 +103,37 @@ def check_startup_trials(
 
 def finished_trials(study_name: str, storage: str) -> int:
     """Return the number of completed and pruned trials of the study
-    ``study_name`` in ``storage``, 0 when it does not exist."""
+    ``study_name`` in ``storage``, 0 when it does not exist.
+
+    Optuna creates its tables, and SQLite the database file, when a storage
+    opens, so a storage without optuna's tables is not opened by optuna
+    (``has_study_tables``)."""
     import optuna
     from optuna.trial import TrialState
 
+    if not has_study_tables(storage):
+        return 0
     try:
         study = optuna.load_study(study_name=study_name, storage=storage)
     except KeyError:
         return 0
     states = (TrialState.COMPLETE, TrialState.PRUNED)
     return len(study.get_trials(deepcopy=False, states=states))
+
+
+def has_study_tables(storage: str) -> bool:
+    """Return whether the database ``storage`` has optuna's table of
+    studies, without creating anything: a SQLite file that does not exist
+    is not opened. SQLite URI file names (``file:...``) are opened, as
+    SQLite reads their mode from the URI."""
+    url = make_url(storage)
+    database = url.database or ""
+    if url.get_backend_name() == "sqlite" and not database.startswith("file:"):
+        if not Path(database).is_file():
+            return False
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return inspect(connection).has_table(OPTUNA_STUDIES_TABLE)
+    finally:
+        engine.dispose()

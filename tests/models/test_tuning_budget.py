@@ -151,6 +151,50 @@ def test_startup_within_trials_or_default_accepted(trials: int, startup: int) ->
 
 def test_missing_study_has_no_finished_trials(tmp_path: Path) -> None:
     assert finished_trials("absent", f"sqlite:///{tmp_path / 'study.db'}") == 0
+    # the count opened no database, so it created none
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_other_studies_count_no_trials(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    optuna.create_study(study_name="other", storage=storage)
+
+    assert finished_trials("absent", storage) == 0
+
+
+def test_rejected_startup_leaves_no_file(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    data_dir = tmp_path / "var"
+    monkeypatch.setenv("RNN_FORECAST_DATA_DIR", str(data_dir))
+    monkeypatch.delenv("RNN_FORECAST_TUNING_STORAGE", raising=False)
+    argv = ["--registry", str(tmp_path / "registry"), "tune", "--trials", "1"]
+
+    status = main([*argv, "--startup-trials", "3", "--study-name", "shared"])
+
+    assert status == 2
+    assert capsys.readouterr().err.startswith(
+        "error: --startup-trials 3 is above --trials 1, "
+    )
+    # neither the data folder nor its optuna.db was created
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_rejected_startup_in_missing_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    storage = f"sqlite:///{tmp_path / 'missing' / 'study.db'}"
+    argv = ["--registry", str(tmp_path / "registry"), "tune", "--storage", storage]
+
+    status = main([*argv, "--trials", "1", "--startup-trials", "3"])
+
+    assert status == 2
+    assert capsys.readouterr().err.startswith(
+        "error: --startup-trials 3 is above --trials 1, "
+    )
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_resumed_study_trials_count_for_startup(tmp_path: Path) -> None:
@@ -195,4 +239,4 @@ def test_startup_check_names_tune_options(
         "less (that value runs a random search), or raise --trials to 4 or more "
         "so that TPE samples the last trials\n"
     )
-    assert finished_trials("nflx-tuning", storage) == 0
+    assert not (tmp_path / "study.db").exists()
