@@ -453,6 +453,8 @@ def print_tuning_summary(
     # the summary shows a SQLite file relative to the data folder, as HTTP
     # clients see it; the command line prints the whole path
     storage = redact_storage(params.storage or default_storage())
+    for note in summary["notes"]:
+        print(f"note: {note}", file=sys.stderr)
     counts = summary["counts"]
     print(
         f"study {summary['study_name']} in {storage}: "

@@ -77,7 +77,9 @@ from models.trial_heartbeats import (
 from models.tuning_budget import (
     DEFAULT_PRUNING_WARMUP_EPOCHS,
     DEFAULT_STARTUP_TRIALS,
+    finished_count,
     pruning_warmup_error,
+    startup_note,
 )
 
 # optuna is imported inside the functions that use it: importing it takes
@@ -491,7 +493,9 @@ def run_tuning(
 ) -> dict[str, Any]:
     """Run the study, register its best trial and return the study summary.
 
-    The summary gains ``"version"`` when a version was written.
+    The summary's ``"notes"`` lists the sentences on settings that cannot
+    act in this run (``start_notes``), and it gains ``"version"`` when a
+    version was written.
     ``before_write`` runs just before that write, and nothing is written
     when it raises. Raises
     ``RnnForecastError`` when no trial completed, ``InvalidInputError``
@@ -519,6 +523,7 @@ def run_tuning(
     check_search_series(params, series)
 
     study = create_study(params, storage, heartbeat_seconds)
+    notes = start_notes(study, params)
     objective = Objective(params, series, report, should_stop)
     study.optimize(
         objective,
@@ -527,6 +532,7 @@ def run_tuning(
         catch=(DataError, TrainingDivergedError),
     )
     summary = summarize_study(study, params, storage, data_dir or default_data_dir())
+    summary["notes"] = notes
     summary["seconds"] = round(time.perf_counter() - started, 3)
 
     if params.register_version:
@@ -571,6 +577,17 @@ def create_study(
     record_settings(study, params)
     fail_stale_trials(study)
     return study
+
+
+def start_notes(study: optuna.Study, params: TuningSpec) -> list[str]:
+    """Return the notes on the run that starts on ``study``, such as a
+    ``startup_trials`` that its trials leave TPE no trial to sample
+    (``startup_note``), and log each as a warning."""
+    note = startup_note(params, finished_count(study), study.study_name)
+    notes = [] if note is None else [note]
+    for text in notes:
+        logger.warning("tuning study %s: %s", study.study_name, text)
+    return notes
 
 
 def run_seed(sampler_seed: int, existing_trials: int) -> int:

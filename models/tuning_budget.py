@@ -25,6 +25,8 @@ from models.errors import InvalidInputError
 from models.input_names import setting
 
 if TYPE_CHECKING:
+    import optuna
+
     from models.tuning import TuningSpec
 
 DEFAULT_STARTUP_TRIALS = 5
@@ -109,7 +111,6 @@ def finished_trials(study_name: str, storage: str) -> int:
     opens, so a storage without optuna's tables is not opened by optuna
     (``has_study_tables``)."""
     import optuna
-    from optuna.trial import TrialState
 
     if not has_study_tables(storage):
         return 0
@@ -117,8 +118,46 @@ def finished_trials(study_name: str, storage: str) -> int:
         study = optuna.load_study(study_name=study_name, storage=storage)
     except KeyError:
         return 0
+    return finished_count(study)
+
+
+def finished_count(study: optuna.Study) -> int:
+    """Return the number of completed and pruned trials of ``study``, those
+    that end the start-up of its TPE sampler."""
+    from optuna.trial import TrialState
+
     states = (TrialState.COMPLETE, TrialState.PRUNED)
     return len(study.get_trials(deepcopy=False, states=states))
+
+
+def startup_note(params: TuningSpec, finished: int, study_name: str) -> str | None:
+    """Return the note of a run whose ``trials`` and the ``finished``
+    completed and pruned trials of its study ``study_name`` stay below
+    ``startup_trials``, else None.
+
+    The check before the run lets such a run pass with the default
+    ``startup_trials``, and with any value when trials finished in the study
+    since, or could not be counted then. TPE then samples none of the run's
+    trials and the pruner prunes none, unless other processes add enough
+    trials to the study while it runs. Neither this note nor the check counts
+    those, because they do not exist yet when the run starts.
+    """
+    startup, trials = params.startup_trials, params.trials
+    missing = startup - trials - finished
+    if missing <= 0:
+        return None
+    startup_name = params.input_name("startup_trials")
+    trials_name = params.input_name("trials")
+    return (
+        f"{setting(startup_name, startup)} is above "
+        f"{setting(trials_name, trials)} plus the {finished} completed and "
+        f"pruned trials of study {study_name}, so this run samples every trial "
+        "at random and prunes none, unless other processes add "
+        f"{missing} or more completed or pruned trials to the study while it "
+        f"runs. Set {setting(startup_name, trials + finished)} or less for a "
+        f"random search, or raise {trials_name} to {startup - finished + 1} or "
+        "more so that TPE samples the last trials"
+    )
 
 
 def has_study_tables(storage: str) -> bool:

@@ -182,6 +182,30 @@ def test_tune_heartbeat_flag_turns_heartbeats_off(tmp_path: Path) -> None:
     assert heartbeats(storage, "quiet", 0) == []
 
 
+def test_tune_notes_default_startup_above_trials(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    result = run_cli(
+        tmp_path / "registry",
+        "tune",
+        *TINY,
+        "--trials", "2",
+        "--storage", storage,
+        "--study-name", "short",
+        "--no-register",
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stderr
+    assert (
+        "note: --startup-trials 5 is above --trials 2 plus the 0 completed and "
+        "pruned trials of study short, so this run samples every trial at "
+        "random and prunes none, unless other processes add 3 or more "
+        "completed or pruned trials to the study while it runs. Set "
+        "--startup-trials 2 or less for a random search, or raise --trials to 6 "
+        "or more so that TPE samples the last trials\n"
+    ) in result.stderr
+    assert f"study short in {storage}: 2 trials" in result.stdout
+
+
 def test_tune_rejects_invalid_heartbeat_variable(tmp_path: Path) -> None:
     result = run_cli(
         tmp_path / "registry",

@@ -16,7 +16,11 @@ from models.data.sources import load_series
 from models.errors import InvalidInputError
 from models.registry import Registry
 from models.tuning import Objective, TuningSpec, run_tuning
-from models.tuning_budget import check_startup_trials, finished_trials
+from models.tuning_budget import (
+    DEFAULT_STARTUP_TRIALS,
+    check_startup_trials,
+    finished_trials,
+)
 from tests.models.test_tuning import tiny_tuning
 
 STARTUP_REASON = (
@@ -240,3 +244,50 @@ def test_startup_check_names_tune_options(
         "so that TPE samples the last trials\n"
     )
     assert not (tmp_path / "study.db").exists()
+
+
+def test_default_startup_above_trials_noted(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    params = tiny_tuning(
+        trials=1,
+        startup_trials=DEFAULT_STARTUP_TRIALS,
+        storage=storage,
+        study_name="short",
+        register_version=False,
+    )
+    check_startup_trials(params, "short", storage)
+
+    summary = run_tuning(params)
+
+    assert summary["notes"] == [
+        "startup_trials=5 is above trials=1 plus the 0 completed and pruned "
+        "trials of study short, so this run samples every trial at random and "
+        "prunes none, unless other processes add 4 or more completed or pruned "
+        "trials to the study while it runs. Set startup_trials=1 or less for a "
+        "random search, or raise trials to 6 or more so that TPE samples the "
+        "last trials"
+    ]
+
+
+def test_startup_note_counts_finished_trials(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    fields = {"storage": storage, "study_name": "shared", "register_version": False}
+    first = run_tuning(tiny_tuning(trials=2, startup_trials=2, **fields))
+    assert first["notes"] == []
+
+    # 2 finished trials and 1 of this run are 2 short of 5
+    second = run_tuning(tiny_tuning(trials=1, startup_trials=5, **fields))
+    # 3 finished trials and 2 of this run reach 5, a random search
+    third = run_tuning(tiny_tuning(trials=2, startup_trials=5, **fields))
+
+    [note] = second["notes"]
+    assert note.startswith(
+        "startup_trials=5 is above trials=1 plus the 2 completed and pruned "
+        "trials of study shared, so "
+    )
+    assert "unless other processes add 2 or more completed" in note
+    assert note.endswith(
+        "Set startup_trials=3 or less for a random search, or raise trials to 4 "
+        "or more so that TPE samples the last trials"
+    )
+    assert third["notes"] == []

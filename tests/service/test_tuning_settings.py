@@ -108,3 +108,25 @@ def test_resumed_study_trials_count_for_startup(
     assert accepted.status_code == 202, accepted.text
     job = wait_for_job(server.client, accepted.json()["href"], finished)
     assert job["status"] == "succeeded", job
+    # 2 finished trials and 1 of the job reach its 3 start-up trials
+    assert job["result"]["notes"] == []
+
+
+def test_default_startup_above_trials_noted_in_result(
+    tuning_server: tuple[LiveServer, Path],
+) -> None:
+    server, _ = tuning_server
+
+    response = submit(server, trials=1)
+
+    assert response.status_code == 202, response.text
+    job = wait_for_job(server.client, response.json()["href"], finished)
+    assert job["status"] == "succeeded", job
+    assert job["result"]["notes"] == [
+        "startup_trials=5 is above trials=1 plus the 0 completed and pruned "
+        f"trials of study job-{job['id']}, so this run samples every trial at "
+        "random and prunes none, unless other processes add 4 or more completed "
+        "or pruned trials to the study while it runs. Set startup_trials=1 or "
+        "less for a random search, or raise trials to 6 or more so that TPE "
+        "samples the last trials"
+    ]
