@@ -133,8 +133,9 @@ class QueueFullError(RnnForecastError):
 class Job:
     """One stored job.
 
-    ``worker`` is ``"<host>:<pid>"`` of the process that runs it, ``revision``
-    grows by one on every change that readers can see (the ETag), and
+    ``worker`` is ``"<host>:<pid>"`` of the process that runs it.
+    ``revision`` grows by one on every change that readers can see (the
+    ETag), and by two for a claim that also begins the job (``claim``).
     ``heartbeat_at`` is the last sign of life of a running job.
     ``started_at`` is when a worker process began the job. It is None for a
     running job that the in-host dispatcher claimed and whose worker process
