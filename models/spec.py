@@ -199,11 +199,17 @@ class SyntheticData(_Strict):
     level: Number = Field(default=0.0, ge=-1e6, le=1e6)
 
 
-def invalid_series_id_message(value: object) -> str:
-    """Return the message for a ``series_id`` that is no upload id."""
+def invalid_series_id_message(value: object, root_path: str = "") -> str:
+    """Return the message for a ``series_id`` that is no upload id.
+
+    The API paths in it start with ``root_path``, the service's root path
+    (``RNN_FORECAST_ROOT_PATH``). The schema's validator leaves it empty,
+    so the service's error handler writes the message again with its own.
+    """
+    series = f"{root_path}/v1/series"
     return (
         f"{quoted(value)} is not a series id; send the id of 32 lowercase hex "
-        "characters that POST /v1/series returned, as GET /v1/series lists them"
+        f"characters that POST {series} returned, as GET {series} lists them"
     )
 
 

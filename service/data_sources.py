@@ -21,14 +21,16 @@ HTTP_SOURCES: tuple[str, ...] = tuple(
 )
 
 
-def check_http_source(source: str, *, field: str) -> None:
+def check_http_source(source: str, *, field: str, root_path: str) -> None:
     """Raise ``InvalidInputError`` on ``field`` when ``source`` is not one
-    of ``HTTP_SOURCES``."""
+    of ``HTTP_SOURCES``. The path of the upload that the message names
+    starts with ``root_path``, the service's root path
+    (``RNN_FORECAST_ROOT_PATH``)."""
     if source in HTTP_SOURCES:
         return
     raise InvalidInputError(
         f"data.source {source!r} reads a file on the server and is not accepted "
-        "over HTTP; upload the series with POST /v1/series and send "
+        f"over HTTP; upload the series with POST {root_path}/v1/series and send "
         '{"source": "upload", "series_id": "<id>"}',
         field=field,
     )

@@ -37,7 +37,7 @@ from service.json_bodies import (
     NullBodyError,
     UnpairedSurrogateError,
 )
-from service.links import docs_path, route_path
+from service.links import docs_path, root_path_of, route_path
 from service.missing_fields import add_missing_fixes
 from service.null_fields import add_null_hints
 from service.query_lists import add_repeat_fixes
@@ -193,7 +193,10 @@ async def validation_error_handler(request: Request, exc: Exception) -> JSONResp
     docs = docs_path(request)
     example = smallest_body(request)
     raw_errors = exc.errors()
-    errors = [field_error(err, exc.body, docs, example) for err in raw_errors]
+    root_path = root_path_of(request)
+    errors = [
+        field_error(err, exc.body, docs, example, root_path) for err in raw_errors
+    ]
     add_null_hints(request, errors, raw_errors, exc.body)
     add_missing_fixes(request, errors, raw_errors, exc.body)
     add_repeat_fixes(request, errors, raw_errors)

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from models.field_types import type_message
+from models.spec import invalid_series_id_message
 from models.value_fixes import value_fix
 from service.data_sources import http_source_message
 from service.links import DOCS_PATH
@@ -33,11 +34,14 @@ def field_error(
     body: Any,
     docs: str = DOCS_PATH,
     example: str | None = None,
+    root_path: str = "",
 ) -> dict[str, Any]:
     """Convert one pydantic error of a request with JSON ``body`` into
     ``{"field", "message", "type"}``; ``docs`` is the path of the API
-    reference that a message of invalid JSON points to, and ``example`` the
-    smallest valid body that the message of a missing body shows."""
+    reference that a message of invalid JSON points to, ``example`` the
+    smallest valid body that the message of a missing body shows, and
+    ``root_path`` the service's root path, which goes before the API paths
+    that other messages name."""
     error_type = error.get("type")
     if error_type == "missing" and tuple(error.get("loc", ())) == ("body",):
         return {
@@ -53,7 +57,8 @@ def field_error(
         }
 
     path = field_path(error.get("loc", ()), body, error_type)
-    return {"field": path, "message": field_message(error), "type": error_type}
+    message = field_message(error, root_path)
+    return {"field": path, "message": message, "type": error_type}
 
 
 def field_path(loc: Sequence[Segment], body: Any, error_type: str | None) -> str:
@@ -80,25 +85,43 @@ def field_path(loc: Sequence[Segment], body: Any, error_type: str | None) -> str
     return path or "body"
 
 
-def field_message(error: Mapping[str, Any]) -> str:
+def field_message(error: Mapping[str, Any], root_path: str = "") -> str:
     """Return pydantic's message without its ``Value error, `` prefix. A
     boolean or string sent for a number, NaN or an infinity, or an integer
     beyond the float range is named with the fix, and so is a value outside
     a field's range unless its validator gave a fix already. A missing or
     unknown data source gets the list of the sources that HTTP accepts, and
-    a list below its minimum length the number of items to send."""
+    a list below its minimum length the number of items to send. An invalid
+    series id gets the upload paths under ``root_path``, the service's root
+    path."""
     named = type_message(error.get("type"), error.get("input"))
     if named is not None:
         return named
     source = http_source_message(error)
     if source is not None:
         return source
+    series_id = _series_id_message(error, root_path)
+    if series_id is not None:
+        return series_id
     if error.get("type") == "extra_forbidden":
         return _extra_field_message(error)
     message = str(error.get("msg", "invalid value"))
     for prefix in PYDANTIC_PREFIXES:
         message = message.removeprefix(prefix)
     return message + value_fix(error, message)
+
+
+def _series_id_message(error: Mapping[str, Any], root_path: str) -> str | None:
+    """Return the message of an invalid ``series_id`` with the upload paths
+    under ``root_path``, or None for any other error. The schema's validator
+    writes the message without a root path (``invalid_series_id_message``),
+    and a message equal to that one is this error."""
+    if error.get("type") != "string_pattern_mismatch":
+        return None
+    value = error.get("input")
+    if error.get("msg") != invalid_series_id_message(value):
+        return None
+    return invalid_series_id_message(value, root_path)
 
 
 def _extra_field_message(error: Mapping[str, Any]) -> str:

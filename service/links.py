@@ -17,11 +17,17 @@ from starlette.types import Scope
 DOCS_PATH = "/docs"
 
 
+def root_path_of(connection: HTTPConnection) -> str:
+    """Return the root path of the request that ``connection`` belongs to,
+    such as ``/rnn``, or ``""`` without a prefix."""
+    root_path: str = connection.scope.get("root_path", "")
+    return root_path
+
+
 def public_path(connection: HTTPConnection, path: str) -> str:
     """Prefix ``path``, a path of the API such as ``/v1/series/<id>``, with
     the root path of the request that ``connection`` belongs to."""
-    root_path: str = connection.scope.get("root_path", "")
-    return root_path + path
+    return root_path_of(connection) + path
 
 
 def docs_path(connection: HTTPConnection) -> str:

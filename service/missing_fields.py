@@ -22,6 +22,7 @@ from models.names import MAX_NAME_CHARS, NAME_PATTERN
 from models.tickers import TICKER_PATTERN, TICKER_RULE
 from models.version_refs import ALIAS_PATTERN, VERSION_REF_PATTERN
 from service.field_errors import Segment, body_segments
+from service.links import root_path_of
 from service.null_fields import body_types
 from service.series_store import SERIES_ID_PATTERN
 
@@ -43,9 +44,6 @@ PATTERN_WORDS = {
     ),
     VERSION_REF_PATTERN: "a version number or an alias",
     TICKER_PATTERN: f"a Yahoo Finance ticker of {TICKER_RULE}",
-    SERIES_ID_PATTERN: (
-        "a series id of 32 lowercase hexadecimal digits, as POST /v1/series returns it"
-    ),
 }
 
 
@@ -66,7 +64,7 @@ def add_missing_fixes(
         if error["message"] != MISSING_MESSAGE:
             continue
         segments = body_segments(loc[1:], body, "missing")
-        fix = missing_field_fix(types, segments, error["field"])
+        fix = missing_field_fix(types, segments, error["field"], root_path_of(request))
         if fix is not None:
             error["message"] = f"{MISSING_MESSAGE}; {fix}"
 
@@ -75,12 +73,14 @@ def missing_field_fix(
     types: Mapping[tuple[Segment, ...], Any],
     segments: Sequence[Segment],
     path: str,
+    root_path: str = "",
 ) -> str | None:
     """Return "send PATH, TYPE such as EXAMPLE" for the missing field at
     ``segments`` of the body, written as ``path``, or None when no schema
     in ``types`` (body part path to its type) has the field.
 
     The longest part of the body that contains the field gives its schema.
+    API paths in the type start with ``root_path``, the service's root path.
     """
     prefixes = [p for p in types if tuple(segments[: len(p)]) == p]
     if not prefixes or not segments or not isinstance(segments[-1], str):
@@ -92,16 +92,18 @@ def missing_field_fix(
         return None
 
     field, parent = found
-    fix = f"send {path}, {type_phrase(schema, field)}"
+    fix = f"send {path}, {type_phrase(schema, field, root_path)}"
     example = _example(field, parent, segments[-1])
     if example is not None:
         fix += f" such as {json.dumps(example)}"
     return fix
 
 
-def type_phrase(root: Schema, schema: Schema) -> str:
+def type_phrase(root: Schema, schema: Schema, root_path: str = "") -> str:
     """Describe the values that ``schema`` accepts, such as "an integer from
-    1 to 999999999". ``root`` is the schema that contains the ``$defs``."""
+    1 to 999999999". ``root`` is the schema that contains the ``$defs``, and
+    API paths in the description start with ``root_path``, the service's
+    root path."""
     schema = _resolve(root, schema)
     if "const" in schema:
         return json.dumps(schema["const"])
@@ -110,7 +112,7 @@ def type_phrase(root: Schema, schema: Schema) -> str:
     members = schema.get("anyOf") or schema.get("oneOf")
     if members:
         phrases = [
-            type_phrase(root, member)
+            type_phrase(root, member, root_path)
             for member in members
             if _resolve(root, member).get("type") != "null"
         ]
@@ -120,7 +122,7 @@ def type_phrase(root: Schema, schema: Schema) -> str:
         noun = "an integer" if kind == "integer" else "a number"
         return noun + _range(schema)
     if kind == "string":
-        return _string_phrase(schema)
+        return _string_phrase(schema, root_path)
     if kind == "boolean":
         return "true or false"
     if kind == "array":
@@ -128,9 +130,14 @@ def type_phrase(root: Schema, schema: Schema) -> str:
     return "a JSON object"
 
 
-def _string_phrase(schema: Schema) -> str:
+def _string_phrase(schema: Schema, root_path: str) -> str:
     if schema.get("format") == "date":
         return f"a date written as {DATE_FORMAT}"
+    if schema.get("pattern") == SERIES_ID_PATTERN:
+        return (
+            "a series id of 32 lowercase hexadecimal digits, as "
+            f"POST {root_path}/v1/series returns it"
+        )
     if "pattern" in schema:
         words = PATTERN_WORDS.get(schema["pattern"])
         return words or f"a string that matches {schema['pattern']}"

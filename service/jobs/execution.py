@@ -169,7 +169,8 @@ def execute_job(
             return _end(store, job, CANCELLED)
         except ValidationError as exc:
             logger.info("job %s has invalid params: %s", job.id, exc)
-            return _end(store, job, FAILED, error=invalid_params_error(exc))
+            error = invalid_params_error(exc, settings.root_path)
+            return _end(store, job, FAILED, error=error)
         except RnnForecastError as exc:
             return _end(store, job, FAILED, error=exc.message)
         except Exception as exc:
@@ -186,11 +187,13 @@ def execute_job(
         return _end(store, job, SUCCEEDED, result=json_safe(result))
 
 
-def invalid_params_error(exc: ValidationError) -> str:
+def invalid_params_error(exc: ValidationError, root_path: str) -> str:
     """Write the errors of params that no longer validate, such as those of a
-    job queued before an upgrade tightened a check, as one line."""
+    job queued before an upgrade tightened a check, as one line. API paths
+    in the messages start with ``root_path``, the service's root path."""
     listed = "; ".join(
-        f"{field_path(error['loc'], None, error['type'])}: {field_message(error)}"
+        f"{field_path(error['loc'], None, error['type'])}: "
+        f"{field_message(error, root_path)}"
         for error in exc.errors()
     )
     return f"invalid params: {listed}; submit the job again with valid params"

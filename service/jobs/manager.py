@@ -45,13 +45,15 @@ class Runner(Protocol):
     def cancel_requested(self, job: Job) -> None: ...
 
 
-def check_job_id(job_id: str) -> None:
+def check_job_id(job_id: str, root_path: str) -> None:
     """Raise ``NotFoundError`` on ``job_id`` when it is not in the form of
-    the ids that the store writes, which no stored job can have."""
+    the ids that the store writes, which no stored job can have. The path
+    that the message names starts with ``root_path``, the service's root
+    path."""
     if not JOB_ID_RE.fullmatch(job_id):
         raise NotFoundError(
             f"job {quoted(job_id)} not found; job ids are 32 lowercase hex "
-            "characters as returned by POST /v1/jobs",
+            f"characters as returned by POST {root_path}/v1/jobs",
             field="job_id",
         )
 
@@ -168,7 +170,7 @@ class JobManager:
         """Cancel a queued job or ask a running one to stop;
         ``ConflictError`` for a finished job. ``check`` is the store's
         ``request_cancel`` hook for preconditions."""
-        check_job_id(job_id)
+        check_job_id(job_id, self.settings.root_path)
         job = self.store.request_cancel(job_id, check)
         self.runner.cancel_requested(job)
         return job
@@ -176,7 +178,7 @@ class JobManager:
     def get(self, job_id: str, kind: str | None = None) -> Job:
         """Return the job with ``job_id`` (of ``kind`` when given); raise
         ``NotFoundError`` otherwise."""
-        check_job_id(job_id)
+        check_job_id(job_id, self.settings.root_path)
         job = self.store.get(job_id)
         if kind is not None and job.kind != kind:
             raise NotFoundError(

@@ -36,7 +36,9 @@ def check_training_spec(
     spec inside a tuning job's params. The limits skip the fields in
     ``searched``, which each trial of a tuning job replaces.
     """
-    check_http_source(spec.data.source, field=f"{path}data.source")
+    check_http_source(
+        spec.data.source, field=f"{path}data.source", root_path=settings.root_path
+    )
     if isinstance(spec.data, SyntheticData):
         check_generator_fields(spec.data, path=path)
     limits = [

@@ -20,16 +20,20 @@ from service.settings import Settings
 
 class SeriesDeletedError(ConflictError):
     """An upload that a job names was deleted while the job was being
-    submitted (HTTP 409)."""
+    submitted (HTTP 409). ``root_path`` is the service's root path
+    (``RNN_FORECAST_ROOT_PATH``), which goes before the path that the
+    message names."""
 
-    def __init__(self, series_id: str, field: str) -> None:
+    def __init__(self, series_id: str, field: str, root_path: str) -> None:
         super().__init__(
             f"the series {series_id} in {field} was deleted while this job was "
-            "being submitted; upload the series again with POST /v1/series and "
-            "submit the job with the id that the upload returns",
+            "being submitted; upload the series again with "
+            f"POST {root_path}/v1/series and submit the job with the id that "
+            "the upload returns",
             field=field,
         )
         self.series_id = series_id
+        self.root_path = root_path
 
 
 def uploads_in(params: Any, path: str = "") -> Iterator[tuple[str, str]]:
@@ -53,7 +57,7 @@ def require_uploads(settings: Settings, params: dict[str, Any]) -> None:
     is no longer stored; the store's submission lock is held."""
     for field, series_id in uploads_in(params):
         if not series_exists(settings, series_id):
-            raise SeriesDeletedError(series_id, field)
+            raise SeriesDeletedError(series_id, field, settings.root_path)
 
 
 def delete_unused_series(

@@ -111,7 +111,9 @@ def create_job(body: JobRequest, request: Request, manager: ManagerDep) -> Respo
         # the kind's check names a field inside params
         raise exc.with_field(params_field(exc.field)) from exc
     except SeriesDeletedError as exc:
-        raise SeriesDeletedError(exc.series_id, params_field(exc.field)) from exc
+        raise SeriesDeletedError(
+            exc.series_id, params_field(exc.field), exc.root_path
+        ) from exc
     return job_response(request, job, BASE, status_code=202)
 
 

@@ -30,3 +30,22 @@ def test_invalid_stored_params_fail_in_one_line(tmp_path: Path) -> None:
         "bound; submit the job again with valid params"
     )
     assert not (tmp_path / "registry").exists()
+
+
+def test_invalid_stored_series_id_names_root_path(tmp_path: Path) -> None:
+    store = JobStore(sqlite_url(tmp_path / "jobs.db"))
+    settings = folder_settings(tmp_path).model_copy(update={"root_path": "/rnn"})
+    job = store.create("train", {"data": {"source": "upload", "series_id": "x"}})
+    claimed = store.claim(job.id, "test:1")
+    assert claimed is not None
+
+    execute_job(store, claimed, settings)
+
+    stored = store.get(job.id)
+    store.close()
+    assert stored.error is not None
+    assert stored.error.endswith(
+        "'x' is not a series id; send the id of 32 lowercase hex characters "
+        "that POST /rnn/v1/series returned, as GET /rnn/v1/series lists them; "
+        "submit the job again with valid params"
+    )

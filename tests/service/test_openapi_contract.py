@@ -320,7 +320,7 @@ ID_VALUES = [
 @pytest.mark.parametrize(
     ("name", "lookup"),
     [
-        ("job_id", check_job_id),
+        ("job_id", lambda value: check_job_id(value, "")),
         ("series_id", lambda value: series_path(Settings(), value)),
     ],
 )

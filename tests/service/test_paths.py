@@ -205,6 +205,61 @@ def test_series_lookups_under_root_path(prefixed_server: LiveServer) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("data", "field", "message"),
+    [
+        (
+            {"source": "csv", "path": "/tmp/x.csv"},
+            "data.source",
+            f"upload the series with POST {ROOT_PATH}/v1/series and send",
+        ),
+        (
+            {"source": "upload", "series_id": "x"},
+            "data.series_id",
+            f"that POST {ROOT_PATH}/v1/series returned, as GET {ROOT_PATH}/v1/"
+            "series lists them",
+        ),
+        (
+            {"source": "upload"},
+            "data.series_id",
+            "series_id, a series id of 32 lowercase hexadecimal digits, as "
+            f"POST {ROOT_PATH}/v1/series returns it",
+        ),
+    ],
+)
+@pytest.mark.parametrize("path", ["/v1/training-jobs", "/v1/jobs"])
+def test_data_errors_under_root_path(
+    prefixed_server: LiveServer,
+    path: str,
+    data: dict[str, Any],
+    field: str,
+    message: str,
+) -> None:
+    """Check that the errors of a job's data name the series paths with the
+    root path, in a training-job body and in the params of a job."""
+    body = tiny_job(name="rooted", data=data)
+    if path == "/v1/jobs":
+        body, field = {"kind": "train", "params": body}, f"params.{field}"
+
+    response = prefixed_server.client.post(path, json=body)
+
+    assert response.status_code == 422, response.text
+    [error] = response.json()["errors"]
+    assert error["field"] == field
+    assert message in error["message"]
+    assert " /v1/" not in error["message"]
+
+
+def test_malformed_job_id_under_root_path(prefixed_server: LiveServer) -> None:
+    response = prefixed_server.client.get("/v1/jobs/not-a-job")
+
+    assert response.status_code == 404
+    assert response.json()["detail"] == (
+        "job 'not-a-job' not found; job ids are 32 lowercase hex characters as "
+        f"returned by POST {ROOT_PATH}/v1/jobs"
+    )
+
+
 def test_docs_link_under_root_path(prefixed_server: LiveServer) -> None:
     unknown = prefixed_server.client.get("/v1/no-such-route")
     malformed = prefixed_server.client.post(

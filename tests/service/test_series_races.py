@@ -15,7 +15,8 @@ import httpx
 import pytest
 
 from models.registry import Registry
-from service.jobs.uploads import uploads_in
+from service.jobs.uploads import SeriesDeletedError, require_uploads, uploads_in
+from service.settings import Settings
 from tests.conftest import ROOT, LiveServer
 from tests.service.jobs_support import postgres_schema, start_job_server, tiny_job
 
@@ -40,6 +41,21 @@ def test_uploads_in_names_each_field() -> None:
         ("training.data.series_id", "a" * 32),
         ("runs[0].data.series_id", "b" * 32),
     ]
+
+
+def test_deleted_upload_error_names_root_path(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, root_path="/rnn")
+    params = {"training": {"data": {"source": "upload", "series_id": "a" * 32}}}
+
+    with pytest.raises(SeriesDeletedError) as caught:
+        require_uploads(settings, params)
+
+    assert caught.value.field == "training.data.series_id"
+    assert caught.value.message == (
+        f"the series {'a' * 32} in training.data.series_id was deleted while "
+        "this job was being submitted; upload the series again with POST "
+        "/rnn/v1/series and submit the job with the id that the upload returns"
+    )
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
