@@ -34,7 +34,7 @@ def load_series(
     and ``upload_dir`` contains the series uploaded through the service, one
     ``<series_id>.csv`` file each. ``root_path`` is the service's root path
     (``RNN_FORECAST_ROOT_PATH``, such as ``/rnn``), which the errors of an
-    upload put before the API paths they name.
+    upload and of Yahoo Finance bars put before the API paths they name.
     """
     if isinstance(spec, BundledData):
         return load_bundled(spec.column)
@@ -42,7 +42,12 @@ def load_series(
         return load_csv(spec.path, spec.column)
     if isinstance(spec, YFinanceData):
         return load_yfinance(
-            spec.ticker, spec.start, spec.end, spec.column, cache_dir=cache_dir
+            spec.ticker,
+            spec.start,
+            spec.end,
+            spec.column,
+            cache_dir=cache_dir,
+            root_path=root_path,
         )
     if isinstance(spec, SyntheticData):
         return generate(spec)

@@ -22,6 +22,7 @@ import pandas as pd
 
 from models.calendar import CALENDAR_START
 from models.data.csv_source import parse_csv_bytes
+from models.data.saved_bars import load_saved_file
 from models.data.series import Series
 from models.data.session_gaps import session_gap_note
 from models.data.yahoo_sessions import check_bar_sessions
@@ -42,15 +43,6 @@ ALTERNATIVES = (
 
 Download = Callable[..., pd.DataFrame | None]
 
-# appended to an error about the bars of a download; its data rows are
-# counted as in the Yahoo-format CSV file that the bars are cached as
-DOWNLOADED_ROW_FIX = (
-    "Yahoo Finance sent these bars, so set data.start and data.end (--start "
-    "and --end on the command line) to leave the row out, or save the bars as "
-    "a Yahoo-format CSV file, correct the row and load that file (csv:PATH on "
-    "the command line, POST /v1/series over HTTP)"
-)
-
 
 def load_yfinance(
     ticker: str,
@@ -59,6 +51,7 @@ def load_yfinance(
     column: str = "close",
     cache_dir: Path | None = None,
     download: Download | None = None,
+    root_path: str = "",
 ) -> Series:
     """Download daily bars for ``ticker`` from Yahoo Finance, or read the cache.
 
@@ -69,7 +62,8 @@ def load_yfinance(
     the next call without a download. An open ``end`` is cached for the
     current local day only, because the key then contains today's date.
     ``download`` replaces ``yfinance.download`` (tests pass a fake with the
-    same signature).
+    same signature). The upload path that the fixes in errors name starts
+    with ``root_path``, the service's root path (empty on the command line).
 
     Every bar with a price must be dated on an NYSE session, whether it was
     downloaded or read from the cache (``check_bar_sessions``), and passes
@@ -110,7 +104,7 @@ def load_yfinance(
         label = f"cached {label} ({cache_path.name}, delete it to download again)"
         session_label = f"{session_label} in the cache file {cache_path.name}"
         series = _parse_bars(raw, column, label, source)
-        return _check_sessions(series, session_label)
+        return _check_sessions(series, session_label, root_path)
 
     first = start_text or EARLIEST_START.isoformat()
     frame = _download(symbol, first, end_text, download)
@@ -118,13 +112,25 @@ def load_yfinance(
     try:
         series = _parse_bars(raw, column, label, source)
     except DataError as exc:
-        fixed = f"{exc.message}. {DOWNLOADED_ROW_FIX}"
+        fixed = f"{exc.message}. {downloaded_row_fix(root_path)}"
         raise DataError(fixed, field=exc.field) from exc
-    series = _check_sessions(series, session_label)
+    series = _check_sessions(series, session_label, root_path)
     # only bars that passed every check are cached
     if cache_path is not None:
         _write_cache(cache_path, raw)
     return series
+
+
+def downloaded_row_fix(root_path: str = "") -> str:
+    """Return the fix appended to an error about the bars of a download,
+    whose data rows are counted as in the Yahoo-format CSV file that the
+    bars are cached as. Its upload path starts with ``root_path``."""
+    return (
+        "Yahoo Finance sent these bars, so set data.start and data.end "
+        "(--start and --end on the command line) to leave the row out, or "
+        "save the bars as a Yahoo-format CSV file, correct the row and "
+        f"{load_saved_file(root_path)}"
+    )
 
 
 def cache_file_name(
@@ -162,11 +168,11 @@ def _parse_bars(
     )
 
 
-def _check_sessions(series: Series, label: str) -> Series:
+def _check_sessions(series: Series, label: str, root_path: str) -> Series:
     """Check that every bar of ``series`` is dated on an NYSE session
     (``check_bar_sessions``), and return it with the note on the sessions
     that it skips appended to its cleaning notes, as a CSV file gets it."""
-    check_bar_sessions(series.frame.index, label)
+    check_bar_sessions(series.frame.index, label, root_path)
     note = session_gap_note(series.frame.index)
     if note is None:
         return series

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from models.calendar import session_days
+from models.data.saved_bars import load_saved_file
 from models.data.session_dates import non_session_positions, non_session_reason
 from models.errors import DataError
 
@@ -21,22 +22,29 @@ REASON = (
     "This service labels forecasts with NYSE sessions, one step per session, "
     "so it trains only on series whose rows are all dated on NYSE sessions."
 )
-OTHER_EXCHANGE_FIX = (
-    "Yahoo dates bars with the sessions of the ticker's own exchange. Use a "
-    "ticker that trades on NYSE sessions, such as one listed on a US "
-    "exchange, or save the bars on NYSE sessions as a Yahoo-format CSV file "
-    "and load that file (csv:PATH on the command line, POST /v1/series over "
-    "HTTP)"
-)
 
 
-def check_bar_sessions(dates: pd.DatetimeIndex, label: str) -> None:
+def other_exchange_fix(root_path: str = "") -> str:
+    """Return the fix for bars on the sessions of another exchange. The
+    upload path in it starts with ``root_path``, the service's root path."""
+    return (
+        "Yahoo dates bars with the sessions of the ticker's own exchange. Use "
+        "a ticker that trades on NYSE sessions, such as one listed on a US "
+        "exchange, or save the bars on NYSE sessions as a Yahoo-format CSV "
+        f"file and {load_saved_file(root_path)}"
+    )
+
+
+def check_bar_sessions(
+    dates: pd.DatetimeIndex, label: str, root_path: str = ""
+) -> None:
     """Raise ``DataError`` when one of the bars dated ``dates`` (N,), at
     midnight, is dated on no NYSE session.
 
     ``label`` names the data, such as "Yahoo Finance data for SAP.DE". The
     message names the first such date, why it is no session, why this
-    service needs sessions, and the fix. Its field is ``data.start`` or
+    service needs sessions, and the fix, whose upload path starts with
+    ``root_path``, the service's root path. Its field is ``data.start`` or
     ``data.end`` for a date outside the calendar, else ``data.ticker``.
     """
     bad = non_session_positions(dates)
@@ -45,7 +53,7 @@ def check_bar_sessions(dates: pd.DatetimeIndex, label: str) -> None:
 
     day = np.datetime64(dates[int(bad[0])], "D")
     others = f" (the first of {len(bad)} bars on no session)" if len(bad) > 1 else ""
-    fix, field = _fix(day)
+    fix, field = _fix(day, root_path)
     raise DataError(
         f"{label} has a bar dated {day}, which {non_session_reason(day)}{others}. "
         f"{REASON} {fix}",
@@ -53,7 +61,7 @@ def check_bar_sessions(dates: pd.DatetimeIndex, label: str) -> None:
     )
 
 
-def _fix(day: np.datetime64) -> tuple[str, str]:
+def _fix(day: np.datetime64, root_path: str) -> tuple[str, str]:
     """Return the fix for a bar dated ``day``, which is no NYSE session, and
     the spec field that the fix changes."""
     days = session_days()
@@ -69,4 +77,4 @@ def _fix(day: np.datetime64) -> tuple[str, str]:
             f"to {days[-1]} or earlier",
             "data.end",
         )
-    return OTHER_EXCHANGE_FIX, "data.ticker"
+    return other_exchange_fix(root_path), "data.ticker"

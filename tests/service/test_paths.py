@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from models.registry import Registry
 from service.settings import Settings
 from tests.conftest import ROOT, LiveServer
+from tests.models.data.test_data_yahoo import write_xetra_cache
 from tests.service.jobs_support import (
     LONG,
     finished,
@@ -40,11 +41,16 @@ def prefixed_job_server(
 ) -> Iterator[tuple[LiveServer, Path]]:
     """``rnn-forecast serve`` published under ``/rnn`` by a proxy that strips
     the prefix before forwarding, on a copy of the registry that its jobs may
-    write to, and its data folder."""
+    write to, and its data folder. Its download cache is ``cache`` beside
+    the data folder."""
+    folder = tmp_path_factory.mktemp("prefixed")
     server, _, data_dir = start_job_server(
         trained_registry.root,
-        tmp_path_factory.mktemp("prefixed"),
-        {"RNN_FORECAST_ROOT_PATH": ROOT_PATH},
+        folder,
+        {
+            "RNN_FORECAST_ROOT_PATH": ROOT_PATH,
+            "RNN_FORECAST_CACHE_DIR": str(folder / "cache"),
+        },
     )
     yield server, data_dir
     server.stop()
@@ -248,6 +254,36 @@ def test_data_errors_under_root_path(
     assert error["field"] == field
     assert message in error["message"]
     assert " /v1/" not in error["message"]
+
+
+def test_yfinance_job_error_under_root_path(
+    prefixed_job_server: tuple[LiveServer, Path],
+) -> None:
+    """Check that a job whose cached Yahoo Finance bars fall on no NYSE
+    session fails with a fix that names the upload path under the root path.
+    The bars come from the cache, so nothing is downloaded."""
+    server, data_dir = prefixed_job_server
+    write_xetra_cache(data_dir.parent / "cache")
+    data = {
+        "source": "yfinance",
+        "ticker": "SAP.DE",
+        "start": "2020-01-16",
+        "end": "2020-02-19",
+    }
+
+    submitted = server.client.post(
+        "/v1/training-jobs", json=tiny_job(name="sap", data=data)
+    )
+    assert submitted.status_code == 202, submitted.text
+    href = f"/v1/training-jobs/{submitted.json()['id']}"
+    done = wait_for_job(server.client, href, finished)
+
+    assert done["status"] == "failed", done
+    assert done["error"].startswith("Yahoo Finance data for SAP.DE")
+    assert done["error"].endswith(
+        f"load that file (csv:PATH on the command line, POST {ROOT_PATH}/v1/series "
+        "over HTTP)"
+    )
 
 
 def test_malformed_job_id_under_root_path(prefixed_server: LiveServer) -> None:

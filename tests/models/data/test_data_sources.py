@@ -174,7 +174,13 @@ def test_load_series_yfinance_arguments(
         {"source": "yfinance", "ticker": "NFLX", "start": "2020-01-01"}
     )
 
-    assert load_series(spec, cache_dir=tmp_path) == "series"
+    assert load_series(spec, cache_dir=tmp_path, root_path="/rnn") == "series"
     assert calls == [
-        ("NFLX", dt.date(2020, 1, 1), None, "close", {"cache_dir": tmp_path})
+        (
+            "NFLX",
+            dt.date(2020, 1, 1),
+            None,
+            "close",
+            {"cache_dir": tmp_path, "root_path": "/rnn"},
+        )
     ]

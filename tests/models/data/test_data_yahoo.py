@@ -20,8 +20,10 @@ import pandas as pd
 import pytest
 
 from models.data.csv_source import load_csv
+from models.data.sources import load_series
 from models.data.yahoo import load_yfinance
 from models.errors import DataError, SourceUnavailableError
+from models.spec import YFinanceData
 
 PRICES = ["Adj Close", "Close", "High", "Low", "Open", "Volume"]
 ALTERNATIVES = (
@@ -443,6 +445,30 @@ def test_yfinance_low_above_high_rejected(tmp_path: Path) -> None:
     )
     assert caught.value.field == "data"
     assert not (tmp_path / "yfinance").exists()
+
+
+def test_yfinance_fixes_name_root_path(tmp_path: Path) -> None:
+    """Check that the fixes of errors about bars name the upload path under
+    the service's root path, which ``load_series`` passes on."""
+    write_xetra_cache(tmp_path)
+    cached = YFinanceData(ticker="SAP.DE", start="2020-01-16", end="2020-02-19")
+    frame = yfinance_frame()
+    frame.loc[frame.index[1], ("Low", "NFLX")] = 331.0
+
+    with pytest.raises(DataError) as off_sessions:
+        load_series(cached, cache_dir=tmp_path, root_path="/rnn")
+    with pytest.raises(DataError) as bad_row:
+        load_yfinance(
+            "NFLX",
+            "2020-01-01",
+            "2020-01-07",
+            download=FakeDownload(frame),
+            root_path="/rnn",
+        )
+
+    rooted = "load that file (csv:PATH on the command line, POST /rnn/v1/series"
+    assert str(off_sessions.value).endswith(f"{rooted} over HTTP)")
+    assert str(bad_row.value).endswith(f"{rooted} over HTTP)")
 
 
 def test_yfinance_close_outside_day_range_rejected() -> None:
