@@ -4,7 +4,9 @@ Training windows and forecasts count one step per row, so a series that
 skips sessions, such as one whose rows without a close were dropped, joins
 the rows on either side of each gap as if they were consecutive sessions.
 The cleaning notes of a CSV file, an upload and a Yahoo Finance download
-list these sessions (``session_gap_note``).
+list these sessions (``session_gap_note``). The note ends with a fix that
+fits the source: rows can be added to a file, but not to the bars that
+Yahoo Finance sends.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ import pandas as pd
 from models.calendar import session_days
 from models.data.date_lists import format_dates
 from models.plurals import plural
+
+# the fix for a file, to which the user can add rows
+ADD_ROWS_FIX = "Add rows for the missing sessions to model them."
 
 
 @dataclass(frozen=True)
@@ -64,11 +69,12 @@ def find_session_gaps(dates: pd.DatetimeIndex) -> SessionGaps | None:
     )
 
 
-def session_gap_note(dates: pd.DatetimeIndex) -> str | None:
+def session_gap_note(dates: pd.DatetimeIndex, fix: str = ADD_ROWS_FIX) -> str | None:
     """Return the cleaning note that lists the sessions ``dates`` (N,) skip,
     or None when they skip none.
 
-    ``dates`` are as ``find_session_gaps`` takes them.
+    ``dates`` are as ``find_session_gaps`` takes them. The note ends with
+    ``fix``, one or more sentences on how to model the missing sessions.
     """
     gaps = find_session_gaps(dates)
     if gaps is None:
@@ -81,6 +87,5 @@ def session_gap_note(dates: pd.DatetimeIndex) -> str | None:
         f"the first and the last date: {format_dates(gaps.missing)}. The "
         f"longest gap is {plural(gaps.longest, 'session')}, {first}..{last}. "
         "Training and forecasts read the rows on either side of a gap as "
-        "consecutive sessions, so add rows for the missing sessions to model "
-        "them."
+        f"consecutive sessions. {fix}"
     )

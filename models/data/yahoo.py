@@ -62,15 +62,17 @@ def load_yfinance(
     the next call without a download. An open ``end`` is cached for the
     current local day only, because the key then contains today's date.
     ``download`` replaces ``yfinance.download`` (tests pass a fake with the
-    same signature). The upload path that the fixes in errors name starts
-    with ``root_path``, the service's root path (empty on the command line).
+    same signature). The upload path that the fixes in errors and notes
+    name starts with ``root_path``, the service's root path (empty on the
+    command line).
 
     Every bar with a price must be dated on an NYSE session, whether it was
     downloaded or read from the cache (``check_bar_sessions``), and passes
     the row checks of an uploaded file (``_parse_bars``). Bars that fail a
     check are not cached. When the bars skip NYSE sessions between the
     first and the last bar, the last cleaning note lists those sessions
-    (``session_gap_note``), as for a CSV file.
+    (``session_gap_note``), as for a CSV file, with the fix of
+    ``session_gap_fix``.
 
     Raises ``SourceUnavailableError`` when the download raises, and
     ``DataError`` when it returns no rows, a bar off the NYSE sessions or a
@@ -133,6 +135,20 @@ def downloaded_row_fix(root_path: str = "") -> str:
     )
 
 
+def session_gap_fix(root_path: str = "") -> str:
+    """Return the fix that ends the note on the NYSE sessions that the bars
+    skip. Yahoo's bars cannot be edited, so the fix is a saved file with
+    the missing rows, or a date range without a gap. Its upload path starts
+    with ``root_path``, the service's root path."""
+    return (
+        "Yahoo Finance sent no bars on these sessions. To model them, save the "
+        "bars as a Yahoo-format CSV file, add rows for the missing sessions "
+        f"and {load_saved_file(root_path)}. To train without a gap, set "
+        "data.start and data.end (--start and --end on the command line) to a "
+        "range that has none."
+    )
+
+
 def cache_file_name(
     ticker: str, start: dt.date | str | None, end: dt.date | str | None
 ) -> str:
@@ -171,9 +187,11 @@ def _parse_bars(
 def _check_sessions(series: Series, label: str, root_path: str) -> Series:
     """Check that every bar of ``series`` is dated on an NYSE session
     (``check_bar_sessions``), and return it with the note on the sessions
-    that it skips appended to its cleaning notes, as a CSV file gets it."""
+    that it skips appended to its cleaning notes. The note ends with
+    ``session_gap_fix`` in place of the advice to add rows that a CSV file
+    gets."""
     check_bar_sessions(series.frame.index, label, root_path)
-    note = session_gap_note(series.frame.index)
+    note = session_gap_note(series.frame.index, session_gap_fix(root_path))
     if note is None:
         return series
     return dataclasses.replace(series, cleaning=(*series.cleaning, note))

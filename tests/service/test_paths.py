@@ -3,6 +3,7 @@ encoded slashes."""
 
 from __future__ import annotations
 
+import datetime as dt
 import http.client
 import json
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import ValidationError
 
+from models.data.yahoo import cache_file_name
 from models.registry import Registry
 from service.settings import Settings
 from tests.conftest import ROOT, LiveServer
@@ -256,6 +258,16 @@ def test_data_errors_under_root_path(
     assert " /v1/" not in error["message"]
 
 
+def run_training_job(server: LiveServer, body: dict[str, Any]) -> dict[str, Any]:
+    """Submit the training job ``body`` and return it once it has finished.
+    The client sends paths without the root path, as the proxy forwards
+    them."""
+    submitted = server.client.post("/v1/training-jobs", json=body)
+    assert submitted.status_code == 202, submitted.text
+    href = f"/v1/training-jobs/{submitted.json()['id']}"
+    return wait_for_job(server.client, href, finished)
+
+
 def test_yfinance_job_error_under_root_path(
     prefixed_job_server: tuple[LiveServer, Path],
 ) -> None:
@@ -271,12 +283,7 @@ def test_yfinance_job_error_under_root_path(
         "end": "2020-02-19",
     }
 
-    submitted = server.client.post(
-        "/v1/training-jobs", json=tiny_job(name="sap", data=data)
-    )
-    assert submitted.status_code == 202, submitted.text
-    href = f"/v1/training-jobs/{submitted.json()['id']}"
-    done = wait_for_job(server.client, href, finished)
+    done = run_training_job(server, tiny_job(name="sap", data=data))
 
     assert done["status"] == "failed", done
     assert done["error"].startswith("Yahoo Finance data for SAP.DE")
@@ -284,6 +291,55 @@ def test_yfinance_job_error_under_root_path(
         f"load that file (csv:PATH on the command line, POST {ROOT_PATH}/v1/series "
         "over HTTP)"
     )
+
+
+def bars_with_hole(rows: int) -> tuple[bytes, str, str]:
+    """Return the header and last ``rows`` rows of the bundled NFLX file
+    without the row of 2020-12-03, a session, and the dates of its first
+    and last row."""
+    lines = (ROOT / "models" / "data" / "bundled" / "NFLX.csv").read_bytes()
+    kept = [line for line in lines.splitlines()[-rows:] if b"2020-12-03" not in line]
+    header = lines.splitlines()[0]
+    body = b"\n".join([header, *kept]) + b"\n"
+    return body, kept[0][:10].decode(), kept[-1][:10].decode()
+
+
+def test_gap_notes_fit_each_source(
+    prefixed_job_server: tuple[LiveServer, Path],
+) -> None:
+    """Check that the note on a skipped NYSE session advises adding rows to
+    an uploaded file, and for Yahoo Finance bars, which cannot be edited,
+    saving and completing them or changing the range."""
+    server, data_dir = prefixed_job_server
+    body, first, last = bars_with_hole(200)
+    end = (dt.date.fromisoformat(last) + dt.timedelta(days=1)).isoformat()
+    cache_file = data_dir.parent / "cache" / "yfinance"
+    cache_file /= cache_file_name("GAPS", first, end)
+    cache_file.parent.mkdir(parents=True, exist_ok=True)
+    cache_file.write_bytes(body)
+    data = {"source": "yfinance", "ticker": "GAPS", "start": first, "end": end}
+
+    uploaded = server.client.post(
+        "/v1/series", content=body, headers={"content-type": "text/csv"}
+    )
+    done = run_training_job(server, tiny_job(name="gaps", data=data))
+    assert done["status"] == "succeeded", done
+    version = server.client.get(f"/v1/models/gaps/versions/{done['result']['version']}")
+
+    assert uploaded.status_code == 201, uploaded.text
+    upload_note = uploaded.json()["cleaning"][-1]
+    assert upload_note.startswith("Found no row on 1 NYSE session")
+    assert upload_note.endswith(
+        "consecutive sessions. Add rows for the missing sessions to model them."
+    )
+    yahoo_note = version.json()["data"]["cleaning"][-1]
+    assert yahoo_note.startswith("Found no row on 1 NYSE session")
+    assert "Yahoo Finance sent no bars on these sessions." in yahoo_note
+    assert (
+        f"load that file (csv:PATH on the command line, POST {ROOT_PATH}/v1/series "
+        "over HTTP)" in yahoo_note
+    )
+    assert "Add rows" not in yahoo_note
 
 
 def test_malformed_job_id_under_root_path(prefixed_server: LiveServer) -> None:

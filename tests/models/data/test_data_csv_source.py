@@ -109,7 +109,7 @@ def test_load_csv_yahoo_cleaning_sentences(tmp_path: Path) -> None:
         "Found no row on 1 NYSE session between the first and the last date: "
         "2020-01-03. The longest gap is 1 session, 2020-01-03..2020-01-03. "
         "Training and forecasts read the rows on either side of a gap as "
-        "consecutive sessions, so add rows for the missing sessions to model "
+        "consecutive sessions. Add rows for the missing sessions to model "
         "them.",
     )
     assert series.frame["close"].tolist() == [1.0, 3.0, 4.5, 5.0]

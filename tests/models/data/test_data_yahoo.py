@@ -227,13 +227,22 @@ SESSIONS_WITH_HOLE = [
     "2020-01-02", "2020-01-03", "2020-01-06", "2020-01-07", "2020-01-13",
     "2020-01-14", "2020-01-15", "2020-01-16", "2020-01-17", "2020-01-21",
 ]  # fmt: skip
-HOLE_NOTE = (
+HOLE = (
     "Found no row on 3 NYSE sessions between the first and the last date: "
     "2020-01-08, 2020-01-09, 2020-01-10. The longest gap is 3 sessions, "
     "2020-01-08..2020-01-10. Training and forecasts read the rows on either "
-    "side of a gap as consecutive sessions, so add rows for the missing "
-    "sessions to model them."
+    "side of a gap as consecutive sessions."
 )
+# the note on the hole in bars from Yahoo Finance, which the user cannot
+# edit, and in a CSV file, which the user can
+YAHOO_HOLE_NOTE = (
+    f"{HOLE} Yahoo Finance sent no bars on these sessions. To model them, save "
+    "the bars as a Yahoo-format CSV file, add rows for the missing sessions "
+    "and load that file (csv:PATH on the command line, POST /v1/series over "
+    "HTTP). To train without a gap, set data.start and data.end (--start and "
+    "--end on the command line) to a range that has none."
+)
+CSV_HOLE_NOTE = f"{HOLE} Add rows for the missing sessions to model them."
 
 
 def test_yfinance_skipped_sessions_noted(tmp_path: Path) -> None:
@@ -245,10 +254,22 @@ def test_yfinance_skipped_sessions_noted(tmp_path: Path) -> None:
     as_csv = load_csv(tmp_path / "yfinance" / "NFLX_2020-01-01_2020-01-22.csv")
 
     assert len(fake.calls) == 1
-    assert downloaded.cleaning == (HOLE_NOTE,)
-    assert cached.cleaning == (HOLE_NOTE,)
-    assert as_csv.cleaning == (HOLE_NOTE,)
+    assert downloaded.cleaning == (YAHOO_HOLE_NOTE,)
+    assert cached.cleaning == (YAHOO_HOLE_NOTE,)
+    assert as_csv.cleaning == (CSV_HOLE_NOTE,)
     assert len(downloaded.frame) == len(SESSIONS_WITH_HOLE)
+
+
+def test_yfinance_gap_note_names_root_path() -> None:
+    fake = FakeDownload(yfinance_frame(dates=SESSIONS_WITH_HOLE))
+
+    series = load_yfinance(
+        "NFLX", "2020-01-01", "2020-01-22", download=fake, root_path="/rnn"
+    )
+
+    assert series.cleaning == (
+        YAHOO_HOLE_NOTE.replace("POST /v1/series", "POST /rnn/v1/series"),
+    )
 
 
 def test_yfinance_empty_result() -> None:

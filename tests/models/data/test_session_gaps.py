@@ -56,7 +56,7 @@ def test_clean_frame_notes_dropped_close_gap() -> None:
         "Found no row on 1 NYSE session between the first and the last date: "
         "2020-01-08. The longest gap is 1 session, 2020-01-08..2020-01-08. "
         "Training and forecasts read the rows on either side of a gap as "
-        "consecutive sessions, so add rows for the missing sessions to model "
+        "consecutive sessions. Add rows for the missing sessions to model "
         "them.",
     ]
 
