@@ -19,7 +19,7 @@ import os
 import re
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from models.cancellation import StopCheck, stop_if_requested
 from models.errors import DataError, LimitExceededError, NotFoundError
@@ -28,6 +28,10 @@ from models.quoted_ids import quoted
 from models.spec import MIN_HORIZON, MIN_LOOKBACK, TrainingSpec
 from service.cursors import decode_cursor, encode_cursor, invalid_cursor
 from service.settings import Settings
+
+if TYPE_CHECKING:
+    # the series module imports pandas, which start-up does not need
+    from models.data.series import Series
 
 SERIES_ID_PATTERN = r"^[a-f0-9]{32}$"
 SERIES_ID_RE = re.compile(SERIES_ID_PATTERN)
@@ -95,7 +99,23 @@ def save_series(
     check_upload_rows(len(series.frame), settings.max_series_rows, field)
     check_trainable_rows(len(series.frame), field)
 
-    info = {
+    info = upload_description(series, series_id, len(raw), filename)
+    stop_if_requested(should_stop, PARSE_NAME)
+    folder = series_dir(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    _write_atomic(folder / f"{series_id}.csv", raw)
+    _write_atomic(folder / f"{series_id}.json", json.dumps(info, indent=2).encode())
+    return info
+
+
+def upload_description(
+    series: Series, series_id: str, size: int, filename: str | None
+) -> dict[str, Any]:
+    """Return the description stored beside the upload ``series_id``: the
+    id, rows, date range, format, columns and cleaning notes of the parsed
+    ``series``, the upload's ``size`` in bytes, its ``filename`` and the
+    time of upload."""
+    return {
         "id": series_id,
         "rows": len(series.frame),
         "start": series.start.isoformat(),
@@ -105,17 +125,11 @@ def save_series(
         "columns": [str(name) for name in series.frame.columns],
         "cleaning": list(series.cleaning),
         "sha256": series.sha256,
-        "bytes": len(raw),
+        "bytes": size,
         "filename": filename,
         # microseconds, so that uploads in one second still list newest first
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="microseconds"),
     }
-    stop_if_requested(should_stop, PARSE_NAME)
-    folder = series_dir(settings)
-    folder.mkdir(parents=True, exist_ok=True)
-    _write_atomic(folder / f"{series_id}.csv", raw)
-    _write_atomic(folder / f"{series_id}.json", json.dumps(info, indent=2).encode())
-    return info
 
 
 def check_upload_rows(rows: int, limit: int, field: str = "body") -> None:

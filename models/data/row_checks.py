@@ -14,15 +14,26 @@ from models.errors import DataError
 
 # ASCII digits only, because \d also matches digits of other scripts
 ISO_DATE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+# a time of day after the date, without a UTC offset, such as " 16:00" or
+# "T16:00:00.5"
+TIME_OF_DAY = r"[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?"
 # the prices that must lie between low and high on every row
 BOUNDED_COLUMNS = ("open", "close")
 
 
-def check_iso_dates(column: pd.Series, label: str) -> None:
+def check_iso_dates(
+    column: pd.Series, label: str, *, time_of_day: bool = False
+) -> None:
     """Raise ``DataError`` for the first date cell of ``column`` (strings)
-    not written as YYYY-MM-DD, such as ``20201210`` or a date with a time."""
+    not written as YYYY-MM-DD, such as ``20201210`` or a date with a time.
+
+    With ``time_of_day``, a YYYY-MM-DD date followed by a time without a
+    UTC offset, such as ``2020-12-10 16:00``, passes too. Its date does not
+    depend on a timezone, and parsing drops the time with a cleaning note.
+    """
+    pattern = ISO_DATE + (f"(?:{TIME_OF_DAY})?" if time_of_day else "")
     text = column.astype("string").str.strip().reset_index(drop=True)
-    written = text.str.fullmatch(ISO_DATE).fillna(False).to_numpy(dtype=bool)
+    written = text.str.fullmatch(pattern).fillna(False).to_numpy(dtype=bool)
     if written.all():
         return
 

@@ -69,6 +69,11 @@ def load_upload(
     Its error then ends with how to upload a corrected file
     (``_reupload_fix``), because the stored file cannot be edited. The API
     paths in these errors start with ``root_path``.
+
+    A date followed by a time of day without a UTC offset, which earlier
+    releases stored, is read at midnight of that date. Those releases read
+    it so too, and the upload's description (``GET /v1/series/{id}``)
+    lists the dropped times in ``cleaning``, as the loaded series does.
     """
     if upload_dir is None:
         raise DataError(
@@ -90,7 +95,9 @@ def load_upload(
     source = {"source": "upload", "series_id": spec.series_id, "column": spec.column}
     label = f"uploaded series {spec.series_id}"
     try:
-        return parse_csv_bytes(raw, column=spec.column, label=label, source=source)
+        return parse_csv_bytes(
+            raw, column=spec.column, label=label, source=source, time_of_day=True
+        )
     except DataError as exc:
         if not _passes_earlier_checks(raw, spec.column, label, source):
             raise

@@ -9,14 +9,16 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from models.calendar import first_sessions
+from models.data.csv_source import parse_csv_bytes
 from models.registry import Registry
 from service.cursors import encode_cursor
-from service.series_store import list_series
+from service.series_store import list_series, upload_description
 from service.settings import Settings
 from tests.conftest import ROOT, LiveServer
 from tests.models.data.test_session_dates import WEEKEND_CSV, weekend_message
@@ -572,6 +574,56 @@ def test_earlier_upload_rejected_with_reupload(
     )
     assert deleted.status_code == 200, deleted.text
     assert not info_path.exists()
+
+
+def store_earlier_upload(folder: Path, series_id: str, raw: bytes) -> dict[str, Any]:
+    """Store ``raw`` as the upload ``series_id`` in ``folder``, with the
+    description that a release before the row checks of dates and prices
+    wrote for it, and return that description."""
+    series = parse_csv_bytes(
+        raw,
+        label="the uploaded CSV",
+        source={"source": "upload", "series_id": series_id},
+        check_all_columns=True,
+        strict_rows=False,
+    )
+    info = upload_description(series, series_id, len(raw), None)
+    folder.mkdir(exist_ok=True)
+    (folder / f"{series_id}.csv").write_bytes(raw)
+    (folder / f"{series_id}.json").write_text(json.dumps(info))
+    return info
+
+
+def test_earlier_upload_time_of_day_trains(
+    client: httpx.Client, series_server: tuple[LiveServer, Path]
+) -> None:
+    """Check that an upload stored with a time of day in its dates, which a
+    new upload may not have, trains on the dates, rows and cleaning notes
+    that its description shows."""
+    series_id = "71e0f0d4a3b2c1d0e9f8a7b6c5d4e3f2"
+    lines = yahoo_tail(120).splitlines()
+    timed = [lines[0]] + [line[:10] + b" 16:00:00" + line[10:] for line in lines[1:]]
+    stored = store_earlier_upload(
+        series_server[1] / "series", series_id, b"\n".join(timed) + b"\n"
+    )
+    data = {"source": "upload", "series_id": series_id}
+
+    described = client.get(f"/v1/series/{series_id}")
+    listed = client.get("/v1/series", params={"limit": 1000}).json()["series"]
+    submitted = client.post("/v1/training-jobs", json=tiny_job(name="timed", data=data))
+    assert submitted.status_code == 202, submitted.text
+    done = wait_for_job(client, submitted.json()["href"], finished)
+    assert done["status"] == "succeeded", done
+    version = client.get(f"/v1/models/timed/versions/{done['result']['version']}")
+    client.delete(f"/v1/series/{series_id}")
+
+    assert described.status_code == 200
+    assert described.json() == stored
+    assert stored in listed
+    assert stored["cleaning"][0].startswith("Dropped the time of day from 120 dates")
+    trained = version.json()["data"]
+    for key in ("rows", "start", "end", "cleaning"):
+        assert trained[key] == stored[key], key
 
 
 def test_missing_column_of_upload_rejected(client: httpx.Client) -> None:

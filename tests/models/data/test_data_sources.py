@@ -93,11 +93,11 @@ EARLIER_UPLOADS = {
         "one step per NYSE session, so remove the rows dated on weekends and "
         "NYSE holidays",
     ),
-    "time of day": (
-        "date,value\n2020-01-02 16:00,1\n2020-01-03 16:00,2\n",
-        "invalid date '2020-01-02 16:00' in data row 1 (row 1 is the first row "
-        "after the header); write dates as YYYY-MM-DD, without a time or a "
-        "UTC offset",
+    "UTC offset": (
+        "date,value\n2020-01-02T16:00-05:00,1\n2020-01-03T16:00-05:00,2\n",
+        "invalid date '2020-01-02T16:00-05:00' in data row 1 (row 1 is the "
+        "first row after the header); write dates as YYYY-MM-DD, without a "
+        "time or a UTC offset",
     ),
     "low above high": (
         "Date,Open,High,Low,Close,Adj Close,Volume\n"
@@ -121,6 +121,24 @@ def test_earlier_upload_error_gives_reupload(tmp_path: Path, case: str) -> None:
         f"uploaded series {SERIES_ID}: {error}. {REUPLOAD_FIX}"
     )
     assert caught.value.field == "data"
+
+
+@pytest.mark.parametrize("time", [" 16:00", "T16:00:00", " 09:30:15.5"])
+def test_earlier_upload_time_of_day_read_at_midnight(tmp_path: Path, time: str) -> None:
+    """Check that a stored upload whose dates have a time of day without a
+    UTC offset, as earlier releases accepted them, loads with its dates at
+    midnight and the note that the upload's description lists."""
+    dates = ["2020-01-02", "2020-01-03", "2020-01-06"]
+    text = "date,value\n" + "".join(f"{day}{time},{n}\n" for n, day in enumerate(dates))
+    (tmp_path / f"{SERIES_ID}.csv").write_text(text)
+
+    series = load_series(UploadedData(series_id=SERIES_ID), upload_dir=tmp_path)
+
+    assert list(series.frame.index.strftime("%Y-%m-%d")) == dates
+    assert series.frame["close"].tolist() == [0.0, 1.0, 2.0]
+    assert series.cleaning == (
+        f"Dropped the time of day from 3 dates: {', '.join(dates)}.",
+    )
 
 
 def test_upload_errors_name_root_path(tmp_path: Path) -> None:
