@@ -14,14 +14,18 @@ Scripts are the Script_Extensions property from fontTools' copy of the
 Unicode Character Database. Common and Inherited characters, such as
 digits, emoji and combining marks of no script, go with every script.
 
-NOTE: a word wholly in one script whose letters look Latin, such as
-Cyrillic ``рау``, passes. The standard's whole-script confusable detection
-would catch it, but it needs the confusables data of UTS #39, which neither
-Python nor fontTools ships.
+U+00B5 MICRO SIGN is Common there, but NFKC makes it U+03BC GREEK SMALL
+LETTER MU, which passes for a ``u``, so both count as Greek. Either one
+that starts an SI unit symbol, as in ``10μm`` or ``μs_latency``, is the
+micro prefix and goes with every script instead.
+
+A word wholly in one script whose letters look Latin, such as Cyrillic
+``рау``, is no mix; ``filename_look_alikes`` marks such names.
 """
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 from fontTools import unicodedata as ucd
@@ -30,6 +34,7 @@ from models.errors import InvalidInputError
 
 # ISO 15924 codes
 LATIN = "Latn"
+GREEK = "Grek"
 COMMON = "Zyyy"
 INHERITED = "Zinh"
 # the scripts that UTS #39 adds to a character's set, because one writing
@@ -83,6 +88,41 @@ WITH_LATIN_MODERATELY = frozenset(
 SEPARATOR_CATEGORIES = frozenset("PSZ")
 # the maximum number of non-Latin characters that an error message names
 MAX_NAMED_CHARS = 3
+# U+00B5 MICRO SIGN and U+03BC GREEK SMALL LETTER MU, its NFKC form
+MICRO_SIGNS = frozenset("\u00b5\u03bc")
+# SI unit symbols that take the micro prefix, as in μm, μs, μg, μL, μmol
+# and μM (micromolar). A mu is a prefix only before a whole symbol, so the
+# mu of ``μpdate`` is a Greek letter.
+MICRO_UNITS = frozenset(
+    {
+        "A",
+        "Bq",
+        "C",
+        "F",
+        "Gy",
+        "H",
+        "Hz",
+        "J",
+        "K",
+        "L",
+        "M",
+        "N",
+        "Pa",
+        "S",
+        "Sv",
+        "T",
+        "V",
+        "W",
+        "Wb",
+        "g",
+        "l",
+        "m",
+        "mol",
+        "s",
+    }
+)
+# the letters after a micro sign, up to the next character that is no letter
+LETTERS_AFTER = re.compile(r"[^\W\d_]*")
 
 
 def script_set(char: str) -> frozenset[str] | None:
@@ -110,11 +150,12 @@ def check_filename_scripts(name: str | None, field: str) -> None:
     word = None if name is None else mixed_script_word(name)
     if word is None:
         return
-    others = [
-        char
-        for char in dict.fromkeys(word)
-        if (scripts := script_set(char)) is not None and LATIN not in scripts
-    ]
+    pairs = zip(word, word_script_sets(word), strict=True)
+    others = list(
+        dict.fromkeys(
+            char for char, scripts in pairs if scripts and LATIN not in scripts
+        )
+    )
     named = [
         f"U+{ord(char):04X} {unicodedata.name(char, '')}"
         for char in others[:MAX_NAMED_CHARS]
@@ -155,7 +196,7 @@ def words(name: str) -> list[str]:
 def _moderately_restrictive(word: str) -> bool:
     """Return whether ``word`` is single-script, or is Latin with one script
     or writing system of ``WITH_LATIN_HIGHLY`` or ``WITH_LATIN_MODERATELY``."""
-    sets = [scripts for char in word if (scripts := script_set(char)) is not None]
+    sets = [scripts for scripts in word_script_sets(word) if scripts is not None]
     if not sets or frozenset.intersection(*sets):
         return True
 
@@ -165,13 +206,38 @@ def _moderately_restrictive(word: str) -> bool:
     return bool(shared & (WITH_LATIN_HIGHLY | WITH_LATIN_MODERATELY))
 
 
+def word_script_sets(word: str) -> list[frozenset[str] | None]:
+    """Return the ``script_set`` of each character of ``word``, with a
+    micro sign of ``MICRO_SIGNS`` counted as Greek, or as None (every
+    script) where it is the micro prefix of a unit symbol."""
+    return [
+        _micro_scripts(word, index) if char in MICRO_SIGNS else script_set(char)
+        for index, char in enumerate(word)
+    ]
+
+
+def _micro_scripts(word: str, index: int) -> frozenset[str] | None:
+    """Return the scripts of the micro sign ``word[index]``: None when it
+    starts a run of letters that is a symbol of ``MICRO_UNITS`` and follows
+    no letter, as in ``10μm``, and Greek otherwise, as in ``μpdate``."""
+    unit = LETTERS_AFTER.match(word, index + 1)
+    after_letter = index > 0 and word[index - 1].isalpha()
+    if unit is not None and unit.group() in MICRO_UNITS and not after_letter:
+        return None
+    return frozenset({GREEK})
+
+
 def scripts_named(word: str) -> list[str]:
     """Return the names of the Script property values of ``word``'s
     characters other than Common and Inherited, in the order they first
-    appear, such as ``['Latin', 'Cyrillic']``."""
+    appear, such as ``['Latin', 'Cyrillic']``. A micro sign of
+    ``MICRO_SIGNS`` is named Greek unless it is a unit's micro prefix."""
     names: list[str] = []
-    for char in word:
-        script = ucd.script(char)
+    for char, scripts in zip(word, word_script_sets(word), strict=True):
+        if char in MICRO_SIGNS:
+            script = COMMON if scripts is None else GREEK
+        else:
+            script = ucd.script(char)
         name = ucd.script_name(script)
         if script not in (COMMON, INHERITED) and name not in names:
             names.append(name)

@@ -91,7 +91,9 @@ class SeriesOut(BaseModel):
         "select nothing), whitespace runs as "
         "one space, and at most 255 characters; null for a text/csv body or "
         "an empty name. An upload whose name has a word that mixes scripts, "
-        "such as Latin with Cyrillic or Greek look-alikes, gets 422",
+        "such as Latin with Cyrillic or Greek look-alikes, gets 422; a micro "
+        "sign (U+00B5 or U+03BC) passes beside Latin as the prefix of a unit "
+        "symbol, as in 10μm.csv",
     )
     created_at: str
 

@@ -1,9 +1,11 @@
 """Upload names whose words mix scripts, after UTS #39: Latin words with a
-Cyrillic or Greek look-alike are found, names in one script pass, and no
-joiner stays between characters of the Latin script."""
+Cyrillic or Greek look-alike are found, names in one script pass, a micro
+sign passes only as the prefix of a unit, and no joiner stays between
+characters of the Latin script."""
 
 from __future__ import annotations
 
+import string
 import unicodedata
 from functools import cache
 
@@ -14,6 +16,8 @@ from hypothesis import strategies as st
 
 from models.errors import InvalidInputError
 from service.filename_scripts import (
+    MICRO_SIGNS,
+    MICRO_UNITS,
     WITH_LATIN_HIGHLY,
     WITH_LATIN_MODERATELY,
     check_filename_scripts,
@@ -121,6 +125,16 @@ def test_single_script_name_passes(name: list[str], separator: str) -> None:
         "\U0001f468\u200d\U0001f469\u200d\U0001f467 paypal.csv",
         "caf\u00e9 \u00df\u02b0.csv",
         "\u13da\u13a2\u13b5.csv",
+        # the micro prefix of a unit, as Greek mu or as MICRO SIGN
+        "10\u03bcm.csv",
+        "10\u00b5m.csv",
+        "\u03bcs_latency.csv",
+        "2\u03bcM IC50.csv",
+        "\u00b5L per min.csv",
+        "5\u03bcmol-2024.csv",
+        # a mu in a word without Latin letters
+        "\u03bc.csv",
+        "\u03bc\u03b5\u03c4\u03c1\u03ae\u03c3\u03b5\u03b9\u03c2.csv",
     ],
 )
 def test_legitimate_name_passes(name: str) -> None:
@@ -139,10 +153,57 @@ def test_legitimate_name_passes(name: str) -> None:
         # two scripts other than Latin
         ("\u03b1\u0432.csv", "\u03b1\u0432"),
         ("\u0915\u0627.csv", "\u0915\u0627"),
+        # a micro sign that prefixes no unit is a Greek letter, which NFKC
+        # makes of MICRO SIGN too
+        ("\u03bcpdate.csv", "\u03bcpdate"),
+        ("\u00b5pdate.csv", "\u00b5pdate"),
+        ("\u03bcmbrella.csv", "\u03bcmbrella"),
+        ("x\u03bcm.csv", "x\u03bcm"),
+        ("data\u00b5.csv", "data\u00b5"),
     ],
 )
 def test_mixed_word_found(name: str, word: str) -> None:
     assert mixed_script_word(name) == word
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    micro=st.sampled_from(sorted(MICRO_SIGNS)),
+    unit=st.sampled_from(sorted(MICRO_UNITS)),
+    number=st.integers(0, 9999).map(str) | st.just(""),
+    tail=st.sampled_from(["", "2", "-1", "_per_day", " run 3"]),
+)
+def test_micro_prefix_of_unit_passes(
+    micro: str, unit: str, number: str, tail: str
+) -> None:
+    name = f"sensor {number}{micro}{unit}{tail}.csv"
+
+    check_filename_scripts(name, "file")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    micro=st.sampled_from(sorted(MICRO_SIGNS)),
+    letters=st.text(st.sampled_from(string.ascii_letters), min_size=1, max_size=6),
+    before=st.sampled_from(["", "x"]),
+)
+def test_micro_sign_beside_latin_word_found(
+    micro: str, letters: str, before: str
+) -> None:
+    word = f"{before}{micro}{letters}"
+    # a unit symbol after no letter is the micro prefix, which passes
+    if not before and letters in MICRO_UNITS:
+        assert mixed_script_word(f"{word}.csv") is None
+        return
+
+    with pytest.raises(InvalidInputError) as raised:
+        check_filename_scripts(f"{word}.csv", "file")
+
+    message = raised.value.message
+    assert "Greek" in message
+    assert "Latin" in message
+    assert f"in the word {word!r}" in message
+    assert f"U+{ord(micro):04X}" in message
 
 
 def test_words_split_at_punctuation_and_spaces() -> None:

@@ -206,9 +206,12 @@ def test_upload_mixed_script_name_rejected(server: LiveServer) -> None:
         "\u03b4\u03b5\u03b4\u03bf\u03bc\u03ad\u03bd\u03b1.csv",
         "\u6771\u4eac\u30bf\u30ef\u30fc.csv",
         "\U0001f525 prices.csv",
+        # the micro prefix of a unit beside Latin letters
+        "sensor 10\u03bcm.csv",
+        "sensor 10\u00b5m.csv",
     ],
 )
-def test_upload_single_script_name_kept(server: LiveServer, name: str) -> None:
+def test_upload_accepted_name_kept(server: LiveServer, name: str) -> None:
     headers = {"content-type": f"multipart/form-data; boundary={BOUNDARY}"}
 
     response = server.client.post(
@@ -217,3 +220,17 @@ def test_upload_single_script_name_kept(server: LiveServer, name: str) -> None:
 
     assert response.status_code == 201, response.text
     assert response.json()["filename"] == name
+
+
+@pytest.mark.parametrize("micro", ["\u03bc", "\u00b5"])
+def test_upload_mu_in_latin_word_rejected(server: LiveServer, micro: str) -> None:
+    headers = {"content-type": f"multipart/form-data; boundary={BOUNDARY}"}
+    body = form(f"{micro}pdate.csv", yahoo_tail(50))
+
+    response = server.client.post("/v1/series", content=body, headers=headers)
+
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert f"in the word '{micro}pdate'" in problem["detail"]
+    assert f"U+{ord(micro):04X}" in problem["detail"]
+    assert [error["field"] for error in problem["errors"]] == ["file"]
