@@ -27,6 +27,7 @@ from models.plurals import plural
 from models.quoted_ids import quoted
 from models.spec import MIN_HORIZON, MIN_LOOKBACK, TrainingSpec
 from service.cursors import decode_cursor, encode_cursor, invalid_cursor
+from service.filename_look_alikes import latin_look_alike
 from service.settings import Settings
 
 if TYPE_CHECKING:
@@ -105,7 +106,7 @@ def save_series(
     folder.mkdir(parents=True, exist_ok=True)
     _write_atomic(folder / f"{series_id}.csv", raw)
     _write_atomic(folder / f"{series_id}.json", json.dumps(info, indent=2).encode())
-    return info
+    return described(info)
 
 
 def upload_description(
@@ -179,13 +180,23 @@ def read_series_info(settings: Settings, series_id: str) -> dict[str, Any]:
     ``NotFoundError`` when there is no such upload."""
     path = series_path(settings, series_id).with_suffix(".json")
     try:
-        return json.loads(path.read_text())
+        return described(json.loads(path.read_text()))
     except FileNotFoundError as exc:
         raise NotFoundError(
             f"series {series_id} not found; upload it with "
             f"POST {settings.root_path}/v1/series",
             field="series_id",
         ) from exc
+
+
+def described(info: dict[str, Any]) -> dict[str, Any]:
+    """Return the stored description ``info`` with ``filename_looks_like``,
+    the all-Latin name that its ``filename`` can pass for, or None.
+
+    It is derived when the description is read, so uploads stored before
+    the field existed get it too.
+    """
+    return {**info, "filename_looks_like": latin_look_alike(info.get("filename"))}
 
 
 SeriesPosition = tuple[dt.datetime, str]
@@ -206,7 +217,7 @@ def list_series(
         if not SERIES_ID_RE.fullmatch(path.stem):
             continue
         try:
-            infos.append(json.loads(path.read_text()))
+            infos.append(described(json.loads(path.read_text())))
         except FileNotFoundError:
             continue  # deleted while listing
     infos.sort(key=series_position, reverse=True)

@@ -61,6 +61,7 @@ SERIES_EXAMPLE = {
     "sha256": "5f0c...",
     "bytes": 81234,
     "filename": "NFLX.csv",
+    "filename_looks_like": None,
     "created_at": "2026-12-04T16:20:46.137512+00:00",
 }
 
@@ -94,6 +95,15 @@ class SeriesOut(BaseModel):
         "such as Latin with Cyrillic or Greek look-alikes, gets 422; a micro "
         "sign (U+00B5 or U+03BC) passes beside Latin as the prefix of a unit "
         "symbol, as in 10μm.csv",
+    )
+    filename_looks_like: str | None = Field(
+        default=None,
+        description="The all-Latin name that filename can pass for, when "
+        "each of its letters of another script looks like a Latin letter, "
+        "as Cyrillic 'рау.csv' (U+0440, U+0430, U+0443) passes for "
+        "'pay.csv'; null otherwise. Such names are kept, because many are "
+        "real words of their script, so a client that shows filename "
+        "should mark it when this is set",
     )
     created_at: str
 

@@ -234,3 +234,36 @@ def test_upload_mu_in_latin_word_rejected(server: LiveServer, micro: str) -> Non
     assert f"in the word '{micro}pdate'" in problem["detail"]
     assert f"U+{ord(micro):04X}" in problem["detail"]
     assert [error["field"] for error in problem["errors"]] == ["file"]
+
+
+def test_upload_look_alike_name_marked(server: LiveServer) -> None:
+    headers = {"content-type": f"multipart/form-data; boundary={BOUNDARY}"}
+    # U+0440, U+0430 and U+0443 of the Cyrillic script
+    name = "\u0440\u0430\u0443 2024.csv"
+
+    response = server.client.post(
+        "/v1/series", content=form(name, yahoo_tail(50)), headers=headers
+    )
+
+    assert response.status_code == 201, response.text
+    info = response.json()
+    assert info["filename"] == name
+    assert info["filename_looks_like"] == "pay 2024.csv"
+    stored = server.client.get(f"/v1/series/{info['id']}").json()
+    assert stored["filename_looks_like"] == "pay 2024.csv"
+    listed = server.client.get("/v1/series").json()["series"]
+    marks = {entry["id"]: entry["filename_looks_like"] for entry in listed}
+    assert marks[info["id"]] == "pay 2024.csv"
+
+
+def test_upload_latin_name_unmarked(server: LiveServer) -> None:
+    headers = {"content-type": f"multipart/form-data; boundary={BOUNDARY}"}
+
+    response = server.client.post(
+        "/v1/series", content=form("pay 2024.csv", yahoo_tail(50)), headers=headers
+    )
+
+    assert response.status_code == 201, response.text
+    assert response.json()["filename_looks_like"] is None
+    stored = server.client.get(f"/v1/series/{response.json()['id']}").json()
+    assert stored["filename_looks_like"] is None
