@@ -5,20 +5,35 @@ such as "Missing boundary in multipart.", and ``Request.form`` turns them into
 400 responses. ``parse_form`` runs the parser itself and raises
 ``InvalidInputError`` (422) on the field ``file`` instead. Its message names
 what is wrong with the form and how to send the CSV.
+
+The parser decodes a part's ``filename`` in the charset of the Content-Type
+(UTF-8 unless it names one), and as Latin-1 where that fails or the
+charset is unknown, with no error. ``decoded_filename`` decodes the sent
+bytes again, strictly, and rejects a name that is not valid in that
+charset, so a name is never shown in an encoding that the client did not
+use. The parser ignores the ``filename*`` parameter of RFC 5987, which RFC
+7578, section 4.2, forbids in forms. Percent escapes such as ``%C3%A9``
+are kept as sent.
 """
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import AsyncIterator
 
 from python_multipart.multipart import parse_options_header
-from starlette.datastructures import FormData, Headers
+from starlette.datastructures import FormData, Headers, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from models.errors import InvalidInputError
-from service.header_values import header_text
+from service.header_values import header_text, quoted_header
 
 FILE_FIELD = "file"
+DEFAULT_CHARSET = "utf-8"
+FILENAME_FIX = (
+    "send the filename as UTF-8, or give the name in the form: "
+    f"curl -F '{FILE_FIELD}=@series.csv;filename=NAME.csv'"
+)
 MAX_FORM_FIELDS = 10
 FIX = (
     f"send the CSV as the only file of the form, in the field {FILE_FIELD!r} "
@@ -89,3 +104,62 @@ def form_problem(exc: MultiPartException) -> str:
     if exc.__cause__ is not None:
         problem += f" ({exc.__cause__})"
     return problem
+
+
+def decoded_filename(headers: Headers, upload: UploadFile) -> str | None:
+    """Return the ``filename`` parameter of the part of ``upload``, in a
+    form sent with ``headers``, decoded as the form parser decodes it.
+
+    Raises ``InvalidInputError`` (422) on the field ``file`` when the bytes
+    are not valid in the charset of the Content-Type (UTF-8 unless it names
+    one), or when that charset is unknown, where the parser would read the
+    name as Latin-1.
+    """
+    dispositions = [
+        value for name, value in upload.headers.raw if name == b"content-disposition"
+    ]
+    # the parser reads the last Content-Disposition header of a part
+    _, options = parse_options_header(dispositions[-1] if dispositions else b"")
+    raw = options.get(b"filename")
+    if raw is None:
+        return upload.filename
+    charset = form_charset(headers)
+    try:
+        return raw.decode(charset)
+    except UnicodeDecodeError as exc:
+        raise InvalidInputError(
+            f"the filename {quoted_header(raw)} of the form field {FILE_FIELD!r} "
+            f"is not valid {_charset_label(charset)} (byte "
+            f"0x{raw[exc.start]:02X} at offset {exc.start}: {exc.reason}); "
+            f"{FILENAME_FIX}",
+            field=FILE_FIELD,
+        ) from exc
+
+
+def form_charset(headers: Headers) -> str:
+    """Return the codec name of the ``charset`` parameter of the
+    Content-Type in ``headers``, or ``DEFAULT_CHARSET`` without one.
+
+    Raises ``InvalidInputError`` for a charset that Python does not know.
+    """
+    _, options = parse_options_header(headers.get("content-type", ""))
+    declared = options.get(b"charset")
+    if declared is None:
+        return DEFAULT_CHARSET
+    try:
+        return codecs.lookup(declared.decode("latin-1")).name
+    except LookupError as exc:
+        raise InvalidInputError(
+            f"the charset {quoted_header(declared)} of the Content-Type "
+            "multipart/form-data is unknown, so the filename of the form field "
+            f"{FILE_FIELD!r} cannot be decoded; leave the charset out and "
+            f"{FILENAME_FIX}",
+            field=FILE_FIELD,
+        ) from exc
+
+
+def _charset_label(charset: str) -> str:
+    """Return how messages name the codec ``charset``."""
+    if charset == DEFAULT_CHARSET:
+        return "UTF-8"
+    return f"{charset}, the charset that the Content-Type names"

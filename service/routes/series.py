@@ -30,7 +30,7 @@ from service.header_values import quoted_header
 from service.jobs.uploads import delete_unused_series
 from service.jobs.views import ManagerDep
 from service.links import public_path
-from service.multipart import FILE_FIELD, parse_form
+from service.multipart import FILE_FIELD, decoded_filename, parse_form
 from service.openapi import RETRY_AFTER_HEADER, problem_example
 from service.path_params import SeriesIdParam
 from service.query_params import SinglePageValues
@@ -142,7 +142,9 @@ UPLOAD_BODY = {
         },
         422: {
             "description": "Invalid CSV content, such as a date that is not an "
-            "NYSE session, too many rows, fewer than 5 rows, or an invalid form"
+            "NYSE session, too many rows, fewer than 5 rows, an invalid form, "
+            "or a filename that is not valid UTF-8 (or not valid in the "
+            "charset that the Content-Type names)"
         },
         503: {
             "description": "RNN_FORECAST_UPLOAD_WORKERS uploads are being "
@@ -330,7 +332,7 @@ async def _read_multipart(
         raw = await upload.read()
         if len(raw) > limit:
             raise _too_large(settings)
-        filename = display_filename(upload.filename)
+        filename = display_filename(decoded_filename(request.headers, upload))
         check_filename_scripts(filename, FILE_FIELD)
         return raw, filename
     finally:

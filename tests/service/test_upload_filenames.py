@@ -136,14 +136,21 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     live.stop()
 
 
-def form(filename: str, csv: bytes) -> bytes:
+def form(filename: str | bytes, csv: bytes) -> bytes:
     """A multipart form with ``csv`` in the field ``file`` under
-    ``filename``, written as UTF-8 as browsers send it."""
+    ``filename``, written as UTF-8 when it is text."""
+    raw = filename.encode() if isinstance(filename, str) else filename
+    return form_part(b'form-data; name="file"; filename="' + raw + b'"', csv)
+
+
+def form_part(disposition: bytes, csv: bytes) -> bytes:
+    """A multipart form of one part, ``csv`` with the Content-Disposition
+    ``disposition``."""
     return (
         f"--{BOUNDARY}\r\n".encode()
-        + b'Content-Disposition: form-data; name="file"; filename="'
-        + filename.encode()
-        + b'"\r\nContent-Type: text/csv\r\n\r\n'
+        + b"Content-Disposition: "
+        + disposition
+        + b"\r\nContent-Type: text/csv\r\n\r\n"
         + csv
         + f"\r\n--{BOUNDARY}--\r\n".encode()
     )
@@ -209,6 +216,8 @@ def test_upload_mixed_script_name_rejected(server: LiveServer) -> None:
         # the micro prefix of a unit beside Latin letters
         "sensor 10\u03bcm.csv",
         "sensor 10\u00b5m.csv",
+        # percent escapes are kept as sent
+        "caf%C3%A9.csv",
     ],
 )
 def test_upload_accepted_name_kept(server: LiveServer, name: str) -> None:
@@ -267,3 +276,87 @@ def test_upload_latin_name_unmarked(server: LiveServer) -> None:
     assert response.json()["filename_looks_like"] is None
     stored = server.client.get(f"/v1/series/{response.json()['id']}").json()
     assert stored["filename_looks_like"] is None
+
+
+@pytest.mark.parametrize(
+    ("sent", "shown", "problem"),
+    [
+        # é in Latin-1, and отчёт in windows-1251
+        (b"caf\xe9.csv", "'caf\\xe9.csv'", "(byte 0xE9 at offset 3: "),
+        (b"\xee\xf2\xf7\xb8\xf2.csv", "'\\xee\\xf2", "(byte 0xEE at offset 0: "),
+    ],
+)
+def test_upload_non_utf8_filename_rejected(
+    server: LiveServer, sent: bytes, shown: str, problem: str
+) -> None:
+    headers = {"content-type": f"multipart/form-data; boundary={BOUNDARY}"}
+    before = server.client.get("/v1/series").json()["series"]
+
+    response = server.client.post(
+        "/v1/series", content=form(sent, yahoo_tail(50)), headers=headers
+    )
+
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert detail.startswith(f"the filename {shown}"), detail
+    assert f"of the form field 'file' is not valid UTF-8 {problem}" in detail
+    assert "send the filename as UTF-8" in detail
+    assert [error["field"] for error in response.json()["errors"]] == ["file"]
+    assert server.client.get("/v1/series").json()["series"] == before
+
+
+@pytest.mark.parametrize(
+    ("charset", "sent", "shown"),
+    [
+        ("iso-8859-1", b"caf\xe9.csv", "caf\u00e9.csv"),
+        (
+            "windows-1251",
+            b"\xee\xf2\xf7\xb8\xf2.csv",
+            "\u043e\u0442\u0447\u0451\u0442.csv",
+        ),
+    ],
+)
+def test_upload_filename_in_declared_charset(
+    server: LiveServer, charset: str, sent: bytes, shown: str
+) -> None:
+    content_type = f"multipart/form-data; charset={charset}; boundary={BOUNDARY}"
+
+    response = server.client.post(
+        "/v1/series",
+        content=form(sent, yahoo_tail(50)),
+        headers={"content-type": content_type},
+    )
+
+    assert response.status_code == 201, response.text
+    assert response.json()["filename"] == shown
+
+
+def test_upload_unknown_charset_rejected(server: LiveServer) -> None:
+    content_type = f"multipart/form-data; charset=x-unknown; boundary={BOUNDARY}"
+
+    response = server.client.post(
+        "/v1/series",
+        content=form(b"caf\xe9.csv", yahoo_tail(50)),
+        headers={"content-type": content_type},
+    )
+
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert detail.startswith("the charset 'x-unknown' of the Content-Type"), detail
+    assert "leave the charset out and send the filename as UTF-8" in detail
+    assert [error["field"] for error in response.json()["errors"]] == ["file"]
+
+
+def test_upload_filename_star_ignored(server: LiveServer) -> None:
+    headers = {"content-type": f"multipart/form-data; boundary={BOUNDARY}"}
+    disposition = (
+        b'form-data; name="file"; filename="report.csv"; '
+        b"filename*=UTF-8''caf%C3%A9.csv"
+    )
+
+    response = server.client.post(
+        "/v1/series", content=form_part(disposition, yahoo_tail(50)), headers=headers
+    )
+
+    assert response.status_code == 201, response.text
+    assert response.json()["filename"] == "report.csv"
