@@ -114,7 +114,8 @@ def latin_look_alike(name: str | None) -> str | None:
     A micro sign that prefixes a unit symbol, as in ``10μm``, counts as
     Common, as ``filename_scripts`` counts it.
     """
-    if name is None:
+    # an ASCII name has no letter of another script
+    if name is None or name.isascii():
         return None
     decomposed = unicodedata.normalize("NFD", name)
     skeleton = []

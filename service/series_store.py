@@ -217,7 +217,7 @@ def list_series(
         if not SERIES_ID_RE.fullmatch(path.stem):
             continue
         try:
-            infos.append(described(json.loads(path.read_text())))
+            infos.append(json.loads(path.read_text()))
         except FileNotFoundError:
             continue  # deleted while listing
     infos.sort(key=series_position, reverse=True)
@@ -225,7 +225,7 @@ def list_series(
         infos_after = [info for info in infos if series_position(info) < before]
     else:
         infos_after = infos
-    return infos_after[:limit], len(infos)
+    return [described(info) for info in infos_after[:limit]], len(infos)
 
 
 def series_position(info: dict[str, Any]) -> SeriesPosition:

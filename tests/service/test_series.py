@@ -617,13 +617,41 @@ def test_earlier_upload_time_of_day_trains(
     version = client.get(f"/v1/models/timed/versions/{done['result']['version']}")
     client.delete(f"/v1/series/{series_id}")
 
+    shown = {**stored, "filename_looks_like": None}
     assert described.status_code == 200
-    assert described.json() == stored
-    assert stored in listed
+    assert described.json() == shown
+    assert shown in listed
     assert stored["cleaning"][0].startswith("Dropped the time of day from 120 dates")
     trained = version.json()["data"]
     for key in ("rows", "start", "end", "cleaning"):
         assert trained[key] == stored[key], key
+
+
+def test_earlier_upload_gets_look_alike_mark(
+    client: httpx.Client, series_server: tuple[LiveServer, Path]
+) -> None:
+    # a description stored before filename_looks_like existed, whose name is
+    # written in Cyrillic letters (U+0440, U+0430, U+0443)
+    series_id = "5eed0123456789abcdef0123456789ac"
+    folder = series_server[1] / "series"
+    folder.mkdir(exist_ok=True)
+    info = {
+        **EARLIER_UPLOAD_INFO,
+        "id": series_id,
+        "filename": "\u0440\u0430\u0443.csv",
+    }
+    (folder / f"{series_id}.csv").write_bytes(EARLIER_UPLOAD_CSV)
+    (folder / f"{series_id}.json").write_text(json.dumps(info))
+
+    fetched = client.get(f"/v1/series/{series_id}").json()
+    listed = client.get("/v1/series", params={"limit": 1000}).json()["series"]
+    deleted = client.delete(f"/v1/series/{series_id}")
+
+    assert fetched["filename_looks_like"] == "pay.csv"
+    marks = {entry["id"]: entry["filename_looks_like"] for entry in listed}
+    assert marks[series_id] == "pay.csv"
+    assert deleted.status_code == 200, deleted.text
+    assert deleted.json()["filename_looks_like"] == "pay.csv"
 
 
 def test_missing_column_of_upload_rejected(client: httpx.Client) -> None:
