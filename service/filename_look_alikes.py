@@ -13,11 +13,11 @@ Such names are kept: many are real words of their script, such as Russian
 description reports the skeleton as ``filename_looks_like``, so a client
 can mark the name where it shows it.
 
-NOTE: ``LATIN_LOOK_ALIKES`` is a hand-made subset of the confusables data
-of UTS #39, which neither Python nor fontTools ships. It covers Cyrillic,
-Greek and Armenian letters that DejaVu Sans draws like a Latin letter.
-Look-alikes of other scripts, such as Cherokee U+13AA, which looks like
-``A``, are not marked.
+NOTE: ``LATIN_LOOK_ALIKES`` is a hand-made table in place of the
+confusables data of UTS #39, which neither Python nor fontTools ships. It
+covers Cyrillic, Greek and Armenian letters whose usual glyphs look like a
+Latin letter, and DejaVu Sans draws most of them with the Latin letter's
+outline. Look-alikes of other scripts, such as Cherokee, are not marked.
 """
 
 from __future__ import annotations
