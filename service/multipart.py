@@ -71,6 +71,16 @@ async def parse_form(headers: Headers, body: bytes) -> FormData:
     except MultiPartException as exc:
         message = f"{form_problem(exc)}; {FIX}"
         raise InvalidInputError(message, field=FILE_FIELD) from exc
+    except UnicodeError as exc:
+        # the parser decodes part names and filenames in the charset of the
+        # Content-Type, and lets a codec's error other than
+        # UnicodeDecodeError through, as punycode raises for a "."
+        raise InvalidInputError(
+            "a part header of the form cannot be decoded in "
+            f"{_charset_label(form_charset(headers))} ({exc}); leave the "
+            f"charset out and {FILENAME_FIX}",
+            field=FILE_FIELD,
+        ) from exc
     check_closed(headers, body)
     return form
 
@@ -126,11 +136,10 @@ def decoded_filename(headers: Headers, upload: UploadFile) -> str | None:
     charset = form_charset(headers)
     try:
         return raw.decode(charset)
-    except UnicodeDecodeError as exc:
+    except UnicodeError as exc:
         raise InvalidInputError(
             f"the filename {quoted_header(raw)} of the form field {FILE_FIELD!r} "
-            f"is not valid {_charset_label(charset)} (byte "
-            f"0x{raw[exc.start]:02X} at offset {exc.start}: {exc.reason}); "
+            f"is not valid {_charset_label(charset)} ({_decode_problem(raw, exc)}); "
             f"{FILENAME_FIX}",
             field=FILE_FIELD,
         ) from exc
@@ -140,22 +149,43 @@ def form_charset(headers: Headers) -> str:
     """Return the codec name of the ``charset`` parameter of the
     Content-Type in ``headers``, or ``DEFAULT_CHARSET`` without one.
 
-    Raises ``InvalidInputError`` for a charset that Python does not know.
+    Raises ``InvalidInputError`` for a charset that Python does not know as
+    a text encoding, such as ``x-unknown`` or ``base64``.
     """
     _, options = parse_options_header(headers.get("content-type", ""))
     declared = options.get(b"charset")
     if declared is None:
         return DEFAULT_CHARSET
     try:
-        return codecs.lookup(declared.decode("latin-1")).name
+        name = codecs.lookup(declared.decode("latin-1")).name
+        _check_text_encoding(name)
     except LookupError as exc:
         raise InvalidInputError(
             f"the charset {quoted_header(declared)} of the Content-Type "
-            "multipart/form-data is unknown, so the filename of the form field "
-            f"{FILE_FIELD!r} cannot be decoded; leave the charset out and "
-            f"{FILENAME_FIX}",
+            "multipart/form-data is no known text encoding, so the filename of "
+            f"the form field {FILE_FIELD!r} cannot be decoded; leave the "
+            f"charset out and {FILENAME_FIX}",
             field=FILE_FIELD,
         ) from exc
+    return name
+
+
+def _check_text_encoding(name: str) -> None:
+    """Raise ``LookupError`` when the codec ``name`` is no text encoding,
+    such as base64, which ``bytes.decode`` rejects before it reads a byte
+    of a non-empty input."""
+    try:
+        b"a".decode(name)
+    except UnicodeError:
+        pass  # a text encoding in which a lone "a" is invalid, such as UTF-16
+
+
+def _decode_problem(raw: bytes, exc: UnicodeError) -> str:
+    """Describe why ``raw`` failed to decode: the first invalid byte and
+    its offset, or the codec's message where it gives no position."""
+    if isinstance(exc, UnicodeDecodeError):
+        return f"byte 0x{raw[exc.start]:02X} at offset {exc.start}: {exc.reason}"
+    return str(exc)
 
 
 def _charset_label(charset: str) -> str:

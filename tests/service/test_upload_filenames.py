@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from service.filenames import MAX_FILENAME_CHARS, MAX_READ_CHARS, display_filename
@@ -305,6 +306,19 @@ def test_upload_non_utf8_filename_rejected(
     assert server.client.get("/v1/series").json()["series"] == before
 
 
+def post_in_charset(
+    server: LiveServer, charset: str, filename: bytes
+) -> httpx.Response:
+    """Upload a CSV under ``filename`` in a form whose Content-Type names
+    ``charset``."""
+    content_type = f"multipart/form-data; charset={charset}; boundary={BOUNDARY}"
+    return server.client.post(
+        "/v1/series",
+        content=form(filename, yahoo_tail(50)),
+        headers={"content-type": content_type},
+    )
+
+
 @pytest.mark.parametrize(
     ("charset", "sent", "shown"),
     [
@@ -319,31 +333,52 @@ def test_upload_non_utf8_filename_rejected(
 def test_upload_filename_in_declared_charset(
     server: LiveServer, charset: str, sent: bytes, shown: str
 ) -> None:
-    content_type = f"multipart/form-data; charset={charset}; boundary={BOUNDARY}"
-
-    response = server.client.post(
-        "/v1/series",
-        content=form(sent, yahoo_tail(50)),
-        headers={"content-type": content_type},
-    )
+    response = post_in_charset(server, charset, sent)
 
     assert response.status_code == 201, response.text
     assert response.json()["filename"] == shown
 
 
-def test_upload_unknown_charset_rejected(server: LiveServer) -> None:
-    content_type = f"multipart/form-data; charset=x-unknown; boundary={BOUNDARY}"
-
-    response = server.client.post(
-        "/v1/series",
-        content=form(b"caf\xe9.csv", yahoo_tail(50)),
-        headers={"content-type": content_type},
-    )
+@pytest.mark.parametrize("charset", ["x-unknown", "base64", "rot13"])
+def test_upload_unknown_charset_rejected(server: LiveServer, charset: str) -> None:
+    response = post_in_charset(server, charset, b"caf\xe9.csv")
 
     assert response.status_code == 422, response.text
     detail = response.json()["detail"]
-    assert detail.startswith("the charset 'x-unknown' of the Content-Type"), detail
+    assert detail.startswith(f"the charset '{charset}' of the Content-Type"), detail
+    assert "is no known text encoding" in detail
     assert "leave the charset out and send the filename as UTF-8" in detail
+    assert [error["field"] for error in response.json()["errors"]] == ["file"]
+
+
+@pytest.mark.parametrize(
+    ("charset", "sent", "problem"),
+    [
+        (
+            "us-ascii",
+            b"caf\xe9.csv",
+            "of the form field 'file' is not valid ascii, the charset that the "
+            "Content-Type names (byte 0xE9 at offset 3: ordinal not in range",
+        ),
+        # the punycode codec raises a UnicodeError of its own for the "."
+        (
+            "punycode",
+            b"a.csv",
+            "a part header of the form cannot be decoded in punycode, the "
+            "charset that the Content-Type names (decoding with 'punycode' codec "
+            "failed",
+        ),
+    ],
+)
+def test_upload_filename_invalid_in_declared_charset(
+    server: LiveServer, charset: str, sent: bytes, problem: str
+) -> None:
+    response = post_in_charset(server, charset, sent)
+
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert problem in detail
+    assert "send the filename as UTF-8" in detail
     assert [error["field"] for error in response.json()["errors"]] == ["file"]
 
 
