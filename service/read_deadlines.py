@@ -26,14 +26,13 @@ class ServerStoppingError(Exception):
 
 class _LoopReads:
     """The body reads in progress on one event loop, with their deadlines
-    (``loop.time()``), the reads that timed out, those that a shutdown
-    ended, and the check timer."""
+    (``loop.time()``), the reads cancelled by a time-out or a shutdown with
+    the exception that each raises, and the check timer."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.deadlines: dict[asyncio.Task[Any], float] = {}
-        self.expired: set[asyncio.Task[Any]] = set()
-        self.ended: set[asyncio.Task[Any]] = set()
+        self.ended: dict[asyncio.Task[Any], type[Exception]] = {}
         self.timer: asyncio.TimerHandle | None = None
 
 
@@ -80,18 +79,11 @@ class ReadDeadlines:
         try:
             return await receive()
         except asyncio.CancelledError:
-            if task in reads.expired:
-                reads.expired.discard(task)
-                error: Exception = TimeoutError()
-            elif task in reads.ended:
-                reads.ended.discard(task)
-                error = ServerStoppingError()
-            else:
-                raise
+            error = reads.ended.pop(task, None)
             # another cancel of the same task in the same step stays a cancel
-            if task.uncancel() > cancelling:
+            if error is None or task.uncancel() > cancelling:
                 raise
-            raise error from None
+            raise error() from None
         finally:
             reads.deadlines.pop(task, None)
             if end is not None:
@@ -115,18 +107,23 @@ class ReadDeadlines:
         for task in list(reads.deadlines):
             self._end(reads, task)
 
-    def _end(self, reads: _LoopReads, task: asyncio.Task[Any]) -> None:
+    def _end(
+        self,
+        reads: _LoopReads,
+        task: asyncio.Task[Any],
+        error: type[Exception] = ServerStoppingError,
+    ) -> None:
+        """Cancel the read of ``task``, if it is in progress, so that it
+        raises ``error``."""
         if reads.deadlines.pop(task, None) is not None:
-            reads.ended.add(task)
+            reads.ended[task] = error
             task.cancel()
 
     def _check(self, reads: _LoopReads) -> None:
         now = reads.loop.time()
         for task, deadline in list(reads.deadlines.items()):
             if deadline <= now:
-                del reads.deadlines[task]
-                reads.expired.add(task)
-                task.cancel()
+                self._end(reads, task, TimeoutError)
         reads.timer = None
         if reads.deadlines:
             reads.timer = reads.loop.call_later(self.interval, self._check, reads)
