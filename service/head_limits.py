@@ -28,7 +28,6 @@ complete head there is parsed before it is counted.
 from __future__ import annotations
 
 import re
-import sys
 from typing import Any
 
 import h11
@@ -98,7 +97,8 @@ class HeadLimitedConnection(h11.Connection):
 
 class H11HeadLimit:
     """The head limit of uvicorn's h11 protocol, which swaps in a
-    ``HeadLimitedConnection`` before the first byte arrives."""
+    ``HeadLimitedConnection`` before the first byte arrives. The state of
+    that connection tells whether a request body is being read."""
 
     max_head_bytes: int
     conn: h11.Connection
@@ -107,32 +107,23 @@ class H11HeadLimit:
         super().__init__(*args, **kwargs)
         self.conn = HeadLimitedConnection(self.max_head_bytes)
 
-    def send_400_response(self, msg: str) -> None:
-        # uvicorn calls this in the except block of the parser's exception
-        error = sys.exc_info()[1]
-        if isinstance(error, HeadTooLarge):
-            self.reject_large_head(error.head_bytes, error.line_too_long)  # type: ignore[attr-defined]
-        else:
-            super().send_400_response(msg)  # type: ignore[misc]
+    def _reading_body(self) -> bool:
+        return self.conn.their_state is h11.SEND_BODY
 
 
 class ParserHeadLimit:
     """The head limit of uvicorn's httptools protocol, which counts the
-    bytes of each head before it feeds them to the parser.
-
-    The class comes before ``ParserBodyState``, whose ``_parsing_body`` and
-    ``_body_left`` tell whether the next byte belongs to a body.
-    """
+    bytes of each head before it feeds them to the parser. The parser
+    callbacks record whether the next byte belongs to a body."""
 
     max_head_bytes: int
     transport: Any
-    _handed_off: bool
-    _closing_response: bytes | None
-    _parsing_body: bool
-    _body_left: int | None
-    _heads_completed: int
-    _messages_begun: int
+    headers: list[tuple[bytes, bytes]]
+    _finished: bool
 
+    _parsing_body = False
+    # body bytes still to come, or None for a chunked body
+    _body_left: int | None = 0
     # the end of the current request's body when it is chunked
     _chunked_end = ChunkedBodyEnd()
     _head_size = 0
@@ -140,35 +131,43 @@ class ParserHeadLimit:
     _head_tail = b""
     _line_ended = False
 
+    def on_headers_complete(self) -> None:
+        self._parsing_body = True
+        self._body_left = content_length(self.headers)
+        self._start_head()
+        super().on_headers_complete()  # type: ignore[misc]
+
+    def on_message_complete(self) -> None:
+        self._parsing_body = False
+        super().on_message_complete()  # type: ignore[misc]
+
+    def _reading_body(self) -> bool:
+        return self._parsing_body
+
     def data_received(self, data: bytes) -> None:
-        while data and not self._stopped():
+        while data and not (self._finished or self.transport.is_closing()):
             size = self._next_part(data)
             if size is None:
                 return
             part, data = data[:size], data[size:]
-            heads, messages = self._heads_completed, self._messages_begun
             chunked = self._parsing_body and self._body_left is None
             super().data_received(part)  # type: ignore[misc]
-            if chunked and self._messages_begun != messages:
+            if chunked and not self._parsing_body:
                 self._count_after_chunked_body(part)
-            elif self._heads_completed != heads:
-                self._start_head()
-
-    def _stopped(self) -> bool:
-        rejected = self._closing_response is not None
-        return bool(self.transport.is_closing() or self._handed_off or rejected)
 
     def _next_part(self, data: bytes) -> int | None:
         """Return how many bytes of ``data`` to feed next, or None when the
         head is over the limit and the connection has been rejected."""
-        if self._parsing_body:
-            if self._body_left:
-                return min(self._body_left, len(data))
-            if self._body_left is None:
-                end = self._chunked_end.find_end(data)
-                return len(data) if end is None else end
+        if not self._parsing_body:
+            return self._count_head(data)
+        if self._body_left is None:
+            end = self._chunked_end.find_end(data)
+            return len(data) if end is None else end
+        if self._body_left == 0:
             return len(data)
-        return self._count_head(data)
+        size = min(self._body_left, len(data))
+        self._body_left -= size
+        return size
 
     def _count_head(self, data: bytes) -> int | None:
         """Count the bytes of ``data`` up to the end of the head, and return
@@ -199,9 +198,20 @@ class ParserHeadLimit:
         # A chunked body ends with an empty line, so a head that follows it
         # in ``part`` starts after the last empty line of ``part``.
         self._start_head()
-        if self._parsing_body:
-            return
         ends = list(HEAD_END.finditer(part))
         rest = part[ends[-1].end() :] if ends else part
         if rest:
             self._count_head(rest)
+
+
+def content_length(headers: list[tuple[bytes, bytes]]) -> int | None:
+    """Return the body size of a request with ``headers`` (lowercase names),
+    which httptools has validated: None for a chunked body, else its
+    ``Content-Length`` or 0."""
+    length = 0
+    for name, value in headers:
+        if name == b"transfer-encoding":
+            return None
+        if name == b"content-length":
+            length = int(value)
+    return length

@@ -34,25 +34,29 @@ on logger ``service.request_heads`` as it logs a timeout.
 
 The 400, 431 or 414 of a pipelined request is sent after the responses
 to the requests before it, as HTTP/1.1 requires, and the bytes that
-arrive meanwhile are not read. uvicorn's own 400 is sent at once, which
-drops those responses when httptools parses the failed request in the
-same read as an earlier request.
+arrive meanwhile are not read. So is the hand-off of a pipelined WebSocket
+handshake to uvicorn's WebSocket protocol, whose response then follows
+those responses. uvicorn itself sends its 400 and hands off a handshake at
+once, which drops those responses when httptools parses the failed request
+or the handshake in the same read as an earlier request.
 
 NOTE: this relies on parts of both uvicorn 0.55 protocols that uvicorn does
 not document. These are the attributes ``cycle`` (the request whose head
 was parsed last, None before the first head is complete), its
 ``response_complete`` and ``more_body``, ``client``, and the httptools
 protocol's ``pipeline`` queue of ``(cycle, app)`` pairs. They are the
-method ``on_response_complete``, which uvicorn calls after each response,
-and the method ``handle_websocket_upgrade``, which hands the transport to
-the WebSocket protocol without calling ``connection_lost``. uvicorn calls
-the method ``send_400_response`` inside the ``except`` block that caught
-the parser's exception. The
-httptools protocol's parser callbacks ``on_message_begin``,
-``on_headers_complete``, ``on_body`` and ``on_message_complete`` are used
-too, and so is its ``headers`` list, complete when
-``on_headers_complete`` runs. Its ``data_received`` is called with parts
-of a read, which it feeds to the parser in order. The h11 protocol's
+method ``on_response_complete``, which uvicorn calls after each response
+and which arms the keep-alive timer that ``_unset_keepalive_if_required``
+cancels, and the method ``handle_websocket_upgrade``, which hands the
+transport to the WebSocket protocol without calling ``connection_lost``
+and, on httptools, reads the handshake from the protocol's ``scope`` and
+``url``. uvicorn calls the method ``send_400_response`` inside the
+``except`` block that caught the parser's exception. The httptools
+protocol's parser callbacks ``on_headers_complete`` and
+``on_message_complete`` are used too, and so is its ``headers`` list,
+complete when ``on_headers_complete`` runs. Its ``data_received`` is
+called with parts of a read, which it feeds to the parser in order. The
+h11 protocol's
 ``conn``, its ``h11.Connection``, is replaced right after the protocol's
 ``__init__``, and uvicorn calls its ``next_event`` for every event.
 tests/service/test_request_heads.py,
@@ -65,9 +69,11 @@ them.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import sys
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import h11
@@ -77,6 +83,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from service.head_limits import (
     DEFAULT_MAX_HEAD_BYTES,
     H11HeadLimit,
+    HeadTooLarge,
     ParserHeadLimit,
 )
 from service.head_responses import (
@@ -112,13 +119,10 @@ def head_deadline_protocol(
     whether a request body is being read, and on httptools the parser
     callbacks record it.
     """
-    if issubclass(base, H11Protocol):
-        bases: tuple[type, ...] = (H11HeadLimit, H11BodyState)
-    else:
-        bases = (ParserHeadLimit, ParserBodyState)
+    limit = H11HeadLimit if issubclass(base, H11Protocol) else ParserHeadLimit
     return type(
         "HeadDeadlineProtocol",
-        (*bases, HeadDeadline, base),
+        (limit, HeadDeadline, base),
         {
             "head_timeout": timeout_seconds,
             "max_head_bytes": max_head_bytes,
@@ -146,20 +150,21 @@ class HeadDeadline(asyncio.Protocol):
         self._head_timer: asyncio.TimerHandle | None = None
         self._head_cycle: Any = None
         self._head_bytes = 0
-        self._handed_off = False
-        # an error response that waits for the responses before it, and
-        # how many of those are still to complete
-        self._closing_response: bytes | None = None
+        # true once the connection reads no more requests: its error
+        # response or its WebSocket hand-off is done or waits
+        self._finished = False
+        # that response or hand-off while it waits for the responses before
+        # it, and how many of those are still to complete
+        self._pending: Callable[[], None] | None = None
         self._responses_before = 0
         super().connection_made(transport)
         self._start_head_timer()
 
     def data_received(self, data: bytes) -> None:
-        if self._closing_response is not None:
-            # the parser has failed, so nothing after it is read
+        if self._finished:
             return
         super().data_received(data)
-        if self._handed_off or self.transport.is_closing():
+        if self._finished or self.transport.is_closing():
             self._stop_head_timer()
         elif not self._waiting_for_head():
             self._stop_head_timer()
@@ -178,14 +183,16 @@ class HeadDeadline(asyncio.Protocol):
     def handle_websocket_upgrade(self, *args: Any) -> None:
         # uvicorn hands the transport to its WebSocket protocol, which gets
         # connection_lost in place of this one
-        self._handed_off = True
-        self._stop_head_timer()
-        super().handle_websocket_upgrade(*args)  # type: ignore[misc]
+        hand_off = functools.partial(super().handle_websocket_upgrade, *args)  # type: ignore[misc]
+        self._after_earlier_responses(hand_off)
 
     def send_400_response(self, msg: str) -> None:
         # uvicorn calls this while it handles its parser's exception, then
         # stops reading the connection
         error = sys.exc_info()[1]
+        if isinstance(error, HeadTooLarge):
+            self.reject_large_head(error.head_bytes, error.line_too_long)
+            return
         reason = str(error) if isinstance(error, PARSER_ERRORS) else None
         self.send_closing_response(invalid_request_response(reason))
 
@@ -193,34 +200,43 @@ class HeadDeadline(asyncio.Protocol):
         """Write ``response`` and close the connection, right away or, when
         the request that failed is pipelined, once the responses to the
         requests before it are complete."""
-        self._stop_head_timer()
-        self._responses_before = self._count_earlier_responses()
-        if self._responses_before:
-            self._closing_response = response
-            return
+        self._after_earlier_responses(functools.partial(self._close_with, response))
+
+    def _close_with(self, response: bytes) -> None:
         self.transport.write(response)
         self.transport.close()
 
+    def _after_earlier_responses(self, action: Callable[[], None]) -> None:
+        """Stop reading requests, and run ``action`` once the responses to
+        the requests before the current one are complete."""
+        self._finished = True
+        self._stop_head_timer()
+        self._responses_before = self._count_earlier_responses()
+        if self._responses_before:
+            self._pending = action
+        else:
+            action()
+
     def on_response_complete(self) -> None:
         super().on_response_complete()  # type: ignore[misc]
-        response = self._closing_response
-        if response is None:
+        if self._pending is None:
             return
         self._responses_before -= 1
-        if self._responses_before > 0:
-            return
-        if not self.transport.is_closing():
-            self.transport.write(response)
-            self.transport.close()
+        if self._responses_before == 0 and not self.transport.is_closing():
+            # the response armed uvicorn's keep-alive timer
+            self._unset_keepalive_if_required()  # type: ignore[attr-defined]
+            self._pending()
 
     def _count_earlier_responses(self) -> int:
-        """Count the responses to send before the error response of the
-        request that failed. On httptools, drop that request from uvicorn's
-        queue of pipelined requests, so that it never runs."""
-        # ``cycle`` is the request whose head was parsed last, and uvicorn
-        # serves pipelined requests in order: one runs, and ``pipeline``
-        # (httptools only) contains those that wait, the newest first.
-        # h11 parses a head only after the response before it is complete.
+        """Count the responses to send before the error response or the
+        WebSocket hand-off of the current request. On httptools, drop a
+        request that failed from uvicorn's queue of pipelined requests, so
+        that it never runs."""
+        # ``cycle`` is the request whose head was parsed last (a WebSocket
+        # handshake has none), and uvicorn serves pipelined requests in
+        # order: one runs, and ``pipeline`` (httptools only) contains those
+        # that wait, the newest first. h11 parses a head only after the
+        # response before it is complete.
         cycle = self.cycle
         if cycle is None or cycle.response_complete:
             return 0
@@ -263,107 +279,39 @@ class HeadDeadline(asyncio.Protocol):
 
     def _head_timed_out(self) -> None:
         self._head_timer = None
-        transport = self.transport
-        if transport.is_closing() or self._handed_off:
+        if self.transport.is_closing() or self._finished:
             return
         if not self._waiting_for_head() or self._head_cycle is not self.cycle:
             return
-        client = client_address(self.client)
-        logger.info(
+        self._log_rejected(
             "request head from %s timed out after %g s with %d bytes received",
-            client,
-            self.head_timeout,
-            self._head_bytes,
-            extra={
-                "client": client,
-                "status": 408,
-                "timeout_s": self.head_timeout,
-                "received_bytes": self._head_bytes,
-            },
+            (self.head_timeout, self._head_bytes),
+            status=408,
+            timeout_s=self.head_timeout,
+            received_bytes=self._head_bytes,
         )
-        transport.write(timeout_response(self.head_timeout))
-        transport.close()
+        self._close_with(timeout_response(self.head_timeout))
 
     def reject_large_head(self, head_bytes: int, line_too_long: bool) -> None:
         """Send 414 (``line_too_long``) or 431 for a request head of
         ``head_bytes`` bytes so far, over ``max_head_bytes``, log it, and
         close the connection without reading more."""
         status = 414 if line_too_long else 431
-        client = client_address(self.client)
-        logger.info(
+        self._log_rejected(
             "request head from %s rejected with %d: %d bytes received, above "
             "the limit of %d bytes",
-            client,
-            status,
-            head_bytes,
-            self.max_head_bytes,
-            extra={
-                "client": client,
-                "status": status,
-                "max_head_bytes": self.max_head_bytes,
-                "received_bytes": head_bytes,
-            },
+            (status, head_bytes, self.max_head_bytes),
+            status=status,
+            max_head_bytes=self.max_head_bytes,
+            received_bytes=head_bytes,
         )
         self.send_closing_response(too_large_response(status, self.max_head_bytes))
 
-
-class ParserBodyState:
-    """The request body state of uvicorn's httptools protocol, kept from
-    the parser callbacks that httptools calls while it parses."""
-
-    headers: list[tuple[bytes, bytes]]
-
-    _parsing_body = False
-    # body bytes still to come, or None for a chunked body
-    _body_left: int | None = 0
-    _heads_completed = 0
-    _messages_begun = 0
-
-    def on_message_begin(self) -> None:
-        self._parsing_body = False
-        self._messages_begun += 1
-        super().on_message_begin()  # type: ignore[misc]
-
-    def on_headers_complete(self) -> None:
-        self._parsing_body = True
-        self._heads_completed += 1
-        self._body_left = content_length(self.headers)
-        super().on_headers_complete()  # type: ignore[misc]
-
-    def on_body(self, body: bytes) -> None:
-        if self._body_left is not None:
-            self._body_left -= len(body)
-        super().on_body(body)  # type: ignore[misc]
-
-    def on_message_complete(self) -> None:
-        self._parsing_body = False
-        super().on_message_complete()  # type: ignore[misc]
-
-    def _reading_body(self) -> bool:
-        return self._parsing_body
-
-
-def content_length(headers: list[tuple[bytes, bytes]]) -> int | None:
-    """Return the body size of a request with ``headers`` (lowercase names),
-    which httptools has validated: None for a chunked body, else its
-    ``Content-Length`` or 0."""
-    length = 0
-    for name, value in headers:
-        if name == b"transfer-encoding":
-            return None
-        if name == b"content-length":
-            length = int(value)
-    return length
-
-
-class H11BodyState:
-    """The request body state of uvicorn's h11 protocol, read from its
-    ``h11.Connection``."""
-
-    conn: h11.Connection
-
-    def _reading_body(self) -> bool:
-        return self.conn.their_state is h11.SEND_BODY
+    def _log_rejected(self, message: str, args: tuple[Any, ...], **extra: Any) -> None:
+        """Log one INFO line about a rejected head: ``message`` takes the
+        client's address, then ``args``; ``extra`` adds log fields."""
+        client = client_address(self.client)
+        logger.info(message, client, *args, extra={"client": client, **extra})
 
 
 def client_address(client: tuple[str, int] | None) -> str:

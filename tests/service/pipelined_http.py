@@ -14,12 +14,14 @@ FORECAST_PATH = b"/v1/models/nflx/forecast"
 
 @dataclass(frozen=True)
 class Response:
-    """One HTTP response: its status, its body (empty for HEAD) and whether
-    it has ``Connection: close``."""
+    """One HTTP response: its status, its body (empty for HEAD), whether it
+    has ``Connection: close``, and the statuses of the interim (1xx)
+    responses before it."""
 
     status: int
     body: bytes
     closing: bool
+    interim: tuple[int, ...] = ()
 
 
 def header_lines(rng: random.Random, count: int) -> bytes:
@@ -48,10 +50,13 @@ def forecast_body(rng: random.Random) -> bytes:
     return body[:-1] + padding + b"}"
 
 
-def length_request(rng: random.Random, path: bytes = FORECAST_PATH) -> bytes:
-    """Return a POST with a ``Content-Length`` body."""
+def length_request(
+    rng: random.Random, path: bytes = FORECAST_PATH, extra: bytes = b""
+) -> bytes:
+    """Return a POST with a ``Content-Length`` body and ``extra`` header
+    lines."""
     body = forecast_body(rng)
-    extra = b"Content-Type: application/json\r\nContent-Length: %d\r\n" % len(body)
+    extra += b"Content-Type: application/json\r\nContent-Length: %d\r\n" % len(body)
     head = simple_request(b"POST", path, extra + header_lines(rng, rng.randrange(3)))
     return head + body
 
@@ -76,16 +81,32 @@ def chunked_body(rng: random.Random, body: bytes) -> bytes:
     return encoded + last + trailers + b"\r\n"
 
 
-def chunked_request(rng: random.Random) -> bytes:
-    """Return a forecast POST with a chunked body."""
-    extra = b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+def chunked_request(rng: random.Random, extra: bytes = b"") -> bytes:
+    """Return a forecast POST with a chunked body and ``extra`` header
+    lines."""
+    extra += b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
     head = simple_request(b"POST", FORECAST_PATH, extra)
     return head + chunked_body(rng, forecast_body(rng))
 
 
+# A request for a protocol that the server does not speak, which it serves
+# as plain HTTP. It has no body: httptools skips the body of a request with
+# ``Connection: Upgrade`` and parses it as the next request.
+OTHER_UPGRADE = b"Upgrade: rnn-test/1\r\nConnection: Upgrade\r\n"
+EXPECT = b"Expect: 100-continue\r\n"
+# a WebSocket handshake, which the API rejects with 400 and a close; the
+# bytes after it would be WebSocket frames, so it ends a stream
+WEBSOCKET_HANDSHAKE = simple_request(
+    b"GET",
+    b"/v1/health",
+    b"Upgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n",
+)
+
+
 def random_request(rng: random.Random) -> tuple[bytes, bytes]:
     """Return one valid HTTP/1.1 request and its method."""
-    kind = rng.randrange(8)
+    kind = rng.randrange(10)
     if kind == 0:
         return simple_request(b"GET", b"/v1/health"), b"GET"
     if kind == 1:
@@ -100,6 +121,13 @@ def random_request(rng: random.Random) -> tuple[bytes, bytes]:
         return length_request(rng, b"/v1/no-such-route"), b"POST"
     if kind == 5:
         return chunked_request(rng), b"POST"
+    if kind == 8:
+        return simple_request(b"GET", b"/v1/health", OTHER_UPGRADE), b"GET"
+    if kind == 9:
+        # uvicorn sends 100 Continue when the app first reads the body
+        if rng.random() < 0.5:
+            return chunked_request(rng, EXPECT), b"POST"
+        return length_request(rng, FORECAST_PATH, EXPECT), b"POST"
     return length_request(rng), b"POST"
 
 
@@ -151,25 +179,33 @@ class ResponseReader:
         return data
 
     def read(self, method: bytes) -> Response | None:
-        """Return the next response to a request of ``method``, or None when
-        the server closed the connection before one began."""
-        head = self._take_until(b"\r\n\r\n")
-        if head is None:
-            if self.buffer:
-                raise ConnectionError(f"partial response head {self.buffer!r}")
-            return None
-        lines = head.split(b"\r\n")
-        status = int(lines[0].split(b" ")[1])
+        """Return the next response to a request of ``method``, with the
+        interim responses before it, or None when the server closed the
+        connection before one began."""
+        interim: list[int] = []
+        while True:
+            head = self._take_until(b"\r\n\r\n")
+            if head is None:
+                if self.buffer or interim:
+                    raise ConnectionError(f"partial response {interim} {self.buffer!r}")
+                return None
+            lines = head.split(b"\r\n")
+            status = int(lines[0].split(b" ")[1])
+            if status >= 200:
+                break
+            interim.append(status)
         headers = {}
         for line in lines[1:]:
             name, _, value = line.partition(b":")
             headers[name.strip().lower()] = value.strip().lower()
         closing = headers.get(b"connection") == b"close"
         if method == b"HEAD" or status in (204, 304):
-            return Response(status, b"", closing)
-        if headers.get(b"transfer-encoding") == b"chunked":
-            return Response(status, self._read_chunked(), closing)
-        return Response(status, self._take(int(headers[b"content-length"])), closing)
+            body = b""
+        elif headers.get(b"transfer-encoding") == b"chunked":
+            body = self._read_chunked()
+        else:
+            body = self._take(int(headers[b"content-length"]))
+        return Response(status, body, closing, tuple(interim))
 
     def _read_chunked(self) -> bytes:
         body = b""

@@ -17,6 +17,7 @@ import pytest
 from models.registry import Registry
 from tests.conftest import LiveServer
 from tests.service.pipelined_http import (
+    WEBSOCKET_HANDSHAKE,
     Response,
     ResponseReader,
     random_request,
@@ -169,6 +170,8 @@ def test_split_pipelined_streams_match(small_head_server: LiveServer) -> None:
     for case in range(STREAMS):
         rng = random.Random(SEED + case)
         requests = [random_request(rng) for _ in range(rng.randrange(1, 7))]
+        if rng.random() < 0.2:
+            requests.append((WEBSOCKET_HANDSHAKE, b"GET"))
         failure = check_stream(small_head_server, alone, rng, requests)
         if failure:
             failures.append(f"case {case}: {failure}")
@@ -240,6 +243,19 @@ def test_pipelined_bad_chunk_rejected_in_order(small_head_server: LiveServer) ->
     assert [response.status for response in responses] == [200, 200, 400]
     assert b"the HTTP parser reported" in responses[-1].body
     assert responses[-1].closing
+
+
+def test_pipelined_websocket_handshake_in_order(
+    small_head_server: LiveServer,
+) -> None:
+    # the handshake arrives in the same read as the requests before it, and
+    # its 400 from the WebSocket protocol comes after their responses
+    responses = send_whole(
+        small_head_server, FORECAST + HEALTH + WEBSOCKET_HANDSHAKE, 3
+    )
+
+    assert [response.status for response in responses] == [200, 200, 400]
+    assert b"no WebSocket endpoints" in responses[-1].body
 
 
 def chunked_forecast(body: bytes, chunk_bytes: int) -> bytes:
