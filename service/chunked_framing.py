@@ -1,10 +1,16 @@
 """The end of a chunked request body, found from its chunk sizes as the body
 arrives, so that the request head after it can be counted before the
-parser reads it.
+parser reads it. The same walk limits the framing lines of the body.
 
 Only the framing is followed: chunk-size lines, chunk data, and the trailer
 section up to its empty line. The HTTP parser validates the body, so a body
 whose framing this cannot follow has no end here and is fed whole.
+
+Each chunk-size line (with its chunk extensions), and the trailer section
+(its fields and the empty line that ends it), may have at most as many
+bytes as a request head (``RNN_FORECAST_MAX_HEAD_BYTES``). Without that
+limit, a client could make the parser hold a chunk-size line or trailer
+fields of any size.
 """
 
 from __future__ import annotations
@@ -14,17 +20,33 @@ from __future__ import annotations
 MAX_KEPT_LINE = 32
 
 
-class ChunkedBodyEnd:
-    """The position of a chunked body's last byte, tracked across reads."""
+class FramingTooLarge(Exception):
+    """A chunk-size line, or the trailer section when ``trailers`` is true,
+    of more than the limit; ``received`` is its bytes so far."""
 
-    def __init__(self) -> None:
+    def __init__(self, received: int, trailers: bool) -> None:
+        super().__init__(f"{received} bytes of chunked framing over the limit")
+        self.received = received
+        self.trailers = trailers
+
+
+class ChunkedBodyEnd:
+    """The position of a chunked body's last byte, tracked across reads,
+    with chunk-size lines and the trailer section limited to
+    ``max_line_bytes`` each."""
+
+    def __init__(self, max_line_bytes: int) -> None:
+        self.max_line_bytes = max_line_bytes
         self._state = "size"
         self._data_left = 0
         self._line = b""
+        # the bytes of the current line, or of the trailer section in it
+        self._line_bytes = 0
 
     def find_end(self, data: bytes) -> int | None:
         """Read the next bytes ``data`` of the body, and return how many of
-        them belong to it when it ends in ``data``, else None."""
+        them belong to it when it ends in ``data``, else None. Raise
+        ``FramingTooLarge`` when a line in ``data`` is over the limit."""
         position = 0
         while position < len(data) and self._state != "unknown":
             if self._state == "data":
@@ -35,21 +57,36 @@ class ChunkedBodyEnd:
                     self._state = "data end"
                 continue
             line_end = data.find(b"\n", position)
+            stop = len(data) if line_end == -1 else line_end + 1
+            self._count_line(stop - position)
             if line_end == -1:
                 self._line = (self._line + data[position:])[:MAX_KEPT_LINE]
                 return None
             line = (self._line + data[position:line_end])[:MAX_KEPT_LINE]
             self._line = b""
-            position = line_end + 1
+            position = stop
             if self._read_line(line.rstrip(b"\r")):
                 self._state = "unknown"
                 return position
         return None
 
+    def _count_line(self, size: int) -> None:
+        """Count ``size`` more bytes of the current line or trailer section,
+        and raise ``FramingTooLarge`` when they are over the limit."""
+        self._line_bytes += size
+        limited = self._state in ("size", "trailers")
+        if limited and self._line_bytes > self.max_line_bytes:
+            raise FramingTooLarge(self._line_bytes, self._state == "trailers")
+
     def _read_line(self, line: bytes) -> bool:
         """Follow one line of framing, and return whether it ends the body."""
+        if self._state == "trailers":
+            # a trailer field, or the empty line that ends the body
+            return line == b""
         if self._state == "size":
-            size = chunk_size(line)
+            # a line cut before its ';' or end has no size here
+            cut = self._line_bytes - 1 > MAX_KEPT_LINE and b";" not in line
+            size = None if cut else chunk_size(line)
             if size is None:
                 self._state = "unknown"
             elif size == 0:
@@ -57,12 +94,10 @@ class ChunkedBodyEnd:
             else:
                 self._data_left = size
                 self._state = "data"
-            return False
-        if self._state == "data end":
+        else:  # the line end after chunk data
             self._state = "size"
-            return False
-        # a trailer field, or the empty line that ends the body
-        return line == b""
+        self._line_bytes = 0
+        return False
 
 
 def chunk_size(line: bytes) -> int | None:

@@ -7,20 +7,24 @@ every header. Its h11 protocol stops an incomplete head at 16 KiB (h11's
 ``max_incomplete_event_size``), but a complete head that arrives in one
 read passes whatever its size. ``ParserHeadLimit`` and ``H11HeadLimit``
 count the bytes of the current head, from its first byte to the end of the
-empty line that ends it, before the parser reads them. The body is never
-counted. A head over ``max_head_bytes`` is rejected by ``reject_large_head``
+empty line that ends it, before the parser reads them. Body bytes never
+count toward a head. A head over ``max_head_bytes`` is rejected by ``reject_large_head``
 (``service/request_heads.py``) before the parser reads the bytes past the
 limit.
+
+The same limit applies to each chunk-size line and to the trailer section
+of a chunked body, which ``ChunkedBodyEnd`` (``service/chunked_framing.py``)
+counts. On h11 it reads each body from the first byte after its head, and
+on httptools it also finds where the body ends.
 
 httptools has no way to report where in a read a head or a message ends.
 So ``ParserHeadLimit`` feeds it one part of a read at a time: a head up to
 its empty line, then a body up to its last byte, and then the next head.
-The end of a chunked body comes from its chunk sizes
-(``service/chunked_framing.py``).
 
 NOTE: a chunked body whose framing ``ChunkedBodyEnd`` cannot follow (one
 that the parser rejects, or one with a chunk-size line of more than 32
-bytes before its extensions) is fed whole. A head that follows it in the
+bytes before its extensions) is fed whole. Its framing lines from that
+line on are not limited. A head that follows it in the
 same read is counted from the last empty line of that read, and a
 complete head there is parsed before it is counted.
 """
@@ -32,7 +36,7 @@ from typing import Any
 
 import h11
 
-from service.chunked_framing import ChunkedBodyEnd
+from service.chunked_framing import ChunkedBodyEnd, FramingTooLarge
 
 # the default of RNN_FORECAST_MAX_HEAD_BYTES, as nginx allows in total with
 # its default large_client_header_buffers (4 buffers of 8 KiB)
@@ -47,52 +51,92 @@ HEAD_END = re.compile(rb"\n\r?\n")
 
 
 class HeadTooLarge(h11.RemoteProtocolError):
-    """A request head over the limit, raised inside h11's ``next_event`` so
-    that uvicorn passes it to ``send_400_response``. ``head_bytes`` is the
-    bytes received of the head, and ``line_too_long`` is true when its
-    request line alone is over the limit."""
+    """A request head, or a framing line of its chunked body, over the
+    limit, raised inside h11's ``next_event`` so that uvicorn passes it to
+    ``send_400_response``. ``received`` is the bytes received of it, and
+    ``part`` the key of ``TOO_LARGE`` (``service/head_responses.py``) that
+    names it."""
 
-    def __init__(self, head_bytes: int, line_too_long: bool) -> None:
-        status = 414 if line_too_long else 431
-        super().__init__("request head over the limit", error_status_hint=status)
-        self.head_bytes = head_bytes
-        self.line_too_long = line_too_long
+    def __init__(self, received: int, part: str) -> None:
+        super().__init__(f"{part} over the limit")
+        self.received = received
+        self.part = part
 
 
-def request_line_too_long(head: bytes | bytearray, max_head_bytes: int) -> bool:
-    """Return whether the request line at the start of ``head`` does not
-    end (with its LF) within ``max_head_bytes``."""
-    return head.find(b"\n", 0, max_head_bytes) == -1
+def head_part(head: bytes | bytearray, max_head_bytes: int) -> str:
+    """Return the part of a request head over ``max_head_bytes`` that is
+    rejected: "request line" when the request line at the start of
+    ``head`` does not end (with its LF) within the limit, else "request
+    head"."""
+    if head.find(b"\n", 0, max_head_bytes) == -1:
+        return "request line"
+    return "request head"
+
+
+def framing_part(error: FramingTooLarge) -> str:
+    """Return the part of a chunked body that ``error`` rejects."""
+    return "trailer section" if error.trailers else "chunk-size line"
 
 
 class HeadLimitedConnection(h11.Connection):
     """An ``h11.Connection`` that raises ``HeadTooLarge`` when the request
-    head in its receive buffer is over ``max_head_bytes``.
+    head in its receive buffer is over ``max_head_bytes``, or a chunk-size
+    line or the trailer section of a chunked request body.
 
     While the client is IDLE, the buffer contains only the unread request
     head and what follows it, because h11 removes each event it parses.
+    While it sends a chunked body, the buffer starts at the first byte of
+    that body that h11 has not parsed, and ``_framed`` counts the bytes of
+    the buffer that ``_chunked_end`` has read.
     """
 
     def __init__(self, max_head_bytes: int) -> None:
         # h11 then rejects no incomplete head before this class does
         super().__init__(h11.SERVER, max_incomplete_event_size=max_head_bytes)
         self.max_head_bytes = max_head_bytes
+        self._chunked_end: ChunkedBodyEnd | None = None
+        self._framed = 0
 
     def next_event(self) -> Any:
-        if self.their_state is h11.IDLE:
-            self._check_head()
-        return super().next_event()
-
-    def _check_head(self) -> None:
         # NOTE: _receive_buffer and its bytearray _data are h11 0.16
         # internals; tests/service/test_head_limits.py fails if they change
         buffered = self._receive_buffer._data
+        if self.their_state is h11.IDLE:
+            self._check_head(buffered)
+        elif self._chunked_end is not None:
+            self._check_framing(self._chunked_end, buffered)
+        size = len(buffered)
+        event = super().next_event()
+        self._framed -= size - len(self._receive_buffer)
+        if isinstance(event, h11.Request):
+            self._chunked_end = None
+            if is_chunked(event):
+                self._chunked_end = ChunkedBodyEnd(self.max_head_bytes)
+            self._framed = 0
+        return event
+
+    def _check_head(self, buffered: bytearray) -> None:
         limit = self.max_head_bytes
         end = HEAD_END.search(buffered, 0, limit + 3)
         head_bytes = end.end() if end is not None else len(buffered)
         if head_bytes > limit:
-            too_long = request_line_too_long(buffered, limit)
-            raise HeadTooLarge(head_bytes, too_long)
+            raise HeadTooLarge(head_bytes, head_part(buffered, limit))
+
+    def _check_framing(self, chunked_end: ChunkedBodyEnd, buffered: bytearray) -> None:
+        try:
+            end = chunked_end.find_end(bytes(buffered[self._framed :]))
+        except FramingTooLarge as error:
+            raise HeadTooLarge(error.received, framing_part(error)) from None
+        if end is None:
+            self._framed = len(buffered)
+        else:
+            self._chunked_end = None
+
+
+def is_chunked(request: h11.Request) -> bool:
+    """Return whether ``request`` has a chunked body; h11 accepts no other
+    transfer coding."""
+    return any(name == b"transfer-encoding" for name, _ in request.headers)
 
 
 class H11HeadLimit:
@@ -125,7 +169,7 @@ class ParserHeadLimit:
     # body bytes still to come, or None for a chunked body
     _body_left: int | None = 0
     # the end of the current request's body when it is chunked
-    _chunked_end = ChunkedBodyEnd()
+    _chunked_end: ChunkedBodyEnd
     _head_size = 0
     # the last bytes of the head so far, to find an empty line split by a read
     _head_tail = b""
@@ -161,7 +205,11 @@ class ParserHeadLimit:
         if not self._parsing_body:
             return self._count_head(data)
         if self._body_left is None:
-            end = self._chunked_end.find_end(data)
+            try:
+                end = self._chunked_end.find_end(data)
+            except FramingTooLarge as error:
+                self.reject_large_head(error.received, framing_part(error))  # type: ignore[attr-defined]
+                return None
             return len(data) if end is None else end
         if self._body_left == 0:
             return len(data)
@@ -180,16 +228,15 @@ class ParserHeadLimit:
             room = max(0, limit - self._head_size)
             self._line_ended = data.find(b"\n", 0, room) != -1
         if self._head_size + size > limit:
-            self.reject_large_head(  # type: ignore[attr-defined]
-                self._head_size + size, not self._line_ended
-            )
+            part = "request head" if self._line_ended else "request line"
+            self.reject_large_head(self._head_size + size, part)  # type: ignore[attr-defined]
             return None
         self._head_size += size
         self._head_tail = searched[-3:] if end is None else b""
         return size
 
     def _start_head(self) -> None:
-        self._chunked_end = ChunkedBodyEnd()
+        self._chunked_end = ChunkedBodyEnd(self.max_head_bytes)
         self._head_size = 0
         self._head_tail = b""
         self._line_ended = False

@@ -1,16 +1,60 @@
 """Whole HTTP responses that the HTTP protocol writes to a connection past
 uvicorn's response handling. These are the 408 of a request head that took
 too long, the 431 or 414 of a request head over its size limit, and the 400
-of a request that is not valid HTTP. All are problem details with
+of a request that is not valid HTTP. A chunk-size line or trailer section
+over the head size limit gets 431 as well. All are problem details with
 ``Connection: close``."""
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 from models.quoted_ids import shortened
 from service.errors import CLOSE, problem
 
 # the maximum length of a parser's reason quoted in a 400, in characters
 MAX_REASON_CHARS = 200
+
+
+class TooLarge(NamedTuple):
+    """The response to one part of a request over the head size limit: its
+    status and reason phrase, the part as the detail names it, and the
+    fix."""
+
+    status: int
+    reason: str
+    subject: str
+    fix: str
+
+
+FIELDS_TOO_LARGE = "Request Header Fields Too Large"
+# each part of a request that RNN_FORECAST_MAX_HEAD_BYTES limits
+TOO_LARGE = {
+    "request line": TooLarge(
+        414,
+        "URI Too Long",
+        "the request line is",
+        "send the long values in a request body instead",
+    ),
+    "request head": TooLarge(
+        431,
+        FIELDS_TOO_LARGE,
+        "the request line and headers are",
+        "send fewer or shorter headers",
+    ),
+    "chunk-size line": TooLarge(
+        431,
+        FIELDS_TOO_LARGE,
+        "a chunk-size line of the chunked request body is",
+        "send shorter chunk extensions",
+    ),
+    "trailer section": TooLarge(
+        431,
+        FIELDS_TOO_LARGE,
+        "the trailer fields of the chunked request body are",
+        "send fewer or shorter trailer fields",
+    ),
+}
 
 
 def timeout_response(timeout_seconds: float) -> bytes:
@@ -24,18 +68,12 @@ def timeout_response(timeout_seconds: float) -> bytes:
     return _closing_problem(408, "Request Timeout", detail)
 
 
-def too_large_response(status: int, max_head_bytes: int) -> bytes:
-    """Return the bytes of the 414 (a request line) or the 431 (a request
-    head) over ``max_head_bytes``."""
-    if status == 414:
-        reason, part = "URI Too Long", "the request line is"
-        fix = "send the long values in a request body instead"
-    else:
-        reason = "Request Header Fields Too Large"
-        part = "the request line and headers are"
-        fix = "send fewer or shorter headers"
+def too_large_response(part: str, max_head_bytes: int) -> bytes:
+    """Return the bytes of the 414 or 431 of ``part``, a key of
+    ``TOO_LARGE``, over ``max_head_bytes``."""
+    status, reason, subject, fix = TOO_LARGE[part]
     detail = (
-        f"{part} over the limit of {max_head_bytes} bytes; {fix}, or raise "
+        f"{subject} over the limit of {max_head_bytes} bytes; {fix}, or raise "
         "RNN_FORECAST_MAX_HEAD_BYTES"
     )
     return _closing_problem(status, reason, detail)

@@ -29,8 +29,9 @@ error of the API is.
 
 The subclass also limits each request head to ``RNN_FORECAST_MAX_HEAD_BYTES``
 (``service/head_limits.py``) and sends 431, or 414 for a request line over
-the limit, with problem details and ``Connection: close``. It logs that
-on logger ``service.request_heads`` as it logs a timeout.
+the limit, with problem details and ``Connection: close``. A chunk-size
+line or trailer section of a chunked body over that limit gets 431 too.
+It logs that on logger ``service.request_heads`` as it logs a timeout.
 
 The 400, 431 or 414 of a pipelined request is sent after the responses
 to the requests before it, as HTTP/1.1 requires, and the bytes that
@@ -87,6 +88,7 @@ from service.head_limits import (
     ParserHeadLimit,
 )
 from service.head_responses import (
+    TOO_LARGE,
     invalid_request_response,
     timeout_response,
     too_large_response,
@@ -191,7 +193,7 @@ class HeadDeadline(asyncio.Protocol):
         # stops reading the connection
         error = sys.exc_info()[1]
         if isinstance(error, HeadTooLarge):
-            self.reject_large_head(error.head_bytes, error.line_too_long)
+            self.reject_large_head(error.received, error.part)
             return
         reason = str(error) if isinstance(error, PARSER_ERRORS) else None
         self.send_closing_response(invalid_request_response(reason))
@@ -292,20 +294,21 @@ class HeadDeadline(asyncio.Protocol):
         )
         self._close_with(timeout_response(self.head_timeout))
 
-    def reject_large_head(self, head_bytes: int, line_too_long: bool) -> None:
-        """Send 414 (``line_too_long``) or 431 for a request head of
-        ``head_bytes`` bytes so far, over ``max_head_bytes``, log it, and
-        close the connection without reading more."""
-        status = 414 if line_too_long else 431
+    def reject_large_head(self, received: int, part: str) -> None:
+        """Send 414 or 431 for ``part`` of a request (a key of
+        ``TOO_LARGE`` in ``service/head_responses.py``) of ``received``
+        bytes so far, over ``max_head_bytes``, log it, and close the
+        connection without reading more."""
+        status = TOO_LARGE[part].status
         self._log_rejected(
-            "request head from %s rejected with %d: %d bytes received, above "
-            "the limit of %d bytes",
-            (status, head_bytes, self.max_head_bytes),
+            part + " from %s rejected with %d: %d bytes received, above the "
+            "limit of %d bytes",
+            (status, received, self.max_head_bytes),
             status=status,
             max_head_bytes=self.max_head_bytes,
-            received_bytes=head_bytes,
+            received_bytes=received,
         )
-        self.send_closing_response(too_large_response(status, self.max_head_bytes))
+        self.send_closing_response(too_large_response(part, self.max_head_bytes))
 
     def _log_rejected(self, message: str, args: tuple[Any, ...], **extra: Any) -> None:
         """Log one INFO line about a rejected head: ``message`` takes the

@@ -1,11 +1,14 @@
 """ChunkedBodyEnd finds the last byte of a chunked body however the body is
-split across reads, and finds no end in framing it cannot follow."""
+split across reads, finds no end in framing it cannot follow, and rejects a
+chunk-size line or a trailer section over its limit."""
 
 from __future__ import annotations
 
 import pytest
 
-from service.chunked_framing import ChunkedBodyEnd
+from service.chunked_framing import MAX_KEPT_LINE, ChunkedBodyEnd, FramingTooLarge
+
+LIMIT = 64
 
 BODIES = [
     b"0\r\n\r\n",
@@ -19,7 +22,7 @@ BODIES = [
 def find_end_split(body: bytes, split: int) -> int | None:
     """Return the end that ``find_end`` reports for ``body`` sent in two
     reads split at ``split``, counted from the start of ``body``."""
-    end = ChunkedBodyEnd()
+    end = ChunkedBodyEnd(LIMIT)
     first = end.find_end(body[:split])
     if first is not None:
         return first
@@ -35,7 +38,74 @@ def test_end_found_at_every_split(body: bytes) -> None:
 
 
 def test_invalid_size_has_no_end() -> None:
-    end = ChunkedBodyEnd()
+    end = ChunkedBodyEnd(LIMIT)
 
     assert end.find_end(b"zz\r\nab\r\n0\r\n\r\n") is None
     assert end.find_end(b"0\r\n\r\n") is None
+
+
+def test_size_line_cut_before_extensions_has_no_end() -> None:
+    # leading zeros push the size past the kept bytes, so it is unknown
+    size_line = b"0" * MAX_KEPT_LINE + b"5\r\n"
+    end = ChunkedBodyEnd(LIMIT)
+
+    assert end.find_end(size_line + b"a\r\n0\r\n\r\nxyz\r\n0\r\n\r\n") is None
+
+
+def framing_error(body: bytes, reads: int) -> FramingTooLarge | None:
+    """Return the error that ``find_end`` raises for ``body`` sent in
+    ``reads`` nearly equal reads, or None."""
+    end = ChunkedBodyEnd(LIMIT)
+    step = -(-len(body) // reads)
+    try:
+        for start in range(0, len(body), step):
+            end.find_end(body[start : start + step])
+    except FramingTooLarge as error:
+        return error
+    return None
+
+
+def size_line(size: int) -> bytes:
+    """Return a chunk-size line of 5 with an extension, ``size`` bytes in
+    all."""
+    return b"5;x=" + b"a" * (size - 6) + b"\r\n"
+
+
+def trailers(size: int) -> bytes:
+    """Return a trailer section of ``size`` bytes in all."""
+    return b"X-T: " + b"a" * (size - 9) + b"\r\n\r\n"
+
+
+@pytest.mark.parametrize("reads", [1, 3, 70])
+def test_lines_at_limit_pass(reads: int) -> None:
+    body = size_line(LIMIT) + b"hello\r\n0\r\n" + trailers(LIMIT)
+
+    assert framing_error(body, reads) is None
+    assert find_end_split(body, 1) == len(body)
+
+
+@pytest.mark.parametrize("reads", [1, 3, 70])
+def test_size_line_over_limit_rejected(reads: int) -> None:
+    body = b"2\r\nab\r\n" + size_line(LIMIT + 1) + b"hello\r\n0\r\n\r\n"
+    error = framing_error(body, reads)
+
+    assert error is not None
+    assert not error.trailers
+    assert error.received == LIMIT + 1
+
+
+@pytest.mark.parametrize("reads", [1, 3, 70])
+def test_trailers_over_limit_rejected(reads: int) -> None:
+    body = b"5\r\nhello\r\n0\r\n" + trailers(LIMIT + 1)
+    error = framing_error(body, reads)
+
+    assert error is not None
+    assert error.trailers
+    assert error.received == LIMIT + 1
+
+
+def test_incomplete_line_over_limit_rejected() -> None:
+    end = ChunkedBodyEnd(LIMIT)
+
+    with pytest.raises(FramingTooLarge):
+        end.find_end(b"5;x=" + b"a" * LIMIT)

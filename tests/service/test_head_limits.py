@@ -1,7 +1,8 @@
 """A request head (request line and headers) over RNN_FORECAST_MAX_HEAD_BYTES
 gets 431, or 414 when its request line alone is over the limit, a log line,
 and its connection is closed, on a real server. Bodies are not counted, so
-large bodies and pipelined requests pass.
+large bodies and pipelined requests pass. A chunk-size line or a trailer
+section of a chunked body over the limit gets 431 as well.
 
 Every test runs on uvicorn's httptools protocol and on its h11 protocol."""
 
@@ -80,6 +81,34 @@ def send_rejected(server: LiveServer, parts: list[bytes]) -> tuple[bytes, int]:
             sock.sendall(part)
             time.sleep(0.01)
         return read_until_closed(sock), sock.getsockname()[1]
+
+
+def chunked_forecast(size_line: bytes, trailers: bytes) -> bytes:
+    """Return a forecast POST whose chunked body has one chunk after
+    ``size_line`` (without its CRLF), then ``trailers`` (with the empty
+    line that ends them)."""
+    assert int(size_line.split(b";")[0], 16) == len(FORECAST)
+    return (
+        b"POST /v1/models/nflx/forecast HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + size_line
+        + b"\r\n"
+        + FORECAST
+        + b"\r\n0\r\n"
+        + trailers
+    )
+
+
+def size_line_of(size: int) -> bytes:
+    """Return the chunk-size line of ``FORECAST`` with one extension,
+    ``size`` bytes in all with its CRLF."""
+    start = b"%x;pad=" % len(FORECAST)
+    return start + b"a" * (size - len(start) - 2)
+
+
+def trailers_of(size: int) -> bytes:
+    """Return a trailer section of ``size`` bytes with its empty line."""
+    return b"X-Pad: " + b"a" * (size - 11) + b"\r\n\r\n"
 
 
 def assert_rejected(reply: bytes, status: int) -> None:
@@ -259,3 +288,37 @@ def test_body_after_early_response_not_counted(limit_server: LiveServer) -> None
 
     assert early.startswith("HTTP/1.1 404 "), early
     assert after.startswith("HTTP/1.1 200 "), after
+
+
+def test_chunk_lines_at_limit_served(limit_server: LiveServer) -> None:
+    request = chunked_forecast(size_line_of(MAX_HEAD), trailers_of(MAX_HEAD))
+    with connect(limit_server) as sock:
+        sock.sendall(request)
+        reply = read_reply(sock)
+
+    assert reply.startswith("HTTP/1.1 200 "), reply
+
+
+@pytest.mark.parametrize("split", [False, True], ids=["whole", "split"])
+def test_long_chunk_size_line_rejected(limit_server: LiveServer, split: bool) -> None:
+    request = chunked_forecast(size_line_of(MAX_HEAD + 1), b"\r\n")
+    parts = [request[i : i + 500] for i in range(0, len(request), 500)]
+    reply, port = send_rejected(limit_server, parts if split else [request])
+
+    assert_rejected(reply, 431)
+    assert b"a chunk-size line of the chunked request body is" in reply
+    lines = limit_lines(limit_server, port)
+    assert len(lines) == 1, lines
+    assert lines[0]["status"] == 431
+    assert lines[0]["received_bytes"] > MAX_HEAD
+
+
+@pytest.mark.parametrize("split", [False, True], ids=["whole", "split"])
+def test_long_trailers_rejected(limit_server: LiveServer, split: bool) -> None:
+    request = chunked_forecast(b"%x" % len(FORECAST), trailers_of(MAX_HEAD + 1))
+    parts = [request[i : i + 500] for i in range(0, len(request), 500)]
+    reply, port = send_rejected(limit_server, parts if split else [request])
+
+    assert_rejected(reply, 431)
+    assert b"the trailer fields of the chunked request body are" in reply
+    assert_logged(limit_server, port, 431, MAX_HEAD + 1)

@@ -1,9 +1,12 @@
-"""The raw 400 and 408 responses of the HTTP protocol: a parser's reason is
-quoted escaped and cut, and a 400 without a reason keeps its general fix."""
+"""The raw 400, 408, 414 and 431 responses of the HTTP protocol: a parser's
+reason is quoted escaped and cut, a 400 without a reason keeps its general
+fix, and a 414 or 431 names the part over the limit and the setting."""
 
 from __future__ import annotations
 
 import json
+
+import pytest
 
 from service.head_responses import (
     MAX_REASON_CHARS,
@@ -46,17 +49,42 @@ def test_invalid_request_without_reason() -> None:
     )
 
 
-def test_too_large_names_limit_and_setting() -> None:
-    uri = too_large_response(414, 4096)
-    fields = too_large_response(431, 4096)
-
-    assert uri.startswith(b"HTTP/1.1 414 URI Too Long\r\n")
-    assert fields.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n")
-    assert detail_of(uri) == (
+FIELDS_TOO_LARGE = b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+# each part over the limit, its status line and its detail
+TOO_LARGE_CASES = [
+    (
+        "request line",
+        b"HTTP/1.1 414 URI Too Long\r\n",
         "the request line is over the limit of 4096 bytes; send the long values "
-        "in a request body instead, or raise RNN_FORECAST_MAX_HEAD_BYTES"
-    )
-    assert detail_of(fields) == (
+        "in a request body instead, or raise RNN_FORECAST_MAX_HEAD_BYTES",
+    ),
+    (
+        "request head",
+        FIELDS_TOO_LARGE,
         "the request line and headers are over the limit of 4096 bytes; send "
-        "fewer or shorter headers, or raise RNN_FORECAST_MAX_HEAD_BYTES"
-    )
+        "fewer or shorter headers, or raise RNN_FORECAST_MAX_HEAD_BYTES",
+    ),
+    (
+        "chunk-size line",
+        FIELDS_TOO_LARGE,
+        "a chunk-size line of the chunked request body is over the limit of 4096 "
+        "bytes; send shorter chunk extensions, or raise RNN_FORECAST_MAX_HEAD_BYTES",
+    ),
+    (
+        "trailer section",
+        FIELDS_TOO_LARGE,
+        "the trailer fields of the chunked request body are over the limit of "
+        "4096 bytes; send fewer or shorter trailer fields, or raise "
+        "RNN_FORECAST_MAX_HEAD_BYTES",
+    ),
+]
+
+
+@pytest.mark.parametrize(("part", "status_line", "detail"), TOO_LARGE_CASES)
+def test_too_large_names_part_and_setting(
+    part: str, status_line: bytes, detail: str
+) -> None:
+    response = too_large_response(part, 4096)
+
+    assert response.startswith(status_line)
+    assert detail_of(response) == detail

@@ -284,3 +284,19 @@ def test_head_after_chunked_body_limited(small_head_server: LiveServer) -> None:
 
     assert [response.status for response in responses] == [200, 200, 431]
     assert responses[-1].closing
+
+
+def test_pipelined_long_trailers_rejected_in_order(
+    small_head_server: LiveServer,
+) -> None:
+    # trailer fields over the limit, in the same read as the requests
+    # before them
+    trailers = b"X-Pad: " + b"a" * MAX_HEAD + b"\r\n\r\n"
+    long_trailers = chunked_forecast(b'{"horizon": 2}', 5).replace(
+        b"X-Checksum: 1\r\n\r\n", trailers
+    )
+    responses = send_whole(small_head_server, FORECAST + HEALTH + long_trailers, 3)
+
+    assert [response.status for response in responses] == [200, 200, 431]
+    assert b"trailer fields" in responses[-1].body
+    assert responses[-1].closing
