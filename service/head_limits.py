@@ -142,7 +142,7 @@ def is_chunked(request: h11.Request) -> bool:
 class H11HeadLimit:
     """The head limit of uvicorn's h11 protocol, which swaps in a
     ``HeadLimitedConnection`` before the first byte arrives. The state of
-    that connection tells whether a request body is being read."""
+    that connection shows whether a request body is being read."""
 
     max_head_bytes: int
     conn: h11.Connection

@@ -166,17 +166,15 @@ class HeadDeadline(asyncio.Protocol):
         if self._finished:
             return
         super().data_received(data)
-        if self._finished or self.transport.is_closing():
+        if not self._waiting_for_head():
             self._stop_head_timer()
-        elif not self._waiting_for_head():
-            self._stop_head_timer()
-        else:
-            if self._head_timer is None or self._head_cycle is not self.cycle:
-                # the first bytes of the next head after a response
-                self._start_head_timer()
-            # The segment that starts a deadline counts whole, so the count
-            # may include the end of the previous request's body.
-            self._head_bytes += len(data)
+            return
+        if self._head_timer is None or self._head_cycle is not self.cycle:
+            # the first bytes of the next head after a response
+            self._start_head_timer()
+        # The segment that starts a deadline counts whole, so the count may
+        # include the end of the previous request's body.
+        self._head_bytes += len(data)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_head_timer()
@@ -258,6 +256,10 @@ class HeadDeadline(asyncio.Protocol):
         raise NotImplementedError
 
     def _waiting_for_head(self) -> bool:
+        """True while the connection reads requests and the next byte
+        belongs to a request head."""
+        if self._finished or self.transport.is_closing():
+            return False
         # A response may complete before its request body has arrived,
         # such as a 404 sent without reading the body. The rest of that
         # body is no part of the next head.
@@ -281,9 +283,7 @@ class HeadDeadline(asyncio.Protocol):
 
     def _head_timed_out(self) -> None:
         self._head_timer = None
-        if self.transport.is_closing() or self._finished:
-            return
-        if not self._waiting_for_head() or self._head_cycle is not self.cycle:
+        if self._head_cycle is not self.cycle or not self._waiting_for_head():
             return
         self._log_rejected(
             "request head from %s timed out after %g s with %d bytes received",
