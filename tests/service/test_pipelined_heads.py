@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -179,22 +179,62 @@ def test_split_pipelined_streams_match(small_head_server: LiveServer) -> None:
     assert not failures, "\n".join(failures[:5])
 
 
-@pytest.mark.parametrize("newline", [b"\r\n", b"\n"], ids=["crlf", "lf"])
-def test_heads_near_limit_split(small_head_server: LiveServer, newline: bytes) -> None:
-    alone = AloneResponses(small_head_server)
+def near_limit_failures(
+    server: LiveServer, near: Callable[[int], bytes], bare_lf: bool = False
+) -> list[str]:
+    """Send streams that end with the request ``near(size)`` for sizes
+    around the limit and then a GET, and return what differs from each
+    request sent alone."""
+    alone = AloneResponses(server)
     failures = []
     for size in range(MAX_HEAD - 2, MAX_HEAD + 4):
         for case in range(3):
             rng = random.Random(SEED + size * 10 + case)
             before = [random_request(rng) for _ in range(rng.randrange(3))]
-            near = (head_of_size(size, newline), b"GET")
-            after = [(simple_request(b"GET", b"/v1/health"), b"GET")]
-            requests = [*before, near, *after]
-            failure = check_stream(
-                small_head_server, alone, rng, requests, bare_lf=newline == b"\n"
-            )
+            method = near(size).split(b" ", 1)[0]
+            requests = [*before, (near(size), method), (HEALTH, b"GET")]
+            failure = check_stream(server, alone, rng, requests, bare_lf=bare_lf)
             if failure:
                 failures.append(f"size {size}, case {case}: {failure}")
+    return failures
+
+
+@pytest.mark.parametrize("newline", [b"\r\n", b"\n"], ids=["crlf", "lf"])
+def test_heads_near_limit_split(small_head_server: LiveServer, newline: bytes) -> None:
+    failures = near_limit_failures(
+        small_head_server,
+        lambda size: head_of_size(size, newline),
+        bare_lf=newline == b"\n",
+    )
+
+    assert not failures, "\n".join(failures[:5])
+
+
+def chunk_line_of_size(size: int) -> bytes:
+    """Return a chunked forecast POST whose one chunk-size line has ``size``
+    bytes with its extension and CRLF."""
+    body = b'{"horizon": 2}'
+    start = b"%x;pad=" % len(body)
+    size_line = start + b"a" * (size - len(start) - 2)
+    return chunked_forecast(body, len(body)).replace(b"%x;ext=1" % len(body), size_line)
+
+
+def trailers_of_size(size: int) -> bytes:
+    """Return a chunked forecast POST whose trailer section has ``size``
+    bytes with its empty line."""
+    trailers = b"X-Pad: " + b"a" * (size - 11) + b"\r\n\r\n"
+    return chunked_forecast(b'{"horizon": 2}', 5).replace(
+        b"X-Checksum: 1\r\n\r\n", trailers
+    )
+
+
+@pytest.mark.parametrize(
+    "near", [chunk_line_of_size, trailers_of_size], ids=["size-line", "trailers"]
+)
+def test_chunk_framing_near_limit_split(
+    small_head_server: LiveServer, near: Callable[[int], bytes]
+) -> None:
+    failures = near_limit_failures(small_head_server, near)
 
     assert not failures, "\n".join(failures[:5])
 
@@ -291,10 +331,7 @@ def test_pipelined_long_trailers_rejected_in_order(
 ) -> None:
     # trailer fields over the limit, in the same read as the requests
     # before them
-    trailers = b"X-Pad: " + b"a" * MAX_HEAD + b"\r\n\r\n"
-    long_trailers = chunked_forecast(b'{"horizon": 2}', 5).replace(
-        b"X-Checksum: 1\r\n\r\n", trailers
-    )
+    long_trailers = trailers_of_size(MAX_HEAD + 1)
     responses = send_whole(small_head_server, FORECAST + HEALTH + long_trailers, 3)
 
     assert [response.status for response in responses] == [200, 200, 431]
