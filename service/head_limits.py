@@ -20,6 +20,9 @@ on httptools it also finds where the body ends.
 httptools has no way to report where in a read a head or a message ends.
 So ``ParserHeadLimit`` feeds it one part of a read at a time: a head up to
 its empty line, then a body up to its last byte, and then the next head.
+The body of a request that httptools ends at its head (``Connection:
+upgrade`` for a protocol that uvicorn does not switch to) goes to an
+``UpgradeBody`` (``service/upgrade_bodies.py``) in place of the parser.
 
 NOTE: a chunked body whose framing ``ChunkedBodyEnd`` cannot follow (one
 that the parser rejects, or one with a chunk-size line of more than 32
@@ -32,11 +35,14 @@ complete head there is parsed before it is counted.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import h11
 
 from service.chunked_framing import ChunkedBodyEnd, FramingTooLarge
+
+if TYPE_CHECKING:
+    from service.upgrade_bodies import UpgradeBody
 
 # the default of RNN_FORECAST_MAX_HEAD_BYTES, as nginx allows in total with
 # its default large_client_header_buffers (4 buffers of 8 KiB)
@@ -165,7 +171,10 @@ class ParserHeadLimit:
     headers: list[tuple[bytes, bytes]]
     _finished: bool
 
+    parser: Any
     _parsing_body = False
+    # the body of a request that the parser ended at its head
+    _upgrade_body: UpgradeBody | None = None
     # body bytes still to come, or None for a chunked body
     _body_left: int | None = 0
     # the end of the current request's body when it is chunked
@@ -182,8 +191,27 @@ class ParserHeadLimit:
         super().on_headers_complete()  # type: ignore[misc]
 
     def on_message_complete(self) -> None:
+        if self._body_skipped():
+            # imports httptools, which this protocol runs on
+            from service.upgrade_bodies import UpgradeBody
+
+            self._upgrade_body = UpgradeBody(self, self._body_left)
+            return
+        self._upgrade_body = None
         self._parsing_body = False
         super().on_message_complete()  # type: ignore[misc]
+
+    def _body_skipped(self) -> bool:
+        """True when the parser ends a request that has a body at its head,
+        as llhttp does with ``Connection: upgrade``, and uvicorn does not
+        switch to the protocol named in ``Upgrade``."""
+        return (
+            self._upgrade_body is None
+            and self._parsing_body
+            and self._body_left != 0
+            and self.parser.should_upgrade()
+            and not self._should_upgrade()  # type: ignore[attr-defined]
+        )
 
     def _reading_body(self) -> bool:
         return self._parsing_body
@@ -195,7 +223,10 @@ class ParserHeadLimit:
                 return
             part, data = data[:size], data[size:]
             chunked = self._parsing_body and self._body_left is None
-            super().data_received(part)  # type: ignore[misc]
+            if self._upgrade_body is None:
+                super().data_received(part)  # type: ignore[misc]
+            else:
+                self._upgrade_body.feed(part)
             if chunked and not self._parsing_body:
                 self._count_after_chunked_body(part)
 

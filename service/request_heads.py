@@ -53,9 +53,11 @@ transport to the WebSocket protocol without calling ``connection_lost``
 and, on httptools, reads the handshake from the protocol's ``scope`` and
 ``url``. uvicorn calls the method ``send_400_response`` inside the
 ``except`` block that caught the parser's exception. The httptools
-protocol's parser callbacks ``on_headers_complete`` and
-``on_message_complete`` are used too, and so is its ``headers`` list,
-complete when ``on_headers_complete`` runs. Its ``data_received`` is
+protocol's parser callbacks ``on_headers_complete``, ``on_body`` and
+``on_message_complete`` are used too, and so are its ``parser``, its
+``headers`` list (complete when ``on_headers_complete`` runs) and its
+method ``_should_upgrade``, true for a WebSocket handshake that it hands
+off. Its ``data_received`` is
 called with parts of a read, which it feeds to the parser in order. The
 h11 protocol's
 ``conn``, its ``h11.Connection``, is replaced right after the protocol's

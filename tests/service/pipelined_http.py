@@ -89,9 +89,8 @@ def chunked_request(rng: random.Random, extra: bytes = b"") -> bytes:
     return head + chunked_body(rng, forecast_body(rng))
 
 
-# A request for a protocol that the server does not speak, which it serves
-# as plain HTTP. It has no body: httptools skips the body of a request with
-# ``Connection: Upgrade`` and parses it as the next request.
+# a request for a protocol that the server does not speak, which it serves
+# as plain HTTP
 OTHER_UPGRADE = b"Upgrade: rnn-test/1\r\nConnection: Upgrade\r\n"
 EXPECT = b"Expect: 100-continue\r\n"
 # a WebSocket handshake, which the API rejects with 400 and a close; the
@@ -106,7 +105,7 @@ WEBSOCKET_HANDSHAKE = simple_request(
 
 def random_request(rng: random.Random) -> tuple[bytes, bytes]:
     """Return one valid HTTP/1.1 request and its method."""
-    kind = rng.randrange(10)
+    kind = rng.randrange(11)
     if kind == 0:
         return simple_request(b"GET", b"/v1/health"), b"GET"
     if kind == 1:
@@ -122,12 +121,16 @@ def random_request(rng: random.Random) -> tuple[bytes, bytes]:
     if kind == 5:
         return chunked_request(rng), b"POST"
     if kind == 8:
-        return simple_request(b"GET", b"/v1/health", OTHER_UPGRADE), b"GET"
+        if rng.random() < 0.5:
+            return chunked_request(rng, OTHER_UPGRADE), b"POST"
+        return length_request(rng, FORECAST_PATH, OTHER_UPGRADE), b"POST"
     if kind == 9:
         # uvicorn sends 100 Continue when the app first reads the body
         if rng.random() < 0.5:
             return chunked_request(rng, EXPECT), b"POST"
         return length_request(rng, FORECAST_PATH, EXPECT), b"POST"
+    if kind == 10:
+        return simple_request(b"GET", b"/v1/health", OTHER_UPGRADE), b"GET"
     return length_request(rng), b"POST"
 
 

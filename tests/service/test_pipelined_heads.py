@@ -17,6 +17,7 @@ import pytest
 from models.registry import Registry
 from tests.conftest import LiveServer
 from tests.service.pipelined_http import (
+    OTHER_UPGRADE,
     WEBSOCKET_HANDSHAKE,
     Response,
     ResponseReader,
@@ -296,6 +297,26 @@ def test_pipelined_websocket_handshake_in_order(
 
     assert [response.status for response in responses] == [200, 200, 400]
     assert b"no WebSocket endpoints" in responses[-1].body
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["length", "chunked"])
+def test_upgrade_request_body_served(
+    small_head_server: LiveServer, chunked: bool
+) -> None:
+    # the server ignores an Upgrade for a protocol that it does not speak
+    # and reads the body, so the next request is not parsed from the body
+    upgrade = FORECAST.replace(
+        b"Host: 127.0.0.1\r\n", b"Host: 127.0.0.1\r\n" + OTHER_UPGRADE
+    )
+    if chunked:
+        upgrade = chunked_forecast(b'{"horizon": 3}', 4).replace(
+            b"Host: 127.0.0.1\r\n", b"Host: 127.0.0.1\r\n" + OTHER_UPGRADE
+        )
+    responses = send_whole(small_head_server, upgrade + HEALTH + upgrade, 3)
+
+    assert [response.status for response in responses] == [200, 200, 200]
+    assert b'"horizon":3' in responses[0].body
+    assert responses[2].body == responses[0].body
 
 
 def chunked_forecast(body: bytes, chunk_bytes: int) -> bytes:
