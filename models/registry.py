@@ -496,12 +496,15 @@ class Registry:
         alias: str,
         version: int,
         check: Callable[[int | None], None] | None = None,
-    ) -> None:
-        """Point ``alias`` of ``name`` at an existing ``version``.
+    ) -> dict[str, int]:
+        """Point ``alias`` of ``name`` at an existing ``version``, and return
+        the aliases of ``name`` right after this change, ``latest`` included.
 
         ``check``, when given, is called with the version that the alias
         points at now (None for a new alias) while the name's lock is held.
-        An exception it raises leaves the alias unchanged.
+        An exception it raises leaves the alias unchanged. The returned
+        aliases are read under that lock, so another writer's change that
+        lands after this one is not reported as this one's result.
         """
         check_settable_alias(alias)
         versions = self.versions(name)
@@ -526,14 +529,17 @@ class Registry:
                 check(stored.get(alias))
             stored[alias] = int(version)
             _write_json(base / ALIASES_FILE, stored, atomic=True)
+            return self._with_latest(name, stored)
 
     def delete_alias(
         self,
         name: str,
         alias: str,
         check: Callable[[int | None], None] | None = None,
-    ) -> int:
-        """Remove ``alias`` of ``name`` and return the version it pointed at.
+    ) -> tuple[int, dict[str, int]]:
+        """Remove ``alias`` of ``name``. Return the version it pointed at and
+        the aliases of ``name`` right after the removal, read under the
+        lock as in ``set_alias``.
 
         ``check`` is called as in ``set_alias``, before the alias is removed.
         Raises ``NotFoundError`` when the alias does not exist, before
@@ -557,9 +563,18 @@ class Registry:
                 check(stored[alias])
             version = int(stored.pop(alias))
             _write_json(base / ALIASES_FILE, stored, atomic=True)
-        return version
+            return version, self._with_latest(name, stored)
 
     # ---- helpers -----------------------------------------------------------
+
+    def _with_latest(self, name: str, stored: dict[str, int]) -> dict[str, int]:
+        """Return the explicit aliases ``stored`` plus ``latest``, the
+        highest version of ``name``. Callers hold the name's lock, which
+        every version write takes too, so ``latest`` cannot move meanwhile."""
+        versions = self.versions(name)
+        if not versions:
+            raise NotFoundError(f"model {name!r} not found", field="name")
+        return {**stored, LATEST: versions[-1]}
 
     def _version_dir(self, name: str, version: int) -> Path:
         return self.root / check_name(name) / "versions" / str(int(version))

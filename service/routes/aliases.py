@@ -193,10 +193,8 @@ def set_alias(
     if not registry.versions(name):
         raise NotFoundError(f"model {name!r} not found", field="name")
 
-    registry.set_alias(name, alias, body.version, precondition(conditions))
-    changed = AliasOut(
-        name=name, alias=alias, version=body.version, aliases=registry.aliases(name)
-    )
+    aliases = registry.set_alias(name, alias, body.version, precondition(conditions))
+    changed = AliasOut(name=name, alias=alias, version=body.version, aliases=aliases)
     return json_with_etag(request, changed.model_dump(), etag=alias_etag(body.version))
 
 
@@ -219,7 +217,5 @@ def delete_alias(
 ) -> AliasOut:
     check_name(name)
 
-    version = registry.delete_alias(name, alias, precondition(conditions))
-    return AliasOut(
-        name=name, alias=alias, version=version, aliases=registry.aliases(name)
-    )
+    version, aliases = registry.delete_alias(name, alias, precondition(conditions))
+    return AliasOut(name=name, alias=alias, version=version, aliases=aliases)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -417,3 +420,77 @@ def test_alias_delete_absent_with_precondition(
     assert response.status_code == 404, response.text
     assert response.json()["detail"].startswith("model 'nflx' has no alias 'never-set'")
     assert client.get(alias_path("protected")).status_code == 404
+
+
+@contextlib.contextmanager
+def alias_churn(registry: Registry, alias: str) -> Iterator[list[int]]:
+    """Point ``alias`` of ``nflx`` at versions 1 and 2 in turn until the
+    block ends, and yield the list of versions set so far.
+
+    The alias file is replaced directly, without the registry's lock and
+    as fast as the loop runs, so another writer's change always lands
+    right after the lock of a request's own change is released.
+    """
+    stop = threading.Event()
+    flips: list[int] = []
+    path = registry.root / "nflx" / "aliases.json"
+    staged = path.with_name("aliases.json.churn")
+    before = path.read_bytes() if path.exists() else None
+
+    def flip() -> None:
+        while not stop.is_set():
+            version = 1 + len(flips) % 2
+            staged.write_text(json.dumps({alias: version}))
+            os.replace(staged, path)
+            flips.append(version)
+
+    thread = threading.Thread(target=flip)
+    thread.start()
+    try:
+        yield flips
+    finally:
+        stop.set()
+        thread.join()
+        if before is None:
+            path.unlink()
+        else:
+            path.write_bytes(before)
+
+
+def test_alias_put_reports_own_change(
+    alias_server: tuple[LiveServer, Registry],
+) -> None:
+    """Each PUT's ``aliases`` contains the version that this PUT set, even
+    while another writer moves the same alias."""
+    server, registry = alias_server
+    answers: list[tuple[int, int]] = []
+    with alias_churn(registry, "contested") as flips:
+        for index in range(60):
+            response = put_alias(server.client, "contested", {"version": 2 - index % 2})
+            assert response.status_code == 200, response.text
+            body = response.json()
+            answers.append((body["version"], body["aliases"]["contested"]))
+
+    assert len(flips) > 60
+    assert [listed for _, listed in answers] == [sent for sent, _ in answers]
+
+
+def test_alias_delete_reports_own_change(
+    alias_server: tuple[LiveServer, Registry],
+) -> None:
+    """A DELETE's ``aliases`` lacks the deleted alias, even while another
+    writer sets it again at once."""
+    server, registry = alias_server
+    listed: list[dict[str, int]] = []
+    with alias_churn(registry, "revolving"):
+        for _ in range(600):
+            if len(listed) == 60:
+                break
+            response = server.client.delete(alias_path("revolving"), headers=AUTH)
+            if response.status_code == 404:
+                continue
+            assert response.status_code == 200, response.text
+            listed.append(response.json()["aliases"])
+
+    assert len(listed) == 60
+    assert [aliases for aliases in listed if "revolving" in aliases] == []
