@@ -8,6 +8,7 @@ as ``close``. Header names are matched case-insensitively and in any order.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import re
@@ -41,6 +42,12 @@ MAX_FIELD_CHARS = csv.field_size_limit()
 OTHER_DELIMITERS = (";", "\t", "|")
 # bytes at the start of a file that the UTF-16 check reads
 UTF16_SAMPLE_BYTES = 256
+# the byte order marks of the encodings that editors save instead of UTF-8,
+# UTF-32 first (see _bom_encoding)
+BYTE_ORDER_MARKS = (
+    ("UTF-32", (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)),
+    ("UTF-16", (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)),
+)
 # lines without a value that any CSV may have; more are accepted only up
 # to the number of lines with values
 MAX_EMPTY_LINES = 1_000
@@ -152,6 +159,13 @@ def _read_table(
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
+        encoding = _bom_encoding(raw)
+        if encoding is not None:
+            raise DataError(
+                f"{label} is {encoding} text (it starts with the {encoding} "
+                "byte order mark), not UTF-8; save it as a UTF-8 CSV file",
+                field="data",
+            ) from exc
         raise DataError(
             f"{label} is not UTF-8 text (invalid byte at offset {exc.start}); "
             "save it as a UTF-8 CSV file",
@@ -214,6 +228,16 @@ def _read_table(
             field="data",
         )
     return table, file_format
+
+
+def _bom_encoding(raw: bytes) -> str | None:
+    """Return ``"UTF-16"`` or ``"UTF-32"`` when ``raw`` starts with the byte
+    order mark of that encoding, else None. UTF-32 is tested first, because
+    its little-endian mark starts with the UTF-16 one."""
+    for encoding, marks in BYTE_ORDER_MARKS:
+        if raw.startswith(marks):
+            return encoding
+    return None
 
 
 def _looks_like_utf16(raw: bytes) -> bool:

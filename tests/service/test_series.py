@@ -143,6 +143,11 @@ def test_upload_names_differing_duplicate_values(client: httpx.Client) -> None:
     [
         (b"when,price\n2024-01-02,1\n", "not one of the accepted headers"),
         (b"date,value\n2024-01-02,\xff\n", "not UTF-8"),
+        (
+            "date,value\n2024-01-02,1\n".encode("utf-16"),
+            "is UTF-16 text (it starts with the UTF-16 byte order mark), not "
+            "UTF-8; save it as a UTF-8 CSV file",
+        ),
         (b"", "empty"),
         (b"date,value\n", "contains no data rows; add rows below the header"),
         (b"date,value\n2024-01-02,inf\n", "the uploaded CSV"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import time
 from pathlib import Path
@@ -213,10 +214,34 @@ def test_parse_csv_selects_column() -> None:
             "column must be one of open, high, low, close, adj_close, got 'volume'",
         ),
         (
+            b"date,value\n2020-01-02,\xff1\n",
+            "close",
+            "t.csv is not UTF-8 text (invalid byte at offset 22); save it as a "
+            "UTF-8 CSV file",
+        ),
+        (
             b"\xff\xfed\x00a\x00t\x00e\x00",
             "close",
-            "t.csv is not UTF-8 text (invalid byte at offset 0); save it as a "
-            "UTF-8 CSV file",
+            "t.csv is UTF-16 text (it starts with the UTF-16 byte order mark), "
+            "not UTF-8; save it as a UTF-8 CSV file",
+        ),
+        (
+            codecs.BOM_UTF16_BE + "date,value\n".encode("utf-16-be"),
+            "close",
+            "t.csv is UTF-16 text (it starts with the UTF-16 byte order mark), "
+            "not UTF-8; save it as a UTF-8 CSV file",
+        ),
+        (
+            codecs.BOM_UTF32_LE + "date,value\n".encode("utf-32-le"),
+            "close",
+            "t.csv is UTF-32 text (it starts with the UTF-32 byte order mark), "
+            "not UTF-8; save it as a UTF-8 CSV file",
+        ),
+        (
+            codecs.BOM_UTF32_BE + "date,value\n".encode("utf-32-be"),
+            "close",
+            "t.csv is UTF-32 text (it starts with the UTF-32 byte order mark), "
+            "not UTF-8; save it as a UTF-8 CSV file",
         ),
         (
             b"date,value\n2020-01-02,\x001\n",
