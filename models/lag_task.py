@@ -36,6 +36,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ValidationInfo,
     ValidatorFunctionWrapHandler,
     field_validator,
 )
@@ -48,6 +49,7 @@ from models.nn.cell_stack import stack_from_forecaster
 from models.nn.forecaster import Forecaster
 from models.spec import CellType
 from models.training import TrainingCancelled, seed_everything
+from models.unique_items import check_unique_items
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +57,8 @@ Report = Callable[[dict[str, Any]], None]
 StopCheck = Callable[[], bool]
 
 REPORT_EVERY = 100
+# the maximum lag of a run, in steps
+MAX_LAG = 500
 # Held-out sequences drawn at a time. The count is fixed, so the held-out
 # set does not depend on the limit that splits its forward passes.
 TEST_CHUNK_ROWS = 1024
@@ -99,11 +103,19 @@ class LagExperimentParams(BaseModel):
     @field_validator("lags")
     @classmethod
     def _check_lags(cls, lags: list[int]) -> list[int]:
-        if any(lag < 1 or lag > 500 for lag in lags):
-            raise ValueError(f"every lag must be in 1..500, got {lags}")
-        if len(set(lags)) != len(lags):
-            raise ValueError(f"lags must be distinct, got {lags}")
+        if any(lag < 1 or lag > MAX_LAG for lag in lags):
+            raise ValueError(
+                f"every lag must be in 1..{MAX_LAG}, got {lags}; send lags "
+                f"from 1 to {MAX_LAG}"
+            )
         return sorted(lags)
+
+    @field_validator("cells", "lags")
+    @classmethod
+    def _check_unique(cls, value: list[Any], info: ValidationInfo) -> list[Any]:
+        # "cells" names the items "cell", and "lags" names them "lag"
+        check_unique_items(value, info.field_name, info.field_name.removesuffix("s"))
+        return value
 
     @field_validator("clip_norm", mode="wrap")
     @classmethod
@@ -113,13 +125,6 @@ class LagExperimentParams(BaseModel):
         return explain_minimum(
             value, handler, "send null to turn gradient clipping off"
         )
-
-    @field_validator("cells")
-    @classmethod
-    def _check_cells(cls, cells: list[CellType]) -> list[CellType]:
-        if len(set(cells)) != len(cells):
-            raise ValueError(f"cells must be distinct, got {cells}")
-        return cells
 
     @property
     def seq_len(self) -> int:

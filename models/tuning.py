@@ -34,7 +34,6 @@ import logging
 import math
 import os
 import time
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -81,6 +80,7 @@ from models.tuning_budget import (
     pruning_warmup_error,
     startup_note,
 )
+from models.unique_items import check_unique_items
 
 # optuna is imported inside the functions that use it: importing it takes
 # about a second, which every job worker that registers the tuning kind
@@ -258,13 +258,7 @@ class SearchSpace(BaseModel):
     def _check_unique_choices(cls, value: list[Any], info: ValidationInfo) -> list[Any]:
         # a repeated choice adds nothing to the search but stays in the
         # job's params and the study, so a long list of it is rejected
-        counts = Counter(value)
-        repeated = sorted(choice for choice, count in counts.items() if count > 1)
-        if repeated:
-            raise ValueError(
-                f"{info.field_name} choices {repeated} appear more than once; "
-                "list each choice once"
-            )
+        check_unique_items(value, f"{info.field_name} choices", "choice")
         return value
 
     @field_validator("batch_size")

@@ -100,7 +100,14 @@ LAG_ERRORS = [
         "--test-size 1: Input should be greater than or equal to 2; send "
         "--test-size between 2 and 100000",
     ),
-    (["--lags", "0"], "--lags: every lag must be in 1..500, got [0]"),
+    (
+        ["--lags", "0"],
+        "--lags: every lag must be in 1..500, got [0]; send lags from 1 to 500",
+    ),
+    (
+        ["--lags", "4,2,4"],
+        "--lags: lags [4] appear more than once; list each lag once",
+    ),
 ]
 
 

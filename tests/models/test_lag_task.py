@@ -117,9 +117,9 @@ def test_table_lists_cells_and_lags() -> None:
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"lags": [5, 5]}, "distinct"),
+        ({"lags": [5, 5]}, "more than once"),
         ({"lags": [0]}, "1..500"),
-        ({"cells": ["rnn", "rnn"]}, "distinct"),
+        ({"cells": ["rnn", "rnn"]}, "more than once"),
         ({"cells": ["cnn"]}, "Input should be"),
     ],
 )

@@ -81,3 +81,36 @@ def test_lag_experiment_job_checks_batch(lag_server: LiveServer) -> None:
     assert problem["errors"][0]["field"] == "params.batch_size"
     assert "65 x 4 x 4 = 1040 is above the limit of 1024;" in problem["detail"]
     assert "RNN_FORECAST_MAX_LAG_BATCH_ELEMENTS" in problem["detail"]
+
+
+@pytest.mark.parametrize(
+    ("params", "field", "message"),
+    [
+        (
+            {"lags": [0, 2]},
+            "params.lags",
+            "every lag must be in 1..500, got [0, 2]; send lags from 1 to 500",
+        ),
+        (
+            {"lags": [2, 3, 2]},
+            "params.lags",
+            "lags [2] appear more than once; list each lag once",
+        ),
+        (
+            {"cells": ["gru", "rnn", "gru"]},
+            "params.cells",
+            "cells ['gru'] appear more than once; list each cell once",
+        ),
+    ],
+)
+def test_lag_experiment_job_rejects_lists(
+    lag_server: LiveServer, params: dict[str, object], field: str, message: str
+) -> None:
+    response = lag_server.client.post(
+        "/v1/jobs", json={"kind": "lag_experiment", "params": {**TINY, **params}}
+    )
+
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"] == [
+        {"field": field, "message": message, "type": "value_error"}
+    ]
