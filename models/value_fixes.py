@@ -3,9 +3,10 @@
 Pydantic's messages name what is wrong, such as "Input should be greater
 than or equal to 1" or "Input should be a valid list", but not the value
 to send. ``value_fix`` returns that value in words for a number out of its
-field's range, a list below its minimum length and a value of the wrong
-JSON type. The API's 422 messages and the command line's messages for
-fields of a ``--spec`` file add it after a semicolon.
+field's range, a list below its minimum length, a value of the wrong JSON
+type and a value outside the listed choices. The API's 422 messages and
+the command line's messages for fields of a ``--spec`` file add it after a
+semicolon.
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ TYPE_FIXES = {
     "model_type": "send a JSON object",
     "model_attributes_type": "send a JSON object",
 }
+
+# pydantic's error types for a value outside a Literal or an Enum, whose
+# messages list the choices
+CHOICE_ERRORS = ("literal_error", "enum")
 
 
 def _range_fix(error: Mapping[str, Any], message: str) -> str:
@@ -73,6 +78,15 @@ def _type_fix(error: Mapping[str, Any], message: str) -> str:
     return f"; {fix}"
 
 
+def _choice_fix(error: Mapping[str, Any], message: str) -> str:
+    """Return ``; send one of them`` for a value outside the choices that
+    the message lists, such as "Input should be 'rnn', 'lstm' or 'gru'", or
+    "" for another error or a message that gives its fix already."""
+    if error.get("type") not in CHOICE_ERRORS or "; " in message:
+        return ""
+    return "; send one of them"
+
+
 def value_fix(error: Mapping[str, Any], message: str) -> str:
     """Return the fix of pydantic ``error``, whose message is ``message``,
     as ``; send ...``, or "" when there is none or the message gives one
@@ -81,4 +95,5 @@ def value_fix(error: Mapping[str, Any], message: str) -> str:
         _range_fix(error, message)
         or _length_fix(error, message)
         or _type_fix(error, message)
+        or _choice_fix(error, message)
     )

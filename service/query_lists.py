@@ -18,10 +18,8 @@ from fastapi.routing import APIRoute
 from pydantic import TypeAdapter
 from starlette.requests import Request
 
+from models.value_fixes import CHOICE_ERRORS
 from service.query_params import query_fields
-
-# pydantic's error types for a value outside a Literal or an Enum
-ENUM_ERRORS = ("literal_error", "enum")
 
 
 def repeat_fix(name: str, value: str, allowed: Sequence[str]) -> str:
@@ -49,12 +47,12 @@ def add_repeat_fixes(
         return
     for error, raw in zip(errors, raw_errors, strict=True):
         loc = tuple(raw.get("loc", ()))
-        if raw.get("type") not in ENUM_ERRORS or len(loc) != 3 or loc[0] != "query":
+        if raw.get("type") not in CHOICE_ERRORS or len(loc) != 3 or loc[0] != "query":
             continue
         allowed = allowed_values(route, str(loc[1]))
         if allowed:
             fix = repeat_fix(str(loc[1]), str(raw.get("input", "")), allowed)
-            error["message"] += f"; send one of them, and {fix}"
+            error["message"] += f", and {fix}"
 
 
 def allowed_values(route: APIRoute, name: str) -> list[str]:

@@ -471,3 +471,27 @@ def test_used_generator_fields_accepted(
     # the series is too short, a check that runs after the generator check
     assert list(errors) == ["data"]
     assert "too short" in errors["data"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field", "choices"),
+    [
+        (TRAINING_JOBS, {"scaler": "none"}, "scaler", "'standard' or 'minmax'"),
+        (TRAINING_JOBS, {"cell": "cnn"}, "cell", "'rnn', 'lstm' or 'gru'"),
+        (
+            JOBS,
+            {"kind": "lag_experiment", "params": {"cells": ["rnn", "tcn"]}},
+            "params.cells[1]",
+            "'rnn', 'lstm' or 'gru'",
+        ),
+        (FLOW, {"activation": "relu"}, "activation", "'tanh' or 'identity'"),
+    ],
+)
+def test_unknown_choice_says_send_one(
+    live_server: LiveServer, path: str, body: object, field: str, choices: str
+) -> None:
+    response = live_server.client.post(path, json=body)
+
+    error = field_errors(response)[field]
+    assert error["type"] == "literal_error"
+    assert error["message"] == f"Input should be {choices}; send one of them"
