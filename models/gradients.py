@@ -663,9 +663,12 @@ def _stored_network(
     if layer is None:
         layer = stack.num_layers - 1
     if layer >= stack.num_layers:
+        top = stack.num_layers - 1
+        name = spec.input_name("model.layer")
         raise InvalidInputError(
-            f"{setting(spec.input_name('model.layer'), layer)} is out of range: "
-            f"{stored.name}:{stored.version} has layers 0..{stack.num_layers - 1}",
+            f"{setting(name, layer)} is out of range: "
+            f"{stored.name}:{stored.version} has layers 0..{top}; send a layer "
+            f"from 0 to {top}, or leave {name} out for the top layer",
             field="model.layer",
         )
     network = {

@@ -194,7 +194,8 @@ CROSS_FIELD_ERRORS = [
     ),
     (
         ["--model", "sine-old", "--layer", "1"],
-        "--layer 1 is out of range: sine-old:1 has layers 0..0",
+        "--layer 1 is out of range: sine-old:1 has layers 0..0; send a layer "
+        "from 0 to 0, or leave --layer out for the top layer",
     ),
     (
         ["--model", "Sine"],

@@ -140,6 +140,12 @@ def test_stored_version(live_server: LiveServer) -> None:
             "applies to a fresh network",
         ),
         ({"jacobians": "no"}, "jacobians", 'true or false, not "no"'),
+        (
+            {"model": {"name": "nflx", "layer": 9}},
+            "model.layer",
+            "model.layer=9 is out of range: nflx:1 has layers 0..0; send a layer "
+            "from 0 to 0, or leave model.layer out for the top layer",
+        ),
         ({"jacobians": 0}, "jacobians", "true or false, not 0"),
     ],
 )
