@@ -10,7 +10,7 @@ A file is loaded with ``csv:PATH`` on the command line and uploaded with
 from __future__ import annotations
 
 
-def load_saved_file(root_path: str = "") -> str:
+def saved_file_step(root_path: str = "") -> str:
     """Return "load that file (...)", naming the upload path under
     ``root_path``, the service's root path (empty on the command line)."""
     return (

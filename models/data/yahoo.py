@@ -22,7 +22,7 @@ import pandas as pd
 
 from models.calendar import CALENDAR_START
 from models.data.csv_source import parse_csv_bytes
-from models.data.saved_bars import load_saved_file
+from models.data.saved_bars import saved_file_step
 from models.data.series import Series
 from models.data.session_gaps import session_gap_note
 from models.data.yahoo_sessions import check_bar_sessions
@@ -131,7 +131,7 @@ def downloaded_row_fix(root_path: str = "") -> str:
         "Yahoo Finance sent these bars, so set data.start and data.end "
         "(--start and --end on the command line) to leave the row out, or "
         "save the bars as a Yahoo-format CSV file, correct the row and "
-        f"{load_saved_file(root_path)}"
+        f"{saved_file_step(root_path)}"
     )
 
 
@@ -143,7 +143,7 @@ def session_gap_fix(root_path: str = "") -> str:
     return (
         "Yahoo Finance sent no bars on these sessions. To model them, save the "
         "bars as a Yahoo-format CSV file, add rows for the missing sessions "
-        f"and {load_saved_file(root_path)}. To train without a gap, set "
+        f"and {saved_file_step(root_path)}. To train without a gap, set "
         "data.start and data.end (--start and --end on the command line) to a "
         "range that has none."
     )

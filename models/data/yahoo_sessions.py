@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from models.calendar import session_days
-from models.data.saved_bars import load_saved_file
+from models.data.saved_bars import saved_file_step
 from models.data.session_dates import non_session_positions, non_session_reason
 from models.errors import DataError
 
@@ -31,7 +31,7 @@ def other_exchange_fix(root_path: str = "") -> str:
         "Yahoo dates bars with the sessions of the ticker's own exchange. Use "
         "a ticker that trades on NYSE sessions, such as one listed on a US "
         "exchange, or save the bars on NYSE sessions as a Yahoo-format CSV "
-        f"file and {load_saved_file(root_path)}"
+        f"file and {saved_file_step(root_path)}"
     )
 
 
