@@ -96,7 +96,7 @@ def parse_csv_bytes(
     sessions_only: bool = True,
     check_all_columns: bool = False,
     strict_rows: bool = True,
-    time_of_day: bool = False,
+    allow_time_of_day: bool = False,
     should_stop: StopCheck | None = None,
 ) -> Series:
     """Parse CSV bytes in either accepted format into a validated series.
@@ -113,8 +113,9 @@ def parse_csv_bytes(
     scale raises ``DataError`` in any column, not only in the chosen one.
     With ``strict_rows`` (the default), so does a date not written as
     YYYY-MM-DD, or a row whose open, high, low and close disagree. With
-    ``time_of_day`` as well, a YYYY-MM-DD date followed by a time without a
-    UTC offset is read at midnight of that date, with a cleaning note.
+    ``allow_time_of_day`` as well, a YYYY-MM-DD date followed by a time
+    without a UTC offset is read at midnight of that date, with a cleaning
+    note.
     ``should_stop`` is called between the steps of the parse and every
     ``STOP_CHECK_ROWS`` rows of the row check; once it returns True the
     parse raises ``ComputationCancelled``.
@@ -139,7 +140,7 @@ def parse_csv_bytes(
         close_name=column if kind == "price" else None,
         check_all_columns=check_all_columns,
         strict_rows=strict_rows,
-        time_of_day=time_of_day,
+        allow_time_of_day=allow_time_of_day,
         should_stop=should_stop,
     )
     return Series(

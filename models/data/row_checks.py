@@ -22,16 +22,17 @@ BOUNDED_COLUMNS = ("open", "close")
 
 
 def check_iso_dates(
-    column: pd.Series, label: str, *, time_of_day: bool = False
+    column: pd.Series, label: str, *, allow_time_of_day: bool = False
 ) -> None:
     """Raise ``DataError`` for the first date cell of ``column`` (strings)
     not written as YYYY-MM-DD, such as ``20201210`` or a date with a time.
 
-    With ``time_of_day``, a YYYY-MM-DD date followed by a time without a
-    UTC offset, such as ``2020-12-10 16:00``, passes too. Its date does not
-    depend on a timezone, and parsing drops the time with a cleaning note.
+    With ``allow_time_of_day``, a YYYY-MM-DD date followed by a time without
+    a UTC offset, such as ``2020-12-10 16:00``, passes too. Its date does
+    not depend on a timezone, and parsing drops the time with a cleaning
+    note.
     """
-    pattern = ISO_DATE + (f"(?:{TIME_OF_DAY})?" if time_of_day else "")
+    pattern = ISO_DATE + (f"(?:{TIME_OF_DAY})?" if allow_time_of_day else "")
     text = column.astype("string").str.strip().reset_index(drop=True)
     written = text.str.fullmatch(pattern).fillna(False).to_numpy(dtype=bool)
     if written.all():

@@ -96,7 +96,11 @@ def load_upload(
     label = f"uploaded series {spec.series_id}"
     try:
         return parse_csv_bytes(
-            raw, column=spec.column, label=label, source=source, time_of_day=True
+            raw,
+            column=spec.column,
+            label=label,
+            source=source,
+            allow_time_of_day=True,
         )
     except DataError as exc:
         if not _passes_earlier_checks(raw, spec.column, label, source):

@@ -58,7 +58,7 @@ def clean_frame(
     close_name: str | None = None,
     check_all_columns: bool = False,
     strict_rows: bool = False,
-    time_of_day: bool = False,
+    allow_time_of_day: bool = False,
     should_stop: StopCheck | None = None,
 ) -> tuple[pd.DataFrame, list[str]]:
     """Validate raw rows and return the cleaned frame and the cleaning steps.
@@ -83,8 +83,8 @@ def clean_frame(
     their own errors first. They run on the rows as parsed and again on the
     rows kept after forward-filling. A filled high or low that disagrees with
     the row's own prices therefore raises ``DataError`` too. With
-    ``time_of_day`` as well, a YYYY-MM-DD date may be followed by a time
-    without a UTC offset, which step 1 drops.
+    ``allow_time_of_day`` as well, a YYYY-MM-DD date may be followed by a
+    time without a UTC offset, which step 1 drops.
 
     ``should_stop`` is called between the steps below and between the
     columns that step 1 parses; once it returns True, ``clean_frame``
@@ -133,7 +133,7 @@ def clean_frame(
     notes: list[str] = []
     stop = functools.partial(stop_if_requested, should_stop, f"the check of {label}")
     if strict_rows and not pd.api.types.is_datetime64_any_dtype(raw["date"].dtype):
-        check_iso_dates(raw["date"], label, time_of_day=time_of_day)
+        check_iso_dates(raw["date"], label, allow_time_of_day=allow_time_of_day)
     stop()
     dates = _parse_dates(raw["date"], label, notes)
     name = close_name or CLOSE_NAMES[kind]
