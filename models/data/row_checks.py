@@ -14,9 +14,10 @@ from models.errors import DataError
 
 # ASCII digits only, because \d also matches digits of other scripts
 ISO_DATE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
-# a time of day after the date, without a UTC offset, such as " 16:00" or
-# "T16:00:00.5"
-TIME_OF_DAY = r"[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?"
+# a time of day after the date without a UTC offset, such as " 16:00",
+# "T16:00:00.5", " 9:30" or " 1600": digits, colons and a decimal point, as
+# the ISO 8601 parser reads them. The parser rejects a cell that is no time.
+TIME_OF_DAY = r"[T ][0-9][0-9:.]*"
 # the prices that must lie between low and high on every row
 BOUNDED_COLUMNS = ("open", "close")
 

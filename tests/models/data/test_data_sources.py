@@ -123,7 +123,11 @@ def test_earlier_upload_error_gives_reupload(tmp_path: Path, case: str) -> None:
     assert caught.value.field == "data"
 
 
-@pytest.mark.parametrize("time", [" 16:00", "T16:00:00", " 09:30:15.5"])
+# times of day that the ISO 8601 parser of earlier releases read, among them
+# a one-digit hour, an hour alone and the basic format
+@pytest.mark.parametrize(
+    "time", [" 16:00", "T16:00:00", " 09:30:15.5", " 9:30", "T16", " 1600"]
+)
 def test_earlier_upload_time_of_day_read_at_midnight(tmp_path: Path, time: str) -> None:
     """Check that a stored upload whose dates have a time of day without a
     UTC offset, as earlier releases accepted them, loads with its dates at
