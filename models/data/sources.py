@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -67,8 +68,8 @@ def load_upload(
     upload stored by an earlier release may fail a check that uploads got
     later: the NYSE session check or the row checks of dates and prices.
     Its error then ends with how to upload a corrected file
-    (``_reupload_fix``), because the stored file cannot be edited. The API
-    paths in these errors start with ``root_path``.
+    (``UploadCheck.problem``), because the stored file cannot be edited.
+    The API paths in these errors start with ``root_path``.
 
     A date followed by a time of day without a UTC offset, which earlier
     releases stored, is read at midnight of that date. Those releases read
@@ -92,37 +93,84 @@ def load_upload(
             field="data.series_id",
         ) from exc
 
-    source = {"source": "upload", "series_id": spec.series_id, "column": spec.column}
-    label = f"uploaded series {spec.series_id}"
     try:
-        return parse_csv_bytes(
-            raw,
-            column=spec.column,
-            label=label,
-            source=source,
-            allow_time_of_day=True,
-        )
+        return _parse_upload(raw, spec.series_id, spec.column)
     except DataError as exc:
-        if not _passes_earlier_checks(raw, spec.column, label, source):
+        if not _passes_earlier_checks(raw, spec.series_id, spec.column):
             raise
+        fixed = UploadCheck(exc.message, reupload=True)
         raise DataError(
-            f"{exc.message}. {_reupload_fix(spec.series_id, root_path)}",
-            field=exc.field,
+            fixed.problem(spec.series_id, root_path), field=exc.field
         ) from exc
 
 
-def _passes_earlier_checks(
-    raw: bytes, column: str, label: str, source: dict[str, Any]
-) -> bool:
-    """Return whether ``raw`` passes the checks of an upload without the
-    NYSE session check (``sessions_only``) and the row checks of dates and
-    prices (``strict_rows``), as releases before those checks stored it."""
+@dataclass(frozen=True)
+class UploadCheck:
+    """The outcome of the current checks on a stored upload.
+
+    ``error`` is the message of the first check that the file fails, None
+    when it passes them. ``reupload`` is True when the file passes the
+    checks of the releases before the NYSE session check and the row checks
+    of dates and prices. One of those releases stored it then, and the fix
+    is to upload a corrected file.
+    """
+
+    error: str | None
+    reupload: bool = False
+
+    def problem(self, series_id: str, root_path: str = "") -> str | None:
+        """Return the message that a job on the upload ``series_id`` gets
+        (with the fix of an earlier release's upload, whose API paths start
+        with ``root_path``), or None when the file passes."""
+        if self.error is None or not self.reupload:
+            return self.error
+        return f"{self.error}. {_reupload_fix(series_id, root_path)}"
+
+
+def check_upload(raw: bytes, series_id: str, column: str = "close") -> UploadCheck:
+    """Check the stored file ``raw`` of the upload ``series_id`` as a job
+    that trains on ``column`` parses it, and return the outcome. It costs
+    what a job's parse of the file costs."""
+    try:
+        _parse_upload(raw, series_id, column)
+    except DataError as exc:
+        return UploadCheck(
+            exc.message, reupload=_passes_earlier_checks(raw, series_id, column)
+        )
+    return UploadCheck(None)
+
+
+def _parse_upload(raw: bytes, series_id: str, column: str) -> Series:
+    """Parse the stored file ``raw`` of the upload ``series_id`` with the
+    current checks, ``column`` as the close; raise ``DataError`` as is."""
+    return parse_csv_bytes(
+        raw,
+        column=column,
+        label=_upload_label(series_id),
+        source=_upload_source(series_id, column),
+        allow_time_of_day=True,
+    )
+
+
+def _upload_label(series_id: str) -> str:
+    return f"uploaded series {series_id}"
+
+
+def _upload_source(series_id: str, column: str) -> dict[str, Any]:
+    return {"source": "upload", "series_id": series_id, "column": column}
+
+
+def _passes_earlier_checks(raw: bytes, series_id: str, column: str) -> bool:
+    """Return whether the stored file ``raw`` of the upload ``series_id``
+    passes the checks of an upload without the NYSE session check
+    (``sessions_only``) and the row checks of dates and prices
+    (``strict_rows``), as releases before those checks stored it."""
     try:
         parse_csv_bytes(
             raw,
             column=column,
-            label=label,
-            source=source,
+            label=_upload_label(series_id),
+            source=_upload_source(series_id, column),
             sessions_only=False,
             strict_rows=False,
         )
