@@ -4,7 +4,9 @@ upload folder.
 An upload writes its CSV, then its description (``<id>.json``), each under
 a temporary name (``.<name>.<hex>.tmp``) renamed into place. A process
 that stops between those steps leaves a CSV without a description, or a
-temporary file. Readers treat a series as stored only once its description
+temporary file. A read that checks an upload stored with earlier checks
+while the upload is deleted can leave the outcome (``<id>.checked.json``)
+without a description. Readers treat a series as stored only once its description
 exists (``series_store.series_exists``), so no reader lists or loads these
 files. The API removes them when it starts, and those too young to remove
 then once they are old enough.
@@ -18,7 +20,7 @@ import time
 from pathlib import Path
 
 from models.plurals import plural
-from service.series_store import SERIES_ID_RE, series_dir
+from service.series_store import CHECKED_SUFFIX, SERIES_ID_RE, series_dir
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -30,7 +32,8 @@ ORPHAN_MIN_AGE_SECONDS = 60.0
 
 
 def orphan_files(folder: Path, now: float, min_age: float) -> list[Path]:
-    """Return the CSVs without a description and the temporary files in
+    """Return the CSVs and check outcomes without a description and the
+    temporary files in
     ``folder`` whose modification time is at least ``min_age`` seconds
     before ``now`` (Unix seconds), sorted by name."""
     if not folder.is_dir():
@@ -107,11 +110,17 @@ def _is_temporary(path: Path) -> bool:
 
 
 def _lacks_description(path: Path) -> bool:
-    """True for an upload's CSV, named by its series id, without its
-    description. A CSV under another name was not written by an upload, so
+    """True for an upload's CSV or the outcome of its checks
+    (``<id>.checked.json``), named by its series id, without its
+    description. A file under another name was not written by an upload, so
     it is kept."""
+    if path.name.endswith(CHECKED_SUFFIX):
+        series_id = path.name.removesuffix(CHECKED_SUFFIX)
+    elif path.suffix == ".csv":
+        series_id = path.stem
+    else:
+        return False
     return (
-        path.suffix == ".csv"
-        and SERIES_ID_RE.fullmatch(path.stem) is not None
-        and not path.with_suffix(".json").exists()
+        SERIES_ID_RE.fullmatch(series_id) is not None
+        and not path.with_name(f"{series_id}.json").exists()
     )

@@ -9,12 +9,19 @@ description is renamed into place last and deleted first, so a series is
 stored exactly while its description exists. A CSV without one is left by
 an interrupted upload or delete. No reader lists or loads it, and
 ``service.series_orphans`` removes it when the API starts.
+
+A description records the version of the checks that its CSV passed
+(``checks``, see ``models.data.upload_checks``). The CSV of a description
+without the current version is checked again the first time the upload is
+described, and the outcome is stored in ``<id>.checked.json``, so that
+later reads only read it. The description itself is never rewritten.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import re
 import uuid
@@ -22,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from models.cancellation import StopCheck, stop_if_requested
+from models.data.upload_checks import CHECKS_VERSION
 from models.errors import DataError, LimitExceededError, NotFoundError
 from models.plurals import plural
 from models.quoted_ids import quoted
@@ -33,11 +41,16 @@ from service.settings import Settings
 if TYPE_CHECKING:
     # the series module imports pandas, which start-up does not need
     from models.data.series import Series
+    from models.data.sources import UploadCheck
+
+logger = logging.getLogger(__name__)
 
 SERIES_ID_PATTERN = r"^[a-f0-9]{32}$"
 SERIES_ID_RE = re.compile(SERIES_ID_PATTERN)
 UPLOAD_LABEL = "the uploaded CSV"
 PARSE_NAME = "the parse of the uploaded CSV"
+# the outcome of the current checks on a CSV stored with earlier checks
+CHECKED_SUFFIX = ".checked.json"
 
 
 def series_dir(settings: Settings) -> Path:
@@ -106,7 +119,7 @@ def save_series(
     folder.mkdir(parents=True, exist_ok=True)
     _write_atomic(folder / f"{series_id}.csv", raw)
     _write_atomic(folder / f"{series_id}.json", json.dumps(info, indent=2).encode())
-    return described(info)
+    return described(settings, info)
 
 
 def upload_description(
@@ -115,7 +128,8 @@ def upload_description(
     """Return the description stored beside the upload ``series_id``: the
     id, rows, date range, format, columns and cleaning notes of the parsed
     ``series``, the upload's ``size`` in bytes, its ``filename`` and the
-    time of upload."""
+    time of upload. ``checks`` is the version of the checks that it
+    passed."""
     return {
         "id": series_id,
         "rows": len(series.frame),
@@ -130,6 +144,7 @@ def upload_description(
         "filename": filename,
         # microseconds, so that uploads in one second still list newest first
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="microseconds"),
+        "checks": CHECKS_VERSION,
     }
 
 
@@ -180,7 +195,7 @@ def read_series_info(settings: Settings, series_id: str) -> dict[str, Any]:
     ``NotFoundError`` when there is no such upload."""
     path = series_path(settings, series_id).with_suffix(".json")
     try:
-        return described(json.loads(path.read_text()))
+        return described(settings, json.loads(path.read_text()))
     except FileNotFoundError as exc:
         raise NotFoundError(
             f"series {series_id} not found; upload it with "
@@ -189,14 +204,95 @@ def read_series_info(settings: Settings, series_id: str) -> dict[str, Any]:
         ) from exc
 
 
-def described(info: dict[str, Any]) -> dict[str, Any]:
-    """Return the stored description ``info`` with ``filename_looks_like``,
-    the all-Latin name that its ``filename`` can pass for, or None.
+def described(settings: Settings, info: dict[str, Any]) -> dict[str, Any]:
+    """Return what clients see of the stored description ``info``: its
+    fields without ``checks``, plus ``filename_looks_like``, the all-Latin
+    name that its ``filename`` can pass for, or None, and ``usable`` and
+    ``problem`` (``upload_problem``).
 
-    It is derived when the description is read, so uploads stored before
-    the field existed get it too.
+    They are derived when the description is read, so uploads stored before
+    the fields existed get them too. Raises ``FileNotFoundError`` when the
+    CSV of an upload stored with earlier checks is gone, as after a delete.
     """
-    return {**info, "filename_looks_like": latin_look_alike(info.get("filename"))}
+    problem = upload_problem(settings, info)
+    shown = {key: value for key, value in info.items() if key != "checks"}
+    return {
+        **shown,
+        "filename_looks_like": latin_look_alike(info.get("filename")),
+        "usable": problem is None,
+        "problem": problem,
+    }
+
+
+def upload_problem(settings: Settings, info: dict[str, Any]) -> str | None:
+    """Return the error that a job training on the close of the upload
+    ``info`` (its stored description) gets, or None when there is none.
+
+    A file stored with the current checks passes them. One stored with
+    earlier checks is checked once, and the outcome is stored beside it
+    (``<id>.checked.json``). A job on it gets the same error, which ends
+    with how to upload a corrected file. Raises ``FileNotFoundError`` when
+    its CSV is gone.
+    """
+    if info.get("checks") == CHECKS_VERSION:
+        return None
+    series_id = info["id"]
+    path = checked_path(settings, series_id)
+    check = _stored_check(path)
+    if check is None:
+        check = _check_stored_file(settings, series_id)
+        _store_check(path, check)
+    return check.problem(series_id, settings.root_path)
+
+
+def checked_path(settings: Settings, series_id: str) -> Path:
+    """Return the file of the outcome of the current checks on the CSV of
+    ``series_id``, which is written when it was stored with earlier ones."""
+    return series_dir(settings) / f"{series_id}{CHECKED_SUFFIX}"
+
+
+def _check_stored_file(settings: Settings, series_id: str) -> UploadCheck:
+    # the sources module imports pandas, which start-up does not need
+    from models.data.sources import check_upload
+
+    raw = series_path(settings, series_id).read_bytes()
+    return check_upload(raw, series_id)
+
+
+def _stored_check(path: Path) -> UploadCheck | None:
+    """Return the outcome stored in ``path`` by ``_store_check``; None when
+    there is none, or one of other checks, or the file cannot be read."""
+    from models.data.sources import UploadCheck
+
+    try:
+        stored = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(stored, dict) or stored.get("checks") != CHECKS_VERSION:
+        return None
+    error, reupload = stored.get("error"), stored.get("reupload")
+    if not (error is None or isinstance(error, str)) or not isinstance(reupload, bool):
+        return None
+    return UploadCheck(error, reupload=reupload)
+
+
+def _store_check(path: Path, check: UploadCheck) -> None:
+    """Write ``check`` to ``path`` with the checks version. A folder that
+    cannot be written gets a warning line, so the check runs again on the
+    next read."""
+    outcome = {
+        "checks": CHECKS_VERSION,
+        "error": check.error,
+        "reupload": check.reupload,
+    }
+    try:
+        _write_atomic(path, json.dumps(outcome, indent=2).encode())
+    except OSError as exc:
+        logger.warning(
+            "failed to store the check of an upload in %s: %s",
+            path,
+            exc.strerror or exc,
+        )
 
 
 SeriesPosition = tuple[dt.datetime, str]
@@ -225,7 +321,13 @@ def list_series(
         infos_after = [info for info in infos if series_position(info) < before]
     else:
         infos_after = infos
-    return [described(info) for info in infos_after[:limit]], len(infos)
+    shown = []
+    for info in infos_after[:limit]:
+        try:
+            shown.append(described(settings, info))
+        except FileNotFoundError:
+            continue  # deleted while listing
+    return shown, len(infos)
 
 
 def series_position(info: dict[str, Any]) -> SeriesPosition:
@@ -262,12 +364,13 @@ def delete_series(settings: Settings, series_id: str) -> dict[str, Any]:
     ``NotFoundError`` when there is no such upload.
 
     The description goes first, so a listing never shows an upload whose
-    CSV is gone.
+    CSV is gone, and the outcome of its checks last.
     """
     info = read_series_info(settings, series_id)
     csv_path = series_path(settings, series_id)
     csv_path.with_suffix(".json").unlink(missing_ok=True)
     csv_path.unlink(missing_ok=True)
+    checked_path(settings, series_id).unlink(missing_ok=True)
     return info
 
 

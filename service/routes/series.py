@@ -63,6 +63,8 @@ SERIES_EXAMPLE = {
     "filename": "NFLX.csv",
     "filename_looks_like": None,
     "created_at": "2026-12-04T16:20:46.137512+00:00",
+    "usable": True,
+    "problem": None,
 }
 
 
@@ -106,6 +108,19 @@ class SeriesOut(BaseModel):
         "should mark it when this is set",
     )
     created_at: str
+    usable: bool = Field(
+        description="Whether the stored file passes the checks of this "
+        "release, so that a training job can use it. An upload stored by an "
+        "earlier release with fewer checks is checked once when it is first "
+        "read, and the outcome is kept"
+    )
+    problem: str | None = Field(
+        default=None,
+        description="Why the file is not usable: the 422 detail that a job "
+        "training on its close gets, which names the row and, for a file "
+        "that an earlier release accepted, ends with how to upload a "
+        "corrected file; null when usable is true",
+    )
 
 
 # room for the multipart boundaries and part headers around the file
@@ -196,7 +211,7 @@ async def upload_series(
     "/series/{series_id}",
     response_model=SeriesOut,
     responses={404: {"description": "Unknown series"}},
-    summary="Rows, date range and cleaning steps of an uploaded series",
+    summary="Rows, date range, cleaning steps and usability of an uploaded series",
 )
 def get_series(series_id: SeriesIdParam, settings: SettingsDep) -> dict[str, Any]:
     return read_series_info(settings, series_id)

@@ -7,7 +7,7 @@ import datetime as dt
 import gzip
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ import pytest
 
 from models.calendar import first_sessions
 from models.data.csv_source import parse_csv_bytes
+from models.data.upload_checks import CHECKS_VERSION
 from models.registry import Registry
 from service.cursors import encode_cursor
 from service.series_store import list_series, upload_description
@@ -583,16 +584,19 @@ def test_earlier_upload_rejected_with_reupload(
 
 def store_earlier_upload(folder: Path, series_id: str, raw: bytes) -> dict[str, Any]:
     """Store ``raw`` as the upload ``series_id`` in ``folder``, with the
-    description that a release before the row checks of dates and prices
-    wrote for it, and return that description."""
+    description that a release before the NYSE session check and the row
+    checks of dates and prices wrote for it, without ``checks``, and return
+    that description."""
     series = parse_csv_bytes(
         raw,
         label="the uploaded CSV",
         source={"source": "upload", "series_id": series_id},
         check_all_columns=True,
+        sessions_only=False,
         strict_rows=False,
     )
     info = upload_description(series, series_id, len(raw), None)
+    del info["checks"]
     folder.mkdir(exist_ok=True)
     (folder / f"{series_id}.csv").write_bytes(raw)
     (folder / f"{series_id}.json").write_text(json.dumps(info))
@@ -622,7 +626,7 @@ def test_earlier_upload_time_of_day_trains(
     version = client.get(f"/v1/models/timed/versions/{done['result']['version']}")
     client.delete(f"/v1/series/{series_id}")
 
-    shown = {**stored, "filename_looks_like": None}
+    shown = {**stored, "filename_looks_like": None, "usable": True, "problem": None}
     assert described.status_code == 200
     assert described.json() == shown
     assert shown in listed
@@ -630,6 +634,112 @@ def test_earlier_upload_time_of_day_trains(
     trained = version.json()["data"]
     for key in ("rows", "start", "end", "cleaning"):
         assert trained[key] == stored[key], key
+
+
+def earlier_dates(rows: int, rewrite: Callable[[bytes], bytes]) -> bytes:
+    """The last ``rows`` rows of the bundled file with each date (the first
+    10 bytes of a row) written as ``rewrite`` returns it."""
+    lines = yahoo_tail(rows).splitlines()
+    rewritten = [lines[0]] + [rewrite(line[:10]) + line[10:] for line in lines[1:]]
+    return b"\n".join(rewritten) + b"\n"
+
+
+# files that releases before the NYSE session check and the row checks of
+# dates and prices stored, and the start of the error that a job gets now
+EARLIER_BAD_UPLOADS = {
+    "utc offset": (
+        earlier_dates(30, lambda date: date + b"T16:00:00-05:00"),
+        "invalid date '2020-10-30T16:00:00-05:00' in data row 1 ",
+    ),
+    "compact dates": (
+        earlier_dates(30, lambda date: date.replace(b"-", b"")),
+        "invalid date '20201030' in data row 1 ",
+    ),
+    "low above high": (
+        with_cell(yahoo_tail(30), 30, 3, b"600"),
+        "data row 30 (2020-12-11,",
+    ),
+    "saturday": (EARLIER_UPLOAD_CSV, "the date '2020-01-04' in data row 2"),
+}
+
+
+@pytest.mark.parametrize("case", list(EARLIER_BAD_UPLOADS))
+def test_earlier_bad_upload_shows_problem(
+    client: httpx.Client, series_server: tuple[LiveServer, Path], case: str
+) -> None:
+    """Check that GET and the listing show the error that a job on an
+    upload stored with earlier checks gets, check the file once and keep
+    the outcome beside the description."""
+    raw, error = EARLIER_BAD_UPLOADS[case]
+    series_id = f"{list(EARLIER_BAD_UPLOADS).index(case):032x}"
+    folder = series_server[1] / "series"
+    stored = store_earlier_upload(folder, series_id, raw)
+    info_path = folder / f"{series_id}.json"
+    info_bytes = info_path.read_bytes()
+    checked = folder / f"{series_id}.checked.json"
+    data = {"source": "upload", "series_id": series_id}
+
+    first = client.get(f"/v1/series/{series_id}")
+    first_stat = checked.stat()
+    second = client.get(f"/v1/series/{series_id}")
+    listed = client.get("/v1/series", params={"limit": 1000}).json()["series"]
+    second_stat = checked.stat()
+    info_after = info_path.read_bytes()
+    body = tiny_job(name="earlier", data=data)
+    _, detail = submit_problem(client, "/v1/training-jobs", body)
+    deleted = client.delete(f"/v1/series/{series_id}")
+
+    assert detail.startswith(f"uploaded series {series_id}: {error}"), detail
+    assert detail.endswith(f"DELETE /v1/series/{series_id} removes the old upload")
+    assert first.status_code == 200, first.text
+    shown = {**stored, "filename_looks_like": None, "usable": False, "problem": detail}
+    assert first.json() == shown
+    assert second.json() == shown
+    assert shown in listed
+    # the second GET and the listing read the stored outcome
+    assert (second_stat.st_ino, second_stat.st_mtime_ns) == (
+        first_stat.st_ino,
+        first_stat.st_mtime_ns,
+    )
+    assert info_after == info_bytes
+    assert deleted.status_code == 200, deleted.text
+    assert deleted.json() == shown
+    assert not checked.exists()
+
+
+def test_earlier_good_upload_is_usable(
+    client: httpx.Client, series_server: tuple[LiveServer, Path]
+) -> None:
+    series_id = "600d0123456789abcdef0123456789ab"
+    folder = series_server[1] / "series"
+    store_earlier_upload(folder, series_id, yahoo_tail(30))
+
+    fetched = client.get(f"/v1/series/{series_id}").json()
+    outcome = json.loads((folder / f"{series_id}.checked.json").read_text())
+    client.delete(f"/v1/series/{series_id}")
+
+    assert (fetched["usable"], fetched["problem"]) == (True, None)
+    assert outcome == {"checks": CHECKS_VERSION, "error": None, "reupload": False}
+
+
+def test_new_upload_stored_with_current_checks(
+    client: httpx.Client, series_server: tuple[LiveServer, Path]
+) -> None:
+    response = client.post("/v1/series", content=yahoo_tail(30), headers=CSV)
+    assert response.status_code == 201, response.text
+    series_id = response.json()["id"]
+    folder = series_server[1] / "series"
+
+    stored = json.loads((folder / f"{series_id}.json").read_text())
+    fetched = client.get(f"/v1/series/{series_id}").json()
+    client.delete(f"/v1/series/{series_id}")
+
+    assert stored["checks"] == CHECKS_VERSION
+    assert (fetched["usable"], fetched["problem"]) == (True, None)
+    assert "checks" not in fetched
+    assert "checks" not in response.json()
+    # an upload with the current checks is not checked again
+    assert not (folder / f"{series_id}.checked.json").exists()
 
 
 def test_earlier_upload_gets_look_alike_mark(
@@ -799,7 +909,7 @@ def test_second_resolution_upload_times_sort(tmp_path: Path) -> None:
         "c" * 32: "2026-12-04T16:20:45.999999+00:00",
     }
     for series_id, created_at in times.items():
-        info = {"id": series_id, "created_at": created_at}
+        info = {"id": series_id, "created_at": created_at, "checks": CHECKS_VERSION}
         (folder / f"{series_id}.json").write_text(json.dumps(info))
 
     infos, total = list_series(settings, limit=10)

@@ -113,6 +113,25 @@ def test_orphans_younger_than_minimum_kept(tmp_path: Path) -> None:
     assert [path.name for path in found] == ["a" * 32 + ".csv"]
 
 
+def test_check_outcome_without_description_is_orphan(tmp_path: Path) -> None:
+    folder = tmp_path / "series"
+    folder.mkdir()
+    names = [
+        "c" * 32 + ".checked.json",
+        "d" * 32 + ".checked.json",
+        "notes.checked.json",
+    ]
+    for name in names:
+        (folder / name).write_text("{}")
+        age(folder / name, ORPHAN_MIN_AGE_SECONDS + 1)
+    (folder / ("d" * 32 + ".json")).write_text("{}")
+
+    found = orphan_files(folder, time.time(), ORPHAN_MIN_AGE_SECONDS)
+
+    # the second has its description, and the third is named by no series id
+    assert [path.name for path in found] == ["c" * 32 + ".checked.json"]
+
+
 def test_server_start_removes_old_orphans(
     trained_registry: Registry, tmp_path: Path
 ) -> None:
