@@ -28,7 +28,15 @@ from models.training import TrainingCancelled
 from service.field_errors import field_message, field_path
 from service.jobs.kinds import JobCancelled, get_kind
 from service.jobs.recovery import fail_interrupted, interrupted_error_of
-from service.jobs.store import CANCELLED, FAILED, RUNNING, SUCCEEDED, Job, JobStore
+from service.jobs.store import (
+    CANCELLED,
+    FAILED,
+    RUNNING,
+    SUCCEEDED,
+    Job,
+    JobStore,
+    Run,
+)
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -43,11 +51,18 @@ def configure_worker_process(settings: Settings) -> None:
 
 
 class StoreContext:
-    """The ``JobContext`` of a job whose state lives in a ``JobStore``."""
+    """The ``JobContext`` of a job whose state lives in a ``JobStore``.
+
+    Every write is conditional on ``job.run``, the run that this worker
+    began (see ``Run``). Once a write finds that the run no longer owns the
+    job, or ``should_stop`` reads that, the job stops and writes nothing
+    more: no progress and no registry version.
+    """
 
     def __init__(self, store: JobStore, job: Job, settings: Settings) -> None:
         self.store = store
         self.job_id = job.id
+        self.run = job.run
         self.settings = settings
         self.registry = Registry(settings.registry, job_id=job.id)
         self._stop = False
@@ -57,14 +72,19 @@ class StoreContext:
         self, progress: dict[str, Any], history: list[Any] | None = None
     ) -> None:
         safe_history = None if history is None else json_safe(history)
-        if not self.store.report(self.job_id, json_safe(progress), safe_history):
-            # the job was cancelled or failed by the stale-heartbeat sweep
+        if not self.store.report(
+            self.job_id, json_safe(progress), safe_history, run=self.run
+        ):
+            # the job was cancelled, failed by the stale-heartbeat sweep, or
+            # another run owns it
             self._stop = True
 
     def begin_write(self, progress: dict[str, Any]) -> None:
-        if not self.store.begin_write(self.job_id, json_safe(progress)):
+        if not self.store.begin_write(self.job_id, json_safe(progress), run=self.run):
             self._stop = True
-            raise JobCancelled(f"job {self.job_id} was cancelled before its write")
+            raise JobCancelled(
+                f"job {self.job_id} was cancelled or ended before its write"
+            )
 
     def should_stop(self) -> bool:
         if self._stop:
@@ -73,8 +93,14 @@ class StoreContext:
         if now - self._checked_at < CANCEL_POLL_SECONDS:
             return False
         self._checked_at = now
-        status, cancel_requested = self.store.cancel_state(self.job_id)
-        self._stop = cancel_requested or status != RUNNING
+        if self.run is None:
+            status, cancel_requested = self.store.cancel_state(self.job_id)
+            self._stop = cancel_requested or status != RUNNING
+        else:
+            state = self.store.run_state(self.run)
+            self._stop = (
+                state.cancel_requested or state.status != RUNNING or not state.owned
+            )
         return self._stop
 
 
@@ -85,7 +111,8 @@ class Heartbeat:
     one: when that process is gone (the API was killed), or this process was
     re-parented, the job is failed as interrupted and this process exits, so
     no orphan keeps training. A job that had written its version by then gets
-    that version, found in ``registry``, as its result.
+    that version, found in ``registry``, as its result. Both the heartbeat
+    and that failure take effect only while ``run`` owns the job.
     """
 
     def __init__(
@@ -95,8 +122,10 @@ class Heartbeat:
         interval: float,
         parent_pid: int | None,
         registry: Registry,
+        run: Run | None = None,
     ) -> None:
         self.store = store
+        self.run = run
         self.job_id = job_id
         self.interval = interval
         self.parent_pid = parent_pid
@@ -124,7 +153,7 @@ class Heartbeat:
             if time.monotonic() - last >= self.interval:
                 last = time.monotonic()
                 try:
-                    self.store.heartbeat(self.job_id)
+                    self.store.heartbeat(self.job_id, run=self.run)
                 except Exception:
                     logger.exception("heartbeat of job %s failed", self.job_id)
 
@@ -138,7 +167,9 @@ class Heartbeat:
             )
             logger.error("job %s stops: %s", self.job_id, cause)
             error_of = interrupted_error_of(cause)
-            fail_interrupted(self.store, self.job_id, error_of, self.registry)
+            fail_interrupted(
+                self.store, self.job_id, error_of, self.registry, run=self.run
+            )
         finally:
             os._exit(1)
 
@@ -160,7 +191,8 @@ def execute_job(
     logger.info("running %s job %s in pid %d", job.kind, job.id, os.getpid())
     registry = Registry(settings.registry)
     interval = settings.job_heartbeat_seconds
-    with Heartbeat(store, job.id, interval, parent_pid, registry):
+    run = job.run
+    with Heartbeat(store, job.id, interval, parent_pid, registry, run):
         try:
             kind = get_kind(job.kind)
             params = kind.params_model.model_validate(job.params)
@@ -182,7 +214,8 @@ def execute_job(
             return _end(store, job, FAILED, error=error)
         except BaseException:
             cause = "the worker process received a stop signal"
-            fail_interrupted(store, job.id, interrupted_error_of(cause), registry)
+            error_of = interrupted_error_of(cause)
+            fail_interrupted(store, job.id, error_of, registry, run=run)
             raise
         return _end(store, job, SUCCEEDED, result=json_safe(result))
 
@@ -207,12 +240,29 @@ def _end(
     result: dict[str, Any] | None = None,
     error: str | None = None,
 ) -> str:
-    if store.finish(job.id, status, result=result, error=error):
+    run = job.run
+    if store.finish(job.id, status, result=result, error=error, run=run):
         return status
+
+    final = store.get(job.id)
+    if run is not None and final.run != run:
+        logger.warning(
+            "job %s: worker %s stopped without writing its %s status, because "
+            "its run that began at %.3f no longer owns the job (now %s, worker "
+            "%s, began at %s)",
+            job.id,
+            run.worker,
+            status,
+            run.started_at,
+            final.status,
+            final.worker,
+            final.started_at,
+        )
+        return final.status
 
     # the stale heartbeat sweep or a shutdown failed the job while it ran on
     if status == SUCCEEDED and result is not None:
-        store.record_late_result(job.id, result)
+        store.record_late_result(job.id, result, run=run)
     final = store.get(job.id)
     logger.warning(
         "job %s ended %s in its worker, but its stored status was already %s (%s)",

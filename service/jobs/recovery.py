@@ -30,7 +30,7 @@ from typing import Any
 
 from models.processes import local_pid, local_process_gone
 from models.registry import Registry
-from service.jobs.store import RUNNING, WRITING_STAGE, Job, JobStore
+from service.jobs.store import RUNNING, WRITING_STAGE, Job, JobStore, Run
 
 logger = logging.getLogger(__name__)
 
@@ -204,6 +204,7 @@ def fail_interrupted(
     error_of: Callable[[Job], str],
     registry: Registry,
     workers: Collection[str] | None = None,
+    run: Run | None = None,
 ) -> str | None:
     """End the job ``job_id`` when it is still running, as
     ``end_interrupted`` does, and return its new status or None.
@@ -211,11 +212,22 @@ def fail_interrupted(
     With ``workers``, only a job whose worker is one of them ends. Another
     worker means that the job was requeued, such as by the stale heartbeat
     sweep before its child began it, and another process claimed it since.
+    With ``run``, the run of a worker that ends its own job, only a job that
+    ``run`` still owns ends.
     """
     job = store.get(job_id)
     if job.status != RUNNING:
         return None
     if workers is not None and job.worker not in workers:
+        return None
+    if run is not None and job.run != run:
+        logger.warning(
+            "job %s: worker %s did not end the job, because its run that "
+            "began at %.3f no longer owns it",
+            job_id,
+            run.worker,
+            run.started_at,
+        )
         return None
     return end_interrupted(store, job, error_of, registry)
 

@@ -4,7 +4,9 @@ SQLite (``<data_dir>/jobs.db``) serves one host; any other SQL URL, such as
 ``postgresql+psycopg://user@db/forecast``, lets API processes and workers on
 several hosts share one store. Every status change is one conditional
 ``UPDATE ... WHERE status IN (...)``, so two processes can never both claim a
-job and a finished job never runs again. Times are Unix seconds (UTC).
+job and a finished job never runs again. A worker's writes also require that
+the job still records the worker's run (``Run``), so a worker that lost its
+job changes nothing. Times are Unix seconds (UTC).
 
 Statuses: ``queued`` -> ``running`` -> ``succeeded`` | ``failed`` |
 ``cancelled``; a queued job can also go straight to ``cancelled`` or
@@ -41,6 +43,7 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    true,
     update,
 )
 from sqlalchemy.engine import Connection, Row
@@ -178,6 +181,41 @@ class Job:
             self.revision == LEGACY_CLAIM_REVISION
             and self.heartbeat_at == self.started_at
         )
+
+    @property
+    def run(self) -> Run | None:
+        """The run of this job by its recorded worker process, None while no
+        worker process has begun it (``started_at`` is None)."""
+        if self.worker is None or self.started_at is None:
+            return None
+        return Run(self.id, self.worker, self.started_at)
+
+
+@dataclass(frozen=True)
+class Run:
+    """One worker process's run of a job: the job's ``worker`` and
+    ``started_at`` (Unix seconds) as the claim or ``begin_work`` that began
+    the run wrote them.
+
+    A worker passes its run to every write, and each write takes effect only
+    while the job still has that worker and start time. The start time
+    distinguishes two runs of one worker label. A worker that was paused past the
+    heartbeat timeout, and whose job was ended or claimed again meanwhile,
+    no longer owns the job, so its writes change nothing (it is fenced out).
+    """
+
+    job_id: str
+    worker: str
+    started_at: float
+
+
+class RunState(NamedTuple):
+    """The state that a worker polls during its run: the job's status, its
+    cancel flag, and whether the run still owns the job."""
+
+    status: str
+    cancel_requested: bool
+    owned: bool
 
 
 class UnfinishedJob(NamedTuple):
@@ -489,18 +527,26 @@ class JobStore:
         job_id: str,
         progress: dict[str, Any],
         history: list[Any] | None = None,
+        *,
+        run: Run | None = None,
     ) -> bool:
         """Store the progress (and history) of a running job; this is also a
-        heartbeat. False when the job is no longer running."""
+        heartbeat. False when the job is no longer running or, with
+        ``run``, no longer owned by that run (see ``Run``)."""
         values: dict[str, Any] = {"progress": progress, "heartbeat_at": time.time()}
         if history is not None:
             values["history"] = history
-        return self._transition(job_id, (RUNNING,), **values)
+        return self._transition(
+            job_id, (RUNNING,), extra_condition=_owned_by(run), **values
+        )
 
-    def begin_write(self, job_id: str, progress: dict[str, Any]) -> bool:
+    def begin_write(
+        self, job_id: str, progress: dict[str, Any], *, run: Run | None = None
+    ) -> bool:
         """Store ``progress``, whose stage is ``WRITING_STAGE``, for a running
         job without a cancel request. False when the job is no longer
-        running or a cancel was requested, so the job must write nothing.
+        running, a cancel was requested or, with ``run``, the run no longer
+        owns the job, so the job must write nothing.
 
         This UPDATE requires that the cancel flag is not set, and the UPDATE
         of ``request_cancel`` requires that the stage is not
@@ -515,6 +561,7 @@ class JobStore:
                 jobs_table.c.id == job_id,
                 jobs_table.c.status == RUNNING,
                 jobs_table.c.cancel_requested.is_(False),
+                _owned_by(run),
             )
             .values(
                 progress=progress,
@@ -525,12 +572,17 @@ class JobStore:
         with self.engine.begin() as conn:
             return conn.execute(statement).rowcount == 1
 
-    def heartbeat(self, job_id: str) -> bool:
+    def heartbeat(self, job_id: str, *, run: Run | None = None) -> bool:
         """Record that a running job's worker is alive; the revision stays,
-        because readers see no change."""
+        because readers see no change. False when the job is no longer
+        running or, with ``run``, no longer owned by that run."""
         statement = (
             update(jobs_table)
-            .where(jobs_table.c.id == job_id, jobs_table.c.status == RUNNING)
+            .where(
+                jobs_table.c.id == job_id,
+                jobs_table.c.status == RUNNING,
+                _owned_by(run),
+            )
             .values(heartbeat_at=time.time())
         )
         with self.engine.begin() as conn:
@@ -544,14 +596,17 @@ class JobStore:
         result: dict[str, Any] | None = None,
         error: str | None = None,
         from_statuses: Iterable[str] = (RUNNING,),
+        run: Run | None = None,
     ) -> bool:
         """Move a job to a final status; False when it was not in one of
-        ``from_statuses`` (for example already finished)."""
+        ``from_statuses`` (for example already finished) or, with ``run``,
+        the run no longer owns it."""
         if status not in FINISHED:
             raise ValueError(f"status must be one of {FINISHED}, got {status!r}")
         done = self._transition(
             job_id,
             tuple(from_statuses),
+            extra_condition=_owned_by(run),
             status=status,
             result=result,
             error=error,
@@ -629,6 +684,22 @@ class JobStore:
             raise NotFoundError(f"job {quoted(job_id)} not found", field="job_id")
         return str(row.status), bool(row.cancel_requested)
 
+    def run_state(self, run: Run) -> RunState:
+        """Read the status and cancel flag of the job of ``run`` and whether
+        ``run`` still owns it, in one cheap query."""
+        query = select(
+            jobs_table.c.status,
+            jobs_table.c.cancel_requested,
+            jobs_table.c.worker,
+            jobs_table.c.started_at,
+        ).where(jobs_table.c.id == run.job_id)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            raise NotFoundError(f"job {quoted(run.job_id)} not found", field="job_id")
+        owned = row.worker == run.worker and row.started_at == run.started_at
+        return RunState(str(row.status), bool(row.cancel_requested), owned)
+
     def stale(self, older_than: float) -> list[Job]:
         """Return the running jobs whose last heartbeat is before
         ``older_than``."""
@@ -652,12 +723,17 @@ class JobStore:
 
         The UPDATE requires the cancel flag, and whether the stage is
         ``WRITING_STAGE``, to be as in ``job``, because the caller built
-        ``error`` and ``result`` from them. With ``heartbeat_before`` it also
-        requires a last heartbeat before that time. None when a condition
-        failed or the job is no longer running.
+        ``error`` and ``result`` from them, and the worker and start time to
+        be as in ``job``, so that a run which began since is not ended. With
+        ``heartbeat_before`` it also requires a last heartbeat before that
+        time. None when a condition failed or the job is no longer running.
         """
         stage = _writing_stage() if _writing(job) else _not_writing()
-        condition = and_(jobs_table.c.cancel_requested.is_(job.cancel_requested), stage)
+        condition = and_(
+            jobs_table.c.cancel_requested.is_(job.cancel_requested),
+            stage,
+            _same_run(job.worker, job.started_at),
+        )
         if heartbeat_before is not None:
             condition = and_(condition, jobs_table.c.heartbeat_at < heartbeat_before)
         if job.cancel_requested:
@@ -677,7 +753,9 @@ class JobStore:
         logger.info("job %s %s%s", job.id, status, detail)
         return status
 
-    def record_late_result(self, job_id: str, result: dict[str, Any]) -> bool:
+    def record_late_result(
+        self, job_id: str, result: dict[str, Any], *, run: Run | None = None
+    ) -> bool:
         """Store ``result``, the output of a worker that kept running and then
         finished, on its job that was failed as interrupted, such as a job
         that the stale heartbeat sweep failed during a slow registry write.
@@ -687,11 +765,14 @@ class JobStore:
         ``result`` is merged into that result (see ``merge_late_result``).
         The error gets a sentence that names the version or states that the
         worker finished. Returns False when the job is not such a job, its
-        result already contains ``result``, or the two disagree on a field.
+        result already contains ``result``, the two disagree on a field or,
+        with ``run``, the failed run was not ``run``.
         """
         job = self.get(job_id)
         interrupted = job.error is not None and job.error.startswith("interrupted:")
         if job.status != FAILED or not interrupted:
+            return False
+        if run is not None and job.run != run:
             return False
         merged = merge_late_result(job.result, result)
         if merged is None:
@@ -739,6 +820,26 @@ class JobStore:
         )
         with self.engine.begin() as conn:
             return conn.execute(statement).rowcount == 1
+
+
+def _same_run(worker: str | None, started_at: float | None) -> ColumnElement[bool]:
+    """Build the condition that a job has ``worker`` and ``started_at``;
+    None matches NULL."""
+    return and_(
+        jobs_table.c.worker.is_(None)
+        if worker is None
+        else jobs_table.c.worker == worker,
+        jobs_table.c.started_at.is_(None)
+        if started_at is None
+        else jobs_table.c.started_at == started_at,
+    )
+
+
+def _owned_by(run: Run | None) -> ColumnElement[bool]:
+    """Build the condition that ``run`` owns its job, true for no run."""
+    if run is None:
+        return true()
+    return _same_run(run.worker, run.started_at)
 
 
 def _unbegun() -> ColumnElement[bool]:

@@ -22,6 +22,7 @@ from service.jobs.store import (
     SUCCEEDED,
     WRITING_STAGE,
     JobStore,
+    Run,
     sqlite_url,
 )
 from service.settings import Settings
@@ -104,16 +105,20 @@ class CancellingStore(JobStore):
         job_id: str,
         progress: dict[str, Any],
         history: list[Any] | None = None,
+        *,
+        run: Run | None = None,
     ) -> bool:
         self.stages.append(progress["stage"])
-        stored = super().report(job_id, progress, history)
+        stored = super().report(job_id, progress, history, run=run)
         if self.cancel_when(progress):
             self._cancel(job_id)
         return stored
 
-    def begin_write(self, job_id: str, progress: dict[str, Any]) -> bool:
+    def begin_write(
+        self, job_id: str, progress: dict[str, Any], *, run: Run | None = None
+    ) -> bool:
         self.stages.append(progress["stage"])
-        started = super().begin_write(job_id, progress)
+        started = super().begin_write(job_id, progress, run=run)
         if self.cancel_when(progress):
             self._cancel(job_id)
         return started

@@ -31,6 +31,7 @@ from service.jobs.store import (
     SUCCEEDED,
     WRITING_STAGE,
     JobStore,
+    Run,
     sqlite_url,
 )
 from tests.service.jobs_support import folder_settings, open_job_store
@@ -142,8 +143,10 @@ class SweptStore(JobStore):
     entered the stage ``WRITING_STAGE``, as a sweep during a stalled write
     would."""
 
-    def begin_write(self, job_id: str, progress: dict[str, Any]) -> bool:
-        started = super().begin_write(job_id, progress)
+    def begin_write(
+        self, job_id: str, progress: dict[str, Any], *, run: Run | None = None
+    ) -> bool:
+        started = super().begin_write(job_id, progress, run=run)
         age_heartbeat(self, job_id)
         self.swept = fail_stale_jobs(self, TIMEOUT)
         return started
