@@ -260,7 +260,7 @@ class InHostRunner:
                 return
             process = self._mp.Process(
                 target=run_child,
-                args=(job.id, self.settings, os.getpid(), job.worker),
+                args=(job.id, self.settings, os.getpid(), job.worker, job.heartbeat_at),
                 name=f"rnn-forecast-job-{job.id[:8]}",
                 daemon=True,
             )
@@ -367,17 +367,25 @@ def _terminate(process: BaseProcess) -> None:
 
 
 def run_child(
-    job_id: str, settings: Settings, parent_pid: int, claimed_by: str | None
+    job_id: str,
+    settings: Settings,
+    parent_pid: int,
+    claimed_by: str | None,
+    claimed_at: float | None = None,
 ) -> None:
     """Entry point of a worker process: run one job that the API process,
-    whose worker label is ``claimed_by``, claimed, then exit.
+    whose worker label is ``claimed_by``, claimed at ``claimed_at`` (the
+    claim's ``heartbeat_at``), then exit.
 
     The child records itself as the job's worker, and the time as its
     ``started_at``, before it runs the job. On stop, the API process
     requeues a job whose worker is still its own, and so does the next
     start after the API process died. Both writes are conditional on the
     stored worker, so only one of them takes effect, and the job runs in
-    this child or after the next start.
+    this child or after the next start. The begin is also conditional on
+    ``claimed_at``: a child that was paused until the stale heartbeat sweep
+    requeued its job, and the same API process claimed it again for another
+    child, does not begin it.
     """
     # A Ctrl-C or a closed terminal signals the whole process group, and the
     # API's shutdown then stops this child and records the job's error.
@@ -389,11 +397,15 @@ def run_child(
     store = open_store(settings)
     try:
         worker = worker_label(os.getpid())
-        if claimed_by is None or not store.begin_work(job_id, claimed_by, worker):
-            logger.info("job %s was requeued or ended before it began", job_id)
+        if claimed_by is None or not store.begin_work(
+            job_id, claimed_by, worker, claimed_at
+        ):
+            logger.info(
+                "job %s was requeued, claimed again or ended before it began", job_id
+            )
             return
         job = store.get(job_id)
-        if job.status == RUNNING:
+        if job.status == RUNNING and job.worker == worker:
             execute_job(store, job, settings, parent_pid=parent_pid)
     finally:
         store.close()

@@ -479,18 +479,39 @@ class JobStore:
                 return job
         return None
 
-    def begin_work(self, job_id: str, claimed_by: str, worker: str) -> bool:
+    def begin_work(
+        self,
+        job_id: str,
+        claimed_by: str,
+        worker: str,
+        claimed_at: float | None = None,
+    ) -> bool:
         """Record ``worker`` as the process that runs the job ``claimed_by``
         claimed, and the time it began as ``started_at`` and as a heartbeat,
         so the stale heartbeat sweep does not fail a job that just began
         after a slow start. False when the job is no longer running or
         another worker is recorded, such as after ``requeue_unstarted``;
-        ``worker`` must then not run it."""
+        ``worker`` must then not run it.
+
+        ``claimed_at`` is the ``heartbeat_at`` that the claim wrote (Unix
+        seconds). Given, the job must also still be unbegun with that
+        heartbeat, so a claim that was requeued and then claimed again by
+        the same ``claimed_by`` is not begun by the first claim's process.
+        No write touches the heartbeat of an unbegun job between its claim
+        and ``begin_work`` except a requeue or a new claim.
+        """
         now = time.time()
+        condition = jobs_table.c.worker == claimed_by
+        if claimed_at is not None:
+            condition = and_(
+                condition,
+                jobs_table.c.started_at.is_(None),
+                jobs_table.c.heartbeat_at == claimed_at,
+            )
         return self._transition(
             job_id,
             (RUNNING,),
-            extra_condition=jobs_table.c.worker == claimed_by,
+            extra_condition=condition,
             worker=worker,
             started_at=now,
             heartbeat_at=now,

@@ -21,6 +21,7 @@ from sqlalchemy import update
 
 from models.registry import Registry
 from service.jobs.execution import claim_and_execute
+from service.jobs.inhost import run_child
 from service.jobs.recovery import fail_interrupted, fail_stale_jobs
 from service.jobs.store import (
     FAILED,
@@ -84,7 +85,7 @@ def test_job_run_names_worker_and_start(store: JobStore) -> None:
     unbegun = store.claim(job_id, "api:1", started=False)
     assert unbegun is not None and unbegun.run is None
 
-    assert store.begin_work(job_id, "api:1", "child:2")
+    assert store.begin_work(job_id, "api:1", "child:2", unbegun.heartbeat_at)
     begun = store.get(job_id)
     assert begun.started_at is not None
     assert begun.run == Run(job_id, "child:2", begun.started_at)
@@ -139,6 +140,51 @@ def test_late_result_of_stale_run_is_not_recorded(store: JobStore) -> None:
     assert not store.record_late_result(job_id, {"version": 7}, run=first)
     assert store.get(job_id) == failed
     assert store.record_late_result(job_id, {"version": 7}, run=own_run(second))
+
+
+def test_old_child_skips_reclaimed_job(store: JobStore) -> None:
+    job_id = store.create("train", {}).id
+    claim = store.claim(job_id, "api:1", started=False)
+    assert claim is not None and claim.heartbeat_at is not None
+    # the first child stalls before it begins the job, and the sweep
+    # requeues it; the same API process claims it again for a new child
+    age_heartbeat(store, job_id)
+    assert fail_stale_jobs(store, 50.0) == []
+    assert store.get(job_id).status == QUEUED
+    again = store.claim(job_id, "api:1", started=False)
+    assert again is not None and again.heartbeat_at != claim.heartbeat_at
+
+    assert not store.begin_work(job_id, "api:1", "host:10", claim.heartbeat_at)
+    assert store.get(job_id) == again
+    assert store.begin_work(job_id, "api:1", "host:11", again.heartbeat_at)
+    assert store.get(job_id).worker == "host:11"
+
+
+def test_paused_child_exits_without_beginning(store: JobStore, tmp_path: Path) -> None:
+    """A real in-host child started for a claim that was requeued and
+    claimed again leaves the new claim as it is."""
+    settings = _worker_settings(store, tmp_path)
+    job_id = store.create("train", {**LONG, "name": "fenced-child"}).id
+    claim = store.claim(job_id, "api:1", started=False)
+    assert claim is not None
+    age_heartbeat(store, job_id)
+    fail_stale_jobs(store, 50.0)
+    again = store.claim(job_id, "api:1", started=False)
+    assert again is not None
+
+    child = multiprocessing.get_context("spawn").Process(
+        target=run_child,
+        args=(job_id, settings, os.getpid(), "api:1", claim.heartbeat_at),
+    )
+    child.start()
+    try:
+        child.join(RESUME_EXIT_SECONDS)
+        assert child.exitcode == 0, "the child ran the job of the new claim"
+    finally:
+        if child.is_alive():
+            child.kill()
+            child.join()
+    assert store.get(job_id) == again
 
 
 def test_resumed_worker_leaves_next_run_untouched(
