@@ -13,13 +13,10 @@ import torch
 
 from models.registry import LoadedModel, Registry
 from models.version_checks import FORECAST, VersionUse
-from service.metadata_paths import MetadataPaths
+from service.metadata_paths import MetadataPaths, Stamp, metadata_stamp
 
 logger = logging.getLogger(__name__)
 
-# st_ino, st_mtime_ns, st_ctime_ns and st_size of a version's metadata.json;
-# all zeros when the file is missing
-Stamp = tuple[int, int, int, int]
 # name, version and LoadedModel.checkpoint
 CacheKey = tuple[str, int, str]
 
@@ -63,14 +60,19 @@ class ModelCache:
         self.hits = 0
         self.misses = 0
 
-    def peek(self, name: str, version: int) -> LoadedModel | None:
+    def peek(
+        self, name: str, version: int, stamp: Stamp | None = None
+    ) -> LoadedModel | None:
         """Return the cached checkpoint of ``name:version`` if its metadata
         file is unchanged since it was loaded, else None. Stats one file and
-        reads none."""
+        reads none; ``stamp``, the file's stamp that the caller has just
+        read (``VersionResolver.resolve_stamped``), saves that ``stat``."""
         seen = self._seen.get((name, version))
         if seen is None:
             return None
-        if _stamp(self._metadata_path(name, version)) != seen.stamp:
+        if stamp is None:
+            stamp = metadata_stamp(self._metadata_path(name, version))
+        if stamp != seen.stamp:
             self._forget(name, version, seen)
             return None
 
@@ -91,7 +93,7 @@ class ModelCache:
 
         # stamped before loading, so a file replaced during the load fails
         # the next peek and is loaded again
-        stamp = _stamp(self._metadata_path(name, version))
+        stamp = metadata_stamp(self._metadata_path(name, version))
         loaded = self.registry.load(name, version, use)
         key = (name, version, loaded.checkpoint)
         with self._lock:
@@ -130,15 +132,6 @@ class ModelCache:
         seen = self._seen.get((name, version))
         if seen is not None and seen.checkpoint == checkpoint:
             del self._seen[(name, version)]
-
-
-def _stamp(path: str) -> Stamp:
-    """Return the stamp of ``path``, or all zeros when it does not exist."""
-    try:
-        info = os.stat(path)
-    except FileNotFoundError:
-        return (0, 0, 0, 0)
-    return (info.st_ino, info.st_mtime_ns, info.st_ctime_ns, info.st_size)
 
 
 def make_executor(

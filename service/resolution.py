@@ -9,7 +9,9 @@ resolved version's ``metadata.json`` is stat'ed too, because removing it
 does not change ``versions``; ``latest`` then moves to the highest version
 that still has one. Those three ``stat`` calls are the only file access of
 a request that hits the cache, and a positive ``ttl_seconds`` skips the
-first two for that long.
+first two for that long. The third gives the model cache the stamp it
+checks a cached version by (``resolve_stamped``), so the cache does not
+stat the file again.
 
 Staleness bound: with ``ttl_seconds = 0`` a change is seen by the first
 request after it. With a positive TTL, an alias switch or a new ``latest``
@@ -33,7 +35,7 @@ from dataclasses import dataclass
 from models.errors import CheckpointError
 from models.registry import LATEST, Registry, check_name
 from models.version_refs import version_number
-from service.metadata_paths import MetadataPaths
+from service.metadata_paths import MISSING, MetadataPaths, Stamp, metadata_stamp
 
 # A folder changed within this many seconds of being read may change again
 # within the same timestamp tick (coarse file system clocks), so its contents
@@ -91,16 +93,25 @@ class VersionResolver:
         Raises the registry's ``NotFoundError`` or ``InvalidInputError`` for
         an unknown name, version or alias, or an invalid alias.
         """
+        return self.resolve_stamped(name, ref)[0]
+
+    def resolve_stamped(self, name: str, ref: str | int) -> tuple[int, Stamp | None]:
+        """Resolve ``ref`` as ``resolve`` does, and return the version with
+        the stamp of its ``metadata.json`` read on the way. The model cache
+        checks that stamp instead of a stat of its own. The stamp is None
+        where the registry resolved the reference."""
         check_name(name)
         entry = self._current(name)
         version = None if entry is None else _cached_version(entry, str(ref))
-        if version is not None and self._has_metadata(name, version):
-            return version
+        if version is not None:
+            stamp = metadata_stamp(self._metadata_paths.get(name, version))
+            if stamp != MISSING:
+                return version, stamp
 
         # unknown here, so ask the registry, which also raises the right error
         with self._lock:
             self._entries.pop(name, None)
-        return self.registry.resolve(name, ref)
+        return self.registry.resolve(name, ref), None
 
     def invalidate(self, name: str | None = None) -> None:
         """Forget one name, or every name when ``name`` is None."""
@@ -150,17 +161,6 @@ class VersionResolver:
             checked_at=now,
             racy=_is_racy(signature),
         )
-
-    def _has_metadata(self, name: str, version: int) -> bool:
-        """Stat the metadata file of ``name:version``; False when it is gone.
-
-        Removing a file inside ``versions/<N>`` does not change the mtime of
-        ``versions``, so the signature alone would keep such a version."""
-        try:
-            os.stat(self._metadata_paths.get(name, version))
-        except FileNotFoundError:
-            return False
-        return True
 
     def _signature(self, name: str) -> Signature:
         # plain strings: two pathlib joins per request cost more than the stats

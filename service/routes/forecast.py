@@ -125,9 +125,10 @@ async def forecast_json(serving: Serving, name: str, query: ForecastQuery) -> by
     check_request_limits(query, serving)
 
     # the alias is resolved once, so the whole response comes from one version;
-    # a cached version costs one stat, a new one is loaded on the pool
-    version = serving.resolver.resolve(name, query.version)
-    loaded = serving.cache.peek(name, version)
+    # the cache checks a cached version by the stat of its metadata file that
+    # resolution made, and a new one is loaded on the pool
+    version, stamp = serving.resolver.resolve_stamped(name, query.version)
+    loaded = serving.cache.peek(name, version, stamp)
     if loaded is None:
         loop = asyncio.get_running_loop()
         loaded = await loop.run_in_executor(

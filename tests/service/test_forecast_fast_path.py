@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import os
+import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -27,6 +29,7 @@ from service.routes import forecast as forecast_route
 from service.routes.forecast import FORECAST_ERROR_SCOPE_KEY
 from service.schemas import FORECAST_REQUEST_FIELDS
 from service.settings import Settings
+from tests.service.test_resolution import age_files
 
 PATH = "/v1/models/nflx/forecast"
 ROUTE = "/v1/models/{name}/forecast"
@@ -801,3 +804,34 @@ def test_passed_on_error_keeps_no_frame_locals(
     assert "forecast_json" in frames
     for name, local_names in frames.items():
         assert local_names == {}, name
+
+
+def test_cached_forecast_stats_metadata_once(
+    trained_registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Version resolution stats the resolved version's metadata file, and
+    the model cache checks its cached version by that stat."""
+    registry = Registry(tmp_path / "registry")
+    shutil.copytree(trained_registry.root, registry.root)
+    # folders written in the last 2 s are read again, which stats more
+    age_files(registry, "nflx")
+    stats: list[str] = []
+    real_stat = os.stat
+
+    def counted(path: Any, *args: Any, **kwargs: Any) -> os.stat_result:
+        stats.append(os.fspath(path))
+        return real_stat(path, *args, **kwargs)
+
+    async def scenario() -> None:
+        async with running(registry, tmp_path) as app:
+            body = json.dumps({"horizon": 3}).encode()
+            first = await call(app, [body])
+            monkeypatch.setattr(os, "stat", counted)
+            again = await call(app, [body])
+            monkeypatch.undo()
+            assert first.status == again.status == 200
+            assert again.body == first.body
+
+    asyncio.run(scenario())
+    metadata = [path for path in stats if path.endswith("metadata.json")]
+    assert len(metadata) == 1, stats

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 from pathlib import Path
 
+import pytest
 import torch
 
 from models.registry import Registry
 from service.inference import ModelCache
+from service.metadata_paths import metadata_stamp
 from tests.conftest import copy_version
 from tests.models.test_registry import write_one
 
@@ -97,3 +100,24 @@ def test_evicted_version_is_no_hit(tmp_path: Path) -> None:
     assert len(cache) == 1
     assert cache.peek("m", 1) is None
     assert cache.peek("m", 2) is not None
+
+
+def test_peek_uses_given_stamp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A caller that has just stat'ed the metadata file passes its stamp,
+    and peek then makes no stat of its own."""
+    cache = ModelCache(Registry(tmp_path), max_size=4)
+    write_one(cache.registry)
+    first = cache.get("m", 1)
+    stamp = metadata_stamp(str(tmp_path / "m" / "versions" / "1" / "metadata.json"))
+    stats: list[object] = []
+    real_stat = os.stat
+
+    def counted(*args: object) -> os.stat_result:
+        stats.append(args)
+        return real_stat(*args)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(os, "stat", counted)
+
+    assert cache.peek("m", 1, stamp) is first
+    assert cache.peek("m", 1, (stamp[0], stamp[1] + 1, stamp[2], stamp[3])) is None
+    assert stats == []

@@ -196,3 +196,27 @@ def test_removed_metadata_moves_latest_back(registry: Registry) -> None:
     (registry.root / "m" / "versions" / "2" / "metadata.json").unlink()
 
     assert resolver.resolve("m", "latest") == 1
+
+
+def test_resolve_stamped_gives_metadata_stamp(registry: Registry) -> None:
+    """The stamp comes from the stat that checks the version's metadata
+    file, so it names that file's inode, times and size."""
+    resolver = VersionResolver(registry)
+    path = registry.root / "m" / "versions" / "1" / "metadata.json"
+    info = os.stat(path)
+
+    version, stamp = resolver.resolve_stamped("m", "production")
+
+    assert version == 1
+    assert stamp == (info.st_ino, info.st_mtime_ns, info.st_ctime_ns, info.st_size)
+
+
+def test_registry_resolution_gives_no_stamp(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the registry resolves the reference, no stat of the metadata
+    file was made, so the model cache must make its own."""
+    resolver = VersionResolver(registry)
+    monkeypatch.setattr(resolver, "_current", lambda name: None)
+
+    assert resolver.resolve_stamped("m", "production") == (1, None)
