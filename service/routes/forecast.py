@@ -20,6 +20,7 @@ import datetime as dt
 import json
 import math
 from collections.abc import Sequence
+from json.encoder import encode_basestring_ascii
 from typing import NamedTuple
 
 from fastapi import APIRouter, Request, Response
@@ -184,8 +185,9 @@ def response_json(
         )
     else:
         points = _points(result)
+    model = encode_basestring_ascii(name)
     text = (
-        f'{{"model":{json.dumps(name)},"version":{int(version)},"horizon":{steps},'
+        f'{{"model":{model},"version":{int(version)},"horizon":{steps},'
         f'"last_history_date":"{last_date.isoformat()}",'
         f'"history_source":"{source}","forecast":[{points}],'
         f'"level":{_number(level)}}}'
