@@ -8,7 +8,9 @@ own JSON handler, the one that ``log_config`` builds, ``write_access_line``
 writes it to that handler's stream itself. That took 13 to 19 us less. The
 line is filled into a template (``access_line``) instead of going through
 ``json.dumps`` of a dict, which saves about 3 us more; the bytes are those
-of ``json_line``.
+of ``json_line``. Its time stamp keeps the text up to the second between
+lines (``utc_milliseconds``), where ``datetime.isoformat`` took about 2.5 us
+a line.
 
 Any other setup goes through ``logging`` as before: the text format, a
 handler or filter added anywhere on the way (pytest's ``caplog``, say), a
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import time
 from json.encoder import encode_basestring_ascii
 
@@ -85,9 +88,7 @@ def access_line(
     with ``repr`` as ``json.dumps`` does.
     """
     method, path, status, _ = args
-    stamp = dt.datetime.fromtimestamp(created, dt.UTC).isoformat(
-        timespec="milliseconds"
-    )
+    stamp = utc_milliseconds(created)
     request = "null" if request_id is None else encode_basestring_ascii(request_id)
     return (
         f'{{"time": "{stamp}", "level": "INFO", '
@@ -99,6 +100,34 @@ def access_line(
         f'"status": {int.__repr__(status)}, '
         f'"duration_ms": {duration_ms!r}}}'
     )
+
+
+# the whole second last written by ``utc_milliseconds`` and its text
+_last_second: tuple[int, str] = (0, "1970-01-01T00:00:00")
+
+
+def utc_milliseconds(created: float) -> str:
+    """Return ``created`` (Unix seconds) as ``datetime.fromtimestamp(created,
+    UTC).isoformat(timespec="milliseconds")`` does. The text up to the second
+    is kept while the second lasts, so a line takes 0.6 us instead of 2.9 us
+    (timeit, best of 5, on a shared 2-core AMD EPYC).
+
+    The fraction is rounded to microseconds half to even, as
+    ``fromtimestamp`` rounds it, and then cut to milliseconds, as
+    ``isoformat`` cuts it."""
+    global _last_second
+    fraction, whole = math.modf(created)
+    micro = round(fraction * 1e6)
+    second = int(whole)
+    if micro >= 1_000_000:
+        second, micro = second + 1, micro - 1_000_000
+    elif micro < 0:
+        second, micro = second - 1, micro + 1_000_000
+    cached_second, text = _last_second
+    if second != cached_second:
+        text = dt.datetime.fromtimestamp(second, dt.UTC).isoformat()[:-6]
+        _last_second = (second, text)
+    return f"{text}.{micro // 1000:03d}+00:00"
 
 
 def direct_handler(logger: logging.Logger) -> logging.StreamHandler | None:  # type: ignore[type-arg]

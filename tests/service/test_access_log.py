@@ -9,6 +9,7 @@ level WARNING, where the lines must take the ``logging`` path.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import logging
@@ -22,7 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from models.registry import Registry
-from service.access_log import direct_handler, write_access_line
+from service.access_log import direct_handler, utc_milliseconds, write_access_line
 from service.logging_config import REQUEST_ID, JsonFormatter, RequestIdFilter
 from tests.conftest import LiveServer
 
@@ -248,3 +249,20 @@ def test_any_direct_line_equals_the_logging_line(
 
     direct, through_logging = stream.getvalue().split("\n")[:2]
     assert direct == through_logging
+
+
+@given(
+    created=st.one_of(
+        st.floats(min_value=-1e9, max_value=4e9, allow_nan=False),
+        # fractions next to a whole second or a millisecond, which round up
+        st.integers(min_value=0, max_value=4 * 10**9).map(lambda s: s + 0.9999995),
+        st.integers(min_value=0, max_value=4 * 10**12).map(lambda m: m / 1000),
+    )
+)
+def test_time_stamp_equals_isoformat(created: float) -> None:
+    """The kept text of the second, and the milliseconds after it, give the
+    bytes of ``fromtimestamp(...).isoformat(timespec="milliseconds")``."""
+    expected = dt.datetime.fromtimestamp(created, dt.UTC).isoformat(
+        timespec="milliseconds"
+    )
+    assert utc_milliseconds(created) == expected
