@@ -57,6 +57,7 @@ from bench.serving import FORECAST_PATH, request_body
 from models.nn import infer_kernel
 from service.app import create_app
 from service.logging_config import log_config
+from service.resolution import RACY_SECONDS
 from service.schemas import ForecastResponse
 from service.settings import Settings
 
@@ -250,6 +251,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         make_registry(root / "registry")
+        # the resolver reads a registry folder changed in the last
+        # RACY_SECONDS again on every request, which a served registry is not
+        time.sleep(RACY_SECONDS)
         samples = measure(root, args.repeats, args.requests, args.warmup)
 
     env = environment()
