@@ -18,6 +18,8 @@ from __future__ import annotations
 # the bytes kept of a line split across reads: enough for a chunk size in
 # hex (at most 16 digits for 64 bits) and its line end
 MAX_KEPT_LINE = 32
+# the digits of a chunk size
+HEX_DIGITS = b"0123456789abcdefABCDEF"
 
 
 class FramingTooLarge(Exception):
@@ -102,9 +104,12 @@ class ChunkedBodyEnd:
 
 def chunk_size(line: bytes) -> int | None:
     """Return the size of a chunk-size line (hex digits, then optional chunk
-    extensions after ';'), or None when it is not one."""
+    extensions after ';'), or None when it is not one.
+
+    Only hex digits make a size. ``int`` also reads a sign, a ``0x`` prefix
+    and underscores, and a negative size would send ``find_end`` back over
+    the bytes it has read, in an endless loop."""
     digits = line.split(b";", 1)[0].strip()
-    try:
-        return int(digits, 16)
-    except ValueError:
+    if not digits or digits.strip(HEX_DIGITS):
         return None
+    return int(digits, 16)

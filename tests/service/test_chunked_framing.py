@@ -6,7 +6,12 @@ from __future__ import annotations
 
 import pytest
 
-from service.chunked_framing import MAX_KEPT_LINE, ChunkedBodyEnd, FramingTooLarge
+from service.chunked_framing import (
+    MAX_KEPT_LINE,
+    ChunkedBodyEnd,
+    FramingTooLarge,
+    chunk_size,
+)
 
 LIMIT = 64
 
@@ -42,6 +47,23 @@ def test_invalid_size_has_no_end() -> None:
 
     assert end.find_end(b"zz\r\nab\r\n0\r\n\r\n") is None
     assert end.find_end(b"0\r\n\r\n") is None
+
+
+@pytest.mark.parametrize("digits", [b"-5", b"+5", b"0x5", b"1_0", b"5 5", b""])
+def test_non_hex_size_is_none(digits: bytes) -> None:
+    assert chunk_size(digits + b";ext=1") is None
+
+
+def test_padded_uppercase_size_read() -> None:
+    assert chunk_size(b" 00Fa ;ext=1") == 0xFA
+
+
+@pytest.mark.timeout(10)
+def test_negative_size_has_no_end() -> None:
+    # A size of -5 would move the walk back to the line end before it.
+    end = ChunkedBodyEnd(LIMIT)
+
+    assert end.find_end(b"1\r\nA\r\n-5\r\nZ\r\n0\r\n\r\n") is None
 
 
 def test_size_line_cut_before_extensions_has_no_end() -> None:

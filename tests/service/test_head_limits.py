@@ -322,3 +322,18 @@ def test_long_trailers_rejected(limit_server: LiveServer, split: bool) -> None:
     assert_rejected(reply, 431)
     assert b"the trailer fields of the chunked request body are" in reply
     assert_logged(limit_server, port, 431, MAX_HEAD + 1)
+
+
+@pytest.mark.parametrize("size_line", [b"-5", b"+1", b"0x1", b"1_0"])
+def test_non_hex_chunk_size_gets_400(
+    limit_server: LiveServer, size_line: bytes
+) -> None:
+    # A negative size would send the walk of the body's framing back for ever.
+    request = chunked_forecast(b"%x" % len(FORECAST), b"")
+    request = request.replace(b"\r\n0\r\n", b"\r\n" + size_line + b"\r\nZ\r\n", 1)
+    reply, _ = send_rejected(limit_server, [request])
+
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 "), reply
+    assert "chunk sizes" in json.loads(body)["detail"]
+    assert limit_server.client.get("/v1/health").status_code == 200
