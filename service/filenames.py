@@ -85,7 +85,9 @@ def display_filename(name: str | None) -> str | None:
             characters.append(" ")
         elif char in JOINERS or unicodedata.category(char) not in REMOVED_CATEGORIES:
             characters.append(char)
-    cleaned = " ".join(_joined(_without_ignorables("".join(characters))).split())
+    visible = _joined(_without_ignorables("".join(characters)))
+    # NFC again, because a removed character may have parted a letter and its mark
+    cleaned = " ".join(unicodedata.normalize("NFC", visible).split())
     # a cut between a joiner and the character after it leaves the joiner last
     return _joined(cleaned[:MAX_FILENAME_CHARS]).rstrip() or None
 

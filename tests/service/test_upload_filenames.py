@@ -88,6 +88,12 @@ BOUNDARY = "filename-boundary"
         # a removed character between a joiner and a visible one
         ("a\u202e\u200db.csv", "ab.csv"),
         ("\u0915\u094d\u202e\u200d\u0937.csv", "\u0915\u094d\u200d\u0937.csv"),
+        # a removed character between a letter and its mark, or between
+        # marks out of canonical order, leaves the name in NFC form
+        ("cafe\u200b\u0301.csv", "caf\u00e9.csv"),
+        ("\u0395\U000e0001\u0301.csv", "\u0388.csv"),
+        ("o\u0308\u202e\u0323.csv", "\u1ecd\u0308.csv"),
+        ("s\u200c\u0301.csv", "\u015b.csv"),
         # joiners at either end, beside a space or another joiner
         ("\u200dlead.csv", "lead.csv"),
         ("trail.csv\u200c", "trail.csv"),
