@@ -147,7 +147,11 @@ def test_stopped_heartbeat_fails_trial(
         left + 1: "COMPLETE",
         left + 2: "COMPLETE",
     }
-    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    warnings = [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelname == "WARNING" and r.name == "models.trial_heartbeats"
+    ]
     assert warnings == [
         f"study {study_name}: marked trial {left} failed, because its process "
         f"({OTHER_HOST_WORKER}) recorded no heartbeat for the grace period"
