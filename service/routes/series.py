@@ -70,7 +70,8 @@ SERIES_EXAMPLE = {
 
 class SeriesOut(BaseModel):
     """An uploaded series: its id for ``{"source": "upload", "series_id"}``,
-    its size, date range and the cleaning steps applied to the rows."""
+    its size, date range, the cleaning steps applied to the rows, and
+    whether a training job can use it."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [SERIES_EXAMPLE]})
 
