@@ -42,6 +42,8 @@ class ChunkedBodyEnd:
         self._state = "size"
         self._data_left = 0
         self._line = b""
+        # whether bytes of the current line were dropped from ``_line``
+        self._cut = False
         # the bytes of the current line, or of the trailer section in it
         self._line_bytes = 0
 
@@ -62,15 +64,25 @@ class ChunkedBodyEnd:
             stop = len(data) if line_end == -1 else line_end + 1
             self._count_line(stop - position)
             if line_end == -1:
-                self._line = (self._line + data[position:])[:MAX_KEPT_LINE]
+                self._line = self._kept(self._line + data[position:])
                 return None
-            line = (self._line + data[position:line_end])[:MAX_KEPT_LINE]
+            line = self._kept(self._line + data[position:line_end])
             self._line = b""
             position = stop
             if self._read_line(line.rstrip(b"\r")):
                 self._state = "unknown"
                 return position
         return None
+
+    def _kept(self, line: bytes) -> bytes:
+        """Return the part of the current line that is kept: its first
+        ``MAX_KEPT_LINE`` bytes, after the leading zeros of a chunk size
+        (``without_leading_zeros``). Note in ``_cut`` whether bytes were
+        dropped."""
+        if self._state == "size":
+            line = without_leading_zeros(line)
+        self._cut = self._cut or len(line) > MAX_KEPT_LINE
+        return line[:MAX_KEPT_LINE]
 
     def _count_line(self, size: int) -> None:
         """Count ``size`` more bytes of the current line or trailer section,
@@ -87,7 +99,7 @@ class ChunkedBodyEnd:
             return line == b""
         if self._state == "size":
             # a line cut before its ';' or end has no size here
-            cut = self._line_bytes - 1 > MAX_KEPT_LINE and b";" not in line
+            cut = self._cut and b";" not in line
             size = None if cut else chunk_size(line)
             if size is None:
                 self._state = "unknown"
@@ -99,6 +111,7 @@ class ChunkedBodyEnd:
         else:  # the line end after chunk data
             self._state = "size"
         self._line_bytes = 0
+        self._cut = False
         return False
 
 
@@ -113,3 +126,18 @@ def chunk_size(line: bytes) -> int | None:
     if not digits or digits.strip(HEX_DIGITS):
         return None
     return int(digits, 16)
+
+
+def without_leading_zeros(line: bytes) -> bytes:
+    """Return the start of a chunk-size line without the leading zeros of
+    its size, keeping one zero where no hex digit follows them.
+
+    llhttp reads a size with any number of leading zeros, such as forty
+    zeros and then ``e``, so the size must not be cut off with them."""
+    stripped = line.lstrip(b"0")
+    if len(stripped) == len(line):
+        return line
+    first = stripped[:1]
+    if first and first in HEX_DIGITS:
+        return stripped
+    return b"0" + stripped

@@ -26,7 +26,8 @@ upgrade`` for a protocol that uvicorn does not switch to) goes to an
 
 NOTE: a chunked body whose framing ``ChunkedBodyEnd`` cannot follow (one
 that the parser rejects, or one with a chunk-size line of more than 32
-bytes before its extensions) is fed whole. Its framing lines from that
+bytes before its extensions, leading zeros of the size not counted) is fed
+whole. Its framing lines from that
 line on are not limited. A head that follows it in the
 same read is counted from the last empty line of that read, and a
 complete head there is parsed before it is counted.

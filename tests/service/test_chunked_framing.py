@@ -11,6 +11,7 @@ from service.chunked_framing import (
     ChunkedBodyEnd,
     FramingTooLarge,
     chunk_size,
+    without_leading_zeros,
 )
 
 LIMIT = 64
@@ -67,11 +68,44 @@ def test_negative_size_has_no_end() -> None:
 
 
 def test_size_line_cut_before_extensions_has_no_end() -> None:
-    # leading zeros push the size past the kept bytes, so it is unknown
-    size_line = b"0" * MAX_KEPT_LINE + b"5\r\n"
+    # more hex digits than the kept bytes, so the size is unknown
+    size_line = b"1" * (MAX_KEPT_LINE + 1) + b"\r\n"
     end = ChunkedBodyEnd(LIMIT)
 
     assert end.find_end(size_line + b"a\r\n0\r\n\r\nxyz\r\n0\r\n\r\n") is None
+
+
+@pytest.mark.parametrize("zeros", [1, MAX_KEPT_LINE, LIMIT - 8])
+def test_leading_zeros_of_size_followed(zeros: int) -> None:
+    # llhttp reads any number of leading zeros, so the walk must too
+    body = b"0" * zeros + b"5;e\r\nhello\r\n" + b"0" * zeros + b"\r\n\r\n"
+    following = b"GET / HTTP/1.1\r\n\r\n"
+    for split in range(1, len(body) + len(following)):
+        assert find_end_split(body + following, split) == len(body), split
+
+
+@pytest.mark.parametrize(
+    ("line", "kept"),
+    [
+        (b"0005", b"5"),
+        (b"00a;x", b"a;x"),
+        (b"000", b"0"),
+        (b"000;e", b"0;e"),
+        (b"0 ", b"0 "),
+        (b"10", b"10"),
+        (b"", b""),
+    ],
+)
+def test_without_leading_zeros(line: bytes, kept: bytes) -> None:
+    assert without_leading_zeros(line) == kept
+
+
+def test_trailers_after_padded_size_rejected() -> None:
+    body = b"0" * (LIMIT - 8) + b"5\r\nhello\r\n0\r\n" + trailers(LIMIT + 1)
+    error = framing_error(body, 1)
+
+    assert error is not None
+    assert error.trailers
 
 
 def framing_error(body: bytes, reads: int) -> FramingTooLarge | None:

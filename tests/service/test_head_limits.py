@@ -324,6 +324,17 @@ def test_long_trailers_rejected(limit_server: LiveServer, split: bool) -> None:
     assert_logged(limit_server, port, 431, MAX_HEAD + 1)
 
 
+def test_trailers_after_zero_padded_size_rejected(limit_server: LiveServer) -> None:
+    # llhttp reads a size after any number of leading zeros, so the walk of
+    # the framing must follow such a size to limit the trailers after it
+    padded = b"0" * 40 + b"%x" % len(FORECAST)
+    request = chunked_forecast(padded, trailers_of(MAX_HEAD + 1))
+    reply, _ = send_rejected(limit_server, [request])
+
+    assert_rejected(reply, 431)
+    assert b"the trailer fields of the chunked request body are" in reply
+
+
 @pytest.mark.parametrize("size_line", [b"-5", b"+1", b"0x1", b"1_0"])
 def test_non_hex_chunk_size_gets_400(
     limit_server: LiveServer, size_line: bytes
