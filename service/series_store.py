@@ -215,9 +215,9 @@ def described(settings: Settings, info: dict[str, Any]) -> dict[str, Any]:
     CSV of an upload stored with earlier checks is gone, as after a delete.
     """
     problem = upload_problem(settings, info)
-    shown = {key: value for key, value in info.items() if key != "checks"}
+    public = {key: value for key, value in info.items() if key != "checks"}
     return {
-        **shown,
+        **public,
         "filename_looks_like": latin_look_alike(info.get("filename")),
         "usable": problem is None,
         "problem": problem,
@@ -321,13 +321,13 @@ def list_series(
         infos_after = [info for info in infos if series_position(info) < before]
     else:
         infos_after = infos
-    shown = []
+    page = []
     for info in infos_after[:limit]:
         try:
-            shown.append(described(settings, info))
+            page.append(described(settings, info))
         except FileNotFoundError:
             continue  # deleted while listing
-    return shown, len(infos)
+    return page, len(infos)
 
 
 def series_position(info: dict[str, Any]) -> SeriesPosition:

@@ -1,6 +1,8 @@
-"""The raw 400, 408, 414 and 431 responses of the HTTP protocol: a parser's
-reason is quoted escaped and cut, a 400 without a reason keeps its general
-fix, and a 414 or 431 names the part over the limit and the setting."""
+"""Tests of the raw 400, 408, 414 and 431 responses of the HTTP protocol.
+
+A parser's reason is quoted, escaped and cut. A 400 without a reason keeps
+its general fix, and a 414 or 431 names the part over the limit and the
+setting."""
 
 from __future__ import annotations
 

@@ -626,10 +626,10 @@ def test_earlier_upload_time_of_day_trains(
     version = client.get(f"/v1/models/timed/versions/{done['result']['version']}")
     client.delete(f"/v1/series/{series_id}")
 
-    shown = {**stored, "filename_looks_like": None, "usable": True, "problem": None}
+    expected = {**stored, "filename_looks_like": None, "usable": True, "problem": None}
     assert described.status_code == 200
-    assert described.json() == shown
-    assert shown in listed
+    assert described.json() == expected
+    assert expected in listed
     assert stored["cleaning"][0].startswith("Dropped the time of day from 120 dates")
     trained = version.json()["data"]
     for key in ("rows", "start", "end", "cleaning"):
@@ -692,10 +692,15 @@ def test_earlier_bad_upload_shows_problem(
     assert detail.startswith(f"uploaded series {series_id}: {error}"), detail
     assert detail.endswith(f"DELETE /v1/series/{series_id} removes the old upload")
     assert first.status_code == 200, first.text
-    shown = {**stored, "filename_looks_like": None, "usable": False, "problem": detail}
-    assert first.json() == shown
-    assert second.json() == shown
-    assert shown in listed
+    expected = {
+        **stored,
+        "filename_looks_like": None,
+        "usable": False,
+        "problem": detail,
+    }
+    assert first.json() == expected
+    assert second.json() == expected
+    assert expected in listed
     # the second GET and the listing read the stored outcome
     assert (second_stat.st_ino, second_stat.st_mtime_ns) == (
         first_stat.st_ino,
@@ -703,7 +708,7 @@ def test_earlier_bad_upload_shows_problem(
     )
     assert info_after == info_bytes
     assert deleted.status_code == 200, deleted.text
-    assert deleted.json() == shown
+    assert deleted.json() == expected
     assert not checked.exists()
 
 
