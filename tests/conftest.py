@@ -98,6 +98,29 @@ def trained_registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
     return registry
 
 
+# the names of ``cell_registry``'s versions, one per recurrent cell
+CELL_MODELS = ("lstm", "gru", "rnn")
+
+
+@pytest.fixture(scope="session")
+def cell_registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
+    """A registry with version 1 of ``lstm``, ``gru`` and ``rnn``, each with
+    calibrated intervals. The LSTM trains on the bundled NFLX closes (6
+    decimals) and the GRU on them with a price target. The RNN trains on
+    noisy-sine closes near 10, written with 15 to 17 significant digits."""
+    from models.pipeline import train_and_register
+
+    registry = Registry(tmp_path_factory.mktemp("cell-registry"))
+    train_and_register(tiny_spec(name="lstm", data=BundledData()), registry)
+    train_and_register(
+        tiny_spec(name="gru", cell="gru", target="price", data=BundledData()),
+        registry,
+    )
+    sine = SyntheticData(generator="noisy_sine", length=400, level=10.0)
+    train_and_register(tiny_spec(name="rnn", cell="rnn", data=sine), registry)
+    return registry
+
+
 # The ports that test servers may use, as "LOW-HIGH" such as "18500-18599".
 # Set it on a machine where each user has a range of ports. Unset, any free
 # port is used.
