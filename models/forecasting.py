@@ -93,6 +93,13 @@ def build_input(
     series is used. ``dates`` are ISO strings or dates, sorted and unique.
     ``level`` must be a level that the version's intervals were calibrated
     at.
+
+    A history whose last rows have the stored tail's dates and float64
+    closes gives the stored tail's forecast bit for bit, because both keep
+    the same float64 array. A close that differs in any bit can change the
+    forecast: the last close multiplies a log-return forecast, and a change
+    that flips the float32 rounding of a scaled value changes the network's
+    output.
     """
     check_horizon(loaded, horizon)
     if level is not None:
@@ -348,7 +355,14 @@ def _forward(model: Forecaster, x: np.ndarray) -> np.ndarray:
 
     Where the inference kernel runs the model, its numpy entry takes x as
     it is and skips inference mode and the tensor conversions, about 10 us
-    at batch 1. It gives the bits that ``Forecaster.infer`` gives.
+    at batch 1. It gives the bits that ``Forecaster.infer`` gives, and the
+    same bits for a window in any batch.
+
+    NOTE: on torch's operator (kernel switched off or not built) a batch of
+    one runs other float32 kernels than a larger batch, so a window alone
+    and the same window in a batch can differ in the tenth significant
+    digit. Running each window alone would remove that at the cost of
+    batching's throughput.
     """
     packed = model.kernel_weights()
     if packed is not None and packed.single:
