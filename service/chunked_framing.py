@@ -6,6 +6,10 @@ Only the framing is followed: chunk-size lines, chunk data, and the trailer
 section up to its empty line. The HTTP parser validates the body, so a body
 whose framing this cannot follow has no end here and is fed whole.
 
+A chunk-size line must end with CRLF (RFC 9112, section 7.1), and one that
+ends with a bare LF raises ``BareLineFeed``. llhttp rejects such a line,
+while h11 waits for a CRLF that may never come.
+
 Each chunk-size line (with its chunk extensions), and the trailer section
 (its fields and the empty line that ends it), may have at most as many
 bytes as a request head (``RNN_FORECAST_MAX_HEAD_BYTES``). Without that
@@ -32,6 +36,13 @@ class FramingTooLarge(Exception):
         self.trailers = trailers
 
 
+class BareLineFeed(Exception):
+    """A chunk-size line that ends with LF without CR before it."""
+
+    def __init__(self) -> None:
+        super().__init__("chunk-size line ends with LF without CR; end it with CRLF")
+
+
 class ChunkedBodyEnd:
     """The position of a chunked body's last byte, tracked across reads,
     with chunk-size lines and the trailer section limited to
@@ -46,11 +57,14 @@ class ChunkedBodyEnd:
         self._cut = False
         # the bytes of the current line, or of the trailer section in it
         self._line_bytes = 0
+        # the last byte of the current line in an earlier read
+        self._last_byte = b""
 
     def find_end(self, data: bytes) -> int | None:
         """Read the next bytes ``data`` of the body, and return how many of
         them belong to it when it ends in ``data``, else None. Raise
-        ``FramingTooLarge`` when a line in ``data`` is over the limit."""
+        ``FramingTooLarge`` when a line in ``data`` is over the limit, and
+        ``BareLineFeed`` when a chunk-size line in it ends with a bare LF."""
         position = 0
         while position < len(data) and self._state != "unknown":
             if self._state == "data":
@@ -65,9 +79,14 @@ class ChunkedBodyEnd:
             self._count_line(stop - position)
             if line_end == -1:
                 self._line = self._kept(self._line + data[position:])
+                self._last_byte = data[-1:]
                 return None
             line = self._kept(self._line + data[position:line_end])
+            if line_end > position:
+                self._last_byte = data[line_end - 1 : line_end]
+            self._check_line_end()
             self._line = b""
+            self._last_byte = b""
             position = stop
             if self._read_line(line.rstrip(b"\r")):
                 self._state = "unknown"
@@ -91,6 +110,13 @@ class ChunkedBodyEnd:
         limited = self._state in ("size", "trailers")
         if limited and self._line_bytes > self.max_line_bytes:
             raise FramingTooLarge(self._line_bytes, self._state == "trailers")
+
+    def _check_line_end(self) -> None:
+        """Raise ``BareLineFeed`` when the chunk-size line that ends now has
+        no CR before its LF, and stop following the body."""
+        if self._state == "size" and self._last_byte != b"\r":
+            self._state = "unknown"
+            raise BareLineFeed()
 
     def _read_line(self, line: bytes) -> bool:
         """Follow one line of framing, and return whether it ends the body."""

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 import h11
 
-from service.chunked_framing import ChunkedBodyEnd, FramingTooLarge
+from service.chunked_framing import BareLineFeed, ChunkedBodyEnd, FramingTooLarge
 
 if TYPE_CHECKING:
     from service.upgrade_bodies import UpgradeBody
@@ -88,7 +88,9 @@ def framing_part(error: FramingTooLarge) -> str:
 class HeadLimitedConnection(h11.Connection):
     """An ``h11.Connection`` that raises ``HeadTooLarge`` when the request
     head in its receive buffer is over ``max_head_bytes``, or a chunk-size
-    line or the trailer section of a chunked request body.
+    line or the trailer section of a chunked request body. It raises
+    ``h11.RemoteProtocolError`` for a chunk-size line that ends with a bare
+    LF, as llhttp does.
 
     While the client is IDLE, the buffer contains only the unread request
     head and what follows it, because h11 removes each event it parses.
@@ -134,6 +136,9 @@ class HeadLimitedConnection(h11.Connection):
             end = chunked_end.find_end(bytes(buffered[self._framed :]))
         except FramingTooLarge as error:
             raise HeadTooLarge(error.received, framing_part(error)) from None
+        except BareLineFeed as error:
+            # h11 would wait for a CRLF until the body timeout
+            raise h11.RemoteProtocolError(str(error)) from None
         if end is None:
             self._framed = len(buffered)
         else:
@@ -242,6 +247,9 @@ class ParserHeadLimit:
             except FramingTooLarge as error:
                 self.reject_large_head(error.received, framing_part(error))  # type: ignore[attr-defined]
                 return None
+            except BareLineFeed:
+                # llhttp rejects the line with its own reason
+                return len(data)
             return len(data) if end is None else end
         if self._body_left == 0:
             return len(data)

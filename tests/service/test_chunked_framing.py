@@ -1,6 +1,7 @@
 """ChunkedBodyEnd finds the last byte of a chunked body however the body is
 split across reads, finds no end in framing it cannot follow, and rejects a
-chunk-size line or a trailer section over its limit."""
+chunk-size line or a trailer section over its limit and a chunk-size line
+that ends with a bare LF."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pytest
 
 from service.chunked_framing import (
     MAX_KEPT_LINE,
+    BareLineFeed,
     ChunkedBodyEnd,
     FramingTooLarge,
     chunk_size,
@@ -21,7 +23,9 @@ BODIES = [
     b"5\r\nhello\r\n0\r\n\r\n",
     # chunk data that looks like framing and like the end of a head
     b'3;ext=1\r\n\r\n\r\r\nA;q="v"\r\n0\r\n\r\n\n\n\r\nx\r\n0;end\r\nX-Sum: 3\r\n\r\n',
-    b"2\nab\n0\n\n",
+    # bare LFs after chunk data and in the trailer section: the walk follows
+    # them, and the parsers check them
+    b"2\r\nab\n0\r\nX-T: 1\n\n",
 ]
 
 
@@ -41,6 +45,34 @@ def test_end_found_at_every_split(body: bytes) -> None:
     following = b"GET / HTTP/1.1\r\n\r\n"
     for split in range(1, len(body) + len(following)):
         assert find_end_split(body + following, split) == len(body), split
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"2\nab\r\n0\r\n\r\n",
+        b"2;e=1\nab\r\n0\r\n\r\n",
+        b"2\r\nab\r\n0\n\r\n",
+        b"\n",
+        b"00000002\nab\r\n0\r\n\r\n",
+        b"2;x=" + b"a" * MAX_KEPT_LINE + b"\nab\r\n0\r\n\r\n",
+    ],
+)
+def test_bare_lf_size_line_rejected(body: bytes) -> None:
+    for split in range(1, len(body) + 1):
+        end = ChunkedBodyEnd(LIMIT)
+        with pytest.raises(BareLineFeed):
+            end.find_end(body[:split])
+            end.find_end(body[split:])
+
+
+def test_cr_inside_size_line_rejected() -> None:
+    # a CR inside the line is no CR before its LF
+    end = ChunkedBodyEnd(LIMIT)
+    end.find_end(b"2;e=\r")
+
+    with pytest.raises(BareLineFeed):
+        end.find_end(b"x\nab\r\n0\r\n\r\n")
 
 
 def test_invalid_size_has_no_end() -> None:

@@ -215,6 +215,22 @@ MALFORMED = [
         },
     ),
     (
+        b"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"2\n{}\n0\n\n",
+        {
+            "httptools": "Missing expected CR after chunk size",
+            "h11": "chunk-size line ends with LF without CR; end it with CRLF",
+        },
+    ),
+    (
+        b"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"2\r\n{}\r\n0\n\n",
+        {
+            "httptools": "Missing expected CR after chunk size",
+            "h11": "chunk-size line ends with LF without CR; end it with CRLF",
+        },
+    ),
+    (
         b"GET /v1/health HTTP/1.1\r\nHost: x\r\nX-B\x01d: 1\r\n\r\n",
         {
             "httptools": "Invalid header token",
@@ -227,7 +243,14 @@ MALFORMED = [
 @pytest.mark.parametrize(
     ("request_bytes", "reasons"),
     MALFORMED,
-    ids=["two-lengths", "space-in-path", "chunk-size", "header-name"],
+    ids=[
+        "two-lengths",
+        "space-in-path",
+        "chunk-size",
+        "chunk-size-bare-lf",
+        "last-chunk-bare-lf",
+        "header-name",
+    ],
 )
 def test_malformed_request_gets_problem(
     head_server: LiveServer, request_bytes: bytes, reasons: dict[str, str]
