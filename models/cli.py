@@ -506,6 +506,8 @@ def cmd_serve(
             http=head_deadline_protocol(
                 settings.head_timeout_seconds,
                 max_head_bytes=settings.max_head_bytes,
+                body_timeout_seconds=settings.body_timeout_seconds,
+                max_discarded_bytes=settings.max_request_bytes,
             ),
         )
         # after the server's log configuration, so that the log lines of a

@@ -15,11 +15,18 @@ request head ``RNN_FORECAST_HEAD_TIMEOUT_SECONDS`` from its first byte, or
 from the connection's start for the first request. A head still incomplete
 then gets 408 with problem details and ``Connection: close``, the
 connection is closed, and logger ``service.request_heads`` logs one INFO
-line with the client's address, the deadline and the bytes received. The
-rest of a request body that arrives after an early response (a 404 sent
-before the body was read, say) is not timed as a head. The body has its own
-timeout (``RNN_FORECAST_BODY_TIMEOUT_SECONDS``). A connection upgraded to
-WebSocket leaves the deadline, and its timer is cancelled.
+line with the client's address, the deadline and the bytes received. A
+connection upgraded to WebSocket leaves the deadline, and its timer is
+cancelled.
+
+The rest of a request body that arrives after an early response (a 404 sent
+before the body was read, say) is not timed as a head. The app no longer
+reads it, so its body timeout does not apply either, and uvicorn would read
+and drop it for as long as it arrives. The subclass closes the connection
+when a part of it takes longer than ``RNN_FORECAST_BODY_TIMEOUT_SECONDS``,
+or once more than ``RNN_FORECAST_MAX_REQUEST_BYTES`` of it have arrived,
+and logs one INFO line on logger ``service.request_heads``. uvicorn's
+keep-alive timer closes a connection that sends nothing after the response.
 
 uvicorn rejects a request that its parser cannot read, such as one with two
 different ``Content-Length`` values or an invalid chunk size, with a
@@ -52,7 +59,10 @@ cancels, and the method ``handle_websocket_upgrade``, which hands the
 transport to the WebSocket protocol without calling ``connection_lost``
 and, on httptools, reads the handshake from the protocol's ``scope`` and
 ``url``. uvicorn calls the method ``send_400_response`` inside the
-``except`` block that caught the parser's exception. The httptools
+``except`` block that caught the parser's exception. Both protocols drop
+the body parts that arrive after the response to their request (the
+httptools protocol in ``on_body``, the h11 protocol at each ``h11.Data``
+event). The httptools
 protocol's parser callbacks ``on_headers_complete``, ``on_body`` and
 ``on_message_complete`` are used too, and so are its ``parser``, its
 ``headers`` list (complete when ``on_headers_complete`` runs) and its
@@ -83,6 +93,7 @@ import h11
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from models.limits import DEFAULT_LIMITS
 from service.head_limits import (
     DEFAULT_MAX_HEAD_BYTES,
     H11HeadLimit,
@@ -97,6 +108,9 @@ from service.head_responses import (
 )
 
 logger = logging.getLogger(__name__)
+
+# the default of RNN_FORECAST_BODY_TIMEOUT_SECONDS
+DEFAULT_BODY_TIMEOUT_SECONDS = 30.0
 
 # the exceptions that uvicorn's HTTP parsers raise for a request that is not
 # valid HTTP
@@ -113,10 +127,15 @@ def head_deadline_protocol(
     timeout_seconds: float,
     base: type[asyncio.Protocol] = AutoHTTPProtocol,
     max_head_bytes: int = DEFAULT_MAX_HEAD_BYTES,
+    body_timeout_seconds: float = DEFAULT_BODY_TIMEOUT_SECONDS,
+    max_discarded_bytes: int = DEFAULT_LIMITS.max_request_bytes,
 ) -> type[asyncio.Protocol]:
     """Return the uvicorn HTTP protocol class ``base`` (the one uvicorn
     picks by default) with a deadline of ``timeout_seconds`` for each
-    request head and a limit of ``max_head_bytes`` on its size.
+    request head and a limit of ``max_head_bytes`` on its size. The rest of
+    a request body that arrives after its response closes the connection
+    when it pauses for longer than ``body_timeout_seconds`` or is over
+    ``max_discarded_bytes``.
 
     ``base`` is uvicorn's h11 protocol or its httptools protocol, or a
     subclass of either. On h11 the state of the ``h11.Connection`` shows
@@ -130,6 +149,8 @@ def head_deadline_protocol(
         {
             "head_timeout": timeout_seconds,
             "max_head_bytes": max_head_bytes,
+            "body_timeout": body_timeout_seconds,
+            "max_discarded_bytes": max_discarded_bytes,
             "__doc__": HeadDeadline.__doc__,
         },
     )
@@ -138,7 +159,9 @@ def head_deadline_protocol(
 class HeadDeadline(asyncio.Protocol):
     """uvicorn's HTTP protocol, which sends 408 and closes the connection
     when a request head takes longer than ``head_timeout`` seconds, and
-    sends 431 or 414 when it is over ``max_head_bytes``.
+    sends 431 or 414 when it is over ``max_head_bytes``. It closes the
+    connection when the rest of a body after its response pauses for
+    longer than ``body_timeout`` seconds or is over ``max_discarded_bytes``.
 
     A class that ``head_deadline_protocol`` builds puts this before
     uvicorn's protocol, whose attributes are declared below.
@@ -146,6 +169,8 @@ class HeadDeadline(asyncio.Protocol):
 
     head_timeout: float
     max_head_bytes: int
+    body_timeout: float
+    max_discarded_bytes: int
     transport: asyncio.Transport
     client: tuple[str, int] | None
     cycle: Any
@@ -161,6 +186,11 @@ class HeadDeadline(asyncio.Protocol):
         # it, and how many of those are still to complete
         self._pending: Callable[[], None] | None = None
         self._responses_before = 0
+        # the timer, the request and the bytes dropped of a body that
+        # arrives after its response
+        self._discard_timer: asyncio.TimerHandle | None = None
+        self._discard_cycle: Any = None
+        self._discarded = 0
         super().connection_made(transport)
         self._start_head_timer()
 
@@ -168,6 +198,10 @@ class HeadDeadline(asyncio.Protocol):
         if self._finished:
             return
         super().data_received(data)
+        if self._discarding_body():
+            self._count_discarded(len(data))
+            return
+        self._stop_discard_timer()
         if not self._waiting_for_head():
             self._stop_head_timer()
             return
@@ -180,6 +214,7 @@ class HeadDeadline(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_head_timer()
+        self._stop_discard_timer()
         super().connection_lost(exc)
 
     def handle_websocket_upgrade(self, *args: Any) -> None:
@@ -270,6 +305,56 @@ class HeadDeadline(asyncio.Protocol):
             return True
         return bool(cycle.response_complete) and not self._reading_body()
 
+    def _discarding_body(self) -> bool:
+        """True while the parser reads the rest of a request body whose
+        response is complete."""
+        cycle = self.cycle
+        if cycle is None or self._finished or self.transport.is_closing():
+            return False
+        return bool(cycle.response_complete) and self._reading_body()
+
+    def _count_discarded(self, size: int) -> None:
+        """Count ``size`` more bytes of a body after its response. Close the
+        connection when they are over ``max_discarded_bytes``, else give the
+        next part ``body_timeout`` seconds."""
+        if self._discard_cycle is not self.cycle:
+            self._discard_cycle = self.cycle
+            self._discarded = 0
+        self._discarded += size
+        self._stop_discard_timer()
+        if self._discarded > self.max_discarded_bytes:
+            self._log_rejected(
+                "request body from %s, arriving after its response, is over %d "
+                "bytes; closed the connection after discarding %d bytes",
+                (self.max_discarded_bytes, self._discarded),
+                max_discarded_bytes=self.max_discarded_bytes,
+                discarded_bytes=self._discarded,
+            )
+            self.transport.close()
+            return
+        self._discard_timer = asyncio.get_running_loop().call_later(
+            self.body_timeout, self._discard_timed_out
+        )
+
+    def _discard_timed_out(self) -> None:
+        self._discard_timer = None
+        if self._discard_cycle is not self.cycle or not self._discarding_body():
+            return
+        self._log_rejected(
+            "request body from %s, arriving after its response, timed out "
+            "after %g s between parts; closed the connection after discarding "
+            "%d bytes",
+            (self.body_timeout, self._discarded),
+            timeout_s=self.body_timeout,
+            discarded_bytes=self._discarded,
+        )
+        self.transport.close()
+
+    def _stop_discard_timer(self) -> None:
+        if self._discard_timer is not None:
+            self._discard_timer.cancel()
+            self._discard_timer = None
+
     def _start_head_timer(self) -> None:
         self._stop_head_timer()
         self._head_cycle = self.cycle
@@ -313,8 +398,9 @@ class HeadDeadline(asyncio.Protocol):
         self.send_closing_response(too_large_response(part, self.max_head_bytes))
 
     def _log_rejected(self, message: str, args: tuple[Any, ...], **extra: Any) -> None:
-        """Log one INFO line about a rejected head: ``message`` takes the
-        client's address, then ``args``; ``extra`` adds log fields."""
+        """Log one INFO line about a rejected head or body: ``message``
+        takes the client's address, then ``args``, and ``extra`` adds log
+        fields."""
         client = client_address(self.client)
         logger.info(message, client, *args, extra={"client": client, **extra})
 

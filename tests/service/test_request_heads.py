@@ -293,3 +293,122 @@ def test_body_after_early_response_not_timed_out(head_server: LiveServer) -> Non
     assert early.startswith("HTTP/1.1 404 "), early
     assert "connection: close" not in early.lower()
     assert after.startswith("HTTP/1.1 200 "), after
+
+
+# the body timeout of ``discard_server``, shorter than the pause between the
+# bytes of ``trickle_until_closed``
+BODY_TIMEOUT = 0.1
+MAX_DISCARDED = 4096
+TRICKLE_PAUSE = 0.3
+
+
+@pytest.fixture(scope="module", params=["httptools", "h11"])
+def discard_server(
+    request: pytest.FixtureRequest,
+    trained_registry: Registry,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[LiveServer]:
+    env = {
+        "RNN_FORECAST_BODY_TIMEOUT_SECONDS": str(BODY_TIMEOUT),
+        "RNN_FORECAST_MAX_REQUEST_BYTES": str(MAX_DISCARDED),
+    }
+    server = start_server(request.param, trained_registry, tmp_path_factory, env)
+    yield server
+    server.stop()
+
+
+def trickle_until_closed(sock: socket.socket, max_bytes: int) -> int | None:
+    """Send one byte every ``TRICKLE_PAUSE`` seconds, at most ``max_bytes``,
+    and return how many were sent when the server closed the connection,
+    or None when it is still open after them."""
+    sock.settimeout(TRICKLE_PAUSE)
+    for sent in range(max_bytes):
+        try:
+            if sock.recv(1) == b"":
+                return sent
+        except TimeoutError:
+            pass
+        except ConnectionResetError:
+            return sent
+        try:
+            sock.sendall(b"a")
+        except (BrokenPipeError, ConnectionResetError):
+            return sent
+    return None
+
+
+def closed_by_server(sock: socket.socket) -> bool:
+    """Read what arrives on ``sock``, and return whether the server closes
+    the connection before ``WAIT`` seconds pass without a byte."""
+    sock.settimeout(WAIT)
+    try:
+        while sock.recv(65536):
+            pass
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+    return True
+
+
+def discard_lines(server: LiveServer, sock: socket.socket) -> list[Any]:
+    """Return the server's log lines about the discarded body of ``sock``'s
+    connection."""
+    lines = head_timeout_lines(server, sock)
+    return [entry for entry in lines if "discarded_bytes" in entry]
+
+
+def unknown_route_head(framing: bytes) -> bytes:
+    """Return the head of a POST to a route that does not exist, with the
+    header line ``framing`` that declares its body."""
+    return (
+        b"POST /v1/no-such-route HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Type: application/json\r\n" + framing + b"\r\n\r\n"
+    )
+
+
+def test_trickled_body_after_response_closed(discard_server: LiveServer) -> None:
+    head = unknown_route_head(b"Content-Length: 1000")
+    with connect(discard_server) as sock:
+        sock.sendall(head + b"a" * 10)
+        early = read_reply(sock)
+        # Each pause is longer than the body timeout, so the first one ends
+        # the connection. 40 bytes give the server 12 s to close it.
+        sent = trickle_until_closed(sock, 40)
+        lines = discard_lines(discard_server, sock)
+
+    assert early.startswith("HTTP/1.1 404 "), early
+    assert sent is not None, "the connection stayed open"
+    assert len(lines) == 1, lines
+    entry = lines[0]
+    assert entry["level"] == "INFO"
+    assert entry["timeout_s"] == BODY_TIMEOUT
+    # a byte sent while the server closes is not discarded
+    assert 0 < entry["discarded_bytes"] <= sent
+    assert entry["client"] in entry["message"]
+    assert "timed out" in entry["message"]
+
+
+def test_long_body_after_response_closed(discard_server: LiveServer) -> None:
+    # a Content-Length over the limit would get a 413 that closes the
+    # connection, so the body is chunked
+    size = 2 * MAX_DISCARDED
+    head = unknown_route_head(b"Transfer-Encoding: chunked")
+    with connect(discard_server) as sock:
+        sock.sendall(head + b"%x\r\n" % size + b"a" * 10)
+        early = read_reply(sock)
+        try:
+            sock.sendall(b"a" * (size - 10))
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        closed = closed_by_server(sock)
+        lines = discard_lines(discard_server, sock)
+
+    assert early.startswith("HTTP/1.1 404 "), early
+    assert closed
+    assert len(lines) == 1, lines
+    entry = lines[0]
+    assert entry["level"] == "INFO"
+    assert entry["max_discarded_bytes"] == MAX_DISCARDED
+    assert MAX_DISCARDED < entry["discarded_bytes"] <= size - 10
+    assert entry["client"] in entry["message"]
