@@ -106,11 +106,9 @@ from service.head_responses import (
     timeout_response,
     too_large_response,
 )
+from service.settings import DEFAULT_BODY_TIMEOUT_SECONDS
 
 logger = logging.getLogger(__name__)
-
-# the default of RNN_FORECAST_BODY_TIMEOUT_SECONDS
-DEFAULT_BODY_TIMEOUT_SECONDS = 30.0
 
 # the exceptions that uvicorn's HTTP parsers raise for a request that is not
 # valid HTTP

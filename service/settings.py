@@ -24,6 +24,9 @@ from service.head_limits import (
     MAX_HEAD_BYTES_RANGE,
 )
 
+# the default of RNN_FORECAST_BODY_TIMEOUT_SECONDS, in seconds
+DEFAULT_BODY_TIMEOUT_SECONDS = 30.0
+
 # A path prefix such as "/rnn" or "/ml/forecast". Empty means none.
 ROOT_PATH = re.compile(r"(/[A-Za-z0-9._~-]+)*")
 
@@ -101,7 +104,9 @@ class Settings(BaseSettings):
     max_upload_bytes: int = DEFAULT_LIMITS.max_upload_bytes
     max_request_bytes: int = DEFAULT_LIMITS.max_request_bytes
     # seconds a client may take between two parts of an incomplete body
-    body_timeout_seconds: float = Field(default=30.0, gt=0.0, le=3600.0)
+    body_timeout_seconds: float = Field(
+        default=DEFAULT_BODY_TIMEOUT_SECONDS, gt=0.0, le=3600.0
+    )
     # seconds a client may take to send a whole request line and headers
     head_timeout_seconds: float = Field(default=30.0, gt=0.0, le=3600.0)
     # bytes of a request line and headers; more gets 431, or 414 when the
