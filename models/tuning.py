@@ -76,6 +76,7 @@ from models.trial_heartbeats import (
 from models.tuning_budget import (
     DEFAULT_PRUNING_WARMUP_EPOCHS,
     DEFAULT_STARTUP_TRIALS,
+    completed_count,
     finished_count,
     pruning_warmup_error,
     startup_note,
@@ -577,7 +578,9 @@ def start_notes(study: optuna.Study, params: TuningSpec) -> list[str]:
     """Return the notes on the run that starts on ``study``, such as a
     ``startup_trials`` that its trials leave TPE no trial to sample
     (``startup_note``), and log each as a warning."""
-    note = startup_note(params, finished_count(study), study.study_name)
+    note = startup_note(
+        params, finished_count(study), completed_count(study), study.study_name
+    )
     notes = [] if note is None else [note]
     for text in notes:
         logger.warning("tuning study %s: %s", study.study_name, text)

@@ -130,31 +130,53 @@ def finished_count(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=states))
 
 
-def startup_note(params: TuningSpec, finished: int, study_name: str) -> str | None:
+def completed_count(study: optuna.Study) -> int:
+    """Return the number of completed trials of ``study``, the only ones
+    that end the start-up of its median pruner."""
+    from optuna.trial import TrialState
+
+    states = (TrialState.COMPLETE,)
+    return len(study.get_trials(deepcopy=False, states=states))
+
+
+def startup_note(
+    params: TuningSpec, finished: int, completed: int, study_name: str
+) -> str | None:
     """Return the note of a run whose ``trials`` and the ``finished``
     completed and pruned trials of its study ``study_name`` stay below
-    ``startup_trials``, else None.
+    ``startup_trials``, else None. ``completed`` is the number of those
+    trials that completed.
 
     The check before the run lets such a run pass with the default
     ``startup_trials``, and with any value when trials finished in the study
     since, or could not be counted then. TPE then samples none of the run's
     trials and the pruner prunes none, unless other processes add enough
-    trials to the study while it runs. Neither this note nor the check counts
-    those, because they do not exist yet when the run starts.
+    trials to the study while it runs. The note names how many: TPE counts
+    completed and pruned trials, the median pruner only completed ones
+    (optuna 5.1, ``pruners/_percentile.py``). Neither this note nor the
+    check counts those trials, because they do not exist yet when the run
+    starts.
     """
     startup, trials = params.startup_trials, params.trials
     missing = startup - trials - finished
     if missing <= 0:
         return None
+    # the last trial of the run is sampled, or reports its epochs, after at
+    # most trials - 1 trials of the run have ended
+    sampler_missing = missing + 1
+    pruner_missing = startup - trials - completed + 1
     startup_name = params.input_name("startup_trials")
     trials_name = params.input_name("trials")
     return (
         f"{setting(startup_name, startup)} is above "
         f"{setting(trials_name, trials)} plus the {finished} completed and "
         f"pruned trials of study {study_name}, so this run samples every trial "
-        "at random and prunes none, unless other processes add "
-        f"{missing} or more completed or pruned trials to the study while it "
-        f"runs. Set {setting(startup_name, trials + finished)} or less for a "
+        "at random and prunes none, unless other processes add trials to the "
+        "study while it runs. TPE samples the last trial only if they add "
+        f"{sampler_missing} or more completed or pruned trials before it "
+        "starts, and the median pruner, which counts only completed trials, "
+        f"can prune only if they add {pruner_missing} or more completed "
+        f"trials. Set {setting(startup_name, trials + finished)} or less for a "
         f"random search, or raise {trials_name} to {startup - finished + 1} or "
         "more so that TPE samples the last trials"
     )

@@ -198,10 +198,13 @@ def test_tune_notes_default_startup_above_trials(tmp_path: Path) -> None:
     assert (
         "note: --startup-trials 5 is above --trials 2 plus the 0 completed and "
         "pruned trials of study short, so this run samples every trial at "
-        "random and prunes none, unless other processes add 3 or more "
-        "completed or pruned trials to the study while it runs. Set "
-        "--startup-trials 2 or less for a random search, or raise --trials to 6 "
-        "or more so that TPE samples the last trials\n"
+        "random and prunes none, unless other processes add trials to the study "
+        "while it runs. TPE samples the last trial only if they add 4 or more "
+        "completed or pruned trials before it starts, and the median pruner, "
+        "which counts only completed trials, can prune only if they add 4 or "
+        "more completed trials. Set --startup-trials 2 or less for a random "
+        "search, or raise --trials to 6 or more so that TPE samples the last "
+        "trials\n"
     ) in result.stderr
     assert f"study short in {storage}: 2 trials" in result.stdout
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from optuna.trial import TrialState
 from pydantic import ValidationError
 
 from models.cli import main
@@ -262,11 +263,45 @@ def test_default_startup_above_trials_noted(tmp_path: Path) -> None:
     assert summary["notes"] == [
         "startup_trials=5 is above trials=1 plus the 0 completed and pruned "
         "trials of study short, so this run samples every trial at random and "
-        "prunes none, unless other processes add 4 or more completed or pruned "
-        "trials to the study while it runs. Set startup_trials=1 or less for a "
-        "random search, or raise trials to 6 or more so that TPE samples the "
-        "last trials"
+        "prunes none, unless other processes add trials to the study while it "
+        "runs. TPE samples the last trial only if they add 5 or more completed "
+        "or pruned trials before it starts, and the median pruner, which counts "
+        "only completed trials, can prune only if they add 5 or more completed "
+        "trials. Set startup_trials=1 or less for a random search, or raise "
+        "trials to 6 or more so that TPE samples the last trials"
     ]
+
+
+def test_startup_note_pruner_counts_completed(tmp_path: Path) -> None:
+    """Check that the note on a study with pruned trials names more added
+    completed trials for pruning than for TPE, because the median pruner
+    counts only completed trials towards its start-up."""
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    study = optuna.create_study(storage=storage, study_name="pruned")
+    study.add_trial(optuna.trial.create_trial(value=1.0))
+    for _ in range(2):
+        study.add_trial(optuna.trial.create_trial(state=TrialState.PRUNED))
+    params = tiny_tuning(
+        trials=1,
+        startup_trials=5,
+        storage=storage,
+        study_name="pruned",
+        register_version=False,
+    )
+
+    summary = run_tuning(params)
+
+    [note] = summary["notes"]
+    assert note.startswith(
+        "startup_trials=5 is above trials=1 plus the 3 completed and pruned "
+        "trials of study pruned, so "
+    )
+    assert "TPE samples the last trial only if they add 2 or more " in note
+    assert "can prune only if they add 4 or more completed trials" in note
+    assert note.endswith(
+        "Set startup_trials=4 or less for a random search, or raise trials to 3 "
+        "or more so that TPE samples the last trials"
+    )
 
 
 def test_startup_note_counts_finished_trials(tmp_path: Path) -> None:
@@ -285,7 +320,8 @@ def test_startup_note_counts_finished_trials(tmp_path: Path) -> None:
         "startup_trials=5 is above trials=1 plus the 2 completed and pruned "
         "trials of study shared, so "
     )
-    assert "unless other processes add 2 or more completed" in note
+    assert "only if they add 3 or more completed or pruned trials" in note
+    assert "can prune only if they add 3 or more completed trials" in note
     assert note.endswith(
         "Set startup_trials=3 or less for a random search, or raise trials to 4 "
         "or more so that TPE samples the last trials"

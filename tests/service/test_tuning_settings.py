@@ -125,8 +125,11 @@ def test_default_startup_above_trials_noted_in_result(
     assert job["result"]["notes"] == [
         "startup_trials=5 is above trials=1 plus the 0 completed and pruned "
         f"trials of study job-{job['id']}, so this run samples every trial at "
-        "random and prunes none, unless other processes add 4 or more completed "
-        "or pruned trials to the study while it runs. Set startup_trials=1 or "
-        "less for a random search, or raise trials to 6 or more so that TPE "
-        "samples the last trials"
+        "random and prunes none, unless other processes add trials to the "
+        "study while it runs. TPE samples the last trial only if they add 5 or "
+        "more completed or pruned trials before it starts, and the median "
+        "pruner, which counts only completed trials, can prune only if they add "
+        "5 or more completed trials. Set startup_trials=1 or less for a random "
+        "search, or raise trials to 6 or more so that TPE samples the last "
+        "trials"
     ]
