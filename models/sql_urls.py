@@ -6,10 +6,13 @@ settings before the app starts without slowing its start.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from urllib.parse import unquote
 
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
+from sqlalchemy.util import asbool
 
 from models.errors import InvalidInputError
 
@@ -90,6 +93,74 @@ def check_storage(
             "postgres extra installs",
             field="storage",
         ) from exc
+
+
+# the query parameters that SQLAlchemy's pysqlite dialect passes to
+# sqlite3.connect; with uri=true, it appends the others to the file name
+PYSQLITE_ARGUMENTS = (
+    "uri",
+    "timeout",
+    "isolation_level",
+    "detect_types",
+    "check_same_thread",
+    "cached_statements",
+)
+# SQLite file names of a database that no file on disk keeps: in memory or
+# a temporary file that SQLite deletes when the connection closes
+UNSTORED_NAMES = ("", ":memory:")
+
+
+def sqlite_file(url: URL) -> Path | None:
+    """Return the absolute path of the file that SQLite opens for the SQLite
+    URL ``url``, or None for an in-memory or temporary database, or a URI
+    that SQLite rejects.
+
+    This follows SQLAlchemy 2.1 (``dialects/sqlite/pysqlite.py``). Without
+    ``uri=true`` in the query, the database name is a path, even one that
+    starts with ``file:``. With it, the name gets the query's parameters for
+    SQLite appended, and SQLite reads a name that starts with ``file:`` as
+    a URI (https://sqlite.org/uri.html) and any other name as a path.
+    """
+    database = url.database or ""
+    if not asbool(url.query.get("uri", False)):
+        return _plain_file(database)
+    parameters = sorted(
+        f"{key}={value}"
+        for key, value in url.query.items()
+        if key not in PYSQLITE_ARGUMENTS
+    )
+    name = database + ("?" + "&".join(parameters) if parameters else "")
+    if not name.startswith("file:"):
+        return _plain_file(name)
+    return _uri_file(name.removeprefix("file:"))
+
+
+def _plain_file(name: str) -> Path | None:
+    """Return the absolute path of the SQLite file name ``name``, relative
+    to the working folder, or None for an unstored database."""
+    if name in UNSTORED_NAMES:
+        return None
+    return Path(os.path.abspath(name))
+
+
+def _uri_file(uri: str) -> Path | None:
+    """Return the absolute path that the SQLite URI ``file:<uri>`` names, or
+    None for an in-memory or temporary database or a URI that SQLite
+    rejects: one whose authority is neither empty nor ``localhost``."""
+    without_fragment = uri.partition("#")[0]
+    path, _, query = without_fragment.partition("?")
+    if path.startswith("//"):
+        authority, slash, rest = path[2:].partition("/")
+        if authority not in ("", "localhost"):
+            return None
+        path = slash + rest
+    options = {}
+    for pair in query.split("&"):
+        key, _, value = pair.partition("=")
+        options[unquote(key)] = unquote(value)
+    if options.get("mode") == "memory" or options.get("vfs") == "memdb":
+        return None
+    return _plain_file(unquote(path))
 
 
 def in_memory(url: URL) -> bool:

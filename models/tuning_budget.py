@@ -15,14 +15,17 @@ that sends back the params of an earlier job, is thus not rejected.
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 from sqlalchemy import create_engine, inspect
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Engine, make_url
 
 from models.errors import InvalidInputError
 from models.input_names import setting
+from models.sql_urls import sqlite_file
 
 if TYPE_CHECKING:
     import optuna
@@ -184,17 +187,29 @@ def startup_note(
 
 def has_study_tables(storage: str) -> bool:
     """Return whether the database ``storage`` has optuna's table of
-    studies, without creating anything: a SQLite file that does not exist
-    is not opened. SQLite URI file names (``file:...``) are opened, as
-    SQLite reads their mode from the URI."""
+    studies, without creating anything.
+
+    A SQLite database is read only from a file that exists, which is opened
+    read-only, whatever mode its URL gives, so no form of SQLite URL creates
+    a file or folder. An in-memory SQLite database has no tables.
+    """
     url = make_url(storage)
-    database = url.database or ""
-    if url.get_backend_name() == "sqlite" and not database.startswith("file:"):
-        if not Path(database).is_file():
+    if url.get_backend_name() == "sqlite":
+        path = sqlite_file(url)
+        if path is None or not path.is_file():
             return False
-    engine = create_engine(url)
+        engine = _read_only_sqlite(path)
+    else:
+        engine = create_engine(url)
     try:
         with engine.connect() as connection:
             return inspect(connection).has_table(OPTUNA_STUDIES_TABLE)
     finally:
         engine.dispose()
+
+
+def _read_only_sqlite(path: Path) -> Engine:
+    """Return an engine that opens the SQLite file ``path`` read-only, so
+    that its errors are SQLAlchemy's as for other databases."""
+    uri = f"file:{quote(str(path))}?mode=ro"
+    return create_engine("sqlite://", creator=lambda: sqlite3.connect(uri, uri=True))

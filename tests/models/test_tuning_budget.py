@@ -202,6 +202,107 @@ def test_rejected_startup_in_missing_folder(
     assert list(tmp_path.iterdir()) == []
 
 
+def test_rejected_startup_uri_leaves_no_file(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    storage = "sqlite:///file:study.db?uri=true"
+    argv = ["--registry", "registry", "tune", "--storage", storage]
+
+    status = main([*argv, "--trials", "1", "--startup-trials", "3"])
+
+    assert status == 2
+    assert capsys.readouterr().err.startswith(
+        "error: --startup-trials 3 is above --trials 1, "
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+# SQLite storage URLs of a missing database, with {folder} for the test's
+# folder, which is also the working folder. SQLAlchemy reads a file: name
+# as a URI only with uri=true, and SQLite reads a name without file: as a
+# path even then, its query included.
+MISSING_SQLITE_STORAGES = [
+    "sqlite:///study.db",
+    "sqlite:///{folder}/missing/study.db",
+    "sqlite:///file:study.db",
+    "sqlite:///file:study.db?mode=rwc",
+    "sqlite:///file:study.db?uri=true",
+    "sqlite:///file:{folder}/study.db?uri=true",
+    "sqlite:///file:{folder}/missing/study.db?uri=true",
+    "sqlite:///file://localhost{folder}/study.db?uri=true",
+    "sqlite:///file:study.db?mode=rwc&uri=true",
+    "sqlite:///file:study.db?mode=rw&uri=true",
+    "sqlite:///file:study.db?mode=ro&uri=true",
+    "sqlite:///file:st%2575dy.db?uri=true",
+    "sqlite:///study.db?uri=true",
+    "sqlite:///study.db?mode=rwc&uri=true",
+    "sqlite://",
+    "sqlite:///:memory:",
+    "sqlite:///:memory:?uri=true",
+    "sqlite:///file::memory:?uri=true",
+    "sqlite:///file::memory:?cache=shared&uri=true",
+    "sqlite:///file:study.db?mode=memory&uri=true",
+    "sqlite:///file:study.db?vfs=memdb&uri=true",
+    "sqlite:///file:?uri=true",
+]
+
+
+@pytest.mark.parametrize("storage", MISSING_SQLITE_STORAGES)
+def test_startup_check_creates_no_sqlite_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, storage: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    url = storage.format(folder=tmp_path)
+    params = tiny_tuning(trials=1, startup_trials=3)
+
+    with pytest.raises(InvalidInputError) as caught:
+        check_startup_trials(params, "absent", url)
+
+    assert caught.value.field == "startup_trials"
+    assert caught.value.message.startswith("startup_trials=3 is above trials=1, ")
+    assert list(tmp_path.iterdir()) == []
+
+
+# SQLite storage URLs of the file study.db in {folder}, the working folder
+EXISTING_SQLITE_STORAGES = [
+    "sqlite:///study.db",
+    "sqlite:///{folder}/study.db",
+    "sqlite:///file:study.db?uri=true",
+    "sqlite:///file:{folder}/study.db?uri=true",
+    "sqlite:///file://localhost{folder}/study.db?uri=true",
+    "sqlite:///file:study.db?mode=ro&uri=true",
+    "sqlite:///file:study.db?mode=rwc&uri=true",
+    "sqlite:///file:st%2575dy.db?uri=true",
+    "sqlite:///study.db?uri=true",
+]
+
+
+@pytest.mark.parametrize("storage", EXISTING_SQLITE_STORAGES)
+def test_startup_check_reads_sqlite_forms(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, storage: str
+) -> None:
+    """Check that each form of URL of an existing SQLite file finds the
+    study's finished trials and leaves the folder as it was."""
+    monkeypatch.chdir(tmp_path)
+    study = optuna.create_study(
+        study_name="shared", storage=f"sqlite:///{tmp_path / 'study.db'}"
+    )
+    for value in (1.0, 2.0):
+        study.add_trial(optuna.trial.create_trial(value=value))
+    url = storage.format(folder=tmp_path)
+
+    # the 2 finished trials and 1 of the run reach 3 start-up trials
+    check_startup_trials(tiny_tuning(trials=1, startup_trials=3), "shared", url)
+    with pytest.raises(InvalidInputError) as caught:
+        check_startup_trials(tiny_tuning(trials=1, startup_trials=4), "shared", url)
+
+    assert "plus the 2 finished trials of study shared" in caught.value.message
+    assert [path.name for path in tmp_path.iterdir()] == ["study.db"]
+
+
 def test_resumed_study_trials_count_for_startup(tmp_path: Path) -> None:
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     first = tiny_tuning(
