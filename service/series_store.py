@@ -14,11 +14,16 @@ A description records the version of the checks that its CSV passed
 (``checks``, see ``models.data.upload_checks``). The CSV of a description
 without the current version is checked again the first time the upload is
 described, and the outcome is stored in ``<id>.checked.json``, so that
-later reads only read it. The description itself is never rewritten.
+later reads only read it. The description itself is never rewritten. In
+the server, each such check takes a place of the upload parses
+(``UploadParsing.checking``), so that neither a page of up to 1,000 such
+uploads nor many requests for them run more checks and upload parses at
+once than ``RNN_FORECAST_UPLOAD_WORKERS``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -42,6 +47,7 @@ if TYPE_CHECKING:
     # the series module imports pandas, which start-up does not need
     from models.data.series import Series
     from models.data.sources import UploadCheck
+    from service.upload_parsing import UploadParsing
 
 logger = logging.getLogger(__name__)
 
@@ -190,12 +196,15 @@ def check_trainable_rows(rows: int, field: str = "body") -> None:
     )
 
 
-def read_series_info(settings: Settings, series_id: str) -> dict[str, Any]:
+def read_series_info(
+    settings: Settings, series_id: str, parsing: UploadParsing | None = None
+) -> dict[str, Any]:
     """Return the stored description of ``series_id``; raise
-    ``NotFoundError`` when there is no such upload."""
+    ``NotFoundError`` when there is no such upload. ``parsing`` is as for
+    ``upload_problem``."""
     path = series_path(settings, series_id).with_suffix(".json")
     try:
-        return described(settings, json.loads(path.read_text()))
+        return described(settings, json.loads(path.read_text()), parsing)
     except FileNotFoundError as exc:
         raise NotFoundError(
             f"series {series_id} not found; upload it with "
@@ -204,17 +213,19 @@ def read_series_info(settings: Settings, series_id: str) -> dict[str, Any]:
         ) from exc
 
 
-def described(settings: Settings, info: dict[str, Any]) -> dict[str, Any]:
+def described(
+    settings: Settings, info: dict[str, Any], parsing: UploadParsing | None = None
+) -> dict[str, Any]:
     """Return what clients see of the stored description ``info``: its
     fields without ``checks``, plus ``filename_looks_like``, the all-Latin
     name that its ``filename`` can pass for, or None, and ``usable`` and
-    ``problem`` (``upload_problem``).
+    ``problem`` (``upload_problem``, which gets ``parsing``).
 
     They are derived when the description is read, so uploads stored before
     the fields existed get them too. Raises ``FileNotFoundError`` when the
     CSV of an upload stored with earlier checks is gone, as after a delete.
     """
-    problem = upload_problem(settings, info)
+    problem = upload_problem(settings, info, parsing)
     public = {key: value for key, value in info.items() if key != "checks"}
     return {
         **public,
@@ -224,7 +235,9 @@ def described(settings: Settings, info: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def upload_problem(settings: Settings, info: dict[str, Any]) -> str | None:
+def upload_problem(
+    settings: Settings, info: dict[str, Any], parsing: UploadParsing | None = None
+) -> str | None:
     """Return the error that a job training on the close of the upload
     ``info`` (its stored description) gets, or None when there is none.
 
@@ -233,6 +246,10 @@ def upload_problem(settings: Settings, info: dict[str, Any]) -> str | None:
     (``<id>.checked.json``). A job on it gets the same error, which ends
     with how to upload a corrected file. Raises ``FileNotFoundError`` when
     its CSV is gone.
+
+    The check waits for a place of ``parsing``, the server's upload
+    parses, and keeps it while it runs. Without ``parsing``, as outside the
+    server, it runs at once.
     """
     if info.get("checks") == CHECKS_VERSION:
         return None
@@ -240,9 +257,24 @@ def upload_problem(settings: Settings, info: dict[str, Any]) -> str | None:
     path = checked_path(settings, series_id)
     check = _stored_check(path)
     if check is None:
-        check = _check_stored_file(settings, series_id)
-        _store_check(path, check)
+        check = _check_in_place(settings, series_id, parsing)
     return check.problem(series_id, settings.root_path)
+
+
+def _check_in_place(
+    settings: Settings, series_id: str, parsing: UploadParsing | None
+) -> UploadCheck:
+    """Check the CSV of ``series_id`` on a place of ``parsing`` and store the
+    outcome. A request that waited for its place while another checked the
+    same file reads the stored outcome instead."""
+    place = parsing.checking() if parsing is not None else contextlib.nullcontext()
+    path = checked_path(settings, series_id)
+    with place:
+        check = _stored_check(path)
+        if check is None:
+            check = _check_stored_file(settings, series_id)
+            _store_check(path, check)
+    return check
 
 
 def checked_path(settings: Settings, series_id: str) -> Path:
@@ -299,13 +331,18 @@ SeriesPosition = tuple[dt.datetime, str]
 
 
 def list_series(
-    settings: Settings, limit: int, before: SeriesPosition | None = None
+    settings: Settings,
+    limit: int,
+    before: SeriesPosition | None = None,
+    parsing: UploadParsing | None = None,
 ) -> tuple[list[dict[str, Any]], int]:
     """Return the descriptions of at most ``limit`` uploads, newest first,
     and how many uploads there are.
 
     Uploads are ordered by upload time, then by id. With ``before``, the
-    position of an upload, the list starts after that position.
+    position of an upload, the list starts after that position. The uploads
+    that earlier releases stored are checked one at a time, each on a place
+    of ``parsing`` (``upload_problem``).
     """
     infos = []
     for path in series_dir(settings).glob("*.json"):
@@ -324,7 +361,7 @@ def list_series(
     page = []
     for info in infos_after[:limit]:
         try:
-            page.append(described(settings, info))
+            page.append(described(settings, info, parsing))
         except FileNotFoundError:
             continue  # deleted while listing
     return page, len(infos)
@@ -359,14 +396,17 @@ def cursor_position(cursor: str) -> SeriesPosition:
     return moment, series_id
 
 
-def delete_series(settings: Settings, series_id: str) -> dict[str, Any]:
+def delete_series(
+    settings: Settings, series_id: str, parsing: UploadParsing | None = None
+) -> dict[str, Any]:
     """Delete the upload ``series_id`` and return its description; raise
-    ``NotFoundError`` when there is no such upload.
+    ``NotFoundError`` when there is no such upload. ``parsing`` is as for
+    ``upload_problem``.
 
     The description goes first, so a listing never shows an upload whose
     CSV is gone, and the outcome of its checks last.
     """
-    info = read_series_info(settings, series_id)
+    info = read_series_info(settings, series_id, parsing)
     csv_path = series_path(settings, series_id)
     csv_path.with_suffix(".json").unlink(missing_ok=True)
     csv_path.unlink(missing_ok=True)

@@ -86,7 +86,8 @@ class Settings(BaseSettings):
     # diagnostics waiting for a diagnostics thread; more get 503
     max_queued_diagnostics: int = Field(default=4, ge=0, le=1000)
     # series uploads read and parsed at once, each parsed on a thread of its
-    # own; one more gets 503 before its body is read (service/upload_parsing.py)
+    # own; one more gets 503 before its body is read (service/upload_parsing.py).
+    # Checks of uploads that an earlier release stored take these places too.
     upload_workers: int = Field(default=2, ge=1, le=64)
 
     max_epochs: int = DEFAULT_LIMITS.max_epochs

@@ -11,6 +11,13 @@ of its body is read, instead of waiting, so concurrent uploads cannot take
 the memory of an unbounded queue, and a rejected one takes none for its
 body.
 
+An upload that an earlier release stored is checked again when a request
+first describes it (``service.series_store``), which parses its whole CSV
+as an upload does. Such a check takes a place too (``checking``), so that
+parses and checks together never exceed the workers. A check waits for
+its place on the thread of its request instead of failing, because a
+request that reads uploads has no body to turn away.
+
 A parse gets a stop check. ``cancel_running`` turns it True for every
 running parse, which then ends at its next check with
 ``ComputationCancelled`` before anything is stored. The server calls it when
@@ -63,8 +70,8 @@ class UploadPlace:
 
 
 class UploadParsing:
-    """Runs at most ``workers`` upload parses at once, each on a thread of
-    a pool of its own."""
+    """Runs at most ``workers`` upload parses and checks of stored uploads
+    at once, each parse on a thread of a pool of its own."""
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
@@ -72,9 +79,12 @@ class UploadParsing:
             max_workers=workers, thread_name_prefix="upload"
         )
         self._running: set[threading.Event] = set()
+        # the places in _running that checks of stored uploads hold
+        self._checks = 0
         self._stopping = False
         self._mean_seconds: float | None = None
         self._lock = threading.Lock()
+        self._freed = threading.Condition(self._lock)
 
     @contextlib.contextmanager
     def admitted(self) -> Iterator[UploadPlace]:
@@ -91,6 +101,31 @@ class UploadParsing:
         finally:
             if not place.parsing:
                 self._release(place.stop)
+
+    @contextlib.contextmanager
+    def checking(self) -> Iterator[None]:
+        """Hold a place while the calling thread checks an upload that an
+        earlier release stored, and wait until a place is free first.
+
+        The wait blocks the calling thread, and it goes on while the server
+        stops, because the uploads that hold places then end soon.
+
+        NOTE: a waiting request keeps its thread of the route thread pool
+        (anyio's, 40 threads by default). Many concurrent first reads of
+        such uploads can thus still take every thread of that pool while
+        they wait, although no more than ``workers`` of them parse.
+        """
+        place = threading.Event()
+        with self._freed:
+            self._freed.wait_for(lambda: len(self._running) < self.workers)
+            self._running.add(place)
+            self._checks += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._checks -= 1
+            self._release(place)
 
     async def run(
         self,
@@ -153,12 +188,13 @@ class UploadParsing:
         with self._lock:
             stopping = self._stopping
             full = len(self._running) >= self.workers
+            checks = self._checks
             if not (stopping or full):
                 self._running.add(place.stop)
         if stopping:
             raise self._stopping_error()
         if full:
-            raise self._full_error()
+            raise self._full_error(checks)
         return place
 
     def _submit(self, function: Callable[[], T], place: UploadPlace) -> Future[T]:
@@ -198,12 +234,22 @@ class UploadParsing:
     def _release(self, stop: threading.Event, _: Future[Any] | None = None) -> None:
         with self._lock:
             self._running.discard(stop)
+            self._freed.notify()
 
-    def _full_error(self) -> HTTPException:
+    def _full_error(self, checks: int) -> HTTPException:
+        """Return the 503 of a full pool, ``checks`` of whose places are
+        held by checks of stored uploads."""
         seconds = self.retry_after()
+        work = []
+        if checks < self.workers:
+            work.append(f"parsing {plural(self.workers - checks, 'series upload')}")
+        if checks:
+            work.append(
+                f"checking {plural(checks, 'upload')} that an earlier release stored"
+            )
         detail = (
-            f"the server is parsing {plural(self.workers, 'series upload')}, the "
-            "most that RNN_FORECAST_UPLOAD_WORKERS allows at once; retry after "
+            f"the server is {' and '.join(work)}, the most that "
+            "RNN_FORECAST_UPLOAD_WORKERS allows at once; retry after "
             f"{seconds} s"
         )
         return HTTPException(503, detail=detail, headers={"Retry-After": str(seconds)})

@@ -10,12 +10,15 @@ submission finds the upload missing and returns 409, so never both succeed.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from models.errors import ConflictError
 from service.jobs.store import JobStore
 from service.series_store import delete_series, read_series_info, series_exists
 from service.settings import Settings
+
+if TYPE_CHECKING:
+    from service.upload_parsing import UploadParsing
 
 
 class SeriesDeletedError(ConflictError):
@@ -61,15 +64,20 @@ def require_uploads(settings: Settings, params: dict[str, Any]) -> None:
 
 
 def delete_unused_series(
-    settings: Settings, store: JobStore, series_id: str
+    settings: Settings,
+    store: JobStore,
+    series_id: str,
+    parsing: UploadParsing | None = None,
 ) -> dict[str, Any]:
     """Delete the upload ``series_id`` and return its description.
 
     Raises ``NotFoundError`` when there is no such upload, and
     ``ConflictError`` listing the jobs when a queued or running job names
-    it. The check and the delete run under the store's submission lock.
+    it. The check and the delete run under the store's submission lock. An
+    upload that an earlier release stored is checked again on a place of
+    ``parsing`` (``series_store.upload_problem``).
     """
-    read_series_info(settings, series_id)
+    read_series_info(settings, series_id, parsing)
     with store.submission_lock() as conn:
         users = [
             job_id
@@ -83,4 +91,4 @@ def delete_unused_series(
                 "then delete the series",
                 field="series_id",
             )
-        return delete_series(settings, series_id)
+        return delete_series(settings, series_id, parsing)

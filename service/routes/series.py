@@ -163,8 +163,9 @@ UPLOAD_BODY = {
             "charset that the Content-Type names)"
         },
         503: {
-            "description": "RNN_FORECAST_UPLOAD_WORKERS uploads are being "
-            "read or parsed already, which is checked before the body is "
+            "description": "The RNN_FORECAST_UPLOAD_WORKERS places are taken "
+            "by uploads being read or parsed and by checks of uploads that an "
+            "earlier release stored, which is checked before the body is "
             "read, or the server is shutting down",
             "headers": {"Retry-After": RETRY_AFTER_HEADER},
             "content": {
@@ -214,8 +215,10 @@ async def upload_series(
     responses={404: {"description": "Unknown series"}},
     summary="Rows, date range, cleaning steps and usability of an uploaded series",
 )
-def get_series(series_id: SeriesIdParam, settings: SettingsDep) -> dict[str, Any]:
-    return read_series_info(settings, series_id)
+def get_series(
+    series_id: SeriesIdParam, settings: SettingsDep, parsing: UploadParsingDep
+) -> dict[str, Any]:
+    return read_series_info(settings, series_id, parsing)
 
 
 class SeriesList(BaseModel):
@@ -249,6 +252,7 @@ class SeriesList(BaseModel):
 )
 def list_uploads(
     settings: SettingsDep,
+    parsing: UploadParsingDep,
     limit: Annotated[
         int,
         Query(ge=1, le=MAX_LISTED, description="Uploads per page"),
@@ -261,7 +265,7 @@ def list_uploads(
     before = cursor_position(cursor) if cursor is not None else None
     # one upload more than the limit is read, so a full last page has no
     # next_cursor
-    infos, total = list_series(settings, limit + 1, before)
+    infos, total = list_series(settings, limit + 1, before, parsing)
     next_cursor = series_cursor(infos[limit - 1]) if len(infos) > limit else None
     return {"series": infos[:limit], "total": total, "next_cursor": next_cursor}
 
@@ -279,9 +283,12 @@ def list_uploads(
     summary="Delete an uploaded series that no unfinished job uses",
 )
 def delete_upload(
-    series_id: SeriesIdParam, settings: SettingsDep, manager: ManagerDep
+    series_id: SeriesIdParam,
+    settings: SettingsDep,
+    manager: ManagerDep,
+    parsing: UploadParsingDep,
 ) -> dict[str, Any]:
-    return delete_unused_series(settings, manager.store, series_id)
+    return delete_unused_series(settings, manager.store, series_id, parsing)
 
 
 # the body of an upload, the name of its file (None without one) and the
