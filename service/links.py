@@ -5,12 +5,18 @@ Behind a reverse proxy that publishes the API under a prefix
 (``RNN_FORECAST_ROOT_PATH``, such as ``/rnn``), uvicorn puts the prefix in
 the request's ``root_path``. Every path that the service sends to a client,
 in ``Location``, in a job's ``href`` or in an error message, starts with it.
+The cleaning notes stored with a version or a job result name paths without
+it, so ``public_data`` puts it in front when they are returned.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import HTTPConnection
 from starlette.types import Scope
+
+from models.data.saved_bars import with_root_path
 
 # The path of the OpenAPI page. It is FastAPI's default docs_url, which
 # create_app keeps.
@@ -28,6 +34,19 @@ def public_path(connection: HTTPConnection, path: str) -> str:
     """Prefix ``path``, a path of the API such as ``/v1/series/<id>``, with
     the root path of the request that ``connection`` belongs to."""
     return root_path_of(connection) + path
+
+
+def public_data(data: Any, root_path: str) -> Any:
+    """Return ``data``, the description of a series stored with a version
+    or a job result (``Series.describe``), with the API paths of its
+    cleaning notes under ``root_path``. Other values come back unchanged."""
+    if not isinstance(data, dict) or not isinstance(data.get("cleaning"), list):
+        return data
+    cleaning = [
+        with_root_path(note, root_path) if isinstance(note, str) else note
+        for note in data["cleaning"]
+    ]
+    return {**data, "cleaning": cleaning}
 
 
 def docs_path(connection: HTTPConnection) -> str:

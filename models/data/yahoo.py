@@ -62,9 +62,9 @@ def load_yfinance(
     the next call without a download. An open ``end`` is cached for the
     current local day only, because the key then contains today's date.
     ``download`` replaces ``yfinance.download`` (tests pass a fake with the
-    same signature). The upload path that the fixes in errors and notes
-    name starts with ``root_path``, the service's root path (empty on the
-    command line).
+    same signature). The upload path that the fixes in errors name starts
+    with ``root_path``, the service's root path (empty on the command line).
+    The notes name it without a root path, because they are stored.
 
     Every bar with a price must be dated on an NYSE session, whether it was
     downloaded or read from the cache (``check_bar_sessions``), and passes
@@ -135,15 +135,15 @@ def downloaded_row_fix(root_path: str = "") -> str:
     )
 
 
-def session_gap_fix(root_path: str = "") -> str:
+def session_gap_fix() -> str:
     """Return the fix that ends the note on the NYSE sessions that the bars
     skip. Yahoo's bars cannot be edited, so the fix is a saved file with
-    the missing rows, or a date range without a gap. Its upload path starts
-    with ``root_path``, the service's root path."""
+    the missing rows, or a date range without a gap. Its upload path has no
+    root path, because the note is stored (``saved_bars.with_root_path``)."""
     return (
         "Yahoo Finance sent no bars on these sessions. To model them, save the "
         "bars as a Yahoo-format CSV file, add rows for the missing sessions "
-        f"and {saved_file_step(root_path)}. To train without a gap, set "
+        f"and {saved_file_step()}. To train without a gap, set "
         "data.start and data.end (--start and --end on the command line) to a "
         "range that has none."
     )
@@ -191,7 +191,7 @@ def _check_sessions(series: Series, label: str, root_path: str) -> Series:
     ``session_gap_fix`` in place of the advice to add rows that a CSV file
     gets."""
     check_bar_sessions(series.frame.index, label, root_path)
-    note = session_gap_note(series.frame.index, session_gap_fix(root_path))
+    note = session_gap_note(series.frame.index, session_gap_fix())
     if note is None:
         return series
     return dataclasses.replace(series, cleaning=(*series.cleaning, note))

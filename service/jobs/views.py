@@ -16,7 +16,7 @@ from service.cursors import decode_cursor, encode_cursor, invalid_cursor
 from service.etag import json_with_etag
 from service.jobs.manager import JobManager
 from service.jobs.store import Job, QueueFullError
-from service.links import public_path
+from service.links import public_data, public_path, root_path_of
 from service.preconditions import Preconditions
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
@@ -179,9 +179,15 @@ def shown_progress(job: Job) -> dict[str, Any]:
     return job.progress
 
 
-def job_out(job: Job, base_path: str, *, with_history: bool = True) -> JobOut:
+def job_out(
+    job: Job, base_path: str, root_path: str = "", *, with_history: bool = True
+) -> JobOut:
     """Build the response model of ``job``, whose ``href`` is below
-    ``base_path`` as the client reaches it."""
+    ``base_path`` as the client reaches it. The cleaning notes of its
+    result's ``data`` get their API paths under ``root_path``."""
+    result = job.result
+    if isinstance(result, dict) and "data" in result:
+        result = {**result, "data": public_data(result["data"], root_path)}
     return JobOut(
         id=job.id,
         kind=job.kind,
@@ -189,7 +195,7 @@ def job_out(job: Job, base_path: str, *, with_history: bool = True) -> JobOut:
         params=job.params,
         progress=shown_progress(job),
         history=job.history if with_history else None,
-        result=job.result,
+        result=result,
         error=job.error,
         cancel_requested=job.cancel_requested,
         created_at=iso(job.created_at) or "",
@@ -224,9 +230,10 @@ def job_response(
     ``/v1/jobs``."""
     link = public_path(request, f"{base_path}/{job.id}")
     headers = {"Location": link} if status_code == 202 else None
+    shown = job_out(job, public_path(request, base_path), root_path_of(request))
     return json_with_etag(
         request,
-        job_out(job, public_path(request, base_path)).model_dump(mode="json"),
+        shown.model_dump(mode="json"),
         etag=job_etag(job),
         status_code=status_code,
         headers=headers,
@@ -254,8 +261,12 @@ def list_page(
     )
     next_cursor = job_cursor(jobs[limit - 1]) if len(jobs) > limit else None
     public_base = public_path(request, base_path)
+    root_path = root_path_of(request)
     page = JobPage(
-        jobs=[job_out(job, public_base, with_history=False) for job in jobs[:limit]],
+        jobs=[
+            job_out(job, public_base, root_path, with_history=False)
+            for job in jobs[:limit]
+        ],
         next_cursor=next_cursor,
     )
     return json_with_etag(request, page.model_dump(mode="json"))

@@ -13,6 +13,7 @@ from models.evaluation import error_table, skill_summary
 from models.registry import LATEST, Registry, check_name, dangling
 from service.deps import RegistryDep
 from service.etag import NOT_MODIFIED, json_with_etag
+from service.links import public_data, root_path_of
 from service.path_params import ModelNameParam, VersionParam
 from service.schemas import (
     ModelList,
@@ -53,6 +54,8 @@ def get_version(
     check_version_path(version)
     number = registry.resolve(name, version)
     meta = registry.metadata(name, number)
+    if "data" in meta:
+        meta["data"] = public_data(meta["data"], root_path_of(request))
     aliases, _ = readable_aliases(registry, name)
     meta["aliases"] = sorted(a for a, v in aliases.items() if v == number)
     try:

@@ -14,10 +14,12 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import ValidationError
 
+from models.cli import main
 from models.data.yahoo import cache_file_name
+from models.pipeline import train_and_register
 from models.registry import Registry
 from service.settings import Settings
-from tests.conftest import ROOT, LiveServer
+from tests.conftest import ROOT, LiveServer, tiny_spec
 from tests.models.data.test_data_yahoo import write_xetra_cache
 from tests.service.jobs_support import (
     LONG,
@@ -340,6 +342,79 @@ def test_gap_notes_fit_each_source(
         "over HTTP)" in yahoo_note
     )
     assert "Add rows" not in yahoo_note
+
+
+def test_stored_gap_note_gets_served_root_path(
+    prefixed_job_server: tuple[LiveServer, Path], tmp_path: Path
+) -> None:
+    """Check that a version trained without a root path stores its gap note
+    without one, as the command line or a Celery worker without
+    RNN_FORECAST_ROOT_PATH trains it. The server shows the note's upload
+    path under its own root path, in the version and in a backtest's
+    result."""
+    server, data_dir = prefixed_job_server
+    registry = Registry(data_dir.parent / "registry")
+    body, first, last = bars_with_hole(200)
+    end = (dt.date.fromisoformat(last) + dt.timedelta(days=1)).isoformat()
+    for cache_dir in (tmp_path, data_dir.parent / "cache"):
+        cache_file = cache_dir / "yfinance" / cache_file_name("HOLES", first, end)
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        cache_file.write_bytes(body)
+    data = {"source": "yfinance", "ticker": "HOLES", "start": first, "end": end}
+    spec = tiny_spec(name="holes", data=data)
+
+    version, _, _ = train_and_register(spec, registry, cache_dir=tmp_path)
+    stored = registry.metadata("holes", version)["data"]["cleaning"][-1]
+    shown = server.client.get(f"/v1/models/holes/versions/{version}")
+    backtest_params = {"training": spec.model_dump(mode="json"), "refit_every": 60}
+    submitted = server.client.post(
+        "/v1/jobs", json={"kind": "backtest", "params": backtest_params}
+    )
+    assert submitted.status_code == 202, submitted.text
+    # the client sends paths without the root path, as the proxy forwards them
+    href = f"/v1/jobs/{submitted.json()['id']}"
+    backtest = wait_for_job(server.client, href, finished)
+
+    step = "load that file (csv:PATH on the command line, POST {}/v1/series over HTTP)"
+    assert step.format("") in stored
+    assert shown.status_code == 200, shown.text
+    shown_note = shown.json()["data"]["cleaning"][-1]
+    assert shown_note == stored.replace(step.format(""), step.format(ROOT_PATH))
+    assert backtest["status"] == "succeeded", backtest
+    backtest_note = backtest["result"]["data"]["cleaning"][-1]
+    assert step.format(ROOT_PATH) in backtest_note
+    listed = server.client.get("/v1/jobs", params={"kind": "backtest"}).json()
+    [listed_job] = [job for job in listed["jobs"] if job["id"] == backtest["id"]]
+    assert listed_job["result"]["data"]["cleaning"][-1] == backtest_note
+
+
+def test_cli_gap_note_without_root_path(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Check that ``rnn-forecast train`` prints the gap note of Yahoo
+    Finance bars with the upload path alone, even where the environment
+    sets the service's root path."""
+    body, first, last = bars_with_hole(200)
+    end = (dt.date.fromisoformat(last) + dt.timedelta(days=1)).isoformat()
+    cache_file = tmp_path / "cache" / "yfinance" / cache_file_name("HOLES", first, end)
+    cache_file.parent.mkdir(parents=True)
+    cache_file.write_bytes(body)
+    monkeypatch.setenv("RNN_FORECAST_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("RNN_FORECAST_ROOT_PATH", ROOT_PATH)
+    argv = ["--registry", str(tmp_path / "registry"), "train", "--name", "holes"]
+    argv += ["--data", "yfinance:HOLES", "--start", first, "--end", end]
+    argv += ["--epochs", "1", "--hidden-size", "4", "--lookback", "10"]
+
+    status = main(argv)
+
+    printed = capsys.readouterr().out
+    assert status == 0
+    [note] = [line for line in printed.splitlines() if "NYSE session" in line]
+    assert note.startswith("cleaning: Found no row on 1 NYSE session")
+    assert "POST /v1/series over HTTP" in note
+    assert ROOT_PATH not in printed
 
 
 def test_malformed_job_id_under_root_path(prefixed_server: LiveServer) -> None:

@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 
 from models.data.csv_source import load_csv
+from models.data.saved_bars import with_root_path
 from models.data.sources import load_series
 from models.data.yahoo import load_yfinance
 from models.errors import DataError, SourceUnavailableError
@@ -260,16 +261,23 @@ def test_yfinance_skipped_sessions_noted(tmp_path: Path) -> None:
     assert len(downloaded.frame) == len(SESSIONS_WITH_HOLE)
 
 
-def test_yfinance_gap_note_names_root_path() -> None:
+def test_yfinance_gap_note_without_root_path() -> None:
+    """Check that the gap note, which is stored with a version, names the
+    upload path without the root path of the process that loads the bars,
+    and that ``with_root_path`` puts a root path in front of it."""
     fake = FakeDownload(yfinance_frame(dates=SESSIONS_WITH_HOLE))
 
     series = load_yfinance(
         "NFLX", "2020-01-01", "2020-01-22", download=fake, root_path="/rnn"
     )
+    rooted = YAHOO_HOLE_NOTE.replace("POST /v1/series", "POST /rnn/v1/series")
 
-    assert series.cleaning == (
-        YAHOO_HOLE_NOTE.replace("POST /v1/series", "POST /rnn/v1/series"),
-    )
+    assert series.cleaning == (YAHOO_HOLE_NOTE,)
+    assert with_root_path(YAHOO_HOLE_NOTE, "/rnn") == rooted
+    assert with_root_path(YAHOO_HOLE_NOTE, "") == YAHOO_HOLE_NOTE
+    # a note that an earlier release stored with its root path is kept
+    assert with_root_path(rooted, "/api") == rooted
+    assert with_root_path(CSV_HOLE_NOTE, "/rnn") == CSV_HOLE_NOTE
 
 
 def test_yfinance_empty_result() -> None:
