@@ -286,7 +286,9 @@ def _parse_column(
             position = int(invalid[0])
             raise DataError(
                 f"{label}: invalid number {column.iloc[position]!r} in column "
-                f"{name} on {format_dates(dates[position : position + 1])}; "
+                f"{name} in data row {position + 1} (row 1 is the first row "
+                f"after the header), dated "
+                f"{format_dates(dates[position : position + 1])}; "
                 "write a number or leave the cell empty",
                 field="data",
             )

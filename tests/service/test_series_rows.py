@@ -164,6 +164,11 @@ def test_filled_high_in_range_accepted(rows_server: tuple[LiveServer, Path]) -> 
     [
         (b"inf", "close is inf in data row 2 (row 1 is the first row after the "),
         (b"-5", "close is -5 in data row 2 (row 1 is the first row after the "),
+        (
+            b"abc",
+            "invalid number 'abc' in column close in data row 2 (row 1 is the "
+            "first row after the ",
+        ),
     ],
 )
 def test_bad_close_names_data_row(

@@ -172,7 +172,8 @@ def test_invalid_upload_error_has_no_reupload(tmp_path: Path) -> None:
         load_series(UploadedData(series_id=SERIES_ID), upload_dir=tmp_path)
 
     assert str(caught.value) == (
-        f"uploaded series {SERIES_ID}: invalid number 'x' in column value on "
+        f"uploaded series {SERIES_ID}: invalid number 'x' in column value in "
+        "data row 1 (row 1 is the first row after the header), dated "
         "2020-01-02; write a number or leave the cell empty"
     )
 

@@ -165,8 +165,9 @@ def test_clean_frame_value_kind_accepts_negatives() -> None:
         ),
         (
             frame(date=["2020-01-02"], close=["1,5"]),
-            "a.csv: invalid number '1,5' in column close on 2020-01-02; "
-            "write a number or leave the cell empty",
+            "a.csv: invalid number '1,5' in column close in data row 1 (row 1 "
+            "is the first row after the header), dated 2020-01-02; write a "
+            "number or leave the cell empty",
         ),
         (
             frame(date=["2020-01-02", "2020-01-03"], close=["1", "inf"]),
@@ -262,8 +263,9 @@ def test_clean_frame_rejects_unknown_kind() -> None:
     [
         (
             ["1", "x"],
-            "a.csv: invalid number 'x' in column value on 2020-01-03; "
-            "write a number or leave the cell empty",
+            "a.csv: invalid number 'x' in column value in data row 2 (row 1 "
+            "is the first row after the header), dated 2020-01-03; write a "
+            "number or leave the cell empty",
         ),
         (
             ["1", "-inf"],
