@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any
 
 from pydantic import (
@@ -30,6 +30,7 @@ from pydantic import (
     Field,
     ValidationError,
     ValidatorFunctionWrapHandler,
+    WrapValidator,
 )
 from pydantic_core import ErrorDetails, PydanticCustomError
 
@@ -43,23 +44,72 @@ BELOW_MINIMUM = ("greater_than", "greater_than_equal")
 WHOLE_EXAMPLE = 64
 
 
-def _reject_non_integer(value: Any) -> Any:
+def _reject_non_integer(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
     # json.loads returns a float for every number with a decimal point or an
     # exponent, so this rejects 64.0 and 6.4e1 but accepts 64
-    if isinstance(value, bool | str | float):
+    if isinstance(value, bool | str):
         raise PydanticCustomError(
             "int_type", type_message("int_type", value) or "", {"value": value}
         )
-    return value
+    if isinstance(value, float):
+        example = _example_in_range(value, handler)
+        raise PydanticCustomError(
+            "int_type",
+            type_message("int_type", value, example) or "",
+            {"value": value, "example": example},
+        )
+    return handler(value)
 
 
-def type_message(error_type: str | None, value: Any) -> str | None:
+def _example_in_range(value: float, handler: ValidatorFunctionWrapHandler) -> int:
+    """Return the whole number that the message for the float ``value``
+    suggests: ``value`` without its fraction, or ``WHOLE_EXAMPLE``, moved to
+    the nearest bound of the field when ``handler`` rejects it as out of
+    range, so that the suggestion is a value the field accepts."""
+    example = _whole_example(value)
+    try:
+        handler(example)
+    except ValidationError as exc:
+        return _nearest_in_range(example, exc)
+    return example
+
+
+def _nearest_in_range(example: int, exc: ValidationError) -> int:
+    """Return the bound of the range error in ``exc`` nearest to
+    ``example``, or ``example`` when ``exc`` is another error."""
+    errors = exc.errors()
+    if len(errors) != 1:
+        return example
+    error_type = errors[0]["type"]
+    context = errors[0].get("ctx") or {}
+    if error_type == "greater_than_equal":
+        return math.ceil(context["ge"])
+    if error_type == "less_than_equal":
+        return math.floor(context["le"])
+    if error_type == "greater_than":
+        return math.floor(context["gt"]) + 1
+    if error_type == "less_than":
+        return math.ceil(context["lt"]) - 1
+    return example
+
+
+def whole_example(error: Mapping[str, Any]) -> int | None:
+    """Return the whole number that ``INTEGER_ONLY`` stored in the context of
+    the pydantic ``error`` for the message to suggest, or None."""
+    example = (error.get("ctx") or {}).get("example")
+    return example if isinstance(example, int) else None
+
+
+def type_message(
+    error_type: str | None, value: Any, example: int | None = None
+) -> str | None:
     """Return a message that names the value sent to a boolean field
     (``bool_type``), a JSON boolean or string sent to an
     integer (``int_type``) or number (``float_type``) field, a float sent
     to an integer field, NaN or an infinity sent to an integer or finite
     number (``finite_number``) field, or an integer too large for a float;
-    None for any other error."""
+    None for any other error. The message for a float or a non-finite value
+    sent to an integer field suggests ``example`` when it is given."""
     if error_type == "bool_type":
         return (
             f"Input should be true or false, not {json.dumps(value, default=str)}; "
@@ -68,7 +118,9 @@ def type_message(error_type: str | None, value: Any) -> str | None:
     if error_type not in ("int_type", "float_type", "finite_number"):
         return None
     if isinstance(value, float) and not math.isfinite(value):
-        return _non_finite_message(value, integer=error_type == "int_type")
+        return _non_finite_message(
+            value, integer=error_type == "int_type", example=example
+        )
     if error_type == "finite_number":
         return None
     noun = "an integer" if error_type == "int_type" else "a number"
@@ -85,7 +137,7 @@ def type_message(error_type: str | None, value: Any) -> str | None:
         return (
             "Input should be an integer without a decimal point or exponent, "
             f"not {_json_float(value)}; send a whole number such as "
-            f"{_whole_example(value)}"
+            f"{_whole_example(value) if example is None else example}"
         )
     if error_type == "float_type" and isinstance(value, int):
         return (
@@ -96,12 +148,15 @@ def type_message(error_type: str | None, value: Any) -> str | None:
     return None
 
 
-def _non_finite_message(value: float, *, integer: bool) -> str:
+def _non_finite_message(
+    value: float, *, integer: bool, example: int | None = None
+) -> str:
     """Return the message that rejects NaN or an infinity, sent as ``value``
-    to an integer field (``integer``) or a number field, with the fix."""
+    to an integer field (``integer``) or a number field, with the fix, which
+    suggests ``example`` or else ``WHOLE_EXAMPLE`` for an integer field."""
     noun = "an integer" if integer else "a finite number"
     fix = (
-        f"send a whole number such as {WHOLE_EXAMPLE}"
+        f"send a whole number such as {WHOLE_EXAMPLE if example is None else example}"
         if integer
         else "send a finite number"
     )
@@ -144,7 +199,7 @@ def _whole_example(value: float) -> int:
     return WHOLE_EXAMPLE
 
 
-INTEGER_ONLY = BeforeValidator(_reject_non_integer)
+INTEGER_ONLY = WrapValidator(_reject_non_integer)
 Integer = Annotated[int, INTEGER_ONLY]
 
 

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from models.field_types import type_message
+from models.field_types import type_message, whole_example
 from models.input_names import naming_context
 from models.value_fixes import value_fix
 
@@ -138,7 +138,7 @@ def error_text(err: Any) -> str:
     with the value to send after it when pydantic's message has none."""
     if err["type"] == "value_error":
         return str(err["ctx"]["error"])
-    named = type_message(err["type"], err.get("input"))
+    named = type_message(err["type"], err.get("input"), whole_example(err))
     if named is not None:
         return named
     message = str(err["msg"])

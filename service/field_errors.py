@@ -16,7 +16,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from models.field_types import type_message
+from models.field_types import type_message, whole_example
 from models.spec import invalid_series_id_message
 from models.value_fixes import value_fix
 from service.data_sources import http_source_message
@@ -94,7 +94,7 @@ def field_message(error: Mapping[str, Any], root_path: str = "") -> str:
     a list below its minimum length the number of items to send. An invalid
     series id gets the upload paths under ``root_path``, the service's root
     path."""
-    named = type_message(error.get("type"), error.get("input"))
+    named = type_message(error.get("type"), error.get("input"), whole_example(error))
     if named is not None:
         return named
     source = http_source_message(error)
