@@ -107,6 +107,13 @@ def tag_listed(header: str, etag: str, *, strong: bool) -> bool:
     return any(part.removeprefix("W/") == wanted for part in listed)
 
 
+def json_body(content: Any) -> bytes:
+    """Encode ``content`` as the compact JSON that ``json_with_etag`` sends."""
+    return json.dumps(
+        jsonable_encoder(content), separators=(",", ":"), allow_nan=False
+    ).encode()
+
+
 def json_with_etag(
     request: Request,
     content: Any,
@@ -117,9 +124,7 @@ def json_with_etag(
 ) -> Response:
     """Build a JSON response with an ``ETag``, or an empty 304 when the
     client's copy is current; ``etag`` defaults to a hash of the body."""
-    body = json.dumps(
-        jsonable_encoder(content), separators=(",", ":"), allow_nan=False
-    ).encode()
+    body = json_body(content)
     tag = etag or content_etag(body)
     all_headers = {**(headers or {}), "ETag": tag}
     if (

@@ -24,6 +24,7 @@ from service.client_disconnects import CLIENT_CLOSED_REQUEST
 from service.deps import SettingsDep, UploadParsingDep
 from service.diagnostics_queue import ClientDisconnectedError
 from service.errors import PROBLEM_MEDIA_TYPE, PayloadTooLargeError
+from service.etag import NOT_MODIFIED, content_etag, json_body, json_with_etag
 from service.filename_scripts import check_filename_scripts
 from service.filenames import display_filename
 from service.header_values import quoted_header
@@ -33,6 +34,7 @@ from service.links import public_path
 from service.multipart import FILE_FIELD, decoded_filename, parse_form
 from service.openapi import RETRY_AFTER_HEADER, problem_example
 from service.path_params import SeriesIdParam
+from service.preconditions import PreconditionsDep
 from service.query_params import SinglePageValues
 from service.series_store import (
     cursor_position,
@@ -212,13 +214,31 @@ async def upload_series(
 @router.get(
     "/series/{series_id}",
     response_model=SeriesOut,
-    responses={404: {"description": "Unknown series"}},
+    responses={404: {"description": "Unknown series"}, **NOT_MODIFIED},
     summary="Rows, date range, cleaning steps and usability of an uploaded series",
 )
 def get_series(
-    series_id: SeriesIdParam, settings: SettingsDep, parsing: UploadParsingDep
-) -> dict[str, Any]:
-    return read_series_info(settings, series_id, parsing)
+    series_id: SeriesIdParam,
+    request: Request,
+    settings: SettingsDep,
+    parsing: UploadParsingDep,
+) -> Response:
+    """The response carries the description's `ETag`, for the `If-Match` of
+    a delete."""
+    info = read_series_info(settings, series_id, parsing)
+    return json_with_etag(request, described(info))
+
+
+def described(info: dict[str, Any]) -> dict[str, Any]:
+    """Return the stored description ``info`` of an upload as the routes
+    send it."""
+    return SeriesOut.model_validate(info).model_dump(mode="json")
+
+
+def series_etag(info: dict[str, Any]) -> str:
+    """Return the ETag of the stored description ``info``, the one that
+    ``GET /v1/series/{series_id}`` sends."""
+    return content_etag(json_body(described(info)))
 
 
 class SeriesList(BaseModel):
@@ -279,6 +299,10 @@ def list_uploads(
         403: {"description": "Wrong X-API-Key"},
         404: {"description": "Unknown series"},
         409: {"description": "A queued or running job uses the series"},
+        412: {
+            "description": "If-Match or If-None-Match failed; ETag has the "
+            "series' current tag"
+        },
     },
     summary="Delete an uploaded series that no unfinished job uses",
 )
@@ -287,7 +311,12 @@ def delete_upload(
     settings: SettingsDep,
     manager: ManagerDep,
     parsing: UploadParsingDep,
+    conditions: PreconditionsDep,
 ) -> dict[str, Any]:
+    """An unknown series gets 404 whatever the preconditions. An upload
+    never changes, so the ETag checked here stays that of the upload until
+    it is deleted."""
+    conditions.check(series_etag(read_series_info(settings, series_id, parsing)))
     return delete_unused_series(settings, manager.store, series_id, parsing)
 
 

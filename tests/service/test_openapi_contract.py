@@ -224,6 +224,8 @@ SENT_HEADERS = [
     ("PUT /v1/models/{name}/aliases/{alias}", "200", "ETag"),
     ("GET /v1/models/{name}/versions/{version}/gradients.png", "200", "ETag"),
     ("GET /v1/models/{name}/versions/{version}/gradients.png", "304", "ETag"),
+    ("GET /v1/series/{series_id}", "200", "ETag"),
+    ("GET /v1/series/{series_id}", "304", "ETag"),
 ]
 
 
@@ -249,7 +251,7 @@ def test_precondition_syntax_error_declared(document: dict[str, Any]) -> None:
         description = operation["responses"]["400"]["description"]
         assert "If-Match or If-None-Match not * or a list" in description, label
 
-    assert len(labels) == 4
+    assert len(labels) == 5
 
 
 PATH_PATTERNS = {

@@ -827,6 +827,48 @@ def test_series_list_and_delete(client: httpx.Client) -> None:
     assert client.get("/v1/series", params={"limit": 0}).status_code == 422
 
 
+@pytest.mark.parametrize(
+    "headers", [{"if-match": '"stale"'}, {"if-none-match": "*"}], ids=str
+)
+def test_series_delete_failed_precondition(
+    client: httpx.Client,
+    series_server: tuple[LiveServer, Path],
+    headers: dict[str, str],
+) -> None:
+    series_id = client.post("/v1/series", content=yahoo_tail(50), headers=CSV).json()[
+        "id"
+    ]
+
+    rejected = client.delete(f"/v1/series/{series_id}", headers=headers)
+    remaining = client.get(f"/v1/series/{series_id}")
+
+    assert rejected.status_code == 412, rejected.text
+    assert rejected.headers["content-type"] == PROBLEM
+    assert remaining.status_code == 200
+    assert (series_server[1] / "series" / f"{series_id}.csv").is_file()
+    assert rejected.headers["etag"] == remaining.headers["etag"]
+    assert remaining.headers["etag"] in rejected.json()["detail"]
+    client.delete(f"/v1/series/{series_id}")
+
+
+def test_series_delete_matching_etag(client: httpx.Client) -> None:
+    series_id = client.post("/v1/series", content=yahoo_tail(50), headers=CSV).json()[
+        "id"
+    ]
+    fetched = client.get(f"/v1/series/{series_id}")
+    etag = fetched.headers["etag"]
+
+    cached = client.get(f"/v1/series/{series_id}", headers={"if-none-match": etag})
+    deleted = client.delete(f"/v1/series/{series_id}", headers={"if-match": etag})
+    unknown = client.delete(f"/v1/series/{series_id}", headers={"if-match": etag})
+
+    assert cached.status_code == 304
+    assert cached.headers["etag"] == etag
+    assert deleted.status_code == 200, deleted.text
+    assert deleted.json() == fetched.json()
+    assert unknown.status_code == 404
+
+
 @pytest.mark.parametrize("path", ["/v1/series", "/v1/jobs", "/v1/training-jobs"])
 # "١" and "٣" are ARABIC-INDIC DIGIT ONE and THREE, decimal digits to str.isdecimal
 @pytest.mark.parametrize("limit", ["3.0", "3e0", " 3", "+3", "١", "٣"])
