@@ -40,6 +40,7 @@ from service.json_bodies import (
 from service.links import docs_path, root_path_of, route_path
 from service.missing_fields import add_missing_fixes
 from service.null_fields import add_null_hints
+from service.path_params import path_errors
 from service.query_lists import add_repeat_fixes
 from service.root_prefix import unstripped_prefix_detail
 from service.trailing_slashes import path_without_slash
@@ -200,6 +201,7 @@ async def validation_error_handler(request: Request, exc: Exception) -> JSONResp
     add_null_hints(request, errors, raw_errors, exc.body)
     add_missing_fixes(request, errors, raw_errors, exc.body)
     add_repeat_fixes(request, errors, raw_errors)
+    errors = path_errors(request) + errors
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
     return problem(422, detail or "the request is invalid", errors=errors)
 

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Path
+from fastapi import Path, Request
 
+from models.errors import InvalidInputError
 from models.names import NAME_PATTERN
-from models.registry import LATEST
+from models.registry import LATEST, check_alias, check_name, check_settable_alias
 from models.version_refs import ALIAS_PATTERN, MAX_VERSION, VERSION_REF_PATTERN
 from service.jobs.store import JOB_ID_PATTERN
+from service.schemas import check_version_path
 from service.series_store import SERIES_ID_PATTERN
 
 ModelNameParam = Annotated[
@@ -72,3 +74,37 @@ SeriesIdParam = Annotated[
         json_schema_extra={"pattern": SERIES_ID_PATTERN},
     ),
 ]
+
+
+def path_errors(request: Request) -> list[dict[str, str]]:
+    """Return the 422 errors of the ``name``, ``alias`` and ``version`` path
+    parameters of ``request``, one ``{field, message, type}`` per invalid one.
+
+    The routes check these parameters only once FastAPI has validated the
+    body and the query, so a response to an invalid body adds them here to
+    list every field at fault."""
+    errors = []
+    for parameter in ("name", "alias", "version"):
+        value = request.path_params.get(parameter)
+        if not isinstance(value, str):
+            continue
+        try:
+            _check_path_value(parameter, value, request.method)
+        except InvalidInputError as exc:
+            field = exc.field or parameter
+            errors.append({"field": field, "message": exc.message, "type": "invalid"})
+    return errors
+
+
+def _check_path_value(parameter: str, value: str, method: str) -> None:
+    """Raise ``InvalidInputError`` when ``value`` is invalid for the path
+    parameter ``parameter`` of a request with ``method``, as the route
+    would."""
+    if parameter == "name":
+        check_name(value)
+    elif parameter == "version":
+        check_version_path(value)
+    elif method in ("PUT", "DELETE"):
+        check_settable_alias(value, deleting=method == "DELETE")
+    else:
+        check_alias(value)

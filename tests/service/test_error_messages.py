@@ -908,3 +908,53 @@ def test_missing_field_names_fix(
     assert errors[field]["type"] == "missing"
     assert errors[field]["message"] == f"Field required; {fix}"
     assert f"{field}: Field required; {fix}" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "text", "fields", "path_message"),
+    [
+        (
+            "POST",
+            "/v1/models/NFLX/forecast",
+            '{"horizon": 0}',
+            ["name", "horizon"],
+            "model name 'NFLX' is invalid.",
+        ),
+        (
+            "PUT",
+            "/v1/models/nflx/aliases/Prod",
+            '{"version": 0}',
+            ["alias", "version"],
+            "alias 'Prod' is invalid because aliases are lowercase",
+        ),
+        (
+            "PUT",
+            "/v1/models/nflx/aliases/latest",
+            '{"version": "1"}',
+            ["alias", "version"],
+            "alias 'latest' always means the highest version and cannot be set",
+        ),
+    ],
+)
+def test_path_and_body_errors_listed(
+    live_server: LiveServer,
+    method: str,
+    path: str,
+    text: str,
+    fields: list[str],
+    path_message: str,
+) -> None:
+    response = live_server.client.request(
+        method,
+        path,
+        content=text.encode(),
+        headers={"content-type": "application/json"},
+    )
+
+    errors = field_errors(response)
+    detail = response.json()["detail"]
+    assert list(errors) == fields
+    assert errors[fields[0]]["message"].startswith(path_message)
+    assert errors[fields[0]]["type"] == "invalid"
+    for field in fields:
+        assert f"{field}: {errors[field]['message']}" in detail
