@@ -19,6 +19,7 @@ are kept as sent.
 from __future__ import annotations
 
 import codecs
+import re
 from collections.abc import AsyncIterator
 
 from python_multipart.multipart import parse_options_header
@@ -35,6 +36,9 @@ FILENAME_FIX = (
     f"curl -F '{FILE_FIELD}=@series.csv;filename=NAME.csv'"
 )
 MAX_FORM_FIELDS = 10
+# a parameter of a Content-Disposition value: its name, then a quoted string
+# with backslash escapes or a plain value
+DISPOSITION_PARAMETER = re.compile(rb';\s*([^\s=;]+)\s*=\s*(?:"(?:[^"\\]|\\.)*"|[^;]*)')
 FIX = (
     f"send the CSV as the only file of the form, in the field {FILE_FIELD!r} "
     f"(curl -F {FILE_FIELD}=@series.csv), or as the body with Content-Type: "
@@ -129,7 +133,9 @@ def decoded_filename(headers: Headers, upload: UploadFile) -> str | None:
         value for name, value in upload.headers.raw if name == b"content-disposition"
     ]
     # the parser reads the last Content-Disposition header of a part
-    _, options = parse_options_header(dispositions[-1] if dispositions else b"")
+    disposition = dispositions[-1] if dispositions else b""
+    _check_single_filename(disposition)
+    _, options = parse_options_header(disposition)
     raw = options.get(b"filename")
     if raw is None:
         return upload.filename
@@ -143,6 +149,24 @@ def decoded_filename(headers: Headers, upload: UploadFile) -> str | None:
             f"{FILENAME_FIX}",
             field=FILE_FIELD,
         ) from exc
+
+
+def _check_single_filename(disposition: bytes) -> None:
+    """Raise ``InvalidInputError`` (422) on the field ``file`` when the
+    Content-Disposition value ``disposition`` gives ``filename`` more than
+    once, because the parser would keep only the last one."""
+    names = [
+        match.group(1).lower() for match in DISPOSITION_PARAMETER.finditer(disposition)
+    ]
+    count = names.count(b"filename")
+    if count > 1:
+        raise InvalidInputError(
+            f"the Content-Disposition header of the form field {FILE_FIELD!r} "
+            f"gives the filename parameter {count} times, and only the last "
+            "would be stored; send it once, as in: curl -F "
+            f"'{FILE_FIELD}=@series.csv;filename=NAME.csv'",
+            field=FILE_FIELD,
+        )
 
 
 def form_charset(headers: Headers) -> str:

@@ -401,3 +401,34 @@ def test_upload_filename_star_ignored(server: LiveServer) -> None:
 
     assert response.status_code == 201, response.text
     assert response.json()["filename"] == "report.csv"
+
+
+def test_upload_repeated_filename_rejected(server: LiveServer) -> None:
+    headers = {"content-type": f"multipart/form-data; boundary={BOUNDARY}"}
+    disposition = b'form-data; name="file"; filename="a.csv"; FILENAME="b;c.csv"'
+    before = server.client.get("/v1/series").json()["series"]
+
+    response = server.client.post(
+        "/v1/series", content=form_part(disposition, yahoo_tail(50)), headers=headers
+    )
+
+    assert response.status_code == 422, response.text
+    assert [error["field"] for error in response.json()["errors"]] == ["file"]
+    assert response.json()["detail"] == (
+        "the Content-Disposition header of the form field 'file' gives the "
+        "filename parameter 2 times, and only the last would be stored; send it "
+        "once, as in: curl -F 'file=@series.csv;filename=NAME.csv'"
+    )
+    assert server.client.get("/v1/series").json()["series"] == before
+
+
+def test_upload_quoted_semicolon_filename_kept(server: LiveServer) -> None:
+    headers = {"content-type": f"multipart/form-data; boundary={BOUNDARY}"}
+    disposition = b'form-data; name="file"; filename="a; filename=b.csv"'
+
+    response = server.client.post(
+        "/v1/series", content=form_part(disposition, yahoo_tail(50)), headers=headers
+    )
+
+    assert response.status_code == 201, response.text
+    assert response.json()["filename"] == "a; filename=b.csv"
