@@ -202,8 +202,20 @@ async def validation_error_handler(request: Request, exc: Exception) -> JSONResp
     add_missing_fixes(request, errors, raw_errors, exc.body)
     add_repeat_fixes(request, errors, raw_errors)
     errors = path_errors(request) + errors
-    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
+    detail = joined_detail(errors[:5])
     return problem(422, detail or "the request is invalid", errors=errors)
+
+
+def joined_detail(errors: list[dict[str, Any]]) -> str:
+    """Return the ``detail`` of a 422 that lists ``errors``: each as
+    ``field: message``, separated by "; ", or by a space after a message
+    that ends with a full stop."""
+    detail = ""
+    for error in errors:
+        if detail:
+            detail += " " if detail.endswith(".") else "; "
+        detail += f"{error['field']}: {error['message']}"
+    return detail
 
 
 async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:

@@ -958,3 +958,5 @@ def test_path_and_body_errors_listed(
     assert errors[fields[0]]["type"] == "invalid"
     for field in fields:
         assert f"{field}: {errors[field]['message']}" in detail
+    # a message that ends with a full stop is followed by a space alone
+    assert ".;" not in detail
