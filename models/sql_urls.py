@@ -41,7 +41,7 @@ def shown_storage(url: str, data_dir: Path) -> str:
         parsed = make_url(url)
     except ArgumentError:
         return redact_storage(url)
-    if parsed.get_backend_name() != "sqlite" or in_memory(parsed):
+    if parsed.get_backend_name() != "sqlite" or not _names_file(parsed):
         return redact_storage(url)
 
     path = Path(parsed.database or "")
@@ -57,7 +57,8 @@ def check_storage(
 ) -> None:
     """Raise ``InvalidInputError`` unless ``url`` parses as a SQLAlchemy URL
     of a database that SQLAlchemy supports, its driver module imports, and
-    it is not an in-memory SQLite database.
+    a SQLite URL names a file that SQLite opens (``sqlite_file``), not an
+    in-memory or temporary database.
 
     ``name`` is the option or setting that gave ``url``, and ``example`` a
     SQLite URL that suits it; the message names both.
@@ -73,13 +74,8 @@ def check_storage(
             field="storage",
         ) from exc
 
-    if in_memory(parsed):
-        raise InvalidInputError(
-            f"{name}={redacted} is an in-memory SQLite database, which every "
-            "connection and every process opens empty, so the tables that one "
-            f"creates are missing for the others; use a file such as {example}",
-            field="storage",
-        )
+    if parsed.get_backend_name() == "sqlite":
+        _check_sqlite_storage(parsed, name=name, redacted=redacted, example=example)
 
     try:
         dialect.import_dbapi()
@@ -93,6 +89,27 @@ def check_storage(
             "postgres extra installs",
             field="storage",
         ) from exc
+
+
+def _check_sqlite_storage(url: URL, *, name: str, redacted: str, example: str) -> None:
+    """Raise ``InvalidInputError`` unless the SQLite URL ``url`` names a file
+    that SQLite opens (``sqlite_file``). ``redacted`` is ``url`` as shown."""
+    try:
+        path = sqlite_file(url)
+    except ValueError as exc:
+        raise InvalidInputError(
+            f"{name}={redacted} is not a SQLite URL that SQLite can open, "
+            f"because {exc}",
+            field="storage",
+        ) from None
+    if path is None:
+        raise InvalidInputError(
+            f"{name}={redacted} is an in-memory or temporary SQLite database, "
+            "which every connection and every process opens empty, so the "
+            "tables that one creates are missing for the others; use a file "
+            f"such as {example}",
+            field="storage",
+        )
 
 
 # the query parameters that SQLAlchemy's pysqlite dialect passes to
@@ -112,8 +129,9 @@ UNSTORED_NAMES = ("", ":memory:")
 
 def sqlite_file(url: URL) -> Path | None:
     """Return the absolute path of the file that SQLite opens for the SQLite
-    URL ``url``, or None for an in-memory or temporary database, or a URI
-    that SQLite rejects.
+    URL ``url``, or None for an in-memory or temporary database. Raises
+    ``ValueError`` when the ``uri`` parameter is not a boolean or SQLite
+    rejects the URI's authority.
 
     This follows SQLAlchemy 2.1 (``dialects/sqlite/pysqlite.py``). Without
     ``uri=true`` in the query, the database name is a path, even one that
@@ -122,7 +140,7 @@ def sqlite_file(url: URL) -> Path | None:
     a URI (https://sqlite.org/uri.html) and any other name as a path.
     """
     database = url.database or ""
-    if not asbool(url.query.get("uri", False)):
+    if not _uri_flag(url):
         return _plain_file(database)
     parameters = sorted(
         f"{key}={value}"
@@ -135,6 +153,28 @@ def sqlite_file(url: URL) -> Path | None:
     return _uri_file(name.removeprefix("file:"))
 
 
+def _uri_flag(url: URL) -> bool:
+    """Return the ``uri`` parameter of ``url`` as SQLAlchemy reads it, False
+    when it is absent."""
+    value = url.query.get("uri", False)
+    try:
+        return asbool(value)
+    except ValueError:
+        raise ValueError(
+            f"uri={value!r} is not a boolean. Write uri=true or uri=false"
+        ) from None
+
+
+def _names_file(url: URL) -> bool:
+    """Return whether the SQLite URL ``url`` names a file that SQLite
+    opens, False for an in-memory or temporary database or a URL that
+    ``sqlite_file`` rejects."""
+    try:
+        return sqlite_file(url) is not None
+    except ValueError:
+        return False
+
+
 def _plain_file(name: str) -> Path | None:
     """Return the absolute path of the SQLite file name ``name``, relative
     to the working folder, or None for an unstored database."""
@@ -145,14 +185,19 @@ def _plain_file(name: str) -> Path | None:
 
 def _uri_file(uri: str) -> Path | None:
     """Return the absolute path that the SQLite URI ``file:<uri>`` names, or
-    None for an in-memory or temporary database or a URI that SQLite
-    rejects: one whose authority is neither empty nor ``localhost``."""
+    None for an in-memory or temporary database. Raises ``ValueError`` for
+    an authority other than none, an empty one or ``localhost``, which
+    SQLite rejects."""
     without_fragment = uri.partition("#")[0]
     path, _, query = without_fragment.partition("?")
     if path.startswith("//"):
         authority, slash, rest = path[2:].partition("/")
         if authority not in ("", "localhost"):
-            return None
+            raise ValueError(
+                f"the URI file:{uri} names the host {authority!r}, but SQLite "
+                "opens only local files. Write file:/path/to/file.db or "
+                "file://localhost/path/to/file.db"
+            )
         path = slash + rest
     options = {}
     for pair in query.split("&"):
@@ -161,14 +206,3 @@ def _uri_file(uri: str) -> Path | None:
     if options.get("mode") == "memory" or options.get("vfs") == "memdb":
         return None
     return _plain_file(unquote(path))
-
-
-def in_memory(url: URL) -> bool:
-    """Return whether ``url`` names an in-memory SQLite database: no file,
-    ``:memory:``, or a ``file:`` URI with ``mode=memory``."""
-    if url.get_backend_name() != "sqlite":
-        return False
-    database = url.database or ""
-    if database in ("", ":memory:"):
-        return True
-    return url.query.get("mode") == "memory" or "mode=memory" in database

@@ -148,7 +148,8 @@ def test_train_serve_busy_port_trains_nothing(tmp_path: Path) -> None:
         (
             "RNN_FORECAST_JOB_STORE",
             "sqlite://",
-            "RNN_FORECAST_JOB_STORE=sqlite:// is an in-memory SQLite database",
+            "RNN_FORECAST_JOB_STORE=sqlite:// is an in-memory or temporary SQLite "
+            "database",
         ),
         (
             "RNN_FORECAST_JOB_STORE",
@@ -158,12 +159,13 @@ def test_train_serve_busy_port_trains_nothing(tmp_path: Path) -> None:
         (
             "RNN_FORECAST_TUNING_STORAGE",
             "sqlite://",
-            "RNN_FORECAST_TUNING_STORAGE=sqlite:// is an in-memory SQLite",
+            "RNN_FORECAST_TUNING_STORAGE=sqlite:// is an in-memory or temporary",
         ),
         (
             "RNN_FORECAST_TUNING_STORAGE",
             "sqlite:///:memory:",
-            "RNN_FORECAST_TUNING_STORAGE=sqlite:///:memory: is an in-memory SQLite",
+            "RNN_FORECAST_TUNING_STORAGE=sqlite:///:memory: is an in-memory or "
+            "temporary",
         ),
         ("RNN_FORECAST_DATA_DIR", "/proc/no-such/x", "cannot create the folder"),
         (

@@ -133,7 +133,7 @@ def test_tune_storage_error_names_source(
     result = run_cli(tmp_path / "registry", "tune", *TINY, *options, env=env)
     assert result.returncode == 2
     assert result.stderr.startswith(
-        f"error: {name}=sqlite:// is an in-memory SQLite database"
+        f"error: {name}=sqlite:// is an in-memory or temporary SQLite database"
     )
 
 

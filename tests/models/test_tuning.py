@@ -340,7 +340,8 @@ def test_bad_storage_url_is_rejected() -> None:
     ["sqlite://", "sqlite:///:memory:", "sqlite:///file:s?mode=memory&uri=true"],
 )
 def test_in_memory_storage_is_rejected(storage: str) -> None:
-    with pytest.raises(InvalidInputError, match="is an in-memory SQLite database"):
+    message = "is an in-memory or temporary SQLite database"
+    with pytest.raises(InvalidInputError, match=message):
         run_tuning(tiny_tuning(storage=storage, register_version=False))
 
 
