@@ -3,9 +3,10 @@ worker``.
 
 A worker reads the same ``RNN_FORECAST_*`` settings as the API and must see
 the same registry folder, job store (``RNN_FORECAST_JOB_STORE``) and upload
-folder (``<RNN_FORECAST_DATA_DIR>/series``). The API only publishes a job id;
-the task claims the job in the store with a conditional update, so a
-message delivered twice runs the job once.
+folder (``<RNN_FORECAST_DATA_DIR>/series``). The API publishes a job id and
+its own root path, which the job's errors use. The task claims the job in
+the store with a conditional update, so a message delivered twice runs the
+job once.
 """
 
 from __future__ import annotations
@@ -133,12 +134,27 @@ app = make_celery(
 
 
 @app.task(name=RUN_JOB_TASK)
-def run_job(job_id: str) -> str | None:
+def run_job(job_id: str, root_path: str | None = None) -> str | None:
     """Claim and run one job; returns its final status, or None when it was
-    no longer queued."""
-    settings = worker_settings()
+    no longer queued.
+
+    ``root_path`` is the root path of the API that published the job, which
+    goes before the API paths in the job's errors. A message without it,
+    from an API that did not send it, uses this worker's
+    ``RNN_FORECAST_ROOT_PATH``.
+    """
+    settings = job_settings(root_path)
     configure_worker_process(settings)
     return claim_and_execute(worker_store(), job_id, settings)
+
+
+def job_settings(root_path: str | None) -> Settings:
+    """Return the worker's settings with ``root_path`` in place of its own
+    root path, or as they are when ``root_path`` is None."""
+    settings = worker_settings()
+    if root_path is None:
+        return settings
+    return settings.model_copy(update={"root_path": root_path})
 
 
 @worker_init.connect

@@ -133,8 +133,14 @@ class CeleryRunner:
         """Nothing to do: the worker polls the store's cancel flag."""
 
     def _publish(self, job_id: str) -> None:
+        """Publish the message that runs ``job_id``, with the API's root path
+        for the API paths in the job's errors."""
         self.celery.send_task(
-            RUN_JOB_TASK, args=[job_id], retry=True, retry_policy=PUBLISH_RETRY
+            RUN_JOB_TASK,
+            args=[job_id],
+            kwargs={"root_path": self.settings.root_path},
+            retry=True,
+            retry_policy=PUBLISH_RETRY,
         )
 
     def check_broker(self) -> None:
