@@ -21,6 +21,7 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine, column, inspect, select, table, text
 
 from models.errors import RnnForecastError
+from models.sql_urls import sqlite_file
 
 logger = logging.getLogger(__name__)
 
@@ -112,12 +113,12 @@ def _migration_lock(engine: Engine, connection: Connection) -> Iterator[None]:
             connection.commit()
         return
 
-    database = url.database
-    if url.get_backend_name() != "sqlite" or not database or database == ":memory:":
+    path = sqlite_file(url) if url.get_backend_name() == "sqlite" else None
+    if path is None:
         yield
         return
 
-    lock_path = Path(database).with_name(Path(database).name + ".schema-lock")
+    lock_path = path.with_name(path.name + ".schema-lock")
     with open(lock_path, "a+b") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:

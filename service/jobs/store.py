@@ -46,13 +46,14 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.engine import Connection, Row
+from sqlalchemy.engine import Connection, Row, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
 from models.errors import ConflictError, NotFoundError, RnnForecastError
 from models.plurals import plural
 from models.quoted_ids import quoted
+from models.sql_urls import sqlite_file
 from service.jobs.late_results import late_result_note, merge_late_result
 from service.jobs.schema import ensure_schema
 from service.settings import Settings
@@ -266,10 +267,10 @@ class JobStore:
     """Jobs in one SQL table; safe to share between processes and hosts."""
 
     def __init__(self, url: str) -> None:
-        if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(
-                parents=True, exist_ok=True
-            )
+        parsed = make_url(url)
+        path = sqlite_file(parsed) if parsed.get_backend_name() == "sqlite" else None
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
         self.url = url
         self.engine = make_engine(url)
         self._create_table()

@@ -596,6 +596,39 @@ def test_sqlite_store_uses_wal(tmp_path: Path) -> None:
     assert mode == "wal"
 
 
+@pytest.mark.parametrize(
+    ("store_url", "database"),
+    [
+        ("sqlite:///file:{stores}/new/jobs.db?uri=true", "new/jobs.db"),
+        ("sqlite:///file://localhost{stores}/new/jobs.db?uri=true", "new/jobs.db"),
+        # SQLAlchemy decodes %20 in the database name
+        ("sqlite:///{stores}/my%20store/jobs.db", "my store/jobs.db"),
+    ],
+)
+def test_sqlite_store_files_where_sqlite_opens(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store_url: str, database: str
+) -> None:
+    """Check that the store creates the database's folder, and its schema
+    lock beside the database, where SQLite opens the file that the URL
+    names, and nothing in the working folder."""
+    working = tmp_path / "working"
+    working.mkdir()
+    monkeypatch.chdir(working)
+    stores = tmp_path / "stores"
+    database_path = stores / database
+
+    job_store = JobStore(store_url.format(stores=stores))
+    job = job_store.create("train", {})
+    job_store.close()
+    reopened = JobStore(sqlite_url(database_path))
+    stored = reopened.get(job.id)
+    reopened.close()
+
+    assert stored.status == QUEUED
+    assert database_path.with_name("jobs.db.schema-lock").is_file()
+    assert list(working.iterdir()) == []
+
+
 def test_requeue_unstarted_job(store: JobStore) -> None:
     job = store.create("train", {})
     store.claim(job.id, "api:1", started=False)
