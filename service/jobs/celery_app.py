@@ -15,7 +15,7 @@ import logging
 from functools import cache
 from typing import Any
 
-from celery import Celery
+from celery import Celery, Task
 from celery.signals import worker_init, worker_ready
 from kombu import Connection
 from kombu.utils.url import maybe_sanitize_url
@@ -30,6 +30,10 @@ from service.settings import Settings
 logger = logging.getLogger(__name__)
 
 RUN_JOB_TASK = "rnn_forecast.run_job"
+# The message header with the root path of the API that published a job. A
+# header, unlike a keyword argument, is ignored by workers of releases that
+# do not read it, so the API can be upgraded before its workers.
+ROOT_PATH_HEADER = "rnn_forecast_root_path"
 JOB_QUEUE = "rnn-forecast-jobs"
 
 
@@ -133,17 +137,18 @@ app = make_celery(
 )
 
 
-@app.task(name=RUN_JOB_TASK)
-def run_job(job_id: str, root_path: str | None = None) -> str | None:
+@app.task(name=RUN_JOB_TASK, bind=True)
+def run_job(self: Task, job_id: str) -> str | None:
     """Claim and run one job; returns its final status, or None when it was
     no longer queued.
 
-    ``root_path`` is the root path of the API that published the job, which
-    goes before the API paths in the job's errors. A message without it,
-    from an API that did not send it, uses this worker's
-    ``RNN_FORECAST_ROOT_PATH``.
+    The message's ``ROOT_PATH_HEADER`` is the root path of the API that
+    published the job, which goes before the API paths in the job's errors.
+    A message without it, from an API that did not send it, uses this
+    worker's ``RNN_FORECAST_ROOT_PATH``.
     """
-    settings = job_settings(root_path)
+    root_path = getattr(self.request, ROOT_PATH_HEADER, None)
+    settings = job_settings(root_path if isinstance(root_path, str) else None)
     configure_worker_process(settings)
     return claim_and_execute(worker_store(), job_id, settings)
 

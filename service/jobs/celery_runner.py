@@ -15,7 +15,7 @@ from models.plurals import plural
 from models.registry import Registry
 from service.errors import RetryLaterError
 from service.jobs.broker_messages import BrokerLayoutError, held_job_ids, uses_redis
-from service.jobs.celery_app import RUN_JOB_TASK, make_celery
+from service.jobs.celery_app import ROOT_PATH_HEADER, RUN_JOB_TASK, make_celery
 from service.jobs.recovery import fail_stale_jobs
 from service.jobs.runner_state import OK, UNAVAILABLE, UNKNOWN, RunnerState
 from service.jobs.store import FAILED, QUEUED, Job, JobStore
@@ -138,7 +138,7 @@ class CeleryRunner:
         self.celery.send_task(
             RUN_JOB_TASK,
             args=[job_id],
-            kwargs={"root_path": self.settings.root_path},
+            headers={ROOT_PATH_HEADER: self.settings.root_path},
             retry=True,
             retry_policy=PUBLISH_RETRY,
         )

@@ -5,12 +5,21 @@ message carries. A message without it uses the worker's own
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 from pathlib import Path
 
 from models.registry import Registry
-from service.jobs.celery_app import RUN_JOB_TASK, make_celery
+from service.jobs.celery_app import (
+    JOB_QUEUE,
+    ROOT_PATH_HEADER,
+    RUN_JOB_TASK,
+    make_celery,
+)
+from service.jobs.celery_runner import CeleryRunner
 from service.jobs.store import FINISHED, Job, JobStore, sqlite_url
+from service.settings import Settings
 from tests.conftest import ROOT
 from tests.service.jobs_support import finished, tiny_job
 from tests.service.test_celery import (
@@ -85,7 +94,9 @@ def test_message_without_root_path_runs(tmp_path: Path) -> None:
         rooted = store.create("train", INVALID_SERIES_PARAMS)
         celery = make_celery(BROKER_URL)
         celery.send_task(RUN_JOB_TASK, args=[old_style.id])
-        celery.send_task(RUN_JOB_TASK, args=[rooted.id], kwargs={"root_path": "/rnn"})
+        celery.send_task(
+            RUN_JOB_TASK, args=[rooted.id], headers={ROOT_PATH_HEADER: "/rnn"}
+        )
         old_done = wait_in_store(store, worker, old_style.id)
         rooted_done = wait_in_store(store, worker, rooted.id)
     finally:
@@ -98,6 +109,38 @@ def test_message_without_root_path_runs(tmp_path: Path) -> None:
     assert old_done.error == invalid_series_error("/worker")
     assert rooted_done.status == "failed"
     assert rooted_done.error == invalid_series_error("/rnn")
+
+
+def test_root_path_sent_as_header(tmp_path: Path) -> None:
+    """Check that the API's message carries its root path in a header and
+    the job id as its only argument, the arguments that workers of every
+    release accept."""
+    client = redis_or_skip()
+    client.flushdb()
+    settings = Settings(
+        runner="celery",
+        broker_url=BROKER_URL,
+        root_path="/rnn",
+        data_dir=tmp_path / "data",
+    )
+    store = JobStore(sqlite_url(tmp_path / "jobs.db"))
+    runner = CeleryRunner(settings, store)
+    try:
+        job = store.create("train", INVALID_SERIES_PARAMS)
+        runner.submitted(job)
+        raw = client.lrange(JOB_QUEUE, 0, -1)
+    finally:
+        store.close()
+        client.flushdb()
+        client.close()
+
+    assert len(raw) == 1
+    payload = json.loads(raw[0])
+    args, kwargs, _ = json.loads(base64.b64decode(payload["body"]))
+    assert payload["headers"]["task"] == RUN_JOB_TASK
+    assert payload["headers"][ROOT_PATH_HEADER] == "/rnn"
+    assert args == [job.id]
+    assert kwargs == {}
 
 
 def invalid_series_error(root_path: str) -> str:
