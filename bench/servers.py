@@ -4,7 +4,6 @@ and the bare app as subprocesses, and their resident memory."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from typing import IO
 import httpx
 import torch
 
+from bench.ports import free_port
 from models.data.bundled import load_bundled
 from models.pipeline import train_and_register
 from models.registry import Registry
@@ -45,12 +45,6 @@ def make_registry(
     for _ in range(versions - 1):
         registry.write(spec.name, loaded.model.state_dict(), metadata)
     return registry
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -18,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bench.ports import free_port
 from models.registry import Registry
 from models.spec import BundledData, SyntheticData, TrainingSpec
 
@@ -118,57 +117,6 @@ def cell_registry(
     sine = SyntheticData(generator="noisy_sine", length=400, level=10.0)
     train_and_register(tiny_spec(name="rnn", cell="rnn", data=sine), registry)
     return registry
-
-
-# The ports that test servers may use, as "LOW-HIGH" such as "18500-18599".
-# Set it on a machine where each user has a range of ports. Unset, any free
-# port is used.
-PORTS_VARIABLE = "RNN_FORECAST_TEST_PORTS"
-_next_port = itertools.count()
-
-
-def free_port() -> int:
-    """Find a port of 127.0.0.1 that no socket is bound to, in the range of
-    ``RNN_FORECAST_TEST_PORTS`` when that is set.
-
-    The ports of the range are tried in turn, so a port that was just
-    returned comes again only after every other port of the range.
-    """
-    ports = os.environ.get(PORTS_VARIABLE)
-    if not ports:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            return int(sock.getsockname()[1])
-
-    low, high = _port_range(ports)
-    size = high - low + 1
-    for _ in range(size):
-        port = low + next(_next_port) % size
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(
-        f"{PORTS_VARIABLE}={ports}: no free port in the range; stop the "
-        "servers that use them or give a wider range"
-    )
-
-
-def _port_range(ports: str) -> tuple[int, int]:
-    """Parse ``LOW-HIGH`` into its first and last port; raise ``ValueError``
-    naming the variable when it is invalid."""
-    low, _, high = ports.partition("-")
-    try:
-        first, last = int(low), int(high)
-    except ValueError:
-        first, last = 0, -1
-    if not 1 <= first <= last <= 65535:
-        raise ValueError(
-            f"{PORTS_VARIABLE}={ports!r} is invalid; give a range such as 18500-18599"
-        )
-    return first, last
 
 
 class LiveServer:

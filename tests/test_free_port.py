@@ -1,4 +1,4 @@
-"""The ports that test servers listen on."""
+"""The ports that test and benchmark servers listen on."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from tests.conftest import PORTS_VARIABLE, free_port
+from bench.ports import PORTS_VARIABLE, free_port
 
 
 def test_free_port_within_range(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,11 +6,13 @@ import pytest
 import torch
 from torch import nn
 
+from bench import servers
 from bench.common import Summary, check_repeats, interleave, ratio, verdict
 from bench.darts_models import missing_message
 from bench.flops import forward_flops, training_epoch_flops
 from bench.gru_layer import GRULayer, largest_gradient_gap, run_layers
 from bench.load import _parse_wrk, check_target
+from bench.ports import PORTS_VARIABLE, free_port
 from bench.servers import BENCH_SPEC
 from bench.serving import results_name
 from models.spec import TrainingSpec
@@ -155,3 +157,10 @@ def test_serving_results_name_the_model_size() -> None:
     assert results_name(small) == "serving-h8-l1"
     assert results_name(BENCH_SPEC, torch_operator=True) == "serving-torch-operator"
     assert results_name(small, torch_operator=True) == "serving-h8-l1-torch-operator"
+
+
+def test_bench_servers_take_port_range(monkeypatch: pytest.MonkeyPatch) -> None:
+    port = free_port()
+    monkeypatch.setenv(PORTS_VARIABLE, f"{port}-{port}")
+
+    assert servers.free_port() == port
