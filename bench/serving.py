@@ -171,8 +171,9 @@ def measure(
 
 def batch_counters(server: Server, name: str) -> tuple[float, float] | None:
     """Forward passes and the requests in them since ``serve`` started, from
-    its ``/metrics``; None for the bare app, which has no model."""
-    if name == BARE:
+    its ``/metrics``; None for the bare app and any other server without a
+    model."""
+    if name not in (BATCHED, UNBATCHED):
         return None
     text = httpx.get(server.url + "/metrics", timeout=30).text
     values = {}
