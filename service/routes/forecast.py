@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from json.encoder import encode_basestring_ascii
 from typing import NamedTuple
 
+import msgspec
 from fastapi import APIRouter, Request, Response
 
 from models.errors import LimitExceededError
@@ -178,9 +179,8 @@ def response_json(
     if result.lower is None and result.upper is None and _plain_floats(result.values):
         points = ",".join(
             [
-                f'{{"date":"{d}","value":{float.__repr__(v)},'
-                '"lower":null,"upper":null}'
-                for d, v in zip(result.dates, result.values, strict=True)
+                f'{{"date":"{d}","value":{v},"lower":null,"upper":null}}'
+                for d, v in zip(result.dates, float_reprs(result.values), strict=True)
             ]
         )
     else:
@@ -209,6 +209,25 @@ def _points(result: Forecast) -> str:
             )
         ]
     )
+
+
+def float_reprs(values: list[float]) -> list[str]:
+    """Return ``float.__repr__`` of each finite ``float`` of ``values``.
+
+    ``float.__repr__`` finds the shortest digits with bignum arithmetic
+    (David Gay's dtoa). For the 10 values of a forecast that took about
+    67,000 of the 955,000 instructions of a request with a 61-row history
+    (callgrind). msgspec 0.23's JSON encoder writes the same shortest
+    round-trip digits with far fewer. Its notation differs only for values
+    below 1e-4, which it may write positionally (0.00001 against 1e-05),
+    and for exponents, which it writes without "+" (1e16 against 1e+16).
+    So a list whose text has neither "e" nor "0.0000" is split into the
+    reprs, and any other list goes through ``float.__repr__``.
+    """
+    text = msgspec.json.encode(values)
+    if b"e" in text or b"0.0000" in text:
+        return [float.__repr__(value) for value in values]
+    return text[1:-1].decode().split(",")
 
 
 def _plain_floats(values: list[float]) -> bool:

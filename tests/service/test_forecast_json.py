@@ -6,12 +6,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import random
+import struct
 
 import pytest
 
 from models.forecasting import Forecast
 from models.registry import Registry
-from service.routes.forecast import response_json
+from service.routes.forecast import float_reprs, response_json
 from service.schemas import ForecastPoint, ForecastResponse
 from tests.conftest import LiveServer
 
@@ -113,6 +115,51 @@ def test_response_json_equals_json_dumps(
         "level": level,
     }
     assert written == json.dumps(expected, separators=(",", ":")).encode()
+
+
+# values where msgspec's notation differs from repr, and their neighbours
+NOTATION_EDGES = [
+    0.0,
+    -0.0,
+    5.0,
+    1e-4,
+    math.nextafter(1e-4, 0),
+    9.999e-05,
+    1e-05,
+    -1e-07,
+    5e-324,
+    1e15,
+    math.nextafter(1e16, 0),
+    1e16,
+    -1.5e16,
+    1e22,
+    1.7976931348623157e308,
+    10.00001,
+    504.43497063123124,
+]
+
+
+@pytest.mark.parametrize("value", NOTATION_EDGES)
+def test_float_reprs_notation_edges(value: float) -> None:
+    assert float_reprs([value]) == [repr(value)]
+    assert float_reprs([1.5, value, 2.25]) == ["1.5", repr(value), "2.25"]
+
+
+def test_float_reprs_random_doubles() -> None:
+    generator = random.Random(7)
+    values = []
+    while len(values) < 20_000:
+        bits = struct.pack("<Q", generator.getrandbits(64))
+        value = struct.unpack("<d", bits)[0]
+        if math.isfinite(value):
+            values.append(value)
+    values += [
+        generator.uniform(-1, 1) * 10.0 ** generator.randint(-6, 18)
+        for _ in range(20_000)
+    ]
+
+    for value in values:
+        assert float_reprs([value]) == [repr(value)], value
 
 
 def test_response_json_rejects_non_finite() -> None:
