@@ -196,19 +196,29 @@ def response_json(
 
 
 def _points(result: Forecast) -> str:
-    """Write the forecast points, each value through ``_number``."""
+    """Write the forecast points, each list of values through
+    ``_number_texts``."""
     steps = len(result.values)
-    lower = result.lower if result.lower is not None else [None] * steps
-    upper = result.upper if result.upper is not None else [None] * steps
+    values = _number_texts(result.values, steps)
+    lower = _number_texts(result.lower, steps)
+    upper = _number_texts(result.upper, steps)
     return ",".join(
         [
-            f'{{"date":"{d}","value":{_number(v)},'
-            f'"lower":{_number(lo)},"upper":{_number(up)}}}'
-            for d, v, lo, up in zip(
-                result.dates, result.values, lower, upper, strict=True
-            )
+            f'{{"date":"{d}","value":{v},"lower":{lo},"upper":{up}}}'
+            for d, v, lo, up in zip(result.dates, values, lower, upper, strict=True)
         ]
     )
+
+
+def _number_texts(values: list[float] | None, steps: int) -> list[str]:
+    """Write each of ``values`` as ``_number`` does, or ``steps`` nulls
+    when ``values`` is None. Lists of finite floats go through
+    ``float_reprs``."""
+    if values is None:
+        return ["null"] * steps
+    if _plain_floats(values):
+        return float_reprs(values)
+    return [_number(value) for value in values]
 
 
 def float_reprs(values: list[float]) -> list[str]:
