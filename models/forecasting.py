@@ -71,13 +71,24 @@ def required_rows(loaded: LoadedModel) -> int:
 
 
 def check_horizon(loaded: LoadedModel, horizon: int) -> None:
+    """Raise a ``horizon`` error unless ``horizon`` is 1 to the number of
+    steps that ``loaded`` forecasts."""
     if not 1 <= horizon <= loaded.horizon:
         raise InvalidInputError(
             f"horizon={horizon} is out of range for {loaded.name}:"
-            f"{loaded.version}, which forecasts 1 to {loaded.horizon} steps; "
-            f"request a horizon between 1 and {loaded.horizon}",
+            f"{loaded.version}, {horizon_fix(loaded.horizon)}",
             field="horizon",
         )
+
+
+def horizon_fix(steps: int) -> str:
+    """Return the end of a horizon error for a model that forecasts
+    ``steps`` steps: what it forecasts and which horizon to request."""
+    if steps == 1:
+        return "which forecasts 1 step; request a horizon of 1"
+    return (
+        f"which forecasts 1 to {steps} steps; request a horizon between 1 and {steps}"
+    )
 
 
 def build_input(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from models.errors import InvalidInputError
-from models.forecasting import build_input, run_batch
+from models.forecasting import build_input, horizon_fix, run_batch
 from models.registry import Registry
 
 
@@ -83,3 +83,14 @@ def test_tiny_positive_closes_forecast_tiny_prices(trained_registry: Registry) -
 
     for value in run_batch(loaded, [item])[0].values:
         assert 0.5e-300 < value < 2e-300
+
+
+@pytest.mark.parametrize(
+    ("steps", "fix"),
+    [
+        (1, "which forecasts 1 step; request a horizon of 1"),
+        (5, "which forecasts 1 to 5 steps; request a horizon between 1 and 5"),
+    ],
+)
+def test_horizon_fix_counts_steps(steps: int, fix: str) -> None:
+    assert horizon_fix(steps) == fix
