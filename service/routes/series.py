@@ -226,10 +226,10 @@ def get_series(
     """The response carries the description's `ETag`, for the `If-Match` of
     a delete."""
     info = read_series_info(settings, series_id, parsing)
-    return json_with_etag(request, described(info))
+    return json_with_etag(request, series_out(info))
 
 
-def described(info: dict[str, Any]) -> dict[str, Any]:
+def series_out(info: dict[str, Any]) -> dict[str, Any]:
     """Return the stored description ``info`` of an upload as the routes
     send it."""
     return SeriesOut.model_validate(info).model_dump(mode="json")
@@ -238,7 +238,7 @@ def described(info: dict[str, Any]) -> dict[str, Any]:
 def series_etag(info: dict[str, Any]) -> str:
     """Return the ETag of the stored description ``info``, the one that
     ``GET /v1/series/{series_id}`` sends."""
-    return content_etag(json_body(described(info)))
+    return content_etag(json_body(series_out(info)))
 
 
 class SeriesList(BaseModel):
