@@ -9,10 +9,11 @@ and sends the same response body::
 
     .venv/bin/python -m bench.serving_ceiling [--repeats 5] [--seconds 3]
 
-The raw app on ``serve``'s server code is the most that ``serve`` could
-answer with its HTTP server as it is. The two raw apps differ only by
-this project's HTTP layer (the head deadline, the head size limit and
-the ordering of pipelined error responses). The figures go to
+The raw app on ``serve``'s server code gives the highest request rate
+that ``serve`` could reach with its HTTP server as it is. The two raw
+apps differ only by this project's HTTP layer (the head deadline, the
+head size limit and the ordering of pipelined error responses). The
+figures go to
 ``bench/results/serving_ceiling.json``.
 """
 

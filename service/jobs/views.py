@@ -230,10 +230,10 @@ def job_response(
     ``/v1/jobs``."""
     link = public_path(request, f"{base_path}/{job.id}")
     headers = {"Location": link} if status_code == 202 else None
-    shown = job_out(job, public_path(request, base_path), root_path_of(request))
+    view = job_out(job, public_path(request, base_path), root_path_of(request))
     return json_with_etag(
         request,
-        shown.model_dump(mode="json"),
+        view.model_dump(mode="json"),
         etag=job_etag(job),
         status_code=status_code,
         headers=headers,

@@ -223,8 +223,8 @@ def get_series(
     settings: SettingsDep,
     parsing: UploadParsingDep,
 ) -> Response:
-    """The response carries the description's `ETag`, for the `If-Match` of
-    a delete."""
+    """Return the description with its `ETag`, which a delete can send in
+    `If-Match`."""
     info = read_series_info(settings, series_id, parsing)
     return json_with_etag(request, series_out(info))
 
