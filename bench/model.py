@@ -10,6 +10,13 @@ served path (scaling, forward, prices, dates), and the bare model on a
 window of one step, whose time is the per-call cost of torch's recurrent
 operator (its oneDNN setup) with almost no arithmetic.
 
+Each row also gives the arithmetic rate, the analytic FLOP of its windows
+(``bench.flops``) over the median process CPU time per call, against the
+float32 matmul peak per CPU second measured in the same run with the same
+thread count: how close a batch comes to the physical limit on the cost
+of a row. CPU time, unlike wall time, barely moves when other processes
+share the cores.
+
     .venv/bin/python -m bench.model [--repeats 5]
 """
 
@@ -17,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -37,6 +45,7 @@ from bench.common import (
     verdict,
     write_json,
 )
+from bench.flops import forward_flops, matmul_peak_gflops
 from bench.servers import BENCH_SPEC, make_registry
 from models.forecasting import build_input, run_batch
 from models.nn import infer_kernel
@@ -44,6 +53,9 @@ from models.registry import LoadedModel
 
 TARGET = 1.2
 CALLS = {1: 300, 16: 40, 256: 10}
+# the contender whose window is one step long; the others run T = lookback
+ONE_STEP = "bare LSTM + Linear, T = 1"
+TORCH_OPERATOR = "served forecaster, torch operator"
 
 
 class Bare(nn.Module):
@@ -59,14 +71,19 @@ class Bare(nn.Module):
         return self.head(out[:, -1])
 
 
-def per_call(function: Callable[[], object], calls: int) -> Callable[[], float]:
-    """Wrap ``function`` in a measure of its mean seconds over ``calls`` calls."""
+def per_call(
+    function: Callable[[], object], calls: int, cpu: list[float]
+) -> Callable[[], float]:
+    """Wrap ``function`` in a measure of its mean wall seconds over ``calls``
+    calls; each measure also appends the mean process CPU seconds per call
+    to ``cpu``."""
 
     def measure() -> float:
         with torch.inference_mode():
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             for _ in range(calls):
                 function()
+            cpu.append((time.process_time() - cpu_started) / calls)
             return (time.perf_counter() - started) / calls
 
     return measure
@@ -85,7 +102,14 @@ def without_kernel(function: Callable[[], float]) -> Callable[[], float]:
     return measure
 
 
-def contenders(loaded: LoadedModel, batch: int) -> dict[str, Callable[[], float]]:
+Measures = dict[str, Callable[[], float]]
+
+
+def contenders(
+    loaded: LoadedModel, batch: int, cpu: dict[str, list[float]]
+) -> Measures:
+    """The measures of one batch size; each appends its CPU seconds per call
+    to ``cpu[name]``."""
     spec = BENCH_SPEC
     bare = Bare(spec.hidden_size, spec.num_layers, spec.horizon).eval()
     bare.load_state_dict(loaded.model.state_dict())
@@ -93,17 +117,28 @@ def contenders(loaded: LoadedModel, batch: int) -> dict[str, Callable[[], float]
     one_step = torch.randn(batch, 1, 1)
     item = build_input(loaded, spec.horizon)
     calls = CALLS[batch]
-    return {
-        "served forecaster": per_call(lambda: loaded.model.infer(x), calls),
-        "served forecaster, torch operator": without_kernel(
-            per_call(lambda: loaded.model.infer(x), calls)
-        ),
-        "bare LSTM + Linear": per_call(lambda: bare(x), calls),
-        "bare LSTM + Linear, T = 1": per_call(lambda: bare(one_step), calls),
-        "run_batch (whole forecast)": per_call(
-            lambda: run_batch(loaded, [item] * batch), calls
-        ),
+    functions: dict[str, Callable[[], object]] = {
+        "served forecaster": lambda: loaded.model.infer(x),
+        TORCH_OPERATOR: lambda: loaded.model.infer(x),
+        "bare LSTM + Linear": lambda: bare(x),
+        ONE_STEP: lambda: bare(one_step),
+        "run_batch (whole forecast)": lambda: run_batch(loaded, [item] * batch),
     }
+    measures = {
+        name: per_call(function, calls, cpu.setdefault(name, []))
+        for name, function in functions.items()
+    }
+    measures[TORCH_OPERATOR] = without_kernel(measures[TORCH_OPERATOR])
+    return measures
+
+
+def window_flops(name: str) -> int:
+    """Analytic FLOP of one window of the contender ``name``."""
+    spec = BENCH_SPEC
+    steps = 1 if name == ONE_STEP else spec.lookback
+    return forward_flops(
+        spec.cell, spec.hidden_size, spec.num_layers, steps, spec.horizon
+    )
 
 
 def main() -> None:
@@ -118,6 +153,8 @@ def main() -> None:
         parser.error("the inference kernel could not be built; see the warning")
     env = environment()
     print_environment(env)
+    peak = matmul_peak_gflops()[1]
+    print(f"float32 matmul peak: {peak:.1f} GFLOP per CPU second")
 
     with tempfile.TemporaryDirectory() as folder:
         registry = make_registry(Path(folder) / "registry")
@@ -126,16 +163,22 @@ def main() -> None:
     results: dict[str, Any] = {}
     rows, targets = [], []
     for batch in CALLS:
-        samples = interleave(contenders(loaded, batch), args.repeats)
+        cpu: dict[str, list[float]] = {}
+        samples = interleave(contenders(loaded, batch, cpu), args.repeats)
         base = samples["bare LSTM + Linear"]
         for name, values in samples.items():
             summary = Summary.of(values)
             throughput = batch / summary.median
+            cpu_per_call = statistics.median(cpu[name][-args.repeats :])
+            gflops = window_flops(name) * batch / cpu_per_call / 1e9
             relative = ratio(values, base)
             results[f"{name} @ {batch}"] = {
                 "batch": batch,
                 "seconds_per_call": summary.to_dict(),
                 "windows_per_second": throughput,
+                "cpu_seconds_per_call": cpu_per_call,
+                "gflop_per_cpu_second": gflops,
+                "share_of_peak": gflops / peak,
                 "ratio_to_bare": relative,
             }
             rows.append(
@@ -144,6 +187,7 @@ def main() -> None:
                     batch,
                     format_range(summary, 1e3, 3),
                     f"{throughput:,.0f}",
+                    f"{gflops:.1f} ({gflops / peak:.0%})",
                     f"{relative:.3f}",
                 ]
             )
@@ -161,11 +205,19 @@ def main() -> None:
 
     print_table(
         "Forward pass (LSTM, hidden 64, 2 layers, T = 60, K = 10)",
-        ["contender", "batch", "ms per call", "windows/s", "x bare"],
+        [
+            "contender",
+            "batch",
+            "ms per call",
+            "windows/s",
+            "GFLOP per CPU s (of peak)",
+            "x bare",
+        ],
         rows,
     )
     print_table("Targets", ["ratio", "value", "target", "verdict"], targets)
-    write_json("model", {"environment": env, "results": results, "targets": targets})
+    summary = {"environment": env, "matmul_peak_gflops": peak, "results": results}
+    write_json("model", {**summary, "targets": targets})
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from bench.darts_models import missing_message
 from bench.flops import forward_flops, training_epoch_flops
 from bench.gru_layer import GRULayer, largest_gradient_gap, run_layers
 from bench.load import _parse_wrk, check_target
+from bench.model import ONE_STEP, window_flops
 from bench.ports import PORTS_VARIABLE, free_port
 from bench.servers import BENCH_SPEC
 from bench.serving import results_name
@@ -51,6 +52,12 @@ def test_epoch_flops_count_backward_twice() -> None:
     spec = TrainingSpec()
     forward = forward_flops("lstm", 64, 2, 60, 10)
     assert training_epoch_flops(spec, 100, 10) == forward * (3 * 100 + 10)
+
+
+def test_model_rows_count_their_own_window_length() -> None:
+    full = window_flops("served forecaster")
+    assert full == forward_flops("lstm", 64, 2, BENCH_SPEC.lookback, 10)
+    assert window_flops(ONE_STEP) == forward_flops("lstm", 64, 2, 1, 10)
 
 
 def test_wrk_output_is_parsed() -> None:
