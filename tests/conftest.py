@@ -41,6 +41,13 @@ def _ignore_hangups(signum: int, frame: object) -> None:
 if signal.getsignal(signal.SIGHUP) == signal.SIG_IGN:
     signal.signal(signal.SIGHUP, _ignore_hangups)
 
+# A command started with `&` by a shell without job control starts with
+# SIGINT ignored, and Python then leaves it ignored: the tests that send
+# Ctrl-C to this process or to the commands it starts would find it
+# ignored. Python's own handler restores what an interactive start has.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Delete the run's cache folder if this file created it."""
