@@ -43,6 +43,21 @@ def free_port() -> int:
     )
 
 
+def worker_range(ports: str, worker: int, workers: int) -> str:
+    """The ``worker``-th (from 0) of ``workers`` equal parts of the range
+    ``ports`` ("LOW-HIGH"), so that processes running side by side never
+    try the same port; raise ``ValueError`` when a part would be empty."""
+    low, high = _port_range(ports)
+    size = (high - low + 1) // workers
+    if size < 1:
+        raise ValueError(
+            f"{PORTS_VARIABLE}={ports!r} has fewer ports than the {workers} "
+            "test processes; give a wider range"
+        )
+    first = low + worker * size
+    return f"{first}-{first + size - 1}"
+
+
 def _port_range(ports: str) -> tuple[int, int]:
     """Parse ``LOW-HIGH`` into its first and last port; raise ``ValueError``
     naming the variable when it is invalid."""

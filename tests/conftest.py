@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bench.ports import free_port
+from bench.ports import PORTS_VARIABLE, free_port, worker_range
 from models.registry import Registry
 from models.spec import BundledData, SyntheticData, TrainingSpec
 
@@ -47,6 +47,29 @@ if signal.getsignal(signal.SIGHUP) == signal.SIG_IGN:
 # ignored. Python's own handler restores what an interactive start has.
 if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+# ``make test`` runs the tests in two processes (pytest-xdist). Each takes
+# its own part of the port range, when one is set.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+if _WORKER and os.environ.get(PORTS_VARIABLE):
+    os.environ[PORTS_VARIABLE] = worker_range(
+        os.environ[PORTS_VARIABLE],
+        int(_WORKER.removeprefix("gw")),
+        int(os.environ["PYTEST_XDIST_WORKER_COUNT"]),
+    )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Put the Celery tests in one group, which pytest-xdist runs in one
+    process: they share one Redis database, and their workers answer
+    control broadcasts, whose pub/sub channels ignore the database number,
+    so two processes' tests would take each other's messages. This runs
+    before pytest-xdist's own hook reads the groups."""
+    for item in items:
+        if item.path.name.startswith("test_celery"):
+            item.add_marker(pytest.mark.xdist_group("celery"))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

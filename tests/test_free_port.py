@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from bench.ports import PORTS_VARIABLE, free_port
+from bench.ports import PORTS_VARIABLE, free_port, worker_range
 
 
 def test_free_port_within_range(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -32,3 +32,14 @@ def test_free_port_invalid_range(monkeypatch: pytest.MonkeyPatch, ports: str) ->
 
     with pytest.raises(ValueError, match=PORTS_VARIABLE):
         free_port()
+
+
+def test_worker_ranges_split_the_range_without_overlap() -> None:
+    parts = [worker_range("18500-18599", worker, 3) for worker in range(3)]
+
+    assert parts == ["18500-18532", "18533-18565", "18566-18598"]
+
+
+def test_worker_range_narrower_than_workers_is_rejected() -> None:
+    with pytest.raises(ValueError, match="fewer ports than the 3 test processes"):
+        worker_range("18500-18501", 0, 3)

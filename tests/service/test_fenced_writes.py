@@ -12,14 +12,16 @@ import logging
 import multiprocessing
 import os
 import signal
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import make_url, update
 
 from models.registry import Registry
+from models.sql_urls import sqlite_file
 from service.jobs.execution import claim_and_execute
 from service.jobs.inhost import run_child
 from service.jobs.recovery import fail_interrupted, fail_stale_jobs
@@ -43,6 +45,8 @@ RESUME_EXIT_SECONDS = 60.0
 # seconds that a paused test job gets to reach its first training epoch
 FIRST_EPOCH_SECONDS = 120.0
 FENCED_LINE = "no longer owns the job"
+# pauses tried before a worker is found outside a write
+PAUSE_TRIES = 200
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -204,7 +208,7 @@ def test_resumed_worker_leaves_next_run_untouched(
     try:
         _wait_for_epoch(store, job_id)
         assert worker.pid is not None
-        os.kill(worker.pid, signal.SIGSTOP)
+        pause_outside_write(worker.pid, store)
         second = claim_again(store, job_id, "elsewhere:2")
         assert store.report(job_id, {"stage": "loading data"}, run=own_run(second))
         before = store.get(job_id)
@@ -225,6 +229,36 @@ def test_resumed_worker_leaves_next_run_untouched(
     fenced = [line for line in log.read_text().splitlines() if FENCED_LINE in line]
     assert len(fenced) == 1, log.read_text()
     assert job_id in fenced[0]
+
+
+def pause_outside_write(pid: int, store: JobStore) -> None:
+    """Stop process ``pid`` with SIGSTOP at a moment when it holds no write
+    lock on a SQLite job store. A SQLite writer stopped inside its
+    transaction keeps the whole database locked, so no other run could take
+    the job; on a loaded machine a heartbeat's write is often under way."""
+    path = sqlite_file(make_url(store.url))
+    for _ in range(PAUSE_TRIES):
+        os.kill(pid, signal.SIGSTOP)
+        if path is None or not _write_locked(path):
+            return
+        os.kill(pid, signal.SIGCONT)
+        time.sleep(0.01)
+    raise AssertionError(f"process {pid} held the write lock at every pause")
+
+
+def _write_locked(path: Path) -> bool:
+    """Whether another connection holds the write lock of the SQLite
+    database ``path``."""
+    conn = sqlite3.connect(path, timeout=0, isolation_level=None)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError:
+        return True
+    else:
+        conn.execute("ROLLBACK")
+        return False
+    finally:
+        conn.close()
 
 
 def _worker_settings(store: JobStore, tmp_path: Path) -> Settings:
