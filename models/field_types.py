@@ -67,9 +67,10 @@ def _example_in_range(value: float, handler: ValidatorFunctionWrapHandler) -> in
     the nearest bound of the field when ``handler`` rejects it as out of
     range, so that the suggestion is a value the field accepts."""
     example = _whole_example(value)
-    # NOTE: a server limit below the field's range, such as a lower
-    # RNN_FORECAST_MAX_HORIZON, is checked after validation and can still
-    # reject the example
+    # The service lowers a forecast horizon's example to the horizon that it
+    # accepts (service.horizon_examples). NOTE: other server limits below a
+    # field's range, such as a lower RNN_FORECAST_MAX_EPOCHS, are checked
+    # after validation and can still reject the example.
     try:
         handler(example)
     except ValidationError as exc:

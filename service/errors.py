@@ -32,6 +32,7 @@ from models.quoted_ids import shortened
 from service.body_examples import body_is_optional, smallest_body
 from service.field_errors import field_error, json_limit_message, null_body_message
 from service.header_values import quoted_header
+from service.horizon_examples import bound_horizon_examples
 from service.json_bodies import (
     DuplicateKeyError,
     NullBodyError,
@@ -193,7 +194,7 @@ async def validation_error_handler(request: Request, exc: Exception) -> JSONResp
         return problem(415, f"{given}; send JSON with Content-Type: application/json")
     docs = docs_path(request)
     example = smallest_body(request)
-    raw_errors = exc.errors()
+    raw_errors = await bound_horizon_examples(request, exc.errors(), exc.body)
     root_path = root_path_of(request)
     errors = [
         field_error(err, exc.body, docs, example, root_path) for err in raw_errors

@@ -253,8 +253,9 @@ def integer_error(
         ),
         ("POST", FORECAST, '{"horizon": 3.0}', "horizon", "3.0", 3),
         ("POST", FLOW, '{"seq_len": 1e2}', "seq_len", "100.0", 100),
-        # a whole value outside the field's range gets the nearest bound
-        ("POST", FORECAST, '{"horizon": 100.0}', "horizon", "100.0", 60),
+        # a whole value outside the field's range gets the nearest bound, and
+        # a forecast's horizon the 5 steps that nflx forecasts
+        ("POST", FORECAST, '{"horizon": 100.0}', "horizon", "100.0", 5),
         ("POST", FORECAST, '{"horizon": -3.0}', "horizon", "-3.0", 1),
         ("POST", TRAINING_JOBS, '{"batch_size": 1e6}', "batch_size", "1000000.0", 4096),
         ("POST", FLOW, '{"seq_len": 0.5}', "seq_len", "0.5", 2),
@@ -337,8 +338,8 @@ def test_non_finite_rejected_for_integer(
     field: str,
     read_as: str,
 ) -> None:
-    # 64 is outside the horizon's range, so its bound 60 is suggested instead
-    example = 60 if field == "horizon" else 64
+    # nflx forecasts 5 steps, so 5 is suggested for its horizon instead of 64
+    example = 5 if field == "horizon" else 64
 
     assert integer_error(live_server, method, path, text, field) == (
         f"Input should be an integer, but {NON_FINITE_REASONS[read_as]}; send a "
