@@ -14,6 +14,7 @@ import csv
 import json
 import math
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +100,13 @@ def cmd_forecast(args: argparse.Namespace, registry: Registry) -> int:
         print(json.dumps(body, separators=(",", ":")))
     else:
         print_forecast(body)
+    # stderr in both modes, so stdout keeps only the table or the JSON body,
+    # whose "warnings" list them too
+    for warning in result.warnings:
+        print(
+            f"warning: {option_of(warning.field, args.history)}: {warning.message}",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -289,4 +297,8 @@ def forecast_body(
         "history_source": source,
         "forecast": points,
         "level": level,
+        "warnings": [
+            {"field": warning.field, "type": warning.type, "message": warning.message}
+            for warning in result.warnings
+        ],
     }

@@ -26,6 +26,12 @@ from models.data.value_range import (
 )
 from models.data.windows import history_rows, to_prices, to_values
 from models.errors import InvalidInputError
+from models.history_range import (
+    ForecastWarning,
+    modelled_extremes,
+    range_warnings,
+    stored_tail_extremes,
+)
 from models.intervals import ConformalIntervals
 from models.nn import infer_kernel
 from models.nn.forecaster import Forecaster
@@ -49,6 +55,8 @@ class ForecastInput:
     dates: list[str] | None = None
     # False when the closes are the tail of the version's training data
     from_request: bool = True
+    # facts about the closes that make the forecast less reliable
+    warnings: tuple[ForecastWarning, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -56,13 +64,14 @@ class Forecast:
     """Forecast prices (K,) on the next K NYSE sessions after the history.
 
     ``lower`` and ``upper`` (K,) are the prediction interval bounds when the
-    input asked for a level.
+    input asked for a level, and ``warnings`` are the input's.
     """
 
     dates: list[str]
     values: list[float]
     lower: list[float] | None = None
     upper: list[float] | None = None
+    warnings: tuple[ForecastWarning, ...] = ()
 
 
 def required_rows(loaded: LoadedModel) -> int:
@@ -111,27 +120,35 @@ def build_input(
     forecast: the last close multiplies a log-return forecast, and a change
     that flips the float32 rounding of a scaled value changes the network's
     output.
+
+    The input carries a warning when the modelled values of the rows kept
+    leave the range of the version's training part (``range_warnings``).
     """
     check_horizon(loaded, horizon)
     if level is not None:
         version_intervals(loaded).half_width(level, f"{loaded.name}:{loaded.version}")
+    needed = required_rows(loaded)
     last_row: int | None = None
     if dates is None or closes is None:
         last, values = loaded.tail_dates[-1], loaded.tail_close
+        extremes = stored_tail_extremes(loaded, needed)
     else:
         values = np.asarray(closes, dtype=np.float64)
-        _check_history(loaded, dates, values)
+        extremes = _check_history(loaded, dates, values)
         last, last_row = dates[-1], len(dates) - 1
 
-    needed = required_rows(loaded)
     last_date = last if isinstance(last, dt.date) else dt.date.fromisoformat(last)
+    from_request = last_row is not None
     return ForecastInput(
         closes=values[-needed:],
         last_date=last_date,
         horizon=horizon,
         level=level,
         dates=_forecast_dates(loaded, last_date, horizon, last_row),
-        from_request=last_row is not None,
+        from_request=from_request,
+        warnings=range_warnings(
+            loaded, extremes, min(needed, len(values)), from_request=from_request
+        ),
     )
 
 
@@ -209,7 +226,9 @@ def version_intervals(loaded: LoadedModel) -> ConformalIntervals:
 
 def _check_history(
     loaded: LoadedModel, dates: Sequence[str] | Sequence[dt.date], values: np.ndarray
-) -> None:
+) -> tuple[float, float]:
+    """Raise for a history that the version cannot forecast from. Return
+    the lowest and highest modelled value of the rows that it reads."""
     needed = required_rows(loaded)
     if len(values) < needed:
         raise InvalidInputError(
@@ -220,16 +239,22 @@ def _check_history(
             f"); send at least {plural(needed, 'row')}",
             field="history",
         )
-    if not _plainly_valid_closes(loaded, values, needed):
+    extremes = _plainly_valid_closes(loaded, values, needed)
+    if extremes is None:
         _check_closes(loaded, values, needed)
+        extremes = modelled_extremes(values[-needed:], loaded.target)
     if not all(map(operator.lt, dates, itertools.islice(dates, 1, None))):
         _check_dates(dates)
+    return extremes
 
 
-def _plainly_valid_closes(loaded: LoadedModel, values: np.ndarray, needed: int) -> bool:
-    """Return True when ``_check_closes`` would pass ``values`` (N,), in
-    about half its numpy calls; False means that it may not, and it runs to
-    find the error.
+def _plainly_valid_closes(
+    loaded: LoadedModel, values: np.ndarray, needed: int
+) -> tuple[float, float] | None:
+    """Return the lowest and highest modelled value of the last ``needed``
+    of ``values`` (N,) when ``_check_closes`` would pass them, in about half
+    its numpy calls. None means that it may not, and it runs to find the
+    error.
 
     The scaled bound is checked on the smallest and largest modelled value
     with the scaler's own arithmetic, which keeps their order because the
@@ -241,21 +266,23 @@ def _plainly_valid_closes(loaded: LoadedModel, values: np.ndarray, needed: int) 
     if len(closes) < len(values):
         earlier = values[:-needed]
         if not math.isfinite(earlier.min()) or not math.isfinite(earlier.max()):
-            return False
+            return None
     if not -MAX_ABS_VALUE <= low <= high <= MAX_ABS_VALUE:
-        return False
+        return None
 
     if loaded.target == "log_return":
         if not low > 0:
-            return False
+            return None
         logs = np.log(closes)
         steps = logs[1:] - logs[:-1]  # np.diff, without its Python overhead
         low, high = steps.min(), steps.max()
     scaler = loaded.scaler
-    return bool(
+    if not (
         -MAX_SCALED <= (low - scaler.shift) / scaler.scale
         and (high - scaler.shift) / scaler.scale <= MAX_SCALED
-    )
+    ):
+        return None
+    return float(low), float(high)
 
 
 def _check_closes(loaded: LoadedModel, values: np.ndarray, needed: int) -> None:
@@ -357,7 +384,9 @@ def run_batch(loaded: LoadedModel, inputs: Sequence[ForecastInput]) -> list[Fore
         values = chosen.tolist()
         if not all(map(math.isfinite, values)):
             values = _finite(loaded, item, chosen)
-        results.append(Forecast(dates=dates, values=values, lower=lower, upper=upper))
+        results.append(
+            Forecast(dates, values, lower=lower, upper=upper, warnings=item.warnings)
+        )
     return results
 
 

@@ -147,6 +147,19 @@ class ForecastPoint(BaseModel):
     )
 
 
+class ForecastWarningOut(BaseModel):
+    """A fact about a forecast's input that makes the forecast less reliable.
+
+    The only type is ``outside_training_range``: the history's modelled
+    values (closes, or their log returns for a log-return model) leave the
+    range of the version's training part, so the network extrapolates.
+    """
+
+    field: str = Field(description="The input that the warning is about")
+    type: str = Field(description="'outside_training_range'")
+    message: str = Field(description="What is outside which range, and the fix")
+
+
 class ForecastResponse(BaseModel):
     """A forecast and the version that made it."""
 
@@ -176,6 +189,11 @@ class ForecastResponse(BaseModel):
     forecast: list[ForecastPoint]
     level: float | None = Field(
         default=None, description="Level of the lower and upper bounds, if any"
+    )
+    warnings: list[ForecastWarningOut] = Field(
+        default_factory=list,
+        description="Facts about the input that make the forecast less "
+        "reliable; empty for a history within the training range",
     )
 
 

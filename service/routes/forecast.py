@@ -190,9 +190,21 @@ def response_json(
         f'{{"model":{model},"version":{int(version)},"horizon":{steps},'
         f'"last_history_date":"{last_date.isoformat()}",'
         f'"history_source":"{source}","forecast":[{points}],'
-        f'"level":{_number(level)}}}'
+        f'"level":{_number(level)},"warnings":[{_warnings(result)}]}}'
     )
     return text.encode()
+
+
+def _warnings(result: Forecast) -> str:
+    """Write the warnings of ``result`` as the items of a JSON array."""
+    return ",".join(
+        [
+            f'{{"field":{encode_basestring_ascii(warning.field)},'
+            f'"type":{encode_basestring_ascii(warning.type)},'
+            f'"message":{encode_basestring_ascii(warning.message)}}}'
+            for warning in result.warnings
+        ]
+    )
 
 
 def _points(result: Forecast) -> str:

@@ -121,6 +121,37 @@ def test_forecast_table_matches_http(
             assert float(cells[3]) == pytest.approx(point["upper"], abs=5e-5)
 
 
+@pytest.mark.parametrize("json_output", [False, True])
+def test_forecast_warns_far_history(
+    live_server: LiveServer,
+    trained_registry: Registry,
+    tmp_path: Path,
+    json_output: bool,
+) -> None:
+    """A history far above the sine version's training range gets the
+    forecast, the warning of the HTTP response and one ``warning:`` line."""
+    loaded = trained_registry.load("sine", 1)
+    rows = [
+        {"date": date, "close": 1e6 + index}
+        for index, date in enumerate(loaded.tail_dates)
+    ]
+    path = write_csv(tmp_path / "far.csv", rows)
+    options = ["--json"] if json_output else []
+
+    result = run_cli(
+        trained_registry.root, "forecast", "sine", *options, "--history", path
+    )
+
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(http_forecast(live_server, "sine", {"history": rows}))
+    [warning] = answer["warnings"]
+    assert result.stderr == f"warning: --history {path}: {warning['message']}\n"
+    if json_output:
+        assert json.loads(result.stdout) == answer
+    else:
+        assert len(result.stdout.splitlines()) == 2 + loaded.horizon
+
+
 def bad_history(tmp_path: Path, text: str, suffix: str = ".csv") -> str:
     path = tmp_path / f"history{suffix}"
     path.write_text(text)

@@ -12,6 +12,7 @@ import struct
 import pytest
 
 from models.forecasting import Forecast
+from models.history_range import ForecastWarning
 from models.registry import Registry
 from service.routes.forecast import float_reprs, response_json
 from service.schemas import ForecastPoint, ForecastResponse
@@ -75,6 +76,14 @@ def test_answer_has_every_schema_field(live_server: LiveServer) -> None:
         assert set(point) == set(ForecastPoint.model_fields)
 
 
+# two warnings whose texts JSON must escape: quotes, a backslash, a control
+# character and characters beyond ASCII
+WARNINGS = (
+    ForecastWarning("history", "outside_training_range", 'a "quoted" \\ path\n'),
+    ForecastWarning("hïstory", "type\t2", "range −1 to 1 ✓"),
+)
+
+
 @pytest.mark.parametrize(
     ("values", "bounds", "level"),
     [
@@ -87,14 +96,16 @@ def test_answer_has_every_schema_field(live_server: LiveServer) -> None:
         ([0.1 + 0.2], ([0.3], [1 / 3]), 0.01),
     ],
 )
+@pytest.mark.parametrize("warnings", [(), WARNINGS])
 def test_response_json_equals_json_dumps(
     values: list[float],
     bounds: tuple[list[float], list[float]] | None,
     level: float | None,
+    warnings: tuple[ForecastWarning, ...],
 ) -> None:
     dates = [f"2021-01-{day:02d}" for day in range(4, 4 + len(values))]
     lower, upper = bounds if bounds is not None else (None, None)
-    result = Forecast(dates=dates, values=values, lower=lower, upper=upper)
+    result = Forecast(dates, values, lower=lower, upper=upper, warnings=warnings)
     written = response_json('na"me', 7, dt.date(2020, 12, 31), "request", result, level)
     steps = len(values)
     expected = {
@@ -113,6 +124,10 @@ def test_response_json_equals_json_dumps(
             for i in range(steps)
         ],
         "level": level,
+        "warnings": [
+            {"field": item.field, "type": item.type, "message": item.message}
+            for item in warnings
+        ],
     }
     assert written == json.dumps(expected, separators=(",", ":")).encode()
 
