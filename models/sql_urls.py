@@ -34,22 +34,38 @@ def redact_storage(url: str) -> str:
 
 
 def shown_storage(url: str, data_dir: Path) -> str:
-    """Return ``url`` as ``redact_storage`` does, and for a SQLite file with
+    """Return ``url`` as ``redact_storage`` does, and for a SQLite file as a
+    plain SQLite URL of the file that SQLite opens (``sqlite_file``), with
     its path relative to ``data_dir``, or its file name alone when the file
-    lies outside ``data_dir``, so the URL does not show the host's folders."""
+    lies outside ``data_dir``, so the URL does not show the host's folders.
+
+    The shown URL keeps the connect arguments of SQLAlchemy's pysqlite
+    dialect other than ``uri``. It leaves out the parameters that only a
+    SQLite URI reads, such as ``mode``, because it is not a URI."""
     try:
         parsed = make_url(url)
     except ArgumentError:
         return redact_storage(url)
-    if parsed.get_backend_name() != "sqlite" or not _names_file(parsed):
+    if parsed.get_backend_name() != "sqlite":
+        return redact_storage(url)
+    try:
+        path = sqlite_file(parsed)
+    except ValueError:
+        return redact_storage(url)
+    if path is None:
         return redact_storage(url)
 
-    path = Path(parsed.database or "")
     try:
         shown = path.resolve().relative_to(data_dir.resolve())
     except ValueError:
         shown = Path(path.name)
-    return parsed.set(database=str(shown)).render_as_string(hide_password=True)
+    arguments = {
+        key: value
+        for key, value in parsed.query.items()
+        if key in PYSQLITE_ARGUMENTS and key != "uri"
+    }
+    plain = parsed.set(database=str(shown), query=arguments)
+    return plain.render_as_string(hide_password=True)
 
 
 def check_storage(
@@ -163,16 +179,6 @@ def _uri_flag(url: URL) -> bool:
         raise ValueError(
             f"uri={value!r} is not a boolean. Write uri=true or uri=false"
         ) from None
-
-
-def _names_file(url: URL) -> bool:
-    """Return whether the SQLite URL ``url`` names a file that SQLite
-    opens, False for an in-memory or temporary database or a URL that
-    ``sqlite_file`` rejects."""
-    try:
-        return sqlite_file(url) is not None
-    except ValueError:
-        return False
 
 
 def _plain_file(name: str) -> Path | None:

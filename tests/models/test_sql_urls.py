@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from models.errors import InvalidInputError
-from models.sql_urls import check_storage, sqlite_file
+from models.sql_urls import check_storage, shown_storage, sqlite_file
 
 # SQLAlchemy warns that it ignores SQLite URI parameters without uri=true
 IGNORED_QUERY = pytest.mark.filterwarnings("ignore:Query string argument")
@@ -137,3 +137,71 @@ def test_unopenable_sqlite_url_rejected(storage: str, reason: str) -> None:
     assert caught.value.message == (
         f"storage={storage} is not a SQLite URL that SQLite can open, because {reason}"
     )
+
+
+# each URL, with {folder} the data folder, and the URL that ``shown_storage``
+# shows for it: the file that SQLite opens, relative to the data folder, as a
+# plain SQLite URL that keeps the connect arguments other than uri
+SHOWN_FORMS = [
+    ("sqlite:///{folder}/study.db", "sqlite:///study.db"),
+    ("sqlite:///{folder}/sub/study.db?timeout=5", "sqlite:///sub/study.db?timeout=5"),
+    ("sqlite:///file:{folder}/jobs.db?mode=rwc&uri=true", "sqlite:///jobs.db"),
+    ("sqlite:///file://localhost{folder}/jobs.db?uri=true", "sqlite:///jobs.db"),
+    ("sqlite:///file:{folder}/my%2520jobs.db?uri=true", "sqlite:///my jobs.db"),
+    (
+        "sqlite:///file:{folder}/jobs.db%23part?mode=memory&uri=true",
+        "sqlite:///jobs.db",
+    ),
+    (
+        "sqlite:///file:{folder}/jobs.db?timeout=5&cache=private&uri=true",
+        "sqlite:///jobs.db?timeout=5",
+    ),
+    # without uri=true, a file: name is a path, and SQLAlchemy ignores mode
+    pytest.param(
+        "sqlite:///{folder}/file:jobs.db?mode=memory",
+        "sqlite:///file%3Ajobs.db",
+        marks=IGNORED_QUERY,
+    ),
+    # a name that does not start with file: gets the SQLite parameters appended
+    ("sqlite:///{folder}/jobs.db?mode=ro&uri=true", "sqlite:///jobs.db%3Fmode%3Dro"),
+]
+
+
+@pytest.mark.parametrize(("storage", "shown"), SHOWN_FORMS)
+def test_shown_storage_names_opened_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, storage: str, shown: str
+) -> None:
+    """Check the URL shown, and that it opens the file that the URL itself
+    opens when read from the data folder."""
+    monkeypatch.chdir(tmp_path)
+    url = storage.format(folder=tmp_path)
+
+    assert shown_storage(url, tmp_path) == shown
+    assert sqlite_file(make_url(shown)) == sqlite_file(make_url(url))
+
+
+@pytest.mark.parametrize(
+    "storage",
+    [
+        "sqlite:///file:jobs.db?mode=rwc&uri=true",
+        "sqlite:///file:{folder}/elsewhere/jobs.db?uri=true",
+        "sqlite:///file://localhost{folder}/elsewhere/jobs.db?uri=true",
+    ],
+)
+def test_shown_storage_outside_data_dir(tmp_path: Path, storage: str) -> None:
+    url = storage.format(folder=tmp_path)
+
+    assert shown_storage(url, tmp_path / "data") == "sqlite:///jobs.db"
+
+
+@pytest.mark.parametrize(
+    "storage",
+    [
+        "sqlite:///file::memory:?uri=true",
+        "sqlite:///file:jobs.db?mode=memory&uri=true",
+        "sqlite:///file://otherhost/jobs.db?uri=true",
+        "sqlite:///jobs.db?uri=maybe",
+    ],
+)
+def test_shown_storage_keeps_unopened_url(tmp_path: Path, storage: str) -> None:
+    assert shown_storage(storage, tmp_path) == storage
