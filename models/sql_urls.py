@@ -15,6 +15,7 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.util import asbool
 
 from models.errors import InvalidInputError
+from models.sql_parameters import check_parameters
 
 
 def redact_storage(url: str) -> str:
@@ -72,9 +73,10 @@ def check_storage(
     url: str, *, name: str = "storage", example: str = "sqlite:///var/optuna.db"
 ) -> None:
     """Raise ``InvalidInputError`` unless ``url`` parses as a SQLAlchemy URL
-    of a database that SQLAlchemy supports, its driver module imports, and
-    a SQLite URL names a file that SQLite opens (``sqlite_file``), not an
-    in-memory or temporary database.
+    of a database that SQLAlchemy supports, its driver module imports, a
+    SQLite URL names a file that SQLite opens (``sqlite_file``), not an
+    in-memory or temporary database, and the driver accepts the query
+    parameters that ``check_parameters`` checks.
 
     ``name`` is the option or setting that gave ``url``, and ``example`` a
     SQLite URL that suits it; the message names both.
@@ -105,6 +107,7 @@ def check_storage(
             "postgres extra installs",
             field="storage",
         ) from exc
+    check_parameters(parsed, name=name, redacted=redacted)
 
 
 def _check_sqlite_storage(url: URL, *, name: str, redacted: str, example: str) -> None:

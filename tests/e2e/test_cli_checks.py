@@ -167,6 +167,18 @@ def test_train_serve_busy_port_trains_nothing(tmp_path: Path) -> None:
             "RNN_FORECAST_TUNING_STORAGE=sqlite:///:memory: is an in-memory or "
             "temporary",
         ),
+        (
+            "RNN_FORECAST_JOB_STORE",
+            "sqlite:///var/jobs.db?timeout=abc",
+            "RNN_FORECAST_JOB_STORE=sqlite:///var/jobs.db?timeout=abc has the "
+            "invalid parameter timeout='abc'",
+        ),
+        (
+            "RNN_FORECAST_TUNING_STORAGE",
+            "postgresql+psycopg://user@127.0.0.1:5432/db?sslmode=on",
+            "RNN_FORECAST_TUNING_STORAGE=postgresql+psycopg://user@127.0.0.1:5432/"
+            "db?sslmode=on has the invalid parameter sslmode='on'",
+        ),
         ("RNN_FORECAST_DATA_DIR", "/proc/no-such/x", "cannot create the folder"),
         (
             "RNN_FORECAST_RUNNER",
