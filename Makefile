@@ -20,9 +20,9 @@ install: $(VENV)/.installed
 run: install
 	$(BIN)/rnn-forecast train --serve
 
-# two test processes; the Celery tests run in one of them
+# two test processes; the Celery tests run together in one of them
 test: install
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -n 2
 
 lint: install
 	$(BIN)/ruff check .

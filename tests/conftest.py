@@ -12,6 +12,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -60,16 +61,28 @@ if _WORKER and os.environ.get(PORTS_VARIABLE):
     )
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Put the Celery tests in one group, which pytest-xdist runs in one
-    process: they share one Redis database, and their workers answer
-    control broadcasts, whose pub/sub channels ignore the database number,
-    so two processes' tests would take each other's messages. This runs
-    before pytest-xdist's own hook reads the groups."""
-    for item in items:
-        if item.path.name.startswith("test_celery"):
-            item.add_marker(pytest.mark.xdist_group("celery"))
+# the files whose tests run one after another in one test process
+CELERY_TESTS = "test_celery*.py"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Give pytest-xdist a scheduler that runs the Celery tests together in
+    one process and hands out every other test on its own."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class CeleryTogether(LoadScopeScheduling):
+        """The Celery tests share one Redis database, and their workers
+        answer control broadcasts, whose pub/sub channels ignore the
+        database number, so two processes' Celery tests would take each
+        other's messages. They form one unit of work, which pytest-xdist
+        starts first because it is the largest."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            path = Path(nodeid.split("::", 1)[0])
+            return CELERY_TESTS if path.match(CELERY_TESTS) else nodeid
+
+    return CeleryTogether(config, log)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
