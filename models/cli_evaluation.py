@@ -12,8 +12,10 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from models.cli import (
     PATIENCE_OFF,
@@ -37,6 +39,9 @@ from models.paths import default_cache_dir
 from models.plurals import plural
 from models.registry import Registry
 from models.spec import TrainingSpec
+
+if TYPE_CHECKING:
+    from models.tuning import TuningSpec
 
 DEFAULT_EXPERIMENTS_DIR = Path("docs/experiments")
 REFIT_OFF = "to fit once at the first origin"
@@ -411,19 +416,21 @@ def cmd_tune(args: argparse.Namespace, registry: Registry) -> int:
     options = {**TUNE_OPTIONS, "base.epochs": epochs_name}
     params = validate_options(TuningSpec, fields, options)
     check_storage_option(args.storage)
-    check_startup_trials(params, params.resolved_study_name(), params.storage)
+    with study_database_errors(params):
+        check_startup_trials(params, params.resolved_study_name(), params.storage)
     if params.register_version:
         check_registry(registry.root)
     # a Ctrl-C or SIGTERM from the registry write on is held until the write
     # ends
     held_interrupt = HeldInterrupt()
     try:
-        summary = run_tuning(
-            params,
-            registry=registry,
-            cache_dir=default_cache_dir(),
-            before_write=held_interrupt.hold,
-        )
+        with study_database_errors(params):
+            summary = run_tuning(
+                params,
+                registry=registry,
+                cache_dir=default_cache_dir(),
+                before_write=held_interrupt.hold,
+            )
     finally:
         held_interrupt.release()
 
@@ -491,6 +498,29 @@ def space_file(path: Path) -> Any:
             f"--space {path}: {located(err, {}, SearchSpace)}" for err in exc.errors()
         ]
         raise ValueError("; ".join(problems)) from None
+
+
+@contextmanager
+def study_database_errors(params: TuningSpec) -> Iterator[None]:
+    """Raise the database errors of the block as ``InvalidInputError`` that
+    names ``--storage`` or ``RNN_FORECAST_TUNING_STORAGE``, whichever chose
+    the study database, with the reason and the fix. The option names the
+    default file too. Every SQL database that ``tune`` uses is the study
+    database."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from models.storage_errors import storage_open_error
+    from models.tuning import default_storage
+
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        configured = os.environ.get(TUNING_STORAGE_VARIABLE, "").strip()
+        name = TUNING_STORAGE_VARIABLE
+        if params.storage is not None or not configured:
+            name = "--storage"
+        url = params.storage or default_storage(create_folder=False)
+        raise storage_open_error(name, url, exc) from exc
 
 
 def check_storage_option(url: str | None) -> None:

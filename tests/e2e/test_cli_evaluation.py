@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from models.cli import main
+from tests.conftest import free_port
 from tests.e2e.test_cli import run_cli
 from tests.models.test_trial_heartbeats import heartbeats
 
@@ -135,6 +137,77 @@ def test_tune_storage_error_names_source(
     assert result.stderr.startswith(
         f"error: {name}=sqlite:// is an in-memory or temporary SQLite database"
     )
+
+
+def unopenable_storages(tmp_path: Path) -> list[tuple[str, str]]:
+    """Return study database URLs that SQLAlchemy fails to open, each with
+    the reason that the error should give."""
+    not_a_database = tmp_path / "notes.txt"
+    not_a_database.write_text("not a database\n")
+    missing = tmp_path / "missing" / "study.db"
+    return [
+        (
+            f"sqlite:///{missing}",
+            f"the folder {missing.parent} does not exist; create it, or name a "
+            "file in an existing folder",
+        ),
+        (
+            f"sqlite:///{tmp_path}",
+            f"{tmp_path} is a folder; name a file in it, such as "
+            f"{tmp_path / 'optuna.db'}",
+        ),
+        (
+            f"sqlite:///{not_a_database}",
+            "file is not a database; name a SQLite file that optuna created, "
+            "or a new file",
+        ),
+        (
+            f"postgresql+psycopg://root@127.0.0.1:{free_port()}/study",
+            "connection failed",
+        ),
+    ]
+
+
+def assert_storage_error(
+    result: subprocess.CompletedProcess[str], storage: str, reason: str
+) -> None:
+    """Check that ``tune`` exited 2 with one error line on ``storage`` that
+    starts with ``reason``."""
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(
+        f"error: --storage={storage}: cannot use the study database, because {reason}"
+    ), result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+
+
+def test_tune_unopenable_storage_names_option(tmp_path: Path) -> None:
+    for storage, reason in unopenable_storages(tmp_path):
+        before = sorted(tmp_path.rglob("*"))
+        result = run_cli(
+            tmp_path / "registry", "tune", *TINY, "--no-register", "--storage", storage
+        )
+
+        assert_storage_error(result, storage, reason)
+        assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_tune_unreadable_study_names_option(tmp_path: Path) -> None:
+    # --startup-trials above --trials reads the study's trials before any
+    # trial runs. A file that does not exist yet contains no study, so only the
+    # storages whose file or server exists fail there.
+    budget = ["--trials", "1", "--startup-trials", "3", "--study-name", "read"]
+    for storage, reason in unopenable_storages(tmp_path)[2:]:
+        result = run_cli(
+            tmp_path / "registry",
+            "tune",
+            *TINY,
+            *budget,
+            "--no-register",
+            "--storage",
+            storage,
+        )
+
+        assert_storage_error(result, storage, reason)
 
 
 @pytest.mark.slow
