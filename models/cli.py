@@ -42,7 +42,7 @@ from models.cli_data import (
     source_option_names,
     with_source_options,
 )
-from models.cli_inputs import read_json_file, split_version_ref
+from models.cli_inputs import input_path, read_json_file, split_version_ref
 from models.cli_outputs import (
     check_output_folder,
     check_registry,
@@ -199,7 +199,10 @@ def _add_train(commands: Any) -> None:
         help="end date of a yfinance download, excluded, YYYY-MM-DD",
     )
     train.add_argument(
-        "--spec", type=Path, default=None, help="JSON training spec; flags override"
+        "--spec",
+        type=input_path,
+        default=None,
+        help="JSON training spec; flags override",
     )
     train.add_argument(
         "--alias", action="append", default=[], help="alias to point at the version"

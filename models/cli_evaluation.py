@@ -30,7 +30,12 @@ from models.cli_data import (
     source_option_names,
     with_source_options,
 )
-from models.cli_inputs import output_path, read_json_file, split_version_ref
+from models.cli_inputs import (
+    input_path,
+    output_path,
+    read_json_file,
+    split_version_ref,
+)
 from models.cli_outputs import check_output_folder, check_registry
 from models.interrupts import HeldInterrupt, interrupted_after_write, stop_status
 from models.limits import limit_from_env
@@ -95,7 +100,7 @@ def register(commands: Any) -> None:
 
 def _add_spec_options(command: argparse.ArgumentParser) -> None:
     source = command.add_mutually_exclusive_group()
-    source.add_argument("--spec", type=Path, help="JSON training spec file")
+    source.add_argument("--spec", type=input_path, help="JSON training spec file")
     source.add_argument(
         "--model", help="use the spec of a stored version, NAME or NAME:VERSION"
     )
@@ -382,7 +387,9 @@ def _add_tune(commands: Any) -> None:
         default=2,
         help="epochs every trial completes before it can be pruned",
     )
-    tune.add_argument("--space", type=Path, default=None, help="JSON search space file")
+    tune.add_argument(
+        "--space", type=input_path, default=None, help="JSON search space file"
+    )
 
     tune.add_argument(
         "--no-register", action="store_true", help="do not register the best trial"

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from models.cli_inputs import read_json_file, split_version_ref
+from models.cli_inputs import input_path, read_json_file, split_version_ref
 from models.errors import InvalidInputError
 from models.forecasting import Forecast, build_input, run_batch
 from models.history_prices import RowPrices, check_row_prices
@@ -54,7 +54,7 @@ def register(commands: Any) -> None:
     )
     forecast.add_argument(
         "--history",
-        type=Path,
+        type=input_path,
         default=None,
         help="history file: a CSV with the header date,value, or a JSON array "
         'of {"date": "YYYY-MM-DD", "close": N} rows as in the HTTP '

@@ -20,7 +20,12 @@ import torch
 from pydantic import ValidationError
 
 from models.cli import off_flag
-from models.cli_inputs import output_path, read_json_file, split_version_ref
+from models.cli_inputs import (
+    input_path,
+    output_path,
+    read_json_file,
+    split_version_ref,
+)
 from models.diagnostic_limits import check_lag_batch
 from models.errors import InvalidInputError
 from models.gradient_inputs import NoiseInput, ValuesInput
@@ -142,7 +147,7 @@ def _add_flow(sub: Any) -> None:
     )
     flow.add_argument(
         "--values",
-        type=Path,
+        type=input_path,
         help="JSON file with the input sequence (T or T x F), in place of --input",
     )
 

@@ -103,6 +103,18 @@ def split_version_ref(label: str, ref: str) -> tuple[str, str]:
     return name, version or "latest"
 
 
+def input_path(text: str) -> Path:
+    """Parse the value of an option that names a file to read.
+
+    Raises ``argparse.ArgumentTypeError`` for an empty or blank value, which
+    ``Path`` would otherwise read as the current folder, as ``output_path``
+    does.
+    """
+    if not text.strip():
+        raise argparse.ArgumentTypeError("the path is empty; give the file to read")
+    return Path(text)
+
+
 def output_path(text: str) -> Path:
     """Parse the value of an option that names a file or folder to write.
 

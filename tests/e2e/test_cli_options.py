@@ -109,6 +109,32 @@ def test_empty_output_name_rejected(
     assert result.stdout == ""
 
 
+# each command with an option that reads a file
+INPUT_COMMANDS = [
+    (["train"], "--spec"),
+    (["backtest"], "--spec"),
+    (["tune", "--no-register"], "--spec"),
+    (["tune", "--no-register"], "--space"),
+    (["forecast", "nflx"], "--history"),
+    (["gradients", "flow"], "--values"),
+]
+
+
+@pytest.mark.parametrize(("command", "option"), INPUT_COMMANDS)
+@pytest.mark.parametrize("name", ["", " "])
+def test_empty_input_name_rejected(
+    tmp_path: Path, command: list[str], option: str, name: str
+) -> None:
+    # Path("") is the current folder, which the error would name as "."
+    result = run_cli(tmp_path / "registry", *command, option, name)
+
+    assert result.returncode == 2
+    assert (
+        f"error: argument {option}: the path is empty; give the file to read\n"
+    ) in result.stderr
+    assert result.stdout == ""
+
+
 def test_empty_out_folder_rejected(tmp_path: Path) -> None:
     result = run_cli(tmp_path / "registry", "experiments", "synthetic", "--out", "")
 
