@@ -50,11 +50,7 @@ class Preconditions:
                     etag,
                 )
             if not tag_listed(self.if_match, etag, strong=True):
-                raise _failed(
-                    f"If-Match {header_text(self.if_match)} does not match the "
-                    f"current ETag {etag}; {FIX}",
-                    etag,
-                )
+                raise _failed(_mismatch_message(self.if_match, etag), etag)
         if self.if_none_match is not None and etag is not None:
             if tag_listed(self.if_none_match, etag, strong=False):
                 raise _failed(
@@ -62,6 +58,23 @@ class Preconditions:
                     f"the resource, which exists with ETag {etag}; {FIX}",
                     etag,
                 )
+
+
+def _mismatch_message(if_match: str, etag: str) -> str:
+    """Explain why ``if_match`` does not match the current ETag ``etag``.
+
+    A client that copies a strong ETag with ``W/`` in front gets the tag to
+    send, because a weak tag never matches in If-Match's strong comparison,
+    whatever its opaque part.
+    """
+    header = header_text(if_match)
+    if not etag.startswith("W/") and tag_listed(if_match, etag, strong=False):
+        return (
+            f"If-Match {header} lists the current ETag {etag} only as a weak "
+            "tag, but If-Match compares entity tags strongly, so a weak tag "
+            f"never matches; send If-Match: {etag}, or leave the header out"
+        )
+    return f"If-Match {header} does not match the current ETag {etag}; {FIX}"
 
 
 async def read_preconditions(

@@ -240,6 +240,12 @@ def test_alias_put_if_match(client: httpx.Client) -> None:
     assert stale.status_code == 412
     assert stale.headers["etag"] == '"version-2"'
     assert weak.status_code == 412
+    # the weak form of the current tag gets the strong tag to send
+    assert weak.json()["detail"] == (
+        'If-Match W/"version-2" lists the current ETag "version-2" only as a '
+        "weak tag, but If-Match compares entity tags strongly, so a weak tag "
+        'never matches; send If-Match: "version-2", or leave the header out'
+    )
     assert client.get(alias_path("guarded")).json()["version"] == 2
 
 
