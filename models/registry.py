@@ -720,13 +720,15 @@ def _highest_written(base: Path) -> int:
             f"{label} in the registry is a folder, not a file; "
             "remove that folder, and the next version writes the file again"
         ) from None
+    except NotADirectoryError as exc:
+        if base.exists() and not base.is_dir():
+            raise CheckpointError(
+                f"{base.name} in the registry is a file, not a model folder; move "
+                "or remove the file, or choose another model name"
+            ) from None
+        raise _unreadable_highest(label, exc) from exc
     except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or str(exc)
-        raise CheckpointError(
-            f"file {label} in the registry cannot be read ({reason}); make it "
-            "a readable file that contains the highest version number this "
-            "model ever had"
-        ) from exc
+        raise _unreadable_highest(label, exc) from exc
     # A number longer than MAX_VERSION is invalid. Checking the length first
     # also avoids the ValueError of int() for thousands of digits.
     digits = text.lstrip("0")
@@ -737,6 +739,19 @@ def _highest_written(base: Path) -> int:
             "ever had"
         )
     return int(text)
+
+
+def _unreadable_highest(
+    label: str, exc: OSError | UnicodeDecodeError
+) -> CheckpointError:
+    """Return the error for the ``highest_version`` file ``label`` that
+    failed to read with ``exc``."""
+    reason = getattr(exc, "strerror", None) or str(exc)
+    return CheckpointError(
+        f"file {label} in the registry cannot be read ({reason}); make it "
+        "a readable file that contains the highest version number this "
+        "model ever had"
+    )
 
 
 def _record_highest(base: Path, version: int) -> None:

@@ -338,6 +338,23 @@ def test_train_checks_alias_before_training(tmp_path: Path, alias: str) -> None:
     assert not (tmp_path / "registry" / "nflx").exists()
 
 
+def test_train_names_file_in_place_of_model_folder(tmp_path: Path) -> None:
+    registry = tmp_path / "registry"
+    registry.mkdir()
+    (registry / "blocked").write_text("notes\n")
+
+    result = run_on_registry(
+        registry, "train", "--name", "blocked", "--epochs", "1", "--quiet"
+    )
+
+    assert result.returncode == 2
+    assert result.stderr == (
+        "error: blocked in the registry is a file, not a model folder; move or "
+        "remove the file, or choose another model name\n"
+    )
+    assert (registry / "blocked").read_text() == "notes\n"
+
+
 def test_train_rejects_start_for_bundled_data(tmp_path: Path) -> None:
     result = run_cli(tmp_path, "train", "--start", "2020-01-01", "--quiet")
 
