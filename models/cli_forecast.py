@@ -181,11 +181,15 @@ def read_csv_rows(path: Path) -> list[dict[str, Any]]:
             f"offset {exc.start}); save it as UTF-8 CSV"
         ) from None
 
-    if not lines or [cell.strip().lower() for cell in lines[0]] != CSV_COLUMNS:
-        header = quoted(",".join(lines[0])) if lines else "nothing"
+    if not lines:
         raise ValueError(
-            f"--history {path}: the header is {header}; a history CSV has "
-            "the header date,value"
+            f"--history {path}: the file is empty; a history CSV starts with the "
+            "header date,value"
+        )
+    if [cell.strip().lower() for cell in lines[0]] != CSV_COLUMNS:
+        raise ValueError(
+            f"--history {path}: the header is {quoted(','.join(lines[0]))}; a "
+            "history CSV has the header date,value"
         )
     rows = []
     for number, line in enumerate(lines[1:], start=2):

@@ -183,6 +183,11 @@ def test_forecast_names_bad_option(
     ("text", "suffix", "expected"),
     [
         ("day,close\n2020-12-10,500\n", ".csv", "the header is 'day,close'"),
+        (
+            "",
+            ".csv",
+            ".csv: the file is empty; a history CSV starts with the header date,value",
+        ),
         ("date,value\n2020-12-10,abc\n", ".csv", "line 2 has the value 'abc'"),
         ("date,value\n20201210,500\n", ".csv", "history[0].date, line 2: "),
         ("date,value\n2020-12-10,500\n", ".csv", ".csv: history has 1 row but"),
