@@ -5,8 +5,8 @@ the database can still fail, such as for a SQLite file in a folder that
 does not exist, a file that is not a SQLite database or a database server
 that does not accept the connection. ``rnn-forecast tune`` turns that
 failure into one ``InvalidInputError`` that names the option or setting
-that gave the URL. Tuning jobs keep the driver's error, because their
-message would otherwise show the server's folders.
+that gave the URL. A tuning job's error gives only the driver's message,
+because the reasons here name folders of the server.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def open_failure_reason(url: str, exc: SQLAlchemyError) -> str:
     fact, because SQLite reports both as "unable to open database file".
     Other failures get the first line of the driver's message.
     """
-    first_line = str(getattr(exc, "orig", None) or exc).strip().partition("\n")[0]
+    first_line = driver_message(exc)
     path = _sqlite_path(url)
     if path is None:
         return (
@@ -57,6 +57,12 @@ def open_failure_reason(url: str, exc: SQLAlchemyError) -> str:
     if not folder.is_dir():
         return f"{folder} is a file, not a folder; name a file in an existing folder"
     return f"{first_line}; name a SQLite file that optuna created, or a new file"
+
+
+def driver_message(exc: SQLAlchemyError) -> str:
+    """Return the first line of the database driver's message in ``exc``,
+    without SQLAlchemy's SQL statement and link."""
+    return str(getattr(exc, "orig", None) or exc).strip().partition("\n")[0]
 
 
 def _sqlite_path(url: str) -> Path | None:

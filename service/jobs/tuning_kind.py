@@ -37,9 +37,10 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-from models.errors import InvalidInputError
+from models.errors import InvalidInputError, RnnForecastError
 from models.limits import check_limit
-from models.sql_urls import redact_storage
+from models.sql_urls import redact_storage, shown_storage
+from models.storage_errors import driver_message
 from models.tuning import (
     SEARCHED_FIELDS,
     TuningSpec,
@@ -215,8 +216,9 @@ def run_tuning_job(params: TuningSpec, ctx: JobContext) -> dict[str, Any]:
     """Run the study in the server's storage, with the server's heartbeat
     interval, and register its best trial once ``ctx.begin_write`` has
     passed, so a job whose cancel was accepted writes no version."""
+    storage = server_storage(ctx.settings)
     update = {
-        "storage": server_storage(ctx.settings),
+        "storage": storage,
         "heartbeat_seconds": ctx.settings.tuning_heartbeat_seconds,
         "study_name": params.study_name or job_study_name(ctx.job_id),
     }
@@ -230,16 +232,38 @@ def run_tuning_job(params: TuningSpec, ctx: JobContext) -> dict[str, Any]:
         ctx.begin_write({**last_progress, "stage": WRITING_STAGE})
 
     report({"stage": "loading data"})
-    return run_tuning(
-        params.model_copy(update=update),
-        report,
-        ctx.should_stop,
-        registry=ctx.registry,
-        cache_dir=ctx.settings.cache_dir,
-        data_dir=ctx.settings.data_dir,
-        upload_dir=series_dir(ctx.settings),
-        root_path=ctx.settings.root_path,
-        before_write=begin_write,
+    try:
+        return run_tuning(
+            params.model_copy(update=update),
+            report,
+            ctx.should_stop,
+            registry=ctx.registry,
+            cache_dir=ctx.settings.cache_dir,
+            data_dir=ctx.settings.data_dir,
+            upload_dir=series_dir(ctx.settings),
+            root_path=ctx.settings.root_path,
+            before_write=begin_write,
+        )
+    except SQLAlchemyError as exc:
+        raise study_database_error(ctx.settings, storage, exc) from exc
+
+
+def study_database_error(
+    settings: Settings, storage: str, exc: SQLAlchemyError
+) -> RnnForecastError:
+    """Return the job error for the server's study database ``storage``
+    that failed with ``exc``. It names the setting to fix and shows the URL
+    as ``shown_storage`` does, so that clients do not see the server's
+    folders."""
+    setting = (
+        "RNN_FORECAST_TUNING_STORAGE"
+        if settings.tuning_storage
+        else "RNN_FORECAST_DATA_DIR"
+    )
+    return RnnForecastError(
+        f"the study database {shown_storage(storage, settings.data_dir)} failed "
+        f"({driver_message(exc)}); the server's {setting} sets it, so ask its "
+        "operator to fix the setting or the database, then submit the job again"
     )
 
 

@@ -125,6 +125,32 @@ def test_tuning_job_registers_a_version(
         assert len(heartbeats(storage, f"job-{job['id']}", number)) == 1, number
 
 
+def test_tuning_job_names_unusable_study_database(
+    trained_registry: Registry, tmp_path: Path
+) -> None:
+    not_a_database = tmp_path / "notes.db"
+    not_a_database.write_text("not a database\n")
+    storage = f"sqlite:///{not_a_database}"
+    server, _, _ = start_job_server(
+        trained_registry.root, tmp_path, env={"RNN_FORECAST_TUNING_STORAGE": storage}
+    )
+    try:
+        response = submit(server.client, "tuning", tuning_params(["rnn"]))
+        assert response.status_code == 202, response.text
+        job = wait_for_job(server.client, response.json()["href"], finished)
+    finally:
+        server.stop()
+
+    assert job["status"] == "failed"
+    assert job["error"] == (
+        # the server shows a SQLite file outside its data folder by name
+        "the study database sqlite:///notes.db failed (file is not a database); the "
+        "server's RNN_FORECAST_TUNING_STORAGE sets it, so ask its operator to "
+        "fix the setting or the database, then submit the job again"
+    )
+    assert not_a_database.read_text() == "not a database\n"
+
+
 def run_to_end(client: httpx.Client, kind: str, params: dict[str, Any]) -> Any:
     response = submit(client, kind, params)
     assert response.status_code == 202, response.text
