@@ -336,6 +336,7 @@ def compute_gradient_flow(
         seed=spec.seed,
         should_stop=should_stop,
         name_of=spec.input_name,
+        fresh=spec.model is None,
     )
     network = {**network, "layer": layer, "seq_len": seq_len}
     return GradientFlow(
@@ -356,6 +357,7 @@ def trace_gradients(
     seed: int = 0,
     should_stop: StopCheck | None = None,
     name_of: Callable[[str], str] = str,
+    fresh: bool = True,
 ) -> GradientTrace:
     """Backpropagate the last-step loss of ``stack`` on x (T, F) through time.
 
@@ -365,13 +367,14 @@ def trace_gradients(
     zero so that the ratios are undefined. Raises ``ComputationCancelled``
     when ``should_stop`` returns True before a time step or a Jacobian step.
     ``name_of`` returns the name of a spec field in the input, for the fix
-    that an error gives.
+    that an error gives. ``fresh`` is False for a stored version, whose
+    errors leave out the fixes that only a fresh network takes.
     """
     stack.zero_grad(set_to_none=True)
     with torch.enable_grad():
         output, states, layer_input = _forward(stack, prepared.x, layer, should_stop)
         loss = torch.nn.functional.mse_loss(output[0], prepared.target)
-        _check_finite_states(states, loss, name_of)
+        _check_finite_states(states, loss, name_of, fresh)
         stop_if_requested(should_stop, COMPUTATION)
         loss.backward()
 
@@ -497,20 +500,28 @@ def _global_norm(parameters: list[torch.nn.Parameter]) -> float:
 
 
 def _check_finite_states(
-    states: list[CellState], loss: Tensor, name_of: Callable[[str], str]
+    states: list[CellState],
+    loss: Tensor,
+    name_of: Callable[[str], str],
+    fresh: bool,
 ) -> None:
-    lower = f"lower {name_of('spectral_radius')} or {name_of('seq_len')}"
-    tanh = f"use {name_of('activation')} 'tanh'"
+    # spectral_radius and activation apply only to a fresh network
+    network_fixes = ""
+    if fresh:
+        network_fixes = (
+            f"lower {name_of('spectral_radius')} or {name_of('seq_len')}, use "
+            f"{name_of('activation')} 'tanh', or "
+        )
     for t, state in enumerate(states):
         if not bool(torch.isfinite(_flat_state(state)).all()):
             raise InvalidInputError(
-                f"the hidden state overflowed float64 at step {t}; {lower}, "
-                f"{tanh}, or send smaller input values",
+                f"the hidden state overflowed float64 at step {t}; "
+                f"{network_fixes}send smaller input values",
             )
     if not bool(torch.isfinite(loss)):
         raise InvalidInputError(
-            f"the loss overflowed float64; {lower}, {tanh}, or send a target "
-            "closer to the output",
+            f"the loss overflowed float64; {network_fixes}send a target closer "
+            "to the output",
         )
 
 

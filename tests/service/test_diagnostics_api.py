@@ -197,6 +197,27 @@ def test_overflow_is_problem(live_server: LiveServer) -> None:
     assert "overflowed float64" in response.json()["detail"]
 
 
+def test_stored_version_overflow_names_its_fix(live_server: LiveServer) -> None:
+    # a stored version takes no spectral_radius or activation, so the fix
+    # names only the target
+    stored = live_server.client.get("/v1/models/nflx/versions/latest").json()
+    horizon = stored["spec"]["horizon"]
+
+    response = live_server.client.post(
+        FLOW,
+        json={
+            "model": {"name": "nflx"},
+            "seq_len": 10,
+            "target": [1e308] * horizon,
+        },
+    )
+
+    assert response.status_code == 422
+    assert response.json()["detail"] == (
+        "the loss overflowed float64; send a target closer to the output"
+    )
+
+
 def test_training_gradients(live_server: LiveServer) -> None:
     response = live_server.client.get("/v1/models/nflx/versions/latest/gradients")
 
