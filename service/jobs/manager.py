@@ -45,15 +45,18 @@ class Runner(Protocol):
     def cancel_requested(self, job: Job) -> None: ...
 
 
-def check_job_id(job_id: str, root_path: str) -> None:
+def check_job_id(job_id: str, collection: str) -> None:
     """Raise ``NotFoundError`` on ``job_id`` when it is not in the form of
-    the ids that the store writes, which no stored job can have. The path
-    that the message names starts with ``root_path``, the service's root
-    path."""
+    the ids that the store writes, which no stored job can have.
+
+    ``collection`` is the public path of the job list that the request
+    named, such as ``/rnn/v1/training-jobs``. The message names a POST to
+    it as the request that returns job ids.
+    """
     if not JOB_ID_RE.fullmatch(job_id):
         raise NotFoundError(
             f"job {quoted(job_id)} not found; job ids are 32 lowercase hex "
-            f"characters as returned by POST {root_path}/v1/jobs",
+            f"characters as returned by POST {collection}",
             field="job_id",
         )
 
@@ -166,19 +169,27 @@ class JobManager:
         the broker."""
         return self.runner.state()
 
-    def cancel(self, job_id: str, check: Callable[[Job], None] | None = None) -> Job:
+    def cancel(
+        self,
+        job_id: str,
+        check: Callable[[Job], None] | None = None,
+        *,
+        collection: str,
+    ) -> Job:
         """Cancel a queued job or ask a running one to stop;
         ``ConflictError`` for a finished job. ``check`` is the store's
-        ``request_cancel`` hook for preconditions."""
-        check_job_id(job_id, self.settings.root_path)
+        ``request_cancel`` hook for preconditions, and ``collection`` the
+        job list that the message of a malformed id names (``check_job_id``)."""
+        check_job_id(job_id, collection)
         job = self.store.request_cancel(job_id, check)
         self.runner.cancel_requested(job)
         return job
 
-    def get(self, job_id: str, kind: str | None = None) -> Job:
+    def get(self, job_id: str, kind: str | None = None, *, collection: str) -> Job:
         """Return the job with ``job_id`` (of ``kind`` when given); raise
-        ``NotFoundError`` otherwise."""
-        check_job_id(job_id, self.settings.root_path)
+        ``NotFoundError`` otherwise. ``collection`` is the job list that the
+        message of a malformed id names (``check_job_id``)."""
+        check_job_id(job_id, collection)
         job = self.store.get(job_id)
         if kind is not None and job.kind != kind:
             raise NotFoundError(

@@ -211,15 +211,16 @@ def job_etag(job: Job) -> str:
 
 
 def cancel_with_preconditions(
-    manager: JobManager, job_id: str, conditions: Preconditions
+    manager: JobManager, job_id: str, conditions: Preconditions, collection: str
 ) -> Job:
     """Cancel the job through ``manager`` unless ``If-Match`` or
-    ``If-None-Match`` fails for its ETag (412)."""
+    ``If-None-Match`` fails for its ETag (412). ``collection`` is the public
+    path of the job list that the request named."""
 
     def check(job: Job) -> None:
         conditions.check(job_etag(job))
 
-    return manager.cancel(job_id, check)
+    return manager.cancel(job_id, check, collection=collection)
 
 
 def job_response(
@@ -255,12 +256,14 @@ def list_page(
     One job more than ``limit`` is read, so the last page, even a full one,
     has no ``next_cursor``.
     """
-    before = job_position(manager, cursor) if cursor is not None else None
+    public_base = public_path(request, base_path)
+    before = None
+    if cursor is not None:
+        before = job_position(manager, cursor, public_base)
     jobs = manager.list_jobs(
         kinds=kinds, statuses=statuses, limit=limit + 1, before=before
     )
     next_cursor = job_cursor(jobs[limit - 1]) if len(jobs) > limit else None
-    public_base = public_path(request, base_path)
     root_path = root_path_of(request)
     page = JobPage(
         jobs=[
@@ -277,8 +280,11 @@ def job_cursor(job: Job) -> str:
     return encode_cursor(repr(job.created_at), job.id)
 
 
-def job_position(manager: JobManager, cursor: str) -> tuple[float, str]:
-    """Return the (created_at, id) of the job that ``cursor`` names.
+def job_position(
+    manager: JobManager, cursor: str, collection: str
+) -> tuple[float, str]:
+    """Return the (created_at, id) of the job that ``cursor`` names on a
+    page of ``collection``, the public path of the job list.
 
     Jobs are never deleted, so every cursor that a page returned names a
     stored job with that creation time. Any other cursor raises
@@ -287,7 +293,7 @@ def job_position(manager: JobManager, cursor: str) -> tuple[float, str]:
     sort_key, job_id = decode_cursor(cursor)
     try:
         created_at = float(sort_key)
-        job = manager.get(job_id)
+        job = manager.get(job_id, collection=collection)
     except (ValueError, NotFoundError) as exc:
         raise invalid_cursor() from exc
     if job.created_at != created_at:

@@ -30,6 +30,7 @@ from service.jobs.views import (
     submit,
 )
 from service.json_bodies import JsonBodyRoute
+from service.links import public_path
 from service.null_fields import BODY_PART_TYPES_SCOPE_KEY
 from service.path_params import JobIdParam
 from service.preconditions import PreconditionsDep
@@ -178,7 +179,8 @@ def check_kind_filter(kinds: list[str] | None) -> None:
     summary="Status, progress, history and result of a job",
 )
 def get_job(job_id: JobIdParam, request: Request, manager: ManagerDep) -> Response:
-    return job_response(request, manager.get(job_id), BASE)
+    job = manager.get(job_id, collection=public_path(request, BASE))
+    return job_response(request, job, BASE)
 
 
 @router.delete(
@@ -195,5 +197,6 @@ def cancel_job(
     manager: ManagerDep,
     conditions: PreconditionsDep,
 ) -> Response:
-    job = cancel_with_preconditions(manager, job_id, conditions)
+    collection = public_path(request, BASE)
+    job = cancel_with_preconditions(manager, job_id, conditions, collection)
     return job_response(request, job, BASE, status_code=200 if job.finished else 202)

@@ -156,14 +156,15 @@ def cancel_training_job(
     conditions: PreconditionsDep,
 ) -> Response:
     train_job(request, manager, job_id)
-    job = cancel_with_preconditions(manager, job_id, conditions)
+    collection = public_path(request, BASE)
+    job = cancel_with_preconditions(manager, job_id, conditions, collection)
     return job_response(request, job, BASE, status_code=200 if job.finished else 202)
 
 
 def train_job(request: Request, manager: JobManager, job_id: str) -> Job:
     """Return the train job ``job_id``; raise ``NotFoundError`` when there
     is none, naming the path of a job of another kind."""
-    job = manager.get(job_id)
+    job = manager.get(job_id, collection=public_path(request, BASE))
     if job.kind != TRAIN:
         jobs_path = public_path(request, f"{JOBS_BASE}/{job_id}")
         raise NotFoundError(

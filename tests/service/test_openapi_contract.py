@@ -322,7 +322,7 @@ ID_VALUES = [
 @pytest.mark.parametrize(
     ("name", "lookup"),
     [
-        ("job_id", lambda value: check_job_id(value, "")),
+        ("job_id", lambda value: check_job_id(value, "/v1/jobs")),
         ("series_id", lambda value: series_path(Settings(), value)),
     ],
 )

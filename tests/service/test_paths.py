@@ -417,13 +417,19 @@ def test_cli_gap_note_without_root_path(
     assert ROOT_PATH not in printed
 
 
-def test_malformed_job_id_under_root_path(prefixed_server: LiveServer) -> None:
-    response = prefixed_server.client.get("/v1/jobs/not-a-job")
+@pytest.mark.parametrize("method", ["GET", "DELETE"])
+@pytest.mark.parametrize("collection", ["/v1/jobs", "/v1/training-jobs"])
+def test_malformed_job_id_names_its_route(
+    prefixed_server: LiveServer, method: str, collection: str
+) -> None:
+    """Check that the 404 of a malformed job id names the submission route
+    of the job list in the request path, under the root path."""
+    response = prefixed_server.client.request(method, f"{collection}/not-a-job")
 
     assert response.status_code == 404
     assert response.json()["detail"] == (
         "job 'not-a-job' not found; job ids are 32 lowercase hex characters as "
-        f"returned by POST {ROOT_PATH}/v1/jobs"
+        f"returned by POST {ROOT_PATH}{collection}"
     )
 
 
