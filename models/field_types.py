@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     BeforeValidator,
     Field,
     ValidationError,
@@ -225,6 +226,18 @@ def _digits_only(value: Any) -> Any:
 QUERY_DIGITS = BeforeValidator(_digits_only)
 Number = Annotated[float, Field(strict=True)]
 Boolean = Annotated[bool, Field(strict=True)]
+
+
+def _unsigned_zero(value: float) -> float:
+    # -0.0 == 0.0, so -0.0 passes a bound such as ge=0, but a JSON dump of
+    # the validated model would write it as -0.0
+    return 0.0 if value == 0.0 else value
+
+
+# A ``Number`` that reads -0.0 as 0.0, for the settings of a spec that a job
+# stores and returns. The forecast history keeps ``Number``, which makes no
+# Python call per value.
+SpecNumber = Annotated[Number, AfterValidator(_unsigned_zero)]
 
 
 def explain_minimum(

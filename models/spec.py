@@ -26,6 +26,7 @@ from models.field_types import (
     INTEGER_ONLY,
     Integer,
     Number,
+    SpecNumber,
     explain_minimum,
     explain_null,
     explain_pattern,
@@ -193,10 +194,10 @@ class SyntheticData(_Strict):
     # the calendar of synthetic dates has 50,469 NYSE sessions (2000 to 2200)
     length: Integer = Field(default=2000, ge=50, le=50_000)
     seed: Integer = Field(default=0, ge=0, le=2**31 - 1)
-    noise: Number = Field(default=0.1, ge=0.0, le=10.0)
-    period: Number = Field(default=50.0, gt=1.0, le=10_000.0)
-    phi: Number = Field(default=0.8, gt=-1.0, lt=1.0)
-    level: Number = Field(default=0.0, ge=-1e6, le=1e6)
+    noise: SpecNumber = Field(default=0.1, ge=0.0, le=10.0)
+    period: SpecNumber = Field(default=50.0, gt=1.0, le=10_000.0)
+    phi: SpecNumber = Field(default=0.8, gt=-1.0, lt=1.0)
+    level: SpecNumber = Field(default=0.0, ge=-1e6, le=1e6)
 
 
 def invalid_series_id_message(value: object, root_path: str = "") -> str:
@@ -262,14 +263,17 @@ class TrainingSpec(_Strict):
     cell: CellType = "lstm"
     hidden_size: Integer = Field(default=64, ge=1, le=LIM.max_hidden_size)
     num_layers: Integer = Field(default=2, ge=1, le=LIM.max_num_layers)
-    dropout: Number = Field(default=0.0, ge=0.0, lt=1.0)
+    dropout: SpecNumber = Field(default=0.0, ge=0.0, lt=1.0)
     lookback: Integer = Field(default=60, ge=MIN_LOOKBACK, le=LIM.max_lookback)
     horizon: Integer = Field(default=10, ge=MIN_HORIZON, le=LIM.max_horizon)
     target: Target = "log_return"
     scaler: ScalerKind = "standard"
     epochs: Integer = Field(default=30, ge=1, le=LIM.max_epochs)
-    learning_rate: Number = Field(default=1e-3, gt=0.0, le=1.0)
+    learning_rate: SpecNumber = Field(default=1e-3, gt=0.0, le=1.0)
     batch_size: Integer = Field(default=64, ge=1, le=4096)
+    # a plain Number, because -0.0 fails gt=0 anyway, and the AfterValidator
+    # of SpecNumber would move the bounds of this nullable field out of the
+    # JSON schema
     clip_norm: Number | None = Field(
         default=1.0,
         gt=0.0,
@@ -283,8 +287,8 @@ class TrainingSpec(_Strict):
         description="Epochs without a lower validation loss before training "
         "stops; null turns early stopping off",
     )
-    val_fraction: Number = Field(default=0.15, gt=0.0, lt=0.5)
-    test_fraction: Number = Field(default=0.15, gt=0.0, lt=0.5)
+    val_fraction: SpecNumber = Field(default=0.15, gt=0.0, lt=0.5)
+    test_fraction: SpecNumber = Field(default=0.15, gt=0.0, lt=0.5)
     seed: Integer = Field(default=0, ge=0, le=2**31 - 1)
     data: DataSpec = Field(default_factory=BundledData)
 

@@ -55,7 +55,7 @@ from models.errors import (
     RnnForecastError,
     TrainingDivergedError,
 )
-from models.field_types import Boolean, Integer, Number
+from models.field_types import Boolean, Integer, Number, SpecNumber
 from models.input_names import InputNamed, input_name
 from models.interrupts import InterruptTracebackFilter
 from models.json_values import json_safe
@@ -168,7 +168,7 @@ class SearchSpace(BaseModel):
     cells: list[CellType] = Field(default=["rnn", "lstm", "gru"], min_length=1)
     hidden_size: tuple[Integer, Integer] = (8, 128)
     num_layers: tuple[Integer, Integer] = (1, 3)
-    dropout: tuple[Number, Number] = (0.0, 0.5)
+    dropout: tuple[SpecNumber, SpecNumber] = (0.0, 0.5)
     lookback: tuple[Integer, Integer] = (10, 120)
     learning_rate: tuple[Number, Number] = (1e-4, 1e-2)
     batch_size: list[Integer] = Field(default=[32, 64, 128, 256], min_length=1)

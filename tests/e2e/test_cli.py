@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import subprocess
 import sys
@@ -182,3 +184,16 @@ def test_offline_yfinance_points_to_bundled_data(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "NFLX" in result.stderr
     assert "bundled" in result.stderr
+
+
+def test_train_stores_negative_zero_dropout_as_zero(tmp_path: Path) -> None:
+    registry = tmp_path / "registry"
+
+    trained = run_cli(registry, "train", *SMALL, "--dropout", "-0.0")
+    shown = run_cli(registry, "models", "show", "nflx:1", "--json")
+
+    assert trained.returncode == 0, trained.stderr
+    assert shown.returncode == 0, shown.stderr
+    dropout = json.loads(shown.stdout)["spec"]["dropout"]
+    assert dropout == 0.0
+    assert math.copysign(1.0, dropout) == 1.0

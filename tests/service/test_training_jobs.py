@@ -3,6 +3,7 @@ cancel, queue limit, validation, API key, ETags and recovery."""
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import statistics
@@ -518,3 +519,27 @@ def test_other_kind_under_training_jobs(client: httpx.Client) -> None:
     assert read.json()["detail"] == expected
     assert cancel.status_code == 404
     assert cancel.json()["detail"] == expected
+
+
+def test_negative_zero_dropout_stored_as_zero(client: httpx.Client) -> None:
+    """Check that a dropout of -0.0 becomes 0.0 in the job's params, the
+    version's spec and a tuning job's search space."""
+    body = tiny_job(name="unsigned-zero", num_layers=2, dropout=-0.0)
+    job = submit(client, body)
+    done = wait_for_job(client, job["href"], finished)
+    version = client.get("/v1/models/unsigned-zero/versions/1").json()
+    tuning = client.post(
+        "/v1/jobs",
+        json={"kind": "tuning", "params": {"space": {"dropout": [-0.0, 0.3]}}},
+        headers=AUTH,
+    )
+    assert tuning.status_code == 202, tuning.text
+    cancel_and_wait(client, tuning.json())
+
+    assert done["status"] == "succeeded", done
+    assert math.copysign(1.0, job["params"]["dropout"]) == 1.0
+    assert math.copysign(1.0, done["params"]["dropout"]) == 1.0
+    assert math.copysign(1.0, version["spec"]["dropout"]) == 1.0
+    low, high = tuning.json()["params"]["space"]["dropout"]
+    assert math.copysign(1.0, low) == 1.0
+    assert high == 0.3
