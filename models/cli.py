@@ -75,7 +75,12 @@ from models.option_errors import (
     validate_options,
 )
 from models.paths import default_cache_dir, default_registry
-from models.spec import DEFAULT_NAME, SyntheticData, TrainingSpec
+from models.spec import (
+    DEFAULT_NAME,
+    SyntheticData,
+    TrainingSpec,
+    check_model_name,
+)
 
 if TYPE_CHECKING:
     from models.registry import Registry
@@ -334,13 +339,16 @@ def training_spec(args: argparse.Namespace) -> TrainingSpec:
         if args.spec is None or key in given:
             base[key] = value
             options[key] = "--" + key.replace("_", "-")
-    if args.spec is None or "data" in given:
+    data_option = args.spec is None or "data" in given
+    if data_option:
         base["data"] = set_fields(data_spec(args))
     else:
         base = with_source_options(base, args, f"the spec file {args.spec}")
         options.update(source_option_names(base, args))
     spec = validate_options(TrainingSpec, base, options)
     check_submitted_data(spec)
+    source_input = "--data" if data_option else "data.source"
+    check_model_name(spec, name_input="--name", source_input=source_input)
     return spec
 
 

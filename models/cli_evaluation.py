@@ -420,7 +420,14 @@ def cmd_tune(args: argparse.Namespace, registry: Registry) -> int:
     # the base spec's epochs come from --epochs, else from the spec file or
     # the stored version, where the field is epochs
     epochs_name = "--epochs" if args.spec_epochs is not None else "epochs"
-    options = {**TUNE_OPTIONS, "base.epochs": epochs_name}
+    # --name sets the base spec's name, which names the version too
+    source_name = "--data" if args.data is not None else "data.source"
+    options = {
+        **TUNE_OPTIONS,
+        "base.epochs": epochs_name,
+        "name": "--name",
+        "base.data.source": source_name,
+    }
     params = validate_options(TuningSpec, fields, options)
     check_storage_option(args.storage)
     with study_database_errors(params):

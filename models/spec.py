@@ -326,20 +326,34 @@ class TrainingSpec(_Strict):
         return dropout
 
 
-def check_model_name(spec: TrainingSpec, *, field: str = "name") -> None:
+def check_model_name(
+    spec: TrainingSpec,
+    *,
+    field: str = "name",
+    name_input: str = "name",
+    source_input: str = "data.source",
+) -> None:
     """Raise ``InvalidInputError`` when ``spec`` would write a version under
     the default name although its data is not the bundled NFLX series.
 
     A name counts as given when the input that built the spec contained it,
     so an explicit ``"name": "nflx"`` is accepted. ``field`` is the input that
-    the error names.
+    the error names. ``name_input`` and ``source_input`` name the model name
+    and the data source as that input does, such as ``name`` and
+    ``data.source`` in JSON or ``--name`` and ``--data`` on the command line.
     """
     if "name" in spec.model_fields_set or isinstance(spec.data, BundledData):
         return
+    source = spec.data.source
+    trained_on = f"{source_input} {source!r}"
+    if source_input.startswith("--"):
+        trained_on = f"{source_input} {source}"
+    fix = f"set {name_input}"
+    if name_input.startswith("--"):
+        fix = f"add {name_input} NAME"
     raise InvalidInputError(
-        f"name is missing: the default name {DEFAULT_NAME} is only for the "
-        f"bundled NFLX data, so a model trained on data.source "
-        f"{spec.data.source!r} needs a name of its own; set name (--name on the "
-        "command line)",
+        f"{name_input} is missing: the default name {DEFAULT_NAME} is only for "
+        f"the bundled NFLX data, so a model trained on {trained_on} needs a "
+        f"name of its own; {fix}",
         field=field,
     )

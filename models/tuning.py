@@ -353,9 +353,15 @@ class TuningSpec(InputNamed):
 
     def check_name(self) -> None:
         """Raise ``InvalidInputError`` when the best trial would be registered
-        under the default name although the data is not the bundled series."""
+        under the default name although the data is not the bundled series.
+        The message names the fields as the input that built this spec did."""
         if self.register_version and self.name is None:
-            check_model_name(self.base, field="name")
+            check_model_name(
+                self.base,
+                field="name",
+                name_input=self.input_name("name"),
+                source_input=self.input_name("base.data.source"),
+            )
 
 
 def default_data_dir() -> Path:

@@ -170,11 +170,25 @@ def test_train_without_name_needs_bundled_data(tmp_path: Path) -> None:
     result = run_cli(tmp_path, "train", *SMALL, "--data", "synthetic:sine")
     assert result.returncode == 2
     assert result.stderr == (
-        "error: name is missing: the default name nflx is only for the bundled "
-        "NFLX data, so a model trained on data.source 'synthetic' needs a name "
-        "of its own; set name (--name on the command line)\n"
+        "error: --name is missing: the default name nflx is only for the "
+        "bundled NFLX data, so a model trained on --data synthetic needs a name "
+        "of its own; add --name NAME\n"
     )
     assert not (tmp_path / "nflx").exists()
+
+
+def test_train_spec_file_without_name_names_options(tmp_path: Path) -> None:
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"data": {"source": "synthetic"}}))
+
+    result = run_cli(tmp_path, "train", *SMALL, "--spec", str(spec))
+
+    assert result.returncode == 2
+    assert result.stderr == (
+        "error: --name is missing: the default name nflx is only for the "
+        "bundled NFLX data, so a model trained on data.source 'synthetic' needs "
+        "a name of its own; add --name NAME\n"
+    )
 
 
 def test_offline_yfinance_points_to_bundled_data(tmp_path: Path) -> None:

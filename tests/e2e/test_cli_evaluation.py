@@ -118,6 +118,19 @@ def test_tune_errors_name_options(tmp_path: Path) -> None:
     )
 
 
+def test_tune_without_name_names_options(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+
+    result = run_cli(tmp_path / "registry", "tune", *TINY, "--storage", storage)
+
+    assert result.returncode == 2
+    assert result.stderr == (
+        "error: --name is missing: the default name nflx is only for the "
+        "bundled NFLX data, so a model trained on --data synthetic needs a name "
+        "of its own; add --name NAME\n"
+    )
+
+
 @pytest.mark.parametrize(
     ("options", "env", "name"),
     [

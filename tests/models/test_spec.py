@@ -42,7 +42,7 @@ def test_missing_name_rejected_for_other_data() -> None:
     assert caught.value.message == (
         "name is missing: the default name nflx is only for the bundled NFLX "
         "data, so a model trained on data.source 'synthetic' needs a name of its "
-        "own; set name (--name on the command line)"
+        "own; set name"
     )
 
 

@@ -402,7 +402,7 @@ def test_backtest_level_names_index(live_server: LiveServer) -> None:
             "tuning",
             {"base": {"target": "price", "data": {"source": "synthetic"}}},
             "params.name",
-            "set name (--name on the command line)",
+            "name is missing",
         ),
         (
             "tuning",
@@ -436,6 +436,43 @@ def test_job_check_names_params_path(
     errors = field_errors(response)
     assert list(errors) == [field]
     assert message in errors[field]["message"]
+
+
+# a training spec on other data than the bundled series, without a name
+UNNAMED = {"target": "price", "data": {"source": "synthetic"}}
+MISSING_NAME = (
+    "name is missing: the default name nflx is only for the bundled NFLX data, "
+    "so a model trained on {source} 'synthetic' needs a name of its own; set name"
+)
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field", "source"),
+    [
+        (TRAINING_JOBS, UNNAMED, "name", "data.source"),
+        (JOBS, {"kind": "train", "params": UNNAMED}, "params.name", "data.source"),
+        (
+            JOBS,
+            {"kind": "tuning", "params": {"base": UNNAMED}},
+            "params.name",
+            "base.data.source",
+        ),
+    ],
+)
+def test_missing_name_names_json_fields(
+    live_server: LiveServer,
+    path: str,
+    body: dict[str, object],
+    field: str,
+    source: str,
+) -> None:
+    """Check that the missing model name of a job names the JSON fields,
+    not the command-line options."""
+    response = live_server.client.post(path, json=body)
+
+    errors = field_errors(response)
+    assert list(errors) == [field]
+    assert errors[field]["message"] == MISSING_NAME.format(source=source)
 
 
 @pytest.mark.parametrize(
