@@ -43,6 +43,7 @@ from models.cli_data import (
     with_source_options,
 )
 from models.cli_inputs import input_path, read_json_file, split_version_ref
+from models.cli_integers import integer
 from models.cli_outputs import (
     check_output_folder,
     check_registry,
@@ -157,9 +158,9 @@ def _add_train(commands: Any) -> None:
         "required with any other data)",
     )
     train.add_argument("--cell", choices=["rnn", "lstm", "gru"], default=defaults.cell)
-    train.add_argument("--epochs", type=int, default=defaults.epochs)
-    train.add_argument("--hidden-size", type=int, default=defaults.hidden_size)
-    train.add_argument("--num-layers", type=int, default=defaults.num_layers)
+    train.add_argument("--epochs", type=integer, default=defaults.epochs)
+    train.add_argument("--hidden-size", type=integer, default=defaults.hidden_size)
+    train.add_argument("--num-layers", type=integer, default=defaults.num_layers)
     train.add_argument(
         "--dropout",
         type=float,
@@ -167,10 +168,10 @@ def _add_train(commands: Any) -> None:
         help="dropout between stacked layers (needs --num-layers >= 2)",
     )
     train.add_argument(
-        "--lookback", type=int, default=defaults.lookback, help="input steps T"
+        "--lookback", type=integer, default=defaults.lookback, help="input steps T"
     )
     train.add_argument(
-        "--horizon", type=int, default=defaults.horizon, help="forecast steps K"
+        "--horizon", type=integer, default=defaults.horizon, help="forecast steps K"
     )
     train.add_argument(
         "--target", choices=["log_return", "price"], default=defaults.target
@@ -179,7 +180,7 @@ def _add_train(commands: Any) -> None:
         "--scaler", choices=["standard", "minmax"], default=defaults.scaler
     )
     train.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
-    train.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    train.add_argument("--batch-size", type=integer, default=defaults.batch_size)
     train.add_argument(
         "--clip-norm",
         type=float,
@@ -188,11 +189,11 @@ def _add_train(commands: Any) -> None:
     )
     train.add_argument(
         "--patience",
-        type=int,
+        type=integer,
         default=defaults.patience,
         help="epochs without validation improvement before stopping; 0 is off",
     )
-    train.add_argument("--seed", type=int, default=defaults.seed)
+    train.add_argument("--seed", type=integer, default=defaults.seed)
     train.add_argument("--data", default="bundled", help=TRAIN_DATA_HELP)
     add_source_options(train)
     train.add_argument(
@@ -284,12 +285,13 @@ def host_address(text: str) -> str:
 
 
 def port_number(text: str) -> int:
-    """Parse a TCP port: an integer from 1 to 65535."""
+    """Parse a TCP port: an integer from 1 to 65535, written with the
+    digits 0-9 (``integer``)."""
     try:
-        port = int(text)
-    except ValueError:
+        port = integer(text)
+    except argparse.ArgumentTypeError as exc:
         raise argparse.ArgumentTypeError(
-            f"port {text!r} is not a number; use a port from 1 to 65535"
+            f"port {exc}; use a port from 1 to 65535"
         ) from None
     if not 1 <= port <= 65535:
         raise argparse.ArgumentTypeError(

@@ -12,6 +12,7 @@ import argparse
 import re
 from typing import Any
 
+from models.cli_integers import integer
 from models.generator_fields import FIELDS_USED
 from models.option_errors import validate_options
 from models.spec import (
@@ -75,7 +76,7 @@ def add_source_options(command: argparse.ArgumentParser) -> None:
     )
     command.add_argument(
         "--length",
-        type=int,
+        type=integer,
         default=None,
         help="synthetic series length in steps (default 2000)",
     )

@@ -12,7 +12,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,6 +36,7 @@ from models.cli_inputs import (
     read_json_file,
     split_version_ref,
 )
+from models.cli_integers import integer
 from models.cli_outputs import check_output_folder, check_registry
 from models.interrupts import HeldInterrupt, interrupted_after_write, stop_status
 from models.limits import limit_from_env
@@ -53,19 +54,19 @@ REFIT_OFF = "to fit once at the first origin"
 TUNING_STORAGE_VARIABLE = "RNN_FORECAST_TUNING_STORAGE"
 
 # Spec flags that backtest and tune accept: (flag, spec field, type, help).
-SPEC_FLAGS: tuple[tuple[str, str, type, str], ...] = (
+SPEC_FLAGS: tuple[tuple[str, str, Callable[[str], Any], str], ...] = (
     ("--name", "name", str, "model name"),
     ("--cell", "cell", str, "rnn, lstm or gru"),
-    ("--epochs", "epochs", int, "maximum training epochs"),
-    ("--hidden-size", "hidden_size", int, "hidden units per layer"),
-    ("--num-layers", "num_layers", int, "stacked recurrent layers"),
-    ("--lookback", "lookback", int, "input steps T"),
-    ("--horizon", "horizon", int, "forecast steps K"),
+    ("--epochs", "epochs", integer, "maximum training epochs"),
+    ("--hidden-size", "hidden_size", integer, "hidden units per layer"),
+    ("--num-layers", "num_layers", integer, "stacked recurrent layers"),
+    ("--lookback", "lookback", integer, "input steps T"),
+    ("--horizon", "horizon", integer, "forecast steps K"),
     ("--target", "target", str, "log_return or price"),
     ("--learning-rate", "learning_rate", float, "Adam learning rate"),
-    ("--batch-size", "batch_size", int, "windows per batch"),
-    ("--patience", "patience", int, "early-stopping patience in epochs; 0 is off"),
-    ("--seed", "seed", int, "random seed of the fits"),
+    ("--batch-size", "batch_size", integer, "windows per batch"),
+    ("--patience", "patience", integer, "early-stopping patience in epochs; 0 is off"),
+    ("--seed", "seed", integer, "random seed of the fits"),
 )
 
 # fields of the backtest and tuning specs that only an option sets, so that
@@ -188,16 +189,18 @@ def _add_backtest(commands: Any) -> None:
         help="first origin date YYYY-MM-DD (default: test part)",
     )
     backtest.add_argument("--end", default=None, help="last origin date YYYY-MM-DD")
-    backtest.add_argument("--step", type=int, default=1, help="rows between origins")
+    backtest.add_argument(
+        "--step", type=integer, default=1, help="rows between origins"
+    )
     backtest.add_argument(
         "--window", choices=["expanding", "sliding"], default="expanding"
     )
     backtest.add_argument(
-        "--window-size", type=int, default=None, help="training rows when sliding"
+        "--window-size", type=integer, default=None, help="training rows when sliding"
     )
     backtest.add_argument(
         "--refit-every",
-        type=int,
+        type=integer,
         default=0,
         help="origins between refits; 0 fits once at the first origin",
     )
@@ -350,7 +353,7 @@ def _add_tune(commands: Any) -> None:
     tune.set_defaults(handler=cmd_tune, field_options=TUNE_OPTIONS)
     _add_spec_options(tune)
 
-    tune.add_argument("--trials", type=int, default=20, help="trials to run")
+    tune.add_argument("--trials", type=integer, default=20, help="trials to run")
     tune.add_argument(
         "--timeout", type=float, default=None, help="stop starting trials after S s"
     )
@@ -369,7 +372,7 @@ def _add_tune(commands: Any) -> None:
     )
     tune.add_argument(
         "--heartbeat-seconds",
-        type=int,
+        type=integer,
         default=None,
         help="seconds between the heartbeats of a running trial; a trial without "
         "one for twice as long, such as one of a killed process on any host, is "
@@ -377,13 +380,13 @@ def _add_tune(commands: Any) -> None:
         "$RNN_FORECAST_TUNING_HEARTBEAT_SECONDS, else 30; 0 = off)",
     )
 
-    tune.add_argument("--sampler-seed", type=int, default=0)
+    tune.add_argument("--sampler-seed", type=integer, default=0)
     tune.add_argument(
-        "--startup-trials", type=int, default=5, help="random trials before TPE"
+        "--startup-trials", type=integer, default=5, help="random trials before TPE"
     )
     tune.add_argument(
         "--pruning-warmup",
-        type=int,
+        type=integer,
         default=2,
         help="epochs every trial completes before it can be pruned",
     )

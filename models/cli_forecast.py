@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from models.cli_inputs import input_path, read_json_file, split_version_ref
+from models.cli_integers import integer
 from models.errors import InvalidInputError
 from models.forecasting import Forecast, build_input, run_batch
 from models.history_prices import RowPrices, check_row_prices
@@ -42,7 +43,7 @@ def register(commands: Any) -> None:
     )
     forecast.add_argument(
         "--horizon",
-        type=int,
+        type=integer,
         default=None,
         help="steps to forecast, 1 up to the model's horizon (default: all)",
     )

@@ -26,6 +26,7 @@ from models.cli_inputs import (
     read_json_file,
     split_version_ref,
 )
+from models.cli_integers import integer
 from models.diagnostic_limits import check_lag_batch
 from models.errors import InvalidInputError
 from models.gradient_inputs import NoiseInput, ValuesInput
@@ -117,9 +118,9 @@ def _add_flow(sub: Any) -> None:
     )
 
     flow.add_argument("--model", help="stored version NAME or NAME:VERSION")
-    flow.add_argument("--layer", type=int, help="layer of --model (default: top)")
+    flow.add_argument("--layer", type=integer, help="layer of --model (default: top)")
 
-    flow.add_argument("--hidden-size", type=int, help="hidden units H (default 32)")
+    flow.add_argument("--hidden-size", type=integer, help="hidden units H (default 32)")
     flow.add_argument("--activation", choices=["tanh", "identity"], help="RNN only")
     flow.add_argument(
         "--init",
@@ -136,7 +137,7 @@ def _add_flow(sub: Any) -> None:
         help="GRU update-gate bias; z near 1 keeps the state",
     )
 
-    flow.add_argument("--seq-len", type=int, help="time steps T (default 100)")
+    flow.add_argument("--seq-len", type=integer, help="time steps T (default 100)")
     flow.add_argument(
         "--input",
         choices=["noise", "bundled"],
@@ -156,7 +157,9 @@ def _add_flow(sub: Any) -> None:
         type=float,
         help="global gradient L2 norm to clip to; 0 turns clipping off (default)",
     )
-    flow.add_argument("--seed", type=int, default=0, help="seed of weights and noise")
+    flow.add_argument(
+        "--seed", type=integer, default=0, help="seed of weights and noise"
+    )
     flow.add_argument(
         "--no-jacobians", action="store_true", help="skip the Jacobian norms"
     )
@@ -198,9 +201,9 @@ def _add_lag_experiment(sub: Any) -> None:
         help="comma-separated lags k, whole numbers of steps",
     )
 
-    lag.add_argument("--steps", type=int, default=defaults.steps, help="Adam steps")
-    lag.add_argument("--hidden-size", type=int, default=defaults.hidden_size)
-    lag.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    lag.add_argument("--steps", type=integer, default=defaults.steps, help="Adam steps")
+    lag.add_argument("--hidden-size", type=integer, default=defaults.hidden_size)
+    lag.add_argument("--batch-size", type=integer, default=defaults.batch_size)
     lag.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
     gate_init = lag.add_mutually_exclusive_group()
     gate_init.add_argument(
@@ -214,8 +217,8 @@ def _add_lag_experiment(sub: Any) -> None:
         action="store_true",
         help="keep torch's default gate biases instead of --gate-bias",
     )
-    lag.add_argument("--test-size", type=int, default=defaults.test_size)
-    lag.add_argument("--seed", type=int, default=defaults.seed)
+    lag.add_argument("--test-size", type=integer, default=defaults.test_size)
+    lag.add_argument("--seed", type=integer, default=defaults.seed)
 
     lag.add_argument("--png", type=output_path, help="write the plot to this PNG file")
     lag.add_argument(
@@ -244,17 +247,21 @@ def _add_threads_option(command: argparse.ArgumentParser) -> None:
 
 
 def thread_count(text: str) -> int:
-    """Parse ``--torch-threads``: a whole number from 1 to ``MAX_TORCH_THREADS``.
+    """Parse ``--torch-threads``: a whole number from 1 to ``MAX_TORCH_THREADS``,
+    written with the digits 0-9 (``integer``).
 
     Raises ``argparse.ArgumentTypeError`` for anything else.
     """
-    value = text.strip()
-    if not value.isdecimal() or not 1 <= int(value) <= MAX_TORCH_THREADS:
+    try:
+        value: int | None = integer(text)
+    except argparse.ArgumentTypeError:
+        value = None
+    if value is None or not 1 <= value <= MAX_TORCH_THREADS:
         raise argparse.ArgumentTypeError(
             f"{text!r} is invalid; give a whole number of threads from 1 to "
-            f"{MAX_TORCH_THREADS}, such as 1"
+            f"{MAX_TORCH_THREADS} written with the digits 0-9, such as 1"
         )
-    return int(value)
+    return value
 
 
 def comma_items(text: str, example: str) -> list[str]:
@@ -286,12 +293,13 @@ def comma_integers(text: str) -> list[int]:
     example = "5,10,20"
     items = comma_items(text, example)
     for item in items:
-        if not item.isdecimal():
+        # isdecimal alone accepts the digits of other scripts, such as "١"
+        if not (item.isascii() and item.isdecimal()):
             raise argparse.ArgumentTypeError(
-                f"{item!r} is not a positive whole number; give comma-separated "
-                f"lags in steps such as {example}"
+                f"{item!r} is not a positive whole number written with the "
+                f"digits 0-9; give comma-separated lags in steps such as {example}"
             )
-    return [int(item) for item in items]
+    return [integer(item) for item in items]
 
 
 def comma_cells(text: str) -> list[str]:
