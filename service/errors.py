@@ -39,6 +39,7 @@ from service.json_bodies import (
     UnpairedSurrogateError,
 )
 from service.links import docs_path, root_path_of, route_path
+from service.misplaced_fields import add_misplaced_hints
 from service.missing_fields import add_missing_fixes
 from service.null_fields import add_null_hints
 from service.path_params import path_errors
@@ -201,6 +202,7 @@ async def validation_error_handler(request: Request, exc: Exception) -> JSONResp
     ]
     add_null_hints(request, errors, raw_errors, exc.body)
     add_missing_fixes(request, errors, raw_errors, exc.body)
+    add_misplaced_hints(request, errors, raw_errors, exc.body)
     add_repeat_fixes(request, errors, raw_errors)
     errors = path_errors(request) + errors
     detail = joined_detail(errors[:5])

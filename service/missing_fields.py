@@ -86,7 +86,7 @@ def missing_field_fix(
     if not prefixes or not segments or not isinstance(segments[-1], str):
         return None
     prefix = max(prefixes, key=len)
-    schema = _schema(types[prefix])
+    schema = body_schema(types[prefix])
     found = _property(schema, schema, list(segments[len(prefix) :]))
     if found is None:
         return None
@@ -205,7 +205,7 @@ def _property(
     fields of each data source are found without its tag.
     """
     head, rest = segments[0], segments[1:]
-    for candidate in _alternatives(root, schema):
+    for candidate in schema_members(root, schema):
         if isinstance(head, int):
             items = candidate.get("items")
             if isinstance(items, dict) and rest:
@@ -224,14 +224,14 @@ def _property(
     return None
 
 
-def _alternatives(root: Schema, schema: Schema) -> list[Schema]:
+def schema_members(root: Schema, schema: Schema) -> list[Schema]:
     """Return ``schema`` resolved, or the members of its union, each
     resolved and flattened."""
     schema = _resolve(root, schema)
     members = schema.get("anyOf") or schema.get("oneOf") or schema.get("allOf")
     if not members:
         return [schema]
-    return [found for member in members for found in _alternatives(root, member)]
+    return [found for member in members for found in schema_members(root, member)]
 
 
 def _resolve(root: Schema, schema: Schema) -> Schema:
@@ -247,7 +247,7 @@ def _cached_schema(annotation: Any) -> Schema:
     return TypeAdapter(annotation).json_schema()
 
 
-def _schema(annotation: Any) -> Schema:
+def body_schema(annotation: Any) -> Schema:
     try:
         return _cached_schema(annotation)
     except TypeError:

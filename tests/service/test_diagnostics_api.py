@@ -393,3 +393,17 @@ def test_update_bias_is_echoed_and_keeps_gradient(live_server: LiveServer) -> No
     assert biased.json()["update_bias"] == 4.0
     kept = biased.json()["summary"]["first_to_last_ratio"]
     assert kept > 100 * plain.json()["summary"]["first_to_last_ratio"]
+
+
+def test_top_level_layer_points_to_model(live_server: LiveServer) -> None:
+    response = live_server.client.post(
+        FLOW, json={"model": {"name": "nflx"}, "layer": 0}
+    )
+
+    assert response.status_code == 422, response.text
+    [error] = response.json()["errors"]
+    assert error["field"] == "layer"
+    assert error["message"] == (
+        "Extra inputs are not permitted; 'layer' belongs in model, so send it "
+        "as model.layer"
+    )
