@@ -25,8 +25,14 @@ from tests.e2e.test_cli import run_cli as run_on_registry
 def run_cli(
     tmp_path: Path, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``rnn-forecast`` with a registry and data folder in ``tmp_path``."""
-    data = {"RNN_FORECAST_DATA_DIR": str(tmp_path / "data"), **(env or {})}
+    """Run ``rnn-forecast`` with a registry and data folder in ``tmp_path``.
+    A ``serve`` that gets past its checks listens on a free port, not on
+    8000, which a server of the user or of another test process may hold."""
+    data = {
+        "RNN_FORECAST_DATA_DIR": str(tmp_path / "data"),
+        "RNN_FORECAST_PORT": str(free_port()),
+        **(env or {}),
+    }
     return run_on_registry(tmp_path / "registry", *args, env=data)
 
 
