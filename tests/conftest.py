@@ -68,21 +68,38 @@ CELERY_TESTS = "test_celery*.py"
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """Give pytest-xdist a scheduler that runs the Celery tests together in
-    one process and hands out every other test on its own."""
-    from xdist.scheduler import LoadScopeScheduling
+    one process and hands out the other tests as its default one does."""
+    from xdist.scheduler import LoadScheduling
 
-    class CeleryTogether(LoadScopeScheduling):
+    class CeleryTogether(LoadScheduling):
         """The Celery tests share one Redis database, and their workers
-        answer control broadcasts, whose pub/sub channels ignore the
-        database number, so two processes' Celery tests would take each
-        other's messages. They form one unit of work, which pytest-xdist
-        starts first because it is the largest."""
+        answer control broadcasts, so two processes' Celery tests would take
+        each other's messages. The first batch of tests sent out is all of
+        them, to the first process; every other test is scheduled by
+        position in the collection, as ``LoadScheduling`` does, which also
+        runs each of the items that share one id (schemathesis makes one
+        per API operation)."""
 
-        def _split_scope(self, nodeid: str) -> str:
-            path = Path(nodeid.split("::", 1)[0])
-            return CELERY_TESTS if path.match(CELERY_TESTS) else nodeid
+        celery_sent = False
+
+        def _send_tests(self, node: Any, num: int) -> None:
+            if not self.celery_sent:
+                self.celery_sent = True
+                celery = [i for i in self.pending if _is_celery(self.collection[i])]
+                if celery:
+                    taken = set(celery)
+                    self.pending[:] = [i for i in self.pending if i not in taken]
+                    self.node2pending[node].extend(celery)
+                    node.send_runtest_some(celery)
+                    return
+            super()._send_tests(node, num)
 
     return CeleryTogether(config, log)
+
+
+def _is_celery(nodeid: str) -> bool:
+    """Whether the test ``nodeid`` is in one of the ``CELERY_TESTS`` files."""
+    return Path(nodeid.split("::", 1)[0]).match(CELERY_TESTS)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
