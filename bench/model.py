@@ -74,9 +74,9 @@ class Bare(nn.Module):
 def per_call(
     function: Callable[[], object], calls: int, cpu: list[float]
 ) -> Callable[[], float]:
-    """Wrap ``function`` in a measure of its mean wall seconds over ``calls``
-    calls; each measure also appends the mean process CPU seconds per call
-    to ``cpu``."""
+    """Wrap ``function`` in a measure of its mean wall seconds per call over
+    ``calls`` calls. Each measure also appends the mean process CPU seconds
+    per call to ``cpu``."""
 
     def measure() -> float:
         with torch.inference_mode():
@@ -108,8 +108,8 @@ Measures = dict[str, Callable[[], float]]
 def contenders(
     loaded: LoadedModel, batch: int, cpu: dict[str, list[float]]
 ) -> Measures:
-    """The measures of one batch size; each appends its CPU seconds per call
-    to ``cpu[name]``."""
+    """Build the measures of one batch size. Each measure appends its CPU
+    seconds per call to ``cpu[name]``."""
     spec = BENCH_SPEC
     bare = Bare(spec.hidden_size, spec.num_layers, spec.horizon).eval()
     bare.load_state_dict(loaded.model.state_dict())

@@ -44,9 +44,10 @@ def free_port() -> int:
 
 
 def worker_range(ports: str, worker: int, workers: int) -> str:
-    """The ``worker``-th (from 0) of ``workers`` equal parts of the range
-    ``ports`` ("LOW-HIGH"), so that processes running side by side never
-    try the same port; raise ``ValueError`` when a part would be empty."""
+    """Return the ``worker``-th (from 0) of ``workers`` equal parts of the
+    range ``ports`` ("LOW-HIGH"), so that processes running side by side
+    never try the same port. Raise ``ValueError`` when a part would be
+    empty."""
     low, high = _port_range(ports)
     size = (high - low + 1) // workers
     if size < 1:

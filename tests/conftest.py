@@ -72,23 +72,27 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     from xdist.scheduler import LoadScheduling
 
     class CeleryTogether(LoadScheduling):
-        """The Celery tests share one Redis database, and their workers
-        answer control broadcasts, so two processes' Celery tests would take
-        each other's messages. The first batch of tests sent out is all of
-        them, to the first process; every other test is scheduled by
-        position in the collection, as ``LoadScheduling`` does, which also
-        runs each of the items that share one id (schemathesis makes one
-        per API operation)."""
+        """A scheduler that sends every Celery test to the first process.
+
+        The Celery tests share one Redis database, and their workers reply to
+        control broadcasts, so two processes' Celery tests would receive each
+        other's messages. Every other test is scheduled by its position in
+        the collection, as ``LoadScheduling`` does. Unlike a scheduler keyed
+        by test id, this runs every item of an id that several items share,
+        as schemathesis's items of one test do."""
 
         celery_sent = False
 
+        # NOTE: ``_send_tests`` is internal to pytest-xdist (read in 3.8.0).
+        # Should a release rename it, the Celery tests spread over both
+        # processes again and fail on each other's messages.
         def _send_tests(self, node: Any, num: int) -> None:
             if not self.celery_sent:
                 self.celery_sent = True
                 celery = [i for i in self.pending if _is_celery(self.collection[i])]
                 if celery:
-                    taken = set(celery)
-                    self.pending[:] = [i for i in self.pending if i not in taken]
+                    sent = set(celery)
+                    self.pending[:] = [i for i in self.pending if i not in sent]
                     self.node2pending[node].extend(celery)
                     node.send_runtest_some(celery)
                     return
@@ -98,7 +102,8 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
 
 def _is_celery(nodeid: str) -> bool:
-    """Whether the test ``nodeid`` is in one of the ``CELERY_TESTS`` files."""
+    """Return whether the test ``nodeid`` is in one of the ``CELERY_TESTS``
+    files."""
     return Path(nodeid.split("::", 1)[0]).match(CELERY_TESTS)
 
 

@@ -235,7 +235,7 @@ def pause_outside_write(pid: int, store: JobStore) -> None:
     """Stop process ``pid`` with SIGSTOP at a moment when it holds no write
     lock on a SQLite job store. A SQLite writer stopped inside its
     transaction keeps the whole database locked, so no other run could take
-    the job; on a loaded machine a heartbeat's write is often under way."""
+    the job. On a loaded machine a heartbeat's write is often under way."""
     path = sqlite_file(make_url(store.url))
     for _ in range(PAUSE_TRIES):
         os.kill(pid, signal.SIGSTOP)
